@@ -1,0 +1,39 @@
+# topspark_ros developer entry points. The two that matter:
+#   make demo   the main job: set up (once), build, run the end-to-end demo
+#   make test   set up (once), build, run every test (what CI runs)
+# Both create or reuse the local environment on their own; nothing needs installing by hand.
+# TOPSPARK_ROS_DISTRO=jazzy (default) selects the ROS 2 wheels; PYTEST_ARGS passes options on.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+TOPSPARK_ROS_DISTRO ?= jazzy
+export TOPSPARK_ROS_DISTRO
+PYTEST_ARGS ?=
+
+.PHONY: demo test env data build lint lock clean
+
+demo: env data build
+	dev/in_env.sh python -m topspark_ros.nodes.doctor
+
+test: env data build
+	dev/in_env.sh python -m pytest $(PYTEST_ARGS)
+
+# The ROS environment (build, run, test) and the ROS-free one (the `pip install .` test).
+env:
+	@dev/env.sh ros >/dev/null
+	@dev/env.sh core >/dev/null
+
+data:
+	@dev/data.sh
+
+build: env
+	@dev/build.sh
+
+lint: env build
+	dev/in_env.sh python -m pytest test/test_lint.py
+
+lock:
+	dev/lock.sh
+
+clean:
+	rm -rf build install log .cache
