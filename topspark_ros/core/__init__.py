@@ -1,1 +1,13 @@
-"""Core of topspark_ros: everything the papers are about, free of ROS (torch and numpy only)."""
+"""
+Core of topspark_ros: everything the papers are about, free of ROS (torch and numpy only).
+
+Modules:
+
+* :mod:`~topspark_ros.core.datasets` -- MNIST-family IDX readers, data set search, splits.
+* :mod:`~topspark_ros.core.encoding` -- Poisson rate coding and the sparse ``SpikeEvents``.
+* :mod:`~topspark_ros.core.stdp` -- the Diehl & Cook (2015) STDP network (config, dynamics
+  parameters, model, results); :mod:`~topspark_ros.core.kernels` is its numba CPU engine and
+  :mod:`~topspark_ros.core.torch_engine` its dense torch (reference, GPU) engine.
+* :mod:`~topspark_ros.core.readout` -- label assignment and class votes.
+* :mod:`~topspark_ros.core.checkpoint` -- safetensors + JSON checkpoints, saved atomically.
+"""

@@ -1,0 +1,283 @@
+"""
+The ``topspark`` command-line tool: train and evaluate spiking networks without ROS.
+
+``topspark train`` learns a Diehl & Cook STDP network online on (unlabelled) training images,
+assigns neuron labels from a labelled subset, optionally evaluates on held-out images, and
+saves a checkpoint. ``topspark eval`` loads a checkpoint and measures accuracy and speed.
+With ``--json`` the last line of stdout is one JSON object with the results. Expected errors
+(bad paths, bad checkpoints, bad arguments) print one ``topspark: error: ...`` line to stderr
+and exit non-zero. Heavy imports (numpy, numba, torch) happen inside the commands so that
+``topspark --help`` stays fast.
+"""
+
+import argparse
+import json
+import sys
+import time
+from typing import Optional, Sequence
+
+import topspark_ros
+
+PROG = 'topspark'
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A command-line usage error (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument parser whose errors are one line and an exception instead of an exit."""
+
+    def error(self, message: str) -> None:
+        """Raise :class:`UsageError` with ``message``."""
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    """Parse a positive int."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    """Parse a non-negative int."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """Parse a positive float."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``topspark``."""
+    parser = _Parser(prog=PROG, description='Train and evaluate spiking neural networks '
+                     '(TopSpark) without ROS.')
+    parser.add_argument('--version', action='version',
+                        version=f'{PROG} {topspark_ros.__version__}')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND', parser_class=_Parser)
+
+    common = _Parser(add_help=False)
+    data = common.add_argument_group('data')
+    data.add_argument('--data-dir', help='directory with the IDX files (default: search for '
+                      '--dataset, see the README)')
+    data.add_argument('--dataset', default='fashion-mnist',
+                      help='data set name to search for (default: %(default)s)')
+    data.add_argument('--batch-size', type=_positive_int, default=256,
+                      help='samples per inference batch (default: %(default)s)')
+    data.add_argument('--timesteps', '-T', type=_positive_int, default=350,
+                      help='timesteps per sample (default: %(default)s)')
+    data.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
+    data.add_argument('--device', default='cpu',
+                      help="'cpu' (numba engine) or a torch device such as 'cuda' "
+                      '(default: %(default)s)')
+    out = common.add_argument_group('output')
+    out.add_argument('--json', action='store_true',
+                     help='print one JSON object with the results as the last line of stdout')
+    out.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
+
+    train = sub.add_parser('train', parents=[common], help='learn a Diehl & Cook STDP network',
+                           description='Learn a Diehl & Cook (2015) network with online STDP, '
+                           'assign labels and save a checkpoint.')
+    train.add_argument('--output', '-o', required=True,
+                       help='checkpoint to write (metadata .json; tensors beside it)')
+    train.add_argument('--n-train', type=_positive_int, default=1000,
+                       help='training images learnt from, unlabelled (default: %(default)s)')
+    train.add_argument('--n-label', type=_positive_int,
+                       help='labelled images (the first of the training images) used to '
+                       'assign neuron labels (default: all training images)')
+    train.add_argument('--n-eval', type=_non_negative_int, default=0,
+                       help='held-out images of --eval-split to evaluate on (default: none)')
+    train.add_argument('--eval-split', choices=('train', 'test'), default='test',
+                       help="split of the held-out images; 'train' takes images not used "
+                       'for training (default: %(default)s)')
+    train.add_argument('--neurons', '-N', type=_positive_int, default=100,
+                       help='excitatory neurons (default: %(default)s)')
+    train.add_argument('--dt-ms', type=_positive_float, default=1.0,
+                       help='simulation step in ms (default: %(default)s)')
+    train.add_argument('--learning-rule', choices=('dc', 'pair'), default='dc',
+                       help='dc: Diehl & Cook triplet rule; pair: pair-based PostPre '
+                       '(default: %(default)s)')
+    train.add_argument('--inhibition', choices=('populations', 'direct'), default='populations',
+                       help='lateral inhibition through an inhibitory layer or directly '
+                       '(default: %(default)s)')
+
+    evaluate = sub.add_parser('eval', parents=[common], help='evaluate a checkpoint',
+                              description='Measure accuracy and speed of a checkpoint.')
+    evaluate.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
+    evaluate.add_argument('--split', choices=('train', 'test'), default='test',
+                          help='split to evaluate on (default: %(default)s)')
+    evaluate.add_argument('--n-eval', type=_positive_int,
+                          help='images to evaluate (default: the whole split)')
+    evaluate.add_argument('--vote', choices=('all_activity', 'cosine'), default='all_activity',
+                          help='readout vote (default: %(default)s)')
+    return parser
+
+
+def _progress(args, total: int, desc: str):
+    """Return a tqdm progress bar on stderr (disabled by --quiet or when stderr is no tty)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit='img', file=sys.stderr,
+                disable=args.quiet or not sys.stderr.isatty())
+
+
+def _dataset(args, split: str):
+    """Load a split of the data set named by --data-dir or --dataset."""
+    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+
+    directory = args.data_dir if args.data_dir else find_dataset_dir(args.dataset)
+    return load_mnist_family(directory, split)
+
+
+def _infer_all(model, images, args, desc: str):
+    """Run inference over ``images`` in batches; return ``(spike counts, ops, seconds)``."""
+    import numpy as np
+
+    counts, ops = [], []
+    start = time.perf_counter()
+    with _progress(args, len(images), desc) as bar:
+        for first in range(0, len(images), args.batch_size):
+            batch = images[first:first + args.batch_size]
+            result = model.infer(batch, timesteps=args.timesteps, seed=args.seed + 1 + first)
+            counts.append(result.exc_spike_counts)
+            ops.append(result.ops.totals())
+            bar.update(len(batch))
+    seconds = time.perf_counter() - start
+    totals = {k: sum(o[k] for o in ops) for k in ops[0]} if ops else {}
+    return np.concatenate(counts) if counts else np.zeros((0, 0)), totals, seconds
+
+
+def _speed(seconds: float, n: int) -> dict:
+    """Return latency and throughput figures of ``n`` samples in ``seconds``."""
+    return {'latency_ms_per_sample': 1e3 * seconds / n if n else None,
+            'throughput_samples_per_s': n / seconds if seconds > 0 else None}
+
+
+def _train(args) -> dict:
+    """Run ``topspark train``; return the result dict."""
+    import numpy as np
+
+    from topspark_ros.core.checkpoint import save_checkpoint
+    from topspark_ros.core.datasets import split_indices
+    from topspark_ros.core.readout import assign_labels
+    from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
+
+    train_set = _dataset(args, 'train')
+    n_label = args.n_label if args.n_label is not None else args.n_train
+    if n_label > args.n_train:
+        raise UsageError(f'--n-label ({n_label}) cannot exceed --n-train ({args.n_train})')
+    held_out_n = args.n_eval if args.eval_split == 'train' else 0
+    train_idx, held_idx = split_indices(len(train_set), [args.n_train, held_out_n], args.seed)
+    config = STDPConfig(n_inputs=int(np.prod(train_set.images.shape[1:])),
+                        n_neurons=args.neurons, n_classes=len(train_set.class_names),
+                        dt_ms=args.dt_ms, inhibition=args.inhibition,
+                        learning_rule=args.learning_rule, seed=args.seed)
+    model = DiehlCookNetwork(config, device=args.device)
+    images = train_set.images[train_idx]
+    chunk = 50
+    start = time.perf_counter()
+    with _progress(args, len(images), 'train') as bar:
+        for first in range(0, len(images), chunk):
+            model.learn(images[first:first + chunk], timesteps=args.timesteps)
+            bar.update(min(chunk, len(images) - first))
+    train_seconds = time.perf_counter() - start
+
+    counts, _, _ = _infer_all(model, images[:n_label], args, 'label')
+    model.readout = assign_labels(counts, train_set.labels[train_idx[:n_label]],
+                                  config.n_classes)
+    result = {'command': 'train', 'n_samples': args.n_train, 'n_label': n_label,
+              'timesteps': args.timesteps, 'neurons': args.neurons, 'dt_ms': args.dt_ms,
+              'learning_rule': args.learning_rule, 'inhibition': args.inhibition,
+              'device': args.device, 'train_seconds': train_seconds,
+              **_speed(train_seconds, args.n_train), 'accuracy': None, 'n_eval': 0}
+    if args.n_eval:
+        if args.eval_split == 'train':
+            eval_images, eval_labels = train_set.images[held_idx], train_set.labels[held_idx]
+        else:
+            test_set = _dataset(args, 'test')
+            (idx,) = split_indices(len(test_set), [min(args.n_eval, len(test_set))], args.seed)
+            eval_images, eval_labels = test_set.images[idx], test_set.labels[idx]
+        counts, ops, seconds = _infer_all(model, eval_images, args, 'eval')
+        predicted = model.readout.predict(counts)
+        result.update(accuracy=float(np.mean(predicted == eval_labels)),
+                      n_eval=int(len(eval_labels)), eval_split=args.eval_split,
+                      eval_latency_ms_per_sample=1e3 * seconds / len(eval_labels))
+    info = {'dataset': str(train_set.source), 'timesteps': args.timesteps,
+            'n_train': args.n_train, 'n_label': n_label, 'accuracy': result['accuracy'],
+            'n_eval': result['n_eval'], 'eval_split': args.eval_split}
+    result['checkpoint'] = str(save_checkpoint(args.output, model, info=info))
+    return result
+
+
+def _eval(args) -> dict:
+    """Run ``topspark eval``; return the result dict."""
+    import numpy as np
+
+    from topspark_ros.core.checkpoint import CheckpointError, load_checkpoint
+    from topspark_ros.core.datasets import split_indices
+
+    model, meta = load_checkpoint(args.model, device=args.device)
+    if model.readout is None:
+        raise CheckpointError(f'{args.model}: the model has no label assignment')
+    dataset = _dataset(args, args.split)
+    n = len(dataset) if args.n_eval is None else min(args.n_eval, len(dataset))
+    if n == len(dataset):
+        idx = np.arange(n)
+    else:
+        (idx,) = split_indices(len(dataset), [n], args.seed)
+    images, labels = dataset.images[idx], dataset.labels[idx]
+    counts, ops, seconds = _infer_all(model, images, args, 'eval')
+    predicted = model.readout.predict(counts, args.vote)
+    return {'command': 'eval', 'accuracy': float(np.mean(predicted == labels)),
+            'n_samples': int(n), 'timesteps': args.timesteps, 'split': args.split,
+            'vote': args.vote, 'device': args.device, 'model': str(args.model),
+            'trained_timesteps': meta.get('info', {}).get('timesteps'),
+            **_speed(seconds, n), 'ops': ops}
+
+
+def _print_human(result: dict) -> None:
+    """Print the results for people, one ``key: value`` per line."""
+    for key, value in result.items():
+        if isinstance(value, float):
+            value = f'{value:.4g}'
+        print(f'{key}: {value}')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``topspark`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        result = _train(args) if args.command == 'train' else _eval(args)
+    except UsageError as exc:
+        print(f'{PROG}: error: {exc}', file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f'{PROG}: error: {exc}', file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f'{PROG}: interrupted', file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        _print_human(result)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,576 @@
+"""
+Event-driven numba kernels of the Diehl & Cook (2015) network (the CPU engine).
+
+The dynamics are defined in :mod:`topspark_ros.core.stdp`; this module is their fast, sparse
+implementation. Per step it touches only what spikes touch:
+
+* input current: the weight rows of the input pixels that spiked (CSR event lists);
+* depression: one weight row per input spike, restricted to the excitatory neurons whose
+  post-synaptic trace is non-zero (the "active" list);
+* potentiation: one weight column per excitatory spike;
+* traces: never decayed step by step. Every trace here is a nearest-spike trace (set to 1 on a
+  spike), so its value is ``table[t - t_last]`` with ``table[k] = exp(-k dt / tau)``, looked up
+  from the step of the last spike. Ages past the table (``exp(-40)`` and beyond) read as 0.
+
+Poisson input spikes are drawn per pixel by geometric inter-spike gaps, which is exactly a
+Bernoulli(p) process per step, so the random-number cost is proportional to the number of
+spikes, not to ``n_inputs * T``. The generator is SplitMix64 seeded per sample, so results do
+not depend on the number of threads.
+
+Scalar parameters travel in two vectors (``par`` float64, ``ipar`` int64) indexed by the
+``P_*`` and ``I_*`` constants, which keeps one compiled signature per kernel.
+"""
+
+import numba
+import numpy as np
+
+# Indices into the float64 parameter vector ``par``.
+P_V_REST = 0
+P_V_RESET = 1
+P_V_THRESH = 2
+P_DECAY_V = 3
+P_THETA_PLUS = 4
+P_DECAY_THETA = 5
+P_W_INH = 6
+P_W_EXC_INH = 7
+P_NU_PRE = 8
+P_NU_POST = 9
+P_X_TAR = 10
+P_W_MAX = 11
+P_INH_REST = 12
+P_INH_RESET = 13
+P_INH_THRESH = 14
+P_INH_DECAY = 15
+N_PAR = 16
+
+# Indices into the int64 parameter vector ``ipar``.
+I_REFRAC = 0
+I_INH_REFRAC = 1
+I_POPULATIONS = 2
+I_TRIPLET = 3
+I_ONE_SPIKE = 4
+I_REST_STEPS = 5
+N_IPAR = 6
+
+# Columns of the per-sample operation-count matrix ``ops [B, N_OPS]``.
+OP_INPUT_SPIKES = 0
+OP_EXC_SPIKES = 1
+OP_INH_SPIKES = 2
+OP_SYN_INPUT = 3
+OP_SYN_INHIBITION = 4
+OP_NEURON_UPDATES = 5
+OP_PLASTICITY = 6
+N_OPS = 7
+
+NEVER = -(1 << 40)
+"""``t_last`` of a neuron that has not spiked (its traces read 0)."""
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_ONE = np.uint64(1)
+_TWO_POW_M53 = 1.0 / 9007199254740992.0
+
+_JIT = {'cache': True, 'nogil': True}
+
+
+@numba.njit(**_JIT)
+def _uniform(rng):
+    """Return a float64 in (0, 1] from the SplitMix64 state ``rng[0]`` (advanced in place)."""
+    rng[0] += _GOLDEN
+    z = rng[0]
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return np.float64((z >> _S11) + _ONE) * _TWO_POW_M53
+
+
+@numba.njit(**_JIT)
+def _failures(rng, log_q):
+    """
+    Return the number of failures before a success of Bernoulli(p), ``log_q = log(1 - p)``.
+
+    ``floor(log(U) / log(1 - p))`` with ``U`` uniform on (0, 1] is geometric on {0, 1, ...}.
+    Returned as float64 because it can exceed any int for tiny ``p``.
+    """
+    return np.floor(np.log(_uniform(rng)) / log_q)
+
+
+@numba.njit(**_JIT)
+def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, head, nxt):
+    """
+    Draw one sample's Bernoulli spike trains as time-sorted events.
+
+    Parameters
+    ----------
+    log_q
+        ``float64 [n_inputs]``, ``log(1 - p_i)`` with ``p_i`` the spike probability per
+        step of input ``i``; 0 means silent, ``-inf`` means a spike every step.
+    timesteps
+        number of steps ``T``.
+    seed
+        SplitMix64 seed (uint64) of this sample.
+    row_ptr
+        ``int64 [T + 1]`` output: events of step ``t`` are
+        ``pixels[row_ptr[t]:row_ptr[t + 1]]``.
+    pixels
+        ``int32`` scratch for the event pixel indices (grown when too small).
+    head
+        ``int32 [>= T]`` scratch (bucket heads, one per step).
+    nxt
+        ``int32 [n_inputs]`` scratch (bucket links, one per input).
+
+    Returns
+    -------
+        ``(pixels, n_events)``; ``pixels`` may be a new, larger array.
+
+    """
+    rng = np.empty(1, np.uint64)
+    rng[0] = seed
+    for t in range(timesteps):
+        head[t] = -1
+    for i in range(log_q.shape[0]):
+        if log_q[i] == 0.0:
+            continue
+        t_first = _failures(rng, log_q[i])
+        if t_first < timesteps:
+            ti = int(t_first)
+            nxt[i] = head[ti]
+            head[ti] = i
+    n = 0
+    for t in range(timesteps):
+        row_ptr[t] = n
+        i = head[t]
+        while i >= 0:
+            following = nxt[i]
+            if n == pixels.shape[0]:
+                grown = np.empty(2 * pixels.shape[0] + 64, np.int32)
+                grown[:n] = pixels[:n]
+                pixels = grown
+            pixels[n] = i
+            n += 1
+            t_next = t + 1 + _failures(rng, log_q[i])
+            if t_next < timesteps:
+                tn = int(t_next)
+                nxt[i] = head[tn]
+                head[tn] = i
+            i = following
+    row_ptr[timesteps] = n
+    return pixels, n
+
+
+@numba.njit(**_JIT)
+def poisson_batch(log_q, timesteps, seeds):
+    """
+    Draw the events of a batch with :func:`poisson_sample`, one seed per sample.
+
+    Returns
+    -------
+        ``(pixels int32 [E], row_ptr int64 [B, T + 1])`` with absolute offsets into ``pixels``.
+
+    """
+    n_samples = log_q.shape[0]
+    row_ptr = np.zeros((n_samples, timesteps + 1), np.int64)
+    head = np.empty(max(timesteps, 1), np.int32)
+    nxt = np.empty(log_q.shape[1], np.int32)
+    out = np.empty(1024, np.int32)
+    scratch = np.empty(1024, np.int32)
+    total = 0
+    for b in range(n_samples):
+        scratch, n = poisson_sample(log_q[b], timesteps, seeds[b], row_ptr[b], scratch, head,
+                                    nxt)
+        if total + n > out.shape[0]:
+            grown = np.empty(2 * (total + n), np.int32)
+            grown[:total] = out[:total]
+            out = grown
+        out[total:total + n] = scratch[:n]
+        for t in range(timesteps + 1):
+            row_ptr[b, t] += total
+        total += n
+    return out[:total].copy(), row_ptr
+
+
+@numba.njit(**_JIT)
+def _trace(table, age):
+    """Return a nearest-spike trace ``table[age]`` (0 past the table)."""
+    if age < table.shape[0]:
+        return table[age]
+    return 0.0
+
+
+@numba.njit(**_JIT)
+def reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par):
+    """Put one sample's dynamic state at rest: potentials at rest, no refractoriness, no traces."""
+    v[:] = par[P_V_REST]
+    v_inh[:] = par[P_INH_REST]
+    refr[:] = 0
+    refr_inh[:] = 0
+    last_pre[:] = NEVER
+    last_post[:] = NEVER
+    prev_exc[:] = 0
+    prev_inh[:] = 0
+
+
+@numba.njit(**_JIT)
+def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
+             pixels, row_ptr, n_steps, learning, par, ipar, tab_pre, tab_post1, tab_post2,
+             counts, ops):
+    """
+    Advance one sample by ``n_steps`` steps (see :mod:`topspark_ros.core.stdp` for equations).
+
+    ``w`` is ``float32 [n_inputs, N]``; the state arrays are this sample's; ``pixels`` and
+    ``row_ptr [n_steps + 1]`` give the input events of each step; ``counts [N]`` and
+    ``ops [N_OPS]`` are accumulated. With ``learning`` the weights and ``theta`` change.
+    Spike times in ``last_pre``/``last_post`` are relative to step 0 of this call and are
+    shifted by ``n_steps`` before returning.
+    """
+    n_in, n = w.shape
+    v_rest = par[P_V_REST]
+    v_reset = par[P_V_RESET]
+    v_thresh = par[P_V_THRESH]
+    decay_v = par[P_DECAY_V]
+    theta_plus = par[P_THETA_PLUS]
+    decay_theta = par[P_DECAY_THETA]
+    w_inh = par[P_W_INH]
+    w_exc_inh = par[P_W_EXC_INH]
+    nu_pre = par[P_NU_PRE]
+    nu_post = par[P_NU_POST]
+    x_tar = par[P_X_TAR]
+    w_max = par[P_W_MAX]
+    inh_rest = par[P_INH_REST]
+    inh_reset = par[P_INH_RESET]
+    inh_thresh = par[P_INH_THRESH]
+    inh_decay = par[P_INH_DECAY]
+    refrac = ipar[I_REFRAC]
+    inh_refrac = ipar[I_INH_REFRAC]
+    populations = ipar[I_POPULATIONS] != 0
+    triplet = ipar[I_TRIPLET] != 0
+    one_spike = ipar[I_ONE_SPIKE] != 0
+    len_post1 = tab_post1.shape[0]
+
+    current = np.empty(n, np.float64)
+    margin = np.empty(n, np.float64)
+    spikes = np.empty(n, np.int64)
+    post2_before = np.empty(n, np.float64)
+    active = np.empty(n, np.int64)
+    n_active = 0
+    for j in range(n):
+        if -last_post[j] < len_post1:
+            active[n_active] = j
+            n_active += 1
+    # Spike lists of the previous step and the inhibitory neurons away from rest.
+    exc_prev = np.empty(n, np.int64)
+    inh_prev = np.empty(n, np.int64)
+    inh_new = np.empty(n, np.int64)
+    inh_busy = np.empty(n, np.int64)
+    inh_listed = np.zeros(n, np.bool_)
+    k_exc = 0
+    k_inh = 0
+    n_busy = 0
+    for j in range(n):
+        if prev_exc[j]:
+            exc_prev[k_exc] = j
+            k_exc += 1
+        if prev_inh[j]:
+            inh_prev[k_inh] = j
+            k_inh += 1
+        if v_inh[j] != inh_rest or refr_inh[j] > 0:
+            inh_busy[n_busy] = j
+            inh_listed[j] = True
+            n_busy += 1
+
+    for t in range(n_steps):
+        # 1. Input current: rows of the input pixels that spiked at t.
+        start = row_ptr[t]
+        stop = row_ptr[t + 1]
+        current[:] = 0.0
+        for e in range(start, stop):
+            wr = w[pixels[e]]
+            for j in range(n):
+                current[j] += wr[j]
+        n_pre = stop - start
+
+        # 2. Inhibitory layer, driven by the previous step's excitatory spikes. A neuron at
+        # rest without input stays exactly at rest, so only the busy ones are updated.
+        n_inh_new = 0
+        if populations:
+            for s in range(k_exc):
+                j = exc_prev[s]
+                if not inh_listed[j]:
+                    inh_listed[j] = True
+                    inh_busy[n_busy] = j
+                    n_busy += 1
+            kept = 0
+            for a in range(n_busy):
+                j = inh_busy[a]
+                vi = inh_rest + (v_inh[j] - inh_rest) * inh_decay
+                if refr_inh[j] > 0:
+                    refr_inh[j] -= 1
+                else:
+                    vi += w_exc_inh * prev_exc[j]
+                    if vi >= inh_thresh:
+                        vi = inh_reset
+                        refr_inh[j] = inh_refrac
+                        inh_new[n_inh_new] = j
+                        n_inh_new += 1
+                v_inh[j] = vi
+                if vi != inh_rest or refr_inh[j] > 0:
+                    inh_busy[kept] = j
+                    kept += 1
+                else:
+                    inh_listed[j] = False
+            n_busy = kept
+            ops[OP_INH_SPIKES] += n_inh_new
+            ops[OP_SYN_INHIBITION] += k_exc + k_inh * (n - 1)
+            ops[OP_NEURON_UPDATES] += n
+            source = prev_inh
+            k_source = k_inh
+        else:
+            ops[OP_SYN_INHIBITION] += k_exc * (n - 1)
+            source = prev_exc
+            k_source = k_exc
+
+        # 3. Excitatory neurons: leak, integrate input and inhibition, threshold.
+        if learning:
+            for j in range(n):
+                theta[j] *= decay_theta
+        for j in range(n):
+            refractory = refr[j] > 0
+            leaked = v_rest + (v[j] - v_rest) * decay_v
+            driven = leaked + (current[j] - w_inh * (k_source - source[j]))
+            vj = leaked if refractory else driven
+            v[j] = vj
+            refr[j] = refr[j] - 1 if refractory else 0
+            margin[j] = -1.0 if refractory else vj - (v_thresh + theta[j])
+        n_cross = 0
+        best = -1
+        best_over = 0.0
+        for j in range(n):
+            if margin[j] >= 0.0:
+                spikes[n_cross] = j
+                n_cross += 1
+                if best < 0 or margin[j] > best_over:
+                    best = j
+                    best_over = margin[j]
+        if one_spike and n_cross > 1:
+            spikes[0] = best
+            n_cross = 1
+
+        # Swap in this step's spikes as the "previous" ones of the next step.
+        for s in range(k_exc):
+            prev_exc[exc_prev[s]] = 0
+        for s in range(n_cross):
+            j = spikes[s]
+            v[j] = v_reset
+            refr[j] = refrac
+            prev_exc[j] = 1
+            exc_prev[s] = j
+            counts[j] += 1
+            if learning:
+                theta[j] += theta_plus
+        k_exc = n_cross
+        if populations:
+            for s in range(k_inh):
+                prev_inh[inh_prev[s]] = 0
+            for s in range(n_inh_new):
+                prev_inh[inh_new[s]] = 1
+                inh_prev[s] = inh_new[s]
+            k_inh = n_inh_new
+        ops[OP_INPUT_SPIKES] += n_pre
+        ops[OP_EXC_SPIKES] += n_cross
+        ops[OP_SYN_INPUT] += n_pre * n
+        ops[OP_NEURON_UPDATES] += n
+        if not learning:
+            continue
+
+        # 4. STDP on the input weights (traces include this step's spikes).
+        for e in range(start, stop):
+            last_pre[pixels[e]] = t
+        for s in range(n_cross):
+            j = spikes[s]
+            age = t - last_post[j]
+            post2_before[j] = _trace(tab_post2, age)
+            if age >= len_post1:
+                active[n_active] = j
+                n_active += 1
+            last_post[j] = t
+        kept = 0
+        for a in range(n_active):
+            j = active[a]
+            if t - last_post[j] < len_post1:
+                active[kept] = j
+                kept += 1
+        n_active = kept
+        for e in range(start, stop):
+            row = pixels[e]
+            for a in range(n_active):
+                j = active[a]
+                wn = np.float64(w[row, j]) - nu_pre * tab_post1[t - last_post[j]]
+                w[row, j] = wn if wn > 0.0 else 0.0
+        for s in range(n_cross):
+            j = spikes[s]
+            factor = post2_before[j] if triplet else 1.0
+            for i in range(n_in):
+                x_pre = _trace(tab_pre, t - last_pre[i])
+                wn = np.float64(w[i, j]) + nu_post * (x_pre - x_tar) * factor
+                if wn < 0.0:
+                    wn = 0.0
+                elif wn > w_max:
+                    wn = w_max
+                w[i, j] = wn
+        ops[OP_PLASTICITY] += n_pre * n + n_cross * n_in
+
+    horizon = max(tab_pre.shape[0], len_post1, tab_post2.shape[0])
+    for i in range(n_in):
+        last_pre[i] = last_pre[i] - n_steps if n_steps - last_pre[i] < horizon else NEVER
+    for j in range(n):
+        last_post[j] = last_post[j] - n_steps if n_steps - last_post[j] < horizon else NEVER
+
+
+@numba.njit(**_JIT)
+def normalise_columns(w, norm, w_max):
+    """
+    Scale each column of ``w [n_inputs, N]`` in place to sum ``norm`` within ``[0, w_max]``.
+
+    Column ``j`` becomes ``min(s_j * w_ij, w_max)`` with the scale ``s_j`` chosen so that the
+    column sums to ``norm`` (water filling: weights that would pass ``w_max`` are capped and
+    the rest rescaled until none passes). An all-zero column becomes uniform. Sums are float64.
+    """
+    n_in, n = w.shape
+    sums = np.zeros(n, np.float64)
+    peaks = np.zeros(n, np.float64)
+    for i in range(n_in):
+        for j in range(n):
+            x = np.float64(w[i, j])
+            sums[j] += x
+            if x > peaks[j]:
+                peaks[j] = x
+    scale = np.ones(n, np.float64)
+    for j in range(n):
+        if sums[j] > 0.0 and peaks[j] * (norm / sums[j]) <= w_max:
+            scale[j] = norm / sums[j]
+        else:
+            _water_fill(w, j, norm, w_max)
+    for i in range(n_in):
+        for j in range(n):
+            w[i, j] = np.float64(w[i, j]) * scale[j]
+
+
+@numba.njit(**_JIT)
+def _water_fill(w, j, norm, w_max):
+    """Rescale column ``j`` to sum ``norm`` with weights capped at ``w_max`` (see caller)."""
+    n_in = w.shape[0]
+    capped = np.zeros(n_in, np.bool_)
+    n_capped = 0
+    while True:
+        free_sum = 0.0
+        for i in range(n_in):
+            if not capped[i]:
+                free_sum += np.float64(w[i, j])
+        budget = norm - n_capped * w_max
+        if free_sum <= 0.0 or budget <= 0.0:
+            n_free = n_in - n_capped
+            fill = min(max(budget, 0.0) / n_free, w_max) if n_free > 0 else 0.0
+            for i in range(n_in):
+                if not capped[i]:
+                    w[i, j] = fill
+            break
+        scale = budget / free_sum
+        changed = False
+        for i in range(n_in):
+            if not capped[i] and np.float64(w[i, j]) * scale >= w_max:
+                capped[i] = True
+                n_capped += 1
+                changed = True
+        if not changed:
+            for i in range(n_in):
+                if not capped[i]:
+                    w[i, j] = np.float64(w[i, j]) * scale
+            break
+    for i in range(n_in):
+        if capped[i]:
+            w[i, j] = w_max
+
+
+@numba.njit(**_JIT)
+def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
+                log_q, seeds, pixels, row_ptr, timesteps, par, ipar, norm, tab_pre, tab_post1,
+                tab_post2, counts, ops):
+    """
+    Learn from samples one after the other (online STDP), updating ``w`` and ``theta``.
+
+    Input is either Poisson (``log_q [B, n_inputs]`` and ``seeds [B]``; then ``pixels`` is
+    unused) or given events (``log_q`` with 0 rows; ``pixels``, ``row_ptr [B, T + 1]``). Before
+    each sample the state is reset when ``ipar[I_REST_STEPS] == 0``; after each sample the
+    columns are normalised, then ``ipar[I_REST_STEPS]`` input-free steps are run (rest mode).
+    ``counts [B, N]`` and ``ops [B, N_OPS]`` receive per-sample totals of the presentation.
+    """
+    n_samples = counts.shape[0]
+    generate = log_q.shape[0] > 0
+    rest_steps = ipar[I_REST_STEPS]
+    head = np.empty(max(timesteps, 1), np.int32)
+    nxt = np.empty(w.shape[0], np.int32)
+    scratch = np.empty(4096, np.int32)
+    sample_ptr = np.empty(timesteps + 1, np.int64)
+    rest_ptr = np.zeros(rest_steps + 1, np.int64)
+    rest_counts = np.zeros(w.shape[1], np.int64)
+    for b in range(n_samples):
+        if rest_steps == 0:
+            reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par)
+        if generate:
+            scratch, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr, scratch,
+                                        head, nxt)
+            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
+                     prev_inh, scratch, sample_ptr, timesteps, True, par, ipar, tab_pre,
+                     tab_post1, tab_post2, counts[b], ops[b])
+        else:
+            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
+                     prev_inh, pixels, row_ptr[b], timesteps, True, par, ipar, tab_pre,
+                     tab_post1, tab_post2, counts[b], ops[b])
+        normalise_columns(w, norm, par[P_W_MAX])
+        if rest_steps > 0:
+            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
+                     prev_inh, scratch, rest_ptr, rest_steps, True, par, ipar, tab_pre,
+                     tab_post1, tab_post2, rest_counts, ops[b])
+
+
+@numba.njit(parallel=True, **_JIT)
+def infer_batch(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
+                tab_post1, tab_post2, counts, ops):
+    """
+    Run samples independently (learning off), in parallel; each starts from rest.
+
+    Inputs as in :func:`learn_batch`. Nothing shared is written, so the result does not
+    depend on the number of threads.
+    """
+    n_samples = counts.shape[0]
+    n_in, n = w.shape
+    generate = log_q.shape[0] > 0
+    for b in numba.prange(n_samples):
+        v = np.empty(n, np.float64)
+        v_inh = np.empty(n, np.float64)
+        refr = np.empty(n, np.int64)
+        refr_inh = np.empty(n, np.int64)
+        last_pre = np.empty(n_in, np.int64)
+        last_post = np.empty(n, np.int64)
+        prev_exc = np.empty(n, np.int64)
+        prev_inh = np.empty(n, np.int64)
+        reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par)
+        if generate:
+            head = np.empty(max(timesteps, 1), np.int32)
+            nxt = np.empty(n_in, np.int32)
+            scratch = np.empty(4096, np.int32)
+            sample_ptr = np.empty(timesteps + 1, np.int64)
+            scratch, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr, scratch,
+                                        head, nxt)
+            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
+                     prev_inh, scratch, sample_ptr, timesteps, False, par, ipar, tab_pre,
+                     tab_post1, tab_post2, counts[b], ops[b])
+        else:
+            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
+                     prev_inh, pixels, row_ptr[b], timesteps, False, par, ipar, tab_pre,
+                     tab_post1, tab_post2, counts[b], ops[b])
