@@ -22,4 +22,6 @@ set +u
 # shellcheck disable=SC1091
 source "$install/setup.bash"
 set -u
+# The executables `ros2 run topspark_ros <name>` would find, callable by name here.
+export PATH=$install/lib/topspark_ros:$PATH
 exec "$@"

@@ -12,6 +12,7 @@ and exit non-zero. Heavy imports (numpy, numba, torch) happen inside the command
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from typing import Optional, Sequence
@@ -125,11 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _progress(args, total: int, desc: str):
-    """Return a tqdm progress bar on stderr (disabled by --quiet or when stderr is no tty)."""
+    """Return a tqdm progress bar on stderr (off with --quiet; every 15 s when not a tty)."""
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit='img', file=sys.stderr,
-                disable=args.quiet or not sys.stderr.isatty())
+                disable=args.quiet,
+                mininterval=0.2 if sys.stderr.isatty() else 15.0)
 
 
 def _dataset(args, split: str):
@@ -213,9 +215,11 @@ def _train(args) -> dict:
         result.update(accuracy=float(np.mean(predicted == eval_labels)),
                       n_eval=int(len(eval_labels)), eval_split=args.eval_split,
                       eval_latency_ms_per_sample=1e3 * seconds / len(eval_labels))
-    info = {'dataset': str(train_set.source), 'timesteps': args.timesteps,
+    info = {'dataset': args.dataset if args.data_dir is None else str(train_set.source),
+            'class_names': list(train_set.class_names), 'timesteps': args.timesteps,
             'n_train': args.n_train, 'n_label': n_label, 'accuracy': result['accuracy'],
-            'n_eval': result['n_eval'], 'eval_split': args.eval_split}
+            'n_eval': result['n_eval'], 'eval_split': args.eval_split,
+            'command': 'topspark ' + ' '.join(shlex.quote(a) for a in args.argv)}
     result['checkpoint'] = str(save_checkpoint(args.output, model, info=info))
     return result
 
@@ -257,8 +261,10 @@ def _print_human(result: dict) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``topspark`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
+        args.argv = argv
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE

@@ -46,10 +46,24 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupted, torn, of an unknown format or inconsistent."""
 
 
+def _umask() -> int:
+    """Return the process umask without changing it (os.umask would, racing other threads)."""
+    try:
+        with open('/proc/self/status') as status:
+            for line in status:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 def _fsync_write(directory: Path, prefix: str, data: bytes, target: Path) -> None:
     """Write ``data`` to ``target`` atomically: temp file in ``directory``, fsync, replace."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.tmp')
     try:
+        # mkstemp creates 0600 files; a checkpoint gets the usual permissions (umask applies).
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, 'wb') as handle:
             handle.write(data)
             handle.flush()

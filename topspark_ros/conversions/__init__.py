@@ -1,0 +1,1 @@
+"""Messages <-> arrays: the only code that knows both ROS message types and numpy/torch."""
