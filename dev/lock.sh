@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-resolve the lock files from requirements/*.in (run by hand after changing an .in file).
 #
+#   dev/lock.sh [core|ros|all]      (default all; TOPSPARK_ROS_DISTRO picks the distro)
 #   requirements/core.lock        <- core.in
 #   requirements/ros-<distro>.lock <- core.in + ros-<distro>.in
 set -euo pipefail
@@ -38,6 +39,12 @@ PY
   echo "wrote $out" >&2
 }
 
-freeze "$tmp/core" "$root/requirements/core.lock" "$root/requirements/core.in"
-freeze "$tmp/ros" "$root/requirements/ros-$distro.lock" \
-  "$root/requirements/core.in" "$root/requirements/ros-$distro.in"
+which=${1:-all}
+case "$which" in core|ros|all) ;; *) echo "usage: dev/lock.sh [core|ros|all]" >&2; exit 2 ;; esac
+if [ "$which" != ros ]; then
+  freeze "$tmp/core" "$root/requirements/core.lock" "$root/requirements/core.in"
+fi
+if [ "$which" != core ]; then
+  freeze "$tmp/ros" "$root/requirements/ros-$distro.lock" \
+    "$root/requirements/core.in" "$root/requirements/ros-$distro.in"
+fi

@@ -122,7 +122,36 @@ def build_parser() -> argparse.ArgumentParser:
                           help='images to evaluate (default: the whole split)')
     evaluate.add_argument('--vote', choices=('all_activity', 'cosine'), default='all_activity',
                           help='readout vote (default: %(default)s)')
+
+    for name, text in ROS_COMMANDS.items():
+        ros = sub.add_parser(name, help=text, description=text + ' Needs ROS 2 (rclpy) and '
+                             'the built messages; `topspark %(prog)s -h` for its options.',
+                             add_help=False)
+        ros.add_argument('args', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
+
+
+# Commands that run ROS 2 nodes: (module, function) they delegate to, imported only when used.
+ROS_COMMANDS = {
+    'bringup': 'Run the classifier, timestep controller and energy monitor in one process.',
+    'demo': 'Run the end-to-end demo on Fashion-MNIST over real DDS.',
+    'doctor': 'Check the installation end to end, DDS round trips included.',
+}
+
+
+def _run_ros_command(name: str, argv: list) -> int:
+    """Delegate to the node module behind ``name``; say clearly when ROS is missing."""
+    try:
+        if name == 'doctor':
+            from topspark_ros.nodes.doctor import main as command
+        else:
+            from topspark_ros.nodes import bringup
+            command = getattr(bringup, name)
+    except ImportError as exc:
+        raise RuntimeError(f'`{PROG} {name}` needs ROS 2 (rclpy) and the built topspark_ros '
+                           f'messages ({exc}); run it in a sourced ROS 2 workspace, or here '
+                           'through `make demo` / dev/in_env.sh') from None
+    return command(argv)
 
 
 def _progress(args, total: int, desc: str):
@@ -268,6 +297,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        if args.command in ROS_COMMANDS:
+            return _run_ros_command(args.command, args.args)
         result = _train(args) if args.command == 'train' else _eval(args)
     except UsageError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)

@@ -14,6 +14,10 @@ from topspark_ros.core import kernels
 from topspark_ros.core.stdp import DynamicsParams, simulation_constants, STDPConfig
 
 
+NO_EXIT_CLASS = np.zeros(0, np.int64)
+NO_EXIT_WEIGHT = np.zeros(0, np.float64)
+
+
 class Stepper:
     """One sample of a tiny network, advanced one step at a time."""
 
@@ -42,7 +46,7 @@ class Stepper:
         c = self.const
         kernels.simulate(self.w, self.theta, *self.state, pixels, row_ptr, 1, self.learning,
                          c.par, c.ipar, c.tab_pre, c.tab_post1, c.tab_post2, self.counts,
-                         self.ops)
+                         self.ops, NO_EXIT_CLASS, NO_EXIT_WEIGHT, 0.0, 0)
         return list(np.nonzero(self.counts - before)[0])
 
 

@@ -218,7 +218,7 @@ def reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_in
 @numba.njit(**_JIT)
 def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
              pixels, row_ptr, n_steps, learning, par, ipar, tab_pre, tab_post1, tab_post2,
-             counts, ops):
+             counts, ops, exit_class, exit_weight, exit_margin, exit_min_steps):
     """
     Advance one sample by ``n_steps`` steps (see :mod:`topspark_ros.core.stdp` for equations).
 
@@ -226,7 +226,12 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
     ``row_ptr [n_steps + 1]`` give the input events of each step; ``counts [N]`` and
     ``ops [N_OPS]`` are accumulated. With ``learning`` the weights and ``theta`` change.
     Spike times in ``last_pre``/``last_post`` are relative to step 0 of this call and are
-    shifted by ``n_steps`` before returning.
+    shifted by the steps simulated before returning.
+
+    Early exit (when ``exit_class`` is not empty): every excitatory spike of neuron ``j`` adds
+    ``exit_weight[j]`` to the evidence of class ``exit_class[j]`` (-1: none); after step ``t``
+    (``t + 1 >= exit_min_steps``) the sample stops once the best class leads the second by
+    at least ``exit_margin``. Returns the number of steps simulated.
     """
     n_in, n = w.shape
     v_rest = par[P_V_REST]
@@ -252,6 +257,13 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
     one_spike = ipar[I_ONE_SPIKE] != 0
     len_post1 = tab_post1.shape[0]
 
+    early_exit = exit_class.shape[0] > 0
+    n_cls = 0
+    for j in range(exit_class.shape[0]):
+        if exit_class[j] + 1 > n_cls:
+            n_cls = exit_class[j] + 1
+    evidence = np.zeros(max(n_cls, 1), np.float64)
+    steps_done = n_steps
     current = np.empty(n, np.float64)
     margin = np.empty(n, np.float64)
     spikes = np.empty(n, np.int64)
@@ -384,6 +396,23 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
         ops[OP_EXC_SPIKES] += n_cross
         ops[OP_SYN_INPUT] += n_pre * n
         ops[OP_NEURON_UPDATES] += n
+        if early_exit:
+            for s in range(n_cross):
+                c = exit_class[spikes[s]]
+                if c >= 0:
+                    evidence[c] += exit_weight[spikes[s]]
+            if t + 1 >= exit_min_steps and n_cls > 1:
+                first = -1.0
+                second = -1.0
+                for c in range(n_cls):
+                    if evidence[c] > first:
+                        second = first
+                        first = evidence[c]
+                    elif evidence[c] > second:
+                        second = evidence[c]
+                if first - second >= exit_margin and first > 0.0:
+                    steps_done = t + 1
+                    break
         if not learning:
             continue
 
@@ -426,9 +455,11 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
 
     horizon = max(tab_pre.shape[0], len_post1, tab_post2.shape[0])
     for i in range(n_in):
-        last_pre[i] = last_pre[i] - n_steps if n_steps - last_pre[i] < horizon else NEVER
+        last_pre[i] = last_pre[i] - steps_done if steps_done - last_pre[i] < horizon else NEVER
     for j in range(n):
-        last_post[j] = last_post[j] - n_steps if n_steps - last_post[j] < horizon else NEVER
+        last_post[j] = (last_post[j] - steps_done if steps_done - last_post[j] < horizon
+                        else NEVER)
+    return steps_done
 
 
 @numba.njit(**_JIT)
@@ -518,6 +549,8 @@ def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_ex
     sample_ptr = np.empty(timesteps + 1, np.int64)
     rest_ptr = np.zeros(rest_steps + 1, np.int64)
     rest_counts = np.zeros(w.shape[1], np.int64)
+    no_class = np.zeros(0, np.int64)
+    no_weight = np.zeros(0, np.float64)
     for b in range(n_samples):
         if rest_steps == 0:
             reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par)
@@ -526,25 +559,27 @@ def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_ex
                                         head, nxt)
             simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
                      prev_inh, scratch, sample_ptr, timesteps, True, par, ipar, tab_pre,
-                     tab_post1, tab_post2, counts[b], ops[b])
+                     tab_post1, tab_post2, counts[b], ops[b], no_class, no_weight, 0.0, 0)
         else:
             simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
                      prev_inh, pixels, row_ptr[b], timesteps, True, par, ipar, tab_pre,
-                     tab_post1, tab_post2, counts[b], ops[b])
+                     tab_post1, tab_post2, counts[b], ops[b], no_class, no_weight, 0.0, 0)
         normalise_columns(w, norm, par[P_W_MAX])
         if rest_steps > 0:
             simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
                      prev_inh, scratch, rest_ptr, rest_steps, True, par, ipar, tab_pre,
-                     tab_post1, tab_post2, rest_counts, ops[b])
+                     tab_post1, tab_post2, rest_counts, ops[b], no_class, no_weight, 0.0, 0)
 
 
 @numba.njit(parallel=True, **_JIT)
 def infer_batch(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
-                tab_post1, tab_post2, counts, ops):
+                tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
+                exit_min_steps, steps_used):
     """
     Run samples independently (learning off), in parallel; each starts from rest.
 
-    Inputs as in :func:`learn_batch`. Nothing shared is written, so the result does not
+    Inputs as in :func:`learn_batch`; early exit as in :func:`simulate` (``steps_used [B]``
+    receives the steps of each sample). Nothing shared is written, so the result does not
     depend on the number of threads.
     """
     n_samples = counts.shape[0]
@@ -567,10 +602,13 @@ def infer_batch(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, t
             sample_ptr = np.empty(timesteps + 1, np.int64)
             scratch, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr, scratch,
                                         head, nxt)
-            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
-                     prev_inh, scratch, sample_ptr, timesteps, False, par, ipar, tab_pre,
-                     tab_post1, tab_post2, counts[b], ops[b])
+            steps_used[b] = simulate(
+                w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
+                scratch, sample_ptr, timesteps, False, par, ipar, tab_pre, tab_post1,
+                tab_post2, counts[b], ops[b], exit_class, exit_weight, exit_margin,
+                exit_min_steps)
         else:
-            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
-                     prev_inh, pixels, row_ptr[b], timesteps, False, par, ipar, tab_pre,
-                     tab_post1, tab_post2, counts[b], ops[b])
+            steps_used[b] = simulate(
+                w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
+                pixels, row_ptr[b], timesteps, False, par, ipar, tab_pre, tab_post1, tab_post2,
+                counts[b], ops[b], exit_class, exit_weight, exit_margin, exit_min_steps)

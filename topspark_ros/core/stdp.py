@@ -60,8 +60,11 @@ from typing import Optional
 import numpy as np
 
 from topspark_ros.core import kernels
+from topspark_ros.core.early_exit import class_votes, EarlyExit
 from topspark_ros.core.encoding import draw_seeds, log_no_spike, spike_probabilities
 from topspark_ros.core.encoding import SpikeEvents
+from topspark_ros.core.energy import OpCounts
+from topspark_ros.core.preprocess import FrameSpec
 from topspark_ros.core.readout import assign_labels, Readout
 
 INHIBITION_MODES = ('populations', 'direct')
@@ -251,7 +254,7 @@ def _from_dict(cls, values: dict):
 
 
 @dataclass(frozen=True)
-class OpCounts:
+class EngineCounts:
     """
     Operation and spike counts per sample (``int64 [B]`` each), for the energy model.
 
@@ -286,9 +289,29 @@ class OpCounts:
     plasticity_updates: np.ndarray
 
     @classmethod
-    def from_matrix(cls, ops: np.ndarray) -> 'OpCounts':
+    def from_matrix(cls, ops: np.ndarray) -> 'EngineCounts':
         """Build from the kernels' ``int64 [B, kernels.N_OPS]`` matrix."""
         return cls(*(np.array(ops[:, k], dtype=np.int64) for k in range(kernels.N_OPS)))
+
+    def energy_ops(self, index: int) -> OpCounts:
+        """
+        Return sample ``index``'s counts as the energy model's operation kinds.
+
+        Accumulates are the input and inhibition synaptic operations; there are no MACs
+        (the input is spikes); neuron and plasticity updates map one to one.
+        """
+        return OpCounts(accumulates=float(self.syn_ops_input[index]
+                                          + self.syn_ops_inhibition[index]),
+                        neuron_updates=float(self.neuron_updates[index]),
+                        plasticity_updates=float(self.plasticity_updates[index]))
+
+    def mean_energy_ops(self) -> OpCounts:
+        """Return the mean over samples of :meth:`energy_ops`."""
+        n = len(self.input_spikes)
+        total = OpCounts()
+        for i in range(n):
+            total = total + self.energy_ops(i)
+        return total * (1.0 / max(n, 1))
 
     def totals(self) -> dict:
         """Return the sums over samples as a dict of ints."""
@@ -312,7 +335,7 @@ class LearnResult:
     """
 
     exc_spike_counts: np.ndarray
-    ops: OpCounts
+    ops: EngineCounts
     timesteps: int
 
 
@@ -326,8 +349,8 @@ class InferenceResult:
     exc_spike_counts
         ``int64 [B, N]`` excitatory spike counts.
     timesteps_used
-        ``int64 [B]`` steps simulated per sample (``T``; early exit will
-        lower it per sample).
+        ``int64 [B]`` steps simulated per sample (``T``, or fewer after an
+        early exit).
     ops
         per-sample operation counts.
     scores
@@ -340,9 +363,18 @@ class InferenceResult:
 
     exc_spike_counts: np.ndarray
     timesteps_used: np.ndarray
-    ops: OpCounts
+    ops: EngineCounts
     scores: Optional[np.ndarray] = None
     predicted: Optional[np.ndarray] = None
+
+    @property
+    def spike_count(self) -> np.ndarray:
+        """``int64 [B]``: spikes of the network's neurons (excitatory and inhibitory)."""
+        return self.ops.exc_spikes + self.ops.inh_spikes
+
+    def energy_ops(self, index: int) -> OpCounts:
+        """Return the operation counts of sample ``index`` for the energy model."""
+        return self.ops.energy_ops(index)
 
 
 @dataclass(frozen=True)
@@ -479,15 +511,26 @@ class NumbaEngine:
                             const.tab_post1, const.tab_post2, counts, ops)
         return counts, ops
 
-    def infer(self, source, timesteps: int, const: SimulationConstants):
-        """Run the samples of ``source`` independently, learning off; return ``(counts, ops)``."""
+    def infer(self, source, timesteps: int, const: SimulationConstants, exit_rule=None):
+        """
+        Run the samples of ``source`` independently, learning off.
+
+        ``exit_rule``: ``(exit_class, exit_weight, margin, min_steps)`` or None. Returns
+        ``(counts, ops, steps_used)``.
+        """
         n = self.w.shape[1]
         counts = np.zeros((source.batch_size, n), np.int64)
         ops = np.zeros((source.batch_size, kernels.N_OPS), np.int64)
+        steps_used = np.zeros(source.batch_size, np.int64)
+        if exit_rule is None:
+            exit_rule = (np.zeros(0, np.int64), np.zeros(0, np.float64), 0.0, 0)
+        exit_class, exit_weight, margin, min_steps = exit_rule
         kernels.infer_batch(self.w, self.th, *self._inputs(source, timesteps), timesteps,
                             const.par, const.ipar, const.tab_pre, const.tab_post1,
-                            const.tab_post2, counts, ops)
-        return counts, ops
+                            const.tab_post2, counts, ops, np.asarray(exit_class, np.int64),
+                            np.asarray(exit_weight, np.float64), float(margin),
+                            int(min_steps), steps_used)
+        return counts, ops, steps_used
 
 
 def initial_weights(config: STDPConfig) -> np.ndarray:
@@ -622,27 +665,58 @@ class DiehlCookNetwork:
         params = self.params if params is None else params
         source, steps = self._source(images, spikes, timesteps, params, seed)
         counts, ops = self._engine.learn(source, steps, simulation_constants(self.config, params))
-        return LearnResult(exc_spike_counts=counts, ops=OpCounts.from_matrix(ops),
+        return LearnResult(exc_spike_counts=counts, ops=EngineCounts.from_matrix(ops),
                            timesteps=steps)
 
     def infer(self, images: Optional[np.ndarray] = None, *, spikes: Optional[SpikeEvents] = None,
               timesteps: Optional[int] = None, params: Optional[DynamicsParams] = None,
-              seed: Optional[int] = None, vote: str = 'all_activity') -> InferenceResult:
+              seed: Optional[int] = None, vote: str = 'all_activity',
+              early_exit: Optional[EarlyExit] = None) -> InferenceResult:
         """
         Classify a batch with learning off (nothing in the model changes).
 
-        Arguments as in :meth:`learn`; ``vote`` picks the readout (see :class:`Readout`).
+        Arguments as in :meth:`learn`; ``vote`` picks the readout (see :class:`Readout`);
+        ``early_exit`` stops each sample once its class is decided (needs the readout, see
+        :mod:`topspark_ros.core.early_exit`).
         """
         params = self.params if params is None else params
         source, steps = self._source(images, spikes, timesteps, params, seed)
-        counts, ops = self._engine.infer(source, steps, simulation_constants(self.config, params))
+        exit_rule = None
+        if early_exit is not None:
+            if self.readout is None:
+                raise ValueError('early exit needs assigned labels (assign_labels first)')
+            exit_rule = class_votes(self.readout.assignments, self.config.n_classes) + (
+                early_exit.margin, early_exit.min_steps)
+        counts, ops, used = self._engine.infer(
+            source, steps, simulation_constants(self.config, params), exit_rule)
         scores = predicted = None
         if self.readout is not None:
             scores = self.readout.scores(counts, vote)
             predicted = np.argmax(scores, axis=1).astype(np.int64)
-        return InferenceResult(exc_spike_counts=counts,
-                               timesteps_used=np.full(counts.shape[0], steps, np.int64),
-                               ops=OpCounts.from_matrix(ops), scores=scores, predicted=predicted)
+        return InferenceResult(exc_spike_counts=counts, timesteps_used=used,
+                               ops=EngineCounts.from_matrix(ops), scores=scores,
+                               predicted=predicted)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes of the readout."""
+        return self.config.n_classes
+
+    @property
+    def input_spec(self) -> FrameSpec:
+        """The input frame: a grayscale square of ``n_inputs`` pixels (28 x 28 by default)."""
+        side = math.isqrt(self.config.n_inputs)
+        if side * side != self.config.n_inputs:
+            raise ValueError(f'{self.config.n_inputs} inputs are not a square image')
+        return FrameSpec(side, side, 1)
+
+    def params_for_values(self, values) -> DynamicsParams:
+        """Return the model's dynamics with ``values`` (name -> number) applied."""
+        known = {f.name for f in fields(DynamicsParams)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f'unknown dynamics parameters: {", ".join(sorted(unknown))}')
+        return self.params.replace(**{k: float(v) for k, v in values.items()})
 
     def assign_labels(self, images: Optional[np.ndarray], labels: np.ndarray, *,
                       spikes: Optional[SpikeEvents] = None, timesteps: Optional[int] = None,

@@ -134,23 +134,37 @@ class TorchEngine:
                                ops[b:b + 1])
         return counts.cpu().numpy(), ops.cpu().numpy()
 
-    def infer(self, source, timesteps: int, const):
-        """Run the samples of ``source`` as one batch, learning off; return ``(counts, ops)``."""
+    def infer(self, source, timesteps: int, const, exit_rule=None):
+        """
+        Run the samples of ``source`` as one batch, learning off.
+
+        ``exit_rule`` is ``(exit_class [N], exit_weight [N], margin, min_steps)`` as in
+        :func:`kernels.simulate`, or None. Returns ``(counts, ops, steps_used)``.
+        """
         spikes = self._dense(source, timesteps)
         n_in, n = self.w.shape
         n_samples = spikes.shape[1]
         counts = torch.zeros((n_samples, n), dtype=torch.int64, device=self.device)
         ops = torch.zeros((n_samples, kernels.N_OPS), dtype=torch.int64, device=self.device)
+        steps_used = torch.full((n_samples,), spikes.shape[0], dtype=torch.int64,
+                                device=self.device)
         saved = self._state
         self._state = _State(n_samples, n_in, n, const.par, self.device)
         try:
-            self._simulate(spikes, False, const, self._tables(const), counts, ops)
+            self._simulate(spikes, False, const, self._tables(const), counts, ops,
+                           exit_rule=exit_rule, steps_used=steps_used)
         finally:
             self._state = saved
-        return counts.cpu().numpy(), ops.cpu().numpy()
+        return counts.cpu().numpy(), ops.cpu().numpy(), steps_used.cpu().numpy()
 
-    def _simulate(self, spikes: torch.Tensor, learning: bool, const, tables, counts, ops) -> None:
-        """Advance ``self._state`` over ``spikes [S, B, n_inputs]`` (``B = 1`` when learning)."""
+    def _simulate(self, spikes: torch.Tensor, learning: bool, const, tables, counts, ops,
+                  exit_rule=None, steps_used=None) -> None:
+        """
+        Advance ``self._state`` over ``spikes [S, B, n_inputs]`` (``B = 1`` when learning).
+
+        With ``exit_rule`` (inference only) a sample that exits stops counting: its counts and
+        operations freeze and ``steps_used`` records its steps.
+        """
         par, ipar = const.par, const.ipar
         st = self._state
         tab_pre, tab_post1, tab_post2 = tables
@@ -158,6 +172,18 @@ class TorchEngine:
         populations = bool(ipar[kernels.I_POPULATIONS])
         w64 = None if learning else self.w.double()
         neg_inf = torch.tensor(-float('inf'), dtype=torch.float64, device=self.device)
+        alive = torch.ones(spikes.shape[1], dtype=torch.int64, device=self.device)
+        evidence = votes = None
+        if exit_rule is not None:
+            exit_class, exit_weight, margin, min_steps = exit_rule
+            n_cls = int(max(exit_class.max(), 0)) + 1
+            votes = torch.zeros((n, n_cls), dtype=torch.float64, device=self.device)
+            known = exit_class >= 0
+            votes[torch.as_tensor(known.nonzero()[0], device=self.device),
+                  torch.as_tensor(exit_class[known], device=self.device)] = torch.as_tensor(
+                      exit_weight[known], dtype=torch.float64, device=self.device)
+            evidence = torch.zeros((spikes.shape[1], n_cls), dtype=torch.float64,
+                                   device=self.device)
         for t in range(spikes.shape[0]):
             s_in = spikes[t]
             current = s_in @ (self.w.double() if learning else w64)
@@ -177,12 +203,13 @@ class TorchEngine:
                 st.refr_inh = torch.where(refractory, st.refr_inh - 1,
                                           fired.long() * int(ipar[kernels.I_INH_REFRAC]))
                 st.prev_inh = fired.double()
-                ops[:, kernels.OP_INH_SPIKES] += fired.sum(1)
-                ops[:, kernels.OP_SYN_INHIBITION] += (k_exc[:, 0] + k_inh[:, 0] * (n - 1)).long()
-                ops[:, kernels.OP_NEURON_UPDATES] += n
+                ops[:, kernels.OP_INH_SPIKES] += fired.sum(1) * alive
+                ops[:, kernels.OP_SYN_INHIBITION] += (
+                    k_exc[:, 0] + k_inh[:, 0] * (n - 1)).long() * alive
+                ops[:, kernels.OP_NEURON_UPDATES] += n * alive
             else:
                 current = current - par[kernels.P_W_INH] * (k_exc - st.prev_exc)
-                ops[:, kernels.OP_SYN_INHIBITION] += (k_exc[:, 0] * (n - 1)).long()
+                ops[:, kernels.OP_SYN_INHIBITION] += (k_exc[:, 0] * (n - 1)).long() * alive
 
             v_rest = par[kernels.P_V_REST]
             v = v_rest + (st.v - v_rest) * par[kernels.P_DECAY_V]
@@ -201,12 +228,21 @@ class TorchEngine:
                                   torch.where(refractory, st.refr - 1, st.refr))
             st.v = torch.where(fire, torch.full_like(v, par[kernels.P_V_RESET]), v)
             st.prev_exc = fire.double()
-            counts += fire.long()
+            counts += fire.long() * alive[:, None]
             n_post = fire.sum(1)
-            ops[:, kernels.OP_INPUT_SPIKES] += n_pre
-            ops[:, kernels.OP_EXC_SPIKES] += n_post
-            ops[:, kernels.OP_SYN_INPUT] += n_pre * n
-            ops[:, kernels.OP_NEURON_UPDATES] += n
+            ops[:, kernels.OP_INPUT_SPIKES] += n_pre * alive
+            ops[:, kernels.OP_EXC_SPIKES] += n_post * alive
+            ops[:, kernels.OP_SYN_INPUT] += n_pre * n * alive
+            ops[:, kernels.OP_NEURON_UPDATES] += n * alive
+            if evidence is not None:
+                evidence += (fire.double() @ votes) * alive[:, None]
+                if t + 1 >= min_steps and evidence.shape[1] > 1:
+                    top = evidence.topk(2, dim=1).values
+                    done = (alive > 0) & (top[:, 0] - top[:, 1] >= margin) & (top[:, 0] > 0)
+                    steps_used[done] = t + 1
+                    alive = alive * (~done).long()
+                    if not alive.any():
+                        break
             if not learning:
                 continue
             self.th.add_(par[kernels.P_THETA_PLUS] * fire[0].double())

@@ -1,0 +1,52 @@
+"""config/*.yaml: one key per node, every declared parameter present, commented, valid."""
+
+import pathlib
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.ros
+
+
+def _node_params() -> dict:
+    from topspark_ros.nodes import (classifier, energy_monitor, timestep_controller)
+    return {'classifier': classifier.PARAMS, 'timestep_controller': timestep_controller.PARAMS,
+            'energy_monitor': energy_monitor.PARAMS}
+
+
+def test_every_parameter_is_present_valid_and_commented() -> None:
+    """Each node key lists exactly its declared parameters, each with a comment above."""
+    name = 'topspark.yaml'
+    path = ROOT / 'config' / name
+    config = yaml.safe_load(path.read_text())
+    lines = path.read_text().splitlines()
+    for node, params in _node_params().items():
+        section = config[f'/**/{node}']['ros__parameters']
+        assert set(section) == {p.name for p in params}, node
+        for p in params:
+            value = section[p.name]
+            assert p.check(value) is None, p.check(value)
+            if not isinstance(p.default, list):
+                assert type(value) is type(p.default), f'{node}.{p.name}: {value!r}'
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        is_param = (line.startswith('    ') and not stripped.startswith('#')
+                    and ':' in stripped)
+        if is_param:
+            above = lines[i - 1].strip()
+            assert above.startswith('#') or lines[i - 1].startswith('    ') and ':' in above, \
+                f'{name}:{i + 1}: no comment above {stripped!r}'
+
+
+def test_demo_overrides_only_declared_parameters() -> None:
+    """config/demo.yaml sets only parameters that exist, with valid values."""
+    from topspark_ros.nodes import battery_simulator, image_player
+    declared = dict(_node_params(), image_player=image_player.PARAMS,
+                    battery_simulator=battery_simulator.PARAMS)
+    config = yaml.safe_load((ROOT / 'config' / 'demo.yaml').read_text())
+    for key, section in config.items():
+        params = {p.name: p for p in declared[key.removeprefix('/**/')]}
+        for name, value in section['ros__parameters'].items():
+            assert name in params, f'{key}.{name} is not a parameter'
+            assert params[name].check(value) is None

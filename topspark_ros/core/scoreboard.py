@@ -1,0 +1,133 @@
+"""
+Score a run of the pipeline over time: accuracy, timesteps, latency, energy, battery.
+
+The demo records one :class:`Sample` per classification (with the true label when known) and
+the battery's state of charge over time; :meth:`Scoreboard.summary` condenses them and
+:func:`plot_run` draws T, accuracy, energy and battery over time into a PNG.
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One classification: when (s since start), right or wrong, its T, latency and energy."""
+
+    time_s: float
+    correct: Optional[bool]
+    timesteps: int
+    latency_ms: float
+    energy_j: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Condensed figures of a run (units in the names; fractions in [0, 1])."""
+
+    classifications: int
+    scored: int
+    accuracy: float
+    mean_timesteps: float
+    final_timesteps: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    energy_per_inference_j: float
+    baseline_energy_per_inference_j: float
+    energy_saving: float
+    frames_dropped: int
+    battery_start: float
+    battery_end: float
+    duration_s: float
+
+    def lines(self, preset: str) -> list:
+        """Return human-readable lines of the summary (energy under ``preset``)."""
+        saving = (f'{self.energy_saving:.1%} less than at full T '
+                  f'({self.baseline_energy_per_inference_j * 1e6:.3f} uJ)'
+                  if self.baseline_energy_per_inference_j > 0 else 'baseline unknown')
+        return [
+            f'classifications     {self.classifications} in {self.duration_s:.1f} s '
+            f'({self.frames_dropped} frames dropped)',
+            f'accuracy            {self.accuracy:.1%} of {self.scored} scored',
+            f'timesteps T         mean {self.mean_timesteps:.1f}, final {self.final_timesteps}',
+            f'latency             p50 {self.latency_p50_ms:.2f} ms, '
+            f'p99 {self.latency_p99_ms:.2f} ms',
+            f'energy/inference    {self.energy_per_inference_j * 1e6:.3f} uJ ({preset}): '
+            + saving,
+            f'battery             {self.battery_start:.1%} -> {self.battery_end:.1%}',
+        ]
+
+
+@dataclass
+class Scoreboard:
+    """Accumulates samples and battery readings of one run."""
+
+    baseline_energy_j: float = 0.0
+    samples: list = field(default_factory=list)
+    battery: list = field(default_factory=list)
+    frames_dropped: int = 0
+
+    def add(self, sample: Sample) -> None:
+        """Record one classification."""
+        self.samples.append(sample)
+
+    def add_battery(self, time_s: float, fraction: float) -> None:
+        """Record the battery's state of charge at ``time_s``."""
+        self.battery.append((float(time_s), float(fraction)))
+
+    def summary(self) -> Summary:
+        """Return the figures of everything recorded so far."""
+        n = len(self.samples)
+        scored = [s.correct for s in self.samples if s.correct is not None]
+        latency = np.array([s.latency_ms for s in self.samples]) if n else np.zeros(1)
+        energy = float(np.mean([s.energy_j for s in self.samples])) if n else 0.0
+        saving = 1.0 - energy / self.baseline_energy_j if self.baseline_energy_j > 0 else 0.0
+        times = [s.time_s for s in self.samples] + [t for t, _ in self.battery]
+        return Summary(
+            classifications=n, scored=len(scored),
+            accuracy=float(np.mean(scored)) if scored else 0.0,
+            mean_timesteps=float(np.mean([s.timesteps for s in self.samples])) if n else 0.0,
+            final_timesteps=self.samples[-1].timesteps if n else 0,
+            latency_p50_ms=float(np.percentile(latency, 50)),
+            latency_p99_ms=float(np.percentile(latency, 99)),
+            energy_per_inference_j=energy, baseline_energy_per_inference_j=self.baseline_energy_j,
+            energy_saving=saving, frames_dropped=self.frames_dropped,
+            battery_start=self.battery[0][1] if self.battery else float('nan'),
+            battery_end=self.battery[-1][1] if self.battery else float('nan'),
+            duration_s=max(times) if times else 0.0)
+
+
+def plot_run(board: Scoreboard, path: str, window: int = 20) -> None:
+    """
+    Draw T, running accuracy, energy per inference and battery against time into ``path``.
+
+    The accuracy is the mean over the last ``window`` scored classifications.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    t = np.array([s.time_s for s in board.samples])
+    fig, axes = plt.subplots(4, 1, sharex=True, figsize=(8, 9))
+    axes[0].step(t, [s.timesteps for s in board.samples], where='post')
+    axes[0].set_ylabel('timesteps T')
+    scored = [(s.time_s, float(s.correct)) for s in board.samples if s.correct is not None]
+    if scored:
+        st, sc = np.array(scored).T
+        running = np.convolve(sc, np.ones(window), 'valid') / window if len(sc) >= window \
+            else np.cumsum(sc) / np.arange(1, len(sc) + 1)
+        axes[1].plot(st[len(st) - len(running):], running)
+    axes[1].set_ylabel(f'accuracy\n(last {window})')
+    axes[1].set_ylim(0, 1)
+    axes[2].plot(t, [s.energy_j * 1e6 for s in board.samples], '.', markersize=3)
+    axes[2].set_ylabel('energy per\ninference (uJ)')
+    if board.battery:
+        bt, bf = np.array(board.battery).T
+        axes[3].plot(bt, bf * 100)
+    axes[3].set_ylabel('battery (%)')
+    axes[3].set_xlabel('time (s)')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

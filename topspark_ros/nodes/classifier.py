@@ -1,0 +1,271 @@
+"""
+The classifier: camera frames in, spiking-network classifications out (a lifecycle node).
+
+Subscribes ``image`` (sensor_msgs/Image, sensor-data QoS by default) and ``timestep``
+(TimestepCommand, reliable + transient local); publishes ``classification``
+(Classification, header copied from the image) and ``/diagnostics``. Configure loads the
+model, activate starts work, deactivate stops it (saving learnt weights) and frees the
+accelerator, cleanup unloads. A frame that arrives while another is being processed is
+dropped and counted, never queued. ``~/save_model`` (std_srvs/Trigger) saves learnt weights.
+"""
+
+import threading
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+
+from topspark_ros.conversions.image import image_to_array
+from topspark_ros.conversions.results import prediction_to_msg
+from topspark_ros.core.energy import EnergyModel, PRESETS
+from topspark_ros.core.preprocess import CROPS
+from topspark_ros.msg import Classification, TimestepCommand
+from topspark_ros.nodes import diagnostics
+from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.resources import resolve
+
+PARAMS = (
+    Param('model_path', '', 'Checkpoint (.json) of the model to load on configure '
+          '(a path or package://<package>/<path>).', live=False),
+    Param('device', 'cpu', "Where the model runs: 'cpu' or a torch device such as 'cuda'.",
+          live=False),
+    Param('profile_path', '', 'Timestep profile (.yaml) whose enhanced parameters are applied '
+          "at each T; '' for none.", live=False),
+    Param('default_timesteps', 64, 'Timestep count T used until a TimestepCommand arrives.',
+          low=1, high=100000),
+    Param('early_exit', False, 'Stop an input early once its winning class is decided.'),
+    Param('early_exit_margin', 3.0, 'Early exit: lead in accumulated output spikes of the best '
+          'class over the second.', low=0.0),
+    Param('early_exit_min_steps', 8, 'Early exit: never stop before this many steps.', low=1),
+    Param('online_learning', False, 'Adapt the weights to incoming frames with unsupervised '
+          'STDP at the commanded T.'),
+    Param('save_path', '', "Where learnt weights are saved ('' : next to model_path with "
+          "suffix '_online').", live=False),
+    Param('save_every_n', 1000, 'On-line learning: save the weights every N learnt frames '
+          '(0: only on deactivate, shutdown and ~/save_model).', low=0),
+    Param('class_names', ['__from_checkpoint__'], 'One name per class; the default takes the '
+          "checkpoint's names.", live=False),
+    Param('energy_preset', 'cmos45_fp32', 'Hardware preset of the energy estimates.',
+          choices=tuple(PRESETS), live=False),
+    Param('crop', 'center', 'How frames are fitted to the model input.', choices=CROPS,
+          live=False),
+    Param('invert', False, 'Invert intensities (for dark objects on light backgrounds).',
+          live=False),
+    Param('image_reliability', 'best_effort', 'QoS reliability of the image subscription.',
+          choices=('best_effort', 'reliable'), live=False),
+    Param('image_depth', 1, 'QoS queue depth of the image subscription.', low=1, high=100,
+          live=False),
+    Param('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', low=0.05,
+          live=False),
+)
+
+
+class ClassifierNode(LifecycleNode):
+    """Lifecycle node wrapping :class:`topspark_ros.core.session.ClassifierSession`."""
+
+    def __init__(self, **kwargs) -> None:
+        """Declare parameters; everything else happens in the lifecycle transitions."""
+        super().__init__('classifier', **kwargs)
+        declare(self, PARAMS, is_active=lambda: self._active)
+        self._active = False
+        self._session = None
+        self._busy = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._timesteps = None
+        self._counts = {'processed': 0, 'dropped': 0, 'errors': 0, 'learnt': 0, 'saved': 0}
+        self._last_error = ''
+        self._pub = self._diag_pub = self._service = self._timer = None
+        self._subscriptions_made = []
+
+    # Lifecycle -------------------------------------------------------------------------------
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        """Load the model and create publishers, subscriptions, service and timer."""
+        p = values(self, PARAMS)
+        try:
+            self._session = self._load_session(p)
+        except Exception as exc:  # a bad path or file must not crash the node
+            self.get_logger().error(f'cannot load the model: {exc}')
+            self._last_error = str(exc)
+            return TransitionCallbackReturn.FAILURE
+        self._timesteps = None
+        self._pub = self.create_lifecycle_publisher(Classification, 'classification', 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        image_qos = QoSProfile(depth=p['image_depth'], reliability=(
+            ReliabilityPolicy.BEST_EFFORT if p['image_reliability'] == 'best_effort'
+            else ReliabilityPolicy.RELIABLE))
+        command_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        frames = ReentrantCallbackGroup()  # concurrent callbacks see a busy model: dropped
+        control = MutuallyExclusiveCallbackGroup()
+        self._subscriptions_made = [
+            self.create_subscription(Image, 'image', self._on_image, image_qos,
+                                     callback_group=frames),
+            self.create_subscription(TimestepCommand, 'timestep', self._on_timestep,
+                                     command_qos, callback_group=control)]
+        self._service = self.create_service(Trigger, '~/save_model', self._on_save,
+                                            callback_group=control)
+        self._timer = self.create_timer(p['diagnostics_period_s'], self._publish_diagnostics,
+                                        callback_group=control)
+        self.get_logger().info(f"loaded {p['model_path']} on {p['device']}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        """Start classifying incoming frames."""
+        if self._session is None:
+            self._session = self._load_session(values(self, PARAMS))
+        self._active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        """Stop work, save learnt weights, and free the accelerator."""
+        self._active = False
+        with self._busy:  # let a frame in progress finish
+            self._save_if_learnt()
+            if self.get_parameter('device').value != 'cpu':
+                self._session = None  # reloaded on activate
+                import torch
+                torch.cuda.empty_cache()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        """Unload the model and destroy what configure created."""
+        self._destroy_entities()
+        self._session = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        """Save learnt weights and release everything."""
+        self._active = False
+        with self._busy:
+            self._save_if_learnt()
+        self._destroy_entities()
+        self._session = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state) -> TransitionCallbackReturn:
+        """Return to unconfigured after an error in a transition."""
+        self._active = False
+        self._destroy_entities()
+        self._session = None
+        return TransitionCallbackReturn.SUCCESS
+
+    # Work ------------------------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        if not self._active:
+            return
+        if not self._busy.acquire(blocking=False):
+            self._count('dropped')
+            return
+        try:
+            self._classify(msg)
+        except ValueError as exc:  # a frame we cannot read: count it, say why, carry on
+            self._count('errors')
+            self._last_error = str(exc)
+            self.get_logger().warn(f'frame skipped: {exc}', throttle_duration_sec=5.0)
+        finally:
+            self._busy.release()
+
+    def _classify(self, msg: Image) -> None:
+        p = values(self, PARAMS)
+        frame, layout = image_to_array(msg)
+        timesteps = self._timesteps or p['default_timesteps']
+        rule = None
+        if p['early_exit']:
+            from topspark_ros.core.early_exit import EarlyExit
+            rule = EarlyExit(margin=p['early_exit_margin'], min_steps=p['early_exit_min_steps'])
+        prediction = self._session.classify(frame, layout, timesteps, early_exit=rule)
+        self._pub.publish(prediction_to_msg(prediction, msg.header, self._counts['dropped']))
+        self._count('processed')
+        if p['online_learning']:
+            self._session.learn(frame, layout, timesteps)
+            learnt = self._count('learnt')
+            if p['save_every_n'] and learnt % p['save_every_n'] == 0:
+                self._save()
+
+    def _on_timestep(self, msg: TimestepCommand) -> None:
+        if msg.timesteps >= 1:
+            self._timesteps = int(msg.timesteps)
+
+    def _on_save(self, request, response):
+        with self._busy:
+            if self._session is None:
+                response.success, response.message = False, 'no model loaded (configure first)'
+                return response
+            try:
+                response.message = f'saved {self._save()}'
+                response.success = True
+            except (OSError, ValueError) as exc:
+                response.success, response.message = False, f'save failed: {exc}'
+        return response
+
+    # Helpers ---------------------------------------------------------------------------------
+    def _load_session(self, p: dict):
+        from topspark_ros.core.session import ClassifierSession
+        if not p['model_path']:
+            raise ValueError('parameter model_path is empty')
+        profile = None
+        if p['profile_path']:
+            from topspark_ros.core.profile import load_profile
+            profile = load_profile(resolve(p['profile_path']))
+        names = [] if p['class_names'] == ['__from_checkpoint__'] else p['class_names']
+        return ClassifierSession.from_checkpoint(
+            resolve(p['model_path']), device=p['device'], class_names=names, profile=profile,
+            energy_model=EnergyModel(p['energy_preset']), crop=p['crop'], invert=p['invert'])
+
+    def _save_path(self) -> str:
+        path = self.get_parameter('save_path').value
+        if path:
+            return path
+        model = resolve(self.get_parameter('model_path').value)
+        return model[:-5] + '_online.json' if model.endswith('.json') else model + '_online'
+
+    def _save(self) -> str:
+        path = self._session.save(self._save_path(),
+                                  info={'online_frames': self._counts['learnt']})
+        self._count('saved')
+        return path
+
+    def _save_if_learnt(self) -> None:
+        if self._session is not None and self._counts['learnt'] > 0:
+            try:
+                self.get_logger().info(f'saved learnt weights to {self._save()}')
+            except (OSError, ValueError) as exc:
+                self.get_logger().error(f'could not save learnt weights: {exc}')
+
+    def _count(self, key: str) -> int:
+        with self._stats_lock:
+            self._counts[key] += 1
+            return self._counts[key]
+
+    def _publish_diagnostics(self) -> None:
+        with self._stats_lock:
+            stats = dict(self._counts)
+        level = diagnostics.OK if self._active else diagnostics.WARN
+        message = 'classifying' if self._active else 'inactive'
+        if stats['errors']:
+            level, message = diagnostics.WARN, f'{message}; last error: {self._last_error}'
+        stats.update(timesteps=self._timesteps or self.get_parameter('default_timesteps').value,
+                     model=self.get_parameter('model_path').value,
+                     device=self.get_parameter('device').value)
+        self._diag_pub.publish(diagnostics.diagnostic_array(self, level, message, stats))
+
+    def _destroy_entities(self) -> None:
+        for sub in self._subscriptions_made:
+            self.destroy_subscription(sub)
+        self._subscriptions_made = []
+        for entity, destroy in ((self._timer, self.destroy_timer),
+                                (self._service, self.destroy_service),
+                                (self._pub, self.destroy_lifecycle_publisher),
+                                (self._diag_pub, self.destroy_publisher)):
+            if entity is not None:
+                destroy(entity)
+        self._pub = self._diag_pub = self._service = self._timer = None
+
+
+def main(args=None) -> int:
+    """Run the classifier alone (``ros2 run topspark_ros classifier``)."""
+    from topspark_ros.nodes.runner import run_nodes
+    return run_nodes([ClassifierNode], args=args)

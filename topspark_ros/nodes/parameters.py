@@ -1,0 +1,123 @@
+"""
+Declared, described and validated ROS parameters, shared by every node.
+
+Each node lists its parameters as :class:`Param` rows. :func:`declare` declares them with a
+``ParameterDescriptor`` (description, range, read-only) and installs one validation callback:
+a set with a value of the wrong type, out of range, not among the choices, or that changes a
+parameter which needs a restart while the node is active, is refused with the reason, and
+nothing of the request is applied.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.parameter import Parameter
+
+
+@dataclass(frozen=True)
+class Param:
+    """
+    One parameter of a node.
+
+    Attributes
+    ----------
+    name, default, description
+        as declared (the default fixes the type; a ``Parameter.Type`` declares a
+        parameter of that type without a value, e.g. an optional string array).
+    low, high
+        inclusive range for numbers (None: unbounded).
+    choices
+        allowed values for strings (empty: any).
+    live
+        may change while the node is active; otherwise only while it is inactive or
+        unconfigured (lifecycle nodes) or never (plain nodes: read-only).
+
+    """
+
+    name: str
+    default: Any
+    description: str
+    low: Optional[float] = None
+    high: Optional[float] = None
+    choices: tuple = ()
+    live: bool = True
+
+    def descriptor(self, lifecycle: bool) -> ParameterDescriptor:
+        """Return the descriptor: description, range and read-only flag."""
+        text = self.description
+        if self.choices:
+            text += ' One of: ' + ', '.join(map(str, self.choices)) + '.'
+        if not self.live:
+            text += (' Change only while the node is inactive.' if lifecycle
+                     else ' Read-only: set at start-up.')
+        descriptor = ParameterDescriptor(description=text, read_only=not (self.live or lifecycle))
+        if isinstance(self.default, (bool, Parameter.Type)):
+            return descriptor
+        if isinstance(self.default, int) and (self.low is not None or self.high is not None):
+            descriptor.integer_range = [IntegerRange(
+                from_value=int(self.low if self.low is not None else -2**63),
+                to_value=int(self.high if self.high is not None else 2**63 - 1), step=0)]
+        elif isinstance(self.default, float) and (self.low is not None
+                                                  or self.high is not None):
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(self.low if self.low is not None else -1e308),
+                to_value=float(self.high if self.high is not None else 1e308), step=0.0)]
+        return descriptor
+
+    def check(self, value: Any) -> Optional[str]:
+        """Return why ``value`` is not acceptable, or None."""
+        if self.choices and value not in self.choices:
+            return f'{self.name} must be one of {", ".join(map(str, self.choices))}, ' \
+                f'not {value!r}'
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.low is not None and value < self.low:
+                return f'{self.name} must be >= {self.low}, not {value}'
+            if self.high is not None and value > self.high:
+                return f'{self.name} must be <= {self.high}, not {value}'
+        return None
+
+
+def declare(node, params: Sequence[Param], *, is_active: Callable[[], bool] = lambda: False,
+            extra_check: Callable[[dict], Optional[str]] = lambda values: None) -> None:
+    """
+    Declare ``params`` on ``node`` and refuse invalid sets.
+
+    ``is_active`` says whether parameters that are not ``live`` are locked now.
+    ``extra_check`` receives the would-be values of every parameter after the set (a dict
+    name -> value) for rules across parameters, and returns a reason to refuse, or None.
+    """
+    lifecycle = hasattr(node, 'trigger_configure')
+    table = {p.name: p for p in params}
+    for p in params:
+        node.declare_parameter(p.name, p.default, p.descriptor(lifecycle))
+
+    def validate(changes: list[Parameter]) -> SetParametersResult:
+        values = {name: node.get_parameter(name).value for name in table}
+        for change in changes:
+            spec = table.get(change.name)
+            if spec is None:
+                continue  # e.g. use_sim_time: rclpy validates its own
+            expected = spec.default if isinstance(spec.default, Parameter.Type) \
+                else Parameter.Type.from_parameter_value(spec.default)
+            if change.type_ != expected:
+                return SetParametersResult(
+                    successful=False, reason=f'{change.name} must be of type '
+                    f'{type(spec.default).__name__}, got {change.type_.name}')
+            reason = spec.check(change.value)
+            if reason is None and not spec.live and is_active() \
+                    and change.value != values[change.name]:
+                reason = f'{change.name} can only change while the node is inactive'
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+            values[change.name] = change.value
+        reason = extra_check(values)
+        return SetParametersResult(successful=reason is None, reason=reason or '')
+
+    node.add_on_set_parameters_callback(validate)
+
+
+def values(node, params: Sequence[Param]) -> dict:
+    """Return the current values of ``params`` as a dict name -> value."""
+    return {p.name: node.get_parameter(p.name).value for p in params}

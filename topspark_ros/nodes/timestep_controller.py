@@ -1,0 +1,225 @@
+"""
+The timestep controller: picks the timestep count T by the trade-off strategy (lifecycle).
+
+Loads a timestep profile on configure; subscribes ``battery`` (sensor_msgs/BatteryState),
+``classification`` (measured latency and rate) and ``energy`` (EnergyEstimate); runs
+:class:`topspark_ros.core.strategy.TimestepSelector` on every signal; publishes ``timestep``
+(TimestepCommand, reliable + transient local, so a late classifier gets the current T) when
+the choice changes and every ``heartbeat_period_s``. Mode and constraints change at run time;
+an invalid value is refused with the reason and changes nothing.
+"""
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import BatteryState
+
+from topspark_ros.conversions.results import choice_to_msg
+from topspark_ros.core.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
+                                        TimestepSelector)
+from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
+from topspark_ros.nodes import diagnostics
+from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.resources import resolve
+
+MODES = tuple(m.value for m in Mode)
+PARAMS = (
+    Param('profile_path', '', "Timestep profile (.yaml) of the classifier's model, made by "
+          '`topspark sweep` (a path or package://<package>/<path>).', live=False),
+    Param('mode', 'balanced', 'Trade-off mode.', choices=MODES),
+    Param('max_accuracy_drop', 0.02, 'Largest accuracy loss accepted versus the full-T '
+          'baseline (fraction).', low=0.0, high=1.0),
+    Param('max_latency_ms', 0.0, 'Latency ceiling per inference (ms; 0: none).', low=0.0),
+    Param('max_energy_j', 0.0, 'Energy budget per inference (J; 0: none).', low=0.0),
+    Param('max_power_w', 0.0, 'Average power cap of the classifier (W; 0: none).', low=0.0),
+    Param('battery_low_fraction', 0.3, 'Below this charge: one mode step toward energy_saver.',
+          low=0.0, high=1.0),
+    Param('battery_critical_fraction', 0.1, 'Below this charge: energy_saver.', low=0.0,
+          high=1.0),
+    Param('low_extra_drop', 0.02, 'Extra accuracy drop accepted on low battery.', low=0.0,
+          high=1.0),
+    Param('critical_extra_drop', 0.05, 'Extra accuracy drop accepted on critical battery.',
+          low=0.0, high=1.0),
+    Param('hysteresis_fraction', 0.02, 'A battery threshold crossed downwards is re-crossed '
+          'only above threshold + this.', low=0.0, high=0.5),
+    Param('switch_margin', 0.05, 'Switch T only if the objective improves by more than this '
+          'fraction (violations switch at once).', low=0.0, high=1.0),
+    Param('heartbeat_period_s', 2.0, 'Republish the current command this often (s).',
+          low=0.05, live=False),
+)
+
+
+def _settings(p: dict) -> tuple:
+    """Return (Constraints, Mode, BatteryPolicy) from parameter values."""
+    constraints = Constraints(
+        max_accuracy_drop=p['max_accuracy_drop'],
+        max_latency_ms=p['max_latency_ms'] or None, max_energy_j=p['max_energy_j'] or None,
+        max_power_w=p['max_power_w'] or None)
+    policy = BatteryPolicy(
+        low_fraction=p['battery_low_fraction'], critical_fraction=p['battery_critical_fraction'],
+        low_extra_drop=p['low_extra_drop'], critical_extra_drop=p['critical_extra_drop'],
+        hysteresis_fraction=p['hysteresis_fraction'])
+    return constraints, Mode(p['mode']), policy
+
+
+def _check_battery_order(p: dict):
+    if p['battery_critical_fraction'] > p['battery_low_fraction']:
+        return 'battery_critical_fraction must not exceed battery_low_fraction'
+    return None
+
+
+class TimestepControllerNode(LifecycleNode):
+    """Lifecycle node wrapping :class:`topspark_ros.core.strategy.TimestepSelector`."""
+
+    def __init__(self, **kwargs) -> None:
+        """Declare parameters; the profile is loaded on configure."""
+        super().__init__('timestep_controller', **kwargs)
+        declare(self, PARAMS, is_active=lambda: self._active, extra_check=_check_battery_order)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
+        self._active = False
+        self._selector = None
+        self._signals = LiveSignals()
+        self._last_inference_s = None
+        self._publish_count = 0
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        """Load the profile, build the selector, create publishers and subscriptions."""
+        p = values(self, PARAMS)
+        try:
+            from topspark_ros.core.profile import load_profile
+            profile = load_profile(resolve(p['profile_path']))
+        except (OSError, ValueError) as exc:
+            self.get_logger().error(f'cannot load the timestep profile: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        constraints, mode, policy = _settings(p)
+        self._selector = TimestepSelector(profile, constraints, mode, policy,
+                                          switch_margin=p['switch_margin'])
+        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._pub = self.create_lifecycle_publisher(TimestepCommand, 'timestep', qos)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._subs = [
+            self.create_subscription(BatteryState, 'battery', self._on_battery, 10),
+            self.create_subscription(Classification, 'classification', self._on_classification,
+                                     10),
+            self.create_subscription(EnergyEstimate, 'energy', self._on_energy, 10)]
+        self._timer = self.create_timer(p['heartbeat_period_s'], self._heartbeat)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        """Start publishing: the first command goes out at once."""
+        result = super().on_activate(state)
+        self._active = True
+        self._evaluate(force_publish=True)
+        return result
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        """Stop publishing commands."""
+        self._active = False
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        """Drop the profile and everything configure created."""
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        """Release everything."""
+        self._active = False
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state) -> TransitionCallbackReturn:
+        """Return to unconfigured after an error in a transition."""
+        self._active = False
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    # Signals ---------------------------------------------------------------------------------
+    def _on_battery(self, msg: BatteryState) -> None:
+        fraction = msg.percentage
+        if fraction == fraction and 0.0 <= fraction <= 1.0:  # NaN: unknown charge
+            self._signals = self._signals.replace(battery_fraction=float(fraction))
+            self._evaluate()
+
+    def _on_classification(self, msg: Classification) -> None:
+        now = time.monotonic()
+        rate = None
+        if self._last_inference_s is not None and now > self._last_inference_s:
+            rate = 1.0 / (now - self._last_inference_s)
+        self._last_inference_s = now
+        self._signals = self._signals.replace(measured_latency_ms=float(msg.latency_ms),
+                                              measured_timesteps=int(msg.timestep_budget),
+                                              rate_hz=rate)
+        self._evaluate()
+
+    def _on_energy(self, msg: EnergyEstimate) -> None:
+        if msg.inference_count and msg.average_power_w > 0.0:
+            self._signals = self._signals.replace(measured_power_w=float(msg.average_power_w))
+
+    def _on_parameters_set(self, parameters) -> None:
+        if self._selector is None:
+            return
+        constraints, mode, policy = _settings(values(self, PARAMS))
+        self._selector.reconfigure(constraints=constraints, mode=mode, battery_policy=policy,
+                                   switch_margin=self.get_parameter('switch_margin').value)
+        self._evaluate()
+
+    # Output ----------------------------------------------------------------------------------
+    def _evaluate(self, force_publish: bool = False) -> None:
+        if self._selector is None:
+            return
+        previous = self._selector.current
+        choice = self._selector.update(self._signals)
+        if force_publish or previous is None or choice.timesteps != previous.timesteps:
+            if previous is not None and choice.timesteps != previous.timesteps:
+                self.get_logger().info(f'T {previous.timesteps} -> {choice.timesteps}: '
+                                       f'{choice.reason}')
+            self._publish(choice)
+
+    def _heartbeat(self) -> None:
+        if self._selector is not None and self._selector.current is not None:
+            self._publish(self._selector.current)
+        self._publish_diagnostics()
+
+    def _publish(self, choice) -> None:
+        if not self._active:
+            return
+        msg = choice_to_msg(choice, self._selector.profile.preset)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._pub.publish(msg)
+        self._publish_count += 1
+
+    def _publish_diagnostics(self) -> None:
+        choice = self._selector.current if self._selector else None
+        if choice is None:
+            level, text, stats = diagnostics.WARN, 'no choice yet', {}
+        else:
+            level = diagnostics.OK if choice.feasible else diagnostics.WARN
+            text = choice.reason
+            stats = {'timesteps': choice.timesteps, 'mode': choice.mode.value,
+                     'feasible': choice.feasible, 'violated': ','.join(choice.violated),
+                     'battery_fraction': self._signals.battery_fraction,
+                     'commands_published': self._publish_count}
+        self._diag_pub.publish(diagnostics.diagnostic_array(self, level, text, stats))
+
+    def _teardown(self) -> None:
+        for sub in getattr(self, '_subs', []):
+            self.destroy_subscription(sub)
+        self._subs = []
+        if getattr(self, '_timer', None) is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        if getattr(self, '_pub', None) is not None:
+            self.destroy_lifecycle_publisher(self._pub)
+            self.destroy_publisher(self._diag_pub)
+            self._pub = self._diag_pub = None
+        self._selector = None
+
+
+def main(args=None) -> int:
+    """Run the controller alone (``ros2 run topspark_ros timestep_controller``)."""
+    from topspark_ros.nodes.runner import run_nodes
+    return run_nodes([TimestepControllerNode], args=args)
