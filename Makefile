@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test env data build lint lock clean
 
 demo: env data build
-	dev/in_env.sh python -m topspark_ros.nodes.doctor
+	dev/in_env.sh topspark demo --duration-s 60 --plot demo.png
 
 test: env data build
 	dev/in_env.sh python -m pytest $(PYTEST_ARGS)

@@ -123,6 +123,35 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument('--vote', choices=('all_activity', 'cosine'), default='all_activity',
                           help='readout vote (default: %(default)s)')
 
+    sweep = sub.add_parser('sweep', parents=[common], help='measure a model over a grid of T',
+                           description='Timestep analysis: accuracy (95%% interval), latency, '
+                           'operations, spikes and energy of a checkpoint at each T of a grid, '
+                           'for inference and one on-line learning step; writes a timestep '
+                           'profile (YAML) next to the model and a PNG plot.')
+    sweep.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
+    sweep.add_argument('--grid', default='350,250,150,100,64,32,16,8',
+                       help='comma-separated timestep counts (default: %(default)s)')
+    sweep.add_argument('--split', choices=('train', 'test'), default='test',
+                       help='held-out split to measure on (default: %(default)s)')
+    sweep.add_argument('--n-eval', type=_positive_int, default=2000,
+                       help='held-out images per T (default: %(default)s)')
+    sweep.add_argument('--n-train-steps', type=_non_negative_int, default=50,
+                       help='training images timed per T for the learning figures, on a copy '
+                       'of the model (0: skip; default: %(default)s)')
+    sweep.add_argument('--preset', default='cmos45_fp32',
+                       help='energy preset (default: %(default)s)')
+    sweep.add_argument('--early-exit-margin', type=float, default=3.0,
+                       help='also measure early exit with this margin in output spikes '
+                       '(0: skip; default: %(default)s)')
+    sweep.add_argument('--early-exit-min-steps', type=_positive_int, default=8,
+                       help='early-exit floor of steps (default: %(default)s)')
+    sweep.add_argument('--params-from', help='profile whose enhanced parameters to apply at '
+                       "each T (default: none, the model's own)")
+    sweep.add_argument('--output', '-o', help='profile to write (default: '
+                       '<model>.profile.yaml next to the model)')
+    sweep.add_argument('--plot', help="PNG to write (default: the profile's path with .png; "
+                       "'' : none)")
+
     for name, text in ROS_COMMANDS.items():
         ros = sub.add_parser(name, help=text, description=text + ' Needs ROS 2 (rclpy) and '
                              'the built messages; `topspark %(prog)s -h` for its options.',
@@ -279,9 +308,88 @@ def _eval(args) -> dict:
             **_speed(seconds, n), 'ops': ops}
 
 
+def _sweep(args) -> dict:
+    """Run ``topspark sweep``; return the result dict."""
+    import os
+
+    from topspark_ros.core.checkpoint import CheckpointError, load_checkpoint
+    from topspark_ros.core.datasets import split_indices
+    from topspark_ros.core.early_exit import EarlyExit
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.profile import default_profile_path, load_profile, save_profile
+    from topspark_ros.core.sweep import plot_profile, sweep
+
+    try:
+        grid = [int(t) for t in args.grid.split(',') if t.strip()]
+    except ValueError:
+        raise UsageError(f'--grid: expected comma-separated integers, got {args.grid!r}')
+    if not grid or min(grid) < 1:
+        raise UsageError(f'--grid: timestep counts must be >= 1, got {args.grid!r}')
+    energy_model = EnergyModel(args.preset)
+    model, meta = load_checkpoint(args.model, device=args.device)
+    if model.readout is None:
+        raise CheckpointError(f'{args.model}: the model has no label assignment')
+    dataset = _dataset(args, args.split)
+    n = min(args.n_eval, len(dataset))
+    (idx,) = split_indices(len(dataset), [n], args.seed)
+    train_images = None
+    if args.n_train_steps:
+        train = _dataset(args, 'train')
+        (tidx,) = split_indices(len(train), [min(args.n_train_steps, len(train))], args.seed)
+        train_images = train.images[tidx]
+    enhanced = load_profile(args.params_from) if args.params_from else None
+    output = args.output or str(default_profile_path(args.model))
+    model_meta = os.path.abspath(args.model if args.model.endswith('.json')
+                                 else args.model + '.json')
+    bar = _progress(args, len(grid), 'sweep')
+    rows = []
+
+    def progress(entry) -> None:
+        bar.update(1)
+        rows.append(entry)
+
+    profile = sweep(
+        model, dataset.images[idx], dataset.labels[idx], grid,
+        model_path=os.path.relpath(model_meta, os.path.dirname(os.path.abspath(output))),
+        model_sha256=meta['tensors']['sha256'], dataset=args.dataset, split=args.split,
+        energy_model=energy_model, batch_size=args.batch_size, seed=args.seed,
+        params_for=(lambda t: enhanced.params_for(t)) if enhanced else (lambda t: None),
+        train_images=train_images,
+        early_exit=(EarlyExit(args.early_exit_margin, args.early_exit_min_steps)
+                    if args.early_exit_margin > 0 else None),
+        progress=progress)
+    bar.close()
+    save_profile(profile, output)
+    plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
+    if plot:
+        plot_profile(profile, plot)
+    base = profile.baseline
+    return {'command': 'sweep', 'profile': output, 'plot': plot or None, 'n_samples': int(n),
+            'preset': args.preset, 'baseline_timesteps': base.timesteps,
+            'entries': [{'timesteps': e.timesteps, 'accuracy': e.accuracy,
+                         'latency_ms': e.latency_ms, 'energy_j': e.energy_j,
+                         'train_energy_j': e.train_energy_j,
+                         'early_exit_accuracy': e.early_exit_accuracy,
+                         'early_exit_mean_timesteps': e.early_exit_mean_timesteps}
+                        for e in profile.entries],
+            'accuracy': base.accuracy, 'timesteps': base.timesteps}
+
+
 def _print_human(result: dict) -> None:
-    """Print the results for people, one ``key: value`` per line."""
+    """Print the results for people, one ``key: value`` per line (a table for entries)."""
     for key, value in result.items():
+        if key == 'entries':
+            print(f'{"T":>6} {"accuracy":>9} {"latency ms":>11} {"energy uJ":>10} '
+                  f'{"train uJ":>9} {"exit acc":>9} {"exit steps":>10}')
+            for e in value:
+                train = e['train_energy_j'] and f'{e["train_energy_j"] * 1e6:9.3f}'
+                early = e['early_exit_accuracy'] is not None
+                print(f'{e["timesteps"]:6d} {e["accuracy"]:9.2%} {e["latency_ms"]:11.3f} '
+                      f'{e["energy_j"] * 1e6:10.3f} {train or "-":>9} '
+                      + (f'{e["early_exit_accuracy"]:9.2%} '
+                         f'{e["early_exit_mean_timesteps"]:10.1f}' if early
+                         else f'{"-":>9} {"-":>10}'))
+            continue
         if isinstance(value, float):
             value = f'{value:.4g}'
         print(f'{key}: {value}')
@@ -292,14 +400,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv and argv[0] in ROS_COMMANDS:
+            # argparse.REMAINDER drops a leading option, so these skip the parser entirely.
+            return _run_ros_command(argv[0], argv[1:])
         args = parser.parse_args(argv)
         args.argv = argv
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        if args.command in ROS_COMMANDS:
-            return _run_ros_command(args.command, args.args)
-        result = _train(args) if args.command == 'train' else _eval(args)
+        result = {'train': _train, 'eval': _eval, 'sweep': _sweep}[args.command](args)
     except UsageError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE

@@ -108,6 +108,10 @@ class ClassifierSession:
         names = tuple(class_names) or tuple(meta.get('info', {}).get('class_names', ()))
         return cls(model, class_names=names, **kwargs)
 
+    def warm_up(self) -> None:
+        """Run one blank frame through the model (compiles kernels before real frames come)."""
+        self.model.infer(np.zeros((1,) + self.model.input_spec.shape, np.uint8), timesteps=2)
+
     def params_for(self, timesteps: int):
         """Return the enhanced parameters for ``timesteps`` (None: the model's own)."""
         if self.profile is None:

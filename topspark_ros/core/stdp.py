@@ -699,12 +699,12 @@ class DiehlCookNetwork:
 
     @property
     def n_classes(self) -> int:
-        """Number of classes of the readout."""
+        """Return the number of classes of the readout."""
         return self.config.n_classes
 
     @property
     def input_spec(self) -> FrameSpec:
-        """The input frame: a grayscale square of ``n_inputs`` pixels (28 x 28 by default)."""
+        """Return the input frame: a grayscale square of ``n_inputs`` pixels (28 x 28)."""
         side = math.isqrt(self.config.n_inputs)
         if side * side != self.config.n_inputs:
             raise ValueError(f'{self.config.n_inputs} inputs are not a square image')

@@ -65,3 +65,8 @@ def main(args=None) -> int:
     """Run the simulated battery alone (``ros2 run topspark_ros battery_simulator``)."""
     from topspark_ros.nodes.runner import run_nodes
     return run_nodes([BatterySimulatorNode], args=args)
+
+
+if __name__ == '__main__':
+    import sys
+    sys.exit(main())

@@ -60,8 +60,9 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
     """Run the end-to-end demo the module docstring describes; return 0 once it has run."""
     parser = argparse.ArgumentParser(prog='topspark demo', description='Run the end-to-end '
                                      'demo on Fashion-MNIST over real DDS, in one process.')
-    parser.add_argument('--params-file', help='parameter YAML loaded over config/topspark.yaml '
-                        '(default: config/demo.yaml)')
+    parser.add_argument('--params-file', action='append',
+                        help='parameter YAML loaded over config/topspark.yaml, in order; may '
+                        'be repeated (default: config/demo.yaml)')
     parser.add_argument('--duration-s', type=float, default=60.0,
                         help='how long to run (default: 60 s)')
     parser.add_argument('--plot', default='demo.png', help="PNG to write ('' : none)")
@@ -69,15 +70,15 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.duration_s <= 0:
         parser.error('--duration-s must be positive')
-    params = args.params_file or default_params_file('demo.yaml')
-    base = default_params_file('topspark.yaml')
+    files = [default_params_file('topspark.yaml')]
+    files += args.params_file or [default_params_file('demo.yaml')]
 
     import rclpy
 
     from topspark_ros.nodes.demo_recorder import DemoRecorderNode
     from topspark_ros.nodes.runner import init, node_group
 
-    init(['topspark', '--ros-args', '--params-file', base, '--params-file', params])
+    init(['topspark', '--ros-args'] + [a for f in files for a in ('--params-file', f)])
     from topspark_ros.nodes.battery_simulator import BatterySimulatorNode
     from topspark_ros.nodes.image_player import ImagePlayerNode
 

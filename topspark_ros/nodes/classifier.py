@@ -86,6 +86,7 @@ class ClassifierNode(LifecycleNode):
         p = values(self, PARAMS)
         try:
             self._session = self._load_session(p)
+            self._session.warm_up()
         except Exception as exc:  # a bad path or file must not crash the node
             self.get_logger().error(f'cannot load the model: {exc}')
             self._last_error = str(exc)
@@ -269,3 +270,8 @@ def main(args=None) -> int:
     """Run the classifier alone (``ros2 run topspark_ros classifier``)."""
     from topspark_ros.nodes.runner import run_nodes
     return run_nodes([ClassifierNode], args=args)
+
+
+if __name__ == '__main__':
+    import sys
+    sys.exit(main())

@@ -93,3 +93,8 @@ def main(args=None) -> int:
     """Run the energy monitor alone (``ros2 run topspark_ros energy_monitor``)."""
     from topspark_ros.nodes.runner import run_nodes
     return run_nodes([EnergyMonitorNode], args=args)
+
+
+if __name__ == '__main__':
+    import sys
+    sys.exit(main())

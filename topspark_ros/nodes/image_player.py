@@ -85,3 +85,8 @@ def main(args=None) -> int:
     """Run the image player alone (``ros2 run topspark_ros image_player``)."""
     from topspark_ros.nodes.runner import run_nodes
     return run_nodes([ImagePlayerNode], args=args)
+
+
+if __name__ == '__main__':
+    import sys
+    sys.exit(main())

@@ -9,6 +9,8 @@ the choice changes and every ``heartbeat_period_s``. Mode and constraints change
 an invalid value is refused with the reason and changes nothing.
 """
 
+import collections
+import statistics
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -82,6 +84,9 @@ class TimestepControllerNode(LifecycleNode):
         self._selector = None
         self._signals = LiveSignals()
         self._last_inference_s = None
+        # Medians of recent measurements, so one slow frame does not move T.
+        self._latencies = collections.deque(maxlen=21)
+        self._intervals = collections.deque(maxlen=21)
         self._publish_count = 0
 
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -146,14 +151,18 @@ class TimestepControllerNode(LifecycleNode):
 
     def _on_classification(self, msg: Classification) -> None:
         now = time.monotonic()
-        rate = None
         if self._last_inference_s is not None and now > self._last_inference_s:
-            rate = 1.0 / (now - self._last_inference_s)
+            self._intervals.append(now - self._last_inference_s)
         self._last_inference_s = now
-        self._signals = self._signals.replace(measured_latency_ms=float(msg.latency_ms),
-                                              measured_timesteps=int(msg.timestep_budget),
-                                              rate_hz=rate)
-        self._evaluate()
+        if msg.latency_ms > 0.0 and msg.timestep_budget > 0:
+            if msg.timestep_budget != self._signals.measured_timesteps:
+                self._latencies.clear()  # latencies of another T do not describe this one
+            self._latencies.append(float(msg.latency_ms))
+            self._signals = self._signals.replace(
+                measured_latency_ms=statistics.median(self._latencies),
+                measured_timesteps=int(msg.timestep_budget),
+                rate_hz=1.0 / statistics.median(self._intervals) if self._intervals else None)
+            self._evaluate()
 
     def _on_energy(self, msg: EnergyEstimate) -> None:
         if msg.inference_count and msg.average_power_w > 0.0:
@@ -223,3 +232,8 @@ def main(args=None) -> int:
     """Run the controller alone (``ros2 run topspark_ros timestep_controller``)."""
     from topspark_ros.nodes.runner import run_nodes
     return run_nodes([TimestepControllerNode], args=args)
+
+
+if __name__ == '__main__':
+    import sys
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""
+Integration: nodes in separate processes over real DDS (Fast DDS on loopback).
+
+The nodes run as their ``ros2 run`` executables would (``python -m topspark_ros.nodes.<name>``)
+with parameters on the command line; this test process publishes inputs, drives lifecycles
+and parameters through the nodes' services, and checks what arrives.
+"""
+
+import contextlib
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
+PROFILE = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
+
+
+@contextlib.contextmanager
+def node_process(module: str, *args: str):
+    """Run ``python -m topspark_ros.nodes.<module> args...``; SIGTERM it afterwards."""
+    proc = subprocess.Popen([sys.executable, '-m', f'topspark_ros.nodes.{module}', *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        assert proc.returncode == 0, f'{module} exited with {proc.returncode}:\n{out}'
+
+
+@pytest.fixture
+def ros():
+    """Yield ``(node, spin_until)``: a node of this process and a spin helper."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node('integration_probe', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+
+    def spin_until(predicate, timeout_s: float = 20.0, every=None) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if every is not None:
+                every()
+            if predicate():
+                return True
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    yield node, spin_until
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def _images(node):
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    return node.create_publisher(Image, 'image', qos_profile_sensor_data)
+
+
+def _frame(node, index: int):
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    msg = array_to_image(load_mnist_family(find_dataset_dir(), 'test').images[index], 'mono8')
+    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.header.frame_id = f'camera_{index}'
+    return msg
+
+
+def _classifier_args(*extra: str) -> list:
+    return ['--ros-args', '-p', f'model_path:={MODEL}', '-p', "profile_path:=''",
+            '-p', 'crop:=none', '-p', 'default_timesteps:=64', *extra]
+
+
+def test_images_in_classifications_out_with_matching_stamps(ros) -> None:
+    """Frames published here come back classified from the classifier's process."""
+    from topspark_ros.msg import Classification
+    node, spin_until = ros
+    results = []
+    node.create_subscription(Classification, 'classification', results.append, 50)
+    images = _images(node)
+    sent = {}
+
+    def publish():
+        msg = _frame(node, len(sent) % 50)
+        sent[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg.header.frame_id
+        images.publish(msg)
+        time.sleep(0.02)
+
+    with node_process('classifier', '--autostart', *_classifier_args()):
+        assert spin_until(lambda: len(results) >= 5, timeout_s=60, every=publish), \
+            'no classifications from the classifier process'
+    for result in results:
+        key = (result.header.stamp.sec, result.header.stamp.nanosec)
+        assert sent[key] == result.header.frame_id
+        assert result.timestep_budget == 64
+
+
+def test_battery_drop_lowers_the_commanded_timesteps(ros) -> None:
+    """Controller + classifier processes: a low battery -> a lower T -> the classifier uses it."""
+    from sensor_msgs.msg import BatteryState
+
+    from topspark_ros.msg import Classification, TimestepCommand
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    node, spin_until = ros
+    commands, results = [], []
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(TimestepCommand, 'timestep', commands.append, qos)
+    node.create_subscription(Classification, 'classification', results.append, 50)
+    battery = node.create_publisher(BatteryState, 'battery', 10)
+    images = _images(node)
+    controller_args = ['--autostart', '--ros-args', '-p', f'profile_path:={PROFILE}',
+                       '-p', 'mode:=accuracy_first', '-p', 'heartbeat_period_s:=0.5']
+    with node_process('timestep_controller', *controller_args), \
+            node_process('classifier', '--autostart', *_classifier_args()):
+        full = BatteryState(percentage=1.0)
+        assert spin_until(lambda: bool(commands), every=lambda: battery.publish(full))
+        high_t = commands[-1].timesteps
+        low = BatteryState(percentage=0.05)
+        assert spin_until(lambda: commands[-1].timesteps < high_t,
+                          every=lambda: battery.publish(low)), \
+            f'T stayed at {high_t} on a critical battery: {commands[-1].reason}'
+        low_t = commands[-1].timesteps
+        assert commands[-1].mode == 'energy_saver' and 'battery' in commands[-1].reason
+
+        def publish_frame():
+            images.publish(_frame(node, 7))
+            time.sleep(0.02)
+        assert spin_until(lambda: any(r.timestep_budget == low_t for r in results),
+                          timeout_s=30, every=publish_frame), \
+            f'the classifier did not switch to T={low_t}'
+
+
+def _call(node, spin_until, client, request):
+    assert client.wait_for_service(timeout_sec=20.0), client.srv_name
+    future = client.call_async(request)
+    assert spin_until(future.done, timeout_s=20.0)
+    return future.result()
+
+
+def test_lifecycle_and_parameters_through_services(ros) -> None:
+    """Configure/activate over ~/change_state; parameters over ~/set_parameters, validated."""
+    from lifecycle_msgs.msg import State, Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    node, spin_until = ros
+    change = node.create_client(ChangeState, '/classifier/change_state')
+    get = node.create_client(GetState, '/classifier/get_state')
+    set_params = node.create_client(SetParameters, '/classifier/set_parameters')
+    with node_process('classifier', *_classifier_args()):
+        state = _call(node, spin_until, get, GetState.Request()).current_state
+        assert state.id == State.PRIMARY_STATE_UNCONFIGURED
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            request = ChangeState.Request()
+            request.transition.id = transition
+            assert _call(node, spin_until, change, request).success
+        state = _call(node, spin_until, get, GetState.Request()).current_state
+        assert state.id == State.PRIMARY_STATE_ACTIVE
+
+        def set_int(name, value):
+            request = SetParameters.Request(parameters=[Parameter(
+                name=name, value=ParameterValue(type=ParameterType.PARAMETER_INTEGER,
+                                                integer_value=value))])
+            return _call(node, spin_until, set_params, request).results[0]
+        refused = set_int('default_timesteps', 0)
+        assert not refused.successful and 'range' in refused.reason
+        assert set_int('default_timesteps', 24).successful
+        locked = SetParameters.Request(parameters=[Parameter(
+            name='device', value=ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                                string_value='cuda'))])
+        result = _call(node, spin_until, set_params, locked).results[0]
+        assert not result.successful and 'inactive' in result.reason
