@@ -4,7 +4,12 @@ Event-driven numba kernels of the Diehl & Cook (2015) network (the CPU engine).
 The dynamics are defined in :mod:`topspark_ros.core.stdp`; this module is their fast, sparse
 implementation. Per step it touches only what spikes touch:
 
-* input current: the weight rows of the input pixels that spiked (CSR event lists);
+* input current: the weight rows of the input pixels that spiked (CSR event lists), added
+  in float32, eight rows per pass (:func:`_input_current`). This is the one place where the
+  engine rounds differently from the float64 definition: about 1e-7 relative to the current,
+  below 1e-4 mV on the membrane over a sample. Everything else is float64 as defined;
+* membrane update: one branch-free pass over the neurons that vectorises
+  (:func:`_integrate`); refractoriness is kept as the step at which it ends;
 * depression: one weight row per input spike, restricted to the excitatory neurons whose
   post-synaptic trace is non-zero (the "active" list);
 * potentiation: one weight column per excitatory spike;
@@ -12,10 +17,11 @@ implementation. Per step it touches only what spikes touch:
   spike), so its value is ``table[t - t_last]`` with ``table[k] = exp(-k dt / tau)``, looked up
   from the step of the last spike. Ages past the table (``exp(-40)`` and beyond) read as 0.
 
-Poisson input spikes are drawn per pixel by geometric inter-spike gaps, which is exactly a
+Poisson input spikes are drawn per pixel by geometric inter-spike gaps ``floor(E / lambda)``
+with ``E`` ~ Exp(1) from a ziggurat and ``lambda = -log(1 - p)``, which is exactly a
 Bernoulli(p) process per step, so the random-number cost is proportional to the number of
-spikes, not to ``n_inputs * T``. The generator is SplitMix64 seeded per sample, so results do
-not depend on the number of threads.
+spikes, not to ``n_inputs * T``, and takes no logarithm on the fast path. The generator is
+SplitMix64 seeded per sample, so results do not depend on the number of threads.
 
 Scalar parameters travel in two vectors (``par`` float64, ``ipar`` int64) indexed by the
 ``P_*`` and ``I_*`` constants, which keeps one compiled signature per kernel.
@@ -68,42 +74,106 @@ NEVER = -(1 << 40)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
+_S3 = np.uint64(3)
+_S8 = np.uint64(8)
 _S11 = np.uint64(11)
+_S27 = np.uint64(27)
+_S30 = np.uint64(30)
+_S31 = np.uint64(31)
 _ONE = np.uint64(1)
+_LOW8 = np.uint64(0xFF)
 _TWO_POW_M53 = 1.0 / 9007199254740992.0
 
 _JIT = {'cache': True, 'nogil': True}
 
 
+_ZIG_R = 7.69711747013104972
+"""Right edge of the base layer of the Exp(1) ziggurat (Marsaglia & Tsang 2000)."""
+_ZIG_AREA = 3.949659822581572e-3
+"""Area of each of its 256 layers."""
+
+
 @numba.njit(**_JIT)
-def _uniform(rng):
-    """Return a float64 in (0, 1] from the SplitMix64 state ``rng[0]`` (advanced in place)."""
-    rng[0] += _GOLDEN
-    z = rng[0]
-    z = (z ^ (z >> _S30)) * _MIX1
+def ziggurat_tables():
+    """
+    Return the 256-layer ziggurat of Exp(1) (Marsaglia & Tsang 2000) as ``float64 [3, 256]``.
+
+    The tables of numpy's ``standard_exponential`` in the 53-bit form: layer ``i`` has right
+    edge ``x_i`` (``x_255 = r``); row 0 holds ``k_i = floor(x_{i-1} / x_i 2^53)`` (an
+    integer below ``2^53``, so exact as a float), the abscissas under which a point of layer
+    ``i`` lies inside the layer below, and thus under the density; row 1 ``x_i / 2^53``;
+    row 2 ``exp(-x_i)``. Layer 0 is the base strip including the tail beyond ``r``.
+    """
+    m = 2.0 ** 53
+    zig = np.zeros((3, 256), np.float64)
+    x = _ZIG_R
+    q = _ZIG_AREA / np.exp(-x)
+    zig[0, 0] = np.floor(x / q * m)
+    zig[1, 0] = q / m
+    zig[1, 255] = x / m
+    zig[2, 0] = 1.0
+    zig[2, 255] = np.exp(-x)
+    last = x
+    for i in range(254, 0, -1):
+        x = -np.log(_ZIG_AREA / x + np.exp(-x))
+        zig[0, i + 1] = np.floor(x / last * m)
+        last = x
+        zig[1, i] = x / m
+        zig[2, i] = np.exp(-x)
+    return zig
+
+
+@numba.njit(**_JIT)
+def _next_u64(state):
+    """Advance the SplitMix64 state; return ``(state, 64 random bits)``."""
+    state = state + _GOLDEN
+    z = (state ^ (state >> _S30)) * _MIX1
     z = (z ^ (z >> _S27)) * _MIX2
-    z = z ^ (z >> _S31)
-    return np.float64((z >> _S11) + _ONE) * _TWO_POW_M53
+    return state, z ^ (z >> _S31)
 
 
 @numba.njit(**_JIT)
-def _failures(rng, log_q):
-    """
-    Return the number of failures before a success of Bernoulli(p), ``log_q = log(1 - p)``.
-
-    ``floor(log(U) / log(1 - p))`` with ``U`` uniform on (0, 1] is geometric on {0, 1, ...}.
-    Returned as float64 because it can exceed any int for tiny ``p``.
-    """
-    return np.floor(np.log(_uniform(rng)) / log_q)
+def _uniform(state):
+    """Return ``(state, u)`` with ``u`` a float64 in (0, 1] (53 random bits)."""
+    state, z = _next_u64(state)
+    return state, np.float64((z >> _S11) + _ONE) * _TWO_POW_M53
 
 
 @numba.njit(**_JIT)
-def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, head, nxt):
+def _exponential(state, zig):
+    """
+    Return ``(state, x)`` with ``x`` an Exp(1) variate by the ziggurat method.
+
+    ``zig`` is :func:`ziggurat_tables`. One 64-bit draw picks a layer (8 bits) and a 53-bit
+    abscissa; about 98.9 % of draws are accepted at once, the rest take the exact wedge or
+    tail test (one ``exp`` or ``log``), so the result is exactly Exp(1) in distribution. The
+    state is passed by value (not in an array) so that it stays in a register.
+    """
+    while True:
+        state, bits = _next_u64(state)
+        bits = bits >> _S3
+        layer = bits & _LOW8
+        r = np.float64(bits >> _S8)
+        x = r * zig[1, layer]
+        if r < zig[0, layer]:
+            return state, x
+        state, u = _uniform(state)
+        if layer == 0:
+            return state, _ZIG_R - np.log(u)
+        if (zig[2, layer - 1] - zig[2, layer]) * u + zig[2, layer] < np.exp(-x):
+            return state, x
+
+
+@numba.njit(**_JIT)
+def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, times, ends, zig):
     """
     Draw one sample's Bernoulli spike trains as time-sorted events.
+
+    Input ``i`` spikes at the steps ``g_1, g_1 + 1 + g_2, ...`` with gaps
+    ``g = floor(E / lambda_i)``, ``E`` ~ Exp(1) and ``lambda_i = -log(1 - p_i)``: then
+    ``P(g >= k) = (1 - p_i)^k``, so the gaps are geometric and the train is exactly a
+    Bernoulli(``p_i``) process per step. Inputs are drawn one after the other from one
+    SplitMix64 stream, then the events are bucketed by step (counting sort).
 
     Parameters
     ----------
@@ -116,51 +186,57 @@ def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, head, nxt):
         SplitMix64 seed (uint64) of this sample.
     row_ptr
         ``int64 [T + 1]`` output: events of step ``t`` are
-        ``pixels[row_ptr[t]:row_ptr[t + 1]]``.
-    pixels
-        ``int32`` scratch for the event pixel indices (grown when too small).
-    head
-        ``int32 [>= T]`` scratch (bucket heads, one per step).
-    nxt
-        ``int32 [n_inputs]`` scratch (bucket links, one per input).
+        ``pixels[row_ptr[t]:row_ptr[t + 1]]``, inputs ascending within a step.
+    pixels, times
+        ``int32`` scratch for the events (grown when too small).
+    ends
+        ``int64 [n_inputs]`` scratch.
+    zig
+        :func:`ziggurat_tables`.
 
     Returns
     -------
-        ``(pixels, n_events)``; ``pixels`` may be a new, larger array.
+        ``(pixels, times, n_events)``; ``pixels`` and ``times`` may be new, larger arrays.
 
     """
-    rng = np.empty(1, np.uint64)
-    rng[0] = seed
-    for t in range(timesteps):
-        head[t] = -1
-    for i in range(log_q.shape[0]):
-        if log_q[i] == 0.0:
-            continue
-        t_first = _failures(rng, log_q[i])
-        if t_first < timesteps:
-            ti = int(t_first)
-            nxt[i] = head[ti]
-            head[ti] = i
+    state = np.uint64(seed)
+    n_in = log_q.shape[0]
+    for t in range(timesteps + 1):
+        row_ptr[t] = 0
     n = 0
+    for i in range(n_in):
+        lq = log_q[i]
+        if lq != 0.0:
+            if times.shape[0] < n + timesteps:
+                grown = np.empty(2 * (n + timesteps), np.int32)
+                grown[:n] = times[:n]
+                times = grown
+            scale = -1.0 / lq
+            state, e = _exponential(state, zig)
+            t = np.floor(e * scale)
+            while t < timesteps:
+                ti = int(t)
+                times[n] = ti
+                n += 1
+                row_ptr[ti + 1] += 1
+                state, e = _exponential(state, zig)
+                t += 1.0 + np.floor(e * scale)
+        ends[i] = n
+    if pixels.shape[0] < n:
+        pixels = np.empty(n + n // 4 + 1024, np.int32)
     for t in range(timesteps):
-        row_ptr[t] = n
-        i = head[t]
-        while i >= 0:
-            following = nxt[i]
-            if n == pixels.shape[0]:
-                grown = np.empty(2 * pixels.shape[0] + 64, np.int32)
-                grown[:n] = pixels[:n]
-                pixels = grown
-            pixels[n] = i
-            n += 1
-            t_next = t + 1 + _failures(rng, log_q[i])
-            if t_next < timesteps:
-                tn = int(t_next)
-                nxt[i] = head[tn]
-                head[tn] = i
-            i = following
-    row_ptr[timesteps] = n
-    return pixels, n
+        row_ptr[t + 1] += row_ptr[t]
+    k = 0
+    for i in range(n_in):
+        while k < ends[i]:
+            ti = times[k]
+            pixels[row_ptr[ti]] = i
+            row_ptr[ti] += 1
+            k += 1
+    for t in range(timesteps, 0, -1):
+        row_ptr[t] = row_ptr[t - 1]
+    row_ptr[0] = 0
+    return pixels, times, n
 
 
 @numba.njit(**_JIT)
@@ -175,14 +251,15 @@ def poisson_batch(log_q, timesteps, seeds):
     """
     n_samples = log_q.shape[0]
     row_ptr = np.zeros((n_samples, timesteps + 1), np.int64)
-    head = np.empty(max(timesteps, 1), np.int32)
-    nxt = np.empty(log_q.shape[1], np.int32)
+    ends = np.empty(log_q.shape[1], np.int64)
     out = np.empty(1024, np.int32)
     scratch = np.empty(1024, np.int32)
+    times = np.empty(1024, np.int32)
+    zig = ziggurat_tables()
     total = 0
     for b in range(n_samples):
-        scratch, n = poisson_sample(log_q[b], timesteps, seeds[b], row_ptr[b], scratch, head,
-                                    nxt)
+        scratch, times, n = poisson_sample(log_q[b], timesteps, seeds[b], row_ptr[b], scratch,
+                                           times, ends, zig)
         if total + n > out.shape[0]:
             grown = np.empty(2 * (total + n), np.int32)
             grown[:total] = out[:total]
@@ -213,6 +290,66 @@ def reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_in
     last_post[:] = NEVER
     prev_exc[:] = 0
     prev_inh[:] = 0
+
+
+@numba.njit(**_JIT)
+def _input_current(w, pixels, start, stop, current):
+    """
+    Set ``current [N]`` (float32) to the sum of the rows ``w[pixels[start:stop]]``.
+
+    The rows are added in float32, eight (then four, then one) at a time as a pairwise tree
+    into the running sum, so each pass over ``current`` carries up to eight rows (AVX2
+    vectorises the pass 8-wide). The order is fixed, so the result is deterministic.
+    """
+    n = current.shape[0]
+    current[:] = 0.0
+    e = start
+    while e + 8 <= stop:
+        r0 = w[pixels[e]]
+        r1 = w[pixels[e + 1]]
+        r2 = w[pixels[e + 2]]
+        r3 = w[pixels[e + 3]]
+        r4 = w[pixels[e + 4]]
+        r5 = w[pixels[e + 5]]
+        r6 = w[pixels[e + 6]]
+        r7 = w[pixels[e + 7]]
+        for j in range(n):
+            current[j] += (((r0[j] + r1[j]) + (r2[j] + r3[j]))
+                           + ((r4[j] + r5[j]) + (r6[j] + r7[j])))
+        e += 8
+    if e + 4 <= stop:
+        r0 = w[pixels[e]]
+        r1 = w[pixels[e + 1]]
+        r2 = w[pixels[e + 2]]
+        r3 = w[pixels[e + 3]]
+        for j in range(n):
+            current[j] += (r0[j] + r1[j]) + (r2[j] + r3[j])
+        e += 4
+    while e < stop:
+        r0 = w[pixels[e]]
+        for j in range(n):
+            current[j] += r0[j]
+        e += 1
+
+
+@numba.njit(**_JIT)
+def _integrate(v, end, current, theta, t, v_rest, decay_v, v_thresh, inh_all):
+    """
+    Leak every excitatory neuron and integrate ``current - inh_all`` unless refractory.
+
+    ``v_j <- v_rest + (v_j - v_rest) decay_v (+ current_j - inh_all if end_j <= t)``. Return
+    the number of non-refractory neurons at or over threshold ``v_thresh + theta_j``. Written
+    without conditional loads or stores so that it vectorises (masked loads and stores are
+    slow on some CPUs): a refractory neuron adds 0, which is exact.
+    """
+    n_over = 0
+    for j in range(v.shape[0]):
+        free = end[j] <= t
+        drive = np.float64(current[j]) - inh_all
+        vj = v_rest + (v[j] - v_rest) * decay_v + (drive if free else 0.0)
+        v[j] = vj
+        n_over += (vj >= v_thresh + theta[j]) & free
+    return n_over
 
 
 @numba.njit(**_JIT)
@@ -264,8 +401,12 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
             n_cls = exit_class[j] + 1
     evidence = np.zeros(max(n_cls, 1), np.float64)
     steps_done = n_steps
-    current = np.empty(n, np.float64)
-    margin = np.empty(n, np.float64)
+    current = np.empty(n, np.float32)
+    saved = np.empty(n, np.float64)
+    # Refractory while t < end[j] (steps of this call); refr is the count of steps left.
+    end = np.empty(n, np.int64)
+    for j in range(n):
+        end[j] = refr[j]
     spikes = np.empty(n, np.int64)
     post2_before = np.empty(n, np.float64)
     active = np.empty(n, np.int64)
@@ -299,11 +440,7 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
         # 1. Input current: rows of the input pixels that spiked at t.
         start = row_ptr[t]
         stop = row_ptr[t + 1]
-        current[:] = 0.0
-        for e in range(start, stop):
-            wr = w[pixels[e]]
-            for j in range(n):
-                current[j] += wr[j]
+        _input_current(w, pixels, start, stop, current)
         n_pre = stop - start
 
         # 2. Inhibitory layer, driven by the previous step's excitatory spikes. A neuron at
@@ -339,35 +476,43 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
             ops[OP_INH_SPIKES] += n_inh_new
             ops[OP_SYN_INHIBITION] += k_exc + k_inh * (n - 1)
             ops[OP_NEURON_UPDATES] += n
-            source = prev_inh
+            source_list = inh_prev
             k_source = k_inh
         else:
             ops[OP_SYN_INHIBITION] += k_exc * (n - 1)
-            source = prev_exc
+            source_list = exc_prev
             k_source = k_exc
 
         # 3. Excitatory neurons: leak, integrate input and inhibition, threshold.
         if learning:
             for j in range(n):
                 theta[j] *= decay_theta
-        for j in range(n):
-            refractory = refr[j] > 0
-            leaked = v_rest + (v[j] - v_rest) * decay_v
-            driven = leaked + (current[j] - w_inh * (k_source - source[j]))
-            vj = leaked if refractory else driven
+        # Leak and integrate (input and lateral inhibition w_inh * (k_source - s_j)) all
+        # neurons as if none were a source, then redo the (few) sources exactly.
+        inh_all = w_inh * k_source
+        for s in range(k_source):
+            saved[s] = v[source_list[s]]
+        n_over = _integrate(v, end, current, theta, t, v_rest, decay_v, v_thresh, inh_all)
+        inh_self = w_inh * (k_source - 1)
+        for s in range(k_source):
+            j = source_list[s]
+            vj = v_rest + (saved[s] - v_rest) * decay_v
+            if end[j] <= t:
+                vj += np.float64(current[j]) - inh_self
             v[j] = vj
-            refr[j] = refr[j] - 1 if refractory else 0
-            margin[j] = -1.0 if refractory else vj - (v_thresh + theta[j])
         n_cross = 0
         best = -1
         best_over = 0.0
-        for j in range(n):
-            if margin[j] >= 0.0:
-                spikes[n_cross] = j
-                n_cross += 1
-                if best < 0 or margin[j] > best_over:
-                    best = j
-                    best_over = margin[j]
+        if n_over > 0 or k_source > 0:
+            for j in range(n):
+                if end[j] <= t:
+                    over = v[j] - (v_thresh + theta[j])
+                    if over >= 0.0:
+                        spikes[n_cross] = j
+                        n_cross += 1
+                        if best < 0 or over > best_over:
+                            best = j
+                            best_over = over
         if one_spike and n_cross > 1:
             spikes[0] = best
             n_cross = 1
@@ -378,7 +523,7 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
         for s in range(n_cross):
             j = spikes[s]
             v[j] = v_reset
-            refr[j] = refrac
+            end[j] = t + 1 + refrac
             prev_exc[j] = 1
             exc_prev[s] = j
             counts[j] += 1
@@ -459,7 +604,46 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
     for j in range(n):
         last_post[j] = (last_post[j] - steps_done if steps_done - last_post[j] < horizon
                         else NEVER)
+        refr[j] = max(end[j] - steps_done, 0)
     return steps_done
+
+
+@numba.njit(**_JIT)
+def _column_sums_peaks(w, sums, peaks):
+    """
+    Add the column sums (float64, row by row in order) and maxima of ``w`` into ``sums, peaks``.
+
+    Four rows per pass over the columns, each added in row order, so the sums are rounded
+    exactly as a plain row-by-row loop (and torch's ``cumsum``) round them, with a quarter of
+    the loads and stores of ``sums`` and ``peaks``.
+    """
+    n_in, n = w.shape
+    i = 0
+    while i + 4 <= n_in:
+        r0 = w[i]
+        r1 = w[i + 1]
+        r2 = w[i + 2]
+        r3 = w[i + 3]
+        for j in range(n):
+            x0 = np.float64(r0[j])
+            x1 = np.float64(r1[j])
+            x2 = np.float64(r2[j])
+            x3 = np.float64(r3[j])
+            sums[j] = (((sums[j] + x0) + x1) + x2) + x3
+            p = peaks[j]
+            p = x0 if x0 > p else p
+            p = x1 if x1 > p else p
+            p = x2 if x2 > p else p
+            peaks[j] = x3 if x3 > p else p
+        i += 4
+    while i < n_in:
+        r0 = w[i]
+        for j in range(n):
+            x0 = np.float64(r0[j])
+            sums[j] += x0
+            p = peaks[j]
+            peaks[j] = x0 if x0 > p else p
+        i += 1
 
 
 @numba.njit(**_JIT)
@@ -474,12 +658,7 @@ def normalise_columns(w, norm, w_max):
     n_in, n = w.shape
     sums = np.zeros(n, np.float64)
     peaks = np.zeros(n, np.float64)
-    for i in range(n_in):
-        for j in range(n):
-            x = np.float64(w[i, j])
-            sums[j] += x
-            if x > peaks[j]:
-                peaks[j] = x
+    _column_sums_peaks(w, sums, peaks)
     scale = np.ones(n, np.float64)
     for j in range(n):
         if sums[j] > 0.0 and peaks[j] * (norm / sums[j]) <= w_max:
@@ -543,20 +722,21 @@ def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_ex
     n_samples = counts.shape[0]
     generate = log_q.shape[0] > 0
     rest_steps = ipar[I_REST_STEPS]
-    head = np.empty(max(timesteps, 1), np.int32)
-    nxt = np.empty(w.shape[0], np.int32)
+    ends = np.empty(w.shape[0], np.int64)
     scratch = np.empty(4096, np.int32)
+    times = np.empty(4096, np.int32)
     sample_ptr = np.empty(timesteps + 1, np.int64)
     rest_ptr = np.zeros(rest_steps + 1, np.int64)
     rest_counts = np.zeros(w.shape[1], np.int64)
     no_class = np.zeros(0, np.int64)
     no_weight = np.zeros(0, np.float64)
+    zig = ziggurat_tables()
     for b in range(n_samples):
         if rest_steps == 0:
             reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par)
         if generate:
-            scratch, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr, scratch,
-                                        head, nxt)
+            scratch, times, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr,
+                                               scratch, times, ends, zig)
             simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
                      prev_inh, scratch, sample_ptr, timesteps, True, par, ipar, tab_pre,
                      tab_post1, tab_post2, counts[b], ops[b], no_class, no_weight, 0.0, 0)
@@ -571,37 +751,34 @@ def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_ex
                      tab_post1, tab_post2, rest_counts, ops[b], no_class, no_weight, 0.0, 0)
 
 
-@numba.njit(parallel=True, **_JIT)
-def infer_batch(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
-                tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
-                exit_min_steps, steps_used):
-    """
-    Run samples independently (learning off), in parallel; each starts from rest.
+_INFER_CHUNKS = 64
+"""Chunks of :func:`infer_batch`: enough to balance the threads, few enough to amortise."""
 
-    Inputs as in :func:`learn_batch`; early exit as in :func:`simulate` (``steps_used [B]``
-    receives the steps of each sample). Nothing shared is written, so the result does not
-    depend on the number of threads.
-    """
-    n_samples = counts.shape[0]
+
+@numba.njit(**_JIT)
+def _infer_range(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
+                 tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
+                 exit_min_steps, steps_used, zig, first, stop):
+    """Run samples ``first .. stop - 1`` of :func:`infer_batch` one after the other."""
     n_in, n = w.shape
     generate = log_q.shape[0] > 0
-    for b in numba.prange(n_samples):
-        v = np.empty(n, np.float64)
-        v_inh = np.empty(n, np.float64)
-        refr = np.empty(n, np.int64)
-        refr_inh = np.empty(n, np.int64)
-        last_pre = np.empty(n_in, np.int64)
-        last_post = np.empty(n, np.int64)
-        prev_exc = np.empty(n, np.int64)
-        prev_inh = np.empty(n, np.int64)
+    v = np.empty(n, np.float64)
+    v_inh = np.empty(n, np.float64)
+    refr = np.empty(n, np.int64)
+    refr_inh = np.empty(n, np.int64)
+    last_pre = np.empty(n_in, np.int64)
+    last_post = np.empty(n, np.int64)
+    prev_exc = np.empty(n, np.int64)
+    prev_inh = np.empty(n, np.int64)
+    ends = np.empty(n_in, np.int64)
+    scratch = np.empty(4096, np.int32)
+    times = np.empty(4096, np.int32)
+    sample_ptr = np.empty(timesteps + 1, np.int64)
+    for b in range(first, stop):
         reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par)
         if generate:
-            head = np.empty(max(timesteps, 1), np.int32)
-            nxt = np.empty(n_in, np.int32)
-            scratch = np.empty(4096, np.int32)
-            sample_ptr = np.empty(timesteps + 1, np.int64)
-            scratch, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr, scratch,
-                                        head, nxt)
+            scratch, times, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr,
+                                               scratch, times, ends, zig)
             steps_used[b] = simulate(
                 w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
                 scratch, sample_ptr, timesteps, False, par, ipar, tab_pre, tab_post1,
@@ -612,3 +789,25 @@ def infer_batch(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, t
                 w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
                 pixels, row_ptr[b], timesteps, False, par, ipar, tab_pre, tab_post1, tab_post2,
                 counts[b], ops[b], exit_class, exit_weight, exit_margin, exit_min_steps)
+
+
+@numba.njit(parallel=True, **_JIT)
+def infer_batch(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
+                tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
+                exit_min_steps, steps_used):
+    """
+    Run samples independently (learning off), in parallel; each starts from rest.
+
+    Inputs as in :func:`learn_batch`; early exit as in :func:`simulate` (``steps_used [B]``
+    receives the steps of each sample). The samples are split into up to ``_INFER_CHUNKS``
+    contiguous chunks (:func:`_infer_range`, each with its own scratch) that the threads
+    share. Nothing shared is written, so the result does not depend on the number of threads.
+    """
+    n_samples = counts.shape[0]
+    n_chunks = min(n_samples, _INFER_CHUNKS)
+    zig = ziggurat_tables()
+    for c in numba.prange(n_chunks):
+        _infer_range(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
+                     tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
+                     exit_min_steps, steps_used, zig, c * n_samples // n_chunks,
+                     (c + 1) * n_samples // n_chunks)

@@ -4,10 +4,17 @@ Dense torch engine of the Diehl & Cook (2015) network: the reference and the GPU
 It computes exactly the step of :mod:`topspark_ros.core.stdp` with dense tensors in the
 ``[T, B, n_inputs]`` spike layout, on any torch device. It takes the same input events as the
 numba engine (Poisson trains are drawn by :func:`topspark_ros.core.kernels.poisson_batch` on
-the CPU from the same seeds), so both engines give the same spikes for the same call. Neuron
-state and traces are float64; the weights are stored float32 and every weight update is
-computed in float64 and rounded, as in the numba kernels. Column sums use ``cumsum`` so that
-on the CPU they add in the same order as the kernels.
+the CPU from the same seeds). Neuron state and traces are float64; the weights are stored
+float32 and every weight update is computed in float64 and rounded, as in the numba kernels.
+Column sums use ``cumsum`` so that on the CPU they add in the same order as the kernels.
+
+The input current is a float64 matrix product here: exact, because a float64 sum of float32
+weights of similar magnitude needs no rounding. The numba engine adds it in float32 (about
+1e-7 relative error, see :func:`topspark_ros.core.kernels._input_current`), so the engines
+can differ only where a membrane potential lands within that error of its threshold: rare
+(none in the tests' realistic batches), and then one spike moves. Everything else (inhibition,
+thresholds, STDP, normalisation) is computed identically, so with the same spikes the two
+engines give bit-identical weights and thresholds.
 """
 
 import numpy as np
