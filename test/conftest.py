@@ -17,8 +17,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 os.environ['ROS_DOMAIN_ID'] = str(1 + os.getpid() % 100)
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
-os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(
-    REPO_ROOT / 'config' / 'fastdds_fast_discovery.xml')
+# Fast DDS 2.x (Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted) FASTDDS_...: set both.
+for _variable in ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE'):
+    os.environ[_variable] = str(REPO_ROOT / 'config' / 'fastdds_fast_discovery.xml')
 
 
 def _ros_available() -> bool:

@@ -242,3 +242,31 @@ def test_energy_monitor_prices_classifications(ros) -> None:
                or e.energy_per_inference_j == pytest.approx(e2) for e in estimates)
     assert last.baseline_energy_per_inference_j == pytest.approx(1e-9)
     assert np.isfinite(last.average_power_w) and last.average_power_w >= 0
+
+
+def test_classifier_runs_a_converted_model_and_refuses_online_learning_on_it(ros) -> None:
+    """The converted (CNN->SNN) family classifies frames; it cannot learn on line: refused."""
+    from lifecycle_msgs.msg import State
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    context, executor, spin_until = ros
+    converted = str(ROOT / 'models' / 'converted_fmnist_vgg.json')
+    learning = _classifier(context, executor, model_path=converted, online_learning=True)
+    assert learning.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert learning._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
+    assert 'trained offline' in learning._last_error
+    executor.remove_node(learning)
+    learning.destroy_node()
+
+    node = _classifier(context, executor, model_path=converted, default_timesteps=2)
+    probe = _probe(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    node.trigger_activate()
+    refused = node.set_parameters([Parameter('online_learning', value=True)])[0]
+    assert not refused.successful and 'trained offline' in refused.reason
+    sent = _frame(probe, 1, frame_id='front')
+    assert spin_until(lambda: probe.images.publish(sent) or bool(probe.results), 30.0)
+    result = probe.results[0]
+    assert result.header.frame_id == 'front' and result.timestep_budget == 2
+    assert result.class_name == 'Pullover'  # test image 1 is a pullover (label 2)
+    assert result.macs > 0

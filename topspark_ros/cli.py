@@ -3,7 +3,10 @@ The ``topspark`` command-line tool: train and evaluate spiking networks without 
 
 ``topspark train`` learns a Diehl & Cook STDP network online on (unlabelled) training images,
 assigns neuron labels from a labelled subset, optionally evaluates on held-out images, and
-saves a checkpoint. ``topspark eval`` loads a checkpoint and measures accuracy and speed.
+saves a checkpoint (with ``--params-from PROFILE``, at the parameters enhanced for its T).
+``topspark eval`` loads a checkpoint and measures accuracy and speed. ``topspark sweep``
+measures a timestep profile; ``topspark enhance`` searches parameters per T on a validation
+slice of the training split and writes them into the profile.
 With ``--json`` the last line of stdout is one JSON object with the results. Expected errors
 (bad paths, bad checkpoints, bad arguments) print one ``topspark: error: ...`` line to stderr
 and exit non-zero. Heavy imports (numpy, numba, torch) happen inside the commands so that
@@ -18,6 +21,7 @@ import time
 from typing import Optional, Sequence
 
 import topspark_ros
+from topspark_ros import cli_converted
 
 PROG = 'topspark'
 EXIT_ERROR = 1
@@ -49,6 +53,14 @@ def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """Parse a finite float >= 0."""
+    value = float(text)
+    if not 0 <= value < float('inf'):
+        raise argparse.ArgumentTypeError(f'must be finite and >= 0, got {text}')
     return value
 
 
@@ -87,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help='print one JSON object with the results as the last line of stdout')
     out.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
 
-    train = sub.add_parser('train', parents=[common], help='learn a Diehl & Cook STDP network',
+    train = sub.add_parser('train', parents=[common], help='learn a Diehl & Cook STDP network '
+                           '(--family converted: train a CNN and convert it to an SNN)',
                            description='Learn a Diehl & Cook (2015) network with online STDP, '
                            'assign labels and save a checkpoint.')
     train.add_argument('--output', '-o', required=True,
@@ -112,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--inhibition', choices=('populations', 'direct'), default='populations',
                        help='lateral inhibition through an inhibitory layer or directly '
                        '(default: %(default)s)')
+    train.add_argument('--params-from', help='timestep profile (made by `topspark enhance`) '
+                       'whose parameters enhanced for --timesteps are used to learn, label and '
+                       "evaluate, and become the new model's own (recorded in the checkpoint; "
+                       'default: none, the standard parameters)')
+    cli_converted.add_train_arguments(train)
 
     evaluate = sub.add_parser('eval', parents=[common], help='evaluate a checkpoint',
                               description='Measure accuracy and speed of a checkpoint.')
@@ -152,6 +170,50 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument('--plot', help="PNG to write (default: the profile's path with .png; "
                        "'' : none)")
 
+    enhance = sub.add_parser(
+        'enhance', parents=[common], help='tune neuron/learning parameters per T',
+        description='Parameter enhancement (TopSpark steps 2 and 3): a one-at-a-time '
+        'sensitivity analysis of the neuron and learning parameters at each T of a grid, then '
+        'a seeded, budgeted search per T for values that restore accuracy at little extra '
+        "energy, never below the model's own accuracy at that T. Measured on a validation "
+        'slice of the TRAINING split (the test split is not used); learning parameters are '
+        'scored by short training runs of a small network at T. Writes the values per T into '
+        'the timestep profile (measurements kept; `topspark sweep --params-from` re-measures '
+        'them) and a PNG of the sensitivity analysis. See topspark_ros.core.enhance.')
+    enhance.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
+    enhance.add_argument('--grid', default='64,32,16',
+                         help='comma-separated timestep counts to enhance, each in the profile '
+                         '(default: %(default)s)')
+    enhance.add_argument('--budget', type=_positive_int, default=48,
+                         help='inference candidates per T (default: %(default)s)')
+    enhance.add_argument('--learn-budget', type=_non_negative_int, default=8,
+                         help='training runs per T searching the learning parameters (0: '
+                         'skip the learning parameters; default: %(default)s)')
+    enhance.add_argument('--n-val', type=_positive_int, default=5000,
+                         help='validation images from the training split (default: '
+                         '%(default)s)')
+    enhance.add_argument('--learn-samples', type=_positive_int, default=3000,
+                         help='training images per short scoring run, disjoint from the '
+                         'validation images (default: %(default)s)')
+    enhance.add_argument('--confirm-samples', type=_non_negative_int, default=20000,
+                         help='training images per confirmation run: the best learning '
+                         'candidates of the short runs are run again this long, and those runs '
+                         'decide (0 or <= --learn-samples: no confirmation; default: '
+                         '%(default)s)')
+    enhance.add_argument('--learn-neurons', type=_positive_int, default=100,
+                         help='excitatory neurons of the scoring runs (default: %(default)s)')
+    enhance.add_argument('--top-k', type=_positive_int, default=4,
+                         help='parameters searched per T and stage: those with the largest '
+                         'gains in the sensitivity analysis (default: %(default)s)')
+    enhance.add_argument('--energy-penalty', type=_non_negative_float, default=0.02,
+                         help="accuracy given up per 100%% more energy than the model's own "
+                         'values at T (default: %(default)s)')
+    enhance.add_argument('--preset', help="energy preset (default: the profile's)")
+    enhance.add_argument('--output', '-o', help='profile to update, made by `topspark sweep` '
+                         '(default: <model>.profile.yaml next to the model)')
+    enhance.add_argument('--plot', help="sensitivity PNG (default: the profile's path with "
+                         ".sensitivity.png; '' : none)")
+
     for name, text in ROS_COMMANDS.items():
         ros = sub.add_parser(name, help=text, description=text + ' Needs ROS 2 (rclpy) and '
                              'the built messages; `topspark %(prog)s -h` for its options.',
@@ -183,11 +245,11 @@ def _run_ros_command(name: str, argv: list) -> int:
     return command(argv)
 
 
-def _progress(args, total: int, desc: str):
+def _progress(args, total: int, desc: str, unit: str = 'img'):
     """Return a tqdm progress bar on stderr (off with --quiet; every 15 s when not a tty)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit='img', file=sys.stderr,
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
                 disable=args.quiet,
                 mininterval=0.2 if sys.stderr.isatty() else 15.0)
 
@@ -196,6 +258,11 @@ def _dataset(args, split: str):
     """Load a split of the data set named by --data-dir or --dataset."""
     from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
 
+    if args.dataset.startswith('cifar'):
+        from topspark_ros.core.cifar import load_cifar
+        if not args.data_dir:
+            raise UsageError('CIFAR needs --data-dir (the unpacked python-version directory)')
+        return load_cifar(args.data_dir, split)
     directory = args.data_dir if args.data_dir else find_dataset_dir(args.dataset)
     return load_mnist_family(directory, split)
 
@@ -226,13 +293,18 @@ def _speed(seconds: float, n: int) -> dict:
 
 def _train(args) -> dict:
     """Run ``topspark train``; return the result dict."""
+    if args.family == 'converted':
+        return cli_converted.train(args, _dataset, _progress)
     import numpy as np
 
     from topspark_ros.core.checkpoint import save_checkpoint
     from topspark_ros.core.datasets import split_indices
     from topspark_ros.core.readout import assign_labels
-    from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
+    from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
 
+    params, enhanced = DynamicsParams(), None
+    if args.params_from:
+        params, enhanced = _enhanced_params(args.params_from, args.timesteps)
     train_set = _dataset(args, 'train')
     n_label = args.n_label if args.n_label is not None else args.n_train
     if n_label > args.n_train:
@@ -243,7 +315,7 @@ def _train(args) -> dict:
                         n_neurons=args.neurons, n_classes=len(train_set.class_names),
                         dt_ms=args.dt_ms, inhibition=args.inhibition,
                         learning_rule=args.learning_rule, seed=args.seed)
-    model = DiehlCookNetwork(config, device=args.device)
+    model = DiehlCookNetwork(config, params, device=args.device)
     images = train_set.images[train_idx]
     chunk = 50
     start = time.perf_counter()
@@ -260,7 +332,8 @@ def _train(args) -> dict:
               'timesteps': args.timesteps, 'neurons': args.neurons, 'dt_ms': args.dt_ms,
               'learning_rule': args.learning_rule, 'inhibition': args.inhibition,
               'device': args.device, 'train_seconds': train_seconds,
-              **_speed(train_seconds, args.n_train), 'accuracy': None, 'n_eval': 0}
+              **_speed(train_seconds, args.n_train), 'accuracy': None, 'n_eval': 0,
+              'params_from': args.params_from, 'enhanced_params': enhanced}
     if args.n_eval:
         if args.eval_split == 'train':
             eval_images, eval_labels = train_set.images[held_idx], train_set.labels[held_idx]
@@ -277,9 +350,52 @@ def _train(args) -> dict:
             'class_names': list(train_set.class_names), 'timesteps': args.timesteps,
             'n_train': args.n_train, 'n_label': n_label, 'accuracy': result['accuracy'],
             'n_eval': result['n_eval'], 'eval_split': args.eval_split,
-            'command': 'topspark ' + ' '.join(shlex.quote(a) for a in args.argv)}
+            'params_from': args.params_from, 'enhanced_params': enhanced,
+            'command': _command_line(args)}
     result['checkpoint'] = str(save_checkpoint(args.output, model, info=info))
     return result
+
+
+def _command_line(args) -> str:
+    """Return the command line that ran, quoted for a shell."""
+    return 'topspark ' + ' '.join(shlex.quote(a) for a in args.argv)
+
+
+def _enhanced_params(profile_path: str, timesteps: int):
+    """
+    Return ``(DynamicsParams, values)`` enhanced for ``timesteps`` in the profile.
+
+    The values apply over the own parameters of the model the profile describes (loaded from
+    its ``model_path``); ``values`` is None (and the parameters the standard ones) when the
+    profile's entry for ``timesteps`` has none. A T the profile lacks is a usage error.
+    """
+    import os
+
+    from topspark_ros.core.checkpoint import load_checkpoint
+    from topspark_ros.core.profile import load_profile
+    from topspark_ros.core.stdp import DynamicsParams
+
+    profile = load_profile(profile_path)
+    if timesteps not in profile.timesteps:
+        raise UsageError(f'--params-from: {profile_path} has no entry for T={timesteps} '
+                         f'(profiled: {profile.timesteps})')
+    values = profile.params_for(timesteps)
+    if values is None:
+        return DynamicsParams(), None
+    model_path = os.path.join(os.path.dirname(os.path.abspath(profile_path)), profile.model_path)
+    model, _ = load_checkpoint(model_path)
+    return model.params_for_values(values), values
+
+
+def _parse_grid(text: str) -> list:
+    """Parse a comma-separated list of timestep counts (each >= 1)."""
+    try:
+        grid = [int(t) for t in text.split(',') if t.strip()]
+    except ValueError:
+        raise UsageError(f'--grid: expected comma-separated integers, got {text!r}') from None
+    if not grid or min(grid) < 1:
+        raise UsageError(f'--grid: timestep counts must be >= 1, got {text!r}')
+    return grid
 
 
 def _eval(args) -> dict:
@@ -319,12 +435,7 @@ def _sweep(args) -> dict:
     from topspark_ros.core.profile import default_profile_path, load_profile, save_profile
     from topspark_ros.core.sweep import plot_profile, sweep
 
-    try:
-        grid = [int(t) for t in args.grid.split(',') if t.strip()]
-    except ValueError:
-        raise UsageError(f'--grid: expected comma-separated integers, got {args.grid!r}')
-    if not grid or min(grid) < 1:
-        raise UsageError(f'--grid: timestep counts must be >= 1, got {args.grid!r}')
+    grid = _parse_grid(args.grid)
     energy_model = EnergyModel(args.preset)
     model, meta = load_checkpoint(args.model, device=args.device)
     if model.readout is None:
@@ -333,15 +444,19 @@ def _sweep(args) -> dict:
     n = min(args.n_eval, len(dataset))
     (idx,) = split_indices(len(dataset), [n], args.seed)
     train_images = None
-    if args.n_train_steps:
+    # Families trained offline (learns_online False: converted networks) have no learning step.
+    if args.n_train_steps and getattr(model, 'learns_online', True):
         train = _dataset(args, 'train')
         (tidx,) = split_indices(len(train), [min(args.n_train_steps, len(train))], args.seed)
         train_images = train.images[tidx]
     enhanced = load_profile(args.params_from) if args.params_from else None
+    record = None
+    if enhanced is not None and enhanced.enhancement is not None:
+        record = {**enhanced.enhancement, 'measured_with_params': True}
     output = args.output or str(default_profile_path(args.model))
     model_meta = os.path.abspath(args.model if args.model.endswith('.json')
                                  else args.model + '.json')
-    bar = _progress(args, len(grid), 'sweep')
+    bar = _progress(args, len(grid), 'sweep', unit='T')
     rows = []
 
     def progress(entry) -> None:
@@ -357,7 +472,7 @@ def _sweep(args) -> dict:
         train_images=train_images,
         early_exit=(EarlyExit(args.early_exit_margin, args.early_exit_min_steps)
                     if args.early_exit_margin > 0 else None),
-        progress=progress)
+        enhancement=record, progress=progress)
     bar.close()
     save_profile(profile, output)
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
@@ -370,14 +485,113 @@ def _sweep(args) -> dict:
                          'latency_ms': e.latency_ms, 'energy_j': e.energy_j,
                          'train_energy_j': e.train_energy_j,
                          'early_exit_accuracy': e.early_exit_accuracy,
-                         'early_exit_mean_timesteps': e.early_exit_mean_timesteps}
+                         'early_exit_mean_timesteps': e.early_exit_mean_timesteps,
+                         'params': e.params}
                         for e in profile.entries],
             'accuracy': base.accuracy, 'timesteps': base.timesteps}
+
+
+def _enhance(args) -> dict:
+    """Run ``topspark enhance``; return the result dict."""
+    import datetime
+    import os
+
+    from topspark_ros.core import enhance
+    from topspark_ros.core.checkpoint import CheckpointError, load_checkpoint
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.profile import default_profile_path, load_profile, save_profile
+
+    grid = _parse_grid(args.grid)
+    output = args.output or str(default_profile_path(args.model))
+    if not os.path.exists(output):
+        raise UsageError(f'no profile at {output}: make it first with `topspark sweep -m '
+                         f'{args.model}` (enhancement writes into an existing profile)')
+    profile = load_profile(output)
+    missing = sorted(set(grid) - set(profile.timesteps))
+    if missing:
+        raise UsageError(f'{output} has no entry for T={missing} (profiled: '
+                         f'{profile.timesteps}); sweep them first')
+    model, meta = load_checkpoint(args.model, device=args.device)
+    if model.readout is None:
+        raise CheckpointError(f'{args.model}: the model has no label assignment')
+    if meta['tensors']['sha256'] != profile.model_sha256:
+        raise UsageError(f'{output} describes another model (SHA-256 '
+                         f'{profile.model_sha256[:16]}..., {args.model} has '
+                         f'{meta["tensors"]["sha256"][:16]}...)')
+    energy_model = EnergyModel(args.preset or profile.energy_preset)
+    train = _dataset(args, 'train')
+    learn = max(args.learn_samples, args.confirm_samples) if args.learn_budget else 0
+    if args.n_val + learn > len(train):
+        raise UsageError(f'--n-val + the scoring images ({args.n_val} + {learn}) exceed the '
+                         f'{len(train)} training images')
+    val_idx, learn_idx = enhance.enhancement_split(len(train), args.n_val, learn, args.seed)
+    confirm_top = 2 if learn > args.learn_samples else 0
+    total = enhance.enhance_work(grid, args.n_val, budget=args.budget,
+                                 learn_budget=args.learn_budget, learning=learn > 0,
+                                 confirm_top=confirm_top)
+    with _progress(args, total, 'enhance', unit='run') as bar:
+        result = enhance.enhance(
+            model, train.images[val_idx], train.labels[val_idx], grid,
+            energy_model=energy_model, budget=args.budget, learn_budget=args.learn_budget,
+            top_k=args.top_k, energy_penalty=args.energy_penalty,
+            train_images=train.images[learn_idx] if learn else None,
+            train_labels=train.labels[learn_idx] if learn else None,
+            learn_neurons=args.learn_neurons, learn_samples=args.learn_samples,
+            confirm_top=confirm_top, batch_size=args.batch_size, seed=args.seed,
+            progress=bar.update)
+        bar.total = bar.n  # the estimate is an upper bound
+        bar.refresh()
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+    record = enhance.describe(result, command=_command_line(args), dataset=args.dataset,
+                              created=created)
+    save_profile(enhance.apply_to_profile(profile, result, record), output)
+    plot = args.plot if args.plot is not None else (
+        str(os.path.splitext(output)[0]) + '.sensitivity.png')
+    if plot:
+        enhance.plot_sensitivity(result.sensitivity, plot,
+                                 f'{os.path.basename(args.model)}: sensitivity on '
+                                 f'{args.n_val} validation images ({args.dataset} train)')
+    return {'command': 'enhance', 'profile': output, 'plot': plot or None,
+            'n_val': args.n_val, 'seed': args.seed, 'preset': energy_model.preset.name,
+            'ranking': record['ranking'], 'enhanced': record['timesteps'],
+            'sensitivity': [{'timesteps': p.timesteps, 'knob': p.knob, 'stage': p.stage,
+                             'factor': p.factor, 'value': p.value,
+                             'accuracy': p.score.accuracy, 'energy_j': p.score.energy_j,
+                             'spikes': p.score.spikes} for p in result.sensitivity.points]}
+
+
+def _print_enhanced(rows: list) -> None:
+    """Print the before/after table of ``topspark enhance`` (validation figures)."""
+    columns = (('val_accuracy', 100.0, '.2f'), ('val_energy_j', 1e6, '.4f'),
+               ('val_spikes', 1.0, '.2f'), ('train_accuracy', 100.0, '.2f'))
+    print(f'{"":5} {"val accuracy %":>17} {"energy uJ/inf.":>17} {"spikes/inf.":>17} '
+          f'{"scoring run acc %":>17}')
+    print(f'{"T":>5}' + ' {:>8} {:>8}'.format('own', 'new') * len(columns) + '  params')
+    for row in rows:
+        cells = ''
+        for key, scale, fmt in columns:
+            before, after = row.get(f'{key}_before'), row.get(f'{key}_after')
+            cells += (f' {"-":>8} {"-":>8}' if before is None
+                      else f' {before * scale:8{fmt}} {after * scale:8{fmt}}')
+        params = ', '.join(f'{k}={v:g}' for k, v in (row['params'] or {}).items())
+        print(f'{row["timesteps"]:5d}{cells}  {params or "(own)"}')
 
 
 def _print_human(result: dict) -> None:
     """Print the results for people, one ``key: value`` per line (a table for entries)."""
     for key, value in result.items():
+        if key == 'enhanced':
+            _print_enhanced(value)
+            continue
+        if key == 'ranking':
+            print('sensitivity ranking (mean accuracy spread over T, mean best gain):')
+            for row in value:
+                print(f'  {row["knob"]:>14} ({row["stage"]}): spread '
+                      f'{row["mean_spread"] * 100:5.1f} pt, gain {row["mean_gain"] * 100:5.1f} pt')
+            continue
+        if key == 'sensitivity':
+            print(f'sensitivity: {len(value)} measurements (all of them with --json)')
+            continue
         if key == 'entries':
             print(f'{"T":>6} {"accuracy":>9} {"latency ms":>11} {"energy uJ":>10} '
                   f'{"train uJ":>9} {"exit acc":>9} {"exit steps":>10}')
@@ -408,7 +622,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        result = {'train': _train, 'eval': _eval, 'sweep': _sweep}[args.command](args)
+        result = {'train': _train, 'eval': _eval, 'sweep': _sweep,
+                  'enhance': _enhance}[args.command](args)
     except UsageError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE

@@ -10,4 +10,8 @@ Modules:
   :mod:`~topspark_ros.core.torch_engine` its dense torch (reference, GPU) engine.
 * :mod:`~topspark_ros.core.readout` -- label assignment and class votes.
 * :mod:`~topspark_ros.core.checkpoint` -- safetensors + JSON checkpoints, saved atomically.
+* :mod:`~topspark_ros.core.converted` -- deep SNNs converted from CNNs with trainable clipping
+  thresholds (IF neurons, soft reset, direct input, 1 to 8 timesteps);
+  :mod:`~topspark_ros.core.converted_train` trains them (ANN, then optional SNN fine-tuning).
+* :mod:`~topspark_ros.core.cifar` -- CIFAR-10/100 readers (python pickle batches).
 """

@@ -38,6 +38,7 @@ FORMAT_VERSION = 1
 
 FAMILIES = MappingProxyType({
     'stdp': 'topspark_ros.core.stdp:DiehlCookNetwork',
+    'converted': 'topspark_ros.core.converted:ConvertedNetwork',
 })
 """Model family name -> ``module:Class`` that rebuilds it (imported on first use)."""
 

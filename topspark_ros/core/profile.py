@@ -22,6 +22,9 @@ File layout (schema version 1; every figure is per sample, energy under ``energy
     energy_preset: cmos45_fp32             # a name in topspark_ros.core.energy.PRESETS
     created: '2026-11-23T10:00:00+00:00'   # ISO 8601
     package_version: 0.1.0
+    enhancement: {...}                     # optional (left out when null): how the entries'
+                                           #   params were found (topspark enhance, see
+                                           #   topspark_ros.core.enhance); plain YAML data
     entries:                               # one per profiled T (written in ascending T)
     - timesteps: 350                       # T >= 1, each T once
       accuracy: 0.826                      # in [0, 1]
@@ -48,7 +51,7 @@ schema version is a :class:`ProfileError` naming the file and the key path
 from dataclasses import dataclass, fields
 import datetime
 import math
-from numbers import Real
+from numbers import Integral, Real
 import os
 from pathlib import Path
 import re
@@ -148,6 +151,26 @@ def _ops(key: str, value) -> OpCounts:
     _check_keys(value, names, names, key)
     counts = {name: _number(f'{key}.{name}', value[name]) for name in names}
     return OpCounts(**counts)
+
+
+def _plain(key: str, value):
+    """Return a private copy of plain data ``value``; ProfileError for anything else."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return _number(key, value, -math.inf)
+    if isinstance(value, Mapping):
+        out = {}
+        for name, item in value.items():
+            if not isinstance(name, str):
+                raise ProfileError(f'keys must be strings, got {name!r}', key)
+            out[name] = _plain(f'{key}.{name}', item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(f'{key}[{i}]', item) for i, item in enumerate(value)]
+    raise ProfileError(f'must be plain data, got {type(value).__name__}', key)
 
 
 def _check_keys(mapping: Mapping, required, allowed, where: Optional[str]) -> None:
@@ -283,6 +306,10 @@ class TimestepProfile:
         topspark_ros version that measured it.
     entries
         one :class:`ProfileEntry` per profiled T.
+    enhancement
+        how the entries' ``params`` were found (the record :mod:`topspark_ros.core.enhance`
+        writes: command, data, search, per-T validation figures), or None. Plain data only
+        (mappings with string keys, lists, strings, numbers, booleans, null).
 
     """
 
@@ -297,6 +324,7 @@ class TimestepProfile:
     created: str
     package_version: str
     entries: Tuple[ProfileEntry, ...]
+    enhancement: Optional[Mapping] = None
 
     def __post_init__(self) -> None:
         """Check the header and the entries; sort the entries by T."""
@@ -331,6 +359,11 @@ class TimestepProfile:
                                    f'{seen[entry.timesteps]}])', f'entries[{i}].timesteps')
             seen[entry.timesteps] = i
         object.__setattr__(self, 'entries', tuple(sorted(entries, key=lambda e: e.timesteps)))
+        if self.enhancement is not None:
+            if not isinstance(self.enhancement, Mapping):
+                raise ProfileError(f'must be a mapping, got {type(self.enhancement).__name__}',
+                                   'enhancement')
+            object.__setattr__(self, 'enhancement', _plain('enhancement', self.enhancement))
 
     @property
     def preset(self) -> str:
@@ -385,6 +418,8 @@ def profile_to_dict(profile: TimestepProfile) -> dict:
     """Return ``profile`` as plain data (the YAML document :func:`save_profile` writes)."""
     out = {'schema_version': SCHEMA_VERSION}
     out.update({key: getattr(profile, key) for key in _HEADER})
+    if profile.enhancement is not None:
+        out['enhancement'] = profile.enhancement
     entries = []
     for e in profile.entries:
         item = {}
@@ -416,7 +451,7 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
         if not isinstance(data, Mapping):
             raise ProfileError(f'the document must be a mapping, got {type(data).__name__}')
         top = ('schema_version',) + _HEADER + ('entries',)
-        _check_keys(data, top, top, None)
+        _check_keys(data, top, top + ('enhancement',), None)
         version = data['schema_version']
         if isinstance(version, bool) or version != SCHEMA_VERSION:
             raise ProfileError(f'{version!r} is not supported (this version of topspark_ros '
@@ -435,7 +470,8 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
             except ProfileError as exc:
                 raise exc.within(where) from None
         header = {key: data[key] for key in _HEADER}
-        return TimestepProfile(**header, entries=tuple(entries))
+        return TimestepProfile(**header, entries=tuple(entries),
+                               enhancement=data.get('enhancement'))
     except ProfileError as exc:
         raise exc.within(path=source) from None
 

@@ -24,11 +24,17 @@ of ``dt = dt_ms`` (``S_t``: the inputs spiking at ``t``; ``s^e_j(t)``, ``s^i_j(t
                + w_exc_inh s^e_j(t - 1); spike at u_j >= -40 mV, reset -45 mV, 2 ms refractory
     v_j      <- v_rest + (v_j - v_rest) e^{-dt/tau_v} + I_j(t)     (not while refractory)
     theta_j  <- theta_j e^{-dt/tau_theta}                           (learning only)
-    crossing : v_j >= v_thresh + theta_j                            (not while refractory)
-    one_spike: of several crossings only the largest v_j - v_thresh - theta_j (lowest index
-               on ties) fires; the others keep their potential (BindsNET keeps one at random)
+    crossing : v_j >= v_thresh + s theta_j                          (not while refractory)
+    one_spike: of several crossings only the largest v_j - v_thresh - s theta_j (lowest
+               index on ties) fires; the others keep their potential (BindsNET keeps one at
+               random)
     spike    : v_j <- v_reset; refractory for round(refractory_ms / dt) steps (no input, no
                spike); theta_j += theta_plus (learning only)
+
+``s = theta_scale`` (1 by default) scales the learnt adaptive thresholds where they are compared,
+never where they are stored: the kernels see ``s theta`` and an increment ``s theta_plus``, and
+the stored ``theta`` is divided back by ``s`` after a learning call (TopSpark's enhancement
+lowers it at small T, where the thresholds learnt at a large T are out of reach).
 
 A refractory neuron still leaks. STDP (learning only) uses nearest-spike traces set to 1 on a
 spike and decaying as ``x(t) = exp(-(t - t_last) dt / tau)``: the pre trace ``x_i`` (tau_pre
@@ -53,6 +59,7 @@ The timestep count ``T`` is never stored: every call takes it. Run-time tunable 
 in :class:`DynamicsParams`; pass one to a call to override the model's defaults for that call.
 """
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 import math
 from typing import Optional
@@ -94,6 +101,9 @@ class DynamicsParams:
         excitatory refractory period (ms).
     theta_plus_mv
         adaptive-threshold increment per spike while learning (mV).
+    theta_scale
+        factor on the adaptive thresholds ``theta`` in the firing condition
+        ``v >= v_thresh + theta_scale * theta`` (> 0, dimensionless; see the module doc).
     tau_theta_ms
         adaptive-threshold decay time constant while learning (ms).
     input_rate_hz
@@ -115,6 +125,7 @@ class DynamicsParams:
     tau_v_ms: float = 100.0
     refractory_ms: float = 5.0
     theta_plus_mv: float = 0.05
+    theta_scale: float = 1.0
     tau_theta_ms: float = 1e7
     input_rate_hz: float = 128.0
     w_inh_mv: float = 120.0
@@ -128,7 +139,7 @@ class DynamicsParams:
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f'{f.name} must be a finite number, got {value!r}')
-        for name in ('tau_v_ms', 'tau_theta_ms'):
+        for name in ('tau_v_ms', 'tau_theta_ms', 'theta_scale'):
             if getattr(self, name) <= 0:
                 raise ValueError(f'{name} must be > 0')
         for name in ('refractory_ms', 'theta_plus_mv', 'input_rate_hz', 'w_inh_mv',
@@ -417,7 +428,7 @@ def simulation_constants(config: STDPConfig, params: DynamicsParams) -> Simulati
     par[kernels.P_V_RESET] = params.v_reset_mv
     par[kernels.P_V_THRESH] = params.v_thresh_mv
     par[kernels.P_DECAY_V] = math.exp(-dt / params.tau_v_ms)
-    par[kernels.P_THETA_PLUS] = params.theta_plus_mv
+    par[kernels.P_THETA_PLUS] = params.theta_plus_mv * params.theta_scale
     par[kernels.P_DECAY_THETA] = math.exp(-dt / params.tau_theta_ms)
     par[kernels.P_W_INH] = params.w_inh_mv
     par[kernels.P_W_EXC_INH] = params.w_exc_inh_mv
@@ -618,6 +629,25 @@ class DiehlCookNetwork:
         """Reset this model's dynamic state (potentials, traces) to rest; weights stay."""
         self._engine.reset_state()
 
+    @contextmanager
+    def _scaled_theta(self, scale: float, learning: bool):
+        """
+        Give the engine ``scale * theta`` for one call (see the module doc's ``theta_scale``).
+
+        After a learning call the engine's (changed) thresholds are divided back by ``scale``;
+        after inference the stored array is put back untouched.
+        """
+        if scale == 1.0:
+            yield
+            return
+        engine = self._engine
+        stored = engine.th
+        engine.th = stored * scale
+        try:
+            yield
+        finally:
+            engine.th = engine.th / scale if learning else stored
+
     def _source(self, images, spikes, timesteps, params: DynamicsParams, seed):
         """Return ``(source, T)`` for a call from images or explicit spike events."""
         if (images is None) == (spikes is None):
@@ -664,7 +694,9 @@ class DiehlCookNetwork:
         """
         params = self.params if params is None else params
         source, steps = self._source(images, spikes, timesteps, params, seed)
-        counts, ops = self._engine.learn(source, steps, simulation_constants(self.config, params))
+        const = simulation_constants(self.config, params)
+        with self._scaled_theta(params.theta_scale, learning=True):
+            counts, ops = self._engine.learn(source, steps, const)
         return LearnResult(exc_spike_counts=counts, ops=EngineCounts.from_matrix(ops),
                            timesteps=steps)
 
@@ -687,8 +719,9 @@ class DiehlCookNetwork:
                 raise ValueError('early exit needs assigned labels (assign_labels first)')
             exit_rule = class_votes(self.readout.assignments, self.config.n_classes) + (
                 early_exit.margin, early_exit.min_steps)
-        counts, ops, used = self._engine.infer(
-            source, steps, simulation_constants(self.config, params), exit_rule)
+        with self._scaled_theta(params.theta_scale, learning=False):
+            counts, ops, used = self._engine.infer(
+                source, steps, simulation_constants(self.config, params), exit_rule)
         scores = predicted = None
         if self.readout is not None:
             scores = self.readout.scores(counts, vote)

@@ -13,7 +13,7 @@ import datetime
 import os
 import platform
 import time
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -99,8 +99,14 @@ def sweep(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], *,
           energy_model: EnergyModel, batch_size: int = 256, seed: int = 0,
           params_for: Callable[[int], Optional[dict]] = lambda t: None,
           train_images: Optional[np.ndarray] = None, early_exit: Optional[EarlyExit] = None,
+          enhancement: Optional[Mapping] = None,
           progress: Callable[[ProfileEntry], None] = lambda entry: None) -> TimestepProfile:
-    """Measure ``model`` at every T of ``grid``; return the profile (entries ascending in T)."""
+    """
+    Measure ``model`` at every T of ``grid``; return the profile (entries ascending in T).
+
+    ``params_for(T)`` gives the enhanced parameters measured at T (None: the model's own);
+    ``enhancement`` is the record of how they were found, copied into the profile.
+    """
     grid = sorted({int(t) for t in grid}, reverse=True)
     if not grid or grid[-1] < 1:
         raise ValueError(f'the timestep grid must hold positive counts, got {grid}')
@@ -124,7 +130,8 @@ def sweep(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], *,
         dataset=dataset, split=split, n_samples=len(labels), machine=machine_description(),
         energy_preset=energy_model.preset.name,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-        package_version=topspark_ros.__version__, entries=tuple(entries))
+        package_version=topspark_ros.__version__, entries=tuple(entries),
+        enhancement=enhancement)
 
 
 def plot_profile(profile: TimestepProfile, path: str) -> None:

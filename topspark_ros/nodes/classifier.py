@@ -69,7 +69,7 @@ class ClassifierNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         """Declare parameters; everything else happens in the lifecycle transitions."""
         super().__init__('classifier', **kwargs)
-        declare(self, PARAMS, is_active=lambda: self._active)
+        declare(self, PARAMS, is_active=lambda: self._active, extra_check=self._check_learning)
         self._active = False
         self._session = None
         self._busy = threading.Lock()
@@ -87,6 +87,10 @@ class ClassifierNode(LifecycleNode):
         try:
             self._session = self._load_session(p)
             self._session.warm_up()
+            reason = self._check_learning(p)
+            if reason is not None:
+                self._session = None
+                raise ValueError(reason)
         except Exception as exc:  # a bad path or file must not crash the node
             self.get_logger().error(f'cannot load the model: {exc}')
             self._last_error = str(exc)
@@ -112,6 +116,15 @@ class ClassifierNode(LifecycleNode):
                                         callback_group=control)
         self.get_logger().info(f"loaded {p['model_path']} on {p['device']}")
         return TransitionCallbackReturn.SUCCESS
+
+    def _check_learning(self, p: dict):
+        """Return why ``online_learning`` cannot be on with the loaded model, or None."""
+        model = None if self._session is None else self._session.model
+        if p['online_learning'] and model is not None \
+                and not getattr(model, 'learns_online', True):
+            return (f'online_learning needs a model that learns on line (STDP); '
+                    f'{type(model).__name__} is trained offline')
+        return None
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         """Start classifying incoming frames."""

@@ -90,7 +90,10 @@ def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
     autostart = own.autostart if autostart is None else autostart
     try:
         with node_group(factories, autostart=autostart, threads=threads) as (executor, _):
-            executor.spin()
+            # Wake at least every 0.25 s: Python runs signal handlers only between waits, so
+            # a node with nothing to do (no timer yet) must not block SIGTERM indefinitely.
+            while executor.context.ok():
+                executor.spin_once(timeout_sec=0.25)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError as exc:

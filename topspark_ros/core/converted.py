@@ -1,0 +1,700 @@
+r"""
+Deep SNNs converted from CNNs with trainable clipping thresholds, for 1 to 8 timesteps.
+
+After Datta & Beerel (seeds/001): conversion fails at ultra-low ``T`` when it assumes the
+pre-activations are spread uniformly up to their maximum; instead the CNN is trained with a
+clipped activation whose clipping threshold ``mu_l`` (one per layer) is a trained parameter,
+so ``mu_l`` settles where the real pre-activation distribution puts it.
+
+ANN (training), per hidden layer ``l`` with pre-activation ``z_l``:
+
+.. code-block:: text
+
+    a_l = clip(z_l, 0, mu_l)          d a_l / d mu_l = 1 where z_l > mu_l, else 0
+
+The SNN has the same weights; every hidden neuron is an integrate-and-fire (IF) neuron with
+threshold ``theta_l = s * mu_l`` (``s = threshold_scale``, a run-time parameter: below 1
+helps at very small T), initial potential ``v_l(0) = f * theta_l`` (``f = v_init_frac``,
+0.5 turns the rate code's flooring into rounding) and soft reset (reset by subtraction). A
+spike carries ``theta_l``. Per step ``t = 1..T``, layers in order (no synaptic delay):
+
+.. code-block:: text
+
+    v_l(t) = v_l(t-1) + W_l x_{l-1}(t) + b_l          x_{l-1}(t) = theta_{l-1} s_{l-1}(t)
+    s_l(t) = 1 if v_l(t) >= theta_l else 0
+    v_l(t) <- v_l(t) - theta_l s_l(t)
+
+so the rate ``theta_l * mean_t s_l(t)`` approaches ``clip(z_l, 0, theta_l)`` as T grows.
+The first layer takes the normalised image directly (direct/analog coding): its current
+``W_1 x + b_1`` is computed once per input and integrated every step. The output layer does
+not spike: it accumulates its input, and the class evidence after ``t`` steps is that sum;
+``scores`` are the softmax of the evidence divided by the steps run.
+
+Operation counts per input (for :mod:`topspark_ros.core.energy`): MACs of the analog first
+layer (once: the input is constant over the steps), one accumulate per spike per synapse it
+reaches (its fan-out, measured from the actual spikes), one neuron update per neuron (hidden
+and output) per step. The ANN of the same network costs the MACs of every layer
+(:meth:`ConvertedNetwork.ann_ops`).
+
+Average pooling between layers is linear, so it is part of the synapses of the next layer (a
+spike reaches the fan-out of its pooling window). Residual (ResNet) blocks add the shortcut to
+the second convolution's input current (an identity shortcut is one accumulate per spike).
+"""
+
+from dataclasses import asdict, dataclass, fields, replace
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+
+from topspark_ros.core.energy import OpCounts
+from topspark_ros.core.preprocess import FrameSpec
+import torch
+from torch import nn
+import torch.nn.functional as functional
+
+ARCHITECTURES = ('vgg', 'resnet')
+INPUT = -1
+"""Source index of the (analog) image in a layer's wiring."""
+
+
+@dataclass(frozen=True)
+class ConvertedParams:
+    """
+    Run-time parameters of the spiking network (a profile may tune them per T).
+
+    Attributes
+    ----------
+    threshold_scale
+        ``s``: the IF thresholds are ``s * mu_l`` (> 0, dimensionless).
+    v_init_frac
+        ``f``: initial membrane potential as a fraction of the threshold, in [0, 1].
+
+    """
+
+    threshold_scale: float = 1.0
+    v_init_frac: float = 0.5
+
+    def __post_init__(self) -> None:
+        """Check ranges; raise ``ValueError`` on an invalid value."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise ValueError(f'{f.name} must be a finite number, got {value!r}')
+        if not self.threshold_scale > 0:
+            raise ValueError(f'threshold_scale must be > 0, got {self.threshold_scale}')
+        if not 0.0 <= self.v_init_frac <= 1.0:
+            raise ValueError(f'v_init_frac must be in [0, 1], got {self.v_init_frac}')
+
+    def replace(self, **changes) -> 'ConvertedParams':
+        """Return a copy with ``changes`` applied (validated)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Return the parameters as a plain dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> 'ConvertedParams':
+        """Build from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f'unknown ConvertedParams fields: {unknown}')
+        return cls(**{k: float(v) for k, v in values.items()})
+
+
+@dataclass(frozen=True)
+class ConvertedConfig:
+    """
+    Structure of a convertible CNN (fixed for a trained model).
+
+    Attributes
+    ----------
+    arch
+        ``'vgg'`` (plain 3x3 convolutions, average pooling, two linear layers) or
+        ``'resnet'`` (a stem convolution and basic residual blocks).
+    height, width, channels
+        input frame (``channels`` 1: grayscale, 3: RGB).
+    n_classes
+        output classes.
+    widths
+        channels of the convolution stages; an average pool of 2 follows every stage but
+        the first (VGG: one convolution per stage; ResNet: one residual block per stage
+        after a stem convolution of ``widths[0]`` channels).
+    hidden
+        units of the hidden linear layer (VGG only; 0: none).
+    mean, std
+        per-channel normalisation of the ``[0, 1]`` input, ``(x - mean) / std``.
+    mu_init
+        initial clipping threshold of every layer.
+    seed
+        seed of the initial weights.
+
+    """
+
+    arch: str = 'vgg'
+    height: int = 28
+    width: int = 28
+    channels: int = 1
+    n_classes: int = 10
+    widths: Sequence[int] = (16, 32, 64)
+    hidden: int = 64
+    mean: Sequence[float] = (0.2860,)
+    std: Sequence[float] = (0.3530,)
+    mu_init: float = 2.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Check values; raise ``ValueError`` on an invalid one."""
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f'arch must be one of {ARCHITECTURES}, got {self.arch!r}')
+        object.__setattr__(self, 'widths', tuple(int(w) for w in self.widths))
+        object.__setattr__(self, 'mean', tuple(float(m) for m in self.mean))
+        object.__setattr__(self, 'std', tuple(float(s) for s in self.std))
+        for name in ('height', 'width', 'n_classes'):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f'{name} must be a positive int, got {value!r}')
+        if self.channels not in (1, 3):
+            raise ValueError(f'channels must be 1 or 3, got {self.channels!r}')
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError(f'widths must be positive channel counts, got {self.widths}')
+        if int(self.hidden) < 0:
+            raise ValueError(f'hidden must be >= 0, got {self.hidden}')
+        if len(self.mean) != self.channels or len(self.std) != self.channels \
+                or min(self.std) <= 0:
+            raise ValueError('mean and std need one value per channel, std > 0')
+        if not self.mu_init > 0:
+            raise ValueError(f'mu_init must be > 0, got {self.mu_init}')
+        pools = len(self.widths) - 1
+        if self.height % (2 ** pools) or self.width % (2 ** pools):
+            raise ValueError(f'{self.height}x{self.width} is not divisible by 2^{pools} '
+                             f'(one pool per stage after the first)')
+        if self.arch == 'resnet' and self.height != self.width:
+            raise ValueError('the ResNet global pool needs a square input, got '
+                             f'{self.height}x{self.width}')
+
+    def to_dict(self) -> dict:
+        """Return the configuration as a plain (JSON-ready) dict."""
+        values = asdict(self)
+        for key in ('widths', 'mean', 'std'):
+            values[key] = list(values[key])
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> 'ConvertedConfig':
+        """Build from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f'unknown ConvertedConfig fields: {unknown}')
+        return cls(**values)
+
+
+def clip_activation(z: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+    """
+    Return ``clip(z, 0, mu)`` with the gradient to the trainable threshold ``mu``.
+
+    ``d/dz = 1`` for ``0 < z < mu``; ``d/dmu = 1`` where ``z >= mu`` (written as
+    ``relu(z) - relu(z - mu)``, so autograd gives both).
+    """
+    return functional.relu(z) - functional.relu(z - mu)
+
+
+class TrainableClip(nn.Module):
+    """Clipped ReLU ``clip(z, 0, mu)`` with one trainable threshold ``mu`` (a layer's)."""
+
+    def __init__(self, mu_init: float = 4.0) -> None:
+        """Create the threshold parameter at ``mu_init``."""
+        super().__init__()
+        self.mu = nn.Parameter(torch.tensor(float(mu_init)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Return ``clip(z, 0, mu)``."""
+        return clip_activation(z, self.mu)
+
+
+class _Spike(torch.autograd.Function):
+    """Heaviside of ``u = (v - theta) / theta`` with a triangular surrogate gradient."""
+
+    @staticmethod
+    def forward(ctx, u):
+        ctx.save_for_backward(u)
+        return (u >= 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (u,) = ctx.saved_tensors
+        return grad * torch.clamp(1.0 - u.abs(), min=0.0)
+
+
+@dataclass(frozen=True)
+class Synapse:
+    """
+    One input of a layer: ``op(avg_pool(x_source, pool))`` (flattened first for linear ops).
+
+    Attributes
+    ----------
+    source
+        index of the layer it comes from (:data:`INPUT` for the image).
+    op
+        key of the weight module in :attr:`ConvertibleNet.ops` (``''``: identity).
+    pool
+        average-pool factor applied before ``op`` (1: none).
+
+    """
+
+    source: int
+    op: str
+    pool: int = 1
+
+
+class ConvertibleNet(nn.Module):
+    """
+    A CNN as layers with explicit wiring, run as the ANN (:meth:`forward`) or as the SNN.
+
+    Layer ``l``'s input is the sum of its synapses (:class:`Synapse`); every layer but the
+    last has a :class:`TrainableClip` (``thresholds[l]``); the last is the linear output.
+    """
+
+    def __init__(self, config: ConvertedConfig) -> None:
+        """Build the layers of ``config`` with seeded initial weights."""
+        super().__init__()
+        self.config = config
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(config.seed)
+        try:
+            self.ops = nn.ModuleDict()
+            self.wiring = _vgg(self, config) if config.arch == 'vgg' else _resnet(self, config)
+        finally:
+            torch.random.set_rng_state(generator_state)
+        self.thresholds = nn.ModuleList(TrainableClip(config.mu_init)
+                                        for _ in range(len(self.wiring) - 1))
+        self.register_buffer('mean', torch.tensor(config.mean).view(1, -1, 1, 1))
+        self.register_buffer('std', torch.tensor(config.std).view(1, -1, 1, 1))
+        self.shapes = self._layer_shapes()
+        self.fanouts = self._fanout_maps()
+
+    def _conv(self, name: str, c_in: int, c_out: int, kernel: int = 3) -> str:
+        self.ops[name] = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2)
+        return name
+
+    def _linear(self, name: str, n_in: int, n_out: int) -> str:
+        self.ops[name] = nn.Linear(n_in, n_out)
+        return name
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """Map ``uint8 [B, *input shape]`` to normalised ``float32 [B, C, H, W]``."""
+        x = images.to(torch.float32) / 255.0
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        return (x - self.mean) / self.std
+
+    def apply_synapse(self, syn: Synapse, x: torch.Tensor) -> torch.Tensor:
+        """Return the current ``op(avg_pool(x, pool))`` that ``x`` sends through ``syn``."""
+        if syn.pool > 1:
+            x = functional.avg_pool2d(x, syn.pool)
+        if not syn.op:
+            return x
+        op = self.ops[syn.op]
+        if isinstance(op, nn.Linear):
+            x = x.flatten(1)
+        return op(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """ANN forward: normalised ``[B, C, H, W]`` -> logits ``[B, n_classes]``."""
+        acts = {INPUT: x}
+        last = len(self.wiring) - 1
+        for layer, synapses in enumerate(self.wiring):
+            z = sum(self.apply_synapse(s, acts[s.source]) for s in synapses)
+            acts[layer] = z if layer == last else self.thresholds[layer](z)
+        return acts[last]
+
+    def mu(self) -> torch.Tensor:
+        """Return the clipping thresholds ``[L - 1]`` (hidden layers in order)."""
+        return torch.stack([t.mu for t in self.thresholds])
+
+    def _layer_shapes(self) -> list:
+        """Return each layer's output shape (without the batch dimension)."""
+        c = self.config
+        acts = {INPUT: torch.zeros(1, c.channels, c.height, c.width)}
+        shapes = []
+        with torch.no_grad():
+            for layer, synapses in enumerate(self.wiring):
+                acts[layer] = sum(self.apply_synapse(s, acts[s.source]) for s in synapses)
+                shapes.append(tuple(acts[layer].shape[1:]))
+        return shapes
+
+    def _fanout_maps(self) -> list:
+        """
+        Return per synapse (same nesting as ``wiring``) its fan-out map over the source.
+
+        ``fanout[l][k][c, i, j]``: how many target neurons a unit of the source reaches
+        through synapse ``k`` of layer ``l`` (the column of the linear map's non-zeros),
+        measured as the gradient of the summed output with all-ones weights and sum pooling.
+        """
+        c = self.config
+        maps = []
+        for synapses in self.wiring:
+            layer_maps = []
+            for syn in synapses:
+                shape = ((c.channels, c.height, c.width) if syn.source == INPUT
+                         else self.shapes[syn.source])
+                x = torch.zeros((1,) + tuple(shape), requires_grad=True)
+                y = x
+                if syn.pool > 1:
+                    y = functional.avg_pool2d(y, syn.pool) * syn.pool ** 2
+                if syn.op:
+                    op = self.ops[syn.op]
+                    if isinstance(op, nn.Linear):
+                        y = functional.linear(y.flatten(1), torch.ones_like(op.weight))
+                    else:
+                        y = functional.conv2d(y, torch.ones_like(op.weight),
+                                              padding=op.padding)
+                y.sum().backward()
+                layer_maps.append(x.grad[0].detach().round())
+            maps.append(layer_maps)
+        return maps
+
+
+def _vgg(net: ConvertibleNet, c: ConvertedConfig) -> list:
+    """Wire a VGG-style net: 3x3 convs (pool 2 before every stage but the first), linears."""
+    wiring = []
+    c_in = c.channels
+    for stage, width in enumerate(c.widths):
+        name = net._conv(f'conv{stage + 1}', c_in, width)
+        wiring.append([Synapse(INPUT if stage == 0 else stage - 1, name,
+                               1 if stage == 0 else 2)])
+        c_in = width
+    side = (c.height // 2 ** (len(c.widths) - 1)) * (c.width // 2 ** (len(c.widths) - 1))
+    n_flat = c_in * side
+    last = len(wiring) - 1
+    if c.hidden:
+        wiring.append([Synapse(last, net._linear('fc1', n_flat, c.hidden))])
+        wiring.append([Synapse(last + 1, net._linear('fc_out', c.hidden, c.n_classes))])
+    else:
+        wiring.append([Synapse(last, net._linear('fc_out', n_flat, c.n_classes))])
+    return wiring
+
+
+def _resnet(net: ConvertibleNet, c: ConvertedConfig) -> list:
+    """Wire a ResNet-style net: stem conv, one basic block per stage, global pool, linear."""
+    wiring = [[Synapse(INPUT, net._conv('stem', c.channels, c.widths[0]))]]
+    c_in = c.widths[0]
+    for stage, width in enumerate(c.widths):
+        pool = 1 if stage == 0 else 2
+        block_in = len(wiring) - 1
+        wiring.append([Synapse(block_in, net._conv(f'block{stage + 1}a', c_in, width), pool)])
+        shortcut = '' if c_in == width else net._conv(f'block{stage + 1}s', c_in, width, 1)
+        wiring.append([Synapse(block_in + 1, net._conv(f'block{stage + 1}b', width, width)),
+                       Synapse(block_in, shortcut, pool)])
+        c_in = width
+    side = (c.height // 2 ** (len(c.widths) - 1), c.width // 2 ** (len(c.widths) - 1))
+    # Global average pooling is linear too: a pool over the whole (square) final map, then fc.
+    wiring.append([Synapse(len(wiring) - 1, net._linear('fc_out', c_in, c.n_classes),
+                           side[0])])
+    return wiring
+
+
+@dataclass(frozen=True)
+class ConvertedCounts:
+    """
+    Operation and spike counts per input (``float64 [B]`` each), for the energy model.
+
+    Attributes
+    ----------
+    spikes
+        spikes of all hidden IF neurons.
+    macs
+        multiply-accumulates of the analog first layer (once per input).
+    accumulates
+        synaptic accumulates: spikes times the fan-out they reach.
+    neuron_updates
+        neuron updates (hidden IF neurons and output accumulators, per step run).
+
+    """
+
+    spikes: np.ndarray
+    macs: np.ndarray
+    accumulates: np.ndarray
+    neuron_updates: np.ndarray
+
+    def energy_ops(self, index: int) -> OpCounts:
+        """Return input ``index``'s counts as :class:`OpCounts` (no plasticity)."""
+        return OpCounts(accumulates=float(self.accumulates[index]),
+                        macs=float(self.macs[index]),
+                        neuron_updates=float(self.neuron_updates[index]))
+
+    def mean_energy_ops(self) -> OpCounts:
+        """Return the mean over inputs of :meth:`energy_ops`."""
+        n = len(self.spikes)
+        if n == 0:
+            return OpCounts()
+        return OpCounts(accumulates=float(self.accumulates.mean()),
+                        macs=float(self.macs.mean()),
+                        neuron_updates=float(self.neuron_updates.mean()))
+
+    def totals(self) -> dict:
+        """Return the sums over inputs (``{name: float}``)."""
+        return {f.name: float(getattr(self, f.name).sum()) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ConvertedResult:
+    """
+    Outputs of :meth:`ConvertedNetwork.infer` for ``B`` inputs.
+
+    Attributes
+    ----------
+    evidence
+        ``float64 [B, C]`` output layer input summed over the steps run.
+    timesteps_used
+        ``int64 [B]`` steps run (``T``, or fewer after an early exit).
+    ops
+        per-input operation counts.
+    scores
+        ``float64 [B, C]`` softmax of ``evidence / timesteps_used``.
+    predicted
+        ``int64 [B]`` argmax of the evidence (lowest index on ties).
+
+    """
+
+    evidence: np.ndarray
+    timesteps_used: np.ndarray
+    ops: ConvertedCounts
+    scores: np.ndarray
+    predicted: np.ndarray
+
+    @property
+    def exc_spike_counts(self) -> np.ndarray:
+        """Return the class evidence (the name shared with the STDP result; see readout)."""
+        return self.evidence
+
+    @property
+    def spike_count(self) -> np.ndarray:
+        """``int64 [B]``: spikes of all hidden neurons."""
+        return self.ops.spikes.astype(np.int64)
+
+    def energy_ops(self, index: int) -> OpCounts:
+        """Return the operation counts of input ``index`` for the energy model."""
+        return self.ops.energy_ops(index)
+
+
+class EvidenceReadout:
+    """The readout of a converted network: the class with the largest output evidence."""
+
+    def predict(self, evidence: np.ndarray, vote: str = 'all_activity') -> np.ndarray:
+        """Return ``argmax`` of ``evidence [B, C]`` (``vote`` is accepted and ignored)."""
+        return np.argmax(np.asarray(evidence), axis=1).astype(np.int64)
+
+
+class ConvertedNetwork:
+    """
+    A CNN with trainable clipping thresholds, run as an IF spiking network (see module doc).
+
+    Same model interface as :class:`topspark_ros.core.stdp.DiehlCookNetwork`: ``infer`` with
+    ``T`` per call and optional early exit, ``n_classes``, ``input_spec``, checkpoints.
+
+    Parameters
+    ----------
+    config
+        structure (fixed).
+    params
+        default run-time parameters; any call may pass its own.
+    device
+        torch device (``'cpu'`` default, ``'cuda'`` when available).
+    net
+        an existing :class:`ConvertibleNet` (default: a new one from ``config``).
+
+    """
+
+    checkpoint_family = 'converted'
+    learns_online = False
+    """Trained offline: :meth:`learn` refuses, sweeps skip the learning-step figures."""
+
+    def __init__(self, config: ConvertedConfig = ConvertedConfig(),
+                 params: ConvertedParams = ConvertedParams(), *, device: str = 'cpu',
+                 net: Optional[ConvertibleNet] = None) -> None:
+        """Build (or adopt) the network and move it to ``device``."""
+        self.config = config
+        self.params = params
+        self.device = str(device)
+        self.net = (net if net is not None else ConvertibleNet(config)).to(self.device)
+        self.net.eval()
+        self.readout = EvidenceReadout()
+        self._fanouts = [[m.to(self.device) for m in maps] for maps in self.net.fanouts]
+
+    @property
+    def n_classes(self) -> int:
+        """Return the number of output classes."""
+        return self.config.n_classes
+
+    @property
+    def input_spec(self) -> FrameSpec:
+        """Return the input frame the network takes."""
+        return FrameSpec(self.config.height, self.config.width, self.config.channels)
+
+    def params_for_values(self, values) -> ConvertedParams:
+        """Return the model's parameters with ``values`` (name -> number) applied."""
+        known = {f.name for f in fields(ConvertedParams)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f'unknown converted-network parameters: '
+                             f'{", ".join(sorted(unknown))}')
+        return self.params.replace(**{k: float(v) for k, v in values.items()})
+
+    def learn(self, images=None, **kwargs):
+        """Refuse: converted networks are trained offline (``topspark train``), not on-line."""
+        raise RuntimeError('converted networks do not learn on-line (train them offline with '
+                           '`topspark train --family converted`)')
+
+    def _inputs(self, images) -> torch.Tensor:
+        """Check and move ``uint8`` images ``[B, *input shape]`` to the device as a tensor."""
+        images = np.asarray(images)
+        shape = self.input_spec.shape
+        if images.ndim == len(shape):
+            images = images[None]
+        if tuple(images.shape[1:]) != shape and not (
+                len(shape) == 2 and images.shape[1:] == (1,) + shape):
+            raise ValueError(f'images have shape {list(images.shape[1:])}, the model takes '
+                             f'{list(shape)}')
+        if images.dtype != np.uint8:
+            images = np.round(np.clip(np.asarray(images, np.float64), 0.0, 1.0) * 255.0)
+        tensor = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))
+        return self.net.normalise(tensor.to(self.device))
+
+    def ann_logits(self, images) -> np.ndarray:
+        """Return the ANN's logits ``float32 [B, C]`` for ``uint8`` images."""
+        with torch.no_grad():
+            return self.net(self._inputs(images)).cpu().numpy()
+
+    def ann_ops(self) -> OpCounts:
+        """Return the ANN's operation counts per input: the MACs of every layer."""
+        macs = sum(float(m.sum()) for maps in self.net.fanouts for m in maps)
+        return OpCounts(macs=macs)
+
+    def run_snn(self, x: torch.Tensor, timesteps: int, params: ConvertedParams, *,
+                early_exit=None, surrogate: bool = False) -> tuple:
+        """
+        Run the SNN on normalised inputs ``x [B, C, H, W]`` for up to ``timesteps`` steps.
+
+        Differentiable when ``surrogate`` (training at T). Returns ``(evidence [B, C],
+        steps_used int64 [B], spikes, accumulates, neuron_updates)``, tensors on the device
+        (counts ``float64 [B]``).
+        """
+        net = self.net
+        wiring = net.wiring
+        last = len(wiring) - 1
+        batch = x.shape[0]
+        theta = net.mu() * params.threshold_scale
+        if not surrogate:
+            theta = theta.detach()
+        const = [sum((net.apply_synapse(s, x) for s in syns if s.source == INPUT),
+                     torch.zeros((), device=x.device)) for syns in wiring]
+        v = [params.v_init_frac * theta[layer] * torch.ones((batch,) + net.shapes[layer],
+                                                            device=x.device)
+             for layer in range(last)]
+        evidence = torch.zeros(batch, self.config.n_classes, device=x.device)
+        active = torch.ones(batch, dtype=torch.bool, device=x.device)
+        steps = torch.zeros(batch, dtype=torch.int64, device=x.device)
+        spikes = torch.zeros(batch, dtype=torch.float64, device=x.device)
+        accumulates = torch.zeros(batch, dtype=torch.float64, device=x.device)
+        n_neurons = float(sum(math.prod(s) for s in net.shapes))
+        margin = None if early_exit is None else float(early_exit.margin)
+        floor = 0 if early_exit is None else int(early_exit.min_steps)
+        for t in range(int(timesteps)):
+            act = active.to(x.dtype)
+            out = {}
+            for layer, syns in enumerate(wiring):
+                current = const[layer]
+                for k, syn in enumerate(syns):
+                    if syn.source == INPUT:
+                        continue
+                    s = out[syn.source]
+                    current = current + net.apply_synapse(syn, s * theta[syn.source])
+                    # Exact in float32: at most 2^24 accumulates per input, layer and step.
+                    reached = (s.detach() * self._fanouts[layer][k]).flatten(1).sum(1)
+                    accumulates = accumulates + (reached * act).to(torch.float64)
+                if layer == last:
+                    evidence = evidence + current * act.view(-1, 1)
+                    continue
+                mask = act.view((-1,) + (1,) * (current.dim() - 1))
+                v_new = v[layer] + current * mask
+                th = theta[layer]
+                if surrogate:
+                    s = _Spike.apply((v_new - th) / th)
+                else:
+                    s = (v_new >= th).to(x.dtype)
+                s = s * mask
+                v[layer] = v_new - s * th
+                out[layer] = s
+                spikes = spikes + s.detach().flatten(1).sum(1).to(torch.float64)
+            steps = steps + active.to(torch.int64)
+            if margin is not None and t + 1 >= floor:
+                top2 = torch.topk(evidence.detach(), min(2, evidence.shape[1]), dim=1).values
+                lead = top2[:, 0] - (top2[:, 1] if top2.shape[1] > 1 else 0.0)
+                active = active & ~(lead >= margin)
+                if not bool(active.any()):
+                    break
+        updates = steps.to(torch.float64) * n_neurons
+        return evidence, steps, spikes, accumulates, updates
+
+    def infer(self, images: np.ndarray, *, timesteps: int, params=None, seed=None,
+              early_exit=None, vote: str = 'all_activity') -> ConvertedResult:
+        """
+        Classify ``uint8`` images ``[B, *input_spec.shape]`` with the SNN for ``timesteps``.
+
+        ``params``: :class:`ConvertedParams` for this call (default: the model's);
+        ``early_exit``: an :class:`topspark_ros.core.early_exit.EarlyExit` (margin in units
+        of the summed output evidence, never before ``min_steps``, never after ``T``).
+        ``seed`` and ``vote`` exist for interface compatibility (the SNN is deterministic).
+        """
+        if timesteps is None or int(timesteps) < 1:
+            raise ValueError(f'timesteps must be a positive int, got {timesteps!r}')
+        params = self.params if params is None else params
+        x = self._inputs(images)
+        with torch.no_grad():
+            evidence, steps, spikes, acc, updates = self.run_snn(
+                x, int(timesteps), params, early_exit=early_exit)
+        first_macs = sum(float(m.sum()) for maps, syns in zip(self.net.fanouts,
+                                                              self.net.wiring)
+                         for m, s in zip(maps, syns) if s.source == INPUT)
+        evidence = evidence.to(torch.float64).cpu().numpy()
+        steps = steps.cpu().numpy().astype(np.int64)
+        mean = evidence / np.maximum(steps, 1)[:, None]
+        exp = np.exp(mean - mean.max(axis=1, keepdims=True))
+        ops = ConvertedCounts(spikes=spikes.cpu().numpy(),
+                              macs=np.full(len(steps), first_macs),
+                              accumulates=acc.cpu().numpy(),
+                              neuron_updates=updates.cpu().numpy())
+        return ConvertedResult(evidence=evidence, timesteps_used=steps, ops=ops,
+                               scores=exp / exp.sum(axis=1, keepdims=True),
+                               predicted=np.argmax(evidence, axis=1).astype(np.int64))
+
+    def checkpoint_payload(self) -> tuple:
+        """Return ``(meta, tensors)``: config and params; the state dict as numpy arrays."""
+        # safetensors stores 0-d arrays as [1]: thresholds are saved as [1] and reshaped back.
+        tensors = {name: np.atleast_1d(value.detach().cpu().numpy())
+                   for name, value in self.net.state_dict().items()}
+        return {'config': self.config.to_dict(), 'params': self.params.to_dict()}, tensors
+
+    @classmethod
+    def from_checkpoint(cls, meta: dict, tensors: dict,
+                        device: str = 'cpu') -> 'ConvertedNetwork':
+        """Rebuild from :meth:`checkpoint_payload` output (``ValueError`` when inconsistent)."""
+        config = ConvertedConfig.from_dict(dict(meta['config']))
+        params = ConvertedParams.from_dict(dict(meta['params']))
+        net = ConvertibleNet(config)
+        expected = net.state_dict()
+        if set(expected) != set(tensors):
+            raise ValueError(f'tensors {sorted(tensors)} do not match the architecture '
+                             f'{sorted(expected)}')
+        state = {}
+        for name, value in tensors.items():
+            shape = tuple(expected[name].shape)
+            if tuple(value.shape) != shape and not (shape == () and value.shape == (1,)):
+                raise ValueError(f'tensor {name} has shape {list(value.shape)}, expected '
+                                 f'{list(shape)}')
+            state[name] = torch.from_numpy(np.array(value, dtype=np.float32).reshape(shape))
+        net.load_state_dict(state)
+        return cls(config, params, device=device, net=net)
