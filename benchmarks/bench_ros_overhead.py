@@ -236,7 +236,7 @@ def classifier_params(model: pathlib.Path, timesteps: int) -> dict:
             'crop': 'center', 'invert': False, 'energy_preset': 'cmos45_fp32'}
 
 
-def classifier_argv(model: pathlib.Path, timesteps: int) -> list:
+def classifier_argv(model: pathlib.Path, timesteps: int, executor: str = 'multi') -> list:
     """Return the classifier's command line: what ``ros2 run ... --autostart`` runs."""
     def ros_value(value) -> str:
         if isinstance(value, bool):
@@ -245,7 +245,7 @@ def classifier_argv(model: pathlib.Path, timesteps: int) -> list:
     ros_args = [arg for key, value in classifier_params(model, timesteps).items()
                 for arg in ('-p', f'{key}:={ros_value(value)}')]
     return [sys.executable, '-m', 'topspark_ros.nodes.classifier', '--autostart',
-            '--ros-args', *ros_args]
+            '--executor', executor, '--ros-args', *ros_args]
 
 
 def _start(argv: list, name: str, logs: dict) -> subprocess.Popen:
@@ -502,7 +502,7 @@ def report(facts: dict, part1: dict, est: dict, stream: dict, summary: dict, arg
         f"frames 640x480 rgb8 (Fashion-MNIST test images 0-{facts['n_frames'] - 1} x17, "
         'centred on black), cycled',
         '- arrangement: classifier in its own process (`python -m topspark_ros.nodes.classifier '
-        '--autostart`, multi-threaded executor); transport reference = echo node in its own '
+        f'--autostart --executor {args.executor}`); transport reference = echo node in its own '
         'process (same runner, same image QoS: best effort, depth 1); publisher and reply '
         'subscriber in this process (sensor-data QoS out, reliable depth 100 back); '
         f"{facts['middleware']}; one host",
@@ -598,6 +598,9 @@ def _parse(argv=None) -> argparse.Namespace:
                         help='checkpoint (.json) to load')
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: 30 frames per path, a 6 s stream')
+    parser.add_argument('--executor', choices=('multi', 'single', 'events'), default='multi',
+                        help="the classifier process's executor (`--executor` of the node; "
+                        'default: %(default)s)')
     parser.add_argument('--json', metavar='FILE', help='also write the raw numbers here')
     parser.add_argument('--child-echo', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -677,7 +680,7 @@ def run(args) -> int:
         invert=params['invert'])
     session.warm_up()
     logs = {}
-    classifier = _start(classifier_argv(args.model, args.timesteps), 'classifier', logs)
+    classifier = _start(classifier_argv(args.model, args.timesteps, args.executor), 'classifier', logs)
     echo = _start([sys.executable, str(pathlib.Path(__file__).resolve()), '--child-echo'],
                   'echo', logs)
     rclpy.init()

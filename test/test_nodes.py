@@ -111,6 +111,34 @@ def test_classifier_lifecycle_headers_and_class_names(ros) -> None:
     assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
 
 
+@pytest.mark.parametrize('kind', ['single', 'events'])
+def test_classifier_runs_on_every_executor_kind(kind) -> None:
+    """The node classifies on the single-threaded and the events executor too (--executor)."""
+    import rclpy
+
+    from topspark_ros.nodes.runner import bring_up, make_executor
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = make_executor(kind, context=context)
+    try:
+        node = _classifier(context, executor)
+        probe = _probe(context, executor)
+        bring_up(node)
+        sent = _frame(probe, 3, 'cam')
+        end = time.monotonic() + 30.0
+        while not probe.results and time.monotonic() < end:
+            probe.images.publish(sent)
+            executor.spin_once(timeout_sec=0.05)
+        assert probe.results, f'no classification on the {kind} executor'
+        assert probe.results[0].header.stamp == sent.header.stamp
+        assert probe.results[0].timesteps_used == 32
+    finally:
+        executor.shutdown()
+        rclpy.shutdown(context=context)
+    with pytest.raises(ValueError, match='unknown executor'):
+        make_executor('fibers')
+
+
 def test_classifier_configure_fails_cleanly_on_a_bad_model(ros, tmp_path) -> None:
     """A missing or corrupt checkpoint fails configure; the node stays unconfigured."""
     from lifecycle_msgs.msg import State

@@ -1,10 +1,23 @@
 """
-Run nodes in one process on a multi-threaded executor, optionally driving their lifecycles.
+Run nodes in one process on an executor, optionally driving their lifecycles.
 
 The ``ros2 run`` executables and ``topspark bringup`` use :func:`run_nodes`. With
 ``autostart``, every lifecycle node is configured and activated in-process (what the launch
 file does through launch events on a robot); on exit (Ctrl-C, SIGTERM) each lifecycle node is
 shut down through its transition, so learnt weights are saved.
+
+Executors (``--executor`` on the command line, ``executor=`` here):
+
+``multi`` (default)
+    rclpy's ``MultiThreadedExecutor`` with 4 threads: a frame being classified does not hold
+    up parameter, lifecycle and command callbacks, and frames arriving meanwhile are counted
+    as dropped by the classifier.
+``single``
+    rclpy's ``SingleThreadedExecutor``: callbacks run one after another in the main thread.
+    Frames arriving during a classification wait in their subscription's queue (depth 1: only
+    the newest is kept, by the middleware, uncounted).
+``events``
+    rclpy's experimental C++ ``EventsExecutor`` (single-threaded, least per-callback cost).
 """
 
 import argparse
@@ -14,7 +27,8 @@ import sys
 from typing import Callable, Optional, Sequence
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
+                             SingleThreadedExecutor)
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 
@@ -27,10 +41,27 @@ def bring_up(node: LifecycleNode) -> None:
             raise RuntimeError(f'{node.get_name()}: {name} failed ({result.name})')
 
 
+EXECUTORS = ('multi', 'single', 'events')
+"""Executor kinds of :func:`make_executor` (see the module docstring)."""
+
+
+def make_executor(kind: str = 'multi', threads: int = 4, context=None):
+    """Return a new executor of ``kind`` (one of :data:`EXECUTORS`) on ``context``."""
+    if kind == 'multi':
+        return MultiThreadedExecutor(num_threads=threads, context=context)
+    if kind == 'single':
+        return SingleThreadedExecutor(context=context)
+    if kind == 'events':
+        from rclpy.experimental import EventsExecutor
+        return EventsExecutor(context=context)
+    raise ValueError(f'unknown executor {kind!r}; expected one of {", ".join(EXECUTORS)}')
+
+
 @contextlib.contextmanager
-def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int = 4):
+def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int = 4,
+               executor: str = 'multi'):
     """
-    Create nodes on a multi-threaded executor; yield ``(executor, nodes)``; tear them down.
+    Create nodes on an executor; yield ``(executor, nodes)``; tear them down.
 
     Each factory is called with the nodes created before it (a list), so a node can refer
     to an earlier one.
@@ -40,7 +71,7 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
     weights), then every node is destroyed.
     """
     nodes = []
-    executor = MultiThreadedExecutor(num_threads=threads)
+    executor = make_executor(executor, threads)
     try:
         for factory in factories:
             nodes.append(factory() if isinstance(factory, type) else factory(list(nodes)))
@@ -74,22 +105,27 @@ def init(argv: Sequence[str]) -> None:
 
 
 def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
-              autostart: Optional[bool] = None, threads: int = 4) -> int:
+              autostart: Optional[bool] = None, threads: int = 4,
+              executor: Optional[str] = None) -> int:
     """
     Create the nodes (``factories`` are called with no argument) and spin until stopped.
 
     ``args`` are the process arguments (``sys.argv`` by default), ROS arguments included;
-    ``--autostart`` among them (or ``autostart=True``) brings lifecycle nodes up at once.
+    ``--autostart`` among them (or ``autostart=True``) brings lifecycle nodes up at once;
+    ``--executor KIND`` (or ``executor=``) picks the executor (default ``multi``).
     Returns the exit status.
     """
     argv = list(sys.argv if args is None else args)
     init(argv)
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument('--autostart', action='store_true')
+    parser.add_argument('--executor', choices=EXECUTORS, default='multi')
     own, _ = parser.parse_known_args(rclpy.utilities.remove_ros_args(argv)[1:])
     autostart = own.autostart if autostart is None else autostart
+    kind = own.executor if executor is None else executor
     try:
-        with node_group(factories, autostart=autostart, threads=threads) as (executor, _):
+        with node_group(factories, autostart=autostart, threads=threads,
+                        executor=kind) as (executor, _):
             # Wake at least every 0.25 s: Python runs signal handlers only between waits, so
             # a node with nothing to do (no timer yet) must not block SIGTERM indefinitely.
             while executor.context.ok():
