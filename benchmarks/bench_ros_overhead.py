@@ -680,7 +680,8 @@ def run(args) -> int:
         invert=params['invert'])
     session.warm_up()
     logs = {}
-    classifier = _start(classifier_argv(args.model, args.timesteps, args.executor), 'classifier', logs)
+    classifier = _start(classifier_argv(args.model, args.timesteps, args.executor),
+                        'classifier', logs)
     echo = _start([sys.executable, str(pathlib.Path(__file__).resolve()), '--child-echo'],
                   'echo', logs)
     rclpy.init()
