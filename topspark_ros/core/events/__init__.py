@@ -1,6 +1,8 @@
 """
-Event-camera input: decoding driver packets, emulating and storing event data, encoding events
-for the spiking models. No rclpy here (the classifier node's event mode lives in the node layer).
+Event-camera input: decode, emulate, store and encode events for the spiking models.
+
+Decoding driver packets, emulating and storing event data, encoding events for the models; no
+rclpy here (the classifier node's event mode lives in the node layer).
 
 The common currency of every module below is a numpy structured array of :data:`EVENT_DTYPE`,
 one row per event, ordered by time within a stream:
