@@ -7,10 +7,13 @@ saves a checkpoint (with ``--params-from PROFILE``, at the parameters enhanced f
 ``topspark eval`` loads a checkpoint and measures accuracy and speed. ``topspark sweep``
 measures a timestep profile; ``topspark enhance`` searches parameters per T on a validation
 slice of the training split and writes them into the profile.
-With ``--json`` the last line of stdout is one JSON object with the results. Expected errors
-(bad paths, bad checkpoints, bad arguments) print one ``topspark: error: ...`` line to stderr
-and exit non-zero. Heavy imports (numpy, numba, torch) happen inside the commands so that
-``topspark --help`` stays fast.
+With ``--dataset nmnist-synth`` every command works on event data (the synthetic N-MNIST-like
+set of :mod:`topspark_ros.core.events.synthetic`): models learn and are measured on event
+windows encoded as :mod:`topspark_ros.core.events.encode` says, and the checkpoint records that
+encoding (``enhance`` takes frame data only). With ``--json`` the last line of stdout is one
+JSON object with the results. Expected errors (bad paths, bad checkpoints, bad arguments)
+print one ``topspark: error: ...`` line to stderr and exit non-zero. Heavy imports (numpy,
+numba, torch) happen inside the commands so that ``topspark --help`` stays fast.
 """
 
 import argparse
@@ -22,8 +25,11 @@ from typing import Optional, Sequence
 
 import topspark_ros
 from topspark_ros import cli_converted
+from topspark_ros import cli_events
 
 PROG = 'topspark'
+EVENT_DATASETS = ('nmnist-synth',)
+"""``--dataset`` names of event data sets (the others are frame data sets)."""
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
@@ -85,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument('--data-dir', help='directory with the IDX files (default: search for '
                       '--dataset, see the README)')
     data.add_argument('--dataset', default='fashion-mnist',
-                      help='data set name to search for (default: %(default)s)')
+                      help='data set name to search for; nmnist-synth: the synthetic '
+                      'N-MNIST-like event data set (`topspark events`) (default: %(default)s)')
     data.add_argument('--batch-size', type=_positive_int, default=256,
                       help='samples per inference batch (default: %(default)s)')
     data.add_argument('--timesteps', '-T', type=_positive_int, default=350,
@@ -129,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
                        'whose parameters enhanced for --timesteps are used to learn, label and '
                        "evaluate, and become the new model's own (recorded in the checkpoint; "
                        'default: none, the standard parameters)')
+    events = train.add_argument_group('event data (--dataset nmnist-synth)')
+    events.add_argument('--polarity', choices=('merge', 'split', 'on', 'off'), default='merge',
+                        help='STDP family: how the two event polarities map to inputs (merge: '
+                        'one input per pixel; split: OFF and ON inputs per pixel) '
+                        '(default: %(default)s)')
+    events.add_argument('--input-size', type=_positive_int, default=28,
+                        help='side of the square model input the sensor is downscaled to '
+                        '(default: %(default)s)')
     cli_converted.add_train_arguments(train)
 
     evaluate = sub.add_parser('eval', parents=[common], help='evaluate a checkpoint',
@@ -214,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument('--plot', help="sensitivity PNG (default: the profile's path with "
                          ".sensitivity.png; '' : none)")
 
+    cli_events.add_parser(sub)
     for name, text in ROS_COMMANDS.items():
         ros = sub.add_parser(name, help=text, description=text + ' Needs ROS 2 (rclpy) and '
                              'the built messages; `topspark %(prog)s -h` for its options.',
@@ -258,6 +274,11 @@ def _dataset(args, split: str):
     """Load a split of the data set named by --data-dir or --dataset."""
     from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
 
+    if args.dataset in EVENT_DATASETS:
+        from topspark_ros.core.events.encode import EventSamples
+        from topspark_ros.core.events.synthetic import load_event_dataset
+        return EventSamples.from_dataset(load_event_dataset(split, args.data_dir),
+                                         source=args.data_dir or args.dataset)
     if args.dataset.startswith('cifar'):
         from topspark_ros.core.cifar import load_cifar
         if not args.data_dir:
@@ -265,6 +286,33 @@ def _dataset(args, split: str):
         return load_cifar(args.data_dir, split)
     directory = args.data_dir if args.data_dir else find_dataset_dir(args.dataset)
     return load_mnist_family(directory, split)
+
+
+def _check_data_kind(model, args) -> None:
+    """Refuse (a usage error) an event model on a frame data set, before loading the data."""
+    from topspark_ros.core.events.encode import model_takes_events
+
+    if model_takes_events(model) and args.dataset not in EVENT_DATASETS:
+        raise UsageError(f'{args.model} was trained on events; measure it on event data '
+                         f'(--dataset {EVENT_DATASETS[0]})')
+
+
+def _for_data(model, dataset, path: str):
+    """
+    Return ``model`` as it takes the samples of ``dataset``.
+
+    Event data: wrapped in an :class:`~topspark_ros.core.events.encode.EventModel` (a
+    frames-trained converted network refuses); frame data: the model itself (an event model
+    refuses).
+    """
+    from topspark_ros.core.events.encode import EventModel, EventSamples, model_takes_events
+
+    if isinstance(dataset, EventSamples):
+        return EventModel(model, dataset.sensor_size)
+    if model_takes_events(model):
+        raise UsageError(f'{path} was trained on events; measure it on event data '
+                         f'(--dataset {EVENT_DATASETS[0]})')
+    return model
 
 
 def _infer_all(model, images, args, desc: str):
@@ -311,11 +359,20 @@ def _train(args) -> dict:
         raise UsageError(f'--n-label ({n_label}) cannot exceed --n-train ({args.n_train})')
     held_out_n = args.n_eval if args.eval_split == 'train' else 0
     train_idx, held_idx = split_indices(len(train_set), [args.n_train, held_out_n], args.seed)
-    config = STDPConfig(n_inputs=int(np.prod(train_set.images.shape[1:])),
+    encoding = None
+    if args.dataset in EVENT_DATASETS:
+        from topspark_ros.core.events.encode import EventEncoding
+        encoding = EventEncoding('spike_trains', *train_set.sensor_size, args.input_size,
+                                 args.input_size, args.polarity)
+        n_inputs = encoding.n_inputs
+    else:
+        n_inputs = int(np.prod(train_set.images.shape[1:]))
+    config = STDPConfig(n_inputs=n_inputs,
                         n_neurons=args.neurons, n_classes=len(train_set.class_names),
                         dt_ms=args.dt_ms, inhibition=args.inhibition,
                         learning_rule=args.learning_rule, seed=args.seed)
-    model = DiehlCookNetwork(config, params, device=args.device)
+    network = DiehlCookNetwork(config, params, device=args.device, event_encoding=encoding)
+    model = _for_data(network, train_set, args.output)
     images = train_set.images[train_idx]
     chunk = 50
     start = time.perf_counter()
@@ -352,7 +409,7 @@ def _train(args) -> dict:
             'n_eval': result['n_eval'], 'eval_split': args.eval_split,
             'params_from': args.params_from, 'enhanced_params': enhanced,
             'command': _command_line(args)}
-    result['checkpoint'] = str(save_checkpoint(args.output, model, info=info))
+    result['checkpoint'] = str(save_checkpoint(args.output, network, info=info))
     return result
 
 
@@ -408,7 +465,9 @@ def _eval(args) -> dict:
     model, meta = load_checkpoint(args.model, device=args.device)
     if model.readout is None:
         raise CheckpointError(f'{args.model}: the model has no label assignment')
+    _check_data_kind(model, args)
     dataset = _dataset(args, args.split)
+    model = _for_data(model, dataset, args.model)
     n = len(dataset) if args.n_eval is None else min(args.n_eval, len(dataset))
     if n == len(dataset):
         idx = np.arange(n)
@@ -440,7 +499,9 @@ def _sweep(args) -> dict:
     model, meta = load_checkpoint(args.model, device=args.device)
     if model.readout is None:
         raise CheckpointError(f'{args.model}: the model has no label assignment')
+    _check_data_kind(model, args)
     dataset = _dataset(args, args.split)
+    model = _for_data(model, dataset, args.model)
     n = min(args.n_eval, len(dataset))
     (idx,) = split_indices(len(dataset), [n], args.seed)
     train_images = None
@@ -502,6 +563,9 @@ def _enhance(args) -> dict:
     from topspark_ros.core.profile import default_profile_path, load_profile, save_profile
 
     grid = _parse_grid(args.grid)
+    if args.dataset in EVENT_DATASETS:
+        raise UsageError('`topspark enhance` works on frame data sets only (event data: '
+                         'measure with `topspark sweep`)')
     output = args.output or str(default_profile_path(args.model))
     if not os.path.exists(output):
         raise UsageError(f'no profile at {output}: make it first with `topspark sweep -m '
@@ -622,8 +686,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        result = {'train': _train, 'eval': _eval, 'sweep': _sweep,
-                  'enhance': _enhance}[args.command](args)
+        result = {'train': _train, 'eval': _eval, 'sweep': _sweep, 'enhance': _enhance,
+                  'events': lambda a: cli_events.run(a, _progress)}[args.command](args)
     except UsageError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE

@@ -1,6 +1,13 @@
 """
 ``topspark train --family converted``: train a CNN, convert it to an SNN, fine-tune, save.
 
+On event data (``--dataset nmnist-synth``) the CNN has two input channels (OFF, ON event
+counts at ``--input-size``): the ANN learns from each window's count frame, the SNN takes the
+window as per-bin count frames, one per step (fine-tuning and evaluation at T encode the
+windows into T bins; see :mod:`topspark_ros.core.events.encode` and
+:mod:`topspark_ros.core.converted`). Normalisation: mean 0 (an empty pixel sends nothing), the
+per-channel standard deviation of the training count frames.
+
 Kept apart from :mod:`topspark_ros.cli` (which calls :func:`add_train_arguments` and
 :func:`train`) so the converted family's options live in one place. The steps are in
 :mod:`topspark_ros.core.converted_train`; the network in :mod:`topspark_ros.core.converted`.
@@ -68,6 +75,39 @@ def _normalisation(images):
     return [round(float(m), 4) for m in mean], [round(float(s), 4) for s in std]
 
 
+EVENT_CHUNK = 2000
+"""Windows encoded at a time (bounds the memory of the encoder's counting array)."""
+
+
+class _EventInputs:
+    """Encodes event windows for a converted network: count frames or per-bin frames at T."""
+
+    def __init__(self, encoding, sensor_size) -> None:
+        self.encoding = encoding
+        self.sensor_size = sensor_size
+
+    def __call__(self, windows, timesteps=None):
+        """Return ``[N, 2, H, W]`` (``timesteps`` None) or ``[N, T, 2, H, W]`` float32."""
+        import numpy as np
+
+        from topspark_ros.core.events.encode import events_to_frames
+
+        geometry = self.encoding.geometry(self.sensor_size)
+        parts = [events_to_frames(list(windows[k:k + EVENT_CHUNK]),
+                                  sensor_size=self.sensor_size, timesteps=timesteps or 1,
+                                  input_size=(self.encoding.height, self.encoding.width),
+                                  roi=geometry.roi)
+                 for k in range(0, len(windows), EVENT_CHUNK)]
+        frames = np.concatenate(parts) if parts else np.zeros(
+            (0, timesteps or 1, 2, self.encoding.height, self.encoding.width), np.float32)
+        return frames[:, 0] if timesteps is None else frames
+
+
+def _frame_inputs(images, timesteps=None):
+    """Return frame-data inputs: the images themselves at every T."""
+    return images
+
+
 def train(args, load_split, progress) -> dict:
     """
     Run ``topspark train --family converted``; return the result dict.
@@ -87,16 +127,28 @@ def train(args, load_split, progress) -> dict:
     held_out_n = args.n_eval if args.eval_split == 'train' else 0
     n_train = min(args.n_train, len(train_set) - held_out_n)
     train_idx, held_idx = split_indices(len(train_set), [n_train, held_out_n], args.seed)
-    images, labels = train_set.images[train_idx], train_set.labels[train_idx]
-    shape = images.shape[1:]
-    channels = 1 if len(shape) == 2 else int(shape[0])
-    mean, std = _normalisation(images[:10000])
+    samples, labels = train_set.images[train_idx], train_set.labels[train_idx]
+    encoding = None
+    if hasattr(train_set, 'sensor_size'):
+        from topspark_ros.core.events.encode import EventEncoding
+        encoding = EventEncoding('frames', *train_set.sensor_size, args.input_size,
+                                 args.input_size, 'channels')
+        inputs = _EventInputs(encoding, train_set.sensor_size)
+        images = inputs(samples)
+        shape, channels = images.shape[1:], 2
+        mean = [0.0, 0.0]
+        std = [max(round(float(v), 4), 1e-3) for v in images[:10000].std(axis=(0, 2, 3))]
+    else:
+        inputs, images = _frame_inputs, samples
+        shape = images.shape[1:]
+        channels = 1 if len(shape) == 2 else int(shape[0])
+        mean, std = _normalisation(images[:10000])
     config = ConvertedConfig(arch=args.arch, height=int(shape[-2]), width=int(shape[-1]),
                              channels=channels, n_classes=len(train_set.class_names),
                              widths=tuple(args.widths), hidden=args.hidden, mean=mean,
                              std=std, seed=args.seed)
     torch.manual_seed(args.seed)
-    model = ConvertedNetwork(config, device=args.device)
+    model = ConvertedNetwork(config, device=args.device, event_encoding=encoding)
     with progress(args, args.epochs * len(images), 'train ANN') as bar:
         ann = train_ann(model, images, labels, epochs=args.epochs, lr=args.lr,
                         lambda_mu=args.lambda_mu, seed=args.seed, progress=bar.update)
@@ -114,25 +166,27 @@ def train(args, load_split, progress) -> dict:
             (idx,) = split_indices(len(test_set), [min(args.n_eval, len(test_set))], args.seed)
             eval_images, eval_labels = test_set.images[idx], test_set.labels[idx]
         result.update(n_eval=int(len(eval_labels)), eval_split=args.eval_split,
-                      ann_accuracy=ann_accuracy(model, eval_images, eval_labels),
+                      ann_accuracy=ann_accuracy(model, inputs(eval_images), eval_labels),
                       converted_snn_accuracy={})
         for t in args.eval_timesteps:
             result['converted_snn_accuracy'][str(t)] = snn_accuracy(
-                model, eval_images, eval_labels, t)
+                model, inputs(eval_images, t), eval_labels, t)
     if args.finetune_timesteps:
         n_ft = min(args.n_finetune, len(images))
         with progress(args, args.finetune_epochs * n_ft, 'fine-tune SNN') as bar:
-            ft = finetune_snn(model, images[:n_ft], labels[:n_ft],
+            ft = finetune_snn(model, inputs(samples[:n_ft], args.finetune_timesteps),
+                              labels[:n_ft],
                               timesteps=args.finetune_timesteps, epochs=args.finetune_epochs,
                               lr=args.finetune_lr, seed=args.seed, progress=bar.update)
         result.update(finetune_seconds=ft['seconds'], finetune_final_loss=ft['final_loss'],
                       thresholds_mu=ft['mu'], n_finetune=n_ft)
         if eval_images is not None:
-            result['ann_accuracy_after_finetune'] = ann_accuracy(model, eval_images,
+            result['ann_accuracy_after_finetune'] = ann_accuracy(model, inputs(eval_images),
                                                                  eval_labels)
     if eval_images is not None:
         start = time.perf_counter()
-        result['snn_accuracy'] = {str(t): snn_accuracy(model, eval_images, eval_labels, t)
+        result['snn_accuracy'] = {str(t): snn_accuracy(model, inputs(eval_images, t),
+                                                       eval_labels, t)
                                   for t in args.eval_timesteps}
         result['eval_seconds'] = time.perf_counter() - start
         best = max(args.eval_timesteps)

@@ -36,6 +36,17 @@ reaches (its fan-out, measured from the actual spikes), one neuron update per ne
 and output) per step. The ANN of the same network costs the MACs of every layer
 (:meth:`ConvertedNetwork.ann_ops`).
 
+Event input (a model with an ``event_encoding`` of kind ``'frames'``, ``channels`` 2: OFF and
+ON event counts, see :mod:`topspark_ros.core.events.encode`): the ANN learns from the count
+frame of a whole window ``c`` (the sum of its bins), normalised as ``(c - mean) / std``. The
+SNN takes a window as ``T`` per-bin count frames ``c_1 .. c_T`` and feeds bin ``t`` at step
+``t``, scaled by ``T``: the first layer's current at step ``t`` is
+``W_1 (T c_t - mean) / std + b_1``, whose mean over the steps is the ANN's first-layer
+pre-activation (the same rate-coding argument as above, now with a time-varying input). With
+``mean = 0`` (what ``topspark train`` uses for events) an empty pixel sends nothing, and the
+first layer is event driven: its cost is counted as accumulates, one per event per synapse
+of its fan-out (the factor ``T / std`` folds into the weights), instead of MACs.
+
 Average pooling between layers is linear, so it is part of the synapses of the next layer (a
 spike reaches the fan-out of its pooling window). Residual (ResNet) blocks add the shortcut to
 the second convolution's input current (an identity shortcut is one accumulate per spike).
@@ -115,7 +126,7 @@ class ConvertedConfig:
         ``'vgg'`` (plain 3x3 convolutions, average pooling, two linear layers) or
         ``'resnet'`` (a stem convolution and basic residual blocks).
     height, width, channels
-        input frame (``channels`` 1: grayscale, 3: RGB).
+        input frame (``channels`` 1: grayscale, 3: RGB, 2: event polarity counts OFF, ON).
     n_classes
         output classes.
     widths
@@ -156,8 +167,9 @@ class ConvertedConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f'{name} must be a positive int, got {value!r}')
-        if self.channels not in (1, 3):
-            raise ValueError(f'channels must be 1 or 3, got {self.channels!r}')
+        if self.channels not in (1, 2, 3):
+            raise ValueError(f'channels must be 1 (grey), 3 (RGB) or 2 (event polarities), '
+                             f'got {self.channels!r}')
         if not self.widths or min(self.widths) < 1:
             raise ValueError(f'widths must be positive channel counts, got {self.widths}')
         if int(self.hidden) < 0:
@@ -284,8 +296,15 @@ class ConvertibleNet(nn.Module):
         return name
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """Map ``uint8 [B, *input shape]`` to normalised ``float32 [B, C, H, W]``."""
-        x = images.to(torch.float32) / 255.0
+        """
+        Map ``uint8 [B, *input shape]`` to normalised ``float32 [B, C, H, W]``.
+
+        Floating-point input (event count frames) is taken as it is, without the ``/ 255``.
+        """
+        if images.dtype == torch.uint8:
+            x = images.to(torch.float32) / 255.0
+        else:
+            x = images.to(torch.float32)
         if x.dim() == 3:
             x = x.unsqueeze(1)
         return (x - self.mean) / self.std
@@ -505,6 +524,11 @@ class ConvertedNetwork:
         torch device (``'cpu'`` default, ``'cuda'`` when available).
     net
         an existing :class:`ConvertibleNet` (default: a new one from ``config``).
+    event_encoding
+        for a network of event-camera input: its
+        :class:`~topspark_ros.core.events.encode.EventEncoding` (kind ``'frames'``, the
+        input size of ``config``, ``config.channels == 2``; saved in the checkpoint); None
+        (default) for a network of camera frames.
 
     """
 
@@ -514,8 +538,16 @@ class ConvertedNetwork:
 
     def __init__(self, config: ConvertedConfig = ConvertedConfig(),
                  params: ConvertedParams = ConvertedParams(), *, device: str = 'cpu',
-                 net: Optional[ConvertibleNet] = None) -> None:
+                 net: Optional[ConvertibleNet] = None, event_encoding=None) -> None:
         """Build (or adopt) the network and move it to ``device``."""
+        if (event_encoding is None) != (config.channels != 2) or (
+                event_encoding is not None and (
+                    event_encoding.kind != 'frames'
+                    or (event_encoding.height, event_encoding.width)
+                    != (config.height, config.width))):
+            raise ValueError('a converted network takes events exactly when it has 2 input '
+                             'channels and a frames event encoding of its input size')
+        self.event_encoding = event_encoding
         self.config = config
         self.params = params
         self.device = str(device)
@@ -531,7 +563,15 @@ class ConvertedNetwork:
 
     @property
     def input_spec(self) -> FrameSpec:
-        """Return the input frame the network takes."""
+        """
+        Return the input frame the network takes.
+
+        An event network reports its input size with one channel: it takes no camera frames
+        (:meth:`infer` refuses them), only polarity frames from
+        :func:`topspark_ros.core.events.encode.infer_events`.
+        """
+        if self.event_encoding is not None:
+            return FrameSpec(self.config.height, self.config.width, 1)
         return FrameSpec(self.config.height, self.config.width, self.config.channels)
 
     def params_for_values(self, values) -> ConvertedParams:
@@ -548,8 +588,33 @@ class ConvertedNetwork:
         raise RuntimeError('converted networks do not learn on-line (train them offline with '
                            '`topspark train --family converted`)')
 
+    def _event_inputs(self, frames) -> torch.Tensor:
+        """
+        Check and move event count frames to the device, normalised.
+
+        ``[B, 2, H, W]`` (a window's count frame, the same at every step) or
+        ``[B, T, 2, H, W]`` (per-bin frames, bin ``t`` at step ``t``, scaled by ``T``; see the
+        module doc) -> ``[B, 2, H, W]`` or ``[B, T, 2, H, W]``.
+        """
+        frames = np.asarray(frames)
+        size = (2, self.config.height, self.config.width)
+        if frames.ndim not in (4, 5) or tuple(frames.shape[-3:]) != size \
+                or frames.dtype.kind not in 'uif':
+            raise ValueError(f'this network takes event count frames [B, 2, H, W] or per-bin '
+                             f'frames [B, T, 2, H, W] with (2, H, W) = {list(size)}, got '
+                             f'{frames.dtype} {list(frames.shape)} (encode events with '
+                             'topspark_ros.core.events.encode)')
+        x = torch.from_numpy(np.array(frames, dtype=np.float32, copy=True)).to(self.device)
+        if x.dim() == 4:
+            return self.net.normalise(x)
+        batch, bins = x.shape[:2]
+        x = self.net.normalise((x * bins).flatten(0, 1))
+        return x.view((batch, bins) + size)
+
     def _inputs(self, images) -> torch.Tensor:
         """Check and move ``uint8`` images ``[B, *input shape]`` to the device as a tensor."""
+        if self.event_encoding is not None:
+            return self._event_inputs(images)
         images = np.asarray(images)
         shape = self.input_spec.shape
         if images.ndim == len(shape):
@@ -578,6 +643,8 @@ class ConvertedNetwork:
         """
         Run the SNN on normalised inputs ``x [B, C, H, W]`` for up to ``timesteps`` steps.
 
+        ``x [B, T, C, H, W]`` (event models, normalised per-bin frames from :meth:`_inputs`)
+        feeds frame ``t`` at step ``t``; then ``timesteps`` must equal ``T``.
         Differentiable when ``surrogate`` (training at T). Returns ``(evidence [B, C],
         steps_used int64 [B], spikes, accumulates, neuron_updates)``, tensors on the device
         (counts ``float64 [B]``).
@@ -589,7 +656,12 @@ class ConvertedNetwork:
         theta = net.mu() * params.threshold_scale
         if not surrogate:
             theta = theta.detach()
-        const = [sum((net.apply_synapse(s, x) for s in syns if s.source == INPUT),
+        sequence = x.dim() == 5
+        if sequence and x.shape[1] != int(timesteps):
+            raise ValueError(f'{x.shape[1]} per-bin frames for {timesteps} timesteps (encode '
+                             'the events into as many bins as timesteps)')
+        const = [sum((net.apply_synapse(s, x[:, 0] if sequence else x)
+                      for s in syns if s.source == INPUT),
                      torch.zeros((), device=x.device)) for syns in wiring]
         v = [params.v_init_frac * theta[layer] * torch.ones((batch,) + net.shapes[layer],
                                                             device=x.device)
@@ -604,6 +676,14 @@ class ConvertedNetwork:
         floor = 0 if early_exit is None else int(early_exit.min_steps)
         for t in range(int(timesteps)):
             act = active.to(x.dtype)
+            if sequence:
+                x_t = x[:, t]
+                if t:
+                    const = [sum((net.apply_synapse(s, x_t) for s in syns
+                                  if s.source == INPUT), torch.zeros((), device=x.device))
+                             for syns in wiring]
+                accumulates = accumulates + (
+                    self._input_events(x_t, x.shape[1]) * act).to(torch.float64)
             out = {}
             for layer, syns in enumerate(wiring):
                 current = const[layer]
@@ -639,6 +719,21 @@ class ConvertedNetwork:
         updates = steps.to(torch.float64) * n_neurons
         return evidence, steps, spikes, accumulates, updates
 
+    def _input_events(self, x_t: torch.Tensor, bins: int) -> torch.Tensor:
+        """
+        Return ``[B]``: events of one normalised bin frame times their first-layer fan-out.
+
+        The count of a pixel is recovered as ``(x std + mean) / T`` (see :meth:`_inputs`).
+        """
+        net = self.net
+        counts = ((x_t.detach() * net.std + net.mean) / bins).clamp(min=0.0)
+        total = torch.zeros(x_t.shape[0], device=x_t.device)
+        for maps, syns in zip(self._fanouts, net.wiring):
+            for m, s in zip(maps, syns):
+                if s.source == INPUT:
+                    total = total + (counts * m).flatten(1).sum(1)
+        return total
+
     def infer(self, images: np.ndarray, *, timesteps: int, params=None, seed=None,
               early_exit=None, vote: str = 'all_activity') -> ConvertedResult:
         """
@@ -648,6 +743,9 @@ class ConvertedNetwork:
         ``early_exit``: an :class:`topspark_ros.core.early_exit.EarlyExit` (margin in units
         of the summed output evidence, never before ``min_steps``, never after ``T``).
         ``seed`` and ``vote`` exist for interface compatibility (the SNN is deterministic).
+        An event network takes per-bin count frames ``float32 [B, T, 2, H, W]`` (``T`` equal
+        to ``timesteps``) or one count frame ``[B, 2, H, W]`` held over the steps (see
+        :meth:`_event_inputs`), not camera images.
         """
         if timesteps is None or int(timesteps) < 1:
             raise ValueError(f'timesteps must be a positive int, got {timesteps!r}')
@@ -659,6 +757,8 @@ class ConvertedNetwork:
         first_macs = sum(float(m.sum()) for maps, syns in zip(self.net.fanouts,
                                                               self.net.wiring)
                          for m, s in zip(maps, syns) if s.source == INPUT)
+        if x.dim() == 5:
+            first_macs = 0.0  # event input: counted as accumulates in run_snn
         evidence = evidence.to(torch.float64).cpu().numpy()
         steps = steps.cpu().numpy().astype(np.int64)
         mean = evidence / np.maximum(steps, 1)[:, None]
@@ -676,7 +776,10 @@ class ConvertedNetwork:
         # safetensors stores 0-d arrays as [1]: thresholds are saved as [1] and reshaped back.
         tensors = {name: np.atleast_1d(value.detach().cpu().numpy())
                    for name, value in self.net.state_dict().items()}
-        return {'config': self.config.to_dict(), 'params': self.params.to_dict()}, tensors
+        meta = {'config': self.config.to_dict(), 'params': self.params.to_dict()}
+        if self.event_encoding is not None:
+            meta['event_encoding'] = self.event_encoding.to_dict()
+        return meta, tensors
 
     @classmethod
     def from_checkpoint(cls, meta: dict, tensors: dict,
@@ -684,6 +787,10 @@ class ConvertedNetwork:
         """Rebuild from :meth:`checkpoint_payload` output (``ValueError`` when inconsistent)."""
         config = ConvertedConfig.from_dict(dict(meta['config']))
         params = ConvertedParams.from_dict(dict(meta['params']))
+        encoding = None
+        if meta.get('event_encoding') is not None:
+            from topspark_ros.core.events.encode import EventEncoding
+            encoding = EventEncoding.from_dict(dict(meta['event_encoding']))
         net = ConvertibleNet(config)
         expected = net.state_dict()
         if set(expected) != set(tensors):
@@ -697,4 +804,4 @@ class ConvertedNetwork:
                                  f'{list(shape)}')
             state[name] = torch.from_numpy(np.array(value, dtype=np.float32).reshape(shape))
         net.load_state_dict(state)
-        return cls(config, params, device=device, net=net)
+        return cls(config, params, device=device, net=net, event_encoding=encoding)

@@ -575,6 +575,11 @@ class DiehlCookNetwork:
         ``[N]`` initial adaptive thresholds in mV (default: zeros).
     readout
         label assignment (default: none; see :meth:`assign_labels`).
+    event_encoding
+        how the model's input spikes come from events, for a model trained on events
+        (:class:`~topspark_ros.core.events.encode.EventEncoding` of kind
+        ``'spike_trains'``, its ``n_inputs`` equal to ``config.n_inputs``; saved in the
+        checkpoint); None (default) for a model of frames.
 
     """
 
@@ -584,8 +589,15 @@ class DiehlCookNetwork:
                  params: DynamicsParams = DynamicsParams(),
                  *, device: str = 'cpu', engine: Optional[str] = None,
                  weights: Optional[np.ndarray] = None, theta: Optional[np.ndarray] = None,
-                 readout: Optional[Readout] = None) -> None:
+                 readout: Optional[Readout] = None, event_encoding=None) -> None:
         """Build the model and its engine."""
+        if event_encoding is not None:
+            if event_encoding.kind != 'spike_trains' or \
+                    event_encoding.n_inputs != config.n_inputs:
+                raise ValueError(f'the event encoding ({event_encoding.kind}, '
+                                 f'{event_encoding.n_inputs} inputs) does not fit a network of '
+                                 f'{config.n_inputs} spike-train inputs')
+        self.event_encoding = event_encoding
         self.config = config
         self.params = params
         self.device = str(device)
@@ -737,7 +749,13 @@ class DiehlCookNetwork:
 
     @property
     def input_spec(self) -> FrameSpec:
-        """Return the input frame: a grayscale square of ``n_inputs`` pixels (28 x 28)."""
+        """
+        Return the input frame: a grayscale square of ``n_inputs`` pixels (28 x 28).
+
+        For an event model, the model input size of its event encoding (one channel).
+        """
+        if self.event_encoding is not None:
+            return FrameSpec(self.event_encoding.height, self.event_encoding.width, 1)
         side = math.isqrt(self.config.n_inputs)
         if side * side != self.config.n_inputs:
             raise ValueError(f'{self.config.n_inputs} inputs are not a square image')
@@ -764,15 +782,18 @@ class DiehlCookNetwork:
         """
         Return ``(meta, tensors)`` for :func:`topspark_ros.core.checkpoint.save_checkpoint`.
 
-        ``meta`` holds the config and default params; ``tensors`` the numpy arrays
-        ``weights``, ``theta`` and, when labels are assigned, ``class_rates`` and
-        ``assignments``.
+        ``meta`` holds the config and default params (and ``event_encoding`` for a model
+        trained on events); ``tensors`` the numpy arrays ``weights``, ``theta`` and, when
+        labels are assigned, ``class_rates`` and ``assignments``.
         """
         tensors = {'weights': self.weights, 'theta': self.theta}
         if self.readout is not None:
             tensors['class_rates'] = np.asarray(self.readout.class_rates, np.float64)
             tensors['assignments'] = np.asarray(self.readout.assignments, np.int64)
-        return {'config': self.config.to_dict(), 'params': self.params.to_dict()}, tensors
+        meta = {'config': self.config.to_dict(), 'params': self.params.to_dict()}
+        if self.event_encoding is not None:
+            meta['event_encoding'] = self.event_encoding.to_dict()
+        return meta, tensors
 
     @classmethod
     def from_checkpoint(cls, meta: dict, tensors: dict, device: str = 'cpu',
@@ -780,6 +801,10 @@ class DiehlCookNetwork:
         """Rebuild a model from :meth:`checkpoint_payload` output (``ValueError`` if bad)."""
         config = STDPConfig.from_dict(dict(meta['config']))
         params = DynamicsParams.from_dict(dict(meta['params']))
+        encoding = None
+        if meta.get('event_encoding') is not None:
+            from topspark_ros.core.events.encode import EventEncoding
+            encoding = EventEncoding.from_dict(dict(meta['event_encoding']))
         missing = {'weights', 'theta'} - set(tensors)
         if missing:
             raise ValueError(f'missing tensors: {sorted(missing)}')
@@ -796,4 +821,4 @@ class DiehlCookNetwork:
             readout = Readout(class_rates=rates.astype(np.float64),
                               assignments=assignments.astype(np.int64))
         return cls(config, params, device=device, engine=engine, weights=tensors['weights'],
-                   theta=tensors['theta'], readout=readout)
+                   theta=tensors['theta'], readout=readout, event_encoding=encoding)

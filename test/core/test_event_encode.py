@@ -1,0 +1,284 @@
+"""Windowers, region of interest, downscale and the spike-train / frame encoders of events."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+import numpy as np
+import pytest
+
+from topspark_ros.core.events import empty_events, EVENT_DTYPE
+from topspark_ros.core.events.encode import (centred_roi, CountWindower, EventEncoding,
+                                             EventEncodingError, EventGeometry,
+                                             events_to_frames, events_to_spike_trains,
+                                             time_bins, TimeWindower)
+
+
+def make_events(x, y, p, t) -> np.ndarray:
+    """Return an event array from four equal-length sequences."""
+    events = empty_events(len(t))
+    events['x'], events['y'], events['p'], events['t'] = x, y, p, t
+    return events
+
+
+# Six events on a 34 x 34 sensor over 100 us (t = 0 .. 99): at T = 4, bins of 25 us.
+HAND = make_events(x=[0, 33, 33, 10, 10, 5], y=[0, 33, 0, 10, 10, 6], p=[1, 0, 1, 0, 1, 1],
+                   t=[0, 10, 20, 30, 40, 99])
+
+
+@st.composite
+def streams(draw, max_events: int = 60):
+    """Draw a time-ordered event stream on a 16 x 12 sensor and packet boundaries."""
+    n = draw(st.integers(0, max_events))
+    gaps = draw(st.lists(st.integers(0, 40), min_size=n, max_size=n))
+    t = np.cumsum(np.array(gaps, np.int64)) + draw(st.integers(0, 1000))
+    x = draw(st.lists(st.integers(0, 15), min_size=n, max_size=n))
+    y = draw(st.lists(st.integers(0, 11), min_size=n, max_size=n))
+    p = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
+    return make_events(x, y, p, t), cuts
+
+
+def packets(events, cuts):
+    """Split ``events`` at ``cuts``."""
+    return np.split(events, cuts)
+
+
+# ------------------------------------------------------------------------------ windowers
+
+
+def test_time_windower_hand_case() -> None:
+    """Windows of 25 us: complete when a later event arrives, gaps skipped, flush the rest."""
+    windower = TimeWindower(25)
+    assert windower.push(empty_events(0)) == []
+    assert windower.push(HAND[:3]) == []  # 0, 10, 20: window [0, 25) still open
+    out = windower.push(HAND[3:])  # 30, 40 complete [0, 25) and [25, 50); 99 opens [75, 100)
+    assert [list(w['t']) for w in out] == [[0, 10, 20], [30, 40]]
+    assert windower.open_window_start_us == 75
+    assert [list(w['t']) for w in windower.flush()] == [[99]]
+    assert windower.flush() == []
+
+
+def test_time_windower_start_late_and_small() -> None:
+    """start_us fixes the grid; late events are dropped and counted; min_events filters."""
+    windower = TimeWindower(10, start_us=5, min_events=2)
+    out = windower.push(make_events([0] * 4, [0] * 4, [1] * 4, [5, 6, 16, 27]))
+    assert [list(w['t']) for w in out] == [[5, 6]]  # [15, 25) has one event: dropped
+    assert windower.dropped_small == 1
+    out = windower.push(make_events([0, 0, 0], [0] * 3, [1] * 3, [8, 26, 40]))
+    assert windower.dropped_late == 1  # t = 8 belongs to a finished window
+    assert [list(w['t']) for w in out] == [[27, 26]]
+    assert windower.flush() == []  # [35, 45) holds one event
+    assert windower.push(make_events([0], [0], [1], [2])) == []
+    assert windower.dropped_late == 2  # before start_us after a flush
+
+
+def test_count_windower_hand_case() -> None:
+    """Exact windows of n events across packets, the remainder on flush."""
+    windower = CountWindower(4)
+    assert windower.push(HAND[:3]) == []
+    assert windower.pending == 3
+    out = windower.push(HAND[3:])
+    assert [list(w['t']) for w in out] == [[0, 10, 20, 30]]
+    assert [list(w['t']) for w in windower.flush()] == [[40, 99]]
+    assert CountWindower(4, min_events=3).push(HAND[:2]) == []
+
+
+def test_windower_arguments_are_checked() -> None:
+    """Non-positive sizes and non-event arrays raise EventEncodingError."""
+    for bad in (lambda: TimeWindower(0), lambda: CountWindower(0),
+                lambda: TimeWindower(5, min_events=0)):
+        with pytest.raises(EventEncodingError):
+            bad()
+    with pytest.raises(EventEncodingError, match='EVENT_DTYPE'):
+        TimeWindower(5).push(np.zeros(3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(streams(), st.integers(1, 50))
+def test_time_windows_partition_the_stream(stream, window_us) -> None:
+    """Pushing packets then flushing returns every event once, each window in its interval."""
+    events, cuts = stream
+    windower = TimeWindower(window_us)
+    windows = []
+    for packet in packets(events, cuts):
+        windows += windower.push(packet)
+    windows += windower.flush()
+    joined = np.concatenate(windows) if windows else empty_events(0)
+    assert np.array_equal(joined, events)
+    if len(events):
+        origin = events['t'][0]
+        index = [set((w['t'] - origin) // window_us) for w in windows]
+        assert all(len(i) == 1 for i in index)
+        expected = sorted({int(k) for k in (events['t'] - origin) // window_us})
+        assert [i.pop() for i in index] == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(streams(), st.integers(1, 20))
+def test_count_windows_partition_the_stream(stream, n_events) -> None:
+    """Count windows hold exactly n events, in order; the flush holds the rest."""
+    events, cuts = stream
+    windower = CountWindower(n_events)
+    windows = []
+    for packet in packets(events, cuts):
+        windows += windower.push(packet)
+    assert all(len(w) == n_events for w in windows)
+    assert len(windows) == len(events) // n_events
+    windows += windower.flush()
+    joined = np.concatenate(windows) if windows else empty_events(0)
+    assert np.array_equal(joined, events)
+
+
+# ------------------------------------------------------------------------------- geometry
+
+
+def test_centred_roi_and_downscale() -> None:
+    """A 640 x 480 camera is cropped to 480 x 480 and downscaled by integer bins."""
+    assert centred_roi((640, 480), (28, 28)) == (80, 0, 480, 480)
+    assert centred_roi((34, 34), (28, 28)) == (0, 0, 34, 34)
+    assert centred_roi((100, 200), (20, 10)) == (0, 0, 100, 200)  # (width, height), (h, w)
+    assert centred_roi((100, 200), (10, 20)) == (0, 75, 100, 50)
+    geometry = EventGeometry(640, 480, 28, 28)
+    events = make_events(x=[79, 80, 559, 560, 320], y=[0, 0, 479, 0, 240], p=[1] * 5,
+                         t=range(5))
+    keep, x, y = geometry.locate(events)
+    assert list(keep) == [False, True, True, False, True]
+    assert list(x) == [0, 27, 240 * 28 // 480] and list(y) == [0, 27, 14]
+    # 34 -> 28: sensor column x lands in x * 28 // 34 (exact integer arithmetic).
+    row = make_events(range(34), [0] * 34, [0] * 34, range(34))
+    keep, x, _ = EventGeometry(34, 34).locate(row)
+    assert keep.all() and list(x) == [k * 28 // 34 for k in range(34)]
+
+
+def test_roi_outside_the_sensor_is_refused() -> None:
+    """A region that does not fit raises EventEncodingError naming the sensor."""
+    with pytest.raises(EventEncodingError, match='34x34'):
+        EventGeometry(34, 34, roi=(10, 10, 30, 5))
+    with pytest.raises(EventEncodingError, match='sensor_size'):
+        EventGeometry(0, 34)
+
+
+def test_explicit_roi_crops_and_scales() -> None:
+    """Only events inside the region count; they are scaled from its size."""
+    frames = events_to_frames([HAND], sensor_size=(34, 34), timesteps=1, input_size=(2, 2),
+                              roi=(10, 10, 4, 4))
+    assert frames.sum() == 2  # the two events at (10, 10)
+    assert frames[0, 0, 0, 0, 0] == 1 and frames[0, 0, 1, 0, 0] == 1
+
+
+# ------------------------------------------------------------------------------- encoders
+
+
+def test_time_bins_hand_case() -> None:
+    """Bins split each sample's own span [t0, t1] into T equal parts."""
+    sample = np.zeros(6, np.int64)
+    assert list(time_bins(HAND, sample, 1, 4)) == [0, 0, 0, 1, 1, 3]
+    shifted = HAND.copy()
+    shifted['t'] += 10 ** 12
+    assert list(time_bins(shifted, sample, 1, 4)) == [0, 0, 0, 1, 1, 3]
+    assert list(time_bins(HAND, sample, 1, 1)) == [0] * 6
+
+
+def test_spike_trains_hand_case() -> None:
+    """Merged polarities, one spike per input and step, an empty window gives none."""
+    spikes = events_to_spike_trains([HAND, empty_events(0)], sensor_size=(34, 34), timesteps=4)
+    assert spikes.n_inputs == 784 and spikes.timesteps == 4 and spikes.batch_size == 2
+    dense = spikes.to_dense()
+    expected = np.zeros((4, 2, 784), bool)
+    # bin 0: (0, 0) -> 0, (33, 33) -> (27, 27), (33, 0) -> (27, 0); bin 1: (10, 10) twice ->
+    # (8, 8) once; bin 3: (5, 6) -> (4, 4).
+    expected[0, 0, [0, 27 * 28 + 27, 27]] = True
+    expected[1, 0, 8 * 28 + 8] = True
+    expected[3, 0, 4 * 28 + 4] = True
+    assert np.array_equal(dense, expected)
+
+
+def test_spike_trains_polarity_mappings() -> None:
+    """Split puts OFF at [0, HW) and ON at [HW, 2HW); on/off keep one polarity."""
+    split = events_to_spike_trains([HAND], sensor_size=(34, 34), timesteps=4,
+                                   polarity='split').to_dense()
+    assert split.shape == (4, 1, 1568)
+    assert sorted(np.flatnonzero(split[1, 0])) == [8 * 28 + 8, 784 + 8 * 28 + 8]
+    assert sorted(np.flatnonzero(split[0, 0])) == [27 * 28 + 27, 784 + 0, 784 + 27]
+    on = events_to_spike_trains([HAND], sensor_size=(34, 34), timesteps=4,
+                                polarity='on').to_dense()
+    off = events_to_spike_trains([HAND], sensor_size=(34, 34), timesteps=4,
+                                 polarity='off').to_dense()
+    assert on.sum() == 4 and off.sum() == 2
+    with pytest.raises(EventEncodingError, match='polarity'):
+        events_to_spike_trains([HAND], sensor_size=(34, 34), timesteps=4, polarity='both')
+
+
+def test_frames_hand_case() -> None:
+    """Per-bin counts by polarity channel (0 = OFF, 1 = ON)."""
+    frames = events_to_frames([HAND], sensor_size=(34, 34), timesteps=4)
+    assert frames.shape == (1, 4, 2, 28, 28) and frames.dtype == np.float32
+    nonzero = {tuple(i): frames[tuple(i)] for i in np.argwhere(frames)}
+    assert nonzero == {(0, 0, 1, 0, 0): 1, (0, 0, 0, 27, 27): 1, (0, 0, 1, 0, 27): 1,
+                       (0, 1, 0, 8, 8): 1, (0, 1, 1, 8, 8): 1, (0, 3, 1, 4, 4): 1}
+
+
+def test_encoder_arguments_are_checked() -> None:
+    """Bad T, a bare event array instead of a list, wrong dtypes: EventEncodingError."""
+    with pytest.raises(EventEncodingError, match='timesteps'):
+        events_to_frames([HAND], sensor_size=(34, 34), timesteps=0)
+    with pytest.raises(EventEncodingError, match='sequence of windows'):
+        events_to_spike_trains(HAND, sensor_size=(34, 34), timesteps=2)
+    with pytest.raises(EventEncodingError, match='window 1'):
+        events_to_frames([HAND, np.zeros(3)], sensor_size=(34, 34), timesteps=2)
+    assert events_to_frames([], sensor_size=(34, 34), timesteps=2).shape == (0, 2, 2, 28, 28)
+
+
+def naive_encoding(events, sensor, size, timesteps, roi):
+    """Return reference (spike set, count dict) computed event by event."""
+    x0, y0, w, h = roi
+    spikes, counts = set(), {}
+    if len(events) == 0:
+        return spikes, counts
+    t0, t1 = int(events['t'].min()), int(events['t'].max())
+    for e in events:
+        x, y = int(e['x']) - x0, int(e['y']) - y0
+        if not (0 <= x < w and 0 <= y < h):
+            continue
+        k = (int(e['t']) - t0) * timesteps // (t1 - t0 + 1)
+        xs, ys = x * size[1] // w, y * size[0] // h
+        spikes.add((k, ys * size[1] + xs))
+        key = (k, int(e['p']), ys, xs)
+        counts[key] = counts.get(key, 0) + 1
+    return spikes, counts
+
+
+@settings(max_examples=60, deadline=None)
+@given(streams(), st.integers(1, 12), st.sampled_from([(12, 16), (6, 8), (5, 5)]),
+       st.sampled_from([None, (2, 1, 10, 9)]))
+def test_encoders_match_a_naive_reference(stream, timesteps, size, roi) -> None:
+    """Spike trains and frames equal an event-by-event computation; bins lie in [0, T)."""
+    events, _ = stream
+    sensor = (16, 12)
+    region = EventGeometry(*sensor, *size, roi).roi
+    spikes, counts = naive_encoding(events, sensor, size, timesteps, region)
+    trains = events_to_spike_trains([events], sensor_size=sensor, timesteps=timesteps,
+                                    input_size=size, roi=roi).to_dense()
+    assert {(int(k), int(i)) for k, _, i in np.argwhere(trains)} == spikes
+    frames = events_to_frames([events], sensor_size=sensor, timesteps=timesteps,
+                              input_size=size, roi=roi)
+    got = {tuple(int(v) for v in i[1:]): frames[tuple(i)] for i in np.argwhere(frames)}
+    assert got == counts
+    bins = time_bins(events, np.zeros(len(events), np.int64), 1, timesteps)
+    assert bins.size == 0 or (bins.min() == 0 and bins.max() < timesteps)
+
+
+def test_event_encoding_round_trip_and_checks() -> None:
+    """to_dict/from_dict round trip; bad kinds, polarities and keys are refused."""
+    encoding = EventEncoding('spike_trains', 34, 34, 28, 28, 'split', (1, 2, 30, 30))
+    assert EventEncoding.from_dict(encoding.to_dict()) == encoding
+    assert encoding.n_inputs == 1568
+    assert encoding.geometry().roi == (1, 2, 30, 30)
+    assert encoding.geometry((640, 480)).roi == (80, 0, 480, 480)
+    assert EventEncoding('frames', 34, 34, polarity='channels').n_inputs == 1568
+    with pytest.raises(EventEncodingError, match='kind'):
+        EventEncoding('images', 34, 34)
+    with pytest.raises(EventEncodingError, match='polarity'):
+        EventEncoding('frames', 34, 34, polarity='merge')
+    with pytest.raises(EventEncodingError, match='unknown'):
+        EventEncoding.from_dict({**encoding.to_dict(), 'gain': 2})
+    assert EVENT_DTYPE.names == ('x', 'y', 'p', 't')

