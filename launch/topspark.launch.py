@@ -2,6 +2,8 @@
 Launch the topspark_ros pipeline: classifier, timestep controller, energy monitor.
 
     ros2 launch topspark_ros topspark.launch.py image_topic:=/camera/image_raw
+    ros2 launch topspark_ros topspark.launch.py events_topic:=/event_camera/events \
+        params_file:=my_event_params.yaml   # with classifier.input_mode: events
 
 The two lifecycle nodes are configured at start-up and activated as soon as they reach
 'inactive', through launch events (no external lifecycle manager needed). Parameters come from
@@ -24,6 +26,7 @@ def generate_launch_description() -> LaunchDescription:
     namespace = LaunchConfiguration('namespace')
     params_file = LaunchConfiguration('params_file')
     image_topic = LaunchConfiguration('image_topic')
+    events_topic = LaunchConfiguration('events_topic')
     log_level = LaunchConfiguration('log_level')
     arguments = [
         DeclareLaunchArgument(
@@ -37,7 +40,12 @@ def generate_launch_description() -> LaunchDescription:
             description='Namespace of the three nodes and their relative topics.'),
         DeclareLaunchArgument(
             'image_topic', default_value='image',
-            description='Camera topic (sensor_msgs/Image) the classifier subscribes to.'),
+            description='Camera topic (sensor_msgs/Image) the classifier subscribes to '
+                        '(input_mode frames).'),
+        DeclareLaunchArgument(
+            'events_topic', default_value='events',
+            description='Event-camera topic (event_camera_msgs/EventPacket) the classifier '
+                        'subscribes to (input_mode events, set in the params file).'),
         DeclareLaunchArgument(
             'log_level', default_value='info',
             description='Log level of the nodes: debug, info, warn, error or fatal.'),
@@ -45,7 +53,8 @@ def generate_launch_description() -> LaunchDescription:
     common = {'package': 'topspark_ros', 'namespace': namespace, 'parameters': [params_file],
               'arguments': ['--ros-args', '--log-level', log_level], 'output': 'screen'}
     classifier = LifecycleNode(executable='classifier', name='classifier',
-                               remappings=[('image', image_topic)], **common)
+                               remappings=[('image', image_topic), ('events', events_topic)],
+                               **common)
     controller = LifecycleNode(executable='timestep_controller', name='timestep_controller',
                                **common)
     monitor = Node(executable='energy_monitor', name='energy_monitor', **common)

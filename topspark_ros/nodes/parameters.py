@@ -27,7 +27,10 @@ class Param:
         as declared (the default fixes the type; a ``Parameter.Type`` declares a
         parameter of that type without a value, e.g. an optional string array).
     low, high
-        inclusive range for numbers (None: unbounded).
+        inclusive range for numbers, and for each element of a number array (None:
+        unbounded).
+    length
+        required number of elements of an array (None: any).
     choices
         allowed values for strings (empty: any).
     live
@@ -43,6 +46,7 @@ class Param:
     high: Optional[float] = None
     choices: tuple = ()
     live: bool = True
+    length: Optional[int] = None
 
     def descriptor(self, lifecycle: bool) -> ParameterDescriptor:
         """Return the descriptor: description, range and read-only flag."""
@@ -71,6 +75,18 @@ class Param:
         if self.choices and value not in self.choices:
             return f'{self.name} must be one of {", ".join(map(str, self.choices))}, ' \
                 f'not {value!r}'
+        if isinstance(value, (list, tuple)) or hasattr(value, 'tolist'):
+            items = list(value)
+            if self.length is not None and len(items) != self.length:
+                return f'{self.name} must have {self.length} elements, not {len(items)}'
+            for item in items:
+                reason = self._check_number(item)
+                if reason is not None:
+                    return f'{reason} (element of {list(items)})'
+            return None
+        return self._check_number(value)
+
+    def _check_number(self, value: Any) -> Optional[str]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if self.low is not None and value < self.low:
                 return f'{self.name} must be >= {self.low}, not {value}'

@@ -1,0 +1,500 @@
+"""
+The classifier's event mode and the event player: in-process and across processes over DDS.
+
+The packets are real ``event_camera_msgs/EventPacket`` messages (the test stand-in package
+built by dev/build.sh from the public definition); their bytes are made by the core encoders.
+The in-process tests use the shipped frames-trained STDP network (it takes events as 'merge'
+spike trains, see :mod:`topspark_ros.core.events.encode`), the cross-process test the shipped
+event-trained STDP model when there is one; what is checked is the plumbing (headers,
+timesteps, counts, drops), not the accuracy.
+"""
+
+import array
+import contextlib
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
+# Across processes: the shipped STDP model trained on events when there is one.
+EVENT_MODEL = next(iter(sorted((ROOT / 'models').glob('stdp_nmnist_synth*.json'))), MODEL)
+CONVERTED = ROOT / 'models' / 'converted_fmnist_vgg.json'
+SENSOR = (34, 34)
+
+
+def _have_event_msgs() -> bool:
+    try:
+        import event_camera_msgs.msg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# dev/build.sh always builds the stand-in package; a robot workspace may lack the real one.
+needs_msgs = pytest.mark.skipif(
+    not _have_event_msgs(), reason='event_camera_msgs is not importable (dev/build.sh builds '
+    'a stand-in; on a robot: apt install ros-$ROS_DISTRO-event-camera-msgs)')
+
+
+def _events(n: int, duration_us: int, seed: int = 0) -> np.ndarray:
+    """Return ``n`` random events on the 34 x 34 sensor over ``[0, duration_us)``, sorted."""
+    from topspark_ros.core.events import empty_events
+    rng = np.random.default_rng(seed)
+    events = empty_events(n)
+    events['x'] = rng.integers(0, SENSOR[0], n)
+    events['y'] = rng.integers(0, SENSOR[1], n)
+    events['p'] = rng.integers(0, 2, n)
+    events['t'] = np.sort(rng.integers(0, duration_us, n))
+    return events
+
+
+def _packets(events: np.ndarray, packet_us: int, encoding: str = 'evt3') -> list:
+    """Cut ``events`` into EventPacket messages of ``packet_us``; stamp = seq s, frame pkt<seq>."""
+    from event_camera_msgs.msg import EventPacket
+
+    from topspark_ros.core.events.codecs import make_encoder
+    encoder = make_encoder(encoding, *SENSOR)
+    slots = events['t'] // packet_us
+    packets = []
+    for slot in np.unique(slots):
+        chunk = events[slots == slot]
+        encoded = encoder.encode(chunk)
+        msg = EventPacket(width=encoded.width, height=encoded.height, seq=encoded.seq,
+                          time_base=encoded.time_base, encoding=encoded.encoding)
+        msg.events = array.array('B', encoded.data)
+        msg.header.stamp.sec = 100 + encoded.seq
+        msg.header.frame_id = f'pkt{encoded.seq}'
+        packets.append((msg, chunk))
+    return packets
+
+
+@pytest.fixture
+def ros():
+    """Yield ``(context, executor, spin_until)`` for a fresh rclpy context."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+
+    def spin_until(predicate, timeout_s: float = 20.0) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    yield context, executor, spin_until
+    nodes = executor.get_nodes()
+    executor.shutdown()
+    for node in nodes:  # gone from the DDS graph now, not when garbage-collected
+        state_machine = getattr(node, '_state_machine', None)
+        if state_machine is not None:  # its services (~/get_state, ...): destroy_node keeps them
+            state_machine.destroy_when_not_in_use()
+        node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def _classifier(context, executor, **overrides):
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    params = {'input_mode': 'events', 'model_path': str(MODEL), 'profile_path': '',
+              'default_timesteps': 16, 'window_ms': 100.0, 'window_min_events': 1,
+              'events_reliability': 'reliable', **overrides}
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    return node
+
+
+def _probe(context, executor):
+    """Return a node publishing packets (reliable) and commands, recording classifications."""
+    from event_camera_msgs.msg import EventPacket
+    from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    from topspark_ros.msg import Classification, TimestepCommand
+    node = Node('probe', context=context)
+    node.packets = node.create_publisher(EventPacket, 'events', QoSProfile(
+        depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    node.commands = node.create_publisher(TimestepCommand, 'timestep', QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    node.results = []
+    node.create_subscription(Classification, 'classification', node.results.append, 100)
+    executor.add_node(node)
+    return node
+
+
+def test_event_mode_fails_clearly_without_the_message_package(ros, monkeypatch) -> None:
+    """Configure fails (node unconfigured) and says to install event_camera_msgs."""
+    from lifecycle_msgs.msg import State
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context, executor, _ = ros
+    # A None entry in sys.modules makes `import event_camera_msgs.msg` raise ImportError.
+    monkeypatch.setitem(sys.modules, 'event_camera_msgs', None)
+    monkeypatch.setitem(sys.modules, 'event_camera_msgs.msg', None)
+    node = _classifier(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
+    assert "input_mode 'events'" in node._last_error
+    assert 'event-camera-msgs' in node._last_error and 'frames' in node._last_error
+    assert node._session is None
+
+
+@needs_msgs
+def test_event_mode_refuses_a_frames_only_model(ros) -> None:
+    """A converted network trained on frames cannot take events: configure says so."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context, executor, _ = ros
+    node = _classifier(context, executor, model_path=str(CONVERTED))
+    assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert 'frames' in node._last_error and 'events' in node._last_error
+
+
+@needs_msgs
+def test_time_windows_are_classified_with_the_last_packets_header(ros) -> None:
+    """Each 100 ms window -> one Classification with the header of its last event's packet."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from topspark_ros.msg import TimestepCommand
+    context, executor, spin_until = ros
+    node = _classifier(context, executor)
+    probe = _probe(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    probe.commands.publish(TimestepCommand(timesteps=12))
+    assert spin_until(lambda: node._timesteps == 12)
+    # 350 ms of events in 35 ms packets (windows end inside packets and between them).
+    packets = _packets(_events(3000, 350_000), 35_000)
+    assert spin_until(lambda: probe.packets.get_subscription_count() > 0)
+    for msg, _ in packets:
+        probe.packets.publish(msg)
+    assert spin_until(lambda: len(probe.results) >= 3)
+    spin_until(lambda: False, timeout_s=0.5)  # nothing more may come: [300, 350) is open
+    assert len(probe.results) == 3
+    for k, result in enumerate(probe.results):
+        # the packet holding the last event of window k = [100k, 100k + 100) ms
+        last = max(i for i, (_, chunk) in enumerate(packets)
+                   if (chunk['t'] < (k + 1) * 100_000).any())
+        assert result.header.frame_id == f'pkt{last}'
+        assert result.header.stamp.sec == 100 + last
+        assert result.timestep_budget == 12 and result.timesteps_used == 12
+        assert len(result.scores) == 10 and result.energy_j > 0
+        assert result.frames_dropped == 0
+    stats = node._stream.stats()
+    assert stats['packets_received'] == len(packets) and stats['sequence_gaps'] == 0
+    assert stats['events'] == 3000 and stats['windows'] == 3
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+
+
+@needs_msgs
+def test_count_windows_mono_encoding_and_a_bad_packet(ros) -> None:
+    """Windows of 400 events from mono packets; an unknown encoding is counted, not fatal."""
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, window_mode='count', window_events=400,
+                       max_pending_windows=10)
+    probe = _probe(context, executor)
+    node.trigger_configure()
+    node.trigger_activate()
+    bad, _ = _packets(_events(10, 1000), 1000)[0]
+    bad.encoding = 'yuv422'
+    node._on_packet(bad)
+    assert node._counts['errors'] == 1
+    assert 'yuv422' in node._last_error and 'evt3' in node._last_error
+    for msg, _ in _packets(_events(2100, 200_000, seed=1), 20_000, encoding='mono'):
+        node._on_packet(msg)
+    assert spin_until(lambda: len(probe.results) >= 5)
+    spin_until(lambda: False, timeout_s=0.3)
+    assert len(probe.results) == 5  # 2100 // 400; the last 100 events wait
+    assert node._stream.stats()['encoding'] == 'mono'
+
+
+@needs_msgs
+def test_lost_packets_show_in_diagnostics(ros) -> None:
+    """A sequence gap: /diagnostics warns once with the count and carries the decoder stats."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, diagnostics_period_s=100.0)
+    probe = _probe(context, executor)
+    arrays = []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', arrays.append, 10)
+    node.trigger_configure()
+    node.trigger_activate()
+    packets = _packets(_events(600, 60_000, seed=10), 10_000)
+    for msg, _ in packets[:2] + packets[5:]:  # packets 2, 3 and 4 lost
+        node._on_packet(msg)
+    assert spin_until(lambda: node._diag_pub.get_subscription_count() > 0)
+    node._publish_diagnostics()
+    node._publish_diagnostics()
+    assert spin_until(lambda: len(arrays) >= 2)
+    first, second = (a.status[0] for a in arrays[:2])
+    values = {kv.key: kv.value for kv in first.values}
+    assert first.level == DiagnosticStatus.WARN and '3 event packets lost' in first.message
+    assert values['sequence_gaps'] == '1' and values['packets_lost'] == '3'
+    assert values['packets_received'] == '3' and values['input_mode'] == 'events'
+    assert values['encoding'] == 'evt3' and values['sensor'] == '34x34'
+    assert second.level == DiagnosticStatus.OK  # nothing lost since
+
+
+@needs_msgs
+def test_backlog_keeps_the_newest_windows_and_counts_drops(ros) -> None:
+    """While the model is busy, packets are still decoded; the oldest windows are dropped."""
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, window_ms=20.0, max_pending_windows=2)
+    probe = _probe(context, executor)
+    node.trigger_configure()
+    node.trigger_activate()
+    packets = _packets(_events(2000, 200_000, seed=2), 10_000)
+    node._busy.acquire()  # a batch "in progress"
+    try:
+        start = time.monotonic()
+        for msg, _ in packets:
+            node._on_packet(msg)  # returns at once: decoding never waits for the model
+        assert time.monotonic() - start < 5.0
+        node._drain_windows()  # busy: does nothing
+        assert node._stream.pending == 2
+    finally:
+        node._busy.release()
+    made = node._stream.counts['windows']
+    assert made == 9  # windows [0, 20), ..., [160, 180) ms are complete; [180, 200) is open
+    assert node._stream.counts['windows_dropped'] == made - 2
+    node._wake.trigger()
+    assert spin_until(lambda: len(probe.results) == 2)
+    # the two newest windows, [140, 160) and [160, 180) ms: packets 15 and 17
+    assert [r.header.frame_id for r in probe.results] == ['pkt15', 'pkt17']
+    assert all(r.frames_dropped == made - 2 for r in probe.results)
+
+
+@needs_msgs
+def test_event_parameters_are_validated(ros) -> None:
+    """Window, ROI and mode parameters: invalid sets refused with a reason, locked when active."""
+    from rclpy.parameter import Parameter
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+
+    def refused(name, value, words):
+        result = node.set_parameters([Parameter(name, value=value)])[0]
+        assert not result.successful and words in result.reason, (name, result.reason)
+    refused('input_mode', 'video', 'one of')
+    refused('window_mode', 'size', 'one of')
+    refused('window_ms', 0.0, 'range')
+    refused('roi', [0, 0, 10], '4 elements')
+    refused('roi', [0, -1, 10, 10], '>= 0')
+    refused('max_pending_windows', 0, 'range')
+    assert node.set_parameters([Parameter('roi', value=[2, 2, 30, 30])])[0].successful
+    node.trigger_configure()
+    node.trigger_activate()
+    refused('window_ms', 50.0, 'inactive')
+    described = node.describe_parameters(['roi', 'window_ms'])
+    assert all(d.description for d in described)
+    assert list(node.get_parameter('roi').value) == [2, 2, 30, 30]
+
+
+@needs_msgs
+def test_player_command_line(tmp_path) -> None:
+    """`topspark event-player FILE --rate ...` plays and exits 0; a bad file exits 1, clearly."""
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+    path = tmp_path / 'cli.npz'
+    write_event_file(path, EventRecording(_events(400, 100_000, seed=7), *SENSOR))
+    code = ('import sys; from topspark_ros.nodes.event_player import cli; '
+            'sys.exit(cli(sys.argv[1:]))')
+    done = subprocess.run([sys.executable, '-c', code, str(path), '--rate', '20',
+                           '--packet-ms', '10', '--encoding', 'mono', '--ros-args', '-r',
+                           'events:=cli_events'], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert 'published 10 packets' in done.stderr and 'mono' in done.stderr
+    bad = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'missing.npz')],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and 'missing.npz' in bad.stderr, bad.stderr
+
+
+def test_session_classifies_windows_like_frames_and_honours_the_roi() -> None:
+    """classify_events: a batch = one call per window; an empty ROI gives no evidence; learn."""
+    from topspark_ros.core.session import ClassifierSession
+    session = ClassifierSession.from_checkpoint(str(MODEL))
+    corner = _events(3000, 300_000, seed=8)
+    corner['x'] %= 12  # every event in the left 12 columns
+    windows = [corner, _events(3000, 300_000, seed=9)]
+    batch = session.classify_events(windows, SENSOR, 24)
+    single = [session.classify_events([w], SENSOR, 24)[0] for w in windows]
+    for a, b in zip(batch, single):
+        np.testing.assert_array_equal(a.scores, b.scores)
+        assert (a.class_id, a.timesteps_used, a.spike_count) == \
+            (b.class_id, b.timesteps_used, b.spike_count)
+        assert a.timestep_budget == 24 and a.energy_j > 0 and a.class_name
+    empty = session.classify_events([corner], SENSOR, 24, roi=(17, 0, 17, 34))[0]
+    assert empty.class_id == -1 and empty.confidence == 0.0 and empty.class_name == ''
+    assert empty.spike_count < batch[0].spike_count
+    with pytest.raises(ValueError, match='timesteps'):
+        session.classify_events(windows, SENSOR, 0)
+    weights = np.array(session.model.weights, copy=True)
+    session.learn_events(windows[:1], SENSOR, 16)  # on-line STDP from an event window
+    assert np.abs(np.asarray(session.model.weights) - weights).sum() > 0
+
+
+def test_event_stream_restarts_on_a_new_sensor_and_rejects_bad_settings() -> None:
+    """Core EventStream: a size change re-makes the decoder and empties the backlog."""
+    from topspark_ros.core.events.codecs import encode_evt3, UnknownEncodingError
+    from topspark_ros.core.session import EventStream
+    with pytest.raises(ValueError, match='exactly one'):
+        EventStream(window_us=1000, window_events=10)
+    with pytest.raises(ValueError, match='max_backlog'):
+        EventStream(window_events=10, max_backlog=0)
+    stream = EventStream(window_events=100, max_backlog=4)
+    events = _events(250, 10_000, seed=3)
+    data = encode_evt3(events, width=34, height=34)
+    assert stream.push(data, encoding='evt3', width=34, height=34, seq=0, tag='a') == 2
+    with pytest.raises(UnknownEncodingError):
+        stream.push(data, encoding='evt9', width=34, height=34, seq=1)
+    assert stream.pending == 2  # an unknown encoding changes nothing
+    assert stream.push(data, encoding='evt3', width=64, height=48, seq=0, tag='b') == 2
+    assert stream.counts['decoder_restarts'] == 1
+    windows = stream.pop(10)
+    assert [w.sensor_size for w in windows] == [(64, 48)] * 2  # the 34 x 34 ones went
+    assert [w.tag for w in windows] == ['b', 'b']
+    assert [len(w.events) for w in windows] == [100, 100]
+
+
+def _play(context, executor, spin_until, path, n_packets: int, **overrides) -> tuple:
+    """Run an in-process player on ``path``; return ``(player, received messages)``."""
+    from event_camera_msgs.msg import EventPacket
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from topspark_ros.nodes.event_player import EventPlayerNode
+    probe = Node('probe', context=context)
+    received = []
+    probe.create_subscription(EventPacket, 'events', received.append, QoSProfile(
+        depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+    executor.add_node(probe)
+    params = {'file': str(path), 'reliability': 'reliable', 'depth': 1000,
+              'wait_for_subscribers': 1, **overrides}
+    player = EventPlayerNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(player)
+    assert spin_until(lambda: len(received) >= n_packets, timeout_s=30.0), len(received)
+    return player, received
+
+
+@needs_msgs
+def test_player_publishes_the_file_with_event_stamps_and_seq(ros, tmp_path) -> None:
+    """One pass, mono: the decoded packets are the file; seq 0..n-1; stamps = times / rate."""
+    from topspark_ros.core.events.codecs import make_decoder
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+    context, executor, spin_until = ros
+    events = _events(3000, 400_000, seed=5)
+    events['t'] += 12_345  # the file does not start at 0
+    path = tmp_path / 'one.npz'
+    write_event_file(path, EventRecording(events, *SENSOR))
+    player, received = _play(context, executor, spin_until, path, 20, encoding='mono',
+                             rate=4.0, packet_ms=20.0, frame_id='dvs_left')
+    assert spin_until(lambda: player.finished, timeout_s=5.0)
+    spin_until(lambda: False, timeout_s=0.3)
+    assert player.published == len(received) == 20 == player.packets_per_pass
+    assert [m.seq for m in received] == list(range(20))
+    decoder = make_decoder('mono', *SENSOR)
+    decoded = [decoder.decode(m.events, seq=m.seq, time_base=m.time_base) for m in received]
+    np.testing.assert_array_equal(np.concatenate(decoded), events)
+    assert all(m.encoding == 'mono' and m.header.frame_id == 'dvs_left'
+               and (m.width, m.height) == SENSOR for m in received)
+    stamps = np.array([m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in received])
+    firsts = np.array([int(d['t'][0]) for d in decoded])
+    np.testing.assert_allclose(stamps - stamps[0], (firsts - firsts[0]) * 1e3 / 4.0, atol=2)
+
+
+@needs_msgs
+def test_player_loops_with_continuing_time_and_seq(ros, tmp_path) -> None:
+    """Looping evt3: passes follow each other in sensor time; the decoder sees no problem."""
+    from topspark_ros.core.events.codecs import make_decoder
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+    context, executor, spin_until = ros
+    events = _events(500, 50_000, seed=6)
+    path = tmp_path / 'loop.npz'
+    write_event_file(path, EventRecording(events, *SENSOR))
+    player, received = _play(context, executor, spin_until, path, 12, rate=20.0,
+                             packet_ms=10.0, loop=True, loop_gap_ms=5.0)
+    assert not player.finished
+    decoder = make_decoder('evt3', *SENSOR)
+    decoded = [decoder.decode(m.events, seq=m.seq) for m in received[:10]]
+    assert [m.seq for m in received[:10]] == list(range(10))
+    stats = decoder.stats
+    assert stats.time_backwards == stats.sequence_gaps == stats.no_state_events == 0
+    first, second = np.concatenate(decoded[:5]), np.concatenate(decoded[5:10])
+    pass_us = 50_000 + 5_000  # five 10 ms packets, then the gap
+    np.testing.assert_array_equal(first, events)
+    np.testing.assert_array_equal(second['t'] - pass_us, events['t'])
+    np.testing.assert_array_equal(second[['x', 'y', 'p']], events[['x', 'y', 'p']])
+
+
+@contextlib.contextmanager
+def _process(log: pathlib.Path, module: str, *args: str):
+    """Run ``python -m topspark_ros.nodes.<module> args...`` (output to ``log``); stop it."""
+    with open(log, 'w') as out:
+        proc = subprocess.Popen([sys.executable, '-m', f'topspark_ros.nodes.{module}', *args],
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@needs_msgs
+def test_player_and_classifier_processes_over_dds(ros, tmp_path) -> None:
+    """event_player publishes a file; the classifier process classifies it; both over DDS."""
+    from rclpy.node import Node
+
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+    from topspark_ros.msg import Classification
+    context, executor, spin_until = ros
+    path = tmp_path / 'recording.npz'
+    write_event_file(path, EventRecording(_events(6000, 600_000, seed=4), *SENSOR, label=3))
+    probe = Node('probe', context=context)
+    results = []
+    probe.create_subscription(Classification, 'replay/classification', results.append, 50)
+    executor.add_node(probe)
+    # Topics of their own: the player waits for a subscription, this test's alone.
+    classifier_args = ['--autostart', '--ros-args', '-r', 'events:=replay/events',
+                       '-r', 'classification:=replay/classification', '-p', 'input_mode:=events',
+                       '-p', f'model_path:={EVENT_MODEL}', '-p', "profile_path:=''",
+                       '-p', 'default_timesteps:=20', '-p', 'window_ms:=100.0',
+                       '-p', 'events_reliability:=reliable', '-p', 'max_pending_windows:=10']
+    player_args = ['--ros-args', '-r', 'events:=replay/events', '-p', f'file:={path}',
+                   '-p', 'rate:=2.0', '-p', 'packet_ms:=10.0', '-p', 'wait_for_subscribers:=1',
+                   '-p', 'reliability:=reliable', '-p', 'frame_id:=dvs']
+    logs = {name: tmp_path / f'{name}.log' for name in ('classifier', 'event_player')}
+
+    def output() -> str:
+        return '\n'.join(f'--- {name}:\n{log.read_text()}' for name, log in logs.items())
+    with _process(logs['classifier'], 'classifier', *classifier_args) as classifier:
+        with _process(logs['event_player'], 'event_player', *player_args) as player:
+            # 600 ms at 2x: the player is done 0.3 s after the classifier subscribed.
+            assert spin_until(lambda: player.poll() is not None, timeout_s=40.0), \
+                'the player did not finish\n' + output()
+            assert player.returncode == 0, output()
+            assert 'published 60 packets' in logs['event_player'].read_text()
+        assert spin_until(lambda: len(results) >= 5, timeout_s=15.0), \
+            f'{len(results)} classifications from the classifier process\n' + output()
+        assert classifier.poll() is None, output()
+    assert len(results) == 5  # windows [0, 100) ... [400, 500) ms; [500, 600) stays open
+    stamps = [r.header.stamp.sec * 10**9 + r.header.stamp.nanosec for r in results]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 5
+    # stamps replay event times at 2x: windows end 50 ms of wall time apart (last packets)
+    assert all(30e6 < b - a < 70e6 for a, b in zip(stamps, stamps[1:])), np.diff(stamps)
+    assert all(r.header.frame_id == 'dvs' and r.timestep_budget == 20 for r in results)

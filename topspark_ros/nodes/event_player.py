@@ -1,0 +1,281 @@
+"""
+Replay an event file as ``event_camera_msgs/EventPacket`` messages, as an event camera would.
+
+A recorder-free stand-in for an event-camera driver, for demos and tests. The file (``.bin``
+N-MNIST or ``.npz``, see :mod:`topspark_ros.core.events.files`) is cut into packets of
+``packet_ms`` milliseconds of sensor time, encoded (``evt3`` by default, or ``mono``, see
+:mod:`topspark_ros.core.events.codecs`) and published on ``events`` at ``rate`` times real
+time. Packet ``k`` of a pass (the events with ``t0 + k P <= t < t0 + (k + 1) P``, ``t0`` the
+first event's time, ``P`` the packet length) is published once its interval has elapsed, at
+wall time ``start + (k + 1) P / rate``; time slices without events publish nothing. Its header
+stamp is ``start + (t_first - t0) / rate`` (``t_first``: its first event), i.e. the event
+times replayed on the node's clock; ``seq`` counts the published packets (0, 1, 2, ...).
+
+With ``loop`` the file plays again and again, each pass shifted to start one packet length
+(plus ``loop_gap_ms``) after the previous pass ended, so sensor time, stamps and ``seq`` keep
+increasing as a live stream's do; without it the node finishes after one pass and the
+executable exits.
+
+    ros2 run topspark_ros event_player --ros-args -p file:=digit.npz -p rate:=2.0
+"""
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.resources import resolve
+
+PARAMS = (
+    Param('file', '', 'Event file to play (.bin N-MNIST or .npz; a path or '
+          'package://<package>/<path>).', live=False),
+    Param('encoding', 'evt3', 'EventPacket encoding of the published packets.',
+          choices=('evt3', 'mono'), live=False),
+    Param('rate', 1.0, 'Playing speed as a multiple of real time (2.0: twice as fast).',
+          low=0.001, high=100000.0, live=False),
+    Param('packet_ms', 10.0, 'Sensor time covered by one packet (ms); drivers publish '
+          'packets of about 1 ms, but rclpy subscribers keep up with a few hundred packets '
+          'per second only.', low=0.001, high=100000.0, live=False),
+    Param('loop', False, 'Play the file again and again (otherwise stop after one pass).',
+          live=False),
+    Param('loop_gap_ms', 0.0, 'Loop: extra sensor time between the end of a pass and the '
+          'start of the next (ms).', low=0.0, live=False),
+    Param('wait_for_subscribers', 0, 'Start playing only once this many subscriptions are '
+          'matched (0: at once).', low=0, live=False),
+    Param('frame_id', 'event_camera_optical_frame', 'frame_id of the published packets.',
+          live=False),
+    Param('reliability', 'best_effort', 'QoS reliability of the publisher (drivers publish '
+          'best effort).', choices=('best_effort', 'reliable'), live=False),
+    Param('depth', 10, 'QoS queue depth of the publisher.', low=1, high=10000, live=False),
+)
+
+
+def event_packet_type(needed_for: str = 'publishing event packets', otherwise: str = ''):
+    """
+    Return the ``event_camera_msgs/EventPacket`` message class (imported on first use).
+
+    Raises ImportError saying what ``needed_for`` needs, how to install it (and ``otherwise``,
+    an alternative, when given) when the package is missing. The classifier's event mode
+    uses this too.
+    """
+    try:
+        from event_camera_msgs.msg import EventPacket
+    except ImportError as exc:
+        raise ImportError(
+            f'{needed_for} needs the event_camera_msgs message package, which is not '
+            f'importable ({exc}): install it (apt: ros-$ROS_DISTRO-event-camera-msgs, or '
+            'build github.com/ros-event-camera/event_camera_msgs in your workspace) and '
+            'source the workspace' + (f', or {otherwise}' if otherwise else '')) from None
+    return EventPacket
+
+
+def packet_bounds(t: np.ndarray, packet_us: int) -> tuple:
+    """
+    Return ``(slot, start, stop)`` of the non-empty packets of one pass over ``t``.
+
+    ``t``: event times (us, non-decreasing). Packet ``i`` holds events ``start[i]:stop[i]``,
+    all in the time slot ``slot[i]`` (``t0 + slot P <= t < t0 + (slot + 1) P``, ``t0 =
+    t[0]``, ``P = packet_us``); slots without events have no packet. ``int64`` arrays.
+    """
+    if len(t) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    slots = (np.asarray(t, np.int64) - int(t[0])) // int(packet_us)
+    start = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]]).astype(np.int64)
+    stop = np.r_[start[1:], len(t)].astype(np.int64)
+    return slots[start], start, stop
+
+
+class EventPlayerNode(Node):
+    """Publishes an event file as EventPacket messages in (scaled) real time."""
+
+    def __init__(self, **kwargs) -> None:
+        """Read the file, cut it into packets and start the publishing timer."""
+        super().__init__('event_player', **kwargs)
+        declare(self, PARAMS)
+        p = values(self, PARAMS)
+        packet_type = event_packet_type()  # first: a missing package is the clearest error
+        if not p['file']:
+            raise ValueError('parameter file is empty: name the event file to play')
+        from topspark_ros.core.events.codecs import make_encoder, MONO_MAX_DT_NS
+        from topspark_ros.core.events.files import read_event_file
+        recording = read_event_file(resolve(p['file']))
+        self.events = recording.events
+        if len(self.events) == 0:
+            raise ValueError(f"{p['file']}: the recording holds no events")
+        if np.any(self.events['t'][1:] < self.events['t'][:-1]):
+            self.get_logger().warn(f"{p['file']}: events not in time order; sorted them")
+            self.events = self.events[np.argsort(self.events['t'], kind='stable')]
+        self.width, self.height = recording.width, recording.height
+        self._encoder = make_encoder(p['encoding'], self.width, self.height)
+        self._packet_us = max(1, round(p['packet_ms'] * 1000.0))
+        if p['encoding'] == 'mono' and self._packet_us * 1000 > MONO_MAX_DT_NS:
+            raise ValueError(f"packet_ms {p['packet_ms']} is longer than a mono packet can "
+                             f'span ({MONO_MAX_DT_NS / 1e6:.0f} ms)')
+        self._slots, self._starts, self._stops = packet_bounds(self.events['t'],
+                                                               self._packet_us)
+        self._t0 = int(self.events['t'][0])
+        # One pass lasts a whole number of packets, the gap between passes on top.
+        self._pass_us = (int(self._slots[-1]) + 1) * self._packet_us \
+            + round(p['loop_gap_ms'] * 1000.0)
+        self._rate = p['rate']
+        self._loop = p['loop']
+        self._frame_id = p['frame_id']
+        self._wait_for = p['wait_for_subscribers']
+        self._msg_type = packet_type
+        self._next = 0  # index of the next packet over all passes
+        self._start_ns = None  # clock time of t0 of the first pass, set when playing starts
+        self.published = 0
+        self.finished = False
+        qos = QoSProfile(depth=p['depth'], reliability=(
+            ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
+            else ReliabilityPolicy.RELIABLE))
+        self._pub = self.create_publisher(packet_type, 'events', qos)
+        period_s = min(max(self._packet_us / 1e6 / self._rate, 0.001), 0.02)
+        self._timer = self.create_timer(period_s, self._tick)
+        self.get_logger().info(
+            f"playing {p['file']} ({len(self.events)} events, {self.width}x{self.height}, "
+            f"{len(self._slots)} packets of {p['packet_ms']} ms, {p['encoding']}) at "
+            f"{self._rate}x real time{' in a loop' if self._loop else ''}")
+
+    @property
+    def packets_per_pass(self) -> int:
+        """Packets one pass over the file publishes."""
+        return len(self._slots)
+
+    def _tick(self) -> None:
+        """Publish every packet whose interval has elapsed."""
+        if self.finished:
+            return
+        now = self.get_clock().now().nanoseconds
+        if self._start_ns is None:
+            if self._pub.get_subscription_count() < self._wait_for:
+                return
+            self._start_ns = now
+        n = len(self._slots)
+        while True:
+            if not self._loop and self._next >= n:
+                self.finished = True
+                self._timer.cancel()
+                return
+            loop, i = divmod(self._next, n)
+            offset_us = loop * self._pass_us
+            due_ns = self._start_ns + round(
+                (offset_us + (int(self._slots[i]) + 1) * self._packet_us) * 1e3 / self._rate)
+            if due_ns > now:
+                return
+            self._publish(i, offset_us)
+            self._next += 1
+
+    def _publish(self, i: int, offset_us: int) -> None:
+        """Encode and publish packet ``i`` of a pass shifted by ``offset_us``."""
+        chunk = self.events[self._starts[i]:self._stops[i]]
+        if offset_us:
+            chunk = chunk.copy()
+            chunk['t'] += offset_us
+        packet = self._encoder.encode(chunk)
+        msg = self._msg_type()
+        first_ns = round((int(chunk['t'][0]) - self._t0) * 1e3 / self._rate)
+        stamp = self._start_ns + first_ns
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        msg.header.frame_id = self._frame_id
+        msg.width, msg.height = packet.width, packet.height
+        msg.seq = packet.seq
+        msg.time_base = packet.time_base
+        msg.encoding = packet.encoding
+        msg.is_bigendian = False
+        msg.events = _byte_array(packet.data)
+        self._pub.publish(msg)
+        self.published += 1
+
+
+def _byte_array(data: bytes):
+    """Return ``data`` as the ``array('B')`` a ``uint8[]`` field stores (one copy, no loop)."""
+    import array
+    return array.array('B', data)
+
+
+def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = None,
+        linger_s: float = 0.5) -> int:
+    """
+    Play until done (or forever with ``loop``), then return the exit status.
+
+    ``args``: process arguments, ROS arguments included (``sys.argv`` by default);
+    ``overrides``: parameter values that take precedence over them. After the last packet the
+    node keeps spinning ``linger_s`` seconds so the last messages get out.
+    """
+    import time
+
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.runner import init
+    init(list(sys.argv if args is None else args))
+    node = None
+    try:
+        node = EventPlayerNode(parameter_overrides=[
+            Parameter(name, value=value) for name, value in (overrides or {}).items()])
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while executor.context.ok() and not node.finished:
+            executor.spin_once(timeout_sec=0.25)
+        end = time.monotonic() + linger_s
+        while executor.context.ok() and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        node.get_logger().info(f'published {node.published} packets')
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ImportError, ValueError, OSError) as exc:
+        print(f'event_player: error: {exc}', file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """Run the player alone (``ros2 run topspark_ros event_player --ros-args -p file:=...``)."""
+    return run(args)
+
+
+def cli(argv: Optional[Sequence[str]] = None) -> int:
+    """
+    ``topspark event-player FILE [options] [--ros-args ...]``: the player with CLI options.
+
+    Each option sets the parameter of the same name; ROS arguments (a remap of ``events``,
+    say) pass through.
+    """
+    parser = argparse.ArgumentParser(
+        prog='topspark event-player',
+        description='Publish an event file (.bin N-MNIST or .npz) as '
+                    'event_camera_msgs/EventPacket messages on `events`, in (scaled) real time.')
+    parser.add_argument('file', help='event file to play')
+    parser.add_argument('--encoding', choices=('evt3', 'mono'), default='evt3',
+                        help='packet encoding (default: evt3)')
+    parser.add_argument('--rate', type=float, default=1.0,
+                        help='speed as a multiple of real time (default: 1.0)')
+    parser.add_argument('--packet-ms', type=float, default=10.0,
+                        help='sensor time per packet in ms (default: 10.0)')
+    parser.add_argument('--loop', action='store_true', help='play again and again')
+    parser.add_argument('--wait-for-subscribers', type=int, default=0,
+                        help='start once this many subscriptions are matched (default: 0)')
+    parser.add_argument('--frame-id', default='event_camera_optical_frame',
+                        help='frame_id of the packets')
+    own, ros_args = parser.parse_known_args(argv)
+    if ros_args and ros_args[0] != '--ros-args':
+        parser.error(f'unrecognized arguments: {" ".join(ros_args)}')
+    overrides = {'file': own.file, 'encoding': own.encoding, 'rate': own.rate,
+                 'packet_ms': own.packet_ms, 'loop': own.loop,
+                 'wait_for_subscribers': own.wait_for_subscribers, 'frame_id': own.frame_id}
+    return run(['topspark', *ros_args], overrides=overrides)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
