@@ -144,11 +144,21 @@ def test_battery_drop_lowers_the_commanded_timesteps(ros) -> None:
             f'the classifier did not switch to T={low_t}'
 
 
-def _call(node, spin_until, client, request):
+def _call(node, spin_until, client, request, *, resend: bool = True):
+    """
+    Call a service of a node process and return the response.
+
+    ``wait_for_service`` can be satisfied by the graph entry of a process that just ended (a
+    previous test's node, not yet forgotten by discovery), and a request sent before the new
+    server is matched is lost; so an idempotent request is sent again every 4 s (``resend``).
+    """
     assert client.wait_for_service(timeout_sec=20.0), client.srv_name
-    future = client.call_async(request)
-    assert spin_until(future.done, timeout_s=20.0)
-    return future.result()
+    end = time.monotonic() + 20.0
+    while True:
+        future = client.call_async(request)
+        if spin_until(future.done, timeout_s=4.0 if resend else 20.0):
+            return future.result()
+        assert resend and time.monotonic() < end, f'no answer from {client.srv_name}'
 
 
 def test_lifecycle_and_parameters_through_services(ros) -> None:
@@ -167,7 +177,7 @@ def test_lifecycle_and_parameters_through_services(ros) -> None:
         for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             request = ChangeState.Request()
             request.transition.id = transition
-            assert _call(node, spin_until, change, request).success
+            assert _call(node, spin_until, change, request, resend=False).success
         state = _call(node, spin_until, get, GetState.Request()).current_state
         assert state.id == State.PRIMARY_STATE_ACTIVE
 
