@@ -20,6 +20,7 @@ executable exits.
 """
 
 import argparse
+import math
 import sys
 from typing import Optional, Sequence
 
@@ -29,6 +30,12 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
+
+MAX_BURST = 4
+"""Overdue packets one timer tick may publish (at least; twice the packets a tick is due for
+when ticks are longer than packets). After a stall the player catches up over several ticks,
+stamps staying on the schedule, instead of publishing the whole backlog at once: a burst that
+overflows subscribers' queues."""
 
 PARAMS = (
     Param('file', '', 'Event file to play (.bin N-MNIST or .npz; a path or '
@@ -135,7 +142,10 @@ class EventPlayerNode(Node):
             ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
             else ReliabilityPolicy.RELIABLE))
         self._pub = self.create_publisher(packet_type, 'events', qos)
-        period_s = min(max(self._packet_us / 1e6 / self._rate, 0.001), 0.02)
+        packet_s = self._packet_us / 1e6 / self._rate
+        period_s = min(max(packet_s, 0.001), 0.02)
+        # Twice the packets a tick is due for, so the player keeps up and can catch up.
+        self._max_burst = max(MAX_BURST, 2 * math.ceil(period_s / packet_s))
         self._timer = self.create_timer(period_s, self._tick)
         self.get_logger().info(
             f"playing {p['file']} ({len(self.events)} events, {self.width}x{self.height}, "
@@ -157,6 +167,7 @@ class EventPlayerNode(Node):
                 return
             self._start_ns = now
         n = len(self._slots)
+        burst = 0
         while True:
             if not self._loop and self._next >= n:
                 self.finished = True
@@ -168,8 +179,11 @@ class EventPlayerNode(Node):
                 (offset_us + (int(self._slots[i]) + 1) * self._packet_us) * 1e3 / self._rate)
             if due_ns > now:
                 return
+            if burst == self._max_burst:  # behind (a stall): catch up over the next ticks
+                return
             self._publish(i, offset_us)
             self._next += 1
+            burst += 1
 
     def _publish(self, i: int, offset_us: int) -> None:
         """Encode and publish packet ``i`` of a pass shifted by ``offset_us``."""
