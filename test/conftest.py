@@ -9,6 +9,7 @@ announcements. Child processes inherit all of it through ``os.environ``.
 import os
 import pathlib
 import sys
+import time
 
 import pytest
 
@@ -54,3 +55,36 @@ def pytest_configure(config: pytest.Config) -> None:
 def python_executable() -> str:
     """Return the interpreter running the tests (children run with the same environment)."""
     return sys.executable
+
+
+@pytest.fixture
+def ros():
+    """
+    Yield ``(context, executor, spin_until)`` for a fresh rclpy context (in-process node tests).
+
+    On teardown every node leaves the DDS graph at once (lifecycle services included), so a
+    later test's ``wait_for_service`` cannot find a node of this one.
+    """
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+
+    def spin_until(predicate, timeout_s: float = 30.0) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    yield context, executor, spin_until
+    nodes = executor.get_nodes()
+    executor.shutdown()
+    for node in nodes:  # gone from the DDS graph now, not when garbage-collected
+        state_machine = getattr(node, '_state_machine', None)
+        if state_machine is not None:  # its services (~/get_state, ...): destroy_node keeps them
+            state_machine.destroy_when_not_in_use()
+        node.destroy_node()
+    rclpy.shutdown(context=context)

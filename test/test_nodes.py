@@ -17,34 +17,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
 
 
-@pytest.fixture
-def ros():
-    """Yield ``(context, executor, spin_until)`` for a fresh rclpy context."""
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-
-    def spin_until(predicate, timeout_s: float = 30.0) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if predicate():
-                return True
-            executor.spin_once(timeout_sec=0.05)
-        return predicate()
-
-    yield context, executor, spin_until
-    nodes = executor.get_nodes()
-    executor.shutdown()
-    for node in nodes:  # gone from the DDS graph now, not when garbage-collected
-        state_machine = getattr(node, '_state_machine', None)
-        if state_machine is not None:  # its services (~/get_state, ...): destroy_node keeps them
-            state_machine.destroy_when_not_in_use()
-        node.destroy_node()
-    rclpy.shutdown(context=context)
-
-
 def _probe(context, executor):
     """Return a node with publishers of images/commands and recorders of the outputs."""
     from rclpy.node import Node

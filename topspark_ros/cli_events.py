@@ -13,21 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
-
-def _positive_int(text: str) -> int:
-    """Parse a positive int."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    """Parse a non-negative int."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
-    return value
+from topspark_ros.cli_args import non_negative_int, positive_int
 
 
 def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
@@ -57,11 +43,11 @@ def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
                       help='sensor (mismatch) and noise seed (default: %(default)s)')
     make.add_argument('--split-seed', type=int, default=0,
                       help='seed of the stratified train/test split (default: %(default)s)')
-    make.add_argument('--train', type=_non_negative_int,
+    make.add_argument('--train', type=non_negative_int,
                       help='keep only this many training samples (default: all, 8000)')
-    make.add_argument('--test', type=_non_negative_int,
+    make.add_argument('--test', type=non_negative_int,
                       help='keep only this many test samples (default: all, 2000)')
-    make.add_argument('--chunk', type=_positive_int, default=200,
+    make.add_argument('--chunk', type=positive_int, default=200,
                       help='samples emulated together (default: %(default)s)')
     make.add_argument('--no-compress', action='store_true',
                       help='store the split files uncompressed (larger, faster to load)')
