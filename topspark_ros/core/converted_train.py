@@ -79,12 +79,7 @@ def train_ann(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray, *
                 _cosine(optimiser, lr, step, total)
                 x = model._inputs(images[idx])
                 loss = functional.cross_entropy(net(x), labels_t[idx].to(model.device))
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                with torch.no_grad():
-                    for t in net.thresholds:
-                        t.mu.clamp_(min=1e-3)
+                _descend(optimiser, loss, net)
                 step += 1
                 loss_value = float(loss.detach())
                 progress(len(idx))
@@ -93,6 +88,16 @@ def train_ann(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray, *
         torch.random.set_rng_state(generator_state)
     return {'seconds': time.perf_counter() - start, 'final_loss': loss_value,
             'mu': [float(m) for m in net.mu().detach()]}
+
+
+def _descend(optimiser, loss, net) -> None:
+    """Take one optimiser step on ``loss``; keep every clipping threshold positive."""
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    with torch.no_grad():
+        for t in net.thresholds:
+            t.mu.clamp_(min=1e-3)
 
 
 def finetune_snn(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray, *,
@@ -120,12 +125,7 @@ def finetune_snn(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray
             evidence = model.run_snn(x, timesteps, params, surrogate=True)[0]
             loss = functional.cross_entropy(evidence / timesteps,
                                             labels_t[idx].to(model.device))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            with torch.no_grad():
-                for t in net.thresholds:
-                    t.mu.clamp_(min=1e-3)
+            _descend(optimiser, loss, net)
             step += 1
             loss_value = float(loss.detach())
             progress(len(idx))
