@@ -26,8 +26,9 @@ from typing import Optional, Sequence
 import topspark_ros
 from topspark_ros import cli_converted
 from topspark_ros import cli_events
-from topspark_ros.cli_args import (non_negative_float, non_negative_int, positive_float,
-                                   positive_int)
+from topspark_ros.cli_args import (available_train, non_negative_float, non_negative_int,
+                                   positive_float, positive_int)
+from topspark_ros.core.threads import DEFAULT_TORCH_THREADS, set_torch_threads
 
 PROG = 'topspark'
 EVENT_DATASETS = ('nmnist-synth',)
@@ -72,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     data.add_argument('--device', default='cpu',
                       help="'cpu' (numba engine) or a torch device such as 'cuda' "
+                      '(default: %(default)s)')
+    data.add_argument('--threads', type=positive_int, default=DEFAULT_TORCH_THREADS,
+                      help='torch intra-op threads (measured: 1 is robust on a shared 2-core '
+                      'machine, more pays only with idle cores; see docs/benchmarks.md) '
                       '(default: %(default)s)')
     out = common.add_argument_group('output')
     out.add_argument('--json', action='store_true',
@@ -127,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help='images to evaluate (default: the whole split)')
     evaluate.add_argument('--vote', choices=('all_activity', 'cosine'), default='all_activity',
                           help='readout vote (default: %(default)s)')
+    evaluate.add_argument('--params-from', help='timestep profile whose parameters enhanced '
+                          'for --timesteps are applied (a T the profile lacks is an error; '
+                          "default: none, the model's own parameters)")
 
     sweep = sub.add_parser('sweep', parents=[common], help='measure a model over a grid of T',
                            description='Timestep analysis: accuracy (95%% interval), latency, '
@@ -153,7 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument('--params-from', help='profile whose enhanced parameters to apply at '
                        "each T (default: none, the model's own)")
     sweep.add_argument('--output', '-o', help='profile to write (default: '
-                       '<model>.profile.yaml next to the model)')
+                       '<model>.profile.yaml next to the model); an existing profile is '
+                       'replaced only with --overwrite')
+    sweep.add_argument('--overwrite', action='store_true',
+                       help='replace an existing profile at the output path; its enhanced '
+                       'parameters are kept (re-measured, as with --params-from it) unless '
+                       '--params-from names another profile')
     sweep.add_argument('--plot', help="PNG to write (default: the profile's path with .png; "
                        "'' : none)")
 
@@ -267,6 +280,13 @@ def _dataset(args, split: str):
     return load_mnist_family(directory, split)
 
 
+def _dataset_name(args, dataset) -> str:
+    """Return how results name the data: ``--dataset``, or the directory ``--data-dir`` read."""
+    if args.data_dir is None:
+        return args.dataset
+    return str(getattr(dataset, 'source', None) or args.data_dir)
+
+
 def _check_data_kind(model, args) -> None:
     """Refuse (a usage error) an event model on a frame data set, before loading the data."""
     from topspark_ros.core.events.encode import model_takes_events
@@ -294,8 +314,12 @@ def _for_data(model, dataset, path: str):
     return model
 
 
-def _infer_all(model, images, args, desc: str):
-    """Run inference over ``images`` in batches; return ``(spike counts, ops, seconds)``."""
+def _infer_all(model, images, args, desc: str, params=None):
+    """
+    Run inference over ``images`` in batches; return ``(spike counts, ops, seconds)``.
+
+    ``params``: the model's parameters to use (e.g. enhanced ones); None: its own.
+    """
     import numpy as np
 
     counts, ops = [], []
@@ -303,7 +327,8 @@ def _infer_all(model, images, args, desc: str):
     with _progress(args, len(images), desc) as bar:
         for first in range(0, len(images), args.batch_size):
             batch = images[first:first + args.batch_size]
-            result = model.infer(batch, timesteps=args.timesteps, seed=args.seed + 1 + first)
+            result = model.infer(batch, timesteps=args.timesteps, params=params,
+                                 seed=args.seed + 1 + first)
             counts.append(result.exc_spike_counts)
             ops.append(result.ops.totals())
             bar.update(len(batch))
@@ -333,11 +358,13 @@ def _train(args) -> dict:
     if args.params_from:
         params, enhanced = _enhanced_params(args.params_from, args.timesteps)
     train_set = _dataset(args, 'train')
-    n_label = args.n_label if args.n_label is not None else args.n_train
-    if n_label > args.n_train:
-        raise UsageError(f'--n-label ({n_label}) cannot exceed --n-train ({args.n_train})')
     held_out_n = args.n_eval if args.eval_split == 'train' else 0
-    train_idx, held_idx = split_indices(len(train_set), [args.n_train, held_out_n], args.seed)
+    n_train = available_train(args, len(train_set), held_out_n)
+    n_label = args.n_label if args.n_label is not None else n_train
+    if n_label > n_train:
+        raise UsageError(f'--n-label ({n_label}) cannot exceed the training images ({n_train})')
+    train_idx, held_idx = split_indices(len(train_set), [n_train, held_out_n], args.seed)
+    epochs = 1 if args.epochs is None else args.epochs
     encoding = None
     if args.dataset in EVENT_DATASETS:
         from topspark_ros.core.events.encode import EventEncoding
@@ -354,21 +381,26 @@ def _train(args) -> dict:
     model = _for_data(network, train_set, args.output)
     images = train_set.images[train_idx]
     chunk = 50
+    order = np.random.default_rng(args.seed)
     start = time.perf_counter()
-    with _progress(args, len(images), 'train') as bar:
-        for first in range(0, len(images), chunk):
-            model.learn(images[first:first + chunk], timesteps=args.timesteps)
-            bar.update(min(chunk, len(images) - first))
+    with _progress(args, epochs * len(images), 'train') as bar:
+        for epoch in range(epochs):
+            # The first pass keeps the split's order (as one-pass training always did); later
+            # passes present the same images shuffled anew.
+            shown = images if epoch == 0 else images[order.permutation(len(images))]
+            for first in range(0, len(shown), chunk):
+                model.learn(shown[first:first + chunk], timesteps=args.timesteps)
+                bar.update(min(chunk, len(shown) - first))
     train_seconds = time.perf_counter() - start
 
     counts, _, _ = _infer_all(model, images[:n_label], args, 'label')
     model.readout = assign_labels(counts, train_set.labels[train_idx[:n_label]],
                                   config.n_classes)
-    result = {'command': 'train', 'n_samples': args.n_train, 'n_label': n_label,
+    result = {'command': 'train', 'n_samples': n_train, 'epochs': epochs, 'n_label': n_label,
               'timesteps': args.timesteps, 'neurons': args.neurons, 'dt_ms': args.dt_ms,
               'learning_rule': args.learning_rule, 'inhibition': args.inhibition,
               'device': args.device, 'train_seconds': train_seconds,
-              **_speed(train_seconds, args.n_train), 'accuracy': None, 'n_eval': 0,
+              **_speed(train_seconds, epochs * n_train), 'accuracy': None, 'n_eval': 0,
               'params_from': args.params_from, 'enhanced_params': enhanced}
     if args.n_eval:
         if args.eval_split == 'train':
@@ -382,9 +414,9 @@ def _train(args) -> dict:
         result.update(accuracy=float(np.mean(predicted == eval_labels)),
                       n_eval=int(len(eval_labels)), eval_split=args.eval_split,
                       eval_latency_ms_per_sample=1e3 * seconds / len(eval_labels))
-    info = {'dataset': args.dataset if args.data_dir is None else str(train_set.source),
+    info = {'dataset': _dataset_name(args, train_set),
             'class_names': list(train_set.class_names), 'timesteps': args.timesteps,
-            'n_train': args.n_train, 'n_label': n_label, 'accuracy': result['accuracy'],
+            'n_train': n_train, 'epochs': epochs, 'n_label': n_label, 'accuracy': result['accuracy'],
             'n_eval': result['n_eval'], 'eval_split': args.eval_split,
             'params_from': args.params_from, 'enhanced_params': enhanced,
             'command': _command_line(args)}
@@ -412,15 +444,27 @@ def _enhanced_params(profile_path: str, timesteps: int):
     from topspark_ros.core.stdp import DynamicsParams
 
     profile = load_profile(profile_path)
-    if timesteps not in profile.timesteps:
-        raise UsageError(f'--params-from: {profile_path} has no entry for T={timesteps} '
-                         f'(profiled: {profile.timesteps})')
-    values = profile.params_for(timesteps)
+    values = _profile_values(profile_path, timesteps, profile)
     if values is None:
         return DynamicsParams(), None
     model_path = os.path.join(os.path.dirname(os.path.abspath(profile_path)), profile.model_path)
     model, _ = load_checkpoint(model_path)
     return model.params_for_values(values), values
+
+
+def _profile_values(profile_path: str, timesteps: int, profile=None):
+    """
+    Return the parameter values the profile enhanced for ``timesteps`` (None: its own).
+
+    A T the profile lacks is a usage error.
+    """
+    from topspark_ros.core.profile import load_profile
+
+    profile = load_profile(profile_path) if profile is None else profile
+    if timesteps not in profile.timesteps:
+        raise UsageError(f'--params-from: {profile_path} has no entry for T={timesteps} '
+                         f'(profiled: {profile.timesteps})')
+    return profile.params_for(timesteps)
 
 
 def _parse_grid(text: str) -> list:
@@ -453,11 +497,17 @@ def _eval(args) -> dict:
     else:
         (idx,) = split_indices(len(dataset), [n], args.seed)
     images, labels = dataset.images[idx], dataset.labels[idx]
-    counts, ops, seconds = _infer_all(model, images, args, 'eval')
+    params, enhanced = None, None
+    if args.params_from:
+        enhanced = _profile_values(args.params_from, args.timesteps)
+        params = None if enhanced is None else model.params_for_values(enhanced)
+    counts, ops, seconds = _infer_all(model, images, args, 'eval', params=params)
     predicted = model.readout.predict(counts, args.vote)
     return {'command': 'eval', 'accuracy': float(np.mean(predicted == labels)),
             'n_samples': int(n), 'timesteps': args.timesteps, 'split': args.split,
+            'dataset': _dataset_name(args, dataset),
             'vote': args.vote, 'device': args.device, 'model': str(args.model),
+            'params_from': args.params_from, 'enhanced_params': enhanced,
             'trained_timesteps': meta.get('info', {}).get('timesteps'),
             **_speed(seconds, n), 'ops': ops}
 
@@ -490,10 +540,11 @@ def _sweep(args) -> dict:
         (tidx,) = split_indices(len(train), [min(args.n_train_steps, len(train))], args.seed)
         train_images = train.images[tidx]
     enhanced = load_profile(args.params_from) if args.params_from else None
+    output = args.output or str(default_profile_path(args.model))
+    enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
     record = None
     if enhanced is not None and enhanced.enhancement is not None:
         record = {**enhanced.enhancement, 'measured_with_params': True}
-    output = args.output or str(default_profile_path(args.model))
     model_meta = os.path.abspath(args.model if args.model.endswith('.json')
                                  else args.model + '.json')
     bar = _progress(args, len(grid), 'sweep', unit='T')
@@ -506,7 +557,8 @@ def _sweep(args) -> dict:
     profile = sweep(
         model, dataset.images[idx], dataset.labels[idx], grid,
         model_path=os.path.relpath(model_meta, os.path.dirname(os.path.abspath(output))),
-        model_sha256=meta['tensors']['sha256'], dataset=args.dataset, split=args.split,
+        model_sha256=meta['tensors']['sha256'], dataset=_dataset_name(args, dataset),
+        split=args.split,
         energy_model=energy_model, batch_size=args.batch_size, seed=args.seed,
         params_for=(lambda t: enhanced.params_for(t)) if enhanced else (lambda t: None),
         train_images=train_images,
@@ -529,6 +581,35 @@ def _sweep(args) -> dict:
                          'params': e.params}
                         for e in profile.entries],
             'accuracy': base.accuracy, 'timesteps': base.timesteps}
+
+
+def _keep_existing_profile(output: str, args, model_sha256: str, enhanced):
+    """
+    Guard an existing profile at ``output``; return the profile whose parameters to apply.
+
+    A sweep never destroys a profile by default: an existing file is a usage error unless
+    ``--overwrite`` is given. When it is, and the file holds enhanced parameters of this model
+    while ``--params-from`` names none, those parameters are carried into the new profile
+    (re-measured with them) rather than dropped.
+    """
+    import os
+
+    from topspark_ros.core.profile import load_profile
+
+    if not os.path.exists(output):
+        return enhanced
+    if not args.overwrite:
+        raise UsageError(f'{output} exists; pass --overwrite to replace it (its enhanced '
+                         'parameters are kept) or -o to write elsewhere')
+    if enhanced is not None:
+        return enhanced
+    existing = load_profile(output)
+    has_params = any(existing.params_for(t) for t in existing.timesteps)
+    if has_params and existing.model_sha256 == model_sha256:
+        print(f'{PROG}: note: keeping the enhanced parameters of {output} (re-measured with '
+              'them)', file=sys.stderr)
+        return existing
+    return None
 
 
 def _enhance(args) -> dict:
@@ -585,15 +666,16 @@ def _enhance(args) -> dict:
         bar.total = bar.n  # the estimate is an upper bound
         bar.refresh()
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
-    record = enhance.describe(result, command=_command_line(args), dataset=args.dataset,
-                              created=created)
+    record = enhance.describe(result, command=_command_line(args),
+                              dataset=_dataset_name(args, train), created=created)
     save_profile(enhance.apply_to_profile(profile, result, record), output)
     plot = args.plot if args.plot is not None else (
         str(os.path.splitext(output)[0]) + '.sensitivity.png')
     if plot:
         enhance.plot_sensitivity(result.sensitivity, plot,
                                  f'{os.path.basename(args.model)}: sensitivity on '
-                                 f'{args.n_val} validation images ({args.dataset} train)')
+                                 f'{args.n_val} validation images '
+                                 f'({_dataset_name(args, train)} train)')
     return {'command': 'enhance', 'profile': output, 'plot': plot or None,
             'n_val': args.n_val, 'seed': args.seed, 'preset': energy_model.preset.name,
             'ranking': record['ranking'], 'enhanced': record['timesteps'],
@@ -665,6 +747,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        if hasattr(args, 'threads'):
+            set_torch_threads(args.threads)
         result = {'train': _train, 'eval': _eval, 'sweep': _sweep, 'enhance': _enhance,
                   'events': lambda a: cli_events.run(a, _progress)}[args.command](args)
     except UsageError as exc:

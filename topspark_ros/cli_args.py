@@ -1,6 +1,7 @@
-"""Argument types shared by the ``topspark`` subcommands (argparse ``type=`` callables)."""
+"""Argument types (argparse ``type=`` callables) and checks shared by ``topspark`` commands."""
 
 import argparse
+import sys
 
 
 def positive_int(text: str) -> int:
@@ -33,3 +34,22 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
     return value
+
+
+def available_train(args, n_images: int, held_out_n: int) -> int:
+    """
+    Return how many training images to use: ``--n-train``, or all there are if it asks more.
+
+    Asking for more than the split holds is not an error (a note on stderr says so): more
+    presentations come from ``--epochs``. Raises ValueError when no image is left once
+    ``held_out_n`` are held out.
+    """
+    available = n_images - held_out_n
+    if available < 1:
+        raise ValueError(f'no training images left: the split has {n_images} and --n-eval '
+                         f'holds out {held_out_n}')
+    if args.n_train > available:
+        print(f'topspark: note: --n-train {args.n_train} exceeds the {available} training '
+              f'images available; using {available} (--epochs gives more passes)',
+              file=sys.stderr)
+    return min(args.n_train, available)

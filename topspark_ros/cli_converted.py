@@ -17,7 +17,11 @@ import argparse
 import shlex
 import time
 
+from topspark_ros.cli_args import available_train, positive_int
+
 FAMILIES = ('stdp', 'converted')
+CONVERTED_EPOCHS = 2
+"""ANN training epochs when ``--epochs`` is not given (``--family converted``)."""
 
 
 def _timestep_list(text: str) -> list:
@@ -45,8 +49,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help='channels per stage, comma-separated (default: 16,32,64)')
     group.add_argument('--hidden', type=int, default=64,
                        help='hidden linear units, VGG only (default: %(default)s)')
-    group.add_argument('--epochs', type=int, default=2,
-                       help='ANN training epochs over --n-train images (default: %(default)s)')
+    parser.add_argument('--epochs', type=positive_int,
+                        help='passes over the --n-train images (STDP: shuffled anew each '
+                        'pass; converted: ANN training epochs) (default: 1 for stdp, 2 for '
+                        'converted)')
     group.add_argument('--lr', type=float, default=3e-3,
                        help='ANN learning rate (Adam, cosine decay) (default: %(default)s)')
     group.add_argument('--lambda-mu', type=float, default=5e-4,
@@ -125,7 +131,7 @@ def train(args, load_split, progress) -> dict:
 
     train_set = load_split(args, 'train')
     held_out_n = args.n_eval if args.eval_split == 'train' else 0
-    n_train = min(args.n_train, len(train_set) - held_out_n)
+    n_train = available_train(args, len(train_set), held_out_n)
     train_idx, held_idx = split_indices(len(train_set), [n_train, held_out_n], args.seed)
     samples, labels = train_set.images[train_idx], train_set.labels[train_idx]
     encoding = None
@@ -149,11 +155,12 @@ def train(args, load_split, progress) -> dict:
                              std=std, seed=args.seed)
     torch.manual_seed(args.seed)
     model = ConvertedNetwork(config, device=args.device, event_encoding=encoding)
-    with progress(args, args.epochs * len(images), 'train ANN') as bar:
-        ann = train_ann(model, images, labels, epochs=args.epochs, lr=args.lr,
+    epochs = CONVERTED_EPOCHS if args.epochs is None else args.epochs
+    with progress(args, epochs * len(images), 'train ANN') as bar:
+        ann = train_ann(model, images, labels, epochs=epochs, lr=args.lr,
                         lambda_mu=args.lambda_mu, seed=args.seed, progress=bar.update)
     result = {'command': 'train', 'family': 'converted', 'arch': args.arch,
-              'n_samples': int(n_train), 'epochs': args.epochs, 'device': args.device,
+              'n_samples': int(n_train), 'epochs': epochs, 'device': args.device,
               'train_seconds': ann['seconds'], 'ann_final_loss': ann['final_loss'],
               'thresholds_mu': ann['mu'], 'finetune_timesteps': args.finetune_timesteps,
               'accuracy': None, 'n_eval': 0}
