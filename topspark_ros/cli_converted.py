@@ -114,12 +114,13 @@ def _frame_inputs(images, timesteps=None):
     return images
 
 
-def train(args, load_split, progress) -> dict:
+def train(args, load_split, progress, dataset_name) -> dict:
     """
     Run ``topspark train --family converted``; return the result dict.
 
     ``load_split(args, split)`` returns an :class:`~topspark_ros.core.datasets.ImageDataset`;
-    ``progress(args, total, desc)`` a progress bar.
+    ``progress(args, total, desc)`` a progress bar; ``dataset_name(args, dataset)`` how
+    the checkpoint names the data.
     """
     import torch
 
@@ -199,7 +200,7 @@ def train(args, load_split, progress) -> dict:
         best = max(args.eval_timesteps)
         result['accuracy'] = result['snn_accuracy'][str(best)]
         result['timesteps'] = best
-    info = {'dataset': args.dataset if args.data_dir is None else str(train_set.source),
+    info = {'dataset': dataset_name(args, train_set),
             'class_names': list(train_set.class_names), 'n_train': int(n_train),
             'accuracy': result['accuracy'], 'n_eval': result['n_eval'],
             'eval_split': args.eval_split,

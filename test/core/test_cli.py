@@ -124,8 +124,8 @@ def test_n_train_beyond_the_split_uses_the_split(tmp_path, fashion_dir, capsys):
     assert result['n_samples'] == 10 and 'exceeds the 10 training images' in err
 
 
-def test_sweep_names_the_data_it_read_and_never_destroys_a_profile(tmp_path, fashion_dir,
-                                                                     capsys):
+def test_sweep_names_the_data_it_read_and_never_destroys_a_profile(
+        tmp_path, fashion_dir, capsys):
     """--data-dir is recorded as such; an existing profile is kept unless --overwrite."""
     from topspark_ros.core.profile import load_profile, save_profile
 
@@ -153,7 +153,7 @@ def test_sweep_names_the_data_it_read_and_never_destroys_a_profile(tmp_path, fas
 
 
 def test_threads_are_chosen_not_inherited(fashion_dir, capsys):
-    """torch runs with --threads (default 1, measured), not one thread per core (issue 13)."""
+    """Torch runs with --threads (default 1, measured), not one thread per core (issue 13)."""
     import torch
 
     from topspark_ros.core.threads import DEFAULT_TORCH_THREADS, set_torch_threads

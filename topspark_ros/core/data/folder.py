@@ -1,0 +1,219 @@
+"""
+Image folders: one subfolder per class (torchvision's ``ImageFolder`` convention).
+
+Two layouts are read::
+
+    objects/                      objects/
+      mug/  a.png b.jpg ...         train/ mug/ ...  bottle/ ...
+      bottle/ ...                   val/   mug/ ...  bottle/ ...   (optional)
+                                    test/  mug/ ...  bottle/ ...
+
+On the left the split is made here: per class, the files (sorted by name) are shuffled with
+``seed`` and cut into ``test_fraction``, ``val_fraction`` and the rest (train), so every class
+is in every split in its own proportion (stratified) and the same files land in the same split
+on every machine. On the right the split is given by the subfolders.
+
+Class names are the subfolder names, sorted; a class folder that holds no image is an error
+(naming it). Files are read with Pillow (PNG, JPEG, BMP, TIFF, WebP, PPM/PGM: any size and
+mode), and go through :class:`~topspark_ros.core.preprocess.Preprocessor`, the frame path the
+classifier node uses: what is trained is what the robot sees. A file Pillow cannot read
+(unreadable, truncated, not an image) is skipped and counted in ``skipped``, or refused with
+``strict=True``. Other files (``.txt``, hidden files) are ignored.
+"""
+
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+from typing import Callable, List, Sequence, Tuple, Union
+
+import numpy as np
+
+from topspark_ros.core.datasets import DatasetError
+from topspark_ros.core.preprocess import FrameSpec, Preprocessor
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+"""File suffixes (any case) read as images; every other file is ignored."""
+
+SPLIT_FOLDERS = ('train', 'val', 'test')
+"""Subfolder names that give the split (the right-hand layout of the module docstring)."""
+
+
+@dataclass(frozen=True)
+class FolderDataset:
+    """
+    Images and labels of one split of an image folder.
+
+    Attributes
+    ----------
+    images
+        ``uint8 [N, h, w]`` (grayscale spec) or ``[N, 3, h, w]`` (RGB spec): model inputs.
+    labels
+        ``int64 [N]`` class indices into ``class_names``.
+    class_names
+        the class subfolder names, sorted.
+    source
+        the folder (the root, not the split subfolder).
+    files
+        the image file of each sample, in order.
+    skipped
+        ``(file, reason)`` of every file that could not be read (``strict=False``).
+
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: Sequence[str]
+    source: Path
+    files: Tuple[Path, ...] = ()
+    skipped: Tuple[Tuple[Path, str], ...] = field(default=())
+
+    def __len__(self) -> int:
+        """Return the number of samples."""
+        return int(self.labels.shape[0])
+
+
+def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: float = 0.1,
+                 test_fraction: float = 0.2,
+                 seed: int = 0) -> Tuple[List[str], List[Tuple[Path, int]]]:
+    """
+    Return ``(class_names, [(file, label), ...])`` of ``split`` of the folder ``root``.
+
+    ``split`` is ``'train'``, ``'val'`` or ``'test'``. Fractions apply per class when the
+    folder has no split subfolders; a class too small to give every split one image keeps
+    its images in train first, then test, then val. Raises DatasetError for a missing folder,
+    no class, or an empty class.
+    """
+    if split not in SPLIT_FOLDERS:
+        raise DatasetError(f"split must be one of {', '.join(SPLIT_FOLDERS)}, got {split!r}")
+    if not 0.0 <= val_fraction < 1.0 or not 0.0 <= test_fraction < 1.0 \
+            or val_fraction + test_fraction >= 1.0:
+        raise DatasetError(f'val_fraction ({val_fraction}) and test_fraction '
+                           f'({test_fraction}) must be >= 0 and leave images to train on')
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f'image folder {root} does not exist or is not a directory')
+    given = [d for d in SPLIT_FOLDERS if (root / d).is_dir()]
+    if given:
+        if 'train' not in given:
+            raise DatasetError(f'{root} has split folders {given} but no train/')
+        class_names = sorted({c.name for d in given for c in _class_dirs(root / d)})
+        if not (root / split).is_dir():
+            return class_names, []  # e.g. no val/: an empty validation split
+        files = _files_by_class(root / split, class_names, must_have=split == 'train')
+        return class_names, [(f, label) for label, fs in enumerate(files) for f in fs]
+    class_names = [c.name for c in _class_dirs(root)]
+    if not class_names:
+        raise DatasetError(f'{root} holds no class folder (expected one subfolder of images '
+                           'per class, or train/ val/ test/ subfolders)')
+    chosen = []
+    for label, files in enumerate(_files_by_class(root, class_names, must_have=True)):
+        order = np.random.default_rng([seed, label]).permutation(len(files))
+        n_test, n_val = _split_counts(len(files), val_fraction, test_fraction)
+        parts = {'test': order[:n_test], 'val': order[n_test:n_test + n_val],
+                 'train': order[n_test + n_val:]}
+        chosen += [(files[i], label) for i in sorted(parts[split])]
+    return class_names, chosen
+
+
+def load_image_folder(root: Union[str, os.PathLike], split: str, *,
+                      spec: FrameSpec = FrameSpec(), crop: str = 'center', invert: bool = False,
+                      val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
+                      strict: bool = False,
+                      progress: Callable[[int], None] = lambda n: None) -> FolderDataset:
+    """
+    Read ``split`` of an image folder into model inputs of ``spec``.
+
+    ``crop`` and ``invert`` are the preprocessing options of the classifier node (see
+    :mod:`topspark_ros.core.preprocess`); ``progress(1)`` is called per file. Raises
+    DatasetError for the folder errors of :func:`folder_split`, and with ``strict`` for the
+    first file that cannot be read.
+    """
+    class_names, chosen = folder_split(root, split, val_fraction=val_fraction,
+                                       test_fraction=test_fraction, seed=seed)
+    preprocess = Preprocessor(spec, crop=crop, invert=invert)
+    images = np.empty((len(chosen),) + spec.shape, np.uint8)
+    labels, files, skipped = [], [], []
+    for path, label in chosen:
+        try:
+            frame, layout = read_image(path)
+        except DatasetError as exc:
+            if strict:
+                raise
+            skipped.append((path, str(exc)))
+        else:
+            images[len(labels)] = preprocess(frame, layout)
+            labels.append(label)
+            files.append(path)
+        progress(1)
+    return FolderDataset(images[:len(labels)], np.asarray(labels, np.int64), class_names,
+                         Path(root), tuple(files), tuple(skipped))
+
+
+def read_image(path: Union[str, os.PathLike]) -> Tuple[np.ndarray, str]:
+    """
+    Return ``(frame, layout)`` of an image file, as :class:`Preprocessor` takes them.
+
+    Grayscale files give ``uint8`` (or ``uint16`` for 16-bit PNG) ``[H, W]`` with layout
+    ``'mono'``; everything else ``uint8 [H, W, 3]`` ``'rgb'`` (palette and CMYK converted,
+    alpha composited on black). Raises DatasetError when Pillow cannot read the whole file.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: a truncated file fails here, not later
+            mode = image.mode
+            if mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+                array = np.asarray(image.convert('I'), np.int64)
+                return np.clip(array, 0, 65535).astype(np.uint16), 'mono'
+            if mode in ('L', '1'):
+                return np.array(image.convert('L'), np.uint8), 'mono'
+            if mode in ('LA', 'RGBA', 'PA', 'P') or 'transparency' in image.info:
+                rgba = image.convert('RGBA')
+                black = Image.new('RGBA', rgba.size, (0, 0, 0, 255))
+                return np.array(Image.alpha_composite(black, rgba).convert('RGB')), 'rgb'
+            return np.array(image.convert('RGB'), np.uint8), 'rgb'
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f'{path}: cannot read the image ({exc})') from None
+
+
+def _class_dirs(directory: Path) -> List[Path]:
+    return sorted((d for d in directory.iterdir() if d.is_dir() and not d.name.startswith('.')),
+                  key=lambda d: d.name)
+
+
+def _files_by_class(directory: Path, class_names: Sequence[str],
+                    must_have: bool) -> List[List[Path]]:
+    files = []
+    for name in class_names:
+        folder = directory / name
+        found = sorted(p for p in folder.iterdir() if p.is_file()
+                       and not p.name.startswith('.')
+                       and p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+        if must_have and not found:
+            raise DatasetError(f'class {name!r} has no image in {folder} (expected '
+                               f"{', '.join(IMAGE_SUFFIXES)} files)")
+        files.append(found)
+    return files
+
+
+def _split_counts(n: int, val_fraction: float, test_fraction: float) -> Tuple[int, int]:
+    """Return ``(n_test, n_val)`` of a class of ``n`` images; train keeps at least one."""
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * val_fraction))
+    n_test = min(n_test, max(0, n - 1))
+    n_val = min(n_val, max(0, n - 1 - n_test))
+    return n_test, n_val
+
+
+def image_size(text: str) -> Tuple[int, int]:
+    """Parse ``'32'`` or ``'48x64'`` (height x width) into ``(height, width)``."""
+    parts = text.lower().split('x')
+    try:
+        height, width = (int(parts[0]), int(parts[0])) if len(parts) == 1 else \
+            (int(parts[0]), int(parts[1]))
+    except (ValueError, IndexError):
+        raise ValueError(f"expected a size such as '32' or '48x64', got {text!r}") from None
+    if len(parts) > 2 or height < 1 or width < 1:
+        raise ValueError(f"expected a size such as '32' or '48x64', got {text!r}")
+    return height, width

