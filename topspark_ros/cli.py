@@ -202,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
                        '--params-from names another profile')
     sweep.add_argument('--plot', help="PNG to write (default: the profile's path with .png; "
                        "'' : none)")
+    sweep.add_argument('--label-free', action='store_true',
+                       help="measure agreement with the model's own prediction at "
+                       '--reference-timesteps instead of accuracy against labels (automatic '
+                       'for unlabelled data, e.g. a bag without labels); the profile is '
+                       'marked agreement-based (see the README on when to trust it)')
+    sweep.add_argument('--reference-timesteps', type=positive_int,
+                       help='label-free: the T whose predictions are the reference (default: '
+                       'the largest T of --grid)')
 
     enhance = sub.add_parser(
         'enhance', parents=[common], help='tune neuron/learning parameters per T',
@@ -582,6 +590,8 @@ def _sweep(args) -> dict:
     """Run ``topspark sweep``; return the result dict."""
     import os
 
+    import numpy as np
+
     from topspark_ros.core.checkpoint import CheckpointError, load_checkpoint
     from topspark_ros.core.datasets import split_indices
     from topspark_ros.core.early_exit import EarlyExit
@@ -620,8 +630,12 @@ def _sweep(args) -> dict:
         bar.update(1)
         rows.append(entry)
 
+    labels = dataset.labels[idx]
+    label_free = args.label_free or len(dataset.class_names) == 0 or bool(np.any(labels < 0))
+    if args.reference_timesteps is not None and not label_free:
+        raise UsageError('--reference-timesteps is for label-free sweeps (--label-free)')
     profile = sweep(
-        model, dataset.images[idx], dataset.labels[idx], grid,
+        model, dataset.images[idx], None if label_free else labels, grid,
         model_path=os.path.relpath(model_meta, os.path.dirname(os.path.abspath(output))),
         model_sha256=meta['tensors']['sha256'], dataset=_dataset_name(args, dataset),
         split=args.split,
@@ -630,7 +644,8 @@ def _sweep(args) -> dict:
         train_images=train_images,
         early_exit=(EarlyExit(args.early_exit_margin, args.early_exit_min_steps)
                     if args.early_exit_margin > 0 else None),
-        enhancement=record, progress=progress)
+        enhancement=record, progress=progress,
+        reference_timesteps=args.reference_timesteps if label_free else None)
     bar.close()
     save_profile(profile, output)
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
@@ -646,7 +661,8 @@ def _sweep(args) -> dict:
                          'early_exit_mean_timesteps': e.early_exit_mean_timesteps,
                          'params': e.params}
                         for e in profile.entries],
-            'accuracy': base.accuracy, 'timesteps': base.timesteps}
+            'accuracy': base.accuracy, 'timesteps': base.timesteps,
+            'reference_timesteps': profile.reference_timesteps}
 
 
 def _keep_existing_profile(output: str, args, model_sha256: str, enhanced):

@@ -170,3 +170,25 @@ def test_threads_are_chosen_not_inherited(fashion_dir, capsys):
             set_torch_threads(0)
     finally:
         set_torch_threads(previous)
+
+
+def test_label_free_sweep_writes_a_profile_the_controller_uses(tmp_path, fashion_dir, capsys):
+    """`sweep --label-free`: agreement-based profile, and the trade-off strategy picks from it."""
+    from topspark_ros.core.profile import load_profile
+    from topspark_ros.core.strategy import choose_timestep, Constraints, Mode
+
+    out = tmp_path / 'free.yaml'
+    code, result, err = _run(['sweep', '-m', str(MODELS / 'stdp_fmnist_n400.json'),
+                              '--data-dir', str(fashion_dir), '--grid', '150,64,16',
+                              '--n-eval', '200', '--n-train-steps', '0', '--label-free',
+                              '-o', str(out), '--plot', str(tmp_path / 'free.png')], capsys)
+    assert code == 0, err
+    assert result['reference_timesteps'] == 150 and result['accuracy'] == 1.0
+    profile = load_profile(out)
+    assert profile.agreement_based and (tmp_path / 'free.png').stat().st_size > 0
+    choice = choose_timestep(profile, Constraints(max_accuracy_drop=0.5), Mode('energy_saver'))
+    assert choice.timesteps in (16, 64)
+    code, _, err = _run(['sweep', '-m', str(MODELS / 'stdp_fmnist_n400.json'),
+                         '--data-dir', str(fashion_dir), '--reference-timesteps', '64',
+                         '-o', str(tmp_path / 'x.yaml')], capsys)
+    assert code == 2 and '--label-free' in err

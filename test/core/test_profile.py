@@ -12,6 +12,8 @@ from topspark_ros.core.profile import (default_profile_path, load_profile, profi
                                        wilson_interval)
 import yaml
 
+MODELS = __import__('pathlib').Path(__file__).resolve().parents[2] / 'models'
+
 SHA = '0123456789abcdef' * 4
 
 
@@ -192,3 +194,44 @@ def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypat
     save_profile(_profile(dataset='mnist'), path)
     assert load_profile(path).dataset == 'mnist'
     assert profile_module.load_profile is load_profile
+
+
+def test_label_free_sweep_measures_agreement_and_bounds_the_accuracy_drop(fashion_test):
+    """Without labels, accuracy is agreement with full T: 1 at the reference, a drop bound."""
+    import numpy as np
+
+    from topspark_ros.core.checkpoint import load_checkpoint
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.sweep import sweep
+
+    model, meta = load_checkpoint(MODELS / 'stdp_fmnist_n400.json')
+    images, labels = fashion_test.images[:300], fashion_test.labels[:300].astype(np.int64)
+    common = dict(model_path='m.json', model_sha256=meta['tensors']['sha256'], dataset='d',
+                  split='test', energy_model=EnergyModel('cmos45_fp32'), batch_size=64, seed=5)
+    free = sweep(model, images, None, [100, 16], **common)
+    labelled = sweep(model, images, labels, [100, 16], **common)
+    assert free.agreement_based and free.reference_timesteps == 100
+    assert not labelled.agreement_based and labelled.reference_timesteps is None
+    assert free.entry(100).accuracy == 1.0  # the reference agrees with itself
+    drop = labelled.entry(100).accuracy - labelled.entry(16).accuracy
+    assert abs(drop) <= 1.0 - free.entry(16).accuracy + 1e-12  # the documented bound
+    assert free.entry(16).accuracy < 1.0
+    assert free.entry(16).energy_j == labelled.entry(16).energy_j  # same runs, same seeds
+
+
+def test_agreement_profiles_round_trip(tmp_path):
+    """reference_timesteps survives save and load; older profiles (without it) still load."""
+    shipped = load_profile(MODELS / 'stdp_fmnist_n400.profile.yaml')
+    assert shipped.reference_timesteps is None and not shipped.agreement_based
+    marked = type(shipped)(**{**shipped.__dict__, 'reference_timesteps': 350})
+    path = save_profile(marked, tmp_path / 'p.yaml')
+    assert 'reference_timesteps: 350' in path.read_text()
+    assert load_profile(path).reference_timesteps == 350
+
+
+@pytest.mark.parametrize('n', [1, 7, 300, 1000, 10000])
+def test_wilson_interval_contains_0_and_100_percent(n):
+    """At 0/n and n/n the interval holds p itself (300/300 once gave high = 1 - 1e-16)."""
+    assert wilson_interval(n, n)[1] == 1.0 and wilson_interval(0, n)[0] == 0.0
+    low, high = wilson_interval(n, n)
+    assert low < 1.0 <= high

@@ -114,7 +114,9 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> Tuple[float, float
     d = 1.0 + z * z / n
     centre = (p + z * z / (2.0 * n)) / d
     half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / d
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # Rounding can leave the exact bound a hair inside p at 0 % or 100 % (300/300 gave
+    # 0.9999999999999999): the interval always contains p.
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 # Field checks: each returns the normalised value or raises ProfileError(problem, key).
@@ -310,6 +312,11 @@ class TimestepProfile:
         how the entries' ``params`` were found (the record :mod:`topspark_ros.core.enhance`
         writes: command, data, search, per-T validation figures), or None. Plain data only
         (mappings with string keys, lists, strings, numbers, booleans, null).
+    reference_timesteps
+        None when ``accuracy`` is measured against labels. A label-free profile (unlabelled
+        deployment data) sets it to the T whose predictions served as the reference: every
+        entry's ``accuracy`` is then the *agreement* with the model's own prediction at that
+        T (see :func:`topspark_ros.core.sweep.sweep`).
 
     """
 
@@ -325,9 +332,13 @@ class TimestepProfile:
     package_version: str
     entries: Tuple[ProfileEntry, ...]
     enhancement: Optional[Mapping] = None
+    reference_timesteps: Optional[int] = None
 
     def __post_init__(self) -> None:
         """Check the header and the entries; sort the entries by T."""
+        if self.reference_timesteps is not None:
+            object.__setattr__(self, 'reference_timesteps',
+                               _integer('reference_timesteps', self.reference_timesteps, 1))
         for key in ('model_path', 'model_family', 'dataset', 'split', 'machine',
                     'package_version'):
             _text(key, getattr(self, key))
@@ -364,6 +375,11 @@ class TimestepProfile:
                 raise ProfileError(f'must be a mapping, got {type(self.enhancement).__name__}',
                                    'enhancement')
             object.__setattr__(self, 'enhancement', _plain('enhancement', self.enhancement))
+
+    @property
+    def agreement_based(self) -> bool:
+        """Whether ``accuracy`` is agreement with the model at ``reference_timesteps``."""
+        return self.reference_timesteps is not None
 
     @property
     def preset(self) -> str:
@@ -420,6 +436,8 @@ def profile_to_dict(profile: TimestepProfile) -> dict:
     out.update({key: getattr(profile, key) for key in _HEADER})
     if profile.enhancement is not None:
         out['enhancement'] = profile.enhancement
+    if profile.reference_timesteps is not None:
+        out['reference_timesteps'] = profile.reference_timesteps
     entries = []
     for e in profile.entries:
         item = {}
@@ -451,7 +469,7 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
         if not isinstance(data, Mapping):
             raise ProfileError(f'the document must be a mapping, got {type(data).__name__}')
         top = ('schema_version',) + _HEADER + ('entries',)
-        _check_keys(data, top, top + ('enhancement',), None)
+        _check_keys(data, top, top + ('enhancement', 'reference_timesteps'), None)
         version = data['schema_version']
         if isinstance(version, bool) or version != SCHEMA_VERSION:
             raise ProfileError(f'{version!r} is not supported (this version of topspark_ros '
@@ -471,7 +489,8 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
                 raise exc.within(where) from None
         header = {key: data[key] for key in _HEADER}
         return TimestepProfile(**header, entries=tuple(entries),
-                               enhancement=data.get('enhancement'))
+                               enhancement=data.get('enhancement'),
+                               reference_timesteps=data.get('reference_timesteps'))
     except ProfileError as exc:
         raise exc.within(path=source) from None
 

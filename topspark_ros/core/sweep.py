@@ -94,22 +94,42 @@ def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: 
         params=None if params is None else dict(params), **extra)
 
 
-def sweep(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], *,
+def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequence[int], *,
           model_path: str, model_sha256: str, dataset: str, split: str,
           energy_model: EnergyModel, batch_size: int = 256, seed: int = 0,
           params_for: Callable[[int], Optional[dict]] = lambda t: None,
           train_images: Optional[np.ndarray] = None, early_exit: Optional[EarlyExit] = None,
-          enhancement: Optional[Mapping] = None,
+          enhancement: Optional[Mapping] = None, reference_timesteps: Optional[int] = None,
           progress: Callable[[ProfileEntry], None] = lambda entry: None) -> TimestepProfile:
     """
     Measure ``model`` at every T of ``grid``; return the profile (entries ascending in T).
 
     ``params_for(T)`` gives the enhanced parameters measured at T (None: the model's own);
     ``enhancement`` is the record of how they were found, copied into the profile.
+
+    Without labels (``labels`` None: unlabelled deployment data, e.g. a bag from the field)
+    the sweep is label-free: the model's own predictions at ``reference_timesteps`` (default:
+    the largest T of the grid), with that T's parameters and the same seeds, serve as the
+    targets, so each entry's ``accuracy`` (and early-exit accuracy) is the *agreement*
+    ``g(T)`` with the full-T prediction, with its Wilson interval. When to trust it: for any
+    labels, ``|accuracy(T) - accuracy(T_ref)| <= 1 - g(T)`` (a sample can change from right
+    to wrong only by changing its prediction), so a controller bounding the agreement drop
+    bounds the accuracy drop by the same amount; it says nothing about ``accuracy(T_ref)``
+    itself, which only labelled data measures (on data unlike the training data a model can
+    agree with itself and still be wrong).
     """
     grid = sorted({int(t) for t in grid}, reverse=True)
     if not grid or grid[-1] < 1:
         raise ValueError(f'the timestep grid must hold positive counts, got {grid}')
+    if labels is None:
+        reference_timesteps = int(reference_timesteps or grid[0])
+        if reference_timesteps < 1:
+            raise ValueError(f'reference_timesteps must be >= 1, got {reference_timesteps}')
+        labels = reference_predictions(model, images, reference_timesteps,
+                                       params=params_for(reference_timesteps),
+                                       batch_size=batch_size, seed=seed)
+    elif reference_timesteps is not None:
+        raise ValueError('reference_timesteps is for label-free sweeps (labels None)')
     # Compile and warm every code path once, so no T's latency includes it.
     warm = images[:min(len(images), 2)]
     model.infer(warm, timesteps=2, seed=seed)
@@ -131,7 +151,21 @@ def sweep(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], *,
         energy_preset=energy_model.preset.name,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         package_version=topspark_ros.__version__, entries=tuple(entries),
-        enhancement=enhancement)
+        enhancement=enhancement, reference_timesteps=reference_timesteps)
+
+
+def reference_predictions(model, images: np.ndarray, timesteps: int, *,
+                          params: Optional[dict] = None, batch_size: int = 256,
+                          seed: int = 0) -> np.ndarray:
+    """
+    Return the model's predictions ``[N]`` at ``timesteps``, as a label-free sweep's targets.
+
+    The batches and seeds are those :func:`measure_timesteps` uses, so the entry of the
+    reference T agrees with them on every sample.
+    """
+    run_params = None if params is None else model.params_for_values(params)
+    results, _ = _infer_all(model, images, timesteps, run_params, batch_size, seed)
+    return np.concatenate([r.predicted for r in results])
 
 
 def plot_profile(profile: TimestepProfile, path: str) -> None:
@@ -168,8 +202,11 @@ def plot_profile(profile: TimestepProfile, path: str) -> None:
         ax.set_xlabel('timesteps T')
         ax.set_xscale('log', base=2)
         ax.grid(alpha=0.3)
+    if profile.agreement_based:
+        axes[0].set_ylabel(f'agreement with T={profile.reference_timesteps} (%)')
     fig.suptitle(f'{os.path.basename(profile.model_path)} on {profile.dataset} '
-                 f'{profile.split} ({profile.n_samples} samples)')
+                 f'{profile.split} ({profile.n_samples} samples'
+                 + (', no labels)' if profile.agreement_based else ')'))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
