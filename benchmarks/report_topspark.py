@@ -287,6 +287,8 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
     full_t = grid[0]
     n_train = n_train_for(opts, neurons)
     common = ['--seed', str(seed), '--batch-size', str(opts.batch_size), '--quiet']
+    if getattr(opts, 'data', None):  # older cached option sets have no data source
+        common += ['--data', opts.data]
     train_args = ['train', '--neurons', str(neurons), '--learning-rule', rule,
                   '--n-train', str(n_train), '--n-eval', str(opts.n_eval),
                   '--eval-split', 'test']
@@ -519,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--sizes', default='100,400,900', help='excitatory neurons N, comma-separated')
     p.add_argument('--rules', default='dc,pair', help='learning rules, comma-separated')
     p.add_argument('--seeds', default='0', help='seeds, comma-separated (one row each)')
+    p.add_argument('--data', help='data source of every step, as `topspark --data` takes it '
+                   '(default: Fashion-MNIST, found as `topspark` finds it)')
     p.add_argument('--n-train', type=int, default=60000, help='training images per model')
     p.add_argument('--n-train-cap', default='',
                    help="caps 'N:images,...': networks with >= N neurons learn from at most "

@@ -64,6 +64,9 @@ def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
                         help='sample index in the split (default: %(default)s)')
     export.add_argument('--data-dir', help='directory holding train.npz and test.npz '
                         '(default: search, see the README)')
+    export.add_argument('--data', metavar='SPEC',
+                        help='event data source, as the other commands take it: '
+                        'nmnist-synth[:DIR] (default, --data-dir as its DIR)')
     export.add_argument('--output', '-o', required=True,
                         help='output file: .bin (N-MNIST format) or .npz')
     return events
@@ -144,18 +147,25 @@ def _info(args, progress) -> dict:
 
 def _export(args, progress) -> dict:
     """Write one sample of the data set to an event file."""
-    from topspark_ros.core.events import files, synthetic
+    from topspark_ros.core.data.sources import DataSource, load_split, parse_data
+    from topspark_ros.core.events import files
 
-    dataset = synthetic.load_event_dataset(args.split, args.data_dir)
-    if not -len(dataset) <= args.index < len(dataset):
+    source = parse_data(args.data) if args.data else DataSource('nmnist-synth', args.data_dir)
+    if not source.events:
+        raise ValueError(f'--data {args.data}: `events export` needs an event data source')
+    samples = load_split(source, args.split)
+    if not -len(samples) <= args.index < len(samples):
         raise ValueError(f'--index {args.index} out of range: the {args.split} split has '
-                         f'{len(dataset)} samples')
-    events = dataset[args.index].copy()
-    label = int(dataset.labels[args.index])
-    recording = files.EventRecording(events, dataset.width, dataset.height, label,
-                                     {'split': args.split, 'index': args.index})
+                         f'{len(samples)} samples')
+    events = samples.images[args.index].copy()
+    label = int(samples.labels[args.index])
+    width, height = samples.sensor_size
+    recording = files.EventRecording(events, width, height, label,
+                                     {'split': args.split, 'index': args.index,
+                                      'source': source.label})
     files.write_event_file(args.output, recording)
     return {'output': str(args.output), 'split': args.split, 'index': args.index,
-            'label': label, 'class_name': dataset.class_names[label],
+            'label': label,
+            'class_name': samples.class_names[label] if label >= 0 else None,
             'events': int(events.size),
             'duration_us': recording.duration_us}

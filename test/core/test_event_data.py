@@ -548,6 +548,12 @@ def test_cli_make_info_export(tiny_digits, tmp_path, capsys):
     assert cli.main(['events', 'export', '--data-dir', str(out), '--index', '5', '-o',
                      str(sample)]) == 1
     assert 'out of range' in capsys.readouterr().err
+    again = tmp_path / 'again.bin'  # the one data-source spec works here too
+    assert cli.main(['events', 'export', '--data', f'nmnist-synth:{out}', '--split', 'test',
+                     '--index', '1', '-o', str(again)]) == 0
+    assert again.read_bytes() == sample.read_bytes()
+    assert cli.main(['events', 'export', '--data', 'fashion-mnist', '-o', str(again)]) == 1
+    assert 'needs an event data source' in capsys.readouterr().err
     assert cli.main(['events', 'info', str(tmp_path / 'nope.txt')]) == 1
     assert 'unknown event file type' in capsys.readouterr().err
     assert cli.main(['events']) == 2
