@@ -11,14 +11,14 @@ PYTHON_PATHS = [ROOT / p for p in ('topspark_ros', 'test', 'launch', 'benchmarks
 # Third-party Python modules -> the rosdep key package.xml must declare for them.
 PYTHON_ROSDEP_KEYS = {
     'numpy': 'python3-numpy',
-    'torch': 'python3-torch',
     'yaml': 'python3-yaml',
     'tqdm': 'python3-tqdm',
-    'safetensors': 'python3-safetensors',
-    'numba': 'python3-numba',
     'matplotlib': 'python3-matplotlib',
     'PIL': 'python3-pil',
 }
+# Modules with no usable rosdep key -> their pip distribution in requirements/robot.txt (the
+# README's robot path; test/test_package_deps.py checks that file).
+PYTHON_PIP_ON_ROBOTS = {'torch': 'torch', 'numba': 'numba', 'safetensors': 'safetensors'}
 
 
 def _existing(paths: list[pathlib.Path]) -> list[str]:
@@ -82,8 +82,14 @@ def test_package_xml_declares_every_import() -> None:
     declared = {dep.name for dep in (package.build_depends + package.exec_depends
                                      + package.buildtool_depends + package.build_export_depends)}
     imported = _imported_top_level_modules() - {'topspark_ros'} - set(sys.stdlib_module_names)
+    robot_txt = (ROOT / 'requirements' / 'robot.txt').read_text().split()
     missing = []
     for module in sorted(imported):
+        if module in PYTHON_PIP_ON_ROBOTS:
+            if not any(line.startswith(PYTHON_PIP_ON_ROBOTS[module] + '==')
+                       for line in robot_txt):
+                missing.append(f'{module} (requirements/robot.txt)')
+            continue
         key = PYTHON_ROSDEP_KEYS.get(module, module)
         if key not in declared:
             missing.append(f'{module} (rosdep key {key})')
