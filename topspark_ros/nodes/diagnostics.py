@@ -1,19 +1,116 @@
-"""Build ``diagnostic_msgs/DiagnosticArray`` messages for ``/diagnostics``."""
+"""
+``/diagnostics`` for the nodes, following ``diagnostic_updater``'s conventions.
+
+Each node owns one :class:`Diagnostics`, made in its constructor (so a node that never
+configures, or failed to, still reports), which publishes one ``DiagnosticStatus`` per period:
+
+- ``name`` is ``'<node name>: <task>'`` (``diagnostic_updater.Updater.publish``), e.g.
+  ``'classifier: classification'``;
+- ``hardware_id`` names the device the figures are about (the torch device ``'cpu'`` /
+  ``'cuda:0'``, the energy preset, ...; ``'none'`` where there is none, as diagnostic_updater
+  asks);
+- the level says what happened *recently*: :class:`Recent` turns ever-growing counters into
+  increments since the previous status, so a WARN for errors clears once errors stop.
+"""
+
+from typing import Callable, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+NO_HARDWARE = 'none'  # diagnostic_updater: "for devices that do not have a HW_ID"
 
 
-def diagnostic_array(node, level: bytes, message: str, values: dict) -> DiagnosticArray:
-    """Return a one-status array named after ``node`` (``<node>: <fully qualified name>``)."""
+class Diagnostics:
+    """
+    The ``/diagnostics`` publisher (and timer) of one node.
+
+    With ``update`` and ``period_parameter``, ``update()`` (returning ``(level, message,
+    values)``) is published every ``period_parameter`` seconds of the node's clock (simulated
+    time under ``use_sim_time``), a new value of the parameter applying at once, and by
+    :meth:`publish_now`; without them the node calls :meth:`publish` itself.
+    ``hardware_id()`` returns the device named in each status.
+    """
+
+    def __init__(self, node, task: str, hardware_id: Callable[[], str],
+                 update: Optional[Callable[[], tuple]] = None,
+                 period_parameter: Optional[str] = None, callback_group=None) -> None:
+        """Create the publisher (and the timer) on ``node``, in its constructor."""
+        self._node, self._task = node, task
+        self._update, self._hardware_id = update, hardware_id
+        self.publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._timer = None
+        if update is not None and period_parameter is not None:
+            self._timer = node.create_timer(node.get_parameter(period_parameter).value,
+                                            self.publish_now, callback_group=callback_group)
+            node.add_post_set_parameters_callback(lambda changes: [
+                self._set_period(c.value) for c in changes if c.name == period_parameter])
+
+    @property
+    def name(self) -> str:
+        """Return the status name, ``'<node name>: <task>'``."""
+        return f'{self._node.get_name()}: {self._task}'
+
+    def _set_period(self, period_s: float) -> None:
+        self._timer.timer_period_ns = int(period_s * 1e9)
+        self._timer.reset()
+
+    def publish_now(self) -> None:
+        """Publish the status ``update()`` returns."""
+        level, message, values = self._update()
+        self.publish(level, message, values)
+
+    def publish(self, level: bytes, message: str, values: Optional[dict] = None) -> None:
+        """Publish one status with this node's name and hardware id."""
+        self.publisher.publish(status_array(
+            self._node, self.name, self._hardware_id(), level, message, values or {}))
+
+
+def status_array(node, name: str, hardware_id: str, level: bytes, message: str,
+                 values: dict) -> DiagnosticArray:
+    """Return a one-status array stamped with ``node``'s clock."""
     status = DiagnosticStatus(
-        level=level, name=f'topspark_ros: {node.get_fully_qualified_name()}', message=message,
-        hardware_id=node.get_name(),
+        level=level, name=name, message=message, hardware_id=hardware_id or NO_HARDWARE,
         values=[KeyValue(key=str(k), value=_text(v)) for k, v in values.items()])
     array = DiagnosticArray(status=[status])
     array.header.stamp = node.get_clock().now().to_msg()
     return array
+
+
+class Recent:
+    """
+    Increments of counters since the previous status.
+
+    ``since(key, total)`` returns ``total`` minus the total given for ``key`` last time (0 the
+    first time a key is seen with 0; a counter that restarted from 0 counts from there).
+    """
+
+    def __init__(self) -> None:
+        """Start with no totals seen."""
+        self._seen = {}
+
+    def since(self, key: str, total: int) -> int:
+        """Return how much ``key`` grew since the previous call, and remember ``total``."""
+        previous = self._seen.get(key, 0)
+        self._seen[key] = total
+        return total - previous if total >= previous else total
+
+
+def torch_device_id(device: str) -> str:
+    """
+    Return the torch device ``device`` names, with its index: ``'cuda'`` -> ``'cuda:0'``.
+
+    An unparsable name is returned as given (the status still says what was asked for).
+    """
+    try:
+        import torch
+        parsed = torch.device(device)
+    except (ImportError, RuntimeError, TypeError, ValueError):
+        return device
+    if parsed.type == 'cuda' and parsed.index is None:
+        index = torch.cuda.current_device() if torch.cuda.is_available() else 0
+        return f'cuda:{index}'
+    return str(parsed)
 
 
 def _text(value) -> str:

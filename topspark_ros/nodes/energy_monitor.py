@@ -3,15 +3,15 @@ The energy monitor: classifications in, energy estimates and diagnostics out.
 
 Subscribes ``classification``; every ``1 / publish_rate_hz`` seconds publishes ``energy``
 (EnergyEstimate: energy per inference, average power, cumulative energy, saving versus the
-full-``T`` baseline, under ``energy_preset``) and a ``/diagnostics`` status (energy, rate,
-dropped frames, whether classifications are arriving). The operation counts of every
-classification are re-priced here (:mod:`topspark_ros.core.meter`), so the monitor can
-report under another preset than the classifier.
+full-``T`` baseline, under ``energy_preset``) and a ``/diagnostics`` status
+``energy_monitor: energy estimate`` (hardware id: the preset; energy, rate, dropped frames,
+whether classifications are arriving). The operation counts of every classification are
+re-priced here (:mod:`topspark_ros.core.meter`), so the monitor can report under another
+preset than the classifier. Windows, power and rates are timed on the node clock: simulated
+time under ``use_sim_time`` (a bag replayed at any rate gives the recorded figures), where
+nothing is published before the first ``/clock`` message.
 """
 
-import time
-
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
 from topspark_ros.conversions.results import energy_report_to_msg
@@ -25,7 +25,8 @@ from topspark_ros.nodes.resources import resolve
 PARAMS = (
     Param('energy_preset', 'cmos45_fp32', 'Hardware preset the estimates assume.',
           choices=tuple(PRESETS), live=False),
-    Param('publish_rate_hz', 1.0, 'EnergyEstimate messages per second (the averaging window).',
+    Param('publish_rate_hz', 1.0, 'EnergyEstimate messages and /diagnostics statuses per '
+          'second (the averaging window, node clock).',
           low=0.01, high=100.0, live=False),
     Param('profile_path', '', "Timestep profile giving the full-T baseline energy ('' : use "
           'baseline_energy_j).', live=False),
@@ -50,11 +51,13 @@ class EnergyMonitorNode(Node):
             from topspark_ros.core.profile import load_profile
             baseline = model.estimate(
                 load_profile(resolve(p['profile_path'])).baseline.ops).compute_j
-        self._meter = EnergyMeter(model, baseline_energy_j=baseline, start_s=time.monotonic())
+        self._meter = EnergyMeter(model, baseline_energy_j=baseline, start_s=self._now_s())
         self._last_seen_s = None
         self._dropped = 0
         self._pub = self.create_publisher(EnergyEstimate, 'energy', 10)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics = diagnostics.Diagnostics(self, 'energy estimate',
+                                                    lambda: model.preset.name)
+        self._diag_pub = self._diagnostics.publisher
         self.create_subscription(Classification, 'classification', self._on_classification, 10)
         self.create_timer(1.0 / p['publish_rate_hz'], self._publish)
 
@@ -64,10 +67,26 @@ class EnergyMonitorNode(Node):
                        plasticity_updates=msg.plasticity_updates)
         self._meter.add(ops, msg.timesteps_used)
         self._dropped = max(self._dropped, msg.frames_dropped)
-        self._last_seen_s = time.monotonic()
+        now_s = self._now_s()
+        if self._started(now_s):
+            self._last_seen_s = now_s
+
+    def _now_s(self) -> float:
+        """Return the node clock (s): simulated time under use_sim_time, 0 before /clock."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _started(self, now_s: float) -> bool:
+        """Return whether the clock runs; the first window starts when it starts."""
+        if now_s <= 0.0:
+            return False
+        if self._meter.start_s <= 0.0:
+            self._meter.start_s = now_s
+        return True
 
     def _publish(self) -> None:
-        now_s = time.monotonic()
+        now_s = self._now_s()
+        if not self._started(now_s) or now_s <= self._meter.start_s:
+            return  # the clock has not started (sim time), or the first window just did
         report = self._meter.report(now_s)
         msg = energy_report_to_msg(report)
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -77,7 +96,7 @@ class EnergyMonitorNode(Node):
             level, text = diagnostics.WARN, 'no classifications arriving'
         else:
             level, text = diagnostics.OK, 'receiving classifications'
-        self._diag_pub.publish(diagnostics.diagnostic_array(self, level, text, {
+        self._diagnostics.publish(level, text, {
             'energy_per_inference_j': report.energy_per_inference_j,
             'average_power_w': report.average_power_w,
             'cumulative_energy_j': report.cumulative_energy_j,
@@ -86,7 +105,7 @@ class EnergyMonitorNode(Node):
             'saving_vs_baseline': report.saving_vs_baseline,
             'frames_dropped': self._dropped,
             'preset': report.preset,
-        }))
+        })
 
 
 def main(args=None) -> int:

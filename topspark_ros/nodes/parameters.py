@@ -9,6 +9,7 @@ nothing of the request is applied.
 """
 
 from dataclasses import dataclass
+import math
 from typing import Any, Callable, Optional, Sequence
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
@@ -29,6 +30,10 @@ class Param:
     low, high
         inclusive range for numbers, and for each element of a number array (None:
         unbounded).
+    above
+        exclusive lower bound instead of ``low`` (the value must be greater), e.g. 0.0 for
+        a strictly positive float; declared as the inclusive range from the next
+        representable value.
     length
         required number of elements of an array (None: any).
     choices
@@ -47,6 +52,15 @@ class Param:
     choices: tuple = ()
     live: bool = True
     length: Optional[int] = None
+    above: Optional[float] = None
+
+    def _lowest(self) -> Optional[float]:
+        """Return the smallest accepted value (``above`` made inclusive), or None."""
+        if self.above is None:
+            return self.low
+        if isinstance(self.default, float):
+            return math.nextafter(float(self.above), math.inf)
+        return int(self.above) + 1
 
     def descriptor(self, lifecycle: bool) -> ParameterDescriptor:
         """Return the descriptor: description, range and read-only flag."""
@@ -59,14 +73,14 @@ class Param:
         descriptor = ParameterDescriptor(description=text, read_only=not (self.live or lifecycle))
         if isinstance(self.default, (bool, Parameter.Type)):
             return descriptor
-        if isinstance(self.default, int) and (self.low is not None or self.high is not None):
+        low = self._lowest()
+        if isinstance(self.default, int) and (low is not None or self.high is not None):
             descriptor.integer_range = [IntegerRange(
-                from_value=int(self.low if self.low is not None else -2**63),
+                from_value=int(low if low is not None else -2**63),
                 to_value=int(self.high if self.high is not None else 2**63 - 1), step=0)]
-        elif isinstance(self.default, float) and (self.low is not None
-                                                  or self.high is not None):
+        elif isinstance(self.default, float) and (low is not None or self.high is not None):
             descriptor.floating_point_range = [FloatingPointRange(
-                from_value=float(self.low if self.low is not None else -1e308),
+                from_value=float(low if low is not None else -1e308),
                 to_value=float(self.high if self.high is not None else 1e308), step=0.0)]
         return descriptor
 
@@ -88,6 +102,10 @@ class Param:
 
     def _check_number(self, value: Any) -> Optional[str]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value != value:
+                return f'{self.name} must be a number, not {value}'
+            if self.above is not None and not value > self.above:
+                return f'{self.name} must be > {self.above}, not {value}'
             if self.low is not None and value < self.low:
                 return f'{self.name} must be >= {self.low}, not {value}'
             if self.high is not None and value > self.high:

@@ -1,0 +1,49 @@
+"""Frames lost in transport, counted from the stamps of the frames that arrived."""
+
+import numpy as np
+import pytest
+
+from topspark_ros.core.frame_gaps import FrameGaps
+
+PERIOD_NS = 33_333_333  # 30 Hz
+
+
+def _stamps(n: int, skip=(), jitter_ns: int = 0, seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(-jitter_ns, jitter_ns + 1, n) if jitter_ns else np.zeros(n, int)
+    return [1_000_000_000 + i * PERIOD_NS + int(noise[i]) for i in range(n) if i not in skip]
+
+
+def test_skipped_frames_are_counted_with_jitter() -> None:
+    """Single and multi-frame gaps of a jittery 30 Hz source: every lost frame counted."""
+    skip = {10, 11, 12, 40, 77, 78, 150}
+    gaps = FrameGaps()
+    for stamp in _stamps(200, skip, jitter_ns=PERIOD_NS // 5, seed=3):
+        gaps.add(stamp)
+    assert gaps.lost == len(skip) and gaps.gaps == 4
+    assert gaps.received == 200 - len(skip)
+    assert gaps.stats()['frame_period_ms'] == pytest.approx(PERIOD_NS * 1e-6, rel=0.2)
+
+
+def test_what_it_cannot_see_is_not_counted_as_loss() -> None:
+    """Losses before the period is known, pauses, zero stamps, reordering and restarts."""
+    gaps = FrameGaps()
+    stamps = _stamps(60, skip={1})  # lost before the period is known: not seen
+    for stamp in stamps[:30]:
+        gaps.add(stamp)
+    assert gaps.lost == 0
+    gaps.add(stamps[30] + 60 * PERIOD_NS)  # the source paused 2 s: a pause, not 60 losses
+    assert gaps.lost == 0 and gaps.pauses == 1
+    gaps.add(0)
+    assert gaps.unstamped == 1 and gaps.lost == 0
+    last = stamps[30] + 60 * PERIOD_NS
+    assert gaps.add(last + 3 * PERIOD_NS) == 2  # two missing ...
+    gaps.add(last + PERIOD_NS)  # ... one of them only late (delivered out of order)
+    assert gaps.lost == 1 and gaps.out_of_order == 1
+    gaps.add(last + 2 * PERIOD_NS)
+    assert gaps.lost == 0 and gaps.gaps == 0
+    gaps.add(5 * PERIOD_NS)  # a restarted source (bag loop): starts afresh, nothing lost
+    gaps.add(6 * PERIOD_NS)
+    assert gaps.lost == 0 and gaps.out_of_order == 3
+    with pytest.raises(ValueError):
+        FrameGaps(pause_periods=1.0)

@@ -1,0 +1,275 @@
+"""
+Diagnostics of the nodes, rates and power on simulated time, frames lost in transport.
+
+Issue 11. In-process nodes on their own context (the ``ros`` fixture of conftest.py), and one
+classifier process over real DDS for the status of a failed configure.
+"""
+
+import contextlib
+import functools
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
+PROFILE = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
+PERIOD_NS = 33_333_333  # a 30 Hz camera
+
+
+def _statuses(node, name: str) -> list:
+    """Record on ``node`` the ``/diagnostics`` statuses called ``name``; return the list."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    seen = []
+    node.create_subscription(DiagnosticArray, '/diagnostics', lambda array: seen.extend(
+        s for s in array.status if s.name == name), 50)
+    return seen
+
+
+def _values(status) -> dict:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def _classifier(context, executor, **overrides):
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    params = {'model_path': str(MODEL), 'default_timesteps': 4, 'crop': 'none',
+              'profile_path': '', 'diagnostics_period_s': 0.1, **overrides}
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    return node
+
+
+def _probe(context, executor):
+    from rclpy.node import Node
+    probe = Node('probe', context=context)
+    executor.add_node(probe)
+    return probe
+
+
+@functools.lru_cache(maxsize=1)
+def _images():
+    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    return load_mnist_family(find_dataset_dir(), 'test').images[:10]
+
+
+def _frame(stamp_ns: int, value: int = 0):
+    from topspark_ros.conversions.image import array_to_image
+    msg = array_to_image(_images()[value], 'mono8')
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    msg.header.frame_id = 'cam'
+    return msg
+
+
+def test_classifier_status_from_construction_error_on_failed_configure_warn_clears(
+        ros, tmp_path) -> None:
+    """Status before configure; ERROR with the reason of a failed one; WARN after errors only."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    context, executor, spin_until = ros
+    missing = tmp_path / 'missing.json'
+    node = _classifier(context, executor, model_path=str(missing))
+    seen = _statuses(_probe(context, executor), 'classifier: classification')
+    # Published from construction (before: only after a successful configure).
+    assert spin_until(lambda: bool(seen), timeout_s=10.0), 'no status before configure'
+    assert seen[-1].level == DiagnosticStatus.WARN and seen[-1].message == 'unconfigured'
+    assert seen[-1].hardware_id == 'cpu'
+    assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert spin_until(lambda: seen[-1].level == DiagnosticStatus.ERROR, timeout_s=10.0)
+    assert 'configure failed' in seen[-1].message and str(missing) in seen[-1].message
+    # Configured after all: no longer ERROR; one bad frame gives one WARN, which clears.
+    assert node.set_parameters([Parameter('model_path', value=str(MODEL))])[0].successful
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert spin_until(lambda: seen[-1].level == DiagnosticStatus.OK, timeout_s=10.0)
+    assert _values(seen[-1])['lifecycle_state'] == 'active'
+    bad = _frame(10**9)
+    bad.encoding = 'no_such_encoding'
+    node._on_image(bad)
+    assert spin_until(lambda: seen[-1].level == DiagnosticStatus.WARN, timeout_s=10.0)
+    assert '1 errors since the last status' in seen[-1].message
+    assert 'no_such_encoding' in seen[-1].message
+    warned = len(seen)
+    assert spin_until(lambda: len(seen) > warned and seen[-1].level == DiagnosticStatus.OK,
+                      timeout_s=10.0), 'WARN did not clear once errors stopped'
+    assert _values(seen[-1])['errors'] == '1'  # the total stays in the values
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    count = len(seen)
+    assert spin_until(lambda: len(seen) > count + 1), 'no status after cleanup'
+    assert seen[-1].message == 'unconfigured'
+
+
+def test_controller_and_monitor_statuses_follow_diagnostic_updater(ros, tmp_path) -> None:
+    """'<node>: <task>' names, hardware ids, the controller's ERROR on a failed configure."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.energy_monitor import EnergyMonitorNode
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, spin_until = ros
+    probe = _probe(context, executor)
+    selection = _statuses(probe, 'timestep_controller: timestep selection')
+    energy = _statuses(probe, 'energy_monitor: energy estimate')
+    controller = TimestepControllerNode(context=context, parameter_overrides=[
+        Parameter('profile_path', value=str(tmp_path / 'none.yaml')),
+        Parameter('heartbeat_period_s', value=0.1)])
+    monitor = EnergyMonitorNode(context=context, parameter_overrides=[
+        Parameter('publish_rate_hz', value=10.0), Parameter('energy_preset', value='loihi')])
+    executor.add_node(controller)
+    executor.add_node(monitor)
+    assert spin_until(lambda: bool(selection) and bool(energy), timeout_s=10.0)
+    assert selection[-1].hardware_id == 'none' and selection[-1].message == 'unconfigured'
+    assert energy[-1].hardware_id == 'loihi'  # the energy source of every figure
+    assert controller.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert spin_until(lambda: selection[-1].level == DiagnosticStatus.ERROR, timeout_s=10.0)
+    assert 'none.yaml' in selection[-1].message
+    assert controller.set_parameters([Parameter('profile_path', value=str(PROFILE))])[0] \
+        .successful
+    assert controller.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert controller.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert spin_until(lambda: selection[-1].level != DiagnosticStatus.ERROR
+                      and 'timesteps' in _values(selection[-1]), timeout_s=10.0)
+    assert selection[-1].hardware_id == 'cmos45_fp32'  # the preset the profile prices T with
+
+
+def test_torch_device_names_carry_their_index() -> None:
+    """hardware_id of the classifier: 'cuda' names a device ('cuda:0'); others as given."""
+    from topspark_ros.nodes.diagnostics import torch_device_id
+    assert torch_device_id('cpu') == 'cpu'
+    assert torch_device_id('cuda:1') == 'cuda:1'
+    assert torch_device_id('cuda').startswith('cuda:')
+    assert torch_device_id('not a device') == 'not a device'
+
+
+def test_rates_and_power_follow_sim_time_at_twice_real_speed(ros) -> None:
+    """/clock at 2x: 10 classifications per wall second are 5 per simulated second."""
+    from rclpy.parameter import Parameter
+    from rclpy.time import Time
+    from rosgraph_msgs.msg import Clock
+
+    from topspark_ros.core.energy import EnergyModel, OpCounts
+    from topspark_ros.msg import Classification, EnergyEstimate
+    from topspark_ros.nodes.energy_monitor import EnergyMonitorNode
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, spin_until = ros
+    sim = [Parameter('use_sim_time', value=True)]
+    monitor = EnergyMonitorNode(context=context, parameter_overrides=sim + [
+        Parameter('publish_rate_hz', value=1.0)])
+    controller = TimestepControllerNode(context=context, parameter_overrides=sim + [
+        Parameter('profile_path', value=str(PROFILE))])
+    for node in (monitor, controller):
+        executor.add_node(node)
+    controller.trigger_configure()
+    controller.trigger_activate()
+    probe = _probe(context, executor)
+    clock = probe.create_publisher(Clock, '/clock', 10)
+    results = probe.create_publisher(Classification, 'classification', 10)
+    estimates = []
+    probe.create_subscription(EnergyEstimate, 'energy', estimates.append, 10)
+    rate = _statuses(probe, 'energy_monitor: energy estimate')
+    start_wall, start_ns = time.monotonic(), 1000 * 10**9 + 50_000_000
+    for k in range(31):
+        # Lock step: simulated time advances 0.2 s a result, the wall clock 0.1 s (2x).
+        time.sleep(max(0.0, start_wall + 0.1 * k - time.monotonic()))
+        now = Time(nanoseconds=start_ns + k * 200_000_000)
+        clock.publish(Clock(clock=now.to_msg()))
+        assert spin_until(lambda: all(n.get_clock().now().nanoseconds == now.nanoseconds
+                                      for n in (monitor, controller)))
+        if k == 0:
+            continue
+        before = (controller._last_inference_s, monitor._last_seen_s)
+        results.publish(Classification(accumulates=5000, neuron_updates=400,
+                                       timesteps_used=16, timestep_budget=16, latency_ms=1.0))
+        assert spin_until(lambda: controller._last_inference_s != before[0]
+                          and monitor._last_seen_s != before[1])
+    # Controller: arrival rate on simulated time (5 Hz), not on the wall clock (10 Hz).
+    assert controller._signals.rate_hz == pytest.approx(5.0, rel=1e-6)
+    # Monitor: every window's power is its energy over its simulated length.
+    assert spin_until(lambda: len(estimates) >= 5, timeout_s=10.0)
+    for previous, estimate in zip(estimates, estimates[1:]):
+        window_s = (Time.from_msg(estimate.header.stamp)
+                    - Time.from_msg(previous.header.stamp)).nanoseconds * 1e-9
+        energy_j = estimate.cumulative_energy_j - previous.cumulative_energy_j
+        assert estimate.average_power_w * window_s == pytest.approx(energy_j, rel=1e-6)
+    energy_j = EnergyModel('cmos45_fp32').estimate(
+        OpCounts(accumulates=5000, neuron_updates=400)).compute_j
+    assert max(e.average_power_w for e in estimates) < 10 * energy_j  # no 0-length window
+    assert float(_values(rate[-1])['inference_rate_hz']) == pytest.approx(5.0, rel=0.25)
+
+
+def test_frames_lost_in_transport_are_counted_from_stamps(ros) -> None:
+    """A camera whose publisher skips 7 of 80 frames: 7 lost in 4 gaps, none dropped."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, diagnostics_period_s=3600.0)
+    probe = _probe(context, executor)
+    images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
+    seen = _statuses(probe, 'classifier: classification')
+    node.trigger_configure()
+    node.trigger_activate()
+    assert spin_until(lambda: images.get_subscription_count() > 0)
+    skipped = {20, 21, 22, 35, 50, 51, 66}
+    start = 5 * 10**9
+    for i in range(80):
+        if i in skipped:
+            continue  # lost on the way: the node never sees it
+        received = node._counts['processed'] + node._counts['dropped']
+        images.publish(_frame(start + i * PERIOD_NS, i % 10))
+        assert spin_until(lambda: node._counts['processed'] + node._counts['dropped']
+                          > received, timeout_s=10.0)
+    node._publish_diagnostics()
+    assert spin_until(lambda: bool(seen))
+    values = _values(seen[-1])
+    assert values['frames_received'] == '73'
+    assert values['frames_lost_in_transport'] == '7' and values['transport_gaps'] == '4'
+    assert float(values['frame_period_ms']) == pytest.approx(PERIOD_NS * 1e-6, rel=1e-3)
+    assert seen[-1].level == DiagnosticStatus.OK  # counted, not an error of the node
+
+
+@contextlib.contextmanager
+def _classifier_process(*args: str):
+    proc = subprocess.Popen([sys.executable, '-m', 'topspark_ros.nodes.classifier', *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        assert proc.returncode == 0, f'classifier exited with {proc.returncode}:\n{out}'
+
+
+def test_a_classifier_process_that_fails_to_configure_says_why(ros, tmp_path) -> None:
+    """Over DDS: a status while unconfigured, then ERROR with the reason of the failure."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    context, executor, spin_until = ros
+    probe = _probe(context, executor)
+    seen = _statuses(probe, 'classifier: classification')
+    change = probe.create_client(ChangeState, '/classifier/change_state')
+    missing = tmp_path / 'gone.json'
+    with _classifier_process('--ros-args', '-p', f'model_path:={missing}',
+                             '-p', 'diagnostics_period_s:=0.2'):
+        assert spin_until(lambda: bool(seen), timeout_s=30.0), 'no status before configure'
+        assert change.wait_for_service(timeout_sec=20.0)
+        request = ChangeState.Request()
+        request.transition.id = Transition.TRANSITION_CONFIGURE
+        future = change.call_async(request)
+        assert spin_until(future.done, timeout_s=20.0) and not future.result().success
+        assert spin_until(lambda: seen[-1].level == DiagnosticStatus.ERROR, timeout_s=10.0)
+        assert 'gone.json' in seen[-1].message and seen[-1].hardware_id == 'cpu'
