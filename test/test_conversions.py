@@ -1,10 +1,17 @@
-"""sensor_msgs/Image <-> arrays: every encoding, padded rows, byte order, broken messages."""
+"""
+Messages <-> arrays: image encodings, compressed images, results as vision_msgs.
+
+Every image encoding, padded rows, byte order and broken messages; JPEG and PNG data, good
+and corrupt.
+"""
+
+import io
 
 import numpy as np
 import pytest
 
-from topspark_ros.conversions.image import (array_to_image, ENCODINGS, image_to_array,
-                                            ImageConversionError)
+from topspark_ros.conversions.image import (array_to_image, compressed_to_array, ENCODINGS,
+                                            image_to_array, ImageConversionError)
 
 pytestmark = pytest.mark.ros
 
@@ -40,7 +47,7 @@ def test_big_endian_sixteen_bit() -> None:
 
 
 @pytest.mark.parametrize('fields,message', [
-    ({'encoding': 'yuv422'}, 'unsupported'),
+    ({'encoding': 'nv12'}, 'unsupported'),
     ({'step': 2}, 'step'),
     ({'data': bytes(5)}, 'bytes of data'),
     ({'height': 0}, 'empty'),
@@ -60,3 +67,275 @@ def test_array_to_image_checks_the_array() -> None:
     """An array whose dtype or channel count does not match the encoding is refused."""
     with pytest.raises(ImageConversionError, match='rgb8'):
         array_to_image(np.zeros((2, 2, 3), np.uint16), 'rgb8')
+
+
+def _image(encoding: str, rows: list, width: int, step: int = 0, big: bool = False):
+    """Return a sensor_msgs/Image of ``rows`` (lists of byte values) as ``encoding``."""
+    from sensor_msgs.msg import Image
+    data = bytes(b for row in rows for b in row)
+    return Image(height=len(rows), width=width, encoding=encoding,
+                 step=step or len(rows[0]), is_bigendian=int(big), data=data)
+
+
+# One 2x2 Bayer cell per pattern: R=10, G=20 and 31, B=40, in the pattern's order.
+BAYER_CELLS = {
+    'bayer_rggb8': [[10, 20], [31, 40]],
+    'bayer_bggr8': [[40, 20], [31, 10]],
+    'bayer_gbrg8': [[20, 40], [10, 31]],
+    'bayer_grbg8': [[20, 10], [40, 31]],
+}
+
+
+@pytest.mark.parametrize('encoding', sorted(BAYER_CELLS))
+def test_bayer_cells_become_one_colour(encoding: str) -> None:
+    """Each 2x2 cell: its R, the mean of its two G (half up), its B, on all four pixels."""
+    cell = BAYER_CELLS[encoding]
+    # two cells side by side, the second one 100 brighter, rows padded by 3 bytes
+    rows = [cell[0] + [v + 100 for v in cell[0]] + [7, 7, 7],
+            cell[1] + [v + 100 for v in cell[1]] + [7, 7, 7]]
+    array, layout = image_to_array(_image(encoding, rows, width=4, step=7))
+    assert layout == 'rgb' and array.dtype == np.uint8 and array.shape == (2, 4, 3)
+    expected = np.array([[10, 26, 40]] * 2 + [[110, 126, 140]] * 2, np.uint8)
+    np.testing.assert_array_equal(array, np.stack([expected, expected]))
+
+
+def test_bayer_odd_sizes_reuse_the_nearest_sample_of_each_colour() -> None:
+    """A 3x3 RGGB image: the cut cells take their missing samples from the row/column before."""
+    rows = [[10, 20, 11],
+            [30, 40, 32],
+            [12, 22, 13]]
+    array, _ = image_to_array(_image('bayer_rggb8', rows, width=3))
+    # cell (0, 0): R 10, G (20 + 30) / 2, B 40; cell (0, 1): R 11, G (20 + 32) / 2, B 40;
+    # cell (1, 0): R 12, G (22 + 30) / 2, B 40; cell (1, 1): R 13, G (22 + 32) / 2, B 40.
+    np.testing.assert_array_equal(array[:, :, 0], [[10, 10, 11], [10, 10, 11], [12, 12, 13]])
+    np.testing.assert_array_equal(array[:, :, 1], [[25, 25, 26], [25, 25, 26], [26, 26, 27]])
+    np.testing.assert_array_equal(array[:, :, 2], np.full((3, 3), 40))
+
+
+def test_bayer_sixteen_bit_big_endian() -> None:
+    """bayer_rggb16 with is_bigendian: samples read in network order, kept 16-bit."""
+    rows = [[0x01, 0x00, 0x02, 0x00], [0x02, 0x02, 0xff, 0xff]]
+    array, layout = image_to_array(_image('bayer_rggb16', rows, width=2, big=True))
+    assert layout == 'rgb' and array.dtype == np.uint16
+    assert array[0, 0].tolist() == [0x0100, (0x0200 + 0x0202 + 1) // 2, 0xffff]
+
+
+def test_bayer_needs_two_by_two_pixels() -> None:
+    """A Bayer image of one row has no complete colour cell: refused with the reason."""
+    with pytest.raises(ImageConversionError, match='2x2'):
+        image_to_array(_image('bayer_rggb8', [[1, 2, 3, 4]], width=4))
+
+
+# BT.601 limited range (as OpenCV's COLOR_YUV2RGB_UYVY, which cv_bridge uses): black, white,
+# mid grey, and BT.601 red (Y 81, U 90, V 240).
+YUV_PIXELS = [((16, 128, 128), (0, 0, 0)), ((235, 128, 128), (255, 255, 255)),
+              ((126, 128, 128), (128, 128, 128)), ((81, 90, 240), (254, 0, 0))]
+
+
+@pytest.mark.parametrize('encoding', ['uyvy', 'yuv422', 'yuyv', 'yuv422_yuy2'])
+def test_yuv422_byte_orders(encoding: str) -> None:
+    """Byte orders uyvy = yuv422 (U Y0 V Y1), yuyv = yuv422_yuy2 (Y0 U Y1 V); BT.601 colours."""
+    uyvy = encoding in ('uyvy', 'yuv422')
+    row = []
+    for y, u, v in [yuv for yuv, _ in YUV_PIXELS]:  # each pair of pixels shares U and V
+        row += [u, y, v, y] if uyvy else [y, u, y, v]
+    array, layout = image_to_array(_image(encoding, [row + [0, 0], row + [9, 9]], width=8,
+                                          step=len(row) + 2))
+    assert layout == 'rgb' and array.dtype == np.uint8 and array.shape == (2, 8, 3)
+    expected = np.repeat(np.array([rgb for _, rgb in YUV_PIXELS], np.uint8), 2, axis=0)
+    np.testing.assert_array_equal(array[0], expected)
+    np.testing.assert_array_equal(array[1], expected)
+
+
+def test_yuv422_mixed_chroma_within_a_pair() -> None:
+    """The two pixels of a pair keep their own luma and share the pair's chroma."""
+    array, _ = image_to_array(_image('uyvy', [[128, 16, 128, 235]], width=2))
+    assert array[0].tolist() == [[0, 0, 0], [255, 255, 255]]
+
+
+def test_yuv422_needs_an_even_width() -> None:
+    """4:2:2 stores pixels in pairs: an odd width is refused with the reason."""
+    with pytest.raises(ImageConversionError, match='even width'):
+        image_to_array(_image('yuyv', [[16, 128, 16, 128, 16, 128]], width=3))
+
+
+def test_8uc3_is_bgr_and_8uc1_is_mono() -> None:
+    """The OpenCV types: 8UC3 carries OpenCV's channel order (BGR), 8UC1 is one channel."""
+    array, layout = image_to_array(_image('8UC3', [[1, 2, 3, 4, 5, 6, 0]], width=2, step=7))
+    assert layout == 'bgr' and array.tolist() == [[[1, 2, 3], [4, 5, 6]]]
+    array, layout = image_to_array(_image('8UC1', [[1, 2, 0], [3, 4, 0]], width=2, step=3))
+    assert layout == 'mono' and array[:, :, 0].tolist() == [[1, 2], [3, 4]]
+
+
+def test_16uc1_padded_big_endian() -> None:
+    """16UC1 (depth cameras' millimetres) with padded rows in network byte order."""
+    rows = [[0x12, 0x34, 0xab, 0xcd, 0xee], [0x00, 0x01, 0xff, 0xfe, 0xee]]
+    array, layout = image_to_array(_image('16UC1', rows, width=2, step=5, big=True))
+    assert layout == 'mono' and array.dtype == np.uint16
+    assert array[:, :, 0].tolist() == [[0x1234, 0xabcd], [0x0001, 0xfffe]]
+
+
+@pytest.mark.parametrize('big', [False, True])
+def test_32fc1_is_clipped_to_zero_one(big: bool) -> None:
+    """32FC1 intensities: [0, 1] maps to [0, 65535] (16-bit mono); outside clipped, NaN 0."""
+    values = np.array([0.0, 0.5, 1.0, 2.0, -1.0, np.nan, np.inf, 0.25], np.float32)
+    data = list(values.astype('>f4' if big else '<f4').tobytes())
+    rows = [data[:16] + [0, 0], data[16:] + [0, 0]]
+    array, layout = image_to_array(_image('32FC1', rows, width=4, step=18, big=big))
+    assert layout == 'mono' and array.dtype == np.uint16 and array.shape == (2, 4, 1)
+    assert array[:, :, 0].tolist() == [[0, 32768, 65535, 65535], [0, 0, 65535, 16384]]
+
+
+def test_converted_encodings_check_their_sizes() -> None:
+    """A step or data too short: the converted encodings say why as well."""
+    with pytest.raises(ImageConversionError, match='step 7'):
+        image_to_array(_image('yuyv', [[0] * 7], width=4))
+    with pytest.raises(ImageConversionError, match='bytes of data'):
+        msg = _image('32FC1', [[0] * 8], width=2)
+        msg.height = 2
+        image_to_array(msg)
+    with pytest.raises(ImageConversionError, match='unsupported.*bayer_rggb8'):
+        image_to_array(_image('rgb9', [[0]], width=1))
+
+
+def _encoded(array: np.ndarray, fmt: str, **kwargs) -> bytes:
+    from PIL import Image as PilImage
+    buffer = io.BytesIO()
+    PilImage.fromarray(array).save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def _compressed(data: bytes, fmt: str = 'png'):
+    from sensor_msgs.msg import CompressedImage
+    return CompressedImage(format=fmt, data=data)
+
+
+def test_compressed_png_is_exact() -> None:
+    """PNG (lossless): RGB, RGBA, mono 8-bit and mono 16-bit come back exactly."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    array, layout = compressed_to_array(_compressed(_encoded(rgb, 'PNG'), 'rgb8; png compressed '
+                                                                          'rgb8'))
+    assert layout == 'rgb'
+    np.testing.assert_array_equal(array, rgb)
+    rgba = rng.integers(0, 256, (4, 3, 4), dtype=np.uint8)
+    array, layout = compressed_to_array(_compressed(_encoded(rgba, 'PNG')))
+    assert layout == 'rgba'
+    np.testing.assert_array_equal(array, rgba)
+    mono = rng.integers(0, 256, (3, 7), dtype=np.uint8)
+    array, layout = compressed_to_array(_compressed(_encoded(mono, 'PNG')))
+    assert layout == 'mono' and array.shape == (3, 7, 1)
+    np.testing.assert_array_equal(array[:, :, 0], mono)
+    deep = rng.integers(0, 65536, (3, 4), dtype=np.uint16)
+    array, layout = compressed_to_array(_compressed(_encoded(deep, 'PNG'), 'mono16; png'))
+    assert layout == 'mono' and array.dtype == np.uint16
+    np.testing.assert_array_equal(array[:, :, 0], deep)
+
+
+def test_compressed_jpeg_decodes_close_to_the_original() -> None:
+    """JPEG (lossy): a smooth colour image comes back within a few levels, as RGB."""
+    y, x = np.mgrid[0:16, 0:24]
+    rgb = np.stack([x * 10, y * 15, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+    array, layout = compressed_to_array(_compressed(_encoded(rgb, 'JPEG', quality=95),
+                                                    'bgr8; jpeg compressed bgr8'))
+    assert layout == 'rgb' and array.shape == (16, 24, 3) and array.dtype == np.uint8
+    assert np.abs(array.astype(int) - rgb).max() <= 8
+    gray = np.full((8, 8), 77, np.uint8)
+    array, layout = compressed_to_array(_compressed(_encoded(gray, 'JPEG'), 'jpeg'))
+    assert layout == 'mono' and np.abs(array.astype(int) - 77).max() <= 1
+
+
+def test_compressed_palette_png_becomes_rgb() -> None:
+    """A palette PNG (mode P) is expanded to its RGB colours."""
+    from PIL import Image as PilImage
+    image = PilImage.new('P', (2, 1))
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    image.putpixel((1, 0), 1)
+    buffer = io.BytesIO()
+    image.save(buffer, format='PNG')
+    array, layout = compressed_to_array(_compressed(buffer.getvalue()))
+    assert layout == 'rgb' and array.tolist() == [[[0, 0, 0], [255, 0, 0]]]
+
+
+@pytest.mark.parametrize('data,reason', [
+    (b'', 'cannot decode'),
+    (b'not an image at all', 'cannot decode'),
+    (b'GIF89a' + bytes(40), 'cannot decode'),  # a format image_transport does not send
+], ids=['empty', 'text', 'gif'])
+def test_compressed_garbage_is_refused(data: bytes, reason: str) -> None:
+    """Data that is no JPEG or PNG raises ImageConversionError (a ValueError) with the reason."""
+    with pytest.raises(ImageConversionError, match=reason):
+        compressed_to_array(_compressed(data, 'jpeg'))
+
+
+def test_compressed_truncated_and_huge_are_refused() -> None:
+    """A cut-off PNG/JPEG fails to decode; a header claiming too many pixels is not decoded."""
+    rgb = np.full((32, 32, 3), 200, np.uint8)
+    for fmt in ('PNG', 'JPEG'):
+        data = _encoded(rgb, fmt)
+        with pytest.raises(ImageConversionError, match='cannot decode'):
+            compressed_to_array(_compressed(data[:len(data) // 2]))
+    with pytest.raises(ImageConversionError, match='pixels'):
+        compressed_to_array(_compressed(_encoded(rgb, 'PNG')), max_pixels=32 * 31)
+
+
+def _prediction(scores: list, class_id: int, class_name: str = ''):
+    from topspark_ros.core.energy import OpCounts
+    from topspark_ros.core.session import Prediction
+    scores = np.asarray(scores, np.float32)
+    total = float(scores.sum())
+    return Prediction(class_id=class_id, class_name=class_name,
+                      confidence=float(scores[class_id]) / total if total > 0 else 0.0,
+                      scores=scores, timesteps_used=8, timestep_budget=8, early_exit=False,
+                      spike_count=3, ops=OpCounts(), latency_ms=1.0, energy_j=1e-6,
+                      energy_preset='cmos45_fp32')
+
+
+def test_prediction_as_vision_msgs_classification() -> None:
+    """String class ids, scores = share of the evidence (best first, zeros left out), header."""
+    from std_msgs.msg import Header
+    from vision_msgs.msg import Classification
+
+    from topspark_ros.conversions.results import class_labels, prediction_to_vision_msg
+    labels = class_labels(('cat', 'dog', 'bird', 'fish'), 4)
+    header = Header(frame_id='camera')
+    header.stamp.sec, header.stamp.nanosec = 12, 345
+    prediction = _prediction([1.0, 6.0, 0.0, 3.0], 1, 'dog')
+    msg = prediction_to_vision_msg(prediction, header, labels)
+    assert isinstance(msg, Classification)
+    assert msg.header.frame_id == 'camera' and msg.header.stamp.sec == 12
+    assert msg.header.stamp.nanosec == 345
+    assert [(h.class_id, h.score) for h in msg.results] == [
+        ('dog', pytest.approx(0.6)), ('fish', pytest.approx(0.3)), ('cat', pytest.approx(0.1))]
+    assert msg.results[0].score == pytest.approx(prediction.confidence)
+    silent = prediction_to_vision_msg(_prediction([0.0] * 4, 0), header, labels)
+    assert list(silent.results) == []  # no spike, no evidence: no hypothesis
+
+
+def test_class_labels_and_label_info() -> None:
+    """Unnamed classes are labelled by index; LabelInfo maps every index to its label."""
+    from std_msgs.msg import Header
+    from vision_msgs.msg import LabelInfo
+
+    from topspark_ros.conversions.results import class_labels, label_info_msg
+    assert class_labels((), 3) == ['0', '1', '2']
+    assert class_labels(('a', '', 'c'), 3) == ['a', '1', 'c']
+    with pytest.raises(ValueError, match='2 class names for 3 classes'):
+        class_labels(('a', 'b'), 3)
+    msg = label_info_msg(['a', 'b'], Header(frame_id='camera'), threshold=0.25)
+    assert isinstance(msg, LabelInfo) and msg.header.frame_id == 'camera'
+    assert [(c.class_id, c.class_name) for c in msg.class_map] == [(0, 'a'), (1, 'b')]
+    assert msg.threshold == 0.25
+    with pytest.raises(ValueError, match='65535'):
+        label_info_msg([str(i) for i in range(65536)], Header())
+
+
+def test_missing_vision_msgs_says_how_to_install(monkeypatch) -> None:
+    """Without vision_msgs the import helper names the package and the way out."""
+    import sys
+
+    from topspark_ros.conversions.results import vision_msgs_types
+    monkeypatch.setitem(sys.modules, 'vision_msgs', None)
+    monkeypatch.setitem(sys.modules, 'vision_msgs.msg', None)
+    with pytest.raises(ImportError, match='ros-\\$ROS_DISTRO-vision-msgs.*publish_vision_msgs'):
+        vision_msgs_types()

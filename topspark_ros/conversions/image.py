@@ -1,12 +1,38 @@
 """
-``sensor_msgs/Image`` <-> numpy arrays, for every encoding the classifier accepts.
+``sensor_msgs/Image`` and ``sensor_msgs/CompressedImage`` <-> numpy arrays.
 
 An image message stores ``height`` rows of ``step`` bytes each (``step`` may exceed
 ``width x channels x bytes`` when rows are padded), with multi-byte samples in the byte order
-given by ``is_bigendian``. :func:`image_to_array` returns a view ``[H, W, C]`` (no copy for
-8-bit data) and the channel layout that :mod:`topspark_ros.core.preprocess` understands.
+given by ``is_bigendian``. :func:`image_to_array` returns an array ``[H, W, C]`` of ``uint8``
+or ``uint16`` samples (a view, no copy, for 8-bit direct encodings) and the channel layout
+that :mod:`topspark_ros.core.preprocess` understands. The encodings (names as in
+``sensor_msgs/image_encodings.hpp``, read as cv_bridge reads them):
+
+- direct (:data:`ENCODINGS`): ``mono8/16``, ``rgb8/16``, ``bgr8/16``, ``rgba8/16``,
+  ``bgra8/16``, and OpenCV's ``8UC1``, ``16UC1`` (mono) and ``8UC3`` (no colour meaning in
+  ROS; read in OpenCV's channel order, BGR, as cv_bridge hands it to OpenCV);
+- Bayer (``bayer_rggb8``, ``bayer_bggr8``, ``bayer_gbrg8``, ``bayer_grbg8`` and their
+  ``16`` variants) -> RGB of the same depth by 2x2 cells: every cell of the mosaic becomes
+  one colour, ``(R, (G1 + G2 + 1) // 2, B)``, given to its four pixels (full size, half the
+  colour resolution, no interpolation across cells; an odd last row or column reuses the
+  row or column before it, which carries the missing colours). Models see far smaller
+  inputs, so the lost colour detail does not matter; images need at least 2x2 pixels;
+- YUV 4:2:2, 8-bit -> ``uint8`` RGB: ``uyvy`` and its old name ``yuv422`` (bytes
+  ``U Y0 V Y1``), ``yuyv`` and its old name ``yuv422_yuy2`` (``Y0 U Y1 V``); each pair of
+  pixels shares its U and V. ITU-R BT.601 limited range, as OpenCV's ``COLOR_YUV2RGB_UYVY``
+  (which cv_bridge uses): ``R = 1.164 (Y-16) + 1.596 (V-128)``, ``G = 1.164 (Y-16) - 0.813
+  (V-128) - 0.391 (U-128)``, ``B = 1.164 (Y-16) + 2.018 (U-128)``, rounded and clipped to
+  [0, 255]. The width must be even;
+- ``32FC1`` -> ``uint16`` mono: intensities in the fixed range [0, 1] (OpenCV's convention
+  for float images) map to [0, 65535]: ``round(65535 clip(x, 0, 1))``; NaN (no measurement)
+  becomes 0. Depth images in metres are not intensities: publish them as ``16UC1`` or
+  scale them first.
+
+:func:`compressed_to_array` decodes ``sensor_msgs/CompressedImage`` (image_transport's
+``compressed`` transport: JPEG or PNG) with Pillow.
 """
 
+import io
 import sys
 
 import numpy as np
@@ -16,6 +42,7 @@ ENCODINGS = {
     'mono8': (np.uint8, 1, 'mono'),
     'mono16': (np.uint16, 1, 'mono'),
     '8UC1': (np.uint8, 1, 'mono'),
+    '8UC3': (np.uint8, 3, 'bgr'),
     '16UC1': (np.uint16, 1, 'mono'),
     'rgb8': (np.uint8, 3, 'rgb'),
     'bgr8': (np.uint8, 3, 'bgr'),
@@ -26,29 +53,69 @@ ENCODINGS = {
     'rgba16': (np.uint16, 4, 'rgba'),
     'bgra16': (np.uint16, 4, 'bgra'),
 }
+# Bayer encoding -> (sample dtype, pattern of the top-left 2x2 cell, row by row)
+BAYER_ENCODINGS = {
+    f'bayer_{pattern}{bits}': (dtype, pattern)
+    for pattern in ('rggb', 'bggr', 'gbrg', 'grbg')
+    for bits, dtype in ((8, np.uint8), (16, np.uint16))
+}
+# YUV 4:2:2 encoding -> byte offsets of (Y0, U, Y1, V) in each 4-byte pixel pair
+YUV422_ENCODINGS = {
+    'uyvy': (1, 0, 3, 2),
+    'yuv422': (1, 0, 3, 2),
+    'yuyv': (0, 1, 2, 3),
+    'yuv422_yuy2': (0, 1, 2, 3),
+}
+FLOAT_ENCODINGS = ('32FC1',)
+SUPPORTED_ENCODINGS = (tuple(ENCODINGS) + tuple(BAYER_ENCODINGS) + tuple(YUV422_ENCODINGS)
+                       + FLOAT_ENCODINGS)
+COMPRESSED_FORMATS = ('JPEG', 'PNG')
+MAX_COMPRESSED_PIXELS = 1 << 26  # 67 Mpixel (8192 x 8192): beyond it, not decoded
 LITTLE_ENDIAN_HOST = sys.byteorder == 'little'
 
 
 class ImageConversionError(ValueError):
-    """An image message that cannot be read (unknown encoding, inconsistent sizes)."""
+    """An image message that cannot be read (unknown encoding, inconsistent sizes, bad data)."""
 
 
 def image_to_array(msg) -> tuple:
     """
-    Return ``(array [H, W, C], layout)`` for a ``sensor_msgs/Image``.
+    Return ``(array [H, W, C], layout)`` for a ``sensor_msgs/Image`` (module docstring).
 
     Raises :class:`ImageConversionError` for an unsupported encoding or a message whose
     ``height``, ``width``, ``step`` and ``data`` do not fit together.
     """
-    try:
-        dtype, channels, layout = ENCODINGS[msg.encoding]
-    except KeyError:
-        raise ImageConversionError(
-            f'unsupported image encoding {msg.encoding!r} (supported: '
-            f'{", ".join(ENCODINGS)})') from None
-    dtype = np.dtype(dtype)
+    encoding = msg.encoding
+    if encoding in ENCODINGS:
+        dtype, channels, layout = ENCODINGS[encoding]
+        rows = _rows(msg, np.dtype(dtype), channels)
+        return rows.reshape(rows.shape[0], -1, channels), layout
+    if encoding in BAYER_ENCODINGS:
+        dtype, pattern = BAYER_ENCODINGS[encoding]
+        return _debayer(_rows(msg, np.dtype(dtype), 1), pattern), 'rgb'
+    if encoding in YUV422_ENCODINGS:
+        if int(msg.width) % 2:
+            raise ImageConversionError(
+                f'{encoding} stores pixels in pairs and needs an even width, got {msg.width}')
+        return _yuv422_to_rgb(_rows(msg, np.dtype(np.uint8), 2),
+                              YUV422_ENCODINGS[encoding]), 'rgb'
+    if encoding in FLOAT_ENCODINGS:
+        rows = np.nan_to_num(_rows(msg, np.dtype(np.float32), 1), nan=0.0)
+        scaled = np.round(np.clip(rows, 0.0, 1.0) * 65535.0).astype(np.uint16)
+        return scaled[:, :, None], 'mono'
+    raise ImageConversionError(
+        f'unsupported image encoding {encoding!r} (supported: '
+        f'{", ".join(SUPPORTED_ENCODINGS)})')
+
+
+def _rows(msg, dtype: np.dtype, samples: int) -> np.ndarray:
+    """
+    Return the pixel samples ``[H, W x samples]`` of ``dtype`` (padding and byte order undone).
+
+    ``samples``: samples per pixel (``dtype`` items). 8-bit samples are a view of ``data``.
+    """
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    row_bytes = width * channels * dtype.itemsize
+    row_bytes = width * samples * dtype.itemsize
     if height < 1 or width < 1:
         raise ImageConversionError(f'empty image {width}x{height}')
     if step < row_bytes:
@@ -65,7 +132,95 @@ def image_to_array(msg) -> tuple:
     if dtype.itemsize > 1:
         order = '>' if msg.is_bigendian else '<'
         rows = np.ascontiguousarray(rows).view(dtype.newbyteorder(order)).astype(dtype)
-    return rows.reshape(height, width, channels), layout
+    return rows
+
+
+def _debayer(mosaic: np.ndarray, pattern: str) -> np.ndarray:
+    """
+    Return RGB ``[H, W, 3]`` of a Bayer ``mosaic [H, W]`` by 2x2 cells (module docstring).
+
+    ``pattern``: the colours of the top-left cell, row by row (``'rggb'``, ...).
+    """
+    height, width = mosaic.shape
+    if height < 2 or width < 2:
+        raise ImageConversionError(
+            f'a Bayer image needs at least 2x2 pixels (one colour cell), got {width}x{height}')
+    # An odd last row/column is completed by reflection: index n mirrors n - 2, which has the
+    # same place in the pattern, so every cell holds one sample of each of its colours.
+    full = np.pad(mosaic, ((0, height % 2), (0, width % 2)), mode='reflect')
+    cells = {}
+    for index, colour in enumerate(pattern):
+        sample = full[index // 2::2, index % 2::2].astype(np.uint32)
+        cells.setdefault(colour, []).append(sample)
+    green = (cells['g'][0] + cells['g'][1] + 1) // 2
+    rgb = np.stack([cells['r'][0], green, cells['b'][0]], axis=-1).astype(mosaic.dtype)
+    return np.repeat(np.repeat(rgb, 2, axis=0), 2, axis=1)[:height, :width]
+
+
+def _yuv422_to_rgb(pairs: np.ndarray, offsets: tuple) -> np.ndarray:
+    """
+    Return ``uint8`` RGB ``[H, W, 3]`` of packed 4:2:2 rows ``[H, 2 W]`` (module docstring).
+
+    ``offsets``: byte positions of ``(Y0, U, Y1, V)`` within each 4-byte pixel pair.
+    """
+    height = pairs.shape[0]
+    quads = pairs.reshape(height, -1, 4).astype(np.float32)
+    y0, u, y1, v = (quads[:, :, i] for i in offsets)
+    luma = (np.stack([y0, y1], axis=-1).reshape(height, -1) - 16.0) * 1.164
+    u = np.repeat(u, 2, axis=1) - 128.0
+    v = np.repeat(v, 2, axis=1) - 128.0
+    rgb = np.stack([luma + 1.596 * v, luma - 0.813 * v - 0.391 * u, luma + 2.018 * u], axis=-1)
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS) -> tuple:
+    """
+    Return ``(array [H, W, C], layout)`` for a ``sensor_msgs/CompressedImage``.
+
+    Decodes JPEG or PNG (what image_transport's ``compressed`` transport sends; the format
+    is read from the data, ``msg.format`` is only quoted in errors) with Pillow: grayscale
+    gives ``uint8`` (``uint16`` for 16-bit PNG) ``'mono'``, colour gives ``uint8`` ``'rgb'``
+    (``'rgba'`` with alpha); other modes (palette, CMYK, 1-bit) are converted to RGB or
+    8-bit mono. Raises :class:`ImageConversionError` for data that is not a decodable JPEG
+    or PNG, or whose header claims more than ``max_pixels`` pixels (checked before decoding,
+    against decompression bombs). (``compressedDepth`` data, which has a header of its own,
+    is refused as undecodable.)
+    """
+    from PIL import Image as PilImage
+    try:
+        image = PilImage.open(io.BytesIO(bytes(msg.data)), formats=COMPRESSED_FORMATS)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageConversionError(
+                f'compressed image of {width}x{height} pixels exceeds the limit of '
+                f'{max_pixels} pixels')
+        image.load()
+        array, layout = _pil_to_array(image)
+    except ImageConversionError:
+        raise
+    except Exception as exc:  # noqa: B902 - Pillow raises many types for corrupt data
+        raise ImageConversionError(
+            f'cannot decode {len(msg.data)} bytes of {msg.format or "compressed"!r} image '
+            f'data: {type(exc).__name__}: {exc}') from None
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return array, layout
+
+
+def _pil_to_array(image) -> tuple:
+    """Return ``(array, layout)`` of a decoded Pillow image (see :func:`compressed_to_array`)."""
+    mode = image.mode
+    if mode == 'L':
+        return np.array(image, np.uint8), 'mono'
+    if mode.startswith('I;16') or mode == 'I':
+        return np.clip(np.array(image), 0, 65535).astype(np.uint16), 'mono'
+    if mode in ('RGB', 'RGBA'):
+        return np.array(image, np.uint8), mode.lower()
+    if mode in ('1', 'LA', 'La'):
+        return np.array(image.convert('L'), np.uint8), 'mono'
+    if mode in ('PA', 'RGBa') or (mode == 'P' and 'transparency' in image.info):
+        return np.array(image.convert('RGBA'), np.uint8), 'rgba'
+    return np.array(image.convert('RGB'), np.uint8), 'rgb'
 
 
 def array_to_image(array: np.ndarray, encoding: str, msg_type=None):

@@ -1,0 +1,173 @@
+"""
+Sensors in: what robots' cameras and batteries publish reaches the nodes.
+
+The classifier on image_transport's ``compressed`` topic (real PNG and JPEG bytes, and
+garbage), camera encodings beyond mono/RGB through the node, and the controller's battery
+subscription against a best-effort BatteryState publisher (and the warning when a publisher
+cannot match).
+"""
+
+import io
+import pathlib
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
+PROFILE = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
+
+
+def _classifier(context, executor, **overrides):
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    params = {'model_path': str(MODEL), 'default_timesteps': 16, 'crop': 'none',
+              'profile_path': '', **overrides}
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    return node
+
+
+def _fashion(index: int) -> np.ndarray:
+    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    return load_mnist_family(find_dataset_dir(), 'test').images[index]
+
+
+def _compressed(array: np.ndarray, fmt: str, sec: int):
+    from PIL import Image as PilImage
+    from sensor_msgs.msg import CompressedImage
+    buffer = io.BytesIO()
+    PilImage.fromarray(array).save(buffer, format=fmt)
+    msg = CompressedImage(format=f'rgb8; {fmt.lower()} compressed rgb8', data=buffer.getvalue())
+    msg.header.stamp.sec, msg.header.frame_id = sec, 'camera'
+    return msg
+
+
+def test_compressed_transport_classifies_jpeg_and_png_and_counts_garbage(ros) -> None:
+    """image_transport 'compressed': image/compressed is classified; raw 'image' is not read."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.msg import Classification
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, image_transport='compressed')
+    probe = Node('probe', context=context)
+    executor.add_node(probe)
+    compressed = probe.create_publisher(CompressedImage, 'image/compressed',
+                                        qos_profile_sensor_data)
+    raw = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
+    results = []
+    probe.create_subscription(Classification, 'classification', results.append, 10)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert node.get_subscriptions_info_by_topic('image/compressed')
+    assert not node.get_subscriptions_info_by_topic('image')
+    colour = np.repeat(_fashion(2)[:, :, None], 3, axis=2)
+    for fmt, sec in (('PNG', 1), ('JPEG', 2)):
+        sent = _compressed(colour, fmt, sec)
+        assert spin_until(lambda: compressed.publish(sent) or any(
+            r.header.stamp.sec == sec for r in results)), f'no result for {fmt}'
+    assert all(r.header.frame_id == 'camera' for r in results)
+    errors = node._counts['errors']
+    ignored = array_to_image(_fashion(3), 'mono8')
+    ignored.header.stamp.sec = 99
+    raw.publish(ignored)
+    garbage = CompressedImage(format='jpeg', data=b'\xff\xd8\xff\xe0 no image follows')
+    garbage.header.stamp.sec = 99
+    assert spin_until(lambda: compressed.publish(garbage) or node._counts['errors'] > errors)
+    assert 'cannot decode' in node._last_error
+    spin_until(lambda: False, timeout_s=0.3)
+    assert not [r for r in results if r.header.stamp.sec == 99], \
+        'a raw image or garbage was classified'
+    # still working after the garbage
+    again = _compressed(colour, 'PNG', 3)
+    assert spin_until(lambda: compressed.publish(again) or any(
+        r.header.stamp.sec == 3 for r in results))
+
+
+def test_camera_encodings_are_classified_by_the_node(ros) -> None:
+    """Bayer, YUV 4:2:2 and 32FC1 frames go through the node like mono8 ones, without errors."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from sensor_msgs.msg import Image
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    gray = _fashion(4)
+    height, width = gray.shape
+    uyvy = np.stack([np.full_like(gray, 128), gray], axis=-1)  # U/V 128, Y = gray
+    frames = [
+        Image(height=height, width=width, encoding='bayer_rggb8', step=width,
+              data=gray.tobytes()),
+        Image(height=height, width=width, encoding='uyvy', step=2 * width,
+              data=uyvy.tobytes()),
+        Image(height=height, width=width, encoding='32FC1', step=4 * width,
+              data=(gray / 255.0).astype('<f4').tobytes()),
+    ]
+    for frame in frames:
+        node._on_image(frame)
+    assert node._counts['processed'] == 3, node._last_error
+    assert node._counts['errors'] == 0
+    node._on_image(Image(height=2, width=3, encoding='yuyv', step=6, data=bytes(12)))
+    assert node._counts['errors'] == 1 and 'even width' in node._last_error
+
+
+def _controller(context, executor, **overrides):
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    params = {'profile_path': str(PROFILE), **overrides}
+    node = TimestepControllerNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    return node
+
+
+def _battery_publisher(context, executor, reliability):
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile
+    from sensor_msgs.msg import BatteryState
+    probe = Node('battery_driver', context=context)
+    executor.add_node(probe)
+    return probe.create_publisher(BatteryState, 'battery',
+                                  QoSProfile(depth=5, reliability=reliability))
+
+
+@pytest.mark.parametrize('publisher', ['best_effort', 'reliable'])
+def test_battery_from_best_effort_and_reliable_publishers(ros, publisher: str) -> None:
+    """The default subscription (best effort) hears both kinds of battery driver."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.qos import ReliabilityPolicy
+    from sensor_msgs.msg import BatteryState
+    context, executor, spin_until = ros
+    node = _controller(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    pub = _battery_publisher(context, executor, ReliabilityPolicy[publisher.upper()])
+    msg = BatteryState(percentage=0.25)
+    assert spin_until(lambda: pub.publish(msg) or node._signals.battery_fraction == 0.25,
+                      timeout_s=10.0), f'a {publisher} BatteryState was not received'
+    assert node._battery_qos_incompatible == 0
+
+
+def test_battery_reliable_subscription_warns_about_a_best_effort_publisher(ros) -> None:
+    """battery_reliability 'reliable' cannot match a best-effort driver: counted and warned."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    from rclpy.qos import ReliabilityPolicy
+    from sensor_msgs.msg import BatteryState
+    context, executor, spin_until = ros
+    node = _controller(context, executor, battery_reliability='reliable')
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    pub = _battery_publisher(context, executor, ReliabilityPolicy.BEST_EFFORT)
+    assert spin_until(lambda: pub.publish(BatteryState(percentage=0.25))
+                      or node._battery_qos_incompatible > 0, timeout_s=10.0)
+    assert node._signals.battery_fraction is None
+    assert 'RELIABILITY' in node._battery_qos_reason
+    refused = node.set_parameters([Parameter('battery_reliability', value='fast')])[0]
+    assert not refused.successful

@@ -1,0 +1,223 @@
+"""
+Standard messages out: vision_msgs/Classification and the latched vision_msgs/LabelInfo.
+
+The vision_msgs package here is the stand-in of test/interfaces/vision_msgs (built by
+dev/build.sh); its types must be the upstream ones (same type hashes), which the first test
+checks. The classifier publishes both messages in process and across processes.
+"""
+
+import io
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
+FASHION = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker',
+           'Bag', 'Ankle boot')
+# RIHS01 type hashes of upstream ros-perception/vision_msgs (branch ros2, 4.1.1, the Jazzy
+# release; commit e77fa2d97d69abaaa546592892d2d5d16cec9977): its four .msg files, unchanged,
+# generated with this environment's rosidl (which gives std_msgs/msg/String the hash a real
+# Jazzy install records in bags, RIHS01_df668c74...). Comments do not enter the hash; field
+# names, types, order and nested types do.
+UPSTREAM_HASHES = {
+    'Classification': 'RIHS01_f74db28d0eaef3afb78f48bf2161cd709a1383a0309d3454383b25be11345143',
+    'ObjectHypothesis':
+        'RIHS01_51da43cec11c01957a64d1e05a24acd18aae7745ec30b74348ad5f6d634f7f90',
+    'LabelInfo': 'RIHS01_3d37df4015cdf660cc851c51897f2acd957e1ca6205ba0a99aebffb9406b0783',
+    'VisionClass': 'RIHS01_1e4a11f0fed50b5623cb8ff26ca0e37952a48a9c074d16f804b44e9164c2037a',
+}
+STRING_HASH = 'RIHS01_df668c740482bbd48fb39d76a70dfd4bd59db1288021743503259e948f6b1a18'
+
+
+def _label_info_qos():
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def test_stand_in_types_have_the_upstream_type_hashes(ros) -> None:
+    """The hashes the middleware announces for our vision_msgs are upstream's (and String's)."""
+    import vision_msgs.msg
+    from rclpy.node import Node
+    from std_msgs.msg import String
+    context, _, _ = ros
+    node = Node('hashes', context=context)
+    try:
+        types = dict(UPSTREAM_HASHES, String=STRING_HASH)
+        for name in types:
+            msg_type = String if name == 'String' else getattr(vision_msgs.msg, name)
+            node.create_publisher(msg_type, f'hash_{name}', 1)
+        announced = {name: str(node.get_publishers_info_by_topic(f'hash_{name}')[0]
+                               .topic_type_hash) for name in types}
+        assert announced == types
+    finally:
+        node.destroy_node()
+
+
+def _classifier(context, executor, **overrides):
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    params = {'model_path': str(MODEL), 'default_timesteps': 16, 'crop': 'none',
+              'profile_path': '', **overrides}
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    return node
+
+
+def _fashion(index: int) -> np.ndarray:
+    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    return load_mnist_family(find_dataset_dir(), 'test').images[index]
+
+
+def test_classifier_publishes_vision_classification_and_latched_label_info(ros) -> None:
+    """Each result also as vision_msgs/Classification; LabelInfo reaches a late subscriber."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Classification as VisionClassification, LabelInfo
+
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.msg import Classification
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, default_timesteps=64)
+    probe = Node('probe', context=context)
+    executor.add_node(probe)
+    images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
+    ours, standard, infos = [], [], []
+    probe.create_subscription(Classification, 'classification', ours.append, 10)
+    probe.create_subscription(VisionClassification, 'vision_classification', standard.append,
+                              10)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    sent = array_to_image(_fashion(0), 'mono8')
+    sent.header.frame_id = 'camera_optical_frame'
+    sent.header.stamp.sec = 42
+
+    def publish() -> None:  # every frame its own stamp, to pair the two results
+        sent.header.stamp.nanosec += 1
+        images.publish(sent)
+
+    def pair() -> tuple:  # a result with evidence (not every frame makes output spikes)
+        by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in ours}
+        for vision in standard:
+            key = (vision.header.stamp.sec, vision.header.stamp.nanosec)
+            if vision.results and key in by_stamp:
+                return by_stamp[key], vision
+        return ()
+
+    assert spin_until(lambda: publish() or pair())
+    result, vision = pair()
+    assert vision.header == result.header
+    assert vision.header.frame_id == 'camera_optical_frame' and vision.header.stamp.sec == 42
+    by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in ours}
+    for other in standard:  # no output spike (class -1): no hypothesis; else some
+        key = (other.header.stamp.sec, other.header.stamp.nanosec)
+        if key in by_stamp:
+            assert bool(other.results) == (by_stamp[key].class_id >= 0)
+    scores = [h.score for h in vision.results]
+    assert vision.results and all(0.0 < s <= 1.0 for s in scores)
+    assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1.0)
+    assert {h.class_id for h in vision.results} <= set(FASHION)
+    assert vision.results[0].class_id == result.class_name
+    assert vision.results[0].score == pytest.approx(result.confidence, rel=1e-6)
+    # a subscriber that joins later still gets the class map (transient local, reliable)
+    probe.create_subscription(LabelInfo, 'label_info', infos.append, _label_info_qos())
+    assert spin_until(lambda: bool(infos), timeout_s=10.0), 'no latched LabelInfo'
+    assert [(c.class_id, c.class_name) for c in infos[0].class_map] == list(enumerate(FASHION))
+    assert infos[0].threshold == 0.0
+    info = node.get_publishers_info_by_topic('label_info')[0].qos_profile
+    assert info.durability.name == 'TRANSIENT_LOCAL' and info.reliability.name == 'RELIABLE'
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert not node.get_publishers_info_by_topic('label_info')
+    assert not node.get_publishers_info_by_topic('vision_classification')
+
+
+def test_without_vision_msgs_configure_says_why_unless_switched_off(ros, monkeypatch) -> None:
+    """vision_msgs missing: configure fails naming the package; publish_vision_msgs false runs."""
+    from lifecycle_msgs.msg import State
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context, executor, _ = ros
+    monkeypatch.setitem(sys.modules, 'vision_msgs', None)
+    monkeypatch.setitem(sys.modules, 'vision_msgs.msg', None)
+    node = _classifier(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
+    assert 'vision-msgs' in node._last_error and 'publish_vision_msgs' in node._last_error
+    quiet = _classifier(context, executor, publish_vision_msgs=False)
+    assert quiet.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert not quiet.get_publishers_info_by_topic('label_info')
+    assert quiet.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    quiet._on_image(_raw(_fashion(1)))
+    assert quiet._counts['processed'] == 1 and quiet._counts['errors'] == 0
+
+
+def _raw(array: np.ndarray):
+    from topspark_ros.conversions.image import array_to_image
+    return array_to_image(array, 'mono8')
+
+
+def _png(array: np.ndarray, stamp_sec: int):
+    from PIL import Image as PilImage
+    from sensor_msgs.msg import CompressedImage
+    buffer = io.BytesIO()
+    PilImage.fromarray(array).save(buffer, format='PNG')
+    msg = CompressedImage(format='mono8; png compressed mono8', data=buffer.getvalue())
+    msg.header.stamp.sec, msg.header.frame_id = stamp_sec, 'camera'
+    return msg
+
+
+def test_compressed_images_and_standard_messages_across_processes(ros, tmp_path) -> None:
+    """
+    A classifier process on image/compressed: PNG frames in, both messages out over DDS.
+
+    This process publishes the compressed frames, then subscribes label_info only after the
+    first results: the latched LabelInfo still arrives.
+    """
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CompressedImage
+    from vision_msgs.msg import Classification as VisionClassification, LabelInfo
+    context, executor, spin_until = ros
+    probe = Node('probe', context=context)
+    executor.add_node(probe)
+    images = probe.create_publisher(CompressedImage, 'image/compressed', qos_profile_sensor_data)
+    standard, infos = [], []
+    probe.create_subscription(VisionClassification, 'vision_classification', standard.append,
+                              10)
+    frames = [_png(_fashion(i), 100 + i) for i in range(5)]
+    log = tmp_path / 'classifier.log'
+    with open(log, 'w') as out:
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'topspark_ros.nodes.classifier', '--autostart', '--ros-args',
+             '-p', f'model_path:={MODEL}', '-p', "profile_path:=''", '-p', 'crop:=none',
+             '-p', 'default_timesteps:=16', '-p', 'image_transport:=compressed'],
+            stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        def publish() -> None:
+            images.publish(frames[int(time.monotonic() * 20) % len(frames)])
+        assert spin_until(lambda: publish() or len(standard) >= 2, timeout_s=60.0), \
+            f'no vision_msgs/Classification from the process:\n{log.read_text()}'
+        probe.create_subscription(LabelInfo, 'label_info', infos.append, _label_info_qos())
+        assert spin_until(lambda: bool(infos), timeout_s=20.0), 'no latched LabelInfo'
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, log.read_text()
+    assert all(m.header.frame_id == 'camera' and 100 <= m.header.stamp.sec < 105
+               for m in standard)
+    assert {h.class_id for m in standard for h in m.results} <= set(FASHION)
+    assert [c.class_name for c in infos[0].class_map] == list(FASHION)

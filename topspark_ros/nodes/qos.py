@@ -1,0 +1,49 @@
+"""
+Subscription QoS from parameters, and a warning when a publisher cannot match.
+
+DDS silently drops the connection between a publisher and a subscription whose QoS policies
+are incompatible (a reliable subscription and a best-effort publisher, the usual case with
+camera and battery drivers): no message arrives and nothing says why. The callbacks of
+:func:`warn_on_incompatible_qos` log it, naming the policy and the parameter to change.
+"""
+
+from typing import Callable, Optional
+
+from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
+from rclpy.qos import QoSPolicyKind, ReliabilityPolicy
+
+RELIABILITIES = ('best_effort', 'reliable')
+
+
+def reliability(name: str) -> ReliabilityPolicy:
+    """
+    Return the policy of a reliability parameter value (one of :data:`RELIABILITIES`).
+
+    A ``best_effort`` subscription matches reliable and best-effort publishers; a ``reliable``
+    one only reliable publishers.
+    """
+    return ReliabilityPolicy.BEST_EFFORT if name == 'best_effort' else ReliabilityPolicy.RELIABLE
+
+
+def warn_on_incompatible_qos(node, topic: str, hint: str,
+                             on_event: Optional[Callable[[str], None]] = None
+                             ) -> SubscriptionEventCallbacks:
+    """
+    Return event callbacks that warn when a publisher of ``topic`` cannot match.
+
+    The warning (throttled) names the incompatible policy and adds ``hint`` (what to change);
+    ``on_event(policy_name)`` is called on every event, e.g. to count it.
+    """
+    def incompatible(info: QoSRequestedIncompatibleQoSInfo) -> None:
+        try:
+            policy = QoSPolicyKind(info.last_policy_kind).name
+        except ValueError:
+            policy = str(info.last_policy_kind)
+        node.get_logger().warn(
+            f'{topic}: a publisher with incompatible QoS ({policy}) is ignored, its messages '
+            f'are not received ({info.total_count} so far): {hint}',
+            throttle_duration_sec=5.0)
+        if on_event is not None:
+            on_event(policy)
+
+    return SubscriptionEventCallbacks(incompatible_qos=incompatible)
