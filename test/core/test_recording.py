@@ -1,0 +1,149 @@
+"""What ``topspark record`` writes, without ROS: image files and bags, atomic, not overwritten."""
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from topspark_ros.core.data.folder import folder_split, load_image_folder
+from topspark_ros.core.data.recording import (BagWriter, check_label, compressed_suffix,
+                                              FolderWriter, png_bytes, stamp_name)
+
+
+def _read(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def _random(shape, dtype=np.uint8, seed: int = 0) -> np.ndarray:
+    high = np.iinfo(dtype).max + 1
+    return np.random.default_rng(seed).integers(0, high, shape).astype(dtype)
+
+
+def test_png_keeps_mono_depth_and_reorders_bgr() -> None:
+    """mono8/mono16 keep their values; bgr(a) comes back as rgb(a); 16-bit colour -> 8 bit."""
+    mono8, mono16 = _random((5, 7, 1)), _random((5, 7, 1), np.uint16)
+    assert np.array_equal(np.asarray(_read(png_bytes(mono8, 'mono'))), mono8[:, :, 0])
+    assert np.array_equal(np.asarray(_read(png_bytes(mono16, 'mono'))), mono16[:, :, 0])
+    rgb = _random((4, 6, 3), seed=1)
+    assert np.array_equal(np.asarray(_read(png_bytes(rgb, 'rgb'))), rgb)
+    assert np.array_equal(np.asarray(_read(png_bytes(rgb[:, :, ::-1], 'bgr'))), rgb)
+    bgra = _random((4, 6, 4), seed=2)
+    back = np.asarray(_read(png_bytes(bgra, 'bgra')))
+    assert np.array_equal(back, bgra[:, :, [2, 1, 0, 3]])
+    rgb16 = _random((3, 3, 3), np.uint16, seed=3)
+    assert np.array_equal(np.asarray(_read(png_bytes(rgb16, 'rgb'))), rgb16 >> 8)
+    with pytest.raises(ValueError, match='layout'):
+        png_bytes(rgb, 'yuv')
+
+
+def test_compressed_suffix_from_the_bytes() -> None:
+    """JPEG and PNG are told by their signatures; anything else is refused."""
+    image = Image.fromarray(_random((8, 8, 3)))
+    for fmt, suffix in (('JPEG', '.jpg'), ('PNG', '.png')):
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt)
+        assert compressed_suffix(buffer.getvalue()) == suffix
+    with pytest.raises(ValueError, match='neither JPEG nor PNG'):
+        compressed_suffix(b'\x00\x01junk')
+
+
+@pytest.mark.parametrize('label', ['', '.hidden', 'a/b', 'train', 'val', 'test', ' mug'])
+def test_bad_labels_are_refused(label: str) -> None:
+    """A label must be one visible class-folder name, not a split folder."""
+    with pytest.raises(ValueError, match='label'):
+        check_label(label)
+
+
+def test_folder_writer_makes_a_readable_folder_and_never_overwrites(tmp_path: Path) -> None:
+    """Files land in root/label/<stamp>.png; a taken name gets -1; no temporary is left."""
+    writer = FolderWriter(tmp_path, 'mug')
+    images = [_random((10, 12, 1), seed=k) for k in range(3)]
+    name = stamp_name(12, 5)
+    assert name == '12_000000005'
+    first = writer.write(name, png_bytes(images[0], 'mono'), '.png')
+    second = writer.write(name, png_bytes(images[1], 'mono'), '.png')  # the same stamp
+    writer.write(stamp_name(13, 0), png_bytes(images[2], 'mono'), '.png')
+    assert first.name == '12_000000005.png' and second.name == '12_000000005-1.png'
+    assert np.array_equal(np.asarray(Image.open(first)), images[0][:, :, 0])  # kept
+    assert np.array_equal(np.asarray(Image.open(second)), images[1][:, :, 0])
+    assert sorted(p.name for p in (tmp_path / 'mug').iterdir()) == [
+        '12_000000005-1.png', '12_000000005.png', '13_000000000.png']
+    assert oct(first.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    FolderWriter(tmp_path, 'cup').write('1_0', png_bytes(images[0], 'mono'), '.png')
+    classes, files = folder_split(tmp_path, 'train', val_fraction=0.0, test_fraction=0.0)
+    assert classes == ['cup', 'mug'] and len(files) == 4
+    data = load_image_folder(tmp_path, 'train', val_fraction=0.0, test_fraction=0.0)
+    assert len(data) == 4 and not data.skipped
+
+
+def test_folder_writer_leaves_nothing_when_a_write_fails(tmp_path: Path, monkeypatch) -> None:
+    """An error while writing (disk full) leaves neither the file nor its temporary."""
+    writer = FolderWriter(tmp_path, 'mug')
+
+    def full(*args):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(os, 'link', full)
+    with pytest.raises(OSError, match='No space'):
+        writer.write('1_0', b'\x89PNG\r\n\x1a\n', '.png')
+    assert list((tmp_path / 'mug').iterdir()) == []
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
+def test_bag_appears_only_when_closed_and_reads_back(tmp_path: Path, storage: str) -> None:
+    """While open only BAG.partial exists; closed, BAG holds every message as written."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import get_typestore, Stores
+    store = get_typestore(Stores.ROS2_JAZZY)
+    String = store.types['std_msgs/msg/String']
+    path = tmp_path / 'run1'
+    writer = BagWriter(path, storage)
+    connection = writer.add_topic('/chatter', 'std_msgs/msg/String')
+    texts = [f'message {k}' for k in range(5)]
+    for k, text in enumerate(texts):
+        raw = store.serialize_cdr(String(data=text), 'std_msgs/msg/String')
+        writer.write(connection, 1_000 + k, raw)
+    assert not path.exists() and (tmp_path / 'run1.partial').is_dir()
+    assert writer.close() == path
+    assert not (tmp_path / 'run1.partial').exists()
+    assert (path / 'metadata.yaml').is_file()
+    with AnyReader([path]) as reader:
+        got = [(t, reader.deserialize(raw, c.msgtype).data) for c, t, raw in reader.messages()]
+    assert got == [(1_000 + k, text) for k, text in enumerate(texts)]
+
+
+def test_bag_with_a_custom_type_needs_its_definition(tmp_path: Path) -> None:
+    """A type outside the standard packages is registered from its .msg text."""
+    from rosbags.highlevel import AnyReader
+    writer = BagWriter(tmp_path / 'bag')
+    with pytest.raises(ValueError, match='definition'):
+        writer.add_topic('/x', 'my_msgs/msg/Thing')
+    connection = writer.add_topic('/x', 'my_msgs/msg/Thing', 'uint32 count\nstring name\n')
+    writer.write(connection, 5, bytes([0, 1, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0, 97, 0]))
+    writer.close()
+    with AnyReader([tmp_path / 'bag']) as reader:
+        (_, _, raw), = list(reader.messages())
+        msg = reader.deserialize(raw, 'my_msgs/msg/Thing')
+    assert (msg.count, msg.name) == (7, 'a')
+
+
+def test_existing_bags_are_never_overwritten_and_empty_ones_not_kept(tmp_path: Path) -> None:
+    """An existing BAG or BAG.partial is refused; a bag closed without messages is dropped."""
+    (tmp_path / 'old').mkdir()
+    with pytest.raises(FileExistsError, match='not overwriting'):
+        BagWriter(tmp_path / 'old')
+    (tmp_path / 'cut.partial').mkdir()
+    with pytest.raises(FileExistsError, match='interrupted'):
+        BagWriter(tmp_path / 'cut')
+    writer = BagWriter(tmp_path / 'empty')
+    writer.add_topic('/chatter', 'std_msgs/msg/String')
+    assert writer.close() is None
+    assert not (tmp_path / 'empty').exists() and not (tmp_path / 'empty.partial').exists()

@@ -1,0 +1,419 @@
+"""
+``topspark record`` and ``topspark play``: in-process node tests and processes over real DDS.
+
+Bags for the player are written here with ``rosbags`` from real serialised messages
+(``rclpy.serialization``); the cross-process tests record what the ``image_player`` process
+publishes into a folder and a bag, stop a recording with SIGINT, and play the bag back to this
+process, checking frames, their rate and ``/clock``.
+"""
+
+import contextlib
+import io
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+IMAGE = 'sensor_msgs/msg/Image'
+COMPRESSED = 'sensor_msgs/msg/CompressedImage'
+EVENTS = 'event_camera_msgs/msg/EventPacket'
+
+
+def _image(k: int, encoding: str = 'bgr8'):
+    """Return a 6 x 8 image message whose pixels and stamp depend on ``k``."""
+    from topspark_ros.conversions.image import array_to_image
+    channels = 3 if encoding == 'bgr8' else 1
+    array = np.random.default_rng(k).integers(0, 256, (6, 8, channels)).astype(np.uint8)
+    msg = array_to_image(array, encoding)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 100 + k, 1000 * k
+    msg.header.frame_id = f'cam{k}'
+    return msg, array
+
+
+def _jpeg(k: int):
+    from PIL import Image as PilImage
+    from sensor_msgs.msg import CompressedImage
+    buffer = io.BytesIO()
+    PilImage.fromarray(_image(k)[1]).save(buffer, format='JPEG')
+    msg = CompressedImage(format='jpeg', data=buffer.getvalue())
+    msg.header.stamp.sec = 200 + k
+    return msg
+
+
+def _packet(k: int):
+    import array
+    from event_camera_msgs.msg import EventPacket
+    msg = EventPacket(width=34, height=34, seq=k, time_base=0, encoding='evt3')
+    msg.events = array.array('B', bytes(range(k, k + 8)))
+    msg.header.stamp.sec = 300 + k
+    return msg
+
+
+def _recorder(context, executor, **params):
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.recorder import RecorderNode
+    node = RecorderNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    return node
+
+
+def _publisher(context, executor, msg_type, topic):
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    node = Node('probe', context=context)
+    executor.add_node(node)
+    return node.create_publisher(msg_type, topic, QoSProfile(
+        depth=50, reliability=ReliabilityPolicy.RELIABLE))
+
+
+def _publish_all(pub, messages, spin_until) -> None:
+    assert spin_until(lambda: pub.get_subscription_count() > 0)
+    for msg in messages:
+        pub.publish(msg)
+        spin_until(lambda: False, timeout_s=0.01)
+
+
+def test_images_into_a_folder_every_nth_up_to_count(ros, tmp_path: Path) -> None:
+    """Messages 1, 4, 7 of ten (every_n 3, count 3) become PNGs named by stamp; then done."""
+    from PIL import Image as PilImage
+    from sensor_msgs.msg import Image
+    context, executor, spin_until = ros
+    node = _recorder(context, executor, topic='camera', type='image', out_dir=str(tmp_path),
+                     label='mug', count=3, every_n=3, reliability='reliable', depth=50)
+    pub = _publisher(context, executor, Image, 'camera')
+    _publish_all(pub, [_image(k)[0] for k in range(10)], spin_until)
+    assert spin_until(lambda: node.finished)
+    spin_until(lambda: False, timeout_s=0.2)  # messages 8 to 10 are not taken
+    assert (node.received, node.written, node.skipped) == (7, 3, 0)
+    files = sorted((tmp_path / 'mug').iterdir())
+    assert [f.name for f in files] == [f'{100 + k}_{1000 * k:09d}.png' for k in (0, 3, 6)]
+    for f, k in zip(files, (0, 3, 6)):
+        assert np.array_equal(np.asarray(PilImage.open(f)), _image(k)[1][:, :, ::-1])  # bgr
+
+
+def test_compressed_images_keep_their_bytes_and_bad_ones_are_skipped(ros, tmp_path) -> None:
+    """JPEG bytes are stored unchanged as .jpg; an image that is not JPEG/PNG is counted."""
+    from sensor_msgs.msg import CompressedImage
+    context, executor, spin_until = ros
+    node = _recorder(context, executor, topic='image/compressed', out_dir=str(tmp_path),
+                     label='cup', reliability='reliable', depth=50)  # type auto
+    pub = _publisher(context, executor, CompressedImage, 'image/compressed')
+    assert spin_until(lambda: node.type_name == COMPRESSED)
+    bad = CompressedImage(format='bgr8; compressedDepth', data=b'\x00' * 16)
+    unstamped = _jpeg(2)
+    unstamped.header.stamp.sec = 0
+    _publish_all(pub, [_jpeg(0), bad, _jpeg(1), unstamped], spin_until)
+    assert spin_until(lambda: node.received == 4)
+    assert (node.written, node.skipped) == (3, 1)
+    assert (tmp_path / 'cup' / '200_000000000.jpg').read_bytes() == bytes(_jpeg(0).data)
+    assert (tmp_path / 'cup' / '201_000000000.jpg').read_bytes() == bytes(_jpeg(1).data)
+    # An unstamped message is named after its receive time.
+    (third,) = set((tmp_path / 'cup').iterdir()) - {tmp_path / 'cup' / f'20{k}_000000000.jpg'
+                                                    for k in (0, 1)}
+    assert int(third.name.split('_')[0]) > 1_600_000_000 and third.suffix == '.jpg'
+
+
+def test_events_into_a_bag_as_received(ros, tmp_path: Path) -> None:
+    """Event packets are stored as their CDR bytes with the bag's own type definition."""
+    from event_camera_msgs.msg import EventPacket
+    from rclpy.serialization import deserialize_message
+    from rosbags.highlevel import AnyReader
+    context, executor, spin_until = ros
+    bag = tmp_path / 'events_bag'
+    node = _recorder(context, executor, topic='events', type='events', bag=str(bag),
+                     storage='mcap', reliability='reliable', depth=50)
+    pub = _publisher(context, executor, EventPacket, 'events')
+    packets = [_packet(k) for k in range(4)]
+    _publish_all(pub, packets, spin_until)
+    assert spin_until(lambda: node.written == 4)
+    assert not bag.exists()  # still recording
+    node.close()
+    with AnyReader([bag]) as reader:
+        (connection,) = reader.connections
+        assert (connection.topic, connection.msgtype) == ('/events', EVENTS)
+        raws = [bytes(raw) for _, _, raw in reader.messages()]
+        first = reader.deserialize(raws[0], EVENTS)
+    # Padding bytes of CDR are not defined: compare the messages the bytes hold.
+    assert [deserialize_message(raw, EventPacket) for raw in raws] == packets
+    assert first.seq == 0 and bytes(first.events) == bytes(range(8))
+
+
+def test_recorder_refusals(ros, tmp_path: Path) -> None:
+    """Events into a folder, no label, two destinations, an existing bag, a foreign type."""
+    from std_msgs.msg import String
+    context, executor, spin_until = ros
+    cases = [({'out_dir': str(tmp_path), 'label': 'x', 'type': 'events'}, 'into a bag'),
+             ({'out_dir': str(tmp_path)}, 'needs a label'),
+             ({'out_dir': str(tmp_path), 'label': 'x', 'bag': str(tmp_path / 'b')},
+              'exactly one'),
+             ({'bag': str(tmp_path)}, 'not overwriting')]
+    for params, reason in cases:
+        with pytest.raises((ValueError, OSError), match=reason):
+            _recorder(context, executor, **params)
+    node = _recorder(context, executor, topic='chatter', bag=str(tmp_path / 'b'))
+    _publisher(context, executor, String, 'chatter')
+    assert spin_until(lambda: node.finished)
+    assert 'std_msgs/msg/String' in node.error and 'record takes' in node.error
+    node.close()
+    assert not (tmp_path / 'b').exists() and not (tmp_path / 'b.partial').exists()
+
+
+def _write_bag(path: Path, topics: dict, period_ns: int = 50_000_000, storage='sqlite3'):
+    """Write ``{topic: (type, [msg, ...])}`` into a bag, interleaved, ``period_ns`` apart."""
+    from rclpy.serialization import serialize_message
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+    from topspark_ros.nodes.recorder import _definition
+    store = get_typestore(Stores.ROS2_JAZZY)
+    plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
+    rows = []
+    with Writer(path, version=9, storage_plugin=plugin) as writer:
+        for topic, (msgtype, messages) in topics.items():
+            if msgtype not in store.fielddefs:
+                store.register(get_types_from_msg(_definition(msgtype), msgtype))
+            connection = writer.add_connection(topic, msgtype, typestore=store)
+            rows += [(k, connection, serialize_message(m)) for k, m in enumerate(messages)]
+        rows.sort(key=lambda row: row[0])
+        for i, (_, connection, raw) in enumerate(rows):
+            writer.write(connection, 5_000_000_000 + i * period_ns, raw)
+    return [5_000_000_000 + i * period_ns for i in range(len(rows))]
+
+
+def _subscriber(context, executor, topics: dict):
+    """Return a node recording ``(arrival_s, msg)`` per topic in ``node.got[topic]``."""
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosgraph_msgs.msg import Clock
+    node = Node('listener', context=context)
+    node.got = {topic: [] for topic in [*topics, '/clock']}
+    qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+    for topic, msg_type in [*topics.items(), ('/clock', Clock)]:
+        node.create_subscription(msg_type, topic, lambda m, t=topic: node.got[t].append(
+            (time.monotonic(), m)), qos)
+    executor.add_node(node)
+    return node
+
+
+def _player(context, executor, **params):
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.bag_player import BagPlayerNode
+    node = BagPlayerNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    return node
+
+
+def test_player_publishes_the_camera_topics_at_rate_with_clock(ros, tmp_path: Path) -> None:
+    """Image, CompressedImage, EventPacket as recorded (a String topic left out); /clock."""
+    from event_camera_msgs.msg import EventPacket
+    from sensor_msgs.msg import CompressedImage, Image
+    from std_msgs.msg import String
+    context, executor, spin_until = ros
+    images, jpegs, packets = ([f(k) for k in range(4)] for f in (
+        lambda k: _image(k)[0], _jpeg, _packet))
+    times = _write_bag(tmp_path / 'bag', {
+        '/cam/image': (IMAGE, images), '/cam/compressed': (COMPRESSED, jpegs),
+        '/events': (EVENTS, packets), '/chatter': ('std_msgs/msg/String',
+                                                   [String(data='x')] * 4)},
+        period_ns=40_000_000)
+    listener = _subscriber(context, executor, {
+        '/cam/image': Image, '/cam/compressed': CompressedImage, '/events': EventPacket,
+        '/chatter': String})
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    sim = Node('follower', context=context, parameter_overrides=[
+        Parameter('use_sim_time', value=True)])  # a node following bag time
+    executor.add_node(sim)
+    player = _player(context, executor, bag=str(tmp_path / 'bag'), rate=2.0,
+                     wait_for_subscribers=3)
+    assert spin_until(lambda: player.finished, timeout_s=20)
+    assert spin_until(lambda: len(listener.got['/events']) == 4, timeout_s=5)
+    assert player.published == 12 and listener.got['/chatter'] == []
+    for topic, sent in (('/cam/image', images), ('/cam/compressed', jpegs),
+                        ('/events', packets)):
+        assert [m for _, m in listener.got[topic]] == sent, topic
+    # 16 messages 40 ms apart, 12 played (the first at t0, the last at t0 + 14 x 40 ms): at
+    # rate 2 that is 280 ms of wall time from the first to the last (560 ms at rate 1).
+    arrivals = sorted(t for topic in ('/cam/image', '/cam/compressed', '/events')
+                      for t, _ in listener.got[topic])
+    assert 0.22 < arrivals[-1] - arrivals[0] < 0.42, arrivals[-1] - arrivals[0]
+    clocks = [m.clock.sec * 10**9 + m.clock.nanosec for _, m in listener.got['/clock']]
+    assert len(clocks) >= 5 and clocks == sorted(clocks)
+    assert times[0] <= clocks[0] and clocks[-1] <= times[-1] + 100_000_000
+    assert times[-2] <= sim.get_clock().now().nanoseconds <= times[-1] + 100_000_000
+
+
+def test_player_topics_loop_and_refusals(ros, tmp_path: Path) -> None:
+    """--topics picks topics; loop plays again; a missing topic or a changed type is refused."""
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+    context, executor, spin_until = ros
+    _write_bag(tmp_path / 'bag', {'/a': (IMAGE, [_image(k)[0] for k in range(3)]),
+                                  '/chatter': ('std_msgs/msg/String', [String(data='hi')])},
+               period_ns=5_000_000, storage='mcap')
+    listener = _subscriber(context, executor, {'/a': Image, '/chatter': String})
+    player = _player(context, executor, bag=str(tmp_path / 'bag'), topics=['/chatter'],
+                     wait_for_subscribers=1, clock=False)
+    assert spin_until(lambda: player.finished and listener.got['/chatter'])
+    assert [m.data for _, m in listener.got['/chatter']] == ['hi'] and not listener.got['/a']
+    assert listener.got['/clock'] == []
+    looping = _player(context, executor, bag=str(tmp_path / 'bag'), topics=['/a'], loop=True,
+                      wait_for_subscribers=1, rate=0.5)
+    assert spin_until(lambda: len(listener.got['/a']) >= 7, timeout_s=10)
+    assert looping.passes >= 2 and not looping.finished
+    assert [m.header.frame_id for _, m in listener.got['/a'][:7]] == \
+        ['cam0', 'cam1', 'cam2'] * 2 + ['cam0']
+    lone = _player(context, executor, bag=str(tmp_path / 'bag'), topics=['/chatter'],
+                   loop=True, rate=5.0)  # one message: a pass every 1 s / 5
+    start = len(listener.got['/chatter'])
+    spin_until(lambda: False, timeout_s=0.5)
+    assert 2 <= len(listener.got['/chatter']) - start <= 4 and lone.passes >= 2
+    with pytest.raises(ValueError, match='no topic /nope'):
+        _player(context, executor, bag=str(tmp_path / 'bag'), topics=['/nope'])
+    with pytest.raises(ValueError, match='cannot read the bag'):
+        _player(context, executor, bag=str(tmp_path / 'missing'))
+    # A bag whose EventPacket has other fields than the installed type: refused, not garbled.
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+    store = get_typestore(Stores.ROS2_JAZZY)
+    store.register(get_types_from_msg('uint32 width\nuint8[] events\n', EVENTS))
+    with Writer(tmp_path / 'old', version=9) as writer:
+        connection = writer.add_connection('/events', EVENTS, typestore=store)
+        writer.write(connection, 1, bytes(4) + bytes([1, 0, 0, 0, 0, 0, 0, 0]))
+    with pytest.raises(ValueError, match='fields'):
+        _player(context, executor, bag=str(tmp_path / 'old'))
+
+
+# Across processes over DDS -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _process(*args: str):
+    """Run ``python -m args...`` (output to a pipe); SIGTERM it if still running afterwards."""
+    proc = subprocess.Popen([sys.executable, '-m', *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def _finish(proc, timeout_s: float = 30.0, sig=None) -> str:
+    """Send ``sig`` (if given), wait for the exit; assert it was clean; return the output."""
+    if sig is not None:
+        proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=timeout_s)
+    assert proc.returncode == 0, f'{proc.args} exited with {proc.returncode}:\n{out}'
+    return out
+
+
+def _wait_for(predicate, timeout_s: float = 30.0) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _no_leftovers(directory: Path) -> list:
+    return [p.name for p in directory.rglob('*') if p.name.startswith('.') or
+            p.name.endswith(('.tmp', '.partial'))]
+
+
+def test_record_and_play_across_processes(tmp_path: Path) -> None:
+    """
+    image_player -> ``topspark record`` (folder, --count; bag, stopped by SIGINT) -> play.
+
+    The played frames reach this process unchanged, in order, at the recorded rate x 2, with
+    /clock in bag time.
+    """
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import Reader
+    from topspark_ros.core.data.folder import load_image_folder
+    folder, bag = tmp_path / 'objects', tmp_path / 'run'
+    player = ['topspark_ros.nodes.image_player', '--ros-args', '-p', 'rate_hz:=20.0']
+    with _process(*player):
+        with _process('topspark_ros', 'record', 'image', '--out', str(folder), '--label',
+                      'shoe', '--count', '6', '--every-n', '2') as to_folder, \
+                _process('topspark_ros', 'record', '--bag', str(bag), '--quiet') as to_bag:
+            out = _finish(to_folder)
+            assert 'wrote 6 samples' in out, out
+            # The bag recorder runs until stopped: SIGINT in the middle of the recording.
+            assert _wait_for(lambda: (tmp_path / 'run.partial').is_dir())
+            time.sleep(1.5)
+            out = _finish(to_bag, sig=signal.SIGINT)
+    data = load_image_folder(folder, 'train', val_fraction=0.0, test_fraction=0.0)
+    assert data.class_names == ['shoe'] and len(data) == 6 and not data.skipped
+    assert _no_leftovers(tmp_path) == [] and not (tmp_path / 'run.partial').exists()
+    with Reader(bag) as reader:
+        recorded = [(t, bytes(raw)) for _, t, raw in reader.messages()]
+        assert reader.message_count == len(recorded) >= 10, out
+    with AnyReader([bag]) as reader:
+        frames = [reader.deserialize(raw, IMAGE) for _, raw in recorded]
+    assert {(f.width, f.height, f.encoding) for f in frames} == {(28, 28, 'mono8')}
+    assert f'wrote {len(recorded)} samples' in out, out
+
+    # Play the bag at twice the recorded rate to this process.
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        listener = _subscriber(context, executor, {'/image': Image})
+        with _process('topspark_ros', 'play', str(bag), '--rate', '2.0',
+                      '--wait-for-subscribers', '1') as play:
+            end = time.monotonic() + 30
+            while len(listener.got['/image']) < len(recorded) and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.05)
+            _finish(play)
+    finally:
+        executor.shutdown()
+        listener.destroy_node()
+        rclpy.shutdown(context=context)
+    got = listener.got['/image']
+    assert [(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in got] == \
+        [(f.header.stamp.sec, f.header.stamp.nanosec) for f in frames]
+    assert all(bytes(m.data) == bytes(f.data) for (_, m), f in zip(got, frames))
+    recorded_s = (recorded[-1][0] - recorded[0][0]) / 1e9
+    played_s = got[-1][0] - got[0][0]
+    assert abs(played_s - recorded_s / 2) < 0.1 + 0.15 * recorded_s, (played_s, recorded_s)
+    clocks = [m.clock.sec + m.clock.nanosec / 1e9 for _, m in listener.got['/clock']]
+    assert clocks and recorded[0][0] / 1e9 <= clocks[0] <= clocks[-1]
+    assert clocks[-1] <= recorded[-1][0] / 1e9 + 0.1
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+def test_a_signal_while_recording_leaves_no_partial_file(tmp_path: Path, sig) -> None:
+    """Ctrl-C (or SIGTERM) during a folder recording: every file whole, no temporary left."""
+    from topspark_ros.core.data.folder import load_image_folder
+    player = ['topspark_ros.nodes.image_player', '--ros-args', '-p', 'rate_hz:=100.0']
+    with _process(*player):
+        with _process('topspark_ros.nodes.recorder', '--ros-args', '-p',
+                      f'out_dir:={tmp_path}', '-p', 'label:=bag_of_chips') as recorder:
+            assert _wait_for(lambda: len(list(tmp_path.rglob('*.png'))) >= 20)
+            out = _finish(recorder, sig=sig)
+    files = list((tmp_path / 'bag_of_chips').iterdir())
+    assert _no_leftovers(tmp_path) == [] and len(files) >= 20
+    assert f'wrote {len(files)} samples' in out, out
+    data = load_image_folder(tmp_path, 'train', val_fraction=0.0, test_fraction=0.0,
+                             strict=True)
+    assert len(data) == len(files)
+    assert os.path.basename(str(files[0])).endswith('.png')

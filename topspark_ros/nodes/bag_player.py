@@ -1,0 +1,295 @@
+"""
+Play a rosbag2 bag's camera topics over DDS, with ``/clock`` (``topspark play BAG``).
+
+For hosts without ``ros2 bag`` (these machines, CI): the bag (sqlite3 or MCAP) is read with the
+pure-Python ``rosbags`` library and its ``sensor_msgs/Image``, ``sensor_msgs/CompressedImage``
+and ``event_camera_msgs/EventPacket`` topics (or the ``topics`` named, of any type installed
+here) are published unchanged: the recorded CDR bytes go out as serialised messages of the
+real rclpy types, headers and all. The message types the bag declares are read from the bag's
+own definitions (a ``rosbags`` typestore); a topic whose recorded fields differ from the
+installed type's is refused rather than published garbled.
+
+Timing: message ``i``, recorded at bag time ``t_i``, goes out at wall time ``start + (t_i -
+t_0) / rate`` (``t_0``: the first played message). ``/clock`` (``rosgraph_msgs/Clock``)
+carries the bag time ``t_0 + (now - start) rate`` at ``clock_hz`` and before each batch of
+messages, so nodes started with ``use_sim_time:=true`` follow bag time. With ``loop`` the bag
+plays again after one mean message interval (1 s after a lone message); as with ``ros2 bag
+play --loop`` the bag time (and ``/clock``) starts again from ``t_0``. Publisher QoS is
+reliable (it matches best-effort and reliable subscribers alike) unless ``reliability`` says
+best_effort.
+
+    ros2 run topspark_ros bag_player --ros-args -p bag:=field_run -p rate:=2.0
+"""
+
+import argparse
+import sys
+import time
+from typing import Optional, Sequence
+
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.recorder import message_class, TYPES
+
+PARAMS = (
+    Param('bag', '', 'Bag directory to play (rosbag2, sqlite3 or mcap).', live=False),
+    Param('topics', Parameter.Type.STRING_ARRAY, 'Topics to play (unset: every Image, '
+          'CompressedImage and EventPacket topic of the bag).', live=False),
+    Param('rate', 1.0, 'Playing speed as a multiple of the recorded rate.', low=0.001,
+          high=1000.0, live=False),
+    Param('loop', False, 'Play the bag again and again.', live=False),
+    Param('clock', True, 'Publish /clock (rosgraph_msgs/Clock) with the bag time, for nodes '
+          'with use_sim_time.', live=False),
+    Param('clock_hz', 100.0, 'Rate of /clock messages between data messages (Hz).', low=1.0,
+          high=1000.0, live=False),
+    Param('wait_for_subscribers', 0, 'Start playing only once this many subscriptions are '
+          'matched on the played topics together (0: at once).', low=0, live=False),
+    Param('reliability', 'reliable', 'QoS reliability of the publishers.',
+          choices=('best_effort', 'reliable'), live=False),
+    Param('depth', 10, 'QoS queue depth of the publishers.', low=1, high=10000, live=False),
+)
+MAX_BURST = 100
+"""Messages one timer tick may publish; after a stall the rest follow on the next ticks."""
+
+
+class BagPlayerNode(Node):
+    """Publishes a bag's topics in (scaled) recorded time, with /clock."""
+
+    def __init__(self, **kwargs) -> None:
+        """Open the bag, check its types against the installed ones, make the publishers."""
+        super().__init__('bag_player', **kwargs)
+        declare(self, PARAMS)
+        p = values(self, [q for q in PARAMS if q.name != 'topics'])
+        p['topics'] = self.get_parameter_or('topics').value  # None when not set
+        if not p['bag']:
+            raise ValueError('parameter bag is empty: name the bag directory to play')
+        from pathlib import Path
+
+        from rosbags.highlevel import AnyReader, AnyReaderError
+        from rosbags.typesys import get_typestore, Stores
+        try:
+            self._reader = AnyReader([Path(p['bag'])],
+                                     default_typestore=get_typestore(Stores.ROS2_JAZZY))
+            self._reader.open()
+        except (AnyReaderError, OSError) as exc:
+            raise ValueError(f"cannot read the bag {p['bag']}: {exc}") from None
+        try:
+            self._connections = self._choose(p['bag'], p['topics'])
+            qos = QoSProfile(depth=p['depth'], reliability=(
+                ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
+                else ReliabilityPolicy.RELIABLE))
+            self._pubs = {}
+            for connection in self._connections:
+                if connection.topic not in self._pubs:
+                    msg_type = self._installed_type(connection.msgtype)
+                    self._pubs[connection.topic] = self.create_publisher(
+                        msg_type, connection.topic, qos)
+        except BaseException:
+            self._reader.close()
+            raise
+        self._clock_pub = None
+        if p['clock']:
+            from rosgraph_msgs.msg import Clock
+            self._clock_pub = self.create_publisher(Clock, '/clock', QoSProfile(depth=1))
+        self._rate, self._loop = p['rate'], p['loop']
+        self._clock_period_ns = round(1e9 / p['clock_hz'])
+        self._wait_for = p['wait_for_subscribers']
+        self._messages = None  # iterator over (connection, t_ns, raw) of the current pass
+        self._pending = None  # the next message, taken from the iterator
+        self._start_ns = None  # wall time (monotonic) of t0 in this pass
+        self._t0 = self._t_last = None
+        self._last_clock_ns = 0
+        self._count = 0  # messages of the first pass
+        self.published = 0
+        self.passes = 0
+        self.finished = False
+        self._timer = self.create_timer(0.005, self._tick)
+        self.get_logger().info(
+            f"playing {p['bag']}: {', '.join(sorted(self._pubs))} at {self._rate}x"
+            f"{' in a loop' if self._loop else ''}{', with /clock' if p['clock'] else ''}")
+
+    def _choose(self, bag: str, topics: Optional[list]) -> list:
+        """Return the bag's connections to play: of ``topics``, or of the camera types."""
+        available = sorted({c.topic for c in self._reader.connections})
+        if topics:
+            missing = [t for t in topics if t not in available]
+            if missing:
+                raise ValueError(f'{bag} has no topic {", ".join(missing)} (it has: '
+                                 f'{", ".join(available) or "none"})')
+            return [c for c in self._reader.connections if c.topic in topics]
+        chosen = [c for c in self._reader.connections if c.msgtype in TYPES.values()]
+        if not chosen:
+            raise ValueError(f'{bag} has no {", ".join(TYPES.values())} topic (it has: '
+                             f'{", ".join(available) or "none"}); name others with topics')
+        return chosen
+
+    def _installed_type(self, msgtype: str):
+        """Return the rclpy class of ``msgtype``; refuse one whose fields differ from the bag's."""
+        msg_type = message_class(msgtype)
+        _, fields = self._reader.typestore.fielddefs[msgtype]
+        recorded = [name for name, _ in fields]
+        installed = list(msg_type.get_fields_and_field_types())
+        if recorded != installed:
+            raise ValueError(f'{msgtype}: the bag records the fields {recorded}, the installed '
+                             f'type has {installed}; its messages cannot be published as they are')
+        return msg_type
+
+    def _next_message(self):
+        """Return the next message of the pass, starting a new pass when looping; or None."""
+        for _ in range(2):
+            if self._messages is None:
+                self._messages = self._reader.messages(connections=self._connections)
+            item = next(self._messages, None)
+            if item is not None:
+                return item
+            self._messages = None
+            self.passes += 1
+            if not self._loop or self._t0 is None:
+                return None
+            # The next pass starts one mean interval (1 s for a lone message) after the last
+            # message of this one.
+            mean_ns = (self._t_last - self._t0) / (self._count - 1) if self._count > 1 else 1e9
+            self._start_ns += round((self._t_last - self._t0 + mean_ns) / self._rate)
+        return None
+
+    def _tick(self) -> None:
+        """Publish /clock and every message that is due."""
+        if self.finished:
+            return
+        now = time.monotonic_ns()
+        if self._start_ns is None:
+            if sum(pub.get_subscription_count() for pub in self._pubs.values()) \
+                    < self._wait_for:
+                return
+            self._pending = self._next_message()
+            if self._pending is None:
+                self._finish()
+                return
+            self._t0 = self._t_last = self._pending[1]
+            self._start_ns = now
+        bag_now = self._bag_time(now)
+        due = self._pending is not None and self._pending[1] <= bag_now
+        if self._clock_pub is not None and (
+                due or now - self._last_clock_ns >= self._clock_period_ns):
+            self._publish_clock(max(bag_now, self._t0))  # t0 while waiting for a new pass
+            self._last_clock_ns = now
+        for _ in range(MAX_BURST):
+            if self._pending is None or self._pending[1] > bag_now:
+                break
+            connection, t_ns, raw = self._pending
+            self._pubs[connection.topic].publish(bytes(raw))
+            self.published += 1
+            if self.passes == 0:
+                self._t_last, self._count = t_ns, self._count + 1
+            self._pending = self._next_message()
+            bag_now = self._bag_time(now)  # a new pass (loop) starts later
+        if self._pending is None:
+            self._finish()
+
+    def _bag_time(self, now_ns: int) -> int:
+        """Return the bag time (ns) at monotonic time ``now_ns`` (< ``t0`` between passes)."""
+        return self._t0 + round((now_ns - self._start_ns) * self._rate)
+
+    def _publish_clock(self, bag_ns: int) -> None:
+        from rosgraph_msgs.msg import Clock
+        msg = Clock()
+        msg.clock.sec, msg.clock.nanosec = divmod(int(bag_ns), 1_000_000_000)
+        self._clock_pub.publish(msg)
+
+    def _finish(self) -> None:
+        self.finished = True
+        self._timer.cancel()
+
+    def destroy_node(self) -> None:
+        """Close the bag and destroy the node (again: nothing happens)."""
+        if self._reader.stack:  # open
+            self._reader.close()
+        super().destroy_node()
+
+
+def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = None,
+        linger_s: float = 0.5) -> int:
+    """
+    Play until done (or forever with ``loop``), then return the exit status.
+
+    ``args``: process arguments, ROS arguments included (``sys.argv`` by default);
+    ``overrides``: parameter values that take precedence over them. After the last message
+    the node keeps spinning ``linger_s`` seconds so the last messages get out.
+    """
+    import rclpy
+    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    from topspark_ros.nodes.runner import init
+    init(list(sys.argv if args is None else args))
+    node = None
+    try:
+        node = BagPlayerNode(parameter_overrides=[
+            Parameter(name, value=value) for name, value in (overrides or {}).items()])
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while executor.context.ok() and not node.finished:
+            executor.spin_once(timeout_sec=0.25)
+        end = time.monotonic() + linger_s
+        while executor.context.ok() and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        node.get_logger().info(f'published {node.published} messages')
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ImportError, ValueError, OSError, InvalidParameterValueException) as exc:
+        print(f'bag_player: error: {exc}', file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """Run the player alone (``ros2 run topspark_ros bag_player --ros-args -p bag:=...``)."""
+    return run(args)
+
+
+def cli(argv: Optional[Sequence[str]] = None) -> int:
+    """
+    ``topspark play BAG [options] [--ros-args ...]``: the player with CLI options.
+
+    Each option sets the parameter of the same name; ROS arguments (remaps) pass through.
+    """
+    from topspark_ros.cli_args import non_negative_int, positive_float
+
+    parser = argparse.ArgumentParser(
+        prog='topspark play',
+        description="Publish a rosbag2 bag's Image, CompressedImage and EventPacket topics "
+                    'over DDS at their recorded rate, with /clock (for use_sim_time).')
+    parser.add_argument('bag', help='bag directory (sqlite3 or mcap)')
+    parser.add_argument('--rate', type=positive_float, default=1.0,
+                        help='speed as a multiple of the recorded rate (default: 1.0)')
+    parser.add_argument('--loop', action='store_true', help='play again and again')
+    parser.add_argument('--topics', nargs='+', metavar='TOPIC',
+                        help='topics to play (default: every image, compressed-image and '
+                        'event topic)')
+    parser.add_argument('--no-clock', action='store_true', help='do not publish /clock')
+    parser.add_argument('--clock-hz', type=positive_float, default=100.0,
+                        help='/clock messages per second (default: %(default)s)')
+    parser.add_argument('--best-effort', action='store_true',
+                        help='best-effort publishers (default: reliable)')
+    parser.add_argument('--wait-for-subscribers', type=non_negative_int, default=0,
+                        help='start once this many subscriptions are matched (default: 0)')
+    own, ros_args = parser.parse_known_args(argv)
+    if ros_args and ros_args[0] != '--ros-args':
+        parser.error(f'unrecognized arguments: {" ".join(ros_args)}')
+    overrides = {'bag': own.bag, 'rate': own.rate, 'loop': own.loop,
+                 'clock': not own.no_clock, 'clock_hz': own.clock_hz,
+                 'wait_for_subscribers': own.wait_for_subscribers,
+                 'reliability': 'best_effort' if own.best_effort else 'reliable'}
+    if own.topics:
+        overrides['topics'] = own.topics
+    return run(['topspark', *ros_args], overrides=overrides)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

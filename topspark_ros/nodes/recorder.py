@@ -1,0 +1,320 @@
+"""
+Record a camera topic into a labelled image folder or a rosbag2 bag (``topspark record``).
+
+The recorder subscribes one topic of ``sensor_msgs/Image``, ``sensor_msgs/CompressedImage`` or
+``event_camera_msgs/EventPacket`` (``type: auto`` takes the type its publishers announce) and
+keeps the first message and then every ``every_n``-th, until ``count`` are written (0: until
+stopped). Where they go (:mod:`topspark_ros.core.data.recording`):
+
+- ``out_dir`` + ``label``: one image file per message in ``out_dir/<label>/``, the layout
+  :mod:`topspark_ros.core.data.folder` reads, named after the header stamp
+  (``<sec>_<nanosec>.png``; the receive time for a message stamped 0). Images become PNG
+  (mono 8/16 bit, colour as 8-bit RGB/RGBA); compressed images are stored as their JPEG or PNG
+  bytes unchanged. A message that cannot be stored (an unsupported encoding) is skipped and
+  counted. Event packets are not samples of an image folder: record them into a bag.
+- ``bag``: the messages as received (serialised CDR, no decoding) in a new rosbag2 bag
+  (``storage``: sqlite3 or mcap), each with its receive time, as ``ros2 bag record`` does.
+
+Files are written atomically and nothing is overwritten; the bag is built in ``<bag>.partial``
+and moved into place when closed. Ctrl-C or SIGTERM ends the recording cleanly: the sample in
+hand is finished, the bag closed; a second signal stops at once (still closing the bag).
+Subscription QoS is sensor data (best effort, depth 5) unless ``reliability`` is reliable.
+
+    ros2 run topspark_ros recorder --ros-args -p out_dir:=objects -p label:=mug -p count:=300
+"""
+
+import argparse
+import signal
+import sys
+from typing import Optional, Sequence
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from topspark_ros.nodes.parameters import declare, Param, values
+
+TYPES = {
+    'image': 'sensor_msgs/msg/Image',
+    'compressed': 'sensor_msgs/msg/CompressedImage',
+    'events': 'event_camera_msgs/msg/EventPacket',
+}
+"""``type`` parameter values -> the message types they record."""
+
+PARAMS = (
+    Param('topic', 'image', 'Topic to record.', live=False),
+    Param('type', 'auto', "Message type of the topic ('auto': the type its publishers "
+          'announce, waited for).', choices=('auto', *TYPES), live=False),
+    Param('out_dir', '', "Image folder to write into, one subfolder per label ('' : record "
+          'into bag).', live=False),
+    Param('label', '', 'Class of the recorded samples: the subfolder of out_dir.', live=False),
+    Param('bag', '', "Bag directory to create ('' : record into out_dir).", live=False),
+    Param('storage', 'sqlite3', 'Storage format of the bag.', choices=('sqlite3', 'mcap'),
+          live=False),
+    Param('count', 0, 'Stop after writing this many samples (0: until stopped).', low=0,
+          live=False),
+    Param('every_n', 1, 'Keep the first message and then every n-th.', low=1, live=False),
+    Param('reliability', 'best_effort', 'Subscription QoS reliability (best_effort: sensor '
+          'data, matches every publisher; reliable: no loss, reliable publishers only).',
+          choices=('best_effort', 'reliable'), live=False),
+    Param('depth', 5, 'Subscription queue depth.', low=1, high=10000, live=False),
+)
+
+
+def message_class(type_name: str):
+    """Return the rclpy message class of ``pkg/msg/Name`` (ImportError saying what is missing)."""
+    import importlib
+
+    package, _, name = type_name.split('/')
+    try:
+        return getattr(importlib.import_module(f'{package}.msg'), name)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f'message type {type_name} is not importable ({exc}): install '
+                          f'the package {package} and source its workspace') from None
+
+
+def _definition(type_name: str) -> Optional[str]:
+    """Return the installed ``.msg`` text of ``pkg/msg/Name``, or None where none is found."""
+    from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+
+    package, _, name = type_name.split('/')
+    try:
+        path = f'{get_package_share_directory(package)}/msg/{name}.msg'
+        with open(path, encoding='utf-8') as handle:
+            return handle.read()
+    except (PackageNotFoundError, OSError):
+        return None
+
+
+class RecorderNode(Node):
+    """Writes the messages of one topic into an image folder or a bag."""
+
+    def __init__(self, **kwargs) -> None:
+        """Check the destination, open it, and subscribe (or wait for the topic's type)."""
+        super().__init__('recorder', **kwargs)
+        declare(self, PARAMS)
+        p = values(self, PARAMS)
+        from topspark_ros.core.data.recording import BagWriter, FolderWriter
+        if bool(p['out_dir']) == bool(p['bag']):
+            raise ValueError('give exactly one destination: out_dir (with label) or bag')
+        if p['bag'] and p['label']:
+            raise ValueError('a bag holds no label: record into out_dir with a label, or label '
+                             "the bag's messages afterwards (a CSV or a label topic)")
+        if p['out_dir'] and not p['label']:
+            raise ValueError('recording into an image folder needs a label (the class)')
+        if p['out_dir'] and p['type'] == 'events':
+            raise ValueError('event packets are not image-folder samples: record them into a '
+                             'bag')
+        self.topic = self.resolve_topic_name(p['topic'])
+        self._every_n, self._count = p['every_n'], p['count']
+        self._qos = QoSProfile(depth=p['depth'], reliability=(
+            ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
+            else ReliabilityPolicy.RELIABLE))
+        self.received = self.written = self.skipped = 0
+        self.finished = False
+        self.error: Optional[str] = None
+        self.type_name: Optional[str] = None
+        self.to_bag = bool(p['bag'])  # a bag stores the serialised bytes as received
+        if self.to_bag:
+            self.sink = BagWriter(p['bag'], p['storage'])
+            self.destination = str(self.sink.path)
+        else:
+            self.sink = FolderWriter(p['out_dir'], p['label'])
+            self.destination = str(self.sink.directory)
+        self._discovery = None
+        try:
+            if p['type'] == 'auto':
+                self._discovery = self.create_timer(0.1, self._discover)
+            else:
+                self._subscribe(TYPES[p['type']])
+        except BaseException:
+            if self.to_bag:
+                self.sink.discard()
+            raise
+
+    def _discover(self) -> None:
+        """Subscribe once a publisher of the topic announces its type."""
+        names = {info.topic_type for info in self.get_publishers_info_by_topic(self.topic)}
+        if not names:
+            return
+        self._discovery.cancel()
+        known = [name for name in names if name in TYPES.values()]
+        if not known:
+            self._fail(f'{self.topic} has type {", ".join(sorted(names))}; record takes '
+                       f'{", ".join(TYPES.values())}')
+        elif known[0] == TYPES['events'] and not self.to_bag:
+            self._fail(f'{self.topic} carries event packets, which are not image-folder '
+                       'samples: record them into a bag')
+        else:
+            self._subscribe(known[0])
+
+    def _subscribe(self, type_name: str) -> None:
+        msg_type = message_class(type_name)
+        self.type_name = type_name
+        if self.to_bag:
+            self._connection = self.sink.add_topic(self.topic, type_name,
+                                                   _definition(type_name))
+        self.create_subscription(msg_type, self.topic, self._on_message, self._qos,
+                                 raw=self.to_bag)
+        self.get_logger().info(f'recording {self.topic} ({type_name}) into {self.destination}')
+
+    def _on_message(self, msg) -> None:
+        if self.finished:
+            return
+        self.received += 1
+        if (self.received - 1) % self._every_n:
+            return
+        from topspark_ros.core.data.recording import (compressed_suffix, png_bytes, split_ns,
+                                                      stamp_name)
+        try:
+            if self.to_bag:
+                self.sink.write(self._connection, self.get_clock().now().nanoseconds, msg)
+            else:
+                if self.type_name == TYPES['image']:
+                    from topspark_ros.conversions.image import image_to_array
+                    data = png_bytes(*image_to_array(msg))
+                    suffix = '.png'
+                else:
+                    data = bytes(msg.data)
+                    suffix = compressed_suffix(data)
+                stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+                if stamp == (0, 0):  # an unstamped message: named after its receive time
+                    stamp = split_ns(self.get_clock().now().nanoseconds)
+                self.sink.write(stamp_name(*stamp), data, suffix)
+        except ValueError as exc:  # a message that cannot be stored: skipped and counted
+            self.skipped += 1
+            self.get_logger().warn(f'skipped a message ({self.skipped} so far): {exc}',
+                                   throttle_duration_sec=10.0)
+            return
+        except OSError as exc:  # disk full, permissions: nothing more can be written
+            self._fail(f'writing into {self.destination} failed: {exc}')
+            return
+        self.written += 1
+        if self._count and self.written >= self._count:
+            self.finished = True
+
+    def _fail(self, reason: str) -> None:
+        self.error = reason
+        self.finished = True
+
+    def close(self) -> None:
+        """Finish the destination (a bag is closed and moved into place; an empty one dropped)."""
+        if self.to_bag:
+            self.sink.close()
+
+
+def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = None,
+        progress: bool = True) -> int:
+    """
+    Record until ``count`` samples are written or a signal comes; return the exit status.
+
+    ``args``: process arguments, ROS arguments included (``sys.argv`` by default);
+    ``overrides``: parameter values that take precedence over them; ``progress``: a tqdm bar
+    on stderr.
+    """
+    import rclpy
+    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from tqdm import tqdm
+
+    from topspark_ros.nodes.runner import init
+    init(list(sys.argv if args is None else args))
+    stop = []
+
+    def on_signal(signum, frame) -> None:
+        if stop:  # the second signal: stop now (the bag is still closed below)
+            raise KeyboardInterrupt
+        stop.append(signum)  # the first: finish the sample in hand, then stop
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    node = bar = None
+    status = 0
+    try:
+        node = RecorderNode(parameter_overrides=[
+            Parameter(name, value=value) for name, value in (overrides or {}).items()])
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        bar = tqdm(total=node._count or None, desc=f'record {node.topic}', unit='msg',
+                   file=sys.stderr, disable=not progress,
+                   mininterval=0.2 if sys.stderr.isatty() else 15.0)
+        while executor.context.ok() and not node.finished and not stop:
+            executor.spin_once(timeout_sec=0.1)
+            bar.update(node.written - bar.n)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ImportError, ValueError, OSError, InvalidParameterValueException) as exc:
+        print(f'recorder: error: {exc}', file=sys.stderr)
+        status = 1
+    finally:
+        if bar is not None:
+            bar.close()
+        if node is not None:
+            try:
+                node.close()
+            except OSError as exc:
+                print(f'recorder: error: {exc}', file=sys.stderr)
+                status = 1
+            node.destroy_node()
+        rclpy.try_shutdown()
+    if node is not None:
+        if node.error:
+            print(f'recorder: error: {node.error}', file=sys.stderr)
+            status = 1
+        where = node.destination if node.written or not node.to_bag \
+            else f'{node.destination} (no bag written)'
+        print(f'recorder: wrote {node.written} samples to {where} '
+              f'({node.received} received, {node.skipped} skipped)', file=sys.stderr)
+    return status
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """Run the recorder alone (``ros2 run topspark_ros recorder --ros-args -p ...``)."""
+    return run(args)
+
+
+def cli(argv: Optional[Sequence[str]] = None) -> int:
+    """
+    ``topspark record [TOPIC] (--out DIR --label NAME | --bag DIR) [options] [--ros-args ...]``.
+
+    Each option sets the parameter of the same name; ROS arguments pass through.
+    """
+    from topspark_ros.cli_args import non_negative_int, positive_int
+
+    parser = argparse.ArgumentParser(
+        prog='topspark record',
+        description='Record an image, compressed-image or event topic into a labelled image '
+                    'folder (DIR/LABEL/<stamp>.png) or a rosbag2 bag. Atomic: Ctrl-C leaves '
+                    'no partial file and a finished bag.')
+    parser.add_argument('topic', nargs='?', default='image',
+                        help='topic to record (default: %(default)s)')
+    parser.add_argument('--type', choices=('auto', *TYPES), default='auto',
+                        help="message type (default: auto, the type the topic's publishers "
+                        'announce)')
+    parser.add_argument('--out', metavar='DIR', default='',
+                        help='image folder to write into (samples go to DIR/LABEL/)')
+    parser.add_argument('--label', default='', help='class of the samples (with --out)')
+    parser.add_argument('--bag', metavar='DIR', default='',
+                        help='bag to create instead (the messages as received)')
+    parser.add_argument('--storage', choices=('sqlite3', 'mcap'), default='sqlite3',
+                        help='bag storage format (default: %(default)s)')
+    parser.add_argument('--count', type=non_negative_int, default=0,
+                        help='stop after this many samples (default: 0, until Ctrl-C)')
+    parser.add_argument('--every-n', type=positive_int, default=1,
+                        help='keep the first message and then every n-th (default: 1)')
+    parser.add_argument('--reliable', action='store_true',
+                        help='reliable subscription QoS (default: sensor data, best effort)')
+    parser.add_argument('--depth', type=positive_int, default=5,
+                        help='subscription queue depth (default: %(default)s)')
+    parser.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
+    own, ros_args = parser.parse_known_args(argv)
+    if ros_args and ros_args[0] != '--ros-args':
+        parser.error(f'unrecognized arguments: {" ".join(ros_args)}')
+    overrides = {'topic': own.topic, 'type': own.type, 'out_dir': own.out,
+                 'label': own.label, 'bag': own.bag, 'storage': own.storage,
+                 'count': own.count, 'every_n': own.every_n, 'depth': own.depth,
+                 'reliability': 'reliable' if own.reliable else 'best_effort'}
+    return run(['topspark', *ros_args], overrides=overrides, progress=not own.quiet)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
