@@ -26,9 +26,12 @@ from typing import Optional, Sequence
 import topspark_ros
 from topspark_ros import cli_converted
 from topspark_ros import cli_events
+from topspark_ros import cli_exchange
 from topspark_ros.cli_args import (available_train, fraction as _fraction,
                                    image_size as _image_size, non_negative_float,
                                    non_negative_int, positive_float, positive_int)
+from topspark_ros.core.fanout import RAY_HELP
+from topspark_ros.core.search import DEFAULT_SAMPLER, DEFAULT_TRIAL_BATCH, SAMPLERS
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS, set_torch_threads
 
 PROG = 'topspark'
@@ -70,13 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument('--data', metavar='SPEC',
                       help='data source, the same on every command: fashion-mnist, mnist, '
                       'idx:DIR, cifar10:DIR, cifar100:DIR, mnist-digits[:DIR], '
-                      'nmnist-synth[:DIR], or folder:DIR (an image folder, one subfolder per '
-                      'class; see the README, "Your own objects"); overrides --dataset and '
-                      '--data-dir')
-    folder = common.add_argument_group('image folders (--data folder:DIR)')
+                      'nmnist-synth[:DIR], folder:DIR (an image folder, one subfolder per '
+                      'class; see the README, "Your own objects"), or bag:DIR (a ROS 2 bag, '
+                      'sqlite3 or MCAP: --topic, --labels / --label-topic); overrides '
+                      '--dataset and --data-dir')
+    folder = common.add_argument_group('image folders and bags (--data folder:DIR, bag:DIR)')
     folder.add_argument('--val-fraction', type=_fraction, default=0.1,
                         help='per class, the share of images in the validation split when the '
-                        'folder has no train/ val/ test/ subfolders (default: %(default)s)')
+                        "folder has no train/ val/ test/ subfolders, or of a bag's samples "
+                        '(default: %(default)s)')
     folder.add_argument('--test-fraction', type=_fraction, default=0.2,
                         help='per class, the share in the test split (default: %(default)s)')
     folder.add_argument('--split-seed', type=int, default=0,
@@ -95,8 +100,31 @@ def build_parser() -> argparse.ArgumentParser:
     folder.add_argument('--invert', action='store_true',
                         help="invert intensities, as the classifier node's 'invert' parameter")
     folder.add_argument('--strict', action='store_true',
-                        help='refuse an unreadable image file instead of skipping and counting '
-                        'it')
+                        help='refuse an unreadable image file or bag message instead of '
+                        'skipping and counting it')
+    bag = common.add_argument_group('ROS 2 bags (--data bag:DIR; see '
+                                    'topspark_ros/core/data/bag.py)')
+    bag.add_argument('--topic', help='topic to read: sensor_msgs/msg/Image, CompressedImage '
+                     '(JPEG/PNG) or event_camera_msgs/msg/EventPacket (default: the only one '
+                     'in the bag)')
+    bag.add_argument('--labels', metavar='CSV',
+                     help='labels: a CSV file with the header start,end,label (ranges [start, '
+                     'end) in seconds of header.stamp) or stamp,label (the sample within 1 ms '
+                     'of each stamp); samples no label covers are dropped and counted '
+                     '(default: unlabelled, for sweep --label-free)')
+    bag.add_argument('--label-topic', metavar='TOPIC',
+                     help='labels, instead of --labels: a std_msgs/msg/String topic of the '
+                     'bag; each message labels the samples after it (bag time) until the '
+                     'next; an empty string ends labelling')
+    bag.add_argument('--window-ms', type=positive_float, default=300.0,
+                     help='event topics: windows of this many milliseconds, as the classifier '
+                     "node's window_ms (default: %(default)s)")
+    bag.add_argument('--window-events', type=positive_int, default=None,
+                     help="event topics: windows of this many events instead, as the node's "
+                     'window_events')
+    bag.add_argument('--window-min-events', type=positive_int, default=50,
+                     help='event topics: windows with fewer events are dropped '
+                     '(default: %(default)s)')
     data.add_argument('--batch-size', type=positive_int, default=256,
                       help='samples per inference batch (default: %(default)s)')
     data.add_argument('--timesteps', '-T', type=positive_int, default=350,
@@ -210,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument('--reference-timesteps', type=positive_int,
                        help='label-free: the T whose predictions are the reference (default: '
                        'the largest T of --grid)')
+    sweep.add_argument('--ray', metavar='ADDRESS', help=RAY_HELP + '; the T run concurrently, '
+                       'so their latencies share the machines')
 
     enhance = sub.add_parser(
         'enhance', parents=[common], help='tune neuron/learning parameters per T',
@@ -254,8 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
                          '(default: <model>.profile.yaml next to the model)')
     enhance.add_argument('--plot', help="sensitivity PNG (default: the profile's path with "
                          ".sensitivity.png; '' : none)")
+    enhance.add_argument('--sampler', choices=SAMPLERS, default=DEFAULT_SAMPLER,
+                         help='how candidates are proposed: tpe (Optuna TPE, learning from the '
+                         'scores of earlier candidates) or random (the seeded random search of '
+                         'earlier versions); both are seeded with --seed and the validation '
+                         'data (default: %(default)s)')
+    enhance.add_argument('--trial-batch', type=positive_int, default=DEFAULT_TRIAL_BATCH,
+                         help='tpe: candidates proposed at once, measured in parallel with '
+                         '--ray; the result depends on it, not on --ray (default: '
+                         '%(default)s)')
+    enhance.add_argument('--ray', metavar='ADDRESS', help=RAY_HELP)
 
     cli_events.add_parser(sub)
+    cli_exchange.add_parser(sub)
     for name, text in ROS_COMMANDS.items():
         ros = sub.add_parser(name, help=text, description=text + ' Needs ROS 2 (rclpy) and '
                              'the built messages; `topspark %(prog)s -h` for its options.',
@@ -271,6 +312,10 @@ ROS_COMMANDS = {
     'doctor': 'Check the installation end to end, DDS round trips included.',
     'event-player': 'Publish an event file (.bin N-MNIST or .npz) as '
                     'event_camera_msgs/EventPacket messages (replay).',
+    'record': 'Record an image, compressed-image or event topic into a labelled image folder '
+              'or a rosbag2 bag.',
+    'play': "Publish a rosbag2 bag's image, compressed-image and event topics at their "
+            'recorded rate, with /clock.',
 }
 
 
@@ -281,6 +326,10 @@ def _run_ros_command(name: str, argv: list) -> int:
             from topspark_ros.nodes.doctor import main as command
         elif name == 'event-player':
             from topspark_ros.nodes.event_player import cli as command
+        elif name == 'record':
+            from topspark_ros.nodes.recorder import cli as command
+        elif name == 'play':
+            from topspark_ros.nodes.bag_player import cli as command
         else:
             from topspark_ros.nodes import bringup
             command = getattr(bringup, name)
@@ -305,9 +354,18 @@ def _source(args):
     from topspark_ros.core.data.sources import from_options, parse_data
 
     try:
-        if args.data:
-            return parse_data(args.data)
-        return from_options(args.dataset, args.data_dir)
+        if not args.data:
+            return from_options(args.dataset, args.data_dir)
+        source = parse_data(args.data)
+        if source.kind == 'bag':
+            from dataclasses import replace
+
+            from topspark_ros.core.data.bag import BagOptions
+            source = replace(source, bag=BagOptions(
+                topic=args.topic, labels=args.labels, label_topic=args.label_topic,
+                window_ms=args.window_ms, window_events=args.window_events,
+                window_min_events=args.window_min_events))
+        return source
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -316,27 +374,41 @@ def _dataset(args, split: str, spec=None):
     """
     Load a split of the data source the options name (``--data`` or --dataset/--data-dir).
 
-    ``spec``: the model input an image folder's files are brought to (default: what --family,
-    --image-size and --color say). Unreadable files of a folder are reported on stderr.
+    ``spec``: the model input an image folder's files or a bag's frames are brought to
+    (default: what --family, --image-size and --color say). Unreadable files of a folder or
+    messages of a bag, and a bag's samples no label covers, are reported on stderr.
     """
     from topspark_ros.core.data.sources import load_split
 
     source = _source(args)
-    if source.kind != 'folder':
+    if source.kind not in ('folder', 'bag'):
         return load_split(source, split)
     spec = spec or _train_spec(args)
-    from topspark_ros.core.data.folder import folder_split
-    _, chosen = folder_split(source.path, split, val_fraction=args.val_fraction,
-                             test_fraction=args.test_fraction, seed=args.split_seed)
-    with _progress(args, len(chosen), f'read {split}') as bar:
+    if source.kind == 'bag':
+        from topspark_ros.core.data.bag import bag_topic
+        total, unit = bag_topic(source.path, source.bag_options.topic).count, 'msg'
+    else:
+        from topspark_ros.core.data.folder import folder_split
+        total, unit = len(folder_split(source.path, split, val_fraction=args.val_fraction,
+                                       test_fraction=args.test_fraction,
+                                       seed=args.split_seed)[1]), 'img'
+    with _progress(args, total, f'read {split}', unit=unit) as bar:
         dataset = load_split(source, split, spec=spec, crop=args.crop, invert=args.invert,
                              seed=args.split_seed, val_fraction=args.val_fraction,
                              test_fraction=args.test_fraction, strict=args.strict,
                              progress=bar.update)
     if dataset.skipped:
-        path, reason = dataset.skipped[0]
-        print(f'{PROG}: note: skipped {len(dataset.skipped)} unreadable image file(s) of '
-              f'{split} (first: {reason}); --strict refuses them', file=sys.stderr)
+        reason = dataset.skipped[0][-1]
+        what = 'message(s) of the bag' if source.kind == 'bag' else f'image file(s) of {split}'
+        print(f'{PROG}: note: skipped {len(dataset.skipped)} unreadable {what} (first: '
+              f'{reason}); --strict refuses them', file=sys.stderr)
+    if getattr(dataset, 'unlabelled', 0):
+        print(f'{PROG}: note: dropped {dataset.unlabelled} sample(s) of {dataset.topic} that '
+              'no label covers', file=sys.stderr)
+    if not dataset.class_names and args.command != 'sweep':
+        raise UsageError(f'{source.label} has no labels: give --labels FILE.csv or '
+                         '--label-topic TOPIC (only sweep measures unlabelled data, '
+                         'label-free)')
     if not len(dataset):
         raise UsageError(f'{source.label}: the {split} split has no image')
     return dataset
@@ -634,6 +706,7 @@ def _sweep(args) -> dict:
     label_free = args.label_free or len(dataset.class_names) == 0 or bool(np.any(labels < 0))
     if args.reference_timesteps is not None and not label_free:
         raise UsageError('--reference-timesteps is for label-free sweeps (--label-free)')
+    executor = _executor(args) if args.ray else None
     profile = sweep(
         model, dataset.images[idx], None if label_free else labels, grid,
         model_path=os.path.relpath(model_meta, os.path.dirname(os.path.abspath(output))),
@@ -645,7 +718,10 @@ def _sweep(args) -> dict:
         early_exit=(EarlyExit(args.early_exit_margin, args.early_exit_min_steps)
                     if args.early_exit_margin > 0 else None),
         enhancement=record, progress=progress,
-        reference_timesteps=args.reference_timesteps if label_free else None)
+        reference_timesteps=args.reference_timesteps if label_free else None,
+        executor=executor)
+    if executor is not None:
+        executor.close()
     bar.close()
     save_profile(profile, output)
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
@@ -694,6 +770,13 @@ def _keep_existing_profile(output: str, args, model_sha256: str, enhanced):
     return None
 
 
+def _executor(args):
+    """Return the fan-out executor of ``--ray`` (in this process without it)."""
+    from topspark_ros.core.fanout import executor_for
+
+    return executor_for(args.ray, threads=args.threads)
+
+
 def _enhance(args) -> dict:
     """Run ``topspark enhance``; return the result dict."""
     import datetime
@@ -735,16 +818,21 @@ def _enhance(args) -> dict:
     total = enhance.enhance_work(grid, args.n_val, budget=args.budget,
                                  learn_budget=args.learn_budget, learning=learn > 0,
                                  confirm_top=confirm_top)
+    executor = _executor(args)
     with _progress(args, total, 'enhance', unit='run') as bar:
-        result = enhance.enhance(
-            model, train.images[val_idx], train.labels[val_idx], grid,
-            energy_model=energy_model, budget=args.budget, learn_budget=args.learn_budget,
-            top_k=args.top_k, energy_penalty=args.energy_penalty,
-            train_images=train.images[learn_idx] if learn else None,
-            train_labels=train.labels[learn_idx] if learn else None,
-            learn_neurons=args.learn_neurons, learn_samples=args.learn_samples,
-            confirm_top=confirm_top, batch_size=args.batch_size, seed=args.seed,
-            progress=bar.update)
+        try:
+            result = enhance.enhance(
+                model, train.images[val_idx], train.labels[val_idx], grid,
+                energy_model=energy_model, budget=args.budget, learn_budget=args.learn_budget,
+                top_k=args.top_k, energy_penalty=args.energy_penalty,
+                train_images=train.images[learn_idx] if learn else None,
+                train_labels=train.labels[learn_idx] if learn else None,
+                learn_neurons=args.learn_neurons, learn_samples=args.learn_samples,
+                confirm_top=confirm_top, batch_size=args.batch_size, seed=args.seed,
+                sampler=args.sampler, trial_batch=args.trial_batch, executor=executor,
+                progress=bar.update)
+        finally:
+            executor.close()
         bar.total = bar.n  # the estimate is an upper bound
         bar.refresh()
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
@@ -760,6 +848,7 @@ def _enhance(args) -> dict:
                                  f'({_dataset_name(args, train)} train)')
     return {'command': 'enhance', 'profile': output, 'plot': plot or None,
             'n_val': args.n_val, 'seed': args.seed, 'preset': energy_model.preset.name,
+            'sampler': args.sampler, 'executor': executor.name,
             'ranking': record['ranking'], 'enhanced': record['timesteps'],
             'sensitivity': [{'timesteps': p.timesteps, 'knob': p.knob, 'stage': p.stage,
                              'factor': p.factor, 'value': p.value,
@@ -832,7 +921,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if hasattr(args, 'threads'):
             set_torch_threads(args.threads)
         result = {'train': _train, 'eval': _eval, 'sweep': _sweep, 'enhance': _enhance,
-                  'events': lambda a: cli_events.run(a, _progress)}[args.command](args)
+                  'events': lambda a: cli_events.run(a, _progress),
+                  'export': lambda a: cli_exchange.run(a, _progress),
+                  'import': lambda a: cli_exchange.run(a, _progress)}[args.command](args)
     except UsageError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE

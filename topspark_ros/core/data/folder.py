@@ -83,12 +83,7 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
     its images in train first, then test, then val. Raises DatasetError for a missing folder,
     no class, or an empty class.
     """
-    if split not in SPLIT_FOLDERS:
-        raise DatasetError(f"split must be one of {', '.join(SPLIT_FOLDERS)}, got {split!r}")
-    if not 0.0 <= val_fraction < 1.0 or not 0.0 <= test_fraction < 1.0 \
-            or val_fraction + test_fraction >= 1.0:
-        raise DatasetError(f'val_fraction ({val_fraction}) and test_fraction '
-                           f'({test_fraction}) must be >= 0 and leave images to train on')
+    _check_split(split, val_fraction, test_fraction)
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f'image folder {root} does not exist or is not a directory')
@@ -105,14 +100,50 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
     if not class_names:
         raise DatasetError(f'{root} holds no class folder (expected one subfolder of images '
                            'per class, or train/ val/ test/ subfolders)')
+    by_class = _files_by_class(root, class_names, must_have=True)
+    files = [(f, label) for label, fs in enumerate(by_class) for f in fs]
+    labels = np.array([label for _, label in files], np.int64)
+    chosen = stratified_split(labels, split, val_fraction=val_fraction,
+                              test_fraction=test_fraction, seed=seed)
+    return class_names, [files[i] for i in chosen]
+
+
+def stratified_split(labels: np.ndarray, split: str, *, val_fraction: float = 0.1,
+                     test_fraction: float = 0.2, seed: int = 0) -> np.ndarray:
+    """
+    Return the indices ``int64`` of the samples of ``split`` in a stratified, seeded split.
+
+    Per class (each distinct value of ``labels``, a negative one, e.g. -1 for unlabelled
+    samples, being one group too), the class's sample indices in order are permuted by
+    ``numpy.random.default_rng([seed, label])`` (``[seed, 2**32 - 1]`` for a negative label)
+    and cut into ``test_fraction`` (rounded), ``val_fraction`` (rounded) and the rest (train);
+    a class too small to give every split one sample keeps its samples in train first, then
+    test, then val. Indices come class by class (ascending label), ascending within a class.
+    Image folders (:func:`folder_split`) and bags (:mod:`topspark_ros.core.data.bag`) split
+    this way. Raises DatasetError for an unknown split or fractions leaving nothing to train.
+    """
+    _check_split(split, val_fraction, test_fraction)
+    labels = np.asarray(labels)
     chosen = []
-    for label, files in enumerate(_files_by_class(root, class_names, must_have=True)):
-        order = np.random.default_rng([seed, label]).permutation(len(files))
-        n_test, n_val = _split_counts(len(files), val_fraction, test_fraction)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        key = int(label) if label >= 0 else (1 << 32) - 1
+        order = np.random.default_rng([seed, key]).permutation(len(members))
+        n_test, n_val = _split_counts(len(members), val_fraction, test_fraction)
         parts = {'test': order[:n_test], 'val': order[n_test:n_test + n_val],
                  'train': order[n_test + n_val:]}
-        chosen += [(files[i], label) for i in sorted(parts[split])]
-    return class_names, chosen
+        chosen.append(members[np.sort(parts[split])])
+    return np.concatenate(chosen).astype(np.int64) if chosen else np.zeros(0, np.int64)
+
+
+def _check_split(split: str, val_fraction: float, test_fraction: float) -> None:
+    """Raise DatasetError for an unknown split name or fractions that leave no training."""
+    if split not in SPLIT_FOLDERS:
+        raise DatasetError(f"split must be one of {', '.join(SPLIT_FOLDERS)}, got {split!r}")
+    if not 0.0 <= val_fraction < 1.0 or not 0.0 <= test_fraction < 1.0 \
+            or val_fraction + test_fraction >= 1.0:
+        raise DatasetError(f'val_fraction ({val_fraction}) and test_fraction '
+                           f'({test_fraction}) must be >= 0 and leave images to train on')
 
 
 def load_image_folder(root: Union[str, os.PathLike], split: str, *,

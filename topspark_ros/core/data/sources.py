@@ -13,22 +13,28 @@ One way to name a data source on every command: ``--data SPEC``.
 ``nmnist-synth[:DIR]``        the synthetic N-MNIST-like event set (event windows)
 ``folder:DIR``                an image folder, one subfolder per class
                               (:mod:`topspark_ros.core.data.folder`)
+``bag:DIR``                   a ROS 2 bag (rosbag2 directory, sqlite3 or MCAP): one image,
+                              compressed image or event topic, labels from a CSV file, a
+                              label topic or none (:mod:`topspark_ros.core.data.bag`; its
+                              :class:`~topspark_ros.core.data.bag.BagOptions` in
+                              :attr:`DataSource.bag`)
 ==========================  ===============================================================
 
 :func:`load_split` reads one split (``'train'``, ``'val'``, ``'test'``) of any of them and
 returns a data set with ``images`` (model inputs, or event windows), ``labels``,
-``class_names`` and ``source``; sets that have no validation split give ``'val'`` as an error
-(commands that need one carve it out of ``'train'``). The older options ``--dataset NAME``
+``class_names`` and ``source`` (an unlabelled bag: labels -1, no class names); sets that
+have no validation split give ``'val'`` as an error (commands that need one carve it out of
+``'train'``). The older options ``--dataset NAME``
 and ``--data-dir DIR`` map onto the same specs (:func:`from_options`).
 """
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from topspark_ros.core.datasets import DatasetError
 from topspark_ros.core.preprocess import FrameSpec
 
-KINDS = ('idx', 'cifar10', 'cifar100', 'mnist-digits', 'nmnist-synth', 'folder')
+KINDS = ('idx', 'cifar10', 'cifar100', 'mnist-digits', 'nmnist-synth', 'folder', 'bag')
 """Kinds of data source; ``fashion-mnist`` and ``mnist`` are named ``idx`` sources."""
 NAMED_IDX = ('fashion-mnist', 'mnist')
 EVENT_KINDS = ('nmnist-synth',)
@@ -47,12 +53,16 @@ class DataSource:
         the directory given, or None (search the standard places).
     name
         a named set (``fashion-mnist``, ``mnist``) for ``idx`` without a path, else None.
+    bag
+        ``bag`` only: how to read it, a :class:`~topspark_ros.core.data.bag.BagOptions`
+        (topic, labels, event windows; None: the defaults).
 
     """
 
     kind: str
     path: Optional[str] = None
     name: Optional[str] = None
+    bag: Any = None
 
     @property
     def label(self) -> str:
@@ -63,13 +73,22 @@ class DataSource:
 
     @property
     def events(self) -> bool:
-        """Whether the samples are event windows rather than frames."""
+        """Whether the samples are event windows rather than frames (a bag: its topic's type)."""
+        if self.kind == 'bag':
+            from topspark_ros.core.data.bag import bag_topic
+            return bag_topic(self.path, self.bag_options.topic).kind == 'events'
         return self.kind in EVENT_KINDS
 
     @property
     def has_val(self) -> bool:
-        """Whether the source has a validation split of its own (image folders)."""
-        return self.kind == 'folder'
+        """Whether the source has a validation split of its own (image folders, bags)."""
+        return self.kind in ('folder', 'bag')
+
+    @property
+    def bag_options(self):
+        """Return :attr:`bag`, or the default :class:`~.bag.BagOptions` when it is None."""
+        from topspark_ros.core.data.bag import BagOptions
+        return self.bag if self.bag is not None else BagOptions()
 
 
 def parse_data(text: str) -> DataSource:
@@ -80,10 +99,10 @@ def parse_data(text: str) -> DataSource:
     if kind not in KINDS:
         raise ValueError(f'unknown data source {text!r}: expected one of fashion-mnist, mnist, '
                          'idx:DIR, cifar10:DIR, cifar100:DIR, mnist-digits[:DIR], '
-                         'nmnist-synth[:DIR], folder:DIR')
+                         'nmnist-synth[:DIR], folder:DIR, bag:DIR')
     if sep and not path:
         raise ValueError(f'--data {text!r}: the path after {kind + ":"!r} is empty')
-    if not path and kind in ('idx', 'cifar10', 'cifar100', 'folder'):
+    if not path and kind in ('idx', 'cifar10', 'cifar100', 'folder', 'bag'):
         raise ValueError(f'--data {kind} needs a directory: {kind}:DIR')
     return DataSource(kind, path or None)
 
@@ -110,11 +129,17 @@ def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = No
     Read ``split`` of ``source``.
 
     ``spec``, ``crop``, ``invert``, the fractions, ``seed`` and ``strict`` apply to image
-    folders, whose files are brought to the model input ``spec`` (default: 28 x 28 grey) by
-    the classifier's preprocessing; the other sources come in their own fixed size.
+    folders and bags, whose frames are brought to the model input ``spec`` (default: 28 x 28
+    grey) by the classifier's preprocessing; the other sources come in their own fixed size.
     """
     if split == 'val' and not source.has_val:
         raise DatasetError(f'{source.label} has no validation split of its own')
+    if source.kind == 'bag':
+        from topspark_ros.core.data.bag import load_bag
+        return load_bag(source.path, split, options=source.bag_options,
+                        spec=spec or FrameSpec(), crop=crop, invert=invert,
+                        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                        strict=strict, progress=progress)
     if source.kind == 'folder':
         from topspark_ros.core.data.folder import load_image_folder
         return load_image_folder(source.path, split, spec=spec or FrameSpec(), crop=crop,

@@ -1,0 +1,620 @@
+"""
+ROS 2 bags as a data source: camera frames or event windows of one topic, with labels.
+
+A bag is a rosbag2 directory (``metadata.yaml`` and its sqlite3 or MCAP files), read with the
+pure-Python ``rosbags`` library (no ROS needed). One topic is read:
+
+==========================================  ==================================================
+``sensor_msgs/msg/Image``                   every encoding the classifier node reads
+                                            (:mod:`topspark_ros.conversions.image`); one
+                                            sample per message
+``sensor_msgs/msg/CompressedImage``         JPEG or PNG, decoded with Pillow as the node
+                                            decodes them; one sample per message
+``event_camera_msgs/msg/EventPacket``       decoded by :mod:`topspark_ros.core.events.codecs`
+                                            and cut into windows as the classifier node's
+                                            event mode cuts them (by time, ``window_ms``, or
+                                            by count, ``window_events``; windows with fewer
+                                            than ``window_min_events`` are dropped); one
+                                            sample per window, the last (open) window of the
+                                            bag included
+==========================================  ==================================================
+
+Without ``topic`` the bag's only topic of these types is read (an error lists them when there
+are several). Frames go through :class:`~topspark_ros.core.preprocess.Preprocessor`, the path
+the classifier node takes, to the model input ``spec``: what is trained is what the robot
+sees. Event windows keep their events (``t`` in microseconds as decoded).
+
+**Times.** A frame's time is its ``header.stamp``; an event window's is the ``header.stamp``
+of the packet that holds its last event (the header the classifier node copies onto the
+window's result). The bag's own (receive) time of each message is kept too.
+
+**Labels**, one of:
+
+* a CSV file (``labels``) whose first row is a header naming its kind:
+
+  - ``start,end,label``: time ranges, in seconds of ``header.stamp`` (e.g.
+    ``1712345678.25``), half-open ``[start, end)``; ranges must not overlap;
+  - ``stamp,label``: the sample whose stamp lies within ``stamp_tolerance_s`` (default
+    1 ms) of ``stamp`` (the nearest one);
+
+  blank rows and rows starting with ``#`` are skipped;
+* a ``std_msgs/msg/String`` topic of the same bag (``label_topic``): each message labels the
+  samples whose bag time is at or after its own, until the next one; an empty string ends
+  labelling (the samples after it are unlabelled);
+* none: every sample is kept with label -1 and ``class_names`` is empty (what the label-free
+  sweep takes).
+
+Class names are the distinct labels, sorted. Samples no label covers are dropped and counted
+(``unlabelled``). Splits are stratified and seeded as for image folders
+(:func:`~topspark_ros.core.data.folder.stratified_split`, the unlabelled samples as one group)
+over the whole topic, samples in bag order within a split.
+
+**Errors** (:class:`~topspark_ros.core.datasets.DatasetError`, one line): a missing path or a
+directory without ``metadata.yaml``, a bag without the topic (listing the topics it has), an
+unsupported message type, labels that match no message, a class with no sample, a label file
+that cannot be parsed. A message that cannot be read (bad serialisation, unknown image or
+event encoding, undecodable image data) is skipped and counted in ``skipped``, or refused with
+``strict=True``.
+"""
+
+import bisect
+import csv
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+import os
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from rosbags.serde import SerdeError
+
+from topspark_ros.core.data.folder import stratified_split
+from topspark_ros.core.datasets import DatasetError
+from topspark_ros.core.events.encode import EventSamples
+from topspark_ros.core.preprocess import FrameSpec, Preprocessor
+
+PathLike = Union[str, os.PathLike]
+
+IMAGE_TYPE = 'sensor_msgs/msg/Image'
+COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
+EVENTS_TYPE = 'event_camera_msgs/msg/EventPacket'
+LABEL_TYPE = 'std_msgs/msg/String'
+SAMPLE_TYPES = {IMAGE_TYPE: 'image', COMPRESSED_TYPE: 'compressed', EVENTS_TYPE: 'events'}
+"""Message types read as samples, and their kind."""
+
+EVENT_PACKET_MSG = """\
+std_msgs/Header header
+uint32 height
+uint32 width
+uint64 seq
+uint64 time_base
+string encoding
+bool is_bigendian
+uint8[] events
+"""
+"""``event_camera_msgs/msg/EventPacket`` (its fields), for bags that do not carry it."""
+
+DEFAULT_WINDOW_MS = 300.0
+"""Event windows by time: the classifier node's default ``window_ms``."""
+DEFAULT_WINDOW_MIN_EVENTS = 50
+"""Event windows with fewer events are dropped: the node's default ``window_min_events``."""
+CSV_HEADERS = (('start', 'end', 'label'), ('stamp', 'label'))
+_UNREADABLE = (SerdeError, ValueError, TypeError, IndexError, OverflowError)
+"""What reading one message may raise on bad data (image and event errors are ValueErrors)."""
+
+
+@dataclass(frozen=True)
+class BagOptions:
+    """
+    How to read a bag: the topic, the labels, the event windows.
+
+    Attributes
+    ----------
+    topic
+        topic to read (default: the bag's only image, compressed image or event topic).
+    labels
+        CSV label file (module docstring), or None.
+    label_topic
+        ``std_msgs/msg/String`` topic of the bag giving the labels, or None.
+    window_ms
+        event windows by time: length in milliseconds (used when ``window_events`` is None).
+    window_events
+        event windows by count: events per window, or None (windows by time).
+    window_min_events
+        event windows with fewer events are dropped.
+    stamp_tolerance_s
+        ``stamp,label`` files: largest distance (seconds) between a row and the stamp it
+        labels.
+
+    """
+
+    topic: Optional[str] = None
+    labels: Optional[str] = None
+    label_topic: Optional[str] = None
+    window_ms: float = DEFAULT_WINDOW_MS
+    window_events: Optional[int] = None
+    window_min_events: int = DEFAULT_WINDOW_MIN_EVENTS
+    stamp_tolerance_s: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and self.label_topic is not None:
+            raise ValueError('give labels (a CSV file) or label_topic, not both')
+        if not self.window_ms > 0 or (self.window_events is not None
+                                      and self.window_events < 1):
+            raise ValueError('window_ms must be > 0 and window_events >= 1')
+        if self.window_min_events < 1 or not self.stamp_tolerance_s >= 0:
+            raise ValueError('window_min_events must be >= 1 and stamp_tolerance_s >= 0')
+
+
+@dataclass(frozen=True)
+class BagTopic:
+    """One topic of a bag: name, message type, message count."""
+
+    name: str
+    msgtype: str
+    count: int
+
+    @property
+    def kind(self) -> Optional[str]:
+        """``'image'``, ``'compressed'``, ``'events'``, or None (not a sample type)."""
+        return SAMPLE_TYPES.get(self.msgtype)
+
+
+@dataclass(frozen=True)
+class BagDataset:
+    """
+    Frames and labels of one split of a bag topic.
+
+    Attributes
+    ----------
+    images
+        ``uint8 [N, h, w]`` (grayscale spec) or ``[N, 3, h, w]`` (RGB spec): model inputs.
+    labels
+        ``int64 [N]`` class indices into ``class_names`` (-1 everywhere when unlabelled).
+    class_names
+        the distinct labels, sorted (empty when unlabelled).
+    source
+        the bag directory.
+    topic
+        the topic read.
+    stamps_ns
+        ``int64 [N]`` header stamp of each sample (nanoseconds).
+    times_ns
+        ``int64 [N]`` bag (receive) time of each sample (nanoseconds).
+    skipped
+        ``(message index, bag time ns, reason)`` of every message that could not be read
+        (``strict=False``), over the whole topic.
+    unlabelled
+        samples of the whole topic dropped because no label covers them.
+
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: Sequence[str]
+    source: Path
+    topic: str = ''
+    stamps_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    times_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    skipped: Tuple[Tuple[int, int, str], ...] = ()
+    unlabelled: int = 0
+
+    def __len__(self) -> int:
+        """Return the number of samples."""
+        return int(self.labels.shape[0])
+
+
+@dataclass(frozen=True)
+class BagEventSamples(EventSamples):
+    """
+    Event windows of one split of a bag's event topic (an :class:`EventSamples`).
+
+    The attributes beyond :class:`EventSamples` are those of :class:`BagDataset`.
+    """
+
+    topic: str = ''
+    stamps_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    times_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    skipped: Tuple[Tuple[int, int, str], ...] = ()
+    unlabelled: int = 0
+
+
+# --------------------------------------------------------------------------- opening a bag
+
+
+def _open(path: PathLike):
+    """Return an open ``rosbags.rosbag2.Reader`` of the bag directory ``path``."""
+    from rosbags.rosbag2 import Reader
+
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f'bag {path} does not exist')
+    if not path.is_dir() or not (path / 'metadata.yaml').is_file():
+        raise DatasetError(f'{path} is not a rosbag2 bag (expected a directory with '
+                           'metadata.yaml and its .db3 or .mcap files)')
+    try:
+        reader = Reader(path)
+        reader.open()
+    except Exception as exc:  # noqa: B902 - rosbags raises its own and OS/YAML errors
+        raise DatasetError(f'{path}: cannot read the bag ({exc})') from None
+    return reader
+
+
+def _topics(reader) -> List[BagTopic]:
+    counts: Dict[Tuple[str, str], int] = {}
+    for connection in reader.connections:
+        key = (connection.topic, connection.msgtype)
+        counts[key] = counts.get(key, 0) + int(connection.msgcount)
+    return [BagTopic(name, msgtype, count) for (name, msgtype), count in sorted(counts.items())]
+
+
+def _describe(topics: Sequence[BagTopic]) -> str:
+    return ', '.join(f'{t.name} ({t.msgtype}, {t.count})' for t in topics) or 'none'
+
+
+def bag_topics(path: PathLike) -> List[BagTopic]:
+    """Return the topics of the bag ``path``, sorted by name."""
+    reader = _open(path)
+    try:
+        return _topics(reader)
+    finally:
+        reader.close()
+
+
+def _choose(path: PathLike, topics: Sequence[BagTopic], topic: Optional[str]) -> BagTopic:
+    if topic is None:
+        candidates = [t for t in topics if t.kind is not None]
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise DatasetError(f'bag {path} has no image, compressed image or event topic '
+                               f'(its topics: {_describe(topics)})')
+        raise DatasetError(f'bag {path} has several image or event topics; choose one with '
+                           f'--topic: {_describe(candidates)}')
+    found = [t for t in topics if t.name == topic]
+    if not found:
+        raise DatasetError(f'bag {path} has no topic {topic} (its topics: '
+                           f'{_describe(topics)})')
+    readable = [t for t in found if t.kind is not None]
+    if len(readable) != 1:
+        raise DatasetError(f'{topic} in bag {path} is {found[0].msgtype}, an unsupported '
+                           f'message type (supported: {", ".join(SAMPLE_TYPES)})')
+    return readable[0]
+
+
+def bag_topic(path: PathLike, topic: Optional[str] = None) -> BagTopic:
+    """Return the topic of ``path`` that ``topic`` names (default: the only sample topic)."""
+    return _choose(path, bag_topics(path), topic)
+
+
+def _typestore(connections) -> object:
+    """Return a typestore knowing every type of ``connections`` (Jazzy's, the bag's own)."""
+    from rosbags.interfaces import MessageDefinitionFormat
+    from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+
+    store = get_typestore(Stores.ROS2_JAZZY)
+    for connection in connections:
+        if connection.msgtype in store.fielddefs:
+            continue
+        definition = connection.msgdef
+        if definition.format == MessageDefinitionFormat.MSG and definition.data:
+            store.register(get_types_from_msg(definition.data, connection.msgtype))
+        elif connection.msgtype == EVENTS_TYPE:  # a bag without message definitions
+            store.register(get_types_from_msg(EVENT_PACKET_MSG, EVENTS_TYPE))
+        else:
+            raise DatasetError(f'{connection.topic}: the bag does not define its message type '
+                               f'{connection.msgtype}')
+    return store
+
+
+# ---------------------------------------------------------------------------------- labels
+
+
+@dataclass(frozen=True)
+class _LabelTable:
+    """Labels parsed from a CSV file: ranges ``[start, end)`` or stamps, in nanoseconds."""
+
+    kind: str  # 'ranges' or 'stamps'
+    starts: np.ndarray
+    ends: np.ndarray  # ranges only
+    names: Tuple[str, ...]  # one per row
+    source: str
+
+
+def _seconds_ns(text: str, where: str) -> int:
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise DatasetError(f'{where}: {text!r} is not a time in seconds') from None
+    if not value.is_finite():
+        raise DatasetError(f'{where}: {text!r} is not a time in seconds')
+    return int(value * 1_000_000_000)
+
+
+def read_label_csv(path: PathLike) -> _LabelTable:
+    """Parse a label CSV file (module docstring); DatasetError names the file and row."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding='utf-8-sig')
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f'cannot read the label file {path} ({exc})') from None
+    rows = [(n, [c.strip() for c in row]) for n, row in
+            enumerate(csv.reader(text.splitlines()), start=1)
+            if row and any(c.strip() for c in row) and not row[0].lstrip().startswith('#')]
+    if not rows or tuple(c.lower() for c in rows[0][1]) not in CSV_HEADERS:
+        got = ','.join(rows[0][1]) if rows else 'an empty file'
+        raise DatasetError(f'{path}: the first row must be the header start,end,label (time '
+                           f'ranges) or stamp,label (stamps), got {got!r}')
+    ranges = len(rows[0][1]) == 3
+    starts, ends, names = [], [], []
+    for number, row in rows[1:]:
+        where = f'{path} row {number}'
+        if len(row) != len(rows[0][1]) or not row[-1]:
+            raise DatasetError(f'{where}: expected {",".join(rows[0][1])} with a non-empty '
+                               f'label, got {",".join(row)!r}')
+        starts.append(_seconds_ns(row[0], where))
+        if ranges:
+            ends.append(_seconds_ns(row[1], where))
+            if ends[-1] <= starts[-1]:
+                raise DatasetError(f'{where}: the range ends ({row[1]}) at or before it '
+                                   f'starts ({row[0]})')
+        names.append(row[-1])
+    if not names:
+        raise DatasetError(f'{path}: no label row after the header')
+    order = np.argsort(starts, kind='stable')
+    starts_a = np.asarray(starts, np.int64)[order]
+    names_t = tuple(names[i] for i in order)
+    ends_a = np.asarray(ends, np.int64)[order] if ranges else np.zeros(0, np.int64)
+    if ranges and np.any(starts_a[1:] < ends_a[:-1]):
+        k = int(np.flatnonzero(starts_a[1:] < ends_a[:-1])[0])
+        raise DatasetError(f'{path}: the ranges of {names_t[k]!r} and {names_t[k + 1]!r} '
+                           f'overlap (at {starts_a[k + 1] / 1e9:.9f} s)')
+    if not ranges:
+        same = np.flatnonzero(starts_a[1:] == starts_a[:-1])
+        if same.size:
+            raise DatasetError(f'{path}: the stamp {starts_a[same[0]] / 1e9:.9f} s has more '
+                               'than one row')
+    return _LabelTable('ranges' if ranges else 'stamps', starts_a, ends_a, names_t, str(path))
+
+
+def _csv_labels(table: _LabelTable, stamps: np.ndarray,
+                tolerance_ns: int) -> Tuple[List[Optional[str]], Tuple[str, ...]]:
+    """Return the label name (or None) of each stamp, and every name the table uses."""
+    if table.kind == 'ranges':
+        at = np.searchsorted(table.starts, stamps, side='right') - 1
+        inside = (at >= 0) & (stamps < table.ends[np.maximum(at, 0)])
+    else:
+        right = np.clip(np.searchsorted(table.starts, stamps), 0, len(table.starts) - 1)
+        left = np.clip(right - 1, 0, len(table.starts) - 1)
+        nearer = np.abs(table.starts[left] - stamps) <= np.abs(table.starts[right] - stamps)
+        at = np.where(nearer, left, right)
+        inside = np.abs(table.starts[at] - stamps) <= tolerance_ns
+    return ([table.names[a] if ok else None for a, ok in zip(at, inside)],
+            tuple(sorted(set(table.names))))
+
+
+def _topic_labels(marks: Sequence[Tuple[int, str]],
+                  times: np.ndarray) -> Tuple[List[Optional[str]], Tuple[str, ...]]:
+    """Labels from a label topic: ``marks`` ``(bag time ns, text)`` in bag order."""
+    marks = sorted(marks, key=lambda m: m[0])
+    mark_times = [t for t, _ in marks]
+    out: List[Optional[str]] = []
+    for t in times:
+        at = bisect.bisect_right(mark_times, int(t)) - 1
+        out.append((marks[at][1] or None) if at >= 0 else None)
+    return out, tuple(sorted({text for _, text in marks if text}))
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def _image_array(msg) -> Tuple[np.ndarray, str]:
+    """
+    Return ``(frame [H, W, C], layout)`` of an Image or CompressedImage message.
+
+    The one place this module decodes image messages: with the node's own conversions (raw
+    encodings, and JPEG/PNG with Pillow), imported here only.
+    """
+    from topspark_ros.conversions.image import compressed_to_array, image_to_array
+
+    if hasattr(msg, 'encoding'):
+        return image_to_array(msg)
+    return compressed_to_array(msg)
+
+
+def _stamp_ns(msg) -> int:
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+class _Samples:
+    """Samples read from a topic, in bag order, with their times."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+        self.stamps: List[int] = []
+        self.times: List[int] = []
+
+
+def _read_frames(messages, store, msgtype: str, preprocess: Preprocessor, skip) -> _Samples:
+    out = _Samples()
+    for index, (time_ns, raw) in enumerate(messages):
+        try:
+            msg = store.deserialize_cdr(raw, msgtype)
+            frame, layout = _image_array(msg)
+            image = preprocess(frame, layout)
+        except _UNREADABLE as exc:
+            skip(index, time_ns, exc)
+            continue
+        out.items.append(image)
+        out.stamps.append(_stamp_ns(msg))
+        out.times.append(time_ns)
+    return out
+
+
+def _read_windows(messages, store, options: BagOptions, skip) -> Tuple[_Samples, tuple]:
+    """Decode packets, cut windows (module docstring); return them and the sensor size."""
+    from topspark_ros.core.events.codecs import make_decoder
+    from topspark_ros.core.events.encode import CountWindower, TimeWindower
+
+    def windower():
+        if options.window_events is not None:
+            return CountWindower(options.window_events, min_events=options.window_min_events)
+        return TimeWindower(max(1, round(options.window_ms * 1000)),
+                            min_events=options.window_min_events)
+
+    out = _Samples()
+    history: List[Tuple[int, int]] = []  # (stamp, bag time) of each packet of the stream
+    starts: List[int] = []  # time of the first event of each packet
+    state = {'key': None, 'decoder': None, 'windower': None, 'last_t': None}
+    sensor = None
+
+    def emit(windows) -> None:
+        for window in windows:
+            at = max(bisect.bisect_right(starts, int(window['t'].max())) - 1, 0)
+            out.items.append(window)
+            out.stamps.append(history[at][0])
+            out.times.append(history[at][1])
+
+    def restart() -> None:
+        if state['windower'] is not None:
+            emit(state['windower'].flush())
+        state['windower'] = windower()
+        history.clear()
+        starts.clear()
+        state['last_t'] = None
+
+    for index, (time_ns, raw) in enumerate(messages):
+        try:
+            msg = store.deserialize_cdr(raw, EVENTS_TYPE)
+            key = (str(msg.encoding), int(msg.width), int(msg.height))
+            if sensor is not None and key[1:] != sensor:
+                raise ValueError(f'sensor size {key[1]}x{key[2]} differs from the first '
+                                 f"packets' {sensor[0]}x{sensor[1]}")
+            decoder = state['decoder']
+            if key != state['key']:
+                decoder = make_decoder(*key)  # raises for an unknown encoding
+            events = decoder.decode(msg.events, seq=int(msg.seq), time_base=int(msg.time_base),
+                                    is_bigendian=bool(msg.is_bigendian))
+        except _UNREADABLE as exc:
+            skip(index, time_ns, exc)
+            continue
+        if key != state['key']:
+            restart()
+            state['key'], state['decoder'], sensor = key, decoder, key[1:]
+        if len(events) == 0:
+            continue
+        first = int(events['t'][0])
+        if state['last_t'] is not None and first < state['last_t']:
+            restart()  # the decoder started the stream afresh (a driver restart)
+        state['last_t'] = int(events['t'][-1])
+        history.append((_stamp_ns(msg), time_ns))
+        starts.append(first)
+        emit(state['windower'].push(events))
+    if state['windower'] is not None:
+        emit(state['windower'].flush())
+    return out, sensor or (0, 0)
+
+
+def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
+             spec: FrameSpec = FrameSpec(), crop: str = 'center', invert: bool = False,
+             val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
+             strict: bool = False, progress: Callable[[int], None] = lambda n: None):
+    """
+    Read ``split`` of a bag's topic (module docstring).
+
+    Returns a :class:`BagDataset` (frames brought to ``spec`` with ``crop`` and ``invert``)
+    or, for an event topic, a :class:`BagEventSamples`. ``progress(1)`` is called per message
+    of the topic. Raises DatasetError as the module docstring says.
+    """
+    labels_file = read_label_csv(options.labels) if options.labels else None
+    reader = _open(path)
+    try:
+        topics = _topics(reader)
+        topic = _choose(path, topics, options.topic)
+        connections = [c for c in reader.connections
+                       if c.topic == topic.name and c.msgtype == topic.msgtype]
+        label_connections = []
+        if options.label_topic is not None:
+            label_connections = [c for c in reader.connections
+                                 if c.topic == options.label_topic]
+            if not label_connections:
+                raise DatasetError(f'bag {path} has no label topic {options.label_topic} (its '
+                                   f'topics: {_describe(topics)})')
+            if any(c.msgtype != LABEL_TYPE for c in label_connections):
+                raise DatasetError(f'label topic {options.label_topic} is '
+                                   f'{label_connections[0].msgtype}, not {LABEL_TYPE}')
+        store = _typestore(connections + label_connections)
+        skipped: List[Tuple[int, int, str]] = []
+
+        def skip(index: int, time_ns: int, exc: Exception) -> None:
+            reason = f'{type(exc).__name__}: {exc}'
+            if strict:
+                raise DatasetError(f'{path} {topic.name}: message {index} (bag time '
+                                   f'{time_ns / 1e9:.9f} s) cannot be read ({reason})')
+            skipped.append((index, time_ns, reason))
+
+        def messages():
+            for _, time_ns, raw in reader.messages(connections=connections):
+                yield time_ns, raw
+                progress(1)
+
+        if topic.kind == 'events':
+            samples, sensor = _read_windows(messages(), store, options, skip)
+        else:
+            samples = _read_frames(messages(), store, topic.msgtype,
+                                   Preprocessor(spec, crop=crop, invert=invert), skip)
+        marks = []
+        for _, time_ns, raw in reader.messages(connections=label_connections) \
+                if label_connections else ():
+            try:
+                marks.append((time_ns, str(store.deserialize_cdr(raw, LABEL_TYPE).data).strip()))
+            except _UNREADABLE as exc:
+                raise DatasetError(f'{path} {options.label_topic}: a label message (bag time '
+                                   f'{time_ns / 1e9:.9f} s) cannot be read ({exc})') from None
+    finally:
+        reader.close()
+
+    stamps = np.asarray(samples.stamps, np.int64)
+    times = np.asarray(samples.times, np.int64)
+    if labels_file is not None:
+        names, class_names = _csv_labels(labels_file, stamps,
+                                         round(options.stamp_tolerance_s * 1e9))
+        what = f'the labels of {labels_file.source}'
+    elif options.label_topic is not None:
+        names, class_names = _topic_labels(marks, times)
+        what = f'the label topic {options.label_topic}'
+    else:
+        names, class_names = [None] * len(stamps), ()
+    if labels_file is not None or options.label_topic is not None:
+        if not class_names:
+            raise DatasetError(f'{what} name no class')
+        index = {name: k for k, name in enumerate(class_names)}
+        labels = np.array([index[n] if n is not None else -1 for n in names], np.int64)
+        kept = np.flatnonzero(labels >= 0)
+        if not kept.size:
+            span = (f'its {len(stamps)} samples span {stamps.min() / 1e9:.3f} to '
+                    f'{stamps.max() / 1e9:.3f} s of header.stamp' if len(stamps)
+                    else 'it has no readable sample')
+            raise DatasetError(f'{what} match no message of {topic.name} in {path} ({span})')
+        counts = np.bincount(labels[kept], minlength=len(class_names))
+        if not counts.all():
+            empty = class_names[int(np.flatnonzero(counts == 0)[0])]
+            raise DatasetError(f'class {empty!r} has no sample: {what} cover no readable '
+                               f'message of {topic.name} with it')
+    else:
+        labels = np.full(len(stamps), -1, np.int64)
+        kept = np.arange(len(stamps))
+    unlabelled = len(stamps) - len(kept)
+    chosen = np.sort(kept[stratified_split(labels[kept], split, val_fraction=val_fraction,
+                                           test_fraction=test_fraction, seed=seed)])
+    common = {'labels': labels[chosen], 'class_names': tuple(class_names),
+              'topic': topic.name, 'stamps_ns': stamps[chosen], 'times_ns': times[chosen],
+              'skipped': tuple(skipped), 'unlabelled': int(unlabelled)}
+    if topic.kind == 'events':
+        windows = np.empty(len(chosen), dtype=object)
+        for k, i in enumerate(chosen):
+            windows[k] = samples.items[i]
+        return BagEventSamples(images=windows, sensor_size=sensor, source=str(path), **common)
+    images = (np.stack([samples.items[i] for i in chosen]) if len(chosen)
+              else np.zeros((0,) + spec.shape, np.uint8))
+    return BagDataset(images=images, source=Path(path), **common)
