@@ -74,9 +74,10 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
     files += args.params_file or [default_params_file('demo.yaml')]
 
     import rclpy
+    from rclpy.logging import get_logger
 
     from topspark_ros.nodes.demo_recorder import DemoRecorderNode
-    from topspark_ros.nodes.runner import init, node_group
+    from topspark_ros.nodes.runner import BringUpError, init, node_group, PROCESS_LOGGER
 
     init(['topspark', '--ros-args'] + [a for f in files for a in ('--params-file', f)])
     from topspark_ros.nodes.battery_simulator import BatterySimulatorNode
@@ -96,8 +97,10 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
-    except (RuntimeError, OSError, ValueError) as exc:
-        print(f'topspark demo: error: {exc}', file=sys.stderr)
+    except BringUpError:  # logged by the node that failed
+        return 1
+    except (RuntimeError, OSError, ValueError) as exc:  # through the ROS logger, as run_nodes
+        get_logger(PROCESS_LOGGER).fatal(f'topspark demo: {exc}')
         return 1
     finally:
         rclpy.try_shutdown()

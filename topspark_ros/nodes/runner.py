@@ -18,39 +18,97 @@ Executors (``--executor`` on the command line, ``executor=`` here):
     the newest is kept, by the middleware, uncounted).
 ``events``
     rclpy's experimental C++ ``EventsExecutor`` (single-threaded, least per-callback cost).
+
+A process keeps running whatever its callbacks do: an exception raised by a callback of one
+node (a subscription, timer or service callback) is logged through that node's logger (so it
+reaches ``/rosout`` and the log files) with its traceback, and spinning goes on. Fatal errors
+are logged through the ROS logger too, and the process exits with status 1: an
+``--autostart`` configure or activate that fails through that node's logger, a node that cannot
+be created through :data:`PROCESS_LOGGER` (console and log file; no node, no ``/rosout``).
+
+The Python executors (``multi``, ``single``) also survive a race of rclpy 7.1 (rclpy#1142):
+a transition running in a worker thread (``on_cleanup``, ``on_deactivate``) that destroys a
+subscription while the executor's thread builds its wait set makes
+``EventHandler.add_to_wait_set`` (the subscription's QoS event handler) raise ``InvalidHandle:
+cannot use Destroyable because destruction was requested`` out of ``spin_once``; about one
+configure/cleanup cycle in a hundred ended the process that way. Our executors build the wait
+set again, which no longer holds the destroyed entity.
 """
 
 import argparse
 import contextlib
 import signal
 import sys
+import time
+import traceback
 from typing import Callable, Optional, Sequence
 
 import rclpy
+from rclpy.exceptions import InvalidHandle
 from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
                              SingleThreadedExecutor)
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.logging import get_logger
 from rclpy.signals import SignalHandlerOptions
+
+PROCESS_LOGGER = 'topspark_ros'
+"""Logger of what no node of the process can say (a node that could not be created)."""
+
+
+class BringUpError(RuntimeError):
+    """A lifecycle node failed to configure or activate in :func:`bring_up` (already logged)."""
 
 
 def bring_up(node: LifecycleNode) -> None:
-    """Configure and activate ``node`` in-process; raise RuntimeError if either fails."""
+    """Configure and activate ``node`` in-process; log and raise BringUpError if either fails."""
     for name in ('configure', 'activate'):
         result = getattr(node, f'trigger_{name}')()
         if result != TransitionCallbackReturn.SUCCESS:
-            raise RuntimeError(f'{node.get_name()}: {name} failed ({result.name})')
+            message = f'{node.get_name()}: {name} failed ({result.name})'
+            node.get_logger().fatal(f'autostart: {name} failed ({result.name})')
+            raise BringUpError(message)
 
 
 EXECUTORS = ('multi', 'single', 'events')
 """Executor kinds of :func:`make_executor` (see the module docstring)."""
 
 
+class _RebuildOnDestroyedEntity:
+    """
+    Executor mixin: build the wait set again when an entity is destroyed while it is built.
+
+    rclpy 7.1 enters each waitable (a subscription's QoS event handler) and later adds it to the
+    wait set; a subscription destroyed in between by another thread (a lifecycle transition in
+    a worker thread of the multi-threaded executor) makes the second step raise
+    ``InvalidHandle`` out of ``spin_once`` (rclpy#1142). The destroyed entity is gone from its
+    node by then, so the next pass builds a wait set without it.
+    """
+
+    REBUILDS = 10  # a waitable destroyed but left in its node would fail every pass
+
+    def wait_for_ready_callbacks(self, *args, **kwargs):
+        for _ in range(self.REBUILDS):
+            try:
+                return super().wait_for_ready_callbacks(*args, **kwargs)
+            except InvalidHandle:
+                continue  # the failed pass ended its generator: the next call starts afresh
+        return super().wait_for_ready_callbacks(*args, **kwargs)
+
+
+class _MultiThreadedExecutor(_RebuildOnDestroyedEntity, MultiThreadedExecutor):
+    """rclpy's ``MultiThreadedExecutor`` without the destruction race (see the mixin)."""
+
+
+class _SingleThreadedExecutor(_RebuildOnDestroyedEntity, SingleThreadedExecutor):
+    """rclpy's ``SingleThreadedExecutor`` without the destruction race (see the mixin)."""
+
+
 def make_executor(kind: str = 'multi', threads: int = 4, context=None):
     """Return a new executor of ``kind`` (one of :data:`EXECUTORS`) on ``context``."""
     if kind == 'multi':
-        return MultiThreadedExecutor(num_threads=threads, context=context)
+        return _MultiThreadedExecutor(num_threads=threads, context=context)
     if kind == 'single':
-        return SingleThreadedExecutor(context=context)
+        return _SingleThreadedExecutor(context=context)
     if kind == 'events':
         from rclpy.experimental import EventsExecutor
         return EventsExecutor(context=context)
@@ -125,19 +183,86 @@ def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
     kind = own.executor if executor is None else executor
     try:
         with node_group(factories, autostart=autostart, threads=threads,
-                        executor=kind) as (executor, _):
-            # Wake at least every 0.25 s: Python runs signal handlers only between waits, so
-            # a node with nothing to do (no timer yet) must not block SIGTERM indefinitely.
-            while executor.context.ok():
-                executor.spin_once(timeout_sec=0.25)
+                        executor=kind) as (executor, nodes):
+            spin(executor, nodes)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except RuntimeError as exc:
-        print(f'error: {exc}', file=sys.stderr)
+    except BringUpError:  # logged by the node that failed
+        return 1
+    except Exception as exc:  # a node that cannot be created (a parameter file, a value)
+        logger = get_logger(PROCESS_LOGGER)
+        logger.fatal(f'cannot start: {_describe(exc)}')
+        logger.debug(''.join(traceback.format_exception(exc)))
         return 1
     finally:
         rclpy.try_shutdown()
     return 0
+
+
+def spin(executor, nodes: Sequence) -> None:
+    """
+    Spin ``executor`` until its context is shut down, surviving exceptions of callbacks.
+
+    An exception a callback raised (re-raised by ``spin_once``) is logged with its traceback
+    through the logger of the node it came from (see :class:`CallbackErrors`); spinning goes
+    on. KeyboardInterrupt and ExternalShutdownException end it.
+    """
+    errors = CallbackErrors(nodes)
+    while executor.context.ok():
+        try:
+            # Wake at least every 0.25 s: Python runs signal handlers only between waits, so
+            # a node with nothing to do (no timer yet) must not block SIGTERM indefinitely.
+            executor.spin_once(timeout_sec=0.25)
+        except ExternalShutdownException:
+            raise
+        except Exception as exc:
+            errors.report(exc)
+
+
+class CallbackErrors:
+    """
+    Log exceptions raised by the callbacks of ``nodes``, each through the logger of its node.
+
+    The node is the one whose method is innermost in the traceback (the process logger
+    :data:`PROCESS_LOGGER` if none is). The same error (type and message) is logged at most once
+    every ``period_s`` seconds, with the number of repeats left out in between.
+    """
+
+    def __init__(self, nodes: Sequence, period_s: float = 10.0) -> None:
+        """Report for ``nodes``."""
+        self._nodes, self._period_s = list(nodes), period_s
+        self._seen = {}  # (type, message) -> [time logged, repeats not logged since]
+
+    def report(self, exc: BaseException) -> None:
+        """Log ``exc`` (with its traceback) unless the same error was logged recently."""
+        key, now = (type(exc), str(exc)), time.monotonic()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self._period_s:
+            seen[1] += 1
+            return
+        if len(self._seen) > 100:
+            self._seen.clear()
+        repeats = f' ({seen[1]} more since the last report)' if seen and seen[1] else ''
+        self._seen[key] = [now, 0]
+        node = self.node_of(exc)
+        logger = node.get_logger() if node is not None \
+            else get_logger(PROCESS_LOGGER)
+        logger.error(f'a callback raised {_describe(exc)}{repeats}; the node keeps running\n'
+                     + ''.join(traceback.format_exception(exc)).rstrip())
+
+    def node_of(self, exc: BaseException):
+        """Return the node whose method is innermost in the traceback of ``exc``, or None."""
+        found, tb = None, exc.__traceback__
+        while tb is not None:
+            owner = tb.tb_frame.f_locals.get('self')
+            if any(owner is node for node in self._nodes):
+                found = owner
+            tb = tb.tb_next
+        return found
+
+
+def _describe(exc: BaseException) -> str:
+    return f'{type(exc).__name__}: {exc}'
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:

@@ -1,0 +1,348 @@
+"""
+Lifecycle robustness of the node processes.
+
+Refused transitions, input subscriptions that exist only while active, fatal errors through
+the ROS logger, callbacks that raise, and the race between a transition that destroys entities
+and the executor building its wait set. Most tests run the nodes as real processes (the
+defects are about the process: it must keep running); the others run real rclpy in-process.
+"""
+
+import contextlib
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+HERE = pathlib.Path(__file__).resolve().parent
+MODEL = HERE.parent / 'models' / 'stdp_fmnist_n400.json'
+PROFILE = HERE.parent / 'models' / 'stdp_fmnist_n400.profile.yaml'
+CLASSIFIER_ARGS = ['--ros-args', '-p', f'model_path:={MODEL}', '-p', "profile_path:=''",
+                   '-p', 'crop:=none']
+# Transition ids (lifecycle_msgs/Transition): 0 create, 1 configure, 2 cleanup, 3 activate,
+# 4 deactivate, 5/6/7 shutdown from unconfigured/inactive/active, 8 destroy; 99: none at all.
+NOT_ALLOWED = {
+    'unconfigured': ([0, 2, 3, 4, 6, 7, 8, 99],
+                     ['activate', 'deactivate', 'cleanup', 'create', 'destroy', 'no_such']),
+    'inactive': ([0, 1, 4, 5, 7, 8, 99], ['configure', 'deactivate', 'create']),
+    'active': ([0, 1, 2, 3, 5, 6, 8, 99], ['configure', 'activate', 'cleanup']),
+    'finalized': ([0, 1, 2, 3, 4, 5, 6, 7, 8, 99],
+                  ['configure', 'activate', 'deactivate', 'cleanup', 'shutdown']),
+}
+NEXT = {'unconfigured': 1, 'inactive': 3, 'active': 7}  # configure, activate, shutdown
+
+
+@contextlib.contextmanager
+def running(*argv: str, env=None):
+    """Run ``python argv...`` (output collected); SIGTERM it afterwards; it must exit with 0."""
+    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    failed = False
+    try:
+        yield proc
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.output, _ = proc.communicate()
+        if failed:
+            print(proc.output)  # what the process said, in the report of the failure
+    assert proc.returncode == 0, f'{argv} exited with {proc.returncode}:\n{proc.output}'
+
+
+@pytest.fixture
+def probe():
+    """Yield ``ask(proc, node, service_type, name, request)``: a service call from this process."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node('lifecycle_probe', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    clients = {}
+
+    def ask(proc, service_type, name: str, request, timeout_s: float = 30.0):
+        """Return the answer of ``name``; fail at once if ``proc`` died meanwhile."""
+        client = clients.get(name)
+        if client is None:
+            client = clients[name] = node.create_client(service_type, name)
+            end = time.monotonic() + timeout_s
+            while not client.service_is_ready():
+                assert proc.poll() is None, 'the process died (its output is below)'
+                assert time.monotonic() < end, f'{name} never appeared'
+                executor.spin_once(timeout_sec=0.05)
+        future = client.call_async(request)
+        end = time.monotonic() + timeout_s
+        while not future.done():
+            assert proc.poll() is None, \
+                f'{name} {request}: the process died (its output is below)'
+            assert time.monotonic() < end, f'no answer from {name} to {request}'
+            executor.spin_once(timeout_sec=0.05)
+        return future.result()
+    ask.node, ask.executor = node, executor
+    yield ask
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def _change(label_or_id):
+    from lifecycle_msgs.srv import ChangeState
+    request = ChangeState.Request()
+    if isinstance(label_or_id, str):
+        request.transition.label = label_or_id
+    else:
+        request.transition.id = label_or_id
+    return request
+
+
+def _state(ask, proc, node_name: str) -> str:
+    from lifecycle_msgs.srv import GetState
+    return ask(proc, GetState, f'/{node_name}/get_state', GetState.Request()).current_state.label
+
+
+def _refuse_everything_not_allowed(ask, proc, node_name: str, state: str) -> None:
+    from lifecycle_msgs.srv import ChangeState
+    ids, labels = NOT_ALLOWED[state]
+    for transition in ids + labels:
+        answer = ask(proc, ChangeState, f'/{node_name}/change_state', _change(transition))
+        assert not answer.success, f'{transition!r} accepted in state {state}'
+        assert _state(ask, proc, node_name) == state, f'{transition!r} changed the state'
+
+
+@pytest.mark.parametrize('module, args', [
+    ('classifier', CLASSIFIER_ARGS),
+    ('timestep_controller', ['--ros-args', '-p', f'profile_path:={PROFILE}']),
+], ids=['classifier', 'timestep_controller'])
+def test_transitions_the_state_does_not_allow_are_refused_and_the_process_lives(
+        probe, module, args) -> None:
+    """In each state every other transition (by id and by label) is refused; then valid ones."""
+    from lifecycle_msgs.srv import ChangeState
+    with running('-m', f'topspark_ros.nodes.{module}', *args) as proc:
+        state = _state(probe, proc, module)
+        for expected in ('unconfigured', 'inactive', 'active', 'finalized'):
+            assert state == expected
+            _refuse_everything_not_allowed(probe, proc, module, state)
+            if state in NEXT:
+                answer = probe(proc, ChangeState, f'/{module}/change_state',
+                               _change(NEXT[state]))
+                assert answer.success, f'transition {NEXT[state]} from {state} failed'
+            state = _state(probe, proc, module)
+        assert proc.poll() is None
+    assert re.search(rf'\[WARN\] \[[\d.]+\] \[{module}\]: transition refused: id 3 is not a '
+                     r"transition of state 'unconfigured' \(allowed: configure \(1\), "
+                     r'shutdown \(5\)\)', proc.output), proc.output
+
+
+def test_a_refused_transition_in_bringup_ends_no_node(probe) -> None:
+    """`topspark bringup`: activate-by-id sent to the active controller; all three nodes live."""
+    from lifecycle_msgs.srv import ChangeState
+    with running('-m', 'topspark_ros', 'bringup') as proc:
+        for name in ('classifier', 'timestep_controller'):
+            end = time.monotonic() + 60.0
+            while _state(probe, proc, name) != 'active':
+                assert time.monotonic() < end, f'{name} never became active'
+                time.sleep(0.2)
+        for transition in (3, 1, 'configure', 99):
+            answer = probe(proc, ChangeState, '/timestep_controller/change_state',
+                           _change(transition))
+            assert not answer.success
+        assert not probe(proc, ChangeState, '/classifier/change_state', _change(3)).success
+        assert _state(probe, proc, 'timestep_controller') == 'active'
+        assert _state(probe, proc, 'classifier') == 'active'
+        assert 'energy_monitor' in probe.node.get_node_names()
+        assert proc.poll() is None
+
+
+def test_deactivate_destroys_the_frame_subscription_and_activate_recreates_it(ros) -> None:
+    """The classifier subscribes 'image' only while active."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, spin_until = ros
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=''),
+        Parameter('crop', value='none')])
+    executor.add_node(node)
+    watcher = Node('watcher', context=context)
+    executor.add_node(watcher)
+
+    def subscribed() -> bool:
+        return any(info.node_name == 'classifier'
+                   for info in watcher.get_subscriptions_info_by_topic('/image'))
+
+    def settled(expected: bool) -> bool:  # the graph takes a moment to follow
+        return spin_until(lambda: subscribed() == expected, timeout_s=5.0) \
+            and not spin_until(lambda: subscribed() != expected, timeout_s=0.3)
+
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert settled(False), 'a configured (inactive) classifier subscribes image'
+    for _ in range(2):
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert settled(True), 'an active classifier does not subscribe image'
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert settled(False), 'an inactive classifier still subscribes image'
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert settled(False)
+
+
+def _ros_log(output: str, level: str, logger: str, text: str) -> bool:
+    """Return whether ``output`` has a line of rcutils' console format with ``text``."""
+    pattern = rf'^\[{level}\] \[\d+\.\d+\] \[{re.escape(logger)}\]: .*{re.escape(text)}'
+    return re.search(pattern, output, re.MULTILINE) is not None
+
+
+def test_fatal_errors_go_through_the_ros_logger(tmp_path) -> None:
+    """A failed autostart and a node that cannot be created: FATAL in the console and log file."""
+    import os
+    env = dict(os.environ, ROS_LOG_DIR=str(tmp_path))
+    failed = subprocess.run(
+        [sys.executable, '-m', 'topspark_ros.nodes.classifier', '--autostart', '--ros-args',
+         '-p', f'model_path:={tmp_path / "gone.json"}'],
+        capture_output=True, text=True, timeout=120, env=env)
+    output = failed.stdout + failed.stderr
+    assert failed.returncode == 1, output
+    assert _ros_log(output, 'FATAL', 'classifier', 'autostart: configure failed'), output
+    assert _ros_log(output, 'ERROR', 'classifier', 'gone.json'), output
+    assert not re.search(r'^error:', output, re.MULTILINE), output
+    broken = subprocess.run(
+        [sys.executable, '-m', 'topspark_ros.nodes.classifier', '--ros-args',
+         '-p', 'default_timesteps:=0'], capture_output=True, text=True, timeout=120, env=env)
+    output = broken.stdout + broken.stderr
+    assert broken.returncode == 1, output
+    assert _ros_log(output, 'FATAL', 'topspark_ros', 'cannot start:'), output
+    assert 'default_timesteps' in output and 'Traceback' not in output, output
+    logs = ''.join(p.read_text() for p in tmp_path.rglob('*.log'))
+    assert 'autostart: configure failed' in logs and 'cannot start:' in logs, logs
+
+
+def test_a_callback_that_raises_does_not_end_the_process(probe) -> None:
+    """A service callback raising: logged with its node's name and traceback; spinning goes on."""
+    from std_srvs.srv import Trigger
+    script = str(HERE / 'support' / 'raising_node.py')
+    with running(script) as proc:
+        assert probe(proc, Trigger, '/raiser/ping', Trigger.Request()).success
+        client = probe.node.create_client(Trigger, '/raiser/raise')
+        assert client.wait_for_service(timeout_sec=20.0)
+        for _ in range(3):
+            client.call_async(Trigger.Request())  # never answered: the callback raises
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            probe.executor.spin_once(timeout_sec=0.05)
+        assert probe(proc, Trigger, '/raiser/ping', Trigger.Request()).success
+        assert proc.poll() is None
+    assert _ros_log(proc.output, 'ERROR', 'raiser', 'a callback raised ZeroDivisionError: '
+                    'integer division or modulo by zero'), proc.output
+    assert 'in _on_raise' in proc.output  # the traceback
+    assert proc.output.count('a callback raised') == 1, 'repeats are not throttled'
+
+
+def _wait_set_trap(callback_group):
+    """
+    Return a waitable whose ``action`` runs once while the executor builds its wait set.
+
+    The action (set later) runs in the executor's thread after it entered every waitable and
+    before it adds them: a stand-in for the timing of a transition in a worker thread, which
+    lands there about once in a hundred cycles.
+    """
+    from rclpy.waitable import NumberOfEntities, Waitable
+
+    class Trap(Waitable):
+        action = None
+
+        def get_num_entities(self):
+            return NumberOfEntities()
+
+        def add_to_wait_set(self, wait_set):
+            action, self.action = self.action, None
+            if action is not None:
+                action()
+
+        def is_ready(self, wait_set):
+            return False
+
+        def take_data(self):
+            return None
+
+        async def execute(self, taken_data):
+            return None
+    return Trap(callback_group)
+
+
+@pytest.mark.parametrize('kind', ['multi', 'single'])
+def test_a_subscription_destroyed_while_the_wait_set_is_built_is_survived(kind) -> None:
+    """rclpy#1142: cleanup destroys subscriptions while the executor builds its wait set."""
+    import rclpy
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.runner import make_executor
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = make_executor(kind, context=context)
+    try:
+        node = TimestepControllerNode(context=context, parameter_overrides=[
+            Parameter('profile_path', value=str(PROFILE))])
+        trap = _wait_set_trap(node.default_callback_group)
+        node.add_waitable(trap)  # before the subscriptions' event handlers
+        executor.add_node(node)
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        results = []
+        trap.action = lambda: results.append(node.trigger_cleanup())
+        for _ in range(5):
+            executor.spin_once(timeout_sec=0.05)
+        assert results == [TransitionCallbackReturn.SUCCESS]
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    finally:
+        executor.shutdown()
+        rclpy.shutdown(context=context)
+
+
+def test_many_configure_cleanup_cycles_through_the_services_while_frames_arrive(probe) -> None:
+    """40 configure/cleanup and 10 full cycles over DDS while a 200 Hz camera publishes."""
+    from lifecycle_msgs.srv import ChangeState
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    import numpy as np
+
+    from topspark_ros.conversions.image import array_to_image
+    frame = array_to_image(np.zeros((28, 28), np.uint8), 'mono8')
+    images = probe.node.create_publisher(Image, 'image', qos_profile_sensor_data)
+    stop = threading.Event()
+
+    def camera() -> None:
+        while not stop.is_set():
+            images.publish(frame)
+            time.sleep(0.005)
+    with running('-m', 'topspark_ros.nodes.classifier', *CLASSIFIER_ARGS) as proc:
+        thread = threading.Thread(target=camera, daemon=True)
+        thread.start()
+        try:
+            for cycle in [(1, 2)] * 40 + [(1, 3, 4, 2)] * 10:
+                for transition in cycle:
+                    answer = probe(proc, ChangeState, '/classifier/change_state',
+                                   _change(transition))
+                    assert answer.success, f'transition {transition} failed in state ' \
+                        f"{_state(probe, proc, 'classifier')!r}"
+        finally:
+            stop.set()
+            thread.join()
+        assert proc.poll() is None
+    assert 'Destroyable' not in proc.output and 'a callback raised' not in proc.output, \
+        proc.output
