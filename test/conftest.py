@@ -9,6 +9,7 @@ announcements. Child processes inherit all of it through ``os.environ``.
 import os
 import pathlib
 import sys
+import tempfile
 import time
 
 import pytest
@@ -17,6 +18,8 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 # 1..100: valid Fast DDS domains with room for many participants each (ports stay < 65536).
 os.environ['ROS_DOMAIN_ID'] = str(1 + os.getpid() % 100)
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+# Preprocessed data-set inputs (core/data/cache.py) go to a folder of this run, not ~/.cache.
+os.environ['TOPSPARK_DATA_CACHE'] = tempfile.mkdtemp(prefix='topspark-test-data-cache-')
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 # Fast DDS 2.x (Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted) FASTDDS_...: set both.
 for _variable in ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE'):

@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     folder.add_argument('--strict', action='store_true',
                         help='refuse an unreadable image file or bag message instead of '
                         'skipping and counting it')
+    folder.add_argument('--no-cache', action='store_true',
+                        help='decode the files again instead of using the model inputs kept '
+                        'from an earlier read (kept in $TOPSPARK_DATA_CACHE or '
+                        '~/.cache/topspark_ros/data; any change of a file or option reads '
+                        'afresh anyway)')
     bag = common.add_argument_group('ROS 2 bags (--data bag:DIR; see '
                                     'topspark_ros/core/data/bag.py)')
     bag.add_argument('--topic', help='topic to read: sensor_msgs/msg/Image, CompressedImage '
@@ -396,7 +401,7 @@ def _dataset(args, split: str, spec=None):
         dataset = load_split(source, split, spec=spec, crop=args.crop, invert=args.invert,
                              seed=args.split_seed, val_fraction=args.val_fraction,
                              test_fraction=args.test_fraction, strict=args.strict,
-                             progress=bar.update)
+                             progress=bar.update, cache=not args.no_cache)
     if dataset.skipped:
         reason = dataset.skipped[0][-1]
         what = 'message(s) of the bag' if source.kind == 'bag' else f'image file(s) of {split}'

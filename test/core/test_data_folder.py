@@ -191,3 +191,35 @@ def test_train_eval_sweep_on_a_folder(tmp_path, fashion_folder, capsys):
     swept = _cli(['sweep', *data, '-m', converted['checkpoint'], '--grid', '4,2',
                   '--n-eval', '400', '--plot', ''], capsys)
     assert sorted(e['timesteps'] for e in swept['entries']) == [2, 4]
+
+
+def test_model_inputs_are_cached_and_any_change_reads_afresh(tmp_path, monkeypatch):
+    """The second read of a split comes from the cache; a changed file or option does not."""
+    from topspark_ros.core.data import folder as folder_module
+    from topspark_ros.core.data.cache import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / 'cache'))
+    root = tmp_path / 'objects'
+    for name in ('mug', 'pen'):
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new('L', (20, 10), 40 * i + (name == 'pen')).save(root / name / f'{i}.png')
+    calls = []
+    real = folder_module.load_image_folder
+    monkeypatch.setattr(folder_module, 'load_image_folder',
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    source = parse_data(f'folder:{root}')
+    first = load_split(source, 'train', test_fraction=0.2, val_fraction=0)
+    again = load_split(source, 'train', test_fraction=0.2, val_fraction=0)
+    assert len(calls) == 1  # the second came from the cache, identical
+    np.testing.assert_array_equal(first.images, again.images)
+    np.testing.assert_array_equal(first.labels, again.labels)
+    assert again.files == first.files and again.class_names == first.class_names
+    load_split(source, 'train', test_fraction=0.2, val_fraction=0, invert=True)
+    assert len(calls) == 2  # another option: another entry
+    Image.new('L', (20, 10), 255).save(root / 'mug' / '0.png')  # the same name, new content
+    changed = load_split(source, 'train', test_fraction=0.2, val_fraction=0)
+    assert len(calls) == 3
+    load_split(source, 'train', test_fraction=0.2, val_fraction=0, cache=False)
+    assert len(calls) == 4
+    assert not np.array_equal(changed.images, first.images)

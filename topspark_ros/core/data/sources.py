@@ -28,6 +28,7 @@ have no validation split give ``'val'`` as an error (commands that need one carv
 and ``--data-dir DIR`` map onto the same specs (:func:`from_options`).
 """
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -124,28 +125,46 @@ def from_options(dataset: str, data_dir: Optional[str]) -> DataSource:
 def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = None,
                crop: str = 'center', invert: bool = False, seed: int = 0,
                val_fraction: float = 0.1, test_fraction: float = 0.2, strict: bool = False,
-               progress=lambda n: None):
+               progress=lambda n: None, cache: bool = True):
     """
     Read ``split`` of ``source``.
 
     ``spec``, ``crop``, ``invert``, the fractions, ``seed`` and ``strict`` apply to image
     folders and bags, whose frames are brought to the model input ``spec`` (default: 28 x 28
     grey) by the classifier's preprocessing; the other sources come in their own fixed size.
+    With ``cache``, the model inputs of a folder or bag split are kept after the first read
+    (:mod:`topspark_ros.core.data.cache`: decoded once, any change of a file or an option
+    reads afresh); ``progress`` is then not called.
     """
     if split == 'val' and not source.has_val:
         raise DatasetError(f'{source.label} has no validation split of its own')
-    if source.kind == 'bag':
-        from topspark_ros.core.data.bag import load_bag
-        return load_bag(source.path, split, options=source.bag_options,
-                        spec=spec or FrameSpec(), crop=crop, invert=invert,
-                        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                        strict=strict, progress=progress)
-    if source.kind == 'folder':
-        from topspark_ros.core.data.folder import load_image_folder
-        return load_image_folder(source.path, split, spec=spec or FrameSpec(), crop=crop,
-                                 invert=invert, val_fraction=val_fraction,
-                                 test_fraction=test_fraction, seed=seed, strict=strict,
-                                 progress=progress)
+    if source.kind in ('bag', 'folder'):
+        spec = spec or FrameSpec()
+        options = dict(kind=source.kind, split=split, spec=dataclasses.asdict(spec), crop=crop,
+                       invert=invert, val_fraction=val_fraction,
+                       test_fraction=test_fraction, seed=seed, strict=strict,
+                       bag=repr(source.bag_options) if source.kind == 'bag' else None)
+        labels = source.bag_options.labels if source.kind == 'bag' else None
+        if labels:
+            from topspark_ros.core.data.cache import fingerprint
+            options['labels_file'] = fingerprint(labels)  # its content, not only its name
+
+        def load():
+            if source.kind == 'bag':
+                from topspark_ros.core.data.bag import load_bag
+                return load_bag(source.path, split, options=source.bag_options, spec=spec,
+                                crop=crop, invert=invert, val_fraction=val_fraction,
+                                test_fraction=test_fraction, seed=seed, strict=strict,
+                                progress=progress)
+            from topspark_ros.core.data.folder import load_image_folder
+            return load_image_folder(source.path, split, spec=spec, crop=crop, invert=invert,
+                                     val_fraction=val_fraction, test_fraction=test_fraction,
+                                     seed=seed, strict=strict, progress=progress)
+
+        if not cache:
+            return load()
+        from topspark_ros.core.data.cache import cached
+        return cached(source.path, options, load)
     if source.kind == 'nmnist-synth':
         from topspark_ros.core.events.encode import EventSamples
         from topspark_ros.core.events.synthetic import load_event_dataset

@@ -1,0 +1,150 @@
+"""
+A cache of preprocessed model inputs, so image folders and bags are decoded once.
+
+Decoding camera frames costs far more than using them: 640 x 480 frames read at 140 to 250
+images/s here, several times slower than STDP training at T=64 (docs/benchmarks.md). The first
+read of a split of a folder or a bag therefore stores its model inputs (``uint8`` arrays, a
+few hundred bytes to a few KB per sample) in one ``.npz`` file; every later command that asks
+for the same split with the same options loads it at memory speed.
+
+The key of a cache entry is a SHA-256 of everything the result depends on: the source kind,
+its absolute path, the size and modification time (ns) of every file under it, the split and
+its options (fractions, seed), the model input (``FrameSpec``), crop, invert, strictness and
+the bag options. Any change of a file or an option makes a new key, so a stale entry is never
+used. Entries live in ``$TOPSPARK_DATA_CACHE`` (``off`` disables the cache) or
+``~/.cache/topspark_ros/data``; they are written atomically (a temporary file renamed into
+place) and can be deleted at any time. Event windows are not cached (reading them is cheap).
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+import tempfile
+from typing import Callable, Optional
+
+import numpy as np
+
+CACHE_ENV = 'TOPSPARK_DATA_CACHE'
+"""Environment variable naming the cache directory (``off``: no cache)."""
+FORMAT = 1
+"""Version of the entry layout (part of the key)."""
+_ARRAYS = ('images', 'labels', 'stamps_ns', 'times_ns')
+
+
+def cache_dir() -> Optional[Path]:
+    """Return the cache directory, or None when ``$TOPSPARK_DATA_CACHE`` is ``off``."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None and value.strip().lower() in ('off', '0', 'no', 'none', ''):
+        return None
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
+    return Path(base) / 'topspark_ros' / 'data'
+
+
+def fingerprint(path) -> list:
+    """Return ``[[relative path, size, mtime_ns], ...]`` of every file under ``path``."""
+    root = Path(path)
+    if root.is_file():
+        stat = root.stat()
+        return [[root.name, stat.st_size, stat.st_mtime_ns]]
+    entries = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            file = Path(folder) / name
+            try:
+                stat = file.stat()
+            except OSError:
+                continue  # vanished meanwhile: the read will say so
+            entries.append([str(file.relative_to(root)), stat.st_size, stat.st_mtime_ns])
+    return entries
+
+
+def cache_key(path, options: dict) -> str:
+    """Return the entry key of the source at ``path`` read with ``options`` (JSON-able)."""
+    text = json.dumps({'format': FORMAT, 'path': str(Path(path).resolve()),
+                       'files': fingerprint(path), 'options': options},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def cached(path, options: dict, load: Callable[[], object],
+           directory: Optional[Path] = None) -> object:
+    """
+    Return ``load()``'s data set, from the cache when an entry for ``path`` + ``options`` exists.
+
+    Only frame data sets (a dataclass with a ``uint8`` ``images`` array: image folders and
+    image bags) are stored; anything else is returned as ``load()`` gave it. ``directory``
+    defaults to :func:`cache_dir`; a cache that cannot be written is skipped silently (the
+    data is still returned).
+    """
+    directory = cache_dir() if directory is None else directory
+    if directory is None:
+        return load()
+    key = cache_key(path, options)
+    entry = Path(directory) / f'{key}.npz'
+    if entry.is_file():
+        try:
+            return _read(entry)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged entry: read the source again and replace it
+    data = load()
+    images = getattr(data, 'images', None)
+    if dataclasses.is_dataclass(data) and isinstance(images, np.ndarray) \
+            and images.dtype == np.uint8:
+        try:
+            _write(entry, data)
+        except OSError:
+            pass
+    return data
+
+
+def _write(entry: Path, data) -> None:
+    arrays, meta = {}, {'type': type(data).__name__}
+    for f in dataclasses.fields(data):
+        value = getattr(data, f.name)
+        if f.name in _ARRAYS:
+            arrays[f.name] = np.asarray(value)
+        elif f.name == 'source':
+            meta[f.name] = str(value)
+        elif f.name == 'files':
+            meta[f.name] = [str(p) for p in value]
+        elif f.name == 'skipped':
+            meta[f.name] = [[str(x) if isinstance(x, Path) else x for x in item]
+                            for item in value]
+        else:
+            meta[f.name] = list(value) if isinstance(value, tuple) else value
+    arrays['meta'] = np.array(json.dumps(meta))
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f'.{entry.stem}.', suffix='.tmp', dir=entry.parent)
+    try:
+        with os.fdopen(handle, 'wb') as out:
+            np.savez(out, **arrays)
+        os.replace(tmp, entry)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _read(entry: Path):
+    from topspark_ros.core.data.bag import BagDataset
+    from topspark_ros.core.data.folder import FolderDataset
+
+    with np.load(entry, allow_pickle=False) as archive:
+        meta = json.loads(str(archive['meta']))
+        arrays = {name: archive[name] for name in _ARRAYS if name in archive.files}
+    kind = {'FolderDataset': FolderDataset, 'BagDataset': BagDataset}[meta.pop('type')]
+    values = dict(meta, **arrays)
+    values['source'] = Path(values['source'])
+    names = values['class_names']  # folders give a list, bags a tuple: as they were
+    values['class_names'] = list(names) if kind is FolderDataset else tuple(names)
+    if 'files' in values:
+        values['files'] = tuple(Path(p) for p in values['files'])
+    if 'skipped' in values:
+        values['skipped'] = tuple(
+            (Path(item[0]),) + tuple(item[1:]) if kind is FolderDataset else tuple(item)
+            for item in values['skipped'])
+    return kind(**values)
