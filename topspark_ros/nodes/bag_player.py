@@ -222,7 +222,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     from rclpy.exceptions import InvalidParameterValueException
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-    from topspark_ros.nodes.runner import init
+    from topspark_ros.nodes.runner import fatal, init
     init(list(sys.argv if args is None else args))
     node = None
     try:
@@ -239,7 +239,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ImportError, ValueError, OSError, InvalidParameterValueException) as exc:
-        print(f'bag_player: error: {exc}', file=sys.stderr)
+        fatal(node, 'bag_player', exc)
         return 1
     finally:
         if node is not None:

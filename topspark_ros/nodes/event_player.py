@@ -228,7 +228,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from topspark_ros.nodes.runner import init
+    from topspark_ros.nodes.runner import fatal, init
     init(list(sys.argv if args is None else args))
     node = None
     try:
@@ -245,7 +245,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ImportError, ValueError, OSError) as exc:
-        print(f'event_player: error: {exc}', file=sys.stderr)
+        fatal(node, 'event_player', exc)
         return 1
     finally:
         if node is not None:

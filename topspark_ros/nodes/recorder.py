@@ -217,7 +217,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     from rclpy.parameter import Parameter
     from tqdm import tqdm
 
-    from topspark_ros.nodes.runner import init
+    from topspark_ros.nodes.runner import fatal, init
     init(list(sys.argv if args is None else args))
     stop = []
 
@@ -243,7 +243,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ImportError, ValueError, OSError, InvalidParameterValueException) as exc:
-        print(f'recorder: error: {exc}', file=sys.stderr)
+        fatal(node, 'recorder', exc)
         status = 1
     finally:
         if bar is not None:
@@ -252,13 +252,13 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
             try:
                 node.close()
             except OSError as exc:
-                print(f'recorder: error: {exc}', file=sys.stderr)
+                fatal(node, 'recorder', exc)
                 status = 1
             node.destroy_node()
         rclpy.try_shutdown()
     if node is not None:
         if node.error:
-            print(f'recorder: error: {node.error}', file=sys.stderr)
+            fatal(node, 'recorder', node.error)
             status = 1
         where = node.destination if node.written or not node.to_bag \
             else f'{node.destination} (no bag written)'

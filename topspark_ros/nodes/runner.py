@@ -261,6 +261,17 @@ class CallbackErrors:
         return found
 
 
+def fatal(node, name: str, error) -> None:
+    """
+    Log a fatal ``error`` of a node process through the ROS logger (console, log file, rosout).
+
+    ``node``: the node it concerns, or None when it could not be created (then the logger
+    ``name`` is used, which reaches the console and the log file only).
+    """
+    logger = node.get_logger() if node is not None else get_logger(name)
+    logger.fatal(str(error))
+
+
 def _describe(exc: BaseException) -> str:
     return f'{type(exc).__name__}: {exc}'
 
