@@ -194,3 +194,71 @@ def test_lifecycle_and_parameters_through_services(ros) -> None:
                                                 string_value='cuda'))])
         result = _call(node, spin_until, set_params, locked).results[0]
         assert not result.successful and 'inactive' in result.reason
+
+
+def test_a_burst_of_parameter_requests_is_answered_in_full(ros) -> None:
+    """
+    1 000 set_parameters sent at once from another process: every one answered.
+
+    The client uses rclpy's parameter QoS (depth 1000, as the node's parameter services do).
+    With the default service QoS (depth 10) a client that sends faster than it takes the
+    responses loses some of them in its own response queue (README, known issues).
+    """
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.qos import qos_profile_parameters
+    node, spin_until = ros
+    client = node.create_client(SetParameters, '/classifier/set_parameters',
+                                qos_profile=qos_profile_parameters)
+
+    def request(timesteps: int):
+        return SetParameters.Request(parameters=[Parameter(
+            name='default_timesteps', value=ParameterValue(
+                type=ParameterType.PARAMETER_INTEGER, integer_value=timesteps))])
+    with node_process('classifier', *_classifier_args()):
+        assert _call(node, spin_until, client, request(64)).results[0].successful
+        futures = [client.call_async(request(1 + i % 100)) for i in range(1000)]
+        spin_until(lambda: all(f.done() for f in futures), timeout_s=20.0)
+        answered = [f.result().results[0].successful for f in futures if f.done()]
+        assert len(answered) == 1000 and all(answered), f'{len(answered)} of 1000 answered'
+
+
+def test_an_imported_nir_model_classifies_over_dds(ros, tmp_path) -> None:
+    """A NIR graph (snnTorch-style dense LIF net) imported by `topspark import` classifies."""
+    import nir
+    import numpy as np
+
+    from topspark_ros import cli
+    from topspark_ros.msg import Classification
+    rng = np.random.default_rng(0)
+    dt, beta = 1e-4, 0.9
+    tau = np.full(64, dt / (1 - beta), np.float32)
+    graph = nir.NIRGraph(
+        nodes={'input': nir.Input(input_type=np.array([784])),
+               'fc1': nir.Affine(weight=rng.normal(0, 0.05, (64, 784)).astype(np.float32),
+                                 bias=np.zeros(64, np.float32)),
+               'lif1': nir.LIF(tau=tau, r=tau / dt, v_leak=0 * tau, v_threshold=1 + 0 * tau),
+               'fc2': nir.Affine(weight=rng.normal(0, 0.3, (10, 64)).astype(np.float32),
+                                 bias=np.zeros(10, np.float32)),
+               'scores': nir.I(r=np.ones(10, np.float32)),
+               'output': nir.Output(output_type=np.array([10]))},
+        edges=[('input', 'fc1'), ('fc1', 'lif1'), ('lif1', 'fc2'), ('fc2', 'scores'),
+               ('scores', 'output')])
+    nir.write(tmp_path / 'snn.nir', graph)
+    model = tmp_path / 'imported.json'
+    assert cli.main(['import', str(tmp_path / 'snn.nir'), '-o', str(model), '-q']) == 0
+    node, spin_until = ros
+    results = []
+    node.create_subscription(Classification, 'classification', results.append, 50)
+    images = _images(node)
+
+    def publish():
+        images.publish(_frame(node, len(results) % 50))
+        time.sleep(0.02)
+
+    with node_process('classifier', '--autostart', '--ros-args', '-p', f'model_path:={model}',
+                      '-p', "profile_path:=''", '-p', 'crop:=none',
+                      '-p', 'default_timesteps:=8'):
+        assert spin_until(lambda: len(results) >= 3, timeout_s=60, every=publish), \
+            'no classifications from the imported model'
+    assert all(0 <= r.class_id < 10 and r.timestep_budget == 8 for r in results)

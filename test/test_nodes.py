@@ -276,3 +276,212 @@ def test_classifier_runs_a_converted_model_and_refuses_online_learning_on_it(ros
     assert result.header.frame_id == 'front' and result.timestep_budget == 2
     assert result.class_name == 'Pullover'  # test image 1 is a pullover (label 2)
     assert result.macs > 0
+
+
+# Hostile inputs (issue 11): timestep commands, periodic saves, parameter ranges.
+
+
+def _numeric(params) -> list:
+    """Return the number (not bool, not array) parameters of a PARAMS tuple."""
+    return [p for p in params if isinstance(p.default, (int, float))
+            and not isinstance(p.default, bool)]
+
+
+def _limits(node, name: str) -> tuple:
+    """Return the (lowest, highest) value the declared descriptor of ``name`` accepts."""
+    descriptor = node.describe_parameters([name])[0]
+    span = descriptor.integer_range or descriptor.floating_point_range
+    assert span, f'{name} has no declared range'
+    low, high = span[0].from_value, span[0].to_value
+    assert np.isfinite(low) and np.isfinite(high), name
+    return low, high
+
+
+def test_timestep_commands_are_clamped_to_max_timesteps_and_counted(ros) -> None:
+    """T above max_timesteps is clamped (counted), T=0 refused (counted); frames go on."""
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.msg import TimestepCommand
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, max_timesteps=16)
+    probe = _probe(context, executor)
+    node.trigger_configure()
+    node.trigger_activate()
+    probe.commands.publish(TimestepCommand(timesteps=2**32 - 1))  # killed the process before
+    assert spin_until(lambda: node._timesteps is not None, timeout_s=5.0)
+    assert node._timesteps == 16 and node._counts.get('timesteps_clamped') == 1
+    probe.commands.publish(TimestepCommand(timesteps=0))
+    assert spin_until(lambda: node._counts.get('timesteps_refused') == 1, timeout_s=5.0)
+    assert node._timesteps == 16
+    assert spin_until(lambda: (probe.images.publish(_frame(probe, 2)) or bool(probe.results)))
+    assert probe.results[-1].timestep_budget == 16
+    # The ceiling may not go below the default, nor the default above the ceiling.
+    below = node.set_parameters([Parameter('max_timesteps', value=8)])[0]
+    assert not below.successful and 'max_timesteps' in below.reason  # default is 32
+    assert node.set_parameters([Parameter('default_timesteps', value=4)])[0].successful
+    # Lowered at run time: the commanded T follows at once.
+    assert node.set_parameters([Parameter('max_timesteps', value=8)])[0].successful
+    too_high = node.set_parameters([Parameter('default_timesteps', value=9)])[0]
+    assert not too_high.successful and 'max_timesteps' in too_high.reason
+    assert spin_until(lambda: (probe.images.publish(_frame(probe, 3))
+                               or probe.results[-1].timestep_budget == 8))
+    assert _limits(node, 'max_timesteps') == _limits(node, 'default_timesteps')
+    assert node._counts['errors'] == 0
+
+
+def test_failing_periodic_save_is_counted_and_classifying_goes_on(ros, tmp_path) -> None:
+    """save_path under a regular file: each periodic save fails, is counted; frames go on."""
+    from std_srvs.srv import Trigger
+    context, executor, spin_until = ros
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a directory')
+    node = _classifier(context, executor, online_learning=True, save_every_n=1,
+                       default_timesteps=8, save_path=str(blocker / 'weights.json'))
+    probe = _probe(context, executor)
+    node.trigger_configure()
+    node.trigger_activate()
+    # Before: OSError escaped the image callback (and the executor) at the first learnt frame.
+    assert spin_until(lambda: (probe.images.publish(_frame(probe, len(probe.results)))
+                               or len(probe.results) >= 3))
+    counts = node._counts
+    assert counts['learnt'] >= 3 and counts['saved'] == 0
+    assert counts['save_failures'] == counts['learnt']
+    assert counts['errors'] == counts['save_failures']
+    assert 'save' in node._last_error and 'a_file' in node._last_error
+    # The service answers the same fault the same way, and the node still classifies.
+    response = node._on_save(Trigger.Request(), Trigger.Response())
+    assert not response.success and 'save failed' in response.message
+    count = len(probe.results)
+    assert spin_until(lambda: (probe.images.publish(_frame(probe, 5))
+                               or len(probe.results) > count))
+
+
+def test_early_exit_margin_zero_and_huge_periods_are_refused_at_set_time(ros) -> None:
+    """The two values seen to break the node are refused with a reason; nothing changes."""
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+    margin = node.set_parameters([Parameter('early_exit_margin', value=0.0)])[0]
+    assert not margin.successful and margin.reason
+    period = node.set_parameters([Parameter('diagnostics_period_s', value=1e300)])[0]
+    assert not period.successful and period.reason
+    window = node.set_parameters([Parameter('window_events', value=10**12)])[0]
+    assert not window.successful and window.reason
+    assert node.get_parameter('early_exit_margin').value == 3.0
+    assert node.get_parameter('diagnostics_period_s').value == 1.0
+    controller = TimestepControllerNode(context=context)
+    heartbeat = controller.set_parameters([Parameter('heartbeat_period_s', value=1e300)])[0]
+    assert not heartbeat.successful and heartbeat.reason
+    controller.destroy_node()
+
+
+def test_param_exclusive_lower_bound_and_nan() -> None:
+    """``above`` refuses the bound itself and declares the next value up; NaN is refused."""
+    from topspark_ros.nodes.parameters import Param
+    positive = Param('gain', 1.0, 'A gain.', above=0.0)
+    assert '> 0.0' in positive.check(0.0) and positive.check(5e-324) is None
+    assert 'number' in positive.check(float('nan'))
+    assert 'number' in Param('free', 1.0, 'Unbounded.').check(float('nan'))
+    span = positive.descriptor(lifecycle=True).floating_point_range[0]
+    assert span.from_value == np.nextafter(0.0, 1.0) and span.to_value == 1e308
+    count = Param('count', 3, 'A count.', above=0)
+    assert count.descriptor(lifecycle=True).integer_range[0].from_value == 1
+    assert count.check(0) is not None and count.check(1) is None
+
+
+def _classifier_works_with(context, executor, save_dir, name: str, value) -> str:
+    """Configure, activate and classify two frames with one parameter set; return a fault."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    overrides = {'default_timesteps': 1 if name == 'max_timesteps' else 4, name: value,
+                 'save_path': str(save_dir / 'w.json')}
+    if name.startswith('early_exit'):
+        overrides['early_exit'] = True
+    if name == 'save_every_n':
+        overrides['online_learning'] = True
+    node = _classifier(context, executor, **overrides)
+    active = False
+    try:
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            return f'configure failed ({node._last_error!r})'
+        active = node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        if not active:
+            return 'activate failed'
+        for index in (0, 1):
+            node._on_image(_frame(node, index))
+        if node._counts['processed'] != 2 or node._counts['errors']:
+            return f'counts {node._counts}, last error {node._last_error!r}'
+        return ''
+    finally:
+        if active:
+            node.trigger_deactivate()
+        executor.remove_node(node)
+        node.destroy_node()
+
+
+EVENT_ONLY = ('window_ms', 'window_events', 'window_min_events', 'max_pending_windows',
+              'events_depth')
+
+
+def test_every_classifier_number_at_its_declared_limits_keeps_the_node_working(
+        ros, tmp_path) -> None:
+    """Each number parameter at the ends of its declared range: configure, frames classified."""
+    from topspark_ros.nodes.classifier import PARAMS
+    context, executor, _ = ros
+    declared = _classifier(context, executor)
+    faults = []
+    for p in _numeric(PARAMS):
+        if p.name in EVENT_ONLY:
+            continue  # unused in frame mode
+        for value in _limits(declared, p.name):
+            value = type(p.default)(value)
+            fault = _classifier_works_with(context, executor, tmp_path, p.name, value)
+            if fault:
+                faults.append(f'{p.name}={value}: {fault}')
+    assert not faults, '\n'.join(faults)
+
+
+def test_every_controller_and_monitor_number_at_its_declared_limits_works(ros) -> None:
+    """The controller configures and publishes, the monitor publishes, at every range end."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes import energy_monitor, timestep_controller
+    context, executor, _ = ros
+    profile = str(MODEL.with_name('stdp_fmnist_n400.profile.yaml'))
+    faults = []
+    first = timestep_controller.TimestepControllerNode(context=context)
+    for p in _numeric(timestep_controller.PARAMS):
+        for value in _limits(first, p.name):
+            overrides = [Parameter('profile_path', value=profile),
+                         Parameter(p.name, value=type(p.default)(value))]
+            if p.name == 'battery_low_fraction':  # keep critical <= low
+                overrides.append(Parameter('battery_critical_fraction', value=0.0))
+            if p.name == 'battery_critical_fraction':
+                overrides.append(Parameter('battery_low_fraction', value=1.0))
+            node = timestep_controller.TimestepControllerNode(
+                context=context, parameter_overrides=overrides)
+            try:
+                if node.trigger_configure() != TransitionCallbackReturn.SUCCESS \
+                        or node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                    faults.append(f'controller {p.name}={value}: lifecycle failed')
+                else:
+                    node._heartbeat()
+            except Exception as exc:  # noqa: B902 - any escape is the fault looked for
+                faults.append(f'controller {p.name}={value}: {type(exc).__name__}: {exc}')
+            finally:
+                node.destroy_node()
+    first.destroy_node()
+    first = energy_monitor.EnergyMonitorNode(context=context)
+    for p in _numeric(energy_monitor.PARAMS):
+        for value in _limits(first, p.name):
+            try:
+                node = energy_monitor.EnergyMonitorNode(context=context, parameter_overrides=[
+                    Parameter(p.name, value=type(p.default)(value))])
+                node._publish()
+                node.destroy_node()
+            except Exception as exc:  # noqa: B902
+                faults.append(f'monitor {p.name}={value}: {type(exc).__name__}: {exc}')
+    first.destroy_node()
+    assert not faults, '\n'.join(faults)

@@ -2,6 +2,11 @@
 
 import json
 import os
+from pathlib import Path
+import signal
+import subprocess
+import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -81,7 +86,7 @@ def test_corrupted_truncated_and_torn_files(tmp_path, trained):
     tensors = _tensor_file(path)
     blob = tensors.read_bytes()
     tensors.write_bytes(blob[:-7])
-    with pytest.raises(CheckpointError, match='SHA-256'):
+    with pytest.raises(CheckpointError, match='truncated'):
         load_checkpoint(path)
     tensors.write_bytes(blob[:100] + bytes([blob[100] ^ 1]) + blob[101:])
     with pytest.raises(CheckpointError, match='SHA-256'):
@@ -124,3 +129,260 @@ def test_mismatched_metadata(tmp_path, trained):
     rewrite(lambda m: None)
     with pytest.raises(CheckpointError, match="expected 'cnn'"):
         load_checkpoint(path, family='cnn')
+
+
+# Hostile or damaged checkpoints (issue 11): refused with CheckpointError, before allocating.
+
+@pytest.fixture()
+def alarm():
+    """Fail (TimeoutError) instead of hanging when a blocking call does not return in 5 s."""
+    def expired(signum, frame):
+        raise TimeoutError('blocked for 5 s')
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(5)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _replace_with(path: Path, make) -> None:
+    path.unlink()
+    make(path)
+
+
+def test_tensor_file_of_another_kind_is_refused_without_reading(tmp_path, trained, alarm):
+    model, _ = trained
+    path = save_checkpoint(tmp_path / 'm.json', model)
+    tensors = _tensor_file(path)
+    _replace_with(tensors, lambda p: p.symlink_to('/dev/null'))
+    with pytest.raises(CheckpointError, match='not a regular file'):
+        load_checkpoint(path)
+    _replace_with(tensors, os.mkfifo)  # open() of a FIFO without a writer blocks
+    with pytest.raises(CheckpointError, match='not a regular file'):
+        load_checkpoint(path)
+    _replace_with(path, os.mkfifo)  # the metadata file too
+    with pytest.raises(CheckpointError, match='not a regular file'):
+        load_checkpoint(path)
+
+
+def test_tensor_file_linked_to_dev_zero_is_refused_in_bounded_memory(tmp_path, trained,
+                                                                     python_executable):
+    model, _ = trained
+    path = save_checkpoint(tmp_path / 'm.json', model)
+    tensors = _tensor_file(path)
+    tensors.unlink()
+    tensors.symlink_to('/dev/zero')
+    # In a child whose address space may grow by 1 GiB only: an unbounded read dies there.
+    code = textwrap.dedent(f"""
+        import resource, sys
+        from topspark_ros.core import stdp  # noqa: F401  (imports done before the limit)
+        import safetensors.numpy  # noqa: F401
+        from topspark_ros.core.checkpoint import CheckpointError, read_checkpoint
+        size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (size + (1 << 30), resource.RLIM_INFINITY))
+        try:
+            read_checkpoint({str(path)!r})
+        except CheckpointError as exc:
+            print('refused:', exc)
+        """)
+    done = subprocess.run([python_executable, '-c', code], capture_output=True, text=True,
+                          timeout=60)
+    assert 'refused:' in done.stdout and 'not a regular file' in done.stdout, \
+        done.stdout + done.stderr[-2000:]
+
+
+def test_edited_converted_metadata_is_refused_before_allocating(tmp_path):
+    import resource
+
+    from topspark_ros.core.converted import ConvertedConfig, ConvertedNetwork
+    path = save_checkpoint(tmp_path / 'conv', ConvertedNetwork(ConvertedConfig(widths=(4, 8),
+                                                                               hidden=8)))
+    meta = json.loads(path.read_text())
+    meta['model']['config']['hidden'] = 100000  # 2.7 GB of layers if built
+    path.write_text(json.dumps(meta))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r'ops\.fc1\.\w+.* implies \[100000'):
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 5.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB
+    # An input no real model has is refused too (its layers would be allocated otherwise).
+    meta['model']['config'].update(hidden=8, height=1 << 16, width=1 << 16)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match='more than'):
+        load_checkpoint(path)
+
+
+def test_tensor_shapes_and_file_size_must_agree_with_the_metadata(tmp_path, trained):
+    model, _ = trained
+    path = save_checkpoint(tmp_path / 'm.json', model)
+    original = json.loads(path.read_text())
+    # Shapes edited consistently with the model metadata: the file size gives it away.
+    meta = json.loads(json.dumps(original))
+    meta['model']['config']['n_neurons'] = 400_000
+    for name, shape in meta['tensors']['shapes'].items():
+        meta['tensors']['shapes'][name] = [400_000 if n == 12 else n for n in shape]
+    path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match='bytes of tensor data'):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize('change, reason', [
+    (lambda m: m.update(family=['stdp']), 'unknown model family'),
+    (lambda m: m.update(family={'a': 1}), 'unknown model family'),
+    (lambda m: m.update(format_version=[1]), 'format version'),
+    (lambda m: m.update(tensors=[]), 'tensors is not an object'),
+    (lambda m: m['tensors'].update(file=['x']), 'bad tensor file name'),
+    (lambda m: m['tensors'].update(file='..'), 'bad tensor file name'),
+    (lambda m: m['tensors'].update(sha256=7), 'sha256'),
+    (lambda m: m['tensors'].update(shapes={'weights': 'big'}), 'shapes and dtypes'),
+    (lambda m: m['tensors']['shapes'].update(weights=[-1, 12]), 'shape of'),
+    (lambda m: m['tensors']['shapes'].update(weights=[1e300, 12]), 'shape of'),
+    (lambda m: m['tensors']['dtypes'].update(weights='object'), 'dtype of'),
+    (lambda m: m['model'].update(config=[1, 2]), 'inconsistent checkpoint'),
+    (lambda m: m['model']['config'].update(n_neurons=float('inf')), 'inconsistent'),
+    (lambda m: m['model'].update(config=None), 'inconsistent checkpoint'),
+    (lambda m: m.clear(), 'missing'),
+])
+def test_metadata_of_the_wrong_types_gives_a_checkpoint_error(tmp_path, trained, change,
+                                                              reason):
+    model, _ = trained
+    path = save_checkpoint(tmp_path / 'm.json', model)
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=reason) as caught:
+        load_checkpoint(path)
+    assert '\n' not in str(caught.value)
+
+
+def test_deeply_nested_or_huge_metadata_gives_a_checkpoint_error(tmp_path):
+    path = tmp_path / 'm.json'
+    path.write_text('[' * 100_000 + ']' * 100_000)
+    with pytest.raises(CheckpointError, match='not valid checkpoint JSON'):
+        load_checkpoint(path)
+    path.write_text('{"format_version": 1, "info": ' + '[' * 100_000 + ']' * 100_000 + '}')
+    with pytest.raises(CheckpointError, match='not valid checkpoint JSON'):
+        load_checkpoint(path)
+    with open(path, 'wb') as handle:
+        handle.truncate(checkpoint.MAX_METADATA_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(CheckpointError, match='more than'):
+        load_checkpoint(path)
+
+
+def _save_with_tensor(path, model, name, value):
+    """Save ``model`` with one tensor replaced (a damaged but self-consistent checkpoint)."""
+    meta, tensors = model.checkpoint_payload()
+    tensors[name] = value
+
+    class Damaged:
+        checkpoint_family = model.checkpoint_family
+
+        @staticmethod
+        def checkpoint_payload():
+            return meta, tensors
+
+    return save_checkpoint(path, Damaged())
+
+
+def test_non_finite_weights_and_thresholds_are_refused(tmp_path, trained):
+    model, _ = trained
+    weights = np.full_like(model.weights, np.nan)
+    path = _save_with_tensor(tmp_path / 'nan', model, 'weights', weights)
+    with pytest.raises(CheckpointError, match="'weights' holds NaN or infinite"):
+        load_checkpoint(path)
+    theta = model.theta.copy()
+    theta[3] = -np.inf
+    path = _save_with_tensor(tmp_path / 'inf', model, 'theta', theta)
+    with pytest.raises(CheckpointError, match="'theta' holds NaN or infinite"):
+        load_checkpoint(path)
+
+
+def test_converted_non_finite_threshold_is_refused(tmp_path):
+    from topspark_ros.core.converted import ConvertedConfig, ConvertedNetwork
+    model = ConvertedNetwork(ConvertedConfig(widths=(4, 8), hidden=8))
+    path = _save_with_tensor(tmp_path / 'conv', model, 'thresholds.0.mu',
+                             np.array([-np.inf], np.float32))
+    with pytest.raises(CheckpointError, match="'thresholds.0.mu' holds NaN or infinite"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize('bad', [2 ** 40, 10, -2])
+def test_class_assignments_outside_the_classes_are_refused(tmp_path, trained, bad):
+    model, _ = trained
+    assignments = np.asarray(model.readout.assignments, np.int64).copy()
+    assignments[0] = bad
+    path = _save_with_tensor(tmp_path / 'a', model, 'assignments', assignments)
+    with pytest.raises(CheckpointError, match=r'class assignments must lie in \[-1, 10\)'):
+        load_checkpoint(path)
+
+
+# Orphaned temporaries of killed saves (issue 11).
+
+def _orphans(directory: Path, names, age_s: float):
+    paths = []
+    for name in names:
+        path = directory / name
+        path.write_bytes(b'partial')
+        stamp = time.time() - age_s
+        os.utime(path, (stamp, stamp))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize('when', ['save', 'load'])
+def test_stale_temporaries_of_the_checkpoint_are_removed(tmp_path, trained, when):
+    model, _ = trained
+    path = save_checkpoint(tmp_path / 'm.json', model)
+    stale = _orphans(tmp_path, ['.m.jsonab_d1234.tmp', '.m.0123456789abcdef.safetensorsqwe'
+                                'rty12.tmp'], age_s=3600)
+    fresh = _orphans(tmp_path, ['.m.jsonzzzzzzzz.tmp'], age_s=0)
+    others = _orphans(tmp_path, ['.m.json.tmp', 'm.json.tmp', '.other.jsonab_d1234.tmp',
+                                 '.m.jsonTOOLONG123.tmp', 'notes.tmp'], age_s=3600)
+    if when == 'save':
+        save_checkpoint(path, model)
+    else:
+        load_checkpoint(path)
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in fresh + others)  # never a save in progress or a user's file
+
+
+def test_a_locked_temporary_is_kept_however_old(tmp_path, trained, python_executable):
+    import fcntl
+    model, _ = trained
+    path = save_checkpoint(tmp_path / 'm.json', model)
+    (held,) = _orphans(tmp_path, ['.m.jsonheld0000.tmp'], age_s=3600)
+    with open(held, 'rb') as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # as a save in progress in another process holds
+        code = (f'from topspark_ros.core.checkpoint import load_checkpoint; '
+                f'load_checkpoint({str(path)!r})')
+        subprocess.run([python_executable, '-c', code], check=True, timeout=60)
+        assert held.exists()
+    load_checkpoint(path)
+    assert not held.exists()
+
+
+def test_profile_loading_refuses_fifos_devices_and_huge_files(tmp_path, alarm):
+    from topspark_ros.core.profile import load_profile, ProfileError
+    fifo = tmp_path / 'p.yaml'
+    os.mkfifo(fifo)
+    with pytest.raises(ProfileError, match='not a regular file'):
+        load_profile(fifo)
+    with pytest.raises(ProfileError, match='not a regular file'):
+        load_profile('/dev/zero')
+    huge = tmp_path / 'huge.yaml'
+    with open(huge, 'wb') as handle:
+        handle.truncate(64 << 20)  # sparse
+    with pytest.raises(ProfileError, match='more than'):
+        load_profile(huge)
+
+
+def test_stale_profile_temporaries_are_removed_on_save(tmp_path):
+    from topspark_ros.core.profile import load_profile, save_profile
+    source = Path(__file__).resolve().parents[2] / 'models' / 'stdp_fmnist_n400.profile.yaml'
+    profile = load_profile(source)
+    (stale,) = _orphans(tmp_path, ['.p.yaml.k2j4h5g1.tmp'], age_s=3600)
+    (user,) = _orphans(tmp_path, ['p.yaml.tmp'], age_s=3600)
+    save_profile(profile, tmp_path / 'p.yaml')
+    assert not stale.exists() and user.exists()

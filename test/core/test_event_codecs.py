@@ -34,6 +34,11 @@ def TH(v):  # noqa: N802 - word names as in the EVT 3.0 specification
     return wd(0x8, v)
 
 
+def TH3(v):  # noqa: N802
+    """Return a time high jump the decoder takes: the EVT_TIME_HIGH word 3 times."""
+    return (TH(v),) * 3
+
+
 def TL(v):  # noqa: N802
     return wd(0x6, v)
 
@@ -109,7 +114,8 @@ def test_state_continues_across_packets(cut):
 def test_time_high_wraps_around_24_bits_also_across_packets():
     first = words(TH(0xFFF), TL(0xFFE), AY(0), AX(1, 0))
     second = words(TH(0x000), TL(0x001), AX(2, 1))
-    third = words(TH(0x7FF), TH(0xFFE), TH(0x003), TL(0x000), AX(3, 0))
+    # A jump of more than 2 time highs is taken once 3 EVT_TIME_HIGH words agree on it.
+    third = words(*TH3(0x7FF), *TH3(0xFFE), *TH3(0x003), TL(0x000), AX(3, 0))
     dec = make_decoder('evt3', W, H, strict=True)
     out = np.concatenate([dec.decode(first, seq=7), dec.decode(second, seq=8),
                           dec.decode(third, seq=9)])
@@ -148,8 +154,9 @@ def test_sequence_gap_forgets_the_state_a_lost_packet_may_have_changed():
 def test_time_after_a_gap_continues_in_the_same_epoch():
     # Two wrap-arounds, then a lost packet: the next time high is read forward from the last.
     dec = make_decoder('evt3', W, H, strict=True)
-    dec.decode(words(TH(0x000), TL(0), AY(0), AX(0, 0), TH(0x7FF), TH(0xFFE), TH(0x001),
-                     TH(0x7FF), TH(0xFFE), TH(0x002), TL(0), AX(1, 0)), seq=0)
+    dec.decode(words(TH(0x000), TL(0), AY(0), AX(0, 0), *TH3(0x7FF), *TH3(0xFFE), TH(0x000),
+                     TH(0x001), *TH3(0x7FF), *TH3(0xFFE), TH(0x000), TH(0x002), TL(0),
+                     AX(1, 0)), seq=0)
     out = dec.decode(words(AX(2, 0), TH(0xF00), TL(7), AY(1), AX(3, 1)), seq=2)
     assert as_tuples(out) == [(3, 1, 1, (2 << 24) + 0xF00 * 4096 + 7)]
     s = dec.stats
@@ -161,13 +168,14 @@ def test_fast_and_exact_kernels_agree_on_clean_streams():
     # on clean data both must give the same events, state and counters.
     from topspark_ros.core.events import codecs
     rng = np.random.default_rng(5)
-    n = 5000
+    n = 200_000  # dense (as a sensor's stream): time high steps of 0 or 1, two wrap-arounds
     events = np.zeros(n, EVENT_DTYPE)
     events['t'] = np.sort(rng.integers(0, 3 << 24, n))
     events['y'] = rng.integers(0, H, n)
     events['x'] = np.where(rng.random(n) < 0.5, np.arange(n) % W, rng.integers(0, W, n))
     events['p'] = rng.integers(0, 2, n)
-    data = np.frombuffer(encode_evt3(events, width=W, height=H), '<u2')
+    wide = 1024  # no vector word reaches the sensor's edge (the fast kernel leaves those)
+    data = np.frombuffer(encode_evt3(events, width=wide, height=H), '<u2')
     results = []
     for kernel in ('fast', 'exact'):
         state = np.zeros(codecs._N_STATE, np.int64)
@@ -175,10 +183,11 @@ def test_fast_and_exact_kernels_agree_on_clean_streams():
         counts = np.zeros(codecs._N_COUNTS, np.int64)
         out = np.empty(n + 1, EVENT_DTYPE)
         if kernel == 'fast':
-            got, clean = codecs._evt3_fast(data, W, H, codecs._EVT3_TABLES, state, counts, out)
+            got, clean = codecs._evt3_fast(data, wide, H, codecs._EVT3_TABLES, state, counts,
+                                           out)
             assert clean
         else:
-            got, err, _ = codecs._evt3_decode(data, W, H, True, state, counts,
+            got, err, _ = codecs._evt3_decode(data, wide, H, True, state, counts,
                                               codecs._EVT3_TABLES, out)
             assert err == 0
         results.append((out[:got].copy(), state, counts))
@@ -501,3 +510,71 @@ def test_fuzz_mutated_packets(stream, encoding, seed, strict):
             continue
         if dec.stats.stream_restarts == 0:
             last_t = check_output(dec, out, last_t)
+
+
+# ---------------------------------------------------------- hostile packets (issue 11)
+
+def test_a_packet_over_max_packet_bytes_is_refused_unread_and_counted():
+    from topspark_ros.core.events.codecs import PacketTooLargeError
+    head = words(TH(1), TL(0), AY(2), AX(1, 0))
+    body = words(V12(0xFFF)) * 40  # 480 events in 80 bytes: 78 bytes of output per byte
+    for strict in (False, True):
+        dec = make_decoder('evt3', W, H, strict=strict, max_packet_bytes=64)
+        assert as_tuples(dec.decode(head, seq=0)) == [(1, 2, 0, 4096)]
+        with pytest.raises(PacketTooLargeError, match='80 bytes refused: larger than '
+                           r'max_packet_bytes \(64\)'):
+            dec.decode(body, seq=1)
+        s = dec.stats
+        assert (s.packets, s.packets_refused, s.bytes_refused, s.events) == (1, 1, 80, 1)
+        # The stream goes on as after a lost packet: no stale row or vector base is used.
+        assert as_tuples(dec.decode(words(AX(3, 1), TH(1), TL(7), AY(4), AX(5, 1)),
+                                    seq=2)) == [(5, 4, 1, 4103)]
+        assert dec.stats.sequence_gaps == 0 and dec.stats.no_state_events == 1
+    with pytest.raises(ValueError, match='max_packet_bytes'):
+        make_decoder('mono', W, H, max_packet_bytes=0)
+
+
+def test_memory_per_packet_is_bounded_by_max_packet_bytes():
+    import tracemalloc
+    dec = make_decoder('evt3', 2048, 2048, max_packet_bytes=1 << 20)
+    dec.decode(words(TH(0), TL(0), AY(0)))
+    row = np.array([VB(0, 1)] + [V12(0xFFF)] * 170, '<u2')  # 2040 events in 342 bytes
+    groups = (1 << 20) // row.nbytes
+    vectors = np.tile(row, groups).tobytes()  # just under 1 MiB: 6.25 M events
+    huge = vectors * 50  # 50 MiB, as the packet that took 4 GB and 12.5 s
+    tracemalloc.start()
+    try:
+        assert len(dec.decode(vectors)) == 2040 * groups  # at the bound
+        peak_at_bound = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        with pytest.raises(EventDecodeError):
+            dec.decode(huge)  # refused before anything is allocated
+        peak_refused = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak_at_bound <= 80 * (1 << 20)
+    assert peak_refused < 1 << 20
+
+
+def test_sequence_numbers_wrap_around_at_2_64():
+    top = 2 ** 64 - 2
+    dec = make_decoder('evt3', W, H)
+    for seq in (top, top + 1, 0, 1):  # 2^64 - 1 is followed by 0
+        dec.decode(GOLDEN, seq=seq % 2 ** 64)
+    s = dec.stats
+    assert (s.sequence_gaps, s.packets_lost, s.stream_restarts) == (0, 0, 0)
+    dec.decode(GOLDEN, seq=top)
+    dec.decode(GOLDEN, seq=2)  # 3 packets lost across the wrap-around: top + 1, 0, 1
+    assert (dec.stats.sequence_gaps, dec.stats.packets_lost) == (1, 3)
+
+
+def test_a_sequence_jump_no_loss_explains_is_a_restart_not_a_loss():
+    from topspark_ros.core.events.codecs import MAX_SEQUENCE_GAP
+    dec = make_decoder('evt3', W, H)
+    for seq in (0, 2 ** 64 - 100, 2 ** 63, 7):  # seq near 2^64 or 2^63: not 1.8e19 lost
+        dec.decode(GOLDEN, seq=seq)
+    s = dec.stats
+    assert (s.stream_restarts, s.sequence_gaps, s.packets_lost) == (3, 0, 0)
+    dec.decode(GOLDEN, seq=8 + MAX_SEQUENCE_GAP)  # the largest gap counted as losses
+    s = dec.stats
+    assert (s.stream_restarts, s.sequence_gaps, s.packets_lost) == (3, 1, MAX_SEQUENCE_GAP)

@@ -17,21 +17,57 @@ The metadata::
 
 Families (model kinds) register here by name, as a constant mapping to the class that
 rebuilds them; the class provides ``checkpoint_family``, ``checkpoint_payload() ->
-(model_meta, tensors)`` and ``from_checkpoint(model_meta, tensors, device)``.
+(model_meta, tensors)``, ``checkpoint_shapes(model_meta) -> {name: shape}`` (the shapes of
+the tensors its metadata implies, computed without allocating them) and
+``from_checkpoint(model_meta, tensors, device)``.
+
+Hostile or damaged files
+------------------------
+Loading checks kinds, sizes and values before use, and refuses with :class:`CheckpointError`
+(a ``ValueError``) and a one-line reason:
+
+* kinds: both files must be regular files (a symlink to one is fine); a FIFO, a device such
+  as ``/dev/zero`` or a directory is refused without reading from it (opened non-blocking);
+* sizes: the metadata file is at most :data:`MAX_METADATA_BYTES`; its fields must have the
+  types above (shapes: lists of non-negative ints; dtypes: names safetensors stores); the
+  shapes must be the ones the family derives from ``model`` (:meth:`checkpoint_shapes`,
+  nothing allocated), and the tensor file's size must equal its safetensors header plus
+  the bytes those shapes and dtypes need. All of this happens before the tensor file is
+  read, so nothing larger than the files the metadata truly describes is ever allocated;
+* values: floating-point tensors must be finite (no NaN or infinity: weights, thresholds,
+  rates); the family checks the rest (STDP class assignments within ``[-1, n_classes)``).
+
+Temporaries
+-----------
+Saves write ``.<name>.json<8 random>.tmp`` and ``.<name>.<digest>.safetensors<8 random>.tmp``
+next to the checkpoint and hold an exclusive ``flock`` on them until they are renamed. A
+process killed mid-save leaves such a file behind; every later save and load of that
+checkpoint removes the ones of this naming scheme that no process holds locked and that are
+older than :data:`STALE_TEMPORARY_S` (so never a save in progress, nor any file another
+naming scheme made).
 """
 
 import hashlib
 import importlib
 import json
+import math
 import os
 from pathlib import Path
+import re
+import stat
 import tempfile
+import time
 from types import MappingProxyType
 from typing import Optional, Union
 
 import numpy as np
 
 import topspark_ros
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: temporaries are never locked, and cleaned by age only
+    fcntl = None
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout written by :func:`save_checkpoint`."""
@@ -41,6 +77,19 @@ FAMILIES = MappingProxyType({
     'converted': 'topspark_ros.core.converted:ConvertedNetwork',
 })
 """Model family name -> ``module:Class`` that rebuilds it (imported on first use)."""
+
+
+MAX_METADATA_BYTES = 16 << 20
+"""Largest metadata file read (bytes); real ones are a few kB."""
+MAX_HEADER_BYTES = 16 << 20
+"""Largest safetensors header accepted (bytes): names, dtypes, shapes and offsets."""
+STALE_TEMPORARY_S = 10.0
+"""Age (seconds since last written) from which an unlocked save temporary is an orphan."""
+DTYPE_BYTES = MappingProxyType({
+    'bool': 1, 'uint8': 1, 'int8': 1, 'uint16': 2, 'int16': 2, 'float16': 2, 'uint32': 4,
+    'int32': 4, 'float32': 4, 'uint64': 8, 'int64': 8, 'float64': 8,
+})
+"""Tensor dtypes a checkpoint may hold (numpy names) -> bytes per element."""
 
 
 class CheckpointError(ValueError):
@@ -63,6 +112,7 @@ def _fsync_write(directory: Path, prefix: str, data: bytes, target: Path) -> Non
     """Write ``data`` to ``target`` atomically: temp file in ``directory``, fsync, replace."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.tmp')
     try:
+        _lock(fd, blocking=True)  # held until closed: marks the temporary as in use
         # mkstemp creates 0600 files; a checkpoint gets the usual permissions (umask applies).
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, 'wb') as handle:
@@ -76,6 +126,88 @@ def _fsync_write(directory: Path, prefix: str, data: bytes, target: Path) -> Non
         except OSError:
             pass
         raise
+
+
+def _lock(fd: int, blocking: bool) -> bool:
+    """Take an exclusive ``flock`` on ``fd``; return False if another process holds one."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: Path, pattern: 're.Pattern') -> int:
+    """
+    Delete the orphaned save temporaries in ``directory`` whose names match ``pattern``.
+
+    An orphan is a regular file (not a symlink) that no process holds an exclusive lock on
+    (a save holds one, see :func:`_fsync_write`) and that was last written at least
+    :data:`STALE_TEMPORARY_S` ago. Errors (a read-only folder, a file gone meanwhile) are
+    ignored. Returns the number of files deleted.
+    """
+    try:
+        names = [name for name in os.listdir(directory) if pattern.fullmatch(name)]
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOFOLLOW', 0)
+                         | getattr(os, 'O_CLOEXEC', 0))
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if (stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime >= STALE_TEMPORARY_S
+                    and _lock(fd, blocking=False)):
+                os.unlink(path)
+                removed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _temporary_pattern(meta_path: Path) -> 're.Pattern':
+    """Return the names :func:`save_checkpoint` gives the temporaries of ``meta_path``."""
+    return re.compile(r'\.' + re.escape(meta_path.stem)
+                      + r'\.(?:json|[0-9a-f]{16}\.safetensors)[a-z0-9_]{8}\.tmp')
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """
+    Return the bytes of the regular file ``path`` (symlinks followed), at most ``limit``.
+
+    Opened non-blocking, so a FIFO or device is refused without waiting on it. Raises
+    ``OSError`` when it cannot be opened or read, :class:`CheckpointError` when it is not a
+    regular file or is larger than ``limit``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0)
+                 | getattr(os, 'O_CLOEXEC', 0))
+    with os.fdopen(fd, 'rb', buffering=0) as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CheckpointError(f'{path} is not a regular file (a device, FIFO, socket or '
+                                  'directory is never read)')
+        if info.st_size > limit:
+            raise CheckpointError(f'{path} has {info.st_size} bytes, more than the {limit} '
+                                  'accepted')
+        data = bytearray()
+        while len(data) <= limit:
+            chunk = handle.read(min(limit + 1 - len(data), 1 << 26))
+            if not chunk:
+                break
+            data += chunk
+    if len(data) > limit:
+        raise CheckpointError(f'{path} grew beyond {limit} bytes while read')
+    return bytes(data)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -121,6 +253,7 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
     meta_path = _metadata_path(path)
     directory = meta_path.parent
     directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory, _temporary_pattern(meta_path))
     family = model.checkpoint_family
     if family not in FAMILIES:
         raise CheckpointError(f'unknown model family {family!r}')
@@ -158,8 +291,9 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
 def _previous_tensor_file(meta_path: Path) -> Optional[Path]:
     """Return the tensor file an existing metadata file names, if it is readable."""
     try:
-        name = json.loads(meta_path.read_text(encoding='utf-8'))['tensors']['file']
-    except (OSError, ValueError, KeyError, TypeError):
+        meta = json.loads(_read_regular(meta_path, MAX_METADATA_BYTES).decode('utf-8'))
+        name = meta['tensors']['file']
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError):
         return None
     if not isinstance(name, str) or Path(name).name != name:
         return None
@@ -172,43 +306,35 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> tuple:
 
     Raises
     ------
-        CheckpointError: missing files, invalid JSON, unknown format version or family, a
-            tensor file whose SHA-256 differs from the metadata's (torn or corrupted), or
-            tensors whose names/shapes/dtypes differ from the metadata's.
+        CheckpointError: missing files, files that are not regular or too large, invalid
+            JSON, unknown format version or family, metadata of the wrong types, tensor
+            shapes other than the model metadata implies, a tensor file whose size or
+            SHA-256 differs from the metadata's (torn or corrupted), tensors whose
+            names/shapes/dtypes differ from the metadata's, or non-finite float tensors.
 
     """
     from safetensors.numpy import load as load_tensors
 
     meta_path = _metadata_path(path)
+    remove_stale_temporaries(meta_path.parent, _temporary_pattern(meta_path))
     try:
-        meta = json.loads(meta_path.read_text(encoding='utf-8'))
+        meta = json.loads(_read_regular(meta_path, MAX_METADATA_BYTES).decode('utf-8'))
     except FileNotFoundError:
         raise CheckpointError(f'checkpoint {meta_path} not found') from None
     except OSError as exc:
         raise CheckpointError(f'cannot read {meta_path}: {exc.strerror or exc}') from None
+    except RecursionError:
+        raise CheckpointError(f'{meta_path}: not valid checkpoint JSON (nested too '
+                              'deeply)') from None
     except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
         raise CheckpointError(f'{meta_path}: not valid checkpoint JSON ({exc})') from None
-    try:
-        version = meta['format_version']
-        family = meta['family']
-        tensor_meta = meta['tensors']
-        file_name = tensor_meta['file']
-        digest = tensor_meta['sha256']
-        if not isinstance(meta['model'], dict):
-            raise TypeError('model metadata is not an object')
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(f'{meta_path}: incomplete checkpoint metadata ({exc})') from None
-    if version != FORMAT_VERSION:
-        raise CheckpointError(f'{meta_path}: checkpoint format version {version!r} is not '
-                              f'supported (this is version {FORMAT_VERSION})')
-    if family not in FAMILIES:
-        raise CheckpointError(f'{meta_path}: unknown model family {family!r} '
-                              f'(known: {sorted(FAMILIES)})')
-    if not isinstance(file_name, str) or Path(file_name).name != file_name:
-        raise CheckpointError(f'{meta_path}: bad tensor file name {file_name!r}')
+    _, file_name, digest, shapes, dtypes = _checked_metadata(meta, meta_path)
+    _check_family_shapes(meta, shapes, meta_path)
     tensor_path = meta_path.parent / file_name
     try:
-        blob = tensor_path.read_bytes()
+        blob = _read_tensor_file(tensor_path, shapes, dtypes)
     except OSError as exc:
         raise CheckpointError(f'{meta_path}: tensor file {tensor_path.name} unreadable '
                               f'({exc.strerror or exc})') from None
@@ -218,13 +344,119 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> tuple:
     try:
         tensors = load_tensors(blob)
     except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(f'{tensor_path}: not a valid safetensors file ({exc})') from None
-    shapes = {k: list(v.shape) for k, v in tensors.items()}
-    dtypes = {k: str(v.dtype) for k, v in tensors.items()}
-    if shapes != tensor_meta.get('shapes') or dtypes != tensor_meta.get('dtypes'):
-        raise CheckpointError(f'{meta_path}: tensors {shapes} {dtypes} differ from the '
-                              'metadata')
+        raise CheckpointError(f'{tensor_path}: not a valid safetensors file '
+                              f'({_one_line(exc)})') from None
+    found_shapes = {k: list(v.shape) for k, v in tensors.items()}
+    found_dtypes = {k: str(v.dtype) for k, v in tensors.items()}
+    if found_shapes != shapes or found_dtypes != dtypes:
+        raise CheckpointError(f'{meta_path}: tensors {found_shapes} {found_dtypes} differ from '
+                              'the metadata')
+    for name, value in tensors.items():
+        if value.dtype.kind == 'f' and not np.isfinite(value).all():
+            raise CheckpointError(f'{meta_path}: tensor {name!r} holds NaN or infinite values')
     return meta, tensors
+
+
+def _one_line(exc: BaseException) -> str:
+    """Return the message of ``exc`` on one line."""
+    return ' '.join(str(exc).split())
+
+
+def _checked_metadata(meta, meta_path: Path) -> tuple:
+    """
+    Check the types and ranges of the metadata fields the loader uses.
+
+    Returns ``(family, tensor file name, sha256, shapes, dtypes)``; raises
+    :class:`CheckpointError` with the first problem.
+    """
+    def bad(reason: str) -> CheckpointError:
+        return CheckpointError(f'{meta_path}: incomplete checkpoint metadata ({reason})')
+
+    if not isinstance(meta, dict):
+        raise bad('not a JSON object')
+    missing = [key for key in ('format_version', 'family', 'tensors', 'model')
+               if key not in meta]
+    if missing:
+        raise bad(f'missing {missing}')
+    version = meta['format_version']
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise CheckpointError(f'{meta_path}: checkpoint format version {version!r:.40} is not '
+                              f'supported (this is version {FORMAT_VERSION})')
+    family = meta['family']
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise CheckpointError(f'{meta_path}: unknown model family {family!r:.40} '
+                              f'(known: {sorted(FAMILIES)})')
+    if not isinstance(meta['model'], dict):
+        raise bad('model metadata is not an object')
+    tensor_meta = meta['tensors']
+    if not isinstance(tensor_meta, dict):
+        raise bad('tensors is not an object')
+    file_name, digest = tensor_meta.get('file'), tensor_meta.get('sha256')
+    if not isinstance(file_name, str) or not file_name or Path(file_name).name != file_name \
+            or file_name in ('.', '..'):
+        raise CheckpointError(f'{meta_path}: bad tensor file name {file_name!r:.80}')
+    if not isinstance(digest, str) or not re.fullmatch('[0-9a-f]{64}', digest):
+        raise bad('sha256 is not 64 hex digits')
+    shapes, dtypes = tensor_meta.get('shapes'), tensor_meta.get('dtypes')
+    if not isinstance(shapes, dict) or not isinstance(dtypes, dict) \
+            or set(shapes) != set(dtypes):
+        raise bad('shapes and dtypes must be objects naming the same tensors')
+    for name, shape in shapes.items():
+        if not isinstance(shape, list) or len(shape) > 8 or not all(
+                type(n) is int and 0 <= n < 2 ** 40 for n in shape):
+            raise bad(f'shape of {name!r:.40} is not a list of at most 8 sizes')
+        if dtypes[name] not in DTYPE_BYTES:
+            raise bad(f'dtype of {name!r:.40} is not one of {sorted(DTYPE_BYTES)}')
+    return family, file_name, digest, shapes, dtypes
+
+
+def _family_class(family: str):
+    """Return the class that rebuilds models of ``family`` (imported on first use)."""
+    module_name, class_name = FAMILIES[family].split(':')
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def _check_family_shapes(meta: dict, shapes: dict, meta_path: Path) -> None:
+    """Refuse tensors whose shapes differ from those the family derives from the metadata."""
+    try:
+        expected = _family_class(meta['family']).checkpoint_shapes(meta['model'])
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError,
+            RecursionError) as exc:
+        raise CheckpointError(f'{meta_path}: inconsistent checkpoint: {_one_line(exc)}') \
+            from None
+    for name, shape in shapes.items():
+        if name not in expected:
+            raise CheckpointError(f'{meta_path}: inconsistent checkpoint: tensor {name!r:.40} '
+                                  f'is not part of this {meta["family"]} model')
+        if tuple(shape) != tuple(expected[name]):
+            raise CheckpointError(f'{meta_path}: inconsistent checkpoint: tensor {name!r} has '
+                                  f'shape {shape}, the model metadata implies '
+                                  f'{list(expected[name])}')
+
+
+def _read_tensor_file(tensor_path: Path, shapes: dict, dtypes: dict) -> bytes:
+    """
+    Return the bytes of a safetensors file, after checking its size against the metadata.
+
+    The file must be regular and exactly 8 bytes (header length) + header + the bytes the
+    ``shapes`` and ``dtypes`` need; only then is it read.
+    """
+    data_bytes = sum(math.prod(shape) * DTYPE_BYTES[dtypes[name]]
+                     for name, shape in shapes.items())
+    fd = os.open(tensor_path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0)
+                 | getattr(os, 'O_CLOEXEC', 0))
+    with os.fdopen(fd, 'rb', buffering=0) as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CheckpointError(f'{tensor_path} is not a regular file (a device, FIFO, '
+                                  'socket or directory is never read)')
+        head = handle.read(8)
+        header = int.from_bytes(head, 'little') if len(head) == 8 else -1
+        if not 0 <= header <= MAX_HEADER_BYTES or info.st_size != 8 + header + data_bytes:
+            raise CheckpointError(f'{tensor_path}: {info.st_size} bytes, not the safetensors '
+                                  f'header plus the {data_bytes} bytes of tensor data the '
+                                  'metadata describes (corrupted, truncated or torn save)')
+    return _read_regular(tensor_path, info.st_size)
 
 
 def load_checkpoint(path: Union[str, os.PathLike], device: str = 'cpu',
@@ -249,10 +481,10 @@ def load_checkpoint(path: Union[str, os.PathLike], device: str = 'cpu',
     meta, tensors = read_checkpoint(path)
     if family is not None and meta['family'] != family:
         raise CheckpointError(f'{path}: a {meta["family"]!r} checkpoint, expected {family!r}')
-    module_name, class_name = FAMILIES[meta['family']].split(':')
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls = _family_class(meta['family'])
     try:
         model = cls.from_checkpoint(meta['model'], tensors, device=device)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise CheckpointError(f'{path}: inconsistent checkpoint: {exc}') from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError,
+            RecursionError) as exc:
+        raise CheckpointError(f'{path}: inconsistent checkpoint: {_one_line(exc)}') from None
     return model, meta

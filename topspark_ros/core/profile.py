@@ -57,12 +57,15 @@ from pathlib import Path
 import re
 from typing import Mapping, Optional, Tuple, Union
 
-from topspark_ros.core.checkpoint import _fsync_dir, _fsync_write
+from topspark_ros.core.checkpoint import (_fsync_dir, _fsync_write, _read_regular,
+                                          CheckpointError, remove_stale_temporaries)
 from topspark_ros.core.energy import OpCounts, PRESETS
 import yaml
 
 SCHEMA_VERSION = 1
 """Version of the profile layout written by :func:`save_profile` (the only one read)."""
+MAX_PROFILE_BYTES = 16 << 20
+"""Largest profile file read (bytes); real ones are a few kB."""
 
 _SHA256 = re.compile(r'[0-9a-f]{64}')
 
@@ -500,7 +503,9 @@ def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike]) -> Pat
     Write ``profile`` to ``path`` (YAML) atomically and return the path.
 
     The text goes to a temporary file in the same folder, is fsync'ed and then renamed over
-    ``path`` (``os.replace``): a crash or an error leaves the previous file intact.
+    ``path`` (``os.replace``): a crash or an error leaves the previous file intact, and the
+    next save removes the temporaries a killed one left (unlocked and stale, see
+    :func:`~topspark_ros.core.checkpoint.remove_stale_temporaries`).
     """
     if not isinstance(profile, TimestepProfile):
         raise ValueError(f'profile must be a TimestepProfile, got {type(profile).__name__}')
@@ -510,6 +515,9 @@ def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike]) -> Pat
     text += yaml.safe_dump(profile_to_dict(profile), sort_keys=False, default_flow_style=None,
                            width=99, allow_unicode=True)
     directory = path.parent if str(path.parent) else Path('.')
+    # Temporaries of killed saves of this profile (see checkpoint.remove_stale_temporaries).
+    remove_stale_temporaries(directory, re.compile(re.escape(f'.{path.name}.')
+                                                   + r'[a-z0-9_]{8}\.tmp'))
     _fsync_write(directory, f'.{path.name}.', text.encode('utf-8'), path)
     _fsync_dir(directory)
     return path
@@ -524,15 +532,22 @@ def load_profile(path: Union[str, os.PathLike]) -> TimestepProfile:
     OSError
         when the file cannot be read.
     ProfileError
-        when it is not valid YAML or not a valid profile; the message names the file and the
-        key path (e.g. ``entries[3].accuracy``).
+        when it is not a regular file (a FIFO or device is never read), is larger than
+        :data:`MAX_PROFILE_BYTES`, is not valid YAML or not a valid profile; the message
+        names the file and the key path (e.g. ``entries[3].accuracy``).
 
     """
     path = os.fspath(path)
-    with open(path, encoding='utf-8') as handle:
-        text = handle.read()
+    try:  # a regular file of at most MAX_PROFILE_BYTES: never a FIFO or device
+        text = _read_regular(Path(path), MAX_PROFILE_BYTES).decode('utf-8')
+    except CheckpointError as exc:
+        raise ProfileError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f'not valid YAML: {exc}', path=path) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ProfileError(f'not valid YAML: {exc}', path=path) from None
+    except RecursionError:
+        raise ProfileError('not valid YAML: nested too deeply', path=path) from None
     return profile_from_dict(data, source=path)

@@ -5,7 +5,9 @@ Everything the classifier node does for a frame happens here, without ROS: prepr
 (:mod:`topspark_ros.core.preprocess`), run the model for the commanded timestep count ``T``
 with the parameters enhanced for that ``T`` (from the timestep profile, when one is given),
 and turn the result into a :class:`Prediction` with its operation counts and estimated
-energy. With on-line learning, the same frame path feeds unsupervised STDP.
+energy. With on-line learning, the same frame path feeds unsupervised STDP: :meth:`learn`
+returns the learning's operation counts and :meth:`charge_learning` adds them (and their
+energy) to the frame's prediction.
 
 Event windows (arrays of :data:`~topspark_ros.core.events.EVENT_DTYPE`, cut from a stream by
 the windowers of :mod:`topspark_ros.core.events.encode`) take the same way through
@@ -15,6 +17,7 @@ events (:func:`~topspark_ros.core.events.encode.infer_events`) and give the same
 
 import bisect
 import collections
+import dataclasses
 from dataclasses import dataclass
 import os
 import threading
@@ -24,7 +27,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from topspark_ros.core.checkpoint import load_checkpoint, save_checkpoint
-from topspark_ros.core.energy import EnergyModel
+from topspark_ros.core.energy import EnergyModel, OpCounts
 from topspark_ros.core.preprocess import Preprocessor
 
 
@@ -50,7 +53,8 @@ class Prediction:
     spike_count
         spikes of all the network's neurons.
     ops
-        operation counts of this inference (:class:`topspark_ros.core.energy.OpCounts`).
+        operation counts of this inference (:class:`topspark_ros.core.energy.OpCounts`), plus
+        learning from the same input when charged (:meth:`ClassifierSession.charge_learning`).
     latency_ms
         wall-clock time of preprocessing plus inference (ms).
     energy_j
@@ -185,12 +189,18 @@ class ClassifierSession:
         return [self._prediction(result, i, timesteps, latency_ms) for i in range(len(windows))]
 
     def learn_events(self, windows: Sequence[np.ndarray], sensor_size: Tuple[int, int],
-                     timesteps: int, *, roi: Optional[tuple] = None) -> None:
-        """Adapt the model to unlabelled event windows with on-line STDP at ``timesteps``."""
+                     timesteps: int, *, roi: Optional[tuple] = None) -> List[OpCounts]:
+        """
+        Adapt the model to unlabelled event windows with on-line STDP at ``timesteps``.
+
+        Returns the operation counts of learning each window (see :meth:`learn`).
+        """
         _check_timesteps(timesteps)
         from topspark_ros.core.events.encode import EventModel
-        EventModel(self.model, tuple(sensor_size), roi=roi).learn(
-            list(windows), timesteps=int(timesteps), params=self.params_for(timesteps))
+        windows = list(windows)
+        result = EventModel(self.model, tuple(sensor_size), roi=roi).learn(
+            windows, timesteps=int(timesteps), params=self.params_for(timesteps))
+        return [result.ops.energy_ops(i) for i in range(len(windows))]
 
     def warm_up_events(self, sensor_size: Tuple[int, int]) -> None:
         """
@@ -238,10 +248,28 @@ class ClassifierSession:
             energy_j=self.energy_model.estimate(ops).compute_j,
             energy_preset=self.energy_model.preset.name)
 
-    def learn(self, frame: np.ndarray, layout: str, timesteps: int) -> None:
-        """Adapt the model to one unlabelled frame with on-line STDP at ``timesteps``."""
+    def learn(self, frame: np.ndarray, layout: str, timesteps: int) -> OpCounts:
+        """
+        Adapt the model to one unlabelled frame with on-line STDP at ``timesteps``.
+
+        Returns the operation counts of the learning presentation: its own simulation (input
+        and inhibition accumulates, neuron updates) and the weight updates STDP applied
+        (``plasticity_updates``, see :class:`~topspark_ros.core.stdp.EngineCounts`).
+        """
         x = self.preprocessor(frame, layout)[None]
-        self.model.learn(x, timesteps=timesteps, params=self.params_for(timesteps))
+        result = self.model.learn(x, timesteps=timesteps, params=self.params_for(timesteps))
+        return result.ops.energy_ops(0)
+
+    def charge_learning(self, prediction: Prediction, learn_ops: OpCounts) -> Prediction:
+        """
+        Return ``prediction`` with the cost of learning from the same input added.
+
+        Its ``ops`` become inference + learning counts and ``energy_j`` their price under
+        the session's preset, so a published result accounts for on-line training too.
+        """
+        ops = prediction.ops + learn_ops
+        return dataclasses.replace(prediction, ops=ops,
+                                   energy_j=self.energy_model.estimate(ops).compute_j)
 
     def save(self, path: str, info: Optional[dict] = None) -> str:
         """Save the (learnt) model atomically to ``path``; return the metadata path."""
@@ -283,7 +311,8 @@ class EventStream:
 
     Each packet is decoded by a :class:`~topspark_ros.core.events.codecs.StreamDecoder` (one
     per stream: re-made, and the windower restarted, when the packets' encoding or sensor size
-    changes) and cut into windows by time (``window_us``) or by event count (``window_events``)
+    changes; the decoder counters in :meth:`stats` add up over all the decoders, so they never
+    go back) and cut into windows by time (``window_us``) or by event count (``window_events``)
     (:mod:`topspark_ros.core.events.encode`). Complete windows wait in a backlog of at most
     ``max_backlog`` windows for :meth:`pop`; when a new window finds it full, the oldest is
     dropped and counted (a consumer that cannot keep up sees the newest windows, never a
@@ -302,20 +331,31 @@ class EventStream:
         windows with fewer events are not classified (>= 1).
     history
         packets remembered to find the tag of a window's last event.
+    max_packet_bytes
+        larger packets are refused unread (``PacketTooLargeError``, a ValueError, and
+        counted in ``packets_refused`` / ``bytes_refused``); this bounds the memory one
+        packet takes, to about 79 times the bound (see
+        :class:`~topspark_ros.core.events.codecs.StreamDecoder`). None: no bound (the
+        classifier node always sets one, its ``max_packet_bytes`` parameter).
 
     """
 
     def __init__(self, *, window_us: Optional[int] = None, window_events: Optional[int] = None,
-                 max_backlog: int = 2, min_events: int = 1, history: int = 4096) -> None:
+                 max_backlog: int = 2, min_events: int = 1, history: int = 4096,
+                 max_packet_bytes: Optional[int] = None) -> None:
         """Check the settings; the decoder is made by the first packet."""
         if (window_us is None) == (window_events is None):
             raise ValueError('give exactly one of window_us (windows by time) and '
                              'window_events (windows by count)')
         if int(max_backlog) < 1:
             raise ValueError(f'max_backlog must be >= 1, got {max_backlog}')
+        if max_packet_bytes is not None and int(max_packet_bytes) < 1:
+            raise ValueError(f'max_packet_bytes must be >= 1 or None, got {max_packet_bytes}')
+        self.max_packet_bytes = None if max_packet_bytes is None else int(max_packet_bytes)
         self.window_us = None if window_us is None else int(window_us)
         self.window_events = None if window_events is None else int(window_events)
         self.min_events = int(min_events)
+        self._retired = {}  # counters of the decoders and windowers of earlier streams, summed
         self._windower = self._new_windower()  # checks window_us / window_events / min_events
         self._backlog = collections.deque()
         self._max_backlog = int(max_backlog)
@@ -329,6 +369,8 @@ class EventStream:
 
     def _restart_windows(self) -> None:
         """Start windowing afresh (a new stream): the open window and the history go."""
+        for name in _WINDOWER_COUNTERS:  # kept, so that stats() never goes back
+            self._retired[name] = self._retired.get(name, 0) + getattr(self._windower, name, 0)
         self._windower = self._new_windower()
         self._history.clear()
         self._last_t = None
@@ -357,9 +399,13 @@ class EventStream:
         from topspark_ros.core.events.codecs import make_decoder
         key = (encoding, int(width), int(height))
         if key != self._key:
-            decoder = make_decoder(encoding, int(width), int(height))  # raises if unknown
+            decoder = make_decoder(encoding, int(width), int(height),  # raises if unknown
+                                   max_packet_bytes=self.max_packet_bytes)
             if self._key is not None:
                 self.counts['decoder_restarts'] += 1
+            if self._decoder is not None:
+                for name, value in self._decoder.stats.as_dict().items():
+                    self._retired[name] = self._retired.get(name, 0) + value
             self._decoder, self._key = decoder, key
             self._restart_windows()
             with self._lock:
@@ -406,13 +452,25 @@ class EventStream:
             return len(self._backlog)
 
     def stats(self) -> dict:
-        """Return the counters: packets, windows (made, dropped), the decoder's and windower's."""
+        """
+        Return the counters: packets, windows (made, dropped), the decoders' and windower's.
+
+        Every counter is monotonic: the decoder counters are summed over the decoders of
+        all the streams seen (a new encoding or sensor size makes a new decoder).
+        """
         with self._lock:
             values = dict(self.counts, windows_pending=len(self._backlog))
         if self._decoder is not None:
-            values.update(self._decoder.stats.as_dict(), encoding=self._key[0],
-                          sensor=f'{self._key[1]}x{self._key[2]}')
-        for name in ('dropped_late', 'dropped_small'):
+            decoded = self._decoder.stats.as_dict()
+            values.update({name: value + self._retired.get(name, 0)
+                           for name, value in decoded.items()},
+                          encoding=self._key[0], sensor=f'{self._key[1]}x{self._key[2]}')
+        for name in _WINDOWER_COUNTERS:
             if hasattr(self._windower, name):
-                values[f'window_{name}'] = getattr(self._windower, name)
+                values[f'window_{name}'] = (getattr(self._windower, name)
+                                            + self._retired.get(name, 0))
         return values
+
+
+_WINDOWER_COUNTERS = ('dropped_late', 'dropped_small')
+"""Counters of the windowers (encode.TimeWindower / CountWindower) that EventStream reports."""

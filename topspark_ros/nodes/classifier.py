@@ -1,16 +1,23 @@
 """
 The classifier: camera frames or event packets in, spiking-network classifications out.
 
-A lifecycle node. With ``input_mode: frames`` it subscribes ``image`` (sensor_msgs/Image,
-sensor-data QoS by default); with ``input_mode: events`` it subscribes ``events``
-(event_camera_msgs/EventPacket, as metavision_driver and libcaer_driver publish; best effort
-by default) while active, decodes the packets, cuts the stream into windows (by time or by
+A lifecycle node. While active (only then) it subscribes its input: with ``input_mode:
+frames`` ``image`` (sensor_msgs/Image, sensor-data QoS by default; the encodings of
+:mod:`topspark_ros.conversions.image`) or, with ``image_transport: compressed``,
+``image/compressed`` (sensor_msgs/CompressedImage, JPEG or PNG), with ``input_mode: events``
+``events`` (event_camera_msgs/EventPacket, as metavision_driver and libcaer_driver publish;
+best effort by default), whose packets it decodes, cuts the stream into windows (by time or by
 event count) and classifies each complete window (a time window is complete once a later
 event arrives: a still scene, which makes no events, makes no classifications). Either way it
 subscribes ``timestep`` (TimestepCommand, reliable + transient local) and publishes
 ``classification`` (Classification, header copied from the image, or from the packet holding
-the window's last event) and ``/diagnostics``. Configure loads the model, activate starts
-work, deactivate stops it (saving learnt weights) and frees the accelerator, cleanup unloads.
+the window's last event), the same result as ``vision_classification``
+(vision_msgs/Classification, unless ``publish_vision_msgs`` is false), ``label_info``
+(vision_msgs/LabelInfo, reliable + transient local, published on configure) and
+``/diagnostics``. Configure loads the model, activate starts
+work (input subscribed), deactivate stops it (input unsubscribed, learnt weights saved) and
+frees the accelerator, cleanup unloads. A transition the current state does not allow is
+refused and logged (:mod:`topspark_ros.nodes.lifecycle`).
 A frame that arrives while another is being processed is dropped and counted, never queued;
 event windows wait in a backlog of at most ``max_pending_windows`` (the oldest dropped and
 counted). ``~/save_model`` (std_srvs/Trigger) saves learnt weights.
@@ -19,24 +26,30 @@ counted). ``~/save_model`` (std_srvs/Trigger) saves learnt weights.
 import threading
 from typing import Optional
 
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from topspark_ros.conversions.image import image_to_array
-from topspark_ros.conversions.results import prediction_to_msg
+from topspark_ros.conversions.image import compressed_to_array, image_to_array
+from topspark_ros.conversions.results import (class_labels, label_info_msg, prediction_to_msg,
+                                              prediction_to_vision_msg, vision_msgs_types)
 from topspark_ros.core.energy import EnergyModel, PRESETS
+from topspark_ros.core.frame_gaps import FrameGaps
 from topspark_ros.core.preprocess import CROPS
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.event_player import event_packet_type
+from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.qos import reliability, warn_on_incompatible_qos
 from topspark_ros.nodes.resources import resolve
 
+IMAGE_TRANSPORTS = ('raw', 'compressed')
 INPUT_MODES = ('frames', 'events')
+MAX_TIMESTEPS = 100000  # T=1e5 takes about 0.2 s a frame with the shipped STDP model
 WINDOW_MODES = ('time', 'count')
 
 PARAMS = (
@@ -49,14 +62,18 @@ PARAMS = (
           live=False),
     Param('profile_path', '', 'Timestep profile (.yaml) whose enhanced parameters are applied '
           "at each T; '' for none.", live=False),
-    Param('default_timesteps', 64, 'Timestep count T used until a TimestepCommand arrives.',
-          low=1, high=100000),
+    Param('default_timesteps', 64, 'Timestep count T used until a TimestepCommand arrives '
+          '(at most max_timesteps).', low=1, high=MAX_TIMESTEPS),
+    Param('max_timesteps', MAX_TIMESTEPS, 'Largest T used: a TimestepCommand above it is '
+          'clamped to it, one of 0 ignored (both counted in /diagnostics: timesteps_clamped, '
+          'timesteps_refused).', low=1, high=MAX_TIMESTEPS),
     Param('early_exit', False, 'Stop an input early once its winning class is decided.'),
     Param('early_exit_margin', 3.0, 'Early exit: lead in accumulated output spikes of the best '
-          'class over the second.', low=0.0),
+          'class over the second (> 0).', above=0.0),
     Param('early_exit_min_steps', 8, 'Early exit: never stop before this many steps.', low=1),
     Param('online_learning', False, 'Adapt the weights to incoming frames with unsupervised '
-          'STDP at the commanded T.'),
+          'STDP at the commanded T (each classification then carries the cost of learning '
+          'from its frame: plasticity_updates and energy_j).'),
     Param('save_path', '', "Where learnt weights are saved ('' : next to model_path with "
           "suffix '_online').", live=False),
     Param('save_every_n', 1000, 'On-line learning: save the weights every N learnt frames '
@@ -73,14 +90,22 @@ PARAMS = (
           choices=('best_effort', 'reliable'), live=False),
     Param('image_depth', 1, 'QoS queue depth of the image subscription.', low=1, high=100,
           live=False),
-    Param('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', low=0.05,
+    Param('image_transport', 'raw', "Frames: 'raw' subscribes sensor_msgs/Image on 'image', "
+          "'compressed' sensor_msgs/CompressedImage (JPEG or PNG) on 'image/compressed', as "
+          "image_transport's compressed transport names it.", choices=IMAGE_TRANSPORTS,
           live=False),
+    Param('publish_vision_msgs', True, 'Also publish vision_msgs/Classification on '
+          "'vision_classification' and a latched vision_msgs/LabelInfo on 'label_info' "
+          '(needs the vision_msgs package).', live=False),
+    Param('diagnostics_period_s', 1.0, 'Period of the /diagnostics status (s, node clock).',
+          low=0.05, high=3600.0, live=False),
     Param('window_mode', 'time', 'Events: cut the stream into windows of window_ms '
           "milliseconds ('time') or of window_events events ('count').", choices=WINDOW_MODES,
           live=False),
     Param('window_ms', 300.0, "Events: window length for window_mode 'time' (ms).", low=0.001,
           high=1e6, live=False),
-    Param('window_events', 3000, "Events: events per window for window_mode 'count'.", low=1,
+    Param('window_events', 3000, "Events: events per window for window_mode 'count' (the "
+          'open window is held in memory, 13 bytes an event).', low=1, high=1000000,
           live=False),
     Param('window_min_events', 50, 'Events: windows with fewer events are not classified.',
           low=1, live=False),
@@ -94,6 +119,10 @@ PARAMS = (
     Param('events_depth', 100, 'Events: QoS queue depth of the events subscription (packets; '
           'drivers publish about one per millisecond, and a lost packet loses events).',
           low=1, high=10000, live=False),
+    Param('max_packet_bytes', 1048576, 'Events: larger packets are refused unread and counted '
+          '(errors, packets_refused); decoding one takes at most about 79 times its size in '
+          'memory. 1 MiB holds 1 ms of a sensor at 300 Mev/s in evt3.', low=1024,
+          high=1 << 30, live=False),
 )
 
 
@@ -103,19 +132,32 @@ class ClassifierNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         """Declare parameters; everything else happens in the lifecycle transitions."""
         super().__init__('classifier', **kwargs)
-        declare(self, PARAMS, is_active=lambda: self._active, extra_check=self._check_learning)
+        declare(self, PARAMS, is_active=lambda: self._active,
+                extra_check=lambda p: _check_timesteps(p) or self._check_learning(p))
         self._active = False
         self._session = None
         self._busy = threading.Lock()
         self._stats_lock = threading.Lock()
         self._timesteps = None
-        self._counts = {'processed': 0, 'dropped': 0, 'errors': 0, 'learnt': 0, 'saved': 0}
+        self._counts = {'processed': 0, 'dropped': 0, 'errors': 0, 'learnt': 0, 'saved': 0,
+                        'save_failures': 0, 'timesteps_clamped': 0, 'timesteps_refused': 0}
         self._last_error = ''
-        self._pub = self._diag_pub = self._service = self._timer = self._wake = None
+        self._pub = self._service = self._wake = None
+        self._vision_pub = self._label_pub = self._labels = None  # vision_msgs outputs
         self._subscriptions_made = []
         self._stream = None  # event mode: packets -> windows (core.session.EventStream)
-        self._events_sub = self._packet_type = None
+        self._input_sub = self._packet_type = None  # image or events: only while active
         self._packets_lost = 0
+        # /diagnostics from construction on, so a node that fails to configure says why.
+        self._gaps = FrameGaps()  # frames lost in transport, from the image stamps
+        self._recent = diagnostics.Recent()
+        self._configure_error = ''
+        self._diagnostics = diagnostics.Diagnostics(
+            self, 'classification',
+            lambda: diagnostics.torch_device_id(self.get_parameter('device').value),
+            self._diagnostic_status, 'diagnostics_period_s',
+            callback_group=MutuallyExclusiveCallbackGroup())
+        self._diag_pub = self._diagnostics.publisher
 
     # Lifecycle -------------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -125,6 +167,8 @@ class ClassifierNode(LifecycleNode):
         try:
             packet_type = event_packet_type(
                 "input_mode 'events'", "set input_mode to 'frames'") if events else None
+            vision = vision_msgs_types(
+                'publish_vision_msgs (true)') if p['publish_vision_msgs'] else None
             self._session = self._load_session(p)
             if events:
                 self._session.check_events()  # a frames-only model says why it cannot
@@ -138,14 +182,13 @@ class ClassifierNode(LifecycleNode):
         except Exception as exc:  # a bad path or file, a missing package: never a crash
             self._session = None
             self.get_logger().error(f'configure failed: {exc}')
-            self._last_error = str(exc)
+            self._last_error = self._configure_error = str(exc)
+            self._publish_diagnostics()  # ERROR with the reason, at once
             return TransitionCallbackReturn.FAILURE
+        self._configure_error = ''
         self._timesteps = None
         self._pub = self.create_lifecycle_publisher(Classification, 'classification', 10)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        image_qos = QoSProfile(depth=p['image_depth'], reliability=(
-            ReliabilityPolicy.BEST_EFFORT if p['image_reliability'] == 'best_effort'
-            else ReliabilityPolicy.RELIABLE))
+        self._create_vision_outputs(vision)
         command_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                  durability=DurabilityPolicy.TRANSIENT_LOCAL)
         control = MutuallyExclusiveCallbackGroup()
@@ -159,14 +202,8 @@ class ClassifierNode(LifecycleNode):
             self._packet_type = packet_type
             self._wake = self.create_guard_condition(
                 self._drain_windows, callback_group=MutuallyExclusiveCallbackGroup())
-        else:
-            frames = ReentrantCallbackGroup()  # concurrent callbacks see a busy model: dropped
-            self._subscriptions_made.append(self.create_subscription(
-                Image, 'image', self._on_image, image_qos, callback_group=frames))
         self._service = self.create_service(Trigger, '~/save_model', self._on_save,
                                             callback_group=control)
-        self._timer = self.create_timer(p['diagnostics_period_s'], self._publish_diagnostics,
-                                        callback_group=control)
         self.get_logger().info(f"loaded {p['model_path']} on {p['device']} "
                                f"({p['input_mode']})")
         return TransitionCallbackReturn.SUCCESS
@@ -181,29 +218,31 @@ class ClassifierNode(LifecycleNode):
         return None
 
     def on_activate(self, state) -> TransitionCallbackReturn:
-        """Start classifying incoming frames (or packets: the event stream starts afresh)."""
+        """Subscribe the input and start classifying (an event stream starts afresh)."""
         p = values(self, PARAMS)
         if self._session is None:
             self._session = self._load_session(p)
+        # The input is subscribed only while active (deactivate destroys the subscription): a
+        # driver or camera sees this node once it classifies, and an inactive node receives
+        # and decodes nothing.
         if p['input_mode'] == 'events':
-            # Subscribed only while active: a driver (or the event player waiting for
-            # subscribers) sees this node once it classifies, and an inactive node costs no
-            # decoding. The stream starts afresh.
             self._stream = _event_stream(p)
             self._packets_lost = 0
             qos = QoSProfile(depth=p['events_depth'], reliability=(
                 ReliabilityPolicy.BEST_EFFORT if p['events_reliability'] == 'best_effort'
                 else ReliabilityPolicy.RELIABLE))
-            self._events_sub = self.create_subscription(
+            self._input_sub = self.create_subscription(
                 self._packet_type, 'events', self._on_packet, qos,
                 callback_group=MutuallyExclusiveCallbackGroup())
+        else:
+            self._input_sub = self._subscribe_frames(p)
         self._active = True
         return super().on_activate(state)
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
-        """Stop work, save learnt weights, and free the accelerator."""
+        """Unsubscribe the input, stop work, save learnt weights, and free the accelerator."""
         self._active = False
-        self._unsubscribe_events()
+        self._unsubscribe_input()
         with self._busy:  # let a frame in progress finish
             self._save_if_learnt()
             if self.get_parameter('device').value != 'cpu':
@@ -213,9 +252,10 @@ class ClassifierNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
-        """Unload the model and destroy what configure created."""
-        self._destroy_entities()
-        self._session = self._stream = None
+        """Unload the model and destroy what configure created (after a frame in progress)."""
+        with self._busy:
+            self._destroy_entities()
+            self._session = self._stream = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -230,14 +270,18 @@ class ClassifierNode(LifecycleNode):
     def on_error(self, state) -> TransitionCallbackReturn:
         """Return to unconfigured after an error in a transition."""
         self._active = False
-        self._destroy_entities()
-        self._session = self._stream = None
+        with self._busy:
+            self._destroy_entities()
+            self._session = self._stream = None
         return TransitionCallbackReturn.SUCCESS
 
     # Work ------------------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
         if not self._active:
             return
+        stamp = msg.header.stamp
+        with self._stats_lock:  # frames lost before they got here (see core.frame_gaps)
+            self._gaps.add(stamp.sec * 1_000_000_000 + stamp.nanosec)
         if not self._busy.acquire(blocking=False):
             self._count('dropped')
             return
@@ -250,16 +294,22 @@ class ClassifierNode(LifecycleNode):
         finally:
             self._busy.release()
 
-    def _classify(self, msg: Image) -> None:
+    def _classify(self, msg) -> None:
         p = values(self, PARAMS)
-        frame, layout = image_to_array(msg)
-        timesteps = self._timesteps or p['default_timesteps']
+        if isinstance(msg, CompressedImage):
+            frame, layout = compressed_to_array(msg)
+        else:
+            frame, layout = image_to_array(msg)
+        timesteps = self._timesteps_now(p)
         rule = self._early_exit_rule(p)
         prediction = self._session.classify(frame, layout, timesteps, early_exit=rule)
-        self._pub.publish(prediction_to_msg(prediction, msg.header, self._counts['dropped']))
+        learning = p['online_learning']
+        if learning:  # published with the cost of learning from the frame (energy monitor)
+            prediction = self._session.charge_learning(
+                prediction, self._session.learn(frame, layout, timesteps))
+        self._publish(prediction, msg.header, self._counts['dropped'])
         self._count('processed')
-        if p['online_learning']:
-            self._session.learn(frame, layout, timesteps)
+        if learning:
             self._learnt(p)
 
     def _on_packet(self, msg) -> None:
@@ -300,18 +350,22 @@ class ClassifierNode(LifecycleNode):
 
     def _classify_windows(self, windows: list) -> None:
         p = values(self, PARAMS)
-        timesteps = self._timesteps or p['default_timesteps']
+        timesteps = self._timesteps_now(p)
         roi = _roi(p['roi'])
         sensor_size = windows[0].sensor_size
         arrays = [w.events for w in windows]
         predictions = self._session.classify_events(
             arrays, sensor_size, timesteps, roi=roi, early_exit=self._early_exit_rule(p))
+        learning = p['online_learning']
+        if learning:  # published with the cost of learning from each window
+            learnt = self._session.learn_events(arrays, sensor_size, timesteps, roi=roi)
+            predictions = [self._session.charge_learning(prediction, ops)
+                           for prediction, ops in zip(predictions, learnt)]
         dropped = self._stream.counts['windows_dropped']
         for window, prediction in zip(windows, predictions):
-            self._pub.publish(prediction_to_msg(prediction, window.tag, dropped))
+            self._publish(prediction, window.tag, dropped)
             self._count('processed')
-        if p['online_learning']:
-            self._session.learn_events(arrays, sensor_size, timesteps, roi=roi)
+        if learning:
             for _ in windows:
                 self._learnt(p)
 
@@ -324,11 +378,31 @@ class ClassifierNode(LifecycleNode):
     def _learnt(self, p: dict) -> None:
         learnt = self._count('learnt')
         if p['save_every_n'] and learnt % p['save_every_n'] == 0:
-            self._save()
+            try:
+                self._save()
+            except (OSError, ValueError) as exc:  # as ~/save_model: say why, keep classifying
+                self._count('save_failures')
+                self._count('errors')
+                self._last_error = f'periodic save failed: {exc}'
+                self.get_logger().error(self._last_error, throttle_duration_sec=5.0)
 
     def _on_timestep(self, msg: TimestepCommand) -> None:
-        if msg.timesteps >= 1:
-            self._timesteps = int(msg.timesteps)
+        """Take the commanded T, clamped to max_timesteps (counted); T=0 is ignored (counted)."""
+        timesteps, ceiling = int(msg.timesteps), self.get_parameter('max_timesteps').value
+        if timesteps < 1:
+            self._count('timesteps_refused')
+            self.get_logger().warn('TimestepCommand with T=0 ignored', throttle_duration_sec=5.0)
+            return
+        if timesteps > ceiling:
+            self._count('timesteps_clamped')
+            self.get_logger().warn(f'TimestepCommand T={timesteps} clamped to max_timesteps '
+                                   f'{ceiling}', throttle_duration_sec=5.0)
+            timesteps = ceiling
+        self._timesteps = timesteps
+
+    def _timesteps_now(self, p: dict) -> int:
+        """Return T for the next input: the command, else the default, at most max_timesteps."""
+        return min(self._timesteps or p['default_timesteps'], p['max_timesteps'])
 
     def _on_save(self, request, response):
         with self._busy:
@@ -343,6 +417,49 @@ class ClassifierNode(LifecycleNode):
         return response
 
     # Helpers ---------------------------------------------------------------------------------
+    def _subscribe_frames(self, p: dict):
+        """
+        Return the frame subscription: ``image`` (raw) or ``image/compressed`` (compressed).
+
+        ``image_transport`` picks the topic and type as image_transport names them; QoS from
+        ``image_reliability`` and ``image_depth``, with a warning when a camera's QoS cannot
+        match. Callbacks may run concurrently: a frame arriving while the model is busy is
+        dropped and counted.
+        """
+        compressed = p['image_transport'] == 'compressed'
+        topic = 'image/compressed' if compressed else 'image'
+        qos = QoSProfile(depth=p['image_depth'], reliability=reliability(p['image_reliability']))
+        events = warn_on_incompatible_qos(
+            self, topic, "set image_reliability to 'best_effort' to hear it")
+        return self.create_subscription(
+            CompressedImage if compressed else Image, topic, self._on_image, qos,
+            callback_group=ReentrantCallbackGroup(), event_callbacks=events)
+
+    def _create_vision_outputs(self, vision) -> None:
+        """
+        Create the vision_msgs publishers (``vision``: the vision_msgs.msg module, or None).
+
+        ``vision_classification`` (vision_msgs/Classification, like ``classification``) and
+        ``label_info`` (vision_msgs/LabelInfo: class index -> name, threshold 0; reliable and
+        transient local, published once here, so a subscriber that joins at any time gets it).
+        """
+        if vision is None:
+            return
+        self._labels = class_labels(self._session.class_names, self._session.model.n_classes)
+        self._vision_pub = self.create_lifecycle_publisher(
+            vision.Classification, 'vision_classification', 10)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._label_pub = self.create_publisher(vision.LabelInfo, 'label_info', latched)
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self._label_pub.publish(label_info_msg(self._labels, header, vision=vision))
+
+    def _publish(self, prediction, header, dropped: int) -> None:
+        """Publish one result as Classification (and vision_msgs/Classification)."""
+        self._pub.publish(prediction_to_msg(prediction, header, dropped))
+        if self._vision_pub is not None:
+            self._vision_pub.publish(prediction_to_vision_msg(prediction, header, self._labels))
+
     def _load_session(self, p: dict):
         from topspark_ros.core.session import ClassifierSession
         if not p['model_path']:
@@ -382,12 +499,34 @@ class ClassifierNode(LifecycleNode):
             return self._counts[key]
 
     def _publish_diagnostics(self) -> None:
+        """Publish the status now (the timer does every ``diagnostics_period_s``)."""
+        self._diagnostics.publish_now()
+
+    def _diagnostic_status(self) -> tuple:
+        """
+        Return ``(level, message, values)`` of the ``classifier: classification`` status.
+
+        ERROR while the last configure failed (with its reason); WARN while not active, and
+        while errors, lost event packets or corrupt event time stamps happened since the
+        previous status (so a WARN clears once they stop); OK otherwise. In event mode the
+        values carry the event stream's counters, which never go back (see
+        :meth:`~topspark_ros.core.session.EventStream.stats`).
+        """
         with self._stats_lock:
             stats = dict(self._counts)
-        level = diagnostics.OK if self._active else diagnostics.WARN
-        message = 'classifying' if self._active else 'inactive'
-        if stats['errors']:
-            level, message = diagnostics.WARN, f'{message}; last error: {self._last_error}'
+            stats.update(self._gaps.stats())
+        state = self._state_machine.current_state[1]
+        if self._configure_error:
+            level, message = diagnostics.ERROR, f'configure failed: {self._configure_error}'
+        elif self._active:
+            level, message = diagnostics.OK, 'classifying'
+        else:
+            level, message = diagnostics.WARN, state
+        errors = self._recent.since('errors', stats['errors'])
+        if errors:
+            level = max(level, diagnostics.WARN)
+            message = f'{message}; {errors} errors since the last status, last: ' \
+                f'{self._last_error}'
         stream = self._stream
         if stream is not None:  # event mode: decoder, windows and backlog counters
             events = stream.stats()
@@ -395,31 +534,46 @@ class ClassifierNode(LifecycleNode):
             self._packets_lost += lost
             if lost > 0 and level == diagnostics.OK:
                 level, message = diagnostics.WARN, f'{message}; {lost} event packets lost'
+            # Corrupt evt3 time stamps the decoder refused (it kept its time base).
+            corrupt = self._recent.since('time_jumps_refused',
+                                         events.get('time_jumps_refused', 0))
+            if corrupt > 0:
+                level = max(level, diagnostics.WARN)
+                message = f'{message}; {corrupt} corrupt event time stamps refused'
             stats.update(events)
         stats.update(timesteps=self._timesteps or self.get_parameter('default_timesteps').value,
                      model=self.get_parameter('model_path').value,
                      device=self.get_parameter('device').value,
-                     input_mode=self.get_parameter('input_mode').value)
-        self._diag_pub.publish(diagnostics.diagnostic_array(self, level, message, stats))
+                     input_mode=self.get_parameter('input_mode').value, lifecycle_state=state)
+        return level, message, stats
 
-    def _unsubscribe_events(self) -> None:
-        if self._events_sub is not None:
-            self.destroy_subscription(self._events_sub)
-            self._events_sub = None
+    def _unsubscribe_input(self) -> None:
+        if self._input_sub is not None:
+            self.destroy_subscription(self._input_sub)
+            self._input_sub = None
 
     def _destroy_entities(self) -> None:
         for sub in self._subscriptions_made:
             self.destroy_subscription(sub)
         self._subscriptions_made = []
-        self._unsubscribe_events()
-        for entity, destroy in ((self._timer, self.destroy_timer),
-                                (self._service, self.destroy_service),
+        self._unsubscribe_input()
+        for entity, destroy in ((self._service, self.destroy_service),
                                 (self._wake, self.destroy_guard_condition),
                                 (self._pub, self.destroy_lifecycle_publisher),
-                                (self._diag_pub, self.destroy_publisher)):
+                                (self._vision_pub, self.destroy_lifecycle_publisher),
+                                (self._label_pub, self.destroy_publisher)):
             if entity is not None:
                 destroy(entity)
-        self._pub = self._diag_pub = self._service = self._timer = self._wake = None
+        self._pub = self._service = self._wake = None  # /diagnostics lives as long as the node
+        self._vision_pub = self._label_pub = self._labels = None
+
+
+def _check_timesteps(p: dict) -> Optional[str]:
+    """Return why default_timesteps and max_timesteps disagree, or None."""
+    if p['default_timesteps'] > p['max_timesteps']:
+        return (f"default_timesteps ({p['default_timesteps']}) must not exceed max_timesteps "
+                f"({p['max_timesteps']})")
+    return None
 
 
 def _roi(values) -> Optional[tuple]:
@@ -435,7 +589,8 @@ def _event_stream(p: dict):
     return EventStream(
         window_us=max(1, round(p['window_ms'] * 1000.0)) if by_time else None,
         window_events=None if by_time else p['window_events'],
-        max_backlog=p['max_pending_windows'], min_events=p['window_min_events'])
+        max_backlog=p['max_pending_windows'], min_events=p['window_min_events'],
+        max_packet_bytes=p['max_packet_bytes'])
 
 
 def main(args=None) -> int:

@@ -1,7 +1,9 @@
 """
 The timestep controller: picks the timestep count T by the trade-off strategy (lifecycle).
 
-Loads a timestep profile on configure; subscribes ``battery`` (sensor_msgs/BatteryState),
+Loads a timestep profile on configure; subscribes ``battery`` (sensor_msgs/BatteryState;
+best effort by default, which hears reliable and best-effort drivers alike, and a warning is
+logged when a publisher's QoS cannot match),
 ``classification`` (measured latency and rate) and ``energy`` (EnergyEstimate); runs
 :class:`topspark_ros.core.strategy.TimestepSelector` on every signal; publishes ``timestep``
 (TimestepCommand, reliable + transient local, so a late classifier gets the current T) when
@@ -11,10 +13,8 @@ an invalid value is refused with the reason and changes nothing.
 
 import collections
 import statistics
-import time
 
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 
@@ -23,7 +23,9 @@ from topspark_ros.core.strategy import (BatteryPolicy, Constraints, LiveSignals,
                                         TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
 from topspark_ros.nodes import diagnostics
+from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.qos import RELIABILITIES, reliability, warn_on_incompatible_qos
 from topspark_ros.nodes.resources import resolve
 
 MODES = tuple(m.value for m in Mode)
@@ -46,10 +48,15 @@ PARAMS = (
           low=0.0, high=1.0),
     Param('hysteresis_fraction', 0.02, 'A battery threshold crossed downwards is re-crossed '
           'only above threshold + this.', low=0.0, high=0.5),
+    Param('battery_reliability', 'best_effort', 'QoS reliability of the battery '
+          "subscription: 'best_effort' hears reliable and best-effort drivers alike, "
+          "'reliable' only reliable ones (a mismatch is logged as a warning).",
+          choices=RELIABILITIES, live=False),
     Param('switch_margin', 0.05, 'Switch T only if the objective improves by more than this '
           'fraction (violations switch at once).', low=0.0, high=1.0),
-    Param('heartbeat_period_s', 2.0, 'Republish the current command this often (s).',
-          low=0.05, live=False),
+    Param('heartbeat_period_s', 2.0, 'Republish the current command, and publish the '
+          '/diagnostics status, this often (s, node clock).',
+          low=0.05, high=3600.0, live=False),
 )
 
 
@@ -88,6 +95,13 @@ class TimestepControllerNode(LifecycleNode):
         self._latencies = collections.deque(maxlen=21)
         self._intervals = collections.deque(maxlen=21)
         self._publish_count = 0
+        self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
+        # /diagnostics from construction on (every heartbeat), so a failed configure shows.
+        self._configure_error = ''
+        self._diagnostics = diagnostics.Diagnostics(
+            self, 'timestep selection', self._hardware_id, self._diagnostic_status,
+            'heartbeat_period_s')
+        self._diag_pub = self._diagnostics.publisher
 
     def on_configure(self, state) -> TransitionCallbackReturn:
         """Load the profile, build the selector, create publishers and subscriptions."""
@@ -96,17 +110,19 @@ class TimestepControllerNode(LifecycleNode):
             from topspark_ros.core.profile import load_profile
             profile = load_profile(resolve(p['profile_path']))
         except (OSError, ValueError) as exc:
-            self.get_logger().error(f'cannot load the timestep profile: {exc}')
+            self._configure_error = f'cannot load the timestep profile: {exc}'
+            self.get_logger().error(self._configure_error)
+            self._publish_diagnostics()  # ERROR with the reason, at once
             return TransitionCallbackReturn.FAILURE
+        self._configure_error = ''
         constraints, mode, policy = _settings(p)
         self._selector = TimestepSelector(profile, constraints, mode, policy,
                                           switch_margin=p['switch_margin'])
         qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._pub = self.create_lifecycle_publisher(TimestepCommand, 'timestep', qos)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._subs = [
-            self.create_subscription(BatteryState, 'battery', self._on_battery, 10),
+            self._subscribe_battery(p),
             self.create_subscription(Classification, 'classification', self._on_classification,
                                      10),
             self.create_subscription(EnergyEstimate, 'energy', self._on_energy, 10)]
@@ -143,6 +159,19 @@ class TimestepControllerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     # Signals ---------------------------------------------------------------------------------
+    def _subscribe_battery(self, p: dict):
+        """Return the ``battery`` subscription (``battery_reliability``; mismatches warned)."""
+        def incompatible(policy: str) -> None:
+            self._battery_qos_incompatible += 1
+            self._battery_qos_reason = policy
+
+        events = warn_on_incompatible_qos(
+            self, 'battery', "set battery_reliability to 'best_effort' to hear it",
+            incompatible)
+        qos = QoSProfile(depth=10, reliability=reliability(p['battery_reliability']))
+        return self.create_subscription(BatteryState, 'battery', self._on_battery, qos,
+                                        event_callbacks=events)
+
     def _on_battery(self, msg: BatteryState) -> None:
         fraction = msg.percentage
         if fraction == fraction and 0.0 <= fraction <= 1.0:  # NaN: unknown charge
@@ -150,10 +179,13 @@ class TimestepControllerNode(LifecycleNode):
             self._evaluate()
 
     def _on_classification(self, msg: Classification) -> None:
-        now = time.monotonic()
-        if self._last_inference_s is not None and now > self._last_inference_s:
-            self._intervals.append(now - self._last_inference_s)
-        self._last_inference_s = now
+        # Arrival intervals on the node clock: simulated time under use_sim_time (bag replay
+        # at any rate gives the recorded rate); 0 until the first /clock message.
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if now > 0.0:
+            if self._last_inference_s is not None and now > self._last_inference_s:
+                self._intervals.append(now - self._last_inference_s)
+            self._last_inference_s = now
         if msg.latency_ms > 0.0 and msg.timestep_budget > 0:
             if msg.timestep_budget != self._signals.measured_timesteps:
                 self._latencies.clear()  # latencies of another T do not describe this one
@@ -191,7 +223,6 @@ class TimestepControllerNode(LifecycleNode):
     def _heartbeat(self) -> None:
         if self._selector is not None and self._selector.current is not None:
             self._publish(self._selector.current)
-        self._publish_diagnostics()
 
     def _publish(self, choice) -> None:
         if not self._active:
@@ -202,17 +233,40 @@ class TimestepControllerNode(LifecycleNode):
         self._publish_count += 1
 
     def _publish_diagnostics(self) -> None:
-        choice = self._selector.current if self._selector else None
+        """Publish the status now (the timer does every ``heartbeat_period_s``)."""
+        self._diagnostics.publish_now()
+
+    def _diagnostic_status(self) -> tuple:
+        """
+        Return ``(level, message, values)`` of the ``timestep_controller: timestep selection``.
+
+        ERROR while the last configure failed (with its reason); WARN while not active, without
+        a choice yet or with a violated constraint; else OK with the reason of the choice.
+        """
+        selector = self._selector
+        choice = selector.current if selector else None
+        signals = self._signals
+        stats = {'lifecycle_state': self._state_machine.current_state[1],
+                 'battery_fraction': signals.battery_fraction,
+                 'rate_hz': signals.rate_hz, 'measured_latency_ms': signals.measured_latency_ms,
+                 'measured_power_w': signals.measured_power_w,
+                 'commands_published': self._publish_count}
+        if selector is not None:
+            stats['machine'] = selector.profile.machine
+        if self._configure_error:
+            return diagnostics.ERROR, f'configure failed: {self._configure_error}', stats
+        if not self._active:
+            return diagnostics.WARN, stats['lifecycle_state'], stats
         if choice is None:
-            level, text, stats = diagnostics.WARN, 'no choice yet', {}
-        else:
-            level = diagnostics.OK if choice.feasible else diagnostics.WARN
-            text = choice.reason
-            stats = {'timesteps': choice.timesteps, 'mode': choice.mode.value,
-                     'feasible': choice.feasible, 'violated': ','.join(choice.violated),
-                     'battery_fraction': self._signals.battery_fraction,
-                     'commands_published': self._publish_count}
-        self._diag_pub.publish(diagnostics.diagnostic_array(self, level, text, stats))
+            return diagnostics.WARN, 'no choice yet', stats
+        stats.update(timesteps=choice.timesteps, mode=choice.mode.value,
+                     feasible=choice.feasible, violated=','.join(choice.violated))
+        return (diagnostics.OK if choice.feasible else diagnostics.WARN), choice.reason, stats
+
+    def _hardware_id(self) -> str:
+        """Return the energy preset the profile prices T with ('none' before configure)."""
+        selector = self._selector
+        return selector.profile.energy_preset if selector else diagnostics.NO_HARDWARE
 
     def _teardown(self) -> None:
         for sub in getattr(self, '_subs', []):
@@ -223,8 +277,7 @@ class TimestepControllerNode(LifecycleNode):
             self._timer = None
         if getattr(self, '_pub', None) is not None:
             self.destroy_lifecycle_publisher(self._pub)
-            self.destroy_publisher(self._diag_pub)
-            self._pub = self._diag_pub = None
+            self._pub = None  # /diagnostics lives as long as the node
         self._selector = None
 
 

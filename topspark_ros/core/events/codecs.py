@@ -36,8 +36,10 @@ Encodings
     microseconds: a new EVT_TIME_HIGH whose 12-bit value ``h`` differs from the current one
     ``h0`` by ``d = (h - h0) mod 4096`` moves time forward by ``d`` steps of 4096 us when
     ``d < 2048`` (crossing the wrap-around when ``h < h0``) and backwards by ``4096 - d``
-    steps otherwise. Sensors emit EVT_TIME_HIGH at least every 4096 us, so real streams only
-    move forward; backward steps are corrupt data (see below). Decoded times are sensor times:
+    steps otherwise. Sensors emit EVT_TIME_HIGH at least every 4096 us, so real streams move
+    forward by one step at a time: a step of more than :data:`EVT3_TIME_HIGH_STEP` forward
+    or :data:`EVT3_TIME_HIGH_BACK` back is taken only once confirmed (see "Corrupt data"
+    below); backward steps are corrupt data. Decoded times are sensor times:
     the first EVT_TIME_HIGH of a stream fixes them modulo 2^24 (a stream starts in epoch 0).
     An EVT_TIME_HIGH keeps the current EVT_TIME_LOW until the next one arrives (as Prophesee's
     and event_camera_codecs' decoders do). The packet's ``time_base`` is not used by evt3.
@@ -62,17 +64,55 @@ nothing (neither the decoder state nor the counters). The problems are:
   drops the trailing bytes (``stats.truncated_bytes``);
 * an event outside the sensor (``x >= width`` or ``y >= height``): ``stats.out_of_sensor``;
 * an event earlier than the last event returned (time going backwards, also across
-  packets): ``stats.time_backwards``. The decoder never returns events out of time order;
+  packets): ``stats.time_backwards``. The decoder never returns events out of time order
+  (but for a re-anchored evt3 time base, see "Corrupt data");
 * an evt3 word of a reserved type: ``stats.unknown_words``.
+
+A packet larger than the decoder's ``max_packet_bytes`` is refused unread in both modes
+(:class:`PacketTooLargeError`, ``stats.packets_refused``); the stream goes on as after a lost
+packet.
 
 Events that cannot be placed because the decoder does not know the state they depend on
 (evt3 events before the first EVT_ADDR_Y / VECT_BASE_X / complete time of a stream, as when a
 subscriber joins a running camera, and after a lost packet, see below) are counted in
 ``stats.no_state_events`` and skipped in both modes: they are not malformed.
 
+Corrupt data (evt3)
+-------------------
+A corrupt packet (random bytes, a wrong ``is_bigendian``, a flipped bit in an EVT_TIME_HIGH
+word) must not move the stream's time base: once events were returned at a time far ahead,
+every true event after them would be "back in time" and skipped for as long as the false
+time was ahead (seconds to minutes), and a false time far back would return true events
+with wrong times. So an EVT_TIME_HIGH step beyond ``-EVT3_TIME_HIGH_BACK ..
++EVT3_TIME_HIGH_STEP`` is held back: the time base stays, and the events that follow are
+skipped (counted in ``no_state_events``, their time is not known) until either
+
+* an EVT_TIME_HIGH within that window of the old time base arrives: the jump was corrupt
+  data (``stats.time_jumps_refused``), decoding goes on from the old time base; or
+* :data:`EVT3_RESYNC_WORDS` EVT_TIME_HIGH words in a row agree with the jump (each within
+  the window of the previous): the decoder re-anchors on it (``stats.time_resyncs``). If
+  the new time base lies before the last returned event (the old one was corrupt, as when a
+  stream starts with a corrupt packet), the next events may be earlier than the ones
+  before: the only case in which the output goes back in time (consumers treat it like a
+  restart).
+
+The loss is bounded: a corrupt stretch costs the events it replaces, plus at most the events
+of ``EVT3_RESYNC_WORDS`` periods of EVT_TIME_HIGH (3 x 4096 us = 12.3 ms of sensor time)
+after it, plus the events until the row and vector base are restated (words of the next
+events). Corrupt EVT_TIME_LOW words cost at most 4096 us (the events of the true stream
+before the corrupt time). A corrupt EVT_TIME_HIGH inside the window (a random one is, with
+a chance of 4 in 4096) moves the time base by at most 2 steps. Measured on a 20 kev/s
+stream (``test/core/test_event_resync.py``): one random 4 KB or 64 KB packet (20 each), a
+wrong ``is_bigendian`` or a burst of 50 random packets in place of a true packet cost 8.8 to
+9.1 ms of events after them (before: never back within the 10 s that followed); an
+EVT_TIME_HIGH with a flipped bit costs the events up to the next EVT_TIME_HIGH (before: 4.2
+s). The encoders write every jump beyond the window :data:`EVT3_RESYNC_WORDS` times, so their
+streams decode unchanged.
+
 Sequence numbers
 ----------------
-Pass the packet's ``seq`` to :meth:`StreamDecoder.decode`. A jump forward by more than one is a
+Pass the packet's ``seq`` to :meth:`StreamDecoder.decode`. It is a uint64 that wraps around
+(``2^64 - 1`` is followed by 0). A jump forward by 2 to :data:`MAX_SEQUENCE_GAP` + 1 is a
 sequence gap (``stats.sequence_gaps`` += 1, ``stats.packets_lost`` += the number missing);
 the evt3 decoder then forgets its row, vector base and time, since the lost packet may have
 changed them, and skips events until the stream restores them (never returns events with a
@@ -80,7 +120,9 @@ stale row or time). The next EVT_TIME_HIGH is read as the nearest time high at o
 last known one, which keeps the wrap-around count right for losses of up to 16.8 s of sensor
 time. A sequence number at or below the last one is a restart of the stream
 (driver restart): counted in ``stats.stream_restarts``, and the decoder starts afresh (all
-state, including the last returned time, is reset). Neither raises, in either mode: lost
+state, including the last returned time, is reset); so is a forward jump larger than
+:data:`MAX_SEQUENCE_GAP` (no transport loses that many: a driver restarted, or a corrupt
+``seq``). Neither raises, in either mode: lost
 packets are a transport fact, not malformed data.
 
 Speed
@@ -120,6 +162,16 @@ MONO_MAX_HEIGHT = 1 << 15
 """Largest sensor height the mono encoding can address (15-bit y)."""
 MONO_MAX_DT_NS = (1 << 32) - 1
 """Largest time offset from ``time_base`` a mono word holds (nanoseconds, about 4.29 s)."""
+EVT3_TIME_HIGH_STEP = 2
+"""Largest forward step of EVT_TIME_HIGH (units of 4096 us) taken at once (see Corruption)."""
+EVT3_TIME_HIGH_BACK = 1
+"""Largest backward step of EVT_TIME_HIGH taken at once (its events then count as backwards)."""
+EVT3_RESYNC_WORDS = 3
+"""EVT_TIME_HIGH words that must agree before the decoder re-anchors on a larger jump."""
+SEQ_MODULUS = 1 << 64
+"""``EventPacket.seq`` is a uint64: it wraps around to 0 after ``2^64 - 1``."""
+MAX_SEQUENCE_GAP = 1 << 24
+"""Largest forward jump of ``seq`` read as lost packets (4.7 h at 1 kHz); larger is a restart."""
 
 # EVT 3.0 word types (the 4 most significant bits of a word).
 EVT3_ADDR_Y = 0x0
@@ -146,7 +198,9 @@ _S_HIGH = 4         # absolute time high (units of 4096 us; may go below 0 on co
 _S_HAVE_LOW = 5
 _S_LOW = 6
 _S_LAST_T = 7       # time of the last returned event (0 before any)
-_N_STATE = 8
+_S_CAND = 8         # candidate time high of an implausible jump (absolute, like _S_HIGH)
+_S_VOTES = 9        # EVT_TIME_HIGH words agreeing with the candidate (0: none pending)
+_N_STATE = 10
 
 # Counter (int64 vector) indices, filled by the kernels.
 _C_EVENTS = 0
@@ -158,7 +212,9 @@ _C_NO_STATE = 5
 _C_OUT_OF_SENSOR = 6
 _C_TIME_BACKWARDS = 7
 _C_TIME_WRAPS = 8
-_N_COUNTS = 9
+_C_TIME_REFUSED = 9
+_C_TIME_RESYNCS = 10
+_N_COUNTS = 11
 
 # Kernel error codes (strict mode).
 _E_NONE = 0
@@ -177,6 +233,10 @@ class UnknownEncodingError(EventDecodeError):
 
 class MalformedPacketError(EventDecodeError):
     """A packet's bytes break the encoding's rules (raised in strict mode)."""
+
+
+class PacketTooLargeError(EventDecodeError):
+    """A packet is larger than the decoder's ``max_packet_bytes`` (refused in both modes)."""
 
 
 class EventEncodeError(ValueError):
@@ -215,6 +275,16 @@ class DecoderStats:
         Events earlier than the last returned event, skipped.
     time_wraps : int
         Wrap-arounds of the 24-bit evt3 time (every 16.8 s of sensor time).
+    time_jumps_refused : int
+        evt3 EVT_TIME_HIGH jumps held back and then refused as corrupt data (the stream went
+        on from the previous time base; see "Corrupt data" in the module docstring).
+    time_resyncs : int
+        evt3 jumps of the time base confirmed by :data:`EVT3_RESYNC_WORDS` agreeing
+        EVT_TIME_HIGH words (a long pause, or recovery from corrupt data).
+    packets_refused : int
+        Packets larger than ``max_packet_bytes``, refused unread (not in ``packets``).
+    bytes_refused : int
+        Bytes in those packets.
     sequence_gaps : int
         Jumps of ``seq`` by more than one.
     packets_lost : int
@@ -236,6 +306,10 @@ class DecoderStats:
     out_of_sensor: int = 0
     time_backwards: int = 0
     time_wraps: int = 0
+    time_jumps_refused: int = 0
+    time_resyncs: int = 0
+    packets_refused: int = 0
+    bytes_refused: int = 0
     sequence_gaps: int = 0
     packets_lost: int = 0
     stream_restarts: int = 0
@@ -379,12 +453,17 @@ def _evt3_fast(words, width, height, tables, state, counts, out):
         if code > EVT3_TIME_LOW or code == 1:
             if code == EVT3_TIME_HIGH:
                 d = (w - high) & 0xFFF
-                if have_high or hint:
-                    if d < 2048 or not have_high:
+                if have_high:
+                    if d <= EVT3_TIME_HIGH_STEP:
                         wraps += np.int64((high & 0xFFF) + d >= 4096)
                         high += d
-                    else:
+                    elif 4096 - d <= EVT3_TIME_HIGH_BACK:
                         high -= 4096 - d
+                    else:  # an implausible jump: the exact kernel holds it back
+                        bad = 1
+                elif hint:
+                    wraps += np.int64((high & 0xFFF) + d >= 4096)
+                    high += d
                 else:
                     high = w & 0xFFF
                 have_high = True
@@ -540,15 +619,19 @@ def _evt3_decode(words, width, height, strict, state, counts, tables, out):
     have_low = state[_S_HAVE_LOW] != 0
     low = state[_S_LOW]
     last_t = state[_S_LAST_T]
+    cand = state[_S_CAND]
+    votes = state[_S_VOTES]
     n = 0
     err = _E_NONE
     err_at = -1
     nw = words.size
     i = 0
     while i < nw:
+        # While a time jump awaits confirmation, events have no known time (skipped).
+        timed = have_high and votes == 0
         i, n, y, base, pol, low, have_low_i, last_t = _evt3_run(
             words, i, width, height, tables, out, n, y, base, pol, high * 4096, low,
-            np.int64(have_high), np.int64(have_low), last_t)
+            np.int64(timed), np.int64(have_low), last_t)
         have_low = have_low_i != 0
         if i >= nw:
             break
@@ -556,13 +639,42 @@ def _evt3_decode(words, width, height, strict, state, counts, tables, out):
         code = w >> 12
         if code == EVT3_TIME_HIGH:
             d = (w - high) & 0xFFF
-            if have_high or hint:
-                if d < 2048 or not have_high:
-                    if (high & 0xFFF) + d >= 4096:
-                        counts[_C_TIME_WRAPS] += 1
-                    high += d
-                else:
-                    high -= 4096 - d
+            if have_high:
+                if d <= EVT3_TIME_HIGH_STEP or 4096 - d <= EVT3_TIME_HIGH_BACK:
+                    # Plausible: take it; a pending jump was corrupt data.
+                    if d <= EVT3_TIME_HIGH_STEP:
+                        if (high & 0xFFF) + d >= 4096:
+                            counts[_C_TIME_WRAPS] += 1
+                        high += d
+                    else:
+                        high -= 4096 - d
+                    if votes != 0:
+                        counts[_C_TIME_REFUSED] += 1
+                        votes = 0
+                elif votes != 0:
+                    dc = (w - cand) & 0xFFF
+                    if dc <= EVT3_TIME_HIGH_STEP:  # agrees with the pending jump
+                        cand += dc
+                        votes += 1
+                    else:  # neither: the pending jump was corrupt, this is a new one
+                        counts[_C_TIME_REFUSED] += 1
+                        cand = high + (d if d < 2048 else d - 4096)
+                        votes = 1
+                    if votes >= EVT3_RESYNC_WORDS:  # confirmed: re-anchor on it
+                        if cand > high:
+                            counts[_C_TIME_WRAPS] += (cand >> 12) - (high >> 12)
+                        high = cand
+                        votes = 0
+                        counts[_C_TIME_RESYNCS] += 1
+                        if high * 4096 < last_t:  # the old time base ran ahead: go back
+                            last_t = high * 4096
+                else:  # an implausible jump: hold it back until confirmed
+                    cand = high + (d if d < 2048 else d - 4096)
+                    votes = 1
+            elif hint:
+                if (high & 0xFFF) + d >= 4096:
+                    counts[_C_TIME_WRAPS] += 1
+                high += d
             else:
                 high = w & 0xFFF
             have_high = True
@@ -584,7 +696,8 @@ def _evt3_decode(words, width, height, strict, state, counts, tables, out):
             else:
                 m, x0, p = (w & 0xFFF) if code == EVT3_VECT_12 else (w & 0xFF), base, pol
             t = high * 4096 + low
-            n, last_t, err = _evt3_skipped(m, x0, y, t, last_t, have_high & have_low, width,
+            n, last_t, err = _evt3_skipped(m, x0, y, t, last_t,
+                                           have_high & have_low & (votes == 0), width,
                                            height, strict, counts, n, out, p)
             if err != _E_NONE:
                 err_at = i
@@ -600,6 +713,8 @@ def _evt3_decode(words, width, height, strict, state, counts, tables, out):
     state[_S_HAVE_LOW] = 1 if have_low else 0
     state[_S_LOW] = low
     state[_S_LAST_T] = last_t
+    state[_S_CAND] = cand
+    state[_S_VOTES] = votes
     counts[_C_EVENTS] += n
     counts[_C_WORDS] += nw if err == _E_NONE else err_at
     return n, err, err_at
@@ -656,7 +771,10 @@ def _evt3_encode(xs, ys, ps, ts, state, restate, out):
     ``state`` (int64 [_N_STATE], the decoder's layout) is the stream state the words continue
     from and is updated. Runs of events with equal (t, y, p) and increasing x become
     VECT_BASE_X + VECT_12 / VECT_8 words, as a sensor emits them; lone events EVT_ADDR_X.
-    Returns -1 (having written nothing past ``out``) if ``out`` is too small.
+    A time high step beyond what the decoder takes at once (:data:`EVT3_TIME_HIGH_STEP`),
+    and each step of 2047 that bridges a pause longer than 8.4 s, is written
+    :data:`EVT3_RESYNC_WORDS` times, which confirms it to the decoder. Returns -1 (having
+    written nothing past ``out``) if ``out`` is too small.
     """
     y = state[_S_Y]
     base = state[_S_BASE]
@@ -676,15 +794,22 @@ def _evt3_encode(xs, ys, ps, ts, state, restate, out):
         lo = t & 0xFFF
         if have_high == 0 or h != high or restate:
             restate = False
+            repeats = 0
             if have_high != 0:
+                if h - high > EVT3_TIME_HIGH_STEP:
+                    repeats = EVT3_RESYNC_WORDS - 1
                 while h - high > 2047:
-                    if nw + 5 > out.size:
+                    if nw + 5 + EVT3_RESYNC_WORDS > out.size:
                         return -1
                     high += 2047
-                    out[nw] = (EVT3_TIME_HIGH << 12) | (high & 0xFFF)
-                    nw += 1
-            out[nw] = (EVT3_TIME_HIGH << 12) | (h & 0xFFF)
-            nw += 1
+                    for _ in range(EVT3_RESYNC_WORDS):
+                        out[nw] = (EVT3_TIME_HIGH << 12) | (high & 0xFFF)
+                        nw += 1
+            if nw + 5 + repeats > out.size:
+                return -1
+            for _ in range(repeats + 1):
+                out[nw] = (EVT3_TIME_HIGH << 12) | (h & 0xFFF)
+                nw += 1
             high = h
             have_high = 1
             have_low = 0
@@ -798,19 +923,31 @@ class StreamDecoder:
     strict : bool
         ``False`` (default): count and skip malformed data. ``True``: raise
         :class:`MalformedPacketError` at the first problem; the packet then changes nothing.
+    max_packet_bytes : int, optional
+        Largest packet decoded (bytes; None: any). A larger one is refused before anything
+        is allocated for it: :class:`PacketTooLargeError` (in both modes), counted in
+        ``stats.packets_refused`` and ``stats.bytes_refused``, and the evt3 stream state is
+        forgotten as after a lost packet. Decoding one packet allocates at most
+        ``13 x (events in it) + 16`` bytes, and a packet holds at most 6 events per byte
+        (evt3 VECT_12 words) or 1/8 (mono): the bound also bounds the memory per packet.
 
     """
 
-    def __init__(self, encoding: str, width: int, height: int, *, strict: bool = False):
+    def __init__(self, encoding: str, width: int, height: int, *, strict: bool = False,
+                 max_packet_bytes: Optional[int] = None):
         if encoding not in SUPPORTED_ENCODINGS:
             raise UnknownEncodingError(_unknown_message(encoding))
         self.encoding = encoding
         self.width, self.height = _check_size(encoding, width, height)
         self.strict = bool(strict)
+        if max_packet_bytes is not None and int(max_packet_bytes) < 1:
+            raise ValueError(f'max_packet_bytes must be >= 1 or None, got {max_packet_bytes}')
+        self.max_packet_bytes = None if max_packet_bytes is None else int(max_packet_bytes)
         self._state = np.zeros(_N_STATE, np.int64)
         self._counts = np.zeros(_N_COUNTS, np.int64)
         self._packets = self._bytes = self._truncated = 0
         self._gaps = self._lost = self._restarts = 0
+        self._refused = self._refused_bytes = 0
         self._last_seq: Optional[int] = None
         self._fresh_state(self._state)
 
@@ -835,6 +972,7 @@ class StreamDecoder:
         if state[_S_HAVE_HIGH] != 0:
             state[_S_HAVE_HIGH] = 2
         state[_S_HAVE_LOW] = 0
+        state[_S_VOTES] = 0
 
     def reset(self) -> None:
         """Start a new stream: forget all state and zero the counters."""
@@ -842,6 +980,7 @@ class StreamDecoder:
         self._counts = np.zeros(_N_COUNTS, np.int64)
         self._packets = self._bytes = self._truncated = 0
         self._gaps = self._lost = self._restarts = 0
+        self._refused = self._refused_bytes = 0
         self._last_seq = None
 
     @property
@@ -854,8 +993,10 @@ class StreamDecoder:
             other_words=int(c[_C_OTHER_WORDS]), unknown_words=int(c[_C_UNKNOWN_WORDS]),
             truncated_bytes=self._truncated, no_state_events=int(c[_C_NO_STATE]),
             out_of_sensor=int(c[_C_OUT_OF_SENSOR]), time_backwards=int(c[_C_TIME_BACKWARDS]),
-            time_wraps=int(c[_C_TIME_WRAPS]), sequence_gaps=self._gaps, packets_lost=self._lost,
-            stream_restarts=self._restarts)
+            time_wraps=int(c[_C_TIME_WRAPS]), time_jumps_refused=int(c[_C_TIME_REFUSED]),
+            time_resyncs=int(c[_C_TIME_RESYNCS]), packets_refused=self._refused,
+            bytes_refused=self._refused_bytes, sequence_gaps=self._gaps,
+            packets_lost=self._lost, stream_restarts=self._restarts)
 
     def decode(self, data: BytesLike, *, seq: Optional[int] = None,
                time_base: Optional[int] = None, is_bigendian: bool = False) -> np.ndarray:
@@ -884,6 +1025,8 @@ class StreamDecoder:
         MalformedPacketError
             In strict mode, for the problems listed in the module docstring; also, in both
             modes, for a mono packet without ``time_base`` or a negative one.
+        PacketTooLargeError
+            In both modes, for a packet larger than ``max_packet_bytes`` (counted).
         TypeError
             If ``data`` is not bytes-like.
 
@@ -891,6 +1034,11 @@ class StreamDecoder:
         buf = _as_uint8(data)
         word_size = 2 if self.encoding == 'evt3' else 8
         n_bytes = buf.size
+        if self.max_packet_bytes is not None and n_bytes > self.max_packet_bytes:
+            self._refuse(n_bytes, seq)
+            raise PacketTooLargeError(
+                f'{self.encoding} packet of {n_bytes} bytes refused: larger than '
+                f'max_packet_bytes ({self.max_packet_bytes})')
         extra = n_bytes % word_size
         if extra and self.strict:
             raise MalformedPacketError(
@@ -906,13 +1054,14 @@ class StreamDecoder:
         state = self._state
         gaps, lost, restarts = 0, 0, 0
         if seq is not None:
-            seq = int(seq)
+            seq = int(seq) % SEQ_MODULUS
             if self._last_seq is not None:
-                if seq > self._last_seq + 1:
-                    gaps, lost = 1, seq - self._last_seq - 1
+                step = (seq - self._last_seq) % SEQ_MODULUS  # 2^64 - 1 -> 0 is a step of 1
+                if 1 < step <= MAX_SEQUENCE_GAP + 1:
+                    gaps, lost = 1, step - 1
                     state = state.copy()
                     self._forget_stream_state(state)
-                elif seq <= self._last_seq:
+                elif step != 1:  # back, repeated, or a jump no loss explains
                     restarts = 1
                     state = state.copy()
                     self._fresh_state(state)
@@ -930,9 +1079,12 @@ class StreamDecoder:
         err, err_at = _E_NONE, -1
         if word_size == 2:
             out = np.empty(int(_evt3_event_bound(words, _EVENTS_PER_WORD)) + 1, EVENT_DTYPE)
-            # The fast kernel changes state and counts only when the packet is clean.
-            n, clean = _evt3_fast(words, self.width, self.height, _EVT3_TABLES, state,
-                                  self._counts, out)
+            # The fast kernel changes state and counts only when the packet is clean; it
+            # leaves a time jump that awaits confirmation to the exact kernel.
+            n, clean = 0, False
+            if state[_S_VOTES] == 0:
+                n, clean = _evt3_fast(words, self.width, self.height, _EVT3_TABLES, state,
+                                      self._counts, out)
             if not clean:
                 state, counts = state.copy(), self._counts.copy()
                 n, err, err_at = _evt3_decode(words, self.width, self.height, self.strict,
@@ -958,6 +1110,16 @@ class StreamDecoder:
         if seq is not None:
             self._last_seq = seq
         return out[:n] if n + 1 == out.size else out[:n].copy()
+
+    def _refuse(self, n_bytes: int, seq: Optional[int]) -> None:
+        """Count a refused packet; forget what it may have changed, as for a lost packet."""
+        self._refused += 1
+        self._refused_bytes += n_bytes
+        state = self._state.copy()
+        self._forget_stream_state(state)
+        self._state = state
+        if seq is not None:
+            self._last_seq = int(seq) % SEQ_MODULUS
 
     def _error_message(self, err: int, at: int, words: np.ndarray, state: np.ndarray) -> str:
         """Describe a strict-mode error at word ``at``."""
@@ -990,7 +1152,8 @@ def make_decoder(encoding: str, width: int, height: int, **options) -> StreamDec
         Sensor size in pixels (the packets' ``width`` and ``height``).
     **options
         ``strict`` (bool, default ``False``): raise on malformed data instead of counting and
-        skipping it (see the module docstring).
+        skipping it (see the module docstring). ``max_packet_bytes`` (int or None, default
+        None): refuse larger packets (see :class:`StreamDecoder`).
 
     Raises
     ------
@@ -1002,9 +1165,10 @@ def make_decoder(encoding: str, width: int, height: int, **options) -> StreamDec
     """
     if not isinstance(encoding, str) or encoding not in SUPPORTED_ENCODINGS:
         raise UnknownEncodingError(_unknown_message(encoding))
-    unknown = set(options) - {'strict'}
+    unknown = set(options) - {'strict', 'max_packet_bytes'}
     if unknown:
-        raise ValueError(f'unknown decoder option(s) {sorted(unknown)}; known: strict')
+        raise ValueError(f'unknown decoder option(s) {sorted(unknown)}; known: '
+                         'max_packet_bytes, strict')
     return StreamDecoder(encoding, width, height, **options)
 
 
@@ -1150,11 +1314,11 @@ def _encode_evt3_words(events: np.ndarray, state: np.ndarray, restate: bool = Fa
     t = np.ascontiguousarray(events['t'])
     first_high = int(state[_S_HIGH]) if state[_S_HAVE_HIGH] else int(t[0]) >> 12
     span_high = (int(t[-1]) >> 12) - min(first_high, int(t[0]) >> 12)
-    bound = 4 * n + 4 + span_high // 2047 + 2
+    bound = (4 + EVT3_RESYNC_WORDS) * n + 4 + EVT3_RESYNC_WORDS * (span_high // 2047 + 2)
     out = np.empty(bound, np.uint16)
     nw = _evt3_encode(np.ascontiguousarray(events['x']), np.ascontiguousarray(events['y']),
                       np.ascontiguousarray(events['p']), t, state, restate, out)
-    if nw < 0:  # cannot happen: the bound above holds at most 4 words per event
+    if nw < 0:  # cannot happen: the bound above holds at most 4 + 3 words per event
         raise RuntimeError(f'evt3 encoder output bound {bound} too small for {n} events')
     return out[:nw].astype('<u2').tobytes()
 

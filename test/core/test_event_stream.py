@@ -1,0 +1,59 @@
+"""EventStream (core of the classifier's event mode): hostile packets (issue 11)."""
+
+import numpy as np
+import pytest
+
+from topspark_ros.core.events import EVENT_DTYPE
+from topspark_ros.core.events.codecs import (encode_evt3, encode_mono, mono_time_base,
+                                             PacketTooLargeError)
+from topspark_ros.core.session import EventStream
+
+
+def _events(n: int, duration_us: int, size=(34, 34), seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    events = np.zeros(n, EVENT_DTYPE)
+    events['x'] = rng.integers(0, size[0], n)
+    events['y'] = rng.integers(0, size[1], n)
+    events['p'] = rng.integers(0, 2, n)
+    events['t'] = np.sort(rng.integers(0, duration_us, n))
+    return events
+
+
+def test_counters_never_go_back_when_the_encoding_or_sensor_changes():
+    stream = EventStream(window_us=1000)
+    events = _events(300, 20_000)
+    evt3 = encode_evt3(events, width=34, height=34)
+    stream.push(evt3, encoding='evt3', width=34, height=34, seq=0)
+    stream.push(evt3, encoding='evt3', width=34, height=34, seq=5)  # 4 packets lost
+    history = [stream.stats()]
+    # Another encoding, then another sensor size: each makes a new decoder.
+    mono = encode_mono(events, width=34, height=34)
+    stream.push(mono, encoding='mono', width=34, height=34, seq=0,
+                time_base=mono_time_base(events))
+    history.append(stream.stats())
+    stream.push(evt3, encoding='evt3', width=64, height=48, seq=0)
+    history.append(stream.stats())
+    numbers = [name for name, value in history[0].items() if isinstance(value, int)]
+    assert {'packets', 'events', 'packets_lost', 'sequence_gaps', 'words'} <= set(numbers)
+    for before, after in zip(history, history[1:]):
+        assert all(after[name] >= before[name] for name in numbers), (before, after)
+    last = history[-1]
+    assert (last['packets'], last['packets_lost'], last['sequence_gaps']) == (4, 4, 1)
+    assert last['events'] == 4 * 300 and last['decoder_restarts'] == 2
+    assert (last['encoding'], last['sensor']) == ('evt3', '64x48')
+
+
+def test_packets_over_max_packet_bytes_are_refused_and_counted():
+    stream = EventStream(window_us=1000, max_packet_bytes=4096)
+    small = encode_evt3(_events(100, 5000), width=34, height=34)
+    big = encode_evt3(_events(3000, 5000, seed=1), width=34, height=34)
+    assert len(small) <= 4096 < len(big)
+    stream.push(small, encoding='evt3', width=34, height=34, seq=0)
+    with pytest.raises(PacketTooLargeError, match='max_packet_bytes'):
+        stream.push(big, encoding='evt3', width=34, height=34, seq=1)
+    with pytest.raises(ValueError, match='max_packet_bytes'):
+        EventStream(window_us=1000, max_packet_bytes=0)
+    stats = stream.stats()
+    assert (stats['packets_received'], stats['packets'], stats['packets_refused'],
+            stats['bytes_refused']) == (2, 1, 1, len(big))
+    assert EventStream(window_us=1000).max_packet_bytes is None  # bounded by its user
