@@ -64,9 +64,11 @@ import torch
 from torch import nn
 import torch.nn.functional as functional
 
-ARCHITECTURES = ('vgg', 'resnet')
+ARCHITECTURES = ('vgg', 'resnet', 'graph')
 INPUT = -1
 """Source index of the (analog) image in a layer's wiring."""
+MAX_INPUT_PIXELS = 4096 * 4096
+"""Largest input (height x width) a checkpoint may describe (refused before allocating)."""
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,10 @@ class ConvertedConfig:
     Attributes
     ----------
     arch
-        ``'vgg'`` (plain 3x3 convolutions, average pooling, two linear layers) or
-        ``'resnet'`` (a stem convolution and basic residual blocks).
+        ``'vgg'`` (plain 3x3 convolutions, average pooling, two linear layers),
+        ``'resnet'`` (a stem convolution and basic residual blocks) or ``'graph'`` (the
+        layers listed in ``layers``: an imported network, see
+        :mod:`topspark_ros.core.exchange.nir_import`).
     height, width, channels
         input frame (``channels`` 1: grayscale, 3: RGB, 2: event polarity counts OFF, ON).
     n_classes
@@ -141,6 +145,16 @@ class ConvertedConfig:
         initial clipping threshold of every layer.
     seed
         seed of the initial weights.
+    layers
+        ``'graph'`` only (``widths`` and ``hidden`` are then unused): per layer, in order,
+        ``{'synapses': [{'source': s, 'pool': p, 'op': op}, ...]}`` with ``s`` the source
+        layer (:data:`INPUT` for the image), ``p`` the average-pool factor and ``op`` None
+        (identity) or ``{'kind': 'conv', 'in', 'out', 'kernel', 'stride', 'padding',
+        'dilation', 'groups'}`` / ``{'kind': 'linear', 'in', 'out'}`` (with a bias).
+    leak
+        per hidden layer, the factor ``beta_l`` in ``(0, 1]`` the membrane potential is
+        multiplied by every step before the input is added (a leaky IF, LIF);
+        empty (default): 1 everywhere, the plain IF neuron of the module doc.
 
     """
 
@@ -155,12 +169,18 @@ class ConvertedConfig:
     std: Sequence[float] = (0.3530,)
     mu_init: float = 2.0
     seed: int = 0
+    layers: Sequence[dict] = ()
+    leak: Sequence[float] = ()
 
     def __post_init__(self) -> None:
         """Check values; raise ``ValueError`` on an invalid one."""
         if self.arch not in ARCHITECTURES:
             raise ValueError(f'arch must be one of {ARCHITECTURES}, got {self.arch!r}')
         object.__setattr__(self, 'widths', tuple(int(w) for w in self.widths))
+        object.__setattr__(self, 'layers', _check_layers(self.layers, self.arch))
+        object.__setattr__(self, 'leak', tuple(float(b) for b in self.leak))
+        if any(not 0.0 < b <= 1.0 for b in self.leak):
+            raise ValueError(f'leak factors must lie in (0, 1], got {list(self.leak)}')
         object.__setattr__(self, 'mean', tuple(float(m) for m in self.mean))
         object.__setattr__(self, 'std', tuple(float(s) for s in self.std))
         for name in ('height', 'width', 'n_classes'):
@@ -180,6 +200,8 @@ class ConvertedConfig:
         if not self.mu_init > 0:
             raise ValueError(f'mu_init must be > 0, got {self.mu_init}')
         pools = len(self.widths) - 1
+        if self.arch == 'graph':
+            return
         if self.height % (2 ** pools) or self.width % (2 ** pools):
             raise ValueError(f'{self.height}x{self.width} is not divisible by 2^{pools} '
                              f'(one pool per stage after the first)')
@@ -190,8 +212,11 @@ class ConvertedConfig:
     def to_dict(self) -> dict:
         """Return the configuration as a plain (JSON-ready) dict."""
         values = asdict(self)
-        for key in ('widths', 'mean', 'std'):
+        for key in ('widths', 'mean', 'std', 'leak', 'layers'):
             values[key] = list(values[key])
+        for key in ('layers', 'leak'):
+            if not values[key]:
+                del values[key]  # checkpoints of the built-in architectures stay as they were
         return values
 
     @classmethod
@@ -277,14 +302,24 @@ class ConvertibleNet(nn.Module):
         torch.manual_seed(config.seed)
         try:
             self.ops = nn.ModuleDict()
-            self.wiring = _vgg(self, config) if config.arch == 'vgg' else _resnet(self, config)
+            build = {'vgg': _vgg, 'resnet': _resnet, 'graph': _graph}[config.arch]
+            self.wiring = build(self, config)
         finally:
             torch.random.set_rng_state(generator_state)
         self.thresholds = nn.ModuleList(TrainableClip(config.mu_init)
                                         for _ in range(len(self.wiring) - 1))
         self.register_buffer('mean', torch.tensor(config.mean).view(1, -1, 1, 1))
         self.register_buffer('std', torch.tensor(config.std).view(1, -1, 1, 1))
-        self.shapes = self._layer_shapes()
+        if config.leak and len(config.leak) != len(self.wiring) - 1:
+            raise ValueError(f'{len(config.leak)} leak factors for {len(self.wiring) - 1} '
+                             'hidden layers')
+        try:
+            self.shapes = self._layer_shapes()
+        except RuntimeError as exc:  # only a 'graph' wiring can disagree with itself
+            raise ValueError(f'the layers do not fit together: {exc}') from None
+        if self.shapes[-1] != (config.n_classes,):
+            raise ValueError(f'the output layer has shape {list(self.shapes[-1])}, expected '
+                             f'[{config.n_classes}] (n_classes)')
         self.fanouts = self._fanout_maps()
 
     def _conv(self, name: str, c_in: int, c_out: int, kernel: int = 3) -> str:
@@ -369,7 +404,8 @@ class ConvertibleNet(nn.Module):
                         y = functional.linear(y.flatten(1), torch.ones_like(op.weight))
                     else:
                         y = functional.conv2d(y, torch.ones_like(op.weight),
-                                              padding=op.padding)
+                                              stride=op.stride, padding=op.padding,
+                                              dilation=op.dilation, groups=op.groups)
                 y.sum().backward()
                 layer_maps.append(x.grad[0].detach().round())
             maps.append(layer_maps)
@@ -393,6 +429,62 @@ def _vgg(net: ConvertibleNet, c: ConvertedConfig) -> list:
         wiring.append([Synapse(last + 1, net._linear('fc_out', c.hidden, c.n_classes))])
     else:
         wiring.append([Synapse(last, net._linear('fc_out', n_flat, c.n_classes))])
+    return wiring
+
+
+def _check_layers(layers, arch: str) -> tuple:
+    """Return ``layers`` (see :class:`ConvertedConfig`) as plain dicts; ``ValueError`` if bad."""
+    layers = tuple(layers)
+    if (arch == 'graph') != bool(layers):
+        raise ValueError("layers are given exactly for arch 'graph'")
+    plain = []
+    for index, layer in enumerate(layers):
+        try:
+            synapses = []
+            for syn in layer['synapses']:
+                source, pool, op = int(syn['source']), int(syn.get('pool', 1)), syn.get('op')
+                if not INPUT <= source < index or pool < 1:
+                    raise ValueError(f'source {source} or pool {pool} out of range')
+                if op is not None:
+                    op = dict(op)
+                    if op['kind'] == 'conv':
+                        op = {'kind': 'conv', 'in': int(op['in']), 'out': int(op['out']),
+                              **{k: [int(x) for x in op[k]] for k in
+                                 ('kernel', 'stride', 'padding', 'dilation')},
+                              'groups': int(op['groups'])}
+                    elif op['kind'] == 'linear':
+                        op = {'kind': 'linear', 'in': int(op['in']), 'out': int(op['out'])}
+                    else:
+                        raise ValueError(f'unknown op kind {op["kind"]!r}')
+                synapses.append({'source': source, 'pool': pool, 'op': op})
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f'layer {index}: malformed ({exc!r})') from None
+        except ValueError as exc:
+            raise ValueError(f'layer {index}: {exc}') from None
+        if not synapses:
+            raise ValueError(f'layer {index} has no input')
+        plain.append({'synapses': synapses})
+    return tuple(plain)
+
+
+def _graph(net: ConvertibleNet, c: ConvertedConfig) -> list:
+    """Wire the layers ``c.layers`` lists (an imported graph); ops are named ``l<layer>_<k>``."""
+    wiring = []
+    for index, layer in enumerate(c.layers):
+        synapses = []
+        for k, syn in enumerate(layer['synapses']):
+            op, name = syn['op'], ''
+            if op is not None:
+                name = f'l{index}_{k}'
+                if op['kind'] == 'conv':
+                    net.ops[name] = nn.Conv2d(
+                        op['in'], op['out'], tuple(op['kernel']), stride=tuple(op['stride']),
+                        padding=tuple(op['padding']), dilation=tuple(op['dilation']),
+                        groups=op['groups'])
+                else:
+                    net.ops[name] = nn.Linear(op['in'], op['out'])
+            synapses.append(Synapse(syn['source'], name, syn['pool']))
+        wiring.append(synapses)
     return wiring
 
 
@@ -672,6 +764,7 @@ class ConvertedNetwork:
         spikes = torch.zeros(batch, dtype=torch.float64, device=x.device)
         accumulates = torch.zeros(batch, dtype=torch.float64, device=x.device)
         n_neurons = float(sum(math.prod(s) for s in net.shapes))
+        leak = self.config.leak or (1.0,) * last
         margin = None if early_exit is None else float(early_exit.margin)
         floor = 0 if early_exit is None else int(early_exit.min_steps)
         for t in range(int(timesteps)):
@@ -700,6 +793,8 @@ class ConvertedNetwork:
                     continue
                 mask = act.view((-1,) + (1,) * (current.dim() - 1))
                 v_new = v[layer] + current * mask
+                if leak[layer] != 1.0:
+                    v_new = v_new + (leak[layer] - 1.0) * v[layer] * mask
                 th = theta[layer]
                 if surrogate:
                     s = _Spike.apply((v_new - th) / th)
@@ -780,6 +875,23 @@ class ConvertedNetwork:
         if self.event_encoding is not None:
             meta['event_encoding'] = self.event_encoding.to_dict()
         return meta, tensors
+
+    @staticmethod
+    def checkpoint_shapes(meta: dict) -> dict:
+        """
+        Return ``{tensor name: shape}`` a checkpoint with model metadata ``meta`` holds.
+
+        The network is built on torch's ``meta`` device: shapes only, nothing allocated.
+        Inputs of more than :data:`MAX_INPUT_PIXELS` pixels are refused (``ValueError``).
+        """
+        config = ConvertedConfig.from_dict(dict(meta['config']))
+        if config.height * config.width > MAX_INPUT_PIXELS:
+            raise ValueError(f'input {config.height}x{config.width} has more than '
+                             f'{MAX_INPUT_PIXELS} pixels')
+        with torch.device('meta'):
+            net = ConvertibleNet(config)
+        # 0-d tensors (thresholds) are stored as [1] (see checkpoint_payload).
+        return {name: tuple(value.shape) or (1,) for name, value in net.state_dict().items()}
 
     @classmethod
     def from_checkpoint(cls, meta: dict, tensors: dict,

@@ -1,0 +1,86 @@
+"""
+Re-simulation check: run an exported NIR graph and compare its predictions with the model's.
+
+The graph is read back from its file (``nir.read``) and run by the package's own readers:
+a converted-family graph through :func:`~topspark_ros.core.exchange.nir_import.import_graph`
+(the import path: it becomes a converted model again), an STDP graph through
+:class:`~topspark_ros.core.exchange.nir_sim.NirSimulator` fed the very Poisson spike trains
+the native model gets (same seeds), and once more fed the spike probabilities (rate input:
+what a reader without the Poisson encoder would do). Both families are also run as plain NIR
+(the simulator without topspark's neuron metadata), to show what a reader that knows only
+NIR's semantics gets.
+"""
+
+import numpy as np
+
+
+def _batches(n: int, size: int):
+    """Yield ``slice`` objects of at most ``size`` over ``range(n)``."""
+    for first in range(0, n, size):
+        yield slice(first, min(n, first + size))
+
+
+def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: int, *,
+               seed: int = 0, batch_size: int = 256) -> dict:
+    """
+    Return agreement and accuracies of the NIR graph against ``model`` on ``images``.
+
+    Keys: ``n``, ``timesteps``, ``reader``, ``agreement`` (share of equal predictions),
+    ``native_accuracy``, ``nir_accuracy``, ``plain_nir_agreement`` and, for the STDP family,
+    ``rate_input_agreement`` / ``rate_input_accuracy``.
+    """
+    import torch
+
+    from topspark_ros.core.exchange.nir_sim import NirSimulator
+
+    labels = np.asarray(labels)
+    native, nir_pred, plain, rate = [], [], [], []
+    out = {'n': int(len(images)), 'timesteps': int(timesteps)}
+    if model.checkpoint_family == 'converted':
+        from topspark_ros.core.exchange.nir_import import import_graph
+
+        imported, _, _ = import_graph(graph, device=model.device)
+        simulator = NirSimulator(graph, extensions=False, device=model.device)
+        out['reader'] = 'topspark import (converted family)'
+        for part in _batches(len(images), batch_size):
+            batch = images[part]
+            native.append(model.infer(batch, timesteps=timesteps).predicted)
+            nir_pred.append(imported.infer(batch, timesteps=timesteps).predicted)
+            with torch.no_grad():
+                result = simulator.run(model._inputs(batch), timesteps)
+            plain.append(result['output'].argmax(1))
+    else:
+        from topspark_ros.core.encoding import (draw_seeds, poisson_events,
+                                                spike_probabilities)
+
+        simulator = NirSimulator(graph, device='cpu')
+        bare = NirSimulator(graph, extensions=False, device='cpu')
+        out['reader'] = 'topspark NIR simulator (same Poisson trains as the model)'
+        p = model.params
+        dt = model.config.dt_ms
+        rng = np.random.default_rng(seed)
+        output = [n for n, node in graph.nodes.items() if type(node).__name__ == 'Output'][0]
+        for part in _batches(len(images), batch_size):
+            batch = images[part]
+            events = poisson_events(batch, timesteps, p.input_rate_hz, dt,
+                                    draw_seeds(rng, len(batch)))
+            native.append(model.infer(spikes=events).predicted)
+            dense = torch.as_tensor(events.to_dense(), dtype=torch.float32)
+            with torch.no_grad():
+                nir_pred.append(simulator.run(dense, timesteps, batch=len(batch))[output]
+                                .argmax(1))
+                plain.append(bare.run(dense, timesteps, batch=len(batch))[output].argmax(1))
+                probs = torch.as_tensor(spike_probabilities(batch, p.input_rate_hz, dt),
+                                        dtype=torch.float32)
+                rate.append(simulator.run(probs, timesteps)[output].argmax(1))
+    native, nir_pred, plain = (np.concatenate(a) for a in (native, nir_pred, plain))
+    out.update(agreement=float(np.mean(native == nir_pred)),
+               native_accuracy=float(np.mean(native == labels)),
+               nir_accuracy=float(np.mean(nir_pred == labels)),
+               plain_nir_agreement=float(np.mean(plain == native)),
+               plain_nir_accuracy=float(np.mean(plain == labels)))
+    if rate:
+        rate = np.concatenate(rate)
+        out.update(rate_input_agreement=float(np.mean(rate == native)),
+                   rate_input_accuracy=float(np.mean(rate == labels)))
+    return out

@@ -1,0 +1,423 @@
+r"""
+Import a NIR graph of an IF/LIF network as a model of the converted family.
+
+A feed-forward (convolutional or dense) graph whose neurons are ``IF`` or ``LIF`` (as
+snnTorch, Norse, Sinabs and :mod:`~topspark_ros.core.exchange.nir_export` write them)
+becomes a :class:`~topspark_ros.core.converted.ConvertedNetwork` of architecture
+``'graph'``: every neuron node is a layer, every path of operations into it a synapse
+(at most one pool of kernel = stride without padding, a ``Flatten``, at most one ``Conv2d`` /
+``Affine`` / ``Linear``, or a ``Scale`` that equals the source's spike amplitude on an
+identity path). It then runs in the classifier with adaptive T, sweeps, profiles and the
+controller like a trained one. The mapping, per node:
+
+* ``Input``: the model's analog input, the normalised image ``(x / 255 - mean) / std`` held at
+  every step; ``mean`` and ``std`` come from topspark's metadata, the caller, or default to
+  0 and 1 (the input is then ``x / 255`` in ``[0, 1]``). ``[C, H, W]`` with ``C`` 1 or 3,
+  ``[H, W]``, or a flat ``[N]`` with ``N = S^2`` (grey) or ``3 S^2`` (RGB).
+* ``IF``: ``v <- v + r I``: ``r`` is folded into the incoming weights; the threshold becomes
+  the layer's ``mu`` when it is one value, else it is folded too (``mu = 1``). The converted
+  family resets by subtraction: NIR's IF resets to ``v_reset``, so this is approximate unless
+  the graph's metadata says ``reset: subtract`` (topspark's own exports).
+* ``LIF`` (``v_leak = 0``, one ``tau`` per layer): discretised by forward Euler at ``dt``
+  (default 1e-4 s, snnTorch's): ``v <- beta v + (r dt / tau) I`` with ``beta = 1 - dt/tau``
+  as the layer's leak (:attr:`ConvertedConfig.leak`); exact for snnTorch's ``Leaky``.
+* ``I`` before the ``Output``: the output layer (the converted family's accumulator; ``r``
+  folded into its weights). An ``Output`` fed by an ``IF``/``LIF`` reads that layer's spike
+  counts (an identity output layer); fed by an operation, the sum of its output over the steps.
+* A native spike carries the layer's threshold, a NIR spike 1: the amplitude is divided out
+  of the next weights; a ``SumPool2d`` is the native average pool with ``k^2`` folded into the
+  next weights.
+
+The initial potential is ``f theta`` with ``f`` from topspark's metadata, else 0. Anything
+else (``CubaLIF``, ``LI``, ``Delay``, recurrent edges, nested graphs, ``Conv1d``, ...) is
+refused with a one-line :class:`NirImportError` naming the node.
+"""
+
+import json
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+
+from topspark_ros.core.exchange.fidelity import APPROXIMATE, FAITHFUL, FidelityReport
+from topspark_ros.core.exchange.nir_sim import graph_metadata
+
+SPIKING = ('IF', 'LIF')
+NEURONS = SPIKING + ('I',)
+PATH_OPS = ('SumPool2d', 'AvgPool2d', 'Flatten', 'Conv2d', 'Affine', 'Linear', 'Scale')
+SUPPORTED = NEURONS + PATH_OPS + ('Input', 'Output')
+DEFAULT_LIF_DT_S = 1e-4
+"""Forward-Euler step of LIF nodes (snnTorch's export convention)."""
+
+
+class NirImportError(ValueError):
+    """A graph the converted family cannot represent; the message names the node."""
+
+
+def _uniform(values, name: str, what: str, rtol: float = 1e-6) -> float:
+    """Return the one value of ``values``; :class:`NirImportError` when they differ."""
+    arr = np.asarray(values, np.float64).reshape(-1)
+    if arr.size == 0 or not np.allclose(arr, arr[0], rtol=rtol, atol=0.0):
+        raise NirImportError(f'node {name!r}: {what} must be one value per layer')
+    return float(arr[0])
+
+
+def _pair(value) -> list:
+    """Return ``value`` (an int or a sequence of one or two) as a list of two ints."""
+    arr = np.atleast_1d(np.asarray(value)).astype(int).tolist()
+    return [arr[0], arr[0]] if len(arr) == 1 else [arr[0], arr[1]]
+
+
+def _input_geometry(name: str, shape) -> tuple:
+    """Return ``(channels, height, width)`` of an ``Input`` of ``shape``."""
+    shape = [int(s) for s in np.atleast_1d(np.asarray(shape))]
+    if len(shape) == 3:
+        channels, height, width = shape
+    elif len(shape) == 2:
+        channels, (height, width) = 1, shape
+    elif len(shape) == 1:
+        for channels in (1, 3):
+            side = math.isqrt(shape[0] // channels)
+            if side * side * channels == shape[0]:
+                height = width = side
+                break
+        else:
+            raise NirImportError(f'node {name!r}: a flat input of {shape[0]} values is not a '
+                                 'square grey or RGB image')
+    else:
+        raise NirImportError(f'node {name!r}: input shape {shape} is not an image')
+    if channels not in (1, 3):
+        raise NirImportError(f'node {name!r}: {channels} input channels (the classifier takes '
+                             '1: grey or 3: RGB)')
+    return channels, height, width
+
+
+class _Synapse:
+    """One path of operations from a source node into a neuron node (being parsed)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.pool = 1
+        self.pool_gain = 1.0
+        self.op = None
+        self.op_name = None
+        self.scale = None
+        self.scale_name = None
+        self.notes = []
+
+
+def _parse_path(graph, target: str, first: str, neurons: set, preds: dict) -> _Synapse:
+    """Walk back from ``first`` (a predecessor of ``target``) to a source; return the path."""
+    chain = []
+    name = first
+    while name not in neurons and type(graph.nodes[name]).__name__ != 'Input':
+        kind = type(graph.nodes[name]).__name__
+        if kind not in PATH_OPS:
+            raise NirImportError(f'node {name!r}: {kind} cannot sit between neurons in the '
+                                 'converted family')
+        if len(preds[name]) != 1:
+            raise NirImportError(f'node {name!r}: an operation with {len(preds[name])} inputs '
+                                 '(only neuron nodes may sum several inputs)')
+        chain.append(name)
+        name = preds[name][0]
+    syn = _Synapse(name)
+    for name in reversed(chain):
+        node = graph.nodes[name]
+        kind = type(node).__name__
+        if kind in ('SumPool2d', 'AvgPool2d'):
+            kernel, stride = _pair(node.kernel_size), _pair(node.stride)
+            if syn.pool != 1 or syn.op is not None or kernel[0] != kernel[1] \
+                    or kernel != stride or any(_pair(node.padding)):
+                raise NirImportError(f'node {name!r}: only one square pool with stride = '
+                                     'kernel and no padding, before the weights, is supported')
+            syn.pool = kernel[0]
+            syn.pool_gain = float(kernel[0] ** 2) if kind == 'SumPool2d' else 1.0
+            syn.notes.append((name, kind, 'the average pool' + (
+                f' with its {kernel[0] ** 2} folded into the next weights'
+                if kind == 'SumPool2d' else '')))
+        elif kind == 'Flatten':
+            if int(node.start_dim) not in (0, 1) and node.start_dim != -3 \
+                    or int(node.end_dim) != -1 or syn.op is not None:
+                raise NirImportError(f'node {name!r}: only a full flatten before a dense '
+                                     'layer is supported')
+            syn.notes.append((name, kind, 'implied by the dense layer'))
+        elif kind == 'Scale':
+            if syn.op is not None or syn.scale is not None:
+                raise NirImportError(f'node {name!r}: a Scale is supported only alone on an '
+                                     'identity path')
+            syn.scale, syn.scale_name = np.asarray(node.scale, np.float64), name
+        else:
+            if syn.op is not None or syn.scale is not None:
+                raise NirImportError(f'node {name!r}: two weight operations in one path')
+            syn.op, syn.op_name = node, name
+    return syn
+
+
+def _op_spec(name: str, node) -> dict:
+    """Return the layer-spec op of a ``Conv2d`` / ``Affine`` / ``Linear`` node."""
+    weight = np.asarray(node.weight)
+    if type(node).__name__ != 'Conv2d':
+        if weight.ndim != 2:
+            raise NirImportError(f'node {name!r}: weight of shape {list(weight.shape)}')
+        return {'kind': 'linear', 'in': int(weight.shape[1]), 'out': int(weight.shape[0])}
+    if weight.ndim != 4:
+        raise NirImportError(f'node {name!r}: Conv2d weight of shape {list(weight.shape)}')
+    kernel = [int(k) for k in weight.shape[2:]]
+    dilation = _pair(node.dilation)
+    padding = node.padding
+    if isinstance(padding, (str, bytes)):
+        padding = padding.decode() if isinstance(padding, bytes) else padding
+        if padding == 'valid':
+            padding = [0, 0]
+        elif padding == 'same' and all(k % 2 for k in kernel):
+            padding = [d * (k - 1) // 2 for d, k in zip(dilation, kernel)]
+        else:
+            raise NirImportError(f'node {name!r}: padding {padding!r} is not supported')
+    groups = int(node.groups)
+    return {'kind': 'conv', 'in': int(weight.shape[1]) * groups, 'out': int(weight.shape[0]),
+            'kernel': kernel, 'stride': _pair(node.stride), 'padding': _pair(padding),
+            'dilation': dilation, 'groups': groups}
+
+
+def _row_gain(gain: np.ndarray, spec: dict, name: str) -> np.ndarray:
+    """Return the per-output-unit (linear) or per-channel (conv) form of a neuron gain."""
+    if spec['kind'] == 'linear':
+        return gain.reshape(-1)
+    per_channel = gain.reshape(gain.shape[0], -1)
+    if not np.allclose(per_channel, per_channel[:, :1], rtol=1e-6, atol=0.0):
+        raise NirImportError(f'node {name!r}: per-neuron gains or thresholds that vary within '
+                             'a channel cannot fold into a convolution')
+    return per_channel[:, 0]
+
+
+def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None, lif_dt_s: float = DEFAULT_LIF_DT_S,
+                 device: str = 'cpu'):
+    """
+    Return ``(model, report, info)``: ``graph`` as a ``ConvertedNetwork`` (see module doc).
+
+    ``mean``/``std``: input normalisation per channel (default: the graph's topspark
+    metadata, else 0 and 1). ``info``: class names and T from the metadata, for the
+    checkpoint. Raises :class:`NirImportError` (one line, naming the node) on anything the
+    converted family cannot represent.
+    """
+    import torch
+
+    from topspark_ros.core.converted import (ConvertedConfig, ConvertedNetwork,
+                                             ConvertedParams, ConvertibleNet, INPUT)
+
+    meta = graph_metadata(graph)
+    neuron_meta = meta.get('neurons', {})
+    report = FidelityReport()
+    nodes = graph.nodes
+    for name, node in nodes.items():
+        kind = type(node).__name__
+        if kind not in SUPPORTED:
+            raise NirImportError(f'node {name!r}: {kind} is not supported (the converted '
+                                 f'family imports {", ".join(SUPPORTED)})')
+    inputs = [n for n, node in nodes.items() if type(node).__name__ == 'Input']
+    outputs = [n for n, node in nodes.items() if type(node).__name__ == 'Output']
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NirImportError(f'the graph has {len(inputs)} Input and {len(outputs)} Output '
+                             'nodes; one of each is supported')
+    preds = {n: [s for s, d in graph.edges if d == n] for n in nodes}
+    succs = {n: [d for s, d in graph.edges if s == n] for n in nodes}
+    input_name, output_name = inputs[0], outputs[0]
+    channels, height, width = _input_geometry(input_name,
+                                              nodes[input_name].input_type['input'])
+    neuron_names = {n for n, node in nodes.items() if type(node).__name__ in NEURONS}
+    # Topological order of the neurons (a recurrent edge leaves some unordered).
+    order, placed = [], {input_name}
+    synapses = {}
+    for name in neuron_names:
+        if not preds[name]:
+            raise NirImportError(f'node {name!r}: a neuron without input')
+        synapses[name] = [_parse_path(graph, name, p, neuron_names, preds)
+                          for p in preds[name]]
+    while len(order) < len(neuron_names):
+        ready = sorted(n for n in neuron_names - set(order)
+                       if all(s.source in placed for s in synapses[n]))
+        if not ready:
+            stuck = sorted(neuron_names - set(order))[0]
+            raise NirImportError(f'node {stuck!r}: on a recurrent loop (the converted family '
+                                 'is feed-forward)')
+        order += ready
+        placed.update(ready)
+    if len(preds[output_name]) != 1:
+        raise NirImportError(f'node {output_name!r}: the Output has {len(preds[output_name])} '
+                             'inputs (one is supported)')
+    feeder = preds[output_name][0]
+    integrators = [n for n in order if type(nodes[n]).__name__ == 'I']
+    if integrators and integrators != [feeder]:
+        raise NirImportError(f'node {integrators[0]!r}: an I node is supported only as the '
+                             'output layer, right before the Output')
+    hidden = [n for n in order if n != feeder or type(nodes[n]).__name__ != 'I']
+    for name in hidden:
+        if succs[name] == [] and name != feeder:
+            raise NirImportError(f'node {name!r}: a neuron whose output goes nowhere')
+    index = {name: i for i, name in enumerate(hidden)}
+    index[input_name] = INPUT
+
+    # Per hidden layer: threshold mu, per-neuron gain folded into the incoming weights, leak.
+    mu, gains, leak, v_init = [], {}, [], []
+    for name in hidden:
+        node = nodes[name]
+        kind = type(node).__name__
+        th = np.asarray(node.v_threshold, np.float64)
+        nm = neuron_meta.get(name, {})
+        if kind == 'IF':
+            gain = np.broadcast_to(np.asarray(node.r, np.float64), th.shape)
+            beta = 1.0
+        else:
+            if not np.allclose(np.asarray(node.v_leak, np.float64), 0.0):
+                raise NirImportError(f'node {name!r}: LIF with v_leak != 0 is not representable '
+                                     '(the converted family leaks towards 0)')
+            tau = _uniform(node.tau, name, 'tau')
+            beta = 1.0 - lif_dt_s / tau
+            if not 0.0 < beta <= 1.0:
+                raise NirImportError(f'node {name!r}: tau = {tau:g} s is not above the step '
+                                     f'dt = {lif_dt_s:g} s (forward Euler)')
+            gain = np.broadcast_to(np.asarray(node.r, np.float64) * lif_dt_s / tau, th.shape)
+        if np.any(th <= 0):
+            raise NirImportError(f'node {name!r}: thresholds must be > 0')
+        if np.allclose(th, th.reshape(-1)[0], rtol=1e-6, atol=0.0):
+            mu.append(float(th.reshape(-1)[0]))
+            gains[name] = gain.copy()
+        else:
+            mu.append(1.0)
+            gains[name] = gain / th
+        leak.append(beta)
+        v_init.append(float(np.mean(nm['v_init'])) / mu[-1] if 'v_init' in nm else 0.0)
+        reset_ok = nm.get('reset') == 'subtract'
+        v_reset = np.asarray(getattr(node, 'v_reset', 0.0), np.float64)
+        reasons = []
+        if kind == 'LIF':
+            reasons.append(f'leak beta = 1 - dt/tau = {beta:.6g} (forward Euler, dt = '
+                           f'{lif_dt_s:g} s), input gain r dt/tau folded into the weights')
+        else:
+            reasons.append('r folded into the incoming weights')
+        status = FAITHFUL
+        if not reset_ok:
+            status = APPROXIMATE
+            reasons.append('NIR resets to v_reset'
+                           + (f' (= {float(v_reset.mean()):g})' if v_reset.size else '')
+                           + '; imported with reset by subtraction of the threshold')
+        if nm.get('fire') != '>=':
+            status = APPROXIMATE
+            reasons.append('fires at v >= threshold (NIR: v > threshold; differs only on '
+                           'equality)')
+        report.add(name, kind, status, '; '.join(reasons))
+    if integrators:
+        gains[feeder] = np.asarray(nodes[feeder].r, np.float64)
+        report.add(feeder, 'I', FAITHFUL, 'the output layer accumulates its input (the class '
+                   'evidence); r folded into its weights')
+
+    spike_amp = {INPUT: 1.0}
+    spike_amp.update({index[n]: mu[index[n]] for n in hidden})
+    layers, state, noted = [], {}, set()
+
+    def add_layer(target: str, syns) -> None:
+        layer = len(layers)
+        specs = []
+        gain = gains.get(target)
+        for k, syn in enumerate(syns):
+            src = index[syn.source]
+            amp = spike_amp[src]
+            for note in syn.notes:
+                if note[0] not in noted:
+                    report.add(note[0], note[1], FAITHFUL, note[2])
+                    noted.add(note[0])
+            if syn.op is None:
+                expected = amp / syn.pool_gain
+                given = syn.scale if syn.scale is not None else np.ones(1)
+                ratio = given * (gain.reshape(gain.shape) if gain is not None else 1.0)
+                if not np.allclose(ratio, expected, rtol=1e-5, atol=0.0):
+                    where = syn.scale_name or target
+                    raise NirImportError(
+                        f'node {where!r}: an identity path must carry the source spike '
+                        f'amplitude ({expected:g}), got {float(np.mean(ratio)):g}')
+                specs.append({'source': src, 'pool': syn.pool, 'op': None})
+                if syn.scale_name:
+                    report.add(syn.scale_name, 'Scale', FAITHFUL, 'identity shortcut')
+                continue
+            spec = _op_spec(syn.op_name, syn.op)
+            weight = np.asarray(syn.op.weight, np.float64) * syn.pool_gain / amp
+            bias = np.asarray(getattr(syn.op, 'bias', np.zeros(weight.shape[0])), np.float64)
+            if gain is not None:
+                rows = _row_gain(np.asarray(gain), spec, target)
+                shape = (-1,) + (1,) * (weight.ndim - 1)
+                weight = weight * rows.reshape(shape)
+                bias = bias * rows
+            specs.append({'source': src, 'pool': syn.pool, 'op': spec})
+            state[f'ops.l{layer}_{k}.weight'] = weight
+            state[f'ops.l{layer}_{k}.bias'] = np.broadcast_to(bias, (spec['out'],))
+            report.add(syn.op_name, type(syn.op).__name__, FAITHFUL,
+                       'spike amplitude divided out of the weights' if src != INPUT else '')
+        layers.append({'synapses': specs})
+
+    for name in hidden:
+        add_layer(name, synapses[name])
+    if integrators:
+        add_layer(feeder, synapses[feeder])
+    elif feeder in index:
+        layers.append({'synapses': [{'source': index[feeder], 'pool': 1, 'op': None}]})
+        report.add(output_name, 'Output', FAITHFUL, f'reads the spike counts of {feeder!r} '
+                   '(times its threshold); the prediction is their argmax')
+    else:
+        syn = _parse_path(graph, output_name, feeder, neuron_names, preds)
+        gains[output_name] = None
+        add_layer(output_name, [syn])
+        report.add(output_name, 'Output', APPROXIMATE, 'the output current of each step is '
+                   'summed over the steps (the evidence); NIR gives it step by step')
+    n_classes = int(np.prod(np.asarray(nodes[output_name].output_type['output'])))
+    m = meta.get('input', {})
+    mean = list(mean if mean is not None else m.get('mean', [0.0] * channels))
+    std = list(std if std is not None else m.get('std', [1.0] * channels))
+    report.add(input_name, 'Input', FAITHFUL if 'mean' in m else APPROXIMATE,
+               f'analog input (x/255 - {mean})/{std} held at every step'
+               + ('' if 'mean' in m else '; the graph does not say how its input is '
+                  'normalised: check mean/std'))
+    if len(set(np.round(v_init, 6))) > 1:
+        report.add('<model>', 'initial potential', APPROXIMATE,
+                   f'per-layer initial fractions {v_init}: the first is used for all')
+    params = ConvertedParams(threshold_scale=1.0, v_init_frac=float(v_init[0] if v_init else 0))
+    try:
+        config = ConvertedConfig(arch='graph', height=height, width=width, channels=channels,
+                                 n_classes=n_classes, mean=mean, std=std, layers=layers,
+                                 leak=leak if any(b != 1.0 for b in leak) else ())
+        net = ConvertibleNet(config)
+    except ValueError as exc:
+        raise NirImportError(f'the graph does not map onto the converted family: {exc}') \
+            from None
+    full = net.state_dict()
+    for name, value in state.items():
+        if tuple(full[name].shape) != tuple(np.shape(value)):
+            raise NirImportError(f'{name}: weight of shape {list(np.shape(value))}, the layer '
+                                 f'needs {list(full[name].shape)}')
+        full[name] = torch.as_tensor(np.asarray(value, np.float32))
+    for i, value in enumerate(mu):
+        full[f'thresholds.{i}.mu'] = torch.tensor(float(value))
+    net.load_state_dict(full)
+    model = ConvertedNetwork(config, params, device=device, net=net)
+    info = {'class_names': list(meta.get('class_names') or []),
+            'timesteps': meta.get('timesteps'),
+            'nir_producer': meta.get('producer', ''),
+            'nir_import': report.to_list()}
+    return model, report, info
+
+
+def read_graph(path):
+    """Read a NIR file (``nir.read``); errors become one-line ``ValueError``s."""
+    import nir
+
+    try:
+        return nir.read(path)
+    except FileNotFoundError:
+        raise ValueError(f'{path}: no such file') from None
+    except (OSError, KeyError, AssertionError, TypeError, ValueError) as exc:
+        raise ValueError(f'{path}: not a readable NIR graph ({exc})') from None
+
+
+def metadata_json(graph) -> str:
+    """Return topspark's metadata of ``graph`` as indented JSON (empty object when none)."""
+    return json.dumps(graph_metadata(graph), indent=1, sort_keys=True)
