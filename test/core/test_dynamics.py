@@ -159,8 +159,26 @@ def test_op_counts_of_a_step():
     net.step([0, 2])
     ops = net.ops
     assert ops[kernels.OP_INPUT_SPIKES] == 2 and ops[kernels.OP_SYN_INPUT] == 8
-    assert ops[kernels.OP_NEURON_UPDATES] == 4 and ops[kernels.OP_PLASTICITY] == 8
+    # No post trace yet: depression changes nothing, so no weight update is counted.
+    assert ops[kernels.OP_NEURON_UPDATES] == 4 and ops[kernels.OP_PLASTICITY] == 0
     assert ops[kernels.OP_EXC_SPIKES] == 0
+
+
+@pytest.mark.parametrize('rule, expected', [('pair', [0, 0, 3, 3, 4]), ('dc', [0, 0, 1, 1, 2])])
+def test_plasticity_counts_the_weight_updates_stdp_applies(rule, expected):
+    # 2 inputs, 1 neuron. Probe (input 1) at 0: no post trace, nothing changes, 0 counted.
+    # Post spike at 2 (driven by input 0): depression of w[0, 0] (1) and, under 'pair', the
+    # column of 2 input weights (2); under 'dc' a first spike has factor y2 = 0: no column.
+    # Probe at 4: depression of w[1, 0] (1).
+    schedule = {0: [1], 2: [0], 4: [1]}
+    config = STDPConfig(n_inputs=2, n_neurons=1, inhibition='direct', learning_rule=rule,
+                        w_max=50.0)
+    net = Stepper([[30.0], [0.25]], config, DynamicsParams(refractory_ms=0.0), learning=True)
+    seen = []
+    for t in range(5):
+        net.step(schedule.get(t, ()))
+        seen.append(int(net.ops[kernels.OP_PLASTICITY]))
+    assert seen == expected
 
 
 def test_float32_input_current_keeps_the_membrane_within_1e4_mv(fashion_train):

@@ -65,6 +65,17 @@ def energy_report_to_msg(report, msg_type=None):
     msg.plasticity_updates = float(report.mean_ops.plasticity_updates)
     msg.baseline_energy_per_inference_j = float(report.baseline_energy_per_inference_j)
     msg.saving_vs_baseline = float(report.saving_vs_baseline)
+    msg.preset_includes = ', '.join(report.includes)
+    msg.memory_preset = report.memory_preset
+    msg.memory_energy_per_inference_j = float(report.memory_energy_per_inference_j)
+    msg.ann_macs = float(report.ann_macs)
+    msg.ann_energy_per_inference_j = float(report.ann_energy_per_inference_j)
+    msg.ann_memory_energy_per_inference_j = float(report.ann_memory_energy_per_inference_j)
+    if report.measured is not None:
+        msg.measured_source = report.measured.source
+        msg.measured_energy_j = float(report.measured.energy_j)
+        msg.measured_average_power_w = float(report.measured.average_power_w)
+        msg.measured_energy_per_inference_j = float(report.measured_energy_per_inference_j)
     return msg
 
 

@@ -22,22 +22,35 @@ and, when the caller knows both the measured time and the platform's power,
     E_platform = t * P_platform                                                   (J)
 
 which is what the whole computer (CPU, memory, board) draws meanwhile: a different, much larger
-figure than ``E_compute``. The presets price arithmetic only: memory traffic (SRAM, DRAM), which
-often dominates on conventional hardware, is not in ``E_compute``. Every figure therefore names
-its preset; estimates under different presets are not comparable.
+figure than ``E_compute``. A measured figure (a power meter of the platform: RAPL, NVML, INA
+monitors) comes from :mod:`topspark_ros.core.power`, never from this module.
+
+What a preset prices is named by its ``includes`` (:data:`COST_COMPONENTS`): the arithmetic-only
+presets price adds and multiplies, nothing else; the memory-inclusive ones add a weight fetch
+per synaptic operation and a state read + write per neuron update (the literature shows memory
+traffic, not arithmetic, dominates SNN energy on conventional hardware); the Loihi preset prices
+the chip's own per-operation energies, which include its on-core memory. No preset prices spike
+routing, static (leakage) power or off-chip DRAM. Every figure therefore names its preset;
+estimates under different presets are not comparable.
 
 Presets (:data:`PRESETS`; sources in each preset's ``source``):
 
-* ``cmos45_fp32``: 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014).
-* ``cmos45_int8``: 45 nm CMOS, 8-bit integer arithmetic (same table).
+* ``cmos45_fp32``: 45 nm CMOS, 32-bit float arithmetic only (Horowitz, ISSCC 2014).
+* ``cmos45_int8``: 45 nm CMOS, 8-bit integer arithmetic only (same table).
+* ``cmos45_fp32_sram``, ``cmos45_int8_sram``: the same arithmetic plus SRAM accesses priced
+  with the same table's per-access energies (weights in a 1 MB array, state in a 32 KB one).
 * ``loihi``: Intel Loihi, 14 nm (Davies et al., IEEE Micro 2018, Table 2).
+
+The equivalent ANN (the same network with graded activations, one MAC per weight per input:
+``ann_ops()`` of each model family) is priced with the same preset by :func:`compare_with_ann`,
+which says whether the SNN pays.
 """
 
 from dataclasses import dataclass, fields
 import math
 from numbers import Real
 from types import MappingProxyType
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional, Tuple, Union
 
 PJ_TO_J = 1e-12
 """Joules per picojoule."""
@@ -128,6 +141,18 @@ class OpCounts:
         return cls(**dict(values))
 
 
+COST_COMPONENTS: Mapping[str, str] = MappingProxyType({
+    'arithmetic': 'adds and multiplies of synaptic, neuron and plasticity operations',
+    'weight_memory': 'a weight read per synaptic operation, a weight read + write per '
+                     'plasticity update',
+    'state_memory': 'a neuron-state read + write per neuron update, a trace read per '
+                    'plasticity update',
+    'spike_routing': 'moving a spike from its neuron to its synapses (network on chip)',
+    'static_power': 'leakage and idle power while computing',
+})
+"""What a preset can price, name -> meaning (:attr:`EnergyPreset.includes` names a subset)."""
+
+
 @dataclass(frozen=True)
 class EnergyPreset:
     """
@@ -143,6 +168,8 @@ class EnergyPreset:
         full citation(s) of the figures.
     accumulate_pj, mac_pj, neuron_update_pj, plasticity_update_pj
         energy of one operation of each kind of :class:`OpCounts` (pJ).
+    includes
+        the cost components priced (names in :data:`COST_COMPONENTS`); the others are not.
 
     """
 
@@ -153,13 +180,29 @@ class EnergyPreset:
     mac_pj: float
     neuron_update_pj: float
     plasticity_update_pj: float
+    includes: Tuple[str, ...] = ('arithmetic',)
 
     def __post_init__(self) -> None:
-        """Check the name and that every energy is finite and >= 0."""
+        """Check the name, that every energy is finite and >= 0, and the components."""
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f'preset name must be a non-empty string, got {self.name!r}')
         for key in ('accumulate_pj', 'mac_pj', 'neuron_update_pj', 'plasticity_update_pj'):
             object.__setattr__(self, key, _check_count(key, getattr(self, key)))
+        includes = tuple(self.includes) if not isinstance(self.includes, str) else ()
+        unknown = [c for c in includes if c not in COST_COMPONENTS]
+        if not includes or unknown:
+            raise ValueError(f'includes must name cost components of {list(COST_COMPONENTS)}, '
+                             f'got {self.includes!r}')
+        object.__setattr__(self, 'includes', includes)
+
+    @property
+    def excludes(self) -> Tuple[str, ...]:
+        """Return the cost components this preset does not price."""
+        return tuple(c for c in COST_COMPONENTS if c not in self.includes)
+
+    def coverage(self) -> str:
+        """Return what the preset prices, e.g. ``'arithmetic; not: weight_memory, ...'``."""
+        return f'{", ".join(self.includes)}; not: {", ".join(self.excludes)}'
 
 
 # Horowitz, ISSCC 2014, Fig. 1.1.9 (45 nm, 0.9 V), energy per arithmetic operation (pJ).
@@ -174,6 +217,19 @@ _FP32_MULT_PJ = 3.7
 _INT8_ADD_PJ = 0.03
 _INT8_MULT_PJ = 0.2
 
+# The same figure's memory rows: energy per 64-bit access of an SRAM (cache) of 8 KB: 10 pJ,
+# 32 KB: 20 pJ, 1 MB: 100 pJ (DRAM: 1.3-2.6 nJ, not used: the shipped models fit on chip).
+SRAM_64BIT_ACCESS_PJ: Mapping[str, float] = MappingProxyType(
+    {'8KB': 10.0, '32KB': 20.0, '1MB': 100.0})
+"""Horowitz (ISSCC 2014): energy of one 64-bit SRAM access by array size (pJ)."""
+# Assumed arrays. Weights: 1 MB, the smallest of the table's arrays that holds a shipped
+# model's weights (STDP N=400: 784 x 400 = 313 600 weights, 1.25 MB fp32 / 0.31 MB int8;
+# converted VGG: 224 000, 0.90 MB / 0.22 MB; 32 KB holds neither). State: 32 KB, which holds
+# the STDP network's (800 neurons); a converted network's (22 000 neurons, 88 KB fp32) is taken
+# as banked 32 KB arrays at the same per-access cost.
+_WEIGHT_ARRAY = '1MB'
+_STATE_ARRAY = '32KB'
+
 # Derived operation costs: a LIF neuron update (Diehl & Cook: leaky membrane, adaptive
 # threshold) = 1 multiply (membrane leak, v_rest + (v - v_rest) * decay) + 1 add (its offset)
 # + 1 add (threshold comparison done as a subtraction); its synaptic input is counted separately
@@ -183,11 +239,13 @@ _NEURON_MULTS, _NEURON_ADDS = 1, 2
 _PLASTICITY_MACS, _PLASTICITY_ADDS = 1, 2
 
 
-def _cmos45(name: str, bits: str, add_pj: float, mult_pj: float) -> EnergyPreset:
-    def pj(value: float) -> float:  # sums of the table's figures, without float noise
-        return round(value, 6)
+def _pj(value: float) -> float:
+    """Return a sum of the table's figures without float noise."""
+    return round(value, 6)
 
-    mac_pj = pj(mult_pj + add_pj)
+
+def _cmos45(name: str, bits: str, add_pj: float, mult_pj: float) -> EnergyPreset:
+    mac_pj = _pj(mult_pj + add_pj)
     return EnergyPreset(
         name=name,
         description=(
@@ -200,38 +258,88 @@ def _cmos45(name: str, bits: str, add_pj: float, mult_pj: float) -> EnergyPreset
         source=_HOROWITZ,
         accumulate_pj=add_pj,
         mac_pj=mac_pj,
-        neuron_update_pj=pj(_NEURON_MULTS * mult_pj + _NEURON_ADDS * add_pj),
-        plasticity_update_pj=pj(_PLASTICITY_MACS * mac_pj + _PLASTICITY_ADDS * add_pj))
+        neuron_update_pj=_pj(_NEURON_MULTS * mult_pj + _NEURON_ADDS * add_pj),
+        plasticity_update_pj=_pj(_PLASTICITY_MACS * mac_pj + _PLASTICITY_ADDS * add_pj),
+        includes=('arithmetic',))
 
 
-# Loihi figures: Davies et al. 2018, Table 2 ("pre-silicon" figures from SDF and SPICE
-# simulation, 0.75 V): energy per synaptic spike op (min) 23.6 pJ, per synaptic update
-# (pre/post, i.e. one learning-engine weight update) 120 pJ, per neuron update 81 pJ (active) /
-# 52 pJ (inactive); within-tile spike 1.7 pJ, tile hop 3.0 (E-W) / 4.0 (N-S) pJ. The primary PDF
-# was not readable here: these numbers were confirmed from several independent public sources
-# that quote the table row by row (SANA-FE's Loihi architecture file cites the same paper for
-# its mesh figures). Loihi 1 has no multiplier on the synaptic path, and the paper publishes no
-# MAC figure: a MAC is priced as one synaptic op (assumption).
+def _with_sram(arithmetic: EnergyPreset, weight_bits: int, state_bits: int) -> EnergyPreset:
+    """
+    Return ``arithmetic`` plus SRAM accesses (Horowitz's per-64-bit-access energies).
+
+    A word of ``b`` bits costs ``b / 64`` of a 64-bit access (words packed into 64-bit
+    accesses: a spike reads a contiguous row of weights). Synaptic op (accumulate or MAC):
+    + 1 weight read. Neuron update: + 1 state read + 1 state write. Plasticity update: + 1
+    weight read + 1 weight write + 1 trace read (state array).
+    """
+    weight = SRAM_64BIT_ACCESS_PJ[_WEIGHT_ARRAY] * weight_bits / 64
+    state = SRAM_64BIT_ACCESS_PJ[_STATE_ARRAY] * state_bits / 64
+    return EnergyPreset(
+        name=f'{arithmetic.name}_sram',
+        description=(
+            f'{arithmetic.name} arithmetic plus on-chip SRAM accesses. Weights '
+            f'({weight_bits}-bit) in a {_WEIGHT_ARRAY} array: '
+            f'{SRAM_64BIT_ACCESS_PJ[_WEIGHT_ARRAY]:g} pJ per 64-bit access, {weight:g} pJ per '
+            f'weight (a {weight_bits}-bit word costs {weight_bits}/64 of an access: words '
+            f'packed, as a spike reads a contiguous row of weights); 1 MB is the smallest of '
+            f"the table's arrays that holds a shipped model's weights. Neuron state "
+            f'({state_bits}-bit membrane potential) in a {_STATE_ARRAY} array: '
+            f'{SRAM_64BIT_ACCESS_PJ[_STATE_ARRAY]:g} pJ per 64-bit access, {state:g} pJ per '
+            f'word. Accumulate and MAC = arithmetic + 1 weight read; neuron update = arithmetic '
+            f'+ 1 state read + 1 state write; plasticity update = arithmetic + 1 weight read + '
+            f'1 weight write + 1 trace read. Not priced: input activation reads (reused across '
+            f"a layer's outputs), DRAM (weights assumed on chip), spike routing, leakage."),
+        source=_HOROWITZ + " Memory: the same figure's SRAM rows, energy per 64-bit access: "
+                           '8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ.',
+        accumulate_pj=_pj(arithmetic.accumulate_pj + weight),
+        mac_pj=_pj(arithmetic.mac_pj + weight),
+        neuron_update_pj=_pj(arithmetic.neuron_update_pj + 2 * state),
+        plasticity_update_pj=_pj(arithmetic.plasticity_update_pj + 2 * weight + state),
+        includes=('arithmetic', 'weight_memory', 'state_memory'))
+
+
+# Loihi: Davies et al. 2018, Table 2 (pre-silicon figures from SDF and SPICE simulation):
+#   energy per synaptic spike op (min)              23.6 pJ
+#   energy per synaptic update (pairwise STDP)      120 pJ
+#   energy per neuron update (active / inactive)    81 pJ / 52 pJ
+#   within-tile spike energy                        1.7 pJ
+#   energy per tile hop (E-W / N-S)                 3.0 pJ / 4.0 pJ
+# The primary PDF was not readable here: these numbers were confirmed from independent public
+# sources that quote the table row by row (SANA-FE's Loihi architecture file cites the same
+# paper: 1.7 pJ within tile, 3.0 pJ E-W). Loihi 1 has no multiplier on the synaptic path, and
+# the paper publishes no MAC figure: a MAC is priced as one synaptic op (assumption). The
+# per-op energies are of a neuromorphic core, so they include its synaptic and neuron-state
+# SRAM accesses. Spike routing is not counted (a spike costs 1.7 pJ within a tile, against
+# 23.6 pJ for each of the hundreds of synapses it reaches in the shipped models: < 0.1 %).
 _LOIHI = EnergyPreset(
     name='loihi',
     description=(
         'Intel Loihi (14 nm), per-operation energies of Table 2 of the source (pre-silicon '
-        'simulation, 0.75 V). Accumulate = synaptic spike op (its minimum, 23.6 pJ); neuron '
-        'update = active neuron update (81 pJ; 52 pJ when inactive, an upper bound is taken '
-        'because counts do not separate them); plasticity update = synaptic update (pre/post, '
-        '120 pJ). MAC: no published figure (Loihi 1 spikes are binary), priced as one synaptic '
-        'op (assumption). Spike routing (1.7 pJ within a tile, 3-4 pJ per tile hop) is not '
-        'counted.'),
+        'SDF and SPICE simulation). Accumulate = energy per synaptic spike op (its minimum, '
+        '23.6 pJ); neuron update = energy per neuron update, active (81 pJ; 52 pJ when '
+        'inactive: the upper figure is taken because counts do not separate them); plasticity '
+        'update = energy per synaptic update (pairwise STDP, 120 pJ). These are per-operation '
+        'energies of a neuromorphic core, its synaptic and state memory accesses included. '
+        'MAC: no published figure (Loihi 1 spikes are binary), priced as one synaptic op '
+        '(assumption). Not priced: spike routing (1.7 pJ per spike within a tile, 3.0 pJ E-W / '
+        '4.0 pJ N-S per tile hop; under 0.1 % here, as each spike reaches hundreds of '
+        'synapses), static power.'),
     source=('M. Davies et al., "Loihi: A Neuromorphic Manycore Processor with On-Chip '
             'Learning", IEEE Micro 38(1):82-99, 2018, doi:10.1109/MM.2018.112130359, Table 2.'),
     accumulate_pj=23.6,
     mac_pj=23.6,
     neuron_update_pj=81.0,
-    plasticity_update_pj=120.0)
+    plasticity_update_pj=120.0,
+    includes=('arithmetic', 'weight_memory', 'state_memory'))
 
+_FP32 = _cmos45('cmos45_fp32', '32-bit floating-point', _FP32_ADD_PJ, _FP32_MULT_PJ)
+_INT8 = _cmos45('cmos45_int8', '8-bit integer', _INT8_ADD_PJ, _INT8_MULT_PJ)
 PRESETS: Mapping[str, EnergyPreset] = MappingProxyType({
-    'cmos45_fp32': _cmos45('cmos45_fp32', '32-bit floating-point', _FP32_ADD_PJ, _FP32_MULT_PJ),
-    'cmos45_int8': _cmos45('cmos45_int8', '8-bit integer', _INT8_ADD_PJ, _INT8_MULT_PJ),
+    'cmos45_fp32': _FP32,
+    'cmos45_int8': _INT8,
+    # 16-bit membrane with 8-bit weights: an 8-bit potential would saturate (assumption).
+    'cmos45_fp32_sram': _with_sram(_FP32, weight_bits=32, state_bits=32),
+    'cmos45_int8_sram': _with_sram(_INT8, weight_bits=8, state_bits=16),
     'loihi': _LOIHI,
 })
 """Preset name -> :class:`EnergyPreset` (read-only)."""
@@ -274,6 +382,8 @@ class EnergyBreakdown:
         measured time x platform power (J); None when either is unknown.
     preset
         name of the preset that priced the operations.
+    includes
+        the cost components the preset prices (:attr:`EnergyPreset.includes`).
 
     """
 
@@ -284,10 +394,12 @@ class EnergyBreakdown:
     compute_j: float
     platform_j: Optional[float]
     preset: str
+    includes: Tuple[str, ...] = ()
 
     def describe(self) -> str:
         """Return a one-line summary with units and the preset."""
         text = (f'compute {format_joules(self.compute_j)} on {self.preset} '
+                f'[{", ".join(self.includes)}] '
                 f'(accumulates {format_joules(self.accumulate_j)}, '
                 f'MACs {format_joules(self.mac_j)}, '
                 f'neuron updates {format_joules(self.neuron_update_j)}, '
@@ -295,6 +407,56 @@ class EnergyBreakdown:
         if self.platform_j is not None:
             text += f'; platform {format_joules(self.platform_j)} (time x power)'
         return text
+
+
+@dataclass(frozen=True)
+class AnnComparison:
+    """
+    An SNN's energy per inference against the equivalent ANN's, under one preset.
+
+    Attributes
+    ----------
+    snn_j
+        the SNN's compute energy per inference (J).
+    ann_j
+        the ANN's: its MACs (one per weight per input) priced as MACs of the preset (J).
+    preset
+        the preset that priced both.
+
+    """
+
+    snn_j: float
+    ann_j: float
+    preset: str
+
+    @property
+    def ratio(self) -> float:
+        """Return ``snn_j / ann_j`` (> 1: the SNN costs more; inf when ``ann_j`` is 0)."""
+        return self.snn_j / self.ann_j if self.ann_j > 0.0 else math.inf
+
+    @property
+    def snn_pays(self) -> bool:
+        """Return whether the SNN spends less energy than the ANN."""
+        return self.snn_j < self.ann_j
+
+    def describe(self) -> str:
+        """Return e.g. ``'SNN 1.2 uJ vs ANN 3.4 uJ on cmos45_fp32: 0.35x, the SNN pays'``."""
+        verdict = 'the SNN pays' if self.snn_pays else 'the SNN does not pay'
+        return (f'SNN {format_joules(self.snn_j)} vs ANN {format_joules(self.ann_j)} on '
+                f'{self.preset}: {self.ratio:.3g}x, {verdict}')
+
+
+def compare_with_ann(model: 'EnergyModel', snn_ops: OpCounts, ann_ops: OpCounts) -> AnnComparison:
+    """
+    Price an SNN's counts and its equivalent ANN's (``ann_ops()`` of the model) with ``model``.
+
+    The ANN is the same network with graded activations: every weight is used once per input
+    (one MAC each, ``ann_ops()`` of each model family), priced at the preset's MAC energy, so
+    a memory-inclusive preset charges the ANN a weight fetch per MAC as it charges the SNN one
+    per synaptic operation. ANN activation functions are not priced (a lower bound on the ANN).
+    """
+    return AnnComparison(snn_j=model.estimate(snn_ops).compute_j,
+                         ann_j=model.estimate(ann_ops).compute_j, preset=model.preset.name)
 
 
 class EnergyModel:
@@ -353,4 +515,4 @@ class EnergyModel:
                 platform = latency_s * self._platform_power_w
         return EnergyBreakdown(accumulate_j=acc, mac_j=mac, neuron_update_j=neu,
                                plasticity_update_j=pl, compute_j=acc + mac + neu + pl,
-                               platform_j=platform, preset=p.name)
+                               platform_j=platform, preset=p.name, includes=p.includes)

@@ -10,6 +10,16 @@ closes the current window:
     energy per inference  E = sum_i E_i / n                 (J, over the window's n inferences)
     average power         P = sum_i E_i / (t_now - t_start) (W)
     saving                1 - E / E_baseline               (E_baseline: the same model at full T)
+
+Beside the main preset's figures, a report carries (when the meter is given them) the same
+inferences under a memory-inclusive preset (``memory_model``), the equivalent ANN's energy per
+inference under both (``ann_ops``: one MAC per weight per input), and a measured window
+(``measured``: energy from a platform power meter, :mod:`topspark_ros.core.power`):
+
+.. code-block:: text
+
+    measured energy per inference  E_m / n    (J; E_m: the meter's energy over the window)
+    measured average power         E_m / window length on the meter's clock (W)
 """
 
 from dataclasses import dataclass, field
@@ -19,8 +29,35 @@ from topspark_ros.core.energy import EnergyModel, OpCounts
 
 
 @dataclass(frozen=True)
+class Measured:
+    """
+    One window of a platform power meter.
+
+    Attributes
+    ----------
+    source
+        what was measured (e.g. ``'rapl:package-0'``, ``'nvml:gpu0:energy'``).
+    energy_j
+        energy over the window (J).
+    average_power_w
+        its average power (W).
+
+    """
+
+    source: str
+    energy_j: float
+    average_power_w: float
+
+
+@dataclass(frozen=True)
 class MeterReport:
-    """One window of the meter (see the module docstring for the equations)."""
+    """
+    One window of the meter (see the module docstring for the equations).
+
+    ``includes`` names what ``preset`` prices; the ``memory_*`` figures are 0 (and
+    ``memory_preset`` '') without a memory model, the ``ann_*`` figures 0 without ANN counts,
+    ``measured`` None without a meter.
+    """
 
     energy_per_inference_j: float
     average_power_w: float
@@ -33,6 +70,14 @@ class MeterReport:
     baseline_energy_per_inference_j: float
     saving_vs_baseline: float
     preset: str
+    includes: tuple = ()
+    memory_preset: str = ''
+    memory_energy_per_inference_j: float = 0.0
+    ann_macs: float = 0.0
+    ann_energy_per_inference_j: float = 0.0
+    ann_memory_energy_per_inference_j: float = 0.0
+    measured: Optional[Measured] = None
+    measured_energy_per_inference_j: float = 0.0
 
 
 @dataclass
@@ -48,12 +93,18 @@ class EnergyMeter:
         energy per inference at full ``T`` (0: unknown, then no saving is reported).
     start_s
         time the first window starts (seconds, any monotonic clock the caller uses).
+    memory_model
+        a memory-inclusive preset the same inferences are also priced with (None: none).
+    ann_ops
+        operation counts per input of the equivalent ANN (None: unknown).
 
     """
 
     model: EnergyModel
     baseline_energy_j: float = 0.0
     start_s: float = 0.0
+    memory_model: Optional[EnergyModel] = None
+    ann_ops: Optional[OpCounts] = None
     _window_start_s: Optional[float] = None
     _window: list = field(default_factory=list)
     _cumulative_j: float = 0.0
@@ -67,8 +118,8 @@ class EnergyMeter:
         self._count += 1
         return energy
 
-    def report(self, now_s: float) -> MeterReport:
-        """Close the window ending at ``now_s``; return its figures."""
+    def report(self, now_s: float, measured: Optional[Measured] = None) -> MeterReport:
+        """Close the window ending at ``now_s``; return its figures (``measured``: a meter's)."""
         start = self.start_s if self._window_start_s is None else self._window_start_s
         window_s = max(now_s - start, 1e-9)
         n = len(self._window)
@@ -87,7 +138,27 @@ class EnergyMeter:
             mean_timesteps=sum(t for _, t, _ in self._window) / n if n else 0.0,
             mean_ops=mean_ops * (1.0 / n) if n else mean_ops,
             baseline_energy_per_inference_j=self.baseline_energy_j,
-            saving_vs_baseline=saving, preset=self.model.preset.name)
+            saving_vs_baseline=saving, preset=self.model.preset.name,
+            includes=self.model.preset.includes, measured=measured,
+            measured_energy_per_inference_j=measured.energy_j / n if measured and n else 0.0,
+            **self._extra_figures(mean_ops * (1.0 / n) if n else mean_ops, n))
         self._window = []
         self._window_start_s = now_s
         return report
+
+    def _extra_figures(self, mean_ops: OpCounts, n: int) -> dict:
+        """Return the memory-inclusive and ANN figures of a window (see the module doc)."""
+        figures = {}
+        memory = self.memory_model
+        if memory is not None:
+            figures.update(memory_preset=memory.preset.name,
+                           memory_energy_per_inference_j=(
+                               memory.estimate(mean_ops).compute_j if n else 0.0))
+        if self.ann_ops is not None:
+            figures.update(ann_macs=self.ann_ops.macs,
+                           ann_energy_per_inference_j=self.model.estimate(
+                               self.ann_ops).compute_j)
+            if memory is not None:
+                figures['ann_memory_energy_per_inference_j'] = memory.estimate(
+                    self.ann_ops).compute_j
+        return figures

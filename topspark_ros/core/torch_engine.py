@@ -259,18 +259,23 @@ class TorchEngine:
             st.last_pre[0, pre] = t
             post2_before = _trace(tab_post2, t - st.last_post[0, post])
             st.last_post[0, post] = t
+            # Weight updates applied (as kernels.simulate counts them): per input spike, the
+            # neurons with a non-zero post trace; per potentiating spike, a column.
             if pre.numel():
                 y1 = _trace(tab_post1, t - st.last_post[0])
                 rows = self.w[pre].double() - par[kernels.P_NU_PRE] * y1
                 self.w[pre] = rows.clamp_min(0.0).float()
+                ops[:, kernels.OP_PLASTICITY] += n_pre * int((y1 > 0).sum())
             if post.numel():
                 x_pre = _trace(tab_pre, t - st.last_pre[0])
                 for k, j in enumerate(post.tolist()):
                     factor = float(post2_before[k]) if ipar[kernels.I_TRIPLET] else 1.0
+                    if factor == 0.0:
+                        continue
+                    ops[:, kernels.OP_PLASTICITY] += n_in
                     col = (self.w[:, j].double()
                            + par[kernels.P_NU_POST] * (x_pre - par[kernels.P_X_TAR]) * factor)
                     self.w[:, j] = col.clamp(0.0, par[kernels.P_W_MAX]).float()
-            ops[:, kernels.OP_PLASTICITY] += n_pre * n + n_post * n_in
 
         steps = spikes.shape[0]
         horizon = max(tab_pre.shape[0], tab_post1.shape[0], tab_post2.shape[0])

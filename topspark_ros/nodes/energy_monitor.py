@@ -1,22 +1,31 @@
 """
-The energy monitor: classifications in, energy estimates and diagnostics out.
+The energy monitor: classifications in, energy estimates (and measurements) and diagnostics out.
 
 Subscribes ``classification``; every ``1 / publish_rate_hz`` seconds publishes ``energy``
 (EnergyEstimate: energy per inference, average power, cumulative energy, saving versus the
-full-``T`` baseline, under ``energy_preset``) and a ``/diagnostics`` status
-``energy_monitor: energy estimate`` (hardware id: the preset; energy, rate, dropped frames,
-whether classifications are arriving). The operation counts of every classification are
-re-priced here (:mod:`topspark_ros.core.meter`), so the monitor can report under another
-preset than the classifier. Windows, power and rates are timed on the node clock: simulated
-time under ``use_sim_time`` (a bag replayed at any rate gives the recorded figures), where
-nothing is published before the first ``/clock`` message.
+full-``T`` baseline, under ``energy_preset``, with what that preset includes; the same under
+the memory-inclusive ``memory_preset``; the equivalent ANN's energy when ``ann_macs`` is given;
+and, where the platform has a power meter (``energy_source``: RAPL, NVML or INA monitors over
+hwmon, :mod:`topspark_ros.core.power`), the measured energy and power beside the estimates)
+and a ``/diagnostics`` status ``energy_monitor: energy estimate`` (hardware id: the preset;
+energy, rate, dropped frames, the meter, whether classifications are arriving). The operation
+counts of every classification are re-priced here (:mod:`topspark_ros.core.meter`), so the
+monitor can report under another preset than the classifier. Windows, estimated power and
+rates are timed on the node clock: simulated time under ``use_sim_time`` (a bag replayed at any
+rate gives the recorded figures), where nothing is published before the first ``/clock``
+message. Measured figures are of the machine running now, timed on its monotonic clock.
+
+A meter that is missing or stops reading never stops the monitor: the estimates are published
+without measured figures and ``/diagnostics`` says why (WARN for a meter chosen by name; with
+``auto``, finding none is normal on most machines and reported at OK level).
 """
 
 from rclpy.node import Node
 
 from topspark_ros.conversions.results import energy_report_to_msg
 from topspark_ros.core.energy import EnergyModel, OpCounts, PRESETS
-from topspark_ros.core.meter import EnergyMeter
+from topspark_ros.core.meter import EnergyMeter, Measured
+from topspark_ros.core.power import EnergyCounter, open_source, PowerSourceError, SOURCES
 from topspark_ros.msg import Classification, EnergyEstimate
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.parameters import declare, Param, values
@@ -25,6 +34,21 @@ from topspark_ros.nodes.resources import resolve
 PARAMS = (
     Param('energy_preset', 'cmos45_fp32', 'Hardware preset the estimates assume.',
           choices=tuple(PRESETS), live=False),
+    Param('memory_preset', 'cmos45_fp32_sram', 'A memory-inclusive preset the same '
+          "inferences are also priced with ('' : none).", choices=tuple(PRESETS) + ('',),
+          live=False),
+    Param('ann_macs', 0.0, 'Multiply-accumulates per input of the same network as an ANN, for '
+          'the ANN comparison (0: unknown; 314000 for the shipped stdp_fmnist_n400).',
+          low=0.0, live=False),
+    Param('energy_source', 'auto', "Measured energy: 'model' (none), 'rapl' (Linux powercap), "
+          "'nvml' (NVIDIA GPU), 'hwmon' (INA power monitors, Jetson) or 'auto' (the first "
+          'that reads, in that order).', choices=SOURCES, live=False),
+    Param('power_channel', '', 'Which meter channel: a RAPL zone name, an NVML GPU index, an '
+          "INA rail label ('' : CPU packages, GPU 0, the board input rail).", live=False),
+    Param('sysfs_root', '/sys', 'Where sysfs is mounted (e.g. /host/sys in a container).',
+          live=False),
+    Param('power_sample_hz', 10.0, 'Power meter readings per second (power is integrated '
+          'between readings).', low=0.1, high=1000.0, live=False),
     Param('publish_rate_hz', 1.0, 'EnergyEstimate messages and /diagnostics statuses per '
           'second (the averaging window, node clock).',
           low=0.01, high=100.0, live=False),
@@ -38,10 +62,10 @@ PARAMS = (
 
 
 class EnergyMonitorNode(Node):
-    """Prices classifications and publishes energy estimates."""
+    """Prices classifications, reads the power meter and publishes energy estimates."""
 
     def __init__(self, **kwargs) -> None:
-        """Set up the meter, the subscription and the publishing timer."""
+        """Set up the meter, the power meter, the subscription and the publishing timer."""
         super().__init__('energy_monitor', **kwargs)
         declare(self, PARAMS)
         p = values(self, PARAMS)
@@ -51,15 +75,61 @@ class EnergyMonitorNode(Node):
             from topspark_ros.core.profile import load_profile
             baseline = model.estimate(
                 load_profile(resolve(p['profile_path'])).baseline.ops).compute_j
-        self._meter = EnergyMeter(model, baseline_energy_j=baseline, start_s=self._now_s())
+        self._meter = EnergyMeter(
+            model, baseline_energy_j=baseline, start_s=self._now_s(),
+            memory_model=EnergyModel(p['memory_preset']) if p['memory_preset'] else None,
+            ann_ops=OpCounts(macs=p['ann_macs']) if p['ann_macs'] > 0.0 else None)
         self._last_seen_s = None
         self._dropped = 0
+        self._power, self._power_problem = self._open_power(p)
         self._pub = self.create_publisher(EnergyEstimate, 'energy', 10)
         self._diagnostics = diagnostics.Diagnostics(self, 'energy estimate',
                                                     lambda: model.preset.name)
         self._diag_pub = self._diagnostics.publisher
         self.create_subscription(Classification, 'classification', self._on_classification, 10)
         self.create_timer(1.0 / p['publish_rate_hz'], self._publish)
+        if self._power is not None:
+            self.create_timer(1.0 / p['power_sample_hz'], self._sample_power)
+
+    def _open_power(self, p: dict) -> tuple:
+        """Return ``(EnergyCounter or None, why there is none: '' when none was asked)``."""
+        try:
+            source = open_source(p['energy_source'], root=p['sysfs_root'],
+                                 channel=p['power_channel'])
+            if source is None:
+                return None, ''
+            counter = EnergyCounter(source)
+        except PowerSourceError as exc:
+            log = self.get_logger().info if p['energy_source'] == 'auto' \
+                else self.get_logger().warn
+            log(f'no measured energy ({exc}); publishing the {p["energy_preset"]} estimates')
+            return None, str(exc)
+        self.get_logger().info(f'measuring energy with {source.name}')
+        return counter, ''
+
+    def _sample_power(self) -> None:
+        if self._power is None:
+            return
+        try:
+            self._power.sample()
+        except PowerSourceError as exc:
+            self._power_failed(exc)
+
+    def _power_failed(self, exc: PowerSourceError) -> None:
+        """Stop measuring after a failed reading; the reason goes to /diagnostics (WARN)."""
+        self._power, self._power_problem = None, f'meter stopped reading: {exc}'
+        self.get_logger().warn(f'{self._power_problem}; publishing estimates only')
+
+    def _measure(self):
+        """Return the measured window, or None (no meter, or it failed now)."""
+        if self._power is None:
+            return None
+        try:
+            energy, power = self._power.window()
+        except PowerSourceError as exc:
+            self._power_failed(exc)
+            return None
+        return Measured(self._power.source.name, energy, power)
 
     def _on_classification(self, msg: Classification) -> None:
         ops = OpCounts(accumulates=msg.accumulates, macs=msg.macs,
@@ -87,7 +157,7 @@ class EnergyMonitorNode(Node):
         now_s = self._now_s()
         if not self._started(now_s) or now_s <= self._meter.start_s:
             return  # the clock has not started (sim time), or the first window just did
-        report = self._meter.report(now_s)
+        report = self._meter.report(now_s, self._measure())
         msg = energy_report_to_msg(report)
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub.publish(msg)
@@ -96,6 +166,10 @@ class EnergyMonitorNode(Node):
             level, text = diagnostics.WARN, 'no classifications arriving'
         else:
             level, text = diagnostics.OK, 'receiving classifications'
+        source = self.get_parameter('energy_source').value
+        if self._power_problem and (source != 'auto' or 'stopped' in self._power_problem):
+            level = max(level, diagnostics.WARN)
+            text = f'{text}; no measured energy ({source}): {self._power_problem}'
         self._diagnostics.publish(level, text, {
             'energy_per_inference_j': report.energy_per_inference_j,
             'average_power_w': report.average_power_w,
@@ -105,6 +179,15 @@ class EnergyMonitorNode(Node):
             'saving_vs_baseline': report.saving_vs_baseline,
             'frames_dropped': self._dropped,
             'preset': report.preset,
+            'preset_includes': ', '.join(report.includes),
+            'memory_preset': report.memory_preset,
+            'memory_energy_per_inference_j': report.memory_energy_per_inference_j,
+            'ann_energy_per_inference_j': report.ann_energy_per_inference_j,
+            'measured_source': report.measured.source if report.measured else
+            f'none ({self._power_problem or source})',
+            'measured_energy_per_inference_j': report.measured_energy_per_inference_j,
+            'measured_average_power_w': (report.measured.average_power_w
+                                         if report.measured else 0.0),
         })
 
 

@@ -1,0 +1,220 @@
+"""
+Energy through the nodes, in-process.
+
+The cost of on-line learning, memory-inclusive and ANN figures, and measured energy from
+(fake) platform power meters, with the diagnostics of a missing or failing meter.
+"""
+
+import os
+import pathlib
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.ros
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
+sys.path.insert(0, str(ROOT / 'test' / 'core'))
+from test_power import _ina3221, _rapl, _write, FakeNvml  # noqa: E402  (fake sysfs, NVML)
+
+
+def _monitor(context, executor, **overrides):
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.energy_monitor import EnergyMonitorNode
+    params = {'publish_rate_hz': 5.0, 'energy_source': 'model', **overrides}
+    node = EnergyMonitorNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    return node
+
+
+def _probe(context, executor):
+    """Return a node that publishes classifications and records estimates and statuses."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.node import Node
+
+    from topspark_ros.msg import Classification, EnergyEstimate
+    node = Node('energy_probe', context=context)
+    node.results = node.create_publisher(Classification, 'classification', 10)
+    node.estimates, node.statuses = [], []
+    node.create_subscription(EnergyEstimate, 'energy', node.estimates.append, 50)
+    node.create_subscription(
+        DiagnosticArray, '/diagnostics',
+        lambda m: node.statuses.extend(s for s in m.status if 'energy_monitor' in s.name), 50)
+    executor.add_node(node)
+    return node
+
+
+def _values(status) -> dict:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def _publish_until(probe, spin_until, predicate) -> bool:
+    from topspark_ros.msg import Classification
+    msg = Classification(accumulates=40000, neuron_updates=3200, timesteps_used=8)
+    return spin_until(lambda: probe.results.publish(msg) or predicate(), 20.0)
+
+
+def test_online_learning_is_counted_and_priced(ros, tmp_path) -> None:
+    """With online_learning on, results carry STDP's weight updates and cost more energy."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.energy import EnergyModel, OpCounts
+    from topspark_ros.msg import Classification
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, spin_until = ros
+    results = {}
+    for learning in (False, True):
+        node = ClassifierNode(namespace=f'learn_{learning}', context=context,
+                              parameter_overrides=[
+                                  Parameter('model_path', value=str(MODEL)),
+                                  Parameter('profile_path', value=''),
+                                  Parameter('default_timesteps', value=32),
+                                  Parameter('crop', value='none'),
+                                  Parameter('publish_vision_msgs', value=False),
+                                  Parameter('save_every_n', value=0),
+                                  Parameter('save_path',
+                                            value=str(tmp_path / f'learnt_{learning}.json')),
+                                  Parameter('online_learning', value=learning)])
+        executor.add_node(node)
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        results[learning] = []
+    probe = Node('learn_probe', context=context)
+    images = {k: probe.create_publisher(Image, f'learn_{k}/image', qos_profile_sensor_data)
+              for k in results}
+    for k in results:
+        probe.create_subscription(Classification, f'learn_{k}/classification',
+                                  results[k].append, 10)
+    _monitor(context, executor)
+    monitor_results = probe.create_publisher(Classification, 'classification', 10)
+    executor.add_node(probe)
+    frame = array_to_image(load_mnist_family(find_dataset_dir(), 'test').images[0], 'mono8')
+    for k in results:
+        assert spin_until(lambda: images[k].publish(frame) or bool(results[k]), 60.0)
+    plain, learnt = results[False][0], results[True][0]
+    assert plain.plasticity_updates == 0
+    assert learnt.plasticity_updates > 0
+    # The learning presentation is a second simulation of the frame plus STDP's updates.
+    assert learnt.neuron_updates == 2 * plain.neuron_updates
+    ops = OpCounts(accumulates=learnt.accumulates, neuron_updates=learnt.neuron_updates,
+                   plasticity_updates=learnt.plasticity_updates)
+    assert learnt.energy_j == pytest.approx(EnergyModel('cmos45_fp32').estimate(ops).compute_j)
+    assert learnt.energy_j > 1.5 * plain.energy_j
+    # The monitor passes the learning cost on.
+    estimates = _probe(context, executor).estimates
+    assert spin_until(lambda: monitor_results.publish(learnt)
+                      or any(e.plasticity_updates > 0 for e in estimates), 20.0)
+    estimate = next(e for e in estimates if e.plasticity_updates > 0)
+    assert estimate.plasticity_updates == pytest.approx(learnt.plasticity_updates)
+
+
+def test_monitor_publishes_memory_and_ann_figures(ros) -> None:
+    from topspark_ros.core.energy import EnergyModel, OpCounts
+    context, executor, spin_until = ros
+    _monitor(context, executor, ann_macs=314000.0)
+    probe = _probe(context, executor)
+    assert _publish_until(probe, spin_until, lambda: any(
+        e.inference_count > 0 and e.energy_per_inference_j > 0 for e in probe.estimates))
+    e = next(e for e in probe.estimates if e.energy_per_inference_j > 0)
+    ops = OpCounts(accumulates=40000, neuron_updates=3200)
+    memory = EnergyModel('cmos45_fp32_sram')
+    assert e.preset_includes == 'arithmetic'
+    assert e.memory_preset == 'cmos45_fp32_sram'
+    assert e.memory_energy_per_inference_j == pytest.approx(memory.estimate(ops).compute_j)
+    assert e.memory_energy_per_inference_j > 10 * e.energy_per_inference_j
+    assert e.ann_macs == 314000.0
+    assert e.ann_energy_per_inference_j == pytest.approx(314000 * 4.6e-12)
+    assert e.ann_memory_energy_per_inference_j == pytest.approx(314000 * 54.6e-12)
+    assert e.measured_source == '' and e.measured_average_power_w == 0.0
+
+
+def test_monitor_measures_an_ina_rail_beside_the_estimate(ros, tmp_path) -> None:
+    from diagnostic_msgs.msg import DiagnosticStatus
+    context, executor, spin_until = ros
+    _ina3221(str(tmp_path), 'hwmon2', {1: ('VDD_IN', 5000, 1200), 2: ('VDD_SOC', 5000, 300)})
+    _monitor(context, executor, energy_source='hwmon', sysfs_root=str(tmp_path))
+    probe = _probe(context, executor)
+    assert _publish_until(probe, spin_until, lambda: any(
+        e.measured_source and e.inference_count > 0 and e.measured_energy_j > 0
+        for e in probe.estimates))
+    e = next(e for e in probe.estimates if e.measured_source and e.measured_energy_j > 0)
+    assert e.measured_source == 'hwmon:VDD_IN'
+    assert e.measured_average_power_w == pytest.approx(6.0)  # 5 V x 1.2 A, constant
+    assert e.energy_per_inference_j > 0  # the estimate is still there, side by side
+    assert spin_until(lambda: bool(probe.statuses))
+    status = probe.statuses[-1]
+    assert _values(status)['measured_source'] == 'hwmon:VDD_IN'
+    assert status.level == DiagnosticStatus.OK
+
+
+def test_monitor_with_fake_nvml(ros, monkeypatch) -> None:
+    context, executor, spin_until = ros
+    nvml = FakeNvml(energy_mj=5_000_000)
+    monkeypatch.setitem(sys.modules, 'pynvml', nvml)
+    monitor = _monitor(context, executor, energy_source='nvml')
+    probe = _probe(context, executor)
+    nvml.energy_mj += 1_000  # 1 J while the first window is open
+    assert _publish_until(probe, spin_until, lambda: any(
+        e.measured_energy_j > 0 for e in probe.estimates))
+    assert monitor._power.source.name == 'nvml:gpu0:energy'
+    e = next(e for e in probe.estimates if e.measured_energy_j > 0)
+    assert e.measured_source == 'nvml:gpu0:energy' and e.measured_energy_j == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize('source', ['rapl', 'hwmon', 'nvml'])
+def test_a_missing_meter_is_a_warning_not_a_crash(ros, tmp_path, monkeypatch, source) -> None:
+    from diagnostic_msgs.msg import DiagnosticStatus
+    context, executor, spin_until = ros
+    monkeypatch.setitem(sys.modules, 'pynvml', FakeNvml(init_error='Driver Not Loaded'))
+    _monitor(context, executor, energy_source=source, sysfs_root=str(tmp_path))
+    probe = _probe(context, executor)
+    assert _publish_until(probe, spin_until, lambda: bool(probe.statuses) and any(
+        e.energy_per_inference_j > 0 for e in probe.estimates))
+    e = next(e for e in probe.estimates if e.energy_per_inference_j > 0)
+    assert e.measured_source == ''  # estimates still published, nothing measured
+    status = probe.statuses[-1]
+    assert status.level == DiagnosticStatus.WARN
+    reason = {'rapl': 'no package zones', 'hwmon': 'no INA power monitor',
+              'nvml': 'Driver Not Loaded'}[source]
+    assert f'no measured energy ({source})' in status.message and reason in status.message
+
+
+def test_auto_without_a_meter_is_ok_and_says_so(ros, tmp_path, monkeypatch) -> None:
+    from diagnostic_msgs.msg import DiagnosticStatus
+    context, executor, spin_until = ros
+    monkeypatch.setitem(sys.modules, 'pynvml', None)
+    _monitor(context, executor, energy_source='auto', sysfs_root=str(tmp_path))
+    probe = _probe(context, executor)
+    assert _publish_until(probe, spin_until, lambda: any(
+        s.level == DiagnosticStatus.OK for s in probe.statuses))
+    status = next(s for s in probe.statuses if s.level == DiagnosticStatus.OK)
+    assert 'no power meter found' in _values(status)['measured_source']
+
+
+def test_a_meter_that_stops_reading_warns_and_estimates_go_on(ros, tmp_path) -> None:
+    from diagnostic_msgs.msg import DiagnosticStatus
+    context, executor, spin_until = ros
+    root = str(tmp_path)
+    _rapl(root, {'intel-rapl:0': ('package-0', 1_000_000)})
+    monitor = _monitor(context, executor, energy_source='rapl', sysfs_root=root)
+    probe = _probe(context, executor)
+    _write(root, 'class/powercap/intel-rapl:0/energy_uj', 3_000_000)
+    assert _publish_until(probe, spin_until, lambda: any(
+        e.measured_source == 'rapl:package-0' for e in probe.estimates))
+    os.remove(os.path.join(root, 'class/powercap/intel-rapl:0/energy_uj'))
+    assert _publish_until(probe, spin_until, lambda: any(
+        s.level == DiagnosticStatus.WARN and 'stopped reading' in s.message
+        for s in probe.statuses))
+    assert monitor._power is None
+    count = len(probe.estimates)
+    assert _publish_until(probe, spin_until, lambda: len(probe.estimates) > count + 2)
+    assert probe.estimates[-1].measured_source == ''
+    assert probe.estimates[-1].energy_per_inference_j > 0
