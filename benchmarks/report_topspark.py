@@ -22,9 +22,22 @@ For every network size N and learning rule (and seed) it runs, through the ``top
 
 Every step is cached under ``--work-dir`` (default ``.cache/report``) in a folder named after
 the hash of its arguments, so an interrupted run resumes where it stopped and a changed option
-re-runs only what depends on it. It prints the headline table, writes a PNG plot and the
-markdown table (into ``--docs`` between the markers ``<!-- report:begin -->`` and
-``<!-- report:end -->``, when that file has them) and a JSON of everything.
+re-runs only what depends on it. A step is finished when its ``result.json`` is written (after
+its process exited); an unfinished step's folder is emptied and the step run again, so a
+killed driver (even with SIGKILL: a step's process dies with it) is resumed by running the same
+command again, and a step whose process was killed (OOM killer, a lost worker) is run again at
+once (``--retries``). Progress: one line on stderr per step (started, cached, done, retried)
+with the elapsed time and load, and one per finished configuration.
+
+``--ray auto|ADDRESS`` runs the configurations (network size x rule x seed) as Ray tasks, one
+CPU each (:mod:`topspark_ros.core.fanout`); their steps write into the same cache, so the
+cluster's nodes need it on a shared file system (one machine: nothing to do). Ray retries a
+configuration whose worker died, and its finished steps are cached. The results are those of
+the same run without it; the latencies are not, because configurations then run side by side.
+
+It prints the headline table, writes a PNG plot and the markdown table (into ``--docs``
+between the markers ``<!-- report:begin -->`` and ``<!-- report:end -->``, when that file has
+them) and a JSON of everything.
 
 Run it single-threaded and niced on a shared machine::
 
@@ -41,6 +54,8 @@ import json
 import math
 import os
 import platform
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -184,12 +199,14 @@ def average(rows: Sequence[Mapping], key: str) -> Optional[float]:
 class Runner:
     """Run ``topspark`` steps as child processes, each cached in a folder keyed by its args."""
 
-    def __init__(self, work_dir: str, verbose: bool = True, code: str = '') -> None:
+    def __init__(self, work_dir: str, verbose: bool = True, code: str = '',
+                 retries: int = 2) -> None:
         """
         Cache under ``work_dir``; print progress to stderr when ``verbose``.
 
         ``code``: a source tree whose ``topspark_ros`` the steps import instead of the
         installed one (put first on their PYTHONPATH); '' for the installed package.
+        ``retries``: how many times a step whose process was killed by a signal is run again.
         """
         self.work_dir = work_dir
         self.env = dict(os.environ)
@@ -197,6 +214,7 @@ class Runner:
             self.env['PYTHONPATH'] = os.path.abspath(code) + (
                 os.pathsep + self.env['PYTHONPATH'] if self.env.get('PYTHONPATH') else '')
         self.verbose = verbose
+        self.retries = int(retries)
         self.started = time.monotonic()
         self.count = 0
 
@@ -238,18 +256,26 @@ class Runner:
         if result is not None:
             self.say(f'{label}: cached ({folder})')
             return result, folder
-        os.makedirs(folder, exist_ok=True)
-        if prepare is not None:
-            prepare(folder)
         args = [a.replace('{dir}', folder) for a in argv]
-        self.say(f'{label}: topspark {" ".join(args)}')
-        load_before = os.getloadavg()
-        start = time.monotonic()
-        with open(os.path.join(folder, 'stderr.log'), 'w') as log:
-            proc = subprocess.run([sys.executable, '-m', 'topspark_ros.cli', *args, '--json'],
-                                  stdout=subprocess.PIPE, stderr=log, text=True,
-                                  env=self.env)
-        wall = time.monotonic() - start
+        for attempt in range(self.retries + 1):
+            # What an unfinished attempt left (killed driver or step) is removed first.
+            shutil.rmtree(folder, ignore_errors=True)
+            os.makedirs(folder)
+            if prepare is not None:
+                prepare(folder)
+            self.say(f'{label}: topspark {" ".join(args)}')
+            load_before = os.getloadavg()
+            start = time.monotonic()
+            with open(os.path.join(folder, 'stderr.log'), 'w') as log:
+                proc = subprocess.run(
+                    [sys.executable, '-m', 'topspark_ros.cli', *args, '--json'],
+                    stdout=subprocess.PIPE, stderr=log, text=True, env=self.env,
+                    preexec_fn=_die_with_parent)
+            wall = time.monotonic() - start
+            if proc.returncode >= 0 or attempt == self.retries:
+                break
+            self.say(f'{label}: its process was killed (signal {-proc.returncode}); running it '
+                     f'again ({attempt + 1} of {self.retries})')
         if proc.returncode != 0:
             with open(os.path.join(folder, 'stderr.log')) as log:
                 tail = log.read()[-2000:]
@@ -263,6 +289,15 @@ class Runner:
         os.replace(tmp, os.path.join(folder, 'result.json'))
         self.say(f'{label}: done in {wall:.0f} s')
         return result, folder
+
+
+def _die_with_parent() -> None:
+    """In a step's child process: ask Linux to SIGKILL it when the driver dies (no orphans)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: an orphaned step is re-run (its folder emptied) on the next run
 
 
 def copy_profile(source: str, folder: str) -> str:
@@ -363,6 +398,12 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
     row['early_exit'] = exit_point
     row['early_exit_saving'] = exit_point['steps_saving'] if exit_point else None
     return row
+
+
+def config_task(config: tuple, *, runner: Runner, opts) -> dict:
+    """Run one ``(neurons, rule, seed)`` configuration (a fan-out item; see the module doc)."""
+    neurons, rule, seed = config
+    return run_config(runner, opts, neurons, rule, seed)
 
 
 def n_train_for(opts, neurons: int) -> int:
@@ -552,6 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='source tree whose topspark_ros the steps run (e.g. `git archive '
                    "HEAD topspark_ros` unpacked; '': the installed package); not in the cache "
                    'keys')
+    p.add_argument('--ray', metavar='ADDRESS',
+                   help='run the configurations on a Ray cluster: auto or HOST:PORT (module '
+                   'doc); default: one after the other in this process')
+    p.add_argument('--retries', type=int, default=2,
+                   help='times a step whose process was killed by a signal is run again')
     p.add_argument('--plot', default='docs/img/report_topspark.png', help='PNG to write')
     p.add_argument('--docs', default='docs/results.md',
                    help="markdown file whose report markers get the table ('' : none)")
@@ -576,19 +622,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error('--enhance-grid must be a subset of --grid')
     if opts.code:
         sys.path.insert(0, os.path.abspath(opts.code))  # copy_profile imports it here too
-    runner = Runner(opts.work_dir, code=opts.code)
+    from topspark_ros.core.fanout import executor_for
+
+    runner = Runner(opts.work_dir, code=opts.code, retries=opts.retries)
     sizes = [int(n) for n in opts.sizes.split(',')]
     rules = opts.rules.split(',')
     seeds = [int(s) for s in opts.seeds.split(',')]
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     load_start = os.getloadavg()
-    rows = []
-    for neurons in sizes:
-        for rule in rules:
-            for seed in seeds:
-                rows.append(run_config(runner, opts, neurons, rule, seed))
-                runner.say(f'{len(rows)} of {len(sizes) * len(rules) * len(seeds)} '
-                           f'configurations done')
+    configs = [(n, rule, seed) for n in sizes for rule in rules for seed in seeds]
+    done = []
+
+    def progress(n: int) -> None:
+        done.append(n)
+        runner.say(f'{sum(done)} of {len(configs)} configurations done')
+
+    executor = executor_for(opts.ray, threads=1)
+    try:
+        rows = executor.run(config_task, configs, progress=progress,
+                            shared={'runner': runner, 'opts': opts})
+    finally:
+        executor.close()
     wall = time.monotonic() - runner.started
     table = markdown_table(rows, opts)
     lines = verdict(rows)

@@ -3,11 +3,13 @@
 import copy
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
 from topspark_ros.cli import main
 from topspark_ros.core import enhance as enh
+from topspark_ros.core import search
 from topspark_ros.core.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from topspark_ros.core.datasets import split_indices
 from topspark_ros.core.energy import EnergyModel
@@ -277,12 +279,14 @@ def test_cli_enhance_sweep_train(tmp_path, fashion_dir, tiny, capsys):
     enhanced = load_profile(profile_path)
     assert enhanced.params_for(16) == row['params'] and enhanced.params_for(32) is None
     assert [e.accuracy for e in enhanced.entries] == [e.accuracy for e in plain.entries]
-    assert enhanced.enhancement['seed'] == 5
+    assert enhanced.enhancement['seed'] == 5 and enhanced.enhancement['sampler'] == 'tpe'
+    assert enhanced.enhancement['validation']['data_key'] is not None
+    assert result['executor'] == 'in-process'
     assert enhanced.enhancement['validation']['split'] == 'train'
     assert enhanced.enhancement['scoring_runs']['confirm_samples'] == 100
 
     # sweep --params-from measures with them and keeps the record.
-    swept = _run(capsys, sweep_args + ['--params-from', str(profile_path)])
+    swept = _run(capsys, sweep_args + ['--params-from', str(profile_path), '--overwrite'])
     assert {e['timesteps']: e['params'] for e in swept['entries']} == {16: row['params'],
                                                                        32: None}
     assert load_profile(profile_path).enhancement['measured_with_params'] is True
@@ -308,3 +312,124 @@ def test_cli_enhance_sweep_train(tmp_path, fashion_dir, tiny, capsys):
     assert main(['train', '-T', '24', '-o', str(out), '--params-from', str(profile_path)]
                 + data_args) == 2
     assert 'no entry for T=24' in capsys.readouterr().err
+
+
+# The random search's draws before TPE (seed words [1, 16] and [3, 16, 1], default parameters):
+RANDOM_INFERENCE_DRAWS = [
+    {}, {'theta_scale': 0.09319, 'input_rate_hz': 254.5, 'v_thresh_mv': -60.54},
+    {'theta_scale': 0.05444, 'input_rate_hz': 155.7, 'v_thresh_mv': -61.92},
+    {'theta_scale': 1.036, 'input_rate_hz': 74.36, 'v_thresh_mv': -60.14},
+    {'theta_scale': 0.5288, 'input_rate_hz': 453.4, 'v_thresh_mv': -57.74},
+    {'theta_scale': 0.7484, 'input_rate_hz': 266.9, 'v_thresh_mv': -61.66},
+    {'theta_scale': 0.1616, 'input_rate_hz': 71.78, 'v_thresh_mv': -39.37},
+    {'theta_scale': 0.3712, 'input_rate_hz': 111.7, 'v_thresh_mv': -57.53}]
+RANDOM_LEARNING_DRAWS = [
+    {}, {'theta_plus_mv': 0.1222, 'nu_post': 0.001785},
+    {'theta_plus_mv': 0.03006, 'nu_post': 0.0269}, {'theta_plus_mv': 0.6349, 'nu_post': 0.002234}]
+
+
+def test_random_sampler_gives_the_values_of_the_random_search(data, tiny):
+    knobs = [KNOBS['theta_scale'], KNOBS['input_rate_hz'], KNOBS['v_thresh_mv']]
+    params = DynamicsParams()
+    assert tiny.params == params
+    proposer = search.make_proposer('random', knobs, params, 1.0, 8, [],
+                                    search.seed_words(1, 16, 0, None))
+    assert proposer.ask() == RANDOM_INFERENCE_DRAWS and proposer.ask() == []
+    learn_knobs = [KNOBS['theta_plus_mv'], KNOBS['nu_post']]
+    proposer = search.make_proposer('random', learn_knobs, params, 1.0, 4, [],
+                                    search.seed_words(3, 16, 1, None))
+    assert proposer.ask() == RANDOM_LEARNING_DRAWS
+    # The search measures exactly those candidates and keeps the best allowed one.
+    result = enh.search_inference(tiny, data[2], data[3], 16, knobs, budget=8,
+                                  energy_model=ENERGY, seed=1, sampler='random')
+    scored = [(v, enh.measure(tiny, data[2], data[3], 16, v or None, energy_model=ENERGY,
+                              seed=1)) for v in RANDOM_INFERENCE_DRAWS]
+    own = scored[0][1]
+    best = max((vs for vs in scored if vs[1].accuracy >= own.accuracy),
+               key=lambda vs: (vs[1].objective(0.02, own.energy_j), -len(vs[0])))
+    assert (result.values, result.after, result.candidates) == (best[0], best[1], 8)
+    learning = enh.search_learning(tiny, data[0][:80], data[1][:80], data[2][:150],
+                                   data[3][:150], 16, learn_knobs, fixed={'theta_scale': 0.5},
+                                   budget=3, neurons=8, energy_model=ENERGY, learn_samples=40,
+                                   confirm_top=2, seed=3, sampler='random')
+    assert learning.values in RANDOM_LEARNING_DRAWS and learning.candidates == 3
+
+
+def test_tpe_proposals_follow_the_scores():
+    knob = KNOBS['input_rate_hz']  # factors 0.5 to 4 on 128 Hz; the best here: 3 (384 Hz)
+    params = DynamicsParams()
+
+    def distance(values):
+        return abs(math.log(values.get(knob.name, params.input_rate_hz) / 384.0))
+
+    def proposals(sampler, words):
+        proposer = search.make_proposer(sampler, [knob], params, 1.0, 24, [], words, batch=4)
+        out = []
+        while True:
+            batch = proposer.ask()
+            if not batch:
+                return out
+            proposer.tell([-distance(v) for v in batch])
+            out.extend(batch)
+
+    for seed in (0, 1, 2):
+        words = search.seed_words(seed, 16, 0, 1234)
+        tpe, rnd = proposals('tpe', words), proposals('random', words)
+        assert len(tpe) == len(rnd) == 24 and tpe[0] == rnd[0] == {}
+        assert tpe == proposals('tpe', words)  # reproducible for the seed words
+        late = [distance(v) for v in tpe[12:]]
+        assert np.mean(late) < np.mean([distance(v) for v in rnd[12:]])
+        assert np.mean(late) < np.mean([distance(v) for v in tpe[1:12]])
+    assert proposals('tpe', search.seed_words(0, 16, 0, 1)) != proposals(
+        'tpe', search.seed_words(0, 16, 0, 2))
+    with pytest.raises(ValueError, match='unknown sampler'):
+        search.make_proposer('grid', [knob], params, 1.0, 4, [], [0])
+
+
+def test_tpe_search_rules_and_reproducibility(data, tiny):
+    knobs = [KNOBS['theta_scale'], KNOBS['input_rate_hz']]
+    first = [{'theta_scale': 0.5}, {'input_rate_hz': 0.001}]  # the second is out of range
+
+    def run(batch):
+        calls = []
+        result = enh.search_inference(tiny, data[2], data[3], 16, knobs, budget=7,
+                                      energy_model=ENERGY, first=first, seed=2,
+                                      sampler='tpe', trial_batch=batch, progress=calls.append)
+        return result, len(calls)
+
+    (result, calls), (again, _) = run(3), run(3)
+    # One rung (300 images): the own values are measured once, the 6 others once each.
+    assert result == again and result.candidates == 7 and calls == 1 + 6
+    assert result.after.accuracy >= result.before.accuracy
+    assert enh.measure(tiny, data[2], data[3], 16, result.values or None, energy_model=ENERGY,
+                       seed=2) == result.after
+
+
+def test_search_seeds_mix_in_the_data(data, tiny):
+    a, b = data[2][:100], data[2][100:200]
+    key_a = search.data_key(a, data[3][:100])
+    assert key_a == search.data_key(a.copy(), data[3][:100].copy())
+    assert key_a != search.data_key(b, data[3][100:200])
+    assert key_a != search.data_key(a, data[3][100:200])  # the labels count too
+    knobs = [KNOBS['theta_scale'], KNOBS['input_rate_hz']]
+
+    def draws(key):
+        return search.make_proposer('random', knobs, tiny.params, 1.0, 6, [],
+                                    search.seed_words(7, 16, 0, key)).ask()
+
+    assert draws(key_a) == draws(key_a)
+    assert draws(key_a) != draws(search.data_key(b, data[3][100:200]))
+    assert draws(key_a) != draws(None)
+    assert search.seed_words(7, 16, 0, None) == [7, 16]  # the words before data mixing
+    assert search.seed_words(7, 16, 1, None) == [7, 16, 1]
+    result = enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, budget=3,
+                         learn_budget=0, top_k=1, seed=7, sampler='random')
+    assert result.settings['data_key'] == key_a and result.settings['sampler'] == 'random'
+    record = enh.describe(result, command='x', dataset='d', created='now')
+    assert record['validation']['data_key'] == key_a and record['sampler'] == 'random'
+    assert 'random search' in record['method']
+    assert enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, budget=3,
+                       learn_budget=0, top_k=1, seed=7, sampler='random',
+                       mix_data=False).settings['data_key'] is None
+    with pytest.raises(ValueError, match='unknown sampler'):
+        enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, sampler='grid')

@@ -38,10 +38,14 @@ at T is its *spread* (best minus worst accuracy over its factors, own value incl
 
 **2. Inference search** per T (:func:`search_inference`): over the ``top_k`` inference knobs
 with the largest positive gain at T, ``budget`` candidates: the model's own values, the
-one-at-a-time best of each knob, all of those together, then factors drawn log-uniformly from
-each knob's range (``numpy`` PCG64 seeded with ``[seed, T]``). Successive halving on the
-validation set (rungs of ``n_val / 9``, ``n_val / 3``, ``n_val`` images; a third survives each
-rung) maximises
+one-at-a-time best of each knob, all of those together, then the sampler's
+(:mod:`~topspark_ros.core.search`): ``'tpe'`` (default) asks Optuna's TPE for factors in each
+knob's range, ``trial_batch`` at a time, telling it each candidate's score on the first rung;
+``'random'`` draws them log-uniformly (``numpy`` PCG64). Both are seeded with ``seed``, T and a
+fingerprint of the validation set (:func:`~topspark_ros.core.search.data_key`; without it,
+``[seed, T]``: the random draws of earlier versions). Successive halving on the validation set
+(rungs of ``n_val / 9``, ``n_val / 3``, ``n_val`` images; every candidate is measured on the
+first, a third survives each rung) maximises
 
 .. code-block:: text
 
@@ -54,7 +58,8 @@ candidate meets it, T keeps the model's own parameters (None).
 ``learn_budget`` short scoring runs over the ``top_k`` learning knobs with a positive gain at T
 (the first candidates: ``theta_plus_mv`` divided by the winner's ``theta_scale``, which gives
 the same effective threshold increment as the model's own values, then the one-at-a-time best
-values, then random factors), same score with the training energy per sample. Short runs are
+values, then the sampler's, the same sampler and seeds as step 2), same score with the
+training energy per sample. Short runs are
 too short to show how the adaptive thresholds drift over a whole training (measured at T=32:
 learning values that won on 3 000 images trained a 400-neuron network on all 60 000 to 62.7 %
 test accuracy, against 73.5 % with the model's own values and 76.0 % with the inference values
@@ -68,6 +73,12 @@ parameters are one set for inference and on-line learning at that T
 Values are rounded to 4 significant digits (refractory periods to whole steps) before they are
 measured, so what is stored is exactly what was validated. Every random choice is seeded:
 the same inputs and seed give the same result.
+
+**Fan-out.** Measurements that do not depend on each other (the sensitivity points, a batch
+of candidates on a rung, the confirmation runs) go to an ``executor``
+(:mod:`~topspark_ros.core.fanout`: this process, or a Ray cluster with ``--ray``), which
+returns them in order; the searches decide from them in that order, so the result is the same
+whichever executor measured them.
 
 **Readout.** The neuron labels stay the model's (assigned at its training T). Re-assigning them
 at the reduced T from 20 000 other training images was measured on the shipped model (own and
@@ -88,6 +99,10 @@ import numpy as np
 
 from topspark_ros.core.datasets import split_indices
 from topspark_ros.core.energy import EnergyModel
+from topspark_ros.core.fanout import InProcess
+from topspark_ros.core.search import (data_key as search_data_key, DEFAULT_SAMPLER,
+                                      DEFAULT_TRIAL_BATCH, draw_candidates, make_proposer,
+                                      SAMPLERS, seed_words)
 from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams
 from topspark_ros.core.sweep import measure_timesteps
 
@@ -317,46 +332,78 @@ class Sensitivity:
         return sorted(rows, key=lambda row: -row[2])
 
 
+def _measure_task(item: tuple, *, model, images: np.ndarray, labels: np.ndarray,
+                  energy_model: EnergyModel, batch_size: int, seed: int) -> Score:
+    """Measure ``item = (values, n, T)`` on the first ``n`` validation images (fan-out task)."""
+    values, n, timesteps = item
+    return measure(model, images[:n], labels[:n], timesteps, values or None,
+                   energy_model=energy_model, batch_size=batch_size, seed=seed)
+
+
+def _scoring_task(item: tuple, *, model, train_images: np.ndarray, train_labels: np.ndarray,
+                  images: np.ndarray, labels: np.ndarray, neurons: int,
+                  energy_model: EnergyModel, batch_size: int, seed: int) -> Score:
+    """Run the scoring run ``item = (values, n, T)`` on the first ``n`` images (fan-out task)."""
+    values, n, timesteps = item
+    return scoring_run(model, train_images[:n], train_labels[:n], images, labels, timesteps,
+                       values or None, neurons=neurons, energy_model=energy_model,
+                       batch_size=batch_size, seed=seed)
+
+
+def _sensitivity_task(item: tuple, *, inference: Mapping, learning: Mapping) -> Score:
+    """Measure one sensitivity point ``item = (stage, values, T)`` (fan-out task)."""
+    stage, values, timesteps = item
+    if stage == 'inference':
+        return _measure_task((values, len(inference['labels']), timesteps), **inference)
+    return _scoring_task((values, len(learning['train_labels']), timesteps), **learning)
+
+
 def sensitivity(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], *,
                 energy_model: EnergyModel, knobs: Sequence[Knob] = STDP_KNOBS,
                 train_images: Optional[np.ndarray] = None,
                 train_labels: Optional[np.ndarray] = None, learn_neurons: int = 100,
-                batch_size: int = 256, seed: int = 0,
+                batch_size: int = 256, seed: int = 0, executor=None,
                 progress: Callable[[int], None] = lambda n: None) -> Sensitivity:
     """
     Run the one-at-a-time sensitivity analysis (module doc, step 1).
 
     Inference knobs are measured on ``model`` with ``images``/``labels`` (validation); learning
     knobs by :func:`scoring_run` on ``train_images``/``train_labels``, and only when those are
-    given. ``progress(1)`` is called after every measurement.
+    given. Every point is independent: ``executor`` (:mod:`~topspark_ros.core.fanout`; default
+    in this process) measures them all in one fan-out. ``progress(1)`` is called after every
+    measurement.
     """
     dt = model.config.dt_ms
-    points = []
     learning = train_images is not None and len(train_images) > 0
     knobs = tuple(k for k in knobs if k.stage == 'inference' or learning)
-
-    def run(stage, timesteps, values):
-        if stage == 'inference':
-            score = measure(model, images, labels, timesteps, values,
-                            energy_model=energy_model, batch_size=batch_size, seed=seed)
-        else:
-            score = scoring_run(model, train_images, train_labels, images, labels, timesteps,
-                                values, neurons=learn_neurons, energy_model=energy_model,
-                                batch_size=batch_size, seed=seed)
-        progress(1)
-        return score
-
+    items, layout = [], []
     for timesteps in grid:
-        own = {stage: run(stage, timesteps, None) for stage in STAGES
-               if any(k.stage == stage for k in knobs)}
+        stages = [s for s in STAGES if any(k.stage == s for k in knobs)]
+        own = {}
+        for stage in stages:
+            own[stage] = len(items)
+            items.append((stage, None, timesteps))
         for knob in knobs:
-            curve = [SensitivityPoint(timesteps, knob.name, knob.stage, 1.0,
-                                      getattr(model.params, knob.name), own[knob.stage])]
             for factor in knob.factors:
                 value = knob.value(model.params, factor, dt)
-                curve.append(SensitivityPoint(timesteps, knob.name, knob.stage, float(factor),
-                                              value, run(knob.stage, timesteps,
-                                                         {knob.name: value})))
+                layout.append((timesteps, knob, float(factor), value, len(items)))
+                items.append((knob.stage, {knob.name: value}, timesteps))
+            layout.append((timesteps, knob, 1.0, getattr(model.params, knob.name),
+                           own[knob.stage]))
+    common = {'model': model, 'energy_model': energy_model, 'batch_size': batch_size,
+              'seed': seed}
+    shared = {'inference': {**common, 'images': images, 'labels': labels},
+              'learning': ({**common, 'train_images': train_images,
+                            'train_labels': train_labels, 'images': images, 'labels': labels,
+                            'neurons': learn_neurons} if learning else {})}
+    scores = (executor or InProcess()).run(_sensitivity_task, items, progress=progress,
+                                           shared=shared)
+    points = []
+    for timesteps in grid:
+        for knob in knobs:
+            curve = [SensitivityPoint(timesteps, knob.name, knob.stage, factor, value,
+                                      scores[index])
+                     for t, k, factor, value, index in layout if t == timesteps and k is knob]
             points.extend(sorted(curve, key=lambda p: p.factor))
     return Sensitivity(grid=tuple(int(t) for t in grid), knobs=knobs, points=tuple(points))
 
@@ -411,30 +458,7 @@ def search_work(n_samples: int, budget: int) -> int:
     return total
 
 
-def _candidates(knobs: Sequence[Knob], params: DynamicsParams, dt: float, budget: int,
-                rng: np.random.Generator, first: Sequence[Mapping[str, float]]) -> list:
-    """Return up to ``budget`` distinct candidates: ``first`` (and {}), then random factors."""
-    out, seen = [], set()
-
-    def add(values):
-        key = tuple(sorted(values.items()))
-        if key not in seen and len(out) < budget:
-            seen.add(key)
-            out.append(dict(values))
-
-    add({})
-    for values in first:
-        add(values)
-    tries = 0
-    while len(out) < budget and tries < 50 * budget:
-        tries += 1
-        values = {}
-        for knob in knobs:
-            low, high = knob.search
-            factor = math.exp(rng.uniform(math.log(low), math.log(high)))
-            values[knob.name] = knob.value(params, factor, dt)
-        add({k: v for k, v in values.items() if v != getattr(params, k)})
-    return out
+_candidates = draw_candidates  # the random sampler's draws (kept under their old name)
 
 
 def _pick(scored: Sequence[tuple], floor: float, penalty: float, reference: float) -> tuple:
@@ -443,36 +467,61 @@ def _pick(scored: Sequence[tuple], floor: float, penalty: float, reference: floa
     return max(allowed, key=lambda vs: (vs[1].objective(penalty, reference), -len(vs[0])))
 
 
+def _explore(proposer, evaluate: Callable[[list], list], objective: Callable) -> list:
+    """Return ``[(values, score)]`` of every candidate ``proposer`` makes, in proposal order."""
+    scored = []
+    while True:
+        batch = proposer.ask()
+        if not batch:
+            return scored
+        scores = evaluate(batch)
+        proposer.tell([objective(s) for s in scores])
+        scored.extend(zip(batch, scores))
+
+
 def search_inference(model, images: np.ndarray, labels: np.ndarray, timesteps: int,
                      knobs: Sequence[Knob], *, budget: int, energy_model: EnergyModel,
                      energy_penalty: float = 0.02, first: Sequence[Mapping] = (),
-                     batch_size: int = 256, seed: int = 0,
+                     batch_size: int = 256, seed: int = 0, sampler: str = DEFAULT_SAMPLER,
+                     trial_batch: int = DEFAULT_TRIAL_BATCH, data_key: Optional[int] = None,
+                     executor=None,
                      progress: Callable[[int], None] = lambda n: None) -> SearchResult:
     """
     Search inference values for ``timesteps`` by successive halving (module doc, step 2).
 
-    ``first``: candidates measured before the random ones (e.g. the one-at-a-time best). The
-    result never has a lower validation accuracy than the model's own values.
+    ``first``: candidates measured before the sampler's own (e.g. the one-at-a-time best).
+    ``sampler`` (:mod:`~topspark_ros.core.search`): ``'tpe'`` proposes ``trial_batch``
+    candidates at a time from the scores of the earlier ones on the first rung; ``'random'``
+    draws them all up front. ``data_key`` (:func:`~topspark_ros.core.search.data_key`) mixes
+    the data into the seed (None: ``[seed, T]`` alone). ``executor`` measures each batch (and
+    each rung) as one fan-out. The result never has a lower validation accuracy than the
+    model's own values.
     """
-    def run(values, n):
-        score = measure(model, images[:n], labels[:n], timesteps, values,
-                        energy_model=energy_model, batch_size=batch_size, seed=seed)
-        progress(1)
-        return score
+    executor = executor or InProcess()
+    shared = {'model': model, 'images': images, 'labels': labels,
+              'energy_model': energy_model, 'batch_size': batch_size, 'seed': seed}
 
-    own = run({}, len(labels))
-    rng = np.random.default_rng([int(seed), int(timesteps)])
-    alive = _candidates(knobs, model.params, model.config.dt_ms, max(int(budget), 1), rng,
-                        first)
-    n_candidates = len(alive)
-    sizes = rung_sizes(len(labels), len(alive))
-    for rung, n in enumerate(sizes):
-        scored = [(values, own if not values and n == len(labels) else run(values, n))
-                  for values in alive]
-        if rung == len(sizes) - 1:
-            break
+    def run(batch, n):
+        """Measure every candidate of ``batch`` on ``n`` images (own values reused)."""
+        reuse = n == len(labels)
+        todo = [v for v in batch if v or not reuse]
+        scores = iter(executor.run(_measure_task, [(v, n, timesteps) for v in todo],
+                                   progress=progress, shared=shared))
+        return [next(scores) if v or not reuse else own for v in batch]
+
+    (own,) = executor.run(_measure_task, [({}, len(labels), timesteps)], progress=progress,
+                          shared=shared)
+    proposer = make_proposer(sampler, knobs, model.params, model.config.dt_ms,
+                             max(int(budget), 1), first,
+                             seed_words(seed, timesteps, 0, data_key), batch=trial_batch)
+    sizes = rung_sizes(len(labels), proposer.planned)
+    scored = _explore(proposer, lambda batch: run(batch, sizes[0]),
+                      lambda s: s.objective(energy_penalty, own.energy_j))
+    n_candidates = len(scored)
+    for n in sizes[1:]:
         scored.sort(key=lambda vs: -vs[1].objective(energy_penalty, own.energy_j))
         alive = [values for values, _ in scored[:max(1, math.ceil(len(scored) / ETA))]]
+        scored = list(zip(alive, run(alive, n)))
     scored.append(({}, own))
     values, best = _pick(scored, own.accuracy, energy_penalty, own.energy_j)
     return SearchResult(values=values, knobs=tuple(k.name for k in knobs),
@@ -485,7 +534,9 @@ def search_learning(model, train_images: np.ndarray, train_labels: np.ndarray,
                     neurons: int, energy_model: EnergyModel, energy_penalty: float = 0.02,
                     first: Sequence[Mapping] = (), learn_samples: Optional[int] = None,
                     confirm_top: int = 2, batch_size: int = 256, seed: int = 0,
-                    base: Optional[Score] = None,
+                    base: Optional[Score] = None, sampler: str = DEFAULT_SAMPLER,
+                    trial_batch: int = DEFAULT_TRIAL_BATCH, data_key: Optional[int] = None,
+                    executor=None,
                     progress: Callable[[int], None] = lambda n: None) -> SearchResult:
     """
     Search learning values for ``timesteps`` with scoring runs (module doc, step 3).
@@ -495,31 +546,44 @@ def search_learning(model, train_images: np.ndarray, train_labels: np.ndarray,
     when already measured). When ``train_images`` holds more, the ``confirm_top`` best
     candidates of the short runs that score at least ``fixed`` alone, and ``fixed`` alone, are
     run again on all of them and those long runs decide; ``before`` and ``after`` are then long
-    runs. The winner never scores lower than ``before``.
+    runs. The winner never scores lower than ``before``. ``sampler``, ``trial_batch``,
+    ``data_key`` and ``executor`` as in :func:`search_inference`.
     """
+    executor = executor or InProcess()
     short = len(train_images)
     if learn_samples is not None:
         short = min(int(learn_samples), short)
+    shared = {'model': model, 'train_images': train_images, 'train_labels': train_labels,
+              'images': images, 'labels': labels, 'neurons': neurons,
+              'energy_model': energy_model, 'batch_size': batch_size, 'seed': seed}
 
-    def run(values, n):
-        score = scoring_run(model, train_images[:n], train_labels[:n], images, labels,
-                            timesteps, {**fixed, **values}, neurons=neurons,
-                            energy_model=energy_model, batch_size=batch_size, seed=seed)
-        progress(1)
-        return score
+    def run(batch, n):
+        """Score ``fixed`` plus every candidate of ``batch`` with runs on ``n`` images."""
+        return executor.run(_scoring_task, [({**fixed, **v}, n, timesteps) for v in batch],
+                            progress=progress, shared=shared)
 
     if base is None:
-        base = run({}, short)
-    rng = np.random.default_rng([int(seed), int(timesteps), 1])
-    candidates = [v for v in _candidates(knobs, model.params, model.config.dt_ms,
-                                         int(budget) + 1, rng, first) if v]
-    scored = [({}, base)] + [(values, run(values, short)) for values in candidates]
+        (base,) = run([{}], short)
+
+    def short_runs(batch):
+        todo = [v for v in batch if v]
+        scores = iter(run(todo, short))
+        return [next(scores) if v else base for v in batch]
+
+    proposer = make_proposer(sampler, knobs, model.params, model.config.dt_ms,
+                             int(budget) + 1, first, seed_words(seed, timesteps, 1, data_key),
+                             batch=trial_batch)
+    scored = _explore(proposer, short_runs, lambda s: s.objective(energy_penalty,
+                                                                  base.energy_j))
+    candidates = [values for values, _ in scored if values]
+    scored = [({}, base)] + [(values, score) for values, score in scored if values]
     if short < len(train_images):
         passed = [vs for vs in scored if vs[0] and vs[1].accuracy >= base.accuracy]
         passed.sort(key=lambda vs: -vs[1].objective(energy_penalty, base.energy_j))
-        base = run({}, len(train_images))
-        scored = [({}, base)] + [(values, run(values, len(train_images)))
-                                 for values, _ in passed[:max(int(confirm_top), 0)]]
+        confirm = [{}] + [values for values, _ in passed[:max(int(confirm_top), 0)]]
+        long = run(confirm, len(train_images))
+        base = long[0]
+        scored = list(zip(confirm, long))
     values, best = _pick(scored, base.accuracy, energy_penalty, base.energy_j)
     return SearchResult(values=values, knobs=tuple(k.name for k in knobs),
                         candidates=len(candidates), before=base, after=best)
@@ -593,6 +657,8 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
             train_labels: Optional[np.ndarray] = None, learn_neurons: int = 100,
             learn_samples: Optional[int] = None, confirm_top: int = 2,
             knobs: Sequence[Knob] = STDP_KNOBS, batch_size: int = 256, seed: int = 0,
+            sampler: str = DEFAULT_SAMPLER, trial_batch: int = DEFAULT_TRIAL_BATCH,
+            mix_data: bool = True, executor=None, precomputed: Optional[Sensitivity] = None,
             progress: Callable[[int], None] = lambda n: None) -> Enhancement:
     """
     Run steps 1 to 3 of the module doc on ``model`` for every T of ``grid``.
@@ -600,30 +666,44 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
     ``images``/``labels``: the validation set; ``train_images``/``train_labels``: the images
     of the scoring runs (without them, or with ``learn_budget`` 0, learning knobs are skipped):
     short runs (sensitivity, search) learn the first ``learn_samples`` (default: all), the
-    confirmation runs all of them. ``progress(n)`` counts measurements (:func:`enhance_work`
+    confirmation runs all of them. ``sampler`` and ``trial_batch``: see
+    :mod:`~topspark_ros.core.search`; ``mix_data``: seed the searches with a fingerprint of the
+    validation set too (:func:`~topspark_ros.core.search.data_key`; False: with ``seed`` and T
+    alone). ``executor`` (:mod:`~topspark_ros.core.fanout`, default: this process) runs the
+    independent measurements; the result is the same whichever executor ran them.
+    ``precomputed``: a sensitivity analysis of this model and data to reuse (it must cover
+    ``grid`` with these settings). ``progress(n)`` counts measurements (:func:`enhance_work`
     gives the total).
     """
     if getattr(model, 'checkpoint_family', None) != 'stdp':
         raise ValueError('parameter enhancement needs an STDP (Diehl & Cook) model')
     if model.readout is None:
         raise ValueError('the model has no label assignment')
+    if sampler not in SAMPLERS:
+        raise ValueError(f'unknown sampler {sampler!r} (choose from {", ".join(SAMPLERS)})')
     grid = sorted({int(t) for t in grid}, reverse=True)
     learning = learn_budget > 0 and train_images is not None and len(train_images) > 0
     n_long = len(train_images) if learning else 0
     short = n_long if learn_samples is None else min(int(learn_samples), n_long)
+    executor = executor or InProcess()
+    key = search_data_key(images, labels) if mix_data else None
     common = {'energy_model': energy_model, 'batch_size': batch_size, 'seed': seed,
-              'progress': progress}
-    sens = sensitivity(model, images, labels, grid, knobs=knobs,
-                       train_images=train_images[:short] if learning else None,
-                       train_labels=train_labels[:short] if learning else None,
-                       learn_neurons=learn_neurons, **common)
+              'executor': executor, 'progress': progress}
+    searching = {'sampler': sampler, 'trial_batch': trial_batch, 'data_key': key}
+    if precomputed is not None and set(grid) <= set(precomputed.grid):
+        sens = precomputed
+    else:
+        sens = sensitivity(model, images, labels, grid, knobs=knobs,
+                           train_images=train_images[:short] if learning else None,
+                           train_labels=train_labels[:short] if learning else None,
+                           learn_neurons=learn_neurons, **common)
     results = []
     for timesteps in grid:
         chosen = _top(sens, 'inference', timesteps, top_k)
         inference = search_inference(
             model, images, labels, timesteps, chosen, budget=budget,
             energy_penalty=energy_penalty, first=_best_of_each(sens, chosen, timesteps),
-            **common)
+            **searching, **common)
         values = dict(inference.values)
         learning_result = own_run = None
         if learning:
@@ -642,12 +722,18 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
                 model, train_images, train_labels, images, labels, timesteps, learn_knobs,
                 fixed=values, budget=learn_budget, neurons=learn_neurons,
                 energy_penalty=energy_penalty, first=first, learn_samples=short,
-                confirm_top=confirm_top, base=own_run if not values else None, **common)
-            if short < n_long:  # the model's own values, as long as the confirmation runs
-                own_run = learning_result.before if not values else scoring_run(
-                    model, train_images, train_labels, images, labels, timesteps, None,
-                    neurons=learn_neurons, energy_model=energy_model, batch_size=batch_size,
-                    seed=seed)
+                confirm_top=confirm_top, base=own_run if not values else None, **searching,
+                **common)
+            if short < n_long and values:  # the own values, as long as the confirmation runs
+                (own_run,) = executor.run(_scoring_task, [({}, n_long, timesteps)],
+                                          progress=progress, shared={
+                                              'model': model, 'train_images': train_images,
+                                              'train_labels': train_labels, 'images': images,
+                                              'labels': labels, 'neurons': learn_neurons,
+                                              'energy_model': energy_model,
+                                              'batch_size': batch_size, 'seed': seed})
+            elif short < n_long:
+                own_run = learning_result.before
                 progress(1)
             values.update(learning_result.values)
         results.append(TimestepEnhancement(timesteps=timesteps, params=values or None,
@@ -659,7 +745,9 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
                 'learn_samples': int(short), 'confirm_samples': int(n_long),
                 'confirm_top': int(confirm_top) if short < n_long else 0,
                 'n_val': int(len(labels)), 'seed': int(seed),
-                'energy_preset': energy_model.preset.name}
+                'energy_preset': energy_model.preset.name, 'sampler': sampler,
+                'trial_batch': int(trial_batch) if sampler == 'tpe' else None,
+                'data_key': key}
     return Enhancement(sensitivity=sens, timesteps=tuple(results), settings=settings)
 
 
@@ -681,6 +769,11 @@ def _pair(prefix: str, before: Optional[Score], after: Optional[Score]) -> dict:
     return out
 
 
+_SAMPLER_TEXT = {'tpe': 'search with Optuna TPE (candidates proposed from the scores of the '
+                        'earlier ones, in batches of trial_batch)',
+                 'random': 'random search'}
+
+
 def describe(result: Enhancement, *, command: str, dataset: str, created: str) -> dict:
     """
     Return the record of ``result`` that goes into the profile (plain data).
@@ -692,6 +785,7 @@ def describe(result: Enhancement, *, command: str, dataset: str, created: str) -
     with the values and sets it True.
     """
     s = result.settings
+    sampler = s.get('sampler', 'random')
     learning = s.get('learn_budget', 0) > 0
     per_t = []
     for item in sorted(result.timesteps, key=lambda i: i.timesteps):
@@ -710,17 +804,20 @@ def describe(result: Enhancement, *, command: str, dataset: str, created: str) -
         'command': command,
         'created': created,
         'method': ('topspark_ros.core.enhance: one-at-a-time sensitivity analysis of the '
-                   'knobs, then per T a seeded successive-halving random search over the '
-                   'inference knobs with the largest gains and a search of the learning knobs '
-                   'by scoring runs (training at T from scratch)'),
+                   f'knobs, then per T a seeded successive-halving {_SAMPLER_TEXT[sampler]} '
+                   'over the inference knobs with the largest gains and a search of the '
+                   'learning knobs by scoring runs (training at T from scratch)'),
+        'sampler': sampler,
+        'trial_batch': s.get('trial_batch'),
         'objective': (f'accuracy - {s["energy_penalty"]:g} * energy / energy with the '
                       f"model's own values ({s['energy_preset']}), subject to accuracy >= "
                       "the model's own on the validation set (else params: null)"),
         'validation': {'dataset': dataset, 'split': 'train', 'n_samples': s['n_val'],
-                       'seed': s['seed'],
+                       'seed': s['seed'], 'data_key': s.get('data_key'),
                        'selection': 'the first n_samples of split_indices(len(train), '
                                     '[n_samples, scoring_runs.confirm_samples], seed); the '
-                                    'test split is not used'},
+                                    'test split is not used; data_key (a fingerprint of '
+                                    'these images and labels) seeds the search with seed'},
         'scoring_runs': ({'neurons': s['learn_neurons'], 'samples': s['learn_samples'],
                           'confirm_samples': s['confirm_samples'],
                           'confirm_top': s['confirm_top'],

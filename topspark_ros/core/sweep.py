@@ -100,6 +100,7 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
           params_for: Callable[[int], Optional[dict]] = lambda t: None,
           train_images: Optional[np.ndarray] = None, early_exit: Optional[EarlyExit] = None,
           enhancement: Optional[Mapping] = None, reference_timesteps: Optional[int] = None,
+          executor=None,
           progress: Callable[[ProfileEntry], None] = lambda entry: None) -> TimestepProfile:
     """
     Measure ``model`` at every T of ``grid``; return the profile (entries ascending in T).
@@ -117,6 +118,9 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
     bounds the accuracy drop by the same amount; it says nothing about ``accuracy(T_ref)``
     itself, which only labelled data measures (on data unlike the training data a model can
     agree with itself and still be wrong).
+
+    ``executor`` (:mod:`~topspark_ros.core.fanout`, e.g. Ray) measures the T concurrently, each
+    after its own warm-up; the figures are the same but the latencies share the machines.
     """
     grid = sorted({int(t) for t in grid}, reverse=True)
     if not grid or grid[-1] < 1:
@@ -138,13 +142,21 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
     if train_images is not None and len(train_images):
         copy.deepcopy(model).learn(train_images[:1], timesteps=2, seed=seed)
     entries = []
-    for timesteps in grid:
-        entry = measure_timesteps(model, images, labels, timesteps, energy_model=energy_model,
-                                  batch_size=batch_size, seed=seed,
-                                  params=params_for(timesteps), train_images=train_images,
-                                  early_exit=early_exit)
-        entries.append(entry)
-        progress(entry)
+    if executor is not None:
+        entries = executor.run(_warm_and_measure, [(t, params_for(t)) for t in grid], shared={
+            'model': model, 'images': images, 'labels': labels, 'energy_model': energy_model,
+            'batch_size': batch_size, 'seed': seed, 'train_images': train_images,
+            'early_exit': early_exit})
+        for entry in entries:
+            progress(entry)
+    else:
+        for timesteps in grid:
+            entry = measure_timesteps(model, images, labels, timesteps,
+                                      energy_model=energy_model, batch_size=batch_size,
+                                      seed=seed, params=params_for(timesteps),
+                                      train_images=train_images, early_exit=early_exit)
+            entries.append(entry)
+            progress(entry)
     return TimestepProfile(
         model_path=model_path, model_sha256=model_sha256, model_family=model.checkpoint_family,
         dataset=dataset, split=split, n_samples=len(labels), machine=machine_description(),
@@ -152,6 +164,19 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         package_version=topspark_ros.__version__, entries=tuple(entries),
         enhancement=enhancement, reference_timesteps=reference_timesteps)
+
+
+def _warm_and_measure(item: tuple, *, model, images: np.ndarray, labels: np.ndarray,
+                      seed: int, train_images: Optional[np.ndarray],
+                      early_exit: Optional[EarlyExit], **options) -> ProfileEntry:
+    """Warm ``model``'s code paths in this process, then measure ``item = (T, params)``."""
+    timesteps, params = item
+    warm = images[:min(len(images), 2)]
+    model.infer(warm, timesteps=2, seed=seed)
+    if early_exit is not None:
+        model.infer(warm, timesteps=2, seed=seed, early_exit=early_exit)
+    return measure_timesteps(model, images, labels, timesteps, seed=seed, params=params,
+                             train_images=train_images, early_exit=early_exit, **options)
 
 
 def reference_predictions(model, images: np.ndarray, timesteps: int, *,

@@ -1,0 +1,139 @@
+"""
+Fan-out of independent work items: in this process (the default), or on a Ray cluster.
+
+Sweeps, enhancement trials and the report's configurations are lists of independent items
+(a T to measure, a candidate parameter set to score, a (network size, rule, seed) to run). An
+*executor* runs one function on every item of such a list and returns the results **in the
+order of the list**, whichever way they ran, so a caller that decides from the results in
+that order (the enhancement's searches, which ask Optuna for a batch of trials and tell it the
+scores in the order asked) decides the same for the same seeds in this process and on a
+cluster.
+
+- :class:`InProcess`: one item after the other, here (what every command does without
+  ``--ray``).
+- :class:`RayExecutor`: every item a Ray task (one CPU each) on the cluster ``--ray`` names:
+  ``auto`` (the cluster ``ray start`` runs on this machine, or else a new local one with all
+  cores) or an address (``HOST:PORT`` of a head node, or ``ray://HOST:10001``). Objects shared
+  by all items (the model, the images) go into Ray's object store once per map. Every node
+  needs the same ``topspark_ros`` installed (``pip install .[ray]``). A task whose worker died
+  is retried by Ray (up to 3 times), so a killed worker costs that item's time, not the run.
+
+Ray is optional (the ``ray`` extra of the core install): it is imported only by
+:func:`executor_for` with an address, and its absence is one clear error then.
+"""
+
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+Progress = Callable[[int], None]
+
+RAY_MISSING = ('--ray needs Ray, which is not installed: pip install "ray>=2.9" (or the extra: '
+               'pip install "topspark_ros[ray]"), or leave --ray out to run in this process')
+"""The one-line error when Ray is asked for and missing."""
+RAY_HELP = ('run the independent measurements on a Ray cluster: auto (the cluster `ray start` '
+            'runs on this machine, or else a new local one) or HOST:PORT of its head node; '
+            'the results are the same as without it, which runs everything in this process '
+            '(Ray is an optional extra: pip install "topspark_ros[ray]")')
+"""The help of the ``--ray`` options."""
+
+
+class InProcess:
+    """Run every item here, in order (the default executor)."""
+
+    name = 'in-process'
+
+    def run(self, fn: Callable, items: Sequence, *, progress: Progress = lambda n: None,
+            shared: Optional[Mapping[str, Any]] = None) -> list:
+        """Return ``[fn(item, **shared) for item in items]``; ``progress(1)`` after each."""
+        out = []
+        for item in items:
+            out.append(fn(item, **dict(shared or {})))
+            progress(1)
+        return out
+
+    def close(self) -> None:
+        """Do nothing (nothing to release)."""
+
+
+def import_ray():
+    """Return the ``ray`` module; RuntimeError with :data:`RAY_MISSING` when not installed."""
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError(RAY_MISSING) from None
+    return ray
+
+
+def _call(fn: Callable, item, threads: int, shared: Mapping[str, Any]):
+    """
+    Run one item on a Ray worker with the driver's torch thread count.
+
+    ``shared`` is deep-copied first: Ray hands out numpy arrays of its object store read-only
+    (zero-copy), and a model's simulation state is written while it runs.
+    """
+    import copy
+
+    from topspark_ros.core.threads import set_torch_threads
+
+    set_torch_threads(threads)
+    return fn(item, **copy.deepcopy(dict(shared)))
+
+
+class RayExecutor:
+    """
+    Run every item as a Ray task on the cluster at ``address`` (module doc).
+
+    ``threads``: torch intra-op threads of each task (default: the driver's). Results come back
+    in item order; ``progress(1)`` is called as each task finishes (in any order).
+    """
+
+    name = 'ray'
+
+    def __init__(self, address: str = 'auto', threads: Optional[int] = None) -> None:
+        """Connect to (or, for ``auto`` without a running cluster, start) a Ray cluster."""
+        ray = import_ray()
+        self._ray = ray
+        self._owns = False
+        if not ray.is_initialized():
+            options = {'include_dashboard': False, 'log_to_driver': True,
+                       'configure_logging': False}
+            if address == 'auto':
+                try:
+                    ray.init(address='auto', **options)
+                except ConnectionError:
+                    ray.init(**options)
+            else:
+                ray.init(address=address, **options)
+            self._owns = True
+        if threads is None:
+            import torch
+            threads = torch.get_num_threads()
+        self.threads = int(threads)
+        self.address = address
+        self._remote = ray.remote(max_retries=3)(_call)
+
+    def run(self, fn: Callable, items: Sequence, *, progress: Progress = lambda n: None,
+            shared: Optional[Mapping[str, Any]] = None) -> list:
+        """Return ``[fn(item, **shared) for item in items]``, each item a Ray task."""
+        if not items:
+            return []
+        ray = self._ray
+        shared_ref = ray.put(dict(shared or {}))
+        refs = [self._remote.remote(fn, item, self.threads, shared_ref) for item in items]
+        waiting = list(refs)
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1)
+            progress(len(done))
+        return ray.get(refs)
+
+    def close(self) -> None:
+        """Disconnect from the cluster (and stop it when this executor started it)."""
+        if self._owns and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._owns = False
+
+
+def executor_for(address: Optional[str], threads: Optional[int] = None):
+    """Return :class:`InProcess` for no address (None or ''), else a :class:`RayExecutor`."""
+    if not address:
+        return InProcess()
+    return RayExecutor(address, threads=threads)
