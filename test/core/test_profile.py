@@ -206,8 +206,9 @@ def test_label_free_sweep_measures_agreement_and_bounds_the_accuracy_drop(fashio
 
     model, meta = load_checkpoint(MODELS / 'stdp_fmnist_n400.json')
     images, labels = fashion_test.images[:300], fashion_test.labels[:300].astype(np.int64)
-    common = dict(model_path='m.json', model_sha256=meta['tensors']['sha256'], dataset='d',
-                  split='test', energy_model=EnergyModel('cmos45_fp32'), batch_size=64, seed=5)
+    common = {'model_path': 'm.json', 'model_sha256': meta['tensors']['sha256'], 'dataset': 'd',
+              'split': 'test', 'energy_model': EnergyModel('cmos45_fp32'), 'batch_size': 64,
+              'seed': 5}
     free = sweep(model, images, None, [100, 16], **common)
     labelled = sweep(model, images, labels, [100, 16], **common)
     assert free.agreement_based and free.reference_timesteps == 100

@@ -140,10 +140,10 @@ def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = No
         raise DatasetError(f'{source.label} has no validation split of its own')
     if source.kind in ('bag', 'folder'):
         spec = spec or FrameSpec()
-        options = dict(kind=source.kind, split=split, spec=dataclasses.asdict(spec), crop=crop,
-                       invert=invert, val_fraction=val_fraction,
-                       test_fraction=test_fraction, seed=seed, strict=strict,
-                       bag=repr(source.bag_options) if source.kind == 'bag' else None)
+        options = {'kind': source.kind, 'split': split, 'spec': dataclasses.asdict(spec),
+                   'crop': crop, 'invert': invert, 'val_fraction': val_fraction,
+                   'test_fraction': test_fraction, 'seed': seed, 'strict': strict,
+                   'bag': repr(source.bag_options) if source.kind == 'bag' else None}
         labels = source.bag_options.labels if source.kind == 'bag' else None
         if labels:
             from topspark_ros.core.data.cache import fingerprint
