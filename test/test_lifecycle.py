@@ -346,3 +346,20 @@ def test_many_configure_cleanup_cycles_through_the_services_while_frames_arrive(
         assert proc.poll() is None
     assert 'Destroyable' not in proc.output and 'a callback raised' not in proc.output, \
         proc.output
+
+
+def test_bringup_applies_a_partial_params_file_over_the_shipped_config(probe, tmp_path) -> None:
+    """A params file with one changed value leaves the nodes configured and applies the value."""
+    from rcl_interfaces.srv import GetParameters
+    partial = tmp_path / 'mine.yaml'
+    partial.write_text('timestep_controller:\n  ros__parameters:\n    mode: energy_saver\n')
+    with running('-m', 'topspark_ros', 'bringup', '--params-file', str(partial)) as proc:
+        for name in ('classifier', 'timestep_controller'):
+            end = time.monotonic() + 60.0
+            while _state(probe, proc, name) != 'active':
+                assert time.monotonic() < end, f'{name} never became active:\n{proc.output}'
+                time.sleep(0.2)
+        answer = probe(proc, GetParameters, '/timestep_controller/get_parameters',
+                       GetParameters.Request(names=['mode', 'profile_path']))
+        mode, profile = (v.string_value for v in answer.values)
+        assert mode == 'energy_saver' and profile.endswith('.profile.yaml')

@@ -1,15 +1,23 @@
 """
 One-process bring-up (for hosts with rclpy but no ``ros2 launch``) and the end-to-end demo.
 
-``topspark bringup --params-file config/topspark.yaml`` runs the classifier, the timestep
-controller and the energy monitor in one process on a multi-threaded executor, configured
-and activated as the launch file does, with the same YAML.
+``topspark bringup --params-file my.yaml`` runs the classifier, the timestep controller and
+the energy monitor in one process on a multi-threaded executor, configured and activated as
+the launch file does: ``my.yaml`` is applied over the shipped ``config/topspark.yaml``, so it
+holds only the values it changes (as the launch file's ``params_file``).
 
 ``topspark demo`` adds an image player (Fashion-MNIST test images as a camera would publish
 them), a simulated battery that drains by the energy the pipeline reports, and a recorder
 that scores every classification against the true label. It prints a live line every second,
 stops after ``--duration-s``, prints a summary and writes a PNG plot of T, accuracy, energy
 and battery over time.
+
+``topspark demo --events`` is the same for an event camera (``config/demo_events.yaml``): an
+event player publishes the N-MNIST-like test set sample after sample as evt3 EventPackets of
+1 ms in real time (what metavision_driver publishes), the classifier runs the shipped
+converted event model on 300 ms windows (one sample each), and the summary adds the packets
+sent, received and lost (the classifier's counters, read from its ``/diagnostics`` status
+after the player stopped and the classifier caught up).
 """
 
 import argparse
@@ -48,30 +56,54 @@ def bringup(argv: Optional[Sequence[str]] = None) -> int:
     """Run the three nodes in one process until Ctrl-C or SIGTERM."""
     parser = argparse.ArgumentParser(prog='topspark bringup', description=__doc__.strip()
                                      .splitlines()[0])
-    parser.add_argument('--params-file', help='parameter YAML (default: config/topspark.yaml)')
+    parser.add_argument('--params-file', action='append', default=[],
+                        help='parameter YAML applied over the shipped config/topspark.yaml, '
+                        'so it needs only the values it changes; may be repeated (later '
+                        'files win)')
     args, ros_args = parser.parse_known_args(argv)
-    params = args.params_file or default_params_file('topspark.yaml')
+    files = [default_params_file('topspark.yaml')] + args.params_file
     from topspark_ros.nodes.runner import run_nodes
+    layered = [arg for name in files for arg in ('--params-file', name)]
     return run_nodes(_node_classes(), autostart=True,
-                     args=['topspark', '--ros-args', '--params-file', params] + ros_args)
+                     args=['topspark', '--ros-args'] + layered + ros_args)
+
+
+DRAIN_S = 5.0
+"""Event demo: how long, after the player stopped, to wait for the classifier's counters to
+account for every packet sent (its status comes every ``diagnostics_period_s``)."""
 
 
 def demo(argv: Optional[Sequence[str]] = None) -> int:
     """Run the end-to-end demo the module docstring describes; return 0 once it has run."""
     parser = argparse.ArgumentParser(prog='topspark demo', description='Run the end-to-end '
-                                     'demo on Fashion-MNIST over real DDS, in one process.')
+                                     'demo on Fashion-MNIST (or, with --events, on the '
+                                     'N-MNIST-like event set) over real DDS, in one process.')
+    parser.add_argument('--events', action='store_true',
+                        help='the event-camera demo: the N-MNIST-like test set as 1 ms evt3 '
+                        'packets into the converted event model (default parameters: '
+                        'config/demo_events.yaml)')
     parser.add_argument('--params-file', action='append',
                         help='parameter YAML loaded over config/topspark.yaml, in order; may '
-                        'be repeated (default: config/demo.yaml)')
+                        'be repeated (default: config/demo.yaml, with --events '
+                        'config/demo_events.yaml)')
+    parser.add_argument('--packet-ms', type=float, default=None,
+                        help="with --events: sensor time per event packet, the player's "
+                        'packet_ms (default: 1 ms, from the parameter files)')
     parser.add_argument('--duration-s', type=float, default=60.0,
                         help='how long to run (default: 60 s)')
+    parser.add_argument('--executor', choices=('multi', 'single', 'events'), default='multi',
+                        help='executor of the nodes (see topspark_ros.nodes.runner; default: '
+                        'multi)')
     parser.add_argument('--plot', default='demo.png', help="PNG to write ('' : none)")
     parser.add_argument('--quiet', action='store_true', help='no live line')
     args = parser.parse_args(argv)
     if args.duration_s <= 0:
         parser.error('--duration-s must be positive')
+    if args.packet_ms is not None and (not args.events or not args.packet_ms > 0):
+        parser.error('--packet-ms needs --events and a positive value')
     files = [default_params_file('topspark.yaml')]
-    files += args.params_file or [default_params_file('demo.yaml')]
+    files += args.params_file or [default_params_file(
+        'demo_events.yaml' if args.events else 'demo.yaml')]
 
     import rclpy
     from rclpy.logging import get_logger
@@ -79,21 +111,34 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
     from topspark_ros.nodes.demo_recorder import DemoRecorderNode
     from topspark_ros.nodes.runner import BringUpError, init, node_group, PROCESS_LOGGER
 
-    init(['topspark', '--ros-args'] + [a for f in files for a in ('--params-file', f)])
+    overrides = [] if args.packet_ms is None else [
+        '-p', f'event_player:packet_ms:={float(args.packet_ms)}']
+    init(['topspark', '--ros-args'] + [a for f in files for a in ('--params-file', f)]
+         + overrides)
     from topspark_ros.nodes.battery_simulator import BatterySimulatorNode
-    from topspark_ros.nodes.image_player import ImagePlayerNode
+    if args.events:
+        from topspark_ros.nodes.event_player import EventPlayerNode as player_class
+    else:
+        from topspark_ros.nodes.image_player import ImagePlayerNode as player_class
 
     def recorder_factory(earlier: list) -> DemoRecorderNode:
-        player = next(n for n in earlier if isinstance(n, ImagePlayerNode))
-        return DemoRecorderNode(player, live=not args.quiet)
+        player = next(n for n in earlier if isinstance(n, player_class))
+        return DemoRecorderNode(player, live=not args.quiet, packets=args.events)
 
-    factories = _node_classes() + [ImagePlayerNode, BatterySimulatorNode, recorder_factory]
+    factories = _node_classes() + [player_class, BatterySimulatorNode, recorder_factory]
     try:
-        with node_group(factories, autostart=True) as (executor, nodes):
+        with node_group(factories, autostart=True,
+                        executor=args.executor) as (executor, nodes):
+            recorder = nodes[-1]
             end = time.monotonic() + args.duration_s
             while time.monotonic() < end and rclpy.ok():
                 executor.spin_once(timeout_sec=0.1)
-            summary = nodes[-1].finish(args.plot or None)
+            if args.events:  # stop sending; let the classifier catch up and report
+                next(n for n in nodes if isinstance(n, player_class)).stop()
+                end = time.monotonic() + DRAIN_S
+                while time.monotonic() < end and rclpy.ok() and not recorder.packets_accounted:
+                    executor.spin_once(timeout_sec=0.1)
+            summary = recorder.finish(args.plot or None)
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
