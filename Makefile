@@ -1,6 +1,8 @@
 # topspark_ros developer entry points. The two that matter:
 #   make demo   the main job: set up (once), build, run the end-to-end demo
 #   make test   set up (once), build, run every test (what CI runs)
+# and the main job for event cameras:
+#   make demo-events   the same demo on an event stream (1 ms evt3 packets)
 # Both create or reuse the local environment on their own; nothing needs installing by hand.
 # TOPSPARK_ROS_DISTRO=jazzy (default) selects the ROS 2 wheels; PYTEST_ARGS passes options on.
 
@@ -10,10 +12,13 @@ TOPSPARK_ROS_DISTRO ?= jazzy
 export TOPSPARK_ROS_DISTRO
 PYTEST_ARGS ?=
 
-.PHONY: demo test env data build lint lock clean
+.PHONY: demo demo-events test env data build lint lock clean
 
 demo: env data build
 	dev/in_env.sh topspark demo --duration-s 60 --plot demo.png
+
+demo-events: env data build
+	dev/in_env.sh topspark demo --events --duration-s 60 --plot demo_events.png
 
 test: env data build
 	dev/in_env.sh python -m pytest $(PYTEST_ARGS)

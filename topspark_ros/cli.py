@@ -313,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that run ROS 2 nodes: (module, function) they delegate to, imported only when used.
 ROS_COMMANDS = {
     'bringup': 'Run the classifier, timestep controller and energy monitor in one process.',
-    'demo': 'Run the end-to-end demo on Fashion-MNIST over real DDS.',
+    'demo': 'Run the end-to-end demo on Fashion-MNIST (--events: on an event stream) over '
+            'real DDS.',
     'doctor': 'Check the installation end to end, DDS round trips included.',
     'event-player': 'Publish an event file (.bin N-MNIST or .npz) as '
                     'event_camera_msgs/EventPacket messages (replay).',

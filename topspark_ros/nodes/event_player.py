@@ -16,12 +16,24 @@ With ``loop`` the file plays again and again, each pass shifted to start one pac
 increasing as a live stream's do; without it the node finishes after one pass and the
 executable exits.
 
+Instead of a file, ``dataset: nmnist-synth`` plays a split of the N-MNIST-like event data set
+(:mod:`topspark_ros.core.events.synthetic`; real N-MNIST with ``data_dir``) sample after
+sample, in its stored (shuffled) order: sample ``i`` is shifted to start at its first event and
+occupies the sensor time ``[i S, (i + 1) S)``, ``S = sample_ms`` (see :func:`dataset_stream`),
+so a classifier with time windows of ``sample_ms`` sees one whole sample per window. The label
+of every published packet's sample is kept, keyed by its stamp, so a scorer in the same
+process can check classifications (:meth:`EventPlayerNode.label_for`; a file's own label, when
+it has one, in file mode).
+
     ros2 run topspark_ros event_player --ros-args -p file:=digit.npz -p rate:=2.0
+    ros2 run topspark_ros event_player --ros-args -p dataset:=nmnist-synth -p packet_ms:=1.0
 """
 
 import argparse
+import collections
 import math
 import sys
+import threading
 from typing import Optional, Sequence
 
 import numpy as np
@@ -37,9 +49,23 @@ when ticks are longer than packets). After a stall the player catches up over se
 stamps staying on the schedule, instead of publishing the whole backlog at once: a burst that
 overflows subscribers' queues."""
 
+LABELS_KEPT = 1 << 16
+"""Stamps of the most recent packets whose sample label :meth:`EventPlayerNode.label_for`
+knows (65 s of 1 ms packets)."""
+
 PARAMS = (
     Param('file', '', 'Event file to play (.bin N-MNIST or .npz; a path or '
-          'package://<package>/<path>).', live=False),
+          "package://<package>/<path>); '' with a dataset.", live=False),
+    Param('dataset', '', 'Event data set to play sample after sample instead of a file '
+          "('' : play file).", choices=('', 'nmnist-synth'), live=False),
+    Param('data_dir', '', "Dataset: directory with its split files ('' : search for it).",
+          live=False),
+    Param('split', 'test', 'Dataset: split to play.', choices=('train', 'test'), live=False),
+    Param('sample_ms', 300.0, 'Dataset: sensor time each sample occupies (ms; at least its '
+          'duration: 300 ms for N-MNIST); classify with windows of this length.', low=0.001,
+          high=100000.0, live=False),
+    Param('max_samples', 0, 'Dataset: play only the first this many samples (0: all).', low=0,
+          live=False),
     Param('encoding', 'evt3', 'EventPacket encoding of the published packets.',
           choices=('evt3', 'mono'), live=False),
     Param('rate', 1.0, 'Playing speed as a multiple of real time (2.0: twice as fast).',
@@ -97,27 +123,49 @@ def packet_bounds(t: np.ndarray, packet_us: int) -> tuple:
     return slots[start], start, stop
 
 
+def dataset_stream(dataset, sample_us: int, max_samples: int = 0) -> np.ndarray:
+    """
+    Return the samples of an event data set as one stream, sample ``i`` in ``[i S, (i+1) S)``.
+
+    ``dataset``: an :class:`~topspark_ros.core.events.synthetic.EventDataset`; ``S =
+    sample_us`` (microseconds); ``max_samples``: the first this many samples only (0: all).
+    Each sample is shifted to start at its first event (``t' = i S + t - t_first``), as the
+    N-MNIST files are, and must last less than ``S``: a time window of ``S`` that starts at
+    the stream's first event then holds exactly one sample. Samples without events occupy
+    their ``S`` silently. Raises ValueError when a sample is too long.
+    """
+    n = len(dataset.labels) if max_samples <= 0 else min(max_samples, len(dataset.labels))
+    offsets = np.asarray(dataset.offsets[:n + 1], np.int64)
+    events = dataset.events[offsets[0]:offsets[-1]].copy()
+    counts = np.diff(offsets)
+    t = events['t'].astype(np.int64)
+    firsts = np.repeat(t[offsets[:-1][counts > 0] - offsets[0]], counts[counts > 0])
+    local = t - firsts
+    if len(local) and int(local.max()) >= sample_us:
+        i = int(np.searchsorted(offsets, offsets[0] + int(np.argmax(local)), 'right')) - 1
+        raise ValueError(f'sample {i} lasts {int(local.max()) + 1} us, longer than sample_ms '
+                         f'({sample_us / 1000.0} ms): raise sample_ms')
+    events['t'] = local + np.repeat(np.arange(n, dtype=np.int64) * int(sample_us), counts)
+    return events
+
+
 class EventPlayerNode(Node):
-    """Publishes an event file as EventPacket messages in (scaled) real time."""
+    """Publishes an event file (or an event data set) as EventPackets in (scaled) real time."""
 
     def __init__(self, **kwargs) -> None:
-        """Read the file, cut it into packets and start the publishing timer."""
+        """Read the file (or data set), cut it into packets and start the publishing timer."""
         super().__init__('event_player', **kwargs)
         declare(self, PARAMS)
         p = values(self, PARAMS)
         packet_type = event_packet_type()  # first: a missing package is the clearest error
-        if not p['file']:
-            raise ValueError('parameter file is empty: name the event file to play')
         from topspark_ros.core.events.codecs import make_encoder, MONO_MAX_DT_NS
-        from topspark_ros.core.events.files import read_event_file
-        recording = read_event_file(resolve(p['file']))
-        self.events = recording.events
+        self.class_names = ()
+        source = self._read_dataset(p) if p['dataset'] else self._read_file(p)
         if len(self.events) == 0:
-            raise ValueError(f"{p['file']}: the recording holds no events")
+            raise ValueError(f'{source}: the recording holds no events')
         if np.any(self.events['t'][1:] < self.events['t'][:-1]):
-            self.get_logger().warn(f"{p['file']}: events not in time order; sorted them")
+            self.get_logger().warn(f'{source}: events not in time order; sorted them')
             self.events = self.events[np.argsort(self.events['t'], kind='stable')]
-        self.width, self.height = recording.width, recording.height
         self._encoder = make_encoder(p['encoding'], self.width, self.height)
         self._packet_us = max(1, round(p['packet_ms'] * 1000.0))
         if p['encoding'] == 'mono' and self._packet_us * 1000 > MONO_MAX_DT_NS:
@@ -126,9 +174,13 @@ class EventPlayerNode(Node):
         self._slots, self._starts, self._stops = packet_bounds(self.events['t'],
                                                                self._packet_us)
         self._t0 = int(self.events['t'][0])
-        # One pass lasts a whole number of packets, the gap between passes on top.
-        self._pass_us = (int(self._slots[-1]) + 1) * self._packet_us \
+        # One pass lasts a whole number of packets (a data set: its samples' time at least),
+        # the gap between passes on top.
+        self._pass_us = max((int(self._slots[-1]) + 1) * self._packet_us,
+                            len(self._sample_labels) * self._sample_us if p['dataset'] else 0) \
             + round(p['loop_gap_ms'] * 1000.0)
+        self._labels = collections.OrderedDict()  # (sec, nanosec) -> label, the newest kept
+        self._lock = threading.Lock()  # label_for runs in the scorer's thread
         self._rate = p['rate']
         self._loop = p['loop']
         self._frame_id = p['frame_id']
@@ -148,18 +200,74 @@ class EventPlayerNode(Node):
         self._max_burst = max(MAX_BURST, 2 * math.ceil(period_s / packet_s))
         self._timer = self.create_timer(period_s, self._tick)
         self.get_logger().info(
-            f"playing {p['file']} ({len(self.events)} events, {self.width}x{self.height}, "
+            f'playing {source} ({len(self.events)} events, {self.width}x{self.height}, '
             f"{len(self._slots)} packets of {p['packet_ms']} ms, {p['encoding']}) at "
             f"{self._rate}x real time{' in a loop' if self._loop else ''}")
+
+    def _read_file(self, p: dict) -> str:
+        """Take the events of ``file``; return its name for messages."""
+        if not p['file']:
+            raise ValueError('parameters file and dataset are both empty: name the event file '
+                             'or the data set to play')
+        from topspark_ros.core.events.files import read_event_file
+        recording = read_event_file(resolve(p['file']))
+        self.events = recording.events
+        self.width, self.height = recording.width, recording.height
+        # One label for the whole file (-1: unknown); its "sample" lasts forever.
+        self._sample_labels = np.array([-1 if recording.label is None else recording.label])
+        self._sample_us = 1 << 62
+        return p['file']
+
+    def _read_dataset(self, p: dict) -> str:
+        """Take the samples of ``dataset`` as one stream (:func:`dataset_stream`)."""
+        if p['file']:
+            raise ValueError(f"give either file ({p['file']}) or dataset ({p['dataset']}), "
+                             'not both')
+        from topspark_ros.core.events.synthetic import load_event_dataset
+        data = load_event_dataset(p['split'], p['data_dir'] or None)
+        self._sample_us = max(1, round(p['sample_ms'] * 1000.0))
+        self.events = dataset_stream(data, self._sample_us, p['max_samples'])
+        n = len(data.labels)
+        n = n if p['max_samples'] <= 0 else min(p['max_samples'], n)
+        self._sample_labels = np.asarray(data.labels[:n], np.int64)
+        self.width, self.height = data.width, data.height
+        self.class_names = tuple(data.class_names)
+        return (f"{p['dataset']} {p['split']} ({n} samples of {p['sample_ms']} ms, "
+                f"{data.source or p['data_dir'] or 'found'})")
 
     @property
     def packets_per_pass(self) -> int:
         """Packets one pass over the file publishes."""
         return len(self._slots)
 
+    @property
+    def samples_per_pass(self) -> int:
+        """Return the number of samples one pass plays (1 for a file)."""
+        return len(self._sample_labels)
+
+    def label_for(self, stamp) -> int:
+        """
+        Return the label of the sample of the packet published with ``stamp`` (-1 if unknown).
+
+        The classifier stamps a window's result with the header of the packet holding the
+        window's last event, so this is the label of the sample that event came from. The
+        newest :data:`LABELS_KEPT` packets are known.
+        """
+        with self._lock:
+            return self._labels.get((stamp.sec, stamp.nanosec), -1)
+
+    def stop(self) -> None:
+        """
+        Publish no more packets (the node is then ``finished``); the labels stay known.
+
+        Safe from any thread: the timer is cancelled by its own next tick.
+        """
+        self.finished = True
+
     def _tick(self) -> None:
         """Publish every packet whose interval has elapsed."""
         if self.finished:
+            self._timer.cancel()
             return
         now = self.get_clock().now().nanoseconds
         if self._start_ns is None:
@@ -196,6 +304,12 @@ class EventPlayerNode(Node):
         first_ns = round((int(chunk['t'][0]) - self._t0) * 1e3 / self._rate)
         stamp = self._start_ns + first_ns
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        sample = int(self.events['t'][self._starts[i]]) // self._sample_us  # data set: t >= 0
+        label = int(self._sample_labels[min(max(sample, 0), len(self._sample_labels) - 1)])
+        with self._lock:
+            self._labels[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = label
+            if len(self._labels) > LABELS_KEPT:
+                self._labels.popitem(last=False)
         msg.header.frame_id = self._frame_id
         msg.width, msg.height = packet.width, packet.height
         msg.seq = packet.seq
