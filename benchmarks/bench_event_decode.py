@@ -5,7 +5,10 @@ The stream is what a Prophesee IMX636-class sensor emits while an edge sweeps th
 segments ("bursts") of neighbouring pixels firing with one timestamp and polarity (encoded as
 VECT_BASE_X + VECT_12 / VECT_8 words, as the sensor does), mixed with lone noise events
 (EVT_ADDR_X), an EVT_TIME_LOW per new microsecond and an EVT_TIME_HIGH every 4096 us. A
-second stream of lone events only is the worst case of evt3 (no vectors). It is built (seeded)
+second stream of lone events only is the worst case of evt3 (no vectors). A third, "sensor
+mix", has the word mix of a real sensor at a moderate rate (1 Mev/s: many EVT_ADDR_Y and
+EVT_TIME_LOW words, few vectors) and crosses the 24-bit wrap-around of the evt3 time (it
+starts 0.25 s before 2^24 us). Each is built (seeded)
 by the module's own stateful encoder as one continuous word stream and cut into packets of a
 fixed byte size at arbitrary word boundaries, as metavision_driver publishes the raw sensor
 buffers; the decoder carries its state from packet to packet. The mono stream holds the same
@@ -16,13 +19,21 @@ ones. Timing excludes numba compilation (a warm-up pass runs first) and is the b
 ``--repeats`` passes over all packets, including the per-packet Python call (counting pass,
 allocation of the output array, state copy), i.e. what ``StreamDecoder.decode`` costs a node.
 
-Run single-threaded: ``NUMBA_NUM_THREADS=1 python benchmarks/bench_event_decode.py``.
+The CPU time of the process is reported beside the wall time: on a loaded machine the wall time
+holds the time other processes had the core. ``--baseline FILE`` times a second version of
+the codecs module (e.g. ``git show HEAD~1:topspark_ros/core/events/codecs.py > /tmp/old.py``)
+in the same run, alternating the two pass by pass, so both see the same load.
+
+Run single-threaded on one core: ``NUMBA_NUM_THREADS=1 taskset -c 1 python
+benchmarks/bench_event_decode.py``.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -84,24 +95,39 @@ def word_mix(data: bytes) -> dict:
             for c in range(16) if counts[c]}
 
 
-def time_decode(encoding: str, packets: list, time_bases: list,
-                repeats: int) -> tuple[float, float]:
+SENSOR_STREAM_START_US = (1 << 24) - 250_000
+"""First event time of the "sensor mix" stream: 0.25 s before the evt3 time wraps around."""
+
+
+def load_baseline(path: str):
+    """Return the codecs module stored in the file ``path`` (an earlier version, to compare)."""
+    spec = importlib.util.spec_from_file_location('baseline_codecs', path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # numba's cache unpickles by module name
+    spec.loader.exec_module(module)
+    return module
+
+
+def time_decode(encoding: str, packets: list, time_bases: list, repeats: int,
+                modules: tuple = (codecs,)) -> list:
     """
-    Return the best wall time and the best CPU time (s) of decoding all ``packets``.
+    Return ``[(best wall s, best CPU s)]`` of decoding all ``packets``, one per module.
 
     One decoder per pass, every packet through ``StreamDecoder.decode``. The CPU time
     (``time.process_time``, this process only) is what the decoding costs one core; on a
-    loaded machine the wall time also holds the time other processes had the core.
+    loaded machine the wall time also holds the time other processes had the core. With
+    several codecs modules, their passes alternate (same load for each).
     """
-    best_wall = best_cpu = float('inf')
+    best = [[float('inf'), float('inf')] for _ in modules]
     for _ in range(repeats + 1):  # the first pass warms up (numba cache load, page faults)
-        decoder = make_decoder(encoding, WIDTH, HEIGHT)
-        wall, cpu = time.perf_counter(), time.process_time()
-        for seq, (data, tb) in enumerate(zip(packets, time_bases)):
-            decoder.decode(data, seq=seq, time_base=tb)
-        best_cpu = min(best_cpu, time.process_time() - cpu)
-        best_wall = min(best_wall, time.perf_counter() - wall)
-    return best_wall, best_cpu
+        for k, module in enumerate(modules):
+            decoder = module.make_decoder(encoding, WIDTH, HEIGHT)
+            wall, cpu = time.perf_counter(), time.process_time()
+            for seq, (data, tb) in enumerate(zip(packets, time_bases)):
+                decoder.decode(data, seq=seq, time_base=tb)
+            best[k][1] = min(best[k][1], time.process_time() - cpu)
+            best[k][0] = min(best[k][0], time.perf_counter() - wall)
+    return [tuple(b) for b in best]
 
 
 def kernel_diagnostics(stream: bytes, chunk_words: int = 16384, repeats: int = 15) -> dict:
@@ -161,33 +187,52 @@ def check_decode(encoding: str, packets: list, time_bases: list, events: np.ndar
     assert decoder.stats.events == events.size
 
 
+STREAMS = ('bursts', 'lone', 'sensor')
+"""Streams of ``--streams``: bursts (realistic, edges), lone events (worst case), sensor mix."""
+
+
+def make_named_stream(kind: str, args) -> np.ndarray:
+    """Return the events of the stream ``kind`` (see the module docstring)."""
+    if kind == 'bursts':
+        return make_stream(args.events, args.rate_mev * 1e6, args.seed, noise_fraction=0.15)
+    if kind == 'lone':
+        return make_stream(args.events // 4, args.rate_mev * 1e6, args.seed, noise_fraction=1.0)
+    # A real sensor at 1 Mev/s: 80 % lone events, short row segments (mean 2 pixels).
+    events = make_stream(args.events // 8, 1e6, args.seed, noise_fraction=0.8, mean_burst=2.0)
+    events['t'] += SENSOR_STREAM_START_US - int(events['t'][0])
+    return events
+
+
 def main() -> None:
-    """Build the stream, check and time the decoders, print a table and a JSON line."""
+    """Build the streams, check and time the decoders, print tables and a JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument('--events', type=int, default=8_000_000)
+    parser.add_argument('--events', type=int, default=8_000_000,
+                        help='events of the bursts stream (lone: a quarter, sensor: an eighth)')
     parser.add_argument('--rate-mev', type=float, default=20.0,
-                        help='event rate of the synthetic stream (million events/s)')
+                        help='event rate of the bursts and lone streams (million events/s)')
     parser.add_argument('--packet-kib', type=int, nargs='+', default=[4, 16, 32, 64, 256],
                         help='evt3 packet sizes; 32 KiB is about 1.1 ms of the bursts stream')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--streams', nargs='+', choices=STREAMS, default=list(STREAMS))
+    parser.add_argument('--no-mono', action='store_true', help='time evt3 only')
+    parser.add_argument('--baseline', metavar='FILE',
+                        help='another version of codecs.py, timed alternately with this one')
     args = parser.parse_args()
 
+    baseline = load_baseline(args.baseline) if args.baseline else None
     rows = []
     print(f'NUMBA_NUM_THREADS={os.environ.get("NUMBA_NUM_THREADS")}, '
-          f'loadavg {os.getloadavg()[0]:.2f}, {platform.processor() or platform.machine()}')
-    # The realistic stream (bursts along rows, 15 % lone events), then a worst case for evt3:
-    # lone events only (no vectors: one EVT_ADDR_X, and mostly an EVT_ADDR_Y and an
-    # EVT_TIME_LOW, per event).
-    for kind, n_events, noise in (('bursts', args.events, 0.15),
-                                  ('lone events', args.events // 4, 1.0)):
+          f'loadavg {os.getloadavg()[0]:.2f}, {platform.processor() or platform.machine()}, '
+          f'CPU affinity {sorted(os.sched_getaffinity(0))}')
+    for kind in args.streams:
         print(f'\n== stream: {kind}')
-        events = make_stream(n_events, args.rate_mev * 1e6, args.seed, noise_fraction=noise)
-        rows += run_stream(kind, events, args)
+        rows += run_stream(kind, make_named_stream(kind, args), args, baseline)
+    print(f'loadavg at the end {os.getloadavg()[0]:.2f}')
     print(json.dumps({'rows': rows}))
 
 
-def run_stream(kind: str, events: np.ndarray, args) -> list:
+def run_stream(kind: str, events: np.ndarray, args, baseline=None) -> list:
     """Check and time both decoders on ``events``; print the table; return its rows."""
     encoder = make_encoder('evt3', WIDTH, HEIGHT, self_contained=False)
     stream = encoder.encode(events).data
@@ -202,28 +247,33 @@ def run_stream(kind: str, events: np.ndarray, args) -> list:
     print('diagnostics:', ', '.join(f'{k} {v:.2f}' for k, v in diag.items()))
     print('Mev/s and MB/s per CPU second of this process (one core); Mev/s wall: per '
           'wall-clock second, which includes time other processes held the core')
-    print(f'{"codec":6} {"packet":>10} {"packets":>8} {"ms/packet":>10} {"us/packet":>10} '
+    print(f'{"codec":9} {"packet":>10} {"packets":>8} {"ms/packet":>10} {"us/packet":>10} '
           f'{"Mev/s":>8} {"MB/s":>8} {"Mev/s wall":>11}')
     rows = []
+    modules = (codecs,) if baseline is None else (baseline, codecs)
     for kib in args.packet_kib:
         size = kib * 1024
         packets = [stream[i:i + size] for i in range(0, len(stream), size)]
         bases = [None] * len(packets)
         check_decode('evt3', packets, bases, events)
-        wall, seconds = time_decode('evt3', packets, bases, args.repeats)
+        timings = time_decode('evt3', packets, bases, args.repeats, modules)
         ms_per_packet = size / (len(stream) / duration_s) * 1e3
-        row = {'stream': kind, 'events': int(events.size),
-               'evt3_bytes_per_event': len(stream) / events.size, 'word_mix': mix,
-               'diagnostics': diag,
-               'codec': 'evt3', 'packet_bytes': size, 'packets': len(packets),
-               'sensor_ms_per_packet': ms_per_packet,
-               'us_per_packet': seconds / len(packets) * 1e6,
-               'mev_per_s': events.size / seconds / 1e6, 'mb_per_s': len(stream) / seconds / 1e6,
-               'mev_per_s_wall': events.size / wall / 1e6}
-        rows.append(row)
-        print(f'evt3 {kib:>8}KiB {len(packets):>8} {ms_per_packet:>10.3f} '
-              f'{row["us_per_packet"]:>10.1f} {row["mev_per_s"]:>8.1f} {row["mb_per_s"]:>8.1f} '
-              f'{row["mev_per_s_wall"]:>11.1f}')
+        for module, (wall, seconds) in zip(modules, timings):
+            name = 'evt3' if module is codecs else 'evt3 base'
+            row = {'stream': kind, 'events': int(events.size),
+                   'evt3_bytes_per_event': len(stream) / events.size, 'word_mix': mix,
+                   'diagnostics': diag, 'codec': name, 'packet_bytes': size,
+                   'packets': len(packets), 'sensor_ms_per_packet': ms_per_packet,
+                   'us_per_packet': seconds / len(packets) * 1e6,
+                   'mev_per_s': events.size / seconds / 1e6,
+                   'mb_per_s': len(stream) / seconds / 1e6,
+                   'mev_per_s_wall': events.size / wall / 1e6}
+            rows.append(row)
+            print(f'{name:9} {kib:>7}KiB {len(packets):>8} {ms_per_packet:>10.3f} '
+                  f'{row["us_per_packet"]:>10.1f} {row["mev_per_s"]:>8.1f} '
+                  f'{row["mb_per_s"]:>8.1f} {row["mev_per_s_wall"]:>11.1f}')
+    if args.no_mono:
+        return rows
     # mono: packets of the same sensor duration as the evt3 packets.
     for kib in args.packet_kib:
         ms = kib * 1024 / (len(stream) / duration_s) * 1e3
@@ -237,7 +287,7 @@ def run_stream(kind: str, events: np.ndarray, args) -> list:
         bases = [p.time_base for p in encoded]
         n_bytes = sum(len(p) for p in packets)
         check_decode('mono', packets, bases, events)
-        wall, seconds = time_decode('mono', packets, bases, args.repeats)
+        [(wall, seconds)] = time_decode('mono', packets, bases, args.repeats)
         row = {'stream': kind, 'events': int(events.size), 'codec': 'mono',
                'packet_bytes': n_bytes // len(packets),
                'packets': len(packets), 'sensor_ms_per_packet': ms,
@@ -245,7 +295,7 @@ def run_stream(kind: str, events: np.ndarray, args) -> list:
                'mev_per_s': events.size / seconds / 1e6, 'mb_per_s': n_bytes / seconds / 1e6,
                'mev_per_s_wall': events.size / wall / 1e6}
         rows.append(row)
-        print(f'mono {row["packet_bytes"] // 1024:>8}KiB {len(packets):>8} {ms:>10.3f} '
+        print(f'mono      {row["packet_bytes"] // 1024:>7}KiB {len(packets):>8} {ms:>10.3f} '
               f'{row["us_per_packet"]:>10.1f} {row["mev_per_s"]:>8.1f} {row["mb_per_s"]:>8.1f} '
               f'{row["mev_per_s_wall"]:>11.1f}')
     return rows

@@ -3,8 +3,12 @@
 
 ``topspark events make-dataset`` builds the N-MNIST-like data set
 (:mod:`topspark_ros.core.events.synthetic`); ``topspark events info FILE`` describes an event
-file (``.bin`` N-MNIST, ``.npz`` recording) or a data set split file; ``topspark events
-export`` writes one sample of the data set to an event file (for the replay tool).
+file (``.bin`` N-MNIST, ``.npz`` recording, ``.raw`` EVT 3.0 as Metavision and
+metavision_driver record it), a ROS 2 bag's event topic or a data set split file; ``topspark
+events export`` writes one sample of the data set to an event file (for the replay tool);
+``topspark events convert IN OUT`` converts between the event files and from a bag's
+EventPacket topic (any encoding the decoders read) to a file
+(:mod:`topspark_ros.core.events.files`).
 
 Kept apart from :mod:`topspark_ros.cli`, which calls :func:`add_parser` and :func:`run`.
 """
@@ -53,8 +57,21 @@ def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
                       help='store the split files uncompressed (larger, faster to load)')
 
     info = actions.add_parser('info', parents=[common],
-                              help='describe an event file or a data set split file')
-    info.add_argument('file', help='.bin (N-MNIST), .npz recording, or train.npz/test.npz')
+                              help='describe an event file, a bag or a data set split file')
+    info.add_argument('file', help='.bin (N-MNIST), .npz recording, .raw (EVT 3.0), a ROS 2 '
+                      'bag directory (or bag:DIR), or train.npz/test.npz')
+    info.add_argument('--topic', help='bags: the EventPacket topic (default: the only one)')
+
+    convert = actions.add_parser(
+        'convert', parents=[common],
+        help='convert event files (.raw, .bin, .npz) and bags into event files')
+    convert.add_argument('input', help='.raw (EVT 3.0), .bin (N-MNIST), .npz, or a ROS 2 bag '
+                         'directory (or bag:DIR) with an event_camera_msgs/EventPacket topic')
+    convert.add_argument('output', help='output file: .raw, .bin or .npz (by its suffix)')
+    convert.add_argument('--topic', help='bags: the EventPacket topic (default: the only one)')
+    convert.add_argument('--start-at-zero', action='store_true',
+                         help='shift the times so that the first event is at 0 us (needed '
+                         'for .bin, which holds 23-bit times)')
 
     export = actions.add_parser('export', parents=[common],
                                 help='write one sample of the data set to an event file')
@@ -74,8 +91,56 @@ def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
 
 def run(args, progress) -> dict:
     """Run the ``events`` subcommand in ``args``; ``progress(args, total, desc, unit)``."""
-    return {'make-dataset': _make_dataset, 'info': _info,
-            'export': _export}[args.events_command](args, progress)
+    return {'make-dataset': _make_dataset, 'info': _info, 'export': _export,
+            'convert': _convert}[args.events_command](args, progress)
+
+
+def _is_bag(name: str) -> bool:
+    """Return whether ``name`` names a ROS 2 bag (``bag:DIR`` or a directory)."""
+    return name.startswith('bag:') or Path(name).is_dir()
+
+
+def _read_recording(name: str, topic=None):
+    """Read an event file or a bag's event topic into an EventRecording."""
+    from topspark_ros.core.events import files
+
+    if _is_bag(name):
+        return files.read_bag_events(name[4:] if name.startswith('bag:') else name, topic)
+    return files.read_event_file(name)
+
+
+def _describe(recording, name: str) -> dict:
+    """Return the info of one recording."""
+    import numpy as np
+
+    events = recording.events
+    duration = recording.duration_us
+    out = {
+        'file': name, 'kind': 'event recording', 'format': recording.metadata.get('format'),
+        'width': recording.width, 'height': recording.height, 'events': int(events.size),
+        'label': recording.label, 'duration_us': duration,
+        'first_t_us': int(events['t'][0]) if events.size else None,
+        'on_fraction': float(events['p'].mean()) if events.size else 0.0,
+        'rate_ev_per_s': events.size / (duration * 1e-6) if duration else 0.0,
+        'sorted_by_time': bool(np.all(np.diff(events['t']) >= 0)),
+    }
+    decoded = recording.metadata.get('decoder')
+    if decoded:  # what the decoder counted (.raw files, bags): non-zero counters only
+        out['decoder'] = {k: v for k, v in decoded.items() if v}
+    return out
+
+
+def _convert(args, progress) -> dict:
+    """Convert an event file or a bag's event topic into an event file."""
+    from topspark_ros.core.events import files
+
+    recording = _read_recording(args.input, args.topic)
+    if args.start_at_zero and recording.events.size:
+        recording.events['t'] -= recording.events['t'][0]
+    files.write_event_file(args.output, recording)
+    out = _describe(recording, str(args.input))
+    out.update(output=str(args.output), kind='conversion')
+    return out
 
 
 def _default_output() -> Path:
@@ -120,6 +185,8 @@ def _info(args, progress) -> dict:
 
     from topspark_ros.core.events import files, synthetic
 
+    if _is_bag(args.file):
+        return _describe(_read_recording(args.file, args.topic), args.file)
     path = Path(args.file)
     if path.suffix.lower() == '.npz' and path.is_file():
         with np.load(path, allow_pickle=False) as archive:
@@ -131,18 +198,7 @@ def _info(args, progress) -> dict:
                        height=dataset.height,
                        generator_version=dataset.metadata.get('generator_version'))
             return out
-    recording = files.read_event_file(path)
-    events = recording.events
-    duration = recording.duration_us
-    return {
-        'file': str(path), 'kind': 'event recording', 'width': recording.width,
-        'height': recording.height, 'events': int(events.size),
-        'label': recording.label, 'duration_us': duration,
-        'first_t_us': int(events['t'][0]) if events.size else None,
-        'on_fraction': float(events['p'].mean()) if events.size else 0.0,
-        'rate_ev_per_s': events.size / (duration * 1e-6) if duration else 0.0,
-        'sorted_by_time': bool(np.all(np.diff(events['t']) >= 0)),
-    }
+    return _describe(files.read_event_file(path), str(path))
 
 
 def _export(args, progress) -> dict:

@@ -25,9 +25,10 @@ Encodings
     0x6     EVT_TIME_LOW    bits [11:0] of the 24-bit time in microseconds
     0x7     CONTINUED_4     extra data of an OTHERS word (counted, ignored)
     0x8     EVT_TIME_HIGH   bits [23:12] of the 24-bit time in microseconds
-    0x9     (padding)       padding some cameras emit (counted, ignored)
+    0x9     (padding)       padding some cameras emit, e.g. 0x9999 (``padding_words``)
     0xA     EXT_TRIGGER     edge [0], channel id [11:8]: counted in ``stats.triggers``
-    0xE     OTHERS          12-bit subtype (monitoring; counted, ignored)
+    0xE     OTHERS          12-bit subtype (monitoring; counted, ignored); the subtypes
+                            DUMMY (0xE0FF) and MIPI padding (0xE01A) are padding
     0xF     CONTINUED_12    extra data of an OTHERS word (counted, ignored)
     other   reserved        unknown word: counted and skipped (lenient) or an error (strict)
     ======  ==============  ============================================================
@@ -52,6 +53,45 @@ Encodings
     multiplier of 1, and its decoders report nanoseconds); this decoder returns it in
     microseconds, rounded down (``(time_base + dt) // 1000``). One packet spans at most
     2^32 ns (4.29 s) after its ``time_base``.
+
+``libcaer_cmp``
+    The default encoding of libcaer_driver (DAVIS / DVXplorer cameras), decoded in
+    event_camera_codecs (``libcaer_cmp_decoder.h``): 16-bit little-endian words, the type in
+    bits [15:12], a column-wise compression of libcaer's polarity events:
+
+    ======  ==============  ============================================================
+    type    word            payload (bits)
+    ======  ==============  ============================================================
+    0x0     TIME_HIGH       bits [23:12] of the time offset in microseconds
+    0x1     TIME_LOW        bits [11:0] of the time offset
+    0x2     ADDR_X          column x [10:0] of the events that follow
+    0x3     ADDR_Y          row y [10:0], polarity [11]: one event at (x, y, t)
+    0x4     VECT_BASE_Y     base row [10:0], polarity [11] of the VECT_8 words that follow
+    0x5     VECT_8          valid mask [7:0]: events at (x, base + i); base += 8
+    other   reserved        counted in ``unknown_words`` and skipped (strict: an error)
+    ======  ==============  ============================================================
+
+    The time of an event is ``time_base + offset * 1000`` ns with the packet's ``time_base``
+    (libcaer_driver writes the sensor time of the packet's first event there, in
+    nanoseconds, plus its ROS start time) and the offset starting at 0 in every packet; this
+    decoder returns it in microseconds, rounded down. The column, vector base row and
+    polarity carry over from packet to packet (forgotten after a sequence gap; events
+    without them count in ``no_state_events``). A packet spans at most 2^24 us (16.8 s).
+
+``libcaer``
+    libcaer_driver's uncompressed encoding: libcaer's polarity events as the library stores
+    them, 8 bytes each: a little-endian uint32 with the valid mark in bit 0, polarity in bit
+    1, y in bits [16:2] and x in bits [31:17], then an int32 timestamp in microseconds. The
+    event time is ``time_base + timestamp * 1000`` ns (returned in microseconds, rounded
+    down); a timestamp smaller than the one before wrapped around its 31 bits within the
+    packet (2^31 us, counted in ``time_wraps``); the driver moves ``time_base`` by the wraps
+    before the packet. Events whose valid mark is clear are skipped (``invalid_events``), a
+    negative timestamp is malformed (``unknown_words``).
+
+Both libcaer decoders give the same events as event_camera_codecs on its test recordings
+(sums of t, x, y and polarity over a real DAVIS346 libcaer recording with a timestamp wrap,
+see ``docs/benchmarks-events.md``). With ``is_bigendian`` the words (libcaer: each 32-bit
+field) are byte-swapped first (``bigendian_packets``).
 
 Malformed data, strict and lenient mode
 ---------------------------------------
@@ -91,10 +131,15 @@ skipped (counted in ``no_state_events``, their time is not known) until either
   data (``stats.time_jumps_refused``), decoding goes on from the old time base; or
 * :data:`EVT3_RESYNC_WORDS` EVT_TIME_HIGH words in a row agree with the jump (each within
   the window of the previous): the decoder re-anchors on it (``stats.time_resyncs``). If
-  the new time base lies before the last returned event (the old one was corrupt, as when a
-  stream starts with a corrupt packet), the next events may be earlier than the ones
-  before: the only case in which the output goes back in time (consumers treat it like a
-  restart).
+  the new time base lies before the last returned event (a sensor reset: its clock
+  started again and stays back; or the old time base was corrupt, as when a stream starts
+  with a corrupt packet), it is counted in ``stats.time_resets``, the events the packet
+  returned before that point are dropped (``no_state_events``), and the next events are
+  earlier than the ones before: the only case in which the output goes back in time, and
+  only between packets (consumers treat it like a restart; the classifier's event stream
+  starts its windows afresh). A reset more than 8.4 s into the 24-bit epoch reads as a jump
+  forward to the next epoch instead (the words cannot tell the two apart): time stays
+  monotonic, counted in ``time_resyncs``.
 
 The loss is bounded: a corrupt stretch costs the events it replaces, plus at most the events
 of ``EVT3_RESYNC_WORDS`` periods of EVT_TIME_HIGH (3 x 4096 us = 12.3 ms of sensor time)
@@ -128,17 +173,21 @@ packets are a transport fact, not malformed data.
 Speed
 -----
 The evt3 decoder first runs a kernel with almost no data-dependent branches
-(:func:`_evt3_fast`) that assumes a clean packet; if the packet holds anything to sort out, it
-changes nothing and the packet is decoded again by the exact kernel (:func:`_evt3_decode`).
+(:func:`_evt3_fast`; the time of the last event, carried from word to word, goes through a
+select, about a cycle of latency per word) that assumes a clean packet; if the packet holds
+anything to sort out, it changes nothing and the packet is decoded again by the exact kernel
+(:func:`_evt3_decode`).
 Both give the same result on clean packets (tested). ``benchmarks/bench_event_decode.py``
 measures the throughput; the figures are in ``docs/benchmarks-events.md``.
 
 Encoding
 --------
-:func:`encode_evt3`, :func:`encode_mono` and :class:`StreamEncoder` (:func:`make_encoder`)
-turn events back into packet bytes, so that ``decode(encode(x)) == x``; the replay tool
-publishes with them. The evt3 encoder vectorises runs of same-time, same-row, same-polarity
-events as a sensor does and bridges gaps longer than 8.4 s with extra EVT_TIME_HIGH words.
+:func:`encode_evt3`, :func:`encode_mono`, :func:`encode_packet` (any encoding) and
+:class:`StreamEncoder` (:func:`make_encoder`) turn events back into packet bytes, so that
+``decode(encode(x)) == x``; the replay tool publishes with them. The evt3 encoder
+vectorises runs of same-time, same-row, same-polarity events as a sensor does and bridges
+gaps longer than 8.4 s with extra EVT_TIME_HIGH words; the libcaer_cmp one writes what
+libcaer_driver writes (VECT_8 for rows of one time, column and polarity).
 
 """
 
@@ -146,13 +195,17 @@ from dataclasses import dataclass, fields
 from typing import Optional, Union
 
 import numba
-from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.cpython.unsafe.numbers import leading_zeros, trailing_zeros
 import numpy as np
 
 from topspark_ros.core.events import empty_events, EVENT_DTYPE
 
-SUPPORTED_ENCODINGS = ('evt3', 'mono')
+SUPPORTED_ENCODINGS = ('evt3', 'mono', 'libcaer_cmp', 'libcaer')
 """The ``EventPacket.encoding`` values this module decodes and encodes."""
+WORD_BYTES = {'evt3': 2, 'mono': 8, 'libcaer_cmp': 2, 'libcaer': 8}
+"""Size of one word of each encoding in bytes."""
+TIME_BASE_ENCODINGS = ('mono', 'libcaer_cmp', 'libcaer')
+"""Encodings whose event times count from the packet's ``time_base`` (ns), which they need."""
 
 EVT3_MAX_SIZE = 2048
 """Largest sensor width and height EVT 3.0 can address (11-bit coordinates)."""
@@ -162,6 +215,12 @@ MONO_MAX_HEIGHT = 1 << 15
 """Largest sensor height the mono encoding can address (15-bit y)."""
 MONO_MAX_DT_NS = (1 << 32) - 1
 """Largest time offset from ``time_base`` a mono word holds (nanoseconds, about 4.29 s)."""
+LIBCAER_CMP_MAX_DT_US = (1 << 24) - 1
+"""Largest time offset from ``time_base`` a libcaer_cmp packet holds (microseconds, 16.8 s)."""
+LIBCAER_MAX_SIZE = 1 << 15
+"""Largest sensor width and height libcaer words can address (15-bit coordinates)."""
+LIBCAER_TS_WRAP_US = 1 << 31
+"""libcaer's 32-bit signed microsecond timestamps wrap around after 2^31 us (35.8 min)."""
 EVT3_TIME_HIGH_STEP = 2
 """Largest forward step of EVT_TIME_HIGH (units of 4096 us) taken at once (see Corruption)."""
 EVT3_TIME_HIGH_BACK = 1
@@ -186,6 +245,18 @@ EVT3_PADDING = 0x9
 EVT3_EXT_TRIGGER = 0xA
 EVT3_OTHERS = 0xE
 EVT3_CONTINUED_12 = 0xF
+EVT3_DUMMY = 0xE0FF
+"""OTHERS word of subtype 0x0FF (DUMMY): padding, like the type 0x9 words."""
+EVT3_MIPI_PADDING = 0xE01A
+"""OTHERS word of subtype 0x01A (MASTER_MIPI_PADDING): padding."""
+
+# libcaer_cmp word types (the 4 most significant bits of a 16-bit word).
+CMP_TIME_HIGH = 0x0
+CMP_TIME_LOW = 0x1
+CMP_ADDR_X = 0x2
+CMP_ADDR_Y = 0x3
+CMP_VECT_BASE_Y = 0x4
+CMP_VECT_8 = 0x5
 
 _JIT = {'cache': True, 'nogil': True}
 
@@ -214,7 +285,10 @@ _C_TIME_BACKWARDS = 7
 _C_TIME_WRAPS = 8
 _C_TIME_REFUSED = 9
 _C_TIME_RESYNCS = 10
-_N_COUNTS = 11
+_C_PADDING = 11
+_C_TIME_RESETS = 12
+_C_INVALID = 13
+_N_COUNTS = 14
 
 # Kernel error codes (strict mode).
 _E_NONE = 0
@@ -261,7 +335,10 @@ class DecoderStats:
     triggers : int
         External-trigger words (evt3 EXT_TRIGGER); not returned as events.
     other_words : int
-        evt3 OTHERS, CONTINUED_4/12 and padding words (monitoring data, ignored).
+        evt3 OTHERS and CONTINUED_4/12 words (monitoring data, ignored).
+    padding_words : int
+        evt3 padding some cameras emit to fill their buffers, ignored: words of type 0x9
+        (such as 0x9999) and the OTHERS subtypes DUMMY (0xE0FF) and MIPI padding (0xE01A).
     unknown_words : int
         evt3 words of a reserved type, skipped.
     truncated_bytes : int
@@ -281,6 +358,14 @@ class DecoderStats:
     time_resyncs : int
         evt3 jumps of the time base confirmed by :data:`EVT3_RESYNC_WORDS` agreeing
         EVT_TIME_HIGH words (a long pause, or recovery from corrupt data).
+    time_resets : int
+        Those of ``time_resyncs`` that moved the time base back before the last returned
+        event: a sensor reset (its clock starts again; the output then goes back in time
+        once, see "Corrupt data"), or a stream that began with corrupt data.
+    bigendian_packets : int
+        Packets decoded with ``is_bigendian`` set (words byte-swapped before decoding).
+    invalid_events : int
+        libcaer events whose valid mark (bit 0) is clear (libcaer invalidated them), skipped.
     packets_refused : int
         Packets larger than ``max_packet_bytes``, refused unread (not in ``packets``).
     bytes_refused : int
@@ -308,6 +393,10 @@ class DecoderStats:
     time_wraps: int = 0
     time_jumps_refused: int = 0
     time_resyncs: int = 0
+    time_resets: int = 0
+    padding_words: int = 0
+    bigendian_packets: int = 0
+    invalid_events: int = 0
     packets_refused: int = 0
     bytes_refused: int = 0
     sequence_gaps: int = 0
@@ -351,14 +440,24 @@ def _events_per_word() -> np.ndarray:
 
 
 _EVENTS_PER_WORD = _events_per_word()
-_EVT3_TABLES = np.zeros((3, 16), np.int64)
-"""By word type: valid mask, vector span, offset of the last pixel a word can address."""
+
+
+def _cmp_events_per_word() -> np.ndarray:
+    """Return ``uint8 [65536]``: the events each libcaer_cmp word holds (ADDR_Y, VECT_8)."""
+    per_word = np.zeros(65536, np.uint8)
+    per_word[CMP_ADDR_Y << 12:(CMP_ADDR_Y + 1) << 12] = 1
+    vect = np.arange(4096) & 0xFF
+    per_word[CMP_VECT_8 << 12:(CMP_VECT_8 + 1) << 12] = [bin(v).count('1') for v in vect]
+    return per_word
+
+
+_CMP_EVENTS_PER_WORD = _cmp_events_per_word()
+_EVT3_TABLES = np.zeros((2, 16), np.int64)
+"""By word type: valid mask, vector span."""
 _EVT3_TABLES[0, EVT3_VECT_12] = 0xFFF
 _EVT3_TABLES[0, EVT3_VECT_8] = 0xFF
 _EVT3_TABLES[1, EVT3_VECT_12] = 12
 _EVT3_TABLES[1, EVT3_VECT_8] = 8
-_EVT3_TABLES[2, EVT3_VECT_12] = 11
-_EVT3_TABLES[2, EVT3_VECT_8] = 7
 
 
 @numba.njit(**_JIT)
@@ -430,7 +529,6 @@ def _evt3_fast(words, width, height, tables, state, counts, out):
     """
     mask_of = tables[0]
     span_of = tables[1]
-    reach_of = tables[2]
     y = state[_S_Y] if state[_S_Y] >= 0 else _UNKNOWN
     base = state[_S_BASE] if state[_S_BASE] >= 0 else _UNKNOWN
     pol = state[_S_POL]
@@ -442,6 +540,7 @@ def _evt3_fast(words, width, height, tables, state, counts, out):
     wraps = 0
     triggers = 0
     others = 0
+    padding = 0
     bad = 0
     tbase = high * 4096 if have_high else _NO_TIME
     t = tbase + low
@@ -471,8 +570,9 @@ def _evt3_fast(words, width, height, tables, state, counts, out):
                 t = tbase + low
             elif code == EVT3_EXT_TRIGGER:
                 triggers += 1
-            elif (code == EVT3_OTHERS or code == EVT3_CONTINUED_4 or code == EVT3_CONTINUED_12
-                  or code == EVT3_PADDING):
+            elif code == EVT3_PADDING or w == EVT3_DUMMY or w == EVT3_MIPI_PADDING:
+                padding += 1
+            elif code == EVT3_OTHERS or code == EVT3_CONTINUED_4 or code == EVT3_CONTINUED_12:
                 others += 1
             else:
                 bad = 1
@@ -485,19 +585,20 @@ def _evt3_fast(words, width, height, tables, state, counts, out):
         sel = -is_ax
         x0 = (low11 & sel) | (base & ~sel)
         has = np.int64(m != 0)
-        ok = np.int64((t >= last_t) & (y < height) & (x0 + reach_of[code] < width))
+        # The last event of the word must lie inside the sensor (its highest set bit).
+        ok = np.int64((t >= last_t) & (y < height) & (x0 + 63 - leading_zeros(m | 1) < width))
         bad |= has & (ok ^ 1)
         p = (bit11 & sel) | (pol & ~sel)
-        e = out[n]
+        e = out[np.uint64(n)]  # unsigned: no negative-index wrap-around code
         e.x = x0 + trailing_zeros(m | 0x1000)
         e.y = y
         e.p = p
         e.t = t
         n += has
-        last_t += (t - last_t) * has
+        last_t = t if has != 0 else last_t  # a select: one cycle of latency per word
         rest = m & (m - 1)
         while rest != 0:
-            e = out[n]
+            e = out[np.uint64(n)]
             e.x = x0 + trailing_zeros(rest)
             e.y = y
             e.p = p
@@ -526,6 +627,7 @@ def _evt3_fast(words, width, height, tables, state, counts, out):
     counts[_C_TIME_WRAPS] += wraps
     counts[_C_TRIGGERS] += triggers
     counts[_C_OTHER_WORDS] += others
+    counts[_C_PADDING] += padding
     counts[_C_EVENTS] += n
     counts[_C_WORDS] += nw
     return n, True
@@ -545,7 +647,6 @@ def _evt3_run(words, i, width, height, tables, out, n, y, base, pol, tbase, low,
     """
     mask_of = tables[0]
     span_of = tables[1]
-    reach_of = tables[2]
     nw = words.size
     t = tbase + low
     have_t = have_high & have_low
@@ -562,7 +663,7 @@ def _evt3_run(words, i, width, height, tables, out, n, y, base, pol, tbase, low,
         x0 = (low11 & sel) | (base & ~sel)
         p = (bit11 & sel) | (pol & ~sel)
         ok = np.int64((have_t != 0) & (t >= last_t) & (y >= 0) & (y < height) & (x0 >= 0)
-                      & (x0 + reach_of[code] < width))
+                      & (x0 + 63 - leading_zeros(m | 1) < width))
         has = np.int64(m != 0)
         if has > ok:
             break
@@ -666,8 +767,13 @@ def _evt3_decode(words, width, height, strict, state, counts, tables, out):
                         high = cand
                         votes = 0
                         counts[_C_TIME_RESYNCS] += 1
-                        if high * 4096 < last_t:  # the old time base ran ahead: go back
+                        if high * 4096 < last_t:  # time went back and stayed: a reset
                             last_t = high * 4096
+                            counts[_C_TIME_RESETS] += 1
+                            # The packet's events before the reset are dropped, so that the
+                            # output goes back in time between packets only.
+                            counts[_C_NO_STATE] += n
+                            n = 0
                 else:  # an implausible jump: hold it back until confirmed
                     cand = high + (d if d < 2048 else d - 4096)
                     votes = 1
@@ -680,8 +786,9 @@ def _evt3_decode(words, width, height, strict, state, counts, tables, out):
             have_high = True
         elif code == EVT3_EXT_TRIGGER:
             counts[_C_TRIGGERS] += 1
-        elif (code == EVT3_OTHERS or code == EVT3_CONTINUED_4 or code == EVT3_CONTINUED_12
-              or code == EVT3_PADDING):
+        elif code == EVT3_PADDING or w == EVT3_DUMMY or w == EVT3_MIPI_PADDING:
+            counts[_C_PADDING] += 1
+        elif code == EVT3_OTHERS or code == EVT3_CONTINUED_4 or code == EVT3_CONTINUED_12:
             counts[_C_OTHER_WORDS] += 1
         elif code == 1 or code > EVT3_TIME_LOW:
             counts[_C_UNKNOWN_WORDS] += 1
@@ -761,6 +868,205 @@ def _mono_decode(words, time_base_ns, width, height, strict, state, counts, out)
     counts[_C_EVENTS] += n
     counts[_C_WORDS] += nw if err == _E_NONE else err_at
     return n, err, err_at
+
+
+@numba.njit(**_JIT)
+def _emit(out, n, x, y, p, t, last_t, width, height, strict, counts):
+    """
+    Write one event at row ``n`` unless it goes back in time or lies outside the sensor.
+
+    Returns ``(n, last_t, error_code)`` (the libcaer kernels' per-event check).
+    """
+    if t < last_t:
+        counts[_C_TIME_BACKWARDS] += 1
+        return n, last_t, _E_TIME_BACKWARDS if strict else _E_NONE
+    if x >= width or y >= height:
+        counts[_C_OUT_OF_SENSOR] += 1
+        return n, last_t, _E_OUT_OF_SENSOR if strict else _E_NONE
+    e = out[n]
+    e.x = x
+    e.y = y
+    e.p = p
+    e.t = t
+    return n + 1, t, _E_NONE
+
+
+@numba.njit(**_JIT)
+def _cmp_decode(words, time_base_ns, width, height, strict, state, counts, out):
+    """
+    Decode libcaer_cmp ``words`` (uint16) into ``out`` (EVENT_DTYPE); see the module docstring.
+
+    The column x (``_S_BASE``), the vector base row (``_S_Y``) and polarity carry over from
+    packet to packet; the time starts at ``time_base`` in every packet. Returns
+    ``(n_events, error_code, word_index)`` like :func:`_evt3_decode`.
+    """
+    x = state[_S_BASE]
+    ybase = state[_S_Y]
+    pol = state[_S_POL]
+    last_t = state[_S_LAST_T]
+    base_us = time_base_ns // 1000
+    high = 0
+    low = 0
+    n = 0
+    err = _E_NONE
+    err_at = -1
+    nw = words.size
+    for i in range(nw):
+        w = np.int64(words[i])
+        code = w >> 12
+        payload = w & 0xFFF
+        if code == CMP_ADDR_Y or code == CMP_VECT_8:
+            t = base_us + ((high << 12) | low)  # (time_base + dt * 1000) // 1000
+            if code == CMP_ADDR_Y:
+                if x < 0:
+                    counts[_C_NO_STATE] += 1
+                else:
+                    n, last_t, err = _emit(out, n, x, w & 0x7FF, (w >> 11) & 1, t, last_t,
+                                           width, height, strict, counts)
+            else:
+                for k in range(8):
+                    if (payload >> k) & 1:
+                        if x < 0 or ybase < 0:
+                            counts[_C_NO_STATE] += 1
+                        else:
+                            n, last_t, err = _emit(out, n, x, ybase + k, pol, t, last_t,
+                                                   width, height, strict, counts)
+                            if err != _E_NONE:
+                                break
+                if ybase >= 0:
+                    ybase += 8
+            if err != _E_NONE:
+                err_at = i
+                break
+        elif code == CMP_ADDR_X:
+            x = w & 0x7FF
+        elif code == CMP_TIME_LOW:
+            low = payload
+        elif code == CMP_TIME_HIGH:
+            high = payload
+        elif code == CMP_VECT_BASE_Y:
+            ybase = w & 0x7FF
+            pol = (w >> 11) & 1
+        else:
+            counts[_C_UNKNOWN_WORDS] += 1
+            if strict:
+                err = _E_UNKNOWN_WORD
+                err_at = i
+                break
+    state[_S_BASE] = x
+    state[_S_Y] = ybase
+    state[_S_POL] = pol
+    state[_S_LAST_T] = last_t
+    counts[_C_EVENTS] += n
+    counts[_C_WORDS] += nw if err == _E_NONE else err_at
+    return n, err, err_at
+
+
+@numba.njit(**_JIT)
+def _libcaer_decode(words, time_base_ns, width, height, strict, state, counts, out):
+    """
+    Decode libcaer ``words`` (uint32 pairs: data, timestamp) into ``out`` (EVENT_DTYPE).
+
+    See the module docstring. Returns ``(n_events, error_code, word_index)`` like
+    :func:`_evt3_decode` (``word_index`` counts 8-byte events).
+    """
+    last_t = state[_S_LAST_T]
+    base_us = time_base_ns // 1000
+    wraps = 0
+    ts_last = 0
+    n = 0
+    err = _E_NONE
+    err_at = -1
+    nw = words.size // 2
+    for i in range(nw):
+        data = np.int64(words[2 * i])
+        ts = np.int64(words[2 * i + 1])
+        if ts >= LIBCAER_TS_WRAP_US:  # a negative int32: no libcaer timestamp
+            counts[_C_UNKNOWN_WORDS] += 1
+            if strict:
+                err = _E_UNKNOWN_WORD
+                err_at = i
+                break
+            continue
+        if ts < ts_last:  # the 31-bit timestamp wrapped around within the packet
+            wraps += 1
+            counts[_C_TIME_WRAPS] += 1
+        ts_last = ts
+        if (data & 1) == 0:
+            counts[_C_INVALID] += 1
+            continue
+        t = base_us + ts + wraps * LIBCAER_TS_WRAP_US  # (time_base + ts * 1000) // 1000
+        n, last_t, err = _emit(out, n, (data >> 17) & 0x7FFF, (data >> 2) & 0x7FFF,
+                               (data >> 1) & 1, t, last_t, width, height, strict, counts)
+        if err != _E_NONE:
+            err_at = i
+            break
+    state[_S_LAST_T] = last_t
+    counts[_C_EVENTS] += n
+    counts[_C_WORDS] += nw if err == _E_NONE else err_at
+    return n, err, err_at
+
+
+@numba.njit(**_JIT)
+def _cmp_encode(xs, ys, ps, ts, t0, out):
+    """
+    Encode sorted events as libcaer_cmp words relative to ``t0`` (us) into ``out``.
+
+    As libcaer_driver's encoder: a new TIME_HIGH / TIME_LOW / ADDR_X word when that part of
+    the event changes; events of one time, column and polarity whose rows share the 8-row
+    block ``y & ~7`` (in increasing y) become VECT_BASE_Y + VECT_8, a lone one ADDR_Y. The
+    packet starts with ADDR_X (the decoder's time starts at ``time_base``). Returns the
+    number of words written (``out`` holds 5 words per event + 2).
+    """
+    nw = 0
+    n = xs.size
+    high = 0
+    low = 0
+    x = -1
+    mask = 0
+    block = -1
+    pol = -1
+    last_y = -1
+    for i in range(n + 1):
+        if i < n:
+            dt = ts[i] - t0
+            h = dt >> 12
+            lo = dt & 0xFFF
+            xi = np.int64(xs[i])
+            yi = np.int64(ys[i])
+            pi = np.int64(ps[i])
+            same = (h == high and lo == low and xi == x and pi == pol and (yi & ~7) == block
+                    and yi > last_y)
+        else:
+            same = False
+        if not same and mask != 0:  # flush the group
+            if (mask & (mask - 1)) == 0:
+                out[nw] = (CMP_ADDR_Y << 12) | (pol << 11) | last_y
+                nw += 1
+            else:
+                out[nw] = (CMP_VECT_BASE_Y << 12) | (pol << 11) | block
+                out[nw + 1] = (CMP_VECT_8 << 12) | mask
+                nw += 2
+            mask = 0
+        if i == n:
+            break
+        if h != high:
+            out[nw] = (CMP_TIME_HIGH << 12) | h
+            nw += 1
+            high = h
+        if lo != low:
+            out[nw] = (CMP_TIME_LOW << 12) | lo
+            nw += 1
+            low = lo
+        if xi != x:
+            out[nw] = (CMP_ADDR_X << 12) | xi
+            nw += 1
+            x = xi
+        pol = pi
+        block = yi & ~7
+        mask |= 1 << (yi & 7)
+        last_y = yi
+    return nw
 
 
 @numba.njit(**_JIT)
@@ -875,7 +1181,8 @@ def _evt3_encode(xs, ys, ps, ts, state, restate, out):
 # Decoders
 
 BytesLike = Union[bytes, bytearray, memoryview, np.ndarray]
-_LE16, _BE16, _LE64, _BE64 = (np.dtype(c) for c in ('<u2', '>u2', '<i8', '>i8'))
+_LE16, _BE16, _LE32, _BE32, _LE64, _BE64 = (
+    np.dtype(c) for c in ('<u2', '>u2', '<u4', '>u4', '<i8', '>i8'))
 
 
 def _as_uint8(data) -> np.ndarray:
@@ -898,8 +1205,9 @@ def _as_uint8(data) -> np.ndarray:
 def _check_size(encoding: str, width: int, height: int) -> tuple[int, int]:
     """Validate the sensor size for ``encoding``; return it as ints."""
     width, height = int(width), int(height)
-    max_w, max_h = ((EVT3_MAX_SIZE, EVT3_MAX_SIZE) if encoding == 'evt3'
-                    else (MONO_MAX_WIDTH, MONO_MAX_HEIGHT))
+    max_w, max_h = {'mono': (MONO_MAX_WIDTH, MONO_MAX_HEIGHT),
+                    'libcaer': (LIBCAER_MAX_SIZE, LIBCAER_MAX_SIZE)}.get(
+                        encoding, (EVT3_MAX_SIZE, EVT3_MAX_SIZE))
     if not (1 <= width <= max_w and 1 <= height <= max_h):
         raise ValueError(f'sensor size {width}x{height} is outside what {encoding} can address '
                          f'(1..{max_w} x 1..{max_h}); check the packet width/height')
@@ -929,7 +1237,8 @@ class StreamDecoder:
         ``stats.packets_refused`` and ``stats.bytes_refused``, and the evt3 stream state is
         forgotten as after a lost packet. Decoding one packet allocates at most
         ``13 x (events in it) + 16`` bytes, and a packet holds at most 6 events per byte
-        (evt3 VECT_12 words) or 1/8 (mono): the bound also bounds the memory per packet.
+        (evt3 VECT_12 words), 4 (libcaer_cmp VECT_8 words) or 1/8 (mono, libcaer): the bound
+        also bounds the memory per packet.
 
     """
 
@@ -945,7 +1254,7 @@ class StreamDecoder:
         self.max_packet_bytes = None if max_packet_bytes is None else int(max_packet_bytes)
         self._state = np.zeros(_N_STATE, np.int64)
         self._counts = np.zeros(_N_COUNTS, np.int64)
-        self._packets = self._bytes = self._truncated = 0
+        self._packets = self._bytes = self._truncated = self._swapped = 0
         self._gaps = self._lost = self._restarts = 0
         self._refused = self._refused_bytes = 0
         self._last_seq: Optional[int] = None
@@ -978,7 +1287,7 @@ class StreamDecoder:
         """Start a new stream: forget all state and zero the counters."""
         self._fresh_state(self._state)
         self._counts = np.zeros(_N_COUNTS, np.int64)
-        self._packets = self._bytes = self._truncated = 0
+        self._packets = self._bytes = self._truncated = self._swapped = 0
         self._gaps = self._lost = self._restarts = 0
         self._refused = self._refused_bytes = 0
         self._last_seq = None
@@ -994,7 +1303,10 @@ class StreamDecoder:
             truncated_bytes=self._truncated, no_state_events=int(c[_C_NO_STATE]),
             out_of_sensor=int(c[_C_OUT_OF_SENSOR]), time_backwards=int(c[_C_TIME_BACKWARDS]),
             time_wraps=int(c[_C_TIME_WRAPS]), time_jumps_refused=int(c[_C_TIME_REFUSED]),
-            time_resyncs=int(c[_C_TIME_RESYNCS]), packets_refused=self._refused,
+            time_resyncs=int(c[_C_TIME_RESYNCS]), time_resets=int(c[_C_TIME_RESETS]),
+            padding_words=int(c[_C_PADDING]), bigendian_packets=self._swapped,
+            invalid_events=int(c[_C_INVALID]),
+            packets_refused=self._refused,
             bytes_refused=self._refused_bytes, sequence_gaps=self._gaps,
             packets_lost=self._lost, stream_restarts=self._restarts)
 
@@ -1032,7 +1344,7 @@ class StreamDecoder:
 
         """
         buf = _as_uint8(data)
-        word_size = 2 if self.encoding == 'evt3' else 8
+        word_size = WORD_BYTES[self.encoding]
         n_bytes = buf.size
         if self.max_packet_bytes is not None and n_bytes > self.max_packet_bytes:
             self._refuse(n_bytes, seq)
@@ -1044,13 +1356,14 @@ class StreamDecoder:
             raise MalformedPacketError(
                 f'{self.encoding} packet of {n_bytes} bytes is not a whole number of '
                 f'{word_size}-byte words (truncated packet?)')
-        if self.encoding == 'mono':
+        if self.encoding in TIME_BASE_ENCODINGS:
             if time_base is None:
-                raise MalformedPacketError('mono packets need the message time_base '
-                                           '(pass time_base=msg.time_base)')
+                raise MalformedPacketError(f'{self.encoding} packets need the message '
+                                           'time_base (pass time_base=msg.time_base)')
             time_base = int(time_base)
-            if not 0 <= time_base < (1 << 63) - (1 << 32):
-                raise MalformedPacketError(f'mono time_base {time_base} ns is out of range')
+            if not 0 <= time_base < (1 << 62):
+                raise MalformedPacketError(f'{self.encoding} time_base {time_base} ns is out '
+                                           'of range')
         state = self._state
         gaps, lost, restarts = 0, 0, 0
         if seq is not None:
@@ -1068,6 +1381,8 @@ class StreamDecoder:
         words_u8 = buf[:n_bytes - extra]
         if word_size == 2:
             dtype = _BE16 if is_bigendian else _LE16
+        elif self.encoding == 'libcaer':  # two 32-bit fields: data, timestamp
+            dtype = _BE32 if is_bigendian else _LE32
         else:
             dtype = _BE64 if is_bigendian else _LE64
         words = words_u8.view(dtype) if words_u8.size else np.zeros(0, dtype)
@@ -1077,7 +1392,7 @@ class StreamDecoder:
             words = words.view()
             words.flags.writeable = False
         err, err_at = _E_NONE, -1
-        if word_size == 2:
+        if self.encoding == 'evt3':
             out = np.empty(int(_evt3_event_bound(words, _EVENTS_PER_WORD)) + 1, EVENT_DTYPE)
             # The fast kernel changes state and counts only when the packet is clean; it
             # leaves a time jump that awaits confirmation to the exact kernel.
@@ -1092,10 +1407,16 @@ class StreamDecoder:
                 if err == _E_NONE:
                     self._counts = counts
         else:
-            out = np.empty(words.size + 1, EVENT_DTYPE)
+            if self.encoding == 'libcaer_cmp':
+                out = np.empty(int(_evt3_event_bound(words, _CMP_EVENTS_PER_WORD)) + 1,
+                               EVENT_DTYPE)
+                kernel = _cmp_decode
+            else:
+                out = np.empty(words.size // (word_size // words.itemsize) + 1, EVENT_DTYPE)
+                kernel = _mono_decode if self.encoding == 'mono' else _libcaer_decode
             state, counts = state.copy(), self._counts.copy()
-            n, err, err_at = _mono_decode(words, time_base, self.width, self.height,
-                                          self.strict, state, counts, out)
+            n, err, err_at = kernel(words, time_base, self.width, self.height, self.strict,
+                                    state, counts, out)
             if err == _E_NONE:
                 self._counts = counts
         if err != _E_NONE:
@@ -1107,6 +1428,7 @@ class StreamDecoder:
         self._lost += lost
         self._restarts += restarts
         self._truncated += extra
+        self._swapped += bool(is_bigendian)
         if seq is not None:
             self._last_seq = seq
         return out[:n] if n + 1 == out.size else out[:n].copy()
@@ -1123,9 +1445,15 @@ class StreamDecoder:
 
     def _error_message(self, err: int, at: int, words: np.ndarray, state: np.ndarray) -> str:
         """Describe a strict-mode error at word ``at``."""
-        word = int(words[at])
-        where = f'{self.encoding} word {at} (0x{word:0{4 if self.encoding == "evt3" else 16}x})'
+        if self.encoding == 'libcaer':  # data, timestamp
+            word = (int(words[2 * at + 1]) << 32) | int(words[2 * at])
+        else:
+            word = int(words[at]) % (1 << 64)
+        digits = 2 * WORD_BYTES[self.encoding]
+        where = f'{self.encoding} word {at} (0x{word:0{digits}x})'
         if err == _E_UNKNOWN_WORD:
+            if self.encoding == 'libcaer':
+                return f'{where} has a negative timestamp'
             return f'{where} has the reserved type 0x{word >> 12:x}'
         if err == _E_OUT_OF_SENSOR:
             return (f'{where} holds an event outside the {self.width}x{self.height} sensor; '
@@ -1239,7 +1567,8 @@ class StreamEncoder:
     packet restates the time and row it starts from, so it decodes even after a lost packet
     or for a subscriber that joins late; ``False`` continues the word stream across packets
     like a sensor does (smaller, but a lost packet costs events until the state is restated).
-    Mono packets are always self-contained.
+    Mono, libcaer and libcaer_cmp packets are always self-contained (their time counts from
+    the packet's ``time_base``, the first event's time).
     """
 
     def __init__(self, encoding: str, width: int, height: int, *, self_contained: bool = True):
@@ -1278,7 +1607,7 @@ class StreamEncoder:
             time_base = 0
         else:
             time_base = int(events['t'][0]) * 1000 if events.size else self._last_t * 1000
-            data = _encode_mono_words(events, time_base)
+            data = _TIME_BASE_ENCODERS[self.encoding](events, time_base)
         if events.size:
             self._last_t = int(events['t'][-1])
         packet = EncodedPacket(self.encoding, self.width, self.height, self._seq, time_base,
@@ -1337,6 +1666,78 @@ def _encode_mono_words(events: np.ndarray, time_base_ns: int) -> bytes:
              | (events['y'].astype(np.uint64) << np.uint64(48))
              | (events['p'].astype(np.uint64) << np.uint64(63)))
     return words.astype('<u8').tobytes()
+
+
+def _encode_libcaer_words(events: np.ndarray, time_base_ns: int) -> bytes:
+    """
+    Encode validated events as libcaer bytes relative to ``time_base_ns``.
+
+    Each event is 8 bytes, little-endian: a uint32 ``1 | p << 1 | y << 2 | x << 17`` (bit 0
+    is libcaer's valid mark) and an int32 timestamp ``t - time_base`` in microseconds (the
+    time base must be a whole number of microseconds; at most 2^31 - 1 us after it).
+    """
+    if events.size == 0:
+        return b''
+    if time_base_ns % 1000:
+        raise EventEncodeError(f'libcaer time_base {time_base_ns} ns is not a whole number of '
+                               'microseconds')
+    dt = events['t'].astype(np.int64) - time_base_ns // 1000
+    if int(dt.min()) < 0 or int(dt.max()) >= LIBCAER_TS_WRAP_US:
+        raise EventEncodeError(f'a libcaer packet spans at most {LIBCAER_TS_WRAP_US - 1} us '
+                               f'after its time_base; these events span {int(dt.max())} us')
+    words = np.empty((events.size, 2), '<u4')
+    words[:, 0] = (1 | (events['p'].astype(np.uint32) << 1)
+                   | (events['y'].astype(np.uint32) << 2)
+                   | (events['x'].astype(np.uint32) << 17))
+    words[:, 1] = dt
+    return words.tobytes()
+
+
+def _encode_cmp_words(events: np.ndarray, time_base_ns: int) -> bytes:
+    """Encode validated events as libcaer_cmp bytes relative to ``time_base_ns``."""
+    if events.size == 0:
+        return b''
+    if time_base_ns % 1000:
+        raise EventEncodeError(f'libcaer_cmp time_base {time_base_ns} ns is not a whole number '
+                               'of microseconds')
+    t0 = time_base_ns // 1000
+    t = np.ascontiguousarray(events['t'])
+    if int(t[0]) < t0 or int(t[-1]) - t0 > LIBCAER_CMP_MAX_DT_US:
+        raise EventEncodeError(f'a libcaer_cmp packet spans at most {LIBCAER_CMP_MAX_DT_US} us '
+                               f'after its time_base; these events span {int(t[-1]) - t0} us')
+    out = np.empty(5 * events.size + 2, np.uint16)  # per event: a flush, TH, TL, AX
+    nw = _cmp_encode(np.ascontiguousarray(events['x']), np.ascontiguousarray(events['y']),
+                     np.ascontiguousarray(events['p']), t, t0, out)
+    return out[:nw].astype('<u2').tobytes()
+
+
+_TIME_BASE_ENCODERS = {'mono': _encode_mono_words, 'libcaer': _encode_libcaer_words,
+                       'libcaer_cmp': _encode_cmp_words}
+
+
+def encode_packet(encoding: str, events: np.ndarray, *, width: int, height: int,
+                  time_base: Optional[int] = None) -> bytes:
+    """
+    Encode events as one packet of ``encoding`` (the ``events`` bytes of an EventPacket).
+
+    ``evt3``: see :func:`encode_evt3` (``time_base`` unused). The others count time from
+    ``time_base`` (ns; default :func:`mono_time_base` of the events: put it into the message).
+
+    Raises
+    ------
+    UnknownEncodingError, EventEncodeError
+        For an unsupported encoding, or events the encoding cannot hold.
+
+    """
+    if not isinstance(encoding, str) or encoding not in SUPPORTED_ENCODINGS:
+        raise UnknownEncodingError(_unknown_message(encoding))
+    if encoding == 'evt3':
+        return encode_evt3(events, width=width, height=height)
+    width, height = _check_size(encoding, width, height)
+    events = _check_events(events, width, height)
+    if time_base is None:
+        time_base = mono_time_base(events)
+    return _TIME_BASE_ENCODERS[encoding](events, int(time_base))
 
 
 def encode_evt3(events: np.ndarray, *, width: int, height: int) -> bytes:

@@ -1,7 +1,7 @@
 """
 Event files: one recording (events + sensor size + optional label) per file.
 
-Two formats, chosen by the file name's suffix:
+Three formats, chosen by the file name's suffix:
 
 ``.bin``
     the N-MNIST binary format (:mod:`topspark_ros.core.events.nmnist`): 5 bytes per event,
@@ -12,12 +12,24 @@ Two formats, chosen by the file name's suffix:
     ours: a numpy archive with the arrays ``x`` (``uint16``), ``y`` (``uint16``), ``p``
     (``uint8``), ``t`` (``int64``, microseconds) and the scalars ``width``, ``height``,
     ``label`` (-1: none) and ``format_version`` (1). Any sensor size, any time range.
+``.raw``
+    what Prophesee's Metavision tools and metavision_driver record: text header lines that
+    start with ``%`` (``% evt 3.0``, ``% format EVT3;height=720;width=1280``, ``% geometry
+    1280x720``, ..., ``% end``), then the EVT 3.0 word stream (little-endian, see
+    :mod:`topspark_ros.core.events.codecs`). The sensor size comes from the ``format``,
+    ``geometry`` or ``Width`` / ``Height`` lines. Reading decodes the words (lenient: what
+    the decoder counts, padding and all, is in ``metadata['decoder']``); evt3 carries time
+    modulo 2^24 us, so a recording written from times at or after 2^24 us comes back shifted
+    by a multiple of 2^24 us. Only EVT 3.0 files are read (EVT 2.x files are refused).
+
+:func:`read_bag_events` reads the ``event_camera_msgs/EventPacket`` topic of a ROS 2 bag
+(any encoding the codecs decode) into one recording, so a bag converts to any of the files.
 """
 
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 import zipfile
 
 import numpy as np
@@ -28,7 +40,7 @@ from topspark_ros.core.events import nmnist
 NPZ_FORMAT_VERSION = 1
 """Version written into (and accepted from) ``.npz`` event files."""
 
-SUFFIXES = ('.bin', '.npz')
+SUFFIXES = ('.bin', '.npz', '.raw')
 """File name suffixes :func:`read_event_file` and :func:`write_event_file` understand."""
 
 PathLike = Union[str, os.PathLike]
@@ -98,9 +110,132 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
+RAW_CHUNK_BYTES = 1 << 20
+"""Bytes of evt3 words decoded at a time when reading a ``.raw`` file."""
+
+
+def parse_raw_header(data: bytes) -> Tuple[dict, int]:
+    """
+    Return the ``%`` header of a ``.raw`` file as ``{key: value}`` and the offset of the words.
+
+    Each header line is ``% key value`` (``% end`` closes the header; files without it end
+    their header at the first line that does not start with ``%``). Keys keep their case.
+    """
+    fields, offset = {}, 0
+    while offset < len(data) and data[offset:offset + 1] == b'%':
+        end = data.find(b'\n', offset)
+        end = len(data) if end < 0 else end
+        line = data[offset + 1:end].decode('latin-1').strip()
+        offset = end + 1
+        if line == 'end':
+            break
+        key, _, value = line.partition(' ')
+        if key:
+            fields[key] = value.strip()
+    return fields, min(offset, len(data))
+
+
+def _raw_geometry(fields: dict, path: Path) -> Tuple[int, int]:
+    """Return the sensor ``(width, height)`` a ``.raw`` header gives."""
+    fmt = fields.get('format', '')
+    name, _, options = fmt.partition(';')
+    evt = fields.get('evt', '')
+    if (name and name.strip().upper() != 'EVT3') or (not name and evt and evt != '3.0'):
+        raise EventFileError(f'{path}: {fmt or "evt " + evt} data; only EVT 3.0 .raw files '
+                             'are read')
+    values = dict(item.partition('=')[::2] for item in options.split(';') if '=' in item)
+    try:
+        if 'width' in values and 'height' in values:
+            return int(values['width']), int(values['height'])
+        if 'geometry' in fields:
+            width, _, height = fields['geometry'].partition('x')
+            return int(width), int(height)
+        return int(fields['Width']), int(fields['Height'])
+    except (KeyError, ValueError):
+        raise EventFileError(f'{path}: the .raw header gives no sensor size (expected '
+                             'a "% format EVT3;height=H;width=W" or "% geometry WxH" '
+                             'line)') from None
+
+
+def _read_raw(path: Path) -> EventRecording:
+    """Read an EVT 3.0 ``.raw`` file (module docstring)."""
+    from topspark_ros.core.events.codecs import make_decoder
+
+    data = path.read_bytes()
+    fields, offset = parse_raw_header(data)
+    width, height = _raw_geometry(fields, path)
+    try:
+        decoder = make_decoder('evt3', width, height)
+    except ValueError as exc:
+        raise EventFileError(f'{path}: {exc}') from None
+    words = memoryview(data)[offset:]
+    chunks = [decoder.decode(words[i:i + RAW_CHUNK_BYTES], seq=k)
+              for k, i in enumerate(range(0, len(words), RAW_CHUNK_BYTES))]
+    events = np.concatenate(chunks) if chunks else np.zeros(0, EVENT_DTYPE)
+    return EventRecording(events, width, height, None,
+                          {'format': 'evt3 raw', 'header': fields,
+                           'decoder': decoder.stats.as_dict()})
+
+
+def _raw_bytes(recording: EventRecording) -> bytes:
+    """Return ``recording`` as the bytes of an EVT 3.0 ``.raw`` file."""
+    from topspark_ros.core.events.codecs import encode_evt3
+
+    header = ['% evt 3.0', f'% format EVT3;height={recording.height};width={recording.width}',
+              f'% geometry {recording.width}x{recording.height}',
+              '% integrator_name topspark_ros', '% end']
+    words = encode_evt3(recording.events, width=recording.width, height=recording.height)
+    return ('\n'.join(header) + '\n').encode('ascii') + words
+
+
+def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecording:
+    """
+    Read the EventPacket topic ``topic`` of a ROS 2 bag into one recording.
+
+    ``topic`` may be left out when the bag has one image or event topic. Every packet is
+    decoded in bag order by one decoder (lenient; its counters are in
+    ``metadata['decoder']``). Raises :class:`~topspark_ros.core.datasets.DatasetError` for
+    an unreadable bag or topic, :class:`EventFileError` when it is not an event topic or the
+    encoding or sensor size changes within it.
+    """
+    from topspark_ros.core.data import bag
+    from topspark_ros.core.events.codecs import make_decoder
+
+    reader = bag._open(path)
+    try:
+        chosen = bag._choose(path, bag._topics(reader), topic)
+        if chosen.kind != 'events':
+            raise EventFileError(f'{chosen.name} in bag {path} is {chosen.msgtype}, not '
+                                 f'{bag.EVENTS_TYPE}')
+        connections = [c for c in reader.connections if c.topic == chosen.name
+                       and c.msgtype == chosen.msgtype]
+        store = bag._typestore(connections)
+        decoder, key, chunks, first_stamp = None, None, [], None
+        for _, _, raw in reader.messages(connections=connections):
+            msg = store.deserialize_cdr(raw, bag.EVENTS_TYPE)
+            now = (str(msg.encoding), int(msg.width), int(msg.height))
+            if key is None:
+                key, decoder = now, make_decoder(*now)
+                first_stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            elif now != key:
+                raise EventFileError(f'{chosen.name} in bag {path} changes from {key} to {now} '
+                                     '(encoding, width, height): one recording per stream')
+            chunks.append(decoder.decode(msg.events, seq=int(msg.seq),
+                                         time_base=int(msg.time_base),
+                                         is_bigendian=bool(msg.is_bigendian)))
+    finally:
+        reader.close()
+    if decoder is None:
+        raise EventFileError(f'{chosen.name} in bag {path} holds no message')
+    events = np.concatenate(chunks) if chunks else np.zeros(0, EVENT_DTYPE)
+    return EventRecording(events, key[1], key[2], None,
+                          {'format': f'bag {key[0]}', 'topic': chosen.name,
+                           'first_stamp_ns': first_stamp, 'decoder': decoder.stats.as_dict()})
+
+
 def read_event_file(path: PathLike) -> EventRecording:
     """
-    Read an event file (``.bin`` N-MNIST or ``.npz``, see the module docstring).
+    Read an event file (``.bin`` N-MNIST, ``.npz`` or ``.raw``, see the module docstring).
 
     Raises
     ------
@@ -108,6 +243,11 @@ def read_event_file(path: PathLike) -> EventRecording:
 
     """
     path = Path(path)
+    if _suffix(path) == '.raw':
+        try:
+            return _read_raw(path)
+        except OSError as exc:
+            raise EventFileError(f'cannot read {path}: {exc}') from None
     if _suffix(path) == '.bin':
         try:
             events = nmnist.read_nmnist(path)
@@ -149,7 +289,8 @@ def write_event_file(path: PathLike, recording: EventRecording) -> None:
     Write ``recording`` to ``path`` in the format its suffix names.
 
     ``.bin`` needs a sensor of at most 34 x 34 and ``0 <= t < 2**23`` us (shift the events
-    to start at 0); the label and metadata are not stored there.
+    to start at 0); the label and metadata are not stored there. ``.raw`` needs a sensor of
+    at most 2048 x 2048 and events sorted by time; it stores no label either.
 
     Raises
     ------
@@ -157,6 +298,14 @@ def write_event_file(path: PathLike, recording: EventRecording) -> None:
 
     """
     path = Path(path)
+    if _suffix(path) == '.raw':
+        from topspark_ros.core.events.codecs import EventEncodeError
+        try:
+            data = _raw_bytes(recording)
+        except (EventEncodeError, ValueError) as exc:
+            raise EventFileError(f'{path}: {exc}') from None
+        path.write_bytes(data)
+        return
     if _suffix(path) == '.bin':
         if recording.width > nmnist.NMNIST_WIDTH or recording.height > nmnist.NMNIST_HEIGHT:
             raise EventFileError(f'{path}: the N-MNIST format holds a 34 x 34 sensor, the '
