@@ -485,3 +485,29 @@ def test_every_controller_and_monitor_number_at_its_declared_limits_works(ros) -
                 faults.append(f'monitor {p.name}={value}: {type(exc).__name__}: {exc}')
     first.destroy_node()
     assert not faults, '\n'.join(faults)
+
+
+def test_torch_threads_are_chosen_by_a_parameter_not_one_per_core(ros) -> None:
+    """Configure sets torch's intra-op threads from torch_threads (default 1, measured)."""
+    import torch
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.core.threads import set_torch_threads
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, _ = ros
+    previous = set_torch_threads(2)
+    try:
+        model = str(ROOT / 'models' / 'converted_fmnist_vgg.json')
+        for threads in (None, 2):
+            overrides = [Parameter('model_path', value=model)]
+            if threads is not None:
+                overrides.append(Parameter('torch_threads', value=threads))
+            node = ClassifierNode(context=context, parameter_overrides=overrides)
+            executor.add_node(node)
+            set_torch_threads(3)
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            assert torch.get_num_threads() == (threads or 1)
+            node.trigger_cleanup()
+    finally:
+        set_torch_threads(previous)
