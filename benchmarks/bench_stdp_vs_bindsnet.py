@@ -11,7 +11,8 @@ monitors; one spike monitor on ``Ae``, the output both implementations return).
 * ``train``: per-sample online STDP at batch 1 (BindsNET: ``network.run`` then
   ``reset_state_variables`` per sample; ours: one ``learn()`` call per sample).
 * ``infer``: learning off. BindsNET (``network.train(False)``) at its fastest batch size, found
-  by a probe before the measurement; ours batched ``infer()``.
+  by a probe before the measurement (batch 1, 16, 32, ... doubling to 1024 at least, and on
+  while larger batches keep paying); ours batched ``infer()``.
 
 Every (implementation, mode, config) runs in a FRESH child process, so its peak RSS
 (``ru_maxrss``) is its own; the children alternate (BindsNET, ours, BindsNET, ours, ... with
@@ -58,7 +59,14 @@ GOAL_RATIO = {'train': 50.0, 'infer': 20.0}
 DT_MS = 1.0
 INPUT_RATE_HZ = 128.0
 """Rate of a pixel of intensity 255 (BindsNET: image in [0, 1] x ``intensity`` 128)."""
-BINDSNET_BATCHES = (1, 16, 32, 64)
+BINDSNET_BATCHES = (1, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+"""Ladder of BindsNET inference batch sizes the probe climbs (see :func:`_probe_bindsnet`)."""
+PROBE_GAIN = 0.02
+"""A larger batch counts as an improvement when at least this much faster per sample."""
+PROBE_PATIENCE = 2
+"""Past :data:`PROBE_MIN_TOP`, the probe stops after this many sizes in a row without gain."""
+PROBE_MIN_TOP = 1024
+"""The probe always climbs to this size (one noisy timing must not end the search early)."""
 QUIET_BUSY = 0.10
 """Above this fraction of CPUs busy before or after the run, the report carries a warning."""
 OURS_INFER_BATCH = 512
@@ -285,19 +293,44 @@ def _summarise(spec, timed, cpu, rss_ready, import_s, versions) -> dict:
 
 
 def _probe_bindsnet(spec: dict) -> dict:
-    """Time BindsNET inference at each batch size twice, interleaved; return best ms/sample."""
+    """Time BindsNET inference once per batch size of ``spec['batches']``; return ms/sample."""
     results = {}
-    for batch in spec['batches']:
-        results[batch] = []
     child = dict(spec, mode='infer', warmup=1, count=1)
-    for _ in range(2):
-        for batch in spec['batches']:
-            record = _run_bindsnet(dict(child, batch=batch, warmup=0 if results[batch] else 1))
-            results[batch].append(record)
-    return {str(b): {'ms_per_sample': min(r['ms_per_sample'] for r in rs),
-                     'ms_per_sample_excl_encoding': min(r['ms_per_sample_excl_encoding']
-                                                        for r in rs)}
-            for b, rs in results.items()}
+    for batch in spec['batches']:
+        record = _run_bindsnet(dict(child, batch=batch))
+        results[str(batch)] = {
+            'ms_per_sample': record['ms_per_sample'],
+            'ms_per_sample_excl_encoding': record['ms_per_sample_excl_encoding']}
+    return results
+
+
+def _search_bindsnet_batch(spec: dict, batches) -> dict:
+    """
+    Find BindsNET's fastest inference batch size; return ms/sample per size tried (best of 2).
+
+    Climbs the ladder ``batches`` (ascending) up to :data:`PROBE_MIN_TOP` at least, and on
+    while larger batches keep paying: it stops after :data:`PROBE_PATIENCE` sizes in a row
+    that are not at least :data:`PROBE_GAIN` faster per sample (excluding encoding) than the
+    best so far. Then every size tried is timed once more, in the opposite order, and the
+    better of the two kept. Each timing is a fresh child process (a warm-up batch, then one
+    timed batch).
+    """
+    found = {}
+    best, misses = math.inf, 0
+    for batch in sorted(batches):
+        got = _child(dict(spec, impl='bindsnet-probe', batches=[batch]))['probe'][str(batch)]
+        found[str(batch)] = got
+        ms = got['ms_per_sample_excl_encoding']
+        print(f'  probe batch {batch}: {ms:.2f} ms/sample excl. encoding', file=sys.stderr,
+              flush=True)
+        misses = 0 if ms < best * (1.0 - PROBE_GAIN) else misses + 1
+        best = min(best, ms)
+        if misses >= PROBE_PATIENCE and batch >= PROBE_MIN_TOP:
+            break
+    for batch in sorted(found, key=int, reverse=True):
+        again = _child(dict(spec, impl='bindsnet-probe', batches=[int(batch)]))['probe'][batch]
+        found[batch] = {key: min(found[batch][key], again[key]) for key in again}
+    return found
 
 
 def _child_main(spec: dict) -> None:
@@ -596,8 +629,8 @@ def main() -> None:
             if args.bindsnet_infer_batch is not None:
                 bindsnet_batch[(n, steps)] = args.bindsnet_infer_batch
                 continue
-            found = _child(dict(base, impl='bindsnet-probe', neurons=n, timesteps=steps,
-                                batches=batches, threads=bindsnet_threads))['probe']
+            found = _search_bindsnet_batch(
+                dict(base, neurons=n, timesteps=steps, threads=bindsnet_threads), batches)
             chosen = min(found, key=lambda b: found[b]['ms_per_sample_excl_encoding'])
             bindsnet_batch[(n, steps)] = int(chosen)
             probe[f'{n}x{steps}'] = {'batches': found, 'chosen': int(chosen)}

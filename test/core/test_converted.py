@@ -116,6 +116,29 @@ def test_operation_counts_by_hand():
     assert short.spike_count.tolist() == [2] and short.energy_ops(0).neuron_updates == 6.0
 
 
+@pytest.mark.parametrize('early_exit', [None, EarlyExit(0.5, 2)])
+def test_summed_bookkeeping_counts_as_the_per_step_one(early_exit):
+    # Issue 16: frame input sums each neuron's spikes over the steps and counts once at the
+    # end; per-bin input (the same frame at every step) keeps the per-step sums. Spikes,
+    # steps, evidence and the accumulates of the hidden layers must agree.
+    model = ConvertedNetwork(ConvertedConfig(widths=(4, 8), hidden=16))
+    x = model._inputs(_images(model, 6))
+    params = ConvertedParams(threshold_scale=0.5)
+    with torch.no_grad():
+        frame = model.run_snn(x, 9, params, early_exit=early_exit)
+        bins = model.run_snn(x[:, None].expand(-1, 9, -1, -1, -1).contiguous(), 9, params,
+                             early_exit=early_exit)
+        events = torch.zeros(6, dtype=torch.float64)
+        for t in range(9):  # the input-event accumulates only the per-bin run adds
+            active = (bins[1] > t).to(torch.float32)
+            events += (model._input_events(x, 9) * active).to(torch.float64)
+    assert frame[2].sum() > 0
+    for a, b in zip(frame[:3], bins[:3]):
+        assert torch.equal(a, b)
+    assert torch.equal(frame[4], bins[4])
+    torch.testing.assert_close(frame[3], bins[3] - events, rtol=1e-9, atol=1e-6)
+
+
 def _write(path, obj):
     with open(path, 'wb') as handle:
         pickle.dump(obj, handle, protocol=2)

@@ -412,6 +412,15 @@ class ConvertibleNet(nn.Module):
         return maps
 
 
+_EXACT_FLOAT32 = float(2 ** 24)
+"""Integers below this add exactly in float32."""
+
+
+def _masked(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """Return ``x * mask``, or ``x`` itself when there is no mask (all samples active)."""
+    return x if mask is None else x * mask
+
+
 def _vgg(net: ConvertibleNet, c: ConvertedConfig) -> list:
     """Wire a VGG-style net: 3x3 convs (pool 2 before every stage but the first), linears."""
     wiring = []
@@ -647,6 +656,7 @@ class ConvertedNetwork:
         self.net.eval()
         self.readout = EvidenceReadout()
         self._fanouts = [[m.to(self.device) for m in maps] for maps in self.net.fanouts]
+        self._fanout_sums = [[float(m.sum()) for m in maps] for maps in self.net.fanouts]
 
     @property
     def n_classes(self) -> int:
@@ -767,8 +777,20 @@ class ConvertedNetwork:
         leak = self.config.leak or (1.0,) * last
         margin = None if early_exit is None else float(early_exit.margin)
         floor = 0 if early_exit is None else int(early_exit.min_steps)
+        # Bookkeeping at the least cost per step, with the same results: without early exit
+        # every sample is active at every step, so the activity masks (all ones, x * 1 == x)
+        # are left out; for frame input each neuron's spikes are summed over the steps
+        # (integers up to T, exact) and reduced once at the end, the accumulates from those
+        # sums (spikes times fan-out is linear in the spikes; exact integers in float64).
+        # Per-bin event input keeps its per-step float sums (their order decides the last bits).
+        masked = margin is not None
+        deferred = not sequence
+        totals = [torch.zeros((batch,) + net.shapes[layer], device=x.device)
+                  for layer in range(last)] if deferred else None
+        done = 0
         for t in range(int(timesteps)):
-            act = active.to(x.dtype)
+            act = active.to(x.dtype) if masked or not deferred else None
+            mask = None
             if sequence:
                 x_t = x[:, t]
                 if t:
@@ -777,40 +799,70 @@ class ConvertedNetwork:
                              for syns in wiring]
                 accumulates = accumulates + (
                     self._input_events(x_t, x.shape[1]) * act).to(torch.float64)
-            out = {}
+            out, sent = {}, {}
             for layer, syns in enumerate(wiring):
                 current = const[layer]
                 for k, syn in enumerate(syns):
                     if syn.source == INPUT:
                         continue
                     s = out[syn.source]
-                    current = current + net.apply_synapse(syn, s * theta[syn.source])
-                    # Exact in float32: at most 2^24 accumulates per input, layer and step.
-                    reached = (s.detach() * self._fanouts[layer][k]).flatten(1).sum(1)
-                    accumulates = accumulates + (reached * act).to(torch.float64)
+                    current = current + net.apply_synapse(
+                        syn, s * theta[syn.source] if surrogate else sent[syn.source])
+                    if not deferred:
+                        # Exact in float32: at most 2^24 accumulates per input, layer, step.
+                        reached = (s.detach() * self._fanouts[layer][k]).flatten(1).sum(1)
+                        accumulates = accumulates + (reached * act).to(torch.float64)
                 if layer == last:
-                    evidence = evidence + current * act.view(-1, 1)
+                    evidence = evidence + (current * act.view(-1, 1) if masked else current)
                     continue
-                mask = act.view((-1,) + (1,) * (current.dim() - 1))
-                v_new = v[layer] + current * mask
+                if masked:
+                    mask = act.view((-1,) + (1,) * (current.dim() - 1))
+                v_new = v[layer] + _masked(current, mask)
                 if leak[layer] != 1.0:
-                    v_new = v_new + (leak[layer] - 1.0) * v[layer] * mask
+                    v_new = v_new + _masked((leak[layer] - 1.0) * v[layer], mask)
                 th = theta[layer]
                 if surrogate:
-                    s = _Spike.apply((v_new - th) / th)
+                    s = _masked(_Spike.apply((v_new - th) / th), mask)
+                    v[layer] = v_new - s * th
                 else:
-                    s = (v_new >= th).to(x.dtype)
-                s = s * mask
-                v[layer] = v_new - s * th
+                    # Spikes as booleans; theta s (= th where s, else +0.0) made once, for the
+                    # reset and for the synapses it feeds.
+                    s = v_new >= th
+                    if mask is not None:
+                        s = s & active.view(mask.shape)
+                    sent[layer] = torch.where(s, th, 0.0)
+                    v[layer] = v_new - sent[layer]
                 out[layer] = s
-                spikes = spikes + s.detach().flatten(1).sum(1).to(torch.float64)
-            steps = steps + active.to(torch.int64)
+                if deferred:
+                    totals[layer] += s.detach()
+                else:
+                    spikes = spikes + s.detach().flatten(1).sum(1).to(torch.float64)
+            done = t + 1
+            if masked:
+                steps = steps + active.to(torch.int64)
             if margin is not None and t + 1 >= floor:
                 top2 = torch.topk(evidence.detach(), min(2, evidence.shape[1]), dim=1).values
                 lead = top2[:, 0] - (top2[:, 1] if top2.shape[1] > 1 else 0.0)
                 active = active & ~(lead >= margin)
                 if not bool(active.any()):
                     break
+        if not masked:
+            steps = torch.full((batch,), done, dtype=torch.int64, device=x.device)
+        if deferred:
+            # Sums of integers: exact in float32 while every partial sum stays below 2^24
+            # (bounded by steps x neurons, steps x fan-out), else taken in float64.
+            for layer, n in enumerate(totals):
+                if done * math.prod(net.shapes[layer]) >= _EXACT_FLOAT32:
+                    n = n.to(torch.float64)
+                spikes = spikes + n.flatten(1).sum(1).to(torch.float64)
+            for layer, syns in enumerate(wiring):
+                for k, syn in enumerate(syns):
+                    if syn.source != INPUT:
+                        n = totals[syn.source]
+                        if done * self._fanout_sums[layer][k] >= _EXACT_FLOAT32:
+                            n = n.to(torch.float64)
+                        reached = (n * self._fanouts[layer][k]).flatten(1).sum(1)
+                        accumulates = accumulates + reached.to(torch.float64)
         updates = steps.to(torch.float64) * n_neurons
         return evidence, steps, spikes, accumulates, updates
 

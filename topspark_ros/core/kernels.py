@@ -12,7 +12,10 @@ implementation. Per step it touches only what spikes touch:
   (:func:`_integrate`); refractoriness is kept as the step at which it ends;
 * depression: one weight row per input spike, restricted to the excitatory neurons whose
   post-synaptic trace is non-zero (the "active" list);
-* potentiation: one weight column per excitatory spike;
+* potentiation: one weight column per excitatory spike (none for a first spike under the
+  'dc' rule, whose factor is 0);
+* plasticity count (``OP_PLASTICITY``): the weights these two updates write, i.e. input spikes
+  times active neurons plus ``n_inputs`` per potentiating spike;
 * traces: never decayed step by step. Every trace here is a nearest-spike trace (set to 1 on a
   spike), so its value is ``table[t - t_last]`` with ``table[k] = exp(-k dt / tau)``, looked up
   from the step of the last spike. Ages past the table (``exp(-40)`` and beyond) read as 0.
@@ -25,6 +28,11 @@ SplitMix64 seeded per sample, so results do not depend on the number of threads.
 
 Scalar parameters travel in two vectors (``par`` float64, ``ipar`` int64) indexed by the
 ``P_*`` and ``I_*`` constants, which keeps one compiled signature per kernel.
+
+Fixed per-sample cost (issue 16): the ziggurat tables are made once (:data:`ZIGGURAT`); no
+array is rebound inside a per-input loop (numba then reference-counts on every pass); one
+sample runs without a parallel region (:func:`infer_serial`); after a learning sample only the
+columns STDP wrote are normalised (:func:`normalise_changed_columns`, O(n_inputs) per column).
 """
 
 import numba
@@ -123,6 +131,10 @@ def ziggurat_tables():
     return zig
 
 
+ZIGGURAT = ziggurat_tables()
+"""The tables of :func:`ziggurat_tables`, made once (6 us a call); the kernels freeze them in."""
+
+
 @numba.njit(**_JIT)
 def _next_u64(state):
     """Advance the SplitMix64 state; return ``(state, 64 random bits)``."""
@@ -165,6 +177,37 @@ def _exponential(state, zig):
 
 
 @numba.njit(**_JIT)
+def _draw_trains(log_q, first, timesteps, state, n, times, row_ptr, ends, zig):
+    """
+    Draw the spike times of inputs ``first, first + 1, ...`` for :func:`poisson_sample`.
+
+    Stops before an input that spikes at all (``log_q != 0``) when ``times`` has no room left
+    for ``timesteps`` more events. Returns ``(next input, state, n)``.
+    """
+    n_in = log_q.shape[0]
+    room = times.shape[0]
+    i = first
+    while i < n_in:
+        lq = log_q[i]
+        if lq != 0.0:
+            if room < n + timesteps:
+                return i, state, n
+            scale = -1.0 / lq
+            state, e = _exponential(state, zig)
+            t = np.floor(e * scale)
+            while t < timesteps:
+                ti = int(t)
+                times[n] = ti
+                n += 1
+                row_ptr[ti + 1] += 1
+                state, e = _exponential(state, zig)
+                t += 1.0 + np.floor(e * scale)
+        ends[i] = n
+        i += 1
+    return i, state, n
+
+
+@numba.njit(**_JIT)
 def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, times, ends, zig):
     """
     Draw one sample's Bernoulli spike trains as time-sorted events.
@@ -204,24 +247,16 @@ def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, times, ends, zig):
     for t in range(timesteps + 1):
         row_ptr[t] = 0
     n = 0
-    for i in range(n_in):
-        lq = log_q[i]
-        if lq != 0.0:
-            if times.shape[0] < n + timesteps:
-                grown = np.empty(2 * (n + timesteps), np.int32)
-                grown[:n] = times[:n]
-                times = grown
-            scale = -1.0 / lq
-            state, e = _exponential(state, zig)
-            t = np.floor(e * scale)
-            while t < timesteps:
-                ti = int(t)
-                times[n] = ti
-                n += 1
-                row_ptr[ti + 1] += 1
-                state, e = _exponential(state, zig)
-                t += 1.0 + np.floor(e * scale)
-        ends[i] = n
+    i = 0
+    while True:
+        # The scratch is grown out here, between inputs: an array rebound inside the loop over
+        # the inputs would cost reference counting on every input (11 us a sample at T=1).
+        i, state, n = _draw_trains(log_q, i, timesteps, state, n, times, row_ptr, ends, zig)
+        if i == n_in:
+            break
+        grown = np.empty(2 * (n + timesteps), np.int32)
+        grown[:n] = times[:n]
+        times = grown
     if pixels.shape[0] < n:
         pixels = np.empty(n + n // 4 + 1024, np.int32)
     for t in range(timesteps):
@@ -255,7 +290,7 @@ def poisson_batch(log_q, timesteps, seeds):
     out = np.empty(1024, np.int32)
     scratch = np.empty(1024, np.int32)
     times = np.empty(1024, np.int32)
-    zig = ziggurat_tables()
+    zig = ZIGGURAT
     total = 0
     for b in range(n_samples):
         scratch, times, n = poisson_sample(log_q[b], timesteps, seeds[b], row_ptr[b], scratch,
@@ -585,9 +620,16 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
                 j = active[a]
                 wn = np.float64(w[row, j]) - nu_pre * tab_post1[t - last_post[j]]
                 w[row, j] = wn if wn > 0.0 else 0.0
+        # Weight updates applied: depression, a weight per input spike and neuron with a
+        # non-zero post trace (the others would change by 0); potentiation, the column of
+        # n_in weights per excitatory spike whose factor is non-zero ('dc': not a first spike).
+        ops[OP_PLASTICITY] += n_pre * n_active
         for s in range(n_cross):
             j = spikes[s]
             factor = post2_before[j] if triplet else 1.0
+            if factor == 0.0:
+                continue
+            ops[OP_PLASTICITY] += n_in
             for i in range(n_in):
                 x_pre = _trace(tab_pre, t - last_pre[i])
                 wn = np.float64(w[i, j]) + nu_post * (x_pre - x_tar) * factor
@@ -596,7 +638,6 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
                 elif wn > w_max:
                     wn = w_max
                 w[i, j] = wn
-        ops[OP_PLASTICITY] += n_pre * n + n_cross * n_in
 
     horizon = max(tab_pre.shape[0], len_post1, tab_post2.shape[0])
     for i in range(n_in):
@@ -706,10 +747,90 @@ def _water_fill(w, j, norm, w_max):
             w[i, j] = w_max
 
 
+IDENTITY_SCALE = 2.0 ** -26
+"""A column scale within this of 1 leaves every float32 weight as it is (a quarter ulp)."""
+
+
+@numba.njit(**_JIT)
+def normalise_changed_columns(w, norm, w_max, changed, sums, peaks):
+    """
+    Do what :func:`normalise_columns` does, bit for bit, in O(n_inputs) per column it changes.
+
+    ``changed [N]`` (bool) marks the columns written since this function last normalised
+    them (all of them the first time); ``sums, peaks [N]`` (float64) hold the sum (in row
+    order) and the maximum of every other column, as :func:`normalise_columns` computes
+    them. Such an unchanged column is skipped when its scale ``s = norm / sum`` takes the
+    plain branch (``peak s <= w_max``) and ``|s - 1| <= IDENTITY_SCALE`` (2^-26): then
+    ``w s`` is within a quarter ulp of ``w`` and rounds back to ``w`` in float32, so
+    :func:`normalise_columns` would leave the column as it is. Every other column is
+    normalised as there (same sums, same scale or water filling, same rounding), its new sum
+    and maximum stored and its mark cleared. After a sample that moved few columns this costs
+    O(N + n_inputs k) for k changed columns instead of O(n_inputs N).
+    """
+    n_in, n = w.shape
+    todo = np.empty(n, np.int64)
+    k = 0
+    for j in range(n):
+        if not changed[j]:
+            s = sums[j]
+            if s > 0.0 and peaks[j] * (norm / s) <= w_max \
+                    and abs(norm / s - 1.0) <= IDENTITY_SCALE:
+                continue
+        todo[k] = j
+        k += 1
+    if k == 0:
+        return
+    col_sums = np.zeros(k, np.float64)
+    col_peaks = np.zeros(k, np.float64)
+    for i in range(n_in):
+        row = w[i]
+        for c in range(k):
+            x = np.float64(row[todo[c]])
+            col_sums[c] += x
+            col_peaks[c] = x if x > col_peaks[c] else col_peaks[c]
+    scale = np.ones(k, np.float64)
+    for c in range(k):
+        if col_sums[c] > 0.0 and col_peaks[c] * (norm / col_sums[c]) <= w_max:
+            scale[c] = norm / col_sums[c]
+        else:
+            _water_fill(w, todo[c], norm, w_max)
+    col_sums[:] = 0.0
+    col_peaks[:] = 0.0
+    for i in range(n_in):
+        row = w[i]
+        for c in range(k):
+            j = todo[c]
+            row[j] = np.float64(row[j]) * scale[c]
+            x = np.float64(row[j])
+            col_sums[c] += x
+            col_peaks[c] = x if x > col_peaks[c] else col_peaks[c]
+    for c in range(k):
+        j = todo[c]
+        sums[j] = col_sums[c]
+        peaks[j] = col_peaks[c]
+        changed[j] = False
+
+
+@numba.njit(**_JIT)
+def _mark_traced(last_post, changed):
+    """Mark the columns of neurons with a post trace (STDP may write them) in ``changed``."""
+    for j in range(last_post.shape[0]):
+        if last_post[j] != NEVER:
+            changed[j] = True
+
+
+@numba.njit(**_JIT)
+def _mark_spiked(counts, changed):
+    """Mark the columns of neurons that spiked (``counts [N] > 0``) in ``changed``."""
+    for j in range(counts.shape[0]):
+        if counts[j] > 0:
+            changed[j] = True
+
+
 @numba.njit(**_JIT)
 def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
                 log_q, seeds, pixels, row_ptr, timesteps, par, ipar, norm, tab_pre, tab_post1,
-                tab_post2, counts, ops):
+                tab_post2, counts, ops, changed=None, sums=None, peaks=None):
     """
     Learn from samples one after the other (online STDP), updating ``w`` and ``theta``.
 
@@ -718,6 +839,11 @@ def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_ex
     each sample the state is reset when ``ipar[I_REST_STEPS] == 0``; after each sample the
     columns are normalised, then ``ipar[I_REST_STEPS]`` input-free steps are run (rest mode).
     ``counts [B, N]`` and ``ops [B, N_OPS]`` receive per-sample totals of the presentation.
+
+    With ``changed, sums, peaks`` (see :func:`normalise_changed_columns`, kept by the caller
+    from call to call) only the columns STDP wrote are normalised: those of neurons with a
+    post trace at the start of a presentation and of neurons that spiked in it (depression
+    writes the first, potentiation the second). The result is the same bit for bit.
     """
     n_samples = counts.shape[0]
     generate = log_q.shape[0] > 0
@@ -730,10 +856,12 @@ def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_ex
     rest_counts = np.zeros(w.shape[1], np.int64)
     no_class = np.zeros(0, np.int64)
     no_weight = np.zeros(0, np.float64)
-    zig = ziggurat_tables()
+    zig = ZIGGURAT
     for b in range(n_samples):
         if rest_steps == 0:
             reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par)
+        if changed is not None:
+            _mark_traced(last_post, changed)
         if generate:
             scratch, times, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr,
                                                scratch, times, ends, zig)
@@ -744,11 +872,20 @@ def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_ex
             simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
                      prev_inh, pixels, row_ptr[b], timesteps, True, par, ipar, tab_pre,
                      tab_post1, tab_post2, counts[b], ops[b], no_class, no_weight, 0.0, 0)
-        normalise_columns(w, norm, par[P_W_MAX])
+        if changed is None:
+            normalise_columns(w, norm, par[P_W_MAX])
+        else:
+            _mark_spiked(counts[b], changed)
+            normalise_changed_columns(w, norm, par[P_W_MAX], changed, sums, peaks)
         if rest_steps > 0:
+            if changed is not None:
+                _mark_traced(last_post, changed)
+                rest_counts[:] = 0
             simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
                      prev_inh, scratch, rest_ptr, rest_steps, True, par, ipar, tab_pre,
                      tab_post1, tab_post2, rest_counts, ops[b], no_class, no_weight, 0.0, 0)
+            if changed is not None:
+                _mark_spiked(rest_counts, changed)
 
 
 _INFER_CHUNKS = 64
@@ -805,9 +942,24 @@ def infer_batch(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, t
     """
     n_samples = counts.shape[0]
     n_chunks = min(n_samples, _INFER_CHUNKS)
-    zig = ziggurat_tables()
+    zig = ZIGGURAT
     for c in numba.prange(n_chunks):
         _infer_range(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
                      tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
                      exit_min_steps, steps_used, zig, c * n_samples // n_chunks,
                      (c + 1) * n_samples // n_chunks)
+
+
+@numba.njit(**_JIT)
+def infer_serial(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
+                 tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
+                 exit_min_steps, steps_used):
+    """
+    :func:`infer_batch` in the calling thread, with the same results.
+
+    For a single sample (or one thread): no parallel region is started, which costs tens of
+    microseconds at batch 1 and far more when another process holds a core.
+    """
+    _infer_range(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
+                 tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
+                 exit_min_steps, steps_used, ZIGGURAT, 0, counts.shape[0])

@@ -7,6 +7,7 @@ neurons fire. Only numpy.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -38,6 +39,21 @@ class Readout:
         """Return the number of classes ``C``."""
         return int(self.class_rates.shape[1])
 
+    @cached_property
+    def _members(self) -> tuple:
+        """
+        Return the class membership of the neurons, computed once.
+
+        ``(onehot float64 [N, C], class sizes [C], order, starts, classes)``: ``order`` lists
+        the assigned neurons by class, ``starts`` where each class of ``classes`` (those with
+        neurons) begins in it.
+        """
+        onehot = (self.assignments[:, None] == np.arange(self.n_classes)[None, :])
+        order = np.argsort(self.assignments, kind='stable')
+        order = order[self.assignments[order] >= 0]
+        classes, starts = np.unique(self.assignments[order], return_index=True)
+        return onehot.astype(np.float64), onehot.sum(axis=0), order, starts, classes
+
     def scores(self, spike_counts: np.ndarray, vote: str = 'all_activity') -> np.ndarray:
         """
         Return class scores ``float64 [B, C]`` of samples' spike counts ``[B, N]``.
@@ -52,14 +68,22 @@ class Readout:
         ``score[b, c] = n_b . r_c / (|n_b| |r_c|)`` with ``r_c = class_rates[:, c]``
         (0 when either vector is zero), i.e. nearest class mean under cosine distance.
         """
-        counts = np.asarray(spike_counts, dtype=np.float64)
+        raw = np.asarray(spike_counts)
+        counts = np.asarray(raw, dtype=np.float64)
         if counts.ndim != 2 or counts.shape[1] != self.class_rates.shape[0]:
             raise ValueError(f'spike counts must be [B, {self.class_rates.shape[0]}], '
                              f'got shape {counts.shape}')
         if vote == 'all_activity':
-            onehot = (self.assignments[:, None] == np.arange(self.n_classes)[None, :])
-            sizes = onehot.sum(axis=0)
-            totals = counts @ onehot.astype(np.float64)
+            onehot, sizes, order, starts, classes = self._members
+            if raw.dtype.kind in 'iu':
+                # Integer counts: per-class sums in integers (exact, as the float product
+                # below is), without a BLAS call (its threads fight numba's for the cores).
+                totals = np.zeros(counts.shape[:1] + sizes.shape)
+                if order.size:
+                    sums = np.add.reduceat(raw[:, order], starts, axis=1, dtype=np.int64)
+                    totals[:, classes] = sums
+            else:
+                totals = counts @ onehot
             return np.divide(totals, sizes, out=np.zeros_like(totals), where=sizes > 0)
         if vote == 'cosine':
             dots = counts @ self.class_rates

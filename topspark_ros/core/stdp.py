@@ -49,7 +49,9 @@ the traces:
     'pair' (BindsNET PostPre):           F_j = 1
 
 Depression is applied before potentiation. After every learning sample each weight column is
-normalised to sum ``norm`` (78.4) within ``[0, w_max]`` (:func:`kernels.normalise_columns`).
+normalised to sum ``norm`` (78.4) within ``[0, w_max]`` (:func:`kernels.normalise_columns`; the
+numba engine recomputes only the columns STDP wrote, with the same result bit for bit, see
+:func:`kernels.normalise_changed_columns`).
 Between learning samples the state is either reset to rest (``between_samples='reset'``, the
 default and what BindsNET does) or relaxed for ``rest_ms`` of input-free dynamics
 (``'rest'``, Diehl & Cook's 150 ms). Inference never learns (weights and theta frozen) and
@@ -286,8 +288,10 @@ class EngineCounts:
     neuron_updates
         neuron state updates (``N`` per step and layer).
     plasticity_updates
-        weights addressed by STDP (a row of ``N`` per input spike, a
-        column of ``n_inputs`` per excitatory spike); 0 in inference.
+        weight updates STDP applies: per input spike, one per excitatory
+        neuron with a non-zero post trace ``y1`` (depression; the others would change by 0);
+        per excitatory spike, the column of ``n_inputs`` weights (potentiation; none for a
+        first spike under 'dc', whose factor ``y2`` is 0). 0 in inference.
 
     """
 
@@ -302,7 +306,7 @@ class EngineCounts:
     @classmethod
     def from_matrix(cls, ops: np.ndarray) -> 'EngineCounts':
         """Build from the kernels' ``int64 [B, kernels.N_OPS]`` matrix."""
-        return cls(*(np.array(ops[:, k], dtype=np.int64) for k in range(kernels.N_OPS)))
+        return cls(*np.array(np.asarray(ops).T, dtype=np.int64, order='C'))
 
     def energy_ops(self, index: int) -> OpCounts:
         """
@@ -477,6 +481,13 @@ class PoissonInput:
         return int(self.log_q.shape[0])
 
 
+# Empty kernel arguments (no events, no early exit), made once: never written.
+_NO_PIXELS = np.zeros(0, np.int32)
+_NO_ROWS = np.zeros((0, 1), np.int64)
+_NO_CLASS = np.zeros(0, np.int64)
+_NO_WEIGHT = np.zeros(0, np.float64)
+
+
 class NumbaEngine:
     """The event-driven CPU engine: owns the weights, theta and the learning state."""
 
@@ -485,6 +496,10 @@ class NumbaEngine:
         self.w = np.array(weights, dtype=np.float32, order='C')
         self.th = np.array(theta, dtype=np.float64)
         self._state = None
+        # Column normalisation of the columns STDP wrote only (kernels.normalise_changed_columns):
+        # marks, and the sums and maxima of the unmarked columns. All marked at first.
+        n = self.w.shape[1]
+        self._norm_state = (np.ones(n, np.bool_), np.zeros(n), np.zeros(n))
 
     def weights(self) -> np.ndarray:
         """Return a copy of the weights, ``float32 [n_inputs, N]``."""
@@ -502,8 +517,7 @@ class NumbaEngine:
         """Return the kernel input arguments ``(log_q, seeds, pixels, row_ptr)``."""
         n_in = self.w.shape[0]
         if isinstance(source, PoissonInput):
-            return (source.log_q, source.seeds, np.zeros(0, np.int32),
-                    np.zeros((0, timesteps + 1), np.int64))
+            return source.log_q, source.seeds, _NO_PIXELS, _NO_ROWS
         return (np.zeros((0, n_in), np.float64), np.zeros(0, np.uint64), source.pixels,
                 source.row_ptr)
 
@@ -519,7 +533,7 @@ class NumbaEngine:
         ops = np.zeros((source.batch_size, kernels.N_OPS), np.int64)
         kernels.learn_batch(self.w, self.th, *self._state, *self._inputs(source, timesteps),
                             timesteps, const.par, const.ipar, const.norm, const.tab_pre,
-                            const.tab_post1, const.tab_post2, counts, ops)
+                            const.tab_post1, const.tab_post2, counts, ops, *self._norm_state)
         return counts, ops
 
     def infer(self, source, timesteps: int, const: SimulationConstants, exit_rule=None):
@@ -534,14 +548,22 @@ class NumbaEngine:
         ops = np.zeros((source.batch_size, kernels.N_OPS), np.int64)
         steps_used = np.zeros(source.batch_size, np.int64)
         if exit_rule is None:
-            exit_rule = (np.zeros(0, np.int64), np.zeros(0, np.float64), 0.0, 0)
+            exit_rule = (_NO_CLASS, _NO_WEIGHT, 0.0, 0)
         exit_class, exit_weight, margin, min_steps = exit_rule
-        kernels.infer_batch(self.w, self.th, *self._inputs(source, timesteps), timesteps,
-                            const.par, const.ipar, const.tab_pre, const.tab_post1,
-                            const.tab_post2, counts, ops, np.asarray(exit_class, np.int64),
-                            np.asarray(exit_weight, np.float64), float(margin),
-                            int(min_steps), steps_used)
+        # One sample (a camera stream) runs in this thread: a parallel region costs more.
+        kernel = kernels.infer_serial if source.batch_size < 2 else kernels.infer_batch
+        kernel(self.w, self.th, *self._inputs(source, timesteps), timesteps, const.par,
+               const.ipar, const.tab_pre, const.tab_post1, const.tab_post2, counts, ops,
+               np.asarray(exit_class, np.int64), np.asarray(exit_weight, np.float64),
+               float(margin), int(min_steps), steps_used)
         return counts, ops, steps_used
+
+
+def _raw_seeds(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Return ``draw_seeds(rng, n)``: the same values, drawn directly when ``rng`` is PCG64."""
+    if type(rng.bit_generator) is np.random.PCG64:
+        return rng.bit_generator.random_raw(n)
+    return draw_seeds(rng, n)
 
 
 def initial_weights(config: STDPConfig) -> np.ndarray:
@@ -626,6 +648,44 @@ class DiehlCookNetwork:
             from topspark_ros.core.torch_engine import TorchEngine
             self._engine = TorchEngine(w, th, self.device)
         self._rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(2)[1])
+        # Per-call setup that depends only on the dynamics, made once (it cost tens of us a
+        # call): kernel constants per DynamicsParams, log(1 - p) of the 256 uint8 intensities
+        # per input rate.
+        self._constants_cache = {}
+        self._log_q_tables = {}
+        self._seed_cache = {}
+
+    _CACHE_SIZE = 32
+    """Entries a model keeps per cache (dynamics, input rates); one more empties it."""
+
+    def _constants(self, params: DynamicsParams) -> SimulationConstants:
+        """Return :func:`simulation_constants` for ``params`` (cached; never modify it)."""
+        const = self._constants_cache.get(params)
+        if const is None:
+            if len(self._constants_cache) >= self._CACHE_SIZE:
+                self._constants_cache.clear()
+            const = simulation_constants(self.config, params)
+            self._constants_cache[params] = const
+        return const
+
+    def _log_no_spike(self, images, rate_hz: float) -> np.ndarray:
+        """
+        Return ``log(1 - p)`` of ``images`` (see :func:`encoding.log_no_spike`).
+
+        For ``uint8`` images by look-up in a table of the 256 intensities, computed by the
+        same functions: the same values, without a logarithm per pixel.
+        """
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim < 2:
+            return log_no_spike(spike_probabilities(images, rate_hz, self.config.dt_ms))
+        table = self._log_q_tables.get(rate_hz)
+        if table is None:
+            if len(self._log_q_tables) >= self._CACHE_SIZE:
+                self._log_q_tables.clear()
+            levels = np.arange(256, dtype=np.uint8)[None, :]
+            table = log_no_spike(spike_probabilities(levels, rate_hz, self.config.dt_ms))[0]
+            self._log_q_tables[rate_hz] = table
+        return table[images.reshape(images.shape[0], -1)]
 
     @property
     def weights(self) -> np.ndarray:
@@ -676,12 +736,34 @@ class DiehlCookNetwork:
             return spikes, spikes.timesteps
         if timesteps is None or int(timesteps) < 1:
             raise ValueError(f'timesteps must be a positive int, got {timesteps!r}')
-        probs = spike_probabilities(images, params.input_rate_hz, self.config.dt_ms)
-        if probs.shape[1] != self.config.n_inputs:
-            raise ValueError(f'images have {probs.shape[1]} pixels, the model '
+        log_q = self._log_no_spike(images, params.input_rate_hz)
+        if log_q.shape[1] != self.config.n_inputs:
+            raise ValueError(f'images have {log_q.shape[1]} pixels, the model '
                              f'{self.config.n_inputs} inputs')
-        rng = self._rng if seed is None else np.random.default_rng(seed)
-        return PoissonInput(log_no_spike(probs), draw_seeds(rng, probs.shape[0])), int(timesteps)
+        return PoissonInput(log_q, self._seeds(seed, log_q.shape[0])), int(timesteps)
+
+    def _seeds(self, seed, n: int) -> np.ndarray:
+        """
+        Return ``n`` SplitMix64 seeds as :func:`encoding.draw_seeds` draws them, faster.
+
+        From the model's stream (``seed`` None) or ``np.random.default_rng(seed)``. For
+        full-range uint64, ``Generator.integers`` returns the bit generator's raw 64-bit
+        outputs (numpy's ``random_bounded_uint64_fill``), so those are drawn directly (20 us
+        less per call). The seeds of an int ``seed`` are kept (a sweep repeats its seeds at
+        every T): seeding a generator costs another 35 us.
+        """
+        if seed is None:
+            return _raw_seeds(self._rng, n)
+        if not isinstance(seed, (int, np.integer)):
+            return _raw_seeds(np.random.default_rng(seed), n)
+        key = (int(seed), n)
+        seeds = self._seed_cache.get(key)
+        if seeds is None:
+            if len(self._seed_cache) >= 4 * self._CACHE_SIZE:
+                self._seed_cache.clear()
+            seeds = _raw_seeds(np.random.default_rng(seed), n)
+            self._seed_cache[key] = seeds
+        return seeds.copy()
 
     def learn(self, images: Optional[np.ndarray] = None, *, spikes: Optional[SpikeEvents] = None,
               timesteps: Optional[int] = None, params: Optional[DynamicsParams] = None,
@@ -706,7 +788,7 @@ class DiehlCookNetwork:
         """
         params = self.params if params is None else params
         source, steps = self._source(images, spikes, timesteps, params, seed)
-        const = simulation_constants(self.config, params)
+        const = self._constants(params)
         with self._scaled_theta(params.theta_scale, learning=True):
             counts, ops = self._engine.learn(source, steps, const)
         return LearnResult(exc_spike_counts=counts, ops=EngineCounts.from_matrix(ops),
@@ -733,7 +815,7 @@ class DiehlCookNetwork:
                 early_exit.margin, early_exit.min_steps)
         with self._scaled_theta(params.theta_scale, learning=False):
             counts, ops, used = self._engine.infer(
-                source, steps, simulation_constants(self.config, params), exit_rule)
+                source, steps, self._constants(params), exit_rule)
         scores = predicted = None
         if self.readout is not None:
             scores = self.readout.scores(counts, vote)
@@ -746,6 +828,17 @@ class DiehlCookNetwork:
     def n_classes(self) -> int:
         """Return the number of classes of the readout."""
         return self.config.n_classes
+
+    def ann_ops(self) -> OpCounts:
+        """
+        Return the operation counts per input of the same network as an ANN.
+
+        The dense input layer as a matrix-vector product (``n_inputs * N`` MACs) plus the
+        readout (each neuron's activation weighted into its assigned class: ``N`` MACs).
+        Lateral inhibition becomes the readout's arg-max, which is not counted.
+        """
+        n = self.config.n_neurons
+        return OpCounts(macs=float(self.config.n_inputs * n + n))
 
     @property
     def input_spec(self) -> FrameSpec:
@@ -795,10 +888,22 @@ class DiehlCookNetwork:
             meta['event_encoding'] = self.event_encoding.to_dict()
         return meta, tensors
 
+    @staticmethod
+    def checkpoint_shapes(meta: dict) -> dict:
+        """Return ``{tensor name: shape}`` a checkpoint with model metadata ``meta`` holds."""
+        config = STDPConfig.from_dict(dict(meta['config']))
+        n = config.n_neurons
+        return {'weights': (config.n_inputs, n), 'theta': (n,),
+                'class_rates': (n, config.n_classes), 'assignments': (n,)}
+
     @classmethod
     def from_checkpoint(cls, meta: dict, tensors: dict, device: str = 'cpu',
                         engine: Optional[str] = None) -> 'DiehlCookNetwork':
-        """Rebuild a model from :meth:`checkpoint_payload` output (``ValueError`` if bad)."""
+        """
+        Rebuild a model from :meth:`checkpoint_payload` output (``ValueError`` if bad).
+
+        Class assignments must lie in ``[-1, n_classes)`` (-1: a neuron that never fired).
+        """
         config = STDPConfig.from_dict(dict(meta['config']))
         params = DynamicsParams.from_dict(dict(meta['params']))
         encoding = None
@@ -818,6 +923,10 @@ class DiehlCookNetwork:
                                  f'{assignments.shape}, expected '
                                  f'({config.n_neurons}, {config.n_classes}) and '
                                  f'({config.n_neurons},)')
+            if assignments.size and not (-1 <= assignments.min()
+                                         and assignments.max() < config.n_classes):
+                raise ValueError(f'class assignments must lie in [-1, {config.n_classes}), '
+                                 f'got {assignments.min()}..{assignments.max()}')
             readout = Readout(class_rates=rates.astype(np.float64),
                               assignments=assignments.astype(np.int64))
         return cls(config, params, device=device, engine=engine, weights=tensors['weights'],
