@@ -310,7 +310,11 @@ def test_a_subscription_destroyed_while_the_wait_set_is_built_is_survived(kind) 
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     finally:
+        nodes = executor.get_nodes()
         executor.shutdown()
+        for each in nodes:  # leave the DDS graph now: its latched T must not reach later tests
+            each._state_machine.destroy_when_not_in_use()
+            each.destroy_node()
         rclpy.shutdown(context=context)
 
 

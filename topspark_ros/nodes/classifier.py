@@ -21,12 +21,22 @@ refused and logged (:mod:`topspark_ros.nodes.lifecycle`).
 A frame that arrives while another is being processed is dropped and counted, never queued;
 event windows wait in a backlog of at most ``max_pending_windows`` (the oldest dropped and
 counted). ``~/save_model`` (std_srvs/Trigger) saves learnt weights.
+
+Threads: the input (``image`` or ``events``) is not read by the executor but by a reader thread
+of its own (:class:`topspark_ros.nodes.intake.SubscriptionReader`), which takes every message
+waiting at each wake-up, and classification runs in a worker thread
+(:class:`~topspark_ros.nodes.intake.Worker`); both exist while the node is active. So the input
+path costs the same on every executor of :mod:`topspark_ros.nodes.runner` (the C++
+``EventsExecutor`` included), and a busy executor loses no packet: event packets are decoded
+and windowed in the reader as they come (1 ms packets at 1 000 per second and more), frames are
+handed to the worker, or dropped and counted when it is busy. The executor runs the rest:
+parameters, lifecycle, ``timestep``, ``~/save_model``, ``/diagnostics``.
 """
 
 import threading
 from typing import Optional
 
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
@@ -39,9 +49,11 @@ from topspark_ros.conversions.results import (class_labels, label_info_msg, pred
 from topspark_ros.core.energy import EnergyModel, PRESETS
 from topspark_ros.core.frame_gaps import FrameGaps
 from topspark_ros.core.preprocess import CROPS
+from topspark_ros.core.threads import DEFAULT_TORCH_THREADS, set_torch_threads
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.event_player import event_packet_type
+from topspark_ros.nodes.intake import SubscriptionReader, Worker
 from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.qos import reliability, warn_on_incompatible_qos
@@ -51,6 +63,8 @@ IMAGE_TRANSPORTS = ('raw', 'compressed')
 INPUT_MODES = ('frames', 'events')
 MAX_TIMESTEPS = 100000  # T=1e5 takes about 0.2 s a frame with the shipped STDP model
 WINDOW_MODES = ('time', 'count')
+WORKER_NICE = 10
+"""Event mode: the classifying thread's nice value above the process's (input goes first)."""
 
 PARAMS = (
     Param('input_mode', 'frames', "What is classified: camera frames ('image' topic) or "
@@ -60,6 +74,9 @@ PARAMS = (
           '(a path or package://<package>/<path>).', live=False),
     Param('device', 'cpu', "Where the model runs: 'cpu' or a torch device such as 'cuda'.",
           live=False),
+    Param('torch_threads', DEFAULT_TORCH_THREADS, 'Intra-op threads of torch in this process '
+          '(1: measured robust when other nodes share the cores, see docs/benchmarks.md; more '
+          'pays only with idle cores).', low=1, high=256, live=False),
     Param('profile_path', '', 'Timestep profile (.yaml) whose enhanced parameters are applied '
           "at each T; '' for none.", live=False),
     Param('default_timesteps', 64, 'Timestep count T used until a TimestepCommand arrives '
@@ -146,8 +163,11 @@ class ClassifierNode(LifecycleNode):
         self._vision_pub = self._label_pub = self._labels = None  # vision_msgs outputs
         self._subscriptions_made = []
         self._stream = None  # event mode: packets -> windows (core.session.EventStream)
-        self._input_sub = self._packet_type = None  # image or events: only while active
+        # Only while active: the input's reader thread (image or events) and the worker
+        # thread that classifies (self._wake).
+        self._input_sub = self._packet_type = None
         self._packets_lost = 0
+        self._max_windows = 1
         # /diagnostics from construction on, so a node that fails to configure says why.
         self._gaps = FrameGaps()  # frames lost in transport, from the image stamps
         self._recent = diagnostics.Recent()
@@ -196,12 +216,7 @@ class ClassifierNode(LifecycleNode):
             self.create_subscription(TimestepCommand, 'timestep', self._on_timestep,
                                      command_qos, callback_group=control)]
         if events:
-            # Packets are decoded in order (one group) by a subscription that exists only
-            # while active (see on_activate); windows are classified in another group, woken
-            # by the guard condition, so decoding never waits for the model.
-            self._packet_type = packet_type
-            self._wake = self.create_guard_condition(
-                self._drain_windows, callback_group=MutuallyExclusiveCallbackGroup())
+            self._packet_type = packet_type  # subscribed on activate
         self._service = self.create_service(Trigger, '~/save_model', self._on_save,
                                             callback_group=control)
         self.get_logger().info(f"loaded {p['model_path']} on {p['device']} "
@@ -224,20 +239,26 @@ class ClassifierNode(LifecycleNode):
             self._session = self._load_session(p)
         # The input is subscribed only while active (deactivate destroys the subscription): a
         # driver or camera sees this node once it classifies, and an inactive node receives
-        # and decodes nothing.
+        # and decodes nothing. Packets are decoded and windowed in the reader thread, in
+        # order; windows are classified in the worker, so decoding never waits for the model.
+        result = super().on_activate(state)  # the lifecycle publishers first
+        self._active = True
         if p['input_mode'] == 'events':
             self._stream = _event_stream(p)
+            self._max_windows = p['max_pending_windows']  # windows per batch (read-only)
             self._packets_lost = 0
+            self._wake = Worker(self._drain_windows, name='classifier_windows',
+                                on_error=self._worker_error, nice=WORKER_NICE)
             qos = QoSProfile(depth=p['events_depth'], reliability=(
                 ReliabilityPolicy.BEST_EFFORT if p['events_reliability'] == 'best_effort'
                 else ReliabilityPolicy.RELIABLE))
-            self._input_sub = self.create_subscription(
-                self._packet_type, 'events', self._on_packet, qos,
-                callback_group=MutuallyExclusiveCallbackGroup())
+            self._input_sub = SubscriptionReader(self, self._packet_type, 'events', qos,
+                                                 self._on_packet, name='classifier_events')
         else:
+            self._wake = Worker(self._on_image, name='classifier_frames',
+                                on_error=self._worker_error)
             self._input_sub = self._subscribe_frames(p)
-        self._active = True
-        return super().on_activate(state)
+        return result
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         """Unsubscribe the input, stop work, save learnt weights, and free the accelerator."""
@@ -275,13 +296,24 @@ class ClassifierNode(LifecycleNode):
             self._session = self._stream = None
         return TransitionCallbackReturn.SUCCESS
 
+    def destroy_node(self) -> None:
+        """Stop the input threads (a node destroyed while active has them), then destroy."""
+        self._active = False
+        self._unsubscribe_input()
+        super().destroy_node()
+
     # Work ------------------------------------------------------------------------------------
+    def _receive_image(self, msg: Image) -> None:
+        """Reader thread: hand a frame to the worker, or drop and count it if it is busy."""
+        if self._active and not self._wake.offer(msg):
+            self._note_frame(msg)
+            self._count('dropped')
+
     def _on_image(self, msg: Image) -> None:
+        """Classify one frame now, or drop and count it while another is in progress."""
         if not self._active:
             return
-        stamp = msg.header.stamp
-        with self._stats_lock:  # frames lost before they got here (see core.frame_gaps)
-            self._gaps.add(stamp.sec * 1_000_000_000 + stamp.nanosec)
+        self._note_frame(msg)
         if not self._busy.acquire(blocking=False):
             self._count('dropped')
             return
@@ -293,6 +325,19 @@ class ClassifierNode(LifecycleNode):
             self.get_logger().warn(f'frame skipped: {exc}', throttle_duration_sec=5.0)
         finally:
             self._busy.release()
+
+    def _note_frame(self, msg) -> None:
+        """Count a frame's stamp: frames lost before they got here (see core.frame_gaps)."""
+        stamp = msg.header.stamp
+        with self._stats_lock:
+            self._gaps.add(stamp.sec * 1_000_000_000 + stamp.nanosec)
+
+    def _worker_error(self, exc: Exception) -> None:
+        """Count and log what a worker's classification raised; the worker goes on."""
+        self._count('errors')
+        self._last_error = f'{type(exc).__name__}: {exc}'
+        self.get_logger().error(f'classification failed: {self._last_error}',
+                                throttle_duration_sec=5.0)
 
     def _classify(self, msg) -> None:
         p = values(self, PARAMS)
@@ -313,7 +358,11 @@ class ClassifierNode(LifecycleNode):
             self._learnt(p)
 
     def _on_packet(self, msg) -> None:
-        """Decode and window one EventPacket; wake the classifier when windows are complete."""
+        """
+        Decode and window one EventPacket; wake the classifier when windows are complete.
+
+        Runs in the reader thread, one packet after another (tests call it directly).
+        """
         stream = self._stream
         if not self._active or stream is None:
             return
@@ -326,18 +375,35 @@ class ClassifierNode(LifecycleNode):
             self._last_error = str(exc)
             self.get_logger().warn(f'event packet skipped: {exc}', throttle_duration_sec=5.0)
             return
-        if made:
-            self._wake.trigger()
+        if made and self._wake is not None:
+            # An idle model takes the new windows at once (so a burst of packets that
+            # completes several windows before the worker thread runs drops none); while it
+            # is busy they wait in the stream's backlog, which drops the oldest.
+            n = self._max_windows
+            if self._busy.locked() or not self._wake.offer(take=lambda: stream.pop(n)):
+                self._wake.trigger()  # one more run of the worker, after the one in progress
 
-    def _drain_windows(self) -> None:
-        """Classify the waiting windows (a batch at a time) until none is left."""
-        if not self._active or not self._busy.acquire(blocking=False):
-            return  # inactive, or the model is busy (saving): the next packet wakes us
+    def _drain_windows(self, windows: Optional[list] = None) -> None:
+        """
+        Worker: classify ``windows`` (handed over), then those waiting, a batch at a time.
+
+        Without ``windows`` nothing happens while the model is busy (saving, or a test
+        holding it): the next packet wakes the worker again.
+        """
+        windows = windows or None
+        if windows is None:
+            if not self._active or not self._busy.acquire(blocking=False):
+                return
+        else:
+            while not self._busy.acquire(timeout=0.05):  # saving: a moment
+                if not self._active:
+                    return  # deactivating
         try:
             while self._active and self._stream is not None:
-                windows = self._stream.pop(self.get_parameter('max_pending_windows').value)
-                if not windows:
-                    break
+                if windows is None:
+                    windows = self._stream.pop(self._max_windows)
+                    if not windows:
+                        break
                 try:
                     self._classify_windows(windows)
                 except ValueError as exc:
@@ -345,6 +411,7 @@ class ClassifierNode(LifecycleNode):
                     self._last_error = str(exc)
                     self.get_logger().warn(f'event windows skipped: {exc}',
                                            throttle_duration_sec=5.0)
+                windows = None
         finally:
             self._busy.release()
 
@@ -423,17 +490,17 @@ class ClassifierNode(LifecycleNode):
 
         ``image_transport`` picks the topic and type as image_transport names them; QoS from
         ``image_reliability`` and ``image_depth``, with a warning when a camera's QoS cannot
-        match. Callbacks may run concurrently: a frame arriving while the model is busy is
-        dropped and counted.
+        match. Read by a reader thread, which hands each frame to the worker: a frame arriving
+        while the worker is busy is dropped and counted.
         """
         compressed = p['image_transport'] == 'compressed'
         topic = 'image/compressed' if compressed else 'image'
         qos = QoSProfile(depth=p['image_depth'], reliability=reliability(p['image_reliability']))
         events = warn_on_incompatible_qos(
             self, topic, "set image_reliability to 'best_effort' to hear it")
-        return self.create_subscription(
-            CompressedImage if compressed else Image, topic, self._on_image, qos,
-            callback_group=ReentrantCallbackGroup(), event_callbacks=events)
+        return SubscriptionReader(self, CompressedImage if compressed else Image, topic, qos,
+                                  self._receive_image, name='classifier_frames_in',
+                                  event_callbacks=events)
 
     def _create_vision_outputs(self, vision) -> None:
         """
@@ -464,6 +531,7 @@ class ClassifierNode(LifecycleNode):
         from topspark_ros.core.session import ClassifierSession
         if not p['model_path']:
             raise ValueError('parameter model_path is empty')
+        set_torch_threads(p['torch_threads'])
         profile = None
         if p['profile_path']:
             from topspark_ros.core.profile import load_profile
@@ -548,9 +616,13 @@ class ClassifierNode(LifecycleNode):
         return level, message, stats
 
     def _unsubscribe_input(self) -> None:
+        """Stop the reader (destroying its subscription), then the worker (after its run)."""
         if self._input_sub is not None:
-            self.destroy_subscription(self._input_sub)
+            self._input_sub.close()
             self._input_sub = None
+        if self._wake is not None:
+            self._wake.close()
+            self._wake = None
 
     def _destroy_entities(self) -> None:
         for sub in self._subscriptions_made:
@@ -558,13 +630,12 @@ class ClassifierNode(LifecycleNode):
         self._subscriptions_made = []
         self._unsubscribe_input()
         for entity, destroy in ((self._service, self.destroy_service),
-                                (self._wake, self.destroy_guard_condition),
                                 (self._pub, self.destroy_lifecycle_publisher),
                                 (self._vision_pub, self.destroy_lifecycle_publisher),
                                 (self._label_pub, self.destroy_publisher)):
             if entity is not None:
                 destroy(entity)
-        self._pub = self._service = self._wake = None  # /diagnostics lives as long as the node
+        self._pub = self._service = None  # /diagnostics lives as long as the node
         self._vision_pub = self._label_pub = self._labels = None
 
 

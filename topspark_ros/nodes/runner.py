@@ -9,15 +9,18 @@ shut down through its transition, so learnt weights are saved.
 Executors (``--executor`` on the command line, ``executor=`` here):
 
 ``multi`` (default)
-    rclpy's ``MultiThreadedExecutor`` with 4 threads: a frame being classified does not hold
-    up parameter, lifecycle and command callbacks, and frames arriving meanwhile are counted
-    as dropped by the classifier.
+    rclpy's ``MultiThreadedExecutor`` with 4 threads: a long callback (a parameter change, a
+    model save) does not hold up the others.
 ``single``
     rclpy's ``SingleThreadedExecutor``: callbacks run one after another in the main thread.
-    Frames arriving during a classification wait in their subscription's queue (depth 1: only
-    the newest is kept, by the middleware, uncounted).
 ``events``
-    rclpy's experimental C++ ``EventsExecutor`` (single-threaded, least per-callback cost).
+    rclpy's experimental C++ ``EventsExecutor`` (single-threaded, least per-callback cost;
+    it cannot wait on guard conditions, so no node of ours creates one).
+
+The classifier's input does not go through the executor: its frames or event packets are
+read by a thread of their own and classified in another
+(:mod:`topspark_ros.nodes.intake`), so it takes 1 ms event packets at 1 000 per second, and
+drops and counts frames that find the model busy, the same way on every executor.
 
 A process keeps running whatever its callbacks do: an exception raised by a callback of one
 node (a subscription, timer or service callback) is logged through that node's logger (so it

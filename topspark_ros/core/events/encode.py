@@ -158,6 +158,12 @@ class TimeWindower:
             return out
         if self._origin is None:
             self._origin = int(events['t'][0])
+        if self._index is not None:  # fast path: the packet lies in the open window
+            start = self._origin + self._index * self.window_us
+            t = events['t']
+            if int(t.min()) >= start and int(t.max()) < start + self.window_us:
+                self._pending.append(events.copy())
+                return out
         index = (events['t'] - self._origin) // self.window_us
         if self._index is not None:
             late = index < self._index

@@ -1,0 +1,247 @@
+"""
+The classifier reads its input in threads of its own, whatever the executor (issue 14).
+
+Event packets and frames are taken by a reader thread (:mod:`topspark_ros.nodes.intake`), not
+by the executor, so a busy or stalled executor loses nothing and every executor the runner
+offers works, the C++ ``EventsExecutor`` included (it refused the guard condition the node
+used to wake its classifier). What is checked is function, not speed: counts, seq gaps,
+classifications; the rates are measured by ``benchmarks/bench_event_rate.py``.
+"""
+
+import array
+import contextlib
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
+EVENT_MODEL = next(iter(sorted((ROOT / 'models').glob('stdp_nmnist_synth*.json'))), MODEL)
+SENSOR = (34, 34)
+
+
+def _have_event_msgs() -> bool:
+    try:
+        import event_camera_msgs.msg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_msgs = pytest.mark.skipif(not _have_event_msgs(),
+                                reason='event_camera_msgs is not importable')
+
+
+def _packets(n_packets: int, packet_us: int = 1000, per_packet: int = 20, seed: int = 0):
+    """Return ``n_packets`` evt3 EventPackets of ``packet_us`` each (seq 0, 1, ...)."""
+    from event_camera_msgs.msg import EventPacket
+
+    from topspark_ros.core.events import empty_events
+    from topspark_ros.core.events.codecs import make_encoder
+    rng = np.random.default_rng(seed)
+    n = n_packets * per_packet
+    events = empty_events(n)
+    events['x'] = rng.integers(0, SENSOR[0], n)
+    events['y'] = rng.integers(0, SENSOR[1], n)
+    events['p'] = rng.integers(0, 2, n)
+    events['t'] = np.arange(n) * packet_us // per_packet
+    encoder = make_encoder('evt3', *SENSOR)
+    packets = []
+    for k in range(n_packets):
+        encoded = encoder.encode(events[k * per_packet:(k + 1) * per_packet])
+        msg = EventPacket(width=SENSOR[0], height=SENSOR[1], seq=encoded.seq,
+                          encoding='evt3')
+        msg.events = array.array('B', encoded.data)
+        msg.header.frame_id = f'pkt{encoded.seq}'
+        packets.append(msg)
+    return packets
+
+
+def _reliable(depth: int):
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    return QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _wait(predicate, timeout_s: float = 20.0) -> bool:
+    """Wait for ``predicate`` without spinning any executor."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and not predicate():
+        time.sleep(0.02)
+    return predicate()
+
+
+@needs_msgs
+def test_a_burst_of_1000_packets_is_read_without_the_executor(ros) -> None:
+    """
+    1 000 packets published at once, 4 of them never sent: all others decoded, gaps counted.
+
+    The executor does not spin during the burst and a classification is "in progress" (the
+    model lock held): the reader thread takes and windows every packet anyway; the windows
+    are classified once the model is free.
+    """
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.msg import Classification
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, spin_until = ros
+    params = {'input_mode': 'events', 'model_path': str(MODEL), 'profile_path': '',
+              'default_timesteps': 8, 'window_ms': 100.0, 'window_min_events': 1,
+              'events_reliability': 'reliable', 'events_depth': 1000,
+              'max_pending_windows': 10}
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    probe = Node('probe', context=context)
+    results = []
+    probe.create_subscription(Classification, 'classification', results.append, 100)
+    executor.add_node(probe)
+    from event_camera_msgs.msg import EventPacket
+    publisher = probe.create_publisher(EventPacket, 'events', _reliable(1000))
+    node.trigger_configure()
+    node.trigger_activate()
+    skipped = {100, 101, 102, 500}  # two gaps, four packets lost
+    packets = [m for m in _packets(1000) if m.seq not in skipped]
+    assert _wait(lambda: publisher.get_subscription_count() > 0)
+    node._busy.acquire()  # a classification "in progress"; nobody spins
+    try:
+        for msg in packets:
+            publisher.publish(msg)
+        assert _wait(lambda: node._stream.counts['packets_received'] == 996), \
+            node._stream.counts
+        stats = node._stream.stats()
+        assert stats['sequence_gaps'] == 2 and stats['packets_lost'] == 4
+        assert stats['windows'] == 9 and stats['windows_pending'] == 9
+        assert results == []
+    finally:
+        node._busy.release()
+    node._wake.trigger()  # the model is free again (a later packet would wake it too)
+    assert spin_until(lambda: len(results) >= 9)
+    spin_until(lambda: False, timeout_s=0.3)
+    assert len(results) == 9 and node._stream.counts['windows_dropped'] == 0
+    assert [r.header.frame_id for r in results][:2] == ['pkt99', 'pkt199']
+    assert node.trigger_deactivate().name == 'SUCCESS'
+    assert node._input_sub is None and node._wake is None  # the threads are gone
+    assert node.trigger_cleanup().name == 'SUCCESS'
+
+
+def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -> None:
+    """Over DDS, frames that find a frame in progress are dropped and counted, not queued."""
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.msg import Classification
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, spin_until = ros
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=''),
+        Parameter('default_timesteps', value=8), Parameter('image_reliability',
+                                                           value='reliable'),
+        Parameter('image_depth', value=10)])
+    executor.add_node(node)
+    probe = Node('probe', context=context)
+    results = []
+    probe.create_subscription(Classification, 'classification', results.append, 100)
+    executor.add_node(probe)
+    images = probe.create_publisher(Image, 'image', _reliable(10))
+    node.trigger_configure()
+    node.trigger_activate()
+    assert _wait(lambda: images.get_subscription_count() > 0)
+    frame = array_to_image(np.full((28, 28), 200, np.uint8), 'mono8')
+    node._busy.acquire()  # a frame "in progress"
+    try:
+        for k in range(3):
+            frame.header.stamp.sec, frame.header.frame_id = k + 1, f'f{k}'
+            images.publish(frame)
+            assert _wait(lambda: node._counts['dropped'] == k + 1), node._counts
+    finally:
+        node._busy.release()
+    frame.header.stamp.sec, frame.header.frame_id = 4, 'f3'
+    images.publish(frame)
+    assert spin_until(lambda: len(results) == 1)
+    assert results[0].header.frame_id == 'f3' and results[0].frames_dropped == 3
+    assert node._counts['processed'] == 1 and node._gaps.stats()['frames_lost_in_transport'] == 0
+    node.trigger_deactivate()
+
+
+@contextlib.contextmanager
+def _node_process(*args: str):
+    """Run the classifier executable; SIGTERM it afterwards and check it exits 0."""
+    proc = subprocess.Popen([sys.executable, '-m', 'topspark_ros.nodes.classifier', *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, f'classifier exited with {proc.returncode}:\n{out}'
+
+
+@needs_msgs
+@pytest.mark.parametrize('kind', ['multi', 'single', 'events'])
+def test_every_executor_runs_the_event_classifier(ros, kind) -> None:
+    """A classifier process on each executor takes 300 1-ms packets sent at once, classifies."""
+    from event_camera_msgs.msg import EventPacket
+    from rclpy.node import Node
+
+    from topspark_ros.msg import Classification
+    context, executor, spin_until = ros
+    probe = Node('probe', context=context)
+    results = []
+    probe.create_subscription(Classification, f'{kind}/classification', results.append, 100)
+    publisher = probe.create_publisher(EventPacket, f'{kind}/events', _reliable(1000))
+    executor.add_node(probe)
+    args = ['--autostart', '--executor', kind, '--ros-args',
+            '-r', f'events:={kind}/events', '-r', f'classification:={kind}/classification',
+            '-p', 'input_mode:=events', '-p', f'model_path:={EVENT_MODEL}',
+            '-p', "profile_path:=''", '-p', 'default_timesteps:=8', '-p', 'window_ms:=50.0',
+            '-p', 'events_reliability:=reliable', '-p', 'events_depth:=1000',
+            '-p', 'max_pending_windows:=10']
+    with _node_process(*args) as proc:
+        assert spin_until(lambda: publisher.get_subscription_count() > 0
+                          or proc.poll() is not None, timeout_s=60.0)
+        assert proc.poll() is None, proc.communicate()[0]
+        for msg in _packets(300):
+            publisher.publish(msg)
+        assert spin_until(lambda: len(results) >= 5, timeout_s=30.0), len(results)
+        spin_until(lambda: False, timeout_s=0.3)
+        assert proc.poll() is None
+    assert len(results) == 5  # [0, 50) ... [200, 250) ms; [250, 300) stays open
+    assert [r.header.frame_id for r in results] == [f'pkt{k}' for k in (49, 99, 149, 199, 249)]
+
+
+def test_frames_on_the_events_executor(ros) -> None:
+    """The frames classifier runs on the C++ EventsExecutor too."""
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.msg import Classification
+    context, executor, spin_until = ros
+    probe = Node('probe', context=context)
+    results = []
+    probe.create_subscription(Classification, 'ev/classification', results.append, 100)
+    images = probe.create_publisher(Image, 'ev/image', _reliable(10))
+    executor.add_node(probe)
+    frame = array_to_image(np.full((28, 28), 200, np.uint8), 'mono8')
+    frame.header.frame_id = 'cam'
+    args = ['--autostart', '--executor', 'events', '--ros-args', '-r', 'image:=ev/image',
+            '-r', 'classification:=ev/classification', '-p', f'model_path:={MODEL}',
+            '-p', "profile_path:=''", '-p', 'default_timesteps:=8',
+            '-p', 'image_reliability:=reliable']
+    with _node_process(*args) as proc:
+        assert spin_until(lambda: images.publish(frame) or bool(results)
+                          or proc.poll() is not None, timeout_s=60.0)
+        assert proc.poll() is None, proc.communicate()[0]
+    assert results[0].header.frame_id == 'cam' and results[0].timestep_budget == 8

@@ -1,0 +1,214 @@
+"""
+Sensor input outside the executor: a subscription read by a thread of its own, and a worker.
+
+rclpy's Python executors rebuild their wait set in Python for every message they hand to a
+callback: about 0.3 to 0.5 ms of CPU for a node like the classifier, so at the 1 000 event
+packets per second a camera driver publishes, the executor alone took a core and packets were
+lost (issue 14); the experimental ``EventsExecutor`` cannot wait on guard conditions. A
+:class:`SubscriptionReader` takes its messages in a thread of its own instead: one wait set
+holding just that subscription (built once per wake-up, in C), and every message waiting is
+taken and handed to the callback before it waits again, so a burst costs one wake-up. The
+subscription is a node's (its name, namespace and remappings apply; the graph shows it), but
+it is not in the node's entity lists, so no executor of any kind takes its messages. Its QoS
+event handlers (incompatible QoS, ...) are in the reader's wait set too, their callbacks run
+in the reader's thread: with Fast DDS a subscription's QoS events wake a wait set at every
+message, so in an executor's wait set they cost the executor a wake-up per message (measured:
+1 000 messages/s took a Python executor 0.3 s of CPU per second with the default QoS event
+handlers, none without).
+
+A :class:`Worker` is the other half: a thread that runs a function when triggered (a
+``threading.Event``, which works with every executor), so slow work (classification) never
+holds up the reader.
+
+Both are meant to be made when a lifecycle node activates and closed when it deactivates.
+"""
+
+import contextlib
+import os
+import threading
+from typing import Callable, Optional
+
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.guard_condition import GuardCondition
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.qos import QoSProfile
+from rclpy.subscription import Subscription
+from rclpy.type_support import check_is_valid_msg_type
+
+WAKE_S = 0.5
+"""Longest wait of a reader (s): it notices a context shut down underneath it this quickly."""
+
+_EMPTY = object()
+
+
+class SubscriptionReader:
+    """
+    A subscription of ``node`` whose messages a thread of its own takes and hands on.
+
+    ``callback(msg)`` runs in that thread, for one message at a time, in arrival order; an
+    exception it raises is logged through the node's logger (throttled) and reading goes on.
+    :meth:`close` stops the thread (after the message in hand) and destroys the subscription.
+
+    Parameters
+    ----------
+    node
+        the node whose subscription it is (name, namespace, remappings).
+    msg_type, topic, qos
+        as for ``Node.create_subscription``.
+    callback
+        called with each message, in the reader's thread.
+    name
+        the thread's name.
+    event_callbacks
+        QoS event callbacks (``SubscriptionEventCallbacks``; default: rclpy's defaults, which
+        warn about an incompatible QoS or type), run in the reader's thread.
+
+    """
+
+    def __init__(self, node, msg_type, topic: str, qos: QoSProfile,
+                 callback: Callable[[object], None], *, name: str,
+                 event_callbacks: Optional[SubscriptionEventCallbacks] = None) -> None:
+        """Create the subscription and start reading."""
+        self._node = node
+        self._context = node.context
+        self._msg_type = msg_type
+        self._callback = callback
+        check_is_valid_msg_type(msg_type)  # imports the type support
+        with node.handle:
+            impl = _rclpy.Subscription(node.handle, msg_type, topic, qos.get_c_qos_profile())
+        self.subscription = Subscription(
+            impl, msg_type, topic, callback, ReentrantCallbackGroup(), qos, False,
+            event_callbacks=event_callbacks or SubscriptionEventCallbacks())
+        self._stop = GuardCondition(None, None, context=self._context)
+        self._stopping = False
+        self.taken = 0  # messages handed to the callback
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def topic_name(self) -> str:
+        """Return the resolved (remapped) topic name."""
+        return self.subscription.topic_name
+
+    def _run(self) -> None:
+        handle, stop, msg_type = self.subscription.handle, self._stop.handle, self._msg_type
+        handlers = self.subscription.event_handlers
+        wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, len(handlers), self._context.handle)
+        timeout_ns = int(WAKE_S * 1e9)
+        while not self._stopping and self._context.ok():
+            wait_set.clear_entities()
+            wait_set.add_subscription(handle)
+            wait_set.add_guard_condition(stop)
+            for handler in handlers:
+                handler.add_to_wait_set(wait_set)
+            wait_set.wait(timeout_ns)  # releases the GIL
+            for handler in handlers:  # QoS events: incompatible QoS, ...
+                if handler.is_ready(wait_set):
+                    event = handler.take_data()
+                    if event:
+                        self._call(handler.callback, event)
+            while not self._stopping:  # everything that waits, then wait again
+                taken = handle.take_message(msg_type, False)
+                if taken is None:
+                    break
+                self.taken += 1
+                self._call(self._callback, taken[0])
+
+    def _call(self, callback, argument) -> None:
+        try:
+            callback(argument)
+        except Exception as exc:  # a bug in a callback must not stop the input
+            self._node.get_logger().error(
+                f'{threading.current_thread().name}: callback raised '
+                f'{type(exc).__name__}: {exc}', throttle_duration_sec=5.0)
+
+    def close(self) -> None:
+        """Stop reading (the message in hand is finished) and destroy the subscription."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._stop.trigger()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None
+        self.subscription.destroy()
+        self._stop.destroy()
+
+
+class Worker:
+    """
+    A thread that runs ``work`` on demand.
+
+    :meth:`trigger` asks for a run of ``work()``: triggers while it runs add up to one more
+    run, none is lost. :meth:`offer` hands it an item to run ``work(item)`` on, only if it is
+    idle (nothing running or waiting); otherwise the item is refused (False) and not kept
+    (``take``: a function that makes the item, called only when the worker is idle, under its
+    lock). An exception ``work`` raises goes to ``on_error`` and the worker goes on.
+
+    ``nice`` > 0 lowers the thread's scheduling priority by that much (Linux: per-thread nice
+    value), so that, when the cores are short, the reader threads and the middleware's get
+    them first and the work falls behind (where it is bounded and counted) instead of the
+    input being lost unseen.
+    """
+
+    def __init__(self, work: Callable[..., None], *, name: str,
+                 on_error: Callable[[Exception], None], nice: int = 0) -> None:
+        """Start the thread (it waits for a trigger)."""
+        self._work, self._on_error, self._nice = work, on_error, int(nice)
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._item = _EMPTY
+        self._busy = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def trigger(self) -> None:
+        """Run ``work()`` soon (once more after the current run, if one is in progress)."""
+        self._event.set()
+
+    def offer(self, item=None, *, take: Optional[Callable[[], object]] = None) -> bool:
+        """Run ``work(item)`` (or ``work(take())``) now if idle and return True; else False."""
+        with self._lock:
+            if self._busy or self._stopping:
+                return False
+            self._item, self._busy = (item if take is None else take()), True
+        self._event.set()
+        return True
+
+    def _run(self) -> None:
+        if self._nice > 0 and hasattr(os, 'setpriority'):
+            with contextlib.suppress(OSError):  # not allowed, or not Linux: as it is
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid,
+                               os.getpriority(os.PRIO_PROCESS, tid) + self._nice)
+        while True:
+            self._event.wait()
+            with self._lock:
+                self._event.clear()
+                item, self._item = self._item, _EMPTY
+                self._busy = True
+            if self._stopping:
+                return
+            try:
+                if item is _EMPTY:
+                    self._work()
+                else:
+                    self._work(item)
+            except Exception as exc:
+                self._on_error(exc)
+            finally:
+                with self._lock:
+                    self._busy = self._item is not _EMPTY
+
+    def close(self) -> None:
+        """Stop the thread after the run in progress (a waiting item or trigger is dropped)."""
+        if self._thread is None:
+            return
+        with self._lock:
+            self._stopping = True
+        self._event.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None
