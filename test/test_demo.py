@@ -116,7 +116,9 @@ def test_short_event_demo_runs_and_reports(tmp_path) -> None:
     assert packets, out
     sent, received, lost = map(int, packets.groups())
     assert received == sent - lost, out
-    assert sent >= 300 * duration_s, f'{sent} packets in {duration_s} s are not 1 ms packets'
+    # 1 ms packets: about 900/s running, 225/s seen on a fresh clone's compiling first run;
+    # 10 ms packets would give at most 100/s.
+    assert sent >= 150 * duration_s, f'{sent} packets in {duration_s} s are not 1 ms packets'
     assert plot.exists() and plot.stat().st_size > 10_000
 
 
