@@ -34,16 +34,16 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
 from topspark_ros.core.checkpoint import load_checkpoint
 from topspark_ros.core.converted import ConvertedConfig, ConvertedNetwork
-from topspark_ros.core.converted_train import train_ann
+from topspark_ros.core.converted.train import train_ann
 from topspark_ros.core.data.bag import BagOptions, load_bag
 from topspark_ros.core.data.cache import CACHE_ENV
 from topspark_ros.core.data.folder import load_image_folder
+from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
 from topspark_ros.core.data.sources import load_split, parse_data
-from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
 from topspark_ros.core.preprocess import FrameSpec
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
-from topspark_ros.core.sweep import machine_description
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS, set_torch_threads
+from topspark_ros.core.topspark.sweep import machine_description
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE = get_typestore(Stores.ROS2_JAZZY)

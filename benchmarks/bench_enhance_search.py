@@ -2,8 +2,8 @@
 """
 TPE against random search in the parameter enhancement, side by side at equal budget (issue 16).
 
-On each data set, for every seed, it runs :func:`topspark_ros.core.enhance.enhance` twice on
-the same validation images (``--n-val`` of the training split, chosen by the seed), once per
+On each data set, for every seed, it runs :func:`topspark_ros.core.topspark.enhance.enhance` twice
+on the same validation images (``--n-val`` of the training split, chosen by the seed), once per
 sampler, with the same budget (candidates per T), the same successive-halving rungs and the
 same sensitivity analysis (measured once, by the first run, and reused), so the two differ
 only in how candidates are proposed. Then it measures the model's own and both enhanced
@@ -35,7 +35,7 @@ import time
 
 def wilson(correct: int, n: int) -> tuple:
     """Return the 95 % Wilson interval of ``correct / n``."""
-    from topspark_ros.core.profile import wilson_interval
+    from topspark_ros.core.topspark.profile import wilson_interval
 
     return wilson_interval(correct, n)
 
@@ -78,10 +78,10 @@ def ensure_digits_model(path: str) -> None:
 
 def run_dataset(name: str, model_path: str, data: str, opts) -> list:
     """Return the rows (one per T and seed) of one data set."""
-    from topspark_ros.core import enhance as enh
     from topspark_ros.core.checkpoint import load_checkpoint
     from topspark_ros.core.data.sources import load_split, parse_data
     from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.topspark import enhance as enh
 
     model, _ = load_checkpoint(model_path)
     source = parse_data(data)
@@ -185,8 +185,8 @@ def main(argv=None) -> int:
     p.add_argument('--digits-model', default='.cache/bench_enhance/mnist_digits_n100.json')
     p.add_argument('--out', default='.cache/bench_enhance', help='folder of the results')
     opts = p.parse_args(argv)
-    from topspark_ros.core.sweep import machine_description
     from topspark_ros.core.threads import set_torch_threads
+    from topspark_ros.core.topspark.sweep import machine_description
 
     set_torch_threads(1)
     start = time.monotonic()

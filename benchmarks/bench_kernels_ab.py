@@ -1,7 +1,7 @@
 """
 A/B speed comparison of two versions of the numba STDP kernels in one process.
 
-``A`` is ``topspark_ros/core/kernels.py`` at a git revision (default ``HEAD``, read with
+``A`` is ``topspark_ros/core/stdp/kernels.py`` at a git revision (default ``HEAD``, read with
 ``git show``, nothing in the repository changes), ``B`` the working tree's. Both run the same
 calls on real Fashion-MNIST images, Poisson encoding included: per-sample online learning
 (``learn_batch`` over ``--n-learn`` samples) and batched inference (``infer_batch`` over
@@ -26,18 +26,18 @@ import time
 import numba
 import numpy as np
 
-from topspark_ros.core import kernels as kernels_b
-from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
-from topspark_ros.core.encoding import draw_seeds, log_no_spike, spike_probabilities
+from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
 from topspark_ros.core.stdp import DynamicsParams, initial_weights, simulation_constants
+from topspark_ros.core.stdp import kernels as kernels_b
 from topspark_ros.core.stdp import STDPConfig
+from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, spike_probabilities
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def load_kernels_at(rev: str):
     """Import ``kernels.py`` of git revision ``rev`` as a module of its own (numba-cached)."""
-    source = subprocess.run(['git', 'show', f'{rev}:topspark_ros/core/kernels.py'], cwd=REPO,
+    source = subprocess.run(['git', 'show', f'{rev}:topspark_ros/core/stdp/kernels.py'], cwd=REPO,
                             check=True, capture_output=True, text=True).stdout
     commit = subprocess.run(['git', 'rev-parse', '--short', rev], cwd=REPO, check=True,
                             capture_output=True, text=True).stdout.strip()

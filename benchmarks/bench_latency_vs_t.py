@@ -35,7 +35,7 @@ import time
 import numba
 import numpy as np
 from topspark_ros.core.checkpoint import load_checkpoint
-from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
 
 ROOT = Path(__file__).resolve().parents[1]
 STDP_MODES = ('infer_b1', 'infer_batch', 'learn_b1')

@@ -215,7 +215,7 @@ def make_frames(count: int) -> list:
     Returns a list of ``(msg, array [H, W, 3], layout)``.
     """
     from topspark_ros.conversions.image import array_to_image, image_to_array
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     images = load_mnist_family(find_dataset_dir(), 'test').images[:count]
     frames = []
     for image in images:

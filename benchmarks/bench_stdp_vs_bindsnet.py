@@ -154,7 +154,7 @@ def _peak_rss_mib() -> float:
 
 def _load_images():
     """Return the Fashion-MNIST test images, ``uint8 [10000, 28, 28]``."""
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     return load_mnist_family(find_dataset_dir('fashion-mnist'), 'test').images
 
 

@@ -24,9 +24,9 @@ import time
 import numpy as np
 from topspark_ros.core.checkpoint import load_checkpoint
 from topspark_ros.core.converted import ConvertedConfig, ConvertedNetwork
-from topspark_ros.core.converted_train import train_ann
-from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
-from topspark_ros.core.sweep import machine_description
+from topspark_ros.core.converted.train import train_ann
+from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
+from topspark_ros.core.topspark.sweep import machine_description
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -28,11 +28,11 @@ import sys
 import numpy as np
 
 from topspark_ros.core.checkpoint import load_checkpoint
-from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
 from topspark_ros.core.energy import compare_with_ann, EnergyModel, format_joules, OpCounts
 from topspark_ros.core.energy import PRESETS
-from topspark_ros.core.profile import default_profile_path, load_profile
-from topspark_ros.core.strategy import choose_timestep, Constraints, Mode
+from topspark_ros.core.topspark.profile import default_profile_path, load_profile
+from topspark_ros.core.topspark.strategy import choose_timestep, Constraints, Mode
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODELS = ('models/stdp_fmnist_n400.json', 'models/converted_fmnist_vgg.json')

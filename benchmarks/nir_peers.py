@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     import torch
 
     from topspark_ros.core.checkpoint import load_checkpoint
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     from topspark_ros.core.exchange.nir_export import export_model, write_nir
 
     torch.set_num_threads(1)

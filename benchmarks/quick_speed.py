@@ -17,7 +17,7 @@ import time
 
 import numba
 
-from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
 
 

@@ -30,7 +30,7 @@ once (``--retries``). Progress: one line on stderr per step (started, cached, do
 with the elapsed time and load, and one per finished configuration.
 
 ``--ray auto|ADDRESS`` runs the configurations (network size x rule x seed) as Ray tasks, one
-CPU each (:mod:`topspark_ros.core.fanout`); their steps write into the same cache, so the
+CPU each (:mod:`topspark_ros.core.topspark.fanout`); their steps write into the same cache, so the
 cluster's nodes need it on a shared file system (one machine: nothing to do). Ray retries a
 configuration whose worker died, and its finished steps are cached. The results are those of
 the same run without it; the latencies are not, because configurations then run side by side.
@@ -304,7 +304,7 @@ def copy_profile(source: str, folder: str) -> str:
     """Copy a profile into ``folder`` as profile.yaml, its model path made relative to it."""
     import dataclasses
 
-    from topspark_ros.core.profile import load_profile, save_profile
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
 
     profile = load_profile(source)
     model = os.path.join(os.path.dirname(os.path.abspath(source)), profile.model_path)
@@ -622,7 +622,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error('--enhance-grid must be a subset of --grid')
     if opts.code:
         sys.path.insert(0, os.path.abspath(opts.code))  # copy_profile imports it here too
-    from topspark_ros.core.fanout import executor_for
+    from topspark_ros.core.topspark.fanout import executor_for
 
     runner = Runner(opts.work_dir, code=opts.code, retries=opts.retries)
     sizes = [int(n) for n in opts.sizes.split(',')]

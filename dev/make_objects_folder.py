@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from topspark_ros.core.datasets import (FASHION_MNIST_CLASSES, find_dataset_dir,
+from topspark_ros.core.data.idx import (FASHION_MNIST_CLASSES, find_dataset_dir,
                                         load_mnist_family)
 
 

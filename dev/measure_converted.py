@@ -14,11 +14,11 @@ import time
 import numpy as np
 
 from topspark_ros.core.checkpoint import load_checkpoint
-from topspark_ros.core.converted_train import ann_accuracy, calibrate_threshold_scale
-from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
-from topspark_ros.core.early_exit import EarlyExit
+from topspark_ros.core.converted.train import ann_accuracy, calibrate_threshold_scale
+from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
 from topspark_ros.core.energy import EnergyModel, OpCounts
-from topspark_ros.core.sweep import machine_description
+from topspark_ros.core.topspark.early_exit import EarlyExit
+from topspark_ros.core.topspark.sweep import machine_description
 import torch
 
 

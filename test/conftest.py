@@ -91,3 +91,30 @@ def ros():
             state_machine.destroy_when_not_in_use()
         node.destroy_node()
     rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope='session')
+def fashion_dir() -> pathlib.Path:
+    """Return the Fashion-MNIST directory, or skip when it is not installed."""
+    from topspark_ros.core.data.idx import DatasetError, find_dataset_dir
+
+    try:
+        return find_dataset_dir('fashion-mnist', start=REPO_ROOT / 'test')
+    except DatasetError as exc:
+        pytest.skip(f'Fashion-MNIST not installed: {exc}')
+
+
+@pytest.fixture(scope='session')
+def fashion_train(fashion_dir):
+    """Return the Fashion-MNIST training split."""
+    from topspark_ros.core.data.idx import load_mnist_family
+
+    return load_mnist_family(fashion_dir, 'train')
+
+
+@pytest.fixture(scope='session')
+def fashion_test(fashion_dir):
+    """Return the Fashion-MNIST test split."""
+    from topspark_ros.core.data.idx import load_mnist_family
+
+    return load_mnist_family(fashion_dir, 'test')

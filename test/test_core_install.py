@@ -24,7 +24,7 @@ assert topspark_ros.__file__.startswith(sys.argv[1]), topspark_ros.__file__
 names = [m.name for m in pkgutil.walk_packages(topspark_ros.core.__path__, 'topspark_ros.core.')]
 for name in names:
     importlib.import_module(name)
-import topspark_ros.cli
+import topspark_ros.cli.main
 leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('rclpy', 'rosidl_runtime_py'))
 assert not leaked, leaked
 try:

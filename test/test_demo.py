@@ -146,7 +146,7 @@ def test_demo_events_config_sets_only_declared_parameters() -> None:
 def _dataset(counts, labels, span_us: int = 40_000, first_us=None):
     """Return an EventDataset of ``len(counts)`` samples on 34 x 34, sample times < span."""
     from topspark_ros.core.events import empty_events
-    from topspark_ros.core.events.synthetic import EventDataset
+    from topspark_ros.core.data.synthetic_events import EventDataset
     rng = np.random.default_rng(7)
     parts = []
     for i, n in enumerate(counts):
@@ -187,7 +187,7 @@ def test_event_player_plays_a_data_set_with_labels_for_scoring(ros, tmp_path) ->
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     from topspark_ros.core.events.codecs import make_decoder
-    from topspark_ros.core.events.synthetic import save_event_split
+    from topspark_ros.core.data.synthetic_events import save_event_split
     from topspark_ros.nodes.event_player import dataset_stream, EventPlayerNode
     context, executor, spin_until = ros
     data = _dataset([60, 45, 80], [7, 2, 9])

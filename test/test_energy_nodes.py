@@ -65,7 +65,7 @@ def test_online_learning_is_counted_and_priced(ros, tmp_path) -> None:
     from sensor_msgs.msg import Image
 
     from topspark_ros.conversions.image import array_to_image
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     from topspark_ros.core.energy import EnergyModel, OpCounts
     from topspark_ros.msg import Classification
     from topspark_ros.nodes.classifier import ClassifierNode

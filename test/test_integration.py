@@ -72,7 +72,7 @@ def _images(node):
 
 def _frame(node, index: int):
     from topspark_ros.conversions.image import array_to_image
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     msg = array_to_image(load_mnist_family(find_dataset_dir(), 'test').images[index], 'mono8')
     msg.header.stamp = node.get_clock().now().to_msg()
     msg.header.frame_id = f'camera_{index}'

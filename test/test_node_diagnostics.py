@@ -55,7 +55,7 @@ def _probe(context, executor):
 
 @functools.lru_cache(maxsize=1)
 def _images():
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     return load_mnist_family(find_dataset_dir(), 'test').images[:10]
 
 

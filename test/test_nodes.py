@@ -38,7 +38,7 @@ def _probe(context, executor):
 
 def _frame(node, value: int = 0, frame_id: str = 'cam'):
     from topspark_ros.conversions.image import array_to_image
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     images = load_mnist_family(find_dataset_dir(), 'test').images
     msg = array_to_image(images[value], 'mono8')
     msg.header.stamp = node.get_clock().now().to_msg()

@@ -83,7 +83,7 @@ def _classifier(context, executor, **overrides):
 
 
 def _fashion(index: int) -> np.ndarray:
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     return load_mnist_family(find_dataset_dir(), 'test').images[index]
 
 

@@ -7,7 +7,7 @@ The package is layered (see the README):
   timestep profiles and the trade-off strategy. Never imports rclpy.
 * ``topspark_ros.conversions`` -- messages <-> arrays.
 * ``topspark_ros.nodes`` -- thin rclpy nodes over core.
-* :mod:`topspark_ros.cli` -- the ``topspark`` command-line tool.
+* :mod:`topspark_ros.cli.main` -- the ``topspark`` command-line tool.
 
 Importing this package is cheap: it pulls in neither torch nor rclpy.
 """

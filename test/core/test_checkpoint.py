@@ -13,8 +13,8 @@ import pytest
 
 from topspark_ros.core import checkpoint
 from topspark_ros.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from topspark_ros.core.readout import assign_labels
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
+from topspark_ros.core.stdp.readout import assign_labels
 
 
 @pytest.fixture()
@@ -366,7 +366,7 @@ def test_a_locked_temporary_is_kept_however_old(tmp_path, trained, python_execut
 
 
 def test_profile_loading_refuses_fifos_devices_and_huge_files(tmp_path, alarm):
-    from topspark_ros.core.profile import load_profile, ProfileError
+    from topspark_ros.core.topspark.profile import load_profile, ProfileError
     fifo = tmp_path / 'p.yaml'
     os.mkfifo(fifo)
     with pytest.raises(ProfileError, match='not a regular file'):
@@ -381,7 +381,7 @@ def test_profile_loading_refuses_fifos_devices_and_huge_files(tmp_path, alarm):
 
 
 def test_stale_profile_temporaries_are_removed_on_save(tmp_path):
-    from topspark_ros.core.profile import load_profile, save_profile
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
     source = Path(__file__).resolve().parents[2] / 'models' / 'stdp_fmnist_n400.profile.yaml'
     profile = load_profile(source)
     (stale,) = _orphans(tmp_path, ['.p.yaml.k2j4h5g1.tmp'], age_s=3600)

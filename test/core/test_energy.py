@@ -190,7 +190,7 @@ def test_format_joules():
 
 
 def test_meter_reports_memory_ann_and_measured_figures():
-    from topspark_ros.core.meter import EnergyMeter, Measured
+    from topspark_ros.core.topspark.meter import EnergyMeter, Measured
     ops = OpCounts(accumulates=1000, neuron_updates=100, plasticity_updates=10)
     meter = EnergyMeter(EnergyModel('cmos45_fp32'), start_s=0.0,
                         memory_model=EnergyModel('cmos45_fp32_sram'),

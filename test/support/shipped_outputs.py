@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from topspark_ros.core.checkpoint import load_checkpoint
-from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
 from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -49,7 +49,8 @@ def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None
 
 
 def energy_report_to_msg(report, msg_type=None):
-    """Return an ``EnergyEstimate`` for a :class:`~topspark_ros.core.meter.MeterReport`."""
+    """Return an ``EnergyEstimate`` for a
+    :class:`~topspark_ros.core.topspark.meter.MeterReport`."""
     if msg_type is None:
         from topspark_ros.msg import EnergyEstimate as msg_type
     msg = msg_type()
@@ -84,7 +85,7 @@ def _count(value: float) -> int:
 
 
 def choice_to_msg(choice, energy_preset: str, msg_type=None):
-    """Return a ``TimestepCommand`` for a :class:`~topspark_ros.core.strategy.Choice`."""
+    """Return a ``TimestepCommand`` for a :class:`~topspark_ros.core.topspark.strategy.Choice`."""
     if msg_type is None:
         from topspark_ros.msg import TimestepCommand as msg_type
     msg = msg_type()

@@ -3,15 +3,15 @@ Core of topspark_ros: everything the papers are about, free of ROS (torch and nu
 
 Modules:
 
-* :mod:`~topspark_ros.core.datasets` -- MNIST-family IDX readers, data set search, splits.
-* :mod:`~topspark_ros.core.encoding` -- Poisson rate coding and the sparse ``SpikeEvents``.
+* :mod:`~topspark_ros.core.data.idx` -- MNIST-family IDX readers, data set search, splits.
+* :mod:`~topspark_ros.core.stdp.encoding` -- Poisson rate coding and the sparse ``SpikeEvents``.
 * :mod:`~topspark_ros.core.stdp` -- the Diehl & Cook (2015) STDP network (config, dynamics
-  parameters, model, results); :mod:`~topspark_ros.core.kernels` is its numba CPU engine and
-  :mod:`~topspark_ros.core.torch_engine` its dense torch (reference, GPU) engine.
-* :mod:`~topspark_ros.core.readout` -- label assignment and class votes.
+  parameters, model, results); :mod:`~topspark_ros.core.stdp.kernels` is its numba CPU engine and
+  :mod:`~topspark_ros.core.stdp.torch_engine` its dense torch (reference, GPU) engine.
+* :mod:`~topspark_ros.core.stdp.readout` -- label assignment and class votes.
 * :mod:`~topspark_ros.core.checkpoint` -- safetensors + JSON checkpoints, saved atomically.
 * :mod:`~topspark_ros.core.converted` -- deep SNNs converted from CNNs with trainable clipping
   thresholds (IF neurons, soft reset, direct input, 1 to 8 timesteps);
-  :mod:`~topspark_ros.core.converted_train` trains them (ANN, then optional SNN fine-tuning).
-* :mod:`~topspark_ros.core.cifar` -- CIFAR-10/100 readers (python pickle batches).
+  :mod:`~topspark_ros.core.converted.train` trains them (ANN, then optional SNN fine-tuning).
+* :mod:`~topspark_ros.core.data.cifar` -- CIFAR-10/100 readers (python pickle batches).
 """

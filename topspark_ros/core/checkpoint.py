@@ -55,19 +55,13 @@ import os
 from pathlib import Path
 import re
 import stat
-import tempfile
-import time
 from types import MappingProxyType
 from typing import Optional, Union
 
 import numpy as np
 
 import topspark_ros
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: temporaries are never locked, and cleaned by age only
-    fcntl = None
+from topspark_ros.core.files import atomic_write, fsync_dir, read_regular, remove_stale_temporaries
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout written by :func:`save_checkpoint`."""
@@ -83,8 +77,6 @@ MAX_METADATA_BYTES = 16 << 20
 """Largest metadata file read (bytes); real ones are a few kB."""
 MAX_HEADER_BYTES = 16 << 20
 """Largest safetensors header accepted (bytes): names, dtypes, shapes and offsets."""
-STALE_TEMPORARY_S = 10.0
-"""Age (seconds since last written) from which an unlocked save temporary is an orphan."""
 DTYPE_BYTES = MappingProxyType({
     'bool': 1, 'uint8': 1, 'int8': 1, 'uint16': 2, 'int16': 2, 'float16': 2, 'uint32': 4,
     'int32': 4, 'float32': 4, 'uint64': 8, 'int64': 8, 'float64': 8,
@@ -96,132 +88,10 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupted, torn, of an unknown format or inconsistent."""
 
 
-def _umask() -> int:
-    """Return the process umask without changing it (os.umask would, racing other threads)."""
-    try:
-        with open('/proc/self/status') as status:
-            for line in status:
-                if line.startswith('Umask:'):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
-def _fsync_write(directory: Path, prefix: str, data: bytes, target: Path) -> None:
-    """Write ``data`` to ``target`` atomically: temp file in ``directory``, fsync, replace."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.tmp')
-    try:
-        _lock(fd, blocking=True)  # held until closed: marks the temporary as in use
-        # mkstemp creates 0600 files; a checkpoint gets the usual permissions (umask applies).
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _lock(fd: int, blocking: bool) -> bool:
-    """Take an exclusive ``flock`` on ``fd``; return False if another process holds one."""
-    if fcntl is None:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    except OSError:  # a file system without locks
-        return True
-    return True
-
-
-def remove_stale_temporaries(directory: Path, pattern: 're.Pattern') -> int:
-    """
-    Delete the orphaned save temporaries in ``directory`` whose names match ``pattern``.
-
-    An orphan is a regular file (not a symlink) that no process holds an exclusive lock on
-    (a save holds one, see :func:`_fsync_write`) and that was last written at least
-    :data:`STALE_TEMPORARY_S` ago. Errors (a read-only folder, a file gone meanwhile) are
-    ignored. Returns the number of files deleted.
-    """
-    try:
-        names = [name for name in os.listdir(directory) if pattern.fullmatch(name)]
-    except OSError:
-        return 0
-    removed = 0
-    for name in names:
-        path = os.path.join(directory, name)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOFOLLOW', 0)
-                         | getattr(os, 'O_CLOEXEC', 0))
-        except OSError:
-            continue
-        try:
-            info = os.fstat(fd)
-            if (stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime >= STALE_TEMPORARY_S
-                    and _lock(fd, blocking=False)):
-                os.unlink(path)
-                removed += 1
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    return removed
-
-
 def _temporary_pattern(meta_path: Path) -> 're.Pattern':
     """Return the names :func:`save_checkpoint` gives the temporaries of ``meta_path``."""
     return re.compile(r'\.' + re.escape(meta_path.stem)
                       + r'\.(?:json|[0-9a-f]{16}\.safetensors)[a-z0-9_]{8}\.tmp')
-
-
-def _read_regular(path: Path, limit: int) -> bytes:
-    """
-    Return the bytes of the regular file ``path`` (symlinks followed), at most ``limit``.
-
-    Opened non-blocking, so a FIFO or device is refused without waiting on it. Raises
-    ``OSError`` when it cannot be opened or read, :class:`CheckpointError` when it is not a
-    regular file or is larger than ``limit``.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0)
-                 | getattr(os, 'O_CLOEXEC', 0))
-    with os.fdopen(fd, 'rb', buffering=0) as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise CheckpointError(f'{path} is not a regular file (a device, FIFO, socket or '
-                                  'directory is never read)')
-        if info.st_size > limit:
-            raise CheckpointError(f'{path} has {info.st_size} bytes, more than the {limit} '
-                                  'accepted')
-        data = bytearray()
-        while len(data) <= limit:
-            chunk = handle.read(min(limit + 1 - len(data), 1 << 26))
-            if not chunk:
-                break
-            data += chunk
-    if len(data) > limit:
-        raise CheckpointError(f'{path} grew beyond {limit} bytes while read')
-    return bytes(data)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Flush a directory entry change to disk (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _metadata_path(path: Union[str, os.PathLike]) -> Path:
@@ -277,9 +147,9 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
         'info': dict(info or {}),
     }
     text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + '\n'
-    _fsync_write(directory, '.' + tensor_path.name, blob, tensor_path)
-    _fsync_write(directory, '.' + meta_path.name, text.encode('utf-8'), meta_path)
-    _fsync_dir(directory)
+    atomic_write(directory, '.' + tensor_path.name, blob, tensor_path)
+    atomic_write(directory, '.' + meta_path.name, text.encode('utf-8'), meta_path)
+    fsync_dir(directory)
     if previous is not None and previous != tensor_path:
         try:
             previous.unlink()
@@ -291,7 +161,8 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
 def _previous_tensor_file(meta_path: Path) -> Optional[Path]:
     """Return the tensor file an existing metadata file names, if it is readable."""
     try:
-        meta = json.loads(_read_regular(meta_path, MAX_METADATA_BYTES).decode('utf-8'))
+        meta = json.loads(
+            read_regular(meta_path, MAX_METADATA_BYTES, CheckpointError).decode('utf-8'))
         name = meta['tensors']['file']
     except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError):
         return None
@@ -318,7 +189,8 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> tuple:
     meta_path = _metadata_path(path)
     remove_stale_temporaries(meta_path.parent, _temporary_pattern(meta_path))
     try:
-        meta = json.loads(_read_regular(meta_path, MAX_METADATA_BYTES).decode('utf-8'))
+        meta = json.loads(
+            read_regular(meta_path, MAX_METADATA_BYTES, CheckpointError).decode('utf-8'))
     except FileNotFoundError:
         raise CheckpointError(f'checkpoint {meta_path} not found') from None
     except OSError as exc:
@@ -456,7 +328,7 @@ def _read_tensor_file(tensor_path: Path, shapes: dict, dtypes: dict) -> bytes:
             raise CheckpointError(f'{tensor_path}: {info.st_size} bytes, not the safetensors '
                                   f'header plus the {data_bytes} bytes of tensor data the '
                                   'metadata describes (corrupted, truncated or torn save)')
-    return _read_regular(tensor_path, info.st_size)
+    return read_regular(tensor_path, info.st_size, CheckpointError)
 
 
 def load_checkpoint(path: Union[str, os.PathLike], device: str = 'cpu',

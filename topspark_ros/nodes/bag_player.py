@@ -259,7 +259,7 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
 
     Each option sets the parameter of the same name; ROS arguments (remaps) pass through.
     """
-    from topspark_ros.cli_args import non_negative_int, positive_float
+    from topspark_ros.cli.args import non_negative_int, positive_float
 
     parser = argparse.ArgumentParser(
         prog='topspark play',

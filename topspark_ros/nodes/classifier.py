@@ -439,7 +439,7 @@ class ClassifierNode(LifecycleNode):
     def _early_exit_rule(self, p: dict):
         if not p['early_exit']:
             return None
-        from topspark_ros.core.early_exit import EarlyExit
+        from topspark_ros.core.topspark.early_exit import EarlyExit
         return EarlyExit(margin=p['early_exit_margin'], min_steps=p['early_exit_min_steps'])
 
     def _learnt(self, p: dict) -> None:
@@ -534,7 +534,7 @@ class ClassifierNode(LifecycleNode):
         set_torch_threads(p['torch_threads'])
         profile = None
         if p['profile_path']:
-            from topspark_ros.core.profile import load_profile
+            from topspark_ros.core.topspark.profile import load_profile
             profile = load_profile(resolve(p['profile_path']))
         names = [] if p['class_names'] == ['__from_checkpoint__'] else p['class_names']
         return ClassifierSession.from_checkpoint(

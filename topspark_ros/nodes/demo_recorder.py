@@ -2,7 +2,7 @@
 The demo's recorder: scores classifications against the player's labels, over DDS.
 
 Subscribes ``classification``, ``battery`` and ``energy``; feeds a
-:class:`topspark_ros.core.scoreboard.Scoreboard`; prints a compact live line every second.
+:class:`topspark_ros.core.topspark.scoreboard.Scoreboard`; prints a compact live line every second.
 The player (image or event player, in the same process) gives the true label of the input a
 classification's stamp came from (``label_for``). With an event player it also reads the
 classifier's ``/diagnostics`` status for the packets it received and the packets it found
@@ -15,7 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
-from topspark_ros.core.scoreboard import plot_run, Sample, Scoreboard
+from topspark_ros.core.topspark.scoreboard import plot_run, Sample, Scoreboard
 from topspark_ros.msg import Classification, EnergyEstimate
 
 

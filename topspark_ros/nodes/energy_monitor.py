@@ -9,7 +9,7 @@ and, where the platform has a power meter (``energy_source``: RAPL, NVML or INA 
 hwmon, :mod:`topspark_ros.core.power`), the measured energy and power beside the estimates)
 and a ``/diagnostics`` status ``energy_monitor: energy estimate`` (hardware id: the preset;
 energy, rate, dropped frames, the meter, whether classifications are arriving). The operation
-counts of every classification are re-priced here (:mod:`topspark_ros.core.meter`), so the
+counts of every classification are re-priced here (:mod:`topspark_ros.core.topspark.meter`), so the
 monitor can report under another preset than the classifier. Windows, estimated power and
 rates are timed on the node clock: simulated time under ``use_sim_time`` (a bag replayed at any
 rate gives the recorded figures), where nothing is published before the first ``/clock``
@@ -24,8 +24,8 @@ from rclpy.node import Node
 
 from topspark_ros.conversions.results import energy_report_to_msg
 from topspark_ros.core.energy import EnergyModel, OpCounts, PRESETS
-from topspark_ros.core.meter import EnergyMeter, Measured
 from topspark_ros.core.power import EnergyCounter, open_source, PowerSourceError, SOURCES
+from topspark_ros.core.topspark.meter import EnergyMeter, Measured
 from topspark_ros.msg import Classification, EnergyEstimate
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.parameters import declare, Param, values
@@ -72,7 +72,7 @@ class EnergyMonitorNode(Node):
         model = EnergyModel(p['energy_preset'])
         baseline = p['baseline_energy_j']
         if p['profile_path']:
-            from topspark_ros.core.profile import load_profile
+            from topspark_ros.core.topspark.profile import load_profile
             baseline = model.estimate(
                 load_profile(resolve(p['profile_path'])).baseline.ops).compute_j
         self._meter = EnergyMeter(

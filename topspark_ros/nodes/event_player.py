@@ -17,7 +17,7 @@ increasing as a live stream's do; without it the node finishes after one pass an
 executable exits.
 
 Instead of a file, ``dataset: nmnist-synth`` plays a split of the N-MNIST-like event data set
-(:mod:`topspark_ros.core.events.synthetic`; real N-MNIST with ``data_dir``) sample after
+(:mod:`topspark_ros.core.data.synthetic_events`; real N-MNIST with ``data_dir``) sample after
 sample, in its stored (shuffled) order: sample ``i`` is shifted to start at its first event and
 occupies the sensor time ``[i S, (i + 1) S)``, ``S = sample_ms`` (see :func:`dataset_stream`),
 so a classifier with time windows of ``sample_ms`` sees one whole sample per window. The label
@@ -127,7 +127,7 @@ def dataset_stream(dataset, sample_us: int, max_samples: int = 0) -> np.ndarray:
     """
     Return the samples of an event data set as one stream, sample ``i`` in ``[i S, (i+1) S)``.
 
-    ``dataset``: an :class:`~topspark_ros.core.events.synthetic.EventDataset`; ``S =
+    ``dataset``: an :class:`~topspark_ros.core.data.synthetic_events.EventDataset`; ``S =
     sample_us`` (microseconds); ``max_samples``: the first this many samples only (0: all).
     Each sample is shifted to start at its first event (``t' = i S + t - t_first``), as the
     N-MNIST files are, and must last less than ``S``: a time window of ``S`` that starts at
@@ -223,7 +223,7 @@ class EventPlayerNode(Node):
         if p['file']:
             raise ValueError(f"give either file ({p['file']}) or dataset ({p['dataset']}), "
                              'not both')
-        from topspark_ros.core.events.synthetic import load_event_dataset
+        from topspark_ros.core.data.synthetic_events import load_event_dataset
         data = load_event_dataset(p['split'], p['data_dir'] or None)
         self._sample_us = max(1, round(p['sample_ms'] * 1000.0))
         self.events = dataset_stream(data, self._sample_us, p['max_samples'])

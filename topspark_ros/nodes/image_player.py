@@ -37,7 +37,7 @@ class ImagePlayerNode(Node):
         super().__init__('image_player', **kwargs)
         declare(self, PARAMS)
         p = values(self, PARAMS)
-        from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+        from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
         directory = p['data_dir'] or find_dataset_dir(p['dataset'])
         data = load_mnist_family(directory, p['split'])
         self.images, self.labels = data.images, data.labels

@@ -278,7 +278,7 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
 
     Each option sets the parameter of the same name; ROS arguments pass through.
     """
-    from topspark_ros.cli_args import non_negative_int, positive_int
+    from topspark_ros.cli.args import non_negative_int, positive_int
 
     parser = argparse.ArgumentParser(
         prog='topspark record',

@@ -5,10 +5,10 @@ Loads a timestep profile on configure; subscribes ``battery`` (sensor_msgs/Batte
 best effort by default, which hears reliable and best-effort drivers alike, and a warning is
 logged when a publisher's QoS cannot match),
 ``classification`` (measured latency and rate) and ``energy`` (EnergyEstimate); runs
-:class:`topspark_ros.core.strategy.TimestepSelector` on every signal; publishes ``timestep``
-(TimestepCommand, reliable + transient local, so a late classifier gets the current T) when
-the choice changes and every ``heartbeat_period_s``. Mode and constraints change at run time;
-an invalid value is refused with the reason and changes nothing.
+:class:`topspark_ros.core.topspark.strategy.TimestepSelector` on every signal; publishes
+``timestep`` (TimestepCommand, reliable + transient local, so a late classifier gets the current
+T) when the choice changes and every ``heartbeat_period_s``. Mode and constraints change at run
+time; an invalid value is refused with the reason and changes nothing.
 """
 
 import collections
@@ -19,8 +19,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 
 from topspark_ros.conversions.results import choice_to_msg
-from topspark_ros.core.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
-                                        TimestepSelector)
+from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
+                                                 TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.lifecycle import LifecycleNode
@@ -80,7 +80,7 @@ def _check_battery_order(p: dict):
 
 
 class TimestepControllerNode(LifecycleNode):
-    """Lifecycle node wrapping :class:`topspark_ros.core.strategy.TimestepSelector`."""
+    """Lifecycle node wrapping :class:`topspark_ros.core.topspark.strategy.TimestepSelector`."""
 
     def __init__(self, **kwargs) -> None:
         """Declare parameters; the profile is loaded on configure."""
@@ -107,7 +107,7 @@ class TimestepControllerNode(LifecycleNode):
         """Load the profile, build the selector, create publishers and subscriptions."""
         p = values(self, PARAMS)
         try:
-            from topspark_ros.core.profile import load_profile
+            from topspark_ros.core.topspark.profile import load_profile
             profile = load_profile(resolve(p['profile_path']))
         except (OSError, ValueError) as exc:
             self._configure_error = f'cannot load the timestep profile: {exc}'

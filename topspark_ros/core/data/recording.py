@@ -30,8 +30,8 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from topspark_ros.core.checkpoint import _umask
 from topspark_ros.core.data.folder import IMAGE_SUFFIXES, SPLIT_FOLDERS
+from topspark_ros.core.files import umask
 
 PathLike = Union[str, os.PathLike]
 STORAGES = ('sqlite3', 'mcap')
@@ -128,7 +128,7 @@ class FolderWriter:
                 handle.flush()
                 if self._fsync:
                     os.fsync(handle.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())
+            os.chmod(tmp, 0o666 & ~umask())
             for k in range(10000):
                 target = self.directory / (f'{name}{suffix}' if k == 0 else f'{name}-{k}{suffix}')
                 try:

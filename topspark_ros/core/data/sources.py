@@ -5,7 +5,7 @@ One way to name a data source on every command: ``--data SPEC``.
 
 ==========================  ===============================================================
 ``fashion-mnist``, ``mnist``  the IDX files of that set, searched for (see
-                              :func:`topspark_ros.core.datasets.find_dataset_dir`)
+                              :func:`topspark_ros.core.data.idx.find_dataset_dir`)
 ``idx:DIR``                   the IDX files in ``DIR``
 ``cifar10:DIR``,              the CIFAR "python version" batches unpacked in ``DIR``
 ``cifar100:DIR``
@@ -32,7 +32,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from topspark_ros.core.datasets import DatasetError
+from topspark_ros.core.data.idx import DatasetError
 from topspark_ros.core.preprocess import FrameSpec
 
 KINDS = ('idx', 'cifar10', 'cifar100', 'mnist-digits', 'nmnist-synth', 'folder', 'bag')
@@ -167,15 +167,15 @@ def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = No
         return cached(source.path, options, load)
     if source.kind == 'nmnist-synth':
         from topspark_ros.core.events.encode import EventSamples
-        from topspark_ros.core.events.synthetic import load_event_dataset
+        from topspark_ros.core.data.synthetic_events import load_event_dataset
         return EventSamples.from_dataset(load_event_dataset(split, source.path),
                                          source=source.path or source.kind)
     if source.kind in ('cifar10', 'cifar100'):
-        from topspark_ros.core.cifar import load_cifar
+        from topspark_ros.core.data.cifar import load_cifar
         return load_cifar(source.path, split)
     if source.kind == 'mnist-digits':
-        from topspark_ros.core.events.synthetic import load_digit_images
+        from topspark_ros.core.data.synthetic_events import load_digit_images
         return load_digit_images(split, source.path)
-    from topspark_ros.core.datasets import find_dataset_dir, load_mnist_family
+    from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     directory = source.path if source.path else find_dataset_dir(source.name)
     return load_mnist_family(directory, split)

@@ -31,7 +31,7 @@ Time bins
 Spike trains for the STDP network (:func:`events_to_spike_trains`)
     Bin ``k`` of a window is step ``k``; input ``i`` spikes at step ``k`` when at least one
     event of the bin lands on it (each input at most once per step, as
-    :class:`~topspark_ros.core.encoding.SpikeEvents` requires). Polarity mapping
+    :class:`~topspark_ros.core.stdp.encoding.SpikeEvents` requires). Polarity mapping
     (``polarity``):
 
     * ``'merge'`` (default; what the shipped event STDP model uses): both polarities drive the
@@ -63,8 +63,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from topspark_ros.core.encoding import SpikeEvents
 from topspark_ros.core.events import empty_events, EVENT_DTYPE
+from topspark_ros.core.stdp.encoding import SpikeEvents
 
 POLARITY_MAPPINGS = ('merge', 'split', 'on', 'off')
 """How the two polarities map to STDP inputs (see the module docstring)."""
@@ -637,7 +637,7 @@ class EventModel:
     """
     A model seen through its event encoding: ``infer`` / ``learn`` take batches of windows.
 
-    What ``topspark train/eval/sweep`` and :func:`topspark_ros.core.sweep.sweep` use for
+    What ``topspark train/eval/sweep`` and :func:`topspark_ros.core.topspark.sweep.sweep` use for
     event data sets: the "images" are an object array of event windows. Everything else
     (``readout``, ``params``, ``params_for_values``, checkpoint) is the wrapped model's.
 
@@ -731,7 +731,7 @@ class EventSamples:
     @classmethod
     def from_dataset(cls, dataset, source: str = '') -> 'EventSamples':
         """
-        Build from an event data set (:mod:`topspark_ros.core.events.synthetic`).
+        Build from an event data set (:mod:`topspark_ros.core.data.synthetic_events`).
 
         It needs ``.events``, ``.offsets``, ``.labels``, ``.width``, ``.height`` and
         ``.class_names``.

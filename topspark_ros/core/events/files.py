@@ -194,7 +194,7 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
 
     ``topic`` may be left out when the bag has one image or event topic. Every packet is
     decoded in bag order by one decoder (lenient; its counters are in
-    ``metadata['decoder']``). Raises :class:`~topspark_ros.core.datasets.DatasetError` for
+    ``metadata['decoder']``). Raises :class:`~topspark_ros.core.data.idx.DatasetError` for
     an unreadable bag or topic, :class:`EventFileError` when it is not an event topic or the
     encoding or sensor size changes within it.
     """

@@ -50,8 +50,7 @@ def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: 
                 result = simulator.run(model._inputs(batch), timesteps)
             plain.append(result['output'].argmax(1))
     else:
-        from topspark_ros.core.encoding import (draw_seeds, poisson_events,
-                                                spike_probabilities)
+        from topspark_ros.core.stdp.encoding import draw_seeds, poisson_events, spike_probabilities
 
         simulator = NirSimulator(graph, device='cpu')
         bare = NirSimulator(graph, extensions=False, device='cpu')

@@ -1,0 +1,194 @@
+"""Tests of the ``topspark`` command line (in-process, through ``main``)."""
+
+import json
+
+import pytest
+
+import topspark_ros
+from topspark_ros.cli.main import main
+
+
+def test_train_then_eval_json(tmp_path, fashion_dir, capsys):
+    out = tmp_path / 'model.json'
+    code = main(['train', '--data-dir', str(fashion_dir), '--n-train', '300', '--n-label', '200',
+                 '--n-eval', '200', '--neurons', '50', '--timesteps', '150', '--output',
+                 str(out), '--json', '--quiet'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    trained = json.loads(captured.out.strip().splitlines()[-1])
+    assert trained['n_samples'] == 300 and trained['n_label'] == 200
+    assert trained['n_eval'] == 200 and trained['timesteps'] == 150
+    assert trained['accuracy'] > 0.2 and trained['latency_ms_per_sample'] > 0
+    assert out.exists()
+
+    code = main(['eval', '--data-dir', str(fashion_dir), '--model', str(out), '--n-eval', '100',
+                 '--timesteps', '100', '--json', '--quiet', '--batch-size', '32'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    for key in ('accuracy', 'n_samples', 'timesteps', 'latency_ms_per_sample',
+                'throughput_samples_per_s'):
+        assert key in result
+    assert result['n_samples'] == 100 and result['timesteps'] == 100
+    assert result['trained_timesteps'] == 150 and result['ops']['input_spikes'] > 0
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['eval', '--model', '/nonexistent/model.json'], 'not found'),
+    (['train', '--data-dir', '/nonexistent', '--output', '/tmp/x.json'], 'does not exist'),
+    (['train', '--output', 'x', '--neurons', '0'], 'must be >= 1'),
+    (['train'], 'required'),
+    (['fly'], 'invalid choice'),
+])
+def test_errors_are_one_line(argv, message, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('topspark: error: ') and message in lines[0]
+
+
+def test_bad_checkpoint_is_an_error(tmp_path, fashion_dir, capsys):
+    bad = tmp_path / 'bad.json'
+    bad.write_text('not json')
+    assert main(['eval', '--data-dir', str(fashion_dir), '--model', str(bad)]) == 1
+    assert capsys.readouterr().err.startswith('topspark: error: ')
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(['--version'])
+    assert info.value.code == 0
+    assert topspark_ros.__version__ in capsys.readouterr().out
+
+
+MODELS = __import__('pathlib').Path(__file__).resolve().parents[2] / 'models'
+
+
+def _run(argv, capsys):
+    """Run ``topspark`` in-process; return ``(exit code, last JSON line or None, stderr)``."""
+    code = main(argv + ['--json', '--quiet'])
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    return code, (json.loads(lines[-1]) if code == 0 and lines else None), captured.err
+
+
+def test_eval_applies_a_profiles_enhanced_parameters(fashion_dir, capsys):
+    """`eval --params-from` runs with the values the profile enhanced for T (issue 13)."""
+    from topspark_ros.core.topspark.profile import load_profile
+
+    model = str(MODELS / 'stdp_fmnist_n400.json')
+    profile = str(MODELS / 'stdp_fmnist_n400.profile.yaml')
+    base = ['eval', '--data-dir', str(fashion_dir), '-m', model, '--n-eval', '64', '-T', '32']
+    code, own, err = _run(base, capsys)
+    assert code == 0, err
+    code, enhanced, err = _run(base + ['--params-from', profile], capsys)
+    assert code == 0, err
+    assert enhanced['enhanced_params'] == load_profile(profile).params_for(32)
+    assert own['enhanced_params'] is None
+    # The enhanced values (a higher input rate among them) change the simulation itself.
+    assert enhanced['ops']['input_spikes'] != own['ops']['input_spikes']
+    code, _, err = _run(base[:-1] + ['33', '--params-from', profile], capsys)
+    assert code == 2 and 'no entry for T=33' in err
+
+
+def _small_model(tmp_path, fashion_dir, capsys, *extra) -> dict:
+    out = tmp_path / 'small.json'
+    code, result, err = _run(['train', '--data-dir', str(fashion_dir), '--n-train', '100',
+                              '--neurons', '20', '-T', '30', '-o', str(out), *extra], capsys)
+    assert code == 0, err
+    return result
+
+
+def test_stdp_training_makes_several_passes(tmp_path, fashion_dir, capsys):
+    """`--epochs` is honoured by the STDP family: more passes, other weights (issue 13)."""
+    from topspark_ros.core.checkpoint import load_checkpoint
+
+    one = _small_model(tmp_path / 'a', fashion_dir, capsys)
+    two = _small_model(tmp_path / 'b', fashion_dir, capsys, '--epochs', '2')
+    assert (one['epochs'], two['epochs']) == (1, 2)
+    first, meta = load_checkpoint(one['checkpoint'])
+    second, meta2 = load_checkpoint(two['checkpoint'])
+    assert meta2['info']['epochs'] == 2
+    assert meta['tensors']['sha256'] != meta2['tensors']['sha256']
+
+
+def test_n_train_beyond_the_split_uses_the_split(tmp_path, fashion_dir, capsys):
+    """--n-train above the images left after --n-eval uses them all, with a note."""
+    out = tmp_path / 'm.json'
+    # 59 990 of the 60 000 training images are held out for evaluation: 10 remain.
+    code, result, err = _run(['train', '--data-dir', str(fashion_dir), '--n-train', '50',
+                              '--n-eval', '59990', '--eval-split', 'train', '--neurons', '5',
+                              '-T', '2', '-o', str(out), '--batch-size', '4096'], capsys)
+    assert code == 0, err
+    assert result['n_samples'] == 10 and 'exceeds the 10 training images' in err
+
+
+def test_sweep_names_the_data_it_read_and_never_destroys_a_profile(
+        tmp_path, fashion_dir, capsys):
+    """--data-dir is recorded as such; an existing profile is kept unless --overwrite."""
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
+
+    model = _small_model(tmp_path, fashion_dir, capsys)['checkpoint']
+    sweep = ['sweep', '-m', model, '--data-dir', str(fashion_dir), '--grid', '30,10',
+             '--n-eval', '40', '--n-train-steps', '0', '--plot', '']
+    code, result, err = _run(sweep, capsys)
+    assert code == 0, err
+    profile_path = result['profile']
+    profile = load_profile(profile_path)
+    assert profile.dataset == str(fashion_dir)
+
+    # Give the profile enhanced parameters at T=10, as `topspark enhance` would.
+    entries = [e if e.timesteps != 10 else type(e)(**{**e.__dict__, 'params': {
+        'theta_scale': 0.5}}) for e in profile.entries]
+    save_profile(type(profile)(**{**profile.__dict__, 'entries': entries}), profile_path)
+    before = open(profile_path).read()
+    code, _, err = _run(sweep, capsys)
+    assert code == 2 and '--overwrite' in err
+    assert open(profile_path).read() == before
+    code, _, err = _run(sweep + ['--overwrite'], capsys)
+    assert code == 0, err
+    assert 'keeping the enhanced parameters' in err
+    assert load_profile(profile_path).params_for(10) == {'theta_scale': 0.5}
+
+
+def test_threads_are_chosen_not_inherited(fashion_dir, capsys):
+    """Torch runs with --threads (default 1, measured), not one thread per core (issue 13)."""
+    import torch
+
+    from topspark_ros.core.threads import DEFAULT_TORCH_THREADS, set_torch_threads
+
+    previous = set_torch_threads(2)
+    try:
+        model = str(MODELS / 'converted_fmnist_vgg.json')
+        base = ['eval', '--data-dir', str(fashion_dir), '-m', model, '--n-eval', '8', '-T', '2']
+        assert _run(base, capsys)[0] == 0
+        assert torch.get_num_threads() == DEFAULT_TORCH_THREADS == 1
+        assert _run(base + ['--threads', '2'], capsys)[0] == 0
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError):
+            set_torch_threads(0)
+    finally:
+        set_torch_threads(previous)
+
+
+def test_label_free_sweep_writes_a_profile_the_controller_uses(tmp_path, fashion_dir, capsys):
+    """`sweep --label-free`: agreement-based profile, and the trade-off strategy picks from it."""
+    from topspark_ros.core.topspark.profile import load_profile
+    from topspark_ros.core.topspark.strategy import choose_timestep, Constraints, Mode
+
+    out = tmp_path / 'free.yaml'
+    code, result, err = _run(['sweep', '-m', str(MODELS / 'stdp_fmnist_n400.json'),
+                              '--data-dir', str(fashion_dir), '--grid', '150,64,16',
+                              '--n-eval', '200', '--n-train-steps', '0', '--label-free',
+                              '-o', str(out), '--plot', str(tmp_path / 'free.png')], capsys)
+    assert code == 0, err
+    assert result['reference_timesteps'] == 150 and result['accuracy'] == 1.0
+    profile = load_profile(out)
+    assert profile.agreement_based and (tmp_path / 'free.png').stat().st_size > 0
+    choice = choose_timestep(profile, Constraints(max_accuracy_drop=0.5), Mode('energy_saver'))
+    assert choice.timesteps in (16, 64)
+    code, _, err = _run(['sweep', '-m', str(MODELS / 'stdp_fmnist_n400.json'),
+                         '--data-dir', str(fashion_dir), '--reference-timesteps', '64',
+                         '-o', str(tmp_path / 'x.yaml')], capsys)
+    assert code == 2 and '--label-free' in err

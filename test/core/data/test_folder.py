@@ -1,0 +1,225 @@
+"""Image folders as a data source: layout, splits, file kinds, errors, and the CLI on them."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from topspark_ros.cli.main import main
+from topspark_ros.core.data.folder import folder_split, load_image_folder, read_image
+from topspark_ros.core.data.idx import DatasetError, FASHION_MNIST_CLASSES
+from topspark_ros.core.data.sources import DataSource, from_options, load_split, parse_data
+from topspark_ros.core.preprocess import FrameSpec
+
+MODELS = Path(__file__).resolve().parents[3] / 'models'
+
+
+def _folder_name(label: int) -> str:
+    return FASHION_MNIST_CLASSES[label].replace('/', '-').replace(' ', '_')
+
+
+def write_fashion_folder(root: Path, dataset, indices, split: str = '') -> list:
+    """Write ``dataset.images[indices]`` as PNG files, one folder per class; return the paths."""
+    paths = []
+    for i in indices:
+        folder = root / split / _folder_name(int(dataset.labels[i]))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f'{int(i):05d}.png'
+        Image.fromarray(dataset.images[i]).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope='module')
+def fashion_folder(tmp_path_factory, fashion_train, fashion_test):
+    """Write a Fashion-MNIST folder: train/ (1 000 images), test/ (the first 400 test images)."""
+    root = tmp_path_factory.mktemp('fashion_folder')
+    write_fashion_folder(root, fashion_train, range(1000), 'train')
+    write_fashion_folder(root, fashion_test, range(400), 'test')
+    return root
+
+
+def test_given_splits_read_back_pixel_exact(fashion_folder, fashion_test):
+    """PNG folders give the IDX images exactly (28 x 28 grey passes the frame path unchanged)."""
+    data = load_image_folder(fashion_folder, 'test', spec=FrameSpec(28, 28, 1))
+    assert len(data) == 400 and data.images.shape == (400, 28, 28)
+    assert list(data.class_names) == sorted(_folder_name(k) for k in range(10))
+    by_file = {int(p.stem): (img, lab) for p, img, lab in zip(data.files, data.images,
+                                                              data.labels)}
+    for i in (0, 57, 399):
+        image, label = by_file[i]
+        np.testing.assert_array_equal(image, fashion_test.images[i])
+        assert data.class_names[label] == _folder_name(int(fashion_test.labels[i]))
+    assert folder_split(fashion_folder, 'val')[1] == []  # no val/: an empty split
+
+
+def test_the_shipped_model_scores_the_same_on_the_folder(fashion_folder, fashion_test):
+    """Same images from the folder and from IDX: the same predictions, so the same accuracy."""
+    from topspark_ros.core.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(MODELS / 'stdp_fmnist_n400.json')
+    data = load_image_folder(fashion_folder, 'test', spec=model.input_spec)
+    order = [int(p.stem) for p in data.files]
+    from_folder = model.readout.predict(model.infer(data.images, timesteps=64,
+                                                    seed=1).exc_spike_counts)
+    from_idx = model.readout.predict(model.infer(fashion_test.images[order], timesteps=64,
+                                                 seed=1).exc_spike_counts)
+    np.testing.assert_array_equal(from_folder, from_idx)
+    predicted = [_folder_name(int(k)) for k in from_folder]  # the model's own class order
+    truth = [data.class_names[k] for k in data.labels]  # the folder's
+    accuracy = np.mean([a == b for a, b in zip(predicted, truth)])
+    assert accuracy > 0.6
+
+
+def test_stratified_split_is_deterministic_and_disjoint(tmp_path):
+    """Per class 20/10/70 %; the same files each time; train, val and test disjoint."""
+    for name, n in (('bottle', 10), ('mug', 30)):
+        (tmp_path / name).mkdir()
+        for i in range(n):
+            Image.new('L', (8, 6), color=i).save(tmp_path / name / f'{i}.png')
+    (tmp_path / 'mug' / 'notes.txt').write_text('not an image')
+    parts = {s: folder_split(tmp_path, s, seed=3)[1] for s in ('train', 'val', 'test')}
+    assert [len(parts[s]) for s in ('train', 'val', 'test')] == [7 + 21, 1 + 3, 2 + 6]
+    files = [f for s in parts.values() for f, _ in s]
+    assert len(set(files)) == 40
+    assert folder_split(tmp_path, 'test', seed=3)[1] == parts['test']
+    assert folder_split(tmp_path, 'test', seed=4)[1] != parts['test']
+
+
+def test_every_mode_and_size_reaches_the_model_input(tmp_path):
+    """RGB, RGBA, palette, 16-bit grey and JPEG files of any size become [3, 32, 32] inputs."""
+    folder = tmp_path / 'things'
+    folder.mkdir()
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[..., 0] = 255  # pure red
+    Image.fromarray(rgb).save(folder / 'a.png')
+    Image.fromarray(rgb).convert('RGBA').save(folder / 'b.png')
+    Image.fromarray(rgb).convert('P').save(folder / 'c.png')
+    Image.fromarray(rgb).save(folder / 'd.JPG', quality=95)
+    Image.fromarray(np.full((10, 10), 65535, np.uint16)).save(folder / 'e.png')
+    frame, layout = read_image(folder / 'e.png')
+    assert (frame.dtype, layout, int(frame.max())) == (np.dtype(np.uint16), 'mono', 65535)
+    data = load_image_folder(tmp_path, 'train', spec=FrameSpec(32, 32, 3), test_fraction=0,
+                             val_fraction=0)
+    assert data.images.shape == (5, 3, 32, 32) and not data.skipped
+    for image in data.images[:4]:  # red stays red (JPEG within its error)
+        assert image[0].min() > 240 and image[1:].max() < 15
+    assert data.images[4].min() == 255  # full-scale 16-bit grey is white
+
+
+def test_unreadable_files_are_skipped_and_counted_or_refused(tmp_path):
+    """A truncated PNG and a text file named .jpg: skipped and counted, or --strict refuses."""
+    folder = tmp_path / 'cls'
+    folder.mkdir()
+    Image.new('L', (16, 16), 200).save(folder / 'good.png')
+    Image.new('L', (64, 64), 100).save(folder / 'whole.png')
+    data = (folder / 'whole.png').read_bytes()
+    (folder / 'cut.png').write_bytes(data[:len(data) // 2])
+    (folder / 'fake.jpg').write_text('hello')
+    read = load_image_folder(tmp_path, 'train', test_fraction=0, val_fraction=0)
+    assert len(read) == 2 and len(read.skipped) == 2
+    assert sorted(p.name for p, _ in read.skipped) == ['cut.png', 'fake.jpg']
+    with pytest.raises(DatasetError, match='cut.png'):
+        load_image_folder(tmp_path, 'train', test_fraction=0, val_fraction=0, strict=True)
+
+
+def test_folder_errors_are_one_clear_line(tmp_path):
+    """A missing folder, no class folder, an empty class: DatasetError naming the problem."""
+    with pytest.raises(DatasetError, match='does not exist'):
+        folder_split(tmp_path / 'nope', 'train')
+    with pytest.raises(DatasetError, match='no class folder'):
+        folder_split(tmp_path, 'train')
+    (tmp_path / 'mug').mkdir()
+    Image.new('L', (4, 4)).save(tmp_path / 'mug' / 'x.png')
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(DatasetError, match="class 'empty' has no image"):
+        folder_split(tmp_path, 'train')
+
+
+@pytest.mark.parametrize('text, source', [
+    ('fashion-mnist', DataSource('idx', None, 'fashion-mnist')),
+    ('idx:/d', DataSource('idx', '/d')),
+    ('folder:/robot/objects', DataSource('folder', '/robot/objects')),
+    ('nmnist-synth', DataSource('nmnist-synth')),
+    ('mnist-digits:/x', DataSource('mnist-digits', '/x')),
+    ('cifar10:/c', DataSource('cifar10', '/c')),
+])
+def test_data_specs_parse(text, source):
+    assert parse_data(text) == source
+
+
+@pytest.mark.parametrize('text, message', [
+    ('kitti', 'unknown data source'), ('folder', 'needs a directory'), ('idx:', 'is empty')])
+def test_bad_data_specs_say_what_is_accepted(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_data(text)
+
+
+def test_old_options_name_the_same_sources():
+    assert from_options('fashion-mnist', None) == parse_data('fashion-mnist')
+    assert from_options('fashion-mnist', '/d') == parse_data('idx:/d')
+    assert from_options('nmnist-synth', None) == parse_data('nmnist-synth')
+    with pytest.raises(DatasetError, match='no validation split'):
+        load_split(parse_data('fashion-mnist'), 'val')
+
+
+def _cli(argv, capsys):
+    code = main(argv + ['--json', '--quiet'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out.strip().splitlines()[-1])
+
+
+def test_train_eval_sweep_on_a_folder(tmp_path, fashion_folder, capsys):
+    """Both families train on a folder (STDP grey, converted RGB 32 x 32); eval, sweep read it."""
+    data = ['--data', f'folder:{fashion_folder}']
+    stdp = _cli(['train', *data, '--n-train', '1000', '--neurons', '50', '-T', '100',
+                 '--n-eval', '400', '-o', str(tmp_path / 's.json')], capsys)
+    assert stdp['accuracy'] > 0.4  # 10 classes: chance is 0.1
+    evaluated = _cli(['eval', *data, '-m', stdp['checkpoint'], '-T', '100'], capsys)
+    assert evaluated['n_samples'] == 400 and evaluated['dataset'] == str(fashion_folder)
+    converted = _cli(['train', *data, '--family', 'converted', '--n-train', '1000',
+                      '--epochs', '3', '--n-eval', '400', '--eval-timesteps', '4',
+                      '-o', str(tmp_path / 'c.json')], capsys)
+    from topspark_ros.core.checkpoint import load_checkpoint
+    model, meta = load_checkpoint(converted['checkpoint'])
+    assert model.input_spec == FrameSpec(32, 32, 3)
+    assert meta['info']['dataset'] == str(fashion_folder)
+    assert converted['accuracy'] > 0.4
+    swept = _cli(['sweep', *data, '-m', converted['checkpoint'], '--grid', '4,2',
+                  '--n-eval', '400', '--plot', ''], capsys)
+    assert sorted(e['timesteps'] for e in swept['entries']) == [2, 4]
+
+
+def test_model_inputs_are_cached_and_any_change_reads_afresh(tmp_path, monkeypatch):
+    """The second read of a split comes from the cache; a changed file or option does not."""
+    from topspark_ros.core.data import folder as folder_module
+    from topspark_ros.core.data.cache import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / 'cache'))
+    root = tmp_path / 'objects'
+    for name in ('mug', 'pen'):
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new('L', (20, 10), 40 * i + (name == 'pen')).save(root / name / f'{i}.png')
+    calls = []
+    real = folder_module.load_image_folder
+    monkeypatch.setattr(folder_module, 'load_image_folder',
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    source = parse_data(f'folder:{root}')
+    first = load_split(source, 'train', test_fraction=0.2, val_fraction=0)
+    again = load_split(source, 'train', test_fraction=0.2, val_fraction=0)
+    assert len(calls) == 1  # the second came from the cache, identical
+    np.testing.assert_array_equal(first.images, again.images)
+    np.testing.assert_array_equal(first.labels, again.labels)
+    assert again.files == first.files and again.class_names == first.class_names
+    load_split(source, 'train', test_fraction=0.2, val_fraction=0, invert=True)
+    assert len(calls) == 2  # another option: another entry
+    Image.new('L', (20, 10), 255).save(root / 'mug' / '0.png')  # the same name, new content
+    changed = load_split(source, 'train', test_fraction=0.2, val_fraction=0)
+    assert len(calls) == 3
+    load_split(source, 'train', test_fraction=0.2, val_fraction=0, cache=False)
+    assert len(calls) == 4
+    assert not np.array_equal(changed.images, first.images)

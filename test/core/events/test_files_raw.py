@@ -1,0 +1,151 @@
+"""
+Event files as drivers record them (issue 14).
+
+EVT 3.0 ``.raw`` files with their ``%`` header (Metavision, metavision_driver), and bags of
+EventPacket messages, through :mod:`topspark_ros.core.events.files` and ``topspark events
+info / convert``.
+"""
+
+import json
+from pathlib import Path
+import struct
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+
+from topspark_ros.cli.main import main
+from topspark_ros.core.data.bag import EVENTS_TYPE
+from topspark_ros.core.events import EVENT_DTYPE, files
+from topspark_ros.core.events.codecs import make_encoder
+
+ROOT = Path(__file__).resolve().parents[3]
+EVENT_MSG_FILE = ROOT / 'test' / 'interfaces' / 'event_camera_msgs' / 'msg' / 'EventPacket.msg'
+
+# A Metavision-style header, then EVT 3.0 words computed by hand: TH(1) = 0x8001, TL(5) =
+# 0x6005 (t = 4096 + 5 = 4101 us), AY(3) = 0x0003, AX(7, ON) = 0x2807 (0x800 | 7), a padding
+# word 0x9999, AX(8, OFF) = 0x2008.
+GOLDEN_RAW = (b'% camera_integrator_name Prophesee\n% date 2026-12-04 10:00:00\n% evt 3.0\n'
+              b'% format EVT3;height=8;width=64\n% geometry 64x8\n% end\n'
+              + struct.pack('<6H', 0x8001, 0x6005, 0x0003, 0x2807, 0x9999, 0x2008))
+GOLDEN_EVENTS = [(7, 3, 1, 4101), (8, 3, 0, 4101)]
+
+
+def as_tuples(events):
+    return [(int(e['x']), int(e['y']), int(e['p']), int(e['t'])) for e in events]
+
+
+def sample(n: int = 2000, width: int = 1280, height: int = 720, span_us: int = 3_000_000,
+           seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    events = np.zeros(n, EVENT_DTYPE)
+    events['t'] = np.sort(rng.integers(0, span_us, n))
+    events['x'] = rng.integers(0, width, n)
+    events['y'] = rng.integers(0, height, n)
+    events['p'] = rng.integers(0, 2, n)
+    return events
+
+
+def cli(argv, capsys) -> dict:
+    code = main(argv + ['--json', '--quiet'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out.strip().splitlines()[-1])
+
+
+def test_raw_golden_file_reads_with_its_header(tmp_path):
+    path = tmp_path / 'golden.raw'
+    path.write_bytes(GOLDEN_RAW)
+    recording = files.read_event_file(path)
+    assert (recording.width, recording.height) == (64, 8)
+    assert as_tuples(recording.events) == GOLDEN_EVENTS
+    assert recording.metadata['header']['camera_integrator_name'] == 'Prophesee'
+    assert recording.metadata['decoder']['padding_words'] == 1
+    # Older headers: no format line, no "% end"; the size from "% Width" / "% Height".
+    path.write_bytes(b'% Width 64\n% Height 8\n% evt 3.0\n' + GOLDEN_RAW.split(b'% end\n')[1])
+    assert as_tuples(files.read_event_file(path).events) == GOLDEN_EVENTS
+
+
+def test_raw_files_refuse_other_formats_and_missing_sizes(tmp_path):
+    path = tmp_path / 'evt2.raw'
+    path.write_bytes(b'% evt 2.0\n% format EVT2;height=480;width=640\n% end\n\x00\x00\x00\x00')
+    with pytest.raises(files.EventFileError, match='only EVT 3.0'):
+        files.read_event_file(path)
+    path.write_bytes(b'% evt 3.0\n% end\n\x01\x80')
+    with pytest.raises(files.EventFileError, match='no sensor size'):
+        files.read_event_file(path)
+    big = files.EventRecording(sample(10, 4000, 10), 4000, 10)
+    with pytest.raises(files.EventFileError, match='outside what evt3 can address'):
+        files.write_event_file(tmp_path / 'big.raw', big)
+
+
+def test_raw_round_trip_and_a_header_other_tools_read(tmp_path):
+    events = sample()
+    path = tmp_path / 'rec.raw'
+    files.write_event_file(path, files.EventRecording(events, 1280, 720))
+    header, offset = files.parse_raw_header(path.read_bytes())
+    assert header['evt'] == '3.0' and header['format'] == 'EVT3;height=720;width=1280'
+    assert path.read_bytes()[:offset].endswith(b'% end\n')
+    back = files.read_event_file(path)
+    np.testing.assert_array_equal(back.events, events)
+    assert (back.width, back.height) == (1280, 720)
+
+
+def test_cli_converts_between_raw_npz_and_bin(tmp_path, capsys):
+    events = sample(500, 34, 34, 200_000, seed=1)
+    events['t'] += 10_000_000  # beyond the 23-bit times of .bin
+    first = tmp_path / 'a.npz'
+    files.write_event_file(first, files.EventRecording(events, 34, 34, label=3))
+    out = cli(['events', 'convert', str(first), str(tmp_path / 'b.raw')], capsys)
+    assert (out['events'], out['output']) == (500, str(tmp_path / 'b.raw'))
+    info = cli(['events', 'info', str(tmp_path / 'b.raw')], capsys)
+    assert (info['format'], info['events'], info['width']) == ('evt3 raw', 500, 34)
+    cli(['events', 'convert', str(tmp_path / 'b.raw'), str(tmp_path / 'c.bin'),
+         '--start-at-zero'], capsys)
+    cli(['events', 'convert', str(tmp_path / 'c.bin'), str(tmp_path / 'd.npz')], capsys)
+    back = files.read_event_file(tmp_path / 'd.npz').events
+    shifted = events.copy()
+    shifted['t'] -= events['t'][0]
+    np.testing.assert_array_equal(back, shifted)
+    # Without --start-at-zero the .bin format cannot hold these times: one clear line.
+    assert main(['events', 'convert', str(tmp_path / 'b.raw'), str(tmp_path / 'e.bin')]) == 1
+    assert '23' in capsys.readouterr().err
+
+
+def write_event_bag(path: Path, encoding: str, events: np.ndarray, width: int, height: int,
+                    packets: int = 30) -> Path:
+    """Write ``events`` as ``packets`` EventPackets of ``encoding`` to /events of a new bag."""
+    store = get_typestore(Stores.ROS2_JAZZY)
+    store.register(get_types_from_msg(EVENT_MSG_FILE.read_text(), EVENTS_TYPE))
+    encoder = make_encoder(encoding, width, height)
+    with Writer(path, version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        connection = writer.add_connection('/events', EVENTS_TYPE, typestore=store)
+        for chunk in np.array_split(events, packets):
+            packet = encoder.encode(chunk)
+            stamp = 1_700_000_000 * 10**9 + int(chunk['t'][-1]) * 1000
+            header = store.types['std_msgs/msg/Header'](
+                stamp=store.types['builtin_interfaces/msg/Time'](sec=stamp // 10**9,
+                                                                 nanosec=stamp % 10**9),
+                frame_id='camera')
+            msg = store.types[EVENTS_TYPE](
+                header=header, height=height, width=width, seq=packet.seq,
+                time_base=packet.time_base, encoding=encoding, is_bigendian=False,
+                events=np.frombuffer(packet.data, np.uint8))
+            writer.write(connection, stamp, store.serialize_cdr(msg, EVENTS_TYPE))
+    return path
+
+
+@pytest.mark.parametrize('encoding', ['libcaer_cmp', 'evt3'])
+def test_cli_converts_a_bags_event_topic_to_a_file(tmp_path, capsys, encoding):
+    events = sample(3000, 346, 260, 2_000_000, seed=2)
+    bag = write_event_bag(tmp_path / 'bag', encoding, events, 346, 260)
+    info = cli(['events', 'info', f'bag:{bag}'], capsys)
+    assert (info['format'], info['events'], info['width'], info['height']) == \
+        (f'bag {encoding}', 3000, 346, 260)
+    out = cli(['events', 'convert', str(bag), str(tmp_path / 'rec.raw'), '--topic', '/events'],
+              capsys)
+    assert out['events'] == 3000
+    np.testing.assert_array_equal(files.read_event_file(tmp_path / 'rec.raw').events, events)
+    assert main(['events', 'convert', str(bag), str(tmp_path / 'x.npz'), '--topic', '/no']) == 1
+    assert 'no topic /no' in capsys.readouterr().err

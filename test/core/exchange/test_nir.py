@@ -1,0 +1,269 @@
+"""NIR export, re-simulation and import (topspark_ros.core.exchange, `topspark export/import`)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from topspark_ros import cli
+from topspark_ros.core.checkpoint import load_checkpoint
+from topspark_ros.core.converted import ConvertedConfig
+from topspark_ros.core.exchange.check import resimulate
+from topspark_ros.core.exchange.fidelity import STATUSES
+from topspark_ros.core.exchange.nir_export import export_model, export_stdp, write_nir
+from topspark_ros.core.exchange.nir_import import import_graph, NirImportError
+from topspark_ros.core.exchange.nir_sim import graph_metadata, NirSimulator
+
+nir = pytest.importorskip('nir')
+
+MODELS = Path(__file__).resolve().parents[3] / 'models'
+CONVERTED = MODELS / 'converted_fmnist_vgg.json'
+STDP = MODELS / 'stdp_fmnist_n400.json'
+
+
+def _written(graph, tmp_path: Path, name: str = 'model.nir'):
+    """Write ``graph`` with nir.write and read it back with nir.read."""
+    return nir.read(write_nir(graph, tmp_path / name))
+
+
+def _covers_every_node(graph, entries: list) -> None:
+    """Assert every node but the Output appears in the fidelity entries, statuses valid."""
+    reported = {e['node'] for e in entries}
+    for name, node in graph.nodes.items():
+        if type(node).__name__ != 'Output':
+            assert name in reported, f'{name} missing from the fidelity report'
+    assert {e['status'] for e in entries} <= set(STATUSES)
+
+
+@pytest.mark.parametrize('pool', ['sum', 'avg'])
+def test_converted_export_reports_every_node_and_resimulates(tmp_path, fashion_test, pool):
+    """The shipped converted model re-simulates from its file with >= 99 % agreement."""
+    model, meta = load_checkpoint(CONVERTED)
+    graph, report = export_model(model, pool=pool, info=meta['info'])
+    read = _written(graph, tmp_path)
+    kinds = {type(n).__name__ for n in read.nodes.values()}
+    assert {'Conv2d', 'Affine', 'IF', 'Flatten', 'I'} <= kinds
+    assert ('SumPool2d' if pool == 'sum' else 'AvgPool2d') in kinds
+    stored = graph_metadata(read)
+    assert stored['family'] == 'converted' and stored['input']['mean'] == [0.2854]
+    _covers_every_node(read, stored['fidelity'])
+    assert stored['fidelity'] == report.to_list()
+    theta = (model.net.mu() * model.params.threshold_scale).detach().numpy()
+    np.testing.assert_allclose(read.nodes['layer0'].v_threshold,
+                               np.full((16, 28, 28), theta[0]), rtol=1e-6)
+    figures = resimulate(model, read, fashion_test.images[:200], fashion_test.labels[:200],
+                         timesteps=2)
+    assert figures['agreement'] >= 0.99
+    assert abs(figures['nir_accuracy'] - figures['native_accuracy']) <= 0.01
+    assert 0.0 <= figures['plain_nir_agreement'] <= 1.0
+
+
+def test_stdp_export_resimulates_on_the_same_poisson_trains(tmp_path, fashion_test):
+    """The shipped STDP model's graph gives the native predictions on the same spikes."""
+    model, meta = load_checkpoint(STDP)
+    graph, report = export_model(model, info=meta['info'])
+    read = _written(graph, tmp_path)
+    stored = graph_metadata(read)
+    assert stored['dt_s'] == pytest.approx(1e-3) and stored['timesteps'] == 350
+    _covers_every_node(read, stored['fidelity'])
+    statuses = {(e['kind'], e['status']) for e in stored['fidelity']}
+    assert ('refractory period', 'not representable') in statuses
+    assert ('Input', 'approximate') in statuses
+    assert isinstance(read.nodes['inh'], nir.LIF) and ('inh_delay', 'inhibition') in read.edges
+    np.testing.assert_allclose(read.nodes['exc'].v_threshold,
+                               model.params.v_thresh_mv + model.theta, rtol=1e-6)
+    figures = resimulate(model, read, fashion_test.images[:32], fashion_test.labels[:32],
+                         timesteps=80, seed=3)
+    assert figures['agreement'] >= 0.99
+    assert 'rate_input_agreement' in figures
+
+
+def test_stdp_direct_inhibition_is_a_recurrent_edge_and_exact(tmp_path, fashion_test):
+    """'direct' inhibition exports as exc -> Delay -> Affine -> exc; spike counts match."""
+    from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
+    from topspark_ros.core.stdp.encoding import poisson_events
+
+    shipped, _ = load_checkpoint(STDP)
+    config = STDPConfig.from_dict({**shipped.config.to_dict(), 'inhibition': 'direct'})
+    model = DiehlCookNetwork(config, shipped.params, weights=shipped.weights,
+                             theta=shipped.theta, readout=shipped.readout)
+    graph, _ = export_stdp(model)
+    read = _written(graph, tmp_path)
+    assert 'inh' not in read.nodes
+    assert {('exc', 'exc_delay'), ('exc_delay', 'inhibition'), ('inhibition', 'exc')} \
+        <= set(read.edges)
+    images = fashion_test.images[:16]
+    events = poisson_events(images, 60, model.params.input_rate_hz, config.dt_ms,
+                            np.arange(16, dtype=np.uint64))
+    native = model.infer(spikes=events)
+    simulator = NirSimulator(read)
+    simulator.run(events.to_dense().astype(np.float32), 60, batch=16)
+    np.testing.assert_array_equal(simulator.spike_counts['exc'], native.exc_spike_counts)
+
+
+def test_cli_export_prints_the_report_and_checks(tmp_path, fashion_dir, capsys):
+    """`topspark export --check` prints every node's fidelity and the agreement."""
+    out = tmp_path / 'vgg.nir'
+    assert cli.main(['export', '-m', str(CONVERTED), '--format', 'nir', '-o', str(out),
+                     '--check', '64', '--data', f'idx:{fashion_dir}', '-q']) == 0
+    text = capsys.readouterr().out
+    assert 'approximate  layer0' in text and 'not representable' in text
+    assert 'check_agreement: 1' in text and 'check_native_accuracy' in text
+    assert cli.main(['export', '-m', str(CONVERTED), '-o', str(out), '--json', '-q']) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['nodes_approximate'] == 4 and len(result['fidelity']) >= result['nodes']
+    assert nir.read(out).nodes['output_integrator'].r.shape == (10,)
+
+
+# --- import ------------------------------------------------------------------------------
+
+
+def _snntorch_style_dense(rng, beta=0.9, dt=1e-4):
+    """Return a dense LIF net as snnTorch's export writes it (tau = dt/(1-beta), r = tau/dt)."""
+    w1 = rng.normal(0, 0.15, (32, 64)).astype(np.float32)
+    w2 = rng.normal(0, 0.4, (10, 32)).astype(np.float32)
+    b1 = rng.normal(0, 0.1, 32).astype(np.float32)
+
+    def lif(n):
+        tau = np.full(n, dt / (1 - beta), np.float32)
+        return nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(n, np.float32),
+                       v_threshold=np.ones(n, np.float32), v_reset=np.zeros(n, np.float32))
+
+    graph = nir.NIRGraph(
+        nodes={'input': nir.Input(input_type=np.array([64])),
+               'fc1': nir.Affine(weight=w1, bias=b1), 'lif1': lif(32),
+               'fc2': nir.Affine(weight=w2, bias=np.zeros(10, np.float32)), 'lif2': lif(10),
+               'output': nir.Output(output_type=np.array([10]))},
+        edges=[('input', 'fc1'), ('fc1', 'lif1'), ('lif1', 'fc2'), ('fc2', 'lif2'),
+               ('lif2', 'output')])
+    return graph, (w1, b1, w2)
+
+
+def test_import_snntorch_style_lif_matches_leaky_with_subtract_reset(tmp_path):
+    """A Leaky net (beta 0.9, reset by subtraction) runs the same after import."""
+    rng = np.random.default_rng(0)
+    graph, (w1, b1, w2) = _snntorch_style_dense(rng)
+    model, report, _ = import_graph(_written(graph, tmp_path))
+    assert model.config.arch == 'graph' and model.config.leak == pytest.approx((0.9, 0.9))
+    assert model.input_spec.shape == (8, 8)
+    images = rng.integers(0, 256, (20, 8, 8), dtype=np.uint8)
+    result = model.infer(images, timesteps=12)
+    # snnTorch Leaky, reset_mechanism='subtract': mem = beta mem + in - spk thr (thr 1).
+    x = images.reshape(20, 64).astype(np.float64) / 255.0
+    m1, m2, counts = np.zeros((20, 32)), np.zeros((20, 10)), np.zeros((20, 10))
+    for _ in range(12):
+        m1 = 0.9 * m1 + x @ w1.T + b1
+        s1 = (m1 >= 1.0).astype(float)
+        m1 -= s1
+        m2 = 0.9 * m2 + s1 @ w2.T
+        s2 = (m2 >= 1.0).astype(float)
+        m2 -= s2
+        counts += s2
+    np.testing.assert_allclose(result.evidence, counts, atol=1e-9)
+    assert {e.node for e in report.entries} >= {'fc1', 'lif1', 'fc2', 'lif2', 'input'}
+
+
+def test_import_conv_sum_pool_and_per_channel_thresholds_agrees_with_simulator(tmp_path):
+    """A conv IF net (Sinabs-like: SumPool2d, thresholds per channel) = the NIR simulator."""
+    rng = np.random.default_rng(1)
+    th = np.repeat(np.array([0.5, 1.0, 1.5, 2.0], np.float32)[:, None, None], 64,
+                   axis=1).reshape(4, 8, 8)
+    nodes = {
+        'input': nir.Input(input_type=np.array([1, 8, 8])),
+        'conv': nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0, 1, (4, 1, 3, 3))
+                           .astype(np.float32), stride=1, padding=1, dilation=1, groups=1,
+                           bias=np.zeros(4, np.float32)),
+        'if1': nir.IF(r=np.ones((4, 8, 8), np.float32), v_threshold=th),
+        'pool': nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                              padding=np.array([0, 0])),
+        'flat': nir.Flatten(input_type={'input': np.array([4, 4, 4])}, start_dim=0),
+        'fc': nir.Affine(weight=rng.normal(0, 0.5, (3, 64)).astype(np.float32),
+                         bias=np.zeros(3, np.float32)),
+        'integrator': nir.I(r=np.ones(3, np.float32)),
+        'output': nir.Output(output_type=np.array([3])),
+    }
+    edges = [('input', 'conv'), ('conv', 'if1'), ('if1', 'pool'), ('pool', 'flat'),
+             ('flat', 'fc'), ('fc', 'integrator'), ('integrator', 'output')]
+    meta = {'topspark': json.dumps({'neurons': {'if1': {'reset': 'subtract', 'fire': '>='}}})}
+    graph = _written(nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta), tmp_path)
+    model, report, _ = import_graph(graph)
+    assert [e.node for e in report.entries if e.status != 'faithful'] == ['input']
+    images = rng.integers(0, 256, (10, 8, 8), dtype=np.uint8)
+    result = model.infer(images, timesteps=6)
+    reference = NirSimulator(graph).run(images[:, None].astype(np.float32) / 255.0, 6)
+    np.testing.assert_allclose(result.evidence, reference['output'], rtol=1e-5, atol=1e-5)
+
+
+def test_export_import_round_trip_of_the_shipped_model(tmp_path, fashion_test):
+    """Converted -> NIR -> converted gives the same evidence (to float rounding)."""
+    model, meta = load_checkpoint(CONVERTED)
+    graph, _ = export_model(model, info=meta['info'])
+    imported, report, info = import_graph(_written(graph, tmp_path))
+    assert report.counts()['approximate'] == 0 and info['class_names'][0] == 'T-shirt/top'
+    images = fashion_test.images[:64]
+    a = model.infer(images, timesteps=4)
+    b = imported.infer(images, timesteps=4)
+    np.testing.assert_array_equal(a.predicted, b.predicted)
+    np.testing.assert_allclose(a.evidence, b.evidence, atol=1e-4)
+
+
+@pytest.mark.parametrize('kind', ['CubaLIF', 'LI', 'recurrent'])
+def test_import_refuses_unsupported_nodes_in_one_line_naming_the_node(tmp_path, kind):
+    """Anything the converted family cannot hold is a one-line error with the node's name."""
+    n = 4
+    w = np.eye(n, dtype=np.float32)
+    ones, zeros = np.ones(n, np.float32), np.zeros(n, np.float32)
+    neuron = {'CubaLIF': nir.CubaLIF(tau_syn=ones, tau_mem=ones, r=ones, v_leak=zeros,
+                                     v_threshold=ones),
+              'LI': nir.LI(tau=ones, r=ones, v_leak=zeros),
+              'recurrent': nir.IF(r=ones, v_threshold=ones)}[kind]
+    nodes = {'input': nir.Input(input_type=np.array([n])),
+             'fc': nir.Affine(weight=w, bias=zeros), 'odd_neuron': neuron,
+             'output': nir.Output(output_type=np.array([n]))}
+    edges = [('input', 'fc'), ('fc', 'odd_neuron'), ('odd_neuron', 'output')]
+    if kind == 'recurrent':
+        nodes['back'] = nir.Linear(weight=w)
+        edges += [('odd_neuron', 'back'), ('back', 'odd_neuron')]
+    with pytest.raises(NirImportError) as err:
+        import_graph(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
+    message = str(err.value)
+    assert "'odd_neuron'" in message and '\n' not in message
+
+
+def test_cli_import_writes_a_checkpoint_the_classifier_loads(tmp_path, capsys):
+    """`topspark import` makes a converted checkpoint; a bad graph is one error line."""
+    from topspark_ros.core.session import ClassifierSession
+
+    graph, _ = _snntorch_style_dense(np.random.default_rng(2))
+    source = write_nir(graph, tmp_path / 'snn.nir')
+    target = tmp_path / 'imported.json'
+    assert cli.main(['import', str(source), '-o', str(target), '--class-names',
+                     ','.join('abcdefghij'), '-T', '16', '--json']) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['checkpoint'] == str(target) and result['input_shape'] == [8, 8]
+    session = ClassifierSession.from_checkpoint(str(target))
+    assert session.class_names[2] == 'c'
+    model, meta = load_checkpoint(target)
+    assert meta['info']['timesteps'] == 16 and meta['family'] == 'converted'
+    assert model.infer(np.zeros((1, 8, 8), np.uint8), timesteps=3).predicted.shape == (1,)
+    ones = np.ones(4, np.float32)
+    bad = nir.NIRGraph(nodes={'input': nir.Input(input_type=np.array([4])),
+                              'syn': nir.CubaLIF(tau_syn=ones, tau_mem=ones, r=ones,
+                                                 v_leak=0 * ones, v_threshold=ones),
+                              'output': nir.Output(output_type=np.array([4]))},
+                       edges=[('input', 'syn'), ('syn', 'output')])
+    assert cli.main(['import', str(write_nir(bad, tmp_path / 'bad.nir')), '-o',
+                     str(tmp_path / 'x.json')]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('topspark: error:') and "'syn'" in err and '\n' not in err
+
+
+def test_leak_and_layers_leave_existing_checkpoints_unchanged():
+    """The new config fields are absent from built-in architectures' checkpoints."""
+    stored = json.loads(CONVERTED.read_text())['model']['config']
+    assert ConvertedConfig.from_dict(stored).to_dict() == stored
+    with pytest.raises(ValueError, match='leak'):
+        ConvertedConfig(leak=(1.5,))
+    with pytest.raises(ValueError, match='graph'):
+        ConvertedConfig(arch='vgg', layers=({'synapses': []},))

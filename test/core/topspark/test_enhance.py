@@ -1,0 +1,435 @@
+"""Tests of parameter enhancement: knobs, sensitivity, searches, profiles, sessions, the CLI."""
+
+import copy
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+from topspark_ros.cli.main import main
+from topspark_ros.core.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from topspark_ros.core.data.idx import split_indices
+from topspark_ros.core.energy import EnergyModel
+from topspark_ros.core.session import ClassifierSession
+from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
+from topspark_ros.core.topspark import enhance as enh
+from topspark_ros.core.topspark import search
+from topspark_ros.core.topspark.profile import load_profile, save_profile
+from topspark_ros.core.topspark.sweep import measure_timesteps, sweep
+
+ENERGY = EnergyModel('cmos45_fp32')
+KNOBS = {k.name: k for k in enh.STDP_KNOBS}
+SHA = '0123456789abcdef' * 4
+
+
+@pytest.fixture(scope='module')
+def data(fashion_train):
+    """Return ``(train images, train labels, val images, val labels)``: disjoint slices."""
+    train, val = split_indices(len(fashion_train), [300, 300], 11)
+    return (fashion_train.images[train], fashion_train.labels[train],
+            fashion_train.images[val], fashion_train.labels[val])
+
+
+@pytest.fixture(scope='module')
+def tiny(data):
+    """Return a 20-neuron network trained on 300 images at T=64, labels assigned."""
+    model = DiehlCookNetwork(STDPConfig(n_neurons=20, seed=0))
+    model.learn(data[0], timesteps=64)
+    model.assign_labels(data[0], data[1], timesteps=64, seed=1)
+    return model
+
+
+def _profile(model, images, labels, grid=(32, 16), params_for=lambda t: None):
+    return sweep(model, images, labels, grid, model_path='m.json', model_sha256=SHA,
+                 dataset='fashion-mnist', split='train', energy_model=ENERGY,
+                 params_for=params_for)
+
+
+def test_knob_values_and_rounding():
+    params = DynamicsParams()
+    assert KNOBS['v_thresh_mv'].value(params, 0.5, 1.0) == -58.5  # halfway to v_rest -65
+    assert KNOBS['input_rate_hz'].value(params, 2.0, 1.0) == 256.0
+    assert KNOBS['input_rate_hz'].value(params, 1 / 3, 1.0) == 42.67  # 4 significant digits
+    assert KNOBS['refractory_ms'].value(params, 0.3, 1.0) == 2.0  # whole steps (1.5 -> 2)
+    assert KNOBS['refractory_ms'].value(params, 0.3, 0.5) == 1.5
+    assert {k.stage for k in enh.STDP_KNOBS} == {'inference', 'learning'}
+    assert {'v_thresh_mv', 'theta_scale', 'theta_plus_mv', 'tau_theta_ms', 'input_rate_hz',
+            'w_inh_mv', 'refractory_ms', 'nu_pre', 'nu_post'} <= set(KNOBS)
+    with pytest.raises(ValueError):
+        enh.Knob('no_such_field', 'inference', 'ratio', (0.5,), (0.5, 2.0))
+    with pytest.raises(ValueError):
+        enh.Knob('w_inh_mv', 'inference', 'ratio', (0.5,), (1.5, 2.0))  # range lacks 1
+
+
+def test_theta_scale_scales_the_learnt_thresholds(data, tiny):
+    images = data[2][:40]
+    theta = tiny.theta
+    scaled = DiehlCookNetwork(tiny.config, weights=tiny.weights, theta=theta * 0.5,
+                              readout=tiny.readout)
+    a = tiny.infer(images, timesteps=32, params=DynamicsParams(theta_scale=0.5), seed=4)
+    b = scaled.infer(images, timesteps=32, seed=4)
+    assert np.array_equal(a.exc_spike_counts, b.exc_spike_counts)
+    plain = tiny.infer(images, timesteps=32, seed=4)
+    assert a.exc_spike_counts.sum() > plain.exc_spike_counts.sum()  # lower thresholds
+    assert np.array_equal(tiny.theta, theta)  # inference changes nothing
+    # Learning with (theta_scale s, theta_plus p) is learning with (1, s p) on s theta.
+    s, p = 0.5, 0.2
+    a, b = copy.deepcopy(tiny), copy.deepcopy(scaled)
+    a.learn(images[:10], timesteps=32, params=DynamicsParams(theta_scale=s, theta_plus_mv=p),
+            seed=5)
+    b.learn(images[:10], timesteps=32, params=DynamicsParams(theta_plus_mv=s * p), seed=5)
+    assert np.array_equal(a.weights, b.weights)
+    np.testing.assert_allclose(a.theta * s, b.theta, rtol=1e-12)
+    assert not np.allclose(a.theta, tiny.theta)
+    with pytest.raises(ValueError):
+        DynamicsParams(theta_scale=0.0)
+
+
+def test_sensitivity_shape_and_ranking(data, tiny):
+    calls = []
+    knobs = [k for k in enh.STDP_KNOBS if k.stage == 'inference']
+    result = enh.sensitivity(tiny, data[2], data[3], (16, 8), energy_model=ENERGY,
+                             progress=calls.append)
+    assert len(calls) == enh.sensitivity_work((16, 8), enh.STDP_KNOBS, learning=False)
+    assert result.knobs == tuple(knobs)  # no scoring images: learning knobs left out
+    assert len(result.points) == 2 * sum(len(k.factors) + 1 for k in knobs)
+    for t in (16, 8):
+        own = [p for p in result.points if p.timesteps == t and p.factor == 1.0]
+        assert len(own) == len(knobs) and len({p.score for p in own}) == 1
+        for knob in knobs:
+            curve = result.curve(knob.name, t)
+            assert [p.factor for p in curve] == sorted(set(knob.factors) | {1.0})
+            effect = result.effect(knob.name, t)
+            accuracies = [p.score.accuracy for p in curve]
+            assert effect.spread == pytest.approx(max(accuracies) - min(accuracies))
+            assert effect.gain >= 0.0
+    ranking = result.ranking()
+    assert [r[0] for r in ranking] and {r[0] for r in ranking} == {k.name for k in knobs}
+    spreads = [r[2] for r in ranking]
+    assert spreads == sorted(spreads, reverse=True)
+    names = [r[0] for r in ranking]
+    # A quarter of the input rate silences the network at T=8 and 16; refractoriness barely
+    # matters when neurons fire a few times per input.
+    assert names.index('input_rate_hz') < names.index('refractory_ms')
+    assert result.effect('input_rate_hz', 8).spread > 0.1
+
+
+def test_search_never_returns_worse_than_own(data, tiny):
+    knobs = [KNOBS['theta_scale'], KNOBS['input_rate_hz'], KNOBS['v_thresh_mv']]
+    result = enh.search_inference(tiny, data[2], data[3], 16, knobs, budget=8,
+                                  energy_model=ENERGY, seed=1)
+    assert result.after.accuracy >= result.before.accuracy
+    assert result.candidates == 8 and result.knobs == tuple(k.name for k in knobs)
+    own = enh.measure(tiny, data[2], data[3], 16, None, energy_model=ENERGY, seed=1)
+    assert result.before == own
+    assert enh.measure(tiny, data[2], data[3], 16, result.values or None,
+                       energy_model=ENERGY, seed=1) == result.after
+    # Only harmful candidates (silent network): the model's own values are kept.
+    harmful = [{'v_thresh_mv': 1e4}, {'input_rate_hz': 0.001}]
+    result = enh.search_inference(tiny, data[2], data[3], 16, knobs, budget=3,
+                                  energy_model=ENERGY, first=harmful, seed=1)
+    assert result.candidates == 3 and result.values == {} and result.after == result.before
+
+
+def test_search_is_reproducible_with_its_seed(data, tiny):
+    knobs = [KNOBS['theta_scale'], KNOBS['tau_v_ms']]
+
+    def run(seed):
+        return enh.search_inference(tiny, data[2][:200], data[3][:200], 16, knobs, budget=5,
+                                    energy_model=ENERGY, seed=seed)
+
+    assert run(3) == run(3)
+    params = tiny.params
+
+    def draw(seed):
+        return enh._candidates(knobs, params, 1.0, 6, np.random.default_rng([seed, 16]), [])
+
+    assert draw(3) == draw(3) and draw(3) != draw(4)
+    assert draw(3)[0] == {}  # the model's own values are always a candidate
+
+
+def test_successive_halving_rungs():
+    assert enh.rung_sizes(5000, 48) == [555, 1666, 5000]
+    assert enh.rung_sizes(300, 48) == [300]
+    assert enh.rung_sizes(5000, 2) == [5000]
+    assert enh.search_work(5000, 48) == 1 + 48 + 16 + 6
+
+
+def test_learning_search_confirms_with_longer_runs(data, tiny):
+    args = (tiny, data[0][:80], data[1][:80], data[2][:150], data[3][:150], 16)
+    fixed = {'theta_scale': 0.5}
+    calls = []
+    result = enh.search_learning(*args, [KNOBS['theta_plus_mv'], KNOBS['nu_post']],
+                                 fixed=fixed, budget=3, neurons=8, energy_model=ENERGY,
+                                 learn_samples=40, confirm_top=2, seed=3,
+                                 progress=calls.append)
+    assert result.candidates == 3 and 1 + 3 + 1 <= len(calls) <= 1 + 3 + 1 + 2
+
+    def long_run(values):
+        return enh.scoring_run(*args, {**fixed, **values}, neurons=8, energy_model=ENERGY,
+                               seed=3)
+
+    assert result.before == long_run({})  # the confirmation runs decide
+    assert result.after == long_run(result.values)
+    assert result.after.accuracy >= result.before.accuracy
+
+
+def test_enhance_and_profile_record(data, tiny):
+    calls = []
+    result = enh.enhance(tiny, data[2][:200], data[3][:200], [16], energy_model=ENERGY,
+                         budget=4, learn_budget=1, top_k=2, train_images=data[0][:60],
+                         train_labels=data[1][:60], learn_neurons=8, seed=2,
+                         progress=calls.append)
+    assert len(calls) <= enh.enhance_work([16], 200, budget=4, learn_budget=1, learning=True)
+    (item,) = result.timesteps
+    assert item.inference.after.accuracy >= item.inference.before.accuracy
+    assert item.learning.after.accuracy >= item.learning.before.accuracy
+    assert item.learning_own is not None
+    assert result.params_for(16) == (None if item.params is None else dict(item.params))
+    assert result.params_for(32) is None
+    profile = _profile(tiny, data[2][:100], data[3][:100])
+    record = enh.describe(result, command='topspark enhance', dataset='fashion-mnist',
+                          created='2026-11-23T10:00:00+00:00')
+    enhanced = enh.apply_to_profile(profile, dataclasses.replace(result, timesteps=(
+        dataclasses.replace(item, params={'theta_scale': 0.5}),)), record)
+    assert enhanced.params_for(16) == {'theta_scale': 0.5} and enhanced.params_for(32) is None
+    for before, after in zip(profile.entries, enhanced.entries):  # measurements kept
+        assert dataclasses.replace(after, params=before.params) == before
+    assert enhanced.enhancement['timesteps'][0]['timesteps'] == 16
+    assert enhanced.enhancement['measured_with_params'] is False
+    with pytest.raises(ValueError, match='no entry for T'):
+        enh.apply_to_profile(_profile(tiny, data[2][:50], data[3][:50], grid=(32,)), result,
+                             record)
+
+
+def test_profile_round_trip_with_enhancement(tmp_path, data, tiny):
+    profile = _profile(tiny, data[2][:50], data[3][:50], grid=(16,))
+    record = {'command': 'x', 'timesteps': [{'timesteps': 16, 'params': {'a': 1.5}}],
+              'n': 3, 'ok': True, 'none': None}
+    path = save_profile(dataclasses.replace(profile, enhancement=record), tmp_path / 'p.yaml')
+    loaded = load_profile(path)
+    assert loaded.enhancement == record and isinstance(loaded.enhancement['n'], int)
+    assert 'enhancement' not in (save_profile(profile, tmp_path / 'q.yaml')).read_text()
+    with pytest.raises(ValueError, match='enhancement'):
+        dataclasses.replace(profile, enhancement={'x': object()})
+
+
+def test_enhanced_params_apply_at_their_t_only(data, tiny):
+    values = {'theta_scale': 0.5, 'input_rate_hz': 200.0}
+    profile = _profile(tiny, data[2][:100], data[3][:100],
+                       params_for=lambda t: values if t == 16 else None)
+    assert profile.entry(16).params == values and profile.entry(32).params is None
+    again = measure_timesteps(tiny, data[2][:100], data[3][:100], 16, energy_model=ENERGY,
+                              params=values)
+    assert again.accuracy == profile.entry(16).accuracy  # the sweep measured with them
+    model = copy.deepcopy(tiny)
+    seen = []
+    for name in ('infer', 'learn'):
+        method = getattr(model, name)
+
+        def spy(*args, method=method, name=name, **kwargs):
+            seen.append((name, kwargs['timesteps'], kwargs.get('params')))
+            return method(*args, **kwargs)
+
+        setattr(model, name, spy)
+    session = ClassifierSession(model, profile=profile)
+    frame = data[2][0]
+    for t in (16, 32, 17):
+        session.classify(frame, 'mono', t)
+        session.learn(frame, 'mono', t)
+    applied = {(name, t): p for name, t, p in seen}
+    for name in ('infer', 'learn'):
+        params = applied[(name, 16)]
+        assert params.theta_scale == 0.5 and params.input_rate_hz == 200.0
+        assert params == tiny.params.replace(**values)
+        assert applied[(name, 32)] is None and applied[(name, 17)] is None
+    assert ClassifierSession(tiny).params_for(16) is None
+
+
+def _run(capsys, argv):
+    code = main(argv + ['--json', '--quiet'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out.strip().splitlines()[-1])
+
+
+def test_cli_enhance_sweep_train(tmp_path, fashion_dir, tiny, capsys):
+    model = tmp_path / 'm.json'
+    save_checkpoint(model, tiny, info={'class_names': [str(i) for i in range(10)]})
+    data_args = ['--data-dir', str(fashion_dir)]
+    sweep_args = ['sweep', '-m', str(model), '--grid', '32,16', '--n-eval', '100',
+                  '--n-train-steps', '0', '--early-exit-margin', '0', '--plot', ''] + data_args
+    _run(capsys, sweep_args)
+    profile_path = tmp_path / 'm.profile.yaml'
+    plain = load_profile(profile_path)
+
+    assert main(['enhance', '-m', str(model), '--grid', '8'] + data_args) == 2
+    assert 'no entry for T=[8]' in capsys.readouterr().err
+    result = _run(capsys, ['enhance', '-m', str(model), '--grid', '16', '--budget', '4',
+                           '--learn-budget', '1', '--learn-samples', '60', '--learn-neurons',
+                           '8', '--confirm-samples', '100', '--n-val', '200', '--seed', '5']
+                  + data_args)
+    assert result['profile'] == str(profile_path)
+    assert (tmp_path / 'm.profile.sensitivity.png').stat().st_size > 0
+    (row,) = result['enhanced']
+    assert row['timesteps'] == 16 and row['val_accuracy_after'] >= row['val_accuracy_before']
+    assert row['train_accuracy_after'] is not None
+    assert len(result['sensitivity']) == sum(len(k.factors) + 1 for k in enh.STDP_KNOBS)
+    enhanced = load_profile(profile_path)
+    assert enhanced.params_for(16) == row['params'] and enhanced.params_for(32) is None
+    assert [e.accuracy for e in enhanced.entries] == [e.accuracy for e in plain.entries]
+    assert enhanced.enhancement['seed'] == 5 and enhanced.enhancement['sampler'] == 'tpe'
+    assert enhanced.enhancement['validation']['data_key'] is not None
+    assert result['executor'] == 'in-process'
+    assert enhanced.enhancement['validation']['split'] == 'train'
+    assert enhanced.enhancement['scoring_runs']['confirm_samples'] == 100
+
+    # sweep --params-from measures with them and keeps the record.
+    swept = _run(capsys, sweep_args + ['--params-from', str(profile_path), '--overwrite'])
+    assert {e['timesteps']: e['params'] for e in swept['entries']} == {16: row['params'],
+                                                                       32: None}
+    assert load_profile(profile_path).enhancement['measured_with_params'] is True
+
+    # train --params-from trains at T with the values of that T, recorded in the checkpoint.
+    hand = dataclasses.replace(enhanced, entries=tuple(
+        dataclasses.replace(e, params={'theta_scale': 0.5, 'theta_plus_mv': 0.1}
+                            if e.timesteps == 16 else None) for e in enhanced.entries))
+    save_profile(hand, profile_path)
+    out = tmp_path / 'small.json'
+    trained = _run(capsys, ['train', '-N', '10', '--n-train', '40', '-T', '16', '-o', str(out),
+                            '--params-from', str(profile_path)] + data_args)
+    assert trained['enhanced_params'] == {'theta_scale': 0.5, 'theta_plus_mv': 0.1}
+    meta, _ = read_checkpoint(out)
+    assert meta['info']['enhanced_params'] == trained['enhanced_params']
+    assert meta['info']['params_from'] == str(profile_path)
+    small, _ = load_checkpoint(out)
+    assert small.params == tiny.params.replace(theta_scale=0.5, theta_plus_mv=0.1)
+    trained = _run(capsys, ['train', '-N', '10', '--n-train', '40', '-T', '32', '-o', str(out),
+                            '--params-from', str(profile_path)] + data_args)
+    assert trained['enhanced_params'] is None  # T=32 has none: standard parameters
+    assert load_checkpoint(out)[0].params == DynamicsParams()
+    assert main(['train', '-T', '24', '-o', str(out), '--params-from', str(profile_path)]
+                + data_args) == 2
+    assert 'no entry for T=24' in capsys.readouterr().err
+
+
+# The random search's draws before TPE (seed words [1, 16] and [3, 16, 1], default parameters):
+RANDOM_INFERENCE_DRAWS = [
+    {}, {'theta_scale': 0.09319, 'input_rate_hz': 254.5, 'v_thresh_mv': -60.54},
+    {'theta_scale': 0.05444, 'input_rate_hz': 155.7, 'v_thresh_mv': -61.92},
+    {'theta_scale': 1.036, 'input_rate_hz': 74.36, 'v_thresh_mv': -60.14},
+    {'theta_scale': 0.5288, 'input_rate_hz': 453.4, 'v_thresh_mv': -57.74},
+    {'theta_scale': 0.7484, 'input_rate_hz': 266.9, 'v_thresh_mv': -61.66},
+    {'theta_scale': 0.1616, 'input_rate_hz': 71.78, 'v_thresh_mv': -39.37},
+    {'theta_scale': 0.3712, 'input_rate_hz': 111.7, 'v_thresh_mv': -57.53}]
+RANDOM_LEARNING_DRAWS = [
+    {}, {'theta_plus_mv': 0.1222, 'nu_post': 0.001785},
+    {'theta_plus_mv': 0.03006, 'nu_post': 0.0269}, {'theta_plus_mv': 0.6349, 'nu_post': 0.002234}]
+
+
+def test_random_sampler_gives_the_values_of_the_random_search(data, tiny):
+    knobs = [KNOBS['theta_scale'], KNOBS['input_rate_hz'], KNOBS['v_thresh_mv']]
+    params = DynamicsParams()
+    assert tiny.params == params
+    proposer = search.make_proposer('random', knobs, params, 1.0, 8, [],
+                                    search.seed_words(1, 16, 0, None))
+    assert proposer.ask() == RANDOM_INFERENCE_DRAWS and proposer.ask() == []
+    learn_knobs = [KNOBS['theta_plus_mv'], KNOBS['nu_post']]
+    proposer = search.make_proposer('random', learn_knobs, params, 1.0, 4, [],
+                                    search.seed_words(3, 16, 1, None))
+    assert proposer.ask() == RANDOM_LEARNING_DRAWS
+    # The search measures exactly those candidates and keeps the best allowed one.
+    result = enh.search_inference(tiny, data[2], data[3], 16, knobs, budget=8,
+                                  energy_model=ENERGY, seed=1, sampler='random')
+    scored = [(v, enh.measure(tiny, data[2], data[3], 16, v or None, energy_model=ENERGY,
+                              seed=1)) for v in RANDOM_INFERENCE_DRAWS]
+    own = scored[0][1]
+    best = max((vs for vs in scored if vs[1].accuracy >= own.accuracy),
+               key=lambda vs: (vs[1].objective(0.02, own.energy_j), -len(vs[0])))
+    assert (result.values, result.after, result.candidates) == (best[0], best[1], 8)
+    learning = enh.search_learning(tiny, data[0][:80], data[1][:80], data[2][:150],
+                                   data[3][:150], 16, learn_knobs, fixed={'theta_scale': 0.5},
+                                   budget=3, neurons=8, energy_model=ENERGY, learn_samples=40,
+                                   confirm_top=2, seed=3, sampler='random')
+    assert learning.values in RANDOM_LEARNING_DRAWS and learning.candidates == 3
+
+
+def test_tpe_proposals_follow_the_scores():
+    knob = KNOBS['input_rate_hz']  # factors 0.5 to 4 on 128 Hz; the best here: 3 (384 Hz)
+    params = DynamicsParams()
+
+    def distance(values):
+        return abs(math.log(values.get(knob.name, params.input_rate_hz) / 384.0))
+
+    def proposals(sampler, words):
+        proposer = search.make_proposer(sampler, [knob], params, 1.0, 24, [], words, batch=4)
+        out = []
+        while True:
+            batch = proposer.ask()
+            if not batch:
+                return out
+            proposer.tell([-distance(v) for v in batch])
+            out.extend(batch)
+
+    for seed in (0, 1, 2):
+        words = search.seed_words(seed, 16, 0, 1234)
+        tpe, rnd = proposals('tpe', words), proposals('random', words)
+        assert len(tpe) == len(rnd) == 24 and tpe[0] == rnd[0] == {}
+        assert tpe == proposals('tpe', words)  # reproducible for the seed words
+        late = [distance(v) for v in tpe[12:]]
+        assert np.mean(late) < np.mean([distance(v) for v in rnd[12:]])
+        assert np.mean(late) < np.mean([distance(v) for v in tpe[1:12]])
+    assert proposals('tpe', search.seed_words(0, 16, 0, 1)) != proposals(
+        'tpe', search.seed_words(0, 16, 0, 2))
+    with pytest.raises(ValueError, match='unknown sampler'):
+        search.make_proposer('grid', [knob], params, 1.0, 4, [], [0])
+
+
+def test_tpe_search_rules_and_reproducibility(data, tiny):
+    knobs = [KNOBS['theta_scale'], KNOBS['input_rate_hz']]
+    first = [{'theta_scale': 0.5}, {'input_rate_hz': 0.001}]  # the second is out of range
+
+    def run(batch):
+        calls = []
+        result = enh.search_inference(tiny, data[2], data[3], 16, knobs, budget=7,
+                                      energy_model=ENERGY, first=first, seed=2,
+                                      sampler='tpe', trial_batch=batch, progress=calls.append)
+        return result, len(calls)
+
+    (result, calls), (again, _) = run(3), run(3)
+    # One rung (300 images): the own values are measured once, the 6 others once each.
+    assert result == again and result.candidates == 7 and calls == 1 + 6
+    assert result.after.accuracy >= result.before.accuracy
+    assert enh.measure(tiny, data[2], data[3], 16, result.values or None, energy_model=ENERGY,
+                       seed=2) == result.after
+
+
+def test_search_seeds_mix_in_the_data(data, tiny):
+    a, b = data[2][:100], data[2][100:200]
+    key_a = search.data_key(a, data[3][:100])
+    assert key_a == search.data_key(a.copy(), data[3][:100].copy())
+    assert key_a != search.data_key(b, data[3][100:200])
+    assert key_a != search.data_key(a, data[3][100:200])  # the labels count too
+    knobs = [KNOBS['theta_scale'], KNOBS['input_rate_hz']]
+
+    def draws(key):
+        return search.make_proposer('random', knobs, tiny.params, 1.0, 6, [],
+                                    search.seed_words(7, 16, 0, key)).ask()
+
+    assert draws(key_a) == draws(key_a)
+    assert draws(key_a) != draws(search.data_key(b, data[3][100:200]))
+    assert draws(key_a) != draws(None)
+    assert search.seed_words(7, 16, 0, None) == [7, 16]  # the words before data mixing
+    assert search.seed_words(7, 16, 1, None) == [7, 16, 1]
+    result = enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, budget=3,
+                         learn_budget=0, top_k=1, seed=7, sampler='random')
+    assert result.settings['data_key'] == key_a and result.settings['sampler'] == 'random'
+    record = enh.describe(result, command='x', dataset='d', created='now')
+    assert record['validation']['data_key'] == key_a and record['sampler'] == 'random'
+    assert 'random search' in record['method']
+    assert enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, budget=3,
+                       learn_budget=0, top_k=1, seed=7, sampler='random',
+                       mix_data=False).settings['data_key'] is None
+    with pytest.raises(ValueError, match='unknown sampler'):
+        enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, sampler='grid')

@@ -1,0 +1,127 @@
+"""Tests of the fan-out (topspark_ros.core.topspark.fanout): in-process, on a local Ray cluster,
+no Ray."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from topspark_ros.cli.main import main
+from topspark_ros.core.checkpoint import save_checkpoint
+from topspark_ros.core.data.idx import split_indices
+from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
+from topspark_ros.core.topspark.fanout import executor_for, InProcess, RAY_MISSING, RayExecutor
+from topspark_ros.core.topspark.profile import load_profile
+import yaml
+
+
+def test_in_process_keeps_the_order_and_counts_progress():
+    calls = []
+    executor = executor_for(None)
+    assert isinstance(executor, InProcess) and isinstance(executor_for(''), InProcess)
+    assert executor.run(round, [3.14, 1.26, 2.71], progress=calls.append,
+                        shared={'ndigits': 1}) == [3.1, 1.3, 2.7]
+    assert calls == [1, 1, 1]
+
+
+def test_ray_asked_for_but_missing_is_one_clear_error(monkeypatch, tmp_path, small_model,
+                                                      fashion_dir, capsys):
+    monkeypatch.setitem(sys.modules, 'ray', None)  # `import ray` raises ImportError
+    with pytest.raises(RuntimeError, match='not installed'):
+        executor_for('auto')
+    assert main(['sweep', '-m', str(small_model), '--grid', '8', '--n-eval', '20',
+                 '--data-dir', str(fashion_dir), '-o', str(tmp_path / 'p.yaml'),
+                 '--ray', 'auto', '--quiet']) == 1
+    err = capsys.readouterr().err
+    assert err == f'topspark: error: {RAY_MISSING}\n' and not (tmp_path / 'p.yaml').exists()
+
+
+def test_ray_is_not_imported_without_the_option():
+    code = ('import sys\n'
+            'from topspark_ros.core.topspark import enhance, fanout, search, sweep\n'
+            'from topspark_ros import cli\n'
+            'fanout.executor_for(None).run(print, [])\n'
+            "assert 'ray' not in sys.modules, 'ray imported'\n"
+            "assert 'optuna' not in sys.modules, 'optuna imported'\n")
+    subprocess.run([sys.executable, '-c', code], check=True, timeout=120)
+
+
+@pytest.fixture(scope='module')
+def ray_cluster():
+    """Start a local 2-CPU Ray cluster on loopback for this module; shut it down after."""
+    ray = pytest.importorskip('ray')
+    context = ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
+                       object_store_memory=200 * 2 ** 20, _node_ip_address='127.0.0.1')
+    yield context.address_info['address']
+    ray.shutdown()
+
+
+@pytest.fixture(scope='module')
+def small_model(tmp_path_factory, fashion_train):
+    """Return the checkpoint path of a 20-neuron model (300 images at T=64)."""
+    (train,) = split_indices(len(fashion_train), [300], 11)
+    model = DiehlCookNetwork(STDPConfig(n_neurons=20, seed=0))
+    model.learn(fashion_train.images[train], timesteps=64)
+    model.assign_labels(fashion_train.images[train], fashion_train.labels[train], timesteps=64,
+                        seed=1)
+    path = tmp_path_factory.mktemp('fanout') / 'm.json'
+    save_checkpoint(path, model, info={'class_names': [str(i) for i in range(10)]})
+    return path
+
+
+def _run(capsys, argv):
+    code = main(argv + ['--json', '--quiet'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out.strip().splitlines()[-1])
+
+
+def _without(record, *keys):
+    return {k: v for k, v in record.items() if k not in keys}
+
+
+def test_enhance_and_sweep_are_the_same_on_ray(ray_cluster, small_model, fashion_dir, capsys):
+    folder = small_model.parent
+    data = ['--data-dir', str(fashion_dir), '--seed', '4']
+    sweep = ['sweep', '-m', str(small_model), '--grid', '16,8', '--n-eval', '150',
+             '--n-train-steps', '5', '--plot', ''] + data
+    plain = _run(capsys, sweep + ['-o', str(folder / 'here.yaml')])
+    remote = _run(capsys, sweep + ['-o', str(folder / 'ray.yaml'), '--ray', ray_cluster])
+    for a, b in zip(plain['entries'], remote['entries']):
+        assert _without(a, 'latency_ms') == _without(b, 'latency_ms')
+    enhance = ['enhance', '-m', str(small_model), '--grid', '8', '--budget', '5',
+               '--learn-budget', '2', '--learn-samples', '30', '--learn-neurons', '6',
+               '--confirm-samples', '60', '--n-val', '120', '--top-k', '2',
+               '--trial-batch', '2', '--plot', ''] + data
+    here = _run(capsys, enhance + ['-o', str(folder / 'here.yaml')])
+    there = _run(capsys, enhance + ['-o', str(folder / 'ray.yaml'), '--ray', ray_cluster])
+    assert (here['executor'], there['executor']) == ('in-process', 'ray')
+    assert here['sampler'] == 'tpe'
+    a, b = (load_profile(folder / name) for name in ('here.yaml', 'ray.yaml'))
+    assert a.enhancement['command'] != b.enhancement['command']  # --ray is recorded
+    assert _without(a.enhancement, 'command', 'created') == _without(
+        b.enhancement, 'command', 'created')
+    assert a.params_for(8) == b.params_for(8)
+    assert here['sensitivity'] == there['sensitivity']
+    assert any(row['train_candidates'] for row in a.enhancement['timesteps'])
+    # The whole files agree but for the record's command, creation time and latencies.
+    texts = [yaml.safe_load((folder / name).read_text()) for name in ('here.yaml', 'ray.yaml')]
+    for text in texts:
+        text.pop('created')
+        text['enhancement'].pop('command')
+        text['enhancement'].pop('created')
+        for entry in text['entries']:
+            entry.pop('latency_ms')
+            entry.pop('train_latency_ms', None)
+    assert texts[0] == texts[1]
+
+
+def test_ray_executor_reuses_a_running_cluster(ray_cluster):
+    executor = RayExecutor(ray_cluster, threads=1)
+    calls = []
+    assert executor.run(round, [0.12, 1.27, 2.5, 3.51, 4.0], progress=calls.append,
+                        shared={'ndigits': 1}) == [0.1, 1.3, 2.5, 3.5, 4.0]
+    assert sum(calls) == 5
+    executor.close()  # not its cluster: it stays up
+    import ray
+    assert ray.is_initialized()

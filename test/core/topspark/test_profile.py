@@ -1,0 +1,238 @@
+"""Tests of timestep profiles: round trips, strict schema errors, atomic saving, Wilson CI."""
+
+import copy
+import os
+
+import pytest
+from topspark_ros.core.energy import OpCounts
+from topspark_ros.core.topspark import profile as profile_module
+from topspark_ros.core.topspark.profile import (default_profile_path, load_profile,
+                                                profile_from_dict, profile_to_dict, ProfileEntry,
+                                                ProfileError, save_profile, SCHEMA_VERSION,
+                                                TimestepProfile, wilson_interval)
+import yaml
+
+MODELS = __import__('pathlib').Path(__file__).resolve().parents[3] / 'models'
+
+SHA = '0123456789abcdef' * 4
+
+
+def _entry(t: int, acc: float, **extra) -> ProfileEntry:
+    n = 1000
+    low, high = wilson_interval(round(acc * n), n)
+    values = {'timesteps': t, 'accuracy': round(acc * n) / n, 'accuracy_ci95': (low, high),
+              'n_samples': n, 'latency_ms': 0.013 * t, 'spikes': 3.3 * t,
+              'energy_j': 1.7e-8 * t,
+              'ops': OpCounts(accumulates=1234.5 * t, macs=0.0, neuron_updates=410.0 * t)}
+    values.update(extra)
+    return ProfileEntry(**values)
+
+
+def _profile(**extra) -> TimestepProfile:
+    entries = (
+        _entry(350, 0.826),
+        _entry(32, 0.71, params={'v_threshold_mv': -52.5, 'theta_plus_mv': 0.1}),
+        _entry(100, 0.811, train_latency_ms=2.25, train_ops=OpCounts(1e6, 0, 4e4, 3.1e4),
+               train_energy_j=1.23456789e-6, early_exit_accuracy=0.8,
+               early_exit_mean_timesteps=61.25,
+               params={'v_threshold_mv': -53.0, 'rate_hz': 63.75}),
+    )
+    values = {'model_path': 'stdp_fmnist_n400.json', 'model_sha256': SHA,
+              'model_family': 'stdp', 'dataset': 'fashion-mnist', 'split': 'test',
+              'n_samples': 1000, 'machine': 'x86_64, 2 CPUs, torch cpu',
+              'energy_preset': 'cmos45_fp32', 'created': '2026-11-23T10:00:00+00:00',
+              'package_version': '0.1.0', 'entries': entries}
+    values.update(extra)
+    return TimestepProfile(**values)
+
+
+def test_wilson_interval_against_hand_values():
+    low, high = wilson_interval(80, 100)
+    assert low == pytest.approx(0.7112, abs=1e-4) and high == pytest.approx(0.8666, abs=1e-4)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+    low, high = wilson_interval(5, 10)
+    assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
+    with pytest.raises(ValueError):
+        wilson_interval(3, 0)
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+
+
+def test_profile_accessors():
+    p = _profile()
+    assert p.timesteps == [32, 100, 350]
+    assert p.baseline.timesteps == 350 and p.preset == 'cmos45_fp32'
+    assert p.entry(100).early_exit_mean_timesteps == 61.25
+    with pytest.raises(KeyError):
+        p.entry(64)
+    assert p.params_for(32) == {'v_threshold_mv': -52.5, 'theta_plus_mv': 0.1}
+    assert p.params_for(350) is None and p.params_for(33) is None
+    p.params_for(32)['v_threshold_mv'] = 0.0  # a copy: the profile does not change
+    assert p.params_for(32)['v_threshold_mv'] == -52.5
+
+
+def test_round_trip_is_exact(tmp_path):
+    p = _profile()
+    path = save_profile(p, tmp_path / 'm.profile.yaml')
+    loaded = load_profile(path)
+    assert loaded == p
+    assert loaded.entry(100).train_energy_j == 1.23456789e-6
+    text = path.read_text()
+    assert text.startswith('# TopSpark timestep profile') and 'schema_version: 1' in text
+    assert yaml.safe_load(text)['entries'][0]['timesteps'] == 32  # written in ascending T
+    assert os.listdir(tmp_path) == ['m.profile.yaml']
+    assert profile_from_dict(profile_to_dict(p)) == p
+
+
+def test_optional_keys_may_be_left_out(tmp_path):
+    data = profile_to_dict(_profile())
+    for key in ('train_latency_ms', 'train_ops', 'train_energy_j', 'params',
+                'early_exit_accuracy', 'early_exit_mean_timesteps'):
+        del data['entries'][0][key]
+    assert profile_from_dict(data).entry(32).params is None
+
+
+def test_default_profile_path():
+    assert str(default_profile_path('models/m.json')) == 'models/m.profile.yaml'
+
+
+def _broken(mutate):
+    data = copy.deepcopy(profile_to_dict(_profile()))
+    mutate(data)
+    return data
+
+
+SCHEMA_ERRORS = [
+    ('missing top key', lambda d: d.pop('dataset'), r'dataset: missing'),
+    ('unknown top key', lambda d: d.update(extra=1), r'extra: unknown key'),
+    ('wrong version', lambda d: d.update(schema_version=2), r'schema_version: 2 is not'),
+    ('bad sha', lambda d: d.update(model_sha256='abc'), r'model_sha256: must be 64'),
+    ('unknown preset', lambda d: d.update(energy_preset='tpu'), r'energy_preset: unknown'),
+    ('bad date', lambda d: d.update(created='yesterday'), r'created: must be an ISO'),
+    ('entries not list', lambda d: d.update(entries={}), r'entries: must be a list'),
+    ('no entries', lambda d: d.update(entries=[]), r'entries: a profile needs'),
+    ('missing entry key', lambda d: d['entries'][1].pop('latency_ms'),
+     r'entries\[1\]\.latency_ms: missing'),
+    ('unknown entry key', lambda d: d['entries'][2].update(color=1),
+     r'entries\[2\]\.color: unknown key'),
+    ('accuracy > 1', lambda d: d['entries'][2].update(accuracy=1.5),
+     r'entries\[2\]\.accuracy: must be finite and in \[0, 1\]'),
+    ('accuracy as text', lambda d: d['entries'][0].update(accuracy='0.8'),
+     r'entries\[0\]\.accuracy: must be a number, got str'),
+    ('bool is no number', lambda d: d['entries'][0].update(spikes=True),
+     r'entries\[0\]\.spikes: must be a number'),
+    ('T < 1', lambda d: d['entries'][0].update(timesteps=0), r'entries\[0\]\.timesteps: must'),
+    ('T not integer', lambda d: d['entries'][0].update(timesteps=32.0),
+     r'entries\[0\]\.timesteps: must be an integer'),
+    ('duplicate T', lambda d: d['entries'][2].update(timesteps=32),
+     r'entries\[2\]\.timesteps: duplicate T=32'),
+    ('negative latency', lambda d: d['entries'][1].update(latency_ms=-1.0),
+     r'entries\[1\]\.latency_ms: must be finite and >= 0'),
+    ('negative count', lambda d: d['entries'][1]['ops'].update(macs=-3),
+     r'entries\[1\]\.ops\.macs: must be finite and >= 0'),
+    ('missing count', lambda d: d['entries'][1]['ops'].pop('macs'),
+     r'entries\[1\]\.ops\.macs: missing'),
+    ('ci excludes accuracy', lambda d: d['entries'][0].update(accuracy_ci95=[0.9, 0.95]),
+     r'entries\[0\]\.accuracy_ci95: .* must contain'),
+    ('params not numbers', lambda d: d['entries'][0].update(params={'a': 'x'}),
+     r'entries\[0\]\.params\.a: must be a number'),
+    ('early exit above T', lambda d: d['entries'][1].update(early_exit_mean_timesteps=101.0),
+     r'entries\[1\]\.early_exit_mean_timesteps: must be finite and in \[1, 100\]'),
+    ('nan energy', lambda d: d['entries'][1].update(energy_j=float('nan')),
+     r'entries\[1\]\.energy_j: must be finite'),
+]
+
+
+@pytest.mark.parametrize('mutate,pattern', [c[1:] for c in SCHEMA_ERRORS],
+                         ids=[c[0] for c in SCHEMA_ERRORS])
+def test_schema_errors_name_file_and_key(tmp_path, mutate, pattern):
+    path = tmp_path / 'bad.yaml'
+    path.write_text(yaml.safe_dump(_broken(mutate), sort_keys=False))
+    with pytest.raises(ProfileError, match=pattern) as info:
+        load_profile(path)
+    assert str(info.value).startswith(f'{path}: ')
+    assert isinstance(info.value, ValueError)
+
+
+def test_not_yaml_or_not_a_mapping(tmp_path):
+    path = tmp_path / 'bad.yaml'
+    path.write_text('entries: [unclosed\n')
+    with pytest.raises(ProfileError, match='not valid YAML'):
+        load_profile(path)
+    path.write_text('- 1\n- 2\n')
+    with pytest.raises(ProfileError, match='must be a mapping'):
+        load_profile(path)
+    path.write_text('!!python/object/apply:os.system ["true"]\n')
+    with pytest.raises(ProfileError, match='not valid YAML'):  # safe_load only
+        load_profile(path)
+    with pytest.raises(OSError):
+        load_profile(tmp_path / 'absent.yaml')
+
+
+def test_constructor_validates_too():
+    with pytest.raises(ProfileError, match='^accuracy: '):
+        _entry(10, 0.5, accuracy=-0.1, accuracy_ci95=(0.0, 1.0))
+    with pytest.raises(ProfileError, match='duplicate'):
+        _profile(entries=(_entry(10, 0.5), _entry(10, 0.6)))
+    assert SCHEMA_VERSION == 1
+
+
+def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    path = tmp_path / 'm.profile.yaml'
+    save_profile(_profile(), path)
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError('disk full')
+
+    monkeypatch.setattr(os, 'replace', fail)
+    with pytest.raises(OSError, match='disk full'):
+        save_profile(_profile(dataset='mnist'), path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ['m.profile.yaml']  # no temporary file left behind
+    monkeypatch.undo()
+    save_profile(_profile(dataset='mnist'), path)
+    assert load_profile(path).dataset == 'mnist'
+    assert profile_module.load_profile is load_profile
+
+
+def test_label_free_sweep_measures_agreement_and_bounds_the_accuracy_drop(fashion_test):
+    """Without labels, accuracy is agreement with full T: 1 at the reference, a drop bound."""
+    import numpy as np
+
+    from topspark_ros.core.checkpoint import load_checkpoint
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.topspark.sweep import sweep
+
+    model, meta = load_checkpoint(MODELS / 'stdp_fmnist_n400.json')
+    images, labels = fashion_test.images[:300], fashion_test.labels[:300].astype(np.int64)
+    common = {'model_path': 'm.json', 'model_sha256': meta['tensors']['sha256'], 'dataset': 'd',
+              'split': 'test', 'energy_model': EnergyModel('cmos45_fp32'), 'batch_size': 64,
+              'seed': 5}
+    free = sweep(model, images, None, [100, 16], **common)
+    labelled = sweep(model, images, labels, [100, 16], **common)
+    assert free.agreement_based and free.reference_timesteps == 100
+    assert not labelled.agreement_based and labelled.reference_timesteps is None
+    assert free.entry(100).accuracy == 1.0  # the reference agrees with itself
+    drop = labelled.entry(100).accuracy - labelled.entry(16).accuracy
+    assert abs(drop) <= 1.0 - free.entry(16).accuracy + 1e-12  # the documented bound
+    assert free.entry(16).accuracy < 1.0
+    assert free.entry(16).energy_j == labelled.entry(16).energy_j  # same runs, same seeds
+
+
+def test_agreement_profiles_round_trip(tmp_path):
+    """reference_timesteps survives save and load; older profiles (without it) still load."""
+    shipped = load_profile(MODELS / 'stdp_fmnist_n400.profile.yaml')
+    assert shipped.reference_timesteps is None and not shipped.agreement_based
+    marked = type(shipped)(**{**shipped.__dict__, 'reference_timesteps': 350})
+    path = save_profile(marked, tmp_path / 'p.yaml')
+    assert 'reference_timesteps: 350' in path.read_text()
+    assert load_profile(path).reference_timesteps == 350
+
+
+@pytest.mark.parametrize('n', [1, 7, 300, 1000, 10000])
+def test_wilson_interval_contains_0_and_100_percent(n):
+    """At 0/n and n/n the interval holds p itself (300/300 once gave high = 1 - 1e-16)."""
+    assert wilson_interval(n, n)[1] == 1.0 and wilson_interval(0, n)[0] == 0.0
+    low, high = wilson_interval(n, n)
+    assert low < 1.0 <= high

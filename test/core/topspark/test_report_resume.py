@@ -1,0 +1,83 @@
+"""The report script (benchmarks/report_topspark.py) survives a killed step and a killed driver."""
+
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+_SCRIPT = Path(__file__).resolve().parents[3] / 'benchmarks' / 'report_topspark.py'
+
+
+def _children(pid: int) -> list:
+    try:
+        text = Path(f'/proc/{pid}/task/{pid}/children').read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def _wait_for(condition, proc, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        if proc.poll() is not None:
+            pytest.fail(f'the report ended (exit {proc.returncode}) before {what}')
+        time.sleep(0.05)
+    pytest.fail(f'timed out waiting for {what}')
+
+
+def _steps(work: Path, name: str) -> list:
+    return sorted((work / 'steps').glob(f'{name}-*'))
+
+
+@pytest.mark.skipif(not Path('/proc/self/task').exists(), reason='needs Linux /proc')
+def test_report_resumes_after_a_killed_step_and_a_killed_driver(tmp_path, fashion_dir):
+    work = tmp_path / 'work'
+    argv = [sys.executable, str(_SCRIPT), '--data', f'idx:{fashion_dir}', '--sizes', '12',
+            '--rules', 'dc', '--seeds', '0', '--n-train', '150', '--n-eval', '100',
+            '--grid', '64,16', '--enhance-grid', '16', '--budget', '2', '--learn-budget', '0',
+            '--n-val', '200', '--learn-samples', '20', '--confirm-samples', '0',
+            '--n-train-steps', '2', '--tolerance-pp', '100', '--work-dir', str(work),
+            '--plot', str(tmp_path / 'report.png'), '--docs', '']
+    log = tmp_path / 'first.log'
+    with open(log, 'w') as err:
+        driver = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        # A killed worker: SIGKILL the first step's process; the driver runs that step again.
+        (child,) = _wait_for(lambda: _children(driver.pid), driver, 60, 'the first step')
+        os.kill(child, signal.SIGKILL)
+        # A killed driver: SIGKILL it once the plain sweep has written its profile (the step
+        # is not finished: its result is written when its process has exited).
+        _wait_for(lambda: [d for d in _steps(work, 'sweep') if (d / 'profile.yaml').exists()],
+                  driver, 120, "the plain sweep's profile")
+        driver.kill()
+        driver.wait(30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    first = log.read_text()
+    assert 'running it again' in first, first
+    assert driver.returncode == -signal.SIGKILL
+    (train,) = _steps(work, 'train')
+    done = train / 'result.json'
+    assert done.exists() and not (work / 'report.json').exists()
+    stamp = done.stat().st_mtime_ns
+    again = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert 'train baseline T=64 on 150 images: cached' in again.stderr
+    assert done.stat().st_mtime_ns == stamp  # the finished step was not run again
+    report = json.loads((work / 'report.json').read_text())
+    (row,) = report['rows']
+    assert row['neurons'] == 12 and row['full_timesteps'] == 64
+    assert all((d / 'result.json').exists() for d in (work / 'steps').iterdir())
+    # Progress: one line per step, with the elapsed time.
+    assert again.stderr.count('[report ') >= 4

