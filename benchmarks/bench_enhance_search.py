@@ -54,15 +54,11 @@ def paired_difference(a, b) -> tuple:
 
 def correct_at(model, images, labels, timesteps: int, values, batch_size: int):
     """Return a bool array: which test images the model classifies right at T with ``values``."""
-    import numpy as np
+    from topspark_ros.core.topspark.evaluate import evaluate
 
     params = model.params_for_values(dict(values)) if values else None
-    out = []
-    for k, first in enumerate(range(0, len(images), batch_size)):
-        result = model.infer(images[first:first + batch_size], timesteps=timesteps,
-                             params=params, seed=k)
-        out.append(result.predicted)
-    return np.concatenate(out) == labels
+    return evaluate(model, images, timesteps=timesteps, batch_size=batch_size, params=params,
+                    seed=0).predicted == labels
 
 
 def ensure_digits_model(path: str) -> None:

@@ -21,8 +21,11 @@ allocation of the output array, state copy), i.e. what ``StreamDecoder.decode`` 
 
 The CPU time of the process is reported beside the wall time: on a loaded machine the wall time
 holds the time other processes had the core. ``--baseline FILE`` times a second version of
-the codecs module (e.g. ``git show HEAD~1:topspark_ros/core/events/codecs.py > /tmp/old.py``)
-in the same run, alternating the two pass by pass, so both see the same load.
+the codecs in the same run, alternating the two pass by pass, so both see the same load: a
+version from before the codecs became a package (one module file, e.g. ``git show
+3862dde:topspark_ros/core/events/codecs.py > /tmp/old.py``), which only needs
+``make_decoder``. To compare two versions of the package, run each version's benchmark from
+its own worktree (``PYTHONPATH=<worktree>``) one after the other.
 
 Run single-threaded on one core: ``NUMBA_NUM_THREADS=1 taskset -c 1 python
 benchmarks/bench_event_decode.py``.
@@ -39,7 +42,7 @@ import time
 import numpy as np
 
 from topspark_ros.core.events import codecs, EVENT_DTYPE
-from topspark_ros.core.events.codecs import make_decoder, make_encoder
+from topspark_ros.core.events.codecs import base, evt3, make_decoder, make_encoder, stats
 
 WIDTH, HEIGHT = 1280, 720  # IMX636
 
@@ -100,7 +103,7 @@ SENSOR_STREAM_START_US = (1 << 24) - 250_000
 
 
 def load_baseline(path: str):
-    """Return the codecs module stored in the file ``path`` (an earlier version, to compare)."""
+    """Return the codecs module stored in the file ``path`` (an earlier one-file version)."""
     spec = importlib.util.spec_from_file_location('baseline_codecs', path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # numba's cache unpickles by module name
@@ -142,19 +145,19 @@ def kernel_diagnostics(stream: bytes, chunk_words: int = 16384, repeats: int = 1
     words = np.frombuffer(stream, '<u2')
     chunks = [words[i:i + chunk_words] for i in range(0, words.size, chunk_words)]
     out = np.empty(12 * chunk_words + 1, EVENT_DTYPE)
-    counts = np.zeros(codecs._N_COUNTS, np.int64)
-    state = np.zeros(codecs._N_STATE, np.int64)
-    codecs.StreamDecoder._fresh_state(state)
+    counts = np.zeros(stats.N_COUNTS, np.int64)
+    state = np.zeros(base.N_STATE, np.int64)
+    base.fresh_state(state)
     starts = []
     for chunk in chunks:
         starts.append(state.copy())
-        codecs._evt3_decode(chunk, WIDTH, HEIGHT, True, state, counts, codecs._EVT3_TABLES, out)
+        evt3._evt3_decode(chunk, WIDTH, HEIGHT, True, state, counts, evt3._EVT3_TABLES, out)
     runs = {
-        'fast kernel': lambda c, s: codecs._evt3_fast(c, WIDTH, HEIGHT, codecs._EVT3_TABLES, s,
-                                                      counts, out),
-        'exact kernel': lambda c, s: codecs._evt3_decode(c, WIDTH, HEIGHT, False, s, counts,
-                                                         codecs._EVT3_TABLES, out),
-        'counting pass': lambda c, s: codecs._evt3_event_bound(c, codecs._EVENTS_PER_WORD),
+        'fast kernel': lambda c, s: evt3._evt3_fast(c, WIDTH, HEIGHT, evt3._EVT3_TABLES, s,
+                                                    counts, out),
+        'exact kernel': lambda c, s: evt3._evt3_decode(c, WIDTH, HEIGHT, False, s, counts,
+                                                       evt3._EVT3_TABLES, out),
+        'counting pass': lambda c, s: base.event_bound(c, evt3._EVENTS_PER_WORD),
     }
     result = {}
     for name, run in runs.items():
@@ -217,7 +220,8 @@ def main() -> None:
     parser.add_argument('--streams', nargs='+', choices=STREAMS, default=list(STREAMS))
     parser.add_argument('--no-mono', action='store_true', help='time evt3 only')
     parser.add_argument('--baseline', metavar='FILE',
-                        help='another version of codecs.py, timed alternately with this one')
+                        help='a one-file version of the codecs (before they became a package), '
+                        'timed alternately with this one')
     args = parser.parse_args()
 
     baseline = load_baseline(args.baseline) if args.baseline else None

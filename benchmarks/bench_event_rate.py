@@ -61,7 +61,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODEL = ROOT / 'models' / 'converted_nmnist_synth_vgg.json'
 PASS_US = 250 * 4096  # 1.024 s: a whole number of evt3 time-high steps (4096 us)
 TOPIC = 'bench_events'
-EVT3_TIME_HIGH = 0x8  # word type (top 4 bits) of an EVT_TIME_HIGH word
 
 
 # The publisher (a child process) --------------------------------------------------------------
@@ -74,6 +73,7 @@ def make_pass(mevps: float, packet_us: int, width: int, height: int, seed: int =
     """
     from topspark_ros.core.events import empty_events
     from topspark_ros.core.events.codecs import make_encoder
+    from topspark_ros.core.events.codecs.evt3 import EVT3_TIME_HIGH
     if PASS_US % packet_us:
         raise ValueError(f'packet_us must divide the pass of {PASS_US} us, got {packet_us}')
     n = int(round(mevps * PASS_US))

@@ -1,8 +1,10 @@
 """
 A/B speed comparison of two versions of the numba STDP kernels in one process.
 
-``A`` is ``topspark_ros/core/stdp/kernels.py`` at a git revision (default ``HEAD``, read with
-``git show``, nothing in the repository changes), ``B`` the working tree's. Both run the same
+``A`` is the kernels of ``topspark_ros/core/stdp/`` (``kernels.py`` and the ``rng.py`` and
+``normalise.py`` it calls) at a git revision (default ``HEAD``, read with ``git show``, nothing
+in the repository changes; a revision from before issue 12 split them is refused), ``B`` the
+working tree's; both are called with the working tree's argument types. Both run the same
 calls on real Fashion-MNIST images, Poisson encoding included: per-sample online learning
 (``learn_batch`` over ``--n-learn`` samples) and batched inference (``infer_batch`` over
 ``--n-infer`` samples on ``--threads`` threads). The calls alternate A B A B ... so that both
@@ -14,7 +16,7 @@ Usage: python benchmarks/bench_kernels_ab.py [--rev HEAD] [--neurons 400 100] [-
 """
 
 import argparse
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 import statistics
@@ -31,62 +33,69 @@ from topspark_ros.core.stdp import DynamicsParams, initial_weights, simulation_c
 from topspark_ros.core.stdp import kernels as kernels_b
 from topspark_ros.core.stdp import STDPConfig
 from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, spike_probabilities
+from topspark_ros.core.stdp.normalise import ColumnStats
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+KERNEL_MODULES = ('rng', 'normalise', 'kernels')
+"""The modules of ``topspark_ros/core/stdp/`` that make up the kernels, callees first."""
+
+
 def load_kernels_at(rev: str):
-    """Import ``kernels.py`` of git revision ``rev`` as a module of its own (numba-cached)."""
-    source = subprocess.run(['git', 'show', f'{rev}:topspark_ros/core/stdp/kernels.py'], cwd=REPO,
-                            check=True, capture_output=True, text=True).stdout
+    """
+    Import the kernel modules of git revision ``rev`` as a package; return its ``kernels``.
+
+    The files are written to a folder per commit (so numba's cache there is reused) with their
+    imports of each other pointed at that package.
+    """
     commit = subprocess.run(['git', 'rev-parse', '--short', rev], cwd=REPO, check=True,
                             capture_output=True, text=True).stdout.strip()
+    package = f'topspark_kernels_ab_{commit}'
     folder = Path(tempfile.gettempdir()) / 'topspark_bench_ab' / commit
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / 'kernels_ab_old.py'
-    if not path.exists() or path.read_text() != source:
-        path.write_text(source)
-    name = f'kernels_ab_{commit}'
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    (folder / package).mkdir(parents=True, exist_ok=True)
+    (folder / package / '__init__.py').touch()
+    for name in KERNEL_MODULES:
+        shown = subprocess.run(['git', 'show', f'{rev}:topspark_ros/core/stdp/{name}.py'],
+                               cwd=REPO, capture_output=True, text=True)
+        if shown.returncode != 0:
+            sys.exit(f'{rev} has no topspark_ros/core/stdp/{name}.py: its kernels predate '
+                     'the layout this script compares (issue 12)')
+        source = shown.stdout.replace('topspark_ros.core.stdp.', f'{package}.')
+        path = folder / package / f'{name}.py'
+        if not path.exists() or path.read_text() != source:
+            path.write_text(source)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module(f'{package}.kernels')
 
 
-def _no_exit(n_samples: int) -> tuple:
-    """Return the early-exit arguments of ``infer_batch`` that switch it off."""
-    return (np.zeros(0, np.int64), np.zeros(0, np.float64), 0.0, 0,
-            np.zeros(n_samples, np.int64))
+def _batch_input(images, seeds, timesteps: int) -> kernels_b.BatchInput:
+    """Return the kernels' input of ``images`` Poisson coded at 128 Hz from ``seeds``."""
+    log_q = log_no_spike(spike_probabilities(images, 128.0, 1.0))
+    return kernels_b.BatchInput(log_q, seeds, np.zeros(0, np.int32),
+                                np.zeros((0, timesteps + 1), np.int64))
 
 
 def run_infer(kern, w, theta, images, seeds, timesteps, const) -> np.ndarray:
     """Encode and classify ``images`` with ``kern.infer_batch``; return the spike counts."""
-    log_q = log_no_spike(spike_probabilities(images, 128.0, 1.0))
     n_samples, n = len(images), w.shape[1]
     counts = np.zeros((n_samples, n), np.int64)
     ops = np.zeros((n_samples, kern.N_OPS), np.int64)
-    kern.infer_batch(w, theta, log_q, seeds, np.zeros(0, np.int32),
-                     np.zeros((0, timesteps + 1), np.int64), timesteps, const.par, const.ipar,
-                     const.tab_pre, const.tab_post1, const.tab_post2, counts, ops,
-                     *_no_exit(n_samples))
+    kern.infer_batch(w, theta, _batch_input(images, seeds, timesteps), timesteps, const,
+                     kernels_b.NO_EXIT, counts, ops, np.zeros(n_samples, np.int64))
     return counts
 
 
 def run_learn(kern, w, theta, images, seeds, timesteps, const) -> np.ndarray:
     """Learn from ``images`` one by one with ``kern.learn_batch`` on copies of ``w, theta``."""
-    log_q = log_no_spike(spike_probabilities(images, 128.0, 1.0))
     w, theta = w.copy(), theta.copy()
     n_in, n = w.shape
-    state = [np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64),
-             np.empty(n_in, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
-             np.empty(n, np.int64)]
-    kern.reset_state(*state, const.par)
+    state = kernels_b.empty_state(n_in, n)
+    kern.reset_state(state, const.par)
     counts = np.zeros((len(images), n), np.int64)
     ops = np.zeros((len(images), kern.N_OPS), np.int64)
-    kern.learn_batch(w, theta, *state, log_q, seeds, np.zeros(0, np.int32),
-                     np.zeros((0, timesteps + 1), np.int64), timesteps, const.par, const.ipar,
-                     const.norm, const.tab_pre, const.tab_post1, const.tab_post2, counts, ops)
+    kern.learn_batch(w, theta, state, _batch_input(images, seeds, timesteps), timesteps, const,
+                     ColumnStats.all_changed(n), counts, ops)
     return counts
 
 

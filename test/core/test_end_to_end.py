@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from topspark_ros.core.data.idx import split_indices
+from topspark_ros.core.data.dataset import split_indices
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
 
 

@@ -3,6 +3,12 @@
 import argparse
 import sys
 
+PROG = 'topspark'
+
+
+class UsageError(Exception):
+    """A command-line usage error (exit status 2)."""
+
 
 def positive_int(text: str) -> int:
     """Parse a positive int."""
@@ -71,3 +77,14 @@ def available_train(args, n_images: int, held_out_n: int) -> int:
               f'images available; using {available} (--epochs gives more passes)',
               file=sys.stderr)
     return min(args.n_train, available)
+
+
+def parse_grid(text: str) -> list:
+    """Parse ``--grid``: a comma-separated list of timestep counts (each >= 1)."""
+    try:
+        grid = [int(t) for t in text.split(',') if t.strip()]
+    except ValueError:
+        raise UsageError(f'--grid: expected comma-separated integers, got {text!r}') from None
+    if not grid or min(grid) < 1:
+        raise UsageError(f'--grid: timestep counts must be >= 1, got {text!r}')
+    return grid

@@ -10,32 +10,33 @@ events export`` writes one sample of the data set to an event file (for the repl
 EventPacket topic (any encoding the decoders read) to a file
 (:mod:`topspark_ros.core.events.files`).
 
-Kept apart from :mod:`topspark_ros.cli.main`, which calls :func:`add_parser` and :func:`run`.
+The parser (:mod:`topspark_ros.cli.parser`) adds it with :func:`add_parser`;
+:mod:`topspark_ros.cli.main` runs it with :func:`run`.
 """
 
 import argparse
 import os
 from pathlib import Path
 
+from topspark_ros.cli import common
 from topspark_ros.cli.args import non_negative_int, positive_int
 
 
-def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
+def add_parser(sub) -> argparse.ArgumentParser:
     """Add the ``events`` command and its subcommands to the subparsers ``sub``."""
-    kwargs = {'parser_class': parser_class} if parser_class is not None else {}
     events = sub.add_parser('events', help='make and inspect event data (N-MNIST-like set, '
                             'event files)',
                             description='Make and inspect event-camera data without ROS.')
-    actions = events.add_subparsers(dest='events_command', metavar='ACTION', **kwargs)
+    actions = events.add_subparsers(dest='events_command', metavar='ACTION')
     actions.required = True
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--json', action='store_true',
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument('--json', action='store_true',
                         help='print one JSON object with the results as the last line')
-    common.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
+    shared.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
 
     make = actions.add_parser(
-        'make-dataset', parents=[common],
+        'make-dataset', parents=[shared],
         help='build the N-MNIST-like data set (real digits, three saccades, DVS emulator)')
     make.add_argument('--output', '-o', help='output directory (default: '
                       '$TOPSPARK_DATA_DIR/nmnist-synth or ./.cache/datasets/nmnist-synth)')
@@ -56,14 +57,14 @@ def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
     make.add_argument('--no-compress', action='store_true',
                       help='store the split files uncompressed (larger, faster to load)')
 
-    info = actions.add_parser('info', parents=[common],
+    info = actions.add_parser('info', parents=[shared],
                               help='describe an event file, a bag or a data set split file')
     info.add_argument('file', help='.bin (N-MNIST), .npz recording, .raw (EVT 3.0), a ROS 2 '
                       'bag directory (or bag:DIR), or train.npz/test.npz')
     info.add_argument('--topic', help='bags: the EventPacket topic (default: the only one)')
 
     convert = actions.add_parser(
-        'convert', parents=[common],
+        'convert', parents=[shared],
         help='convert event files (.raw, .bin, .npz) and bags into event files')
     convert.add_argument('input', help='.raw (EVT 3.0), .bin (N-MNIST), .npz, or a ROS 2 bag '
                          'directory (or bag:DIR) with an event_camera_msgs/EventPacket topic')
@@ -73,7 +74,7 @@ def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
                          help='shift the times so that the first event is at 0 us (needed '
                          'for .bin, which holds 23-bit times)')
 
-    export = actions.add_parser('export', parents=[common],
+    export = actions.add_parser('export', parents=[shared],
                                 help='write one sample of the data set to an event file')
     export.add_argument('--split', choices=('train', 'test'), default='test',
                         help='split (default: %(default)s)')
@@ -89,10 +90,10 @@ def add_parser(sub, parser_class=None) -> argparse.ArgumentParser:
     return events
 
 
-def run(args, progress) -> dict:
-    """Run the ``events`` subcommand in ``args``; ``progress(args, total, desc, unit)``."""
+def run(args) -> dict:
+    """Run the ``events`` subcommand in ``args``; return the result dict."""
     return {'make-dataset': _make_dataset, 'info': _info, 'export': _export,
-            'convert': _convert}[args.events_command](args, progress)
+            'convert': _convert}[args.events_command](args)
 
 
 def _is_bag(name: str) -> bool:
@@ -130,7 +131,7 @@ def _describe(recording, name: str) -> dict:
     return out
 
 
-def _convert(args, progress) -> dict:
+def _convert(args) -> dict:
     """Convert an event file or a bag's event topic into an event file."""
     from topspark_ros.core.events import files
 
@@ -145,7 +146,7 @@ def _convert(args, progress) -> dict:
 
 def _default_output() -> Path:
     """Return the default output directory of make-dataset."""
-    from topspark_ros.core.data.idx import DATA_DIR_ENV
+    from topspark_ros.core.data.dataset import DATA_DIR_ENV
     from topspark_ros.core.data.synthetic_events import EVENT_DATASET_NAME
 
     env = os.environ.get(DATA_DIR_ENV)
@@ -153,33 +154,34 @@ def _default_output() -> Path:
     return base / EVENT_DATASET_NAME
 
 
-def _make_dataset(args, progress) -> dict:
+def _make_dataset(args) -> dict:
     """Build the event data set."""
-    from topspark_ros.core.data import synthetic_events as synthetic
+    from topspark_ros.core.data import digits, synthetic_events as synthetic
+    from topspark_ros.core.data.dataset import SPLITS
 
     output = Path(args.output) if args.output else _default_output()
     digits_dir = args.digits_dir
     if args.npm_tarball:
-        digits_dir = output.parent / synthetic.DIGITS_NAME
-        synthetic.convert_npm_digits(args.npm_tarball, digits_dir / synthetic.DIGITS_FILE)
-    images, labels = synthetic.load_digits(
-        synthetic.find_digits_file(digits_dir).parent)
-    train, test = synthetic.split_digits(labels, seed=args.split_seed)
+        digits_dir = output.parent / digits.DIGITS_NAME
+        digits.convert_npm_digits(args.npm_tarball, digits_dir / digits.DIGITS_FILE)
+    images, labels = digits.load_digits(
+        digits.find_digits_file(digits_dir).parent)
+    train, test = digits.split_digits(labels, seed=args.split_seed)
     total = (min(train.size, args.train) if args.train is not None else train.size) + (
         min(test.size, args.test) if args.test is not None else test.size)
-    with progress(args, total, 'events', unit='sample') as bar:
+    with common.progress(args, total, 'events', unit='sample') as bar:
         stats = synthetic.build_event_dataset(
             output, images=images, labels=labels, seed=args.seed, split_seed=args.split_seed,
             n_train=args.train, n_test=args.test, chunk=args.chunk,
             compress=not args.no_compress, progress=bar.update)
-    out = {'output': str(output), 'digits_source': f'npm {synthetic.NPM_PACKAGE}',
+    out = {'output': str(output), 'digits_source': f'npm {digits.NPM_PACKAGE}',
            'build_s': stats['build_s']}
-    for split in synthetic.SPLITS:
+    for split in SPLITS:
         out.update({f'{split}_{key}': value for key, value in stats[split].items()})
     return out
 
 
-def _info(args, progress) -> dict:
+def _info(args) -> dict:
     """Describe an event file or a split file."""
     import numpy as np
 
@@ -202,7 +204,7 @@ def _info(args, progress) -> dict:
     return _describe(files.read_event_file(path), str(path))
 
 
-def _export(args, progress) -> dict:
+def _export(args) -> dict:
     """Write one sample of the data set to an event file."""
     from topspark_ros.core.data.sources import DataSource, load_split, parse_data
     from topspark_ros.core.events import files

@@ -10,12 +10,14 @@ model.json`` turns a NIR graph of an IF/LIF network into a converted-family chec
 (:mod:`topspark_ros.core.exchange.nir_import`) that the classifier, sweeps, profiles and the
 controller use like a trained one.
 
-Kept apart from :mod:`topspark_ros.cli.main`, which calls :func:`add_parser` and :func:`run`.
+The parser (:mod:`topspark_ros.cli.parser`) adds it with :func:`add_parser`;
+:mod:`topspark_ros.cli.main` runs it with :func:`run`.
 """
 
 import argparse
 import sys
 
+from topspark_ros.cli import common
 from topspark_ros.cli.args import non_negative_int, positive_float, positive_int
 
 FORMATS = ('nir',)
@@ -31,13 +33,13 @@ def _floats(text: str) -> list:
 
 def add_parser(sub) -> None:
     """Add the ``export`` and ``import`` commands to the subparsers ``sub``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--json', action='store_true',
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument('--json', action='store_true',
                         help='print one JSON object with the results as the last line')
-    common.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
+    shared.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
 
     export = sub.add_parser(
-        'export', parents=[common], help='write a model as a NIR graph (neuromorphic hardware)',
+        'export', parents=[shared], help='write a model as a NIR graph (neuromorphic hardware)',
         description='Export a checkpoint of either family as a NIR graph (nir.write), with a '
         'per-node report of what is faithful, approximate or not representable (printed, and '
         "stored in the file's metadata). See the README, \"Neuromorphic hardware (NIR)\".")
@@ -63,7 +65,7 @@ def add_parser(sub) -> None:
                         help='seed of the Poisson input of --check (default: %(default)s)')
 
     imp = sub.add_parser(
-        'import', parents=[common], help='turn a NIR graph into a converted-family model',
+        'import', parents=[shared], help='turn a NIR graph into a converted-family model',
         description='Import a NIR graph of an IF/LIF convolutional or dense network (from '
         'snnTorch, Norse, Sinabs or `topspark export`) as a converted-family checkpoint; '
         'anything it cannot represent is refused with one line naming the node.')
@@ -82,9 +84,9 @@ def add_parser(sub) -> None:
                      help="T recorded in the checkpoint (default: the graph's, else 8)")
 
 
-def run(args, progress) -> dict:
-    """Run ``export`` or ``import`` in ``args``; ``progress(args, total, desc, unit)``."""
-    return {'export': _export, 'import': _import}[args.command](args, progress)
+def run(args) -> dict:
+    """Run ``export`` or ``import`` in ``args``; return the result dict."""
+    return {'export': _export, 'import': _import}[args.command](args)
 
 
 def _print_report(args, report) -> None:
@@ -93,7 +95,7 @@ def _print_report(args, report) -> None:
         print('\n'.join(report.lines()))
 
 
-def _export(args, progress) -> dict:
+def _export(args) -> dict:
     """Write the model as a NIR graph; optionally re-simulate it."""
     from topspark_ros.core.checkpoint import load_checkpoint
     from topspark_ros.core.exchange.nir_export import export_model, write_nir
@@ -110,11 +112,11 @@ def _export(args, progress) -> dict:
     if args.json:
         result['fidelity'] = report.to_list()
     if args.check:
-        result.update(_check(args, progress, model, info, read_graph(path)))
+        result.update(_check(args, model, info, read_graph(path)))
     return result
 
 
-def _check(args, progress, model, info: dict, graph) -> dict:
+def _check(args, model, info: dict, graph) -> dict:
     """Re-simulate ``graph`` on ``args.check`` test images; return the figures."""
     from topspark_ros.core.data.sources import load_split, parse_data
     from topspark_ros.core.exchange.check import resimulate
@@ -127,18 +129,17 @@ def _check(args, progress, model, info: dict, graph) -> dict:
     test = load_split(source, 'test')
     n = min(args.check, len(test))
     timesteps = args.timesteps or info.get('timesteps') or 8
-    with progress(args, n, 'check') as bar:
+    with common.progress(args, n, 'check') as bar:
         figures = resimulate(model, graph, test.images[:n], test.labels[:n], int(timesteps),
                              seed=args.seed, batch_size=args.batch_size)
         bar.update(n)
     return {f'check_{k}': v for k, v in figures.items()} | {'check_data': source.label}
 
 
-def _import(args, progress) -> dict:
+def _import(args) -> dict:
     """Import a NIR graph as a converted-family checkpoint."""
     from topspark_ros.core.checkpoint import save_checkpoint
-    from topspark_ros.core.exchange.nir_import import (DEFAULT_LIF_DT_S, import_graph,
-                                                       read_graph)
+    from topspark_ros.core.exchange.nir_import import DEFAULT_LIF_DT_S, import_graph, read_graph
 
     graph = read_graph(args.file)
     model, report, info = import_graph(

@@ -49,8 +49,7 @@ def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None
 
 
 def energy_report_to_msg(report, msg_type=None):
-    """Return an ``EnergyEstimate`` for a
-    :class:`~topspark_ros.core.topspark.meter.MeterReport`."""
+    """Return an ``EnergyEstimate`` for a :class:`~.core.topspark.meter.MeterReport`."""
     if msg_type is None:
         from topspark_ros.msg import EnergyEstimate as msg_type
     msg = msg_type()

@@ -10,17 +10,15 @@ returns the learning's operation counts and :meth:`charge_learning` adds them (a
 energy) to the frame's prediction.
 
 Event windows (arrays of :data:`~topspark_ros.core.events.EVENT_DTYPE`, cut from a stream by
-the windowers of :mod:`topspark_ros.core.events.encode`) take the same way through
+the windowers of :mod:`topspark_ros.core.events.windows`, by the event stream of
+:mod:`topspark_ros.core.events.stream` in the classifier) take the same way through
 :meth:`ClassifierSession.classify_events`: they are encoded the way the model was trained on
 events (:func:`~topspark_ros.core.events.encode.infer_events`) and give the same predictions.
 """
 
-import bisect
-import collections
 import dataclasses
 from dataclasses import dataclass
 import os
-import threading
 import time
 from typing import List, Optional, Sequence, Tuple
 
@@ -210,9 +208,8 @@ class ClassifierSession:
         model, so that the first packets of a stream are not held up (a subscriber's queue
         would overflow meanwhile).
         """
-        from topspark_ros.core.events.codecs import make_decoder, make_encoder, \
-            SUPPORTED_ENCODINGS
         from topspark_ros.core.events import empty_events
+        from topspark_ros.core.events.codecs import make_decoder, make_encoder, SUPPORTED_ENCODINGS
         width, height = (int(v) for v in sensor_size)
         window = empty_events(16)
         window['x'] = np.arange(16) % max(width, 1)
@@ -281,196 +278,3 @@ class ClassifierSession:
 def _check_timesteps(timesteps: int) -> None:
     if timesteps < 1:
         raise ValueError(f'timesteps must be >= 1, got {timesteps}')
-
-
-@dataclass(frozen=True)
-class EventWindow:
-    """
-    One complete window of an event stream, ready for :meth:`ClassifierSession.classify_events`.
-
-    Attributes
-    ----------
-    events
-        :data:`~topspark_ros.core.events.EVENT_DTYPE` array (``t`` in microseconds).
-    sensor_size
-        ``(width, height)`` of the sensor (pixels).
-    tag
-        what the caller passed with the packet that holds the window's last event (the node
-        passes the packet's header, so the classification carries its stamp and frame).
-
-    """
-
-    events: np.ndarray
-    sensor_size: Tuple[int, int]
-    tag: object
-
-
-class EventStream:
-    """
-    Packets of one event stream in, complete windows out, with a bounded backlog.
-
-    Each packet is decoded by a :class:`~topspark_ros.core.events.codecs.StreamDecoder` (one
-    per stream: re-made, and the windower restarted, when the packets' encoding or sensor size
-    changes; the decoder counters in :meth:`stats` add up over all the decoders, so they never
-    go back) and cut into windows by time (``window_us``) or by event count (``window_events``)
-    (:mod:`topspark_ros.core.events.encode`). Complete windows wait in a backlog of at most
-    ``max_backlog`` windows for :meth:`pop`; when a new window finds it full, the oldest is
-    dropped and counted (a consumer that cannot keep up sees the newest windows, never a
-    growing queue). :meth:`push` and :meth:`pop` may be called from different threads; each
-    of them from one thread at a time.
-
-    Parameters
-    ----------
-    window_us
-        window length in microseconds (windows by time), or None.
-    window_events
-        events per window (windows by count), or None; exactly one of the two is given.
-    max_backlog
-        complete windows kept for :meth:`pop` (>= 1).
-    min_events
-        windows with fewer events are not classified (>= 1).
-    history
-        packets remembered to find the tag of a window's last event.
-    max_packet_bytes
-        larger packets are refused unread (``PacketTooLargeError``, a ValueError, and
-        counted in ``packets_refused`` / ``bytes_refused``); this bounds the memory one
-        packet takes, to about 79 times the bound (see
-        :class:`~topspark_ros.core.events.codecs.StreamDecoder`). None: no bound (the
-        classifier node always sets one, its ``max_packet_bytes`` parameter).
-
-    """
-
-    def __init__(self, *, window_us: Optional[int] = None, window_events: Optional[int] = None,
-                 max_backlog: int = 2, min_events: int = 1, history: int = 4096,
-                 max_packet_bytes: Optional[int] = None) -> None:
-        """Check the settings; the decoder is made by the first packet."""
-        if (window_us is None) == (window_events is None):
-            raise ValueError('give exactly one of window_us (windows by time) and '
-                             'window_events (windows by count)')
-        if int(max_backlog) < 1:
-            raise ValueError(f'max_backlog must be >= 1, got {max_backlog}')
-        if max_packet_bytes is not None and int(max_packet_bytes) < 1:
-            raise ValueError(f'max_packet_bytes must be >= 1 or None, got {max_packet_bytes}')
-        self.max_packet_bytes = None if max_packet_bytes is None else int(max_packet_bytes)
-        self.window_us = None if window_us is None else int(window_us)
-        self.window_events = None if window_events is None else int(window_events)
-        self.min_events = int(min_events)
-        self._retired = {}  # counters of the decoders and windowers of earlier streams, summed
-        self._windower = self._new_windower()  # checks window_us / window_events / min_events
-        self._backlog = collections.deque()
-        self._max_backlog = int(max_backlog)
-        self._history = collections.deque(maxlen=int(history))
-        self._lock = threading.Lock()
-        self._decoder = None
-        self._key = None
-        self._last_t = None
-        self.counts = {'packets_received': 0, 'windows': 0, 'windows_dropped': 0,
-                       'decoder_restarts': 0, 'windower_restarts': 0}
-
-    def _restart_windows(self) -> None:
-        """Start windowing afresh (a new stream): the open window and the history go."""
-        for name in _WINDOWER_COUNTERS:  # kept, so that stats() never goes back
-            self._retired[name] = self._retired.get(name, 0) + getattr(self._windower, name, 0)
-        self._windower = self._new_windower()
-        self._history.clear()
-        self._last_t = None
-
-    def _new_windower(self):
-        from topspark_ros.core.events.encode import CountWindower, TimeWindower
-        if self.window_us is not None:
-            return TimeWindower(self.window_us, min_events=self.min_events)
-        return CountWindower(self.window_events, min_events=self.min_events)
-
-    @property
-    def decoder(self):
-        """Return the decoder of the current stream (None before the first packet)."""
-        return self._decoder
-
-    def push(self, data, *, encoding: str, width: int, height: int, seq: Optional[int] = None,
-             time_base: Optional[int] = None, is_bigendian: bool = False,
-             tag: object = None) -> int:
-        """
-        Decode one packet (the fields of an EventPacket) and window its events.
-
-        Returns the number of windows it completed (now waiting for :meth:`pop`). Raises
-        :class:`~topspark_ros.core.events.codecs.EventDecodeError` (a ValueError) for an
-        unknown encoding or a packet the decoder refuses; the stream stays usable.
-        """
-        from topspark_ros.core.events.codecs import make_decoder
-        key = (encoding, int(width), int(height))
-        if key != self._key:
-            decoder = make_decoder(encoding, int(width), int(height),  # raises if unknown
-                                   max_packet_bytes=self.max_packet_bytes)
-            if self._key is not None:
-                self.counts['decoder_restarts'] += 1
-            if self._decoder is not None:
-                for name, value in self._decoder.stats.as_dict().items():
-                    self._retired[name] = self._retired.get(name, 0) + value
-            self._decoder, self._key = decoder, key
-            self._restart_windows()
-            with self._lock:
-                self._backlog.clear()  # windows of another sensor or encoding
-        self.counts['packets_received'] += 1
-        events = self._decoder.decode(data, seq=seq, time_base=time_base,
-                                      is_bigendian=bool(is_bigendian))
-        if len(events) == 0:
-            return 0
-        first = int(events['t'][0])
-        if self._last_t is not None and first < self._last_t:
-            # The decoder started the stream afresh (its seq went back: a driver restart).
-            self.counts['windower_restarts'] += 1
-            self._restart_windows()
-        self._last_t = int(events['t'][-1])
-        self._history.append((first, tag))
-        windows = self._windower.push(events)
-        if not windows:
-            return 0
-        size = (int(width), int(height))
-        starts = [t for t, _ in self._history]
-        made = []
-        for window in windows:
-            at = bisect.bisect_right(starts, int(window['t'].max())) - 1
-            made.append(EventWindow(window, size, self._history[max(at, 0)][1]))
-        with self._lock:
-            for window in made:
-                if len(self._backlog) >= self._max_backlog:
-                    self._backlog.popleft()
-                    self.counts['windows_dropped'] += 1
-                self._backlog.append(window)
-            self.counts['windows'] += len(made)
-        return len(made)
-
-    def pop(self, n: int = 1) -> List[EventWindow]:
-        """Remove and return up to ``n`` waiting windows, oldest first."""
-        with self._lock:
-            return [self._backlog.popleft() for _ in range(min(int(n), len(self._backlog)))]
-
-    @property
-    def pending(self) -> int:
-        """Complete windows waiting for :meth:`pop`."""
-        with self._lock:
-            return len(self._backlog)
-
-    def stats(self) -> dict:
-        """
-        Return the counters: packets, windows (made, dropped), the decoders' and windower's.
-
-        Every counter is monotonic: the decoder counters are summed over the decoders of
-        all the streams seen (a new encoding or sensor size makes a new decoder).
-        """
-        with self._lock:
-            values = dict(self.counts, windows_pending=len(self._backlog))
-        if self._decoder is not None:
-            decoded = self._decoder.stats.as_dict()
-            values.update({name: value + self._retired.get(name, 0)
-                           for name, value in decoded.items()},
-                          encoding=self._key[0], sensor=f'{self._key[1]}x{self._key[2]}')
-        for name in _WINDOWER_COUNTERS:
-            if hasattr(self._windower, name):
-                values[f'window_{name}'] = (getattr(self._windower, name)
-                                            + self._retired.get(name, 0))
-        return values
-
-
-_WINDOWER_COUNTERS = ('dropped_late', 'dropped_small')
-"""Counters of the windowers (encode.TimeWindower / CountWindower) that EventStream reports."""

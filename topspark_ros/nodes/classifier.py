@@ -43,6 +43,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
+from topspark_ros.conversions.events import event_packet_type, packet_to_fields
 from topspark_ros.conversions.image import compressed_to_array, image_to_array
 from topspark_ros.conversions.results import (class_labels, label_info_msg, prediction_to_msg,
                                               prediction_to_vision_msg, vision_msgs_types)
@@ -52,7 +53,6 @@ from topspark_ros.core.preprocess import CROPS
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS, set_torch_threads
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
-from topspark_ros.nodes.event_player import event_packet_type
 from topspark_ros.nodes.intake import SubscriptionReader, Worker
 from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import declare, Param, values
@@ -367,9 +367,7 @@ class ClassifierNode(LifecycleNode):
         if not self._active or stream is None:
             return
         try:
-            made = stream.push(msg.events, encoding=msg.encoding, width=msg.width,
-                               height=msg.height, seq=msg.seq, time_base=msg.time_base,
-                               is_bigendian=msg.is_bigendian, tag=msg.header)
+            made = stream.push(**packet_to_fields(msg), tag=msg.header)
         except ValueError as exc:  # unknown encoding, a packet the decoder refuses
             self._count('errors')
             self._last_error = str(exc)
@@ -655,7 +653,7 @@ def _roi(values) -> Optional[tuple]:
 
 def _event_stream(p: dict):
     """Return the :class:`~topspark_ros.core.session.EventStream` the parameters describe."""
-    from topspark_ros.core.session import EventStream
+    from topspark_ros.core.events.stream import EventStream
     by_time = p['window_mode'] == 'time'
     return EventStream(
         window_us=max(1, round(p['window_ms'] * 1000.0)) if by_time else None,

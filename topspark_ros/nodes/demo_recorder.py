@@ -15,7 +15,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
-from topspark_ros.core.topspark.scoreboard import plot_run, Sample, Scoreboard
+from topspark_ros.core.plotting import plot_run
+from topspark_ros.core.topspark.scoreboard import Sample, Scoreboard
 from topspark_ros.msg import Classification, EnergyEstimate
 
 

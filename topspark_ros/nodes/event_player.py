@@ -4,7 +4,8 @@ Replay an event file as ``event_camera_msgs/EventPacket`` messages, as an event 
 A recorder-free stand-in for an event-camera driver, for demos and tests. The file (``.bin``
 N-MNIST or ``.npz``, see :mod:`topspark_ros.core.events.files`) is cut into packets of
 ``packet_ms`` milliseconds of sensor time, encoded (``evt3`` by default, or ``mono``, see
-:mod:`topspark_ros.core.events.codecs`) and published on ``events`` at ``rate`` times real
+:mod:`topspark_ros.core.events.codecs`; the messages are filled by
+:mod:`topspark_ros.conversions.events`) and published on ``events`` at ``rate`` times real
 time. Packet ``k`` of a pass (the events with ``t0 + k P <= t < t0 + (k + 1) P``, ``t0`` the
 first event's time, ``P`` the packet length) is published once its interval has elapsed, at
 wall time ``start + (k + 1) P / rate``; time slices without events publish nothing. Its header
@@ -40,6 +41,7 @@ import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+from topspark_ros.conversions.events import encoded_to_fields, event_packet_type, fields_to_packet
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
 
@@ -85,25 +87,6 @@ PARAMS = (
           'best effort).', choices=('best_effort', 'reliable'), live=False),
     Param('depth', 10, 'QoS queue depth of the publisher.', low=1, high=10000, live=False),
 )
-
-
-def event_packet_type(needed_for: str = 'publishing event packets', otherwise: str = ''):
-    """
-    Return the ``event_camera_msgs/EventPacket`` message class (imported on first use).
-
-    Raises ImportError saying what ``needed_for`` needs, how to install it (and ``otherwise``,
-    an alternative, when given) when the package is missing. The classifier's event mode
-    uses this too.
-    """
-    try:
-        from event_camera_msgs.msg import EventPacket
-    except ImportError as exc:
-        raise ImportError(
-            f'{needed_for} needs the event_camera_msgs message package, which is not '
-            f'importable ({exc}): install it (apt: ros-$ROS_DISTRO-event-camera-msgs, or '
-            'build github.com/ros-event-camera/event_camera_msgs in your workspace) and '
-            'source the workspace' + (f', or {otherwise}' if otherwise else '')) from None
-    return EventPacket
 
 
 def packet_bounds(t: np.ndarray, packet_us: int) -> tuple:
@@ -158,7 +141,8 @@ class EventPlayerNode(Node):
         declare(self, PARAMS)
         p = values(self, PARAMS)
         packet_type = event_packet_type()  # first: a missing package is the clearest error
-        from topspark_ros.core.events.codecs import make_encoder, MONO_MAX_DT_NS
+        from topspark_ros.core.events.codecs import make_encoder
+        from topspark_ros.core.events.codecs.mono import MONO_MAX_DT_NS
         self.class_names = ()
         source = self._read_dataset(p) if p['dataset'] else self._read_file(p)
         if len(self.events) == 0:
@@ -299,32 +283,18 @@ class EventPlayerNode(Node):
         if offset_us:
             chunk = chunk.copy()
             chunk['t'] += offset_us
-        packet = self._encoder.encode(chunk)
-        msg = self._msg_type()
         first_ns = round((int(chunk['t'][0]) - self._t0) * 1e3 / self._rate)
-        stamp = self._start_ns + first_ns
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        msg = fields_to_packet(encoded_to_fields(self._encoder.encode(chunk)),
+                               stamp_ns=self._start_ns + first_ns, frame_id=self._frame_id,
+                               msg_type=self._msg_type)
         sample = int(self.events['t'][self._starts[i]]) // self._sample_us  # data set: t >= 0
         label = int(self._sample_labels[min(max(sample, 0), len(self._sample_labels) - 1)])
         with self._lock:
             self._labels[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = label
             if len(self._labels) > LABELS_KEPT:
                 self._labels.popitem(last=False)
-        msg.header.frame_id = self._frame_id
-        msg.width, msg.height = packet.width, packet.height
-        msg.seq = packet.seq
-        msg.time_base = packet.time_base
-        msg.encoding = packet.encoding
-        msg.is_bigendian = False
-        msg.events = _byte_array(packet.data)
         self._pub.publish(msg)
         self.published += 1
-
-
-def _byte_array(data: bytes):
-    """Return ``data`` as the ``array('B')`` a ``uint8[]`` field stores (one copy, no loop)."""
-    import array
-    return array.array('B', data)
 
 
 def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = None,

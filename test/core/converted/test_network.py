@@ -1,33 +1,19 @@
-"""Tests of the converted deep SNN: thresholds, conversion, early exit, counts, I/O, training."""
+"""Tests of the converted SNN: the IF step, conversion, early exit, counts, results, I/O."""
 
 import json
-import pickle
 
 import numpy as np
 import pytest
 
-from topspark_ros import cli
 from topspark_ros.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from topspark_ros.core.converted import (clip_activation, ConvertedConfig, ConvertedNetwork,
-                                         ConvertedParams)
-from topspark_ros.core.converted.train import (ann_accuracy, calibrate_threshold_scale,
-                                               snn_accuracy, train_ann)
-from topspark_ros.core.data.cifar import load_cifar
-from topspark_ros.core.data.idx import DatasetError
+from topspark_ros.core.converted.config import ConvertedConfig, ConvertedParams
+from topspark_ros.core.converted.network import (ConvertedCounts, ConvertedNetwork, if_step,
+                                                 IFParameters, IFState)
 from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.session import ClassifierSession
 from topspark_ros.core.topspark.early_exit import EarlyExit
 from topspark_ros.core.topspark.sweep import sweep
 import torch
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Run these small networks on one thread (tiny ops on a busy machine stall otherwise)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 RGB = {'height': 32, 'width': 32, 'channels': 3, 'mean': (0.5,) * 3, 'std': (0.25,) * 3}
@@ -38,21 +24,56 @@ def _images(model, n, seed=0):
     return rng.integers(0, 256, (n,) + model.input_spec.shape, dtype=np.uint8)
 
 
-def test_threshold_gradient_flows():
-    z = torch.tensor([-1.0, 0.5, 3.0, 5.0], requires_grad=True)
-    mu = torch.tensor(2.0, requires_grad=True)
-    y = clip_activation(z, mu)
-    assert y.tolist() == [0.0, 0.5, 2.0, 2.0]
-    y.sum().backward()
-    assert mu.grad.item() == 2.0  # the two inputs above the threshold
-    assert z.grad.tolist() == [0.0, 1.0, 0.0, 0.0]
-    # In a network: the first layer's pre-activations exceed mu = 1 (the later ones do not,
-    # so the gradient reaches the first layer's clipped units through them).
-    model = ConvertedNetwork(ConvertedConfig(widths=(4, 8), hidden=8, mu_init=1.0))
-    logits = model.net(model._inputs(_images(model, 16)))
-    torch.nn.functional.cross_entropy(logits, torch.arange(16) % 10).backward()
-    assert all(t.mu.grad is not None for t in model.net.thresholds)
-    assert model.net.thresholds[0].mu.grad.abs().item() > 0
+def _step(v, current, threshold=1.0, leak=1.0, **kwargs):
+    return if_step(torch.tensor(current), IFState(torch.tensor(v)),
+                   IFParameters(torch.tensor(threshold), leak), **kwargs)
+
+
+def test_if_step_fires_at_the_threshold_and_resets_by_subtraction():
+    # v' = v + I: 1.25 and 1.0 reach theta = 1 (>=), 0.75 and 0.25 stay below, 2.5 spikes once
+    # and keeps 1.5 (one spike per step; the rest waits for the next step).
+    spikes, sent, state = _step([0.5, 0.5, 0.5, 0.0, 1.5], [0.75, 0.5, 0.25, 0.25, 1.0])
+    assert spikes.dtype == torch.bool
+    assert spikes.tolist() == [True, True, False, False, True]
+    assert sent.tolist() == [1.0, 1.0, 0.0, 0.0, 1.0]  # a spike carries theta
+    assert state.v.tolist() == [0.25, 0.0, 0.75, 0.25, 1.5]
+    spikes, _, state = if_step(torch.zeros(5), state, IFParameters(torch.tensor(1.0)))
+    assert spikes.tolist() == [False, False, False, False, True]
+    assert state.v.tolist() == [0.25, 0.0, 0.75, 0.25, 0.5]
+
+
+def test_if_step_leak_scales_the_old_potential():
+    # beta = 0.5: v' = v + I + (beta - 1) v = [1.0 + 0.25 - 0.5, 0.5 + 0.25 - 0.25].
+    spikes, sent, state = _step([1.0, 0.5], [0.25, 0.25], threshold=0.75, leak=0.5)
+    assert spikes.tolist() == [True, False]
+    assert sent.tolist() == [0.75, 0.0]
+    assert state.v.tolist() == [0.0, 0.5]
+    # Without input a leaky neuron decays and does not fire; a plain IF neuron holds.
+    assert _step([0.5], [0.0], leak=0.5)[2].v.tolist() == [0.25]
+    assert _step([0.5], [0.0])[2].v.tolist() == [0.5]
+
+
+def test_if_step_mask_freezes_stopped_samples():
+    # Sample 0 runs, sample 1 has stopped: it neither integrates nor fires, whatever v holds.
+    mask = torch.tensor([[1.0], [0.0]])
+    spikes, sent, state = _step([[1.5], [1.5]], [[0.25], [0.25]], leak=0.5, mask=mask)
+    assert spikes.tolist() == [[True], [False]]
+    assert sent.tolist() == [[1.0], [0.0]]
+    assert state.v.tolist() == [[0.0], [1.5]]  # 1.5 + 0.25 - 0.75 - 1 for sample 0
+
+
+def test_if_step_surrogate_has_the_same_values_and_a_triangular_gradient():
+    v, current = [0.5, 0.5, 0.0, 1.5], [0.75, 0.25, 0.25, 1.0]
+    plain = _step(v, current, threshold=1.0)
+    current_t = torch.tensor(current, requires_grad=True)
+    spikes, sent, state = if_step(current_t, IFState(torch.tensor(v)),
+                                  IFParameters(torch.tensor(1.0)), surrogate=True)
+    assert spikes.dtype == torch.float32
+    assert spikes.tolist() == plain[0].float().tolist()
+    assert sent.tolist() == plain[1].tolist() and state.v.tolist() == plain[2].v.tolist()
+    spikes.sum().backward()
+    # d s / d I = max(0, 1 - |v' - theta| / theta) / theta at v' = 1.25, 0.75, 0.25, 2.5.
+    assert current_t.grad.tolist() == [0.75, 0.75, 0.25, 0.0]
 
 
 @pytest.mark.parametrize('arch', ['vgg', 'resnet'])
@@ -139,94 +160,6 @@ def test_summed_bookkeeping_counts_as_the_per_step_one(early_exit):
     torch.testing.assert_close(frame[3], bins[3] - events, rtol=1e-9, atol=1e-6)
 
 
-def _write(path, obj):
-    with open(path, 'wb') as handle:
-        pickle.dump(obj, handle, protocol=2)
-
-
-def test_cifar10_and_cifar100_readers(tmp_path):
-    rng = np.random.default_rng(0)
-    c10 = tmp_path / 'cifar-10-batches-py'
-    c10.mkdir()
-    batches = []
-    for i in range(1, 6):
-        data = rng.integers(0, 256, (2, 3072), dtype=np.uint8)
-        batches.append(data)
-        _write(c10 / f'data_batch_{i}', {b'data': data, b'labels': [i % 10, (i + 1) % 10],
-                                         b'batch_label': b'training batch'})
-    _write(c10 / 'test_batch', {b'data': batches[0][:1], b'labels': [9]})
-    _write(c10 / 'batches.meta', {b'label_names': [f'c{i}'.encode() for i in range(10)]})
-    train = load_cifar(c10, 'train')
-    assert train.images.shape == (10, 3, 32, 32) and train.images.dtype == np.uint8
-    assert train.labels.tolist() == [1, 2, 2, 3, 3, 4, 4, 5, 5, 6]
-    # Row layout: 1024 red, 1024 green, 1024 blue values, each row-major.
-    assert train.images[0, :, 0, 1].tolist() == batches[0][0, [1, 1025, 2049]].tolist()
-    assert train.images[0, 2, 31, 31] == batches[0][0, 3071]
-    assert train.class_names[3] == 'c3' and len(load_cifar(c10, 'test')) == 1
-
-    c100 = tmp_path / 'cifar-100-python'
-    c100.mkdir()
-    data = rng.integers(0, 256, (3, 3072), dtype=np.uint8)
-    for split in ('train', 'test'):
-        _write(c100 / split, {b'data': data, b'fine_labels': [0, 99, 5],
-                              b'coarse_labels': [0, 19, 3]})
-    _write(c100 / 'meta', {b'fine_label_names': [b'f%d' % i for i in range(100)],
-                           b'coarse_label_names': [b'k%d' % i for i in range(20)]})
-    fine = load_cifar(c100, 'train')
-    assert fine.labels.tolist() == [0, 99, 5] and len(fine.class_names) == 100
-    coarse = load_cifar(c100, 'test', label='coarse')
-    assert coarse.labels.tolist() == [0, 19, 3] and coarse.class_names[19] == 'k19'
-
-
-def test_cifar_reader_refuses_broken_files(tmp_path):
-    c10 = tmp_path / 'c10'
-    c10.mkdir()
-    good = {b'data': np.zeros((2, 3072), np.uint8), b'labels': [0, 1]}
-    for i in range(1, 6):
-        _write(c10 / f'data_batch_{i}', good)
-    _write(c10 / 'batches.meta', {b'label_names': [b'a', b'b']})
-    _write(c10 / 'test_batch', good)
-    assert len(load_cifar(c10, 'train')) == 10
-    blob = (c10 / 'data_batch_3').read_bytes()
-    (c10 / 'data_batch_3').write_bytes(blob[:len(blob) // 2])
-    with pytest.raises(DatasetError, match='data_batch_3'):
-        load_cifar(c10, 'train')
-    (c10 / 'data_batch_3').write_bytes(pickle.dumps(print))  # a global: refused, never run
-    with pytest.raises(DatasetError, match='refusing'):
-        load_cifar(c10, 'train')
-    _write(c10 / 'data_batch_3', {b'data': np.zeros((2, 100), np.uint8), b'labels': [0, 1]})
-    with pytest.raises(DatasetError, match='3072'):
-        load_cifar(c10, 'train')
-    _write(c10 / 'data_batch_3', {b'data': np.zeros((2, 3072), np.uint8), b'labels': [0]})
-    with pytest.raises(DatasetError, match='labels'):
-        load_cifar(c10, 'train')
-    _write(c10 / 'test_batch', {b'data': np.zeros((1, 3072), np.uint8), b'labels': [7]})
-    with pytest.raises(DatasetError, match='outside'):
-        load_cifar(c10, 'test')
-    _write(c10 / 'data_batch_3', good)
-    (c10 / 'data_batch_5').unlink()
-    with pytest.raises(DatasetError, match='data_batch_5'):
-        load_cifar(c10, 'train')
-    with pytest.raises(DatasetError, match='neither'):
-        load_cifar(tmp_path, 'train')
-    with pytest.raises(DatasetError, match='does not exist'):
-        load_cifar(tmp_path / 'missing', 'train')
-
-
-def test_short_training_beats_chance(fashion_train, fashion_test):
-    config = ConvertedConfig(widths=(8, 16), hidden=32)
-    model = ConvertedNetwork(config)
-    train_ann(model, fashion_train.images[:3000], fashion_train.labels[:3000], epochs=1,
-              batch_size=64, lr=3e-3)
-    images, labels = fashion_test.images[:400], fashion_test.labels[:400]
-    ann = ann_accuracy(model, images, labels)
-    snn = snn_accuracy(model, images, labels, timesteps=4)
-    assert ann > 0.5 and snn > 0.5, (ann, snn)  # chance is 0.1
-    scale, scores = calibrate_threshold_scale(model, fashion_train.images[-200:],
-                                              fashion_train.labels[-200:], 1, grid=(0.5, 1.0))
-    assert scale in (0.5, 1.0) and scores[scale] == max(scores.values())
-
-
 @pytest.mark.parametrize('kind', ['gray', 'rgb'])
 def test_checkpoint_round_trip_dispatch_and_session(tmp_path, kind):
     config = (ConvertedConfig(widths=(4, 8), hidden=8) if kind == 'gray'
@@ -280,47 +213,40 @@ def test_runs_on_cuda():
     assert np.allclose(a.evidence, b.evidence, atol=1e-3)
 
 
-def test_cli_train_and_eval(tmp_path, fashion_dir, capsys):
-    out = tmp_path / 'conv.json'
-    status = cli.main(['train', '--family', 'converted', '--data-dir', str(fashion_dir),
-                       '--n-train', '300', '--epochs', '1', '--widths', '4,8', '--hidden',
-                       '8', '--n-eval', '50', '--eval-timesteps', '1,2',
-                       '--finetune-timesteps', '2', '--n-finetune', '64', '-q', '--json',
-                       '-o', str(out)])
-    assert status == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result['family'] == 'converted' and set(result['snn_accuracy']) == {'1', '2'}
-    meta = json.loads(out.read_text())
-    assert meta['info']['command'].startswith('topspark train --family converted')
-    status = cli.main(['eval', '-m', str(out), '--data-dir', str(fashion_dir), '--n-eval',
-                       '40', '-T', '2', '-q', '--json'])
-    assert status == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result['n_samples'] == 40 and 0.0 <= result['accuracy'] <= 1.0
-    status = cli.main(['sweep', '-m', str(out), '--data-dir', str(fashion_dir), '--grid', '1,2',
-                       '--n-eval', '20', '--early-exit-margin', '1', '--early-exit-min-steps',
-                       '1', '--plot', '', '-q', '--json'])
-    assert status == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert [e['timesteps'] for e in result['entries']] == [1, 2]
-    assert result['entries'][0]['train_energy_j'] is None
+def test_counts_and_result_helpers():
+    counts = ConvertedCounts(spikes=np.array([3.0, 5.0]), macs=np.array([16.0, 16.0]),
+                             accumulates=np.array([6.0, 10.0]),
+                             neuron_updates=np.array([24.0, 24.0]))
+    ops = counts.energy_ops(1)
+    assert (ops.accumulates, ops.macs, ops.plasticity_updates) == (10.0, 16.0, 0.0)
+    mean = counts.mean_energy_ops()
+    assert (mean.accumulates, mean.macs, mean.neuron_updates) == (8.0, 16.0, 24.0)
+    assert counts.totals() == {'spikes': 8.0, 'macs': 32.0, 'accumulates': 16.0,
+                               'neuron_updates': 48.0}
+    empty = ConvertedCounts(*(np.zeros(0),) * 4)
+    assert empty.mean_energy_ops().accumulates == 0.0
+    model = ConvertedNetwork(ConvertedConfig(widths=(4, 8), hidden=8))
+    result = model.infer(_images(model, 3), timesteps=2)
+    assert result.spike_count.dtype == np.int64
+    assert np.array_equal(result.spike_count, result.ops.spikes.astype(np.int64))
+    assert np.allclose(result.scores.sum(axis=1), 1.0)
+    assert np.array_equal(result.predicted, np.argmax(result.evidence, axis=1))
+    assert np.array_equal(model.readout.predict(result.evidence), result.predicted)
 
 
-def test_cli_trains_an_rgb_model_on_cifar_files(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    directory = tmp_path / 'cifar-10-batches-py'
-    directory.mkdir()
-    for name in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']:
-        _write(directory / name, {b'data': rng.integers(0, 256, (20, 3072), dtype=np.uint8),
-                                  b'labels': list(rng.integers(0, 10, 20))})
-    _write(directory / 'batches.meta', {b'label_names': [b'n%d' % i for i in range(10)]})
-    out = tmp_path / 'rgb.json'
-    status = cli.main(['train', '--family', 'converted', '--dataset', 'cifar10', '--data-dir',
-                       str(directory), '--arch', 'resnet', '--n-train', '100', '--epochs', '1',
-                       '--widths', '4,8', '--n-eval', '10', '--eval-timesteps', '2', '-q',
-                       '-o', str(out)])
-    assert status == 0
-    capsys.readouterr()
-    model, meta = load_checkpoint(out)
-    assert model.input_spec.shape == (3, 32, 32) and meta['info']['class_names'][3] == 'n3'
-    assert len(model.config.mean) == 3
+def test_run_time_parameters_and_refusals():
+    model = ConvertedNetwork(ConvertedConfig(widths=(4, 8), hidden=8))
+    assert model.params_for_values({'threshold_scale': 0.5}) == ConvertedParams(0.5, 0.5)
+    with pytest.raises(ValueError, match='unknown converted-network parameters: theta'):
+        model.params_for_values({'theta': 1.0})
+    with pytest.raises(RuntimeError, match='do not learn on-line'):
+        model.learn(_images(model, 1), timesteps=2)
+    with pytest.raises(ValueError, match=r'images have shape \[27, 28\]'):
+        model.infer(np.zeros((1, 27, 28), np.uint8), timesteps=2)
+    x = model._inputs(_images(model, 2))
+    with pytest.raises(ValueError, match='3 per-bin frames for 4 timesteps'):
+        model.run_snn(x[:, None].expand(-1, 3, -1, -1, -1), 4, model.params)
+    # Float images in [0, 1] are rounded to uint8 levels first.
+    images = _images(model, 2)
+    assert np.array_equal(model.infer(images / 255.0, timesteps=2).evidence,
+                          model.infer(images, timesteps=2).evidence)

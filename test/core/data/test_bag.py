@@ -14,8 +14,9 @@ from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 from topspark_ros.cli.main import main
 from topspark_ros.core.data.bag import (BagOptions, EVENT_PACKET_MSG, EVENTS_TYPE, load_bag,
                                         read_label_csv)
+from topspark_ros.core.data.dataset import DatasetError
 from topspark_ros.core.data.folder import stratified_split
-from topspark_ros.core.data.idx import DatasetError, FASHION_MNIST_CLASSES
+from topspark_ros.core.data.idx import FASHION_MNIST_CLASSES
 from topspark_ros.core.data.sources import DataSource, load_split, parse_data
 from topspark_ros.core.data.synthetic_events import saccade_events
 from topspark_ros.core.events.codecs import make_encoder

@@ -8,8 +8,9 @@ from PIL import Image
 import pytest
 
 from topspark_ros.cli.main import main
+from topspark_ros.core.data.dataset import DatasetError
 from topspark_ros.core.data.folder import folder_split, load_image_folder, read_image
-from topspark_ros.core.data.idx import DatasetError, FASHION_MNIST_CLASSES
+from topspark_ros.core.data.idx import FASHION_MNIST_CLASSES
 from topspark_ros.core.data.sources import DataSource, from_options, load_split, parse_data
 from topspark_ros.core.preprocess import FrameSpec
 

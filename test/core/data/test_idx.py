@@ -1,4 +1,4 @@
-"""Tests of the IDX readers, the data set search and the deterministic splits."""
+"""Tests of the IDX readers (:mod:`topspark_ros.core.data.idx`) and finding IDX data sets."""
 
 import gzip
 import struct
@@ -6,9 +6,9 @@ import struct
 import numpy as np
 import pytest
 
-from topspark_ros.core.data.idx import (
-    DatasetError, FASHION_MNIST_CLASSES, find_dataset_dir, load_mnist_family, read_idx,
-    split_indices)
+from topspark_ros.core.data.dataset import DatasetError
+from topspark_ros.core.data.idx import (FASHION_MNIST_CLASSES, find_dataset_dir,
+                                        load_mnist_family, read_idx)
 
 
 def _idx(array: np.ndarray) -> bytes:
@@ -108,15 +108,3 @@ def test_find_dataset_dir(tmp_path, monkeypatch):
     text = str(info.value)
     assert '/usr/share/datasets/no-such-set' in text and 'apt-get install' in text
     assert 'make data' in text and str(tmp_path / '.cache' / 'datasets') in text
-
-
-def test_split_indices_is_deterministic_and_disjoint():
-    first = split_indices(100, [10, 0.5, 5], seed=3)
-    again = split_indices(100, [10, 0.5, 5], seed=3)
-    other = split_indices(100, [10, 0.5, 5], seed=4)
-    assert [len(p) for p in first] == [10, 50, 5]
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    assert not np.array_equal(first[0], other[0])
-    assert len(np.unique(np.concatenate(first))) == 65
-    with pytest.raises(ValueError, match='only 100 exist'):
-        split_indices(100, [60, 41])

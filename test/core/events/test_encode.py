@@ -1,15 +1,13 @@
-"""Windowers, region of interest, downscale and the spike-train / frame encoders of events."""
+"""Region of interest, downscale and the spike-train / frame encoders of event windows."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import numpy as np
 import pytest
 
-from topspark_ros.core.events import empty_events, EVENT_DTYPE
-from topspark_ros.core.events.encode import (centred_roi, CountWindower, EventEncoding,
-                                             EventEncodingError, EventGeometry,
-                                             events_to_frames, events_to_spike_trains,
-                                             time_bins, TimeWindower)
+from topspark_ros.core.events import empty_events, EVENT_DTYPE, EventEncodingError
+from topspark_ros.core.events.encode import (centred_roi, EventEncoding, EventGeometry,
+                                             events_to_frames, events_to_spike_trains, time_bins)
 
 
 def make_events(x, y, p, t) -> np.ndarray:
@@ -35,97 +33,6 @@ def streams(draw, max_events: int = 60):
     p = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
     cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
     return make_events(x, y, p, t), cuts
-
-
-def packets(events, cuts):
-    """Split ``events`` at ``cuts``."""
-    return np.split(events, cuts)
-
-
-# ------------------------------------------------------------------------------ windowers
-
-
-def test_time_windower_hand_case() -> None:
-    """Windows of 25 us: complete when a later event arrives, gaps skipped, flush the rest."""
-    windower = TimeWindower(25)
-    assert windower.push(empty_events(0)) == []
-    assert windower.push(HAND[:3]) == []  # 0, 10, 20: window [0, 25) still open
-    out = windower.push(HAND[3:])  # 30, 40 complete [0, 25) and [25, 50); 99 opens [75, 100)
-    assert [list(w['t']) for w in out] == [[0, 10, 20], [30, 40]]
-    assert windower.open_window_start_us == 75
-    assert [list(w['t']) for w in windower.flush()] == [[99]]
-    assert windower.flush() == []
-
-
-def test_time_windower_start_late_and_small() -> None:
-    """start_us fixes the grid; late events are dropped and counted; min_events filters."""
-    windower = TimeWindower(10, start_us=5, min_events=2)
-    out = windower.push(make_events([0] * 4, [0] * 4, [1] * 4, [5, 6, 16, 27]))
-    assert [list(w['t']) for w in out] == [[5, 6]]  # [15, 25) has one event: dropped
-    assert windower.dropped_small == 1
-    out = windower.push(make_events([0, 0, 0], [0] * 3, [1] * 3, [8, 26, 40]))
-    assert windower.dropped_late == 1  # t = 8 belongs to a finished window
-    assert [list(w['t']) for w in out] == [[27, 26]]
-    assert windower.flush() == []  # [35, 45) holds one event
-    assert windower.push(make_events([0], [0], [1], [2])) == []
-    assert windower.dropped_late == 2  # before start_us after a flush
-
-
-def test_count_windower_hand_case() -> None:
-    """Exact windows of n events across packets, the remainder on flush."""
-    windower = CountWindower(4)
-    assert windower.push(HAND[:3]) == []
-    assert windower.pending == 3
-    out = windower.push(HAND[3:])
-    assert [list(w['t']) for w in out] == [[0, 10, 20, 30]]
-    assert [list(w['t']) for w in windower.flush()] == [[40, 99]]
-    assert CountWindower(4, min_events=3).push(HAND[:2]) == []
-
-
-def test_windower_arguments_are_checked() -> None:
-    """Non-positive sizes and non-event arrays raise EventEncodingError."""
-    for bad in (lambda: TimeWindower(0), lambda: CountWindower(0),
-                lambda: TimeWindower(5, min_events=0)):
-        with pytest.raises(EventEncodingError):
-            bad()
-    with pytest.raises(EventEncodingError, match='EVENT_DTYPE'):
-        TimeWindower(5).push(np.zeros(3))
-
-
-@settings(max_examples=60, deadline=None)
-@given(streams(), st.integers(1, 50))
-def test_time_windows_partition_the_stream(stream, window_us) -> None:
-    """Pushing packets then flushing returns every event once, each window in its interval."""
-    events, cuts = stream
-    windower = TimeWindower(window_us)
-    windows = []
-    for packet in packets(events, cuts):
-        windows += windower.push(packet)
-    windows += windower.flush()
-    joined = np.concatenate(windows) if windows else empty_events(0)
-    assert np.array_equal(joined, events)
-    if len(events):
-        origin = events['t'][0]
-        index = [set((w['t'] - origin) // window_us) for w in windows]
-        assert all(len(i) == 1 for i in index)
-        expected = sorted({int(k) for k in (events['t'] - origin) // window_us})
-        assert [i.pop() for i in index] == expected
-
-
-@settings(max_examples=60, deadline=None)
-@given(streams(), st.integers(1, 20))
-def test_count_windows_partition_the_stream(stream, n_events) -> None:
-    """Count windows hold exactly n events, in order; the flush holds the rest."""
-    events, cuts = stream
-    windower = CountWindower(n_events)
-    windows = []
-    for packet in packets(events, cuts):
-        windows += windower.push(packet)
-    assert all(len(w) == n_events for w in windows)
-    assert len(windows) == len(events) // n_events
-    windows += windower.flush()
-    joined = np.concatenate(windows) if windows else empty_events(0)
-    assert np.array_equal(joined, events)
 
 
 # ------------------------------------------------------------------------------- geometry

@@ -18,7 +18,7 @@ from topspark_ros.core.events import EVENT_DTYPE
 from topspark_ros.core.events.codecs import (encode_packet, EventEncodeError, make_decoder,
                                              make_encoder, MalformedPacketError,
                                              SUPPORTED_ENCODINGS)
-from topspark_ros.core.session import EventStream
+from topspark_ros.core.events.stream import EventStream
 
 W, H = 64, 32
 LIBCAER = ('libcaer_cmp', 'libcaer')

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from topspark_ros.core.events import EVENT_DTYPE
-from topspark_ros.core.events.codecs import (encode_evt3, encode_mono, mono_time_base,
-                                             PacketTooLargeError)
-from topspark_ros.core.session import EventStream
+from topspark_ros.core.events.codecs import PacketTooLargeError
+from topspark_ros.core.events.codecs.base import default_time_base
+from topspark_ros.core.events.codecs.evt3 import encode_evt3
+from topspark_ros.core.events.codecs.mono import encode_mono
+from topspark_ros.core.events.stream import EventStream
 
 
 def _events(n: int, duration_us: int, size=(34, 34), seed: int = 0) -> np.ndarray:
@@ -29,7 +31,7 @@ def test_counters_never_go_back_when_the_encoding_or_sensor_changes():
     # Another encoding, then another sensor size: each makes a new decoder.
     mono = encode_mono(events, width=34, height=34)
     stream.push(mono, encoding='mono', width=34, height=34, seq=0,
-                time_base=mono_time_base(events))
+                time_base=default_time_base(events))
     history.append(stream.stats())
     stream.push(evt3, encoding='evt3', width=64, height=48, seq=0)
     history.append(stream.stats())

@@ -19,10 +19,6 @@ from topspark_ros.core.stdp import STDPConfig
 from topspark_ros.core.stdp.encoding import poisson_events
 
 
-NO_EXIT_CLASS = np.zeros(0, np.int64)
-NO_EXIT_WEIGHT = np.zeros(0, np.float64)
-
-
 class Stepper:
     """One sample of a tiny network, advanced one step at a time."""
 
@@ -30,29 +26,43 @@ class Stepper:
         self.w = np.array(weights, np.float32)
         n_in, n = self.w.shape
         self.theta = np.zeros(n)
-        self.state = [np.empty(n), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64),
-                      np.empty(n_in, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
-                      np.empty(n, np.int64)]
+        self.state = kernels.empty_state(n_in, n)
         self.const = simulation_constants(config, params)
-        kernels.reset_state(*self.state, self.const.par)
+        kernels.reset_state(self.state, self.const.par)
         self.learning = learning
         self.counts = np.zeros(n, np.int64)
         self.ops = np.zeros(kernels.N_OPS, np.int64)
 
     @property
     def v(self):
-        return self.state[0]
+        return self.state.v
 
     def step(self, inputs=()):
         """Run one step with the given input indices spiking; return the spiking neurons."""
         before = self.counts.copy()
         pixels = np.array(inputs, np.int32)
         row_ptr = np.array([0, len(pixels)], np.int64)
-        c = self.const
-        kernels.simulate(self.w, self.theta, *self.state, pixels, row_ptr, 1, self.learning,
-                         c.par, c.ipar, c.tab_pre, c.tab_post1, c.tab_post2, self.counts,
-                         self.ops, NO_EXIT_CLASS, NO_EXIT_WEIGHT, 0.0, 0)
+        kernels.simulate(self.w, self.theta, self.state, pixels, row_ptr, self.learning,
+                         self.const, kernels.NO_EXIT, self.counts, self.ops)
         return list(np.nonzero(self.counts - before)[0])
+
+
+def test_reset_puts_the_engine_state_at_rest():
+    config = STDPConfig(n_inputs=3, n_neurons=2)
+    const = simulation_constants(config, DynamicsParams(v_rest_mv=-70.0))
+    state = kernels.empty_state(3, 2)
+    assert isinstance(state, kernels.EngineState)
+    assert state._fields == ('v', 'v_inh', 'refr', 'refr_inh', 'last_pre', 'last_post',
+                             'prev_exc', 'prev_inh')
+    for array in state:
+        array[:] = 5
+    kernels.reset_state(state, const.par)
+    assert state.v.tolist() == [-70.0, -70.0] and state.v_inh.tolist() == [-60.0, -60.0]
+    assert state.refr.tolist() == state.refr_inh.tolist() == [0, 0]
+    assert state.last_pre.tolist() == [kernels.NEVER] * 3
+    assert state.last_post.tolist() == [kernels.NEVER] * 2
+    assert state.prev_exc.tolist() == state.prev_inh.tolist() == [0, 0]
+    assert [a.dtype for a in state] == [np.float64] * 2 + [np.int64] * 6
 
 
 def test_membrane_spike_refractory_and_theta():
@@ -110,7 +120,7 @@ def test_population_inhibition_delay():
     net = Stepper([[20.0, 0.0]], config)
     assert net.step([0]) == [0]                 # t=0: excitatory spike
     net.step()                                  # t=1: inhibitory neuron 0 fires (-60 + 22.5)
-    assert net.state[1][0] == -45.0 and net.ops[kernels.OP_INH_SPIKES] == 1
+    assert net.state.v_inh[0] == -45.0 and net.ops[kernels.OP_INH_SPIKES] == 1
     decay = math.exp(-1 / 100)
     assert net.v[1] == -65.0
     net.step()                                  # t=2: excitatory neuron 1 gets -120 mV

@@ -1,4 +1,4 @@
-"""Tests of parameter enhancement: knobs, sensitivity, searches, profiles, sessions, the CLI."""
+"""Tests of parameter enhancement: sensitivity, searches, profiles, sessions, the CLI."""
 
 import copy
 import dataclasses
@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 from topspark_ros.cli.main import main
 from topspark_ros.core.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from topspark_ros.core.data.idx import split_indices
+from topspark_ros.core.data.dataset import split_indices
 from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.session import ClassifierSession
 from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
 from topspark_ros.core.topspark import enhance as enh
-from topspark_ros.core.topspark import search
+from topspark_ros.core.topspark import records, search
+from topspark_ros.core.topspark.knobs import STDP_KNOBS
 from topspark_ros.core.topspark.profile import load_profile, save_profile
 from topspark_ros.core.topspark.sweep import measure_timesteps, sweep
 
 ENERGY = EnergyModel('cmos45_fp32')
-KNOBS = {k.name: k for k in enh.STDP_KNOBS}
+KNOBS = {k.name: k for k in STDP_KNOBS}
 SHA = '0123456789abcdef' * 4
 
 
@@ -44,22 +45,6 @@ def _profile(model, images, labels, grid=(32, 16), params_for=lambda t: None):
     return sweep(model, images, labels, grid, model_path='m.json', model_sha256=SHA,
                  dataset='fashion-mnist', split='train', energy_model=ENERGY,
                  params_for=params_for)
-
-
-def test_knob_values_and_rounding():
-    params = DynamicsParams()
-    assert KNOBS['v_thresh_mv'].value(params, 0.5, 1.0) == -58.5  # halfway to v_rest -65
-    assert KNOBS['input_rate_hz'].value(params, 2.0, 1.0) == 256.0
-    assert KNOBS['input_rate_hz'].value(params, 1 / 3, 1.0) == 42.67  # 4 significant digits
-    assert KNOBS['refractory_ms'].value(params, 0.3, 1.0) == 2.0  # whole steps (1.5 -> 2)
-    assert KNOBS['refractory_ms'].value(params, 0.3, 0.5) == 1.5
-    assert {k.stage for k in enh.STDP_KNOBS} == {'inference', 'learning'}
-    assert {'v_thresh_mv', 'theta_scale', 'theta_plus_mv', 'tau_theta_ms', 'input_rate_hz',
-            'w_inh_mv', 'refractory_ms', 'nu_pre', 'nu_post'} <= set(KNOBS)
-    with pytest.raises(ValueError):
-        enh.Knob('no_such_field', 'inference', 'ratio', (0.5,), (0.5, 2.0))
-    with pytest.raises(ValueError):
-        enh.Knob('w_inh_mv', 'inference', 'ratio', (0.5,), (1.5, 2.0))  # range lacks 1
 
 
 def test_theta_scale_scales_the_learnt_thresholds(data, tiny):
@@ -88,10 +73,10 @@ def test_theta_scale_scales_the_learnt_thresholds(data, tiny):
 
 def test_sensitivity_shape_and_ranking(data, tiny):
     calls = []
-    knobs = [k for k in enh.STDP_KNOBS if k.stage == 'inference']
+    knobs = [k for k in STDP_KNOBS if k.stage == 'inference']
     result = enh.sensitivity(tiny, data[2], data[3], (16, 8), energy_model=ENERGY,
                              progress=calls.append)
-    assert len(calls) == enh.sensitivity_work((16, 8), enh.STDP_KNOBS, learning=False)
+    assert len(calls) == enh.sensitivity_work((16, 8), STDP_KNOBS, learning=False)
     assert result.knobs == tuple(knobs)  # no scoring images: learning knobs left out
     assert len(result.points) == 2 * sum(len(k.factors) + 1 for k in knobs)
     for t in (16, 8):
@@ -143,7 +128,8 @@ def test_search_is_reproducible_with_its_seed(data, tiny):
     params = tiny.params
 
     def draw(seed):
-        return enh._candidates(knobs, params, 1.0, 6, np.random.default_rng([seed, 16]), [])
+        return search.draw_candidates(knobs, params, 1.0, 6,
+                                      np.random.default_rng([seed, 16]), [])
 
     assert draw(3) == draw(3) and draw(3) != draw(4)
     assert draw(3)[0] == {}  # the model's own values are always a candidate
@@ -189,9 +175,9 @@ def test_enhance_and_profile_record(data, tiny):
     assert result.params_for(16) == (None if item.params is None else dict(item.params))
     assert result.params_for(32) is None
     profile = _profile(tiny, data[2][:100], data[3][:100])
-    record = enh.describe(result, command='topspark enhance', dataset='fashion-mnist',
-                          created='2026-11-23T10:00:00+00:00')
-    enhanced = enh.apply_to_profile(profile, dataclasses.replace(result, timesteps=(
+    record = records.describe(result, command='topspark enhance', dataset='fashion-mnist',
+                              created='2026-11-23T10:00:00+00:00')
+    enhanced = records.apply_to_profile(profile, dataclasses.replace(result, timesteps=(
         dataclasses.replace(item, params={'theta_scale': 0.5}),)), record)
     assert enhanced.params_for(16) == {'theta_scale': 0.5} and enhanced.params_for(32) is None
     for before, after in zip(profile.entries, enhanced.entries):  # measurements kept
@@ -199,8 +185,8 @@ def test_enhance_and_profile_record(data, tiny):
     assert enhanced.enhancement['timesteps'][0]['timesteps'] == 16
     assert enhanced.enhancement['measured_with_params'] is False
     with pytest.raises(ValueError, match='no entry for T'):
-        enh.apply_to_profile(_profile(tiny, data[2][:50], data[3][:50], grid=(32,)), result,
-                             record)
+        records.apply_to_profile(_profile(tiny, data[2][:50], data[3][:50], grid=(32,)),
+                                 result, record)
 
 
 def test_profile_round_trip_with_enhancement(tmp_path, data, tiny):
@@ -275,7 +261,7 @@ def test_cli_enhance_sweep_train(tmp_path, fashion_dir, tiny, capsys):
     (row,) = result['enhanced']
     assert row['timesteps'] == 16 and row['val_accuracy_after'] >= row['val_accuracy_before']
     assert row['train_accuracy_after'] is not None
-    assert len(result['sensitivity']) == sum(len(k.factors) + 1 for k in enh.STDP_KNOBS)
+    assert len(result['sensitivity']) == sum(len(k.factors) + 1 for k in STDP_KNOBS)
     enhanced = load_profile(profile_path)
     assert enhanced.params_for(16) == row['params'] and enhanced.params_for(32) is None
     assert [e.accuracy for e in enhanced.entries] == [e.accuracy for e in plain.entries]
@@ -425,7 +411,7 @@ def test_search_seeds_mix_in_the_data(data, tiny):
     result = enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, budget=3,
                          learn_budget=0, top_k=1, seed=7, sampler='random')
     assert result.settings['data_key'] == key_a and result.settings['sampler'] == 'random'
-    record = enh.describe(result, command='x', dataset='d', created='now')
+    record = records.describe(result, command='x', dataset='d', created='now')
     assert record['validation']['data_key'] == key_a and record['sampler'] == 'random'
     assert 'random search' in record['method']
     assert enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, budget=3,

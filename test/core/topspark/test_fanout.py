@@ -1,5 +1,4 @@
-"""Tests of the fan-out (topspark_ros.core.topspark.fanout): in-process, on a local Ray cluster,
-no Ray."""
+"""Tests of the fan-out (core/topspark/fanout.py): in-process, on a local Ray cluster, no Ray."""
 
 import json
 import subprocess
@@ -8,7 +7,7 @@ import sys
 import pytest
 from topspark_ros.cli.main import main
 from topspark_ros.core.checkpoint import save_checkpoint
-from topspark_ros.core.data.idx import split_indices
+from topspark_ros.core.data.dataset import split_indices
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
 from topspark_ros.core.topspark.fanout import executor_for, InProcess, RAY_MISSING, RayExecutor
 from topspark_ros.core.topspark.profile import load_profile

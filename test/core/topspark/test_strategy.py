@@ -6,7 +6,8 @@ import pytest
 from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.topspark.profile import ProfileEntry, TimestepProfile
 from topspark_ros.core.topspark.strategy import (BatteryLevel, BatteryPolicy, choose_timestep,
-                                                 Constraints, effective_mode, LiveSignals, Mode,
+                                                 Constraints, effective_mode,
+                                                 feasible_timesteps, LiveSignals, Mode,
                                                  MODE_WEIGHTS, TimestepSelector)
 
 TOL = 1e-9
@@ -170,6 +171,23 @@ def test_energy_saver_takes_the_lowest_energy_within_the_allowed_drop():
     assert choice.timesteps == 64  # 0.812 >= 0.826 - 0.015; T=32 (0.780) is not
     assert choice.reason.startswith('T=64: lowest energy among 4 of 6 T with accuracy >= '
                                     '0.811 (baseline 0.826 - 1.5 pt)')
+
+
+def test_feasible_timesteps_are_those_the_choice_is_made_among():
+    c = Constraints(max_accuracy_drop=0.015)
+    assert feasible_timesteps(PROFILE, c) == (64, 100, 200, 350)  # '4 of 6 T' above
+    assert feasible_timesteps(PROFILE, Constraints(max_accuracy_drop=0.0)) == (350,)
+    c = Constraints(max_accuracy_drop=0.05, max_latency_ms=2.0)
+    assert feasible_timesteps(PROFILE, c) == (32, 64)
+    assert feasible_timesteps(PROFILE, Constraints(max_accuracy_drop=0.0,
+                                                   max_energy_j=1e-6)) == ()
+    # A low battery allows 2 points more (BatteryPolicy's default low_extra_drop).
+    low = LiveSignals(battery_fraction=0.2)
+    assert feasible_timesteps(PROFILE, Constraints(max_accuracy_drop=0.0), low) == (
+        64, 100, 200, 350)
+    for mode in Mode:
+        choice = choose_timestep(PROFILE, Constraints(max_accuracy_drop=0.015), mode)
+        assert choice.timesteps in (64, 100, 200, 350)
 
 
 def test_modes_order_the_choices():

@@ -1,22 +1,13 @@
 r"""
-Deep SNNs converted from CNNs with trainable clipping thresholds, for 1 to 8 timesteps.
+The converted spiking network: the CNN's layers run with integrate-and-fire neurons for T steps.
 
-After Datta & Beerel (seeds/001): conversion fails at ultra-low ``T`` when it assumes the
-pre-activations are spread uniformly up to their maximum; instead the CNN is trained with a
-clipped activation whose clipping threshold ``mu_l`` (one per layer) is a trained parameter,
-so ``mu_l`` settles where the real pre-activation distribution puts it.
-
-ANN (training), per hidden layer ``l`` with pre-activation ``z_l``:
-
-.. code-block:: text
-
-    a_l = clip(z_l, 0, mu_l)          d a_l / d mu_l = 1 where z_l > mu_l, else 0
-
-The SNN has the same weights; every hidden neuron is an integrate-and-fire (IF) neuron with
-threshold ``theta_l = s * mu_l`` (``s = threshold_scale``, a run-time parameter: below 1
-helps at very small T), initial potential ``v_l(0) = f * theta_l`` (``f = v_init_frac``,
-0.5 turns the rate code's flooring into rounding) and soft reset (reset by subtraction). A
-spike carries ``theta_l``. Per step ``t = 1..T``, layers in order (no synaptic delay):
+The SNN has the weights of the trained CNN (:mod:`topspark_ros.core.converted.net`); every
+hidden neuron is an integrate-and-fire (IF) neuron (:func:`if_step`) with threshold
+``theta_l = s * mu_l`` (``mu_l`` the layer's trained clipping threshold, ``s =
+threshold_scale``, a run-time parameter: below 1 helps at very small T), initial potential
+``v_l(0) = f * theta_l`` (``f = v_init_frac``, 0.5 turns the rate code's flooring into
+rounding) and soft reset (reset by subtraction). A spike carries ``theta_l``. Per step
+``t = 1..T``, layers in order (no synaptic delay):
 
 .. code-block:: text
 
@@ -25,6 +16,7 @@ spike carries ``theta_l``. Per step ``t = 1..T``, layers in order (no synaptic d
     v_l(t) <- v_l(t) - theta_l s_l(t)
 
 so the rate ``theta_l * mean_t s_l(t)`` approaches ``clip(z_l, 0, theta_l)`` as T grows.
+A configured leak ``beta_l`` (:attr:`ConvertedConfig.leak`) multiplies ``v_l(t-1)`` first.
 The first layer takes the normalised image directly (direct/analog coding): its current
 ``W_1 x + b_1`` is computed once per input and integrated every step. The output layer does
 not spike: it accumulates its input, and the class evidence after ``t`` steps is that sum;
@@ -46,209 +38,57 @@ pre-activation (the same rate-coding argument as above, now with a time-varying 
 ``mean = 0`` (what ``topspark train`` uses for events) an empty pixel sends nothing, and the
 first layer is event driven: its cost is counted as accumulates, one per event per synapse
 of its fan-out (the factor ``T / std`` folds into the weights), instead of MACs.
-
-Average pooling between layers is linear, so it is part of the synapses of the next layer (a
-spike reaches the fan-out of its pooling window). Residual (ResNet) blocks add the shortcut to
-the second convolution's input current (an identity shortcut is one accumulate per spike).
 """
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields
 import math
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from topspark_ros.core.converted.config import ConvertedConfig, ConvertedParams, INPUT
+from topspark_ros.core.converted.net import ConvertibleNet
 from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.preprocess import FrameSpec
 import torch
-from torch import nn
-import torch.nn.functional as functional
 
-ARCHITECTURES = ('vgg', 'resnet', 'graph')
-INPUT = -1
-"""Source index of the (analog) image in a layer's wiring."""
 MAX_INPUT_PIXELS = 4096 * 4096
 """Largest input (height x width) a checkpoint may describe (refused before allocating)."""
+_EXACT_FLOAT32 = float(2 ** 24)
+"""Integers below this add exactly in float32."""
 
 
-@dataclass(frozen=True)
-class ConvertedParams:
+class IFParameters(NamedTuple):
     """
-    Run-time parameters of the spiking network (a profile may tune them per T).
+    Parameters of one layer of integrate-and-fire neurons.
 
     Attributes
     ----------
-    threshold_scale
-        ``s``: the IF thresholds are ``s * mu_l`` (> 0, dimensionless).
-    v_init_frac
-        ``f``: initial membrane potential as a fraction of the threshold, in [0, 1].
-
-    """
-
-    threshold_scale: float = 1.0
-    v_init_frac: float = 0.5
-
-    def __post_init__(self) -> None:
-        """Check ranges; raise ``ValueError`` on an invalid value."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value):
-                raise ValueError(f'{f.name} must be a finite number, got {value!r}')
-        if not self.threshold_scale > 0:
-            raise ValueError(f'threshold_scale must be > 0, got {self.threshold_scale}')
-        if not 0.0 <= self.v_init_frac <= 1.0:
-            raise ValueError(f'v_init_frac must be in [0, 1], got {self.v_init_frac}')
-
-    def replace(self, **changes) -> 'ConvertedParams':
-        """Return a copy with ``changes`` applied (validated)."""
-        return replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        """Return the parameters as a plain dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> 'ConvertedParams':
-        """Build from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f'unknown ConvertedParams fields: {unknown}')
-        return cls(**{k: float(v) for k, v in values.items()})
-
-
-@dataclass(frozen=True)
-class ConvertedConfig:
-    """
-    Structure of a convertible CNN (fixed for a trained model).
-
-    Attributes
-    ----------
-    arch
-        ``'vgg'`` (plain 3x3 convolutions, average pooling, two linear layers),
-        ``'resnet'`` (a stem convolution and basic residual blocks) or ``'graph'`` (the
-        layers listed in ``layers``: an imported network, see
-        :mod:`topspark_ros.core.exchange.nir_import`).
-    height, width, channels
-        input frame (``channels`` 1: grayscale, 3: RGB, 2: event polarity counts OFF, ON).
-    n_classes
-        output classes.
-    widths
-        channels of the convolution stages; an average pool of 2 follows every stage but
-        the first (VGG: one convolution per stage; ResNet: one residual block per stage
-        after a stem convolution of ``widths[0]`` channels).
-    hidden
-        units of the hidden linear layer (VGG only; 0: none).
-    mean, std
-        per-channel normalisation of the ``[0, 1]`` input, ``(x - mean) / std``.
-    mu_init
-        initial clipping threshold of every layer.
-    seed
-        seed of the initial weights.
-    layers
-        ``'graph'`` only (``widths`` and ``hidden`` are then unused): per layer, in order,
-        ``{'synapses': [{'source': s, 'pool': p, 'op': op}, ...]}`` with ``s`` the source
-        layer (:data:`INPUT` for the image), ``p`` the average-pool factor and ``op`` None
-        (identity) or ``{'kind': 'conv', 'in', 'out', 'kernel', 'stride', 'padding',
-        'dilation', 'groups'}`` / ``{'kind': 'linear', 'in', 'out'}`` (with a bias).
+    threshold
+        ``theta``: firing threshold, in units of the input current (a 0-d tensor, > 0); a
+        spike carries it to the next layer and the reset subtracts it.
     leak
-        per hidden layer, the factor ``beta_l`` in ``(0, 1]`` the membrane potential is
-        multiplied by every step before the input is added (a leaky IF, LIF);
-        empty (default): 1 everywhere, the plain IF neuron of the module doc.
+        ``beta`` in ``(0, 1]``: factor the potential is multiplied by every step before the
+        current is added (1: plain IF, no leak).
 
     """
 
-    arch: str = 'vgg'
-    height: int = 28
-    width: int = 28
-    channels: int = 1
-    n_classes: int = 10
-    widths: Sequence[int] = (16, 32, 64)
-    hidden: int = 64
-    mean: Sequence[float] = (0.2860,)
-    std: Sequence[float] = (0.3530,)
-    mu_init: float = 2.0
-    seed: int = 0
-    layers: Sequence[dict] = ()
-    leak: Sequence[float] = ()
-
-    def __post_init__(self) -> None:
-        """Check values; raise ``ValueError`` on an invalid one."""
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f'arch must be one of {ARCHITECTURES}, got {self.arch!r}')
-        object.__setattr__(self, 'widths', tuple(int(w) for w in self.widths))
-        object.__setattr__(self, 'layers', _check_layers(self.layers, self.arch))
-        object.__setattr__(self, 'leak', tuple(float(b) for b in self.leak))
-        if any(not 0.0 < b <= 1.0 for b in self.leak):
-            raise ValueError(f'leak factors must lie in (0, 1], got {list(self.leak)}')
-        object.__setattr__(self, 'mean', tuple(float(m) for m in self.mean))
-        object.__setattr__(self, 'std', tuple(float(s) for s in self.std))
-        for name in ('height', 'width', 'n_classes'):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f'{name} must be a positive int, got {value!r}')
-        if self.channels not in (1, 2, 3):
-            raise ValueError(f'channels must be 1 (grey), 3 (RGB) or 2 (event polarities), '
-                             f'got {self.channels!r}')
-        if not self.widths or min(self.widths) < 1:
-            raise ValueError(f'widths must be positive channel counts, got {self.widths}')
-        if int(self.hidden) < 0:
-            raise ValueError(f'hidden must be >= 0, got {self.hidden}')
-        if len(self.mean) != self.channels or len(self.std) != self.channels \
-                or min(self.std) <= 0:
-            raise ValueError('mean and std need one value per channel, std > 0')
-        if not self.mu_init > 0:
-            raise ValueError(f'mu_init must be > 0, got {self.mu_init}')
-        pools = len(self.widths) - 1
-        if self.arch == 'graph':
-            return
-        if self.height % (2 ** pools) or self.width % (2 ** pools):
-            raise ValueError(f'{self.height}x{self.width} is not divisible by 2^{pools} '
-                             f'(one pool per stage after the first)')
-        if self.arch == 'resnet' and self.height != self.width:
-            raise ValueError('the ResNet global pool needs a square input, got '
-                             f'{self.height}x{self.width}')
-
-    def to_dict(self) -> dict:
-        """Return the configuration as a plain (JSON-ready) dict."""
-        values = asdict(self)
-        for key in ('widths', 'mean', 'std', 'leak', 'layers'):
-            values[key] = list(values[key])
-        for key in ('layers', 'leak'):
-            if not values[key]:
-                del values[key]  # checkpoints of the built-in architectures stay as they were
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict) -> 'ConvertedConfig':
-        """Build from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f'unknown ConvertedConfig fields: {unknown}')
-        return cls(**values)
+    threshold: torch.Tensor
+    leak: float = 1.0
 
 
-def clip_activation(z: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+class IFState(NamedTuple):
     """
-    Return ``clip(z, 0, mu)`` with the gradient to the trainable threshold ``mu``.
+    State of one layer of integrate-and-fire neurons.
 
-    ``d/dz = 1`` for ``0 < z < mu``; ``d/dmu = 1`` where ``z >= mu`` (written as
-    ``relu(z) - relu(z - mu)``, so autograd gives both).
+    Attributes
+    ----------
+    v
+        membrane potential ``float32 [B, *layer shape]`` (units of the input current).
+
     """
-    return functional.relu(z) - functional.relu(z - mu)
 
-
-class TrainableClip(nn.Module):
-    """Clipped ReLU ``clip(z, 0, mu)`` with one trainable threshold ``mu`` (a layer's)."""
-
-    def __init__(self, mu_init: float = 4.0) -> None:
-        """Create the threshold parameter at ``mu_init``."""
-        super().__init__()
-        self.mu = nn.Parameter(torch.tensor(float(mu_init)))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Return ``clip(z, 0, mu)``."""
-        return clip_activation(z, self.mu)
+    v: torch.Tensor
 
 
 class _Spike(torch.autograd.Function):
@@ -265,255 +105,65 @@ class _Spike(torch.autograd.Function):
         return grad * torch.clamp(1.0 - u.abs(), min=0.0)
 
 
-@dataclass(frozen=True)
-class Synapse:
-    """
-    One input of a layer: ``op(avg_pool(x_source, pool))`` (flattened first for linear ops).
-
-    Attributes
-    ----------
-    source
-        index of the layer it comes from (:data:`INPUT` for the image).
-    op
-        key of the weight module in :attr:`ConvertibleNet.ops` (``''``: identity).
-    pool
-        average-pool factor applied before ``op`` (1: none).
-
-    """
-
-    source: int
-    op: str
-    pool: int = 1
-
-
-class ConvertibleNet(nn.Module):
-    """
-    A CNN as layers with explicit wiring, run as the ANN (:meth:`forward`) or as the SNN.
-
-    Layer ``l``'s input is the sum of its synapses (:class:`Synapse`); every layer but the
-    last has a :class:`TrainableClip` (``thresholds[l]``); the last is the linear output.
-    """
-
-    def __init__(self, config: ConvertedConfig) -> None:
-        """Build the layers of ``config`` with seeded initial weights."""
-        super().__init__()
-        self.config = config
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(config.seed)
-        try:
-            self.ops = nn.ModuleDict()
-            build = {'vgg': _vgg, 'resnet': _resnet, 'graph': _graph}[config.arch]
-            self.wiring = build(self, config)
-        finally:
-            torch.random.set_rng_state(generator_state)
-        self.thresholds = nn.ModuleList(TrainableClip(config.mu_init)
-                                        for _ in range(len(self.wiring) - 1))
-        self.register_buffer('mean', torch.tensor(config.mean).view(1, -1, 1, 1))
-        self.register_buffer('std', torch.tensor(config.std).view(1, -1, 1, 1))
-        if config.leak and len(config.leak) != len(self.wiring) - 1:
-            raise ValueError(f'{len(config.leak)} leak factors for {len(self.wiring) - 1} '
-                             'hidden layers')
-        try:
-            self.shapes = self._layer_shapes()
-        except RuntimeError as exc:  # only a 'graph' wiring can disagree with itself
-            raise ValueError(f'the layers do not fit together: {exc}') from None
-        if self.shapes[-1] != (config.n_classes,):
-            raise ValueError(f'the output layer has shape {list(self.shapes[-1])}, expected '
-                             f'[{config.n_classes}] (n_classes)')
-        self.fanouts = self._fanout_maps()
-
-    def _conv(self, name: str, c_in: int, c_out: int, kernel: int = 3) -> str:
-        self.ops[name] = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2)
-        return name
-
-    def _linear(self, name: str, n_in: int, n_out: int) -> str:
-        self.ops[name] = nn.Linear(n_in, n_out)
-        return name
-
-    def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """
-        Map ``uint8 [B, *input shape]`` to normalised ``float32 [B, C, H, W]``.
-
-        Floating-point input (event count frames) is taken as it is, without the ``/ 255``.
-        """
-        if images.dtype == torch.uint8:
-            x = images.to(torch.float32) / 255.0
-        else:
-            x = images.to(torch.float32)
-        if x.dim() == 3:
-            x = x.unsqueeze(1)
-        return (x - self.mean) / self.std
-
-    def apply_synapse(self, syn: Synapse, x: torch.Tensor) -> torch.Tensor:
-        """Return the current ``op(avg_pool(x, pool))`` that ``x`` sends through ``syn``."""
-        if syn.pool > 1:
-            x = functional.avg_pool2d(x, syn.pool)
-        if not syn.op:
-            return x
-        op = self.ops[syn.op]
-        if isinstance(op, nn.Linear):
-            x = x.flatten(1)
-        return op(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """ANN forward: normalised ``[B, C, H, W]`` -> logits ``[B, n_classes]``."""
-        acts = {INPUT: x}
-        last = len(self.wiring) - 1
-        for layer, synapses in enumerate(self.wiring):
-            z = sum(self.apply_synapse(s, acts[s.source]) for s in synapses)
-            acts[layer] = z if layer == last else self.thresholds[layer](z)
-        return acts[last]
-
-    def mu(self) -> torch.Tensor:
-        """Return the clipping thresholds ``[L - 1]`` (hidden layers in order)."""
-        return torch.stack([t.mu for t in self.thresholds])
-
-    def _layer_shapes(self) -> list:
-        """Return each layer's output shape (without the batch dimension)."""
-        c = self.config
-        acts = {INPUT: torch.zeros(1, c.channels, c.height, c.width)}
-        shapes = []
-        with torch.no_grad():
-            for layer, synapses in enumerate(self.wiring):
-                acts[layer] = sum(self.apply_synapse(s, acts[s.source]) for s in synapses)
-                shapes.append(tuple(acts[layer].shape[1:]))
-        return shapes
-
-    def _fanout_maps(self) -> list:
-        """
-        Return per synapse (same nesting as ``wiring``) its fan-out map over the source.
-
-        ``fanout[l][k][c, i, j]``: how many target neurons a unit of the source reaches
-        through synapse ``k`` of layer ``l`` (the column of the linear map's non-zeros),
-        measured as the gradient of the summed output with all-ones weights and sum pooling.
-        """
-        c = self.config
-        maps = []
-        for synapses in self.wiring:
-            layer_maps = []
-            for syn in synapses:
-                shape = ((c.channels, c.height, c.width) if syn.source == INPUT
-                         else self.shapes[syn.source])
-                x = torch.zeros((1,) + tuple(shape), requires_grad=True)
-                y = x
-                if syn.pool > 1:
-                    y = functional.avg_pool2d(y, syn.pool) * syn.pool ** 2
-                if syn.op:
-                    op = self.ops[syn.op]
-                    if isinstance(op, nn.Linear):
-                        y = functional.linear(y.flatten(1), torch.ones_like(op.weight))
-                    else:
-                        y = functional.conv2d(y, torch.ones_like(op.weight),
-                                              stride=op.stride, padding=op.padding,
-                                              dilation=op.dilation, groups=op.groups)
-                y.sum().backward()
-                layer_maps.append(x.grad[0].detach().round())
-            maps.append(layer_maps)
-        return maps
-
-
-_EXACT_FLOAT32 = float(2 ** 24)
-"""Integers below this add exactly in float32."""
-
-
 def _masked(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
     """Return ``x * mask``, or ``x`` itself when there is no mask (all samples active)."""
     return x if mask is None else x * mask
 
 
-def _vgg(net: ConvertibleNet, c: ConvertedConfig) -> list:
-    """Wire a VGG-style net: 3x3 convs (pool 2 before every stage but the first), linears."""
-    wiring = []
-    c_in = c.channels
-    for stage, width in enumerate(c.widths):
-        name = net._conv(f'conv{stage + 1}', c_in, width)
-        wiring.append([Synapse(INPUT if stage == 0 else stage - 1, name,
-                               1 if stage == 0 else 2)])
-        c_in = width
-    side = (c.height // 2 ** (len(c.widths) - 1)) * (c.width // 2 ** (len(c.widths) - 1))
-    n_flat = c_in * side
-    last = len(wiring) - 1
-    if c.hidden:
-        wiring.append([Synapse(last, net._linear('fc1', n_flat, c.hidden))])
-        wiring.append([Synapse(last + 1, net._linear('fc_out', c.hidden, c.n_classes))])
+def if_step(current: torch.Tensor, state: IFState, p: IFParameters, *,
+            mask: Optional[torch.Tensor] = None,
+            surrogate: bool = False) -> Tuple[torch.Tensor, torch.Tensor, IFState]:
+    r"""
+    Advance a layer of integrate-and-fire neurons by one step (reset by subtraction).
+
+    With input current ``I`` ``[B, *shape]``, ``m`` the mask (1 for a sample that still
+    runs, 0 for one that has stopped; 1 everywhere when ``mask`` is None), threshold
+    ``theta`` and leak ``beta`` (``p``):
+
+    .. code-block:: text
+
+        v' = v + m I + m (beta - 1) v       (the last term only when beta != 1)
+        s  = H(v' - theta) m                H(u) = 1 if u >= 0 else 0
+        v  <- v' - theta s
+
+    A stopped sample keeps its potential and does not spike. Steps are unitless (no ``dt``:
+    the converted network's time is the step count).
+
+    Parameters
+    ----------
+    current
+        input current ``I`` ``float32 [B, *shape]`` of this step.
+    state
+        the layer's state before the step.
+    p
+        threshold and leak of the layer.
+    mask
+        ``float32 [B, 1, ...]`` (broadcast over ``shape``): 1.0 running, 0.0 stopped.
+    surrogate
+        differentiable spikes: ``H`` of ``(v' - theta) / theta`` with the triangular
+        surrogate gradient ``max(0, 1 - |v' - theta| / theta)`` (training at T).
+
+    Returns
+    -------
+        ``(spikes, sent, state)``: ``s`` (``bool [B, *shape]``; ``float32`` 0/1 with
+        ``surrogate``), ``theta s`` (the value the spikes carry, ``float32 [B, *shape]``) and
+        the state after the step.
+
+    """
+    v = state.v
+    v_new = v + _masked(current, mask)
+    if p.leak != 1.0:
+        v_new = v_new + _masked((p.leak - 1.0) * v, mask)
+    th = p.threshold
+    if surrogate:
+        spikes = _masked(_Spike.apply((v_new - th) / th), mask)
+        sent = spikes * th
     else:
-        wiring.append([Synapse(last, net._linear('fc_out', n_flat, c.n_classes))])
-    return wiring
-
-
-def _check_layers(layers, arch: str) -> tuple:
-    """Return ``layers`` (see :class:`ConvertedConfig`) as plain dicts; ``ValueError`` if bad."""
-    layers = tuple(layers)
-    if (arch == 'graph') != bool(layers):
-        raise ValueError("layers are given exactly for arch 'graph'")
-    plain = []
-    for index, layer in enumerate(layers):
-        try:
-            synapses = []
-            for syn in layer['synapses']:
-                source, pool, op = int(syn['source']), int(syn.get('pool', 1)), syn.get('op')
-                if not INPUT <= source < index or pool < 1:
-                    raise ValueError(f'source {source} or pool {pool} out of range')
-                if op is not None:
-                    op = dict(op)
-                    if op['kind'] == 'conv':
-                        op = {'kind': 'conv', 'in': int(op['in']), 'out': int(op['out']),
-                              **{k: [int(x) for x in op[k]] for k in
-                                 ('kernel', 'stride', 'padding', 'dilation')},
-                              'groups': int(op['groups'])}
-                    elif op['kind'] == 'linear':
-                        op = {'kind': 'linear', 'in': int(op['in']), 'out': int(op['out'])}
-                    else:
-                        raise ValueError(f'unknown op kind {op["kind"]!r}')
-                synapses.append({'source': source, 'pool': pool, 'op': op})
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f'layer {index}: malformed ({exc!r})') from None
-        except ValueError as exc:
-            raise ValueError(f'layer {index}: {exc}') from None
-        if not synapses:
-            raise ValueError(f'layer {index} has no input')
-        plain.append({'synapses': synapses})
-    return tuple(plain)
-
-
-def _graph(net: ConvertibleNet, c: ConvertedConfig) -> list:
-    """Wire the layers ``c.layers`` lists (an imported graph); ops are named ``l<layer>_<k>``."""
-    wiring = []
-    for index, layer in enumerate(c.layers):
-        synapses = []
-        for k, syn in enumerate(layer['synapses']):
-            op, name = syn['op'], ''
-            if op is not None:
-                name = f'l{index}_{k}'
-                if op['kind'] == 'conv':
-                    net.ops[name] = nn.Conv2d(
-                        op['in'], op['out'], tuple(op['kernel']), stride=tuple(op['stride']),
-                        padding=tuple(op['padding']), dilation=tuple(op['dilation']),
-                        groups=op['groups'])
-                else:
-                    net.ops[name] = nn.Linear(op['in'], op['out'])
-            synapses.append(Synapse(syn['source'], name, syn['pool']))
-        wiring.append(synapses)
-    return wiring
-
-
-def _resnet(net: ConvertibleNet, c: ConvertedConfig) -> list:
-    """Wire a ResNet-style net: stem conv, one basic block per stage, global pool, linear."""
-    wiring = [[Synapse(INPUT, net._conv('stem', c.channels, c.widths[0]))]]
-    c_in = c.widths[0]
-    for stage, width in enumerate(c.widths):
-        pool = 1 if stage == 0 else 2
-        block_in = len(wiring) - 1
-        wiring.append([Synapse(block_in, net._conv(f'block{stage + 1}a', c_in, width), pool)])
-        shortcut = '' if c_in == width else net._conv(f'block{stage + 1}s', c_in, width, 1)
-        wiring.append([Synapse(block_in + 1, net._conv(f'block{stage + 1}b', width, width)),
-                       Synapse(block_in, shortcut, pool)])
-        c_in = width
-    side = (c.height // 2 ** (len(c.widths) - 1), c.width // 2 ** (len(c.widths) - 1))
-    # Global average pooling is linear too: a pool over the whole (square) final map, then fc.
-    wiring.append([Synapse(len(wiring) - 1, net._linear('fc_out', c_in, c.n_classes),
-                           side[0])])
-    return wiring
+        spikes = v_new >= th
+        if mask is not None:
+            spikes = spikes & (mask > 0)
+        sent = torch.where(spikes, th, 0.0)
+    return spikes, sent, IFState(v_new - sent)
 
 
 @dataclass(frozen=True)
@@ -765,9 +415,9 @@ class ConvertedNetwork:
         const = [sum((net.apply_synapse(s, x[:, 0] if sequence else x)
                       for s in syns if s.source == INPUT),
                      torch.zeros((), device=x.device)) for syns in wiring]
-        v = [params.v_init_frac * theta[layer] * torch.ones((batch,) + net.shapes[layer],
-                                                            device=x.device)
-             for layer in range(last)]
+        state = [IFState(params.v_init_frac * theta[layer]
+                         * torch.ones((batch,) + net.shapes[layer], device=x.device))
+                 for layer in range(last)]
         evidence = torch.zeros(batch, self.config.n_classes, device=x.device)
         active = torch.ones(batch, dtype=torch.bool, device=x.device)
         steps = torch.zeros(batch, dtype=torch.int64, device=x.device)
@@ -775,6 +425,10 @@ class ConvertedNetwork:
         accumulates = torch.zeros(batch, dtype=torch.float64, device=x.device)
         n_neurons = float(sum(math.prod(s) for s in net.shapes))
         leak = self.config.leak or (1.0,) * last
+        # Each layer's IF parameters, made once for inference; training selects theta_l anew
+        # every step (the graph its gradients are summed over stays as it was).
+        layer_params = None if surrogate else [IFParameters(theta[layer], leak[layer])
+                                               for layer in range(last)]
         margin = None if early_exit is None else float(early_exit.margin)
         floor = 0 if early_exit is None else int(early_exit.min_steps)
         # Bookkeeping at the least cost per step, with the same results: without early exit
@@ -806,6 +460,8 @@ class ConvertedNetwork:
                     if syn.source == INPUT:
                         continue
                     s = out[syn.source]
+                    # Inference sends what the IF step made (theta s, made once per layer);
+                    # training multiplies anew per synapse, each a gradient path of its own.
                     current = current + net.apply_synapse(
                         syn, s * theta[syn.source] if surrogate else sent[syn.source])
                     if not deferred:
@@ -817,21 +473,9 @@ class ConvertedNetwork:
                     continue
                 if masked:
                     mask = act.view((-1,) + (1,) * (current.dim() - 1))
-                v_new = v[layer] + _masked(current, mask)
-                if leak[layer] != 1.0:
-                    v_new = v_new + _masked((leak[layer] - 1.0) * v[layer], mask)
-                th = theta[layer]
-                if surrogate:
-                    s = _masked(_Spike.apply((v_new - th) / th), mask)
-                    v[layer] = v_new - s * th
-                else:
-                    # Spikes as booleans; theta s (= th where s, else +0.0) made once, for the
-                    # reset and for the synapses it feeds.
-                    s = v_new >= th
-                    if mask is not None:
-                        s = s & active.view(mask.shape)
-                    sent[layer] = torch.where(s, th, 0.0)
-                    v[layer] = v_new - sent[layer]
+                p = IFParameters(theta[layer], leak[layer]) if surrogate else layer_params[layer]
+                s, sent[layer], state[layer] = if_step(current, state[layer], p, mask=mask,
+                                                       surrogate=surrogate)
                 out[layer] = s
                 if deferred:
                     totals[layer] += s.detach()

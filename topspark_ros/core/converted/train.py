@@ -1,28 +1,119 @@
 r"""
-Training of convertible CNNs: the ANN with trainable thresholds, then optional SNN fine-tuning.
+Training of convertible CNNs: data preparation, the ANN, optional SNN fine-tuning, evaluation.
 
 1. **ANN training** (:func:`train_ann`): cross-entropy on the ANN logits with Adam; the
    clipping thresholds ``mu_l`` are trained with the weights and pulled down by an L2 penalty
    ``lambda_mu * sum_l mu_l^2`` (so each settles where the pre-activations really are, not at
    their maximum). The learning rate follows a cosine schedule to 0 over the epochs.
 2. **Conversion** is free: the SNN uses the same weights and thresholds
-   (:mod:`topspark_ros.core.converted`).
+   (:mod:`topspark_ros.core.converted.network`).
 3. **Fine-tuning at the target T** (:func:`finetune_snn`, optional): the SNN itself is trained
    for ``T`` steps with back-propagation through time; the spike's derivative is the
    triangular surrogate ``max(0, 1 - |v - theta| / theta)`` and thresholds keep learning.
 
 Inputs are ``uint8`` images ``[N, *input shape]``, labels ``int [N]``; the network normalises.
+
+:func:`train` is the whole run of ``topspark train --family converted`` on plain arrays:
+normalisation from the training data, a new network, the steps above, the ANN and SNN
+accuracies on held-out samples, and the figures and checkpoint info of the run.
+
+**Event data** (windows of events, a sensor size): the CNN has two input channels (OFF, ON
+event counts at ``input_size``). The ANN learns from each window's count frame, the SNN takes
+the window as per-bin count frames, one per step (fine-tuning and evaluation at T encode the
+windows into T bins; :class:`EventInputs`, see :mod:`topspark_ros.core.events.encode` and
+:mod:`topspark_ros.core.converted.network`). Normalisation: mean 0 (an empty pixel sends
+nothing), the per-channel standard deviation of the training count frames.
 """
 
+from dataclasses import dataclass
 import math
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from topspark_ros.core.converted import ConvertedNetwork, ConvertedParams
+from topspark_ros.core.converted.config import ConvertedConfig, ConvertedParams
+from topspark_ros.core.converted.network import ConvertedNetwork
+from topspark_ros.core.topspark.evaluate import evaluate
 import torch
 import torch.nn.functional as functional
+
+STAGES = ('train ANN', 'fine-tune SNN')
+"""The stages :func:`train` reports progress for, in order (the second with fine-tuning)."""
+NORMALISATION_SAMPLES = 10000
+"""The first this many training inputs set the input normalisation."""
+EVENT_CHUNK = 2000
+"""Windows encoded at a time (bounds the memory of the encoder's counting array)."""
+
+
+def frame_normalisation(images: np.ndarray) -> tuple:
+    """
+    Return the per-channel ``(mean, std)`` of ``uint8`` images, in ``[0, 1]`` units.
+
+    ``images``: ``[N, H, W]`` (one channel) or ``[N, C, H, W]``. Each value is a list of
+    ``C`` floats rounded to 4 decimals (as saved in :class:`ConvertedConfig`).
+    """
+    x = images.astype(np.float64) / 255.0
+    axes = (0, 1, 2) if x.ndim == 3 else (0, 2, 3)
+    mean = np.atleast_1d(x.mean(axis=axes))
+    std = np.atleast_1d(x.std(axis=axes))
+    return [round(float(m), 4) for m in mean], [round(float(s), 4) for s in std]
+
+
+def event_normalisation(frames: np.ndarray) -> tuple:
+    """
+    Return ``(mean, std)`` for event count frames ``float32 [N, 2, H, W]``.
+
+    The mean is 0 (an empty pixel sends nothing); the std is the per-channel standard
+    deviation of the counts, rounded to 4 decimals and at least ``1e-3``.
+    """
+    std = [max(round(float(v), 4), 1e-3) for v in frames.std(axis=(0, 2, 3))]
+    return [0.0, 0.0], std
+
+
+class EventInputs:
+    """
+    Encodes event windows for a converted network: count frames, or per-bin frames at T.
+
+    Parameters
+    ----------
+    encoding
+        the network's :class:`~topspark_ros.core.events.encode.EventEncoding` (kind
+        ``'frames'``).
+    sensor_size
+        ``(width, height)`` of the sensor the windows come from (pixels).
+
+    """
+
+    def __init__(self, encoding, sensor_size: Tuple[int, int]) -> None:
+        """Keep the encoding and the sensor size."""
+        self.encoding = encoding
+        self.sensor_size = sensor_size
+
+    def __call__(self, windows: Sequence[np.ndarray],
+                 timesteps: Optional[int] = None) -> np.ndarray:
+        """
+        Return ``float32 [N, 2, H, W]`` count frames (``timesteps`` None) or per-bin frames.
+
+        With ``timesteps`` ``T``: ``[N, T, 2, H, W]``, bin ``t`` for step ``t``. Encoded
+        :data:`EVENT_CHUNK` windows at a time.
+        """
+        from topspark_ros.core.events.encode import events_to_frames
+
+        geometry = self.encoding.geometry(self.sensor_size)
+        parts = [events_to_frames(list(windows[k:k + EVENT_CHUNK]),
+                                  sensor_size=self.sensor_size, timesteps=timesteps or 1,
+                                  input_size=(self.encoding.height, self.encoding.width),
+                                  roi=geometry.roi)
+                 for k in range(0, len(windows), EVENT_CHUNK)]
+        frames = np.concatenate(parts) if parts else np.zeros(
+            (0, timesteps or 1, 2, self.encoding.height, self.encoding.width), np.float32)
+        return frames[:, 0] if timesteps is None else frames
+
+
+def frame_inputs(images: np.ndarray, timesteps: Optional[int] = None) -> np.ndarray:
+    """Return the inputs of frame data at any T: the ``uint8`` images themselves."""
+    return images
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator):
@@ -145,13 +236,12 @@ def ann_accuracy(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray
 
 def snn_accuracy(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray,
                  timesteps: int, batch_size: int = 500, params=None) -> float:
-    """Return the SNN's accuracy on ``images`` at ``timesteps``."""
-    correct = 0
-    for first in range(0, len(images), batch_size):
-        result = model.infer(images[first:first + batch_size], timesteps=timesteps,
-                             params=params)
-        correct += int(np.sum(result.predicted == labels[first:first + batch_size]))
-    return correct / max(len(images), 1)
+    """Return the SNN's accuracy on ``images`` at ``timesteps`` (0 without images)."""
+    if not len(images):
+        return 0.0
+    predicted = evaluate(model, images, timesteps=timesteps, batch_size=batch_size,
+                         params=params).predicted
+    return int(np.sum(predicted == labels)) / len(images)
 
 
 def calibrate_threshold_scale(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray,
@@ -169,3 +259,198 @@ def calibrate_threshold_scale(model: ConvertedNetwork, images: np.ndarray, label
         scores[float(scale)] = snn_accuracy(model, images, labels, timesteps, params=params)
     best = max(scores, key=lambda s: (scores[s], -abs(s - 1.0)))
     return best, scores
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """
+    The samples of one training run and where they come from.
+
+    Attributes
+    ----------
+    samples, labels
+        training inputs: ``uint8`` frames ``[N, H, W]`` / ``[N, C, H, W]``, or (event data)
+        an object array ``[N]`` of event windows; their classes ``int [N]``.
+    class_names
+        name of each class, indexed by label.
+    name
+        how the checkpoint names the data (a data set's name, or the directory read).
+    eval_samples, eval_labels
+        held-out inputs and classes to measure accuracies on (None: no evaluation).
+    eval_split
+        where the held-out inputs come from: ``'train'`` (held out of the training split)
+        or ``'test'`` (recorded in the figures and the checkpoint).
+    sensor_size
+        event data: ``(width, height)`` of the sensor (pixels); None for frames.
+
+    """
+
+    samples: np.ndarray
+    labels: np.ndarray
+    class_names: Tuple[str, ...]
+    name: str
+    eval_samples: Optional[np.ndarray] = None
+    eval_labels: Optional[np.ndarray] = None
+    eval_split: str = 'test'
+    sensor_size: Optional[Tuple[int, int]] = None
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """
+    The choices of one training run (the options of ``topspark train --family converted``).
+
+    Attributes
+    ----------
+    arch, widths, hidden
+        network shape (:class:`ConvertedConfig`).
+    epochs, lr, lambda_mu
+        ANN training (:func:`train_ann`; Adam, cosine decay, L2 pull on the thresholds).
+    finetune_timesteps
+        fine-tune the SNN at this T (:func:`finetune_snn`; 0: no fine-tuning).
+    finetune_epochs, n_finetune, finetune_lr
+        fine-tuning epochs, training inputs used (the first ones), learning rate.
+    eval_timesteps
+        the T the SNN accuracy is measured at (the largest is the run's accuracy).
+    seed
+        seed of the initial weights, batch orders and torch's generator.
+    device
+        torch device.
+    input_size
+        event data only: side of the model input (pixels).
+
+    """
+
+    arch: str
+    widths: Tuple[int, ...]
+    hidden: int
+    epochs: int
+    lr: float
+    lambda_mu: float
+    finetune_timesteps: int
+    finetune_epochs: int
+    n_finetune: int
+    finetune_lr: float
+    eval_timesteps: Tuple[int, ...]
+    seed: int
+    device: str
+    input_size: int = 28
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """
+    What :func:`train` made.
+
+    Attributes
+    ----------
+    model
+        the trained network.
+    result
+        the run's figures, in report order (``topspark train --json`` prints them).
+    info
+        the checkpoint's ``info`` (data, accuracies, T, command).
+
+    """
+
+    model: ConvertedNetwork
+    result: dict
+    info: dict
+
+
+def train(data: TrainData, settings: TrainSettings, *, command: str = '',
+          progress: Callable[[str, int, int], None] = lambda stage, n, total: None
+          ) -> TrainRun:
+    """
+    Train a new converted network on ``data`` (module doc); return the :class:`TrainRun`.
+
+    Frame data is normalised with :func:`frame_normalisation`, event data encoded with
+    :class:`EventInputs` and normalised with :func:`event_normalisation` (both from the first
+    :data:`NORMALISATION_SAMPLES` training inputs). With held-out inputs the ANN accuracy and
+    the converted SNN accuracy at each ``eval_timesteps`` are measured after ANN training,
+    again after fine-tuning, and the SNN accuracy at the largest T is the run's ``accuracy``.
+
+    Parameters
+    ----------
+    data
+        training and held-out inputs.
+    settings
+        network shape and training choices.
+    command
+        the command line that ran, recorded in the checkpoint info.
+    progress
+        ``progress(stage, n, total)``: ``n`` more inputs of ``stage`` (one of
+        :data:`STAGES`) done out of ``total``; called with ``n = 0`` when a stage starts.
+
+    """
+    samples, labels = data.samples, data.labels
+    encoding = None
+    if data.sensor_size is not None:
+        from topspark_ros.core.events.encode import EventEncoding
+        encoding = EventEncoding('frames', *data.sensor_size, settings.input_size,
+                                 settings.input_size, 'channels')
+        inputs = EventInputs(encoding, data.sensor_size)
+        images = inputs(samples)
+        shape, channels = images.shape[1:], 2
+        mean, std = event_normalisation(images[:NORMALISATION_SAMPLES])
+    else:
+        inputs, images = frame_inputs, samples
+        shape = images.shape[1:]
+        channels = 1 if len(shape) == 2 else int(shape[0])
+        mean, std = frame_normalisation(images[:NORMALISATION_SAMPLES])
+    config = ConvertedConfig(arch=settings.arch, height=int(shape[-2]), width=int(shape[-1]),
+                             channels=channels, n_classes=len(data.class_names),
+                             widths=tuple(settings.widths), hidden=settings.hidden, mean=mean,
+                             std=std, seed=settings.seed)
+    torch.manual_seed(settings.seed)
+    model = ConvertedNetwork(config, device=settings.device, event_encoding=encoding)
+    total = settings.epochs * len(images)
+    progress(STAGES[0], 0, total)
+    ann = train_ann(model, images, labels, epochs=settings.epochs, lr=settings.lr,
+                    lambda_mu=settings.lambda_mu, seed=settings.seed,
+                    progress=lambda n: progress(STAGES[0], n, total))
+    result = {'command': 'train', 'family': 'converted', 'arch': settings.arch,
+              'n_samples': int(len(samples)), 'epochs': settings.epochs,
+              'device': settings.device, 'train_seconds': ann['seconds'],
+              'ann_final_loss': ann['final_loss'], 'thresholds_mu': ann['mu'],
+              'finetune_timesteps': settings.finetune_timesteps, 'accuracy': None,
+              'n_eval': 0}
+    eval_images, eval_labels = data.eval_samples, data.eval_labels
+    if eval_images is not None:
+        result.update(n_eval=int(len(eval_labels)), eval_split=data.eval_split,
+                      ann_accuracy=ann_accuracy(model, inputs(eval_images), eval_labels),
+                      converted_snn_accuracy={})
+        for t in settings.eval_timesteps:
+            result['converted_snn_accuracy'][str(t)] = snn_accuracy(
+                model, inputs(eval_images, t), eval_labels, t)
+    if settings.finetune_timesteps:
+        n_ft = min(settings.n_finetune, len(images))
+        total = settings.finetune_epochs * n_ft
+        progress(STAGES[1], 0, total)
+        ft = finetune_snn(model, inputs(samples[:n_ft], settings.finetune_timesteps),
+                          labels[:n_ft], timesteps=settings.finetune_timesteps,
+                          epochs=settings.finetune_epochs, lr=settings.finetune_lr,
+                          seed=settings.seed, progress=lambda n: progress(STAGES[1], n, total))
+        result.update(finetune_seconds=ft['seconds'], finetune_final_loss=ft['final_loss'],
+                      thresholds_mu=ft['mu'], n_finetune=n_ft)
+        if eval_images is not None:
+            result['ann_accuracy_after_finetune'] = ann_accuracy(model, inputs(eval_images),
+                                                                 eval_labels)
+    if eval_images is not None:
+        start = time.perf_counter()
+        result['snn_accuracy'] = {str(t): snn_accuracy(model, inputs(eval_images, t),
+                                                       eval_labels, t)
+                                  for t in settings.eval_timesteps}
+        result['eval_seconds'] = time.perf_counter() - start
+        best = max(settings.eval_timesteps)
+        result['accuracy'] = result['snn_accuracy'][str(best)]
+        result['timesteps'] = best
+    info = {'dataset': data.name, 'class_names': list(data.class_names),
+            'n_train': int(len(samples)), 'accuracy': result['accuracy'],
+            'n_eval': result['n_eval'], 'eval_split': data.eval_split,
+            'ann_accuracy': result.get('ann_accuracy_after_finetune',
+                                       result.get('ann_accuracy')),
+            'snn_accuracy': result.get('snn_accuracy'),
+            'finetune_timesteps': settings.finetune_timesteps,
+            'timesteps': settings.finetune_timesteps or None, 'command': command}
+    return TrainRun(model=model, result=result, info=info)

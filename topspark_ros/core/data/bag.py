@@ -49,7 +49,7 @@ Class names are the distinct labels, sorted. Samples no label covers are dropped
 (:func:`~topspark_ros.core.data.folder.stratified_split`, the unlabelled samples as one group)
 over the whole topic, samples in bag order within a split.
 
-**Errors** (:class:`~topspark_ros.core.data.idx.DatasetError`, one line): a missing path or a
+**Errors** (:class:`~topspark_ros.core.data.dataset.DatasetError`, one line): a missing path or a
 directory without ``metadata.yaml``, a bag without the topic (listing the topics it has), an
 unsupported message type, labels that match no message, a class with no sample, a label file
 that cannot be parsed. A message that cannot be read (bad serialisation, unknown image or
@@ -68,8 +68,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from rosbags.serde import SerdeError
 
+from topspark_ros.core.data.dataset import DatasetError
 from topspark_ros.core.data.folder import stratified_split
-from topspark_ros.core.data.idx import DatasetError
 from topspark_ros.core.events.encode import EventSamples
 from topspark_ros.core.preprocess import FrameSpec, Preprocessor
 
@@ -454,7 +454,7 @@ def _read_frames(messages, store, msgtype: str, preprocess: Preprocessor, skip) 
 def _read_windows(messages, store, options: BagOptions, skip) -> Tuple[_Samples, tuple]:
     """Decode packets, cut windows (module docstring); return them and the sensor size."""
     from topspark_ros.core.events.codecs import make_decoder
-    from topspark_ros.core.events.encode import CountWindower, TimeWindower
+    from topspark_ros.core.events.windows import CountWindower, TimeWindower
 
     def windower():
         if options.window_events is not None:

@@ -26,7 +26,7 @@ from typing import Union
 
 import numpy as np
 
-from topspark_ros.core.data.idx import DatasetError, ImageDataset
+from topspark_ros.core.data.dataset import check_split, DatasetError, ImageDataset
 
 CIFAR10_FILES = {'train': tuple(f'data_batch_{i}' for i in range(1, 6)),
                  'test': ('test_batch',)}
@@ -119,8 +119,7 @@ def load_cifar(directory: Union[str, os.PathLike], split: str = 'train',
 
     """
     directory = Path(directory)
-    if split not in CIFAR10_FILES:
-        raise DatasetError(f"unknown split {split!r} (expected 'train' or 'test')")
+    check_split(split)
     if label not in ('fine', 'coarse'):
         raise DatasetError(f"label must be 'fine' or 'coarse', got {label!r}")
     if not directory.is_dir():

@@ -28,7 +28,7 @@ from typing import Callable, List, Sequence, Tuple, Union
 
 import numpy as np
 
-from topspark_ros.core.data.idx import DatasetError
+from topspark_ros.core.data.dataset import DatasetError
 from topspark_ros.core.preprocess import FrameSpec, Preprocessor
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')

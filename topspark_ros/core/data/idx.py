@@ -1,20 +1,23 @@
 """
-Readers for the MNIST family of image data sets (MNIST, Fashion-MNIST) and deterministic splits.
+Readers for the MNIST family of image data sets (MNIST, Fashion-MNIST).
 
 The files are the IDX files of LeCun's distribution, gzip-compressed or raw (told apart by
 their first bytes, never by their names): ``train-images-idx3-ubyte``,
 ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each
 optionally with ``.gz``. Images come back as ``uint8`` arrays of shape ``[N, 28, 28]``, labels
-as ``uint8`` arrays of shape ``[N]``. Only numpy is needed.
+as ``uint8`` arrays of shape ``[N]`` (an :class:`~topspark_ros.core.data.dataset.ImageDataset`).
+Only numpy is needed.
 """
 
-from dataclasses import dataclass
 import gzip
 import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
+
+from topspark_ros.core.data.dataset import (check_split, DATA_DIR_ENV, dataset_search_path,
+                                            DatasetError, ImageDataset)
 
 FASHION_MNIST_CLASSES = (
     'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
@@ -28,50 +31,12 @@ MNIST_CLASSES = tuple(str(d) for d in range(10))
 CLASS_NAMES = {'fashion-mnist': FASHION_MNIST_CLASSES, 'mnist': MNIST_CLASSES}
 """Class names per data set name."""
 
-DATA_DIR_ENV = 'TOPSPARK_DATA_DIR'
-"""Environment variable naming a directory that holds ``<name>/`` data set directories."""
-
-SYSTEM_DATA_DIR = Path('/usr/share/datasets')
-"""Where the system packages (``apt-get install dataset-<name>``) install data sets."""
-
 _FILE_STEMS = {
     'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
     'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
 }
 _GZIP_MAGIC = b'\x1f\x8b'
 _UBYTE_TYPE = 0x08
-
-
-class DatasetError(ValueError):
-    """A data set file or directory is missing, truncated or malformed."""
-
-
-@dataclass(frozen=True)
-class ImageDataset:
-    """
-    Images and labels of one split.
-
-    Attributes
-    ----------
-    images
-        ``uint8 [N, H, W]`` pixel intensities 0..255.
-    labels
-        ``uint8 [N]`` class indices.
-    class_names
-        name of each class, indexed by label.
-    source
-        directory the files came from.
-
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    class_names: Sequence[str]
-    source: Path
-
-    def __len__(self) -> int:
-        """Return the number of samples."""
-        return int(self.labels.shape[0])
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -155,8 +120,7 @@ def load_mnist_family(directory: Union[str, os.PathLike], split: str = 'train',
             labels that are not ``[N]`` or image/label counts that differ.
 
     """
-    if split not in _FILE_STEMS:
-        raise DatasetError(f"unknown split {split!r} (expected 'train' or 'test')")
+    check_split(split)
     directory = Path(directory)
     if not directory.is_dir():
         raise DatasetError(f'data set directory {directory} does not exist')
@@ -180,37 +144,12 @@ def load_mnist_family(directory: Union[str, os.PathLike], split: str = 'train',
                         source=directory)
 
 
-def dataset_search_path(name: str = 'fashion-mnist',
-                        start: Optional[Union[str, os.PathLike]] = None) -> list:
-    """
-    Return the directories :func:`find_dataset_dir` tries, in order.
-
-    1. ``$TOPSPARK_DATA_DIR/<name>``;
-    2. ``<root>/.cache/datasets/<name>`` for the repository root holding this package (when
-       run from a checkout) and for ``start`` (default: the current directory) and its parents;
-    3. ``~/.cache/topspark_ros/datasets/<name>``;
-    4. ``/usr/share/datasets/<name>``.
-    """
-    candidates = []
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        candidates.append(Path(env).expanduser() / name)
-    roots = [Path(__file__).resolve().parents[2]]
-    here = Path(start if start is not None else Path.cwd()).resolve()
-    roots.extend([here, *here.parents])
-    for root in roots:
-        candidate = root / '.cache' / 'datasets' / name
-        if candidate not in candidates:
-            candidates.append(candidate)
-    candidates.append(Path.home() / '.cache' / 'topspark_ros' / 'datasets' / name)
-    candidates.append(SYSTEM_DATA_DIR / name)
-    return candidates
-
-
 def find_dataset_dir(name: str = 'fashion-mnist',
                      start: Optional[Union[str, os.PathLike]] = None) -> Path:
     """
-    Return the first directory of :func:`dataset_search_path` that holds the training images.
+    Return the first directory of the data set search path that holds the training images.
+
+    The search path is :func:`~topspark_ros.core.data.dataset.dataset_search_path`.
 
     Raises
     ------
@@ -227,36 +166,3 @@ def find_dataset_dir(name: str = 'fashion-mnist',
     raise DatasetError(f'data set {name!r} not found (looked in: {looked}); install it with '
                        f"'apt-get install dataset-{name}' or 'make data', or set "
                        f'{DATA_DIR_ENV} to a directory that holds {name}/')
-
-
-def split_indices(n: int, sizes: Sequence[Union[int, float]], seed: int = 0) -> list:
-    """
-    Split ``range(n)`` into disjoint random index arrays, reproducibly.
-
-    Parameters
-    ----------
-    n
-        number of samples.
-    sizes
-        one entry per part: an ``int`` count or a ``float`` fraction of ``n`` (rounded
-        down). Parts are taken in order from one permutation; their total must not exceed
-        ``n``.
-    seed
-        seed of the ``numpy.random.Generator`` (PCG64) that draws the permutation.
-
-    Returns
-    -------
-        One ``int64`` array per part.
-
-    """
-    counts = []
-    for size in sizes:
-        count = int(size) if isinstance(size, (int, np.integer)) else int(float(size) * n)
-        if count < 0:
-            raise ValueError(f'split size must be non-negative, got {size!r}')
-        counts.append(count)
-    if sum(counts) > n:
-        raise ValueError(f'split sizes {list(sizes)} need {sum(counts)} samples, only {n} exist')
-    order = np.random.default_rng(seed).permutation(n)
-    bounds = np.cumsum([0, *counts])
-    return [order[bounds[i]:bounds[i + 1]] for i in range(len(counts))]

@@ -32,7 +32,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from topspark_ros.core.data.idx import DatasetError
+from topspark_ros.core.data.dataset import DatasetError
 from topspark_ros.core.preprocess import FrameSpec
 
 KINDS = ('idx', 'cifar10', 'cifar100', 'mnist-digits', 'nmnist-synth', 'folder', 'bag')
@@ -166,15 +166,15 @@ def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = No
         from topspark_ros.core.data.cache import cached
         return cached(source.path, options, load)
     if source.kind == 'nmnist-synth':
-        from topspark_ros.core.events.encode import EventSamples
         from topspark_ros.core.data.synthetic_events import load_event_dataset
+        from topspark_ros.core.events.encode import EventSamples
         return EventSamples.from_dataset(load_event_dataset(split, source.path),
                                          source=source.path or source.kind)
     if source.kind in ('cifar10', 'cifar100'):
         from topspark_ros.core.data.cifar import load_cifar
         return load_cifar(source.path, split)
     if source.kind == 'mnist-digits':
-        from topspark_ros.core.data.synthetic_events import load_digit_images
+        from topspark_ros.core.data.digits import load_digit_images
         return load_digit_images(split, source.path)
     from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
     directory = source.path if source.path else find_dataset_dir(source.name)

@@ -17,15 +17,24 @@ one row per event, ordered by time within a stream:
 Modules
 -------
 ``codecs``
-    decoders and encoders of the driver encodings (``evt3``: Prophesee EVT 3.0; ``mono``);
+    decoders and encoders of the driver encodings, one module per format (``evt3``:
+    Prophesee EVT 3.0; ``mono``; ``libcaer_cmp`` and ``libcaer``: libcaer_driver), behind one
+    factory;
+``windows``
+    windowers that cut a stream into windows by time or by event count;
+``stream``
+    the classifier's event pipeline: packets in, decoded and windowed, complete windows out;
+``encode``
+    the encoders from event windows to model input (spike trains, per-bin frames);
 ``dvs``
     a DVS emulator (log-intensity contrast threshold, per-pixel refractory period, noise);
 ``nmnist``
     a reader and writer of the N-MNIST binary format;
-``synthetic``
-    the N-MNIST-like data set made from real digits moved through three saccades;
-``encode``
-    windows (by time or by event count) and the encoders from events to model input.
+``files``
+    event files (N-MNIST ``.bin``, ``.npz``, raw packets, bags) read into one recording.
+
+The N-MNIST-like data set made from real digits is in
+:mod:`topspark_ros.core.data.synthetic_events`.
 """
 
 import numpy as np
@@ -37,3 +46,26 @@ EVENT_DTYPE = np.dtype([('x', '<u2'), ('y', '<u2'), ('p', 'u1'), ('t', '<i8')])
 def empty_events(n: int = 0) -> np.ndarray:
     """Return a zeroed event array of ``n`` rows."""
     return np.zeros(n, dtype=EVENT_DTYPE)
+
+
+class EventEncodingError(ValueError):
+    """Events or arguments that cannot be windowed or encoded (dtype, sizes, region, T)."""
+
+
+def as_events(events: np.ndarray, what: str = 'events') -> np.ndarray:
+    """
+    Return ``events`` as a 1-d array of :data:`EVENT_DTYPE`.
+
+    A structured array with the fields ``x``, ``y``, ``p`` and ``t`` of other types is
+    converted; anything else raises :class:`EventEncodingError` naming ``what``.
+    """
+    events = np.asarray(events)
+    if events.dtype != EVENT_DTYPE:
+        if events.dtype.names is not None and set('xypt') <= set(events.dtype.names):
+            try:
+                return np.asarray(events.astype(EVENT_DTYPE).reshape(-1))
+            except (TypeError, ValueError):
+                pass
+        raise EventEncodingError(f'{what} must be a structured array of EVENT_DTYPE '
+                                 f'(topspark_ros.core.events), got dtype {events.dtype}')
+    return events.reshape(-1)

@@ -1,11 +1,8 @@
 r"""
-From event streams to spiking-model input: windows, region of interest, downscale, encoders.
+From event windows to spiking-model input: region of interest, downscale, encoders.
 
-Windows
-    :class:`TimeWindower` cuts a stream into windows of ``window_us`` microseconds,
-    :class:`CountWindower` into windows of ``n_events`` events. Both are streaming: ``push``
-    the events of each packet as they come and get the windows that are complete; ``flush``
-    returns the last, partial window at the end of a stream.
+The windows come from the windowers of :mod:`topspark_ros.core.events.windows` (live streams)
+or from an event data set (one window per sample).
 
 Geometry (:class:`EventGeometry`)
     An event at sensor pixel ``(x, y)`` is kept when it lies in the region of interest
@@ -59,11 +56,11 @@ Models (:func:`infer_events`, :func:`model_takes_events`)
 """
 
 from dataclasses import asdict, dataclass, fields
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from topspark_ros.core.events import empty_events, EVENT_DTYPE
+from topspark_ros.core.events import as_events, empty_events, EVENT_DTYPE, EventEncodingError
 from topspark_ros.core.stdp.encoding import SpikeEvents
 
 POLARITY_MAPPINGS = ('merge', 'split', 'on', 'off')
@@ -73,178 +70,8 @@ INPUT_KINDS = ('spike_trains', 'frames')
 """What an event model takes: STDP spike trains or converted-network per-bin frames."""
 
 
-class EventEncodingError(ValueError):
-    """Events or encoding arguments that cannot be encoded (dtype, sizes, region, T)."""
-
-
 class EventModelError(ValueError):
     """A model that cannot take events (a frames-trained converted network)."""
-
-
-def _check_events(events: np.ndarray, what: str = 'events') -> np.ndarray:
-    """Return ``events`` as a 1-d array of :data:`EVENT_DTYPE` or raise."""
-    events = np.asarray(events)
-    if events.dtype != EVENT_DTYPE:
-        if events.dtype.names is not None and set('xypt') <= set(events.dtype.names):
-            try:
-                return np.asarray(events.astype(EVENT_DTYPE).reshape(-1))
-            except (TypeError, ValueError):
-                pass
-        raise EventEncodingError(f'{what} must be a structured array of EVENT_DTYPE '
-                                 f'(topspark_ros.core.events), got dtype {events.dtype}')
-    return events.reshape(-1)
-
-
-# ------------------------------------------------------------------------------- windows
-
-
-class TimeWindower:
-    """
-    Cut a time-ordered event stream into windows of ``window_us`` microseconds.
-
-    Window ``k`` holds the events with ``origin + k * window_us <= t < origin + (k + 1) *
-    window_us``; ``origin`` is ``start_us`` or the time of the first event pushed. A window is
-    complete (returned by :meth:`push`) once an event at or after its end has arrived. Windows
-    without events are skipped (a gap in the stream produces no empty windows). Events older
-    than the window being filled (time went backwards across windows) are dropped and counted
-    in :attr:`dropped_late`; inside the open window their order does not matter.
-
-    Parameters
-    ----------
-    window_us
-        window length (microseconds, > 0).
-    start_us
-        time of the first window's start (default: the first event's time).
-    min_events
-        windows with fewer events are dropped (counted in :attr:`dropped_small`) (>= 1).
-
-    """
-
-    def __init__(self, window_us: int, *, start_us: Optional[int] = None,
-                 min_events: int = 1) -> None:
-        """Create an empty windower."""
-        if int(window_us) < 1:
-            raise EventEncodingError(f'window_us must be >= 1 microsecond, got {window_us}')
-        if int(min_events) < 1:
-            raise EventEncodingError(f'min_events must be >= 1, got {min_events}')
-        self.window_us = int(window_us)
-        self.min_events = int(min_events)
-        self._start = None if start_us is None else int(start_us)
-        self._origin = self._start
-        self._index = None
-        self._pending: List[np.ndarray] = []
-        self.dropped_late = 0
-        self.dropped_small = 0
-
-    @property
-    def open_window_start_us(self) -> Optional[int]:
-        """Return the start time (us) of the window being filled (None before any event)."""
-        if self._index is None:
-            return None
-        return self._origin + self._index * self.window_us
-
-    def _emit(self, parts: List[np.ndarray], out: List[np.ndarray]) -> None:
-        window = np.concatenate(parts) if len(parts) != 1 else parts[0].copy()
-        if len(window) >= self.min_events:
-            out.append(window)
-        elif len(window):
-            self.dropped_small += 1
-
-    def push(self, events: np.ndarray) -> List[np.ndarray]:
-        """Add the events of one packet; return the windows completed by them, oldest first."""
-        events = _check_events(events)
-        out: List[np.ndarray] = []
-        if len(events) == 0:
-            return out
-        if self._origin is None:
-            self._origin = int(events['t'][0])
-        if self._index is not None:  # fast path: the packet lies in the open window
-            start = self._origin + self._index * self.window_us
-            t = events['t']
-            if int(t.min()) >= start and int(t.max()) < start + self.window_us:
-                self._pending.append(events.copy())
-                return out
-        index = (events['t'] - self._origin) // self.window_us
-        if self._index is not None:
-            late = index < self._index
-            if late.any():
-                self.dropped_late += int(late.sum())
-                events, index = events[~late], index[~late]
-        elif (index < 0).any():
-            late = index < 0
-            self.dropped_late += int(late.sum())
-            events, index = events[~late], index[~late]
-        if len(events) == 0:
-            return out
-        order = np.argsort(index, kind='stable')
-        events, index = events[order], index[order]
-        keys, starts = np.unique(index, return_index=True)
-        bounds = list(starts) + [len(events)]
-        for j, key in enumerate(keys):
-            part = events[bounds[j]:bounds[j + 1]]
-            if self._index is not None and key != self._index:
-                self._emit(self._pending, out)
-                self._pending = []
-            self._index = int(key)
-            self._pending.append(part)
-        return out
-
-    def flush(self) -> List[np.ndarray]:
-        """Return the open, partial window (if it has ``min_events``) and start afresh."""
-        out: List[np.ndarray] = []
-        if self._pending:
-            self._emit(self._pending, out)
-        self._pending = []
-        self._index = None
-        self._origin = self._start
-        return out
-
-
-class CountWindower:
-    """
-    Cut an event stream into windows of exactly ``n_events`` consecutive events.
-
-    Parameters
-    ----------
-    n_events
-        events per window (>= 1).
-    min_events
-        :meth:`flush` returns the remainder only when it has at least this many events
-        (default: 1).
-
-    """
-
-    def __init__(self, n_events: int, *, min_events: int = 1) -> None:
-        """Create an empty windower."""
-        if int(n_events) < 1:
-            raise EventEncodingError(f'n_events must be >= 1, got {n_events}')
-        if int(min_events) < 1:
-            raise EventEncodingError(f'min_events must be >= 1, got {min_events}')
-        self.n_events = int(n_events)
-        self.min_events = int(min_events)
-        self._pending = empty_events(0)
-
-    @property
-    def pending(self) -> int:
-        """Return the number of events waiting for the next window."""
-        return len(self._pending)
-
-    def push(self, events: np.ndarray) -> List[np.ndarray]:
-        """Add the events of one packet; return the windows completed by them, oldest first."""
-        events = _check_events(events)
-        if len(events) == 0:
-            return []
-        buffer = np.concatenate([self._pending, events]) if len(self._pending) else events
-        n_full = len(buffer) // self.n_events
-        cut = n_full * self.n_events
-        out = [buffer[k:k + self.n_events].copy() for k in range(0, cut, self.n_events)]
-        self._pending = buffer[cut:].copy()
-        return out
-
-    def flush(self) -> List[np.ndarray]:
-        """Return the remaining partial window (if it has ``min_events``) and start afresh."""
-        rest, self._pending = self._pending, empty_events(0)
-        return [rest] if len(rest) >= self.min_events else []
 
 
 # ------------------------------------------------------------------------------ geometry
@@ -419,7 +246,7 @@ def _batch_arrays(windows: Sequence[np.ndarray]) -> tuple:
     if isinstance(windows, np.ndarray) and windows.dtype == EVENT_DTYPE:
         raise EventEncodingError('give a sequence of windows (one event array per sample), '
                                  'not one event array; wrap a single window in a list')
-    arrays = [_check_events(w, f'window {i}') for i, w in enumerate(windows)]
+    arrays = [as_events(w, f'window {i}') for i, w in enumerate(windows)]
     if not arrays:
         return empty_events(0), np.zeros(0, np.int64)
     lengths = np.array([len(a) for a in arrays], np.int64)

@@ -179,7 +179,7 @@ def _read_raw(path: Path) -> EventRecording:
 
 def _raw_bytes(recording: EventRecording) -> bytes:
     """Return ``recording`` as the bytes of an EVT 3.0 ``.raw`` file."""
-    from topspark_ros.core.events.codecs import encode_evt3
+    from topspark_ros.core.events.codecs.evt3 import encode_evt3
 
     header = ['% evt 3.0', f'% format EVT3;height={recording.height};width={recording.width}',
               f'% geometry {recording.width}x{recording.height}',
@@ -194,7 +194,7 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
 
     ``topic`` may be left out when the bag has one image or event topic. Every packet is
     decoded in bag order by one decoder (lenient; its counters are in
-    ``metadata['decoder']``). Raises :class:`~topspark_ros.core.data.idx.DatasetError` for
+    ``metadata['decoder']``). Raises :class:`~topspark_ros.core.data.dataset.DatasetError` for
     an unreadable bag or topic, :class:`EventFileError` when it is not an event topic or the
     encoding or sensor size changes within it.
     """

@@ -7,7 +7,7 @@ spikes in each step of ``dt_ms`` independently with probability
     p_i = min(1, x_i / 255 * rate_hz * dt_ms / 1000)
 
 (a Bernoulli approximation of a Poisson process of ``x_i / 255 * rate_hz`` Hz). The spike
-times are drawn as geometric inter-spike gaps (see :mod:`topspark_ros.core.stdp.kernels`), one
+times are drawn as geometric inter-spike gaps (see :mod:`topspark_ros.core.stdp.rng`), one
 SplitMix64 seed per sample, so the same seed gives the same trains on every engine and thread
 count.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from topspark_ros.core.stdp import kernels
+from topspark_ros.core.stdp.rng import poisson_batch
 
 
 @dataclass(frozen=True)
@@ -162,5 +162,5 @@ def poisson_events(images: np.ndarray, timesteps: int, rate_hz: float, dt_ms: fl
     if seeds.shape[0] != log_q.shape[0]:
         raise ValueError(f'need one seed per sample: {seeds.shape[0]} seeds, '
                          f'{log_q.shape[0]} samples')
-    pixels, row_ptr = kernels.poisson_batch(log_q, int(timesteps), seeds)
+    pixels, row_ptr = poisson_batch(log_q, int(timesteps), seeds)
     return SpikeEvents(pixels=pixels, row_ptr=row_ptr, n_inputs=log_q.shape[1])

@@ -20,23 +20,37 @@ implementation. Per step it touches only what spikes touch:
   spike), so its value is ``table[t - t_last]`` with ``table[k] = exp(-k dt / tau)``, looked up
   from the step of the last spike. Ages past the table (``exp(-40)`` and beyond) read as 0.
 
-Poisson input spikes are drawn per pixel by geometric inter-spike gaps ``floor(E / lambda)``
-with ``E`` ~ Exp(1) from a ziggurat and ``lambda = -log(1 - p)``, which is exactly a
-Bernoulli(p) process per step, so the random-number cost is proportional to the number of
-spikes, not to ``n_inputs * T``, and takes no logarithm on the fast path. The generator is
-SplitMix64 seeded per sample, so results do not depend on the number of threads.
+Poisson input spikes are drawn in the kernels from a seed per sample
+(:func:`.rng.poisson_sample`); after every learning sample the weight columns are normalised
+(:mod:`.normalise`).
 
-Scalar parameters travel in two vectors (``par`` float64, ``ipar`` int64) indexed by the
-``P_*`` and ``I_*`` constants, which keeps one compiled signature per kernel.
+The kernels take a few typed arguments: the weights ``w`` and thresholds ``theta`` they
+update, a sample's :class:`EngineState`, the input (:class:`BatchInput`, or one sample's
+events), the call's constants (:class:`~topspark_ros.core.stdp.engine.SimulationConstants`:
+scalar parameters in two vectors, ``par`` float64 and ``ipar`` int64, indexed by the ``P_*``
+and ``I_*`` constants, which keeps one compiled signature per kernel, and the trace tables),
+an :class:`ExitRule` and the output counters (``counts``, ``ops``). Inside numba these
+tuples cost nothing; a call from Python pays about 1 us of type dispatch per NamedTuple
+argument (numba 0.68), a few us per batch whatever its size.
 
-Fixed per-sample cost (issue 16): the ziggurat tables are made once (:data:`ZIGGURAT`); no
-array is rebound inside a per-input loop (numba then reference-counts on every pass); one
+numba caches each kernel compiled with the code of the :mod:`.rng` and :mod:`.normalise`
+functions it calls, but checks only this file for changes: after editing one of those, delete
+this package's ``__pycache__`` (or touch this file) before measuring or testing.
+
+Fixed per-sample cost (issue 16): the ziggurat tables are made once (:data:`.rng.ZIGGURAT`);
+no array is rebound inside a per-input loop (numba then reference-counts on every pass); one
 sample runs without a parallel region (:func:`infer_serial`); after a learning sample only the
-columns STDP wrote are normalised (:func:`normalise_changed_columns`, O(n_inputs) per column).
+columns STDP wrote are normalised (:func:`.normalise.normalise_changed_columns`, O(n_inputs)
+per column).
 """
+
+from typing import NamedTuple
 
 import numba
 import numpy as np
+
+from topspark_ros.core.stdp.normalise import normalise_changed_columns
+from topspark_ros.core.stdp.rng import poisson_sample, ZIGGURAT
 
 # Indices into the float64 parameter vector ``par``.
 P_V_REST = 0
@@ -79,234 +93,101 @@ N_OPS = 7
 NEVER = -(1 << 40)
 """``t_last`` of a neuron that has not spiked (its traces read 0)."""
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_S3 = np.uint64(3)
-_S8 = np.uint64(8)
-_S11 = np.uint64(11)
-_S27 = np.uint64(27)
-_S30 = np.uint64(30)
-_S31 = np.uint64(31)
-_ONE = np.uint64(1)
-_LOW8 = np.uint64(0xFF)
-_TWO_POW_M53 = 1.0 / 9007199254740992.0
 
-_JIT = {'cache': True, 'nogil': True}
-
-
-_ZIG_R = 7.69711747013104972
-"""Right edge of the base layer of the Exp(1) ziggurat (Marsaglia & Tsang 2000)."""
-_ZIG_AREA = 3.949659822581572e-3
-"""Area of each of its 256 layers."""
-
-
-@numba.njit(**_JIT)
-def ziggurat_tables():
+class EngineState(NamedTuple):
     """
-    Return the 256-layer ziggurat of Exp(1) (Marsaglia & Tsang 2000) as ``float64 [3, 256]``.
+    Dynamic state of one sample in the numba engine (what 'rest' mode carries between samples).
 
-    The tables of numpy's ``standard_exponential`` in the 53-bit form: layer ``i`` has right
-    edge ``x_i`` (``x_255 = r``); row 0 holds ``k_i = floor(x_{i-1} / x_i 2^53)`` (an
-    integer below ``2^53``, so exact as a float), the abscissas under which a point of layer
-    ``i`` lies inside the layer below, and thus under the density; row 1 ``x_i / 2^53``;
-    row 2 ``exp(-x_i)``. Layer 0 is the base strip including the tail beyond ``r``.
+    At rest (:func:`reset_state`): potentials at their resting values (``v_rest_mv``,
+    ``inh_v_rest_mv``), nothing refractory, no traces (``last_pre``, ``last_post`` at
+    :data:`NEVER`), no spike in the previous step.
+
+    Attributes
+    ----------
+    v
+        ``float64 [N]`` excitatory membrane potentials (mV).
+    v_inh
+        ``float64 [N]`` inhibitory membrane potentials (mV; 'populations' only).
+    refr
+        ``int64 [N]`` steps of excitatory refractoriness left.
+    refr_inh
+        ``int64 [N]`` steps of inhibitory refractoriness left.
+    last_pre
+        ``int64 [n_inputs]`` step of each input's last spike, relative to step 0 of the next
+        call (so <= -1), or :data:`NEVER` when its trace has decayed past the trace tables.
+    last_post
+        ``int64 [N]`` the same for the excitatory neurons.
+    prev_exc
+        ``int64 [N]`` 1 where an excitatory neuron spiked in the last step, else 0.
+    prev_inh
+        ``int64 [N]`` 1 where an inhibitory neuron spiked in the last step, else 0.
+
     """
-    m = 2.0 ** 53
-    zig = np.zeros((3, 256), np.float64)
-    x = _ZIG_R
-    q = _ZIG_AREA / np.exp(-x)
-    zig[0, 0] = np.floor(x / q * m)
-    zig[1, 0] = q / m
-    zig[1, 255] = x / m
-    zig[2, 0] = 1.0
-    zig[2, 255] = np.exp(-x)
-    last = x
-    for i in range(254, 0, -1):
-        x = -np.log(_ZIG_AREA / x + np.exp(-x))
-        zig[0, i + 1] = np.floor(x / last * m)
-        last = x
-        zig[1, i] = x / m
-        zig[2, i] = np.exp(-x)
-    return zig
+
+    v: np.ndarray
+    v_inh: np.ndarray
+    refr: np.ndarray
+    refr_inh: np.ndarray
+    last_pre: np.ndarray
+    last_post: np.ndarray
+    prev_exc: np.ndarray
+    prev_inh: np.ndarray
 
 
-ZIGGURAT = ziggurat_tables()
-"""The tables of :func:`ziggurat_tables`, made once (6 us a call); the kernels freeze them in."""
-
-
-@numba.njit(**_JIT)
-def _next_u64(state):
-    """Advance the SplitMix64 state; return ``(state, 64 random bits)``."""
-    state = state + _GOLDEN
-    z = (state ^ (state >> _S30)) * _MIX1
-    z = (z ^ (z >> _S27)) * _MIX2
-    return state, z ^ (z >> _S31)
-
-
-@numba.njit(**_JIT)
-def _uniform(state):
-    """Return ``(state, u)`` with ``u`` a float64 in (0, 1] (53 random bits)."""
-    state, z = _next_u64(state)
-    return state, np.float64((z >> _S11) + _ONE) * _TWO_POW_M53
-
-
-@numba.njit(**_JIT)
-def _exponential(state, zig):
+class BatchInput(NamedTuple):
     """
-    Return ``(state, x)`` with ``x`` an Exp(1) variate by the ziggurat method.
+    Input spikes of a batch of ``B`` samples: Poisson trains to draw, or given events.
 
-    ``zig`` is :func:`ziggurat_tables`. One 64-bit draw picks a layer (8 bits) and a 53-bit
-    abscissa; about 98.9 % of draws are accepted at once, the rest take the exact wedge or
-    tail test (one ``exp`` or ``log``), so the result is exactly Exp(1) in distribution. The
-    state is passed by value (not in an array) so that it stays in a register.
-    """
-    while True:
-        state, bits = _next_u64(state)
-        bits = bits >> _S3
-        layer = bits & _LOW8
-        r = np.float64(bits >> _S8)
-        x = r * zig[1, layer]
-        if r < zig[0, layer]:
-            return state, x
-        state, u = _uniform(state)
-        if layer == 0:
-            return state, _ZIG_R - np.log(u)
-        if (zig[2, layer - 1] - zig[2, layer]) * u + zig[2, layer] < np.exp(-x):
-            return state, x
-
-
-@numba.njit(**_JIT)
-def _draw_trains(log_q, first, timesteps, state, n, times, row_ptr, ends, zig):
-    """
-    Draw the spike times of inputs ``first, first + 1, ...`` for :func:`poisson_sample`.
-
-    Stops before an input that spikes at all (``log_q != 0``) when ``times`` has no room left
-    for ``timesteps`` more events. Returns ``(next input, state, n)``.
-    """
-    n_in = log_q.shape[0]
-    room = times.shape[0]
-    i = first
-    while i < n_in:
-        lq = log_q[i]
-        if lq != 0.0:
-            if room < n + timesteps:
-                return i, state, n
-            scale = -1.0 / lq
-            state, e = _exponential(state, zig)
-            t = np.floor(e * scale)
-            while t < timesteps:
-                ti = int(t)
-                times[n] = ti
-                n += 1
-                row_ptr[ti + 1] += 1
-                state, e = _exponential(state, zig)
-                t += 1.0 + np.floor(e * scale)
-        ends[i] = n
-        i += 1
-    return i, state, n
-
-
-@numba.njit(**_JIT)
-def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, times, ends, zig):
-    """
-    Draw one sample's Bernoulli spike trains as time-sorted events.
-
-    Input ``i`` spikes at the steps ``g_1, g_1 + 1 + g_2, ...`` with gaps
-    ``g = floor(E / lambda_i)``, ``E`` ~ Exp(1) and ``lambda_i = -log(1 - p_i)``: then
-    ``P(g >= k) = (1 - p_i)^k``, so the gaps are geometric and the train is exactly a
-    Bernoulli(``p_i``) process per step. Inputs are drawn one after the other from one
-    SplitMix64 stream, then the events are bucketed by step (counting sort).
-
-    Parameters
+    Attributes
     ----------
     log_q
-        ``float64 [n_inputs]``, ``log(1 - p_i)`` with ``p_i`` the spike probability per
-        step of input ``i``; 0 means silent, ``-inf`` means a spike every step.
-    timesteps
-        number of steps ``T``.
-    seed
-        SplitMix64 seed (uint64) of this sample.
+        ``float64 [B, n_inputs]``, ``log(1 - p)`` per input (see
+        :func:`~topspark_ros.core.stdp.rng.poisson_sample`); 0 rows for given events.
+    seeds
+        ``uint64 [B]`` SplitMix64 seeds of the Poisson trains (empty for given events).
+    pixels
+        ``int32 [E]`` given events (empty for Poisson input).
     row_ptr
-        ``int64 [T + 1]`` output: events of step ``t`` are
-        ``pixels[row_ptr[t]:row_ptr[t + 1]]``, inputs ascending within a step.
-    pixels, times
-        ``int32`` scratch for the events (grown when too small).
-    ends
-        ``int64 [n_inputs]`` scratch.
-    zig
-        :func:`ziggurat_tables`.
-
-    Returns
-    -------
-        ``(pixels, times, n_events)``; ``pixels`` and ``times`` may be new, larger arrays.
+        ``int64 [B, T + 1]`` offsets into ``pixels`` of the events of each sample and step
+        (as :class:`~topspark_ros.core.stdp.encoding.SpikeEvents`; 0 rows for Poisson input).
 
     """
-    state = np.uint64(seed)
-    n_in = log_q.shape[0]
-    for t in range(timesteps + 1):
-        row_ptr[t] = 0
-    n = 0
-    i = 0
-    while True:
-        # The scratch is grown out here, between inputs: an array rebound inside the loop over
-        # the inputs would cost reference counting on every input (11 us a sample at T=1).
-        i, state, n = _draw_trains(log_q, i, timesteps, state, n, times, row_ptr, ends, zig)
-        if i == n_in:
-            break
-        grown = np.empty(2 * (n + timesteps), np.int32)
-        grown[:n] = times[:n]
-        times = grown
-    if pixels.shape[0] < n:
-        pixels = np.empty(n + n // 4 + 1024, np.int32)
-    for t in range(timesteps):
-        row_ptr[t + 1] += row_ptr[t]
-    k = 0
-    for i in range(n_in):
-        while k < ends[i]:
-            ti = times[k]
-            pixels[row_ptr[ti]] = i
-            row_ptr[ti] += 1
-            k += 1
-    for t in range(timesteps, 0, -1):
-        row_ptr[t] = row_ptr[t - 1]
-    row_ptr[0] = 0
-    return pixels, times, n
+
+    log_q: np.ndarray
+    seeds: np.ndarray
+    pixels: np.ndarray
+    row_ptr: np.ndarray
 
 
-@numba.njit(**_JIT)
-def poisson_batch(log_q, timesteps, seeds):
+class ExitRule(NamedTuple):
     """
-    Draw the events of a batch with :func:`poisson_sample`, one seed per sample.
+    Early exit of inference (see :mod:`topspark_ros.core.topspark.early_exit`).
 
-    Returns
-    -------
-        ``(pixels int32 [E], row_ptr int64 [B, T + 1])`` with absolute offsets into ``pixels``.
+    Attributes
+    ----------
+    neuron_class
+        ``int64 [N]`` class each excitatory neuron's spikes are evidence for (-1: none);
+        empty: no early exit.
+    evidence
+        ``float64 [N]`` evidence one spike of the neuron adds to its class.
+    margin
+        lead of the best class over the second that stops a sample.
+    min_steps
+        steps before which no sample stops.
 
     """
-    n_samples = log_q.shape[0]
-    row_ptr = np.zeros((n_samples, timesteps + 1), np.int64)
-    ends = np.empty(log_q.shape[1], np.int64)
-    out = np.empty(1024, np.int32)
-    scratch = np.empty(1024, np.int32)
-    times = np.empty(1024, np.int32)
-    zig = ZIGGURAT
-    total = 0
-    for b in range(n_samples):
-        scratch, times, n = poisson_sample(log_q[b], timesteps, seeds[b], row_ptr[b], scratch,
-                                           times, ends, zig)
-        if total + n > out.shape[0]:
-            grown = np.empty(2 * (total + n), np.int32)
-            grown[:total] = out[:total]
-            out = grown
-        out[total:total + n] = scratch[:n]
-        for t in range(timesteps + 1):
-            row_ptr[b, t] += total
-        total += n
-    return out[:total].copy(), row_ptr
+
+    neuron_class: np.ndarray
+    evidence: np.ndarray
+    margin: float
+    min_steps: int
 
 
-@numba.njit(**_JIT)
+NO_EXIT = ExitRule(np.zeros(0, np.int64), np.zeros(0, np.float64), 0.0, 0)
+"""The :class:`ExitRule` of no early exit (its arrays are empty and never written)."""
+
+
+@numba.njit(cache=True, nogil=True)
 def _trace(table, age):
     """Return a nearest-spike trace ``table[age]`` (0 past the table)."""
     if age < table.shape[0]:
@@ -314,20 +195,29 @@ def _trace(table, age):
     return 0.0
 
 
-@numba.njit(**_JIT)
-def reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par):
-    """Put one sample's dynamic state at rest: potentials at rest, no refractoriness, no traces."""
-    v[:] = par[P_V_REST]
-    v_inh[:] = par[P_INH_REST]
-    refr[:] = 0
-    refr_inh[:] = 0
-    last_pre[:] = NEVER
-    last_post[:] = NEVER
-    prev_exc[:] = 0
-    prev_inh[:] = 0
+@numba.njit(cache=True, nogil=True)
+def empty_state(n_inputs, n_neurons):
+    """Return an :class:`EngineState` for ``n_inputs`` inputs and ``n_neurons`` neurons, unset."""
+    n = n_neurons
+    return EngineState(np.empty(n, np.float64), np.empty(n, np.float64), np.empty(n, np.int64),
+                       np.empty(n, np.int64), np.empty(n_inputs, np.int64),
+                       np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
+def reset_state(state, par):
+    """Put one sample's :class:`EngineState` at rest (see there) for the parameters ``par``."""
+    state.v[:] = par[P_V_REST]
+    state.v_inh[:] = par[P_INH_REST]
+    state.refr[:] = 0
+    state.refr_inh[:] = 0
+    state.last_pre[:] = NEVER
+    state.last_post[:] = NEVER
+    state.prev_exc[:] = 0
+    state.prev_inh[:] = 0
+
+
+@numba.njit(cache=True, nogil=True)
 def _input_current(w, pixels, start, stop, current):
     """
     Set ``current [N]`` (float32) to the sum of the rows ``w[pixels[start:stop]]``.
@@ -367,7 +257,7 @@ def _input_current(w, pixels, start, stop, current):
         e += 1
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _integrate(v, end, current, theta, t, v_rest, decay_v, v_thresh, inh_all):
     """
     Leak every excitatory neuron and integrate ``current - inh_all`` unless refractory.
@@ -387,24 +277,32 @@ def _integrate(v, end, current, theta, t, v_rest, decay_v, v_thresh, inh_all):
     return n_over
 
 
-@numba.njit(**_JIT)
-def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
-             pixels, row_ptr, n_steps, learning, par, ipar, tab_pre, tab_post1, tab_post2,
-             counts, ops, exit_class, exit_weight, exit_margin, exit_min_steps):
+@numba.njit(cache=True, nogil=True)
+def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, counts, ops):
     """
     Advance one sample by ``n_steps`` steps (see :mod:`topspark_ros.core.stdp` for equations).
 
-    ``w`` is ``float32 [n_inputs, N]``; the state arrays are this sample's; ``pixels`` and
-    ``row_ptr [n_steps + 1]`` give the input events of each step; ``counts [N]`` and
+    ``w`` is ``float32 [n_inputs, N]`` and ``theta`` ``float64 [N]`` (mV); ``state`` is this
+    sample's :class:`EngineState`; ``pixels`` and ``row_ptr [n_steps + 1]`` give the input
+    events of each step; ``const`` is the call's
+    :class:`~topspark_ros.core.stdp.engine.SimulationConstants`; ``counts [N]`` and
     ``ops [N_OPS]`` are accumulated. With ``learning`` the weights and ``theta`` change.
     Spike times in ``last_pre``/``last_post`` are relative to step 0 of this call and are
     shifted by the steps simulated before returning.
 
-    Early exit (when ``exit_class`` is not empty): every excitatory spike of neuron ``j`` adds
-    ``exit_weight[j]`` to the evidence of class ``exit_class[j]`` (-1: none); after step ``t``
-    (``t + 1 >= exit_min_steps``) the sample stops once the best class leads the second by
-    at least ``exit_margin``. Returns the number of steps simulated.
+    Early exit (:class:`ExitRule`, when ``neuron_class`` is not empty): every excitatory spike
+    of neuron ``j`` adds ``evidence[j]`` to the evidence of class ``neuron_class[j]`` (-1:
+    none); after step ``t`` (``t + 1 >= min_steps``) the sample stops once the best class
+    leads the second by at least ``margin``. Returns the number of steps simulated.
     """
+    v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh = state
+    par = const.par
+    ipar = const.ipar
+    tab_pre = const.tab_pre
+    tab_post1 = const.tab_post1
+    tab_post2 = const.tab_post2
+    exit_class, exit_weight, exit_margin, exit_min_steps = exit_rule
+    n_steps = row_ptr.shape[0] - 1
     n_in, n = w.shape
     v_rest = par[P_V_REST]
     v_reset = par[P_V_RESET]
@@ -649,169 +547,7 @@ def simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, 
     return steps_done
 
 
-@numba.njit(**_JIT)
-def _column_sums_peaks(w, sums, peaks):
-    """
-    Add the column sums (float64, row by row in order) and maxima of ``w`` into ``sums, peaks``.
-
-    Four rows per pass over the columns, each added in row order, so the sums are rounded
-    exactly as a plain row-by-row loop (and torch's ``cumsum``) round them, with a quarter of
-    the loads and stores of ``sums`` and ``peaks``.
-    """
-    n_in, n = w.shape
-    i = 0
-    while i + 4 <= n_in:
-        r0 = w[i]
-        r1 = w[i + 1]
-        r2 = w[i + 2]
-        r3 = w[i + 3]
-        for j in range(n):
-            x0 = np.float64(r0[j])
-            x1 = np.float64(r1[j])
-            x2 = np.float64(r2[j])
-            x3 = np.float64(r3[j])
-            sums[j] = (((sums[j] + x0) + x1) + x2) + x3
-            p = peaks[j]
-            p = x0 if x0 > p else p
-            p = x1 if x1 > p else p
-            p = x2 if x2 > p else p
-            peaks[j] = x3 if x3 > p else p
-        i += 4
-    while i < n_in:
-        r0 = w[i]
-        for j in range(n):
-            x0 = np.float64(r0[j])
-            sums[j] += x0
-            p = peaks[j]
-            peaks[j] = x0 if x0 > p else p
-        i += 1
-
-
-@numba.njit(**_JIT)
-def normalise_columns(w, norm, w_max):
-    """
-    Scale each column of ``w [n_inputs, N]`` in place to sum ``norm`` within ``[0, w_max]``.
-
-    Column ``j`` becomes ``min(s_j * w_ij, w_max)`` with the scale ``s_j`` chosen so that the
-    column sums to ``norm`` (water filling: weights that would pass ``w_max`` are capped and
-    the rest rescaled until none passes). An all-zero column becomes uniform. Sums are float64.
-    """
-    n_in, n = w.shape
-    sums = np.zeros(n, np.float64)
-    peaks = np.zeros(n, np.float64)
-    _column_sums_peaks(w, sums, peaks)
-    scale = np.ones(n, np.float64)
-    for j in range(n):
-        if sums[j] > 0.0 and peaks[j] * (norm / sums[j]) <= w_max:
-            scale[j] = norm / sums[j]
-        else:
-            _water_fill(w, j, norm, w_max)
-    for i in range(n_in):
-        for j in range(n):
-            w[i, j] = np.float64(w[i, j]) * scale[j]
-
-
-@numba.njit(**_JIT)
-def _water_fill(w, j, norm, w_max):
-    """Rescale column ``j`` to sum ``norm`` with weights capped at ``w_max`` (see caller)."""
-    n_in = w.shape[0]
-    capped = np.zeros(n_in, np.bool_)
-    n_capped = 0
-    while True:
-        free_sum = 0.0
-        for i in range(n_in):
-            if not capped[i]:
-                free_sum += np.float64(w[i, j])
-        budget = norm - n_capped * w_max
-        if free_sum <= 0.0 or budget <= 0.0:
-            n_free = n_in - n_capped
-            fill = min(max(budget, 0.0) / n_free, w_max) if n_free > 0 else 0.0
-            for i in range(n_in):
-                if not capped[i]:
-                    w[i, j] = fill
-            break
-        scale = budget / free_sum
-        changed = False
-        for i in range(n_in):
-            if not capped[i] and np.float64(w[i, j]) * scale >= w_max:
-                capped[i] = True
-                n_capped += 1
-                changed = True
-        if not changed:
-            for i in range(n_in):
-                if not capped[i]:
-                    w[i, j] = np.float64(w[i, j]) * scale
-            break
-    for i in range(n_in):
-        if capped[i]:
-            w[i, j] = w_max
-
-
-IDENTITY_SCALE = 2.0 ** -26
-"""A column scale within this of 1 leaves every float32 weight as it is (a quarter ulp)."""
-
-
-@numba.njit(**_JIT)
-def normalise_changed_columns(w, norm, w_max, changed, sums, peaks):
-    """
-    Do what :func:`normalise_columns` does, bit for bit, in O(n_inputs) per column it changes.
-
-    ``changed [N]`` (bool) marks the columns written since this function last normalised
-    them (all of them the first time); ``sums, peaks [N]`` (float64) hold the sum (in row
-    order) and the maximum of every other column, as :func:`normalise_columns` computes
-    them. Such an unchanged column is skipped when its scale ``s = norm / sum`` takes the
-    plain branch (``peak s <= w_max``) and ``|s - 1| <= IDENTITY_SCALE`` (2^-26): then
-    ``w s`` is within a quarter ulp of ``w`` and rounds back to ``w`` in float32, so
-    :func:`normalise_columns` would leave the column as it is. Every other column is
-    normalised as there (same sums, same scale or water filling, same rounding), its new sum
-    and maximum stored and its mark cleared. After a sample that moved few columns this costs
-    O(N + n_inputs k) for k changed columns instead of O(n_inputs N).
-    """
-    n_in, n = w.shape
-    todo = np.empty(n, np.int64)
-    k = 0
-    for j in range(n):
-        if not changed[j]:
-            s = sums[j]
-            if s > 0.0 and peaks[j] * (norm / s) <= w_max \
-                    and abs(norm / s - 1.0) <= IDENTITY_SCALE:
-                continue
-        todo[k] = j
-        k += 1
-    if k == 0:
-        return
-    col_sums = np.zeros(k, np.float64)
-    col_peaks = np.zeros(k, np.float64)
-    for i in range(n_in):
-        row = w[i]
-        for c in range(k):
-            x = np.float64(row[todo[c]])
-            col_sums[c] += x
-            col_peaks[c] = x if x > col_peaks[c] else col_peaks[c]
-    scale = np.ones(k, np.float64)
-    for c in range(k):
-        if col_sums[c] > 0.0 and col_peaks[c] * (norm / col_sums[c]) <= w_max:
-            scale[c] = norm / col_sums[c]
-        else:
-            _water_fill(w, todo[c], norm, w_max)
-    col_sums[:] = 0.0
-    col_peaks[:] = 0.0
-    for i in range(n_in):
-        row = w[i]
-        for c in range(k):
-            j = todo[c]
-            row[j] = np.float64(row[j]) * scale[c]
-            x = np.float64(row[j])
-            col_sums[c] += x
-            col_peaks[c] = x if x > col_peaks[c] else col_peaks[c]
-    for c in range(k):
-        j = todo[c]
-        sums[j] = col_sums[c]
-        peaks[j] = col_peaks[c]
-        changed[j] = False
-
-
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _mark_traced(last_post, changed):
     """Mark the columns of neurons with a post trace (STDP may write them) in ``changed``."""
     for j in range(last_post.shape[0]):
@@ -819,7 +555,7 @@ def _mark_traced(last_post, changed):
             changed[j] = True
 
 
-@numba.njit(**_JIT)
+@numba.njit(cache=True, nogil=True)
 def _mark_spiked(counts, changed):
     """Mark the columns of neurons that spiked (``counts [N] > 0``) in ``changed``."""
     for j in range(counts.shape[0]):
@@ -827,139 +563,114 @@ def _mark_spiked(counts, changed):
             changed[j] = True
 
 
-@numba.njit(**_JIT)
-def learn_batch(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
-                log_q, seeds, pixels, row_ptr, timesteps, par, ipar, norm, tab_pre, tab_post1,
-                tab_post2, counts, ops, changed=None, sums=None, peaks=None):
+@numba.njit(cache=True, nogil=True)
+def learn_batch(w, theta, state, inputs, timesteps, const, columns, counts, ops):
     """
     Learn from samples one after the other (online STDP), updating ``w`` and ``theta``.
 
-    Input is either Poisson (``log_q [B, n_inputs]`` and ``seeds [B]``; then ``pixels`` is
-    unused) or given events (``log_q`` with 0 rows; ``pixels``, ``row_ptr [B, T + 1]``). Before
-    each sample the state is reset when ``ipar[I_REST_STEPS] == 0``; after each sample the
-    columns are normalised, then ``ipar[I_REST_STEPS]`` input-free steps are run (rest mode).
-    ``counts [B, N]`` and ``ops [B, N_OPS]`` receive per-sample totals of the presentation.
+    ``inputs`` (:class:`BatchInput`) is either Poisson (``log_q [B, n_inputs]`` and
+    ``seeds [B]``) or given events (``log_q`` with 0 rows; ``pixels``, ``row_ptr [B, T + 1]``),
+    ``T = timesteps``. Before each sample ``state`` is reset when ``ipar[I_REST_STEPS] == 0``;
+    after each sample the columns are normalised, then ``ipar[I_REST_STEPS]`` input-free steps
+    are run (rest mode). ``counts [B, N]`` and ``ops [B, N_OPS]`` receive per-sample totals of
+    the presentation.
 
-    With ``changed, sums, peaks`` (see :func:`normalise_changed_columns`, kept by the caller
-    from call to call) only the columns STDP wrote are normalised: those of neurons with a
-    post trace at the start of a presentation and of neurons that spiked in it (depression
-    writes the first, potentiation the second). The result is the same bit for bit.
+    Only the columns STDP wrote are normalised (``columns``, a
+    :class:`~topspark_ros.core.stdp.normalise.ColumnStats` kept by the caller from call to
+    call; see :func:`~topspark_ros.core.stdp.normalise.normalise_changed_columns`): those of
+    neurons with a post trace at the start of a presentation and of neurons that spiked in it
+    (depression writes the first, potentiation the second). The result is the same, bit for
+    bit, as normalising every column.
     """
+    log_q, seeds, pixels, row_ptr = inputs
+    par = const.par
     n_samples = counts.shape[0]
     generate = log_q.shape[0] > 0
-    rest_steps = ipar[I_REST_STEPS]
+    rest_steps = const.ipar[I_REST_STEPS]
     ends = np.empty(w.shape[0], np.int64)
     scratch = np.empty(4096, np.int32)
     times = np.empty(4096, np.int32)
     sample_ptr = np.empty(timesteps + 1, np.int64)
     rest_ptr = np.zeros(rest_steps + 1, np.int64)
     rest_counts = np.zeros(w.shape[1], np.int64)
-    no_class = np.zeros(0, np.int64)
-    no_weight = np.zeros(0, np.float64)
+    no_exit = NO_EXIT
     zig = ZIGGURAT
     for b in range(n_samples):
         if rest_steps == 0:
-            reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par)
-        if changed is not None:
-            _mark_traced(last_post, changed)
+            reset_state(state, par)
+        _mark_traced(state.last_post, columns.changed)
         if generate:
             scratch, times, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr,
                                                scratch, times, ends, zig)
-            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
-                     prev_inh, scratch, sample_ptr, timesteps, True, par, ipar, tab_pre,
-                     tab_post1, tab_post2, counts[b], ops[b], no_class, no_weight, 0.0, 0)
+            simulate(w, theta, state, scratch, sample_ptr, True, const, no_exit, counts[b],
+                     ops[b])
         else:
-            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
-                     prev_inh, pixels, row_ptr[b], timesteps, True, par, ipar, tab_pre,
-                     tab_post1, tab_post2, counts[b], ops[b], no_class, no_weight, 0.0, 0)
-        if changed is None:
-            normalise_columns(w, norm, par[P_W_MAX])
-        else:
-            _mark_spiked(counts[b], changed)
-            normalise_changed_columns(w, norm, par[P_W_MAX], changed, sums, peaks)
+            simulate(w, theta, state, pixels, row_ptr[b], True, const, no_exit, counts[b],
+                     ops[b])
+        _mark_spiked(counts[b], columns.changed)
+        normalise_changed_columns(w, const.norm, par[P_W_MAX], columns)
         if rest_steps > 0:
-            if changed is not None:
-                _mark_traced(last_post, changed)
-                rest_counts[:] = 0
-            simulate(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc,
-                     prev_inh, scratch, rest_ptr, rest_steps, True, par, ipar, tab_pre,
-                     tab_post1, tab_post2, rest_counts, ops[b], no_class, no_weight, 0.0, 0)
-            if changed is not None:
-                _mark_spiked(rest_counts, changed)
+            _mark_traced(state.last_post, columns.changed)
+            rest_counts[:] = 0
+            simulate(w, theta, state, scratch, rest_ptr, True, const, no_exit, rest_counts,
+                     ops[b])
+            _mark_spiked(rest_counts, columns.changed)
 
 
 _INFER_CHUNKS = 64
 """Chunks of :func:`infer_batch`: enough to balance the threads, few enough to amortise."""
 
 
-@numba.njit(**_JIT)
-def _infer_range(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
-                 tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
-                 exit_min_steps, steps_used, zig, first, stop):
+@numba.njit(cache=True, nogil=True)
+def _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used, zig,
+                 first, stop):
     """Run samples ``first .. stop - 1`` of :func:`infer_batch` one after the other."""
+    log_q, seeds, pixels, row_ptr = inputs
     n_in, n = w.shape
     generate = log_q.shape[0] > 0
-    v = np.empty(n, np.float64)
-    v_inh = np.empty(n, np.float64)
-    refr = np.empty(n, np.int64)
-    refr_inh = np.empty(n, np.int64)
-    last_pre = np.empty(n_in, np.int64)
-    last_post = np.empty(n, np.int64)
-    prev_exc = np.empty(n, np.int64)
-    prev_inh = np.empty(n, np.int64)
+    state = empty_state(n_in, n)
     ends = np.empty(n_in, np.int64)
     scratch = np.empty(4096, np.int32)
     times = np.empty(4096, np.int32)
     sample_ptr = np.empty(timesteps + 1, np.int64)
     for b in range(first, stop):
-        reset_state(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh, par)
+        reset_state(state, const.par)
         if generate:
             scratch, times, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr,
                                                scratch, times, ends, zig)
-            steps_used[b] = simulate(
-                w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
-                scratch, sample_ptr, timesteps, False, par, ipar, tab_pre, tab_post1,
-                tab_post2, counts[b], ops[b], exit_class, exit_weight, exit_margin,
-                exit_min_steps)
+            steps_used[b] = simulate(w, theta, state, scratch, sample_ptr, False, const,
+                                     exit_rule, counts[b], ops[b])
         else:
-            steps_used[b] = simulate(
-                w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
-                pixels, row_ptr[b], timesteps, False, par, ipar, tab_pre, tab_post1, tab_post2,
-                counts[b], ops[b], exit_class, exit_weight, exit_margin, exit_min_steps)
+            steps_used[b] = simulate(w, theta, state, pixels, row_ptr[b], False, const,
+                                     exit_rule, counts[b], ops[b])
 
 
-@numba.njit(parallel=True, **_JIT)
-def infer_batch(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
-                tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
-                exit_min_steps, steps_used):
+@numba.njit(parallel=True, cache=True, nogil=True)
+def infer_batch(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used):
     """
     Run samples independently (learning off), in parallel; each starts from rest.
 
-    Inputs as in :func:`learn_batch`; early exit as in :func:`simulate` (``steps_used [B]``
-    receives the steps of each sample). The samples are split into up to ``_INFER_CHUNKS``
-    contiguous chunks (:func:`_infer_range`, each with its own scratch) that the threads
-    share. Nothing shared is written, so the result does not depend on the number of threads.
+    Inputs and counters as in :func:`learn_batch`; early exit as in :func:`simulate`
+    (``steps_used [B]`` receives the steps of each sample). The samples are split into up to
+    ``_INFER_CHUNKS`` contiguous chunks (:func:`_infer_range`, each with its own scratch) that
+    the threads share. Nothing shared is written, so the result does not depend on the number
+    of threads.
     """
     n_samples = counts.shape[0]
     n_chunks = min(n_samples, _INFER_CHUNKS)
     zig = ZIGGURAT
     for c in numba.prange(n_chunks):
-        _infer_range(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
-                     tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
-                     exit_min_steps, steps_used, zig, c * n_samples // n_chunks,
-                     (c + 1) * n_samples // n_chunks)
+        _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used,
+                     zig, c * n_samples // n_chunks, (c + 1) * n_samples // n_chunks)
 
 
-@numba.njit(**_JIT)
-def infer_serial(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
-                 tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
-                 exit_min_steps, steps_used):
+@numba.njit(cache=True, nogil=True)
+def infer_serial(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used):
     """
     :func:`infer_batch` in the calling thread, with the same results.
 
     For a single sample (or one thread): no parallel region is started, which costs tens of
     microseconds at batch 1 and far more when another process holds a core.
     """
-    _infer_range(w, theta, log_q, seeds, pixels, row_ptr, timesteps, par, ipar, tab_pre,
-                 tab_post1, tab_post2, counts, ops, exit_class, exit_weight, exit_margin,
-                 exit_min_steps, steps_used, ZIGGURAT, 0, counts.shape[0])
+    _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used,
+                 ZIGGURAT, 0, counts.shape[0])

@@ -3,8 +3,8 @@ Dense torch engine of the Diehl & Cook (2015) network: the reference and the GPU
 
 It computes exactly the step of :mod:`topspark_ros.core.stdp` with dense tensors in the
 ``[T, B, n_inputs]`` spike layout, on any torch device. It takes the same input events as the
-numba engine (Poisson trains are drawn by :func:`topspark_ros.core.stdp.kernels.poisson_batch` on
-the CPU from the same seeds). Neuron state and traces are float64; the weights are stored
+numba engine (Poisson trains are drawn by :func:`topspark_ros.core.stdp.rng.poisson_batch` on the
+CPU from the same seeds). Neuron state and traces are float64; the weights are stored
 float32 and every weight update is computed in float64 and rounded, as in the numba kernels.
 Column sums use ``cumsum`` so that on the CPU they add in the same order as the kernels.
 
@@ -17,10 +17,14 @@ thresholds, STDP, normalisation) is computed identically, so with the same spike
 engines give bit-identical weights and thresholds.
 """
 
+from typing import Optional
+
 import numpy as np
 
 from topspark_ros.core.stdp import kernels
 from topspark_ros.core.stdp.encoding import SpikeEvents
+from topspark_ros.core.stdp.engine import Engine, SimulationConstants
+from topspark_ros.core.stdp.rng import poisson_batch
 import torch
 
 
@@ -50,7 +54,7 @@ def _trace(table: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
 
 
 def normalise_columns(w: torch.Tensor, norm: float, w_max: float) -> None:
-    """Torch twin of :func:`topspark_ros.core.stdp.kernels.normalise_columns` (in place)."""
+    """Torch twin of :func:`topspark_ros.core.stdp.normalise.normalise_columns` (in place)."""
     wd = w.double()
     sums = wd.cumsum(0)[-1]
     peaks = wd.max(0).values
@@ -84,7 +88,7 @@ def _water_fill(col: torch.Tensor, norm: float, w_max: float) -> torch.Tensor:
     return torch.where(capped, torch.full_like(col, w_max), col)
 
 
-class TorchEngine:
+class TorchEngine(Engine):
     """Dense torch engine: owns the weights ``[n_inputs, N]``, theta ``[N]`` and the state."""
 
     def __init__(self, weights: np.ndarray, theta: np.ndarray, device: str) -> None:
@@ -109,7 +113,7 @@ class TorchEngine:
     def _dense(self, source, timesteps: int) -> torch.Tensor:
         """Return the input spikes of ``source`` as ``float64 [T, B, n_inputs]`` on the device."""
         if not isinstance(source, SpikeEvents):
-            pixels, row_ptr = kernels.poisson_batch(source.log_q, timesteps, source.seeds)
+            pixels, row_ptr = poisson_batch(source.log_q, timesteps, source.seeds)
             source = SpikeEvents(pixels=pixels, row_ptr=row_ptr, n_inputs=self.w.shape[0])
         return torch.as_tensor(source.to_dense(), device=self.device).double()
 
@@ -118,8 +122,13 @@ class TorchEngine:
         return tuple(torch.as_tensor(t, device=self.device)
                      for t in (const.tab_pre, const.tab_post1, const.tab_post2))
 
-    def learn(self, source, timesteps: int, const):
+    def learn(self, source, timesteps: int, const: SimulationConstants) -> tuple:
         """Learn from the samples of ``source`` one after the other; return ``(counts, ops)``."""
+        with self.scaled_theta(const.theta_scale, learning=True):
+            return self._learn(source, timesteps, const)
+
+    def _learn(self, source, timesteps: int, const: SimulationConstants) -> tuple:
+        """Do :meth:`learn` with the thresholds in ``th`` as the call sees them."""
         spikes = self._dense(source, timesteps)
         n_in, n = self.w.shape
         n_samples = spikes.shape[1]
@@ -141,13 +150,20 @@ class TorchEngine:
                                ops[b:b + 1])
         return counts.cpu().numpy(), ops.cpu().numpy()
 
-    def infer(self, source, timesteps: int, const, exit_rule=None):
+    def infer(self, source, timesteps: int, const: SimulationConstants,
+              exit_rule: Optional[kernels.ExitRule] = None) -> tuple:
         """
         Run the samples of ``source`` as one batch, learning off.
 
-        ``exit_rule`` is ``(exit_class [N], exit_weight [N], margin, min_steps)`` as in
-        :func:`kernels.simulate`, or None. Returns ``(counts, ops, steps_used)``.
+        With ``exit_rule`` each sample stops once its class is decided (as in
+        :func:`kernels.simulate`). Returns ``(counts, ops, steps_used int64 [B])``.
         """
+        with self.scaled_theta(const.theta_scale, learning=False):
+            return self._infer(source, timesteps, const, exit_rule)
+
+    def _infer(self, source, timesteps: int, const: SimulationConstants,
+               exit_rule: Optional[kernels.ExitRule]) -> tuple:
+        """Do :meth:`infer` with the thresholds in ``th`` as the call sees them."""
         spikes = self._dense(source, timesteps)
         n_in, n = self.w.shape
         n_samples = spikes.shape[1]

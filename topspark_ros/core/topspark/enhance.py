@@ -1,33 +1,23 @@
-r"""
+"""
 Parameter enhancement (TopSpark steps 2 and 3): what matters at small T, and values per T.
 
-Which neuron and learning parameters matter as T shrinks, and values per T that restore accuracy
-at little extra energy, for inference and for training at that T.
+Which run-time parameters (the knobs of :mod:`~topspark_ros.core.topspark.knobs`) matter as T
+shrinks, and values per T that restore accuracy at little extra energy, for inference and for
+training at that T. Why the method looks as it does (confirmation runs, no per-T readout) and
+what it achieved on the shipped model: ``docs/results.md``, "Parameter enhancement".
 
 **Data.** Everything here is measured on a *validation* set drawn from the TRAINING split
 (:func:`enhancement_split`: ``n_val`` images of one seeded permutation); the test split is never
 used (``topspark sweep --params-from`` measures the result on it afterwards). The images of the
 scoring training runs are the next images of the same permutation, disjoint from the validation
-set. A model trained on the whole training split (the shipped one) has seen
-the validation images without labels while learning and with labels when its neurons were
-assigned: its validation accuracy is optimistic in absolute terms, but every decision below
-compares two parameter sets on the same images with the same input spikes.
+set. Every decision compares two parameter sets on the same images with the same input spikes.
 
-**Knobs** (:data:`STDP_KNOBS`), each a :class:`~topspark_ros.core.stdp.DynamicsParams` field
-moved by a factor ``f`` around the model's own value ``x``: ``x f`` (``'ratio'``) or, for
-potentials, ``v_rest + f (x - v_rest)`` (``'gap'``: the distance to rest is scaled).
-*Inference* knobs change what the trained model does at T: firing threshold (``v_thresh_mv``
-and ``theta_scale``, the factor on the learnt adaptive thresholds), input rate, membrane time
-constant, reset potential, refractory period, inhibition strength (``w_inh_mv``) and the
-excitatory -> inhibitory weight. *Learning* knobs (adaptive-threshold increment
-``theta_plus_mv`` and decay ``tau_theta_ms``, STDP rates ``nu_pre``, ``nu_post``) only act
-while learning; they are scored by *scoring runs* (:func:`scoring_run`): a fresh network of
-the model's structure with ``learn_neurons`` excitatory neurons (initial weights from ``seed``)
-learns training images at T (*short* runs: ``learn_samples`` of them; *confirmation* runs: all
-the scoring images, ``confirm_samples``), gets its neuron labels from the same images at T, and
-is measured on the validation set at T, all with the candidate parameters. That is the paper's
-training-at-reduced-T scenario, shrunk to a budget; its figures are for that small network, not
-for the model.
+**Scoring runs** (:func:`scoring_run`) score learning knobs: a fresh network of the model's
+structure with ``learn_neurons`` excitatory neurons (initial weights from ``seed``) learns
+training images at T (*short* runs: ``learn_samples`` of them; *confirmation* runs: all the
+scoring images, ``confirm_samples``), gets its neuron labels from the same images at T, and is
+measured on the validation set at T, all with the candidate parameters: training at reduced T,
+shrunk to a budget; its figures are for that small network, not for the model.
 
 **1. Sensitivity** (:func:`sensitivity`), one knob at a time, the others at the model's own
 values: for every T of the grid and every factor of the knob, accuracy, spikes and energy per
@@ -59,20 +49,15 @@ candidate meets it, T keeps the model's own parameters (None).
 (the first candidates: ``theta_plus_mv`` divided by the winner's ``theta_scale``, which gives
 the same effective threshold increment as the model's own values, then the one-at-a-time best
 values, then the sampler's, the same sampler and seeds as step 2), same score with the
-training energy per sample. Short runs are
-too short to show how the adaptive thresholds drift over a whole training (measured at T=32:
-learning values that won on 3 000 images trained a 400-neuron network on all 60 000 to 62.7 %
-test accuracy, against 73.5 % with the model's own values and 76.0 % with the inference values
-alone, their thresholds having grown out of reach), so the ``confirm_top`` best candidates that
-scored at least the inference winner alone are run again as confirmation runs, with the winner
-alone; those decide, and a candidate is kept only when its confirmation run scores at least
-the winner alone's. The per-T
-parameters are one set for inference and on-line learning at that T
-(:meth:`TimestepProfile.params_for`).
+training energy per sample. The ``confirm_top`` best candidates that scored at least the
+inference winner alone are run again as confirmation runs, with the winner alone; those
+decide, and a candidate is kept only when its confirmation run scores at least the winner
+alone's. The per-T parameters are one set for inference and on-line learning at that T
+(:meth:`TimestepProfile.params_for`); the neuron labels stay the model's.
 
-Values are rounded to 4 significant digits (refractory periods to whole steps) before they are
-measured, so what is stored is exactly what was validated. Every random choice is seeded:
-the same inputs and seed give the same result.
+Values are rounded as :meth:`Knob.value <topspark_ros.core.topspark.knobs.Knob.value>` rounds
+them before they are measured, so what is stored is exactly what was validated. Every random
+choice is seeded: the same inputs and seed give the same result.
 
 **Fan-out.** Measurements that do not depend on each other (the sensitivity points, a batch
 of candidates on a rung, the confirmation runs) go to an ``executor``
@@ -80,111 +65,33 @@ of candidates on a rung, the confirmation runs) go to an ``executor``
 returns them in order; the searches decide from them in that order, so the result is the same
 whichever executor measured them.
 
-**Readout.** The neuron labels stay the model's (assigned at its training T). Re-assigning them
-at the reduced T from 20 000 other training images was measured on the shipped model (own and
-enhanced values, T = 64, 32, 16, 8) and never helped (0 to 1.5 points worse on the validation
-set), so no per-T readout is kept.
-
-**Use.** ``topspark enhance`` runs this and writes the values into the profile
-(:func:`apply_to_profile`, :func:`describe`); the classifier session applies them at their T in
-inference and on-line learning, ``topspark sweep --params-from`` measures them on the test
-split, and ``topspark train --params-from PROFILE -T T`` trains a new model at T with them.
+**Search functions here, proposals in search.py.** :func:`search_inference` and
+:func:`search_learning` measure (through this module's tasks and :func:`measure`), so they
+live beside the measurements; :mod:`~topspark_ros.core.topspark.search` only proposes
+candidates and imports nothing heavy (the CLI reads its option choices at start-up).
+:mod:`~topspark_ros.core.topspark.records` turns the result into the profile's record.
 """
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 import math
 from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from topspark_ros.core.data.idx import split_indices
+from topspark_ros.core.data.dataset import split_indices
 from topspark_ros.core.energy import EnergyModel
-from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams
+from topspark_ros.core.stdp import DiehlCookNetwork
 from topspark_ros.core.topspark.fanout import InProcess
+from topspark_ros.core.topspark.knobs import Knob, round_significant, STAGES, STDP_KNOBS
 from topspark_ros.core.topspark.search import (data_key as search_data_key, DEFAULT_SAMPLER,
-                                               DEFAULT_TRIAL_BATCH, draw_candidates, make_proposer,
-                                               SAMPLERS, seed_words)
+                                               DEFAULT_TRIAL_BATCH, make_proposer, SAMPLERS,
+                                               seed_words)
 from topspark_ros.core.topspark.sweep import measure_timesteps
 
-STAGES = ('inference', 'learning')
 ETA = 3
 """Successive-halving ratio: a third of the candidates survive each rung."""
 MIN_RUNG_SAMPLES = 200
 """Smallest validation subset a rung is measured on."""
-
-
-@dataclass(frozen=True)
-class Knob:
-    """
-    One tunable parameter: how it is moved around the model's value.
-
-    Attributes
-    ----------
-    name
-        a :class:`~topspark_ros.core.stdp.DynamicsParams` field.
-    stage
-        ``'inference'`` (acts on a trained model) or ``'learning'`` (acts while learning).
-    mode
-        ``'ratio'``: value ``x f``; ``'gap'``: value ``v_rest + f (x - v_rest)``.
-    factors
-        factors of the sensitivity analysis (the own value, 1, is measured once).
-    search
-        ``(low, high)`` factor range of the search (log-uniform).
-
-    """
-
-    name: str
-    stage: str
-    mode: str
-    factors: Tuple[float, ...]
-    search: Tuple[float, float]
-
-    def __post_init__(self) -> None:
-        """Check the fields."""
-        if self.name not in {f.name for f in fields(DynamicsParams)}:
-            raise ValueError(f'{self.name!r} is not a DynamicsParams field')
-        if self.stage not in STAGES or self.mode not in ('ratio', 'gap'):
-            raise ValueError(f'bad stage {self.stage!r} or mode {self.mode!r}')
-        low, high = self.search
-        if not 0 < low <= 1 <= high or any(f <= 0 for f in self.factors):
-            raise ValueError(f'{self.name}: factors must be > 0 and the range hold 1')
-
-    def value(self, params: DynamicsParams, factor: float, dt_ms: float) -> float:
-        """Return the knob's value at ``factor`` around ``params`` (rounded, see module doc)."""
-        own = getattr(params, self.name)
-        if self.mode == 'gap':
-            value = params.v_rest_mv + factor * (own - params.v_rest_mv)
-        else:
-            value = own * factor
-        if self.name == 'refractory_ms':
-            return float(round(value / dt_ms) * dt_ms)
-        return _round(value)
-
-
-_RATIO = (0.25, 0.5, 2.0, 4.0)
-STDP_KNOBS: Tuple[Knob, ...] = (
-    Knob('theta_scale', 'inference', 'ratio', (0.1, 0.25, 0.5, 2.0), (0.05, 1.5)),
-    Knob('v_thresh_mv', 'inference', 'gap', (0.25, 0.5, 1.5, 2.0), (0.1, 2.0)),
-    Knob('input_rate_hz', 'inference', 'ratio', _RATIO, (0.5, 4.0)),
-    Knob('tau_v_ms', 'inference', 'ratio', _RATIO, (0.25, 10.0)),
-    Knob('v_reset_mv', 'inference', 'gap', (0.1, 0.5, 2.0, 3.0), (0.1, 3.0)),
-    Knob('refractory_ms', 'inference', 'ratio', (0.2, 0.4, 2.0, 4.0), (0.2, 4.0)),
-    Knob('w_inh_mv', 'inference', 'ratio', _RATIO, (0.125, 4.0)),
-    Knob('w_exc_inh_mv', 'inference', 'ratio', (0.5, 0.8, 2.0, 4.0), (0.5, 4.0)),
-    Knob('theta_plus_mv', 'learning', 'ratio', _RATIO, (0.125, 16.0)),
-    Knob('tau_theta_ms', 'learning', 'ratio', (1e-4, 1e-3, 1e-2, 0.1), (1e-5, 1.0)),
-    Knob('nu_pre', 'learning', 'ratio', _RATIO, (0.125, 8.0)),
-    Knob('nu_post', 'learning', 'ratio', _RATIO, (0.125, 8.0)),
-)
-"""Knobs of the Diehl & Cook network. ``tau_theta_ms`` (1e7 ms: no decay within a run) is
-moved by powers of ten."""
-
-
-def _round(value: float, digits: int = 4) -> float:
-    """Return ``value`` rounded to ``digits`` significant digits."""
-    if value == 0 or not math.isfinite(value):
-        return float(value)
-    return float(round(value, digits - 1 - int(math.floor(math.log10(abs(value))))))
 
 
 @dataclass(frozen=True)
@@ -458,9 +365,6 @@ def search_work(n_samples: int, budget: int) -> int:
     return total
 
 
-_candidates = draw_candidates  # the random sampler's draws (kept under their old name)
-
-
 def _pick(scored: Sequence[tuple], floor: float, penalty: float, reference: float) -> tuple:
     """Return the best ``(values, score)`` with accuracy >= ``floor`` (ties: fewest changes)."""
     allowed = [(v, s) for v, s in scored if s.accuracy >= floor]
@@ -714,7 +618,7 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
             scale = values.get('theta_scale', model.params.theta_scale)
             if scale != model.params.theta_scale:
                 # The same effective increment (theta_scale * theta_plus) as the own values.
-                first.insert(0, {'theta_plus_mv': _round(
+                first.insert(0, {'theta_plus_mv': round_significant(
                     model.params.theta_plus_mv * model.params.theta_scale / scale)})
                 if all(k.name != 'theta_plus_mv' for k in learn_knobs):
                     learn_knobs.append(next(k for k in knobs if k.name == 'theta_plus_mv'))
@@ -758,160 +662,3 @@ def enhance_work(grid: Sequence[int], n_val: int, *, budget: int, learn_budget: 
     learning = learning and learn_budget > 0
     per_t = search_work(n_val, budget) + ((learn_budget + 3 + confirm_top) if learning else 0)
     return sensitivity_work(grid, knobs, learning) + len(grid) * per_t
-
-
-def _pair(prefix: str, before: Optional[Score], after: Optional[Score]) -> dict:
-    """Return ``{prefix_accuracy_before: ..., ..._after: ...}`` for accuracy, energy, spikes."""
-    out = {}
-    for name in ('accuracy', 'energy_j', 'spikes'):
-        out[f'{prefix}_{name}_before'] = None if before is None else getattr(before, name)
-        out[f'{prefix}_{name}_after'] = None if after is None else getattr(after, name)
-    return out
-
-
-_SAMPLER_TEXT = {'tpe': 'search with Optuna TPE (candidates proposed from the scores of the '
-                        'earlier ones, in batches of trial_batch)',
-                 'random': 'random search'}
-
-
-def describe(result: Enhancement, *, command: str, dataset: str, created: str) -> dict:
-    """
-    Return the record of ``result`` that goes into the profile (plain data).
-
-    It says what was enhanced and how: the command, the data, the search settings, the
-    sensitivity ranking and, per T, the values, the knobs searched and the validation figures
-    before (the model's own values) and after. ``measured_with_params`` is False: the profile
-    entries' measurements were made before; ``topspark sweep --params-from`` re-measures them
-    with the values and sets it True.
-    """
-    s = result.settings
-    sampler = s.get('sampler', 'random')
-    learning = s.get('learn_budget', 0) > 0
-    per_t = []
-    for item in sorted(result.timesteps, key=lambda i: i.timesteps):
-        row = {'timesteps': item.timesteps,
-               'params': None if item.params is None else dict(item.params),
-               'searched': list(item.inference.knobs),
-               'candidates': item.inference.candidates}
-        row.update(_pair('val', item.inference.before, item.inference.after))
-        if item.learning is not None:
-            row['train_searched'] = list(item.learning.knobs)
-            row['train_candidates'] = item.learning.candidates
-            row.update(_pair('train', item.learning_own, item.learning.after))
-            row['train_accuracy_inference_values_only'] = item.learning.before.accuracy
-        per_t.append(row)
-    return {
-        'command': command,
-        'created': created,
-        'method': ('topspark_ros.core.topspark.enhance: one-at-a-time sensitivity analysis of the '
-                   f'knobs, then per T a seeded successive-halving {_SAMPLER_TEXT[sampler]} '
-                   'over the inference knobs with the largest gains and a search of the '
-                   'learning knobs by scoring runs (training at T from scratch)'),
-        'sampler': sampler,
-        'trial_batch': s.get('trial_batch'),
-        'objective': (f'accuracy - {s["energy_penalty"]:g} * energy / energy with the '
-                      f"model's own values ({s['energy_preset']}), subject to accuracy >= "
-                      "the model's own on the validation set (else params: null)"),
-        'validation': {'dataset': dataset, 'split': 'train', 'n_samples': s['n_val'],
-                       'seed': s['seed'], 'data_key': s.get('data_key'),
-                       'selection': 'the first n_samples of split_indices(len(train), '
-                                    '[n_samples, scoring_runs.confirm_samples], seed); the '
-                                    'test split is not used; data_key (a fingerprint of '
-                                    'these images and labels) seeds the search with seed'},
-        'scoring_runs': ({'neurons': s['learn_neurons'], 'samples': s['learn_samples'],
-                          'confirm_samples': s['confirm_samples'],
-                          'confirm_top': s['confirm_top'],
-                          'selection': 'the next confirm_samples of the same permutation (short '
-                                       'runs: their first samples); a fresh network learns '
-                                       'them at T, is labelled from them at T and measured on '
-                                       'the validation set at T; train_* figures are of '
-                                       'confirmation runs when confirm_top > 0'}
-                         if learning else None),
-        'budget': s['budget'], 'learn_budget': s['learn_budget'], 'top_k': s['top_k'],
-        'energy_penalty': s['energy_penalty'], 'energy_preset': s['energy_preset'],
-        'seed': s['seed'],
-        'ranking': [{'knob': knob, 'stage': stage, 'mean_spread': spread, 'mean_gain': gain}
-                    for knob, stage, spread, gain in result.sensitivity.ranking()],
-        'timesteps': per_t,
-        'measured_with_params': False,
-    }
-
-
-def apply_to_profile(profile, result: Enhancement, record: Mapping):
-    """
-    Return ``profile`` with the values of ``result`` as the ``params`` of its T entries.
-
-    Entries of T that were not enhanced keep their params; every measurement is kept as it is.
-    ``record`` (see :func:`describe`) becomes the profile's ``enhancement``. A T of ``result``
-    that the profile lacks is a ``ValueError`` (run ``topspark sweep`` for it first).
-    """
-    missing = sorted({i.timesteps for i in result.timesteps} - set(profile.timesteps))
-    if missing:
-        raise ValueError(f'the profile has no entry for T={missing} (profiled: '
-                         f'{profile.timesteps}); run `topspark sweep` with them first')
-    done = {i.timesteps for i in result.timesteps}
-    entries = tuple(replace(e, params=result.params_for(e.timesteps))
-                    if e.timesteps in done else e for e in profile.entries)
-    return replace(profile, entries=entries, enhancement=dict(record))
-
-
-def plot_sensitivity(sensitivity: Sensitivity, path: str, title: str = '') -> None:
-    """
-    Draw the sensitivity analysis into a PNG.
-
-    One panel per knob: validation accuracy (solid, left axis) and energy relative to the own
-    value's (dashed, right axis; per training sample for learning knobs) against the factor on
-    the model's value (log axis), one colour per T, the own value (factor 1) marked; a last
-    panel ranks the knobs by their mean spread (inference and learning knobs in two colours).
-    """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, NullLocator
-
-    knobs = sensitivity.knobs
-    cols = 4
-    rows = math.ceil((len(knobs) + 1) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
-    axes = axes.ravel()
-    colours = plt.cm.viridis(np.linspace(0.0, 0.85, max(len(sensitivity.grid), 1)))
-    for ax, knob in zip(axes, knobs):
-        energy_ax = ax.twinx()
-        top = 1.5
-        for colour, timesteps in zip(colours, sensitivity.grid):
-            curve = sensitivity.curve(knob.name, timesteps)
-            x = [p.factor for p in curve]
-            ax.plot(x, [p.score.accuracy * 100 for p in curve], 'o-', ms=3, color=colour,
-                    label=f'T={timesteps}')
-            own = next(p.score.energy_j for p in curve if p.factor == 1.0)
-            ratios = [p.score.energy_j / max(own, 1e-30) for p in curve]
-            energy_ax.plot(x, ratios, '--', lw=0.8, color=colour)
-            top = max(top, 1.1 * max(ratios))
-        energy_ax.set_ylim(0.0, top)
-        energy_ax.set_ylabel('energy / own (dashed)', fontsize=7)
-        energy_ax.tick_params(labelsize=7)
-        ax.axvline(1.0, color='grey', lw=0.8, ls=':')
-        ax.set_xscale('log')
-        ax.xaxis.set_major_locator(FixedLocator(sorted(set(knob.factors) | {1.0})))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticklabels([f'{f:g}' for f in sorted(set(knob.factors) | {1.0})])
-        ax.set_title(f'{knob.name} ({knob.stage})', fontsize=9)
-        ax.set_xlabel('factor on the model value' if knob.mode == 'ratio'
-                      else 'factor on the gap to v_rest', fontsize=8)
-        ax.set_ylabel('val. accuracy (%)', fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    ranking = sensitivity.ranking()
-    ax = axes[len(knobs)]
-    ax.barh([r[0] for r in ranking][::-1], [r[2] * 100 for r in ranking][::-1],
-            color=['tab:blue' if r[1] == 'inference' else 'tab:orange' for r in ranking][::-1])
-    ax.set_xlabel('mean spread over T (accuracy points)', fontsize=8)
-    ax.set_title('ranking (blue: inference, orange: learning)', fontsize=9)
-    ax.tick_params(labelsize=7)
-    for ax in axes[len(knobs) + 1:]:
-        ax.axis('off')
-    fig.suptitle(title or 'parameter sensitivity')
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)

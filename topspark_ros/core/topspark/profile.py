@@ -24,7 +24,7 @@ File layout (schema version 1; every figure is per sample, energy under ``energy
     package_version: 0.1.0
     enhancement: {...}                     # optional (left out when null): how the entries'
                                            #   params were found (topspark enhance, see
-                                           #   topspark_ros.core.topspark.enhance); plain YAML data
+                                           #   topspark_ros.core.topspark.records); plain YAML data
     entries:                               # one per profiled T (written in ascending T)
     - timesteps: 350                       # T >= 1, each T once
       accuracy: 0.826                      # in [0, 1]
@@ -312,9 +312,10 @@ class TimestepProfile:
         one :class:`ProfileEntry` per profiled T.
     enhancement
         how the entries' ``params`` were found (the record
-        :mod:`topspark_ros.core.topspark.enhance` writes: command, data, search, per-T validation
-        figures), or None. Plain data only (mappings with string keys, lists, strings, numbers,
-    booleans, null). reference_timesteps
+        :func:`topspark_ros.core.topspark.records.describe` makes: command, data, search, per-T
+        validation figures), or None. Plain data only (mappings with string keys, lists,
+        strings, numbers, booleans, null).
+    reference_timesteps
         None when ``accuracy`` is measured against labels. A label-free profile (unlabelled
         deployment data) sets it to the T whose predictions served as the reference: every
         entry's ``accuracy`` is then the *agreement* with the model's own prediction at that
@@ -424,6 +425,15 @@ def default_profile_path(model_path: Union[str, os.PathLike]) -> Path:
     """Return where the profile of ``model_path`` goes: ``<dir>/<stem>.profile.yaml``."""
     model_path = Path(model_path)
     return model_path.with_name(f'{model_path.stem}.profile.yaml')
+
+
+def resolve_model_path(profile: TimestepProfile, profile_path: Union[str, os.PathLike]) -> str:
+    """
+    Return the path of the model ``profile`` describes, read from the file ``profile_path``.
+
+    Its ``model_path`` as it is when absolute, else relative to the folder of ``profile_path``.
+    """
+    return os.path.join(os.path.dirname(os.path.abspath(profile_path)), profile.model_path)
 
 
 _HEADER = ('model_path', 'model_sha256', 'model_family', 'dataset', 'split', 'n_samples',

@@ -3,7 +3,8 @@ Score a run of the pipeline over time: accuracy, timesteps, latency, energy, bat
 
 The demo records one :class:`Sample` per classification (with the true label when known) and
 the battery's state of charge over time; :meth:`Scoreboard.summary` condenses them and
-:func:`plot_run` draws T, accuracy, energy and battery over time into a PNG.
+:func:`topspark_ros.core.plotting.plot_run` draws T, accuracy, energy and battery over time
+into a PNG.
 """
 
 from dataclasses import dataclass, field
@@ -97,37 +98,3 @@ class Scoreboard:
             battery_start=self.battery[0][1] if self.battery else float('nan'),
             battery_end=self.battery[-1][1] if self.battery else float('nan'),
             duration_s=max(times) if times else 0.0)
-
-
-def plot_run(board: Scoreboard, path: str, window: int = 20) -> None:
-    """
-    Draw T, running accuracy, energy per inference and battery against time into ``path``.
-
-    The accuracy is the mean over the last ``window`` scored classifications.
-    """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    t = np.array([s.time_s for s in board.samples])
-    fig, axes = plt.subplots(4, 1, sharex=True, figsize=(8, 9))
-    axes[0].step(t, [s.timesteps for s in board.samples], where='post')
-    axes[0].set_ylabel('timesteps T')
-    scored = [(s.time_s, float(s.correct)) for s in board.samples if s.correct is not None]
-    if scored:
-        st, sc = np.array(scored).T
-        running = np.convolve(sc, np.ones(window), 'valid') / window if len(sc) >= window \
-            else np.cumsum(sc) / np.arange(1, len(sc) + 1)
-        axes[1].plot(st[len(st) - len(running):], running)
-    axes[1].set_ylabel(f'accuracy\n(last {window})')
-    axes[1].set_ylim(0, 1)
-    axes[2].plot(t, [s.energy_j * 1e6 for s in board.samples], '.', markersize=3)
-    axes[2].set_ylabel('energy per\ninference (uJ)')
-    if board.battery:
-        bt, bf = np.array(board.battery).T
-        axes[3].plot(bt, bf * 100)
-    axes[3].set_ylabel('battery (%)')
-    axes[3].set_xlabel('time (s)')
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -2,9 +2,10 @@
 Candidate proposals of the parameter enhancement's searches: Optuna's TPE, or seeded random.
 
 A search at one T proposes candidates (knob name -> value) over a few knobs
-(:class:`~topspark_ros.core.topspark.enhance.Knob`); the caller scores them and says how good each
-was. Both samplers first propose the model's own values (``{}``) and the given ``first``
-candidates (the sensitivity analysis's one-at-a-time best), then:
+(:class:`~topspark_ros.core.topspark.knobs.Knob`); the caller
+(:func:`~topspark_ros.core.topspark.enhance.search_inference`, ``search_learning``) scores them
+and says how good each was. Both samplers first propose the model's own values (``{}``) and
+the given ``first`` candidates (the sensitivity analysis's one-at-a-time best), then:
 
 - ``'tpe'`` (default): Optuna's Tree-structured Parzen Estimator over the knobs' factors
   (log-uniform on each knob's ``search`` range, multivariate), told every score, so later

@@ -531,6 +531,20 @@ def choose_timestep(profile: TimestepProfile, constraints: Constraints, mode: Mo
                     battery_policy)
 
 
+def feasible_timesteps(profile: TimestepProfile, constraints: Constraints,
+                       signals: LiveSignals = LiveSignals(),
+                       battery_policy: BatteryPolicy = BatteryPolicy()) -> Tuple[int, ...]:
+    """
+    Return the profiled T that meet every constraint, ascending (the module docstring's rules).
+
+    These are the T :func:`choose_timestep` chooses among (the mode weighs them, it does not
+    change which are feasible); empty when none is. Pure; arguments as for
+    :func:`choose_timestep`.
+    """
+    _, rows = _evaluate(profile, constraints, Mode.BALANCED, signals, battery_policy, None)
+    return tuple(r.timesteps for r in rows if not r.excess)
+
+
 class TimestepSelector:
     """
     :func:`choose_timestep` with hysteresis, for a controller (rules in the module docstring).

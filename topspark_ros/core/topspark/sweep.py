@@ -5,7 +5,9 @@ For every T of the grid, on the same held-out samples: accuracy with its 95 % Wi
 inference latency per sample on this machine, mean operation and spike counts, and energy per
 inference under a preset; optionally the same for one on-line learning step at T (on a copy of
 the model, so the model itself is unchanged) and the effect of early exit on top of T. The
-result is a :class:`~topspark_ros.core.topspark.profile.TimestepProfile`.
+result is a :class:`~topspark_ros.core.topspark.profile.TimestepProfile`
+(:func:`topspark_ros.core.plotting.plot_profile` draws it). Inference runs through
+:func:`~topspark_ros.core.topspark.evaluate.evaluate`, batch ``k`` seeded ``seed + k``.
 """
 
 import copy
@@ -18,8 +20,9 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 
 import topspark_ros
-from topspark_ros.core.energy import EnergyModel, OpCounts
+from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.topspark.early_exit import EarlyExit
+from topspark_ros.core.topspark.evaluate import evaluate
 from topspark_ros.core.topspark.profile import ProfileEntry, TimestepProfile, wilson_interval
 
 
@@ -38,25 +41,6 @@ def machine_description() -> str:
     return f'{cpu}, {os.cpu_count()} CPUs, {platform.machine()}, torch {torch.__version__}'
 
 
-def _mean_ops(results) -> OpCounts:
-    total, n = OpCounts(), 0
-    for result in results:
-        for i in range(len(result.timesteps_used)):
-            total = total + result.energy_ops(i)
-            n += 1
-    return total * (1.0 / max(n, 1))
-
-
-def _infer_all(model, images, timesteps, params, batch_size, seed, early_exit=None):
-    """Return ``(results, seconds)`` of batched inference over ``images``."""
-    results = []
-    start = time.perf_counter()
-    for k, first in enumerate(range(0, len(images), batch_size)):
-        results.append(model.infer(images[first:first + batch_size], timesteps=timesteps,
-                                   params=params, seed=seed + k, early_exit=early_exit))
-    return results, time.perf_counter() - start
-
-
 def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: int, *,
                       energy_model: EnergyModel, batch_size: int = 256, seed: int = 0,
                       params: Optional[dict] = None,
@@ -64,12 +48,12 @@ def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: 
                       early_exit: Optional[EarlyExit] = None) -> ProfileEntry:
     """Return the :class:`ProfileEntry` of ``model`` at ``timesteps`` (see the module doc)."""
     run_params = None if params is None else model.params_for_values(params)
-    results, seconds = _infer_all(model, images, timesteps, run_params, batch_size, seed)
-    predicted = np.concatenate([r.predicted for r in results])
-    correct = int(np.sum(predicted == labels))
+    run = evaluate(model, images, timesteps=timesteps, batch_size=batch_size, params=run_params,
+                   seed=seed)
+    correct = int(np.sum(run.predicted == labels))
     n = len(labels)
-    ops = _mean_ops(results)
-    spikes = float(np.mean(np.concatenate([r.spike_count for r in results])))
+    ops = run.mean_energy_ops()
+    spikes = float(np.mean(run.spike_count))
     extra = {}
     if train_images is not None and len(train_images):
         learner = copy.deepcopy(model)
@@ -81,15 +65,13 @@ def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: 
                      train_ops=train_ops,
                      train_energy_j=energy_model.estimate(train_ops).compute_j)
     if early_exit is not None:
-        exits, _ = _infer_all(model, images, timesteps, run_params, batch_size, seed,
-                              early_exit=early_exit)
-        exit_predicted = np.concatenate([r.predicted for r in exits])
-        extra.update(early_exit_accuracy=float(np.mean(exit_predicted == labels)),
-                     early_exit_mean_timesteps=float(np.mean(np.concatenate(
-                         [r.timesteps_used for r in exits]))))
+        exits = evaluate(model, images, timesteps=timesteps, batch_size=batch_size,
+                         params=run_params, seed=seed, early_exit=early_exit)
+        extra.update(early_exit_accuracy=float(np.mean(exits.predicted == labels)),
+                     early_exit_mean_timesteps=float(np.mean(exits.timesteps_used)))
     return ProfileEntry(
         timesteps=int(timesteps), accuracy=correct / n, accuracy_ci95=wilson_interval(correct, n),
-        n_samples=n, latency_ms=1e3 * seconds / n, spikes=spikes,
+        n_samples=n, latency_ms=1e3 * run.seconds / n, spikes=spikes,
         energy_j=energy_model.estimate(ops).compute_j, ops=ops,
         params=None if params is None else dict(params), **extra)
 
@@ -190,49 +172,5 @@ def reference_predictions(model, images: np.ndarray, timesteps: int, *,
     reference T agrees with them on every sample.
     """
     run_params = None if params is None else model.params_for_values(params)
-    results, _ = _infer_all(model, images, timesteps, run_params, batch_size, seed)
-    return np.concatenate([r.predicted for r in results])
-
-
-def plot_profile(profile: TimestepProfile, path: str) -> None:
-    """Draw accuracy (with its interval), latency and energy against T into a PNG."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    t = np.array(profile.timesteps)
-    entries = profile.entries
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    acc = np.array([e.accuracy for e in entries]) * 100
-    low = np.array([e.accuracy_ci95[0] for e in entries]) * 100
-    high = np.array([e.accuracy_ci95[1] for e in entries]) * 100
-    axes[0].errorbar(t, acc, yerr=[acc - low, high - acc], marker='o', capsize=3,
-                     label='inference')
-    if all(e.early_exit_accuracy is not None for e in entries):
-        axes[0].plot([e.early_exit_mean_timesteps for e in entries],
-                     [e.early_exit_accuracy * 100 for e in entries], 's--',
-                     label='early exit (x: mean steps used)')
-    axes[0].set_ylabel('accuracy (%)')
-    axes[0].legend(fontsize=8)
-    axes[1].plot(t, [e.latency_ms for e in entries], 'o-', label='inference')
-    if all(e.train_latency_ms is not None for e in entries):
-        axes[1].plot(t, [e.train_latency_ms for e in entries], 's-', label='training step')
-    axes[1].set_ylabel('latency per sample (ms)')
-    axes[1].legend(fontsize=8)
-    axes[2].plot(t, [e.energy_j * 1e6 for e in entries], 'o-', label='inference')
-    if all(e.train_energy_j is not None for e in entries):
-        axes[2].plot(t, [e.train_energy_j * 1e6 for e in entries], 's-', label='training step')
-    axes[2].set_ylabel(f'energy per sample (uJ, {profile.energy_preset})')
-    axes[2].legend(fontsize=8)
-    for ax in axes:
-        ax.set_xlabel('timesteps T')
-        ax.set_xscale('log', base=2)
-        ax.grid(alpha=0.3)
-    if profile.agreement_based:
-        axes[0].set_ylabel(f'agreement with T={profile.reference_timesteps} (%)')
-    fig.suptitle(f'{os.path.basename(profile.model_path)} on {profile.dataset} '
-                 f'{profile.split} ({profile.n_samples} samples'
-                 + (', no labels)' if profile.agreement_based else ')'))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return evaluate(model, images, timesteps=timesteps, batch_size=batch_size,
+                    params=run_params, seed=seed).predicted

@@ -4,7 +4,7 @@ evt3 as real sensors send it (issue 14).
 Padding words, the 24-bit time wrap-around, a sensor reset (time going back and staying
 back), big-endian words, and the fast kernel's edge cases.
 
-Each quirk is counted in :class:`~topspark_ros.core.events.codecs.DecoderStats` (and so in
+Each quirk is counted in :class:`~topspark_ros.core.events.codecs.stats.DecoderStats` (and so in
 the classifier's ``/diagnostics``, through :meth:`EventStream.stats`) and never stops the
 stream.
 """
@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 from topspark_ros.core.events import EVENT_DTYPE
-from topspark_ros.core.events.codecs import EVT3_RESYNC_WORDS, make_decoder, make_encoder
-from topspark_ros.core.session import EventStream
+from topspark_ros.core.events.codecs import base, evt3, make_decoder, make_encoder, stats
+from topspark_ros.core.events.codecs.evt3 import EVT3_RESYNC_WORDS
+from topspark_ros.core.events.stream import EventStream
 
 W, H = 320, 240
-BOUND_US = (EVT3_RESYNC_WORDS + 1) * 4096  # the re-anchoring bound of the codecs docstring
+BOUND_US = (EVT3_RESYNC_WORDS + 1) * 4096  # the re-anchoring bound of the evt3 docstring
 
 
 def sensor_events(start_us: int, seconds: float, rate_hz: float = 20_000,
@@ -194,17 +195,16 @@ def test_fast_kernel_keeps_vectors_that_end_inside_the_sensor():
     # Vector words near the right edge whose events all lie inside the sensor are clean data:
     # the fast kernel must not hand the packet to the exact kernel (a 20 % slowdown on a
     # lone-event stream, where such words are rare but reach every few packets).
-    from topspark_ros.core.events import codecs
     w = 64
     # TH(0) TL(1) AY(2) VB(x=56, OFF) V12(0b0000_1000_0001): x = 56, 63 (inside a 64 wide
     # sensor, although 56 + 11 is not); base -> 68; VB(60, ON) V8(0b1001): x = 60, 63.
     data = np.array([0x8000, 0x6001, 0x0002, 0x3038, 0x4081, 0x383C, 0x5009], np.uint16)
-    state = np.zeros(codecs._N_STATE, np.int64)
-    codecs.StreamDecoder._fresh_state(state)
-    state[codecs._S_Y], state[codecs._S_HAVE_HIGH], state[codecs._S_HAVE_LOW] = 0, 1, 1
-    counts = np.zeros(codecs._N_COUNTS, np.int64)
+    state = np.zeros(base.N_STATE, np.int64)
+    base.fresh_state(state)
+    state[base.S_Y], state[base.S_HAVE_HIGH], state[base.S_HAVE_LOW] = 0, 1, 1
+    counts = np.zeros(stats.N_COUNTS, np.int64)
     out = np.empty(5, EVENT_DTYPE)
-    n, clean = codecs._evt3_fast(data, w, 8, codecs._EVT3_TABLES, state, counts, out)
+    n, clean = evt3._evt3_fast(data, w, 8, evt3._EVT3_TABLES, state, counts, out)
     assert clean and n == 4
     assert [(int(e['x']), int(e['y']), int(e['p']), int(e['t'])) for e in out[:4]] == \
         [(56, 2, 0, 1), (63, 2, 0, 1), (60, 2, 1, 1), (63, 2, 1, 1)]

@@ -1,9 +1,9 @@
 """
-Event files as drivers record them (issue 14).
+Event files (:mod:`topspark_ros.core.events.files`), also as drivers record them (issue 14).
 
-EVT 3.0 ``.raw`` files with their ``%`` header (Metavision, metavision_driver), and bags of
-EventPacket messages, through :mod:`topspark_ros.core.events.files` and ``topspark events
-info / convert``.
+N-MNIST ``.bin`` and ``.npz`` files; EVT 3.0 ``.raw`` files with their ``%`` header
+(Metavision, metavision_driver), and bags of EventPacket messages, through
+:mod:`topspark_ros.core.events.files` and ``topspark events info / convert``.
 """
 
 import json
@@ -32,6 +32,14 @@ GOLDEN_RAW = (b'% camera_integrator_name Prophesee\n% date 2026-12-04 10:00:00\n
 GOLDEN_EVENTS = [(7, 3, 1, 4101), (8, 3, 0, 4101)]
 
 
+def _events(rows) -> np.ndarray:
+    """Return an EVENT_DTYPE array from ``(x, y, p, t)`` rows."""
+    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
+    for i, row in enumerate(rows):
+        out[i] = row
+    return out
+
+
 def as_tuples(events):
     return [(int(e['x']), int(e['y']), int(e['p']), int(e['t'])) for e in events]
 
@@ -52,6 +60,50 @@ def cli(argv, capsys) -> dict:
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize('suffix', ['.bin', '.npz'])
+def test_event_file_round_trip(tmp_path, suffix):
+    events = _events([(0, 0, 1, 0), (33, 12, 0, 15), (4, 33, 1, 299_999)])
+    folder = tmp_path / '4'
+    folder.mkdir()
+    path = folder / f'sample{suffix}'
+    files.write_event_file(path, files.EventRecording(events, 34, 34, label=4))
+    back = files.read_event_file(path)
+    np.testing.assert_array_equal(back.events, events)
+    assert (back.width, back.height, back.label) == (34, 34, 4)
+    assert back.duration_us == 299_999
+
+
+def test_npz_event_file_keeps_large_sensors_and_times(tmp_path):
+    events = _events([(639, 479, 1, 10), (0, 0, 0, 10**12)])
+    path = tmp_path / 'big.npz'
+    files.write_event_file(path, files.EventRecording(events, 640, 480))
+    back = files.read_event_file(path)
+    np.testing.assert_array_equal(back.events, events)
+    assert (back.width, back.height, back.label) == (640, 480, None)
+    with pytest.raises(files.EventFileError, match='34 x 34'):
+        files.write_event_file(tmp_path / 'big.bin', back)
+
+
+def test_event_file_errors(tmp_path):
+    events = _events([(5, 5, 1, 0)])
+    with pytest.raises(files.EventFileError, match='unknown event file type'):
+        files.write_event_file(tmp_path / 'x.txt', files.EventRecording(events, 34, 34))
+    with pytest.raises(files.EventFileError, match='outside'):
+        files.EventRecording(events, 5, 5)
+    (tmp_path / 'bad.bin').write_bytes(bytes(4))
+    with pytest.raises(files.EventFileError, match='multiple of 5'):
+        files.read_event_file(tmp_path / 'bad.bin')
+    (tmp_path / 'bad.npz').write_bytes(b'not a zip')
+    with pytest.raises(files.EventFileError, match='cannot read'):
+        files.read_event_file(tmp_path / 'bad.npz')
+    np.savez(tmp_path / 'other.npz', a=np.zeros(3))
+    with pytest.raises(files.EventFileError, match='missing'):
+        files.read_event_file(tmp_path / 'other.npz')
+    with pytest.raises(files.EventFileError, match='negative'):
+        files.write_event_file(tmp_path / 'neg.bin',
+                               files.EventRecording(_events([(1, 1, 1, -5)]), 34, 34))
 
 
 def test_raw_golden_file_reads_with_its_header(tmp_path):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from topspark_ros.core.events import EVENT_DTYPE
-from topspark_ros.core.events.codecs import EVT3_RESYNC_WORDS, make_decoder, make_encoder
+from topspark_ros.core.events.codecs import make_decoder, make_encoder
+from topspark_ros.core.events.codecs.evt3 import EVT3_RESYNC_WORDS
 
 W, H = 320, 240
 AT = 40  # index of the corrupted packet

@@ -1,0 +1,66 @@
+"""Tests of what the commands share (cli/common.py, cli/args.py) and of the command table."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from topspark_ros.cli import common
+from topspark_ros.cli.args import parse_grid, UsageError
+from topspark_ros.cli.main import COMMANDS
+from topspark_ros.cli.parser import build_parser
+
+MODELS = __import__('pathlib').Path(__file__).resolve().parents[2] / 'models'
+
+
+def test_parse_grid():
+    assert parse_grid('350, 64,8,') == [350, 64, 8]
+    with pytest.raises(UsageError, match='comma-separated integers'):
+        parse_grid('64,x')
+    with pytest.raises(UsageError, match='must be >= 1'):
+        parse_grid('64,0')
+    with pytest.raises(UsageError, match='must be >= 1'):
+        parse_grid(',')
+
+
+def test_stage_bars_open_one_bar_per_stage(monkeypatch):
+    opened = []
+
+    class Bar:
+        def __init__(self, total, desc):
+            self.total, self.desc, self.n, self.closed = total, desc, 0, False
+            opened.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(common, 'progress', lambda args, total, desc: Bar(total, desc))
+    with common.StageBars(SimpleNamespace(quiet=True)) as bars:
+        bars('train', 0, 100)
+        bars('train', 50, 100)
+        bars('train', 50, 100)
+        bars('label', 0, 10)
+        bars('label', 10, 10)
+    assert [(b.desc, b.total, b.n, b.closed) for b in opened] == [
+        ('train', 100, 100, True), ('label', 10, 10, True)]
+
+
+def test_profile_at_refuses_a_t_the_profile_lacks():
+    path = str(MODELS / 'stdp_fmnist_n400.profile.yaml')
+    assert 32 in common.profile_at(path, 32).timesteps
+    with pytest.raises(UsageError, match=r'--params-from: .* has no entry for T=33 '
+                       r'\(profiled: \['):
+        common.profile_at(path, 33)
+
+
+def test_every_command_has_a_module_that_runs_it():
+    parser = build_parser()
+    for name, module in COMMANDS.items():
+        assert callable(module.run) and callable(module.add_parser)
+        args = {'train': ['train', '-o', 'x'], 'eval': ['eval', '-m', 'x'],
+                'sweep': ['sweep', '-m', 'x'], 'enhance': ['enhance', '-m', 'x'],
+                'events': ['events', 'info', 'x'], 'export': ['export', '-m', 'x', '-o', 'y'],
+                'import': ['import', 'x', '-o', 'y']}[name]
+        assert parser.parse_args(args).command == name

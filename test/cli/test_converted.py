@@ -1,0 +1,60 @@
+"""``topspark train --family converted``, then eval and sweep of the model it saved."""
+
+import json
+import pickle
+
+import numpy as np
+
+from topspark_ros import cli
+from topspark_ros.core.checkpoint import load_checkpoint
+
+
+def _write(path, obj):
+    with open(path, 'wb') as handle:
+        pickle.dump(obj, handle, protocol=2)
+
+
+def test_cli_train_and_eval(tmp_path, fashion_dir, capsys):
+    out = tmp_path / 'conv.json'
+    status = cli.main(['train', '--family', 'converted', '--data-dir', str(fashion_dir),
+                       '--n-train', '300', '--epochs', '1', '--widths', '4,8', '--hidden',
+                       '8', '--n-eval', '50', '--eval-timesteps', '1,2',
+                       '--finetune-timesteps', '2', '--n-finetune', '64', '-q', '--json',
+                       '-o', str(out)])
+    assert status == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['family'] == 'converted' and set(result['snn_accuracy']) == {'1', '2'}
+    meta = json.loads(out.read_text())
+    assert meta['info']['command'].startswith('topspark train --family converted')
+    status = cli.main(['eval', '-m', str(out), '--data-dir', str(fashion_dir), '--n-eval',
+                       '40', '-T', '2', '-q', '--json'])
+    assert status == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result['n_samples'] == 40 and 0.0 <= result['accuracy'] <= 1.0
+    status = cli.main(['sweep', '-m', str(out), '--data-dir', str(fashion_dir), '--grid', '1,2',
+                       '--n-eval', '20', '--early-exit-margin', '1', '--early-exit-min-steps',
+                       '1', '--plot', '', '-q', '--json'])
+    assert status == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [e['timesteps'] for e in result['entries']] == [1, 2]
+    assert result['entries'][0]['train_energy_j'] is None
+
+
+def test_cli_trains_an_rgb_model_on_cifar_files(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    directory = tmp_path / 'cifar-10-batches-py'
+    directory.mkdir()
+    for name in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']:
+        _write(directory / name, {b'data': rng.integers(0, 256, (20, 3072), dtype=np.uint8),
+                                  b'labels': list(rng.integers(0, 10, 20))})
+    _write(directory / 'batches.meta', {b'label_names': [b'n%d' % i for i in range(10)]})
+    out = tmp_path / 'rgb.json'
+    status = cli.main(['train', '--family', 'converted', '--dataset', 'cifar10', '--data-dir',
+                       str(directory), '--arch', 'resnet', '--n-train', '100', '--epochs', '1',
+                       '--widths', '4,8', '--n-eval', '10', '--eval-timesteps', '2', '-q',
+                       '-o', str(out)])
+    assert status == 0
+    capsys.readouterr()
+    model, meta = load_checkpoint(out)
+    assert model.input_spec.shape == (3, 32, 32) and meta['info']['class_names'][3] == 'n3'
+    assert len(model.config.mean) == 3

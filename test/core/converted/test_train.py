@@ -1,0 +1,149 @@
+"""Tests of converted-network training: data preparation, ANN/SNN steps, the whole run."""
+
+import numpy as np
+import pytest
+
+from topspark_ros.core.converted import train as converted_train
+from topspark_ros.core.converted.config import ConvertedConfig
+from topspark_ros.core.converted.network import ConvertedNetwork
+from topspark_ros.core.converted.train import (ann_accuracy, calibrate_threshold_scale,
+                                               event_normalisation, EventInputs, frame_inputs,
+                                               frame_normalisation, snn_accuracy, STAGES,
+                                               train, train_ann, TrainData, TrainSettings)
+from topspark_ros.core.events import empty_events
+from topspark_ros.core.events.encode import EventEncoding
+
+
+def _settings(**changes) -> TrainSettings:
+    values = {'arch': 'vgg', 'widths': (4,), 'hidden': 0, 'epochs': 1, 'lr': 3e-3,
+              'lambda_mu': 5e-4, 'finetune_timesteps': 2, 'finetune_epochs': 1,
+              'n_finetune': 8, 'finetune_lr': 2e-4, 'eval_timesteps': (1, 2), 'seed': 0,
+              'device': 'cpu'}
+    values.update(changes)
+    return TrainSettings(**values)
+
+
+def _windows() -> np.ndarray:
+    """Two event windows on a 4 x 4 sensor (x, y, p, t), as an object array."""
+    first = empty_events(3)
+    first['x'], first['y'], first['p'], first['t'] = [0, 3, 0], [0, 2, 0], [1, 0, 1], [0, 10, 19]
+    second = empty_events(1)
+    second['x'], second['y'], second['p'], second['t'] = [1], [1], [0], [5]
+    windows = np.empty(2, dtype=object)
+    windows[0], windows[1] = first, second
+    return windows
+
+
+def test_frame_normalisation_by_hand():
+    grey = np.array([[[0, 255]], [[255, 255]]], np.uint8)  # [2, 1, 2]: values 0, 1, 1, 1
+    assert frame_normalisation(grey) == ([0.75], [0.433])
+    rgb = np.zeros((2, 3, 1, 2), np.uint8)
+    rgb[:, 1] = 255
+    rgb[0, 2, 0, 0] = 51  # blue: 0.2, 0, 0, 0
+    mean, std = frame_normalisation(rgb)
+    assert mean == [0.0, 1.0, 0.05] and std == [0.0, 0.0, 0.0866]
+    assert frame_inputs(grey, 4) is grey and frame_inputs(grey) is grey
+
+
+def test_event_normalisation_by_hand():
+    frames = np.zeros((2, 2, 1, 2), np.float32)
+    frames[0, 1, 0, 0] = 4.0  # ON counts 4, 0, 0, 0: std sqrt(3); OFF all 0: the floor
+    assert event_normalisation(frames) == ([0.0, 0.0], [1e-3, 1.7321])
+
+
+@pytest.mark.parametrize('chunk', [1, 2000])
+def test_event_inputs_count_and_bin_frames(monkeypatch, chunk):
+    monkeypatch.setattr(converted_train, 'EVENT_CHUNK', chunk)
+    inputs = EventInputs(EventEncoding('frames', 4, 4, 4, 4, 'channels'), (4, 4))
+    counts = inputs(_windows())
+    assert counts.shape == (2, 2, 4, 4) and counts.dtype == np.float32
+    assert counts[0, 1, 0, 0] == 2 and counts[0, 0, 2, 3] == 1 and counts[1, 0, 1, 1] == 1
+    assert counts.sum() == 4
+    bins = inputs(_windows(), 2)  # window 0 spans t 0..19: t 0 -> bin 0; t 10, 19 -> bin 1
+    assert bins.shape == (2, 2, 2, 4, 4)
+    assert bins[0, 0, 1, 0, 0] == 1 and bins[0, 1, 1, 0, 0] == 1 and bins[0, 1, 0, 2, 3] == 1
+    assert bins[1, 0, 0, 1, 1] == 1
+    assert np.array_equal(bins.sum(axis=1), counts)
+    assert inputs(_windows()[:0], 3).shape == (0, 3, 2, 4, 4)
+    assert inputs(_windows()[:0]).shape == (0, 2, 4, 4)
+
+
+def test_snn_accuracy_matches_infer_and_is_zero_without_images():
+    model = ConvertedNetwork(ConvertedConfig(widths=(4, 8), hidden=8))
+    images = np.random.default_rng(0).integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    labels = model.infer(images, timesteps=2).predicted
+    labels[:3] = (labels[:3] + 1) % 10
+    assert snn_accuracy(model, images, labels, 2, batch_size=3) == 4 / 7
+    assert snn_accuracy(model, images[:0], labels[:0], 2) == 0.0
+    assert ann_accuracy(model, images[:0], labels[:0]) == 0.0
+
+
+def test_short_training_beats_chance(fashion_train, fashion_test):
+    config = ConvertedConfig(widths=(8, 16), hidden=32)
+    model = ConvertedNetwork(config)
+    train_ann(model, fashion_train.images[:3000], fashion_train.labels[:3000], epochs=1,
+              batch_size=64, lr=3e-3)
+    images, labels = fashion_test.images[:400], fashion_test.labels[:400]
+    ann = ann_accuracy(model, images, labels)
+    snn = snn_accuracy(model, images, labels, timesteps=4)
+    assert ann > 0.5 and snn > 0.5, (ann, snn)  # chance is 0.1
+    scale, scores = calibrate_threshold_scale(model, fashion_train.images[-200:],
+                                              fashion_train.labels[-200:], 1, grid=(0.5, 1.0))
+    assert scale in (0.5, 1.0) and scores[scale] == max(scores.values())
+
+
+def test_train_runs_every_stage_on_frames():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 3, 8, 8), dtype=np.uint8)
+    labels = np.arange(24) % 3
+    data = TrainData(samples=images[:16], labels=labels[:16], class_names=('a', 'b', 'c'),
+                     name='random', eval_samples=images[16:], eval_labels=labels[16:],
+                     eval_split='train')
+    calls = []
+    run = train(data, _settings(), command='topspark train',
+                progress=lambda *call: calls.append(call))
+    assert [c for c in calls if c[1] == 0] == [(STAGES[0], 0, 16), (STAGES[1], 0, 8)]
+    for stage, total in ((STAGES[0], 16), (STAGES[1], 8)):
+        assert sum(n for s, n, _ in calls if s == stage) == total
+    config = run.model.config
+    assert (config.channels, config.height, config.n_classes) == (3, 8, 3)
+    assert (list(config.mean), list(config.std)) == frame_normalisation(images[:16])
+    result = run.result
+    assert list(result) == [
+        'command', 'family', 'arch', 'n_samples', 'epochs', 'device', 'train_seconds',
+        'ann_final_loss', 'thresholds_mu', 'finetune_timesteps', 'accuracy', 'n_eval',
+        'eval_split', 'ann_accuracy', 'converted_snn_accuracy', 'finetune_seconds',
+        'finetune_final_loss', 'n_finetune', 'ann_accuracy_after_finetune', 'snn_accuracy',
+        'eval_seconds', 'timesteps']
+    assert result['n_samples'] == 16 and result['n_eval'] == 8 and result['n_finetune'] == 8
+    assert result['eval_split'] == 'train' and set(result['snn_accuracy']) == {'1', '2'}
+    assert result['accuracy'] == result['snn_accuracy']['2'] and result['timesteps'] == 2
+    assert result['thresholds_mu'] == [float(m) for m in run.model.net.mu().detach()]
+    assert run.info == {
+        'dataset': 'random', 'class_names': ['a', 'b', 'c'], 'n_train': 16,
+        'accuracy': result['accuracy'], 'n_eval': 8, 'eval_split': 'train',
+        'ann_accuracy': result['ann_accuracy_after_finetune'],
+        'snn_accuracy': result['snn_accuracy'], 'finetune_timesteps': 2, 'timesteps': 2,
+        'command': 'topspark train'}
+
+
+def test_train_without_evaluation_or_fine_tuning_on_events():
+    windows = np.empty(6, dtype=object)
+    for k in range(6):
+        windows[k] = _windows()[k % 2]
+    data = TrainData(samples=windows, labels=np.arange(6) % 2, class_names=('x', 'y'),
+                     name='events', sensor_size=(4, 4))
+    calls = []
+    run = train(data, _settings(finetune_timesteps=0, input_size=4),
+                progress=lambda *call: calls.append(call))
+    assert {c[0] for c in calls} == {STAGES[0]}
+    model = run.model
+    assert model.event_encoding.kind == 'frames' and model.config.channels == 2
+    assert (model.event_encoding.sensor_width, model.config.height) == (4, 4)
+    assert model.config.mean == (0.0, 0.0)
+    counts = EventInputs(model.event_encoding, (4, 4))(windows)
+    assert list(model.config.std) == event_normalisation(counts)[1]
+    assert run.result['accuracy'] is None and run.result['n_eval'] == 0
+    assert 'snn_accuracy' not in run.result and 'n_finetune' not in run.result
+    assert run.info['ann_accuracy'] is None and run.info['timesteps'] is None
+    assert run.info['eval_split'] == 'test' and run.info['command'] == ''

@@ -1,0 +1,103 @@
+"""Tests of the numba engine: its state, its column statistics, its kernels' two drivers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, initial_weights
+from topspark_ros.core.stdp import kernels, simulation_constants, STDPConfig
+from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, poisson_events
+from topspark_ros.core.stdp.encoding import spike_probabilities
+from topspark_ros.core.stdp.engine import NumbaEngine, PoissonInput, trace_table
+
+
+def test_simulation_constants_are_the_kernels_form_of_the_parameters():
+    config = STDPConfig(n_neurons=5, dt_ms=0.5, between_samples='rest', rest_ms=30.0)
+    params = DynamicsParams(tau_v_ms=50.0, refractory_ms=2.2, theta_plus_mv=0.1,
+                            theta_scale=0.5)
+    const = simulation_constants(config, params)
+    assert const.par[kernels.P_DECAY_V] == math.exp(-0.5 / 50.0)
+    assert const.par[kernels.P_THETA_PLUS] == 0.1 * 0.5 and const.theta_scale == 0.5
+    assert const.ipar[kernels.I_REFRAC] == 4 and const.ipar[kernels.I_REST_STEPS] == 60
+    assert const.ipar[kernels.I_POPULATIONS] == 1 and const.ipar[kernels.I_TRIPLET] == 1
+    assert const.norm == 78.4
+    # Tables exp(-k dt / tau) up to exp(-40).
+    table = trace_table(20.0, 0.5)
+    assert len(table) == 1601 and table[0] == 1.0 and table[-1] == pytest.approx(np.exp(-40))
+    assert np.array_equal(const.tab_pre, table)
+
+
+def test_engine_state_starts_at_rest_and_reset_forgets_it(images):
+    config = STDPConfig(n_neurons=12, between_samples='rest', rest_ms=10.0)
+    engine = NumbaEngine(initial_weights(config), np.zeros(12))
+    assert engine.state is None
+    params = DynamicsParams(v_rest_mv=-70.0)
+    const = simulation_constants(config, params)
+    log_q = np.zeros((1, 784))   # a silent input: the state stays at rest
+    engine.learn(PoissonInput(log_q, np.zeros(1, np.uint64)), 5, const)
+    state = engine.state
+    assert isinstance(state, kernels.EngineState)
+    assert np.all(state.v == -70.0) and np.all(state.v_inh == config.inh_v_rest_mv)
+    for name in ('refr', 'refr_inh', 'prev_exc', 'prev_inh'):
+        assert np.all(getattr(state, name) == 0), name
+    assert np.all(state.last_pre == kernels.NEVER) and np.all(state.last_post == kernels.NEVER)
+    assert state.last_pre.shape == (784,) and state.v.shape == (12,)
+    # After real input the state has moved; reset_state drops it until the next call.
+    model = DiehlCookNetwork(config)
+    model.learn(images[:1], timesteps=40, seed=1)
+    moved = model._engine.state
+    assert (moved.last_pre != kernels.NEVER).any()
+    model.reset_state()
+    assert model._engine.state is None
+
+
+def test_scaled_theta_is_put_back_after_inference_and_rescaled_after_learning():
+    engine = NumbaEngine(np.zeros((2, 3), np.float32), np.array([1.0, 2.0, 4.0]))
+    stored = engine.th
+    with engine.scaled_theta(0.5, learning=False):
+        assert engine.th.tolist() == [0.5, 1.0, 2.0]
+        engine.th[0] = 7.0
+    assert engine.th is stored and stored.tolist() == [1.0, 2.0, 4.0]
+    with engine.scaled_theta(0.5, learning=True):
+        engine.th[0] = 7.0
+    assert engine.th.tolist() == [14.0, 2.0, 4.0]
+    with engine.scaled_theta(1.0, learning=True):
+        assert engine.th.tolist() == [14.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize('between', ['reset', 'rest'])
+def test_learning_keeps_the_column_sums_of_the_written_columns(images, between):
+    # The engine keeps per-column sums between calls: they must be those of the weights.
+    model = DiehlCookNetwork(STDPConfig(n_neurons=30, between_samples=between, rest_ms=30.0))
+    for k in range(3):
+        model.learn(images[k:k + 1], timesteps=60, seed=k)
+    changed, sums, peaks = model._engine._columns
+    w = model.weights.astype(np.float64)
+    clean = ~changed
+    assert clean.any()
+    np.testing.assert_array_equal(sums[clean], np.cumsum(w, axis=0)[-1][clean])
+    np.testing.assert_array_equal(peaks[clean], w.max(axis=0)[clean])
+
+
+def test_serial_inference_kernel_matches_the_parallel_one(images):
+    # Issue 16: batch 1 runs without a parallel region (infer_serial), with the same results,
+    # from drawn trains and from given events.
+    config = STDPConfig(n_neurons=40)
+    w, theta = initial_weights(config), np.zeros(40)
+    const = simulation_constants(config, DynamicsParams())
+    seeds = draw_seeds(np.random.default_rng(3), len(images))
+    events = poisson_events(images, 50, 128.0, 1.0, seeds)
+    log_q = log_no_spike(spike_probabilities(images, 128.0, 1.0))
+    for source in (PoissonInput(log_q, seeds), events):
+        inputs = NumbaEngine._inputs(source)
+        outputs = []
+        for kernel in (kernels.infer_batch, kernels.infer_serial):
+            counts = np.zeros((len(images), 40), np.int64)
+            ops = np.zeros((len(images), kernels.N_OPS), np.int64)
+            steps = np.zeros(len(images), np.int64)
+            kernel(w, theta, inputs, 50, const, kernels.NO_EXIT, counts, ops, steps)
+            outputs.append((counts, ops, steps))
+        for a, b in zip(*outputs):
+            assert np.array_equal(a, b)
+        assert outputs[0][0].sum() > 0 and list(outputs[0][2]) == [50] * len(images)

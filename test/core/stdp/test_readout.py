@@ -1,0 +1,64 @@
+"""Tests of the label assignment and the class votes of the STDP network."""
+
+import numpy as np
+import pytest
+
+from topspark_ros.core.stdp.readout import assign_labels, Readout
+
+
+def test_readout_votes():
+    counts = np.array([[5, 0, 1, 0], [0, 4, 0, 3], [0, 0, 0, 0]])
+    readout = assign_labels(counts[:2], np.array([0, 1]), n_classes=3)
+    assert list(readout.assignments) == [0, 1, 0, 1]
+    assert list(readout.predict(counts)) == [0, 1, 0]
+    assert readout.scores(counts)[1].tolist() == [0.0, 3.5, 0.0]
+    cosine = readout.scores(counts, 'cosine')
+    assert cosine[0, 0] == pytest.approx(1.0) and cosine[2].tolist() == [0.0, 0.0, 0.0]
+    never = assign_labels(np.zeros((2, 2)), np.array([0, 1]), n_classes=2)
+    assert list(never.assignments) == [-1, -1]
+
+
+def test_assignment_takes_the_class_of_the_highest_mean_response():
+    # Neuron 0: mean 2 on class 0 (samples 0, 2), 3 on class 1 -> class 1. Neuron 1: a tie of
+    # the means (1 and 1) goes to the lowest class. Neuron 2 never fires: -1. No sample of
+    # class 2: its rates are 0.
+    counts = np.array([[1, 1, 0], [3, 1, 0], [3, 1, 0]])
+    readout = assign_labels(counts, np.array([0, 1, 0]), n_classes=3)
+    np.testing.assert_array_equal(readout.class_rates,
+                                  [[2.0, 3.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    assert readout.assignments.tolist() == [1, 0, -1] and readout.n_classes == 3
+    # all_activity: the mean count of the neurons of each class (class 2 has none: 0).
+    scores = readout.scores(np.array([[4, 2, 7]]))
+    assert scores.tolist() == [[2.0, 4.0, 0.0]]
+    # Ties of the scores go to the lowest class.
+    assert readout.predict(np.array([[2, 2, 0]])).tolist() == [0]
+
+
+def test_cosine_vote_is_the_cosine_to_the_class_mean_responses():
+    rates = np.array([[1.0, 0.0], [1.0, 2.0]])
+    readout = Readout(class_rates=rates, assignments=np.array([0, 1]))
+    counts = np.array([[3, 4]])
+    want = [(3 + 4) / (5 * np.sqrt(2)), 8 / (5 * 2)]
+    np.testing.assert_allclose(readout.scores(counts, 'cosine')[0], want, rtol=1e-12)
+
+
+def test_bad_inputs_are_refused():
+    readout = assign_labels(np.eye(3), np.array([0, 1, 2]), n_classes=3)
+    with pytest.raises(ValueError, match=r'spike counts must be \[B, 3\]'):
+        readout.scores(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match='unknown vote'):
+        readout.scores(np.zeros((2, 3)), 'majority')
+    with pytest.raises(ValueError, match='disagree'):
+        assign_labels(np.zeros((3, 2)), np.array([0, 1]), n_classes=2)
+    with pytest.raises(ValueError, match=r'labels must lie in \[0, 2\)'):
+        assign_labels(np.zeros((2, 2)), np.array([0, 2]), n_classes=2)
+
+
+def test_readout_scores_of_integer_counts_equal_those_of_float_counts():
+    rng = np.random.default_rng(2)
+    counts = rng.integers(0, 30, (64, 50))
+    readout = assign_labels(counts[:40], rng.integers(0, 7, 40), n_classes=8)
+    assert (np.bincount(readout.assignments + 1, minlength=9) == 0).any()  # an empty class
+    for dtype in (np.int64, np.int32, np.uint8):
+        assert np.array_equal(readout.scores(counts.astype(dtype)),
+                              readout.scores(counts.astype(np.float64)))

@@ -1,0 +1,89 @@
+"""
+The dense torch engine against the numba engine: the same spikes, counts and weights.
+
+The torch engine adds the input current in float64, the numba engine in float32 (see
+:mod:`topspark_ros.core.stdp.torch_engine`); they may differ only where a membrane potential
+lands within about 1e-7 of its threshold, which none of these realistic cases does.
+"""
+
+import numpy as np
+import pytest
+
+from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
+from topspark_ros.core.stdp.encoding import draw_seeds, poisson_events
+from topspark_ros.core.stdp.normalise import normalise_columns
+from topspark_ros.core.stdp.torch_engine import normalise_columns as torch_normalise_columns
+from topspark_ros.core.topspark.early_exit import EarlyExit
+import torch
+
+
+def _events(images, timesteps=100, seed=1):
+    return poisson_events(images, timesteps, 128.0, 1.0,
+                          draw_seeds(np.random.default_rng(seed), len(images)))
+
+
+@pytest.mark.parametrize('inhibition, rule, between, one_spike', [
+    ('populations', 'dc', 'reset', True),
+    ('populations', 'pair', 'rest', False),
+    ('direct', 'dc', 'rest', True),
+    ('direct', 'pair', 'reset', False),
+])
+def test_numba_and_torch_engines_agree(images, inhibition, rule, between, one_spike):
+    config = STDPConfig(n_neurons=20, inhibition=inhibition, learning_rule=rule,
+                        between_samples=between, one_spike=one_spike, rest_ms=15.0)
+    events = _events(images[:5], timesteps=80)
+    fast = DiehlCookNetwork(config)
+    ref = DiehlCookNetwork(config, engine='torch')
+    learnt = fast.learn(spikes=events), ref.learn(spikes=events)
+    assert learnt[0].exc_spike_counts.sum() > 0
+    assert np.array_equal(learnt[0].exc_spike_counts, learnt[1].exc_spike_counts)
+    assert learnt[0].ops.totals() == learnt[1].ops.totals()
+    assert np.array_equal(fast.weights, ref.weights)
+    assert np.array_equal(fast.theta, ref.theta)
+    inferred = fast.infer(spikes=events), ref.infer(spikes=events)
+    assert np.array_equal(inferred[0].exc_spike_counts, inferred[1].exc_spike_counts)
+    assert inferred[0].ops.totals() == inferred[1].ops.totals()
+
+
+def test_engines_agree_with_scaled_thresholds_and_drawn_trains(images):
+    # theta_scale scales the stored thresholds for a call (each engine does it on its own
+    # arrays): the same learnt thresholds, put back by 1 / scale, on both.
+    config = STDPConfig(n_neurons=16, between_samples='rest', rest_ms=10.0)
+    params = DynamicsParams(theta_scale=0.5, theta_plus_mv=0.5)
+    fast, ref = DiehlCookNetwork(config), DiehlCookNetwork(config, engine='torch')
+    for model in (fast, ref):
+        model.learn(images[:4], timesteps=60, seed=2)
+        model.learn(images[4:6], timesteps=60, seed=3, params=params)
+    assert np.array_equal(fast.theta, ref.theta) and fast.theta.max() > 0
+    assert np.array_equal(fast.weights, ref.weights)
+    inferred = [m.infer(images, timesteps=60, seed=4, params=params) for m in (fast, ref)]
+    assert np.array_equal(inferred[0].exc_spike_counts, inferred[1].exc_spike_counts)
+    assert np.array_equal(fast.theta, ref.theta)   # inference put them back
+
+
+def test_engines_agree_on_early_exit(images):
+    fast = DiehlCookNetwork(STDPConfig(n_neurons=30))
+    fast.learn(images, timesteps=80, seed=1)
+    fast.assign_labels(images, np.arange(8) % 3, timesteps=80, seed=2)
+    ref = DiehlCookNetwork(fast.config, fast.params, engine='torch', weights=fast.weights,
+                           theta=fast.theta, readout=fast.readout)
+    rule = EarlyExit(margin=1.0, min_steps=5)
+    got = [m.infer(images, timesteps=80, seed=3, early_exit=rule) for m in (fast, ref)]
+    assert np.array_equal(got[0].timesteps_used, got[1].timesteps_used)
+    assert got[0].timesteps_used.min() >= 5 and got[0].timesteps_used.min() < 80
+    assert np.array_equal(got[0].exc_spike_counts, got[1].exc_spike_counts)
+    assert got[0].ops.totals() == got[1].ops.totals()
+    assert np.array_equal(got[0].predicted, got[1].predicted)
+
+
+def test_torch_column_normalisation_is_the_numba_one_bit_for_bit():
+    rng = np.random.default_rng(7)
+    w = rng.uniform(0.0, 0.3, (784, 12)).astype(np.float32)
+    w[3, 1] = 40.0      # water filling
+    w[:, 2] = 0.0       # all zero: uniform
+    w[:, 4] *= 1e-3     # a small column scaled up a lot
+    want = w.copy()
+    normalise_columns(want, 78.4, 1.0)
+    got = torch.from_numpy(w.copy())
+    torch_normalise_columns(got, 78.4, 1.0)
+    assert np.array_equal(got.numpy(), want)

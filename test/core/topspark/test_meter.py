@@ -1,0 +1,63 @@
+"""Tests of the energy meter (core/topspark/meter.py): windows, savings, exact figures."""
+
+import pytest
+
+from topspark_ros.core.energy import EnergyModel, OpCounts
+from topspark_ros.core.topspark.meter import EnergyMeter, Measured
+
+
+def test_add_returns_the_energy_of_one_inference(unit_energy):
+    meter = EnergyMeter(unit_energy)
+    energy = meter.add(OpCounts(accumulates=100, neuron_updates=10, plasticity_updates=1), 8)
+    assert energy == pytest.approx(100e-12 + 10 * 2e-12 + 1 * 4e-12)  # unit preset
+
+
+def test_a_window_reports_means_power_and_saving(unit_energy):
+    meter = EnergyMeter(unit_energy, baseline_energy_j=400e-12, start_s=10.0)
+    meter.add(OpCounts(accumulates=100), 8)    # 100 pJ
+    meter.add(OpCounts(accumulates=300), 16)   # 300 pJ
+    report = meter.report(12.0)
+    assert (report.inference_count, report.window_inferences) == (2, 2)
+    assert report.window_s == 2.0 and report.mean_timesteps == 12.0
+    assert report.energy_per_inference_j == pytest.approx(200e-12)
+    assert report.average_power_w == pytest.approx(400e-12 / 2.0)
+    assert report.cumulative_energy_j == pytest.approx(400e-12)
+    assert report.mean_ops == OpCounts(accumulates=200.0)
+    assert report.saving_vs_baseline == pytest.approx(0.5)   # 1 - 200 / 400
+    assert (report.preset, report.includes) == ('unit', ('arithmetic',))
+    assert report.measured is None and report.memory_preset == ''
+    # The next window starts where this one ended; the cumulative figures go on.
+    meter.add(OpCounts(accumulates=50), 4)
+    second = meter.report(17.0)
+    assert second.window_s == 5.0 and second.window_inferences == 1
+    assert second.inference_count == 3
+    assert second.cumulative_energy_j == pytest.approx(450e-12)
+    assert second.energy_per_inference_j == pytest.approx(50e-12)
+    assert second.saving_vs_baseline == pytest.approx(0.875)
+
+
+def test_an_empty_window_and_an_unknown_baseline_report_zeros(unit_energy):
+    meter = EnergyMeter(unit_energy)
+    report = meter.report(0.0)  # a zero-length window is not a division by zero
+    assert report.window_s == pytest.approx(1e-9) and report.window_inferences == 0
+    assert report.energy_per_inference_j == 0.0 and report.mean_timesteps == 0.0
+    assert report.saving_vs_baseline == 0.0 and report.mean_ops == OpCounts()
+    meter.add(OpCounts(accumulates=10), 2)
+    assert meter.report(1.0).saving_vs_baseline == 0.0  # baseline 0: unknown
+
+
+def test_measured_memory_and_ann_figures(unit_energy):
+    memory = EnergyModel('cmos45_fp32_sram')
+    meter = EnergyMeter(unit_energy, memory_model=memory, ann_ops=OpCounts(macs=1000))
+    meter.add(OpCounts(accumulates=100), 8)
+    meter.add(OpCounts(accumulates=300), 8)
+    report = meter.report(4.0, Measured('rapl:package-0', energy_j=2.0, average_power_w=0.5))
+    assert report.memory_preset == 'cmos45_fp32_sram'
+    assert report.memory_energy_per_inference_j == pytest.approx(
+        memory.estimate(OpCounts(accumulates=200.0)).compute_j)
+    assert report.ann_macs == 1000.0
+    assert report.ann_energy_per_inference_j == pytest.approx(1000 * 3e-12)  # unit: 3 pJ/MAC
+    assert report.ann_memory_energy_per_inference_j == pytest.approx(
+        memory.estimate(OpCounts(macs=1000)).compute_j)
+    assert report.measured.source == 'rapl:package-0'
+    assert report.measured_energy_per_inference_j == 1.0  # 2 J over 2 inferences

@@ -1,0 +1,105 @@
+"""Tests of the timestep sweep (core/topspark/sweep.py) on a hand-made model: exact figures."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from topspark_ros.core.energy import EnergyModel, OpCounts
+from topspark_ros.core.topspark.early_exit import EarlyExit
+from topspark_ros.core.topspark.fanout import InProcess
+from topspark_ros.core.topspark.profile import wilson_interval
+from topspark_ros.core.topspark.sweep import (machine_description, measure_timesteps,
+                                              reference_predictions, sweep)
+
+X = np.arange(10)  # the fake model is right on input x when x < T (conftest.py)
+LABELS = X % 3
+CMOS = EnergyModel('cmos45_fp32')
+SHA = 'ab' * 32
+
+
+def _sweep(model, labels=LABELS, grid=(4, 8, 2), **options):
+    return sweep(model, X, labels, grid, model_path='m.json', model_sha256=SHA,
+                 dataset='digits', split='test', energy_model=CMOS, batch_size=4, seed=3,
+                 **options)
+
+
+def test_one_entry_has_the_exact_figures(fake_model, unit_energy):
+    entry = measure_timesteps(fake_model, X, LABELS, 5, energy_model=unit_energy, batch_size=4,
+                              seed=3)
+    assert (entry.timesteps, entry.accuracy, entry.n_samples) == (5, 0.5, 10)  # x = 0..4
+    assert entry.accuracy_ci95 == wilson_interval(5, 10)
+    assert entry.spikes == 9.5  # mean of T + x
+    assert entry.ops.accumulates == pytest.approx(55.0)  # mean of 2 T (x + 1)
+    assert entry.ops.neuron_updates == 5.0
+    assert entry.energy_j == pytest.approx(55e-12 + 5 * 2e-12)  # 1 pJ and 2 pJ (unit preset)
+    assert entry.latency_ms > 0.0 and entry.params is None
+    assert entry.train_energy_j is None and entry.early_exit_accuracy is None
+    assert [c[4] for c in fake_model.calls] == [3, 4, 5]  # batch k: seed + k
+
+
+def test_parameters_learning_step_and_early_exit(fake_model, unit_energy):
+    entry = measure_timesteps(fake_model, X, LABELS, 5, energy_model=unit_energy, batch_size=4,
+                              params={'gain': 2.0}, train_images=X[:3],
+                              early_exit=EarlyExit(1.0, 3))
+    assert entry.accuracy == 1.0 and entry.params == {'gain': 2.0}  # x < 10: all right
+    assert entry.train_ops == OpCounts(plasticity_updates=5.0)
+    assert entry.train_energy_j == pytest.approx(5 * 4e-12) and entry.train_latency_ms > 0.0
+    assert fake_model.learnt == 0  # a copy learnt
+    assert entry.early_exit_accuracy == 1.0
+    assert entry.early_exit_mean_timesteps == pytest.approx(np.mean(
+        np.minimum(5, np.maximum(3, X))))  # 4.1
+    assert all(c[3] == {'gain': 2.0} for c in fake_model.calls)
+
+
+def test_sweep_measures_every_t_and_describes_the_run(fake_model):
+    seen = []
+    profile = _sweep(fake_model, progress=lambda e: seen.append(e.timesteps),
+                     enhancement={'command': 'x'})
+    assert seen == [8, 4, 2] and profile.timesteps == [2, 4, 8]
+    assert [e.accuracy for e in profile.entries] == [0.2, 0.4, 0.8]
+    assert [e.spikes for e in profile.entries] == [6.5, 8.5, 12.5]
+    for entry in profile.entries:
+        t = entry.timesteps
+        ops = OpCounts(accumulates=2 * t * 5.5, neuron_updates=t)
+        assert entry.energy_j == pytest.approx(CMOS.estimate(ops).compute_j)
+    assert (profile.model_family, profile.model_sha256, profile.energy_preset) == (
+        'fake', SHA, 'cmos45_fp32')
+    assert (profile.dataset, profile.split, profile.n_samples) == ('digits', 'test', 10)
+    assert profile.enhancement == {'command': 'x'} and not profile.agreement_based
+    # Warm-up first (two inputs at T=2), then every T in descending order.
+    assert fake_model.calls[0][1:3] == ([0, 1], 2)
+    assert [c[2] for c in fake_model.calls[1:]] == [8] * 3 + [4] * 3 + [2] * 3
+
+
+def test_enhanced_parameters_apply_at_their_t(fake_model):
+    profile = _sweep(fake_model, params_for=lambda t: {'gain': 2.0} if t == 2 else None)
+    assert profile.entry(2).accuracy == 0.4 and profile.entry(2).params == {'gain': 2.0}
+    assert profile.entry(4).params is None and profile.entry(4).accuracy == 0.4
+
+
+def test_label_free_sweep_measures_agreement(fake_model):
+    assert reference_predictions(fake_model, X, 8, batch_size=4).tolist() == [
+        0, 1, 2, 0, 1, 2, 0, 1, 0, 1]
+    profile = _sweep(fake_model, labels=None)
+    assert profile.reference_timesteps == 8 and profile.agreement_based
+    # At T=4, inputs 4..7 change their prediction against T=8; at T=2, inputs 2..7.
+    assert [e.accuracy for e in profile.entries] == [0.4, 0.6, 1.0]
+    profile = _sweep(fake_model, labels=None, reference_timesteps=4)
+    assert profile.reference_timesteps == 4 and profile.entry(8).accuracy == 0.6
+    with pytest.raises(ValueError, match='label-free'):
+        _sweep(fake_model, reference_timesteps=4)
+    with pytest.raises(ValueError, match='positive'):
+        _sweep(fake_model, grid=(4, 0))
+
+
+def test_an_executor_gives_the_same_figures(fake_model):
+    serial = _sweep(fake_model)
+    fanned = _sweep(fake_model, executor=InProcess())
+    for a, b in zip(serial.entries, fanned.entries):
+        assert dataclasses.replace(a, latency_ms=0.0) == dataclasses.replace(b, latency_ms=0.0)
+
+
+def test_machine_description_names_the_cpus():
+    text = machine_description()
+    assert 'CPUs' in text and 'torch' in text

@@ -1,0 +1,217 @@
+"""
+What the ``topspark`` model commands share: progress bars, the data the options name, models.
+
+The commands (:mod:`~topspark_ros.cli.train`, :mod:`~topspark_ros.cli.evaluate`,
+:mod:`~topspark_ros.cli.sweep`, :mod:`~topspark_ros.cli.enhance`, :mod:`~topspark_ros.cli.events`,
+:mod:`~topspark_ros.cli.exchange`) parse, call core and return a result dict; this module turns
+their options into core's inputs (a data source, a split, a profile's parameters) and their
+mistakes into :class:`~topspark_ros.cli.args.UsageError` lines. Heavy imports happen inside the
+functions so that ``topspark --help`` stays fast.
+"""
+
+import shlex
+import sys
+
+from topspark_ros.cli.args import PROG, UsageError
+
+EVENT_DATASETS = ('nmnist-synth',)
+"""``--dataset`` names of event data sets (the others are frame data sets)."""
+
+
+def progress(args, total: int, desc: str, unit: str = 'img'):
+    """Return a tqdm progress bar on stderr (off with --quiet; every 15 s when not a tty)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
+                disable=args.quiet,
+                mininterval=0.2 if sys.stderr.isatty() else 15.0)
+
+
+class StageBars:
+    """
+    One progress bar per stage of a core function's ``progress(stage, n, total)`` callback.
+
+    A new stage closes the bar of the last one and opens its own (described by the stage's
+    name); use it as a context manager so the last bar is closed too.
+    """
+
+    def __init__(self, args) -> None:
+        """Show the bars as :func:`progress` does for ``args``."""
+        self._args = args
+        self._stage = None
+        self._bar = None
+
+    def __call__(self, stage: str, n: int, total: int) -> None:
+        """Count ``n`` more inputs of ``stage`` (of ``total``)."""
+        if stage != self._stage:
+            self.close()
+            self._stage, self._bar = stage, progress(self._args, total, stage)
+        self._bar.update(n)
+
+    def close(self) -> None:
+        """Close the open bar, if any."""
+        if self._bar is not None:
+            self._bar.close()
+            self._stage = self._bar = None
+
+    def __enter__(self) -> 'StageBars':
+        """Return itself."""
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Close the open bar."""
+        self.close()
+
+
+def source(args):
+    """Return the :class:`~topspark_ros.core.data.sources.DataSource` the options name."""
+    from topspark_ros.core.data.sources import from_options, parse_data
+
+    try:
+        if not args.data:
+            return from_options(args.dataset, args.data_dir)
+        data = parse_data(args.data)
+        if data.kind == 'bag':
+            from dataclasses import replace
+
+            from topspark_ros.core.data.bag import BagOptions
+            data = replace(data, bag=BagOptions(
+                topic=args.topic, labels=args.labels, label_topic=args.label_topic,
+                window_ms=args.window_ms, window_events=args.window_events,
+                window_min_events=args.window_min_events))
+        return data
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def dataset(args, split: str, spec=None):
+    """
+    Load a split of the data source the options name (``--data`` or --dataset/--data-dir).
+
+    ``spec``: the model input an image folder's files or a bag's frames are brought to
+    (default: what --family, --image-size and --color say). Unreadable files of a folder or
+    messages of a bag, and a bag's samples no label covers, are reported on stderr.
+    """
+    from topspark_ros.core.data.sources import load_split
+
+    data = source(args)
+    if data.kind not in ('folder', 'bag'):
+        return load_split(data, split)
+    spec = spec or train_spec(args)
+    if data.kind == 'bag':
+        from topspark_ros.core.data.bag import bag_topic
+        total, unit = bag_topic(data.path, data.bag_options.topic).count, 'msg'
+    else:
+        from topspark_ros.core.data.folder import folder_split
+        total, unit = len(folder_split(data.path, split, val_fraction=args.val_fraction,
+                                       test_fraction=args.test_fraction,
+                                       seed=args.split_seed)[1]), 'img'
+    with progress(args, total, f'read {split}', unit=unit) as bar:
+        samples = load_split(data, split, spec=spec, crop=args.crop, invert=args.invert,
+                             seed=args.split_seed, val_fraction=args.val_fraction,
+                             test_fraction=args.test_fraction, strict=args.strict,
+                             progress=bar.update, cache=not args.no_cache)
+    if samples.skipped:
+        reason = samples.skipped[0][-1]
+        what = 'message(s) of the bag' if data.kind == 'bag' else f'image file(s) of {split}'
+        print(f'{PROG}: note: skipped {len(samples.skipped)} unreadable {what} (first: '
+              f'{reason}); --strict refuses them', file=sys.stderr)
+    if getattr(samples, 'unlabelled', 0):
+        print(f'{PROG}: note: dropped {samples.unlabelled} sample(s) of {samples.topic} that '
+              'no label covers', file=sys.stderr)
+    if not samples.class_names and args.command != 'sweep':
+        raise UsageError(f'{data.label} has no labels: give --labels FILE.csv or '
+                         '--label-topic TOPIC (only sweep measures unlabelled data, '
+                         'label-free)')
+    if not len(samples):
+        raise UsageError(f'{data.label}: the {split} split has no image')
+    return samples
+
+
+def train_spec(args):
+    """Return the model input of a new model: --image-size and --color, or the defaults."""
+    from topspark_ros.core.preprocess import FrameSpec
+
+    converted = getattr(args, 'family', 'stdp') == 'converted'
+    height, width = args.image_size or ((32, 32) if converted else (28, 28))
+    color = args.color or ('rgb' if converted else 'grey')
+    if not converted and (height != width or color != 'grey'):
+        raise UsageError('the STDP family takes square grey inputs (--image-size S, --color '
+                         'grey)')
+    return FrameSpec(height, width, 3 if color == 'rgb' else 1)
+
+
+def dataset_name(args, samples) -> str:
+    """
+    Return how results name the data: the set's name, or the directory that was read.
+
+    The source the options name says it; ``samples`` (the split read) is the signature
+    :func:`topspark_ros.cli.converted.train` calls it with.
+    """
+    return source(args).label
+
+
+def load_model(args):
+    """Load ``--model`` and check it has its label assignment; return ``(model, metadata)``."""
+    from topspark_ros.core.checkpoint import CheckpointError, load_checkpoint
+
+    model, meta = load_checkpoint(args.model, device=args.device)
+    if model.readout is None:
+        raise CheckpointError(f'{args.model}: the model has no label assignment')
+    return model, meta
+
+
+def check_data_kind(model, args) -> None:
+    """Refuse (a usage error) an event model on a frame data set, before loading the data."""
+    from topspark_ros.core.events.encode import model_takes_events
+
+    if model_takes_events(model) and not source(args).events:
+        raise UsageError(f'{args.model} was trained on events; measure it on event data '
+                         f'(--data {EVENT_DATASETS[0]})')
+
+
+def for_data(model, samples, path: str):
+    """
+    Return ``model`` as it takes the samples of ``samples``.
+
+    Event data: wrapped in an :class:`~topspark_ros.core.events.encode.EventModel` (a
+    frames-trained converted network refuses); frame data: the model itself (an event model
+    refuses).
+    """
+    from topspark_ros.core.events.encode import EventModel, EventSamples, model_takes_events
+
+    if isinstance(samples, EventSamples):
+        return EventModel(model, samples.sensor_size)
+    if model_takes_events(model):
+        raise UsageError(f'{path} was trained on events; measure it on event data '
+                         f'(--data {EVENT_DATASETS[0]})')
+    return model
+
+
+def profile_at(path: str, timesteps: int):
+    """Return the profile ``--params-from`` names; a usage error when it lacks ``timesteps``."""
+    from topspark_ros.core.topspark.profile import load_profile
+
+    profile = load_profile(path)
+    if timesteps not in profile.timesteps:
+        raise UsageError(f'--params-from: {path} has no entry for T={timesteps} '
+                         f'(profiled: {profile.timesteps})')
+    return profile
+
+
+def speed(seconds: float, n: int) -> dict:
+    """Return latency and throughput figures of ``n`` samples in ``seconds``."""
+    return {'latency_ms_per_sample': 1e3 * seconds / n if n else None,
+            'throughput_samples_per_s': n / seconds if seconds > 0 else None}
+
+
+def command_line(args) -> str:
+    """Return the command line that ran, quoted for a shell."""
+    return f'{PROG} ' + ' '.join(shlex.quote(a) for a in args.argv)
+
+
+def executor(args):
+    """Return the fan-out executor of ``--ray`` (in this process without it)."""
+    from topspark_ros.core.topspark.fanout import executor_for
+
+    return executor_for(args.ray, threads=args.threads)

@@ -1,0 +1,149 @@
+"""
+``topspark enhance``: parameters per T, searched on the training split, written into a profile.
+
+Runs the parameter enhancement (:func:`topspark_ros.core.topspark.enhance.enhance`) on a
+validation slice of the training split for every T of ``--grid`` (each must be in the profile
+``topspark sweep`` wrote), records the result in the profile
+(:mod:`topspark_ros.core.topspark.records`) and plots the sensitivity analysis. Frame data only.
+"""
+
+import os
+
+from topspark_ros.cli import common
+from topspark_ros.cli.args import (non_negative_float, non_negative_int, parse_grid, positive_int,
+                                   UsageError)
+from topspark_ros.core.topspark.fanout import RAY_HELP
+from topspark_ros.core.topspark.search import DEFAULT_SAMPLER, DEFAULT_TRIAL_BATCH, SAMPLERS
+
+
+def add_parser(sub, parent) -> None:
+    """Add the ``enhance`` command to the subparsers ``sub`` (``parent``: the common options)."""
+    enhance = sub.add_parser(
+        'enhance', parents=[parent], help='tune neuron/learning parameters per T',
+        description='Parameter enhancement (TopSpark steps 2 and 3): a one-at-a-time '
+        'sensitivity analysis of the neuron and learning parameters at each T of a grid, then '
+        'a seeded, budgeted search per T for values that restore accuracy at little extra '
+        "energy, never below the model's own accuracy at that T. Measured on a validation "
+        'slice of the TRAINING split (the test split is not used); learning parameters are '
+        'scored by short training runs of a small network at T. Writes the values per T into '
+        'the timestep profile (measurements kept; `topspark sweep --params-from` re-measures '
+        'them) and a PNG of the sensitivity analysis. See topspark_ros.core.topspark.enhance.')
+    enhance.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
+    enhance.add_argument('--grid', default='64,32,16',
+                         help='comma-separated timestep counts to enhance, each in the profile '
+                         '(default: %(default)s)')
+    enhance.add_argument('--budget', type=positive_int, default=48,
+                         help='inference candidates per T (default: %(default)s)')
+    enhance.add_argument('--learn-budget', type=non_negative_int, default=8,
+                         help='training runs per T searching the learning parameters (0: '
+                         'skip the learning parameters; default: %(default)s)')
+    enhance.add_argument('--n-val', type=positive_int, default=5000,
+                         help='validation images from the training split (default: '
+                         '%(default)s)')
+    enhance.add_argument('--learn-samples', type=positive_int, default=3000,
+                         help='training images per short scoring run, disjoint from the '
+                         'validation images (default: %(default)s)')
+    enhance.add_argument('--confirm-samples', type=non_negative_int, default=20000,
+                         help='training images per confirmation run: the best learning '
+                         'candidates of the short runs are run again this long, and those runs '
+                         'decide (0 or <= --learn-samples: no confirmation; default: '
+                         '%(default)s)')
+    enhance.add_argument('--learn-neurons', type=positive_int, default=100,
+                         help='excitatory neurons of the scoring runs (default: %(default)s)')
+    enhance.add_argument('--top-k', type=positive_int, default=4,
+                         help='parameters searched per T and stage: those with the largest '
+                         'gains in the sensitivity analysis (default: %(default)s)')
+    enhance.add_argument('--energy-penalty', type=non_negative_float, default=0.02,
+                         help="accuracy given up per 100%% more energy than the model's own "
+                         'values at T (default: %(default)s)')
+    enhance.add_argument('--preset', help="energy preset (default: the profile's)")
+    enhance.add_argument('--output', '-o', help='profile to update, made by `topspark sweep` '
+                         '(default: <model>.profile.yaml next to the model)')
+    enhance.add_argument('--plot', help="sensitivity PNG (default: the profile's path with "
+                         ".sensitivity.png; '' : none)")
+    enhance.add_argument('--sampler', choices=SAMPLERS, default=DEFAULT_SAMPLER,
+                         help='how candidates are proposed: tpe (Optuna TPE, learning from the '
+                         'scores of earlier candidates) or random (the seeded random search of '
+                         'earlier versions); both are seeded with --seed and the validation '
+                         'data (default: %(default)s)')
+    enhance.add_argument('--trial-batch', type=positive_int, default=DEFAULT_TRIAL_BATCH,
+                         help='tpe: candidates proposed at once, measured in parallel with '
+                         '--ray; the result depends on it, not on --ray (default: '
+                         '%(default)s)')
+    enhance.add_argument('--ray', metavar='ADDRESS', help=RAY_HELP)
+
+
+def run(args) -> dict:
+    """Run ``topspark enhance``; return the result dict."""
+    import datetime
+
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.plotting import plot_sensitivity
+    from topspark_ros.core.topspark import enhance, records
+    from topspark_ros.core.topspark.profile import default_profile_path, load_profile, save_profile
+
+    grid = parse_grid(args.grid)
+    if common.source(args).events:
+        raise UsageError('`topspark enhance` works on frame data sets only (event data: '
+                         'measure with `topspark sweep`)')
+    output = args.output or str(default_profile_path(args.model))
+    if not os.path.exists(output):
+        raise UsageError(f'no profile at {output}: make it first with `topspark sweep -m '
+                         f'{args.model}` (enhancement writes into an existing profile)')
+    profile = load_profile(output)
+    missing = sorted(set(grid) - set(profile.timesteps))
+    if missing:
+        raise UsageError(f'{output} has no entry for T={missing} (profiled: '
+                         f'{profile.timesteps}); sweep them first')
+    model, meta = common.load_model(args)
+    if meta['tensors']['sha256'] != profile.model_sha256:
+        raise UsageError(f'{output} describes another model (SHA-256 '
+                         f'{profile.model_sha256[:16]}..., {args.model} has '
+                         f'{meta["tensors"]["sha256"][:16]}...)')
+    energy_model = EnergyModel(args.preset or profile.energy_preset)
+    train = common.dataset(args, 'train', spec=model.input_spec)
+    learn = max(args.learn_samples, args.confirm_samples) if args.learn_budget else 0
+    if args.n_val + learn > len(train):
+        raise UsageError(f'--n-val + the scoring images ({args.n_val} + {learn}) exceed the '
+                         f'{len(train)} training images')
+    val_idx, learn_idx = enhance.enhancement_split(len(train), args.n_val, learn, args.seed)
+    confirm_top = 2 if learn > args.learn_samples else 0
+    total = enhance.enhance_work(grid, args.n_val, budget=args.budget,
+                                 learn_budget=args.learn_budget, learning=learn > 0,
+                                 confirm_top=confirm_top)
+    executor = common.executor(args)
+    with common.progress(args, total, 'enhance', unit='run') as bar:
+        try:
+            result = enhance.enhance(
+                model, train.images[val_idx], train.labels[val_idx], grid,
+                energy_model=energy_model, budget=args.budget, learn_budget=args.learn_budget,
+                top_k=args.top_k, energy_penalty=args.energy_penalty,
+                train_images=train.images[learn_idx] if learn else None,
+                train_labels=train.labels[learn_idx] if learn else None,
+                learn_neurons=args.learn_neurons, learn_samples=args.learn_samples,
+                confirm_top=confirm_top, batch_size=args.batch_size, seed=args.seed,
+                sampler=args.sampler, trial_batch=args.trial_batch, executor=executor,
+                progress=bar.update)
+        finally:
+            executor.close()
+        bar.total = bar.n  # the estimate is an upper bound
+        bar.refresh()
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+    record = records.describe(result, command=common.command_line(args),
+                              dataset=common.dataset_name(args, train), created=created)
+    save_profile(records.apply_to_profile(profile, result, record), output)
+    plot = args.plot if args.plot is not None else (
+        str(os.path.splitext(output)[0]) + '.sensitivity.png')
+    if plot:
+        plot_sensitivity(result.sensitivity, plot,
+                         f'{os.path.basename(args.model)}: sensitivity on '
+                         f'{args.n_val} validation images '
+                         f'({common.dataset_name(args, train)} train)')
+    return {'command': 'enhance', 'profile': output, 'plot': plot or None,
+            'n_val': args.n_val, 'seed': args.seed, 'preset': energy_model.preset.name,
+            'sampler': args.sampler, 'executor': executor.name,
+            'ranking': record['ranking'], 'enhanced': record['timesteps'],
+            'sensitivity': [{'timesteps': p.timesteps, 'knob': p.knob, 'stage': p.stage,
+                             'factor': p.factor, 'value': p.value,
+                             'accuracy': p.score.accuracy, 'energy_j': p.score.energy_j,
+                             'spikes': p.score.spikes} for p in result.sensitivity.points]}

@@ -1,0 +1,165 @@
+"""
+``topspark sweep``: the timestep profile of a checkpoint, written next to it, and its plot.
+
+Measures the model over ``--grid`` on held-out samples of a split
+(:func:`topspark_ros.core.topspark.sweep.sweep`): accuracy (or, label-free, agreement with the
+model's own prediction at a reference T), latency, operations, spikes and energy per T, one
+on-line learning step per T and early exit; with ``--params-from`` at the parameters a profile
+enhanced for each T. An existing profile is replaced only with ``--overwrite``, and then keeps
+its enhanced parameters (re-measured with them).
+"""
+
+import os
+import sys
+
+from topspark_ros.cli import common
+from topspark_ros.cli.args import non_negative_int, parse_grid, positive_int, PROG, UsageError
+from topspark_ros.core.topspark.fanout import RAY_HELP
+
+
+def add_parser(sub, parent) -> None:
+    """Add the ``sweep`` command to the subparsers ``sub`` (``parent``: the common options)."""
+    sweep = sub.add_parser('sweep', parents=[parent], help='measure a model over a grid of T',
+                           description='Timestep analysis: accuracy (95%% interval), latency, '
+                           'operations, spikes and energy of a checkpoint at each T of a grid, '
+                           'for inference and one on-line learning step; writes a timestep '
+                           'profile (YAML) next to the model and a PNG plot.')
+    sweep.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
+    sweep.add_argument('--grid', default='350,250,150,100,64,32,16,8',
+                       help='comma-separated timestep counts (default: %(default)s)')
+    sweep.add_argument('--split', choices=('train', 'val', 'test'), default='test',
+                       help='held-out split to measure on (val: image folders only) '
+                       '(default: %(default)s)')
+    sweep.add_argument('--n-eval', type=positive_int, default=2000,
+                       help='held-out images per T (default: %(default)s)')
+    sweep.add_argument('--n-train-steps', type=non_negative_int, default=50,
+                       help='training images timed per T for the learning figures, on a copy '
+                       'of the model (0: skip; default: %(default)s)')
+    sweep.add_argument('--preset', default='cmos45_fp32',
+                       help='energy preset (default: %(default)s)')
+    sweep.add_argument('--early-exit-margin', type=float, default=3.0,
+                       help='also measure early exit with this margin in output spikes '
+                       '(0: skip; default: %(default)s)')
+    sweep.add_argument('--early-exit-min-steps', type=positive_int, default=8,
+                       help='early-exit floor of steps (default: %(default)s)')
+    sweep.add_argument('--params-from', help='profile whose enhanced parameters to apply at '
+                       "each T (default: none, the model's own)")
+    sweep.add_argument('--output', '-o', help='profile to write (default: '
+                       '<model>.profile.yaml next to the model); an existing profile is '
+                       'replaced only with --overwrite')
+    sweep.add_argument('--overwrite', action='store_true',
+                       help='replace an existing profile at the output path; its enhanced '
+                       'parameters are kept (re-measured, as with --params-from it) unless '
+                       '--params-from names another profile')
+    sweep.add_argument('--plot', help="PNG to write (default: the profile's path with .png; "
+                       "'' : none)")
+    sweep.add_argument('--label-free', action='store_true',
+                       help="measure agreement with the model's own prediction at "
+                       '--reference-timesteps instead of accuracy against labels (automatic '
+                       'for unlabelled data, e.g. a bag without labels); the profile is '
+                       'marked agreement-based (see the README on when to trust it)')
+    sweep.add_argument('--reference-timesteps', type=positive_int,
+                       help='label-free: the T whose predictions are the reference (default: '
+                       'the largest T of --grid)')
+    sweep.add_argument('--ray', metavar='ADDRESS', help=RAY_HELP + '; the T run concurrently, '
+                       'so their latencies share the machines')
+
+
+def run(args) -> dict:
+    """Run ``topspark sweep``; return the result dict."""
+    import numpy as np
+
+    from topspark_ros.core.data.dataset import split_indices
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.plotting import plot_profile
+    from topspark_ros.core.topspark.early_exit import EarlyExit
+    from topspark_ros.core.topspark.profile import default_profile_path, load_profile, save_profile
+    from topspark_ros.core.topspark.sweep import sweep
+
+    grid = parse_grid(args.grid)
+    energy_model = EnergyModel(args.preset)
+    model, meta = common.load_model(args)
+    common.check_data_kind(model, args)
+    dataset = common.dataset(args, args.split, spec=model.input_spec)
+    model = common.for_data(model, dataset, args.model)
+    n = min(args.n_eval, len(dataset))
+    (idx,) = split_indices(len(dataset), [n], args.seed)
+    train_images = None
+    # Families trained offline (learns_online False: converted networks) have no learning step.
+    if args.n_train_steps and getattr(model, 'learns_online', True):
+        train = common.dataset(args, 'train', spec=model.input_spec)
+        (tidx,) = split_indices(len(train), [min(args.n_train_steps, len(train))], args.seed)
+        train_images = train.images[tidx]
+    enhanced = load_profile(args.params_from) if args.params_from else None
+    output = args.output or str(default_profile_path(args.model))
+    enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
+    record = None
+    if enhanced is not None and enhanced.enhancement is not None:
+        record = {**enhanced.enhancement, 'measured_with_params': True}
+    model_meta = os.path.abspath(args.model if args.model.endswith('.json')
+                                 else args.model + '.json')
+    bar = common.progress(args, len(grid), 'sweep', unit='T')
+    labels = dataset.labels[idx]
+    label_free = args.label_free or len(dataset.class_names) == 0 or bool(np.any(labels < 0))
+    if args.reference_timesteps is not None and not label_free:
+        raise UsageError('--reference-timesteps is for label-free sweeps (--label-free)')
+    executor = common.executor(args) if args.ray else None
+    profile = sweep(
+        model, dataset.images[idx], None if label_free else labels, grid,
+        model_path=os.path.relpath(model_meta, os.path.dirname(os.path.abspath(output))),
+        model_sha256=meta['tensors']['sha256'], dataset=common.dataset_name(args, dataset),
+        split=args.split,
+        energy_model=energy_model, batch_size=args.batch_size, seed=args.seed,
+        params_for=(lambda t: enhanced.params_for(t)) if enhanced else (lambda t: None),
+        train_images=train_images,
+        early_exit=(EarlyExit(args.early_exit_margin, args.early_exit_min_steps)
+                    if args.early_exit_margin > 0 else None),
+        enhancement=record, progress=lambda entry: bar.update(1),
+        reference_timesteps=args.reference_timesteps if label_free else None,
+        executor=executor)
+    if executor is not None:
+        executor.close()
+    bar.close()
+    save_profile(profile, output)
+    plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
+    if plot:
+        plot_profile(profile, plot)
+    base = profile.baseline
+    return {'command': 'sweep', 'profile': output, 'plot': plot or None, 'n_samples': int(n),
+            'preset': args.preset, 'baseline_timesteps': base.timesteps,
+            'entries': [{'timesteps': e.timesteps, 'accuracy': e.accuracy,
+                         'latency_ms': e.latency_ms, 'energy_j': e.energy_j,
+                         'train_energy_j': e.train_energy_j,
+                         'early_exit_accuracy': e.early_exit_accuracy,
+                         'early_exit_mean_timesteps': e.early_exit_mean_timesteps,
+                         'params': e.params}
+                        for e in profile.entries],
+            'accuracy': base.accuracy, 'timesteps': base.timesteps,
+            'reference_timesteps': profile.reference_timesteps}
+
+
+def _keep_existing_profile(output: str, args, model_sha256: str, enhanced):
+    """
+    Guard an existing profile at ``output``; return the profile whose parameters to apply.
+
+    A sweep never destroys a profile by default: an existing file is a usage error unless
+    ``--overwrite`` is given. When it is, and the file holds enhanced parameters of this model
+    while ``--params-from`` names none, those parameters are carried into the new profile
+    (re-measured with them) rather than dropped.
+    """
+    from topspark_ros.core.topspark.profile import load_profile
+
+    if not os.path.exists(output):
+        return enhanced
+    if not args.overwrite:
+        raise UsageError(f'{output} exists; pass --overwrite to replace it (its enhanced '
+                         'parameters are kept) or -o to write elsewhere')
+    if enhanced is not None:
+        return enhanced
+    existing = load_profile(output)
+    has_params = any(existing.params_for(t) for t in existing.timesteps)
+    if has_params and existing.model_sha256 == model_sha256:
+        print(f'{PROG}: note: keeping the enhanced parameters of {output} (re-measured with '
+              'them)', file=sys.stderr)
+        return existing
+    return None

@@ -1,0 +1,255 @@
+"""
+The event-driven numba engine of the Diehl & Cook network and the kernels' call constants.
+
+:func:`simulation_constants` translates a configuration and dynamics into the constants the
+kernels (:mod:`topspark_ros.core.stdp.kernels`) take; :class:`NumbaEngine` owns a model's
+weights, adaptive thresholds and learning state and runs the kernels on them.
+"""
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+import math
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from topspark_ros.core.stdp import kernels
+from topspark_ros.core.stdp.config import DynamicsParams, STDPConfig
+from topspark_ros.core.stdp.normalise import ColumnStats
+
+TRACE_CUTOFF = 40.0
+"""Traces are exactly 0 once ``(t - t_last) dt / tau`` exceeds this (``e^-40 ~ 4e-18``)."""
+
+
+class SimulationConstants(NamedTuple):
+    """
+    The constants of one call in the kernels' form (see :mod:`topspark_ros.core.stdp.kernels`).
+
+    Attributes
+    ----------
+    par
+        ``float64 [kernels.N_PAR]``, indexed by ``kernels.P_*``.
+    ipar
+        ``int64 [kernels.N_IPAR]``, indexed by ``kernels.I_*``.
+    norm
+        target column sum.
+    tab_pre, tab_post1, tab_post2
+        ``float64`` trace tables ``exp(-k dt / tau)`` (:func:`trace_table`).
+    theta_scale
+        factor the engine scales the adaptive thresholds by for the call
+        (``DynamicsParams.theta_scale``; ``par[P_THETA_PLUS]`` is already scaled).
+
+    """
+
+    par: np.ndarray
+    ipar: np.ndarray
+    norm: float
+    tab_pre: np.ndarray
+    tab_post1: np.ndarray
+    tab_post2: np.ndarray
+    theta_scale: float
+
+
+def trace_table(tau_ms: float, dt_ms: float) -> np.ndarray:
+    """Return ``exp(-k dt / tau)`` for ``k = 0 .. ceil(TRACE_CUTOFF tau / dt)``, float64."""
+    length = int(math.ceil(TRACE_CUTOFF * tau_ms / dt_ms)) + 1
+    return np.exp(-np.arange(length, dtype=np.float64) * (dt_ms / tau_ms))
+
+
+def simulation_constants(config: STDPConfig, params: DynamicsParams) -> SimulationConstants:
+    """Translate a configuration and dynamics parameters into kernel constants."""
+    dt = config.dt_ms
+    par = np.zeros(kernels.N_PAR, np.float64)
+    par[kernels.P_V_REST] = params.v_rest_mv
+    par[kernels.P_V_RESET] = params.v_reset_mv
+    par[kernels.P_V_THRESH] = params.v_thresh_mv
+    par[kernels.P_DECAY_V] = math.exp(-dt / params.tau_v_ms)
+    par[kernels.P_THETA_PLUS] = params.theta_plus_mv * params.theta_scale
+    par[kernels.P_DECAY_THETA] = math.exp(-dt / params.tau_theta_ms)
+    par[kernels.P_W_INH] = params.w_inh_mv
+    par[kernels.P_W_EXC_INH] = params.w_exc_inh_mv
+    par[kernels.P_NU_PRE] = params.nu_pre
+    par[kernels.P_NU_POST] = params.nu_post
+    par[kernels.P_X_TAR] = config.x_tar
+    par[kernels.P_W_MAX] = config.w_max
+    par[kernels.P_INH_REST] = config.inh_v_rest_mv
+    par[kernels.P_INH_RESET] = config.inh_v_reset_mv
+    par[kernels.P_INH_THRESH] = config.inh_v_thresh_mv
+    par[kernels.P_INH_DECAY] = math.exp(-dt / config.inh_tau_v_ms)
+    ipar = np.zeros(kernels.N_IPAR, np.int64)
+    ipar[kernels.I_REFRAC] = round(params.refractory_ms / dt)
+    ipar[kernels.I_INH_REFRAC] = round(config.inh_refractory_ms / dt)
+    ipar[kernels.I_POPULATIONS] = config.inhibition == 'populations'
+    ipar[kernels.I_TRIPLET] = config.learning_rule == 'dc'
+    ipar[kernels.I_ONE_SPIKE] = config.one_spike
+    ipar[kernels.I_REST_STEPS] = (round(config.rest_ms / dt)
+                                  if config.between_samples == 'rest' else 0)
+    return SimulationConstants(par=par, ipar=ipar, norm=float(config.norm),
+                               tab_pre=trace_table(config.tau_pre_ms, dt),
+                               tab_post1=trace_table(config.tau_post1_ms, dt),
+                               tab_post2=trace_table(config.tau_post2_ms, dt),
+                               theta_scale=float(params.theta_scale))
+
+
+@dataclass(frozen=True)
+class PoissonInput:
+    """
+    Rate-coded input the engines draw themselves: ``log(1 - p)`` per input and a seed.
+
+    Attributes
+    ----------
+    log_q
+        ``float64 [B, n_inputs]`` (see :func:`encoding.log_no_spike`).
+    seeds
+        ``uint64 [B]`` SplitMix64 seeds.
+
+    """
+
+    log_q: np.ndarray
+    seeds: np.ndarray
+
+    @property
+    def batch_size(self) -> int:
+        """Return the number of samples."""
+        return int(self.log_q.shape[0])
+
+
+class Engine:
+    """
+    The interface of the network's engines, and what they share.
+
+    An engine owns a model's weights ``w`` and adaptive thresholds ``th`` (in its own array
+    type) and the state carried between learning samples. Subclasses (:class:`NumbaEngine`,
+    :class:`~topspark_ros.core.stdp.torch_engine.TorchEngine`) implement the methods below
+    that raise ``NotImplementedError``. ``source`` is a :class:`PoissonInput` or
+    :class:`~topspark_ros.core.stdp.encoding.SpikeEvents` of ``B`` samples and ``timesteps``
+    their ``T``; ``counts`` are ``int64 [B, N]`` excitatory spike counts and ``ops``
+    ``int64 [B, kernels.N_OPS]`` operation counts.
+    """
+
+    def weights(self) -> np.ndarray:
+        """Return a copy of the weights, ``float32 [n_inputs, N]``."""
+        raise NotImplementedError
+
+    def theta(self) -> np.ndarray:
+        """Return a copy of the adaptive thresholds, ``float64 [N]`` (mV)."""
+        raise NotImplementedError
+
+    def reset_state(self) -> None:
+        """Forget the dynamic state carried between learning samples ('rest' mode)."""
+        raise NotImplementedError
+
+    def learn(self, source, timesteps: int, const: SimulationConstants) -> tuple:
+        """Learn from the samples of ``source`` in order; return ``(counts, ops)``."""
+        raise NotImplementedError
+
+    def infer(self, source, timesteps: int, const: SimulationConstants,
+              exit_rule: Optional[kernels.ExitRule] = None) -> tuple:
+        """
+        Run the samples of ``source`` independently, learning off.
+
+        With ``exit_rule`` each sample stops once its class is decided (see
+        :func:`kernels.simulate`). Returns ``(counts, ops, steps_used int64 [B])``.
+        """
+        raise NotImplementedError
+
+    @contextmanager
+    def scaled_theta(self, scale: float, learning: bool):
+        """
+        Hold ``scale * theta`` in ``th`` for one call.
+
+        See ``theta_scale`` in :class:`~topspark_ros.core.stdp.config.DynamicsParams`: the
+        thresholds are scaled where they are compared, never where they are stored. After a
+        learning call the (changed) thresholds are divided back by ``scale``; after
+        inference the stored array is put back untouched.
+        """
+        if scale == 1.0:
+            yield
+            return
+        stored = self.th
+        self.th = stored * scale
+        try:
+            yield
+        finally:
+            self.th = self.th / scale if learning else stored
+
+
+# Empty kernel arguments (no events), made once: never written.
+_NO_LOG_Q = np.zeros((0, 0), np.float64)
+_NO_SEEDS = np.zeros(0, np.uint64)
+_NO_PIXELS = np.zeros(0, np.int32)
+_NO_ROWS = np.zeros((0, 1), np.int64)
+
+
+class NumbaEngine(Engine):
+    """
+    The event-driven CPU engine (:mod:`topspark_ros.core.stdp.kernels`).
+
+    Besides the weights and thresholds it owns the :class:`~.kernels.EngineState` carried
+    between learning samples ('rest' mode) and the
+    :class:`~topspark_ros.core.stdp.normalise.ColumnStats` of the weight columns.
+    """
+
+    def __init__(self, weights: np.ndarray, theta: np.ndarray) -> None:
+        """Copy ``weights [n_inputs, N]`` (float32) and ``theta [N]`` (float64)."""
+        self.w = np.array(weights, dtype=np.float32, order='C')
+        self.th = np.array(theta, dtype=np.float64)
+        self._state = None
+        # Column normalisation of the columns STDP wrote only (all marked at first).
+        self._columns = ColumnStats.all_changed(self.w.shape[1])
+
+    @property
+    def state(self) -> Optional[kernels.EngineState]:
+        """Return the state the next learning sample starts from (None: at rest)."""
+        return self._state
+
+    def weights(self) -> np.ndarray:
+        """Return a copy of the weights, ``float32 [n_inputs, N]``."""
+        return self.w.copy()
+
+    def theta(self) -> np.ndarray:
+        """Return a copy of the adaptive thresholds, ``float64 [N]`` (mV)."""
+        return self.th.copy()
+
+    def reset_state(self) -> None:
+        """Forget the dynamic state: the next learning call starts from rest (its own)."""
+        self._state = None
+
+    @staticmethod
+    def _inputs(source) -> kernels.BatchInput:
+        """Return the kernels' input of ``source``."""
+        if isinstance(source, PoissonInput):
+            return kernels.BatchInput(source.log_q, source.seeds, _NO_PIXELS, _NO_ROWS)
+        return kernels.BatchInput(_NO_LOG_Q, _NO_SEEDS, source.pixels, source.row_ptr)
+
+    def learn(self, source, timesteps: int, const: SimulationConstants) -> tuple:
+        """Learn from the samples of ``source`` in order; return ``(counts, ops)``."""
+        n_in, n = self.w.shape
+        if self._state is None:
+            self._state = kernels.empty_state(n_in, n)
+            kernels.reset_state(self._state, const.par)
+        counts = np.zeros((source.batch_size, n), np.int64)
+        ops = np.zeros((source.batch_size, kernels.N_OPS), np.int64)
+        with self.scaled_theta(const.theta_scale, learning=True):
+            kernels.learn_batch(self.w, self.th, self._state, self._inputs(source), timesteps,
+                                const, self._columns, counts, ops)
+        return counts, ops
+
+    def infer(self, source, timesteps: int, const: SimulationConstants,
+              exit_rule: Optional[kernels.ExitRule] = None) -> tuple:
+        """
+        Run the samples of ``source`` independently, learning off.
+
+        With ``exit_rule`` each sample stops once its class is decided (see
+        :func:`kernels.simulate`). Returns ``(counts, ops, steps_used int64 [B])``.
+        """
+        n = self.w.shape[1]
+        counts = np.zeros((source.batch_size, n), np.int64)
+        ops = np.zeros((source.batch_size, kernels.N_OPS), np.int64)
+        steps_used = np.zeros(source.batch_size, np.int64)
+        # One sample (a camera stream) runs in this thread: a parallel region costs more.
+        kernel = kernels.infer_serial if source.batch_size < 2 else kernels.infer_batch
+        with self.scaled_theta(const.theta_scale, learning=False):
+            kernel(self.w, self.th, self._inputs(source), timesteps, const,
+                   kernels.NO_EXIT if exit_rule is None else exit_rule, counts, ops, steps_used)
+        return counts, ops, steps_used

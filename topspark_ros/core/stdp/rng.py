@@ -1,0 +1,237 @@
+"""
+Random numbers of the numba engine: SplitMix64, Exp(1) by a ziggurat, Poisson spike trains.
+
+Poisson input spikes are drawn per pixel by geometric inter-spike gaps ``floor(E / lambda)``
+with ``E`` ~ Exp(1) from a ziggurat and ``lambda = -log(1 - p)``, which is exactly a
+Bernoulli(p) process per step, so the random-number cost is proportional to the number of
+spikes, not to ``n_inputs * T``, and takes no logarithm on the fast path. The generator is
+SplitMix64 seeded per sample, so results do not depend on the number of threads. The ziggurat
+tables are made once (:data:`ZIGGURAT`).
+"""
+
+import numba
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S3 = np.uint64(3)
+_S8 = np.uint64(8)
+_S11 = np.uint64(11)
+_S27 = np.uint64(27)
+_S30 = np.uint64(30)
+_S31 = np.uint64(31)
+_ONE = np.uint64(1)
+_LOW8 = np.uint64(0xFF)
+_TWO_POW_M53 = 1.0 / 9007199254740992.0
+
+
+_ZIG_R = 7.69711747013104972
+"""Right edge of the base layer of the Exp(1) ziggurat (Marsaglia & Tsang 2000)."""
+_ZIG_AREA = 3.949659822581572e-3
+"""Area of each of its 256 layers."""
+
+
+@numba.njit(cache=True, nogil=True)
+def ziggurat_tables():
+    """
+    Return the 256-layer ziggurat of Exp(1) (Marsaglia & Tsang 2000) as ``float64 [3, 256]``.
+
+    The tables of numpy's ``standard_exponential`` in the 53-bit form: layer ``i`` has right
+    edge ``x_i`` (``x_255 = r``); row 0 holds ``k_i = floor(x_{i-1} / x_i 2^53)`` (an
+    integer below ``2^53``, so exact as a float), the abscissas under which a point of layer
+    ``i`` lies inside the layer below, and thus under the density; row 1 ``x_i / 2^53``;
+    row 2 ``exp(-x_i)``. Layer 0 is the base strip including the tail beyond ``r``.
+    """
+    m = 2.0 ** 53
+    zig = np.zeros((3, 256), np.float64)
+    x = _ZIG_R
+    q = _ZIG_AREA / np.exp(-x)
+    zig[0, 0] = np.floor(x / q * m)
+    zig[1, 0] = q / m
+    zig[1, 255] = x / m
+    zig[2, 0] = 1.0
+    zig[2, 255] = np.exp(-x)
+    last = x
+    for i in range(254, 0, -1):
+        x = -np.log(_ZIG_AREA / x + np.exp(-x))
+        zig[0, i + 1] = np.floor(x / last * m)
+        last = x
+        zig[1, i] = x / m
+        zig[2, i] = np.exp(-x)
+    return zig
+
+
+ZIGGURAT = ziggurat_tables()
+"""The tables of :func:`ziggurat_tables`, made once (6 us a call); the kernels freeze them in."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_u64(state):
+    """Advance the SplitMix64 state; return ``(state, 64 random bits)``."""
+    state = state + _GOLDEN
+    z = (state ^ (state >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return state, z ^ (z >> _S31)
+
+
+@numba.njit(cache=True, nogil=True)
+def _uniform(state):
+    """Return ``(state, u)`` with ``u`` a float64 in (0, 1] (53 random bits)."""
+    state, z = _next_u64(state)
+    return state, np.float64((z >> _S11) + _ONE) * _TWO_POW_M53
+
+
+@numba.njit(cache=True, nogil=True)
+def _exponential(state, zig):
+    """
+    Return ``(state, x)`` with ``x`` an Exp(1) variate by the ziggurat method.
+
+    ``zig`` is :func:`ziggurat_tables`. One 64-bit draw picks a layer (8 bits) and a 53-bit
+    abscissa; about 98.9 % of draws are accepted at once, the rest take the exact wedge or
+    tail test (one ``exp`` or ``log``), so the result is exactly Exp(1) in distribution. The
+    state is passed by value (not in an array) so that it stays in a register.
+    """
+    while True:
+        state, bits = _next_u64(state)
+        bits = bits >> _S3
+        layer = bits & _LOW8
+        r = np.float64(bits >> _S8)
+        x = r * zig[1, layer]
+        if r < zig[0, layer]:
+            return state, x
+        state, u = _uniform(state)
+        if layer == 0:
+            return state, _ZIG_R - np.log(u)
+        if (zig[2, layer - 1] - zig[2, layer]) * u + zig[2, layer] < np.exp(-x):
+            return state, x
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw_trains(log_q, first, timesteps, state, n, times, row_ptr, ends, zig):
+    """
+    Draw the spike times of inputs ``first, first + 1, ...`` for :func:`poisson_sample`.
+
+    Stops before an input that spikes at all (``log_q != 0``) when ``times`` has no room left
+    for ``timesteps`` more events. Returns ``(next input, state, n)``.
+    """
+    n_in = log_q.shape[0]
+    room = times.shape[0]
+    i = first
+    while i < n_in:
+        lq = log_q[i]
+        if lq != 0.0:
+            if room < n + timesteps:
+                return i, state, n
+            scale = -1.0 / lq
+            state, e = _exponential(state, zig)
+            t = np.floor(e * scale)
+            while t < timesteps:
+                ti = int(t)
+                times[n] = ti
+                n += 1
+                row_ptr[ti + 1] += 1
+                state, e = _exponential(state, zig)
+                t += 1.0 + np.floor(e * scale)
+        ends[i] = n
+        i += 1
+    return i, state, n
+
+
+@numba.njit(cache=True, nogil=True)
+def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, times, ends, zig):
+    """
+    Draw one sample's Bernoulli spike trains as time-sorted events.
+
+    Input ``i`` spikes at the steps ``g_1, g_1 + 1 + g_2, ...`` with gaps
+    ``g = floor(E / lambda_i)``, ``E`` ~ Exp(1) and ``lambda_i = -log(1 - p_i)``: then
+    ``P(g >= k) = (1 - p_i)^k``, so the gaps are geometric and the train is exactly a
+    Bernoulli(``p_i``) process per step. Inputs are drawn one after the other from one
+    SplitMix64 stream, then the events are bucketed by step (counting sort).
+
+    Parameters
+    ----------
+    log_q
+        ``float64 [n_inputs]``, ``log(1 - p_i)`` with ``p_i`` the spike probability per
+        step of input ``i``; 0 means silent, ``-inf`` means a spike every step.
+    timesteps
+        number of steps ``T``.
+    seed
+        SplitMix64 seed (uint64) of this sample.
+    row_ptr
+        ``int64 [T + 1]`` output: events of step ``t`` are
+        ``pixels[row_ptr[t]:row_ptr[t + 1]]``, inputs ascending within a step.
+    pixels, times
+        ``int32`` scratch for the events (grown when too small).
+    ends
+        ``int64 [n_inputs]`` scratch.
+    zig
+        :func:`ziggurat_tables`.
+
+    Returns
+    -------
+        ``(pixels, times, n_events)``; ``pixels`` and ``times`` may be new, larger arrays.
+
+    """
+    state = np.uint64(seed)
+    n_in = log_q.shape[0]
+    for t in range(timesteps + 1):
+        row_ptr[t] = 0
+    n = 0
+    i = 0
+    while True:
+        # The scratch is grown out here, between inputs: an array rebound inside the loop over
+        # the inputs would cost reference counting on every input (11 us a sample at T=1).
+        i, state, n = _draw_trains(log_q, i, timesteps, state, n, times, row_ptr, ends, zig)
+        if i == n_in:
+            break
+        grown = np.empty(2 * (n + timesteps), np.int32)
+        grown[:n] = times[:n]
+        times = grown
+    if pixels.shape[0] < n:
+        pixels = np.empty(n + n // 4 + 1024, np.int32)
+    for t in range(timesteps):
+        row_ptr[t + 1] += row_ptr[t]
+    k = 0
+    for i in range(n_in):
+        while k < ends[i]:
+            ti = times[k]
+            pixels[row_ptr[ti]] = i
+            row_ptr[ti] += 1
+            k += 1
+    for t in range(timesteps, 0, -1):
+        row_ptr[t] = row_ptr[t - 1]
+    row_ptr[0] = 0
+    return pixels, times, n
+
+
+@numba.njit(cache=True, nogil=True)
+def poisson_batch(log_q, timesteps, seeds):
+    """
+    Draw the events of a batch with :func:`poisson_sample`, one seed per sample.
+
+    Returns
+    -------
+        ``(pixels int32 [E], row_ptr int64 [B, T + 1])`` with absolute offsets into ``pixels``.
+
+    """
+    n_samples = log_q.shape[0]
+    row_ptr = np.zeros((n_samples, timesteps + 1), np.int64)
+    ends = np.empty(log_q.shape[1], np.int64)
+    out = np.empty(1024, np.int32)
+    scratch = np.empty(1024, np.int32)
+    times = np.empty(1024, np.int32)
+    zig = ZIGGURAT
+    total = 0
+    for b in range(n_samples):
+        scratch, times, n = poisson_sample(log_q[b], timesteps, seeds[b], row_ptr[b], scratch,
+                                           times, ends, zig)
+        if total + n > out.shape[0]:
+            grown = np.empty(2 * (total + n), np.int32)
+            grown[:total] = out[:total]
+            out = grown
+        out[total:total + n] = scratch[:n]
+        for t in range(timesteps + 1):
+            row_ptr[b, t] += total
+        total += n
+    return out[:total].copy(), row_ptr
