@@ -54,14 +54,14 @@ import math
 import os
 from pathlib import Path
 import re
-import stat
 from types import MappingProxyType
 from typing import Optional, Union
 
 import numpy as np
 
 import topspark_ros
-from topspark_ros.core.files import atomic_write, fsync_dir, read_regular, remove_stale_temporaries
+from topspark_ros.core.files import (atomic_write, fsync_dir, open_regular, read_at_most,
+                                     read_regular, remove_stale_temporaries)
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout written by :func:`save_checkpoint`."""
@@ -315,20 +315,14 @@ def _read_tensor_file(tensor_path: Path, shapes: dict, dtypes: dict) -> bytes:
     """
     data_bytes = sum(math.prod(shape) * DTYPE_BYTES[dtypes[name]]
                      for name, shape in shapes.items())
-    fd = os.open(tensor_path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0)
-                 | getattr(os, 'O_CLOEXEC', 0))
-    with os.fdopen(fd, 'rb', buffering=0) as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise CheckpointError(f'{tensor_path} is not a regular file (a device, FIFO, '
-                                  'socket or directory is never read)')
+    with open_regular(tensor_path, CheckpointError) as (handle, info):
         head = handle.read(8)
         header = int.from_bytes(head, 'little') if len(head) == 8 else -1
         if not 0 <= header <= MAX_HEADER_BYTES or info.st_size != 8 + header + data_bytes:
             raise CheckpointError(f'{tensor_path}: {info.st_size} bytes, not the safetensors '
                                   f'header plus the {data_bytes} bytes of tensor data the '
                                   'metadata describes (corrupted, truncated or torn save)')
-    return read_regular(tensor_path, info.st_size, CheckpointError)
+        return read_at_most(handle, tensor_path, info.st_size, CheckpointError, head)
 
 
 def load_checkpoint(path: Union[str, os.PathLike], device: str = 'cpu',

@@ -7,12 +7,14 @@ held under an exclusive ``flock`` so a cleaner can tell an orphan from a save in
 Reads open non-blocking and refuse anything but a regular file of bounded size.
 """
 
+import contextlib
 import os
 from pathlib import Path
 import re
 import stat
 import tempfile
 import time
+from typing import BinaryIO, Iterator, Tuple
 
 try:
     import fcntl
@@ -102,13 +104,14 @@ def remove_stale_temporaries(directory: Path, pattern: 're.Pattern') -> int:
     return removed
 
 
-def read_regular(path: Path, limit: int, error: type = ValueError) -> bytes:
+@contextlib.contextmanager
+def open_regular(path: Path,
+                 error: type = ValueError) -> Iterator[Tuple[BinaryIO, os.stat_result]]:
     """
-    Return the bytes of the regular file ``path`` (symlinks followed), at most ``limit``.
+    Open ``path`` (symlinks followed) for reading; yield ``(unbuffered handle, its fstat)``.
 
-    Opened non-blocking, so a FIFO or device is refused without waiting on it. Raises
-    ``OSError`` when it cannot be opened or read, ``error`` when it is not a
-    regular file or is larger than ``limit``.
+    Opened non-blocking, so a FIFO or device is refused without waiting on it: raises ``error``
+    when it is not a regular file, ``OSError`` when it cannot be opened.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0)
                  | getattr(os, 'O_CLOEXEC', 0))
@@ -117,17 +120,34 @@ def read_regular(path: Path, limit: int, error: type = ValueError) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise error(f'{path} is not a regular file (a device, FIFO, socket or '
                         'directory is never read)')
-        if info.st_size > limit:
-            raise error(f'{path} has {info.st_size} bytes, more than the {limit} accepted')
-        data = bytearray()
-        while len(data) <= limit:
-            chunk = handle.read(min(limit + 1 - len(data), 1 << 26))
-            if not chunk:
-                break
-            data += chunk
+        yield handle, info
+
+
+def read_at_most(handle: BinaryIO, path: Path, limit: int, error: type = ValueError,
+                 data: bytes = b'') -> bytes:
+    """Return ``data`` + the rest of ``handle``; raise ``error`` past ``limit`` bytes in all."""
+    data = bytearray(data)
+    while len(data) <= limit:
+        chunk = handle.read(min(limit + 1 - len(data), 1 << 26))
+        if not chunk:
+            break
+        data += chunk
     if len(data) > limit:
         raise error(f'{path} grew beyond {limit} bytes while read')
     return bytes(data)
+
+
+def read_regular(path: Path, limit: int, error: type = ValueError) -> bytes:
+    """
+    Return the bytes of the regular file ``path`` (symlinks followed), at most ``limit``.
+
+    See :func:`open_regular`; raises ``error`` when it is not a regular file or is larger than
+    ``limit``, ``OSError`` when it cannot be opened or read.
+    """
+    with open_regular(path, error) as (handle, info):
+        if info.st_size > limit:
+            raise error(f'{path} has {info.st_size} bytes, more than the {limit} accepted')
+        return read_at_most(handle, path, limit, error)
 
 
 def fsync_dir(directory: Path) -> None:

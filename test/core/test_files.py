@@ -1,0 +1,71 @@
+"""Tests of the safe file writes and reads (core/files.py) shared by checkpoints and profiles."""
+
+import os
+import time
+
+import pytest
+from topspark_ros.core import files
+
+
+class Refused(ValueError):
+    """The error type the tests ask the readers to raise."""
+
+
+def test_atomic_write_replaces_the_target_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / 'model.json'
+    target.write_text('old')
+    files.atomic_write(tmp_path, '.model.json', b'new', target)
+    assert target.read_bytes() == b'new'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['model.json']
+    # The umask applies, as for any file the user writes (mkstemp alone would give 0600).
+    assert target.stat().st_mode & 0o777 == 0o666 & ~files.umask()
+
+
+def test_read_regular_returns_the_bytes_within_the_limit(tmp_path):
+    path = tmp_path / 'a'
+    path.write_bytes(b'x' * 10)
+    assert files.read_regular(path, 10, Refused) == b'x' * 10
+    with pytest.raises(Refused, match='has 10 bytes, more than the 9 accepted'):
+        files.read_regular(path, 9, Refused)
+
+
+def test_a_fifo_is_refused_without_blocking_and_a_directory_is_not_read(tmp_path):
+    fifo = tmp_path / 'fifo'
+    os.mkfifo(fifo)
+    with pytest.raises(Refused, match='is not a regular file'):
+        files.read_regular(fifo, 100, Refused)
+    with pytest.raises(IsADirectoryError):
+        files.read_regular(tmp_path, 100, Refused)
+
+
+def test_read_at_most_prepends_what_was_read_and_stops_at_the_limit(tmp_path):
+    path = tmp_path / 'a'
+    path.write_bytes(b'0123456789')
+    with files.open_regular(path, Refused) as (handle, info):
+        head = handle.read(4)
+        assert files.read_at_most(handle, path, info.st_size, Refused, head) == b'0123456789'
+    with files.open_regular(path, Refused) as (handle, _):
+        with pytest.raises(Refused, match='grew beyond 5 bytes'):
+            files.read_at_most(handle, path, 5, Refused)
+
+
+def test_only_old_unlocked_temporaries_are_removed(tmp_path):
+    import re
+
+    pattern = re.compile(r'\.m\.json\w*\.tmp')
+    old = tmp_path / '.m.jsonabc.tmp'
+    new = tmp_path / '.m.jsonxyz.tmp'
+    other = tmp_path / 'keep.tmp'
+    for path in (old, new, other):
+        path.write_text('')
+    stale = time.time() - files.STALE_TEMPORARY_S - 1
+    os.utime(old, (stale, stale))
+    os.utime(other, (stale, stale))
+    held = os.open(new, os.O_RDONLY)
+    try:
+        assert files.lock(held, blocking=False)
+        os.utime(new, (stale, stale))
+        assert files.remove_stale_temporaries(tmp_path, pattern) == 1
+    finally:
+        os.close(held)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['.m.jsonxyz.tmp', 'keep.tmp']
