@@ -150,7 +150,7 @@ def reading(images, labels, n_camera: int, repeats: int, tmp: Path) -> list:
 def _infer(model, images: np.ndarray, timesteps: int) -> np.ndarray:
     """Infer ``images`` in batches of 256 as a sweep does; return the output spike counts."""
     return np.concatenate([model.infer(images[a:a + 256], timesteps=timesteps, seed=1)
-                           .exc_spike_counts for a in range(0, len(images), 256)])
+                           .evidence for a in range(0, len(images), 256)])
 
 
 def consuming(images, labels, n_stdp: int, repeats: int) -> list:

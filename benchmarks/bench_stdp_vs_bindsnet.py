@@ -241,11 +241,12 @@ def _run_topspark(spec: dict) -> dict:
         t0 = time.perf_counter()
         if spec['mode'] == 'train':
             result = model.learn(batch_images, timesteps=steps)
+            counts = result.exc_spike_counts
         else:
             result = model.infer(batch_images, timesteps=steps)
+            counts = result.evidence
         elapsed = time.perf_counter() - t0
-        return (0.0, elapsed, result.ops.input_spikes.tolist(),
-                result.exc_spike_counts.sum(1).tolist())
+        return (0.0, elapsed, result.ops.input_spikes.tolist(), counts.sum(1).tolist())
 
     timed, cpu = _timed_calls(run, _chunks(images, spec), spec['warmup'])
     return _summarise(spec, timed, cpu, rss_ready, import_s, {'numba': numba.__version__})

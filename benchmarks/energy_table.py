@@ -66,7 +66,7 @@ def measure(path: str, images: np.ndarray, n_learn: int, seed: int) -> dict:
                              params=params_for(model, profile, timesteps), seed=seed)
         figures['ops'][name] = mean_ops(result, len(images)).as_dict()
         figures['accuracy'][name] = profile.entry(timesteps).accuracy
-    if getattr(model, 'learns_online', True) and n_learn > 0:
+    if model.learns_online and n_learn > 0:
         learner = copy.deepcopy(model)
         timesteps = points['balanced']
         result = learner.learn(images[:n_learn], timesteps=timesteps,

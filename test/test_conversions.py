@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from topspark_ros.conversions.image import (array_to_image, compressed_to_array, ENCODINGS,
-                                            image_to_array, ImageConversionError)
+                                            frame_to_array, image_to_array,
+                                            ImageConversionError, stamp_ns)
 
 pytestmark = pytest.mark.ros
 
@@ -230,6 +231,18 @@ def test_compressed_png_is_exact() -> None:
     array, layout = compressed_to_array(_compressed(_encoded(deep, 'PNG'), 'mono16; png'))
     assert layout == 'mono' and array.dtype == np.uint16
     np.testing.assert_array_equal(array[:, :, 0], deep)
+
+
+def test_frame_to_array_takes_raw_and_compressed_frames_and_stamps_are_nanoseconds() -> None:
+    """A camera frame of either transport becomes an array; a header stamp an int of ns."""
+    mono = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    raw = array_to_image(mono, 'mono8')
+    raw.header.stamp.sec, raw.header.stamp.nanosec = 3, 5
+    for msg in (raw, _compressed(_encoded(mono, 'PNG'))):
+        array, layout = frame_to_array(msg)
+        assert layout == 'mono'
+        np.testing.assert_array_equal(array[:, :, 0], mono)
+    assert stamp_ns(raw.header) == 3_000_000_005
 
 
 def test_compressed_jpeg_decodes_close_to_the_original() -> None:

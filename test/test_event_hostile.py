@@ -73,7 +73,7 @@ def test_a_packet_over_max_packet_bytes_is_refused_and_counted(ros) -> None:
     packets = _stream(3)
     node._on_packet(_packet(packets[0], seq=0))
     node._on_packet(_packet(bytes(50 << 20), seq=1))  # 50 MB: refused unread
-    assert node._counts['errors'] == 1 and 'max_packet_bytes' in node._last_error
+    assert node._pipeline.counts['errors'] == 1 and 'max_packet_bytes' in node._pipeline.last_error
     node._on_packet(_packet(packets[2], seq=2))
     level, message, values = node._diagnostic_status()
     assert (values['packets_refused'], values['bytes_refused']) == (1, 50 << 20)

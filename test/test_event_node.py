@@ -117,9 +117,10 @@ def test_event_mode_fails_clearly_without_the_message_package(ros, monkeypatch) 
     node = _classifier(context, executor)
     assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
     assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
-    assert "input_mode 'events'" in node._last_error
-    assert 'event-camera-msgs' in node._last_error and 'frames' in node._last_error
-    assert node._session is None
+    assert "input_mode 'events'" in node._pipeline.last_error
+    error = node._pipeline.last_error
+    assert 'event-camera-msgs' in error and 'frames' in error
+    assert node._pipeline.session is None
 
 
 @needs_msgs
@@ -129,7 +130,7 @@ def test_event_mode_refuses_a_frames_only_model(ros) -> None:
     context, executor, _ = ros
     node = _classifier(context, executor, model_path=str(CONVERTED))
     assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
-    assert 'frames' in node._last_error and 'events' in node._last_error
+    assert 'frames' in node._pipeline.last_error and 'events' in node._pipeline.last_error
 
 
 @needs_msgs
@@ -144,7 +145,7 @@ def test_time_windows_are_classified_with_the_last_packets_header(ros) -> None:
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     probe.commands.publish(TimestepCommand(timesteps=12))
-    assert spin_until(lambda: node._timesteps == 12)
+    assert spin_until(lambda: node._pipeline.commanded == 12)
     # 350 ms of events in 35 ms packets (windows end inside packets and between them).
     packets = _packets(_events(3000, 350_000), 35_000)
     assert spin_until(lambda: probe.packets.get_subscription_count() > 0)
@@ -162,7 +163,7 @@ def test_time_windows_are_classified_with_the_last_packets_header(ros) -> None:
         assert result.timestep_budget == 12 and result.timesteps_used == 12
         assert len(result.scores) == 10 and result.energy_j > 0
         assert result.frames_dropped == 0
-    stats = node._stream.stats()
+    stats = node._pipeline.stream.stats()
     assert stats['packets_received'] == len(packets) and stats['sequence_gaps'] == 0
     assert stats['events'] == 3000 and stats['windows'] == 3
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
@@ -181,14 +182,14 @@ def test_count_windows_mono_encoding_and_a_bad_packet(ros) -> None:
     bad, _ = _packets(_events(10, 1000), 1000)[0]
     bad.encoding = 'yuv422'
     node._on_packet(bad)
-    assert node._counts['errors'] == 1
-    assert 'yuv422' in node._last_error and 'evt3' in node._last_error
+    assert node._pipeline.counts['errors'] == 1
+    assert 'yuv422' in node._pipeline.last_error and 'evt3' in node._pipeline.last_error
     for msg, _ in _packets(_events(2100, 200_000, seed=1), 20_000, encoding='mono'):
         node._on_packet(msg)
     assert spin_until(lambda: len(probe.results) >= 5)
     spin_until(lambda: False, timeout_s=0.3)
     assert len(probe.results) == 5  # 2100 // 400; the last 100 events wait
-    assert node._stream.stats()['encoding'] == 'mono'
+    assert node._pipeline.stream.stats()['encoding'] == 'mono'
 
 
 @needs_msgs
@@ -205,9 +206,9 @@ def test_lost_packets_show_in_diagnostics(ros) -> None:
     packets = _packets(_events(600, 60_000, seed=10), 10_000)
     for msg, _ in packets[:2] + packets[5:]:  # packets 2, 3 and 4 lost
         node._on_packet(msg)
-    assert spin_until(lambda: node._diag_pub.get_subscription_count() > 0)
-    node._publish_diagnostics()
-    node._publish_diagnostics()
+    assert spin_until(lambda: node._diagnostics.publisher.get_subscription_count() > 0)
+    node._diagnostics.publish_now()
+    node._diagnostics.publish_now()
     assert spin_until(lambda: len(arrays) >= 2)
     first, second = (a.status[0] for a in arrays[:2])
     values = {kv.key: kv.value for kv in first.values}
@@ -227,20 +228,20 @@ def test_backlog_keeps_the_newest_windows_and_counts_drops(ros) -> None:
     node.trigger_configure()
     node.trigger_activate()
     packets = _packets(_events(2000, 200_000, seed=2), 10_000)
-    node._busy.acquire()  # a batch "in progress"
+    node._pipeline.busy.acquire()  # a batch "in progress"
     try:
         start = time.monotonic()
         for msg, _ in packets:
             node._on_packet(msg)  # returns at once: decoding never waits for the model
         assert time.monotonic() - start < 5.0
         node._drain_windows()  # busy: does nothing
-        assert node._stream.pending == 2
+        assert node._pipeline.stream.pending == 2
     finally:
-        node._busy.release()
-    made = node._stream.counts['windows']
+        node._pipeline.busy.release()
+    made = node._pipeline.stream.counts['windows']
     assert made == 9  # windows [0, 20), ..., [160, 180) ms are complete; [180, 200) is open
-    assert node._stream.counts['windows_dropped'] == made - 2
-    node._wake.trigger()
+    assert node._pipeline.stream.counts['windows_dropped'] == made - 2
+    node._intake.worker.trigger()
     assert spin_until(lambda: len(probe.results) == 2)
     # the two newest windows, [140, 160) and [160, 180) ms: packets 15 and 17
     assert [r.header.frame_id for r in probe.results] == ['pkt15', 'pkt17']

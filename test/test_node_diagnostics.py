@@ -224,11 +224,12 @@ def test_frames_lost_in_transport_are_counted_from_stamps(ros) -> None:
     for i in range(80):
         if i in skipped:
             continue  # lost on the way: the node never sees it
-        received = node._counts['processed'] + node._counts['dropped']
+        counts = node._pipeline.counts
+        received = counts['processed'] + counts['dropped']
         images.publish(_frame(start + i * PERIOD_NS, i % 10))
-        assert spin_until(lambda: node._counts['processed'] + node._counts['dropped']
-                          > received, timeout_s=10.0)
-    node._publish_diagnostics()
+        assert spin_until(lambda: counts['processed'] + counts['dropped'] > received,
+                          timeout_s=10.0)
+    node._diagnostics.publish_now()
     assert spin_until(lambda: bool(seen))
     values = _values(seen[-1])
     assert values['frames_received'] == '73'

@@ -74,14 +74,15 @@ def test_compressed_transport_classifies_jpeg_and_png_and_counts_garbage(ros) ->
         assert spin_until(lambda: compressed.publish(sent) or any(
             r.header.stamp.sec == sec for r in results)), f'no result for {fmt}'
     assert all(r.header.frame_id == 'camera' for r in results)
-    errors = node._counts['errors']
+    errors = node._pipeline.counts['errors']
     ignored = array_to_image(_fashion(3), 'mono8')
     ignored.header.stamp.sec = 99
     raw.publish(ignored)
     garbage = CompressedImage(format='jpeg', data=b'\xff\xd8\xff\xe0 no image follows')
     garbage.header.stamp.sec = 99
-    assert spin_until(lambda: compressed.publish(garbage) or node._counts['errors'] > errors)
-    assert 'cannot decode' in node._last_error
+    assert spin_until(lambda: compressed.publish(garbage)
+                      or node._pipeline.counts['errors'] > errors)
+    assert 'cannot decode' in node._pipeline.last_error
     spin_until(lambda: False, timeout_s=0.3)
     assert not [r for r in results if r.header.stamp.sec == 99], \
         'a raw image or garbage was classified'
@@ -112,10 +113,10 @@ def test_camera_encodings_are_classified_by_the_node(ros) -> None:
     ]
     for frame in frames:
         node._on_image(frame)
-    assert node._counts['processed'] == 3, node._last_error
-    assert node._counts['errors'] == 0
+    assert node._pipeline.counts['processed'] == 3, node._pipeline.last_error
+    assert node._pipeline.counts['errors'] == 0
     node._on_image(Image(height=2, width=3, encoding='yuyv', step=6, data=bytes(12)))
-    assert node._counts['errors'] == 1 and 'even width' in node._last_error
+    assert node._pipeline.counts['errors'] == 1 and 'even width' in node._pipeline.last_error
 
 
 def _controller(context, executor, **overrides):

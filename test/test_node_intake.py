@@ -108,25 +108,25 @@ def test_a_burst_of_1000_packets_is_read_without_the_executor(ros) -> None:
     skipped = {100, 101, 102, 500}  # two gaps, four packets lost
     packets = [m for m in _packets(1000) if m.seq not in skipped]
     assert _wait(lambda: publisher.get_subscription_count() > 0)
-    node._busy.acquire()  # a classification "in progress"; nobody spins
+    node._pipeline.busy.acquire()  # a classification "in progress"; nobody spins
     try:
         for msg in packets:
             publisher.publish(msg)
-        assert _wait(lambda: node._stream.counts['packets_received'] == 996), \
-            node._stream.counts
-        stats = node._stream.stats()
+        assert _wait(lambda: node._pipeline.stream.counts['packets_received'] == 996), \
+            node._pipeline.stream.counts
+        stats = node._pipeline.stream.stats()
         assert stats['sequence_gaps'] == 2 and stats['packets_lost'] == 4
         assert stats['windows'] == 9 and stats['windows_pending'] == 9
         assert results == []
     finally:
-        node._busy.release()
-    node._wake.trigger()  # the model is free again (a later packet would wake it too)
+        node._pipeline.busy.release()
+    node._intake.worker.trigger()  # the model is free again (a later packet would wake it too)
     assert spin_until(lambda: len(results) >= 9)
     spin_until(lambda: False, timeout_s=0.3)
-    assert len(results) == 9 and node._stream.counts['windows_dropped'] == 0
+    assert len(results) == 9 and node._pipeline.stream.counts['windows_dropped'] == 0
     assert [r.header.frame_id for r in results][:2] == ['pkt99', 'pkt199']
     assert node.trigger_deactivate().name == 'SUCCESS'
-    assert node._input_sub is None and node._wake is None  # the threads are gone
+    assert node._intake is None  # the reader and worker threads are gone
     assert node.trigger_cleanup().name == 'SUCCESS'
 
 
@@ -155,19 +155,20 @@ def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -
     node.trigger_activate()
     assert _wait(lambda: images.get_subscription_count() > 0)
     frame = array_to_image(np.full((28, 28), 200, np.uint8), 'mono8')
-    node._busy.acquire()  # a frame "in progress"
+    node._pipeline.busy.acquire()  # a frame "in progress"
     try:
         for k in range(3):
             frame.header.stamp.sec, frame.header.frame_id = k + 1, f'f{k}'
             images.publish(frame)
-            assert _wait(lambda: node._counts['dropped'] == k + 1), node._counts
+            assert _wait(lambda: node._pipeline.counts['dropped'] == k + 1), node._pipeline.counts
     finally:
-        node._busy.release()
+        node._pipeline.busy.release()
     frame.header.stamp.sec, frame.header.frame_id = 4, 'f3'
     images.publish(frame)
     assert spin_until(lambda: len(results) == 1)
     assert results[0].header.frame_id == 'f3' and results[0].frames_dropped == 3
-    assert node._counts['processed'] == 1 and node._gaps.stats()['frames_lost_in_transport'] == 0
+    assert node._pipeline.counts['processed'] == 1
+    assert node._pipeline.gaps.stats()['frames_lost_in_transport'] == 0
     node.trigger_deactivate()
 
 

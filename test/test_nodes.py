@@ -163,7 +163,7 @@ def test_timestep_command_is_used(ros) -> None:
     node.trigger_configure()
     node.trigger_activate()
     probe.commands.publish(TimestepCommand(timesteps=12))
-    assert spin_until(lambda: node._timesteps == 12)
+    assert spin_until(lambda: node._pipeline.commanded == 12)
     assert spin_until(lambda: (probe.images.publish(_frame(probe, 2)) or bool(probe.results)))
     assert probe.results[-1].timestep_budget == 12
 
@@ -176,13 +176,13 @@ def test_frames_arriving_while_busy_are_dropped_and_counted(ros) -> None:
     node.trigger_configure()
     node.trigger_activate()
     frame = _frame(probe, 3)
-    node._busy.acquire()  # a frame "in progress"
+    node._pipeline.busy.acquire()  # a frame "in progress"
     try:
         for _ in range(5):
             node._on_image(frame)
     finally:
-        node._busy.release()
-    assert node._counts['dropped'] == 5 and node._counts['processed'] == 0
+        node._pipeline.busy.release()
+    assert node._pipeline.counts['dropped'] == 5 and node._pipeline.counts['processed'] == 0
     # Concurrently: a burst of frames processed by 4 executor threads at once.
     done = threading.Event()
 
@@ -195,7 +195,7 @@ def test_frames_arriving_while_busy_are_dropped_and_counted(ros) -> None:
         t.start()
     for t in threads:
         t.join()
-    counts = node._counts
+    counts = node._pipeline.counts
     assert counts['processed'] + counts['dropped'] == 5 + 90
     assert counts['dropped'] > 5, 'concurrent frames were queued instead of dropped'
     assert spin_until(lambda: len(probe.results) == counts['processed'])
@@ -212,9 +212,9 @@ def test_unreadable_frame_is_counted_not_fatal(ros) -> None:
     bad = _frame(probe, 0)
     bad.encoding = 'yuv422'
     node._on_image(bad)
-    assert node._counts['errors'] == 1 and 'yuv422' in node._last_error
+    assert node._pipeline.counts['errors'] == 1 and 'yuv422' in node._pipeline.last_error
     node._on_image(_frame(probe, 0))
-    assert node._counts['processed'] == 1
+    assert node._pipeline.counts['processed'] == 1
 
 
 def test_energy_monitor_prices_classifications(ros) -> None:
@@ -260,7 +260,7 @@ def test_classifier_runs_a_converted_model_and_refuses_online_learning_on_it(ros
     learning = _classifier(context, executor, model_path=converted, online_learning=True)
     assert learning.trigger_configure() == TransitionCallbackReturn.FAILURE
     assert learning._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
-    assert 'trained offline' in learning._last_error
+    assert 'trained offline' in learning._pipeline.last_error
     executor.remove_node(learning)
     learning.destroy_node()
 
@@ -308,11 +308,11 @@ def test_timestep_commands_are_clamped_to_max_timesteps_and_counted(ros) -> None
     node.trigger_configure()
     node.trigger_activate()
     probe.commands.publish(TimestepCommand(timesteps=2**32 - 1))  # killed the process before
-    assert spin_until(lambda: node._timesteps is not None, timeout_s=5.0)
-    assert node._timesteps == 16 and node._counts.get('timesteps_clamped') == 1
+    assert spin_until(lambda: node._pipeline.commanded is not None, timeout_s=5.0)
+    assert node._pipeline.commanded == 16 and node._pipeline.counts.get('timesteps_clamped') == 1
     probe.commands.publish(TimestepCommand(timesteps=0))
-    assert spin_until(lambda: node._counts.get('timesteps_refused') == 1, timeout_s=5.0)
-    assert node._timesteps == 16
+    assert spin_until(lambda: node._pipeline.counts.get('timesteps_refused') == 1, timeout_s=5.0)
+    assert node._pipeline.commanded == 16
     assert spin_until(lambda: (probe.images.publish(_frame(probe, 2)) or bool(probe.results)))
     assert probe.results[-1].timestep_budget == 16
     # The ceiling may not go below the default, nor the default above the ceiling.
@@ -326,7 +326,7 @@ def test_timestep_commands_are_clamped_to_max_timesteps_and_counted(ros) -> None
     assert spin_until(lambda: (probe.images.publish(_frame(probe, 3))
                                or probe.results[-1].timestep_budget == 8))
     assert _limits(node, 'max_timesteps') == _limits(node, 'default_timesteps')
-    assert node._counts['errors'] == 0
+    assert node._pipeline.counts['errors'] == 0
 
 
 def test_failing_periodic_save_is_counted_and_classifying_goes_on(ros, tmp_path) -> None:
@@ -343,11 +343,11 @@ def test_failing_periodic_save_is_counted_and_classifying_goes_on(ros, tmp_path)
     # Before: OSError escaped the image callback (and the executor) at the first learnt frame.
     assert spin_until(lambda: (probe.images.publish(_frame(probe, len(probe.results)))
                                or len(probe.results) >= 3))
-    counts = node._counts
+    counts = node._pipeline.counts
     assert counts['learnt'] >= 3 and counts['saved'] == 0
     assert counts['save_failures'] == counts['learnt']
     assert counts['errors'] == counts['save_failures']
-    assert 'save' in node._last_error and 'a_file' in node._last_error
+    assert 'save' in node._pipeline.last_error and 'a_file' in node._pipeline.last_error
     # The service answers the same fault the same way, and the node still classifies.
     response = node._on_save(Trigger.Request(), Trigger.Response())
     assert not response.success and 'save failed' in response.message
@@ -404,14 +404,14 @@ def _classifier_works_with(context, executor, save_dir, name: str, value) -> str
     active = False
     try:
         if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-            return f'configure failed ({node._last_error!r})'
+            return f'configure failed ({node._pipeline.last_error!r})'
         active = node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         if not active:
             return 'activate failed'
         for index in (0, 1):
             node._on_image(_frame(node, index))
-        if node._counts['processed'] != 2 or node._counts['errors']:
-            return f'counts {node._counts}, last error {node._last_error!r}'
+        if node._pipeline.counts['processed'] != 2 or node._pipeline.counts['errors']:
+            return f'counts {node._pipeline.counts}, last error {node._pipeline.last_error!r}'
         return ''
     finally:
         if active:

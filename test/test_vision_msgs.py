@@ -162,13 +162,14 @@ def test_without_vision_msgs_configure_says_why_unless_switched_off(ros, monkeyp
     node = _classifier(context, executor)
     assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
     assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
-    assert 'vision-msgs' in node._last_error and 'publish_vision_msgs' in node._last_error
+    error = node._pipeline.last_error
+    assert 'vision-msgs' in error and 'publish_vision_msgs' in error
     quiet = _classifier(context, executor, publish_vision_msgs=False)
     assert quiet.trigger_configure() == TransitionCallbackReturn.SUCCESS
     assert not _ours(quiet, 'label_info')
     assert quiet.trigger_activate() == TransitionCallbackReturn.SUCCESS
     quiet._on_image(_raw(_fashion(1)))
-    assert quiet._counts['processed'] == 1 and quiet._counts['errors'] == 0
+    assert quiet._pipeline.counts['processed'] == 1 and quiet._pipeline.counts['errors'] == 0
 
 
 def _raw(array: np.ndarray):

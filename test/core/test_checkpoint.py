@@ -23,7 +23,7 @@ def trained(fashion_train):
     images = fashion_train.images[:20]
     model = DiehlCookNetwork(STDPConfig(n_neurons=12))
     model.learn(images[:10], timesteps=40)
-    counts = model.infer(images, timesteps=40).exc_spike_counts
+    counts = model.infer(images, timesteps=40).evidence
     model.readout = assign_labels(counts, fashion_train.labels[:20], 10)
     return model, images
 
@@ -43,7 +43,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, trained):
     assert np.array_equal(loaded.theta, model.theta)
     a = model.infer(images, timesteps=40, seed=9)
     b = loaded.infer(images, timesteps=40, seed=9)
-    assert np.array_equal(a.exc_spike_counts, b.exc_spike_counts)
+    assert np.array_equal(a.evidence, b.evidence)
     assert np.array_equal(a.predicted, b.predicted)
     assert loaded.config == model.config and loaded.params == model.params
 

@@ -5,8 +5,8 @@ import sys
 
 from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.plotting import plot_profile, plot_run, plot_sensitivity
+from topspark_ros.core.stdp.knobs import stdp_knobs
 from topspark_ros.core.topspark.enhance import Score, Sensitivity, SensitivityPoint
-from topspark_ros.core.topspark.knobs import STDP_KNOBS
 from topspark_ros.core.topspark.profile import ProfileEntry, TimestepProfile
 from topspark_ros.core.topspark.scoreboard import Sample, Scoreboard
 
@@ -28,7 +28,7 @@ def _profile() -> TimestepProfile:
 
 
 def _sensitivity() -> Sensitivity:
-    knob = STDP_KNOBS[0]
+    knob = stdp_knobs(1.0)[0]
     points = tuple(SensitivityPoint(t, knob.name, knob.stage, f, f,
                                     Score(0.5 + 0.1 * f, 1e-6 * f, 10.0, 100))
                    for t in (16, 8) for f in sorted(set(knob.factors) | {1.0}))

@@ -71,12 +71,12 @@ def stdp_infer(model, images: np.ndarray, timesteps: int) -> dict:
     singles = [model.infer(images[i:i + 1], timesteps=timesteps, seed=100 + i)
                for i in range(N_BATCH_1)]
     return {'predicted': result.predicted.tolist(),
-            'spikes': result.exc_spike_counts.sum(axis=1).tolist(),
-            'counts_sha256': _sha(result.exc_spike_counts.astype(np.int64)),
+            'spikes': result.evidence.sum(axis=1).tolist(),
+            'counts_sha256': _sha(result.evidence.astype(np.int64)),
             'input_spikes': result.ops.input_spikes.tolist(),
             'batch1_predicted': [int(r.predicted[0]) for r in singles],
             'batch1_counts_sha256': _sha(np.concatenate(
-                [r.exc_spike_counts for r in singles]).astype(np.int64))}
+                [r.evidence for r in singles]).astype(np.int64))}
 
 
 def stdp_learn(model, images: np.ndarray, timesteps: int) -> dict:

@@ -102,7 +102,9 @@ def run(args) -> dict:
                          f'{meta["tensors"]["sha256"][:16]}...)')
     energy_model = EnergyModel(args.preset or profile.energy_preset)
     train = common.dataset(args, 'train', spec=model.input_spec)
-    learn = max(args.learn_samples, args.confirm_samples) if args.learn_budget else 0
+    # Learning parameters are scored only for a family that learns on line (STDP).
+    learn = max(args.learn_samples, args.confirm_samples) \
+        if args.learn_budget and model.learns_online else 0
     if args.n_val + learn > len(train):
         raise UsageError(f'--n-val + the scoring images ({args.n_val} + {learn}) exceed the '
                          f'{len(train)} training images')
@@ -110,7 +112,7 @@ def run(args) -> dict:
     confirm_top = 2 if learn > args.learn_samples else 0
     total = enhance.enhance_work(grid, args.n_val, budget=args.budget,
                                  learn_budget=args.learn_budget, learning=learn > 0,
-                                 confirm_top=confirm_top)
+                                 knobs=model.knobs, confirm_top=confirm_top)
     executor = common.executor(args)
     with common.progress(args, total, 'enhance', unit='run') as bar:
         try:

@@ -86,7 +86,7 @@ def run(args) -> dict:
     (idx,) = split_indices(len(dataset), [n], args.seed)
     train_images = None
     # Families trained offline (learns_online False: converted networks) have no learning step.
-    if args.n_train_steps and getattr(model, 'learns_online', True):
+    if args.n_train_steps and model.learns_online:
         train = common.dataset(args, 'train', spec=model.input_spec)
         (tidx,) = split_indices(len(train), [min(args.n_train_steps, len(train))], args.seed)
         train_images = train.images[tidx]

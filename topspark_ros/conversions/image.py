@@ -29,7 +29,7 @@ that :mod:`topspark_ros.core.preprocess` understands. The encodings (names as in
   scale them first.
 
 :func:`compressed_to_array` decodes ``sensor_msgs/CompressedImage`` (image_transport's
-``compressed`` transport: JPEG or PNG) with Pillow.
+``compressed`` transport: JPEG or PNG) with Pillow; :func:`frame_to_array` takes either.
 """
 
 import io
@@ -205,6 +205,21 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS) -> tuple:
     if array.ndim == 2:
         array = array[:, :, None]
     return array, layout
+
+
+def frame_to_array(msg) -> tuple:
+    """
+    Return ``(array [H, W, C], layout)`` of a camera frame: an Image or a CompressedImage.
+
+    :func:`compressed_to_array` for a message with a ``format`` field (CompressedImage, whose
+    data carries its own encoding), :func:`image_to_array` otherwise.
+    """
+    return compressed_to_array(msg) if hasattr(msg, 'format') else image_to_array(msg)
+
+
+def stamp_ns(header) -> int:
+    """Return the stamp of a ``std_msgs/Header`` in nanoseconds."""
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
 def _pil_to_array(image) -> tuple:

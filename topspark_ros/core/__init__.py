@@ -3,8 +3,11 @@ Core of topspark_ros: everything the papers are about, free of ROS (torch and nu
 
 Modules:
 
+* :mod:`~topspark_ros.core.model` -- the one interface of the model families (``infer`` with
+  an explicit ``T``, one result type, ``check_timesteps``); :mod:`~topspark_ros.core.inputs`
+  -- its typed inputs (frames, ``SpikeEvents``, ``EventFrames``).
 * :mod:`~topspark_ros.core.data.idx` -- MNIST-family IDX readers, data set search, splits.
-* :mod:`~topspark_ros.core.stdp.encoding` -- Poisson rate coding and the sparse ``SpikeEvents``.
+* :mod:`~topspark_ros.core.stdp.encoding` -- Poisson rate coding of images into spike trains.
 * :mod:`~topspark_ros.core.stdp` -- the Diehl & Cook (2015) STDP network (config, dynamics
   parameters, model, results); :mod:`~topspark_ros.core.stdp.kernels` is its numba CPU engine and
   :mod:`~topspark_ros.core.stdp.torch_engine` its dense torch (reference, GPU) engine.

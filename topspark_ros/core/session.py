@@ -1,13 +1,14 @@
 """
 A classification session: one loaded model, the frame path into it, energy accounting.
 
-Everything the classifier node does for a frame happens here, without ROS: preprocess the frame
+What the classifier node does with the model for a frame happens here, without ROS (its
+counters, commanded ``T`` and saves: :mod:`topspark_ros.core.pipeline`): preprocess the frame
 (:mod:`topspark_ros.core.preprocess`), run the model for the commanded timestep count ``T``
-with the parameters enhanced for that ``T`` (from the timestep profile, when one is given),
-and turn the result into a :class:`Prediction` with its operation counts and estimated
-energy. With on-line learning, the same frame path feeds unsupervised STDP: :meth:`learn`
-returns the learning's operation counts and :meth:`charge_learning` adds them (and their
-energy) to the frame's prediction.
+with the parameters enhanced for that ``T`` (from the timestep profile, when one is given;
+resolved once per ``T``), and turn the result into a :class:`Prediction` with its operation
+counts and estimated energy. With on-line learning, the same frame path feeds unsupervised
+STDP: :meth:`learn` returns the learning's operation counts and :meth:`charge_learning` adds
+them (and their energy) to the frame's prediction.
 
 Event windows (arrays of :data:`~topspark_ros.core.events.EVENT_DTYPE`, cut from a stream by
 the windowers of :mod:`topspark_ros.core.events.windows`, by the event stream of
@@ -26,6 +27,7 @@ import numpy as np
 
 from topspark_ros.core.checkpoint import load_checkpoint, save_checkpoint
 from topspark_ros.core.energy import EnergyModel, OpCounts
+from topspark_ros.core.model import check_timesteps
 from topspark_ros.core.preprocess import Preprocessor
 
 
@@ -92,7 +94,8 @@ class ClassifierSession:
     energy_model
         per-operation energies (default: the ``cmos45_fp32`` preset).
     profile
-        a timestep profile whose per-``T`` enhanced parameters are applied.
+        a timestep profile whose per-``T`` enhanced parameters are applied (resolved once per
+        ``T``, see :meth:`params_for`).
 
     """
 
@@ -100,7 +103,7 @@ class ClassifierSession:
                  crop: str = 'center', invert: bool = False,
                  energy_model: Optional[EnergyModel] = None, profile=None) -> None:
         """Wrap ``model``; nothing is computed until a frame arrives."""
-        self.model = model
+        self._model = model
         n_classes = model.n_classes
         if class_names and len(class_names) != n_classes:
             raise ValueError(f'{len(class_names)} class names for a model of {n_classes} '
@@ -122,17 +125,39 @@ class ClassifierSession:
         """Run one blank frame through the model (compiles kernels before real frames come)."""
         self.model.infer(np.zeros((1,) + self.model.input_spec.shape, np.uint8), timesteps=2)
 
+    @property
+    def model(self):
+        """Return the model (the session's for its life: another model is another session)."""
+        return self._model
+
+    @property
+    def profile(self):
+        """Return the timestep profile whose enhanced parameters apply (None: none)."""
+        return self._profile
+
+    @profile.setter
+    def profile(self, profile) -> None:
+        self._profile = profile
+        self._params = {}  # T -> enhanced parameters, resolved again from the new profile
+
     def params_for(self, timesteps: int):
-        """Return the enhanced parameters for ``timesteps`` (None: the model's own)."""
-        if self.profile is None:
-            return None
-        values = self.profile.params_for(timesteps)
-        return None if values is None else self.model.params_for_values(values)
+        """
+        Return the enhanced parameters for ``timesteps`` (None: the model's own).
+
+        Resolved from the profile once per ``T`` and kept until the profile changes, so an
+        input pays a dictionary look-up for them.
+        """
+        timesteps = int(timesteps)
+        if timesteps not in self._params:
+            values = None if self._profile is None else self._profile.params_for(timesteps)
+            self._params[timesteps] = None if values is None \
+                else self.model.params_for_values(values)
+        return self._params[timesteps]
 
     def classify(self, frame: np.ndarray, layout: str, timesteps: int, *,
                  early_exit=None) -> Prediction:
         """Classify one camera frame for ``timesteps`` steps (``early_exit``: optional rule)."""
-        _check_timesteps(timesteps)
+        check_timesteps(timesteps)
         start = time.perf_counter()
         x = self.preprocessor(frame, layout)[None]
         result = self.model.infer(x, timesteps=timesteps, params=self.params_for(timesteps),
@@ -145,11 +170,10 @@ class ClassifierSession:
         Raise a ValueError saying why the model cannot classify events, if it cannot.
 
         Models trained on events, and frames-trained STDP networks (an untrained but defined
-        use, see :func:`~topspark_ros.core.events.encode.model_event_encoding`) can; a
-        frames-trained converted network cannot.
+        use, see ``model.default_event_encoding()``) can; a frames-trained converted network
+        cannot (:class:`~topspark_ros.core.events.encode.EventModelError`).
         """
-        from topspark_ros.core.events.encode import model_event_encoding
-        model_event_encoding(self.model)
+        self.model.default_event_encoding()
 
     def classify_events(self, windows: Sequence[np.ndarray], sensor_size: Tuple[int, int],
                         timesteps: int, *, roi: Optional[tuple] = None,
@@ -176,7 +200,7 @@ class ClassifierSession:
         wall-clock time (encoding plus inference) divided by the number of windows.
 
         """
-        _check_timesteps(timesteps)
+        check_timesteps(timesteps)
         from topspark_ros.core.events.encode import infer_events
         windows = list(windows)
         start = time.perf_counter()
@@ -193,7 +217,7 @@ class ClassifierSession:
 
         Returns the operation counts of learning each window (see :meth:`learn`).
         """
-        _check_timesteps(timesteps)
+        check_timesteps(timesteps)
         from topspark_ros.core.events.encode import EventModel
         windows = list(windows)
         result = EventModel(self.model, tuple(sensor_size), roi=roi).learn(
@@ -273,8 +297,3 @@ class ClassifierSession:
         info = dict(info or {})
         info.setdefault('class_names', list(self.class_names))
         return str(save_checkpoint(os.fspath(path), self.model, info=info))
-
-
-def _check_timesteps(timesteps: int) -> None:
-    if timesteps < 1:
-        raise ValueError(f'timesteps must be >= 1, got {timesteps}')

@@ -9,8 +9,9 @@ configures, or failed to, still reports), which publishes one ``DiagnosticStatus
 - ``hardware_id`` names the device the figures are about (the torch device ``'cpu'`` /
   ``'cuda:0'``, the energy preset, ...; ``'none'`` where there is none, as diagnostic_updater
   asks);
-- the level says what happened *recently*: :class:`Recent` turns ever-growing counters into
-  increments since the previous status, so a WARN for errors clears once errors stop.
+- the level says what happened *recently*: :class:`topspark_ros.core.pipeline.Recent` turns
+  ever-growing counters into increments since the previous status, so a WARN for errors
+  clears once errors stop.
 """
 
 from typing import Callable, Optional
@@ -18,6 +19,8 @@ from typing import Callable, Optional
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+LEVELS = (OK, WARN, ERROR)
+"""The levels by number (0, 1, 2: those of :mod:`topspark_ros.core.pipeline`)."""
 NO_HARDWARE = 'none'  # diagnostic_updater: "for devices that do not have a HW_ID"
 
 
@@ -75,25 +78,6 @@ def status_array(node, name: str, hardware_id: str, level: bytes, message: str,
     array = DiagnosticArray(status=[status])
     array.header.stamp = node.get_clock().now().to_msg()
     return array
-
-
-class Recent:
-    """
-    Increments of counters since the previous status.
-
-    ``since(key, total)`` returns ``total`` minus the total given for ``key`` last time (0 the
-    first time a key is seen with 0; a counter that restarted from 0 counts from there).
-    """
-
-    def __init__(self) -> None:
-        """Start with no totals seen."""
-        self._seen = {}
-
-    def since(self, key: str, total: int) -> int:
-        """Return how much ``key`` grew since the previous call, and remember ``total``."""
-        previous = self._seen.get(key, 0)
-        self._seen[key] = total
-        return total - previous if total >= previous else total
 
 
 def torch_device_id(device: str) -> str:

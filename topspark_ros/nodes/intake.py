@@ -20,13 +20,14 @@ A :class:`Worker` is the other half: a thread that runs a function when triggere
 ``threading.Event``, which works with every executor), so slow work (classification) never
 holds up the reader.
 
-Both are meant to be made when a lifecycle node activates and closed when it deactivates.
+An :class:`Intake` is the pair, made when a lifecycle node activates and closed when it
+deactivates; :func:`camera_intake` makes the one of a camera's frames (raw or compressed).
 """
 
 import contextlib
 import os
 import threading
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
@@ -35,6 +36,9 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.qos import QoSProfile
 from rclpy.subscription import Subscription
 from rclpy.type_support import check_is_valid_msg_type
+from sensor_msgs.msg import CompressedImage, Image
+
+from topspark_ros.nodes.qos import warn_on_incompatible_qos
 
 WAKE_S = 0.5
 """Longest wait of a reader (s): it notices a context shut down underneath it this quickly."""
@@ -212,3 +216,50 @@ class Worker:
         if self._thread is not threading.current_thread():
             self._thread.join()
         self._thread = None
+
+
+class Intake:
+    """
+    A node's input while it is active: a :class:`SubscriptionReader` and a :class:`Worker`.
+
+    The reader (a thread named ``names[0]``) hands each message of ``topic`` to ``receive``;
+    without ``receive`` it offers the message to the worker, ``work(msg)``, and hands it to
+    ``drop`` when the worker is busy (dropped, never queued). The worker (``names[1]``,
+    ``on_error``, ``nice``: see :class:`Worker`) runs ``work``. :meth:`close` stops the
+    reader (destroying its subscription), then the worker (after its run).
+    """
+
+    def __init__(self, node, msg_type, topic: str, qos: QoSProfile, work: Callable[..., None],
+                 *, names: Tuple[str, str], on_error: Callable[[Exception], None],
+                 receive: Optional[Callable[[object], None]] = None,
+                 drop: Optional[Callable[[object], None]] = None, nice: int = 0,
+                 event_callbacks: Optional[SubscriptionEventCallbacks] = None) -> None:
+        """Start the worker, then the reader (whose messages may go to the worker)."""
+        self.worker = Worker(work, name=names[1], on_error=on_error, nice=nice)
+        self._drop = drop
+        self.reader = SubscriptionReader(node, msg_type, topic, qos, receive or self._offer,
+                                         name=names[0], event_callbacks=event_callbacks)
+
+    def _offer(self, msg) -> None:
+        if not self.worker.offer(msg):
+            self._drop(msg)
+
+    def close(self) -> None:
+        """Stop the reader, then the worker (after the run in progress)."""
+        self.reader.close()
+        self.worker.close()
+
+
+def camera_intake(node, transport: str, qos: QoSProfile, *, hint: str, **kwargs) -> Intake:
+    """
+    Return the :class:`Intake` of a camera's frames as image_transport names them.
+
+    ``transport`` 'raw': ``sensor_msgs/Image`` on ``image``; 'compressed':
+    ``sensor_msgs/CompressedImage`` on ``image/compressed``. A publisher whose QoS cannot match
+    is warned about, with ``hint`` (what to change). ``kwargs``: those of :class:`Intake`
+    (``work`` and ``drop``: a frame that finds the work busy is dropped).
+    """
+    compressed = transport == 'compressed'
+    topic = 'image/compressed' if compressed else 'image'
+    return Intake(node, CompressedImage if compressed else Image, topic, qos,
+                  event_callbacks=warn_on_incompatible_qos(node, topic, hint), **kwargs)

@@ -10,6 +10,8 @@ from topspark_ros.core.converted.config import ConvertedConfig, ConvertedParams
 from topspark_ros.core.converted.network import (ConvertedCounts, ConvertedNetwork, if_step,
                                                  IFParameters, IFState)
 from topspark_ros.core.energy import EnergyModel
+from topspark_ros.core.events.encode import EventModelError
+from topspark_ros.core.inputs import EventFrames
 from topspark_ros.core.session import ClassifierSession
 from topspark_ros.core.topspark.early_exit import EarlyExit
 from topspark_ros.core.topspark.sweep import sweep
@@ -243,9 +245,10 @@ def test_run_time_parameters_and_refusals():
         model.learn(_images(model, 1), timesteps=2)
     with pytest.raises(ValueError, match=r'images have shape \[27, 28\]'):
         model.infer(np.zeros((1, 27, 28), np.uint8), timesteps=2)
-    x = model._inputs(_images(model, 2))
-    with pytest.raises(ValueError, match='3 per-bin frames for 4 timesteps'):
-        model.run_snn(x[:, None].expand(-1, 3, -1, -1, -1), 4, model.params)
+    with pytest.raises(TypeError, match='takes frames'):
+        model.infer(EventFrames(np.zeros((1, 2, 28, 28))), timesteps=2)
+    with pytest.raises(EventModelError, match='trained on frames'):
+        model.default_event_encoding()
     # Float images in [0, 1] are rounded to uint8 levels first.
     images = _images(model, 2)
     assert np.array_equal(model.infer(images / 255.0, timesteps=2).evidence,

@@ -55,17 +55,21 @@ def test_event_normalisation_by_hand():
 def test_event_inputs_count_and_bin_frames(monkeypatch, chunk):
     monkeypatch.setattr(converted_train, 'EVENT_CHUNK', chunk)
     inputs = EventInputs(EventEncoding('frames', 4, 4, 4, 4, 'channels'), (4, 4))
-    counts = inputs(_windows())
+    held = inputs(_windows())
+    assert held.timesteps is None and len(held) == 2  # one count frame held over any T
+    counts = held.counts
     assert counts.shape == (2, 2, 4, 4) and counts.dtype == np.float32
     assert counts[0, 1, 0, 0] == 2 and counts[0, 0, 2, 3] == 1 and counts[1, 0, 1, 1] == 1
     assert counts.sum() == 4
-    bins = inputs(_windows(), 2)  # window 0 spans t 0..19: t 0 -> bin 0; t 10, 19 -> bin 1
+    per_bin = inputs(_windows(), 2)  # window 0 spans t 0..19: t 0 -> bin 0; t 10, 19 -> bin 1
+    assert per_bin.timesteps == 2
+    bins = per_bin.counts
     assert bins.shape == (2, 2, 2, 4, 4)
     assert bins[0, 0, 1, 0, 0] == 1 and bins[0, 1, 1, 0, 0] == 1 and bins[0, 1, 0, 2, 3] == 1
     assert bins[1, 0, 0, 1, 1] == 1
     assert np.array_equal(bins.sum(axis=1), counts)
-    assert inputs(_windows()[:0], 3).shape == (0, 3, 2, 4, 4)
-    assert inputs(_windows()[:0]).shape == (0, 2, 4, 4)
+    assert inputs(_windows()[:0], 3).counts.shape == (0, 3, 2, 4, 4)
+    assert inputs(_windows()[:0]).counts.shape == (0, 2, 4, 4)
 
 
 def test_snn_accuracy_matches_infer_and_is_zero_without_images():
@@ -141,7 +145,7 @@ def test_train_without_evaluation_or_fine_tuning_on_events():
     assert model.event_encoding.kind == 'frames' and model.config.channels == 2
     assert (model.event_encoding.sensor_width, model.config.height) == (4, 4)
     assert model.config.mean == (0.0, 0.0)
-    counts = EventInputs(model.event_encoding, (4, 4))(windows)
+    counts = EventInputs(model.event_encoding, (4, 4))(windows).counts
     assert list(model.config.std) == event_normalisation(counts)[1]
     assert run.result['accuracy'] is None and run.result['n_eval'] == 0
     assert 'snn_accuracy' not in run.result and 'n_finetune' not in run.result

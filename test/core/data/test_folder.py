@@ -64,9 +64,9 @@ def test_the_shipped_model_scores_the_same_on_the_folder(fashion_folder, fashion
     data = load_image_folder(fashion_folder, 'test', spec=model.input_spec)
     order = [int(p.stem) for p in data.files]
     from_folder = model.readout.predict(model.infer(data.images, timesteps=64,
-                                                    seed=1).exc_spike_counts)
+                                                    seed=1).evidence)
     from_idx = model.readout.predict(model.infer(fashion_test.images[order], timesteps=64,
-                                                 seed=1).exc_spike_counts)
+                                                 seed=1).evidence)
     np.testing.assert_array_equal(from_folder, from_idx)
     predicted = [_folder_name(int(k)) for k in from_folder]  # the model's own class order
     truth = [data.class_names[k] for k in data.labels]  # the folder's

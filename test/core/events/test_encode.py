@@ -125,9 +125,10 @@ def test_frames_hand_case() -> None:
 
 
 def test_encoder_arguments_are_checked() -> None:
-    """Bad T, a bare event array instead of a list, wrong dtypes: EventEncodingError."""
-    with pytest.raises(EventEncodingError, match='timesteps'):
-        events_to_frames([HAND], sensor_size=(34, 34), timesteps=0)
+    """Bad T: ValueError (check_timesteps); a bare event array, bad dtypes: EventEncodingError."""
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match='timesteps must be a positive int'):
+            events_to_frames([HAND], sensor_size=(34, 34), timesteps=bad)
     with pytest.raises(EventEncodingError, match='sequence of windows'):
         events_to_spike_trains(HAND, sensor_size=(34, 34), timesteps=2)
     with pytest.raises(EventEncodingError, match='window 1'):

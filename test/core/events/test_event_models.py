@@ -15,6 +15,7 @@ from topspark_ros.core.events import empty_events
 from topspark_ros.core.events.encode import (EventEncoding, EventModel, EventModelError,
                                              events_to_frames, events_to_spike_trains,
                                              infer_events, model_takes_events)
+from topspark_ros.core.inputs import EventFrames
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
 from topspark_ros.core.stdp.readout import assign_labels
 from topspark_ros.core.topspark.early_exit import EarlyExit
@@ -59,7 +60,7 @@ def trained_stdp():
     wrapped = EventModel(model, SENSOR)
     wrapped.learn(windows, timesteps=64, seed=0)
     wrapped.readout = assign_labels(wrapped.infer(windows, timesteps=64, seed=1)
-                                    .exc_spike_counts, labels, 2)
+                                    .evidence, labels, 2)
     return model
 
 
@@ -73,7 +74,7 @@ def trained_converted():
                              n_classes=2, seed=0)
     model = ConvertedNetwork(config, event_encoding=EventEncoding('frames', *SENSOR,
                                                                   polarity='channels'))
-    train_ann(model, frames, labels, epochs=8, batch_size=20, lr=1e-2)
+    train_ann(model, EventFrames(frames), labels, epochs=8, batch_size=20, lr=1e-2)
     return model
 
 
@@ -99,10 +100,12 @@ def test_converted_classifies_per_bin_frames(trained_converted) -> None:
                          early_exit=EarlyExit(margin=1.0, min_steps=2))
     assert exits.timesteps_used.min() >= 2 and exits.timesteps_used.max() <= 8
     with pytest.raises(ValueError, match='per-bin frames for'):
-        trained_converted.infer(events_to_frames(windows, sensor_size=SENSOR, timesteps=4),
-                                timesteps=8)
-    with pytest.raises(ValueError, match='event count frames'):
+        trained_converted.infer(EventFrames(events_to_frames(windows, sensor_size=SENSOR,
+                                                             timesteps=4)), timesteps=8)
+    with pytest.raises(TypeError, match='takes EventFrames'):
         trained_converted.infer(np.zeros((1, 28, 28), np.uint8), timesteps=2)
+    with pytest.raises(ValueError, match='event count frames'):
+        trained_converted.infer(EventFrames(np.zeros((1, 2, 27, 28))), timesteps=2)
 
 
 def test_event_input_is_counted_as_accumulates(trained_converted) -> None:
@@ -111,7 +114,7 @@ def test_event_input_is_counted_as_accumulates(trained_converted) -> None:
     frames[0, 0, 1, 10, 10] = 2  # two ON events at an interior pixel in bin 0
     frames[0, 1, 0, 0, 0] = 1  # one OFF event in the corner in bin 1: 2 x 2 window
     silent = trained_converted.params.replace(threshold_scale=1e6)  # no hidden spikes
-    result = trained_converted.infer(frames, timesteps=2, params=silent)
+    result = trained_converted.infer(EventFrames(frames), timesteps=2, params=silent)
     assert result.ops.spikes[0] == 0
     assert result.ops.accumulates[0] == pytest.approx(2 * 9 * 4 + 4 * 4)
     assert result.ops.macs[0] == 0
@@ -124,8 +127,8 @@ def test_frames_models_and_events() -> None:
     assert not model_takes_events(model)
     got = infer_events(model, windows, sensor_size=SENSOR, timesteps=16)
     spikes = events_to_spike_trains(windows, sensor_size=SENSOR, timesteps=16)
-    want = model.infer(spikes=spikes)
-    assert np.array_equal(got.exc_spike_counts, want.exc_spike_counts)
+    want = model.infer(spikes, timesteps=16)
+    assert np.array_equal(got.evidence, want.evidence)
     assert np.array_equal(got.ops.input_spikes, spikes.counts())
     with pytest.raises(EventModelError, match='trained on frames'):
         infer_events(ConvertedNetwork(), windows, sensor_size=SENSOR, timesteps=2)
@@ -157,7 +160,7 @@ def test_checkpoint_keeps_the_event_encoding(family, trained_stdp, trained_conve
     a = infer_events(model, windows, sensor_size=SENSOR, timesteps=8)
     b = infer_events(loaded, windows, sensor_size=SENSOR, timesteps=8)
     assert np.array_equal(a.predicted, b.predicted)
-    assert np.allclose(a.exc_spike_counts, b.exc_spike_counts)
+    assert np.allclose(a.evidence, b.evidence)
 
 
 @pytest.mark.parametrize('family', ['stdp', 'converted'])

@@ -96,10 +96,10 @@ def test_stdp_direct_inhibition_is_a_recurrent_edge_and_exact(tmp_path, fashion_
     images = fashion_test.images[:16]
     events = poisson_events(images, 60, model.params.input_rate_hz, config.dt_ms,
                             np.arange(16, dtype=np.uint64))
-    native = model.infer(spikes=events)
+    native = model.infer(events, timesteps=60)
     simulator = NirSimulator(read)
     simulator.run(events.to_dense().astype(np.float32), 60, batch=16)
-    np.testing.assert_array_equal(simulator.spike_counts['exc'], native.exc_spike_counts)
+    np.testing.assert_array_equal(simulator.spike_counts['exc'], native.evidence)
 
 
 def test_cli_export_prints_the_report_and_checks(tmp_path, fashion_dir, capsys):

@@ -30,7 +30,7 @@ def test_learning_order_labels_and_progress(fashion_train):
 
     def counts(x):
         return np.concatenate([hand.infer(x[f:f + 32], timesteps=12, seed=3 + 1 + f)
-                               .exc_spike_counts for f in range(0, len(x), 32)])
+                               .evidence for f in range(0, len(x), 32)])
 
     hand.readout = assign_labels(counts(images[:100]), labels[:100], 10)
     assert np.array_equal(net.readout.assignments, hand.readout.assignments)
@@ -67,7 +67,7 @@ class _Counter:
 
 class _Result:
     def __init__(self, counts):
-        self.exc_spike_counts = counts
+        self.evidence = counts
 
 
 def test_without_held_out_inputs_nothing_is_evaluated():

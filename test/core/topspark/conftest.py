@@ -59,7 +59,7 @@ class Ops:
 class Result:
     """What :meth:`FakeModel.infer` returns."""
 
-    exc_spike_counts: np.ndarray
+    evidence: np.ndarray
     predicted: np.ndarray
     spike_count: np.ndarray
     timesteps_used: np.ndarray
@@ -105,7 +105,7 @@ class FakeModel:
         if early_exit is not None:
             used = np.minimum(t, np.maximum(early_exit.min_steps, x))
         zeros = np.zeros(len(x), np.int64)
-        return Result(exc_spike_counts=np.stack([x, np.full(len(x), t)], axis=1),
+        return Result(evidence=np.stack([x, np.full(len(x), t)], axis=1),
                       predicted=predicted, spike_count=t + x, timesteps_used=used,
                       ops=Ops(2 * t * (x + 1), np.full(len(x), t), zeros))
 

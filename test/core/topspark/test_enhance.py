@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import json
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -13,15 +14,17 @@ from topspark_ros.core.data.dataset import split_indices
 from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.session import ClassifierSession
 from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
+from topspark_ros.core.stdp.knobs import stdp_knobs
 from topspark_ros.core.topspark import enhance as enh
 from topspark_ros.core.topspark import records, search
-from topspark_ros.core.topspark.knobs import STDP_KNOBS
 from topspark_ros.core.topspark.profile import load_profile, save_profile
 from topspark_ros.core.topspark.sweep import measure_timesteps, sweep
 
 ENERGY = EnergyModel('cmos45_fp32')
+STDP_KNOBS = stdp_knobs(1.0)
 KNOBS = {k.name: k for k in STDP_KNOBS}
 SHA = '0123456789abcdef' * 4
+MODELS = pathlib.Path(__file__).resolve().parents[3] / 'models'
 
 
 @pytest.fixture(scope='module')
@@ -54,9 +57,9 @@ def test_theta_scale_scales_the_learnt_thresholds(data, tiny):
                               readout=tiny.readout)
     a = tiny.infer(images, timesteps=32, params=DynamicsParams(theta_scale=0.5), seed=4)
     b = scaled.infer(images, timesteps=32, seed=4)
-    assert np.array_equal(a.exc_spike_counts, b.exc_spike_counts)
+    assert np.array_equal(a.evidence, b.evidence)
     plain = tiny.infer(images, timesteps=32, seed=4)
-    assert a.exc_spike_counts.sum() > plain.exc_spike_counts.sum()  # lower thresholds
+    assert a.evidence.sum() > plain.evidence.sum()  # lower thresholds
     assert np.array_equal(tiny.theta, theta)  # inference changes nothing
     # Learning with (theta_scale s, theta_plus p) is learning with (1, s p) on s theta.
     s, p = 0.5, 0.2
@@ -128,7 +131,7 @@ def test_search_is_reproducible_with_its_seed(data, tiny):
     params = tiny.params
 
     def draw(seed):
-        return search.draw_candidates(knobs, params, 1.0, 6,
+        return search.draw_candidates(knobs, params, 6,
                                       np.random.default_rng([seed, 16]), [])
 
     assert draw(3) == draw(3) and draw(3) != draw(4)
@@ -167,7 +170,8 @@ def test_enhance_and_profile_record(data, tiny):
                          budget=4, learn_budget=1, top_k=2, train_images=data[0][:60],
                          train_labels=data[1][:60], learn_neurons=8, seed=2,
                          progress=calls.append)
-    assert len(calls) <= enh.enhance_work([16], 200, budget=4, learn_budget=1, learning=True)
+    assert len(calls) <= enh.enhance_work([16], 200, budget=4, learn_budget=1,
+                                          learning=True, knobs=STDP_KNOBS)
     (item,) = result.timesteps
     assert item.inference.after.accuracy >= item.inference.before.accuracy
     assert item.learning.after.accuracy >= item.learning.before.accuracy
@@ -318,11 +322,11 @@ def test_random_sampler_gives_the_values_of_the_random_search(data, tiny):
     knobs = [KNOBS['theta_scale'], KNOBS['input_rate_hz'], KNOBS['v_thresh_mv']]
     params = DynamicsParams()
     assert tiny.params == params
-    proposer = search.make_proposer('random', knobs, params, 1.0, 8, [],
+    proposer = search.make_proposer('random', knobs, params, 8, [],
                                     search.seed_words(1, 16, 0, None))
     assert proposer.ask() == RANDOM_INFERENCE_DRAWS and proposer.ask() == []
     learn_knobs = [KNOBS['theta_plus_mv'], KNOBS['nu_post']]
-    proposer = search.make_proposer('random', learn_knobs, params, 1.0, 4, [],
+    proposer = search.make_proposer('random', learn_knobs, params, 4, [],
                                     search.seed_words(3, 16, 1, None))
     assert proposer.ask() == RANDOM_LEARNING_DRAWS
     # The search measures exactly those candidates and keeps the best allowed one.
@@ -349,7 +353,7 @@ def test_tpe_proposals_follow_the_scores():
         return abs(math.log(values.get(knob.name, params.input_rate_hz) / 384.0))
 
     def proposals(sampler, words):
-        proposer = search.make_proposer(sampler, [knob], params, 1.0, 24, [], words, batch=4)
+        proposer = search.make_proposer(sampler, [knob], params, 24, [], words, batch=4)
         out = []
         while True:
             batch = proposer.ask()
@@ -369,7 +373,7 @@ def test_tpe_proposals_follow_the_scores():
     assert proposals('tpe', search.seed_words(0, 16, 0, 1)) != proposals(
         'tpe', search.seed_words(0, 16, 0, 2))
     with pytest.raises(ValueError, match='unknown sampler'):
-        search.make_proposer('grid', [knob], params, 1.0, 4, [], [0])
+        search.make_proposer('grid', [knob], params, 4, [], [0])
 
 
 def test_tpe_search_rules_and_reproducibility(data, tiny):
@@ -391,6 +395,37 @@ def test_tpe_search_rules_and_reproducibility(data, tiny):
                        seed=2) == result.after
 
 
+def test_enhancement_of_the_shipped_converted_model(data):
+    # The converted family is enhanced through its own knobs (model.knobs): inference only,
+    # no scoring runs even with training images (it does not learn on line).
+    model, _ = load_checkpoint(MODELS / 'converted_fmnist_vgg.json')
+    calls = []
+    result = enh.enhance(model, data[2][:200], data[3][:200], [2, 1], energy_model=ENERGY,
+                         budget=4, learn_budget=2, top_k=2, train_images=data[0][:20],
+                         train_labels=data[1][:20], seed=3, progress=calls.append)
+    assert len(calls) <= enh.enhance_work([2, 1], 200, budget=4, learn_budget=2,
+                                          learning=False, knobs=model.knobs)
+    sens = result.sensitivity
+    assert sens.knobs == model.knobs and sens.grid == (2, 1)
+    assert {p.knob for p in sens.points} == {'threshold_scale', 'v_init_frac'}
+    assert {p.stage for p in sens.points} == {'inference'}
+    assert len(sens.points) == 2 * sum(len(k.factors) + 1 for k in model.knobs)
+    assert [item.timesteps for item in result.timesteps] == [2, 1]
+    for item in result.timesteps:
+        assert item.learning is None and item.learning_own is None
+        assert set(item.inference.knobs) <= {'threshold_scale', 'v_init_frac'}
+        assert 1 <= item.inference.candidates <= 4
+        assert item.inference.after.accuracy >= item.inference.before.accuracy
+        assert item.inference.before.n_samples == 200
+        assert set(item.params or {}) <= set(item.inference.knobs)
+        model.params_for_values(item.params or {})  # valid parameters
+    assert result.settings['learn_budget'] == 0 and result.settings['learn_neurons'] == 0
+    assert result.settings['confirm_samples'] == 0
+    record = records.describe(result, command='topspark enhance', dataset='fashion-mnist',
+                              created='2026-11-23T10:00:00+00:00')
+    assert [row['knob'] for row in record['ranking']] != [] and record['timesteps']
+
+
 def test_search_seeds_mix_in_the_data(data, tiny):
     a, b = data[2][:100], data[2][100:200]
     key_a = search.data_key(a, data[3][:100])
@@ -400,7 +435,7 @@ def test_search_seeds_mix_in_the_data(data, tiny):
     knobs = [KNOBS['theta_scale'], KNOBS['input_rate_hz']]
 
     def draws(key):
-        return search.make_proposer('random', knobs, tiny.params, 1.0, 6, [],
+        return search.make_proposer('random', knobs, tiny.params, 6, [],
                                     search.seed_words(7, 16, 0, key)).ask()
 
     assert draws(key_a) == draws(key_a)

@@ -60,7 +60,7 @@ def test_an_stdp_network_runs_as_its_own_batches_would(images):
     run = evaluate(net, images, timesteps=20, batch_size=3, seed=5, seed_by='sample')
     for k, first in enumerate(range(0, len(images), 3)):
         direct = net.infer(images[first:first + 3], timesteps=20, seed=5 + first)
-        assert np.array_equal(run.batches[k].exc_spike_counts, direct.exc_spike_counts)
+        assert np.array_equal(run.batches[k].evidence, direct.evidence)
     assert run.evidence.shape == (len(images), 6)
     assert run.op_totals()['input_spikes'] == sum(int(b.ops.input_spikes.sum())
                                                   for b in run.batches)

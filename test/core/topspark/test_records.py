@@ -7,13 +7,13 @@ import pytest
 from topspark_ros.core.checkpoint import save_checkpoint
 from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
+from topspark_ros.core.stdp.knobs import stdp_knobs
 from topspark_ros.core.topspark.enhance import (Enhancement, Score, SearchResult, Sensitivity,
                                                 SensitivityPoint, TimestepEnhancement)
-from topspark_ros.core.topspark.knobs import STDP_KNOBS
 from topspark_ros.core.topspark.profile import ProfileEntry, save_profile, TimestepProfile
 from topspark_ros.core.topspark.records import apply_to_profile, describe, params_for_profile
 
-KNOBS = {k.name: k for k in STDP_KNOBS}
+KNOBS = {k.name: k for k in stdp_knobs(1.0)}
 OWN = Score(accuracy=0.5, energy_j=1e-6, spikes=10.0, n_samples=200)
 BETTER = Score(accuracy=0.7, energy_j=1.2e-6, spikes=12.0, n_samples=200)
 SETTINGS = {'budget': 4, 'learn_budget': 0, 'top_k': 2, 'energy_penalty': 0.02,

@@ -47,8 +47,12 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 
 from topspark_ros.core.converted.config import ConvertedConfig, ConvertedParams, INPUT
+from topspark_ros.core.converted.knobs import CONVERTED_KNOBS
 from topspark_ros.core.converted.net import ConvertibleNet
 from topspark_ros.core.energy import OpCounts
+from topspark_ros.core.events.encode import EventEncoding, EventModelError
+from topspark_ros.core.inputs import EventFrames, Inputs
+from topspark_ros.core.model import check_input_kind, check_timesteps, InferenceResult
 from topspark_ros.core.preprocess import FrameSpec
 import torch
 
@@ -209,52 +213,11 @@ class ConvertedCounts:
         return {f.name: float(getattr(self, f.name).sum()) for f in fields(self)}
 
 
-@dataclass(frozen=True)
-class ConvertedResult:
-    """
-    Outputs of :meth:`ConvertedNetwork.infer` for ``B`` inputs.
-
-    Attributes
-    ----------
-    evidence
-        ``float64 [B, C]`` output layer input summed over the steps run.
-    timesteps_used
-        ``int64 [B]`` steps run (``T``, or fewer after an early exit).
-    ops
-        per-input operation counts.
-    scores
-        ``float64 [B, C]`` softmax of ``evidence / timesteps_used``.
-    predicted
-        ``int64 [B]`` argmax of the evidence (lowest index on ties).
-
-    """
-
-    evidence: np.ndarray
-    timesteps_used: np.ndarray
-    ops: ConvertedCounts
-    scores: np.ndarray
-    predicted: np.ndarray
-
-    @property
-    def exc_spike_counts(self) -> np.ndarray:
-        """Return the class evidence (the name shared with the STDP result; see readout)."""
-        return self.evidence
-
-    @property
-    def spike_count(self) -> np.ndarray:
-        """``int64 [B]``: spikes of all hidden neurons."""
-        return self.ops.spikes.astype(np.int64)
-
-    def energy_ops(self, index: int) -> OpCounts:
-        """Return the operation counts of input ``index`` for the energy model."""
-        return self.ops.energy_ops(index)
-
-
 class EvidenceReadout:
     """The readout of a converted network: the class with the largest output evidence."""
 
     def predict(self, evidence: np.ndarray, vote: str = 'all_activity') -> np.ndarray:
-        """Return ``argmax`` of ``evidence [B, C]`` (``vote`` is accepted and ignored)."""
+        """Return ``argmax`` of ``evidence [B, C]`` (one vote: ``vote`` is accepted, unused)."""
         return np.argmax(np.asarray(evidence), axis=1).astype(np.int64)
 
 
@@ -262,8 +225,9 @@ class ConvertedNetwork:
     """
     A CNN with trainable clipping thresholds, run as an IF spiking network (see module doc).
 
-    Same model interface as :class:`topspark_ros.core.stdp.DiehlCookNetwork`: ``infer`` with
-    ``T`` per call and optional early exit, ``n_classes``, ``input_spec``, checkpoints.
+    The model interface of :mod:`topspark_ros.core.model`: ``infer`` with ``T`` per call and
+    optional early exit, ``n_classes``, ``input_spec``, ``input_kinds``, ``knobs``,
+    checkpoints.
 
     Parameters
     ----------
@@ -286,6 +250,8 @@ class ConvertedNetwork:
     checkpoint_family = 'converted'
     learns_online = False
     """Trained offline: :meth:`learn` refuses, sweeps skip the learning-step figures."""
+    knobs = CONVERTED_KNOBS
+    """The enhancement knobs (inference only, :mod:`~topspark_ros.core.converted.knobs`)."""
 
     def __init__(self, config: ConvertedConfig = ConvertedConfig(),
                  params: ConvertedParams = ConvertedParams(), *, device: str = 'cpu',
@@ -326,6 +292,25 @@ class ConvertedNetwork:
             return FrameSpec(self.config.height, self.config.width, 1)
         return FrameSpec(self.config.height, self.config.width, self.config.channels)
 
+    @property
+    def input_kinds(self) -> tuple:
+        """Return what :meth:`infer` takes: event frames (an event network), else frames."""
+        return (EventFrames,) if self.event_encoding is not None else (np.ndarray,)
+
+    def default_event_encoding(self) -> EventEncoding:
+        """
+        Return the network's event encoding (trained on events).
+
+        A network of camera frames (analog grey or RGB input) takes no events: raises
+        :class:`~topspark_ros.core.events.encode.EventModelError`.
+        """
+        if self.event_encoding is not None:
+            return self.event_encoding
+        raise EventModelError(
+            f'this {self.checkpoint_family!r} model was trained on frames, not events, and '
+            'cannot classify events; train an event model with `topspark train --dataset '
+            'nmnist-synth ...` (see docs/results-events.md) or feed it camera frames')
+
     def params_for_values(self, values) -> ConvertedParams:
         """Return the model's parameters with ``values`` (name -> number) applied."""
         known = {f.name for f in fields(ConvertedParams)}
@@ -335,12 +320,12 @@ class ConvertedNetwork:
                              f'{", ".join(sorted(unknown))}')
         return self.params.replace(**{k: float(v) for k, v in values.items()})
 
-    def learn(self, images=None, **kwargs):
+    def learn(self, inputs: Inputs, *, timesteps: int, params=None, seed=None):
         """Refuse: converted networks are trained offline (``topspark train``), not on-line."""
         raise RuntimeError('converted networks do not learn on-line (train them offline with '
                            '`topspark train --family converted`)')
 
-    def _event_inputs(self, frames) -> torch.Tensor:
+    def _event_inputs(self, frames: EventFrames) -> torch.Tensor:
         """
         Check and move event count frames to the device, normalised.
 
@@ -348,24 +333,27 @@ class ConvertedNetwork:
         ``[B, T, 2, H, W]`` (per-bin frames, bin ``t`` at step ``t``, scaled by ``T``; see the
         module doc) -> ``[B, 2, H, W]`` or ``[B, T, 2, H, W]``.
         """
-        frames = np.asarray(frames)
         size = (2, self.config.height, self.config.width)
-        if frames.ndim not in (4, 5) or tuple(frames.shape[-3:]) != size \
-                or frames.dtype.kind not in 'uif':
+        if frames.size != size:
             raise ValueError(f'this network takes event count frames [B, 2, H, W] or per-bin '
                              f'frames [B, T, 2, H, W] with (2, H, W) = {list(size)}, got '
-                             f'{frames.dtype} {list(frames.shape)} (encode events with '
+                             f'{list(frames.counts.shape)} (encode events with '
                              'topspark_ros.core.events.encode)')
-        x = torch.from_numpy(np.array(frames, dtype=np.float32, copy=True)).to(self.device)
+        x = torch.from_numpy(np.array(frames.counts, dtype=np.float32, copy=True)).to(self.device)
         if x.dim() == 4:
             return self.net.normalise(x)
         batch, bins = x.shape[:2]
         x = self.net.normalise((x * bins).flatten(0, 1))
         return x.view((batch, bins) + size)
 
-    def _inputs(self, images) -> torch.Tensor:
-        """Check and move ``uint8`` images ``[B, *input shape]`` to the device as a tensor."""
-        if self.event_encoding is not None:
+    def _inputs(self, images: Inputs) -> torch.Tensor:
+        """
+        Check and move inputs to the device as a normalised tensor.
+
+        ``uint8`` images ``[B, *input shape]`` (float in [0, 1]: rounded to uint8 levels first)
+        or :class:`EventFrames` (:meth:`_event_inputs`).
+        """
+        if isinstance(images, EventFrames):
             return self._event_inputs(images)
         images = np.asarray(images)
         shape = self.input_spec.shape
@@ -396,7 +384,8 @@ class ConvertedNetwork:
         Run the SNN on normalised inputs ``x [B, C, H, W]`` for up to ``timesteps`` steps.
 
         ``x [B, T, C, H, W]`` (event models, normalised per-bin frames from :meth:`_inputs`)
-        feeds frame ``t`` at step ``t``; then ``timesteps`` must equal ``T``.
+        feeds frame ``t`` at step ``t``; the caller checked that ``T`` equals ``timesteps``
+        (:func:`~topspark_ros.core.model.check_timesteps`).
         Differentiable when ``surrogate`` (training at T). Returns ``(evidence [B, C],
         steps_used int64 [B], spikes, accumulates, neuron_updates)``, tensors on the device
         (counts ``float64 [B]``).
@@ -409,9 +398,6 @@ class ConvertedNetwork:
         if not surrogate:
             theta = theta.detach()
         sequence = x.dim() == 5
-        if sequence and x.shape[1] != int(timesteps):
-            raise ValueError(f'{x.shape[1]} per-bin frames for {timesteps} timesteps (encode '
-                             'the events into as many bins as timesteps)')
         const = [sum((net.apply_synapse(s, x[:, 0] if sequence else x)
                       for s in syns if s.source == INPUT),
                      torch.zeros((), device=x.device)) for syns in wiring]
@@ -452,7 +438,7 @@ class ConvertedNetwork:
                                   if s.source == INPUT), torch.zeros((), device=x.device))
                              for syns in wiring]
                 accumulates = accumulates + (
-                    self._input_events(x_t, x.shape[1]) * act).to(torch.float64)
+                    self._input_events(x_t, int(timesteps)) * act).to(torch.float64)
             out, sent = {}, {}
             for layer, syns in enumerate(wiring):
                 current = const[layer]
@@ -525,40 +511,41 @@ class ConvertedNetwork:
                     total = total + (counts * m).flatten(1).sum(1)
         return total
 
-    def infer(self, images: np.ndarray, *, timesteps: int, params=None, seed=None,
-              early_exit=None, vote: str = 'all_activity') -> ConvertedResult:
+    def infer(self, inputs: Inputs, *, timesteps: int, params=None, early_exit=None,
+              seed=None) -> InferenceResult:
         """
-        Classify ``uint8`` images ``[B, *input_spec.shape]`` with the SNN for ``timesteps``.
+        Classify a batch with the SNN for ``timesteps`` steps.
 
+        ``inputs``: ``uint8`` images ``[B, *input_spec.shape]``; an event network takes
+        :class:`~topspark_ros.core.inputs.EventFrames` instead, per-bin count frames of
+        ``timesteps`` bins or one count frame held over the steps (see :meth:`_event_inputs`).
         ``params``: :class:`ConvertedParams` for this call (default: the model's);
         ``early_exit``: an :class:`topspark_ros.core.topspark.early_exit.EarlyExit` (margin in
         units of the summed output evidence, never before ``min_steps``, never after ``T``).
-        ``seed`` and ``vote`` exist for interface compatibility (the SNN is deterministic).
-        An event network takes per-bin count frames ``float32 [B, T, 2, H, W]`` (``T`` equal
-        to ``timesteps``) or one count frame ``[B, 2, H, W]`` held over the steps (see
-        :meth:`_event_inputs`), not camera images.
+        ``seed`` is unused: the SNN is deterministic. The evidence is the output layer's input
+        summed over the steps run, ``float64 [B, C]``; the scores its softmax per step.
         """
-        if timesteps is None or int(timesteps) < 1:
-            raise ValueError(f'timesteps must be a positive int, got {timesteps!r}')
+        check_input_kind(inputs, self.input_kinds)
+        steps = check_timesteps(timesteps, inputs)
         params = self.params if params is None else params
-        x = self._inputs(images)
+        x = self._inputs(inputs)
         with torch.no_grad():
-            evidence, steps, spikes, acc, updates = self.run_snn(
-                x, int(timesteps), params, early_exit=early_exit)
+            evidence, used, spikes, acc, updates = self.run_snn(
+                x, steps, params, early_exit=early_exit)
         first_macs = sum(float(m.sum()) for maps, syns in zip(self.net.fanouts,
                                                               self.net.wiring)
                          for m, s in zip(maps, syns) if s.source == INPUT)
         if x.dim() == 5:
             first_macs = 0.0  # event input: counted as accumulates in run_snn
         evidence = evidence.to(torch.float64).cpu().numpy()
-        steps = steps.cpu().numpy().astype(np.int64)
-        mean = evidence / np.maximum(steps, 1)[:, None]
+        used = used.cpu().numpy().astype(np.int64)
+        mean = evidence / np.maximum(used, 1)[:, None]
         exp = np.exp(mean - mean.max(axis=1, keepdims=True))
         ops = ConvertedCounts(spikes=spikes.cpu().numpy(),
-                              macs=np.full(len(steps), first_macs),
+                              macs=np.full(len(used), first_macs),
                               accumulates=acc.cpu().numpy(),
                               neuron_updates=updates.cpu().numpy())
-        return ConvertedResult(evidence=evidence, timesteps_used=steps, ops=ops,
+        return InferenceResult(evidence=evidence, timesteps_used=used, ops=ops,
                                scores=exp / exp.sum(axis=1, keepdims=True),
                                predicted=np.argmax(evidence, axis=1).astype(np.int64))
 
@@ -597,7 +584,6 @@ class ConvertedNetwork:
         params = ConvertedParams.from_dict(dict(meta['params']))
         encoding = None
         if meta.get('event_encoding') is not None:
-            from topspark_ros.core.events.encode import EventEncoding
             encoding = EventEncoding.from_dict(dict(meta['event_encoding']))
         net = ConvertibleNet(config)
         expected = net.state_dict()

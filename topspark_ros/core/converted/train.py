@@ -11,7 +11,8 @@ Training of convertible CNNs: data preparation, the ANN, optional SNN fine-tunin
    for ``T`` steps with back-propagation through time; the spike's derivative is the
    triangular surrogate ``max(0, 1 - |v - theta| / theta)`` and thresholds keep learning.
 
-Inputs are ``uint8`` images ``[N, *input shape]``, labels ``int [N]``; the network normalises.
+Inputs are ``uint8`` images ``[N, *input shape]`` (event data:
+:class:`~topspark_ros.core.inputs.EventFrames`), labels ``int [N]``; the network normalises.
 
 :func:`train` is the whole run of ``topspark train --family converted`` on plain arrays:
 normalisation from the training data, a new network, the steps above, the ANN and SNN
@@ -34,6 +35,8 @@ import numpy as np
 
 from topspark_ros.core.converted.config import ConvertedConfig, ConvertedParams
 from topspark_ros.core.converted.network import ConvertedNetwork
+from topspark_ros.core.inputs import EventFrames, Inputs
+from topspark_ros.core.model import check_timesteps
 from topspark_ros.core.topspark.evaluate import evaluate
 import torch
 import torch.nn.functional as functional
@@ -91,9 +94,9 @@ class EventInputs:
         self.sensor_size = sensor_size
 
     def __call__(self, windows: Sequence[np.ndarray],
-                 timesteps: Optional[int] = None) -> np.ndarray:
+                 timesteps: Optional[int] = None) -> EventFrames:
         """
-        Return ``float32 [N, 2, H, W]`` count frames (``timesteps`` None) or per-bin frames.
+        Return the windows' count frames ``[N, 2, H, W]`` (``timesteps`` None) or per-bin frames.
 
         With ``timesteps`` ``T``: ``[N, T, 2, H, W]``, bin ``t`` for step ``t``. Encoded
         :data:`EVENT_CHUNK` windows at a time.
@@ -108,7 +111,7 @@ class EventInputs:
                  for k in range(0, len(windows), EVENT_CHUNK)]
         frames = np.concatenate(parts) if parts else np.zeros(
             (0, timesteps or 1, 2, self.encoding.height, self.encoding.width), np.float32)
-        return frames[:, 0] if timesteps is None else frames
+        return EventFrames(frames[:, 0] if timesteps is None else frames)
 
 
 def frame_inputs(images: np.ndarray, timesteps: Optional[int] = None) -> np.ndarray:
@@ -145,7 +148,7 @@ def _optimiser(model: ConvertedNetwork, lr: float, weight_decay: float, lambda_m
         {'params': mus, 'weight_decay': lambda_mu, 'lr_factor': MU_LR_FACTOR}], lr=lr)
 
 
-def train_ann(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray, *,
+def train_ann(model: ConvertedNetwork, images: Inputs, labels: np.ndarray, *,
               epochs: int = 3, batch_size: int = 128, lr: float = 2e-3,
               weight_decay: float = 1e-4, lambda_mu: float = 5e-4, seed: int = 0,
               progress: Callable[[int], None] = lambda n: None) -> dict:
@@ -191,7 +194,7 @@ def _descend(optimiser, loss, net) -> None:
             t.mu.clamp_(min=1e-3)
 
 
-def finetune_snn(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray, *,
+def finetune_snn(model: ConvertedNetwork, images: Inputs, labels: np.ndarray, *,
                  timesteps: int, epochs: int = 1, batch_size: int = 64, lr: float = 2e-4,
                  params: Optional[ConvertedParams] = None, seed: int = 0,
                  progress: Callable[[int], None] = lambda n: None) -> dict:
@@ -201,6 +204,7 @@ def finetune_snn(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray
     The loss is the cross-entropy of ``evidence / T`` (the mean output). Returns
     ``{'seconds', 'final_loss', 'mu'}``.
     """
+    timesteps = check_timesteps(timesteps, images)
     net = model.net
     params = model.params if params is None else params
     rng = np.random.default_rng(seed)
@@ -224,7 +228,7 @@ def finetune_snn(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray
             'mu': [float(m) for m in net.mu().detach()]}
 
 
-def ann_accuracy(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray,
+def ann_accuracy(model: ConvertedNetwork, images: Inputs, labels: np.ndarray,
                  batch_size: int = 500) -> float:
     """Return the ANN's accuracy on ``images``."""
     correct = 0
@@ -234,7 +238,7 @@ def ann_accuracy(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray
     return correct / max(len(images), 1)
 
 
-def snn_accuracy(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray,
+def snn_accuracy(model: ConvertedNetwork, images: Inputs, labels: np.ndarray,
                  timesteps: int, batch_size: int = 500, params=None) -> float:
     """Return the SNN's accuracy on ``images`` at ``timesteps`` (0 without images)."""
     if not len(images):
@@ -244,7 +248,7 @@ def snn_accuracy(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray
     return int(np.sum(predicted == labels)) / len(images)
 
 
-def calibrate_threshold_scale(model: ConvertedNetwork, images: np.ndarray, labels: np.ndarray,
+def calibrate_threshold_scale(model: ConvertedNetwork, images: Inputs, labels: np.ndarray,
                               timesteps: int,
                               grid=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2)) -> tuple:
     """
@@ -391,8 +395,8 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
                                  settings.input_size, 'channels')
         inputs = EventInputs(encoding, data.sensor_size)
         images = inputs(samples)
-        shape, channels = images.shape[1:], 2
-        mean, std = event_normalisation(images[:NORMALISATION_SAMPLES])
+        shape, channels = images.size, 2
+        mean, std = event_normalisation(images.counts[:NORMALISATION_SAMPLES])
     else:
         inputs, images = frame_inputs, samples
         shape = images.shape[1:]

@@ -28,7 +28,7 @@ Time bins
 Spike trains for the STDP network (:func:`events_to_spike_trains`)
     Bin ``k`` of a window is step ``k``; input ``i`` spikes at step ``k`` when at least one
     event of the bin lands on it (each input at most once per step, as
-    :class:`~topspark_ros.core.stdp.encoding.SpikeEvents` requires). Polarity mapping
+    :class:`~topspark_ros.core.inputs.SpikeEvents` requires). Polarity mapping
     (``polarity``):
 
     * ``'merge'`` (default; what the shipped event STDP model uses): both polarities drive the
@@ -40,19 +40,20 @@ Spike trains for the STDP network (:func:`events_to_spike_trains`)
     * ``'on'`` / ``'off'``: only that polarity, ``H W`` inputs.
 
 Per-bin frames for the converted network (:func:`events_to_frames`)
-    ``float32 [B, T, 2, H, W]``: the number of events of each polarity (channel 0 = OFF,
-    channel 1 = ON, i.e. indexed by ``p``) that land on each model pixel in each bin. The
-    converted network (:mod:`topspark_ros.core.converted`) takes bin ``k`` at step ``k``; its
-    ANN is trained on the sum over the bins (``T = 1``).
+    ``float32 [B, T, 2, H, W]`` (the model input wraps them:
+    :class:`~topspark_ros.core.inputs.EventFrames`): the number of events of each polarity
+    (channel 0 = OFF, channel 1 = ON, i.e. indexed by ``p``) that land on each model pixel in
+    each bin. The converted network (:mod:`topspark_ros.core.converted`) takes bin ``k`` at step
+    ``k``; its ANN is trained on the sum over the bins (``T = 1``).
 
 Models (:func:`infer_events`, :func:`model_takes_events`)
     A model trained on events carries an :class:`EventEncoding` (saved in its checkpoint:
     input kind, the sensor size it was trained on, region of interest, model input size,
-    polarity mapping). :func:`infer_events` encodes live windows exactly that way.
-    A frames-trained STDP model also takes events (it consumes spike trains anyway): they are
-    encoded as ``'merge'`` spike trains at its input size, a documented but untrained use. A
-    frames-trained converted network (analog grey or RGB input) refuses events with
-    :class:`EventModelError`.
+    polarity mapping). :func:`infer_events` encodes live windows the way
+    ``model.default_event_encoding()`` says: exactly as in training for an event model; the
+    family decides for a frames-trained one (a frames-trained STDP model takes ``'merge'``
+    spike trains at its input size, a documented but untrained use; a frames-trained converted
+    network, analog grey or RGB input, refuses events with :class:`EventModelError`).
 """
 
 from dataclasses import asdict, dataclass, fields
@@ -61,7 +62,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from topspark_ros.core.events import as_events, empty_events, EVENT_DTYPE, EventEncodingError
-from topspark_ros.core.stdp.encoding import SpikeEvents
+from topspark_ros.core.inputs import EventFrames, SpikeEvents
+from topspark_ros.core.model import check_timesteps
 
 POLARITY_MAPPINGS = ('merge', 'split', 'on', 'off')
 """How the two polarities map to STDP inputs (see the module docstring)."""
@@ -275,12 +277,6 @@ def time_bins(events: np.ndarray, sample: np.ndarray, n_samples: int,
     return q * timesteps + (r * timesteps) // span
 
 
-def _check_timesteps(timesteps) -> int:
-    if isinstance(timesteps, bool) or int(timesteps) != timesteps or int(timesteps) < 1:
-        raise EventEncodingError(f'timesteps must be a positive int, got {timesteps!r}')
-    return int(timesteps)
-
-
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """Return the sorted distinct values (a sort; numpy's hash-based unique is slower here)."""
     values = np.sort(values)
@@ -316,7 +312,7 @@ def events_to_spike_trains(windows: Sequence[np.ndarray], *, sensor_size: Tuple[
         (``2 H W`` for ``'split'``), each input at most once per step.
 
     """
-    steps = _check_timesteps(timesteps)
+    steps = check_timesteps(timesteps)
     if polarity not in POLARITY_MAPPINGS:
         raise EventEncodingError(f'polarity must be one of {POLARITY_MAPPINGS}, '
                                  f'got {polarity!r}')
@@ -358,7 +354,7 @@ def events_to_frames(windows: Sequence[np.ndarray], *, sensor_size: Tuple[int, i
     of window ``b`` in bin ``k`` landing on model pixel ``(x', y')``; arguments as in
     :func:`events_to_spike_trains`. ``frames.sum(axis=1)`` is the window's count frame.
     """
-    steps = _check_timesteps(timesteps)
+    steps = check_timesteps(timesteps)
     height, width = _pair(input_size, 'input_size')
     geometry = EventGeometry(*_pair(sensor_size, 'sensor_size'), height, width, roi)
     events, sample = _batch_arrays(windows)
@@ -376,46 +372,25 @@ def events_to_frames(windows: Sequence[np.ndarray], *, sensor_size: Tuple[int, i
 
 def model_takes_events(model) -> bool:
     """Return True when ``model`` was trained on events (it carries an event encoding)."""
-    return getattr(model, 'event_encoding', None) is not None
-
-
-def model_event_encoding(model) -> EventEncoding:
-    """
-    Return the encoding :func:`infer_events` uses for ``model``.
-
-    The model's own (trained on events), or for a frames-trained STDP network ``'merge'``
-    spike trains at its input size on the training-free centred crop (its sensor size then
-    plays no role: :meth:`EventEncoding.geometry` is given the live sensor). A frames-trained
-    converted network raises :class:`EventModelError`.
-    """
-    encoding = getattr(model, 'event_encoding', None)
-    if encoding is not None:
-        return encoding
-    if getattr(model, 'checkpoint_family', None) == 'stdp':
-        spec = model.input_spec
-        return EventEncoding('spike_trains', spec.width, spec.height, spec.height, spec.width,
-                             'merge')
-    raise EventModelError(
-        f'this {getattr(model, "checkpoint_family", type(model).__name__)!r} model was trained '
-        'on frames, not events, and cannot classify events; train an event model with '
-        '`topspark train --dataset nmnist-synth ...` (see docs/results-events.md) or feed it '
-        'camera frames')
+    return model.event_encoding is not None
 
 
 def encode_for_model(model, windows: Sequence[np.ndarray], *, sensor_size: Tuple[int, int],
                      timesteps: int, roi=None):
     """
-    Encode ``windows`` the way ``model`` takes events (see :func:`model_event_encoding`).
+    Encode ``windows`` the way ``model`` takes events (``model.default_event_encoding()``).
 
-    Returns :class:`SpikeEvents` for spike-train models, ``float32 [B, T, 2, H, W]`` frames
-    for frame models.
+    Returns :class:`~topspark_ros.core.inputs.SpikeEvents` for spike-train models,
+    :class:`~topspark_ros.core.inputs.EventFrames` (per-bin, ``T`` bins) for frame models; a
+    model that takes no events raises :class:`EventModelError`.
     """
-    encoding = model_event_encoding(model)
+    encoding = model.default_event_encoding()
     geometry = encoding.geometry(sensor_size, roi)
     size = (encoding.height, encoding.width)
     if encoding.kind == 'frames':
-        return events_to_frames(windows, sensor_size=sensor_size, timesteps=timesteps,
-                                input_size=size, roi=geometry.roi)
+        return EventFrames(events_to_frames(windows, sensor_size=sensor_size,
+                                            timesteps=timesteps, input_size=size,
+                                            roi=geometry.roi))
     return events_to_spike_trains(windows, sensor_size=sensor_size, timesteps=timesteps,
                                   input_size=size, roi=geometry.roi,
                                   polarity=encoding.polarity)
@@ -429,10 +404,10 @@ def infer_events(model, windows: Sequence[np.ndarray], *, sensor_size: Tuple[int
     Parameters
     ----------
     model
-        a :class:`~topspark_ros.core.stdp.DiehlCookNetwork` or
-        :class:`~topspark_ros.core.converted.ConvertedNetwork` (with an event encoding from
-        its checkpoint; a frames-trained STDP network takes ``'merge'`` spike trains, a
-        frames-trained converted network raises :class:`EventModelError`).
+        a model of any family (:mod:`topspark_ros.core.model`); its
+        ``default_event_encoding()`` says how it takes events (its checkpoint's encoding; a
+        frames-trained STDP network takes ``'merge'`` spike trains, a frames-trained
+        converted network raises :class:`EventModelError`).
     windows
         one event array (:data:`~topspark_ros.core.events.EVENT_DTYPE`) per input.
     sensor_size
@@ -447,17 +422,14 @@ def infer_events(model, windows: Sequence[np.ndarray], *, sensor_size: Tuple[int
 
     Returns
     -------
-        The model's result (:class:`~topspark_ros.core.model.ModelResult`), one row per window.
+        The model's :class:`~topspark_ros.core.model.InferenceResult`, one row per window.
 
     """
     if len(windows) == 0:
         raise EventEncodingError('no windows to classify')
     encoded = encode_for_model(model, windows, sensor_size=sensor_size, timesteps=timesteps,
                                roi=roi)
-    if isinstance(encoded, SpikeEvents):
-        return model.infer(spikes=encoded, params=params, early_exit=early_exit)
-    return model.infer(encoded, timesteps=int(timesteps), params=params,
-                       early_exit=early_exit)
+    return model.infer(encoded, timesteps=timesteps, params=params, early_exit=early_exit)
 
 
 class EventModel:
@@ -480,8 +452,8 @@ class EventModel:
     """
 
     def __init__(self, model, sensor_size: Tuple[int, int], roi=None) -> None:
-        """Wrap ``model`` (it must take events, see :func:`model_event_encoding`)."""
-        model_event_encoding(model)
+        """Wrap ``model`` (it must take events: ``model.default_event_encoding()``)."""
+        model.default_event_encoding()
         self.model = model
         self.sensor_size = _pair(sensor_size, 'sensor_size')
         self.roi = roi
@@ -506,22 +478,16 @@ class EventModel:
         return encode_for_model(self.model, list(windows), sensor_size=self.sensor_size,
                                 timesteps=timesteps, roi=self.roi)
 
-    def infer(self, windows: Sequence[np.ndarray], *, timesteps: int, params=None, seed=None,
-              early_exit=None, vote: str = 'all_activity'):
-        """Classify ``windows`` (see :func:`infer_events`); ``seed`` and ``vote`` pass on."""
-        encoded = self.encode(windows, timesteps)
-        if isinstance(encoded, SpikeEvents):
-            return self.model.infer(spikes=encoded, params=params, seed=seed, vote=vote,
-                                    early_exit=early_exit)
-        return self.model.infer(encoded, timesteps=int(timesteps), params=params, seed=seed,
-                                early_exit=early_exit, vote=vote)
+    def infer(self, windows: Sequence[np.ndarray], *, timesteps: int, params=None,
+              early_exit=None, seed=None):
+        """Classify ``windows`` (see :func:`infer_events`); ``seed`` passes on."""
+        return self.model.infer(self.encode(windows, timesteps), timesteps=timesteps,
+                                params=params, early_exit=early_exit, seed=seed)
 
     def learn(self, windows: Sequence[np.ndarray], *, timesteps: int, params=None, seed=None):
         """Learn from ``windows`` one after the other (models that learn on-line)."""
-        encoded = self.encode(windows, timesteps)
-        if isinstance(encoded, SpikeEvents):
-            return self.model.learn(spikes=encoded, params=params, seed=seed)
-        return self.model.learn(encoded, timesteps=int(timesteps), params=params)
+        return self.model.learn(self.encode(windows, timesteps), timesteps=timesteps,
+                                params=params, seed=seed)
 
 
 @dataclass(frozen=True)

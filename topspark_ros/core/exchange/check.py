@@ -8,7 +8,8 @@ a converted-family graph through :func:`~topspark_ros.core.exchange.nir_import.i
 the native model gets (same seeds), and once more fed the spike probabilities (rate input:
 what a reader without the Poisson encoder would do). Both families are also run as plain NIR
 (the simulator without topspark's neuron metadata), to show what a reader that knows only
-NIR's semantics gets.
+NIR's semantics gets. What differs per family is a per-family mapping
+(:data:`RESIMULATORS`), as the exporters and the importer are by design.
 """
 
 import numpy as np
@@ -20,6 +21,64 @@ def _batches(n: int, size: int):
         yield slice(first, min(n, first + size))
 
 
+def _resimulate_converted(model, graph, images: np.ndarray, timesteps: int, *, seed: int,
+                          batch_size: int) -> tuple:
+    """Return ``(reader, native, nir, plain, rate)`` predictions of a converted model."""
+    import torch
+
+    from topspark_ros.core.exchange.nir_import import import_graph
+    from topspark_ros.core.exchange.nir_sim import NirSimulator
+
+    imported, _, _ = import_graph(graph, device=model.device)
+    simulator = NirSimulator(graph, extensions=False, device=model.device)
+    native, nir_pred, plain = [], [], []
+    for part in _batches(len(images), batch_size):
+        batch = images[part]
+        native.append(model.infer(batch, timesteps=timesteps).predicted)
+        nir_pred.append(imported.infer(batch, timesteps=timesteps).predicted)
+        with torch.no_grad():
+            result = simulator.run(model._inputs(batch), timesteps)
+        plain.append(result['output'].argmax(1))
+    return 'topspark import (converted family)', native, nir_pred, plain, []
+
+
+def _resimulate_stdp(model, graph, images: np.ndarray, timesteps: int, *, seed: int,
+                     batch_size: int) -> tuple:
+    """Return ``(reader, native, nir, plain, rate)`` predictions of an STDP model."""
+    import torch
+
+    from topspark_ros.core.exchange.nir_sim import NirSimulator
+    from topspark_ros.core.stdp.encoding import draw_seeds, poisson_events, spike_probabilities
+
+    simulator = NirSimulator(graph, device='cpu')
+    bare = NirSimulator(graph, extensions=False, device='cpu')
+    p = model.params
+    dt = model.config.dt_ms
+    rng = np.random.default_rng(seed)
+    output = [n for n, node in graph.nodes.items() if type(node).__name__ == 'Output'][0]
+    native, nir_pred, plain, rate = [], [], [], []
+    for part in _batches(len(images), batch_size):
+        batch = images[part]
+        events = poisson_events(batch, timesteps, p.input_rate_hz, dt,
+                                draw_seeds(rng, len(batch)))
+        native.append(model.infer(events, timesteps=timesteps).predicted)
+        dense = torch.as_tensor(events.to_dense(), dtype=torch.float32)
+        with torch.no_grad():
+            nir_pred.append(simulator.run(dense, timesteps, batch=len(batch))[output]
+                            .argmax(1))
+            plain.append(bare.run(dense, timesteps, batch=len(batch))[output].argmax(1))
+            probs = torch.as_tensor(spike_probabilities(batch, p.input_rate_hz, dt),
+                                    dtype=torch.float32)
+            rate.append(simulator.run(probs, timesteps)[output].argmax(1))
+    return ('topspark NIR simulator (same Poisson trains as the model)', native, nir_pred,
+            plain, rate)
+
+
+RESIMULATORS = {'converted': _resimulate_converted, 'stdp': _resimulate_stdp}
+"""How each family's graph is read back and run: a per-family mapping, like the exporters
+(:data:`~topspark_ros.core.exchange.nir_export.EXPORTERS`), keyed by ``checkpoint_family``."""
+
+
 def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: int, *,
                seed: int = 0, batch_size: int = 256) -> dict:
     """
@@ -29,49 +88,13 @@ def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: 
     ``native_accuracy``, ``nir_accuracy``, ``plain_nir_agreement`` and, for the STDP family,
     ``rate_input_agreement`` / ``rate_input_accuracy``.
     """
-    import torch
-
-    from topspark_ros.core.exchange.nir_sim import NirSimulator
-
+    family = model.checkpoint_family
+    if family not in RESIMULATORS:
+        raise ValueError(f'no NIR re-simulation for the {family!r} family')
     labels = np.asarray(labels)
-    native, nir_pred, plain, rate = [], [], [], []
     out = {'n': int(len(images)), 'timesteps': int(timesteps)}
-    if model.checkpoint_family == 'converted':
-        from topspark_ros.core.exchange.nir_import import import_graph
-
-        imported, _, _ = import_graph(graph, device=model.device)
-        simulator = NirSimulator(graph, extensions=False, device=model.device)
-        out['reader'] = 'topspark import (converted family)'
-        for part in _batches(len(images), batch_size):
-            batch = images[part]
-            native.append(model.infer(batch, timesteps=timesteps).predicted)
-            nir_pred.append(imported.infer(batch, timesteps=timesteps).predicted)
-            with torch.no_grad():
-                result = simulator.run(model._inputs(batch), timesteps)
-            plain.append(result['output'].argmax(1))
-    else:
-        from topspark_ros.core.stdp.encoding import draw_seeds, poisson_events, spike_probabilities
-
-        simulator = NirSimulator(graph, device='cpu')
-        bare = NirSimulator(graph, extensions=False, device='cpu')
-        out['reader'] = 'topspark NIR simulator (same Poisson trains as the model)'
-        p = model.params
-        dt = model.config.dt_ms
-        rng = np.random.default_rng(seed)
-        output = [n for n, node in graph.nodes.items() if type(node).__name__ == 'Output'][0]
-        for part in _batches(len(images), batch_size):
-            batch = images[part]
-            events = poisson_events(batch, timesteps, p.input_rate_hz, dt,
-                                    draw_seeds(rng, len(batch)))
-            native.append(model.infer(spikes=events).predicted)
-            dense = torch.as_tensor(events.to_dense(), dtype=torch.float32)
-            with torch.no_grad():
-                nir_pred.append(simulator.run(dense, timesteps, batch=len(batch))[output]
-                                .argmax(1))
-                plain.append(bare.run(dense, timesteps, batch=len(batch))[output].argmax(1))
-                probs = torch.as_tensor(spike_probabilities(batch, p.input_rate_hz, dt),
-                                        dtype=torch.float32)
-                rate.append(simulator.run(probs, timesteps)[output].argmax(1))
+    out['reader'], native, nir_pred, plain, rate = RESIMULATORS[family](
+        model, graph, images, timesteps, seed=seed, batch_size=batch_size)
     native, nir_pred, plain = (np.concatenate(a) for a in (native, nir_pred, plain))
     out.update(agreement=float(np.mean(native == nir_pred)),
                native_accuracy=float(np.mean(native == labels)),

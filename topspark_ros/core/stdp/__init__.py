@@ -63,12 +63,12 @@ Modules: :mod:`.config` (structure and dynamics parameters), :mod:`.network` (th
 :mod:`.results` (what its calls return), :mod:`.engine` (the numba engine and its call
 constants), :mod:`.kernels` (the numba dynamics), :mod:`.rng` (random numbers and Poisson spike
 trains), :mod:`.normalise` (weight-column normalisation), :mod:`.torch_engine` (the dense torch
-engine), :mod:`.encoding` (rate coding, spike events), :mod:`.readout` (label assignment, votes).
+engine), :mod:`.encoding` (rate coding), :mod:`.readout` (label assignment, votes), :mod:`.knobs`
+(the enhancement knobs), :mod:`.train` (learn, label, evaluate).
 The public names are re-exported here.
 """
 
 from topspark_ros.core.stdp.config import DynamicsParams, STDPConfig  # noqa: F401
 from topspark_ros.core.stdp.engine import simulation_constants  # noqa: F401
 from topspark_ros.core.stdp.network import DiehlCookNetwork, initial_weights  # noqa: F401
-from topspark_ros.core.stdp.results import EngineCounts, InferenceResult  # noqa: F401
-from topspark_ros.core.stdp.results import LearnResult  # noqa: F401
+from topspark_ros.core.stdp.results import EngineCounts, LearnResult  # noqa: F401

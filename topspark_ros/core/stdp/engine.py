@@ -122,7 +122,7 @@ class Engine:
     type) and the state carried between learning samples. Subclasses (:class:`NumbaEngine`,
     :class:`~topspark_ros.core.stdp.torch_engine.TorchEngine`) implement the methods below
     that raise ``NotImplementedError``. ``source`` is a :class:`PoissonInput` or
-    :class:`~topspark_ros.core.stdp.encoding.SpikeEvents` of ``B`` samples and ``timesteps``
+    :class:`~topspark_ros.core.inputs.SpikeEvents` of ``B`` samples and ``timesteps``
     their ``T``; ``counts`` are ``int64 [B, N]`` excitatory spike counts and ``ops``
     ``int64 [B, kernels.N_OPS]`` operation counts.
     """

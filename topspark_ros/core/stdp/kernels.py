@@ -149,7 +149,7 @@ class BatchInput(NamedTuple):
         ``int32 [E]`` given events (empty for Poisson input).
     row_ptr
         ``int64 [B, T + 1]`` offsets into ``pixels`` of the events of each sample and step
-        (as :class:`~topspark_ros.core.stdp.encoding.SpikeEvents`; 0 rows for Poisson input).
+        (as :class:`~topspark_ros.core.inputs.SpikeEvents`; 0 rows for Poisson input).
 
     """
 

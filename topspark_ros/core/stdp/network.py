@@ -6,24 +6,28 @@ stored: every call takes it. Run-time tunable dynamics live in :class:`DynamicsP
 one to a call to override the model's defaults for that call.
 """
 
-from dataclasses import fields
+from dataclasses import fields, replace
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
 from topspark_ros.core.energy import OpCounts
+from topspark_ros.core.events.encode import EventEncoding
+from topspark_ros.core.inputs import Inputs, SpikeEvents
+from topspark_ros.core.model import check_input_kind, check_timesteps, InferenceResult
 from topspark_ros.core.preprocess import FrameSpec
 from topspark_ros.core.stdp.config import DynamicsParams, STDPConfig
 from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, spike_probabilities
-from topspark_ros.core.stdp.encoding import SpikeEvents
 from topspark_ros.core.stdp.engine import NumbaEngine, PoissonInput, SimulationConstants
 from topspark_ros.core.stdp.engine import simulation_constants
 from topspark_ros.core.stdp.kernels import ExitRule
+from topspark_ros.core.stdp.knobs import stdp_knobs
 from topspark_ros.core.stdp.normalise import normalise_columns
 from topspark_ros.core.stdp.readout import assign_labels, Readout
-from topspark_ros.core.stdp.results import EngineCounts, InferenceResult, LearnResult
+from topspark_ros.core.stdp.results import EngineCounts, LearnResult
 from topspark_ros.core.topspark.early_exit import class_votes, EarlyExit
+from topspark_ros.core.topspark.knobs import Knob
 
 ENGINES = ('numba', 'torch')
 
@@ -75,6 +79,10 @@ class DiehlCookNetwork:
     """
 
     checkpoint_family = 'stdp'
+    input_kinds = (np.ndarray, SpikeEvents)
+    """Frames (Poisson coded by the engines) or explicit spike trains."""
+    learns_online = True
+    """Learns on line with STDP (:meth:`learn`)."""
 
     def __init__(self, config: STDPConfig = STDPConfig(),
                  params: DynamicsParams = DynamicsParams(),
@@ -170,27 +178,20 @@ class DiehlCookNetwork:
         """Reset this model's dynamic state (potentials, traces) to rest; weights stay."""
         self._engine.reset_state()
 
-    def _source(self, images, spikes, timesteps, params: DynamicsParams, seed):
-        """Return ``(source, T)`` for a call from images or explicit spike events."""
-        if (images is None) == (spikes is None):
-            raise ValueError('give exactly one of images and spikes')
-        if spikes is not None:
-            if not isinstance(spikes, SpikeEvents):
-                raise TypeError('spikes must be SpikeEvents (see SpikeEvents.from_dense)')
-            if spikes.n_inputs != self.config.n_inputs:
-                raise ValueError(f'spikes have {spikes.n_inputs} inputs, the model '
+    def _source(self, inputs, timesteps, params: DynamicsParams, seed):
+        """Return ``(source, T)`` for a call: the engines' input of frames or spike events."""
+        check_input_kind(inputs, self.input_kinds)
+        steps = check_timesteps(timesteps, inputs)
+        if isinstance(inputs, SpikeEvents):
+            if inputs.n_inputs != self.config.n_inputs:
+                raise ValueError(f'spikes have {inputs.n_inputs} inputs, the model '
                                  f'{self.config.n_inputs}')
-            if timesteps is not None and timesteps != spikes.timesteps:
-                raise ValueError(f'timesteps={timesteps} but the spikes have '
-                                 f'{spikes.timesteps} steps')
-            return spikes, spikes.timesteps
-        if timesteps is None or int(timesteps) < 1:
-            raise ValueError(f'timesteps must be a positive int, got {timesteps!r}')
-        log_q = self._log_no_spike(images, params.input_rate_hz)
+            return inputs, steps
+        log_q = self._log_no_spike(inputs, params.input_rate_hz)
         if log_q.shape[1] != self.config.n_inputs:
             raise ValueError(f'images have {log_q.shape[1]} pixels, the model '
                              f'{self.config.n_inputs} inputs')
-        return PoissonInput(log_q, self._seeds(seed, log_q.shape[0])), int(timesteps)
+        return PoissonInput(log_q, self._seeds(seed, log_q.shape[0])), steps
 
     def _seeds(self, seed, n: int) -> np.ndarray:
         """
@@ -215,46 +216,46 @@ class DiehlCookNetwork:
             self._seed_cache[key] = seeds
         return seeds.copy()
 
-    def learn(self, images: Optional[np.ndarray] = None, *, spikes: Optional[SpikeEvents] = None,
-              timesteps: Optional[int] = None, params: Optional[DynamicsParams] = None,
+    def learn(self, inputs: Inputs, *, timesteps: int,
+              params: Optional[DynamicsParams] = None,
               seed: Optional[int] = None) -> LearnResult:
         """
         Learn online from samples one after the other (labels are not needed).
 
         Parameters
         ----------
-        images
-            ``[B, 28, 28]`` (or ``[B, n_inputs]``) uint8 or float in [0, 1]; Poisson
-            coded at ``params.input_rate_hz``.
-        spikes
-            explicit input events instead of images.
+        inputs
+            frames ``[B, 28, 28]`` (or ``[B, n_inputs]``), uint8 or float in [0, 1], Poisson
+            coded at ``params.input_rate_hz``; or explicit input spikes
+            (:class:`~topspark_ros.core.inputs.SpikeEvents` of ``timesteps`` steps).
         timesteps
-            ``T``, steps per sample (required with images).
+            ``T``, steps per sample.
         params
             dynamics for this call (default: the model's).
         seed
-            seed for the input spikes of this call (default: the model's stream).
+            seed for the Poisson input spikes of this call (default: the model's stream).
 
         """
         params = self.params if params is None else params
-        source, steps = self._source(images, spikes, timesteps, params, seed)
+        source, steps = self._source(inputs, timesteps, params, seed)
         counts, ops = self._engine.learn(source, steps, self._constants(params))
         return LearnResult(exc_spike_counts=counts, ops=EngineCounts.from_matrix(ops),
                            timesteps=steps)
 
-    def infer(self, images: Optional[np.ndarray] = None, *, spikes: Optional[SpikeEvents] = None,
-              timesteps: Optional[int] = None, params: Optional[DynamicsParams] = None,
-              seed: Optional[int] = None, vote: str = 'all_activity',
-              early_exit: Optional[EarlyExit] = None) -> InferenceResult:
+    def infer(self, inputs: Inputs, *, timesteps: int, params: Optional[DynamicsParams] = None,
+              early_exit: Optional[EarlyExit] = None,
+              seed: Optional[int] = None) -> InferenceResult:
         """
         Classify a batch with learning off (nothing in the model changes).
 
-        Arguments as in :meth:`learn`; ``vote`` picks the readout (see :class:`Readout`);
-        ``early_exit`` stops each sample once its class is decided (needs the readout, see
-        :mod:`topspark_ros.core.topspark.early_exit`).
+        Arguments as in :meth:`learn`; ``early_exit`` stops each sample once its class is
+        decided (needs the readout, see :mod:`topspark_ros.core.topspark.early_exit`). The
+        evidence is the excitatory spike counts ``int64 [B, N]``; with a readout, the scores
+        and predictions are its default vote (``all_activity``; another vote:
+        ``model.readout.predict(result.evidence, vote)``).
         """
         params = self.params if params is None else params
-        source, steps = self._source(images, spikes, timesteps, params, seed)
+        source, steps = self._source(inputs, timesteps, params, seed)
         exit_rule = None
         if early_exit is not None:
             if self.readout is None:
@@ -264,9 +265,9 @@ class DiehlCookNetwork:
         counts, ops, used = self._engine.infer(source, steps, self._constants(params), exit_rule)
         scores = predicted = None
         if self.readout is not None:
-            scores = self.readout.scores(counts, vote)
+            scores = self.readout.scores(counts)
             predicted = np.argmax(scores, axis=1).astype(np.int64)
-        return InferenceResult(exc_spike_counts=counts, timesteps_used=used,
+        return InferenceResult(evidence=counts, timesteps_used=used,
                                ops=EngineCounts.from_matrix(ops), scores=scores,
                                predicted=predicted)
 
@@ -285,6 +286,11 @@ class DiehlCookNetwork:
         """
         n = self.config.n_neurons
         return OpCounts(macs=float(self.config.n_inputs * n + n))
+
+    @property
+    def knobs(self) -> Tuple[Knob, ...]:
+        """Return the enhancement knobs of this network, for its simulation step ``dt_ms``."""
+        return stdp_knobs(self.config.dt_ms)
 
     @property
     def input_spec(self) -> FrameSpec:
@@ -308,14 +314,40 @@ class DiehlCookNetwork:
             raise ValueError(f'unknown dynamics parameters: {", ".join(sorted(unknown))}')
         return self.params.replace(**{k: float(v) for k, v in values.items()})
 
-    def assign_labels(self, images: Optional[np.ndarray], labels: np.ndarray, *,
-                      spikes: Optional[SpikeEvents] = None, timesteps: Optional[int] = None,
+    def assign_labels(self, inputs: Inputs, labels: np.ndarray, *, timesteps: int,
                       params: Optional[DynamicsParams] = None,
                       seed: Optional[int] = None) -> Readout:
         """Set (and return) the readout from labelled samples, running inference on them."""
-        result = self.infer(images, spikes=spikes, timesteps=timesteps, params=params, seed=seed)
-        self.readout = assign_labels(result.exc_spike_counts, labels, self.config.n_classes)
+        result = self.infer(inputs, timesteps=timesteps, params=params, seed=seed)
+        self.readout = assign_labels(result.evidence, labels, self.config.n_classes)
         return self.readout
+
+    def untrained(self, *, n_neurons: int, seed: int,
+                  params: DynamicsParams) -> 'DiehlCookNetwork':
+        """
+        Return a new, untrained network of this structure (the enhancement's scoring runs).
+
+        ``n_neurons`` excitatory neurons, initial weights and input-spike stream from ``seed``,
+        ``params`` its own dynamics; on the CPU, without a readout.
+        """
+        return DiehlCookNetwork(replace(self.config, n_neurons=int(n_neurons), seed=int(seed)),
+                                params)
+
+    def default_event_encoding(self) -> EventEncoding:
+        """
+        Return the encoding events are given to this network in.
+
+        Its own (trained on events), else ``'merge'`` spike trains at its input size on the
+        training-free centred crop (the network consumes spike trains anyway: a documented
+        but untrained use; its sensor size then plays no role, as
+        :meth:`~topspark_ros.core.events.encode.EventEncoding.geometry` is given the live
+        sensor).
+        """
+        if self.event_encoding is not None:
+            return self.event_encoding
+        spec = self.input_spec
+        return EventEncoding('spike_trains', spec.width, spec.height, spec.height, spec.width,
+                             'merge')
 
     def checkpoint_payload(self) -> tuple:
         """
@@ -354,7 +386,6 @@ class DiehlCookNetwork:
         params = DynamicsParams.from_dict(dict(meta['params']))
         encoding = None
         if meta.get('event_encoding') is not None:
-            from topspark_ros.core.events.encode import EventEncoding
             encoding = EventEncoding.from_dict(dict(meta['event_encoding']))
         missing = {'weights', 'theta'} - set(tensors)
         if missing:

@@ -1,7 +1,11 @@
-"""What the Diehl & Cook network's calls return: per-sample operation counts and the results."""
+"""
+What the Diehl & Cook network's calls return: per-sample operation counts, learning results.
+
+Inference returns the one result type of every family,
+:class:`~topspark_ros.core.model.InferenceResult`, with :class:`EngineCounts` as its ``ops``.
+"""
 
 from dataclasses import dataclass, fields
-from typing import Optional
 
 import numpy as np
 
@@ -54,6 +58,11 @@ class EngineCounts:
         """
         return cls(*np.array(np.asarray(ops).T, dtype=np.int64, order='C'))
 
+    @property
+    def spikes(self) -> np.ndarray:
+        """``int64 [B]``: spikes of the network's neurons (excitatory and inhibitory)."""
+        return self.exc_spikes + self.inh_spikes
+
     def energy_ops(self, index: int) -> OpCounts:
         """
         Return sample ``index``'s counts as the energy model's operation kinds.
@@ -98,41 +107,3 @@ class LearnResult:
     exc_spike_counts: np.ndarray
     ops: EngineCounts
     timesteps: int
-
-
-@dataclass(frozen=True)
-class InferenceResult:
-    """
-    Outputs of an inference call.
-
-    Attributes
-    ----------
-    exc_spike_counts
-        ``int64 [B, N]`` excitatory spike counts.
-    timesteps_used
-        ``int64 [B]`` steps simulated per sample (``T``, or fewer after an
-        early exit).
-    ops
-        per-sample operation counts.
-    scores
-        ``float64 [B, C]`` class scores of the readout vote, or ``None`` before labels
-        are assigned.
-    predicted
-        ``int64 [B]`` predicted classes, or ``None`` before labels are assigned.
-
-    """
-
-    exc_spike_counts: np.ndarray
-    timesteps_used: np.ndarray
-    ops: EngineCounts
-    scores: Optional[np.ndarray] = None
-    predicted: Optional[np.ndarray] = None
-
-    @property
-    def spike_count(self) -> np.ndarray:
-        """``int64 [B]``: spikes of the network's neurons (excitatory and inhibitory)."""
-        return self.ops.exc_spikes + self.ops.inh_spikes
-
-    def energy_ops(self, index: int) -> OpCounts:
-        """Return the operation counts of sample ``index`` for the energy model."""
-        return self.ops.energy_ops(index)

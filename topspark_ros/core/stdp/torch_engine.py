@@ -21,8 +21,8 @@ from typing import Optional
 
 import numpy as np
 
+from topspark_ros.core.inputs import SpikeEvents
 from topspark_ros.core.stdp import kernels
-from topspark_ros.core.stdp.encoding import SpikeEvents
 from topspark_ros.core.stdp.engine import Engine, SimulationConstants
 from topspark_ros.core.stdp.rng import poisson_batch
 import torch

@@ -72,7 +72,7 @@ candidates and imports nothing heavy (the CLI reads its option choices at start-
 :mod:`~topspark_ros.core.topspark.records` turns the result into the profile's record.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 import math
 from typing import Callable, Mapping, Optional, Sequence, Tuple
 
@@ -80,9 +80,8 @@ import numpy as np
 
 from topspark_ros.core.data.dataset import split_indices
 from topspark_ros.core.energy import EnergyModel
-from topspark_ros.core.stdp import DiehlCookNetwork
 from topspark_ros.core.topspark.fanout import InProcess
-from topspark_ros.core.topspark.knobs import Knob, round_significant, STAGES, STDP_KNOBS
+from topspark_ros.core.topspark.knobs import Knob, round_significant, STAGES
 from topspark_ros.core.topspark.search import (data_key as search_data_key, DEFAULT_SAMPLER,
                                                DEFAULT_TRIAL_BATCH, make_proposer, SAMPLERS,
                                                seed_words)
@@ -145,13 +144,14 @@ def scoring_run(model, train_images: np.ndarray, train_labels: np.ndarray,
     """
     Score training at ``timesteps`` with ``values``: a fresh small network learns, is measured.
 
-    The network has ``model``'s structure with ``neurons`` excitatory neurons and initial weights
-    from ``seed``; it learns ``train_images`` at T, its labels are assigned from the same
-    images at T, then it is measured on ``images``. Accuracy is the validation accuracy; energy
-    and spikes are the mean per TRAINING sample.
+    The network (``model.untrained``: a model that learns on line) has ``model``'s structure
+    with ``neurons`` excitatory neurons and initial weights from ``seed``; it learns
+    ``train_images`` at T, its labels are assigned from the same images at T, then it is
+    measured on ``images``. Accuracy is the validation accuracy; energy and spikes are the mean
+    per TRAINING sample.
     """
     params = model.params_for_values(dict(values or {}))
-    net = DiehlCookNetwork(replace(model.config, n_neurons=int(neurons), seed=int(seed)), params)
+    net = model.untrained(n_neurons=neurons, seed=seed, params=params)
     learnt = net.learn(train_images, timesteps=timesteps, seed=seed)
     net.assign_labels(train_images, train_labels, timesteps=timesteps, seed=seed + 1)
     score = measure(net, images, labels, timesteps, None, energy_model=energy_model,
@@ -159,7 +159,7 @@ def scoring_run(model, train_images: np.ndarray, train_labels: np.ndarray,
     ops = learnt.ops
     return Score(accuracy=score.accuracy,
                  energy_j=energy_model.estimate(ops.mean_energy_ops()).compute_j,
-                 spikes=float(np.mean(ops.exc_spikes + ops.inh_spikes)),
+                 spikes=float(np.mean(ops.spikes)),
                  n_samples=score.n_samples)
 
 
@@ -266,7 +266,7 @@ def _sensitivity_task(item: tuple, *, inference: Mapping, learning: Mapping) -> 
 
 
 def sensitivity(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], *,
-                energy_model: EnergyModel, knobs: Sequence[Knob] = STDP_KNOBS,
+                energy_model: EnergyModel, knobs: Optional[Sequence[Knob]] = None,
                 train_images: Optional[np.ndarray] = None,
                 train_labels: Optional[np.ndarray] = None, learn_neurons: int = 100,
                 batch_size: int = 256, seed: int = 0, executor=None,
@@ -274,15 +274,16 @@ def sensitivity(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[in
     """
     Run the one-at-a-time sensitivity analysis (module doc, step 1).
 
-    Inference knobs are measured on ``model`` with ``images``/``labels`` (validation); learning
-    knobs by :func:`scoring_run` on ``train_images``/``train_labels``, and only when those are
-    given. Every point is independent: ``executor`` (:mod:`~topspark_ros.core.topspark.fanout`;
-    default in this process) measures them all in one fan-out. ``progress(1)`` is called after
-    every measurement.
+    Of ``knobs`` (default: ``model.knobs``), inference knobs are measured on ``model`` with
+    ``images``/``labels`` (validation); learning knobs by :func:`scoring_run` on
+    ``train_images``/``train_labels``, and only when those are given. Every point is
+    independent: ``executor`` (:mod:`~topspark_ros.core.topspark.fanout`; default in this
+    process) measures them all in one fan-out. ``progress(1)`` is called after every
+    measurement.
     """
-    dt = model.config.dt_ms
     learning = train_images is not None and len(train_images) > 0
-    knobs = tuple(k for k in knobs if k.stage == 'inference' or learning)
+    knobs = tuple(k for k in (model.knobs if knobs is None else knobs)
+                  if k.stage == 'inference' or learning)
     items, layout = [], []
     for timesteps in grid:
         stages = [s for s in STAGES if any(k.stage == s for k in knobs)]
@@ -292,7 +293,7 @@ def sensitivity(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[in
             items.append((stage, None, timesteps))
         for knob in knobs:
             for factor in knob.factors:
-                value = knob.value(model.params, factor, dt)
+                value = knob.value(model.params, factor)
                 layout.append((timesteps, knob, float(factor), value, len(items)))
                 items.append((knob.stage, {knob.name: value}, timesteps))
             layout.append((timesteps, knob, 1.0, getattr(model.params, knob.name),
@@ -415,8 +416,7 @@ def search_inference(model, images: np.ndarray, labels: np.ndarray, timesteps: i
 
     (own,) = executor.run(_measure_task, [({}, len(labels), timesteps)], progress=progress,
                           shared=shared)
-    proposer = make_proposer(sampler, knobs, model.params, model.config.dt_ms,
-                             max(int(budget), 1), first,
+    proposer = make_proposer(sampler, knobs, model.params, max(int(budget), 1), first,
                              seed_words(seed, timesteps, 0, data_key), batch=trial_batch)
     sizes = rung_sizes(len(labels), proposer.planned)
     scored = _explore(proposer, lambda batch: run(batch, sizes[0]),
@@ -474,8 +474,8 @@ def search_learning(model, train_images: np.ndarray, train_labels: np.ndarray,
         scores = iter(run(todo, short))
         return [next(scores) if v else base for v in batch]
 
-    proposer = make_proposer(sampler, knobs, model.params, model.config.dt_ms,
-                             int(budget) + 1, first, seed_words(seed, timesteps, 1, data_key),
+    proposer = make_proposer(sampler, knobs, model.params, int(budget) + 1, first,
+                             seed_words(seed, timesteps, 1, data_key),
                              batch=trial_batch)
     scored = _explore(proposer, short_runs, lambda s: s.objective(energy_penalty,
                                                                   base.energy_j))
@@ -560,33 +560,35 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
             train_images: Optional[np.ndarray] = None,
             train_labels: Optional[np.ndarray] = None, learn_neurons: int = 100,
             learn_samples: Optional[int] = None, confirm_top: int = 2,
-            knobs: Sequence[Knob] = STDP_KNOBS, batch_size: int = 256, seed: int = 0,
+            knobs: Optional[Sequence[Knob]] = None, batch_size: int = 256, seed: int = 0,
             sampler: str = DEFAULT_SAMPLER, trial_batch: int = DEFAULT_TRIAL_BATCH,
             mix_data: bool = True, executor=None, precomputed: Optional[Sensitivity] = None,
             progress: Callable[[int], None] = lambda n: None) -> Enhancement:
     """
     Run steps 1 to 3 of the module doc on ``model`` for every T of ``grid``.
 
-    ``images``/``labels``: the validation set; ``train_images``/``train_labels``: the images
-    of the scoring runs (without them, or with ``learn_budget`` 0, learning knobs are skipped):
-    short runs (sensitivity, search) learn the first ``learn_samples`` (default: all), the
-    confirmation runs all of them. ``sampler`` and ``trial_batch``: see
-    :mod:`~topspark_ros.core.topspark.search`; ``mix_data``: seed the searches with a fingerprint
-    of the validation set too (:func:`~topspark_ros.core.topspark.search.data_key`; False: with
-    ``seed`` and T alone). ``executor`` (:mod:`~topspark_ros.core.topspark.fanout`, default: this
-    process) runs the independent measurements; the result is the same whichever executor ran them.
+    ``knobs``: the knobs to tune (default: ``model.knobs``, the family's). ``images``/``labels``:
+    the validation set; ``train_images``/``train_labels``: the images of the scoring runs
+    (learning knobs are skipped without them, with ``learn_budget`` 0, and for a model that
+    does not learn on line, ``model.learns_online`` False): short runs (sensitivity, search)
+    learn the first ``learn_samples`` (default: all), the confirmation runs all of them.
+    ``sampler`` and ``trial_batch``: see :mod:`~topspark_ros.core.topspark.search`;
+    ``mix_data``: seed the searches with a fingerprint of the validation set too
+    (:func:`~topspark_ros.core.topspark.search.data_key`; False: with ``seed`` and T alone).
+    ``executor`` (:mod:`~topspark_ros.core.topspark.fanout`, default: this process) runs the
+    independent measurements; the result is the same whichever executor ran them.
     ``precomputed``: a sensitivity analysis of this model and data to reuse (it must cover
     ``grid`` with these settings). ``progress(n)`` counts measurements (:func:`enhance_work`
     gives the total).
     """
-    if getattr(model, 'checkpoint_family', None) != 'stdp':
-        raise ValueError('parameter enhancement needs an STDP (Diehl & Cook) model')
     if model.readout is None:
         raise ValueError('the model has no label assignment')
     if sampler not in SAMPLERS:
         raise ValueError(f'unknown sampler {sampler!r} (choose from {", ".join(SAMPLERS)})')
     grid = sorted({int(t) for t in grid}, reverse=True)
-    learning = learn_budget > 0 and train_images is not None and len(train_images) > 0
+    learning = (model.learns_online and learn_budget > 0 and train_images is not None
+                and len(train_images) > 0)
+    knobs = tuple(model.knobs if knobs is None else knobs)
     n_long = len(train_images) if learning else 0
     short = n_long if learn_samples is None else min(int(learn_samples), n_long)
     executor = executor or InProcess()
@@ -656,9 +658,13 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
 
 
 def enhance_work(grid: Sequence[int], n_val: int, *, budget: int, learn_budget: int,
-                 learning: bool, confirm_top: int = 0,
-                 knobs: Sequence[Knob] = STDP_KNOBS) -> int:
-    """Return an upper bound of the measurements :func:`enhance` makes (for a progress bar)."""
+                 learning: bool, knobs: Sequence[Knob], confirm_top: int = 0) -> int:
+    """
+    Return an upper bound of the measurements :func:`enhance` makes (for a progress bar).
+
+    ``learning``: whether learning knobs are scored (training images given, and a model that
+    learns on line); ``knobs``: those :func:`enhance` tunes (``model.knobs``).
+    """
     learning = learning and learn_budget > 0
     per_t = search_work(n_val, budget) + ((learn_budget + 3 + confirm_top) if learning else 0)
     return sensitivity_work(grid, knobs, learning) + len(grid) * per_t

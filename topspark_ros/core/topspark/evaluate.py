@@ -43,7 +43,7 @@ class Evaluation:
     Attributes
     ----------
     batches
-        the model's result of each batch (:class:`~topspark_ros.core.model.ModelResult`).
+        the model's result of each batch (:class:`~topspark_ros.core.model.InferenceResult`).
     seconds
         wall time of the loop (s).
 
@@ -61,7 +61,7 @@ class Evaluation:
         """
         if not self.batches:
             return np.zeros((0, 0))
-        return np.concatenate([r.exc_spike_counts for r in self.batches])
+        return np.concatenate([r.evidence for r in self.batches])
 
     @property
     def predicted(self) -> np.ndarray:

@@ -1,35 +1,36 @@
 """
 The knobs of the parameter enhancement: which run-time parameters it moves, and how.
 
-A :class:`Knob` is a :class:`~topspark_ros.core.stdp.DynamicsParams` field moved by a factor
-``f`` around the model's own value ``x``:
+A :class:`Knob` is a field of a model's run-time parameters (``model.params``) moved by a
+factor ``f`` around the model's own value ``x``:
 
 .. code-block:: text
 
     mode 'ratio'    value = x f
-    mode 'gap'      value = v_rest + f (x - v_rest)      (potentials: the distance to rest)
+    mode 'gap'      value = o + f (x - o)      o = the params field ``origin`` (a distance to it:
+                                               e.g. a potential's distance to rest)
 
-*Inference* knobs (``stage`` ``'inference'``) change what a trained model does at T: firing
-threshold (``v_thresh_mv``, and ``theta_scale``, the factor on the learnt adaptive
-thresholds), input rate, membrane time constant, reset potential, refractory period,
-inhibition strength (``w_inh_mv``) and the excitatory -> inhibitory weight. *Learning* knobs
-(adaptive-threshold increment ``theta_plus_mv`` and decay ``tau_theta_ms``, STDP rates
-``nu_pre``, ``nu_post``) act only while learning. :data:`STDP_KNOBS` is the table of the
-Diehl & Cook network: each knob's factors for the sensitivity analysis and its factor range
-for the search (:mod:`~topspark_ros.core.topspark.enhance`).
+*Inference* knobs (``stage`` ``'inference'``) change what a trained model does at T;
+*learning* knobs act only while learning (searched only for a model that learns on line).
+Each family lists its own knobs (``model.knobs``: the STDP table in
+:mod:`topspark_ros.core.stdp.knobs`, the converted one in
+:mod:`topspark_ros.core.converted.knobs`), each with its factors for the sensitivity analysis
+and its factor range for the search (:mod:`~topspark_ros.core.topspark.enhance`).
 
-Values are rounded to 4 significant digits (:func:`round_significant`; refractory periods to
-whole steps ``dt``) before they are measured, so what is stored is exactly what was validated.
+Values are clipped to the knob's ``limits`` (when it has any), then rounded: to whole
+multiples of ``quantum`` (when it has one, e.g. a refractory period to whole steps ``dt``),
+else to 4 significant digits (:func:`round_significant`), before they are measured, so what is
+stored is exactly what was validated.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 import math
-from typing import Tuple
-
-from topspark_ros.core.stdp import DynamicsParams
+from typing import Optional, Tuple
 
 STAGES = ('inference', 'learning')
 """Knob stages: acting on a trained model, or while learning."""
+MODES = ('ratio', 'gap')
+"""How a knob's factor moves its value (module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,22 @@ class Knob:
     Attributes
     ----------
     name
-        a :class:`~topspark_ros.core.stdp.DynamicsParams` field.
+        a field of the model's run-time parameters.
     stage
         ``'inference'`` (acts on a trained model) or ``'learning'`` (acts while learning).
     mode
-        ``'ratio'``: value ``x f``; ``'gap'``: value ``v_rest + f (x - v_rest)``.
+        ``'ratio'``: value ``x f``; ``'gap'``: value ``o + f (x - o)``.
     factors
         factors of the sensitivity analysis (the own value, 1, is measured once).
     search
         ``(low, high)`` factor range of the search (log-uniform).
+    origin
+        ``'gap'`` only: the params field ``o`` the distance is taken to (e.g. ``'v_rest_mv'``).
+    quantum
+        values are whole multiples of it (e.g. the simulation step for a refractory period;
+        None: 4 significant digits).
+    limits
+        ``(low, high)`` the value is clipped to (the parameter's valid range; None: none).
 
     """
 
@@ -57,46 +65,39 @@ class Knob:
     mode: str
     factors: Tuple[float, ...]
     search: Tuple[float, float]
+    origin: Optional[str] = None
+    quantum: Optional[float] = None
+    limits: Optional[Tuple[float, float]] = None
 
     def __post_init__(self) -> None:
         """Check the fields."""
-        if self.name not in {f.name for f in fields(DynamicsParams)}:
-            raise ValueError(f'{self.name!r} is not a DynamicsParams field')
-        if self.stage not in STAGES or self.mode not in ('ratio', 'gap'):
+        if self.stage not in STAGES or self.mode not in MODES:
             raise ValueError(f'bad stage {self.stage!r} or mode {self.mode!r}')
+        if (self.mode == 'gap') != (self.origin is not None):
+            raise ValueError(f'{self.name}: a gap knob needs an origin field, a ratio knob none')
         low, high = self.search
         if not 0 < low <= 1 <= high or any(f <= 0 for f in self.factors):
             raise ValueError(f'{self.name}: factors must be > 0 and the range hold 1')
+        if self.quantum is not None and not self.quantum > 0:
+            raise ValueError(f'{self.name}: quantum must be > 0, got {self.quantum}')
 
-    def value(self, params: DynamicsParams, factor: float, dt_ms: float) -> float:
+    def base(self, params) -> float:
+        """Return what the factor scales the distance to: ``o`` (``'gap'``) or 0 (``'ratio'``)."""
+        return float(getattr(params, self.origin)) if self.mode == 'gap' else 0.0
+
+    def value(self, params, factor: float) -> float:
         """Return the knob's value at ``factor`` around ``params`` (rounded, module docstring)."""
         own = getattr(params, self.name)
         if self.mode == 'gap':
-            value = params.v_rest_mv + factor * (own - params.v_rest_mv)
+            origin = getattr(params, self.origin)
+            value = origin + factor * (own - origin)
         else:
             value = own * factor
-        if self.name == 'refractory_ms':
-            return float(round(value / dt_ms) * dt_ms)
+        if self.limits is not None:
+            value = min(max(value, self.limits[0]), self.limits[1])
+        if self.quantum is not None:
+            return float(round(value / self.quantum) * self.quantum)
         return round_significant(value)
-
-
-_RATIO = (0.25, 0.5, 2.0, 4.0)
-STDP_KNOBS: Tuple[Knob, ...] = (
-    Knob('theta_scale', 'inference', 'ratio', (0.1, 0.25, 0.5, 2.0), (0.05, 1.5)),
-    Knob('v_thresh_mv', 'inference', 'gap', (0.25, 0.5, 1.5, 2.0), (0.1, 2.0)),
-    Knob('input_rate_hz', 'inference', 'ratio', _RATIO, (0.5, 4.0)),
-    Knob('tau_v_ms', 'inference', 'ratio', _RATIO, (0.25, 10.0)),
-    Knob('v_reset_mv', 'inference', 'gap', (0.1, 0.5, 2.0, 3.0), (0.1, 3.0)),
-    Knob('refractory_ms', 'inference', 'ratio', (0.2, 0.4, 2.0, 4.0), (0.2, 4.0)),
-    Knob('w_inh_mv', 'inference', 'ratio', _RATIO, (0.125, 4.0)),
-    Knob('w_exc_inh_mv', 'inference', 'ratio', (0.5, 0.8, 2.0, 4.0), (0.5, 4.0)),
-    Knob('theta_plus_mv', 'learning', 'ratio', _RATIO, (0.125, 16.0)),
-    Knob('tau_theta_ms', 'learning', 'ratio', (1e-4, 1e-3, 1e-2, 0.1), (1e-5, 1.0)),
-    Knob('nu_pre', 'learning', 'ratio', _RATIO, (0.125, 8.0)),
-    Knob('nu_post', 'learning', 'ratio', _RATIO, (0.125, 8.0)),
-)
-"""Knobs of the Diehl & Cook network. ``tau_theta_ms`` (1e7 ms: no decay within a run) is
-moved by powers of ten."""
 
 
 def round_significant(value: float, digits: int = 4) -> float:

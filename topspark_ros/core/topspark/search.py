@@ -73,7 +73,7 @@ def _key(values: Mapping[str, float]) -> tuple:
     return tuple(sorted(values.items()))
 
 
-def draw_candidates(knobs: Sequence, params, dt: float, budget: int, rng: Any,
+def draw_candidates(knobs: Sequence, params, budget: int, rng: Any,
                     first: Sequence[Mapping[str, float]]) -> list:
     """
     Return up to ``budget`` distinct candidates: ``{}``, ``first``, then random factors.
@@ -99,7 +99,7 @@ def draw_candidates(knobs: Sequence, params, dt: float, budget: int, rng: Any,
         for knob in knobs:
             low, high = knob.search
             factor = math.exp(rng.uniform(math.log(low), math.log(high)))
-            values[knob.name] = knob.value(params, factor, dt)
+            values[knob.name] = knob.value(params, factor)
         add({k: v for k, v in values.items() if v != getattr(params, k)})
     return out
 
@@ -120,7 +120,7 @@ def factors_of(knobs: Sequence, params, values: Mapping[str, float]) -> Optional
         if knob.name not in values:
             out[knob.name] = 1.0
             continue
-        base = params.v_rest_mv if knob.mode == 'gap' else 0.0
+        base = knob.base(params)
         if own == base:
             return None
         factor = (values[knob.name] - base) / (own - base)
@@ -134,12 +134,12 @@ def factors_of(knobs: Sequence, params, values: Mapping[str, float]) -> Optional
 class RandomProposer:
     """Seeded random candidates (module doc), all proposed in one batch."""
 
-    def __init__(self, knobs: Sequence, params, dt: float, budget: int,
+    def __init__(self, knobs: Sequence, params, budget: int,
                  first: Sequence[Mapping[str, float]], words: Sequence[int]) -> None:
         """Draw the candidates with ``numpy.random.default_rng(words)``."""
         import numpy as np
 
-        self._candidates = draw_candidates(knobs, params, dt, int(budget),
+        self._candidates = draw_candidates(knobs, params, int(budget),
                                            np.random.default_rng(list(words)), first)
         self.planned = len(self._candidates)
         self._asked = False
@@ -163,7 +163,7 @@ class TPEProposer:
     it keeps proposing values already measured, after ``50 * budget`` proposals).
     """
 
-    def __init__(self, knobs: Sequence, params, dt: float, budget: int,
+    def __init__(self, knobs: Sequence, params, budget: int,
                  first: Sequence[Mapping[str, float]], words: Sequence[int],
                  batch: int = DEFAULT_TRIAL_BATCH) -> None:
         """Make a seeded in-memory study over the knobs' factors."""
@@ -173,7 +173,7 @@ class TPEProposer:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._optuna = optuna
-        self._knobs, self._params, self._dt = tuple(knobs), params, float(dt)
+        self._knobs, self._params = tuple(knobs), params
         self.planned = max(int(budget), 1)
         self._batch = max(int(batch), 1)
         self._distributions = {k.name: FloatDistribution(k.search[0], k.search[1], log=True)
@@ -196,7 +196,7 @@ class TPEProposer:
         self._pending = None  # (fresh candidates, [(trial or None, key)]) of the last ask
 
     def _values(self, factors: Mapping[str, float]) -> dict:
-        values = {k.name: k.value(self._params, factors[k.name], self._dt) for k in self._knobs}
+        values = {k.name: k.value(self._params, factors[k.name]) for k in self._knobs}
         return {k: v for k, v in values.items() if v != getattr(self._params, k)}
 
     def ask(self) -> list:
@@ -248,12 +248,12 @@ class TPEProposer:
                     value=self._scores[key]))
 
 
-def make_proposer(sampler: str, knobs: Sequence, params, dt: float, budget: int,
+def make_proposer(sampler: str, knobs: Sequence, params, budget: int,
                   first: Sequence[Mapping[str, float]], words: Sequence[int],
                   batch: int = DEFAULT_TRIAL_BATCH):
     """Return the proposer of ``sampler`` (one of :data:`SAMPLERS`)."""
     if sampler == 'random':
-        return RandomProposer(knobs, params, dt, budget, first, words)
+        return RandomProposer(knobs, params, budget, first, words)
     if sampler == 'tpe':
-        return TPEProposer(knobs, params, dt, budget, first, words, batch=batch)
+        return TPEProposer(knobs, params, budget, first, words, batch=batch)
     raise ValueError(f'unknown sampler {sampler!r} (choose from {", ".join(SAMPLERS)})')

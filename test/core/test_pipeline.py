@@ -1,0 +1,356 @@
+"""ClassifierPipeline: the classifier's decisions without ROS (T, drops, learning, status)."""
+
+import dataclasses
+import pathlib
+import threading
+
+import numpy as np
+import pytest
+
+from topspark_ros.core.energy import OpCounts
+from topspark_ros.core.events import empty_events
+from topspark_ros.core.events.codecs import make_encoder
+from topspark_ros.core.pipeline import (ClassifierPipeline, ERROR, event_stream, OK,
+                                        online_save_path, open_session, Recent, Settings, WARN)
+from topspark_ros.core.session import Prediction
+
+MODELS = pathlib.Path(__file__).resolve().parents[2] / 'models'
+SENSOR = (34, 34)
+VALUES = {  # the classifier node's defaults, as its parameters give them
+    'input_mode': 'frames', 'model_path': 'm.json', 'device': 'cpu', 'torch_threads': 1,
+    'profile_path': '', 'default_timesteps': 64, 'max_timesteps': 100000, 'early_exit': False,
+    'early_exit_margin': 3.0, 'early_exit_min_steps': 8, 'online_learning': False,
+    'save_path': '', 'save_every_n': 1000, 'class_names': ['__from_checkpoint__'],
+    'energy_preset': 'cmos45_fp32', 'crop': 'center', 'invert': False, 'window_mode': 'time',
+    'window_ms': 100.0, 'window_events': 3000, 'window_min_events': 1, 'roi': [0, 0, 0, 0],
+    'max_pending_windows': 2, 'max_packet_bytes': 1048576,
+}
+
+
+class FakeModel:
+    """What the pipeline reads of a model."""
+
+    def __init__(self, learns_online: bool = True) -> None:
+        self.learns_online = learns_online
+
+
+class FakeSession:
+    """A session whose predictions say what they were given; records every call."""
+
+    def __init__(self, learns_online: bool = True) -> None:
+        self.model = FakeModel(learns_online)
+        self.calls = []
+        self.saved = []
+
+    def _prediction(self, timesteps: int, class_id: int) -> Prediction:
+        return Prediction(class_id=class_id, class_name='', confidence=1.0,
+                          scores=np.ones(1, np.float32), timesteps_used=timesteps,
+                          timestep_budget=timesteps, early_exit=False, spike_count=1,
+                          ops=OpCounts(accumulates=10.0), latency_ms=1.0, energy_j=1.0,
+                          energy_preset='unit')
+
+    def classify(self, frame, layout, timesteps, *, early_exit=None):
+        self.calls.append(('classify', int(frame.flat[0]), timesteps, early_exit))
+        return self._prediction(timesteps, int(frame.flat[0]))
+
+    def learn(self, frame, layout, timesteps):
+        self.calls.append(('learn', int(frame.flat[0]), timesteps))
+        return OpCounts(plasticity_updates=5.0)
+
+    def charge_learning(self, prediction, ops):
+        return dataclasses.replace(prediction, ops=prediction.ops + ops, energy_j=2.0)
+
+    def classify_events(self, windows, sensor_size, timesteps, *, roi=None, early_exit=None):
+        self.calls.append(('classify_events', len(windows), tuple(sensor_size), timesteps, roi))
+        return [self._prediction(timesteps, len(w)) for w in windows]
+
+    def learn_events(self, windows, sensor_size, timesteps, *, roi=None):
+        self.calls.append(('learn_events', len(windows), timesteps))
+        return [OpCounts(plasticity_updates=1.0) for _ in windows]
+
+    def save(self, path, info=None):
+        if 'fail' in str(path):
+            raise OSError(f'cannot write {path}')
+        self.saved.append((path, dict(info)))
+        return path
+
+
+class FakeWorker:
+    """The worker protocol of push_packet: offer(take=) when idle, trigger() otherwise."""
+
+    def __init__(self, idle: bool = True) -> None:
+        self.idle, self.taken, self.triggered = idle, [], 0
+
+    def offer(self, item=None, *, take=None) -> bool:
+        if self.idle:
+            self.taken.append(take())
+        return self.idle
+
+    def trigger(self) -> None:
+        self.triggered += 1
+
+
+def _pipeline(session=None, **overrides):
+    values = dict(VALUES, **overrides)
+    pipeline = ClassifierPipeline(lambda: values, resolve=lambda path: f'/share/{path}')
+    pipeline.session = session
+    return pipeline, values
+
+
+def _published():
+    out = []
+    return out, lambda prediction, tag, dropped: out.append((prediction, tag, dropped))
+
+
+def _frame(value: int):
+    return lambda: (np.full((2, 2), value, np.uint8), 'mono')
+
+
+def _packets(n_events: int, duration_us: int, packet_us: int) -> list:
+    rng = np.random.default_rng(0)
+    events = empty_events(n_events)
+    events['x'] = rng.integers(0, SENSOR[0], n_events)
+    events['y'] = rng.integers(0, SENSOR[1], n_events)
+    events['t'] = np.arange(n_events) * duration_us // n_events  # evenly, from 0
+    encoder = make_encoder('evt3', *SENSOR)
+    packets = []
+    for start in range(0, duration_us, packet_us):
+        chunk = events[(events['t'] >= start) & (events['t'] < start + packet_us)]
+        encoded = encoder.encode(chunk)
+        packets.append({'data': encoded.data, 'encoding': 'evt3', 'width': SENSOR[0],
+                        'height': SENSOR[1], 'seq': encoded.seq, 'time_base': encoded.time_base,
+                        'is_bigendian': False})
+    return packets
+
+
+def test_commanded_t_is_clamped_refused_counted_and_bounded_by_the_maximum() -> None:
+    pipeline, values = _pipeline(default_timesteps=32, max_timesteps=64)
+    assert pipeline.current_timesteps() == 32  # no command yet: the default
+    assert pipeline.command(16) is None and pipeline.current_timesteps() == 16
+    assert pipeline.command(1000) == 'TimestepCommand T=1000 clamped to max_timesteps 64'
+    assert pipeline.commanded == 64 and pipeline.counts['timesteps_clamped'] == 1
+    assert pipeline.command(0) == 'TimestepCommand with T=0 ignored'
+    assert pipeline.commanded == 64 and pipeline.counts['timesteps_refused'] == 1
+    values['max_timesteps'] = 40  # lowered at run time: the commanded T follows at once
+    assert pipeline.current_timesteps() == 40
+    settings = Settings.from_values(dict(values, max_timesteps=48))
+    assert pipeline.current_timesteps(settings) == 48  # a snapshot already read
+
+
+def test_refusals_name_the_parameters() -> None:
+    pipeline, values = _pipeline()
+    assert pipeline.refusal(values) is None
+    assert pipeline.refusal(dict(values, default_timesteps=8, max_timesteps=4)) == \
+        'default_timesteps (8) must not exceed max_timesteps (4)'
+    assert pipeline.refusal(dict(values, online_learning=True)) is None  # no model yet
+    pipeline.session = FakeSession(learns_online=False)
+    reason = pipeline.refusal(dict(values, online_learning=True))
+    assert 'online_learning' in reason and 'FakeModel is trained offline' in reason
+
+
+def test_settings_read_the_parameters_of_their_names() -> None:
+    settings = Settings.from_values(dict(VALUES, early_exit=True, early_exit_margin=2.0,
+                                         roi=[1, 2, 30, 20]))
+    assert settings.early_exit_rule.margin == 2.0 and settings.early_exit_rule.min_steps == 8
+    assert settings.region == (1, 2, 30, 20)
+    plain = Settings.from_values(VALUES)
+    assert plain.early_exit_rule is None and plain.region is None
+    assert Settings.from_values(dict(VALUES, roi=[5, 5, 0, 9])).region is None
+    assert plain.timesteps(None) == 64 and plain.timesteps(200000) == 100000
+
+
+def test_a_frame_is_published_with_its_tag_or_dropped_while_the_model_is_busy() -> None:
+    session = FakeSession()
+    pipeline, _ = _pipeline(session, default_timesteps=12)
+    out, publish = _published()
+    assert pipeline.classify_frame(1_000_000_000, _frame(3), 'header-a', publish) is None
+    assert [(p.class_id, p.timestep_budget, tag, dropped) for p, tag, dropped in out] == \
+        [(3, 12, 'header-a', 0)]
+    assert session.calls == [('classify', 3, 12, None)]
+    with pipeline.busy:  # another input in progress: dropped, counted, never queued
+        pipeline.classify_frame(1_033_333_333, _frame(4), 'header-b', publish)
+    pipeline.drop_frame(1_066_666_666)  # the reader found the worker busy
+    assert pipeline.counts['dropped'] == 2 and len(out) == 1
+    assert pipeline.gaps.received == 3
+    pipeline.classify_frame(1_100_000_000, _frame(5), 'header-c', publish)
+    assert out[-1][1:] == ('header-c', 2) and pipeline.counts['processed'] == 2
+
+    def unreadable():
+        raise ValueError('unsupported encoding yuv422')
+    with pytest.raises(ValueError, match='yuv422'):
+        pipeline.classify_frame(1_133_333_333, unreadable, 'header-d', publish)
+    assert not pipeline.busy.locked()  # released: the next frame is classified
+    assert pipeline.error('unsupported encoding yuv422') == 'unsupported encoding yuv422'
+    assert pipeline.counts['errors'] == 1 and pipeline.last_error.endswith('yuv422')
+
+
+def test_learning_charges_each_prediction_and_saves_every_n(tmp_path) -> None:
+    session = FakeSession()
+    pipeline, values = _pipeline(session, online_learning=True, save_every_n=2,
+                                 save_path=str(tmp_path / 'w.json'), early_exit=True)
+    out, publish = _published()
+    for value in range(5):
+        assert pipeline.classify_frame(0, _frame(value), value, publish) is None
+    assert [p.ops.plasticity_updates for p, _, _ in out] == [5.0] * 5
+    assert all(p.energy_j == 2.0 for p, _, _ in out)
+    assert session.calls[0][3].margin == 3.0  # the early-exit rule of the parameters
+    assert pipeline.counts['learnt'] == 5 and pipeline.counts['saved'] == 2
+    assert session.saved == [(str(tmp_path / 'w.json'), {'online_frames': 2}),
+                             (str(tmp_path / 'w.json'), {'online_frames': 4})]
+    values['save_path'] = str(tmp_path / 'fail' / 'w.json')
+    failure = pipeline.classify_frame(0, _frame(9), 9, publish)  # the 6th: a save due
+    assert failure.startswith('periodic save failed: cannot write') and 'fail' in failure
+    assert pipeline.counts['save_failures'] == 1 and pipeline.counts['errors'] == 1
+    assert pipeline.classify_frame(0, _frame(9), 9, publish) is None  # the 7th: none due
+    assert len(out) == 7  # classifying goes on
+    assert pipeline.save_now() == (False, f"save failed: cannot write {values['save_path']}")
+    values['save_path'] = ''
+    ok, message = pipeline.save_now()
+    assert ok and message == 'saved /share/m_online.json'
+    assert pipeline.save_if_learnt() == '/share/m_online.json'
+    pipeline.session = None
+    assert pipeline.save_now() == (False, 'no model loaded (configure first)')
+    assert pipeline.save_if_learnt() is None
+
+
+def test_online_save_path_defaults_next_to_the_model() -> None:
+    def resolve(path: str) -> str:
+        return path.replace('package://pkg', '/share/pkg')
+    assert online_save_path({'save_path': '', 'model_path': 'package://pkg/m.json'},
+                            resolve) == '/share/pkg/m_online.json'
+    assert online_save_path({'save_path': '', 'model_path': '/x/model'}, resolve) == \
+        '/x/model_online'
+    assert online_save_path({'save_path': '/w.json', 'model_path': 'm.json'}, resolve) == \
+        '/w.json'
+
+
+def test_event_windows_are_handed_over_drained_in_batches_and_published_with_their_tags() -> None:
+    session = FakeSession()
+    pipeline, values = _pipeline(session, input_mode='events', default_timesteps=8,
+                                 max_pending_windows=2, roi=[0, 0, 20, 20])
+    pipeline.activate()
+    assert pipeline.stream.window_us == 100_000
+    packets = _packets(3000, 500_000, 50_000)  # windows [0, 100) ... [300, 400) complete
+    worker = FakeWorker(idle=False)
+    with pipeline.busy:  # the model is busy: windows wait in the backlog (the oldest go)
+        for seq, fields in enumerate(packets):
+            pipeline.push_packet(fields, f'pkt{seq}', worker)
+    assert worker.triggered == 4 and pipeline.stream.counts['windows_dropped'] == 2
+    out, publish = _published()
+    batches = []
+
+    def classify(batch):
+        batches.append(len(batch))
+        assert pipeline.classify_windows(batch, publish) is None
+    pipeline.drain_windows(None, lambda: True, classify)
+    assert batches == [2] and [tag for _, tag, _ in out] == ['pkt5', 'pkt7']
+    assert all(dropped == 2 and p.timestep_budget == 8 for p, _, dropped in out)
+    assert session.calls[-1] == ('classify_events', 2, SENSOR, 8, (0, 0, 20, 20))
+    assert pipeline.counts['processed'] == 2
+    # An idle worker takes the windows of a packet at once (handed over, then classified).
+    pipeline.activate()  # a new stream
+    idle = FakeWorker(idle=True)
+    for seq, fields in enumerate(packets[:3]):
+        pipeline.push_packet(fields, f'new{seq}', idle)
+    assert [len(taken) for taken in idle.taken] == [1] and idle.triggered == 0
+    pipeline.drain_windows(idle.taken[0], lambda: True, classify)
+    assert out[-1][1] == 'new1'  # [0, 100) ms ends in packet 1, packet 2 completed it
+    pipeline.drain_windows(None, lambda: False, classify)  # inactive: nothing happens
+    assert batches == [2, 1]
+
+
+def test_handed_over_windows_wait_for_a_save_but_not_for_a_deactivation() -> None:
+    pipeline, _ = _pipeline(FakeSession(), input_mode='events')
+    pipeline.activate()
+    seen, active = [], [True]
+    pipeline.busy.acquire()
+    threading.Timer(0.2, pipeline.busy.release).start()  # a save that takes a moment
+    pipeline.drain_windows(['w'], lambda: active[0], seen.append)
+    assert seen == [['w']]
+    pipeline.busy.acquire()
+    active[0] = False
+    pipeline.drain_windows(['x'], lambda: active[0], seen.append)  # deactivating: dropped
+    pipeline.busy.release()
+    assert seen == [['w']]
+
+
+def test_a_packet_the_decoder_refuses_raises_and_the_stream_goes_on() -> None:
+    pipeline, _ = _pipeline(FakeSession(), input_mode='events')
+    pipeline.activate()
+    bad = dict(_packets(100, 10_000, 10_000)[0], encoding='yuv422')
+    with pytest.raises(ValueError, match='yuv422'):
+        pipeline.push_packet(bad, 'bad', FakeWorker())
+    pipeline.push_packet(_packets(100, 10_000, 10_000)[0], 'good', FakeWorker())
+    assert pipeline.stream.counts['packets_received'] == 1
+    pipeline.stream = None
+    pipeline.push_packet(bad, 'ignored', FakeWorker())  # no stream (frames mode): nothing
+
+
+def test_status_levels_follow_the_lifecycle_errors_and_lost_packets() -> None:
+    pipeline, values = _pipeline(FakeSession(), default_timesteps=16)
+    level, message, figures = pipeline.status('unconfigured', False)
+    assert (level, message) == (WARN, 'unconfigured')
+    assert figures['timesteps'] == 16 and figures['model'] == 'm.json'
+    assert figures['input_mode'] == 'frames' and figures['lifecycle_state'] == 'unconfigured'
+    assert figures['frames_received'] == 0 and figures['errors'] == 0
+    assert pipeline.configure_failed(OSError('no such file: m.json')) == 'no such file: m.json'
+    level, message, _ = pipeline.status('unconfigured', False)
+    assert (level, message) == (ERROR, 'configure failed: no such file: m.json')
+    assert pipeline.session is None
+    pipeline.session, pipeline.configure_error = FakeSession(), ''  # as a load that worked
+    assert pipeline.status('active', True)[:2] == (OK, 'classifying')
+    pipeline.error('frame of 0 bytes')
+    level, message, _ = pipeline.status('active', True)
+    assert level == WARN and message == \
+        'classifying; 1 errors since the last status, last: frame of 0 bytes'
+    assert pipeline.status('active', True)[0] == OK  # the WARN clears once errors stop
+    # Event mode: the stream's counters join the values; lost packets warn once.
+    values['input_mode'] = 'events'
+    pipeline.activate()
+    packets = _packets(600, 60_000, 10_000)
+    for seq in (0, 1, 5):
+        pipeline.push_packet(dict(packets[seq], seq=seq), seq, None)
+    level, message, figures = pipeline.status('active', True)
+    assert level == WARN and message == 'classifying; 3 event packets lost'
+    assert figures['packets_lost'] == 3 and figures['sequence_gaps'] == 1
+    assert figures['input_mode'] == 'events' and figures['timesteps'] == 16
+    assert pipeline.status('active', True)[0] == OK
+
+
+def test_recent_gives_increments_and_follows_a_restarted_counter() -> None:
+    recent = Recent()
+    assert recent.since('errors', 0) == 0
+    assert recent.since('errors', 3) == 3 and recent.since('errors', 3) == 0
+    assert recent.since('errors', 1) == 1  # restarted from 0
+
+
+def test_event_stream_of_the_window_parameters() -> None:
+    by_time = event_stream(dict(VALUES, window_ms=0.0001))
+    assert by_time.window_us == 1 and by_time.window_events is None  # at least 1 us
+    by_count = event_stream(dict(VALUES, window_mode='count', window_events=400))
+    assert by_count.window_events == 400 and by_count.window_us is None
+    assert by_count.max_packet_bytes == 1048576
+
+
+def test_load_checks_warms_up_and_resets_the_command(tmp_path) -> None:
+    converted = str(MODELS / 'converted_fmnist_vgg.json')
+    pipeline, values = _pipeline(model_path=converted, online_learning=True)
+    pipeline.resolve = str
+    with pytest.raises(ValueError, match='trained offline'):
+        pipeline.load()
+    assert pipeline.session is None
+    values['input_mode'] = 'events'
+    values['online_learning'] = False
+    with pytest.raises(ValueError, match='events'):  # a frames-only model
+        pipeline.load()
+    values['input_mode'] = 'frames'
+    pipeline.commanded = 7
+    pipeline.load()
+    assert pipeline.session.model.n_classes == 10 and pipeline.commanded is None
+    assert pipeline.session.class_names[2] == 'Pullover'  # the checkpoint's names
+    with pytest.raises(ValueError, match='model_path is empty'):
+        open_session(dict(values, model_path=''), str)
+    named = open_session(dict(values, class_names=[str(i) for i in range(10)]), str)
+    assert named.class_names[2] == '2'
+    pipeline.free_accelerator()  # on the CPU: kept
+    assert pipeline.session is not None

@@ -1,0 +1,140 @@
+"""ClassifierSession: a frame or event windows through a tiny model, the per-T parameter cache."""
+
+import numpy as np
+import pytest
+
+from topspark_ros.core.energy import EnergyModel, OpCounts
+from topspark_ros.core.events import empty_events
+from topspark_ros.core.session import ClassifierSession
+from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
+from topspark_ros.core.stdp.readout import Readout
+
+N_NEURONS = 10
+SENSOR = (34, 34)
+
+
+@pytest.fixture(scope='module')
+def model():
+    """Return an untrained 10-neuron network whose neuron j votes for class j."""
+    return DiehlCookNetwork(STDPConfig(n_neurons=N_NEURONS, seed=0), readout=Readout(
+        class_rates=np.eye(N_NEURONS), assignments=np.arange(N_NEURONS)))
+
+
+def _frame() -> np.ndarray:
+    frame = np.zeros((28, 28), np.uint8)
+    frame[6:22, 10:18] = 255  # a bright bar: enough input spikes at T=32
+    return frame
+
+
+def _window(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    events = empty_events(n)
+    events['x'] = rng.integers(0, SENSOR[0], n)
+    events['y'] = rng.integers(0, SENSOR[1], n)
+    events['p'] = rng.integers(0, 2, n)
+    events['t'] = np.sort(rng.integers(0, 100_000, n))
+    return events
+
+
+class CountingProfile:
+    """A profile stand-in: ``theta_scale`` enhanced at T=16 only; counts look-ups."""
+
+    def __init__(self, theta_scale: float) -> None:
+        self.theta_scale = theta_scale
+        self.calls = []
+
+    def params_for(self, timesteps: int):
+        self.calls.append(timesteps)
+        return {'theta_scale': self.theta_scale} if timesteps == 16 else None
+
+
+def test_a_frame_is_classified_with_its_counts_energy_and_names(model) -> None:
+    names = [f'c{i}' for i in range(N_NEURONS)]
+    session = ClassifierSession(model, class_names=names, crop='none',
+                                energy_model=EnergyModel('loihi'))
+    prediction = session.classify(_frame(), 'mono', 32)
+    assert prediction.timestep_budget == prediction.timesteps_used == 32
+    assert not prediction.early_exit
+    assert prediction.scores.shape == (N_NEURONS,) and prediction.scores.dtype == np.float32
+    if prediction.scores.sum() > 0:
+        assert prediction.class_id == int(np.argmax(prediction.scores))
+        assert prediction.class_name == names[prediction.class_id]
+        assert prediction.confidence == pytest.approx(
+            prediction.scores.max() / prediction.scores.sum())
+    else:
+        assert (prediction.class_id, prediction.class_name) == (-1, '')
+    assert prediction.spike_count >= 0 and prediction.ops.neuron_updates > 0
+    assert prediction.energy_preset == 'loihi'
+    assert prediction.energy_j == pytest.approx(
+        EnergyModel('loihi').estimate(prediction.ops).compute_j)
+    assert prediction.latency_ms > 0
+    with pytest.raises(ValueError, match='timesteps'):
+        session.classify(_frame(), 'mono', 0)
+    with pytest.raises(ValueError, match='class names'):
+        ClassifierSession(model, class_names=['only one'])
+
+
+def test_enhanced_parameters_are_resolved_once_per_t_until_the_profile_changes(model) -> None:
+    profile = CountingProfile(0.5)
+    session = ClassifierSession(model, profile=profile)
+    first = session.params_for(16)
+    assert first.theta_scale == 0.5 and first == model.params.replace(theta_scale=0.5)
+    assert session.params_for(16) is first  # a hit: the profile is not asked again
+    assert session.params_for(32) is None and session.params_for(32) is None
+    for _ in range(3):
+        session.classify(_frame(), 'mono', 16)
+    assert profile.calls == [16, 32]  # one look-up per T, not one per frame
+    other = CountingProfile(0.25)
+    session.profile = other  # invalidates what the old profile gave
+    assert session.params_for(16).theta_scale == 0.25 and other.calls == [16]
+    session.profile = None
+    assert session.params_for(16) is None
+    assert ClassifierSession(model).params_for(16) is None
+
+
+def test_learning_is_charged_to_the_prediction_of_its_frame(model) -> None:
+    import copy
+    learner = copy.deepcopy(model)
+    session = ClassifierSession(learner, crop='none')
+    weights = np.array(learner.weights, copy=True)
+    prediction = session.classify(_frame(), 'mono', 32)
+    learnt = session.learn(_frame(), 'mono', 32)
+    assert isinstance(learnt, OpCounts) and learnt.plasticity_updates > 0
+    assert np.abs(np.asarray(learner.weights) - weights).sum() > 0  # STDP changed the weights
+    charged = session.charge_learning(prediction, learnt)
+    assert charged.ops == prediction.ops + learnt
+    assert charged.energy_j == pytest.approx(session.energy_model.estimate(charged.ops).compute_j)
+    assert charged.energy_j > prediction.energy_j
+    assert (charged.class_id, charged.timesteps_used) == \
+        (prediction.class_id, prediction.timesteps_used)
+
+
+def test_event_windows_give_one_prediction_each_and_can_be_learnt(model) -> None:
+    import copy
+    session = ClassifierSession(copy.deepcopy(model))
+    session.check_events()  # a frames-trained STDP network takes events (merged trains)
+    windows = [_window(2000, seed=1), _window(500, seed=2)]
+    batch = session.classify_events(windows, SENSOR, 16)
+    single = [session.classify_events([w], SENSOR, 16)[0] for w in windows]
+    assert len(batch) == 2
+    for a, b in zip(batch, single):
+        np.testing.assert_array_equal(a.scores, b.scores)
+        assert a.timestep_budget == 16 and a.spike_count == b.spike_count
+        assert a.ops.neuron_updates > 0 and a.energy_j > 0
+    with pytest.raises(ValueError, match='timesteps'):
+        session.classify_events(windows, SENSOR, 0)
+    learnt = session.learn_events(windows, SENSOR, 16)
+    assert len(learnt) == 2 and all(ops.plasticity_updates >= 0 for ops in learnt)
+    session.warm_up_events(SENSOR)  # every decoder and the model, on a synthetic window
+
+
+def test_a_session_saves_its_class_names_with_the_weights(model, tmp_path) -> None:
+    from topspark_ros.core.checkpoint import load_checkpoint
+    session = ClassifierSession(model, class_names=[str(i) for i in range(N_NEURONS)])
+    path = session.save(tmp_path / 'learnt.json', info={'online_frames': 3})
+    loaded, meta = load_checkpoint(path)
+    assert meta['info']['class_names'] == [str(i) for i in range(N_NEURONS)]
+    assert meta['info']['online_frames'] == 3
+    again = ClassifierSession.from_checkpoint(path)
+    assert again.class_names == session.class_names
+    np.testing.assert_array_equal(np.asarray(loaded.weights), np.asarray(model.weights))

@@ -1,0 +1,510 @@
+"""
+The classifier without ROS: what happens between an input arriving and its result leaving.
+
+:class:`ClassifierPipeline` is everything the classifier node
+(:mod:`topspark_ros.nodes.classifier`) decides; the node declares the parameters, converts
+messages, publishes, logs and runs the threads. The pipeline reads the node's parameters by
+name (:func:`open_session`, :class:`Settings`, :func:`event_stream`) through a function that
+returns their current values, once per input, and holds for the node's lifetime:
+
+- the loaded :class:`~topspark_ros.core.session.ClassifierSession` (None while unconfigured)
+  and :attr:`~ClassifierPipeline.busy`, held while the model works: one input at a time. A
+  frame that finds the model busy is dropped and counted, never queued
+  (:meth:`~ClassifierPipeline.classify_frame`); event windows wait in the bounded backlog of
+  the :class:`~topspark_ros.core.events.stream.EventStream`
+  (:meth:`~ClassifierPipeline.push_packet`, :meth:`~ClassifierPipeline.drain_windows`);
+- the timestep count ``T``: the last TimestepCommand, clamped to ``max_timesteps`` (T=0 is
+  ignored), else ``default_timesteps``, never above ``max_timesteps``
+  (:meth:`~ClassifierPipeline.command`, :meth:`~ClassifierPipeline.current_timesteps`);
+- on-line learning: each prediction carries the cost of learning from its input, and the
+  weights are saved every ``save_every_n`` learnt inputs;
+- the counters (:data:`COUNTERS`), the last error, the frames lost in transport
+  (:class:`~topspark_ros.core.frame_gaps.FrameGaps`) and the ``/diagnostics`` status made of
+  them (:meth:`~ClassifierPipeline.status`).
+"""
+
+import dataclasses
+from dataclasses import dataclass
+import os
+import threading
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from topspark_ros.core.energy import EnergyModel
+from topspark_ros.core.frame_gaps import FrameGaps
+from topspark_ros.core.session import ClassifierSession, Prediction
+from topspark_ros.core.threads import set_torch_threads
+from topspark_ros.core.topspark.early_exit import EarlyExit
+
+OK, WARN, ERROR = 0, 1, 2
+"""Status levels of :meth:`ClassifierPipeline.status` (those of diagnostic_msgs, as numbers)."""
+
+COUNTERS = ('processed', 'dropped', 'errors', 'learnt', 'saved', 'save_failures',
+            'timesteps_clamped', 'timesteps_refused')
+"""The pipeline's counters; they only grow, for the node's lifetime."""
+
+FROM_CHECKPOINT = '__from_checkpoint__'
+"""The ``class_names`` value (its one element) that takes the checkpoint's class names."""
+
+Values = Mapping[str, object]
+"""Parameter values by name (the classifier node's parameters)."""
+
+Publish = Callable[[Prediction, object, int], None]
+"""``publish(prediction, tag, dropped)``: send one result with the tag (header) of its input
+and the count of frames (or event windows) dropped so far."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """
+    How an input is processed: the classifier's parameters of the same names, read per input.
+
+    Attributes
+    ----------
+    default_timesteps, max_timesteps
+        ``T`` until a command comes, and the largest ``T`` used (:meth:`timesteps`).
+    early_exit, early_exit_margin, early_exit_min_steps
+        stop an input once its best class leads the second by ``early_exit_margin`` output
+        spikes, never before ``early_exit_min_steps`` steps (:attr:`early_exit_rule`).
+    online_learning
+        learn from every input with unsupervised STDP at its ``T``.
+    save_every_n
+        save the weights every N learnt inputs (0: not periodically).
+    roi
+        events: ``[x0, y0, width, height]`` of the sensor (pixels) mapped onto the model input
+        (:attr:`region`).
+
+    """
+
+    default_timesteps: int
+    max_timesteps: int
+    early_exit: bool
+    early_exit_margin: float
+    early_exit_min_steps: int
+    online_learning: bool
+    save_every_n: int
+    roi: Sequence[int]
+
+    @classmethod
+    def from_values(cls, values: Values) -> 'Settings':
+        """Return the settings among ``values`` (others are ignored)."""
+        return cls(**{name: values[name] for name in _SETTINGS})
+
+    def timesteps(self, commanded: Optional[int]) -> int:
+        """Return ``T`` for an input: ``commanded`` (None: the default), at most the maximum."""
+        return min(commanded or self.default_timesteps, self.max_timesteps)
+
+    @property
+    def early_exit_rule(self) -> Optional[EarlyExit]:
+        """Return the early-exit rule, or None when ``early_exit`` is off."""
+        if not self.early_exit:
+            return None
+        return EarlyExit(margin=self.early_exit_margin, min_steps=self.early_exit_min_steps)
+
+    @property
+    def region(self) -> Optional[Tuple[int, int, int, int]]:
+        """Return ``roi`` as ``(x0, y0, w, h)``, or None (width or height 0: model default)."""
+        x0, y0, width, height = (int(v) for v in self.roi)
+        return (x0, y0, width, height) if width > 0 and height > 0 else None
+
+
+_SETTINGS = tuple(f.name for f in dataclasses.fields(Settings))
+
+
+def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSession:
+    """
+    Return the session the classifier's parameters describe (not warmed up).
+
+    ``values``: ``model_path`` (ValueError when empty), ``device``, ``torch_threads`` (set for
+    the process), ``profile_path`` (a timestep profile whose enhanced parameters apply; ''
+    none), ``class_names`` (``[FROM_CHECKPOINT]``: the checkpoint's), ``energy_preset``,
+    ``crop``, ``invert``. ``resolve`` turns a path value into a file (``package://`` URLs).
+    """
+    if not values['model_path']:
+        raise ValueError('parameter model_path is empty')
+    set_torch_threads(values['torch_threads'])
+    profile = None
+    if values['profile_path']:
+        from topspark_ros.core.topspark.profile import load_profile
+        profile = load_profile(resolve(values['profile_path']))
+    names = values['class_names']
+    return ClassifierSession.from_checkpoint(
+        resolve(values['model_path']), device=values['device'],
+        class_names=[] if list(names) == [FROM_CHECKPOINT] else names, profile=profile,
+        energy_model=EnergyModel(values['energy_preset']), crop=values['crop'],
+        invert=values['invert'])
+
+
+def online_save_path(values: Values, resolve: Callable[[str], str]) -> str:
+    """Return where learnt weights go: ``save_path``, else ``model_path`` + ``_online``."""
+    if values['save_path']:
+        return values['save_path']
+    model = resolve(values['model_path'])
+    return model[:-5] + '_online.json' if model.endswith('.json') else model + '_online'
+
+
+def event_stream(values: Values):
+    """
+    Return the :class:`~topspark_ros.core.events.stream.EventStream` the window parameters give.
+
+    ``values``: ``window_mode`` ('time': windows of ``window_ms`` milliseconds, at least 1 us;
+    'count': of ``window_events`` events), ``max_pending_windows`` (the backlog),
+    ``window_min_events`` and ``max_packet_bytes``.
+    """
+    from topspark_ros.core.events.stream import EventStream  # the codecs compile on demand
+    by_time = values['window_mode'] == 'time'
+    return EventStream(
+        window_us=max(1, round(values['window_ms'] * 1000.0)) if by_time else None,
+        window_events=None if by_time else values['window_events'],
+        max_backlog=values['max_pending_windows'], min_events=values['window_min_events'],
+        max_packet_bytes=values['max_packet_bytes'])
+
+
+class Recent:
+    """
+    Increments of counters since the previous status.
+
+    ``since(key, total)`` returns ``total`` minus the total given for ``key`` last time (0 the
+    first time a key is seen with 0; a counter that restarted from 0 counts from there).
+    """
+
+    def __init__(self) -> None:
+        """Start with no totals seen."""
+        self._seen = {}
+
+    def since(self, key: str, total: int) -> int:
+        """Return how much ``key`` grew since the previous call, and remember ``total``."""
+        previous = self._seen.get(key, 0)
+        self._seen[key] = total
+        return total - previous if total >= previous else total
+
+
+class ClassifierPipeline:
+    """
+    One classifier's model, counters and commanded ``T`` (see the module docstring).
+
+    Thread-safe as the node uses it: inputs are classified with :attr:`busy` held, counters
+    change under a lock of their own, the commanded ``T`` is one assignment.
+
+    Parameters
+    ----------
+    values
+        returns the current parameter values (the classifier node's, by name).
+    resolve
+        turns a path value into a file (the node resolves ``package://`` URLs).
+
+    """
+
+    def __init__(self, values: Callable[[], Values],
+                 resolve: Callable[[str], str] = os.path.expanduser) -> None:
+        """Start with no model, no stream and every counter at 0."""
+        self.values, self.resolve = values, resolve
+        self.session: Optional[ClassifierSession] = None
+        self.stream = None  # event mode: packets -> windows, made by activate
+        self.busy = threading.Lock()
+        self.counts = dict.fromkeys(COUNTERS, 0)
+        self.last_error = ''
+        self.configure_error = ''
+        self.gaps = FrameGaps()  # frames lost in transport, from the frame stamps
+        self.commanded: Optional[int] = None
+        self._lock = threading.Lock()
+        self._recent = Recent()
+        self._batch = 1
+        self._packets_lost = 0
+
+    # Lifecycle ----------------------------------------------------------------------------
+    def load(self) -> None:
+        """
+        Open the model (:func:`open_session`), check it and warm it up; ``T`` from the default.
+
+        Raises ValueError, nothing loaded, when the model cannot classify events (``input_mode``
+        'events') or cannot learn on line (``online_learning``); whatever opening raises.
+        """
+        values = self.values()
+        session = open_session(values, self.resolve)
+        if values['input_mode'] == 'events':
+            session.check_events()  # a frames-only model says why it cannot
+            spec = session.model.input_spec
+            session.warm_up_events((spec.width, spec.height))
+        else:
+            session.warm_up()
+        reason = _learning_refusal(session.model, values['online_learning'])
+        if reason is not None:
+            raise ValueError(reason)
+        self.session, self.commanded, self.configure_error = session, None, ''
+
+    def configure_failed(self, exc: Exception) -> str:
+        """Note why configure failed (the status is ERROR until one succeeds); return it."""
+        self.session = None
+        self.last_error = self.configure_error = str(exc)
+        return self.configure_error
+
+    def activate(self) -> None:
+        """Reopen the model if deactivate freed it; in event mode start a new stream."""
+        values = self.values()
+        if self.session is None:  # checked and warmed up by load
+            self.session = open_session(values, self.resolve)
+        if values['input_mode'] == 'events':
+            self.stream = event_stream(values)
+            self._batch = int(values['max_pending_windows'])
+            self._packets_lost = 0
+
+    def free_accelerator(self) -> None:
+        """Drop a model that is not on the CPU (reopened on activate); hold :attr:`busy`."""
+        if self.values()['device'] != 'cpu':
+            self.session = None
+            import torch
+            torch.cuda.empty_cache()
+
+    def refusal(self, values: Values) -> Optional[str]:
+        """Return why the would-be parameter ``values`` cannot apply, or None."""
+        if values['default_timesteps'] > values['max_timesteps']:
+            return (f"default_timesteps ({values['default_timesteps']}) must not exceed "
+                    f"max_timesteps ({values['max_timesteps']})")
+        return _learning_refusal(None if self.session is None else self.session.model,
+                                 values['online_learning'])
+
+    # Timesteps ----------------------------------------------------------------------------
+    def command(self, timesteps: int) -> Optional[str]:
+        """
+        Take a commanded ``T``; return a warning to log, or None.
+
+        Above ``max_timesteps`` it is clamped to it (``timesteps_clamped``), below 1 ignored
+        (``timesteps_refused``).
+        """
+        if timesteps < 1:
+            self.count('timesteps_refused')
+            return 'TimestepCommand with T=0 ignored'
+        ceiling, warning = self.values()['max_timesteps'], None
+        if timesteps > ceiling:
+            self.count('timesteps_clamped')
+            warning = f'TimestepCommand T={timesteps} clamped to max_timesteps {ceiling}'
+            timesteps = ceiling
+        self.commanded = timesteps
+        return warning
+
+    def current_timesteps(self, settings: Optional[Settings] = None) -> int:
+        """Return ``T`` for the next input (``settings``: read now when not given)."""
+        settings = settings or Settings.from_values(self.values())
+        return settings.timesteps(self.commanded)
+
+    # Counters -----------------------------------------------------------------------------
+    def count(self, key: str) -> int:
+        """Add one to counter ``key``; return its new value."""
+        with self._lock:
+            self.counts[key] += 1
+            return self.counts[key]
+
+    def error(self, reason) -> str:
+        """Count an error and keep ``reason`` (its text) as the last; return the text."""
+        self.count('errors')
+        self.last_error = str(reason)
+        return self.last_error
+
+    def drop_frame(self, stamp_ns: int) -> None:
+        """Count a frame stamped ``stamp_ns`` (ns) that arrived and was dropped unprocessed."""
+        self._note_frame(stamp_ns)
+        self.count('dropped')
+
+    def _note_frame(self, stamp_ns: int) -> None:
+        with self._lock:
+            self.gaps.add(stamp_ns)
+
+    # Inputs -------------------------------------------------------------------------------
+    def classify_frame(self, stamp_ns: int, read: Callable[[], Tuple[np.ndarray, str]], tag,
+                       publish: Publish) -> Optional[str]:
+        """
+        Classify one frame now, or drop and count it while the model is busy.
+
+        ``stamp_ns``: its capture stamp (ns, for :attr:`gaps`); ``read()`` returns ``(frame,
+        layout)`` (the message converted, with the model held). The prediction goes to
+        ``publish(prediction, tag, frames dropped so far)``. A ValueError of ``read`` or of
+        the model (an unreadable frame) reaches the caller, which counts it (:meth:`error`).
+        Returns why a periodic save failed, or None.
+        """
+        self._note_frame(stamp_ns)
+        if not self.busy.acquire(blocking=False):
+            self.count('dropped')
+            return None
+        try:
+            settings = Settings.from_values(self.values())
+            timesteps, session = self.current_timesteps(settings), self.session
+            frame, layout = read()
+            prediction = session.classify(frame, layout, timesteps,
+                                          early_exit=settings.early_exit_rule)
+            if settings.online_learning:  # published with the cost of learning from it
+                prediction = session.charge_learning(
+                    prediction, session.learn(frame, layout, timesteps))
+            return self._done([prediction], [tag], self.counts['dropped'], settings, publish)
+        finally:
+            self.busy.release()
+
+    def push_packet(self, fields: Values, tag, worker) -> None:
+        """
+        Decode and window one event packet; hand complete windows to ``worker``.
+
+        ``fields``: the packet's fields as ``EventStream.push`` takes them; ``tag`` goes with
+        the windows its events end. An idle model takes new windows at once
+        (``worker.offer(take=...)``, so a burst of packets that completes several windows
+        before the worker runs drops none); while it is busy they wait in the stream's
+        backlog, which drops the oldest, and ``worker.trigger()`` asks for one more
+        :meth:`drain_windows`. ValueError for a packet the decoder refuses.
+        """
+        stream = self.stream
+        if stream is None or not stream.push(**fields, tag=tag) or worker is None:
+            return
+        if self.busy.locked() or not worker.offer(take=self._pop_batch):
+            worker.trigger()  # one more run of the worker, after the one in progress
+
+    def _pop_batch(self) -> list:
+        stream = self.stream
+        return [] if stream is None else stream.pop(self._batch)
+
+    def drain_windows(self, windows: Optional[list], active: Callable[[], bool],
+                      classify: Callable[[list], None]) -> None:
+        """
+        Run ``classify(batch)`` on ``windows`` (handed over), then on those waiting.
+
+        A batch is at most ``max_pending_windows`` windows; :attr:`busy` is held throughout,
+        and it goes on while ``active()``. Without ``windows`` nothing happens while the
+        model is busy (saving, or a test holding it): the next packet wakes the worker again;
+        with them it waits for the model (a save takes a moment) unless ``active()`` ends.
+        """
+        if not windows:
+            windows = None
+            if not active() or not self.busy.acquire(blocking=False):
+                return
+        else:
+            while not self.busy.acquire(timeout=0.05):
+                if not active():
+                    return  # deactivating
+        try:
+            while active() and self.stream is not None:
+                batch, windows = windows or self._pop_batch(), None
+                if not batch:
+                    break
+                classify(batch)
+        finally:
+            self.busy.release()
+
+    def classify_windows(self, windows: List, publish: Publish) -> Optional[str]:
+        """
+        Classify a batch of complete windows of one sensor (in :meth:`drain_windows`).
+
+        Each prediction goes to ``publish(prediction, window tag, windows dropped so far)``.
+        Returns why a periodic save failed, or None.
+        """
+        settings = Settings.from_values(self.values())
+        timesteps, session = self.current_timesteps(settings), self.session
+        sensor_size, roi = windows[0].sensor_size, settings.region
+        arrays = [w.events for w in windows]
+        predictions = session.classify_events(arrays, sensor_size, timesteps, roi=roi,
+                                              early_exit=settings.early_exit_rule)
+        if settings.online_learning:  # published with the cost of learning from each window
+            learnt = session.learn_events(arrays, sensor_size, timesteps, roi=roi)
+            predictions = [session.charge_learning(prediction, ops)
+                           for prediction, ops in zip(predictions, learnt)]
+        return self._done(predictions, [w.tag for w in windows],
+                          self.stream.counts['windows_dropped'], settings, publish)
+
+    def _done(self, predictions: list, tags: list, dropped: int, settings: Settings,
+              publish: Publish) -> Optional[str]:
+        """Publish and count the predictions, then account learning; return a save failure."""
+        for prediction, tag in zip(predictions, tags):
+            publish(prediction, tag, dropped)
+            self.count('processed')
+        failure = None
+        for _ in predictions if settings.online_learning else ():
+            failure = self._learnt(settings.save_every_n) or failure
+        return failure
+
+    # Saving -------------------------------------------------------------------------------
+    def _learnt(self, save_every_n: int) -> Optional[str]:
+        """Count a learnt input; save every ``save_every_n``; return why a save failed."""
+        learnt = self.count('learnt')
+        if save_every_n and learnt % save_every_n == 0:
+            try:
+                self.save()
+            except (OSError, ValueError) as exc:  # as ~/save_model: say why, keep classifying
+                self.count('save_failures')
+                return self.error(f'periodic save failed: {exc}')
+        return None
+
+    def save(self) -> str:
+        """Save the learnt weights (:func:`online_save_path`); return the metadata path."""
+        path = self.session.save(online_save_path(self.values(), self.resolve),
+                                 info={'online_frames': self.counts['learnt']})
+        self.count('saved')
+        return path
+
+    def save_now(self) -> Tuple[bool, str]:
+        """Save after the input in progress; return ``(success, message)`` (``~/save_model``)."""
+        with self.busy:
+            if self.session is None:
+                return False, 'no model loaded (configure first)'
+            try:
+                return True, f'saved {self.save()}'
+            except (OSError, ValueError) as exc:
+                return False, f'save failed: {exc}'
+
+    def save_if_learnt(self) -> Optional[str]:
+        """Save if anything was learnt (hold :attr:`busy`); return the path, or None."""
+        if self.session is None or self.counts['learnt'] == 0:
+            return None
+        return self.save()
+
+    # Status -------------------------------------------------------------------------------
+    def status(self, state: str, active: bool) -> Tuple[int, str, dict]:
+        """
+        Return ``(level, message, values)`` of the classifier's status (:data:`OK`, ...).
+
+        :data:`ERROR` while the last configure failed (with its reason); :data:`WARN` while
+        not ``active`` (the message is the lifecycle ``state``), and while errors, lost event
+        packets or corrupt event time stamps happened since the previous status (so a WARN
+        clears once they stop); :data:`OK` otherwise. ``values``: the counters, the frame
+        gaps, in event mode the event stream's counters, which never go back (see
+        :meth:`~topspark_ros.core.events.stream.EventStream.stats`), then ``timesteps`` (of
+        the next input), ``model``, ``device``, ``input_mode`` and ``lifecycle_state``.
+        """
+        with self._lock:
+            values = dict(self.counts)
+            values.update(self.gaps.stats())
+        if self.configure_error:
+            level, message = ERROR, f'configure failed: {self.configure_error}'
+        elif active:
+            level, message = OK, 'classifying'
+        else:
+            level, message = WARN, state
+        errors = self._recent.since('errors', values['errors'])
+        if errors:
+            level = max(level, WARN)
+            message = f'{message}; {errors} errors since the last status, last: ' \
+                f'{self.last_error}'
+        stream = self.stream
+        if stream is not None:  # event mode: decoder, windows and backlog counters
+            events = stream.stats()
+            lost = events.get('packets_lost', 0) - self._packets_lost
+            self._packets_lost += lost
+            if lost > 0 and level == OK:
+                level, message = WARN, f'{message}; {lost} event packets lost'
+            # Corrupt evt3 time stamps the decoder refused (it kept its time base).
+            corrupt = self._recent.since('time_jumps_refused',
+                                         events.get('time_jumps_refused', 0))
+            if corrupt > 0:
+                level = max(level, WARN)
+                message = f'{message}; {corrupt} corrupt event time stamps refused'
+            values.update(events)
+        settings = self.values()
+        values.update(timesteps=self.current_timesteps(Settings.from_values(settings)),
+                      model=settings['model_path'], device=settings['device'],
+                      input_mode=settings['input_mode'], lifecycle_state=state)
+        return level, message, values
+
+
+def _learning_refusal(model, online_learning: bool) -> Optional[str]:
+    """Return why ``online_learning`` cannot be on with ``model`` (None: no model), or None."""
+    if online_learning and model is not None and not model.learns_online:
+        return (f'online_learning needs a model that learns on line (STDP); '
+                f'{type(model).__name__} is trained offline')
+    return None
