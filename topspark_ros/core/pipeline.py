@@ -457,7 +457,7 @@ class ClassifierPipeline:
     # Status -------------------------------------------------------------------------------
     def status(self, state: str, active: bool) -> Tuple[int, str, dict]:
         """
-        Return ``(level, message, values)`` of the classifier's status (:data:`OK`, ...).
+        Return ``(level, message, values)``: how the classifier is (levels :data:`OK`, ...).
 
         :data:`ERROR` while the last configure failed (with its reason); :data:`WARN` while
         not ``active`` (the message is the lifecycle ``state``), and while errors, lost event

@@ -127,7 +127,7 @@ class ClassifierSession:
 
     @property
     def model(self):
-        """Return the model (the session's for its life: another model is another session)."""
+        """Return the loaded model, the session's for its life (another: another session)."""
         return self._model
 
     @property

@@ -27,103 +27,21 @@ from topspark_ros.conversions.events import event_packet_type, packet_to_fields
 from topspark_ros.conversions.image import frame_to_array, stamp_ns
 from topspark_ros.conversions.results import (class_labels, label_info_msg, prediction_to_msg,
                                               prediction_to_vision_msg, vision_msgs_types)
-from topspark_ros.core.energy import PRESETS
-from topspark_ros.core.pipeline import ClassifierPipeline, FROM_CHECKPOINT
-from topspark_ros.core.preprocess import CROPS
-from topspark_ros.core.threads import DEFAULT_TORCH_THREADS
+from topspark_ros.core.pipeline import ClassifierPipeline
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
+from topspark_ros.nodes.classifier_params import PARAMS
 from topspark_ros.nodes.intake import camera_intake, Intake
 from topspark_ros.nodes.lifecycle import LifecycleNode
-from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.parameters import declare, values
 from topspark_ros.nodes.qos import reliability
 from topspark_ros.nodes.resources import resolve
 
-IMAGE_TRANSPORTS = ('raw', 'compressed')
-INPUT_MODES = ('frames', 'events')
-MAX_TIMESTEPS = 100000  # T=1e5 takes about 0.2 s a frame with the shipped STDP model
-WINDOW_MODES = ('time', 'count')
 WORKER_NICE = 10
 """Event mode: the classifying thread's nice value above the process's (input goes first)."""
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 """QoS of ``timestep`` and ``label_info``: a subscriber that joins late gets the last one."""
-
-PARAMS = (
-    Param('input_mode', 'frames', "What is classified: camera frames ('image' topic) or "
-          "event-camera packets ('events' topic, event_camera_msgs/EventPacket).",
-          choices=INPUT_MODES, live=False),
-    Param('model_path', '', 'Checkpoint (.json) of the model to load on configure '
-          '(a path or package://<package>/<path>).', live=False),
-    Param('device', 'cpu', "Where the model runs: 'cpu' or a torch device such as 'cuda'.",
-          live=False),
-    Param('torch_threads', DEFAULT_TORCH_THREADS, 'Intra-op threads of torch in this process '
-          '(1: measured robust when other nodes share the cores, see docs/benchmarks.md; more '
-          'pays only with idle cores).', low=1, high=256, live=False),
-    Param('profile_path', '', 'Timestep profile (.yaml) whose enhanced parameters are applied '
-          "at each T; '' for none.", live=False),
-    Param('default_timesteps', 64, 'Timestep count T used until a TimestepCommand arrives '
-          '(at most max_timesteps).', low=1, high=MAX_TIMESTEPS),
-    Param('max_timesteps', MAX_TIMESTEPS, 'Largest T used: a TimestepCommand above it is '
-          'clamped to it, one of 0 ignored (both counted in /diagnostics: timesteps_clamped, '
-          'timesteps_refused).', low=1, high=MAX_TIMESTEPS),
-    Param('early_exit', False, 'Stop an input early once its winning class is decided.'),
-    Param('early_exit_margin', 3.0, 'Early exit: lead in accumulated output spikes of the best '
-          'class over the second (> 0).', above=0.0),
-    Param('early_exit_min_steps', 8, 'Early exit: never stop before this many steps.', low=1),
-    Param('online_learning', False, 'Adapt the weights to incoming frames with unsupervised '
-          'STDP at the commanded T (each classification then carries the cost of learning '
-          'from its frame: plasticity_updates and energy_j).'),
-    Param('save_path', '', "Where learnt weights are saved ('' : next to model_path with "
-          "suffix '_online').", live=False),
-    Param('save_every_n', 1000, 'On-line learning: save the weights every N learnt frames '
-          '(0: only on deactivate, shutdown and ~/save_model).', low=0),
-    Param('class_names', [FROM_CHECKPOINT], 'One name per class; the default takes the '
-          "checkpoint's names.", live=False),
-    Param('energy_preset', 'cmos45_fp32', 'Hardware preset of the energy estimates.',
-          choices=tuple(PRESETS), live=False),
-    Param('crop', 'center', 'How frames are fitted to the model input.', choices=CROPS,
-          live=False),
-    Param('invert', False, 'Invert intensities (for dark objects on light backgrounds).',
-          live=False),
-    Param('image_reliability', 'best_effort', 'QoS reliability of the image subscription.',
-          choices=('best_effort', 'reliable'), live=False),
-    Param('image_depth', 1, 'QoS queue depth of the image subscription.', low=1, high=100,
-          live=False),
-    Param('image_transport', 'raw', "Frames: 'raw' subscribes sensor_msgs/Image on 'image', "
-          "'compressed' sensor_msgs/CompressedImage (JPEG or PNG) on 'image/compressed', as "
-          "image_transport's compressed transport names it.", choices=IMAGE_TRANSPORTS,
-          live=False),
-    Param('publish_vision_msgs', True, 'Also publish vision_msgs/Classification on '
-          "'vision_classification' and a latched vision_msgs/LabelInfo on 'label_info' "
-          '(needs the vision_msgs package).', live=False),
-    Param('diagnostics_period_s', 1.0, 'Period of the /diagnostics status (s, node clock).',
-          low=0.05, high=3600.0, live=False),
-    Param('window_mode', 'time', 'Events: cut the stream into windows of window_ms '
-          "milliseconds ('time') or of window_events events ('count').", choices=WINDOW_MODES,
-          live=False),
-    Param('window_ms', 300.0, "Events: window length for window_mode 'time' (ms).", low=0.001,
-          high=1e6, live=False),
-    Param('window_events', 3000, "Events: events per window for window_mode 'count' (the "
-          'open window is held in memory, 13 bytes an event).', low=1, high=1000000,
-          live=False),
-    Param('window_min_events', 50, 'Events: windows with fewer events are not classified.',
-          low=1, live=False),
-    Param('roi', [0, 0, 0, 0], 'Events: region of interest [x0, y0, width, height] on the '
-          'sensor (pixels) mapped onto the model input; width or height 0: the region the '
-          'model was trained on, else the centred crop.', low=0, length=4, live=False),
-    Param('max_pending_windows', 2, 'Events: complete windows kept while the model is busy; '
-          'beyond it the oldest are dropped and counted.', low=1, high=1000, live=False),
-    Param('events_reliability', 'best_effort', 'Events: QoS reliability of the events '
-          'subscription.', choices=('best_effort', 'reliable'), live=False),
-    Param('events_depth', 100, 'Events: QoS queue depth of the events subscription (packets; '
-          'drivers publish about one per millisecond, and a lost packet loses events).',
-          low=1, high=10000, live=False),
-    Param('max_packet_bytes', 1048576, 'Events: larger packets are refused unread and counted '
-          '(errors, packets_refused); decoding one takes at most about 79 times its size in '
-          'memory. 1 MiB holds 1 ms of a sensor at 300 Mev/s in evt3.', low=1024,
-          high=1 << 30, live=False),
-)
 
 
 class ClassifierNode(LifecycleNode):
@@ -215,18 +133,23 @@ class ClassifierNode(LifecycleNode):
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         """Unload the model and destroy what configure created (after an input in progress)."""
-        return self._release()
+        self._stop_input()
+        with self._pipeline.busy:
+            for entity, destroy in self._made:  # /diagnostics lives as long as the node
+                destroy(entity)
+            self._made = []
+            self._pub = self._vision_pub = self._labels = None
+            self._pipeline.session = self._pipeline.stream = None
+        return TransitionCallbackReturn.SUCCESS
+
+    on_error = on_cleanup  # an error in a transition: back to unconfigured
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
         """Save learnt weights and release everything."""
         self._stop_input()
         with self._pipeline.busy:
             self._save_if_learnt()
-        return self._release()
-
-    def on_error(self, state) -> TransitionCallbackReturn:
-        """Return to unconfigured after an error in a transition."""
-        return self._release()
+        return self.on_cleanup(state)
 
     def destroy_node(self) -> None:
         """Stop the input threads (a node destroyed while active has them), then destroy."""
@@ -318,17 +241,6 @@ class ClassifierNode(LifecycleNode):
         if self._intake is not None:
             self._intake.close()
             self._intake = None
-
-    def _release(self) -> TransitionCallbackReturn:
-        """Destroy what configure created and unload the model (after an input in progress)."""
-        self._stop_input()
-        with self._pipeline.busy:
-            for entity, destroy in self._made:  # /diagnostics lives as long as the node
-                destroy(entity)
-            self._made = []
-            self._pub = self._vision_pub = self._labels = None
-            self._pipeline.session = self._pipeline.stream = None
-        return TransitionCallbackReturn.SUCCESS
 
 
 def main(args=None) -> int:
