@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields, replace
 import math
 from typing import Sequence
 
+from topspark_ros.core.fields import from_dict
+
 ARCHITECTURES = ('vgg', 'resnet', 'graph')
 INPUT = -1
 """Source index of the (analog) image in a layer's wiring."""
@@ -56,10 +58,7 @@ class ConvertedParams:
     @classmethod
     def from_dict(cls, values: dict) -> 'ConvertedParams':
         """Build from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f'unknown ConvertedParams fields: {unknown}')
-        return cls(**{k: float(v) for k, v in values.items()})
+        return from_dict(cls, values, convert=float)
 
 
 @dataclass(frozen=True)
@@ -167,10 +166,7 @@ class ConvertedConfig:
     @classmethod
     def from_dict(cls, values: dict) -> 'ConvertedConfig':
         """Build from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f'unknown ConvertedConfig fields: {unknown}')
-        return cls(**values)
+        return from_dict(cls, values)
 
 
 def _check_layers(layers, arch: str) -> tuple:

@@ -56,12 +56,13 @@ Models (:func:`infer_events`, :func:`model_takes_events`)
     network, analog grey or RGB input, refuses events with :class:`EventModelError`).
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 from topspark_ros.core.events import as_events, empty_events, EVENT_DTYPE, EventEncodingError
+from topspark_ros.core.fields import from_dict
 from topspark_ros.core.inputs import EventFrames, SpikeEvents
 from topspark_ros.core.model import check_timesteps
 
@@ -237,10 +238,7 @@ class EventEncoding:
     @classmethod
     def from_dict(cls, values: dict) -> 'EventEncoding':
         """Build from :meth:`to_dict` output; unknown keys raise :class:`EventEncodingError`."""
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise EventEncodingError(f'unknown EventEncoding fields: {unknown}')
-        return cls(**values)
+        return from_dict(cls, values, error=EventEncodingError)
 
 
 def _batch_arrays(windows: Sequence[np.ndarray]) -> tuple:

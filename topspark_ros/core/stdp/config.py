@@ -9,6 +9,8 @@ enhancement re-tunes per T). The dynamics they parameterise are in :mod:`topspar
 from dataclasses import asdict, dataclass, fields, replace
 import math
 
+from topspark_ros.core.fields import from_dict
+
 INHIBITION_MODES = ('populations', 'direct')
 LEARNING_RULES = ('dc', 'pair')
 BETWEEN_SAMPLES = ('reset', 'rest')
@@ -90,7 +92,7 @@ class DynamicsParams:
     @classmethod
     def from_dict(cls, values: dict) -> 'DynamicsParams':
         """Build from a dict written by :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        return _from_dict(cls, values)
+        return from_dict(cls, values)
 
 
 @dataclass(frozen=True)
@@ -184,13 +186,4 @@ class STDPConfig:
     @classmethod
     def from_dict(cls, values: dict) -> 'STDPConfig':
         """Build from a dict written by :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        return _from_dict(cls, values)
-
-
-def _from_dict(cls, values: dict):
-    """Build dataclass ``cls`` from ``values``, refusing unknown keys."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f'unknown {cls.__name__} fields: {unknown}')
-    return cls(**values)
+        return from_dict(cls, values)
