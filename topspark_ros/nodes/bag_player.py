@@ -211,41 +211,10 @@ class BagPlayerNode(Node):
 
 def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = None,
         linger_s: float = 0.5) -> int:
-    """
-    Play until done (or forever with ``loop``), then return the exit status.
-
-    ``args``: process arguments, ROS arguments included (``sys.argv`` by default);
-    ``overrides``: parameter values that take precedence over them. After the last message
-    the node keeps spinning ``linger_s`` seconds so the last messages get out.
-    """
-    import rclpy
-    from rclpy.exceptions import InvalidParameterValueException
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
-    from topspark_ros.nodes.runner import fatal, init
-    init(list(sys.argv if args is None else args))
-    node = None
-    try:
-        node = BagPlayerNode(parameter_overrides=[
-            Parameter(name, value=value) for name, value in (overrides or {}).items()])
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while executor.context.ok() and not node.finished:
-            executor.spin_once(timeout_sec=0.25)
-        end = time.monotonic() + linger_s
-        while executor.context.ok() and time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
-        node.get_logger().info(f'published {node.published} messages')
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ImportError, ValueError, OSError, InvalidParameterValueException) as exc:
-        fatal(node, 'bag_player', exc)
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Play until done (or forever with ``loop``): :func:`~.runner.play`."""
+    from topspark_ros.nodes.runner import play
+    return play(BagPlayerNode, 'bag_player', 'messages', args, overrides=overrides,
+                linger_s=linger_s)
 
 
 def main(args: Optional[Sequence[str]] = None) -> int:

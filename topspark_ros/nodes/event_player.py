@@ -299,43 +299,10 @@ class EventPlayerNode(Node):
 
 def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = None,
         linger_s: float = 0.5) -> int:
-    """
-    Play until done (or forever with ``loop``), then return the exit status.
-
-    ``args``: process arguments, ROS arguments included (``sys.argv`` by default);
-    ``overrides``: parameter values that take precedence over them. After the last packet the
-    node keeps spinning ``linger_s`` seconds so the last messages get out.
-    """
-    import time
-
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-    from rclpy.parameter import Parameter
-
-    from topspark_ros.nodes.runner import fatal, init
-    init(list(sys.argv if args is None else args))
-    node = None
-    try:
-        node = EventPlayerNode(parameter_overrides=[
-            Parameter(name, value=value) for name, value in (overrides or {}).items()])
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while executor.context.ok() and not node.finished:
-            executor.spin_once(timeout_sec=0.25)
-        end = time.monotonic() + linger_s
-        while executor.context.ok() and time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
-        node.get_logger().info(f'published {node.published} packets')
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ImportError, ValueError, OSError) as exc:
-        fatal(node, 'event_player', exc)
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Play until done (or forever with ``loop``): :func:`~.runner.play`."""
+    from topspark_ros.nodes.runner import play
+    return play(EventPlayerNode, 'event_player', 'packets', args, overrides=overrides,
+                linger_s=linger_s)
 
 
 def main(args: Optional[Sequence[str]] = None) -> int:

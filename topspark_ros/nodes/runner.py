@@ -202,6 +202,46 @@ def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
     return 0
 
 
+def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] = None, *,
+         overrides: Optional[dict] = None, linger_s: float = 0.5) -> int:
+    """
+    Run a player node until it is ``finished``, then return the exit status (0, or 1 on error).
+
+    ``factory(parameter_overrides=...)`` makes the node (it has ``finished`` and ``published``);
+    ``args``: process arguments, ROS arguments included (``sys.argv`` by default);
+    ``overrides``: parameter values that take precedence over them. After the last message
+    the node keeps spinning ``linger_s`` seconds so the last messages get out, then logs how
+    many ``what`` (e.g. ``'packets'``) it published. A bad parameter, file or missing package is
+    logged as fatal (see :func:`fatal`), never a traceback.
+    """
+    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.parameter import Parameter
+
+    init(list(sys.argv if args is None else args))
+    node = None
+    try:
+        node = factory(parameter_overrides=[
+            Parameter(key, value=value) for key, value in (overrides or {}).items()])
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while executor.context.ok() and not node.finished:
+            executor.spin_once(timeout_sec=0.25)
+        end = time.monotonic() + linger_s
+        while executor.context.ok() and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        node.get_logger().info(f'published {node.published} {what}')
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ImportError, ValueError, OSError, InvalidParameterValueException) as exc:
+        fatal(node, name, exc)
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
 def spin(executor, nodes: Sequence) -> None:
     """
     Spin ``executor`` until its context is shut down, surviving exceptions of callbacks.
