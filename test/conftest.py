@@ -6,8 +6,10 @@ not cross-talk), discovery limited to this host, and the Fast DDS profile with q
 announcements. Child processes inherit all of it through ``os.environ``.
 """
 
+import contextlib
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,3 +121,26 @@ def fashion_test(fashion_dir):
     from topspark_ros.core.data.idx import load_mnist_family
 
     return load_mnist_family(fashion_dir, 'test')
+
+
+@contextlib.contextmanager
+def _node_process(module: str, *args: str):
+    """Run ``python -m topspark_ros.nodes.<module> args...``; SIGTERM it, check it exits 0."""
+    proc = subprocess.Popen([sys.executable, '-m', f'topspark_ros.nodes.{module}', *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        assert proc.returncode == 0, f'{module} exited with {proc.returncode}:\n{out}'
+
+
+@pytest.fixture
+def node_process():
+    """Return ``node_process(module, *args)``, a context manager running one node process."""
+    return _node_process

@@ -6,10 +6,7 @@ with parameters on the command line; this test process publishes inputs, drives 
 and parameters through the nodes' services, and checks what arrives.
 """
 
-import contextlib
 import pathlib
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,23 +15,6 @@ pytestmark = pytest.mark.ros
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
 PROFILE = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
-
-
-@contextlib.contextmanager
-def node_process(module: str, *args: str):
-    """Run ``python -m topspark_ros.nodes.<module> args...``; SIGTERM it afterwards."""
-    proc = subprocess.Popen([sys.executable, '-m', f'topspark_ros.nodes.{module}', *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        assert proc.returncode == 0, f'{module} exited with {proc.returncode}:\n{out}'
 
 
 @pytest.fixture
@@ -84,7 +64,7 @@ def _classifier_args(*extra: str) -> list:
             '-p', 'crop:=none', '-p', 'default_timesteps:=64', *extra]
 
 
-def test_images_in_classifications_out_with_matching_stamps(ros) -> None:
+def test_images_in_classifications_out_with_matching_stamps(ros, node_process) -> None:
     """Frames published here come back classified from the classifier's process."""
     from topspark_ros.msg import Classification
     node, spin_until = ros
@@ -108,7 +88,7 @@ def test_images_in_classifications_out_with_matching_stamps(ros) -> None:
         assert result.timestep_budget == 64
 
 
-def test_battery_drop_lowers_the_commanded_timesteps(ros) -> None:
+def test_battery_drop_lowers_the_commanded_timesteps(ros, node_process) -> None:
     """Controller + classifier processes: a low battery -> a lower T -> the classifier uses it."""
     from sensor_msgs.msg import BatteryState
 
@@ -161,7 +141,7 @@ def _call(node, spin_until, client, request, *, resend: bool = True):
         assert resend and time.monotonic() < end, f'no answer from {client.srv_name}'
 
 
-def test_lifecycle_and_parameters_through_services(ros) -> None:
+def test_lifecycle_and_parameters_through_services(ros, node_process) -> None:
     """Configure/activate over ~/change_state; parameters over ~/set_parameters, validated."""
     from lifecycle_msgs.msg import State, Transition
     from lifecycle_msgs.srv import ChangeState, GetState
@@ -196,7 +176,7 @@ def test_lifecycle_and_parameters_through_services(ros) -> None:
         assert not result.successful and 'inactive' in result.reason
 
 
-def test_a_burst_of_parameter_requests_is_answered_in_full(ros) -> None:
+def test_a_burst_of_parameter_requests_is_answered_in_full(ros, node_process) -> None:
     """
     1 000 set_parameters sent at once from another process: every one answered.
 
@@ -223,7 +203,7 @@ def test_a_burst_of_parameter_requests_is_answered_in_full(ros) -> None:
         assert len(answered) == 1000 and all(answered), f'{len(answered)} of 1000 answered'
 
 
-def test_an_imported_nir_model_classifies_over_dds(ros, tmp_path) -> None:
+def test_an_imported_nir_model_classifies_over_dds(ros, tmp_path, node_process) -> None:
     """A NIR graph (snnTorch-style dense LIF net) imported by `topspark import` classifies."""
     import nir
     import numpy as np

@@ -5,11 +5,8 @@ Issue 11. In-process nodes on their own context (the ``ros`` fixture of conftest
 classifier process over real DDS for the status of a failed configure.
 """
 
-import contextlib
 import functools
 import pathlib
-import subprocess
-import sys
 import time
 
 import pytest
@@ -238,23 +235,8 @@ def test_frames_lost_in_transport_are_counted_from_stamps(ros) -> None:
     assert seen[-1].level == DiagnosticStatus.OK  # counted, not an error of the node
 
 
-@contextlib.contextmanager
-def _classifier_process(*args: str):
-    proc = subprocess.Popen([sys.executable, '-m', 'topspark_ros.nodes.classifier', *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        assert proc.returncode == 0, f'classifier exited with {proc.returncode}:\n{out}'
-
-
-def test_a_classifier_process_that_fails_to_configure_says_why(ros, tmp_path) -> None:
+def test_a_classifier_process_that_fails_to_configure_says_why(ros, tmp_path,
+                                                               node_process) -> None:
     """Over DDS: a status while unconfigured, then ERROR with the reason of the failure."""
     from diagnostic_msgs.msg import DiagnosticStatus
     from lifecycle_msgs.msg import Transition
@@ -264,8 +246,8 @@ def test_a_classifier_process_that_fails_to_configure_says_why(ros, tmp_path) ->
     seen = _statuses(probe, 'classifier: classification')
     change = probe.create_client(ChangeState, '/classifier/change_state')
     missing = tmp_path / 'gone.json'
-    with _classifier_process('--ros-args', '-p', f'model_path:={missing}',
-                             '-p', 'diagnostics_period_s:=0.2'):
+    with node_process('classifier', '--ros-args', '-p', f'model_path:={missing}',
+                      '-p', 'diagnostics_period_s:=0.2'):
         assert spin_until(lambda: bool(seen), timeout_s=30.0), 'no status before configure'
         assert change.wait_for_service(timeout_sec=20.0)
         request = ChangeState.Request()

@@ -9,10 +9,7 @@ classifications; the rates are measured by ``benchmarks/bench_event_rate.py``.
 """
 
 import array
-import contextlib
 import pathlib
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -172,26 +169,9 @@ def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -
     node.trigger_deactivate()
 
 
-@contextlib.contextmanager
-def _node_process(*args: str):
-    """Run the classifier executable; SIGTERM it afterwards and check it exits 0."""
-    proc = subprocess.Popen([sys.executable, '-m', 'topspark_ros.nodes.classifier', *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-    assert proc.returncode == 0, f'classifier exited with {proc.returncode}:\n{out}'
-
-
 @needs_msgs
 @pytest.mark.parametrize('kind', ['multi', 'single', 'events'])
-def test_every_executor_runs_the_event_classifier(ros, kind) -> None:
+def test_every_executor_runs_the_event_classifier(ros, kind, node_process) -> None:
     """A classifier process on each executor takes 300 1-ms packets sent at once, classifies."""
     from event_camera_msgs.msg import EventPacket
     from rclpy.node import Node
@@ -209,7 +189,7 @@ def test_every_executor_runs_the_event_classifier(ros, kind) -> None:
             '-p', "profile_path:=''", '-p', 'default_timesteps:=8', '-p', 'window_ms:=50.0',
             '-p', 'events_reliability:=reliable', '-p', 'events_depth:=1000',
             '-p', 'max_pending_windows:=10']
-    with _node_process(*args) as proc:
+    with node_process('classifier', *args) as proc:
         assert spin_until(lambda: publisher.get_subscription_count() > 0
                           or proc.poll() is not None, timeout_s=60.0)
         assert proc.poll() is None, proc.communicate()[0]
@@ -222,7 +202,7 @@ def test_every_executor_runs_the_event_classifier(ros, kind) -> None:
     assert [r.header.frame_id for r in results] == [f'pkt{k}' for k in (49, 99, 149, 199, 249)]
 
 
-def test_frames_on_the_events_executor(ros) -> None:
+def test_frames_on_the_events_executor(ros, node_process) -> None:
     """The frames classifier runs on the C++ EventsExecutor too."""
     from rclpy.node import Node
     from sensor_msgs.msg import Image
@@ -241,7 +221,7 @@ def test_frames_on_the_events_executor(ros) -> None:
             '-r', 'classification:=ev/classification', '-p', f'model_path:={MODEL}',
             '-p', "profile_path:=''", '-p', 'default_timesteps:=8',
             '-p', 'image_reliability:=reliable']
-    with _node_process(*args) as proc:
+    with node_process('classifier', *args) as proc:
         assert spin_until(lambda: images.publish(frame) or bool(results)
                           or proc.poll() is not None, timeout_s=60.0)
         assert proc.poll() is None, proc.communicate()[0]
