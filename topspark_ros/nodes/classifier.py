@@ -33,7 +33,7 @@ from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.classifier_params import PARAMS
 from topspark_ros.nodes.intake import camera_intake, Intake
 from topspark_ros.nodes.lifecycle import LifecycleNode
-from topspark_ros.nodes.parameters import declare, values
+from topspark_ros.nodes.parameters import declare, live_values, values
 from topspark_ros.nodes.qos import reliability
 from topspark_ros.nodes.resources import resolve
 
@@ -50,8 +50,9 @@ class ClassifierNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         """Declare parameters; everything else happens in the lifecycle transitions."""
         super().__init__('classifier', **kwargs)
-        self._pipeline = ClassifierPipeline(lambda: values(self, PARAMS), resolve)
+        self._pipeline = ClassifierPipeline(lambda: self._values(), resolve)
         declare(self, PARAMS, is_active=lambda: self._active, extra_check=self._pipeline.refusal)
+        self._values = live_values(self, PARAMS)  # read once per input: no get_parameter
         self._active = False
         self._pub = self._vision_pub = self._labels = self._packet_type = self._intake = None
         self._made = []  # (entity, destroy) of what configure created

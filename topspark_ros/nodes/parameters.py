@@ -10,7 +10,8 @@ nothing of the request is applied.
 
 from dataclasses import dataclass
 import math
-from typing import Any, Callable, Optional, Sequence
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
@@ -155,3 +156,24 @@ def declare(node, params: Sequence[Param], *, is_active: Callable[[], bool] = la
 def values(node, params: Sequence[Param]) -> dict:
     """Return the current values of ``params`` as a dict name -> value."""
     return {p.name: node.get_parameter(p.name).value for p in params}
+
+
+def live_values(node, params: Sequence[Param]) -> Callable[[], Mapping[str, Any]]:
+    """
+    Return a function giving the current values of ``params`` without asking the node.
+
+    A read-only view of a dict that a post-set callback replaces whole after every accepted
+    set: a reader in another thread sees all of one set or none of it, and an input costs no
+    ``get_parameter`` calls (about 8 us each: 0.3 ms a frame for the classifier's table).
+    """
+    current = MappingProxyType(values(node, params))
+    names = {p.name for p in params}
+
+    def update(changed: list) -> None:
+        nonlocal current
+        mine = {p.name: p.value for p in changed if p.name in names}
+        if mine:
+            current = MappingProxyType({**current, **mine})
+
+    node.add_post_set_parameters_callback(update)
+    return lambda: current
