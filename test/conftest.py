@@ -142,5 +142,5 @@ def _node_process(module: str, *args: str):
 
 @pytest.fixture
 def node_process():
-    """Return ``node_process(module, *args)``, a context manager running one node process."""
+    """Return a context manager ``(module, *args)`` that runs one node process."""
     return _node_process

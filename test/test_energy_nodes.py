@@ -215,6 +215,8 @@ def test_a_meter_that_stops_reading_warns_and_estimates_go_on(ros, tmp_path) -> 
         for s in probe.statuses))
     assert monitor._power is None
     count = len(probe.estimates)
-    assert _publish_until(probe, spin_until, lambda: len(probe.estimates) > count + 2)
-    assert probe.estimates[-1].measured_source == ''
-    assert probe.estimates[-1].energy_per_inference_j > 0
+    # Estimates go on (a window may close with no classification in it on a loaded machine).
+    assert _publish_until(probe, spin_until, lambda: any(
+        e.inference_count > 0 for e in probe.estimates[count:]))
+    after = next(e for e in probe.estimates[count:] if e.inference_count > 0)
+    assert after.measured_source == '' and after.energy_per_inference_j > 0
