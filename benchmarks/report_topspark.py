@@ -7,29 +7,53 @@ For every network size N and learning rule (and seed) it runs, through the ``top
 1. ``train`` the full-T baseline (T = the first, largest value of ``--grid``, 350 by default);
 2. ``sweep`` it over the grid with its own parameters (the plain profile);
 3. ``enhance`` the parameters for the reduced T of ``--enhance-grid``;
-4. ``sweep --params-from`` the enhanced profile: accuracy, latency, inference and training
-   energy and early exit at every T with the enhanced parameters, all T back to back in one
-   process (so the latency ratios share the machine's load as far as possible);
-5. picks the smallest T whose accuracy is within ``--tolerance-pp`` points of the full-T
-   baseline (:func:`pick_timesteps`: the trade-off strategy of
+4. ``sweep --params-from`` the enhanced profile on the TEST images (``--n-eval``): accuracy,
+   latency, inference and training energy and early exit at every T with the enhanced
+   parameters, all T back to back in one process (so the latency ratios share the machine's
+   load as far as possible); these are the figures the table reports;
+5. ``sweep --params-from --split train --n-eval <n_val>``, the same sweep on VALIDATION images:
+   the ``--n-val`` training-split images the enhancement scored (both commands take the first
+   n of one permutation of the training split drawn with ``--seed``:
+   :func:`topspark_ros.core.data.dataset.split_indices`), with the same seed; no latency or
+   training figures are used from it. Every choice below is made on these accuracies, never
+   on the test images it reports;
+6. picks the smallest T whose validation accuracy is within ``--tolerance-pp`` points of the
+   full-T baseline's validation accuracy (:func:`pick_timesteps`: the trade-off strategy of
    :mod:`topspark_ros.core.topspark.strategy` over the swept accuracies, every step costing the
-   same) and reports the latency and inference-energy savings at it;
-6. ``train --params-from`` a new model at reduced T with the enhanced parameters, evaluates it
-   at that T, and walks up the candidate T until such a model is itself within the tolerance
-   (:func:`next_training_step`); the training-energy saving is the ratio of the energy of one
-   training step at full T and at that T (the enhanced sweep's figures);
-7. the early-exit figure: the fewest mean steps of an early-exit run within
-   ``--exit-tolerance-pp`` points of the baseline (:func:`pick_early_exit`), as a steps saving
-   against the full T.
+   same) and reports the test accuracy, latency and inference-energy savings at it;
+7. ``train --params-from`` a new model at reduced T with the enhanced parameters (its own
+   evaluation on the test images is the figure reported), measures it at that T on the same
+   validation images (``sweep --grid T --split train``: the same images, seeds and so input
+   spikes as the baseline's validation figure), and walks up the candidate T (those within the
+   tolerance on validation) until such a model is itself within the tolerance of the baseline
+   on validation (:func:`next_training_step`); the training-energy saving is the ratio of the
+   energy of one training step at full T and at that T (the test sweep's figures);
+8. the early-exit figure: the early-exit run with the fewest mean steps within
+   ``--exit-tolerance-pp`` points of the baseline on validation (:func:`pick_early_exit`); its
+   T's test figures (:func:`early_exit_at`) are reported, as a steps saving against the full T.
 
-Every step is cached under ``--work-dir`` (default ``.cache/report``) in a folder named after
-the hash of its arguments, so an interrupted run resumes where it stopped and a changed option
-re-runs only what depends on it. A step is finished when its ``result.json`` is written (after
-its process exited); an unfinished step's folder is emptied and the step run again, so a
-killed driver (even with SIGKILL: a step's process dies with it) is resumed by running the same
-command again, and a step whose process was killed (OOM killer, a lost worker) is run again at
-once (``--retries``). Progress: one line on stderr per step (started, cached, done, retried)
-with the elapsed time and load, and one per finished configuration.
+The row of a configuration has the test figures (``accuracy``, ``loss_pp``, ``accuracy_by_t``,
+``train_accuracy``, ``early_exit``, ...) and the validation figures that chose them
+(``val_accuracy``, ``val_loss_pp``, ``val_accuracy_by_t``, ``val_train_accuracy``,
+``val_early_exit``, ...). The validation images are held out from the test set and from the
+enhancement's scoring runs, not from the model's own training: ``train`` takes its
+``--n-train`` images from the front of the same permutation (same seed), so the baseline learnt
+from the validation images (without labels) and assigned its neurons' labels on them, and
+validation accuracies run above test ones; every choice compares T on the same images and
+input spikes, which is what it needs. (Images held out of training as well would be those
+``train --eval-split train --n-eval`` takes after its training images: other images than the
+enhancement scored, and off ``--n-train`` when the split is used whole, as at the full
+settings.)
+
+Every step is cached under ``--work-dir`` (default ``.cache/report``) in a folder named after the
+hash of its arguments, so an interrupted run resumes where it stopped and a changed option re-runs
+only what depends on it (the validation steps have keys of their own; the steps made before they
+existed keep their arguments, so their cache stays valid). A step is finished when its
+``result.json`` is written (after its process exited); an unfinished step's folder is emptied and
+the step run again, so a killed driver (even with SIGKILL: a step's process dies with it) is
+resumed by running the same command again, and a step whose process was killed (OOM killer, a lost
+worker) is run again at once (``--retries``). Progress: one line on stderr per step (started,
+cached, done, retried) with the elapsed time and load, and one per finished configuration.
 
 ``--ray auto|ADDRESS`` runs the configurations (network size x rule x seed) as Ray tasks, one
 CPU each (:mod:`topspark_ros.core.topspark.fanout`); their steps write into the same cache, so the
@@ -240,6 +264,28 @@ def pick_early_exit(entries: Sequence[Mapping], baseline_accuracy: float, full_t
     return best
 
 
+def early_exit_at(entries: Sequence[Mapping], timesteps: int, baseline_accuracy: float,
+                  full_timesteps: int) -> Optional[dict]:
+    """
+    Return the early-exit figures of the entry at ``timesteps`` (chosen elsewhere).
+
+    The report picks the operating point on validation images (:func:`pick_early_exit`) and
+    reports the test sweep's figures at that T with this: the same keys as
+    :func:`pick_early_exit` (``loss_pp`` against ``baseline_accuracy``, which may exceed the
+    tolerance), or None when the entry is missing or has no early-exit figure.
+    """
+    for e in entries:
+        if int(e['timesteps']) != int(timesteps):
+            continue
+        acc, steps = e.get('early_exit_accuracy'), e.get('early_exit_mean_timesteps')
+        if acc is None or steps is None:
+            return None
+        return {'timesteps': int(timesteps), 'mean_steps': float(steps),
+                'accuracy': float(acc), 'loss_pp': 100.0 * (baseline_accuracy - acc),
+                'steps_saving': saving(full_timesteps, steps)}
+    return None
+
+
 def average(rows: Sequence[Mapping], key: str) -> Optional[float]:
     """Return the arithmetic mean of ``row[key]`` over rows that have it (None if none do)."""
     values = [r[key] for r in rows if r.get(key) is not None]
@@ -401,13 +447,23 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
     swept, _ = runner.topspark(
         'sweep', sweep_args + ['--params-from', enhanced_profile, '-o', '{dir}/profile.yaml']
         + common, f'{tag}: enhanced sweep')
+    # The same sweep on the validation images the enhancement scored (module doc, step 5).
+    val_args = ['--split', 'train', '--n-eval', str(opts.n_val), '--n-train-steps', '0']
+    val, _ = runner.topspark(
+        'sweep', ['sweep', '-m', model, '--grid', opts.grid, *val_args,
+                  '--early-exit-margin', str(opts.early_exit_margin),
+                  '--params-from', enhanced_profile, '-o', '{dir}/profile.yaml', '--plot', '']
+        + common, f'{tag}: validation sweep on {opts.n_val} training-split images')
     entries = {e['timesteps']: e for e in swept['entries']}
     accuracy = {t: e['accuracy'] for t, e in entries.items()}
-    base_acc = accuracy[full_t]
-    chosen = pick_timesteps(accuracy, full_t, opts.tolerance_pp)
-    candidates = candidates_within(accuracy, full_t, opts.tolerance_pp)
+    val_accuracy = {e['timesteps']: e['accuracy'] for e in val['entries']}
+    base_acc, val_base = accuracy[full_t], val_accuracy[full_t]
+    # Chosen on validation, reported on test.
+    chosen = pick_timesteps(val_accuracy, full_t, opts.tolerance_pp)
+    candidates = candidates_within(val_accuracy, full_t, opts.tolerance_pp)
     full, at = entries[full_t], entries[chosen]
     row = {'neurons': neurons, 'rule': rule, 'seed': seed, 'n_train': n_train,
+           'n_eval': opts.n_eval, 'n_val': opts.n_val,
            'full_timesteps': full_t, 'baseline_accuracy': base_acc,
            'baseline_train_eval_accuracy': base['accuracy'],
            'timesteps': chosen, 'accuracy': at['accuracy'],
@@ -420,33 +476,51 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
            'enhance_wall_s': enh['wall_s'], 'baseline_train_wall_s': base['wall_s'],
            'accuracy_by_t': {str(t): a for t, a in sorted(accuracy.items())},
            'plain_accuracy_by_t': {str(e['timesteps']): e['accuracy']
-                                   for e in plain['entries']}}
-    # Training at reduced T with the enhanced parameters, until a model is within tolerance.
-    trained = {}
+                                   for e in plain['entries']},
+           'val_baseline_accuracy': val_base, 'val_accuracy': val_accuracy[chosen],
+           'val_loss_pp': 100.0 * (val_base - val_accuracy[chosen]),
+           'val_candidates': candidates,
+           'val_accuracy_by_t': {str(t): a for t, a in sorted(val_accuracy.items())}}
+    # Training at reduced T with the enhanced parameters, until a model is within tolerance
+    # on the validation images; its test accuracy (train's own evaluation) is reported.
+    val_trained, test_trained = {}, {}  # T -> accuracy of the model trained at T
     while True:
-        state, t = next_training_step(candidates, trained, base_acc, opts.tolerance_pp)
+        state, t = next_training_step(candidates, val_trained, val_base, opts.tolerance_pp)
         if state != 'train':
             break
-        if t == full_t:
-            trained[t] = base_acc  # the baseline model itself: the reference, by definition
+        if t == full_t:  # the baseline model itself: the reference, by definition
+            val_trained[t], test_trained[t] = val_base, base_acc
             continue
-        result, _ = runner.topspark(
+        result, train_dir = runner.topspark(
             'train', train_args + ['--timesteps', str(t), '--params-from', enhanced_profile,
                                    '--output', '{dir}/model.json'] + common,
             f'{tag}: train at T={t} with enhanced parameters')
-        trained[t] = result['accuracy']
+        # Its own parameters are the enhanced ones (train --params-from records them).
+        checked, _ = runner.topspark(
+            'sweep', ['sweep', '-m', os.path.join(train_dir, 'model.json'), '--grid', str(t),
+                      *val_args, '--early-exit-margin', '0', '-o', '{dir}/profile.yaml',
+                      '--plot', ''] + common,
+            f'{tag}: validation accuracy of the model trained at T={t}')
+        val_trained[t] = checked['accuracy']
+        test_trained[t] = result['accuracy']
         row.setdefault('trained', {})[str(t)] = {'accuracy': result['accuracy'],
+                                                 'val_accuracy': checked['accuracy'],
                                                  'wall_s': result['wall_s'],
                                                  'train_seconds': result['train_seconds']}
     row['train_timesteps'] = t
     if t is not None:
-        row.update(train_accuracy=trained[t],
-                   train_loss_pp=100.0 * (base_acc - trained[t]),
+        row.update(train_accuracy=test_trained[t],
+                   train_loss_pp=100.0 * (base_acc - test_trained[t]),
+                   val_train_accuracy=val_trained[t],
+                   val_train_loss_pp=100.0 * (val_base - val_trained[t]),
                    train_energy_j_full=full['train_energy_j'],
                    train_energy_j=entries[t]['train_energy_j'],
                    training_energy=saving(full['train_energy_j'],
                                           entries[t]['train_energy_j']))
-    exit_point = pick_early_exit(swept['entries'], base_acc, full_t, opts.exit_tolerance_pp)
+    val_exit = pick_early_exit(val['entries'], val_base, full_t, opts.exit_tolerance_pp)
+    exit_point = (early_exit_at(swept['entries'], val_exit['timesteps'], base_acc, full_t)
+                  if val_exit else None)
+    row['val_early_exit'] = val_exit
     row['early_exit'] = exit_point
     row['early_exit_saving'] = exit_point['steps_saving'] if exit_point else None
     return row
@@ -476,8 +550,12 @@ def fmt(value, spec: str, suffix: str = '') -> str:
 
 
 def trained_cell(row: Mapping) -> str:
-    """Return the 'trained at T' cell: the T that passed, and the reduced-T runs that missed."""
-    missed = [f'{t}: {v["accuracy"]:.2%}' for t, v in sorted(
+    """
+    Return the 'trained at T' cell: the T that passed, and the reduced-T runs that missed.
+
+    A run missed on its validation accuracy (what the walk compares); its test accuracy follows.
+    """
+    missed = [f'{t}: val {v["val_accuracy"]:.2%}, test {v["accuracy"]:.2%}' for t, v in sorted(
         (row.get('trained') or {}).items(), key=lambda kv: int(kv[0]))
         if int(t) != row['train_timesteps']]
     cell = fmt(row['train_timesteps'], 'd')
@@ -486,25 +564,40 @@ def trained_cell(row: Mapping) -> str:
     return cell + (f' (missed: {", ".join(missed)})' if missed else '')
 
 
+def method_line(opts) -> str:
+    """Return the table's header text: where T was picked and where figures are measured."""
+    return (f'T, the reduced-T training run and the early-exit point are picked on validation '
+            f'images ({opts.n_val} training-split images drawn with the seed of the row, '
+            f'--seeds {opts.seeds}: those `enhance` scored) and reported on {opts.n_eval} test '
+            f'images; the validation loss that chose them is given as "val". "loss" is the '
+            f'T={opts.full_t} baseline minus the accuracy (negative: a gain).')
+
+
 def markdown_table(rows: Sequence[Mapping], opts) -> str:
-    """Return the headline table (one row per configuration, the average, the paper)."""
+    """Return the headline table: its header text, a row per configuration, average, paper."""
     lines = [
-        f'| N | rule | train images | accuracy T={opts.full_t} | chosen T | accuracy at T '
-        f'(loss) | latency saving | inference energy saving | trained at T | its accuracy '
-        f'(loss) | training energy saving | early exit: T, mean steps, loss | steps saving |',
+        method_line(opts), '',
+        f'| N | rule | train images | accuracy T={opts.full_t} (val) | chosen T | accuracy at T '
+        f'(loss; val loss) | latency saving | inference energy saving | trained at T | its '
+        f'accuracy (loss; val loss) | training energy saving | early exit: T, mean steps, loss '
+        f'(val loss) | steps saving |',
         '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|']
     for r in rows:
-        ee = r['early_exit']
+        ee, vee = r['early_exit'], r.get('val_early_exit')
         lines.append(
             f'| {r["neurons"]} | {r["rule"]} | {r["n_train"]} | {r["baseline_accuracy"]:.2%} '
-            f'| {r["timesteps"]} | {r["accuracy"]:.2%} ({r["loss_pp"]:+.2f} pt) '
+            f'({r["val_baseline_accuracy"]:.2%}) '
+            f'| {r["timesteps"]} | {r["accuracy"]:.2%} ({r["loss_pp"]:+.2f} pt; '
+            f'val {r["val_loss_pp"]:+.2f} pt) '
             f'| {r["latency"]:.1f}x | {r["inference_energy"]:.1f}x '
             f'| {trained_cell(r)} '
             f'| {fmt(r.get("train_accuracy"), ".2%")} '
-            f'({fmt(r.get("train_loss_pp"), "+.2f", " pt")}) '
+            f'({fmt(r.get("train_loss_pp"), "+.2f", " pt")}; '
+            f'val {fmt(r.get("val_train_loss_pp"), "+.2f", " pt")}) '
             f'| {fmt(r.get("training_energy"), ".1f", "x")} '
             + (f'| {ee["timesteps"]}, {ee["mean_steps"]:.1f}, {ee["loss_pp"]:+.2f} pt '
-               f'| {ee["steps_saving"]:.1f}x |' if ee else '| - | - |'))
+               f'(val {vee["loss_pp"]:+.2f} pt) | {ee["steps_saving"]:.1f}x |'
+               if ee and vee else '| - | - |'))
     lines.append(
         f'| **average** | | | | | | **{fmt(average(rows, "latency"), ".1f", "x")}** '
         f'| **{fmt(average(rows, "inference_energy"), ".1f", "x")}** | | '
@@ -548,13 +641,18 @@ def plot(rows: Sequence[Mapping], path: str, opts) -> None:
                          label=f'N={r["neurons"]} {r["rule"]}')
         ax1.plot([r['timesteps']], [100 * r['accuracy']], marker='*', markersize=14,
                  color=line.get_color())
+        vts = sorted(int(t) for t in r['val_accuracy_by_t'])
+        ax1.plot(vts, [100 * r['val_accuracy_by_t'][str(t)] for t in vts], linestyle='--',
+                 marker='.', color=line.get_color(), alpha=0.6)
     ax1.set_xscale('log')
     ax1.set_xticks(sorted({int(t) for r in rows for t in r['accuracy_by_t']}))
     ax1.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax1.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax1.set_xlabel('timesteps T (log)')
-    ax1.set_ylabel('test accuracy with enhanced parameters (%)')
-    ax1.set_title(f'accuracy vs T (star: smallest T within {opts.tolerance_pp:g} pt)')
+    ax1.set_ylabel('accuracy with enhanced parameters (%)')
+    ax1.set_title(f'test (solid) and validation (dashed) accuracy vs T\n(star: smallest T '
+                  f'within {opts.tolerance_pp:g} pt on validation, at its test accuracy)',
+                  fontsize=9)
     ax1.grid(True, alpha=0.3)
     ax1.legend(fontsize=8)
     keys = (('latency', 'latency'), ('inference_energy', 'inference energy'),

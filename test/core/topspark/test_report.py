@@ -133,11 +133,52 @@ def test_write_docs_replaces_only_between_the_markers(report, tmp_path):
     assert not report.write_docs(str(tmp_path / 'missing.md'), 'x')
 
 
-class _FakeRunner:
-    """Stands in for Runner: canned CLI results, records the training runs asked for."""
+def test_early_exit_at_reports_the_figures_of_a_chosen_t(report):
+    entries = [
+        {'timesteps': 350, 'early_exit_accuracy': 0.752, 'early_exit_mean_timesteps': 83.0},
+        {'timesteps': 64, 'early_exit_accuracy': 0.735, 'early_exit_mean_timesteps': 40.0},
+        {'timesteps': 8, 'early_exit_accuracy': None, 'early_exit_mean_timesteps': None},
+    ]
+    point = report.early_exit_at(entries, 64, 0.75, 350)
+    assert point == {'timesteps': 64, 'mean_steps': 40.0, 'accuracy': 0.735,
+                     'loss_pp': pytest.approx(1.5), 'steps_saving': pytest.approx(8.75)}
+    assert report.early_exit_at(entries, 8, 0.75, 350) is None      # no early-exit figure
+    assert report.early_exit_at(entries, 16, 0.75, 350) is None     # not swept
 
-    def __init__(self, trained_accuracy):
-        self.trained_accuracy = trained_accuracy
+
+def test_the_validation_sweep_measures_the_images_the_enhancement_scored():
+    # `sweep --split train --n-eval n --seed s` takes split_indices(len, [n], s)[0]; `enhance
+    # --n-val n --seed s` takes enhancement_split(len, n, scoring, s)[0]: the same images.
+    from topspark_ros.core.data.dataset import split_indices
+    from topspark_ros.core.topspark.enhance import enhancement_split
+
+    for seed in (0, 3):
+        val, scoring = enhancement_split(1000, 120, 300, seed)
+        (swept,) = split_indices(1000, [120], seed)
+        assert list(swept) == list(val)
+        assert not set(scoring) & set(val)
+
+
+# Validation accuracies that disagree with the test ones (ACC) about every choice: on test the
+# smallest T within 2 points is 64 (73.5 % >= 73.0 %), on validation it is 32 (74.1 % >= 74.0 %).
+VAL = {350: 0.760, 150: 0.758, 100: 0.752, 64: 0.745, 32: 0.741, 16: 0.735, 8: 0.20}
+# Early exit within 1 point: on test T=100 (74.5 % >= 74.0 %), on validation T=64 (75.1 % >=
+# 75.0 %).
+VAL_EXIT = {350: 0.760, 150: 0.758, 100: 0.752, 64: 0.751, 32: 0.70, 16: 0.60, 8: 0.10}
+
+
+class _FakeRunner:
+    """
+    Stands in for Runner: canned CLI results, records the steps asked for.
+
+    Test sweeps return ACC, validation sweeps (``--split train``) VAL; a trained model's test
+    accuracy is ``trained_test[T]`` (train's own evaluation), its validation accuracy
+    ``trained_val[T]`` (a one-T validation sweep of its checkpoint).
+    """
+
+    def __init__(self, trained_test, trained_val):
+        self.trained_test = trained_test
+        self.trained_val = trained_val
         self.calls = []
 
     def topspark(self, name, argv, label, prepare=None, extra_key=()):
@@ -145,47 +186,122 @@ class _FakeRunner:
         load = {'load_before': [1.0], 'load_after': [1.0], 'wall_s': 1.0}
         if argv[0] == 'train':
             t = int(argv[argv.index('--timesteps') + 1])
-            acc = 0.75 if t == 350 else self.trained_accuracy[t]
+            acc = 0.75 if t == 350 else self.trained_test[t]
             return {'accuracy': acc, 'train_seconds': 1.0, **load}, f'/x/train{t}'
         if argv[0] == 'enhance':
             return dict(load), '/x/enh'
         enhanced = '--params-from' in argv
+        validation = argv[argv.index('--split') + 1] == 'train' if '--split' in argv else False
+        model = argv[argv.index('-m') + 1]
+        if model != '/x/train350/model.json':       # a reduced-T model's validation check
+            assert validation
+            (t,) = [int(x) for x in argv[argv.index('--grid') + 1].split(',')]
+            return {'accuracy': self.trained_val[t], 'entries': [], **load}, '/x/check'
         entries = []
-        for t, acc in ACC.items():
+        for t, acc in (VAL if validation else ACC).items():
             entries.append({'timesteps': t, 'accuracy': acc if enhanced else acc - 0.05,
                             'latency_ms': 0.002 * t + 0.05, 'energy_j': 1e-8 * t,
                             'train_energy_j': 1e-7 * t + 1e-7,
-                            'early_exit_accuracy': acc, 'early_exit_mean_timesteps': t * 0.6,
+                            'early_exit_accuracy': VAL_EXIT[t] if validation else acc,
+                            'early_exit_mean_timesteps': t * 0.6,
                             'params': {'v_thresh_mv': -60.0} if t < 100 else None})
         return {'entries': entries, **load}, '/x/sweep'
 
 
-def test_run_config_wires_the_steps_together(report):
-    opts = SimpleNamespace(grid='350,150,100,64,32,16,8', enhance_grid='32,16', n_train=1000,
-                           n_train_cap='', n_eval=100, batch_size=64, n_train_steps=5,
-                           early_exit_margin=3.0, budget=2, learn_budget=0, n_val=50,
-                           learn_samples=20, confirm_samples=0, tolerance_pp=2.0,
-                           exit_tolerance_pp=1.0)
-    runner = _FakeRunner({64: 0.71, 100: 0.745})   # the T=64 model misses, T=100 passes
-    row = report.run_config(runner, opts, 100, 'pair', 0)
-    assert row['timesteps'] == 64 and row['accuracy'] == 0.735
-    assert row['latency'] == pytest.approx((0.002 * 350 + 0.05) / (0.002 * 64 + 0.05))
-    assert row['inference_energy'] == pytest.approx(350 / 64)
-    assert row['train_timesteps'] == 100 and row['train_accuracy'] == 0.745
-    assert row['training_energy'] == pytest.approx(351 / 101)
-    assert row['early_exit']['timesteps'] == 100       # 74.5 % >= 74.0 %, 73.5 % is not
+def _opts(**kw):
+    base = {'grid': '350,150,100,64,32,16,8', 'enhance_grid': '32,16', 'n_train': 1000,
+            'n_train_cap': '', 'n_eval': 100, 'batch_size': 64, 'n_train_steps': 5,
+            'early_exit_margin': 3.0, 'budget': 2, 'learn_budget': 0, 'n_val': 50,
+            'learn_samples': 20, 'confirm_samples': 0, 'tolerance_pp': 2.0,
+            'exit_tolerance_pp': 1.0, 'seeds': '0'}
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def test_run_config_picks_on_validation_and_reports_test_figures(report):
+    # Trained models: on test T=32 would pass (74.0 % >= 73.0 %), and so would its validation
+    # accuracy against the TEST baseline (73.5 % >= 73.0 %); against the validation baseline
+    # it misses (73.5 % < 74.0 %) and T=64 passes (74.5 %), whose test accuracy (72.0 %) is
+    # reported.
+    runner = _FakeRunner(trained_test={32: 0.740, 64: 0.720},
+                         trained_val={32: 0.735, 64: 0.745})
+    row = report.run_config(runner, _opts(), 100, 'pair', 0)
+    # T: chosen on validation (32; test would say 64), its TEST figures reported.
+    assert row['timesteps'] == 32
+    assert row['accuracy'] == ACC[32] and row['loss_pp'] == pytest.approx(2.1)
+    assert row['val_accuracy'] == VAL[32] and row['val_loss_pp'] == pytest.approx(1.9)
+    assert row['baseline_accuracy'] == 0.750 and row['val_baseline_accuracy'] == 0.760
+    assert row['val_candidates'] == [32, 64, 100, 150, 350]
+    assert row['latency'] == pytest.approx((0.002 * 350 + 0.05) / (0.002 * 32 + 0.05))
+    assert row['inference_energy'] == pytest.approx(350 / 32)
+    assert row['accuracy_by_t'] == {str(t): a for t, a in sorted(ACC.items())}
+    assert row['val_accuracy_by_t'] == {str(t): a for t, a in sorted(VAL.items())}
+    # Training walk: compared on validation, test accuracy reported.
+    assert row['train_timesteps'] == 64
+    assert row['train_accuracy'] == 0.720 and row['train_loss_pp'] == pytest.approx(3.0)
+    assert row['val_train_accuracy'] == 0.745
+    assert row['val_train_loss_pp'] == pytest.approx(1.5)
+    assert row['training_energy'] == pytest.approx(351 / 65)
+    assert row['trained'] == {
+        '32': {'accuracy': 0.740, 'val_accuracy': 0.735, 'wall_s': 1.0, 'train_seconds': 1.0},
+        '64': {'accuracy': 0.720, 'val_accuracy': 0.745, 'wall_s': 1.0, 'train_seconds': 1.0}}
+    # Early exit: picked on validation (64; test would say 100), test figures at 64 reported.
+    assert row['val_early_exit']['timesteps'] == 64
+    assert row['early_exit']['timesteps'] == 64
+    assert row['early_exit']['accuracy'] == ACC[64]
+    assert row['early_exit']['loss_pp'] == pytest.approx(1.5)
+    assert row['early_exit_saving'] == pytest.approx(350 / (64 * 0.6))
     trained_t = [int(a[a.index('--timesteps') + 1]) for a in runner.calls if a[0] == 'train']
-    assert trained_t == [350, 64, 100]
+    assert trained_t == [350, 32, 64]
     reduced = [a for a in runner.calls if a[0] == 'train' and '--params-from' in a]
     assert all(a[a.index('--params-from') + 1] == '/x/enh/profile.yaml' for a in reduced)
     assert all(a[a.index('--learning-rule') + 1] == 'pair' for a in reduced)
+    assert all(a[a.index('--eval-split') + 1] == 'test' for a in reduced)
+
+
+def test_run_config_validation_images_are_those_the_enhancement_scored(report):
+    runner = _FakeRunner(trained_test={32: 0.740, 64: 0.720},
+                         trained_val={32: 0.735, 64: 0.745})
+    report.run_config(runner, _opts(n_val=77), 100, 'dc', 5)
+
+    def value(argv, flag):
+        return argv[argv.index(flag) + 1]
+
+    (enhance,) = [a for a in runner.calls if a[0] == 'enhance']
+    validation = [a for a in runner.calls if a[0] == 'sweep' and '--split' in a]
+    tests = [a for a in runner.calls if a[0] == 'sweep' and '--split' not in a]
+    assert len(validation) == 3          # the grid, then the models trained at T=32 and T=64
+    for argv in validation:
+        assert value(argv, '--split') == 'train' and value(argv, '--n-eval') == '77'
+        assert value(argv, '--seed') == value(enhance, '--seed') == '5'
+        assert value(argv, '--n-eval') == value(enhance, '--n-val')
+        assert value(argv, '--batch-size') == '64'
+    assert value(validation[0], '--params-from') == '/x/enh/profile.yaml'
+    models = [value(a, '-m') for a in validation[1:]]
+    assert models == ['/x/train32/model.json', '/x/train64/model.json']
+    assert [value(a, '--n-eval') for a in tests] == ['100', '100']   # plain and enhanced
+
+
+def test_markdown_table_says_where_t_was_picked_and_where_figures_were_measured(report):
+    runner = _FakeRunner(trained_test={32: 0.740, 64: 0.720},
+                         trained_val={32: 0.735, 64: 0.745})
+    opts = _opts(seeds='0', full_t=350)
+    row = report.run_config(runner, opts, 100, 'pair', 0)
+    table = report.markdown_table([row], opts)
+    head = table.split('\n')[0]
+    assert 'picked on validation images (50 training-split images' in head
+    assert '--seeds 0' in head and 'reported on 100 test images' in head
+    assert ('| 100 | pair | 1000 | 75.00% (76.00%) | 32 | 72.90% (+2.10 pt; val +1.90 pt) |'
+            in table)
+    assert '| 64, 38.4, +1.50 pt (val +0.90 pt) | 9.1x |' in table
 
 
 def test_trained_cell_names_the_runs_that_missed(report):
     row = {'train_timesteps': 64, 'full_timesteps': 350,
-           'trained': {'16': {'accuracy': 0.7248}, '64': {'accuracy': 0.7508}}}
-    assert report.trained_cell(row) == '64 (missed: 16: 72.48%)'
+           'trained': {'16': {'accuracy': 0.7248, 'val_accuracy': 0.7310},
+                       '64': {'accuracy': 0.7508, 'val_accuracy': 0.7601}}}
+    assert report.trained_cell(row) == '64 (missed: 16: val 73.10%, test 72.48%)'
     row = {'train_timesteps': 350, 'full_timesteps': 350,
-           'trained': {'32': {'accuracy': 0.6054}}}
+           'trained': {'32': {'accuracy': 0.6054, 'val_accuracy': 0.6211}}}
     assert report.trained_cell(row).startswith('350 (the baseline: no reduced-T model')
-    assert report.trained_cell(row).endswith('(missed: 32: 60.54%)')
+    assert report.trained_cell(row).endswith('(missed: 32: val 62.11%, test 60.54%)')
