@@ -56,6 +56,8 @@ from rclpy.signals import SignalHandlerOptions
 
 PROCESS_LOGGER = 'topspark_ros'
 """Logger of what no node of the process can say (a node that could not be created)."""
+ACK_WAIT_S = 5.0
+"""Longest wait of a finished player for its reliable subscribers' acknowledgements (s)."""
 
 
 class BringUpError(RuntimeError):
@@ -210,10 +212,12 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
     ``factory(parameter_overrides=...)`` makes the node (it has ``finished`` and ``published``);
     ``args``: process arguments, ROS arguments included (``sys.argv`` by default);
     ``overrides``: parameter values that take precedence over them. After the last message
-    the node keeps spinning ``linger_s`` seconds so the last messages get out, then logs how
+    the node waits (at most :data:`ACK_WAIT_S`) until reliable subscribers acknowledged every
+    message, then keeps spinning ``linger_s`` seconds so the last messages get out, logs how
     many ``what`` (e.g. ``'packets'``) it published. A bad parameter, file or missing package is
     logged as fatal (see :func:`fatal`), never a traceback.
     """
+    from rclpy.duration import Duration
     from rclpy.exceptions import InvalidParameterValueException
     from rclpy.parameter import Parameter
 
@@ -226,6 +230,10 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
         executor.add_node(node)
         while executor.context.ok() and not node.finished:
             executor.spin_once(timeout_sec=0.25)
+        # A reliable subscriber that matched late gets the last messages repaired only while
+        # the writer lives: wait (bounded) until every one is acknowledged, then linger.
+        for publisher in list(node.publishers):
+            publisher.wait_for_all_acked(Duration(seconds=ACK_WAIT_S))
         end = time.monotonic() + linger_s
         while executor.context.ok() and time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
