@@ -84,14 +84,24 @@ def probe():
                 assert proc.poll() is None, 'the process died (its output is below)'
                 assert time.monotonic() < end, f'{name} never appeared'
                 executor.spin_once(timeout_sec=0.05)
-        future = client.call_async(request)
-        end = time.monotonic() + timeout_s
-        while not future.done():
-            assert proc.poll() is None, \
-                f'{name} {request}: the process died (its output is below)'
-            assert time.monotonic() < end, f'no answer from {name} to {request}'
-            executor.spin_once(timeout_sec=0.05)
-        return future.result()
+            # service_is_ready sees the request route only; give the response route (the
+            # server's writer to this client's reader) a moment to match as well.
+            settle = time.monotonic() + 0.5
+            while time.monotonic() < settle:
+                executor.spin_once(timeout_sec=0.05)
+        # A state query is idempotent: one lost on a loaded machine is asked again.
+        tries = 3 if service_type.__name__ == 'GetState' else 1
+        for attempt in range(tries):
+            future = client.call_async(request)
+            end = time.monotonic() + timeout_s / tries
+            while not future.done() and time.monotonic() < end:
+                assert proc.poll() is None, \
+                    f'{name} {request}: the process died (its output is below)'
+                executor.spin_once(timeout_sec=0.05)
+            if future.done():
+                return future.result()
+            client.remove_pending_request(future)
+        raise AssertionError(f'no answer from {name} to {request}')
     ask.node, ask.executor = node, executor
     yield ask
     node.destroy_node()
