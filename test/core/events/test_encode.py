@@ -77,12 +77,18 @@ def test_explicit_roi_crops_and_scales() -> None:
 
 def test_time_bins_hand_case() -> None:
     """Bins split each sample's own span [t0, t1] into T equal parts."""
-    sample = np.zeros(6, np.int64)
-    assert list(time_bins(HAND, sample, 1, 4)) == [0, 0, 0, 1, 1, 3]
+    assert list(time_bins(HAND, 4)) == [0, 0, 0, 1, 1, 3]
     shifted = HAND.copy()
     shifted['t'] += 10 ** 12
-    assert list(time_bins(shifted, sample, 1, 4)) == [0, 0, 0, 1, 1, 3]
-    assert list(time_bins(HAND, sample, 1, 1)) == [0] * 6
+    assert list(time_bins(shifted, 4)) == [0, 0, 0, 1, 1, 3]
+    assert list(time_bins(HAND, 1)) == [0] * 6
+    # Out of time order (a sensor reset): the same bins, event by event.
+    order = [5, 2, 0, 4, 1, 3]
+    assert list(time_bins(HAND[order], 4)) == [3, 0, 0, 1, 0, 1]
+    # A window shorter than T microseconds leaves bins empty: t = 0, 1, 2 at T = 8.
+    short = make_events(x=[0] * 3, y=[0] * 3, p=[0] * 3, t=[0, 1, 2])
+    assert list(time_bins(short, 8)) == [0, 2, 5]
+    assert time_bins(empty_events(0), 4).size == 0
 
 
 def test_spike_trains_hand_case() -> None:
@@ -136,12 +142,15 @@ def test_encoder_arguments_are_checked() -> None:
     assert events_to_frames([], sensor_size=(34, 34), timesteps=2).shape == (0, 2, 2, 28, 28)
 
 
-def naive_encoding(events, sensor, size, timesteps, roi):
-    """Return reference (spike set, count dict) computed event by event."""
+def naive_encoding(events, size, timesteps, roi, polarity='merge'):
+    """Return reference (spike set, count dict) of one window, computed event by event."""
     x0, y0, w, h = roi
     spikes, counts = set(), {}
+    if polarity in ('on', 'off'):
+        events = events[events['p'] == (1 if polarity == 'on' else 0)]
     if len(events) == 0:
         return spikes, counts
+    n_pixels = size[0] * size[1]
     t0, t1 = int(events['t'].min()), int(events['t'].max())
     for e in events:
         x, y = int(e['x']) - x0, int(e['y']) - y0
@@ -149,30 +158,75 @@ def naive_encoding(events, sensor, size, timesteps, roi):
             continue
         k = (int(e['t']) - t0) * timesteps // (t1 - t0 + 1)
         xs, ys = x * size[1] // w, y * size[0] // h
-        spikes.add((k, ys * size[1] + xs))
-        key = (k, int(e['p']), ys, xs)
+        pixel = ys * size[1] + xs
+        if polarity == 'split' and e['p'] != 0:
+            pixel += n_pixels
+        spikes.add((k, pixel))
+        key = (k, int(e['p'] != 0), ys, xs)
         counts[key] = counts.get(key, 0) + 1
     return spikes, counts
 
 
-@settings(max_examples=60, deadline=None)
-@given(streams(), st.integers(1, 12), st.sampled_from([(12, 16), (6, 8), (5, 5)]),
-       st.sampled_from([None, (2, 1, 10, 9)]))
-def test_encoders_match_a_naive_reference(stream, timesteps, size, roi) -> None:
-    """Spike trains and frames equal an event-by-event computation; bins lie in [0, T)."""
-    events, _ = stream
+@st.composite
+def windows(draw):
+    """
+    Draw a batch of windows.
+
+    Time order shuffled or not, polarities beyond 0 / 1, pixels past the 16 x 12 sensor
+    (dropped like those outside the region).
+    """
+    batch = []
+    for _ in range(draw(st.integers(0, 3))):
+        events, _ = draw(streams())
+        if len(events) and draw(st.booleans()):
+            events = events[draw(st.permutations(range(len(events))))]
+        if len(events) and draw(st.booleans()):
+            events['p'][::3] = 2
+            events['x'][::4] = 20
+        batch.append(events)
+    return batch
+
+
+@settings(max_examples=80, deadline=None)
+@given(windows(), st.integers(1, 12), st.sampled_from([(12, 16), (6, 8), (5, 5)]),
+       st.sampled_from([None, (2, 1, 10, 9)]),
+       st.sampled_from(['merge', 'split', 'on', 'off']))
+def test_encoders_match_a_naive_reference(batch, timesteps, size, roi, polarity) -> None:
+    """Spike trains and frames of a batch equal an event-by-event computation per window."""
     sensor = (16, 12)
     region = EventGeometry(*sensor, *size, roi).roi
-    spikes, counts = naive_encoding(events, sensor, size, timesteps, region)
-    trains = events_to_spike_trains([events], sensor_size=sensor, timesteps=timesteps,
-                                    input_size=size, roi=roi).to_dense()
-    assert {(int(k), int(i)) for k, _, i in np.argwhere(trains)} == spikes
-    frames = events_to_frames([events], sensor_size=sensor, timesteps=timesteps,
+    trains = events_to_spike_trains(batch, sensor_size=sensor, timesteps=timesteps,
+                                    input_size=size, roi=roi, polarity=polarity)
+    assert trains.batch_size == len(batch) and trains.timesteps == timesteps
+    dense = trains.to_dense()
+    frames = events_to_frames(batch, sensor_size=sensor, timesteps=timesteps,
                               input_size=size, roi=roi)
-    got = {tuple(int(v) for v in i[1:]): frames[tuple(i)] for i in np.argwhere(frames)}
-    assert got == counts
-    bins = time_bins(events, np.zeros(len(events), np.int64), 1, timesteps)
-    assert bins.size == 0 or (bins.min() == 0 and bins.max() < timesteps)
+    assert frames.shape == (len(batch), timesteps, 2) + size and frames.dtype == np.float32
+    for b, events in enumerate(batch):
+        spikes, _ = naive_encoding(events, size, timesteps, region, polarity)
+        assert {(int(k), int(i)) for k, i in np.argwhere(dense[:, b])} == spikes
+        _, counts = naive_encoding(events, size, timesteps, region)
+        got = {tuple(int(v) for v in i): frames[b][tuple(i)] for i in np.argwhere(frames[b])}
+        assert got == counts
+        bins = time_bins(events, timesteps)
+        assert bins.size == 0 or (bins.min() == 0 and bins.max() < timesteps)
+    # Within each step the inputs are in ascending order, as the sort-based encoder gave.
+    for b in range(len(batch)):
+        for k in range(timesteps):
+            row = trains.pixels[trains.row_ptr[b, k]:trains.row_ptr[b, k + 1]]
+            assert np.all(np.diff(row) > 0)
+
+
+def test_dense_window_spike_trains() -> None:
+    """A window that lights most of its (bin, input) cells reads them in order too."""
+    rng = np.random.default_rng(0)
+    n = 20000
+    events = make_events(x=rng.integers(0, 34, n), y=rng.integers(0, 34, n),
+                         p=rng.integers(0, 2, n), t=rng.permutation(n))
+    trains = events_to_spike_trains([events], sensor_size=(34, 34), timesteps=2)
+    spikes, _ = naive_encoding(events, (28, 28), 2, (0, 0, 34, 34))
+    assert len(spikes) > 784 and {(int(k), int(i)) for k, _, i in
+                                  np.argwhere(trains.to_dense())} == spikes
 
 
 def test_event_encoding_round_trip_and_checks() -> None:
