@@ -69,6 +69,23 @@ def test_small_packets_give_the_windows_of_one_push() -> None:
         np.testing.assert_array_equal(a, b)
 
 
+def test_windows_larger_than_the_open_buffer() -> None:
+    """The open window grows past its buffer; strided packets and consecutive windows too."""
+    events = _stream(60000, 300_000, seed=3)
+    whole = TimeWindower(100_000).push(events)
+    windower = TimeWindower(100_000)
+    bounds = np.searchsorted(events['t'], np.arange(0, 300_001, 1000))
+    parts = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        packet = np.repeat(events[start:stop], 2)[::2]  # not contiguous
+        parts += windower.push(packet)
+    parts += windower.flush()
+    assert len(parts) == len(whole) + 1 and len(whole[0]) > 4 * 4096
+    for a, b in zip(parts, whole):
+        np.testing.assert_array_equal(a, b)
+    assert not np.shares_memory(parts[0], parts[1])
+
+
 def test_an_unsorted_packet_inside_the_open_window() -> None:
     """Order inside the open window is kept as pushed; late events are still dropped."""
     windower = TimeWindower(10)
