@@ -152,6 +152,41 @@ def test_classifier_publishes_vision_classification_and_latched_label_info(ros) 
         assert not _ours(node, topic), topic
 
 
+def test_vision_results_are_built_only_while_subscribed(ros, monkeypatch) -> None:
+    """No vision_msgs subscriber: no vision_msgs result is built; one joins: they come."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Classification as VisionClassification
+
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.msg import Classification
+    import topspark_ros.nodes.classifier as classifier_module
+    built = []
+    original = classifier_module.prediction_to_vision_msg
+    monkeypatch.setattr(classifier_module, 'prediction_to_vision_msg',
+                        lambda *args: built.append(1) or original(*args))
+    context, executor, spin_until = ros
+    node = _classifier(context, executor)
+    probe = Node('probe', context=context)
+    executor.add_node(probe)
+    images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
+    ours, standard = [], []
+    probe.create_subscription(Classification, 'classification', ours.append, 10)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    sent = array_to_image(_fashion(1), 'mono8')
+    assert spin_until(lambda: images.publish(sent) or len(ours) >= 3)
+    assert not built
+    probe.create_subscription(VisionClassification, 'vision_classification', standard.append,
+                              10)
+    assert spin_until(lambda: images.publish(sent) or bool(standard))
+    assert built
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+
+
 def test_without_vision_msgs_configure_says_why_unless_switched_off(ros, monkeypatch) -> None:
     """vision_msgs missing: configure fails naming the package; publish_vision_msgs false runs."""
     from lifecycle_msgs.msg import State
