@@ -73,6 +73,33 @@ def _wait(predicate, timeout_s: float = 20.0) -> bool:
 
 
 @needs_msgs
+def test_a_reader_with_a_minimum_period_takes_a_stream_in_batches(ros) -> None:
+    """1 message per ms, a 20 ms period: every message taken, a few at each wake-up."""
+    from rclpy.node import Node
+    from std_msgs.msg import UInt64
+
+    from topspark_ros.nodes.intake import SubscriptionReader
+    context, executor, spin_until = ros
+    node = Node('batched', context=context)
+    got = []
+    with pytest.raises(ValueError, match='min_period_s'):
+        SubscriptionReader(node, UInt64, 'ticks', _reliable(100), got.append, name='bad',
+                           min_period_s=-1.0)
+    reader = SubscriptionReader(node, UInt64, 'ticks', _reliable(100), got.append,
+                                name='batched', min_period_s=0.02)
+    publisher = node.create_publisher(UInt64, 'ticks', _reliable(100))
+    assert _wait(lambda: publisher.get_subscription_count() > 0)
+    start = time.monotonic()
+    for i in range(300):
+        publisher.publish(UInt64(data=i))
+        time.sleep(max(0.0, start + (i + 1) / 1000 - time.monotonic()))
+    assert _wait(lambda: len(got) == 300), len(got)
+    assert [m.data for m in got] == list(range(300))
+    assert reader.wakes <= 300 // 4, reader.wakes  # about 20 at 20 ms; 300 at 0
+    reader.close()
+    node.destroy_node()
+
+
 def test_a_burst_of_1000_packets_is_read_without_the_executor(ros) -> None:
     """
     1 000 packets published at once, 4 of them never sent: all others decoded, gaps counted.

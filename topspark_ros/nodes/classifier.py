@@ -112,7 +112,8 @@ class ClassifierNode(LifecycleNode):
             self._intake = Intake(
                 self, self._packet_type, 'events', qos, self._drain_windows,
                 receive=self._on_packet, names=('classifier_events', 'classifier_windows'),
-                on_error=self._worker_error, nice=WORKER_NICE)
+                on_error=self._worker_error, nice=WORKER_NICE,
+                min_period_s=p['events_batch_ms'] / 1000.0)
         else:  # a frame that finds the worker busy is dropped and counted
             qos = QoSProfile(depth=p['image_depth'],
                              reliability=reliability(p['image_reliability']))
