@@ -52,7 +52,10 @@ existed keep their arguments, so their cache stays valid). A step is finished wh
 ``result.json`` is written (after its process exited); an unfinished step's folder is emptied and
 the step run again, so a killed driver (even with SIGKILL: a step's process dies with it) is
 resumed by running the same command again, and a step whose process was killed (OOM killer, a lost
-worker) is run again at once (``--retries``). Progress: one line on stderr per step (started,
+worker) is run again at once (``--retries``). A sweep whose latencies look stalled (a T slower per
+sample than a larger T, :func:`stalled_latencies`: the machine paused the process or another
+job took the cores) is measured again, a cached one too, at most ``--remeasures`` times, then
+kept with ``latency_stalled`` recorded. Progress: one line on stderr per step (started,
 cached, done, retried) with the elapsed time and load, and one per finished configuration.
 
 ``--ray auto|ADDRESS`` runs the configurations (network size x rule x seed) as Ray tasks, one
@@ -294,17 +297,51 @@ def average(rows: Sequence[Mapping], key: str) -> Optional[float]:
 
 # ------------------------------------------------------------------------- step runner --
 
+STALL_FACTOR = 2.0
+"""A T's per-sample latency above this multiple of a larger T's is taken for a stall."""
+
+
+def stalled_latencies(entries: Sequence[Mapping], key: str = 'latency_ms',
+                      factor: float = STALL_FACTOR) -> List[int]:
+    """
+    Return the T of a sweep whose per-sample latency cannot be right: a stalled measurement.
+
+    The work per sample grows with T, so a T slower than ``factor`` times any larger T (the
+    largest T: than ``factor`` times the next smaller one scaled up by the step ratio) was held
+    up by something else: a machine that paused the process, or a job that took the cores (one
+    enhanced sweep here measured 93.9 ms per sample at T=150 against 0.07 in a rerun). Entries
+    without ``key`` are skipped.
+    """
+    points = sorted((int(e['timesteps']), float(e[key])) for e in entries
+                    if e.get(key) is not None)
+    stalled = []
+    for i, (t, latency) in enumerate(points):
+        if i + 1 < len(points):
+            bound = factor * min(other for _, other in points[i + 1:])
+        elif i > 0:
+            t_before, latency_before = points[i - 1]
+            bound = factor * latency_before * t / t_before
+        else:
+            continue
+        if latency > bound:
+            stalled.append(t)
+    return stalled
+
+
 class Runner:
     """Run ``topspark`` steps as child processes, each cached in a folder keyed by its args."""
 
     def __init__(self, work_dir: str, verbose: bool = True, code: str = '',
-                 retries: int = 2) -> None:
+                 retries: int = 2, remeasures: int = 2) -> None:
         """
         Cache under ``work_dir``; print progress to stderr when ``verbose``.
 
         ``code``: a source tree whose ``topspark_ros`` the steps import instead of the
         installed one (put first on their PYTHONPATH); '' for the installed package.
         ``retries``: how many times a step whose process was killed by a signal is run again.
+        ``remeasures``: how many times a sweep whose latencies look stalled
+        (:func:`stalled_latencies`; a cached one too) is run again; after that its result is
+        kept with ``latency_stalled`` set.
         """
         self.work_dir = work_dir
         self.env = dict(os.environ)
@@ -313,6 +350,7 @@ class Runner:
                 os.pathsep + self.env['PYTHONPATH'] if self.env.get('PYTHONPATH') else '')
         self.verbose = verbose
         self.retries = int(retries)
+        self.remeasures = int(remeasures)
         self.started = time.monotonic()
         self.count = 0
 
@@ -351,9 +389,40 @@ class Runner:
         folder = self.step_dir(name, list(argv) + list(extra_key))
         self.count += 1
         result = self.cached(folder)
-        if result is not None:
+        if result is not None and not self._stalled(result, label, cached=True):
             self.say(f'{label}: cached ({folder})')
             return result, folder
+        for remeasure in range(self.remeasures + 1):
+            result = self._run(folder, argv, label, prepare)
+            if not self._stalled(result, label, last=remeasure == self.remeasures):
+                break
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, 'result.json.tmp')
+        with open(tmp, 'w') as f:
+            json.dump(result, f, indent=1, sort_keys=True)
+        os.replace(tmp, os.path.join(folder, 'result.json'))
+        self.say(f'{label}: done in {result["wall_s"]:.0f} s')
+        return result, folder
+
+    def _stalled(self, result: Mapping, label: str, cached: bool = False,
+                 last: bool = False) -> bool:
+        """Say and return whether a sweep's latencies look stalled (a measure to repeat)."""
+        if 'latency_stalled' in result or not result.get('entries'):
+            return False
+        stalled = stalled_latencies(result['entries'])
+        if not stalled:
+            return False
+        what = 'its cached result' if cached else 'it'
+        if last:
+            self.say(f'{label}: latency at T={stalled} still looks stalled; kept, marked')
+            result['latency_stalled'] = stalled
+            return False
+        self.say(f'{label}: {what} measured T={stalled} slower per sample than a larger T '
+                 '(a stall); measuring again')
+        return True
+
+    def _run(self, folder: str, argv: List[str], label: str, prepare) -> dict:
+        """Run the step into ``folder`` (emptied first); return its result (not yet stored)."""
         args = [a.replace('{dir}', folder) for a in argv]
         for attempt in range(self.retries + 1):
             # What an unfinished attempt left (killed driver or step) is removed first.
@@ -381,12 +450,7 @@ class Runner:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result.update(wall_s=wall, load_before=list(load_before),
                       load_after=list(os.getloadavg()), argv=args)
-        tmp = os.path.join(folder, 'result.json.tmp')
-        with open(tmp, 'w') as f:
-            json.dump(result, f, indent=1, sort_keys=True)
-        os.replace(tmp, os.path.join(folder, 'result.json'))
-        self.say(f'{label}: done in {wall:.0f} s')
-        return result, folder
+        return result
 
 
 def _die_with_parent() -> None:
@@ -746,6 +810,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--ray', metavar='ADDRESS',
                    help='run the configurations on a Ray cluster: auto or HOST:PORT (module '
                    'doc); default: one after the other in this process')
+    p.add_argument('--remeasures', type=int, default=2,
+                   help='times a sweep whose latencies look stalled is measured again')
     p.add_argument('--retries', type=int, default=2,
                    help='times a step whose process was killed by a signal is run again')
     p.add_argument('--plot', default='docs/img/report_topspark.png', help='PNG to write')
@@ -774,7 +840,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.path.insert(0, os.path.abspath(opts.code))  # copy_profile imports it here too
     from topspark_ros.core.topspark.fanout import executor_for
 
-    runner = Runner(opts.work_dir, code=opts.code, retries=opts.retries)
+    runner = Runner(opts.work_dir, code=opts.code, retries=opts.retries,
+                    remeasures=opts.remeasures)
     sizes = [int(n) for n in opts.sizes.split(',')]
     rules = opts.rules.split(',')
     seeds = [int(s) for s in opts.seeds.split(',')]

@@ -1,6 +1,7 @@
 """Tests of the reproduction report's selection logic (benchmarks/report_topspark.py)."""
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -305,3 +306,45 @@ def test_trained_cell_names_the_runs_that_missed(report):
            'trained': {'32': {'accuracy': 0.6054, 'val_accuracy': 0.6211}}}
     assert report.trained_cell(row).startswith('350 (the baseline: no reduced-T model')
     assert report.trained_cell(row).endswith('(missed: 32: val 62.11%, test 60.54%)')
+
+
+def _latencies(**by_t):
+    return [{'timesteps': int(t[1:]), 'latency_ms': v} for t, v in by_t.items()]
+
+
+def test_stalled_latencies_finds_a_t_slower_than_a_larger_one(report):
+    # The sweep seen in the full run: T=150 held up (93.9 ms against about 0.07).
+    seen = _latencies(t8=0.026, t16=0.024, t32=0.028, t64=0.038, t100=0.046, t150=93.86,
+                      t250=0.128, t350=0.172)
+    assert report.stalled_latencies(seen) == [150]
+    # Noise within the factor, and small T a little slower than a larger one, is not a stall.
+    assert report.stalled_latencies(_latencies(t8=0.026, t16=0.024, t350=0.17)) == []
+    # The largest T against the next smaller scaled by the step ratio.
+    assert report.stalled_latencies(_latencies(t100=0.05, t350=0.4)) == [350]
+    assert report.stalled_latencies(_latencies(t100=0.05, t350=0.3)) == []
+    assert report.stalled_latencies(_latencies(t8=5.0)) == []
+    assert report.stalled_latencies([{'timesteps': 8, 'latency_ms': None}]) == []
+
+
+def test_runner_measures_a_stalled_sweep_again_and_marks_one_that_stays(report, tmp_path):
+    stalled = {'entries': _latencies(t8=9.0, t64=0.05), 'wall_s': 1.0}
+    good = {'entries': _latencies(t8=0.02, t64=0.05), 'wall_s': 1.0}
+    runner = report.Runner(str(tmp_path), verbose=False, remeasures=2)
+    runs = [stalled, good]
+    runner._run = lambda folder, argv, label, prepare: dict(runs.pop(0))
+    result, folder = runner.topspark('sweep', ['sweep', '-m', 'a'], 'a')
+    assert result['entries'] == good['entries'] and runs == []
+    assert runner.cached(folder) == result
+    # A cached stalled result (stored before this check existed) is measured again too.
+    runner2 = report.Runner(str(tmp_path), verbose=False, remeasures=1)
+    folder2 = runner2.step_dir('sweep', ['sweep', '-m', 'b'])
+    (tmp_path / 'steps').mkdir(exist_ok=True)
+    Path(folder2).mkdir()
+    (Path(folder2) / 'result.json').write_text(json.dumps(stalled))
+    runs = [stalled, stalled]
+    runner2._run = lambda folder, argv, label, prepare: dict(runs.pop(0))
+    result, _ = runner2.topspark('sweep', ['sweep', '-m', 'b'], 'b')
+    assert runs == [] and result['latency_stalled'] == [8]
+    # ... and a marked one is kept as it is from then on.
+    runner2._run = None
+    assert runner2.topspark('sweep', ['sweep', '-m', 'b'], 'b')[0]['latency_stalled'] == [8]
