@@ -64,22 +64,34 @@ def _filled(msg_class):
 
 
 @pytest.fixture(scope='module')
-def relay(python_executable):
-    """Start the relay in its own process; stop it (SIGTERM) after the module's tests."""
+def relay(python_executable, tmp_path_factory):
+    """
+    Start the relay in its own process; stop it (SIGTERM) after the module's tests.
+
+    Its stderr goes to a file, not a pipe nobody reads while the tests run: a relay that
+    logged more than a pipe holds would block in a write and never exit. If it does not exit
+    in 20 s after SIGTERM the fixture fails with what it wrote.
+    """
     script = pathlib.Path(__file__).resolve().parent / 'support' / 'relay.py'
-    proc = subprocess.Popen([python_executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    log = tmp_path_factory.mktemp('relay') / 'stderr.log'
+    with open(log, 'w') as err:
+        proc = subprocess.Popen([python_executable, str(script)], stdout=subprocess.PIPE,
+                                stderr=err, text=True)
     line = proc.stdout.readline()
     if line.strip() != 'ready':
         proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f'relay did not start: {line}{out}{err}')
+        out, _ = proc.communicate()
+        pytest.fail(f'relay did not start: {line}{out}{log.read_text()}')
     yield proc
     proc.terminate()
     try:
-        assert proc.wait(timeout=10) == 0, proc.stderr.read()
-    finally:
+        code = proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
+        pytest.fail(f'the relay did not exit in 20 s after SIGTERM; its stderr:\n'
+                    f'{log.read_text()[-4000:]}')
+    assert code == 0, log.read_text()
 
 
 @pytest.fixture(scope='module')
