@@ -97,6 +97,19 @@ def test_a_reader_with_a_minimum_period_takes_a_stream_in_batches(ros) -> None:
     assert [m.data for m in got] == list(range(300))
     assert reader.wakes <= 300 // 4, reader.wakes  # about 20 at 20 ms; 300 at 0
     reader.close()
+    # A queue of 8: each wake-up finds an eighth of it (1) waiting, so the reader never pauses.
+    got.clear()
+    reader = SubscriptionReader(node, UInt64, 'ticks8', _reliable(8), got.append,
+                                name='unbatched', min_period_s=0.02)
+    publisher = node.create_publisher(UInt64, 'ticks8', _reliable(8))
+    assert _wait(lambda: publisher.get_subscription_count() > 0)
+    start = time.monotonic()
+    for i in range(300):
+        publisher.publish(UInt64(data=i))
+        time.sleep(max(0.0, start + (i + 1) / 1000 - time.monotonic()))
+    assert _wait(lambda: len(got) == 300), len(got)
+    assert reader.wakes > 300 // 4, reader.wakes
+    reader.close()
     node.destroy_node()
 
 
