@@ -100,6 +100,9 @@ def main() -> None:
     args = parser.parse_args()
     numba.set_num_threads(args.threads)
     modes = [m for m in args.modes.split(',') if m]
+    unknown = sorted(set(modes) - set(STDP_MODES) - set(CONVERTED_MODES))
+    if unknown:
+        parser.error(f'unknown modes {unknown}: choose from {STDP_MODES + CONVERTED_MODES}')
     if args.converted:
         modes += [m for m in CONVERTED_MODES if m not in modes]
     images = load_mnist_family(find_dataset_dir('fashion-mnist', start=ROOT), 'test').images
