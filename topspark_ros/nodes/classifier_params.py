@@ -87,9 +87,9 @@ PARAMS = (
           'drivers publish about one per millisecond, and a lost packet loses events).',
           low=1, high=10000, live=False),
     Param('events_batch_ms', 2.0, 'Events: the reader wakes at most once per this period (ms) '
-          'and takes every packet waiting: fewer wake-ups cost less CPU at driver rates (tens of '
-          'microseconds each), and windows close at most this much later. 0: wake for every packet; '
-          'events_depth must hold the packets of one period.', low=0.0, high=100.0,
+          'and takes every packet waiting: fewer wake-ups cost less CPU at driver rates (tens '
+          'of microseconds each), and windows close at most this much later. 0: wake for every '
+          'packet; events_depth must hold the packets of one period.', low=0.0, high=100.0,
           live=False),
     Param('max_packet_bytes', 1048576, 'Events: larger packets are refused unread and counted '
           '(errors, packets_refused); decoding one takes at most about 79 times its size in '
