@@ -72,9 +72,9 @@ class SubscriptionReader:
         wake up at most this often (s): after taking every waiting message the reader sleeps
         out the rest of the period, so a stream of small messages is taken a few at a time
         (each wake-up of a Fast DDS wait set costs tens of microseconds of CPU in rclpy) at
-        the price of at most this much delay. It does not sleep after a wake-up that found an eighth of
-        the QoS depth or more waiting: the stream is then fast enough for a pause to risk the
-        queue. 0: wake for every message.
+        the price of at most this much delay. It does not sleep after a wake-up that found an
+        eighth of the QoS depth or more waiting: the stream is then fast enough for a pause to
+        risk the queue. 0: wake for every message.
 
     """
 
