@@ -73,6 +73,26 @@ def _wait(predicate, timeout_s: float = 20.0) -> bool:
 
 
 @needs_msgs
+def _read_ticks(node, topic: str, depth: int, min_period_s: float):
+    """Publish 300 UInt64 at 1 kHz to a new reader; return it once it has them all, in order."""
+    from std_msgs.msg import UInt64
+
+    from topspark_ros.nodes.intake import SubscriptionReader
+    got = []
+    reader = SubscriptionReader(node, UInt64, topic, _reliable(depth), got.append,
+                                name=topic, min_period_s=min_period_s)
+    publisher = node.create_publisher(UInt64, topic, _reliable(depth))
+    assert _wait(lambda: publisher.get_subscription_count() > 0)
+    start = time.monotonic()
+    for i in range(300):
+        publisher.publish(UInt64(data=i))
+        time.sleep(max(0.0, start + (i + 1) / 1000 - time.monotonic()))
+    assert _wait(lambda: len(got) == 300), len(got)
+    assert [m.data for m in got] == list(range(300))
+    reader.close()
+    return reader
+
+
 def test_a_reader_with_a_minimum_period_takes_a_stream_in_batches(ros) -> None:
     """1 message per ms, a 20 ms period: every message taken, a few at each wake-up."""
     from rclpy.node import Node
@@ -81,35 +101,14 @@ def test_a_reader_with_a_minimum_period_takes_a_stream_in_batches(ros) -> None:
     from topspark_ros.nodes.intake import SubscriptionReader
     context, executor, spin_until = ros
     node = Node('batched', context=context)
-    got = []
     with pytest.raises(ValueError, match='min_period_s'):
-        SubscriptionReader(node, UInt64, 'ticks', _reliable(100), got.append, name='bad',
+        SubscriptionReader(node, UInt64, 'ticks', _reliable(100), print, name='bad',
                            min_period_s=-1.0)
-    reader = SubscriptionReader(node, UInt64, 'ticks', _reliable(100), got.append,
-                                name='batched', min_period_s=0.02)
-    publisher = node.create_publisher(UInt64, 'ticks', _reliable(100))
-    assert _wait(lambda: publisher.get_subscription_count() > 0)
-    start = time.monotonic()
-    for i in range(300):
-        publisher.publish(UInt64(data=i))
-        time.sleep(max(0.0, start + (i + 1) / 1000 - time.monotonic()))
-    assert _wait(lambda: len(got) == 300), len(got)
-    assert [m.data for m in got] == list(range(300))
+    reader = _read_ticks(node, 'ticks', 100, 0.02)
     assert reader.wakes <= 300 // 4, reader.wakes  # about 20 at 20 ms; 300 at 0
-    reader.close()
     # A queue of 8: each wake-up finds an eighth of it (1) waiting, so the reader never pauses.
-    got.clear()
-    reader = SubscriptionReader(node, UInt64, 'ticks8', _reliable(8), got.append,
-                                name='unbatched', min_period_s=0.02)
-    publisher = node.create_publisher(UInt64, 'ticks8', _reliable(8))
-    assert _wait(lambda: publisher.get_subscription_count() > 0)
-    start = time.monotonic()
-    for i in range(300):
-        publisher.publish(UInt64(data=i))
-        time.sleep(max(0.0, start + (i + 1) / 1000 - time.monotonic()))
-    assert _wait(lambda: len(got) == 300), len(got)
+    reader = _read_ticks(node, 'ticks8', 8, 0.02)
     assert reader.wakes > 300 // 4, reader.wakes
-    reader.close()
     node.destroy_node()
 
 

@@ -83,6 +83,8 @@ class SubscriptionReader:
                  event_callbacks: Optional[SubscriptionEventCallbacks] = None,
                  min_period_s: float = 0.0) -> None:
         """Create the subscription and start reading."""
+        if not min_period_s >= 0.0:
+            raise ValueError(f'min_period_s must be >= 0, got {min_period_s}')
         self._node = node
         self._context = node.context
         self._msg_type = msg_type
@@ -95,8 +97,6 @@ class SubscriptionReader:
             event_callbacks=event_callbacks or SubscriptionEventCallbacks())
         self._stop = GuardCondition(None, None, context=self._context)
         self._stopping = False
-        if not min_period_s >= 0.0:
-            raise ValueError(f'min_period_s must be >= 0, got {min_period_s}')
         self._min_period_s = float(min_period_s)
         self._busy_batch = max(1, int(qos.depth) // 8)
         self.taken = 0  # messages handed to the callback

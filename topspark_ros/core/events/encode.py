@@ -320,6 +320,18 @@ def _pixel_maps(geometry: EventGeometry) -> tuple:
 
 
 @numba.njit(**JIT)
+def _model_pixel(x, y, x_map, y_map) -> tuple:
+    """Return the model ``(column, row)`` of sensor pixel ``(x, y)``; ``(-1, -1)`` outside."""
+    if x >= x_map.size or y >= y_map.size:
+        return -1, -1
+    column = x_map[x]
+    row = y_map[y]
+    if column < 0 or row < 0:
+        return -1, -1
+    return column, row
+
+
+@numba.njit(**JIT)
 def _window_bins(p, t, steps, out) -> None:
     """Write the bin of every event of one window into ``out`` (see :func:`time_bins`)."""
     t0, span, n = _span(p, t, -1)
@@ -337,11 +349,8 @@ def _count_frames(x, y, p, t, x_map, y_map, steps, out) -> None:
     starts = _bin_starts(span, steps)
     k = 0
     for i in range(t.size):
-        if x[i] >= x_map.size or y[i] >= y_map.size:
-            continue
-        column = x_map[x[i]]
-        row = y_map[y[i]]
-        if column < 0 or row < 0:
+        column, row = _model_pixel(x[i], y[i], x_map, y_map)
+        if row < 0:
             continue
         k = _bin(np.int64(t[i]) - t0, starts, k)
         out[k, 1 if p[i] != 0 else 0, row, column] += 1
@@ -364,11 +373,8 @@ def _spike_keys(x, y, p, t, want, split, x_map, y_map, width, steps, n_inputs):
     for i in range(t.size):
         if want >= 0 and p[i] != want:
             continue
-        if x[i] >= x_map.size or y[i] >= y_map.size:
-            continue
-        column = x_map[x[i]]
-        row = y_map[y[i]]
-        if column < 0 or row < 0:
+        column, row = _model_pixel(x[i], y[i], x_map, y_map)
+        if row < 0:
             continue
         pixel = row * width + column
         if split and p[i] != 0:
