@@ -17,6 +17,8 @@ import time
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Shared helpers of the tests (test/support/event_arrays.py, ...) import by module name.
+sys.path.insert(0, str(REPO_ROOT / 'test' / 'support'))
 # 1..100: valid Fast DDS domains with room for many participants each (ports stay < 65536).
 os.environ['ROS_DOMAIN_ID'] = str(1 + os.getpid() % 100)
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'

@@ -9,6 +9,7 @@ sensor size leave the /diagnostics counters sane and never going back.
 import array
 import pathlib
 
+from event_arrays import random_events
 import numpy as np
 import pytest
 
@@ -26,14 +27,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.skipif(
 
 
 def _events(n: int, start_us: int, duration_us: int, seed: int = 0) -> np.ndarray:
-    from topspark_ros.core.events import empty_events
-    rng = np.random.default_rng(seed)
-    events = empty_events(n)
-    events['x'] = rng.integers(0, SENSOR[0], n)
-    events['y'] = rng.integers(0, SENSOR[1], n)
-    events['p'] = rng.integers(0, 2, n)
-    events['t'] = start_us + np.sort(rng.integers(0, duration_us, n))
-    return events
+    return random_events(n, duration_us, size=SENSOR, seed=seed, start_us=start_us)
 
 
 def _packet(data: bytes, seq: int, encoding: str = 'evt3', size=SENSOR, time_base: int = 0):

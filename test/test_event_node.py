@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+from event_arrays import random_events
 import numpy as np
 import pytest
 
@@ -44,14 +45,7 @@ needs_msgs = pytest.mark.skipif(
 
 def _events(n: int, duration_us: int, seed: int = 0) -> np.ndarray:
     """Return ``n`` random events on the 34 x 34 sensor over ``[0, duration_us)``, sorted."""
-    from topspark_ros.core.events import empty_events
-    rng = np.random.default_rng(seed)
-    events = empty_events(n)
-    events['x'] = rng.integers(0, SENSOR[0], n)
-    events['y'] = rng.integers(0, SENSOR[1], n)
-    events['p'] = rng.integers(0, 2, n)
-    events['t'] = np.sort(rng.integers(0, duration_us, n))
-    return events
+    return random_events(n, duration_us, size=SENSOR, seed=seed)
 
 
 def _packets(events: np.ndarray, packet_us: int, encoding: str = 'evt3') -> list:

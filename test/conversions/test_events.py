@@ -8,12 +8,12 @@ dev/build.sh builds from the public definition (skipped where it is not importab
 import importlib.util
 import sys
 
+from event_arrays import random_events
 import numpy as np
 import pytest
 
 from topspark_ros.conversions.events import (encoded_to_fields, event_packet_type,
                                              fields_to_packet, packet_to_fields)
-from topspark_ros.core.events import empty_events
 from topspark_ros.core.events.codecs import make_decoder, make_encoder
 from topspark_ros.core.events.stream import EventStream
 
@@ -25,13 +25,7 @@ needs_msgs = pytest.mark.skipif(importlib.util.find_spec('event_camera_msgs') is
 
 
 def _events(n: int = 200, duration_us: int = 5000, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    events = empty_events(n)
-    events['x'] = rng.integers(0, SENSOR[0], n)
-    events['y'] = rng.integers(0, SENSOR[1], n)
-    events['p'] = rng.integers(0, 2, n)
-    events['t'] = np.sort(rng.integers(0, duration_us, n)) + 1_000_000
-    return events
+    return random_events(n, duration_us, size=SENSOR, seed=seed, start_us=1_000_000)
 
 
 @needs_msgs

@@ -3,17 +3,9 @@
 import numpy as np
 import pytest
 
-from topspark_ros.core.events import dvs, EVENT_DTYPE
+from topspark_ros.core.events import dvs
 
 NO_NOISE = {'threshold_sigma': 0.0, 'refractory_us': 0.0, 'noise_rate_hz': 0.0}
-
-
-def _events(rows) -> np.ndarray:
-    """Return an EVENT_DTYPE array from ``(x, y, p, t)`` rows."""
-    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
-    for i, row in enumerate(rows):
-        out[i] = row
-    return out
 
 
 def _per_pixel_times(events: np.ndarray) -> dict:

@@ -1,5 +1,6 @@
 """Region of interest, downscale and the spike-train / frame encoders of event windows."""
 
+from event_arrays import HAND, make_events, streams
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import numpy as np
@@ -8,31 +9,6 @@ import pytest
 from topspark_ros.core.events import empty_events, EVENT_DTYPE, EventEncodingError
 from topspark_ros.core.events.encode import (centred_roi, EventEncoding, EventGeometry,
                                              events_to_frames, events_to_spike_trains, time_bins)
-
-
-def make_events(x, y, p, t) -> np.ndarray:
-    """Return an event array from four equal-length sequences."""
-    events = empty_events(len(t))
-    events['x'], events['y'], events['p'], events['t'] = x, y, p, t
-    return events
-
-
-# Six events on a 34 x 34 sensor over 100 us (t = 0 .. 99): at T = 4, bins of 25 us.
-HAND = make_events(x=[0, 33, 33, 10, 10, 5], y=[0, 33, 0, 10, 10, 6], p=[1, 0, 1, 0, 1, 1],
-                   t=[0, 10, 20, 30, 40, 99])
-
-
-@st.composite
-def streams(draw, max_events: int = 60):
-    """Draw a time-ordered event stream on a 16 x 12 sensor and packet boundaries."""
-    n = draw(st.integers(0, max_events))
-    gaps = draw(st.lists(st.integers(0, 40), min_size=n, max_size=n))
-    t = np.cumsum(np.array(gaps, np.int64)) + draw(st.integers(0, 1000))
-    x = draw(st.lists(st.integers(0, 15), min_size=n, max_size=n))
-    y = draw(st.lists(st.integers(0, 11), min_size=n, max_size=n))
-    p = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
-    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
-    return make_events(x, y, p, t), cuts
 
 
 # ------------------------------------------------------------------------------- geometry

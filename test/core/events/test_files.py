@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 import struct
 
+from event_arrays import events_from_rows
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -30,14 +31,6 @@ GOLDEN_RAW = (b'% camera_integrator_name Prophesee\n% date 2026-12-04 10:00:00\n
               b'% format EVT3;height=8;width=64\n% geometry 64x8\n% end\n'
               + struct.pack('<6H', 0x8001, 0x6005, 0x0003, 0x2807, 0x9999, 0x2008))
 GOLDEN_EVENTS = [(7, 3, 1, 4101), (8, 3, 0, 4101)]
-
-
-def _events(rows) -> np.ndarray:
-    """Return an EVENT_DTYPE array from ``(x, y, p, t)`` rows."""
-    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
-    for i, row in enumerate(rows):
-        out[i] = row
-    return out
 
 
 def as_tuples(events):
@@ -64,7 +57,7 @@ def cli(argv, capsys) -> dict:
 
 @pytest.mark.parametrize('suffix', ['.bin', '.npz'])
 def test_event_file_round_trip(tmp_path, suffix):
-    events = _events([(0, 0, 1, 0), (33, 12, 0, 15), (4, 33, 1, 299_999)])
+    events = events_from_rows([(0, 0, 1, 0), (33, 12, 0, 15), (4, 33, 1, 299_999)])
     folder = tmp_path / '4'
     folder.mkdir()
     path = folder / f'sample{suffix}'
@@ -76,7 +69,7 @@ def test_event_file_round_trip(tmp_path, suffix):
 
 
 def test_npz_event_file_keeps_large_sensors_and_times(tmp_path):
-    events = _events([(639, 479, 1, 10), (0, 0, 0, 10**12)])
+    events = events_from_rows([(639, 479, 1, 10), (0, 0, 0, 10**12)])
     path = tmp_path / 'big.npz'
     files.write_event_file(path, files.EventRecording(events, 640, 480))
     back = files.read_event_file(path)
@@ -87,7 +80,7 @@ def test_npz_event_file_keeps_large_sensors_and_times(tmp_path):
 
 
 def test_event_file_errors(tmp_path):
-    events = _events([(5, 5, 1, 0)])
+    events = events_from_rows([(5, 5, 1, 0)])
     with pytest.raises(files.EventFileError, match='unknown event file type'):
         files.write_event_file(tmp_path / 'x.txt', files.EventRecording(events, 34, 34))
     with pytest.raises(files.EventFileError, match='outside'):
@@ -103,7 +96,7 @@ def test_event_file_errors(tmp_path):
         files.read_event_file(tmp_path / 'other.npz')
     with pytest.raises(files.EventFileError, match='negative'):
         files.write_event_file(tmp_path / 'neg.bin',
-                               files.EventRecording(_events([(1, 1, 1, -5)]), 34, 34))
+                               files.EventRecording(events_from_rows([(1, 1, 1, -5)]), 34, 34))
 
 
 def test_raw_golden_file_reads_with_its_header(tmp_path):

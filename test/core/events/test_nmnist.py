@@ -1,5 +1,6 @@
 """Tests of the N-MNIST binary format (:mod:`topspark_ros.core.events.nmnist`)."""
 
+from event_arrays import events_from_rows
 from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
@@ -7,14 +8,6 @@ import pytest
 from topspark_ros.core.data import synthetic_events as synthetic
 from topspark_ros.core.data.dataset import DatasetError
 from topspark_ros.core.events import EVENT_DTYPE, nmnist
-
-
-def _events(rows) -> np.ndarray:
-    """Return an EVENT_DTYPE array from ``(x, y, p, t)`` rows."""
-    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
-    for i, row in enumerate(rows):
-        out[i] = row
-    return out
 
 
 def test_nmnist_decodes_hand_made_bytes():
@@ -29,7 +22,7 @@ def test_nmnist_decodes_hand_made_bytes():
     # By default the drop from 2**23 - 1 to 0 is read as a wrap of the 23-bit clock.
     np.testing.assert_array_equal(nmnist.decode_nmnist(data)['t'],
                                   [0x010203, (1 << 23) - 1, 1 << 23])
-    assert nmnist.encode_nmnist(_events([(5, 7, 1, 0x010203)])) == data[:5]
+    assert nmnist.encode_nmnist(events_from_rows([(5, 7, 1, 0x010203)])) == data[:5]
 
 
 def test_nmnist_round_trip_through_a_file(tmp_path):
@@ -49,7 +42,7 @@ def test_nmnist_round_trip_through_a_file(tmp_path):
 @given(st.lists(st.tuples(st.integers(0, 33), st.integers(0, 33), st.integers(0, 1),
                           st.integers(0, (1 << 23) - 1)), max_size=40))
 def test_nmnist_encode_decode_property(rows):
-    events = _events(sorted(rows, key=lambda r: r[3]))
+    events = events_from_rows(sorted(rows, key=lambda r: r[3]))
     data = nmnist.encode_nmnist(events)
     assert len(data) == 5 * len(rows)
     np.testing.assert_array_equal(nmnist.decode_nmnist(data), events)
@@ -82,9 +75,9 @@ def test_nmnist_malformed_files_give_clear_errors(tmp_path):
     with pytest.raises(nmnist.NMNISTFormatError, match='cannot read'):
         nmnist.read_nmnist(tmp_path / 'missing.bin')
     with pytest.raises(nmnist.NMNISTFormatError, match='outside'):
-        nmnist.encode_nmnist(_events([(34, 0, 1, 0)]))
+        nmnist.encode_nmnist(events_from_rows([(34, 0, 1, 0)]))
     with pytest.raises(nmnist.NMNISTFormatError, match='negative'):
-        nmnist.encode_nmnist(_events([(1, 0, 1, -1)]))
+        nmnist.encode_nmnist(events_from_rows([(1, 0, 1, -1)]))
     assert nmnist.decode_nmnist(b'').size == 0
 
 
@@ -93,7 +86,7 @@ def test_nmnist_tree_reader(tmp_path):
                                   ('Test', 7, '00001.bin', 100), ('Train', 1, '0.bin', 0)):
         folder = tmp_path / split / str(digit)
         folder.mkdir(parents=True, exist_ok=True)
-        nmnist.write_nmnist(folder / name, _events([(digit, 1, 1, t), (0, 0, 0, t + 40)]))
+        nmnist.write_nmnist(folder / name, events_from_rows([(digit, 1, 1, t), (0, 0, 0, t + 40)]))
     samples, labels, paths = nmnist.read_nmnist_tree(tmp_path, 'Test')
     assert labels.tolist() == [3, 3, 7]
     assert [p.name for p in paths] == ['00001.bin', '00002.bin', '00001.bin']

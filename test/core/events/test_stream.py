@@ -1,9 +1,8 @@
 """EventStream (core of the classifier's event mode): hostile packets (issue 11)."""
 
-import numpy as np
+from event_arrays import random_events
 import pytest
 
-from topspark_ros.core.events import EVENT_DTYPE
 from topspark_ros.core.events.codecs import PacketTooLargeError
 from topspark_ros.core.events.codecs.base import default_time_base
 from topspark_ros.core.events.codecs.evt3 import encode_evt3
@@ -11,19 +10,9 @@ from topspark_ros.core.events.codecs.mono import encode_mono
 from topspark_ros.core.events.stream import EventStream
 
 
-def _events(n: int, duration_us: int, size=(34, 34), seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    events = np.zeros(n, EVENT_DTYPE)
-    events['x'] = rng.integers(0, size[0], n)
-    events['y'] = rng.integers(0, size[1], n)
-    events['p'] = rng.integers(0, 2, n)
-    events['t'] = np.sort(rng.integers(0, duration_us, n))
-    return events
-
-
 def test_counters_never_go_back_when_the_encoding_or_sensor_changes():
     stream = EventStream(window_us=1000)
-    events = _events(300, 20_000)
+    events = random_events(300, 20_000)
     evt3 = encode_evt3(events, width=34, height=34)
     stream.push(evt3, encoding='evt3', width=34, height=34, seq=0)
     stream.push(evt3, encoding='evt3', width=34, height=34, seq=5)  # 4 packets lost
@@ -47,8 +36,8 @@ def test_counters_never_go_back_when_the_encoding_or_sensor_changes():
 
 def test_packets_over_max_packet_bytes_are_refused_and_counted():
     stream = EventStream(window_us=1000, max_packet_bytes=4096)
-    small = encode_evt3(_events(100, 5000), width=34, height=34)
-    big = encode_evt3(_events(3000, 5000, seed=1), width=34, height=34)
+    small = encode_evt3(random_events(100, 5000), width=34, height=34)
+    big = encode_evt3(random_events(3000, 5000, seed=1), width=34, height=34)
     assert len(small) <= 4096 < len(big)
     stream.push(small, encoding='evt3', width=34, height=34, seq=0)
     with pytest.raises(PacketTooLargeError, match='max_packet_bytes'):

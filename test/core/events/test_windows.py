@@ -4,6 +4,7 @@ The windowers: hand cases, windows that partition any stream, and 1 ms packets (
 :class:`TimeWindower` fed small packets gives the same windows as one push, whatever the cut.
 """
 
+from event_arrays import HAND, make_events, random_events, streams
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import numpy as np
@@ -13,49 +14,14 @@ from topspark_ros.core.events import empty_events, EventEncodingError
 from topspark_ros.core.events.windows import CountWindower, TimeWindower
 
 
-def make_events(x, y, p, t) -> np.ndarray:
-    """Return an event array from four equal-length sequences."""
-    events = empty_events(len(t))
-    events['x'], events['y'], events['p'], events['t'] = x, y, p, t
-    return events
-
-
-# Six events on a 34 x 34 sensor over 100 us (t = 0 .. 99): at T = 4, bins of 25 us.
-HAND = make_events(x=[0, 33, 33, 10, 10, 5], y=[0, 33, 0, 10, 10, 6], p=[1, 0, 1, 0, 1, 1],
-                   t=[0, 10, 20, 30, 40, 99])
-
-
-@st.composite
-def streams(draw, max_events: int = 60):
-    """Draw a time-ordered event stream on a 16 x 12 sensor and packet boundaries."""
-    n = draw(st.integers(0, max_events))
-    gaps = draw(st.lists(st.integers(0, 40), min_size=n, max_size=n))
-    t = np.cumsum(np.array(gaps, np.int64)) + draw(st.integers(0, 1000))
-    x = draw(st.lists(st.integers(0, 15), min_size=n, max_size=n))
-    y = draw(st.lists(st.integers(0, 11), min_size=n, max_size=n))
-    p = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
-    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
-    return make_events(x, y, p, t), cuts
-
-
 def packets(events, cuts):
     """Split ``events`` at ``cuts``."""
     return np.split(events, cuts)
 
 
-def _stream(n: int, duration_us: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    events = empty_events(n)
-    events['x'] = rng.integers(0, 34, n)
-    events['y'] = rng.integers(0, 34, n)
-    events['p'] = rng.integers(0, 2, n)
-    events['t'] = np.sort(rng.integers(0, duration_us, n))
-    return events
-
-
 def test_small_packets_give_the_windows_of_one_push() -> None:
     """Packets inside the open window are kept as they come; windows equal a single push."""
-    events = _stream(20000, 1_000_000)
+    events = random_events(20000, 1_000_000)
     whole = TimeWindower(100_000).push(events)
     windower = TimeWindower(100_000)
     bounds = np.searchsorted(events['t'], np.arange(0, 1_000_001, 1000))
@@ -71,7 +37,7 @@ def test_small_packets_give_the_windows_of_one_push() -> None:
 
 def test_windows_larger_than_the_open_buffer() -> None:
     """The open window grows past its buffer; strided packets and consecutive windows too."""
-    events = _stream(60000, 300_000, seed=3)
+    events = random_events(60000, 300_000, seed=3)
     whole = TimeWindower(100_000).push(events)
     windower = TimeWindower(100_000)
     bounds = np.searchsorted(events['t'], np.arange(0, 300_001, 1000))
