@@ -424,3 +424,28 @@ def test_a_signal_while_recording_leaves_no_partial_file(tmp_path: Path, sig) ->
                              strict=True)
     assert len(data) == len(files)
     assert os.path.basename(str(files[0])).endswith('.png')
+
+
+def test_a_player_waits_a_settle_time_after_its_subscribers_matched(monkeypatch) -> None:
+    """
+    Matched on the publisher's side is not yet matched on the subscriber's: wait 0.5 s more.
+
+    A clean clone's CI run lost the first 4 frames a bag player sent to a reliable, volatile
+    subscriber right after its publisher counted it as matched.
+    """
+    from topspark_ros.nodes import runner
+    now = [100.0]
+    monkeypatch.setattr(runner.time, 'monotonic', lambda: now[0])
+    wait = runner.SubscriberWait(2)
+    assert runner.MATCH_SETTLE_S == 0.5 and not wait.ready(1)
+    assert not wait.ready(2)  # matched now: the settle time starts
+    now[0] += 0.4
+    assert not wait.ready(3)
+    now[0] += 0.1
+    assert wait.ready(2)
+    now[0] += 1.0
+    assert not wait.ready(1)  # one went away: start again
+    assert not wait.ready(2)
+    now[0] += 0.5
+    assert wait.ready(2)
+    assert runner.SubscriberWait(0).ready(0)

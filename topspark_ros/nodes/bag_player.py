@@ -32,6 +32,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.recorder import message_class, TYPES
+from topspark_ros.nodes.runner import play, SubscriberWait
 
 PARAMS = (
     Param('bag', '', 'Bag directory to play (rosbag2, sqlite3 or mcap).', live=False),
@@ -45,7 +46,8 @@ PARAMS = (
     Param('clock_hz', 100.0, 'Rate of /clock messages between data messages (Hz).', low=1.0,
           high=1000.0, live=False),
     Param('wait_for_subscribers', 0, 'Start playing only once this many subscriptions are '
-          'matched on the played topics together (0: at once).', low=0, live=False),
+          'matched on the played topics together, and 0.5 s more for their side of the '
+          'match (0: at once).', low=0, live=False),
     Param('reliability', 'reliable', 'QoS reliability of the publishers.',
           choices=('best_effort', 'reliable'), live=False),
     Param('depth', 10, 'QoS queue depth of the publishers.', low=1, high=10000, live=False),
@@ -95,7 +97,7 @@ class BagPlayerNode(Node):
             self._clock_pub = self.create_publisher(Clock, '/clock', QoSProfile(depth=1))
         self._rate, self._loop = p['rate'], p['loop']
         self._clock_period_ns = round(1e9 / p['clock_hz'])
-        self._wait_for = p['wait_for_subscribers']
+        self._waiting = SubscriberWait(p['wait_for_subscribers'])
         self._messages = None  # iterator over (connection, t_ns, raw) of the current pass
         self._pending = None  # the next message, taken from the iterator
         self._start_ns = None  # wall time (monotonic) of t0 in this pass
@@ -160,8 +162,8 @@ class BagPlayerNode(Node):
             return
         now = time.monotonic_ns()
         if self._start_ns is None:
-            if sum(pub.get_subscription_count() for pub in self._pubs.values()) \
-                    < self._wait_for:
+            matched = sum(pub.get_subscription_count() for pub in self._pubs.values())
+            if not self._waiting.ready(matched):
                 return
             self._pending = self._next_message()
             if self._pending is None:
@@ -212,7 +214,6 @@ class BagPlayerNode(Node):
 def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = None,
         linger_s: float = 0.5) -> int:
     """Play until done (or forever with ``loop``): :func:`~.runner.play`."""
-    from topspark_ros.nodes.runner import play
     return play(BagPlayerNode, 'bag_player', 'messages', args, overrides=overrides,
                 linger_s=linger_s)
 

@@ -44,6 +44,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from topspark_ros.conversions.events import encoded_to_fields, event_packet_type, fields_to_packet
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
+from topspark_ros.nodes.runner import play, SubscriberWait
 
 MAX_BURST = 4
 """Overdue packets one timer tick may publish (at least; twice the packets a tick is due for
@@ -80,7 +81,8 @@ PARAMS = (
     Param('loop_gap_ms', 0.0, 'Loop: extra sensor time between the end of a pass and the '
           'start of the next (ms).', low=0.0, live=False),
     Param('wait_for_subscribers', 0, 'Start playing only once this many subscriptions are '
-          'matched (0: at once).', low=0, live=False),
+          'matched, and 0.5 s more for their side of the match (0: at once).', low=0,
+          live=False),
     Param('frame_id', 'event_camera_optical_frame', 'frame_id of the published packets.',
           live=False),
     Param('reliability', 'best_effort', 'QoS reliability of the publisher (drivers publish '
@@ -168,7 +170,7 @@ class EventPlayerNode(Node):
         self._rate = p['rate']
         self._loop = p['loop']
         self._frame_id = p['frame_id']
-        self._wait_for = p['wait_for_subscribers']
+        self._waiting = SubscriberWait(p['wait_for_subscribers'])
         self._msg_type = packet_type
         self._next = 0  # index of the next packet over all passes
         self._start_ns = None  # clock time of t0 of the first pass, set when playing starts
@@ -255,7 +257,7 @@ class EventPlayerNode(Node):
             return
         now = self.get_clock().now().nanoseconds
         if self._start_ns is None:
-            if self._pub.get_subscription_count() < self._wait_for:
+            if not self._waiting.ready(self._pub.get_subscription_count()):
                 return
             self._start_ns = now
         n = len(self._slots)
@@ -300,7 +302,6 @@ class EventPlayerNode(Node):
 def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = None,
         linger_s: float = 0.5) -> int:
     """Play until done (or forever with ``loop``): :func:`~.runner.play`."""
-    from topspark_ros.nodes.runner import play
     return play(EventPlayerNode, 'event_player', 'packets', args, overrides=overrides,
                 linger_s=linger_s)
 

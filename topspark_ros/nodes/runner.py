@@ -58,6 +58,41 @@ PROCESS_LOGGER = 'topspark_ros'
 """Logger of what no node of the process can say (a node that could not be created)."""
 ACK_WAIT_S = 5.0
 """Longest wait of a finished player for its reliable subscribers' acknowledgements (s)."""
+MATCH_SETTLE_S = 0.5
+"""
+How long a player that waits for subscribers waits more once they are matched (s).
+
+A publisher counts a subscription as matched as soon as its own side of the discovery is done;
+the subscriber's side can finish later, and a volatile reader drops what a writer it does not
+know yet sends: the first messages of a clean clone's CI run were lost that way.
+"""
+
+
+class SubscriberWait:
+    """
+    Whether a player that waits for ``count`` matched subscriptions may start.
+
+    :meth:`ready` is true once ``count`` or more have been matched for :data:`MATCH_SETTLE_S`
+    without interruption (``count`` 0: at once).
+    """
+
+    def __init__(self, count: int, settle_s: float = MATCH_SETTLE_S) -> None:
+        """Wait for ``count`` subscriptions, then ``settle_s`` seconds more."""
+        self.count = int(count)
+        self.settle_s = float(settle_s)
+        self._since: Optional[float] = None
+
+    def ready(self, matched: int) -> bool:
+        """Return whether to start, given the subscriptions ``matched`` now."""
+        if self.count <= 0:
+            return True
+        if matched < self.count:
+            self._since = None
+            return False
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        return now - self._since >= self.settle_s
 
 
 class BringUpError(RuntimeError):
