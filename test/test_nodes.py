@@ -154,6 +154,28 @@ def test_classifier_parameters_are_validated(ros) -> None:
     assert described.integer_range[0].from_value == 1 and described.description
 
 
+def test_a_publish_failing_at_shutdown_is_not_an_error() -> None:
+    """A classification that ends after the context shut down is neither counted nor logged."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    node = _classifier(context, executor)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        node._worker_error(RuntimeError('a real failure'))
+        assert node._pipeline.counts['errors'] == 1
+    finally:
+        context.try_shutdown()  # what Ctrl-C or SIGTERM does
+    node._worker_error(RuntimeError("Failed to publish: publisher's context is invalid"))
+    assert node._pipeline.counts['errors'] == 1
+    assert node._pipeline.last_error == 'RuntimeError: a real failure'
+    executor.shutdown()
+    node.destroy_node()
+
+
 def test_timestep_command_is_used(ros) -> None:
     """A TimestepCommand changes the T of the following classifications."""
     from topspark_ros.msg import TimestepCommand

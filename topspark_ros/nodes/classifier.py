@@ -196,7 +196,14 @@ class ClassifierNode(LifecycleNode):
             self.get_logger().error(save_failure, throttle_duration_sec=5.0)
 
     def _worker_error(self, exc: Exception) -> None:
-        """Count and log what a worker's classification raised; the worker goes on."""
+        """
+        Count and log what a worker's classification raised; the worker goes on.
+
+        Once the context is shut down (Ctrl-C, SIGTERM) a result still being published fails
+        with the context: that is the end of the node, not an error of it.
+        """
+        if not self.context.ok():
+            return
         reason = self._pipeline.error(f'{type(exc).__name__}: {exc}')
         self.get_logger().error(f'classification failed: {reason}', throttle_duration_sec=5.0)
 
