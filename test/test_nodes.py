@@ -167,13 +167,13 @@ def test_a_publish_failing_at_shutdown_is_not_an_error() -> None:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         node._worker_error(RuntimeError('a real failure'))
         assert node._pipeline.counts['errors'] == 1
-    finally:
+    finally:  # out of the DDS graph before the context goes (no later test may find it)
+        executor.shutdown()
+        node.destroy_node()
         context.try_shutdown()  # what Ctrl-C or SIGTERM does
     node._worker_error(RuntimeError("Failed to publish: publisher's context is invalid"))
     assert node._pipeline.counts['errors'] == 1
     assert node._pipeline.last_error == 'RuntimeError: a real failure'
-    executor.shutdown()
-    node.destroy_node()
 
 
 def test_timestep_command_is_used(ros) -> None:
