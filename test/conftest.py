@@ -87,14 +87,8 @@ def ros():
         return predicate()
 
     yield context, executor, spin_until
-    nodes = executor.get_nodes()
-    executor.shutdown()
-    for node in nodes:  # gone from the DDS graph now, not when garbage-collected
-        state_machine = getattr(node, '_state_machine', None)
-        if state_machine is not None:  # its services (~/get_state, ...): destroy_node keeps them
-            state_machine.destroy_when_not_in_use()
-        node.destroy_node()
-    rclpy.shutdown(context=context)
+    from ros_graph import leave_graph
+    leave_graph(executor, context)
 
 
 @pytest.fixture(scope='session')

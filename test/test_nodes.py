@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from ros_graph import destroy, leave_graph
 
 pytestmark = pytest.mark.ros
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -111,8 +112,7 @@ def test_classifier_runs_on_every_executor_kind(kind) -> None:
         assert probe.results[0].header.stamp == sent.header.stamp
         assert probe.results[0].timesteps_used == 32
     finally:
-        executor.shutdown()
-        rclpy.shutdown(context=context)
+        leave_graph(executor, context)
     with pytest.raises(ValueError, match='unknown executor'):
         make_executor('fibers')
 
@@ -129,7 +129,7 @@ def test_classifier_configure_fails_cleanly_on_a_bad_model(ros, tmp_path) -> Non
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
         assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
         executor.remove_node(node)
-        node.destroy_node()
+        destroy(node)
 
 
 def test_classifier_parameters_are_validated(ros) -> None:
@@ -167,10 +167,8 @@ def test_a_publish_failing_at_shutdown_is_not_an_error() -> None:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         node._worker_error(RuntimeError('a real failure'))
         assert node._pipeline.counts['errors'] == 1
-    finally:  # out of the DDS graph before the context goes (no later test may find it)
-        executor.shutdown()
-        node.destroy_node()
-        context.try_shutdown()  # what Ctrl-C or SIGTERM does
+    finally:  # out of the DDS graph, then the context shut down (what Ctrl-C or SIGTERM does)
+        leave_graph(executor, context)
     node._worker_error(RuntimeError("Failed to publish: publisher's context is invalid"))
     assert node._pipeline.counts['errors'] == 1
     assert node._pipeline.last_error == 'RuntimeError: a real failure'
@@ -284,7 +282,7 @@ def test_classifier_runs_a_converted_model_and_refuses_online_learning_on_it(ros
     assert learning._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
     assert 'trained offline' in learning._pipeline.last_error
     executor.remove_node(learning)
-    learning.destroy_node()
+    destroy(learning)
 
     node = _classifier(context, executor, model_path=converted, default_timesteps=2)
     probe = _probe(context, executor)
@@ -396,7 +394,7 @@ def test_early_exit_margin_zero_and_huge_periods_are_refused_at_set_time(ros) ->
     controller = TimestepControllerNode(context=context)
     heartbeat = controller.set_parameters([Parameter('heartbeat_period_s', value=1e300)])[0]
     assert not heartbeat.successful and heartbeat.reason
-    controller.destroy_node()
+    destroy(controller)
 
 
 def test_param_exclusive_lower_bound_and_nan() -> None:
@@ -438,7 +436,7 @@ def test_live_values_follow_accepted_sets_without_asking_the_node(ros) -> None:
         with pytest.raises(TypeError):
             current()['count'] = 1  # read-only
     finally:
-        node.destroy_node()
+        destroy(node)
 
 
 def test_a_frame_costs_no_parameter_lookups(ros) -> None:
@@ -481,7 +479,7 @@ def _classifier_works_with(context, executor, save_dir, name: str, value) -> str
         if active:
             node.trigger_deactivate()
         executor.remove_node(node)
-        node.destroy_node()
+        destroy(node)
 
 
 EVENT_ONLY = ('window_ms', 'window_events', 'window_min_events', 'max_pending_windows',
@@ -535,8 +533,8 @@ def test_every_controller_and_monitor_number_at_its_declared_limits_works(ros) -
             except Exception as exc:  # noqa: B902 - any escape is the fault looked for
                 faults.append(f'controller {p.name}={value}: {type(exc).__name__}: {exc}')
             finally:
-                node.destroy_node()
-    first.destroy_node()
+                destroy(node)
+    destroy(first)
     first = energy_monitor.EnergyMonitorNode(context=context)
     for p in _numeric(energy_monitor.PARAMS):
         for value in _limits(first, p.name):
@@ -544,10 +542,10 @@ def test_every_controller_and_monitor_number_at_its_declared_limits_works(ros) -
                 node = energy_monitor.EnergyMonitorNode(context=context, parameter_overrides=[
                     Parameter(p.name, value=type(p.default)(value))])
                 node._publish()
-                node.destroy_node()
+                destroy(node)
             except Exception as exc:  # noqa: B902
                 faults.append(f'monitor {p.name}={value}: {type(exc).__name__}: {exc}')
-    first.destroy_node()
+    destroy(first)
     assert not faults, '\n'.join(faults)
 
 
