@@ -32,7 +32,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.recorder import message_class, TYPES
-from topspark_ros.nodes.runner import play, SubscriberWait
+from topspark_ros.nodes.runner import MATCH_SETTLE_S, play, SubscriberWait
 
 PARAMS = (
     Param('bag', '', 'Bag directory to play (rosbag2, sqlite3 or mcap).', live=False),
@@ -46,8 +46,8 @@ PARAMS = (
     Param('clock_hz', 100.0, 'Rate of /clock messages between data messages (Hz).', low=1.0,
           high=1000.0, live=False),
     Param('wait_for_subscribers', 0, 'Start playing only once this many subscriptions are '
-          'matched on the played topics together, and 0.5 s more for their side of the '
-          'match (0: at once).', low=0, live=False),
+          f'matched on the played topics together, and {MATCH_SETTLE_S:g} s more for their '
+          'side of the match (0: at once).', low=0, live=False),
     Param('reliability', 'reliable', 'QoS reliability of the publishers.',
           choices=('best_effort', 'reliable'), live=False),
     Param('depth', 10, 'QoS queue depth of the publishers.', low=1, high=10000, live=False),

@@ -44,7 +44,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from topspark_ros.conversions.events import encoded_to_fields, event_packet_type, fields_to_packet
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
-from topspark_ros.nodes.runner import play, SubscriberWait
+from topspark_ros.nodes.runner import MATCH_SETTLE_S, play, SubscriberWait
 
 MAX_BURST = 4
 """Overdue packets one timer tick may publish (at least; twice the packets a tick is due for
@@ -81,8 +81,8 @@ PARAMS = (
     Param('loop_gap_ms', 0.0, 'Loop: extra sensor time between the end of a pass and the '
           'start of the next (ms).', low=0.0, live=False),
     Param('wait_for_subscribers', 0, 'Start playing only once this many subscriptions are '
-          'matched, and 0.5 s more for their side of the match (0: at once).', low=0,
-          live=False),
+          f'matched, and {MATCH_SETTLE_S:g} s more for their side of the match (0: at once).',
+          low=0, live=False),
     Param('frame_id', 'event_camera_optical_frame', 'frame_id of the published packets.',
           live=False),
     Param('reliability', 'best_effort', 'QoS reliability of the publisher (drivers publish '

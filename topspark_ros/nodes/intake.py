@@ -246,9 +246,9 @@ class Intake:
     The reader (a thread named ``names[0]``) hands each message of ``topic`` to ``receive``;
     without ``receive`` it offers the message to the worker, ``work(msg)``, and hands it to
     ``drop`` when the worker is busy (dropped, never queued); ``min_period_s``: see the reader.
-    The worker (``names[1]``,
-    ``on_error``, ``nice``: see :class:`Worker`) runs ``work``. :meth:`close` stops the
-    reader (destroying its subscription), then the worker (after its run).
+    The worker (``names[1]``, ``on_error``, ``nice``: see :class:`Worker`) runs ``work``.
+    :meth:`close` stops the reader (destroying its subscription), then the worker (after its
+    run).
     """
 
     def __init__(self, node, msg_type, topic: str, qos: QoSProfile, work: Callable[..., None],
