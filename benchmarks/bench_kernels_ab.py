@@ -69,11 +69,13 @@ def load_kernels_at(rev: str):
     return importlib.import_module(f'{package}.kernels')
 
 
-def _batch_input(images, seeds, timesteps: int) -> kernels_b.BatchInput:
+def _batch_input(kern, images, seeds, timesteps: int):
     """Return the kernels' input of ``images`` Poisson coded at 128 Hz from ``seeds``."""
-    log_q = log_no_spike(spike_probabilities(images, 128.0, 1.0))
-    return kernels_b.BatchInput(log_q, seeds, np.zeros(0, np.int32),
-                                np.zeros((0, timesteps + 1), np.int64))
+    fields = {'log_q': log_no_spike(spike_probabilities(images, 128.0, 1.0)), 'seeds': seeds,
+              'pixels': np.zeros(0, np.int32), 'row_ptr': np.zeros((0, timesteps + 1), np.int64),
+              'levels': np.zeros((0, 0), np.uint8), 'table': np.zeros(0, np.float64)}
+    # Revisions before issue 16's level tables have the first four fields only.
+    return kern.BatchInput(*(fields[name] for name in kern.BatchInput._fields))
 
 
 def run_infer(kern, w, theta, images, seeds, timesteps, const) -> np.ndarray:
@@ -81,7 +83,7 @@ def run_infer(kern, w, theta, images, seeds, timesteps, const) -> np.ndarray:
     n_samples, n = len(images), w.shape[1]
     counts = np.zeros((n_samples, n), np.int64)
     ops = np.zeros((n_samples, kern.N_OPS), np.int64)
-    kern.infer_batch(w, theta, _batch_input(images, seeds, timesteps), timesteps, const,
+    kern.infer_batch(w, theta, _batch_input(kern, images, seeds, timesteps), timesteps, const,
                      kernels_b.NO_EXIT, counts, ops, np.zeros(n_samples, np.int64))
     return counts
 
@@ -94,8 +96,8 @@ def run_learn(kern, w, theta, images, seeds, timesteps, const) -> np.ndarray:
     kern.reset_state(state, const.par)
     counts = np.zeros((len(images), n), np.int64)
     ops = np.zeros((len(images), kern.N_OPS), np.int64)
-    kern.learn_batch(w, theta, state, _batch_input(images, seeds, timesteps), timesteps, const,
-                     ColumnStats.all_changed(n), counts, ops)
+    kern.learn_batch(w, theta, state, _batch_input(kern, images, seeds, timesteps), timesteps,
+                     const, ColumnStats.all_changed(n), counts, ops)
     return counts
 
 

@@ -69,7 +69,7 @@ def _runner(mode: str, stdp, converted, images: np.ndarray, batch: int):
     """Return ``(call(k, T), samples per call)`` for ``mode``."""
     n = len(images)
     if mode == 'infer_b1':
-        return (lambda k, t: stdp.infer(images[k % n:k % n + 1], timesteps=t, seed=k)), 1
+        return (lambda k, t: stdp.infer(images[k % n:k % n + 1], timesteps=t)), 1
     if mode == 'infer_batch':
         return (lambda k, t: stdp.infer(images[:batch], timesteps=t, seed=k)), batch
     if mode == 'learn_b1':

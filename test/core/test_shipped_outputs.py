@@ -4,7 +4,9 @@ The shipped checkpoints give the outputs recorded before the latency work (issue
 ``test/data/shipped_outputs.json`` was written by ``test/support/shipped_outputs.py`` from the
 code before the fixed per-sample cost was cut (cached constants and input tables, column
 normalisation of the changed columns only, lighter converted bookkeeping): same seeds, same
-predictions, spike counts, learnt weights and thresholds, bit for bit.
+predictions, spike counts, learnt weights and thresholds, bit for bit. The STDP figures were
+recorded again when the Poisson draw changed to rounds across the inputs (other draws of the
+same trains in distribution: ``test/core/stdp/test_rng.py``); every later change keeps them.
 """
 
 import importlib.util

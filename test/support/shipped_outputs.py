@@ -2,8 +2,10 @@
 Outputs of the shipped checkpoints on fixed inputs: the figures test_shipped_outputs compares.
 
 ``python test/support/shipped_outputs.py`` (in the environment) records them into
-``test/data/shipped_outputs.json``; it was run once on the code before the latency work of
-issue 16, so the test checks that cutting the fixed per-sample cost changed no output. Do not
+``test/data/shipped_outputs.json``; it was run on the code before the latency work of issue
+16, so the test checks that cutting the fixed per-sample cost changed no output, and once more
+when the Poisson draw changed to rounds across the inputs (issue 16: the same Bernoulli trains
+in distribution, other draws; the STDP figures changed, the converted ones did not). Do not
 re-record unless an output is meant to change (and say why in the commit).
 
 Recorded per case: predictions, steps used and spike counts per sample, plus a SHA-256 of the

@@ -1,5 +1,7 @@
 """Tests of the Diehl & Cook network API: inputs, isolation, invariants, op counts, caches."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -104,6 +106,25 @@ def test_per_call_setup_is_cached_and_gives_the_same_input(images):
     floats = images[:2] / 255.0
     assert np.array_equal(model._log_no_spike(floats, 128.0),
                           log_no_spike(spike_probabilities(floats, 128.0, 1.0)))
+
+
+def test_uint8_levels_looked_up_in_the_kernels_give_what_float_images_give(images):
+    # Issue 16: uint8 frames reach the kernels as levels with a 256-entry table of log(1 - p)
+    # (looked up per sample); float frames of the same intensities as log(1 - p) rows. Both
+    # must draw the same trains, in inference (batched and one by one) and in learning.
+    model = DiehlCookNetwork(STDPConfig(n_neurons=20, seed=2))
+    floats = images[:6] / 255.0
+    for batch in (slice(0, 6), slice(2, 3)):
+        a = model.infer(images[batch], timesteps=40, seed=9)
+        b = model.infer(floats[batch], timesteps=40, seed=9)
+        assert a.evidence.sum() > 0
+        assert np.array_equal(a.evidence, b.evidence)
+        assert np.array_equal(a.ops.input_spikes, b.ops.input_spikes)
+    twin = copy.deepcopy(model)
+    model.learn(images[:6], timesteps=40, seed=4)
+    twin.learn(floats, timesteps=40, seed=4)
+    assert np.array_equal(model.weights, twin.weights)
+    assert np.array_equal(model.theta, twin.theta)
 
 
 def test_seeds_are_those_draw_seeds_gives(images):

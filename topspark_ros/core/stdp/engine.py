@@ -96,22 +96,42 @@ class PoissonInput:
     """
     Rate-coded input the engines draw themselves: ``log(1 - p)`` per input and a seed.
 
+    ``log(1 - p)`` is given either as ``log_q`` or, for uint8 images, as their ``levels``
+    and a ``table`` of the 256 values (the numba kernels look it up per sample: cheaper than
+    a float64 array of the batch made in numpy).
+
     Attributes
     ----------
     log_q
-        ``float64 [B, n_inputs]`` (see :func:`encoding.log_no_spike`).
+        ``float64 [B, n_inputs]`` (see :func:`encoding.log_no_spike`), or None.
     seeds
         ``uint64 [B]`` SplitMix64 seeds.
+    levels
+        ``uint8 [B, n_inputs]`` (C-contiguous) when ``log_q`` is None.
+    table
+        ``float64 [256]``, ``log(1 - p)`` of each level, with ``levels``.
 
     """
 
-    log_q: np.ndarray
+    log_q: Optional[np.ndarray]
     seeds: np.ndarray
+    levels: Optional[np.ndarray] = None
+    table: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        """Check that exactly one form of ``log(1 - p)`` is given."""
+        if (self.log_q is None) == (self.levels is None) or \
+                (self.levels is None) != (self.table is None):
+            raise ValueError('give log_q, or levels with their table')
 
     @property
     def batch_size(self) -> int:
         """Return the number of samples."""
-        return int(self.log_q.shape[0])
+        return int((self.log_q if self.log_q is not None else self.levels).shape[0])
+
+    def log_q_rows(self) -> np.ndarray:
+        """Return ``log(1 - p)`` as ``float64 [B, n_inputs]`` (looked up for ``levels``)."""
+        return self.log_q if self.log_q is not None else self.table[self.levels]
 
 
 class Engine:
@@ -179,6 +199,8 @@ _NO_LOG_Q = np.zeros((0, 0), np.float64)
 _NO_SEEDS = np.zeros(0, np.uint64)
 _NO_PIXELS = np.zeros(0, np.int32)
 _NO_ROWS = np.zeros((0, 1), np.int64)
+_NO_LEVELS = np.zeros((0, 0), np.uint8)
+_NO_TABLE = np.zeros(0, np.float64)
 
 
 class NumbaEngine(Engine):
@@ -219,8 +241,13 @@ class NumbaEngine(Engine):
     def _inputs(source) -> kernels.BatchInput:
         """Return the kernels' input of ``source``."""
         if isinstance(source, PoissonInput):
-            return kernels.BatchInput(source.log_q, source.seeds, _NO_PIXELS, _NO_ROWS)
-        return kernels.BatchInput(_NO_LOG_Q, _NO_SEEDS, source.pixels, source.row_ptr)
+            if source.levels is not None:
+                return kernels.BatchInput(_NO_LOG_Q, source.seeds, _NO_PIXELS, _NO_ROWS,
+                                          source.levels, source.table)
+            return kernels.BatchInput(source.log_q, source.seeds, _NO_PIXELS, _NO_ROWS,
+                                      _NO_LEVELS, _NO_TABLE)
+        return kernels.BatchInput(_NO_LOG_Q, _NO_SEEDS, source.pixels, source.row_ptr,
+                                  _NO_LEVELS, _NO_TABLE)
 
     def learn(self, source, timesteps: int, const: SimulationConstants) -> tuple:
         """Learn from the samples of ``source`` in order; return ``(counts, ops)``."""

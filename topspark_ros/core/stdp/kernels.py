@@ -150,6 +150,12 @@ class BatchInput(NamedTuple):
     row_ptr
         ``int64 [B, T + 1]`` offsets into ``pixels`` of the events of each sample and step
         (as :class:`~topspark_ros.core.inputs.SpikeEvents`; 0 rows for Poisson input).
+    levels
+        ``uint8 [B, n_inputs]``: Poisson input given as the levels of uint8 images, whose
+        ``log(1 - p)`` is ``table[level]`` (looked up per sample in the kernels, instead of a
+        float64 ``log_q`` made in numpy); 0 rows otherwise.
+    table
+        ``float64 [256]``, ``log(1 - p)`` per level (empty without ``levels``).
 
     """
 
@@ -157,6 +163,19 @@ class BatchInput(NamedTuple):
     seeds: np.ndarray
     pixels: np.ndarray
     row_ptr: np.ndarray
+    levels: np.ndarray
+    table: np.ndarray
+
+
+@numba.njit(cache=True, nogil=True)
+def _sample_log_q(log_q, levels, table, b, out):
+    """Write sample ``b``'s ``log(1 - p)`` row (from ``log_q`` or ``table[levels]``) to ``out``."""
+    if levels.shape[0] > 0:
+        row = levels[b]
+        for i in range(out.shape[0]):
+            out[i] = table[row[i]]
+    else:
+        out[:] = log_q[b]
 
 
 class ExitRule(NamedTuple):
@@ -568,12 +587,12 @@ def learn_batch(w, theta, state, inputs, timesteps, const, columns, counts, ops)
     """
     Learn from samples one after the other (online STDP), updating ``w`` and ``theta``.
 
-    ``inputs`` (:class:`BatchInput`) is either Poisson (``log_q [B, n_inputs]`` and
-    ``seeds [B]``) or given events (``log_q`` with 0 rows; ``pixels``, ``row_ptr [B, T + 1]``),
-    ``T = timesteps``. Before each sample ``state`` is reset when ``ipar[I_REST_STEPS] == 0``;
-    after each sample the columns are normalised, then ``ipar[I_REST_STEPS]`` input-free steps
-    are run (rest mode). ``counts [B, N]`` and ``ops [B, N_OPS]`` receive per-sample totals of
-    the presentation.
+    ``inputs`` (:class:`BatchInput`) is either Poisson (``log_q [B, n_inputs]``, or
+    ``levels`` and ``table``, and ``seeds [B]``) or given events (``log_q`` and ``levels``
+    with 0 rows; ``pixels``, ``row_ptr [B, T + 1]``), ``T = timesteps``. Before each sample
+    ``state`` is reset when ``ipar[I_REST_STEPS] == 0``; after each sample the columns are
+    normalised, then ``ipar[I_REST_STEPS]`` input-free steps are run (rest mode).
+    ``counts [B, N]`` and ``ops [B, N_OPS]`` receive per-sample totals of the presentation.
 
     Only the columns STDP wrote are normalised (``columns``, a
     :class:`~topspark_ros.core.stdp.normalise.ColumnStats` kept by the caller from call to
@@ -582,14 +601,16 @@ def learn_batch(w, theta, state, inputs, timesteps, const, columns, counts, ops)
     (depression writes the first, potentiation the second). The result is the same, bit for
     bit, as normalising every column.
     """
-    log_q, seeds, pixels, row_ptr = inputs
+    log_q, seeds, pixels, row_ptr, levels, table = inputs
     par = const.par
     n_samples = counts.shape[0]
-    generate = log_q.shape[0] > 0
+    generate = log_q.shape[0] > 0 or levels.shape[0] > 0
+    sample_q = np.empty(w.shape[0], np.float64)
     rest_steps = const.ipar[I_REST_STEPS]
-    ends = np.empty(w.shape[0], np.int64)
+    active = np.empty(w.shape[0], np.int64)
+    work = np.empty((2, w.shape[0]), np.float64)
     scratch = np.empty(4096, np.int32)
-    times = np.empty(4096, np.int32)
+    events = np.empty((2, 4096), np.int32)
     sample_ptr = np.empty(timesteps + 1, np.int64)
     rest_ptr = np.zeros(rest_steps + 1, np.int64)
     rest_counts = np.zeros(w.shape[1], np.int64)
@@ -600,8 +621,9 @@ def learn_batch(w, theta, state, inputs, timesteps, const, columns, counts, ops)
             reset_state(state, par)
         _mark_traced(state.last_post, columns.changed)
         if generate:
-            scratch, times, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr,
-                                               scratch, times, ends, zig)
+            _sample_log_q(log_q, levels, table, b, sample_q)
+            scratch, events, _ = poisson_sample(sample_q, timesteps, seeds[b], sample_ptr,
+                                                scratch, events, active, work, zig)
             simulate(w, theta, state, scratch, sample_ptr, True, const, no_exit, counts[b],
                      ops[b])
         else:
@@ -625,19 +647,22 @@ _INFER_CHUNKS = 64
 def _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used, zig,
                  first, stop):
     """Run samples ``first .. stop - 1`` of :func:`infer_batch` one after the other."""
-    log_q, seeds, pixels, row_ptr = inputs
+    log_q, seeds, pixels, row_ptr, levels, table = inputs
     n_in, n = w.shape
-    generate = log_q.shape[0] > 0
+    generate = log_q.shape[0] > 0 or levels.shape[0] > 0
+    sample_q = np.empty(n_in, np.float64)
     state = empty_state(n_in, n)
-    ends = np.empty(n_in, np.int64)
+    active = np.empty(n_in, np.int64)
+    work = np.empty((2, n_in), np.float64)
     scratch = np.empty(4096, np.int32)
-    times = np.empty(4096, np.int32)
+    events = np.empty((2, 4096), np.int32)
     sample_ptr = np.empty(timesteps + 1, np.int64)
     for b in range(first, stop):
         reset_state(state, const.par)
         if generate:
-            scratch, times, _ = poisson_sample(log_q[b], timesteps, seeds[b], sample_ptr,
-                                               scratch, times, ends, zig)
+            _sample_log_q(log_q, levels, table, b, sample_q)
+            scratch, events, _ = poisson_sample(sample_q, timesteps, seeds[b], sample_ptr,
+                                                scratch, events, active, work, zig)
             steps_used[b] = simulate(w, theta, state, scratch, sample_ptr, False, const,
                                      exit_rule, counts[b], ops[b])
         else:

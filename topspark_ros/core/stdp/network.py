@@ -145,6 +145,17 @@ class DiehlCookNetwork:
             self._constants_cache[params] = const
         return const
 
+    def _log_q_table(self, rate_hz: float) -> np.ndarray:
+        """Return ``log(1 - p)`` of the 256 levels of uint8 images (made once per rate)."""
+        table = self._log_q_tables.get(rate_hz)
+        if table is None:
+            if len(self._log_q_tables) >= self._CACHE_SIZE:
+                self._log_q_tables.clear()
+            levels = np.arange(256, dtype=np.uint8)[None, :]
+            table = log_no_spike(spike_probabilities(levels, rate_hz, self.config.dt_ms))[0]
+            self._log_q_tables[rate_hz] = table
+        return table
+
     def _log_no_spike(self, images, rate_hz: float) -> np.ndarray:
         """
         Return ``log(1 - p)`` of ``images`` (see :func:`encoding.log_no_spike`).
@@ -155,14 +166,7 @@ class DiehlCookNetwork:
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim < 2:
             return log_no_spike(spike_probabilities(images, rate_hz, self.config.dt_ms))
-        table = self._log_q_tables.get(rate_hz)
-        if table is None:
-            if len(self._log_q_tables) >= self._CACHE_SIZE:
-                self._log_q_tables.clear()
-            levels = np.arange(256, dtype=np.uint8)[None, :]
-            table = log_no_spike(spike_probabilities(levels, rate_hz, self.config.dt_ms))[0]
-            self._log_q_tables[rate_hz] = table
-        return table[images.reshape(images.shape[0], -1)]
+        return self._log_q_table(rate_hz)[images.reshape(images.shape[0], -1)]
 
     @property
     def weights(self) -> np.ndarray:
@@ -187,11 +191,20 @@ class DiehlCookNetwork:
                 raise ValueError(f'spikes have {inputs.n_inputs} inputs, the model '
                                  f'{self.config.n_inputs}')
             return inputs, steps
-        log_q = self._log_no_spike(inputs, params.input_rate_hz)
-        if log_q.shape[1] != self.config.n_inputs:
-            raise ValueError(f'images have {log_q.shape[1]} pixels, the model '
+        images = np.asarray(inputs)
+        if images.dtype == np.uint8 and images.ndim >= 2:
+            # uint8 frames: the kernels look log(1 - p) up per sample in the 256-level table.
+            levels = np.ascontiguousarray(images.reshape(images.shape[0], -1))
+            source = PoissonInput(None, self._seeds(seed, levels.shape[0]), levels,
+                                  self._log_q_table(params.input_rate_hz))
+        else:
+            log_q = self._log_no_spike(images, params.input_rate_hz)
+            source = PoissonInput(log_q, self._seeds(seed, log_q.shape[0]))
+        pixels = (source.log_q if source.log_q is not None else source.levels).shape[1]
+        if pixels != self.config.n_inputs:
+            raise ValueError(f'images have {pixels} pixels, the model '
                              f'{self.config.n_inputs} inputs')
-        return PoissonInput(log_q, self._seeds(seed, log_q.shape[0])), steps
+        return source, steps
 
     def _seeds(self, seed, n: int) -> np.ndarray:
         """

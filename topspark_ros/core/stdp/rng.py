@@ -4,7 +4,9 @@ Random numbers of the numba engine: SplitMix64, Exp(1) by a ziggurat, Poisson sp
 Poisson input spikes are drawn per pixel by geometric inter-spike gaps ``floor(E / lambda)``
 with ``E`` ~ Exp(1) from a ziggurat and ``lambda = -log(1 - p)``, which is exactly a
 Bernoulli(p) process per step, so the random-number cost is proportional to the number of
-spikes, not to ``n_inputs * T``, and takes no logarithm on the fast path. The generator is
+spikes, not to ``n_inputs * T``, and takes no logarithm on the fast path. The gaps are drawn
+in rounds across the inputs (the next gap of every input whose train goes on), so that where
+a train ends costs a select, not a mispredicted branch. The generator is
 SplitMix64 seeded per sample, so results do not depend on the number of threads. The ziggurat
 tables are made once (:data:`ZIGGURAT`).
 """
@@ -108,46 +110,67 @@ def _exponential(state, zig):
 
 
 @numba.njit(cache=True, nogil=True)
-def _draw_trains(log_q, first, timesteps, state, n, times, row_ptr, ends, zig):
+def _first_gaps(log_q, active, work):
     """
-    Draw the spike times of inputs ``first, first + 1, ...`` for :func:`poisson_sample`.
+    Prepare the inputs that spike at all (``log_q != 0``) for :func:`poisson_sample`.
 
-    Stops before an input that spikes at all (``log_q != 0``) when ``times`` has no room left
-    for ``timesteps`` more events. Returns ``(next input, state, n)``.
+    Writes their indices to ``active`` and, per active input ``j``, the time of its last
+    spike (-1: none yet) to ``work[0, j]`` and the scale ``-1 / log_q`` of its gaps to
+    ``work[1, j]``; returns how many there are. Silent inputs are written and not counted (no
+    branch on them).
     """
-    n_in = log_q.shape[0]
-    room = times.shape[0]
-    i = first
-    while i < n_in:
+    m = 0
+    for i in range(log_q.shape[0]):
         lq = log_q[i]
-        if lq != 0.0:
-            if room < n + timesteps:
-                return i, state, n
-            scale = -1.0 / lq
-            state, e = _exponential(state, zig)
-            t = np.floor(e * scale)
-            while t < timesteps:
-                ti = int(t)
-                times[n] = ti
-                n += 1
-                row_ptr[ti + 1] += 1
-                state, e = _exponential(state, zig)
-                t += 1.0 + np.floor(e * scale)
-        ends[i] = n
-        i += 1
-    return i, state, n
+        lit = lq != 0.0
+        active[m] = i
+        work[0, m] = -1.0
+        work[1, m] = -1.0 / lq if lit else 0.0
+        m += np.int64(lit)
+    return m
 
 
 @numba.njit(cache=True, nogil=True)
-def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, times, ends, zig):
+def _draw_round(timesteps, state, n, m, active, work, events, zig):
+    """
+    Draw the next spike of each of the ``m`` active inputs, for :func:`poisson_sample`.
+
+    Input ``active[j]`` spikes next at ``work[0, j] + 1 + floor(E * work[1, j])``; a spike
+    before ``timesteps`` is appended to ``events`` (row 0 its step, row 1 the input) from
+    column ``n``, which needs room for ``m`` more. The inputs that spiked stay active, moved
+    to the front. Appending and keeping are selects, not branches: whether an input's train
+    ends here is random, so a branch on it would be mispredicted about once per input.
+    Returns ``(state, n, number still active)``.
+    """
+    end = np.float64(timesteps)
+    k = 0
+    for j in range(m):
+        state, e = _exponential(state, zig)
+        t = work[0, j] + 1.0 + np.floor(e * work[1, j])
+        spikes = np.int64(t < end)
+        events[0, n] = np.int32(min(t, end))
+        events[1, n] = active[j]
+        n += spikes
+        active[k] = active[j]
+        work[0, k] = t
+        work[1, k] = work[1, j]
+        k += spikes
+    return state, n, k
+
+
+@numba.njit(cache=True, nogil=True)
+def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, events, active, work, zig):
     """
     Draw one sample's Bernoulli spike trains as time-sorted events.
 
     Input ``i`` spikes at the steps ``g_1, g_1 + 1 + g_2, ...`` with gaps
     ``g = floor(E / lambda_i)``, ``E`` ~ Exp(1) and ``lambda_i = -log(1 - p_i)``: then
     ``P(g >= k) = (1 - p_i)^k``, so the gaps are geometric and the train is exactly a
-    Bernoulli(``p_i``) process per step. Inputs are drawn one after the other from one
-    SplitMix64 stream, then the events are bucketed by step (counting sort).
+    Bernoulli(``p_i``) process per step. The gaps are drawn in rounds from one SplitMix64
+    stream: round ``r`` draws the ``r``-th gap of every input whose train is still running,
+    inputs ascending (:func:`_draw_round`). Which input a draw goes to depends on earlier
+    draws only, so every gap is a fresh Exp(1) variate and the trains are independent. Then
+    the events are bucketed by step (counting sort).
 
     Parameters
     ----------
@@ -160,49 +183,51 @@ def poisson_sample(log_q, timesteps, seed, row_ptr, pixels, times, ends, zig):
         SplitMix64 seed (uint64) of this sample.
     row_ptr
         ``int64 [T + 1]`` output: events of step ``t`` are
-        ``pixels[row_ptr[t]:row_ptr[t + 1]]``, inputs ascending within a step.
-    pixels, times
-        ``int32`` scratch for the events (grown when too small).
-    ends
+        ``pixels[row_ptr[t]:row_ptr[t + 1]]`` (each input at most once per step; within a
+        step in the order they were drawn, not by input).
+    pixels
+        ``int32`` output (grown when too small).
+    events
+        ``int32 [2, k]`` scratch (grown when too small).
+    active
         ``int64 [n_inputs]`` scratch.
+    work
+        ``float64 [2, n_inputs]`` scratch.
     zig
         :func:`ziggurat_tables`.
 
     Returns
     -------
-        ``(pixels, times, n_events)``; ``pixels`` and ``times`` may be new, larger arrays.
+        ``(pixels, events, n_events)``; ``pixels`` and ``events`` may be new, larger arrays.
 
     """
     state = np.uint64(seed)
-    n_in = log_q.shape[0]
-    for t in range(timesteps + 1):
-        row_ptr[t] = 0
+    m = _first_gaps(log_q, active, work)
     n = 0
-    i = 0
-    while True:
-        # The scratch is grown out here, between inputs: an array rebound inside the loop over
-        # the inputs would cost reference counting on every input (11 us a sample at T=1).
-        i, state, n = _draw_trains(log_q, i, timesteps, state, n, times, row_ptr, ends, zig)
-        if i == n_in:
-            break
-        grown = np.empty(2 * (n + timesteps), np.int32)
-        grown[:n] = times[:n]
-        times = grown
+    while m > 0:
+        # Grown here, between rounds: an array rebound inside the loop over the inputs
+        # would cost reference counting on every input.
+        if events.shape[1] < n + m:
+            grown = np.empty((2, 2 * (n + m)), np.int32)
+            grown[:, :n] = events[:, :n]
+            events = grown
+        state, n, m = _draw_round(timesteps, state, n, m, active, work, events, zig)
     if pixels.shape[0] < n:
         pixels = np.empty(n + n // 4 + 1024, np.int32)
+    for t in range(timesteps + 1):
+        row_ptr[t] = 0
+    for k in range(n):
+        row_ptr[events[0, k] + 1] += 1
     for t in range(timesteps):
         row_ptr[t + 1] += row_ptr[t]
-    k = 0
-    for i in range(n_in):
-        while k < ends[i]:
-            ti = times[k]
-            pixels[row_ptr[ti]] = i
-            row_ptr[ti] += 1
-            k += 1
+    for k in range(n):
+        t = events[0, k]
+        pixels[row_ptr[t]] = events[1, k]
+        row_ptr[t] += 1
     for t in range(timesteps, 0, -1):
         row_ptr[t] = row_ptr[t - 1]
     row_ptr[0] = 0
-    return pixels, times, n
+    return pixels, events, n
 
 
 @numba.njit(cache=True, nogil=True)
@@ -215,17 +240,18 @@ def poisson_batch(log_q, timesteps, seeds):
         ``(pixels int32 [E], row_ptr int64 [B, T + 1])`` with absolute offsets into ``pixels``.
 
     """
-    n_samples = log_q.shape[0]
+    n_samples, n_in = log_q.shape
     row_ptr = np.zeros((n_samples, timesteps + 1), np.int64)
-    ends = np.empty(log_q.shape[1], np.int64)
+    active = np.empty(n_in, np.int64)
+    work = np.empty((2, n_in), np.float64)
     out = np.empty(1024, np.int32)
     scratch = np.empty(1024, np.int32)
-    times = np.empty(1024, np.int32)
+    events = np.empty((2, 1024), np.int32)
     zig = ZIGGURAT
     total = 0
     for b in range(n_samples):
-        scratch, times, n = poisson_sample(log_q[b], timesteps, seeds[b], row_ptr[b], scratch,
-                                           times, ends, zig)
+        scratch, events, n = poisson_sample(log_q[b], timesteps, seeds[b], row_ptr[b], scratch,
+                                            events, active, work, zig)
         if total + n > out.shape[0]:
             grown = np.empty(2 * (total + n), np.int32)
             grown[:total] = out[:total]

@@ -113,7 +113,7 @@ class TorchEngine(Engine):
     def _dense(self, source, timesteps: int) -> torch.Tensor:
         """Return the input spikes of ``source`` as ``float64 [T, B, n_inputs]`` on the device."""
         if not isinstance(source, SpikeEvents):
-            pixels, row_ptr = poisson_batch(source.log_q, timesteps, source.seeds)
+            pixels, row_ptr = poisson_batch(source.log_q_rows(), timesteps, source.seeds)
             source = SpikeEvents(pixels=pixels, row_ptr=row_ptr, n_inputs=self.w.shape[0])
         return torch.as_tensor(source.to_dense(), device=self.device).double()
 
