@@ -4,6 +4,8 @@ The windowers: hand cases, windows that partition any stream, and 1 ms packets (
 :class:`TimeWindower` fed small packets gives the same windows as one push, whatever the cut.
 """
 
+import weakref
+
 from event_arrays import HAND, make_events, random_events, streams
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,6 +52,42 @@ def test_windows_larger_than_the_open_buffer() -> None:
     for a, b in zip(parts, whole):
         np.testing.assert_array_equal(a, b)
     assert not np.shares_memory(parts[0], parts[1])
+
+
+def test_ordered_packets_give_the_windows_of_one_push() -> None:
+    """With ``ordered`` (decoders' packets) the fast path reads the ends: same windows."""
+    events = random_events(20000, 1_000_000, seed=5)
+    whole = TimeWindower(100_000).push(events)
+    windower = TimeWindower(100_000)
+    bounds = np.searchsorted(events['t'], np.arange(0, 1_000_001, 700))
+    parts = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        parts += windower.push(events[start:stop], ordered=True)
+    assert len(parts) == len(whole) == 9
+    for a, b in zip(parts, whole):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_window_buffer_is_filled_again_only_once_nobody_holds_it() -> None:
+    """A dropped window's buffer is filled again; a window still held is never touched."""
+    events = random_events(60000, 600_000, seed=4)
+    bounds = np.searchsorted(events['t'], np.arange(0, 600_001, 1000))
+    windower = TimeWindower(100_000)
+    held, copies, bases = [], [], []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        for window in windower.push(events[start:stop], ordered=True):
+            bases.append(weakref.ref(window.base))  # not a reference: it may be freed
+            if len(bases) % 2:  # the consumer keeps windows 0, 2, 4 and drops 1 and 3
+                held.append(window)
+                copies.append(window.copy())
+            del window
+    assert len(bases) == 5
+    # Window 2 started filling before window 1 reached the consumer; window 3 reuses the
+    # buffer of window 1, dropped by then. The held windows keep their buffers and events.
+    assert bases[3]() is bases[1]() is not None
+    assert len({id(w.base) for w in held} | {id(bases[1]())}) == 4
+    for window, copy in zip(held, copies):
+        np.testing.assert_array_equal(window, copy)
 
 
 def test_an_unsorted_packet_inside_the_open_window() -> None:

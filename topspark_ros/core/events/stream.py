@@ -164,14 +164,16 @@ class EventStream:
             self._restart_windows()
         self._last_t = int(events['t'][-1])
         self._history.append((first, tag))
-        windows = self._windower.push(events)
+        # Decoders return times that do not decrease within a packet (a reset of the
+        # sensor's clock shows between packets, above), so windows are in time order too.
+        windows = self._windower.push(events, ordered=True)
         if not windows:
             return 0
         size = (int(width), int(height))
         starts = [t for t, _ in self._history]
         made = []
         for window in windows:
-            at = bisect.bisect_right(starts, int(window['t'].max())) - 1
+            at = bisect.bisect_right(starts, int(window['t'][-1])) - 1
             made.append(EventWindow(window, size, self._history[max(at, 0)][1]))
         with self._lock:
             for window in made:
