@@ -4,6 +4,7 @@ The windowers: hand cases, windows that partition any stream, and 1 ms packets (
 :class:`TimeWindower` fed small packets gives the same windows as one push, whatever the cut.
 """
 
+import tracemalloc
 import weakref
 
 from event_arrays import HAND, make_events, random_events, streams
@@ -147,6 +148,23 @@ def test_count_windower_hand_case() -> None:
     assert [list(w['t']) for w in out] == [[0, 10, 20, 30]]
     assert [list(w['t']) for w in windower.flush()] == [[40, 99]]
     assert CountWindower(4, min_events=3).push(HAND[:2]) == []
+
+
+def test_a_count_window_push_costs_the_packet_not_the_open_window() -> None:
+    """A small packet added to a large open count window allocates nothing of its size."""
+    windower = CountWindower(1_000_000)
+    events = random_events(501_000, 1_000_000, seed=6)
+    assert windower.push(events[:500_000]) == []
+    tracemalloc.start()
+    try:
+        assert windower.push(events[500_000:]) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert windower.pending == 501_000
+    assert peak < 100_000  # the open window is 6.5 MB; copying it again would show here
+    window, = windower.push(random_events(499_000, 1_000_000, seed=7))
+    np.testing.assert_array_equal(window[:501_000], events)
 
 
 def test_windower_arguments_are_checked() -> None:

@@ -46,13 +46,13 @@ class _OpenWindow:
     MIN_CAPACITY = 4096
     SPARES = 2
 
-    def __init__(self) -> None:
-        """Start empty."""
+    def __init__(self, capacity: int = MIN_CAPACITY) -> None:
+        """Start empty; the first buffer holds ``capacity`` events."""
         self._data: Optional[np.ndarray] = None
         self._spares: List[np.ndarray] = []
         self.size = 0
         self._last_size = 0
-        self._capacity_hint = self.MIN_CAPACITY
+        self._capacity_hint = max(self.MIN_CAPACITY, int(capacity))
 
     def _free_spare(self, capacity: int) -> Optional[np.ndarray]:
         """Return (and forget) a kept buffer of ``capacity`` events that nothing refers to."""
@@ -203,6 +203,10 @@ class CountWindower:
     """
     Cut an event stream into windows of exactly ``n_events`` consecutive events.
 
+    The open window is filled like :class:`TimeWindower`'s: each packet is copied once into
+    a buffer of ``n_events`` (a push costs the packet's size, not the open window's: a window
+    of a million events filled by 1 ms packets used to be copied again at every packet).
+
     Parameters
     ----------
     n_events
@@ -221,12 +225,12 @@ class CountWindower:
             raise EventEncodingError(f'min_events must be >= 1, got {min_events}')
         self.n_events = int(n_events)
         self.min_events = int(min_events)
-        self._pending = empty_events(0)
+        self._open = _OpenWindow(self.n_events)  # a window never outgrows its buffer
 
     @property
     def pending(self) -> int:
         """Return the number of events waiting for the next window."""
-        return len(self._pending)
+        return self._open.size
 
     def push(self, events: np.ndarray, *, ordered: bool = False) -> List[np.ndarray]:
         """
@@ -236,16 +240,17 @@ class CountWindower:
         do not depend on the times.
         """
         events = as_events(events)
-        if len(events) == 0:
-            return []
-        buffer = np.concatenate([self._pending, events]) if len(self._pending) else events
-        n_full = len(buffer) // self.n_events
-        cut = n_full * self.n_events
-        out = [buffer[k:k + self.n_events].copy() for k in range(0, cut, self.n_events)]
-        self._pending = buffer[cut:].copy()
+        out: List[np.ndarray] = []
+        start = 0
+        while start < len(events):
+            part = events[start:start + self.n_events - self._open.size]
+            self._open.append(part)
+            start += len(part)
+            if self._open.size == self.n_events:
+                out.append(self._open.take())
         return out
 
     def flush(self) -> List[np.ndarray]:
         """Return the remaining partial window (if it has ``min_events``) and start afresh."""
-        rest, self._pending = self._pending, empty_events(0)
+        rest = self._open.take()
         return [rest] if len(rest) >= self.min_events else []
