@@ -641,15 +641,16 @@ def markdown_table(rows: Sequence[Mapping], opts) -> str:
     """Return the headline table: its header text, a row per configuration, average, paper."""
     lines = [
         method_line(opts), '',
-        f'| N | rule | train images | accuracy T={opts.full_t} (val) | chosen T | accuracy at T '
-        f'(loss; val loss) | latency saving | inference energy saving | trained at T | its '
+        f'| N | rule | seed | train images | accuracy T={opts.full_t} (val) | chosen T | accuracy '
+        f'at T (loss; val loss) | latency saving | inference energy saving | trained at T | its '
         f'accuracy (loss; val loss) | training energy saving | early exit: T, mean steps, loss '
         f'(val loss) | steps saving |',
-        '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|']
+        '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|']
     for r in rows:
         ee, vee = r['early_exit'], r.get('val_early_exit')
         lines.append(
-            f'| {r["neurons"]} | {r["rule"]} | {r["n_train"]} | {r["baseline_accuracy"]:.2%} '
+            f'| {r["neurons"]} | {r["rule"]} | {r.get("seed", "-")} | {r["n_train"]} '
+            f'| {r["baseline_accuracy"]:.2%} '
             f'({r["val_baseline_accuracy"]:.2%}) '
             f'| {r["timesteps"]} | {r["accuracy"]:.2%} ({r["loss_pp"]:+.2f} pt; '
             f'val {r["val_loss_pp"]:+.2f} pt) '
@@ -663,13 +664,71 @@ def markdown_table(rows: Sequence[Mapping], opts) -> str:
                f'(val {vee["loss_pp"]:+.2f} pt) | {ee["steps_saving"]:.1f}x |'
                if ee and vee else '| - | - |'))
     lines.append(
-        f'| **average** | | | | | | **{fmt(average(rows, "latency"), ".1f", "x")}** '
+        f'| **average** | | | | | | | **{fmt(average(rows, "latency"), ".1f", "x")}** '
         f'| **{fmt(average(rows, "inference_energy"), ".1f", "x")}** | | '
         f'| **{fmt(average(rows, "training_energy"), ".1f", "x")}** | '
         f'| **{fmt(average(rows, "early_exit_saving"), ".1f", "x")}** |')
-    lines.append(f'| paper (TopSpark) / goal | | | | | | {PAPER_AVERAGES["latency"]}x '
+    lines.append(f'| paper (TopSpark) / goal | | | | | | | {PAPER_AVERAGES["latency"]}x '
                  f'| {PAPER_AVERAGES["inference_energy"]}x | | '
                  f'| {PAPER_AVERAGES["training_energy"]}x | | >= {EARLY_EXIT_GOAL:.0f}x |')
+    return '\n'.join(lines)
+
+
+SUMMARY_KEYS = (('baseline_accuracy', 'accuracy T=350', 'pct'),
+                ('loss_pp', 'loss at the chosen T (pt)', 'pt'),
+                ('latency', 'latency saving', 'x'),
+                ('inference_energy', 'inference energy saving', 'x'),
+                ('training_energy', 'training energy saving', 'x'),
+                ('early_exit_saving', 'early-exit steps saving', 'x'))
+"""Figures of :func:`seed_summary`: row key, column title, unit."""
+
+
+def spread(values: Sequence[float]) -> Tuple[float, float]:
+    """Return ``(mean, sample standard deviation)`` of ``values`` (deviation 0 for one)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _mean_sd(values: Sequence[float], unit: str) -> str:
+    """Format ``mean +- sd`` of ``values`` in ``unit`` (a dash for none)."""
+    if not values:
+        return '-'
+    mean, sd = spread(values)
+    if unit == 'pct':
+        return f'{100 * mean:.2f} +- {100 * sd:.2f} %'
+    if unit == 'pt':
+        return f'{mean:+.2f} +- {sd:.2f}'
+    return f'{mean:.1f} +- {sd:.1f}x'
+
+
+def seed_summary(rows: Sequence[Mapping], opts) -> str:
+    """
+    Return the figures over seeds: per (N, rule) and over all rows, mean +- sample deviation.
+
+    The chosen T of each seed is listed (a T is picked per seed, on its own validation
+    images); a configuration's spread is that of its seeds, the last row's that of all rows.
+    """
+    groups = {}
+    for r in rows:
+        groups.setdefault((r['neurons'], r['rule']), []).append(r)
+    head = ['N', 'rule', 'seeds', 'chosen T'] + [title for _, title, _ in SUMMARY_KEYS]
+    lines = [f'Over seeds: mean +- sample standard deviation of the rows above '
+             f'(--seeds {opts.seeds}).', '',
+             '| ' + ' | '.join(head) + ' |',
+             '|---:|---|---|---|' + '---:|' * len(SUMMARY_KEYS)]
+
+    def cells(group):
+        return [_mean_sd([r[key] for r in group if r.get(key) is not None], unit)
+                for key, _, unit in SUMMARY_KEYS]
+
+    for (neurons, rule), group in sorted(groups.items()):
+        seeds = ', '.join(str(r.get('seed', '-')) for r in group)
+        chosen = ', '.join(str(r['timesteps']) for r in group)
+        lines.append('| ' + ' | '.join([str(neurons), rule, seeds, chosen] + cells(group))
+                     + ' |')
+    lines.append('| ' + ' | '.join(['**all**', '', str(len(rows)), ''] + cells(rows)) + ' |')
     return '\n'.join(lines)
 
 
@@ -692,48 +751,68 @@ def verdict(rows: Sequence[Mapping]) -> List[str]:
 
 
 def plot(rows: Sequence[Mapping], path: str, opts) -> None:
-    """Write a PNG: accuracy vs T per configuration, and the savings per configuration."""
+    """
+    Write a PNG: accuracy vs T per configuration, and the savings per configuration.
+
+    A configuration's seeds are drawn together: the mean accuracy over its seeds at each T
+    (test solid, validation dashed; each seed's chosen T as a star at its test accuracy) and
+    the mean saving with the seeds' standard deviation as an error bar.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.ticker
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    groups = {}
     for r in rows:
-        ts = sorted(int(t) for t in r['accuracy_by_t'])
-        line, = ax1.plot(ts, [100 * r['accuracy_by_t'][str(t)] for t in ts], marker='o',
-                         label=f'N={r["neurons"]} {r["rule"]}')
-        ax1.plot([r['timesteps']], [100 * r['accuracy']], marker='*', markersize=14,
-                 color=line.get_color())
-        vts = sorted(int(t) for t in r['val_accuracy_by_t'])
-        ax1.plot(vts, [100 * r['val_accuracy_by_t'][str(t)] for t in vts], linestyle='--',
-                 marker='.', color=line.get_color(), alpha=0.6)
+        groups.setdefault((r['neurons'], r['rule']), []).append(r)
+    configs = sorted(groups)
+
+    def mean_by_t(group, key):
+        ts = sorted({int(t) for r in group for t in r[key]})
+        return ts, [100 * spread([r[key][str(t)] for r in group if str(t) in r[key]])[0]
+                    for t in ts]
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    for config in configs:
+        group = groups[config]
+        ts, acc = mean_by_t(group, 'accuracy_by_t')
+        n_seeds = len(group)
+        line, = ax1.plot(ts, acc, marker='o', label=f'N={config[0]} {config[1]}'
+                         + (f' ({n_seeds} seeds)' if n_seeds > 1 else ''))
+        for r in group:
+            ax1.plot([r['timesteps']], [100 * r['accuracy']], marker='*', markersize=12,
+                     color=line.get_color(), alpha=0.8)
+        vts, vacc = mean_by_t(group, 'val_accuracy_by_t')
+        ax1.plot(vts, vacc, linestyle='--', marker='.', color=line.get_color(), alpha=0.6)
     ax1.set_xscale('log')
     ax1.set_xticks(sorted({int(t) for r in rows for t in r['accuracy_by_t']}))
     ax1.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax1.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax1.set_xlabel('timesteps T (log)')
     ax1.set_ylabel('accuracy with enhanced parameters (%)')
-    ax1.set_title(f'test (solid) and validation (dashed) accuracy vs T\n(star: smallest T '
-                  f'within {opts.tolerance_pp:g} pt on validation, at its test accuracy)',
-                  fontsize=9)
+    ax1.set_title(f'test (solid) and validation (dashed) accuracy vs T, mean over seeds\n'
+                  f"(stars: each seed's smallest T within {opts.tolerance_pp:g} pt on "
+                  f'validation, at its test accuracy)', fontsize=9)
     ax1.grid(True, alpha=0.3)
     ax1.legend(fontsize=8)
     keys = (('latency', 'latency'), ('inference_energy', 'inference energy'),
             ('training_energy', 'training energy'), ('early_exit_saving', 'early-exit steps'))
     width = 0.8 / len(keys)
     for i, (key, name) in enumerate(keys):
-        xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(rows))]
-        ax2.bar(xs, [r.get(key) or 0.0 for r in rows], width, label=name)
+        xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(configs))]
+        stats = [spread([r.get(key) or 0.0 for r in groups[c]]) for c in configs]
+        ax2.bar(xs, [m for m, _ in stats], width, yerr=[sd for _, sd in stats], capsize=2,
+                label=name)
     for key, style in (('latency', ':'), ('inference_energy', '--'),
                        ('training_energy', '-.')):
         ax2.axhline(PAPER_AVERAGES[key], color='grey', linestyle=style, linewidth=1)
     ax2.axhline(EARLY_EXIT_GOAL, color='red', linestyle='-', linewidth=1)
-    ax2.set_xticks(range(len(rows)))
-    ax2.set_xticklabels([f'N={r["neurons"]}\n{r["rule"]}' for r in rows])
+    ax2.set_xticks(range(len(configs)))
+    ax2.set_xticklabels([f'N={n}\n{rule}' for n, rule in configs])
     ax2.set_ylabel('saving versus T=%d (x)' % opts.full_t)
-    ax2.set_title('savings (grey: paper averages 3.9/3.3/3.5x; red: early-exit goal 6x)',
-                  fontsize=9)
+    ax2.set_title('savings, mean and standard deviation over seeds (grey: paper averages '
+                  '3.9/3.3/3.5x; red: early-exit goal 6x)', fontsize=9)
     ax2.legend(fontsize=8)
     ax2.grid(True, axis='y', alpha=0.3)
     fig.tight_layout()
@@ -861,7 +940,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         executor.close()
     wall = time.monotonic() - runner.started
-    table = markdown_table(rows, opts)
+    table = markdown_table(rows, opts) + '\n\n' + seed_summary(rows, opts)
     lines = verdict(rows)
     machine = f'{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}'
     settings = ', '.join(f'{k}={v}' for k, v in sorted(vars(opts).items()) if k != 'full_t')

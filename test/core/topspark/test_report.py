@@ -292,9 +292,30 @@ def test_markdown_table_says_where_t_was_picked_and_where_figures_were_measured(
     head = table.split('\n')[0]
     assert 'picked on validation images (50 training-split images' in head
     assert '--seeds 0' in head and 'reported on 100 test images' in head
-    assert ('| 100 | pair | 1000 | 75.00% (76.00%) | 32 | 72.90% (+2.10 pt; val +1.90 pt) |'
+    assert ('| 100 | pair | 0 | 1000 | 75.00% (76.00%) | 32 | 72.90% (+2.10 pt; val +1.90 pt) |'
             in table)
     assert '| 64, 38.4, +1.50 pt (val +0.90 pt) | 9.1x |' in table
+
+
+def test_seed_summary_gives_mean_and_spread_per_configuration_and_overall(report):
+    def row(n, rule, seed, t, base, loss, lat, early, training=None):
+        return {'neurons': n, 'rule': rule, 'seed': seed, 'timesteps': t,
+                'baseline_accuracy': base, 'loss_pp': loss, 'latency': lat,
+                'inference_energy': 2 * lat, 'training_energy': training,
+                'early_exit_saving': early}
+    rows = [row(100, 'dc', 0, 16, 0.60, 1.0, 6.0, 10.0, 2.0),
+            row(100, 'dc', 1, 32, 0.62, -1.0, 8.0, 20.0, None),
+            row(400, 'pair', 0, 16, 0.75, 0.5, 9.0, 30.0, 4.0)]
+    table = report.seed_summary(rows, _opts(seeds='0,1'))
+    assert table.startswith('Over seeds: mean +- sample standard deviation')
+    # 100 dc: accuracy 61 +- 1.41 %, loss 0 +- 1.41 pt, latency 7 +- 1.4x, energy 14 +- 2.8x,
+    # training energy of the one seed that has it, early exit 15 +- 7.1x.
+    assert ('| 100 | dc | 0, 1 | 16, 32 | 61.00 +- 1.41 % | +0.00 +- 1.41 | 7.0 +- 1.4x '
+            '| 14.0 +- 2.8x | 2.0 +- 0.0x | 15.0 +- 7.1x |') in table
+    assert '| 400 | pair | 0 | 16 | 75.00 +- 0.00 % |' in table
+    assert table.splitlines()[-1].startswith('| **all** |  | 3 |  | 65.67 +- ')
+    assert report.spread([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert report.spread([5.0]) == (5.0, 0.0)
 
 
 def test_trained_cell_names_the_runs_that_missed(report):
