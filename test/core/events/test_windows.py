@@ -165,6 +165,9 @@ def test_a_count_window_push_costs_the_packet_not_the_open_window() -> None:
     assert peak < 100_000  # the open window is 6.5 MB; copying it again would show here
     window, = windower.push(random_events(499_000, 1_000_000, seed=7))
     np.testing.assert_array_equal(window[:501_000], events)
+    # Windows kept by the caller pin only their own events (a recording keeps them all).
+    small = CountWindower(10).push(random_events(2000, 1000, seed=8))
+    assert len(small) == 200 and all(len(w.base) == 10 for w in small)
 
 
 def test_windower_arguments_are_checked() -> None:

@@ -9,6 +9,7 @@ from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
 from topspark_ros.core.stdp import kernels
 from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, poisson_events
 from topspark_ros.core.stdp.encoding import spike_probabilities
+from topspark_ros.core.stdp.engine import PoissonInput
 from topspark_ros.core.topspark.early_exit import EarlyExit
 
 
@@ -125,6 +126,25 @@ def test_uint8_levels_looked_up_in_the_kernels_give_what_float_images_give(image
     twin.learn(floats, timesteps=40, seed=4)
     assert np.array_equal(model.weights, twin.weights)
     assert np.array_equal(model.theta, twin.theta)
+
+
+def test_a_refused_call_draws_no_seed_and_levels_are_checked(images):
+    # Images of the wrong size are refused before the model's random stream moves on.
+    model, twin = DiehlCookNetwork(STDPConfig(n_neurons=10)), DiehlCookNetwork(STDPConfig(
+        n_neurons=10))
+    with pytest.raises(ValueError, match='pixels'):
+        model.infer(np.zeros((2, 27, 27), np.uint8), timesteps=5)
+    assert np.array_equal(model.infer(images[:3], timesteps=30).evidence,
+                          twin.infer(images[:3], timesteps=30).evidence)
+    table, levels = np.zeros(256), np.zeros((2, 784), np.uint8)
+    seeds = np.zeros(2, np.uint64)
+    for bad in (lambda: PoissonInput(None, seeds, levels.astype(np.int64), table),
+                lambda: PoissonInput(None, seeds, np.asfortranarray(levels[:, :4]), table),
+                lambda: PoissonInput(None, seeds, levels, table[:255]),
+                lambda: PoissonInput(None, seeds, levels, None),
+                lambda: PoissonInput(np.zeros((2, 784)), seeds, levels, table)):
+        with pytest.raises(ValueError):
+            bad()
 
 
 def test_seeds_are_those_draw_seeds_gives(images):

@@ -1,5 +1,7 @@
 """Tests of the numba engine's random numbers: Poisson spike trains from a seed per sample."""
 
+from math import comb
+
 import numpy as np
 import pytest
 
@@ -67,14 +69,14 @@ def test_trains_are_bernoulli_per_step_and_independent_across_inputs():
         assert _chi_square(seen, expected * seen.sum()) < 37.7  # 15 degrees of freedom
     # Joint counts of neighbours (p = 0.5, 0.2): 5 x 5 spike counts, independence.
     counts = spikes.sum(axis=1)
-    from math import comb
     law = {q: np.array([comb(steps, c) * q ** c * (1 - q) ** (steps - c) for c in range(5)])
            for q in (0.5, 0.2)}
     joint = np.zeros((5, 5))
     np.add.at(joint, (counts[:, 0::2].ravel(), counts[:, 1::2].ravel()), 1)
     expected = np.outer(law[0.5], law[0.2]) * joint.sum()
     keep = expected > 5
-    assert _chi_square(joint[keep], expected[keep]) < 52.6  # at most 24 degrees of freedom
+    # 52.6: the 0.1 % critical value for 25 degrees of freedom, more than the test has.
+    assert _chi_square(joint[keep], expected[keep]) < 52.6
 
 
 def test_a_train_ending_early_does_not_shift_the_next_inputs():

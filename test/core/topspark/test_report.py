@@ -306,7 +306,8 @@ def test_seed_summary_gives_mean_and_spread_per_configuration_and_overall(report
     rows = [row(100, 'dc', 0, 16, 0.60, 1.0, 6.0, 10.0, 2.0),
             row(100, 'dc', 1, 32, 0.62, -1.0, 8.0, 20.0, None),
             row(400, 'pair', 0, 16, 0.75, 0.5, 9.0, 30.0, 4.0)]
-    table = report.seed_summary(rows, _opts(seeds='0,1'))
+    table = report.seed_summary(rows, _opts(seeds='0,1', full_t=350))
+    assert '| accuracy T=350 |' in table
     assert table.startswith('Over seeds: mean +- sample standard deviation')
     # 100 dc: accuracy 61 +- 1.41 %, loss 0 +- 1.41 pt, latency 7 +- 1.4x, energy 14 +- 2.8x,
     # training energy of the one seed that has it, early exit 15 +- 7.1x.

@@ -46,13 +46,20 @@ class _OpenWindow:
     MIN_CAPACITY = 4096
     SPARES = 2
 
-    def __init__(self, capacity: int = MIN_CAPACITY) -> None:
-        """Start empty; the first buffer holds ``capacity`` events."""
+    def __init__(self, fixed: Optional[int] = None) -> None:
+        """
+        Start empty.
+
+        ``fixed``: every window has exactly this many events at most (count windows): each
+        buffer holds exactly that many, so a window kept by the consumer pins no more memory
+        than its events. Otherwise buffers start at :data:`MIN_CAPACITY` events and grow.
+        """
         self._data: Optional[np.ndarray] = None
         self._spares: List[np.ndarray] = []
         self.size = 0
         self._last_size = 0
-        self._capacity_hint = max(self.MIN_CAPACITY, int(capacity))
+        self._fixed = None if fixed is None else int(fixed)
+        self._capacity_hint = self._fixed or self.MIN_CAPACITY
 
     def _free_spare(self, capacity: int) -> Optional[np.ndarray]:
         """Return (and forget) a kept buffer of ``capacity`` events that nothing refers to."""
@@ -84,7 +91,8 @@ class _OpenWindow:
         if self._data is None:
             return empty_events(0)
         window = self._data[:self.size]
-        self._capacity_hint = max(self.MIN_CAPACITY, self.size + self.size // 8)
+        if self._fixed is None:
+            self._capacity_hint = max(self.MIN_CAPACITY, self.size + self.size // 8)
         self._last_size = self.size
         self._spares = (self._spares + [self._data])[-self.SPARES:]
         self._data, self.size = None, 0
@@ -204,8 +212,9 @@ class CountWindower:
     Cut an event stream into windows of exactly ``n_events`` consecutive events.
 
     The open window is filled like :class:`TimeWindower`'s: each packet is copied once into
-    a buffer of ``n_events`` (a push costs the packet's size, not the open window's: a window
-    of a million events filled by 1 ms packets used to be copied again at every packet).
+    a buffer of exactly ``n_events`` (a push costs the packet's size, not the open window's: a
+    window of a million events filled by 1 ms packets used to be copied again at every
+    packet); a window kept by the caller pins no more than its own events.
 
     Parameters
     ----------
@@ -225,7 +234,7 @@ class CountWindower:
             raise EventEncodingError(f'min_events must be >= 1, got {min_events}')
         self.n_events = int(n_events)
         self.min_events = int(min_events)
-        self._open = _OpenWindow(self.n_events)  # a window never outgrows its buffer
+        self._open = _OpenWindow(fixed=self.n_events)
 
     @property
     def pending(self) -> int:

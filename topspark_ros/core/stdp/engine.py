@@ -119,10 +119,17 @@ class PoissonInput:
     table: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
-        """Check that exactly one form of ``log(1 - p)`` is given."""
+        """Check that exactly one form of ``log(1 - p)`` is given, levels as the kernels take."""
         if (self.log_q is None) == (self.levels is None) or \
                 (self.levels is None) != (self.table is None):
             raise ValueError('give log_q, or levels with their table')
+        if self.levels is not None:
+            levels, table = self.levels, self.table
+            if levels.dtype != np.uint8 or levels.ndim != 2 or \
+                    not levels.flags.c_contiguous:
+                raise ValueError('levels must be a C-contiguous uint8 [B, n_inputs] array')
+            if table.dtype != np.float64 or table.shape != (256,):
+                raise ValueError('the table of levels must be float64 [256]')
 
     @property
     def batch_size(self) -> int:

@@ -192,19 +192,21 @@ class DiehlCookNetwork:
                                  f'{self.config.n_inputs}')
             return inputs, steps
         images = np.asarray(inputs)
+        levels = log_q = None
         if images.dtype == np.uint8 and images.ndim >= 2:
             # uint8 frames: the kernels look log(1 - p) up per sample in the 256-level table.
             levels = np.ascontiguousarray(images.reshape(images.shape[0], -1))
-            source = PoissonInput(None, self._seeds(seed, levels.shape[0]), levels,
-                                  self._log_q_table(params.input_rate_hz))
+            rows = levels
         else:
-            log_q = self._log_no_spike(images, params.input_rate_hz)
-            source = PoissonInput(log_q, self._seeds(seed, log_q.shape[0]))
-        pixels = (source.log_q if source.log_q is not None else source.levels).shape[1]
-        if pixels != self.config.n_inputs:
-            raise ValueError(f'images have {pixels} pixels, the model '
+            rows = log_q = self._log_no_spike(images, params.input_rate_hz)
+        if rows.shape[1] != self.config.n_inputs:  # before the seeds: a refused call draws none
+            raise ValueError(f'images have {rows.shape[1]} pixels, the model '
                              f'{self.config.n_inputs} inputs')
-        return source, steps
+        seeds = self._seeds(seed, rows.shape[0])
+        if levels is not None:
+            return PoissonInput(None, seeds, levels,
+                                self._log_q_table(params.input_rate_hz)), steps
+        return PoissonInput(log_q, seeds), steps
 
     def _seeds(self, seed, n: int) -> np.ndarray:
         """

@@ -6,9 +6,9 @@ with ``E`` ~ Exp(1) from a ziggurat and ``lambda = -log(1 - p)``, which is exact
 Bernoulli(p) process per step, so the random-number cost is proportional to the number of
 spikes, not to ``n_inputs * T``, and takes no logarithm on the fast path. The gaps are drawn
 in rounds across the inputs (the next gap of every input whose train goes on), so that where
-a train ends costs a select, not a mispredicted branch. The generator is
-SplitMix64 seeded per sample, so results do not depend on the number of threads. The ziggurat
-tables are made once (:data:`ZIGGURAT`).
+a train ends costs a select, not a mispredicted branch. The generator is SplitMix64 seeded
+per sample, so results do not depend on the number of threads. The ziggurat tables are made
+once (:data:`ZIGGURAT`).
 """
 
 import numba
