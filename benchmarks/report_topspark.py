@@ -97,6 +97,11 @@ PAPER_AVERAGES = {'latency': 3.9, 'inference_energy': 3.3, 'training_energy': 3.
 EARLY_EXIT_GOAL = 6.0
 """The issue's goal for the steps saving with early exit (at <= 1 point of accuracy loss)."""
 
+LATENCY_GOAL_T = 32
+"""T at which latency should fall with the steps (issue 16), measured in the plain sweep."""
+LATENCY_GOAL_FRACTION = 0.7
+"""Latency saving asked for at :data:`LATENCY_GOAL_T`, as a fraction of the step saving."""
+
 MARK_BEGIN = '<!-- report:begin -->'
 MARK_END = '<!-- report:end -->'
 
@@ -227,6 +232,20 @@ def saving(full: float, reduced: float) -> float:
         if value is None or not math.isfinite(value) or value <= 0:
             raise ReportError(f'{name} figure must be a positive number, got {value!r}')
     return full / reduced
+
+
+def latency_at_goal_t(entries: Sequence[Mapping], full_timesteps: int) -> Optional[float]:
+    """
+    Return latency(full T) / latency(:data:`LATENCY_GOAL_T`) of a sweep (None: T not swept).
+
+    Taken from the plain sweep (the model's own parameters at every T, so a step costs the
+    same at both T): whether latency falls with the steps, the issue's goal being
+    :data:`LATENCY_GOAL_FRACTION` of the step saving.
+    """
+    by_t = {e['timesteps']: e.get('latency_ms') for e in entries}
+    if LATENCY_GOAL_T not in by_t or full_timesteps not in by_t:
+        return None
+    return saving(by_t[full_timesteps], by_t[LATENCY_GOAL_T])
 
 
 def pick_early_exit(entries: Sequence[Mapping], baseline_accuracy: float, full_timesteps: int,
@@ -541,6 +560,9 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
            'accuracy_by_t': {str(t): a for t, a in sorted(accuracy.items())},
            'plain_accuracy_by_t': {str(e['timesteps']): e['accuracy']
                                    for e in plain['entries']},
+           'plain_latency_ms_by_t': {str(e['timesteps']): e['latency_ms']
+                                     for e in plain['entries']},
+           'latency_at_goal_t': latency_at_goal_t(plain['entries'], full_t),
            'val_baseline_accuracy': val_base, 'val_accuracy': val_accuracy[chosen],
            'val_loss_pp': 100.0 * (val_base - val_accuracy[chosen]),
            'val_candidates': candidates,
@@ -677,6 +699,8 @@ def markdown_table(rows: Sequence[Mapping], opts) -> str:
 SUMMARY_KEYS = (('baseline_accuracy', 'accuracy at the full T', 'pct'),
                 ('loss_pp', 'loss at the chosen T (pt)', 'pt'),
                 ('latency', 'latency saving', 'x'),
+                ('latency_at_goal_t', f'latency saving at T={LATENCY_GOAL_T}, own parameters',
+                 'x'),
                 ('inference_energy', 'inference energy saving', 'x'),
                 ('training_energy', 'training energy saving', 'x'),
                 ('early_exit_saving', 'early-exit steps saving', 'x'))
@@ -742,6 +766,15 @@ def verdict(rows: Sequence[Mapping]) -> List[str]:
         avg, paper = average(rows, key), PAPER_AVERAGES[key]
         out.append(f'{name}: average {fmt(avg, ".2f", "x")} vs paper {paper}x -> '
                    + ('beaten' if avg is not None and avg > paper else 'NOT beaten'))
+    at_t = [r['latency_at_goal_t'] for r in rows if r.get('latency_at_goal_t') is not None]
+    if at_t:
+        full_t = rows[0]['full_timesteps']
+        goal = LATENCY_GOAL_FRACTION * full_t / LATENCY_GOAL_T
+        out.append(f'latency at T={LATENCY_GOAL_T} against T={full_t}, own parameters (plain '
+                   f'sweep, batched): average {sum(at_t) / len(at_t):.2f}x, lowest '
+                   f'{min(at_t):.2f}x vs goal >= {LATENCY_GOAL_FRACTION:g} x {full_t}/'
+                   f'{LATENCY_GOAL_T} = {goal:.2f}x -> met in '
+                   f'{sum(1 for v in at_t if v >= goal)} of {len(at_t)} configurations')
     avg = average(rows, 'early_exit_saving')
     worst = min((r['early_exit_saving'] or 0.0 for r in rows), default=None)
     hits = sum(1 for r in rows if (r['early_exit_saving'] or 0.0) >= EARLY_EXIT_GOAL)

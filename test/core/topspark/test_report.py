@@ -121,6 +121,19 @@ def test_verdict_compares_averages_with_the_paper_and_the_goal(report):
     assert 'NOT' in report.verdict([_row(1, 1, None, 6.0)])[2]
 
 
+def test_latency_goal_at_t32_is_read_from_the_plain_sweep(report):
+    entries = [{'timesteps': t, 'latency_ms': ms} for t, ms in
+               ((350, 0.35), (64, 0.07), (32, 0.04), (16, 0.03))]
+    assert report.latency_at_goal_t(entries, 350) == pytest.approx(8.75)
+    assert report.latency_at_goal_t(entries[:2], 350) is None        # T=32 not swept
+    rows = [dict(_row(4.0, 3.0, 3.0, 7.0), full_timesteps=350, latency_at_goal_t=v)
+            for v in (8.0, 7.0)]
+    line = report.verdict(rows)[3]
+    assert line.startswith('latency at T=32 against T=350, own parameters')
+    assert 'average 7.50x, lowest 7.00x vs goal >= 0.7 x 350/32 = 7.66x' in line
+    assert line.endswith('met in 1 of 2 configurations')
+
+
 def test_write_docs_replaces_only_between_the_markers(report, tmp_path):
     path = tmp_path / 'results.md'
     path.write_text(f'head\n{report.MARK_BEGIN}\nold\n{report.MARK_END}\ntail\n')
@@ -311,7 +324,7 @@ def test_seed_summary_gives_mean_and_spread_per_configuration_and_overall(report
     assert table.startswith('Over seeds: mean +- sample standard deviation')
     # 100 dc: accuracy 61 +- 1.41 %, loss 0 +- 1.41 pt, latency 7 +- 1.4x, energy 14 +- 2.8x,
     # training energy of the one seed that has it, early exit 15 +- 7.1x.
-    assert ('| 100 | dc | 0, 1 | 16, 32 | 61.00 +- 1.41 % | +0.00 +- 1.41 | 7.0 +- 1.4x '
+    assert ('| 100 | dc | 0, 1 | 16, 32 | 61.00 +- 1.41 % | +0.00 +- 1.41 | 7.0 +- 1.4x | - '
             '| 14.0 +- 2.8x | 2.0 +- 0.0x | 15.0 +- 7.1x |') in table
     assert '| 400 | pair | 0 | 16 | 75.00 +- 0.00 % |' in table
     assert table.splitlines()[-1].startswith('| **all** |  | 3 |  | 65.67 +- ')
