@@ -308,9 +308,14 @@ def early_exit_at(entries: Sequence[Mapping], timesteps: int, baseline_accuracy:
     return None
 
 
+def present(rows: Sequence[Mapping], key: str) -> List[float]:
+    """Return ``row[key]`` of the rows that have it (a missing or None figure is left out)."""
+    return [r[key] for r in rows if r.get(key) is not None]
+
+
 def average(rows: Sequence[Mapping], key: str) -> Optional[float]:
     """Return the arithmetic mean of ``row[key]`` over rows that have it (None if none do)."""
-    values = [r[key] for r in rows if r.get(key) is not None]
+    values = present(rows, key)
     return sum(values) / len(values) if values else None
 
 
@@ -746,7 +751,7 @@ def seed_summary(rows: Sequence[Mapping], opts) -> str:
              '|---:|---|---|---|' + '---:|' * len(SUMMARY_KEYS)]
 
     def cells(group):
-        return [_mean_sd([r[key] for r in group if r.get(key) is not None], unit)
+        return [_mean_sd(present(group, key), unit)
                 for key, _, unit in SUMMARY_KEYS]
 
     for (neurons, rule), group in sorted(groups.items()):
@@ -836,7 +841,7 @@ def plot(rows: Sequence[Mapping], path: str, opts) -> None:
     width = 0.8 / len(keys)
     for i, (key, name) in enumerate(keys):
         xs = [j + (i - (len(keys) - 1) / 2) * width for j in range(len(configs))]
-        values = [[r[key] for r in groups[c] if r.get(key) is not None] for c in configs]
+        values = [present(groups[c], key) for c in configs]
         stats = [spread(v) if v else (0.0, 0.0) for v in values]  # none: no bar
         ax2.bar(xs, [m for m, _ in stats], width, yerr=[sd for _, sd in stats], capsize=2,
                 label=name)

@@ -22,15 +22,19 @@ def packets(events, cuts):
     return np.split(events, cuts)
 
 
+def packets_of(events, span_us: int, step_us: int) -> list:
+    """Split time-sorted ``events`` of ``[0, span_us]`` into packets of ``step_us``."""
+    cuts = np.searchsorted(events['t'], np.arange(step_us, span_us + 1, step_us))
+    return packets(events, cuts)
+
+
 def test_small_packets_give_the_windows_of_one_push() -> None:
     """Packets inside the open window are kept as they come; windows equal a single push."""
     events = random_events(20000, 1_000_000)
     whole = TimeWindower(100_000).push(events)
     windower = TimeWindower(100_000)
-    bounds = np.searchsorted(events['t'], np.arange(0, 1_000_001, 1000))
     parts = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        packet = events[start:stop]
+    for packet in packets_of(events, 1_000_000, 1000):
         parts += windower.push(packet)
         packet['x'] = 0  # a caller reusing its buffer does not change the open window
     assert len(parts) == len(whole) == 9
@@ -43,11 +47,9 @@ def test_windows_larger_than_the_open_buffer() -> None:
     events = random_events(60000, 300_000, seed=3)
     whole = TimeWindower(100_000).push(events)
     windower = TimeWindower(100_000)
-    bounds = np.searchsorted(events['t'], np.arange(0, 300_001, 1000))
     parts = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        packet = np.repeat(events[start:stop], 2)[::2]  # not contiguous
-        parts += windower.push(packet)
+    for packet in packets_of(events, 300_000, 1000):
+        parts += windower.push(np.repeat(packet, 2)[::2])  # not contiguous
     parts += windower.flush()
     assert len(parts) == len(whole) + 1 and len(whole[0]) > 4 * 4096
     for a, b in zip(parts, whole):
@@ -60,10 +62,9 @@ def test_ordered_packets_give_the_windows_of_one_push() -> None:
     events = random_events(20000, 1_000_000, seed=5)
     whole = TimeWindower(100_000).push(events)
     windower = TimeWindower(100_000)
-    bounds = np.searchsorted(events['t'], np.arange(0, 1_000_001, 700))
     parts = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        parts += windower.push(events[start:stop], ordered=True)
+    for packet in packets_of(events, 1_000_000, 700):
+        parts += windower.push(packet, ordered=True)
     assert len(parts) == len(whole) == 9
     for a, b in zip(parts, whole):
         np.testing.assert_array_equal(a, b)
@@ -72,11 +73,10 @@ def test_ordered_packets_give_the_windows_of_one_push() -> None:
 def test_a_window_buffer_is_filled_again_only_once_nobody_holds_it() -> None:
     """A dropped window's buffer is filled again; a window still held is never touched."""
     events = random_events(60000, 600_000, seed=4)
-    bounds = np.searchsorted(events['t'], np.arange(0, 600_001, 1000))
     windower = TimeWindower(100_000)
     held, copies, bases = [], [], []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        for window in windower.push(events[start:stop], ordered=True):
+    for packet in packets_of(events, 600_000, 1000):
+        for window in windower.push(packet, ordered=True):
             bases.append(weakref.ref(window.base))  # not a reference: it may be freed
             if len(bases) % 2:  # the consumer keeps windows 0, 2, 4 and drops 1 and 3
                 held.append(window)

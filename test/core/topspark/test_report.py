@@ -91,6 +91,11 @@ def test_pick_early_exit_takes_fewest_steps_within_tolerance(report):
     assert report.pick_early_exit(entries, 0.80, 350, 1.0) is None
 
 
+def test_present_leaves_out_missing_figures(report):
+    rows = [{'training_energy': 4.0}, {'training_energy': None}, {}, {'training_energy': 2.0}]
+    assert report.present(rows, 'training_energy') == [4.0, 2.0]  # not 0 for the missing
+
+
 def test_average_skips_missing_values(report):
     rows = [{'x': 2.0}, {'x': None}, {'x': 4.0}, {}]
     assert report.average(rows, 'x') == 3.0

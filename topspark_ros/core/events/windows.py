@@ -59,7 +59,13 @@ class _OpenWindow:
         self.size = 0
         self._last_size = 0
         self._fixed = None if fixed is None else int(fixed)
-        self._capacity_hint = self._fixed or self.MIN_CAPACITY
+
+    @property
+    def _capacity_hint(self) -> int:
+        """Return the size of a new buffer: ``fixed``, else the last window's and an eighth."""
+        if self._fixed is not None:
+            return self._fixed
+        return max(self.MIN_CAPACITY, self._last_size + self._last_size // 8)
 
     def _free_spare(self, capacity: int) -> Optional[np.ndarray]:
         """Return (and forget) a kept buffer of ``capacity`` events that nothing refers to."""
@@ -91,8 +97,6 @@ class _OpenWindow:
         if self._data is None:
             return empty_events(0)
         window = self._data[:self.size]
-        if self._fixed is None:
-            self._capacity_hint = max(self.MIN_CAPACITY, self.size + self.size // 8)
         self._last_size = self.size
         self._spares = (self._spares + [self._data])[-self.SPARES:]
         self._data, self.size = None, 0
