@@ -10,6 +10,7 @@ from topspark_ros.core.stdp import kernels, simulation_constants, STDPConfig
 from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, poisson_events
 from topspark_ros.core.stdp.encoding import spike_probabilities
 from topspark_ros.core.stdp.engine import NumbaEngine, PoissonInput, trace_table
+from topspark_ros.core.stdp.readout import assign_labels
 
 
 def test_simulation_constants_are_the_kernels_form_of_the_parameters():
@@ -81,8 +82,9 @@ def test_learning_keeps_the_column_sums_of_the_written_columns(images, between):
 
 
 def test_serial_inference_kernel_matches_the_parallel_one(images):
-    # Issue 16: batch 1 runs without a parallel region (infer_serial), with the same results,
-    # from drawn trains and from given events.
+    # Issue 16: batch 1 runs without a parallel region (infer_serial, its tuples flattened),
+    # with the same results, from drawn trains and from given events; its scores are the
+    # readout's.
     config = STDPConfig(n_neurons=40)
     w, theta = initial_weights(config), np.zeros(40)
     const = simulation_constants(config, DynamicsParams())
@@ -92,11 +94,19 @@ def test_serial_inference_kernel_matches_the_parallel_one(images):
     for source in (PoissonInput(log_q, seeds), events):
         inputs = NumbaEngine._inputs(source)
         outputs = []
-        for kernel in (kernels.infer_batch, kernels.infer_serial):
+        for serial in (False, True):
             counts = np.zeros((len(images), 40), np.int64)
             ops = np.zeros((len(images), kernels.N_OPS), np.int64)
             steps = np.zeros(len(images), np.int64)
-            kernel(w, theta, inputs, 50, const, kernels.NO_EXIT, counts, ops, steps)
+            if serial:
+                readout = assign_labels(outputs[0][0], np.arange(len(images)) % 10, 10)
+                scores = np.full((len(images), 10), np.nan)
+                kernels.infer_serial(w, theta, *inputs, 50, *const, *kernels.NO_EXIT, counts,
+                                     ops, steps, *readout.vote_tables, scores)
+                assert np.array_equal(scores, readout.scores(counts))
+            else:
+                kernels.infer_batch(w, theta, inputs, 50, const, kernels.NO_EXIT, counts, ops,
+                                    steps)
             outputs.append((counts, ops, steps))
         for a, b in zip(*outputs):
             assert np.array_equal(a, b)

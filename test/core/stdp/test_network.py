@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
-from topspark_ros.core.stdp import kernels
+from topspark_ros.core.stdp import kernels, simulation_constants
 from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, poisson_events
 from topspark_ros.core.stdp.encoding import spike_probabilities
 from topspark_ros.core.stdp.engine import PoissonInput
+from topspark_ros.core.stdp.results import EngineCounts
 from topspark_ros.core.topspark.early_exit import EarlyExit
 
 
@@ -161,3 +162,35 @@ def test_seeds_are_those_draw_seeds_gives(images):
     a = model.infer(images, timesteps=30, seed=11)
     b = model.infer(images, timesteps=30, seed=11)
     assert np.array_equal(a.evidence, b.evidence)
+
+
+def test_engine_counts_name_the_kernels_columns():
+    # EngineCounts keeps the kernels' [B, N_OPS] matrix; each name reads its OP_* column.
+    ops = np.arange(21, dtype=np.int64).reshape(3, kernels.N_OPS)
+    counts = EngineCounts.from_matrix(ops)
+    columns = {'input_spikes': kernels.OP_INPUT_SPIKES, 'exc_spikes': kernels.OP_EXC_SPIKES,
+               'inh_spikes': kernels.OP_INH_SPIKES, 'syn_ops_input': kernels.OP_SYN_INPUT,
+               'syn_ops_inhibition': kernels.OP_SYN_INHIBITION,
+               'neuron_updates': kernels.OP_NEURON_UPDATES,
+               'plasticity_updates': kernels.OP_PLASTICITY}
+    assert set(columns) == set(EngineCounts.FIELDS)
+    for name, column in columns.items():
+        assert getattr(counts, name).tolist() == ops[:, column].tolist()
+    assert counts.totals() == {name: int(ops[:, c].sum()) for name, c in columns.items()}
+    ops[:] = 0  # a copy: the caller's matrix may be reused
+    assert counts.input_spikes.tolist() == [0, 7, 14]
+    with pytest.raises(AttributeError):
+        counts.input_spikes = np.zeros(3, np.int64)
+    with pytest.raises(ValueError, match=r'must be \[B, 7\]'):
+        EngineCounts.from_matrix(np.zeros((3, 6), np.int64))
+    assert 'samples=3' in repr(counts)
+
+
+def test_each_call_gets_the_constants_of_its_own_params():
+    # The model keeps the last call's constants by identity: alternating params must not
+    # return the other's.
+    model = DiehlCookNetwork(STDPConfig(n_neurons=5))
+    a, b = DynamicsParams(), DynamicsParams(tau_v_ms=50.0)
+    for params in (a, b, a, DynamicsParams(tau_v_ms=50.0), a):
+        want = simulation_constants(model.config, params).par
+        assert np.array_equal(model._constants(params).par, want)

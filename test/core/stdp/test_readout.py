@@ -62,3 +62,23 @@ def test_readout_scores_of_integer_counts_equal_those_of_float_counts():
     for dtype in (np.int64, np.int32, np.uint8):
         assert np.array_equal(readout.scores(counts.astype(dtype)),
                               readout.scores(counts.astype(np.float64)))
+
+
+def test_all_activity_scores_are_the_class_means_at_every_batch_size():
+    # The numba vote (class_scores) against the definition, written out: the mean count of
+    # each class's neurons, 0 for a class without any. One row scores as it does in a batch.
+    rng = np.random.default_rng(5)
+    counts = rng.integers(0, 50, (9, 60))
+    readout = Readout(class_rates=np.zeros((60, 6)), assignments=rng.integers(-1, 5, 60))
+    assert not (readout.assignments == 5).any()  # class 5 has no neuron
+    want = np.zeros((9, 6))
+    for c in range(5):
+        members = readout.assignments == c
+        want[:, c] = counts[:, members].sum(axis=1) / members.sum()
+    assert np.array_equal(readout.scores(counts), want)
+    for b in range(9):
+        assert np.array_equal(readout.scores(counts[b:b + 1]), want[b:b + 1])
+    assert readout.scores(counts[:0]).shape == (0, 6)
+    assert np.array_equal(readout.scores(counts[:, ::-1][:, ::-1]), want)  # not contiguous
+    assert np.array_equal(readout.scores(counts > 25),
+                          readout.scores((counts > 25).astype(np.int64)))

@@ -9,45 +9,18 @@ weights, adaptive thresholds and learning state and runs the kernels on them.
 from contextlib import contextmanager
 from dataclasses import dataclass
 import math
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import numpy as np
 
 from topspark_ros.core.stdp import kernels
 from topspark_ros.core.stdp.config import DynamicsParams, STDPConfig
+from topspark_ros.core.stdp.kernels import SimulationConstants
 from topspark_ros.core.stdp.normalise import ColumnStats
+from topspark_ros.core.stdp.readout import class_scores
 
 TRACE_CUTOFF = 40.0
 """Traces are exactly 0 once ``(t - t_last) dt / tau`` exceeds this (``e^-40 ~ 4e-18``)."""
-
-
-class SimulationConstants(NamedTuple):
-    """
-    The constants of one call in the kernels' form (see :mod:`topspark_ros.core.stdp.kernels`).
-
-    Attributes
-    ----------
-    par
-        ``float64 [kernels.N_PAR]``, indexed by ``kernels.P_*``.
-    ipar
-        ``int64 [kernels.N_IPAR]``, indexed by ``kernels.I_*``.
-    norm
-        target column sum.
-    tab_pre, tab_post1, tab_post2
-        ``float64`` trace tables ``exp(-k dt / tau)`` (:func:`trace_table`).
-    theta_scale
-        factor the engine scales the adaptive thresholds by for the call
-        (``DynamicsParams.theta_scale``; ``par[P_THETA_PLUS]`` is already scaled).
-
-    """
-
-    par: np.ndarray
-    ipar: np.ndarray
-    norm: float
-    tab_pre: np.ndarray
-    tab_post1: np.ndarray
-    tab_post2: np.ndarray
-    theta_scale: float
 
 
 def trace_table(tau_ms: float, dt_ms: float) -> np.ndarray:
@@ -171,14 +144,27 @@ class Engine:
         raise NotImplementedError
 
     def infer(self, source, timesteps: int, const: SimulationConstants,
-              exit_rule: Optional[kernels.ExitRule] = None) -> tuple:
+              exit_rule: Optional[kernels.ExitRule] = None, vote: Optional[tuple] = None
+              ) -> tuple:
         """
         Run the samples of ``source`` independently, learning off.
 
         With ``exit_rule`` each sample stops once its class is decided (see
-        :func:`kernels.simulate`). Returns ``(counts, ops, steps_used int64 [B])``.
+        :func:`kernels.simulate`). With ``vote``, a readout's
+        :attr:`~topspark_ros.core.stdp.readout.Readout.vote_tables`, the samples' class
+        scores are returned too. Returns ``(counts, ops, steps_used int64 [B], scores)``,
+        ``scores`` ``float64 [B, C]`` or None without ``vote``.
         """
         raise NotImplementedError
+
+    @staticmethod
+    def vote_scores(counts: np.ndarray, vote: Optional[tuple]) -> Optional[np.ndarray]:
+        """Return the ``all_activity`` scores of ``counts`` for ``vote`` (None without)."""
+        if vote is None:
+            return None
+        scores = np.empty((counts.shape[0], vote[1].shape[0]))
+        class_scores(counts, *vote, scores)
+        return scores
 
     @contextmanager
     def scaled_theta(self, scale: float, learning: bool):
@@ -208,6 +194,7 @@ _NO_PIXELS = np.zeros(0, np.int32)
 _NO_ROWS = np.zeros((0, 1), np.int64)
 _NO_LEVELS = np.zeros((0, 0), np.uint8)
 _NO_TABLE = np.zeros(0, np.float64)
+_NO_VOTE = (np.zeros(0, np.int64), np.zeros(0, np.float64))
 
 
 class NumbaEngine(Engine):
@@ -270,20 +257,30 @@ class NumbaEngine(Engine):
         return counts, ops
 
     def infer(self, source, timesteps: int, const: SimulationConstants,
-              exit_rule: Optional[kernels.ExitRule] = None) -> tuple:
+              exit_rule: Optional[kernels.ExitRule] = None, vote: Optional[tuple] = None
+              ) -> tuple:
         """
-        Run the samples of ``source`` independently, learning off.
+        Run the samples of ``source`` independently, learning off (see :meth:`Engine.infer`).
 
-        With ``exit_rule`` each sample stops once its class is decided (see
-        :func:`kernels.simulate`). Returns ``(counts, ops, steps_used int64 [B])``.
+        One sample runs in this thread (:func:`kernels.infer_serial`, scores included), a
+        batch in parallel (:func:`kernels.infer_batch`).
         """
         n = self.w.shape[1]
-        counts = np.zeros((source.batch_size, n), np.int64)
-        ops = np.zeros((source.batch_size, kernels.N_OPS), np.int64)
-        steps_used = np.zeros(source.batch_size, np.int64)
-        # One sample (a camera stream) runs in this thread: a parallel region costs more.
-        kernel = kernels.infer_serial if source.batch_size < 2 else kernels.infer_batch
-        with self.scaled_theta(const.theta_scale, learning=False):
-            kernel(self.w, self.th, self._inputs(source), timesteps, const,
-                   kernels.NO_EXIT if exit_rule is None else exit_rule, counts, ops, steps_used)
-        return counts, ops, steps_used
+        batch = source.batch_size
+        counts = np.zeros((batch, n), np.int64)
+        ops = np.zeros((batch, kernels.N_OPS), np.int64)
+        steps_used = np.zeros(batch, np.int64)
+        exit_rule = kernels.NO_EXIT if exit_rule is None else exit_rule
+        inputs = self._inputs(source)
+        # Scaled where compared (see scaled_theta); inference leaves the stored array alone.
+        theta = self.th if const.theta_scale == 1.0 else self.th * const.theta_scale
+        if batch >= 2:
+            kernels.infer_batch(self.w, theta, inputs, timesteps, const, exit_rule, counts, ops,
+                                steps_used)
+            return counts, ops, steps_used, self.vote_scores(counts, vote)
+        # One sample (a camera stream): one call in this thread, the vote included.
+        bins, divisors = _NO_VOTE if vote is None else vote
+        scores = np.empty((0 if vote is None else batch, divisors.shape[0]))
+        kernels.infer_serial(self.w, theta, *inputs, timesteps, *const, *exit_rule, counts, ops,
+                             steps_used, bins, divisors, scores)
+        return counts, ops, steps_used, None if vote is None else scores

@@ -26,12 +26,13 @@ Poisson input spikes are drawn in the kernels from a seed per sample
 
 The kernels take a few typed arguments: the weights ``w`` and thresholds ``theta`` they
 update, a sample's :class:`EngineState`, the input (:class:`BatchInput`, or one sample's
-events), the call's constants (:class:`~topspark_ros.core.stdp.engine.SimulationConstants`:
+events), the call's constants (:class:`SimulationConstants`:
 scalar parameters in two vectors, ``par`` float64 and ``ipar`` int64, indexed by the ``P_*``
 and ``I_*`` constants, which keeps one compiled signature per kernel, and the trace tables),
 an :class:`ExitRule` and the output counters (``counts``, ``ops``). Inside numba these
 tuples cost nothing; a call from Python pays about 1 us of type dispatch per NamedTuple
-argument (numba 0.68), a few us per batch whatever its size.
+argument (numba 0.68), a few us per batch whatever its size. The kernel of one sample,
+:func:`infer_serial`, therefore takes them flattened.
 
 numba caches each kernel compiled with the code of the :mod:`.rng` and :mod:`.normalise`
 functions it calls, but checks only this file for changes: after editing one of those, delete
@@ -50,6 +51,7 @@ import numba
 import numpy as np
 
 from topspark_ros.core.stdp.normalise import normalise_changed_columns
+from topspark_ros.core.stdp.readout import class_scores
 from topspark_ros.core.stdp.rng import poisson_sample, ZIGGURAT
 
 # Indices into the float64 parameter vector ``par``.
@@ -92,6 +94,35 @@ N_OPS = 7
 
 NEVER = -(1 << 40)
 """``t_last`` of a neuron that has not spiked (its traces read 0)."""
+
+
+class SimulationConstants(NamedTuple):
+    """
+    The constants of one call in the kernels' form (:func:`.engine.simulation_constants`).
+
+    Attributes
+    ----------
+    par
+        ``float64 [N_PAR]``, indexed by ``P_*``.
+    ipar
+        ``int64 [N_IPAR]``, indexed by ``I_*``.
+    norm
+        target column sum.
+    tab_pre, tab_post1, tab_post2
+        ``float64`` trace tables ``exp(-k dt / tau)`` (:func:`.engine.trace_table`).
+    theta_scale
+        factor the engine scales the adaptive thresholds by for the call
+        (``DynamicsParams.theta_scale``; ``par[P_THETA_PLUS]`` is already scaled).
+
+    """
+
+    par: np.ndarray
+    ipar: np.ndarray
+    norm: float
+    tab_pre: np.ndarray
+    tab_post1: np.ndarray
+    tab_post2: np.ndarray
+    theta_scale: float
 
 
 class EngineState(NamedTuple):
@@ -217,10 +248,11 @@ def _trace(table, age):
 @numba.njit(cache=True, nogil=True)
 def empty_state(n_inputs, n_neurons):
     """Return an :class:`EngineState` for ``n_inputs`` inputs and ``n_neurons`` neurons, unset."""
-    n = n_neurons
-    return EngineState(np.empty(n, np.float64), np.empty(n, np.float64), np.empty(n, np.int64),
-                       np.empty(n, np.int64), np.empty(n_inputs, np.int64),
-                       np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
+    # Three allocations, not eight (about 50 ns each, a fixed cost of every sample).
+    floats = np.empty((2, n_neurons), np.float64)
+    ints = np.empty((5, n_neurons), np.int64)
+    return EngineState(floats[0], floats[1], ints[0], ints[1], np.empty(n_inputs, np.int64),
+                       ints[2], ints[3], ints[4])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -304,7 +336,7 @@ def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, count
     ``w`` is ``float32 [n_inputs, N]`` and ``theta`` ``float64 [N]`` (mV); ``state`` is this
     sample's :class:`EngineState`; ``pixels`` and ``row_ptr [n_steps + 1]`` give the input
     events of each step; ``const`` is the call's
-    :class:`~topspark_ros.core.stdp.engine.SimulationConstants`; ``counts [N]`` and
+    :class:`SimulationConstants`; ``counts [N]`` and
     ``ops [N_OPS]`` are accumulated. With ``learning`` the weights and ``theta`` change.
     Spike times in ``last_pre``/``last_post`` are relative to step 0 of this call and are
     shifted by the steps simulated before returning.
@@ -353,25 +385,28 @@ def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, count
             n_cls = exit_class[j] + 1
     evidence = np.zeros(max(n_cls, 1), np.float64)
     steps_done = n_steps
+    # Scratch in a few allocations (each costs about 50 ns, a fixed cost of every sample).
     current = np.empty(n, np.float32)
-    saved = np.empty(n, np.float64)
+    floats = np.empty((2, n), np.float64)
+    saved = floats[0]
+    post2_before = floats[1]
+    ints = np.empty((7, n), np.int64)
     # Refractory while t < end[j] (steps of this call); refr is the count of steps left.
-    end = np.empty(n, np.int64)
+    end = ints[0]
     for j in range(n):
         end[j] = refr[j]
-    spikes = np.empty(n, np.int64)
-    post2_before = np.empty(n, np.float64)
-    active = np.empty(n, np.int64)
+    spikes = ints[1]
+    active = ints[2]
     n_active = 0
     for j in range(n):
         if -last_post[j] < len_post1:
             active[n_active] = j
             n_active += 1
     # Spike lists of the previous step and the inhibitory neurons away from rest.
-    exc_prev = np.empty(n, np.int64)
-    inh_prev = np.empty(n, np.int64)
-    inh_new = np.empty(n, np.int64)
-    inh_busy = np.empty(n, np.int64)
+    exc_prev = ints[3]
+    inh_prev = ints[4]
+    inh_new = ints[5]
+    inh_busy = ints[6]
     inh_listed = np.zeros(n, np.bool_)
     k_exc = 0
     k_inh = 0
@@ -690,12 +725,25 @@ def infer_batch(w, theta, inputs, timesteps, const, exit_rule, counts, ops, step
 
 
 @numba.njit(cache=True, nogil=True)
-def infer_serial(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used):
+def infer_serial(w, theta, log_q, seeds, pixels, row_ptr, levels, table, timesteps, par, ipar,
+                 norm, tab_pre, tab_post1, tab_post2, theta_scale, neuron_class, evidence,
+                 margin, min_steps, counts, ops, steps_used, bins, divisors, scores):
     """
-    :func:`infer_batch` in the calling thread, with the same results.
+    :func:`infer_batch` in the calling thread, with the same results, and the class scores.
 
-    For a single sample (or one thread): no parallel region is started, which costs tens of
-    microseconds at batch 1 and far more when another process holds a core.
+    For a single sample (a camera stream): no parallel region is started, which costs tens
+    of microseconds at batch 1 and far more when another process holds a core. The three
+    tuples of :func:`infer_batch` (:class:`BatchInput`, the constants, :class:`ExitRule`)
+    come flattened, field by field, and are rebuilt here: numba types a tuple argument in
+    Python on every call (about 1 us each), a plain array or scalar in C. With a readout's
+    ``bins`` and ``divisors`` (:attr:`.readout.Readout.vote_tables`), ``scores [B, C]``
+    receives the samples' ``all_activity`` scores (:func:`.readout.class_scores`); give 0
+    rows for none.
     """
+    inputs = BatchInput(log_q, seeds, pixels, row_ptr, levels, table)
+    const = SimulationConstants(par, ipar, norm, tab_pre, tab_post1, tab_post2, theta_scale)
+    exit_rule = ExitRule(neuron_class, evidence, margin, min_steps)
     _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used,
                  ZIGGURAT, 0, counts.shape[0])
+    if scores.shape[0] > 0:
+        class_scores(counts, bins, divisors, scores)

@@ -129,6 +129,8 @@ class DiehlCookNetwork:
         # call): kernel constants per DynamicsParams, log(1 - p) of the 256 uint8 intensities
         # per input rate.
         self._constants_cache = {}
+        self._last_constants = (None, None)
+        self._votes = (None, None)
         self._log_q_tables = {}
         self._seed_cache = {}
 
@@ -137,12 +139,16 @@ class DiehlCookNetwork:
 
     def _constants(self, params: DynamicsParams) -> SimulationConstants:
         """Return :func:`simulation_constants` for ``params`` (cached; never modify it)."""
+        last_params, const = self._last_constants
+        if params is last_params:  # a camera stream's calls: no hash of the dataclass
+            return const
         const = self._constants_cache.get(params)
         if const is None:
             if len(self._constants_cache) >= self._CACHE_SIZE:
                 self._constants_cache.clear()
             const = simulation_constants(self.config, params)
             self._constants_cache[params] = const
+        self._last_constants = (params, const)
         return const
 
     def _log_q_table(self, rate_hz: float) -> np.ndarray:
@@ -207,6 +213,14 @@ class DiehlCookNetwork:
             return PoissonInput(None, seeds, levels,
                                 self._log_q_table(params.input_rate_hz)), steps
         return PoissonInput(log_q, seeds), steps
+
+    def _exit_votes(self) -> tuple:
+        """Return :func:`class_votes` of the readout (made once per readout, not per call)."""
+        readout, votes = self._votes
+        if readout is not self.readout:
+            votes = class_votes(self.readout.assignments, self.config.n_classes)
+            self._votes = (self.readout, votes)
+        return votes
 
     def _seeds(self, seed, n: int) -> np.ndarray:
         """
@@ -275,13 +289,14 @@ class DiehlCookNetwork:
         if early_exit is not None:
             if self.readout is None:
                 raise ValueError('early exit needs assigned labels (assign_labels first)')
-            exit_rule = ExitRule(*class_votes(self.readout.assignments, self.config.n_classes),
-                                 float(early_exit.margin), int(early_exit.min_steps))
-        counts, ops, used = self._engine.infer(source, steps, self._constants(params), exit_rule)
-        scores = predicted = None
-        if self.readout is not None:
-            scores = self.readout.scores(counts)
-            predicted = np.argmax(scores, axis=1).astype(np.int64)
+            exit_rule = ExitRule(*self._exit_votes(), float(early_exit.margin),
+                                 int(early_exit.min_steps))
+        vote = None if self.readout is None else self.readout.vote_tables
+        counts, ops, used, scores = self._engine.infer(source, steps, self._constants(params),
+                                                       exit_rule, vote)
+        predicted = None
+        if scores is not None:
+            predicted = scores.argmax(axis=1).astype(np.int64, copy=False)
         return InferenceResult(evidence=counts, timesteps_used=used,
                                ops=EngineCounts.from_matrix(ops), scores=scores,
                                predicted=predicted)

@@ -151,15 +151,17 @@ class TorchEngine(Engine):
         return counts.cpu().numpy(), ops.cpu().numpy()
 
     def infer(self, source, timesteps: int, const: SimulationConstants,
-              exit_rule: Optional[kernels.ExitRule] = None) -> tuple:
+              exit_rule: Optional[kernels.ExitRule] = None, vote: Optional[tuple] = None
+              ) -> tuple:
         """
-        Run the samples of ``source`` as one batch, learning off.
+        Run the samples of ``source`` as one batch, learning off (see :meth:`Engine.infer`).
 
-        With ``exit_rule`` each sample stops once its class is decided (as in
-        :func:`kernels.simulate`). Returns ``(counts, ops, steps_used int64 [B])``.
+        Early exit as in :func:`kernels.simulate`; the scores of ``vote`` are counted on the
+        CPU from the spike counts.
         """
         with self.scaled_theta(const.theta_scale, learning=False):
-            return self._infer(source, timesteps, const, exit_rule)
+            counts, ops, steps_used = self._infer(source, timesteps, const, exit_rule)
+        return counts, ops, steps_used, self.vote_scores(counts, vote)
 
     def _infer(self, source, timesteps: int, const: SimulationConstants,
                exit_rule: Optional[kernels.ExitRule]) -> tuple:
