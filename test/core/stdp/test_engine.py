@@ -111,3 +111,29 @@ def test_serial_inference_kernel_matches_the_parallel_one(images):
         for a, b in zip(*outputs):
             assert np.array_equal(a, b)
         assert outputs[0][0].sum() > 0 and list(outputs[0][2]) == [50] * len(images)
+
+
+def test_one_sample_calls_give_what_the_batch_gives_it(images):
+    # A camera stream's calls (batch 1: the serial kernel, its tuples flattened, the scores
+    # counted in it) against the parallel kernel on the whole batch: with early exit, scaled
+    # thresholds and a readout, every figure of every sample is the same.
+    model = DiehlCookNetwork(STDPConfig(n_neurons=30))
+    model.learn(images, timesteps=60, seed=1)
+    model.assign_labels(images, np.arange(8) % 3, timesteps=60, seed=2)
+    engine, vote = model._engine, model.readout.vote_tables
+    const = model._constants(DynamicsParams(theta_scale=0.8))
+    exit_rule = kernels.ExitRule(*model._exit_votes(), 1.0, 5)
+    seeds = draw_seeds(np.random.default_rng(4), len(images))
+    levels = images.reshape(len(images), -1)
+    table = model._log_q_table(DynamicsParams().input_rate_hz)
+    theta_before = engine.theta()
+    batch = engine.infer(PoissonInput(None, seeds, levels, table), 80, const, exit_rule, vote)
+    assert batch[2].min() < 80 and batch[0].sum() > 0  # some samples exit early
+    for i in range(len(images)):
+        one = engine.infer(PoissonInput(None, seeds[i:i + 1], levels[i:i + 1], table), 80,
+                           const, exit_rule, vote)
+        for got, want in zip(one, batch):
+            assert np.array_equal(got, want[i:i + 1])
+    assert np.array_equal(batch[3], model.readout.scores(batch[0]))
+    assert np.array_equal(engine.theta(), theta_before)  # scaled where compared only
+    assert engine.infer(PoissonInput(None, seeds[:1], levels[:1], table), 80, const)[3] is None
