@@ -38,8 +38,10 @@ from topspark_ros.core.stdp.normalise import ColumnStats
 REPO = Path(__file__).resolve().parents[1]
 
 
-KERNEL_MODULES = ('rng', 'normalise', 'kernels')
+KERNEL_MODULES = ('rng', 'normalise', 'readout', 'kernels')
 """The modules of ``topspark_ros/core/stdp/`` that make up the kernels, callees first."""
+OPTIONAL_MODULES = ('readout',)
+"""Modules the kernels of older revisions do not import (the class scores, issue 16)."""
 
 
 def load_kernels_at(rev: str):
@@ -58,6 +60,8 @@ def load_kernels_at(rev: str):
     for name in KERNEL_MODULES:
         shown = subprocess.run(['git', 'show', f'{rev}:topspark_ros/core/stdp/{name}.py'],
                                cwd=REPO, capture_output=True, text=True)
+        if shown.returncode != 0 and name in OPTIONAL_MODULES:
+            continue
         if shown.returncode != 0:
             sys.exit(f'{rev} has no topspark_ros/core/stdp/{name}.py: its kernels predate '
                      'the layout this script compares (issue 12)')

@@ -137,3 +137,14 @@ def test_one_sample_calls_give_what_the_batch_gives_it(images):
     assert np.array_equal(batch[3], model.readout.scores(batch[0]))
     assert np.array_equal(engine.theta(), theta_before)  # scaled where compared only
     assert engine.infer(PoissonInput(None, seeds[:1], levels[:1], table), 80, const)[3] is None
+
+
+def test_the_serial_kernel_takes_the_tuples_fields_in_their_order():
+    # NumbaEngine.infer passes *inputs, *const, *exit_rule positionally: a field added to (or
+    # moved in) one of the tuples must show here, not shift the arguments silently.
+    names = kernels.infer_serial.py_func.__code__.co_varnames[
+        :kernels.infer_serial.py_func.__code__.co_argcount]
+    flat = (('w', 'theta') + kernels.BatchInput._fields + ('timesteps',)
+            + kernels.SimulationConstants._fields + kernels.ExitRule._fields
+            + ('counts', 'ops', 'steps_used', 'bins', 'divisors', 'scores'))
+    assert names == flat

@@ -216,3 +216,30 @@ def test_float32_input_current_keeps_the_membrane_within_1e4_mv(fashion_train):
         v = -65.0 + (v + 65.0) * decay + w64[inputs].sum(axis=0)
         worst = max(worst, float(np.abs(net.v - v).max()))
     assert worst <= 1e-4, worst
+
+
+@pytest.mark.parametrize('spike_step', [0, 1, 5])
+def test_a_neuron_that_spikes_as_its_trace_runs_out_is_listed_once(spike_step):
+    # Found in review: a neuron still on the list of active post traces (its trace's age equal
+    # to the table's length) that spiked was appended again, so every later input spike
+    # depressed its weights twice (and counted twice) until the trace ran out. The same
+    # history must give the same plasticity whatever step of the call it falls on.
+    config = STDPConfig(n_inputs=2, n_neurons=2)
+    const = simulation_constants(config, DynamicsParams())
+    length = len(const.tab_post1)
+
+    def run(first):
+        w = np.array([[30.0, 0.0], [0.5, 0.0]], np.float32)
+        state = kernels.empty_state(2, 2)
+        kernels.reset_state(state, const.par)
+        state.last_post[0] = first - length  # neuron 0's trace is exactly `length` old at `first`
+        # Input 0 at step `first` (neuron 0 spikes), input 1 at the next (depression of w[1, 0]).
+        row_ptr = np.array([0] * (first + 1) + [1, 2], np.int64)
+        counts = np.zeros(2, np.int64)
+        ops = np.zeros(kernels.N_OPS, np.int64)
+        kernels.simulate(w, np.zeros(2), state, np.array([0, 1], np.int32), row_ptr, True,
+                         const, kernels.NO_EXIT, counts, ops)
+        assert counts.tolist() == [1, 0]
+        return w[1, 0], ops[kernels.OP_PLASTICITY]
+
+    assert run(spike_step) == run(0)  # at step 0 the neuron starts off the list

@@ -82,3 +82,20 @@ def test_all_activity_scores_are_the_class_means_at_every_batch_size():
     assert np.array_equal(readout.scores(counts[:, ::-1][:, ::-1]), want)  # not contiguous
     assert np.array_equal(readout.scores(counts > 25),
                           readout.scores((counts > 25).astype(np.int64)))
+
+
+def test_a_readout_refuses_assignments_that_are_no_class():
+    # The vote indexes per-class totals by assignment (in numba, unchecked): an assignment
+    # outside [-1, C) must be refused where the readout is made.
+    rates = np.zeros((3, 2))
+    with pytest.raises(ValueError, match=r'must lie in \[-1, 2\)'):
+        Readout(class_rates=rates, assignments=np.array([0, 2, -1]))
+    with pytest.raises(ValueError, match=r'must lie in \[-1, 2\)'):
+        Readout(class_rates=rates, assignments=np.array([0, -2, 1]))
+    with pytest.raises(ValueError, match=r'assignments must be integers \[3\]'):
+        Readout(class_rates=rates, assignments=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r'assignments must be integers'):
+        Readout(class_rates=rates, assignments=np.array([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r'class rates must be \[N, C\]'):
+        Readout(class_rates=np.zeros(3), assignments=np.array([0, 1, 1]))
+    assert Readout(class_rates=rates, assignments=np.array([0, 1, -1])).n_classes == 2

@@ -34,9 +34,10 @@ tuples cost nothing; a call from Python pays about 1 us of type dispatch per Nam
 argument (numba 0.68), a few us per batch whatever its size. The kernel of one sample,
 :func:`infer_serial`, therefore takes them flattened.
 
-numba caches each kernel compiled with the code of the :mod:`.rng` and :mod:`.normalise`
-functions it calls, but checks only this file for changes: after editing one of those, delete
-this package's ``__pycache__`` (or touch this file) before measuring or testing.
+numba caches each kernel compiled with the code of the :mod:`.rng`, :mod:`.normalise` and
+:mod:`.readout` functions it calls, but checks only this file for changes: after editing one
+of those, delete this package's ``__pycache__`` (or touch this file) before measuring or
+testing.
 
 Fixed per-sample cost (issue 16): the ziggurat tables are made once (:data:`.rng.ZIGGURAT`);
 no array is rebound inside a per-input loop (numba then reference-counts on every pass); one
@@ -396,10 +397,14 @@ def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, count
     for j in range(n):
         end[j] = refr[j]
     spikes = ints[1]
+    # Neurons whose post trace y1 may be non-zero: listed while its age at the current step is
+    # at most the table's length (the list is trimmed to ages below it before depression).
+    # One invariant at every step, so a neuron that spikes is appended only when it is not
+    # listed (its age is past the table), never twice.
     active = ints[2]
     n_active = 0
     for j in range(n):
-        if -last_post[j] < len_post1:
+        if -last_post[j] <= len_post1:
             active[n_active] = j
             n_active += 1
     # Spike lists of the previous step and the inhibitory neurons away from rest.
@@ -555,7 +560,7 @@ def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, count
             j = spikes[s]
             age = t - last_post[j]
             post2_before[j] = _trace(tab_post2, age)
-            if age >= len_post1:
+            if age > len_post1:  # not listed (see the invariant above)
                 active[n_active] = j
                 n_active += 1
             last_post[j] = t

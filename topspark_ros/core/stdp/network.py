@@ -216,10 +216,11 @@ class DiehlCookNetwork:
 
     def _exit_votes(self) -> tuple:
         """Return :func:`class_votes` of the readout (made once per readout, not per call)."""
+        current = self.readout  # read once: another thread may assign a new readout
         readout, votes = self._votes
-        if readout is not self.readout:
-            votes = class_votes(self.readout.assignments, self.config.n_classes)
-            self._votes = (self.readout, votes)
+        if readout is not current:
+            votes = class_votes(current.assignments, self.config.n_classes)
+            self._votes = (current, votes)
         return votes
 
     def _seeds(self, seed, n: int) -> np.ndarray:

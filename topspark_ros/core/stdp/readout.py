@@ -57,6 +57,17 @@ class Readout:
     class_rates: np.ndarray
     assignments: np.ndarray
 
+    def __post_init__(self) -> None:
+        """Check the shapes and that every assignment is a class or -1 (ValueError)."""
+        rates, assignments = np.asarray(self.class_rates), np.asarray(self.assignments)
+        if rates.ndim != 2:
+            raise ValueError(f'class rates must be [N, C], got shape {rates.shape}')
+        if assignments.shape != rates.shape[:1] or assignments.dtype.kind not in 'iu':
+            raise ValueError(f'assignments must be integers [{rates.shape[0]}], got '
+                             f'{assignments.dtype} {assignments.shape}')
+        if assignments.size and (assignments.min() < -1 or assignments.max() >= rates.shape[1]):
+            raise ValueError(f'class assignments must lie in [-1, {rates.shape[1]})')
+
     @property
     def n_classes(self) -> int:
         """Return the number of classes ``C``."""
