@@ -119,3 +119,14 @@ def test_engines_agree_on_random_networks_with_short_traces(images, seed, inhibi
     assert learnt[0].ops.totals() == learnt[1].ops.totals()
     assert np.array_equal(fast.weights, ref.weights)
     assert np.array_equal(fast.theta, ref.theta)
+    # Inference after it, batched and one sample (the serial kernel), with early exit.
+    fast.assign_labels(events, np.arange(3), timesteps=60)
+    ref.readout = fast.readout
+    rule = EarlyExit(margin=1.0, min_steps=3)
+    one = poisson_events(images[:1], 60, rate, 1.0, draw_seeds(rng, 1))
+    for batch in (events, one):
+        got = [m.infer(batch, timesteps=60, early_exit=rule) for m in (fast, ref)]
+        assert np.array_equal(got[0].evidence, got[1].evidence)
+        assert np.array_equal(got[0].timesteps_used, got[1].timesteps_used)
+        assert np.array_equal(got[0].scores, got[1].scores)
+        assert got[0].ops.totals() == got[1].ops.totals()
