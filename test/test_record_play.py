@@ -251,11 +251,52 @@ def test_player_publishes_the_camera_topics_at_rate_with_clock(ros, tmp_path: Pa
     assert 0.27 < arrivals[-1] - arrivals[0] < 10.0, arrivals[-1] - arrivals[0]
     clocks = [m.clock.sec * 10**9 + m.clock.nanosec for _, m in listener.got['/clock']]
     assert len(clocks) >= 2 and clocks == sorted(clocks)  # a fresh clone's first run: 4
-    # Bag time (5 s after the epoch here, wall time would be ~1.8e9 s); a late timer tick in
-    # this busy process lets the clock run up to a tick's lateness past the last message
-    # (2.8 s seen on a fresh clone's first run).
-    assert times[0] <= clocks[0] and clocks[-1] <= times[-1] + 5_000_000_000
-    assert times[0] <= sim.get_clock().now().nanoseconds <= times[-1] + 5_000_000_000
+    # Bag time (5 s after the epoch here, wall time would be ~1.8e9 s), never past the data:
+    # a late timer tick in this busy process once let it run 5.4 s past the last message.
+    assert times[0] <= clocks[0] and clocks[-1] <= times[-1]
+    assert times[0] <= sim.get_clock().now().nanoseconds <= times[-1]
+
+
+class _FallingBehind:
+    """The player's ``time``: every reading a second later than the last (a stalled player)."""
+
+    def __init__(self) -> None:
+        self.lag_ns = 0
+
+    def monotonic_ns(self) -> int:
+        self.lag_ns += 1_000_000_000
+        return time.monotonic_ns() + self.lag_ns
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def test_a_player_that_falls_behind_keeps_its_clock_with_the_data(ros, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """/clock never runs ahead of the messages published, even when every tick is late."""
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.nodes import bag_player
+    context, executor, spin_until = ros
+    images = [_image(k)[0] for k in range(4)]
+    times = _write_bag(tmp_path / 'bag', {'/cam/image': (IMAGE, images)},
+                       period_ns=40_000_000)
+    listener = _subscriber(context, executor, {'/cam/image': Image})
+    monkeypatch.setattr(bag_player, 'time', _FallingBehind())
+    player = _player(context, executor, bag=str(tmp_path / 'bag'), wait_for_subscribers=1)
+    assert spin_until(lambda: player.finished, timeout_s=20)
+    assert spin_until(lambda: len(listener.got['/cam/image']) == 4, timeout_s=5)
+
+    def clocks() -> list:
+        return [m.clock.sec * 10**9 + m.clock.nanosec for _, m in listener.got['/clock']]
+
+    # /clock keeps the last sample (depth 1): the last one published always arrives.
+    assert spin_until(lambda: clocks() and clocks()[-1] >= times[-1], timeout_s=5)
+    # Each tick found every message due a second late; the clock stepped through the
+    # messages' own times instead of jumping to where the wall clock said bag time was.
+    got = clocks()
+    assert got == sorted(got) and set(got) <= set(times), (got, times)
+    assert got[-1] == times[-1]
 
 
 def test_player_topics_loop_and_refusals(ros, tmp_path: Path) -> None:

@@ -11,8 +11,11 @@ installed type's is refused rather than published garbled.
 
 Timing: message ``i``, recorded at bag time ``t_i``, goes out at wall time ``start + (t_i -
 t_0) / rate`` (``t_0``: the first played message). ``/clock`` (``rosgraph_msgs/Clock``)
-carries the bag time ``t_0 + (now - start) rate`` at ``clock_hz`` and before each batch of
-messages, so nodes started with ``use_sim_time:=true`` follow bag time. With ``loop`` the bag
+carries the bag time ``t_0 + (now - start) rate`` at ``clock_hz``, and each message's bag time
+just before the message, so nodes started with ``use_sim_time:=true`` follow bag time. It is
+never ahead of the data: when the player falls behind (a busy process), the clock waits at the
+next message's time and follows the messages as they catch up, so no node sees bag time past
+a message it has not received yet (and it never passes the last message). With ``loop`` the bag
 plays again after one mean message interval (1 s after a lone message); as with ``ros2 bag
 play --loop`` the bag time (and ``/clock``) starts again from ``t_0``. Publisher QoS is
 reliable (it matches best-effort and reliable subscribers alike) unless ``reliability`` says
@@ -102,7 +105,8 @@ class BagPlayerNode(Node):
         self._pending = None  # the next message, taken from the iterator
         self._start_ns = None  # wall time (monotonic) of t0 in this pass
         self._t0 = self._t_last = None
-        self._last_clock_ns = 0
+        self._last_clock_ns = 0  # wall time (monotonic) of the last /clock
+        self._last_clock_bag_ns = None  # and the bag time it carried
         self._count = 0  # messages of the first pass
         self.published = 0
         self.passes = 0
@@ -172,15 +176,17 @@ class BagPlayerNode(Node):
             self._t0 = self._t_last = self._pending[1]
             self._start_ns = now
         bag_now = self._bag_time(now)
-        due = self._pending is not None and self._pending[1] <= bag_now
-        if self._clock_pub is not None and (
-                due or now - self._last_clock_ns >= self._clock_period_ns):
-            self._publish_clock(max(bag_now, self._t0))  # t0 while waiting for a new pass
-            self._last_clock_ns = now
+        if self._clock_pub is not None and now - self._last_clock_ns >= self._clock_period_ns:
+            # Never ahead of the data: after a late tick the clock waits at the next message's
+            # time and then follows the messages as they catch up (below).
+            upto = bag_now if self._pending is None else min(bag_now, self._pending[1])
+            self._publish_clock(upto, now)
         for _ in range(MAX_BURST):
             if self._pending is None or self._pending[1] > bag_now:
                 break
             connection, t_ns, raw = self._pending
+            if self._clock_pub is not None and t_ns != self._last_clock_bag_ns:
+                self._publish_clock(t_ns, now)  # the message's bag time, just before it
             self._pubs[connection.topic].publish(bytes(raw))
             self.published += 1
             if self.passes == 0:
@@ -194,11 +200,14 @@ class BagPlayerNode(Node):
         """Return the bag time (ns) at monotonic time ``now_ns`` (< ``t0`` between passes)."""
         return self._t0 + round((now_ns - self._start_ns) * self._rate)
 
-    def _publish_clock(self, bag_ns: int) -> None:
+    def _publish_clock(self, bag_ns: int, now_ns: int) -> None:
+        """Publish ``/clock`` at ``bag_ns`` (``t0`` while waiting for a new pass)."""
         from rosgraph_msgs.msg import Clock
+        bag_ns = max(int(bag_ns), self._t0)
         msg = Clock()
-        msg.clock.sec, msg.clock.nanosec = divmod(int(bag_ns), 1_000_000_000)
+        msg.clock.sec, msg.clock.nanosec = divmod(bag_ns, 1_000_000_000)
         self._clock_pub.publish(msg)
+        self._last_clock_ns, self._last_clock_bag_ns = now_ns, bag_ns
 
     def _finish(self) -> None:
         self.finished = True
