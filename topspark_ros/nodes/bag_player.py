@@ -11,15 +11,15 @@ installed type's is refused rather than published garbled.
 
 Timing: message ``i``, recorded at bag time ``t_i``, goes out at wall time ``start + (t_i -
 t_0) / rate`` (``t_0``: the first played message). ``/clock`` (``rosgraph_msgs/Clock``)
-carries the bag time ``t_0 + (now - start) rate`` at ``clock_hz``, and each message's bag time
-just before the message, so nodes started with ``use_sim_time:=true`` follow bag time. It is
-never ahead of the data: when the player falls behind (a busy process), the clock waits at the
-next message's time and follows the messages as they catch up, so no node sees bag time past
-a message it has not received yet (and it never passes the last message). With ``loop`` the bag
-plays again after one mean message interval (1 s after a lone message); as with ``ros2 bag
-play --loop`` the bag time (and ``/clock``) starts again from ``t_0``. Publisher QoS is
-reliable (it matches best-effort and reliable subscribers alike) unless ``reliability`` says
-best_effort.
+carries the bag time ``t_0 + (now - start) rate`` at ``clock_hz`` and before each batch of
+messages, so nodes started with ``use_sim_time:=true`` follow bag time. It is never ahead of
+the data: when the player falls behind (a busy process), the clock stops at the first message
+due and catches up with the messages, so no node sees bag time past a message it has not
+been sent yet (and it never passes the last message); within a pass it never goes back.
+With ``loop`` the bag plays again after one mean message interval (1 s after a lone message);
+as with ``ros2 bag play --loop`` the bag time (and ``/clock``) starts again from ``t_0``.
+Publisher QoS is reliable (it matches best-effort and reliable subscribers alike) unless
+``reliability`` says best_effort.
 
     ros2 run topspark_ros bag_player --ros-args -p bag:=field_run -p rate:=2.0
 """
@@ -107,6 +107,7 @@ class BagPlayerNode(Node):
         self._t0 = self._t_last = None
         self._last_clock_ns = 0  # wall time (monotonic) of the last /clock
         self._last_clock_bag_ns = None  # and the bag time it carried
+        self._last_clock_pass = 0  # in which pass
         self._count = 0  # messages of the first pass
         self.published = 0
         self.passes = 0
@@ -176,17 +177,17 @@ class BagPlayerNode(Node):
             self._t0 = self._t_last = self._pending[1]
             self._start_ns = now
         bag_now = self._bag_time(now)
-        if self._clock_pub is not None and now - self._last_clock_ns >= self._clock_period_ns:
-            # Never ahead of the data: after a late tick the clock waits at the next message's
-            # time and then follows the messages as they catch up (below).
+        due = self._pending is not None and self._pending[1] <= bag_now
+        if self._clock_pub is not None and (
+                due or now - self._last_clock_ns >= self._clock_period_ns):
+            # Never ahead of the data: after a late tick the clock stops at the first message
+            # due, not where the wall clock says bag time is, and catches up with the messages.
             upto = bag_now if self._pending is None else min(bag_now, self._pending[1])
             self._publish_clock(upto, now)
         for _ in range(MAX_BURST):
             if self._pending is None or self._pending[1] > bag_now:
                 break
             connection, t_ns, raw = self._pending
-            if self._clock_pub is not None and t_ns != self._last_clock_bag_ns:
-                self._publish_clock(t_ns, now)  # the message's bag time, just before it
             self._pubs[connection.topic].publish(bytes(raw))
             self.published += 1
             if self.passes == 0:
@@ -201,13 +202,21 @@ class BagPlayerNode(Node):
         return self._t0 + round((now_ns - self._start_ns) * self._rate)
 
     def _publish_clock(self, bag_ns: int, now_ns: int) -> None:
-        """Publish ``/clock`` at ``bag_ns`` (``t0`` while waiting for a new pass)."""
+        """
+        Publish ``/clock`` at ``bag_ns``: ``t0`` while waiting for a new pass, and never back.
+
+        Within a pass the clock does not go back (a split bag's files may overlap in time, and
+        the reader plays them one after the other); a new pass starts again from ``t0``.
+        """
         from rosgraph_msgs.msg import Clock
         bag_ns = max(int(bag_ns), self._t0)
+        if self._last_clock_pass == self.passes and self._last_clock_bag_ns is not None:
+            bag_ns = max(bag_ns, self._last_clock_bag_ns)
         msg = Clock()
         msg.clock.sec, msg.clock.nanosec = divmod(bag_ns, 1_000_000_000)
         self._clock_pub.publish(msg)
         self._last_clock_ns, self._last_clock_bag_ns = now_ns, bag_ns
+        self._last_clock_pass = self.passes
 
     def _finish(self) -> None:
         self.finished = True
