@@ -224,6 +224,9 @@ class Worker:
             except Exception as exc:
                 self._on_error(exc)
             finally:
+                # Let go of the item before waiting: a batch of event windows pins their
+                # buffers, which the windower reuses only once nothing refers to them.
+                item = None
                 with self._lock:
                     self._busy = self._item is not _EMPTY
 
