@@ -257,15 +257,16 @@ def test_player_publishes_the_camera_topics_at_rate_with_clock(ros, tmp_path: Pa
     assert times[0] <= sim.get_clock().now().nanoseconds <= times[-1]
 
 
-class _FallingBehind:
-    """The player's ``time``: every reading a second later than the last (a stalled player)."""
+class _PlayerTime:
+    """The bag player's ``time``: a monotonic clock that moves ``step_ns`` at every reading."""
 
-    def __init__(self) -> None:
-        self.lag_ns = 0
+    def __init__(self, step_ns: int = 0) -> None:
+        self.now_ns = 10**12
+        self.step_ns = step_ns
 
     def monotonic_ns(self) -> int:
-        self.lag_ns += 1_000_000_000
-        return time.monotonic_ns() + self.lag_ns
+        self.now_ns += self.step_ns
+        return self.now_ns
 
     def __getattr__(self, name):
         return getattr(time, name)
@@ -282,7 +283,7 @@ def test_a_player_that_falls_behind_keeps_its_clock_with_the_data(ros, tmp_path:
     times = _write_bag(tmp_path / 'bag', {'/cam/image': (IMAGE, images)},
                        period_ns=40_000_000)
     listener = _subscriber(context, executor, {'/cam/image': Image})
-    monkeypatch.setattr(bag_player, 'time', _FallingBehind())
+    monkeypatch.setattr(bag_player, 'time', _PlayerTime(step_ns=1_000_000_000))  # a stall
     player = _player(context, executor, bag=str(tmp_path / 'bag'), wait_for_subscribers=1)
     assert spin_until(lambda: player.finished, timeout_s=20)
     assert spin_until(lambda: len(listener.got['/cam/image']) == 4, timeout_s=5)
@@ -492,19 +493,6 @@ def test_a_player_waits_a_settle_time_after_its_subscribers_matched(monkeypatch)
     assert runner.SubscriberWait(0).ready(0)
 
 
-class _Stopped:
-    """The player's ``time``, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now_ns = 10**12
-
-    def monotonic_ns(self) -> int:
-        return self.now_ns
-
-    def __getattr__(self, name):
-        return getattr(time, name)
-
-
 def test_the_clock_of_a_pass_never_goes_back_and_restarts_with_the_next(ros, tmp_path: Path,
                                                                         monkeypatch) -> None:
     """Ticks driven by hand: the clock's values, in order, through a late tick and a loop."""
@@ -513,7 +501,7 @@ def test_the_clock_of_a_pass_never_goes_back_and_restarts_with_the_next(ros, tmp
     images = [_image(k)[0] for k in range(3)]
     t0, t1, t2 = _write_bag(tmp_path / 'bag', {'/cam/image': (IMAGE, images)},
                             period_ns=40_000_000)
-    clock = _Stopped()
+    clock = _PlayerTime()  # moved by hand
     monkeypatch.setattr(bag_player, 'time', clock)
     sent = []
 
