@@ -194,3 +194,25 @@ def test_each_call_gets_the_constants_of_its_own_params():
     for params in (a, b, a, DynamicsParams(tau_v_ms=50.0), a):
         want = simulation_constants(model.config, params).par
         assert np.array_equal(model._constants(params).par, want)
+
+
+def test_early_exit_votes_follow_a_readout_assigned_while_they_are_made(monkeypatch):
+    # The votes are kept per readout: a readout assigned (by another thread) while the votes
+    # of the old one are being made must not be paired with them.
+    from topspark_ros.core.stdp import network
+    from topspark_ros.core.stdp.readout import Readout
+    from topspark_ros.core.topspark.early_exit import class_votes
+    model = DiehlCookNetwork(STDPConfig(n_neurons=4))
+    old = Readout(np.zeros((4, 10)), np.array([0, 0, 1, 1]))
+    new = Readout(np.zeros((4, 10)), np.array([2, 3, 4, 5]))
+    model.readout = old
+
+    def assigned_meanwhile(assignments, n_classes):
+        votes = class_votes(assignments, n_classes)
+        model.readout = new
+        return votes
+
+    monkeypatch.setattr(network, 'class_votes', assigned_meanwhile)
+    model._exit_votes()
+    monkeypatch.setattr(network, 'class_votes', class_votes)
+    assert np.array_equal(model._exit_votes()[0], class_votes(new.assignments, 10)[0])
