@@ -162,18 +162,6 @@ class DiehlCookNetwork:
             self._log_q_tables[rate_hz] = table
         return table
 
-    def _log_no_spike(self, images, rate_hz: float) -> np.ndarray:
-        """
-        Return ``log(1 - p)`` of ``images`` (see :func:`encoding.log_no_spike`).
-
-        For ``uint8`` images by look-up in a table of the 256 intensities, computed by the
-        same functions: the same values, without a logarithm per pixel.
-        """
-        images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim < 2:
-            return log_no_spike(spike_probabilities(images, rate_hz, self.config.dt_ms))
-        return self._log_q_table(rate_hz)[images.reshape(images.shape[0], -1)]
-
     @property
     def weights(self) -> np.ndarray:
         """Return a copy of the input weights, ``float32 [n_inputs, N]``."""
@@ -204,7 +192,8 @@ class DiehlCookNetwork:
             levels = np.ascontiguousarray(images.reshape(images.shape[0], -1))
             rows = levels
         else:
-            rows = log_q = self._log_no_spike(images, params.input_rate_hz)
+            rows = log_q = log_no_spike(spike_probabilities(images, params.input_rate_hz,
+                                                            self.config.dt_ms))
         if rows.shape[1] != self.config.n_inputs:  # before the seeds: a refused call draws none
             raise ValueError(f'images have {rows.shape[1]} pixels, the model '
                              f'{self.config.n_inputs} inputs')
