@@ -75,6 +75,23 @@ def test_a_packet_over_max_packet_bytes_is_refused_and_counted(ros) -> None:
     assert '1 errors' in message
 
 
+def test_serialized_packets_are_read_and_bytes_that_are_not_one_are_counted(ros) -> None:
+    """The reader hands over packets serialized: read as messages are; garbage is an error."""
+    from rclpy.serialization import serialize_message
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+    packets = _stream(3)
+    node._on_packet(serialize_message(_packet(packets[0], seq=0)))
+    node._on_packet(b'\x00\x01\x00\x00' + bytes(range(40)))  # CDR, but not an EventPacket
+    assert node._pipeline.counts['errors'] == 1
+    assert 'not a serialized EventPacket' in node._pipeline.last_error
+    node._on_packet(serialize_message(_packet(packets[1], seq=1)))
+    node._on_packet(_packet(packets[2], seq=2))  # a message object still works (tests)
+    values = node._diagnostic_status()[2]
+    assert values['packets_received'] == 3 and values['packets_lost'] == 0
+    assert values['events'] == 3 * 100
+
+
 def test_corrupt_data_warns_and_later_packets_keep_their_times(ros) -> None:
     from diagnostic_msgs.msg import DiagnosticStatus
     context, executor, _ = ros

@@ -112,6 +112,28 @@ def test_a_reader_with_a_minimum_period_takes_a_stream_in_batches(ros) -> None:
     node.destroy_node()
 
 
+def test_a_raw_reader_hands_over_the_serialized_messages(ros) -> None:
+    from rclpy.node import Node
+    from rclpy.serialization import deserialize_message
+    from std_msgs.msg import String
+
+    from topspark_ros.nodes.intake import SubscriptionReader
+    context, executor, spin_until = ros
+    node = Node('raw_reader', context=context)
+    got = []
+    reader = SubscriptionReader(node, String, 'raw_text', _reliable(10), got.append,
+                                name='raw_text', raw=True)
+    publisher = node.create_publisher(String, 'raw_text', _reliable(10))
+    assert _wait(lambda: publisher.get_subscription_count() > 0)
+    for text in ('a', 'bc' * 1000):
+        publisher.publish(String(data=text))
+    assert _wait(lambda: len(got) == 2), len(got)
+    assert all(isinstance(data, bytes) for data in got)
+    assert [deserialize_message(data, String).data for data in got] == ['a', 'bc' * 1000]
+    reader.close()
+    node.destroy_node()
+
+
 def test_a_burst_of_1000_packets_is_read_without_the_executor(ros) -> None:
     """
     1 000 packets published at once, 4 of them never sent: all others decoded, gaps counted.

@@ -12,8 +12,9 @@ from event_arrays import random_events
 import numpy as np
 import pytest
 
-from topspark_ros.conversions.events import (encoded_to_fields, event_packet_type,
-                                             fields_to_packet, packet_to_fields)
+from topspark_ros.conversions.events import (cdr_to_packet, encoded_to_fields,
+                                             event_packet_type, fields_to_packet, header_msg,
+                                             packet_to_fields, PacketHeader)
 from topspark_ros.core.events.codecs import make_decoder, make_encoder
 from topspark_ros.core.events.stream import EventStream
 
@@ -45,6 +46,44 @@ def test_packet_to_fields_to_packet_round_trips():
     again = fields_to_packet(fields, stamp_ns=stamp_ns, frame_id=msg.header.frame_id)
     assert isinstance(again, packet_type)
     assert again == msg
+
+
+@needs_msgs
+@pytest.mark.parametrize('size', [0, 1, 5, 80_828])
+def test_serialized_packets_read_as_the_message_class_reads_them(size):
+    """cdr_to_packet on the bytes rclpy serializes gives packet_to_fields and the header."""
+    from rclpy.serialization import serialize_message
+    from std_msgs.msg import Header
+    msg = event_packet_type()(width=640, height=480, seq=2 ** 64 - 1,
+                              time_base=123_456_789_000, encoding='libcaer_cmp',
+                              is_bigendian=True)
+    msg.events = bytes(np.random.default_rng(size).integers(0, 256, size, np.uint8))
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 1_700_000_000, 999_999_999
+    msg.header.frame_id = 'event_camera_optical_frame'
+    raw = serialize_message(msg)
+    fields, header = cdr_to_packet(raw)
+    expected = packet_to_fields(msg)
+    assert fields['data'].dtype == np.uint8 and bytes(fields['data']) == bytes(msg.events)
+    assert not fields['data'].flags.writeable  # a view of the bytes, not a copy
+    assert {k: v for k, v in fields.items() if k != 'data'} == {
+        k: v for k, v in expected.items() if k != 'data'}
+    assert header == PacketHeader(1_700_000_000, 999_999_999, 'event_camera_optical_frame')
+    assert header_msg(header) == msg.header and isinstance(header_msg(header), Header)
+    assert header_msg(msg.header) is msg.header
+    again = fields_to_packet(fields, stamp_ns=1_700_000_000_999_999_999,
+                             frame_id=header.frame_id)
+    assert again == msg
+
+
+@needs_msgs
+def test_bytes_that_are_not_a_serialized_packet_are_refused():
+    from rclpy.serialization import serialize_message
+    msg = event_packet_type()(width=34, height=34, encoding='evt3')
+    msg.events = bytes(100)
+    raw = serialize_message(msg)
+    for data in (b'', b'\x00\x01', raw[:len(raw) // 2], raw[:-1], b'\x00\x01\x00\x00' * 20):
+        with pytest.raises(ValueError, match='not a serialized EventPacket'):
+            cdr_to_packet(data)
 
 
 @needs_msgs

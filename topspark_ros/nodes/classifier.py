@@ -23,7 +23,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from topspark_ros.conversions.events import event_packet_type, packet_to_fields
+from topspark_ros.conversions.events import (cdr_to_packet, event_packet_type, header_msg,
+                                             packet_to_fields)
 from topspark_ros.conversions.image import frame_to_array, stamp_ns
 from topspark_ros.conversions.results import (class_labels, label_info_msg, prediction_to_msg,
                                               prediction_to_vision_msg, vision_msgs_types)
@@ -113,7 +114,7 @@ class ClassifierNode(LifecycleNode):
                 self, self._packet_type, 'events', qos, self._drain_windows,
                 receive=self._on_packet, names=('classifier_events', 'classifier_windows'),
                 on_error=self._worker_error, nice=WORKER_NICE,
-                min_period_s=p['events_batch_ms'] / 1000.0)
+                min_period_s=p['events_batch_ms'] / 1000.0, raw=True)
         else:  # a frame that finds the worker busy is dropped and counted
             qos = QoSProfile(depth=p['image_depth'],
                              reliability=reliability(p['image_reliability']))
@@ -166,13 +167,22 @@ class ClassifierNode(LifecycleNode):
                 stamp_ns(msg.header), lambda: frame_to_array(msg), msg.header, self._publish))
 
     def _on_packet(self, msg) -> None:
-        """Reader thread: decode and window one EventPacket (tests call it directly)."""
+        """
+        Reader thread: decode and window one EventPacket, serialized (as the reader takes it).
+
+        Tests call it directly, with messages too. A window's results carry the header of the
+        packet its last event came from (:func:`header_msg` of it, made when published).
+        """
         intake = self._intake
         if not self._active or intake is None:
             return
         try:
-            self._pipeline.push_packet(packet_to_fields(msg), msg.header, intake.worker)
-        except ValueError as exc:  # unknown encoding, a packet the decoder refuses
+            if isinstance(msg, bytes):
+                fields, header = cdr_to_packet(msg)
+            else:
+                fields, header = packet_to_fields(msg), msg.header
+            self._pipeline.push_packet(fields, header, intake.worker)
+        except ValueError as exc:  # unknown encoding, a packet the decoder refuses, not CDR
             self.get_logger().warn(f'event packet skipped: {self._pipeline.error(exc)}',
                                    throttle_duration_sec=5.0)
 
@@ -225,6 +235,7 @@ class ClassifierNode(LifecycleNode):
         converting it cost about 0.2 ms a frame; a subscriber sees results from its match on,
         as with any volatile topic).
         """
+        header = header_msg(header)  # an event packet's header, read from its bytes
         self._pub.publish(prediction_to_msg(prediction, header, dropped))
         vision = self._vision_pub
         if vision is not None and vision.get_subscription_count():

@@ -287,6 +287,11 @@ def bag_topic(path: PathLike, topic: Optional[str] = None) -> BagTopic:
     return _choose(path, bag_topics(path), topic)
 
 
+def event_typestore() -> object:
+    """Return a typestore of Jazzy's types and ``event_camera_msgs/EventPacket``."""
+    return _typestore([])
+
+
 def _typestore(connections) -> object:
     """Return a typestore knowing every type of ``connections`` (Jazzy's, the bag's own)."""
     from rosbags.interfaces import MessageDefinitionFormat
@@ -304,6 +309,8 @@ def _typestore(connections) -> object:
         else:
             raise DatasetError(f'{connection.topic}: the bag does not define its message type '
                                f'{connection.msgtype}')
+    if EVENTS_TYPE not in store.fielddefs:
+        store.register(get_types_from_msg(EVENT_PACKET_MSG, EVENTS_TYPE))
     return store
 
 
