@@ -248,6 +248,7 @@ def run_case(probe: Probe, executor: str, mevps: float, args, logdir: pathlib.Pa
             'executor': executor, 'mevps': mevps, 'packet_us': args.packet_us,
             'sent': sent['sent'], 'received': received,
             'lost_seq_gaps': probe.counter('packets_lost'),
+            'sequence_gaps': probe.counter('sequence_gaps'),
             'lost_total': sent['sent'] - received, 'publisher_late': sent['late'],
             'bytes_per_packet': sent['bytes_per_packet'],
             'windows_expected': int(args.duration_s * 1000.0 / args.window_ms),
@@ -280,19 +281,22 @@ def report(facts: dict, cases: list, args) -> str:
         f'{args.duration_s:g} s per case, lone events on {args.sensor[0]}x{args.sensor[1]} '
         f"pixels; classifier: `{facts['model']}`, T = {args.timesteps}, "
         f'{args.window_ms:g} ms windows, events_depth {args.events_depth}', '',
-        '| executor | Mev/s | bytes/packet | sent | received | lost (seq gaps) | sent - '
+        '| executor | Mev/s | bytes/packet | sent | late | received | lost (seq gaps) | sent - '
         'received | windows made / expected | dropped | classified | classifier CPU % | '
         'classification % | beyond it % | publisher CPU % | machine busy % | load |',
-        '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|']
+        '|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|']
     for c in cases:
         lines.append(
             f"| {c['executor']} | {c['mevps']:g} | {c['bytes_per_packet']:.0f} | {c['sent']} | "
-            f"{c['received']} | {c['lost_seq_gaps']} | {c['lost_total']} | "
+            f"{c['publisher_late']} | {c['received']} | "
+            f"{c['lost_seq_gaps']} ({c.get('sequence_gaps', '?')}) | {c['lost_total']} | "
             f"{c['windows']} / {c['windows_expected']} | {c['windows_dropped']} | "
             f"{c['classified']} | {c['classifier_cpu_pct']:.1f} | {c['classify_pct']:.1f} | "
             f"{c['beyond_classify_pct']:.1f} | {c['publisher_cpu_pct']:.1f} | "
             f"{c['machine_busy_pct']:.0f} | {c['load']} |")
-    lines += ['', 'CPU figures are % of one core over the stream; "classification" is the sum '
+    lines += ['', '"late": packets the publisher sent more than a period late (then back to '
+              'back); "lost (seq gaps)": packets missing from the seq numbers (in how many gaps). '
+              'CPU figures are % of one core over the stream; "classification" is the sum '
               'of the `latency_ms` of the results (wall time of encoding + inference), "beyond '
               'it" the classifier process CPU minus that.', '']
     return '\n'.join(lines)

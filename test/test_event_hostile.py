@@ -78,8 +78,13 @@ def test_a_packet_over_max_packet_bytes_is_refused_and_counted(ros) -> None:
 def test_serialized_packets_are_read_and_bytes_that_are_not_one_are_counted(ros) -> None:
     """The reader hands over packets serialized: read as messages are; garbage is an error."""
     from rclpy.serialization import serialize_message
+
+    from topspark_ros.conversions import events
+    events._packet_store.cache_clear()
     context, executor, _ = ros
     node = _classifier(context, executor)
+    # made when the node configured, not at the first packet (the reader would pause)
+    assert events._packet_store.cache_info().currsize == 1
     packets = _stream(3)
     node._on_packet(serialize_message(_packet(packets[0], seq=0)))
     node._on_packet(b'\x00\x01\x00\x00' + bytes(range(40)))  # CDR, but not an EventPacket

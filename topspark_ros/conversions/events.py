@@ -89,6 +89,24 @@ def _packet_store():
     return event_typestore()
 
 
+def prepare_cdr_reading() -> None:
+    """
+    Make :func:`cdr_to_packet` ready: its typestore, and its reader of EventPackets.
+
+    The first call otherwise spends milliseconds building them, a pause a reader thread at
+    1 000 packets per second should not take with its first packet (the classifier calls this
+    when it configures).
+    """
+    from topspark_ros.core.data.bag import EVENTS_TYPE
+    store = _packet_store()
+    empty = store.types[EVENTS_TYPE](
+        header=store.types['std_msgs/msg/Header'](
+            stamp=store.types['builtin_interfaces/msg/Time'](sec=0, nanosec=0), frame_id=''),
+        height=0, width=0, seq=0, time_base=0, encoding='', is_bigendian=False,
+        events=np.zeros(0, np.uint8))
+    cdr_to_packet(store.serialize_cdr(empty, EVENTS_TYPE))
+
+
 def cdr_to_packet(data: bytes) -> Tuple[PacketFields, PacketHeader]:
     """
     Return the fields and the header of the EventPacket serialized (CDR) in ``data``.

@@ -24,7 +24,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from topspark_ros.conversions.events import (cdr_to_packet, event_packet_type, header_msg,
-                                             packet_to_fields)
+                                             packet_to_fields, prepare_cdr_reading)
 from topspark_ros.conversions.image import frame_to_array, stamp_ns
 from topspark_ros.conversions.results import (class_labels, label_info_msg, prediction_to_msg,
                                               prediction_to_vision_msg, vision_msgs_types)
@@ -72,6 +72,8 @@ class ClassifierNode(LifecycleNode):
             self._packet_type = event_packet_type(
                 "input_mode 'events'", "set input_mode to 'frames'") \
                 if p['input_mode'] == 'events' else None
+            if self._packet_type is not None:
+                prepare_cdr_reading()  # not at the first packet: the reader must not pause
             vision = vision_msgs_types(
                 'publish_vision_msgs (true)') if p['publish_vision_msgs'] else None
             self._pipeline.load()
