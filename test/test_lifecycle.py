@@ -294,13 +294,60 @@ def _wait_set_trap(callback_group):
 
 
 @pytest.mark.parametrize('kind', ['multi', 'single'])
+def test_stopping_the_executor_lets_a_callback_in_progress_finish_first(kind, capfd) -> None:
+    """
+    A timer callback runs in the executor's pool as it stops; its node is destroyed after.
+
+    rclpy's ``Executor.shutdown`` returned at once: the callback then failed half-way on its
+    destroyed publisher, and rclpy printed its unretrieved exception when the process exited.
+    """
+    import gc
+
+    import rclpy
+    from rclpy.node import Node
+    from std_msgs.msg import String
+
+    from topspark_ros.nodes.runner import make_executor, stop_executor
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = make_executor(kind, threads=2, context=context)
+    node = Node('slow_timer', context=context)
+    publisher = node.create_publisher(String, 'slow_timer_out', 10)
+    started, finished = threading.Event(), []
+
+    def slow() -> None:
+        if started.is_set():
+            return
+        started.set()
+        time.sleep(0.3)
+        publisher.publish(String(data='after a while'))
+        finished.append(True)
+
+    node.create_timer(0.01, slow)
+    executor.add_node(node)
+    try:
+        end = time.monotonic() + 10.0
+        while not started.is_set() and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        assert started.is_set()
+        assert stop_executor(executor, timeout_s=5.0)
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    assert finished == [True]
+    del executor
+    gc.collect()
+    assert 'never retrieved' not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize('kind', ['multi', 'single'])
 def test_a_subscription_destroyed_while_the_wait_set_is_built_is_survived(kind) -> None:
     """rclpy#1142: cleanup destroys subscriptions while the executor builds its wait set."""
     import rclpy
     from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.parameter import Parameter
 
-    from topspark_ros.nodes.runner import make_executor
+    from topspark_ros.nodes.runner import make_executor, stop_executor
     from topspark_ros.nodes.timestep_controller import TimestepControllerNode
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -321,7 +368,7 @@ def test_a_subscription_destroyed_while_the_wait_set_is_built_is_survived(kind) 
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     finally:
         nodes = executor.get_nodes()
-        executor.shutdown()
+        stop_executor(executor)
         for each in nodes:  # leave the DDS graph now: its latched T must not reach later tests
             each._state_machine.destroy_when_not_in_use()
             each.destroy_node()

@@ -17,8 +17,10 @@ def leave_graph(executor, context) -> None:
     a later test's ``wait_for_service`` or graph query would otherwise still find it.
     """
     import rclpy
+
+    from topspark_ros.nodes.runner import stop_executor
     nodes = executor.get_nodes()
-    executor.shutdown()
+    stop_executor(executor)  # the callbacks in progress finish before their nodes go
     for node in nodes:
         destroy(node)
     rclpy.shutdown(context=context)

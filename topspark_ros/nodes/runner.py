@@ -56,6 +56,8 @@ from rclpy.signals import SignalHandlerOptions
 
 PROCESS_LOGGER = 'topspark_ros'
 """Logger of what no node of the process can say (a node that could not be created)."""
+STOP_WAIT_S = 5.0
+"""Longest wait for the callbacks in progress when an executor stops (s), see stop_executor."""
 ACK_WAIT_S = 5.0
 """Longest wait of a finished player for its reliable subscribers' acknowledgements (s)."""
 MATCH_SETTLE_S = 0.5
@@ -186,9 +188,40 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
                     node.trigger_shutdown()
                 except Exception:  # a node already finalised, or mid-transition
                     pass
-        executor.shutdown()
+        stop_executor(executor)
         for node in nodes:
             node.destroy_node()
+
+
+def stop_executor(executor, timeout_s: float = STOP_WAIT_S) -> bool:
+    """
+    Shut ``executor`` down, then wait (up to ``timeout_s``) for the callbacks it still runs.
+
+    Call it before destroying the executor's nodes. rclpy's ``Executor.shutdown`` says it
+    waits for the callbacks in progress but returns at once (rclpy 7.1, Jazzy), so a node
+    destroyed right after it could still have a callback running in the
+    ``MultiThreadedExecutor``'s pool, or waiting to run there. That callback then raised
+    ``InvalidHandle`` ("cannot use Destroyable because destruction was requested") half-way,
+    and since nobody retrieved its task's exception, rclpy printed it when the process
+    exited. An exception a callback raised is logged through :data:`PROCESS_LOGGER` here.
+    Returns False when callbacks were still running at the timeout.
+    """
+    executor.shutdown()
+    end = time.monotonic() + timeout_s
+    finished = True
+    # The MultiThreadedExecutor keeps the tasks it handed to its pool until a spin collects
+    # them; the other executors run callbacks in the spinning thread, which has returned.
+    for task in list(getattr(executor, '_futures', ())):
+        while not task.done() and time.monotonic() < end:
+            time.sleep(0.005)
+        if not task.done():
+            finished = False
+            continue
+        exc = task.exception()  # retrieved: rclpy would print it at exit otherwise
+        if exc is not None:
+            get_logger(PROCESS_LOGGER).error(
+                f'a callback raised while the executor stopped: {type(exc).__name__}: {exc}')
+    return finished
 
 
 def init(argv: Sequence[str]) -> None:
