@@ -80,11 +80,12 @@ def test_serialized_packets_are_read_and_bytes_that_are_not_one_are_counted(ros)
     from rclpy.serialization import serialize_message
 
     from topspark_ros.conversions import events
-    events._packet_store.cache_clear()
+    events._cdr_reader.cache_clear()
     context, executor, _ = ros
     node = _classifier(context, executor)
     # made when the node configured, not at the first packet (the reader would pause)
-    assert events._packet_store.cache_info().currsize == 1
+    assert events._cdr_reader.cache_info().currsize == 1
+    assert node._intake.reader._raw
     packets = _stream(3)
     node._on_packet(serialize_message(_packet(packets[0], seq=0)))
     node._on_packet(b'\x00\x01\x00\x00' + bytes(range(40)))  # CDR, but not an EventPacket
@@ -95,6 +96,18 @@ def test_serialized_packets_are_read_and_bytes_that_are_not_one_are_counted(ros)
     values = node._diagnostic_status()[2]
     assert values['packets_received'] == 3 and values['packets_lost'] == 0
     assert values['events'] == 3 * 100
+
+
+def test_another_eventpacket_definition_is_taken_as_messages(ros, monkeypatch) -> None:
+    """An installed EventPacket that the bytes reader does not know: messages, as before."""
+    from topspark_ros.nodes import classifier
+    monkeypatch.setattr(classifier, 'prepare_cdr_reading', lambda msg_type: False)
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+    assert not node._intake.reader._raw
+    for seq, data in enumerate(_stream(2)):
+        node._on_packet(_packet(data, seq))
+    assert node._diagnostic_status()[2]['events'] == 2 * 100
 
 
 def test_corrupt_data_warns_and_later_packets_keep_their_times(ros) -> None:

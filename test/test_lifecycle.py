@@ -293,51 +293,57 @@ def _wait_set_trap(callback_group):
     return Trap(callback_group)
 
 
-@pytest.mark.parametrize('kind', ['multi', 'single'])
-def test_stopping_the_executor_lets_a_callback_in_progress_finish_first(kind, capfd) -> None:
+def test_stopping_the_executor_lets_the_callbacks_in_its_pool_finish_first(capfd) -> None:
     """
-    A timer callback runs in the executor's pool as it stops; its node is destroyed after.
+    Four slow timer callbacks, two running in the executor's pool and two queued, as it stops.
 
-    rclpy's ``Executor.shutdown`` returned at once: the callback then failed half-way on its
-    destroyed publisher, and rclpy printed its unretrieved exception when the process exited.
+    rclpy's ``Executor.shutdown`` returned at once: with their node destroyed right after, the
+    running callbacks failed half-way on their destroyed publisher, the queued ones did not
+    run at all, and rclpy printed their unretrieved exceptions when the process exited.
     """
     import gc
 
     import rclpy
+    from rclpy.callback_groups import ReentrantCallbackGroup
     from rclpy.node import Node
     from std_msgs.msg import String
 
     from topspark_ros.nodes.runner import make_executor, stop_executor
     context = rclpy.Context()
     rclpy.init(context=context)
-    executor = make_executor(kind, threads=2, context=context)
-    node = Node('slow_timer', context=context)
-    publisher = node.create_publisher(String, 'slow_timer_out', 10)
-    started, finished = threading.Event(), []
+    executor = make_executor('multi', threads=2, context=context)
+    node = Node('slow_timers', context=context)
+    publisher = node.create_publisher(String, 'slow_timers_out', 10)
+    group = ReentrantCallbackGroup()
+    started, finished = set(), []
 
-    def slow() -> None:
-        if started.is_set():
+    def slow(k: int) -> None:
+        if k in started:
             return
-        started.set()
+        started.add(k)
         time.sleep(0.3)
-        publisher.publish(String(data='after a while'))
-        finished.append(True)
+        publisher.publish(String(data=f'timer {k}, after a while'))
+        finished.append(k)
 
-    node.create_timer(0.01, slow)
+    for k in range(4):
+        node.create_timer(0.01, lambda k=k: slow(k), callback_group=group)
     executor.add_node(node)
     try:
         end = time.monotonic() + 10.0
-        while not started.is_set() and time.monotonic() < end:
+        while len(started) < 2 and time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
-        assert started.is_set()
+        for _ in range(10):  # the other two timers' callbacks wait in the pool's queue
+            executor.spin_once(timeout_sec=0.01)
+        assert len(started) == 2  # both threads busy
         assert stop_executor(executor, timeout_s=5.0)
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
-    assert finished == [True]
+    assert sorted(finished) == [0, 1, 2, 3]
     del executor
     gc.collect()
-    assert 'never retrieved' not in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert 'never retrieved' not in err and 'a callback raised' not in err, err
 
 
 @pytest.mark.parametrize('kind', ['multi', 'single'])

@@ -65,6 +65,7 @@ def test_serialized_packets_read_as_the_message_class_reads_them(size):
     expected = packet_to_fields(msg)
     assert fields['data'].dtype == np.uint8 and bytes(fields['data']) == bytes(msg.events)
     assert not fields['data'].flags.writeable  # a view of the bytes, not a copy
+    assert size == 0 or np.shares_memory(fields['data'], np.frombuffer(raw, np.uint8))
     assert {k: v for k, v in fields.items() if k != 'data'} == {
         k: v for k, v in expected.items() if k != 'data'}
     assert header == PacketHeader(1_700_000_000, 999_999_999, 'event_camera_optical_frame')
@@ -82,6 +83,40 @@ def test_packets_are_read_with_a_typestore_of_their_own_types_only():
     assert set(store.fielddefs) <= {EVENTS_TYPE, 'std_msgs/msg/Header',
                                     'builtin_interfaces/msg/Time',
                                     'builtin_interfaces/msg/Duration'}  # rosbags' own
+
+
+@needs_msgs
+def test_big_endian_cdr_reads_the_same_fields():
+    from rclpy.serialization import serialize_message
+
+    from topspark_ros.conversions import events
+    msg = event_packet_type()(width=64, height=48, seq=77, time_base=5, encoding='evt3')
+    msg.events = bytes(range(200))
+    msg.header.frame_id = 'cam'
+    little = serialize_message(msg)
+    reader = events._cdr_reader()
+    store_msg = reader.deserialize(little, reader.msgtype)
+    from topspark_ros.core.data.bag import event_typestore, EVENTS_TYPE
+    big = event_typestore().serialize_cdr(store_msg, EVENTS_TYPE, little_endian=False)
+    assert big[:2] == b'\x00\x00' and big != little  # CDR_BE
+    (a, header_a), (b, header_b) = cdr_to_packet(little), cdr_to_packet(big)
+    assert bytes(a.pop('data')) == bytes(b.pop('data')) == bytes(range(200))
+    assert a == b and header_a == header_b
+
+
+@needs_msgs
+def test_the_bytes_reader_knows_the_installed_eventpacket_and_refuses_another():
+    from topspark_ros.conversions.events import prepare_cdr_reading
+
+    class Other:  # what another version of event_camera_msgs could define
+        @staticmethod
+        def get_fields_and_field_types():
+            fields = dict(event_packet_type().get_fields_and_field_types())
+            fields['seq'] = 'uint32'
+            return fields
+
+    assert prepare_cdr_reading(event_packet_type())
+    assert not prepare_cdr_reading(Other)
 
 
 @needs_msgs

@@ -23,7 +23,7 @@ without it where nothing asks for events.
 
 import array
 import functools
-from typing import NamedTuple, Tuple, TYPE_CHECKING, TypedDict
+from typing import Callable, NamedTuple, Tuple, TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -82,29 +82,70 @@ class PacketHeader(NamedTuple):
     frame_id: str
 
 
+class _CdrReader(NamedTuple):
+    """What :func:`cdr_to_packet` reads with (made once, :func:`_cdr_reader`)."""
+
+    deserialize: Callable  # rosbags Typestore.deserialize_cdr
+    msgtype: str
+    errors: tuple  # what it raises on bytes that are not a packet
+
+
 @functools.lru_cache(maxsize=1)
-def _packet_store():
-    """Return the ``rosbags`` typestore that reads EventPackets (made once)."""
-    from topspark_ros.core.data.bag import event_typestore
-    return event_typestore()
+def _cdr_reader() -> _CdrReader:
+    """Return the ``rosbags`` reader of EventPackets (made once)."""
+    import struct
+
+    from rosbags.serde import SerdeError
+
+    from topspark_ros.core.data.bag import event_typestore, EVENTS_TYPE
+    # rosbags 0.11.9 raises SerdeError; older ones let the parser's errors out.
+    errors = (SerdeError, ValueError, TypeError, IndexError, OverflowError, struct.error,
+              AssertionError)
+    return _CdrReader(event_typestore().deserialize_cdr, EVENTS_TYPE, errors)
 
 
-def prepare_cdr_reading() -> None:
+def _field_types(msg_type) -> list:
+    """Return ``(name, type)`` of the fields of a message class, as rosidl names them."""
+    return list(msg_type.get_fields_and_field_types().items())
+
+
+def _cdr_field_types() -> list:
+    """Return ``(name, type)`` of the EventPacket :func:`cdr_to_packet` reads, as rosidl does."""
+    from rosbags.interfaces import Nodetype
+
+    from topspark_ros.core.data.bag import event_typestore, EVENTS_TYPE
+    names = {'bool': 'boolean'}
+
+    def spelled(desc) -> str:
+        kind, rest = desc
+        if kind == Nodetype.BASE:
+            return names.get(rest[0], rest[0])
+        if kind == Nodetype.NAME:
+            return rest.replace('/msg/', '/')
+        if kind == Nodetype.SEQUENCE:
+            return f'sequence<{spelled(rest[0])}>'
+        return repr(desc)
+
+    _, fields = event_typestore().fielddefs[EVENTS_TYPE]
+    return [(name, spelled(desc)) for name, desc in fields]
+
+
+def prepare_cdr_reading(msg_type=None) -> bool:
     """
-    Make :func:`cdr_to_packet` ready: its typestore, and its reader of EventPackets.
+    Make :func:`cdr_to_packet` ready, and say whether it reads ``msg_type``'s packets.
 
-    The first call otherwise spends milliseconds building them, a pause a reader thread at
-    1 000 packets per second should not take with its first packet (the classifier calls this
-    when it configures).
+    The first call otherwise spends milliseconds building its reader, a pause a reader thread
+    at 1 000 packets per second should not take with its first packet (the classifier calls
+    this when it configures). False when ``msg_type`` (default :func:`event_packet_type`),
+    the EventPacket installed, has other fields than the definition read here (another
+    version of event_camera_msgs): then take messages, not their bytes.
     """
-    from topspark_ros.core.data.bag import EVENTS_TYPE
-    store = _packet_store()
-    empty = store.types[EVENTS_TYPE](
-        header=store.types['std_msgs/msg/Header'](
-            stamp=store.types['builtin_interfaces/msg/Time'](sec=0, nanosec=0), frame_id=''),
-        height=0, width=0, seq=0, time_base=0, encoding='', is_bigendian=False,
-        events=np.zeros(0, np.uint8))
-    cdr_to_packet(store.serialize_cdr(empty, EVENTS_TYPE))
+    msg_type = event_packet_type() if msg_type is None else msg_type
+    if _field_types(msg_type) != _cdr_field_types():
+        return False
+    from rclpy.serialization import serialize_message
+    cdr_to_packet(serialize_message(msg_type()))  # builds the rosbags parser
+    return True
 
 
 def cdr_to_packet(data: bytes) -> Tuple[PacketFields, PacketHeader]:
@@ -113,17 +154,16 @@ def cdr_to_packet(data: bytes) -> Tuple[PacketFields, PacketHeader]:
 
     What a subscription taken raw hands over (``SubscriptionReader(raw=True)``): rclpy then
     builds no Python message, which for the 80 kB packets of a 20 Mev/s camera cost more than
-    reading the bytes here (``rosbags``, about 6 us). ``data`` of the fields is a read-only
-    ``uint8`` array over ``data`` (not copied). Raises ValueError for bytes that do not hold
-    an EventPacket.
+    reading the bytes here (``rosbags``, about 5 us). ``data`` of the fields is a read-only
+    ``uint8`` array over ``data``, not a copy (a copy for big-endian CDR, which is swapped).
+    Raises ValueError for bytes that do not hold an EventPacket.
     """
-    from rosbags.serde import SerdeError
-
-    from topspark_ros.core.data.bag import EVENTS_TYPE
+    reader = _cdr_reader()
     try:
-        msg = _packet_store().deserialize_cdr(data, EVENTS_TYPE)
-    except SerdeError as exc:
-        raise ValueError(f'not a serialized EventPacket ({len(data)} bytes): {exc}') from None
+        msg = reader.deserialize(memoryview(data), reader.msgtype)
+    except reader.errors as exc:
+        raise ValueError(f'not a serialized EventPacket ({len(data)} bytes): '
+                         f'{type(exc).__name__}: {exc}') from None
     events = msg.events
     if not isinstance(events, np.ndarray):  # bytes-like, as some rosbags versions give
         events = np.frombuffer(events, np.uint8)

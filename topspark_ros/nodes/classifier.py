@@ -56,6 +56,7 @@ class ClassifierNode(LifecycleNode):
         self._values = live_values(self, PARAMS)  # read once per input: no get_parameter
         self._active = False
         self._pub = self._vision_pub = self._labels = self._packet_type = self._intake = None
+        self._raw_packets = False
         self._made = []  # (entity, destroy) of what configure created
         # /diagnostics from construction on, so a node that fails to configure says why.
         self._diagnostics = diagnostics.Diagnostics(
@@ -72,8 +73,14 @@ class ClassifierNode(LifecycleNode):
             self._packet_type = event_packet_type(
                 "input_mode 'events'", "set input_mode to 'frames'") \
                 if p['input_mode'] == 'events' else None
-            if self._packet_type is not None:
-                prepare_cdr_reading()  # not at the first packet: the reader must not pause
+            # Packets are read from their bytes (made ready now, not at the first packet:
+            # the reader must not pause), unless the installed EventPacket is another one.
+            self._raw_packets = self._packet_type is not None and \
+                prepare_cdr_reading(self._packet_type)
+            if self._packet_type is not None and not self._raw_packets:
+                self.get_logger().warn(
+                    'the installed event_camera_msgs/EventPacket differs from the one this '
+                    'package reads from bytes: packets are taken as messages (slower)')
             vision = vision_msgs_types(
                 'publish_vision_msgs (true)') if p['publish_vision_msgs'] else None
             self._pipeline.load()
@@ -116,7 +123,7 @@ class ClassifierNode(LifecycleNode):
                 self, self._packet_type, 'events', qos, self._drain_windows,
                 receive=self._on_packet, names=('classifier_events', 'classifier_windows'),
                 on_error=self._worker_error, nice=WORKER_NICE,
-                min_period_s=p['events_batch_ms'] / 1000.0, raw=True)
+                min_period_s=p['events_batch_ms'] / 1000.0, raw=self._raw_packets)
         else:  # a frame that finds the worker busy is dropped and counted
             qos = QoSProfile(depth=p['image_depth'],
                              reliability=reliability(p['image_reliability']))

@@ -195,32 +195,37 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
 
 def stop_executor(executor, timeout_s: float = STOP_WAIT_S) -> bool:
     """
-    Shut ``executor`` down, then wait (up to ``timeout_s``) for the callbacks it still runs.
+    Let the callbacks ``executor`` still runs finish (up to ``timeout_s``), then shut it down.
 
-    Call it before destroying the executor's nodes. rclpy's ``Executor.shutdown`` says it
-    waits for the callbacks in progress but returns at once (rclpy 7.1, Jazzy), so a node
-    destroyed right after it could still have a callback running in the
-    ``MultiThreadedExecutor``'s pool, or waiting to run there. That callback then raised
-    ``InvalidHandle`` ("cannot use Destroyable because destruction was requested") half-way,
-    and since nobody retrieved its task's exception, rclpy printed it when the process
-    exited. An exception a callback raised is logged through :data:`PROCESS_LOGGER` here.
-    Returns False when callbacks were still running at the timeout.
+    Call it, with nothing spinning any more, before destroying the executor's nodes. rclpy's
+    ``Executor.shutdown`` says it waits for the callbacks in progress but returns at once
+    (rclpy 7.1, Jazzy), so a node destroyed right after it could still have a callback
+    running in the ``MultiThreadedExecutor``'s pool, or queued there. That callback then
+    raised ``InvalidHandle`` ("cannot use Destroyable because destruction was requested")
+    half-way, and since nobody retrieved its task's exception, rclpy printed it when the
+    process exited. The wait comes before ``shutdown``, which destroys the guard condition a
+    queued callback signals when it starts. An exception a callback raised is logged as
+    :class:`CallbackErrors` logs it. A callback that does not end (one awaiting something
+    only a spin would bring, or this very call made from a callback) costs the whole
+    ``timeout_s``; returns False when callbacks were still running then.
     """
-    executor.shutdown()
-    end = time.monotonic() + timeout_s
-    finished = True
     # The MultiThreadedExecutor keeps the tasks it handed to its pool until a spin collects
     # them; the other executors run callbacks in the spinning thread, which has returned.
-    for task in list(getattr(executor, '_futures', ())):
+    tasks = list(getattr(executor, '_futures', ()))
+    end = time.monotonic() + timeout_s
+    for task in tasks:
         while not task.done() and time.monotonic() < end:
             time.sleep(0.005)
+    errors = CallbackErrors(executor.get_nodes())
+    executor.shutdown()
+    finished = True
+    for task in tasks:
         if not task.done():
             finished = False
             continue
         exc = task.exception()  # retrieved: rclpy would print it at exit otherwise
         if exc is not None:
-            get_logger(PROCESS_LOGGER).error(
-                f'a callback raised while the executor stopped: {type(exc).__name__}: {exc}')
+            errors.report(exc, 'as the executor stopped')
     return finished
 
 
@@ -352,8 +357,8 @@ class CallbackErrors:
         self._nodes, self._period_s = list(nodes), period_s
         self._seen = {}  # (type, message) -> [time logged, repeats not logged since]
 
-    def report(self, exc: BaseException) -> None:
-        """Log ``exc`` (with its traceback) unless the same error was logged recently."""
+    def report(self, exc: BaseException, when: str = 'the node keeps running') -> None:
+        """Log ``exc`` (with its traceback, and ``when``) unless it was logged recently."""
         key, now = (type(exc), str(exc)), time.monotonic()
         seen = self._seen.get(key)
         if seen is not None and now - seen[0] < self._period_s:
@@ -366,7 +371,7 @@ class CallbackErrors:
         node = self.node_of(exc)
         logger = node.get_logger() if node is not None \
             else get_logger(PROCESS_LOGGER)
-        logger.error(f'a callback raised {_describe(exc)}{repeats}; the node keeps running\n'
+        logger.error(f'a callback raised {_describe(exc)}{repeats}; {when}\n'
                      + ''.join(traceback.format_exception(exc)).rstrip())
 
     def node_of(self, exc: BaseException):
