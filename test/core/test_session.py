@@ -128,6 +128,42 @@ def test_event_windows_give_one_prediction_each_and_can_be_learnt(model) -> None
     session.warm_up_events(SENSOR)  # every decoder and the model, on a synthetic window
 
 
+def test_warming_up_for_events_compiles_every_decoder_kernel(tmp_path) -> None:
+    """
+    In a fresh process and numba cache, every kernel of the decoders compiles in the warm-up.
+
+    evt3's exact kernel, which a packet joining a running stream needs, was left to the
+    first such packet: compiling it then (1.4 s here, where numba's cache is cold or not
+    writable) held up the reader while packets arrived.
+    """
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import numba
+        from topspark_ros.core.events.codecs import base, evt3, libcaer, mono
+        from topspark_ros.core.session import ClassifierSession
+        from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
+        from topspark_ros.core.stdp.readout import Readout
+        import numpy as np
+        model = DiehlCookNetwork(STDPConfig(n_neurons=10, seed=0), readout=Readout(
+            class_rates=np.eye(10), assignments=np.arange(10)))
+        ClassifierSession(model).warm_up_events((34, 34))
+        for module in (base, evt3, libcaer, mono):
+            for name, kernel in vars(module).items():
+                if isinstance(kernel, numba.core.registry.CPUDispatcher) \\
+                        and not kernel.signatures:
+                    print(module.__name__, name)
+        """)
+    import os
+    env = {**os.environ, 'NUMBA_CACHE_DIR': str(tmp_path)}  # cold: a kernel loaded from the
+    # cache brings its callees along, compiling one compiles (and lists) them too
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split('\n') == [''], f'kernels the warm-up left out:\n{done.stdout}'
+
+
 def test_a_session_saves_its_class_names_with_the_weights(model, tmp_path) -> None:
     from topspark_ros.core.checkpoint import load_checkpoint
     session = ClassifierSession(model, class_names=[str(i) for i in range(N_NEURONS)])

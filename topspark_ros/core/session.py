@@ -230,7 +230,12 @@ class ClassifierSession:
 
         Compiles (or loads from numba's cache) the kernels of every packet decoder and of the
         model, so that the first packets of a stream are not held up (a subscriber's queue
-        would overflow meanwhile).
+        would overflow meanwhile). Each decoder also reads the packet without its first word:
+        evt3 then meets events whose row or time it does not know, as on joining a running
+        camera or after a lost packet, which only its exact kernel handles. Compiling that
+        kernel at the first such packet took 1.4 s here, holding the reader (and the GIL)
+        while a driver's 1 ms packets overflowed the subscription's queue; numba's cache
+        saves it only where it can write, so read-only installs paid it at every start.
         """
         from topspark_ros.core.events import empty_events
         from topspark_ros.core.events.codecs import make_decoder, make_encoder, SUPPORTED_ENCODINGS
@@ -244,8 +249,10 @@ class ClassifierSession:
             packet = make_encoder(encoding, width, height).encode(window)
             # read-only (bytes) and writable (a message's array) buffers compile apart
             for data in (packet.data, bytearray(packet.data)):
-                make_decoder(encoding, width, height).decode(data, seq=0,
-                                                             time_base=packet.time_base)
+                decoder = make_decoder(encoding, width, height)
+                decoder.decode(data, seq=0, time_base=packet.time_base)
+                decoder.reset()
+                decoder.decode(data[decoder.word_bytes:], seq=0, time_base=packet.time_base)
         self.classify_events([window], (width, height), 2)
 
     def _prediction(self, result, index: int, timesteps: int, latency_ms: float) -> Prediction:
