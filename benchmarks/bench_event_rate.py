@@ -181,6 +181,28 @@ class Probe:
         return int(float(self.values.get(name, 0)))
 
 
+THREAD_GROUPS = (('reader', ('events_reader',)), ('worker', ('windows_worker',)),
+                 ('DDS', ('dds.',)))
+"""Columns of the classifier's CPU by thread: its native thread names (by prefix)."""
+
+
+def _threads_cpu_s(pid: int) -> dict:
+    """Return CPU seconds (user + system) of each thread group of ``pid`` (others: 'other')."""
+    out = {name: 0.0 for name, _ in THREAD_GROUPS}
+    out['other'] = 0.0
+    tick = os.sysconf('SC_CLK_TCK')
+    for task in pathlib.Path(f'/proc/{pid}/task').iterdir():
+        try:
+            comm = (task / 'comm').read_text().strip()
+            fields = (task / 'stat').read_text().rsplit(')', 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        group = next((name for name, prefixes in THREAD_GROUPS
+                      if comm.startswith(prefixes)), 'other')
+        out[group] += (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def classifier_argv(executor: str, args) -> list:
     """Return the classifier's command line (``ros2 run topspark_ros classifier`` + options)."""
     params = {'input_mode': 'events', 'model_path': str(args.model), 'profile_path': "''",
@@ -231,10 +253,12 @@ def run_case(probe: Probe, executor: str, mevps: float, args, logdir: pathlib.Pa
         started = _read_json_line(publisher, 180.0, probe)['started']
         cpu0 = {'classifier': _proc_cpu_s(classifier.pid),
                 'publisher': _proc_cpu_s(publisher.pid)}
+        threads0 = _threads_cpu_s(classifier.pid)
         machine0, t0 = _machine_cpu(), time.monotonic()
         sent = _read_json_line(publisher, args.duration_s + 60.0, probe)
         wall = time.monotonic() - t0
         cpu1 = _proc_cpu_s(classifier.pid)
+        threads1 = _threads_cpu_s(classifier.pid)
         machine1 = _machine_cpu()
         probe.spin(1.5)  # the last windows, the last /diagnostics
         if classifier.poll() is not None:
@@ -262,11 +286,21 @@ def run_case(probe: Probe, executor: str, mevps: float, args, logdir: pathlib.Pa
             / max(machine1[1] - machine0[1], 1),
             'load': _load()}
         case['beyond_classify_pct'] = case['classifier_cpu_pct'] - case['classify_pct']
+        case['threads_cpu_pct'] = {name: 100.0 * (threads1[name] - threads0[name]) / wall
+                                   for name in threads0}
         return case
     finally:
         _stop(publisher)
         _stop(classifier)
         log.close()
+
+
+def _threads_cell(case: dict) -> str:
+    """Return the per-thread CPU of a case as 'reader / worker / DDS / other'."""
+    threads = case.get('threads_cpu_pct')
+    if not threads:
+        return '-'
+    return ' / '.join(f'{threads[name]:.1f}' for name in [*dict(THREAD_GROUPS), 'other'])
 
 
 def report(facts: dict, cases: list, args) -> str:
@@ -283,8 +317,9 @@ def report(facts: dict, cases: list, args) -> str:
         f'{args.window_ms:g} ms windows, events_depth {args.events_depth}', '',
         '| executor | Mev/s | bytes/packet | sent | late | received | lost (seq gaps) | sent - '
         'received | windows made / expected | dropped | classified | classifier CPU % | '
-        'classification % | beyond it % | publisher CPU % | machine busy % | load |',
-        '|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|']
+        'classification % | beyond it % | threads: reader / worker / DDS / other % | '
+        'publisher CPU % | machine busy % | load |',
+        '|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---|']
     for c in cases:
         lines.append(
             f"| {c['executor']} | {c['mevps']:g} | {c['bytes_per_packet']:.0f} | {c['sent']} | "
@@ -292,7 +327,8 @@ def report(facts: dict, cases: list, args) -> str:
             f"{c['lost_seq_gaps']} ({c.get('sequence_gaps', '?')}) | {c['lost_total']} | "
             f"{c['windows']} / {c['windows_expected']} | {c['windows_dropped']} | "
             f"{c['classified']} | {c['classifier_cpu_pct']:.1f} | {c['classify_pct']:.1f} | "
-            f"{c['beyond_classify_pct']:.1f} | {c['publisher_cpu_pct']:.1f} | "
+            f"{c['beyond_classify_pct']:.1f} | {_threads_cell(c)} | "
+            f"{c['publisher_cpu_pct']:.1f} | "
             f"{c['machine_busy_pct']:.0f} | {c['load']} |")
     lines += ['', '"late": packets the publisher sent more than a period late (then back to '
               'back); "lost (seq gaps)": packets missing from the seq numbers (in how many gaps). '

@@ -121,7 +121,7 @@ class ClassifierNode(LifecycleNode):
                              reliability=reliability(p['events_reliability']))
             self._intake = Intake(
                 self, self._packet_type, 'events', qos, self._drain_windows,
-                receive=self._on_packet, names=('classifier_events', 'classifier_windows'),
+                receive=self._on_packet, names=('events_reader', 'windows_worker'),
                 on_error=self._worker_error, nice=WORKER_NICE,
                 min_period_s=p['events_batch_ms'] / 1000.0, raw=self._raw_packets)
         else:  # a frame that finds the worker busy is dropped and counted
@@ -130,7 +130,7 @@ class ClassifierNode(LifecycleNode):
             self._intake = camera_intake(
                 self, p['image_transport'], qos, work=self._on_image,
                 drop=lambda msg: self._pipeline.drop_frame(stamp_ns(msg.header)),
-                names=('classifier_frames_in', 'classifier_frames'),
+                names=('frames_reader', 'frames_worker'),
                 on_error=self._worker_error,
                 hint="set image_reliability to 'best_effort' to hear it")
         return result
