@@ -112,6 +112,25 @@ def test_a_reader_with_a_minimum_period_takes_a_stream_in_batches(ros) -> None:
     node.destroy_node()
 
 
+@pytest.mark.skipif(not pathlib.Path('/proc/self/task').is_dir(), reason='Linux /proc only')
+def test_a_worker_thread_is_named_in_the_os() -> None:
+    """top -H and py-spy show the worker's name (15 bytes of it), not 'python'."""
+    import threading
+
+    from topspark_ros.nodes.intake import Worker
+    seen = []
+
+    def work() -> None:
+        path = f'/proc/self/task/{threading.get_native_id()}/comm'
+        seen.append(pathlib.Path(path).read_text().strip())
+
+    worker = Worker(work, name='windows_worker_of_a_node', on_error=print)
+    worker.trigger()
+    assert _wait(lambda: seen, 10.0)
+    worker.close()
+    assert seen == ['windows_worker_']
+
+
 def test_a_raw_reader_hands_over_the_serialized_messages(ros) -> None:
     from rclpy.node import Node
     from rclpy.serialization import deserialize_message
