@@ -114,7 +114,7 @@ def test_a_reader_with_a_minimum_period_takes_a_stream_in_batches(ros) -> None:
 
 @pytest.mark.skipif(not pathlib.Path('/proc/self/task').is_dir(), reason='Linux /proc only')
 def test_a_worker_thread_is_named_in_the_os() -> None:
-    """top -H and py-spy show the worker's name (15 bytes of it), not 'python'."""
+    """The worker's name (15 bytes of it) shows in top -H and py-spy, not 'python'."""
     import threading
 
     from topspark_ros.nodes.intake import Worker
