@@ -209,6 +209,8 @@ def classifier_argv(executor: str, args) -> list:
               'default_timesteps': args.timesteps, 'window_ms': args.window_ms,
               'max_pending_windows': 2, 'events_depth': args.events_depth,
               'diagnostics_period_s': 0.5}
+    if args.events_batch_ms is not None:
+        params['events_batch_ms'] = args.events_batch_ms
     ros_args = [arg for key, value in params.items() for arg in ('-p', f'{key}:={value}')]
     return [sys.executable, '-m', 'topspark_ros.nodes.classifier', '--autostart',
             '--executor', executor, '--ros-args', '-r', f'events:={TOPIC}', *ros_args]
@@ -360,6 +362,8 @@ def _parse(argv=None) -> argparse.Namespace:
     parser.add_argument('--timesteps', type=int, default=4)
     parser.add_argument('--window-ms', type=float, default=300.0)
     parser.add_argument('--events-depth', type=int, default=100)
+    parser.add_argument('--events-batch-ms', type=float, default=None,
+                        help="the classifier's events_batch_ms (default: the node's default)")
     parser.add_argument('--settle-s', type=float, default=1.0,
                         help='pause between subscription match and the first packet')
     parser.add_argument('--shm-segment-mb', type=float, default=16.0,

@@ -32,7 +32,8 @@ from topspark_ros.core.pipeline import ClassifierPipeline
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.classifier_params import PARAMS
-from topspark_ros.nodes.intake import camera_intake, Intake
+from topspark_ros.nodes.intake import (camera_intake, freeze_long_lived, Intake,
+                                       thaw_long_lived)
 from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import declare, live_values, values
 from topspark_ros.nodes.qos import reliability
@@ -115,6 +116,7 @@ class ClassifierNode(LifecycleNode):
         p = values(self, PARAMS)
         self._pipeline.activate()
         result = super().on_activate(state)  # the lifecycle publishers first
+        freeze_long_lived()  # no full collection of the model's objects while input flows
         self._active = True
         if p['input_mode'] == 'events':  # packets decoded and windowed in the reader
             qos = QoSProfile(depth=p['events_depth'],
@@ -277,6 +279,7 @@ class ClassifierNode(LifecycleNode):
         if self._intake is not None:
             self._intake.close()
             self._intake = None
+            thaw_long_lived()
 
 
 def main(args=None) -> int:

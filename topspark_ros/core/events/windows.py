@@ -76,16 +76,27 @@ class _OpenWindow:
                 return self._spares.pop(k)
         return None
 
-    def append(self, events: np.ndarray) -> None:
-        """Copy ``events`` (:data:`EVENT_DTYPE`) to the end of the window."""
+    @property
+    def capacity(self) -> int:
+        """Return how many events the current buffer holds (0 before the window's first)."""
+        return 0 if self._data is None else len(self._data)
+
+    def append(self, events: np.ndarray, expected: int = 0) -> None:
+        """
+        Copy ``events`` (:data:`EVENT_DTYPE`) to the end of the window.
+
+        ``expected``: how many events the window will likely hold, when known (a buffer that
+        grows takes that size at once).
+        """
         end = self.size + len(events)
-        capacity = 0 if self._data is None else len(self._data)
+        capacity = self.capacity
         if end > capacity:
             grown = None
             if self._data is None:  # a new window: a buffer that holds one like the last
                 grown = self._free_spare(max(end, self._last_size))
             if grown is None:
-                grown = np.empty(max(end, self._capacity_hint, 2 * capacity), EVENT_DTYPE)
+                grown = np.empty(max(end, self._capacity_hint, 2 * capacity, int(expected)),
+                                 EVENT_DTYPE)
             if self.size:
                 _copy_events(grown[:self.size], self._data[:self.size])
             self._data = grown
@@ -124,6 +135,9 @@ class TimeWindower:
         windows with fewer events are dropped (counted in :attr:`dropped_small`) (>= 1).
 
     """
+
+    MAX_EXPECTED = 1 << 26
+    """Largest buffer (events, 870 MB) a window's rate so far makes it take at once."""
 
     def __init__(self, window_us: int, *, start_us: Optional[int] = None,
                  min_events: int = 1) -> None:
@@ -175,7 +189,10 @@ class TimeWindower:
             t = events['t']
             low, high = (t[0], t[-1]) if ordered else (t.min(), t.max())
             if int(low) >= start and int(high) < start + self.window_us:
-                self._open.append(events)
+                expected = 0
+                if self._open.size + len(events) > self._open.capacity:
+                    expected = self._expected_events(len(events), int(high) - start + 1)
+                self._open.append(events, expected)
                 return out
         index = (events['t'] - self._origin) // self.window_us
         if self._index is not None:
@@ -200,6 +217,21 @@ class TimeWindower:
             self._index = int(key)
             self._open.append(part)
         return out
+
+    def _expected_events(self, adding: int, elapsed_us: int) -> int:
+        """
+        Return the open window's likely size: its rate so far over the whole window.
+
+        Its buffer grows to that at once. Doubling alone copied the window at every growth:
+        the first 300 ms window of a 20 Mev/s stream ended with a 55 MB copy into a fresh
+        110 MB buffer, which held the reader up for about 190 ms (packets were lost behind
+        it). The rate counts from at least 1/64 of the window, and the size is bounded by
+        :attr:`MAX_EXPECTED`; an estimate too high costs address space only, as the pages
+        of a buffer are used when filled.
+        """
+        elapsed = max(elapsed_us, self.window_us // 64, 1)
+        estimate = (self._open.size + adding) * self.window_us // elapsed
+        return min(estimate + estimate // 8, self.MAX_EXPECTED)
 
     def flush(self) -> List[np.ndarray]:
         """Return the open, partial window (if it has ``min_events``) and start afresh."""
