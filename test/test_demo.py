@@ -115,10 +115,12 @@ def test_short_event_demo_runs_and_reports(tmp_path) -> None:
                         out)
     assert packets, out
     sent, received, lost = map(int, packets.groups())
-    assert received == sent - lost, out
-    # 1 ms packets: about 900/s running, 225/s seen on a fresh clone's compiling first run;
-    # 10 ms packets would give at most 100/s.
-    assert sent >= 150 * duration_s, f'{sent} packets in {duration_s} s are not 1 ms packets'
+    assert received == sent - lost and sent > 0, out
+    # 1 ms packets, as the player says. (Their rate is no measure of it: the one demo process
+    # publishes them from its executor, between the other nodes' callbacks, and sent 100 to
+    # 400 a second here, 900 once; 10 ms packets would give at most 100.)
+    assert re.search(r'\[event_player\]: playing .* packets of 1(\.0)? ms',
+                     out + result.stderr), out + result.stderr
     assert plot.exists() and plot.stat().st_size > 10_000
 
 
