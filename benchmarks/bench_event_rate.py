@@ -16,7 +16,12 @@ a sensor rate of ``--mevps`` million events per second, and reports for each exe
   ``/proc/<pid>/stat``), as % of one core; for the classifier also the classification time
   (the sum of the ``latency_ms`` its results carry: encoding + inference) and the CPU beyond
   it (process CPU - classification time, as % of one core);
+- the classifier's peak resident memory (``VmHWM``);
 - the machine's load average before and after.
+
+``--load-procs K`` runs K busy loops (plain Python processes, one core each) beside every
+case: the condition of a robot whose cores other jobs share, reproducibly (on these 2 cores,
+K = 2 leaves the classifier and the publisher half the machine).
 
 The stream: events spread evenly in time (``t``), uniformly at random over the sensor
 (``--sensor``, default the 34x34 of the N-MNIST-like set), random polarity: lone events, the
@@ -29,7 +34,8 @@ as a live stream's do, and the publisher spends its time publishing, not encodin
 Usage (inside the project environment)::
 
     dev/in_env.sh python benchmarks/bench_event_rate.py [--executors multi,single,events]
-        [--mevps 1,5,20] [--packet-us 1000] [--duration-s 10] [--repeat 1] [--json FILE]
+        [--mevps 1,5,20] [--packet-us 1000] [--duration-s 10] [--repeat 1] [--load-procs K]
+        [--events-depth N] [--events-batch-ms MS] [--json FILE]
 
 Progress goes to stderr, the Markdown report to stdout.
 """
@@ -207,10 +213,10 @@ def classifier_argv(executor: str, args) -> list:
     """Return the classifier's command line (``ros2 run topspark_ros classifier`` + options)."""
     params = {'input_mode': 'events', 'model_path': str(args.model), 'profile_path': "''",
               'default_timesteps': args.timesteps, 'window_ms': args.window_ms,
-              'max_pending_windows': 2, 'events_depth': args.events_depth,
-              'diagnostics_period_s': 0.5}
-    if args.events_batch_ms is not None:
-        params['events_batch_ms'] = args.events_batch_ms
+              'max_pending_windows': 2, 'diagnostics_period_s': 0.5}
+    for key in ('events_depth', 'events_batch_ms'):  # None: the node's default
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
     ros_args = [arg for key, value in params.items() for arg in ('-p', f'{key}:={value}')]
     return [sys.executable, '-m', 'topspark_ros.nodes.classifier', '--autostart',
             '--executor', executor, '--ros-args', '-r', f'events:={TOPIC}', *ros_args]
@@ -222,6 +228,23 @@ def publisher_argv(mevps: float, args) -> list:
             '--mevps', str(mevps), '--packet-us', str(args.packet_us),
             '--duration-s', str(args.duration_s), '--sensor', 'x'.join(map(str, args.sensor)),
             '--settle-s', str(args.settle_s)]
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """Return the peak resident memory of ``pid`` so far (MiB, ``VmHWM``)."""
+    for line in pathlib.Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) / 1024.0
+    return float('nan')
+
+
+BUSY_LOOP = 'import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass'
+
+
+def busy_loops(count: int, seconds: float) -> list:
+    """Start ``count`` busy-loop processes (one core each) that end after ``seconds``."""
+    return [subprocess.Popen([sys.executable, '-c', BUSY_LOOP.format(seconds=seconds)])
+            for _ in range(count)]
 
 
 def _read_json_line(proc, timeout_s: float, probe: Probe) -> dict:
@@ -251,8 +274,10 @@ def run_case(probe: Probe, executor: str, mevps: float, args, logdir: pathlib.Pa
                                  stderr=open(logdir / f'publisher_{tag}.log', 'w'), text=True)
     probe.results.clear()
     probe.values = {}
+    loops = []
     try:
         started = _read_json_line(publisher, 180.0, probe)['started']
+        loops = busy_loops(args.load_procs, args.duration_s + 30.0)
         cpu0 = {'classifier': _proc_cpu_s(classifier.pid),
                 'publisher': _proc_cpu_s(publisher.pid)}
         threads0 = _threads_cpu_s(classifier.pid)
@@ -262,6 +287,8 @@ def run_case(probe: Probe, executor: str, mevps: float, args, logdir: pathlib.Pa
         cpu1 = _proc_cpu_s(classifier.pid)
         threads1 = _threads_cpu_s(classifier.pid)
         machine1 = _machine_cpu()
+        for proc in loops:
+            _stop(proc)
         probe.spin(1.5)  # the last windows, the last /diagnostics
         if classifier.poll() is not None:
             raise RuntimeError(f'the classifier exited ({classifier.returncode}); see {log.name}')
@@ -286,14 +313,15 @@ def run_case(probe: Probe, executor: str, mevps: float, args, logdir: pathlib.Pa
             'publisher_cpu_pct': 100.0 * sent['cpu_s'] / sent['wall_s'],
             'machine_busy_pct': 100.0 * (machine1[0] - machine0[0])
             / max(machine1[1] - machine0[1], 1),
-            'load': _load()}
+            'load': _load(), 'classifier_peak_rss_mb': _peak_rss_mb(classifier.pid),
+            'load_procs': args.load_procs}
         case['beyond_classify_pct'] = case['classifier_cpu_pct'] - case['classify_pct']
         case['threads_cpu_pct'] = {name: 100.0 * (threads1[name] - threads0[name]) / wall
                                    for name in threads0}
         return case
     finally:
-        _stop(publisher)
-        _stop(classifier)
+        for proc in [*loops, publisher, classifier]:
+            _stop(proc)
         log.close()
 
 
@@ -316,12 +344,16 @@ def report(facts: dict, cases: list, args) -> str:
         f'- stream: evt3, {args.packet_us} us packets ({1e6 / args.packet_us:g} packets/s), '
         f'{args.duration_s:g} s per case, lone events on {args.sensor[0]}x{args.sensor[1]} '
         f"pixels; classifier: `{facts['model']}`, T = {args.timesteps}, "
-        f'{args.window_ms:g} ms windows, events_depth {args.events_depth}', '',
+        f'{args.window_ms:g} ms windows, events_depth {args.events_depth or "default"}, '
+        f'events_batch_ms {args.events_batch_ms or "default"}; busy loops beside each case: '
+        f'{args.load_procs}', '',
         '| executor | Mev/s | bytes/packet | sent | late | received | lost (seq gaps) | sent - '
         'received | windows made / expected | dropped | classified | classifier CPU % | '
         'classification % | beyond it % | threads: reader / worker / DDS / other % | '
-        'publisher CPU % | machine busy % | load |',
-        '|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---|']
+        'publisher CPU % | classifier peak RSS MiB | machine busy % | load |',
+        '|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|'
+        '---|']
+    nan = float('nan')  # cases recorded before the column
     for c in cases:
         lines.append(
             f"| {c['executor']} | {c['mevps']:g} | {c['bytes_per_packet']:.0f} | {c['sent']} | "
@@ -330,7 +362,7 @@ def report(facts: dict, cases: list, args) -> str:
             f"{c['windows']} / {c['windows_expected']} | {c['windows_dropped']} | "
             f"{c['classified']} | {c['classifier_cpu_pct']:.1f} | {c['classify_pct']:.1f} | "
             f"{c['beyond_classify_pct']:.1f} | {_threads_cell(c)} | "
-            f"{c['publisher_cpu_pct']:.1f} | "
+            f"{c['publisher_cpu_pct']:.1f} | {c.get('classifier_peak_rss_mb', nan):.0f} | "
             f"{c['machine_busy_pct']:.0f} | {c['load']} |")
     lines += ['', '"late": packets the publisher sent more than a period late (then back to '
               'back); "lost (seq gaps)": packets missing from the seq numbers (in how many gaps). '
@@ -361,7 +393,10 @@ def _parse(argv=None) -> argparse.Namespace:
     parser.add_argument('--model', type=pathlib.Path, default=MODEL)
     parser.add_argument('--timesteps', type=int, default=4)
     parser.add_argument('--window-ms', type=float, default=300.0)
-    parser.add_argument('--events-depth', type=int, default=100)
+    parser.add_argument('--events-depth', type=int, default=None,
+                        help="the classifier's events_depth (default: the node's default)")
+    parser.add_argument('--load-procs', type=int, default=0,
+                        help='busy-loop processes beside each case (default: 0)')
     parser.add_argument('--events-batch-ms', type=float, default=None,
                         help="the classifier's events_batch_ms (default: the node's default)")
     parser.add_argument('--settle-s', type=float, default=1.0,

@@ -207,6 +207,54 @@ def test_a_burst_of_1000_packets_is_read_without_the_executor(ros) -> None:
     assert node.trigger_cleanup().name == 'SUCCESS'
 
 
+@needs_msgs
+def test_a_reader_held_up_300_ms_loses_no_packet_with_the_default_depth(ros) -> None:
+    """
+    1 ms packets, best effort as drivers send them, while the reader is held up 300 ms.
+
+    On a machine whose cores other jobs share, the reader thread waited up to about 170 ms for
+    the GIL (``bench_event_rate.py --load-procs 2``); DDS keeps receiving meanwhile, into the
+    subscription's queue of ``events_depth`` packets. With the default of 100 a 300 ms hold-up
+    lost about 200 packets; the default now holds a second of them.
+    """
+    from event_camera_msgs.msg import EventPacket
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, spin_until = ros
+    params = {'input_mode': 'events', 'model_path': str(MODEL), 'profile_path': '',
+              'default_timesteps': 8, 'window_ms': 100.0, 'window_min_events': 1}
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    executor.add_node(node)
+    probe = Node('probe', context=context)
+    publisher = probe.create_publisher(EventPacket, 'events', QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
+    node.trigger_configure()
+    node.trigger_activate()
+    assert _wait(lambda: publisher.get_subscription_count() > 0)
+    push, held = node._pipeline.push_packet, []
+
+    def held_up_once(*args) -> None:
+        if not held:
+            held.append(time.monotonic())
+            time.sleep(0.3)
+        push(*args)
+    node._pipeline.push_packet = held_up_once
+    packets = _packets(600)
+    start = time.monotonic()
+    for i, msg in enumerate(packets):
+        publisher.publish(msg)
+        time.sleep(max(0.0, start + (i + 1) / 1000 - time.monotonic()))
+    counts = node._pipeline.stream.counts
+    assert _wait(lambda: counts['packets_received'] == 600, 10.0), counts
+    assert node._pipeline.stream.stats()['packets_lost'] == 0
+    assert held and time.monotonic() - start > 0.3
+    assert node.trigger_deactivate().name == 'SUCCESS'
+
+
 def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -> None:
     """Over DDS, frames that find a frame in progress are dropped and counted, not queued."""
     from rclpy.node import Node

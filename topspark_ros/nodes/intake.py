@@ -56,7 +56,8 @@ def freeze_long_lived() -> None:
     :func:`thaw_long_lived` undoes it. A full collection scans every object the collector
     tracks, about 380 000 once torch, numba and a model are loaded: 120 to 210 ms holding the
     GIL, in which the reader thread cannot take a packet: at 20 Mev/s one came every 10 to 20
-    s of stream, longer than the 100 ms of 1 ms packets ``events_depth`` 100 holds.
+    s of stream, longer than the 100 ms of 1 ms packets the ``events_depth`` of then (100)
+    held.
     Frozen objects are still freed when nothing refers to them; only reference cycles among
     them wait for the thaw. (Process-wide: it covers every node of the process.)
     """
