@@ -148,3 +148,70 @@ def test_the_serial_kernel_takes_the_tuples_fields_in_their_order():
             + kernels.SimulationConstants._fields + kernels.ExitRule._fields
             + ('counts', 'ops', 'steps_used', 'bins', 'divisors', 'scores'))
     assert names == flat
+
+
+def test_the_frame_kernel_takes_the_constants_fields_in_their_order():
+    # NumbaEngine.infer_frame passes *const positionally between the input and the outputs.
+    code = kernels.infer_frame.py_func.__code__
+    names = code.co_varnames[:code.co_argcount]
+    assert names == (('w', 'theta', 'levels', 'table', 'seeds', 'timesteps')
+                     + kernels.SimulationConstants._fields
+                     + ('counts', 'ops', 'steps_used', 'bins', 'divisors', 'scores'))
+
+
+def _frame_results_equal(got, want) -> None:
+    assert np.array_equal(got.evidence, want.evidence)
+    assert np.array_equal(got.timesteps_used, want.timesteps_used)
+    for name in got.ops.FIELDS:
+        assert np.array_equal(getattr(got.ops, name), getattr(want.ops, name)), name
+    assert got.ops.totals() == want.ops.totals()
+    if want.scores is None:
+        assert got.scores is None and got.predicted is None
+    else:
+        assert np.array_equal(got.scores, want.scores)
+        assert np.array_equal(got.predicted, want.predicted)
+        assert got.predicted.dtype == want.predicted.dtype == np.int64
+
+
+def test_a_one_frame_call_gives_what_the_general_path_gives(images):
+    # Issue 16: one C-contiguous uint8 frame without early exit takes a shorter path
+    # (STDPNetwork._infer_frame, the engine's infer_frame, kernels.infer_frame). The general
+    # path runs for the same frame when it is not C-contiguous: every figure the same, the
+    # model's random stream drawn alike, with and without a readout, at scaled thresholds.
+    import copy
+    model = DiehlCookNetwork(STDPConfig(n_neurons=30))
+    model.learn(images, timesteps=60, seed=1)
+    calls = []
+    original = model._infer_frame
+    model._infer_frame = lambda *args: calls.append(args) or original(*args)
+    for readout in (False, True):
+        if readout:
+            model.assign_labels(images, np.arange(8) % 3, timesteps=60, seed=2)
+        other = copy.deepcopy(model)  # the same random stream
+        for i, params in enumerate((None, DynamicsParams(theta_scale=0.8))):
+            frame = images[i:i + 1]
+            general = np.asfortranarray(np.stack([frame[0], frame[0]]))[:1]
+            assert frame.flags.c_contiguous and not general.flags.c_contiguous
+            for seed in (None, 7):
+                before = len(calls)
+                got = model.infer(frame, timesteps=40, params=params, seed=seed)
+                assert len(calls) == before + 1  # the short path
+                want = other.infer(general, timesteps=40, params=params, seed=seed)
+                assert len(calls) == before + 1  # the general one
+                _frame_results_equal(got, want)
+                assert got.evidence.sum() > 0
+                flat = model.infer(frame.reshape(1, -1), timesteps=40, params=params, seed=3)
+                _frame_results_equal(flat, other.infer(general, timesteps=40, params=params,
+                                                       seed=3))
+    # Not for the short path: a batch, floats, early exit; bad calls raise as before.
+    from topspark_ros.core.topspark.early_exit import EarlyExit
+    before = len(calls)
+    model.infer(images[:2], timesteps=5)
+    model.infer(images[:1] / 255.0, timesteps=5)
+    model.infer(images[:1], timesteps=5, early_exit=EarlyExit(margin=1.0, min_steps=2))
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match='timesteps'):
+            model.infer(images[:1], timesteps=bad)
+    with pytest.raises(ValueError, match='pixels'):
+        model.infer(images[:1, :27], timesteps=5)
+    assert len(calls) == before

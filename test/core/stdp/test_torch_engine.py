@@ -60,6 +60,12 @@ def test_engines_agree_with_scaled_thresholds_and_drawn_trains(images):
     inferred = [m.infer(images, timesteps=60, seed=4, params=params) for m in (fast, ref)]
     assert np.array_equal(inferred[0].evidence, inferred[1].evidence)
     assert np.array_equal(fast.theta, ref.theta)   # inference put them back
+    # One frame (the engines' infer_frame: the numba kernel of a frame, torch's general path).
+    for i in range(3):
+        one = [m.infer(images[i:i + 1], timesteps=60, seed=5 + i, params=params)
+               for m in (fast, ref)]
+        assert np.array_equal(one[0].evidence, one[1].evidence) and one[0].evidence.sum() > 0
+        assert one[0].ops.totals() == one[1].ops.totals()
 
 
 def test_engines_agree_on_early_exit(images):

@@ -157,6 +157,20 @@ class Engine:
         """
         raise NotImplementedError
 
+    def infer_frame(self, levels: np.ndarray, seeds: np.ndarray, table: np.ndarray,
+                    timesteps: int, const: SimulationConstants,
+                    vote: Optional[tuple] = None) -> tuple:
+        """
+        :meth:`infer` of one uint8 frame, no early exit: a camera stream's call.
+
+        ``levels`` ``uint8 [1, n_inputs]`` (C-contiguous), ``seeds`` ``uint64 [1]`` and
+        ``table`` as in :class:`PoissonInput`, which the caller has checked. The same results
+        as :meth:`infer`; an engine may skip the general path's objects (the numba engine
+        does: they are a fifth of the call at small ``T``).
+        """
+        return self.infer(PoissonInput(None, seeds, levels, table), timesteps, const, None,
+                          vote)
+
     @staticmethod
     def vote_scores(counts: np.ndarray, vote: Optional[tuple]) -> Optional[np.ndarray]:
         """Return the ``all_activity`` scores of ``counts`` for ``vote`` (None without)."""
@@ -265,22 +279,45 @@ class NumbaEngine(Engine):
         One sample runs in this thread (:func:`kernels.infer_serial`, scores included), a
         batch in parallel (:func:`kernels.infer_batch`).
         """
-        n = self.w.shape[1]
         batch = source.batch_size
-        counts = np.zeros((batch, n), np.int64)
-        ops = np.zeros((batch, kernels.N_OPS), np.int64)
-        steps_used = np.zeros(batch, np.int64)
         exit_rule = kernels.NO_EXIT if exit_rule is None else exit_rule
         inputs = self._inputs(source)
-        # Scaled where compared (see scaled_theta); inference leaves the stored array alone.
-        theta = self.th if const.theta_scale == 1.0 else self.th * const.theta_scale
-        if batch >= 2:
-            kernels.infer_batch(self.w, theta, inputs, timesteps, const, exit_rule, counts, ops,
-                                steps_used)
-            return counts, ops, steps_used, self.vote_scores(counts, vote)
-        # One sample (a camera stream): one call in this thread, the vote included.
+        if batch < 2:
+            return self._infer_serial(inputs, batch, timesteps, const, exit_rule, vote)
+        counts = np.zeros((batch, self.w.shape[1]), np.int64)
+        ops = np.zeros((batch, kernels.N_OPS), np.int64)
+        steps_used = np.zeros(batch, np.int64)
+        kernels.infer_batch(self.w, self._theta_compared(const), inputs, timesteps, const,
+                            exit_rule, counts, ops, steps_used)
+        return counts, ops, steps_used, self.vote_scores(counts, vote)
+
+    def infer_frame(self, levels: np.ndarray, seeds: np.ndarray, table: np.ndarray,
+                    timesteps: int, const: SimulationConstants,
+                    vote: Optional[tuple] = None) -> tuple:
+        """Run one uint8 frame in this thread (see :meth:`Engine.infer_frame`)."""
+        counts = np.zeros((1, self.w.shape[1]), np.int64)
+        ops = np.zeros((1, kernels.N_OPS), np.int64)
+        steps_used = np.zeros(1, np.int64)
+        bins, divisors = _NO_VOTE if vote is None else vote
+        scores = np.empty((0 if vote is None else 1, divisors.shape[0]))
+        kernels.infer_frame(self.w, self._theta_compared(const), levels, table, seeds,
+                            timesteps, *const, counts, ops, steps_used, bins, divisors, scores)
+        return counts, ops, steps_used, None if vote is None else scores
+
+    def _theta_compared(self, const: SimulationConstants) -> np.ndarray:
+        """Return the thresholds as inference compares them (see :meth:`scaled_theta`)."""
+        # Scaled where compared; inference leaves the stored array alone.
+        return self.th if const.theta_scale == 1.0 else self.th * const.theta_scale
+
+    def _infer_serial(self, inputs: tuple, batch: int, timesteps: int,
+                      const: SimulationConstants, exit_rule: kernels.ExitRule,
+                      vote: Optional[tuple]) -> tuple:
+        """Up to one sample (a camera stream): one call in this thread, the vote included."""
+        counts = np.zeros((batch, self.w.shape[1]), np.int64)
+        ops = np.zeros((batch, kernels.N_OPS), np.int64)
+        steps_used = np.zeros(batch, np.int64)
         bins, divisors = _NO_VOTE if vote is None else vote
         scores = np.empty((0 if vote is None else batch, divisors.shape[0]))
-        kernels.infer_serial(self.w, theta, *inputs, timesteps, *const, *exit_rule, counts, ops,
-                             steps_used, bins, divisors, scores)
+        kernels.infer_serial(self.w, self._theta_compared(const), *inputs, timesteps, *const,
+                             *exit_rule, counts, ops, steps_used, bins, divisors, scores)
         return counts, ops, steps_used, None if vote is None else scores

@@ -81,6 +81,17 @@ class EngineCounts:
                              f'{ops.shape}')
         return cls(np.array(ops.T, dtype=np.int64, order='C'))
 
+    @classmethod
+    def of_one_sample(cls, ops: np.ndarray) -> 'EngineCounts':
+        """
+        Build from the kernels' ``int64 [1, N_OPS]`` matrix of one sample, which it keeps.
+
+        :meth:`from_matrix` without its checks and copy (0.6 us, 5 % of a one-frame call at
+        ``T`` = 1): for one sample the matrix and its transpose have the same memory layout.
+        The caller gives up ``ops`` and vouches for its type (C-contiguous ``int64``).
+        """
+        return cls(ops.reshape(len(cls.FIELDS), 1))  # a [1, k] array of another k: raises
+
     def __repr__(self) -> str:
         """Return the counts summed over the samples."""
         return f'EngineCounts(samples={self._rows.shape[1]}, totals={self.totals()})'
