@@ -758,10 +758,9 @@ def infer_serial(w, theta, log_q, seeds, pixels, row_ptr, levels, table, timeste
 def infer_frame(w, theta, levels, table, seeds, timesteps, par, ipar, norm, tab_pre, tab_post1,
                 tab_post2, theta_scale, counts, ops, steps_used, bins, divisors, scores):
     """
-    :func:`infer_serial` of one uint8 frame (``levels [1, n_inputs]``, its ``table`` and
-    ``seeds [1]``), no early exit, with the same results.
+    Run :func:`infer_serial` for one uint8 frame, no early exit, with the same results.
 
-    The eleven arguments of the other input forms and of the exit rule are left out, made
+    The frame is ``levels [1, n_inputs]`` with its ``table`` and ``seeds [1]``. The eleven arguments of the other input forms and of the exit rule are left out, made
     empty here instead: numba's dispatch costs about 50 ns an argument, about 0.6 us of
     a one-frame call.
     """
