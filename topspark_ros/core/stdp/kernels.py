@@ -760,9 +760,10 @@ def infer_frame(w, theta, levels, table, seeds, timesteps, par, ipar, norm, tab_
     """
     Run :func:`infer_serial` for one uint8 frame, no early exit, with the same results.
 
-    The frame is ``levels [1, n_inputs]`` with its ``table`` and ``seeds [1]``. The eleven arguments of the other input forms and of the exit rule are left out, made
-    empty here instead: numba's dispatch costs about 50 ns an argument, about 0.6 us of
-    a one-frame call.
+    The frame is ``levels [1, n_inputs]`` with its ``table`` and ``seeds [1]``. The eleven
+    arguments of the other input forms and of the exit rule are left out, made empty here
+    instead: numba's dispatch costs about 50 ns an argument, about 0.6 us of a one-frame
+    call.
     """
     inputs = BatchInput(np.empty((0, 0), np.float64), seeds, np.empty(0, np.int32),
                         np.empty((0, 1), np.int64), levels, table)
