@@ -88,3 +88,31 @@ def test_a_train_ending_early_does_not_shift_the_next_inputs():
     per_input = np.bincount(pixels, minlength=4)
     assert per_input[0] == 0 and per_input[1] == 4000 * 10
     assert per_input[2:] / (4000 * 10) == pytest.approx([0.3, 0.3], abs=0.01)
+
+
+def test_the_first_gaps_of_levels_are_those_of_their_log_q_row():
+    # Issue 16: uint8 frames prepare their trains from the levels and a table of gap scales
+    # made once per call (no division per input): the same inputs, order and scales as
+    # first_gaps of the row table[levels], bit for bit, with silent levels (p = 0) and
+    # always-on ones (p = 1, log_q -inf, scale 0 but spiking every step).
+    table = log_no_spike(spike_probabilities(np.arange(256, dtype=np.uint8)[None, :],
+                                             300.0, 1.0))[0]
+    table[255] = -np.inf
+    assert table[0] == 0.0 and np.isfinite(table[1:255]).all()
+    scales = rng.gap_scales(table)
+    assert scales[0] == 0.0 and scales[255] == 0.0
+    levels = np.random.default_rng(1).integers(0, 256, 784).astype(np.uint8)
+    levels[:50] = 0
+    levels[50:60] = 255
+    got = [np.empty(784, np.int64), np.empty((2, 784), np.float64)]
+    want = [np.empty(784, np.int64), np.empty((2, 784), np.float64)]
+    m = rng.first_gaps_of_levels(levels, table, scales, *got)
+    assert m == rng.first_gaps(table[levels], *want) == np.count_nonzero(levels)
+    assert np.array_equal(got[0][:m], want[0][:m])
+    assert np.array_equal(got[1][:, :m], want[1][:, :m])
+    # The always-on inputs spike at every step.
+    row_ptr = np.zeros(11, np.int64)
+    pixels, _, n = rng.poisson_draw(m, 10, np.uint64(5), row_ptr, np.empty(16, np.int32),
+                                    np.empty((2, 16), np.int32), *got, rng.ZIGGURAT)
+    for t in range(10):
+        assert set(range(50, 60)) <= set(pixels[row_ptr[t]:row_ptr[t + 1]].tolist())

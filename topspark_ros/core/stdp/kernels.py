@@ -53,7 +53,8 @@ import numpy as np
 
 from topspark_ros.core.stdp.normalise import normalise_changed_columns
 from topspark_ros.core.stdp.readout import class_scores
-from topspark_ros.core.stdp.rng import poisson_sample, ZIGGURAT
+from topspark_ros.core.stdp.rng import first_gaps, first_gaps_of_levels, gap_scales
+from topspark_ros.core.stdp.rng import poisson_draw, ZIGGURAT
 
 # Indices into the float64 parameter vector ``par``.
 P_V_REST = 0
@@ -200,14 +201,16 @@ class BatchInput(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True)
-def _sample_log_q(log_q, levels, table, b, out):
-    """Write sample ``b``'s ``log(1 - p)`` row (from ``log_q`` or ``table[levels]``) to ``out``."""
+def _first_gaps_of(log_q, levels, table, scales, b, active, work):
+    """
+    Prepare sample ``b``'s trains (:func:`.rng.poisson_draw`), from ``log_q`` or levels.
+
+    ``scales``: :func:`.rng.gap_scales` of ``table`` (with levels). Returns the number of
+    inputs that spike at all.
+    """
     if levels.shape[0] > 0:
-        row = levels[b]
-        for i in range(out.shape[0]):
-            out[i] = table[row[i]]
-    else:
-        out[:] = log_q[b]
+        return first_gaps_of_levels(levels[b], table, scales, active, work)
+    return first_gaps(log_q[b], active, work)
 
 
 class ExitRule(NamedTuple):
@@ -645,7 +648,7 @@ def learn_batch(w, theta, state, inputs, timesteps, const, columns, counts, ops)
     par = const.par
     n_samples = counts.shape[0]
     generate = log_q.shape[0] > 0 or levels.shape[0] > 0
-    sample_q = np.empty(w.shape[0], np.float64)
+    scales = gap_scales(table)
     rest_steps = const.ipar[I_REST_STEPS]
     active = np.empty(w.shape[0], np.int64)
     work = np.empty((2, w.shape[0]), np.float64)
@@ -661,9 +664,9 @@ def learn_batch(w, theta, state, inputs, timesteps, const, columns, counts, ops)
             reset_state(state, par)
         _mark_traced(state.last_post, columns.changed)
         if generate:
-            _sample_log_q(log_q, levels, table, b, sample_q)
-            scratch, events, _ = poisson_sample(sample_q, timesteps, seeds[b], sample_ptr,
-                                                scratch, events, active, work, zig)
+            m = _first_gaps_of(log_q, levels, table, scales, b, active, work)
+            scratch, events, _ = poisson_draw(m, timesteps, seeds[b], sample_ptr, scratch,
+                                              events, active, work, zig)
             simulate(w, theta, state, scratch, sample_ptr, True, const, no_exit, counts[b],
                      ops[b])
         else:
@@ -690,7 +693,7 @@ def _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, ste
     log_q, seeds, pixels, row_ptr, levels, table = inputs
     n_in, n = w.shape
     generate = log_q.shape[0] > 0 or levels.shape[0] > 0
-    sample_q = np.empty(n_in, np.float64)
+    scales = gap_scales(table)
     state = empty_state(n_in, n)
     active = np.empty(n_in, np.int64)
     work = np.empty((2, n_in), np.float64)
@@ -700,9 +703,9 @@ def _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, ste
     for b in range(first, stop):
         reset_state(state, const.par)
         if generate:
-            _sample_log_q(log_q, levels, table, b, sample_q)
-            scratch, events, _ = poisson_sample(sample_q, timesteps, seeds[b], sample_ptr,
-                                                scratch, events, active, work, zig)
+            m = _first_gaps_of(log_q, levels, table, scales, b, active, work)
+            scratch, events, _ = poisson_draw(m, timesteps, seeds[b], sample_ptr, scratch,
+                                              events, active, work, zig)
             steps_used[b] = simulate(w, theta, state, scratch, sample_ptr, False, const,
                                      exit_rule, counts[b], ops[b])
         else:
