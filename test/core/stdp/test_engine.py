@@ -154,7 +154,7 @@ def test_the_frame_kernel_takes_the_constants_fields_in_their_order():
     # NumbaEngine.infer_frame passes *const positionally between the input and the outputs.
     code = kernels.infer_frame.py_func.__code__
     names = code.co_varnames[:code.co_argcount]
-    assert names == (('w', 'theta', 'levels', 'table', 'seeds', 'timesteps')
+    assert names == (('w', 'theta', 'levels', 'table', 'scales', 'seeds', 'timesteps')
                      + kernels.SimulationConstants._fields
                      + ('counts', 'ops', 'steps_used', 'bins', 'divisors', 'scores'))
 
@@ -177,7 +177,8 @@ def test_a_one_frame_call_gives_what_the_general_path_gives(images):
     # Issue 16: one C-contiguous uint8 frame without early exit takes a shorter path
     # (STDPNetwork._infer_frame, the engine's infer_frame, kernels.infer_frame). The general
     # path runs for the same frame when it is not C-contiguous: every figure the same, the
-    # model's random stream drawn alike, with and without a readout, at scaled thresholds.
+    # model's random stream drawn alike, with and without a readout, at scaled thresholds and
+    # another input rate (another table of levels, whose gap scales the engine keeps).
     import copy
     model = DiehlCookNetwork(STDPConfig(n_neurons=30))
     model.learn(images, timesteps=60, seed=1)
@@ -188,7 +189,8 @@ def test_a_one_frame_call_gives_what_the_general_path_gives(images):
         if readout:
             model.assign_labels(images, np.arange(8) % 3, timesteps=60, seed=2)
         other = copy.deepcopy(model)  # the same random stream
-        for i, params in enumerate((None, DynamicsParams(theta_scale=0.8))):
+        for i, params in enumerate((None, DynamicsParams(theta_scale=0.8),
+                                    DynamicsParams(input_rate_hz=40.0), None)):
             frame = images[i:i + 1]
             general = np.asfortranarray(np.stack([frame[0], frame[0]]))[:1]
             assert frame.flags.c_contiguous and not general.flags.c_contiguous

@@ -18,6 +18,7 @@ from topspark_ros.core.stdp.config import DynamicsParams, STDPConfig
 from topspark_ros.core.stdp.kernels import SimulationConstants
 from topspark_ros.core.stdp.normalise import ColumnStats
 from topspark_ros.core.stdp.readout import class_scores
+from topspark_ros.core.stdp.rng import gap_scales
 
 TRACE_CUTOFF = 40.0
 """Traces are exactly 0 once ``(t - t_last) dt / tau`` exceeds this (``e^-40 ~ 4e-18``)."""
@@ -227,6 +228,7 @@ class NumbaEngine(Engine):
         self._state = None
         # Column normalisation of the columns STDP wrote only (all marked at first).
         self._columns = ColumnStats.all_changed(self.w.shape[1])
+        self._scales = (None, None)  # (table, its gap scales) of the last frame
 
     @property
     def state(self) -> Optional[kernels.EngineState]:
@@ -300,7 +302,11 @@ class NumbaEngine(Engine):
         steps_used = np.zeros(1, np.int64)
         bins, divisors = _NO_VOTE if vote is None else vote
         scores = np.empty((0 if vote is None else 1, divisors.shape[0]))
-        kernels.infer_frame(self.w, self._theta_compared(const), levels, table, seeds,
+        last_table, scales = self._scales  # one read: another thread may replace the pair
+        if table is not last_table:  # the network keeps a table per input rate
+            scales = gap_scales(table)
+            self._scales = (table, scales)
+        kernels.infer_frame(self.w, self._theta_compared(const), levels, table, scales, seeds,
                             timesteps, *const, counts, ops, steps_used, bins, divisors, scores)
         return counts, ops, steps_used, None if vote is None else scores
 

@@ -687,13 +687,16 @@ _INFER_CHUNKS = 64
 
 
 @numba.njit(cache=True, nogil=True)
-def _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used, zig,
-                 first, stop):
-    """Run samples ``first .. stop - 1`` of :func:`infer_batch` one after the other."""
+def _infer_range(w, theta, inputs, scales, timesteps, const, exit_rule, counts, ops, steps_used,
+                 zig, first, stop):
+    """
+    Run samples ``first .. stop - 1`` of :func:`infer_batch` one after the other.
+
+    ``scales``: :func:`.rng.gap_scales` of the input's table.
+    """
     log_q, seeds, pixels, row_ptr, levels, table = inputs
     n_in, n = w.shape
     generate = log_q.shape[0] > 0 or levels.shape[0] > 0
-    scales = gap_scales(table)
     state = empty_state(n_in, n)
     active = np.empty(n_in, np.int64)
     work = np.empty((2, n_in), np.float64)
@@ -727,9 +730,11 @@ def infer_batch(w, theta, inputs, timesteps, const, exit_rule, counts, ops, step
     n_samples = counts.shape[0]
     n_chunks = min(n_samples, _INFER_CHUNKS)
     zig = ZIGGURAT
+    scales = gap_scales(inputs.table)
     for c in numba.prange(n_chunks):
-        _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used,
-                     zig, c * n_samples // n_chunks, (c + 1) * n_samples // n_chunks)
+        _infer_range(w, theta, inputs, scales, timesteps, const, exit_rule, counts, ops,
+                     steps_used, zig, c * n_samples // n_chunks,
+                     (c + 1) * n_samples // n_chunks)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -751,28 +756,30 @@ def infer_serial(w, theta, log_q, seeds, pixels, row_ptr, levels, table, timeste
     inputs = BatchInput(log_q, seeds, pixels, row_ptr, levels, table)
     const = SimulationConstants(par, ipar, norm, tab_pre, tab_post1, tab_post2, theta_scale)
     exit_rule = ExitRule(neuron_class, evidence, margin, min_steps)
-    _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used,
-                 ZIGGURAT, 0, counts.shape[0])
+    _infer_range(w, theta, inputs, gap_scales(table), timesteps, const, exit_rule, counts, ops,
+                 steps_used, ZIGGURAT, 0, counts.shape[0])
     if scores.shape[0] > 0:
         class_scores(counts, bins, divisors, scores)
 
 
 @numba.njit(cache=True, nogil=True)
-def infer_frame(w, theta, levels, table, seeds, timesteps, par, ipar, norm, tab_pre, tab_post1,
-                tab_post2, theta_scale, counts, ops, steps_used, bins, divisors, scores):
+def infer_frame(w, theta, levels, table, scales, seeds, timesteps, par, ipar, norm, tab_pre,
+                tab_post1, tab_post2, theta_scale, counts, ops, steps_used, bins, divisors,
+                scores):
     """
     Run :func:`infer_serial` for one uint8 frame, no early exit, with the same results.
 
-    The frame is ``levels [1, n_inputs]`` with its ``table`` and ``seeds [1]``. The eleven
-    arguments of the other input forms and of the exit rule are left out, made empty here
-    instead: numba's dispatch costs about 50 ns an argument, about 0.6 us of a one-frame
-    call.
+    The frame is ``levels [1, n_inputs]`` with its ``table``, the table's
+    :func:`.rng.gap_scales` (kept by the caller: 256 divisions a call less) and ``seeds
+    [1]``. The eleven arguments of the other input forms and of the exit rule are left out,
+    made empty here instead: numba's dispatch costs about 50 ns an argument, about 0.6 us of
+    a one-frame call.
     """
     inputs = BatchInput(np.empty((0, 0), np.float64), seeds, np.empty(0, np.int32),
                         np.empty((0, 1), np.int64), levels, table)
     const = SimulationConstants(par, ipar, norm, tab_pre, tab_post1, tab_post2, theta_scale)
     exit_rule = ExitRule(np.empty(0, np.int64), np.empty(0, np.float64), 0.0, 0)
-    _infer_range(w, theta, inputs, timesteps, const, exit_rule, counts, ops, steps_used,
+    _infer_range(w, theta, inputs, scales, timesteps, const, exit_rule, counts, ops, steps_used,
                  ZIGGURAT, 0, counts.shape[0])
     if scores.shape[0] > 0:
         class_scores(counts, bins, divisors, scores)
