@@ -87,8 +87,8 @@ def test_short_event_demo_runs_and_reports(tmp_path) -> None:
     A 12 s event demo: 1 ms evt3 packets, windows classified and scored, packets accounted.
 
     Received + lost (the classifier's counters) must add up to what the player sent, and the
-    player must have sent packets of 1 ms (about 1 000 per second; at least 300 per second
-    on a loaded machine).
+    player must have sent packets of 1 ms in real time (about 900 a second: 1 ms slices
+    without events send nothing).
     """
     override = tmp_path / 'fast.yaml'
     override.write_text(EVENTS_FAST_DRAIN)
@@ -116,11 +116,14 @@ def test_short_event_demo_runs_and_reports(tmp_path) -> None:
     assert packets, out
     sent, received, lost = map(int, packets.groups())
     assert received == sent - lost and sent > 0, out
-    # 1 ms packets, as the player says. (Their rate is no measure of it: the one demo process
-    # publishes them from its executor, between the other nodes' callbacks, and sent 100 to
-    # 400 a second here, 900 once; 10 ms packets would give at most 100.)
+    # 1 ms packets, as the player says, in real time: a thread of its own publishes them on
+    # schedule (when the executor of the one demo process did, between the other nodes'
+    # callbacks, it sent 100 to 400 a second here, 900 once). A stall (a first run compiles
+    # numba kernels) is caught up at up to 4 packets per millisecond.
     assert re.search(r'\[event_player\]: playing .* packets of 1(\.0)? ms',
                      out + result.stderr), out + result.stderr
+    lag = re.search(r'the player ([\d.]+) s behind real time at the end', out)
+    assert lag and float(lag.group(1)) < 0.5, out
     assert plot.exists() and plot.stat().st_size > 10_000
 
 

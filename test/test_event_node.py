@@ -382,6 +382,49 @@ def test_player_publishes_the_file_with_event_stamps_and_seq(ros, tmp_path) -> N
 
 
 @needs_msgs
+def test_player_keeps_1_ms_packets_at_real_time_without_the_executor(ros, tmp_path) -> None:
+    """
+    A thread of the player publishes, not the executor: 1 ms packets arrive at 1 000 a second.
+
+    In the one-process event demo the executor ticked the player's 1 ms timer 100 to 400
+    times a second, and the stream fell behind real time. Here nobody spins at all; a reader
+    thread counts what arrives.
+    """
+    from event_camera_msgs.msg import EventPacket
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+    from topspark_ros.nodes.event_player import EventPlayerNode
+    from topspark_ros.nodes.intake import SubscriptionReader
+    context, executor, spin_until = ros
+    path = tmp_path / 'second.npz'
+    write_event_file(path, EventRecording(_events(6000, 1_000_000, seed=8), *SENSOR))
+    probe = Node('probe', context=context)
+    received = []
+    reader = SubscriptionReader(probe, EventPacket, 'events', QoSProfile(
+        depth=1000, reliability=ReliabilityPolicy.RELIABLE),
+        lambda msg: received.append((time.monotonic(), msg.seq)), name='probe_reader')
+    params = {'file': str(path), 'reliability': 'reliable', 'depth': 1000,
+              'wait_for_subscribers': 1, 'packet_ms': 1.0}
+    player = EventPlayerNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    n = player.packets_per_pass
+    assert n > 990
+    end = time.monotonic() + 30.0
+    while time.monotonic() < end and len(received) < n:
+        time.sleep(0.05)
+    reader.close()
+    assert player.finished and player.published == n
+    assert [seq for _, seq in received] == list(range(n))
+    span_s = received[-1][0] - received[0][0]
+    assert 0.9 < span_s < 1.5, span_s  # real time: 1 s of sensor time, not 2.5 to 10
+    player.destroy_node()
+    probe.destroy_node()
+
+
+@needs_msgs
 def test_player_loops_with_continuing_time_and_seq(ros, tmp_path) -> None:
     """Looping evt3: passes follow each other in sensor time; the decoder sees no problem."""
     from topspark_ros.core.events.codecs import make_decoder

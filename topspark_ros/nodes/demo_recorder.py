@@ -113,7 +113,8 @@ class DemoRecorderNode(Node):
         unaccounted = self.packets_sent - self.packets_received - self.packets_lost
         return (f'packets             sent {self.packets_sent}, received '
                 f'{self.packets_received}, lost {self.packets_lost} (sequence gaps)'
-                + (f', {unaccounted} unaccounted' if unaccounted else ''))
+                + (f', {unaccounted} unaccounted' if unaccounted else '')
+                + f'; the player {self._player.lag_s:.2f} s behind real time at the end')
 
     def finish(self, plot_path=None):
         """Print the summary, write the plot (when a path is given) and return the summary."""

@@ -10,7 +10,11 @@ time. Packet ``k`` of a pass (the events with ``t0 + k P <= t < t0 + (k + 1) P``
 first event's time, ``P`` the packet length) is published once its interval has elapsed, at
 wall time ``start + (k + 1) P / rate``; time slices without events publish nothing. Its header
 stamp is ``start + (t_first - t0) / rate`` (``t_first``: its first event), i.e. the event
-times replayed on the node's clock; ``seq`` counts the published packets (0, 1, 2, ...).
+times replayed on the node's clock; ``seq`` counts the published packets (0, 1, 2, ...). A
+thread of the node publishes (named ``event_player``), not the executor's timers, so the stream
+keeps its schedule in a process whose executor is busy with other nodes (the event demo); after
+a stall it catches up at most :data:`MAX_BURST` packets per packet period, and ``lag_s`` says
+how far behind the schedule it was at its last publication.
 
 With ``loop`` the file plays again and again, each pass shifted to start one packet length
 (plus ``loop_gap_ms``) after the previous pass ended, so sensor time, stamps and ``seq`` keep
@@ -32,7 +36,6 @@ it has one, in file mode).
 
 import argparse
 import collections
-import math
 import sys
 import threading
 from typing import Optional, Sequence
@@ -42,15 +45,19 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from topspark_ros.conversions.events import encoded_to_fields, event_packet_type, fields_to_packet
+from topspark_ros.nodes.intake import name_native_thread
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
 from topspark_ros.nodes.runner import MATCH_SETTLE_S, play, SubscriberWait
 
 MAX_BURST = 4
-"""Overdue packets one timer tick may publish (at least; twice the packets a tick is due for
-when ticks are longer than packets). After a stall the player catches up over several ticks,
-stamps staying on the schedule, instead of publishing the whole backlog at once: a burst that
-overflows subscribers' queues."""
+"""Overdue packets one tick of the publishing thread may publish. After a stall the player
+catches up at most this many packets per packet period, stamps staying on the schedule,
+instead of publishing the whole backlog at once: a burst that overflows subscribers' queues."""
+
+WAKE_S = 0.05
+"""Longest sleep of the publishing thread (s): it checks for subscribers and a shut-down
+context at least this often."""
 
 LABELS_KEPT = 1 << 16
 """Stamps of the most recent packets whose sample label :meth:`EventPlayerNode.label_for`
@@ -176,15 +183,19 @@ class EventPlayerNode(Node):
         self._start_ns = None  # clock time of t0 of the first pass, set when playing starts
         self.published = 0
         self.finished = False
+        self.lag_s = 0.0  # how far the player was behind its schedule at its last tick (s)
         qos = QoSProfile(depth=p['depth'], reliability=(
             ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
             else ReliabilityPolicy.RELIABLE))
         self._pub = self.create_publisher(packet_type, 'events', qos)
-        packet_s = self._packet_us / 1e6 / self._rate
-        period_s = min(max(packet_s, 0.001), 0.02)
-        # Twice the packets a tick is due for, so the player keeps up and can catch up.
-        self._max_burst = max(MAX_BURST, 2 * math.ceil(period_s / packet_s))
-        self._timer = self.create_timer(period_s, self._tick)
+        self._packet_s = self._packet_us / 1e6 / self._rate
+        # A thread of its own publishes, not a timer of the executor: in one process with the
+        # classifier (the event demo) the executor ticked a 1 ms timer only 100 to 400 times a
+        # second, and the stream fell behind real time.
+        self._wake = threading.Event()  # set: stop sleeping (stop, destroy)
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name='event_player', daemon=True)
+        self._thread.start()
         self.get_logger().info(
             f'playing {source} ({len(self.events)} events, {self.width}x{self.height}, '
             f"{len(self._slots)} packets of {p['packet_ms']} ms, {p['encoding']}) at "
@@ -246,38 +257,57 @@ class EventPlayerNode(Node):
         """
         Publish no more packets (the node is then ``finished``); the labels stay known.
 
-        Safe from any thread: the timer is cancelled by its own next tick.
+        Safe from any thread: the publishing thread ends at once.
         """
         self.finished = True
+        self._wake.set()
 
-    def _tick(self) -> None:
-        """Publish every packet whose interval has elapsed."""
-        if self.finished:
-            self._timer.cancel()
-            return
+    def destroy_node(self) -> None:
+        """Stop the publishing thread (after the packet in hand), then destroy the node."""
+        self._closing = True
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        super().destroy_node()
+
+    def _run(self) -> None:
+        """Publish what is due, sleep until the next packet is due (the publishing thread)."""
+        name_native_thread(threading.current_thread().name)
+        try:
+            while not self.finished and not self._closing and self.context.ok():
+                self._wake.wait(min(self._tick(), WAKE_S))
+        except Exception as exc:  # the context shut down underneath it, or a bug: say so
+            if self.context.ok() and not self._closing:
+                self.get_logger().error(f'event player stopped: {type(exc).__name__}: {exc}')
+            self.finished = True
+
+    def _tick(self) -> float:
+        """Publish every packet whose interval has elapsed; return the seconds to the next."""
         now = self.get_clock().now().nanoseconds
         if self._start_ns is None:
             if not self._waiting.ready(self._pub.get_subscription_count()):
-                return
+                return WAKE_S
             self._start_ns = now
         n = len(self._slots)
         burst = 0
-        while True:
+        while not self.finished and not self._closing:
             if not self._loop and self._next >= n:
                 self.finished = True
-                self._timer.cancel()
-                return
+                break
             loop, i = divmod(self._next, n)
             offset_us = loop * self._pass_us
             due_ns = self._start_ns + round(
                 (offset_us + (int(self._slots[i]) + 1) * self._packet_us) * 1e3 / self._rate)
             if due_ns > now:
-                return
-            if burst == self._max_burst:  # behind (a stall): catch up over the next ticks
-                return
+                self.lag_s = 0.0
+                return (due_ns - now) / 1e9
+            if burst == MAX_BURST:  # behind (a stall): catch up a burst per packet period
+                self.lag_s = (now - due_ns) / 1e9
+                return self._packet_s
             self._publish(i, offset_us)
             self._next += 1
             burst += 1
+        return 0.0
 
     def _publish(self, i: int, offset_us: int) -> None:
         """Encode and publish packet ``i`` of a pass shifted by ``offset_us``."""
