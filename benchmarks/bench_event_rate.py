@@ -193,20 +193,8 @@ THREAD_GROUPS = (('reader', ('events_reader',)), ('worker', ('windows_worker',))
 
 
 def _threads_cpu_s(pid: int) -> dict:
-    """Return CPU seconds (user + system) of each thread group of ``pid`` (others: 'other')."""
-    out = {name: 0.0 for name, _ in THREAD_GROUPS}
-    out['other'] = 0.0
-    tick = os.sysconf('SC_CLK_TCK')
-    for task in pathlib.Path(f'/proc/{pid}/task').iterdir():
-        try:
-            comm = (task / 'comm').read_text().strip()
-            fields = (task / 'stat').read_text().rsplit(')', 1)[1].split()
-        except OSError:  # the thread ended meanwhile
-            continue
-        group = next((name for name, prefixes in THREAD_GROUPS
-                      if comm.startswith(prefixes)), 'other')
-        out[group] += (int(fields[11]) + int(fields[12])) / tick
-    return out
+    """Return CPU seconds of each of :data:`THREAD_GROUPS` of ``pid`` (others: 'other')."""
+    return _overhead.threads_cpu_s(pid, THREAD_GROUPS)
 
 
 def classifier_argv(executor: str, args) -> list:

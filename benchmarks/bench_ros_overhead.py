@@ -179,6 +179,33 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
+def threads_cpu_s(pid: int, groups) -> dict:
+    """
+    Return CPU seconds (user + system) of the threads of ``pid`` by group.
+
+    ``groups``: ``((name, (prefix, ...)), ...)``, matched against each thread's native name
+    (``/proc/<pid>/task/<tid>/comm``; the classifier names its reader and worker); threads
+    of no group add up under 'other'.
+    """
+    out = {name: 0.0 for name, _ in groups}
+    out['other'] = 0.0
+    tick = os.sysconf('SC_CLK_TCK')
+    for task in pathlib.Path(f'/proc/{pid}/task').iterdir():
+        try:
+            comm = (task / 'comm').read_text().strip()
+            fields = (task / 'stat').read_text().rsplit(')', 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        group = next((name for name, prefixes in groups if comm.startswith(prefixes)), 'other')
+        out[group] += (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+FRAME_THREADS = (('reader', ('frames_reader',)), ('worker', ('frames_worker',)),
+                 ('DDS', ('dds.',)))
+"""The classifier's threads by native name, for the CPU per frame of each."""
+
+
 def _machine_cpu() -> tuple:
     """Return ``(busy, total)`` jiffies of all cores from ``/proc/stat``."""
     line = pathlib.Path('/proc/stat').read_text().split('\n', 1)[0]
@@ -425,6 +452,7 @@ def measure_stream(probe: Probe, frames: list, pids: dict, args) -> dict:
         done.set()
 
     cpu0 = {name: _proc_cpu_s(pid) for name, pid in pids.items()}
+    threads0 = threads_cpu_s(pids['classifier'], FRAME_THREADS)
     machine0 = _machine_cpu()
     t0 = time.perf_counter() + 0.1
     threading.Thread(target=publish_all, args=(t0,), daemon=True).start()
@@ -436,6 +464,8 @@ def measure_stream(probe: Probe, frames: list, pids: dict, args) -> dict:
             _log(f'  stream: {len(sent)}/{n} sent, load {_load()}')
     wall = time.perf_counter() - t0
     cpu = {name: _proc_cpu_s(pid) - cpu0[name] for name, pid in pids.items()}
+    threads = {name: value - threads0[name] for name, value in
+               threads_cpu_s(pids['classifier'], FRAME_THREADS).items()}
     machine1 = _machine_cpu()
     drain_end = time.monotonic() + 3.0
     while time.monotonic() < drain_end:
@@ -455,6 +485,7 @@ def measure_stream(probe: Probe, frames: list, pids: dict, args) -> dict:
     busy, total = machine1[0] - machine0[0], machine1[1] - machine0[1]
     return {'frames_in': n, 'frames_out': len(rows), 'dropped': dropped,
             'rate_hz_achieved': achieved, 'wall_s': wall, 'cpu_s': cpu,
+            'classifier_threads_cpu_s': threads,
             'machine_busy_pct': 100.0 * busy / total if total else float('nan'),
             'rows': rows}
 
@@ -479,7 +510,9 @@ def stream_summary(stream: dict, args) -> dict:
         'p50_p99_ms': _percentiles(rows[:, 1]),
         'in_node_first_ms': in_node_first, 'in_node_last_ms': in_node_last,
         'cpu_pct': {k: 100.0 * v / stream['wall_s'] for k, v in stream['cpu_s'].items()},
-        'cpu_ms_per_frame': 1e3 * stream['cpu_s']['classifier'] / out if out else float('nan')}
+        'cpu_ms_per_frame': 1e3 * stream['cpu_s']['classifier'] / out if out else float('nan'),
+        'threads_ms_per_frame': {k: 1e3 * v / out if out else float('nan')
+                                 for k, v in stream['classifier_threads_cpu_s'].items()}}
 
 
 # Report ---------------------------------------------------------------------------------------
@@ -563,6 +596,9 @@ def report(facts: dict, part1: dict, est: dict, stream: dict, summary: dict, arg
         f"{_ms(s['in_node_first_ms'])} / {_ms(s['in_node_last_ms'])} |",
         '| classifier process CPU (% of one core; ms per classified frame) | '
         f"{cpu['classifier']:.1f}; {_ms(s['cpu_ms_per_frame'])} |",
+        '| of which by thread, ms per frame: reader / worker / Fast DDS / other | '
+        + ' / '.join(_ms(s['threads_ms_per_frame'][k])
+                     for k in [*dict(FRAME_THREADS), 'other']) + ' |',
         '| publisher (this) process / echo process CPU (% of one core) | '
         f"{cpu['probe']:.1f} / {cpu['echo']:.1f} |",
         '| whole machine busy during the stream (% of all cores) | '

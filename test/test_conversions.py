@@ -352,3 +352,38 @@ def test_missing_vision_msgs_says_how_to_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, 'vision_msgs.msg', None)
     with pytest.raises(ImportError, match='ros-\\$ROS_DISTRO-vision-msgs.*publish_vision_msgs'):
         vision_msgs_types()
+
+
+def test_an_image_read_from_its_bytes_is_the_message() -> None:
+    """Raw frames are taken serialized (issue 14): the same pixels, header and stamp."""
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.conversions.cdr import CdrHeader, header_msg
+    from topspark_ros.conversions.image import cdr_to_image, prepare_image_cdr_reading
+    assert prepare_image_cdr_reading()
+    rng = np.random.default_rng(3)
+    frames = [array_to_image(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), 'rgb8'),
+              _image('16UC1', [[0x12, 0x34, 0xab, 0xcd, 0xee], [0, 1, 0xff, 0xfe, 0xee]],
+                     width=2, step=5, big=True),
+              _image('bayer_rggb8', [[10, 20, 30, 40], [50, 60, 70, 80]], width=4, step=4)]
+    for k, msg in enumerate(frames):
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 1_700_000_000 + k, 123_456_789
+        msg.header.frame_id = f'cam{k}'
+        image, header = cdr_to_image(serialize_message(msg))
+        got, want = image_to_array(image), image_to_array(msg)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1] == want[1] and got[0].dtype == want[0].dtype
+        assert header == CdrHeader(1_700_000_000 + k, 123_456_789, f'cam{k}')
+        assert header_msg(header) == msg.header
+        assert stamp_ns(header) == stamp_ns(msg.header)
+    with pytest.raises(ValueError, match='not a serialized sensor_msgs/Image'):
+        cdr_to_image(b'\x00\x01\x00\x00' + bytes(range(7)))
+
+    class Other:  # another version of the message: read as messages, not bytes
+        @staticmethod
+        def get_fields_and_field_types():
+            fields = dict(Image.get_fields_and_field_types())
+            fields['exposure_us'] = 'uint32'
+            return fields
+    assert not prepare_image_cdr_reading(Other)

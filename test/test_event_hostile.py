@@ -79,12 +79,12 @@ def test_serialized_packets_are_read_and_bytes_that_are_not_one_are_counted(ros)
     """The reader hands over packets serialized: read as messages are; garbage is an error."""
     from rclpy.serialization import serialize_message
 
-    from topspark_ros.conversions import events
-    events._cdr_reader.cache_clear()
+    from topspark_ros.conversions import cdr
+    cdr.cdr_reader.cache_clear()
     context, executor, _ = ros
     node = _classifier(context, executor)
     # made when the node configured, not at the first packet (the reader would pause)
-    assert events._cdr_reader.cache_info().currsize == 1
+    assert cdr.cdr_reader.cache_info().currsize == 1
     assert node._intake.reader._raw
     packets = _stream(3)
     node._on_packet(serialize_message(_packet(packets[0], seq=0)))

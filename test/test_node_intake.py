@@ -294,6 +294,13 @@ def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -
     assert results[0].header.frame_id == 'f3' and results[0].frames_dropped == 3
     assert node._pipeline.counts['processed'] == 1
     assert node._pipeline.gaps.stats()['frames_lost_in_transport'] == 0
+    # Raw frames are taken serialized (no Python message, no copy of the pixels); bytes
+    # that are not an Image are counted and skipped, whether classified or dropped.
+    assert node._intake.reader._raw
+    errors = node._pipeline.counts['errors']
+    node._on_image(b'\x00\x01\x00\x00' + bytes(range(9)))
+    node._drop_frame(b'\x00\x01\x00\x00' + bytes(range(9)))
+    assert node._pipeline.counts['errors'] == errors + 2
     node.trigger_deactivate()
 
 

@@ -12,8 +12,9 @@ from event_arrays import random_events
 import numpy as np
 import pytest
 
+from topspark_ros.conversions.cdr import header_msg
 from topspark_ros.conversions.events import (cdr_to_packet, encoded_to_fields,
-                                             event_packet_type, fields_to_packet, header_msg,
+                                             event_packet_type, fields_to_packet,
                                              packet_to_fields, PacketHeader)
 from topspark_ros.core.events.codecs import make_decoder, make_encoder
 from topspark_ros.core.events.stream import EventStream
@@ -78,9 +79,9 @@ def test_serialized_packets_read_as_the_message_class_reads_them(size):
 
 def test_packets_are_read_with_a_typestore_of_their_own_types_only():
     """Jazzy's whole typestore takes 60 ms to 1.4 s to make: a pause that lost packets."""
-    from topspark_ros.core.data.bag import event_typestore, EVENTS_TYPE
-    store = event_typestore()
-    assert set(store.fielddefs) <= {EVENTS_TYPE, 'std_msgs/msg/Header',
+    from topspark_ros.core.data.bag import EVENTS_TYPE, IMAGE_TYPE, live_typestore
+    store = live_typestore()
+    assert set(store.fielddefs) <= {EVENTS_TYPE, IMAGE_TYPE, 'std_msgs/msg/Header',
                                     'builtin_interfaces/msg/Time',
                                     'builtin_interfaces/msg/Duration'}  # rosbags' own
 
@@ -89,15 +90,16 @@ def test_packets_are_read_with_a_typestore_of_their_own_types_only():
 def test_big_endian_cdr_reads_the_same_fields():
     from rclpy.serialization import serialize_message
 
-    from topspark_ros.conversions import events
+    from topspark_ros.conversions import cdr
+    from topspark_ros.core.data.bag import EVENTS_TYPE
     msg = event_packet_type()(width=64, height=48, seq=77, time_base=5, encoding='evt3')
     msg.events = bytes(range(200))
     msg.header.frame_id = 'cam'
     little = serialize_message(msg)
-    reader = events._cdr_reader()
+    reader = cdr.cdr_reader(EVENTS_TYPE)
     store_msg = reader.deserialize(little, reader.msgtype)
-    from topspark_ros.core.data.bag import event_typestore, EVENTS_TYPE
-    big = event_typestore().serialize_cdr(store_msg, EVENTS_TYPE, little_endian=False)
+    from topspark_ros.core.data.bag import live_typestore
+    big = live_typestore().serialize_cdr(store_msg, EVENTS_TYPE, little_endian=False)
     assert big[:2] == b'\x00\x00' and big != little  # CDR_BE
     (a, header_a), (b, header_b) = cdr_to_packet(little), cdr_to_packet(big)
     assert bytes(a.pop('data')) == bytes(b.pop('data')) == bytes(range(200))

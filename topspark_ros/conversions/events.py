@@ -12,8 +12,9 @@ reads or fills the message's fields:
   :meth:`EventStream.push <topspark_ros.core.events.stream.EventStream.push>` (the header stays
   with the caller, which copies it onto what it publishes);
 * :func:`cdr_to_packet`: a packet's serialized bytes (a subscription taken raw) ->
-  :class:`PacketFields` and a :class:`PacketHeader`, which :func:`header_msg` turns into a
-  ``std_msgs/Header`` when a result is published;
+  :class:`PacketFields` and a :class:`PacketHeader`, which
+  :func:`~topspark_ros.conversions.cdr.header_msg` turns into a ``std_msgs/Header`` when a
+  result is published (:mod:`topspark_ros.conversions.cdr`);
 * :func:`encoded_to_fields`: an encoder's packet -> :class:`PacketFields`;
 * :func:`fields_to_packet`: :class:`PacketFields`, a stamp and a frame -> an EventPacket.
 
@@ -22,10 +23,11 @@ without it where nothing asks for events.
 """
 
 import array
-import functools
-from typing import Callable, NamedTuple, Tuple, TYPE_CHECKING, TypedDict
+from typing import Tuple, TYPE_CHECKING, TypedDict
 
 import numpy as np
+
+from topspark_ros.conversions.cdr import cdr_reader, CdrHeader, reads_like
 
 if TYPE_CHECKING:  # the codecs (numba) load when a packet is decoded, not with this module
     from topspark_ros.core.events.codecs import EncodedPacket
@@ -74,60 +76,8 @@ def packet_to_fields(msg) -> PacketFields:
                         is_bigendian=msg.is_bigendian)
 
 
-class PacketHeader(NamedTuple):
-    """The header of a packet read from its serialized bytes (:func:`cdr_to_packet`)."""
-
-    sec: int
-    nanosec: int
-    frame_id: str
-
-
-class _CdrReader(NamedTuple):
-    """What :func:`cdr_to_packet` reads with (made once, :func:`_cdr_reader`)."""
-
-    deserialize: Callable  # rosbags Typestore.deserialize_cdr
-    msgtype: str
-    errors: tuple  # what it raises on bytes that are not a packet
-
-
-@functools.lru_cache(maxsize=1)
-def _cdr_reader() -> _CdrReader:
-    """Return the ``rosbags`` reader of EventPackets (made once)."""
-    import struct
-
-    from rosbags.serde import SerdeError
-
-    from topspark_ros.core.data.bag import event_typestore, EVENTS_TYPE
-    # rosbags 0.11.9 raises SerdeError; older ones let the parser's errors out.
-    errors = (SerdeError, ValueError, TypeError, IndexError, OverflowError, struct.error,
-              AssertionError)
-    return _CdrReader(event_typestore().deserialize_cdr, EVENTS_TYPE, errors)
-
-
-def _field_types(msg_type) -> list:
-    """Return ``(name, type)`` of the fields of a message class, as rosidl names them."""
-    return list(msg_type.get_fields_and_field_types().items())
-
-
-def _cdr_field_types() -> list:
-    """Return ``(name, type)`` of the EventPacket :func:`cdr_to_packet` reads, as rosidl does."""
-    from rosbags.interfaces import Nodetype
-
-    from topspark_ros.core.data.bag import event_typestore, EVENTS_TYPE
-    names = {'bool': 'boolean'}
-
-    def spelled(desc) -> str:
-        kind, rest = desc
-        if kind == Nodetype.BASE:
-            return names.get(rest[0], rest[0])
-        if kind == Nodetype.NAME:
-            return rest.replace('/msg/', '/')
-        if kind == Nodetype.SEQUENCE:
-            return f'sequence<{spelled(rest[0])}>'
-        return repr(desc)
-
-    _, fields = event_typestore().fielddefs[EVENTS_TYPE]
-    return [(name, spelled(desc)) for name, desc in fields]
+PacketHeader = CdrHeader
+"""The header of a packet read from its serialized bytes (:func:`cdr_to_packet`)."""
 
 
 def prepare_cdr_reading(msg_type=None) -> bool:
@@ -140,8 +90,9 @@ def prepare_cdr_reading(msg_type=None) -> bool:
     the EventPacket installed, has other fields than the definition read here (another
     version of event_camera_msgs): then take messages, not their bytes.
     """
+    from topspark_ros.core.data.bag import EVENTS_TYPE
     msg_type = event_packet_type() if msg_type is None else msg_type
-    if _field_types(msg_type) != _cdr_field_types():
+    if not reads_like(msg_type, EVENTS_TYPE):
         return False
     from rclpy.serialization import serialize_message
     cdr_to_packet(serialize_message(msg_type()))  # builds the rosbags parser
@@ -158,30 +109,15 @@ def cdr_to_packet(data: bytes) -> Tuple[PacketFields, PacketHeader]:
     ``uint8`` array over ``data``, not a copy (a copy for big-endian CDR, which is swapped).
     Raises ValueError for bytes that do not hold an EventPacket.
     """
-    reader = _cdr_reader()
-    try:
-        msg = reader.deserialize(memoryview(data), reader.msgtype)
-    except reader.errors as exc:
-        raise ValueError(f'not a serialized EventPacket ({len(data)} bytes): '
-                         f'{type(exc).__name__}: {exc}') from None
+    from topspark_ros.core.data.bag import EVENTS_TYPE
+    msg = cdr_reader(EVENTS_TYPE).read(data, 'EventPacket')
     events = msg.events
     if not isinstance(events, np.ndarray):  # bytes-like, as some rosbags versions give
         events = np.frombuffer(events, np.uint8)
     fields = PacketFields(data=events, encoding=msg.encoding, width=msg.width,
                           height=msg.height, seq=msg.seq, time_base=msg.time_base,
                           is_bigendian=msg.is_bigendian)
-    stamp = msg.header.stamp
-    return fields, PacketHeader(stamp.sec, stamp.nanosec, msg.header.frame_id)
-
-
-def header_msg(header):
-    """Return ``header`` as a ``std_msgs/Header`` (a :class:`PacketHeader`, or a Header)."""
-    if not isinstance(header, PacketHeader):
-        return header
-    from builtin_interfaces.msg import Time
-    from std_msgs.msg import Header
-    return Header(stamp=Time(sec=header.sec, nanosec=header.nanosec),
-                  frame_id=header.frame_id)
+    return fields, CdrHeader.of(msg.header)
 
 
 def encoded_to_fields(packet: 'EncodedPacket') -> PacketFields:

@@ -30,12 +30,16 @@ that :mod:`topspark_ros.core.preprocess` understands. The encodings (names as in
 
 :func:`compressed_to_array` decodes ``sensor_msgs/CompressedImage`` (image_transport's
 ``compressed`` transport: JPEG or PNG) with Pillow; :func:`frame_to_array` takes either.
+:func:`cdr_to_image` reads an Image from its serialized bytes (a subscription taken raw,
+:mod:`topspark_ros.conversions.cdr`), which :func:`image_to_array` then reads as a message.
 """
 
 import io
 import sys
 
 import numpy as np
+
+from topspark_ros.conversions.cdr import cdr_reader, CdrHeader, reads_like
 
 # encoding -> (sample dtype, channels, channel layout for core.preprocess)
 ENCODINGS = {
@@ -218,8 +222,46 @@ def frame_to_array(msg) -> tuple:
 
 
 def stamp_ns(header) -> int:
-    """Return the stamp of a ``std_msgs/Header`` in nanoseconds."""
+    """Return the stamp of a ``std_msgs/Header`` (or a :class:`CdrHeader`) in nanoseconds."""
+    if isinstance(header, CdrHeader):
+        return header.sec * 1_000_000_000 + header.nanosec
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def cdr_to_image(data: bytes) -> tuple:
+    """
+    Return ``(image, header)``: the ``sensor_msgs/Image`` serialized (CDR) in ``data``.
+
+    What a subscription taken raw hands over (``SubscriptionReader(raw=True)``): rclpy then
+    neither builds a Python message nor copies the pixels into it (0.27 ms of CPU a VGA frame
+    here, ``benchmarks/bench_image_take.py``). ``image`` has the Image's fields, its ``data``
+    a read-only view of ``data`` (:func:`image_to_array` reads it as it reads a message);
+    ``header`` is a :class:`~topspark_ros.conversions.cdr.CdrHeader`. Raises ValueError for
+    bytes that do not hold an Image.
+    """
+    from topspark_ros.core.data.bag import IMAGE_TYPE
+    image = cdr_reader(IMAGE_TYPE).read(data, 'sensor_msgs/Image')
+    return image, CdrHeader.of(image.header)
+
+
+def prepare_image_cdr_reading(msg_type=None) -> bool:
+    """
+    Make :func:`cdr_to_image` ready, and say whether it reads ``msg_type``'s images.
+
+    ``msg_type``: the ``sensor_msgs/Image`` class installed (default: rclpy's). False when
+    it has other fields than the definition read here: then take messages, not their bytes.
+    The classifier calls this when it configures (its reader must not pause at the first
+    frame to build the parser).
+    """
+    from rclpy.serialization import serialize_message
+
+    from topspark_ros.core.data.bag import IMAGE_TYPE
+    if msg_type is None:
+        from sensor_msgs.msg import Image as msg_type
+    if not reads_like(msg_type, IMAGE_TYPE):
+        return False
+    cdr_to_image(serialize_message(msg_type()))  # builds the rosbags parser
+    return True
 
 
 def _pil_to_array(image) -> tuple:

@@ -23,9 +23,11 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from topspark_ros.conversions.events import (cdr_to_packet, event_packet_type, header_msg,
+from topspark_ros.conversions.cdr import header_msg
+from topspark_ros.conversions.events import (cdr_to_packet, event_packet_type,
                                              packet_to_fields, prepare_cdr_reading)
-from topspark_ros.conversions.image import frame_to_array, stamp_ns
+from topspark_ros.conversions.image import (cdr_to_image, frame_to_array,
+                                            prepare_image_cdr_reading, stamp_ns)
 from topspark_ros.conversions.results import (class_labels, label_info_msg, prediction_to_msg,
                                               prediction_to_vision_msg, vision_msgs_types)
 from topspark_ros.core.pipeline import ClassifierPipeline
@@ -57,7 +59,7 @@ class ClassifierNode(LifecycleNode):
         self._values = live_values(self, PARAMS)  # read once per input: no get_parameter
         self._active = False
         self._pub = self._vision_pub = self._labels = self._packet_type = self._intake = None
-        self._raw_packets = False
+        self._raw_packets = self._raw_frames = False
         self._made = []  # (entity, destroy) of what configure created
         # /diagnostics from construction on, so a node that fails to configure says why.
         self._diagnostics = diagnostics.Diagnostics(
@@ -78,6 +80,9 @@ class ClassifierNode(LifecycleNode):
             # the reader must not pause), unless the installed EventPacket is another one.
             self._raw_packets = self._packet_type is not None and \
                 prepare_cdr_reading(self._packet_type)
+            # Raw frames likewise (compressed ones are small: taken as messages).
+            self._raw_frames = p['input_mode'] == 'frames' and \
+                p['image_transport'] == 'raw' and prepare_image_cdr_reading()
             if self._packet_type is not None and not self._raw_packets:
                 self.get_logger().warn(
                     'the installed event_camera_msgs/EventPacket differs from the one this '
@@ -130,8 +135,8 @@ class ClassifierNode(LifecycleNode):
             qos = QoSProfile(depth=p['image_depth'],
                              reliability=reliability(p['image_reliability']))
             self._intake = camera_intake(
-                self, p['image_transport'], qos, work=self._on_image,
-                drop=lambda msg: self._pipeline.drop_frame(stamp_ns(msg.header)),
+                self, p['image_transport'], qos, work=self._on_image, drop=self._drop_frame,
+                raw=self._raw_frames,
                 names=('frames_reader', 'frames_worker'),
                 on_error=self._worker_error,
                 hint="set image_reliability to 'best_effort' to hear it")
@@ -172,10 +177,33 @@ class ClassifierNode(LifecycleNode):
 
     # Work ------------------------------------------------------------------------------------
     def _on_image(self, msg) -> None:
-        """Worker: classify one frame now, or drop and count it while another is in progress."""
+        """
+        Worker: classify one frame now, or drop and count it while another is in progress.
+
+        ``msg``: an Image or a CompressedImage, or a raw Image's serialized bytes (as the
+        reader takes them when ``image_transport`` is raw); bytes that are not an Image are
+        counted as an error and skipped.
+        """
         if self._active:
-            self._classify('frame', lambda: self._pipeline.classify_frame(
-                stamp_ns(msg.header), lambda: frame_to_array(msg), msg.header, self._publish))
+            self._classify('frame', lambda: self._classify_frame(msg))
+
+    def _classify_frame(self, msg) -> Optional[str]:
+        if isinstance(msg, bytes):
+            msg, header = cdr_to_image(msg)
+        else:
+            header = msg.header
+        return self._pipeline.classify_frame(stamp_ns(header), lambda: frame_to_array(msg),
+                                             header, self._publish)
+
+    def _drop_frame(self, msg) -> None:
+        """Reader thread: count a frame that found the worker busy (a message or its bytes)."""
+        try:
+            header = cdr_to_image(msg)[1] if isinstance(msg, bytes) else msg.header
+        except ValueError as exc:
+            self.get_logger().warn(f'frame skipped: {self._pipeline.error(exc)}',
+                                   throttle_duration_sec=5.0)
+            return
+        self._pipeline.drop_frame(stamp_ns(header))
 
     def _on_packet(self, msg) -> None:
         """

@@ -61,6 +61,7 @@ import bisect
 import csv
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+import functools
 import os
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -93,6 +94,17 @@ bool is_bigendian
 uint8[] events
 """
 """``event_camera_msgs/msg/EventPacket`` (its fields), for bags that do not carry it."""
+
+IMAGE_MSG = """\
+std_msgs/Header header
+uint32 height
+uint32 width
+string encoding
+uint8 is_bigendian
+uint32 step
+uint8[] data
+"""
+"""``sensor_msgs/msg/Image`` (its fields), for :func:`live_typestore`."""
 
 DEFAULT_WINDOW_MS = 300.0
 """Event windows by time: the classifier node's default ``window_ms``."""
@@ -287,12 +299,15 @@ def bag_topic(path: PathLike, topic: Optional[str] = None) -> BagTopic:
     return _choose(path, bag_topics(path), topic)
 
 
-def event_typestore() -> object:
+@functools.lru_cache(maxsize=1)
+def live_typestore() -> object:
     """
-    Return a typestore of ``event_camera_msgs/EventPacket`` and the types it uses only.
+    Return a typestore of the messages a node reads from their bytes, and the types they use.
 
-    Made in milliseconds, where Jazzy's whole typestore takes over a second (too long a
-    pause for a node that reads its first packet with it).
+    ``event_camera_msgs/EventPacket`` and ``sensor_msgs/Image``
+    (:mod:`topspark_ros.conversions.cdr`). Made in milliseconds, where Jazzy's whole
+    typestore takes over a second (too long a pause for a node that reads its first packet
+    with it); made once, never changed.
     """
     from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
@@ -302,6 +317,7 @@ def event_typestore() -> object:
     store.register(get_types_from_msg('builtin_interfaces/Time stamp\nstring frame_id\n',
                                       'std_msgs/msg/Header'))
     store.register(get_types_from_msg(EVENT_PACKET_MSG, EVENTS_TYPE))
+    store.register(get_types_from_msg(IMAGE_MSG, IMAGE_TYPE))
     return store
 
 
