@@ -78,3 +78,31 @@ def test_bad_settings_are_refused() -> None:
         Preprocessor(crop='zoom')
     with pytest.raises(ValueError, match='channels'):
         FrameSpec(28, 28, 2)
+
+
+def test_a_read_only_frame_gives_the_same_input_without_a_warning() -> None:
+    # Raw frames are read in place from a message's bytes (read-only memory); torch warned
+    # "The given NumPy array is not writable" at the classifier's first such frame. Checked in
+    # a fresh process: torch warns once per process.
+    import subprocess
+    import sys
+    code = '''
+import warnings
+import numpy as np
+from topspark_ros.core.preprocess import FrameSpec, Preprocessor
+warnings.simplefilter('error')
+rng = np.random.default_rng(0)
+for shape, layout in (((64, 64, 3), 'rgb'), ((28, 28, 1), 'mono'), ((40, 40, 1), 'mono')):
+    frame = rng.integers(0, 256, shape, dtype=np.uint8)
+    locked = frame.copy()
+    locked.flags.writeable = False
+    pre = Preprocessor(FrameSpec(28, 28, 1))
+    assert np.array_equal(pre(locked, layout), pre(frame, layout))
+sixteen = rng.integers(0, 65536, (30, 30, 1), dtype=np.uint16)
+locked = sixteen.copy()
+locked.flags.writeable = False
+assert np.array_equal(pre(locked, 'mono'), pre(sixteen, 'mono'))
+'''
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -98,7 +98,10 @@ class Preprocessor:
         # Every step below is linear until the quantisation, so resizing before mixing the
         # channels gives the same result as the documented order, on far fewer pixels.
         scale = 255.0 if frame.dtype == np.uint8 else 65535.0
-        x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).to(torch.float32)
+        array = np.ascontiguousarray(frame)
+        if not array.flags.writeable:  # read in place from a message's bytes: torch wants
+            array = array.astype(np.float32)  # writable memory (it warned); same values
+        x = torch.from_numpy(array).permute(2, 0, 1).to(torch.float32)
         size = (self.spec.height, self.spec.width)
         if tuple(x.shape[1:]) != size:
             x = functional.interpolate(x.unsqueeze(0), size=size, mode='bilinear',
