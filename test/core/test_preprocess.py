@@ -86,7 +86,7 @@ def test_a_read_only_frame_gives_the_same_input_without_a_warning() -> None:
     # a fresh process: torch warns once per process.
     import subprocess
     import sys
-    code = '''
+    code = """
 import warnings
 import numpy as np
 from topspark_ros.core.preprocess import FrameSpec, Preprocessor
@@ -102,7 +102,7 @@ sixteen = rng.integers(0, 65536, (30, 30, 1), dtype=np.uint16)
 locked = sixteen.copy()
 locked.flags.writeable = False
 assert np.array_equal(pre(locked, 'mono'), pre(sixteen, 'mono'))
-'''
+"""
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
