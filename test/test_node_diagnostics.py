@@ -99,9 +99,9 @@ def test_classifier_status_from_construction_error_on_failed_configure_warn_clea
     assert _values(seen[-1])['errors'] == '1'  # the total stays in the values
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
-    count = len(seen)
-    assert spin_until(lambda: len(seen) > count + 1), 'no status after cleanup'
-    assert seen[-1].message == 'unconfigured'
+    # Statuses made during the transitions may still be on their way (two were, once, on a
+    # loaded machine): wait for one of the state the node is in now.
+    assert spin_until(lambda: seen[-1].message == 'unconfigured'), 'no status after cleanup'
 
 
 def test_controller_and_monitor_statuses_follow_diagnostic_updater(ros, tmp_path) -> None:
