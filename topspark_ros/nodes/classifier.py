@@ -188,17 +188,14 @@ class ClassifierNode(LifecycleNode):
             self._classify('frame', lambda: self._classify_frame(msg))
 
     def _classify_frame(self, msg) -> Optional[str]:
-        if isinstance(msg, bytes):
-            msg, header = cdr_to_image(msg)
-        else:
-            header = msg.header
-        return self._pipeline.classify_frame(stamp_ns(header), lambda: frame_to_array(msg),
+        image, header = _image_and_header(msg)
+        return self._pipeline.classify_frame(stamp_ns(header), lambda: frame_to_array(image),
                                              header, self._publish)
 
     def _drop_frame(self, msg) -> None:
         """Reader thread: count a frame that found the worker busy (a message or its bytes)."""
         try:
-            header = cdr_to_image(msg)[1] if isinstance(msg, bytes) else msg.header
+            _, header = _image_and_header(msg)
         except ValueError as exc:
             self.get_logger().warn(f'frame skipped: {self._pipeline.error(exc)}',
                                    throttle_duration_sec=5.0)
@@ -308,6 +305,11 @@ class ClassifierNode(LifecycleNode):
             self._intake.close()
             self._intake = None
             thaw_long_lived()
+
+
+def _image_and_header(msg) -> tuple:
+    """Return ``(image, header)`` of a frame message, or of a raw Image's serialized bytes."""
+    return cdr_to_image(msg) if isinstance(msg, bytes) else (msg, msg.header)
 
 
 def main(args=None) -> int:

@@ -297,11 +297,7 @@ class NumbaEngine(Engine):
                     timesteps: int, const: SimulationConstants,
                     vote: Optional[tuple] = None) -> tuple:
         """Run one uint8 frame in this thread (see :meth:`Engine.infer_frame`)."""
-        counts = np.zeros((1, self.w.shape[1]), np.int64)
-        ops = np.zeros((1, kernels.N_OPS), np.int64)
-        steps_used = np.zeros(1, np.int64)
-        bins, divisors = _NO_VOTE if vote is None else vote
-        scores = np.empty((0 if vote is None else 1, divisors.shape[0]))
+        counts, ops, steps_used, bins, divisors, scores = self._serial_outputs(1, vote)
         last_table, scales = self._scales  # one read: another thread may replace the pair
         if table is not last_table:  # the network keeps a table per input rate
             scales = gap_scales(table)
@@ -309,6 +305,18 @@ class NumbaEngine(Engine):
         kernels.infer_frame(self.w, self._theta_compared(const), levels, table, scales, seeds,
                             timesteps, *const, counts, ops, steps_used, bins, divisors, scores)
         return counts, ops, steps_used, None if vote is None else scores
+
+    def _serial_outputs(self, batch: int, vote: Optional[tuple]) -> tuple:
+        """
+        Return what the serial kernels write for ``batch`` samples and read for the vote.
+
+        ``(counts, ops, steps_used, bins, divisors, scores)``: zeroed counters, the vote's
+        tables (empty without one) and its ``scores`` (0 rows without one).
+        """
+        bins, divisors = _NO_VOTE if vote is None else vote
+        return (np.zeros((batch, self.w.shape[1]), np.int64),
+                np.zeros((batch, kernels.N_OPS), np.int64), np.zeros(batch, np.int64),
+                bins, divisors, np.empty((0 if vote is None else batch, divisors.shape[0])))
 
     def _theta_compared(self, const: SimulationConstants) -> np.ndarray:
         """Return the thresholds as inference compares them (see :meth:`scaled_theta`)."""
@@ -319,11 +327,7 @@ class NumbaEngine(Engine):
                       const: SimulationConstants, exit_rule: kernels.ExitRule,
                       vote: Optional[tuple]) -> tuple:
         """Up to one sample (a camera stream): one call in this thread, the vote included."""
-        counts = np.zeros((batch, self.w.shape[1]), np.int64)
-        ops = np.zeros((batch, kernels.N_OPS), np.int64)
-        steps_used = np.zeros(batch, np.int64)
-        bins, divisors = _NO_VOTE if vote is None else vote
-        scores = np.empty((0 if vote is None else batch, divisors.shape[0]))
+        counts, ops, steps_used, bins, divisors, scores = self._serial_outputs(batch, vote)
         kernels.infer_serial(self.w, self._theta_compared(const), *inputs, timesteps, *const,
                              *exit_rule, counts, ops, steps_used, bins, divisors, scores)
         return counts, ops, steps_used, None if vote is None else scores
