@@ -5,6 +5,7 @@ Every image encoding, padded rows, byte order and broken messages; JPEG and PNG 
 and corrupt.
 """
 
+import dataclasses
 import io
 
 import numpy as np
@@ -323,6 +324,55 @@ def test_prediction_as_vision_msgs_classification() -> None:
     assert msg.results[0].score == pytest.approx(prediction.confidence)
     silent = prediction_to_vision_msg(_prediction([0.0] * 4, 0), header, labels)
     assert list(silent.results) == []  # no spike, no evidence: no hypothesis
+
+
+def test_classification_built_as_bytes_is_the_message() -> None:
+    """
+    prediction_to_cdr's bytes read back as prediction_to_msg's message does, for random results.
+
+    Text and score lists of every length up to the 8-byte alignment and past it (the padding
+    before each field moves), both header kinds, extreme integers. As long as rclpy's own
+    serialization (whose padding bytes are left as they were in memory, so only the length
+    and the fields are comparable).
+    """
+    from rclpy.serialization import deserialize_message, serialize_message
+    from std_msgs.msg import Header
+
+    from topspark_ros.conversions.cdr import CdrHeader, header_msg
+    from topspark_ros.conversions.results import (prediction_cdr_matches, prediction_to_cdr,
+                                                  prediction_to_msg)
+    from topspark_ros.core.energy import OpCounts
+    from topspark_ros.msg import Classification
+    rng = np.random.default_rng(5)
+
+    def text(n: int) -> str:
+        return ''.join(rng.choice(list('abc\u00e9\u4e2d_'), n))
+    for case in range(300):
+        prediction = _prediction(rng.random(int(rng.integers(0, 13))).tolist() or [0.0], 0,
+                                 text(int(rng.integers(0, 11))))
+        ops = OpCounts(accumulates=float(rng.integers(0, 2**40)), macs=float(case),
+                       neuron_updates=float(rng.random() * 1e6), plasticity_updates=0.0)
+        prediction = dataclasses.replace(
+            prediction,
+            class_id=int(rng.integers(-2**31, 2**31)), ops=ops,
+            early_exit=bool(case % 2), spike_count=int(rng.integers(0, 2**63)),
+            timesteps_used=int(rng.integers(0, 2**32)), energy_preset=text(case % 9),
+            latency_ms=float(rng.random()), energy_j=float(rng.random() * 1e-3))
+        header = CdrHeader(int(rng.integers(-2**31, 2**31)), int(rng.integers(0, 10**9)),
+                           text(int(rng.integers(0, 10))))
+        if case % 3 == 0:
+            header = header_msg(header)  # a std_msgs/Header, as frames taken as messages
+        assert isinstance(header, (CdrHeader, Header))
+        dropped = int(rng.integers(0, 2**64, dtype=np.uint64))
+        data = prediction_to_cdr(prediction, header, dropped)
+        msg = prediction_to_msg(prediction, header_msg(header), dropped)
+        expected = serialize_message(msg)  # what a subscriber received before
+        assert deserialize_message(data, Classification) == \
+            deserialize_message(expected, Classification), case
+        assert len(data) == len(expected), case
+    assert prediction_cdr_matches()
+    from topspark_ros.msg import TimestepCommand
+    assert not prediction_cdr_matches(TimestepCommand)  # another message: not these bytes
 
 
 def test_class_labels_and_label_info() -> None:

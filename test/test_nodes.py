@@ -60,13 +60,19 @@ def _classifier(context, executor, **overrides):
 
 
 def test_classifier_lifecycle_headers_and_class_names(ros) -> None:
-    """Configure, activate, classify with the image's header copied, deactivate, cleanup."""
+    """
+    Configure, activate, classify with the image's header copied, deactivate, cleanup.
+
+    The result is published as bytes built directly (``prediction_to_cdr``), as it is
+    whenever the installed message is the one those bytes serialize.
+    """
     from lifecycle_msgs.msg import State
     from rclpy.lifecycle import TransitionCallbackReturn
     context, executor, spin_until = ros
     node = _classifier(context, executor)
     probe = _probe(context, executor)
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node._raw_results
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     sent = _frame(probe, 0, 'camera_optical_frame')
     assert spin_until(lambda: (probe.images.publish(sent) or bool(probe.results)))

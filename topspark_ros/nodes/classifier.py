@@ -28,8 +28,10 @@ from topspark_ros.conversions.events import (cdr_to_packet, event_packet_type,
                                              packet_to_fields, prepare_cdr_reading)
 from topspark_ros.conversions.image import (cdr_to_image, frame_to_array,
                                             prepare_image_cdr_reading, stamp_ns)
-from topspark_ros.conversions.results import (class_labels, label_info_msg, prediction_to_msg,
-                                              prediction_to_vision_msg, vision_msgs_types)
+from topspark_ros.conversions.results import (class_labels, label_info_msg,
+                                              prediction_cdr_matches, prediction_to_cdr,
+                                              prediction_to_msg, prediction_to_vision_msg,
+                                              vision_msgs_types)
 from topspark_ros.core.pipeline import ClassifierPipeline
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
@@ -59,7 +61,7 @@ class ClassifierNode(LifecycleNode):
         self._values = live_values(self, PARAMS)  # read once per input: no get_parameter
         self._active = False
         self._pub = self._vision_pub = self._labels = self._packet_type = self._intake = None
-        self._raw_packets = self._raw_frames = False
+        self._raw_packets = self._raw_frames = self._raw_results = False
         self._made = []  # (entity, destroy) of what configure created
         # /diagnostics from construction on, so a node that fails to configure says why.
         self._diagnostics = diagnostics.Diagnostics(
@@ -87,6 +89,8 @@ class ClassifierNode(LifecycleNode):
                 self.get_logger().warn(
                     'the installed event_camera_msgs/EventPacket differs from the one this '
                     'package reads from bytes: packets are taken as messages (slower)')
+            # Results are published serialized, built directly, if that gives the message.
+            self._raw_results = prediction_cdr_matches()
             vision = vision_msgs_types(
                 'publish_vision_msgs (true)') if p['publish_vision_msgs'] else None
             self._pipeline.load()
@@ -207,7 +211,7 @@ class ClassifierNode(LifecycleNode):
         Reader thread: decode and window one EventPacket, serialized (as the reader takes it).
 
         Tests call it directly, with messages too. A window's results carry the header of the
-        packet its last event came from (:func:`header_msg` of it, made when published).
+        packet its last event came from (as read from its bytes: a CdrHeader).
         """
         intake = self._intake
         if not self._active or intake is None:
@@ -267,15 +271,19 @@ class ClassifierNode(LifecycleNode):
         """
         Publish one result as Classification (and vision_msgs/Classification).
 
-        The vision_msgs result is built only while someone subscribes to it (building and
-        converting it cost about 0.2 ms a frame; a subscriber sees results from its match on,
-        as with any volatile topic).
+        Classification goes out as its serialized bytes, built directly (no Python message;
+        unless the installed message is another one). The vision_msgs result is built only
+        while someone subscribes to it (building and converting it cost about 0.2 ms a frame;
+        a subscriber sees results from its match on, as with any volatile topic).
         """
-        header = header_msg(header)  # an event packet's header, read from its bytes
-        self._pub.publish(prediction_to_msg(prediction, header, dropped))
+        if self._raw_results:
+            self._pub.publish(prediction_to_cdr(prediction, header, dropped))
+        else:
+            self._pub.publish(prediction_to_msg(prediction, header_msg(header), dropped))
         vision = self._vision_pub
         if vision is not None and vision.get_subscription_count():
-            vision.publish(prediction_to_vision_msg(prediction, header, self._labels))
+            vision.publish(prediction_to_vision_msg(prediction, header_msg(header),
+                                                    self._labels))
 
     def _diagnostic_status(self) -> tuple:
         """Return the ``classifier: classification`` status (ClassifierPipeline.status)."""
