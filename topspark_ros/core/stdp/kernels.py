@@ -262,12 +262,23 @@ def empty_state(n_inputs, n_neurons):
 @numba.njit(cache=True, nogil=True)
 def reset_state(state, par):
     """Put one sample's :class:`EngineState` at rest (see there) for the parameters ``par``."""
+    reset_dynamics(state, par)
+    state.last_pre[:] = NEVER
+    state.last_post[:] = NEVER
+
+
+@numba.njit(cache=True, nogil=True)
+def reset_dynamics(state, par):
+    """
+    :func:`reset_state` but the STDP traces, which :func:`simulate` without learning ignores.
+
+    What inference resets before each sample: the traces' ``n_inputs + N`` stores saved
+    (inference neither reads nor keeps them, and its state is thrown away after the sample).
+    """
     state.v[:] = par[P_V_REST]
     state.v_inh[:] = par[P_INH_REST]
     state.refr[:] = 0
     state.refr_inh[:] = 0
-    state.last_pre[:] = NEVER
-    state.last_post[:] = NEVER
     state.prev_exc[:] = 0
     state.prev_inh[:] = 0
 
@@ -343,7 +354,9 @@ def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, count
     :class:`SimulationConstants`; ``counts [N]`` and
     ``ops [N_OPS]`` are accumulated. With ``learning`` the weights and ``theta`` change.
     Spike times in ``last_pre``/``last_post`` are relative to step 0 of this call and are
-    shifted by the steps simulated before returning.
+    shifted by the steps simulated before returning; without ``learning`` the traces are
+    neither read nor written (inference starts each sample from :func:`reset_dynamics` and
+    drops its state after it: about 1 us of a sample's fixed cost at N=400).
 
     Early exit (:class:`ExitRule`, when ``neuron_class`` is not empty): every excitatory spike
     of neuron ``j`` adds ``evidence[j]`` to the evidence of class ``neuron_class[j]`` (-1:
@@ -406,7 +419,7 @@ def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, count
     # listed (its age is past the table), never twice.
     active = ints[2]
     n_active = 0
-    for j in range(n):
+    for j in range(n if learning else 0):
         if -last_post[j] <= len_post1:
             active[n_active] = j
             n_active += 1
@@ -599,12 +612,15 @@ def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, count
                     wn = w_max
                 w[i, j] = wn
 
-    horizon = max(tab_pre.shape[0], len_post1, tab_post2.shape[0])
-    for i in range(n_in):
-        last_pre[i] = last_pre[i] - steps_done if steps_done - last_pre[i] < horizon else NEVER
+    if learning:
+        horizon = max(tab_pre.shape[0], len_post1, tab_post2.shape[0])
+        for i in range(n_in):
+            last_pre[i] = (last_pre[i] - steps_done if steps_done - last_pre[i] < horizon
+                           else NEVER)
+        for j in range(n):
+            last_post[j] = (last_post[j] - steps_done if steps_done - last_post[j] < horizon
+                            else NEVER)
     for j in range(n):
-        last_post[j] = (last_post[j] - steps_done if steps_done - last_post[j] < horizon
-                        else NEVER)
         refr[j] = max(end[j] - steps_done, 0)
     return steps_done
 
@@ -704,7 +720,7 @@ def _infer_range(w, theta, inputs, scales, timesteps, const, exit_rule, counts, 
     events = np.empty((2, 4096), np.int32)
     sample_ptr = np.empty(timesteps + 1, np.int64)
     for b in range(first, stop):
-        reset_state(state, const.par)
+        reset_dynamics(state, const.par)
         if generate:
             m = _first_gaps_of(log_q, levels, table, scales, b, active, work)
             scratch, events, _ = poisson_draw(m, timesteps, seeds[b], sample_ptr, scratch,
