@@ -180,6 +180,34 @@ def test_a_publish_failing_at_shutdown_is_not_an_error() -> None:
     assert node._pipeline.last_error == 'RuntimeError: a real failure'
 
 
+def test_a_result_published_as_bytes_arrives_as_the_message_would(ros) -> None:
+    """The same result, published as bytes and as a message, is received the same."""
+    from topspark_ros.conversions.cdr import CdrHeader
+    from topspark_ros.core.energy import OpCounts
+    from topspark_ros.core.session import Prediction
+    context, executor, spin_until = ros
+    node = _classifier(context, executor)
+    probe = _probe(context, executor)
+    node.trigger_configure()
+    node.trigger_activate()
+    assert node._raw_results
+    prediction = Prediction(
+        class_id=2, class_name='Pullover', confidence=0.5, scores=[0.25, 0.0, 0.5, 0.25],
+        timesteps_used=7, timestep_budget=32, early_exit=True, spike_count=12,
+        ops=OpCounts(accumulates=1e3, macs=0.0, neuron_updates=2.5e3, plasticity_updates=0.0),
+        latency_ms=0.75, energy_j=1.5e-7, energy_preset='cmos45_fp32')
+    header = CdrHeader(17, 42, 'camera_optical_frame')
+    assert spin_until(lambda: node._pub.get_subscription_count() > 0)
+    node._publish(prediction, header, 3)
+    node._raw_results = False  # as with another version of the message
+    node._publish(prediction, header, 3)
+    assert spin_until(lambda: len(probe.results) == 2)
+    as_bytes, as_message = probe.results
+    assert as_bytes == as_message
+    assert (as_bytes.header.stamp.sec, as_bytes.header.frame_id) == (17, 'camera_optical_frame')
+    assert as_bytes.synaptic_ops == 1000 and as_bytes.frames_dropped == 3
+
+
 def test_timestep_command_is_used(ros) -> None:
     """A TimestepCommand changes the T of the following classifications."""
     from topspark_ros.msg import TimestepCommand
