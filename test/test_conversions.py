@@ -357,7 +357,8 @@ def test_classification_built_as_bytes_is_the_message() -> None:
             class_id=int(rng.integers(-2**31, 2**31)), ops=ops,
             early_exit=bool(case % 2), spike_count=int(rng.integers(0, 2**63)),
             timesteps_used=int(rng.integers(0, 2**32)), energy_preset=text(case % 9),
-            latency_ms=float(rng.random()), energy_j=float(rng.random() * 1e-3))
+            latency_ms=float(rng.random()), energy_j=float(rng.random() * 1e-3),
+            scores=prediction.scores if case % 7 else np.zeros(0, np.float32))
         header = CdrHeader(int(rng.integers(-2**31, 2**31)), int(rng.integers(0, 10**9)),
                            text(int(rng.integers(0, 10))))
         if case % 3 == 0:
