@@ -787,7 +787,9 @@ def run(args) -> int:
     status = 0
     try:
         bring_up(node)
-        facts['torch_threads'] = torch.get_num_threads()  # as the node set it (torch_threads)
+        # As the in-process node set them, from the same torch_threads parameter as the
+        # classifier process's: the bare call then runs as the node's classification does.
+        facts['torch_threads'] = torch.get_num_threads()
         _log('waiting for the echo and classifier processes (discovery, model loading)...')
         probe.wait_ready('echo', frames[0][0], 60.0, echo)
         probe.wait_ready('classifier', frames[0][0], 120.0, classifier)
@@ -800,12 +802,13 @@ def run(args) -> int:
         pids = {'classifier': classifier.pid, 'echo': echo.pid, 'probe': os.getpid()}
         part1 = measure_latency(probe, session, node, frames, pids, args)
         est = overhead(part1)
-        _log(f'part 2: {args.rate_hz:g} Hz stream for {args.duration_s:g} s')
         half = args.duration_s / 2
-        _log(f'part 3: the bare call at {args.rate_hz:g} Hz, {half:g} s before and after the '
-             'stream')
+        _log(f'part 3: the bare call at {args.rate_hz:g} Hz for {half:g} s (and as long after '
+             'the stream)')
         bare = [measure_bare_at_rate(session, frames, half, args)]
+        _log(f'part 2: {args.rate_hz:g} Hz stream for {args.duration_s:g} s')
         stream = measure_stream(probe, frames, pids, args)
+        _log(f'part 3: the bare call at {args.rate_hz:g} Hz for {half:g} s')
         bare.append(measure_bare_at_rate(session, frames, half, args))
         stream['bare_at_rate'] = {key: bare[0][key] + bare[1][key] for key in bare[0]}
         summary = stream_summary(stream, args)

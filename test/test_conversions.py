@@ -374,6 +374,23 @@ def test_classification_built_as_bytes_is_the_message() -> None:
     assert prediction_cdr_matches()
     from topspark_ros.msg import TimestepCommand
     assert not prediction_cdr_matches(TimestepCommand)  # another message: not these bytes
+    # A text with a NUL character ends there, as rclpy's serialization ends it.
+    cut = dataclasses.replace(prediction, class_name='ab\x00cd')
+    data = prediction_to_cdr(cut, header, 1)
+    assert deserialize_message(data, Classification).class_name == 'ab'
+    assert len(data) == len(serialize_message(prediction_to_msg(cut, header_msg(header), 1)))
+
+
+def test_another_layout_of_classification_is_noticed(monkeypatch) -> None:
+    """A Classification that serializes longer (a field added) is not built as bytes."""
+    import rclpy.serialization
+
+    from topspark_ros.conversions.results import prediction_cdr_matches
+    serialize = rclpy.serialization.serialize_message
+    assert prediction_cdr_matches()
+    monkeypatch.setattr(rclpy.serialization, 'serialize_message',
+                        lambda msg: serialize(msg) + bytes(8))  # as with a uint64 appended
+    assert not prediction_cdr_matches()
 
 
 def test_class_labels_and_label_info() -> None:

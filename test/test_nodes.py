@@ -208,6 +208,25 @@ def test_a_result_published_as_bytes_arrives_as_the_message_would(ros) -> None:
     assert as_bytes.synaptic_ops == 1000 and as_bytes.frames_dropped == 3
 
 
+def test_configure_publishes_messages_when_the_bytes_would_differ(ros, monkeypatch) -> None:
+    """When the installed Classification is not the one serialized here: messages, warned."""
+    import topspark_ros.nodes.classifier as classifier
+    context, executor, spin_until = ros
+    monkeypatch.setattr(classifier, 'prediction_cdr_matches', lambda: False)
+    node = _classifier(context, executor)
+    probe = _probe(context, executor)
+    warnings = []
+    monkeypatch.setattr(node.get_logger(), 'warn',
+                        lambda text, **kwargs: warnings.append(text))
+    node.trigger_configure()
+    node.trigger_activate()
+    assert not node._raw_results
+    assert any('published as messages' in text for text in warnings), warnings
+    sent = _frame(probe, 0, 'front')
+    assert spin_until(lambda: (probe.images.publish(sent) or bool(probe.results)))
+    assert probe.results[0].header.frame_id == 'front' and len(probe.results[0].scores) == 10
+
+
 def test_timestep_command_is_used(ros) -> None:
     """A TimestepCommand changes the T of the following classifications."""
     from topspark_ros.msg import TimestepCommand

@@ -141,8 +141,12 @@ def _align(out: bytearray, size: int) -> None:
 
 
 def _put_string(out: bytearray, text: str) -> None:
-    """Append a CDR string: its length with the terminating zero, the UTF-8 bytes, a zero."""
-    data = text.encode()
+    """
+    Append a CDR string: its length with the terminating zero, the UTF-8 bytes, a zero.
+
+    A text with a NUL character ends there, as rclpy's serialization (C strings) ends it.
+    """
+    data = text.split('\x00', 1)[0].encode()
     _align(out, 4)
     out += _UINT32.pack(len(data) + 1)
     out += data

@@ -91,6 +91,10 @@ class ClassifierNode(LifecycleNode):
                     'package reads from bytes: packets are taken as messages (slower)')
             # Results are published serialized, built directly, if that gives the message.
             self._raw_results = prediction_cdr_matches()
+            if not self._raw_results:
+                self.get_logger().warn(
+                    'the installed topspark_ros/Classification differs from the one this '
+                    'package serializes itself: results are published as messages (slower)')
             vision = vision_msgs_types(
                 'publish_vision_msgs (true)') if p['publish_vision_msgs'] else None
             self._pipeline.load()

@@ -133,7 +133,9 @@ class EngineState(NamedTuple):
 
     At rest (:func:`reset_state`): potentials at their resting values (``v_rest_mv``,
     ``inh_v_rest_mv``), nothing refractory, no traces (``last_pre``, ``last_post`` at
-    :data:`NEVER`), no spike in the previous step.
+    :data:`NEVER`), no spike in the previous step. Inference resets only the dynamics
+    (:func:`reset_dynamics`): its traces hold whatever was in memory, so an inference state
+    must never be learnt from.
 
     Attributes
     ----------
@@ -356,7 +358,7 @@ def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, count
     Spike times in ``last_pre``/``last_post`` are relative to step 0 of this call and are
     shifted by the steps simulated before returning; without ``learning`` the traces are
     neither read nor written (inference starts each sample from :func:`reset_dynamics` and
-    drops its state after it: about 1 us of a sample's fixed cost at N=400).
+    drops its state after it: about 0.5 us of a sample's fixed cost at N=400).
 
     Early exit (:class:`ExitRule`, when ``neuron_class`` is not empty): every excitatory spike
     of neuron ``j`` adds ``evidence[j]`` to the evidence of class ``neuron_class[j]`` (-1:
