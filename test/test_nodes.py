@@ -47,6 +47,15 @@ def _frame(node, value: int = 0, frame_id: str = 'cam'):
     return msg
 
 
+def _active_classifier(context, executor, **overrides) -> tuple:
+    """Return ``(classifier, probe)``: a classifier configured and activated, and a probe."""
+    node = _classifier(context, executor, **overrides)
+    probe = _probe(context, executor)
+    node.trigger_configure()
+    node.trigger_activate()
+    return node, probe
+
+
 def _classifier(context, executor, **overrides):
     from rclpy.parameter import Parameter
 
@@ -186,10 +195,7 @@ def test_a_result_published_as_bytes_arrives_as_the_message_would(ros) -> None:
     from topspark_ros.core.energy import OpCounts
     from topspark_ros.core.session import Prediction
     context, executor, spin_until = ros
-    node = _classifier(context, executor)
-    probe = _probe(context, executor)
-    node.trigger_configure()
-    node.trigger_activate()
+    node, probe = _active_classifier(context, executor)
     assert node._raw_results
     prediction = Prediction(
         class_id=2, class_name='Pullover', confidence=0.5, scores=[0.25, 0.0, 0.5, 0.25],
@@ -231,10 +237,7 @@ def test_timestep_command_is_used(ros) -> None:
     """A TimestepCommand changes the T of the following classifications."""
     from topspark_ros.msg import TimestepCommand
     context, executor, spin_until = ros
-    node = _classifier(context, executor)
-    probe = _probe(context, executor)
-    node.trigger_configure()
-    node.trigger_activate()
+    node, probe = _active_classifier(context, executor)
     probe.commands.publish(TimestepCommand(timesteps=12))
     assert spin_until(lambda: node._pipeline.commanded == 12)
     assert spin_until(lambda: (probe.images.publish(_frame(probe, 2)) or bool(probe.results)))
@@ -244,10 +247,7 @@ def test_timestep_command_is_used(ros) -> None:
 def test_frames_arriving_while_busy_are_dropped_and_counted(ros) -> None:
     """While a frame is in progress, the next ones are dropped (counted), not queued."""
     context, executor, spin_until = ros
-    node = _classifier(context, executor)
-    probe = _probe(context, executor)
-    node.trigger_configure()
-    node.trigger_activate()
+    node, probe = _active_classifier(context, executor)
     frame = _frame(probe, 3)
     node._pipeline.busy.acquire()  # a frame "in progress"
     try:
@@ -278,10 +278,7 @@ def test_frames_arriving_while_busy_are_dropped_and_counted(ros) -> None:
 def test_unreadable_frame_is_counted_not_fatal(ros) -> None:
     """A frame with an unsupported encoding is skipped with a counted error."""
     context, executor, _ = ros
-    node = _classifier(context, executor)
-    probe = _probe(context, executor)
-    node.trigger_configure()
-    node.trigger_activate()
+    node, probe = _active_classifier(context, executor)
     bad = _frame(probe, 0)
     bad.encoding = 'yuv422'
     node._on_image(bad)
@@ -376,10 +373,7 @@ def test_timestep_commands_are_clamped_to_max_timesteps_and_counted(ros) -> None
 
     from topspark_ros.msg import TimestepCommand
     context, executor, spin_until = ros
-    node = _classifier(context, executor, max_timesteps=16)
-    probe = _probe(context, executor)
-    node.trigger_configure()
-    node.trigger_activate()
+    node, probe = _active_classifier(context, executor, max_timesteps=16)
     probe.commands.publish(TimestepCommand(timesteps=2**32 - 1))  # killed the process before
     assert spin_until(lambda: node._pipeline.commanded is not None, timeout_s=5.0)
     assert node._pipeline.commanded == 16 and node._pipeline.counts.get('timesteps_clamped') == 1
@@ -408,11 +402,9 @@ def test_failing_periodic_save_is_counted_and_classifying_goes_on(ros, tmp_path)
     context, executor, spin_until = ros
     blocker = tmp_path / 'a_file'
     blocker.write_text('not a directory')
-    node = _classifier(context, executor, online_learning=True, save_every_n=1,
-                       default_timesteps=8, save_path=str(blocker / 'weights.json'))
-    probe = _probe(context, executor)
-    node.trigger_configure()
-    node.trigger_activate()
+    node, probe = _active_classifier(context, executor, online_learning=True, save_every_n=1,
+                                     default_timesteps=8,
+                                     save_path=str(blocker / 'weights.json'))
     # Before: OSError escaped the image callback (and the executor) at the first learnt frame.
     assert spin_until(lambda: (probe.images.publish(_frame(probe, len(probe.results)))
                                or len(probe.results) >= 3))
