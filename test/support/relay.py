@@ -6,6 +6,8 @@ DDS to this process and comes back over DDS, unchanged. Prints ``ready`` once it
 subscriptions exist, and exits cleanly on SIGTERM or SIGINT.
 """
 
+import faulthandler
+import signal
 import sys
 
 import rclpy
@@ -19,6 +21,7 @@ MESSAGE_TYPES = (Classification, EnergyEstimate, TimestepCommand)
 
 def main() -> int:
     """Run the relay until it is stopped."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stacks, if it hangs at exit
     rclpy.init()
     node = Node('topspark_test_relay')
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
