@@ -72,7 +72,7 @@ def relay(python_executable, tmp_path_factory):
 
     Its stderr goes to a file, not a pipe nobody reads while the tests run: a relay that
     logged more than a pipe holds would block in a write and never exit. If it does not exit
-    in 20 s after SIGTERM (seen in about one full run in ten, with nothing on its stderr), it
+    in 20 s after SIGTERM (seen in a few full runs, with nothing on its stderr), it
     writes its threads' stacks there (SIGUSR1, ``faulthandler``), is killed, and the run gets
     a warning with them: the relay is plain rclpy, a test's helper, not the package's code,
     and the round trips it served have passed by then.
