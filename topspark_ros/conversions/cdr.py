@@ -14,7 +14,7 @@ bytes, not copies.
 * :func:`reads_like`: whether an installed message class has the fields read here (another
   version of a message package: take messages instead);
 * :class:`CdrHeader`: a header read so, which :func:`header_msg` turns into a
-  ``std_msgs/Header`` when a result is published.
+  ``std_msgs/Header`` when a result is published (:func:`cdr_header`: the other way).
 """
 
 import functools
@@ -32,6 +32,11 @@ class CdrHeader(NamedTuple):
     def of(cls, header) -> 'CdrHeader':
         """Return the :class:`CdrHeader` of a header ``rosbags`` read."""
         return cls(header.stamp.sec, header.stamp.nanosec, header.frame_id)
+
+
+def cdr_header(header) -> CdrHeader:
+    """Return ``header`` as a :class:`CdrHeader` (from a ``std_msgs/Header``, or itself)."""
+    return header if isinstance(header, CdrHeader) else CdrHeader.of(header)
 
 
 def header_msg(header):

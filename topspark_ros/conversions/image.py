@@ -39,7 +39,7 @@ import sys
 
 import numpy as np
 
-from topspark_ros.conversions.cdr import cdr_reader, CdrHeader, reads_like
+from topspark_ros.conversions.cdr import cdr_header, cdr_reader, CdrHeader, reads_like
 
 # encoding -> (sample dtype, channels, channel layout for core.preprocess)
 ENCODINGS = {
@@ -223,9 +223,8 @@ def frame_to_array(msg) -> tuple:
 
 def stamp_ns(header) -> int:
     """Return the stamp of a ``std_msgs/Header`` (or a :class:`CdrHeader`) in nanoseconds."""
-    if isinstance(header, CdrHeader):
-        return header.sec * 1_000_000_000 + header.nanosec
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+    sec, nanosec, _ = cdr_header(header)
+    return sec * 1_000_000_000 + nanosec
 
 
 def cdr_to_image(data: bytes) -> tuple:

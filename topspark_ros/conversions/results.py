@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from topspark_ros.conversions.cdr import CdrHeader, header_msg
+from topspark_ros.conversions.cdr import cdr_header, CdrHeader, header_msg
 
 # vision_msgs/VisionClass.class_id is a uint16 whose largest value means "UNLABELED".
 MAX_VISION_CLASSES = 65535
@@ -63,10 +63,7 @@ def prediction_to_cdr(prediction, header, frames_dropped: int = 0) -> bytes:
     4-byte encapsulation header; padding zeroed); the classifier checks it against rclpy's own
     serialization before using it (:func:`prediction_cdr_matches`).
     """
-    if isinstance(header, CdrHeader):
-        sec, nanosec, frame_id = header
-    else:
-        sec, nanosec, frame_id = header.stamp.sec, header.stamp.nanosec, header.frame_id
+    sec, nanosec, frame_id = cdr_header(header)
     ops = prediction.ops
     accumulates, macs = _count(ops.accumulates), _count(ops.macs)
     scores = np.asarray(prediction.scores, '<f4').reshape(-1)

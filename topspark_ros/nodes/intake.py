@@ -232,12 +232,11 @@ class Worker:
                  on_error: Callable[[Exception], None], nice: int = 0) -> None:
         """Start the thread (it waits for a trigger)."""
         self._work, self._on_error, self._nice = work, on_error, int(nice)
-        # A run is asked for by releasing _wake, at most once until the thread takes it
-        # (_asked, under _lock): a bare lock, where a threading.Event's Python condition
-        # cost about 80 us of CPU a hand-over at 30 frames/s against 40 (docs/benchmarks-ros.md).
+        # A run is asked for by releasing _wake (under _lock, unless it is released already):
+        # a bare lock, where a threading.Event's Python condition cost about 80 us of CPU a
+        # hand-over at 30 frames/s against 40 (docs/benchmarks-ros.md).
         self._wake = threading.Lock()
         self._wake.acquire()
-        self._asked = False
         self._lock = threading.Lock()
         self._item = _EMPTY
         self._busy = False
@@ -261,8 +260,7 @@ class Worker:
 
     def _ask(self) -> None:
         """Wake the thread for a run, unless one is asked for already (``_lock`` held)."""
-        if not self._asked:
-            self._asked = True
+        if self._wake.locked():
             self._wake.release()
 
     def _run(self) -> None:
@@ -275,7 +273,6 @@ class Worker:
         while True:
             self._wake.acquire()
             with self._lock:
-                self._asked = False
                 item, self._item = self._item, _EMPTY
                 self._busy = True
             if self._stopping:
