@@ -206,6 +206,20 @@ def _evt3_skipped(m, x0, y, t, last_t, have_t, width, height, strict, counts, n,
     return n, last_t, E_NONE
 
 
+@numba.njit(inline='always', **JIT)
+def _put_vector(out, n, x0, bits, y, p, t):
+    """Write an event at ``x0 + k`` for each set bit ``k`` of ``bits`` from row ``n``; return n."""
+    while bits != 0:
+        e = out[np.uint64(n)]  # unsigned: no negative-index wrap-around code
+        e.x = x0 + trailing_zeros(bits)
+        e.y = y
+        e.p = p
+        e.t = t
+        n += 1
+        bits &= bits - 1
+    return n
+
+
 _UNKNOWN = 1 << 40
 """Stand-in of an unknown row or vector base in :func:`_evt3_fast` (fails every bound)."""
 _NO_TIME = -(1 << 50)
@@ -276,14 +290,7 @@ def _evt3_fast(words, width, height, tables, state, counts, out):
                 bad |= np.int64((base + 63 - leading_zeros(m) >= width) | (y >= height)
                                 | (t < last_t))
                 last_t = t
-                while m != 0:
-                    e = out[np.uint64(n)]
-                    e.x = base + trailing_zeros(m)
-                    e.y = y
-                    e.p = pol
-                    e.t = t
-                    n += 1
-                    m &= m - 1
+                n = _put_vector(out, n, base, m, y, pol, t)
             base += span_of[code]
         elif code == EVT3_VECT_BASE_X:
             base = w & 0x7FF
@@ -375,15 +382,7 @@ def _evt3_run(words, i, width, height, tables, out, n, y, base, pol, tbase, low,
         e.t = t
         n += has
         last_t += (t - last_t) * has
-        rest = m & (m - 1)
-        while rest != 0:
-            e = out[n]
-            e.x = x0 + trailing_zeros(rest)
-            e.y = y
-            e.p = p
-            e.t = t
-            n += 1
-            rest &= rest - 1
+        n = _put_vector(out, n, x0, m & (m - 1), y, p, t)
         # State words.
         sy = -np.int64(code == EVT3_ADDR_Y)
         y = (low11 & sy) | (y & ~sy)
