@@ -206,7 +206,7 @@ def _evt3_skipped(m, x0, y, t, last_t, have_t, width, height, strict, counts, n,
     return n, last_t, E_NONE
 
 
-@numba.njit(inline='always', **JIT)
+@numba.njit(**JIT)
 def _put_vector(out, n, x0, bits, y, p, t):
     """Write an event at ``x0 + k`` for each set bit ``k`` of ``bits`` from row ``n``; return n."""
     while bits != 0:
