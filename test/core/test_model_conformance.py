@@ -115,6 +115,22 @@ def test_attributes_are_present_and_typed(model):
     assert encoding is None or isinstance(encoding, EventEncoding)
 
 
+def test_a_result_built_from_its_fields_is_the_constructors():
+    # Issue 16: InferenceResult.from_fields (a one-frame call's, without the frozen
+    # dataclass's __init__) builds the same result, as frozen.
+    result = DiehlCookNetwork(STDPConfig(n_neurons=5)).infer(np.zeros((2, 28, 28), np.uint8),
+                                                             timesteps=3)
+    names = [f.name for f in dataclasses.fields(InferenceResult)]
+    values = [getattr(result, name) for name in names]
+    built = InferenceResult.from_fields(*values)
+    assert type(built) is InferenceResult
+    assert all(getattr(built, name) is value for name, value in zip(names, values))
+    assert vars(built).keys() == vars(InferenceResult(*values)).keys()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.scores = None
+    assert dataclasses.replace(built, predicted=None).evidence is built.evidence
+
+
 def test_knobs_are_fields_of_the_params(model):
     knobs = model.knobs
     assert isinstance(knobs, tuple) and knobs and all(isinstance(k, Knob) for k in knobs)

@@ -217,3 +217,47 @@ def test_a_one_frame_call_gives_what_the_general_path_gives(images):
     with pytest.raises(ValueError, match='pixels'):
         model.infer(images[:1, :27], timesteps=5)
     assert len(calls) == before
+
+
+def test_the_frame_kernel_is_called_with_the_types_of_its_entry_point(images, monkeypatch):
+    # Issue 16: the engine calls the one-frame kernel through the compiled code of its first
+    # call (engine._CompiledKernel), which unboxes the arguments as that call's types and
+    # checks no more: every call must bring the same types (only an input array's write flag
+    # may differ). Recorded over the calls a stream makes: with and without a readout, scaled
+    # thresholds, another input rate, seeds given or not, and read-only frames (as a frame
+    # read from a message's bytes is), which must classify as writable ones do.
+    import copy
+    import numba
+    from topspark_ros.core.stdp import engine
+
+    def writable(types):
+        return tuple(t.copy(readonly=False) if isinstance(t, numba.types.Array) else t
+                     for t in types)
+
+    class Recorder:
+        def __init__(self, real):
+            self.real, self.signatures = real, set()
+
+        def call(self, *args):
+            self.signatures.add(writable(kernels.infer_frame.typeof_pyval(a) for a in args))
+            self.real.call(*args)
+
+    recorder = Recorder(engine._FRAME_KERNEL)
+    monkeypatch.setattr(engine, '_FRAME_KERNEL', recorder)
+    model = DiehlCookNetwork(STDPConfig(n_neurons=30))
+    model.learn(images, timesteps=40, seed=1)
+    for readout in (False, True):
+        if readout:
+            model.assign_labels(images, np.arange(8) % 3, timesteps=40, seed=2)
+        for params in (None, DynamicsParams(theta_scale=0.8), DynamicsParams(input_rate_hz=40.0)):
+            for seed in (None, 5):
+                frame = images[3:4].copy()
+                read_only = np.frombuffer(frame.tobytes(), np.uint8).reshape(frame.shape)
+                assert not read_only.flags.writeable
+                twin = copy.deepcopy(model)
+                got = model.infer(read_only, timesteps=20, params=params, seed=seed)
+                _frame_results_equal(got, twin.infer(frame, timesteps=20, params=params,
+                                                     seed=seed))
+    assert len(recorder.signatures) == 1
+    assert recorder.real.call is not recorder.real._first_call  # the compiled code's entry
+    assert recorder.signatures & {writable(s) for s in kernels.infer_frame.overloads}

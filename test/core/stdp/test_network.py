@@ -127,6 +127,43 @@ def test_uint8_levels_looked_up_in_the_kernels_give_what_float_images_give(image
     assert np.array_equal(model.theta, twin.theta)
 
 
+def test_the_seed_stream_gives_the_generators_seeds_in_their_order():
+    # Issue 16: a model's own seeds (seed None) come from a block of 64 raw PCG64 outputs:
+    # the same values, in the same order, as drawing each call's seeds from the generator,
+    # whatever the sizes of the calls; copies and pickles go on with the same seeds; threads
+    # taking at once never get the same seed.
+    import pickle
+    import threading
+    from topspark_ros.core.stdp.network import _SeedStream
+    sizes = (1, 1, 5, 57, 1, 64, 3, 200, 2, 130, 1, 63, 65, 1)
+    reference = np.random.default_rng(3)
+    want = [draw_seeds(reference, n) for n in sizes]
+    stream = _SeedStream(np.random.default_rng(3))
+    for i, n in enumerate(sizes):
+        if i == 6:
+            copied, pickled = copy.deepcopy(stream), pickle.loads(pickle.dumps(stream))
+        got = stream.take(n)
+        assert got.dtype == np.uint64 and np.array_equal(got, want[i]), (i, n)
+    for twin in (copied, pickled):
+        assert np.array_equal(np.concatenate([twin.take(n) for n in sizes[6:]]),
+                              np.concatenate(want[6:]))
+    shared, taken = _SeedStream(np.random.default_rng(4)), [[] for _ in range(4)]
+
+    def take(out):
+        for _ in range(500):
+            out.append(int(shared.take(1)[0]))
+
+    threads = [threading.Thread(target=take, args=(out,)) for out in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(sum(taken, [])) == sorted(
+        int(v) for v in draw_seeds(np.random.default_rng(4), 2000))
+    with pytest.raises(TypeError, match='PCG64'):
+        _SeedStream(np.random.Generator(np.random.MT19937(1)))
+
+
 def test_a_refused_call_draws_no_seed_and_levels_are_checked(images):
     # Images of the wrong size are refused before the model's random stream moves on.
     model, twin = DiehlCookNetwork(STDPConfig(n_neurons=10)), DiehlCookNetwork(STDPConfig(

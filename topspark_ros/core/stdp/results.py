@@ -90,7 +90,9 @@ class EngineCounts:
         ``T`` = 1): for one sample the matrix and its transpose have the same memory layout.
         The caller gives up ``ops`` and vouches for its type (C-contiguous ``int64``).
         """
-        return cls(ops.reshape(len(cls.FIELDS), 1))  # a [1, k] array of another k: raises
+        counts = object.__new__(cls)  # __init__'s call costs 0.15 us of the 0.4
+        counts._rows = ops.reshape(len(cls.FIELDS), 1)  # a [1, k] array of another k: raises
+        return counts
 
     def __repr__(self) -> str:
         """Return the counts summed over the samples."""
