@@ -227,6 +227,7 @@ def test_the_frame_kernel_is_called_with_the_types_of_its_entry_point(images, mo
     # thresholds, another input rate, seeds given or not, and read-only frames (as a frame
     # read from a message's bytes is), which must classify as writable ones do.
     import copy
+    import inspect
     import numba
     from topspark_ros.core.stdp import engine
 
@@ -259,5 +260,22 @@ def test_the_frame_kernel_is_called_with_the_types_of_its_entry_point(images, mo
                 _frame_results_equal(got, twin.infer(frame, timesteps=20, params=params,
                                                      seed=seed))
     assert len(recorder.signatures) == 1
-    assert recorder.real.call is not recorder.real._first_call  # the compiled code's entry
+    # The compiled code's entry point, not the bound method of the first call.
+    assert getattr(recorder.real.call, '__func__', None) is not engine._CompiledKernel._first_call
+    assert not inspect.ismethod(recorder.real.call)
     assert recorder.signatures & {writable(s) for s in kernels.infer_frame.overloads}
+
+
+def test_a_kernel_that_is_not_compiled_is_called_as_it_is():
+    # Without the JIT (NUMBA_DISABLE_JIT=1) a kernel is a Python function with no compiled
+    # code: _CompiledKernel calls it as it is, at the first call and after.
+    from topspark_ros.core.stdp.engine import _CompiledKernel
+    calls = []
+
+    def kernel(a, b):
+        calls.append((a, b))
+
+    wrapped = _CompiledKernel(kernel)
+    wrapped.call(1, 2)
+    wrapped.call(3, 4)
+    assert calls == [(1, 2), (3, 4)] and wrapped.call is kernel

@@ -219,11 +219,14 @@ class _CompiledKernel:
     numba's dispatcher types every argument of every call before it picks the compiled code:
     about 30 ns an argument, 0.4 us of the 20 arguments of a one-frame call (5 % of it at
     ``T`` = 1). The compiled code's own entry point unboxes the arguments as the types it was
-    compiled for and checks no more than their item sizes, so a caller must pass arguments of
-    those types at every call (same dtypes, numbers of dimensions and layouts; only an
-    array's write flag may differ, which changes no code that reads it). The first call goes
-    through the dispatcher (compiling the kernel, or loading it from numba's cache) and keeps
-    the entry point of the types it was given.
+    compiled for and checks no more than an array's item size: an array of another dtype of
+    the same size is read as the wrong one, a float passed for an integer is truncated, and an
+    array with more dimensions than compiled for overwrites memory. So a caller must pass
+    arguments of the same types at every call (dtypes, numbers of dimensions, layouts); only
+    the write flag of an array the kernel only reads may differ, which changes no code. The
+    first call goes through the dispatcher (compiling the kernel, or loading it from numba's
+    cache) and keeps the entry point of the types it was given. Without the JIT
+    (``NUMBA_DISABLE_JIT=1``) the kernel is a Python function, called as it is.
     """
 
     def __init__(self, kernel) -> None:
@@ -233,8 +236,12 @@ class _CompiledKernel:
 
     def _first_call(self, *args) -> None:
         self._kernel(*args)
+        overloads = getattr(self._kernel, 'overloads', None)
+        if overloads is None:  # not compiled (NUMBA_DISABLE_JIT)
+            self.call = self._kernel
+            return
         signature = tuple(self._kernel.typeof_pyval(a) for a in args)
-        self.call = self._kernel.overloads[signature].entry_point
+        self.call = overloads[signature].entry_point
 
 
 _FRAME_KERNEL = _CompiledKernel(kernels.infer_frame)

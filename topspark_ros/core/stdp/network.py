@@ -34,7 +34,7 @@ ENGINES = ('numba', 'torch')
 
 
 _UINT8 = np.dtype(np.uint8)
-"""The dtype of uint8 arrays (one object: the one-frame path's test is an identity)."""
+"""The dtype of uint8 arrays: the one-frame path tests it by identity first (60 -> 24 ns)."""
 
 
 def _raw_seeds(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -330,7 +330,8 @@ class DiehlCookNetwork:
         ``model.readout.predict(result.evidence, vote)``).
         """
         params = self.params if params is None else params
-        if type(inputs) is np.ndarray and inputs.dtype is _UINT8 and early_exit is None \
+        if type(inputs) is np.ndarray and (inputs.dtype is _UINT8 or inputs.dtype == _UINT8) \
+                and early_exit is None \
                 and inputs.ndim >= 2 and inputs.shape[0] == 1 \
                 and inputs.size == self.config.n_inputs and inputs.flags.c_contiguous \
                 and type(timesteps) is int and timesteps >= 1:
