@@ -8,7 +8,8 @@ and a reduced T (350 and 32 by default) side by side in one run, alternating the
 * ``infer_b1``: inference one image per call (a camera stream), Poisson encoding and the
   readout included;
 * ``infer_batch``: batched inference (``--batch`` 256, as ``topspark sweep``), per sample;
-* ``learn_b1``: online STDP learning, one image per call (on a copy of the model);
+* ``learn_b1``: online STDP learning, one image per call (on a copy of the model), its seeds
+  from the model's stream as a node learning on line draws them (``seed=None``);
 * ``converted_b1`` / ``converted_batch`` (with ``--converted``): the shipped converted SNN
   (``models/converted_fmnist_vgg.json``) at ``--converted-timesteps`` (16 and 2).
 
@@ -81,9 +82,9 @@ def _runner(mode: str, stdp, converted, images: np.ndarray, batch: int):
         return (lambda k, t: stdp.infer(images[k % n:k % n + 1], timesteps=t)), 1
     if mode == 'infer_batch':
         return (lambda k, t: stdp.infer(images[:batch], timesteps=t, seed=k)), batch
-    if mode == 'learn_b1':
+    if mode == 'learn_b1':  # the model's stream, as a node learning on line draws
         learner = copy.deepcopy(stdp)
-        return (lambda k, t: learner.learn(images[k % n:k % n + 1], timesteps=t, seed=k)), 1
+        return (lambda k, t: learner.learn(images[k % n:k % n + 1], timesteps=t)), 1
     if mode == 'converted_b1':
         return (lambda k, t: converted.infer(images[k % n:k % n + 1], timesteps=t)), 1
     return (lambda k, t: converted.infer(images[:batch], timesteps=t)), batch

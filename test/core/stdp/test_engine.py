@@ -159,6 +159,17 @@ def test_the_frame_kernel_takes_the_constants_fields_in_their_order():
                      + ('counts', 'ops', 'steps_used', 'bins', 'divisors', 'scores'))
 
 
+def test_the_learning_frame_kernel_takes_the_tuples_fields_in_their_order():
+    # NumbaEngine.learn_frame passes *state, *const and *columns positionally.
+    from topspark_ros.core.stdp.normalise import ColumnStats
+    code = kernels.learn_frame.py_func.__code__
+    names = code.co_varnames[:code.co_argcount]
+    assert names == (('w', 'theta') + kernels.EngineState._fields
+                     + ('levels', 'table', 'seeds', 'timesteps')
+                     + kernels.SimulationConstants._fields + ColumnStats._fields
+                     + ('counts', 'ops'))
+
+
 def _frame_results_equal(got, want) -> None:
     assert np.array_equal(got.evidence, want.evidence)
     assert np.array_equal(got.timesteps_used, want.timesteps_used)
@@ -279,3 +290,44 @@ def test_a_kernel_that_is_not_compiled_is_called_as_it_is():
     wrapped.call(1, 2)
     wrapped.call(3, 4)
     assert calls == [(1, 2), (3, 4)] and wrapped.call is kernel
+
+
+@pytest.mark.parametrize('between', ['reset', 'rest'])
+def test_learning_from_one_frame_gives_what_the_general_path_gives(images, between):
+    # Issue 16: one C-contiguous uint8 frame learns through kernels.learn_frame (the engine's
+    # tuples given field by field: a robot learning on line from its camera). Frame after
+    # frame, against a twin learning the same frames through the general path (not
+    # C-contiguous): the same spikes, operation counts, weights, thresholds and state, at
+    # scaled thresholds and another input rate, seeds given or from the model's stream.
+    import copy
+    model = DiehlCookNetwork(STDPConfig(n_neurons=30, between_samples=between))
+    twin = copy.deepcopy(model)
+    calls, spikes = [], 0
+    original = model._engine.learn_frame
+    model._engine.learn_frame = lambda *args: calls.append(args) or original(*args)
+    for i in range(12):
+        params = (None, DynamicsParams(theta_scale=0.8), DynamicsParams(input_rate_hz=40.0))[i % 3]
+        frame = images[i % 8:i % 8 + 1]
+        general = np.asfortranarray(np.stack([frame[0], frame[0]]))[:1]
+        seed = None if i % 2 else i
+        got = model.learn(frame, timesteps=30, params=params, seed=seed)
+        want = twin.learn(general, timesteps=30, params=params, seed=seed)
+        assert len(calls) == i + 1  # the short path, and only for the frame
+        assert np.array_equal(got.exc_spike_counts, want.exc_spike_counts)
+        assert got.timesteps == want.timesteps == 30
+        spikes += int(got.exc_spike_counts.sum())
+        for name in got.ops.FIELDS:
+            assert np.array_equal(getattr(got.ops, name), getattr(want.ops, name)), name
+    assert spikes > 0
+    assert np.array_equal(model.weights, twin.weights)
+    assert np.array_equal(model.theta, twin.theta)
+    for a, b in zip(model._engine.state, twin._engine.state):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(model.weights, DiehlCookNetwork(STDPConfig(n_neurons=30)).weights)
+    # Not for the short path: a batch, floats; bad calls raise as before.
+    model.learn(images[:2], timesteps=5)
+    model.learn(images[:1] / 255.0, timesteps=5)
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match='timesteps'):
+            model.learn(images[:1], timesteps=bad)
+    assert len(calls) == 12

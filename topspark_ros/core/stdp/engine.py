@@ -144,6 +144,16 @@ class Engine:
         """Learn from the samples of ``source`` in order; return ``(counts, ops)``."""
         raise NotImplementedError
 
+    def learn_frame(self, levels: np.ndarray, seeds: np.ndarray, table: np.ndarray,
+                    timesteps: int, const: SimulationConstants) -> tuple:
+        """
+        :meth:`learn` of one uint8 frame: a robot learning on line from its camera.
+
+        Arguments as in :meth:`infer_frame`. The same results as :meth:`learn`; an engine may
+        skip the general path's objects (the numba engine does).
+        """
+        return self.learn(PoissonInput(None, seeds, levels, table), timesteps, const)
+
     def infer(self, source, timesteps: int, const: SimulationConstants,
               exit_rule: Optional[kernels.ExitRule] = None, vote: Optional[tuple] = None
               ) -> tuple:
@@ -306,6 +316,23 @@ class NumbaEngine(Engine):
         with self.scaled_theta(const.theta_scale, learning=True):
             kernels.learn_batch(self.w, self.th, self._state, self._inputs(source), timesteps,
                                 const, self._columns, counts, ops)
+        return counts, ops
+
+    def learn_frame(self, levels: np.ndarray, seeds: np.ndarray, table: np.ndarray,
+                    timesteps: int, const: SimulationConstants) -> tuple:
+        """Learn from one uint8 frame (see :meth:`Engine.learn_frame`); ``(counts, ops)``."""
+        n_in, n = self.w.shape
+        if self._state is None:
+            self._state = kernels.empty_state(n_in, n)
+            kernels.reset_state(self._state, const.par)
+        counts = np.zeros((1, n), np.int64)
+        ops = np.zeros((1, kernels.N_OPS), np.int64)
+        rest = (levels, table, seeds, timesteps, *const, *self._columns, counts, ops)
+        if const.theta_scale == 1.0:  # no context manager: 1 us of a 20 us call at T=1
+            kernels.learn_frame(self.w, self.th, *self._state, *rest)
+        else:
+            with self.scaled_theta(const.theta_scale, learning=True):
+                kernels.learn_frame(self.w, self.th, *self._state, *rest)
         return counts, ops
 
     def infer(self, source, timesteps: int, const: SimulationConstants,

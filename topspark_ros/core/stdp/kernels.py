@@ -51,7 +51,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topspark_ros.core.stdp.normalise import normalise_changed_columns
+from topspark_ros.core.stdp.normalise import ColumnStats, normalise_changed_columns
 from topspark_ros.core.stdp.readout import class_scores
 from topspark_ros.core.stdp.rng import first_gaps, first_gaps_of_levels, gap_scales
 from topspark_ros.core.stdp.rng import poisson_draw, ZIGGURAT
@@ -698,6 +698,27 @@ def learn_batch(w, theta, state, inputs, timesteps, const, columns, counts, ops)
             simulate(w, theta, state, scratch, rest_ptr, True, const, no_exit, rest_counts,
                      ops[b])
             _mark_spiked(rest_counts, columns.changed)
+
+
+@numba.njit(cache=True, nogil=True)
+def learn_frame(w, theta, v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh,
+                levels, table, seeds, timesteps, par, ipar, norm, tab_pre, tab_post1, tab_post2,
+                theta_scale, changed, sums, peaks, counts, ops):
+    """
+    Run :func:`learn_batch` on one uint8 frame, with the same results.
+
+    The frame is ``levels [1, n_inputs]`` with its ``table`` and ``seeds [1]``. The tuples of
+    :func:`learn_batch` (:class:`EngineState`, the constants, :class:`.normalise.ColumnStats`)
+    come field by field and are rebuilt here, the other input forms made empty: numba types a
+    tuple argument in Python at every call (about 1 us each), an array in C. A robot learning
+    on line from its camera calls this once a frame.
+    """
+    state = EngineState(v, v_inh, refr, refr_inh, last_pre, last_post, prev_exc, prev_inh)
+    inputs = BatchInput(np.empty((0, 0), np.float64), seeds, np.empty(0, np.int32),
+                        np.empty((0, 1), np.int64), levels, table)
+    const = SimulationConstants(par, ipar, norm, tab_pre, tab_post1, tab_post2, theta_scale)
+    learn_batch(w, theta, state, inputs, timesteps, const, ColumnStats(changed, sums, peaks),
+                counts, ops)
 
 
 _INFER_CHUNKS = 64

@@ -312,6 +312,12 @@ class DiehlCookNetwork:
 
         """
         params = self.params if params is None else params
+        if self._one_frame(inputs, timesteps):
+            counts, ops = self._engine.learn_frame(
+                inputs.reshape(1, -1), self._seeds(seed, 1),
+                self._log_q_table(params.input_rate_hz), timesteps, self._constants(params))
+            return LearnResult(exc_spike_counts=counts, ops=EngineCounts.of_one_sample(ops),
+                               timesteps=timesteps)
         source, steps = self._source(inputs, timesteps, params, seed)
         counts, ops = self._engine.learn(source, steps, self._constants(params))
         return LearnResult(exc_spike_counts=counts, ops=EngineCounts.from_matrix(ops),
@@ -330,11 +336,7 @@ class DiehlCookNetwork:
         ``model.readout.predict(result.evidence, vote)``).
         """
         params = self.params if params is None else params
-        if type(inputs) is np.ndarray and (inputs.dtype is _UINT8 or inputs.dtype == _UINT8) \
-                and early_exit is None \
-                and inputs.ndim >= 2 and inputs.shape[0] == 1 \
-                and inputs.size == self.config.n_inputs and inputs.flags.c_contiguous \
-                and type(timesteps) is int and timesteps >= 1:
+        if early_exit is None and self._one_frame(inputs, timesteps):
             return self._infer_frame(inputs, timesteps, params, seed)
         source, steps = self._source(inputs, timesteps, params, seed)
         exit_rule = None
@@ -352,6 +354,19 @@ class DiehlCookNetwork:
         return InferenceResult(evidence=counts, timesteps_used=used,
                                ops=EngineCounts.from_matrix(ops), scores=scores,
                                predicted=predicted)
+
+    def _one_frame(self, inputs, timesteps) -> bool:
+        """
+        Return whether a call takes the short path of one frame (a camera stream's call).
+
+        One C-contiguous uint8 frame of this model's size and a valid int ``timesteps``: the
+        checks the general path makes, done for this one form (the dtype by identity first).
+        """
+        return type(inputs) is np.ndarray \
+            and (inputs.dtype is _UINT8 or inputs.dtype == _UINT8) \
+            and inputs.ndim >= 2 and inputs.shape[0] == 1 \
+            and inputs.size == self.config.n_inputs and inputs.flags.c_contiguous \
+            and type(timesteps) is int and timesteps >= 1
 
     def _infer_frame(self, frame: np.ndarray, timesteps: int, params: DynamicsParams,
                      seed) -> InferenceResult:
