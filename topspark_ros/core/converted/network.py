@@ -532,9 +532,8 @@ class ConvertedNetwork:
         with torch.no_grad():
             evidence, used, spikes, acc, updates = self.run_snn(
                 x, steps, params, early_exit=early_exit)
-        first_macs = sum(float(m.sum()) for maps, syns in zip(self.net.fanouts,
-                                                              self.net.wiring)
-                         for m, s in zip(maps, syns) if s.source == INPUT)
+        first_macs = sum(total for sums, syns in zip(self._fanout_sums, self.net.wiring)
+                         for total, s in zip(sums, syns) if s.source == INPUT)
         if x.dim() == 5:
             first_macs = 0.0  # event input: counted as accumulates in run_snn
         evidence = evidence.to(torch.float64).cpu().numpy()
