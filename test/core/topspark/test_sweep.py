@@ -100,6 +100,28 @@ def test_an_executor_gives_the_same_figures(fake_model):
         assert dataclasses.replace(a, latency_ms=0.0) == dataclasses.replace(b, latency_ms=0.0)
 
 
+@pytest.mark.parametrize('executor', [None, InProcess()], ids=['serial', 'executor'])
+def test_the_warm_up_learns_in_the_form_the_measurement_does(fake_model, monkeypatch, executor):
+    # A batch and a single frame take different paths, and compiled kernels, in the STDP
+    # network: warmed with one frame, the first T's training time (a batch) included loading
+    # the batch kernel (30 ms against 2 ms a call). The warm-up learns as many as it can up to
+    # two, in this process and in each executor's, before any measurement.
+    sizes = []
+    learn = type(fake_model).learn
+
+    def recorded(self, inputs, **options):
+        sizes.append(len(inputs))
+        return learn(self, inputs, **options)
+
+    monkeypatch.setattr(type(fake_model), 'learn', recorded)
+    _sweep(fake_model, train_images=X[:3], executor=executor)
+    # Serial: the warm-up, then three T. With an executor each item warms its process first.
+    assert sizes == ([2, 3, 3, 3] if executor is None else [2, 2, 3, 2, 3, 2, 3])
+    sizes.clear()
+    _sweep(fake_model, train_images=X[:1], executor=executor)
+    assert set(sizes) == {1}
+
+
 def test_machine_description_names_the_cpus():
     text = machine_description()
     assert 'CPUs' in text and 'torch' in text
