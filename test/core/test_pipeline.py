@@ -332,6 +332,20 @@ def test_event_stream_of_the_window_parameters() -> None:
     assert by_count.max_packet_bytes == 1048576
 
 
+def test_load_warms_learning_up_when_learning_on_line(monkeypatch) -> None:
+    # The first learnt frame must not compile or load the learning kernel (see test_session).
+    from topspark_ros.core.session import ClassifierSession
+    warmed = []
+    monkeypatch.setattr(ClassifierSession, 'warm_up',
+                        lambda self, learning=False: warmed.append(learning))
+    for online in (False, True):
+        pipeline, _ = _pipeline(model_path=str(MODELS / 'stdp_fmnist_n400.json'),
+                                online_learning=online)
+        pipeline.resolve = str
+        pipeline.load()
+    assert warmed == [False, True]
+
+
 def test_load_checks_warms_up_and_resets_the_command(tmp_path) -> None:
     converted = str(MODELS / 'converted_fmnist_vgg.json')
     pipeline, values = _pipeline(model_path=converted, online_learning=True)

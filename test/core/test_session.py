@@ -126,6 +126,41 @@ def test_event_windows_give_one_prediction_each_and_can_be_learnt(model) -> None
     learnt = session.learn_events(windows, SENSOR, 16)
     assert len(learnt) == 2 and all(ops.plasticity_updates >= 0 for ops in learnt)
     session.warm_up_events(SENSOR)  # every decoder and the model, on a synthetic window
+    weights = session.model.weights
+    session.warm_up_events(SENSOR, learning=True)  # a copy learns: the model stays as it is
+    np.testing.assert_array_equal(session.model.weights, weights)
+
+
+def test_warming_up_for_learning_loads_the_learning_kernel_and_learns_nothing() -> None:
+    """
+    In a fresh process, a warm-up for on-line learning readies the kernel a frame learns with.
+
+    Without it the first learnt frame compiled or loaded that kernel (seconds where numba's
+    cache is cold) while the frames arriving meanwhile were dropped. The model itself learns
+    nothing: a copy of it learns the blank frame.
+    """
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import numpy as np
+        from topspark_ros.core.session import ClassifierSession
+        from topspark_ros.core.stdp import DiehlCookNetwork, kernels, STDPConfig
+        from topspark_ros.core.stdp.readout import Readout
+        model = DiehlCookNetwork(STDPConfig(n_neurons=10, seed=0), readout=Readout(
+            class_rates=np.eye(10), assignments=np.arange(10)))
+        weights, theta = model.weights, model.theta
+        session = ClassifierSession(model)
+        session.warm_up()
+        print(len(kernels.learn_frame.signatures))
+        session.warm_up(learning=True)
+        print(len(kernels.learn_frame.signatures))
+        print(np.array_equal(model.weights, weights) and np.array_equal(model.theta, theta))
+        """)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ['0', '1', 'True']
 
 
 def test_warming_up_for_events_compiles_every_decoder_kernel(tmp_path) -> None:

@@ -216,22 +216,24 @@ class ClassifierPipeline:
     # Lifecycle ----------------------------------------------------------------------------
     def load(self) -> None:
         """
-        Open the model (:func:`open_session`), check it and warm it up; ``T`` from the default.
+        Open the model (:func:`open_session`), check it and warm it up (its learning too with
+        ``online_learning``); ``T`` from the default.
 
         Raises ValueError, nothing loaded, when the model cannot classify events (``input_mode``
         'events') or cannot learn on line (``online_learning``); whatever opening raises.
         """
         values = self.values()
         session = open_session(values, self.resolve)
-        if values['input_mode'] == 'events':
-            session.check_events()  # a frames-only model says why it cannot
-            spec = session.model.input_spec
-            session.warm_up_events((spec.width, spec.height))
-        else:
-            session.warm_up()
         reason = _learning_refusal(session.model, values['online_learning'])
         if reason is not None:
             raise ValueError(reason)
+        learning = bool(values['online_learning'])  # its kernels warmed too
+        if values['input_mode'] == 'events':
+            session.check_events()  # a frames-only model says why it cannot
+            spec = session.model.input_spec
+            session.warm_up_events((spec.width, spec.height), learning=learning)
+        else:
+            session.warm_up(learning=learning)
         self.session, self.commanded, self.configure_error = session, None, ''
 
     def configure_failed(self, exc: Exception) -> str:

@@ -17,6 +17,7 @@ the windowers of :mod:`topspark_ros.core.events.windows`, by the event stream of
 events (:func:`~topspark_ros.core.events.encode.infer_events`) and give the same predictions.
 """
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 import os
@@ -121,9 +122,18 @@ class ClassifierSession:
         names = tuple(class_names) or tuple(meta.get('info', {}).get('class_names', ()))
         return cls(model, class_names=names, **kwargs)
 
-    def warm_up(self) -> None:
-        """Run one blank frame through the model (compiles kernels before real frames come)."""
-        self.model.infer(np.zeros((1,) + self.model.input_spec.shape, np.uint8), timesteps=2)
+    def warm_up(self, learning: bool = False) -> None:
+        """
+        Run one blank frame through the model (compiles kernels before real frames come).
+
+        With ``learning`` (on-line learning on), a copy of the model also learns it, so that
+        the first real frame's learning does not compile or load the learning kernel (seconds
+        the first time, while the frames that arrive meanwhile are dropped).
+        """
+        blank = np.zeros((1,) + self.model.input_spec.shape, np.uint8)
+        self.model.infer(blank, timesteps=2)
+        if learning:
+            copy.deepcopy(self.model).learn(blank, timesteps=2)
 
     @property
     def model(self):
@@ -224,7 +234,7 @@ class ClassifierSession:
             windows, timesteps=int(timesteps), params=self.params_for(timesteps))
         return [result.ops.energy_ops(i) for i in range(len(windows))]
 
-    def warm_up_events(self, sensor_size: Tuple[int, int]) -> None:
+    def warm_up_events(self, sensor_size: Tuple[int, int], learning: bool = False) -> None:
         """
         Run one small synthetic event window through the decoders and the model.
 
@@ -236,6 +246,7 @@ class ClassifierSession:
         kernel at the first such packet took 1.4 s here, holding the reader (and the GIL)
         while a driver's 1 ms packets overflowed the subscription's queue; numba's cache
         saves it only where it can write, so read-only installs paid it at every start.
+        With ``learning``, a copy of the model also learns the window (see :meth:`warm_up`).
         """
         from topspark_ros.core.events import empty_events
         from topspark_ros.core.events.codecs import make_decoder, make_encoder, SUPPORTED_ENCODINGS
@@ -254,6 +265,9 @@ class ClassifierSession:
                 decoder.reset()
                 decoder.decode(data[decoder.word_bytes:], seq=0, time_base=packet.time_base)
         self.classify_events([window], (width, height), 2)
+        if learning:
+            from topspark_ros.core.events.encode import EventModel
+            EventModel(copy.deepcopy(self.model), (width, height)).learn([window], timesteps=2)
 
     def _prediction(self, result, index: int, timesteps: int, latency_ms: float) -> Prediction:
         """Return the :class:`Prediction` of row ``index`` of a model result."""
