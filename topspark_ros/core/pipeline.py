@@ -216,8 +216,9 @@ class ClassifierPipeline:
     # Lifecycle ----------------------------------------------------------------------------
     def load(self) -> None:
         """
-        Open the model (:func:`open_session`), check it and warm it up (its learning too with
-        ``online_learning``); ``T`` from the default.
+        Open the model (:func:`open_session`), check it and warm it up; ``T`` from the default.
+
+        With ``online_learning`` the warm-up readies learning too (on a copy of the model).
 
         Raises ValueError, nothing loaded, when the model cannot classify events (``input_mode``
         'events') or cannot learn on line (``online_learning``); whatever opening raises.
