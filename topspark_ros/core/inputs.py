@@ -69,6 +69,24 @@ class SpikeEvents:
         if keys.size > 1 and np.any(keys[1:] == keys[:-1]):  # sort + neighbours: fast
             raise ValueError('an input appears twice in one step')
 
+    @classmethod
+    def unchecked(cls, pixels: np.ndarray, row_ptr: np.ndarray,
+                  n_inputs: int) -> 'SpikeEvents':
+        """
+        Return events built valid by their producer, without the constructor's checks.
+
+        For code that makes C-contiguous ``int32 [E]`` ``pixels`` and ``int64 [B, T + 1]``
+        ``row_ptr`` that hold every rule of the class by construction (the event encoder):
+        the checks, the sort for repeated inputs above all, cost as much as encoding a window
+        of 2 700 events (57 us). Anything else goes through the constructor.
+        """
+        events = object.__new__(cls)
+        fields = events.__dict__
+        fields['pixels'] = pixels
+        fields['row_ptr'] = row_ptr
+        fields['n_inputs'] = int(n_inputs)
+        return events
+
     @property
     def batch_size(self) -> int:
         """Return the number of samples ``B``."""

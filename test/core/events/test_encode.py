@@ -9,6 +9,7 @@ import pytest
 from topspark_ros.core.events import empty_events, EVENT_DTYPE, EventEncodingError
 from topspark_ros.core.events.encode import (centred_roi, EventEncoding, EventGeometry,
                                              events_to_frames, events_to_spike_trains, time_bins)
+from topspark_ros.core.inputs import SpikeEvents
 
 
 # ------------------------------------------------------------------------------- geometry
@@ -186,6 +187,12 @@ def test_encoders_match_a_naive_reference(batch, timesteps, size, roi, polarity)
         assert got == counts
         bins = time_bins(events, timesteps)
         assert bins.size == 0 or (bins.min() == 0 and bins.max() < timesteps)
+    # Built without the checks (SpikeEvents.unchecked): they would pass, dtypes and layout too.
+    assert trains.pixels.dtype == np.int32 and trains.pixels.flags.c_contiguous
+    assert trains.row_ptr.dtype == np.int64 and trains.row_ptr.flags.c_contiguous
+    checked = SpikeEvents(pixels=trains.pixels, row_ptr=trains.row_ptr,
+                          n_inputs=trains.n_inputs)
+    assert np.array_equal(checked.to_dense(), dense)
     # Within each step the inputs are in ascending order, as the sort-based encoder gave.
     for b in range(len(batch)):
         for k in range(timesteps):

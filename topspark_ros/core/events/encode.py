@@ -393,6 +393,25 @@ def _spike_keys(x, y, p, t, want, split, x_map, y_map, width, steps, n_inputs):
     return keys
 
 
+@numba.njit(**JIT)
+def _rows_of_keys(keys, n_inputs, start, row_ptr, pixels) -> None:
+    """
+    Write one window's sorted spike keys (:func:`_spike_keys`) as :class:`SpikeEvents` rows.
+
+    ``row_ptr [T + 1]`` receives its step offsets from ``start``, ``pixels[start:]`` its
+    input indices (ascending within a step, as the keys are).
+    """
+    steps = row_ptr.size - 1
+    row_ptr[0] = start
+    k = 0
+    for step in range(steps):
+        end = (step + 1) * n_inputs
+        while k < keys.size and keys[k] < end:
+            pixels[start + k] = keys[k] - step * n_inputs
+            k += 1
+        row_ptr[step + 1] = start + k
+
+
 def time_bins(events: np.ndarray, timesteps: int) -> np.ndarray:
     """
     Return the bin ``int64 [E]`` of every event of one window: ``(t - t0) * T // (t1 - t0 + 1)``.
@@ -443,20 +462,18 @@ def events_to_spike_trains(windows: Sequence[np.ndarray], *, sensor_size: Tuple[
     n_inputs = (2 if polarity == 'split' else 1) * height * width
     want = {'on': 1, 'off': 0}.get(polarity, -1)
     x_map, y_map = _pixel_maps(geometry)
-    row_ptr = np.zeros((len(arrays), steps + 1), np.int64)
-    pixels = []
+    keys = [_spike_keys(events['x'], events['y'], events['p'], events['t'], want,
+                        polarity == 'split', x_map, y_map, width, steps, n_inputs)
+            for events in arrays]
+    row_ptr = np.empty((len(arrays), steps + 1), np.int64)
+    pixels = np.empty(sum(k.size for k in keys), np.int32)
     start = 0
-    for b, events in enumerate(arrays):
-        keys = _spike_keys(events['x'], events['y'], events['p'], events['t'], want,
-                           polarity == 'split', x_map, y_map, width, steps, n_inputs)
-        per_step = np.bincount(keys // n_inputs, minlength=steps)
-        row_ptr[b, 0] = start
-        np.cumsum(per_step, out=row_ptr[b, 1:])
-        row_ptr[b, 1:] += start
-        start += keys.size
-        pixels.append((keys % n_inputs).astype(np.int32))
-    pixels = np.concatenate(pixels) if pixels else np.zeros(0, np.int32)
-    return SpikeEvents(pixels=pixels, row_ptr=row_ptr, n_inputs=n_inputs)
+    for b, window_keys in enumerate(keys):
+        _rows_of_keys(window_keys, n_inputs, start, row_ptr[b], pixels)
+        start += window_keys.size
+    # Valid by construction (distinct sorted keys of inputs < n_inputs): the checks would
+    # cost as much as all the rest of the encoding.
+    return SpikeEvents.unchecked(pixels, row_ptr, n_inputs)
 
 
 def events_to_frames(windows: Sequence[np.ndarray], *, sensor_size: Tuple[int, int],
