@@ -348,6 +348,32 @@ def test_classifier_runs_a_converted_model_and_refuses_online_learning_on_it(ros
     assert result.macs > 0
 
 
+def test_switching_online_learning_on_readies_learning_in_a_thread(ros, monkeypatch) -> None:
+    """
+    ``online_learning`` set true on a configured classifier readies the learning kernels.
+
+    In a thread of its own (configure does it when the parameter is true from the start), so
+    that the first learnt frame does not load them while frames are dropped; not when it is
+    set false, nor before a model is loaded.
+    """
+    import threading
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    from topspark_ros.core.pipeline import ClassifierPipeline
+    context, executor, spin_until = ros
+    warmed = []
+    monkeypatch.setattr(ClassifierPipeline, 'warm_up_learning', lambda self: warmed.append(
+        threading.current_thread().name))
+    node = _classifier(context, executor)
+    assert node.set_parameters([Parameter('online_learning', value=True)])[0].successful
+    node.set_parameters([Parameter('online_learning', value=False)])
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.set_parameters([Parameter('online_learning', value=False)])[0].successful
+    assert node.set_parameters([Parameter('online_learning', value=True)])[0].successful
+    assert spin_until(lambda: bool(warmed), 10.0)
+    assert warmed == ['learning_warm_up']  # once: not unconfigured, not when set false
+
+
 # Hostile inputs (issue 11): timestep commands, periodic saves, parameter ranges.
 
 

@@ -346,6 +346,23 @@ def test_load_warms_learning_up_when_learning_on_line(monkeypatch) -> None:
     assert warmed == [False, True]
 
 
+def test_learning_warmed_up_on_demand_only_for_a_model_that_learns(monkeypatch) -> None:
+    # For online_learning switched on after configure (the node calls it in a thread).
+    from topspark_ros.core.session import ClassifierSession
+    warmed = []
+    monkeypatch.setattr(ClassifierSession, 'warm_up',
+                        lambda self, learning=False: warmed.append(learning))
+    pipeline, values = _pipeline()
+    pipeline.warm_up_learning()  # no model loaded: nothing
+    for path in ('converted_fmnist_vgg.json', 'stdp_fmnist_n400.json'):
+        values['model_path'] = str(MODELS / path)
+        pipeline.resolve = str
+        pipeline.load()
+        warmed.clear()
+        pipeline.warm_up_learning()
+        assert warmed == ([True] if path.startswith('stdp') else [])
+
+
 def test_load_checks_warms_up_and_resets_the_command(tmp_path) -> None:
     converted = str(MODELS / 'converted_fmnist_vgg.json')
     pipeline, values = _pipeline(model_path=converted, online_learning=True)

@@ -228,13 +228,9 @@ class ClassifierPipeline:
         reason = _learning_refusal(session.model, values['online_learning'])
         if reason is not None:
             raise ValueError(reason)
-        learning = bool(values['online_learning'])  # its kernels warmed too
         if values['input_mode'] == 'events':
             session.check_events()  # a frames-only model says why it cannot
-            spec = session.model.input_spec
-            session.warm_up_events((spec.width, spec.height), learning=learning)
-        else:
-            session.warm_up(learning=learning)
+        _warm_up(session, values, bool(values['online_learning']))  # learning's kernels too
         self.session, self.commanded, self.configure_error = session, None, ''
 
     def configure_failed(self, exc: Exception) -> str:
@@ -252,6 +248,19 @@ class ClassifierPipeline:
             self.stream = event_stream(values)
             self._batch = int(values['max_pending_windows'])
             self._packets_lost = 0
+
+    def warm_up_learning(self) -> None:
+        """
+        Ready on-line learning for the loaded model, as :meth:`load` does when it is on.
+
+        For ``online_learning`` switched on after configure (the node runs this in a thread of
+        its own), so that the first learnt input does not compile or load the learning
+        kernels while inputs are dropped. A copy of the model learns; nothing happens without
+        a loaded model that learns on line.
+        """
+        session = self.session
+        if session is not None and session.model.learns_online:
+            _warm_up(session, self.values(), True)
 
     def free_accelerator(self) -> None:
         """Drop a model that is not on the CPU (reopened on activate); hold :attr:`busy`."""
@@ -503,6 +512,15 @@ class ClassifierPipeline:
                       model=settings['model_path'], device=settings['device'],
                       input_mode=settings['input_mode'], lifecycle_state=state)
         return level, message, values
+
+
+def _warm_up(session: ClassifierSession, values: Values, learning: bool) -> None:
+    """Warm ``session`` up for its input mode; with ``learning``, on-line learning too."""
+    if values['input_mode'] == 'events':
+        spec = session.model.input_spec
+        session.warm_up_events((spec.width, spec.height), learning=learning)
+    else:
+        session.warm_up(learning=learning)
 
 
 def _learning_refusal(model, online_learning: bool) -> Optional[str]:

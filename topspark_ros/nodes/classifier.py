@@ -15,6 +15,7 @@ unsubscribes it, saves learnt weights and frees the accelerator, cleanup unloads
 the state does not allow is refused (:mod:`topspark_ros.nodes.lifecycle`).
 """
 
+import threading
 from typing import Optional
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -59,6 +60,7 @@ class ClassifierNode(LifecycleNode):
         self._pipeline = ClassifierPipeline(lambda: self._values(), resolve)
         declare(self, PARAMS, is_active=lambda: self._active, extra_check=self._pipeline.refusal)
         self._values = live_values(self, PARAMS)  # read once per input: no get_parameter
+        self.add_post_set_parameters_callback(self._after_set)
         self._active = False
         self._pub = self._vision_pub = self._labels = self._packet_type = self._intake = None
         self._raw_packets = self._raw_frames = self._raw_results = False
@@ -69,6 +71,19 @@ class ClassifierNode(LifecycleNode):
             lambda: diagnostics.torch_device_id(self.get_parameter('device').value),
             self._diagnostic_status, 'diagnostics_period_s',
             callback_group=MutuallyExclusiveCallbackGroup())
+
+    def _after_set(self, changed: list) -> None:
+        """Ready on-line learning in a thread when it is switched on with a model loaded."""
+        if self._pipeline.session is not None and any(
+                p.name == 'online_learning' and p.value for p in changed):
+            threading.Thread(target=self._warm_up_learning, name='learning_warm_up',
+                             daemon=True).start()
+
+    def _warm_up_learning(self) -> None:
+        try:
+            self._pipeline.warm_up_learning()
+        except Exception as exc:  # the first learnt input will load the kernels instead
+            self.get_logger().warning(f'could not ready on-line learning: {exc}')
 
     # Lifecycle -------------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
