@@ -430,3 +430,47 @@ def test_bringup_applies_a_partial_params_file_over_the_shipped_config(probe, tm
                        GetParameters.Request(names=['mode', 'profile_path']))
         mode, profile = (v.string_value for v in answer.values)
         assert mode == 'energy_saver' and profile.endswith('.profile.yaml')
+
+
+def test_a_stop_signal_lost_in_a_finalizer_still_stops_the_process() -> None:
+    """
+    SIGTERM raises KeyboardInterrupt where the main thread is; inside a ``__del__`` it is lost.
+
+    Python prints it as ignored and goes on: a classifier process (rclpy's logger has a
+    ``__del__``) ran on after SIGTERM until it was killed. Here the main thread spends nearly
+    all its time in a finalizer when the signal comes; the runner's loop must stop all the
+    same, after that finalizer returns.
+    """
+    code = '\n'.join([
+        'import time',
+        'import rclpy',
+        'from rclpy.executors import SingleThreadedExecutor',
+        'from topspark_ros.nodes import runner',
+        'runner.init(["slow_finalizer"])',
+        'node = rclpy.create_node("slow_finalizer")',
+        'executor = SingleThreadedExecutor()',
+        'executor.add_node(node)',
+        'class Slow:',
+        '    def __del__(self):',
+        '        print("finalizing", flush=True)',
+        '        time.sleep(1.0)',
+        'node.create_timer(0.01, lambda: Slow() and None)',
+        'try:',
+        '    runner.spin(executor, [node])',
+        'except KeyboardInterrupt:',
+        '    pass',
+        'print("stopped", flush=True)',
+    ])
+    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout.readline().strip() == 'finalizing'
+        time.sleep(0.3)  # inside the finalizer's sleep
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert 'Exception ignored' in out and 'KeyboardInterrupt' in out  # lost as it was raised
+    assert out.rstrip().endswith('stopped') and proc.returncode == 0

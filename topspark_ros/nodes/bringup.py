@@ -109,7 +109,8 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
     from rclpy.logging import get_logger
 
     from topspark_ros.nodes.demo_recorder import DemoRecorderNode
-    from topspark_ros.nodes.runner import BringUpError, init, node_group, PROCESS_LOGGER
+    from topspark_ros.nodes.runner import (BringUpError, check_stop, init, node_group,
+                                           PROCESS_LOGGER)
 
     overrides = [] if args.packet_ms is None else [
         '-p', f'event_player:packet_ms:={float(args.packet_ms)}']
@@ -132,11 +133,13 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
             recorder = nodes[-1]
             end = time.monotonic() + args.duration_s
             while time.monotonic() < end and rclpy.ok():
+                check_stop()
                 executor.spin_once(timeout_sec=0.1)
             if args.events:  # stop sending; let the classifier catch up and report
                 next(n for n in nodes if isinstance(n, player_class)).stop()
                 end = time.monotonic() + DRAIN_S
                 while time.monotonic() < end and rclpy.ok() and not recorder.packets_accounted:
+                    check_stop()
                     executor.spin_once(timeout_sec=0.1)
             summary = recorder.finish(args.plot or None)
     except KeyboardInterrupt:

@@ -234,10 +234,25 @@ def init(argv: Sequence[str]) -> None:
     Initialise rclpy with ``argv`` and our signal handling.
 
     SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, ending ``spin()`` while the
-    context is still valid, so lifecycle nodes can still run their shutdown transition.
+    context is still valid, so lifecycle nodes can still run their shutdown transition. The
+    signal is noted too (:func:`check_stop`): the exception alone can be lost.
     """
     rclpy.init(args=list(argv), signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+
+
+def check_stop() -> None:
+    """
+    Raise KeyboardInterrupt if SIGINT or SIGTERM came: for the loops that spin.
+
+    The handler raises it where the main thread is, and when that is a finalizer
+    (``__del__``: rclpy's logger has one) Python prints it as ignored and goes on. Seen in a
+    classifier process that then ran on after SIGTERM until it was killed. Every loop that
+    spins checks the note the handler leaves, after each wait.
+    """
+    if _stop_signal is not None:
+        raise KeyboardInterrupt
 
 
 def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
@@ -302,6 +317,7 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while executor.context.ok() and not node.finished:
+            check_stop()
             executor.spin_once(timeout_sec=0.25)
         # A reliable subscriber that matched late gets the last messages repaired only while
         # the writer lives: wait (bounded) until every one is acknowledged, then linger.
@@ -309,6 +325,7 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
             publisher.wait_for_all_acked(Duration(seconds=ACK_WAIT_S))
         end = time.monotonic() + linger_s
         while executor.context.ok() and time.monotonic() < end:
+            check_stop()
             executor.spin_once(timeout_sec=0.05)
         node.get_logger().info(f'published {node.published} {what}')
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -333,6 +350,7 @@ def spin(executor, nodes: Sequence) -> None:
     """
     errors = CallbackErrors(nodes)
     while executor.context.ok():
+        check_stop()
         try:
             # Wake at least every 0.25 s: Python runs signal handlers only between waits, so
             # a node with nothing to do (no timer yet) must not block SIGTERM indefinitely.
@@ -400,5 +418,12 @@ def _describe(exc: BaseException) -> str:
     return f'{type(exc).__name__}: {exc}'
 
 
-def _raise_keyboard_interrupt(signum, frame) -> None:
+_stop_signal: Optional[int] = None
+"""SIGINT or SIGTERM, once one came (see :func:`check_stop`)."""
+
+
+def _stop(signum, frame) -> None:
+    """Note the signal, then raise KeyboardInterrupt where the main thread is."""
+    global _stop_signal
+    _stop_signal = signum
     raise KeyboardInterrupt
