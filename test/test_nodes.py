@@ -32,7 +32,9 @@ def _probe(context, executor):
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
     node.commands = node.create_publisher(TimestepCommand, 'timestep', command_qos)
     node.results = []
-    node.create_subscription(Classification, 'classification', node.results.append, 50)
+    # Deeper than the most results a test sends while nothing spins (95 frames in a burst):
+    # keep-last would drop the oldest of them before the executor took them.
+    node.create_subscription(Classification, 'classification', node.results.append, 100)
     executor.add_node(node)
     return node
 
