@@ -22,6 +22,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from topspark_ros.core.fields import without_init
+
 Frames = np.ndarray
 """A batch of camera frames: ``uint8 [B, *input_spec.shape]`` (module docstring)."""
 
@@ -80,12 +82,7 @@ class SpikeEvents:
         the checks, the sort for repeated inputs above all, cost as much as encoding a window
         of 2 700 events (57 us). Anything else goes through the constructor.
         """
-        events = object.__new__(cls)
-        fields = events.__dict__
-        fields['pixels'] = pixels
-        fields['row_ptr'] = row_ptr
-        fields['n_inputs'] = int(n_inputs)
-        return events
+        return without_init(cls, pixels=pixels, row_ptr=row_ptr, n_inputs=int(n_inputs))
 
     @property
     def batch_size(self) -> int:

@@ -6,7 +6,7 @@ kernels (:mod:`topspark_ros.core.stdp.kernels`) take; :class:`NumbaEngine` owns 
 weights, adaptive thresholds and learning state and runs the kernels on them.
 """
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 import math
 from typing import Optional
@@ -191,19 +191,20 @@ class Engine:
         class_scores(counts, *vote, scores)
         return scores
 
-    @contextmanager
     def scaled_theta(self, scale: float, learning: bool):
         """
-        Hold ``scale * theta`` in ``th`` for one call.
+        Hold ``scale * theta`` in ``th`` for one call (a context manager).
 
         See ``theta_scale`` in :class:`~topspark_ros.core.stdp.config.DynamicsParams`: the
         thresholds are scaled where they are compared, never where they are stored. After a
         learning call the (changed) thresholds are divided back by ``scale``; after
-        inference the stored array is put back untouched.
+        inference the stored array is put back untouched. At scale 1 (most calls) a shared
+        no-op context: a generator's context manager cost 1 us of a 20 us learning call.
         """
-        if scale == 1.0:
-            yield
-            return
+        return _UNSCALED if scale == 1.0 else self._scaled_theta(scale, learning)
+
+    @contextmanager
+    def _scaled_theta(self, scale: float, learning: bool):
         stored = self.th
         self.th = stored * scale
         try:
@@ -211,6 +212,9 @@ class Engine:
         finally:
             self.th = self.th / scale if learning else stored
 
+
+_UNSCALED = nullcontext()
+"""What :meth:`Engine.scaled_theta` returns at scale 1 (stateless: shared by every call)."""
 
 # Empty kernel arguments (no events), made once: never written.
 _NO_LOG_Q = np.zeros((0, 0), np.float64)
@@ -307,33 +311,32 @@ class NumbaEngine(Engine):
 
     def learn(self, source, timesteps: int, const: SimulationConstants) -> tuple:
         """Learn from the samples of ``source`` in order; return ``(counts, ops)``."""
-        n_in, n = self.w.shape
-        if self._state is None:
-            self._state = kernels.empty_state(n_in, n)
-            kernels.reset_state(self._state, const.par)
+        n = self.w.shape[1]
         counts = np.zeros((source.batch_size, n), np.int64)
         ops = np.zeros((source.batch_size, kernels.N_OPS), np.int64)
+        state = self._learning_state(const)
         with self.scaled_theta(const.theta_scale, learning=True):
-            kernels.learn_batch(self.w, self.th, self._state, self._inputs(source), timesteps,
+            kernels.learn_batch(self.w, self.th, state, self._inputs(source), timesteps,
                                 const, self._columns, counts, ops)
         return counts, ops
 
     def learn_frame(self, levels: np.ndarray, seeds: np.ndarray, table: np.ndarray,
                     timesteps: int, const: SimulationConstants) -> tuple:
         """Learn from one uint8 frame (see :meth:`Engine.learn_frame`); ``(counts, ops)``."""
-        n_in, n = self.w.shape
-        if self._state is None:
-            self._state = kernels.empty_state(n_in, n)
-            kernels.reset_state(self._state, const.par)
-        counts = np.zeros((1, n), np.int64)
+        counts = np.zeros((1, self.w.shape[1]), np.int64)
         ops = np.zeros((1, kernels.N_OPS), np.int64)
-        rest = (levels, table, seeds, timesteps, *const, *self._columns, counts, ops)
-        if const.theta_scale == 1.0:  # no context manager: 1 us of a 20 us call at T=1
-            kernels.learn_frame(self.w, self.th, *self._state, *rest)
-        else:
-            with self.scaled_theta(const.theta_scale, learning=True):
-                kernels.learn_frame(self.w, self.th, *self._state, *rest)
+        state = self._learning_state(const)
+        with self.scaled_theta(const.theta_scale, learning=True):
+            kernels.learn_frame(self.w, self.th, *state, levels, table, seeds, timesteps,
+                                *const, *self._columns, counts, ops)
         return counts, ops
+
+    def _learning_state(self, const: SimulationConstants) -> kernels.EngineState:
+        """Return the state the next learning sample starts from (made at rest at first)."""
+        if self._state is None:
+            self._state = kernels.empty_state(*self.w.shape)
+            kernels.reset_state(self._state, const.par)
+        return self._state
 
     def infer(self, source, timesteps: int, const: SimulationConstants,
               exit_rule: Optional[kernels.ExitRule] = None, vote: Optional[tuple] = None
@@ -366,18 +369,13 @@ class NumbaEngine(Engine):
         argument has the same type at every call (the caller checked ``levels``; this engine
         and the network make the rest).
         """
-        bins, divisors = _NO_VOTE if vote is None else vote
-        counts = np.zeros((1, self.w.shape[1]), np.int64)
-        ops = np.zeros((1, kernels.N_OPS), np.int64)
-        steps_used = np.zeros(1, np.int64)
-        scores = np.empty((0 if vote is None else 1, divisors.shape[0]))
+        counts, ops, steps_used, bins, divisors, scores = self._serial_outputs(1, vote)
         last_table, scales = self._scales  # one read: another thread may replace the pair
         if table is not last_table:  # the network keeps a table per input rate
             scales = gap_scales(table)
             self._scales = (table, scales)
-        theta = self.th if const.theta_scale == 1.0 else self.th * const.theta_scale
-        _FRAME_KERNEL.call(self.w, theta, levels, table, scales, seeds, timesteps, *const,
-                           counts, ops, steps_used, bins, divisors, scores)
+        _FRAME_KERNEL.call(self.w, self._theta_compared(const), levels, table, scales, seeds,
+                           timesteps, *const, counts, ops, steps_used, bins, divisors, scores)
         return counts, ops, steps_used, None if vote is None else scores
 
     def _serial_outputs(self, batch: int, vote: Optional[tuple]) -> tuple:
