@@ -72,10 +72,10 @@ def relay(python_executable, tmp_path_factory):
 
     Its stderr goes to a file, not a pipe nobody reads while the tests run: a relay that
     logged more than a pipe holds would block in a write and never exit. If it does not exit
-    in 20 s after SIGTERM (seen in a few full runs, with nothing on its stderr), it
-    writes its threads' stacks there (SIGUSR1, ``faulthandler``), is killed, and the run gets
-    a warning with them: the relay is plain rclpy, a test's helper, not the package's code,
-    and the round trips it served have passed by then.
+    in 20 s after SIGTERM (seen in a few full runs while it used rclpy's signal handlers; it
+    has its own now), it writes its threads' stacks there (SIGUSR1, ``faulthandler``), is
+    killed, and the run gets a warning with them: the relay is plain rclpy, a test's helper,
+    not the package's code, and the round trips it served have passed by then.
     """
     script = pathlib.Path(__file__).resolve().parent / 'support' / 'relay.py'
     log = tmp_path_factory.mktemp('relay') / 'stderr.log'
