@@ -55,11 +55,11 @@ import sys
 import time
 
 import numpy as np
+from topspark_ros.core.topspark.sweep import cpu_model
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 _overhead = importlib.import_module('bench_ros_overhead')  # machine facts, CPU, processes
-_cpu_model, _git_state, _load, _log = (_overhead._cpu_model, _overhead._git_state,
-                                       _overhead._load, _overhead._log)
+_git_state, _load, _log = _overhead._git_state, _overhead._load, _overhead._log
 _machine_cpu, _proc_cpu_s = _overhead._machine_cpu, _overhead._proc_cpu_s
 _set_ros_environment, _stop = _overhead._set_ros_environment, _overhead._stop
 
@@ -408,7 +408,7 @@ def main(argv=None) -> int:
     profile = _set_ros_environment(args.shm_segment_mb)
     facts = {'command': shlex.join(['python'] + sys.argv), 'cwd': os.getcwd(),
              'date': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
-             'cpu': _cpu_model(), 'cores': os.cpu_count(), 'load_start': _load(),
+             'cpu': cpu_model(), 'cores': os.cpu_count(), 'load_start': _load(),
              'python': platform.python_version(), 'rmw': os.environ['RMW_IMPLEMENTATION'],
              'git': _git_state()}
     try:

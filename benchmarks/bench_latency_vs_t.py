@@ -38,22 +38,13 @@ import numba
 import numpy as np
 from topspark_ros.core.checkpoint import load_checkpoint
 from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
+from topspark_ros.core.topspark.sweep import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 STDP_MODES = ('infer_b1', 'infer_batch', 'learn_b1')
 CONVERTED_MODES = ('converted_b1', 'converted_batch')
 GOAL_FRACTION = 0.7
 """Latency saving asked for, as a fraction of the step saving."""
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _time_calls(call, n_calls: int, per_call: int) -> tuple:
@@ -152,7 +143,7 @@ def main() -> None:
             'per_step_us': slope, 'fixed_us': wall[reduced] - slope * reduced,
             'round_ratios': [g[full][0] / g[reduced][0] for g in rounds]}
         print(f'{mode} done: ratio {ratio:.2f}', flush=True)
-    info = {'machine': f'{_cpu_model()}, {os.cpu_count()} CPUs', 'numba_threads': args.threads,
+    info = {'machine': f'{cpu_model()}, {os.cpu_count()} CPUs', 'numba_threads': args.threads,
             'load_before': load_before, 'load_after': os.getloadavg(),
             'python': platform.python_version(), 'numba': numba.__version__,
             'rounds': args.rounds, 'calls': args.calls, 'batch': args.batch,

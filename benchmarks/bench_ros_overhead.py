@@ -74,6 +74,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from topspark_ros.core.topspark.sweep import cpu_model
 from topspark_ros.msg import Classification
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -155,14 +156,6 @@ class EchoNode(Node):
 
 
 # Machine facts, CPU accounting, statistics ----------------------------------------------------
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    return platform.processor() or 'unknown'
-
-
 def _git_state() -> str:
     def git(*args: str) -> str:
         return subprocess.run(['git', '-C', str(ROOT), *args], capture_output=True, text=True,
@@ -745,7 +738,7 @@ def _facts(args) -> dict:
     return {
         'command': shlex.join(['python'] + sys.argv), 'cwd': os.getcwd(),
         'date': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
-        'cpu': _cpu_model(), 'cores': os.cpu_count(), 'affinity': len(os.sched_getaffinity(0)),
+        'cpu': cpu_model(), 'cores': os.cpu_count(), 'affinity': len(os.sched_getaffinity(0)),
         'load_start': _load(), 'python': platform.python_version(),
         'rmw': os.environ['RMW_IMPLEMENTATION'], 'domain_id': os.environ['ROS_DOMAIN_ID'],
         'discovery': os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'],

@@ -374,21 +374,14 @@ def _busy_fraction(seconds: float = 2.0) -> float:
 
 def _machine() -> dict:
     """Describe the machine and software (CPU model, cores, versions, date, commit)."""
-    cpu = platform.processor() or 'unknown'
-    try:
-        with open('/proc/cpuinfo') as info:
-            for line in info:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from topspark_ros.core.topspark.sweep import cpu_model
     try:
         commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO_ROOT,
                                 capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ''
-    return {'cpu': cpu, 'logical_cpus': os.cpu_count(), 'python': platform.python_version(),
+    return {'cpu': cpu_model(), 'logical_cpus': os.cpu_count(),
+            'python': platform.python_version(),
             'torch': _version('torch'), 'numba': _version('numba'),
             'bindsnet': _version('bindsnet'), 'numpy': _version('numpy'),
             'date': time.strftime('%Y-%m-%d %H:%M %Z'), 'commit': commit or 'unknown',

@@ -1,6 +1,7 @@
 """Tests of the timestep sweep (core/topspark/sweep.py) on a hand-made model: exact figures."""
 
 import dataclasses
+import pathlib
 
 import numpy as np
 import pytest
@@ -9,8 +10,8 @@ from topspark_ros.core.energy import EnergyModel, OpCounts
 from topspark_ros.core.topspark.early_exit import EarlyExit
 from topspark_ros.core.topspark.fanout import InProcess
 from topspark_ros.core.topspark.profile import wilson_interval
-from topspark_ros.core.topspark.sweep import (machine_description, measure_timesteps,
-                                              reference_predictions, sweep)
+from topspark_ros.core.topspark.sweep import (cpu_model, machine_description,
+                                              measure_timesteps, reference_predictions, sweep)
 
 X = np.arange(10)  # the fake model is right on input x when x < T (conftest.py)
 LABELS = X % 3
@@ -125,3 +126,15 @@ def test_the_warm_up_learns_in_the_form_the_measurement_does(fake_model, monkeyp
 def test_machine_description_names_the_cpus():
     text = machine_description()
     assert 'CPUs' in text and 'torch' in text
+
+
+def test_cpu_model_is_the_one_proc_cpuinfo_names():
+    text = cpu_model()
+    assert text and text == text.strip()
+    cpuinfo = pathlib.Path('/proc/cpuinfo')
+    if cpuinfo.exists():
+        names = [line.split(':', 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith('model name')]
+        if names:
+            assert text == names[0]
+    assert text in machine_description()

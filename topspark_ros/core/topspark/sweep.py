@@ -26,19 +26,23 @@ from topspark_ros.core.topspark.evaluate import evaluate
 from topspark_ros.core.topspark.profile import ProfileEntry, TimestepProfile, wilson_interval
 
 
-def machine_description() -> str:
-    """Return a one-line description of this computer (CPU model, cores, torch)."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """Return this computer's CPU model (``/proc/cpuinfo``; elsewhere what ``platform`` says)."""
     try:
         with open('/proc/cpuinfo') as info:
             for line in info:
                 if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
+                    return line.split(':', 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> str:
+    """Return a one-line description of this computer (CPU model, cores, torch)."""
     import torch
-    return f'{cpu}, {os.cpu_count()} CPUs, {platform.machine()}, torch {torch.__version__}'
+    return (f'{cpu_model()}, {os.cpu_count()} CPUs, {platform.machine()}, '
+            f'torch {torch.__version__}')
 
 
 def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: int, *,
