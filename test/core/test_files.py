@@ -21,6 +21,27 @@ def test_atomic_write_replaces_the_target_and_leaves_no_temporary(tmp_path):
     assert target.stat().st_mode & 0o777 == 0o666 & ~files.umask()
 
 
+@pytest.mark.parametrize('hard_links', [True, False])
+def test_atomic_write_without_replace_makes_a_new_file_only(tmp_path, monkeypatch, hard_links):
+    """replace=False: a new file whole; an existing one (or a symlink) untouched, no temporary."""
+    if not hard_links:  # a file system without them: the existence check, then the rename
+        def no_link(*args, **kwargs):
+            raise PermissionError(1, 'Operation not permitted')
+        monkeypatch.setattr(os, 'link', no_link)
+    target = tmp_path / 'new.bin'
+    files.atomic_write(tmp_path, '.new.', b'first', target, replace=False)
+    assert target.read_bytes() == b'first'
+    with pytest.raises(FileExistsError, match='new.bin exists'):
+        files.atomic_write(tmp_path, '.new.', b'second', target, replace=False)
+    assert target.read_bytes() == b'first'
+    link = tmp_path / 'link.bin'
+    link.symlink_to(tmp_path / 'nowhere')
+    with pytest.raises(FileExistsError):
+        files.atomic_write(tmp_path, '.link.', b'x', link, replace=False)
+    assert link.is_symlink() and not (tmp_path / 'nowhere').exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['link.bin', 'new.bin']
+
+
 def test_read_regular_returns_the_bytes_within_the_limit(tmp_path):
     path = tmp_path / 'a'
     path.write_bytes(b'x' * 10)

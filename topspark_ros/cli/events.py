@@ -15,11 +15,13 @@ The parser (:mod:`topspark_ros.cli.parser`) adds it with :func:`add_parser`;
 """
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
+from typing import Optional
 
 from topspark_ros.cli import common
-from topspark_ros.cli.args import non_negative_int, positive_int
+from topspark_ros.cli.args import non_negative_int, positive_int, UsageError
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -70,6 +72,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                          'directory (or bag:DIR) with an event_camera_msgs/EventPacket topic')
     convert.add_argument('output', help='output file: .raw, .bin or .npz (by its suffix)')
     convert.add_argument('--topic', help='bags: the EventPacket topic (default: the only one)')
+    convert.add_argument('--overwrite', action='store_true',
+                         help='replace the output file if it exists (default: refuse)')
     convert.add_argument('--start-at-zero', action='store_true',
                          help='shift the times so that the first event is at 0 us (needed '
                          'for .bin, which holds 23-bit times)')
@@ -87,6 +91,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         'nmnist-synth[:DIR] (default, --data-dir as its DIR)')
     export.add_argument('--output', '-o', required=True,
                         help='output file: .bin (N-MNIST format) or .npz')
+    export.add_argument('--overwrite', action='store_true',
+                        help='replace the output file if it exists (default: refuse)')
     return events
 
 
@@ -135,13 +141,33 @@ def _convert(args) -> dict:
     """Convert an event file or a bag's event topic into an event file."""
     from topspark_ros.core.events import files
 
+    _check_output(args.output, args.overwrite, args.input)
     recording = _read_recording(args.input, args.topic)
     if args.start_at_zero and recording.events.size:
         recording.events['t'] -= recording.events['t'][0]
-    files.write_event_file(args.output, recording)
+    files.write_event_file(args.output, recording, overwrite=args.overwrite)
     out = _describe(recording, str(args.input))
     out.update(output=str(args.output), kind='conversion')
     return out
+
+
+def _check_output(output: str, overwrite: bool, source: Optional[str] = None) -> None:
+    """
+    Refuse an output that exists (without ``overwrite``) or that is the input ``source``.
+
+    Checked before the input is read, so a refused command costs nothing;
+    :func:`~topspark_ros.core.events.files.write_event_file` checks again when it writes.
+    """
+    path = Path(output)
+    if not os.path.lexists(path):
+        return
+    if source is not None and not _is_bag(source):
+        with contextlib.suppress(OSError):
+            if path.samefile(source):
+                raise UsageError(f'{output} is the same file as the input; write the '
+                                 'conversion to another file')
+    if not overwrite:
+        raise UsageError(f'{output} exists; pass --overwrite to replace it')
 
 
 def _default_output() -> Path:
@@ -183,8 +209,6 @@ def _make_dataset(args) -> dict:
 
 def _info(args) -> dict:
     """Describe an event file or a split file."""
-    import numpy as np
-
     from topspark_ros.core.data import synthetic_events as synthetic
     from topspark_ros.core.events import files
 
@@ -192,9 +216,7 @@ def _info(args) -> dict:
         return _describe(_read_recording(args.file, args.topic), args.file)
     path = Path(args.file)
     if path.suffix.lower() == '.npz' and path.is_file():
-        with np.load(path, allow_pickle=False) as archive:
-            is_split = 'offsets' in archive.files
-        if is_split:
+        if 'offsets' in files.read_npz(path):
             dataset = synthetic.read_event_split(path)
             out = synthetic.dataset_statistics(dataset)
             out.update(file=str(path), kind='data set split', width=dataset.width,
@@ -209,6 +231,7 @@ def _export(args) -> dict:
     from topspark_ros.core.data.sources import DataSource, load_split, parse_data
     from topspark_ros.core.events import files
 
+    _check_output(args.output, args.overwrite)
     source = parse_data(args.data) if args.data else DataSource('nmnist-synth', args.data_dir)
     if not source.events:
         raise ValueError(f'--data {args.data}: `events export` needs an event data source')
@@ -222,7 +245,7 @@ def _export(args) -> dict:
     recording = files.EventRecording(events, width, height, label,
                                      {'split': args.split, 'index': args.index,
                                       'source': source.label})
-    files.write_event_file(args.output, recording)
+    files.write_event_file(args.output, recording, overwrite=args.overwrite)
     return {'output': str(args.output), 'split': args.split, 'index': args.index,
             'label': label,
             'class_name': samples.class_names[label] if label >= 0 else None,

@@ -37,8 +37,16 @@ def umask() -> int:
     return 0o022
 
 
-def atomic_write(directory: Path, prefix: str, data: bytes, target: Path) -> None:
-    """Write ``data`` to ``target`` atomically: temp file in ``directory``, fsync, replace."""
+def atomic_write(directory: Path, prefix: str, data: bytes, target: Path, *,
+                 replace: bool = True) -> None:
+    """
+    Write ``data`` to ``target`` atomically: temp file in ``directory``, fsync, rename.
+
+    ``replace`` False: an existing ``target`` is never replaced (``FileExistsError``), also
+    one that appears while the data is written: the temporary is hard-linked to ``target``,
+    which fails if it exists (where the file system has no hard links, an existence check
+    just before the rename).
+    """
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.tmp')
     try:
         lock(fd, blocking=True)  # held until closed: marks the temporary as in use
@@ -48,13 +56,31 @@ def atomic_write(directory: Path, prefix: str, data: bytes, target: Path) -> Non
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            _rename_new(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def _rename_new(tmp: str, target: Path) -> None:
+    """Move ``tmp`` to ``target``, which must not exist (see :func:`atomic_write`)."""
+    exists = FileExistsError(f'{target} exists; not replacing it')
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise exists from None
+    except OSError:  # no hard links here (some network and FAT file systems)
+        if os.path.lexists(target):
+            raise exists from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
 
 
 def lock(fd: int, blocking: bool) -> bool:

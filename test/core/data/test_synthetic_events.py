@@ -199,13 +199,22 @@ def test_cli_make_info_export(tiny_digits, tmp_path, capsys):
     assert cli.main(['events', 'info', str(out / 'train.npz')]) == 0
     assert 'samples: 3' in capsys.readouterr().out
     assert cli.main(['events', 'export', '--data-dir', str(out), '--index', '5', '-o',
-                     str(sample)]) == 1
+                     str(tmp_path / 'five.bin')]) == 1
     assert 'out of range' in capsys.readouterr().err
+    kept = sample.read_bytes()  # an existing output is replaced only with --overwrite
+    assert cli.main(['events', 'export', '--data-dir', str(out), '--index', '0', '-o',
+                     str(sample)]) == 2
+    assert 'exists; pass --overwrite' in capsys.readouterr().err
+    assert sample.read_bytes() == kept
+    assert cli.main(['events', 'export', '--data-dir', str(out), '--index', '0', '-o',
+                     str(sample), '--overwrite']) == 0
+    np.testing.assert_array_equal(files.read_event_file(sample).events, test[0])
     again = tmp_path / 'again.bin'  # the one data-source spec works here too
     assert cli.main(['events', 'export', '--data', f'nmnist-synth:{out}', '--split', 'test',
                      '--index', '1', '-o', str(again)]) == 0
-    assert again.read_bytes() == sample.read_bytes()
-    assert cli.main(['events', 'export', '--data', 'fashion-mnist', '-o', str(again)]) == 1
+    np.testing.assert_array_equal(files.read_event_file(again).events, test[1])
+    assert cli.main(['events', 'export', '--data', 'fashion-mnist', '-o',
+                     str(tmp_path / 'frames.bin')]) == 1
     assert 'needs an event data source' in capsys.readouterr().err
     assert cli.main(['events', 'info', str(tmp_path / 'nope.txt')]) == 1
     assert 'unknown event file type' in capsys.readouterr().err

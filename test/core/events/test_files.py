@@ -194,3 +194,76 @@ def test_cli_converts_a_bags_event_topic_to_a_file(tmp_path, capsys, encoding):
     np.testing.assert_array_equal(files.read_event_file(tmp_path / 'rec.raw').events, events)
     assert main(['events', 'convert', str(bag), str(tmp_path / 'x.npz'), '--topic', '/no']) == 1
     assert 'no topic /no' in capsys.readouterr().err
+
+
+def test_convert_and_export_never_replace_a_file_unless_told(tmp_path, capsys):
+    """An existing output is refused (the user's recording stays); --overwrite replaces it."""
+    source = tmp_path / 'in.npz'
+    files.write_event_file(source, files.EventRecording(sample(300), 1280, 720))
+    mine = tmp_path / 'mine.raw'
+    mine.write_bytes(GOLDEN_RAW)
+    assert main(['events', 'convert', str(source), str(mine), '--quiet']) == 2  # usage
+    capsys.readouterr()
+    assert mine.read_bytes() == GOLDEN_RAW
+    out = cli(['events', 'convert', str(source), str(mine), '--overwrite'], capsys)
+    assert out['output'] == str(mine)
+    assert files.read_event_file(mine).events.size == 300
+    # Converting a file onto itself is refused even with --overwrite (a lossy rewrite).
+    before = mine.read_bytes()
+    assert main(['events', 'convert', str(mine), str(mine), '--overwrite', '--quiet']) == 2
+    assert 'same file' in capsys.readouterr().err
+    assert mine.read_bytes() == before
+    # The library call: a new file only unless overwrite=True; nothing half-written is left.
+    with pytest.raises(FileExistsError, match='exists'):
+        files.write_event_file(source, files.EventRecording(sample(5), 1280, 720))
+    assert files.read_event_file(source).events.size == 300
+    files.write_event_file(source, files.EventRecording(sample(5), 1280, 720), overwrite=True)
+    assert files.read_event_file(source).events.size == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in.npz', 'mine.raw']
+
+
+def test_convert_refuses_an_existing_output_with_a_clear_error(tmp_path, capsys):
+    source = tmp_path / 'in.npz'
+    files.write_event_file(source, files.EventRecording(sample(10), 1280, 720))
+    target = tmp_path / 'out.npz'
+    target.write_bytes(b'a user file')
+    assert main(['events', 'convert', str(source), str(target), '--quiet']) == 2
+    err = capsys.readouterr().err
+    assert 'exists' in err and '--overwrite' in err and 'Traceback' not in err
+    assert target.read_bytes() == b'a user file'
+
+
+@pytest.mark.parametrize('content', ['truncated', 'empty', 'npy', 'text'])
+def test_info_and_convert_of_a_broken_npz_say_why(tmp_path, capsys, content):
+    """Truncated, empty, a plain .npy, text: one error line naming the file, no traceback."""
+    good = tmp_path / 'good.npz'
+    files.write_event_file(good, files.EventRecording(sample(50), 1280, 720))
+    bad = tmp_path / 'bad.npz'
+    if content == 'truncated':
+        bad.write_bytes(good.read_bytes()[:300])
+    elif content == 'empty':
+        bad.write_bytes(b'')
+    elif content == 'npy':
+        with open(bad, 'wb') as handle:
+            np.save(handle, np.arange(5))
+    else:
+        bad.write_text('not an archive')
+    for argv in (['events', 'info', str(bad)],
+                 ['events', 'convert', str(bad), str(tmp_path / 'out.raw')]):
+        assert main(argv + ['--quiet']) == 1
+        err = capsys.readouterr().err
+        assert 'bad.npz' in err and 'Traceback' not in err, err
+    with pytest.raises(files.EventFileError, match='bad.npz'):
+        files.read_event_file(bad)
+
+
+@pytest.mark.parametrize('newline', [b'\n', b'\r\n'])
+def test_a_raw_header_without_end_stops_at_the_first_line_that_is_not_text(newline):
+    """Data whose first byte is '%' (0x25, e.g. EVT_TIME_HIGH 0x8025) is not header."""
+    header = newline.join([b'% evt 3.0', b'% format EVT3;height=480;width=640']) + newline
+    words = struct.pack('<8H', 0x8025, 0x6010, 0x0005, 0x2803, 0x2804, 0x8026, 0x6020, 0x2805)
+    fields, offset = files.parse_raw_header(header + words)
+    assert offset == len(header)
+    assert fields == {'evt': '3.0', 'format': 'EVT3;height=480;width=640'}
+    with_end = header + b'% end' + newline
+    assert files.parse_raw_header(with_end + words) == (fields, len(with_end))

@@ -27,8 +27,10 @@ Three formats, chosen by the file name's suffix:
 """
 
 from dataclasses import dataclass, field
+import io
 import os
 from pathlib import Path
+import re
 from typing import Optional, Tuple, Union
 import zipfile
 
@@ -36,6 +38,7 @@ import numpy as np
 
 from topspark_ros.core.events import EVENT_DTYPE
 from topspark_ros.core.events import nmnist
+from topspark_ros.core.files import atomic_write, fsync_dir
 
 NPZ_FORMAT_VERSION = 1
 """Version written into (and accepted from) ``.npz`` event files."""
@@ -114,18 +117,27 @@ RAW_CHUNK_BYTES = 1 << 20
 """Bytes of evt3 words decoded at a time when reading a ``.raw`` file."""
 
 
+_HEADER_TEXT = re.compile(rb'[\t\r\x20-\x7e\x80-\xff]*')
+"""What a header line may hold: printable text (latin-1 and UTF-8 bytes), tabs, a CR."""
+
+
 def parse_raw_header(data: bytes) -> Tuple[dict, int]:
     """
     Return the ``%`` header of a ``.raw`` file as ``{key: value}`` and the offset of the words.
 
     Each header line is ``% key value`` (``% end`` closes the header; files without it end
-    their header at the first line that does not start with ``%``). Keys keep their case.
+    their header at the first line that does not start with ``%`` or is not printable text:
+    the words may begin with a ``%`` byte, an EVT_TIME_HIGH ``0x80 0x25`` for one). Keys keep
+    their case.
     """
     fields, offset = {}, 0
     while offset < len(data) and data[offset:offset + 1] == b'%':
         end = data.find(b'\n', offset)
         end = len(data) if end < 0 else end
-        line = data[offset + 1:end].decode('latin-1').strip()
+        raw = data[offset + 1:end]
+        if not _HEADER_TEXT.fullmatch(raw):
+            break  # binary: the words start here
+        line = raw.decode('latin-1').strip()
         offset = end + 1
         if line == 'end':
             break
@@ -257,11 +269,7 @@ def read_event_file(path: PathLike) -> EventRecording:
         label = int(name) if name.isdigit() and len(name) == 1 else None
         return EventRecording(events, nmnist.NMNIST_WIDTH, nmnist.NMNIST_HEIGHT, label,
                               {'format': 'nmnist'})
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            content = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise EventFileError(f'cannot read {path} as a .npz event file: {exc}') from None
+    content = read_npz(path)
     missing = [k for k in ('x', 'y', 'p', 't', 'width', 'height') if k not in content]
     if missing:
         raise EventFileError(f'{path}: not an event file (missing {", ".join(missing)})')
@@ -284,29 +292,54 @@ def read_event_file(path: PathLike) -> EventRecording:
         raise EventFileError(f'{path}: {exc}') from None
 
 
-def write_event_file(path: PathLike, recording: EventRecording) -> None:
+def read_npz(path: PathLike) -> dict:
     """
-    Write ``recording`` to ``path`` in the format its suffix names.
+    Return the arrays of the ``.npz`` archive ``path`` as ``{name: array}``.
+
+    Raises
+    ------
+        EventFileError: not a readable ``.npz`` archive (truncated, empty, a plain ``.npy``
+        array, another kind of file).
+
+    """
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy array, read whole
+            raise ValueError('a single array (.npy), not an archive of arrays')
+        with loaded as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise EventFileError(f'cannot read {path} as a .npz event file: {exc}') from None
+
+
+def write_event_file(path: PathLike, recording: EventRecording, *,
+                     overwrite: bool = False) -> None:
+    """
+    Write ``recording`` to ``path`` in the format its suffix names, atomically.
 
     ``.bin`` needs a sensor of at most 34 x 34 and ``0 <= t < 2**23`` us (shift the events
     to start at 0); the label and metadata are not stored there. ``.raw`` needs a sensor of
-    at most 2048 x 2048 and events sorted by time; it stores no label either.
+    at most 2048 x 2048 and events sorted by time; it stores no label either. An existing
+    ``path`` is replaced only with ``overwrite`` (a user's recording is never lost to a
+    mistyped name); the file appears whole or not at all.
 
     Raises
     ------
         EventFileError: unknown suffix or a recording the format cannot hold.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
 
     """
     path = Path(path)
-    if _suffix(path) == '.raw':
+    suffix = _suffix(path)
+    if not overwrite and os.path.lexists(path):  # before the work of encoding
+        raise FileExistsError(f'{path} exists; not replacing it')
+    if suffix == '.raw':
         from topspark_ros.core.events.codecs import EventEncodeError
         try:
             data = _raw_bytes(recording)
         except (EventEncodeError, ValueError) as exc:
             raise EventFileError(f'{path}: {exc}') from None
-        path.write_bytes(data)
-        return
-    if _suffix(path) == '.bin':
+    elif suffix == '.bin':
         if recording.width > nmnist.NMNIST_WIDTH or recording.height > nmnist.NMNIST_HEIGHT:
             raise EventFileError(f'{path}: the N-MNIST format holds a 34 x 34 sensor, the '
                                  f'recording is {recording.width} x {recording.height}; '
@@ -315,12 +348,14 @@ def write_event_file(path: PathLike, recording: EventRecording) -> None:
             data = nmnist.encode_nmnist(recording.events)
         except nmnist.NMNISTFormatError as exc:
             raise EventFileError(f'{path}: {exc}') from None
-        path.write_bytes(data)
-        return
-    events = recording.events
-    with open(path, 'wb') as file:
+    else:
+        events, buffer = recording.events, io.BytesIO()
         np.savez_compressed(
-            file, x=events['x'], y=events['y'], p=events['p'], t=events['t'],
+            buffer, x=events['x'], y=events['y'], p=events['p'], t=events['t'],
             width=np.int64(recording.width), height=np.int64(recording.height),
             label=np.int64(-1 if recording.label is None else recording.label),
             format_version=np.int64(NPZ_FORMAT_VERSION))
+        data = buffer.getvalue()
+    directory = path.parent if str(path.parent) else Path('.')
+    atomic_write(directory, f'.{path.name}.', data, path, replace=overwrite)
+    fsync_dir(directory)
