@@ -9,6 +9,8 @@ mistakes into :class:`~topspark_ros.cli.args.UsageError` lines. Heavy imports ha
 functions so that ``topspark --help`` stays fast.
 """
 
+import os
+from pathlib import Path
 import shlex
 import sys
 
@@ -215,3 +217,72 @@ def executor(args):
     from topspark_ros.core.topspark.fanout import executor_for
 
     return executor_for(args.ray, threads=args.threads)
+
+
+def check_output(path, overwrite: bool, *, checkpoint: bool = False) -> None:
+    """
+    Refuse, before any work, an output file that exists or that cannot be written as a file.
+
+    A user's file (a model, a graph, a recording, a plot) is replaced only with
+    ``--overwrite``; a path that names a directory, or lies under a file, is a usage error
+    here rather than a failure after minutes of training. ``checkpoint``: ``path`` names a
+    checkpoint, whose metadata file is checked (``.json`` appended when missing).
+    """
+    text = os.fspath(path)
+    path = Path(text)
+    if text.endswith(('/', os.sep)) or path.name in ('', '.', '..') or path.is_dir():
+        raise UsageError(f'{text}: give a file name, not a directory')
+    if checkpoint:
+        from topspark_ros.core.checkpoint import metadata_path
+        path = metadata_path(path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f'{path}: {parent} is a file, not a directory')
+    if os.path.lexists(path) and not overwrite:
+        raise UsageError(f'{path} exists; pass --overwrite to replace it')
+
+
+def check_device(args) -> None:
+    """Refuse a CUDA ``--device`` this torch cannot use, with one line rather than a traceback."""
+    device = getattr(args, 'device', None) or 'cpu'
+    if not str(device).startswith('cuda'):
+        return
+    import torch
+    if not torch.cuda.is_available():
+        built = 'this torch is built without CUDA' if torch.version.cuda is None else \
+            'no CUDA device is visible'
+        raise UsageError(f'--device {device}: {built}; use --device cpu')
+
+
+def class_aligned(samples, meta: dict, model_path: str):
+    """
+    Return ``samples`` with labels that index the model's classes, matched by name.
+
+    A folder's or a bag's class indices come from its own sorted class names; a model
+    counts its classes in the order it was trained with (``info.class_names``). Data with
+    fewer classes, or in another order, is matched by name (a note says so); a class the
+    model does not know is a usage error, never a silently wrong accuracy. Without names on
+    either side, nothing is changed.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    model_names = [str(n) for n in (meta.get('info') or {}).get('class_names') or ()]
+    data_names = [str(n) for n in samples.class_names]
+    if not model_names or not data_names or data_names == model_names:
+        return samples
+    index = {name: i for i, name in enumerate(model_names)}
+    unknown = [name for name in data_names if name not in index]
+    if unknown:
+        raise UsageError(f'the data has class(es) {unknown} that {model_path} does not know '
+                         f'(its classes: {model_names})')
+    mapping = np.array([index[name] for name in data_names], np.int64)
+    labels = np.asarray(samples.labels)
+    aligned = np.where(labels >= 0, mapping[np.clip(labels, 0, None)], labels)
+    print(f'{PROG}: note: the classes of the data {data_names} matched by name to those of '
+          f'the model {model_names}', file=sys.stderr)
+    return dataclasses.replace(samples, labels=aligned.astype(labels.dtype, copy=False),
+                               class_names=type(samples.class_names)(model_names))

@@ -101,7 +101,8 @@ def run(args) -> dict:
                          f'{profile.model_sha256[:16]}..., {args.model} has '
                          f'{meta["tensors"]["sha256"][:16]}...)')
     energy_model = EnergyModel(args.preset or profile.energy_preset)
-    train = common.dataset(args, 'train', spec=model.input_spec)
+    train = common.class_aligned(common.dataset(args, 'train', spec=model.input_spec), meta,
+                                 args.model)
     # Learning parameters are scored only for a family that learns on line (STDP).
     learn = max(args.learn_samples, args.confirm_samples) \
         if args.learn_budget and model.learns_online else 0

@@ -36,7 +36,8 @@ def run(args) -> dict:
 
     model, meta = common.load_model(args)
     common.check_data_kind(model, args)
-    dataset = common.dataset(args, args.split, spec=model.input_spec)
+    dataset = common.class_aligned(common.dataset(args, args.split, spec=model.input_spec),
+                                   meta, args.model)
     model = common.for_data(model, dataset, args.model)
     n = len(dataset) if args.n_eval is None else min(args.n_eval, len(dataset))
     if n == len(dataset):

@@ -159,15 +159,12 @@ def _check_output(output: str, overwrite: bool, source: Optional[str] = None) ->
     :func:`~topspark_ros.core.events.files.write_event_file` checks again when it writes.
     """
     path = Path(output)
-    if not os.path.lexists(path):
-        return
-    if source is not None and not _is_bag(source):
+    if source is not None and not _is_bag(source) and os.path.lexists(path):
         with contextlib.suppress(OSError):
             if path.samefile(source):
                 raise UsageError(f'{output} is the same file as the input; write the '
                                  'conversion to another file')
-    if not overwrite:
-        raise UsageError(f'{output} exists; pass --overwrite to replace it')
+    common.check_output(path, overwrite)
 
 
 def _default_output() -> Path:

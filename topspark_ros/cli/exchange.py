@@ -47,6 +47,8 @@ def add_parser(sub) -> None:
     export.add_argument('--format', choices=FORMATS, default='nir',
                         help='graph format (default: %(default)s)')
     export.add_argument('--output', '-o', required=True, help='file to write (.nir, HDF5)')
+    export.add_argument('--overwrite', action='store_true',
+                        help='replace an existing file at --output (default: refuse)')
     export.add_argument('--pool', choices=('sum', 'avg'), default='sum',
                         help='converted family: SumPool2d with 1/k^2 folded into the next '
                         'weights (Sinabs, Norse read it) or AvgPool2d (snnTorch reads it) '
@@ -71,6 +73,8 @@ def add_parser(sub) -> None:
         'anything it cannot represent is refused with one line naming the node.')
     imp.add_argument('file', help='NIR graph (.nir, HDF5)')
     imp.add_argument('--output', '-o', required=True, help='checkpoint to write (.json)')
+    imp.add_argument('--overwrite', action='store_true',
+                     help='replace an existing checkpoint at --output (default: refuse)')
     imp.add_argument('--mean', type=_floats,
                      help="input normalisation mean per channel (default: the graph's "
                      'topspark metadata, else 0)')
@@ -101,10 +105,11 @@ def _export(args) -> dict:
     from topspark_ros.core.exchange.nir_export import export_model, write_nir
     from topspark_ros.core.exchange.nir_import import read_graph
 
+    common.check_output(args.output, args.overwrite)
     model, meta = load_checkpoint(args.model)
     info = meta.get('info', {})
     graph, report = export_model(model, pool=args.pool, info=info)
-    path = write_nir(graph, args.output)
+    path = write_nir(graph, args.output, overwrite=args.overwrite)
     _print_report(args, report)
     result = {'command': 'export', 'format': args.format, 'output': str(path),
               'family': model.checkpoint_family, 'nodes': len(graph.nodes),
@@ -141,6 +146,7 @@ def _import(args) -> dict:
     from topspark_ros.core.checkpoint import save_checkpoint
     from topspark_ros.core.exchange.nir_import import DEFAULT_LIF_DT_S, import_graph, read_graph
 
+    common.check_output(args.output, args.overwrite, checkpoint=True)
     graph = read_graph(args.file)
     model, report, info = import_graph(
         graph, mean=args.mean, std=args.std,

@@ -24,7 +24,7 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from topspark_ros.cli import enhance, evaluate, events, exchange, sweep, train
+from topspark_ros.cli import common, enhance, evaluate, events, exchange, sweep, train
 from topspark_ros.cli.args import PROG, UsageError
 from topspark_ros.cli.parser import build_parser, ROS_COMMANDS
 from topspark_ros.core.threads import set_torch_threads
@@ -121,6 +121,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_USAGE
         if hasattr(args, 'threads'):
             set_torch_threads(args.threads)
+        common.check_device(args)
         result = COMMANDS[args.command].run(args)
     except UsageError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)

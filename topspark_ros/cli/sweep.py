@@ -48,9 +48,9 @@ def add_parser(sub, parent) -> None:
                        '<model>.profile.yaml next to the model); an existing profile is '
                        'replaced only with --overwrite')
     sweep.add_argument('--overwrite', action='store_true',
-                       help='replace an existing profile at the output path; its enhanced '
-                       'parameters are kept (re-measured, as with --params-from it) unless '
-                       '--params-from names another profile')
+                       help='replace an existing profile (and plot) at the output path; its '
+                       'enhanced parameters are kept (re-measured, as with --params-from it) '
+                       'unless --params-from names another profile')
     sweep.add_argument('--plot', help="PNG to write (default: the profile's path with .png; "
                        "'' : none)")
     sweep.add_argument('--label-free', action='store_true',
@@ -80,7 +80,8 @@ def run(args) -> dict:
     energy_model = EnergyModel(args.preset)
     model, meta = common.load_model(args)
     common.check_data_kind(model, args)
-    dataset = common.dataset(args, args.split, spec=model.input_spec)
+    dataset = common.class_aligned(common.dataset(args, args.split, spec=model.input_spec),
+                                   meta, args.model)
     model = common.for_data(model, dataset, args.model)
     n = min(args.n_eval, len(dataset))
     (idx,) = split_indices(len(dataset), [n], args.seed)
@@ -93,6 +94,9 @@ def run(args) -> dict:
     enhanced = load_profile(args.params_from) if args.params_from else None
     output = args.output or str(default_profile_path(args.model))
     enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
+    plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
+    if plot:
+        common.check_output(plot, args.overwrite)
     record = None
     if enhanced is not None and enhanced.enhancement is not None:
         record = {**enhanced.enhancement, 'measured_with_params': True}
@@ -121,7 +125,6 @@ def run(args) -> dict:
         executor.close()
     bar.close()
     save_profile(profile, output)
-    plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
     if plot:
         plot_profile(profile, plot)
     base = profile.baseline

@@ -24,6 +24,9 @@ def add_parser(sub, parent) -> None:
                            'assign labels and save a checkpoint.')
     train.add_argument('--output', '-o', required=True,
                        help='checkpoint to write (metadata .json; tensors beside it)')
+    train.add_argument('--overwrite', action='store_true',
+                       help='replace an existing checkpoint at --output (default: refuse, '
+                       'before training)')
     train.add_argument('--n-train', type=positive_int, default=1000,
                        help='training images learnt from, unlabelled (default: %(default)s)')
     train.add_argument('--n-label', type=positive_int,
@@ -61,6 +64,7 @@ def add_parser(sub, parent) -> None:
 
 def run(args) -> dict:
     """Run ``topspark train``; return the result dict."""
+    common.check_output(args.output, args.overwrite, checkpoint=True)
     if args.family == 'converted':
         return cli_converted.train(args)
     import numpy as np

@@ -94,7 +94,7 @@ def _temporary_pattern(meta_path: Path) -> 're.Pattern':
                       + r'\.(?:json|[0-9a-f]{16}\.safetensors)[a-z0-9_]{8}\.tmp')
 
 
-def _metadata_path(path: Union[str, os.PathLike]) -> Path:
+def metadata_path(path: Union[str, os.PathLike]) -> Path:
     """Return the metadata path of a checkpoint (``.json`` appended when missing)."""
     path = Path(path)
     return path if path.suffix == '.json' else path.with_name(path.name + '.json')
@@ -120,7 +120,7 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
     """
     from safetensors.numpy import save as save_tensors
 
-    meta_path = _metadata_path(path)
+    meta_path = metadata_path(path)
     directory = meta_path.parent
     directory.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(directory, _temporary_pattern(meta_path))
@@ -150,12 +150,33 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
     atomic_write(directory, '.' + tensor_path.name, blob, tensor_path)
     atomic_write(directory, '.' + meta_path.name, text.encode('utf-8'), meta_path)
     fsync_dir(directory)
-    if previous is not None and previous != tensor_path:
+    if previous is not None and previous != tensor_path \
+            and not _named_by_another(previous, meta_path):
         try:
             previous.unlink()
         except OSError:
             pass
     return meta_path
+
+
+def _named_by_another(tensor_path: Path, meta_path: Path) -> bool:
+    """
+    Return whether a metadata file beside ``meta_path`` names ``tensor_path`` (keep it then).
+
+    A copy of a checkpoint's ``.json`` (a backup made without its tensors) points to the same
+    tensor file; replacing the original must not break the copy. Unreadable files are passed
+    over; the name is looked for as text, so any doubt keeps the file.
+    """
+    name = tensor_path.name.encode('utf-8')
+    for other in tensor_path.parent.glob('*.json'):
+        if other == meta_path:
+            continue
+        try:
+            if name in read_regular(other, MAX_METADATA_BYTES, CheckpointError):
+                return True
+        except (OSError, CheckpointError):
+            continue
+    return False
 
 
 def _previous_tensor_file(meta_path: Path) -> Optional[Path]:
@@ -186,7 +207,7 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> tuple:
     """
     from safetensors.numpy import load as load_tensors
 
-    meta_path = _metadata_path(path)
+    meta_path = metadata_path(path)
     remove_stale_temporaries(meta_path.parent, _temporary_pattern(meta_path))
     try:
         meta = json.loads(

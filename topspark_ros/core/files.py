@@ -14,7 +14,7 @@ import re
 import stat
 import tempfile
 import time
-from typing import BinaryIO, Iterator, Tuple
+from typing import BinaryIO, Iterator, Optional, Tuple
 
 try:
     import fcntl
@@ -39,23 +39,45 @@ def umask() -> int:
 
 def atomic_write(directory: Path, prefix: str, data: bytes, target: Path, *,
                  replace: bool = True) -> None:
-    """
-    Write ``data`` to ``target`` atomically: temp file in ``directory``, fsync, rename.
+    """Write ``data`` to ``target`` atomically (see :func:`written_atomically`)."""
+    with written_atomically(target, replace=replace, directory=directory,
+                            prefix=prefix) as temporary:
+        with open(temporary, 'wb') as handle:
+            handle.write(data)
 
-    ``replace`` False: an existing ``target`` is never replaced (``FileExistsError``), also
-    one that appears while the data is written: the temporary is hard-linked to ``target``,
-    which fails if it exists (where the file system has no hard links, an existence check
-    just before the rename).
+
+@contextlib.contextmanager
+def written_atomically(target: Path, *, replace: bool = True,
+                       directory: Optional[Path] = None, prefix: Optional[str] = None,
+                       locked: bool = True) -> Iterator[Path]:
     """
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.tmp')
+    Yield a temporary path to write ``target``'s content to; then make it ``target``.
+
+    The temporary lies in ``directory`` (default: ``target``'s folder), named ``prefix``...
+    ``.tmp``, and is held under an exclusive ``flock`` while it is written (see
+    :func:`remove_stale_temporaries`; ``locked`` False for a writer that locks the file
+    itself, as HDF5 does). After the block it is flushed to disk and renamed to
+    ``target``, so a crash never leaves a torn file there; if the block raises, it is deleted.
+    ``replace`` False: an existing ``target`` is never replaced (``FileExistsError``), also one
+    that appears meanwhile: the temporary is hard-linked to ``target``, which fails if it
+    exists (where the file system has no hard links, an existence check just before the
+    rename).
+    """
+    target = Path(target)
+    directory = target.parent if directory is None else directory
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix or f'.{target.name}.',
+                               suffix='.tmp')
     try:
-        lock(fd, blocking=True)  # held until closed: marks the temporary as in use
+        if locked:
+            lock(fd, blocking=True)  # held until closed: marks the temporary as in use
         # mkstemp creates 0600 files; a checkpoint gets the usual permissions (umask applies).
         os.fchmod(fd, 0o666 & ~umask())
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield Path(tmp)
+        written = os.open(tmp, os.O_RDONLY)  # the writer may have made a new file there
+        try:
+            os.fsync(written)
+        finally:
+            os.close(written)
         if replace:
             os.replace(tmp, target)
         else:
@@ -66,6 +88,8 @@ def atomic_write(directory: Path, prefix: str, data: bytes, target: Path, *,
         except OSError:
             pass
         raise
+    finally:
+        os.close(fd)
 
 
 def _rename_new(tmp: str, target: Path) -> None:

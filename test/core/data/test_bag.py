@@ -455,12 +455,17 @@ def test_cli_reads_an_event_bag(tmp_path, fashion_test, capsys):
     """An event bag is event data for the CLI: an event model evaluates on its windows."""
     windows, labels = _event_windows(fashion_test, 6)
     bag = event_bag(tmp_path / 'events', 'sqlite3', windows)
-    csv = tmp_path / 'labels.csv'  # one class: the whole bag
-    csv.write_text(f'start,end,label\n{T0 / 1e9},{T0 / 1e9 + 10},thing\n')
+    csv = tmp_path / 'labels.csv'  # one class of the model's (by name): the whole bag
+    csv.write_text(f'start,end,label\n{T0 / 1e9},{T0 / 1e9 + 10},3\n')
     evaluated, _ = _cli(['eval', '--data', f'bag:{bag}', '--window-ms', str(WINDOW_US / 1000),
                          '--labels', str(csv), '-T', '16', '--split', 'train',
                          '-m', str(ROOT / 'models' / 'stdp_nmnist_synth_n400.json')], capsys)
     assert evaluated['n_samples'] == 4  # 6 windows: 1 in test, 1 in val
+    csv.write_text(f'start,end,label\n{T0 / 1e9},{T0 / 1e9 + 10},thing\n')
+    code = main(['eval', '--data', f'bag:{bag}', '--window-ms', str(WINDOW_US / 1000),
+                 '--labels', str(csv), '-T', '16', '--split', 'train', '-m',
+                 str(ROOT / 'models' / 'stdp_nmnist_synth_n400.json')])
+    assert code == 2 and "class(es) ['thing']" in capsys.readouterr().err
     code = main(['eval', '--data', f'bag:{bag}', '--topic', '/nope', '-m',
                  str(ROOT / 'models' / 'stdp_nmnist_synth_n400.json')])
     assert code == 1 and 'no topic /nope' in capsys.readouterr().err

@@ -110,7 +110,8 @@ def test_cli_export_prints_the_report_and_checks(tmp_path, fashion_dir, capsys):
     text = capsys.readouterr().out
     assert 'approximate  layer0' in text and 'not representable' in text
     assert 'check_agreement: 1' in text and 'check_native_accuracy' in text
-    assert cli.main(['export', '-m', str(CONVERTED), '-o', str(out), '--json', '-q']) == 0
+    assert cli.main(['export', '-m', str(CONVERTED), '-o', str(out), '--json', '-q',
+                     '--overwrite']) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result['nodes_approximate'] == 4 and len(result['fidelity']) >= result['nodes']
     assert nir.read(out).nodes['output_integrator'].r.shape == (10,)

@@ -11,6 +11,7 @@ import pytest
 from topspark_ros.cli.main import main
 from topspark_ros.core.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from topspark_ros.core.data.dataset import split_indices
+from topspark_ros.core.data.idx import FASHION_MNIST_CLASSES
 from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.session import ClassifierSession
 from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
@@ -246,7 +247,7 @@ def _run(capsys, argv):
 
 def test_cli_enhance_sweep_train(tmp_path, fashion_dir, tiny, capsys):
     model = tmp_path / 'm.json'
-    save_checkpoint(model, tiny, info={'class_names': [str(i) for i in range(10)]})
+    save_checkpoint(model, tiny, info={'class_names': list(FASHION_MNIST_CLASSES)})
     data_args = ['--data-dir', str(fashion_dir)]
     sweep_args = ['sweep', '-m', str(model), '--grid', '32,16', '--n-eval', '100',
                   '--n-train-steps', '0', '--early-exit-margin', '0', '--plot', ''] + data_args
@@ -296,11 +297,11 @@ def test_cli_enhance_sweep_train(tmp_path, fashion_dir, tiny, capsys):
     small, _ = load_checkpoint(out)
     assert small.params == tiny.params.replace(theta_scale=0.5, theta_plus_mv=0.1)
     trained = _run(capsys, ['train', '-N', '10', '--n-train', '40', '-T', '32', '-o', str(out),
-                            '--params-from', str(profile_path)] + data_args)
+                            '--params-from', str(profile_path), '--overwrite'] + data_args)
     assert trained['enhanced_params'] is None  # T=32 has none: standard parameters
     assert load_checkpoint(out)[0].params == DynamicsParams()
-    assert main(['train', '-T', '24', '-o', str(out), '--params-from', str(profile_path)]
-                + data_args) == 2
+    assert main(['train', '-T', '24', '-o', str(tmp_path / 'other.json'), '--params-from',
+                 str(profile_path)] + data_args) == 2
     assert 'no entry for T=24' in capsys.readouterr().err
 
 

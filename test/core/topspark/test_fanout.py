@@ -8,6 +8,7 @@ import pytest
 from topspark_ros.cli.main import main
 from topspark_ros.core.checkpoint import save_checkpoint
 from topspark_ros.core.data.dataset import split_indices
+from topspark_ros.core.data.idx import FASHION_MNIST_CLASSES
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
 from topspark_ros.core.topspark.fanout import executor_for, InProcess, RAY_MISSING, RayExecutor
 from topspark_ros.core.topspark.profile import load_profile
@@ -64,7 +65,7 @@ def small_model(tmp_path_factory, fashion_train):
     model.assign_labels(fashion_train.images[train], fashion_train.labels[train], timesteps=64,
                         seed=1)
     path = tmp_path_factory.mktemp('fanout') / 'm.json'
-    save_checkpoint(path, model, info={'class_names': [str(i) for i in range(10)]})
+    save_checkpoint(path, model, info={'class_names': list(FASHION_MNIST_CLASSES)})
     return path
 
 

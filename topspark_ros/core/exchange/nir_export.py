@@ -43,6 +43,7 @@ import numpy as np
 import topspark_ros
 from topspark_ros.core.exchange.fidelity import (APPROXIMATE, FAITHFUL, FidelityReport,
                                                  NOT_REPRESENTABLE)
+from topspark_ros.core.files import written_atomically
 
 FORMAT = 'topspark-nir'
 FORMAT_VERSION = 1
@@ -358,11 +359,17 @@ def export_model(model, *, pool: str = 'sum', params=None, info: Optional[dict] 
     return EXPORTERS[family](model, pool=pool, params=params, info=info)
 
 
-def write_nir(graph, path) -> Path:
-    """Write ``graph`` to ``path`` with ``nir.write``; return the path."""
+def write_nir(graph, path, *, overwrite: bool = False) -> Path:
+    """
+    Write ``graph`` to ``path`` with ``nir.write``; return the path.
+
+    Written to a temporary beside it and renamed, so the file appears whole or not at all;
+    an existing ``path`` is replaced only with ``overwrite`` (``FileExistsError``).
+    """
     import nir
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nir.write(path, graph)
+    with written_atomically(path, replace=overwrite, locked=False) as temporary:
+        nir.write(temporary, graph)
     return path

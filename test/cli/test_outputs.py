@@ -1,0 +1,163 @@
+"""
+What the ``topspark`` commands write, and what they refuse before any work (a user review).
+
+A user's file (a model, a graph, a plot) is replaced only with ``--overwrite``; a path that
+cannot be a file is refused before training; the data's classes are matched to the model's by
+name; a CUDA device torch cannot use is one error line.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+import shutil
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from topspark_ros.cli import common
+from topspark_ros.cli.args import UsageError
+from topspark_ros.cli.main import main
+from topspark_ros.core.checkpoint import load_checkpoint
+
+
+def _run(argv, capsys):
+    """Run ``topspark`` in-process; return ``(exit code, last JSON line or None, stderr)``."""
+    code = main(argv + ['--json', '--quiet'])
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    return code, (json.loads(lines[-1]) if code == 0 and lines else None), captured.err
+
+
+def _train(fashion_dir, out: Path, capsys, *extra):
+    return _run(['train', '--data-dir', str(fashion_dir), '--n-train', '60', '--neurons', '10',
+                 '-T', '20', '--n-eval', '0', '-o', str(out), *extra], capsys)
+
+
+def test_train_never_replaces_a_model_unasked_and_keeps_a_copys_tensors(
+        tmp_path, fashion_dir, capsys):
+    model = tmp_path / 'm.json'
+    code, result, err = _train(fashion_dir, model, capsys)
+    assert code == 0, err
+    backup = tmp_path / 'backup.json'  # a copy of the metadata, without its tensors
+    shutil.copyfile(model, backup)
+    before = model.read_bytes()
+    code, _, err = _train(fashion_dir, model, capsys)
+    assert code == 2 and 'exists; pass --overwrite' in err
+    assert model.read_bytes() == before
+    code, _, err = _train(fashion_dir, model, capsys, '--overwrite', '--seed', '3')
+    assert code == 0, err
+    assert model.read_bytes() != before
+    load_checkpoint(model)
+    load_checkpoint(backup)  # the tensors it names were kept: another file names them
+    settings = tmp_path / 'settings.json'  # any file at the path, not only a checkpoint
+    settings.write_text('{"my": "settings"}')
+    assert _train(fashion_dir, settings, capsys)[0] == 2
+    assert settings.read_text() == '{"my": "settings"}'
+
+
+@pytest.mark.parametrize('name', ['dir/', 'a_file/model.json', '.'])
+def test_train_refuses_an_output_that_cannot_be_a_file_before_training(tmp_path, capsys,
+                                                                       fashion_dir, name):
+    (tmp_path / 'dir').mkdir()
+    (tmp_path / 'a_file').write_text('x')
+    target = str(tmp_path) + '/' + name  # as typed: a trailing '/' kept
+    code, _, err = _train(fashion_dir, target, capsys)
+    assert code == 2
+    assert ('not a directory' in err or 'is a file' in err), err
+    assert 'train' not in err.split('error:', 1)[0]  # refused up front: no progress, no model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a_file', 'dir']
+
+
+def test_export_import_and_the_sweeps_plot_refuse_an_existing_file(tmp_path, fashion_dir,
+                                                                   capsys):
+    model = tmp_path / 'm.json'
+    assert _train(fashion_dir, model, capsys)[0] == 0
+    graph = tmp_path / 'graph.nir'
+    graph.write_text('keep')
+    code, _, err = _run(['export', '-m', str(model), '-o', str(graph)], capsys)
+    assert code == 2 and '--overwrite' in err and graph.read_text() == 'keep'
+    code, result, err = _run(['export', '-m', str(model), '-o', str(graph), '--overwrite'],
+                             capsys)
+    assert code == 0, err
+    assert graph.read_bytes()[:8] == b'\x89HDF\r\n\x1a\n'
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith('.')) == []
+    plot = tmp_path / 'mine.png'
+    plot.write_bytes(b'a picture')
+    sweep = ['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '--grid', '10,5',
+             '--n-eval', '20', '--n-train-steps', '0', '--plot', str(plot),
+             '-o', str(tmp_path / 'p.yaml')]
+    code, _, err = _run(sweep, capsys)
+    assert code == 2 and 'mine.png exists' in err
+    assert plot.read_bytes() == b'a picture' and not (tmp_path / 'p.yaml').exists()
+
+
+def test_import_refuses_an_existing_checkpoint(tmp_path, capsys):
+    target = tmp_path / 'imported.json'
+    target.write_text('{}')
+    code, _, err = _run(['import', str(tmp_path / 'absent.nir'), '-o', str(target)], capsys)
+    assert code == 2 and 'imported.json exists' in err and target.read_text() == '{}'
+
+
+@dataclasses.dataclass(frozen=True)
+class _Samples:
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple
+
+
+def test_the_datas_classes_are_matched_to_the_models_by_name(capsys):
+    meta = {'info': {'class_names': ['hbar', 'vbar', 'box']}}
+    data = _Samples(np.zeros((4, 2, 2)), np.array([0, 1, 1, -1]), ('box', 'vbar'))
+    aligned = common.class_aligned(data, meta, 'm.json')
+    assert aligned.labels.tolist() == [2, 1, 1, -1]  # box -> 2, vbar -> 1; unlabelled kept
+    assert aligned.class_names == ('hbar', 'vbar', 'box')
+    assert aligned.labels.dtype == data.labels.dtype
+    assert 'matched by name' in capsys.readouterr().err
+    same = _Samples(data.images, data.labels, ('hbar', 'vbar', 'box'))
+    assert common.class_aligned(same, meta, 'm.json') is same
+    assert common.class_aligned(data, {'info': {}}, 'm.json') is data  # no names: as it is
+    with pytest.raises(UsageError, match=r"\['cat'\] that m.json does not know"):
+        common.class_aligned(_Samples(data.images, data.labels, ('cat', 'vbar')), meta,
+                             'm.json')
+
+
+def _shapes(root: Path, classes, n: int) -> None:
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for k in range(n):
+            image = rng.integers(0, 40, (28, 28)).astype(np.uint8)
+            row = 6 + k % 16
+            if name == 'hbar':
+                image[row:row + 5, 3:25] = 255
+            else:
+                image[3:25, row:row + 5] = 255
+            Image.fromarray(image).save(root / name / f'{k:03d}.png')
+
+
+def test_eval_of_a_folder_with_one_of_the_models_classes_scores_it_right(tmp_path, capsys):
+    both, only = tmp_path / 'both', tmp_path / 'only_vbar'
+    _shapes(both, ('hbar', 'vbar'), 40)
+    _shapes(only, ('vbar',), 40)
+    model = tmp_path / 'shapes.json'
+    code, trained, err = _run(['train', '--data', f'folder:{both}', '-o', str(model), '-N',
+                               '20', '-T', '64', '--n-train', '64', '--n-eval', '0'], capsys)
+    assert code == 0, err
+    evaluate = ['eval', '-m', str(model), '-T', '64', '--split', 'train', '--seed', '0']
+    code, on_both, err = _run(evaluate + ['--data', f'folder:{both}'], capsys)
+    assert code == 0, err
+    assert on_both['accuracy'] > 0.9  # bars across or along: an easy task
+    code, on_one, err = _run(evaluate + ['--data', f'folder:{only}'], capsys)
+    assert code == 0, err
+    assert 'matched by name' in err
+    assert on_one['accuracy'] > 0.9  # scored as vbar (the model's class 1), not as class 0
+
+
+def test_a_cuda_device_torch_cannot_use_is_one_error_line(capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('a CUDA device is available here')
+    code = main(['eval', '-m', 'whatever.json', '--device', 'cuda'])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and '--device cuda' in err[0] and 'cpu' in err[0]
