@@ -199,7 +199,7 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS) -> tuple:
                 f'compressed image of {width}x{height} pixels exceeds the limit of '
                 f'{max_pixels} pixels')
         image.load()
-        array, layout = _pil_to_array(image)
+        array, layout = pil_to_array(image)
     except ImageConversionError:
         raise
     except Exception as exc:  # noqa: B902 - Pillow raises many types for corrupt data
@@ -263,9 +263,25 @@ def prepare_image_cdr_reading(msg_type=None) -> bool:
     return True
 
 
-def _pil_to_array(image) -> tuple:
-    """Return ``(array, layout)`` of a decoded Pillow image (see :func:`compressed_to_array`)."""
+def pil_to_array(image) -> tuple:
+    """
+    Return ``(array, layout)`` of a decoded Pillow image, as the classifier sees it.
+
+    One rule for a camera's compressed frames (:func:`compressed_to_array`) and an image
+    folder's files (:func:`topspark_ros.core.data.folder.read_image`), so that training sees
+    what the robot sees: the EXIF orientation is applied (a phone's photo stands as its viewer
+    shows it); grey gives ``'mono'`` (``uint16`` for 16-bit), colour ``'rgb'`` or ``'rgba'``
+    (the preprocessing drops alpha, whatever it holds); grey with alpha gives the grey;
+    palette, CMYK and 1-bit are converted. A floating-point image (TIFF mode ``F``, whose
+    range is not known) raises ``ValueError`` rather than become black.
+    """
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image)
     mode = image.mode
+    if mode == 'F':
+        raise ValueError('a 32-bit floating-point image (its range is not known): save it as '
+                         '8- or 16-bit')
     if mode == 'L':
         return np.array(image, np.uint8), 'mono'
     if mode.startswith('I;16') or mode == 'I':

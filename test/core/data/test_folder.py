@@ -110,6 +110,51 @@ def test_every_mode_and_size_reaches_the_model_input(tmp_path):
     assert data.images[4].min() == 255  # full-scale 16-bit grey is white
 
 
+def test_a_file_reads_as_the_camera_path_decodes_it(tmp_path):
+    """Folder and CompressedImage decode alike: alpha (even 0) dropped, grey+alpha grey."""
+    from types import SimpleNamespace
+
+    from topspark_ros.conversions.image import compressed_to_array
+
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(100, 250, (12, 16, 4)).astype(np.uint8)
+    rgba[..., 3] = 0  # fully transparent: a driver that leaves alpha unset, or a cut-out
+    Image.fromarray(rgba, 'RGBA').save(tmp_path / 'cut.png')
+    Image.fromarray(rgba[..., :2], 'LA').save(tmp_path / 'la.png')
+    for name in ('cut.png', 'la.png'):
+        frame, layout = read_image(tmp_path / name)
+        msg = SimpleNamespace(data=(tmp_path / name).read_bytes(), format='png')
+        camera, camera_layout = compressed_to_array(msg)
+        assert layout == camera_layout
+        np.testing.assert_array_equal(frame.reshape(camera.shape), camera)
+    frame, layout = read_image(tmp_path / 'cut.png')
+    assert layout == 'rgba' and frame[..., :3].mean() > 100  # not composited to black
+
+
+def test_a_photos_exif_orientation_is_applied(tmp_path):
+    """A JPEG stored sideways with Orientation=6 reads as its viewer shows it (upright)."""
+    stored = np.zeros((20, 40), np.uint8)
+    stored[:, 18:22] = 255  # a vertical bar as stored; rotated 90 degrees it is horizontal
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    image.save(tmp_path / 'phone.jpg', exif=exif, quality=95)
+    frame, layout = read_image(tmp_path / 'phone.jpg')
+    assert layout == 'mono' and frame.shape == (40, 20)
+    rows, cols = frame.mean(axis=1), frame.mean(axis=0)
+    assert np.ptp(rows) > 100 and np.ptp(cols) < 30  # a horizontal bar
+
+
+def test_a_float_image_is_skipped_with_a_reason_not_read_black(tmp_path):
+    folder = tmp_path / 'cls'
+    folder.mkdir()
+    Image.new('L', (16, 16), 200).save(folder / 'good.png')
+    Image.fromarray(np.full((16, 16), 0.8, np.float32), 'F').save(folder / 'float.tif')
+    read = load_image_folder(tmp_path, 'train', test_fraction=0, val_fraction=0)
+    assert len(read) == 1 and [p.name for p, _ in read.skipped] == ['float.tif']
+    assert 'floating-point' in read.skipped[0][1]
+
+
 def test_unreadable_files_are_skipped_and_counted_or_refused(tmp_path):
     """A truncated PNG and a text file named .jpg: skipped and counted, or --strict refuses."""
     folder = tmp_path / 'cls'
@@ -192,6 +237,30 @@ def test_train_eval_sweep_on_a_folder(tmp_path, fashion_folder, capsys):
     swept = _cli(['sweep', *data, '-m', converted['checkpoint'], '--grid', '4,2',
                   '--n-eval', '400', '--plot', ''], capsys)
     assert sorted(e['timesteps'] for e in swept['entries']) == [2, 4]
+
+
+def test_a_change_behind_a_linked_class_folder_reads_afresh(tmp_path, monkeypatch):
+    """Class folders that are symbolic links: the cache key sees the files behind them."""
+    from topspark_ros.core.data.cache import CACHE_ENV, fingerprint
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / 'cache'))
+    real, linked = tmp_path / 'real', tmp_path / 'linked'
+    linked.mkdir()
+    for name, value in (('mug', 30), ('pen', 200)):
+        (real / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new('L', (20, 10), value + i).save(real / name / f'{i}.png')
+        (linked / name).symlink_to(real / name, target_is_directory=True)
+    (real / 'pen' / 'loop').symlink_to(real, target_is_directory=True)  # a cycle ends
+    source = parse_data(f'folder:{linked}')
+    first = load_split(source, 'train', test_fraction=0.2, val_fraction=0)
+    for i in range(5):  # the pens become mugs, behind the link
+        Image.new('L', (20, 10), 30 + i).save(real / 'pen' / f'{i}.png')
+    again = load_split(source, 'train', test_fraction=0.2, val_fraction=0)
+    fresh = load_split(source, 'train', test_fraction=0.2, val_fraction=0, cache=False)
+    np.testing.assert_array_equal(again.images, fresh.images)
+    assert not np.array_equal(again.images, first.images)
+    assert sum(1 for entry in fingerprint(linked) if entry[0].startswith('pen/')) >= 5
 
 
 def test_model_inputs_are_cached_and_any_change_reads_afresh(tmp_path, monkeypatch):

@@ -267,3 +267,31 @@ def test_a_raw_header_without_end_stops_at_the_first_line_that_is_not_text(newli
     assert fields == {'evt': '3.0', 'format': 'EVT3;height=480;width=640'}
     with_end = header + b'% end' + newline
     assert files.parse_raw_header(with_end + words) == (fields, len(with_end))
+
+
+def _sensor_words(t_start: int, t_end: int, x: int, step: int = 1000) -> list:
+    """Return sensor-like evt3 words: TIME_HIGH every 4096 us, an event every ``step`` us."""
+    words, high = [], None
+    for t in range(t_start, t_end, step):
+        h = (t >> 12) & 0xFFF
+        while high is None or high != h:
+            high = h if high is None else (high + 1) & 0xFFF
+            words.append(0x8000 | high)
+        words += [0x6000 | (t & 0xFFF), 0x0000 | 7, 0x2000 | x]
+    return words
+
+
+def test_a_raw_file_with_a_sensor_reset_keeps_the_events_before_it(tmp_path, monkeypatch):
+    """A reset inside a read piece dropped the piece's earlier events (all 5 000 here)."""
+    before, after = _sensor_words(0, 5_000_000, x=5), _sensor_words(0, 2_000_000, x=9)
+    path = tmp_path / 'reset.raw'
+    path.write_bytes(b'% evt 3.0\n% format EVT3;height=480;width=640\n% end\n'
+                     + struct.pack(f'<{len(before) + len(after)}H', *before, *after))
+    for piece in (files.RAW_CHUNK_BYTES, 4096):  # one piece holds it all, or many
+        monkeypatch.setattr(files, 'RAW_CHUNK_BYTES', piece)
+        recording = files.read_event_file(path)
+        x = recording.events['x']
+        assert int((x == 5).sum()) >= 4990 and int((x == 9).sum()) >= 1990, piece
+        assert recording.metadata['decoder']['time_resets'] == 1
+        first_nine = int(np.flatnonzero(x == 9)[0])
+        assert not np.any(x[first_nine:] == 5)  # in file order: before, then after the reset

@@ -237,3 +237,59 @@ def test_fuzz_mutated_packets(seed, encoding, flips):
     out = dec.decode(bytes(data), seq=0, time_base=packet.time_base)
     assert out.size <= 8 * len(data) // 2
     assert bool(np.all(np.diff(out['t']) >= 0))
+
+
+def _corrupt_time(encoding: str, data: bytes) -> bytes:
+    """Return ``data`` with one event time far ahead, as a flipped bit makes it."""
+    if encoding == 'mono':  # dt in bits [31:0] of the first 64-bit word: +2^31 ns
+        words = np.frombuffer(data, '<u8').copy()
+        words[0] |= np.uint64(1 << 31)
+    elif encoding == 'libcaer':  # the first event's int32 timestamp: +2^30 us
+        words = np.frombuffer(data, '<u4').copy()
+        words[1] |= np.uint32(1 << 30)
+    else:  # libcaer_cmp: the first TIME_HIGH word gets all its 12 bits: +16.7 s
+        words = np.frombuffer(data, '<u2').copy()
+        first = int(np.flatnonzero((words >> 12) == 0)[0])
+        words[first] = 0x0FFF
+    return words.tobytes()
+
+
+@pytest.mark.parametrize('encoding', LIBCAER + ('mono',))
+def test_one_corrupt_time_costs_at_most_its_packet(encoding):
+    """
+    A time far ahead in one packet must not stall the stream.
+
+    The next packet's time_base re-anchors it (time_resets), where every later event was
+    dropped as 'back in time' (for 35.8 min of libcaer time, 16.8 s of libcaer_cmp, 4.3 s of
+    mono).
+    """
+    events = random_events(40_000, 2_000_000, seed=3, start_us=1_700_000_000_000_000)
+    enc = make_encoder(encoding, W, H)
+    dec = make_decoder(encoding, W, H)
+    chunks = np.array_split(events, 200)
+    out = []
+    for k, chunk in enumerate(chunks):
+        packet = enc.encode(chunk)
+        data = _corrupt_time(encoding, packet.data) if k == 50 else packet.data
+        out.append(dec.decode(data, seq=packet.seq, time_base=packet.time_base))
+    np.testing.assert_array_equal(np.concatenate(out[51:]), np.concatenate(chunks[51:]))
+    np.testing.assert_array_equal(np.concatenate(out[:50]), np.concatenate(chunks[:50]))
+    assert dec.stats.time_resets == 1
+    assert dec.stats.events >= events.size - chunks[50].size
+
+
+def test_libcaer_a_timestamp_slightly_out_of_order_is_no_wrap():
+    """Only a fall of more than half the 31-bit range is a wrap; 1 us back is one bad event."""
+    data = caer_event(1, 1, 1, 100) + caer_event(2, 1, 1, 99) + caer_event(3, 1, 1, 101)
+    dec = make_decoder('libcaer', W, H)
+    assert as_tuples(dec.decode(data, time_base=0)) == [(1, 1, 1, 100), (3, 1, 1, 101)]
+    assert (dec.stats.time_wraps, dec.stats.time_backwards) == (0, 1)
+    later = caer_event(4, 2, 0, 5_000)
+    assert as_tuples(dec.decode(later, time_base=1_000_000)) == [(4, 2, 0, 6_000)]
+    with pytest.raises(MalformedPacketError):
+        make_decoder('libcaer', W, H, strict=True).decode(data, time_base=0)
+    wrapped = caer_event(1, 1, 1, (1 << 31) - 10) + caer_event(2, 1, 1, 5)
+    dec = make_decoder('libcaer', W, H)
+    assert [t for *_, t in as_tuples(dec.decode(wrapped, time_base=0))] == \
+        [(1 << 31) - 10, (1 << 31) + 5]
+    assert dec.stats.time_wraps == 1

@@ -45,13 +45,28 @@ def cache_dir() -> Optional[Path]:
 
 
 def fingerprint(path) -> list:
-    """Return ``[[relative path, size, mtime_ns], ...]`` of every file under ``path``."""
+    """
+    Return ``[[relative path, size, mtime_ns], ...]`` of every file under ``path``.
+
+    Symbolic links to folders are followed, as the readers follow them (a class folder may
+    be a link; a change behind it must change the key), each real folder once (a link loop
+    ends there).
+    """
     root = Path(path)
     if root.is_file():
         stat = root.stat()
         return [[root.name, stat.st_size, stat.st_mtime_ns]]
-    entries = []
-    for folder, dirs, files in os.walk(root):
+    entries, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            real = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (real.st_dev, real.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((real.st_dev, real.st_ino))
         dirs.sort()
         for name in sorted(files):
             file = Path(folder) / name

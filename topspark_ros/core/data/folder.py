@@ -184,26 +184,21 @@ def read_image(path: Union[str, os.PathLike]) -> Tuple[np.ndarray, str]:
     """
     Return ``(frame, layout)`` of an image file, as :class:`Preprocessor` takes them.
 
-    Grayscale files give ``uint8`` (or ``uint16`` for 16-bit PNG) ``[H, W]`` with layout
-    ``'mono'``; everything else ``uint8 [H, W, 3]`` ``'rgb'`` (palette and CMYK converted,
-    alpha composited on black). Raises DatasetError when Pillow cannot read the whole file.
+    Decoded as a camera's compressed frame is
+    (:func:`~topspark_ros.conversions.image.pil_to_array`): grey gives ``uint8`` (``uint16``
+    for 16-bit) ``[H, W]`` ``'mono'``, colour ``uint8 [H, W, 3 or 4]`` ``'rgb'`` or
+    ``'rgba'`` (alpha dropped by the preprocessing, as on the robot), the EXIF orientation
+    applied. Raises DatasetError when Pillow cannot read the whole file, or for a
+    floating-point image.
     """
     from PIL import Image, UnidentifiedImageError
+
+    from topspark_ros.conversions.image import pil_to_array
 
     try:
         with Image.open(path) as image:
             image.load()  # decode now: a truncated file fails here, not later
-            mode = image.mode
-            if mode in ('I;16', 'I;16B', 'I;16L', 'I'):
-                array = np.asarray(image.convert('I'), np.int64)
-                return np.clip(array, 0, 65535).astype(np.uint16), 'mono'
-            if mode in ('L', '1'):
-                return np.array(image.convert('L'), np.uint8), 'mono'
-            if mode in ('LA', 'RGBA', 'PA', 'P') or 'transparency' in image.info:
-                rgba = image.convert('RGBA')
-                black = Image.new('RGBA', rgba.size, (0, 0, 0, 255))
-                return np.array(Image.alpha_composite(black, rgba).convert('RGB')), 'rgb'
-            return np.array(image.convert('RGB'), np.uint8), 'rgb'
+            return pil_to_array(image)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise DatasetError(f'{path}: cannot read the image ({exc})') from None
 

@@ -26,6 +26,7 @@ Three formats, chosen by the file name's suffix:
 (any encoding the codecs decode) into one recording, so a bag converts to any of the files.
 """
 
+import copy
 from dataclasses import dataclass, field
 import io
 import os
@@ -181,12 +182,35 @@ def _read_raw(path: Path) -> EventRecording:
     except ValueError as exc:
         raise EventFileError(f'{path}: {exc}') from None
     words = memoryview(data)[offset:]
-    chunks = [decoder.decode(words[i:i + RAW_CHUNK_BYTES], seq=k)
-              for k, i in enumerate(range(0, len(words), RAW_CHUNK_BYTES))]
+    chunks = []
+    for i in range(0, len(words), RAW_CHUNK_BYTES):
+        _decode_keeping_resets(decoder, words[i:i + RAW_CHUNK_BYTES], chunks)
     events = np.concatenate(chunks) if chunks else np.zeros(0, EVENT_DTYPE)
     return EventRecording(events, width, height, None,
                           {'format': 'evt3 raw', 'header': fields,
                            'decoder': decoder.stats.as_dict()})
+
+
+def _decode_keeping_resets(decoder, piece: memoryview, chunks: list) -> None:
+    """
+    Decode ``piece`` of a ``.raw`` file's words into ``chunks``, losing nothing to a reset.
+
+    On a sensor reset the evt3 decoder drops the events its packet returned before it, so
+    that a live stream goes back in time only between packets. A file is one stream read in
+    pieces: a piece in which the clock was reset is decoded again in halves (from the state
+    before it), down to the word that confirms the reset, so the events before it are kept
+    and the recording goes back in time there.
+    """
+    before = copy.deepcopy(decoder.__dict__)
+    resets = decoder.stats.time_resets
+    out = decoder.decode(piece)
+    if decoder.stats.time_resets == resets or len(piece) <= decoder.word_bytes:
+        chunks.append(out)
+        return
+    decoder.__dict__.update(before)
+    half = len(piece) // 2 // decoder.word_bytes * decoder.word_bytes
+    _decode_keeping_resets(decoder, piece[:half], chunks)
+    _decode_keeping_resets(decoder, piece[half:], chunks)
 
 
 def _raw_bytes(recording: EventRecording) -> bytes:

@@ -366,6 +366,10 @@ class StreamDecoder:
                 f'(t={int(state[S_LAST_T])} us)')
 
 
+TIME_BASE_REANCHOR_US = 100_000
+"""How far (us) the stream's last event may lie after a packet's ``time_base`` (see below)."""
+
+
 class TimeBaseDecoder(StreamDecoder):
     """
     A decoder of a format whose event times count from the packet's ``time_base`` (ns).
@@ -373,6 +377,14 @@ class TimeBaseDecoder(StreamDecoder):
     A format sets :attr:`kernel` and :meth:`_max_events`. The kernel is called as
     ``kernel(words, time_base_ns, width, height, strict, state, counts, out)`` on copies of the
     state and counters and returns ``(n_events, error_code, word_index)``.
+
+    Events that go back in time are skipped (``time_backwards``), so one event time far ahead
+    (a flipped bit) would make every later event "back in time" until the stream caught up:
+    35.8 min of libcaer time. A packet's ``time_base`` is the driver's time of its first
+    event, so when the last event returned lies more than :data:`TIME_BASE_REANCHOR_US` after
+    it, the stream re-anchors there (``time_resets``; the output goes back in time between
+    packets, as after a sensor reset: consumers treat it as a restart). A corrupt time costs
+    at most the rest of its packet.
     """
 
     needs_time_base = True
@@ -386,6 +398,10 @@ class TimeBaseDecoder(StreamDecoder):
                       state: np.ndarray) -> tuple:
         out = np.empty(self._max_events(words) + 1, EVENT_DTYPE)
         state, counts = state.copy(), self._counts.copy()
+        base_us = time_base // 1000
+        if state[S_LAST_T] > base_us + TIME_BASE_REANCHOR_US:
+            state[S_LAST_T] = base_us
+            counts[C_TIME_RESETS] += 1
         n, err, err_at = self.kernel(words, time_base, self.width, self.height, self.strict,
                                      state, counts, out)
         return out, n, state, counts, err, err_at

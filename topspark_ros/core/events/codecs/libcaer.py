@@ -32,10 +32,12 @@ The encodings of libcaer_driver (DAVIS / DVXplorer cameras): ``libcaer_cmp`` and
     them, 8 bytes each: a little-endian uint32 with the valid mark in bit 0, polarity in bit
     1, y in bits [16:2] and x in bits [31:17], then an int32 timestamp in microseconds. The
     event time is ``time_base + timestamp * 1000`` ns (returned in microseconds, rounded
-    down); a timestamp smaller than the one before wrapped around its 31 bits within the
-    packet (2^31 us, counted in ``time_wraps``); the driver moves ``time_base`` by the wraps
-    before the packet. Events whose valid mark is clear are skipped (``invalid_events``), a
-    negative timestamp is malformed (``unknown_words``).
+    down); a timestamp more than 2^30 us smaller than the one before wrapped around its 31
+    bits within the packet (2^31 us, counted in ``time_wraps``; the driver moves
+    ``time_base`` by the wraps before the packet), one a little smaller is an event out of
+    order, skipped (``time_backwards``; event_camera_codecs takes any fall for a wrap, which
+    put the rest of the packet 35.8 min ahead). Events whose valid mark is clear are
+    skipped (``invalid_events``), a negative timestamp is malformed (``unknown_words``).
 
 Both decoders give the same events as event_camera_codecs on its test recordings (sums of t,
 x, y and polarity over a real DAVIS346 libcaer recording with a timestamp wrap, see
@@ -202,9 +204,17 @@ def _libcaer_decode(words, time_base_ns, width, height, strict, state, counts, o
                 err_at = i
                 break
             continue
-        if ts < ts_last:  # the 31-bit timestamp wrapped around within the packet
-            wraps += 1
-            counts[C_TIME_WRAPS] += 1
+        if ts < ts_last:
+            if ts_last - ts > LIBCAER_TS_WRAP_US // 2:  # wrapped around its 31 bits
+                wraps += 1
+                counts[C_TIME_WRAPS] += 1
+            else:  # a little back: one event out of order (or corrupt), not a wrap
+                counts[C_TIME_BACKWARDS] += 1
+                if strict:
+                    err = E_TIME_BACKWARDS
+                    err_at = i
+                    break
+                continue
         ts_last = ts
         if (data & 1) == 0:
             counts[C_INVALID] += 1
