@@ -261,7 +261,7 @@ def test_event_parameters_are_validated(ros) -> None:
     assert node.set_parameters([Parameter('roi', value=[2, 2, 30, 30])])[0].successful
     node.trigger_configure()
     node.trigger_activate()
-    refused('window_ms', 50.0, 'inactive')
+    refused('window_ms', 50.0, 'unconfigured')
     described = node.describe_parameters(['roi', 'window_ms'])
     assert all(d.description for d in described)
     assert list(node.get_parameter('roi').value) == [2, 2, 30, 30]

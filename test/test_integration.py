@@ -173,7 +173,7 @@ def test_lifecycle_and_parameters_through_services(ros, node_process) -> None:
             name='device', value=ParameterValue(type=ParameterType.PARAMETER_STRING,
                                                 string_value='cuda'))])
         result = _call(node, spin_until, set_params, locked).results[0]
-        assert not result.successful and 'inactive' in result.reason
+        assert not result.successful and 'unconfigured' in result.reason
 
 
 def test_a_burst_of_parameter_requests_is_answered_in_full(ros, node_process) -> None:

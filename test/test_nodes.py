@@ -162,9 +162,15 @@ def test_classifier_parameters_are_validated(ros) -> None:
     assert not choice.successful and 'one of' in choice.reason
     assert node.get_parameter('default_timesteps').value == 32
     node.trigger_configure()
+    # Read at configure: locked from then on, inactive too (a change accepted while inactive
+    # was not used, while the diagnostics showed it: a user review).
+    for name, value in (('device', 'cuda'), ('image_transport', 'compressed'),
+                        ('model_path', '/elsewhere.json')):
+        locked = node.set_parameters([Parameter(name, value=value)])[0]
+        assert not locked.successful and 'unconfigured' in locked.reason, name
     node.trigger_activate()
     locked = node.set_parameters([Parameter('device', value='cuda')])[0]
-    assert not locked.successful and 'inactive' in locked.reason
+    assert not locked.successful and 'unconfigured' in locked.reason
     live = node.set_parameters([Parameter('default_timesteps', value=48)])[0]
     assert live.successful
     described = node.describe_parameters(['default_timesteps'])[0]
@@ -646,3 +652,49 @@ def test_torch_threads_are_chosen_by_a_parameter_not_one_per_core(ros) -> None:
             node.trigger_cleanup()
     finally:
         set_torch_threads(previous)
+
+
+def test_an_activate_that_fails_says_why_and_leaves_the_node_inactive(ros, monkeypatch) -> None:
+    """A failed activate is logged (rclpy swallows the exception) and the node stays inactive."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    logged = []
+    monkeypatch.setattr(node, 'get_logger', lambda: type('L', (), {
+        'error': staticmethod(lambda text, **kw: logged.append(text)),
+        'warn': staticmethod(lambda *a, **k: None), 'info': staticmethod(lambda *a, **k: None),
+        'warning': staticmethod(lambda *a, **k: None)})())
+
+    def no_device():
+        raise RuntimeError('the device went away')
+    monkeypatch.setattr(node._pipeline, 'activate', no_device)
+    assert node.trigger_activate() == TransitionCallbackReturn.FAILURE
+    assert node._state_machine.current_state[1] == 'inactive'
+    assert any('activate failed' in text and 'went away' in text for text in logged), logged
+    assert 'went away' in node._pipeline.last_error
+    assert not any(t.name.startswith('frames_') for t in threading.enumerate())
+    monkeypatch.undo()
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS  # then it can go on
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+
+
+def test_an_intake_whose_subscription_fails_leaves_no_worker(ros) -> None:
+    from rclpy.qos import QoSProfile
+
+    from topspark_ros.nodes.intake import Intake
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+    with pytest.raises(Exception):
+        Intake(node, None, 'events', QoSProfile(depth=1), lambda *a: None,
+               names=('test_reader', 'test_worker'), on_error=lambda exc: None)
+    assert not any(t.name == 'test_worker' for t in threading.enumerate())
+
+
+def test_save_path_is_resolved_like_every_path_parameter(tmp_path, monkeypatch) -> None:
+    from topspark_ros.core.pipeline import online_save_path
+    from topspark_ros.nodes.resources import resolve
+    monkeypatch.setenv('HOME', str(tmp_path))
+    values = {'save_path': '~/learnt.json', 'model_path': 'm.json'}
+    assert online_save_path(values, resolve) == str(tmp_path / 'learnt.json')
+    assert online_save_path({**values, 'save_path': ''}, resolve) == 'm_online.json'

@@ -137,9 +137,13 @@ def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSes
 
 
 def online_save_path(values: Values, resolve: Callable[[str], str]) -> str:
-    """Return where learnt weights go: ``save_path``, else ``model_path`` + ``_online``."""
+    """
+    Return where learnt weights go: ``save_path``, else ``model_path`` + ``_online``.
+
+    Both through ``resolve`` (``~`` expanded, ``package://`` URLs), as every path parameter.
+    """
     if values['save_path']:
-        return values['save_path']
+        return resolve(values['save_path'])
     model = resolve(values['model_path'])
     return model[:-5] + '_online.json' if model.endswith('.json') else model + '_online'
 

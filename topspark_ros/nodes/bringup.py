@@ -60,11 +60,14 @@ def bringup(argv: Optional[Sequence[str]] = None) -> int:
                         help='parameter YAML applied over the shipped config/topspark.yaml, '
                         'so it needs only the values it changes; may be repeated (later '
                         'files win)')
+    parser.add_argument('--executor', choices=('multi', 'single', 'events'), default='multi',
+                        help='executor of the nodes (see topspark_ros.nodes.runner; default: '
+                        '%(default)s)')
     args, ros_args = parser.parse_known_args(argv)
     files = [default_params_file('topspark.yaml')] + args.params_file
     from topspark_ros.nodes.runner import run_nodes
     layered = [arg for name in files for arg in ('--params-file', name)]
-    return run_nodes(_node_classes(), autostart=True,
+    return run_nodes(_node_classes(), autostart=True, executor=args.executor,
                      args=['topspark', '--ros-args'] + layered + ros_args)
 
 

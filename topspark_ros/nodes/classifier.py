@@ -40,7 +40,7 @@ from topspark_ros.nodes.classifier_params import PARAMS
 from topspark_ros.nodes.intake import (camera_intake, freeze_long_lived, Intake,
                                        thaw_long_lived)
 from topspark_ros.nodes.lifecycle import LifecycleNode
-from topspark_ros.nodes.parameters import declare, live_values, values
+from topspark_ros.nodes.parameters import configured, declare, live_values, values
 from topspark_ros.nodes.qos import reliability
 from topspark_ros.nodes.resources import resolve
 
@@ -58,7 +58,8 @@ class ClassifierNode(LifecycleNode):
         """Declare parameters; everything else happens in the lifecycle transitions."""
         super().__init__('classifier', **kwargs)
         self._pipeline = ClassifierPipeline(lambda: self._values(), resolve)
-        declare(self, PARAMS, is_active=lambda: self._active, extra_check=self._pipeline.refusal)
+        declare(self, PARAMS, is_locked=lambda: configured(self),
+                extra_check=self._pipeline.refusal)
         self._values = live_values(self, PARAMS)  # read once per input: no get_parameter
         self.add_post_set_parameters_callback(self._after_set)
         self._active = False
@@ -140,7 +141,25 @@ class ClassifierNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
-        """Subscribe the input and start classifying (an event stream starts afresh)."""
+        """
+        Subscribe the input and start classifying (an event stream starts afresh).
+
+        A failure (the model cannot be reopened on its device, the input cannot be
+        subscribed) leaves the node inactive, with the reason logged and in the diagnostics
+        (rclpy would swallow the exception and clean the node up without a word).
+        """
+        try:
+            return self._activate(state)
+        except Exception as exc:  # noqa: B902 - whatever it is, say it and stay inactive
+            self._stop_input()
+            thaw_long_lived()  # frozen before the input was made, if it failed there
+            super().on_deactivate(state)  # the publishers off again
+            reason = self._pipeline.error(f'activate failed: {type(exc).__name__}: {exc}')
+            self.get_logger().error(reason)
+            self._diagnostics.publish_now()
+            return TransitionCallbackReturn.FAILURE
+
+    def _activate(self, state) -> TransitionCallbackReturn:
         p = values(self, PARAMS)
         self._pipeline.activate()
         result = super().on_activate(state)  # the lifecycle publishers first

@@ -325,9 +325,13 @@ class Intake:
         """Start the worker, then the reader (whose messages may go to the worker)."""
         self.worker = Worker(work, name=names[1], on_error=on_error, nice=nice)
         self._drop = drop
-        self.reader = SubscriptionReader(node, msg_type, topic, qos, receive or self._offer,
-                                         name=names[0], event_callbacks=event_callbacks,
-                                         min_period_s=min_period_s, raw=raw)
+        try:
+            self.reader = SubscriptionReader(node, msg_type, topic, qos, receive or self._offer,
+                                             name=names[0], event_callbacks=event_callbacks,
+                                             min_period_s=min_period_s, raw=raw)
+        except BaseException:  # no subscription: the worker must not be left running
+            self.worker.close()
+            raise
 
     def _offer(self, msg) -> None:
         if not self.worker.offer(msg):

@@ -40,8 +40,9 @@ class Param:
     choices
         allowed values for strings (empty: any).
     live
-        may change while the node is active; otherwise only while it is inactive or
-        unconfigured (lifecycle nodes) or never (plain nodes: read-only).
+        may change at any time; otherwise only while the node is unconfigured (lifecycle
+        nodes: configure reads it, so a change while inactive would be accepted and not
+        used) or never (plain nodes: read-only).
 
     """
 
@@ -69,8 +70,8 @@ class Param:
         if self.choices:
             text += ' One of: ' + ', '.join(map(str, self.choices)) + '.'
         if not self.live:
-            text += (' Change only while the node is inactive.' if lifecycle
-                     else ' Read-only: set at start-up.')
+            text += (' Read at configure: change it while the node is unconfigured.'
+                     if lifecycle else ' Read-only: set at start-up.')
         descriptor = ParameterDescriptor(description=text, read_only=not (self.live or lifecycle))
         if isinstance(self.default, (bool, Parameter.Type)):
             return descriptor
@@ -114,12 +115,13 @@ class Param:
         return None
 
 
-def declare(node, params: Sequence[Param], *, is_active: Callable[[], bool] = lambda: False,
+def declare(node, params: Sequence[Param], *, is_locked: Callable[[], bool] = lambda: False,
             extra_check: Callable[[dict], Optional[str]] = lambda values: None) -> None:
     """
     Declare ``params`` on ``node`` and refuse invalid sets.
 
-    ``is_active`` says whether parameters that are not ``live`` are locked now.
+    ``is_locked`` says whether parameters that are not ``live`` are locked now (a lifecycle
+    node: from configure to cleanup, see :func:`configured`).
     ``extra_check`` receives the would-be values of every parameter after the set (a dict
     name -> value) for rules across parameters, and returns a reason to refuse, or None.
     """
@@ -141,9 +143,10 @@ def declare(node, params: Sequence[Param], *, is_active: Callable[[], bool] = la
                     successful=False, reason=f'{change.name} must be of type '
                     f'{type(spec.default).__name__}, got {change.type_.name}')
             reason = spec.check(change.value)
-            if reason is None and not spec.live and is_active() \
+            if reason is None and not spec.live and is_locked() \
                     and change.value != values[change.name]:
-                reason = f'{change.name} can only change while the node is inactive'
+                reason = (f'{change.name} is read at configure: change it while the node is '
+                          'unconfigured (cleanup first, then configure again)')
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
             values[change.name] = change.value
@@ -151,6 +154,11 @@ def declare(node, params: Sequence[Param], *, is_active: Callable[[], bool] = la
         return SetParametersResult(successful=reason is None, reason=reason or '')
 
     node.add_on_set_parameters_callback(validate)
+
+
+def configured(node) -> bool:
+    """Return whether lifecycle ``node`` is past configure (any state but unconfigured)."""
+    return node._state_machine.current_state[1] != 'unconfigured'
 
 
 def values(node, params: Sequence[Param]) -> dict:

@@ -40,6 +40,7 @@ set again, which no longer holds the destroyed entity.
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -267,11 +268,18 @@ def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
     Returns the exit status.
     """
     argv = list(sys.argv if args is None else args)
+    parser = argparse.ArgumentParser(
+        prog=os.path.basename(argv[0]) if argv else 'node',
+        description='Run the node(s) of this process; ROS arguments go after --ros-args '
+        '(-p name:=value, --params-file FILE, -r from:=to).')
+    parser.add_argument('--autostart', action='store_true',
+                        help='configure and activate lifecycle nodes at once')
+    parser.add_argument('--executor', choices=EXECUTORS, default='multi',
+                        help='the executor (default: %(default)s; see the README)')
+    # Before rclpy starts: --help prints and exits, a mistyped option is an error (it ran
+    # silently, unconfigured, before).
+    own = parser.parse_args(rclpy.utilities.remove_ros_args(argv)[1:])
     init(argv)
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument('--autostart', action='store_true')
-    parser.add_argument('--executor', choices=EXECUTORS, default='multi')
-    own, _ = parser.parse_known_args(rclpy.utilities.remove_ros_args(argv)[1:])
     autostart = own.autostart if autostart is None else autostart
     kind = own.executor if executor is None else executor
     try:

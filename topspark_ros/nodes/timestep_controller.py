@@ -24,7 +24,7 @@ from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, Liv
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.lifecycle import LifecycleNode
-from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.parameters import configured, declare, Param, values
 from topspark_ros.nodes.qos import RELIABILITIES, reliability, warn_on_incompatible_qos
 from topspark_ros.nodes.resources import resolve
 
@@ -85,7 +85,8 @@ class TimestepControllerNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         """Declare parameters; the profile is loaded on configure."""
         super().__init__('timestep_controller', **kwargs)
-        declare(self, PARAMS, is_active=lambda: self._active, extra_check=_check_battery_order)
+        declare(self, PARAMS, is_locked=lambda: configured(self),
+                extra_check=_check_battery_order)
         self.add_post_set_parameters_callback(self._on_parameters_set)
         self._active = False
         self._selector = None
