@@ -74,6 +74,20 @@ def test_the_shipped_model_scores_the_same_on_the_folder(fashion_folder, fashion
     assert accuracy > 0.6
 
 
+def test_a_class_named_like_a_split_beside_other_classes_is_an_error(tmp_path, capsys):
+    """toys/train/ and toys/car/: the car class was ignored and the error blamed the labels."""
+    for name in ('train', 'car'):
+        (tmp_path / 'toys' / name).mkdir(parents=True)
+        Image.new('L', (8, 8), 100).save(tmp_path / 'toys' / name / 'a.png')
+    with pytest.raises(DatasetError, match=r"mixes split folders \['train'\] with class "
+                       r"folders \['car'\]"):
+        folder_split(tmp_path / 'toys', 'train')
+    assert main(['train', '--data', f'folder:{tmp_path / "toys"}', '-o',
+                 str(tmp_path / 'm.json'), '-q']) == 1
+    err = capsys.readouterr().err
+    assert 'cannot be class names' in err and 'labels' not in err
+
+
 def test_stratified_split_is_deterministic_and_disjoint(tmp_path):
     """Per class 20/10/70 %; the same files each time; train, val and test disjoint."""
     for name, n in (('bottle', 10), ('mug', 30)):

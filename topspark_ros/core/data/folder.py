@@ -89,6 +89,12 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
         raise DatasetError(f'image folder {root} does not exist or is not a directory')
     given = [d for d in SPLIT_FOLDERS if (root / d).is_dir()]
     if given:
+        others = [c.name for c in _class_dirs(root) if c.name not in SPLIT_FOLDERS]
+        if others:  # a class named like a split beside real classes: say so, never guess
+            raise DatasetError(
+                f'{root} mixes split folders {given} with class folders {others[:5]}: use '
+                'either one folder per class, or train/ (val/, test/) each holding the '
+                'class folders; train, val and test cannot be class names')
         if 'train' not in given:
             raise DatasetError(f'{root} has split folders {given} but no train/')
         class_names = sorted({c.name for d in given for c in _class_dirs(root / d)})
