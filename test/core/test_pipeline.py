@@ -92,7 +92,8 @@ class FakeWorker:
 
 def _pipeline(session=None, **overrides):
     values = dict(VALUES, **overrides)
-    pipeline = ClassifierPipeline(lambda: values, resolve=lambda path: f'/share/{path}')
+    pipeline = ClassifierPipeline(  # relative paths are the package's (package:// in life)
+        lambda: values, resolve=lambda path: path if path.startswith('/') else f'/share/{path}')
     pipeline.session = session
     return pipeline, values
 
@@ -222,6 +223,8 @@ def test_online_save_path_defaults_next_to_the_model() -> None:
         '/x/model_online'
     assert online_save_path({'save_path': '/w.json', 'model_path': 'm.json'}, resolve) == \
         '/w.json'
+    assert online_save_path({'save_path': 'package://pkg/w.json', 'model_path': 'm.json'},
+                            resolve) == '/share/pkg/w.json'
 
 
 def test_event_windows_are_handed_over_drained_in_batches_and_published_with_their_tags() -> None:
