@@ -698,3 +698,19 @@ def test_save_path_is_resolved_like_every_path_parameter(tmp_path, monkeypatch) 
     values = {'save_path': '~/learnt.json', 'model_path': 'm.json'}
     assert online_save_path(values, resolve) == str(tmp_path / 'learnt.json')
     assert online_save_path({**values, 'save_path': ''}, resolve) == 'm_online.json'
+
+
+def test_a_clamped_command_right_after_an_ignored_one_is_logged(ros, capfd) -> None:
+    """Each kind of TimestepCommand warning has its own throttle (they shared one)."""
+    from topspark_ros.msg import TimestepCommand
+    context, executor, _ = ros
+    node = _classifier(context, executor, max_timesteps=100)
+    node.trigger_configure()
+    capfd.readouterr()
+    node._on_timestep(TimestepCommand(timesteps=0))
+    node._on_timestep(TimestepCommand(timesteps=7))
+    node._on_timestep(TimestepCommand(timesteps=4_294_967_295))
+    err = capfd.readouterr().err
+    assert 'T=0 ignored' in err and 'clamped to max_timesteps 100' in err, err
+    assert node._pipeline.counts['timesteps_refused'] == 1
+    assert node._pipeline.counts['timesteps_clamped'] == 1

@@ -298,7 +298,13 @@ class ClassifierNode(LifecycleNode):
     def _on_timestep(self, msg: TimestepCommand) -> None:
         """Take the commanded T, clamped to max_timesteps (counted); T=0 is ignored (counted)."""
         warning = self._pipeline.command(int(msg.timesteps))
-        if warning is not None:
+        if warning is None:
+            return
+        # One call site each: rclpy throttles a log call by where it is made, and a clamp
+        # right after an ignored T=0 went unlogged when they shared one (a user review).
+        if msg.timesteps < 1:
+            self.get_logger().warn(warning, throttle_duration_sec=5.0)
+        else:
             self.get_logger().warn(warning, throttle_duration_sec=5.0)
 
     def _on_save(self, request, response):
