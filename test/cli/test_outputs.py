@@ -56,6 +56,14 @@ def test_train_never_replaces_a_model_unasked_and_keeps_a_copys_tensors(
     assert settings.read_text() == '{"my": "settings"}'
 
 
+def test_a_folder_named_like_the_model_is_no_obstacle(tmp_path, fashion_dir, capsys):
+    """-o mnist writes mnist.json: a folder mnist/ beside it does not stop train."""
+    (tmp_path / 'mnist').mkdir()
+    code, result, err = _train(fashion_dir, str(tmp_path / 'mnist'), capsys)
+    assert code == 0, err
+    assert result['checkpoint'] == str(tmp_path / 'mnist.json')
+
+
 @pytest.mark.parametrize('name', ['dir/', 'a_file/model.json', '.'])
 def test_train_refuses_an_output_that_cannot_be_a_file_before_training(tmp_path, capsys,
                                                                        fashion_dir, name):
@@ -116,6 +124,12 @@ def test_the_datas_classes_are_matched_to_the_models_by_name(capsys):
     assert 'matched by name' in capsys.readouterr().err
     same = _Samples(data.images, data.labels, ('hbar', 'vbar', 'box'))
     assert common.class_aligned(same, meta, 'm.json') is same
+    # Names that are only the indices are no names: an idx set read from a folder not named
+    # fashion-mnist gets '0'..'9'; a digits model has them. Matched by index, as before.
+    fashion = {'info': {'class_names': ['T-shirt/top', 'Trouser', 'Pullover']}}
+    digits = _Samples(data.images, np.array([0, 2, 1, 1]), ('0', '1', '2'))
+    assert common.class_aligned(digits, fashion, 'm.json') is digits
+    assert common.class_aligned(same, {'info': {'class_names': ['0', '1', '2']}}, 'm') is same
     assert common.class_aligned(data, {'info': {}}, 'm.json') is data  # no names: as it is
     with pytest.raises(UsageError, match=r"\['cat'\] that m.json does not know"):
         common.class_aligned(_Samples(data.images, data.labels, ('cat', 'vbar')), meta,

@@ -230,11 +230,13 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False) -> None:
     """
     text = os.fspath(path)
     path = Path(text)
-    if text.endswith(('/', os.sep)) or path.name in ('', '.', '..') or path.is_dir():
+    if os.path.basename(text) in ('', '.', '..'):  # 'dir/', 'dir/.': as typed, not normalised
         raise UsageError(f'{text}: give a file name, not a directory')
-    if checkpoint:
+    if checkpoint:  # the file written: x -> x.json (a folder x beside it is no matter)
         from topspark_ros.core.checkpoint import metadata_path
         path = metadata_path(path)
+    if path.is_dir():
+        raise UsageError(f'{path}: give a file name, not a directory')
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -256,6 +258,11 @@ def check_device(args) -> None:
         raise UsageError(f'--device {device}: {built}; use --device cpu')
 
 
+def _index_names(names: list) -> bool:
+    """Return whether ``names`` are none, or only the class indices ('0', '1', ...)."""
+    return names == [str(i) for i in range(len(names))]
+
+
 def class_aligned(samples, meta: dict, model_path: str):
     """
     Return ``samples`` with labels that index the model's classes, matched by name.
@@ -264,7 +271,8 @@ def class_aligned(samples, meta: dict, model_path: str):
     counts its classes in the order it was trained with (``info.class_names``). Data with
     fewer classes, or in another order, is matched by name (a note says so); a class the
     model does not know is a usage error, never a silently wrong accuracy. Without names on
-    either side, nothing is changed.
+    either side, or with names that are only the indices ('0', '1', ...: digit sets, and the
+    names an idx set read from a folder of another name gets), nothing is changed.
     """
     import dataclasses
 
@@ -272,8 +280,8 @@ def class_aligned(samples, meta: dict, model_path: str):
 
     model_names = [str(n) for n in (meta.get('info') or {}).get('class_names') or ()]
     data_names = [str(n) for n in samples.class_names]
-    if not model_names or not data_names or data_names == model_names:
-        return samples
+    if _index_names(model_names) or _index_names(data_names) or data_names == model_names:
+        return samples  # no real names on one side (digits, or an idx set of another name)
     index = {name: i for i, name in enumerate(model_names)}
     unknown = [name for name in data_names if name not in index]
     if unknown:

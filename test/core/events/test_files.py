@@ -295,3 +295,25 @@ def test_a_raw_file_with_a_sensor_reset_keeps_the_events_before_it(tmp_path, mon
         assert recording.metadata['decoder']['time_resets'] == 1
         first_nine = int(np.flatnonzero(x == 9)[0])
         assert not np.any(x[first_nine:] == 5)  # in file order: before, then after the reset
+
+
+def test_a_truncated_raw_file_ending_on_a_reset_is_read(tmp_path):
+    """The word that confirms a reset, then a stray byte: the halving recursed for ever."""
+    before, after = _sensor_words(0, 5_000_000, x=5), _sensor_words(0, 2_000_000, x=9)
+    highs = [i for i, w in enumerate(after) if w >> 12 == 0x8]
+    cut = after[:highs[2] + 1]  # up to the third TIME_HIGH: the one that confirms the reset
+    path = tmp_path / 'cut.raw'
+    path.write_bytes(b'% evt 3.0\n% format EVT3;height=480;width=640\n% end\n'
+                     + struct.pack(f'<{len(before) + len(cut)}H', *before, *cut) + b'\x00')
+    recording = files.read_event_file(path)
+    assert recording.metadata['decoder']['time_resets'] == 1
+    assert int((recording.events['x'] == 5).sum()) >= 4990
+    assert recording.metadata['decoder']['truncated_bytes'] == 1
+
+
+def test_convert_makes_the_output_folder(tmp_path, capsys):
+    source = tmp_path / 'in.npz'
+    files.write_event_file(source, files.EventRecording(sample(20), 1280, 720))
+    out = cli(['events', 'convert', str(source), str(tmp_path / 'new' / 'deeper' / 'o.raw')],
+              capsys)
+    assert files.read_event_file(out['output']).events.size == 20

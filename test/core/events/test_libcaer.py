@@ -293,3 +293,28 @@ def test_libcaer_a_timestamp_slightly_out_of_order_is_no_wrap():
     assert [t for *_, t in as_tuples(dec.decode(wrapped, time_base=0))] == \
         [(1 << 31) - 10, (1 << 31) + 5]
     assert dec.stats.time_wraps == 1
+
+
+def test_libcaer_packets_as_the_driver_stamps_them_are_no_resets():
+    """libcaer_driver's libcaer time_base is the 31-bit epoch's start, not the first event."""
+    time_base = 1_700_000_000_000_000_000  # ns: the epoch's start, the same in every packet
+    dec = make_decoder('libcaer', W, H)
+    times = []
+    for k in range(20):  # 10 ms packets from 5 s into the epoch
+        ts = [5_000_000 + 10_000 * k + 100 * i for i in range(50)]
+        data = b''.join(caer_event(i % W, i % H, i % 2, t) for i, t in enumerate(ts))
+        times += [int(t) for t in dec.decode(data, seq=k, time_base=time_base)['t']]
+    assert len(times) == 1000 and times == sorted(times)
+    assert (dec.stats.time_resets, dec.stats.time_backwards) == (0, 0)
+
+
+def test_a_packet_a_little_back_in_time_is_skipped_not_re_anchored():
+    """Back by less than REANCHOR_US: the packet's events are dropped, the stream kept."""
+    dec = make_decoder('mono', W, H)
+    first = random_events(50, 200_000, seed=1, start_us=1_000_000)
+    data = encode_packet('mono', first, width=W, height=H)
+    assert dec.decode(data, time_base=int(first['t'][0]) * 1000).size == 50
+    back = random_events(20, 50_000, seed=2, start_us=1_120_000)  # before the last (~1.2 s)
+    data = encode_packet('mono', back, width=W, height=H)
+    out = dec.decode(data, time_base=int(back['t'][0]) * 1000)
+    assert out.size == 0 and dec.stats.time_backwards == 20 and dec.stats.time_resets == 0

@@ -28,8 +28,12 @@ import numpy as np
 
 CACHE_ENV = 'TOPSPARK_DATA_CACHE'
 """Environment variable naming the cache directory (``off``: no cache)."""
-FORMAT = 1
-"""Version of the entry layout (part of the key)."""
+FORMAT = 2
+"""
+Version of the entries (part of the key): raised whenever what an entry holds changes, the
+layout or how the readers decode (2: image files decoded as camera frames are, EXIF
+orientation and alpha included; entries of 1 are never read again).
+"""
 _ARRAYS = ('images', 'labels', 'stamps_ns', 'times_ns')
 
 

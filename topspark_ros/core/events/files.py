@@ -204,7 +204,7 @@ def _decode_keeping_resets(decoder, piece: memoryview, chunks: list) -> None:
     before = copy.deepcopy(decoder.__dict__)
     resets = decoder.stats.time_resets
     out = decoder.decode(piece)
-    if decoder.stats.time_resets == resets or len(piece) <= decoder.word_bytes:
+    if decoder.stats.time_resets == resets or len(piece) < 2 * decoder.word_bytes:
         chunks.append(out)
         return
     decoder.__dict__.update(before)
@@ -381,5 +381,6 @@ def write_event_file(path: PathLike, recording: EventRecording, *,
             format_version=np.int64(NPZ_FORMAT_VERSION))
         data = buffer.getvalue()
     directory = path.parent if str(path.parent) else Path('.')
+    directory.mkdir(parents=True, exist_ok=True)
     atomic_write(directory, f'.{path.name}.', data, path, replace=overwrite)
     fsync_dir(directory)

@@ -366,8 +366,8 @@ class StreamDecoder:
                 f'(t={int(state[S_LAST_T])} us)')
 
 
-TIME_BASE_REANCHOR_US = 100_000
-"""How far (us) the stream's last event may lie after a packet's ``time_base`` (see below)."""
+REANCHOR_US = 100_000
+"""How far back (us) a whole packet must lie to re-anchor the stream (see TimeBaseDecoder)."""
 
 
 class TimeBaseDecoder(StreamDecoder):
@@ -380,11 +380,14 @@ class TimeBaseDecoder(StreamDecoder):
 
     Events that go back in time are skipped (``time_backwards``), so one event time far ahead
     (a flipped bit) would make every later event "back in time" until the stream caught up:
-    35.8 min of libcaer time. A packet's ``time_base`` is the driver's time of its first
-    event, so when the last event returned lies more than :data:`TIME_BASE_REANCHOR_US` after
-    it, the stream re-anchors there (``time_resets``; the output goes back in time between
-    packets, as after a sensor reset: consumers treat it as a restart). A corrupt time costs
-    at most the rest of its packet.
+    35.8 min of libcaer time. A packet none of whose events could be returned, because all of
+    them lie back in time, the first more than :data:`REANCHOR_US` before the last event
+    returned, is decoded again from no time limit: the stream re-anchors on it
+    (``time_resets``; the output goes back in time between packets, as after a sensor reset:
+    consumers treat it as a restart). A corrupt time then costs at most the rest of its
+    packet. (Not on ``time_base``: libcaer_driver's uncompressed encoding puts the start of
+    the 31-bit timestamp epoch there, not the packet's first event.) DDS does not reorder
+    the packets of one publisher, so a packet that late is not an old one arriving late.
     """
 
     needs_time_base = True
@@ -397,13 +400,21 @@ class TimeBaseDecoder(StreamDecoder):
     def _decode_words(self, words: np.ndarray, time_base: Optional[int],
                       state: np.ndarray) -> tuple:
         out = np.empty(self._max_events(words) + 1, EVENT_DTYPE)
-        state, counts = state.copy(), self._counts.copy()
-        base_us = time_base // 1000
-        if state[S_LAST_T] > base_us + TIME_BASE_REANCHOR_US:
-            state[S_LAST_T] = base_us
-            counts[C_TIME_RESETS] += 1
+        before = state
+        state, counts = before.copy(), self._counts.copy()
         n, err, err_at = self.kernel(words, time_base, self.width, self.height, self.strict,
                                      state, counts, out)
+        went_back = counts[C_TIME_BACKWARDS] > self._counts[C_TIME_BACKWARDS]
+        if n == 0 and err == E_NONE and went_back:
+            # Every event lay back in time: the stream's time may be the wrong one.
+            again, again_counts = before.copy(), self._counts.copy()
+            again[S_LAST_T] = 0  # no limit (times are >= 0)
+            m, err, err_at = self.kernel(words, time_base, self.width, self.height,
+                                         self.strict, again, again_counts, out)
+            if m and int(out['t'][0]) < int(before[S_LAST_T]) - REANCHOR_US:
+                again_counts[C_TIME_RESETS] += 1
+                return out, m, again, again_counts, err, err_at
+            n, err, err_at = 0, E_NONE, -1  # a little back only: skipped, as decoded first
         return out, n, state, counts, err, err_at
 
 
