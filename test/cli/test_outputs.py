@@ -130,6 +130,12 @@ def test_the_datas_classes_are_matched_to_the_models_by_name(capsys):
     digits = _Samples(data.images, np.array([0, 2, 1, 1]), ('0', '1', '2'))
     assert common.class_aligned(digits, fashion, 'm.json') is digits
     assert common.class_aligned(same, {'info': {'class_names': ['0', '1', '2']}}, 'm') is same
+    # A digits model and a folder of two of its digits: by name, 3 and 7 (not 0 and 1).
+    ten = {'info': {'class_names': [str(i) for i in range(10)]}}
+    two = _Samples(data.images[:2], np.array([0, 1]), ('3', '7'))
+    assert common.class_aligned(two, ten, 'm.json').labels.tolist() == [3, 7]
+    with pytest.raises(UsageError, match='thing'):  # one unknown class: not by index
+        common.class_aligned(_Samples(data.images[:1], np.array([0]), ('thing',)), ten, 'm')
     assert common.class_aligned(data, {'info': {}}, 'm.json') is data  # no names: as it is
     with pytest.raises(UsageError, match=r"\['cat'\] that m.json does not know"):
         common.class_aligned(_Samples(data.images, data.labels, ('cat', 'vbar')), meta,

@@ -271,8 +271,9 @@ def class_aligned(samples, meta: dict, model_path: str):
     counts its classes in the order it was trained with (``info.class_names``). Data with
     fewer classes, or in another order, is matched by name (a note says so); a class the
     model does not know is a usage error, never a silently wrong accuracy. Without names on
-    either side, or with names that are only the indices ('0', '1', ...: digit sets, and the
-    names an idx set read from a folder of another name gets), nothing is changed.
+    either side nothing is changed, nor where the names do not match and one side's are only
+    the indices ('0', '1', ...: what an idx set read from a folder of another name gets, or a
+    model trained on one), with as many classes (or fewer in the data): those go by index.
     """
     import dataclasses
 
@@ -280,11 +281,14 @@ def class_aligned(samples, meta: dict, model_path: str):
 
     model_names = [str(n) for n in (meta.get('info') or {}).get('class_names') or ()]
     data_names = [str(n) for n in samples.class_names]
-    if _index_names(model_names) or _index_names(data_names) or data_names == model_names:
-        return samples  # no real names on one side (digits, or an idx set of another name)
+    if not model_names or not data_names or data_names == model_names:
+        return samples
     index = {name: i for i, name in enumerate(model_names)}
     unknown = [name for name in data_names if name not in index]
     if unknown:
+        if (_index_names(data_names) and len(data_names) <= len(model_names)) or \
+                (_index_names(model_names) and len(data_names) == len(model_names)):
+            return samples  # names that are only the indices on one side: by index
         raise UsageError(f'the data has class(es) {unknown} that {model_path} does not know '
                          f'(its classes: {model_names})')
     mapping = np.array([index[name] for name in data_names], np.int64)
