@@ -3,6 +3,7 @@
 import os
 import time
 
+import numpy as np
 import pytest
 from topspark_ros.core import files
 
@@ -90,3 +91,20 @@ def test_only_old_unlocked_temporaries_are_removed(tmp_path):
     finally:
         os.close(held)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['.m.jsonxyz.tmp', 'keep.tmp']
+
+
+def test_a_write_removes_what_a_killed_write_of_that_name_left(tmp_path):
+    """Event files and NIR graphs too (only checkpoints and profiles cleaned up before)."""
+    from topspark_ros.core.events import EVENT_DTYPE
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+
+    stale = time.time() - files.STALE_TEMPORARY_S - 1
+    orphan, fresh, other = (tmp_path / '.rec.npz.k1l2m3n4.tmp',
+                            tmp_path / '.rec.npz.z9y8x7w6.tmp', tmp_path / '.b.npz.k1l2m3n4.tmp')
+    for path in (orphan, fresh, other):
+        path.write_bytes(b'half a recording')
+    for path in (orphan, other):
+        os.utime(path, (stale, stale))
+    write_event_file(tmp_path / 'rec.npz', EventRecording(np.zeros(3, EVENT_DTYPE), 4, 4))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ['.b.npz.k1l2m3n4.tmp', '.rec.npz.z9y8x7w6.tmp', 'rec.npz']

@@ -56,7 +56,8 @@ def written_atomically(target: Path, *, replace: bool = True,
     The temporary lies in ``directory`` (default: ``target``'s folder), named ``prefix``...
     ``.tmp``, and is held under an exclusive ``flock`` while it is written (see
     :func:`remove_stale_temporaries`; ``locked`` False for a writer that locks the file
-    itself, as HDF5 does). After the block it is flushed to disk and renamed to
+    itself, as HDF5 does). Temporaries of the same name that a killed write left are removed
+    first. After the block it is flushed to disk and renamed to
     ``target``, so a crash never leaves a torn file there; if the block raises, it is deleted.
     ``replace`` False: an existing ``target`` is never replaced (``FileExistsError``), also one
     that appears meanwhile: the temporary is hard-linked to ``target``, which fails if it
@@ -65,8 +66,10 @@ def written_atomically(target: Path, *, replace: bool = True,
     """
     target = Path(target)
     directory = target.parent if directory is None else directory
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix or f'.{target.name}.',
-                               suffix='.tmp')
+    prefix = prefix or f'.{target.name}.'
+    # What a killed write of the same name left (see remove_stale_temporaries).
+    remove_stale_temporaries(directory, re.compile(re.escape(prefix) + r'[a-z0-9_]{8}\.tmp'))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.tmp')
     try:
         if locked:
             lock(fd, blocking=True)  # held until closed: marks the temporary as in use

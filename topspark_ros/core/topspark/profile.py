@@ -58,7 +58,7 @@ import re
 from typing import Mapping, Optional, Tuple, Union
 
 from topspark_ros.core.energy import OpCounts, PRESETS
-from topspark_ros.core.files import atomic_write, fsync_dir, read_regular, remove_stale_temporaries
+from topspark_ros.core.files import atomic_write, fsync_dir, read_regular
 import yaml
 
 SCHEMA_VERSION = 1
@@ -524,9 +524,7 @@ def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike]) -> Pat
     text += yaml.safe_dump(profile_to_dict(profile), sort_keys=False, default_flow_style=None,
                            width=99, allow_unicode=True)
     directory = path.parent if str(path.parent) else Path('.')
-    # Temporaries of killed saves of this profile (see files.remove_stale_temporaries).
-    remove_stale_temporaries(directory, re.compile(re.escape(f'.{path.name}.')
-                                                   + r'[a-z0-9_]{8}\.tmp'))
+    # (atomic_write removes the temporaries of killed saves of this profile first)
     atomic_write(directory, f'.{path.name}.', text.encode('utf-8'), path)
     fsync_dir(directory)
     return path
