@@ -394,6 +394,14 @@ def test_unreadable_messages_are_skipped_and_counted_or_refused(tmp_path, frames
         (T0, compressed_msg(png, 'png', T0)), (T0 + 1, compressed_msg(png[:60], 'png', T0))])})
     data = load_bag(cut, 'train', test_fraction=0, val_fraction=0)
     assert len(data) == 1 and len(data.skipped) == 1
+    # Not one readable message: the reason, not the labels, is the error (with labels too).
+    none = write_bag(tmp_path / 'none', 'sqlite3', {'/camera': (IMAGE, bad_image + weird)})
+    csv = tmp_path / 'labels.csv'
+    csv.write_text(f'start,end,label\n0,{(T0 + 99) / 1e9},mug\n')
+    for labels in (None, str(csv)):
+        with pytest.raises(DatasetError,
+                           match=r'none of its 2 messages could be read \(the first: .*\)'):
+            load_bag(none, 'train', options=BagOptions(labels=labels))
 
 
 def test_bag_spec_parses():

@@ -610,6 +610,9 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
 
     stamps = np.asarray(samples.stamps, np.int64)
     times = np.asarray(samples.times, np.int64)
+    if not len(stamps) and skipped:  # say why, before any label is blamed
+        raise DatasetError(f'{path} {topic.name}: none of its {len(skipped)} messages could '
+                           f'be read (the first: {skipped[0][2]})')
     if labels_file is not None:
         names, class_names = _csv_labels(labels_file, stamps,
                                          round(options.stamp_tolerance_s * 1e9))
