@@ -174,3 +174,89 @@ def test_battery_reliable_subscription_warns_about_a_best_effort_publisher(ros) 
     assert 'RELIABILITY' in node._battery_qos_reason
     refused = node.set_parameters([Parameter('battery_reliability', value='fast')])[0]
     assert not refused.successful
+
+
+class _Commands:
+    """Stands in for the controller's TimestepCommand publisher: keeps what it publishes."""
+
+    def __init__(self) -> None:
+        self.msgs = []
+
+    def publish(self, msg) -> None:
+        self.msgs.append(msg)
+
+    def changes(self) -> list:
+        sequence = [m.timesteps for m in self.msgs]
+        return [b for a, b in zip(sequence, sequence[1:]) if a != b]
+
+
+def _active_controller(ros, **params):
+    context, executor, _ = ros
+    node = _controller(context, executor, **params)
+    node.trigger_configure()
+    node._pub = commands = _Commands()
+    node.trigger_activate()
+    return node, commands
+
+
+def _classification(timesteps: int, latency_ms: float):
+    from topspark_ros.msg import Classification
+    msg = Classification()
+    msg.timestep_budget = msg.timesteps_used = timesteps
+    msg.latency_ms = latency_ms
+    return msg
+
+
+def test_a_lowered_power_cap_settles_on_one_t(ros) -> None:
+    """
+    The power of a monitor's window is scaled from the T it was measured at.
+
+    Scaled from the T the latest classification reported, a cap made the controller climb a
+    T a frame and fall back at the next window: 22 changes in 12 s, up to 5x over the cap (a
+    user review's closed loop, here with a virtual 30 Hz clock).
+    """
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.conversions.results import energy_report_to_msg
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.topspark.meter import EnergyMeter
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(PROFILE)
+    node, commands = _active_controller(ros, mode='accuracy_first', max_power_w=30e-6,
+                                        max_accuracy_drop=0.05)
+    meter = EnergyMeter(EnergyModel(profile.energy_preset), start_s=0.0)
+    timesteps, windows, ran = 350, [], []
+    for frame in range(1, 30 * 12 + 1):
+        now = frame / 30.0
+        if frame == 30 * 3 + 15:
+            node.set_parameters([Parameter('max_power_w', value=12e-6)])
+        if commands.msgs:
+            timesteps = commands.msgs[-1].timesteps
+        ran.append(timesteps)
+        entry = profile.entry(timesteps)
+        node._on_classification(_classification(timesteps, entry.latency_ms))
+        meter.add(entry.ops, timesteps)
+        if frame % 30 == 0:
+            report = energy_report_to_msg(meter.report(now))
+            windows.append((now, timesteps, report.average_power_w))
+            node._on_energy(report)
+    assert set(ran[30 * 5:]) == {16}, commands.changes()  # only T <= 16 fits 12 uW at 30 Hz
+    assert len(commands.changes()) <= 4, commands.changes()
+    assert all(power <= 12e-6 * 1.02 for t, _, power in windows if t >= 6.0), windows
+
+
+@pytest.mark.parametrize('first_frame', [1.3, 2.0])
+def test_one_slow_first_frame_after_a_switch_does_not_switch_again(ros, first_frame) -> None:
+    """The first frame at a new T runs slow; a median of it alone flipped T every frame."""
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(PROFILE)
+    node, commands = _active_controller(ros, mode='accuracy_first', max_latency_ms=0.06,
+                                        max_accuracy_drop=0.05)
+    timesteps, first = 350, True
+    for _ in range(150):
+        if commands.msgs and commands.msgs[-1].timesteps != timesteps:
+            timesteps, first = commands.msgs[-1].timesteps, True
+        latency = profile.entry(timesteps).latency_ms * 1.15 * (first_frame if first else 1.0)
+        node._on_classification(_classification(timesteps, latency))
+        first = False
+    assert len(commands.changes()) <= 2, commands.changes()

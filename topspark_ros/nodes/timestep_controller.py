@@ -29,6 +29,8 @@ from topspark_ros.nodes.qos import RELIABILITIES, reliability, warn_on_incompati
 from topspark_ros.nodes.resources import resolve
 
 MODES = tuple(m.value for m in Mode)
+MIN_LATENCY_SAMPLES = 5
+"""Latencies of a T it takes before they replace those of the T before (see the node)."""
 PARAMS = (
     Param('profile_path', '', "Timestep profile (.yaml) of the classifier's model, made by "
           '`topspark sweep` (a path or package://<package>/<path>).', live=False),
@@ -92,8 +94,11 @@ class TimestepControllerNode(LifecycleNode):
         self._selector = None
         self._signals = LiveSignals()
         self._last_inference_s = None
-        # Medians of recent measurements, so one slow frame does not move T.
+        # Medians of recent measurements, so one slow frame does not move T: the latencies of
+        # the current T count once it has MIN_LATENCY_SAMPLES of them (until then, those of
+        # the T before stand).
         self._latencies = collections.deque(maxlen=21)
+        self._latencies_t = None
         self._intervals = collections.deque(maxlen=21)
         self._publish_count = 0
         self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
@@ -188,18 +193,29 @@ class TimestepControllerNode(LifecycleNode):
                 self._intervals.append(now - self._last_inference_s)
             self._last_inference_s = now
         if msg.latency_ms > 0.0 and msg.timestep_budget > 0:
-            if msg.timestep_budget != self._signals.measured_timesteps:
+            if msg.timestep_budget != self._latencies_t:
                 self._latencies.clear()  # latencies of another T do not describe this one
+                self._latencies_t = int(msg.timestep_budget)
             self._latencies.append(float(msg.latency_ms))
-            self._signals = self._signals.replace(
-                measured_latency_ms=statistics.median(self._latencies),
-                measured_timesteps=int(msg.timestep_budget),
-                rate_hz=1.0 / statistics.median(self._intervals) if self._intervals else None)
+            rate = 1.0 / statistics.median(self._intervals) if self._intervals else None
+            if len(self._latencies) >= MIN_LATENCY_SAMPLES:
+                # A median of one right after a switch let one slow first frame at the new T
+                # switch again: T flipped every frame or two (a user review).
+                self._signals = self._signals.replace(
+                    measured_latency_ms=statistics.median(self._latencies),
+                    measured_timesteps=self._latencies_t, rate_hz=rate)
+            else:
+                self._signals = self._signals.replace(rate_hz=rate)
             self._evaluate()
 
     def _on_energy(self, msg: EnergyEstimate) -> None:
-        if msg.inference_count and msg.average_power_w > 0.0:
-            self._signals = self._signals.replace(measured_power_w=float(msg.average_power_w))
+        """Take the monitor's window: its power and the mean T it was measured at."""
+        if msg.inference_count and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
+            self._signals = self._signals.replace(measured_power_w=float(msg.average_power_w),
+                                                  power_timesteps=float(msg.mean_timesteps))
+        else:  # a window without inferences says nothing of the T now
+            self._signals = self._signals.replace(measured_power_w=None, power_timesteps=None)
+        self._evaluate()
 
     def _on_parameters_set(self, parameters) -> None:
         if self._selector is None:

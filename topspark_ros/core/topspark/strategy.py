@@ -30,7 +30,9 @@ the entry with the largest T):
        how much slower than profiled the current T_m (``measured_timesteps``) runs now; l(T_m)
        is interpolated linearly in T between profiled values. Never below 1: a faster
        measurement does not loosen the ceiling.
-    P  power = measured_power_w * e / e(T_m)     when a power measurement at T_m is given,
+    P  power = measured_power_w * e / e(T_p)     when a power measurement is given, T_p the
+                                                 mean T it was measured at
+                                                 (``power_timesteps``; T_m when not given),
              = e * rate_hz                       else when the inference rate is known,
              = e / (l * s)                       else (back-to-back inference).
 
@@ -252,8 +254,13 @@ class LiveSignals:
     rate_hz
         inference rate (Hz).
     measured_power_w
-        average power of the classifier's inferences at ``measured_timesteps`` (W), as the
-        energy monitor estimates it.
+        average power of the classifier's inferences (W), as the energy monitor estimates it
+        over its window.
+    power_timesteps
+        the mean T of the inferences that power was measured over (the energy monitor's
+        window; None: ``measured_timesteps``). A window's power describes the T it ran at,
+        not the T the latest classification reports: scaled from that, a power cap made the
+        controller climb a T a frame and fall back at the next window (a user review).
 
     """
 
@@ -262,12 +269,14 @@ class LiveSignals:
     measured_timesteps: Optional[int] = None
     rate_hz: Optional[float] = None
     measured_power_w: Optional[float] = None
+    power_timesteps: Optional[float] = None
 
     def __post_init__(self) -> None:
         """Check the values that are known."""
         checks = {'battery_fraction': (0.0, 1.0, False), 'measured_latency_ms': (0.0, math.inf,
                   False), 'rate_hz': (0.0, math.inf, True),
-                  'measured_power_w': (0.0, math.inf, False)}
+                  'measured_power_w': (0.0, math.inf, False),
+                  'power_timesteps': (1.0, math.inf, False)}
         for name, (low, high, low_open) in checks.items():
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _finite(name, getattr(self, name), low, high,
@@ -357,7 +366,7 @@ class _Row:
         return self.entry.timesteps
 
 
-def _interpolate(entries: Sequence, timesteps: int, attribute: str) -> float:
+def _interpolate(entries: Sequence, timesteps: float, attribute: str) -> float:
     """Return ``attribute`` at ``timesteps``, linear in T between entries, clamped at the ends."""
     if timesteps <= entries[0].timesteps:
         return getattr(entries[0], attribute)
@@ -384,8 +393,9 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
         expected = _interpolate(entries, t_meas, 'latency_ms')
         if expected > 0.0:
             scale = max(1.0, signals.measured_latency_ms / expected)
-    measured_energy = (_interpolate(entries, t_meas, 'energy_j')
-                       if signals.measured_power_w is not None and t_meas is not None else 0.0)
+    t_power = signals.power_timesteps if signals.power_timesteps is not None else t_meas
+    measured_energy = (_interpolate(entries, t_power, 'energy_j')
+                       if signals.measured_power_w is not None and t_power is not None else 0.0)
     a_max = max(e.accuracy for e in entries)
     w_a, w_l, w_e = MODE_WEIGHTS[used]
     drop_unit = max(allowed, _MIN_DROP_SCALE)
