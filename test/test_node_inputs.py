@@ -260,3 +260,20 @@ def test_one_slow_first_frame_after_a_switch_does_not_switch_again(ros, first_fr
         node._on_classification(_classification(timesteps, latency))
         first = False
     assert len(commands.changes()) <= 2, commands.changes()
+
+
+def test_battery_messages_without_a_reading_leave_the_charge_unknown(ros, capfd) -> None:
+    """Defaults (no battery, 0) were an empty battery; 0..100 was dropped without a word."""
+    from sensor_msgs.msg import BatteryState
+    node, commands = _active_controller(ros)
+    node._on_battery(BatteryState(voltage=12.1))  # percentage left at 0, present False
+    node._on_battery(BatteryState(present=False, percentage=float('nan')))
+    assert node._signals.battery_fraction is None
+    node._on_battery(BatteryState(present=True, percentage=0.5))
+    assert node._signals.battery_fraction == 0.5
+    node._on_battery(BatteryState(present=False, percentage=0.4))  # a driver without present
+    assert node._signals.battery_fraction == 0.4
+    capfd.readouterr()
+    node._on_battery(BatteryState(present=True, percentage=85.0))
+    assert node._signals.battery_fraction == 0.4
+    assert 'battery percentage 85 ignored' in capfd.readouterr().err

@@ -209,3 +209,19 @@ def test_a_session_saves_its_class_names_with_the_weights(model, tmp_path) -> No
     again = ClassifierSession.from_checkpoint(path)
     assert again.class_names == session.class_names
     np.testing.assert_array_equal(np.asarray(loaded.weights), np.asarray(model.weights))
+
+
+def test_a_profile_of_another_model_is_refused(tmp_path) -> None:
+    """The enhanced parameters of another model's profile were applied without a word."""
+    import dataclasses
+    import pathlib
+
+    from topspark_ros.core.topspark.profile import load_profile
+    models = pathlib.Path(__file__).resolve().parents[2] / 'models'
+    own = load_profile(models / 'stdp_fmnist_n400.profile.yaml')
+    session = ClassifierSession.from_checkpoint(str(models / 'stdp_fmnist_n400.json'),
+                                                profile=own)
+    assert session.profile is own
+    other = dataclasses.replace(own, model_sha256='85bf8658' * 8)
+    with pytest.raises(ValueError, match='describes another model'):
+        ClassifierSession.from_checkpoint(str(models / 'stdp_fmnist_n400.json'), profile=other)

@@ -117,8 +117,19 @@ class ClassifierSession:
     @classmethod
     def from_checkpoint(cls, path: str, *, device: str = 'cpu', class_names: Sequence[str] = (),
                         **kwargs) -> 'ClassifierSession':
-        """Load ``path`` on ``device``; class names default to the checkpoint's."""
+        """
+        Load ``path`` on ``device``; class names default to the checkpoint's.
+
+        A ``profile`` given must describe this checkpoint (its ``model_sha256``): the enhanced
+        parameters of another model's profile were applied without a word (a user review).
+        """
         model, meta = load_checkpoint(path, device=device)
+        profile = kwargs.get('profile')
+        sha = meta['tensors']['sha256']
+        if profile is not None and profile.model_sha256 != sha:
+            raise ValueError(f'the profile describes another model (SHA-256 '
+                             f'{profile.model_sha256[:16]}..., {path} has {sha[:16]}...): '
+                             'sweep this model, or give its own profile')
         names = tuple(class_names) or tuple(meta.get('info', {}).get('class_names', ()))
         return cls(model, class_names=names, **kwargs)
 

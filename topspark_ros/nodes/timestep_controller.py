@@ -179,10 +179,24 @@ class TimestepControllerNode(LifecycleNode):
                                         event_callbacks=events)
 
     def _on_battery(self, msg: BatteryState) -> None:
+        """
+        Take the state of charge, unless it is unknown.
+
+        Unknown: NaN, or 0 from a message saying no battery is present (a message left at its
+        defaults: taken as an empty battery, it forced the energy saver). A value off 0..1 (a
+        driver publishing 0..100) is ignored with a warning; it was dropped without a word (a
+        user review).
+        """
         fraction = msg.percentage
-        if fraction == fraction and 0.0 <= fraction <= 1.0:  # NaN: unknown charge
-            self._signals = self._signals.replace(battery_fraction=float(fraction))
-            self._evaluate()
+        if fraction != fraction or (fraction == 0.0 and not msg.present):
+            return
+        if not 0.0 <= fraction <= 1.0:
+            self.get_logger().warn(f'battery percentage {fraction:g} ignored: sensor_msgs/'
+                                   'BatteryState gives it as 0..1 (NaN when unknown)',
+                                   throttle_duration_sec=30.0)
+            return
+        self._signals = self._signals.replace(battery_fraction=float(fraction))
+        self._evaluate()
 
     def _on_classification(self, msg: Classification) -> None:
         # Arrival intervals on the node clock: simulated time under use_sim_time (bag replay

@@ -233,6 +233,29 @@ def test_measured_power_scales_with_energy():
     assert choice.expected_power_w == pytest.approx(0.05)
 
 
+def test_power_is_scaled_from_the_t_it_was_measured_at():
+    """A window's power at mean T=64 describes T=64, whatever T was measured last."""
+    signals = LiveSignals(measured_power_w=0.04, power_timesteps=64.0, measured_timesteps=350,
+                          rate_hz=1.0)
+    c = Constraints(max_accuracy_drop=1.0, max_power_w=0.05)
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, signals)
+    # T=100 would draw 0.04 * 6.2 / 4.0 = 0.062 W; scaled from T=350, T=350 "drew" 0.04.
+    assert choice.timesteps == 64 and choice.expected_power_w == pytest.approx(0.04)
+    with pytest.raises(ValueError, match='power_timesteps'):
+        LiveSignals(power_timesteps=0.5)
+
+
+def test_an_agreement_profile_counts_the_loss_from_its_reference():
+    """Agreement with the model at T=100 (the reference): the bound is from 1, not T=350's."""
+    import dataclasses
+    profile = dataclasses.replace(make_profile([
+        (8, 0.94, 0.1, 1e-6), (32, 0.97, 0.3, 3e-6), (100, 1.0, 1.0, 9e-6),
+        (350, 0.955, 3.0, 30e-6)]), reference_timesteps=100)
+    choice = choose_timestep(profile, Constraints(max_accuracy_drop=0.02), Mode.ENERGY_SAVER)
+    assert choice.timesteps == 100  # 8 and 32 lose more than 2 points of agreement
+    assert 'baseline 1.000' in choice.reason
+
+
 def test_measured_latency_scales_the_ceiling_only_upwards():
     c = Constraints(max_accuracy_drop=1.0, max_latency_ms=6.0)
     assert choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST).timesteps == 200

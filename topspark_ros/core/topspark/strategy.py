@@ -17,7 +17,8 @@ A level is left upwards only when f >= its threshold + ``hysteresis_fraction``
 (:meth:`BatteryPolicy.level` with the previous level; :class:`TimestepSelector` keeps it).
 
 **Feasibility** of a profiled T (accuracy a, latency l, energy e per inference; the baseline is
-the entry with the largest T):
+the entry with the largest T, and ``a_base`` its accuracy, or 1 for an agreement-based profile:
+agreement with the model at its reference T):
 
 .. code-block:: text
 
@@ -366,6 +367,18 @@ class _Row:
         return self.entry.timesteps
 
 
+def _reference_accuracy(profile: TimestepProfile) -> float:
+    """
+    Return the accuracy the loss is counted from: the full-T baseline's.
+
+    An agreement-based profile (label-free) counts agreement with the model at its
+    ``reference_timesteps``, which agrees with itself: 1. Its largest T may agree less (a
+    reference below it); counted from that, the loss bound let T go further from the
+    reference than asked (a user review: T=8 at 0.94 agreement with a 2-point bound).
+    """
+    return 1.0 if profile.agreement_based else profile.baseline.accuracy
+
+
 def _interpolate(entries: Sequence, timesteps: float, attribute: str) -> float:
     """Return ``attribute`` at ``timesteps``, linear in T between entries, clamped at the ends."""
     if timesteps <= entries[0].timesteps:
@@ -386,7 +399,7 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
     level = policy.level(signals.battery_fraction) if level is None else level
     used = effective_mode(mode, level)
     allowed = constraints.max_accuracy_drop + policy.extra_drop(level)
-    required = base.accuracy - allowed
+    required = _reference_accuracy(profile) - allowed
     t_meas = signals.measured_timesteps
     scale = 1.0
     if signals.measured_latency_ms is not None and t_meas is not None:
@@ -437,9 +450,8 @@ def _best(rows: list) -> _Row:
 # Explanation -------------------------------------------------------------------------------------
 def _limits_text(setting: _Setting, profile: TimestepProfile, constraints: Constraints,
                  rows: list) -> str:
-    base = profile.baseline
-    parts = [f'accuracy >= {setting.required_accuracy:.3f} (baseline {base.accuracy:.3f} - '
-             f'{setting.allowed_drop * 100:.1f} pt)']
+    parts = [f'accuracy >= {setting.required_accuracy:.3f} (baseline '
+             f'{_reference_accuracy(profile):.3f} - {setting.allowed_drop * 100:.1f} pt)']
     if constraints.max_latency_ms is not None:
         text = f'latency <= {constraints.max_latency_ms:g} ms'
         if setting.latency_scale > 1.0:
