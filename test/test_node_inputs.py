@@ -277,3 +277,19 @@ def test_battery_messages_without_a_reading_leave_the_charge_unknown(ros, capfd)
     node._on_battery(BatteryState(present=True, percentage=85.0))
     assert node._signals.battery_fraction == 0.4
     assert 'battery percentage 85 ignored' in capfd.readouterr().err
+
+
+def test_a_power_priced_with_another_preset_is_not_used(ros, capfd) -> None:
+    """The monitor's loihi power against a cmos45 profile moved T by orders of magnitude."""
+    from topspark_ros.msg import EnergyEstimate
+    node, commands = _active_controller(ros, max_power_w=30e-6)
+    window = EnergyEstimate(energy_preset='loihi', inference_count=30, average_power_w=6e-4,
+                            mean_timesteps=64.0)
+    capfd.readouterr()
+    node._on_energy(window)
+    assert node._signals.measured_power_w is None
+    assert 'prices with loihi, the profile with cmos45_fp32' in capfd.readouterr().err
+    window.energy_preset = 'cmos45_fp32'
+    node._on_energy(window)
+    assert node._signals.measured_power_w == pytest.approx(6e-4)
+    assert node._signals.power_timesteps == 64.0

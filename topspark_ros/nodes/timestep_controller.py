@@ -223,7 +223,22 @@ class TimestepControllerNode(LifecycleNode):
             self._evaluate()
 
     def _on_energy(self, msg: EnergyEstimate) -> None:
-        """Take the monitor's window: its power and the mean T it was measured at."""
+        """
+        Take the monitor's window: its power and the mean T it was measured at.
+
+        Only a power priced as the profile's energies are: the monitor's preset must be the
+        profile's (another preset's power, scaled by this profile's energies, moved T by
+        orders of magnitude: a user review); otherwise the profile's energies at the
+        measured rate stand, and a warning says why.
+        """
+        selector = self._selector
+        if selector is not None and msg.energy_preset and \
+                msg.energy_preset != selector.profile.energy_preset:
+            self.get_logger().warn(
+                f'the energy monitor prices with {msg.energy_preset}, the profile with '
+                f'{selector.profile.energy_preset}: its power is not used (set the same '
+                'energy_preset)', throttle_duration_sec=30.0)
+            return
         if msg.inference_count and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
             self._signals = self._signals.replace(measured_power_w=float(msg.average_power_w),
                                                   power_timesteps=float(msg.mean_timesteps))
