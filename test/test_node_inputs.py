@@ -293,3 +293,12 @@ def test_a_power_priced_with_another_preset_is_not_used(ros, capfd) -> None:
     node._on_energy(window)
     assert node._signals.measured_power_w == pytest.approx(6e-4)
     assert node._signals.power_timesteps == 64.0
+
+
+def test_an_empty_profile_path_says_so(ros) -> None:
+    """It read as the current directory: 'Is a directory'."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context, executor, _ = ros
+    node = _controller(context, executor, profile_path='')
+    assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert 'profile_path is empty' in node._configure_error

@@ -78,6 +78,10 @@ def test_missing_or_unreadable_rapl_says_why(tmp_path, monkeypatch):
     _rapl(root, {'intel-rapl:0': ('package-0', 'garbage')})
     with pytest.raises(PowerSourceError, match='not a number'):
         RaplSource(root)
+    for odd in ('nan', 'inf'):  # float() takes them; published, they were nan J and inf J
+        _rapl(root, {'intel-rapl:0': ('package-0', odd)})
+        with pytest.raises(PowerSourceError, match='not a finite number'):
+            RaplSource(root)
     _rapl(root, {'intel-rapl:0': ('package-0', 7)})
     # Root reads every file, so the kernel's refusal is stood in for by open() raising it.
     real_open = open

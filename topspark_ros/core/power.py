@@ -41,6 +41,7 @@ missing or unreadable file.
 
 from dataclasses import dataclass
 import glob
+import math
 import os
 import time
 from typing import Callable, List, Optional, Tuple
@@ -94,9 +95,12 @@ def _read_number(path: str) -> float:
     except OSError as exc:
         raise PowerSourceError(f'{path}: {exc.strerror or exc}') from None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise PowerSourceError(f'{path}: not a number: {text[:40]!r}') from None
+    if not math.isfinite(value):  # 'nan', 'inf' parse; a meter never reads them
+        raise PowerSourceError(f'{path}: not a finite number: {text[:40]!r}')
+    return value
 
 
 def _read_text(path: str) -> str:

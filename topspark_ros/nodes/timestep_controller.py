@@ -114,6 +114,10 @@ class TimestepControllerNode(LifecycleNode):
         p = values(self, PARAMS)
         try:
             from topspark_ros.core.topspark.profile import load_profile
+            if not p['profile_path']:
+                raise ValueError('profile_path is empty: give the profile `topspark sweep` '
+                                 'wrote for the model (e.g. '
+                                 'package://topspark_ros/models/stdp_fmnist_n400.profile.yaml)')
             profile = load_profile(resolve(p['profile_path']))
         except (OSError, ValueError) as exc:
             self._configure_error = f'cannot load the timestep profile: {exc}'
