@@ -223,3 +223,17 @@ def test_a_meter_that_stops_reading_warns_and_estimates_go_on(ros, tmp_path) -> 
         e.energy_per_inference_j > 0 for e in probe.estimates[count:]))
     after = next(e for e in probe.estimates[count:] if e.energy_per_inference_j > 0)
     assert after.measured_source == '' and after.mean_timesteps == 8
+
+
+def test_a_meter_that_fails_a_reading_or_two_goes_on_measuring(ros, tmp_path) -> None:
+    """One failed reading (a busy I2C bus) stopped the measurement until a restart."""
+    context, executor, spin_until = ros
+    root = str(tmp_path)
+    _rapl(root, {'intel-rapl:0': ('package-0', 1_000_000)})
+    monitor = _monitor(context, executor, energy_source='rapl', sysfs_root=root)
+    energy = os.path.join(root, 'class/powercap/intel-rapl:0/energy_uj')
+    os.remove(energy)
+    assert spin_until(lambda: monitor._failures >= 1, timeout_s=10.0)
+    _write(root, 'class/powercap/intel-rapl:0/energy_uj', 2_000_000)
+    assert spin_until(lambda: monitor._failures == 0, timeout_s=10.0)
+    assert monitor._power is not None and monitor._power_problem == ''

@@ -61,6 +61,17 @@ PARAMS = (
 )
 
 
+METER_FAILURES = 5
+"""
+Failed meter readings in a row after which the monitor stops reading its meter.
+
+One failed reading (an INA rail on a busy I2C bus) stopped the measurement until the node was
+restarted (a user review). A reading that fails leaves the counter at the last good one, so
+the next good one covers the gap (exactly for RAPL's energy counter, by the trapezoid for a
+power rail).
+"""
+
+
 class EnergyMonitorNode(Node):
     """Prices classifications, reads the power meter and publishes energy estimates."""
 
@@ -82,6 +93,7 @@ class EnergyMonitorNode(Node):
         self._last_seen_s = None
         self._dropped = 0
         self._power, self._power_problem = self._open_power(p)
+        self._failures = 0  # failed meter readings in a row
         self._pub = self.create_publisher(EnergyEstimate, 'energy', 10)
         self._diagnostics = diagnostics.Diagnostics(self, 'energy estimate',
                                                     lambda: model.preset.name)
@@ -114,11 +126,30 @@ class EnergyMonitorNode(Node):
             self._power.sample()
         except PowerSourceError as exc:
             self._power_failed(exc)
+            return
+        self._power_read()
+
+    def _power_read(self) -> None:
+        """Note a good reading: the failures in a row start again from 0."""
+        if self._failures:
+            self.get_logger().info(f'meter reads again after {self._failures} failed '
+                                   'reading(s)')
+            self._failures, self._power_problem = 0, ''
 
     def _power_failed(self, exc: PowerSourceError) -> None:
-        """Stop measuring after a failed reading; the reason goes to /diagnostics (WARN)."""
+        """
+        Note a failed reading; stop measuring after METER_FAILURES of them in a row.
+
+        The reason goes to /diagnostics (WARN) either way.
+        """
+        self._failures += 1
+        if self._failures < METER_FAILURES:
+            self._power_problem = f'meter failed to read ({self._failures} in a row): {exc}'
+            self.get_logger().warn(self._power_problem, throttle_duration_sec=5.0)
+            return
         self._power, self._power_problem = None, f'meter stopped reading: {exc}'
-        self.get_logger().warn(f'{self._power_problem}; publishing estimates only')
+        self.get_logger().warn(f'{self._power_problem} ({METER_FAILURES} failed readings in a '
+                               'row); publishing estimates only')
 
     def _measure(self):
         """Return the measured window, or None (no meter, or it failed now)."""
@@ -129,6 +160,7 @@ class EnergyMonitorNode(Node):
         except PowerSourceError as exc:
             self._power_failed(exc)
             return None
+        self._power_read()
         return Measured(self._power.source.name, energy, power)
 
     def _on_classification(self, msg: Classification) -> None:
@@ -167,7 +199,8 @@ class EnergyMonitorNode(Node):
         else:
             level, text = diagnostics.OK, 'receiving classifications'
         source = self.get_parameter('energy_source').value
-        if self._power_problem and (source != 'auto' or 'stopped' in self._power_problem):
+        if self._power_problem and (source != 'auto' or self._power is not None
+                                    or 'stopped' in self._power_problem):
             level = max(level, diagnostics.WARN)
             text = f'{text}; no measured energy ({source}): {self._power_problem}'
         self._diagnostics.publish(level, text, {
