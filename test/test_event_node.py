@@ -509,3 +509,27 @@ def test_player_and_classifier_processes_over_dds(ros, tmp_path) -> None:
     # stamps replay event times at 2x: windows end 50 ms of wall time apart (last packets)
     assert all(30e6 < b - a < 70e6 for a, b in zip(stamps, stamps[1:])), np.diff(stamps)
     assert all(r.header.frame_id == 'dvs' and r.timestep_budget == 20 for r in results)
+
+
+@needs_msgs
+def test_the_player_readies_its_encoder_before_the_first_packet(ros, tmp_path,
+                                                                monkeypatch) -> None:
+    """The first encode at the first tick loaded the compiled encoder: packets came late."""
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.core.events import codecs
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+    from topspark_ros.nodes.event_player import EventPlayerNode
+    context, executor, _ = ros
+    path = tmp_path / 'rec.npz'
+    write_event_file(path, EventRecording(_events(400, 100_000, seed=5), *SENSOR))
+    encodes = []
+    real = codecs.StreamEncoder.encode
+    monkeypatch.setattr(codecs.StreamEncoder, 'encode',
+                        lambda self, events: encodes.append(len(events)) or real(self, events))
+    player = EventPlayerNode(context=context, parameter_overrides=[
+        Parameter('file', value=str(path)), Parameter('wait_for_subscribers', value=1)])
+    try:
+        assert encodes and player.published == 0  # encoded once, nothing published yet
+    finally:
+        player.destroy_node()

@@ -542,3 +542,98 @@ def test_the_clock_of_a_pass_never_goes_back_and_restarts_with_the_next(ros, tmp
     # The next pass starts one mean interval (40 ms) after the last message: bag time goes
     # back to t0, and the clock with it.
     assert tick(looping, 40) == [t0, '/cam/image'] and looping.passes == 1
+
+
+def test_a_depth_image_is_not_saturated_into_a_folder(ros, tmp_path: Path) -> None:
+    """32FC1 (metres) became 0..1 scaled to 16 bits: every depth beyond 1 m read 65535."""
+    from sensor_msgs.msg import Image
+    context, executor, _ = ros
+    node = _recorder(context, executor, topic='depth', type='image', out_dir=str(tmp_path),
+                     label='box')
+    depth = np.linspace(0.5, 4.0, 60, dtype=np.float32).reshape(6, 10)
+    node._on_message(Image(height=6, width=10, encoding='32FC1', step=40,
+                           data=depth.tobytes()))
+    node._on_message(_image(1, 'mono8')[0])
+    assert (node.received, node.written, node.skipped) == (2, 1, 1)
+    assert len(list((tmp_path / 'box').iterdir())) == 1
+
+
+def _v5_event_bag(path: Path) -> Path:
+    """Write an EventPacket bag as ``ros2 bag record`` before Iron does: no definitions."""
+    import re
+    import sqlite3
+
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+    store = get_typestore(Stores.ROS2_JAZZY)
+    definition = Path(__file__).resolve().parent / 'interfaces' / 'event_camera_msgs' / \
+        'msg' / 'EventPacket.msg'
+    store.register(get_types_from_msg(definition.read_text(), EVENT_PACKET))
+    packet, header = store.types[EVENT_PACKET], store.types['std_msgs/msg/Header']
+    stamp = store.types['builtin_interfaces/msg/Time']
+    with Writer(path, version=8) as writer:
+        connection = writer.add_connection('/events', EVENT_PACKET, typestore=store)
+        for i in range(3):
+            msg = packet(header=header(stamp=stamp(sec=1, nanosec=i), frame_id='e'),
+                         time_base=0, encoding='evt3', width=64, height=48, seq=i,
+                         is_bigendian=False, events=np.zeros(4, np.uint8))
+            writer.write(connection, 10**18 + i * 10**7, store.serialize_cdr(msg, EVENT_PACKET))
+    db = sqlite3.connect(path / f'{path.name}.db3')
+    db.execute('drop table message_definitions')
+    db.execute('update schema set schema_version=3')
+    db.commit()
+    db.close()
+    meta = (path / 'metadata.yaml').read_text().replace('version: 8', 'version: 5')
+    (path / 'metadata.yaml').write_text(
+        re.sub(r'\n\s*type_description_hash:.*\n(\s+RIHS\S+\n)?', '\n', meta))
+    return path
+
+
+EVENT_PACKET = 'event_camera_msgs/msg/EventPacket'
+
+
+def test_an_event_bag_without_message_definitions_plays(tmp_path: Path) -> None:
+    """metavision_driver bags from ros2 bag record before Iron: a KeyError traceback."""
+    bag = _v5_event_bag(tmp_path / 'ev_v5')
+    with _process('topspark_ros', 'play', str(bag), '--rate', '10') as play:
+        out = _finish(play)
+    assert 'Traceback' not in out and 'no definition' in out, out
+
+
+def test_a_second_signal_while_the_bag_closes_does_not_stop_the_close(tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """
+    A second Ctrl-C during the close left the bag in .partial without metadata.
+
+    The first SIGINT ends the recording; the close then writes a message and a second SIGINT
+    comes (as two Ctrl-C 50 ms apart did while a bag of large frames was committed).
+    """
+    import threading
+
+    from rosbags.rosbag2 import Reader
+
+    from topspark_ros.nodes import recorder
+    real_close = recorder.RecorderNode.close
+
+    def close_interrupted(node) -> None:
+        from rclpy.serialization import serialize_message
+        node._on_message(serialize_message(_image(1)[0]))  # a bag records the bytes
+        os.kill(os.getpid(), signal.SIGINT)  # the second signal, in the close
+        time.sleep(0.05)
+        real_close(node)
+    monkeypatch.setattr(recorder.RecorderNode, 'close', close_interrupted)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    first = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    bag = tmp_path / 'run'
+    try:
+        first.start()
+        status = recorder.run(['recorder'], overrides={
+            'topic': 'nothing_here', 'type': 'image', 'bag': str(bag)}, progress=False)
+    finally:
+        first.cancel()
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert status == 0
+    assert not (tmp_path / 'run.partial').exists()
+    with Reader(bag) as reader:
+        assert reader.message_count == 1

@@ -133,9 +133,20 @@ class BagPlayerNode(Node):
         return chosen
 
     def _installed_type(self, msgtype: str):
-        """Return the rclpy class of ``msgtype``; refuse one whose fields differ from the bag's."""
+        """
+        Return the rclpy class of ``msgtype``; refuse one whose fields differ from the bag's.
+
+        A bag that carries no definition of the type (``ros2 bag record`` before Iron, e.g.
+        a metavision_driver recording) is played with the installed one: its messages go out
+        as the bytes recorded (a KeyError traceback before: a user review).
+        """
         msg_type = message_class(msgtype)
-        _, fields = self._reader.typestore.fielddefs[msgtype]
+        known = self._reader.typestore.fielddefs.get(msgtype)
+        if known is None:
+            self.get_logger().info(f'{msgtype}: the bag holds no definition of it; played '
+                                   'with the installed one')
+            return msg_type
+        _, fields = known
         recorded = [name for name, _ in fields]
         installed = list(msg_type.get_fields_and_field_types())
         if recorded != installed:

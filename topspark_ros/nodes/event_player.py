@@ -167,6 +167,12 @@ class EventPlayerNode(Node):
                              f'span ({MONO_MAX_DT_NS / 1e6:.0f} ms)')
         self._slots, self._starts, self._stops = packet_bounds(self.events['t'],
                                                                self._packet_us)
+        # Encode the first packet once now, on an encoder of its own: the first encode loads
+        # the compiled encoder (0.1 to 0.2 s here, seconds with an empty numba cache), and
+        # done at the first tick it made the first quarter second of packets late, then burst
+        # (a user review).
+        make_encoder(p['encoding'], self.width, self.height).encode(
+            self.events[int(self._starts[0]):int(self._stops[0])])
         self._t0 = int(self.events['t'][0])
         # One pass lasts a whole number of packets (a data set: its samples' time at least),
         # the gap between passes on top.

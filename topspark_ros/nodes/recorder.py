@@ -170,7 +170,12 @@ class RecorderNode(Node):
                 self.sink.write(self._connection, self.get_clock().now().nanoseconds, msg)
             else:
                 if self.type_name == TYPES['image']:
-                    from topspark_ros.conversions.image import image_to_array
+                    from topspark_ros.conversions.image import FLOAT_ENCODINGS, image_to_array
+                    if msg.encoding in FLOAT_ENCODINGS:  # depth in metres, most likely
+                        raise ValueError(
+                            f'{msg.encoding} is not stored in an image folder: a PNG holds '
+                            'integers, and 0..1 scaled to 16 bits saturates depths beyond '
+                            '1 m; record it into a bag (--bag)')
                     data = png_bytes(*image_to_array(msg))
                     suffix = '.png'
                 else:
@@ -219,10 +224,13 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
 
     from topspark_ros.nodes.runner import fatal, init
     init(list(sys.argv if args is None else args))
-    stop = []
+    stop, closing = [], []
 
     def on_signal(signum, frame) -> None:
-        if stop:  # the second signal: stop now (the bag is still closed below)
+        # The second signal stops now, unless the bag is being closed: interrupted there, it
+        # stayed in its .partial folder without metadata (a user review: two Ctrl-C 50 ms
+        # apart), which the next run says to delete. A close is never interrupted.
+        if stop and not closing:
             raise KeyboardInterrupt
         stop.append(signum)  # the first: finish the sample in hand, then stop
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -246,9 +254,13 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
         fatal(node, 'recorder', exc)
         status = 1
     finally:
+        closing.append(True)
         if bar is not None:
             bar.close()
         if node is not None:
+            if len(stop) > 1:
+                print('recorder: closing the bag (signals wait until it is closed)',
+                      file=sys.stderr)
             try:
                 node.close()
             except OSError as exc:
