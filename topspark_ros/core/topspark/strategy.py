@@ -376,7 +376,8 @@ def _reference_accuracy(profile: TimestepProfile) -> float:
     reference below it); counted from that, the loss bound let T go further from the
     reference than asked (a user review: T=8 at 0.94 agreement with a 2-point bound).
     """
-    return 1.0 if profile.agreement_based else profile.baseline.accuracy
+    # A duck-typed profile (the report's steps) without the attribute is label-based.
+    return 1.0 if getattr(profile, 'agreement_based', False) else profile.baseline.accuracy
 
 
 def _interpolate(entries: Sequence, timesteps: float, attribute: str) -> float:
@@ -539,7 +540,7 @@ def choose_timestep(profile: TimestepProfile, constraints: Constraints, mode: Mo
     profile
         the model's timestep profile (any object with ``entries`` sorted by T and
         ``baseline``, whose entries have ``timesteps``, ``accuracy``, ``latency_ms`` and
-        ``energy_j``).
+        ``energy_j``; ``agreement_based`` when it has it).
     constraints, mode, signals, battery_policy
         as documented on their classes.
     battery_level
