@@ -145,3 +145,19 @@ def test_sparse_encoded_streams_with_long_pauses_still_round_trip():
     out = [dec.decode(enc.encode(events[i:i + 2]).data, seq=i // 2) for i in range(0, 6, 2)]
     np.testing.assert_array_equal(np.concatenate(out), events)
     assert dec.stats.time_jumps_refused == 0 and dec.stats.no_state_events == 0
+
+
+def test_a_confirmed_jump_before_time_zero_is_taken_an_epoch_on():
+    """
+    Early in a stream, three agreeing TIME_HIGH words far 'back' re-anchored before 0.
+
+    High 10, then 3000, 3000, 3001: read as 1106 steps back from 10, the re-anchored time was
+    negative and events came out at -4.5 s (a fuzz example of a clean-clone CI run). Before
+    the stream began there is no time: the same words an epoch on, a confirmed jump forward.
+    """
+    words = [0x8000 | 10, 0x6005, 0x0000, 0x2800,
+             0x8000 | 3000, 0x8000 | 3000, 0x8000 | 3001, 0x6001, 0x2801]
+    dec = make_decoder('evt3', W, H)
+    out = dec.decode(np.array(words, '<u2').tobytes())
+    assert [int(t) for t in out['t']] == [10 * 4096 + 5, 3001 * 4096 + 1]
+    assert dec.stats.time_resets == 0 and dec.stats.time_resyncs == 1

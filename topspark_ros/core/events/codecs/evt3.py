@@ -462,6 +462,8 @@ def _evt3_decode(words, width, height, strict, state, counts, tables, out):
                         cand = high + (d if d < 2048 else d - 4096)
                         votes = 1
                     if votes >= EVT3_RESYNC_WORDS:  # confirmed: re-anchor on it
+                        if cand < 0:  # before the stream began: the same word an epoch on
+                            cand %= 4096
                         if cand > high:
                             counts[C_TIME_WRAPS] += (cand >> 12) - (high >> 12)
                         high = cand
