@@ -122,17 +122,13 @@ def fashion_test(fashion_dir):
 @contextlib.contextmanager
 def _node_process(module: str, *args: str):
     """Run ``python -m topspark_ros.nodes.<module> args...``; SIGTERM it, check it exits 0."""
+    import processes  # test/support, on the path once this module is imported
     proc = subprocess.Popen([sys.executable, '-m', f'topspark_ros.nodes.{module}', *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = processes.stop(proc)
         assert proc.returncode == 0, f'{module} exited with {proc.returncode}:\n{out}'
 
 

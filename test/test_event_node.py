@@ -18,6 +18,7 @@ import time
 
 from event_arrays import random_events
 import numpy as np
+import processes
 import pytest
 
 pytestmark = pytest.mark.ros
@@ -457,13 +458,7 @@ def _process(log: pathlib.Path, module: str, *args: str):
         try:
             yield proc
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            processes.stop(proc)
 
 
 @needs_msgs

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+import processes
 import pytest
 
 pytestmark = pytest.mark.ros
@@ -49,13 +50,7 @@ def running(*argv: str, env=None):
         failed = True
         raise
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.output, _ = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.output, _ = proc.communicate()
+        proc.output = processes.stop(proc, timeout_s=30.0)
         if failed:
             print(proc.output)  # what the process said, in the report of the failure
     assert proc.returncode == 0, f'{argv} exited with {proc.returncode}:\n{proc.output}'

@@ -17,6 +17,7 @@ import sys
 import time
 
 import numpy as np
+import processes
 import pytest
 
 pytestmark = pytest.mark.ros
@@ -353,13 +354,7 @@ def _process(*args: str):
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        processes.stop(proc)
 
 
 def _finish(proc, timeout_s: float = 30.0, sig=None) -> str:

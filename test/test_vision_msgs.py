@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+import processes
 import pytest
 
 pytestmark = pytest.mark.ros
@@ -256,12 +257,7 @@ def test_compressed_images_and_standard_messages_across_processes(ros, tmp_path)
         probe.create_subscription(LabelInfo, 'label_info', infos.append, _label_info_qos())
         assert spin_until(lambda: bool(infos), timeout_s=20.0), 'no latched LabelInfo'
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc)
     assert proc.returncode == 0, log.read_text()
     assert all(m.header.frame_id == 'camera' and 100 <= m.header.stamp.sec < 105
                for m in standard)
