@@ -136,6 +136,37 @@ def test_monitor_publishes_memory_and_ann_figures(ros) -> None:
     assert e.measured_source == '' and e.measured_average_power_w == 0.0
 
 
+def _profile_with_ann_macs(tmp_path, macs: float) -> str:
+    import dataclasses
+
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
+    profile = load_profile(ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml')
+    path = tmp_path / 'model.profile.yaml'
+    save_profile(dataclasses.replace(profile, ann_macs=macs), path)
+    return str(path)
+
+
+@pytest.mark.parametrize('given', [0.0, 314000.0], ids=['from the profile', 'given'])
+def test_monitor_takes_the_ann_from_the_profile(ros, tmp_path, capfd, given) -> None:
+    """
+    The ANN's MACs were a hand-set parameter: the shipped config's STDP value priced every model.
+
+    The profile records its model's (sweep writes ann_ops()); a parameter set to another
+    network's is used with a warning.
+    """
+    context, executor, spin_until = ros
+    _monitor(context, executor, ann_macs=given,
+             profile_path=_profile_with_ann_macs(tmp_path, 1867456.0))
+    probe = _probe(context, executor)
+    assert _publish_until(probe, spin_until, lambda: any(
+        e.inference_count > 0 for e in probe.estimates))
+    e = next(e for e in probe.estimates if e.inference_count > 0)
+    assert e.ann_macs == (given or 1867456.0)
+    assert e.ann_energy_per_inference_j == pytest.approx((given or 1867456.0) * 4.6e-12)
+    warned = "ann_macs 314000 is not the profiled model's 1867456" in capfd.readouterr().err
+    assert warned == bool(given)
+
+
 def test_monitor_measures_an_ina_rail_beside_the_estimate(ros, tmp_path) -> None:
     from diagnostic_msgs.msg import DiagnosticStatus
     context, executor, spin_until = ros

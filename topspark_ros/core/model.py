@@ -233,6 +233,9 @@ class SpikingModel(Protocol):
     def params_for_values(self, values: Mapping[str, float]):
         """Return ``params`` with ``values`` (name -> number, e.g. from a profile) applied."""
 
+    def ann_ops(self) -> OpCounts:
+        """Return the operation counts per input of the same network as an ANN."""
+
     def default_event_encoding(self) -> 'EventEncoding':
         """
         Return the encoding events are given to this model in.

@@ -4,21 +4,25 @@ The energy monitor: classifications in, energy estimates (and measurements) and 
 Subscribes ``classification``; every ``1 / publish_rate_hz`` seconds publishes ``energy``
 (EnergyEstimate: energy per inference, average power, cumulative energy, saving versus the
 full-``T`` baseline, under ``energy_preset``, with what that preset includes; the same under
-the memory-inclusive ``memory_preset``; the equivalent ANN's energy when ``ann_macs`` is given;
-and, where the platform has a power meter (``energy_source``: RAPL, NVML or INA monitors over
-hwmon, :mod:`topspark_ros.core.power`), the measured energy and power beside the estimates)
-and a ``/diagnostics`` status ``energy_monitor: energy estimate`` (hardware id: the preset;
-energy, rate, dropped frames, the meter, whether classifications are arriving). The operation
-counts of every classification are re-priced here (:mod:`topspark_ros.core.topspark.meter`), so the
-monitor can report under another preset than the classifier. Windows, estimated power and
-rates are timed on the node clock: simulated time under ``use_sim_time`` (a bag replayed at any
-rate gives the recorded figures), where nothing is published before the first ``/clock``
-message. Measured figures are of the machine running now, timed on its monotonic clock.
+the memory-inclusive ``memory_preset``; the equivalent ANN's energy when ``ann_macs`` is given
+or the profile records it; and, where the platform has a power meter (``energy_source``: RAPL,
+NVML or INA monitors over hwmon, :mod:`topspark_ros.core.power`), the measured energy and
+power beside the estimates) and a ``/diagnostics`` status ``energy_monitor: energy estimate``
+(hardware id: the preset; energy, rate, dropped frames, the meter, whether classifications are
+arriving). The operation counts of every classification are re-priced here
+(:mod:`topspark_ros.core.topspark.meter`), so the monitor can report under another preset
+than the classifier. Windows, estimated power and rates are timed on the node clock: simulated
+time under ``use_sim_time`` (a bag replayed at any rate gives the recorded figures), where
+nothing is published before the first ``/clock`` message. Measured figures are of the machine
+running now, timed on its monotonic clock.
 
 A meter that is missing or stops reading never stops the monitor: the estimates are published
 without measured figures and ``/diagnostics`` says why (WARN for a meter chosen by name; with
 ``auto``, finding none is normal on most machines and reported at OK level).
 """
+
+import math
+from typing import Optional
 
 from rclpy.node import Node
 
@@ -38,7 +42,7 @@ PARAMS = (
           "inferences are also priced with ('' : none).", choices=tuple(PRESETS) + ('',),
           live=False),
     Param('ann_macs', 0.0, 'Multiply-accumulates per input of the same network as an ANN, for '
-          'the ANN comparison (0: unknown; 314000 for the shipped stdp_fmnist_n400).',
+          "the ANN comparison (0: the profile's, where it records them, else no comparison).",
           low=0.0, live=False),
     Param('energy_source', 'auto', "Measured energy: 'model' (none), 'rapl' (Linux powercap), "
           "'nvml' (NVIDIA GPU), 'hwmon' (INA power monitors, Jetson) or 'auto' (the first "
@@ -81,15 +85,16 @@ class EnergyMonitorNode(Node):
         declare(self, PARAMS)
         p = values(self, PARAMS)
         model = EnergyModel(p['energy_preset'])
-        baseline = p['baseline_energy_j']
+        baseline, ann_macs = p['baseline_energy_j'], p['ann_macs']
         if p['profile_path']:
             from topspark_ros.core.topspark.profile import load_profile
-            baseline = model.estimate(
-                load_profile(resolve(p['profile_path'])).baseline.ops).compute_j
+            profile = load_profile(resolve(p['profile_path']))
+            baseline = model.estimate(profile.baseline.ops).compute_j
+            ann_macs = self._ann_macs(ann_macs, profile.ann_macs)
         self._meter = EnergyMeter(
             model, baseline_energy_j=baseline, start_s=self._now_s(),
             memory_model=EnergyModel(p['memory_preset']) if p['memory_preset'] else None,
-            ann_ops=OpCounts(macs=p['ann_macs']) if p['ann_macs'] > 0.0 else None)
+            ann_ops=OpCounts(macs=ann_macs) if ann_macs > 0.0 else None)
         self._last_seen_s = None
         self._dropped = 0
         self._power, self._power_problem = self._open_power(p)
@@ -102,6 +107,22 @@ class EnergyMonitorNode(Node):
         self.create_timer(1.0 / p['publish_rate_hz'], self._publish)
         if self._power is not None:
             self.create_timer(1.0 / p['power_sample_hz'], self._sample_power)
+
+    def _ann_macs(self, given: float, profiled: Optional[float]) -> float:
+        """
+        Return the ANN's MACs per input: ``given`` (the parameter), else the profile's.
+
+        A parameter that is not the profiled model's is used, with a warning: a value copied
+        from another model's configuration made the comparison one with another network.
+        """
+        if not given:
+            return profiled or 0.0
+        if profiled and not math.isclose(given, profiled, rel_tol=1e-6):
+            self.get_logger().warn(
+                f"ann_macs {given:.0f} is not the profiled model's {profiled:.0f} (its "
+                'ann_ops()): the ANN comparison is with another network; set ann_macs to 0 '
+                "to take the profile's")
+        return given
 
     def _open_power(self, p: dict) -> tuple:
         """Return ``(EnergyCounter or None, why there is none: '' when none was asked)``."""

@@ -139,6 +139,23 @@ def test_operation_counts_by_hand():
     assert short.spike_count.tolist() == [2] and short.energy_ops(0).neuron_updates == 6.0
 
 
+def test_the_ann_counts_a_layer_after_a_pooling_once_per_pooled_unit():
+    # A review: the ANN was charged one MAC per unit *before* the pooling (a spike's fan-out),
+    # 4x too many for every conv after a 2x2 pool (3.5x for the shipped VGG in all).
+    config = ConvertedConfig(height=4, width=4, widths=(1, 1), hidden=0, n_classes=2,
+                             mean=(0.0,), std=(1.0,))
+    model = ConvertedNetwork(config)
+    # conv1, 3x3 'same' on 4x4: 4 corners x 4 taps + 8 edges x 6 + 4 inside x 9 = 100;
+    # pool 2 -> 2x2; conv2 on 2x2: 4 outputs x 4 taps = 16; fc_out 4 x 2 = 8.
+    assert model.ann_ops().macs == 100 + 16 + 8
+    # The SNN's spikes still reach every unit's fan-out through the sum pooling: a spike of
+    # conv1 reaches as many conv2 neurons as its pooled unit does.
+    assert sum(float(m.sum()) for m in model.net.fanouts[1]) == 4 * 16
+    # The analog first layer's MACs are the ANN's first layer's.
+    result = model.infer(np.full((1, 4, 4), 200, np.uint8), timesteps=2)
+    assert result.energy_ops(0).macs == 100
+
+
 @pytest.mark.parametrize('early_exit', [None, EarlyExit(0.5, 2)])
 def test_summed_bookkeeping_counts_as_the_per_step_one(early_exit):
     # Issue 16: frame input sums each neuron's spikes over the steps and counts once at the

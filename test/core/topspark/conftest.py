@@ -93,6 +93,10 @@ class FakeModel:
         """Return the values themselves as the run-time parameters."""
         return dict(values)
 
+    def ann_ops(self) -> OpCounts:
+        """Return 1 000 MACs (the same network as an ANN)."""
+        return OpCounts(macs=1000.0)
+
     def infer(self, inputs, *, timesteps: int, params=None, seed=None, early_exit=None):
         """Classify ``inputs`` (module docstring)."""
         self.calls.append(('infer', [int(v) for v in inputs], timesteps, params, seed,

@@ -230,6 +230,17 @@ def test_agreement_profiles_round_trip(tmp_path):
     assert load_profile(path).reference_timesteps == 350
 
 
+def test_the_ann_macs_round_trip_and_are_checked(tmp_path):
+    """The model's ANN MACs (for the energy monitor) are optional, saved and checked."""
+    assert _profile().ann_macs is None
+    path = save_profile(_profile(ann_macs=1867456), tmp_path / 'p.yaml')
+    assert 'ann_macs: 1867456.0' in path.read_text()
+    assert load_profile(path).ann_macs == 1867456.0
+    for bad in (-1.0, 'many', float('nan')):
+        with pytest.raises(ProfileError, match='ann_macs'):
+            _profile(ann_macs=bad)
+
+
 @pytest.mark.parametrize('n', [1, 7, 300, 1000, 10000])
 def test_wilson_interval_contains_0_and_100_percent(n):
     """At 0/n and n/n the interval holds p itself (300/300 once gave high = 1 - 1e-16)."""

@@ -68,6 +68,7 @@ def test_sweep_measures_every_t_and_describes_the_run(fake_model):
         'fake', SHA, 'cmos45_fp32')
     assert (profile.dataset, profile.split, profile.n_samples) == ('digits', 'test', 10)
     assert profile.enhancement == {'command': 'x'} and not profile.agreement_based
+    assert profile.ann_macs == 1000.0  # the model's ANN, for the energy monitor
     # Warm-up first (two inputs at T=2), then every T in descending order.
     assert fake_model.calls[0][1:3] == ([0, 1], 2)
     assert [c[2] for c in fake_model.calls[1:]] == [8] * 3 + [4] * 3 + [2] * 3

@@ -273,6 +273,12 @@ class ConvertedNetwork:
         self.readout = EvidenceReadout()
         self._fanouts = [[m.to(self.device) for m in maps] for maps in self.net.fanouts]
         self._fanout_sums = [[float(m.sum()) for m in maps] for maps in self.net.fanouts]
+        # Per synapse, the MACs of one pass of its weights over its source: a fan-out map
+        # counts each pooled unit once per unit of its pooling window (where a spike goes),
+        # a layer of graded values pools first and computes the op once per pooled unit.
+        self._op_macs = [[float(m.sum()) / s.pool ** 2 if s.op else 0.0
+                          for m, s in zip(maps, syns)]
+                         for maps, syns in zip(self.net.fanouts, self.net.wiring)]
 
     @property
     def n_classes(self) -> int:
@@ -374,9 +380,14 @@ class ConvertedNetwork:
             return self.net(self._inputs(images)).cpu().numpy()
 
     def ann_ops(self) -> OpCounts:
-        """Return the ANN's operation counts per input: the MACs of every layer."""
-        macs = sum(float(m.sum()) for maps in self.net.fanouts for m in maps)
-        return OpCounts(macs=macs)
+        """
+        Return the ANN's operation counts per input: the MACs of every layer's weights.
+
+        A convolution or linear map after a pooling counts once per pooled unit (a spike's
+        fan-out counts once per unit of the window). Pooling's and residual connections'
+        additions are not counted, nor activation functions: a lower bound on the ANN.
+        """
+        return OpCounts(macs=sum(sum(layer) for layer in self._op_macs))
 
     def run_snn(self, x: torch.Tensor, timesteps: int, params: ConvertedParams, *,
                 early_exit=None, surrogate: bool = False) -> tuple:
@@ -532,8 +543,8 @@ class ConvertedNetwork:
         with torch.no_grad():
             evidence, used, spikes, acc, updates = self.run_snn(
                 x, steps, params, early_exit=early_exit)
-        first_macs = sum(total for sums, syns in zip(self._fanout_sums, self.net.wiring)
-                         for total, s in zip(sums, syns) if s.source == INPUT)
+        first_macs = sum(macs for layer, syns in zip(self._op_macs, self.net.wiring)
+                         for macs, s in zip(layer, syns) if s.source == INPUT)
         if x.dim() == 5:
             first_macs = 0.0  # event input: counted as accumulates in run_snn
         evidence = evidence.to(torch.float64).cpu().numpy()

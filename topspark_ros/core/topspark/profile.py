@@ -22,6 +22,9 @@ File layout (schema version 1; every figure is per sample, energy under ``energy
     energy_preset: cmos45_fp32             # a name in topspark_ros.core.energy.PRESETS
     created: '2026-11-23T10:00:00+00:00'   # ISO 8601
     package_version: 0.1.0
+    ann_macs: 1867456.0                    # optional: MACs per input of the same network as
+                                           #   an ANN (the model's ann_ops()), for the energy
+                                           #   monitor's comparison
     enhancement: {...}                     # optional (left out when null): how the entries'
                                            #   params were found (topspark enhance, see
                                            #   topspark_ros.core.topspark.records); plain YAML data
@@ -310,6 +313,10 @@ class TimestepProfile:
         topspark_ros version that measured it.
     entries
         one :class:`ProfileEntry` per profiled T.
+    ann_macs
+        MACs per input of the same network as an ANN (the model's ``ann_ops()``): what the
+        energy monitor compares the SNN with when its ``ann_macs`` parameter is 0. None: not
+        recorded (profiles written before it was).
     enhancement
         how the entries' ``params`` were found (the record
         :func:`topspark_ros.core.topspark.records.describe` makes: command, data, search, per-T
@@ -334,6 +341,7 @@ class TimestepProfile:
     created: str
     package_version: str
     entries: Tuple[ProfileEntry, ...]
+    ann_macs: Optional[float] = None
     enhancement: Optional[Mapping] = None
     reference_timesteps: Optional[int] = None
 
@@ -349,6 +357,8 @@ class TimestepProfile:
             raise ProfileError(f'must be 64 lowercase hex digits, got {self.model_sha256!r}',
                                'model_sha256')
         _integer('n_samples', self.n_samples, 1)
+        if self.ann_macs is not None:
+            object.__setattr__(self, 'ann_macs', _number('ann_macs', self.ann_macs))
         if self.energy_preset not in PRESETS:
             raise ProfileError(f'unknown energy preset {self.energy_preset!r} (known: '
                                f'{", ".join(sorted(PRESETS))})', 'energy_preset')
@@ -446,6 +456,8 @@ def profile_to_dict(profile: TimestepProfile) -> dict:
     """Return ``profile`` as plain data (the YAML document :func:`save_profile` writes)."""
     out = {'schema_version': SCHEMA_VERSION}
     out.update({key: getattr(profile, key) for key in _HEADER})
+    if profile.ann_macs is not None:
+        out['ann_macs'] = profile.ann_macs
     if profile.enhancement is not None:
         out['enhancement'] = profile.enhancement
     if profile.reference_timesteps is not None:
@@ -481,7 +493,7 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
         if not isinstance(data, Mapping):
             raise ProfileError(f'the document must be a mapping, got {type(data).__name__}')
         top = ('schema_version',) + _HEADER + ('entries',)
-        _check_keys(data, top, top + ('enhancement', 'reference_timesteps'), None)
+        _check_keys(data, top, top + ('ann_macs', 'enhancement', 'reference_timesteps'), None)
         version = data['schema_version']
         if isinstance(version, bool) or version != SCHEMA_VERSION:
             raise ProfileError(f'{version!r} is not supported (this version of topspark_ros '
@@ -500,7 +512,7 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
             except ProfileError as exc:
                 raise exc.within(where) from None
         header = {key: data[key] for key in _HEADER}
-        return TimestepProfile(**header, entries=tuple(entries),
+        return TimestepProfile(**header, entries=tuple(entries), ann_macs=data.get('ann_macs'),
                                enhancement=data.get('enhancement'),
                                reference_timesteps=data.get('reference_timesteps'))
     except ProfileError as exc:

@@ -144,7 +144,8 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
         energy_preset=energy_model.preset.name,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         package_version=topspark_ros.__version__, entries=tuple(entries),
-        enhancement=enhancement, reference_timesteps=reference_timesteps)
+        ann_macs=model.ann_ops().macs, enhancement=enhancement,
+        reference_timesteps=reference_timesteps)
 
 
 def _warm(model, images: np.ndarray, train_images: Optional[np.ndarray], seed: int,
