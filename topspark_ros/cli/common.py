@@ -9,10 +9,12 @@ mistakes into :class:`~topspark_ros.cli.args.UsageError` lines. Heavy imports ha
 functions so that ``topspark --help`` stays fast.
 """
 
+import contextlib
 import os
 from pathlib import Path
 import shlex
 import sys
+from typing import Optional
 
 from topspark_ros.cli.args import PROG, UsageError
 
@@ -190,14 +192,23 @@ def for_data(model, samples, path: str):
     return model
 
 
-def profile_at(path: str, timesteps: int):
-    """Return the profile ``--params-from`` names; a usage error when it lacks ``timesteps``."""
+def profile_at(path: str, timesteps: int, model: Optional[tuple] = None):
+    """
+    Return the profile ``--params-from`` names; a usage error when it lacks ``timesteps``.
+
+    ``model``: ``(path, checkpoint metadata)`` of the model the parameters are for; a profile
+    of another model (its SHA-256) is a usage error: its enhanced parameters fit that model.
+    """
     from topspark_ros.core.topspark.profile import load_profile
 
     profile = load_profile(path)
     if timesteps not in profile.timesteps:
         raise UsageError(f'--params-from: {path} has no entry for T={timesteps} '
                          f'(profiled: {profile.timesteps})')
+    if model is not None and profile.model_sha256 != model[1]['tensors']['sha256']:
+        raise UsageError(f'--params-from: {path} profiles another model '
+                         f'({profile.model_sha256[:16]}..., {model[0]} has '
+                         f'{model[1]["tensors"]["sha256"][:16]}...)')
     return profile
 
 
@@ -219,14 +230,16 @@ def executor(args):
     return executor_for(args.ray, threads=args.threads)
 
 
-def check_output(path, overwrite: bool, *, checkpoint: bool = False) -> None:
+def check_output(path, overwrite: bool, *, checkpoint: bool = False, inputs=()) -> None:
     """
     Refuse, before any work, an output file that exists or that cannot be written as a file.
 
     A user's file (a model, a graph, a recording, a plot) is replaced only with
     ``--overwrite``; a path that names a directory, or lies under a file, is a usage error
     here rather than a failure after minutes of training. ``checkpoint``: ``path`` names a
-    checkpoint, whose metadata file is checked (``.json`` appended when missing).
+    checkpoint, whose metadata file is checked (``.json`` appended when missing). ``inputs``:
+    the files the command reads; an output that is one of them (by another name too) is
+    refused even with ``--overwrite`` (``-o`` given the model's own name lost the model).
     """
     text = os.fspath(path)
     path = Path(text)
@@ -242,8 +255,14 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise UsageError(f'{path}: {parent} is a file, not a directory')
-    if os.path.lexists(path) and not overwrite:
-        raise UsageError(f'{path} exists; pass --overwrite to replace it')
+    if os.path.lexists(path):
+        for source in inputs:
+            with contextlib.suppress(OSError):
+                if path.samefile(source):
+                    raise UsageError(f'{text} is the same file as the input {source}; write '
+                                     'to another file')
+        if not overwrite:
+            raise UsageError(f'{path} exists; pass --overwrite to replace it')
 
 
 def check_device(args) -> None:

@@ -15,13 +15,12 @@ The parser (:mod:`topspark_ros.cli.parser`) adds it with :func:`add_parser`;
 """
 
 import argparse
-import contextlib
 import os
 from pathlib import Path
 from typing import Optional
 
 from topspark_ros.cli import common
-from topspark_ros.cli.args import non_negative_int, positive_int, UsageError
+from topspark_ros.cli.args import non_negative_int, positive_int
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -158,13 +157,8 @@ def _check_output(output: str, overwrite: bool, source: Optional[str] = None) ->
     Checked before the input is read, so a refused command costs nothing;
     :func:`~topspark_ros.core.events.files.write_event_file` checks again when it writes.
     """
-    path = Path(output)
-    if source is not None and not _is_bag(source) and os.path.lexists(path):
-        with contextlib.suppress(OSError):
-            if path.samefile(source):
-                raise UsageError(f'{output} is the same file as the input; write the '
-                                 'conversion to another file')
-    common.check_output(path, overwrite)
+    common.check_output(output, overwrite,
+                        inputs=() if source is None or _is_bag(source) else (source,))
 
 
 def _default_output() -> Path:

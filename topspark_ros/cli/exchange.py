@@ -3,9 +3,11 @@
 
 ``topspark export -m MODEL --format nir -o model.nir`` writes a checkpoint of either family
 as a NIR graph (:mod:`topspark_ros.core.exchange.nir_export`) and prints, node by node, what
-is faithful, approximate or not representable (also stored in the file). ``--check N`` reads
-the file back and re-simulates it on N test images (:mod:`topspark_ros.core.exchange.check`):
-prediction agreement with the model and both accuracies. ``topspark import model.nir -o
+is faithful, approximate or not representable (also stored in the file); with ``--params-from
+PROFILE -T T``, at the parameters the profile enhanced for that T (the reduced-T operating
+point). ``--check N`` reads the file back and re-simulates it on N test images
+(:mod:`topspark_ros.core.exchange.check`): prediction agreement with the model and both
+accuracies. ``topspark import model.nir -o
 model.json`` turns a NIR graph of an IF/LIF network into a converted-family checkpoint
 (:mod:`topspark_ros.core.exchange.nir_import`) that the classifier, sweeps, profiles and the
 controller use like a trained one.
@@ -18,7 +20,7 @@ import argparse
 import sys
 
 from topspark_ros.cli import common
-from topspark_ros.cli.args import non_negative_int, positive_float, positive_int
+from topspark_ros.cli.args import non_negative_int, positive_float, positive_int, UsageError
 
 FORMATS = ('nir',)
 
@@ -59,8 +61,13 @@ def add_parser(sub) -> None:
                         'default: %(default)s)')
     export.add_argument('--data', metavar='SPEC',
                         help="data source of --check (default: the model's data set)")
+    export.add_argument('--params-from', metavar='PROFILE',
+                        help='timestep profile of this model: export with the parameters it '
+                        'enhanced for -T (thresholds and input rate of a reduced T; without '
+                        "it: the model's own, made for its full T)")
     export.add_argument('--timesteps', '-T', type=positive_int,
-                        help='T of --check (default: the T the model was made for)')
+                        help='T of --params-from and --check (default: the T the model was '
+                        'made for)')
     export.add_argument('--batch-size', type=positive_int, default=256,
                         help='images per batch of --check (default: %(default)s)')
     export.add_argument('--seed', type=int, default=0,
@@ -105,40 +112,63 @@ def _export(args) -> dict:
     from topspark_ros.core.exchange.nir_export import export_model, write_nir
     from topspark_ros.core.exchange.nir_import import read_graph
 
-    common.check_output(args.output, args.overwrite)
+    from topspark_ros.core.checkpoint import metadata_path
+
+    if args.params_from and not args.timesteps:
+        raise UsageError('--params-from needs -T: the T whose enhanced parameters to '
+                         'export')
+    common.check_output(args.output, args.overwrite, inputs=(metadata_path(args.model),))
     model, meta = load_checkpoint(args.model)
     info = meta.get('info', {})
-    graph, report = export_model(model, pool=args.pool, info=info)
+    data = _check_data(args, model, info) if args.check else None
+    params, enhanced = None, None
+    if args.params_from:
+        profile = common.profile_at(args.params_from, args.timesteps, (args.model, meta))
+        enhanced = profile.params_for(args.timesteps)
+        params = None if enhanced is None else model.params_for_values(enhanced)
+    graph, report = export_model(model, pool=args.pool, params=params, info=info)
     path = write_nir(graph, args.output, overwrite=args.overwrite)
     _print_report(args, report)
     result = {'command': 'export', 'format': args.format, 'output': str(path),
               'family': model.checkpoint_family, 'nodes': len(graph.nodes),
+              'params_from': args.params_from, 'enhanced_params': enhanced,
               **{f'nodes_{k.replace(" ", "_")}': v for k, v in report.counts().items()}}
     if args.json:
         result['fidelity'] = report.to_list()
-    if args.check:
-        result.update(_check(args, model, info, read_graph(path)))
+    if data is not None:
+        result.update(_check(args, model, info, read_graph(path), data, params))
     return result
 
 
-def _check(args, model, info: dict, graph) -> dict:
-    """Re-simulate ``graph`` on ``args.check`` test images; return the figures."""
+def _check_data(args, model, info: dict) -> tuple:
+    """Return ``(source label, test split)`` of ``--check``, read before anything is written."""
     from topspark_ros.core.data.sources import load_split, parse_data
+    from topspark_ros.core.exchange.check import RESIMULATORS
+
+    if model.checkpoint_family not in RESIMULATORS:
+        raise UsageError(f'--check: no NIR re-simulation for the '
+                         f'{model.checkpoint_family!r} family')
+    if model.event_encoding is not None:
+        raise UsageError('--check re-simulates frame models; this model takes events '
+                         '(export it without --check)')
+    source = parse_data(args.data or info.get('dataset') or 'fashion-mnist')
+    if source.events:
+        raise UsageError('--check takes frame data, not an event data set')
+    return source.label, load_split(source, 'test')
+
+
+def _check(args, model, info: dict, graph, data: tuple, params) -> dict:
+    """Re-simulate ``graph`` on ``args.check`` images of ``data``; return the figures."""
     from topspark_ros.core.exchange.check import resimulate
 
-    spec = args.data or info.get('dataset') or 'fashion-mnist'
-    source = parse_data(spec)
-    if source.events:
-        raise ValueError('--check takes frame data (the event models re-simulate from '
-                         'their own encodings: not yet)')
-    test = load_split(source, 'test')
+    label, test = data
     n = min(args.check, len(test))
     timesteps = args.timesteps or info.get('timesteps') or 8
     with common.progress(args, n, 'check') as bar:
         figures = resimulate(model, graph, test.images[:n], test.labels[:n], int(timesteps),
-                             seed=args.seed, batch_size=args.batch_size)
+                             seed=args.seed, batch_size=args.batch_size, params=params)
         bar.update(n)
-    return {f'check_{k}': v for k, v in figures.items()} | {'check_data': source.label}
+    return {f'check_{k}': v for k, v in figures.items()} | {'check_data': label}
 
 
 def _import(args) -> dict:

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+import shutil
 
 import numpy as np
 import pytest
@@ -117,6 +118,63 @@ def test_cli_export_prints_the_report_and_checks(tmp_path, fashion_dir, capsys):
     assert nir.read(out).nodes['output_integrator'].r.shape == (10,)
 
 
+def _cli_json(argv: list, capsys) -> tuple:
+    """Run ``topspark argv --json -q``; return ``(exit code, result or None, stderr)``."""
+    code = cli.main(argv + ['--json', '-q'])
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    return code, (json.loads(lines[-1]) if code == 0 and lines else None), captured.err
+
+
+def test_an_stdp_model_exports_at_a_reduced_t_with_its_profiles_parameters(
+        tmp_path, fashion_dir, capsys):
+    """
+    The graph was always the full-T network: at T=8 it ran at chance (a review: 11 %).
+
+    ``--params-from PROFILE -T 8`` exports the thresholds and input rate enhanced for T=8, and
+    ``--check`` runs the model with them too.
+    """
+    profile = MODELS / 'stdp_fmnist_n400.profile.yaml'
+    check = ['--check', '100', '--data', f'idx:{fashion_dir}', '-T', '8']
+    code, plain, err = _cli_json(['export', '-m', str(STDP), '-o', str(tmp_path / 'a.nir'),
+                                  *check], capsys)
+    assert code == 0, err
+    code, tuned, err = _cli_json(['export', '-m', str(STDP), '-o', str(tmp_path / 'b.nir'),
+                                  '--params-from', str(profile), *check], capsys)
+    assert code == 0, err
+    assert plain['check_native_accuracy'] < 0.3 < 0.6 < tuned['check_native_accuracy']
+    assert tuned['check_agreement'] == 1.0 and tuned['enhanced_params']['theta_scale'] < 1
+    metadata = graph_metadata(nir.read(tmp_path / 'b.nir'))
+    assert metadata['input']['rate_hz'] == tuned['enhanced_params']['input_rate_hz']
+    code, _, err = _cli_json(['export', '-m', str(STDP), '-o', str(tmp_path / 'c.nir'),
+                              '--params-from', str(profile)], capsys)
+    assert code == 2 and 'needs -T' in err
+    other = MODELS / 'converted_fmnist_vgg.profile.yaml'
+    code, _, err = _cli_json(['export', '-m', str(STDP), '-o', str(tmp_path / 'c.nir'),
+                              '--params-from', str(other), '-T', '2'], capsys)
+    assert code == 2 and 'profiles another model' in err
+    assert not (tmp_path / 'c.nir').exists()
+
+
+def test_export_refuses_a_check_it_cannot_run_and_the_model_itself_before_writing(
+        tmp_path, capsys):
+    """--check's data was read after the file was written; -o the model's .json replaced it."""
+    out = tmp_path / 'g.nir'
+    for extra in (['--data', 'no-such-set'], ['--data', f'folder:{tmp_path / "missing"}']):
+        code, _, err = _cli_json(['export', '-m', str(STDP), '-o', str(out), '--check', '5',
+                                  *extra], capsys)
+        assert code != 0 and 'error' in err and not out.exists(), err
+    events = MODELS / 'converted_nmnist_synth_vgg.json'
+    code, _, err = _cli_json(['export', '-m', str(events), '-o', str(out), '--check', '5'],
+                             capsys)
+    assert code == 2 and 'takes events' in err and not out.exists()
+    model = tmp_path / 'm.json'
+    shutil.copy(STDP, model)
+    shutil.copy(STDP.parent / json.loads(STDP.read_text())['tensors']['file'], tmp_path)
+    code, _, err = _cli_json(['export', '-m', str(model), '-o', str(model), '--overwrite'],
+                             capsys)
+    assert code == 2 and 'same file as the input' in err
+    assert json.loads(model.read_text())['tensors']  # still the model
 # --- import ------------------------------------------------------------------------------
 
 
@@ -163,6 +221,26 @@ def test_import_snntorch_style_lif_matches_leaky_with_subtract_reset(tmp_path):
         counts += s2
     np.testing.assert_allclose(result.evidence, counts, atol=1e-9)
     assert {e.node for e in report.entries} >= {'fc1', 'lif1', 'fc2', 'lif2', 'input'}
+
+
+def test_a_leaky_model_exports_as_lif_and_imports_back_the_same(tmp_path):
+    """A leaky layer was exported as IF, its leak lost (a review: 83 % agreement at T=8)."""
+    rng = np.random.default_rng(0)
+    graph, _ = _snntorch_style_dense(rng, beta=0.8)
+    model, _, _ = import_graph(_written(graph, tmp_path))
+    exported, report = export_model(model)
+    assert not [e for e in report.entries if e.status == 'not representable'
+                and e.node.startswith('layer')]
+    read = _written(exported, tmp_path, 'again.nir')
+    lif = [n for n in read.nodes.values() if type(n).__name__ == 'LIF']
+    assert len(lif) == 2 and all(np.allclose(n.v_leak, 0.0) for n in lif)
+    again, _, _ = import_graph(read)
+    assert again.config.leak == pytest.approx(model.config.leak)
+    images = rng.integers(0, 256, (50, 8, 8), dtype=np.uint8)
+    np.testing.assert_allclose(again.infer(images, timesteps=8).evidence,
+                               model.infer(images, timesteps=8).evidence, atol=1e-5)
+    figures = resimulate(model, read, images, np.zeros(50, np.int64), 8)
+    assert figures['agreement'] == 1.0 and figures['plain_nir_agreement'] > 0.5
 
 
 def test_import_conv_sum_pool_and_per_channel_thresholds_agrees_with_simulator(tmp_path):

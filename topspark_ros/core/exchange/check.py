@@ -22,7 +22,7 @@ def _batches(n: int, size: int):
 
 
 def _resimulate_converted(model, graph, images: np.ndarray, timesteps: int, *, seed: int,
-                          batch_size: int) -> tuple:
+                          batch_size: int, params=None) -> tuple:
     """Return ``(reader, native, nir, plain, rate)`` predictions of a converted model."""
     import torch
 
@@ -34,7 +34,7 @@ def _resimulate_converted(model, graph, images: np.ndarray, timesteps: int, *, s
     native, nir_pred, plain = [], [], []
     for part in _batches(len(images), batch_size):
         batch = images[part]
-        native.append(model.infer(batch, timesteps=timesteps).predicted)
+        native.append(model.infer(batch, timesteps=timesteps, params=params).predicted)
         nir_pred.append(imported.infer(batch, timesteps=timesteps).predicted)
         with torch.no_grad():
             result = simulator.run(model._inputs(batch), timesteps)
@@ -43,7 +43,7 @@ def _resimulate_converted(model, graph, images: np.ndarray, timesteps: int, *, s
 
 
 def _resimulate_stdp(model, graph, images: np.ndarray, timesteps: int, *, seed: int,
-                     batch_size: int) -> tuple:
+                     batch_size: int, params=None) -> tuple:
     """Return ``(reader, native, nir, plain, rate)`` predictions of an STDP model."""
     import torch
 
@@ -52,7 +52,7 @@ def _resimulate_stdp(model, graph, images: np.ndarray, timesteps: int, *, seed: 
 
     simulator = NirSimulator(graph, device='cpu')
     bare = NirSimulator(graph, extensions=False, device='cpu')
-    p = model.params
+    p = model.params if params is None else params
     dt = model.config.dt_ms
     rng = np.random.default_rng(seed)
     output = [n for n, node in graph.nodes.items() if type(node).__name__ == 'Output'][0]
@@ -61,7 +61,7 @@ def _resimulate_stdp(model, graph, images: np.ndarray, timesteps: int, *, seed: 
         batch = images[part]
         events = poisson_events(batch, timesteps, p.input_rate_hz, dt,
                                 draw_seeds(rng, len(batch)))
-        native.append(model.infer(events, timesteps=timesteps).predicted)
+        native.append(model.infer(events, timesteps=timesteps, params=p).predicted)
         dense = torch.as_tensor(events.to_dense(), dtype=torch.float32)
         with torch.no_grad():
             nir_pred.append(simulator.run(dense, timesteps, batch=len(batch))[output]
@@ -80,9 +80,12 @@ RESIMULATORS = {'converted': _resimulate_converted, 'stdp': _resimulate_stdp}
 
 
 def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: int, *,
-               seed: int = 0, batch_size: int = 256) -> dict:
+               seed: int = 0, batch_size: int = 256, params=None) -> dict:
     """
     Return agreement and accuracies of the NIR graph against ``model`` on ``images``.
+
+    ``params``: the run-time parameters the graph was exported with (None: the model's), with
+    which the model runs too.
 
     Keys: ``n``, ``timesteps``, ``reader``, ``agreement`` (share of equal predictions),
     ``native_accuracy``, ``nir_accuracy``, ``plain_nir_agreement`` and, for the STDP family,
@@ -94,7 +97,7 @@ def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: 
     labels = np.asarray(labels)
     out = {'n': int(len(images)), 'timesteps': int(timesteps)}
     out['reader'], native, nir_pred, plain, rate = RESIMULATORS[family](
-        model, graph, images, timesteps, seed=seed, batch_size=batch_size)
+        model, graph, images, timesteps, seed=seed, batch_size=batch_size, params=params)
     native, nir_pred, plain = (np.concatenate(a) for a in (native, nir_pred, plain))
     out.update(agreement=float(np.mean(native == nir_pred)),
                native_accuracy=float(np.mean(native == labels)),

@@ -4,14 +4,16 @@ Export either model family as a NIR graph (the Neuromorphic Intermediate Represe
 Converted family (:mod:`topspark_ros.core.converted`): ``Input`` (the normalised image
 ``(x / 255 - mean) / std``, held at every step: analog coding) -> per layer its synapses
 (``SumPool2d`` or ``AvgPool2d``, ``Flatten`` before a linear op, ``Conv2d`` / ``Affine``, or
-a ``Scale`` for an identity shortcut; several synapses into one layer are several edges, which
-NIR sums) -> ``IF`` with per-neuron arrays of the layer's threshold ``theta_l = s mu_l``. A
-native spike carries ``theta_l``, a NIR spike 1: the amplitude is folded into the next
-weights (``W theta_l``), and so is ``1 / k^2`` after a sum pool. The output layer is an
-integrator ``I`` whose state is the class evidence; the readout is its argmax. This network
-has no batch normalisation (nothing to fold). NIR's IF resets to ``v_reset`` and starts from
-an unspecified state; the native neuron resets by subtraction and starts at ``f theta``:
-both are recorded in the graph metadata (``neurons``) for readers that can use them
+a ``Scale`` for an identity shortcut; several synapses into one layer are several edges,
+which NIR sums) -> ``IF`` (a leaky layer, ``v <- beta v + I``: ``LIF`` with ``v_leak`` 0,
+``tau = dt / (1 - beta)`` and ``r = tau / dt`` at ``dt_s`` in the metadata) with per-neuron
+arrays of the layer's threshold ``theta_l = s mu_l``. A native spike carries ``theta_l``, a
+NIR spike 1: the amplitude is folded into the next weights (``W theta_l``), and so is
+``1 / k^2`` after a sum pool. The output layer is an integrator ``I`` whose state is the class
+evidence; the readout is its argmax. This network has no batch normalisation (nothing to
+fold). NIR's IF resets to ``v_reset`` and starts from an unspecified state; the native
+neuron resets by subtraction and starts at ``f theta``: both are recorded in the graph
+metadata (``neurons``) for readers that can use them
 (:mod:`topspark_ros.core.exchange.nir_sim`, :mod:`topspark_ros.core.exchange.nir_import`).
 
 STDP family (:mod:`topspark_ros.core.stdp`, inference: learning frozen): ``Input`` (Poisson
@@ -43,8 +45,11 @@ import numpy as np
 import topspark_ros
 from topspark_ros.core.exchange.fidelity import (APPROXIMATE, FAITHFUL, FidelityReport,
                                                  NOT_REPRESENTABLE)
+from topspark_ros.core.exchange.nir_import import DEFAULT_LIF_DT_S
 from topspark_ros.core.files import written_atomically
 
+LIF_DT_S = DEFAULT_LIF_DT_S
+"""The step (s) a leaky converted layer's ``LIF`` is written for: the importer's default."""
 FORMAT = 'topspark-nir'
 FORMAT_VERSION = 1
 POOLS = ('sum', 'avg')
@@ -164,16 +169,26 @@ def export_converted(model, *, pool: str = 'sum', params=None, info: Optional[di
             continue
         shape = tuple(net.shapes[layer])
         th = float(theta[layer])
-        nodes[target] = nir.IF(r=np.ones(shape, np.float32),
-                               v_threshold=np.full(shape, th, np.float32),
-                               v_reset=np.zeros(shape, np.float32))
+        leak = config.leak[layer] if config.leak else 1.0
+        kind = 'IF' if leak == 1.0 else 'LIF'
+        if leak == 1.0:
+            nodes[target] = nir.IF(r=np.ones(shape, np.float32),
+                                   v_threshold=np.full(shape, th, np.float32),
+                                   v_reset=np.zeros(shape, np.float32))
+        else:  # v <- beta v + I: forward Euler at dt with tau = dt / (1 - beta), r = tau / dt
+            tau = LIF_DT_S / (1.0 - leak)
+            nodes[target] = nir.LIF(tau=np.full(shape, tau, np.float32),
+                                    r=np.full(shape, 1.0 / (1.0 - leak), np.float32),
+                                    v_leak=np.zeros(shape, np.float32),
+                                    v_threshold=np.full(shape, th, np.float32),
+                                    v_reset=np.zeros(shape, np.float32))
+            report.add(target, 'LIF', FAITHFUL,
+                       f'leak beta = {leak:g} per step: tau = dt / (1 - beta) = {tau:.6g} s, '
+                       f'r = tau / dt, v_leak 0, at dt = {LIF_DT_S:g} s (metadata dt_s; '
+                       "forward Euler, snnTorch's convention)")
         neurons[target] = {'reset': 'subtract', 'fire': '>=',
                            'v_init': params.v_init_frac * th}
-        leak = config.leak[layer] if config.leak else 1.0
-        if leak != 1.0:
-            report.add(target, 'IF', NOT_REPRESENTABLE,
-                       f'this layer leaks (beta = {leak}); exported as IF, the leak is lost')
-        report.add(target, 'IF', APPROXIMATE,
+        report.add(target, kind, APPROXIMATE,
                    f'threshold theta = {th:.6g} (s = {params.threshold_scale:g} x mu); native '
                    'reset by subtraction of theta (NIR IF: reset to v_reset = 0); initial '
                    f'potential f theta with f = {params.v_init_frac:g} (NIR: no initial '
@@ -189,7 +204,8 @@ def export_converted(model, *, pool: str = 'sum', params=None, info: Optional[di
                   'std': list(config.std),
                   'shape': [config.channels, config.height, config.width]},
         'readout': 'argmax of the output integrator state (class evidence)',
-        'timesteps': (info or {}).get('timesteps'), 'dt_s': None,
+        'timesteps': (info or {}).get('timesteps'),
+        'dt_s': LIF_DT_S if any(type(n).__name__ == 'LIF' for n in nodes.values()) else None,
         'params': params.to_dict(), 'pool': pool, 'neurons': neurons,
         'class_names': list((info or {}).get('class_names') or []),
         'fidelity': report.to_list(),
