@@ -181,3 +181,12 @@ def test_a_cuda_device_torch_cannot_use_is_one_error_line(capsys):
     code = main(['eval', '-m', 'whatever.json', '--device', 'cuda'])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and '--device cuda' in err[0] and 'cpu' in err[0]
+
+
+def test_eval_refuses_the_enhanced_parameters_of_another_model(fashion_dir, capsys):
+    """A profile of another model applied its parameters without a word (as export did)."""
+    models = Path(__file__).resolve().parents[2] / 'models'
+    code, _, err = _run(['eval', '-m', str(models / 'stdp_fmnist_n400.json'), '--data-dir',
+                         str(fashion_dir), '-T', '8', '--n-eval', '10', '--params-from',
+                         str(models / 'converted_fmnist_vgg.profile.yaml')], capsys)
+    assert code == 2 and 'profiles another model' in err

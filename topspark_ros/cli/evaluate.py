@@ -47,7 +47,8 @@ def run(args) -> dict:
     images, labels = dataset.images[idx], dataset.labels[idx]
     params, enhanced = None, None
     if args.params_from:
-        enhanced = common.profile_at(args.params_from, args.timesteps).params_for(args.timesteps)
+        enhanced = common.profile_at(args.params_from, args.timesteps,
+                                     (args.model, meta)).params_for(args.timesteps)
         params = None if enhanced is None else model.params_for_values(enhanced)
     with common.progress(args, len(images), 'eval') as bar:
         measured = evaluate(model, images, timesteps=args.timesteps,
