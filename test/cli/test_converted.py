@@ -58,3 +58,17 @@ def test_cli_trains_an_rgb_model_on_cifar_files(tmp_path, capsys):
     model, meta = load_checkpoint(out)
     assert model.input_spec.shape == (3, 32, 32) and meta['info']['class_names'][3] == 'n3'
     assert len(model.config.mean) == 3
+
+
+def test_a_converted_models_sweep_measures_early_exit_by_default(tmp_path, fashion_dir,
+                                                                 capsys):
+    """The floor of 8 steps never let a converted model (T = 1 to 8) exit early (a review)."""
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[2] / 'models' / 'converted_fmnist_vgg.json'
+    status = cli.main(['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '--grid',
+                       '2', '--n-eval', '50', '--plot', '', '-o', str(tmp_path / 'p.yaml'),
+                       '-q', '--json'])
+    assert status == 0
+    entry = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['entries'][0]
+    assert entry['early_exit_mean_timesteps'] < 2

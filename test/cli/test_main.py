@@ -30,7 +30,14 @@ def test_train_then_eval_json(tmp_path, fashion_dir, capsys):
                 'throughput_samples_per_s'):
         assert key in result
     assert result['n_samples'] == 100 and result['timesteps'] == 100
-    assert result['trained_timesteps'] == 150 and result['ops']['input_spikes'] > 0
+    assert result['trained_timesteps'] == 150 and result['ops_total']['input_spikes'] > 0
+    assert result['ops_per_sample']['input_spikes'] == result['ops_total']['input_spikes'] / 100
+    # Without -T, the T the model was made for (a converted model made for T=2 ran at 350).
+    code = main(['eval', '--data-dir', str(fashion_dir), '--model', str(out), '--n-eval', '10',
+                 '--json', '--quiet'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])['timesteps'] == 150
 
 
 @pytest.mark.parametrize('argv, message', [
@@ -87,7 +94,7 @@ def test_eval_applies_a_profiles_enhanced_parameters(fashion_dir, capsys):
     assert enhanced['enhanced_params'] == load_profile(profile).params_for(32)
     assert own['enhanced_params'] is None
     # The enhanced values (a higher input rate among them) change the simulation itself.
-    assert enhanced['ops']['input_spikes'] != own['ops']['input_spikes']
+    assert enhanced['ops_total']['input_spikes'] != own['ops_total']['input_spikes']
     code, _, err = _run(base[:-1] + ['33', '--params-from', profile], capsys)
     assert code == 2 and 'no entry for T=33' in err
 

@@ -22,6 +22,7 @@ def add_parser(sub, parent) -> None:
                         help='images to evaluate (default: the whole split)')
     parser.add_argument('--vote', choices=('all_activity', 'cosine'), default='all_activity',
                         help='readout vote (default: %(default)s)')
+    parser.set_defaults(timesteps=None)  # the model's own T (run), not the parent's 350
     parser.add_argument('--params-from', help='timestep profile whose parameters enhanced '
                         'for --timesteps are applied (a T the profile lacks is an error; '
                         "default: none, the model's own parameters)")
@@ -35,6 +36,8 @@ def run(args) -> dict:
     from topspark_ros.core.topspark.evaluate import evaluate
 
     model, meta = common.load_model(args)
+    if args.timesteps is None:  # a converted model made for T=2 ran at 350, 100x slower
+        args.timesteps = int(meta.get('info', {}).get('timesteps') or 350)
     common.check_data_kind(model, args)
     dataset = common.class_aligned(common.dataset(args, args.split, spec=model.input_spec),
                                    meta, args.model)
@@ -55,10 +58,12 @@ def run(args) -> dict:
                             batch_size=args.batch_size, params=params, seed=args.seed + 1,
                             seed_by='sample', progress=bar.update)
     predicted = model.readout.predict(measured.evidence, args.vote)
+    totals = measured.op_totals()
     return {'command': 'eval', 'accuracy': float(np.mean(predicted == labels)),
             'n_samples': int(n), 'timesteps': args.timesteps, 'split': args.split,
             'dataset': common.dataset_name(args, dataset),
             'vote': args.vote, 'device': args.device, 'model': str(args.model),
             'params_from': args.params_from, 'enhanced_params': enhanced,
             'trained_timesteps': meta.get('info', {}).get('timesteps'),
-            **common.speed(measured.seconds, n), 'ops': measured.op_totals()}
+            **common.speed(measured.seconds, n), 'ops_total': totals,
+            'ops_per_sample': {k: v / n for k, v in totals.items()}}

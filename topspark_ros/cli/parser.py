@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument('--batch-size', type=positive_int, default=256,
                       help='samples per inference batch (default: %(default)s)')
     data.add_argument('--timesteps', '-T', type=positive_int, default=350,
-                      help='timesteps per sample (default: %(default)s)')
+                      help='timesteps per sample (default: %(default)s; eval: the T the model '
+                      'was made for)')
     data.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     data.add_argument('--device', default='cpu',
                       help="'cpu' (numba engine) or a torch device such as 'cuda' "

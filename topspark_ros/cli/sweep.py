@@ -40,8 +40,9 @@ def add_parser(sub, parent) -> None:
     sweep.add_argument('--early-exit-margin', type=float, default=3.0,
                        help='also measure early exit with this margin in output spikes '
                        '(0: skip; default: %(default)s)')
-    sweep.add_argument('--early-exit-min-steps', type=positive_int, default=8,
-                       help='early-exit floor of steps (default: %(default)s)')
+    sweep.add_argument('--early-exit-min-steps', type=positive_int, default=None,
+                       help='early-exit floor of steps (default: 8; 1 for a converted model, '
+                       'whose T is 1 to 8)')
     sweep.add_argument('--params-from', help='profile whose enhanced parameters to apply at '
                        "each T (default: none, the model's own)")
     sweep.add_argument('--output', '-o', help='profile to write (default: '
@@ -116,7 +117,7 @@ def run(args) -> dict:
         energy_model=energy_model, batch_size=args.batch_size, seed=args.seed,
         params_for=(lambda t: enhanced.params_for(t)) if enhanced else (lambda t: None),
         train_images=train_images,
-        early_exit=(EarlyExit(args.early_exit_margin, args.early_exit_min_steps)
+        early_exit=(EarlyExit(args.early_exit_margin, _min_steps(args, model))
                     if args.early_exit_margin > 0 else None),
         enhancement=record, progress=lambda entry: bar.update(1),
         reference_timesteps=args.reference_timesteps if label_free else None,
@@ -139,6 +140,14 @@ def run(args) -> dict:
                         for e in profile.entries],
             'accuracy': base.accuracy, 'timesteps': base.timesteps,
             'reference_timesteps': profile.reference_timesteps}
+
+
+def _min_steps(args, model) -> int:
+    """Return the early-exit floor: ``--early-exit-min-steps``, else the family's."""
+    if args.early_exit_min_steps is not None:
+        return args.early_exit_min_steps
+    # A floor of 8 never exits a converted model's T = 1 .. 8 (its profile had none).
+    return 1 if model.checkpoint_family == 'converted' else 8
 
 
 def _keep_existing_profile(output: str, args, model_sha256: str, enhanced):
