@@ -108,3 +108,12 @@ def test_a_write_removes_what_a_killed_write_of_that_name_left(tmp_path):
     write_event_file(tmp_path / 'rec.npz', EventRecording(np.zeros(3, EVENT_DTYPE), 4, 4))
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ['.b.npz.k1l2m3n4.tmp', '.rec.npz.z9y8x7w6.tmp', 'rec.npz']
+
+
+def test_a_file_that_cannot_be_written_is_named_in_the_error(tmp_path):
+    """The error named the hidden temporary (/proc/.foo.nir.06gz1gnx.tmp), not the file."""
+    target = tmp_path / 'missing' / 'model.nir'  # no such folder: nothing can be made there
+    with pytest.raises(FileNotFoundError) as caught:
+        with files.written_atomically(target):
+            pass
+    assert f'cannot write {target}' in str(caught.value) and '.tmp' not in str(caught.value)

@@ -69,7 +69,10 @@ def written_atomically(target: Path, *, replace: bool = True,
     prefix = prefix or f'.{target.name}.'
     # What a killed write of the same name left (see remove_stale_temporaries).
     remove_stale_temporaries(directory, re.compile(re.escape(prefix) + r'[a-z0-9_]{8}\.tmp'))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.tmp')
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.tmp')
+    except OSError as exc:  # named after the file asked for, not the temporary's name
+        raise type(exc)(exc.errno, f'cannot write {target}: {exc.strerror}') from exc
     try:
         if locked:
             lock(fd, blocking=True)  # held until closed: marks the temporary as in use
