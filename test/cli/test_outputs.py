@@ -190,3 +190,31 @@ def test_eval_refuses_the_enhanced_parameters_of_another_model(fashion_dir, caps
                          str(fashion_dir), '-T', '8', '--n-eval', '10', '--params-from',
                          str(models / 'converted_fmnist_vgg.profile.yaml')], capsys)
     assert code == 2 and 'profiles another model' in err
+
+
+def test_sweep_refuses_another_models_profile_and_keeps_one_made_meanwhile(
+        tmp_path, fashion_dir, capsys, monkeypatch):
+    """
+    sweep --params-from stamped another model's parameters with this model's SHA-256 (the
+    classifier then took them); a profile written at -o while it ran was replaced unasked.
+    """
+    import topspark_ros.core.topspark.sweep as core_sweep
+
+    models = Path(__file__).resolve().parents[2] / 'models'
+    model = tmp_path / 'm.json'
+    assert _train(fashion_dir, model, capsys)[0] == 0
+    out = tmp_path / 'p.yaml'
+    base = ['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '--grid', '10,5',
+            '--n-eval', '20', '--n-train-steps', '0', '--plot', '', '-o', str(out)]
+    code, _, err = _run(base + ['--params-from', str(models / 'stdp_fmnist_n400.profile.yaml')],
+                        capsys)
+    assert code == 2 and 'profiles another model' in err and not out.exists()
+    measure = core_sweep.sweep
+
+    def someone_writes_meanwhile(*args, **kwargs):
+        profile = measure(*args, **kwargs)
+        out.write_text('mine')
+        return profile
+    monkeypatch.setattr(core_sweep, 'sweep', someone_writes_meanwhile)
+    code, _, err = _run(base, capsys)
+    assert code != 0 and 'exists' in err and out.read_text() == 'mine'

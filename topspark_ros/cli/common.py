@@ -205,11 +205,17 @@ def profile_at(path: str, timesteps: int, model: Optional[tuple] = None):
     if timesteps not in profile.timesteps:
         raise UsageError(f'--params-from: {path} has no entry for T={timesteps} '
                          f'(profiled: {profile.timesteps})')
-    if model is not None and profile.model_sha256 != model[1]['tensors']['sha256']:
-        raise UsageError(f'--params-from: {path} profiles another model '
-                         f'({profile.model_sha256[:16]}..., {model[0]} has '
-                         f'{model[1]["tensors"]["sha256"][:16]}...)')
+    if model is not None:
+        check_profile_of(profile, path, *model)
     return profile
+
+
+def check_profile_of(profile, path: str, model_path: str, meta: dict) -> None:
+    """Refuse (usage error) ``--params-from``'s ``profile`` when it is of another model."""
+    sha = meta['tensors']['sha256']
+    if profile.model_sha256 != sha:
+        raise UsageError(f'--params-from: {path} profiles another model '
+                         f'({profile.model_sha256[:16]}..., {model_path} has {sha[:16]}...)')
 
 
 def speed(seconds: float, n: int) -> dict:

@@ -20,7 +20,7 @@ from topspark_ros.core.topspark.fanout import RAY_HELP
 def add_parser(sub, parent) -> None:
     """Add the ``sweep`` command to the subparsers ``sub`` (``parent``: the common options)."""
     sweep = sub.add_parser('sweep', parents=[parent], help='measure a model over a grid of T',
-                           description='Timestep analysis: accuracy (95%% interval), latency, '
+                           description='Timestep analysis: accuracy (95% interval), latency, '
                            'operations, spikes and energy of a checkpoint at each T of a grid, '
                            'for inference and one on-line learning step; writes a timestep '
                            'profile (YAML) next to the model and a PNG plot.')
@@ -93,6 +93,8 @@ def run(args) -> dict:
         (tidx,) = split_indices(len(train), [min(args.n_train_steps, len(train))], args.seed)
         train_images = train.images[tidx]
     enhanced = load_profile(args.params_from) if args.params_from else None
+    if enhanced is not None:
+        common.check_profile_of(enhanced, args.params_from, args.model, meta)
     output = args.output or str(default_profile_path(args.model))
     enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
@@ -125,7 +127,7 @@ def run(args) -> dict:
     if executor is not None:
         executor.close()
     bar.close()
-    save_profile(profile, output)
+    save_profile(profile, output, replace=args.overwrite)
     if plot:
         plot_profile(profile, plot)
     base = profile.baseline

@@ -519,14 +519,16 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
         raise exc.within(path=source) from None
 
 
-def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike]) -> Path:
+def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike], *,
+                 replace: bool = True) -> Path:
     """
     Write ``profile`` to ``path`` (YAML) atomically and return the path.
 
     The text goes to a temporary file in the same folder, is fsync'ed and then renamed over
     ``path`` (``os.replace``): a crash or an error leaves the previous file intact, and the
     next save removes the temporaries a killed one left (unlocked and stale, see
-    :func:`~topspark_ros.core.files.remove_stale_temporaries`).
+    :func:`~topspark_ros.core.files.remove_stale_temporaries`). ``replace`` False: an existing
+    ``path``, also one made while the profile was measured, is kept (``FileExistsError``).
     """
     if not isinstance(profile, TimestepProfile):
         raise ValueError(f'profile must be a TimestepProfile, got {type(profile).__name__}')
@@ -537,7 +539,7 @@ def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike]) -> Pat
                            width=99, allow_unicode=True)
     directory = path.parent if str(path.parent) else Path('.')
     # (atomic_write removes the temporaries of killed saves of this profile first)
-    atomic_write(directory, f'.{path.name}.', text.encode('utf-8'), path)
+    atomic_write(directory, f'.{path.name}.', text.encode('utf-8'), path, replace=replace)
     fsync_dir(directory)
     return path
 
