@@ -195,6 +195,8 @@ def test_eval_refuses_the_enhanced_parameters_of_another_model(fashion_dir, caps
 def test_sweep_refuses_another_models_profile_and_keeps_one_made_meanwhile(
         tmp_path, fashion_dir, capsys, monkeypatch):
     """
+    A review: another model's parameters were stamped as this model's; a new file replaced.
+
     sweep --params-from stamped another model's parameters with this model's SHA-256 (the
     classifier then took them); a profile written at -o while it ran was replaced unasked.
     """
