@@ -46,8 +46,9 @@ enhancement scored, and off ``--n-train`` when the split is used whole, as at th
 settings.)
 
 Every step is cached under ``--work-dir`` (default ``.cache/report``) in a folder named after the
-hash of its arguments, so an interrupted run resumes where it stopped and a changed option re-runs
-only what depends on it (the validation steps have keys of their own; the steps made before they
+hash of its arguments (and, for ``--data`` with a path, of the files under it: names, sizes,
+modification times), so an interrupted run resumes where it stopped, a changed option or data
+set re-runs only what depends on it (the validation steps have keys of their own; the steps made before they
 existed keep their arguments, so their cache stays valid). A step is finished when its
 ``result.json`` is written (after its process exited); an unfinished step's folder is emptied and
 the step run again, so a killed driver (even with SIGKILL: a step's process dies with it) is
@@ -60,7 +61,10 @@ cached, done, retried) with the elapsed time and load, and one per finished conf
 
 ``--ray auto|ADDRESS`` runs the configurations (network size x rule x seed) as Ray tasks, one
 CPU each (:mod:`topspark_ros.core.topspark.fanout`); their steps write into the same cache, so the
-cluster's nodes need it on a shared file system (one machine: nothing to do). Ray retries a
+cluster's nodes need it on a shared file system, at the same path (one machine: nothing to
+do). Each configuration runs in the driver's working directory, so relative paths (``--data
+folder:objects``, ``--work-dir``) mean on a worker what they mean where the report was started
+(a ``ray start`` cluster's workers start in the folder ``ray start`` ran in). Ray retries a
 configuration whose worker died, and its finished steps are cached. The results are those of
 the same run without it; the latencies are not, because configurations then run side by side.
 
@@ -356,7 +360,7 @@ class Runner:
     """Run ``topspark`` steps as child processes, each cached in a folder keyed by its args."""
 
     def __init__(self, work_dir: str, verbose: bool = True, code: str = '',
-                 retries: int = 2, remeasures: int = 2) -> None:
+                 retries: int = 2, remeasures: int = 2, data_key: str = '') -> None:
         """
         Cache under ``work_dir``; print progress to stderr when ``verbose``.
 
@@ -365,9 +369,13 @@ class Runner:
         ``retries``: how many times a step whose process was killed by a signal is run again.
         ``remeasures``: how many times a sweep whose latencies look stalled
         (:func:`stalled_latencies`; a cached one too) is run again; after that its result is
-        kept with ``latency_stalled`` set.
+        kept with ``latency_stalled`` set. ``data_key``: a fingerprint of the data the steps
+        read (:func:`data_fingerprint`), part of every step's cache key; '' for none (the
+        keys of the default data set stay those of earlier runs).
         """
         self.work_dir = work_dir
+        self.cwd = os.getcwd()  # where relative paths mean what they say (config_task)
+        self.data_key = data_key
         self.env = dict(os.environ)
         if code:
             self.env['PYTHONPATH'] = os.path.abspath(code) + (
@@ -388,7 +396,8 @@ class Runner:
 
     def step_dir(self, name: str, key: Sequence) -> str:
         """Return the cache folder of step ``name`` with arguments ``key``."""
-        digest = hashlib.sha256(json.dumps(list(key)).encode()).hexdigest()[:12]
+        key = list(key) + ([{'data': self.data_key}] if self.data_key else [])
+        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
         return os.path.join(self.work_dir, 'steps', f'{name}-{digest}')
 
     def cached(self, folder: str) -> Optional[dict]:
@@ -620,7 +629,28 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
 def config_task(config: tuple, *, runner: Runner, opts) -> dict:
     """Run one ``(neurons, rule, seed)`` configuration (a fan-out item; see the module doc)."""
     neurons, rule, seed = config
+    if os.path.isdir(runner.cwd):  # a Ray worker starts elsewhere (module doc)
+        os.chdir(runner.cwd)
     return run_config(runner, opts, neurons, rule, seed)
+
+
+def data_fingerprint(spec: Optional[str]) -> str:
+    """
+    Return a fingerprint of the files a ``--data`` source with a path reads ('' for none).
+
+    Names, sizes and modification times of every file under the path
+    (:func:`topspark_ros.core.data.cache.fingerprint`): a cached step is not reused after the
+    data changed (a class deleted from a folder was served from the cache).
+    """
+    from topspark_ros.core.data.cache import fingerprint
+
+    if not spec or ':' not in spec:
+        return ''
+    path = spec.split(':', 1)[1]
+    if not os.path.exists(path):
+        return ''  # the steps say what is wrong with it
+    text = json.dumps(fingerprint(path), sort_keys=True)
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]
 
 
 def n_train_for(opts, neurons: int) -> int:
@@ -961,7 +991,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from topspark_ros.core.topspark.fanout import executor_for
 
     runner = Runner(opts.work_dir, code=opts.code, retries=opts.retries,
-                    remeasures=opts.remeasures)
+                    remeasures=opts.remeasures, data_key=data_fingerprint(opts.data))
     sizes = [int(n) for n in opts.sizes.split(',')]
     rules = opts.rules.split(',')
     seeds = [int(s) for s in opts.seeds.split(',')]

@@ -10,7 +10,8 @@ from topspark_ros.core.checkpoint import save_checkpoint
 from topspark_ros.core.data.dataset import split_indices
 from topspark_ros.core.data.idx import FASHION_MNIST_CLASSES
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
-from topspark_ros.core.topspark.fanout import executor_for, InProcess, RAY_MISSING, RayExecutor
+from topspark_ros.core.topspark.fanout import (check_reachable, executor_for, InProcess,
+                                               RAY_MISSING, RayExecutor)
 from topspark_ros.core.topspark.profile import load_profile
 import yaml
 
@@ -125,3 +126,22 @@ def test_ray_executor_reuses_a_running_cluster(ray_cluster):
     executor.close()  # not its cluster: it stays up
     import ray
     assert ray.is_initialized()
+
+
+def test_an_address_where_no_cluster_answers_is_an_error_at_once(small_model, fashion_dir,
+                                                                 tmp_path):
+    """ray.init waited for minutes on a wrong port, with Ray's warnings only (a review)."""
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on once it is closed
+        free.bind(('127.0.0.1', 0))
+        port = free.getsockname()[1]
+    with pytest.raises(ConnectionError, match=f'no Ray cluster answers at 127.0.0.1:{port}'):
+        check_reachable(f'127.0.0.1:{port}')
+    check_reachable('auto')  # not an address to check: Ray's to find
+    # The command, in a process of its own (this module's cluster is initialised here).
+    done = subprocess.run(
+        [sys.executable, '-m', 'topspark_ros.cli', 'sweep', '-m', str(small_model), '--grid',
+         '8', '--n-eval', '10', '--data-dir', str(fashion_dir), '-o', str(tmp_path / 'p.yaml'),
+         '--ray', f'127.0.0.1:{port}', '--quiet'], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and 'no Ray cluster answers' in done.stderr, done.stderr

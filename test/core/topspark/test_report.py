@@ -1,8 +1,10 @@
 """Tests of the reproduction report's selection logic (benchmarks/report_topspark.py)."""
 
+import hashlib
 import importlib.util
 import json
 import math
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -388,3 +390,36 @@ def test_runner_measures_a_stalled_sweep_again_and_marks_one_that_stays(report, 
     # ... and a marked one is kept as it is from then on.
     runner2._run = None
     assert runner2.topspark('sweep', ['sweep', '-m', 'b'], 'b')[0]['latency_stalled'] == [8]
+
+
+def test_a_configuration_runs_in_the_drivers_folder(report, tmp_path, monkeypatch):
+    """A `ray start` worker runs in another folder: relative --data and --work-dir failed."""
+    driver, worker = tmp_path / 'driver', tmp_path / 'worker'
+    driver.mkdir()
+    worker.mkdir()
+    monkeypatch.chdir(driver)
+    runner = report.Runner('.cache/report', verbose=False)
+    monkeypatch.chdir(worker)
+    seen = []
+    monkeypatch.setattr(report, 'run_config', lambda *args: seen.append(os.getcwd()))
+    report.config_task((12, 'dc', 0), runner=runner, opts=SimpleNamespace())
+    assert seen == [str(driver)]
+
+
+def test_the_cache_key_follows_the_data_under_a_path(report, tmp_path):
+    """A class deleted from the folder was served from the cache, mixed with new steps."""
+    for name in ('a', 'b'):
+        (tmp_path / 'objects' / name).mkdir(parents=True)
+        (tmp_path / 'objects' / name / '1.png').write_bytes(b'x')
+    spec = f'folder:{tmp_path / "objects"}'
+    before = report.data_fingerprint(spec)
+    assert before and report.data_fingerprint(spec) == before
+    keys = [report.Runner(str(tmp_path), verbose=False, data_key=before).step_dir('s', ['x'])]
+    (tmp_path / 'objects' / 'b' / '1.png').unlink()
+    after = report.data_fingerprint(spec)
+    keys.append(report.Runner(str(tmp_path), verbose=False, data_key=after).step_dir('s', ['x']))
+    assert after != before and keys[0] != keys[1]
+    # Without a path (the default data set), the keys of earlier runs.
+    assert report.data_fingerprint(None) == report.data_fingerprint('fashion-mnist') == ''
+    assert report.Runner(str(tmp_path), verbose=False).step_dir('s', ['x']).endswith(
+        'steps/s-' + hashlib.sha256(b'["x"]').hexdigest()[:12])

@@ -22,6 +22,7 @@ Ray is optional (the ``ray`` extra of the core install): it is imported only by
 :func:`executor_for` with an address, and its absence is one clear error then.
 """
 
+import socket
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 Progress = Callable[[int], None]
@@ -78,6 +79,24 @@ def _call(fn: Callable, item, threads: int, shared: Mapping[str, Any]):
     return fn(item, **copy.deepcopy(dict(shared)))
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """
+    Refuse a ``HOST:PORT`` (or ``ray://HOST:PORT``) where nothing accepts a connection.
+
+    ``ray.init`` waits for such a cluster for minutes, printing only its own warnings (a
+    review waited 6.5 minutes on a wrong port): a ``ConnectionError`` here says it at once.
+    An address of another form is left to Ray.
+    """
+    host, sep, port = address.split('://', 1)[-1].rpartition(':')
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or 'localhost', int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(f'no Ray cluster answers at {address} ({exc.strerror or exc}); '
+                              "start one with 'ray start --head' or use --ray auto") from None
+
+
 class RayExecutor:
     """
     Run every item as a Ray task on the cluster at ``address`` (module doc).
@@ -102,6 +121,7 @@ class RayExecutor:
                 except ConnectionError:
                     ray.init(**options)
             else:
+                check_reachable(address)
                 ray.init(address=address, **options)
             self._owns = True
         if threads is None:
