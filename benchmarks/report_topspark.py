@@ -48,8 +48,8 @@ settings.)
 Every step is cached under ``--work-dir`` (default ``.cache/report``) in a folder named after the
 hash of its arguments (and, for ``--data`` with a path, of the files under it: names, sizes,
 modification times), so an interrupted run resumes where it stopped, a changed option or data
-set re-runs only what depends on it (the validation steps have keys of their own; the steps made before they
-existed keep their arguments, so their cache stays valid). A step is finished when its
+set re-runs only what depends on it (the validation steps have keys of their own; the steps
+made before they existed keep their arguments, so their cache stays valid). A step is finished when its
 ``result.json`` is written (after its process exited); an unfinished step's folder is emptied and
 the step run again, so a killed driver (even with SIGKILL: a step's process dies with it) is
 resumed by running the same command again, and a step whose process was killed (OOM killer, a lost
