@@ -47,17 +47,17 @@ settings.)
 
 Every step is cached under ``--work-dir`` (default ``.cache/report``) in a folder named after the
 hash of its arguments (and, for ``--data`` with a path, of the files under it: names, sizes,
-modification times), so an interrupted run resumes where it stopped, a changed option or data
-set re-runs only what depends on it (the validation steps have keys of their own; the steps
-made before they existed keep their arguments, so their cache stays valid). A step is finished when its
+modification times), so an interrupted run resumes where it stopped, a changed option or data set
+re-runs only what depends on it (the validation steps have keys of their own; the steps made before
+they existed keep their arguments, so their cache stays valid). A step is finished when its
 ``result.json`` is written (after its process exited); an unfinished step's folder is emptied and
 the step run again, so a killed driver (even with SIGKILL: a step's process dies with it) is
 resumed by running the same command again, and a step whose process was killed (OOM killer, a lost
 worker) is run again at once (``--retries``). A sweep whose latencies look stalled (a T slower per
-sample than a larger T, :func:`stalled_latencies`: the machine paused the process or another
-job took the cores) is measured again, a cached one too, at most ``--remeasures`` times, then
-kept with ``latency_stalled`` recorded. Progress: one line on stderr per step (started,
-cached, done, retried) with the elapsed time and load, and one per finished configuration.
+sample than a larger T, :func:`stalled_latencies`: the machine paused the process or another job
+took the cores) is measured again, a cached one too, at most ``--remeasures`` times, then kept with
+``latency_stalled`` recorded. Progress: one line on stderr per step (started, cached, done,
+retried) with the elapsed time and load, and one per finished configuration.
 
 ``--ray auto|ADDRESS`` runs the configurations (network size x rule x seed) as Ray tasks, one
 CPU each (:mod:`topspark_ros.core.topspark.fanout`); their steps write into the same cache, so the
