@@ -220,3 +220,28 @@ def test_sweep_refuses_another_models_profile_and_keeps_one_made_meanwhile(
     monkeypatch.setattr(core_sweep, 'sweep', someone_writes_meanwhile)
     code, _, err = _run(base, capsys)
     assert code != 0 and 'exists' in err and out.read_text() == 'mine'
+
+
+def test_sweep_says_which_enhanced_parameters_its_grid_leaves_out(tmp_path, fashion_dir,
+                                                                  capsys):
+    """A smaller --grid dropped enhanced values silently; the record still listed their T."""
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
+
+    model = tmp_path / 'm.json'
+    assert _train(fashion_dir, model, capsys)[0] == 0
+    base = ['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '--n-eval', '20',
+            '--n-train-steps', '0', '--plot', '']
+    assert _run(base + ['--grid', '10,5', '-o', str(tmp_path / 'p.yaml')], capsys)[0] == 0
+    profile = load_profile(tmp_path / 'p.yaml')
+    entries = tuple(dataclasses.replace(e, params={'theta_scale': 0.5}) for e in profile.entries)
+    rows = [{'timesteps': t, 'params': {'theta_scale': 0.5}} for t in (5, 10)]
+    save_profile(dataclasses.replace(profile, entries=entries,
+                                     enhancement={'command': 'enhance', 'timesteps': rows}),
+                 tmp_path / 'p.yaml')
+    code, _, err = _run(base + ['--grid', '5', '--params-from', str(tmp_path / 'p.yaml'),
+                                '-o', str(tmp_path / 'q.yaml')], capsys)
+    assert code == 0, err
+    assert 'enhanced parameters of T=[10] are left out' in err
+    swept = load_profile(tmp_path / 'q.yaml')
+    assert swept.params_for(5) == {'theta_scale': 0.5}
+    assert [r['timesteps'] for r in swept.enhancement['timesteps']] == [5]

@@ -101,8 +101,15 @@ def run(args) -> dict:
     if plot:
         common.check_output(plot, args.overwrite)
     record = None
+    if enhanced is not None:
+        dropped = [t for t in enhanced.timesteps if enhanced.params_for(t) and t not in grid]
+        if dropped:
+            print(f'{PROG}: note: the enhanced parameters of T={dropped} are left out of the '
+                  'new profile (not in --grid)', file=sys.stderr)
     if enhanced is not None and enhanced.enhancement is not None:
-        record = {**enhanced.enhancement, 'measured_with_params': True}
+        rows = [row for row in enhanced.enhancement.get('timesteps') or ()
+                if not isinstance(row, dict) or row.get('timesteps') in grid]
+        record = {**enhanced.enhancement, 'timesteps': rows, 'measured_with_params': True}
     model_meta = os.path.abspath(args.model if args.model.endswith('.json')
                                  else args.model + '.json')
     bar = common.progress(args, len(grid), 'sweep', unit='T')

@@ -194,6 +194,35 @@ def test_enhance_and_profile_record(data, tiny):
                                  result, record)
 
 
+def test_values_that_learn_worse_than_the_own_ones_are_not_kept(data, tiny, monkeypatch):
+    """
+    One set serves inference and on-line learning: a set that learnt worse was kept.
+
+    A review: the learning search compared with the inference winner alone, not with the
+    model's own values (0.38 against 0.51). The searches are replaced by their outcome here
+    (an inference winner; learning values that learn worse than the own values' real run).
+    """
+    def searched(after: float):
+        score = enh.Score(accuracy=after, energy_j=1e-6, spikes=1.0, n_samples=100)
+        return lambda *args, **kwargs: enh.SearchResult(
+            values={'theta_scale': 0.5}, knobs=('theta_scale',), candidates=2, before=score,
+            after=score)
+    monkeypatch.setattr(enh, 'search_inference', searched(0.9))
+    results = {}
+    for after in (-1.0, 2.0):  # below and above any real run
+        monkeypatch.setattr(enh, 'search_learning', searched(after))
+        results[after] = enh.enhance(
+            tiny, data[2][:100], data[3][:100], [16], energy_model=ENERGY, budget=2,
+            learn_budget=1, top_k=1, train_images=data[0][:40], train_labels=data[1][:40],
+            learn_neurons=8, seed=2)
+    (worse,), (better,) = results[-1.0].timesteps, results[2.0].timesteps
+    assert worse.learns_worse and worse.params is None
+    assert not better.learns_worse and better.params == {'theta_scale': 0.5}
+    rows = [records.describe(results[a], command='c', dataset='d',
+                             created='2026-12-05')['timesteps'][0] for a in (-1.0, 2.0)]
+    assert 'learn worse' in rows[0]['kept'] and 'kept' not in rows[1]
+
+
 def test_profile_round_trip_with_enhancement(tmp_path, data, tiny):
     profile = _profile(tiny, data[2][:50], data[3][:50], grid=(16,))
     record = {'command': 'x', 'timesteps': [{'timesteps': 16, 'params': {'a': 1.5}}],

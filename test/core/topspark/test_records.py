@@ -79,6 +79,29 @@ def test_apply_sets_the_params_of_the_enhanced_t_only():
         apply_to_profile(_profile(grid=(32,)), result, record)
 
 
+def test_a_second_run_on_other_t_keeps_the_first_runs_rows():
+    """The record described only the second run: T=32's values lost their origin."""
+    first = describe(_result(), command='enhance --grid 16 --seed 5', dataset='d', created='1')
+    once = apply_to_profile(_profile(), _result(), first)
+    at_32 = _result()
+    at_32 = dataclasses.replace(at_32, timesteps=(dataclasses.replace(
+        at_32.timesteps[0], timesteps=32, params={'theta_scale': 0.25}),),
+        settings={**SETTINGS, 'seed': 9})
+    second = describe(at_32, command='enhance --grid 32 --seed 9', dataset='d', created='2')
+    twice = apply_to_profile(once, at_32, second)
+    assert twice.params_for(16) == {'theta_scale': 0.5}
+    assert twice.params_for(32) == {'theta_scale': 0.25}
+    rows = twice.enhancement['timesteps']
+    assert [r['timesteps'] for r in rows] == [16, 32]
+    assert (rows[0]['command'], rows[0]['seed']) == ('enhance --grid 16 --seed 5', 5)
+    assert 'command' not in rows[1] and twice.enhancement['command'].endswith('--seed 9')
+    # T=16 enhanced again, by the own values this time: no row of the first run is left.
+    own = _result(params=())
+    again = apply_to_profile(twice, own, describe(own, command='c', dataset='d', created='3'))
+    assert [r['timesteps'] for r in again.enhancement['timesteps']] == [16, 32]
+    assert again.enhancement['timesteps'][0]['params'] is None
+
+
 def test_params_for_profile_applies_over_the_profiles_model(tmp_path):
     own = DynamicsParams(v_thresh_mv=-50.0)
     model = DiehlCookNetwork(STDPConfig(n_neurons=4, seed=0), own)

@@ -58,6 +58,9 @@ def describe(result: Enhancement, *, command: str, dataset: str, created: str) -
             row['train_candidates'] = item.learning.candidates
             row.update(_pair('train', item.learning_own, item.learning.after))
             row['train_accuracy_inference_values_only'] = item.learning.before.accuracy
+        if item.learns_worse:
+            row['kept'] = ("the model's own values: the values found learn worse than the "
+                           'own ones (train_accuracy_after < train_accuracy_before)')
         per_t.append(row)
     return {
         'command': command,
@@ -101,8 +104,10 @@ def apply_to_profile(profile, result: Enhancement, record: Mapping):
     Return ``profile`` with the values of ``result`` as the ``params`` of its T entries.
 
     Entries of T that were not enhanced keep their params; every measurement is kept as it is.
-    ``record`` (see :func:`describe`) becomes the profile's ``enhancement``. A T of ``result``
-    that the profile lacks is a ``ValueError`` (run ``topspark sweep`` for it first).
+    ``record`` (see :func:`describe`) becomes the profile's ``enhancement``, with the rows of an
+    earlier record for the T whose params are kept (each with its run's ``command`` and
+    ``seed``: a second run on other T described only itself). A T of ``result`` that the
+    profile lacks is a ``ValueError`` (run ``topspark sweep`` for it first).
     """
     missing = sorted({i.timesteps for i in result.timesteps} - set(profile.timesteps))
     if missing:
@@ -111,7 +116,16 @@ def apply_to_profile(profile, result: Enhancement, record: Mapping):
     done = {i.timesteps for i in result.timesteps}
     entries = tuple(replace(e, params=result.params_for(e.timesteps))
                     if e.timesteps in done else e for e in profile.entries)
-    return replace(profile, entries=entries, enhancement=dict(record))
+    earlier = profile.enhancement or {}
+    kept = [{**row, 'command': row.get('command', earlier.get('command')),
+             'seed': row.get('seed', earlier.get('seed'))}
+            for row in earlier.get('timesteps') or ()
+            if isinstance(row, Mapping) and row.get('timesteps') not in done
+            and profile.params_for(row.get('timesteps')) is not None]
+    record = dict(record)
+    record['timesteps'] = sorted(list(record.get('timesteps', ())) + kept,
+                                 key=lambda row: row['timesteps'])
+    return replace(profile, entries=entries, enhancement=record)
 
 
 def params_for_profile(profile: TimestepProfile, profile_path: Union[str, os.PathLike],
