@@ -302,3 +302,23 @@ def test_an_empty_profile_path_says_so(ros) -> None:
     node = _controller(context, executor, profile_path='')
     assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
     assert 'profile_path is empty' in node._configure_error
+
+
+@pytest.mark.parametrize('measured', [False, True])
+def test_a_profile_enhanced_and_not_swept_again_is_warned_about(ros, tmp_path, capfd,
+                                                                measured) -> None:
+    """The controller chose T on the own parameters' figures without a word (a review)."""
+    import dataclasses
+
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
+    profile = load_profile(PROFILE)
+    path = save_profile(dataclasses.replace(profile, enhancement={
+        **profile.enhancement, 'measured_with_params': measured}), tmp_path / 'p.yaml')
+    context, executor, _ = ros
+    node = _controller(context, executor, profile_path=str(path))
+    capfd.readouterr()
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    warned = "measured with the model's own parameters" in capfd.readouterr().err
+    assert warned != measured

@@ -125,6 +125,13 @@ class TimestepControllerNode(LifecycleNode):
             self._publish_diagnostics()  # ERROR with the reason, at once
             return TransitionCallbackReturn.FAILURE
         self._configure_error = ''
+        if (profile.enhancement or {}).get('measured_with_params') is False:
+            # After enhance, before a sweep: the entries are the own parameters' figures.
+            self.get_logger().warn(
+                "the profile's accuracies, latencies and energies were measured with the "
+                "model's own parameters, not the enhanced ones the classifier applies: T is "
+                'chosen on those; run `topspark sweep --params-from PROFILE --overwrite` to '
+                'measure them')
         constraints, mode, policy = _settings(p)
         self._selector = TimestepSelector(profile, constraints, mode, policy,
                                           switch_margin=p['switch_margin'])
