@@ -245,3 +245,14 @@ def test_sweep_says_which_enhanced_parameters_its_grid_leaves_out(tmp_path, fash
     swept = load_profile(tmp_path / 'q.yaml')
     assert swept.params_for(5) == {'theta_scale': 0.5}
     assert [r['timesteps'] for r in swept.enhancement['timesteps']] == [5]
+
+
+def test_enhance_names_the_options_that_ask_for_too_many_images(tmp_path, fashion_dir,
+                                                                capsys):
+    models = Path(__file__).resolve().parents[2] / 'models'
+    profile = tmp_path / 'p.yaml'
+    shutil.copy(models / 'stdp_fmnist_n400.profile.yaml', profile)
+    code, _, err = _run(['enhance', '-m', str(models / 'stdp_fmnist_n400.json'), '--data-dir',
+                         str(fashion_dir), '--grid', '32', '--n-val', '60000',
+                         '-o', str(profile)], capsys)
+    assert code == 2 and '--confirm-samples' in err and '--learn-budget 0' in err

@@ -107,8 +107,10 @@ def run(args) -> dict:
     learn = max(args.learn_samples, args.confirm_samples) \
         if args.learn_budget and model.learns_online else 0
     if args.n_val + learn > len(train):
-        raise UsageError(f'--n-val + the scoring images ({args.n_val} + {learn}) exceed the '
-                         f'{len(train)} training images')
+        raise UsageError(f'--n-val + the scoring images ({args.n_val} + {learn}: the larger '
+                         f'of --learn-samples and --confirm-samples) exceed the {len(train)} '
+                         'training images; lower them, or --learn-budget 0 to score no '
+                         'learning')
     val_idx, learn_idx = enhance.enhancement_split(len(train), args.n_val, learn, args.seed)
     confirm_top = 2 if learn > args.learn_samples else 0
     total = enhance.enhance_work(grid, args.n_val, budget=args.budget,
