@@ -9,57 +9,29 @@ Launch the topspark_ros pipeline: classifier, timestep controller, energy monito
 Parameters of each node, later ones winning: the shipped ``config/topspark.yaml``, then
 ``params_file`` (so it needs to hold only the values you change), then ``use_sim_time``.
 
-With ``autostart:=true`` (the default) each lifecycle node is configured when its process
-starts and activated once that first configure succeeds (the transition from 'configuring' to
-'inactive'), through launch events: no external lifecycle manager needed. Later transitions
-requested through the nodes' lifecycle services (deactivate, cleanup, configure) are left as
-they are. With ``use_respawn:=true`` a node process that dies is started again after
-``RESPAWN_DELAY_S`` and, with autostart, configured and activated again.
+With ``autostart:=true`` (the default) each lifecycle node configures and activates itself
+when its process starts (the executables' ``--autostart true``): no external lifecycle manager
+needed. Later transitions requested through the nodes' lifecycle services (deactivate,
+cleanup, configure) are left as they are. A configure or activate that fails ends the process
+(status 1, the reason logged). With ``use_respawn:=true`` a node process that dies is started
+again after ``RESPAWN_DELAY_S`` and, with autostart, brings itself up again. (Launch events
+asking for the transitions did not: after a SIGKILL the dead process's lifecycle service was
+still in discovery, the configure request went to it, and the respawned node stayed
+unconfigured.)
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
-from launch.conditions import IfCondition
-from launch.event_handlers import OnProcessStart
-from launch.events import matches_action
+from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode, Node
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
-from lifecycle_msgs.msg import Transition
 
 # Wait before a dead node process is started again (use_respawn), as nav2_bringup does.
 RESPAWN_DELAY_S = 2.0
 
 
-def _change_state(node: LifecycleNode, transition_id: int) -> EmitEvent:
-    """Return the action that asks lifecycle node ``node`` for one transition."""
-    return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                       transition_id=transition_id))
-
-
-def _autostart(node: LifecycleNode, autostart: LaunchConfiguration) -> RegisterEventHandler:
-    """
-    Configure ``node`` whenever its process starts; activate it after that first configure.
-
-    The activation handler is registered anew at each process start and handles one event
-    only: its first configure success (start state 'configuring', goal state 'inactive'). A
-    deactivate (start state 'deactivating') or a later cleanup and configure never re-activate
-    the node.
-    """
-    activate_after_first_configure = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=node, start_state='configuring', goal_state='inactive',
-        entities=[_change_state(node, Transition.TRANSITION_ACTIVATE)], handle_once=True))
-    return RegisterEventHandler(
-        OnProcessStart(target_action=node, on_start=[
-            activate_after_first_configure,
-            _change_state(node, Transition.TRANSITION_CONFIGURE)]),
-        condition=IfCondition(autostart))
-
-
 def generate_launch_description() -> LaunchDescription:
-    """Return the launch description (arguments, nodes, lifecycle events)."""
+    """Return the launch description (arguments and nodes)."""
     namespace = LaunchConfiguration('namespace')
     params_file = LaunchConfiguration('params_file')
     image_topic = LaunchConfiguration('image_topic')
@@ -107,19 +79,19 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             'autostart', default_value='true',
             description='Configure and activate the lifecycle nodes (classifier, '
-                        'timestep_controller) once started; false: they stay unconfigured '
-                        'until a lifecycle manager or `ros2 lifecycle set` moves them.'),
+                        'timestep_controller) once started, each by itself (a failure ends '
+                        'its process): true or false (they stay unconfigured until a '
+                        'lifecycle manager or `ros2 lifecycle set` moves them).'),
     ]
     common = {'package': 'topspark_ros', 'namespace': namespace,
               'parameters': [shipped_params, params_file, {'use_sim_time': use_sim_time}],
               'arguments': ['--ros-args', '--log-level', log_level], 'output': 'screen',
               'respawn': use_respawn, 'respawn_delay': RESPAWN_DELAY_S}
+    lifecycle = {**common, 'arguments': ['--autostart', autostart] + common['arguments']}
     classifier = LifecycleNode(executable='classifier', name='classifier',
                                remappings=[('image', image_topic), ('events', events_topic)],
-                               **common)
+                               **lifecycle)
     controller = LifecycleNode(executable='timestep_controller', name='timestep_controller',
-                               remappings=[('battery', battery_topic)], **common)
+                               remappings=[('battery', battery_topic)], **lifecycle)
     monitor = Node(executable='energy_monitor', name='energy_monitor', **common)
-    # Handlers first, so they are registered before any process can start.
-    autostart_events = [_autostart(node, autostart) for node in (classifier, controller)]
-    return LaunchDescription(arguments + autostart_events + [classifier, controller, monitor])
+    return LaunchDescription(arguments + [classifier, controller, monitor])

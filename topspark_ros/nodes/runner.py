@@ -256,6 +256,29 @@ def check_stop() -> None:
         raise KeyboardInterrupt
 
 
+def parse_process_args(argv: Sequence[str]) -> argparse.Namespace:
+    """
+    Return the process's own options in ``argv`` (``argv[0]`` the program; ROS ones skipped).
+
+    ``--autostart`` alone or ``--autostart true``: configure and activate the lifecycle nodes
+    at once (``false``: not; the launch file passes its ``autostart`` argument so, and every
+    respawned process brings itself up); ``--executor KIND``.
+    """
+    parser = argparse.ArgumentParser(
+        prog=os.path.basename(argv[0]) if argv else 'node',
+        description='Run the node(s) of this process; ROS arguments go after --ros-args '
+        '(-p name:=value, --params-file FILE, -r from:=to).')
+    parser.add_argument('--autostart', nargs='?', const='true', default='false',
+                        type=str.lower, choices=('true', 'false'),
+                        help='configure and activate lifecycle nodes at once (alone or '
+                        "'true'; default: %(default)s)")
+    parser.add_argument('--executor', choices=EXECUTORS, default='multi',
+                        help='the executor (default: %(default)s; see the README)')
+    own = parser.parse_args(rclpy.utilities.remove_ros_args(list(argv))[1:])
+    own.autostart = own.autostart == 'true'
+    return own
+
+
 def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
               autostart: Optional[bool] = None, threads: int = 4,
               executor: Optional[str] = None) -> int:
@@ -268,17 +291,9 @@ def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
     Returns the exit status.
     """
     argv = list(sys.argv if args is None else args)
-    parser = argparse.ArgumentParser(
-        prog=os.path.basename(argv[0]) if argv else 'node',
-        description='Run the node(s) of this process; ROS arguments go after --ros-args '
-        '(-p name:=value, --params-file FILE, -r from:=to).')
-    parser.add_argument('--autostart', action='store_true',
-                        help='configure and activate lifecycle nodes at once')
-    parser.add_argument('--executor', choices=EXECUTORS, default='multi',
-                        help='the executor (default: %(default)s; see the README)')
     # Before rclpy starts: --help prints and exits, a mistyped option is an error (it ran
     # silently, unconfigured, before).
-    own = parser.parse_args(rclpy.utilities.remove_ros_args(argv)[1:])
+    own = parse_process_args(argv)
     init(argv)
     autostart = own.autostart if autostart is None else autostart
     kind = own.executor if executor is None else executor
