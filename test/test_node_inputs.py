@@ -94,6 +94,27 @@ def test_compressed_transport_classifies_jpeg_and_png_and_counts_garbage(ros) ->
         r.header.stamp.sec == 3 for r in results))
 
 
+@pytest.mark.parametrize('remap, topic', [
+    ([], '/image/compressed'),
+    (['image:=/camera/image_raw'], '/camera/image_raw/compressed'),
+    (['image:=/camera/image_raw', 'image/compressed:=/jpeg'], '/jpeg')])
+def test_the_compressed_topic_follows_the_image_remap(ros, remap, topic) -> None:
+    """image:=/camera/image_raw left the compressed input on /image/compressed (a review)."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, _ = ros
+    args = ['--ros-args'] + [a for r in remap for a in ('-r', r)] if remap else None
+    node = ClassifierNode(context=context, cli_args=args, parameter_overrides=[
+        Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=''),
+        Parameter('image_transport', value='compressed')])
+    executor.add_node(node)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert node._intake.reader.topic_name == topic
+
+
 def test_camera_encodings_are_classified_by_the_node(ros) -> None:
     """Bayer, YUV 4:2:2 and 32FC1 frames go through the node like mono8 ones, without errors."""
     from rclpy.lifecycle import TransitionCallbackReturn

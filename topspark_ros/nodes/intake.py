@@ -348,11 +348,17 @@ def camera_intake(node, transport: str, qos: QoSProfile, *, hint: str, **kwargs)
     Return the :class:`Intake` of a camera's frames as image_transport names them.
 
     ``transport`` 'raw': ``sensor_msgs/Image`` on ``image``; 'compressed':
-    ``sensor_msgs/CompressedImage`` on ``image/compressed``. A publisher whose QoS cannot match
-    is warned about, with ``hint`` (what to change). ``kwargs``: those of :class:`Intake`
-    (``work`` and ``drop``: a frame that finds the work busy is dropped).
+    ``sensor_msgs/CompressedImage`` on ``<image>/compressed``, where ``<image>`` is ``image`` as
+    remapped (image_transport's rule: ``image:=/camera/image_raw`` reads
+    ``/camera/image_raw/compressed``; a remap of ``image/compressed`` itself wins). A publisher
+    whose QoS cannot match is warned about, with ``hint`` (what to change). ``kwargs``: those
+    of :class:`Intake` (``work`` and ``drop``: a frame that finds the work busy is dropped).
     """
     compressed = transport == 'compressed'
-    topic = 'image/compressed' if compressed else 'image'
+    topic = 'image'
+    if compressed:
+        topic = node.resolve_topic_name('image/compressed')
+        if topic == node.resolve_topic_name('image/compressed', only_expand=True):
+            topic = node.resolve_topic_name('image') + '/compressed'
     return Intake(node, CompressedImage if compressed else Image, topic, qos,
                   event_callbacks=warn_on_incompatible_qos(node, topic, hint), **kwargs)
