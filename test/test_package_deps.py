@@ -189,3 +189,16 @@ def test_readme_robot_path_matches_the_package() -> None:
     for maintainer in parse_package(str(ROOT / 'package.xml')).maintainers:
         if maintainer.email.endswith('.invalid'):
             assert maintainer.email in readme and 'before a release' in readme
+
+
+def test_the_topspark_command_is_on_path_in_a_sourced_workspace() -> None:
+    """After colcon build and sourcing, `topspark` was not found: it was in lib/ only."""
+    import os
+    distro = os.environ.get('TOPSPARK_ROS_DISTRO', 'jazzy')
+    setup = ROOT / 'install' / distro / 'local_setup.bash'
+    if not setup.exists():
+        pytest.skip(f'{setup} is made by dev/build.sh (make build)')
+    found = subprocess.run(
+        ['bash', '-c', f'source "{setup}" && command -v topspark'], capture_output=True,
+        text=True, env={'HOME': os.environ.get('HOME', '/'), 'PATH': '/usr/bin:/bin'})
+    assert found.stdout.strip() == str(ROOT / 'install' / distro / 'bin' / 'topspark'), found
