@@ -33,3 +33,15 @@ def test_doctor_reports_a_broken_middleware() -> None:
     assert '[FAIL] rclpy' in result.stdout
     assert 'Skipping the DDS round trip' in result.stdout
     assert '] round trip' not in result.stdout
+
+
+@pytest.mark.parametrize('module', ['numba', 'vision_msgs'])
+def test_doctor_fails_where_the_pipeline_could_not_start(tmp_path, module) -> None:
+    """A missing numba or vision_msgs passed every check, then bringup failed (a review)."""
+    (tmp_path / module).mkdir()
+    (tmp_path / module / '__init__.py').write_text(f'raise ImportError("no {module} here")\n')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(tmp_path)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+    result = _doctor(env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f'[FAIL] {module}' in result.stdout and f'no {module} here' in result.stdout

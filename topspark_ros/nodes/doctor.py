@@ -2,8 +2,10 @@
 Check that this installation works end to end on this host, and say what is wrong if not.
 
 ``ros2 run topspark_ros doctor`` (or ``python -m topspark_ros.nodes.doctor``) checks, in order:
-the Python libraries the core needs, rclpy and the RMW implementation, the generated
-``topspark_ros.msg`` types, then a real DDS round trip of every topspark_ros message type
+the Python libraries the core needs (numpy, torch, numba, safetensors, Pillow, PyYAML), rclpy
+and the RMW implementation, the generated ``topspark_ros.msg`` types and the message packages
+the nodes import (vision_msgs, event_camera_msgs), that the shipped model loads and classifies
+a frame, then a real DDS round trip of every topspark_ros message type
 between this process and a child process it starts (``--echo``), with the round-trip time.
 It prints one line per check and exits non-zero if any failed.
 """
@@ -65,6 +67,29 @@ def _check_rclpy() -> str:
     domain = os.environ.get('ROS_DOMAIN_ID', '0')
     scope = os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE', 'SUBNET (default)')
     return f'{result.stdout.strip()}, domain {domain}, discovery {scope}'
+
+
+def _check_message_package(module: str, names: tuple) -> str:
+    mod = importlib.import_module(module)
+    for name in names:
+        getattr(mod, name)
+    return ', '.join(names)
+
+
+SHIPPED_MODEL = 'package://topspark_ros/models/stdp_fmnist_n400.json'
+"""The model the shipped configuration runs (config/topspark.yaml)."""
+
+
+def _check_model() -> str:
+    import numpy as np
+
+    from topspark_ros.core.checkpoint import load_checkpoint
+    from topspark_ros.nodes.resources import resolve
+    path = resolve(SHIPPED_MODEL)
+    model, _ = load_checkpoint(path)
+    start = time.monotonic()
+    model.infer(np.zeros((1,) + model.input_spec.shape, np.uint8), timesteps=8, seed=0)
+    return f'{path}: one frame at T=8 in {(time.monotonic() - start) * 1e3:.0f} ms'
 
 
 def _check_messages() -> str:
@@ -129,8 +154,17 @@ def run_checks(timeout_s: float = 10.0, out: Callable[[str], None] = print) -> b
     checks = [
         ('numpy', lambda: _check_import('numpy')),
         ('torch', lambda: _check_import('torch')),
+        ('numba', lambda: _check_import('numba')),
+        ('safetensors', lambda: _check_import('safetensors')),
+        ('Pillow', lambda: _check_import('PIL')),
+        ('PyYAML', lambda: _check_import('yaml')),
         ('rclpy', _check_rclpy),
         ('messages', _check_messages),
+        ('vision_msgs', lambda: _check_message_package(
+            'vision_msgs.msg', ('Classification', 'LabelInfo'))),
+        ('event_camera_msgs', lambda: _check_message_package(
+            'event_camera_msgs.msg', ('EventPacket',))),
+        ('shipped model', _check_model),
     ]
     ok_all = True
     for name, check in checks:
