@@ -306,23 +306,23 @@ def _prediction(scores: list, class_id: int, class_name: str = ''):
 
 
 def test_prediction_as_vision_msgs_classification() -> None:
-    """String class ids, scores = share of the evidence (best first, zeros left out), header."""
+    """Class indices as ids, scores = share of the evidence (best first, no zeros), header."""
     from std_msgs.msg import Header
     from vision_msgs.msg import Classification
 
-    from topspark_ros.conversions.results import class_labels, prediction_to_vision_msg
-    labels = class_labels(('cat', 'dog', 'bird', 'fish'), 4)
+    from topspark_ros.conversions.results import prediction_to_vision_msg
     header = Header(frame_id='camera')
     header.stamp.sec, header.stamp.nanosec = 12, 345
     prediction = _prediction([1.0, 6.0, 0.0, 3.0], 1, 'dog')
-    msg = prediction_to_vision_msg(prediction, header, labels)
+    msg = prediction_to_vision_msg(prediction, header)
     assert isinstance(msg, Classification)
     assert msg.header.frame_id == 'camera' and msg.header.stamp.sec == 12
     assert msg.header.stamp.nanosec == 345
+    # The ids LabelInfo maps to names (dog 1, fish 3, cat 0), as vision_msgs consumers look up.
     assert [(h.class_id, h.score) for h in msg.results] == [
-        ('dog', pytest.approx(0.6)), ('fish', pytest.approx(0.3)), ('cat', pytest.approx(0.1))]
+        ('1', pytest.approx(0.6)), ('3', pytest.approx(0.3)), ('0', pytest.approx(0.1))]
     assert msg.results[0].score == pytest.approx(prediction.confidence)
-    silent = prediction_to_vision_msg(_prediction([0.0] * 4, 0), header, labels)
+    silent = prediction_to_vision_msg(_prediction([0.0] * 4, 0), header)
     assert list(silent.results) == []  # no spike, no evidence: no hypothesis
 
 

@@ -223,8 +223,8 @@ def class_labels(class_names: Sequence[str], n_classes: int) -> list:
     """
     Return one label per class: its name, or its index as a string where it has none.
 
-    These are the ``class_id`` strings of :func:`prediction_to_vision_msg` and the names in
-    :func:`label_info_msg`. ``class_names``: empty, or one per class (ValueError otherwise).
+    These are the names :func:`label_info_msg` maps the class indices to. ``class_names``:
+    empty, or one per class (ValueError otherwise).
     """
     if class_names and len(class_names) != n_classes:
         raise ValueError(f'{len(class_names)} class names for {n_classes} classes')
@@ -232,16 +232,18 @@ def class_labels(class_names: Sequence[str], n_classes: int) -> list:
             for index, name in enumerate(class_names or [''] * n_classes)]
 
 
-def prediction_to_vision_msg(prediction, header, labels: Sequence[str], vision=None):
+def prediction_to_vision_msg(prediction, header, vision=None):
     """
     Return a ``vision_msgs/Classification`` for a :class:`~topspark_ros.core.session.Prediction`.
 
-    ``header`` is copied from the input. One ``ObjectHypothesis`` per class with evidence,
-    best first (ties in class order): ``class_id`` is the class's label (``labels``, see
-    :func:`class_labels`), ``score`` its share of the evidence, ``s_i / sum_j s_j`` over the
-    class scores clipped at 0 (NaN as 0), in [0, 1] and summing to 1, so the first score is
-    the prediction's ``confidence``. Classes without evidence are left out (vision_msgs lists
-    only nonzero probabilities): an input with no output spike gives no hypothesis.
+    ``header`` is copied from the input. One ``ObjectHypothesis`` per class with evidence, best
+    first (ties in class order): ``class_id`` is the class's index as a string, the id a
+    consumer looks up in the ``LabelInfo`` of :func:`label_info_msg` (vision_msgs' rule; the
+    class name there made that lookup fail), ``score`` its share of the evidence,
+    ``s_i / sum_j s_j`` over the class scores clipped at 0 (NaN as 0), in [0, 1] and summing to
+    1, so the first score is the prediction's ``confidence``. Classes without evidence are left out
+    (vision_msgs lists only nonzero probabilities): an input with no output spike gives no
+    hypothesis.
     ``vision``: the ``vision_msgs.msg`` module (default: :func:`vision_msgs_types`).
     """
     vision = vision or vision_msgs_types()
@@ -253,7 +255,7 @@ def prediction_to_vision_msg(prediction, header, labels: Sequence[str], vision=N
     if total > 0.0:
         shares = evidence / total
         order = np.argsort(-shares, kind='stable')
-        msg.results = [vision.ObjectHypothesis(class_id=labels[i], score=float(shares[i]))
+        msg.results = [vision.ObjectHypothesis(class_id=str(i), score=float(shares[i]))
                        for i in order if shares[i] > 0.0]
     return msg
 

@@ -326,8 +326,7 @@ class ClassifierNode(LifecycleNode):
             self._pub.publish(prediction_to_msg(prediction, header_msg(header), dropped))
         vision = self._vision_pub
         if vision is not None and vision.get_subscription_count():
-            vision.publish(prediction_to_vision_msg(prediction, header_msg(header),
-                                                    self._labels))
+            vision.publish(prediction_to_vision_msg(prediction, header_msg(header)))
 
     def _diagnostic_status(self) -> tuple:
         """Return the ``classifier: classification`` status (ClassifierPipeline.status)."""
