@@ -29,6 +29,9 @@ def test_every_parameter_is_present_valid_and_commented() -> None:
             assert p.check(value) is None, p.check(value)
             if not isinstance(p.default, list):
                 assert type(value) is type(p.default), f'{node}.{p.name}: {value!r}'
+            # The file says it lists the defaults: `ros2 run` without it must run the same
+            # (a review: the code's empty model_path failed configure).
+            assert value == p.default, f'{node}.{p.name}: {value!r} here, {p.default!r} in code'
     for i, line in enumerate(lines):
         stripped = line.strip()
         is_param = (line.startswith('    ') and not stripped.startswith('#')

@@ -304,7 +304,8 @@ def test_energy_monitor_prices_classifications(ros) -> None:
     from topspark_ros.nodes.energy_monitor import EnergyMonitorNode
     context, executor, spin_until = ros
     monitor = EnergyMonitorNode(context=context, parameter_overrides=[
-        Parameter('publish_rate_hz', value=2.0), Parameter('baseline_energy_j', value=1e-9)])
+        Parameter('publish_rate_hz', value=2.0), Parameter('profile_path', value=''),
+        Parameter('baseline_energy_j', value=1e-9)])
     executor.add_node(monitor)
     probe = Node('probe', context=context)
     pub = probe.create_publisher(Classification, 'classification', 10)
@@ -641,7 +642,8 @@ def test_torch_threads_are_chosen_by_a_parameter_not_one_per_core(ros) -> None:
     try:
         model = str(ROOT / 'models' / 'converted_fmnist_vgg.json')
         for threads in (None, 2):
-            overrides = [Parameter('model_path', value=model)]
+            overrides = [Parameter('model_path', value=model),
+                         Parameter('profile_path', value='')]
             if threads is not None:
                 overrides.append(Parameter('torch_threads', value=threads))
             node = ClassifierNode(context=context, parameter_overrides=overrides)
@@ -714,3 +716,14 @@ def test_a_clamped_command_right_after_an_ignored_one_is_logged(ros, capfd) -> N
     assert 'T=0 ignored' in err and 'clamped to max_timesteps 100' in err, err
     assert node._pipeline.counts['timesteps_refused'] == 1
     assert node._pipeline.counts['timesteps_clamped'] == 1
+
+
+def test_the_classifier_configures_with_no_parameter_given(ros) -> None:
+    """`ros2 run topspark_ros classifier` alone failed: the code's model_path was empty."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, _ = ros
+    node = ClassifierNode(context=context)
+    executor.add_node(node)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS

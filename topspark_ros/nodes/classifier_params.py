@@ -11,6 +11,7 @@ from topspark_ros.core.pipeline import FROM_CHECKPOINT
 from topspark_ros.core.preprocess import CROPS
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS
 from topspark_ros.nodes.parameters import Param
+from topspark_ros.nodes.resources import SHIPPED_MODEL, SHIPPED_PROFILE
 
 IMAGE_TRANSPORTS = ('raw', 'compressed')
 INPUT_MODES = ('frames', 'events')
@@ -20,16 +21,16 @@ PARAMS = (
     Param('input_mode', 'frames', "What is classified: camera frames ('image' topic) or "
           "event-camera packets ('events' topic, event_camera_msgs/EventPacket).",
           choices=INPUT_MODES, live=False),
-    Param('model_path', '', 'Checkpoint (.json) of the model to load on configure '
+    Param('model_path', SHIPPED_MODEL, 'Checkpoint (.json) of the model to load on configure '
           '(a path or package://<package>/<path>).', live=False),
     Param('device', 'cpu', "Where the model runs: 'cpu' or a torch device such as 'cuda'.",
           live=False),
     Param('torch_threads', DEFAULT_TORCH_THREADS, 'Intra-op threads of torch in this process '
           '(1: measured robust when other nodes share the cores, see docs/benchmarks.md; more '
           'pays only with idle cores).', low=1, high=256, live=False),
-    Param('profile_path', '', 'Timestep profile (.yaml) whose enhanced parameters are applied '
-          "at each T; '' for none.", live=False),
-    Param('default_timesteps', 64, 'Timestep count T used until a TimestepCommand arrives '
+    Param('profile_path', SHIPPED_PROFILE, 'Timestep profile (.yaml) whose enhanced parameters '
+          "are applied at each T; '' for none.", live=False),
+    Param('default_timesteps', 100, 'Timestep count T used until a TimestepCommand arrives '
           '(at most max_timesteps).', low=1, high=MAX_TIMESTEPS),
     Param('max_timesteps', MAX_TIMESTEPS, 'Largest T used: a TimestepCommand above it is '
           'clamped to it, one of 0 ignored (both counted in /diagnostics: timesteps_clamped, '

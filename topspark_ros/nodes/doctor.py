@@ -76,15 +76,11 @@ def _check_message_package(module: str, names: tuple) -> str:
     return ', '.join(names)
 
 
-SHIPPED_MODEL = 'package://topspark_ros/models/stdp_fmnist_n400.json'
-"""The model the shipped configuration runs (config/topspark.yaml)."""
-
-
 def _check_model() -> str:
     import numpy as np
 
     from topspark_ros.core.checkpoint import load_checkpoint
-    from topspark_ros.nodes.resources import resolve
+    from topspark_ros.nodes.resources import resolve, SHIPPED_MODEL
     path = resolve(SHIPPED_MODEL)
     model, _ = load_checkpoint(path)
     start = time.monotonic()

@@ -3,6 +3,10 @@
 import os
 
 PREFIX = 'package://'
+SHIPPED_MODEL = 'package://topspark_ros/models/stdp_fmnist_n400.json'
+"""The model the nodes run by default (config/topspark.yaml lists the same)."""
+SHIPPED_PROFILE = 'package://topspark_ros/models/stdp_fmnist_n400.profile.yaml'
+"""Its timestep profile, the nodes' default ``profile_path``."""
 
 
 def resolve(path: str) -> str:

@@ -26,14 +26,15 @@ from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import configured, declare, Param, values
 from topspark_ros.nodes.qos import RELIABILITIES, reliability, warn_on_incompatible_qos
-from topspark_ros.nodes.resources import resolve
+from topspark_ros.nodes.resources import resolve, SHIPPED_PROFILE
 
 MODES = tuple(m.value for m in Mode)
 MIN_LATENCY_SAMPLES = 5
 """Latencies of a T it takes before they replace those of the T before (see the node)."""
 PARAMS = (
-    Param('profile_path', '', "Timestep profile (.yaml) of the classifier's model, made by "
-          '`topspark sweep` (a path or package://<package>/<path>).', live=False),
+    Param('profile_path', SHIPPED_PROFILE, "Timestep profile (.yaml) of the classifier's "
+          'model, made by `topspark sweep` (a path or package://<package>/<path>).',
+          live=False),
     Param('mode', 'balanced', 'Trade-off mode.', choices=MODES),
     Param('max_accuracy_drop', 0.02, 'Largest accuracy loss accepted versus the full-T '
           'baseline (fraction).', low=0.0, high=1.0),
@@ -117,7 +118,7 @@ class TimestepControllerNode(LifecycleNode):
             if not p['profile_path']:
                 raise ValueError('profile_path is empty: give the profile `topspark sweep` '
                                  'wrote for the model (e.g. '
-                                 'package://topspark_ros/models/stdp_fmnist_n400.profile.yaml)')
+                                 f'{SHIPPED_PROFILE})')
             profile = load_profile(resolve(p['profile_path']))
         except (OSError, ValueError) as exc:
             self._configure_error = f'cannot load the timestep profile: {exc}'
