@@ -256,3 +256,17 @@ def test_enhance_names_the_options_that_ask_for_too_many_images(tmp_path, fashio
                          str(fashion_dir), '--grid', '32', '--n-val', '60000',
                          '-o', str(profile)], capsys)
     assert code == 2 and '--confirm-samples' in err and '--learn-budget 0' in err
+
+
+def test_train_without_t_takes_the_default_350(tmp_path, fashion_dir, capsys):
+    """eval's own default T changed the -T every command shares: train failed on None."""
+    code, trained, err = _run(['train', '--data-dir', str(fashion_dir), '--n-train', '20',
+                               '--neurons', '10', '--n-eval', '0',
+                               '-o', str(tmp_path / 'm.json')], capsys)
+    assert code == 0, err
+    assert trained['timesteps'] == 350
+    for command in ('train', 'sweep', 'enhance', 'eval'):
+        with pytest.raises(SystemExit):
+            main([command, '--help'])
+        assert '(default: 350; eval: the T the model was made for)' in ' '.join(
+            capsys.readouterr().out.split())

@@ -88,3 +88,17 @@ def parse_grid(text: str) -> list:
     if not grid or min(grid) < 1:
         raise UsageError(f'--grid: timestep counts must be >= 1, got {text!r}')
     return grid
+
+
+class StoreGiven(argparse.Action):
+    """
+    Store the option's value and note that it was given (``<dest>_given`` True).
+
+    For an option whose default one command replaces with its own (``eval``'s ``-T``: the T the
+    model was made for) without changing the default the other commands share.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        """Store ``values`` and mark the option given."""
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f'{self.dest}_given', True)

@@ -22,7 +22,6 @@ def add_parser(sub, parent) -> None:
                         help='images to evaluate (default: the whole split)')
     parser.add_argument('--vote', choices=('all_activity', 'cosine'), default='all_activity',
                         help='readout vote (default: %(default)s)')
-    parser.set_defaults(timesteps=None)  # the model's own T (run), not the parent's 350
     parser.add_argument('--params-from', help='timestep profile whose parameters enhanced '
                         'for --timesteps are applied (a T the profile lacks is an error; '
                         "default: none, the model's own parameters)")
@@ -36,8 +35,8 @@ def run(args) -> dict:
     from topspark_ros.core.topspark.evaluate import evaluate
 
     model, meta = common.load_model(args)
-    if args.timesteps is None:  # a converted model made for T=2 ran at 350, 100x slower
-        args.timesteps = int(meta.get('info', {}).get('timesteps') or 350)
+    if not getattr(args, 'timesteps_given', False):  # a converted model made for T=2 ran
+        args.timesteps = int(meta.get('info', {}).get('timesteps') or 350)  # at 350
     common.check_data_kind(model, args)
     dataset = common.class_aligned(common.dataset(args, args.split, spec=model.input_spec),
                                    meta, args.model)

@@ -13,7 +13,7 @@ import argparse
 import topspark_ros
 from topspark_ros.cli import enhance, evaluate, events, exchange, sweep, train
 from topspark_ros.cli.args import (fraction, image_size, positive_float, positive_int, PROG,
-                                   UsageError)
+                                   StoreGiven, UsageError)
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS
 
 ROS_COMMANDS = {
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                      '(default: %(default)s)')
     data.add_argument('--batch-size', type=positive_int, default=256,
                       help='samples per inference batch (default: %(default)s)')
-    data.add_argument('--timesteps', '-T', type=positive_int, default=350,
+    data.add_argument('--timesteps', '-T', type=positive_int, default=350, action=StoreGiven,
                       help='timesteps per sample (default: %(default)s; eval: the T the model '
                       'was made for)')
     data.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
