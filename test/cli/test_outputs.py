@@ -259,7 +259,7 @@ def test_enhance_names_the_options_that_ask_for_too_many_images(tmp_path, fashio
 
 
 def test_train_without_t_takes_the_default_350(tmp_path, fashion_dir, capsys):
-    """eval's own default T changed the -T every command shares: train failed on None."""
+    """The eval default T changed the -T every command shares: train failed on None."""
     code, trained, err = _run(['train', '--data-dir', str(fashion_dir), '--n-train', '20',
                                '--neurons', '10', '--n-eval', '0',
                                '-o', str(tmp_path / 'm.json')], capsys)
