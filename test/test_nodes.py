@@ -727,3 +727,17 @@ def test_the_classifier_configures_with_no_parameter_given(ros) -> None:
     node = ClassifierNode(context=context)
     executor.add_node(node)
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+
+
+def test_the_classifier_given_only_another_model_configures(ros) -> None:
+    """The shipped profile as a default refused every other model given alone (a review)."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, _ = ros
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter('model_path', value='package://topspark_ros/models/converted_fmnist_vgg.json'),
+        Parameter('default_timesteps', value=2)])
+    executor.add_node(node)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS

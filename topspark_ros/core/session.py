@@ -129,7 +129,8 @@ class ClassifierSession:
         if profile is not None and profile.model_sha256 != sha:
             raise ValueError(f'the profile describes another model (SHA-256 '
                              f'{profile.model_sha256[:16]}..., {path} has {sha[:16]}...): '
-                             'sweep this model, or give its own profile')
+                             'sweep this model and give its own profile, or none (the '
+                             "classifier's profile_path: '')")
         names = tuple(class_names) or tuple(meta.get('info', {}).get('class_names', ()))
         return cls(model, class_names=names, **kwargs)
 

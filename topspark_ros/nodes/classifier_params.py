@@ -11,7 +11,7 @@ from topspark_ros.core.pipeline import FROM_CHECKPOINT
 from topspark_ros.core.preprocess import CROPS
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS
 from topspark_ros.nodes.parameters import Param
-from topspark_ros.nodes.resources import SHIPPED_MODEL, SHIPPED_PROFILE
+from topspark_ros.nodes.resources import SHIPPED_MODEL
 
 IMAGE_TRANSPORTS = ('raw', 'compressed')
 INPUT_MODES = ('frames', 'events')
@@ -28,8 +28,9 @@ PARAMS = (
     Param('torch_threads', DEFAULT_TORCH_THREADS, 'Intra-op threads of torch in this process '
           '(1: measured robust when other nodes share the cores, see docs/benchmarks.md; more '
           'pays only with idle cores).', low=1, high=256, live=False),
-    Param('profile_path', SHIPPED_PROFILE, 'Timestep profile (.yaml) whose enhanced parameters '
-          "are applied at each T; '' for none.", live=False),
+    Param('profile_path', '', 'Timestep profile (.yaml) of the model, whose enhanced parameters '
+          "are applied at each T; '' for none (config/topspark.yaml sets the shipped model's).",
+          live=False),
     Param('default_timesteps', 100, 'Timestep count T used until a TimestepCommand arrives '
           '(at most max_timesteps).', low=1, high=MAX_TIMESTEPS),
     Param('max_timesteps', MAX_TIMESTEPS, 'Largest T used: a TimestepCommand above it is '

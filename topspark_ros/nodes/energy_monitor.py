@@ -33,7 +33,7 @@ from topspark_ros.core.topspark.meter import EnergyMeter, Measured
 from topspark_ros.msg import Classification, EnergyEstimate
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.parameters import declare, Param, values
-from topspark_ros.nodes.resources import resolve, SHIPPED_PROFILE
+from topspark_ros.nodes.resources import resolve
 
 PARAMS = (
     Param('energy_preset', 'cmos45_fp32', 'Hardware preset the estimates assume.',
@@ -56,8 +56,9 @@ PARAMS = (
     Param('publish_rate_hz', 1.0, 'EnergyEstimate messages and /diagnostics statuses per '
           'second (the averaging window, node clock).',
           low=0.01, high=100.0, live=False),
-    Param('profile_path', SHIPPED_PROFILE, 'Timestep profile giving the full-T baseline '
-          "energy and the ANN's MACs ('' : use baseline_energy_j).", live=False),
+    Param('profile_path', '', 'Timestep profile giving the full-T baseline energy and the '
+          "ANN's MACs ('' : use baseline_energy_j; config/topspark.yaml sets the shipped "
+          "model's).", live=False),
     Param('baseline_energy_j', 0.0, 'Energy per inference at full T when no profile is given '
           '(0: unknown, no saving reported).', low=0.0, live=False),
     Param('silence_warn_s', 5.0, 'Diagnostics warn when no classification arrived for this '

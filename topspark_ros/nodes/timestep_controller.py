@@ -32,9 +32,9 @@ MODES = tuple(m.value for m in Mode)
 MIN_LATENCY_SAMPLES = 5
 """Latencies of a T it takes before they replace those of the T before (see the node)."""
 PARAMS = (
-    Param('profile_path', SHIPPED_PROFILE, "Timestep profile (.yaml) of the classifier's "
-          'model, made by `topspark sweep` (a path or package://<package>/<path>).',
-          live=False),
+    Param('profile_path', '', "Timestep profile (.yaml) of the classifier's model, made by "
+          '`topspark sweep` (a path or package://<package>/<path>; config/topspark.yaml sets '
+          "the shipped model's).", live=False),
     Param('mode', 'balanced', 'Trade-off mode.', choices=MODES),
     Param('max_accuracy_drop', 0.02, 'Largest accuracy loss accepted versus the full-T '
           'baseline (fraction).', low=0.0, high=1.0),
