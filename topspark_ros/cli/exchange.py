@@ -17,10 +17,12 @@ The parser (:mod:`topspark_ros.cli.parser`) adds it with :func:`add_parser`;
 """
 
 import argparse
+import math
 import sys
 
 from topspark_ros.cli import common
-from topspark_ros.cli.args import non_negative_int, positive_float, positive_int, UsageError
+from topspark_ros.cli.args import (non_negative_int, positive_float, positive_int, PROG,
+                                   UsageError)
 
 FORMATS = ('nir',)
 
@@ -88,7 +90,8 @@ def add_parser(sub) -> None:
     imp.add_argument('--std', type=_floats,
                      help="input normalisation std per channel (default: the graph's, else 1)")
     imp.add_argument('--lif-dt', type=positive_float, default=None, metavar='SECONDS',
-                     help="forward-Euler step of LIF nodes (default: 1e-4, snnTorch's)")
+                     help="forward-Euler step of LIF nodes (default: the graph's dt_s, which "
+                     "topspark export records, else 1e-4, snnTorch's)")
     imp.add_argument('--class-names', help='comma-separated class names (default: the '
                      "graph's metadata, else none)")
     imp.add_argument('--timesteps', '-T', type=positive_int,
@@ -108,17 +111,19 @@ def _print_report(args, report) -> None:
 
 def _export(args) -> dict:
     """Write the model as a NIR graph; optionally re-simulate it."""
-    from topspark_ros.core.checkpoint import load_checkpoint
+    from topspark_ros.core.checkpoint import load_checkpoint, metadata_path
     from topspark_ros.core.exchange.nir_export import export_model, write_nir
     from topspark_ros.core.exchange.nir_import import read_graph
-
-    from topspark_ros.core.checkpoint import metadata_path
 
     if args.params_from and not args.timesteps:
         raise UsageError('--params-from needs -T: the T whose enhanced parameters to '
                          'export')
     common.check_output(args.output, args.overwrite, inputs=(metadata_path(args.model),))
     model, meta = load_checkpoint(args.model)
+    # Nor the model's tensors or the profile (--overwrite replaced whatever -o named).
+    common.check_output(args.output, args.overwrite, inputs=(
+        metadata_path(args.model).parent / meta['tensors']['file'],
+        *([args.params_from] if args.params_from else [])))
     info = meta.get('info', {})
     data = _check_data(args, model, info) if args.check else None
     params, enhanced = None, None
@@ -126,6 +131,10 @@ def _export(args) -> dict:
         profile = common.profile_at(args.params_from, args.timesteps, (args.model, meta))
         enhanced = profile.params_for(args.timesteps)
         params = None if enhanced is None else model.params_for_values(enhanced)
+        if enhanced is None:
+            print(f'{PROG}: note: {args.params_from} has no enhanced parameters at '
+                  f"T={args.timesteps}: the model's own are exported", file=sys.stderr)
+        info = {**info, 'timesteps': args.timesteps}  # the T the graph's parameters are for
     graph, report = export_model(model, pool=args.pool, params=params, info=info)
     path = write_nir(graph, args.output, overwrite=args.overwrite)
     _print_report(args, report)
@@ -174,13 +183,18 @@ def _check(args, model, info: dict, graph, data: tuple, params) -> dict:
 def _import(args) -> dict:
     """Import a NIR graph as a converted-family checkpoint."""
     from topspark_ros.core.checkpoint import save_checkpoint
-    from topspark_ros.core.exchange.nir_import import DEFAULT_LIF_DT_S, import_graph, read_graph
+    from topspark_ros.core.exchange.nir_import import import_graph, read_graph
+    from topspark_ros.core.exchange.nir_sim import graph_metadata
 
     common.check_output(args.output, args.overwrite, checkpoint=True)
     graph = read_graph(args.file)
+    written = graph_metadata(graph).get('dt_s')
+    if args.lif_dt is not None and written and not math.isclose(args.lif_dt, written):
+        print(f'{PROG}: note: {args.file} was written for LIF steps of {written:g} s (its '
+              f'metadata); --lif-dt {args.lif_dt:g} changes its leaks (leave it out to '
+              'import the graph as written)', file=sys.stderr)
     model, report, info = import_graph(
-        graph, mean=args.mean, std=args.std,
-        lif_dt_s=args.lif_dt if args.lif_dt is not None else DEFAULT_LIF_DT_S)
+        graph, mean=args.mean, std=args.std, lif_dt_s=args.lif_dt)
     if args.class_names:
         info['class_names'] = [c.strip() for c in args.class_names.split(',')]
     if info['class_names'] and len(info['class_names']) != model.n_classes:

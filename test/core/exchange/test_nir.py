@@ -146,6 +146,7 @@ def test_an_stdp_model_exports_at_a_reduced_t_with_its_profiles_parameters(
     assert tuned['check_agreement'] == 1.0 and tuned['enhanced_params']['theta_scale'] < 1
     metadata = graph_metadata(nir.read(tmp_path / 'b.nir'))
     assert metadata['input']['rate_hz'] == tuned['enhanced_params']['input_rate_hz']
+    assert metadata['timesteps'] == 8  # the T its parameters are for, not the model's 350
     code, _, err = _cli_json(['export', '-m', str(STDP), '-o', str(tmp_path / 'c.nir'),
                               '--params-from', str(profile)], capsys)
     assert code == 2 and 'needs -T' in err
@@ -171,10 +172,14 @@ def test_export_refuses_a_check_it_cannot_run_and_the_model_itself_before_writin
     model = tmp_path / 'm.json'
     shutil.copy(STDP, model)
     shutil.copy(STDP.parent / json.loads(STDP.read_text())['tensors']['file'], tmp_path)
-    code, _, err = _cli_json(['export', '-m', str(model), '-o', str(model), '--overwrite'],
-                             capsys)
-    assert code == 2 and 'same file as the input' in err
-    assert json.loads(model.read_text())['tensors']  # still the model
+    tensors = tmp_path / json.loads(STDP.read_text())['tensors']['file']
+    profile = tmp_path / 'p.yaml'
+    shutil.copy(MODELS / 'stdp_fmnist_n400.profile.yaml', profile)
+    for target in (model, tensors, profile):
+        code, _, err = _cli_json(['export', '-m', str(model), '-o', str(target), '--overwrite',
+                                  '--params-from', str(profile), '-T', '8'], capsys)
+        assert code == 2 and 'same file as the input' in err, err
+    assert load_checkpoint(model)[0].n_classes == 10  # still the model, tensors whole
 # --- import ------------------------------------------------------------------------------
 
 
@@ -226,8 +231,8 @@ def test_import_snntorch_style_lif_matches_leaky_with_subtract_reset(tmp_path):
 def test_a_leaky_model_exports_as_lif_and_imports_back_the_same(tmp_path):
     """A leaky layer was exported as IF, its leak lost (a review: 83 % agreement at T=8)."""
     rng = np.random.default_rng(0)
-    graph, _ = _snntorch_style_dense(rng, beta=0.8)
-    model, _, _ = import_graph(_written(graph, tmp_path))
+    graph, _ = _snntorch_style_dense(rng, beta=0.8, dt=1e-3)
+    model, _, _ = import_graph(_written(graph, tmp_path), lif_dt_s=1e-3)
     exported, report = export_model(model)
     assert not [e for e in report.entries if e.status == 'not representable'
                 and e.node.startswith('layer')]
@@ -241,6 +246,20 @@ def test_a_leaky_model_exports_as_lif_and_imports_back_the_same(tmp_path):
                                model.infer(images, timesteps=8).evidence, atol=1e-5)
     figures = resimulate(model, read, images, np.zeros(50, np.int64), 8)
     assert figures['agreement'] == 1.0 and figures['plain_nir_agreement'] > 0.5
+
+
+def test_import_says_when_lif_dt_is_not_the_step_the_graph_was_written_for(tmp_path, capsys):
+    """--lif-dt of the first import, given again, silently changed the leaks (a review)."""
+    graph, _ = _snntorch_style_dense(np.random.default_rng(0), beta=0.8, dt=1e-3)
+    model, _, _ = import_graph(_written(graph, tmp_path), lif_dt_s=1e-3)
+    exported = write_nir(export_model(model)[0], tmp_path / 'again.nir')
+    out = str(tmp_path / 'm.json')
+    assert cli.main(['import', str(exported), '-o', out, '-q']) == 0
+    assert 'note' not in capsys.readouterr().err
+    assert load_checkpoint(out)[0].config.leak == pytest.approx(model.config.leak)
+    assert cli.main(['import', str(exported), '-o', out, '--overwrite', '-q', '--lif-dt',
+                     '2e-4']) == 0
+    assert 'written for LIF steps of 0.0001 s' in capsys.readouterr().err
 
 
 def test_import_conv_sum_pool_and_per_channel_thresholds_agrees_with_simulator(tmp_path):

@@ -191,13 +191,16 @@ def _row_gain(gain: np.ndarray, spec: dict, name: str) -> np.ndarray:
 
 
 def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
-                 std: Optional[Sequence[float]] = None, lif_dt_s: float = DEFAULT_LIF_DT_S,
+                 std: Optional[Sequence[float]] = None, lif_dt_s: Optional[float] = None,
                  device: str = 'cpu'):
     """
     Return ``(model, report, info)``: ``graph`` as a ``ConvertedNetwork`` (see module doc).
 
     ``mean``/``std``: input normalisation per channel (default: the graph's topspark
-    metadata, else 0 and 1). ``info``: class names and T from the metadata, for the
+    metadata, else 0 and 1). ``lif_dt_s``: the forward-Euler step of LIF nodes (default: the
+    metadata's ``dt_s``, which ``topspark export`` writes, else :data:`DEFAULT_LIF_DT_S`, so a
+    graph this package exported imports back the same). ``info``: class names and T from the
+    metadata, for the
     checkpoint. Raises :class:`NirImportError` (one line, naming the node) on anything the
     converted family cannot represent.
     """
@@ -207,6 +210,8 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
                                              ConvertedParams, ConvertibleNet, INPUT)
 
     meta = graph_metadata(graph)
+    if lif_dt_s is None:
+        lif_dt_s = float(meta.get('dt_s') or DEFAULT_LIF_DT_S)
     neuron_meta = meta.get('neurons', {})
     report = FidelityReport()
     nodes = graph.nodes
