@@ -178,6 +178,7 @@ def test_the_processes_read_the_autostart_value_the_launch_passes() -> None:
     for argv, expected in ((['n'], False), (['n', '--autostart'], True),
                            (['n', '--autostart', 'true'], True),
                            (['n', '--autostart', 'False'], False),
+                           (['n', '--autostart', '1'], True), (['n', '--autostart', '0'], False),
                            (['n', '--autostart', 'false', '--ros-args', '--log-level', 'info'],
                             False),
                            (['n', '--autostart', '--ros-args', '-p', 'x:=1'], True)):

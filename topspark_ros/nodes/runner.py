@@ -269,13 +269,13 @@ def parse_process_args(argv: Sequence[str]) -> argparse.Namespace:
         description='Run the node(s) of this process; ROS arguments go after --ros-args '
         '(-p name:=value, --params-file FILE, -r from:=to).')
     parser.add_argument('--autostart', nargs='?', const='true', default='false',
-                        type=str.lower, choices=('true', 'false'),
-                        help='configure and activate lifecycle nodes at once (alone or '
-                        "'true'; default: %(default)s)")
+                        type=str.lower, choices=('true', 'false', '1', '0'),
+                        help='configure and activate lifecycle nodes at once (alone, '
+                        "'true' or '1', as launch conditions read them; default: %(default)s)")
     parser.add_argument('--executor', choices=EXECUTORS, default='multi',
                         help='the executor (default: %(default)s; see the README)')
     own = parser.parse_args(rclpy.utilities.remove_ros_args(list(argv))[1:])
-    own.autostart = own.autostart == 'true'
+    own.autostart = own.autostart in ('true', '1')
     return own
 
 

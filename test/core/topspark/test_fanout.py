@@ -139,6 +139,15 @@ def test_an_address_where_no_cluster_answers_is_an_error_at_once(small_model, fa
     with pytest.raises(ConnectionError, match=f'no Ray cluster answers at 127.0.0.1:{port}'):
         check_reachable(f'127.0.0.1:{port}')
     check_reachable('auto')  # not an address to check: Ray's to find
+    if socket.has_ipv6:  # an IPv6 head node, in brackets (where loopback has IPv6)
+        with socket.socket(socket.AF_INET6) as listening:
+            try:
+                listening.bind(('::1', 0))
+            except OSError:
+                listening.close()
+            else:
+                listening.listen()
+                check_reachable(f'[::1]:{listening.getsockname()[1]}')
     # The command, in a process of its own (this module's cluster is initialised here).
     done = subprocess.run(
         [sys.executable, '-m', 'topspark_ros.cli', 'sweep', '-m', str(small_model), '--grid',

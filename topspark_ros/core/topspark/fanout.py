@@ -90,6 +90,7 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     host, sep, port = address.split('://', 1)[-1].rpartition(':')
     if not sep or not port.isdigit():
         return
+    host = host.strip('[]')  # [::1]:6379, an IPv6 head node
     try:
         socket.create_connection((host or 'localhost', int(port)), timeout=timeout_s).close()
     except OSError as exc:
