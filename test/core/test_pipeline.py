@@ -152,10 +152,17 @@ def test_refusals_name_the_parameters() -> None:
 def test_settings_read_the_parameters_of_their_names() -> None:
     settings = Settings.from_values(dict(VALUES, early_exit=True, early_exit_margin=2.0,
                                          roi=[1, 2, 30, 20]))
-    assert settings.early_exit_rule.margin == 2.0 and settings.early_exit_rule.min_steps == 8
+    rule = settings.early_exit_rule(None)
+    assert rule.margin == 2.0 and rule.min_steps == VALUES['early_exit_min_steps']
+    # 0: the family's floor, 1 for a converted model (8 never let T = 1 to 8 exit: a review).
+    floor = Settings.from_values(dict(VALUES, early_exit=True, early_exit_min_steps=0))
+    converted = type('Model', (), {'checkpoint_family': 'converted'})()
+    stdp = type('Model', (), {'checkpoint_family': 'stdp'})()
+    assert (floor.early_exit_rule(converted).min_steps, floor.early_exit_rule(stdp).min_steps
+            ) == (1, 8)
     assert settings.region == (1, 2, 30, 20)
     plain = Settings.from_values(VALUES)
-    assert plain.early_exit_rule is None and plain.region is None
+    assert plain.early_exit_rule(None) is None and plain.region is None
     assert Settings.from_values(dict(VALUES, roi=[5, 5, 0, 9])).region is None
     assert plain.timesteps(None) == 64 and plain.timesteps(200000) == 100000
 

@@ -153,10 +153,11 @@ def run(args) -> dict:
 
 def _min_steps(args, model) -> int:
     """Return the early-exit floor: ``--early-exit-min-steps``, else the family's."""
+    from topspark_ros.core.topspark.early_exit import default_min_steps
+
     if args.early_exit_min_steps is not None:
         return args.early_exit_min_steps
-    # A floor of 8 never exits a converted model's T = 1 .. 8 (its profile had none).
-    return 1 if model.checkpoint_family == 'converted' else 8
+    return default_min_steps(model)
 
 
 def _keep_existing_profile(output: str, args, model_sha256: str, enhanced):

@@ -35,7 +35,7 @@ from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.frame_gaps import FrameGaps
 from topspark_ros.core.session import ClassifierSession, Prediction
 from topspark_ros.core.threads import set_torch_threads
-from topspark_ros.core.topspark.early_exit import EarlyExit
+from topspark_ros.core.topspark.early_exit import default_min_steps, EarlyExit
 
 OK, WARN, ERROR = 0, 1, 2
 """Status levels of :meth:`ClassifierPipeline.status` (those of diagnostic_msgs, as numbers)."""
@@ -66,7 +66,8 @@ class Settings:
         ``T`` until a command comes, and the largest ``T`` used (:meth:`timesteps`).
     early_exit, early_exit_margin, early_exit_min_steps
         stop an input once its best class leads the second by ``early_exit_margin`` output
-        spikes, never before ``early_exit_min_steps`` steps (:attr:`early_exit_rule`).
+        spikes, never before ``early_exit_min_steps`` steps (0: the model family's floor;
+        :meth:`early_exit_rule`).
     online_learning
         learn from every input with unsupervised STDP at its ``T``.
     save_every_n
@@ -95,12 +96,17 @@ class Settings:
         """Return ``T`` for an input: ``commanded`` (None: the default), at most the maximum."""
         return min(commanded or self.default_timesteps, self.max_timesteps)
 
-    @property
-    def early_exit_rule(self) -> Optional[EarlyExit]:
-        """Return the early-exit rule, or None when ``early_exit`` is off."""
+    def early_exit_rule(self, model) -> Optional[EarlyExit]:
+        """
+        Return the early-exit rule for ``model``, or None when ``early_exit`` is off.
+
+        ``early_exit_min_steps`` 0: the floor of the model's family
+        (:func:`~topspark_ros.core.topspark.early_exit.default_min_steps`).
+        """
         if not self.early_exit:
             return None
-        return EarlyExit(margin=self.early_exit_margin, min_steps=self.early_exit_min_steps)
+        return EarlyExit(margin=self.early_exit_margin,
+                         min_steps=self.early_exit_min_steps or default_min_steps(model))
 
     @property
     def region(self) -> Optional[Tuple[int, int, int, int]]:
@@ -348,7 +354,7 @@ class ClassifierPipeline:
             timesteps, session = self.current_timesteps(settings), self.session
             frame, layout = read()
             prediction = session.classify(frame, layout, timesteps,
-                                          early_exit=settings.early_exit_rule)
+                                          early_exit=settings.early_exit_rule(session.model))
             if settings.online_learning:  # published with the cost of learning from it
                 prediction = session.charge_learning(
                     prediction, session.learn(frame, layout, timesteps))
@@ -415,8 +421,9 @@ class ClassifierPipeline:
         timesteps, session = self.current_timesteps(settings), self.session
         sensor_size, roi = windows[0].sensor_size, settings.region
         arrays = [w.events for w in windows]
-        predictions = session.classify_events(arrays, sensor_size, timesteps, roi=roi,
-                                              early_exit=settings.early_exit_rule)
+        predictions = session.classify_events(
+            arrays, sensor_size, timesteps, roi=roi,
+            early_exit=settings.early_exit_rule(session.model))
         if settings.online_learning:  # published with the cost of learning from each window
             learnt = session.learn_events(arrays, sensor_size, timesteps, roi=roi)
             predictions = [session.charge_learning(prediction, ops)

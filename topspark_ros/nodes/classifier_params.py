@@ -39,7 +39,8 @@ PARAMS = (
     Param('early_exit', False, 'Stop an input early once its winning class is decided.'),
     Param('early_exit_margin', 3.0, 'Early exit: lead in accumulated output spikes of the best '
           'class over the second (> 0).', above=0.0),
-    Param('early_exit_min_steps', 8, 'Early exit: never stop before this many steps.', low=1),
+    Param('early_exit_min_steps', 0, 'Early exit: never stop before this many steps (0: the '
+          "model family's floor, 8, or 1 for a converted model, whose T is 1 to 8).", low=0),
     Param('online_learning', False, 'Adapt the weights to incoming frames with unsupervised '
           'STDP at the commanded T (each classification then carries the cost of learning '
           'from its frame: plasticity_updates and energy_j).'),

@@ -42,6 +42,15 @@ class EarlyExit:
             raise ValueError(f'early-exit min_steps must be >= 1, got {self.min_steps}')
 
 
+def default_min_steps(model) -> int:
+    """
+    Return the early-exit floor for ``model`` when none is given: 8, 1 for a converted model.
+
+    A converted model runs T = 1 to 8: a floor of 8 never let it exit (a review).
+    """
+    return 1 if getattr(model, 'checkpoint_family', None) == 'converted' else 8
+
+
 def class_votes(assignments: np.ndarray, n_classes: int) -> tuple:
     """
     Return ``(exit_class int64 [N], exit_weight float64 [N])`` for neuron ``assignments``.
