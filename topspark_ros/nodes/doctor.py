@@ -3,9 +3,10 @@ Check that this installation works end to end on this host, and say what is wron
 
 ``ros2 run topspark_ros doctor`` (or ``python -m topspark_ros.nodes.doctor``) checks, in order:
 the Python libraries the core needs (numpy, torch, numba, safetensors, Pillow, PyYAML), rclpy
-and the RMW implementation, the generated ``topspark_ros.msg`` types and the message packages
-the nodes import (vision_msgs, event_camera_msgs), that the shipped model loads and classifies
-a frame, then a real DDS round trip of every topspark_ros message type
+and the RMW implementation, the generated ``topspark_ros.msg`` types, that the shipped model
+loads and classifies a frame, the message packages some features import (vision_msgs for
+``publish_vision_msgs``, event_camera_msgs for event input: a warning, not a failure, where
+one is missing), then a real DDS round trip of every topspark_ros message type
 between this process and a child process it starts (``--echo``), with the round-trip time.
 It prints one line per check and exits non-zero if any failed.
 """
@@ -156,18 +157,24 @@ def run_checks(timeout_s: float = 10.0, out: Callable[[str], None] = print) -> b
         ('PyYAML', lambda: _check_import('yaml')),
         ('rclpy', _check_rclpy),
         ('messages', _check_messages),
-        ('vision_msgs', lambda: _check_message_package(
-            'vision_msgs.msg', ('Classification', 'LabelInfo'))),
-        ('event_camera_msgs', lambda: _check_message_package(
-            'event_camera_msgs.msg', ('EventPacket',))),
         ('shipped model', _check_model),
     ]
+    optional = [  # (name, check, what needs it): a warning where missing
+        ('vision_msgs', lambda: _check_message_package(
+            'vision_msgs.msg', ('Classification', 'LabelInfo')),
+         'publish_vision_msgs (default true; set it false without vision_msgs)'),
+        ('event_camera_msgs', lambda: _check_message_package(
+            'event_camera_msgs.msg', ('EventPacket',)), 'input_mode events'),
+    ]
     ok_all = True
-    for name, check in checks:
+    for name, check, needed_by in [(n, c, None) for n, c in checks] + optional:
         try:
             detail, ok = check(), True
         except Exception as exc:  # a doctor reports every failure instead of stopping
             detail, ok = f'{type(exc).__name__}: {exc}', False
+        if not ok and needed_by:
+            out(f'[warn] {name:<28} {detail} (needed by {needed_by})')
+            continue
         ok_all &= ok
         out(f'[{"ok" if ok else "FAIL":>4}] {name:<28} {detail}')
     if not ok_all:
