@@ -41,6 +41,8 @@ PARAMS = (
     Param('max_latency_ms', 0.0, 'Latency ceiling per inference (ms; 0: none).', low=0.0),
     Param('max_energy_j', 0.0, 'Energy budget per inference (J; 0: none).', low=0.0),
     Param('max_power_w', 0.0, 'Average power cap of the classifier (W; 0: none).', low=0.0),
+    Param('max_timesteps', 0, "Largest T to command: the classifier's max_timesteps, which "
+          'clamps a larger T (0: none).', low=0),
     Param('battery_low_fraction', 0.3, 'Below this charge: one mode step toward energy_saver.',
           low=0.0, high=1.0),
     Param('battery_critical_fraction', 0.1, 'Below this charge: energy_saver.', low=0.0,
@@ -68,7 +70,7 @@ def _settings(p: dict) -> tuple:
     constraints = Constraints(
         max_accuracy_drop=p['max_accuracy_drop'],
         max_latency_ms=p['max_latency_ms'] or None, max_energy_j=p['max_energy_j'] or None,
-        max_power_w=p['max_power_w'] or None)
+        max_power_w=p['max_power_w'] or None, max_timesteps=p['max_timesteps'] or None)
     policy = BatteryPolicy(
         low_fraction=p['battery_low_fraction'], critical_fraction=p['battery_critical_fraction'],
         low_extra_drop=p['low_extra_drop'], critical_extra_drop=p['critical_extra_drop'],

@@ -211,6 +211,25 @@ def test_infeasible_reports_the_violated_constraints():
     assert 'latency 0.4 ms > 0.1 ms' in choice.reason and 'energy 1 uJ > 500 nJ' in choice.reason
 
 
+def test_t_above_the_classifiers_maximum_is_not_commanded():
+    """The classifier clamped a commanded T=150 to its max_timesteps 16 every few s (a review)."""
+    assert choose_timestep(PROFILE, Constraints(max_accuracy_drop=0.0),
+                           Mode.BALANCED).timesteps == 350
+    choice = choose_timestep(PROFILE, Constraints(max_accuracy_drop=0.02, max_timesteps=64),
+                             Mode.ACCURACY_FIRST)
+    assert choice.feasible and choice.timesteps == 64
+    # None within the accuracy bound below the maximum: the largest T allowed, said so.
+    choice = choose_timestep(PROFILE, Constraints(max_accuracy_drop=0.0, max_timesteps=100),
+                             Mode.BALANCED)
+    assert not choice.feasible and choice.timesteps == 100
+    assert 'T <= 100' in choice.reason
+    assert feasible_timesteps(PROFILE, Constraints(max_accuracy_drop=1.0, max_timesteps=32)) \
+        == (16, 32)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match='max_timesteps'):
+            Constraints(max_timesteps=bad)
+
+
 def test_power_uses_the_rate_else_the_latency():
     c = Constraints(max_accuracy_drop=1.0, max_power_w=0.1)
     # P = E * rate: at 10 Hz every T passes; at 10 kHz T=200 draws 0.125 W > 0.1 W.

@@ -139,6 +139,9 @@ class Constraints:
         energy budget per inference (J, > 0).
     max_power_w
         average power cap of the classifier (W, > 0).
+    max_timesteps
+        the largest T the classifier runs (its ``max_timesteps``, >= 1): a larger T would be
+        clamped there, so the figures chosen for it would not be what runs.
 
     """
 
@@ -146,6 +149,7 @@ class Constraints:
     max_latency_ms: Optional[float] = None
     max_energy_j: Optional[float] = None
     max_power_w: Optional[float] = None
+    max_timesteps: Optional[int] = None
 
     def __post_init__(self) -> None:
         """Check every limit."""
@@ -155,6 +159,12 @@ class Constraints:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name,
                                    _finite(name, getattr(self, name), 0.0, low_open=True))
+        if self.max_timesteps is not None:
+            if isinstance(self.max_timesteps, bool) or int(self.max_timesteps) != \
+                    self.max_timesteps or self.max_timesteps < 1:
+                raise ValueError(f'max_timesteps must be an integer >= 1, got '
+                                 f'{self.max_timesteps!r}')
+            object.__setattr__(self, 'max_timesteps', int(self.max_timesteps))
 
 
 @dataclass(frozen=True)
@@ -432,7 +442,7 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
             excess.append(('max_accuracy_drop',
                            (required - e.accuracy) / max(base.accuracy, _TOL)))
         for name, value in (('max_latency_ms', latency), ('max_energy_j', e.energy_j),
-                            ('max_power_w', power)):
+                            ('max_power_w', power), ('max_timesteps', e.timesteps)):
             limit = getattr(constraints, name)
             if limit is not None and value is not None and value > limit * (1.0 + _TOL):
                 excess.append((name, value / limit - 1.0))
@@ -464,6 +474,8 @@ def _limits_text(setting: _Setting, profile: TimestepProfile, constraints: Const
         known = all(r.power_w is not None for r in rows)
         parts.append(f'power <= {constraints.max_power_w:g} W'
                      + ('' if known else ' (unchecked where no rate or latency is known)'))
+    if constraints.max_timesteps is not None:
+        parts.append(f'T <= {constraints.max_timesteps}')
     return ' and '.join(parts)
 
 
@@ -477,6 +489,7 @@ def _violations_text(row: _Row, setting: _Setting, constraints: Constraints) -> 
         'max_energy_j': lambda: (f'energy {format_joules(e.energy_j)} > '
                                  f'{format_joules(constraints.max_energy_j)}'),
         'max_power_w': lambda: f'power {row.power_w:.3g} W > {constraints.max_power_w:g} W',
+        'max_timesteps': lambda: f'T={e.timesteps} > {constraints.max_timesteps}',
     }
     return ', '.join(texts[name]() for name, _ in row.excess)
 
