@@ -910,6 +910,8 @@ def write_docs(path: str, block: str) -> bool:
 
 # ---------------------------------------------------------------------------- main --
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The repository this script is in: the default plot and docs are its own, wherever it runs."""
 QUICK = {'sizes': '100', 'rules': 'dc,pair', 'n_train': 1000, 'n_eval': 500, 'n_val': 500,
          'budget': 6, 'learn_budget': 0, 'learn_samples': 300, 'confirm_samples': 0,
          'n_train_steps': 10, 'grid': '350,64,32', 'enhance_grid': '32',
@@ -964,8 +966,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='times a sweep whose latencies look stalled is measured again')
     p.add_argument('--retries', type=int, default=2,
                    help='times a step whose process was killed by a signal is run again')
-    p.add_argument('--plot', default='docs/img/report_topspark.png', help='PNG to write')
-    p.add_argument('--docs', default='docs/results.md',
+    p.add_argument('--plot', default=os.path.join(REPO, 'docs', 'img', 'report_topspark.png'),
+                   help='PNG to write')
+    p.add_argument('--docs', default=os.path.join(REPO, 'docs', 'results.md'),
                    help="markdown file whose report markers get the table ('' : none)")
     return p
 

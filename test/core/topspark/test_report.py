@@ -423,3 +423,12 @@ def test_the_cache_key_follows_the_data_under_a_path(report, tmp_path):
     assert report.data_fingerprint(None) == report.data_fingerprint('fashion-mnist') == ''
     assert report.Runner(str(tmp_path), verbose=False).step_dir('s', ['x']).endswith(
         'steps/s-' + hashlib.sha256(b'["x"]').hexdigest()[:12])
+
+
+def test_the_default_plot_and_docs_are_the_repositorys(report, tmp_path, monkeypatch):
+    """Run from another folder, the report wrote its plot into ./docs/img there (a review)."""
+    monkeypatch.chdir(tmp_path)
+    opts = report.build_parser().parse_args([])
+    root = _SCRIPT.parents[1]
+    assert opts.plot == str(root / 'docs' / 'img' / 'report_topspark.png')
+    assert opts.docs == str(root / 'docs' / 'results.md')
