@@ -129,6 +129,12 @@ def test_n_train_beyond_the_split_uses_the_split(tmp_path, fashion_dir, capsys):
                               '-T', '2', '-o', str(out), '--batch-size', '4096'], capsys)
     assert code == 0, err
     assert result['n_samples'] == 10 and 'exceeds the 10 training images' in err
+    assert '--n-train 50 exceeds' in err
+    # Not given: the note says the default asked for more (it read as an option given).
+    code, result, err = _run(['train', '--data-dir', str(fashion_dir), '--n-eval', '59990',
+                              '--eval-split', 'train', '--neurons', '5', '-T', '2', '-o',
+                              str(out), '--overwrite', '--batch-size', '4096'], capsys)
+    assert code == 0 and '--n-train 1000 (the default) exceeds' in err, err
 
 
 def test_sweep_names_the_data_it_read_and_never_destroys_a_profile(

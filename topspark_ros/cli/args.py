@@ -73,8 +73,9 @@ def available_train(args, n_images: int, held_out_n: int) -> int:
         raise ValueError(f'no training images left: the split has {n_images} and --n-eval '
                          f'holds out {held_out_n}')
     if args.n_train > available:
-        print(f'topspark: note: --n-train {args.n_train} exceeds the {available} training '
-              f'images available; using {available} (--epochs gives more passes)',
+        given = '' if getattr(args, 'n_train_given', False) else ' (the default)'
+        print(f'topspark: note: --n-train {args.n_train}{given} exceeds the {available} '
+              f'training images available; using {available} (--epochs gives more passes)',
               file=sys.stderr)
     return min(args.n_train, available)
 

@@ -13,7 +13,7 @@ learn from event windows, and the checkpoint records their encoding.
 from topspark_ros.cli import common
 from topspark_ros.cli import converted as cli_converted
 from topspark_ros.cli.args import (available_train, non_negative_int, positive_float, positive_int,
-                                   UsageError)
+                                   StoreGiven, UsageError)
 
 
 def add_parser(sub, parent) -> None:
@@ -27,7 +27,7 @@ def add_parser(sub, parent) -> None:
     train.add_argument('--overwrite', action='store_true',
                        help='replace an existing checkpoint at --output (default: refuse, '
                        'before training)')
-    train.add_argument('--n-train', type=positive_int, default=1000,
+    train.add_argument('--n-train', type=positive_int, default=1000, action=StoreGiven,
                        help='training images learnt from, unlabelled (default: %(default)s)')
     train.add_argument('--n-label', type=positive_int,
                        help='labelled images (the first of the training images) used to '
