@@ -223,3 +223,12 @@ def test_event_player_plays_a_data_set_with_labels_for_scoring(ros, tmp_path) ->
     stranger = received[0].header.stamp
     stranger.nanosec = (stranger.nanosec + 1) % 1_000_000_000
     assert player.label_for(stranger) == -1
+
+
+def test_a_demo_params_file_goes_over_the_demos_own() -> None:
+    """One value changed with --params-file lost the whole demo.yaml (battery, rate, crop)."""
+    from topspark_ros.nodes.bringup import demo_params_files
+    frames = [pathlib.Path(f).name for f in demo_params_files(False, ['my.yaml'])]
+    assert frames == ['topspark.yaml', 'demo.yaml', 'my.yaml']
+    events = [pathlib.Path(f).name for f in demo_params_files(True, [])]
+    assert events == ['topspark.yaml', 'demo_events.yaml']

@@ -27,6 +27,18 @@ import time
 from typing import Optional, Sequence
 
 
+def demo_params_files(events: bool, given: list) -> list:
+    """
+    Return the demo's parameter files, in the order they apply.
+
+    The shipped config, the demo's (``demo.yaml``, ``demo_events.yaml`` with ``events``), then
+    the ``given`` ones: a file that changes one value keeps the demo's others (it replaced
+    ``demo.yaml``: the battery, the image rate and the crop went back to the defaults).
+    """
+    return [default_params_file('topspark.yaml'),
+            default_params_file('demo_events.yaml' if events else 'demo.yaml'), *given]
+
+
 def default_params_file(name: str) -> str:
     """Return ``config/<name>`` of this package (installed share/ or the source tree)."""
     try:
@@ -85,10 +97,10 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
                         help='the event-camera demo: the N-MNIST-like test set as 1 ms evt3 '
                         'packets into the converted event model (default parameters: '
                         'config/demo_events.yaml)')
-    parser.add_argument('--params-file', action='append',
-                        help='parameter YAML loaded over config/topspark.yaml, in order; may '
-                        'be repeated (default: config/demo.yaml, with --events '
-                        'config/demo_events.yaml)')
+    parser.add_argument('--params-file', action='append', default=[],
+                        help='parameter YAML loaded over config/topspark.yaml and the '
+                        "demo's config/demo.yaml (with --events config/demo_events.yaml), in "
+                        'order: it needs only the values it changes; may be repeated')
     parser.add_argument('--packet-ms', type=float, default=None,
                         help="with --events: sensor time per event packet, the player's "
                         'packet_ms (default: 1 ms, from the parameter files)')
@@ -104,9 +116,7 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
         parser.error('--duration-s must be positive')
     if args.packet_ms is not None and (not args.events or not args.packet_ms > 0):
         parser.error('--packet-ms needs --events and a positive value')
-    files = [default_params_file('topspark.yaml')]
-    files += args.params_file or [default_params_file(
-        'demo_events.yaml' if args.events else 'demo.yaml')]
+    files = demo_params_files(args.events, args.params_file)
 
     import rclpy
     from rclpy.logging import get_logger
