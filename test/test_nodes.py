@@ -697,9 +697,11 @@ def test_save_path_is_resolved_like_every_path_parameter(tmp_path, monkeypatch) 
     from topspark_ros.core.pipeline import online_save_path
     from topspark_ros.nodes.resources import resolve
     monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.delenv('ROS_HOME', raising=False)
     values = {'save_path': '~/learnt.json', 'model_path': 'm.json'}
     assert online_save_path(values, resolve) == str(tmp_path / 'learnt.json')
-    assert online_save_path({**values, 'save_path': ''}, resolve) == 'm_online.json'
+    assert online_save_path({**values, 'save_path': ''}, resolve) == \
+        str(tmp_path / '.ros' / 'topspark_ros' / 'm_online.json')
 
 
 def test_a_clamped_command_right_after_an_ignored_one_is_logged(ros, capfd) -> None:

@@ -41,6 +41,7 @@ class FakeSession:
         self.model = FakeModel(learns_online)
         self.calls = []
         self.saved = []
+        self.checkpoint_info = {}
 
     def _prediction(self, timesteps: int, class_id: int) -> Prediction:
         return Prediction(class_id=class_id, class_name='', confidence=1.0,
@@ -192,7 +193,8 @@ def test_a_frame_is_published_with_its_tag_or_dropped_while_the_model_is_busy() 
     assert pipeline.counts['errors'] == 1 and pipeline.last_error.endswith('yuv422')
 
 
-def test_learning_charges_each_prediction_and_saves_every_n(tmp_path) -> None:
+def test_learning_charges_each_prediction_and_saves_every_n(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv('ROS_HOME', '/rh')
     session = FakeSession()
     pipeline, values = _pipeline(session, online_learning=True, save_every_n=2,
                                  save_path=str(tmp_path / 'w.json'), early_exit=True)
@@ -214,20 +216,36 @@ def test_learning_charges_each_prediction_and_saves_every_n(tmp_path) -> None:
     assert pipeline.save_now() == (False, f"save failed: cannot write {values['save_path']}")
     values['save_path'] = ''
     ok, message = pipeline.save_now()
-    assert ok and message == 'saved /share/m_online.json'
-    assert pipeline.save_if_learnt() == '/share/m_online.json'
+    assert ok and message == 'saved /rh/topspark_ros/m_online.json'
+    assert pipeline.save_if_learnt() == '/rh/topspark_ros/m_online.json'
+    # A model loaded anew (cleanup and configure, a restart) has learnt nothing: its weights
+    # are not saved over the learnt ones; what it learns counts from the checkpoint's own.
+    fresh = FakeSession()
+    fresh.checkpoint_info = {'online_frames': 7}
+    pipeline.session = fresh
+    assert pipeline.learnt_here == 0 and pipeline.save_if_learnt() is None
+    values['save_path'] = str(tmp_path / 'w.json')
+    assert pipeline.classify_frame(0, _frame(1), 1, publish) is None
+    assert pipeline.save_if_learnt() == str(tmp_path / 'w.json')
+    assert fresh.saved == [(str(tmp_path / 'w.json'), {'online_frames': 8})]
     pipeline.session = None
     assert pipeline.save_now() == (False, 'no model loaded (configure first)')
     assert pipeline.save_if_learnt() is None
 
 
-def test_online_save_path_defaults_next_to_the_model() -> None:
+def test_online_save_path_defaults_to_ros_home(monkeypatch) -> None:
+    """Next to the model, learnt weights went into a package's share folder (a review)."""
     def resolve(path: str) -> str:
         return path.replace('package://pkg', '/share/pkg')
+    monkeypatch.setenv('ROS_HOME', '/rh')
     assert online_save_path({'save_path': '', 'model_path': 'package://pkg/m.json'},
-                            resolve) == '/share/pkg/m_online.json'
+                            resolve) == '/rh/topspark_ros/m_online.json'
     assert online_save_path({'save_path': '', 'model_path': '/x/model'}, resolve) == \
-        '/x/model_online'
+        '/rh/topspark_ros/model_online'
+    monkeypatch.delenv('ROS_HOME')
+    monkeypatch.setenv('HOME', '/home/robot')
+    assert online_save_path({'save_path': '', 'model_path': '/x/m.json'}, resolve) == \
+        '/home/robot/.ros/topspark_ros/m_online.json'
     assert online_save_path({'save_path': '/w.json', 'model_path': 'm.json'}, resolve) == \
         '/w.json'
     assert online_save_path({'save_path': 'package://pkg/w.json', 'model_path': 'm.json'},

@@ -225,3 +225,37 @@ def test_a_profile_of_another_model_is_refused(tmp_path) -> None:
     other = dataclasses.replace(own, model_sha256='85bf8658' * 8)
     with pytest.raises(ValueError, match='describes another model'):
         ClassifierSession.from_checkpoint(str(models / 'stdp_fmnist_n400.json'), profile=other)
+
+
+def test_learnt_weights_keep_their_origin_and_are_not_saved_over(tmp_path) -> None:
+    """
+    Learnt weights keep their origin and info, and another model is not saved over them.
+
+    A review of on-line learning: a reloaded or another model was saved over learnt weights;
+    a learnt checkpoint could not take its base model's profile; its info was dropped.
+    """
+    from pathlib import Path
+
+    from topspark_ros.core.checkpoint import load_checkpoint
+    from topspark_ros.core.topspark.profile import load_profile
+    models = Path(__file__).resolve().parents[2] / 'models'
+    base = str(models / 'stdp_fmnist_n400.json')
+    profile = load_profile(models / 'stdp_fmnist_n400.profile.yaml')
+    session = ClassifierSession.from_checkpoint(base, profile=profile)
+    frame = np.zeros((28, 28), np.uint8)
+    frame[8:20, 10:18] = 200
+    session.learn(frame, 'mono', 8)
+    out = str(tmp_path / 'learnt.json')
+    session.save(out, info={'online_frames': 1})
+    _, meta = load_checkpoint(out)
+    info = meta['info']
+    assert info['base_model_sha256'] == profile.model_sha256 != meta['tensors']['sha256']
+    assert info['online_frames'] == 1 and info['dataset']  # the base's info kept
+    # The learnt checkpoint takes its base's profile (the enhanced parameters it learnt with).
+    again = ClassifierSession.from_checkpoint(out, profile=profile)
+    assert again.base_model_sha256 == profile.model_sha256
+    again.save(out, info={'online_frames': 2})  # the same origin: replaced
+    other = ClassifierSession.from_checkpoint(str(models / 'converted_fmnist_vgg.json'))
+    with pytest.raises(ValueError, match='learnt from another model'):
+        other.save(out)
+    assert load_checkpoint(out)[1]['info']['online_frames'] == 2

@@ -211,9 +211,14 @@ def profile_at(path: str, timesteps: int, model: Optional[tuple] = None):
 
 
 def check_profile_of(profile, path: str, model_path: str, meta: dict) -> None:
-    """Refuse (usage error) ``--params-from``'s ``profile`` when it is of another model."""
+    """
+    Refuse (usage error) ``--params-from``'s ``profile`` when it is of another model.
+
+    A checkpoint the classifier saved after learning on line takes the profile of the model
+    it learnt from (its ``base_model_sha256``).
+    """
     sha = meta['tensors']['sha256']
-    if profile.model_sha256 != sha:
+    if profile.model_sha256 not in (sha, (meta.get('info') or {}).get('base_model_sha256')):
         raise UsageError(f'--params-from: {path} profiles another model '
                          f'({profile.model_sha256[:16]}..., {model_path} has {sha[:16]}...)')
 

@@ -144,14 +144,18 @@ def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSes
 
 def online_save_path(values: Values, resolve: Callable[[str], str]) -> str:
     """
-    Return where learnt weights go: ``save_path``, else ``model_path`` + ``_online``.
+    Return where learnt weights go: ``save_path``, else ``$ROS_HOME/topspark_ros/<model>_online``.
 
     Both through ``resolve`` (``~`` expanded, ``package://`` URLs), as every path parameter.
+    ``ROS_HOME`` defaults to ``~/.ros``, as ROS's logs: the model's own folder is a package's
+    share folder on a robot (not writable from an apt install, emptied by the next build).
     """
     if values['save_path']:
         return resolve(values['save_path'])
-    model = resolve(values['model_path'])
-    return model[:-5] + '_online.json' if model.endswith('.json') else model + '_online'
+    name = os.path.basename(resolve(values['model_path']))
+    name = name[:-5] + '_online.json' if name.endswith('.json') else name + '_online'
+    home = os.environ.get('ROS_HOME') or os.path.join(os.path.expanduser('~'), '.ros')
+    return os.path.join(home, 'topspark_ros', name)
 
 
 def event_stream(values: Values):
@@ -222,6 +226,15 @@ class ClassifierPipeline:
         self._recent = Recent()
         self._batch = 1
         self._packets_lost = 0
+        # Inputs the model in hand learnt: (that session, count). The 'learnt' counter is the
+        # process's; a save counted it, and saved a reloaded model over what it had learnt.
+        self._learnt_here = (None, 0)
+
+    @property
+    def learnt_here(self) -> int:
+        """Return how many inputs the model in hand (:attr:`session`) has learnt."""
+        session, n = self._learnt_here
+        return n if session is self.session and session is not None else 0
 
     # Lifecycle ----------------------------------------------------------------------------
     def load(self) -> None:
@@ -273,8 +286,13 @@ class ClassifierPipeline:
             _warm_up(session, self.values(), True)
 
     def free_accelerator(self) -> None:
-        """Drop a model that is not on the CPU (reopened on activate); hold :attr:`busy`."""
-        if self.values()['device'] != 'cpu':
+        """
+        Drop a model that is not on the CPU (reopened on activate); hold :attr:`busy`.
+
+        A model that learnt on line is kept: reopened, it would be the model of ``model_path``,
+        its learning lost (and saved over at the next save).
+        """
+        if self.values()['device'] != 'cpu' and not self.learnt_here:
             self.session = None
             import torch
             torch.cuda.empty_cache()
@@ -445,7 +463,9 @@ class ClassifierPipeline:
     # Saving -------------------------------------------------------------------------------
     def _learnt(self, save_every_n: int) -> Optional[str]:
         """Count a learnt input; save every ``save_every_n``; return why a save failed."""
-        learnt = self.count('learnt')
+        self.count('learnt')
+        learnt = self.learnt_here + 1
+        self._learnt_here = (self.session, learnt)
         if save_every_n and learnt % save_every_n == 0:
             try:
                 self.save()
@@ -455,9 +475,16 @@ class ClassifierPipeline:
         return None
 
     def save(self) -> str:
-        """Save the learnt weights (:func:`online_save_path`); return the metadata path."""
-        path = self.session.save(online_save_path(self.values(), self.resolve),
-                                 info={'online_frames': self.counts['learnt']})
+        """
+        Save the learnt weights (:func:`online_save_path`); return the metadata path.
+
+        ``online_frames`` counts the inputs learnt since the base model: those the loaded
+        checkpoint records, plus those this model learnt since it was loaded.
+        """
+        session = self.session
+        before = int(session.checkpoint_info.get('online_frames', 0) or 0)
+        path = session.save(online_save_path(self.values(), self.resolve),
+                            info={'online_frames': before + self.learnt_here})
         self.count('saved')
         return path
 
@@ -472,8 +499,8 @@ class ClassifierPipeline:
                 return False, f'save failed: {exc}'
 
     def save_if_learnt(self) -> Optional[str]:
-        """Save if anything was learnt (hold :attr:`busy`); return the path, or None."""
-        if self.session is None or self.counts['learnt'] == 0:
+        """Save if the model in hand learnt anything (hold :attr:`busy`); return the path."""
+        if self.session is None or not self.learnt_here:
             return None
         return self.save()
 

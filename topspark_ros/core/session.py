@@ -113,6 +113,10 @@ class ClassifierSession:
         self.preprocessor = Preprocessor(model.input_spec, crop=crop, invert=invert)
         self.energy_model = energy_model or EnergyModel('cmos45_fp32')
         self.profile = profile
+        self.checkpoint_info: dict = {}
+        """The loaded checkpoint's ``info`` (:meth:`from_checkpoint`; kept in what it saves)."""
+        self.base_model_sha256: Optional[str] = None
+        """SHA-256 of the model learning started from (a trained checkpoint's own)."""
 
     @classmethod
     def from_checkpoint(cls, path: str, *, device: str = 'cpu', class_names: Sequence[str] = (),
@@ -120,19 +124,25 @@ class ClassifierSession:
         """
         Load ``path`` on ``device``; class names default to the checkpoint's.
 
-        A ``profile`` given must describe this checkpoint (its ``model_sha256``): the enhanced
-        parameters of another model's profile were applied without a word (a user review).
+        A ``profile`` given must describe this checkpoint (its ``model_sha256``), or the model
+        it learnt on line from (``base_model_sha256``, which :meth:`save` records): the
+        enhanced parameters of another model's profile were applied without a word (a user
+        review).
         """
         model, meta = load_checkpoint(path, device=device)
         profile = kwargs.get('profile')
         sha = meta['tensors']['sha256']
-        if profile is not None and profile.model_sha256 != sha:
+        info = dict(meta.get('info') or {})
+        base = info.get('base_model_sha256') or sha
+        if profile is not None and profile.model_sha256 not in (sha, base):
             raise ValueError(f'the profile describes another model (SHA-256 '
                              f'{profile.model_sha256[:16]}..., {path} has {sha[:16]}...): '
                              'sweep this model and give its own profile, or none (the '
                              "classifier's profile_path: '')")
-        names = tuple(class_names) or tuple(meta.get('info', {}).get('class_names', ()))
-        return cls(model, class_names=names, **kwargs)
+        names = tuple(class_names) or tuple(info.get('class_names', ()))
+        session = cls(model, class_names=names, **kwargs)
+        session.checkpoint_info, session.base_model_sha256 = info, base
+        return session
 
     def warm_up(self, learning: bool = False) -> None:
         """
@@ -326,7 +336,36 @@ class ClassifierSession:
                                    energy_j=self.energy_model.estimate(ops).compute_j)
 
     def save(self, path: str, info: Optional[dict] = None) -> str:
-        """Save the (learnt) model atomically to ``path``; return the metadata path."""
-        info = dict(info or {})
+        """
+        Save the (learnt) model atomically to ``path``; return the metadata path.
+
+        The loaded checkpoint's ``info`` is kept (data set, T, command), updated with
+        ``info``, and ``base_model_sha256`` records the model learning started from. A
+        checkpoint at ``path`` learnt from another model (or of another family) is not
+        replaced (ValueError): a reloaded or another model saved over learnt weights.
+        """
+        info = {**self.checkpoint_info, **dict(info or {})}
         info.setdefault('class_names', list(self.class_names))
+        if self.base_model_sha256:
+            info['base_model_sha256'] = self.base_model_sha256
+            _check_same_base(path, self.base_model_sha256)
         return str(save_checkpoint(os.fspath(path), self.model, info=info))
+
+
+def _check_same_base(path, base: str) -> None:
+    """Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model."""
+    from topspark_ros.core.checkpoint import CheckpointError, metadata_path, read_checkpoint
+
+    target = metadata_path(os.fspath(path))
+    if not os.path.lexists(target):
+        return
+    try:
+        meta, _ = read_checkpoint(target)
+    except CheckpointError as exc:
+        raise ValueError(f'{target} exists and is not a readable checkpoint ({exc}); not '
+                         'replacing it: give another save_path') from None
+    there = (meta.get('info') or {}).get('base_model_sha256') or meta['tensors']['sha256']
+    if there != base:
+        raise ValueError(f'{target} holds weights learnt from another model ({there[:16]}..., '
+                         f'this one learnt from {base[:16]}...); not replacing it: give '
+                         'another save_path')
