@@ -413,3 +413,17 @@ def test_load_checks_warms_up_and_resets_the_command(tmp_path) -> None:
     assert named.class_names[2] == '2'
     pipeline.free_accelerator()  # on the CPU: kept
     assert pipeline.session is not None
+
+
+def test_a_model_that_learnt_on_an_accelerator_is_kept_over_deactivate(tmp_path) -> None:
+    """It was dropped and reopened from model_path: learning lost, then saved over (a review)."""
+    session = FakeSession()
+    pipeline, values = _pipeline(session, device='cpu:0', online_learning=True,
+                                 save_every_n=0, save_path=str(tmp_path / 'w.json'))
+    out, publish = _published()
+    pipeline.free_accelerator()  # nothing learnt: freed, reopened on activate
+    assert pipeline.session is None
+    pipeline.session = session
+    assert pipeline.classify_frame(0, _frame(1), 1, publish) is None
+    pipeline.free_accelerator()
+    assert pipeline.session is session and pipeline.learnt_here == 1
