@@ -427,3 +427,20 @@ def test_a_model_that_learnt_on_an_accelerator_is_kept_over_deactivate(tmp_path)
     assert pipeline.classify_frame(0, _frame(1), 1, publish) is None
     pipeline.free_accelerator()
     assert pipeline.session is session and pipeline.learnt_here == 1
+
+
+def test_a_save_path_that_cannot_hold_the_weights_is_refused_before_learning(tmp_path) -> None:
+    """It was found at the first save, and the learning lost at shutdown (a review)."""
+    folder = tmp_path / 'out'
+    folder.mkdir()
+    (tmp_path / 'a_file').write_text('')
+    pipeline, values = _pipeline(FakeSession(), online_learning=True)
+    for bad, why in ((str(folder), 'is a directory'), (str(tmp_path / 'new') + '/',
+                                                       'is a directory'),
+                     (str(tmp_path / 'a_file' / 'w.json'), 'not a writable folder')):
+        values['save_path'] = bad
+        assert why in pipeline.refusal(values), bad
+    values['save_path'] = str(tmp_path / 'a' / 'b' / 'w.json')  # folders made on save
+    assert pipeline.refusal(values) is None
+    values.update(save_path=str(tmp_path / 'a_file' / 'w.json'), online_learning=False)
+    assert pipeline.refusal(values) is None  # not learning: nothing to save

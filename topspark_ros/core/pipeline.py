@@ -247,6 +247,9 @@ class ClassifierPipeline:
         'events') or cannot learn on line (``online_learning``); whatever opening raises.
         """
         values = self.values()
+        reason = save_path_refusal(values, self.resolve)
+        if reason is not None:
+            raise ValueError(reason)
         session = open_session(values, self.resolve)
         reason = _learning_refusal(session.model, values['online_learning'])
         if reason is not None:
@@ -302,8 +305,9 @@ class ClassifierPipeline:
         if values['default_timesteps'] > values['max_timesteps']:
             return (f"default_timesteps ({values['default_timesteps']}) must not exceed "
                     f"max_timesteps ({values['max_timesteps']})")
-        return _learning_refusal(None if self.session is None else self.session.model,
-                                 values['online_learning'])
+        return (_learning_refusal(None if self.session is None else self.session.model,
+                                  values['online_learning'])
+                or save_path_refusal(values, self.resolve))
 
     # Timesteps ----------------------------------------------------------------------------
     def command(self, timesteps: int) -> Optional[str]:
@@ -559,6 +563,28 @@ def _warm_up(session: ClassifierSession, values: Values, learning: bool) -> None
         session.warm_up_events((spec.width, spec.height), learning=learning)
     else:
         session.warm_up(learning=learning)
+
+
+def save_path_refusal(values: Values, resolve: Callable[[str], str]) -> Optional[str]:
+    """
+    Return why learnt weights could not be saved where the parameters say, or None.
+
+    Checked when on-line learning is on, at configure and when it is switched on: a bad
+    ``save_path`` was found only at the first save, and the learning lost at shutdown. A
+    directory is refused (the checkpoint went beside it); so is a folder that cannot be made
+    or written.
+    """
+    if not values['online_learning']:
+        return None
+    path = online_save_path(values, resolve)
+    if values['save_path'].endswith(('/', os.sep)) or os.path.isdir(path):
+        return f'save_path {path} is a directory: give a file name (.json)'
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        return f'learnt weights cannot be saved to {path}: {parent} is not a writable folder'
+    return None
 
 
 def _learning_refusal(model, online_learning: bool) -> Optional[str]:
