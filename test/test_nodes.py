@@ -432,14 +432,16 @@ def test_timestep_commands_are_clamped_to_max_timesteps_and_counted(ros) -> None
 
 
 def test_failing_periodic_save_is_counted_and_classifying_goes_on(ros, tmp_path) -> None:
-    """save_path under a regular file: each periodic save fails, is counted; frames go on."""
+    """save_path's folder turned into a file: each periodic save fails, is counted; go on."""
     from std_srvs.srv import Trigger
     context, executor, spin_until = ros
     blocker = tmp_path / 'a_file'
-    blocker.write_text('not a directory')
+    blocker.mkdir()  # a folder at configure (a bad save_path is refused there), then a file
     node, probe = _active_classifier(context, executor, online_learning=True, save_every_n=1,
                                      default_timesteps=8,
                                      save_path=str(blocker / 'weights.json'))
+    blocker.rmdir()
+    blocker.write_text('not a directory')
     # Before: OSError escaped the image callback (and the executor) at the first learnt frame.
     assert spin_until(lambda: (probe.images.publish(_frame(probe, len(probe.results)))
                                or len(probe.results) >= 3))
