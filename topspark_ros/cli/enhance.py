@@ -128,7 +128,7 @@ def run(args) -> dict:
                 learn_neurons=args.learn_neurons, learn_samples=args.learn_samples,
                 confirm_top=confirm_top, batch_size=args.batch_size, seed=args.seed,
                 sampler=args.sampler, trial_batch=args.trial_batch, executor=executor,
-                progress=bar.update)
+                incumbent=profile.params_for, progress=bar.update)
         finally:
             executor.close()
         bar.total = bar.n  # the estimate is an upper bound

@@ -223,6 +223,17 @@ def test_values_that_learn_worse_than_the_own_ones_are_not_kept(data, tiny, monk
     assert 'learn worse' in rows[0]['kept'] and 'kept' not in rows[1]
 
 
+def test_a_second_search_keeps_the_better_values_it_was_given(data, tiny):
+    """Enhancing again with a smaller budget replaced better values with worse (a review)."""
+    knobs = [KNOBS['theta_scale'], KNOBS['v_thresh_mv']]
+    args = (tiny, data[2][:150], data[3][:150], 16, knobs)
+    first = enh.search_inference(*args, budget=8, energy_model=ENERGY, seed=3)
+    assert first.values and first.after.accuracy > first.before.accuracy
+    again = enh.search_inference(*args, budget=1, energy_model=ENERGY, seed=3,
+                                 incumbent=first.values)
+    assert again.values == first.values and again.after == first.after
+
+
 def test_profile_round_trip_with_enhancement(tmp_path, data, tiny):
     profile = _profile(tiny, data[2][:50], data[3][:50], grid=(16,))
     record = {'command': 'x', 'timesteps': [{'timesteps': 16, 'params': {'a': 1.5}}],

@@ -42,7 +42,8 @@ first, a third survives each rung) maximises
     score = accuracy - energy_penalty * energy / energy_own      (energy_own: own values at T)
 
 subject to the rule ``accuracy >= accuracy_own`` on the whole validation set: when no
-candidate meets it, T keeps the model's own parameters (None).
+candidate meets it, T keeps the model's own parameters (None). Values the profile already
+holds for T (an earlier run) are measured on the whole set too and kept unless beaten.
 
 **3. Learning search** per T (:func:`search_learning`), with the inference winner fixed:
 ``learn_budget`` short scoring runs over the ``top_k`` learning knobs with a positive gain at T
@@ -393,10 +394,14 @@ def search_inference(model, images: np.ndarray, labels: np.ndarray, timesteps: i
                      energy_penalty: float = 0.02, first: Sequence[Mapping] = (),
                      batch_size: int = 256, seed: int = 0, sampler: str = DEFAULT_SAMPLER,
                      trial_batch: int = DEFAULT_TRIAL_BATCH, data_key: Optional[int] = None,
-                     executor=None,
+                     executor=None, incumbent: Optional[Mapping[str, float]] = None,
                      progress: Callable[[int], None] = lambda n: None) -> SearchResult:
     """
     Search inference values for ``timesteps`` by successive halving (module doc, step 2).
+
+    ``incumbent``: the values the profile holds for T already (an earlier enhancement),
+    measured on the whole validation set and kept unless a candidate scores better: a second
+    run with a smaller budget replaced better values with worse ones (a review).
 
     ``first``: candidates measured before the sampler's own (e.g. the one-at-a-time best).
     ``sampler`` (:mod:`~topspark_ros.core.topspark.search`): ``'tpe'`` proposes ``trial_batch``
@@ -431,6 +436,10 @@ def search_inference(model, images: np.ndarray, labels: np.ndarray, timesteps: i
         alive = [values for values, _ in scored[:max(1, math.ceil(len(scored) / ETA))]]
         scored = list(zip(alive, run(alive, n)))
     scored.append(({}, own))
+    if incumbent:
+        (held,) = executor.run(_measure_task, [(dict(incumbent), len(labels), timesteps)],
+                               progress=progress, shared=shared)
+        scored.append((dict(incumbent), held))
     values, best = _pick(scored, own.accuracy, energy_penalty, own.energy_j)
     return SearchResult(values=values, knobs=tuple(k.name for k in knobs),
                         candidates=n_candidates, before=own, after=best)
@@ -571,6 +580,7 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
             knobs: Optional[Sequence[Knob]] = None, batch_size: int = 256, seed: int = 0,
             sampler: str = DEFAULT_SAMPLER, trial_batch: int = DEFAULT_TRIAL_BATCH,
             mix_data: bool = True, executor=None, precomputed: Optional[Sensitivity] = None,
+            incumbent: Callable[[int], Optional[Mapping]] = lambda t: None,
             progress: Callable[[int], None] = lambda n: None) -> Enhancement:
     """
     Run steps 1 to 3 of the module doc on ``model`` for every T of ``grid``.
@@ -586,8 +596,9 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
     ``executor`` (:mod:`~topspark_ros.core.topspark.fanout`, default: this process) runs the
     independent measurements; the result is the same whichever executor ran them.
     ``precomputed``: a sensitivity analysis of this model and data to reuse (it must cover
-    ``grid`` with these settings). ``progress(n)`` counts measurements (:func:`enhance_work`
-    gives the total).
+    ``grid`` with these settings). ``incumbent(T)``: the values a profile holds for T already
+    (:func:`search_inference`). ``progress(n)`` counts measurements (:func:`enhance_work` gives
+    the total).
     """
     if model.readout is None:
         raise ValueError('the model has no label assignment')
@@ -617,7 +628,7 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
         inference = search_inference(
             model, images, labels, timesteps, chosen, budget=budget,
             energy_penalty=energy_penalty, first=_best_of_each(sens, chosen, timesteps),
-            **searching, **common)
+            incumbent=incumbent(timesteps), **searching, **common)
         values = dict(inference.values)
         learning_result = own_run = None
         if learning:
@@ -679,5 +690,6 @@ def enhance_work(grid: Sequence[int], n_val: int, *, budget: int, learn_budget: 
     learns on line); ``knobs``: those :func:`enhance` tunes (``model.knobs``).
     """
     learning = learning and learn_budget > 0
-    per_t = search_work(n_val, budget) + ((learn_budget + 3 + confirm_top) if learning else 0)
+    per_t = search_work(n_val, budget) + 1 + (  # + 1: an incumbent's measurement
+        (learn_budget + 3 + confirm_top) if learning else 0)
     return sensitivity_work(grid, knobs, learning) + len(grid) * per_t
