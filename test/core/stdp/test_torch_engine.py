@@ -6,7 +6,7 @@ The torch engine adds the input current in float64, the numba engine in float32 
 lands within about 1e-7 of its threshold, which none of these realistic cases does.
 """
 
-from hypothesis import given, HealthCheck, settings, strategies as st
+from hypothesis import example, given, HealthCheck, settings, strategies as st
 import numpy as np
 import pytest
 
@@ -97,6 +97,8 @@ def test_torch_column_normalisation_is_the_numba_one_bit_for_bit():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(seed=2**31 - 1, inhibition='direct', rule='pair', between='rest', one_spike=False,
+         taus=(0.05, 0.05, 0.05), rate=128.0, threshold=-55.0)  # a lead of exactly the margin
 @given(seed=st.integers(0, 2**31 - 1), inhibition=st.sampled_from(['populations', 'direct']),
        rule=st.sampled_from(['dc', 'pair']), between=st.sampled_from(['reset', 'rest']),
        one_spike=st.booleans(), taus=st.tuples(*[st.sampled_from([0.05, 0.1, 0.25, 1.0])] * 3),

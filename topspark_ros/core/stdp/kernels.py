@@ -95,6 +95,15 @@ OP_PLASTICITY = 6
 N_OPS = 7
 
 NEVER = -(1 << 40)
+
+EXIT_TOLERANCE = 1e-9
+"""
+Early exit: a lead within this of the margin counts as reaching it.
+
+The evidence is a float sum of the neurons' weights, in spike order here and in matrix order
+in the torch engine: a lead of exactly the margin came out 1e-16 below it in one of them, and
+the engines stopped a sample at different steps (a property test's example).
+"""
 """``t_last`` of a neuron that has not spiked (its traces read 0)."""
 
 
@@ -565,7 +574,7 @@ def simulate(w, theta, state, pixels, row_ptr, learning, const, exit_rule, count
                         first = evidence[c]
                     elif evidence[c] > second:
                         second = evidence[c]
-                if first - second >= exit_margin and first > 0.0:
+                if first - second >= exit_margin - EXIT_TOLERANCE and first > 0.0:
                     steps_done = t + 1
                     break
         if not learning:

@@ -263,7 +263,8 @@ class TorchEngine(Engine):
                 evidence += (fire.double() @ votes) * alive[:, None]
                 if t + 1 >= min_steps and evidence.shape[1] > 1:
                     top = evidence.topk(2, dim=1).values
-                    done = (alive > 0) & (top[:, 0] - top[:, 1] >= margin) & (top[:, 0] > 0)
+                    lead = top[:, 0] - top[:, 1] + kernels.EXIT_TOLERANCE
+                    done = (alive > 0) & (lead >= margin) & (top[:, 0] > 0)
                     steps_used[done] = t + 1
                     alive = alive * (~done).long()
                     if not alive.any():
