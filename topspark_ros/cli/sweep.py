@@ -73,7 +73,7 @@ def run(args) -> dict:
     from topspark_ros.core.data.dataset import split_indices
     from topspark_ros.core.energy import EnergyModel
     from topspark_ros.core.plotting import plot_profile
-    from topspark_ros.core.topspark.early_exit import EarlyExit
+    from topspark_ros.core.topspark.early_exit import default_min_steps, EarlyExit
     from topspark_ros.core.topspark.profile import default_profile_path, load_profile, save_profile
     from topspark_ros.core.topspark.sweep import sweep
 
@@ -126,7 +126,8 @@ def run(args) -> dict:
         energy_model=energy_model, batch_size=args.batch_size, seed=args.seed,
         params_for=(lambda t: enhanced.params_for(t)) if enhanced else (lambda t: None),
         train_images=train_images,
-        early_exit=(EarlyExit(args.early_exit_margin, _min_steps(args, model))
+        early_exit=(EarlyExit(args.early_exit_margin,
+                              args.early_exit_min_steps or default_min_steps(model))
                     if args.early_exit_margin > 0 else None),
         enhancement=record, progress=lambda entry: bar.update(1),
         reference_timesteps=args.reference_timesteps if label_free else None,
@@ -149,15 +150,6 @@ def run(args) -> dict:
                         for e in profile.entries],
             'accuracy': base.accuracy, 'timesteps': base.timesteps,
             'reference_timesteps': profile.reference_timesteps}
-
-
-def _min_steps(args, model) -> int:
-    """Return the early-exit floor: ``--early-exit-min-steps``, else the family's."""
-    from topspark_ros.core.topspark.early_exit import default_min_steps
-
-    if args.early_exit_min_steps is not None:
-        return args.early_exit_min_steps
-    return default_min_steps(model)
 
 
 def _keep_existing_profile(output: str, args, model_sha256: str, enhanced):

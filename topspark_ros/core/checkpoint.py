@@ -192,21 +192,22 @@ def _previous_tensor_file(meta_path: Path) -> Optional[Path]:
     return meta_path.parent / name
 
 
-def read_checkpoint(path: Union[str, os.PathLike]) -> tuple:
+def read_metadata(path: Union[str, os.PathLike]) -> tuple:
     """
-    Read and verify a checkpoint; return ``(metadata dict, tensors dict of numpy arrays)``.
+    Read a checkpoint's metadata file only; return ``(metadata dict, its path)``.
 
-    Raises
-    ------
-        CheckpointError: missing files, files that are not regular or too large, invalid
-            JSON, unknown format version or family, metadata of the wrong types, tensor
-            shapes other than the model metadata implies, a tensor file whose size or
-            SHA-256 differs from the metadata's (torn or corrupted), tensors whose
-            names/shapes/dtypes differ from the metadata's, or non-finite float tensors.
-
+    The checks of :func:`read_checkpoint` that need no tensor: a regular file within
+    :data:`MAX_METADATA_BYTES`, valid JSON, the fields the loader uses (CheckpointError).
+    For a caller that needs what a checkpoint is, not its weights (a save deciding whether
+    it may replace one).
     """
-    from safetensors.numpy import load as load_tensors
+    meta, meta_path = _read_metadata_json(path)
+    _checked_metadata(meta, meta_path)
+    return meta, meta_path
 
+
+def _read_metadata_json(path: Union[str, os.PathLike]) -> tuple:
+    """Return ``(metadata dict, its path)``, read as JSON (fields unchecked)."""
     meta_path = metadata_path(path)
     remove_stale_temporaries(meta_path.parent, _temporary_pattern(meta_path))
     try:
@@ -223,6 +224,25 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> tuple:
         if isinstance(exc, CheckpointError):
             raise
         raise CheckpointError(f'{meta_path}: not valid checkpoint JSON ({exc})') from None
+    return meta, meta_path
+
+
+def read_checkpoint(path: Union[str, os.PathLike]) -> tuple:
+    """
+    Read and verify a checkpoint; return ``(metadata dict, tensors dict of numpy arrays)``.
+
+    Raises
+    ------
+        CheckpointError: missing files, files that are not regular or too large, invalid
+            JSON, unknown format version or family, metadata of the wrong types, tensor
+            shapes other than the model metadata implies, a tensor file whose size or
+            SHA-256 differs from the metadata's (torn or corrupted), tensors whose
+            names/shapes/dtypes differ from the metadata's, or non-finite float tensors.
+
+    """
+    from safetensors.numpy import load as load_tensors
+
+    meta, meta_path = _read_metadata_json(path)
     _, file_name, digest, shapes, dtypes = _checked_metadata(meta, meta_path)
     _check_family_shapes(meta, shapes, meta_path)
     tensor_path = meta_path.parent / file_name

@@ -354,13 +354,13 @@ class ClassifierSession:
 
 def _check_same_base(path, base: str) -> None:
     """Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model."""
-    from topspark_ros.core.checkpoint import CheckpointError, metadata_path, read_checkpoint
+    from topspark_ros.core.checkpoint import CheckpointError, metadata_path, read_metadata
 
     target = metadata_path(os.fspath(path))
     if not os.path.lexists(target):
         return
-    try:
-        meta, _ = read_checkpoint(target)
+    try:  # the metadata only: this runs at every periodic save
+        meta, _ = read_metadata(target)
     except CheckpointError as exc:
         raise ValueError(f'{target} exists and is not a readable checkpoint ({exc}); not '
                          'replacing it: give another save_path') from None

@@ -48,8 +48,6 @@ from topspark_ros.core.exchange.fidelity import (APPROXIMATE, FAITHFUL, Fidelity
 from topspark_ros.core.exchange.nir_import import DEFAULT_LIF_DT_S
 from topspark_ros.core.files import written_atomically
 
-LIF_DT_S = DEFAULT_LIF_DT_S
-"""The step (s) a leaky converted layer's ``LIF`` is written for: the importer's default."""
 FORMAT = 'topspark-nir'
 FORMAT_VERSION = 1
 POOLS = ('sum', 'avg')
@@ -176,7 +174,8 @@ def export_converted(model, *, pool: str = 'sum', params=None, info: Optional[di
                                    v_threshold=np.full(shape, th, np.float32),
                                    v_reset=np.zeros(shape, np.float32))
         else:  # v <- beta v + I: forward Euler at dt with tau = dt / (1 - beta), r = tau / dt
-            tau = LIF_DT_S / (1.0 - leak)
+            dt = DEFAULT_LIF_DT_S  # the importer's default: it imports back the same
+            tau = dt / (1.0 - leak)
             nodes[target] = nir.LIF(tau=np.full(shape, tau, np.float32),
                                     r=np.full(shape, 1.0 / (1.0 - leak), np.float32),
                                     v_leak=np.zeros(shape, np.float32),
@@ -184,7 +183,7 @@ def export_converted(model, *, pool: str = 'sum', params=None, info: Optional[di
                                     v_reset=np.zeros(shape, np.float32))
             report.add(target, 'LIF', FAITHFUL,
                        f'leak beta = {leak:g} per step: tau = dt / (1 - beta) = {tau:.6g} s, '
-                       f'r = tau / dt, v_leak 0, at dt = {LIF_DT_S:g} s (metadata dt_s; '
+                       f'r = tau / dt, v_leak 0, at dt = {dt:g} s (metadata dt_s; '
                        "forward Euler, snnTorch's convention)")
         neurons[target] = {'reset': 'subtract', 'fire': '>=',
                            'v_init': params.v_init_frac * th}
@@ -205,7 +204,8 @@ def export_converted(model, *, pool: str = 'sum', params=None, info: Optional[di
                   'shape': [config.channels, config.height, config.width]},
         'readout': 'argmax of the output integrator state (class evidence)',
         'timesteps': (info or {}).get('timesteps'),
-        'dt_s': LIF_DT_S if any(type(n).__name__ == 'LIF' for n in nodes.values()) else None,
+        'dt_s': (DEFAULT_LIF_DT_S if any(type(n).__name__ == 'LIF' for n in nodes.values())
+                 else None),
         'params': params.to_dict(), 'pool': pool, 'neurons': neurons,
         'class_names': list((info or {}).get('class_names') or []),
         'fidelity': report.to_list(),
