@@ -388,3 +388,65 @@ def test_stale_profile_temporaries_are_removed_on_save(tmp_path):
     (user,) = _orphans(tmp_path, ['p.yaml.tmp'], age_s=3600)
     save_profile(profile, tmp_path / 'p.yaml')
     assert not stale.exists() and user.exists()
+
+
+def _crash_between_renames(path, model, monkeypatch):
+    """Save ``model`` to ``path`` as a process killed after its tensor file's rename would."""
+    real_replace = os.replace
+    calls = []
+
+    def failing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the metadata's rename: the tensor file is in place already
+            raise OSError('simulated crash')
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, 'replace', failing_replace)
+    with pytest.raises(OSError, match='simulated crash'):
+        save_checkpoint(path, model)
+    monkeypatch.setattr(checkpoint.os, 'replace', real_replace)
+    (orphan,) = set(path.parent.glob('*.safetensors')) - {_tensor_file(path)}
+    return orphan
+
+
+def _age(path, age_s):
+    stamp = time.time() - age_s
+    os.utime(path, (stamp, stamp))
+
+
+def test_the_next_save_deletes_a_tensor_file_a_killed_save_left(tmp_path, trained,
+                                                                monkeypatch):
+    model, images = trained
+    path = save_checkpoint(tmp_path / 'm.json', model)
+    model.learn(images[:2], timesteps=20)
+    orphan = _crash_between_renames(path, model, monkeypatch)
+    _age(orphan, 3600)
+    model.learn(images[2:4], timesteps=20)
+    save_checkpoint(path, model)
+    assert not orphan.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ['m.json', _tensor_file(path).name])
+    assert np.array_equal(load_checkpoint(path)[0].weights, model.weights)
+
+
+def test_tensor_files_that_may_be_in_use_or_a_users_are_kept(tmp_path, trained, monkeypatch):
+    model, images = trained
+    path = save_checkpoint(tmp_path / 'm.json', model)
+    model.learn(images[:2], timesteps=20)
+    fresh = _crash_between_renames(path, model, monkeypatch)  # a save in progress, maybe
+    named = tmp_path / ('m.' + 'ab' * 8 + '.safetensors')  # a backup's .json names it
+    named.write_bytes(b'tensors')
+    (tmp_path / 'backup.json').write_text(json.dumps({'tensors': {'file': named.name}}))
+    users = tmp_path / ('m.' + 'cd' * 8 + '.safetensors')  # content not of its name
+    users.write_bytes(b'my own tensors')
+    other = tmp_path / ('other.' + 'ef' * 8 + '.safetensors')  # another checkpoint's name
+    other.write_bytes(b'x')
+    for old in (named, users, other):
+        _age(old, 3600)
+    model.learn(images[2:4], timesteps=20)
+    save_checkpoint(path, model)
+    assert fresh != _tensor_file(path)
+    assert all(p.exists() for p in (fresh, named, users, other))
+    _age(fresh, 3600)
+    save_checkpoint(path, model)
+    assert not fresh.exists() and all(p.exists() for p in (named, users, other))

@@ -44,7 +44,10 @@ next to the checkpoint and hold an exclusive ``flock`` on them until they are re
 process killed mid-save leaves such a file behind; every later save and load of that
 checkpoint removes the ones of this naming scheme that no process holds locked and that are
 older than :data:`STALE_TEMPORARY_S` (so never a save in progress, nor any file another
-naming scheme made).
+naming scheme made). A process killed between its two renames leaves a whole tensor file that
+no metadata names (``<name>.<digest>.safetensors``); the next save of that checkpoint deletes
+such a file once it is as old, no ``.json`` beside it names it and its content's SHA-256
+begins with the digest in its name (so it is one a save wrote, not a user's file).
 """
 
 import hashlib
@@ -54,6 +57,8 @@ import math
 import os
 from pathlib import Path
 import re
+import stat
+import time
 from types import MappingProxyType
 from typing import Optional, Union
 
@@ -61,7 +66,8 @@ import numpy as np
 
 import topspark_ros
 from topspark_ros.core.files import (atomic_write, fsync_dir, open_regular, read_at_most,
-                                     read_regular, remove_stale_temporaries)
+                                     read_regular, remove_stale_temporaries,
+                                     STALE_TEMPORARY_S)
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout written by :func:`save_checkpoint`."""
@@ -156,12 +162,54 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
             previous.unlink()
         except OSError:
             pass
+    _remove_orphaned_tensor_files(meta_path, tensor_path)
     return meta_path
 
 
-def _named_by_another(tensor_path: Path, meta_path: Path) -> bool:
+def _remove_orphaned_tensor_files(meta_path: Path, current: Path) -> int:
+    """
+    Delete the tensor files of ``meta_path`` that a save killed mid-way left unnamed.
+
+    A candidate is named as a save names them (``<stem>.<16 hex>.safetensors``), is not
+    ``current``, was written at least :data:`STALE_TEMPORARY_S` ago (a save in progress renames
+    its tensor file a moment before its metadata), is named by no ``.json`` beside it, and its
+    content's SHA-256 begins with the digest of its name. Errors are passed over (the file is
+    kept). Returns the number of files deleted.
+    """
+    pattern = re.compile(re.escape(meta_path.stem) + r'\.([0-9a-f]{16})\.safetensors')
+    try:
+        names = os.listdir(meta_path.parent)
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        match = pattern.fullmatch(name)
+        path = meta_path.parent / name
+        if match is None or path == current:
+            continue
+        try:
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode) \
+                    or time.time() - info.st_mtime < STALE_TEMPORARY_S \
+                    or _named_by_another(path, None):
+                continue
+            digest = hashlib.sha256()
+            with open_regular(path, CheckpointError) as (handle, _):
+                for block in iter(lambda: handle.read(1 << 20), b''):
+                    digest.update(block)
+            if digest.hexdigest()[:16] == match.group(1):
+                path.unlink()
+                removed += 1
+        except (OSError, CheckpointError):
+            continue
+    return removed
+
+
+def _named_by_another(tensor_path: Path, meta_path: Optional[Path]) -> bool:
     """
     Return whether a metadata file beside ``meta_path`` names ``tensor_path`` (keep it then).
+
+    ``meta_path`` None: whether any ``.json`` in ``tensor_path``'s folder names it.
 
     A copy of a checkpoint's ``.json`` (a backup made without its tensors) points to the same
     tensor file; replacing the original must not break the copy. Unreadable files are passed
