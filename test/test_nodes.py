@@ -745,3 +745,53 @@ def test_the_classifier_given_only_another_model_configures(ros) -> None:
         Parameter('default_timesteps', value=2)])
     executor.add_node(node)
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+
+
+def _recording_preparation(tmp_path, **options) -> pathlib.Path:
+    """Return a copy of the shipped model that records ``options`` as its data_options."""
+    import json
+    import shutil
+    meta = json.loads(MODEL.read_text())
+    shutil.copy(MODEL.parent / meta['tensors']['file'], tmp_path)
+    meta['info']['data_options'] = options
+    path = tmp_path / 'prepared.json'
+    path.write_text(json.dumps(meta))
+    return path
+
+
+def test_crop_and_invert_follow_the_model_unless_given(ros, tmp_path) -> None:
+    """
+    A model trained with --crop none --invert is run on frames prepared so (a user review).
+
+    Parameters not given take the model's at configure; given ones are kept; a model that
+    records none gives the defaults back.
+    """
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, _ = ros
+    model = _recording_preparation(tmp_path, crop='none', invert=True, split_seed=3)
+
+    def prepared(node):
+        preprocessor = node._pipeline.session.preprocessor
+        return (node.get_parameter('crop').value, node.get_parameter('invert').value,
+                preprocessor.crop, preprocessor.invert)
+
+    follows = ClassifierNode(context=context, parameter_overrides=[
+        Parameter('model_path', value=str(model)), Parameter('profile_path', value='')])
+    given = ClassifierNode(context=context, namespace='given', parameter_overrides=[
+        Parameter('model_path', value=str(model)), Parameter('profile_path', value=''),
+        Parameter('invert', value=False)])
+    assert given.set_parameters([Parameter('crop', value='center')])[0].successful
+    for node in (follows, given):
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert prepared(follows) == ('none', True, 'none', True)
+    assert prepared(given) == ('center', False, 'center', False)
+    # Another model, which records nothing: the parameters not given are the defaults again.
+    assert follows.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    assert follows.set_parameters([Parameter('model_path', value=str(MODEL))])[0].successful
+    assert follows.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert prepared(follows) == ('center', False, 'center', False)
+    for node in (follows, given):
+        node.destroy_node()

@@ -270,3 +270,81 @@ def test_train_without_t_takes_the_default_350(tmp_path, fashion_dir, capsys):
             main([command, '--help'])
         assert '(default: 350; eval: the T the model was made for)' in ' '.join(
             capsys.readouterr().out.split())
+
+
+def test_a_model_is_measured_on_its_data_prepared_and_split_as_it_was_trained(
+        tmp_path, capsys):
+    """
+    Train records the data, --invert, --crop and the split; eval and export take them.
+
+    A user review: eval of a model trained with --invert scored chance without it, and one
+    trained with another --split-seed scored on its training images.
+    """
+    dark = tmp_path / 'dark_bars'
+    _shapes(dark, ('hbar', 'vbar'), 40)
+    for path in dark.rglob('*.png'):  # dark bars on a light ground: --invert gives the bars
+        Image.fromarray(255 - np.asarray(Image.open(path))).save(path)
+    model = tmp_path / 'inverted.json'
+    code, _, err = _run(['train', '--data', f'folder:{dark}', '-o', str(model), '-N', '20',
+                         '-T', '64', '--n-train', '64', '--n-eval', '0', '--invert',
+                         '--split-seed', '3', '--test-fraction', '0.3'], capsys)
+    assert code == 0, err
+    info = load_checkpoint(model)[0], json.loads(model.read_text())['info']
+    assert info[1]['data'] == f'folder:{dark}'
+    assert info[1]['data_options'] == dict(common.PREPARATION, invert=True, split_seed=3,
+                                           test_fraction=0.3)
+    evaluate = ['eval', '-m', str(model), '-T', '64', '--seed', '0']
+    code, as_trained, err = _run(evaluate, capsys)  # no --data: the model's, as trained
+    assert code == 0, err
+    assert 'data prepared with' not in err
+    code, given, err = _run(evaluate + ['--data', f'folder:{dark}', '--invert', '--split-seed',
+                                        '3', '--test-fraction', '0.3'], capsys)
+    assert code == 0, err
+    assert as_trained['dataset'] == given['dataset'] == str(dark)
+    assert (as_trained['accuracy'], as_trained['n_samples']) == \
+        (given['accuracy'], given['n_samples']) == (as_trained['accuracy'], 24)
+    assert as_trained['accuracy'] > 0.9
+    code, plain, err = _run(evaluate + ['--no-invert', '--split-seed', '0'], capsys)
+    assert code == 0, err
+    assert 'data prepared with --invert off (the model was trained with on); --split-seed 0 ' \
+        '(the model was trained with 3)' in err
+    assert plain['accuracy'] < as_trained['accuracy']
+    # export --check without --data reads the same test split (it named the folder bare).
+    code, exported, err = _run(['export', '-m', str(model), '-o', str(tmp_path / 'g.nir'),
+                                '--check', '24', '-T', '64'], capsys)
+    assert code == 0, err
+    assert exported['check_data'] == str(dark)
+    assert exported['check_native_accuracy'] == pytest.approx(as_trained['accuracy'], abs=0.15)
+
+
+def test_a_converted_model_of_own_rgb_images_is_checked_and_evaluated_as_made(tmp_path,
+                                                                              capsys):
+    """
+    Check exports at the model's input from a folder; evaluate at the T train measured.
+
+    A user review: --check read a 24x32 RGB model's folder as 28x28 grey and failed after
+    writing the graph, and eval ran a converted model trained without fine-tuning at T=350.
+    """
+    rng = np.random.default_rng(0)
+    for name in ('hbar', 'vbar'):
+        (tmp_path / 'rgb' / name).mkdir(parents=True)
+        for k in range(20):
+            image = rng.integers(0, 40, (24, 32, 3)).astype(np.uint8)
+            if name == 'hbar':
+                image[4 + k % 14:8 + k % 14, 3:29] = 255
+            else:
+                image[3:21, 4 + k % 24:8 + k % 24] = 255
+            Image.fromarray(image).save(tmp_path / 'rgb' / name / f'{k}.png')
+    model = tmp_path / 'conv.json'
+    code, _, err = _run(['train', '--family', 'converted', '--data', f'folder:{tmp_path}/rgb',
+                         '--image-size', '24x32', '--epochs', '1', '--n-eval', '0', '-o',
+                         str(model)], capsys)
+    assert code == 0, err
+    code, evaluated, err = _run(['eval', '-m', str(model)], capsys)
+    assert code == 0, err
+    assert evaluated['timesteps'] == evaluated['trained_timesteps'] == 8  # --eval-timesteps max
+    graph = tmp_path / 'conv.nir'
+    code, exported, err = _run(['export', '-m', str(model), '-o', str(graph), '--check', '8'],
+                               capsys)
+    assert code == 0, err
+    assert exported['check_n'] == 8 and exported['check_agreement'] == 1.0

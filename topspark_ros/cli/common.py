@@ -14,12 +14,27 @@ import os
 from pathlib import Path
 import shlex
 import sys
+from types import MappingProxyType
 from typing import Optional
 
 from topspark_ros.cli.args import PROG, UsageError
 
 EVENT_DATASETS = ('nmnist-synth',)
 """``--dataset`` names of event data sets (the others are frame data sets)."""
+
+DEFAULT_DATASET = 'fashion-mnist'
+"""The data set of a command given none, whose model records none (``--dataset``)."""
+PREPARATION = MappingProxyType({
+    'crop': 'center', 'invert': False, 'split_seed': 0, 'val_fraction': 0.1,
+    'test_fraction': 0.2, 'window_ms': 300.0, 'window_events': None, 'window_min_events': 50})
+"""
+How the data is made into model inputs and split (option dest -> default): ``train`` records
+them in the model (``info.data_options``); the other commands take the model's for those not
+given (the options' default None means not given), so a model is measured on inputs prepared
+as its training images were, and on a test split it never saw.
+"""
+SOURCE_OPTIONS = ('topic', 'labels', 'label_topic')
+"""How a bag was read (recorded too): taken from the model only with the data it was trained on."""
 
 
 def progress(args, total: int, desc: str, unit: str = 'img'):
@@ -67,10 +82,73 @@ class StageBars:
         self.close()
 
 
+def use_model_data(args, meta: dict) -> None:
+    """
+    Let ``args`` default to the data a model was trained on, prepared as it was.
+
+    ``meta``: the model's checkpoint metadata. What :func:`data_options` recorded in it
+    (``info.data`` and ``info.data_options``) fills the options not given (see
+    :data:`PREPARATION`); an option given with another value than the model's is used, with a
+    note. Call it before the data is read (:func:`load_model` does).
+    """
+    info = meta.get('info') or {}
+    args.model_data = (info.get('data'), dict(info.get('data_options') or {}))
+
+
+def _resolve_data_options(args) -> None:
+    """Fill the data options not given: the model's (:func:`use_model_data`), else defaults."""
+    if getattr(args, 'data_options_resolved', False):
+        return
+    args.data_options_resolved = True
+    spec, recorded = getattr(args, 'model_data', None) or (None, {})
+    named = args.data is not None or args.dataset is not None or args.data_dir is not None
+    if not named and spec:
+        args.data = spec  # the data the model was trained on
+    same_source = not named and bool(spec)
+    if args.dataset is None:
+        args.dataset = DEFAULT_DATASET
+    different = []
+    for name, default in PREPARATION.items():
+        value = getattr(args, name, None)
+        if value is None:
+            setattr(args, name, recorded.get(name, default))
+        elif name in recorded and recorded[name] != value:
+            different.append(f'--{name.replace("_", "-")} {_option_text(value)} (the model '
+                             f'was trained with {_option_text(recorded[name])})')
+    for name in SOURCE_OPTIONS:
+        if same_source and getattr(args, name, None) is None:
+            setattr(args, name, recorded.get(name))
+    if different:
+        print(f'{PROG}: note: data prepared with ' + '; '.join(different), file=sys.stderr)
+
+
+def _option_text(value) -> str:
+    return {True: 'on', False: 'off'}.get(value, str(value)) if isinstance(value, bool) \
+        else str(value)
+
+
+def data_options(args, samples) -> dict:
+    """
+    Return what a new model records of its data: ``{'data': spec, 'data_options': {...}}``.
+
+    ``data``: the source as ``--data`` reads it back (paths made absolute); ``data_options``:
+    :data:`PREPARATION`'s options and how a bag was read (:data:`SOURCE_OPTIONS`), as used.
+    ``samples`` (the training split read) is for the signature the commands share.
+    """
+    data = source(args)
+    options = {name: getattr(args, name) for name in PREPARATION}
+    if data.kind == 'bag':
+        options.update({name: getattr(args, name) for name in SOURCE_OPTIONS})
+        if options['labels']:
+            options['labels'] = os.path.abspath(options['labels'])
+    return {'data': data.spec, 'data_options': options}
+
+
 def source(args):
     """Return the :class:`~topspark_ros.core.data.sources.DataSource` the options name."""
     from topspark_ros.core.data.sources import from_options, parse_data
 
+    _resolve_data_options(args)
     try:
         if not args.data:
             return from_options(args.dataset, args.data_dir)
@@ -98,7 +176,7 @@ def dataset(args, split: str, spec=None):
     """
     from topspark_ros.core.data.sources import load_split
 
-    data = source(args)
+    data = source(args)  # the options not given filled in first
     if data.kind not in ('folder', 'bag'):
         return load_split(data, split)
     spec = spec or train_spec(args)
@@ -156,12 +234,17 @@ def dataset_name(args, samples) -> str:
 
 
 def load_model(args):
-    """Load ``--model`` and check it has its label assignment; return ``(model, metadata)``."""
+    """
+    Load ``--model`` and check it has its label assignment; return ``(model, metadata)``.
+
+    The data options not given default to the model's (:func:`use_model_data`).
+    """
     from topspark_ros.core.checkpoint import CheckpointError, load_checkpoint
 
     model, meta = load_checkpoint(args.model, device=args.device)
     if model.readout is None:
         raise CheckpointError(f'{args.model}: the model has no label assignment')
+    use_model_data(args, meta)
     return model, meta
 
 

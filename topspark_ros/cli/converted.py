@@ -10,7 +10,8 @@ checkpoint.
 import argparse
 
 from topspark_ros.cli.args import available_train, positive_int
-from topspark_ros.cli.common import command_line, dataset, dataset_name, StageBars
+from topspark_ros.cli.common import (command_line, data_options, dataset, dataset_name,
+                                     StageBars)
 
 FAMILIES = ('stdp', 'converted')
 CONVERTED_EPOCHS = 2
@@ -100,5 +101,6 @@ def train(args) -> dict:
         seed=args.seed, device=args.device, input_size=args.input_size)
     with StageBars(args) as bars:
         run = converted_train.train(data, settings, command=command_line(args), progress=bars)
-    run.result['checkpoint'] = str(save_checkpoint(args.output, run.model, info=run.info))
+    info = {**run.info, **data_options(args, train_set)}
+    run.result['checkpoint'] = str(save_checkpoint(args.output, run.model, info=info))
     return run.result

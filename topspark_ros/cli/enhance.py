@@ -83,6 +83,7 @@ def run(args) -> dict:
     from topspark_ros.core.topspark.profile import default_profile_path, load_profile, save_profile
 
     grid = parse_grid(args.grid)
+    model, meta = common.load_model(args)  # the data options not given: the model's
     if common.source(args).events:
         raise UsageError('`topspark enhance` works on frame data sets only (event data: '
                          'measure with `topspark sweep`)')
@@ -95,7 +96,6 @@ def run(args) -> dict:
     if missing:
         raise UsageError(f'{output} has no entry for T={missing} (profiled: '
                          f'{profile.timesteps}); sweep them first')
-    model, meta = common.load_model(args)
     if meta['tensors']['sha256'] != profile.model_sha256:
         raise UsageError(f'{output} describes another model (SHA-256 '
                          f'{profile.model_sha256[:16]}..., {args.model} has '

@@ -62,7 +62,8 @@ def add_parser(sub) -> None:
                         'prediction agreement with the model and both accuracies (0: skip; '
                         'default: %(default)s)')
     export.add_argument('--data', metavar='SPEC',
-                        help="data source of --check (default: the model's data set)")
+                        help="data source of --check, as other commands' --data (default: the "
+                        "model's data set; read, prepared and split as it was trained)")
     export.add_argument('--params-from', metavar='PROFILE',
                         help='timestep profile of this model: export with the parameters it '
                         'enhanced for -T (thresholds and input rate of a reduced T; without '
@@ -125,7 +126,7 @@ def _export(args) -> dict:
         metadata_path(args.model).parent / meta['tensors']['file'],
         *([args.params_from] if args.params_from else [])))
     info = meta.get('info', {})
-    data = _check_data(args, model, info) if args.check else None
+    data = _check_data(args, model, meta) if args.check else None
     params, enhanced = None, None
     if args.params_from:
         profile = common.profile_at(args.params_from, args.timesteps, (args.model, meta))
@@ -149,9 +150,14 @@ def _export(args) -> dict:
     return result
 
 
-def _check_data(args, model, info: dict) -> tuple:
-    """Return ``(source label, test split)`` of ``--check``, read before anything is written."""
-    from topspark_ros.core.data.sources import load_split, parse_data
+def _check_data(args, model, meta: dict) -> tuple:
+    """
+    Return ``(source label, test split)`` of ``--check``, read before anything is written.
+
+    The model's test split, read as ``eval`` reads it: from ``--data`` or the data the model
+    records, brought to the model's input and prepared and split as it was trained.
+    """
+    from topspark_ros.cli.parser import build_parser
     from topspark_ros.core.exchange.check import RESIMULATORS
 
     if model.checkpoint_family not in RESIMULATORS:
@@ -160,10 +166,14 @@ def _check_data(args, model, info: dict) -> tuple:
     if model.event_encoding is not None:
         raise UsageError('--check re-simulates frame models; this model takes events '
                          '(export it without --check)')
-    source = parse_data(args.data or info.get('dataset') or 'fashion-mnist')
-    if source.events:
+    data_args = build_parser().parse_args(['eval', '--model', str(args.model)])
+    data_args.data, data_args.quiet, data_args.command = args.data, args.quiet, 'export'
+    common.use_model_data(data_args, meta)
+    if common.source(data_args).events:
         raise UsageError('--check takes frame data, not an event data set')
-    return source.label, load_split(source, 'test')
+    test = common.class_aligned(common.dataset(data_args, 'test', spec=model.input_spec),
+                                meta, args.model)
+    return common.dataset_name(data_args, test), test
 
 
 def _check(args, model, info: dict, graph, data: tuple, params) -> dict:

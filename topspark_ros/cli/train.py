@@ -132,6 +132,6 @@ def run(args) -> dict:
             'accuracy': result['accuracy'],
             'n_eval': result['n_eval'], 'eval_split': args.eval_split,
             'params_from': args.params_from, 'enhanced_params': enhanced,
-            'command': common.command_line(args)}
+            'command': common.command_line(args), **common.data_options(args, train_set)}
     result['checkpoint'] = str(save_checkpoint(args.output, network, info=info))
     return result

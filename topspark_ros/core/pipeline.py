@@ -142,6 +142,29 @@ def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSes
         invert=values['invert'])
 
 
+AS_TRAINED = ('crop', 'invert')
+"""Parameters that default to how the model's training images were prepared (``train``)."""
+
+
+def trained_preparation(values: Values, resolve: Callable[[str], str]) -> dict:
+    """
+    Return how ``model_path``'s training images were prepared: those of :data:`AS_TRAINED`.
+
+    What ``topspark train`` recorded (``info.data_options``); {} for a model that records
+    none, or a file that cannot be read (loading it will say why).
+    """
+    from topspark_ros.core.checkpoint import read_metadata
+
+    try:
+        meta, _ = read_metadata(resolve(values['model_path']))
+    except (OSError, ValueError):
+        return {}
+    options = (meta.get('info') or {}).get('data_options')
+    if not isinstance(options, dict):
+        return {}
+    return {name: options[name] for name in AS_TRAINED if name in options}
+
+
 def online_save_path(values: Values, resolve: Callable[[str], str]) -> str:
     """
     Return where learnt weights go: ``save_path``, else ``$ROS_HOME/topspark_ros/<model>_online``.

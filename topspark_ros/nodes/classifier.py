@@ -20,6 +20,7 @@ from typing import Optional
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -33,14 +34,15 @@ from topspark_ros.conversions.results import (class_labels, label_info_msg,
                                               prediction_cdr_matches, prediction_to_cdr,
                                               prediction_to_msg, prediction_to_vision_msg,
                                               vision_msgs_types)
-from topspark_ros.core.pipeline import ClassifierPipeline
+from topspark_ros.core.pipeline import AS_TRAINED, ClassifierPipeline, trained_preparation
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.classifier_params import PARAMS
 from topspark_ros.nodes.intake import (camera_intake, freeze_long_lived, Intake,
                                        thaw_long_lived)
 from topspark_ros.nodes.lifecycle import LifecycleNode
-from topspark_ros.nodes.parameters import configured, declare, live_values, values
+from topspark_ros.nodes.parameters import (configured, declare, given_at_start, live_values,
+                                           values)
 from topspark_ros.nodes.qos import reliability
 from topspark_ros.nodes.resources import resolve
 
@@ -58,8 +60,11 @@ class ClassifierNode(LifecycleNode):
         """Declare parameters; everything else happens in the lifecycle transitions."""
         super().__init__('classifier', **kwargs)
         self._pipeline = ClassifierPipeline(lambda: self._values(), resolve)
-        declare(self, PARAMS, is_locked=lambda: configured(self),
+        self._adopting = False  # configure setting parameters to the model's (not locked)
+        declare(self, PARAMS, is_locked=lambda: configured(self) and not self._adopting,
                 extra_check=self._pipeline.refusal)
+        # Given at start-up or set since: kept; the others follow the model (configure).
+        self._given = given_at_start(self, AS_TRAINED)
         self._values = live_values(self, PARAMS)  # read once per input: no get_parameter
         self.add_post_set_parameters_callback(self._after_set)
         self._active = False
@@ -74,7 +79,9 @@ class ClassifierNode(LifecycleNode):
             callback_group=MutuallyExclusiveCallbackGroup())
 
     def _after_set(self, changed: list) -> None:
-        """Ready on-line learning in a thread when it is switched on with a model loaded."""
+        """Note parameters the user set; ready on-line learning when it is switched on."""
+        if not self._adopting:
+            self._given.update(p.name for p in changed if p.name in AS_TRAINED)
         if self._pipeline.session is not None and any(
                 p.name == 'online_learning' and p.value for p in changed):
             threading.Thread(target=self._warm_up_learning, name='learning_warm_up',
@@ -89,6 +96,7 @@ class ClassifierNode(LifecycleNode):
     # Lifecycle -------------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
         """Load the model; create the publishers, the ``timestep`` subscription, the service."""
+        self._prepare_as_trained()
         p = values(self, PARAMS)
         try:
             self._packet_type = event_packet_type(
@@ -139,6 +147,39 @@ class ClassifierNode(LifecycleNode):
         self.get_logger().info(f"loaded {p['model_path']} on {p['device']} "
                                f"({p['input_mode']})")
         return TransitionCallbackReturn.SUCCESS
+
+    def _prepare_as_trained(self) -> None:
+        """
+        Set ``crop`` and ``invert`` as the model's training images were prepared, unless given.
+
+        Those given at start-up or set since are kept, with a warning where the model records
+        another value; the others take the model's (``topspark train`` records them), or their
+        defaults for a model that records none.
+        """
+        p = values(self, PARAMS)
+        recorded = trained_preparation(p, resolve)
+        adopt = []
+        for param in PARAMS:
+            if param.name not in AS_TRAINED:
+                continue
+            wanted = recorded.get(param.name, param.default)
+            if param.name in self._given:
+                if param.name in recorded and p[param.name] != wanted:
+                    self.get_logger().warn(
+                        f'{param.name} is {p[param.name]!r}; the model was trained on images '
+                        f'prepared with {param.name} {wanted!r}: frames are prepared unlike '
+                        'its training images')
+            elif p[param.name] != wanted:
+                adopt.append(Parameter(param.name, value=wanted))
+        if not adopt:
+            return
+        self._adopting = True
+        try:
+            self.set_parameters(adopt)
+        finally:
+            self._adopting = False
+        self.get_logger().info(', '.join(f'{a.name} {a.value!r}' for a in adopt)
+                               + ': as the model was trained (set it to override)')
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         """

@@ -53,10 +53,11 @@ PARAMS = (
           "checkpoint's names.", live=False),
     Param('energy_preset', 'cmos45_fp32', 'Hardware preset of the energy estimates.',
           choices=tuple(PRESETS), live=False),
-    Param('crop', 'center', 'How frames are fitted to the model input.', choices=CROPS,
-          live=False),
-    Param('invert', False, 'Invert intensities (for dark objects on light backgrounds).',
-          live=False),
+    Param('crop', 'center', 'How frames are fitted to the model input. Not given: as the '
+          "model's training images were (topspark train records it), else center.",
+          choices=CROPS, live=False),
+    Param('invert', False, 'Invert intensities (for dark objects on light backgrounds). Not '
+          'given: as the model was trained, else false.', live=False),
     Param('image_reliability', 'best_effort', 'QoS reliability of the image subscription.',
           choices=('best_effort', 'reliable'), live=False),
     Param('image_depth', 1, 'QoS queue depth of the image subscription.', low=1, high=100,

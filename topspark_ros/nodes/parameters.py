@@ -156,6 +156,17 @@ def declare(node, params: Sequence[Param], *, is_locked: Callable[[], bool] = la
     node.add_on_set_parameters_callback(validate)
 
 
+def given_at_start(node, names: Sequence[str]) -> set:
+    """
+    Return which of ``names`` were given to ``node`` at start-up.
+
+    By a parameters file, a launch file or ``--ros-args -p``: rclpy's overrides of the node
+    (which rclpy keeps as ``_parameter_overrides``, with no public accessor).
+    """
+    overrides = getattr(node, '_parameter_overrides', {}) or {}
+    return {name for name in names if name in overrides}
+
+
 def configured(node) -> bool:
     """Return whether lifecycle ``node`` is past configure (any state but unconfigured)."""
     return node._state_machine.current_state[1] != 'unconfigured'

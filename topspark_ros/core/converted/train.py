@@ -456,5 +456,6 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
                                        result.get('ann_accuracy')),
             'snn_accuracy': result.get('snn_accuracy'),
             'finetune_timesteps': settings.finetune_timesteps,
-            'timesteps': settings.finetune_timesteps or None, 'command': command}
+            'timesteps': settings.finetune_timesteps or max(settings.eval_timesteps),
+            'command': command}
     return TrainRun(model=model, result=result, info=info)

@@ -30,6 +30,7 @@ and ``--data-dir DIR`` map onto the same specs (:func:`from_options`).
 
 import dataclasses
 from dataclasses import dataclass
+import os
 from typing import Any, Optional
 
 from topspark_ros.core.data.dataset import DatasetError
@@ -71,6 +72,13 @@ class DataSource:
         if self.path is not None:
             return self.path if self.kind in ('idx', 'folder') else f'{self.kind}:{self.path}'
         return self.name or self.kind
+
+    @property
+    def spec(self) -> str:
+        """Return the ``--data`` text of this source (:func:`parse_data`), its path absolute."""
+        if self.name is not None:
+            return self.name
+        return f'{self.kind}:{os.path.abspath(self.path)}' if self.path else self.kind
 
     @property
     def events(self) -> bool:
