@@ -160,6 +160,29 @@ def remove_stale_temporaries(directory: Path, pattern: 're.Pattern') -> int:
     return removed
 
 
+def walk_followed(root: Path) -> Iterator[Tuple[str, list]]:
+    """
+    Yield ``(folder, sorted file names)`` of ``root`` and every folder below it, in order.
+
+    Symbolic links to folders are followed, each real folder once (a link loop, or a second
+    link to one folder, ends there); hidden folders (``.*``) are left out. A folder that
+    vanishes or cannot be read is passed over.
+    """
+    seen = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            real = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (real.st_dev, real.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((real.st_dev, real.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        yield folder, sorted(files)
+
+
 @contextlib.contextmanager
 def open_regular(path: Path,
                  error: type = ValueError) -> Iterator[Tuple[BinaryIO, os.stat_result]]:

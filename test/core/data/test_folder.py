@@ -185,6 +185,40 @@ def test_unreadable_files_are_skipped_and_counted_or_refused(tmp_path):
         load_image_folder(tmp_path, 'train', test_fraction=0, val_fraction=0, strict=True)
 
 
+def test_a_class_of_unreadable_files_is_an_error_not_a_class_without_images(tmp_path):
+    """A user review: git-LFS pointers named .jpg trained a model whose class 'bad' had none."""
+    for k in range(5):
+        (tmp_path / 'good').mkdir(exist_ok=True)
+        Image.new('L', (16, 16), 40 * k).save(tmp_path / 'good' / f'{k}.png')
+        (tmp_path / 'bad').mkdir(exist_ok=True)
+        (tmp_path / 'bad' / f'{k}.jpg').write_text('version https://git-lfs.github.com/spec/v1')
+    with pytest.raises(DatasetError, match="class 'bad' has no readable image in the train "
+                       r'split .* \(first of the \d+ skipped: .*0.jpg: cannot read'):
+        load_image_folder(tmp_path, 'train')
+    assert len(load_image_folder(tmp_path, 'test').skipped) == 1  # held out: counted
+
+
+def test_a_class_folders_subfolders_are_read_as_imagefolder_reads_them(tmp_path):
+    """
+    Images in subfolders of a class (mug/day2/), GIFs and linked folders count (a user review).
+
+    Hidden folders are left out, a link loop ends, and a second link to a folder reads it once.
+    """
+    mug = tmp_path / 'data' / 'mug'
+    for where in (mug, mug / 'day2', mug / 'day2' / 'evening', mug / '.thumbnails',
+                  tmp_path / 'elsewhere'):
+        where.mkdir(parents=True)
+        Image.new('L', (8, 8), 100).save(where / 'a.png')
+    Image.new('P', (8, 8), 3).save(mug / 'b.gif')
+    (mug / 'day2' / 'loop').symlink_to(mug, target_is_directory=True)
+    (mug / 'linked').symlink_to(tmp_path / 'elsewhere', target_is_directory=True)
+    (mug / 'linked_again').symlink_to(tmp_path / 'elsewhere', target_is_directory=True)
+    read = load_image_folder(tmp_path / 'data', 'train', test_fraction=0, val_fraction=0)
+    assert sorted(str(p.relative_to(mug)) for p in read.files) == [
+        'a.png', 'b.gif', 'day2/a.png', 'day2/evening/a.png', 'linked/a.png']
+    assert not read.skipped
+
+
 def test_folder_errors_are_one_clear_line(tmp_path):
     """A missing folder, no class folder, an empty class: DatasetError naming the problem."""
     with pytest.raises(DatasetError, match='does not exist'):

@@ -26,13 +26,16 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from topspark_ros.core.files import walk_followed
+
 CACHE_ENV = 'TOPSPARK_DATA_CACHE'
 """Environment variable naming the cache directory (``off``: no cache)."""
-FORMAT = 2
+FORMAT = 3
 """
 Version of the entries (part of the key): raised whenever what an entry holds changes, the
 layout or how the readers decode (2: image files decoded as camera frames are, EXIF
-orientation and alpha included; entries of 1 are never read again).
+orientation and alpha included; 3: a class folder's subfolders read too, and GIF files;
+entries of earlier versions are never read again).
 """
 _ARRAYS = ('images', 'labels', 'stamps_ns', 'times_ns')
 
@@ -60,19 +63,9 @@ def fingerprint(path) -> list:
     if root.is_file():
         stat = root.stat()
         return [[root.name, stat.st_size, stat.st_mtime_ns]]
-    entries, seen = [], set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        try:
-            real = os.stat(folder)
-        except OSError:
-            dirs[:] = []
-            continue
-        if (real.st_dev, real.st_ino) in seen:
-            dirs[:] = []
-            continue
-        seen.add((real.st_dev, real.st_ino))
-        dirs.sort()
-        for name in sorted(files):
+    entries = []
+    for folder, files in walk_followed(root):
+        for name in files:
             file = Path(folder) / name
             try:
                 stat = file.stat()

@@ -13,12 +13,15 @@ On the left the split is made here: per class, the files (sorted by name) are sh
 is in every split in its own proportion (stratified) and the same files land in the same split
 on every machine. On the right the split is given by the subfolders.
 
-Class names are the subfolder names, sorted; a class folder that holds no image is an error
-(naming it). Files are read with Pillow (PNG, JPEG, BMP, TIFF, WebP, PPM/PGM: any size and
-mode), and go through :class:`~topspark_ros.core.preprocess.Preprocessor`, the frame path the
-classifier node uses: what is trained is what the robot sees. A file Pillow cannot read
-(unreadable, truncated, not an image) is skipped and counted in ``skipped``, or refused with
-``strict=True``. Other files (``.txt``, hidden files) are ignored.
+Class names are the subfolder names, sorted; a class's images are the files in its folder and
+in every folder below it (``mug/day2/*.jpg``; linked folders followed, hidden ones left out).
+A class folder that holds no image is an error (naming it). Files are read with Pillow (PNG,
+JPEG, BMP, GIF, TIFF, WebP, PPM/PGM: any size and mode), and go through
+:class:`~topspark_ros.core.preprocess.Preprocessor`, the frame path the classifier node uses:
+what is trained is what the robot sees. A file Pillow cannot read (unreadable, truncated, not
+an image) is skipped and counted in ``skipped``, or refused with ``strict=True``; a class none
+of whose train files can be read is an error. Other files (``.txt``, hidden files) are
+ignored.
 """
 
 from dataclasses import dataclass, field
@@ -29,10 +32,12 @@ from typing import Callable, List, Sequence, Tuple, Union
 import numpy as np
 
 from topspark_ros.core.data.dataset import DatasetError
+from topspark_ros.core.files import walk_followed
 from topspark_ros.core.preprocess import FrameSpec, Preprocessor
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
-"""File suffixes (any case) read as images; every other file is ignored."""
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm',
+                  '.pgm')
+"""File suffixes (any case) read as images (a GIF: its first frame); other files are ignored."""
 
 SPLIT_FOLDERS = ('train', 'val', 'test')
 """Subfolder names that give the split (the right-hand layout of the module docstring)."""
@@ -182,6 +187,13 @@ def load_image_folder(root: Union[str, os.PathLike], split: str, *,
             labels.append(label)
             files.append(path)
         progress(1)
+    if split == 'train' and skipped:  # a class of unreadable files: say so, never train on
+        chosen_classes = {label for _, label in chosen}  # the other classes alone
+        unread = sorted(chosen_classes - set(labels))
+        if unread:
+            raise DatasetError(
+                f'class {class_names[unread[0]]!r} has no readable image in the train split '
+                f'of {root} (first of the {len(skipped)} skipped: {skipped[0][1]})')
     return FolderDataset(images[:len(labels)], np.asarray(labels, np.int64), class_names,
                          Path(root), tuple(files), tuple(skipped))
 
@@ -219,14 +231,26 @@ def _files_by_class(directory: Path, class_names: Sequence[str],
     files = []
     for name in class_names:
         folder = directory / name
-        found = sorted(p for p in folder.iterdir() if p.is_file()
-                       and not p.name.startswith('.')
-                       and p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+        found = _image_files(folder) if folder.is_dir() else []
         if must_have and not found:
             raise DatasetError(f'class {name!r} has no image in {folder} (expected '
                                f"{', '.join(IMAGE_SUFFIXES)} files)")
         files.append(found)
     return files
+
+
+def _image_files(folder: Path) -> List[Path]:
+    """
+    Return the image files in ``folder`` and its subfolders, in sorted order.
+
+    As torchvision's ``ImageFolder`` reads a class: every level below it, linked folders
+    followed (each real folder once); hidden files and folders (``.*``) and files of other
+    suffixes left out.
+    """
+    return sorted((Path(top, name) for top, names in walk_followed(folder) for name in names
+                   if not name.startswith('.') and Path(name).suffix.lower() in IMAGE_SUFFIXES
+                   and Path(top, name).is_file()),
+                  key=lambda p: p.relative_to(folder).parts)
 
 
 def _split_counts(n: int, val_fraction: float, test_fraction: float) -> Tuple[int, int]:
