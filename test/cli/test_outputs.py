@@ -348,3 +348,12 @@ def test_a_converted_model_of_own_rgb_images_is_checked_and_evaluated_as_made(tm
                                capsys)
     assert code == 0, err
     assert exported['check_n'] == 8 and exported['check_agreement'] == 1.0
+
+
+def test_train_refuses_a_folder_of_one_class(tmp_path, capsys):
+    """It trained a one-class classifier that reported an accuracy of 1.0 (a user review)."""
+    _shapes(tmp_path / 'one', ('vbar',), 10)
+    code, _, err = _run(['train', '--data', f'folder:{tmp_path}/one', '-o',
+                         str(tmp_path / 'm.json')], capsys)
+    assert code == 2 and "has one class ('vbar')" in err
+    assert not (tmp_path / 'm.json').exists()

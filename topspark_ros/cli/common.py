@@ -207,6 +207,9 @@ def dataset(args, split: str, spec=None):
                          'label-free)')
     if not len(samples):
         raise UsageError(f'{data.label}: the {split} split has no image')
+    if args.command == 'train' and 0 < len(samples.class_names) < 2:
+        raise UsageError(f'{data.label} has one class ({samples.class_names[0]!r}): a '
+                         'classifier learns to tell two or more apart')
     return samples
 
 
