@@ -27,6 +27,7 @@ import dataclasses
 from dataclasses import dataclass
 import os
 import threading
+import time
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -397,8 +398,9 @@ class ClassifierPipeline:
         try:
             settings = Settings.from_values(self.values())
             timesteps, session = self.current_timesteps(settings), self.session
+            start = time.perf_counter()  # the message's decoding counts in latency_ms
             frame, layout = read()
-            prediction = session.classify(frame, layout, timesteps,
+            prediction = session.classify(frame, layout, timesteps, since=start,
                                           early_exit=settings.early_exit_rule(session.model))
             if settings.online_learning:  # published with the cost of learning from it
                 prediction = session.charge_learning(

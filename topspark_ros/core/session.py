@@ -57,7 +57,8 @@ class Prediction:
         operation counts of this inference (:class:`topspark_ros.core.energy.OpCounts`), plus
         learning from the same input when charged (:meth:`ClassifierSession.charge_learning`).
     latency_ms
-        wall-clock time of preprocessing plus inference (ms).
+        wall-clock time of the frame's decoding (where the caller times it), preprocessing
+        and inference (ms).
     energy_j
         estimated compute energy (J) under ``energy_preset``.
     energy_preset
@@ -187,10 +188,15 @@ class ClassifierSession:
         return self._params[timesteps]
 
     def classify(self, frame: np.ndarray, layout: str, timesteps: int, *,
-                 early_exit=None) -> Prediction:
-        """Classify one camera frame for ``timesteps`` steps (``early_exit``: optional rule)."""
+                 early_exit=None, since: Optional[float] = None) -> Prediction:
+        """
+        Classify one camera frame for ``timesteps`` steps (``early_exit``: optional rule).
+
+        ``since``: the ``time.perf_counter()`` at which the frame's work began (its decoding
+        from a message), counted in ``latency_ms``; default: now.
+        """
         check_timesteps(timesteps)
-        start = time.perf_counter()
+        start = time.perf_counter() if since is None else since
         x = self.preprocessor(frame, layout)[None]
         result = self.model.infer(x, timesteps=timesteps, params=self.params_for(timesteps),
                                   early_exit=early_exit)
