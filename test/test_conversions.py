@@ -282,6 +282,15 @@ def test_compressed_garbage_is_refused(data: bytes, reason: str) -> None:
         compressed_to_array(_compressed(data, 'jpeg'))
 
 
+def test_compressed_depth_is_refused_with_that_reason() -> None:
+    """It read as an opaque Pillow error naming a BytesIO object (a user review)."""
+    depth = _compressed(bytes(12) + _encoded(np.zeros((4, 4), np.uint8), 'PNG'),
+                        '16UC1; compressedDepth')
+    with pytest.raises(ImageConversionError,
+                       match=r"'16UC1; compressedDepth': compressedDepth images are not read"):
+        compressed_to_array(depth)
+
+
 def test_compressed_truncated_and_huge_are_refused() -> None:
     """A cut-off PNG/JPEG fails to decode; a header claiming too many pixels is not decoded."""
     rgb = np.full((32, 32, 3), 200, np.uint8)

@@ -187,10 +187,14 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS) -> tuple:
     (``'rgba'`` with alpha); other modes (palette, CMYK, 1-bit) are converted to RGB or
     8-bit mono. Raises :class:`ImageConversionError` for data that is not a decodable JPEG
     or PNG, or whose header claims more than ``max_pixels`` pixels (checked before decoding,
-    against decompression bombs). (``compressedDepth`` data, which has a header of its own,
-    is refused as undecodable.)
+    against decompression bombs). ``compressedDepth`` data (named so in ``msg.format``) is
+    refused, with that reason.
     """
     from PIL import Image as PilImage
+    if 'compresseddepth' in (msg.format or '').lower():
+        raise ImageConversionError(
+            f'{msg.format!r}: compressedDepth images are not read (depth is not an intensity; '
+            "subscribe intensity images, image_transport 'raw' or 'compressed')")
     try:
         image = PilImage.open(io.BytesIO(bytes(msg.data)), formats=COMPRESSED_FORMATS)
         width, height = image.size
