@@ -50,7 +50,7 @@ class FakeSession:
                           ops=OpCounts(accumulates=10.0), latency_ms=1.0, energy_j=1.0,
                           energy_preset='unit')
 
-    def classify(self, frame, layout, timesteps, *, early_exit=None):
+    def classify(self, frame, layout, timesteps, *, early_exit=None, since=None):
         self.calls.append(('classify', int(frame.flat[0]), timesteps, early_exit))
         return self._prediction(timesteps, int(frame.flat[0]))
 
