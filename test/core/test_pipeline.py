@@ -195,8 +195,10 @@ def test_a_frame_is_published_with_its_tag_or_dropped_while_the_model_is_busy() 
 
 def test_a_frames_latency_counts_its_decoding() -> None:
     """
-    latency_ms counts the message's decoding (a user review: YUV and Bayer frames at 1080p
-    reported 5 to 10 ms where the work took 16 to 57; the controller bounds latency with it).
+    Count the message's decoding in latency_ms.
+
+    A user review: YUV and Bayer frames at 1080p reported 5 to 10 ms where the work took 16
+    to 57; the controller bounds latency with it.
     """
     import time
 

@@ -209,8 +209,14 @@ class EnergyMonitorNode(Node):
 
     def _publish(self) -> None:
         now_s = self._now_s()
-        if not self._started(now_s) or now_s <= self._meter.start_s:
-            return  # the clock has not started (sim time), or the first window just did
+        if not self._started(now_s):
+            return  # the clock has not started (sim time)
+        if now_s < self._meter.window_start_s:  # it went back: a replayed bag looped
+            self._meter.restart(now_s)
+            self._last_seen_s = None
+            return
+        if now_s <= self._meter.start_s:
+            return  # the first window just started
         report = self._meter.report(now_s, self._measure())
         msg = energy_report_to_msg(report)
         msg.header.stamp = self.get_clock().now().to_msg()

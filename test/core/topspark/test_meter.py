@@ -61,3 +61,18 @@ def test_measured_memory_and_ann_figures(unit_energy):
         memory.estimate(OpCounts(macs=1000)).compute_j)
     assert report.measured.source == 'rapl:package-0'
     assert report.measured_energy_per_inference_j == 1.0  # 2 J over 2 inferences
+
+
+def test_a_clock_that_goes_back_starts_a_new_window(unit_energy):
+    """A replayed bag that loops: its window's power was energy / 1e-9 s (a user review)."""
+    meter = EnergyMeter(unit_energy, start_s=100.0)
+    meter.add(OpCounts(accumulates=100), 8)
+    assert meter.report(101.0).average_power_w == pytest.approx(100e-12)
+    meter.add(OpCounts(accumulates=100), 8)
+    assert meter.window_start_s == 101.0
+    meter.restart(40.0)  # the clock is at 40 s again
+    assert meter.window_start_s == 40.0 and meter.start_s == 40.0
+    meter.add(OpCounts(accumulates=300), 8)
+    report = meter.report(42.0)
+    assert report.window_s == 2.0 and report.average_power_w == pytest.approx(150e-12)
+    assert report.inference_count == 3  # the totals go on

@@ -118,9 +118,26 @@ class EnergyMeter:
         self._count += 1
         return energy
 
+    @property
+    def window_start_s(self) -> float:
+        """Return when the window in progress started (s, the caller's clock)."""
+        return self.start_s if self._window_start_s is None else self._window_start_s
+
+    def restart(self, now_s: float) -> None:
+        """
+        Start a new window at ``now_s``: the clock went back (a replayed bag looped).
+
+        The inferences of the window in progress stay in the totals; its power is not
+        reported (over a window that ended before it began it was nonsense: 126 kW for 43 uW
+        in a user review).
+        """
+        self._window = []
+        self._window_start_s = now_s
+        self.start_s = min(self.start_s, now_s)
+
     def report(self, now_s: float, measured: Optional[Measured] = None) -> MeterReport:
         """Close the window ending at ``now_s``; return its figures (``measured``: a meter's)."""
-        start = self.start_s if self._window_start_s is None else self._window_start_s
+        start = self.window_start_s
         window_s = max(now_s - start, 1e-9)
         n = len(self._window)
         energy = sum(e for e, _, _ in self._window)
