@@ -317,3 +317,19 @@ def test_convert_makes_the_output_folder(tmp_path, capsys):
     out = cli(['events', 'convert', str(source), str(tmp_path / 'new' / 'deeper' / 'o.raw')],
               capsys)
     assert files.read_event_file(out['output']).events.size == 20
+
+
+def test_a_message_that_does_not_deserialize_is_skipped_and_counted(tmp_path, capsys):
+    """It ended `events info` and `convert` with a Python traceback (a user review)."""
+    import sqlite3
+    events = sample(3000, 346, 260, 2_000_000, seed=2)
+    bag = write_event_bag(tmp_path / 'bag', 'evt3', events, 346, 260)
+    (db3,) = bag.glob('*.db3')
+    with sqlite3.connect(db3) as db:
+        db.execute('INSERT INTO messages (topic_id, timestamp, data) VALUES (1, 1, ?)',
+                   (b'\x00\x01\x00\x00cut',))
+    info = cli(['events', 'info', f'bag:{bag}'], capsys)
+    assert (info['events'], info['skipped_messages']) == (3000, 1)
+    assert 'Error' in info['first_skipped']
+    out = cli(['events', 'convert', str(bag), str(tmp_path / 'rec.raw')], capsys)
+    assert out['events'] == 3000

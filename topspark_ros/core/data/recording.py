@@ -26,6 +26,7 @@ import io
 import os
 from pathlib import Path
 import tempfile
+import time
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -38,6 +39,8 @@ STORAGES = ('sqlite3', 'mcap')
 """rosbag2 storage formats :class:`BagWriter` writes."""
 PARTIAL_SUFFIX = '.partial'
 """Suffix of the directory a bag is built in until it is closed."""
+COMMIT_EVERY_S = 1.0
+"""A sqlite3 bag's messages are committed at least this often (s) while it is written."""
 
 
 def png_bytes(array: np.ndarray, layout: str) -> bytes:
@@ -174,6 +177,7 @@ class BagWriter:
         self._writer.open()
         self.closed = False
         self.written = 0
+        self._committed = time.monotonic()
 
     def add_topic(self, topic: str, msgtype: str, msgdef: Optional[str] = None):
         """
@@ -191,9 +195,23 @@ class BagWriter:
         return self._writer.add_connection(topic, msgtype, typestore=self._typestore)
 
     def write(self, connection, timestamp_ns: int, data: bytes) -> None:
-        """Write one serialised (CDR) message received at ``timestamp_ns``."""
+        """
+        Write one serialised (CDR) message received at ``timestamp_ns``.
+
+        sqlite3: the messages are committed at least every :data:`COMMIT_EVERY_S` (rosbags
+        commits only when the bag is closed: a recording killed by SIGKILL or a power loss
+        kept none of them; a user review), so a killed recording's ``.db3`` in
+        ``path.partial/`` holds all but the last second of it (``ros2 bag reindex`` makes its
+        ``metadata.yaml``).
+        """
         self._writer.write(connection, int(timestamp_ns), data)
         self.written += 1
+        now = time.monotonic()
+        if now - self._committed >= COMMIT_EVERY_S:
+            connection_db = getattr(self._writer.storage, 'conn', None)  # sqlite3 only
+            if connection_db is not None:
+                connection_db.commit()
+            self._committed = now
 
     def close(self) -> Optional[Path]:
         """

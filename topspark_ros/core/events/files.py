@@ -247,8 +247,14 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
                        and c.msgtype == chosen.msgtype]
         store = bag._typestore(connections)
         decoder, key, chunks, first_stamp = None, None, [], None
+        skipped, first_skip = 0, ''
         for _, _, raw in reader.messages(connections=connections):
-            msg = store.deserialize_cdr(raw, bag.EVENTS_TYPE)
+            try:
+                msg = store.deserialize_cdr(raw, bag.EVENTS_TYPE)
+            except Exception as exc:  # noqa: B902 - rosbags' SerdeError and more: one message
+                skipped += 1  # is skipped and counted, as eval and sweep do
+                first_skip = first_skip or f'{type(exc).__name__}: {exc}'
+                continue
             now = (str(msg.encoding), int(msg.width), int(msg.height))
             if key is None:
                 key, decoder = now, make_decoder(*now)
@@ -262,11 +268,14 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
     finally:
         reader.close()
     if decoder is None:
-        raise EventFileError(f'{chosen.name} in bag {path} holds no message')
+        reason = f' that can be read ({skipped} skipped; first: {first_skip})' if skipped else ''
+        raise EventFileError(f'{chosen.name} in bag {path} holds no message{reason}')
     events = np.concatenate(chunks) if chunks else np.zeros(0, EVENT_DTYPE)
-    return EventRecording(events, key[1], key[2], None,
-                          {'format': f'bag {key[0]}', 'topic': chosen.name,
-                           'first_stamp_ns': first_stamp, 'decoder': decoder.stats.as_dict()})
+    info = {'format': f'bag {key[0]}', 'topic': chosen.name, 'first_stamp_ns': first_stamp,
+            'decoder': decoder.stats.as_dict()}
+    if skipped:
+        info.update(skipped_messages=skipped, first_skipped=first_skip)
+    return EventRecording(events, key[1], key[2], None, info)
 
 
 def read_event_file(path: PathLike) -> EventRecording:
