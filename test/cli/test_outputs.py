@@ -357,3 +357,18 @@ def test_train_refuses_a_folder_of_one_class(tmp_path, capsys):
                          str(tmp_path / 'm.json')], capsys)
     assert code == 2 and "has one class ('vbar')" in err
     assert not (tmp_path / 'm.json').exists()
+
+
+def test_sweep_refuses_an_existing_profile_before_reading_the_data(tmp_path, fashion_dir,
+                                                                   capsys, monkeypatch):
+    """It read a 10 000-message bag (6 s, 1.1 GB) and then refused -o (a user review)."""
+    model = tmp_path / 'm.json'
+    assert _train(fashion_dir, model, capsys)[0] == 0
+    (tmp_path / 'p.yaml').write_text('mine')
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError('the data was read')
+    monkeypatch.setattr(common, 'dataset', no_reading)
+    code, _, err = _run(['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '-o',
+                         str(tmp_path / 'p.yaml')], capsys)
+    assert code == 2 and 'exists; pass --overwrite' in err

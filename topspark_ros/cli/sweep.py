@@ -81,6 +81,15 @@ def run(args) -> dict:
     energy_model = EnergyModel(args.preset)
     model, meta = common.load_model(args)
     common.check_data_kind(model, args)
+    # The outputs and the profile to apply first: refused before the data is read.
+    enhanced = load_profile(args.params_from) if args.params_from else None
+    if enhanced is not None:
+        common.check_profile_of(enhanced, args.params_from, args.model, meta)
+    output = args.output or str(default_profile_path(args.model))
+    enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
+    plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
+    if plot:
+        common.check_output(plot, args.overwrite)
     dataset = common.class_aligned(common.dataset(args, args.split, spec=model.input_spec),
                                    meta, args.model)
     model = common.for_data(model, dataset, args.model)
@@ -92,14 +101,6 @@ def run(args) -> dict:
         train = common.dataset(args, 'train', spec=model.input_spec)
         (tidx,) = split_indices(len(train), [min(args.n_train_steps, len(train))], args.seed)
         train_images = train.images[tidx]
-    enhanced = load_profile(args.params_from) if args.params_from else None
-    if enhanced is not None:
-        common.check_profile_of(enhanced, args.params_from, args.model, meta)
-    output = args.output or str(default_profile_path(args.model))
-    enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
-    plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
-    if plot:
-        common.check_output(plot, args.overwrite)
     record = None
     if enhanced is not None:
         dropped = [t for t in enhanced.timesteps if enhanced.params_for(t) and t not in grid]
