@@ -16,7 +16,7 @@ def add_parser(sub, parent) -> None:
                             description='Measure accuracy and speed of a checkpoint.')
     parser.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
     parser.add_argument('--split', choices=('train', 'val', 'test'), default='test',
-                        help='split to evaluate on (val: image folders only) '
+                        help='split to evaluate on (val: image folders and bags only) '
                         '(default: %(default)s)')
     parser.add_argument('--n-eval', type=positive_int,
                         help='images to evaluate (default: the whole split)')

@@ -28,7 +28,7 @@ def add_parser(sub, parent) -> None:
     sweep.add_argument('--grid', default='350,250,150,100,64,32,16,8',
                        help='comma-separated timestep counts (default: %(default)s)')
     sweep.add_argument('--split', choices=('train', 'val', 'test'), default='test',
-                       help='held-out split to measure on (val: image folders only) '
+                       help='held-out split to measure on (val: image folders and bags only) '
                        '(default: %(default)s)')
     sweep.add_argument('--n-eval', type=positive_int, default=2000,
                        help='held-out images per T (default: %(default)s)')

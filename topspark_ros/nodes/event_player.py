@@ -2,8 +2,8 @@
 Replay an event file as ``event_camera_msgs/EventPacket`` messages, as an event camera would.
 
 A recorder-free stand-in for an event-camera driver, for demos and tests. The file (``.bin``
-N-MNIST or ``.npz``, see :mod:`topspark_ros.core.events.files`) is cut into packets of
-``packet_ms`` milliseconds of sensor time, encoded (``evt3`` by default, or ``mono``, see
+N-MNIST, ``.npz`` or a ``.raw`` evt3 recording, see :mod:`topspark_ros.core.events.files`) is
+cut into packets of ``packet_ms`` milliseconds of sensor time, encoded (``evt3`` by default, or ``mono``, see
 :mod:`topspark_ros.core.events.codecs`; the messages are filled by
 :mod:`topspark_ros.conversions.events`) and published on ``events`` at ``rate`` times real
 time. Packet ``k`` of a pass (the events with ``t0 + k P <= t < t0 + (k + 1) P``, ``t0`` the
@@ -64,7 +64,7 @@ LABELS_KEPT = 1 << 16
 knows (65 s of 1 ms packets)."""
 
 PARAMS = (
-    Param('file', '', 'Event file to play (.bin N-MNIST or .npz; a path or '
+    Param('file', '', 'Event file to play (.bin N-MNIST, .npz or .raw evt3; a path or '
           "package://<package>/<path>); '' with a dataset.", live=False),
     Param('dataset', '', 'Event data set to play sample after sample instead of a file '
           "('' : play file).", choices=('', 'nmnist-synth'), live=False),
@@ -357,7 +357,7 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
     """
     parser = argparse.ArgumentParser(
         prog='topspark event-player',
-        description='Publish an event file (.bin N-MNIST or .npz) as '
+        description='Publish an event file (.bin N-MNIST, .npz or .raw evt3) as '
                     'event_camera_msgs/EventPacket messages on `events`, in (scaled) real time.')
     parser.add_argument('file', help='event file to play')
     parser.add_argument('--encoding', choices=('evt3', 'mono'), default='evt3',
