@@ -3,8 +3,8 @@ Replay an event file as ``event_camera_msgs/EventPacket`` messages, as an event 
 
 A recorder-free stand-in for an event-camera driver, for demos and tests. The file (``.bin``
 N-MNIST, ``.npz`` or a ``.raw`` evt3 recording, see :mod:`topspark_ros.core.events.files`) is
-cut into packets of ``packet_ms`` milliseconds of sensor time, encoded (``evt3`` by default, or ``mono``, see
-:mod:`topspark_ros.core.events.codecs`; the messages are filled by
+cut into packets of ``packet_ms`` milliseconds of sensor time, encoded (``evt3`` by default,
+or ``mono``, see :mod:`topspark_ros.core.events.codecs`; the messages are filled by
 :mod:`topspark_ros.conversions.events`) and published on ``events`` at ``rate`` times real
 time. Packet ``k`` of a pass (the events with ``t0 + k P <= t < t0 + (k + 1) P``, ``t0`` the
 first event's time, ``P`` the packet length) is published once its interval has elapsed, at
