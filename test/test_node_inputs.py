@@ -359,3 +359,24 @@ def test_the_controllers_rate_is_the_classified_inputs_not_their_arrival(ros) ->
             (frame % 30) * 33_333_333
         node._on_classification(msg)
     assert node._signals.rate_hz == pytest.approx(30.0, rel=1e-3)
+
+
+def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
+    """
+    Drop the energy monitor's power and energy after energy_timeout_s.
+
+    With the monitor killed the controller kept its last power for ever and held T under a
+    power cap on it (a user review).
+    """
+    from topspark_ros.msg import EnergyEstimate
+    node, _ = _active_controller(ros, energy_timeout_s=5.0)
+    window = EnergyEstimate(inference_count=30, average_power_w=4e-5, mean_timesteps=64.0,
+                            energy_per_inference_j=1.4e-6)
+    node._on_energy(window)
+    assert (node._signals.measured_power_w, node._signals.measured_energy_j) == (4e-5, 1.4e-6)
+    node._heartbeat()  # fresh: kept
+    assert node._signals.measured_power_w == 4e-5
+    node._energy_at_s -= 6.0  # as if 6 s had passed without a window
+    node._heartbeat()
+    assert (node._signals.measured_power_w, node._signals.measured_energy_j,
+            node._signals.power_timesteps) == (None, None, None)

@@ -62,6 +62,9 @@ PARAMS = (
     Param('heartbeat_period_s', 2.0, 'Republish the current command, and publish the '
           '/diagnostics status, this often (s, node clock).',
           low=0.05, high=3600.0, live=False),
+    Param('energy_timeout_s', 5.0, "The energy monitor's last power and energy are dropped "
+          'this long after it (s, node clock; checked every heartbeat), with a warning: the '
+          "profile's energies at the measured rate stand in.", above=0.0),
 )
 
 
@@ -97,6 +100,7 @@ class TimestepControllerNode(LifecycleNode):
         self._selector = None
         self._signals = LiveSignals()
         self._last_inference_s = None
+        self._energy_at_s = None  # node clock (s) of the monitor's last window taken
         # Medians of recent measurements, so one slow frame does not move T: the latencies of
         # the current T count once it has MIN_LATENCY_SAMPLES of them (until then, those of
         # the T before stand).
@@ -258,11 +262,40 @@ class TimestepControllerNode(LifecycleNode):
                 'energy_preset)', throttle_duration_sec=30.0)
             return
         if msg.inference_count and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
-            self._signals = self._signals.replace(measured_power_w=float(msg.average_power_w),
-                                                  power_timesteps=float(msg.mean_timesteps))
+            self._signals = self._signals.replace(
+                measured_power_w=float(msg.average_power_w),
+                measured_energy_j=float(msg.energy_per_inference_j) or None,
+                power_timesteps=float(msg.mean_timesteps))
+            self._energy_at_s = self._now_s()
         else:  # a window without inferences says nothing of the T now
-            self._signals = self._signals.replace(measured_power_w=None, power_timesteps=None)
+            self._forget_energy()
         self._evaluate()
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _forget_energy(self) -> None:
+        self._signals = self._signals.replace(measured_power_w=None, measured_energy_j=None,
+                                              power_timesteps=None)
+        self._energy_at_s = None
+
+    def _check_energy_age(self) -> None:
+        """
+        Drop the monitor's figures once older than ``energy_timeout_s``, with a warning.
+
+        They were kept for ever: with the monitor killed, the controller held T under a power
+        cap on a figure of minutes before (a user review).
+        """
+        if self._energy_at_s is None:
+            return
+        age_s = self._now_s() - self._energy_at_s
+        if age_s > self.get_parameter('energy_timeout_s').value or age_s < 0.0:  # < 0: a loop
+            self._forget_energy()
+            self.get_logger().warn(
+                f'no energy estimate for {age_s:.1f} s: the power and energy limits use the '
+                "profile's energies at the measured rate until the monitor is heard again",
+                throttle_duration_sec=30.0)
+            self._evaluate()
 
     def _on_parameters_set(self, parameters) -> None:
         if self._selector is None:
@@ -285,6 +318,7 @@ class TimestepControllerNode(LifecycleNode):
             self._publish(choice)
 
     def _heartbeat(self) -> None:
+        self._check_energy_age()
         if self._selector is not None and self._selector.current is not None:
             self._publish(self._selector.current)
 

@@ -264,6 +264,22 @@ def test_power_is_scaled_from_the_t_it_was_measured_at():
         LiveSignals(power_timesteps=0.5)
 
 
+def test_the_energy_budget_is_checked_on_the_measured_energy():
+    """
+    The profile's energies are of its data set; the monitor's are of the robot's inputs.
+
+    A budget of 1 uJ passed T=64 at its profiled 0.95 uJ while the monitor measured 1.43 uJ
+    (a user review): the check scales the profile as the power check does.
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_energy_j=5e-6)
+    assert choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST).timesteps == 64  # 4 uJ <= 5
+    measured = LiveSignals(measured_energy_j=6e-6, power_timesteps=64.0)  # 1.5x the profile
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, measured)
+    assert choice.timesteps == 32 and not choice.violated  # 64: 6 uJ; 32: 3 uJ
+    with pytest.raises(ValueError, match='measured_energy_j'):
+        LiveSignals(measured_energy_j=-1.0)
+
+
 def test_an_agreement_profile_counts_the_loss_from_its_reference():
     """Agreement with the model at T=100 (the reference): the bound is from 1, not T=350's."""
     import dataclasses

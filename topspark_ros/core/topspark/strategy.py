@@ -24,13 +24,17 @@ agreement with the model at its reference T):
 
     accuracy   a >= a_base - d                                   (max_accuracy_drop)
     latency    l * s <= max_latency_ms                           (when set)
-    energy     e <= max_energy_j                                 (when set)
+    energy     E <= max_energy_j                                 (when set)
     power      P <= max_power_w                                  (when set and P is known)
 
     s  latency scale = max(1, measured_latency_ms / l(T_m)): the profile's latencies scaled by
        how much slower than profiled the current T_m (``measured_timesteps``) runs now; l(T_m)
        is interpolated linearly in T between profiled values. Never below 1: a faster
        measurement does not loosen the ceiling.
+    E  energy = measured_energy_j * e / e(T_p)   when the monitor's energy per inference is
+                                                 given (as power: the profile's energies
+                                                 priced on the robot's inputs),
+              = e                                else.
     P  power = measured_power_w * e / e(T_p)     when a power measurement is given, T_p the
                                                  mean T it was measured at
                                                  (``power_timesteps``; T_m when not given),
@@ -272,6 +276,10 @@ class LiveSignals:
         window; None: ``measured_timesteps``). A window's power describes the T it ran at,
         not the T the latest classification reports: scaled from that, a power cap made the
         controller climb a T a frame and fall back at the next window (a user review).
+    measured_energy_j
+        energy per inference over the same window (J); scales the energy budget's check as
+        ``measured_power_w`` scales the power's (the profile's energies, measured on its data
+        set, priced the robot's inputs 30 % low in a user review).
 
     """
 
@@ -281,13 +289,15 @@ class LiveSignals:
     rate_hz: Optional[float] = None
     measured_power_w: Optional[float] = None
     power_timesteps: Optional[float] = None
+    measured_energy_j: Optional[float] = None
 
     def __post_init__(self) -> None:
         """Check the values that are known."""
         checks = {'battery_fraction': (0.0, 1.0, False), 'measured_latency_ms': (0.0, math.inf,
                   False), 'rate_hz': (0.0, math.inf, True),
                   'measured_power_w': (0.0, math.inf, False),
-                  'power_timesteps': (1.0, math.inf, False)}
+                  'power_timesteps': (1.0, math.inf, False),
+                  'measured_energy_j': (0.0, math.inf, False)}
         for name, (low, high, low_open) in checks.items():
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _finite(name, getattr(self, name), low, high,
@@ -418,15 +428,19 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
         if expected > 0.0:
             scale = max(1.0, signals.measured_latency_ms / expected)
     t_power = signals.power_timesteps if signals.power_timesteps is not None else t_meas
+    measured = signals.measured_power_w is not None or signals.measured_energy_j is not None
     measured_energy = (_interpolate(entries, t_power, 'energy_j')
-                       if signals.measured_power_w is not None and t_power is not None else 0.0)
+                       if measured and t_power is not None else 0.0)
     a_max = max(e.accuracy for e in entries)
     w_a, w_l, w_e = MODE_WEIGHTS[used]
     drop_unit = max(allowed, _MIN_DROP_SCALE)
     rows = []
     for e in entries:
         latency = e.latency_ms * scale
-        if measured_energy > 0.0:
+        energy = e.energy_j
+        if measured_energy > 0.0 and signals.measured_energy_j is not None:
+            energy = signals.measured_energy_j * e.energy_j / measured_energy
+        if measured_energy > 0.0 and signals.measured_power_w is not None:
             power = signals.measured_power_w * e.energy_j / measured_energy
         elif signals.rate_hz is not None:
             power = e.energy_j * signals.rate_hz
@@ -441,7 +455,7 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
         if e.accuracy < required - _TOL:
             excess.append(('max_accuracy_drop',
                            (required - e.accuracy) / max(base.accuracy, _TOL)))
-        for name, value in (('max_latency_ms', latency), ('max_energy_j', e.energy_j),
+        for name, value in (('max_latency_ms', latency), ('max_energy_j', energy),
                             ('max_power_w', power), ('max_timesteps', e.timesteps)):
             limit = getattr(constraints, name)
             if limit is not None and value is not None and value > limit * (1.0 + _TOL):
