@@ -632,3 +632,34 @@ def test_a_second_signal_while_the_bag_closes_does_not_stop_the_close(tmp_path: 
     assert not (tmp_path / 'run.partial').exists()
     with Reader(bag) as reader:
         assert reader.message_count == 1
+
+
+def test_a_topic_recorded_with_two_types_plays_its_first_type_only(ros, tmp_path: Path
+                                                                   ) -> None:
+    """
+    Play the first type of a topic recorded with two.
+
+    The second type's bytes were published as the first type, and half of them reached the
+    subscriber as garbage, without a word (a user review).
+    """
+    from rclpy.serialization import serialize_message
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import get_typestore, Stores
+    from sensor_msgs.msg import CompressedImage, Image
+    context, executor, spin_until = ros
+    store = get_typestore(Stores.ROS2_JAZZY)
+    with Writer(tmp_path / 'bag', version=9) as writer:
+        raw = writer.add_connection('/camera/image', IMAGE, typestore=store)
+        packed = writer.add_connection('/camera/image', COMPRESSED, typestore=store)
+        for k in range(3):
+            writer.write(raw, 5_000_000_000 + k, serialize_message(_image(k)[0]))
+        for k in range(3, 5):
+            writer.write(packed, 5_000_000_000 + k,
+                         serialize_message(CompressedImage(format='png', data=b'x' * 9)))
+    listener = _subscriber(context, executor, {'/camera/image': Image})
+    player = _player(context, executor, bag=str(tmp_path / 'bag'), wait_for_subscribers=1,
+                     clock=False)
+    assert spin_until(lambda: player.finished and len(listener.got['/camera/image']) >= 3)
+    assert player.published == 3
+    assert [m.header.frame_id for _, m in listener.got['/camera/image']] == \
+        ['cam0', 'cam1', 'cam2']

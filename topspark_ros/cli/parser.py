@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     'topspark_ros/core/data/bag.py)')
     bag.add_argument('--topic', help='topic to read: sensor_msgs/msg/Image, CompressedImage '
                      '(JPEG/PNG) or event_camera_msgs/msg/EventPacket (default: the only one '
-                     'in the bag)')
+                     'in the bag); NAME:TYPE picks the messages of one type of a topic '
+                     'recorded with several')
     bag.add_argument('--labels', metavar='CSV',
                      help='labels: a CSV file with the header start,end,label (ranges [start, '
                      'end) in seconds of header.stamp) or stamp,label (the sample within 1 ms '

@@ -81,7 +81,7 @@ class BagPlayerNode(Node):
         except (AnyReaderError, OSError) as exc:
             raise ValueError(f"cannot read the bag {p['bag']}: {exc}") from None
         try:
-            self._connections = self._choose(p['bag'], p['topics'])
+            self._connections = self._one_type_a_topic(self._choose(p['bag'], p['topics']))
             qos = QoSProfile(depth=p['depth'], reliability=(
                 ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
                 else ReliabilityPolicy.RELIABLE))
@@ -131,6 +131,25 @@ class BagPlayerNode(Node):
             raise ValueError(f'{bag} has no {", ".join(TYPES.values())} topic (it has: '
                              f'{", ".join(available) or "none"}); name others with topics')
         return chosen
+
+    def _one_type_a_topic(self, connections: list) -> list:
+        """
+        Return ``connections`` with one message type per topic: the first type of each.
+
+        A topic recorded with two types (a driver restarted with another encoding) had its
+        second type's bytes published as the first type (a user review); they are left out
+        now, with a warning. The data commands choose with ``--topic NAME:TYPE``.
+        """
+        first = {}
+        for connection in connections:
+            first.setdefault(connection.topic, connection.msgtype)
+        for topic, msgtype in first.items():
+            others = sorted({c.msgtype for c in connections if c.topic == topic} - {msgtype})
+            if others:
+                self.get_logger().warn(f'{topic} was recorded as {msgtype} and as '
+                                       f'{", ".join(others)}: only {msgtype} is played (a '
+                                       'topic carries one type)')
+        return [c for c in connections if c.msgtype == first[c.topic]]
 
     def _installed_type(self, msgtype: str):
         """

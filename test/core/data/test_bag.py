@@ -12,8 +12,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
 from topspark_ros.cli.main import main
-from topspark_ros.core.data.bag import (BagOptions, EVENT_PACKET_MSG, EVENTS_TYPE, load_bag,
-                                        read_label_csv)
+from topspark_ros.core.data.bag import (bag_topic, BagOptions, EVENT_PACKET_MSG, EVENTS_TYPE,
+                                        load_bag, read_label_csv)
 from topspark_ros.core.data.dataset import DatasetError
 from topspark_ros.core.data.folder import stratified_split
 from topspark_ros.core.data.idx import FASHION_MNIST_CLASSES
@@ -477,3 +477,35 @@ def test_cli_reads_an_event_bag(tmp_path, fashion_test, capsys):
     code = main(['eval', '--data', f'bag:{bag}', '--topic', '/nope', '-m',
                  str(ROOT / 'models' / 'stdp_nmnist_synth_n400.json')])
     assert code == 1 and 'no topic /nope' in capsys.readouterr().err
+
+
+def test_a_topic_recorded_with_two_types_is_read_one_type_at_a_time(tmp_path: Path) -> None:
+    """
+    A driver restarted with another type: NAME:TYPE picks one.
+
+    The error contradicted itself ('CompressedImage, an unsupported message type (supported:
+    ... CompressedImage ...)') and neither half could be read (a user review).
+    """
+    image = np.full((4, 4, 1), 200, np.uint8)
+    with Writer(tmp_path / 'bag', version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        raw = writer.add_connection('/camera/image', IMAGE, typestore=STORE)
+        packed = writer.add_connection('/camera/image', COMPRESSED, typestore=STORE)
+        for k in range(3):
+            writer.write(raw, k, STORE.serialize_cdr(image_msg(image, 'mono8', k), IMAGE))
+        for k in range(3, 5):
+            writer.write(packed, k, STORE.serialize_cdr(
+                compressed_msg(encoded(image[:, :, 0], 'PNG'), 'png', k), COMPRESSED))
+    with pytest.raises(DatasetError, match='several types .* choose one with --topic '
+                       '/camera/image:TYPE'):
+        bag_topic(tmp_path / 'bag', '/camera/image')
+    with pytest.raises(DatasetError, match='choose one with --topic'):
+        bag_topic(tmp_path / 'bag')
+    assert bag_topic(tmp_path / 'bag', '/camera/image:sensor_msgs/msg/Image').count == 3
+    assert bag_topic(tmp_path / 'bag', '/camera/image:CompressedImage').count == 2
+    with pytest.raises(DatasetError, match='no message of type Imag'):
+        bag_topic(tmp_path / 'bag', '/camera/image:Imag')
+    source = DataSource('bag', str(tmp_path / 'bag'),
+                        bag=BagOptions(topic='/camera/image:CompressedImage'))
+    read = load_split(source, 'train', spec=FrameSpec(4, 4, 1), val_fraction=0,
+                      test_fraction=0)
+    assert len(read) == 2 and (read.images == 200).all()

@@ -283,13 +283,23 @@ def _choose(path: PathLike, topics: Sequence[BagTopic], topic: Optional[str]) ->
                                f'(its topics: {_describe(topics)})')
         raise DatasetError(f'bag {path} has several image or event topics; choose one with '
                            f'--topic: {_describe(candidates)}')
-    found = [t for t in topics if t.name == topic]
+    name, _, msgtype = topic.partition(':')  # a ROS name has no ':': NAME:TYPE picks a type
+    found = [t for t in topics if t.name == name]
     if not found:
-        raise DatasetError(f'bag {path} has no topic {topic} (its topics: '
+        raise DatasetError(f'bag {path} has no topic {name} (its topics: '
                            f'{_describe(topics)})')
+    if msgtype:
+        found = [t for t in found if msgtype in (t.msgtype, t.msgtype.rsplit('/', 1)[-1])]
+        if not found:
+            raise DatasetError(f'{name} in bag {path} has no message of type {msgtype} (its '
+                               f'types: {_describe([t for t in topics if t.name == name])})')
     readable = [t for t in found if t.kind is not None]
-    if len(readable) != 1:
-        raise DatasetError(f'{topic} in bag {path} is {found[0].msgtype}, an unsupported '
+    if len(readable) > 1:  # a driver restarted with another type, say: choose one
+        raise DatasetError(
+            f'{name} in bag {path} holds messages of several types ({_describe(readable)}): '
+            f'choose one with --topic {name}:TYPE (e.g. {name}:{readable[0].msgtype})')
+    if not readable:
+        raise DatasetError(f'{name} in bag {path} is {found[0].msgtype}, an unsupported '
                            f'message type (supported: {", ".join(SAMPLE_TYPES)})')
     return readable[0]
 
