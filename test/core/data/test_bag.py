@@ -417,7 +417,7 @@ def test_load_split_reads_a_bag_and_knows_its_kind(tmp_path, frames, fashion_tes
     bag = frame_bag(tmp_path / 'bag', 'sqlite3', images[:20])
     source = parse_data(f'bag:{bag}')
     assert not source.events
-    assert len(load_split(source, 'test')) == 4  # 20 % of the unlabelled group
+    assert len(load_split(source, 'test')) == 20  # unlabelled: not split, all of it
     windows, _ = _event_windows(fashion_test, 2)
     assert parse_data(f'bag:{event_bag(tmp_path / "ev", "mcap", windows)}').events
 
@@ -452,7 +452,8 @@ def test_train_eval_sweep_on_a_bag(tmp_path, fashion_train, capsys):
     free, _ = _cli(['sweep', '--data', f'bag:{bag}', '-m', trained['checkpoint'], '--grid',
                     '32,16', '--n-train-steps', '0', '--plot', '', '-o',
                     str(tmp_path / 'free.yaml')], capsys)
-    assert free['reference_timesteps'] == 32 and free['n_samples'] == 120
+    # Unlabelled, the bag is not split: all of it is measured (a fifth of it was, a review).
+    assert free['reference_timesteps'] == 32 and free['n_samples'] == 600
     assert main(['eval', '--data', f'bag:{bag}', '-m', trained['checkpoint']]) == 2
     assert 'has no labels: give --labels' in capsys.readouterr().err
     assert main(['eval', *data, '--label-topic', '/l', '-m', trained['checkpoint']]) == 2

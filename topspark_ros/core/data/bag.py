@@ -46,8 +46,9 @@ window's result). The bag's own (receive) time of each message is kept too.
 
 Class names are the distinct labels, sorted. Samples no label covers are dropped and counted
 (``unlabelled``). Splits are stratified and seeded as for image folders
-(:func:`~topspark_ros.core.data.folder.stratified_split`, the unlabelled samples as one group)
-over the whole topic, samples in bag order within a split.
+(:func:`~topspark_ros.core.data.folder.stratified_split`) over the whole topic, samples in bag
+order within a split. A bag read without labels is not split: every split is the whole topic
+(nothing can be trained on it, and a label-free sweep measured a fifth of a field run).
 
 **Errors** (:class:`~topspark_ros.core.data.dataset.DatasetError`, one line): a missing path or a
 directory without ``metadata.yaml``, a bag without the topic (listing the topics it has), an
@@ -648,12 +649,13 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
             empty = class_names[int(np.flatnonzero(counts == 0)[0])]
             raise DatasetError(f'class {empty!r} has no sample: {what} cover no readable '
                                f'message of {topic.name} with it')
-    else:
+    else:  # no labels: nothing is trained on it, so every split is all of it
         labels = np.full(len(stamps), -1, np.int64)
         kept = np.arange(len(stamps))
     unlabelled = len(stamps) - len(kept)
-    chosen = np.sort(kept[stratified_split(labels[kept], split, val_fraction=val_fraction,
-                                           test_fraction=test_fraction, seed=seed)])
+    chosen = kept if not class_names else np.sort(kept[stratified_split(
+        labels[kept], split, val_fraction=val_fraction, test_fraction=test_fraction,
+        seed=seed)])
     common = {'labels': labels[chosen], 'class_names': tuple(class_names),
               'topic': topic.name, 'stamps_ns': stamps[chosen], 'times_ns': times[chosen],
               'skipped': tuple(skipped), 'unlabelled': int(unlabelled)}
