@@ -133,7 +133,7 @@ def _describe(recording, name: str) -> dict:
     decoded = recording.metadata.get('decoder')
     if decoded:  # what the decoder counted (.raw files, bags): non-zero counters only
         out['decoder'] = {k: v for k, v in decoded.items() if v}
-    for key in ('skipped_messages', 'first_skipped'):  # a bag's messages that did not read
+    for key in ('skipped_messages', 'first_skipped', 'sensor_resets'):  # a bag's, when any
         if key in recording.metadata:
             out[key] = recording.metadata[key]
     return out

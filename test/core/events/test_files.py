@@ -333,3 +333,44 @@ def test_a_message_that_does_not_deserialize_is_skipped_and_counted(tmp_path, ca
     assert 'Error' in info['first_skipped']
     out = cli(['events', 'convert', str(bag), str(tmp_path / 'rec.raw')], capsys)
     assert out['events'] == 3000
+
+
+def test_a_sensor_reset_in_a_bag_is_stitched_into_one_stream(tmp_path, capsys):
+    """
+    Stitch a driver restart (the sensor clock starts again) into one stream in time order.
+
+    The two sessions were overlaid: a 12 s stream read as 6 s, `.raw` refused it with the
+    advice to sort the events, event-player played them on top of each other (a user review).
+    """
+    first = sample(2000, 346, 260, 2_000_000, seed=1)
+    second = sample(2000, 346, 260, 2_000_000, seed=2)
+    store = get_typestore(Stores.ROS2_JAZZY)
+    store.register(get_types_from_msg(EVENT_MSG_FILE.read_text(), EVENTS_TYPE))
+    with Writer(tmp_path / 'bag', version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        connection = writer.add_connection('/events', EVENTS_TYPE, typestore=store)
+        for session, events in enumerate((first, second)):
+            encoder = make_encoder('evt3', 346, 260)  # the restarted driver's
+            for chunk in np.array_split(events, 10):
+                packet = encoder.encode(chunk)
+                stamp = 1_700_000_000 * 10**9 + (session * 3_000_000 + int(chunk['t'][-1])) \
+                    * 1000
+                header = store.types['std_msgs/msg/Header'](
+                    stamp=store.types['builtin_interfaces/msg/Time'](
+                        sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id='camera')
+                msg = store.types[EVENTS_TYPE](
+                    header=header, height=260, width=346, seq=packet.seq,
+                    time_base=packet.time_base, encoding='evt3', is_bigendian=False,
+                    events=np.frombuffer(packet.data, np.uint8))
+                writer.write(connection, stamp, store.serialize_cdr(msg, EVENTS_TYPE))
+    recording = files.read_bag_events(tmp_path / 'bag')
+    t = recording.events['t']
+    assert recording.metadata['sensor_resets'] == 1 and np.all(np.diff(t) >= 0)
+    assert recording.events.size == 4000
+    # 2 s, the pause between the sessions' packets (1 s here, from their stamps), 2 s.
+    assert 4_900_000 < recording.duration_us < 5_100_000
+    np.testing.assert_array_equal(recording.events[2000:]['t'] - recording.events[2000]['t'],
+                                  second['t'] - second['t'][0])
+    info = cli(['events', 'info', f'bag:{tmp_path / "bag"}'], capsys)
+    assert info['sensor_resets'] == 1 and info['sorted_by_time']
+    out = cli(['events', 'convert', str(tmp_path / 'bag'), str(tmp_path / 'all.raw')], capsys)
+    assert out['events'] == 4000

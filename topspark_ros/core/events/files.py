@@ -230,9 +230,15 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
 
     ``topic`` may be left out when the bag has one image or event topic. Every packet is
     decoded in bag order by one decoder (lenient; its counters are in
-    ``metadata['decoder']``). Raises :class:`~topspark_ros.core.data.dataset.DatasetError` for
-    an unreadable bag or topic, :class:`EventFileError` when it is not an event topic or the
-    encoding or sensor size changes within it.
+    ``metadata['decoder']``). A sensor reset (a driver restarted: its clock starts again) is
+    stitched: the events after it are shifted to follow the last one before it by the pause
+    between the packets' stamps, so the recording stays one stream in time order
+    (``metadata['sensor_resets']``; times are sensor times up to the first reset). Before, the
+    sessions were overlaid, the duration was one session's and ``.raw`` refused it. A packet
+    that does not deserialize is skipped and counted (``metadata['skipped_messages']``).
+    Raises :class:`~topspark_ros.core.data.dataset.DatasetError` for an unreadable bag or
+    topic, :class:`EventFileError` when it is not an event topic or the encoding or sensor size
+    changes within it.
     """
     from topspark_ros.core.data import bag
     from topspark_ros.core.events.codecs import make_decoder
@@ -248,6 +254,7 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
         store = bag._typestore(connections)
         decoder, key, chunks, first_stamp = None, None, [], None
         skipped, first_skip = 0, ''
+        offset_us, last_t, last_stamp, resets = 0, None, None, 0
         for _, _, raw in reader.messages(connections=connections):
             try:
                 msg = store.deserialize_cdr(raw, bag.EVENTS_TYPE)
@@ -262,9 +269,24 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
             elif now != key:
                 raise EventFileError(f'{chosen.name} in bag {path} changes from {key} to {now} '
                                      '(encoding, width, height): one recording per stream')
-            chunks.append(decoder.decode(msg.events, seq=int(msg.seq),
-                                         time_base=int(msg.time_base),
-                                         is_bigendian=bool(msg.is_bigendian)))
+            stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            chunk = decoder.decode(msg.events, seq=int(msg.seq), time_base=int(msg.time_base),
+                                   is_bigendian=bool(msg.is_bigendian))
+            # The decoder keeps a stream in time order; a packet that starts before the last
+            # event is one after a reset (time_resets, or stream_restarts: seq from 0 again).
+            if last_t is not None and chunk.size and int(chunk['t'][0]) + offset_us < last_t:
+                # Stamps are the packets' ends: the pause is their interval less this packet.
+                span_us = int(chunk['t'][-1]) - int(chunk['t'][0])
+                gap_us = max(1, (stamp - last_stamp) // 1000 - span_us) if last_stamp else 1
+                offset_us = last_t + gap_us - int(chunk['t'][0])  # continue after the last
+                resets += 1
+            if chunk.size:
+                if offset_us:
+                    chunk = chunk.copy()
+                    chunk['t'] += offset_us
+                last_t = int(chunk['t'][-1])
+            last_stamp = stamp
+            chunks.append(chunk)
     finally:
         reader.close()
     if decoder is None:
@@ -275,6 +297,8 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
             'decoder': decoder.stats.as_dict()}
     if skipped:
         info.update(skipped_messages=skipped, first_skipped=first_skip)
+    if resets:
+        info['sensor_resets'] = resets
     return EventRecording(events, key[1], key[2], None, info)
 
 
