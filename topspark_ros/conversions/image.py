@@ -22,11 +22,14 @@ that :mod:`topspark_ros.core.preprocess` understands. The encodings (names as in
   pixels shares its U and V. ITU-R BT.601 limited range, as OpenCV's ``COLOR_YUV2RGB_UYVY``
   (which cv_bridge uses): ``R = 1.164 (Y-16) + 1.596 (V-128)``, ``G = 1.164 (Y-16) - 0.813
   (V-128) - 0.391 (U-128)``, ``B = 1.164 (Y-16) + 2.018 (U-128)``, rounded and clipped to
-  [0, 255]. The width must be even;
+  [0, 255]. The width must be even. For a grey model (``mono=True``) the luma alone,
+  ``1.164 (Y-16)`` rounded and clipped, as ``uint8`` mono: the grey value of the RGB above
+  to within rounding (BT.601's luma weights cancel the chroma terms; they differ only where a
+  colour channel clips), without the colour conversion (a user review: 4 to 8 ms of a VGA
+  frame against 1 ms for all the rest);
 - ``32FC1`` -> ``uint16`` mono: intensities in the fixed range [0, 1] (OpenCV's convention
   for float images) map to [0, 65535]: ``round(65535 clip(x, 0, 1))``; NaN (no measurement)
-  becomes 0. Depth images in metres are not intensities: publish them as ``16UC1`` or
-  scale them first.
+  becomes 0. Depth images are not intensities: map their range to ``mono8`` first.
 
 :func:`compressed_to_array` decodes ``sensor_msgs/CompressedImage`` (image_transport's
 ``compressed`` transport: JPEG or PNG) with Pillow; :func:`frame_to_array` takes either.
@@ -82,9 +85,11 @@ class ImageConversionError(ValueError):
     """An image message that cannot be read (unknown encoding, inconsistent sizes, bad data)."""
 
 
-def image_to_array(msg) -> tuple:
+def image_to_array(msg, mono: bool = False) -> tuple:
     """
     Return ``(array [H, W, C], layout)`` for a ``sensor_msgs/Image`` (module docstring).
+
+    ``mono``: the frame is for a grey model; a YUV frame then gives its luma alone.
 
     Raises :class:`ImageConversionError` for an unsupported encoding or a message whose
     ``height``, ``width``, ``step`` and ``data`` do not fit together.
@@ -101,8 +106,10 @@ def image_to_array(msg) -> tuple:
         if int(msg.width) % 2:
             raise ImageConversionError(
                 f'{encoding} stores pixels in pairs and needs an even width, got {msg.width}')
-        return _yuv422_to_rgb(_rows(msg, np.dtype(np.uint8), 2),
-                              YUV422_ENCODINGS[encoding]), 'rgb'
+        pairs, offsets = _rows(msg, np.dtype(np.uint8), 2), YUV422_ENCODINGS[encoding]
+        if mono:
+            return _yuv422_luma(pairs, offsets), 'mono'
+        return _yuv422_to_rgb(pairs, offsets), 'rgb'
     if encoding in FLOAT_ENCODINGS:
         rows = np.nan_to_num(_rows(msg, np.dtype(np.float32), 1), nan=0.0)
         scaled = np.round(np.clip(rows, 0.0, 1.0) * 65535.0).astype(np.uint16)
@@ -177,6 +184,18 @@ def _yuv422_to_rgb(pairs: np.ndarray, offsets: tuple) -> np.ndarray:
     return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
 
 
+_LUMA_OF_Y = np.clip(np.round((np.arange(256) - 16.0) * 1.164), 0, 255).astype(np.uint8)
+"""BT.601 limited-range luma ``Y`` -> full-range grey, as :func:`_yuv422_to_rgb` scales it."""
+
+
+def _yuv422_luma(pairs: np.ndarray, offsets: tuple) -> np.ndarray:
+    """Return the ``uint8`` grey ``[H, W, 1]`` of packed 4:2:2 rows ``[H, 2 W]`` (its luma)."""
+    height = pairs.shape[0]
+    quads = pairs.reshape(height, -1, 4)
+    luma = quads[:, :, [offsets[0], offsets[2]]].reshape(height, -1)
+    return _LUMA_OF_Y[luma][:, :, None]
+
+
 def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS) -> tuple:
     """
     Return ``(array [H, W, C], layout)`` for a ``sensor_msgs/CompressedImage``.
@@ -215,14 +234,15 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS) -> tuple:
     return array, layout
 
 
-def frame_to_array(msg) -> tuple:
+def frame_to_array(msg, mono: bool = False) -> tuple:
     """
     Return ``(array [H, W, C], layout)`` of a camera frame: an Image or a CompressedImage.
 
     :func:`compressed_to_array` for a message with a ``format`` field (CompressedImage, whose
-    data carries its own encoding), :func:`image_to_array` otherwise.
+    data carries its own encoding), :func:`image_to_array` otherwise (``mono``: for a grey
+    model).
     """
-    return compressed_to_array(msg) if hasattr(msg, 'format') else image_to_array(msg)
+    return compressed_to_array(msg) if hasattr(msg, 'format') else image_to_array(msg, mono)
 
 
 def stamp_ns(header) -> int:

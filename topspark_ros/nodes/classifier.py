@@ -272,8 +272,11 @@ class ClassifierNode(LifecycleNode):
 
     def _classify_frame(self, msg) -> Optional[str]:
         image, header = _image_and_header(msg)
-        return self._pipeline.classify_frame(stamp_ns(header), lambda: frame_to_array(image),
-                                             header, self._publish)
+        pipeline = self._pipeline
+
+        def read():  # with the model held; for a grey model a YUV frame gives its luma alone
+            return frame_to_array(image, pipeline.session.model.input_spec.channels == 1)
+        return pipeline.classify_frame(stamp_ns(header), read, header, self._publish)
 
     def _drop_frame(self, msg) -> None:
         """Reader thread: count a frame that found the worker busy (a message or its bytes)."""

@@ -453,18 +453,17 @@ def _topic_labels(marks: Sequence[Tuple[int, str]],
 # ------------------------------------------------------------------------------ reading
 
 
-def _image_array(msg) -> Tuple[np.ndarray, str]:
+def _image_array(msg, mono: bool) -> Tuple[np.ndarray, str]:
     """
     Return ``(frame [H, W, C], layout)`` of an Image or CompressedImage message.
 
-    The one place this module decodes image messages: with the node's own conversions (raw
-    encodings, and JPEG/PNG with Pillow), imported here only.
+    The one place this module decodes image messages: with the node's own conversions
+    (:func:`~topspark_ros.conversions.image.frame_to_array`, ``mono`` for a grey model, as
+    the node calls it), imported here only.
     """
-    from topspark_ros.conversions.image import compressed_to_array, image_to_array
+    from topspark_ros.conversions.image import frame_to_array
 
-    if hasattr(msg, 'encoding'):
-        return image_to_array(msg)
-    return compressed_to_array(msg)
+    return frame_to_array(msg, mono)
 
 
 def _stamp_ns(msg) -> int:
@@ -485,7 +484,7 @@ def _read_frames(messages, store, msgtype: str, preprocess: Preprocessor, skip) 
     for index, (time_ns, raw) in enumerate(messages):
         try:
             msg = store.deserialize_cdr(raw, msgtype)
-            frame, layout = _image_array(msg)
+            frame, layout = _image_array(msg, preprocess.spec.channels == 1)
             image = preprocess(frame, layout)
         except _UNREADABLE as exc:
             skip(index, time_ns, exc)
