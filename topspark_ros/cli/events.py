@@ -106,49 +106,41 @@ def _is_bag(name: str) -> bool:
     return name.startswith('bag:') or Path(name).is_dir()
 
 
-def _read_recording(name: str, topic=None):
-    """Read an event file or a bag's event topic into an EventRecording."""
+def _open(args, name: str, topic=None):
+    """Return an event file or a bag's event topic as EventChunks, with a progress bar."""
     from topspark_ros.core.events import files
 
-    if _is_bag(name):
-        return files.read_bag_events(name[4:] if name.startswith('bag:') else name, topic)
-    return files.read_event_file(name)
+    path = name[4:] if name.startswith('bag:') else name
+    bar = common.progress(args, 0, 'read', unit='B' if not _is_bag(name) else 'msg')
+    chunks = files.open_events(path, topic, progress=bar.update)
+    bar.total = chunks.size or None
+    return chunks, bar
 
 
-def _describe(recording, name: str) -> dict:
-    """Return the info of one recording."""
-    import numpy as np
-
-    events = recording.events
-    duration = recording.duration_us
-    out = {
-        'file': name, 'kind': 'event recording', 'format': recording.metadata.get('format'),
-        'width': recording.width, 'height': recording.height, 'events': int(events.size),
-        'label': recording.label, 'duration_us': duration,
-        'first_t_us': int(events['t'][0]) if events.size else None,
-        'on_fraction': float(events['p'].mean()) if events.size else 0.0,
-        'rate_ev_per_s': events.size / (duration * 1e-6) if duration else 0.0,
-        'sorted_by_time': bool(np.all(np.diff(events['t']) >= 0)),
-    }
-    decoded = recording.metadata.get('decoder')
+def _describe(chunks, summary: dict, name: str) -> dict:
+    """Return the info of one recording: ``summary`` (``files.summarize``) and its metadata."""
+    out = {'file': name, 'kind': 'event recording', 'format': chunks.metadata.get('format'),
+           'width': chunks.width, 'height': chunks.height, 'label': chunks.label, **summary}
+    decoded = chunks.metadata.get('decoder')
     if decoded:  # what the decoder counted (.raw files, bags): non-zero counters only
         out['decoder'] = {k: v for k, v in decoded.items() if v}
     for key in ('skipped_messages', 'first_skipped', 'sensor_resets'):  # a bag's, when any
-        if key in recording.metadata:
-            out[key] = recording.metadata[key]
+        if key in chunks.metadata:
+            out[key] = chunks.metadata[key]
     return out
 
 
 def _convert(args) -> dict:
-    """Convert an event file or a bag's event topic into an event file."""
+    """Convert an event file or a bag's event topic into an event file (a piece at a time)."""
     from topspark_ros.core.events import files
 
     _check_output(args.output, args.overwrite, args.input)
-    recording = _read_recording(args.input, args.topic)
-    if args.start_at_zero and recording.events.size:
-        recording.events['t'] -= recording.events['t'][0]
-    files.write_event_file(args.output, recording, overwrite=args.overwrite)
-    out = _describe(recording, str(args.input))
+    chunks, bar = _open(args, args.input, args.topic)
+    summary = files.Summary()
+    with bar:
+        files.write_event_chunks(args.output, chunks, overwrite=args.overwrite,
+                                 start_at_zero=args.start_at_zero, written=summary.add)
+    out = _describe(chunks, summary.as_dict(), str(args.input))
     out.update(output=str(args.output), kind='conversion')
     return out
 
@@ -206,8 +198,6 @@ def _info(args) -> dict:
     from topspark_ros.core.data import synthetic_events as synthetic
     from topspark_ros.core.events import files
 
-    if _is_bag(args.file):
-        return _describe(_read_recording(args.file, args.topic), args.file)
     path = Path(args.file)
     if path.suffix.lower() == '.npz' and path.is_file():
         if 'offsets' in files.read_npz(path):
@@ -217,7 +207,10 @@ def _info(args) -> dict:
                        height=dataset.height,
                        generator_version=dataset.metadata.get('generator_version'))
             return out
-    return _describe(files.read_event_file(path), str(path))
+    chunks, bar = _open(args, args.file, args.topic)
+    with bar:
+        summary = files.summarize(chunks)
+    return _describe(chunks, summary, args.file)
 
 
 def _export(args) -> dict:

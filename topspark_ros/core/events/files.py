@@ -32,14 +32,14 @@ import io
 import os
 from pathlib import Path
 import re
-from typing import Optional, Tuple, Union
+from typing import Callable, Iterator, Optional, Tuple, Union
 import zipfile
 
 import numpy as np
 
 from topspark_ros.core.events import EVENT_DTYPE
 from topspark_ros.core.events import nmnist
-from topspark_ros.core.files import atomic_write, fsync_dir
+from topspark_ros.core.files import atomic_write, fsync_dir, written_atomically
 
 NPZ_FORMAT_VERSION = 1
 """Version written into (and accepted from) ``.npz`` event files."""
@@ -105,6 +105,158 @@ class EventRecording:
         return int(self.events['t'][-1] - self.events['t'][0])
 
 
+class EventChunks:
+    """
+    An event recording read a piece at a time, for work that need not hold all of it.
+
+    Iterate it once for its :data:`~topspark_ros.core.events.EVENT_DTYPE` pieces, in time
+    order; :meth:`read` gathers them into an :class:`EventRecording`. ``metadata`` is
+    complete once the pieces are all read (a decoder's counters, a bag's skipped messages
+    and sensor resets). ``width``, ``height``, ``label``: as the recording's. ``size``: how
+    much there is to read (the words of a ``.raw`` file in bytes, a bag's messages; 0: one
+    piece), what the reader's ``progress`` counts.
+
+    An ``events info`` or a conversion to ``.raw`` of a 220 MB evt3 recording held 1.6 to 2.1
+    GB (the events decoded whole, about 7 times the words; a user review); a piece at a time
+    they hold one piece.
+    """
+
+    def __init__(self, width: int, height: int, pieces, *, label: Optional[int] = None,
+                 metadata: Optional[dict] = None, size: int = 0) -> None:
+        """Wrap the iterable ``pieces``."""
+        self.width, self.height, self.label = int(width), int(height), label
+        self.metadata = {} if metadata is None else metadata
+        self.size = int(size)
+        self._pieces = iter(pieces)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yield the pieces (once)."""
+        return self._pieces
+
+    def read(self) -> EventRecording:
+        """Return all the pieces as one :class:`EventRecording`."""
+        chunks = list(self)
+        events = np.concatenate(chunks) if chunks else np.zeros(0, EVENT_DTYPE)
+        return EventRecording(events, self.width, self.height, self.label, self.metadata)
+
+    @classmethod
+    def of(cls, recording: EventRecording) -> 'EventChunks':
+        """Return ``recording`` as one piece."""
+        return cls(recording.width, recording.height, [recording.events],
+                   label=recording.label, metadata=recording.metadata)
+
+
+def open_events(name: PathLike, topic: Optional[str] = None,
+                progress: Callable[[int], None] = lambda n: None) -> EventChunks:
+    """
+    Return an event file, or a bag's event topic, as :class:`EventChunks`.
+
+    ``name``: a bag directory (``topic``: its EventPacket topic, default the only one) or an
+    event file; a ``.raw`` file and a bag are read a piece at a time, ``.bin`` and ``.npz``
+    files whole (one piece). ``progress(n)``: called as ``n`` more of ``size`` are read.
+    """
+    path = Path(name)
+    if path.is_dir():
+        return open_bag_events(path, topic, progress)
+    if _suffix(path) == '.raw':
+        try:
+            return _raw_chunks(path, progress)
+        except OSError as exc:
+            raise EventFileError(f'cannot read {path}: {exc}') from None
+    return EventChunks.of(read_event_file(path))
+
+
+class Summary:
+    """What ``events info`` says of a recording, added up a piece at a time (:meth:`add`)."""
+
+    def __init__(self) -> None:
+        """Start from nothing."""
+        self.count = self.on = 0
+        self.first = self.last = None
+        self.in_order = True
+
+    def add(self, chunk: np.ndarray) -> None:
+        """Count the events of ``chunk``, the next piece."""
+        if not chunk.size:
+            return
+        t = chunk['t']
+        self.in_order = self.in_order and (self.last is None or int(t[0]) >= self.last) \
+            and bool(np.all(np.diff(t) >= 0))
+        self.first = int(t[0]) if self.first is None else self.first
+        self.last = int(t[-1])
+        self.count += int(chunk.size)
+        self.on += int(np.count_nonzero(chunk['p']))
+
+    def as_dict(self) -> dict:
+        """
+        Return the figures as a dict.
+
+        ``events``, ``duration_us``, ``first_t_us`` (None when empty), ``on_fraction``,
+        ``rate_ev_per_s``, ``sorted_by_time``.
+        """
+        duration = 0 if self.first is None else self.last - self.first
+        return {'events': self.count, 'duration_us': duration, 'first_t_us': self.first,
+                'on_fraction': self.on / self.count if self.count else 0.0,
+                'rate_ev_per_s': self.count / (duration * 1e-6) if duration else 0.0,
+                'sorted_by_time': self.in_order}
+
+
+def summarize(chunks: EventChunks) -> dict:
+    """Read ``chunks`` and return their :class:`Summary`, holding one piece at a time."""
+    summary = Summary()
+    for chunk in chunks:
+        summary.add(chunk)
+    return summary.as_dict()
+
+
+def write_event_chunks(path: PathLike, chunks: EventChunks, *, overwrite: bool = False,
+                       start_at_zero: bool = False,
+                       written: Callable[[np.ndarray], None] = lambda chunk: None) -> None:
+    """
+    Write ``chunks`` to ``path`` as :func:`write_event_file` does; a ``.raw`` a piece at a time.
+
+    ``start_at_zero``: shift the times so that the first event is at 0. ``written(piece)``
+    sees each piece as written (for a summary). ``.bin`` and ``.npz`` files are written from
+    the whole recording.
+    """
+    path = Path(path)
+    if not overwrite and os.path.lexists(path):  # before the work of reading
+        raise FileExistsError(f'{path} exists; not replacing it')
+
+    def shifted() -> Iterator[np.ndarray]:
+        shift = None
+        for chunk in chunks:
+            if start_at_zero and chunk.size:
+                shift = int(chunk['t'][0]) if shift is None else shift
+                chunk = chunk.copy()
+                chunk['t'] -= shift
+            written(chunk)
+            yield chunk
+
+    if _suffix(path) != '.raw':
+        pieces = list(shifted())
+        events = np.concatenate(pieces) if pieces else np.zeros(0, EVENT_DTYPE)
+        write_event_file(path, EventRecording(events, chunks.width, chunks.height,
+                                              chunks.label, chunks.metadata),
+                         overwrite=overwrite)
+        return
+    from topspark_ros.core.events.codecs import EventEncodeError, make_encoder
+    try:
+        encoder = make_encoder('evt3', chunks.width, chunks.height, self_contained=False)
+    except ValueError as exc:
+        raise EventFileError(f'{path}: {exc}') from None
+    directory = path.parent if str(path.parent) else Path('.')
+    directory.mkdir(parents=True, exist_ok=True)
+    with written_atomically(path, replace=overwrite) as tmp, open(tmp, 'wb') as out:
+        out.write(_raw_header(chunks.width, chunks.height))
+        for chunk in shifted():
+            try:
+                out.write(encoder.encode(chunk).data)
+            except (EventEncodeError, ValueError) as exc:
+                raise EventFileError(f'{path}: {exc}') from None
+    fsync_dir(directory)
+
+
 def _suffix(path: Path) -> str:
     """Return the lower-case suffix of ``path`` or raise for an unknown one."""
     suffix = path.suffix.lower()
@@ -116,6 +268,8 @@ def _suffix(path: Path) -> str:
 
 RAW_CHUNK_BYTES = 1 << 20
 """Bytes of evt3 words decoded at a time when reading a ``.raw`` file."""
+RAW_HEADER_BYTES = 1 << 20
+"""Longest ``%`` header of a ``.raw`` file read (real ones are a few hundred bytes)."""
 
 
 _HEADER_TEXT = re.compile(rb'[\t\r\x20-\x7e\x80-\xff]*')
@@ -170,25 +324,35 @@ def _raw_geometry(fields: dict, path: Path) -> Tuple[int, int]:
                              'line)') from None
 
 
-def _read_raw(path: Path) -> EventRecording:
-    """Read an EVT 3.0 ``.raw`` file (module docstring)."""
+def _raw_chunks(path: Path, progress: Callable[[int], None]) -> 'EventChunks':
+    """Return the pieces of an EVT 3.0 ``.raw`` file (module docstring), read as they go."""
     from topspark_ros.core.events.codecs import make_decoder
 
-    data = path.read_bytes()
-    fields, offset = parse_raw_header(data)
+    size = path.stat().st_size
+    with path.open('rb') as handle:
+        head = handle.read(RAW_HEADER_BYTES)
+    fields, offset = parse_raw_header(head)
     width, height = _raw_geometry(fields, path)
     try:
         decoder = make_decoder('evt3', width, height)
     except ValueError as exc:
         raise EventFileError(f'{path}: {exc}') from None
-    words = memoryview(data)[offset:]
-    chunks = []
-    for i in range(0, len(words), RAW_CHUNK_BYTES):
-        _decode_keeping_resets(decoder, words[i:i + RAW_CHUNK_BYTES], chunks)
-    events = np.concatenate(chunks) if chunks else np.zeros(0, EVENT_DTYPE)
-    return EventRecording(events, width, height, None,
-                          {'format': 'evt3 raw', 'header': fields,
-                           'decoder': decoder.stats.as_dict()})
+    metadata = {'format': 'evt3 raw', 'header': fields}
+
+    def pieces() -> Iterator[np.ndarray]:
+        with path.open('rb') as handle:
+            handle.seek(offset)
+            while True:
+                words = handle.read(RAW_CHUNK_BYTES)
+                if not words:
+                    break
+                decoded = []
+                _decode_keeping_resets(decoder, memoryview(words), decoded)
+                progress(len(words))
+                yield from decoded
+        metadata['decoder'] = decoder.stats.as_dict()
+
+    return EventChunks(width, height, pieces(), metadata=metadata, size=size - offset)
 
 
 def _decode_keeping_resets(decoder, piece: memoryview, chunks: list) -> None:
@@ -217,11 +381,15 @@ def _raw_bytes(recording: EventRecording) -> bytes:
     """Return ``recording`` as the bytes of an EVT 3.0 ``.raw`` file."""
     from topspark_ros.core.events.codecs.evt3 import encode_evt3
 
-    header = ['% evt 3.0', f'% format EVT3;height={recording.height};width={recording.width}',
-              f'% geometry {recording.width}x{recording.height}',
-              '% integrator_name topspark_ros', '% end']
     words = encode_evt3(recording.events, width=recording.width, height=recording.height)
-    return ('\n'.join(header) + '\n').encode('ascii') + words
+    return _raw_header(recording.width, recording.height) + words
+
+
+def _raw_header(width: int, height: int) -> bytes:
+    """Return the ``%`` header of a ``.raw`` file of a ``width`` x ``height`` sensor."""
+    header = ['% evt 3.0', f'% format EVT3;height={height};width={width}',
+              f'% geometry {width}x{height}', '% integrator_name topspark_ros', '% end']
+    return ('\n'.join(header) + '\n').encode('ascii')
 
 
 def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecording:
@@ -240,6 +408,16 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
     topic, :class:`EventFileError` when it is not an event topic or the encoding or sensor size
     changes within it.
     """
+    return open_bag_events(path, topic).read()
+
+
+def open_bag_events(path: PathLike, topic: Optional[str] = None,
+                    progress: Callable[[int], None] = lambda n: None) -> 'EventChunks':
+    """
+    Return the EventPacket topic ``topic`` of a bag as :class:`EventChunks` (one per packet).
+
+    As :func:`read_bag_events`, a packet at a time: ``progress(1)`` per message read.
+    """
     from topspark_ros.core.data import bag
     from topspark_ros.core.events.codecs import make_decoder
 
@@ -252,54 +430,80 @@ def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecordi
         connections = [c for c in reader.connections if c.topic == chosen.name
                        and c.msgtype == chosen.msgtype]
         store = bag._typestore(connections)
-        decoder, key, chunks, first_stamp = None, None, [], None
-        skipped, first_skip = 0, ''
-        offset_us, last_t, last_stamp, resets = 0, None, None, 0
-        for _, _, raw in reader.messages(connections=connections):
-            try:
-                msg = store.deserialize_cdr(raw, bag.EVENTS_TYPE)
-            except Exception as exc:  # noqa: B902 - rosbags' SerdeError and more: one message
-                skipped += 1  # is skipped and counted, as eval and sweep do
-                first_skip = first_skip or f'{type(exc).__name__}: {exc}'
-                continue
-            now = (str(msg.encoding), int(msg.width), int(msg.height))
-            if key is None:
-                key, decoder = now, make_decoder(*now)
-                first_stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-            elif now != key:
-                raise EventFileError(f'{chosen.name} in bag {path} changes from {key} to {now} '
-                                     '(encoding, width, height): one recording per stream')
-            stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-            chunk = decoder.decode(msg.events, seq=int(msg.seq), time_base=int(msg.time_base),
-                                   is_bigendian=bool(msg.is_bigendian))
-            # The decoder keeps a stream in time order; a packet that starts before the last
-            # event is one after a reset (time_resets, or stream_restarts: seq from 0 again).
-            if last_t is not None and chunk.size and int(chunk['t'][0]) + offset_us < last_t:
-                # Stamps are the packets' ends: the pause is their interval less this packet.
-                span_us = int(chunk['t'][-1]) - int(chunk['t'][0])
-                gap_us = max(1, (stamp - last_stamp) // 1000 - span_us) if last_stamp else 1
-                offset_us = last_t + gap_us - int(chunk['t'][0])  # continue after the last
-                resets += 1
-            if chunk.size:
-                if offset_us:
-                    chunk = chunk.copy()
-                    chunk['t'] += offset_us
-                last_t = int(chunk['t'][-1])
-            last_stamp = stamp
-            chunks.append(chunk)
-    finally:
+        first = _first_packet(reader, connections, store, bag.EVENTS_TYPE)
+    except BaseException:
         reader.close()
-    if decoder is None:
-        reason = f' that can be read ({skipped} skipped; first: {first_skip})' if skipped else ''
-        raise EventFileError(f'{chosen.name} in bag {path} holds no message{reason}')
-    events = np.concatenate(chunks) if chunks else np.zeros(0, EVENT_DTYPE)
-    info = {'format': f'bag {key[0]}', 'topic': chosen.name, 'first_stamp_ns': first_stamp,
-            'decoder': decoder.stats.as_dict()}
-    if skipped:
-        info.update(skipped_messages=skipped, first_skipped=first_skip)
-    if resets:
-        info['sensor_resets'] = resets
-    return EventRecording(events, key[1], key[2], None, info)
+        raise
+    if first is None:
+        reader.close()
+        unread = f' that can be read (all {chosen.count} fail)' if chosen.count else ''
+        raise EventFileError(f'{chosen.name} in bag {path} holds no message{unread}')
+    key = (str(first.encoding), int(first.width), int(first.height))
+    metadata = {'format': f'bag {key[0]}', 'topic': chosen.name,
+                'first_stamp_ns': first.header.stamp.sec * 10**9 + first.header.stamp.nanosec}
+
+    def pieces() -> Iterator[np.ndarray]:
+        decoder = make_decoder(*key)
+        skipped, first_skip, decoded = 0, '', 0
+        offset_us, last_t, last_stamp, resets = 0, None, None, 0
+        try:
+            for _, _, raw in reader.messages(connections=connections):
+                progress(1)
+                try:
+                    msg = store.deserialize_cdr(raw, bag.EVENTS_TYPE)
+                except Exception as exc:  # noqa: B902 - rosbags' SerdeError and more: one
+                    skipped += 1  # message is skipped and counted, as eval and sweep do
+                    first_skip = first_skip or f'{type(exc).__name__}: {exc}'
+                    continue
+                now = (str(msg.encoding), int(msg.width), int(msg.height))
+                if now != key:
+                    raise EventFileError(f'{chosen.name} in bag {path} changes from {key} to '
+                                         f'{now} (encoding, width, height): one recording per '
+                                         'stream')
+                decoded += 1
+                stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+                chunk = decoder.decode(msg.events, seq=int(msg.seq),
+                                       time_base=int(msg.time_base),
+                                       is_bigendian=bool(msg.is_bigendian))
+                # The decoder keeps a stream in time order; a packet that starts before the
+                # last event is one after a reset (time_resets, or stream_restarts: seq from 0).
+                if last_t is not None and chunk.size \
+                        and int(chunk['t'][0]) + offset_us < last_t:
+                    # Stamps are the packets' ends: the pause is their interval less this one.
+                    span_us = int(chunk['t'][-1]) - int(chunk['t'][0])
+                    gap_us = max(1, (stamp - last_stamp) // 1000 - span_us) \
+                        if last_stamp else 1
+                    offset_us = last_t + gap_us - int(chunk['t'][0])  # continue after it
+                    resets += 1
+                if chunk.size:
+                    if offset_us:
+                        chunk = chunk.copy()
+                        chunk['t'] += offset_us
+                    last_t = int(chunk['t'][-1])
+                last_stamp = stamp
+                yield chunk
+        finally:
+            reader.close()
+        metadata['decoder'] = decoder.stats.as_dict()
+        if skipped:
+            metadata.update(skipped_messages=skipped, first_skipped=first_skip)
+        if resets:
+            metadata['sensor_resets'] = resets
+        if not decoded:
+            raise EventFileError(f'{chosen.name} in bag {path} holds no message that can be '
+                                 f'read ({skipped} skipped; first: {first_skip})')
+
+    return EventChunks(key[1], key[2], pieces(), metadata=metadata, size=chosen.count)
+
+
+def _first_packet(reader, connections, store, msgtype: str):
+    """Return the first packet of ``connections`` that deserializes, or None."""
+    for _, _, raw in reader.messages(connections=connections):
+        try:
+            return store.deserialize_cdr(raw, msgtype)
+        except Exception:  # noqa: B902 - skipped here as when the stream is read
+            continue
+    return None
 
 
 def read_event_file(path: PathLike) -> EventRecording:
@@ -314,7 +518,7 @@ def read_event_file(path: PathLike) -> EventRecording:
     path = Path(path)
     if _suffix(path) == '.raw':
         try:
-            return _read_raw(path)
+            return _raw_chunks(path, lambda n: None).read()
         except OSError as exc:
             raise EventFileError(f'cannot read {path}: {exc}') from None
     if _suffix(path) == '.bin':
