@@ -380,3 +380,18 @@ def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
     node._heartbeat()
     assert (node._signals.measured_power_w, node._signals.measured_energy_j,
             node._signals.power_timesteps) == (None, None, None)
+    # A slow monitor (10 s windows): three of its windows are waited for, not 5 s (a review:
+    # every window was dropped half-way and T swung with it).
+    for stamp in (100, 110):
+        window.header.stamp.sec = stamp
+        node._on_energy(window)
+    node._energy_at_s -= 25.0
+    node._heartbeat()
+    assert node._signals.measured_power_w == 4e-5
+    node._energy_at_s -= 6.0
+    node._heartbeat()
+    assert node._signals.measured_power_w is None
+    node._on_energy(window)
+    node._energy_at_s += 100.0  # the clock went back 100 s: counted afresh, not dropped
+    node._heartbeat()
+    assert node._signals.measured_power_w == 4e-5

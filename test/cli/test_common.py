@@ -64,3 +64,25 @@ def test_every_command_has_a_module_that_runs_it():
                 'events': ['events', 'info', 'x'], 'export': ['export', '-m', 'x', '-o', 'y'],
                 'import': ['import', 'x', '-o', 'y']}[name]
         assert parser.parse_args(args).command == name
+
+
+def test_time_windows_given_leave_the_models_count_windows_out(tmp_path, capsys):
+    """
+    Give --window-ms to a count-window model: time windows, not the recorded count.
+
+    The recorded window_events filled the option not given and won (count windows take
+    precedence), under a note that --window-ms was used (a review).
+    """
+    bag = tmp_path / 'ev'
+    bag.mkdir()
+    args = build_parser().parse_args(['eval', '-m', 'm.json', '--data', f'bag:{bag}',
+                                      '--window-ms', '310'])
+    args.model_data = (f'bag:{bag}', {'window_events': 1500, 'window_ms': 300.0,
+                                      'window_min_events': 50})
+    common._resolve_data_options(args)
+    assert (args.window_ms, args.window_events, args.window_min_events) == (310.0, None, 50)
+    assert 'data prepared with' not in capsys.readouterr().err
+    args = build_parser().parse_args(['eval', '-m', 'm.json', '--data', f'bag:{bag}'])
+    args.model_data = (f'bag:{bag}', {'window_events': 1500, 'window_ms': 300.0})
+    common._resolve_data_options(args)
+    assert (args.window_ms, args.window_events) == (300.0, 1500)  # nothing given: the model's

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from pathlib import Path
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
@@ -291,8 +292,8 @@ def test_a_model_is_measured_on_its_data_prepared_and_split_as_it_was_trained(
     assert code == 0, err
     info = load_checkpoint(model)[0], json.loads(model.read_text())['info']
     assert info[1]['data'] == f'folder:{dark}'
-    assert info[1]['data_options'] == dict(common.PREPARATION, invert=True, split_seed=3,
-                                           test_fraction=0.3)
+    assert info[1]['data_options'] == {'crop': 'center', 'invert': True, 'split_seed': 3,
+                                       'val_fraction': 0.1, 'test_fraction': 0.3}
     evaluate = ['eval', '-m', str(model), '-T', '64', '--seed', '0']
     code, as_trained, err = _run(evaluate, capsys)  # no --data: the model's, as trained
     assert code == 0, err
@@ -372,3 +373,47 @@ def test_sweep_refuses_an_existing_profile_before_reading_the_data(tmp_path, fas
     code, _, err = _run(['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '-o',
                          str(tmp_path / 'p.yaml')], capsys)
     assert code == 2 and 'exists; pass --overwrite' in err
+
+
+def test_options_that_do_not_apply_are_not_recorded(tmp_path, fashion_dir, capsys):
+    """
+    Record only the options that applied, so the node does not invert what training did not.
+
+    --invert on an IDX set did nothing, but was recorded: the classifier then inverted every
+    frame of the model (accuracy 0.73 -> 0.12; a review of this change).
+    """
+    model = tmp_path / 'm.json'
+    code, _, err = _train(fashion_dir, model, capsys, '--invert')
+    assert code == 0 and '--invert apply to image folders and bags only' in err
+    info = json.loads(model.read_text())['info']
+    assert info['data'] == f'idx:{fashion_dir}' and info['data_options'] == {}
+
+
+def test_a_model_made_before_the_record_uses_its_data_set_name(tmp_path, capsys):
+    """
+    Take a model's data set name where it records no data (one made before the record).
+
+    export --check of an mnist-digits model without info.data checked it on Fashion-MNIST
+    (a review of this change).
+    """
+    from topspark_ros.cli.common import use_model_data
+    args = SimpleNamespace()
+    use_model_data(args, {'info': {'dataset': 'mnist-digits'}})
+    assert args.model_data == ('mnist-digits', {})
+    use_model_data(args, {'info': {'dataset': '/home/alice/objects'}})  # a folder, bare
+    assert args.model_data == (None, {})
+
+
+def test_data_the_model_records_and_that_is_gone_is_said_so(tmp_path, capsys):
+    """The error named a folder without saying it came from the model (a review)."""
+    _shapes(tmp_path / 'objects', ('hbar', 'vbar'), 12)
+    model = tmp_path / 'm.json'
+    code, _, err = _run(['train', '--data', f'folder:{tmp_path}/objects', '-o', str(model),
+                         '-N', '10', '-T', '20', '--n-eval', '0'], capsys)
+    assert code == 0, err
+    shutil.move(tmp_path / 'objects', tmp_path / 'moved')
+    code, _, err = _run(['eval', '-m', str(model), '-T', '20'], capsys)
+    assert code == 2 and 'the data the model was trained on, does not exist' in err
+    code, _, err = _run(['eval', '-m', str(model), '-T', '20', '--data',
+                         f'folder:{tmp_path}/moved'], capsys)
+    assert code == 0, err

@@ -87,12 +87,21 @@ def use_model_data(args, meta: dict) -> None:
     Let ``args`` default to the data a model was trained on, prepared as it was.
 
     ``meta``: the model's checkpoint metadata. What :func:`data_options` recorded in it
-    (``info.data`` and ``info.data_options``) fills the options not given (see
-    :data:`PREPARATION`); an option given with another value than the model's is used, with a
-    note. Call it before the data is read (:func:`load_model` does).
+    (``info.data`` and ``info.data_options``; a model made before records only
+    ``info.dataset``, taken where it names a source) fills the options not given (see
+    :data:`PREPARATION`); an option given with another value than the model's is used, with
+    a note. Call it before the data is read (:func:`load_model` does).
     """
+    from topspark_ros.core.data.sources import parse_data
+
     info = meta.get('info') or {}
-    args.model_data = (info.get('data'), dict(info.get('data_options') or {}))
+    spec = info.get('data')
+    if not spec and isinstance(info.get('dataset'), str):
+        try:  # 'fashion-mnist', 'mnist-digits', 'bag:DIR'; a folder's bare path is not
+            spec = parse_data(info['dataset']).spec
+        except ValueError:
+            spec = None
+    args.model_data = (spec, dict(info.get('data_options') or {}))
 
 
 def _resolve_data_options(args) -> None:
@@ -102,11 +111,20 @@ def _resolve_data_options(args) -> None:
     args.data_options_resolved = True
     spec, recorded = getattr(args, 'model_data', None) or (None, {})
     named = args.data is not None or args.dataset is not None or args.data_dir is not None
-    if not named and spec:
-        args.data = spec  # the data the model was trained on
-    same_source = not named and bool(spec)
     if args.dataset is None:
         args.dataset = DEFAULT_DATASET
+    if not named and spec:
+        args.data = spec  # the data the model was trained on
+        _check_recorded_data(spec)
+    same_source = bool(spec) and (not named or _spec_of(args) == spec)
+    given = [name for name in ('crop', 'invert') if getattr(args, name, None) is not None]
+    kind = (_spec_of(args) or '').partition(':')[0]
+    if given and kind not in ('folder', 'bag'):  # model inputs already: nothing to prepare
+        print(f'{PROG}: note: ' + ', '.join(f'--{name}' for name in given) + ' apply to '
+              f'image folders and bags only: not to {_spec_of(args)}', file=sys.stderr)
+    if args.window_ms is not None or args.window_events is not None:
+        recorded = {k: v for k, v in recorded.items()  # one given: the other is not taken
+                    if k not in ('window_ms', 'window_events')}
     different = []
     for name, default in PREPARATION.items():
         value = getattr(args, name, None)
@@ -115,11 +133,37 @@ def _resolve_data_options(args) -> None:
         elif name in recorded and recorded[name] != value:
             different.append(f'--{name.replace("_", "-")} {_option_text(value)} (the model '
                              f'was trained with {_option_text(recorded[name])})')
+    adopted = []
     for name in SOURCE_OPTIONS:
-        if same_source and getattr(args, name, None) is None:
-            setattr(args, name, recorded.get(name))
+        if same_source and getattr(args, name, None) is None and recorded.get(name):
+            setattr(args, name, recorded[name])
+            adopted.append(f'--{name.replace("_", "-")} {recorded[name]}')
+    if adopted and named:  # the model's own bag named without how it was read
+        print(f'{PROG}: note: {spec} read as the model was trained: ' + ', '.join(adopted),
+              file=sys.stderr)
     if different:
         print(f'{PROG}: note: data prepared with ' + '; '.join(different), file=sys.stderr)
+
+
+def _spec_of(args) -> Optional[str]:
+    """Return the ``--data`` spec the options name, or None where they name none readable."""
+    from topspark_ros.core.data.sources import from_options, parse_data
+
+    try:
+        return (parse_data(args.data) if args.data else
+                from_options(args.dataset, args.data_dir)).spec
+    except ValueError:
+        return None
+
+
+def _check_recorded_data(spec: str) -> None:
+    """Refuse, saying so, the recorded data of a model when its directory is gone."""
+    from topspark_ros.core.data.sources import parse_data
+
+    path = parse_data(spec).path
+    if path is not None and not os.path.exists(path):
+        raise UsageError(f'{path}, the data the model was trained on, does not exist (moved '
+                         'or on another machine?): name the data with --data')
 
 
 def _option_text(value) -> str:
@@ -132,15 +176,25 @@ def data_options(args, samples) -> dict:
     Return what a new model records of its data: ``{'data': spec, 'data_options': {...}}``.
 
     ``data``: the source as ``--data`` reads it back (paths made absolute); ``data_options``:
-    :data:`PREPARATION`'s options and how a bag was read (:data:`SOURCE_OPTIONS`), as used.
-    ``samples`` (the training split read) is for the signature the commands share.
+    of :data:`PREPARATION`'s options and :data:`SOURCE_OPTIONS`, those that applied to it, as
+    used: for an image folder how its files were prepared and split, for a bag how it was
+    read, split and its frames prepared or its events windowed; none for the other sources,
+    whose files are model inputs and splits already. ``samples``: the training split read.
     """
+    from topspark_ros.core.events.encode import EventSamples
+
     data = source(args)
-    options = {name: getattr(args, name) for name in PREPARATION}
+    names = []
+    if data.kind in ('folder', 'bag'):
+        names = ['split_seed', 'val_fraction', 'test_fraction']
+        events = isinstance(samples, EventSamples)
+        names += ['window_ms', 'window_events', 'window_min_events'] if events \
+            else ['crop', 'invert']
     if data.kind == 'bag':
-        options.update({name: getattr(args, name) for name in SOURCE_OPTIONS})
-        if options['labels']:
-            options['labels'] = os.path.abspath(options['labels'])
+        names += list(SOURCE_OPTIONS)
+    options = {name: getattr(args, name) for name in names}
+    if options.get('labels'):
+        options['labels'] = os.path.abspath(options['labels'])
     return {'data': data.spec, 'data_options': options}
 
 

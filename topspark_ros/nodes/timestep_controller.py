@@ -63,8 +63,9 @@ PARAMS = (
           '/diagnostics status, this often (s, node clock).',
           low=0.05, high=3600.0, live=False),
     Param('energy_timeout_s', 5.0, "The energy monitor's last power and energy are dropped "
-          'this long after it (s, node clock; checked every heartbeat), with a warning: the '
-          "profile's energies at the measured rate stand in.", above=0.0),
+          'this long after it, or three of its windows if longer (s, node clock; checked '
+          "every heartbeat), with a warning: the profile's energies at the measured rate "
+          'stand in.', above=0.0),
 )
 
 
@@ -101,6 +102,8 @@ class TimestepControllerNode(LifecycleNode):
         self._signals = LiveSignals()
         self._last_inference_s = None
         self._energy_at_s = None  # node clock (s) of the monitor's last window taken
+        self._energy_window_s = 0.0  # the monitor's window (between its stamps, s)
+        self._energy_stamp_s = None  # the stamp of its last window (its end)
         # Medians of recent measurements, so one slow frame does not move T: the latencies of
         # the current T count once it has MIN_LATENCY_SAMPLES of them (until then, those of
         # the T before stand).
@@ -261,6 +264,10 @@ class TimestepControllerNode(LifecycleNode):
                 f'{selector.profile.energy_preset}: its power is not used (set the same '
                 'energy_preset)', throttle_duration_sec=30.0)
             return
+        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if self._energy_stamp_s is not None and stamp_s > self._energy_stamp_s:
+            self._energy_window_s = stamp_s - self._energy_stamp_s
+        self._energy_stamp_s = stamp_s
         if msg.inference_count and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
             self._signals = self._signals.replace(
                 measured_power_w=float(msg.average_power_w),
@@ -289,7 +296,13 @@ class TimestepControllerNode(LifecycleNode):
         if self._energy_at_s is None:
             return
         age_s = self._now_s() - self._energy_at_s
-        if age_s > self.get_parameter('energy_timeout_s').value or age_s < 0.0:  # < 0: a loop
+        if age_s < 0.0:  # the clock went back (a replayed bag looped): counted from now
+            self._energy_at_s = self._now_s()
+            return
+        # A monitor's windows may be longer than the timeout (publish_rate_hz down to 0.01):
+        # three of them are waited for (a review: each window was dropped after 5 s).
+        limit_s = max(self.get_parameter('energy_timeout_s').value, 3.0 * self._energy_window_s)
+        if age_s > limit_s:
             self._forget_energy()
             self.get_logger().warn(
                 f'no energy estimate for {age_s:.1f} s: the power and energy limits use the '

@@ -3,6 +3,7 @@
 import io
 import json
 from pathlib import Path
+import shutil
 import sqlite3
 
 import numpy as np
@@ -449,12 +450,21 @@ def test_train_eval_sweep_on_a_bag(tmp_path, fashion_train, capsys):
                      '--n-train-steps', '0', '--plot', ''], capsys)
     assert sorted(e['timesteps'] for e in swept['entries']) == [16, 32]
     assert swept['reference_timesteps'] is None
-    free, _ = _cli(['sweep', '--data', f'bag:{bag}', '-m', trained['checkpoint'], '--grid',
+    # The model's own bag named alone is read as it was trained: its labels (a review of
+    # the recorded data options: they were dropped, and the sweep went label-free unsaid).
+    again, err = _cli(['sweep', '--data', f'bag:{bag}', '-m', trained['checkpoint'], '--grid',
+                       '32,16', '--n-train-steps', '0', '--plot', '', '-o',
+                       str(tmp_path / 'again.yaml')], capsys)
+    assert f'read as the model was trained: --labels {csv}' in err
+    assert again['reference_timesteps'] is None and again['n_samples'] == swept['n_samples']
+    field = tmp_path / 'field_run'  # another bag, without labels: label-free
+    shutil.copytree(bag, field)
+    free, _ = _cli(['sweep', '--data', f'bag:{field}', '-m', trained['checkpoint'], '--grid',
                     '32,16', '--n-train-steps', '0', '--plot', '', '-o',
                     str(tmp_path / 'free.yaml')], capsys)
     # Unlabelled, the bag is not split: all of it is measured (a fifth of it was, a review).
     assert free['reference_timesteps'] == 32 and free['n_samples'] == 600
-    assert main(['eval', '--data', f'bag:{bag}', '-m', trained['checkpoint']]) == 2
+    assert main(['eval', '--data', f'bag:{field}', '-m', trained['checkpoint']]) == 2
     assert 'has no labels: give --labels' in capsys.readouterr().err
     assert main(['eval', *data, '--label-topic', '/l', '-m', trained['checkpoint']]) == 2
     assert 'not both' in capsys.readouterr().err
