@@ -10,7 +10,11 @@ def test_readout_votes():
     counts = np.array([[5, 0, 1, 0], [0, 4, 0, 3], [0, 0, 0, 0]])
     readout = assign_labels(counts[:2], np.array([0, 1]), n_classes=3)
     assert list(readout.assignments) == [0, 1, 0, 1]
-    assert list(readout.predict(counts)) == [0, 1, 0]
+    # No spike, no class (-1), as the classifier reports it: class 0 was counted right for
+    # every silent input of class 0 by sweeps and evaluations (a user review).
+    assert list(readout.predict(counts)) == [0, 1, -1]
+    assert list(readout.predict(counts[2:])) == [-1] and list(readout.predict(counts[:1])) == [0]
+    assert list(readout.predict(counts, 'cosine')) == [0, 1, -1]
     assert readout.scores(counts)[1].tolist() == [0.0, 3.5, 0.0]
     cosine = readout.scores(counts, 'cosine')
     assert cosine[0, 0] == pytest.approx(1.0) and cosine[2].tolist() == [0.0, 0.0, 0.0]

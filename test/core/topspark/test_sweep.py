@@ -139,3 +139,21 @@ def test_cpu_model_is_the_one_proc_cpuinfo_names():
         if names:
             assert text == names[0]
     assert text in machine_description()
+
+
+def test_an_input_no_neuron_answers_counts_as_wrong(unit_energy):
+    """
+    Count an input without output spikes as the classifier does: no class, not class 0.
+
+    The arg-max of all-zero scores, class 0, was counted right for every silent input of
+    class 0: a plain model's profile read 10 % at T=8 where the robot got 0 (a user review).
+    """
+    from topspark_ros.core.checkpoint import load_checkpoint
+    from topspark_ros.core.topspark.sweep import measure_timesteps
+    model, _ = load_checkpoint(pathlib.Path(__file__).resolve().parents[3] / 'models'
+                               / 'stdp_fmnist_n400.json')
+    blank = np.zeros((20, 28, 28), np.uint8)  # no input spike: no output spike
+    labels = np.zeros(20, np.int64)
+    entry = measure_timesteps(model, blank, labels, 8, energy_model=unit_energy)
+    assert entry.accuracy == 0.0 and entry.spikes == 0.0
+    assert model.infer(blank[:1], timesteps=8).predicted.tolist() == [-1]

@@ -48,6 +48,7 @@ def _resimulate_stdp(model, graph, images: np.ndarray, timesteps: int, *, seed: 
     import torch
 
     from topspark_ros.core.exchange.nir_sim import NirSimulator
+    from topspark_ros.core.model import predicted_classes
     from topspark_ros.core.stdp.encoding import draw_seeds, poisson_events, spike_probabilities
 
     simulator = NirSimulator(graph, device='cpu')
@@ -63,13 +64,14 @@ def _resimulate_stdp(model, graph, images: np.ndarray, timesteps: int, *, seed: 
                                 draw_seeds(rng, len(batch)))
         native.append(model.infer(events, timesteps=timesteps, params=p).predicted)
         dense = torch.as_tensor(events.to_dense(), dtype=torch.float32)
-        with torch.no_grad():
-            nir_pred.append(simulator.run(dense, timesteps, batch=len(batch))[output]
-                            .argmax(1))
-            plain.append(bare.run(dense, timesteps, batch=len(batch))[output].argmax(1))
+        with torch.no_grad():  # no class where no output answered, as the model says
+            nir_pred.append(predicted_classes(np.asarray(
+                simulator.run(dense, timesteps, batch=len(batch))[output])))
+            plain.append(predicted_classes(np.asarray(
+                bare.run(dense, timesteps, batch=len(batch))[output])))
             probs = torch.as_tensor(spike_probabilities(batch, p.input_rate_hz, dt),
                                     dtype=torch.float32)
-            rate.append(simulator.run(probs, timesteps)[output].argmax(1))
+            rate.append(predicted_classes(np.asarray(simulator.run(probs, timesteps)[output])))
     return ('topspark NIR simulator (same Poisson trains as the model)', native, nir_pred,
             plain, rate)
 

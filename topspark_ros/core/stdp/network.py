@@ -16,7 +16,8 @@ import numpy as np
 from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.events.encode import EventEncoding
 from topspark_ros.core.inputs import Inputs, SpikeEvents
-from topspark_ros.core.model import check_input_kind, check_timesteps, InferenceResult
+from topspark_ros.core.model import (check_input_kind, check_timesteps, InferenceResult,
+                                     predicted_classes)
 from topspark_ros.core.preprocess import FrameSpec
 from topspark_ros.core.stdp.config import DynamicsParams, STDPConfig
 from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, spike_probabilities
@@ -350,7 +351,7 @@ class DiehlCookNetwork:
                                                        exit_rule, vote)
         predicted = None
         if scores is not None:
-            predicted = scores.argmax(axis=1).astype(np.int64, copy=False)
+            predicted = predicted_classes(scores)
         return InferenceResult(evidence=counts, timesteps_used=used,
                                ops=EngineCounts.from_matrix(ops), scores=scores,
                                predicted=predicted)
@@ -384,7 +385,7 @@ class DiehlCookNetwork:
             levels, seeds, self._log_q_table(params.input_rate_hz), timesteps,
             self._constants(params), vote)
         return InferenceResult.from_fields(counts, used, EngineCounts.of_one_sample(ops), scores,
-                                           None if scores is None else scores.argmax(axis=1))
+                                           None if scores is None else predicted_classes(scores))
 
     @property
     def n_classes(self) -> int:

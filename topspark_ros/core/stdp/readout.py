@@ -126,8 +126,14 @@ class Readout:
         raise ValueError(f'unknown vote {vote!r} (expected one of {VOTES})')
 
     def predict(self, spike_counts: np.ndarray, vote: str = 'all_activity') -> np.ndarray:
-        """Return the class with the highest score (lowest index on ties), ``int64 [B]``."""
-        return np.argmax(self.scores(spike_counts, vote), axis=1).astype(np.int64)
+        """
+        Return the class with the highest score (lowest index on ties), ``int64 [B]``.
+
+        -1 (:data:`~topspark_ros.core.model.NO_CLASS`) for a sample whose scores are all 0
+        (no spike of a labelled neuron), as the classifier reports it.
+        """
+        from topspark_ros.core.model import predicted_classes
+        return predicted_classes(self.scores(spike_counts, vote))
 
 
 def assign_labels(spike_counts: np.ndarray, labels: np.ndarray, n_classes: int) -> Readout:
