@@ -259,3 +259,51 @@ def test_learnt_weights_keep_their_origin_and_are_not_saved_over(tmp_path) -> No
     with pytest.raises(ValueError, match='learnt from another model'):
         other.save(out)
     assert load_checkpoint(out)[1]['info']['online_frames'] == 2
+
+
+def test_a_bare_event_window_is_refused_not_split_into_events(model) -> None:
+    """list() of one window made one window of every event: 3 000 'no class' (a review)."""
+    session = ClassifierSession(model)
+    window = _window(300, 1)
+    with pytest.raises(ValueError, match=r'one window: pass \[window\]'):
+        session.classify_events(window, SENSOR, 8)
+    assert len(session.classify_events([window], SENSOR, 8)) == 1
+
+
+def test_warming_up_leaves_the_models_draws_as_they_were() -> None:
+    """warm_up drew from the model's seeds: 36 of 300 later predictions changed (a review)."""
+    from topspark_ros.core.stdp.readout import Readout as Votes
+    frames = [np.roll(_frame(), k, axis=1) for k in range(6)]
+
+    def predictions(warm: bool) -> list:
+        network = DiehlCookNetwork(STDPConfig(n_neurons=N_NEURONS, seed=0), readout=Votes(
+            class_rates=np.eye(N_NEURONS), assignments=np.arange(N_NEURONS)))
+        session = ClassifierSession(network)
+        if warm:
+            session.warm_up()
+        return [session.classify(f, 'mono', 32).spike_count for f in frames]
+    assert predictions(True) == predictions(False)
+
+
+@pytest.mark.parametrize('family', ['stdp', 'converted'])
+def test_both_families_refuse_images_they_cannot_read_as_intensities(family) -> None:
+    """
+    Refuse NaN, infinity, float images outside [0, 1], and integer types of unknown range.
+
+    The converted family read a float 0..255 frame as a near-binary image and NaN as 0, and
+    the STDP family let NaN through its range check (a user review): wrong classes, no error.
+    """
+    from pathlib import Path
+
+    from topspark_ros.core.checkpoint import load_checkpoint
+    models = Path(__file__).resolve().parents[2] / 'models'
+    net, _ = load_checkpoint(models / ('stdp_fmnist_n400.json' if family == 'stdp'
+                                       else 'converted_fmnist_vgg.json'))
+    shape = (2,) + net.input_spec.shape
+    bad = {'float 0..255': np.full(shape, 200.0), 'NaN': np.full(shape, np.nan),
+           'infinity': np.full(shape, np.inf), 'uint16': np.full(shape, 200, np.uint16)}
+    for name, images in bad.items():
+        with pytest.raises(ValueError, match='uint8 .0..255. or float in|finite and lie in'):
+            net.infer(images, timesteps=4)
+    ok = net.infer(np.full(shape, 0.5), timesteps=4).predicted
+    assert ok.shape == (2,)

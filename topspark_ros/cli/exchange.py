@@ -64,6 +64,12 @@ def add_parser(sub) -> None:
     export.add_argument('--data', metavar='SPEC',
                         help="data source of --check, as other commands' --data (default: the "
                         "model's data set; read, prepared and split as it was trained)")
+    export.add_argument('--topic', help="--check on a bag: its topic, as other commands' "
+                        "--topic (default: the model's, for its own bag)")
+    export.add_argument('--labels', metavar='CSV', help='--check on a bag: its labels, as '
+                        "other commands' --labels (default: the model's, for its own bag)")
+    export.add_argument('--label-topic', metavar='TOPIC',
+                        help="--check on a bag: its label topic, as other commands'")
     export.add_argument('--params-from', metavar='PROFILE',
                         help='timestep profile of this model: export with the parameters it '
                         'enhanced for -T (thresholds and input rate of a reduced T; without '
@@ -168,6 +174,8 @@ def _check_data(args, model, meta: dict) -> tuple:
                          '(export it without --check)')
     data_args = build_parser().parse_args(['eval', '--model', str(args.model)])
     data_args.data, data_args.quiet, data_args.command = args.data, args.quiet, 'export'
+    data_args.topic, data_args.labels = args.topic, args.labels
+    data_args.label_topic = args.label_topic
     common.use_model_data(data_args, meta)
     if common.source(data_args).events:
         raise UsageError('--check takes frame data, not an event data set')

@@ -89,6 +89,28 @@ class OperationCounts(Protocol):
         """Return every count summed over the inputs (``{name: number}``)."""
 
 
+def unit_intensities(images: np.ndarray) -> np.ndarray:
+    """
+    Return ``images`` as intensities in [0, 1] (``float64``), as both families read them.
+
+    ``uint8`` images are divided by 255; float images must be finite and in [0, 1]; any other
+    type (``uint16``, ``int64``: their range is not known) and NaN or infinity are a
+    ValueError. (The converted family took float 0..255 frames clipped to a near-binary
+    image, NaN as 0, and the STDP family let NaN through its range check: wrong classes
+    without an error; a user review.)
+    """
+    if images.dtype == np.uint8:
+        return images.astype(np.float64) / 255.0
+    if images.dtype.kind != 'f':
+        raise ValueError(f'images must be uint8 (0..255) or float in [0, 1], got {images.dtype}')
+    intensity = images.astype(np.float64)
+    if intensity.size and not (np.isfinite(intensity).all() and intensity.min() >= 0.0
+                               and intensity.max() <= 1.0):
+        raise ValueError('float images must be finite and lie in [0, 1] (uint8 images in '
+                         '0..255)')
+    return intensity
+
+
 NO_CLASS = -1
 """The prediction of an input without evidence (no output spike), as the classifier reports it."""
 

@@ -468,6 +468,15 @@ def test_train_eval_sweep_on_a_bag(tmp_path, fashion_train, capsys):
     assert 'has no labels: give --labels' in capsys.readouterr().err
     assert main(['eval', *data, '--label-topic', '/l', '-m', trained['checkpoint']]) == 2
     assert 'not both' in capsys.readouterr().err
+    # export --check reads the model's bag as it was trained, or another named in full (it
+    # had no --topic or --labels: a review).
+    checked, _ = _cli(['export', '-m', trained['checkpoint'], '-o', str(tmp_path / 'a.nir'),
+                       '--check', '20', '-T', '64'], capsys)
+    assert checked['check_data'] == f'bag:{bag}' and checked['check_n'] == 20
+    checked, _ = _cli(['export', '-m', trained['checkpoint'], '-o', str(tmp_path / 'b.nir'),
+                       '--check', '20', '-T', '64', '--data', f'bag:{field}', '--topic',
+                       '/camera', '--labels', str(csv)], capsys)
+    assert checked['check_data'] == f'bag:{field}' and checked['check_agreement'] == 1.0
 
 
 def test_cli_reads_an_event_bag(tmp_path, fashion_test, capsys):

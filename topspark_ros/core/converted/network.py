@@ -52,7 +52,8 @@ from topspark_ros.core.converted.net import ConvertibleNet
 from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.events.encode import EventEncoding, EventModelError
 from topspark_ros.core.inputs import EventFrames, Inputs
-from topspark_ros.core.model import check_input_kind, check_timesteps, InferenceResult
+from topspark_ros.core.model import (check_input_kind, check_timesteps, InferenceResult,
+                                     unit_intensities)
 from topspark_ros.core.preprocess import FrameSpec
 import torch
 
@@ -369,8 +370,8 @@ class ConvertedNetwork:
                 len(shape) == 2 and images.shape[1:] == (1,) + shape):
             raise ValueError(f'images have shape {list(images.shape[1:])}, the model takes '
                              f'{list(shape)}')
-        if images.dtype != np.uint8:
-            images = np.round(np.clip(np.asarray(images, np.float64), 0.0, 1.0) * 255.0)
+        if images.dtype != np.uint8:  # float in [0, 1] to uint8 levels; anything else refused
+            images = np.round(unit_intensities(images) * 255.0)
         tensor = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))
         return self.net.normalise(tensor.to(self.device))
 

@@ -15,7 +15,7 @@ count.
 import numpy as np
 
 from topspark_ros.core.inputs import SpikeEvents
-from topspark_ros.core.model import check_timesteps
+from topspark_ros.core.model import check_timesteps, unit_intensities
 from topspark_ros.core.stdp.rng import poisson_batch
 
 
@@ -29,13 +29,7 @@ def spike_probabilities(images: np.ndarray, rate_hz: float, dt_ms: float) -> np.
     images = np.asarray(images)
     if images.ndim < 2:
         raise ValueError(f'images must be [B, ...], got shape {images.shape}')
-    flat = images.reshape(images.shape[0], -1)
-    if flat.dtype == np.uint8:
-        intensity = flat.astype(np.float64) / 255.0
-    else:
-        intensity = flat.astype(np.float64)
-        if intensity.size and (intensity.min() < 0.0 or intensity.max() > 1.0):
-            raise ValueError('float images must lie in [0, 1] (uint8 images in 0..255)')
+    intensity = unit_intensities(images.reshape(images.shape[0], -1))
     return np.minimum(intensity * (rate_hz * dt_ms / 1000.0), 1.0)
 
 
