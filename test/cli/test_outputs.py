@@ -181,7 +181,7 @@ def test_a_cuda_device_torch_cannot_use_is_one_error_line(capsys):
         pytest.skip('a CUDA device is available here')
     code = main(['eval', '-m', 'whatever.json', '--device', 'cuda'])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and '--device cuda' in err[0] and 'cpu' in err[0]
+    assert code == 2 and len(err) == 1 and "--device 'cuda'" in err[0] and 'cpu' in err[0]
 
 
 def test_eval_refuses_the_enhanced_parameters_of_another_model(fashion_dir, capsys):

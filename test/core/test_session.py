@@ -307,3 +307,17 @@ def test_both_families_refuse_images_they_cannot_read_as_intensities(family) -> 
             net.infer(images, timesteps=4)
     ok = net.infer(np.full(shape, 0.5), timesteps=4).predicted
     assert ok.shape == (2,)
+
+
+@pytest.mark.parametrize('device, reason', [
+    ('meta', 'holds no data'), ('bogus', 'not a torch device'),
+    pytest.param('cuda', 'without CUDA|no CUDA device', marks=pytest.mark.skipif(
+        __import__('torch').cuda.is_available(), reason='a CUDA device is here'))])
+def test_a_device_no_model_can_run_on_is_one_clear_value_error(device, reason) -> None:
+    """They failed as torch internals ('meta' only at the first frame; a user review)."""
+    from pathlib import Path
+    model = Path(__file__).resolve().parents[2] / 'models' / 'stdp_fmnist_n400.json'
+    with pytest.raises(ValueError, match=f"device '{device}'.*({reason})"):
+        ClassifierSession.from_checkpoint(str(model), device=device)
+    with pytest.raises(ValueError, match=reason):
+        DiehlCookNetwork(STDPConfig(n_neurons=4), device=device)

@@ -418,14 +418,12 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False, inputs=()) 
 
 def check_device(args) -> None:
     """Refuse a CUDA ``--device`` this torch cannot use, with one line rather than a traceback."""
-    device = getattr(args, 'device', None) or 'cpu'
-    if not str(device).startswith('cuda'):
-        return
-    import torch
-    if not torch.cuda.is_available():
-        built = 'this torch is built without CUDA' if torch.version.cuda is None else \
-            'no CUDA device is visible'
-        raise UsageError(f'--device {device}: {built}; use --device cpu')
+    from topspark_ros.core.model import check_device as check
+
+    try:
+        check(getattr(args, 'device', None) or 'cpu')
+    except ValueError as exc:
+        raise UsageError(f'--{exc}') from None
 
 
 def _index_names(names: list) -> bool:

@@ -424,7 +424,8 @@ def load_checkpoint(path: Union[str, os.PathLike], device: str = 'cpu',
     path
         metadata file (``.json``; appended when missing).
     device
-        ``'cpu'`` or a torch device.
+        ``'cpu'`` or a torch device (a ValueError for one a model cannot run on here,
+        :func:`~topspark_ros.core.model.check_device`, before the files are read).
     family
         when given, the family the caller expects (``CheckpointError`` otherwise).
 
@@ -433,6 +434,9 @@ def load_checkpoint(path: Union[str, os.PathLike], device: str = 'cpu',
         ``(model, metadata dict)``.
 
     """
+    from topspark_ros.core.model import check_device
+
+    check_device(device)
     meta, tensors = read_checkpoint(path)
     if family is not None and meta['family'] != family:
         raise CheckpointError(f'{path}: a {meta["family"]!r} checkpoint, expected {family!r}')

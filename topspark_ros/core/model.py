@@ -89,6 +89,32 @@ class OperationCounts(Protocol):
         """Return every count summed over the inputs (``{name: number}``)."""
 
 
+def check_device(device) -> str:
+    """
+    Return ``device`` as text; a ValueError, naming it, for one a model cannot run on here.
+
+    'cpu' (the numba engine) and any torch device that exists and holds data: an unknown
+    name, CUDA without a CUDA torch or device, and 'meta' (no data) are refused before a model
+    is built on them (they failed as torch internals, 'meta' only at the first frame; a user
+    review of the core as a library).
+    """
+    text = str(device)
+    if text == 'cpu':
+        return text
+    import torch
+    try:
+        kind = torch.device(text).type
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f'device {text!r}: not a torch device ({exc})') from None
+    if kind == 'meta':
+        raise ValueError(f"device {text!r} holds no data; use 'cpu' or 'cuda'")
+    if kind == 'cuda' and not torch.cuda.is_available():
+        built = 'this torch is built without CUDA' if torch.version.cuda is None else \
+            'no CUDA device is visible'
+        raise ValueError(f"device {text!r}: {built}; use 'cpu'")
+    return text
+
+
 def unit_intensities(images: np.ndarray) -> np.ndarray:
     """
     Return ``images`` as intensities in [0, 1] (``float64``), as both families read them.

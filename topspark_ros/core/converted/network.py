@@ -52,8 +52,8 @@ from topspark_ros.core.converted.net import ConvertibleNet
 from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.events.encode import EventEncoding, EventModelError
 from topspark_ros.core.inputs import EventFrames, Inputs
-from topspark_ros.core.model import (check_input_kind, check_timesteps, InferenceResult,
-                                     unit_intensities)
+from topspark_ros.core.model import (check_device, check_input_kind, check_timesteps,
+                                     InferenceResult, unit_intensities)
 from topspark_ros.core.preprocess import FrameSpec
 import torch
 
@@ -268,7 +268,7 @@ class ConvertedNetwork:
         self.event_encoding = event_encoding
         self.config = config
         self.params = params
-        self.device = str(device)
+        self.device = check_device(device)
         self.net = (net if net is not None else ConvertibleNet(config)).to(self.device)
         self.net.eval()
         self.readout = EvidenceReadout()

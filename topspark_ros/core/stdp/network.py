@@ -16,8 +16,8 @@ import numpy as np
 from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.events.encode import EventEncoding
 from topspark_ros.core.inputs import Inputs, SpikeEvents
-from topspark_ros.core.model import (check_input_kind, check_timesteps, InferenceResult,
-                                     predicted_classes)
+from topspark_ros.core.model import (check_device, check_input_kind, check_timesteps,
+                                     InferenceResult, predicted_classes)
 from topspark_ros.core.preprocess import FrameSpec
 from topspark_ros.core.stdp.config import DynamicsParams, STDPConfig
 from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, spike_probabilities
@@ -155,7 +155,7 @@ class DiehlCookNetwork:
         self.event_encoding = event_encoding
         self.config = config
         self.params = params
-        self.device = str(device)
+        self.device = check_device(device)
         if engine is None:
             engine = 'numba' if self.device == 'cpu' else 'torch'
         if engine not in ENGINES:
