@@ -321,3 +321,20 @@ def test_a_device_no_model_can_run_on_is_one_clear_value_error(device, reason) -
         ClassifierSession.from_checkpoint(str(model), device=device)
     with pytest.raises(ValueError, match=reason):
         DiehlCookNetwork(STDPConfig(n_neurons=4), device=device)
+
+
+def test_arguments_of_the_wrong_kind_are_taken_or_refused_clearly(model, tmp_path) -> None:
+    """
+    Take a preset's name for the energy model; refuse early_exit=True with its reason.
+
+    Both failed at the first frame with AttributeErrors; numpy numbers in a checkpoint's
+    info raised json's TypeError (a user review of the core as a library).
+    """
+    from topspark_ros.core.checkpoint import load_checkpoint, save_checkpoint
+    session = ClassifierSession(model, energy_model='loihi')
+    assert session.classify(_frame(), 'mono', 8).energy_preset == 'loihi'
+    with pytest.raises(ValueError, match='early_exit must be an EarlyExit rule'):
+        session.classify(_frame(), 'mono', 8, early_exit=True)
+    path = save_checkpoint(tmp_path / 'm', model, info={'accuracy': np.float32(0.5),
+                                                        'grid': np.arange(3)})
+    assert load_checkpoint(path)[1]['info'] == {'accuracy': 0.5, 'grid': [0, 1, 2]}

@@ -152,7 +152,11 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
         'model': model_meta,
         'info': dict(info or {}),
     }
-    text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + '\n'
+    try:  # numpy numbers in ``info`` are written as numbers (a TypeError before; a review)
+        text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False,
+                          default=_json_number) + '\n'
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f'info cannot be saved as JSON: {exc}') from None
     atomic_write(directory, '.' + tensor_path.name, blob, tensor_path)
     atomic_write(directory, '.' + meta_path.name, text.encode('utf-8'), meta_path)
     fsync_dir(directory)
@@ -203,6 +207,13 @@ def _remove_orphaned_tensor_files(meta_path: Path, current: Path) -> int:
         except (OSError, CheckpointError):
             continue
     return removed
+
+
+def _json_number(value):
+    """Return a numpy number or array as JSON can write it; refuse anything else."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f'{type(value).__name__} is not JSON serializable')
 
 
 def _named_by_another(tensor_path: Path, meta_path: Optional[Path]) -> bool:

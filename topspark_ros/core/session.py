@@ -22,7 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 import os
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -103,8 +103,9 @@ class ClassifierSession:
 
     def __init__(self, model, *, class_names: Sequence[str] = (),
                  crop: str = 'center', invert: bool = False,
-                 energy_model: Optional[EnergyModel] = None, profile=None) -> None:
-        """Wrap ``model``; nothing is computed until a frame arrives."""
+                 energy_model: Optional[Union[EnergyModel, str]] = None,
+                 profile=None) -> None:
+        """Wrap ``model`` (``energy_model``: or a preset's name); nothing is computed yet."""
         self._model = model
         n_classes = model.n_classes
         if class_names and len(class_names) != n_classes:
@@ -112,7 +113,10 @@ class ClassifierSession:
                              'classes')
         self.class_names = tuple(class_names)
         self.preprocessor = Preprocessor(model.input_spec, crop=crop, invert=invert)
-        self.energy_model = energy_model or EnergyModel('cmos45_fp32')
+        # A preset's name, as the node's energy_preset parameter gives it, is taken too (it
+        # failed at the first frame with an AttributeError; a user review).
+        self.energy_model = EnergyModel(energy_model) if isinstance(energy_model, str) \
+            else energy_model or EnergyModel('cmos45_fp32')
         self.profile = profile
         self.checkpoint_info: dict = {}
         """The loaded checkpoint's ``info`` (:meth:`from_checkpoint`; kept in what it saves)."""
@@ -198,6 +202,7 @@ class ClassifierSession:
         from a message), counted in ``latency_ms``; default: now.
         """
         check_timesteps(timesteps)
+        _check_rule(early_exit)
         start = time.perf_counter() if since is None else since
         x = self.preprocessor(frame, layout)[None]
         result = self.model.infer(x, timesteps=timesteps, params=self.params_for(timesteps),
@@ -390,3 +395,10 @@ def _window_list(windows) -> list:
         raise ValueError('windows must be a sequence of event arrays; one window: pass '
                          '[window]')
     return list(windows)
+
+
+def _check_rule(early_exit) -> None:
+    """Refuse an ``early_exit`` that is no rule (True failed deep in the network; a review)."""
+    if early_exit is not None and not hasattr(early_exit, 'margin'):
+        raise ValueError('early_exit must be an EarlyExit rule (topspark_ros.core.topspark.'
+                         f'early_exit.EarlyExit) or None, got {early_exit!r}')
