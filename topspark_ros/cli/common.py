@@ -86,22 +86,15 @@ def use_model_data(args, meta: dict) -> None:
     """
     Let ``args`` default to the data a model was trained on, prepared as it was.
 
-    ``meta``: the model's checkpoint metadata. What :func:`data_options` recorded in it
-    (``info.data`` and ``info.data_options``; a model made before records only
-    ``info.dataset``, taken where it names a source) fills the options not given (see
-    :data:`PREPARATION`); an option given with another value than the model's is used, with
-    a note. Call it before the data is read (:func:`load_model` does).
+    ``meta``: the model's checkpoint metadata. What it records of its data
+    (:func:`~topspark_ros.core.data.sources.recorded_data`, which :func:`data_options` wrote)
+    fills the options not given (see :data:`PREPARATION`); an option given with another value
+    than the model's is used, with a note. Call it before the data is read (:func:`load_model`
+    does).
     """
-    from topspark_ros.core.data.sources import parse_data
+    from topspark_ros.core.data.sources import recorded_data
 
-    info = meta.get('info') or {}
-    spec = info.get('data')
-    if not spec and isinstance(info.get('dataset'), str):
-        try:  # 'fashion-mnist', 'mnist-digits', 'bag:DIR'; a folder's bare path is not
-            spec = parse_data(info['dataset']).spec
-        except ValueError:
-            spec = None
-    args.model_data = (spec, dict(info.get('data_options') or {}))
+    args.model_data = recorded_data(meta)
 
 
 def _resolve_data_options(args) -> None:

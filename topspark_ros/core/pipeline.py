@@ -151,18 +151,17 @@ def trained_preparation(values: Values, resolve: Callable[[str], str]) -> dict:
     """
     Return how ``model_path``'s training images were prepared: those of :data:`AS_TRAINED`.
 
-    What ``topspark train`` recorded (``info.data_options``); {} for a model that records
-    none, or a file that cannot be read (loading it will say why).
+    What ``topspark train`` recorded (:func:`~topspark_ros.core.data.sources.recorded_data`);
+    {} for a model that records none, or a file that cannot be read (loading it will say why).
     """
     from topspark_ros.core.checkpoint import read_metadata
+    from topspark_ros.core.data.sources import recorded_data
 
     try:
         meta, _ = read_metadata(resolve(values['model_path']))
     except (OSError, ValueError):
         return {}
-    options = (meta.get('info') or {}).get('data_options')
-    if not isinstance(options, dict):
-        return {}
+    options = recorded_data(meta)[1]
     return {name: options[name] for name in AS_TRAINED if name in options}
 
 

@@ -175,11 +175,16 @@ class ClassifierNode(LifecycleNode):
             return
         self._adopting = True
         try:
-            self.set_parameters(adopt)
+            results = self.set_parameters(adopt)
         finally:
             self._adopting = False
-        self.get_logger().info(', '.join(f'{a.name} {a.value!r}' for a in adopt)
-                               + ': as the model was trained (set it to override)')
+        for parameter, result in zip(adopt, results):
+            if result.successful:
+                self.get_logger().info(f'{parameter.name} {parameter.value!r}: as the model was '
+                                       'trained (set it to override)')
+            else:  # a value the model records that this node refuses: said, not claimed
+                self.get_logger().warn(f'{parameter.name} {parameter.value!r}, as the model was '
+                                       f'trained, is refused: {result.reason}')
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         """

@@ -31,7 +31,7 @@ and ``--data-dir DIR`` map onto the same specs (:func:`from_options`).
 import dataclasses
 from dataclasses import dataclass
 import os
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from topspark_ros.core.data.dataset import DatasetError
 from topspark_ros.core.preprocess import FrameSpec
@@ -114,6 +114,25 @@ def parse_data(text: str) -> DataSource:
     if not path and kind in ('idx', 'cifar10', 'cifar100', 'folder', 'bag'):
         raise ValueError(f'--data {kind} needs a directory: {kind}:DIR')
     return DataSource(kind, path or None)
+
+
+def recorded_data(meta: dict) -> Tuple[Optional[str], dict]:
+    """
+    Return ``(data spec or None, data options)`` a checkpoint's metadata records of its data.
+
+    What ``topspark train`` writes (``info.data``, ``info.data_options``: how the data was
+    prepared, split and read); a model made before records only ``info.dataset``, taken where
+    it names a source (a folder's bare path does not).
+    """
+    info = meta.get('info') or {}
+    spec = info.get('data') if isinstance(info.get('data'), str) else None
+    if not spec and isinstance(info.get('dataset'), str):
+        try:
+            spec = parse_data(info['dataset']).spec
+        except ValueError:
+            spec = None
+    options = info.get('data_options')
+    return spec, dict(options) if isinstance(options, dict) else {}
 
 
 def from_options(dataset: str, data_dir: Optional[str]) -> DataSource:
