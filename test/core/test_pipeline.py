@@ -467,3 +467,25 @@ def test_a_save_path_that_cannot_hold_the_weights_is_refused_before_learning(tmp
     assert pipeline.refusal(values) is None
     values.update(save_path=str(tmp_path / 'a_file' / 'w.json'), online_learning=False)
     assert pipeline.refusal(values) is None  # not learning: nothing to save
+
+
+def test_the_nodes_event_windows_are_compared_with_the_models() -> None:
+    """
+    Say when the node cuts other windows than an event model was trained on.
+
+    A model trained on a bag with --window-ms 100 ran on the node's 300 ms windows without a
+    word (a review of this stop's recorded data options).
+    """
+    from topspark_ros.core.pipeline import window_mismatch
+    node = dict(VALUES, window_mode='time', window_ms=300.0, window_events=3000,
+                window_min_events=50)
+    assert window_mismatch(node, {}) is None  # a model that records none
+    assert window_mismatch(node, {'window_ms': 300.0, 'window_events': None,
+                                  'window_min_events': 50}) is None
+    said = window_mismatch(node, {'window_ms': 100.0, 'window_events': None,
+                                  'window_min_events': 50})
+    assert 'trained on windows of 100 ms' in said and 'cuts 300 ms' in said
+    counted = dict(node, window_mode='count', window_events=1500)
+    assert window_mismatch(counted, {'window_ms': 300.0, 'window_events': 1500,
+                                     'window_min_events': 50}) is None
+    assert 'of 1500 events' in window_mismatch(node, {'window_events': 1500})

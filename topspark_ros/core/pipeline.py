@@ -149,7 +149,7 @@ AS_TRAINED = ('crop', 'invert')
 
 def trained_preparation(values: Values, resolve: Callable[[str], str]) -> dict:
     """
-    Return how ``model_path``'s training images were prepared: those of :data:`AS_TRAINED`.
+    Return how ``model_path``'s training data was prepared: :data:`AS_TRAINED`, :data:`WINDOWS`.
 
     What ``topspark train`` recorded (:func:`~topspark_ros.core.data.sources.recorded_data`);
     {} for a model that records none, or a file that cannot be read (loading it will say why).
@@ -162,7 +162,31 @@ def trained_preparation(values: Values, resolve: Callable[[str], str]) -> dict:
     except (OSError, ValueError):
         return {}
     options = recorded_data(meta)[1]
-    return {name: options[name] for name in AS_TRAINED if name in options}
+    return {name: options[name] for name in AS_TRAINED + WINDOWS if name in options}
+
+
+WINDOWS = ('window_ms', 'window_events', 'window_min_events')
+"""How an event model's training windows were cut (a bag's; ``window_events`` None: by time)."""
+
+
+def window_mismatch(values: Values, recorded: dict) -> Optional[str]:
+    """
+    Return how the node's event windows differ from the model's training windows, or None.
+
+    ``recorded``: :func:`trained_preparation`'s; a model that records no windows (trained on
+    an event data set of fixed windows, or on frames) never differs.
+    """
+    if not any(name in recorded for name in WINDOWS):
+        return None
+    count = recorded.get('window_events')
+    trained = (f'{count} events' if count else f"{recorded.get('window_ms', 300.0):g} ms") + \
+        f", at least {recorded.get('window_min_events', 50)} events"
+    by_count = values['window_mode'] == 'count'
+    node = (f"{values['window_events']} events" if by_count else f"{values['window_ms']:g} ms") \
+        + f", at least {values['window_min_events']} events"
+    return None if node == trained else (
+        f'the model was trained on windows of {trained}; the node cuts {node} (set '
+        'window_mode, window_ms or window_events and window_min_events to match)')
 
 
 def online_save_path(values: Values, resolve: Callable[[str], str]) -> str:

@@ -34,7 +34,8 @@ from topspark_ros.conversions.results import (class_labels, label_info_msg,
                                               prediction_cdr_matches, prediction_to_cdr,
                                               prediction_to_msg, prediction_to_vision_msg,
                                               vision_msgs_types)
-from topspark_ros.core.pipeline import AS_TRAINED, ClassifierPipeline, trained_preparation
+from topspark_ros.core.pipeline import (AS_TRAINED, ClassifierPipeline, trained_preparation,
+                                        window_mismatch)
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.classifier_params import PARAMS
@@ -158,6 +159,10 @@ class ClassifierNode(LifecycleNode):
         """
         p = values(self, PARAMS)
         recorded = trained_preparation(p, resolve)
+        if p['input_mode'] == 'events':  # windows are not adopted: the config gives them
+            mismatch = window_mismatch(p, recorded)
+            if mismatch is not None:
+                self.get_logger().warn(mismatch)
         adopt = []
         for param in PARAMS:
             if param.name not in AS_TRAINED:
