@@ -395,3 +395,9 @@ def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
     node._energy_at_s += 100.0  # the clock went back 100 s: counted afresh, not dropped
     node._heartbeat()
     assert node._signals.measured_power_w == 4e-5
+    # An outage of 600 s between two windows does not make the next one last 1 800 s: the
+    # median of the recent intervals (10 s here) counts (a review).
+    for stamp in (120, 720):
+        window.header.stamp.sec = stamp
+        node._on_energy(window)
+    assert node._energy_window_s == 10.0

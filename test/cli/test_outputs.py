@@ -384,7 +384,7 @@ def test_options_that_do_not_apply_are_not_recorded(tmp_path, fashion_dir, capsy
     """
     model = tmp_path / 'm.json'
     code, _, err = _train(fashion_dir, model, capsys, '--invert')
-    assert code == 0 and '--invert apply to image folders and bags only' in err
+    assert code == 0 and '--invert applies to image folders and bags only' in err
     info = json.loads(model.read_text())['info']
     assert info['data'] == f'idx:{fashion_dir}' and info['data_options'] == {}
 

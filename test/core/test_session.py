@@ -311,6 +311,8 @@ def test_both_families_refuse_images_they_cannot_read_as_intensities(family) -> 
 
 @pytest.mark.parametrize('device, reason', [
     ('meta', 'holds no data'), ('bogus', 'not a torch device'),
+    pytest.param('mps', 'not available', marks=pytest.mark.skipif(
+        __import__('torch').backends.mps.is_available(), reason='an MPS device is here')),
     pytest.param('cuda', 'without CUDA|no CUDA device', marks=pytest.mark.skipif(
         __import__('torch').cuda.is_available(), reason='a CUDA device is here'))])
 def test_a_device_no_model_can_run_on_is_one_clear_value_error(device, reason) -> None:
@@ -335,6 +337,8 @@ def test_arguments_of_the_wrong_kind_are_taken_or_refused_clearly(model, tmp_pat
     assert session.classify(_frame(), 'mono', 8).energy_preset == 'loihi'
     with pytest.raises(ValueError, match='early_exit must be an EarlyExit rule'):
         session.classify(_frame(), 'mono', 8, early_exit=True)
+    with pytest.raises(ValueError, match='early_exit must be an EarlyExit rule'):
+        session.classify_events([_window(50, 0)], SENSOR, 8, early_exit=True)
     path = save_checkpoint(tmp_path / 'm', model, info={'accuracy': np.float32(0.5),
                                                         'grid': np.arange(3)})
     assert load_checkpoint(path)[1]['info'] == {'accuracy': 0.5, 'grid': [0, 1, 2]}

@@ -113,7 +113,8 @@ def _resolve_data_options(args) -> None:
     given = [name for name in ('crop', 'invert') if getattr(args, name, None) is not None]
     kind = (_spec_of(args) or '').partition(':')[0]
     if given and kind not in ('folder', 'bag'):  # model inputs already: nothing to prepare
-        print(f'{PROG}: note: ' + ', '.join(f'--{name}' for name in given) + ' apply to '
+        verb = ' applies' if len(given) == 1 else ' apply'
+        print(f'{PROG}: note: ' + ', '.join(f'--{name}' for name in given) + verb + ' to '
               f'image folders and bags only: not to {_spec_of(args)}', file=sys.stderr)
     if args.window_ms is not None or args.window_events is not None:
         recorded = {k: v for k, v in recorded.items()  # one given: the other is not taken

@@ -62,7 +62,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                               help='describe an event file, a bag or a data set split file')
     info.add_argument('file', help='.bin (N-MNIST), .npz recording, .raw (EVT 3.0), a ROS 2 '
                       'bag directory (or bag:DIR), or train.npz/test.npz')
-    info.add_argument('--topic', help='bags: the EventPacket topic (default: the only one)')
+    info.add_argument('--topic', help='bags: the EventPacket topic (default: the only one; '
+                      'NAME:TYPE for a topic recorded with several types)')
 
     convert = actions.add_parser(
         'convert', parents=[shared],
@@ -70,7 +71,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     convert.add_argument('input', help='.raw (EVT 3.0), .bin (N-MNIST), .npz, or a ROS 2 bag '
                          'directory (or bag:DIR) with an event_camera_msgs/EventPacket topic')
     convert.add_argument('output', help='output file: .raw, .bin or .npz (by its suffix)')
-    convert.add_argument('--topic', help='bags: the EventPacket topic (default: the only one)')
+    convert.add_argument('--topic', help='bags: the EventPacket topic (default: the only '
+                         'one; NAME:TYPE for a topic recorded with several types)')
     convert.add_argument('--overwrite', action='store_true',
                          help='replace the output file if it exists (default: refuse)')
     convert.add_argument('--start-at-zero', action='store_true',
@@ -112,7 +114,11 @@ def _open(args, name: str, topic=None):
 
     path = name[4:] if name.startswith('bag:') else name
     bar = common.progress(args, 0, 'read', unit='B' if not _is_bag(name) else 'msg')
-    chunks = files.open_events(path, topic, progress=bar.update)
+    try:
+        chunks = files.open_events(path, topic, progress=bar.update, bag=_is_bag(name))
+    except BaseException:
+        bar.close()
+        raise
     bar.total = chunks.size or None
     return chunks, bar
 

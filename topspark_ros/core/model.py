@@ -107,11 +107,15 @@ def check_device(device) -> str:
     except (RuntimeError, ValueError) as exc:
         raise ValueError(f'device {text!r}: not a torch device ({exc})') from None
     if kind == 'meta':
-        raise ValueError(f"device {text!r} holds no data; use 'cpu' or 'cuda'")
+        raise ValueError(f"device {text!r} holds no data; use 'cpu'")
     if kind == 'cuda' and not torch.cuda.is_available():
         built = 'this torch is built without CUDA' if torch.version.cuda is None else \
             'no CUDA device is visible'
         raise ValueError(f"device {text!r}: {built}; use 'cpu'")
+    backend = getattr(torch, kind, None)  # mps, xpu, ...: their own availability test
+    available = getattr(backend, 'is_available', None)
+    if kind not in ('cpu', 'cuda') and (available is None or not available()):
+        raise ValueError(f"device {text!r}: not available with this torch here; use 'cpu'")
     return text
 
 

@@ -246,6 +246,7 @@ class ClassifierSession:
 
         """
         check_timesteps(timesteps)
+        _check_rule(early_exit)
         from topspark_ros.core.events.encode import infer_events
         windows = _window_list(windows)
         start = time.perf_counter()

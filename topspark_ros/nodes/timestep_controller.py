@@ -102,7 +102,10 @@ class TimestepControllerNode(LifecycleNode):
         self._signals = LiveSignals()
         self._last_inference_s = None
         self._energy_at_s = None  # node clock (s) of the monitor's last window taken
-        self._energy_window_s = 0.0  # the monitor's window (between its stamps, s)
+        # The monitor's window: the median interval of its recent stamps (an outage's long
+        # gap does not count for long), until known its inferences over the inference rate.
+        self._energy_intervals = collections.deque(maxlen=5)
+        self._energy_window_s = 0.0
         self._energy_stamp_s = None  # the stamp of its last window (its end)
         # Medians of recent measurements, so one slow frame does not move T: the latencies of
         # the current T count once it has MIN_LATENCY_SAMPLES of them (until then, those of
@@ -265,9 +268,12 @@ class TimestepControllerNode(LifecycleNode):
                 'energy_preset)', throttle_duration_sec=30.0)
             return
         stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        if self._energy_stamp_s is not None and stamp_s > self._energy_stamp_s:
-            self._energy_window_s = stamp_s - self._energy_stamp_s
+        if self._energy_stamp_s and stamp_s > self._energy_stamp_s:  # 0: an unstamped one
+            self._energy_intervals.append(stamp_s - self._energy_stamp_s)
         self._energy_stamp_s = stamp_s
+        rate = self._signals.rate_hz
+        self._energy_window_s = statistics.median(self._energy_intervals) \
+            if self._energy_intervals else (msg.inference_count / rate if rate else 0.0)
         if msg.inference_count and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
             self._signals = self._signals.replace(
                 measured_power_w=float(msg.average_power_w),

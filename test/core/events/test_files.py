@@ -407,3 +407,11 @@ def test_info_and_conversion_to_raw_hold_one_piece_at_a_time(tmp_path, capsys, m
     assert out['events'] == 400_000 and out['first_t_us'] == 0
     back = files.read_event_file(tmp_path / 'zero.raw').events
     np.testing.assert_array_equal(back['t'], events['t'] - events['t'][0])
+
+
+def test_a_bag_named_as_one_gets_the_bag_readers_error(tmp_path, capsys):
+    """bag:PATH that is no bag said 'unknown event file type' (a review of this stop)."""
+    for name in (f'bag:{tmp_path / "missing"}', f'bag:{tmp_path / "x.db3"}'):
+        assert main(['events', 'info', name]) == 1
+        err = capsys.readouterr().err
+        assert 'unknown event file type' not in err and 'bag' in err, err

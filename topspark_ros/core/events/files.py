@@ -147,16 +147,19 @@ class EventChunks:
 
 
 def open_events(name: PathLike, topic: Optional[str] = None,
-                progress: Callable[[int], None] = lambda n: None) -> EventChunks:
+                progress: Callable[[int], None] = lambda n: None,
+                bag: Optional[bool] = None) -> EventChunks:
     """
     Return an event file, or a bag's event topic, as :class:`EventChunks`.
 
     ``name``: a bag directory (``topic``: its EventPacket topic, default the only one) or an
     event file; a ``.raw`` file and a bag are read a piece at a time, ``.bin`` and ``.npz``
     files whole (one piece). ``progress(n)``: called as ``n`` more of ``size`` are read.
+    ``bag``: True when ``name`` is meant as a bag (``bag:DIR``), whatever is there, so a wrong
+    path gets the bag reader's error; None: a bag when it is a directory.
     """
     path = Path(name)
-    if path.is_dir():
+    if bag or (bag is None and path.is_dir()):
         return open_bag_events(path, topic, progress)
     if _suffix(path) == '.raw':
         try:
