@@ -153,9 +153,12 @@ def predicted_classes(scores: np.ndarray) -> np.ndarray:
     every input of class 0 by the sweeps and evaluations, while the classifier reports it as
     no class (at T=8 a plain model's profile read 10 % where the robot got 0; a user review).
     """
+    if scores.shape[0] == 1:  # a camera's frame: about 0.15 us more than the arg-max alone
+        predicted = scores.argmax(axis=1)  # intp: int64 on the 64-bit targets
+        if not scores.item(predicted.item()) > 0:
+            predicted[0] = NO_CLASS
+        return predicted
     predicted = scores.argmax(axis=1).astype(np.int64, copy=False)
-    if len(predicted) == 1:  # a camera's frame: no fancy indexing
-        return predicted if scores[0, predicted[0]] > 0 else np.full(1, NO_CLASS, np.int64)
     silent = ~(scores[np.arange(len(predicted)), predicted] > 0)
     if silent.any():
         predicted = predicted.copy()
