@@ -62,19 +62,7 @@ def test_crash_before_metadata_keeps_previous_checkpoint(tmp_path, trained, monk
     path = save_checkpoint(tmp_path / 'm.json', model)
     old_weights = model.weights
     model.learn(images[:2], timesteps=20)
-    calls = []
-    real_replace = os.replace
-
-    def failing_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise OSError('simulated crash')
-        real_replace(src, dst)
-
-    monkeypatch.setattr(checkpoint.os, 'replace', failing_replace)
-    with pytest.raises(OSError, match='simulated crash'):
-        save_checkpoint(path, model)
-    monkeypatch.setattr(checkpoint.os, 'replace', real_replace)
+    _crash_between_renames(path, model, monkeypatch)
     loaded, _ = load_checkpoint(path)
     assert np.array_equal(loaded.weights, old_weights)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith('.tmp')]
