@@ -663,3 +663,15 @@ def test_a_topic_recorded_with_two_types_plays_its_first_type_only(ros, tmp_path
     assert player.published == 3
     assert [m.header.frame_id for _, m in listener.got['/camera/image']] == \
         ['cam0', 'cam1', 'cam2']
+
+
+def test_a_bag_without_messages_is_said_so(ros, tmp_path: Path, capfd) -> None:
+    """It exited with 'published 0 messages' and no warning (a user review)."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import get_typestore, Stores
+    context, executor, spin_until = ros
+    with Writer(tmp_path / 'empty', version=9) as writer:
+        writer.add_connection('/camera/image', IMAGE, typestore=get_typestore(Stores.ROS2_JAZZY))
+    player = _player(context, executor, bag=str(tmp_path / 'empty'), clock=False)
+    assert spin_until(lambda: player.finished)
+    assert 'holds no message on /camera/image: nothing to play' in capfd.readouterr().err

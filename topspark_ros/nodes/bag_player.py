@@ -116,6 +116,9 @@ class BagPlayerNode(Node):
         self.get_logger().info(
             f"playing {p['bag']}: {', '.join(sorted(self._pubs))} at {self._rate}x"
             f"{' in a loop' if self._loop else ''}{', with /clock' if p['clock'] else ''}")
+        if not sum(int(c.msgcount) for c in self._connections):  # 'published 0' said nothing
+            self.get_logger().warn(f"{p['bag']} holds no message on "
+                                   f"{', '.join(sorted(self._pubs))}: nothing to play")
 
     def _choose(self, bag: str, topics: Optional[list]) -> list:
         """Return the bag's connections to play: of ``topics``, or of the camera types."""
