@@ -23,7 +23,7 @@ VALUES = {  # the classifier node's defaults, as its parameters give them
     'save_path': '', 'save_every_n': 1000, 'class_names': ['__from_checkpoint__'],
     'energy_preset': 'cmos45_fp32', 'crop': 'center', 'invert': False, 'window_mode': 'time',
     'window_ms': 100.0, 'window_events': 3000, 'window_min_events': 1, 'roi': [0, 0, 0, 0],
-    'max_pending_windows': 2, 'max_packet_bytes': 1048576,
+    'max_pending_windows': 2, 'max_packet_bytes': 1048576, 'silence_warn_s': 5.0,
 }
 
 
@@ -489,3 +489,24 @@ def test_the_nodes_event_windows_are_compared_with_the_models() -> None:
     assert window_mismatch(counted, {'window_ms': 300.0, 'window_events': 1500,
                                      'window_min_events': 50}) is None
     assert 'of 1500 events' in window_mismatch(node, {'window_events': 1500})
+
+
+def test_an_active_classifier_without_input_warns() -> None:
+    """
+    Warn while active and no frame or packet arrived for silence_warn_s.
+
+    With the camera stopped for 40 s the classifier said 'OK, classifying'; only the energy
+    monitor warned (a user soak review).
+    """
+    pipeline, _ = _pipeline(FakeSession())
+    pipeline.activate()
+    assert pipeline.status('active', True)[:2] == (OK, 'classifying')
+    pipeline.last_input_s -= 12.0  # as if 12 s had passed without input
+    assert pipeline.status('active', True)[:2] == (WARN, 'active; no input for 12 s')
+    out, publish = _published()
+    pipeline.classify_frame(0, _frame(1), 'a', publish)
+    assert pipeline.status('active', True)[:2] == (OK, 'classifying')
+    pipeline.last_input_s -= 12.0
+    pipeline.drop_frame(1)  # a frame dropped while busy is input too
+    assert pipeline.status('active', True)[0] == OK
+    assert pipeline.status('inactive', False)[:2] == (WARN, 'inactive')

@@ -266,6 +266,7 @@ class ClassifierPipeline:
         self.busy = threading.Lock()
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.last_error = ''
+        self.last_input_s: Optional[float] = None  # time.monotonic() of the last input
         self.configure_error = ''
         self.gaps = FrameGaps()  # frames lost in transport, from the frame stamps
         self.commanded: Optional[int] = None
@@ -317,6 +318,7 @@ class ClassifierPipeline:
         values = self.values()
         if self.session is None:  # checked and warmed up by load
             self.session = open_session(values, self.resolve)
+        self.last_input_s = time.monotonic()  # silence counts from here
         if values['input_mode'] == 'events':
             self.stream = event_stream(values)
             self._batch = int(values['max_pending_windows'])
@@ -399,6 +401,7 @@ class ClassifierPipeline:
         self.count('dropped')
 
     def _note_frame(self, stamp_ns: int) -> None:
+        self.last_input_s = time.monotonic()
         with self._lock:
             self.gaps.add(stamp_ns)
 
@@ -443,6 +446,7 @@ class ClassifierPipeline:
         backlog, which drops the oldest, and ``worker.trigger()`` asks for one more
         :meth:`drain_windows`. ValueError for a packet the decoder refuses.
         """
+        self.last_input_s = time.monotonic()
         stream = self.stream
         if stream is None or not stream.push(**fields, tag=tag) or worker is None:
             return
@@ -576,6 +580,9 @@ class ClassifierPipeline:
             level, message = ERROR, f'configure failed: {self.configure_error}'
         elif active:
             level, message = OK, 'classifying'
+            silent_s = time.monotonic() - (self.last_input_s or time.monotonic())
+            if silent_s > self.values()['silence_warn_s']:  # a camera stopped, a wrong topic
+                level, message = WARN, f'active; no input for {silent_s:.0f} s'
         else:
             level, message = WARN, state
         errors = self._recent.since('errors', values['errors'])

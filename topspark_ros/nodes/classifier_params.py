@@ -71,6 +71,8 @@ PARAMS = (
           '(needs the vision_msgs package).', live=False),
     Param('diagnostics_period_s', 1.0, 'Period of the /diagnostics status (s, node clock).',
           low=0.05, high=3600.0, live=False),
+    Param('silence_warn_s', 5.0, 'Diagnostics warn while active when no frame or event '
+          'packet arrived for this long (s).', low=0.1),
     Param('window_mode', 'time', 'Events: cut the stream into windows of window_ms '
           "milliseconds ('time') or of window_events events ('count').", choices=WINDOW_MODES,
           live=False),
