@@ -145,6 +145,8 @@ def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSes
 
 AS_TRAINED = ('crop', 'invert')
 """Parameters that default to how the model's training images were prepared (``train``)."""
+WINDOWS = ('window_ms', 'window_events', 'window_min_events')
+"""How an event model's training windows were cut (a bag's; ``window_events`` None: by time)."""
 
 
 def trained_preparation(values: Values, resolve: Callable[[str], str]) -> dict:
@@ -165,8 +167,26 @@ def trained_preparation(values: Values, resolve: Callable[[str], str]) -> dict:
     return {name: options[name] for name in AS_TRAINED + WINDOWS if name in options}
 
 
-WINDOWS = ('window_ms', 'window_events', 'window_min_events')
-"""How an event model's training windows were cut (a bag's; ``window_events`` None: by time)."""
+def preparation_plan(values: Values, recorded: dict, given: set,
+                     defaults: Mapping[str, object]) -> Tuple[dict, List[str]]:
+    """
+    Return ``(values to set, warnings)``: the :data:`AS_TRAINED` parameters as the model says.
+
+    ``recorded``: :func:`trained_preparation`'s; ``given``: the names the user gave (kept, a
+    warning where the model records another value); the others take the model's value, or
+    ``defaults`` (the parameters' own) for a model that records none.
+    """
+    adopt, warnings = {}, []
+    for name in AS_TRAINED:
+        wanted = recorded.get(name, defaults[name])
+        if name in given:
+            if name in recorded and values[name] != wanted:
+                warnings.append(f'{name} is {values[name]!r}; the model was trained on images '
+                                f'prepared with {name} {wanted!r}: frames are prepared unlike '
+                                'its training images')
+        elif values[name] != wanted:
+            adopt[name] = wanted
+    return adopt, warnings
 
 
 def window_mismatch(values: Values, recorded: dict) -> Optional[str]:

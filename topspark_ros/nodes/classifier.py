@@ -34,8 +34,8 @@ from topspark_ros.conversions.results import (class_labels, label_info_msg,
                                               prediction_cdr_matches, prediction_to_cdr,
                                               prediction_to_msg, prediction_to_vision_msg,
                                               vision_msgs_types)
-from topspark_ros.core.pipeline import (AS_TRAINED, ClassifierPipeline, trained_preparation,
-                                        window_mismatch)
+from topspark_ros.core.pipeline import (AS_TRAINED, ClassifierPipeline, preparation_plan,
+                                        trained_preparation, window_mismatch)
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.classifier_params import PARAMS
@@ -163,19 +163,11 @@ class ClassifierNode(LifecycleNode):
             mismatch = window_mismatch(p, recorded)
             if mismatch is not None:
                 self.get_logger().warn(mismatch)
-        adopt = []
-        for param in PARAMS:
-            if param.name not in AS_TRAINED:
-                continue
-            wanted = recorded.get(param.name, param.default)
-            if param.name in self._given:
-                if param.name in recorded and p[param.name] != wanted:
-                    self.get_logger().warn(
-                        f'{param.name} is {p[param.name]!r}; the model was trained on images '
-                        f'prepared with {param.name} {wanted!r}: frames are prepared unlike '
-                        'its training images')
-            elif p[param.name] != wanted:
-                adopt.append(Parameter(param.name, value=wanted))
+        values_to_set, warnings = preparation_plan(
+            p, recorded, self._given, {param.name: param.default for param in PARAMS})
+        for warning in warnings:
+            self.get_logger().warn(warning)
+        adopt = [Parameter(name, value=value) for name, value in values_to_set.items()]
         if not adopt:
             return
         self._adopting = True

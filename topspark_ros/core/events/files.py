@@ -446,9 +446,8 @@ def open_bag_events(path: PathLike, topic: Optional[str] = None,
                 'first_stamp_ns': first.header.stamp.sec * 10**9 + first.header.stamp.nanosec}
 
     def pieces() -> Iterator[np.ndarray]:
-        decoder = make_decoder(*key)
-        skipped, first_skip, decoded = 0, '', 0
-        offset_us, last_t, last_stamp, resets = 0, None, None, 0
+        decoder, stitch = make_decoder(*key), _ResetStitcher()
+        skipped, first_skip = 0, ''
         try:
             for _, _, raw in reader.messages(connections=connections):
                 progress(1)
@@ -463,40 +462,50 @@ def open_bag_events(path: PathLike, topic: Optional[str] = None,
                     raise EventFileError(f'{chosen.name} in bag {path} changes from {key} to '
                                          f'{now} (encoding, width, height): one recording per '
                                          'stream')
-                decoded += 1
-                stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
                 chunk = decoder.decode(msg.events, seq=int(msg.seq),
                                        time_base=int(msg.time_base),
                                        is_bigendian=bool(msg.is_bigendian))
-                # The decoder keeps a stream in time order; a packet that starts before the
-                # last event is one after a reset (time_resets, or stream_restarts: seq from 0).
-                if last_t is not None and chunk.size \
-                        and int(chunk['t'][0]) + offset_us < last_t:
-                    # Stamps are the packets' ends: the pause is their interval less this one.
-                    span_us = int(chunk['t'][-1]) - int(chunk['t'][0])
-                    gap_us = max(1, (stamp - last_stamp) // 1000 - span_us) \
-                        if last_stamp else 1
-                    offset_us = last_t + gap_us - int(chunk['t'][0])  # continue after it
-                    resets += 1
-                if chunk.size:
-                    if offset_us:
-                        chunk = chunk.copy()
-                        chunk['t'] += offset_us
-                    last_t = int(chunk['t'][-1])
-                last_stamp = stamp
-                yield chunk
+                yield stitch(chunk, msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
         finally:
             reader.close()
         metadata['decoder'] = decoder.stats.as_dict()
         if skipped:
             metadata.update(skipped_messages=skipped, first_skipped=first_skip)
-        if resets:
-            metadata['sensor_resets'] = resets
-        if not decoded:
-            raise EventFileError(f'{chosen.name} in bag {path} holds no message that can be '
-                                 f'read ({skipped} skipped; first: {first_skip})')
+        if stitch.resets:
+            metadata['sensor_resets'] = stitch.resets
 
     return EventChunks(key[1], key[2], pieces(), metadata=metadata, size=chosen.count)
+
+
+class _ResetStitcher:
+    """
+    Shift the packets after a sensor reset to follow the last event before it.
+
+    The decoder keeps a stream in time order, so a packet that starts before the last event
+    is one after a reset (``time_resets``, or ``stream_restarts``: seq from 0 again). Packet
+    stamps are the packets' ends: the pause is their interval less the new packet's span.
+    """
+
+    def __init__(self) -> None:
+        """Start with no shift."""
+        self.offset_us, self.last_t, self.last_stamp, self.resets = 0, None, None, 0
+
+    def __call__(self, chunk: np.ndarray, stamp_ns: int) -> np.ndarray:
+        """Return ``chunk`` (a packet's events, stamped ``stamp_ns``) in the stream's time."""
+        if self.last_t is not None and chunk.size \
+                and int(chunk['t'][0]) + self.offset_us < self.last_t:
+            span_us = int(chunk['t'][-1]) - int(chunk['t'][0])
+            gap_us = max(1, (stamp_ns - self.last_stamp) // 1000 - span_us) \
+                if self.last_stamp else 1
+            self.offset_us = self.last_t + gap_us - int(chunk['t'][0])
+            self.resets += 1
+        if chunk.size:
+            if self.offset_us:
+                chunk = chunk.copy()
+                chunk['t'] += self.offset_us
+            self.last_t = int(chunk['t'][-1])
+        self.last_stamp = stamp_ns
+        return chunk
 
 
 def _first_packet(reader, connections, store, msgtype: str):
