@@ -411,18 +411,54 @@ def test_player_keeps_1_ms_packets_at_real_time_without_the_executor(ros, tmp_pa
               'wait_for_subscribers': 1, 'packet_ms': 1.0}
     player = EventPlayerNode(context=context, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()])
-    n = player.packets_per_pass
-    assert n > 990
     end = time.monotonic() + 30.0
-    while time.monotonic() < end and len(received) < n:
+    while time.monotonic() < end and not (player.finished and len(received) >= 990):
         time.sleep(0.05)
+    time.sleep(0.2)
     reader.close()
-    assert player.finished and player.published == n
+    n = player.packets_per_pass
+    assert player.finished and n > 990 and player.published == n
     assert [seq for _, seq in received] == list(range(n))
     span_s = received[-1][0] - received[0][0]
     assert 0.9 < span_s < 1.5, span_s  # real time: 1 s of sensor time, not 2.5 to 10
     player.destroy_node()
     probe.destroy_node()
+
+
+@needs_msgs
+def test_player_reads_a_raw_file_as_it_plays_and_stitches_a_clock_reset(
+        ros, tmp_path, monkeypatch) -> None:
+    """
+    A .raw file is read a piece at a time as it plays; a reset plays on in time order.
+
+    The player read a whole recording before its first packet (a 1 GB .raw: about 6 GB of
+    events) and sorted a recording whose clock reset, overlaying its two sessions.
+    """
+    from topspark_ros.core.events.codecs import make_decoder
+    from topspark_ros.core.events.codecs.evt3 import encode_evt3
+    from topspark_ros.core.events.files import open_events
+    from topspark_ros.core.events.packets import PacketCutter
+    from topspark_ros.nodes import event_player
+    context, executor, spin_until = ros
+    first = _events(3000, 300_000, seed=11)
+    second = _events(1000, 100_000, seed=12)  # the sensor restarted: its clock from 0 again
+    path = tmp_path / 'reset.raw'
+    path.write_bytes(b'% evt 3.0\n% format EVT3;height=34;width=34\n% end\n'
+                     + encode_evt3(first, width=34, height=34)
+                     + encode_evt3(second, width=34, height=34))
+    expected = list(PacketCutter(10_000).packets_of(open_events(path)))  # cut at the reset
+    monkeypatch.setattr(event_player, 'RAW_PIECE_BYTES', 512)  # many pieces, as a long file
+    player, received = _play(context, executor, spin_until, path, len(expected), rate=10.0,
+                             packet_ms=10.0)
+    assert spin_until(lambda: player.finished, timeout_s=5.0)
+    assert player.packets_per_pass == player.published == len(received) == len(expected)
+    decoder = make_decoder('evt3', *SENSOR)
+    decoded = [decoder.decode(m.events, seq=m.seq) for m in received]
+    for got, (_, want) in zip(decoded, expected):
+        np.testing.assert_array_equal(got[['x', 'y', 'p']], want[['x', 'y', 'p']])
+    t = np.concatenate([d['t'] for d in decoded])
+    assert np.all(np.diff(t) >= 0) and len(t) > 3000 + 900  # both sessions, in time order
+    assert decoder.stats.time_backwards == 0
 
 
 @needs_msgs

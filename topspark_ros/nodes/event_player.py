@@ -7,14 +7,18 @@ cut into packets of ``packet_ms`` milliseconds of sensor time, encoded (``evt3``
 or ``mono``, see :mod:`topspark_ros.core.events.codecs`; the messages are filled by
 :mod:`topspark_ros.conversions.events`) and published on ``events`` at ``rate`` times real
 time. Packet ``k`` of a pass (the events with ``t0 + k P <= t < t0 + (k + 1) P``, ``t0`` the
-first event's time, ``P`` the packet length) is published once its interval has elapsed, at
+first event's time, ``P`` the packet length: :mod:`topspark_ros.core.events.packets`, which
+also puts a recording whose clock reset in order) is published once its interval has elapsed, at
 wall time ``start + (k + 1) P / rate``; time slices without events publish nothing. Its header
 stamp is ``start + (t_first - t0) / rate`` (``t_first``: its first event), i.e. the event
 times replayed on the node's clock; ``seq`` counts the published packets (0, 1, 2, ...). A
 thread of the node publishes (named ``event_player``), not the executor's timers, so the stream
 keeps its schedule in a process whose executor is busy with other nodes (the event demo); after
 a stall it catches up at most :data:`MAX_BURST` packets per packet period, and ``lag_s`` says
-how far behind the schedule it was at its last publication.
+how far behind the schedule it was at its last publication. A ``.raw`` file is read and cut a
+piece at a time as it plays (a recording of any length in bounded memory; ``.bin`` and
+``.npz`` files are read whole), so the packets a pass holds are known once it ends
+(``packets_per_pass``).
 
 With ``loop`` the file plays again and again, each pass shifted to start one packet length
 (plus ``loop_gap_ms``) after the previous pass ended, so sensor time, stamps and ``seq`` keep
@@ -45,6 +49,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from topspark_ros.conversions.events import encoded_to_fields, event_packet_type, fields_to_packet
+from topspark_ros.core.events.packets import PacketCutter
 from topspark_ros.nodes.intake import name_native_thread
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
@@ -58,6 +63,10 @@ instead of publishing the whole backlog at once: a burst that overflows subscrib
 WAKE_S = 0.05
 """Longest sleep of the publishing thread (s): it checks for subscribers and a shut-down
 context at least this often."""
+
+RAW_PIECE_BYTES = 1 << 17
+"""Bytes of a ``.raw`` file's words read and decoded at a time while it plays: about 1 ms of
+the publishing thread (a 1 MB piece held 1 ms packets up for several)."""
 
 LABELS_KEPT = 1 << 16
 """Stamps of the most recent packets whose sample label :meth:`EventPlayerNode.label_for`
@@ -99,23 +108,6 @@ PARAMS = (
 )
 
 
-def packet_bounds(t: np.ndarray, packet_us: int) -> tuple:
-    """
-    Return ``(slot, start, stop)`` of the non-empty packets of one pass over ``t``.
-
-    ``t``: event times (us, non-decreasing). Packet ``i`` holds events ``start[i]:stop[i]``,
-    all in the time slot ``slot[i]`` (``t0 + slot P <= t < t0 + (slot + 1) P``, ``t0 =
-    t[0]``, ``P = packet_us``); slots without events have no packet. ``int64`` arrays.
-    """
-    if len(t) == 0:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty
-    slots = (np.asarray(t, np.int64) - int(t[0])) // int(packet_us)
-    start = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]]).astype(np.int64)
-    stop = np.r_[start[1:], len(t)].astype(np.int64)
-    return slots[start], start, stop
-
-
 def dataset_stream(dataset, sample_us: int, max_samples: int = 0) -> np.ndarray:
     """
     Return the samples of an event data set as one stream, sample ``i`` in ``[i S, (i+1) S)``.
@@ -146,7 +138,7 @@ class EventPlayerNode(Node):
     """Publishes an event file (or an event data set) as EventPackets in (scaled) real time."""
 
     def __init__(self, **kwargs) -> None:
-        """Read the file (or data set), cut it into packets and start the publishing timer."""
+        """Open the file (or read the data set), cut its first packet and start publishing."""
         super().__init__('event_player', **kwargs)
         declare(self, PARAMS)
         p = values(self, PARAMS)
@@ -154,40 +146,37 @@ class EventPlayerNode(Node):
         from topspark_ros.core.events.codecs import make_encoder
         from topspark_ros.core.events.codecs.mono import MONO_MAX_DT_NS
         self.class_names = ()
-        source = self._read_dataset(p) if p['dataset'] else self._read_file(p)
-        if len(self.events) == 0:
-            raise ValueError(f'{source}: the recording holds no events')
-        if np.any(self.events['t'][1:] < self.events['t'][:-1]):
-            self.get_logger().warn(f'{source}: events not in time order; sorted them')
-            self.events = self.events[np.argsort(self.events['t'], kind='stable')]
-        self._encoder = make_encoder(p['encoding'], self.width, self.height)
         self._packet_us = max(1, round(p['packet_ms'] * 1000.0))
         if p['encoding'] == 'mono' and self._packet_us * 1000 > MONO_MAX_DT_NS:
             raise ValueError(f"packet_ms {p['packet_ms']} is longer than a mono packet can "
                              f'span ({MONO_MAX_DT_NS / 1e6:.0f} ms)')
-        self._slots, self._starts, self._stops = packet_bounds(self.events['t'],
-                                                               self._packet_us)
+        source, what = self._read_dataset(p) if p['dataset'] else self._read_file(p)
+        self._source, self._loop = source, p['loop']
+        self._encoder = make_encoder(p['encoding'], self.width, self.height)
+        self._loop_gap_us = round(p['loop_gap_ms'] * 1000.0)
+        self._dataset_us = len(self._sample_labels) * self._sample_us if p['dataset'] else 0
+        self._cutter = PacketCutter(self._packet_us)
+        self._pass = self._cutter.packets_of(self._open_pass())
+        self._pass_us = None  # one pass's sensor time, gap included: known once it is read
+        self._offset_us = 0  # sensor time added to the pass being played
+        self._told = (0, 0)  # the cutter's (sorted_pieces, stitched) already warned about
+        self._due = self._peek()  # the next packet: (slot, events, offset_us), None at the end
+        if self._due is None:
+            raise ValueError(f'{source}: the recording holds no events')
         # Encode the first packet once now, on an encoder of its own: the first encode loads
         # the compiled encoder (0.1 to 0.2 s here, seconds with an empty numba cache), and
         # done at the first tick it made the first quarter second of packets late, then burst
         # (a user review).
-        make_encoder(p['encoding'], self.width, self.height).encode(
-            self.events[int(self._starts[0]):int(self._stops[0])])
-        self._t0 = int(self.events['t'][0])
-        # One pass lasts a whole number of packets (a data set: its samples' time at least),
-        # the gap between passes on top.
-        self._pass_us = max((int(self._slots[-1]) + 1) * self._packet_us,
-                            len(self._sample_labels) * self._sample_us if p['dataset'] else 0) \
-            + round(p['loop_gap_ms'] * 1000.0)
+        make_encoder(p['encoding'], self.width, self.height).encode(self._due[1])
+        self._t0 = self._cutter.t0
         self._labels = collections.OrderedDict()  # (sec, nanosec) -> label, the newest kept
         self._lock = threading.Lock()  # label_for runs in the scorer's thread
         self._rate = p['rate']
-        self._loop = p['loop']
         self._frame_id = p['frame_id']
         self._waiting = SubscriberWait(p['wait_for_subscribers'])
         self._msg_type = packet_type
-        self._next = 0  # index of the next packet over all passes
         self._start_ns = None  # clock time of t0 of the first pass, set when playing starts
+        self.packets_per_pass = None  # known once a pass is read
         self.published = 0
         self.finished = False
         self.lag_s = 0.0  # how far the player was behind its schedule at its last tick (s)
@@ -204,25 +193,38 @@ class EventPlayerNode(Node):
         self._thread = threading.Thread(target=self._run, name='event_player', daemon=True)
         self._thread.start()
         self.get_logger().info(
-            f'playing {source} ({len(self.events)} events, {self.width}x{self.height}, '
-            f"{len(self._slots)} packets of {p['packet_ms']} ms, {p['encoding']}) at "
-            f"{self._rate}x real time{' in a loop' if self._loop else ''}")
+            f'playing {source} ({what}, {self.width}x{self.height}, packets of '
+            f"{p['packet_ms']} ms, {p['encoding']}) at {self._rate}x real time"
+            f"{' in a loop' if self._loop else ''}")
 
-    def _read_file(self, p: dict) -> str:
-        """Take the events of ``file``; return its name for messages."""
+    def _read_file(self, p: dict) -> tuple:
+        """
+        Open ``file``; return its name for messages and what it holds.
+
+        A ``.raw`` file is read a piece at a time as it plays (:data:`RAW_PIECE_BYTES`), so
+        a recording of any length plays in bounded memory; ``.bin`` and ``.npz`` files are
+        read whole.
+        """
         if not p['file']:
             raise ValueError('parameters file and dataset are both empty: name the event file '
                              'or the data set to play')
-        from topspark_ros.core.events.files import read_event_file
-        recording = read_event_file(resolve(p['file']))
-        self.events = recording.events
-        self.width, self.height = recording.width, recording.height
+        from topspark_ros.core.events.files import open_events
+        path = resolve(p['file'])
+        chunks = open_events(path, piece_bytes=RAW_PIECE_BYTES)
+        self.width, self.height = chunks.width, chunks.height
+        if chunks.size:  # read as it plays: opened again for every pass
+            self._open_pass = lambda: open_events(path, piece_bytes=RAW_PIECE_BYTES)
+            what = f'{chunks.size:,} bytes of evt3 words'
+        else:  # one piece, in memory
+            events = chunks.read().events
+            self._open_pass = lambda: (events,)
+            what = f'{len(events)} events'
         # One label for the whole file (-1: unknown); its "sample" lasts forever.
-        self._sample_labels = np.array([-1 if recording.label is None else recording.label])
+        self._sample_labels = np.array([-1 if chunks.label is None else chunks.label])
         self._sample_us = 1 << 62
-        return p['file']
+        return p['file'], what
 
-    def _read_dataset(self, p: dict) -> str:
+    def _read_dataset(self, p: dict) -> tuple:
         """Take the samples of ``dataset`` as one stream (:func:`dataset_stream`)."""
         if p['file']:
             raise ValueError(f"give either file ({p['file']}) or dataset ({p['dataset']}), "
@@ -230,19 +232,15 @@ class EventPlayerNode(Node):
         from topspark_ros.core.data.synthetic_events import load_event_dataset
         data = load_event_dataset(p['split'], p['data_dir'] or None)
         self._sample_us = max(1, round(p['sample_ms'] * 1000.0))
-        self.events = dataset_stream(data, self._sample_us, p['max_samples'])
+        events = dataset_stream(data, self._sample_us, p['max_samples'])
+        self._open_pass = lambda: (events,)
         n = len(data.labels)
         n = n if p['max_samples'] <= 0 else min(p['max_samples'], n)
         self._sample_labels = np.asarray(data.labels[:n], np.int64)
         self.width, self.height = data.width, data.height
         self.class_names = tuple(data.class_names)
         return (f"{p['dataset']} {p['split']} ({n} samples of {p['sample_ms']} ms, "
-                f"{data.source or p['data_dir'] or 'found'})")
-
-    @property
-    def packets_per_pass(self) -> int:
-        """Packets one pass over the file publishes."""
-        return len(self._slots)
+                f"{data.source or p['data_dir'] or 'found'})", f'{len(events)} events')
 
     @property
     def samples_per_pass(self) -> int:
@@ -288,6 +286,40 @@ class EventPlayerNode(Node):
                 self.get_logger().error(f'event player stopped: {type(exc).__name__}: {exc}')
             self.finished = True
 
+    def _peek(self) -> Optional[tuple]:
+        """
+        Return the next packet to publish, ``(slot, events, offset_us)``; None after the last.
+
+        At the end of a pass its length becomes known (``packets_per_pass``); with ``loop``
+        the next pass starts one packet length (plus ``loop_gap_ms``) after it, cut from
+        the file again like the first.
+        """
+        packet = next(self._pass, None)
+        if packet is None:
+            if self._pass_us is None:
+                self.packets_per_pass = self._cutter.packets
+                self._pass_us = max((self._cutter.last_slot + 1) * self._packet_us,
+                                    self._dataset_us) + self._loop_gap_us
+            if not self._loop or self._cutter.packets == 0:
+                return None
+            self._offset_us += self._pass_us
+            self._cutter = PacketCutter(self._packet_us, self._t0)
+            self._pass = self._cutter.packets_of(self._open_pass())
+            packet = next(self._pass, None)
+            if packet is None:
+                return None
+        told = (self._cutter.sorted_pieces, self._cutter.stitched)
+        if told != self._told and self._pass_us is None:  # said for the first pass only
+            if told[0] > self._told[0]:
+                self.get_logger().warn(f'{self._source}: events not in time order; sorted '
+                                       'them')
+            if told[1] > self._told[1]:
+                self.get_logger().warn(
+                    f'{self._source}: the recording goes back in time ({told[1]} so far: '
+                    "the sensor's clock reset); played on from the last event before it")
+            self._told = told
+        return packet[0], packet[1], self._offset_us
+
     def _tick(self) -> float:
         """Publish every packet whose interval has elapsed; return the seconds to the next."""
         now = self.get_clock().now().nanoseconds
@@ -295,30 +327,28 @@ class EventPlayerNode(Node):
             if not self._waiting.ready(self._pub.get_subscription_count()):
                 return WAKE_S
             self._start_ns = now
-        n = len(self._slots)
         burst = 0
         while not self.finished and not self._closing:
-            if not self._loop and self._next >= n:
+            if self._due is None:
                 self.finished = True
                 break
-            loop, i = divmod(self._next, n)
-            offset_us = loop * self._pass_us
+            slot, events, offset_us = self._due
             due_ns = self._start_ns + round(
-                (offset_us + (int(self._slots[i]) + 1) * self._packet_us) * 1e3 / self._rate)
+                (offset_us + (slot + 1) * self._packet_us) * 1e3 / self._rate)
             if due_ns > now:
                 self.lag_s = 0.0
                 return (due_ns - now) / 1e9
             if burst == MAX_BURST:  # behind (a stall): catch up a burst per packet period
                 self.lag_s = (now - due_ns) / 1e9
                 return self._packet_s
-            self._publish(i, offset_us)
-            self._next += 1
+            self._publish(events, offset_us)
+            self._due = self._peek()
             burst += 1
         return 0.0
 
-    def _publish(self, i: int, offset_us: int) -> None:
-        """Encode and publish packet ``i`` of a pass shifted by ``offset_us``."""
-        chunk = self.events[self._starts[i]:self._stops[i]]
+    def _publish(self, chunk: np.ndarray, offset_us: int) -> None:
+        """Encode and publish the packet ``chunk`` of a pass shifted by ``offset_us``."""
+        sample = int(chunk['t'][0]) // self._sample_us  # data set: t >= 0
         if offset_us:
             chunk = chunk.copy()
             chunk['t'] += offset_us
@@ -326,7 +356,6 @@ class EventPlayerNode(Node):
         msg = fields_to_packet(encoded_to_fields(self._encoder.encode(chunk)),
                                stamp_ns=self._start_ns + first_ns, frame_id=self._frame_id,
                                msg_type=self._msg_type)
-        sample = int(self.events['t'][self._starts[i]]) // self._sample_us  # data set: t >= 0
         label = int(self._sample_labels[min(max(sample, 0), len(self._sample_labels) - 1)])
         with self._lock:
             self._labels[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = label

@@ -415,3 +415,45 @@ def test_a_bag_named_as_one_gets_the_bag_readers_error(tmp_path, capsys):
         assert main(['events', 'info', name]) == 1
         err = capsys.readouterr().err
         assert 'unknown event file type' not in err and 'bag' in err, err
+
+
+def test_npz_written_a_piece_at_a_time_reads_as_the_whole(tmp_path):
+    """The pieces of a recording make the archive np.savez_compressed makes of the whole."""
+    events = sample(5000, 640, 480, 3_000_000, seed=7)
+    chunks = files.EventChunks(640, 480, np.array_split(events, 7), label=3)
+    files.write_event_chunks(tmp_path / 'pieces.npz', chunks)
+    files.write_event_file(tmp_path / 'whole.npz', files.EventRecording(events, 640, 480, 3))
+    pieces, whole = files.read_npz(tmp_path / 'pieces.npz'), files.read_npz(tmp_path / 'whole.npz')
+    assert list(pieces) == list(whole)
+    for key in whole:
+        assert pieces[key].dtype == whole[key].dtype and pieces[key].shape == whole[key].shape
+        np.testing.assert_array_equal(pieces[key], whole[key])
+    back = files.read_event_file(tmp_path / 'pieces.npz')
+    np.testing.assert_array_equal(back.events, events)
+    assert (back.width, back.height, back.label) == (640, 480, 3)
+    files.write_event_chunks(tmp_path / 'empty.npz', files.EventChunks(64, 48, []))
+    assert files.read_event_file(tmp_path / 'empty.npz').events.size == 0
+    with pytest.raises(files.EventFileError, match='outside'):
+        files.write_event_chunks(tmp_path / 'out.npz', files.EventChunks(64, 48, [events]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['empty.npz', 'pieces.npz',
+                                                          'whole.npz']
+
+
+def test_converting_to_npz_holds_one_piece_at_a_time(tmp_path):
+    """A conversion to .npz held the whole recording (a 583 MB .raw: 3 GB; a user review)."""
+    import tracemalloc
+
+    def pieces():
+        for k in range(40):  # 4 M events, 52 MB as decoded events
+            piece = sample(100_000, 640, 480, 100_000, seed=k)
+            piece['t'] += 100_000 * k
+            yield piece
+
+    tracemalloc.start()
+    try:
+        files.write_event_chunks(tmp_path / 'long.npz', files.EventChunks(640, 480, pieces()))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16e6, peak
+    assert files.read_event_file(tmp_path / 'long.npz').events.size == 4_000_000

@@ -26,12 +26,14 @@ Three formats, chosen by the file name's suffix:
 (any encoding the codecs decode) into one recording, so a bag converts to any of the files.
 """
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 import io
 import os
 from pathlib import Path
 import re
+import tempfile
 from typing import Callable, Iterator, Optional, Tuple, Union
 import zipfile
 
@@ -148,7 +150,7 @@ class EventChunks:
 
 def open_events(name: PathLike, topic: Optional[str] = None,
                 progress: Callable[[int], None] = lambda n: None,
-                bag: Optional[bool] = None) -> EventChunks:
+                bag: Optional[bool] = None, piece_bytes: int = 0) -> EventChunks:
     """
     Return an event file, or a bag's event topic, as :class:`EventChunks`.
 
@@ -156,14 +158,15 @@ def open_events(name: PathLike, topic: Optional[str] = None,
     event file; a ``.raw`` file and a bag are read a piece at a time, ``.bin`` and ``.npz``
     files whole (one piece). ``progress(n)``: called as ``n`` more of ``size`` are read.
     ``bag``: True when ``name`` is meant as a bag (``bag:DIR``), whatever is there, so a wrong
-    path gets the bag reader's error; None: a bag when it is a directory.
+    path gets the bag reader's error; None: a bag when it is a directory. ``piece_bytes``:
+    the words of a ``.raw`` file decoded at a time (0: :data:`RAW_CHUNK_BYTES`).
     """
     path = Path(name)
     if bag or (bag is None and path.is_dir()):
         return open_bag_events(path, topic, progress)
     if _suffix(path) == '.raw':
         try:
-            return _raw_chunks(path, progress)
+            return _raw_chunks(path, progress, piece_bytes or RAW_CHUNK_BYTES)
         except OSError as exc:
             raise EventFileError(f'cannot read {path}: {exc}') from None
     return EventChunks.of(read_event_file(path))
@@ -236,7 +239,11 @@ def write_event_chunks(path: PathLike, chunks: EventChunks, *, overwrite: bool =
             written(chunk)
             yield chunk
 
-    if _suffix(path) != '.raw':
+    suffix = _suffix(path)
+    if suffix == '.npz':
+        _write_npz_pieces(path, chunks, shifted(), overwrite)
+        return
+    if suffix == '.bin':
         pieces = list(shifted())
         events = np.concatenate(pieces) if pieces else np.zeros(0, EVENT_DTYPE)
         write_event_file(path, EventRecording(events, chunks.width, chunks.height,
@@ -257,6 +264,57 @@ def write_event_chunks(path: PathLike, chunks: EventChunks, *, overwrite: bool =
                 out.write(encoder.encode(chunk).data)
             except (EventEncodeError, ValueError) as exc:
                 raise EventFileError(f'{path}: {exc}') from None
+    fsync_dir(directory)
+
+
+NPZ_COPY_BYTES = 1 << 22
+"""Bytes copied at a time from a spooled field into a ``.npz`` archive."""
+
+
+def _write_npz_pieces(path: Path, chunks: EventChunks, pieces: Iterator[np.ndarray],
+                      overwrite: bool) -> None:
+    """
+    Write ``pieces`` (of ``chunks``) to the ``.npz`` file ``path``, holding one at a time.
+
+    Each field is spooled to an unnamed temporary file in ``path``'s folder (nothing is left
+    behind if the process is killed) until the number of events, which the arrays' headers
+    give, is known; then the archive is written atomically as ``np.savez_compressed`` would.
+    """
+    directory = path.parent if str(path.parent) else Path('.')
+    directory.mkdir(parents=True, exist_ok=True)
+    names = ('x', 'y', 'p', 't')
+    with contextlib.ExitStack() as stack:
+        spools = {k: stack.enter_context(tempfile.TemporaryFile(dir=directory)) for k in names}
+        n = 0
+        for piece in pieces:
+            try:  # each event inside the sensor
+                EventRecording(piece, chunks.width, chunks.height)
+            except EventFileError as exc:
+                raise EventFileError(f'{path}: {exc}') from None
+            for k in names:
+                spools[k].write(np.ascontiguousarray(piece[k]).tobytes())
+            n += len(piece)
+        scalars = {'width': chunks.width, 'height': chunks.height,
+                   'label': -1 if chunks.label is None else chunks.label,
+                   'format_version': NPZ_FORMAT_VERSION}
+        with written_atomically(path, replace=overwrite) as tmp, \
+                zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            for k in names:
+                spool = spools[k]
+                spool.seek(0)
+                with archive.open(f'{k}.npy', 'w', force_zip64=True) as member:
+                    np.lib.format.write_array_header_1_0(member, {
+                        'descr': np.lib.format.dtype_to_descr(EVENT_DTYPE[k]),
+                        'fortran_order': False, 'shape': (n,)})
+                    while True:
+                        block = spool.read(NPZ_COPY_BYTES)
+                        if not block:
+                            break
+                        member.write(block)
+            for k, value in scalars.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.asarray(np.int64(value)))
+                archive.writestr(f'{k}.npy', buffer.getvalue())
     fsync_dir(directory)
 
 
@@ -327,7 +385,8 @@ def _raw_geometry(fields: dict, path: Path) -> Tuple[int, int]:
                              'line)') from None
 
 
-def _raw_chunks(path: Path, progress: Callable[[int], None]) -> 'EventChunks':
+def _raw_chunks(path: Path, progress: Callable[[int], None],
+                piece_bytes: int = 0) -> 'EventChunks':
     """Return the pieces of an EVT 3.0 ``.raw`` file (module docstring), read as they go."""
     from topspark_ros.core.events.codecs import make_decoder
 
@@ -346,7 +405,7 @@ def _raw_chunks(path: Path, progress: Callable[[int], None]) -> 'EventChunks':
         with path.open('rb') as handle:
             handle.seek(offset)
             while True:
-                words = handle.read(RAW_CHUNK_BYTES)
+                words = handle.read(piece_bytes or RAW_CHUNK_BYTES)
                 if not words:
                     break
                 decoded = []
