@@ -48,9 +48,11 @@ def generate_launch_description() -> LaunchDescription:
     arguments = [
         DeclareLaunchArgument(
             'params_file', default_value=shipped_params,
-            description='Parameter YAML with one key per node (classifier, '
-                        'timestep_controller, energy_monitor), applied on top of the shipped '
-                        'config/topspark.yaml: it needs to hold only the values you change.'),
+            description='Parameter YAML with one key per node (/**/classifier, '
+                        '/**/timestep_controller, /**/energy_monitor: a key without /**/ '
+                        'reaches a node only without a namespace), applied on top of the '
+                        'shipped config/topspark.yaml: it needs to hold only the values you '
+                        'change.'),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='Namespace of the three nodes and their relative topics.'),

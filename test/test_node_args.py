@@ -26,3 +26,29 @@ def test_bringup_takes_the_executor(monkeypatch) -> None:
     assert bringup.bringup(['--executor', 'single', '-p', 'x:=1']) == 0
     assert seen['executor'] == 'single' and '--executor' not in seen['args']
     assert seen['args'][-2:] == ['-p', 'x:=1']
+
+
+def test_a_plain_key_that_misses_a_namespaced_node_is_warned_about(tmp_path) -> None:
+    """
+    The README's 'classifier:' keys did not reach a classifier in a namespace, without a word.
+
+    The shipped model then ran on the user's camera in place of theirs (a user review).
+    """
+    from topspark_ros.nodes.parameters import params_file_misses
+    mine = tmp_path / 'mine.yaml'
+    mine.write_text('classifier:\n  ros__parameters:\n    default_timesteps: 16\n'
+                    '/**/timestep_controller:\n  ros__parameters:\n    mode: balanced\n')
+    argv = ['classifier', '--ros-args', '--params-file', str(mine), '-r', '__ns:=/camA']
+    (miss,) = params_file_misses('/camA/classifier', argv)
+    assert str(mine) in miss and "'/**/classifier:'" in miss and '/camA/classifier' in miss
+    assert params_file_misses('/classifier', argv) == []  # the root namespace's: it reaches it
+    assert params_file_misses('/camA/timestep_controller', argv) == []
+    assert params_file_misses('/camA/classifier', ['x', '--params-file', 'gone.yaml']) == []
+
+
+def test_bringup_says_what_ros_arguments_are() -> None:
+    """'topspark bringup --namespace /camA' failed with "error: ['--namespace', '/camA']"."""
+    run = subprocess.run([sys.executable, '-m', 'topspark_ros.cli', 'bringup', '--namespace',
+                          '/camA'], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "'--namespace', '/camA'" in run.stderr
+    assert '-r __ns:=/camA' in run.stderr and 'Traceback' not in run.stderr

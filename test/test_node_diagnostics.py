@@ -270,3 +270,40 @@ def test_a_classifier_process_that_fails_to_configure_says_why(ros, tmp_path,
         assert spin_until(future.done, timeout_s=20.0) and not future.result().success
         assert spin_until(lambda: seen[-1].level == DiagnosticStatus.ERROR, timeout_s=10.0)
         assert 'gone.json' in seen[-1].message and seen[-1].hardware_id == 'cpu'
+
+
+def test_two_pipelines_in_namespaces_keep_their_statuses_and_learnt_weights_apart(
+        ros, monkeypatch, tmp_path) -> None:
+    """
+    A classifier in a namespace has a status and a save file of its own.
+
+    Two pipelines under /camA and /camB published statuses of one name ('classifier:
+    classification', identical but for T: an aggregator merged them) and saved learnt
+    weights to one file, the last save winning (a user review).
+    """
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.core.pipeline import online_save_path
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, spin_until = ros
+    monkeypatch.setenv('ROS_HOME', str(tmp_path))
+    probe = _probe(context, executor)
+    named = {ns: _statuses(probe, f'{ns}/classifier: classification') for ns in ('camA', 'camB')}
+    plain = _statuses(probe, 'classifier: classification')
+    nodes = {}
+    for ns in ('camA', 'camB'):
+        nodes[ns] = ClassifierNode(context=context, namespace=ns, parameter_overrides=[
+            Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=''),
+            Parameter('diagnostics_period_s', value=0.1)])
+        executor.add_node(nodes[ns])
+    assert nodes['camA'].trigger_configure().value == nodes['camA'].trigger_activate().value
+    assert spin_until(lambda: all(named.values()) and any(
+        _values(s).get('input_topic') == '/camA/image' for s in named['camA']), timeout_s=10.0)
+    assert not plain
+    paths = {ns: online_save_path({'save_path': '', 'model_path': str(MODEL)}, str,
+                                  node._pipeline.node) for ns, node in nodes.items()}
+    assert paths['camA'] == str(tmp_path / 'topspark_ros' / 'camA' / 'classifier'
+                                / 'stdp_fmnist_n400_online.json')
+    assert paths['camB'] != paths['camA']
+    assert online_save_path({'save_path': '', 'model_path': str(MODEL)}, str) == \
+        str(tmp_path / 'topspark_ros' / 'stdp_fmnist_n400_online.json')  # /classifier: as ever

@@ -390,3 +390,34 @@ def test_a_worker_lets_go_of_its_item_once_the_work_is_done() -> None:
         assert held() is None, 'the idle worker still holds the item it worked on'
     finally:
         worker.close()
+
+
+def test_two_intakes_in_one_process_name_their_threads_apart_and_share_the_freeze() -> None:
+    """
+    Two classifiers in one process: numbered thread names; the freeze held until both stop.
+
+    Their threads were both 'frames_reader' and 'frames_worker', and the first classifier to
+    stop undid the garbage collector's freeze under the other's input (a user review).
+    """
+    import gc
+
+    from topspark_ros.nodes.intake import (freeze_long_lived, thaw_long_lived,
+                                           unused_thread_name, Worker)
+    first = Worker(lambda: None, name='frames_worker', on_error=print)
+    second = Worker(lambda: None, name='frames_worker', on_error=print)
+    try:
+        assert (first._thread.name, second._thread.name) == ('frames_worker', 'frames_worker2')
+        assert unused_thread_name('frames_worker') == 'frames_worker3'
+    finally:
+        first.close()
+        second.close()
+    assert unused_thread_name('frames_worker') == 'frames_worker'
+    freeze_long_lived()
+    freeze_long_lived()
+    try:
+        assert gc.get_freeze_count() > 0
+        thaw_long_lived()
+        assert gc.get_freeze_count() > 0  # the other classifier's input still flows
+    finally:
+        thaw_long_lived()
+    assert gc.get_freeze_count() == 0

@@ -209,20 +209,30 @@ def window_mismatch(values: Values, recorded: dict) -> Optional[str]:
         'window_mode, window_ms or window_events and window_min_events to match)')
 
 
-def online_save_path(values: Values, resolve: Callable[[str], str]) -> str:
+DEFAULT_NODE = '/classifier'
+"""The classifier's fully qualified name as launched alone, whose learnt weights go to
+``$ROS_HOME/topspark_ros`` itself."""
+
+
+def online_save_path(values: Values, resolve: Callable[[str], str],
+                     node: str = DEFAULT_NODE) -> str:
     """
     Return where learnt weights go: ``save_path``, else ``$ROS_HOME/topspark_ros/<model>_online``.
 
     Both through ``resolve`` (``~`` expanded, ``package://`` URLs), as every path parameter.
     ``ROS_HOME`` defaults to ``~/.ros``, as ROS's logs: the model's own folder is a package's
     share folder on a robot (not writable from an apt install, emptied by the next build).
+    ``node``: the classifier's fully qualified name; any but ``/classifier`` adds its folders
+    (``/camA/classifier``: ``$ROS_HOME/topspark_ros/camA/classifier/<model>_online.json``), so
+    two pipelines on one model never save over each other's learning (a user review).
     """
     if values['save_path']:
         return resolve(values['save_path'])
     name = os.path.basename(resolve(values['model_path']))
     name = name[:-5] + '_online.json' if name.endswith('.json') else name + '_online'
     home = os.environ.get('ROS_HOME') or os.path.join(os.path.expanduser('~'), '.ros')
-    return os.path.join(home, 'topspark_ros', name)
+    folders = () if node == DEFAULT_NODE else tuple(p for p in node.split('/') if p)
+    return os.path.join(home, 'topspark_ros', *folders, name)
 
 
 def event_stream(values: Values):
@@ -274,13 +284,17 @@ class ClassifierPipeline:
         returns the current parameter values (the classifier node's, by name).
     resolve
         turns a path value into a file (the node resolves ``package://`` URLs).
+    node
+        the classifier node's fully qualified name (where learnt weights go by default,
+        :func:`online_save_path`).
 
     """
 
     def __init__(self, values: Callable[[], Values],
-                 resolve: Callable[[str], str] = os.path.expanduser) -> None:
+                 resolve: Callable[[str], str] = os.path.expanduser,
+                 node: str = DEFAULT_NODE) -> None:
         """Start with no model, no stream and every counter at 0."""
-        self.values, self.resolve = values, resolve
+        self.values, self.resolve, self.node = values, resolve, node
         self.session: Optional[ClassifierSession] = None
         self.stream = None  # event mode: packets -> windows, made by activate
         self.busy = threading.Lock()
@@ -315,7 +329,7 @@ class ClassifierPipeline:
         'events') or cannot learn on line (``online_learning``); whatever opening raises.
         """
         values = self.values()
-        reason = save_path_refusal(values, self.resolve)
+        reason = save_path_refusal(values, self.resolve, self.node)
         if reason is not None:
             raise ValueError(reason)
         session = open_session(values, self.resolve)
@@ -376,7 +390,7 @@ class ClassifierPipeline:
                     f"max_timesteps ({values['max_timesteps']})")
         return (_learning_refusal(None if self.session is None else self.session.model,
                                   values['online_learning'])
-                or save_path_refusal(values, self.resolve))
+                or save_path_refusal(values, self.resolve, self.node))
 
     # Timesteps ----------------------------------------------------------------------------
     def command(self, timesteps: int) -> Optional[str]:
@@ -559,7 +573,7 @@ class ClassifierPipeline:
         """
         session = self.session
         before = int(session.checkpoint_info.get('online_frames', 0) or 0)
-        path = session.save(online_save_path(self.values(), self.resolve),
+        path = session.save(online_save_path(self.values(), self.resolve, self.node),
                             info={'online_frames': before + self.learnt_here})
         self.count('saved')
         return path
@@ -640,7 +654,8 @@ def _warm_up(session: ClassifierSession, values: Values, learning: bool) -> None
         session.warm_up(learning=learning)
 
 
-def save_path_refusal(values: Values, resolve: Callable[[str], str]) -> Optional[str]:
+def save_path_refusal(values: Values, resolve: Callable[[str], str],
+                      node: str = DEFAULT_NODE) -> Optional[str]:
     """
     Return why learnt weights could not be saved where the parameters say, or None.
 
@@ -651,7 +666,7 @@ def save_path_refusal(values: Values, resolve: Callable[[str], str]) -> Optional
     """
     if not values['online_learning']:
         return None
-    path = online_save_path(values, resolve)
+    path = online_save_path(values, resolve, node)
     if values['save_path'].endswith(('/', os.sep)) or os.path.isdir(path):
         return f'save_path {path} is a directory: give a file name (.json)'
     parent = os.path.dirname(os.path.abspath(path))

@@ -66,8 +66,11 @@ def _node_classes() -> list:
 
 def bringup(argv: Optional[Sequence[str]] = None) -> int:
     """Run the three nodes in one process until Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(prog='topspark bringup', description=__doc__.strip()
-                                     .splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog='topspark bringup', description=__doc__.strip().splitlines()[0],
+        epilog='ROS arguments go after --ros-args, e.g. a second pipeline in a namespace of '
+        'its own on its camera: topspark bringup --params-file cam_b.yaml --ros-args -r '
+        '__ns:=/camB -r image:=/camB/image_raw (keys of cam_b.yaml: /**/classifier, ...).')
     parser.add_argument('--params-file', action='append', default=[],
                         help='parameter YAML applied over the shipped config/topspark.yaml, '
                         'so it needs only the values it changes; may be repeated (later '

@@ -60,7 +60,8 @@ class ClassifierNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         """Declare parameters; everything else happens in the lifecycle transitions."""
         super().__init__('classifier', **kwargs)
-        self._pipeline = ClassifierPipeline(lambda: self._values(), resolve)
+        self._pipeline = ClassifierPipeline(lambda: self._values(), resolve,
+                                            self.get_fully_qualified_name())
         self._adopting = False  # configure setting parameters to the model's (not locked)
         declare(self, PARAMS, is_locked=lambda: configured(self) and not self._adopting,
                 extra_check=self._pipeline.refusal)
@@ -71,6 +72,7 @@ class ClassifierNode(LifecycleNode):
         self._active = False
         self._pub = self._vision_pub = self._labels = self._packet_type = self._intake = None
         self._raw_packets = self._raw_frames = self._raw_results = False
+        self._frozen = False  # a freeze_long_lived of this node's not yet undone
         self._made = []  # (entity, destroy) of what configure created
         # /diagnostics from construction on, so a node that fails to configure says why.
         self._diagnostics = diagnostics.Diagnostics(
@@ -195,7 +197,6 @@ class ClassifierNode(LifecycleNode):
             return self._activate(state)
         except Exception as exc:  # noqa: B902 - whatever it is, say it and stay inactive
             self._stop_input()
-            thaw_long_lived()  # frozen before the input was made, if it failed there
             super().on_deactivate(state)  # the publishers off again
             reason = self._pipeline.error(f'activate failed: {type(exc).__name__}: {exc}')
             self.get_logger().error(reason)
@@ -207,6 +208,7 @@ class ClassifierNode(LifecycleNode):
         self._pipeline.activate()
         result = super().on_activate(state)  # the lifecycle publishers first
         freeze_long_lived()  # no full collection of the model's objects while input flows
+        self._frozen = True
         self._active = True
         if p['input_mode'] == 'events':  # packets decoded and windowed in the reader
             qos = QoSProfile(depth=p['events_depth'],
@@ -378,6 +380,9 @@ class ClassifierNode(LifecycleNode):
         """Return the ``classifier: classification`` status (ClassifierPipeline.status)."""
         level, message, figures = self._pipeline.status(self._state_machine.current_state[1],
                                                         self._active)
+        intake = self._intake
+        if intake is not None:  # which camera a "no input" is about
+            figures = {**figures, 'input_topic': intake.reader.topic_name}
         return diagnostics.LEVELS[level], message, figures
 
     # Helpers ---------------------------------------------------------------------------------
@@ -401,6 +406,8 @@ class ClassifierNode(LifecycleNode):
         if self._intake is not None:
             self._intake.close()
             self._intake = None
+        if self._frozen:  # this node's freeze undone, once
+            self._frozen = False
             thaw_long_lived()
 
 

@@ -45,8 +45,9 @@ PARAMS = (
           'STDP at the commanded T (each classification then carries the cost of learning '
           'from its frame: plasticity_updates and energy_j).'),
     Param('save_path', '', "Where learnt weights are saved ('' : $ROS_HOME/topspark_ros/"
-          '<model>_online.json, ROS_HOME defaulting to ~/.ros); a checkpoint there learnt from '
-          'another model is not replaced.', live=False),
+          '<model>_online.json, ROS_HOME defaulting to ~/.ros; a node other than /classifier '
+          'saves under its namespace and name: .../topspark_ros/camA/classifier/...); a '
+          'checkpoint there learnt from another model is not replaced.', live=False),
     Param('save_every_n', 1000, 'On-line learning: save the weights every N learnt frames '
           '(0: only on deactivate, shutdown and ~/save_model).', low=0),
     Param('class_names', [FROM_CHECKPOINT], 'One name per class; the default takes the '

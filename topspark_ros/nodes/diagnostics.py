@@ -51,8 +51,15 @@ class Diagnostics:
 
     @property
     def name(self) -> str:
-        """Return the status name, ``'<node name>: <task>'``."""
-        return f'{self._node.get_name()}: {self._task}'
+        """
+        Return the status name, ``'<node>: <task>'``, the node by its fully qualified name.
+
+        Without the leading ``/``: ``classifier: classification`` in the root namespace,
+        ``camA/classifier: classification`` under ``/camA``. With the bare name, two pipelines
+        in namespaces published statuses of one name, which aggregators merge into one
+        entry flipping between them (diagnostic_updater's ``use_fqn``; a user review).
+        """
+        return f'{self._node.get_fully_qualified_name().lstrip("/")}: {self._task}'
 
     def _set_period(self, period_s: float) -> None:
         self._timer.timer_period_ns = int(period_s * 1e9)

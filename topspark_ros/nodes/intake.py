@@ -47,6 +47,9 @@ WAKE_S = 0.5
 
 _EMPTY = object()
 
+_FREEZE_LOCK = threading.Lock()
+_FROZEN = 0  # freeze_long_lived calls not yet undone by thaw_long_lived
+
 
 def freeze_long_lived() -> None:
     """
@@ -59,15 +62,24 @@ def freeze_long_lived() -> None:
     s of stream, longer than the 100 ms of 1 ms packets the ``events_depth`` of then (100)
     held.
     Frozen objects are still freed when nothing refers to them; only reference cycles among
-    them wait for the thaw. (Process-wide: it covers every node of the process.)
+    them wait for the thaw. Process-wide: it covers every node of the process, and is undone
+    by the last of its callers' :func:`thaw_long_lived` (two classifiers in one process: the
+    first to stop thawed the other's input too; a user review).
     """
-    gc.collect()
-    gc.freeze()
+    global _FROZEN
+    with _FREEZE_LOCK:
+        gc.collect()
+        gc.freeze()
+        _FROZEN += 1
 
 
 def thaw_long_lived() -> None:
-    """Let the collector see the objects :func:`freeze_long_lived` froze again."""
-    gc.unfreeze()
+    """Undo a :func:`freeze_long_lived`: the last one lets the collector see them again."""
+    global _FROZEN
+    with _FREEZE_LOCK:
+        _FROZEN = max(0, _FROZEN - 1)
+        if not _FROZEN:
+            gc.unfreeze()
 
 
 def name_native_thread(name: str) -> None:
@@ -82,6 +94,23 @@ def name_native_thread(name: str) -> None:
         path = f'/proc/self/task/{threading.get_native_id()}/comm'
         with open(path, 'w', encoding='ascii', errors='replace') as comm:
             comm.write(name[:15])
+
+
+def unused_thread_name(name: str) -> str:
+    """
+    Return ``name``, or ``name`` with a number when a live thread of the process has it.
+
+    Two classifiers in one process (nodes composed in Python) had threads of one name, so
+    ``top -H`` could not tell whose reader took the CPU (a user review): the second's are
+    ``frames_reader2``, ``frames_worker2``.
+    """
+    taken = {thread.name for thread in threading.enumerate()}
+    number = 1
+    candidate = name
+    while candidate in taken:
+        number += 1
+        candidate = f'{name}{number}'
+    return candidate
 
 
 class SubscriptionReader:
@@ -101,7 +130,8 @@ class SubscriptionReader:
     callback
         called with each message, in the reader's thread.
     name
-        the thread's name, in the operating system too (:func:`name_native_thread`).
+        the thread's name, in the operating system too (:func:`name_native_thread`; numbered
+        when a live thread has it: :func:`unused_thread_name`).
     event_callbacks
         QoS event callbacks (``SubscriptionEventCallbacks``; default: rclpy's defaults, which
         warn about an incompatible QoS or type), run in the reader's thread.
@@ -149,7 +179,8 @@ class SubscriptionReader:
         self._raw = bool(raw)
         self.taken = 0  # messages handed to the callback
         self.wakes = 0  # returns from the wait
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=unused_thread_name(name),
+                                        daemon=True)
         self._thread.start()
 
     @property
@@ -241,7 +272,8 @@ class Worker:
         self._item = _EMPTY
         self._busy = False
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=unused_thread_name(name),
+                                        daemon=True)
         self._thread.start()
 
     def trigger(self) -> None:

@@ -196,3 +196,37 @@ def live_values(node, params: Sequence[Param]) -> Callable[[], Mapping[str, Any]
 
     node.add_post_set_parameters_callback(update)
     return lambda: current
+
+
+def params_file_misses(node_name: str, argv: Sequence[str]) -> list:
+    """
+    Return, per ``--params-file`` in ``argv``, why a key meant for this node does not reach it.
+
+    ``node_name``: the node's fully qualified name. A key with no namespace (``classifier:``
+    or ``/classifier:``) names the node of that name in the root namespace only (rcl's rule):
+    the README's files were written so, and with the pipeline in a namespace
+    (``namespace:=camA``) they were not applied, without a word, the shipped model running
+    in place of the user's (a user review). Files that cannot be read are left to rcl, which
+    reports them.
+    """
+    import yaml
+
+    name = node_name.rsplit('/', 1)[-1]
+    if node_name == '/' + name:  # in the root namespace: such keys are its own
+        return []
+    misses = []
+    for i, arg in enumerate(argv[:-1]):
+        if arg != '--params-file':
+            continue
+        try:
+            with open(argv[i + 1], encoding='utf-8') as handle:
+                content = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError):
+            continue
+        for key in content if isinstance(content, dict) else ():
+            if str(key).lstrip('/') == name:
+                misses.append(
+                    f"{argv[i + 1]}: its key '{key}' names the node /{name} of the root "
+                    f'namespace, so its parameters do not reach this node ({node_name}): write '
+                    f"'/**/{name}:' (this node in any namespace) or '{node_name}:'")
+    return misses

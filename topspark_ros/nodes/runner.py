@@ -51,9 +51,12 @@ import rclpy
 from rclpy.exceptions import InvalidHandle
 from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
                              SingleThreadedExecutor)
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.logging import get_logger
 from rclpy.signals import SignalHandlerOptions
+
+from topspark_ros.nodes.parameters import params_file_misses
 
 PROCESS_LOGGER = 'topspark_ros'
 """Logger of what no node of the process can say (a node that could not be created)."""
@@ -160,12 +163,14 @@ def make_executor(kind: str = 'multi', threads: int = 4, context=None):
 
 @contextlib.contextmanager
 def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int = 4,
-               executor: str = 'multi'):
+               executor: str = 'multi', argv: Sequence[str] = ()):
     """
     Create nodes on an executor; yield ``(executor, nodes)``; tear them down.
 
     Each factory is called with the nodes created before it (a list), so a node can refer
-    to an earlier one.
+    to an earlier one. A node warns about keys of the ``--params-file`` files in ``argv``
+    (the process's arguments) that were meant for it and miss it
+    (:func:`~topspark_ros.nodes.parameters.params_file_misses`).
 
     ``rclpy`` must be initialised. With ``autostart`` lifecycle nodes are configured and
     activated; on exit each lifecycle node runs its shutdown transition (which saves learnt
@@ -177,6 +182,8 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
         for factory in factories:
             nodes.append(factory() if isinstance(factory, type) else factory(list(nodes)))
             executor.add_node(nodes[-1])
+            for miss in params_file_misses(nodes[-1].get_fully_qualified_name(), argv):
+                nodes[-1].get_logger().warn(miss)
         if autostart:
             for node in nodes:
                 if isinstance(node, LifecycleNode):
@@ -238,9 +245,21 @@ def init(argv: Sequence[str]) -> None:
     context is still valid, so lifecycle nodes can still run their shutdown transition. The
     signal is noted too (:func:`check_stop`): the exception alone can be lost.
     """
-    rclpy.init(args=list(argv), signal_handler_options=SignalHandlerOptions.NO)
+    with _saying_what_ros_arguments_are():
+        rclpy.init(args=list(argv), signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+
+
+@contextlib.contextmanager
+def _saying_what_ros_arguments_are():
+    """Turn rcl's error for unknown ROS arguments (their list, alone) into one that says why."""
+    try:
+        yield
+    except _rclpy.UnknownROSArgsError as exc:
+        raise ValueError(
+            f'unknown ROS arguments {exc}: ROS arguments are -p name:=value, -r from:=to (a '
+            'namespace: -r __ns:=/camA), --params-file FILE, --log-level LEVEL') from None
 
 
 def check_stop() -> None:
@@ -274,7 +293,8 @@ def parse_process_args(argv: Sequence[str]) -> argparse.Namespace:
                         "'true' or '1', as launch conditions read them; default: %(default)s)")
     parser.add_argument('--executor', choices=EXECUTORS, default='multi',
                         help='the executor (default: %(default)s; see the README)')
-    own = parser.parse_args(rclpy.utilities.remove_ros_args(list(argv))[1:])
+    with _saying_what_ros_arguments_are():
+        own = parser.parse_args(rclpy.utilities.remove_ros_args(list(argv))[1:])
     own.autostart = own.autostart in ('true', '1')
     return own
 
@@ -299,7 +319,7 @@ def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
     kind = own.executor if executor is None else executor
     try:
         with node_group(factories, autostart=autostart, threads=threads,
-                        executor=kind) as (executor, nodes):
+                        executor=kind, argv=argv) as (executor, nodes):
             spin(executor, nodes)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
