@@ -58,7 +58,8 @@ PARAMS = (
           "'reliable' only reliable ones (a mismatch is logged as a warning).",
           choices=RELIABILITIES, live=False),
     Param('switch_margin', 0.05, 'Switch T only if the objective improves by more than this '
-          'fraction (violations switch at once).', low=0.0, high=1.0),
+          'fraction, and to a T this fraction under the latency, energy and power limits '
+          '(violations switch at once).', low=0.0, high=1.0),
     Param('heartbeat_period_s', 2.0, 'Republish the current command, and publish the '
           '/diagnostics status, this often (s, node clock).',
           low=0.05, high=3600.0, live=False),

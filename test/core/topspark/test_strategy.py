@@ -412,3 +412,30 @@ def test_invalid_settings_are_refused():
     with pytest.raises(ValueError):
         Mode('fastest')
     assert LiveSignals().replace(rate_hz=2.0).rate_hz == 2.0
+
+
+def test_a_t_left_for_a_power_violation_is_taken_again_only_with_headroom():
+    """
+    Near a power cap the monitor's measurements scatter around it: T switched back and forth.
+
+    T=100 over the cap switches down at once; back up only once T=100 would draw at most
+    (1 - switch_margin) of the cap, not on every window that puts it just under.
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_power_w=0.1)
+    selector = TimestepSelector(PROFILE, c, Mode.ACCURACY_FIRST, switch_margin=0.05)
+    at = {t: next(e.energy_j for e in PROFILE.entries if e.timesteps == t) for t in (64, 100)}
+
+    def signals(t: int, t100_power: float) -> LiveSignals:  # measured at t, as T=100 would be
+        return LiveSignals(measured_power_w=t100_power * at[t] / at[100], power_timesteps=t,
+                           rate_hz=1.0)
+
+    assert selector.update(signals(100, 0.09)).timesteps == 100
+    down = selector.update(signals(100, 0.102))
+    assert down.timesteps == 64 and down.feasible
+    picks = [selector.update(signals(64, 0.098 if i % 2 else 0.097)).timesteps
+             for i in range(20)]
+    assert picks == [64] * 20  # just under the cap: kept, no switching back and forth
+    assert selector.current.reason.startswith('T=64: kept, meets accuracy')
+    assert 'T=100 would be within the switch margin (5%) of its power cap' in \
+        selector.current.reason
+    assert selector.update(signals(64, 0.094)).timesteps == 100  # 6 % headroom: back up

@@ -64,8 +64,12 @@ accuracy), ties broken by J, then by the smaller T. ``Choice.violated`` names th
 **Hysteresis** (:class:`TimestepSelector`): besides the battery band, the current T is kept
 unless (a) it violates a constraint and another T violates less (then the switch is immediate),
 or (b) the best T's objective is lower by more than ``switch_margin`` (relative):
-``J_best < (1 - switch_margin) * J_current``. A change of constraints, mode, battery policy or
-margin (:meth:`TimestepSelector.reconfigure`) makes the next update choose afresh.
+``J_best < (1 - switch_margin) * J_current``, and the best T keeps that margin under the
+latency, energy and power limits too (each value <= ``(1 - switch_margin) * limit``). So a T
+left for a violation is taken again only once it has that headroom: near a power cap, the
+monitor's measurements scattering around it switched T back and forth several times a second.
+A change of constraints, mode, battery policy or margin (:meth:`TimestepSelector.reconfigure`)
+makes the next update choose afresh.
 """
 
 from dataclasses import dataclass, replace
@@ -373,6 +377,7 @@ class _Row:
 
     entry: object
     latency_ms: float
+    energy_j: float
     power_w: Optional[float]
     objective: float
     excess: Tuple[Tuple[str, float], ...]
@@ -460,7 +465,7 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
             limit = getattr(constraints, name)
             if limit is not None and value is not None and value > limit * (1.0 + _TOL):
                 excess.append((name, value / limit - 1.0))
-        rows.append(_Row(e, latency, power, objective, tuple(excess)))
+        rows.append(_Row(e, latency, energy, power, objective, tuple(excess)))
     return _Setting(used, level, allowed, required, scale), rows
 
 
@@ -500,7 +505,7 @@ def _violations_text(row: _Row, setting: _Setting, constraints: Constraints) -> 
                                       f'{setting.required_accuracy:.3f}'),
         'max_latency_ms': lambda: (f'latency {row.latency_ms:.3g} ms > '
                                    f'{constraints.max_latency_ms:g} ms'),
-        'max_energy_j': lambda: (f'energy {format_joules(e.energy_j)} > '
+        'max_energy_j': lambda: (f'energy {format_joules(row.energy_j)} > '
                                  f'{format_joules(constraints.max_energy_j)}'),
         'max_power_w': lambda: f'power {row.power_w:.3g} W > {constraints.max_power_w:g} W',
         'max_timesteps': lambda: f'T={e.timesteps} > {constraints.max_timesteps}',
@@ -707,8 +712,22 @@ class TimestepSelector:
                         f'{_violations_text(kept, setting, self._constraints)}{battery}')
             return None
         if best.objective < (1.0 - self._margin) * kept.objective:
-            return None
+            close = self._close_to_limits(best)
+            if not close:
+                return None
+            return (f'T={kept.timesteps}: kept, meets {limits}; T={best.timesteps} would be '
+                    f'within the switch margin ({self._margin:.0%}) of its {close}{battery}')
         gain = 1.0 - best.objective / kept.objective if kept.objective > 0 else 0.0
         return (f'T={kept.timesteps}: kept, meets {limits}; T={best.timesteps} would improve '
                 f'the {setting.mode.value} objective by only {gain:.1%} (switch margin '
                 f'{self._margin:.0%}){battery}')
+
+    def _close_to_limits(self, row: _Row) -> str:
+        """Name the latency, energy and power limits ``row`` is within the margin of ('')."""
+        headroom = 1.0 - self._margin
+        close = [text for text, value, limit in (
+            ('latency limit', row.latency_ms, self._constraints.max_latency_ms),
+            ('energy budget', row.energy_j, self._constraints.max_energy_j),
+            ('power cap', row.power_w, self._constraints.max_power_w))
+            if limit is not None and value is not None and value > headroom * limit]
+        return ' and '.join(close)
