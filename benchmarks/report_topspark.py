@@ -56,8 +56,19 @@ resumed by running the same command again, and a step whose process was killed (
 worker) is run again at once (``--retries``). A sweep whose latencies look stalled (a T slower per
 sample than a larger T, :func:`stalled_latencies`: the machine paused the process or another job
 took the cores) is measured again, a cached one too, at most ``--remeasures`` times, then kept with
-``latency_stalled`` recorded. Progress: one line on stderr per step (started, cached, done,
-retried) with the elapsed time and load, and one per finished configuration.
+``latency_stalled`` recorded (the table marks a saving it divides "(stalled)"). Drivers may share
+a cache (the full report was run so): a step is run under a lock (``<step folder>.lock``), and a
+driver that finds a step another one is running waits for its result. Progress: one line on
+stderr per step (started, cached, waiting, done, retried) with the elapsed time and load, and
+one per finished configuration. Settings no step could run (an unknown rule, a seed given
+twice, ``--n-val 0``, ...) are refused before the first step.
+
+Own data: ``--data`` (``folder:DIR``, ``bag:DIR`` with ``--topic``, ``--labels`` or
+``--label-topic``) runs the method on it; the table and plot then go to ``--work-dir``, not into
+this repository's docs (unless ``--docs`` / ``--plot`` say so), and the table gives the images
+the steps used (a set smaller than ``--n-train`` / ``--n-eval`` is used whole). Each row of
+``report.json`` names its baseline ``model``, its enhanced ``profile`` and each reduced-T
+model (``trained``): what to deploy.
 
 ``--ray auto|ADDRESS`` runs the configurations (network size x rule x seed) as Ray tasks, one
 CPU each (:mod:`topspark_ros.core.topspark.fanout`); their steps write into the same cache, so the
@@ -81,8 +92,10 @@ Run it single-threaded and niced on a shared machine::
 """
 
 import argparse
+import contextlib
 from dataclasses import dataclass
 import datetime
+import fcntl
 import hashlib
 import json
 import math
@@ -421,21 +434,41 @@ class Runner:
         """
         folder = self.step_dir(name, list(argv) + list(extra_key))
         self.count += 1
-        result = self.cached(folder)
-        if result is not None and not self._stalled(result, label, cached=True):
-            self.say(f'{label}: cached ({folder})')
-            return result, folder
-        for remeasure in range(self.remeasures + 1):
-            result = self._run(folder, argv, label, prepare)
-            if not self._stalled(result, label, last=remeasure == self.remeasures):
-                break
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, 'result.json.tmp')
-        with open(tmp, 'w') as f:
-            json.dump(result, f, indent=1, sort_keys=True)
-        os.replace(tmp, os.path.join(folder, 'result.json'))
+        with self._step_lock(folder, label):
+            result = self.cached(folder)
+            if result is not None and not self._stalled(result, label, cached=True):
+                self.say(f'{label}: cached ({folder})')
+                return result, folder
+            for remeasure in range(self.remeasures + 1):
+                result = self._run(folder, argv, label, prepare)
+                if not self._stalled(result, label, last=remeasure == self.remeasures):
+                    break
+            os.makedirs(folder, exist_ok=True)
+            tmp = os.path.join(folder, 'result.json.tmp')
+            with open(tmp, 'w') as f:
+                json.dump(result, f, indent=1, sort_keys=True)
+            os.replace(tmp, os.path.join(folder, 'result.json'))
         self.say(f'{label}: done in {result["wall_s"]:.0f} s')
         return result, folder
+
+    @contextlib.contextmanager
+    def _step_lock(self, folder: str, label: str):
+        """
+        Hold the step's lock (``<folder>.lock``, ``flock``): one driver runs a step at a time.
+
+        Several drivers on one cache is how the full report was run; a second driver found a
+        step the first was running unfinished, emptied its folder under it and failed (a user
+        review). It now waits for the step and takes its result. The lock goes with the
+        process that holds it, a killed driver's too.
+        """
+        os.makedirs(os.path.dirname(folder), exist_ok=True)
+        with open(folder + '.lock', 'a') as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.say(f'{label}: another driver is running it; waiting for its result')
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _stalled(self, result: Mapping, label: str, cached: bool = False,
                  last: bool = False) -> bool:
@@ -450,8 +483,8 @@ class Runner:
             self.say(f'{label}: latency at T={stalled} still looks stalled; kept, marked')
             result['latency_stalled'] = stalled
             return False
-        self.say(f'{label}: {what} measured T={stalled} slower per sample than a larger T '
-                 '(a stall); measuring again')
+        self.say(f'{label}: {what} measured T={stalled} slower per sample than the other T '
+                 'allow (a stall); measuring again')
         return True
 
     def _run(self, folder: str, argv: List[str], label: str, prepare) -> dict:
@@ -522,6 +555,9 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
     train_args = ['train', '--neurons', str(neurons), '--learning-rule', rule,
                   '--n-train', str(n_train), '--n-eval', str(opts.n_eval),
                   '--eval-split', 'test']
+    for option in ('topic', 'labels', 'label_topic'):  # a bag's; the model records them
+        if getattr(opts, option, None):
+            train_args += [f'--{option.replace("_", "-")}', getattr(opts, option)]
     base, base_dir = runner.topspark(
         'train', train_args + ['--timesteps', str(full_t), '--output', '{dir}/model.json']
         + common, f'{tag}: train baseline T={full_t} on {n_train} images')
@@ -559,8 +595,15 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
     chosen = pick_timesteps(val_accuracy, full_t, opts.tolerance_pp)
     candidates = candidates_within(val_accuracy, full_t, opts.tolerance_pp)
     full, at = entries[full_t], entries[chosen]
-    row = {'neurons': neurons, 'rule': rule, 'seed': seed, 'n_train': n_train,
-           'n_eval': opts.n_eval, 'n_val': opts.n_val,
+    # The images the steps used: a data set smaller than asked is used whole (own data: the
+    # table claimed 60 000 and 10 000 for 630 and 180; a user review).
+    row = {'neurons': neurons, 'rule': rule, 'seed': seed,
+           'n_train': int(base.get('n_samples', n_train)),
+           'n_eval': int(swept.get('n_samples', opts.n_eval)),
+           'n_val': int(val.get('n_samples', opts.n_val)),
+           'model': model, 'profile': enhanced_profile,
+           'latency_stalled': sorted(set(swept.get('latency_stalled', []))
+                                     & {full_t, chosen}),
            'full_timesteps': full_t, 'baseline_accuracy': base_acc,
            'baseline_train_eval_accuracy': base['accuracy'],
            'timesteps': chosen, 'accuracy': at['accuracy'],
@@ -606,7 +649,8 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
         row.setdefault('trained', {})[str(t)] = {'accuracy': result['accuracy'],
                                                  'val_accuracy': checked['accuracy'],
                                                  'wall_s': result['wall_s'],
-                                                 'train_seconds': result['train_seconds']}
+                                                 'train_seconds': result['train_seconds'],
+                                                 'model': os.path.join(train_dir, 'model.json')}
     row['train_timesteps'] = t
     if t is not None:
         row.update(train_accuracy=test_trained[t],
@@ -685,19 +729,33 @@ def trained_cell(row: Mapping) -> str:
     return cell + (f' (missed: {", ".join(missed)})' if missed else '')
 
 
-def method_line(opts) -> str:
+def counts(rows: Sequence[Mapping], key: str, asked: int) -> str:
+    """Return the images the rows used for ``key`` ('180', '180 to 200'; ``asked``: none)."""
+    used = sorted({int(r.get(key, asked)) for r in rows}) or [asked]
+    return str(used[0]) if len(used) == 1 else f'{used[0]} to {used[-1]}'
+
+
+def method_line(opts, rows: Sequence[Mapping] = ()) -> str:
     """Return the table's header text: where T was picked and where figures are measured."""
     return (f'T, the reduced-T training run and the early-exit point are picked on validation '
-            f'images ({opts.n_val} training-split images drawn with the seed of the row, '
-            f'--seeds {opts.seeds}: those `enhance` scored) and reported on {opts.n_eval} test '
-            f'images; the validation loss that chose them is given as "val". "loss" is the '
-            f'T={opts.full_t} baseline minus the accuracy (negative: a gain).')
+            f'images ({counts(rows, "n_val", opts.n_val)} training-split images drawn with '
+            f'the seed of the row, --seeds {opts.seeds}: those `enhance` scored) and reported '
+            f'on {counts(rows, "n_eval", opts.n_eval)} test images; the validation loss that '
+            f'chose them is given as "val". "loss" is the T={opts.full_t} baseline minus the '
+            f'accuracy (negative: a gain). A latency saving marked "(stalled)" was measured '
+            f'while the machine held the sweep up, after {opts.remeasures} more tries: not a '
+            'figure of the method.')
+
+
+def latency_cell(row: Mapping) -> str:
+    """Return the latency saving of ``row``, marked when a latency it divides stalled."""
+    return f'{row["latency"]:.1f}x' + (' (stalled)' if row.get('latency_stalled') else '')
 
 
 def markdown_table(rows: Sequence[Mapping], opts) -> str:
     """Return the headline table: its header text, a row per configuration, average, paper."""
     lines = [
-        method_line(opts), '',
+        method_line(opts, rows), '',
         f'| N | rule | seed | train images | accuracy T={opts.full_t} (val) | chosen T | accuracy '
         f'at T (loss; val loss) | latency saving | inference energy saving | trained at T | its '
         f'accuracy (loss; val loss) | training energy saving | early exit: T, mean steps, loss '
@@ -711,7 +769,7 @@ def markdown_table(rows: Sequence[Mapping], opts) -> str:
             f'({r["val_baseline_accuracy"]:.2%}) '
             f'| {r["timesteps"]} | {r["accuracy"]:.2%} ({r["loss_pp"]:+.2f} pt; '
             f'val {r["val_loss_pp"]:+.2f} pt) '
-            f'| {r["latency"]:.1f}x | {r["inference_energy"]:.1f}x '
+            f'| {latency_cell(r)} | {r["inference_energy"]:.1f}x '
             f'| {trained_cell(r)} '
             f'| {fmt(r.get("train_accuracy"), ".2%")} '
             f'({fmt(r.get("train_loss_pp"), "+.2f", " pt")}; '
@@ -751,15 +809,16 @@ def spread(values: Sequence[float]) -> Tuple[float, float]:
 
 
 def _mean_sd(values: Sequence[float], unit: str) -> str:
-    """Format ``mean +- sd`` of ``values`` in ``unit`` (a dash for none)."""
+    """Format ``mean +- sd`` of ``values`` in ``unit`` (a dash for none; one value: no sd)."""
     if not values:
         return '-'
     mean, sd = spread(values)
+    one = len(values) < 2  # no spread to give: '+- 0.00' read as none measured (a review)
     if unit == 'pct':
-        return f'{100 * mean:.2f} +- {100 * sd:.2f} %'
+        return f'{100 * mean:.2f} ' + ('% (one value)' if one else f'+- {100 * sd:.2f} %')
     if unit == 'pt':
-        return f'{mean:+.2f} +- {sd:.2f}'
-    return f'{mean:.1f} +- {sd:.1f}x'
+        return f'{mean:+.2f}' + (' (one value)' if one else f' +- {sd:.2f}')
+    return f'{mean:.1f}' + ('x (one value)' if one else f' +- {sd:.1f}x')
 
 
 def seed_summary(rows: Sequence[Mapping], opts) -> str:
@@ -911,7 +970,13 @@ def write_docs(path: str, block: str) -> bool:
 # ---------------------------------------------------------------------------- main --
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-"""The repository this script is in: the default plot and docs are its own, wherever it runs."""
+"""The repository this script is in: the default plot and docs are its own, wherever it runs
+(on its own data set: with ``--data``, the table is the user's and goes to ``--work-dir``)."""
+DEFAULT_PLOT = os.path.join(REPO, 'docs', 'img', 'report_topspark.png')
+DEFAULT_DOCS = os.path.join(REPO, 'docs', 'results.md')
+LEARNING_RULES = ('dc', 'pair')
+"""The rules ``topspark train --learning-rule`` takes (``topspark_ros.core.stdp.config``; not
+imported here: ``--code`` decides which topspark_ros the report imports)."""
 QUICK = {'sizes': '100', 'rules': 'dc,pair', 'n_train': 1000, 'n_eval': 500, 'n_val': 500,
          'budget': 6, 'learn_budget': 0, 'learn_samples': 300, 'confirm_samples': 0,
          'n_train_steps': 10, 'grid': '350,64,32', 'enhance_grid': '32',
@@ -966,11 +1031,89 @@ def build_parser() -> argparse.ArgumentParser:
                    help='times a sweep whose latencies look stalled is measured again')
     p.add_argument('--retries', type=int, default=2,
                    help='times a step whose process was killed by a signal is run again')
-    p.add_argument('--plot', default=os.path.join(REPO, 'docs', 'img', 'report_topspark.png'),
-                   help='PNG to write')
-    p.add_argument('--docs', default=os.path.join(REPO, 'docs', 'results.md'),
-                   help="markdown file whose report markers get the table ('' : none)")
+    p.add_argument('--topic', help='--data bag:DIR: the topic to read (train records it)')
+    p.add_argument('--labels', metavar='CSV', help='--data bag:DIR: its labels (a CSV file)')
+    p.add_argument('--label-topic', metavar='TOPIC',
+                   help='--data bag:DIR: its labels, a std_msgs/String topic of the bag')
+    p.add_argument('--plot', default=None,
+                   help=f'PNG to write (default: {os.path.relpath(DEFAULT_PLOT, REPO)} of this '
+                   'repository; with --data, report_topspark.png in --work-dir)')
+    p.add_argument('--docs', default=None,
+                   help="markdown file whose report markers get the table ('' : none; "
+                   f'default: {os.path.relpath(DEFAULT_DOCS, REPO)} of this repository, none '
+                   'with --data)')
     return p
+
+
+def output_paths(opts) -> Tuple[str, str]:
+    """
+    Return the plot and the docs file the report writes (``--plot``, ``--docs``).
+
+    Not given: this repository's (wherever the report runs); with ``--data`` (the user's own
+    data set) the plot goes to ``--work-dir`` and no docs file: a run on a team's photos
+    rewrote this repository's results table and plot (a user review).
+    """
+    own = bool(getattr(opts, 'data', None))
+    plot = opts.plot or ('{work}/report_topspark.png' if own else DEFAULT_PLOT)
+    docs = opts.docs if opts.docs is not None else ('' if own else DEFAULT_DOCS)
+    return plot.replace('{work}', opts.work_dir), docs
+
+
+def _items(text: str, what: str, kind=int, low: Optional[int] = None) -> list:
+    """Return the comma-separated ``text`` as ``kind`` items: none twice, each >= ``low``."""
+    items = [item.strip() for item in text.split(',')]
+    if '' in items:
+        raise ValueError(f'{what} {text!r}: an empty item')
+    try:
+        items = [kind(item) for item in items]
+    except ValueError:
+        raise ValueError(f'{what} {text!r}: expected comma-separated '
+                         f'{"integers" if kind is int else "names"}') from None
+    if len(set(items)) != len(items):  # a seed twice counted twice in the mean and spread
+        raise ValueError(f'{what} {text!r}: an item given twice')
+    if low is not None and min(items) < low:
+        raise ValueError(f'{what} {text!r}: every item must be >= {low}')
+    return items
+
+
+def check_settings(opts) -> tuple:
+    """
+    Return ``(sizes, rules, seeds, grid)``; raise ValueError for a setting no step could run.
+
+    Checked before the first step: a bad value found by a step (``--rules dc,stdp`` after
+    every ``dc`` configuration, ``--n-val 0`` after the baseline) cost the work before it.
+    """
+    sizes = _items(opts.sizes, '--sizes', low=1)
+    rules = _items(opts.rules, '--rules', kind=str)
+    unknown = [r for r in rules if r not in LEARNING_RULES]
+    if unknown:
+        raise ValueError(f'--rules: unknown {", ".join(unknown)} (expected '
+                         f'{" or ".join(LEARNING_RULES)})')
+    seeds = _items(opts.seeds, '--seeds', low=0)
+    grid = _items(opts.grid, '--grid', low=1)
+    if grid[0] != max(grid):
+        raise ValueError('--grid: the first T is the full-T baseline and must be the largest')
+    enhance_grid = _items(opts.enhance_grid, '--enhance-grid', low=1)
+    if not set(enhance_grid) <= set(grid) - {grid[0]}:
+        raise ValueError('--enhance-grid must be reduced T of --grid (not the full T)')
+    for name in ('n_train', 'n_eval', 'n_val', 'budget', 'learn_samples', 'batch_size'):
+        if getattr(opts, name) < 1:
+            raise ValueError(f'--{name.replace("_", "-")} must be >= 1')
+    for name in ('learn_budget', 'confirm_samples', 'n_train_steps', 'tolerance_pp',
+                 'exit_tolerance_pp', 'early_exit_margin', 'remeasures', 'retries'):
+        if getattr(opts, name) < 0:
+            raise ValueError(f'--{name.replace("_", "-")} must be >= 0')
+    for item in filter(None, opts.n_train_cap.split(',')):
+        try:
+            size, cap = (int(x) for x in item.split(':'))
+        except ValueError:
+            raise ValueError(f"--n-train-cap {item!r}: expected 'N:images'") from None
+        if size < 1 or cap < 1:
+            raise ValueError(f'--n-train-cap {item!r}: N and images must be >= 1')
+    if (opts.labels or opts.label_topic or opts.topic) and not (opts.data or '').startswith(
+            'bag:'):
+        raise ValueError('--topic, --labels and --label-topic are for --data bag:DIR')
+    return sizes, rules, seeds, grid
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -982,22 +1125,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if getattr(opts, key) == parser.get_default(key):
                 setattr(opts, key, value)
         opts.work_dir = os.path.join(opts.work_dir, 'quick')
-    opts.plot = opts.plot.replace('{work}', opts.work_dir)
-    opts.full_t = int(opts.grid.split(',')[0])
-    grid = [int(t) for t in opts.grid.split(',')]
-    if grid[0] != max(grid):
-        parser.error('--grid: the first T is the full-T baseline and must be the largest')
-    if not {int(t) for t in opts.enhance_grid.split(',')} <= set(grid):
-        parser.error('--enhance-grid must be a subset of --grid')
+    opts.plot, opts.docs = output_paths(opts)
+    try:
+        sizes, rules, seeds, grid = check_settings(opts)
+    except ValueError as exc:  # before any step: at full settings a typo cost hours
+        parser.error(str(exc))
+    opts.full_t = grid[0]
     if opts.code:
         sys.path.insert(0, os.path.abspath(opts.code))  # copy_profile imports it here too
     from topspark_ros.core.topspark.fanout import executor_for
 
     runner = Runner(opts.work_dir, code=opts.code, retries=opts.retries,
                     remeasures=opts.remeasures, data_key=data_fingerprint(opts.data))
-    sizes = [int(n) for n in opts.sizes.split(',')]
-    rules = opts.rules.split(',')
-    seeds = [int(s) for s in opts.seeds.split(',')]
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     load_start = os.getloadavg()
     configs = [(n, rule, seed) for n in sizes for rule in rules for seed in seeds]

@@ -6,6 +6,7 @@ import json
 import math
 import os
 from pathlib import Path
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -234,7 +235,7 @@ def _opts(**kw):
             'n_train_cap': '', 'n_eval': 100, 'batch_size': 64, 'n_train_steps': 5,
             'early_exit_margin': 3.0, 'budget': 2, 'learn_budget': 0, 'n_val': 50,
             'learn_samples': 20, 'confirm_samples': 0, 'tolerance_pp': 2.0,
-            'exit_tolerance_pp': 1.0, 'seeds': '0'}
+            'exit_tolerance_pp': 1.0, 'seeds': '0', 'remeasures': 2}
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -264,8 +265,15 @@ def test_run_config_picks_on_validation_and_reports_test_figures(report):
     assert row['val_train_loss_pp'] == pytest.approx(1.5)
     assert row['training_energy'] == pytest.approx(351 / 65)
     assert row['trained'] == {
-        '32': {'accuracy': 0.740, 'val_accuracy': 0.735, 'wall_s': 1.0, 'train_seconds': 1.0},
-        '64': {'accuracy': 0.720, 'val_accuracy': 0.745, 'wall_s': 1.0, 'train_seconds': 1.0}}
+        '32': {'accuracy': 0.740, 'val_accuracy': 0.735, 'wall_s': 1.0, 'train_seconds': 1.0,
+               'model': '/x/train32/model.json'},
+        '64': {'accuracy': 0.720, 'val_accuracy': 0.745, 'wall_s': 1.0, 'train_seconds': 1.0,
+               'model': '/x/train64/model.json'}}
+    # What to deploy, and the images the steps used (those asked, the fake runner's sets
+    # being large enough).
+    assert (row['model'], row['profile']) == ('/x/train350/model.json', '/x/enh/profile.yaml')
+    assert (row['n_train'], row['n_eval'], row['n_val']) == (1000, 100, 50)
+    assert row['latency_stalled'] == []
     # Early exit: picked on validation (64; test would say 100), test figures at 64 reported.
     assert row['val_early_exit']['timesteps'] == 64
     assert row['early_exit']['timesteps'] == 64
@@ -332,8 +340,9 @@ def test_seed_summary_gives_mean_and_spread_per_configuration_and_overall(report
     # 100 dc: accuracy 61 +- 1.41 %, loss 0 +- 1.41 pt, latency 7 +- 1.4x, energy 14 +- 2.8x,
     # training energy of the one seed that has it, early exit 15 +- 7.1x.
     assert ('| 100 | dc | 0, 1 | 16, 32 | 61.00 +- 1.41 % | +0.00 +- 1.41 | 7.0 +- 1.4x | - '
-            '| 14.0 +- 2.8x | 2.0 +- 0.0x | 15.0 +- 7.1x |') in table
-    assert '| 400 | pair | 0 | 16 | 75.00 +- 0.00 % |' in table
+            '| 14.0 +- 2.8x | 2.0x (one value) | 15.0 +- 7.1x |') in table
+    assert '| 400 | pair | 0 | 16 | 75.00 % (one value) | +0.50 (one value) | 9.0x (one ' \
+        'value) |' in table  # '+- 0.00' read as no spread measured (a user review)
     assert table.splitlines()[-1].startswith('| **all** |  | 3 |  | 65.67 +- ')
     assert report.spread([1.0, 2.0, 3.0]) == (2.0, 1.0)
     assert report.spread([5.0]) == (5.0, 0.0)
@@ -430,5 +439,89 @@ def test_the_default_plot_and_docs_are_the_repositorys(report, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     opts = report.build_parser().parse_args([])
     root = _SCRIPT.parents[1]
-    assert opts.plot == str(root / 'docs' / 'img' / 'report_topspark.png')
-    assert opts.docs == str(root / 'docs' / 'results.md')
+    assert report.output_paths(opts) == (str(root / 'docs' / 'img' / 'report_topspark.png'),
+                                         str(root / 'docs' / 'results.md'))
+
+
+def test_a_report_on_own_data_writes_nothing_into_the_repository(report, tmp_path):
+    """With --data folder:... it rewrote this repository's results table and plot (a review)."""
+    parse = report.build_parser().parse_args
+    opts = parse(['--data', 'folder:objects', '--work-dir', str(tmp_path)])
+    assert report.output_paths(opts) == (str(tmp_path / 'report_topspark.png'), '')
+    opts = parse(['--data', 'folder:objects', '--docs', 'mine.md', '--plot', 'p.png'])
+    assert report.output_paths(opts) == ('p.png', 'mine.md')  # asked for: written there
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--seeds', '0,0,1'], 'given twice'),
+    (['--seeds', ''], 'empty item'),
+    (['--sizes', '20,x'], 'integers'),
+    (['--rules', 'dc,stdp'], 'unknown stdp'),
+    (['--grid', '350,32,32'], 'given twice'),
+    (['--enhance-grid', '350,32', '--grid', '350,32'], 'reduced T'),
+    (['--n-val', '0'], '--n-val must be >= 1'),
+    (['--budget', '0'], '--budget must be >= 1'),
+    (['--tolerance-pp', '-1'], '--tolerance-pp must be >= 0'),
+    (['--n-train-cap', '900'], "expected 'N:images'"),
+    (['--labels', 'l.csv'], 'for --data bag:DIR'),
+])
+def test_settings_no_step_could_run_are_refused_before_the_first(report, tmp_path, capsys,
+                                                                 argv, message):
+    """A seed given twice counted twice in the mean; --rules dc,stdp failed after every dc run."""
+    with pytest.raises(SystemExit) as exited:
+        report.main(argv + ['--work-dir', str(tmp_path / 'w'), '--docs', ''])
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / 'w').exists()  # no step ran
+
+
+def test_the_table_gives_the_images_used_and_marks_a_stalled_latency(report):
+    """It gave --n-train / --n-eval (60 000 / 10 000) for a folder of 630 / 180 (a review)."""
+    runner = _FakeRunner(trained_test={32: 0.740, 64: 0.720},
+                         trained_val={32: 0.735, 64: 0.745})
+    real = runner.topspark
+
+    def small(name, argv, label, prepare=None, extra_key=()):
+        result, folder = real(name, argv, label, prepare, extra_key)
+        used = 630 if argv[0] == 'train' else (44 if '--split' in argv else 180)
+        stalled = {'latency_stalled': [32]} if '--params-from' in argv and \
+            '--split' not in argv else {}
+        return {**result, 'n_samples': used, **stalled}, folder
+
+    runner.topspark = small
+    opts = _opts(n_train=60000, n_eval=10000, full_t=350)
+    row = report.run_config(runner, opts, 100, 'pair', 0)
+    assert (row['n_train'], row['n_eval'], row['n_val'], row['latency_stalled']) == \
+        (630, 180, 44, [32])
+    table = report.markdown_table([row], opts)
+    assert 'validation images (44 training-split' in table and 'on 180 test images' in table
+    assert '| 100 | pair | 0 | 630 |' in table and '60000' not in table
+    assert f'| {row["latency"]:.1f}x (stalled) |' in table
+
+
+def test_a_second_driver_waits_for_the_step_the_first_is_running(report, tmp_path):
+    """It emptied the running step's folder and failed: 'profile.yaml exists' (a review)."""
+    import threading
+
+    first = report.Runner(str(tmp_path), verbose=False)
+    second = report.Runner(str(tmp_path), verbose=False)
+    folder = first.step_dir('sweep', ['x'])
+    order = []
+    started = threading.Event()
+
+    def run(self, folder, argv, label, prepare):
+        order.append(('start', self is first))
+        started.set()
+        time.sleep(0.5)
+        os.makedirs(folder, exist_ok=True)
+        order.append(('end', self is first))
+        return {'wall_s': 0.5, 'who': 'first' if self is first else 'second'}
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report.Runner, '_run', run)
+        thread = threading.Thread(target=first.topspark, args=('sweep', ['x'], 'step'))
+        thread.start()
+        assert started.wait(10.0)
+        result, got = second.topspark('sweep', ['x'], 'step')
+        thread.join()
+    assert order == [('start', True), ('end', True)]  # the second never ran it
+    assert result['who'] == 'first' and got == folder

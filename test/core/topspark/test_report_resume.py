@@ -34,7 +34,7 @@ def _wait_for(condition, proc, timeout: float, what: str):
 
 
 def _steps(work: Path, name: str) -> list:
-    return sorted((work / 'steps').glob(f'{name}-*'))
+    return sorted(d for d in (work / 'steps').glob(f'{name}-*') if d.is_dir())  # no .lock
 
 
 @pytest.mark.skipif(not Path('/proc/self/task').exists(), reason='needs Linux /proc')
@@ -78,6 +78,7 @@ def test_report_resumes_after_a_killed_step_and_a_killed_driver(tmp_path, fashio
     report = json.loads((work / 'report.json').read_text())
     (row,) = report['rows']
     assert row['neurons'] == 12 and row['full_timesteps'] == 64
-    assert all((d / 'result.json').exists() for d in (work / 'steps').iterdir())
+    assert all((d / 'result.json').exists() for d in (work / 'steps').iterdir() if d.is_dir())
+    assert row['n_train'] == 150 and row['n_eval'] == 100  # the images the steps used
     # Progress: one line per step, with the elapsed time.
     assert again.stderr.count('[report ') >= 4
