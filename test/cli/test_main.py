@@ -197,6 +197,8 @@ def test_label_free_sweep_writes_a_profile_the_controller_uses(tmp_path, fashion
                               '-o', str(out), '--plot', str(tmp_path / 'free.png')], capsys)
     assert code == 0, err
     assert result['reference_timesteps'] == 150 and result['accuracy'] == 1.0
+    # Its baseline is T=150, not the model's 350: said (a review found it silent).
+    assert 'is below the T the model runs at (T=350)' in err
     profile = load_profile(out)
     assert profile.agreement_based and (tmp_path / 'free.png').stat().st_size > 0
     choice = choose_timestep(profile, Constraints(max_accuracy_drop=0.5), Mode('energy_saver'))

@@ -111,6 +111,12 @@ def run(args) -> dict:
         rows = [row for row in enhanced.enhancement.get('timesteps') or ()
                 if not isinstance(row, dict) or row.get('timesteps') in grid]
         record = {**enhanced.enhancement, 'timesteps': rows, 'measured_with_params': True}
+    trained_t = (meta.get('info') or {}).get('timesteps')
+    if isinstance(trained_t, int) and max(grid) < trained_t:  # savings counted from less
+        print(f'{PROG}: note: the largest T of --grid, {max(grid)}, is below the T the model '
+              f'runs at (T={trained_t}): the profile counts accuracy drops and savings from '
+              f'T={max(grid)} (add {trained_t} to --grid to count them from the model\'s)',
+              file=sys.stderr)
     model_meta = os.path.abspath(args.model if args.model.endswith('.json')
                                  else args.model + '.json')
     bar = common.progress(args, len(grid), 'sweep', unit='T')
