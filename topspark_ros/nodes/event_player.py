@@ -160,6 +160,7 @@ class EventPlayerNode(Node):
         self._pass_us = None  # one pass's sensor time, gap included: known once it is read
         self._offset_us = 0  # sensor time added to the pass being played
         self._told = (0, 0)  # the cutter's (sorted_pieces, stitched) already warned about
+        self.packets_per_pass = None  # known once a pass is read
         self._due = self._peek()  # the next packet: (slot, events, offset_us), None at the end
         if self._due is None:
             raise ValueError(f'{source}: the recording holds no events')
@@ -176,7 +177,6 @@ class EventPlayerNode(Node):
         self._waiting = SubscriberWait(p['wait_for_subscribers'])
         self._msg_type = packet_type
         self._start_ns = None  # clock time of t0 of the first pass, set when playing starts
-        self.packets_per_pass = None  # known once a pass is read
         self.published = 0
         self.finished = False
         self.lag_s = 0.0  # how far the player was behind its schedule at its last tick (s)
