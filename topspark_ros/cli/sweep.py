@@ -115,7 +115,7 @@ def run(args) -> dict:
     if isinstance(trained_t, int) and max(grid) < trained_t:  # savings counted from less
         print(f'{PROG}: note: the largest T of --grid, {max(grid)}, is below the T the model '
               f'runs at (T={trained_t}): the profile counts accuracy drops and savings from '
-              f'T={max(grid)} (add {trained_t} to --grid to count them from the model\'s)',
+              f"T={max(grid)} (add {trained_t} to --grid to count them from the model's)",
               file=sys.stderr)
     model_meta = os.path.abspath(args.model if args.model.endswith('.json')
                                  else args.model + '.json')
