@@ -207,3 +207,32 @@ def test_label_free_sweep_writes_a_profile_the_controller_uses(tmp_path, fashion
                          '--data-dir', str(fashion_dir), '--reference-timesteps', '64',
                          '-o', str(tmp_path / 'x.yaml')], capsys)
     assert code == 2 and '--label-free' in err
+
+
+def test_sigterm_unwinds_a_command_and_its_temporary_output_goes(tmp_path, monkeypatch, capsys):
+    """
+    SIGTERM (timeout, systemd, docker stop) ended the process where it stood.
+
+    An `events convert` so killed left its hidden temporary output (110 to 303 MB) in the
+    output folder, where Ctrl-C removed it (a user review). It unwinds as Ctrl-C does now.
+    """
+    import os
+    import signal
+    import time
+
+    from topspark_ros.cli import events
+    from topspark_ros.core.files import written_atomically
+
+    def killed_midway(args):
+        with written_atomically(tmp_path / 'out.npz') as tmp:
+            tmp.write_bytes(b'half of it')
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5.0)
+        return {}
+
+    monkeypatch.setattr(events, 'run', killed_midway)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(['events', 'info', 'x.raw']) == 128 + signal.SIGTERM
+    assert 'terminated' in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no temporary, no output
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler back

@@ -17,10 +17,11 @@ The parser (:mod:`topspark_ros.cli.parser`) adds it with :func:`add_parser`;
 import argparse
 import os
 from pathlib import Path
+import sys
 from typing import Optional
 
 from topspark_ros.cli import common
-from topspark_ros.cli.args import non_negative_int, positive_int
+from topspark_ros.cli.args import non_negative_int, positive_int, PROG
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -148,6 +149,11 @@ def _convert(args) -> dict:
                                  start_at_zero=args.start_at_zero, written=summary.add)
     out = _describe(chunks, summary.as_dict(), str(args.input))
     out.update(output=str(args.output), kind='conversion')
+    triggers = (chunks.metadata.get('decoder') or {}).get('triggers', 0)
+    if triggers:  # the decoder counts them; an event file holds camera events only
+        out['triggers_not_written'] = triggers
+        print(f'{PROG}: note: {triggers} external trigger events of {args.input} are not in '
+              f'{args.output} (event files hold the camera events only)', file=sys.stderr)
     return out
 
 

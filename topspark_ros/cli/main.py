@@ -20,8 +20,11 @@ This module runs a command and prints its result; the parser is in
 work in core.
 """
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 from typing import Optional, Sequence
 
 from topspark_ros.cli import common, enhance, evaluate, events, exchange, sweep, train
@@ -31,6 +34,36 @@ from topspark_ros.core.threads import set_torch_threads
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM came: raised where the main thread is, so what it was writing is cleaned up."""
+
+
+def _terminate(signum, frame) -> None:
+    """Raise :class:`Terminated` (the SIGTERM handler while a command runs)."""
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """
+    Make SIGTERM unwind the command as Ctrl-C does (``timeout``, systemd, docker stop send it).
+
+    Python's default ends the process at once: a conversion killed so left its hidden
+    temporary output behind (hundreds of MB; a user review), where Ctrl-C removed it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers are the main thread's
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 COMMANDS = {'train': train, 'eval': evaluate, 'sweep': sweep, 'enhance': enhance,
             'events': events, 'export': exchange, 'import': exchange}
 """The module that runs each command (its ``run(args)`` returns the result dict)."""
@@ -122,13 +155,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if hasattr(args, 'threads'):
             set_torch_threads(args.threads)
         common.check_device(args)
-        result = COMMANDS[args.command].run(args)
+        with _sigterm_unwinds():
+            result = COMMANDS[args.command].run(args)
     except UsageError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return EXIT_USAGE
     except (OSError, ValueError, RuntimeError) as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return EXIT_ERROR
+    except Terminated:
+        print(f'{PROG}: terminated', file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f'{PROG}: interrupted', file=sys.stderr)
         return 130

@@ -156,10 +156,11 @@ class EventPlayerNode(Node):
         self._loop_gap_us = round(p['loop_gap_ms'] * 1000.0)
         self._dataset_us = len(self._sample_labels) * self._sample_us if p['dataset'] else 0
         self._cutter = PacketCutter(self._packet_us)
-        self._pass = self._cutter.packets_of(self._open_pass())
+        self._chunks = self._open_pass()
+        self._pass = self._cutter.packets_of(self._chunks)
         self._pass_us = None  # one pass's sensor time, gap included: known once it is read
         self._offset_us = 0  # sensor time added to the pass being played
-        self._told = (0, 0)  # the cutter's (sorted_pieces, stitched) already warned about
+        self._told = (0, 0)  # (pieces sorted, clock resets stitched) already warned about
         self.packets_per_pass = None  # known once a pass is read
         self._due = self._peek()  # the next packet: (slot, events, offset_us), None at the end
         if self._due is None:
@@ -208,7 +209,7 @@ class EventPlayerNode(Node):
         if not p['file']:
             raise ValueError('parameters file and dataset are both empty: name the event file '
                              'or the data set to play')
-        from topspark_ros.core.events.files import open_events
+        from topspark_ros.core.events.files import EventChunks, open_events
         path = resolve(p['file'])
         chunks = open_events(path, piece_bytes=RAW_PIECE_BYTES)
         self.width, self.height = chunks.width, chunks.height
@@ -216,9 +217,9 @@ class EventPlayerNode(Node):
             self._open_pass = lambda: open_events(path, piece_bytes=RAW_PIECE_BYTES)
             what = f'{chunks.size:,} bytes of evt3 words'
         else:  # one piece, in memory
-            events = chunks.read().events
-            self._open_pass = lambda: (events,)
-            what = f'{len(events)} events'
+            recording = chunks.read()
+            self._open_pass = lambda: EventChunks.of(recording)
+            what = f'{len(recording.events)} events'
         # One label for the whole file (-1: unknown); its "sample" lasts forever.
         self._sample_labels = np.array([-1 if chunks.label is None else chunks.label])
         self._sample_us = 1 << 62
@@ -232,8 +233,9 @@ class EventPlayerNode(Node):
         from topspark_ros.core.data.synthetic_events import load_event_dataset
         data = load_event_dataset(p['split'], p['data_dir'] or None)
         self._sample_us = max(1, round(p['sample_ms'] * 1000.0))
+        from topspark_ros.core.events.files import EventChunks
         events = dataset_stream(data, self._sample_us, p['max_samples'])
-        self._open_pass = lambda: (events,)
+        self._open_pass = lambda: EventChunks(data.width, data.height, (events,))
         n = len(data.labels)
         n = n if p['max_samples'] <= 0 else min(p['max_samples'], n)
         self._sample_labels = np.asarray(data.labels[:n], np.int64)
@@ -304,11 +306,13 @@ class EventPlayerNode(Node):
                 return None
             self._offset_us += self._pass_us
             self._cutter = PacketCutter(self._packet_us, self._t0)
-            self._pass = self._cutter.packets_of(self._open_pass())
+            self._chunks = self._open_pass()
+            self._pass = self._cutter.packets_of(self._chunks)
             packet = next(self._pass, None)
             if packet is None:
                 return None
-        told = (self._cutter.sorted_pieces, self._cutter.stitched)
+        told = (self._cutter.sorted_pieces, self._cutter.stitched
+                + self._chunks.metadata.get('sensor_resets', 0))
         if told != self._told and self._pass_us is None:  # said for the first pass only
             if told[0] > self._told[0]:
                 self.get_logger().warn(f'{self._source}: events not in time order; sorted '

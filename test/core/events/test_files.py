@@ -89,8 +89,10 @@ def test_event_file_errors(tmp_path):
     with pytest.raises(files.EventFileError, match='multiple of 5'):
         files.read_event_file(tmp_path / 'bad.bin')
     (tmp_path / 'bad.npz').write_bytes(b'not a zip')
-    with pytest.raises(files.EventFileError, match='cannot read'):
+    with pytest.raises(files.EventFileError, match='cannot read') as refused:
         files.read_event_file(tmp_path / 'bad.npz')
+    assert 'not a numpy archive' in str(refused.value)  # not numpy's allow_pickle advice
+    assert 'allow_pickle' not in str(refused.value)
     np.savez(tmp_path / 'other.npz', a=np.zeros(3))
     with pytest.raises(files.EventFileError, match='missing'):
         files.read_event_file(tmp_path / 'other.npz')
@@ -155,7 +157,18 @@ def test_cli_converts_between_raw_npz_and_bin(tmp_path, capsys):
     np.testing.assert_array_equal(back, shifted)
     # Without --start-at-zero the .bin format cannot hold these times: one clear line.
     assert main(['events', 'convert', str(tmp_path / 'b.raw'), str(tmp_path / 'e.bin')]) == 1
-    assert '23' in capsys.readouterr().err
+    err = capsys.readouterr().err  # no Python-only advice ('pass wrap=True'; a review)
+    assert '2**23 us' in err and '--start-at-zero' in err and 'wrap=True' not in err
+
+
+def test_a_sensor_too_large_for_bin_is_refused_before_the_recording_is_read(tmp_path):
+    """A 104 MB .raw took 1.8 GB and 4.7 s before this error (a 641 MB one: a traceback)."""
+    def pieces():
+        raise AssertionError('read')
+        yield
+
+    with pytest.raises(files.EventFileError, match='34 x 34 sensor'):
+        files.write_event_chunks(tmp_path / 'x.bin', files.EventChunks(1280, 720, pieces()))
 
 
 def write_event_bag(path: Path, encoding: str, events: np.ndarray, width: int, height: int,
@@ -295,6 +308,33 @@ def test_a_raw_file_with_a_sensor_reset_keeps_the_events_before_it(tmp_path, mon
         assert recording.metadata['decoder']['time_resets'] == 1
         first_nine = int(np.flatnonzero(x == 9)[0])
         assert not np.any(x[first_nine:] == 5)  # in file order: before, then after the reset
+
+
+def test_a_raw_file_with_a_sensor_reset_reads_as_one_stream_in_time_order(tmp_path, capsys):
+    """
+    Its second session followed the first in time, as a bag's does: every tool agrees.
+
+    `events info` gave the duration of one session (5 s for 7), `convert` to .raw failed
+    ("chunk starts at t=... before the end of the previous chunk"), to .npz wrote the
+    sessions overlaid and unsorted (a user review).
+    """
+    before, after = _sensor_words(0, 5_000_000, x=5), _sensor_words(0, 2_000_000, x=9)
+    path = tmp_path / 'reset.raw'
+    path.write_bytes(b'% evt 3.0\n% format EVT3;height=480;width=640\n% end\n'
+                     + struct.pack(f'<{len(before) + len(after)}H', *before, *after))
+    recording = files.read_event_file(path)
+    t = recording.events['t']
+    assert np.all(np.diff(t) >= 0) and recording.metadata['sensor_resets'] == 1
+    assert int(t[-1] - t[0]) > 6_900_000
+    info = cli(['events', 'info', str(path)], capsys)
+    assert info['sorted_by_time'] and info['duration_us'] > 6_900_000
+    assert info['sensor_resets'] == 1
+    for out in ('again.raw', 'again.npz'):
+        converted = cli(['events', 'convert', str(path), str(tmp_path / out)], capsys)
+        assert converted['events'] == len(t)
+        back = files.read_event_file(tmp_path / out).events
+        assert np.all(np.diff(back['t']) >= 0)
+        np.testing.assert_array_equal(back['x'], recording.events['x'])
 
 
 def test_a_truncated_raw_file_ending_on_a_reset_is_read(tmp_path):
@@ -457,3 +497,17 @@ def test_converting_to_npz_holds_one_piece_at_a_time(tmp_path):
         tracemalloc.stop()
     assert peak < 16e6, peak
     assert files.read_event_file(tmp_path / 'long.npz').events.size == 4_000_000
+
+
+def test_raw_to_raw_keeps_the_header_and_says_triggers_are_not_written(tmp_path, capsys):
+    """A conversion dropped the serial number, date, ... and the trigger events silently."""
+    trigger = 0xA000 | (2 << 8) | 1  # EXT_TRIGGER: channel 2, rising edge
+    source = tmp_path / 'in.raw'
+    source.write_bytes(GOLDEN_RAW.replace(b'% end\n', b'% serial_number 00ca0009\n% end\n')
+                       + struct.pack('<H', trigger))
+    out = cli(['events', 'convert', str(source), str(tmp_path / 'out.raw')], capsys)
+    assert out['triggers_not_written'] == 1
+    header, _ = files.parse_raw_header((tmp_path / 'out.raw').read_bytes())
+    assert header['serial_number'] == '00ca0009' and header['date'] == '2026-12-04 10:00:00'
+    assert header['camera_integrator_name'] == 'Prophesee' and header['geometry'] == '64x8'
+    assert as_tuples(files.read_event_file(tmp_path / 'out.raw').events) == GOLDEN_EVENTS

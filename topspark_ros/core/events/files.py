@@ -20,7 +20,10 @@ Three formats, chosen by the file name's suffix:
     ``geometry`` or ``Width`` / ``Height`` lines. Reading decodes the words (lenient: what
     the decoder counts, padding and all, is in ``metadata['decoder']``); evt3 carries time
     modulo 2^24 us, so a recording written from times at or after 2^24 us comes back shifted
-    by a multiple of 2^24 us. Only EVT 3.0 files are read (EVT 2.x files are refused).
+    by a multiple of 2^24 us. A sensor reset in the recording (its clock started again) is
+    stitched as a bag's is: the events after it follow the last one before it, 1 us later
+    (``metadata['sensor_resets']``), so the recording stays one stream in time order. Only
+    EVT 3.0 files are read (EVT 2.x files are refused).
 
 :func:`read_bag_events` reads the ``event_camera_msgs/EventPacket`` topic of a ROS 2 bag
 (any encoding the codecs decode) into one recording, so a bag converts to any of the files.
@@ -244,6 +247,7 @@ def write_event_chunks(path: PathLike, chunks: EventChunks, *, overwrite: bool =
         _write_npz_pieces(path, chunks, shifted(), overwrite)
         return
     if suffix == '.bin':
+        _check_bin_sensor(path, chunks.width, chunks.height)  # before reading it all
         pieces = list(shifted())
         events = np.concatenate(pieces) if pieces else np.zeros(0, EVENT_DTYPE)
         write_event_file(path, EventRecording(events, chunks.width, chunks.height,
@@ -258,7 +262,7 @@ def write_event_chunks(path: PathLike, chunks: EventChunks, *, overwrite: bool =
     directory = path.parent if str(path.parent) else Path('.')
     directory.mkdir(parents=True, exist_ok=True)
     with written_atomically(path, replace=overwrite) as tmp, open(tmp, 'wb') as out:
-        out.write(_raw_header(chunks.width, chunks.height))
+        out.write(_raw_header(chunks.width, chunks.height, chunks.metadata.get('header')))
         for chunk in shifted():
             try:
                 out.write(encoder.encode(chunk).data)
@@ -316,6 +320,13 @@ def _write_npz_pieces(path: Path, chunks: EventChunks, pieces: Iterator[np.ndarr
                 np.lib.format.write_array(buffer, np.asarray(np.int64(value)))
                 archive.writestr(f'{k}.npy', buffer.getvalue())
     fsync_dir(directory)
+
+
+def _check_bin_sensor(path: Path, width: int, height: int) -> None:
+    """Refuse a sensor the N-MNIST ``.bin`` format cannot hold."""
+    if width > nmnist.NMNIST_WIDTH or height > nmnist.NMNIST_HEIGHT:
+        raise EventFileError(f'{path}: the N-MNIST format holds a 34 x 34 sensor, the '
+                             f'recording is {width} x {height}; write a .npz file instead')
 
 
 def _suffix(path: Path) -> str:
@@ -402,6 +413,7 @@ def _raw_chunks(path: Path, progress: Callable[[int], None],
     metadata = {'format': 'evt3 raw', 'header': fields}
 
     def pieces() -> Iterator[np.ndarray]:
+        stitch = _ResetStitcher()
         with path.open('rb') as handle:
             handle.seek(offset)
             while True:
@@ -411,7 +423,11 @@ def _raw_chunks(path: Path, progress: Callable[[int], None],
                 decoded = []
                 _decode_keeping_resets(decoder, memoryview(words), decoded)
                 progress(len(words))
-                yield from decoded
+                for chunk in decoded:
+                    chunk = stitch(chunk, None)
+                    if stitch.resets:  # as they are met: a player says so as it plays
+                        metadata['sensor_resets'] = stitch.resets
+                    yield chunk
         metadata['decoder'] = decoder.stats.as_dict()
 
     return EventChunks(width, height, pieces(), metadata=metadata, size=size - offset)
@@ -425,7 +441,7 @@ def _decode_keeping_resets(decoder, piece: memoryview, chunks: list) -> None:
     that a live stream goes back in time only between packets. A file is one stream read in
     pieces: a piece in which the clock was reset is decoded again in halves (from the state
     before it), down to the word that confirms the reset, so the events before it are kept
-    and the recording goes back in time there.
+    and the recording goes back in time there (stitched by the reader, :class:`_ResetStitcher`).
     """
     before = copy.deepcopy(decoder.__dict__)
     resets = decoder.stats.time_resets
@@ -444,14 +460,25 @@ def _raw_bytes(recording: EventRecording) -> bytes:
     from topspark_ros.core.events.codecs.evt3 import encode_evt3
 
     words = encode_evt3(recording.events, width=recording.width, height=recording.height)
-    return _raw_header(recording.width, recording.height) + words
+    return _raw_header(recording.width, recording.height,
+                       recording.metadata.get('header')) + words
 
 
-def _raw_header(width: int, height: int) -> bytes:
-    """Return the ``%`` header of a ``.raw`` file of a ``width`` x ``height`` sensor."""
-    header = ['% evt 3.0', f'% format EVT3;height={height};width={width}',
-              f'% geometry {width}x{height}', '% integrator_name topspark_ros', '% end']
-    return ('\n'.join(header) + '\n').encode('ascii')
+def _raw_header(width: int, height: int, kept: Optional[dict] = None) -> bytes:
+    """
+    Return the ``%`` header of a ``.raw`` file of a ``width`` x ``height`` sensor.
+
+    ``kept``: the header fields of the ``.raw`` recording it was read from (serial number,
+    plugin, date, ...), written after ours (a conversion dropped them; a user review); the
+    format and size are ours.
+    """
+    ours = {'evt': '3.0', 'format': f'EVT3;height={height};width={width}',
+            'geometry': f'{width}x{height}'}
+    kept = {k: v for k, v in (kept or {}).items()
+            if k not in ours and k.lower() not in ('width', 'height')}
+    kept.setdefault('integrator_name', 'topspark_ros')
+    lines = [f'% {k} {v}'.rstrip() for k, v in {**ours, **kept}.items()] + ['% end']
+    return ('\n'.join(lines) + '\n').encode('latin-1', errors='replace')  # as read
 
 
 def read_bag_events(path: PathLike, topic: Optional[str] = None) -> EventRecording:
@@ -542,20 +569,22 @@ class _ResetStitcher:
 
     The decoder keeps a stream in time order, so a packet that starts before the last event
     is one after a reset (``time_resets``, or ``stream_restarts``: seq from 0 again). Packet
-    stamps are the packets' ends: the pause is their interval less the new packet's span.
+    stamps are the packets' ends: the pause is their interval less the new packet's span. A
+    ``.raw`` file's pieces have no stamps (None): the events after a reset follow the last
+    one before it 1 us later.
     """
 
     def __init__(self) -> None:
         """Start with no shift."""
         self.offset_us, self.last_t, self.last_stamp, self.resets = 0, None, None, 0
 
-    def __call__(self, chunk: np.ndarray, stamp_ns: int) -> np.ndarray:
+    def __call__(self, chunk: np.ndarray, stamp_ns: Optional[int]) -> np.ndarray:
         """Return ``chunk`` (a packet's events, stamped ``stamp_ns``) in the stream's time."""
         if self.last_t is not None and chunk.size \
                 and int(chunk['t'][0]) + self.offset_us < self.last_t:
             span_us = int(chunk['t'][-1]) - int(chunk['t'][0])
             gap_us = max(1, (stamp_ns - self.last_stamp) // 1000 - span_us) \
-                if self.last_stamp else 1
+                if self.last_stamp and stamp_ns is not None else 1
             self.offset_us = self.last_t + gap_us - int(chunk['t'][0])
             self.resets += 1
         if chunk.size:
@@ -641,7 +670,9 @@ def read_npz(path: PathLike) -> dict:
         with loaded as archive:
             return {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise EventFileError(f'cannot read {path} as a .npz event file: {exc}') from None
+        # numpy takes any other file for a pickle and advises allow_pickle, no option here.
+        why = 'not a numpy archive' if 'allow_pickle' in str(exc) else exc
+        raise EventFileError(f'cannot read {path} as a .npz event file: {why}') from None
 
 
 def write_event_file(path: PathLike, recording: EventRecording, *,
@@ -672,10 +703,16 @@ def write_event_file(path: PathLike, recording: EventRecording, *,
         except (EventEncodeError, ValueError) as exc:
             raise EventFileError(f'{path}: {exc}') from None
     elif suffix == '.bin':
-        if recording.width > nmnist.NMNIST_WIDTH or recording.height > nmnist.NMNIST_HEIGHT:
-            raise EventFileError(f'{path}: the N-MNIST format holds a 34 x 34 sensor, the '
-                                 f'recording is {recording.width} x {recording.height}; '
-                                 'write a .npz file instead')
+        _check_bin_sensor(path, recording.width, recording.height)
+        t = recording.events['t']
+        if t.size and int(t.max()) >= nmnist.TIMESTAMP_WRAP_US:  # said for the CLI's user
+            first, last = int(t.min()), int(t.max())
+            raise EventFileError(
+                f'{path}: a .bin file holds times below 2**23 us (8.39 s); this recording '
+                + (f'lasts {(last - first) / 1e6:.2f} s: write a .npz file instead'
+                   if last - first >= nmnist.TIMESTAMP_WRAP_US or first == 0 else
+                   f'runs from {first} to {last} us: shift it to start at 0 (convert '
+                   '--start-at-zero)'))
         try:
             data = nmnist.encode_nmnist(recording.events)
         except nmnist.NMNISTFormatError as exc:
