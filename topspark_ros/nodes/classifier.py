@@ -279,7 +279,8 @@ class ClassifierNode(LifecycleNode):
         pipeline = self._pipeline
 
         def read():  # with the model held; for a grey model a YUV frame gives its luma alone
-            return frame_to_array(image, pipeline.session.model.input_spec.channels == 1)
+            spec = pipeline.session.model.input_spec  # a JPEG decoded at its size's scale
+            return frame_to_array(image, spec.channels == 1, (spec.height, spec.width))
         return pipeline.classify_frame(stamp_ns(header), read, header, self._publish)
 
     def _drop_frame(self, msg) -> None:

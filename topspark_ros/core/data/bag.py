@@ -453,17 +453,18 @@ def _topic_labels(marks: Sequence[Tuple[int, str]],
 # ------------------------------------------------------------------------------ reading
 
 
-def _image_array(msg, mono: bool) -> Tuple[np.ndarray, str]:
+def _image_array(msg, spec) -> Tuple[np.ndarray, str]:
     """
     Return ``(frame [H, W, C], layout)`` of an Image or CompressedImage message.
 
     The one place this module decodes image messages: with the node's own conversions
-    (:func:`~topspark_ros.conversions.image.frame_to_array`, ``mono`` for a grey model, as
-    the node calls it), imported here only.
+    (:func:`~topspark_ros.conversions.image.frame_to_array`, for the model input ``spec`` as
+    the node calls it: a grey model's YUV frame gives its luma, a JPEG is decoded at its
+    size's scale), imported here only.
     """
     from topspark_ros.conversions.image import frame_to_array
 
-    return frame_to_array(msg, mono)
+    return frame_to_array(msg, spec.channels == 1, (spec.height, spec.width))
 
 
 def _stamp_ns(msg) -> int:
@@ -484,7 +485,7 @@ def _read_frames(messages, store, msgtype: str, preprocess: Preprocessor, skip) 
     for index, (time_ns, raw) in enumerate(messages):
         try:
             msg = store.deserialize_cdr(raw, msgtype)
-            frame, layout = _image_array(msg, preprocess.spec.channels == 1)
+            frame, layout = _image_array(msg, preprocess.spec)
             image = preprocess(frame, layout)
         except _UNREADABLE as exc:
             skip(index, time_ns, exc)
