@@ -1136,7 +1136,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from topspark_ros.core.topspark.fanout import executor_for
 
     runner = Runner(opts.work_dir, code=opts.code, retries=opts.retries,
-                    remeasures=opts.remeasures, data_key=data_fingerprint(opts.data))
+                    remeasures=opts.remeasures,
+                    data_key=data_fingerprint(opts.data) + (  # a bag's labels file too
+                        '+' + data_fingerprint(f'labels:{opts.labels}') if opts.labels else ''))
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     load_start = os.getloadavg()
     configs = [(n, rule, seed) for n in sizes for rule in rules for seed in seeds]
