@@ -401,3 +401,35 @@ def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
         window.header.stamp.sec = stamp
         node._on_energy(window)
     assert node._energy_window_s == 10.0
+
+
+def test_a_fixed_decoding_cost_does_not_pin_t_to_the_smallest(ros) -> None:
+    """
+    A robot's latency is mostly a fixed cost per input (decoding, preprocessing: ms) beside
+    the inference (tens of us): scaled by the ratio measured at T=8, it predicted T=250 at
+    26 ms and kept T at 8 for good under a 2.3 ms ceiling that T=250 meets (2.2 ms here).
+    """
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(PROFILE)
+    node, commands = _active_controller(ros, mode='energy_saver', max_latency_ms=2.3,
+                                        max_accuracy_drop=0.05)
+
+    def robot(timesteps: int) -> float:  # 2 ms of decoding, inference 1.5x the profile's
+        return 2.0 + 1.5 * profile.entry(timesteps).latency_ms
+
+    def run(frames: int) -> list:
+        ran = []
+        for _ in range(frames):
+            timesteps = commands.msgs[-1].timesteps
+            ran.append(timesteps)
+            node._on_classification(_classification(timesteps, robot(timesteps)))
+        return ran
+
+    assert set(run(30)) == {8}
+    node.set_parameters([Parameter('mode', value='accuracy_first')])
+    ran = run(60)
+    assert ran[-1] == 250 and set(ran[-40:]) == {250}, commands.changes()
+    assert len(commands.changes()) <= 2, commands.changes()
+    assert robot(250) <= 2.3

@@ -113,6 +113,10 @@ class TimestepControllerNode(LifecycleNode):
         # the T before stand).
         self._latencies = collections.deque(maxlen=21)
         self._latencies_t = None
+        # T -> the median latency when it last ran at T (until it runs there again: a point
+        # dropped after a while left T pinned where one scaled point puts it), with the
+        # current T's, the strategy fits a fixed cost plus a multiple of the profile's.
+        self._latency_points = {}
         self._intervals = collections.deque(maxlen=21)
         self._publish_count = 0
         self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
@@ -237,6 +241,8 @@ class TimestepControllerNode(LifecycleNode):
             self._last_inference_s = now
         if msg.latency_ms > 0.0 and msg.timestep_budget > 0:
             if msg.timestep_budget != self._latencies_t:
+                if len(self._latencies) >= MIN_LATENCY_SAMPLES:  # kept: a point of the fit
+                    self._latency_points[self._latencies_t] = statistics.median(self._latencies)
                 self._latencies.clear()  # latencies of another T do not describe this one
                 self._latencies_t = int(msg.timestep_budget)
             self._latencies.append(float(msg.latency_ms))
@@ -246,10 +252,16 @@ class TimestepControllerNode(LifecycleNode):
                 # switch again: T flipped every frame or two (a user review).
                 self._signals = self._signals.replace(
                     measured_latency_ms=statistics.median(self._latencies),
-                    measured_timesteps=self._latencies_t, rate_hz=rate)
+                    measured_timesteps=self._latencies_t, rate_hz=rate,
+                    latency_points=self._recent_latency_points())
             else:
                 self._signals = self._signals.replace(rate_hz=rate)
             self._evaluate()
+
+    def _recent_latency_points(self) -> tuple:
+        """Return ``((T, median ms), ...)`` of the other T it ran at (the latest of each)."""
+        return tuple((t, ms) for t, ms in sorted(self._latency_points.items())
+                     if t != self._latencies_t)
 
     def _on_energy(self, msg: EnergyEstimate) -> None:
         """

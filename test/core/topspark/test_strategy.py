@@ -291,17 +291,24 @@ def test_an_agreement_profile_counts_the_loss_from_its_reference():
     assert 'baseline 1.000' in choice.reason
 
 
-def test_measured_latency_scales_the_ceiling_only_upwards():
+def test_latency_measured_at_one_t_adds_its_excess_to_every_t():
+    """
+    What the robot adds to the profile's latency at the T it runs (decoding, preprocessing).
+
+    Scaled by the measured ratio instead, a fixed cost measured at a small T was multiplied
+    into every larger T's prediction and pinned T to the smallest.
+    """
     c = Constraints(max_accuracy_drop=1.0, max_latency_ms=6.0)
     assert choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST).timesteps == 200
-    slow = LiveSignals(measured_latency_ms=10.0, measured_timesteps=200)  # 2x the profile
+    slow = LiveSignals(measured_latency_ms=10.0, measured_timesteps=200)  # 5 ms more
     choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, slow)
-    assert choice.timesteps == 100 and choice.expected_latency_ms == pytest.approx(5.0)
-    assert 'x2.00, as measured' in choice.reason
+    assert choice.timesteps == 32 and choice.expected_latency_ms == pytest.approx(5.8)
+    assert '(5 ms + profiled latency x1.00, as measured at T=200)' in choice.reason
     # Between profiled T the expected latency is interpolated: T=150 -> 3.75 ms.
-    mid = LiveSignals(measured_latency_ms=11.25, measured_timesteps=150)  # x3
+    mid = LiveSignals(measured_latency_ms=11.25, measured_timesteps=150)  # 7.5 ms more
     choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, mid)
-    assert choice.timesteps == 64 and choice.expected_latency_ms == pytest.approx(4.8)
+    assert not choice.feasible and choice.timesteps == 16  # the least violation
+    assert choice.expected_latency_ms == pytest.approx(7.9)
     fast = LiveSignals(measured_latency_ms=1.0, measured_timesteps=200)
     assert choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, fast).timesteps == 200
 
@@ -439,3 +446,36 @@ def test_a_t_left_for_a_power_violation_is_taken_again_only_with_headroom():
     assert 'T=100 would be within the switch margin (5%) of its power cap' in \
         selector.current.reason
     assert selector.update(signals(64, 0.094)).timesteps == 100  # 6 % headroom: back up
+
+
+def test_latencies_measured_at_two_t_fit_a_fixed_cost_and_a_scale():
+    """
+    Measured at two T, the robot's latency is a fixed cost plus a multiple of the profile's.
+
+    A machine twice as slow as profiled, no fixed cost: from T=64 alone (3.2 ms for a
+    profiled 1.6) T=200 reads 6.6 ms and is taken under a 9 ms ceiling; it runs 10. With
+    T=32's 1.6 ms beside it the fit finds the scale: T=100, 5 ms.
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_latency_ms=9.0)
+    one = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST,
+                          LiveSignals(measured_latency_ms=3.2, measured_timesteps=64))
+    assert one.timesteps == 200 and one.expected_latency_ms == pytest.approx(6.6)
+    two = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(
+        measured_latency_ms=3.2, measured_timesteps=64, latency_points=((32, 1.6),)))
+    assert two.timesteps == 100 and two.expected_latency_ms == pytest.approx(5.0)
+    assert '(0 ms + profiled latency x2.00, as measured at T=32, 64)' in two.reason
+    # A fixed cost and a scale: 3 ms + 1.5 x the profile, fitted from three T.
+    both = LiveSignals(measured_latency_ms=3.0 + 1.5 * 2.5, measured_timesteps=100,
+                       latency_points=((16, 3.0 + 1.5 * 0.4), (32, 3.0 + 1.5 * 0.8)))
+    fitted = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, both)
+    assert fitted.timesteps == 100 and fitted.expected_latency_ms == pytest.approx(6.75)
+    # A faster machine never loosens the ceiling below the profile's own latencies.
+    fast = LiveSignals(measured_latency_ms=0.8, measured_timesteps=64,
+                       latency_points=((32, 0.4),))
+    quick = choose_timestep(PROFILE, Constraints(1.0, max_latency_ms=8.0), Mode.ACCURACY_FIRST,
+                            fast)
+    assert quick.timesteps == 200 and quick.expected_latency_ms == 5.0  # not 2.5
+    with pytest.raises(ValueError, match='latency_points'):
+        LiveSignals(latency_points=((0, 1.0),))
+    with pytest.raises(ValueError, match='latency_points'):
+        LiveSignals(latency_points=((32, -1.0),))

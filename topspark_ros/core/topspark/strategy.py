@@ -23,14 +23,22 @@ agreement with the model at its reference T):
 .. code-block:: text
 
     accuracy   a >= a_base - d                                   (max_accuracy_drop)
-    latency    l * s <= max_latency_ms                           (when set)
+    latency    L(T) <= max_latency_ms                            (when set)
     energy     E <= max_energy_j                                 (when set)
     power      P <= max_power_w                                  (when set and P is known)
 
-    s  latency scale = max(1, measured_latency_ms / l(T_m)): the profile's latencies scaled by
-       how much slower than profiled the current T_m (``measured_timesteps``) runs now; l(T_m)
-       is interpolated linearly in T between profiled values. Never below 1: a faster
-       measurement does not loosen the ceiling.
+    L  latency on the robot = max(l, c + s * l): what the classifier measures (its
+       ``latency_ms``: decoding, preprocessing and inference of one input) at the T it ran
+       at, l(T) interpolated linearly in T between profiled values. Measured at one T only
+       (T_m, ``measured_timesteps``): s = 1 and c = measured_latency_ms - l(T_m), what the
+       robot adds to the profile (decoding and preprocessing an input cost milliseconds
+       where the inference costs tens of microseconds: scaled by the measured ratio
+       instead, a millisecond at T=8 predicted T=350 dozens of times slower than it runs
+       and pinned T to the smallest for good). Measured at two T or more
+       (``latency_points``, T_m's included): c and s fitted by least squares (c >= 0, s >
+       0), which also takes a machine slower than profiled (s > 1); a T predicted too
+       optimistically from one point is left at its first measurements, which make two.
+       Never below l: a faster measurement does not loosen the ceiling.
     E  energy = measured_energy_j * e / e(T_p)   when the monitor's energy per inference is
                                                  given (as power: the profile's energies
                                                  priced on the robot's inputs),
@@ -39,7 +47,7 @@ agreement with the model at its reference T):
                                                  mean T it was measured at
                                                  (``power_timesteps``; T_m when not given),
              = e * rate_hz                       else when the inference rate is known,
-             = e / (l * s)                       else (back-to-back inference).
+             = e / L                             else (back-to-back inference).
 
 **Objective** (smaller is better), among the feasible T:
 
@@ -284,6 +292,11 @@ class LiveSignals:
         energy per inference over the same window (J); scales the energy budget's check as
         ``measured_power_w`` scales the power's (the profile's energies, measured on its data
         set, priced the robot's inputs 30 % low in a user review).
+    latency_points
+        ``((T, latency_ms), ...)``: latencies measured at other T (the latest of each; the
+        controller keeps them until it runs at that T again). With ``measured_timesteps``'
+        they fit the robot's latency as a fixed cost plus a multiple of the profile's (module
+        docstring).
 
     """
 
@@ -294,6 +307,7 @@ class LiveSignals:
     measured_power_w: Optional[float] = None
     power_timesteps: Optional[float] = None
     measured_energy_j: Optional[float] = None
+    latency_points: Tuple[Tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         """Check the values that are known."""
@@ -309,6 +323,17 @@ class LiveSignals:
         t = self.measured_timesteps
         if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
             raise ValueError(f'measured_timesteps must be an integer >= 1, got {t!r}')
+        points = []
+        for point in self.latency_points:
+            try:
+                at, ms = point
+            except (TypeError, ValueError):
+                raise ValueError(f'latency_points: expected (T, latency_ms) pairs, got '
+                                 f'{point!r}') from None
+            if isinstance(at, bool) or not isinstance(at, int) or at < 1:
+                raise ValueError(f'latency_points: T must be an integer >= 1, got {at!r}')
+            points.append((at, _finite('latency_points', ms, 0.0, math.inf)))
+        object.__setattr__(self, 'latency_points', tuple(points))
 
     def replace(self, **changes) -> 'LiveSignals':
         """Return a copy with ``changes`` applied."""
@@ -327,7 +352,7 @@ class Choice:
     mode
         the mode in effect (after the battery policy).
     expected_accuracy, expected_latency_ms, expected_energy_j
-        the profile's figures at T (latency scaled by the measured slowdown).
+        the profile's figures at T (latency as the robot's measurements predict it).
     expected_power_w
         predicted power (W), None when neither rate, latency nor a measurement gives it.
     feasible
@@ -369,6 +394,8 @@ class _Setting:
     allowed_drop: float
     required_accuracy: float
     latency_scale: float
+    latency_offset_ms: float = 0.0
+    latency_fitted_at: Tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -427,11 +454,7 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
     allowed = constraints.max_accuracy_drop + policy.extra_drop(level)
     required = _reference_accuracy(profile) - allowed
     t_meas = signals.measured_timesteps
-    scale = 1.0
-    if signals.measured_latency_ms is not None and t_meas is not None:
-        expected = _interpolate(entries, t_meas, 'latency_ms')
-        if expected > 0.0:
-            scale = max(1.0, signals.measured_latency_ms / expected)
+    offset, scale, fitted = _latency_model(entries, signals)
     t_power = signals.power_timesteps if signals.power_timesteps is not None else t_meas
     measured = signals.measured_power_w is not None or signals.measured_energy_j is not None
     measured_energy = (_interpolate(entries, t_power, 'energy_j')
@@ -441,7 +464,7 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
     drop_unit = max(allowed, _MIN_DROP_SCALE)
     rows = []
     for e in entries:
-        latency = e.latency_ms * scale
+        latency = max(e.latency_ms, offset + scale * e.latency_ms)
         energy = e.energy_j
         if measured_energy > 0.0 and signals.measured_energy_j is not None:
             energy = signals.measured_energy_j * e.energy_j / measured_energy
@@ -466,7 +489,39 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
             if limit is not None and value is not None and value > limit * (1.0 + _TOL):
                 excess.append((name, value / limit - 1.0))
         rows.append(_Row(e, latency, energy, power, objective, tuple(excess)))
-    return _Setting(used, level, allowed, required, scale), rows
+    return _Setting(used, level, allowed, required, scale, offset, fitted), rows
+
+
+def _latency_model(entries: Sequence, signals: LiveSignals) -> Tuple[float, float, tuple]:
+    """
+    Return ``(c, s, T fitted)``: the robot's latency ``c + s l(T)`` (module docstring).
+
+    One measured T: ``s = 1``, ``c`` what the measurement adds to the profile's latency.
+    Two T or more: least squares over the points, ``c`` clamped at 0 (then ``s`` through the
+    origin); a fit whose slope is not positive falls back to the one-T rule at ``T_m``.
+    """
+    t_meas, measured = signals.measured_timesteps, signals.measured_latency_ms
+    points = {t: ms for t, ms in signals.latency_points}
+    if measured is not None and t_meas is not None:
+        points[t_meas] = measured
+    pairs = [(_interpolate(entries, t, 'latency_ms'), ms) for t, ms in sorted(points.items())]
+    pairs = [(x, y) for x, y in pairs if x > 0.0]
+    if len(pairs) >= 2:
+        n = len(pairs)
+        mean_x = sum(x for x, _ in pairs) / n
+        mean_y = sum(y for _, y in pairs) / n
+        sxx = sum((x - mean_x) ** 2 for x, _ in pairs)
+        if sxx > 0.0:
+            slope = sum((x - mean_x) * (y - mean_y) for x, y in pairs) / sxx
+            offset = mean_y - slope * mean_x
+            if offset < 0.0:  # through the origin: no negative fixed cost
+                offset, slope = 0.0, sum(x * y for x, y in pairs) / sum(x * x for x, _ in pairs)
+            if slope > 0.0:
+                return offset, slope, tuple(sorted(points))
+    if measured is not None and t_meas is not None:
+        expected = _interpolate(entries, t_meas, 'latency_ms')
+        return max(0.0, measured - expected), 1.0, (t_meas,)
+    return 0.0, 1.0, ()
 
 
 def _best(rows: list) -> _Row:
@@ -484,8 +539,10 @@ def _limits_text(setting: _Setting, profile: TimestepProfile, constraints: Const
              f'{_reference_accuracy(profile):.3f} - {setting.allowed_drop * 100:.1f} pt)']
     if constraints.max_latency_ms is not None:
         text = f'latency <= {constraints.max_latency_ms:g} ms'
-        if setting.latency_scale > 1.0:
-            text += f' (profiled latency x{setting.latency_scale:.2f}, as measured)'
+        if setting.latency_fitted_at:
+            at = ', '.join(str(t) for t in setting.latency_fitted_at)
+            text += (f' ({setting.latency_offset_ms:.3g} ms + profiled latency '
+                     f'x{setting.latency_scale:.2f}, as measured at T={at})')
         parts.append(text)
     if constraints.max_energy_j is not None:
         parts.append(f'energy <= {format_joules(constraints.max_energy_j)}')
