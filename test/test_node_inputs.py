@@ -405,6 +405,8 @@ def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
 
 def test_a_fixed_decoding_cost_does_not_pin_t_to_the_smallest(ros) -> None:
     """
+    A fixed cost per input is added to every T's latency, not scaled with T.
+
     A robot's latency is mostly a fixed cost per input (decoding, preprocessing: ms) beside
     the inference (tens of us): scaled by the ratio measured at T=8, it predicted T=250 at
     26 ms and kept T at 8 for good under a 2.3 ms ceiling that T=250 meets (2.2 ms here).

@@ -501,7 +501,7 @@ def _latency_model(entries: Sequence, signals: LiveSignals) -> Tuple[float, floa
     origin); a fit whose slope is not positive falls back to the one-T rule at ``T_m``.
     """
     t_meas, measured = signals.measured_timesteps, signals.measured_latency_ms
-    points = {t: ms for t, ms in signals.latency_points}
+    points = dict(signals.latency_points)
     if measured is not None and t_meas is not None:
         points[t_meas] = measured
     pairs = [(_interpolate(entries, t, 'latency_ms'), ms) for t, ms in sorted(points.items())]
