@@ -248,12 +248,14 @@ def test_a_meter_that_stops_reading_warns_and_estimates_go_on(ros, tmp_path) -> 
     assert monitor._power is None
     count = len(probe.estimates)
     # Estimates go on. A window may close with no classification in it (its energy per
-    # inference is 0; inference_count counts since the start, so it cannot tell): wait for
-    # a window with classifications, which carries an estimate and no measurement.
+    # inference is 0, which its window_inferences says means no data): wait for a window
+    # with classifications, which carries an estimate and no measurement.
     assert _publish_until(probe, spin_until, lambda: any(
-        e.energy_per_inference_j > 0 for e in probe.estimates[count:]))
-    after = next(e for e in probe.estimates[count:] if e.energy_per_inference_j > 0)
+        e.window_inferences > 0 for e in probe.estimates[count:]))
+    after = next(e for e in probe.estimates[count:] if e.window_inferences > 0)
     assert after.measured_source == '' and after.mean_timesteps == 8
+    assert after.energy_per_inference_j > 0 and after.window_s > 0
+    assert all(e.energy_per_inference_j == 0 for e in probe.estimates if not e.window_inferences)
 
 
 def test_a_meter_that_fails_a_reading_or_two_goes_on_measuring(ros, tmp_path) -> None:

@@ -435,3 +435,45 @@ def test_a_fixed_decoding_cost_does_not_pin_t_to_the_smallest(ros) -> None:
     assert ran[-1] == 250 and set(ran[-40:]) == {250}, commands.changes()
     assert len(commands.changes()) <= 2, commands.changes()
     assert robot(250) <= 2.3
+
+
+def test_a_volatile_timestep_publisher_is_warned_about(ros, capfd) -> None:
+    """
+    A planner's own TimestepCommand publisher with default QoS had no effect, silently.
+
+    The classifier's latched subscription matches no volatile publisher; rmw said so once,
+    at discovery, without the fix (a user review).
+    """
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.node import Node
+
+    from topspark_ros.msg import TimestepCommand
+    context, executor, spin_until = ros
+    node = _classifier(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    planner = Node('planner', context=context)
+    executor.add_node(planner)
+    pub = planner.create_publisher(TimestepCommand, 'timestep', 10)  # reliable, volatile
+    seen = []
+    assert spin_until(lambda: pub.publish(TimestepCommand(timesteps=8))
+                      or seen.append(capfd.readouterr().err)
+                      or 'incompatible QoS (DURABILITY)' in ''.join(seen), timeout_s=10.0)
+    assert 'transient local' in ''.join(seen)
+
+
+def test_a_command_is_stamped_when_its_t_was_chosen(ros) -> None:
+    """The heartbeat republished the command stamped anew: when T last changed was lost."""
+    import time
+
+    from rclpy.parameter import Parameter
+    node, commands = _active_controller(ros, heartbeat_period_s=0.05)
+    first = commands.msgs[-1]
+    time.sleep(0.02)
+    node._heartbeat()
+    again = commands.msgs[-1]
+    assert again.timesteps == first.timesteps and again.header.stamp == first.header.stamp
+    node.set_parameters([Parameter('mode', value='energy_saver')])
+    changed = commands.msgs[-1]
+    assert changed.timesteps != first.timesteps
+    assert (changed.header.stamp.sec, changed.header.stamp.nanosec) > \
+        (first.header.stamp.sec, first.header.stamp.nanosec)

@@ -44,7 +44,7 @@ from topspark_ros.nodes.intake import (camera_intake, freeze_long_lived, Intake,
 from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import (configured, declare, given_at_start, live_values,
                                            values)
-from topspark_ros.nodes.qos import reliability
+from topspark_ros.nodes.qos import reliability, warn_on_incompatible_qos
 from topspark_ros.nodes.resources import resolve
 
 WORKER_NICE = 10
@@ -142,9 +142,15 @@ class ClassifierNode(LifecycleNode):
             header = Header(stamp=self.get_clock().now().to_msg())
             labels.publish(label_info_msg(self._labels, header, vision=vision))
         control = MutuallyExclusiveCallbackGroup()
-        self._make(self.create_subscription(TimestepCommand, 'timestep', self._on_timestep,
-                                            LATCHED, callback_group=control),
-                   self.destroy_subscription)
+        # A volatile publisher (a planner of the user's own) cannot match the latched
+        # subscription: said with the fix, as for the camera (rmw said it once, at discovery).
+        topic = self.resolve_topic_name('timestep')
+        self._make(self.create_subscription(
+            TimestepCommand, 'timestep', self._on_timestep, LATCHED, callback_group=control,
+            event_callbacks=warn_on_incompatible_qos(
+                self, topic, 'publish TimestepCommand reliable and transient local (depth 1), '
+                'as the timestep controller does')),
+            self.destroy_subscription)
         self._make(self.create_service(Trigger, '~/save_model', self._on_save,
                                        callback_group=control), self.destroy_service)
         self.get_logger().info(f"loaded {p['model_path']} on {p['device']} "

@@ -117,6 +117,7 @@ class TimestepControllerNode(LifecycleNode):
         # dropped after a while left T pinned where one scaled point puts it), with the
         # current T's, the strategy fits a fixed cost plus a multiple of the profile's.
         self._latency_points = {}
+        self._chosen = None  # (T, stamp) of the T published last, and when it was chosen
         self._intervals = collections.deque(maxlen=21)
         self._publish_count = 0
         self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
@@ -168,6 +169,7 @@ class TimestepControllerNode(LifecycleNode):
         """Start publishing: the first command goes out at once."""
         result = super().on_activate(state)
         self._active = True
+        self._chosen = None  # the first command is a choice made now
         self._evaluate(force_publish=True)
         return result
 
@@ -355,10 +357,18 @@ class TimestepControllerNode(LifecycleNode):
             self._publish(self._selector.current)
 
     def _publish(self, choice) -> None:
+        """
+        Publish ``choice``, stamped when its T was chosen (TimestepCommand.msg).
+
+        The heartbeat republishes the current choice with that stamp (stamped at each
+        heartbeat, a consumer could not tell when T last changed; a user review).
+        """
         if not self._active:
             return
+        if self._chosen is None or self._chosen[0] != choice.timesteps:
+            self._chosen = (choice.timesteps, self.get_clock().now().to_msg())
         msg = choice_to_msg(choice, self._selector.profile.preset)
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = self._chosen[1]
         self._pub.publish(msg)
         self._publish_count += 1
 
