@@ -417,3 +417,32 @@ def test_data_the_model_records_and_that_is_gone_is_said_so(tmp_path, capsys):
     code, _, err = _run(['eval', '-m', str(model), '-T', '20', '--data',
                          f'folder:{tmp_path}/moved'], capsys)
     assert code == 0, err
+
+
+def test_train_keeps_a_checkpoint_another_run_saved_meanwhile(
+        tmp_path, fashion_dir, capsys, monkeypatch):
+    """
+    The output is refused at the end too, not only before the training.
+
+    A run started while the path was free replaced the checkpoint a shorter run saved there
+    meanwhile, both saying they had saved (a user review).
+    """
+    from topspark_ros.core.stdp import train as core_train
+
+    out = tmp_path / 'm.json'
+    real = core_train.train
+
+    def meanwhile(*args, **kwargs):
+        trained = real(*args, **kwargs)
+        _train(fashion_dir, out, capsys, '--seed', '7')  # the other run saves first
+        return trained
+
+    monkeypatch.setattr(core_train, 'train', meanwhile)
+    before = out.read_bytes() if out.exists() else None
+    assert before is None
+    assert main(['train', '--data-dir', str(fashion_dir), '--n-train', '60', '--neurons', '10',
+                 '-T', '16', '-o', str(out), '--quiet']) == 1
+    assert 'exists; not replacing it' in capsys.readouterr().err
+    assert '--seed 7' in json.loads(out.read_text())['info']['command']  # the other's, kept
+    named = json.loads(out.read_text())['tensors']['file']
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(['m.json', named])

@@ -102,5 +102,6 @@ def train(args) -> dict:
     with StageBars(args) as bars:
         run = converted_train.train(data, settings, command=command_line(args), progress=bars)
     info = {**run.info, **data_options(args, train_set)}
-    run.result['checkpoint'] = str(save_checkpoint(args.output, run.model, info=info))
+    run.result['checkpoint'] = str(save_checkpoint(args.output, run.model, info=info,
+                                                   replace=args.overwrite))
     return run.result

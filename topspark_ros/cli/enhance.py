@@ -60,7 +60,10 @@ def add_parser(sub, parent) -> None:
     enhance.add_argument('--output', '-o', help='profile to update, made by `topspark sweep` '
                          '(default: <model>.profile.yaml next to the model)')
     enhance.add_argument('--plot', help="sensitivity PNG (default: the profile's path with "
-                         ".sensitivity.png; '' : none)")
+                         ".sensitivity.png, replaced at each run; '' : none); a file given "
+                         'that exists is replaced only with --overwrite')
+    enhance.add_argument('--overwrite', action='store_true',
+                         help='replace the --plot file given if it exists')
     enhance.add_argument('--sampler', choices=SAMPLERS, default=DEFAULT_SAMPLER,
                          help='how candidates are proposed: tpe (Optuna TPE, learning from the '
                          'scores of earlier candidates) or random (the seeded random search of '
@@ -80,7 +83,8 @@ def run(args) -> dict:
     from topspark_ros.core.energy import EnergyModel
     from topspark_ros.core.plotting import plot_sensitivity
     from topspark_ros.core.topspark import enhance, records
-    from topspark_ros.core.topspark.profile import default_profile_path, load_profile, save_profile
+    from topspark_ros.core.topspark.profile import (default_profile_path, load_profile,
+                                                    update_profile)
 
     grid = parse_grid(args.grid)
     model, meta = common.load_model(args)  # the data options not given: the model's
@@ -100,6 +104,10 @@ def run(args) -> dict:
         raise UsageError(f'{output} describes another model (SHA-256 '
                          f'{profile.model_sha256[:16]}..., {args.model} has '
                          f'{meta["tensors"]["sha256"][:16]}...)')
+    plot = args.plot if args.plot is not None else (
+        str(os.path.splitext(output)[0]) + '.sensitivity.png')
+    if args.plot:  # a file of the user's: checked before the search, as sweep's
+        common.check_output(args.plot, args.overwrite, inputs=(output, args.model))
     energy_model = EnergyModel(args.preset or profile.energy_preset)
     train = common.class_aligned(common.dataset(args, 'train', spec=model.input_spec), meta,
                                  args.model)
@@ -136,9 +144,14 @@ def run(args) -> dict:
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     record = records.describe(result, command=common.command_line(args),
                               dataset=common.dataset_name(args, train), created=created)
-    save_profile(records.apply_to_profile(profile, result, record), output)
-    plot = args.plot if args.plot is not None else (
-        str(os.path.splitext(output)[0]) + '.sensitivity.png')
+
+    def merged(current):  # the profile as it is now: another run may have enhanced other T
+        if current.model_sha256 != profile.model_sha256:
+            raise UsageError(f'{output} was replaced by a profile of another model while this '
+                             'ran; its values were not written')
+        return records.apply_to_profile(current, result, record)
+
+    update_profile(output, merged)
     if plot:
         plot_sensitivity(result.sensitivity, plot,
                          f'{os.path.basename(args.model)}: sensitivity on '

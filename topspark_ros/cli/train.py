@@ -133,5 +133,6 @@ def run(args) -> dict:
             'n_eval': result['n_eval'], 'eval_split': args.eval_split,
             'params_from': args.params_from, 'enhanced_params': enhanced,
             'command': common.command_line(args), **common.data_options(args, train_set)}
-    result['checkpoint'] = str(save_checkpoint(args.output, network, info=info))
+    result['checkpoint'] = str(save_checkpoint(args.output, network, info=info,
+                                               replace=args.overwrite))
     return result

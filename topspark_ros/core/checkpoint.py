@@ -106,7 +106,8 @@ def metadata_path(path: Union[str, os.PathLike]) -> Path:
     return path if path.suffix == '.json' else path.with_name(path.name + '.json')
 
 
-def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] = None) -> Path:
+def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] = None, *,
+                    replace: bool = True) -> Path:
     """
     Save ``model`` as a checkpoint named ``path`` (the metadata file, ``.json``).
 
@@ -118,6 +119,10 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
         an object of a registered family (see :data:`FAMILIES`).
     info
         free JSON-serialisable facts to keep (dataset, T used in training, accuracy).
+    replace
+        False: an existing checkpoint at ``path``, also one another process saved while this
+        one trained, is kept (``FileExistsError``; a training run replaced one so, both runs
+        saying they had saved; a user review).
 
     Returns
     -------
@@ -127,6 +132,8 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
     from safetensors.numpy import save as save_tensors
 
     meta_path = metadata_path(path)
+    if not replace and os.path.lexists(meta_path):
+        raise FileExistsError(f'{meta_path} exists; not replacing it')
     directory = meta_path.parent
     directory.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(directory, _temporary_pattern(meta_path))
@@ -158,7 +165,13 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f'info cannot be saved as JSON: {exc}') from None
     atomic_write(directory, '.' + tensor_path.name, blob, tensor_path)
-    atomic_write(directory, '.' + meta_path.name, text.encode('utf-8'), meta_path)
+    try:
+        atomic_write(directory, '.' + meta_path.name, text.encode('utf-8'), meta_path,
+                     replace=replace)
+    except FileExistsError:  # made meanwhile: kept, and the tensors written for it go
+        if not _named_by_another(tensor_path, None):  # the one made may name the same file
+            tensor_path.unlink(missing_ok=True)
+        raise
     fsync_dir(directory)
     if previous is not None and previous != tensor_path \
             and not _named_by_another(previous, meta_path):

@@ -20,6 +20,31 @@ if TYPE_CHECKING:
     from topspark_ros.core.topspark.scoreboard import Scoreboard
 
 
+def _write_figure(fig, path: str, dpi: int) -> None:
+    """
+    Write ``fig`` as a PNG to ``path`` atomically, its folder made if missing; close it.
+
+    A missing folder failed the command after its work (an enhancement's hour, a sweep's
+    minutes; a user review), and a write cut short left a torn image where the old one was.
+    """
+    import io
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from topspark_ros.core.files import atomic_write, fsync_dir
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format='png', dpi=dpi)
+    finally:
+        plt.close(fig)
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path('.')
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write(directory, f'.{target.name}.', buffer.getvalue(), target)
+    fsync_dir(directory)
+
+
 def plot_profile(profile: 'TimestepProfile', path: str) -> None:
     """Draw accuracy (with its interval), latency and energy against T into a PNG."""
     import matplotlib
@@ -60,8 +85,7 @@ def plot_profile(profile: 'TimestepProfile', path: str) -> None:
                  f'{profile.split} ({profile.n_samples} samples'
                  + (', no labels)' if profile.agreement_based else ')'))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _write_figure(fig, path, 100)
 
 
 def plot_sensitivity(sensitivity: 'Sensitivity', path: str, title: str = '') -> None:
@@ -122,8 +146,7 @@ def plot_sensitivity(sensitivity: 'Sensitivity', path: str, title: str = '') -> 
         ax.axis('off')
     fig.suptitle(title or 'parameter sensitivity')
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _write_figure(fig, path, 90)
 
 
 def plot_run(board: 'Scoreboard', path: str, window: int = 20) -> None:
@@ -156,5 +179,4 @@ def plot_run(board: 'Scoreboard', path: str, window: int = 20) -> None:
     axes[3].set_ylabel('battery (%)')
     axes[3].set_xlabel('time (s)')
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _write_figure(fig, path, 100)

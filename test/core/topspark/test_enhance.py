@@ -495,3 +495,71 @@ def test_search_seeds_mix_in_the_data(data, tiny):
                        mix_data=False).settings['data_key'] is None
     with pytest.raises(ValueError, match='unknown sampler'):
         enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, sampler='grid')
+
+
+def test_two_enhance_runs_on_one_profile_keep_both_results(
+        tmp_path, fashion_dir, tiny, capsys, monkeypatch):
+    """
+    Another run that saved meanwhile keeps its values: the profile is changed as it is now.
+
+    Two runs on other T of one profile, at the same time, both said their values were saved;
+    the later write dropped the other's (a user review). Here the other run saves T=32's
+    values while this one searches T=16.
+    """
+    from topspark_ros.core.topspark import enhance as core_enhance
+    from topspark_ros.core.topspark.profile import update_profile
+
+    model = tmp_path / 'm.json'
+    save_checkpoint(model, tiny, info={'class_names': list(FASHION_MNIST_CLASSES)})
+    data_args = ['--data-dir', str(fashion_dir)]
+    _run(capsys, ['sweep', '-m', str(model), '--grid', '32,16', '--n-eval', '60',
+                  '--n-train-steps', '0', '--early-exit-margin', '0', '--plot', ''] + data_args)
+    profile_path = tmp_path / 'm.profile.yaml'
+    real = core_enhance.enhance
+
+    def meanwhile(*args, **kwargs):
+        result = real(*args, **kwargs)
+        update_profile(profile_path, lambda p: dataclasses.replace(p, entries=tuple(
+            dataclasses.replace(e, params={'theta_scale': 0.5}) if e.timesteps == 32 else e
+            for e in p.entries)))
+        return result
+
+    monkeypatch.setattr(core_enhance, 'enhance', meanwhile)
+    result = _run(capsys, ['enhance', '-m', str(model), '--grid', '16', '--budget', '2',
+                           '--learn-budget', '0', '--n-val', '60', '--plot', ''] + data_args)
+    (row,) = result['enhanced']
+    final = load_profile(profile_path)
+    assert final.params_for(32) == {'theta_scale': 0.5}  # the other run's, kept
+    assert final.params_for(16) == row['params']
+    assert list(tmp_path.glob('.m.profile.yaml.*.tmp')) == []
+
+
+def test_outputs_in_new_folders_are_made_and_a_users_plot_is_kept(
+        tmp_path, fashion_dir, tiny, capsys):
+    """
+    Outputs in missing folders are written; a --plot file of the user's needs --overwrite.
+
+    A sweep into a folder that did not exist failed after its work; so did an enhancement's
+    plot there, after the search had already changed the profile. An enhancement's --plot
+    replaced a user's file without --overwrite (a user review).
+    """
+    model = tmp_path / 'm.json'
+    save_checkpoint(model, tiny, info={'class_names': list(FASHION_MNIST_CLASSES)})
+    data_args = ['--data-dir', str(fashion_dir)]
+    profile = tmp_path / 'profiles' / 'new' / 'm.yaml'
+    _run(capsys, ['sweep', '-m', str(model), '--grid', '32,16', '--n-eval', '40',
+                  '--n-train-steps', '0', '--early-exit-margin', '0', '-o', str(profile),
+                  '--plot', str(tmp_path / 'plots' / 'sweep.png')] + data_args)
+    assert profile.exists() and (tmp_path / 'plots' / 'sweep.png').stat().st_size > 0
+    mine = tmp_path / 'figure.png'
+    mine.write_bytes(b'my own figure')
+    enhance = ['enhance', '-m', str(model), '-o', str(profile), '--grid', '16', '--budget',
+               '2', '--learn-budget', '0', '--n-val', '40'] + data_args
+    before = profile.read_bytes()
+    assert main(enhance + ['--plot', str(mine)]) == 2
+    assert 'pass --overwrite' in capsys.readouterr().err
+    assert mine.read_bytes() == b'my own figure' and profile.read_bytes() == before
+    _run(capsys, enhance + ['--plot', str(tmp_path / 'more' / 'sens.png')])
+    assert (tmp_path / 'more' / 'sens.png').stat().st_size > 0
+    _run(capsys, enhance + ['--plot', str(mine), '--overwrite'])
+    assert mine.read_bytes().startswith(b'\x89PNG')

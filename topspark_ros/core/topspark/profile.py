@@ -58,10 +58,10 @@ from numbers import Integral, Real
 import os
 from pathlib import Path
 import re
-from typing import Mapping, Optional, Tuple, Union
+from typing import Callable, Mapping, Optional, Tuple, Union
 
 from topspark_ros.core.energy import OpCounts, PRESETS
-from topspark_ros.core.files import atomic_write, fsync_dir, read_regular
+from topspark_ros.core.files import atomic_write, fsync_dir, lock, read_regular
 import yaml
 
 SCHEMA_VERSION = 1
@@ -538,10 +538,31 @@ def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike], *,
     text += yaml.safe_dump(profile_to_dict(profile), sort_keys=False, default_flow_style=None,
                            width=99, allow_unicode=True)
     directory = path.parent if str(path.parent) else Path('.')
+    directory.mkdir(parents=True, exist_ok=True)  # a missing folder failed after the sweep
     # (atomic_write removes the temporaries of killed saves of this profile first)
     atomic_write(directory, f'.{path.name}.', text.encode('utf-8'), path, replace=replace)
     fsync_dir(directory)
     return path
+
+
+def update_profile(path: Union[str, os.PathLike],
+                   change: Callable[[TimestepProfile], TimestepProfile]) -> TimestepProfile:
+    """
+    Read the profile at ``path``, write ``change(profile)`` there, atomically; return it.
+
+    Read, changed and written under an exclusive lock (``flock`` on ``.<name>.lock`` beside
+    it), so writers that change a profile one after the other all keep their changes: two
+    ``topspark enhance`` runs on other T of one profile each read it at their start and wrote
+    their copy back at their end, the later one dropping the other's values while both said
+    they were saved (a user review). ``change`` sees the profile as it is now.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path('.')
+    with open(directory / f'.{path.name}.lock', 'a') as handle:
+        lock(handle.fileno(), blocking=True)
+        updated = change(load_profile(path))
+        save_profile(updated, path)
+    return updated
 
 
 def load_profile(path: Union[str, os.PathLike]) -> TimestepProfile:
