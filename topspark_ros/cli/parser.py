@@ -138,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument('--threads', type=positive_int, default=DEFAULT_TORCH_THREADS,
                       help='torch intra-op threads (measured: 1 is robust on a shared 2-core '
                       'machine, more pays only with idle cores; see docs/benchmarks.md) '
-                      '(default: %(default)s)')
+                      "(default: %(default)s); the STDP engine's compiled kernels use "
+                      'NUMBA_NUM_THREADS threads instead (default: one per core; '
+                      'NUMBA_NUM_THREADS=1 keeps them to one)')
     out = common.add_argument_group('output')
     out.add_argument('--json', action='store_true',
                      help='print one JSON object with the results as the last line of stdout')
