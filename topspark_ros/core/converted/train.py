@@ -41,8 +41,9 @@ from topspark_ros.core.topspark.evaluate import evaluate
 import torch
 import torch.nn.functional as functional
 
-STAGES = ('train ANN', 'fine-tune SNN')
-"""The stages :func:`train` reports progress for, in order (the second with fine-tuning)."""
+STAGES = ('train ANN', 'fine-tune SNN', 'evaluate SNN')
+"""The stages :func:`train` reports progress for (the second with fine-tuning; the third with
+evaluation images, one unit per evaluated T, before fine-tuning and after it)."""
 NORMALISATION_SAMPLES = 10000
 """The first this many training inputs set the input normalisation."""
 EVENT_CHUNK = 2000
@@ -420,13 +421,23 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
               'finetune_timesteps': settings.finetune_timesteps, 'accuracy': None,
               'n_eval': 0}
     eval_images, eval_labels = data.eval_samples, data.eval_labels
+    eval_total = len(settings.eval_timesteps)  # a bar per pass (before, after fine-tuning)
+
+    def evaluate() -> dict:
+        """Return the SNN's accuracy at every evaluation T (one progress unit each)."""
+        accuracy = {}
+        for t in settings.eval_timesteps:
+            accuracy[str(t)] = snn_accuracy(model, inputs(eval_images, t), eval_labels, t)
+            progress(STAGES[2], 1, eval_total)
+        return accuracy
+
     if eval_images is not None:
         result.update(n_eval=int(len(eval_labels)), eval_split=data.eval_split,
-                      ann_accuracy=ann_accuracy(model, inputs(eval_images), eval_labels),
-                      converted_snn_accuracy={})
-        for t in settings.eval_timesteps:
-            result['converted_snn_accuracy'][str(t)] = snn_accuracy(
-                model, inputs(eval_images, t), eval_labels, t)
+                      ann_accuracy=ann_accuracy(model, inputs(eval_images), eval_labels))
+        start = time.perf_counter()
+        progress(STAGES[2], 0, eval_total)
+        result['converted_snn_accuracy'] = evaluate()
+        result['eval_seconds'] = time.perf_counter() - start
     if settings.finetune_timesteps:
         n_ft = min(settings.n_finetune, len(images))
         total = settings.finetune_epochs * n_ft
@@ -441,11 +452,15 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
             result['ann_accuracy_after_finetune'] = ann_accuracy(model, inputs(eval_images),
                                                                  eval_labels)
     if eval_images is not None:
-        start = time.perf_counter()
-        result['snn_accuracy'] = {str(t): snn_accuracy(model, inputs(eval_images, t),
-                                                       eval_labels, t)
-                                  for t in settings.eval_timesteps}
-        result['eval_seconds'] = time.perf_counter() - start
+        # Without fine-tuning the model is the converted one: measured once (it was twice,
+        # the second pass under no progress bar: 4 minutes that read as a hang; a review).
+        if settings.finetune_timesteps:
+            start = time.perf_counter()
+            progress(STAGES[2], 0, eval_total)
+            result['snn_accuracy'] = evaluate()
+            result['eval_seconds'] = time.perf_counter() - start
+        else:
+            result['snn_accuracy'] = dict(result['converted_snn_accuracy'])
         best = max(settings.eval_timesteps)
         result['accuracy'] = result['snn_accuracy'][str(best)]
         result['timesteps'] = best
