@@ -432,10 +432,10 @@ def test_train_keeps_a_checkpoint_another_run_saved_meanwhile(
     out = tmp_path / 'm.json'
     real = core_train.train
 
-    def meanwhile(*args, **kwargs):
-        trained = real(*args, **kwargs)
-        _train(fashion_dir, out, capsys, '--seed', '7')  # the other run saves first
-        return trained
+    def meanwhile(*args, **kwargs):  # the other run saves while this one trains
+        monkeypatch.setattr(core_train, 'train', real)  # the other's training: a plain one
+        assert _train(fashion_dir, out, capsys, '--seed', '7')[0] == 0
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(core_train, 'train', meanwhile)
     before = out.read_bytes() if out.exists() else None
@@ -446,3 +446,30 @@ def test_train_keeps_a_checkpoint_another_run_saved_meanwhile(
     assert '--seed 7' in json.loads(out.read_text())['info']['command']  # the other's, kept
     named = json.loads(out.read_text())['tensors']['file']
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(['m.json', named])
+
+
+def test_train_saves_the_model_before_evaluating_it(
+        tmp_path, fashion_dir, capsys, monkeypatch):
+    """Interrupted during its --n-eval evaluation, a finished training was lost (a review)."""
+    from topspark_ros.core.stdp import train as core_train
+
+    real, calls = core_train.evaluate, []
+
+    def evaluate(*args, **kwargs):  # the labelling runs, the evaluation is interrupted
+        calls.append(len(args[1]))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core_train, 'evaluate', evaluate)
+    out = tmp_path / 'm.json'
+    argv = ['train', '--data-dir', str(fashion_dir), '--n-train', '60', '--neurons', '10',
+            '-T', '16', '--n-eval', '30', '-o', str(out), '--quiet']
+    assert main(argv) == 130 and calls == [60, 30]
+    saved = json.loads(out.read_text())['info']
+    assert saved['accuracy'] is None and saved['n_eval'] == 0
+    load_checkpoint(out)  # a whole, trained model
+    monkeypatch.setattr(core_train, 'evaluate', real)
+    assert main(argv + ['--overwrite']) == 0
+    evaluated = json.loads(out.read_text())['info']
+    assert evaluated['n_eval'] == 30 and 0.0 <= evaluated['accuracy'] <= 1.0

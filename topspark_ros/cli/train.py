@@ -110,12 +110,23 @@ def run(args) -> dict:
             test_set = common.dataset(args, 'test')
             (idx,) = split_indices(len(test_set), [min(args.n_eval, len(test_set))], args.seed)
             eval_images, eval_labels = test_set.images[idx], test_set.labels[idx]
+    info = {'dataset': common.dataset_name(args, train_set),
+            'class_names': list(train_set.class_names), 'timesteps': args.timesteps,
+            'n_train': n_train, 'epochs': epochs, 'n_label': n_label,
+            'accuracy': None, 'n_eval': 0, 'eval_split': args.eval_split,
+            'params_from': args.params_from, 'enhanced_params': enhanced,
+            'command': common.command_line(args), **common.data_options(args, train_set)}
+    saved = []
+
+    def save_trained() -> None:  # before the evaluation: interrupting it loses no training
+        saved.append(save_checkpoint(args.output, network, info=info, replace=args.overwrite))
+
     with common.StageBars(args) as bars:
         trained = train(common.for_data(network, train_set, args.output),
                         train_set.images[train_idx], train_set.labels[train_idx],
                         timesteps=args.timesteps, n_label=n_label, epochs=epochs,
                         seed=args.seed, batch_size=args.batch_size, eval_inputs=eval_images,
-                        eval_labels=eval_labels, progress=bars)
+                        eval_labels=eval_labels, progress=bars, trained=save_trained)
     result = {'command': 'train', 'n_samples': n_train, 'epochs': epochs, 'n_label': n_label,
               'timesteps': args.timesteps, 'neurons': args.neurons, 'dt_ms': args.dt_ms,
               'learning_rule': args.learning_rule, 'inhibition': args.inhibition,
@@ -126,13 +137,8 @@ def run(args) -> dict:
     if trained.n_eval:
         result.update(eval_split=args.eval_split,
                       eval_latency_ms_per_sample=1e3 * trained.eval_seconds / trained.n_eval)
-    info = {'dataset': common.dataset_name(args, train_set),
-            'class_names': list(train_set.class_names), 'timesteps': args.timesteps,
-            'n_train': n_train, 'epochs': epochs, 'n_label': n_label,
-            'accuracy': result['accuracy'],
-            'n_eval': result['n_eval'], 'eval_split': args.eval_split,
-            'params_from': args.params_from, 'enhanced_params': enhanced,
-            'command': common.command_line(args), **common.data_options(args, train_set)}
-    result['checkpoint'] = str(save_checkpoint(args.output, network, info=info,
-                                               replace=args.overwrite))
+    result['checkpoint'] = str(saved[0])
+    if trained.n_eval:  # the evaluation's figures join the checkpoint saved before it
+        info.update(accuracy=result['accuracy'], n_eval=result['n_eval'])
+        save_checkpoint(args.output, network, info=info)
     return result

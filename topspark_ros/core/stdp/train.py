@@ -63,8 +63,8 @@ class TrainResult:
 def train(model, inputs, labels: np.ndarray, *, timesteps: int, n_label: int,
           epochs: int = 1, seed: int = 0, batch_size: int = 256, eval_inputs=None,
           eval_labels: Optional[np.ndarray] = None,
-          progress: Callable[[str, int, int], None] = lambda stage, n, total: None
-          ) -> TrainResult:
+          progress: Callable[[str, int, int], None] = lambda stage, n, total: None,
+          trained: Callable[[], None] = lambda: None) -> TrainResult:
     """
     Train ``model`` on ``inputs`` at ``timesteps``, label its neurons, evaluate (module doc).
 
@@ -89,6 +89,9 @@ def train(model, inputs, labels: np.ndarray, *, timesteps: int, n_label: int,
     progress
         ``progress(stage, n, total)``: ``n`` more inputs of ``stage`` (one of :data:`STAGES`)
         done out of ``total``; called with ``n = 0`` when a stage starts.
+    trained
+        called once the model is trained and labelled, before the evaluation: the CLI saves
+        the checkpoint there, so an evaluation interrupted (or failing) loses no training.
 
     """
     if not 1 <= n_label <= len(inputs):
@@ -111,6 +114,7 @@ def train(model, inputs, labels: np.ndarray, *, timesteps: int, n_label: int,
                       seed=seed + 1, seed_by='sample',
                       progress=lambda n: progress('label', n, n_label)).evidence
     model.readout = assign_labels(counts, labels[:n_label], model.n_classes)
+    trained()
     if eval_inputs is None:
         return TrainResult(learn_seconds=learn_seconds, presentations=total)
     n_eval = len(eval_inputs)
