@@ -201,6 +201,10 @@ def test_label_free_sweep_writes_a_profile_the_controller_uses(tmp_path, fashion
     assert 'is below the T the model runs at (T=350)' in err
     profile = load_profile(out)
     assert profile.agreement_based and (tmp_path / 'free.png').stat().st_size > 0
+    # What measuring it again takes: the seed (its images and spikes), recorded (a review).
+    assert profile.measurement['seed'] == result['seed'] == 0
+    assert profile.measurement['batch_size'] == 256
+    assert 'sweep -m' in profile.measurement['command']
     choice = choose_timestep(profile, Constraints(max_accuracy_drop=0.5), Mode('energy_saver'))
     assert choice.timesteps in (16, 64)
     code, _, err = _run(['sweep', '-m', str(MODELS / 'stdp_fmnist_n400.json'),

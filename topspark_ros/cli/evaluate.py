@@ -58,8 +58,9 @@ def run(args) -> dict:
                             seed_by='sample', progress=bar.update)
     predicted = model.readout.predict(measured.evidence, args.vote)
     totals = measured.op_totals()
-    return {'command': 'eval', 'accuracy': float(np.mean(predicted == labels)),
-            'n_samples': int(n), 'timesteps': args.timesteps, 'split': args.split,
+    return {'command': 'eval', 'seed': args.seed,
+            'accuracy': float(np.mean(predicted == labels)), 'n_samples': int(n),
+            'timesteps': args.timesteps, 'split': args.split,
             'dataset': common.dataset_name(args, dataset),
             'vote': args.vote, 'device': args.device, 'model': str(args.model),
             'params_from': args.params_from, 'enhanced_params': enhanced,

@@ -127,7 +127,8 @@ def run(args) -> dict:
                         timesteps=args.timesteps, n_label=n_label, epochs=epochs,
                         seed=args.seed, batch_size=args.batch_size, eval_inputs=eval_images,
                         eval_labels=eval_labels, progress=bars, trained=save_trained)
-    result = {'command': 'train', 'n_samples': n_train, 'epochs': epochs, 'n_label': n_label,
+    result = {'command': 'train', 'seed': args.seed, 'n_samples': n_train, 'epochs': epochs,
+              'n_label': n_label,
               'timesteps': args.timesteps, 'neurons': args.neurons, 'dt_ms': args.dt_ms,
               'learning_rule': args.learning_rule, 'inhibition': args.inhibition,
               'device': args.device, 'train_seconds': trained.learn_seconds,

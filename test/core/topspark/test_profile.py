@@ -1,6 +1,7 @@
 """Tests of timestep profiles: round trips, strict schema errors, atomic saving, Wilson CI."""
 
 import copy
+import dataclasses
 import os
 
 import pytest
@@ -82,6 +83,15 @@ def test_round_trip_is_exact(tmp_path):
     assert yaml.safe_load(text)['entries'][0]['timesteps'] == 32  # written in ascending T
     assert os.listdir(tmp_path) == ['m.profile.yaml']
     assert profile_from_dict(profile_to_dict(p)) == p
+
+
+def test_the_measurement_record_round_trips_as_plain_data(tmp_path):
+    """How a sweep measured the entries (command, seed, batch): kept, plain data only."""
+    p = dataclasses.replace(_profile(), measurement={'command': 'topspark sweep -m m.json',
+                                                     'seed': 3, 'batch_size': 64})
+    assert load_profile(save_profile(p, tmp_path / 'm.yaml')).measurement == p.measurement
+    with pytest.raises(ProfileError, match='measurement'):
+        dataclasses.replace(_profile(), measurement=['seed', 3])
 
 
 def test_optional_keys_may_be_left_out(tmp_path):

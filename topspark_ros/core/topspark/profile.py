@@ -28,6 +28,8 @@ File layout (schema version 1; every figure is per sample, energy under ``energy
     enhancement: {...}                     # optional (left out when null): how the entries'
                                            #   params were found (topspark enhance, see
                                            #   topspark_ros.core.topspark.records); plain YAML data
+    measurement: {...}                     # optional: how the entries were measured (topspark
+                                           #   sweep: command, seed, batch_size); plain data
     entries:                               # one per profiled T (written in ascending T)
     - timesteps: 350                       # T >= 1, each T once
       accuracy: 0.826                      # in [0, 1]
@@ -327,6 +329,10 @@ class TimestepProfile:
         deployment data) sets it to the T whose predictions served as the reference: every
         entry's ``accuracy`` is then the *agreement* with the model's own prediction at that
         T (see :func:`topspark_ros.core.topspark.sweep.sweep`).
+    measurement
+        how the entries were measured, to measure them again: ``topspark sweep`` records its
+        ``command``, ``seed`` (the images drawn and their input spikes) and ``batch_size``;
+        None: not recorded. Plain data, as ``enhancement``.
 
     """
 
@@ -344,6 +350,7 @@ class TimestepProfile:
     ann_macs: Optional[float] = None
     enhancement: Optional[Mapping] = None
     reference_timesteps: Optional[int] = None
+    measurement: Optional[Mapping] = None
 
     def __post_init__(self) -> None:
         """Check the header and the entries; sort the entries by T."""
@@ -388,6 +395,11 @@ class TimestepProfile:
                 raise ProfileError(f'must be a mapping, got {type(self.enhancement).__name__}',
                                    'enhancement')
             object.__setattr__(self, 'enhancement', _plain('enhancement', self.enhancement))
+        if self.measurement is not None:
+            if not isinstance(self.measurement, Mapping):
+                raise ProfileError(f'must be a mapping, got {type(self.measurement).__name__}',
+                                   'measurement')
+            object.__setattr__(self, 'measurement', _plain('measurement', self.measurement))
 
     @property
     def agreement_based(self) -> bool:
@@ -462,6 +474,8 @@ def profile_to_dict(profile: TimestepProfile) -> dict:
         out['enhancement'] = profile.enhancement
     if profile.reference_timesteps is not None:
         out['reference_timesteps'] = profile.reference_timesteps
+    if profile.measurement is not None:
+        out['measurement'] = profile.measurement
     entries = []
     for e in profile.entries:
         item = {}
@@ -493,7 +507,8 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
         if not isinstance(data, Mapping):
             raise ProfileError(f'the document must be a mapping, got {type(data).__name__}')
         top = ('schema_version',) + _HEADER + ('entries',)
-        _check_keys(data, top, top + ('ann_macs', 'enhancement', 'reference_timesteps'), None)
+        _check_keys(data, top, top + ('ann_macs', 'enhancement', 'reference_timesteps',
+                                      'measurement'), None)
         version = data['schema_version']
         if isinstance(version, bool) or version != SCHEMA_VERSION:
             raise ProfileError(f'{version!r} is not supported (this version of topspark_ros '
@@ -514,7 +529,8 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
         header = {key: data[key] for key in _HEADER}
         return TimestepProfile(**header, entries=tuple(entries), ann_macs=data.get('ann_macs'),
                                enhancement=data.get('enhancement'),
-                               reference_timesteps=data.get('reference_timesteps'))
+                               reference_timesteps=data.get('reference_timesteps'),
+                               measurement=data.get('measurement'))
     except ProfileError as exc:
         raise exc.within(path=source) from None
 
