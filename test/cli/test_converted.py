@@ -72,3 +72,16 @@ def test_a_converted_models_sweep_measures_early_exit_by_default(tmp_path, fashi
     assert status == 0
     entry = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['entries'][0]
     assert entry['early_exit_mean_timesteps'] < 2
+
+
+def test_a_converted_models_default_grid_is_the_t_it_runs_at(tmp_path, fashion_dir, capsys):
+    """The STDP grid (350 down to 8) swept a converted model for minutes at T it never runs."""
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[2] / 'models' / 'converted_fmnist_vgg.json'
+    status = cli.main(['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '--n-eval',
+                       '20', '--plot', '', '-o', str(tmp_path / 'p.yaml'), '-q', '--json'])
+    assert status == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [e['timesteps'] for e in result['entries']] == [1, 2, 4, 8]
+    assert result['baseline_timesteps'] == 8

@@ -26,8 +26,10 @@ def add_parser(sub, parent) -> None:
                            'for inference and one on-line learning step; writes a timestep '
                            'profile (YAML) next to the model and a PNG plot.')
     sweep.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
-    sweep.add_argument('--grid', default='350,250,150,100,64,32,16,8',
-                       help='comma-separated timestep counts (default: %(default)s)')
+    sweep.add_argument('--grid', default=None,
+                       help='comma-separated timestep counts (default: an STDP model '
+                       f'{STDP_GRID}; a converted one, whose T is 1 to 8 or so: the T it '
+                       'runs at, halved down to 1, e.g. 8,4,2,1)')
     sweep.add_argument('--split', choices=('train', 'val', 'test'), default='test',
                        help='held-out split to measure on (val: image folders and bags only) '
                        '(default: %(default)s)')
@@ -67,6 +69,30 @@ def add_parser(sub, parent) -> None:
                        'so their latencies share the machines')
 
 
+STDP_GRID = '350,250,150,100,64,32,16,8'
+"""The default grid of an STDP model (its full T, 350, down to 8)."""
+
+
+def default_grid(meta: dict) -> str:
+    """
+    Return the grid a sweep of the model of ``meta`` (its checkpoint metadata) takes by default.
+
+    A converted model runs at 1 to 8 or so timesteps: the largest of its T (``info.timesteps``)
+    and those its training evaluated (``info.snn_accuracy``), else 8, halved down to 1. The
+    STDP grid, from 350, swept it at T it never runs at (7 minutes of the shipped converted
+    model's 2 000 images, its baseline T=350; a user review).
+    """
+    if meta.get('family') != 'converted':
+        return STDP_GRID
+    info = meta.get('info') or {}
+    known = [info.get('timesteps'), *(info.get('snn_accuracy') or {})]
+    known = [int(t) for t in known if str(t).isdigit() and int(t) >= 1]
+    grid = [max(known, default=8)]
+    while grid[-1] > 1:
+        grid.append(grid[-1] // 2)
+    return ','.join(str(x) for x in grid)
+
+
 def run(args) -> dict:
     """Run ``topspark sweep``; return the result dict."""
     import numpy as np
@@ -78,9 +104,9 @@ def run(args) -> dict:
     from topspark_ros.core.topspark.profile import default_profile_path, load_profile, save_profile
     from topspark_ros.core.topspark.sweep import sweep
 
-    grid = parse_grid(args.grid)
     energy_model = EnergyModel(args.preset)
     model, meta = common.load_model(args)
+    grid = parse_grid(args.grid or default_grid(meta))
     common.check_data_kind(model, args)
     # The outputs and the profile to apply first: refused before the data is read.
     enhanced = load_profile(args.params_from) if args.params_from else None
