@@ -181,6 +181,7 @@ class TimestepControllerNode(LifecycleNode):
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         """Drop the profile and everything configure created."""
         self._teardown()
+        self._latency_points.clear()  # latencies of this profile's model and input
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:

@@ -479,3 +479,29 @@ def test_latencies_measured_at_two_t_fit_a_fixed_cost_and_a_scale():
         LiveSignals(latency_points=((0, 1.0),))
     with pytest.raises(ValueError, match='latency_points'):
         LiveSignals(latency_points=((32, -1.0),))
+
+
+def test_after_a_dip_t_climbs_back_to_the_best_t_with_headroom():
+    """
+    A switch for a better objective goes to the best T with headroom, not nowhere.
+
+    With the best T within the switch margin of a limit, T stayed where a battery dip had
+    put it (T=8 for good after a dip to 3 %; a review of this stop).
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_energy_j=12.6e-6)  # T=200: 12.5 uJ, no room
+    selector = TimestepSelector(PROFILE, c, Mode.ACCURACY_FIRST)
+    assert selector.update(LiveSignals(1.0)).timesteps == 200  # a fresh choice: feasible
+    assert selector.update(LiveSignals(0.03)).timesteps == 16  # critical: energy_saver
+    back = selector.update(LiveSignals(1.0))
+    assert back.timesteps == 100 and back.feasible
+    assert 'T=200 would be within the switch margin (5%) of its energy budget' in back.reason
+    assert selector.update(LiveSignals(1.0)).timesteps == 100  # and stays
+
+
+def test_points_too_close_in_profiled_latency_are_not_fitted():
+    """Jitter between the medians of two nearby T fitted a wild slope (a review)."""
+    c = Constraints(max_accuracy_drop=1.0, max_latency_ms=8.0)
+    near = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(
+        measured_latency_ms=5.6, measured_timesteps=32, latency_points=((16, 5.0),)))
+    assert '(4.8 ms + profiled latency x1.00, as measured at T=32)' in near.reason
+    assert near.timesteps == 100  # 2.5 + 4.8 ms; the fit through both: x1.5, T=100 8.15 ms

@@ -35,9 +35,10 @@ agreement with the model at its reference T):
        where the inference costs tens of microseconds: scaled by the measured ratio
        instead, a millisecond at T=8 predicted T=350 dozens of times slower than it runs
        and pinned T to the smallest for good). Measured at two T or more
-       (``latency_points``, T_m's included): c and s fitted by least squares (c >= 0, s >
-       0), which also takes a machine slower than profiled (s > 1); a T predicted too
-       optimistically from one point is left at its first measurements, which make two.
+       (``latency_points``, T_m's included) whose profiled latencies differ enough to
+       separate the two (``LATENCY_FIT_SPREAD``): c and s fitted by least squares (c >= 0,
+       s > 0), which also takes a machine slower than profiled (s > 1); a T predicted too
+       optimistically from one point is left at its first measurements.
        Never below l: a faster measurement does not loosen the ceiling.
     E  energy = measured_energy_j * e / e(T_p)   when the monitor's energy per inference is
                                                  given (as power: the profile's energies
@@ -492,13 +493,22 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
     return _Setting(used, level, allowed, required, scale, offset, fitted), rows
 
 
+LATENCY_FIT_SPREAD = 0.25
+"""The latency fit's points must span profiled latencies at least this fraction of their
+measured mean apart: the shipped profile's T=8 and 16 differ by 5 us where the robot measures
+2 ms, and 0.06 ms of jitter between their medians fitted a slope of 11 (T=350 predicted at 4
+ms for 2.2; a review of this stop)."""
+
+
 def _latency_model(entries: Sequence, signals: LiveSignals) -> Tuple[float, float, tuple]:
     """
     Return ``(c, s, T fitted)``: the robot's latency ``c + s l(T)`` (module docstring).
 
     One measured T: ``s = 1``, ``c`` what the measurement adds to the profile's latency.
-    Two T or more: least squares over the points, ``c`` clamped at 0 (then ``s`` through the
-    origin); a fit whose slope is not positive falls back to the one-T rule at ``T_m``.
+    Two T or more whose profiled latencies differ by :data:`LATENCY_FIT_SPREAD` of the
+    measured ones at least: least squares over the points, ``c`` clamped at 0 (then ``s``
+    through the origin); a fit whose slope is not positive, or points too close, fall back
+    to the one-T rule at ``T_m``.
     """
     t_meas, measured = signals.measured_timesteps, signals.measured_latency_ms
     points = dict(signals.latency_points)
@@ -506,7 +516,8 @@ def _latency_model(entries: Sequence, signals: LiveSignals) -> Tuple[float, floa
         points[t_meas] = measured
     pairs = [(_interpolate(entries, t, 'latency_ms'), ms) for t, ms in sorted(points.items())]
     pairs = [(x, y) for x, y in pairs if x > 0.0]
-    if len(pairs) >= 2:
+    spread = max(x for x, _ in pairs) - min(x for x, _ in pairs) if pairs else 0.0
+    if len(pairs) >= 2 and spread >= LATENCY_FIT_SPREAD * sum(y for _, y in pairs) / len(pairs):
         n = len(pairs)
         mean_x = sum(x for x, _ in pairs) / n
         mean_y = sum(y for _, y in pairs) / n
@@ -749,7 +760,28 @@ class TimestepSelector:
                           signals, self._policy)
         if current is not None and not self._fresh and best.timesteps != current.timesteps:
             kept = next((r for r in rows if r.timesteps == current.timesteps), None)
-            if kept is not None:
+            if kept is not None and not kept.excess:
+                # A switch for a better objective goes to the best T with headroom under the
+                # limits (keeping the current T when that is it): kept instead, a T that had
+                # dropped (a battery dip) never came back while the best sat near a limit.
+                roomy = min((r for r in rows if not r.excess and (
+                    r is kept or not self._close_to_limits(r))),
+                    key=lambda r: (r.objective, r.timesteps))
+                if roomy is not best:
+                    close = (f'T={best.timesteps} would be within the switch margin '
+                             f'({self._margin:.0%}) of its {self._close_to_limits(best)}')
+                    if roomy is kept:
+                        limits = _limits_text(setting, self._profile, self._constraints, rows)
+                        choice = _choice(kept, setting, (
+                            f'T={kept.timesteps}: kept, meets {limits}; {close}'
+                            + _battery_text(setting, self._mode, signals, self._policy)))
+                    else:
+                        choice = _explain(roomy, setting, rows, self._profile,
+                                          self._constraints, self._mode, signals,
+                                          self._policy)
+                        choice = replace(choice, reason=f'{choice.reason}; {close}')
+                    best = roomy
+            if kept is not None and best is not kept:
                 reason = self._keep_reason(kept, best, setting, rows, signals)
                 if reason is not None:
                     choice = _choice(kept, setting, reason)
@@ -769,11 +801,7 @@ class TimestepSelector:
                         f'{_violations_text(kept, setting, self._constraints)}{battery}')
             return None
         if best.objective < (1.0 - self._margin) * kept.objective:
-            close = self._close_to_limits(best)
-            if not close:
-                return None
-            return (f'T={kept.timesteps}: kept, meets {limits}; T={best.timesteps} would be '
-                    f'within the switch margin ({self._margin:.0%}) of its {close}{battery}')
+            return None
         gain = 1.0 - best.objective / kept.objective if kept.objective > 0 else 0.0
         return (f'T={kept.timesteps}: kept, meets {limits}; T={best.timesteps} would improve '
                 f'the {setting.mode.value} objective by only {gain:.1%} (switch margin '
