@@ -473,3 +473,27 @@ def test_train_saves_the_model_before_evaluating_it(
     assert main(argv + ['--overwrite']) == 0
     evaluated = json.loads(out.read_text())['info']
     assert evaluated['n_eval'] == 30 and 0.0 <= evaluated['accuracy'] <= 1.0
+
+
+def test_train_keeps_a_checkpoint_another_run_saved_while_it_evaluated(
+        tmp_path, fashion_dir, capsys, monkeypatch):
+    """Its second save, with the evaluation's figures, replaced another run's (a review)."""
+    from topspark_ros.core.stdp import train as core_train
+
+    real, calls = core_train.evaluate, []
+    out = tmp_path / 'm.json'
+
+    def evaluate(*args, **kwargs):  # during the evaluation another run saves at the path
+        calls.append(1)
+        if len(calls) == 2:
+            monkeypatch.setattr(core_train, 'evaluate', real)
+            assert _train(fashion_dir, out, capsys, '--seed', '7', '--overwrite')[0] == 0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core_train, 'evaluate', evaluate)
+    assert main(['train', '--data-dir', str(fashion_dir), '--n-train', '60', '--neurons', '10',
+                 '-T', '16', '--n-eval', '30', '-o', str(out), '--quiet']) == 0
+    assert 'was replaced while this run evaluated' in capsys.readouterr().err
+    kept = json.loads(out.read_text())
+    assert '--seed 7' in kept['info']['command']
+    assert (tmp_path / kept['tensors']['file']).exists()

@@ -10,10 +10,14 @@ model's own. ``--family converted`` trains a CNN and converts it
 learn from event windows, and the checkpoint records their encoding.
 """
 
+import json
+import sys
+from typing import Optional
+
 from topspark_ros.cli import common
 from topspark_ros.cli import converted as cli_converted
 from topspark_ros.cli.args import (available_train, non_negative_int, positive_float, positive_int,
-                                   StoreGiven, UsageError)
+                                   PROG, StoreGiven, UsageError)
 
 
 def add_parser(sub, parent) -> None:
@@ -119,7 +123,8 @@ def run(args) -> dict:
     saved = []
 
     def save_trained() -> None:  # before the evaluation: interrupting it loses no training
-        saved.append(save_checkpoint(args.output, network, info=info, replace=args.overwrite))
+        path = save_checkpoint(args.output, network, info=info, replace=args.overwrite)
+        saved.extend((path, _tensor_digest(path)))
 
     with common.StageBars(args) as bars:
         trained = train(common.for_data(network, train_set, args.output),
@@ -139,7 +144,20 @@ def run(args) -> dict:
         result.update(eval_split=args.eval_split,
                       eval_latency_ms_per_sample=1e3 * trained.eval_seconds / trained.n_eval)
     result['checkpoint'] = str(saved[0])
-    if trained.n_eval:  # the evaluation's figures join the checkpoint saved before it
+    if trained.n_eval:  # the evaluation's figures join the checkpoint saved before it,
         info.update(accuracy=result['accuracy'], n_eval=result['n_eval'])
-        save_checkpoint(args.output, network, info=info)
+        if _tensor_digest(saved[0]) == saved[1]:  # unless another run replaced it meanwhile
+            save_checkpoint(args.output, network, info=info)
+        else:
+            print(f'{PROG}: note: {saved[0]} was replaced while this run evaluated its model; '
+                  'left as it is (the evaluation is in this output only)', file=sys.stderr)
     return result
+
+
+def _tensor_digest(path) -> Optional[str]:
+    """Return the SHA-256 of the tensors the checkpoint metadata at ``path`` names, or None."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return json.load(handle)['tensors']['sha256']
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
