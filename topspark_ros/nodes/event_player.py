@@ -7,8 +7,9 @@ cut into packets of ``packet_ms`` milliseconds of sensor time, encoded (``evt3``
 or ``mono``, see :mod:`topspark_ros.core.events.codecs`; the messages are filled by
 :mod:`topspark_ros.conversions.events`) and published on ``events`` at ``rate`` times real
 time. Packet ``k`` of a pass (the events with ``t0 + k P <= t < t0 + (k + 1) P``, ``t0`` the
-first event's time, ``P`` the packet length: :mod:`topspark_ros.core.events.packets`, which
-also puts a recording whose clock reset in order) is published once its interval has elapsed, at
+first event's time, ``P`` the packet length: :mod:`topspark_ros.core.events.packets`; a
+``.raw`` recording whose clock reset is read as one stream, :mod:`topspark_ros.core.events.files`)
+is published once its interval has elapsed, at
 wall time ``start + (k + 1) P / rate``; time slices without events publish nothing. Its header
 stamp is ``start + (t_first - t0) / rate`` (``t_first``: its first event), i.e. the event
 times replayed on the node's clock; ``seq`` counts the published packets (0, 1, 2, ...). A
@@ -18,7 +19,7 @@ a stall it catches up at most :data:`MAX_BURST` packets per packet period, and `
 how far behind the schedule it was at its last publication. A ``.raw`` file is read and cut a
 piece at a time as it plays (a recording of any length in bounded memory; ``.bin`` and
 ``.npz`` files are read whole), so the packets a pass holds are known once it ends
-(``packets_per_pass``).
+(``packets_per_pass``, None until then, for a file read whole too).
 
 With ``loop`` the file plays again and again, each pass shifted to start one packet length
 (plus ``loop_gap_ms``) after the previous pass ended, so sensor time, stamps and ``seq`` keep
@@ -160,7 +161,7 @@ class EventPlayerNode(Node):
         self._pass = self._cutter.packets_of(self._chunks)
         self._pass_us = None  # one pass's sensor time, gap included: known once it is read
         self._offset_us = 0  # sensor time added to the pass being played
-        self._told = (0, 0)  # (pieces sorted, clock resets stitched) already warned about
+        self._told = (0, 0)  # (pieces sorted, sensor clock resets) already warned about
         self.packets_per_pass = None  # known once a pass is read
         self._due = self._peek()  # the next packet: (slot, events, offset_us), None at the end
         if self._due is None:
@@ -311,8 +312,7 @@ class EventPlayerNode(Node):
             packet = next(self._pass, None)
             if packet is None:
                 return None
-        told = (self._cutter.sorted_pieces, self._cutter.stitched
-                + self._chunks.metadata.get('sensor_resets', 0))
+        told = (self._cutter.sorted_pieces, self._chunks.metadata.get('sensor_resets', 0))
         if told != self._told and self._pass_us is None:  # said for the first pass only
             if told[0] > self._told[0]:
                 self.get_logger().warn(f'{self._source}: events not in time order; sorted '

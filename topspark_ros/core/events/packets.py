@@ -9,10 +9,10 @@ time), time slots without events have no packet, and only the piece being cut an
 being filled are held, so a recording of any length plays in bounded memory.
 
 The packets of a stream must come in time order. A piece whose events are out of order (an
-``.npz`` written unsorted, read as one piece) is sorted (``sorted_pieces``); a piece that
-starts before the last event of the one before (the clock of a ``.raw`` recording reset, its
-sensor restarted) is shifted to start at that event (``stitched``), so the recording plays as
-one stream instead of two sessions overlaid.
+``.npz`` written unsorted, read as one piece) is sorted (``sorted_pieces``). Pieces must follow
+each other in time: the readers of :mod:`topspark_ros.core.events.files` stitch a recording
+whose sensor clock reset into one stream (``sensor_resets``); a piece that starts before the
+last event of the one before is a ``ValueError``.
 """
 
 from typing import Iterable, Iterator, Optional, Tuple
@@ -43,11 +43,11 @@ class PacketCutter:
     """
     Cut time-ordered pieces of one recording into packets of ``packet_us`` of sensor time.
 
-    :meth:`packets` yields ``(slot, events)`` per non-empty packet (module docstring). ``t0``:
-    the time of slot 0 (default: the first event's; give the first pass's to cut another
-    pass of the same recording alike). After the pieces are read, ``t0`` and ``last_slot``
-    hold the stream's first time and last slot (``last_slot`` -1: no event), ``packets``
-    the number cut, ``sorted_pieces`` and ``stitched`` what had to be put in order.
+    :meth:`packets_of` yields ``(slot, events)`` per non-empty packet (module docstring).
+    ``t0``: the time of slot 0 (default: the first event's; give the first pass's to cut
+    another pass of the same recording alike). After the pieces are read, ``t0`` and
+    ``last_slot`` hold the stream's first time and last slot (``last_slot`` -1: no event),
+    ``packets`` the number cut, ``sorted_pieces`` the pieces that had to be sorted.
     """
 
     def __init__(self, packet_us: int, t0: Optional[int] = None) -> None:
@@ -57,12 +57,11 @@ class PacketCutter:
         self.packet_us = int(packet_us)
         self.t0 = None if t0 is None else int(t0)
         self.last_slot = -1
-        self.packets = self.sorted_pieces = self.stitched = 0
+        self.packets = self.sorted_pieces = 0
 
     def packets_of(self, pieces: Iterable[np.ndarray]) -> Iterator[Tuple[int, np.ndarray]]:
         """Yield ``(slot, events)`` for each non-empty packet of ``pieces``, in time order."""
         slot_now, held = None, []  # the packet being filled: its slot, its parts
-        offset = 0  # added to the times after a stitch
         last_t = None
         for piece in pieces:
             if not piece.size:
@@ -71,12 +70,10 @@ class PacketCutter:
             if np.any(t[1:] < t[:-1]):
                 piece = piece[np.argsort(t, kind='stable')]
                 self.sorted_pieces += 1
-            if last_t is not None and int(piece['t'][0]) + offset < last_t:
-                offset = last_t - int(piece['t'][0])
-                self.stitched += 1
-            if offset:
-                piece = piece.copy()
-                piece['t'] += offset
+            if last_t is not None and int(piece['t'][0]) < last_t:
+                raise ValueError(f"a piece starts at t={int(piece['t'][0])} us, before the "
+                                 f'end of the one before ({last_t} us): one stream in time '
+                                 'order is cut into packets')
             if self.t0 is None:
                 self.t0 = int(piece['t'][0])
             slots, starts, stops = packet_bounds(piece['t'], self.packet_us, self.t0)
