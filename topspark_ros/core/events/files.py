@@ -224,9 +224,10 @@ def write_event_chunks(path: PathLike, chunks: EventChunks, *, overwrite: bool =
     """
     Write ``chunks`` to ``path`` as :func:`write_event_file` does, a piece at a time.
 
-    ``.raw`` and ``.npz`` files hold one piece in memory at a time. ``start_at_zero``: shift the times so that the first event is at 0. ``written(piece)``
-    sees each piece as written (for a summary). A ``.bin`` file is written from the whole
-    recording (a 34 x 34 sensor and 8.4 s at most).
+    ``.raw`` and ``.npz`` files hold one piece in memory at a time; a ``.bin`` file is written
+    from the whole recording (a 34 x 34 sensor and 8.4 s at most). ``start_at_zero``: shift
+    the times so that the first event is at 0. ``written(piece)`` sees each piece as written
+    (for a summary).
     """
     path = Path(path)
     if not overwrite and os.path.lexists(path):  # before the work of reading
