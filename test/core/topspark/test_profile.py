@@ -79,10 +79,18 @@ def test_round_trip_is_exact(tmp_path):
     assert loaded == p
     assert loaded.entry(100).train_energy_j == 1.23456789e-6
     text = path.read_text()
-    assert text.startswith('# TopSpark timestep profile') and 'schema_version: 1' in text
+    assert text.startswith('# TopSpark timestep profile') and 'schema_version: 2' in text
     assert yaml.safe_load(text)['entries'][0]['timesteps'] == 32  # written in ascending T
     assert os.listdir(tmp_path) == ['m.profile.yaml']
     assert profile_from_dict(profile_to_dict(p)) == p
+
+
+def test_a_version_1_profile_is_read(tmp_path):
+    """The shipped profiles, and those of earlier versions, are schema 1: still read."""
+    data = profile_to_dict(_profile())
+    data['schema_version'] = 1
+    assert profile_from_dict(data) == _profile()
+    assert load_profile(MODELS / 'stdp_fmnist_n400.profile.yaml').timesteps
 
 
 def test_the_measurement_record_round_trips_as_plain_data(tmp_path):
@@ -115,7 +123,7 @@ def _broken(mutate):
 SCHEMA_ERRORS = [
     ('missing top key', lambda d: d.pop('dataset'), r'dataset: missing'),
     ('unknown top key', lambda d: d.update(extra=1), r'extra: unknown key'),
-    ('wrong version', lambda d: d.update(schema_version=2), r'schema_version: 2 is not'),
+    ('wrong version', lambda d: d.update(schema_version=3), r'schema_version: 3 is not'),
     ('bad sha', lambda d: d.update(model_sha256='abc'), r'model_sha256: must be 64'),
     ('unknown preset', lambda d: d.update(energy_preset='tpu'), r'energy_preset: unknown'),
     ('bad date', lambda d: d.update(created='yesterday'), r'created: must be an ISO'),
@@ -184,7 +192,7 @@ def test_constructor_validates_too():
         _entry(10, 0.5, accuracy=-0.1, accuracy_ci95=(0.0, 1.0))
     with pytest.raises(ProfileError, match='duplicate'):
         _profile(entries=(_entry(10, 0.5), _entry(10, 0.6)))
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
 
 
 def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):

@@ -9,9 +9,10 @@ It is self-describing: the model's path and the SHA-256 of its tensor file, the 
 the data set, split and sample count, the machine, the energy preset, the date, the package
 version and the schema version.
 
-File layout (schema version 1; every figure is per sample, energy under ``energy_preset``)::
+File layout (schema version 2; version 1 is the same without ``measurement``, and is read;
+every figure is per sample, energy under ``energy_preset``)::
 
-    schema_version: 1
+    schema_version: 2
     model_path: stdp_fmnist_n400.json      # relative paths: relative to the profile's folder
     model_sha256: <64 hex digits>          # of the model's tensor file
     model_family: stdp                     # or converted, ...
@@ -66,8 +67,11 @@ from topspark_ros.core.energy import OpCounts, PRESETS
 from topspark_ros.core.files import atomic_write, fsync_dir, lock, read_regular
 import yaml
 
-SCHEMA_VERSION = 1
-"""Version of the profile layout written by :func:`save_profile` (the only one read)."""
+SCHEMA_VERSION = 2
+"""Version of the profile layout written by :func:`save_profile` (2: the ``measurement``
+record; a reader of version 1 refused such a file for an unknown key, now for its version)."""
+READ_SCHEMA_VERSIONS = (1, 2)
+"""Versions :func:`load_profile` reads (1: the layout before ``measurement``)."""
 MAX_PROFILE_BYTES = 16 << 20
 """Largest profile file read (bytes); real ones are a few kB."""
 
@@ -510,9 +514,10 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
         _check_keys(data, top, top + ('ann_macs', 'enhancement', 'reference_timesteps',
                                       'measurement'), None)
         version = data['schema_version']
-        if isinstance(version, bool) or version != SCHEMA_VERSION:
+        if isinstance(version, bool) or version not in READ_SCHEMA_VERSIONS:
             raise ProfileError(f'{version!r} is not supported (this version of topspark_ros '
-                               f'reads {SCHEMA_VERSION})', 'schema_version')
+                               f"reads {', '.join(map(str, READ_SCHEMA_VERSIONS))})",
+                               'schema_version')
         raw_entries = data['entries']
         if not isinstance(raw_entries, list):
             raise ProfileError(f'must be a list, got {type(raw_entries).__name__}', 'entries')
