@@ -8,10 +8,11 @@ validation slice of the training split for every T of ``--grid`` (each must be i
 """
 
 import os
+import sys
 
 from topspark_ros.cli import common
 from topspark_ros.cli.args import (non_negative_float, non_negative_int, parse_grid, positive_int,
-                                   UsageError)
+                                   PROG, UsageError)
 from topspark_ros.core.topspark.fanout import RAY_HELP
 from topspark_ros.core.topspark.search import DEFAULT_SAMPLER, DEFAULT_TRIAL_BATCH, SAMPLERS
 
@@ -84,7 +85,7 @@ def run(args) -> dict:
     from topspark_ros.core.plotting import plot_sensitivity
     from topspark_ros.core.topspark import enhance, records
     from topspark_ros.core.topspark.profile import (default_profile_path, load_profile,
-                                                    update_profile)
+                                                    save_profile, update_profile)
 
     grid = parse_grid(args.grid)
     model, meta = common.load_model(args)  # the data options not given: the model's
@@ -151,7 +152,12 @@ def run(args) -> dict:
                              'ran; its values were not written')
         return records.apply_to_profile(current, result, record)
 
-    update_profile(output, merged)
+    if os.path.exists(output):
+        update_profile(output, merged)
+    else:  # moved or deleted while this ran: written anew, the search is not lost
+        save_profile(records.apply_to_profile(profile, result, record), output, replace=False)
+        print(f'{PROG}: note: {output} was gone when the search ended; written anew from the '
+              'profile as it was read', file=sys.stderr)
     if plot:
         plot_sensitivity(result.sensitivity, plot,
                          f'{os.path.basename(args.model)}: sensitivity on '

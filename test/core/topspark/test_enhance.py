@@ -563,3 +563,27 @@ def test_outputs_in_new_folders_are_made_and_a_users_plot_is_kept(
     assert (tmp_path / 'more' / 'sens.png').stat().st_size > 0
     _run(capsys, enhance + ['--plot', str(mine), '--overwrite'])
     assert mine.read_bytes().startswith(b'\x89PNG')
+
+
+def test_an_enhancement_whose_profile_went_meanwhile_is_written_anew(
+        tmp_path, fashion_dir, tiny, capsys, monkeypatch):
+    """Re-read at the end, a profile deleted during the search lost the search's result."""
+    from topspark_ros.core.topspark import enhance as core_enhance
+
+    model = tmp_path / 'm.json'
+    save_checkpoint(model, tiny, info={'class_names': list(FASHION_MNIST_CLASSES)})
+    data_args = ['--data-dir', str(fashion_dir)]
+    _run(capsys, ['sweep', '-m', str(model), '--grid', '32,16', '--n-eval', '40',
+                  '--n-train-steps', '0', '--early-exit-margin', '0', '--plot', ''] + data_args)
+    profile_path = tmp_path / 'm.profile.yaml'
+    real = core_enhance.enhance
+
+    def meanwhile(*args, **kwargs):
+        result = real(*args, **kwargs)
+        profile_path.unlink()
+        return result
+
+    monkeypatch.setattr(core_enhance, 'enhance', meanwhile)
+    result = _run(capsys, ['enhance', '-m', str(model), '--grid', '16', '--budget', '2',
+                           '--learn-budget', '0', '--n-val', '40', '--plot', ''] + data_args)
+    assert load_profile(profile_path).params_for(16) == result['enhanced'][0]['params']
