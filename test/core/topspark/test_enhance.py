@@ -497,6 +497,16 @@ def test_search_seeds_mix_in_the_data(data, tiny):
         enh.enhance(tiny, a, data[3][:100], [8], energy_model=ENERGY, sampler='grid')
 
 
+def _swept(tmp_path, tiny, fashion_dir, capsys) -> tuple:
+    """Save ``tiny`` as m.json and sweep it at T=32, 16; return (model, data args, profile)."""
+    model = tmp_path / 'm.json'
+    save_checkpoint(model, tiny, info={'class_names': list(FASHION_MNIST_CLASSES)})
+    data_args = ['--data-dir', str(fashion_dir)]
+    _run(capsys, ['sweep', '-m', str(model), '--grid', '32,16', '--n-eval', '40',
+                  '--n-train-steps', '0', '--early-exit-margin', '0', '--plot', ''] + data_args)
+    return model, data_args, tmp_path / 'm.profile.yaml'
+
+
 def test_two_enhance_runs_on_one_profile_keep_both_results(
         tmp_path, fashion_dir, tiny, capsys, monkeypatch):
     """
@@ -509,12 +519,7 @@ def test_two_enhance_runs_on_one_profile_keep_both_results(
     from topspark_ros.core.topspark import enhance as core_enhance
     from topspark_ros.core.topspark.profile import update_profile
 
-    model = tmp_path / 'm.json'
-    save_checkpoint(model, tiny, info={'class_names': list(FASHION_MNIST_CLASSES)})
-    data_args = ['--data-dir', str(fashion_dir)]
-    _run(capsys, ['sweep', '-m', str(model), '--grid', '32,16', '--n-eval', '60',
-                  '--n-train-steps', '0', '--early-exit-margin', '0', '--plot', ''] + data_args)
-    profile_path = tmp_path / 'm.profile.yaml'
+    model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
     real = core_enhance.enhance
 
     def meanwhile(*args, **kwargs):
@@ -570,12 +575,7 @@ def test_an_enhancement_whose_profile_went_meanwhile_is_written_anew(
     """Re-read at the end, a profile deleted during the search lost the search's result."""
     from topspark_ros.core.topspark import enhance as core_enhance
 
-    model = tmp_path / 'm.json'
-    save_checkpoint(model, tiny, info={'class_names': list(FASHION_MNIST_CLASSES)})
-    data_args = ['--data-dir', str(fashion_dir)]
-    _run(capsys, ['sweep', '-m', str(model), '--grid', '32,16', '--n-eval', '40',
-                  '--n-train-steps', '0', '--early-exit-margin', '0', '--plot', ''] + data_args)
-    profile_path = tmp_path / 'm.profile.yaml'
+    model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
     real = core_enhance.enhance
 
     def meanwhile(*args, **kwargs):
