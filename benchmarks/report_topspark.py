@@ -95,7 +95,6 @@ import argparse
 import contextlib
 from dataclasses import dataclass
 import datetime
-import fcntl
 import hashlib
 import json
 import math
@@ -461,13 +460,13 @@ class Runner:
         review). It now waits for the step and takes its result. The lock goes with the
         process that holds it, a killed driver's too.
         """
+        from topspark_ros.core.files import lock
+
         os.makedirs(os.path.dirname(folder), exist_ok=True)
         with open(folder + '.lock', 'a') as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not lock(handle.fileno(), blocking=False):
                 self.say(f'{label}: another driver is running it; waiting for its result')
-                fcntl.flock(handle, fcntl.LOCK_EX)
+                lock(handle.fileno(), blocking=True)
             yield
 
     def _stalled(self, result: Mapping, label: str, cached: bool = False,
@@ -974,9 +973,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 (on its own data set: with ``--data``, the table is the user's and goes to ``--work-dir``)."""
 DEFAULT_PLOT = os.path.join(REPO, 'docs', 'img', 'report_topspark.png')
 DEFAULT_DOCS = os.path.join(REPO, 'docs', 'results.md')
-LEARNING_RULES = ('dc', 'pair')
-"""The rules ``topspark train --learning-rule`` takes (``topspark_ros.core.stdp.config``; not
-imported here: ``--code`` decides which topspark_ros the report imports)."""
 QUICK = {'sizes': '100', 'rules': 'dc,pair', 'n_train': 1000, 'n_eval': 500, 'n_val': 500,
          'budget': 6, 'learn_budget': 0, 'learn_samples': 300, 'confirm_samples': 0,
          'n_train_steps': 10, 'grid': '350,64,32', 'enhance_grid': '32',
@@ -1084,6 +1080,8 @@ def check_settings(opts) -> tuple:
     every ``dc`` configuration, ``--n-val 0`` after the baseline) cost the work before it.
     """
     sizes = _items(opts.sizes, '--sizes', low=1)
+    from topspark_ros.core.stdp.config import LEARNING_RULES  # the topspark_ros of --code
+
     rules = _items(opts.rules, '--rules', kind=str)
     unknown = [r for r in rules if r not in LEARNING_RULES]
     if unknown:
@@ -1126,13 +1124,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 setattr(opts, key, value)
         opts.work_dir = os.path.join(opts.work_dir, 'quick')
     opts.plot, opts.docs = output_paths(opts)
+    if opts.code:
+        sys.path.insert(0, os.path.abspath(opts.code))  # copy_profile imports it here too
     try:
         sizes, rules, seeds, grid = check_settings(opts)
     except ValueError as exc:  # before any step: at full settings a typo cost hours
         parser.error(str(exc))
     opts.full_t = grid[0]
-    if opts.code:
-        sys.path.insert(0, os.path.abspath(opts.code))  # copy_profile imports it here too
     from topspark_ros.core.topspark.fanout import executor_for
 
     runner = Runner(opts.work_dir, code=opts.code, retries=opts.retries,

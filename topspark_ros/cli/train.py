@@ -10,7 +10,6 @@ model's own. ``--family converted`` trains a CNN and converts it
 learn from event windows, and the checkpoint records their encoding.
 """
 
-import json
 import sys
 from typing import Optional
 
@@ -156,8 +155,8 @@ def run(args) -> dict:
 
 def _tensor_digest(path) -> Optional[str]:
     """Return the SHA-256 of the tensors the checkpoint metadata at ``path`` names, or None."""
+    from topspark_ros.core.checkpoint import CheckpointError, read_metadata
     try:
-        with open(path, encoding='utf-8') as handle:
-            return json.load(handle)['tensors']['sha256']
-    except (OSError, ValueError, KeyError, TypeError):
+        return read_metadata(path)[0]['tensors']['sha256']
+    except CheckpointError:
         return None
