@@ -16,7 +16,8 @@ pure-Python ``rosbags`` library (no ROS needed). One topic is read:
                                             by count, ``window_events``; windows with fewer
                                             than ``window_min_events`` are dropped); one
                                             sample per window, the last (open) window of the
-                                            bag included
+                                            bag included; the windows are kept on disk
+                                            (:mod:`topspark_ros.core.events.spool`)
 ==========================================  ==================================================
 
 Without ``topic`` the bag's only topic of these types is read (an error lists them when there
@@ -73,6 +74,7 @@ from rosbags.serde import SerdeError
 from topspark_ros.core.data.dataset import DatasetError
 from topspark_ros.core.data.folder import stratified_split
 from topspark_ros.core.events.encode import EventSamples
+from topspark_ros.core.events.spool import WindowSpool
 from topspark_ros.core.preprocess import FrameSpec, Preprocessor
 
 PathLike = Union[str, os.PathLike]
@@ -496,8 +498,13 @@ def _read_frames(messages, store, msgtype: str, preprocess: Preprocessor, skip) 
     return out
 
 
-def _read_windows(messages, store, options: BagOptions, skip) -> Tuple[_Samples, tuple]:
-    """Decode packets, cut windows (module docstring); return them and the sensor size."""
+def _read_windows(messages, store, options: BagOptions, skip,
+                  spool: WindowSpool) -> Tuple[_Samples, tuple]:
+    """
+    Decode packets, cut windows (module docstring); return their times and the sensor size.
+
+    The windows go to ``spool``, in order (``items`` stays empty).
+    """
     from topspark_ros.core.events.codecs import make_decoder
     from topspark_ros.core.events.windows import CountWindower, TimeWindower
 
@@ -516,7 +523,7 @@ def _read_windows(messages, store, options: BagOptions, skip) -> Tuple[_Samples,
     def emit(windows) -> None:
         for window in windows:
             at = max(bisect.bisect_right(starts, int(window['t'].max())) - 1, 0)
-            out.items.append(window)
+            spool.append(window)
             out.stamps.append(history[at][0])
             out.times.append(history[at][1])
 
@@ -604,7 +611,8 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
                 progress(1)
 
         if topic.kind == 'events':
-            samples, sensor = _read_windows(messages(), store, options, skip)
+            spool = WindowSpool()  # closed with its last view (or with it, on an error)
+            samples, sensor = _read_windows(messages(), store, options, skip, spool)
         else:
             samples = _read_frames(messages(), store, topic.msgtype,
                                    Preprocessor(spec, crop=crop, invert=invert), skip)
@@ -660,10 +668,8 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
               'topic': topic.name, 'stamps_ns': stamps[chosen], 'times_ns': times[chosen],
               'skipped': tuple(skipped), 'unlabelled': int(unlabelled)}
     if topic.kind == 'events':
-        windows = np.empty(len(chosen), dtype=object)
-        for k, i in enumerate(chosen):
-            windows[k] = samples.items[i]
-        return BagEventSamples(images=windows, sensor_size=sensor, source=str(path), **common)
+        return BagEventSamples(images=spool.windows(chosen), sensor_size=sensor,
+                               source=str(path), **common)
     images = (np.stack([samples.items[i] for i in chosen]) if len(chosen)
               else np.zeros((0,) + spec.shape, np.uint8))
     return BagDataset(images=images, source=Path(path), **common)

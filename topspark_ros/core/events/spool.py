@@ -1,0 +1,75 @@
+"""
+Event windows kept on disk while a data set is read, and read back memory-mapped.
+
+An event camera's recording is large where its windows, as a model takes them, are not: 13
+bytes an event (:data:`~topspark_ros.core.events.EVENT_DTYPE`), 0.78 GB for 20 s at 1 Mev/s.
+A :class:`WindowSpool` writes each window to an unnamed temporary file as it is cut, and
+:meth:`WindowSpool.windows` returns the chosen ones as views of one copy-on-write memory map
+of that file. What a process holds is then the operating system's page cache, which it can
+take back, not memory that only the process can give back: reading a long bag does not grow
+with its length, and a window is brought in when a batch reads it.
+
+The file is in ``directory`` (default: Python's temporary directory, ``TMPDIR``, which must
+be on a disk, not a RAM file system, for this to save memory). It has no name from the start,
+so nothing is left behind, even by a killed process: its space is given back when the last
+view of it is dropped.
+"""
+
+import os
+import tempfile
+from typing import Optional, Sequence
+
+import numpy as np
+
+from topspark_ros.core.events import empty_events, EVENT_DTYPE
+
+
+class WindowSpool:
+    """
+    Windows of events appended to an unnamed temporary file (module docstring).
+
+    Parameters
+    ----------
+    directory
+        where the file is made (default: the temporary directory, ``TMPDIR``).
+
+    """
+
+    def __init__(self, directory: Optional[os.PathLike] = None) -> None:
+        """Make the spool's file."""
+        self._file = tempfile.TemporaryFile(dir=directory)
+        self._starts = [0]
+
+    def __len__(self) -> int:
+        """Return the number of windows appended."""
+        return len(self._starts) - 1
+
+    @property
+    def n_events(self) -> int:
+        """Return the number of events appended, over all windows."""
+        return self._starts[-1]
+
+    def append(self, window: np.ndarray) -> None:
+        """Append one window, a 1-d array of :data:`EVENT_DTYPE` (written, not kept)."""
+        if window.dtype != EVENT_DTYPE or window.ndim != 1:
+            raise ValueError(f'a window must be a 1-d array of {EVENT_DTYPE}, got '
+                             f'{window.dtype} of shape {window.shape}')
+        self._file.write(np.ascontiguousarray(window).data)
+        self._starts.append(self._starts[-1] + window.shape[0])
+
+    def windows(self, indices: Sequence[int]) -> np.ndarray:
+        """
+        Return the windows ``indices`` as an object array of event arrays, and close the spool.
+
+        Each array is a view of one copy-on-write map of the file: writing into one changes
+        only this process's copy of its pages. Nothing more can be appended.
+        """
+        starts = self._starts
+        out = np.empty(len(indices), dtype=object)
+        self._file.flush()
+        mapped = empty_events() if not starts[-1] else np.memmap(
+            self._file, dtype=EVENT_DTYPE, mode='c', shape=(starts[-1],)).view(np.ndarray)
+        self._file.close()  # the map keeps what it needs of the file
+        for k, i in enumerate(indices):
+            out[k] = mapped[starts[i]:starts[i + 1]]
+        return out
