@@ -240,3 +240,56 @@ def test_sigterm_unwinds_a_command_and_its_temporary_output_goes(tmp_path, monke
     assert 'terminated' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # no temporary, no output
     assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler back
+
+
+def test_an_interrupted_training_resumes_to_the_same_model(tmp_path, fashion_dir, monkeypatch,
+                                                           capsys):
+    """
+    `train` killed while learning (SIGTERM: timeout, systemd) goes on with --resume.
+
+    A long training lost everything to a Ctrl-C or a kill before its end. The learning state
+    is now saved when the run is interrupted (after the chunk under way) and every
+    --state-every-min; `--resume` goes on from it to the model an uninterrupted run makes,
+    refuses another run's state, and the state is removed once the checkpoint is saved.
+    """
+    import os
+    import signal
+
+    from topspark_ros.core.checkpoint import read_metadata
+    from topspark_ros.core.stdp import DiehlCookNetwork
+
+    base = ['train', '--data-dir', str(fashion_dir), '--n-train', '300', '--n-label', '100',
+            '--neurons', '20', '-T', '30', '--epochs', '2']
+    code, whole, err = _run(base + ['-o', str(tmp_path / 'whole.json')], capsys)
+    assert code == 0, err
+    learn, calls = DiehlCookNetwork.learn, []
+
+    def killed_at_the_eighth_chunk(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 8:  # in the second pass
+            os.kill(os.getpid(), signal.SIGTERM)
+        return learn(self, *args, **kwargs)
+
+    monkeypatch.setattr(DiehlCookNetwork, 'learn', killed_at_the_eighth_chunk)
+    out, state = tmp_path / 'part.json', tmp_path / 'part.training.npz'
+    code, _, err = _run(base + ['-o', str(out)], capsys)
+    assert code == 128 + signal.SIGTERM and 'terminated' in err
+    assert f'saved in {state}: run the same command with --resume' in err
+    assert state.is_file() and not out.exists()
+    monkeypatch.setattr(DiehlCookNetwork, 'learn', learn)
+
+    code, _, err = _run(base + ['-o', str(out)], capsys)
+    assert code == 2 and 'add --resume to go on from it' in err
+    code, _, err = _run(base + ['-o', str(out), '--resume', '--neurons', '21'], capsys)
+    assert code == 2 and 'other settings (config differ)' in err
+    code, _, err = _run(base + ['-o', str(out), '--resume', '--n-train', '299'], capsys)
+    assert code == 2 and 'differ' in err
+    code, resumed, err = _run(base + ['-o', str(out), '--resume'], capsys)
+    assert code == 0, err
+    assert 'resuming at pass 2, input 100' in err and resumed['resumed_at'] == {
+        'epoch': 2, 'input': 100}
+    assert not state.exists()
+    assert read_metadata(out)[0]['tensors']['sha256'] == \
+        read_metadata(whole['checkpoint'])[0]['tensors']['sha256']
+    code, _, err = _run(base + ['-o', str(tmp_path / 'new.json'), '--resume'], capsys)
+    assert code == 2 and '--resume: no training state at' in err

@@ -10,6 +10,9 @@ model's own. ``--family converted`` trains a CNN and converts it
 learn from event windows, and the checkpoint records their encoding.
 """
 
+import json
+import os
+from pathlib import Path
 import sys
 from typing import Optional
 
@@ -54,6 +57,14 @@ def add_parser(sub, parent) -> None:
                        'whose parameters enhanced for --timesteps are used to learn, label and '
                        "evaluate, and become the new model's own (recorded in the checkpoint; "
                        'default: none, the standard parameters)')
+    train.add_argument('--resume', action='store_true',
+                       help='go on from the training state an interrupted run of the same '
+                       'command left beside --output (OUTPUT.training.npz: saved every '
+                       '--state-every-min minutes of learning and when interrupted); the '
+                       'result is that of an uninterrupted run (STDP family)')
+    train.add_argument('--state-every-min', type=positive_float, default=10.0,
+                       help='minutes of learning between saves of the training state '
+                       '(default: %(default)s); it is removed once the checkpoint is saved')
     events = train.add_argument_group('event data (--dataset nmnist-synth)')
     events.add_argument('--polarity', choices=('merge', 'split', 'on', 'off'), default='merge',
                         help='STDP family: how the two event polarities map to inputs (merge: '
@@ -68,14 +79,23 @@ def add_parser(sub, parent) -> None:
 def run(args) -> dict:
     """Run ``topspark train``; return the result dict."""
     common.check_output(args.output, args.overwrite, checkpoint=True)
+    state_path = training_state_path(args.output)
     if args.family == 'converted':
+        if args.resume:
+            raise UsageError('--resume: the converted family saves no training state')
         return cli_converted.train(args)
+    if args.resume and not state_path.is_file():
+        raise UsageError(f'--resume: no training state at {state_path} (a run of this '
+                         'command leaves one when it is interrupted while learning)')
+    if not args.resume and os.path.lexists(state_path):
+        raise UsageError(f'{state_path} holds the learning of an interrupted run of this '
+                         'output: add --resume to go on from it, or remove it to start again')
     import numpy as np
 
     from topspark_ros.core.checkpoint import save_checkpoint
     from topspark_ros.core.data.dataset import split_indices
     from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
-    from topspark_ros.core.stdp.train import train
+    from topspark_ros.core.stdp.train import save_training_state, train
     from topspark_ros.core.topspark.records import params_for_profile
 
     params, enhanced = DynamicsParams(), None
@@ -119,18 +139,34 @@ def run(args) -> dict:
             'accuracy': None, 'n_eval': 0, 'eval_split': args.eval_split,
             'params_from': args.params_from, 'enhanced_params': enhanced,
             'command': common.command_line(args), **common.data_options(args, train_set)}
+    settings = _resume_settings(network, params, info, train_idx)
+    start = None
+    if args.resume:
+        start = _resumed(network, state_path, settings)
     saved = []
 
     def save_trained() -> None:  # before the evaluation: interrupting it loses no training
         path = save_checkpoint(args.output, network, info=info, replace=args.overwrite)
         saved.extend((path, _tensor_digest(path)))
+        state_path.unlink(missing_ok=True)  # the checkpoint holds it all now
+
+    def save_state(position) -> None:
+        save_training_state(state_path, network, position, settings)
 
     with common.StageBars(args) as bars:
-        trained = train(common.for_data(network, train_set, args.output),
-                        train_set.images[train_idx], train_set.labels[train_idx],
-                        timesteps=args.timesteps, n_label=n_label, epochs=epochs,
-                        seed=args.seed, batch_size=args.batch_size, eval_inputs=eval_images,
-                        eval_labels=eval_labels, progress=bars, trained=save_trained)
+        try:
+            trained = train(common.for_data(network, train_set, args.output),
+                            train_set.images[train_idx], train_set.labels[train_idx],
+                            timesteps=args.timesteps, n_label=n_label, epochs=epochs,
+                            seed=args.seed, batch_size=args.batch_size,
+                            eval_inputs=eval_images, eval_labels=eval_labels, progress=bars,
+                            trained=save_trained, start=start, save_state=save_state,
+                            state_every_s=60.0 * args.state_every_min)
+        except KeyboardInterrupt:
+            if not saved and state_path.is_file():
+                print(f'{PROG}: the learning so far is saved in {state_path}: run the same '
+                      'command with --resume to go on', file=sys.stderr)
+            raise
     result = {'command': 'train', 'seed': args.seed, 'n_samples': n_train, 'epochs': epochs,
               'n_label': n_label,
               'timesteps': args.timesteps, 'neurons': args.neurons, 'dt_ms': args.dt_ms,
@@ -142,6 +178,8 @@ def run(args) -> dict:
     if trained.n_eval:
         result.update(eval_split=args.eval_split,
                       eval_latency_ms_per_sample=1e3 * trained.eval_seconds / trained.n_eval)
+    if start is not None:
+        result['resumed_at'] = {'epoch': start.epoch + 1, 'input': start.done}
     result['checkpoint'] = str(saved[0])
     if trained.n_eval:  # the evaluation's figures join the checkpoint saved before it,
         info.update(accuracy=result['accuracy'], n_eval=result['n_eval'])
@@ -151,6 +189,49 @@ def run(args) -> dict:
             print(f'{PROG}: note: {saved[0]} was replaced while this run evaluated its model; '
                   'left as it is (the evaluation is in this output only)', file=sys.stderr)
     return result
+
+
+def training_state_path(output) -> Path:
+    """Return where a training run of the checkpoint ``output`` keeps its learning state."""
+    from topspark_ros.core.checkpoint import metadata_path
+
+    meta = metadata_path(output)
+    return meta.with_name(f'{meta.stem}.training.npz')
+
+
+def _resume_settings(network, params, info: dict, train_idx) -> dict:
+    """Return what a resumed run must share with the run it goes on from (JSON values)."""
+    import dataclasses
+    import hashlib
+
+    import numpy as np
+
+    settings = {'config': dataclasses.asdict(network.config),
+                'params': dataclasses.asdict(params), 'engine': network.engine_name,
+                'event_encoding': None if network.event_encoding is None
+                else dataclasses.asdict(network.event_encoding),
+                'train_inputs_sha256': hashlib.sha256(
+                    np.ascontiguousarray(train_idx, np.int64).tobytes()).hexdigest(),
+                **{k: info[k] for k in ('dataset', 'class_names', 'timesteps', 'n_train',
+                                        'epochs', 'n_label', 'data', 'data_options')
+                   if k in info}}
+    return json.loads(json.dumps(settings))
+
+
+def _resumed(network, state_path: Path, settings: dict):
+    """Restore the learning state at ``state_path`` into ``network``; return its position."""
+    from topspark_ros.core.stdp.train import load_training_state
+
+    arrays, position, saved = load_training_state(state_path)
+    differ = sorted(k for k in set(settings) | set(saved) if settings.get(k) != saved.get(k))
+    if differ:
+        raise UsageError(f'--resume: {state_path} is the state of a run with other settings '
+                         f"({', '.join(differ)} differ); give that run's options, or remove "
+                         'it to start again')
+    network.restore_learning_state(arrays)
+    print(f'{PROG}: resuming at pass {position.epoch + 1}, input {position.done}, from '
+          f'{state_path}', file=sys.stderr)
+    return position
 
 
 def _tensor_digest(path) -> Optional[str]:

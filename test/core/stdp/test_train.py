@@ -1,11 +1,16 @@
 """Tests of on-line STDP training (core/stdp/train.py): order, labels, evaluation, progress."""
 
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
 from topspark_ros.core.stdp.readout import assign_labels
-from topspark_ros.core.stdp.train import CHUNK, STAGES, train
+from topspark_ros.core.stdp.train import (CHUNK, load_training_state, Position,
+                                          save_training_state, STAGES, train)
 
 
 def test_learning_order_labels_and_progress(fashion_train):
@@ -85,3 +90,115 @@ def test_bad_sizes_are_refused():
         train(_Counter(), np.arange(5), np.zeros(5), timesteps=4, n_label=6)
     with pytest.raises(ValueError, match='epochs'):
         train(_Counter(), np.arange(5), np.zeros(5), timesteps=4, n_label=5, epochs=0)
+
+
+REST = STDPConfig(n_neurons=8, seed=0, between_samples='rest', rest_ms=10.0)
+"""A network whose samples carry their dynamic state on (what a resumed run must restore)."""
+
+
+def _trained(engine: str, images, labels, **kwargs) -> DiehlCookNetwork:
+    net = DiehlCookNetwork(REST, engine=engine)
+    train(net, images, labels, timesteps=12, n_label=20, epochs=2, seed=3, **kwargs)
+    return net
+
+
+@pytest.mark.parametrize('engine', ['numba', 'torch'])
+def test_a_run_resumed_from_any_saved_state_ends_as_an_uninterrupted_one(
+        fashion_train, tmp_path, engine):
+    """
+    A learning state saved at a chunk's end, loaded into a new network, learns on bit for bit.
+
+    In 'rest' mode, where each sample starts from the state the one before left.
+
+    Every state a run saves (``state_every_s=0``: after every chunk, across the two passes,
+    the second shuffled) is written to a file and read back; a new model restored from it and
+    trained from its position ends with the weights, thresholds and neuron labels of the run
+    that was never interrupted: the dynamic state, the seed stream and the pass's order all
+    went on as they would have.
+    """
+    images, labels = fashion_train.images[:130], fashion_train.labels[:130]
+    positions = []
+    whole = _trained(engine, images, labels, state_every_s=0.0,
+                     save_state=lambda position: positions.append(position))
+    assert [(p.epoch, p.done) for p in positions] == [
+        (0, 50), (0, 100), (0, 130), (1, 50), (1, 100), (1, 130)]
+    settings = {'run': 'this one'}
+    chosen = (positions[1], positions[2], positions[4]) if engine == 'numba' else positions[4:5]
+    for position in chosen:  # the torch engine's steps are slow: one, in the second pass
+        path = tmp_path / f'{position.epoch}_{position.done}.npz'
+        first = DiehlCookNetwork(REST, engine=engine)
+        train(first, images, labels, timesteps=12, n_label=20, epochs=2, seed=3,
+              save_state=lambda p: save_training_state(path, first, p, settings)
+              if p == position else None, state_every_s=0.0)
+        arrays, loaded, read_settings = load_training_state(path)
+        assert loaded == position and read_settings == settings
+        net = DiehlCookNetwork(REST, engine=engine)
+        net.restore_learning_state(arrays)
+        reported = []
+        train(net, images, labels, timesteps=12, n_label=20, epochs=2, seed=3, start=loaded,
+              progress=lambda *a: reported.append(a))
+        assert np.array_equal(net.weights, whole.weights)
+        assert np.array_equal(net.theta, whole.theta)
+        assert np.array_equal(net.readout.assignments, whole.readout.assignments)
+        assert reported[1] == ('train', 130 * position.epoch + position.done, 260)
+
+
+def test_an_interrupt_while_learning_saves_the_state_after_the_chunk(fashion_train, tmp_path):
+    """
+    Ctrl-C in the middle of a chunk: the chunk is learnt in full, then the state is saved.
+
+    SIGINT arrives while the network learns (sent from inside ``learn``); the loop holds it
+    off until the chunk is done, saves the state at the chunk's end and lets the
+    KeyboardInterrupt go on. Resumed from that state, the run ends as an uninterrupted one.
+    """
+    images, labels = fashion_train.images[:130], fashion_train.labels[:130]
+    whole = _trained('numba', images, labels)
+    net = DiehlCookNetwork(REST)
+    calls = []
+    learn = net.learn
+
+    def interrupted_learn(inputs, **kwargs):
+        calls.append(len(inputs))
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # handled where the chunk is done
+            time.sleep(0.05)
+        return learn(inputs, **kwargs)
+
+    net.learn = interrupted_learn
+    saved = []
+    path = tmp_path / 'state.npz'
+
+    def save(position):
+        saved.append(position)
+        save_training_state(path, net, position, {})
+
+    with pytest.raises(KeyboardInterrupt):
+        train(net, images, labels, timesteps=12, n_label=20, epochs=2, seed=3,
+              save_state=save)
+    assert calls == [50, 50] and [(p.epoch, p.done) for p in saved] == [(0, 100)]
+    arrays, position, _ = load_training_state(path)
+    resumed = DiehlCookNetwork(REST)
+    resumed.restore_learning_state(arrays)
+    train(resumed, images, labels, timesteps=12, n_label=20, epochs=2, seed=3, start=position)
+    assert np.array_equal(resumed.weights, whole.weights)
+    assert np.array_equal(resumed.theta, whole.theta)
+
+
+def test_a_learning_state_that_does_not_fit_is_refused(fashion_train, tmp_path):
+    """Another size, engine or a file that is no state: a clear ValueError, nothing changed."""
+    images = fashion_train.images[:60]
+    net = DiehlCookNetwork(STDPConfig(n_neurons=8, seed=0))
+    net.learn(images, timesteps=12)
+    arrays = net.learning_state()
+    other = DiehlCookNetwork(STDPConfig(n_neurons=9, seed=0))
+    with pytest.raises(ValueError, match=r'weights of shape \(784, 8\) does not fit'):
+        other.restore_learning_state(arrays)
+    with pytest.raises(ValueError, match='of the numba engine; this model runs the torch'):
+        DiehlCookNetwork(STDPConfig(n_neurons=8, seed=0),
+                         engine='torch').restore_learning_state(arrays)
+    (tmp_path / 'x.npz').write_bytes(b'not a state')
+    with pytest.raises(ValueError, match='is not a training state'):
+        load_training_state(tmp_path / 'x.npz')
+    with pytest.raises(ValueError, match='cannot resume at pass 3'):
+        train(net, images, np.zeros(60), timesteps=12, n_label=5, epochs=2,
+              start=Position(2, 0, np.random.default_rng(0).bit_generator.state))

@@ -31,7 +31,9 @@ Modules
 ``nmnist``
     a reader and writer of the N-MNIST binary format;
 ``files``
-    event files (N-MNIST ``.bin``, ``.npz``, raw packets, bags) read into one recording.
+    event files (N-MNIST ``.bin``, ``.npz``, raw packets, bags) read into one recording;
+``spool``
+    event windows kept on disk while a data set is read, read back memory-mapped.
 
 The N-MNIST-like data set made from real digits is in
 :mod:`topspark_ros.core.data.synthetic_events`.

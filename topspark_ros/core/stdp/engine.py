@@ -140,6 +140,19 @@ class Engine:
         """Forget the dynamic state carried between learning samples ('rest' mode)."""
         raise NotImplementedError
 
+    def dynamic_state(self) -> dict:
+        """
+        Return copies of the state carried between learning samples, ``{name: array}``.
+
+        Empty before the first learning call. :meth:`restore` takes it back (this engine's
+        own shapes; another engine's state is refused).
+        """
+        raise NotImplementedError
+
+    def restore(self, weights: np.ndarray, theta: np.ndarray, dynamic: dict) -> None:
+        """Set the weights, thresholds and :meth:`dynamic_state` (empty: none) saved before."""
+        raise NotImplementedError
+
     def learn(self, source, timesteps: int, const: SimulationConstants) -> tuple:
         """Learn from the samples of ``source`` in order; return ``(counts, ops)``."""
         raise NotImplementedError
@@ -226,6 +239,16 @@ _NO_TABLE = np.zeros(0, np.float64)
 _NO_VOTE = (np.zeros(0, np.int64), np.zeros(0, np.float64))
 
 
+def _restored(saved: np.ndarray, like, name: str) -> np.ndarray:
+    """Return ``saved`` with ``like``'s shape and dtype (ValueError for another shape)."""
+    saved = np.asarray(saved)
+    if tuple(saved.shape) != tuple(like.shape):
+        raise ValueError(f'a saved {name} of shape {tuple(saved.shape)} does not fit this '
+                         f"model's {tuple(like.shape)}")
+    return saved.astype(like.dtype if isinstance(like, np.ndarray) else saved.dtype,
+                        copy=False)
+
+
 class _CompiledKernel:
     """
     A numba kernel called through the compiled code of its first call's argument types.
@@ -296,6 +319,29 @@ class NumbaEngine(Engine):
     def reset_state(self) -> None:
         """Forget the dynamic state: the next learning call starts from rest (its own)."""
         self._state = None
+
+    def dynamic_state(self) -> dict:
+        """Return copies of the :class:`kernels.EngineState` learning carries (see there)."""
+        if self._state is None:
+            return {}
+        return {name: value.copy() for name, value in self._state._asdict().items()}
+
+    def restore(self, weights: np.ndarray, theta: np.ndarray, dynamic: dict) -> None:
+        """Set what :meth:`weights`, :meth:`theta` and :meth:`dynamic_state` returned."""
+        w, th = _restored(weights, self.w, 'weights'), _restored(theta, self.th, 'theta')
+        state = None
+        if dynamic:
+            fields = kernels.EngineState._fields
+            if set(dynamic) != set(fields):
+                raise ValueError(f'a learning state of {sorted(dynamic)}, not the numba '
+                                 f"engine's {sorted(fields)}")
+            like = kernels.empty_state(*self.w.shape)
+            state = kernels.EngineState(*(_restored(dynamic[name], getattr(like, name), name)
+                                          for name in fields))
+        self.w[...] = w  # everything checked: now changed
+        self.th = th.copy()
+        self._state = state
+        self._columns = ColumnStats.all_changed(self.w.shape[1])  # a cache: recomputed
 
     @staticmethod
     def _inputs(source) -> kernels.BatchInput:

@@ -83,6 +83,43 @@ class _SeedStream:
             return np.concatenate((left, self._block[:more])) if left.shape[0] \
                 else self._block[:more]
 
+    def arrays(self) -> dict:
+        """
+        Return the stream's position as arrays, for :meth:`restored`.
+
+        ``seed_stream.generator`` ``uint64 [6]``: the PCG64 state and increment (128 bits
+        each, high word first) and the generator's buffered 32 bits (flag, value);
+        ``seed_stream.block`` and ``seed_stream.next``: the block and where takes go on.
+        """
+        with self._lock:
+            state = self._rng.bit_generator.state
+            words = [w for key in ('state', 'inc')
+                     for w in divmod(int(state['state'][key]), 1 << 64)]
+            words += [int(state['has_uint32']), int(state['uinteger'])]
+            return {'seed_stream.generator': np.array(words, np.uint64),
+                    'seed_stream.block': self._block.copy(),
+                    'seed_stream.next': np.array(self._next, np.int64)}
+
+    @classmethod
+    def restored(cls, arrays: dict) -> '_SeedStream':
+        """Return a stream that goes on from the position :meth:`arrays` returned."""
+        words = [int(w) for w in np.asarray(arrays['seed_stream.generator'], np.uint64)]
+        if len(words) != 6:
+            raise ValueError(f'a seed stream state of {len(words)} words, not 6')
+        state = {'bit_generator': 'PCG64',
+                 'state': {'state': (words[0] << 64) | words[1],
+                           'inc': (words[2] << 64) | words[3]},
+                 'has_uint32': words[4], 'uinteger': words[5]}
+        block = np.array(arrays['seed_stream.block'], np.uint64)
+        at = int(arrays['seed_stream.next'])
+        if not 0 <= at <= block.shape[0]:
+            raise ValueError(f'a seed stream position {at} outside its block of {block.shape[0]}')
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = state
+        stream = cls(rng)
+        stream._block, stream._next = block, at
+        return stream
+
     def __getstate__(self) -> dict:
         """Return the state to copy or pickle: all but the lock."""
         state = self.__dict__.copy()
@@ -232,6 +269,31 @@ class DiehlCookNetwork:
     def reset_state(self) -> None:
         """Reset this model's dynamic state (potentials, traces) to rest; weights stay."""
         self._engine.reset_state()
+
+    def learning_state(self) -> dict:
+        """
+        Return what on-line learning carries from one sample to the next, ``{name: array}``.
+
+        The weights, the thresholds, the dynamic state the next sample starts from
+        (``state.*``, this engine's) and the position of the model's seed stream: with
+        :meth:`restore_learning_state` a model of the same configuration and engine learns
+        on from there as this one would, bit for bit (a training run resumed).
+        """
+        arrays = {'engine': np.array(self.engine_name), 'weights': self.weights,
+                  'theta': self.theta, **self._seed_stream.arrays()}
+        arrays.update({f'state.{k}': v for k, v in self._engine.dynamic_state().items()})
+        return arrays
+
+    def restore_learning_state(self, arrays: dict) -> None:
+        """Take back what :meth:`learning_state` returned (ValueError if it does not fit)."""
+        engine = str(arrays['engine'])
+        if engine != self.engine_name:
+            raise ValueError(f'a learning state of the {engine} engine; this model runs the '
+                             f'{self.engine_name} engine')
+        dynamic = {k[len('state.'):]: v for k, v in arrays.items() if k.startswith('state.')}
+        stream = _SeedStream.restored(arrays)
+        self._engine.restore(arrays['weights'], arrays['theta'], dynamic)
+        self._seed_stream = stream
 
     def _source(self, inputs, timesteps, params: DynamicsParams, seed):
         """Return ``(source, T)`` for a call: the engines' input of frames or spike events."""

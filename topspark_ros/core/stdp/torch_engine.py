@@ -23,7 +23,7 @@ import numpy as np
 
 from topspark_ros.core.inputs import SpikeEvents
 from topspark_ros.core.stdp import kernels
-from topspark_ros.core.stdp.engine import Engine, SimulationConstants
+from topspark_ros.core.stdp.engine import _restored, Engine, SimulationConstants
 from topspark_ros.core.stdp.rng import poisson_batch
 import torch
 
@@ -109,6 +109,29 @@ class TorchEngine(Engine):
     def reset_state(self) -> None:
         """Forget the dynamic state carried between learning samples ('rest' mode)."""
         self._state = None
+
+    def dynamic_state(self) -> dict:
+        """Return copies of the :class:`_State` learning carries, as numpy arrays."""
+        if self._state is None:
+            return {}
+        return {name: value.cpu().numpy().copy() for name, value in vars(self._state).items()}
+
+    def restore(self, weights: np.ndarray, theta: np.ndarray, dynamic: dict) -> None:
+        """Set what :meth:`weights`, :meth:`theta` and :meth:`dynamic_state` returned."""
+        w, th = _restored(weights, self.w, 'weights'), _restored(theta, self.th, 'theta')
+        state = None
+        if dynamic:
+            n_in, n = self.w.shape
+            state = _State(1, n_in, n, np.zeros(kernels.N_PAR), self.device)
+            if set(dynamic) != set(vars(state)):
+                raise ValueError(f'a learning state of {sorted(dynamic)}, not the torch '
+                                 f"engine's {sorted(vars(state))}")
+            for name, like in vars(state).items():
+                setattr(state, name, torch.as_tensor(
+                    _restored(dynamic[name], like, name), device=self.device).to(like.dtype))
+        self.w = torch.as_tensor(w, device=self.device).float()  # everything checked
+        self.th = torch.as_tensor(th, device=self.device).double()
+        self._state = state
 
     def _dense(self, source, timesteps: int) -> torch.Tensor:
         """Return the input spikes of ``source`` as ``float64 [T, B, n_inputs]`` on the device."""

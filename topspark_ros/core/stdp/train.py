@@ -18,11 +18,14 @@ Inference runs through :func:`~topspark_ros.core.topspark.evaluate.evaluate` in 
 """
 
 from dataclasses import dataclass
+import json
 import time
 from typing import Callable, Optional
 
 import numpy as np
 
+from topspark_ros.core.files import written_atomically
+from topspark_ros.core.signals import signals_deferred
 from topspark_ros.core.stdp.readout import assign_labels
 from topspark_ros.core.topspark.evaluate import evaluate
 
@@ -60,11 +63,73 @@ class TrainResult:
     eval_seconds: Optional[float] = None
 
 
+@dataclass(frozen=True)
+class Position:
+    """
+    How far the learning stage has got: what a resumed run starts from.
+
+    Attributes
+    ----------
+    epoch
+        the pass under way (0 is the first).
+    done
+        inputs of that pass learnt from (a multiple of :data:`CHUNK`, or all of them).
+    order
+        the state of the passes' order generator when that pass began (its bit generator's
+        ``state``), from which the pass's order is drawn again.
+
+    """
+
+    epoch: int
+    done: int
+    order: dict
+
+
+STATE_FORMAT = 1
+"""Version of the training-state files :func:`save_training_state` writes."""
+
+
+def save_training_state(path, network, position: Position, settings: dict) -> None:
+    """
+    Write ``network``'s learning state at ``position`` to ``path`` (``.npz``), atomically.
+
+    ``network`` is a :class:`~topspark_ros.core.stdp.DiehlCookNetwork` (its
+    :meth:`learning_state`); ``settings`` what a resumed run must match (JSON-serialisable).
+    No pickles: arrays, and the rest as JSON text.
+    """
+    meta = {'format': STATE_FORMAT, 'epoch': position.epoch, 'done': position.done,
+            'order': position.order, 'settings': settings}
+    with written_atomically(path) as temporary:
+        with open(temporary, 'wb') as handle:
+            np.savez(handle, meta=np.array(json.dumps(meta)), **network.learning_state())
+
+
+def load_training_state(path) -> tuple:
+    """
+    Return ``(arrays, position, settings)`` of a file :func:`save_training_state` wrote.
+
+    ``arrays`` go to :meth:`restore_learning_state`. Raises ValueError for a file that is no
+    such state (naming it).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        meta = json.loads(str(arrays.pop('meta')))
+        if meta.get('format') != STATE_FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, not {STATE_FORMAT}")
+        position = Position(int(meta['epoch']), int(meta['done']), meta['order'])
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f'{path} is not a training state this version reads ({exc})') from None
+    return arrays, position, meta['settings']
+
+
 def train(model, inputs, labels: np.ndarray, *, timesteps: int, n_label: int,
           epochs: int = 1, seed: int = 0, batch_size: int = 256, eval_inputs=None,
           eval_labels: Optional[np.ndarray] = None,
           progress: Callable[[str, int, int], None] = lambda stage, n, total: None,
-          trained: Callable[[], None] = lambda: None) -> TrainResult:
+          trained: Callable[[], None] = lambda: None, start: Optional[Position] = None,
+          save_state: Optional[Callable[[Position], None]] = None,
+          state_every_s: float = 600.0) -> TrainResult:
     """
     Train ``model`` on ``inputs`` at ``timesteps``, label its neurons, evaluate (module doc).
 
@@ -92,6 +157,16 @@ def train(model, inputs, labels: np.ndarray, *, timesteps: int, n_label: int,
     trained
         called once the model is trained and labelled, before the evaluation: the CLI saves
         the checkpoint there, so an evaluation interrupted (or failing) loses no training.
+    start
+        where the learning stage goes on from (a resumed run; the model's learning state
+        restored by the caller); None: from the beginning.
+    save_state, state_every_s
+        ``save_state(position)`` saves the learning state reached (the CLI writes
+        :func:`save_training_state`): called every ``state_every_s`` seconds of learning, at
+        a chunk's end, and when the learning stage is interrupted (KeyboardInterrupt or the
+        CLI's SIGTERM) while learning or labelling, after the chunk under way (the signal
+        waits for it), before the interruption goes on. A run resumed at the end of the
+        learning stage labels and evaluates.
 
     """
     if not 1 <= n_label <= len(inputs):
@@ -101,18 +176,38 @@ def train(model, inputs, labels: np.ndarray, *, timesteps: int, n_label: int,
     total = epochs * len(inputs)
     progress('train', 0, total)
     order = np.random.default_rng(seed)
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        shown = inputs if epoch == 0 else inputs[order.permutation(len(inputs))]
-        for first in range(0, len(shown), CHUNK):
-            model.learn(shown[first:first + CHUNK], timesteps=timesteps)
-            progress('train', min(CHUNK, len(shown) - first), total)
-    learn_seconds = time.perf_counter() - start
-
-    progress('label', 0, n_label)
-    counts = evaluate(model, inputs[:n_label], timesteps=timesteps, batch_size=batch_size,
-                      seed=seed + 1, seed_by='sample',
-                      progress=lambda n: progress('label', n, n_label)).evidence
+    if start is None:
+        start = Position(0, 0, order.bit_generator.state)
+    elif not (0 <= start.epoch < epochs and 0 <= start.done <= len(inputs)):
+        raise ValueError(f'cannot resume at pass {start.epoch + 1}, input {start.done}: the '
+                         f'training has {epochs} pass(es) of {len(inputs)} inputs')
+    if start.epoch or start.done:  # a resumed run's bar starts where the run stopped
+        progress('train', start.epoch * len(inputs) + start.done, total)
+    order.bit_generator.state = start.order
+    began = time.perf_counter()
+    saved_at, reached = time.monotonic(), start
+    try:
+        for epoch in range(start.epoch, epochs):
+            drawn_from = order.bit_generator.state
+            shown = inputs if epoch == 0 else inputs[order.permutation(len(inputs))]
+            for first in range(start.done if epoch == start.epoch else 0, len(shown), CHUNK):
+                done = min(first + CHUNK, len(shown))
+                with signals_deferred(save_state is not None):  # a chunk learnt in full
+                    model.learn(shown[first:done], timesteps=timesteps)
+                    reached = Position(epoch, done, drawn_from)
+                progress('train', done - first, total)
+                if save_state is not None and time.monotonic() - saved_at >= state_every_s:
+                    save_state(reached)
+                    saved_at = time.monotonic()
+        learn_seconds = time.perf_counter() - began
+        progress('label', 0, n_label)
+        counts = evaluate(model, inputs[:n_label], timesteps=timesteps, batch_size=batch_size,
+                          seed=seed + 1, seed_by='sample',
+                          progress=lambda n: progress('label', n, n_label)).evidence
+    except KeyboardInterrupt:  # while learning or labelling: what was learnt is kept
+        if save_state is not None and reached != start:
+            save_state(reached)
+        raise
     model.readout = assign_labels(counts, labels[:n_label], model.n_classes)
     trained()
     if eval_inputs is None:
