@@ -307,3 +307,66 @@ def test_two_pipelines_in_namespaces_keep_their_statuses_and_learnt_weights_apar
     assert paths['camB'] != paths['camA']
     assert online_save_path({'save_path': '', 'model_path': str(MODEL)}, str) == \
         str(tmp_path / 'topspark_ros' / 'stdp_fmnist_n400_online.json')  # /classifier: as ever
+
+
+def test_power_is_right_across_a_clock_that_starts_late_and_leaps(ros) -> None:
+    """
+    Classifications before the first /clock, and a /clock that leaps forward 285 s.
+
+    The first window held every classification made before the clock ran and lasted a few
+    ms (0.0103 W for 1.4e-5, and a controller under a power cap cut T); the window spanning
+    the leap reported its energy over 285 s (260 times too low) and said no classifications
+    were arriving (a user review). Both windows are dropped now, their inferences counted in
+    the totals, and every published power is its window's energy over its simulated length.
+    """
+    from rclpy.parameter import Parameter
+    from rclpy.time import Time
+    from rosgraph_msgs.msg import Clock
+
+    from topspark_ros.core.energy import EnergyModel, OpCounts
+    from topspark_ros.msg import Classification, EnergyEstimate
+    from topspark_ros.nodes.energy_monitor import EnergyMonitorNode
+    context, executor, spin_until = ros
+    monitor = EnergyMonitorNode(context=context, parameter_overrides=[
+        Parameter('use_sim_time', value=True), Parameter('publish_rate_hz', value=1.0),
+        Parameter('energy_source', value='model')])
+    executor.add_node(monitor)
+    probe = _probe(context, executor)
+    clock = probe.create_publisher(Clock, '/clock', 10)
+    results = probe.create_publisher(Classification, 'classification', 10)
+    estimates = []
+    probe.create_subscription(EnergyEstimate, 'energy', estimates.append, 10)
+    statuses = _statuses(probe, 'energy_monitor: energy estimate')
+    count = [0]
+
+    def classify(n: int) -> None:
+        for _ in range(n):  # one at a time: the subscription keeps 10
+            results.publish(Classification(accumulates=5000, neuron_updates=400,
+                                           timesteps_used=16, timestep_budget=16))
+            count[0] += 1
+            assert spin_until(lambda: monitor._meter._count == count[0])
+
+    def run(start_ns: int, steps: int) -> None:  # 10 classifications per simulated second
+        for k in range(steps):
+            now = Time(nanoseconds=start_ns + k * 100_000_000)
+            clock.publish(Clock(clock=now.to_msg()))
+            assert spin_until(lambda: monitor.get_clock().now().nanoseconds == now.nanoseconds)
+            classify(1)
+
+    classify(80)  # a bag restarted with --clock: results before its first /clock
+    start_ns = 1000 * 10**9
+    run(start_ns, 40)
+    run(start_ns + 285 * 10**9, 40)  # /clock leaps 285 s forward
+    assert spin_until(lambda: len(estimates) >= 6, timeout_s=10.0)
+    rate_w = 10 * EnergyModel('cmos45_fp32').estimate(
+        OpCounts(accumulates=5000, neuron_updates=400)).compute_j
+    for estimate in estimates:
+        assert estimate.window_s <= 1.0 + 1e-6
+        if estimate.window_inferences:
+            assert estimate.average_power_w == pytest.approx(rate_w, rel=0.35)
+    last = estimates[-1]  # the totals keep the inferences of the dropped windows
+    assert last.inference_count > 80 + 40
+    assert last.cumulative_energy_j == pytest.approx(rate_w / 10 * last.inference_count,
+                                                     rel=1e-9)
+    assert all('no classifications' not in s.message for s in statuses), \
+        [s.message for s in statuses]

@@ -13,7 +13,9 @@ arriving). The operation counts of every classification are re-priced here
 (:mod:`topspark_ros.core.topspark.meter`), so the monitor can report under another preset
 than the classifier. Windows, estimated power and rates are timed on the node clock: simulated
 time under ``use_sim_time`` (a bag replayed at any rate gives the recorded figures), where
-nothing is published before the first ``/clock`` message. Measured figures are of the machine
+nothing is published before the first ``/clock`` message; a window in which the clock went
+back (a bag looped) or leapt forward (a later bag, a seek) is dropped, its inferences kept
+in the totals. Measured figures are of the machine
 running now, timed on its monotonic clock.
 
 A meter that is missing or stops reading never stops the monitor: the estimates are published
@@ -24,6 +26,8 @@ without measured figures and ``/diagnostics`` says why (WARN for a meter chosen 
 import math
 from typing import Optional
 
+from rclpy.clock import JumpThreshold
+from rclpy.duration import Duration
 from rclpy.node import Node
 
 from topspark_ros.conversions.results import energy_report_to_msg
@@ -34,6 +38,10 @@ from topspark_ros.msg import Classification, EnergyEstimate
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
+
+JUMP_MIN_S = 2.0
+"""The least leap of the node clock forward that starts a new window (at least two windows):
+a bag played with ``--clock`` moves its clock in steps of a fraction of a second."""
 
 PARAMS = (
     Param('energy_preset', 'cmos45_fp32', 'Hardware preset the estimates assume.',
@@ -106,6 +114,10 @@ class EnergyMonitorNode(Node):
         self._diag_pub = self._diagnostics.publisher
         self.create_subscription(Classification, 'classification', self._on_classification, 10)
         self.create_timer(1.0 / p['publish_rate_hz'], self._publish)
+        leap_s = max(JUMP_MIN_S, 2.0 / p['publish_rate_hz'])
+        self._jumps = self.get_clock().create_jump_callback(JumpThreshold(
+            min_forward=Duration(nanoseconds=round(leap_s * 1e9)), min_backward=None,
+            on_clock_change=False), post_callback=self._clock_leapt)
         if self._power is not None:
             self.create_timer(1.0 / p['power_sample_hz'], self._sample_power)
 
@@ -189,10 +201,11 @@ class EnergyMonitorNode(Node):
         ops = OpCounts(accumulates=msg.accumulates, macs=msg.macs,
                        neuron_updates=msg.neuron_updates,
                        plasticity_updates=msg.plasticity_updates)
+        now_s = self._now_s()
+        started = self._started(now_s)  # before the window takes the inference
         self._meter.add(ops, msg.timesteps_used)
         self._dropped = max(self._dropped, msg.frames_dropped)
-        now_s = self._now_s()
-        if self._started(now_s):
+        if started:
             self._last_seen_s = now_s
 
     def _now_s(self) -> float:
@@ -200,12 +213,34 @@ class EnergyMonitorNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _started(self, now_s: float) -> bool:
-        """Return whether the clock runs; the first window starts when it starts."""
+        """
+        Return whether the clock runs; the first window starts when it starts.
+
+        Inferences before the first ``/clock`` count in the totals, not in a window: they
+        made the first window's power that of all of them in its first milliseconds (700
+        times too high, and a controller under a power cap cut T for it; a user review).
+        """
         if now_s <= 0.0:
             return False
         if self._meter.start_s <= 0.0:
             self._meter.start_s = now_s
+            self._meter.restart(now_s)
         return True
+
+    def _clock_leapt(self, jump) -> None:
+        """
+        Start a new window where the clock leapt forward (a later bag, a seek).
+
+        The window in progress spanned the leap: its power was its energy over the leap
+        (260 times too low, and "no classifications arriving" while they were; a user
+        review). Its inferences stay in the totals; the silence is counted without the leap.
+        """
+        now_s = self._now_s()
+        if now_s <= 0.0 or self._meter.start_s <= 0.0:
+            return  # the clock's start: _started opens the first window
+        self._meter.restart(now_s)
+        if self._last_seen_s is not None:
+            self._last_seen_s += jump.delta.nanoseconds * 1e-9
 
     def _publish(self) -> None:
         now_s = self._now_s()

@@ -125,7 +125,7 @@ class EnergyMeter:
 
     def restart(self, now_s: float) -> None:
         """
-        Start a new window at ``now_s``: the clock went back (a replayed bag looped).
+        Start a new window at ``now_s``: the clock went back (a replayed bag looped) or leapt.
 
         The inferences of the window in progress stay in the totals; its power is not
         reported (over a window that ended before it began it was nonsense: 126 kW for 43 uW
