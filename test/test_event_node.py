@@ -564,3 +564,51 @@ def test_the_player_readies_its_encoder_before_the_first_packet(ros, tmp_path,
         assert encodes and player.published == 0  # encoded once, nothing published yet
     finally:
         player.destroy_node()
+
+
+@needs_msgs
+def test_a_player_on_sim_time_waits_for_the_clock(ros, tmp_path) -> None:
+    """
+    Under use_sim_time the player starts with the first /clock, stamped in its time.
+
+    It started at once on a clock reading 0: its packets were stamped from 0 (the first one,
+    exactly 0, counted as unstamped), and when /clock came at 1000 s every packet was overdue
+    and the stream went out 3.5 times too fast (a review of sim time).
+    """
+    from event_camera_msgs.msg import EventPacket
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.time import Time
+    from rosgraph_msgs.msg import Clock
+
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+    from topspark_ros.nodes.event_player import EventPlayerNode
+    context, executor, spin_until = ros
+    path = tmp_path / 'sim.npz'
+    write_event_file(path, EventRecording(_events(3000, 400_000, seed=6), *SENSOR))
+    probe = Node('probe', context=context)
+    received = []
+    probe.create_subscription(EventPacket, 'events', received.append, QoSProfile(
+        depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+    clock = probe.create_publisher(Clock, '/clock', 10)
+    executor.add_node(probe)
+    player = EventPlayerNode(context=context, parameter_overrides=[
+        Parameter('file', value=str(path)), Parameter('reliability', value='reliable'),
+        Parameter('depth', value=1000), Parameter('wait_for_subscribers', value=1),
+        Parameter('packet_ms', value=20.0), Parameter('use_sim_time', value=True)])
+    executor.add_node(player)
+    spin_until(lambda: False, timeout_s=1.0)
+    assert received == []  # no /clock yet: nothing played
+    start_ns, wall = 1000 * 10**9, time.monotonic()
+    while time.monotonic() - wall < 3.0 and len(received) < 20:
+        elapsed_ns = round((time.monotonic() - wall) * 1e9)
+        clock.publish(Clock(clock=Time(nanoseconds=start_ns + elapsed_ns).to_msg()))
+        spin_until(lambda: False, timeout_s=0.005)
+        if time.monotonic() - wall < 0.2:
+            assert len(received) <= 12  # at the clock's rate: 20 ms packets, not a burst
+    assert spin_until(lambda: len(received) == player.packets_per_pass == 20, timeout_s=5.0)
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in received]
+    assert 1000.0 <= stamps[0] < 1000.2 and stamps == sorted(stamps)
+    player.destroy_node()
+    probe.destroy_node()

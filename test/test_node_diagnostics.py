@@ -154,7 +154,9 @@ def test_rates_and_power_follow_sim_time_at_twice_real_speed(ros) -> None:
     from rosgraph_msgs.msg import Clock
 
     from topspark_ros.core.energy import EnergyModel, OpCounts
-    from topspark_ros.msg import Classification, EnergyEstimate
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+
+    from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
     from topspark_ros.nodes.energy_monitor import EnergyMonitorNode
     from topspark_ros.nodes.timestep_controller import TimestepControllerNode
     context, executor, spin_until = ros
@@ -170,8 +172,10 @@ def test_rates_and_power_follow_sim_time_at_twice_real_speed(ros) -> None:
     probe = _probe(context, executor)
     clock = probe.create_publisher(Clock, '/clock', 10)
     results = probe.create_publisher(Classification, 'classification', 10)
-    estimates = []
+    estimates, commands = [], []
     probe.create_subscription(EnergyEstimate, 'energy', estimates.append, 10)
+    probe.create_subscription(TimestepCommand, 'timestep', commands.append,
+                              QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
     rate = _statuses(probe, 'energy_monitor: energy estimate')
     start_wall, start_ns = time.monotonic(), 1000 * 10**9 + 50_000_000
     for k in range(31):
@@ -190,6 +194,9 @@ def test_rates_and_power_follow_sim_time_at_twice_real_speed(ros) -> None:
                           and monitor._last_seen_s != before[1])
     # Controller: arrival rate on simulated time (5 Hz), not on the wall clock (10 Hz).
     assert controller._signals.rate_hz == pytest.approx(5.0, rel=1e-6)
+    # Its first T, chosen before the first /clock, is stamped again once the clock runs (it
+    # kept stamp 0 for whole runs; a review of sim time).
+    assert commands and Time.from_msg(commands[-1].header.stamp).nanoseconds >= start_ns
     # Monitor: every window's power is its energy over its simulated length.
     assert spin_until(lambda: len(estimates) >= 5, timeout_s=10.0)
     for previous, estimate in zip(estimates, estimates[1:]):
@@ -370,3 +377,35 @@ def test_power_is_right_across_a_clock_that_starts_late_and_leaps(ros) -> None:
                                                      rel=1e-9)
     assert all('no classifications' not in s.message for s in statuses), \
         [s.message for s in statuses]
+
+
+def test_a_node_on_sim_time_says_it_waits_for_the_clock(ros, monkeypatch) -> None:
+    """
+    use_sim_time and no /clock (a bag played without --clock): a WARN says so, until it comes.
+
+    Every timed output (energy, heartbeats, diagnostics) waited for the clock in silence: no
+    status, no log line (a review of sim time).
+    """
+    from rclpy.parameter import Parameter
+    from rclpy.time import Time
+    from rosgraph_msgs.msg import Clock
+
+    from topspark_ros.nodes import diagnostics
+    from topspark_ros.nodes.energy_monitor import EnergyMonitorNode
+    context, executor, spin_until = ros
+    monkeypatch.setattr(diagnostics, 'CLOCK_WAIT_S', 0.2)
+    monitor = EnergyMonitorNode(context=context, parameter_overrides=[
+        Parameter('use_sim_time', value=True), Parameter('energy_source', value='model')])
+    executor.add_node(monitor)
+    probe = _probe(context, executor)
+    clock = probe.create_publisher(Clock, '/clock', 10)
+    seen = _statuses(probe, 'energy_monitor: energy estimate')
+    assert spin_until(lambda: len(seen) >= 2, timeout_s=5.0)
+    assert seen[0].level == diagnostics.WARN and 'waiting for /clock' in seen[0].message
+    assert 'none came in 0.4 s' in seen[1].message
+    clock.publish(Clock(clock=Time(nanoseconds=10**12).to_msg()))
+    assert spin_until(lambda: monitor.get_clock().now().nanoseconds == 10**12)
+    spin_until(lambda: False, timeout_s=0.5)
+    waited = len(seen)
+    spin_until(lambda: False, timeout_s=0.6)
+    assert len([s for s in seen if 'waiting for /clock' in s.message]) == waited

@@ -17,11 +17,14 @@ configures, or failed to, still reports), which publishes one ``DiagnosticStatus
 from typing import Callable, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 LEVELS = (OK, WARN, ERROR)
 """The levels by number (0, 1, 2: those of :mod:`topspark_ros.core.pipeline`)."""
 NO_HARDWARE = 'none'  # diagnostic_updater: "for devices that do not have a HW_ID"
+CLOCK_WAIT_S = 5.0
+"""Steady seconds between the warnings of a node on ``use_sim_time`` that no ``/clock`` came."""
 
 
 class Diagnostics:
@@ -33,6 +36,11 @@ class Diagnostics:
     time under ``use_sim_time``), a new value of the parameter applying at once, and by
     :meth:`publish_now`; without them the node calls :meth:`publish` itself.
     ``hardware_id()`` returns the device named in each status.
+
+    Under ``use_sim_time`` those timers wait for the first ``/clock``; until it comes, a
+    status ``WARN`` "waiting for /clock" is published and logged every
+    :data:`CLOCK_WAIT_S` seconds of the steady clock (a bag played without ``--clock`` left
+    every timed output of the pipeline silent, and nothing said why; a review of sim time).
     """
 
     def __init__(self, node, task: str, hardware_id: Callable[[], str],
@@ -48,6 +56,11 @@ class Diagnostics:
                                             self.publish_now, callback_group=callback_group)
             node.add_post_set_parameters_callback(lambda changes: [
                 self._set_period(c.value) for c in changes if c.name == period_parameter])
+        self._clock_watch, self._clock_waited_s = None, 0.0
+        if node.get_parameter('use_sim_time').value:
+            self._clock_watch = node.create_timer(
+                CLOCK_WAIT_S, self._check_clock, callback_group=callback_group,
+                clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     @property
     def name(self) -> str:
@@ -60,6 +73,18 @@ class Diagnostics:
         entry flipping between them (diagnostic_updater's ``use_fqn``; a user review).
         """
         return f'{self._node.get_fully_qualified_name().lstrip("/")}: {self._task}'
+
+    def _check_clock(self) -> None:
+        """Warn while the node's simulated clock has not started; stop once it has."""
+        if self._node.get_clock().now().nanoseconds > 0:
+            self._clock_watch.cancel()
+            return
+        self._clock_waited_s += CLOCK_WAIT_S
+        message = (f'waiting for /clock: use_sim_time is true and none came in '
+                   f'{self._clock_waited_s:g} s (a bag played without --clock?); the '
+                   "node's timed outputs start with it")
+        self._node.get_logger().warn(message, throttle_duration_sec=60.0)
+        self.publish(WARN, message)
 
     def _set_period(self, period_s: float) -> None:
         self._timer.timer_period_ns = int(period_s * 1e9)

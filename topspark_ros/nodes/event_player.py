@@ -12,7 +12,8 @@ first event's time, ``P`` the packet length: :mod:`topspark_ros.core.events.pack
 is published once its interval has elapsed, at
 wall time ``start + (k + 1) P / rate``; time slices without events publish nothing. Its header
 stamp is ``start + (t_first - t0) / rate`` (``t_first``: its first event), i.e. the event
-times replayed on the node's clock; ``seq`` counts the published packets (0, 1, 2, ...). A
+times replayed on the node's clock (under ``use_sim_time`` it starts with the first
+``/clock``: before it, the clock reads 0); ``seq`` counts the published packets (0, 1, 2, ...). A
 thread of the node publishes (named ``event_player``), not the executor's timers, so the stream
 keeps its schedule in a process whose executor is busy with other nodes (the event demo); after
 a stall it catches up at most :data:`MAX_BURST` packets per packet period, and ``lag_s`` says
@@ -328,8 +329,8 @@ class EventPlayerNode(Node):
         """Publish every packet whose interval has elapsed; return the seconds to the next."""
         now = self.get_clock().now().nanoseconds
         if self._start_ns is None:
-            if not self._waiting.ready(self._pub.get_subscription_count()):
-                return WAKE_S
+            if not self._waiting.ready(self._pub.get_subscription_count()) or now <= 0:
+                return WAKE_S  # (0: use_sim_time and no /clock yet; the stream starts with it)
             self._start_ns = now
         burst = 0
         while not self.finished and not self._closing:

@@ -366,7 +366,10 @@ class TimestepControllerNode(LifecycleNode):
         """
         if not self._active:
             return
-        if self._chosen is None or self._chosen[0] != choice.timesteps:
+        if self._chosen is None or self._chosen[0] != choice.timesteps \
+                or not (self._chosen[1].sec or self._chosen[1].nanosec):
+            # (a stamp 0: chosen before the first /clock under use_sim_time; restamped once
+            # the clock runs, where it stayed 0 for whole runs: a review of sim time)
             self._chosen = (choice.timesteps, self.get_clock().now().to_msg())
         msg = choice_to_msg(choice, self._selector.profile.preset)
         msg.header.stamp = self._chosen[1]
