@@ -215,6 +215,46 @@ def test_lost_packets_show_in_diagnostics(ros) -> None:
 
 
 @needs_msgs
+def test_duplicates_and_a_second_sensor_on_the_topic_show_in_diagnostics(ros) -> None:
+    """
+    Packets that come twice, and packets of another sensor between a camera's: WARN.
+
+    Both restarted the event windows (all output lost with every packet repeated) while
+    /diagnostics said OK 'classifying' (a user review). Duplicates are dropped and counted;
+    restarts of the stream, more than one a status, are warned about.
+    """
+    import copy
+
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, diagnostics_period_s=100.0)
+    probe = _probe(context, executor)
+    arrays = []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', arrays.append, 10)
+    node.trigger_configure()
+    node.trigger_activate()
+    packets = _packets(_events(600, 60_000, seed=11), 10_000)
+    for msg, _ in packets:
+        node._on_packet(msg)
+        node._on_packet(msg)
+    assert spin_until(lambda: node._diagnostics.publisher.get_subscription_count() > 0)
+    node._diagnostics.publish_now()
+    stray = copy.deepcopy(packets[0][0])
+    stray.width, stray.height = 640, 480
+    for msg, _ in packets[:3]:  # a second camera's packets between this one's
+        node._on_packet(stray)
+        node._on_packet(msg)
+    node._diagnostics.publish_now()
+    assert spin_until(lambda: len(arrays) >= 2)
+    duplicates, sensors = (a.status[0] for a in arrays[:2])
+    assert duplicates.level == DiagnosticStatus.WARN
+    assert f'{len(packets)} duplicate event packets dropped' in duplicates.message
+    assert {kv.key: kv.value for kv in duplicates.values}['windower_restarts'] == '0'
+    assert sensors.level == DiagnosticStatus.WARN and '6 new sensors or encodings' in \
+        sensors.message, sensors.message
+
+
+@needs_msgs
 def test_backlog_keeps_the_newest_windows_and_counts_drops(ros) -> None:
     """While the model is busy, packets are still decoded; the oldest windows are dropped."""
     context, executor, spin_until = ros

@@ -601,11 +601,13 @@ class ClassifierPipeline:
 
         :data:`ERROR` while the last configure failed (with its reason); :data:`WARN` while
         not ``active`` (the message is the lifecycle ``state``), and while errors, lost event
-        packets or corrupt event time stamps happened since the previous status (so a WARN
-        clears once they stop); :data:`OK` otherwise. ``values``: the counters, the frame
-        gaps, in event mode the event stream's counters, which never go back (see
-        :meth:`~topspark_ros.core.events.stream.EventStream.stats`), then ``timesteps`` (of
-        the next input), ``model``, ``device``, ``input_mode`` and ``lifecycle_state``.
+        packets, corrupt event time stamps, duplicate packets or more than one restart of the
+        event stream (a new sensor or encoding, time going back) happened since the previous
+        status (so a WARN clears once they stop); :data:`OK` otherwise. ``values``: the
+        counters, the frame gaps, in event mode the event stream's counters, which never go
+        back (see :meth:`~topspark_ros.core.events.stream.EventStream.stats`), then
+        ``timesteps`` (of the next input), ``model``, ``device``, ``input_mode`` and
+        ``lifecycle_state``.
         """
         with self._lock:
             values = dict(self.counts)
@@ -637,6 +639,16 @@ class ClassifierPipeline:
             if corrupt > 0:
                 level = max(level, WARN)
                 message = f'{message}; {corrupt} corrupt event time stamps refused'
+            # A stream started afresh more than once a status (packets of two sensors or
+            # encodings on the topic, a driver restarting), or packets coming twice: each
+            # restart loses the window in progress, and all of them were silent (a review).
+            for name, what in (('decoder_restarts', 'new sensors or encodings'),
+                               ('windower_restarts', 'restarts of the event time'),
+                               ('packets_duplicate', 'duplicate event packets dropped')):
+                recent = self._recent.since(name, events.get(name, 0))
+                if recent > (0 if name == 'packets_duplicate' else 1):
+                    level = max(level, WARN)
+                    message = f'{message}; {recent} {what}'
             values.update(events)
         settings = self.values()
         values.update(timesteps=self.current_timesteps(Settings.from_values(settings)),

@@ -48,3 +48,31 @@ def test_packets_over_max_packet_bytes_are_refused_and_counted():
     assert (stats['packets_received'], stats['packets'], stats['packets_refused'],
             stats['bytes_refused']) == (2, 1, 1, len(big))
     assert EventStream(window_us=1000).max_packet_bytes is None  # bounded by its user
+
+
+def test_duplicate_packets_are_dropped_and_counted():
+    """
+    Every packet twice (a bridge that repeats messages): the windows of a clean stream.
+
+    Decoded again, a duplicate's events went back in time, which restarted the windows: with
+    every packet repeated no window was ever completed, and nothing said so (a user review).
+    """
+    events = random_events(3000, 100_000, seed=4)
+    packets = [encode_evt3(events[k:k + 300], width=34, height=34)
+               for k in range(0, 3000, 300)]
+    clean, doubled = (EventStream(window_us=10_000, min_events=1) for _ in range(2))
+    made, got = [], []
+    for seq, data in enumerate(packets):
+        clean.push(data, encoding='evt3', width=34, height=34, seq=seq, tag=seq)
+        made += [(w.events.tobytes(), w.tag) for w in clean.pop(100)]
+        for _ in range(2):
+            doubled.push(data, encoding='evt3', width=34, height=34, seq=seq, tag=seq)
+            got += [(w.events.tobytes(), w.tag) for w in doubled.pop(100)]
+    assert len(made) >= 8 and got == made
+    stats = doubled.stats()
+    assert (stats['packets_received'], stats['packets_duplicate'], stats['packets']) == (
+        20, 10, 10)
+    assert stats['windower_restarts'] == 0 and stats['packets_lost'] == 0
+    # A driver that restarts (seq from 0 again, another packet) is no duplicate.
+    doubled.push(packets[0], encoding='evt3', width=34, height=34, seq=0)
+    assert doubled.stats()['packets_duplicate'] == 10

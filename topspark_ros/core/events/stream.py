@@ -104,8 +104,9 @@ class EventStream:
         self._decoder = None
         self._key = None
         self._last_t = None
-        self.counts = {'packets_received': 0, 'windows': 0, 'windows_dropped': 0,
-                       'decoder_restarts': 0, 'windower_restarts': 0}
+        self._last_packet = None  # (seq, size in bytes) of the last packet decoded
+        self.counts = {'packets_received': 0, 'packets_duplicate': 0, 'windows': 0,
+                       'windows_dropped': 0, 'decoder_restarts': 0, 'windower_restarts': 0}
 
     def _restart_windows(self) -> None:
         """Start windowing afresh (a new stream): the open window and the history go."""
@@ -138,8 +139,19 @@ class EventStream:
         Returns the number of windows it completed (now waiting for :meth:`pop`). Raises
         :class:`~topspark_ros.core.events.codecs.EventDecodeError` (a ValueError) for an
         unknown encoding or a packet the decoder refuses; the stream stays usable.
+
+        A packet with the ``seq`` and the size of the one before, of the same sensor, is a
+        duplicate (a bridge or router that repeats messages): counted
+        (``packets_duplicate``) and dropped. Decoded, its events went back in time, which
+        restarted the windows, and every window was lost while packets came twice (a user
+        review).
         """
         key = (encoding, int(width), int(height))
+        packet = None if seq is None else (int(seq), len(data))
+        if packet is not None and packet == self._last_packet and key == self._key:
+            self.counts['packets_received'] += 1
+            self.counts['packets_duplicate'] += 1
+            return 0
         if key != self._key:
             decoder = make_decoder(encoding, int(width), int(height),  # raises if unknown
                                    max_packet_bytes=self.max_packet_bytes)
@@ -153,6 +165,7 @@ class EventStream:
             with self._lock:
                 self._backlog.clear()  # windows of another sensor or encoding
         self.counts['packets_received'] += 1
+        self._last_packet = packet
         events = self._decoder.decode(data, seq=seq, time_base=time_base,
                                       is_bigendian=bool(is_bigendian))
         if len(events) == 0:
