@@ -270,3 +270,63 @@ def test_a_meter_that_fails_a_reading_or_two_goes_on_measuring(ros, tmp_path) ->
     _write(root, 'class/powercap/intel-rapl:0/energy_uj', 2_000_000)
     assert spin_until(lambda: monitor._failures == 0, timeout_s=10.0)
     assert monitor._power is not None and monitor._power_problem == ''
+
+
+def test_values_that_cannot_be_taken_are_ignored_counted_and_warned(ros) -> None:
+    """
+    inf latencies and powers, NaN energies, 2^64 - 1 operation counts: ignored, WARN.
+
+    The controller's callbacks raised on them (and an inf latency stayed in its history, so
+    later messages raised too); one huge count set the monitor's total energy to 2.6e9 J for
+    good; both said OK (a user review).
+    """
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.msg import Classification, EnergyEstimate
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, spin_until = ros
+    monitor = _monitor(context, executor)
+    controller = TimestepControllerNode(context=context, parameter_overrides=[
+        Parameter('profile_path', value=str(ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'))])
+    executor.add_node(controller)
+    controller.trigger_configure()
+    controller.trigger_activate()
+    probe = _probe(context, executor)
+    energy = probe.create_publisher(EnergyEstimate, 'energy', 10)
+    controls = []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', lambda m: controls.extend(
+        s for s in m.status if 'timestep_controller' in s.name), 50)
+    assert spin_until(lambda: probe.results.get_subscription_count() >= 2
+                      and energy.get_subscription_count() >= 2
+                      and monitor._diagnostics.publisher.get_subscription_count() >= 1)
+    huge = 2 ** 64 - 1
+    bad = [Classification(latency_ms=float('inf'), timestep_budget=64, timesteps_used=64),
+           Classification(latency_ms=2.0, energy_j=float('nan'), timestep_budget=64),
+           Classification(latency_ms=2.0, accumulates=huge, timestep_budget=64),
+           Classification(latency_ms=2.0, frames_dropped=huge, timestep_budget=64)]
+    for msg in bad:
+        probe.results.publish(msg)
+    for msg in (EnergyEstimate(inference_count=5, average_power_w=float('inf'),
+                               mean_timesteps=64.0),
+                EnergyEstimate(inference_count=5, average_power_w=0.1,
+                               energy_per_inference_j=-1.0, mean_timesteps=64.0)):
+        energy.publish(msg)
+    assert spin_until(lambda: controller._refused == 6 and monitor._refused == 4)
+    assert _publish_until(probe, spin_until, lambda: probe.estimates and any(
+        e.inference_count for e in probe.estimates))
+    total = [e for e in probe.estimates if e.inference_count][-1]
+    assert total.cumulative_energy_j < 1e-3 * total.inference_count
+    assert spin_until(lambda: any(
+        s.level == DiagnosticStatus.WARN and 'classifications with values that cannot be '
+        'taken ignored' in s.message for s in probe.statuses))
+    assert spin_until(lambda: _values(probe.statuses[-1])['messages_refused'] == '4')
+    assert _values(probe.statuses[-1])['frames_dropped'] == '0'
+    controller._diagnostics.publish_now()
+    assert spin_until(lambda: controls and 'ignored' in controls[-1].message)
+    assert controls[-1].level == DiagnosticStatus.WARN
+    assert _values(controls[-1])['messages_refused'] == '6'
+    for _ in range(5):  # the controller takes good latencies after the bad ones
+        probe.results.publish(Classification(latency_ms=2.0, timestep_budget=64,
+                                             timesteps_used=64))
+    assert spin_until(lambda: controller._signals.measured_latency_ms == 2.0)

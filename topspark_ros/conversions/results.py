@@ -8,8 +8,9 @@ vision_msgs is imported on first use (:func:`vision_msgs_types`): the package wo
 it where nothing asks for the standard messages.
 """
 
+import math
 import struct
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -181,6 +182,44 @@ def energy_report_to_msg(report, msg_type=None):
         msg.measured_average_power_w = float(report.measured.average_power_w)
         msg.measured_energy_per_inference_j = float(report.measured_energy_per_inference_j)
     return msg
+
+
+MAX_PLAUSIBLE_COUNT = 2 ** 53
+"""Largest operation or frame count a received message may carry: beyond, no float holds it
+exactly, and no inference does 9e15 operations (one such message made an energy monitor's
+total 2.6e9 J for good; a user review)."""
+
+
+def _problem(msg, floats: Sequence[str], counts: Sequence[str]) -> Optional[str]:
+    """Return why fields of ``msg`` cannot be taken: non-finite or negative, or huge counts."""
+    for name in floats:
+        value = float(getattr(msg, name))
+        if not math.isfinite(value) or value < 0.0:
+            return f'{name} = {value}'
+    for name in counts:
+        value = int(getattr(msg, name))
+        if value > MAX_PLAUSIBLE_COUNT:
+            return f'{name} = {value} (above 2^53)'
+    return None
+
+
+def classification_problem(msg) -> Optional[str]:
+    """
+    Return why a received ``Classification`` cannot be used, or None.
+
+    Its latency and energy must be finite and not negative, its operation and frame counts
+    at most :data:`MAX_PLAUSIBLE_COUNT` (a stray or corrupted publisher's values stayed in a
+    controller's latency history and an energy monitor's totals; a user review).
+    """
+    return _problem(msg, ('latency_ms', 'energy_j'),
+                    ('spike_count', 'synaptic_ops', 'accumulates', 'macs', 'neuron_updates',
+                     'plasticity_updates', 'frames_dropped'))
+
+
+def energy_problem(msg) -> Optional[str]:
+    """Return why a received ``EnergyEstimate`` cannot be used, or None (as above)."""
+    return _problem(msg, ('energy_per_inference_j', 'average_power_w', 'cumulative_energy_j',
+                          'window_s', 'mean_timesteps'), ('inference_count', 'window_inferences'))
 
 
 def _count(value: float) -> int:

@@ -30,7 +30,7 @@ from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
 from rclpy.node import Node
 
-from topspark_ros.conversions.results import energy_report_to_msg
+from topspark_ros.conversions.results import classification_problem, energy_report_to_msg
 from topspark_ros.core.energy import EnergyModel, OpCounts, PRESETS
 from topspark_ros.core.power import EnergyCounter, open_source, PowerSourceError, SOURCES
 from topspark_ros.core.topspark.meter import EnergyMeter, Measured
@@ -106,6 +106,7 @@ class EnergyMonitorNode(Node):
             ann_ops=OpCounts(macs=ann_macs) if ann_macs > 0.0 else None)
         self._last_seen_s = None
         self._dropped = 0
+        self._refused, self._refused_seen = 0, 0  # classifications whose values were refused
         self._power, self._power_problem = self._open_power(p)
         self._failures = 0  # failed meter readings in a row
         self._pub = self.create_publisher(EnergyEstimate, 'energy', 10)
@@ -198,6 +199,12 @@ class EnergyMonitorNode(Node):
         return Measured(self._power.source.name, energy, power)
 
     def _on_classification(self, msg: Classification) -> None:
+        problem = classification_problem(msg)
+        if problem is not None:  # kept, it stayed in the totals for good (a user review)
+            self._refused += 1
+            self.get_logger().warn(f'a Classification with {problem} was ignored '
+                                   f'({self._refused} so far)', throttle_duration_sec=30.0)
+            return
         ops = OpCounts(accumulates=msg.accumulates, macs=msg.macs,
                        neuron_updates=msg.neuron_updates,
                        plasticity_updates=msg.plasticity_updates)
@@ -261,6 +268,10 @@ class EnergyMonitorNode(Node):
             level, text = diagnostics.WARN, 'no classifications arriving'
         else:
             level, text = diagnostics.OK, 'receiving classifications'
+        refused, self._refused_seen = self._refused - self._refused_seen, self._refused
+        if refused:
+            level = max(level, diagnostics.WARN)
+            text = f'{text}; {refused} classifications with values that cannot be taken ignored'
         source = self.get_parameter('energy_source').value
         if self._power_problem and (source != 'auto' or self._power is not None
                                     or 'stopped' in self._power_problem):
@@ -274,6 +285,7 @@ class EnergyMonitorNode(Node):
             'mean_timesteps': report.mean_timesteps,
             'saving_vs_baseline': report.saving_vs_baseline,
             'frames_dropped': self._dropped,
+            'messages_refused': self._refused,
             'preset': report.preset,
             'preset_includes': ', '.join(report.includes),
             'memory_preset': report.memory_preset,

@@ -18,7 +18,8 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 
-from topspark_ros.conversions.results import choice_to_msg
+from topspark_ros.conversions.results import (choice_to_msg, classification_problem,
+                                              energy_problem)
 from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
                                                  TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
@@ -120,6 +121,7 @@ class TimestepControllerNode(LifecycleNode):
         self._chosen = None  # (T, stamp) of the T published last, and when it was chosen
         self._intervals = collections.deque(maxlen=21)
         self._publish_count = 0
+        self._refused, self._refused_seen = 0, 0  # messages whose values cannot be taken
         self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
         # /diagnostics from construction on (every heartbeat), so a failed configure shows.
         self._configure_error = ''
@@ -230,7 +232,18 @@ class TimestepControllerNode(LifecycleNode):
         self._signals = self._signals.replace(battery_fraction=float(fraction))
         self._evaluate()
 
+    def _refuse(self, what: str, problem) -> bool:
+        """Count, and warn about, a message whose values cannot be taken; return whether."""
+        if problem is None:
+            return False
+        self._refused += 1
+        self.get_logger().warn(f'a {what} with {problem} was ignored ({self._refused} so far)',
+                               throttle_duration_sec=30.0)
+        return True
+
     def _on_classification(self, msg: Classification) -> None:
+        if self._refuse('Classification', classification_problem(msg)):
+            return
         # Intervals between the classified inputs' stamps (capture time: the camera's rate,
         # a replayed bag's recorded one); the arrival here bunches results that waited in a
         # queue (a steady 30 Hz read as up to 1 760 Hz, a user review). Unstamped inputs: the
@@ -275,6 +288,8 @@ class TimestepControllerNode(LifecycleNode):
         orders of magnitude: a user review); otherwise the profile's energies at the
         measured rate stand, and a warning says why.
         """
+        if self._refuse('EnergyEstimate', energy_problem(msg)):
+            return
         selector = self._selector
         if selector is not None and msg.energy_preset and \
                 msg.energy_preset != selector.profile.energy_preset:
@@ -385,7 +400,8 @@ class TimestepControllerNode(LifecycleNode):
         Return ``(level, message, values)`` of the ``timestep_controller: timestep selection``.
 
         ERROR while the last configure failed (with its reason); WARN while not active, without
-        a choice yet or with a violated constraint; else OK with the reason of the choice.
+        a choice yet, with a violated constraint or when messages were ignored since the last
+        status (values not finite, negative or huge); else OK with the reason of the choice.
         """
         selector = self._selector
         choice = selector.current if selector else None
@@ -394,7 +410,8 @@ class TimestepControllerNode(LifecycleNode):
                  'battery_fraction': signals.battery_fraction,
                  'rate_hz': signals.rate_hz, 'measured_latency_ms': signals.measured_latency_ms,
                  'measured_power_w': signals.measured_power_w,
-                 'commands_published': self._publish_count}
+                 'commands_published': self._publish_count, 'messages_refused': self._refused}
+        refused, self._refused_seen = self._refused - self._refused_seen, self._refused
         if selector is not None:
             stats['machine'] = selector.profile.machine
         if self._configure_error:
@@ -405,6 +422,9 @@ class TimestepControllerNode(LifecycleNode):
             return diagnostics.WARN, 'no choice yet', stats
         stats.update(timesteps=choice.timesteps, mode=choice.mode.value,
                      feasible=choice.feasible, violated=','.join(choice.violated))
+        if refused:
+            return (diagnostics.WARN, f'{choice.reason}; {refused} messages with values that '
+                    'cannot be taken ignored (non-finite, negative or huge)', stats)
         return (diagnostics.OK if choice.feasible else diagnostics.WARN), choice.reason, stats
 
     def _hardware_id(self) -> str:
