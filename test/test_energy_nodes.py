@@ -274,7 +274,7 @@ def test_a_meter_that_fails_a_reading_or_two_goes_on_measuring(ros, tmp_path) ->
 
 def test_values_that_cannot_be_taken_are_ignored_counted_and_warned(ros) -> None:
     """
-    inf latencies and powers, NaN energies, 2^64 - 1 operation counts: ignored, WARN.
+    Infinite latencies and powers, NaN energies, 2^64 - 1 operation counts: ignored, WARN.
 
     The controller's callbacks raised on them (and an inf latency stayed in its history, so
     later messages raised too); one huge count set the monitor's total energy to 2.6e9 J for
