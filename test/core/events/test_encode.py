@@ -1,6 +1,8 @@
 """Region of interest, downscale and the spike-train / frame encoders of event windows."""
 
-from event_arrays import HAND, make_events, streams
+import tracemalloc
+
+from event_arrays import HAND, make_events, random_events, streams
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import numpy as np
@@ -227,3 +229,22 @@ def test_event_encoding_round_trip_and_checks() -> None:
     with pytest.raises(EventEncodingError, match='unknown'):
         EventEncoding.from_dict({**encoding.to_dict(), 'gain': 2})
     assert EVENT_DTYPE.names == ('x', 'y', 'p', 't')
+
+
+def test_per_bin_frames_take_no_more_memory_than_the_result():
+    """
+    Frames are counted in the float32 array returned, not in int64 converted after.
+
+    A window at T=1e5 (a TimestepCommand clamped only to max_timesteps) took 3.5 GB in a
+    classifier; the int64 counts and their copy were three times the result.
+    """
+    events = random_events(30_000, 100_000, seed=2)
+    events_to_frames([events], sensor_size=(34, 34), timesteps=10)  # compiled
+    tracemalloc.start()
+    try:
+        frames = events_to_frames([events], sensor_size=(34, 34), timesteps=5000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert frames.dtype == np.float32 and frames.sum() == 30_000
+    assert peak < 1.2 * frames.nbytes, (peak, frames.nbytes)
