@@ -148,6 +148,12 @@ def test_refusals_name_the_parameters() -> None:
     pipeline.session = FakeSession(learns_online=False)
     reason = pipeline.refusal(dict(values, online_learning=True))
     assert 'online_learning' in reason and 'FakeModel is trained offline' in reason
+    # A device that is none here is refused when set (it was taken, and failed at configure:
+    # a review of the device paths); the device in force is not checked again.
+    assert "device 'meta' holds no data" in pipeline.refusal(dict(values, device='meta'))
+    assert pipeline.refusal(dict(values, device='cpu:0')) is None
+    meta, _ = _pipeline(device='meta')
+    assert meta.refusal(dict(values, device='meta', default_timesteps=8)) is None
 
 
 def test_settings_read_the_parameters_of_their_names() -> None:
@@ -450,6 +456,20 @@ def test_a_model_that_learnt_on_an_accelerator_is_kept_over_deactivate(tmp_path)
     assert pipeline.classify_frame(0, _frame(1), 1, publish) is None
     pipeline.free_accelerator()
     assert pipeline.session is session and pipeline.learnt_here == 1
+
+
+def test_a_model_freed_over_deactivate_still_refuses_what_it_cannot_do() -> None:
+    """
+    Off the CPU, a converted model dropped at deactivate: online_learning is still refused.
+
+    With no model in hand nothing was checked: online_learning was taken for a converted
+    network, and after activate every input failed (a review of the device paths).
+    """
+    pipeline, values = _pipeline(FakeSession(learns_online=False), device='cpu:0')
+    pipeline.free_accelerator()
+    assert pipeline.session is None
+    reason = pipeline.refusal(dict(values, online_learning=True))
+    assert reason is not None and 'FakeModel is trained offline' in reason
 
 
 def test_a_save_path_that_cannot_hold_the_weights_is_refused_before_learning(tmp_path) -> None:

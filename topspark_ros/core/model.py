@@ -96,7 +96,10 @@ def check_device(device) -> str:
     'cpu' (the numba engine) and any torch device that exists and holds data: an unknown
     name, CUDA without a CUDA torch or device, and 'meta' (no data) are refused before a model
     is built on them (they failed as torch internals, 'meta' only at the first frame; a user
-    review of the core as a library).
+    review of the core as a library). The CPU by another name ('cpu:0') is 'cpu' (it took the
+    torch engine, 4 to 90 times slower); a CUDA index the machine does not have and 'mps'
+    (whose tensors have no float64, which both families compute in) are refused too (a
+    review of the device paths).
     """
     text = str(device)
     if text == 'cpu':
@@ -108,11 +111,20 @@ def check_device(device) -> str:
         raise ValueError(f'device {text!r}: not a torch device ({exc})') from None
     if kind == 'meta':
         raise ValueError(f"device {text!r} holds no data; use 'cpu'")
+    if kind == 'cpu':  # 'cpu:0', 'CPU' spelled otherwise: the CPU, so the numba engine
+        return 'cpu'
     if kind == 'cuda' and not torch.cuda.is_available():
         built = 'this torch is built without CUDA' if torch.version.cuda is None else \
             'no CUDA device is visible'
         raise ValueError(f"device {text!r}: {built}; use 'cpu'")
-    backend = getattr(torch, kind, None)  # mps, xpu, ...: their own availability test
+    index = torch.device(text).index
+    if kind == 'cuda' and index is not None and index >= torch.cuda.device_count():
+        raise ValueError(f'device {text!r}: this machine has {torch.cuda.device_count()} '
+                         f"CUDA device(s), numbered from 0; use 'cuda:0' or 'cpu'")
+    if kind == 'mps':  # both families compute in float64, which MPS does not have
+        raise ValueError(f"device {text!r}: the models compute in float64, which MPS does "
+                         "not support; use 'cpu'")
+    backend = getattr(torch, kind, None)  # xpu, ...: their own availability test
     available = getattr(backend, 'is_available', None)
     if kind not in ('cpu', 'cuda') and (available is None or not available()):
         raise ValueError(f"device {text!r}: not available with this torch here; use 'cpu'")

@@ -34,6 +34,7 @@ import numpy as np
 
 from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.frame_gaps import FrameGaps
+from topspark_ros.core.model import check_device
 from topspark_ros.core.session import ClassifierSession, Prediction
 from topspark_ros.core.threads import set_torch_threads
 from topspark_ros.core.topspark.early_exit import default_min_steps, EarlyExit
@@ -311,6 +312,7 @@ class ClassifierPipeline:
         # Inputs the model in hand learnt: (that session, count). The 'learnt' counter is the
         # process's; a save counted it, and saved a reloaded model over what it had learnt.
         self._learnt_here = (None, 0)
+        self._freed: Optional[tuple] = None  # _facts of a model free_accelerator dropped
 
     @property
     def learnt_here(self) -> int:
@@ -333,7 +335,7 @@ class ClassifierPipeline:
         if reason is not None:
             raise ValueError(reason)
         session = open_session(values, self.resolve)
-        reason = _learning_refusal(session.model, values['online_learning'])
+        reason = _learning_refusal(_facts(session.model), values['online_learning'])
         if reason is not None:
             raise ValueError(reason)
         if values['input_mode'] == 'events':
@@ -379,6 +381,11 @@ class ClassifierPipeline:
         its learning lost (and saved over at the next save).
         """
         if self.values()['device'] != 'cpu' and not self.learnt_here:
+            # Its kind is kept: parameters are checked against it until it is reopened (with
+            # none, online_learning was taken for a converted network, and after activate
+            # every input failed; a review of the device paths).
+            if self.session is not None:
+                self._freed = _facts(self.session.model)
             self.session = None
             import torch
             torch.cuda.empty_cache()
@@ -388,8 +395,13 @@ class ClassifierPipeline:
         if values['default_timesteps'] > values['max_timesteps']:
             return (f"default_timesteps ({values['default_timesteps']}) must not exceed "
                     f"max_timesteps ({values['max_timesteps']})")
-        return (_learning_refusal(None if self.session is None else self.session.model,
-                                  values['online_learning'])
+        if values['device'] != self.values()['device']:  # a new device: is it one here?
+            try:
+                check_device(values['device'])
+            except ValueError as exc:  # it was taken, and failed only at configure (a review)
+                return str(exc)
+        facts = self._freed if self.session is None else _facts(self.session.model)
+        return (_learning_refusal(facts, values['online_learning'])
                 or save_path_refusal(values, self.resolve, self.node))
 
     # Timesteps ----------------------------------------------------------------------------
@@ -689,9 +701,14 @@ def save_path_refusal(values: Values, resolve: Callable[[str], str],
     return None
 
 
-def _learning_refusal(model, online_learning: bool) -> Optional[str]:
-    """Return why ``online_learning`` cannot be on with ``model`` (None: no model), or None."""
-    if online_learning and model is not None and not model.learns_online:
+def _facts(model) -> tuple:
+    """Return what parameters are checked against of ``model``: ``(learns_online, kind)``."""
+    return bool(model.learns_online), type(model).__name__
+
+
+def _learning_refusal(facts: Optional[tuple], online_learning: bool) -> Optional[str]:
+    """Return why ``online_learning`` cannot be on with a model of :func:`_facts`, or None."""
+    if online_learning and facts is not None and not facts[0]:
         return (f'online_learning needs a model that learns on line (STDP); '
-                f'{type(model).__name__} is trained offline')
+                f'{facts[1]} is trained offline')
     return None
