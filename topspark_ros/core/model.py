@@ -122,7 +122,7 @@ def check_device(device) -> str:
         raise ValueError(f'device {text!r}: this machine has {torch.cuda.device_count()} '
                          f"CUDA device(s), numbered from 0; use 'cuda:0' or 'cpu'")
     if kind == 'mps':  # both families compute in float64, which MPS does not have
-        raise ValueError(f"device {text!r}: the models compute in float64, which MPS does "
+        raise ValueError(f'device {text!r}: the models compute in float64, which MPS does '
                          "not support; use 'cpu'")
     backend = getattr(torch, kind, None)  # xpu, ...: their own availability test
     available = getattr(backend, 'is_available', None)
