@@ -37,7 +37,8 @@ the model input's size, a JPEG is decoded at the smallest of its built-in scales
 1/8) that still has :data:`JPEG_DRAFT_FACTOR` pixels per input pixel each way
 (:func:`draft_for`): the resize to a 28x28 or 32x32 input then gives the same input to within
 2 grey levels (0.6 on average), and the decoding costs a fraction (a 12 Mpixel photo: 45
-against 300 ms).
+against 300 ms); a PNG (no such scales) is averaged down by the same rule once decoded
+(:func:`reduce_for`).
 :func:`cdr_to_image` reads an Image from its serialized bytes (a subscription taken raw,
 :mod:`topspark_ros.conversions.cdr`), which :func:`image_to_array` then reads as a message.
 """
@@ -233,7 +234,7 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
     or PNG, or whose header claims more than ``max_pixels`` pixels (checked before decoding,
     against decompression bombs). ``compressedDepth`` data (named so in ``msg.format``) is
     refused, with that reason. ``size``: the model input, for a JPEG decoded at reduced scale
-    (:func:`draft_for`).
+    (:func:`draft_for`) and a large PNG averaged down (:func:`reduce_for`).
     """
     from PIL import Image as PilImage
     if 'compresseddepth' in (msg.format or '').lower():
@@ -249,7 +250,7 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
                 f'{max_pixels} pixels')
         draft_for(image, size)
         image.load()
-        array, layout = pil_to_array(image)
+        array, layout = pil_to_array(image, size)
     except ImageConversionError:
         raise
     except Exception as exc:  # noqa: B902 - Pillow raises many types for corrupt data
@@ -316,7 +317,7 @@ def prepare_image_cdr_reading(msg_type=None) -> bool:
     return True
 
 
-def pil_to_array(image) -> tuple:
+def pil_to_array(image, size: Optional[Tuple[int, int]] = None) -> tuple:
     """
     Return ``(array, layout)`` of a decoded Pillow image, as the classifier sees it.
 
@@ -327,6 +328,12 @@ def pil_to_array(image) -> tuple:
     (the preprocessing drops alpha, whatever it holds); grey with alpha gives the grey;
     palette, CMYK and 1-bit are converted. A floating-point image (TIFF mode ``F``, whose
     range is not known) raises ``ValueError`` rather than become black.
+
+    ``size``: the model input ``(height, width)``; an image larger than
+    :data:`JPEG_DRAFT_FACTOR` times it each way by a factor of 2 or more is averaged down by
+    that factor in Pillow first (:func:`reduce_for`), as a JPEG is decoded at reduced scale: a
+    65 kB palette PNG of 8192x8192 took 1.4 GB and 4 s through the arrays and preprocessing
+    of its 67 Mpixel (a user review).
     """
     from PIL import ImageOps
 
@@ -335,17 +342,34 @@ def pil_to_array(image) -> tuple:
     if mode == 'F':
         raise ValueError('a 32-bit floating-point image (its range is not known): save it as '
                          '8- or 16-bit')
-    if mode == 'L':
-        return np.array(image, np.uint8), 'mono'
     if mode.startswith('I;16') or mode == 'I':
         return np.clip(np.array(image), 0, 65535).astype(np.uint16), 'mono'
-    if mode in ('RGB', 'RGBA'):
-        return np.array(image, np.uint8), mode.lower()
     if mode in ('1', 'LA', 'La'):
-        return np.array(image.convert('L'), np.uint8), 'mono'
-    if mode in ('PA', 'RGBa') or (mode == 'P' and 'transparency' in image.info):
-        return np.array(image.convert('RGBA'), np.uint8), 'rgba'
-    return np.array(image.convert('RGB'), np.uint8), 'rgb'
+        image = image.convert('L')
+    elif mode in ('PA', 'RGBa') or (mode == 'P' and 'transparency' in image.info):
+        image = image.convert('RGBA')
+    elif mode not in ('L', 'RGB', 'RGBA'):
+        image = image.convert('RGB')
+    image = reduce_for(image, size)
+    return np.array(image, np.uint8), 'mono' if image.mode == 'L' else image.mode.lower()
+
+
+def reduce_for(image, size: Optional[Tuple[int, int]]):
+    """
+    Return the decoded ``image`` averaged down for the model input ``size`` (or itself).
+
+    By the largest power of 2 that leaves :data:`JPEG_DRAFT_FACTOR` times ``size`` each way,
+    when it is 2 or more (Pillow's ``reduce``, a box average); ``size`` None: itself. The
+    rule of :func:`draft_for`, for images without built-in scales (powers of 2 as a JPEG's
+    scales are: a centre crop of the reduced image then starts where the whole image's does,
+    where other factors moved it by a few pixels, 6 grey levels at edges).
+    """
+    if size is None:
+        return image
+    most = min(image.width // (int(size[1]) * JPEG_DRAFT_FACTOR),
+               image.height // (int(size[0]) * JPEG_DRAFT_FACTOR))
+    factor = 1 << (most.bit_length() - 1) if most >= 2 else 1
+    return image.reduce(factor) if factor >= 2 else image
 
 
 def array_to_image(array: np.ndarray, encoding: str, msg_type=None):

@@ -30,13 +30,13 @@ from topspark_ros.core.files import walk_followed
 
 CACHE_ENV = 'TOPSPARK_DATA_CACHE'
 """Environment variable naming the cache directory (``off``: no cache)."""
-FORMAT = 4
+FORMAT = 5
 """
 Version of the entries (part of the key): raised whenever what an entry holds changes, the
 layout or how the readers decode (2: image files decoded as camera frames are, EXIF
 orientation and alpha included; 3: a class folder's subfolders read too, and GIF files; 4:
-JPEGs decoded at a reduced scale for the model input; entries of earlier versions are never
-read again).
+JPEGs decoded at a reduced scale for the model input; 5: other large images averaged down
+once decoded; entries of earlier versions are never read again).
 """
 _ARRAYS = ('images', 'labels', 'stamps_ns', 'times_ns')
 

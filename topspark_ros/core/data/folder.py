@@ -209,8 +209,9 @@ def read_image(path: Union[str, os.PathLike],
     ``'rgba'`` (alpha dropped by the preprocessing, as on the robot), the EXIF orientation
     applied; a JPEG at a reduced scale for the model input ``size`` (``(height, width)``,
     :func:`~topspark_ros.conversions.image.draft_for`: a phone's 12 Mpixel photo in 45
-    instead of 300 ms). Raises DatasetError when Pillow cannot read the whole file, or for
-    a floating-point image.
+    instead of 300 ms; other formats averaged down once decoded,
+    :func:`~topspark_ros.conversions.image.reduce_for`). Raises DatasetError when Pillow
+    cannot read the whole file, or for a floating-point image.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -220,7 +221,7 @@ def read_image(path: Union[str, os.PathLike],
         with Image.open(path) as image:
             draft_for(image, size)
             image.load()  # decode now: a truncated file fails here, not later
-            return pil_to_array(image)
+            return pil_to_array(image, size)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise DatasetError(f'{path}: cannot read the image ({exc})') from None
 
