@@ -360,7 +360,7 @@ def check_profile_of(profile, path: str, model_path: str, meta: dict) -> None:
 def speed(seconds: float, n: int) -> dict:
     """Return latency and throughput figures of ``n`` samples in ``seconds``."""
     return {'latency_ms_per_sample': 1e3 * seconds / n if n else None,
-            'throughput_samples_per_s': n / seconds if seconds > 0 else None}
+            'throughput_samples_per_s': n / seconds if seconds > 0 and n else None}
 
 
 def command_line(args) -> str:

@@ -14,16 +14,18 @@ arriving). The operation counts of every classification are re-priced here
 than the classifier. Windows, estimated power and rates are timed on the node clock: simulated
 time under ``use_sim_time`` (a bag replayed at any rate gives the recorded figures), where
 nothing is published before the first ``/clock`` message; a window in which the clock went
-back (a bag looped) or leapt forward (a later bag, a seek) is dropped, its inferences kept
-in the totals. Measured figures are of the machine
-running now, timed on its monotonic clock.
+back (a bag looped) or leapt forward (a later bag, a seek: a step of 2 s or more and ten
+times the clock's typical step) is dropped, its inferences kept in the totals. Measured
+figures are of the machine running now, timed on its monotonic clock.
 
 A meter that is missing or stops reading never stops the monitor: the estimates are published
 without measured figures and ``/diagnostics`` says why (WARN for a meter chosen by name; with
 ``auto``, finding none is normal on most machines and reported at OK level).
 """
 
+import collections
 import math
+import statistics
 from typing import Optional
 
 from rclpy.clock import JumpThreshold
@@ -40,8 +42,15 @@ from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
 
 JUMP_MIN_S = 2.0
-"""The least leap of the node clock forward that starts a new window (at least two windows):
-a bag played with ``--clock`` moves its clock in steps of a fraction of a second."""
+"""The least leap of the node clock forward that starts a new window (at least two windows,
+and :data:`LEAP_FACTOR` typical steps: see ``EnergyMonitorNode._clock_stepped``)."""
+LEAP_FACTOR = 10.0
+"""A leap is at least this many times the median of the clock's recent steps."""
+LEAP_MIN_STEPS = 3
+"""Steps of the clock seen before any is taken for a leap (its typical step is known)."""
+CLOCK_STEPS_KEPT = 9
+"""Recent steps of the clock whose median is its typical step: one seek does not move it, a
+bag played faster from some point on does after five steps."""
 
 PARAMS = (
     Param('energy_preset', 'cmos45_fp32', 'Hardware preset the estimates assume.',
@@ -115,10 +124,11 @@ class EnergyMonitorNode(Node):
         self._diag_pub = self._diagnostics.publisher
         self.create_subscription(Classification, 'classification', self._on_classification, 10)
         self.create_timer(1.0 / p['publish_rate_hz'], self._publish)
-        leap_s = max(JUMP_MIN_S, 2.0 / p['publish_rate_hz'])
+        self._leap_s = max(JUMP_MIN_S, 2.0 / p['publish_rate_hz'])
+        self._steps = collections.deque(maxlen=CLOCK_STEPS_KEPT)  # the clock's recent steps
         self._jumps = self.get_clock().create_jump_callback(JumpThreshold(
-            min_forward=Duration(nanoseconds=round(leap_s * 1e9)), min_backward=None,
-            on_clock_change=False), post_callback=self._clock_leapt)
+            min_forward=Duration(nanoseconds=1), min_backward=None, on_clock_change=False),
+            post_callback=self._clock_stepped)
         if self._power is not None:
             self.create_timer(1.0 / p['power_sample_hz'], self._sample_power)
 
@@ -234,17 +244,26 @@ class EnergyMonitorNode(Node):
             self._meter.restart(now_s)
         return True
 
-    def _clock_leapt(self, jump) -> None:
+    def _clock_stepped(self, jump) -> None:
         """
-        Start a new window where the clock leapt forward (a later bag, a seek).
+        Start a new window where the simulated clock leapt forward (a later bag, a seek).
 
         The window in progress spanned the leap: its power was its energy over the leap
         (260 times too low, and "no classifications arriving" while they were; a user
         review). Its inferences stay in the totals; the silence is counted without the leap.
+        A leap is a step of at least ``2 / publish_rate_hz`` and :data:`JUMP_MIN_S` seconds
+        and :data:`LEAP_FACTOR` times the clock's typical step: ``ros2 bag play --clock``
+        steps 40 times a second of wall time, so at ``--rate 80`` every step is 2 s (taken
+        for leaps, they left every window empty; a review).
         """
-        now_s = self._now_s()
+        now_s, step_s = self._now_s(), jump.delta.nanoseconds * 1e-9
         if now_s <= 0.0 or self._meter.start_s <= 0.0:
             return  # the clock's start: _started opens the first window
+        steps = self._steps
+        typical_s = statistics.median(steps) if len(steps) >= LEAP_MIN_STEPS else math.inf
+        steps.append(step_s)  # a leap too: a bag played faster from now on is learnt
+        if step_s < max(self._leap_s, LEAP_FACTOR * typical_s):
+            return
         self._meter.restart(now_s)
         if self._last_seen_s is not None:
             self._last_seen_s += jump.delta.nanoseconds * 1e-9

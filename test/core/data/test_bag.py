@@ -575,3 +575,31 @@ def test_an_event_bags_windows_are_not_held_in_memory(tmp_path: Path) -> None:
     assert peak < stream.nbytes / 4, f'{peak / 1e6:.1f} MB traced at peak'
     np.testing.assert_array_equal(np.concatenate(list(data.images)), stream)
     data.images[0][0] = data.images[1][0]  # a window can be changed (in this process only)
+
+
+def test_a_spool_that_cannot_be_written_says_where_and_what(tmp_path: Path) -> None:
+    """
+    A full TMPDIR: the error names the spool's folder and TMPDIR, not only ENOSPC.
+
+    'No space left on device' alone sent a user to check the output's disk (a review).
+    """
+    import errno
+
+    from topspark_ros.core.events.spool import WindowSpool
+
+    class Full:
+        def write(self, data):
+            raise OSError(errno.ENOSPC, 'No space left on device')
+
+        def close(self):
+            pass
+
+    spool = WindowSpool(tmp_path)
+    spool.append(np.zeros(10, EVENT_DTYPE))
+    spool._file = Full()
+    with pytest.raises(OSError, match=rf'\(130 bytes\) in a temporary file in {tmp_path} '
+                       r'\(No space left on device\): set TMPDIR') as caught:
+        spool.append(np.zeros(5, EVENT_DTYPE))
+    assert caught.value.errno == errno.ENOSPC
+    with pytest.raises(OSError, match='set TMPDIR'):
+        WindowSpool(tmp_path / 'missing')

@@ -76,3 +76,11 @@ def test_duplicate_packets_are_dropped_and_counted():
     # A driver that restarts (seq from 0 again, another packet) is no duplicate.
     doubled.push(packets[0], encoding='evt3', width=34, height=34, seq=0)
     assert doubled.stats()['packets_duplicate'] == 10
+    # Nor are packets of a driver that leaves seq at 0, of one size (a review of this change
+    # found every packet after the first dropped): mono, 8 bytes an event, 300 a packet.
+    zeros = EventStream(window_us=10_000, min_events=1)
+    for k in range(0, 3000, 300):
+        chunk = events[k:k + 300]
+        zeros.push(encode_mono(chunk, width=34, height=34), encoding='mono', width=34,
+                   height=34, seq=0, time_base=default_time_base(chunk))
+    assert zeros.stats()['packets_duplicate'] == 0 and zeros.stats()['events'] == 3000

@@ -37,8 +37,19 @@ class WindowSpool:
 
     def __init__(self, directory: Optional[os.PathLike] = None) -> None:
         """Make the spool's file."""
-        self._file = tempfile.TemporaryFile(dir=directory)
+        self._directory = directory or tempfile.gettempdir()
         self._starts = [0]
+        try:
+            self._file = tempfile.TemporaryFile(dir=directory)
+        except OSError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> OSError:
+        """Return ``exc`` saying that it is the spool's, where it is and what it holds."""
+        held = self._starts[-1] * EVENT_DTYPE.itemsize
+        return type(exc)(exc.errno, f'cannot keep the event windows read so far ({held} '
+                         f'bytes) in a temporary file in {self._directory} ({exc.strerror}): '
+                         'set TMPDIR to a folder on a disk with room for 13 bytes an event')
 
     def __len__(self) -> int:
         """Return the number of windows appended."""
@@ -54,7 +65,10 @@ class WindowSpool:
         if window.dtype != EVENT_DTYPE or window.ndim != 1:
             raise ValueError(f'a window must be a 1-d array of {EVENT_DTYPE}, got '
                              f'{window.dtype} of shape {window.shape}')
-        self._file.write(np.ascontiguousarray(window).data)
+        try:
+            self._file.write(np.ascontiguousarray(window).data)
+        except OSError as exc:  # a full disk: named, not a bare 'No space left on device'
+            raise self._error(exc) from None
         self._starts.append(self._starts[-1] + window.shape[0])
 
     def windows(self, indices: Sequence[int]) -> np.ndarray:
@@ -66,7 +80,10 @@ class WindowSpool:
         """
         starts = self._starts
         out = np.empty(len(indices), dtype=object)
-        self._file.flush()
+        try:
+            self._file.flush()
+        except OSError as exc:
+            raise self._error(exc) from None
         mapped = empty_events() if not starts[-1] else np.memmap(
             self._file, dtype=EVENT_DTYPE, mode='c', shape=(starts[-1],)).view(np.ndarray)
         self._file.close()  # the map keeps what it needs of the file

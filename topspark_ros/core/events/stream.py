@@ -13,6 +13,7 @@ import collections
 from dataclasses import dataclass
 import threading
 from typing import List, Optional, Tuple
+import zlib
 
 import numpy as np
 
@@ -43,6 +44,14 @@ class EventWindow:
     events: np.ndarray
     sensor_size: Tuple[int, int]
     tag: object
+
+
+def _crc(data) -> int:
+    """Return the CRC-32 of a packet's bytes (any buffer, or a sequence of byte values)."""
+    try:
+        return zlib.crc32(data)
+    except TypeError:  # not a buffer: a list of ints
+        return zlib.crc32(bytes(data))
 
 
 class EventStream:
@@ -104,7 +113,7 @@ class EventStream:
         self._decoder = None
         self._key = None
         self._last_t = None
-        self._last_packet = None  # (seq, size in bytes) of the last packet decoded
+        self._last_packet = None  # (seq, time_base, size, CRC-32) of the last packet decoded
         self.counts = {'packets_received': 0, 'packets_duplicate': 0, 'windows': 0,
                        'windows_dropped': 0, 'decoder_restarts': 0, 'windower_restarts': 0}
 
@@ -140,14 +149,14 @@ class EventStream:
         :class:`~topspark_ros.core.events.codecs.EventDecodeError` (a ValueError) for an
         unknown encoding or a packet the decoder refuses; the stream stays usable.
 
-        A packet with the ``seq`` and the size of the one before, of the same sensor, is a
-        duplicate (a bridge or router that repeats messages): counted
+        A packet equal to the one before (its ``seq``, ``time_base`` and bytes, by CRC-32; of
+        the same sensor) is a duplicate (a bridge or router that repeats messages): counted
         (``packets_duplicate``) and dropped. Decoded, its events went back in time, which
         restarted the windows, and every window was lost while packets came twice (a user
-        review).
+        review). Packets of a driver that leaves ``seq`` at 0 differ in their bytes.
         """
         key = (encoding, int(width), int(height))
-        packet = None if seq is None else (int(seq), len(data))
+        packet = None if seq is None else (int(seq), time_base, len(data), _crc(data))
         if packet is not None and packet == self._last_packet and key == self._key:
             self.counts['packets_received'] += 1
             self.counts['packets_duplicate'] += 1

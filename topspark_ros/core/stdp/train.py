@@ -44,9 +44,10 @@ class TrainResult:
     Attributes
     ----------
     learn_seconds
-        wall time of the learning stage (s).
+        wall time of the learning stage (s), in this run.
     presentations
-        inputs presented while learning (``epochs`` times the training inputs).
+        inputs presented while learning in this run (``epochs`` times the training inputs;
+        a resumed run: those since it started, so the two give its speed).
     accuracy
         fraction of the held-out inputs classified correctly (None: no held-out inputs).
     n_eval
@@ -118,8 +119,10 @@ def load_training_state(path) -> tuple:
         if meta.get('format') != STATE_FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, not {STATE_FORMAT}")
         position = Position(int(meta['epoch']), int(meta['done']), meta['order'])
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f'{path} is not a training state this version reads ({exc})') from None
+    except Exception as exc:  # noqa: B902 - a damaged file raises zipfile's, EOFError, ...
+        raise ValueError(f'{path} is not a training state this version reads (a damaged or '
+                         f'foreign file: {type(exc).__name__}); remove it to start '
+                         'again') from None
     return arrays, position, meta['settings']
 
 
@@ -200,6 +203,7 @@ def train(model, inputs, labels: np.ndarray, *, timesteps: int, n_label: int,
                     save_state(reached)
                     saved_at = time.monotonic()
         learn_seconds = time.perf_counter() - began
+        presented = total - start.epoch * len(inputs) - start.done  # by this run
         progress('label', 0, n_label)
         counts = evaluate(model, inputs[:n_label], timesteps=timesteps, batch_size=batch_size,
                           seed=seed + 1, seed_by='sample',
@@ -211,13 +215,13 @@ def train(model, inputs, labels: np.ndarray, *, timesteps: int, n_label: int,
     model.readout = assign_labels(counts, labels[:n_label], model.n_classes)
     trained()
     if eval_inputs is None:
-        return TrainResult(learn_seconds=learn_seconds, presentations=total)
+        return TrainResult(learn_seconds=learn_seconds, presentations=presented)
     n_eval = len(eval_inputs)
     progress('eval', 0, n_eval)
     run = evaluate(model, eval_inputs, timesteps=timesteps, batch_size=batch_size,
                    seed=seed + 1, seed_by='sample',
                    progress=lambda n: progress('eval', n, n_eval))
     predicted = model.readout.predict(run.evidence)
-    return TrainResult(learn_seconds=learn_seconds, presentations=total,
+    return TrainResult(learn_seconds=learn_seconds, presentations=presented,
                        accuracy=float(np.mean(predicted == eval_labels)), n_eval=n_eval,
                        eval_seconds=run.seconds)
