@@ -93,6 +93,7 @@ Run it single-threaded and niced on a shared machine::
 
 import argparse
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 import datetime
 import hashlib
@@ -1111,6 +1112,16 @@ def check_settings(opts) -> tuple:
     if (opts.labels or opts.label_topic or opts.topic) and not (opts.data or '').startswith(
             'bag:'):
         raise ValueError('--topic, --labels and --label-topic are for --data bag:DIR')
+    if opts.data:  # the enhancement step takes frames: event data failed after hours (a review)
+        from topspark_ros.core.data.bag import BagOptions
+        from topspark_ros.core.data.sources import parse_data
+        source = parse_data(opts.data)
+        if source.kind == 'bag':
+            source = dataclasses.replace(source, bag=BagOptions(topic=opts.topic))
+        if source.events:
+            raise ValueError(f'--data {opts.data}: event data; the report enhances the '
+                             'neuron parameters, which `topspark enhance` does on frame data '
+                             'only (sweep an event model with `topspark sweep`)')
     return sizes, rules, seeds, grid
 
 

@@ -372,6 +372,10 @@ def test_bag_errors_are_one_clear_line(tmp_path, frames):
     ('start,end,label\n2,1,a\n', 'ends .* at or before'),
     ('start,end,label\n1,3,a\n2,4,b\n', "ranges of 'a' and 'b' overlap"),
     ('stamp,label\n1.5,a\n1.5,b\n', 'more than one row'),
+    # Milliseconds or nanoseconds since 1970 overflowed int64 with a traceback (a review).
+    ('start,end,label\n1700000000000,1700000002000,a\n', 'row 2: 1700000000000 is no time '
+     'in seconds .in milliseconds.'),
+    ('stamp,label\n1700000000000000000,a\n', 'in nanoseconds'),
 ])
 def test_label_file_errors_name_the_row(tmp_path, text, message):
     path = tmp_path / 'labels.csv'

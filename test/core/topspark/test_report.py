@@ -464,6 +464,9 @@ def test_a_report_on_own_data_writes_nothing_into_the_repository(report, tmp_pat
     (['--tolerance-pp', '-1'], '--tolerance-pp must be >= 0'),
     (['--n-train-cap', '900'], "expected 'N:images'"),
     (['--labels', 'l.csv'], 'for --data bag:DIR'),
+    # Event data: the enhancement step takes frames; it failed after training and sweeping
+    # (a review of own event bags).
+    (['--data', 'nmnist-synth'], 'event data; the report enhances'),
 ])
 def test_settings_no_step_could_run_are_refused_before_the_first(report, tmp_path, capsys,
                                                                  argv, message):

@@ -375,7 +375,17 @@ def _seconds_ns(text: str, where: str) -> int:
         raise DatasetError(f'{where}: {text!r} is not a time in seconds') from None
     if not value.is_finite():
         raise DatasetError(f'{where}: {text!r} is not a time in seconds')
+    if abs(value) >= MAX_LABEL_SECONDS:  # it overflowed int64 as nanoseconds (a review)
+        unit = 'nanoseconds' if abs(value) >= 1e17 else 'milliseconds' if abs(value) >= 1e11 \
+            else 'not seconds'
+        raise DatasetError(f'{where}: {text} is no time in seconds (in {unit}?); header '
+                           'stamps are written in seconds, e.g. 1712345678.25')
     return int(value * 1_000_000_000)
+
+
+MAX_LABEL_SECONDS = Decimal(10) ** 10
+"""A label time at or beyond this (year 2286 in seconds since 1970) is taken for another unit:
+milliseconds or nanoseconds since 1970, which overflowed as nanoseconds."""
 
 
 def read_label_csv(path: PathLike) -> _LabelTable:
