@@ -116,10 +116,20 @@ def _resolve_data_options(args) -> None:
         verb = ' applies' if len(given) == 1 else ' apply'
         print(f'{PROG}: note: ' + ', '.join(f'--{name}' for name in given) + verb + ' to '
               f'image folders and bags only: not to {_spec_of(args)}', file=sys.stderr)
-    if args.window_ms is not None or args.window_events is not None:
+    different = []
+    windowing = [n for n in ('window_ms', 'window_events') if getattr(args, n, None) is not None]
+    if len(windowing) == 2:  # the count won, without a word (a review)
+        raise UsageError('give --window-ms or --window-events, not both: windows are cut by '
+                         'time or by event count')
+    if windowing:
+        name = windowing[0]
+        trained = _windowing(recorded)
+        if trained is not None and trained != (name, getattr(args, name)):
+            different.append(f'--{name.replace("_", "-")} {_option_text(getattr(args, name))} '
+                             f'(the model was trained with --{trained[0].replace("_", "-")} '
+                             f'{_option_text(trained[1])})')
         recorded = {k: v for k, v in recorded.items()  # one given: the other is not taken
                     if k not in ('window_ms', 'window_events')}
-    different = []
     for name, default in PREPARATION.items():
         value = getattr(args, name, None)
         if value is None:
@@ -137,6 +147,15 @@ def _resolve_data_options(args) -> None:
               file=sys.stderr)
     if different:
         print(f'{PROG}: note: data prepared with ' + '; '.join(different), file=sys.stderr)
+
+
+def _windowing(recorded: dict) -> Optional[tuple]:
+    """Return how recorded data options cut event windows, ``(option, value)``, or None."""
+    if recorded.get('window_events') is not None:
+        return 'window_events', recorded['window_events']
+    if recorded.get('window_ms') is not None:
+        return 'window_ms', recorded['window_ms']
+    return None
 
 
 def _spec_of(args) -> Optional[str]:
