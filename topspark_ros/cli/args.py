@@ -91,6 +91,18 @@ def parse_grid(text: str) -> list:
     return grid
 
 
+def parse_roi(text: str) -> tuple:
+    """Parse ``--roi X,Y,W,H``: a sensor region, four integers (``W``, ``H`` >= 1)."""
+    try:
+        values = tuple(int(v) for v in text.split(','))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or min(values[:2]) < 0 or min(values[2:]) < 1:
+        raise argparse.ArgumentTypeError(f'expected X,Y,W,H (pixels of the sensor, W and H >= '
+                                         f'1), got {text!r}')
+    return values
+
+
 class StoreGiven(argparse.Action):
     """
     Store the option's value and note that it was given (``<dest>_given`` True).

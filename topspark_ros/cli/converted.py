@@ -98,7 +98,7 @@ def train(args) -> dict:
         lambda_mu=args.lambda_mu, finetune_timesteps=args.finetune_timesteps,
         finetune_epochs=args.finetune_epochs, n_finetune=args.n_finetune,
         finetune_lr=args.finetune_lr, eval_timesteps=tuple(args.eval_timesteps),
-        seed=args.seed, device=args.device, input_size=args.input_size)
+        seed=args.seed, device=args.device, input_size=args.input_size, roi=args.roi)
     with StageBars(args) as bars:
         run = converted_train.train(data, settings, command=command_line(args), progress=bars)
     info = {**run.info, **data_options(args, train_set)}

@@ -18,8 +18,8 @@ from typing import Optional
 
 from topspark_ros.cli import common
 from topspark_ros.cli import converted as cli_converted
-from topspark_ros.cli.args import (available_train, non_negative_int, positive_float, positive_int,
-                                   PROG, StoreGiven, UsageError)
+from topspark_ros.cli.args import (available_train, non_negative_int, parse_roi, positive_float,
+                                   positive_int, PROG, StoreGiven, UsageError)
 
 
 def add_parser(sub, parent) -> None:
@@ -73,12 +73,19 @@ def add_parser(sub, parent) -> None:
     events.add_argument('--input-size', type=positive_int, default=28,
                         help='side of the square model input the sensor is downscaled to '
                         '(default: %(default)s)')
+    events.add_argument('--roi', type=parse_roi, metavar='X,Y,W,H',
+                        help='both families: the region of the sensor the model sees, '
+                        'downscaled to the input (recorded in the checkpoint; the classifier '
+                        "uses it on the same sensor) (default: the largest centred region of "
+                        "the input's shape: a 1280x720 sensor's middle 720x720)")
     cli_converted.add_train_arguments(train)
 
 
 def run(args) -> dict:
     """Run ``topspark train``; return the result dict."""
     common.check_output(args.output, args.overwrite, checkpoint=True)
+    if args.roi is not None and not common.source(args).events:
+        raise UsageError('--roi is a region of an event sensor: for event data only')
     state_path = training_state_path(args.output)
     if args.family == 'converted':
         if args.resume:
@@ -116,7 +123,7 @@ def run(args) -> dict:
     if common.source(args).events:
         from topspark_ros.core.events.encode import EventEncoding
         encoding = EventEncoding('spike_trains', *train_set.sensor_size, args.input_size,
-                                 args.input_size, args.polarity)
+                                 args.input_size, args.polarity, roi=args.roi)
         n_inputs = encoding.n_inputs
     else:
         n_inputs = int(np.prod(train_set.images.shape[1:]))

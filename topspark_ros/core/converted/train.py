@@ -323,6 +323,9 @@ class TrainSettings:
         torch device.
     input_size
         event data only: side of the model input (pixels).
+    roi
+        event data only: the sensor region ``(x0, y0, w, h)`` the model sees (None: the
+        largest centred one of the input's shape).
 
     """
 
@@ -340,6 +343,7 @@ class TrainSettings:
     seed: int
     device: str
     input_size: int = 28
+    roi: Optional[Tuple[int, int, int, int]] = None
 
 
 @dataclass(frozen=True)
@@ -393,7 +397,7 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
     if data.sensor_size is not None:
         from topspark_ros.core.events.encode import EventEncoding
         encoding = EventEncoding('frames', *data.sensor_size, settings.input_size,
-                                 settings.input_size, 'channels')
+                                 settings.input_size, 'channels', roi=settings.roi)
         inputs = EventInputs(encoding, data.sensor_size)
         images = inputs(samples)
         shape, channels = images.size, 2
