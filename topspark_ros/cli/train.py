@@ -76,7 +76,7 @@ def add_parser(sub, parent) -> None:
     events.add_argument('--roi', type=parse_roi, metavar='X,Y,W,H',
                         help='both families: the region of the sensor the model sees, '
                         'downscaled to the input (recorded in the checkpoint; the classifier '
-                        "uses it on the same sensor) (default: the largest centred region of "
+                        'uses it on the same sensor) (default: the largest centred region of '
                         "the input's shape: a 1280x720 sensor's middle 720x720)")
     cli_converted.add_train_arguments(train)
 
