@@ -607,3 +607,30 @@ def test_a_spool_that_cannot_be_written_says_where_and_what(tmp_path: Path) -> N
     assert caught.value.errno == errno.ENOSPC
     with pytest.raises(OSError, match='set TMPDIR'):
         WindowSpool(tmp_path / 'missing')
+
+
+def test_an_event_window_across_a_label_boundary_is_not_labelled(tmp_path, fashion_test):
+    """
+    A window from a gap into a range (or across two) is dropped, not given its end's label.
+
+    Windows were labelled by the packet of their last event: with gaps left between ranges
+    to keep transitions out, windows with a third or two thirds of their events outside
+    their range were trained on (a review of own event bags).
+    """
+    windows, labels = _event_windows(fashion_test, 6)
+    bag = event_bag(tmp_path / 'events', 'sqlite3', windows)
+    csv = tmp_path / 'labels.csv'
+
+    def at(k: float) -> str:
+        return f'{(T0 + round(k * WINDOW_US * 1000)) / 1e9:.6f}'
+
+    csv.write_text('start,end,label\n' + ''.join(
+        f'{at(k)},{at(k + 1)},{NAMES[labels[k]]}\n' for k in range(3))
+        + f'{at(3.5)},{at(6)},late\n')  # window 3 starts in the gap [3, 3.5) and ends in it
+    data = load_bag(bag, 'train', options=BagOptions(labels=str(csv),
+                                                     window_ms=WINDOW_US / 1000),
+                    test_fraction=0, val_fraction=0)
+    assert len(data) == 5 and data.unlabelled == 1
+    assert [data.class_names[c] for c in data.labels] == [NAMES[c] for c in labels[:3]] + [
+        'late', 'late']
+    assert [len(w) for w in data.images] == [len(w) for k, w in enumerate(windows) if k != 3]
