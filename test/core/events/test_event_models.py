@@ -232,7 +232,10 @@ def test_train_takes_a_region_of_interest_for_both_families(tmp_path, capsys) ->
     data = ['--dataset', 'nmnist-synth', '--data-dir', str(tmp_path), '--json', '-q']
     stdp, conv = tmp_path / 'stdp.json', tmp_path / 'conv.json'
     assert main(['train', *data, '-o', str(stdp), '--n-train', '20', '-N', '4', '-T', '16',
-                 '--roi', '0,0,17,34', '--input-size', '8']) == 0
+                 '--roi', '0,0,17,34', '--input-size', '8', '--n-eval', '50']) == 0
+    # (and --n-eval beyond the test split's 10 windows says so; 7 of 10 asked were evaluated
+    # without a word, a review)
+    assert '--n-eval 50 exceeds the 10 images of the test split' in capsys.readouterr().err
     assert main(['train', *data, '-o', str(conv), '--family', 'converted', '--widths', '2,2',
                  '--hidden', '0', '--epochs', '1', '--n-train', '20', '--eval-timesteps', '1',
                  '--roi', '17,0,17,34', '--input-size', '8']) == 0
