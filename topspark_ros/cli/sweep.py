@@ -146,7 +146,8 @@ def run(args) -> dict:
               file=sys.stderr)
     model_meta = os.path.abspath(args.model if args.model.endswith('.json')
                                  else args.model + '.json')
-    bar = common.progress(args, len(grid), 'sweep', unit='T')
+    # By image, not by T: a T of 10 000 images at T=350 is minutes of a bar that did not move.
+    bar = common.progress(args, len(grid) * len(idx), 'sweep')
     labels = dataset.labels[idx]
     label_free = args.label_free or len(dataset.class_names) == 0 or bool(np.any(labels < 0))
     if args.reference_timesteps is not None and not label_free:
@@ -163,7 +164,7 @@ def run(args) -> dict:
         early_exit=(EarlyExit(args.early_exit_margin,
                               args.early_exit_min_steps or default_min_steps(model))
                     if args.early_exit_margin > 0 else None),
-        enhancement=record, progress=lambda entry: bar.update(1),
+        enhancement=record, measured=bar.update,
         reference_timesteps=args.reference_timesteps if label_free else None,
         executor=executor)
     if executor is not None:

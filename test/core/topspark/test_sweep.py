@@ -54,10 +54,12 @@ def test_parameters_learning_step_and_early_exit(fake_model, unit_energy):
 
 
 def test_sweep_measures_every_t_and_describes_the_run(fake_model):
-    seen = []
+    seen, measured = [], []
     profile = _sweep(fake_model, progress=lambda e: seen.append(e.timesteps),
-                     enhancement={'command': 'x'})
+                     enhancement={'command': 'x'}, measured=measured.append)
     assert seen == [8, 4, 2] and profile.timesteps == [2, 4, 8]
+    # Progress by batch of images, not only by T (a long T showed a bar that did not move).
+    assert measured == [4, 4, 2] * 3
     assert [e.accuracy for e in profile.entries] == [0.2, 0.4, 0.8]
     assert [e.spikes for e in profile.entries] == [6.5, 8.5, 12.5]
     for entry in profile.entries:

@@ -49,11 +49,16 @@ def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: 
                       energy_model: EnergyModel, batch_size: int = 256, seed: int = 0,
                       params: Optional[dict] = None,
                       train_images: Optional[np.ndarray] = None,
-                      early_exit: Optional[EarlyExit] = None) -> ProfileEntry:
-    """Return the :class:`ProfileEntry` of ``model`` at ``timesteps`` (see the module doc)."""
+                      early_exit: Optional[EarlyExit] = None,
+                      measured: Callable[[int], None] = lambda n: None) -> ProfileEntry:
+    """
+    Return the :class:`ProfileEntry` of ``model`` at ``timesteps`` (see the module doc).
+
+    ``measured(n)``: ``n`` more images classified (per batch of the accuracy's run).
+    """
     run_params = None if params is None else model.params_for_values(params)
     run = evaluate(model, images, timesteps=timesteps, batch_size=batch_size, params=run_params,
-                   seed=seed)
+                   seed=seed, progress=measured)
     correct = int(np.sum(run.predicted == labels))
     n = len(labels)
     ops = run.mean_energy_ops()
@@ -87,7 +92,8 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
           train_images: Optional[np.ndarray] = None, early_exit: Optional[EarlyExit] = None,
           enhancement: Optional[Mapping] = None, reference_timesteps: Optional[int] = None,
           executor=None,
-          progress: Callable[[ProfileEntry], None] = lambda entry: None) -> TimestepProfile:
+          progress: Callable[[ProfileEntry], None] = lambda entry: None,
+          measured: Callable[[int], None] = lambda n: None) -> TimestepProfile:
     """
     Measure ``model`` at every T of ``grid``; return the profile (entries ascending in T).
 
@@ -108,6 +114,10 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
     ``executor`` (:mod:`~topspark_ros.core.topspark.fanout`, e.g. Ray) measures the T
     concurrently, each after its own warm-up; the figures are the same but the latencies share the
     machines.
+
+    ``progress(entry)`` is called as each T is done; ``measured(n)`` as ``n`` more images are
+    classified at a T (per batch; with an executor, all of a T's when it is done), so that a
+    long T shows progress.
     """
     grid = sorted({int(t) for t in grid}, reverse=True)
     if not grid or grid[-1] < 1:
@@ -129,13 +139,15 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
             'batch_size': batch_size, 'seed': seed, 'train_images': train_images,
             'early_exit': early_exit})
         for entry in entries:
+            measured(len(images))
             progress(entry)
     else:
         for timesteps in grid:
             entry = measure_timesteps(model, images, labels, timesteps,
                                       energy_model=energy_model, batch_size=batch_size,
                                       seed=seed, params=params_for(timesteps),
-                                      train_images=train_images, early_exit=early_exit)
+                                      train_images=train_images, early_exit=early_exit,
+                                      measured=measured)
             entries.append(entry)
             progress(entry)
     return TimestepProfile(
