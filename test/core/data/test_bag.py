@@ -1,5 +1,6 @@
 """ROS 2 bags as a data source: message types, labels, splits, errors, and the CLI on them."""
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -634,3 +635,32 @@ def test_an_event_window_across_a_label_boundary_is_not_labelled(tmp_path, fashi
     assert [data.class_names[c] for c in data.labels] == [NAMES[c] for c in labels[:3]] + [
         'late', 'late']
     assert [len(w) for w in data.images] == [len(w) for k, w in enumerate(windows) if k != 3]
+
+
+def test_the_splits_of_a_bag_are_read_once(tmp_path, fashion_test, monkeypatch):
+    """
+    A second split of the same bag, read alike, takes the first read: one decoding, one spool.
+
+    `train --n-eval` read and decoded a bag once per split, and spooled its events twice (a
+    review). A changed bag, or other reading options, is read again.
+    """
+    from topspark_ros.core.data import bag as bag_module
+    windows, labels = _event_windows(fashion_test, 10)
+    bag = event_bag(tmp_path / 'events', 'sqlite3', windows)
+    csv = tmp_path / 'labels.csv'
+    csv.write_text(f'start,end,label\n{T0 / 1e9},{T0 / 1e9 + 10},one\n')
+    opened, counted = [], []
+    real_open = bag_module._open
+    monkeypatch.setattr(bag_module, '_open', lambda path: opened.append(path) or real_open(path))
+    options = BagOptions(labels=str(csv), window_ms=WINDOW_US / 1000)
+    splits = {split: load_bag(bag, split, options=options, progress=counted.append)
+              for split in ('train', 'val', 'test')}
+    assert len(opened) == 1 and sum(len(s) for s in splits.values()) == 10
+    assert splits['train'].images[0].base is splits['test'].images[0].base  # one map
+    messages = sum(counted[:-2])  # one per message read; the later splits at once
+    assert counted[-2:] == [messages, messages]
+    load_bag(bag, 'train', options=dataclasses.replace(options, window_ms=100.0))
+    assert len(opened) == 2  # other windows: read again
+    (bag / 'metadata.yaml').touch()
+    load_bag(bag, 'train', options=dataclasses.replace(options, window_ms=100.0))
+    assert len(opened) == 3  # the bag changed: read again

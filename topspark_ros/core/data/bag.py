@@ -63,12 +63,13 @@ event encoding, undecodable image data) is skipped and counted in ``skipped``, o
 
 import bisect
 import csv
+import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 import functools
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from rosbags.serde import SerdeError
@@ -596,18 +597,45 @@ def _read_windows(messages, store, options: BagOptions, skip,
     return out, sensor or (0, 0)
 
 
-def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
-             spec: FrameSpec = FrameSpec(), crop: str = 'center', invert: bool = False,
-             val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
-             strict: bool = False, progress: Callable[[int], None] = lambda n: None):
-    """
-    Read ``split`` of a bag's topic (module docstring).
+class _TopicRead(NamedTuple):
+    """What reading a bag's topic gave, before labels and splits: what :func:`load_bag` keeps."""
 
-    Returns a :class:`BagDataset` (frames brought to ``spec`` with ``crop`` and ``invert``)
-    or, for an event topic, a :class:`BagEventSamples`. ``progress(1)`` is called per message
-    of the topic. Raises DatasetError as the module docstring says.
+    topic: BagTopic
+    samples: _Samples
+    sensor: Optional[Tuple[int, int]]
+    skipped: List[Tuple[int, int, str]]
+    marks: List[Tuple[int, str]]
+    spool: Optional[WindowSpool]
+    n_messages: int
+
+
+_LAST_READ: list = [None, None]
+"""``[key, _TopicRead]`` of the last topic read: the next split of the same bag, read alike,
+takes it (a training run read and decoded a bag, and spooled its events, once per split)."""
+
+
+def _read_key(path: PathLike, *settings) -> tuple:
+    """Return what a topic's read depends on: the bag's files (names, sizes, times), settings."""
+    root = Path(path).resolve()
+    files = tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                         for f in root.iterdir() if f.is_file())) if root.is_dir() else ()
+    return (str(root), files) + settings
+
+
+def _read_topic(path: PathLike, options: BagOptions, spec: FrameSpec, crop: str, invert: bool,
+                strict: bool, progress: Callable[[int], None]) -> _TopicRead:
     """
-    labels_file = read_label_csv(options.labels) if options.labels else None
+    Read a bag's topic (and its label topic) as :func:`load_bag` needs it, once per bag.
+
+    The last read is kept: another split of the same bag with the same options and
+    preparation takes it (``progress`` then gets its message count at once).
+    """
+    options_read = dataclasses.replace(options, labels=None)  # labels come after reading
+    key = _read_key(path, options_read, spec, crop, invert, strict)
+    if _LAST_READ[0] == key:
+        progress(_LAST_READ[1].n_messages)
+        return _LAST_READ[1]
+    _LAST_READ[:] = [None, None]  # its spool or frames go before the next is read
     reader = _open(path)
     try:
         topics = _topics(reader)
@@ -626,6 +654,7 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
                                    f'{label_connections[0].msgtype}, not {LABEL_TYPE}')
         store = _typestore(connections + label_connections)
         skipped: List[Tuple[int, int, str]] = []
+        read = [0]  # messages of the topic read
 
         def skip(index: int, time_ns: int, exc: Exception) -> None:
             reason = f'{type(exc).__name__}: {exc}'
@@ -637,8 +666,10 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
         def messages():
             for _, time_ns, raw in reader.messages(connections=connections):
                 yield time_ns, raw
+                read[0] += 1
                 progress(1)
 
+        spool, sensor = None, None
         if topic.kind == 'events':
             spool = WindowSpool()  # closed with its last view (or with it, on an error)
             samples, sensor = _read_windows(messages(), store, options, skip, spool)
@@ -655,7 +686,26 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
                                    f'{time_ns / 1e9:.9f} s) cannot be read ({exc})') from None
     finally:
         reader.close()
+    result = _TopicRead(topic, samples, sensor, skipped, marks, spool, read[0])
+    _LAST_READ[:] = [key, result]
+    return result
 
+
+def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
+             spec: FrameSpec = FrameSpec(), crop: str = 'center', invert: bool = False,
+             val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
+             strict: bool = False, progress: Callable[[int], None] = lambda n: None):
+    """
+    Read ``split`` of a bag's topic (module docstring).
+
+    Returns a :class:`BagDataset` (frames brought to ``spec`` with ``crop`` and ``invert``)
+    or, for an event topic, a :class:`BagEventSamples`. ``progress(1)`` is called per message
+    of the topic. Raises DatasetError as the module docstring says.
+    """
+    labels_file = read_label_csv(options.labels) if options.labels else None
+    read = _read_topic(path, options, spec, crop, invert, strict, progress)
+    topic, samples, sensor, skipped, marks = (read.topic, read.samples, read.sensor,
+                                              read.skipped, read.marks)
     stamps = np.asarray(samples.stamps, np.int64)
     times = np.asarray(samples.times, np.int64)
     if not len(stamps) and skipped:  # say why, before any label is blamed
@@ -702,7 +752,7 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
               'topic': topic.name, 'stamps_ns': stamps[chosen], 'times_ns': times[chosen],
               'skipped': tuple(skipped), 'unlabelled': int(unlabelled)}
     if topic.kind == 'events':
-        return BagEventSamples(images=spool.windows(chosen), sensor_size=sensor,
+        return BagEventSamples(images=read.spool.windows(chosen), sensor_size=sensor,
                                source=str(path), **common)
     images = (np.stack([samples.items[i] for i in chosen]) if len(chosen)
               else np.zeros((0,) + spec.shape, np.uint8))

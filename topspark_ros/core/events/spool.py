@@ -39,6 +39,7 @@ class WindowSpool:
         """Make the spool's file."""
         self._directory = directory or tempfile.gettempdir()
         self._starts = [0]
+        self._mapped = None  # the file's map, once windows() made it
         try:
             self._file = tempfile.TemporaryFile(dir=directory)
         except OSError as exc:
@@ -73,20 +74,23 @@ class WindowSpool:
 
     def windows(self, indices: Sequence[int]) -> np.ndarray:
         """
-        Return the windows ``indices`` as an object array of event arrays, and close the spool.
+        Return the windows ``indices`` as an object array of event arrays.
 
         Each array is a view of one copy-on-write map of the file: writing into one changes
-        only this process's copy of its pages. Nothing more can be appended.
+        only this process's copy of its pages (which the views of later calls share). The
+        first call maps the file and closes it: nothing more can be appended, and later calls
+        (another split) take the same map.
         """
         starts = self._starts
+        if self._mapped is None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                raise self._error(exc) from None
+            self._mapped = empty_events() if not starts[-1] else np.memmap(
+                self._file, dtype=EVENT_DTYPE, mode='c', shape=(starts[-1],)).view(np.ndarray)
+            self._file.close()  # the map keeps what it needs of the file
         out = np.empty(len(indices), dtype=object)
-        try:
-            self._file.flush()
-        except OSError as exc:
-            raise self._error(exc) from None
-        mapped = empty_events() if not starts[-1] else np.memmap(
-            self._file, dtype=EVENT_DTYPE, mode='c', shape=(starts[-1],)).view(np.ndarray)
-        self._file.close()  # the map keeps what it needs of the file
         for k, i in enumerate(indices):
-            out[k] = mapped[starts[i]:starts[i + 1]]
+            out[k] = self._mapped[starts[i]:starts[i + 1]]
         return out
