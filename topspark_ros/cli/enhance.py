@@ -17,6 +17,31 @@ from topspark_ros.core.topspark.fanout import RAY_HELP
 from topspark_ros.core.topspark.search import DEFAULT_SAMPLER, DEFAULT_TRIAL_BATCH, SAMPLERS
 
 
+def _write_profile(output: str, profile, result, record) -> None:
+    """
+    Write ``result`` (with ``record``) into the profile at ``output`` as it is now.
+
+    Another run may have enhanced other T meanwhile (kept); a profile of another model now
+    there is refused; one moved or deleted while this ran is written anew from ``profile``,
+    the profile as it was read, with a note (the search is not lost).
+    """
+    from topspark_ros.core.topspark import records
+    from topspark_ros.core.topspark.profile import save_profile, update_profile
+
+    def merged(current):  # the profile as it is now: another run may have enhanced other T
+        if current.model_sha256 != profile.model_sha256:
+            raise UsageError(f'{output} was replaced by a profile of another model while this '
+                             'ran; its values were not written')
+        return records.apply_to_profile(current, result, record)
+
+    if os.path.exists(output):
+        update_profile(output, merged)
+    else:
+        save_profile(records.apply_to_profile(profile, result, record), output, replace=False)
+        print(f'{PROG}: note: {output} was gone when its values were written; written anew '
+              'from the profile as it was read', file=sys.stderr)
+
+
 def add_parser(sub, parent) -> None:
     """Add the ``enhance`` command to the subparsers ``sub`` (``parent``: the common options)."""
     enhance = sub.add_parser(
@@ -84,8 +109,7 @@ def run(args) -> dict:
     from topspark_ros.core.energy import EnergyModel
     from topspark_ros.core.plotting import plot_sensitivity
     from topspark_ros.core.topspark import enhance, records
-    from topspark_ros.core.topspark.profile import (default_profile_path, load_profile,
-                                                    save_profile, update_profile)
+    from topspark_ros.core.topspark.profile import default_profile_path, load_profile
 
     grid = parse_grid(args.grid)
     model, meta = common.load_model(args)  # the data options not given: the model's
@@ -126,6 +150,15 @@ def run(args) -> dict:
                                  learn_budget=args.learn_budget, learning=learn > 0,
                                  knobs=model.knobs, confirm_top=confirm_top)
     executor = common.executor(args)
+    written = []  # the T whose values are in the profile
+
+    def write(partial) -> None:  # each T as it is done: an interrupted run keeps them
+        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+        record = records.describe(partial, command=common.command_line(args),
+                                  dataset=common.dataset_name(args, train), created=created)
+        _write_profile(output, profile, partial, record)
+        written[:] = [i.timesteps for i in partial.timesteps]
+
     with common.progress(args, total, 'enhance', unit='run') as bar:
         try:
             result = enhance.enhance(
@@ -137,27 +170,21 @@ def run(args) -> dict:
                 learn_neurons=args.learn_neurons, learn_samples=args.learn_samples,
                 confirm_top=confirm_top, batch_size=args.batch_size, seed=args.seed,
                 sampler=args.sampler, trial_batch=args.trial_batch, executor=executor,
-                incumbent=profile.params_for, progress=bar.update)
+                incumbent=profile.params_for, progress=bar.update, finished=write)
+        except KeyboardInterrupt:
+            rest = [t for t in sorted(grid, reverse=True) if t not in written]
+            if written:
+                print(f'{PROG}: the values of T={sorted(written)} are in {output}; run again '
+                      f"with --grid {','.join(map(str, rest))} for the rest", file=sys.stderr)
+            raise
         finally:
             executor.close()
         bar.total = bar.n  # the estimate is an upper bound
         bar.refresh()
-    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     record = records.describe(result, command=common.command_line(args),
-                              dataset=common.dataset_name(args, train), created=created)
-
-    def merged(current):  # the profile as it is now: another run may have enhanced other T
-        if current.model_sha256 != profile.model_sha256:
-            raise UsageError(f'{output} was replaced by a profile of another model while this '
-                             'ran; its values were not written')
-        return records.apply_to_profile(current, result, record)
-
-    if os.path.exists(output):
-        update_profile(output, merged)
-    else:  # moved or deleted while this ran: written anew, the search is not lost
-        save_profile(records.apply_to_profile(profile, result, record), output, replace=False)
-        print(f'{PROG}: note: {output} was gone when the search ended; written anew from the '
-              'profile as it was read', file=sys.stderr)
+                              dataset=common.dataset_name(args, train),
+                              created=datetime.datetime.now(
+                                  datetime.timezone.utc).isoformat(timespec='seconds'))
     if plot:
         plot_sensitivity(result.sensitivity, plot,
                          f'{os.path.basename(args.model)}: sensitivity on '

@@ -576,14 +576,47 @@ def test_an_enhancement_whose_profile_went_meanwhile_is_written_anew(
     from topspark_ros.core.topspark import enhance as core_enhance
 
     model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
-    real = core_enhance.enhance
+    real = core_enhance.search_inference
 
-    def meanwhile(*args, **kwargs):
-        result = real(*args, **kwargs)
+    def meanwhile(*args, **kwargs):  # the profile goes while T=16 is searched
         profile_path.unlink()
-        return result
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(core_enhance, 'enhance', meanwhile)
-    result = _run(capsys, ['enhance', '-m', str(model), '--grid', '16', '--budget', '2',
-                           '--learn-budget', '0', '--n-val', '40', '--plot', ''] + data_args)
+    monkeypatch.setattr(core_enhance, 'search_inference', meanwhile)
+    code = main(['enhance', '-m', str(model), '--grid', '16', '--budget', '2',
+                 '--learn-budget', '0', '--n-val', '40', '--plot', '', '--json', '--quiet']
+                + data_args)
+    captured = capsys.readouterr()
+    assert code == 0 and 'was gone when its values were written; written anew' in captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
     assert load_profile(profile_path).params_for(16) == result['enhanced'][0]['params']
+
+
+def test_an_interrupted_enhancement_keeps_the_t_it_finished(
+        tmp_path, fashion_dir, tiny, capsys, monkeypatch):
+    """
+    Ctrl-C in the search of the second T: the first T's values are in the profile already.
+
+    The profile was written once, at the end: an enhancement interrupted at 90 % lost all
+    of it (the last notes' 'not done'). Each T is written as it is done, and the message
+    says which T are left.
+    """
+    from topspark_ros.core.topspark import enhance as core_enhance
+
+    model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
+    real, searched = core_enhance.search_inference, []
+
+    def interrupted(model, images, labels, timesteps, *args, **kwargs):
+        searched.append(timesteps)
+        if len(searched) == 2:
+            raise KeyboardInterrupt
+        return real(model, images, labels, timesteps, *args, **kwargs)
+
+    monkeypatch.setattr(core_enhance, 'search_inference', interrupted)
+    code = main(['enhance', '-m', str(model), '--grid', '32,16', '--budget', '2',
+                 '--learn-budget', '0', '--n-val', '60', '--plot', '', '--quiet'] + data_args)
+    assert code == 130 and searched == [32, 16]
+    err = capsys.readouterr().err
+    assert f'the values of T=[32] are in {profile_path}; run again with --grid 16' in err
+    record = load_profile(profile_path).enhancement
+    assert [row['timesteps'] for row in record['timesteps']] == [32]

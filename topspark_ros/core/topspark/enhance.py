@@ -581,7 +581,8 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
             sampler: str = DEFAULT_SAMPLER, trial_batch: int = DEFAULT_TRIAL_BATCH,
             mix_data: bool = True, executor=None, precomputed: Optional[Sensitivity] = None,
             incumbent: Callable[[int], Optional[Mapping]] = lambda t: None,
-            progress: Callable[[int], None] = lambda n: None) -> Enhancement:
+            progress: Callable[[int], None] = lambda n: None,
+            finished: Callable[[Enhancement], None] = lambda partial: None) -> Enhancement:
     """
     Run steps 1 to 3 of the module doc on ``model`` for every T of ``grid``.
 
@@ -598,7 +599,8 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
     ``precomputed``: a sensitivity analysis of this model and data to reuse (it must cover
     ``grid`` with these settings). ``incumbent(T)``: the values a profile holds for T already
     (:func:`search_inference`). ``progress(n)`` counts measurements (:func:`enhance_work` gives
-    the total).
+    the total). ``finished(partial)`` is called as each T is done, with the enhancement of the
+    T done so far (the CLI writes them, so that an interrupted run keeps them).
     """
     if model.readout is None:
         raise ValueError('the model has no label assignment')
@@ -622,6 +624,15 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
                            train_images=train_images[:short] if learning else None,
                            train_labels=train_labels[:short] if learning else None,
                            learn_neurons=learn_neurons, **common)
+    settings = {'budget': int(budget), 'learn_budget': int(learn_budget) if learning else 0,
+                'top_k': int(top_k), 'energy_penalty': float(energy_penalty),
+                'learn_neurons': int(learn_neurons) if learning else 0,
+                'learn_samples': int(short), 'confirm_samples': int(n_long),
+                'confirm_top': int(confirm_top) if short < n_long else 0,
+                'n_val': int(len(labels)), 'seed': int(seed),
+                'energy_preset': energy_model.preset.name, 'sampler': sampler,
+                'trial_batch': int(trial_batch) if sampler == 'tpe' else None,
+                'data_key': key}
     results = []
     for timesteps in grid:
         chosen = _top(sens, 'inference', timesteps, top_k)
@@ -669,15 +680,7 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
                                            params=None if worse else values or None,
                                            inference=inference, learning=learning_result,
                                            learning_own=own_run, learns_worse=worse))
-    settings = {'budget': int(budget), 'learn_budget': int(learn_budget) if learning else 0,
-                'top_k': int(top_k), 'energy_penalty': float(energy_penalty),
-                'learn_neurons': int(learn_neurons) if learning else 0,
-                'learn_samples': int(short), 'confirm_samples': int(n_long),
-                'confirm_top': int(confirm_top) if short < n_long else 0,
-                'n_val': int(len(labels)), 'seed': int(seed),
-                'energy_preset': energy_model.preset.name, 'sampler': sampler,
-                'trial_batch': int(trial_batch) if sampler == 'tpe' else None,
-                'data_key': key}
+        finished(Enhancement(sensitivity=sens, timesteps=tuple(results), settings=settings))
     return Enhancement(sensitivity=sens, timesteps=tuple(results), settings=settings)
 
 
