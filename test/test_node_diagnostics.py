@@ -419,3 +419,32 @@ def test_a_node_on_sim_time_says_it_waits_for_the_clock(ros, monkeypatch) -> Non
     waited = len(seen)
     spin_until(lambda: False, timeout_s=0.6)
     assert len([s for s in seen if 'waiting for /clock' in s.message]) == waited
+
+
+@pytest.mark.parametrize('sim', [False, True], ids=['wall', 'sim'])
+def test_periods_are_timed_on_the_steady_clock_unless_on_sim_time(ros, sim) -> None:
+    """
+    Timers and windows: the steady clock on wall time, simulated time under use_sim_time.
+
+    On the system clock, an NTP step forward (a robot without a real-time clock, synchronised
+    after boot) made one energy window decades long, and a step back stalled every heartbeat,
+    energy window and status for the step's length (ros2/rclpy#1490; a review of time).
+    """
+    from rclpy.clock import ClockType
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.energy_monitor import EnergyMonitorNode
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, spin_until = ros
+    given = [Parameter('use_sim_time', value=sim)]
+    monitor = EnergyMonitorNode(context=context, parameter_overrides=given + [
+        Parameter('energy_source', value='model')])
+    controller = TimestepControllerNode(context=context, parameter_overrides=given + [
+        Parameter('profile_path', value=str(PROFILE))])
+    controller.trigger_configure()
+    want = ClockType.ROS_TIME if sim else ClockType.STEADY_TIME
+    for node in (monitor, controller):
+        kinds = {timer.clock.clock_type for timer in node.timers
+                 if timer.timer_period_ns < 5 * 10**9}  # not the /clock watch of sim time
+        assert kinds == {want}, (node.get_name(), kinds)
+    assert (monitor._now_s() > 0.0) != sim  # steady time runs; sim time waits for /clock

@@ -11,6 +11,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
 from topspark_ros.msg import EnergyEstimate
+from topspark_ros.nodes.clocks import period_clock
 from topspark_ros.nodes.parameters import declare, Param, values
 
 PARAMS = (
@@ -38,7 +39,7 @@ class BatterySimulatorNode(Node):
         self._pub = self.create_publisher(BatteryState, 'battery', 10)
         self.create_subscription(EnergyEstimate, 'energy', self._on_energy, 10)
         self._period_s = 1.0 / p['rate_hz']
-        self.create_timer(self._period_s, self._tick)
+        self.create_timer(self._period_s, self._tick, clock=period_clock(self))
 
     @property
     def fraction(self) -> float:

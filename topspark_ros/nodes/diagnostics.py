@@ -19,6 +19,8 @@ from typing import Callable, Optional
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 
+from topspark_ros.nodes.clocks import period_clock
+
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 LEVELS = (OK, WARN, ERROR)
 """The levels by number (0, 1, 2: those of :mod:`topspark_ros.core.pipeline`)."""
@@ -32,9 +34,10 @@ class Diagnostics:
     The ``/diagnostics`` publisher (and timer) of one node.
 
     With ``update`` and ``period_parameter``, ``update()`` (returning ``(level, message,
-    values)``) is published every ``period_parameter`` seconds of the node's clock (simulated
-    time under ``use_sim_time``), a new value of the parameter applying at once, and by
-    :meth:`publish_now`; without them the node calls :meth:`publish` itself.
+    values)``) is published every ``period_parameter`` seconds of simulated time under
+    ``use_sim_time``, else of the steady clock (:mod:`~topspark_ros.nodes.clocks`), a new
+    value of the parameter applying at once, and by :meth:`publish_now`; without them the
+    node calls :meth:`publish` itself.
     ``hardware_id()`` returns the device named in each status.
 
     Under ``use_sim_time`` those timers wait for the first ``/clock``; until it comes, a
@@ -53,7 +56,8 @@ class Diagnostics:
         self._timer = None
         if update is not None and period_parameter is not None:
             self._timer = node.create_timer(node.get_parameter(period_parameter).value,
-                                            self.publish_now, callback_group=callback_group)
+                                            self.publish_now, callback_group=callback_group,
+                                            clock=period_clock(node))
             node.add_post_set_parameters_callback(lambda changes: [
                 self._set_period(c.value) for c in changes if c.name == period_parameter])
         self._clock_watch, self._clock_waited_s = None, 0.0

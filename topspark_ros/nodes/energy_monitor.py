@@ -11,9 +11,11 @@ power beside the estimates) and a ``/diagnostics`` status ``energy_monitor: ener
 (hardware id: the preset; energy, rate, dropped frames, the meter, whether classifications are
 arriving). The operation counts of every classification are re-priced here
 (:mod:`topspark_ros.core.topspark.meter`), so the monitor can report under another preset
-than the classifier. Windows, estimated power and rates are timed on the node clock: simulated
-time under ``use_sim_time`` (a bag replayed at any rate gives the recorded figures), where
-nothing is published before the first ``/clock`` message; a window in which the clock went
+than the classifier. Windows, estimated power and rates are timed on simulated time under
+``use_sim_time`` (a bag replayed at any rate gives the recorded figures), where nothing is
+published before the first ``/clock`` message, else on the steady clock
+(:mod:`topspark_ros.nodes.clocks`: NTP steps of the system clock do not move them); a window
+in which the clock went
 back (a bag looped) or leapt forward (a later bag, a seek: a step of 2 s or more and ten
 times the clock's typical step) is dropped, its inferences kept in the totals. Measured
 figures are of the machine running now, timed on its monotonic clock.
@@ -38,6 +40,7 @@ from topspark_ros.core.power import EnergyCounter, open_source, PowerSourceError
 from topspark_ros.core.topspark.meter import EnergyMeter, Measured
 from topspark_ros.msg import Classification, EnergyEstimate
 from topspark_ros.nodes import diagnostics
+from topspark_ros.nodes.clocks import elapsed_s, period_clock
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
 
@@ -102,6 +105,7 @@ class EnergyMonitorNode(Node):
         super().__init__('energy_monitor', **kwargs)
         declare(self, PARAMS)
         p = values(self, PARAMS)
+        self._window_clock = period_clock(self)  # windows on it: NTP steps do not move them
         model = EnergyModel(p['energy_preset'])
         baseline, ann_macs = p['baseline_energy_j'], p['ann_macs']
         if p['profile_path']:
@@ -123,14 +127,16 @@ class EnergyMonitorNode(Node):
                                                     lambda: model.preset.name)
         self._diag_pub = self._diagnostics.publisher
         self.create_subscription(Classification, 'classification', self._on_classification, 10)
-        self.create_timer(1.0 / p['publish_rate_hz'], self._publish)
+        self.create_timer(1.0 / p['publish_rate_hz'], self._publish,
+                          clock=self._window_clock)
         self._leap_s = max(JUMP_MIN_S, 2.0 / p['publish_rate_hz'])
         self._steps = collections.deque(maxlen=CLOCK_STEPS_KEPT)  # the clock's recent steps
         self._jumps = self.get_clock().create_jump_callback(JumpThreshold(
             min_forward=Duration(nanoseconds=1), min_backward=None, on_clock_change=False),
             post_callback=self._clock_stepped)
         if self._power is not None:
-            self.create_timer(1.0 / p['power_sample_hz'], self._sample_power)
+            self.create_timer(1.0 / p['power_sample_hz'], self._sample_power,
+                              clock=period_clock(self))
 
     def _ann_macs(self, given: float, profiled: Optional[float]) -> float:
         """
@@ -226,8 +232,8 @@ class EnergyMonitorNode(Node):
             self._last_seen_s = now_s
 
     def _now_s(self) -> float:
-        """Return the node clock (s): simulated time under use_sim_time, 0 before /clock."""
-        return self.get_clock().now().nanoseconds * 1e-9
+        """Return the window clock (s): simulated time under use_sim_time (0 before /clock)."""
+        return elapsed_s(self._window_clock)
 
     def _started(self, now_s: float) -> bool:
         """

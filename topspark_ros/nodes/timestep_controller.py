@@ -24,6 +24,7 @@ from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, Liv
                                                  TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
 from topspark_ros.nodes import diagnostics
+from topspark_ros.nodes.clocks import elapsed_s, period_clock
 from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import configured, declare, Param, values
 from topspark_ros.nodes.qos import RELIABILITIES, reliability, warn_on_incompatible_qos
@@ -121,6 +122,7 @@ class TimestepControllerNode(LifecycleNode):
         self._chosen = None  # (T, stamp) of the T published last, and when it was chosen
         self._intervals = collections.deque(maxlen=21)
         self._publish_count = 0
+        self._period_clock = period_clock(self)  # heartbeats, energy age: NTP steps aside
         self._refused, self._refused_seen = 0, 0  # messages whose values cannot be taken
         self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
         # /diagnostics from construction on (every heartbeat), so a failed configure shows.
@@ -164,7 +166,8 @@ class TimestepControllerNode(LifecycleNode):
             self.create_subscription(Classification, 'classification', self._on_classification,
                                      10),
             self.create_subscription(EnergyEstimate, 'energy', self._on_energy, 10)]
-        self._timer = self.create_timer(p['heartbeat_period_s'], self._heartbeat)
+        self._timer = self.create_timer(p['heartbeat_period_s'], self._heartbeat,
+                                        clock=self._period_clock)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -316,7 +319,8 @@ class TimestepControllerNode(LifecycleNode):
         self._evaluate()
 
     def _now_s(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        """Return the clock the energy's age is counted on (:mod:`~topspark_ros.nodes.clocks`)."""
+        return elapsed_s(self._period_clock)
 
     def _forget_energy(self) -> None:
         self._signals = self._signals.replace(measured_power_w=None, measured_energy_j=None,
