@@ -8,7 +8,8 @@ metavision_driver record it), a ROS 2 bag's event topic or a data set split file
 events export`` writes one sample of the data set to an event file (for the replay tool);
 ``topspark events convert IN OUT`` converts between the event files and from a bag's
 EventPacket topic (any encoding the decoders read) to a file
-(:mod:`topspark_ros.core.events.files`).
+(:mod:`topspark_ros.core.events.files`), or into a bag (``bag:DIR``: EventPacket messages as a
+driver records them, so that a ``.raw`` recording is data for every command).
 
 The parser (:mod:`topspark_ros.cli.parser`) adds it with :func:`add_parser`;
 :mod:`topspark_ros.cli.main` runs it with :func:`run`.
@@ -21,7 +22,7 @@ import sys
 from typing import Optional
 
 from topspark_ros.cli import common
-from topspark_ros.cli.args import non_negative_int, positive_int, PROG
+from topspark_ros.cli.args import non_negative_int, positive_float, positive_int, PROG, UsageError
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -71,7 +72,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help='convert event files (.raw, .bin, .npz) and bags into event files')
     convert.add_argument('input', help='.raw (EVT 3.0), .bin (N-MNIST), .npz, or a ROS 2 bag '
                          'directory (or bag:DIR) with an event_camera_msgs/EventPacket topic')
-    convert.add_argument('output', help='output file: .raw, .bin or .npz (by its suffix)')
+    convert.add_argument('output', help='output file: .raw, .bin or .npz (by its suffix), or '
+                         'bag:DIR, a ROS 2 bag of EventPacket messages as a driver records '
+                         'them (for --data bag:DIR)')
     convert.add_argument('--topic', help='bags: the EventPacket topic (default: the only '
                          'one; NAME:TYPE for a topic recorded with several types)')
     convert.add_argument('--overwrite', action='store_true',
@@ -79,6 +82,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
     convert.add_argument('--start-at-zero', action='store_true',
                          help='shift the times so that the first event is at 0 us (needed '
                          'for .bin, which holds 23-bit times)')
+    bag = convert.add_argument_group('bag output (bag:DIR)')
+    bag.add_argument('--packet-ms', type=positive_float, default=1.0,
+                     help='sensor time per EventPacket (default: %(default)s, '
+                     "metavision_driver's)")
+    bag.add_argument('--stamp-origin', type=float, metavar='SECONDS',
+                     help="header stamp (Unix seconds) of the recording's first event; the "
+                     "packets' stamps follow the event times (default: a .raw header's "
+                     "'date', else now; a labels CSV of ranges counts in these stamps)")
+    bag.add_argument('--out-topic', default='/event_camera/events',
+                     help='topic of the packets (default: %(default)s)')
+    bag.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
+                     help='bag storage (default: %(default)s)')
 
     export = actions.add_parser('export', parents=[shared],
                                 help='write one sample of the data set to an event file')
@@ -141,20 +156,60 @@ def _convert(args) -> dict:
     """Convert an event file or a bag's event topic into an event file (a piece at a time)."""
     from topspark_ros.core.events import files
 
-    _check_output(args.output, args.overwrite, args.input)
+    to_bag = args.output.startswith('bag:')
+    if to_bag:
+        bag_path = args.output[len('bag:'):]
+        if not bag_path or os.path.lexists(bag_path):
+            raise UsageError(f'{args.output}: name a new bag directory (bag:DIR; a bag is '
+                             'never replaced)')
+    else:
+        _check_output(args.output, args.overwrite, args.input)
     chunks, bar = _open(args, args.input, args.topic)
     summary = files.Summary()
     with bar:
-        files.write_event_chunks(args.output, chunks, overwrite=args.overwrite,
-                                 start_at_zero=args.start_at_zero, written=summary.add)
+        if to_bag:
+            origin_s = args.stamp_origin if args.stamp_origin is not None else _origin(
+                chunks, args.input)
+            figures = files.write_event_bag(
+                bag_path, chunks, stamp_origin_ns=round(origin_s * 1e9), topic=args.out_topic,
+                packet_us=max(1, round(args.packet_ms * 1000)), storage=args.storage,
+                written=summary.add)
+        else:
+            files.write_event_chunks(args.output, chunks, overwrite=args.overwrite,
+                                     start_at_zero=args.start_at_zero, written=summary.add)
     out = _describe(chunks, summary.as_dict(), str(args.input))
     out.update(output=str(args.output), kind='conversion')
+    if to_bag:
+        out.update(packets=figures['packets'], topic=args.out_topic,
+                   first_stamp_ns=figures['first_stamp_ns'],
+                   last_stamp_ns=figures['last_stamp_ns'])
     triggers = (chunks.metadata.get('decoder') or {}).get('triggers', 0)
     if triggers:  # the decoder counts them; an event file holds camera events only
         out['triggers_not_written'] = triggers
         print(f'{PROG}: note: {triggers} external trigger events of {args.input} are not in '
               f'{args.output} (event files hold the camera events only)', file=sys.stderr)
     return out
+
+
+def _origin(chunks, name: str) -> float:
+    """
+    Return the stamp (Unix s) of a recording's first event when none is given, and say so.
+
+    A ``.raw`` header's ``date`` (``YYYY-MM-DD HH:MM:SS``, the camera computer's local time),
+    else now.
+    """
+    import datetime
+
+    date = ((chunks.metadata.get('header') or {}).get('date') or '').strip()
+    try:
+        origin = datetime.datetime.strptime(date, '%Y-%m-%d %H:%M:%S').timestamp()
+        said = f"the recording's date, {date} (local time)"
+    except ValueError:
+        origin = float(int(datetime.datetime.now().timestamp()))
+        said = 'now (the recording has no date)'
+    print(f'{PROG}: note: {name}: its first event is stamped {origin:.0f} s, {said}; '
+          '--stamp-origin sets it', file=sys.stderr)
+    return origin
 
 
 def _check_output(output: str, overwrite: bool, source: Optional[str] = None) -> None:

@@ -511,3 +511,40 @@ def test_raw_to_raw_keeps_the_header_and_says_triggers_are_not_written(tmp_path,
     assert header['serial_number'] == '00ca0009' and header['date'] == '2026-12-04 10:00:00'
     assert header['camera_integrator_name'] == 'Prophesee' and header['geometry'] == '64x8'
     assert as_tuples(files.read_event_file(tmp_path / 'out.raw').events) == GOLDEN_EVENTS
+
+
+def test_a_raw_recording_becomes_a_bag_that_every_command_reads(tmp_path, capsys):
+    """
+    ``events convert REC.raw bag:DIR``: EventPacket messages as a driver records them.
+
+    A .raw recording was no --data source, and no conversion wrote a bag (the last notes'
+    'not done'): now its packets (1 ms, evt3, seq counting) are stamped from the header's
+    date or --stamp-origin, so a labels CSV of ranges in those stamps labels its windows.
+    """
+    from topspark_ros.core.data.bag import BagOptions, load_bag
+
+    rng = np.random.default_rng(9)
+    events = np.zeros(30_000, EVENT_DTYPE)
+    events['x'], events['y'] = rng.integers(0, 64, 30_000), rng.integers(0, 48, 30_000)
+    events['p'] = rng.integers(0, 2, 30_000)
+    events['t'] = np.sort(rng.integers(5_000, 605_000, 30_000))  # 0.6 s from t = 5 ms
+    raw = tmp_path / 'rec.raw'
+    files.write_event_file(raw, files.EventRecording(events, 64, 48))
+    out = cli(['events', 'convert', str(raw), f'bag:{tmp_path / "bag"}', '--stamp-origin',
+               '1700000000', '--packet-ms', '1'], capsys)
+    t0 = int(events['t'][0])
+    slots = (events['t'] - t0) // 1000  # 1 ms packets from the first event
+    assert out['packets'] == len(np.unique(slots))
+    assert out['first_stamp_ns'] == 1_700_000_000 * 10**9
+    assert out['last_stamp_ns'] == 1_700_000_000 * 10**9 + 1000 * (
+        int(events['t'][slots == slots.max()][0]) - t0)
+    csv = tmp_path / 'labels.csv'
+    csv.write_text('start,end,label\n1700000000.0,1700000000.3,a\n1700000000.3,1700000000.6,b\n')
+    data = load_bag(tmp_path / 'bag', 'train', options=BagOptions(labels=str(csv),
+                                                                  window_ms=100.0),
+                    val_fraction=0, test_fraction=0)
+    assert len(data) == 6 and data.sensor_size == (64, 48)
+    assert [data.class_names[c] for c in data.labels] == ['a'] * 3 + ['b'] * 3
+    np.testing.assert_array_equal(np.concatenate(list(data.images)), events)
+    assert main(['events', 'convert', str(raw), f'bag:{tmp_path / "bag"}']) == 2  # no replace
+    assert 'name a new bag directory' in capsys.readouterr().err

@@ -272,6 +272,61 @@ def write_event_chunks(path: PathLike, chunks: EventChunks, *, overwrite: bool =
     fsync_dir(directory)
 
 
+def write_event_bag(path: PathLike, chunks: EventChunks, *, stamp_origin_ns: int,
+                    topic: str = '/event_camera/events', packet_us: int = 1000,
+                    encoding: str = 'evt3', frame_id: str = 'event_camera',
+                    storage: str = 'mcap',
+                    written: Callable[[np.ndarray], None] = lambda chunk: None) -> dict:
+    """
+    Write ``chunks`` as a ROS 2 bag of ``event_camera_msgs/EventPacket`` on ``topic``.
+
+    As a driver publishes it (metavision_driver: about a packet a millisecond): packets of
+    ``packet_us`` of sensor time (:class:`~topspark_ros.core.events.packets.PacketCutter`),
+    ``encoding`` (a stream: ``seq`` counts them), each stamped, and recorded at,
+    ``stamp_origin_ns + 1000 (t_first - t0)`` (``t_first`` its first event, ``t0`` the
+    recording's first). A piece at a time: a recording of any length in bounded memory.
+    The bag is built beside ``path`` and moved there when complete
+    (:class:`~topspark_ros.core.data.recording.BagWriter`); ``path`` must not exist. Returns
+    ``{'packets': n, 'first_stamp_ns': ..., 'last_stamp_ns': ...}``. So a ``.raw`` recording
+    becomes ``--data bag:DIR`` for every command, with labels by header stamp.
+    """
+    from topspark_ros.core.data.bag import EVENT_PACKET_MSG, EVENTS_TYPE, live_typestore
+    from topspark_ros.core.data.recording import BagWriter
+    from topspark_ros.core.events.codecs import make_encoder
+    from topspark_ros.core.events.packets import PacketCutter
+
+    encoder = make_encoder(encoding, chunks.width, chunks.height, self_contained=False)
+    store = live_typestore()
+    packet_type, header_type, time_type = (store.types[EVENTS_TYPE],
+                                           store.types['std_msgs/msg/Header'],
+                                           store.types['builtin_interfaces/msg/Time'])
+    cutter = PacketCutter(packet_us)
+    figures = {'packets': 0, 'first_stamp_ns': None, 'last_stamp_ns': None}
+
+    def pieces() -> Iterator[np.ndarray]:
+        for chunk in chunks:
+            written(chunk)
+            yield chunk
+
+    with BagWriter(path, storage=storage) as bag:
+        connection = bag.add_topic(topic, EVENTS_TYPE, EVENT_PACKET_MSG)
+        for _, events in cutter.packets_of(pieces()):
+            packet = encoder.encode(events)
+            stamp = int(stamp_origin_ns) + 1000 * (int(events['t'][0]) - cutter.t0)
+            msg = packet_type(
+                header=header_type(stamp=time_type(sec=stamp // 10**9, nanosec=stamp % 10**9),
+                                   frame_id=frame_id),
+                height=chunks.height, width=chunks.width, seq=packet.seq,
+                time_base=packet.time_base, encoding=packet.encoding, is_bigendian=False,
+                events=np.frombuffer(packet.data, np.uint8))
+            bag.write(connection, stamp, store.serialize_cdr(msg, EVENTS_TYPE))
+            figures['packets'] += 1
+            if figures['first_stamp_ns'] is None:
+                figures['first_stamp_ns'] = stamp
+            figures['last_stamp_ns'] = stamp
+    return figures
+
+
 NPZ_COPY_BYTES = 1 << 22
 """Bytes copied at a time from a spooled field into a ``.npz`` archive."""
 
