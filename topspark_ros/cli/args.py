@@ -80,6 +80,18 @@ def available_train(args, n_images: int, held_out_n: int) -> int:
     return min(args.n_train, available)
 
 
+def available_eval(args, n_images: int) -> int:
+    """
+    Return how many images of the test split to evaluate: ``--n-eval``, or all there are.
+
+    Asking for more says so on stderr (fewer were evaluated without a word; a review).
+    """
+    if args.n_eval > n_images:
+        print(f'topspark: note: --n-eval {args.n_eval} exceeds the {n_images} images of the '
+              f'test split; evaluating {n_images}', file=sys.stderr)
+    return min(args.n_eval, n_images)
+
+
 def parse_grid(text: str) -> list:
     """Parse ``--grid``: a comma-separated list of timestep counts (each >= 1)."""
     try:

@@ -268,6 +268,10 @@ def dataset(args, split: str, spec=None):
     if getattr(samples, 'unlabelled', 0):
         print(f'{PROG}: note: dropped {samples.unlabelled} sample(s) of {samples.topic} that '
               'no label covers', file=sys.stderr)
+    if getattr(samples, 'straddling', 0):
+        print(f'{PROG}: note: dropped {samples.straddling} event window(s) of {samples.topic} '
+              'across a label boundary (first and last events under different labels, or one '
+              'in a gap)', file=sys.stderr)
     if not samples.class_names and args.command != 'sweep':
         raise UsageError(f'{data.label} has no labels: give --labels FILE.csv or '
                          '--label-topic TOPIC (only sweep measures unlabelled data, '

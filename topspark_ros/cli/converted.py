@@ -9,7 +9,7 @@ checkpoint.
 
 import argparse
 
-from topspark_ros.cli.args import available_train, positive_int
+from topspark_ros.cli.args import available_eval, available_train, positive_int
 from topspark_ros.cli.common import (command_line, data_options, dataset, dataset_name,
                                      StageBars)
 
@@ -84,7 +84,7 @@ def train(args) -> dict:
         eval_set, eval_idx = train_set, held_idx
         if args.eval_split != 'train':
             eval_set = dataset(args, 'test')
-            (eval_idx,) = split_indices(len(eval_set), [min(args.n_eval, len(eval_set))],
+            (eval_idx,) = split_indices(len(eval_set), [available_eval(args, len(eval_set))],
                                         args.seed)
         eval_samples, eval_labels = eval_set.images[eval_idx], eval_set.labels[eval_idx]
     data = converted_train.TrainData(

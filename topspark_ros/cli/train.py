@@ -18,8 +18,8 @@ from typing import Optional
 
 from topspark_ros.cli import common
 from topspark_ros.cli import converted as cli_converted
-from topspark_ros.cli.args import (available_train, non_negative_int, parse_roi, positive_float,
-                                   positive_int, PROG, StoreGiven, UsageError)
+from topspark_ros.cli.args import (available_eval, available_train, non_negative_int, parse_roi,
+                                   positive_float, positive_int, PROG, StoreGiven, UsageError)
 
 
 def add_parser(sub, parent) -> None:
@@ -138,10 +138,8 @@ def run(args) -> dict:
             eval_images, eval_labels = train_set.images[held_idx], train_set.labels[held_idx]
         else:
             test_set = common.dataset(args, 'test')
-            if args.n_eval > len(test_set):  # fewer were evaluated without a word (a review)
-                print(f'{PROG}: note: --n-eval {args.n_eval} exceeds the {len(test_set)} '
-                      f'images of the test split; evaluating {len(test_set)}', file=sys.stderr)
-            (idx,) = split_indices(len(test_set), [min(args.n_eval, len(test_set))], args.seed)
+            (idx,) = split_indices(len(test_set), [available_eval(args, len(test_set))],
+                                   args.seed)
             eval_images, eval_labels = test_set.images[idx], test_set.labels[idx]
     info = {'dataset': common.dataset_name(args, train_set),
             'class_names': list(train_set.class_names), 'timesteps': args.timesteps,

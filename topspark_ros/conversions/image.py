@@ -37,8 +37,9 @@ the model input's size, a JPEG is decoded at the smallest of its built-in scales
 1/8) that still has :data:`JPEG_DRAFT_FACTOR` pixels per input pixel each way
 (:func:`draft_for`): the resize to a 28x28 or 32x32 input then gives the same input to within
 2 grey levels (0.6 on average), and the decoding costs a fraction (a 12 Mpixel photo: 45
-against 300 ms); a PNG (no such scales) is averaged down by the same rule once decoded
-(:func:`reduce_for`).
+against 300 ms); an image of more than 16.8 Mpixel that has no such scales (a PNG) is
+averaged down by the same rule once decoded (:func:`reduce_for`), against decompression
+bombs.
 :func:`cdr_to_image` reads an Image from its serialized bytes (a subscription taken raw,
 :mod:`topspark_ros.conversions.cdr`), which :func:`image_to_array` then reads as a message.
 """
@@ -234,7 +235,8 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
     or PNG, or whose header claims more than ``max_pixels`` pixels (checked before decoding,
     against decompression bombs). ``compressedDepth`` data (named so in ``msg.format``) is
     refused, with that reason. ``size``: the model input, for a JPEG decoded at reduced scale
-    (:func:`draft_for`) and a large PNG averaged down (:func:`reduce_for`).
+    (:func:`draft_for`) and an image of more than 16.8 Mpixel averaged down
+    (:func:`reduce_for`).
     """
     from PIL import Image as PilImage
     if 'compresseddepth' in (msg.format or '').lower():
@@ -329,11 +331,8 @@ def pil_to_array(image, size: Optional[Tuple[int, int]] = None) -> tuple:
     palette, CMYK and 1-bit are converted. A floating-point image (TIFF mode ``F``, whose
     range is not known) raises ``ValueError`` rather than become black.
 
-    ``size``: the model input ``(height, width)``; an image larger than
-    :data:`JPEG_DRAFT_FACTOR` times it each way by a factor of 2 or more is averaged down by
-    that factor in Pillow first (:func:`reduce_for`), as a JPEG is decoded at reduced scale: a
-    65 kB palette PNG of 8192x8192 took 1.4 GB and 4 s through the arrays and preprocessing
-    of its 67 Mpixel (a user review).
+    ``size``: the model input ``(height, width)``; an image of more than
+    :data:`REDUCE_ABOVE_PIXELS` is averaged down for it in Pillow first (:func:`reduce_for`).
     """
     from PIL import ImageOps
 
@@ -343,6 +342,7 @@ def pil_to_array(image, size: Optional[Tuple[int, int]] = None) -> tuple:
         raise ValueError('a 32-bit floating-point image (its range is not known): save it as '
                          '8- or 16-bit')
     if mode.startswith('I;16') or mode == 'I':
+        image = reduce_for(image, size)
         return np.clip(np.array(image), 0, 65535).astype(np.uint16), 'mono'
     if mode in ('1', 'LA', 'La'):
         image = image.convert('L')
@@ -354,22 +354,37 @@ def pil_to_array(image, size: Optional[Tuple[int, int]] = None) -> tuple:
     return np.array(image, np.uint8), 'mono' if image.mode == 'L' else image.mode.lower()
 
 
+REDUCE_ABOVE_PIXELS = 1 << 24
+"""Images above this many pixels (16.8 Mpixel: beyond camera frames and phone photos) are
+averaged down for the model input once decoded (:func:`reduce_for`)."""
+
+
 def reduce_for(image, size: Optional[Tuple[int, int]]):
     """
-    Return the decoded ``image`` averaged down for the model input ``size`` (or itself).
+    Return a decoded ``image`` of more than :data:`REDUCE_ABOVE_PIXELS` averaged down, or itself.
 
-    By the largest power of 2 that leaves :data:`JPEG_DRAFT_FACTOR` times ``size`` each way,
-    when it is 2 or more (Pillow's ``reduce``, a box average); ``size`` None: itself. The
-    rule of :func:`draft_for`, for images without built-in scales (powers of 2 as a JPEG's
-    scales are: a centre crop of the reduced image then starts where the whole image's does,
-    where other factors moved it by a few pixels, 6 grey levels at edges).
+    A guard against images no camera sends (a 65 kB palette PNG of 8192x8192 took 1.4 GB
+    and 4 s through the arrays and the preprocessing; a user review), not a speed-up of
+    frames: averaged down, a centre crop starts a fraction of a pixel away from the whole
+    image's (up to 9 grey levels of the model input at odd sizes; a review of the first
+    version, which reduced every large enough image, JPEG phone photos after their draft
+    too). By the largest power of 2 that leaves :data:`JPEG_DRAFT_FACTOR` times ``size``
+    (the model input, ``(height, width)``; None: itself) each way, with Pillow's ``reduce``
+    (a box average); alpha is dropped first (the preprocessing drops it; reduced with it,
+    the colour under transparent pixels went black), 16-bit grey is reduced as 32-bit.
     """
-    if size is None:
+    if size is None or image.width * image.height <= REDUCE_ABOVE_PIXELS:
         return image
     most = min(image.width // (int(size[1]) * JPEG_DRAFT_FACTOR),
                image.height // (int(size[0]) * JPEG_DRAFT_FACTOR))
     factor = 1 << (most.bit_length() - 1) if most >= 2 else 1
-    return image.reduce(factor) if factor >= 2 else image
+    if factor < 2:
+        return image
+    if image.mode in ('RGBA', 'RGBa'):
+        image = image.convert('RGB')
+    elif image.mode.startswith('I;16'):
+        image = image.convert('I')
+    return image.reduce(factor)
 
 
 def array_to_image(array: np.ndarray, encoding: str, msg_type=None):

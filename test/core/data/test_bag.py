@@ -377,6 +377,8 @@ def test_bag_errors_are_one_clear_line(tmp_path, frames):
     ('start,end,label\n1700000000000,1700000002000,a\n', 'row 2: 1700000000000 is no time '
      'in seconds .in milliseconds.'),
     ('stamp,label\n1700000000000000000,a\n', 'in nanoseconds'),
+    ('stamp,label\n1700000000000000,a\n', 'in microseconds'),
+    ('stamp,label\n9300000000,a\n', 'is no time in seconds; header'),  # past int64's end
 ])
 def test_label_file_errors_name_the_row(tmp_path, text, message):
     path = tmp_path / 'labels.csv'
@@ -631,7 +633,7 @@ def test_an_event_window_across_a_label_boundary_is_not_labelled(tmp_path, fashi
     data = load_bag(bag, 'train', options=BagOptions(labels=str(csv),
                                                      window_ms=WINDOW_US / 1000),
                     test_fraction=0, val_fraction=0)
-    assert len(data) == 5 and data.unlabelled == 1
+    assert len(data) == 5 and (data.unlabelled, data.straddling) == (0, 1)
     assert [data.class_names[c] for c in data.labels] == [NAMES[c] for c in labels[:3]] + [
         'late', 'late']
     assert [len(w) for w in data.images] == [len(w) for k, w in enumerate(windows) if k != 3]

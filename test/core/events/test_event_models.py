@@ -238,8 +238,8 @@ def test_train_takes_a_region_of_interest_for_both_families(tmp_path, capsys) ->
     assert '--n-eval 50 exceeds the 10 images of the test split' in capsys.readouterr().err
     assert main(['train', *data, '-o', str(conv), '--family', 'converted', '--widths', '2,2',
                  '--hidden', '0', '--epochs', '1', '--n-train', '20', '--eval-timesteps', '1',
-                 '--roi', '17,0,17,34', '--input-size', '8']) == 0
-    capsys.readouterr()
+                 '--roi', '17,0,17,34', '--input-size', '8', '--n-eval', '30']) == 0
+    assert '--n-eval 30 exceeds the 10 images' in capsys.readouterr().err  # both families
     assert load_checkpoint(stdp)[0].event_encoding.roi == (0, 0, 17, 34)
     assert load_checkpoint(conv)[0].event_encoding.roi == (17, 0, 17, 34)
     assert main(['train', *data, '-o', str(tmp_path / 'x.json'), '--roi', '30,0,17,34']) == 1

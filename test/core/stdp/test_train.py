@@ -187,7 +187,7 @@ def test_an_interrupt_while_learning_saves_the_state_after_the_chunk(fashion_tra
     assert np.array_equal(resumed.theta, whole.theta)
 
 
-def test_a_learning_state_that_does_not_fit_is_refused(fashion_train, tmp_path):
+def test_a_learning_state_that_does_not_fit_is_refused(fashion_train, tmp_path, monkeypatch):
     """Another size, engine or a file that is no state: a clear ValueError, nothing changed."""
     images = fashion_train.images[:60]
     net = DiehlCookNetwork(STDPConfig(n_neurons=8, seed=0))
@@ -206,8 +206,19 @@ def test_a_learning_state_that_does_not_fit_is_refused(fashion_train, tmp_path):
     (tmp_path / 'z.npz').write_bytes((tmp_path / 'y.npz').read_bytes()[:5000])  # cut short
     for name in ('z.npz', 'empty.npz'):
         (tmp_path / 'empty.npz').write_bytes(b'')
-        with pytest.raises(ValueError, match='damaged or foreign file.*remove it to start'):
+        with pytest.raises(ValueError, match='damaged or foreign file; remove it to start'):
             load_training_state(tmp_path / name)
+    # A good state that cannot be read now is not called damaged (a review: the advice to
+    # remove it would throw hours of learning away).
+    import errno
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, 'Permission denied')
+
+    monkeypatch.setattr(np, 'load', denied)
+    with pytest.raises(PermissionError, match='cannot read the training state .*y.npz: '
+                       'Permission denied'):
+        load_training_state(tmp_path / 'y.npz')
     with pytest.raises(ValueError, match='cannot resume at pass 3'):
         train(net, images, np.zeros(60), timesteps=12, n_label=5, epochs=2,
               start=Position(2, 0, np.random.default_rng(0).bit_generator.state))

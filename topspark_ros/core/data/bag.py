@@ -46,12 +46,13 @@ window's result). The bag's own (receive) time of each message is kept too.
   sweep takes).
 
 Class names are the distinct labels, sorted. Samples no label covers are dropped and counted
-(``unlabelled``); so is an event window whose first and last events' packets are labelled
-differently, or one of them not at all (it straddles two ranges, or a gap and a range, of a
-CSV of ranges or a label topic). Splits are stratified and seeded as for image folders
-(:func:`~topspark_ros.core.data.folder.stratified_split`) over the whole topic, samples in bag
-order within a split. A bag read without labels is not split: every split is the whole topic
-(nothing can be trained on it, and a label-free sweep measured a fifth of a field run).
+(``unlabelled``); so is, apart (``straddling``), an event window whose first and last events'
+packets are labelled differently, or one of them not at all (it straddles two ranges, or a
+gap and a range, of a CSV of ranges or a label topic). Splits are stratified and seeded as
+for image folders (:func:`~topspark_ros.core.data.folder.stratified_split`) over the whole
+topic, samples in bag order within a split. A bag read without labels is not split: every
+split is the whole topic (nothing can be trained on it, and a label-free sweep measured a
+fifth of a field run).
 
 **Errors** (:class:`~topspark_ros.core.data.dataset.DatasetError`, one line): a missing path or a
 directory without ``metadata.yaml``, a bag without the topic (listing the topics it has), an
@@ -235,6 +236,8 @@ class BagEventSamples(EventSamples):
     times_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     skipped: Tuple[Tuple[int, int, str], ...] = ()
     unlabelled: int = 0
+    straddling: int = 0
+    """Windows dropped because their first and last events lie under different labels."""
 
 
 # --------------------------------------------------------------------------- opening a bag
@@ -379,16 +382,18 @@ def _seconds_ns(text: str, where: str) -> int:
     if not value.is_finite():
         raise DatasetError(f'{where}: {text!r} is not a time in seconds')
     if abs(value) >= MAX_LABEL_SECONDS:  # it overflowed int64 as nanoseconds (a review)
-        unit = 'nanoseconds' if abs(value) >= 1e17 else 'milliseconds' if abs(value) >= 1e11 \
-            else 'not seconds'
-        raise DatasetError(f'{where}: {text} is no time in seconds (in {unit}?); header '
-                           'stamps are written in seconds, e.g. 1712345678.25')
+        unit = next((f' (in {name}?)' for name, low in LABEL_UNITS if abs(value) >= low), '')
+        raise DatasetError(f'{where}: {text} is no time in seconds{unit}; header stamps are '
+                           'written in seconds since 1970, e.g. 1712345678.25')
     return int(value * 1_000_000_000)
 
 
-MAX_LABEL_SECONDS = Decimal(10) ** 10
-"""A label time at or beyond this (year 2286 in seconds since 1970) is taken for another unit:
-milliseconds or nanoseconds since 1970, which overflowed as nanoseconds."""
+MAX_LABEL_SECONDS = Decimal(9 * 10 ** 9)
+"""A label time at or beyond this (year 2255 in seconds since 1970; int64 nanoseconds end at
+9.22e9 s) is taken for another unit: milli-, micro- or nanoseconds since 1970."""
+LABEL_UNITS = (('nanoseconds', Decimal(10) ** 17), ('microseconds', Decimal(10) ** 14),
+               ('milliseconds', Decimal(10) ** 11))
+"""The unit a label time beyond :data:`MAX_LABEL_SECONDS` looks like (from its size)."""
 
 
 def read_label_csv(path: PathLike) -> _LabelTable:
@@ -458,11 +463,19 @@ def _not_straddling(last: List[Optional[str]],
     """
     Return the labels of event windows whose first and last events have the same (or None).
 
+    Those set to None are marked ``STRADDLING`` (counted apart from the windows no label
+    covers).
+
     A window across two ranges, or from a gap into a range, took the label of its end: two of
     fifteen windows had 33 and 67 % of their events outside their range, where a team left
     gaps to keep the transitions out of training (a review of own event bags).
     """
-    return [a if a == b else None for a, b in zip(last, first)]
+    return [a if a == b else (STRADDLING if a is not None or b is not None else None)
+            for a, b in zip(last, first)]
+
+
+STRADDLING = object()
+"""The label of an event window across a label boundary (:func:`_not_straddling`): dropped."""
 
 
 def _topic_labels(marks: Sequence[Tuple[int, str]],
@@ -729,7 +742,8 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
         if not class_names:
             raise DatasetError(f'{what} name no class')
         index = {name: k for k, name in enumerate(class_names)}
-        labels = np.array([index[n] if n is not None else -1 for n in names], np.int64)
+        labels = np.array([index.get(n, -1) if n is not None else -1 for n in names], np.int64)
+        straddling = sum(1 for n in names if n is STRADDLING)
         kept = np.flatnonzero(labels >= 0)
         if not kept.size:
             span = (f'its {len(stamps)} samples span {stamps.min() / 1e9:.3f} to '
@@ -739,18 +753,24 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
         counts = np.bincount(labels[kept], minlength=len(class_names))
         if not counts.all():
             empty = class_names[int(np.flatnonzero(counts == 0)[0])]
+            across = (f' ({straddling} event windows across a label boundary were dropped: '
+                      'shorter windows, or ranges that hold whole windows)' if straddling
+                      else '')
             raise DatasetError(f'class {empty!r} has no sample: {what} cover no readable '
-                               f'message of {topic.name} with it')
+                               f'message of {topic.name} with it{across}')
     else:  # no labels: nothing is trained on it, so every split is all of it
         labels = np.full(len(stamps), -1, np.int64)
         kept = np.arange(len(stamps))
-    unlabelled = len(stamps) - len(kept)
+        straddling = 0
+    unlabelled = len(stamps) - len(kept) - straddling
     chosen = kept if not class_names else np.sort(kept[stratified_split(
         labels[kept], split, val_fraction=val_fraction, test_fraction=test_fraction,
         seed=seed)])
     common = {'labels': labels[chosen], 'class_names': tuple(class_names),
               'topic': topic.name, 'stamps_ns': stamps[chosen], 'times_ns': times[chosen],
               'skipped': tuple(skipped), 'unlabelled': int(unlabelled)}
+    if topic.kind == 'events':
+        common['straddling'] = int(straddling)
     if topic.kind == 'events':
         return BagEventSamples(images=read.spool.windows(chosen), sensor_size=sensor,
                                source=str(path), **common)

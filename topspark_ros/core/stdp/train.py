@@ -119,10 +119,14 @@ def load_training_state(path) -> tuple:
         if meta.get('format') != STATE_FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, not {STATE_FORMAT}")
         position = Position(int(meta['epoch']), int(meta['done']), meta['order'])
+    except OSError as exc:  # a good state that cannot be read now (permissions, NFS): kept
+        raise OSError(exc.errno, f'cannot read the training state {path}: '
+                      f'{exc.strerror or exc}') from None
     except Exception as exc:  # noqa: B902 - a damaged file raises zipfile's, EOFError, ...
-        raise ValueError(f'{path} is not a training state this version reads (a damaged or '
-                         f'foreign file: {type(exc).__name__}); remove it to start '
-                         'again') from None
+        why = 'not an .npz archive' if 'allow_pickle' in str(exc) else \
+            f'{type(exc).__name__}: {exc}'
+        raise ValueError(f'{path} is not a training state this version reads ({why}): a '
+                         'damaged or foreign file; remove it to start again') from None
     return arrays, position, meta['settings']
 
 
