@@ -187,17 +187,24 @@ def test_count_windows_mono_encoding_and_a_bad_packet(ros) -> None:
     assert node._pipeline.stream.stats()['encoding'] == 'mono'
 
 
-@needs_msgs
-def test_lost_packets_show_in_diagnostics(ros) -> None:
-    """A sequence gap: /diagnostics warns once with the count and carries the decoder stats."""
-    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-    context, executor, spin_until = ros
+def _active_with_diagnostics(context, executor) -> tuple:
+    """Return an active event classifier and the /diagnostics arrays a probe records."""
+    from diagnostic_msgs.msg import DiagnosticArray
     node = _classifier(context, executor, diagnostics_period_s=100.0)
     probe = _probe(context, executor)
     arrays = []
     probe.create_subscription(DiagnosticArray, '/diagnostics', arrays.append, 10)
     node.trigger_configure()
     node.trigger_activate()
+    return node, arrays
+
+
+@needs_msgs
+def test_lost_packets_show_in_diagnostics(ros) -> None:
+    """A sequence gap: /diagnostics warns once with the count and carries the decoder stats."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    context, executor, spin_until = ros
+    node, arrays = _active_with_diagnostics(context, executor)
     packets = _packets(_events(600, 60_000, seed=10), 10_000)
     for msg, _ in packets[:2] + packets[5:]:  # packets 2, 3 and 4 lost
         node._on_packet(msg)
@@ -225,14 +232,9 @@ def test_duplicates_and_a_second_sensor_on_the_topic_show_in_diagnostics(ros) ->
     """
     import copy
 
-    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from diagnostic_msgs.msg import DiagnosticStatus
     context, executor, spin_until = ros
-    node = _classifier(context, executor, diagnostics_period_s=100.0)
-    probe = _probe(context, executor)
-    arrays = []
-    probe.create_subscription(DiagnosticArray, '/diagnostics', arrays.append, 10)
-    node.trigger_configure()
-    node.trigger_activate()
+    node, arrays = _active_with_diagnostics(context, executor)
     packets = _packets(_events(600, 60_000, seed=11), 10_000)
     for msg, _ in packets:
         node._on_packet(msg)
