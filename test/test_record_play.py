@@ -675,3 +675,24 @@ def test_a_bag_without_messages_is_said_so(ros, tmp_path: Path, capfd) -> None:
     player = _player(context, executor, bag=str(tmp_path / 'empty'), clock=False)
     assert spin_until(lambda: player.finished)
     assert 'holds no message on /camera/image: nothing to play' in capfd.readouterr().err
+
+
+def test_the_player_starts_at_an_offset_into_the_bag(ros, tmp_path: Path) -> None:
+    """
+    ``start_offset_s`` (``topspark play --start-offset``) skips the bag's first seconds.
+
+    A long field recording played from its start only (the last notes' 'not done'; ``ros2
+    bag play --start-offset`` does it): 20 frames 50 ms apart, from 0.5 s on the last 10.
+    """
+    from sensor_msgs.msg import Image
+    context, executor, spin_until = ros
+    images = [_image(k)[0] for k in range(20)]
+    _write_bag(tmp_path / 'bag', {'/cam/image': (IMAGE, images)})
+    listener = _subscriber(context, executor, {'/cam/image': Image})
+    player = _player(context, executor, bag=str(tmp_path / 'bag'), rate=4.0,
+                     start_offset_s=0.5, wait_for_subscribers=1)
+    assert spin_until(lambda: player.finished, timeout_s=20)
+    assert spin_until(lambda: len(listener.got['/cam/image']) == 10, timeout_s=5)
+    assert [m for _, m in listener.got['/cam/image']] == images[10:]
+    with pytest.raises(ValueError, match='start_offset_s 2 s is past the end'):
+        _player(context, executor, bag=str(tmp_path / 'bag'), start_offset_s=2.0)

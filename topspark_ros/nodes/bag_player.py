@@ -10,7 +10,8 @@ own definitions (a ``rosbags`` typestore); a topic whose recorded fields differ 
 installed type's is refused rather than published garbled.
 
 Timing: message ``i``, recorded at bag time ``t_i``, goes out at wall time ``start + (t_i -
-t_0) / rate`` (``t_0``: the first played message). ``/clock`` (``rosgraph_msgs/Clock``)
+t_0) / rate`` (``t_0``: the first played message; ``start_offset_s`` skips the bag's first
+seconds). ``/clock`` (``rosgraph_msgs/Clock``)
 carries the bag time ``t_0 + (now - start) rate`` at ``clock_hz`` and before each batch of
 messages, so nodes started with ``use_sim_time:=true`` follow bag time. It is never ahead of
 the data: when the player falls behind (a busy process), the clock stops at the first message
@@ -44,6 +45,8 @@ PARAMS = (
     Param('rate', 1.0, 'Playing speed as a multiple of the recorded rate.', low=0.001,
           high=1000.0, live=False),
     Param('loop', False, 'Play the bag again and again.', live=False),
+    Param('start_offset_s', 0.0, "Start this many seconds into the bag (ros2 bag play's "
+          '--start-offset); every pass of a loop starts there.', low=0.0, live=False),
     Param('clock', True, 'Publish /clock (rosgraph_msgs/Clock) with the bag time, for nodes '
           'with use_sim_time.', live=False),
     Param('clock_hz', 100.0, 'Rate of /clock messages between data messages (Hz).', low=1.0,
@@ -99,6 +102,14 @@ class BagPlayerNode(Node):
             from rosgraph_msgs.msg import Clock
             self._clock_pub = self.create_publisher(Clock, '/clock', QoSProfile(depth=1))
         self._rate, self._loop = p['rate'], p['loop']
+        self._start_at = None  # bag time the passes start at (None: the bag's start)
+        if p['start_offset_s'] > 0.0:
+            self._start_at = self._reader.start_time + round(p['start_offset_s'] * 1e9)
+            if self._start_at >= self._reader.end_time:
+                message = (f"start_offset_s {p['start_offset_s']:g} s is past the end of "
+                           f"{p['bag']} ({self._reader.duration / 1e9:.3f} s long)")
+                self._reader.close()
+                raise ValueError(message)
         self._clock_period_ns = round(1e9 / p['clock_hz'])
         self._waiting = SubscriberWait(p['wait_for_subscribers'])
         self._messages = None  # iterator over (connection, t_ns, raw) of the current pass
@@ -180,7 +191,8 @@ class BagPlayerNode(Node):
         """Return the next message of the pass, starting a new pass when looping; or None."""
         for _ in range(2):
             if self._messages is None:
-                self._messages = self._reader.messages(connections=self._connections)
+                self._messages = self._reader.messages(connections=self._connections,
+                                                       start=self._start_at)
             item = next(self._messages, None)
             if item is not None:
                 return item
@@ -280,7 +292,7 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
 
     Each option sets the parameter of the same name; ROS arguments (remaps) pass through.
     """
-    from topspark_ros.cli.args import non_negative_int, positive_float
+    from topspark_ros.cli.args import non_negative_float, non_negative_int, positive_float
 
     parser = argparse.ArgumentParser(
         prog='topspark play',
@@ -290,6 +302,8 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--rate', type=positive_float, default=1.0,
                         help='speed as a multiple of the recorded rate (default: 1.0)')
     parser.add_argument('--loop', action='store_true', help='play again and again')
+    parser.add_argument('--start-offset', type=non_negative_float, default=0.0,
+                        metavar='SECONDS', help='start this many seconds into the bag')
     parser.add_argument('--topics', nargs='+', metavar='TOPIC',
                         help='topics to play (default: every image, compressed-image and '
                         'event topic)')
@@ -304,6 +318,7 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
     if ros_args and ros_args[0] != '--ros-args':
         parser.error(f'unrecognized arguments: {" ".join(ros_args)}')
     overrides = {'bag': own.bag, 'rate': own.rate, 'loop': own.loop,
+                 'start_offset_s': own.start_offset,
                  'clock': not own.no_clock, 'clock_hz': own.clock_hz,
                  'wait_for_subscribers': own.wait_for_subscribers,
                  'reliability': 'best_effort' if own.best_effort else 'reliable'}
