@@ -86,10 +86,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     bag.add_argument('--packet-ms', type=positive_float, default=1.0,
                      help='sensor time per EventPacket (default: %(default)s, '
                      "metavision_driver's)")
-    bag.add_argument('--stamp-origin', type=float, metavar='SECONDS',
+    bag.add_argument('--stamp-origin', type=stamp_seconds, metavar='SECONDS',
                      help="header stamp (Unix seconds) of the recording's first event; the "
-                     "packets' stamps follow the event times (default: a .raw header's "
-                     "'date', else now; a labels CSV of ranges counts in these stamps)")
+                     "packets' stamps follow the event times (default: a bag's first stamp, "
+                     "a .raw header's 'date', else now; a labels CSV of ranges counts in "
+                     'these stamps)')
     bag.add_argument('--out-topic', default='/event_camera/events',
                      help='topic of the packets (default: %(default)s)')
     bag.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
@@ -195,11 +196,16 @@ def _origin(chunks, name: str) -> float:
     """
     Return the stamp (Unix s) of a recording's first event when none is given, and say so.
 
-    A ``.raw`` header's ``date`` (``YYYY-MM-DD HH:MM:SS``, the camera computer's local time),
-    else now.
+    A bag's first packet's stamp; a ``.raw`` header's ``date`` (``YYYY-MM-DD HH:MM:SS``, the
+    camera computer's local time); else now.
     """
     import datetime
 
+    first = chunks.metadata.get('first_stamp_ns')
+    if first:  # a bag: its own stamps go on (a review: it was stamped now)
+        print(f"{PROG}: note: {name}: its first packet's stamp, {first / 1e9:.3f} s, is kept; "
+              '--stamp-origin sets another', file=sys.stderr)
+        return first / 1e9
     date = ((chunks.metadata.get('header') or {}).get('date') or '').strip()
     try:
         origin = datetime.datetime.strptime(date, '%Y-%m-%d %H:%M:%S').timestamp()
@@ -210,6 +216,15 @@ def _origin(chunks, name: str) -> float:
     print(f'{PROG}: note: {name}: its first event is stamped {origin:.0f} s, {said}; '
           '--stamp-origin sets it', file=sys.stderr)
     return origin
+
+
+def stamp_seconds(text: str) -> float:
+    """Parse ``--stamp-origin``: Unix seconds a header stamp holds, 0 to 2^31 (2038)."""
+    value = float(text)
+    if not 0.0 <= value < 2.0 ** 31:  # also NaN
+        raise argparse.ArgumentTypeError(f'expected Unix seconds from 0 to 2147483647 (a '
+                                         f'header stamp is int32 seconds), got {text!r}')
+    return value
 
 
 def _check_output(output: str, overwrite: bool, source: Optional[str] = None) -> None:

@@ -548,3 +548,16 @@ def test_a_raw_recording_becomes_a_bag_that_every_command_reads(tmp_path, capsys
     np.testing.assert_array_equal(np.concatenate(list(data.images)), events)
     assert main(['events', 'convert', str(raw), f'bag:{tmp_path / "bag"}']) == 2  # no replace
     assert 'name a new bag directory' in capsys.readouterr().err
+    # A bag's own stamps go on (they were replaced by now: a review).
+    again = cli(['events', 'convert', f'bag:{tmp_path / "bag"}', f'bag:{tmp_path / "again"}'],
+                capsys)
+    assert again['first_stamp_ns'] == out['first_stamp_ns']
+    # Stamps a header cannot hold are refused: at once for the origin, and where a packet
+    # would pass 2038, leaving no part of a bag (a truncated one was left, under its name).
+    assert main(['events', 'convert', str(raw), f'bag:{tmp_path / "x"}', '--stamp-origin',
+                 '-5']) == 2
+    assert 'expected Unix seconds from 0 to 2147483647' in capsys.readouterr().err
+    assert main(['events', 'convert', str(raw), f'bag:{tmp_path / "late"}', '--stamp-origin',
+                 '2147483647.5']) == 1
+    assert 'outside the int32 seconds of a header stamp' in capsys.readouterr().err
+    assert not (tmp_path / 'late').exists() and not list(tmp_path.glob('late*'))

@@ -286,7 +286,8 @@ def write_event_bag(path: PathLike, chunks: EventChunks, *, stamp_origin_ns: int
     ``stamp_origin_ns + 1000 (t_first - t0)`` (``t_first`` its first event, ``t0`` the
     recording's first). A piece at a time: a recording of any length in bounded memory.
     The bag is built beside ``path`` and moved there when complete
-    (:class:`~topspark_ros.core.data.recording.BagWriter`); ``path`` must not exist. Returns
+    (:class:`~topspark_ros.core.data.recording.BagWriter`; interrupted or failed, nothing is
+    left); ``path`` must not exist. Stamps must lie from 0 to 2038 (:data:`MAX_STAMP_NS`). Returns
     ``{'packets': n, 'first_stamp_ns': ..., 'last_stamp_ns': ...}``. So a ``.raw`` recording
     becomes ``--data bag:DIR`` for every command, with labels by header stamp.
     """
@@ -308,11 +309,16 @@ def write_event_bag(path: PathLike, chunks: EventChunks, *, stamp_origin_ns: int
             written(chunk)
             yield chunk
 
-    with BagWriter(path, storage=storage) as bag:
+    bag = BagWriter(path, storage=storage)
+    try:
         connection = bag.add_topic(topic, EVENTS_TYPE, EVENT_PACKET_MSG)
         for _, events in cutter.packets_of(pieces()):
             packet = encoder.encode(events)
             stamp = int(stamp_origin_ns) + 1000 * (int(events['t'][0]) - cutter.t0)
+            if not 0 <= stamp < MAX_STAMP_NS:
+                raise EventFileError(f'{path}: a packet would be stamped {stamp / 1e9:.3f} s, '
+                                     'outside the int32 seconds of a header stamp (0 to '
+                                     '2038-01-19); give another --stamp-origin')
             msg = packet_type(
                 header=header_type(stamp=time_type(sec=stamp // 10**9, nanosec=stamp % 10**9),
                                    frame_id=frame_id),
@@ -324,7 +330,15 @@ def write_event_bag(path: PathLike, chunks: EventChunks, *, stamp_origin_ns: int
             if figures['first_stamp_ns'] is None:
                 figures['first_stamp_ns'] = stamp
             figures['last_stamp_ns'] = stamp
+    except BaseException:  # interrupted or failed: no part of a bag under its name (a review)
+        bag.discard()
+        raise
+    bag.close()
     return figures
+
+
+MAX_STAMP_NS = (2 ** 31) * 10 ** 9
+"""A header stamp's ``sec`` is an int32: stamps from 0 up to 2038-01-19."""
 
 
 NPZ_COPY_BYTES = 1 << 22
