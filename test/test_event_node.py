@@ -283,6 +283,10 @@ def test_backlog_keeps_the_newest_windows_and_counts_drops(ros) -> None:
     # the two newest windows, [140, 160) and [160, 180) ms: packets 15 and 17
     assert [r.header.frame_id for r in probe.results] == ['pkt15', 'pkt17']
     assert all(r.frames_dropped == made - 2 for r in probe.results)
+    # The status warns: the model is behind the stream (it said OK; a review).
+    level, message, _ = node._pipeline.status('active', True)
+    assert level == 1 and f'{made - 2} windows dropped: the model is behind' in message
+    assert node._pipeline.status('active', True)[0] == 0  # none since
 
 
 @needs_msgs

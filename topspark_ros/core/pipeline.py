@@ -613,13 +613,13 @@ class ClassifierPipeline:
 
         :data:`ERROR` while the last configure failed (with its reason); :data:`WARN` while
         not ``active`` (the message is the lifecycle ``state``), and while errors, lost event
-        packets, corrupt event time stamps, duplicate packets or more than one restart of the
-        event stream (a new sensor or encoding, time going back) happened since the previous
-        status (so a WARN clears once they stop); :data:`OK` otherwise. ``values``: the
-        counters, the frame gaps, in event mode the event stream's counters, which never go
-        back (see :meth:`~topspark_ros.core.events.stream.EventStream.stats`), then
-        ``timesteps`` (of the next input), ``model``, ``device``, ``input_mode`` and
-        ``lifecycle_state``.
+        packets, corrupt event time stamps, duplicate packets, windows dropped from a full
+        backlog or more than one restart of the event stream (a new sensor or encoding, time
+        going back) happened since the previous status (so a WARN clears once they stop);
+        :data:`OK` otherwise. ``values``: the counters, the frame gaps, in event mode the event
+        stream's counters, which never go back (see
+        :meth:`~topspark_ros.core.events.stream.EventStream.stats`), then ``timesteps`` (of
+        the next input), ``model``, ``device``, ``input_mode`` and ``lifecycle_state``.
         """
         with self._lock:
             values = dict(self.counts)
@@ -654,11 +654,14 @@ class ClassifierPipeline:
             # A stream started afresh more than once a status (packets of two sensors or
             # encodings on the topic, a driver restarting), or packets coming twice: each
             # restart loses the window in progress, and all of them were silent (a review).
+            # Windows dropped from a full backlog: the model is behind the stream (at OK, a
+            # TimestepCommand of T=1e5 had it drop 143 windows in a minute; a review).
             for name, what in (('decoder_restarts', 'new sensors or encodings'),
                                ('windower_restarts', 'restarts of the event time'),
-                               ('packets_duplicate', 'duplicate event packets dropped')):
+                               ('packets_duplicate', 'duplicate event packets dropped'),
+                               ('windows_dropped', 'windows dropped: the model is behind')):
                 recent = self._recent.since(name, events.get(name, 0))
-                if recent > (0 if name == 'packets_duplicate' else 1):
+                if recent > (1 if name.endswith('_restarts') else 0):
                     level = max(level, WARN)
                     message = f'{message}; {recent} {what}'
             values.update(events)
