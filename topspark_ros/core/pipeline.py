@@ -32,6 +32,7 @@ from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from topspark_ros.core.counters import Recent
 from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.frame_gaps import FrameGaps
 from topspark_ros.core.model import check_device
@@ -251,25 +252,6 @@ def event_stream(values: Values):
         window_events=None if by_time else values['window_events'],
         max_backlog=values['max_pending_windows'], min_events=values['window_min_events'],
         max_packet_bytes=values['max_packet_bytes'])
-
-
-class Recent:
-    """
-    Increments of counters since the previous status.
-
-    ``since(key, total)`` returns ``total`` minus the total given for ``key`` last time (0 the
-    first time a key is seen with 0; a counter that restarted from 0 counts from there).
-    """
-
-    def __init__(self) -> None:
-        """Start with no totals seen."""
-        self._seen = {}
-
-    def since(self, key: str, total: int) -> int:
-        """Return how much ``key`` grew since the previous call, and remember ``total``."""
-        previous = self._seen.get(key, 0)
-        self._seen[key] = total
-        return total - previous if total >= previous else total
 
 
 class ClassifierPipeline:
@@ -645,18 +627,14 @@ class ClassifierPipeline:
             self._packets_lost += lost
             if lost > 0 and level == OK:
                 level, message = WARN, f'{message}; {lost} event packets lost'
-            # Corrupt evt3 time stamps the decoder refused (it kept its time base).
-            corrupt = self._recent.since('time_jumps_refused',
-                                         events.get('time_jumps_refused', 0))
-            if corrupt > 0:
-                level = max(level, WARN)
-                message = f'{message}; {corrupt} corrupt event time stamps refused'
             # A stream started afresh more than once a status (packets of two sensors or
             # encodings on the topic, a driver restarting), or packets coming twice: each
             # restart loses the window in progress, and all of them were silent (a review).
             # Windows dropped from a full backlog: the model is behind the stream (at OK, a
             # TimestepCommand of T=1e5 had it drop 143 windows in a minute; a review).
-            for name, what in (('decoder_restarts', 'new sensors or encodings'),
+            # Corrupt evt3 time stamps the decoder refused (it kept its time base).
+            for name, what in (('time_jumps_refused', 'corrupt event time stamps refused'),
+                               ('decoder_restarts', 'new sensors or encodings'),
                                ('windower_restarts', 'restarts of the event time'),
                                ('packets_duplicate', 'duplicate event packets dropped'),
                                ('windows_dropped', 'windows dropped: the model is behind')):

@@ -13,11 +13,16 @@ any step. Message stamps stay on the node's clock (ROS time), as other nodes rea
 from rclpy.clock import Clock, ClockType
 
 
+def steady_clock() -> Clock:
+    """Return a steady clock (monotonic, never stepped)."""
+    return Clock(clock_type=ClockType.STEADY_TIME)
+
+
 def period_clock(node) -> Clock:
     """Return the clock for ``node``'s timers and durations (module docstring)."""
     if node.get_parameter('use_sim_time').value:
         return node.get_clock()
-    return Clock(clock_type=ClockType.STEADY_TIME)
+    return steady_clock()
 
 
 def elapsed_s(clock: Clock) -> float:

@@ -9,7 +9,7 @@ configures, or failed to, still reports), which publishes one ``DiagnosticStatus
 - ``hardware_id`` names the device the figures are about (the torch device ``'cpu'`` /
   ``'cuda:0'``, the energy preset, ...; ``'none'`` where there is none, as diagnostic_updater
   asks);
-- the level says what happened *recently*: :class:`topspark_ros.core.pipeline.Recent` turns
+- the level says what happened *recently*: :class:`topspark_ros.core.counters.Recent` turns
   ever-growing counters into increments since the previous status, so a WARN for errors
   clears once errors stop.
 """
@@ -17,9 +17,7 @@ configures, or failed to, still reports), which publishes one ``DiagnosticStatus
 from typing import Callable, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.clock import Clock, ClockType
-
-from topspark_ros.nodes.clocks import period_clock
+from topspark_ros.nodes.clocks import period_clock, steady_clock
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 LEVELS = (OK, WARN, ERROR)
@@ -64,7 +62,7 @@ class Diagnostics:
         if node.get_parameter('use_sim_time').value:
             self._clock_watch = node.create_timer(
                 CLOCK_WAIT_S, self._check_clock, callback_group=callback_group,
-                clock=Clock(clock_type=ClockType.STEADY_TIME))
+                clock=steady_clock())
 
     @property
     def name(self) -> str:

@@ -35,6 +35,7 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 
 from topspark_ros.conversions.results import classification_problem, energy_report_to_msg
+from topspark_ros.core.counters import Recent
 from topspark_ros.core.energy import EnergyModel, OpCounts, PRESETS
 from topspark_ros.core.power import EnergyCounter, open_source, PowerSourceError, SOURCES
 from topspark_ros.core.topspark.meter import EnergyMeter, Measured
@@ -119,7 +120,8 @@ class EnergyMonitorNode(Node):
             ann_ops=OpCounts(macs=ann_macs) if ann_macs > 0.0 else None)
         self._last_seen_s = None
         self._dropped = 0
-        self._refused, self._refused_seen = 0, 0  # classifications whose values were refused
+        self._refused = 0  # classifications whose values were refused
+        self._recent = Recent()  # counts since the last status
         self._power, self._power_problem = self._open_power(p)
         self._failures = 0  # failed meter readings in a row
         self._pub = self.create_publisher(EnergyEstimate, 'energy', 10)
@@ -272,7 +274,7 @@ class EnergyMonitorNode(Node):
             return
         self._meter.restart(now_s)
         if self._last_seen_s is not None:
-            self._last_seen_s += jump.delta.nanoseconds * 1e-9
+            self._last_seen_s += step_s
 
     def _publish(self) -> None:
         now_s = self._now_s()
@@ -293,7 +295,7 @@ class EnergyMonitorNode(Node):
             level, text = diagnostics.WARN, 'no classifications arriving'
         else:
             level, text = diagnostics.OK, 'receiving classifications'
-        refused, self._refused_seen = self._refused - self._refused_seen, self._refused
+        refused = self._recent.since('refused', self._refused)
         if refused:
             level = max(level, diagnostics.WARN)
             text = f'{text}; {refused} classifications with values that cannot be taken ignored'

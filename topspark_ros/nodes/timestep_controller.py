@@ -20,6 +20,7 @@ from sensor_msgs.msg import BatteryState
 
 from topspark_ros.conversions.results import (choice_to_msg, classification_problem,
                                               energy_problem)
+from topspark_ros.core.counters import Recent
 from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
                                                  TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
@@ -123,7 +124,8 @@ class TimestepControllerNode(LifecycleNode):
         self._intervals = collections.deque(maxlen=21)
         self._publish_count = 0
         self._period_clock = period_clock(self)  # heartbeats, energy age: NTP steps aside
-        self._refused, self._refused_seen = 0, 0  # messages whose values cannot be taken
+        self._refused = 0  # messages whose values cannot be taken
+        self._recent = Recent()  # counts since the last status
         self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
         # /diagnostics from construction on (every heartbeat), so a failed configure shows.
         self._configure_error = ''
@@ -415,7 +417,7 @@ class TimestepControllerNode(LifecycleNode):
                  'rate_hz': signals.rate_hz, 'measured_latency_ms': signals.measured_latency_ms,
                  'measured_power_w': signals.measured_power_w,
                  'commands_published': self._publish_count, 'messages_refused': self._refused}
-        refused, self._refused_seen = self._refused - self._refused_seen, self._refused
+        refused = self._recent.since('refused', self._refused)
         if selector is not None:
             stats['machine'] = selector.profile.machine
         if self._configure_error:

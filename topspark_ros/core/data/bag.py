@@ -461,10 +461,10 @@ def _csv_labels(table: _LabelTable, stamps: np.ndarray,
 def _not_straddling(last: List[Optional[str]],
                     first: List[Optional[str]]) -> List[Optional[str]]:
     """
-    Return the labels of event windows whose first and last events have the same (or None).
+    Return the labels of event windows whose first and last events have the same one.
 
-    Those set to None are marked ``STRADDLING`` (counted apart from the windows no label
-    covers).
+    A window whose two ends differ gets :data:`STRADDLING` (dropped, counted apart from the
+    windows no label covers); one with no label at either end keeps None.
 
     A window across two ranges, or from a gap into a range, took the label of its end: two of
     fifteen windows had 33 and 67 % of their events outside their range, where a team left
@@ -630,8 +630,8 @@ takes it (a training run read and decoded a bag, and spooled its events, once pe
 def _read_key(path: PathLike, *settings) -> tuple:
     """Return what a topic's read depends on: the bag's files (names, sizes, times), settings."""
     root = Path(path).resolve()
-    files = tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
-                         for f in root.iterdir() if f.is_file())) if root.is_dir() else ()
+    files = tuple(sorted((f.name, s.st_size, s.st_mtime_ns) for f in root.iterdir()
+                         if f.is_file() for s in (f.stat(),))) if root.is_dir() else ()
     return (str(root), files) + settings
 
 
