@@ -508,11 +508,17 @@ def test_player_reads_a_raw_file_as_it_plays_and_stitches_a_clock_reset(
 
 
 @needs_msgs
-def test_player_loops_with_continuing_time_and_seq(ros, tmp_path) -> None:
-    """Looping evt3: passes follow each other in sensor time; the decoder sees no problem."""
+def test_player_loops_with_continuing_time_and_seq(ros, tmp_path, monkeypatch) -> None:
+    """
+    Looping evt3: passes follow each other in sensor time; the decoder sees no problem.
+
+    The .npz file is read a piece at a time as it plays (it was read whole), each pass anew.
+    """
     from topspark_ros.core.events.codecs import make_decoder
     from topspark_ros.core.events.files import EventRecording, write_event_file
+    from topspark_ros.nodes import event_player
     context, executor, spin_until = ros
+    monkeypatch.setattr(event_player, 'RAW_PIECE_BYTES', 13 * 37)  # 37 events a piece
     events = _events(500, 50_000, seed=6)
     path = tmp_path / 'loop.npz'
     write_event_file(path, EventRecording(events, *SENSOR))

@@ -282,7 +282,7 @@ def _info(args) -> dict:
 
     path = Path(args.file)
     if path.suffix.lower() == '.npz' and path.is_file():
-        if 'offsets' in files.read_npz(path):
+        if 'offsets' in files.npz_names(path):
             dataset = synthetic.read_event_split(path)
             out = synthetic.dataset_statistics(dataset)
             out.update(file=str(path), kind='data set split', width=dataset.width,

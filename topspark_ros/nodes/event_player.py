@@ -67,8 +67,8 @@ WAKE_S = 0.05
 context at least this often."""
 
 RAW_PIECE_BYTES = 1 << 17
-"""Bytes of a ``.raw`` file's words read and decoded at a time while it plays: about 1 ms of
-the publishing thread (a 1 MB piece held 1 ms packets up for several)."""
+"""Bytes of a ``.raw`` file's words (or of a ``.npz`` file's arrays) read at a time while it
+plays: about 1 ms of the publishing thread (a 1 MB piece held 1 ms packets up for several)."""
 
 LABELS_KEPT = 1 << 16
 """Stamps of the most recent packets whose sample label :meth:`EventPlayerNode.label_for`
@@ -204,9 +204,9 @@ class EventPlayerNode(Node):
         """
         Open ``file``; return its name for messages and what it holds.
 
-        A ``.raw`` file is read a piece at a time as it plays (:data:`RAW_PIECE_BYTES`), so
-        a recording of any length plays in bounded memory; ``.bin`` and ``.npz`` files are
-        read whole.
+        A ``.raw`` or ``.npz`` file is read a piece at a time as it plays
+        (:data:`RAW_PIECE_BYTES`), so a recording of any length plays in bounded memory; a
+        ``.bin`` file is read whole.
         """
         if not p['file']:
             raise ValueError('parameters file and dataset are both empty: name the event file '
@@ -217,7 +217,8 @@ class EventPlayerNode(Node):
         self.width, self.height = chunks.width, chunks.height
         if chunks.size:  # read as it plays: opened again for every pass
             self._open_pass = lambda: open_events(path, piece_bytes=RAW_PIECE_BYTES)
-            what = f'{chunks.size:,} bytes of evt3 words'
+            what = (f"{chunks.metadata['events']:,} events" if 'events' in chunks.metadata
+                    else f'{chunks.size:,} bytes of evt3 words')
         else:  # one piece, in memory
             recording = chunks.read()
             self._open_pass = lambda: EventChunks.of(recording)
