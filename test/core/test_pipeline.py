@@ -511,6 +511,23 @@ def test_the_nodes_event_windows_are_compared_with_the_models() -> None:
     assert 'of 1500 events' in window_mismatch(node, {'window_events': 1500})
 
 
+def test_a_frames_model_in_event_mode_is_warned_about() -> None:
+    """
+    The README's two-camera recipe ran the Fashion-MNIST model on an event camera, silently.
+
+    87 digit windows came out as garments at OK (a review); the event models say nothing.
+    """
+    from topspark_ros.core.pipeline import frames_model_on_events
+    for name, warned in (('stdp_fmnist_n400.json', True), ('stdp_nmnist_synth_n400.json', False),
+                         ('converted_nmnist_synth_vgg.json', False)):
+        values = dict(VALUES, model_path=str(MODELS / name), input_mode='events')
+        model = open_session(values, str).model
+        said = frames_model_on_events(values, model)
+        assert (said is not None) == warned, (name, said)
+        assert not warned or 'stdp_fmnist_n400.json was trained on frames' in said
+        assert frames_model_on_events(dict(values, input_mode='frames'), model) is None
+
+
 def test_an_active_classifier_without_input_warns() -> None:
     """
     Warn while active and no frame or packet arrived for silence_warn_s.

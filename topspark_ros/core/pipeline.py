@@ -211,6 +211,21 @@ def window_mismatch(values: Values, recorded: dict) -> Optional[str]:
         'window_mode, window_ms or window_events and window_min_events to match)')
 
 
+def frames_model_on_events(values: Values, model) -> Optional[str]:
+    """
+    Return a warning when event mode runs a model trained on frames, else None.
+
+    A frames-trained STDP network takes events in an untrained encoding (defined, but its
+    accuracy is anyone's guess): the README's two-camera recipe ran the Fashion-MNIST model on
+    an event camera, 87 digit windows as garments, at OK (a review).
+    """
+    if values['input_mode'] != 'events' or model.event_encoding is not None:
+        return None
+    return (f"{values['model_path']} was trained on frames, not events: in event mode it runs "
+            "in an untrained encoding and its classes are the frames' (set model_path, and "
+            "the controller's and monitor's profile_path, to an event model's)")
+
+
 DEFAULT_NODE = '/classifier'
 """The classifier's fully qualified name as launched alone, whose learnt weights go to
 ``$ROS_HOME/topspark_ros`` itself."""

@@ -34,7 +34,8 @@ from topspark_ros.conversions.results import (class_labels, label_info_msg,
                                               prediction_cdr_matches, prediction_to_cdr,
                                               prediction_to_msg, prediction_to_vision_msg,
                                               vision_msgs_types)
-from topspark_ros.core.pipeline import (AS_TRAINED, ClassifierPipeline, preparation_plan,
+from topspark_ros.core.pipeline import (AS_TRAINED, ClassifierPipeline,
+                                        frames_model_on_events, preparation_plan,
                                         trained_preparation, window_mismatch)
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
@@ -155,6 +156,9 @@ class ClassifierNode(LifecycleNode):
                                        callback_group=control), self.destroy_service)
         self.get_logger().info(f"loaded {p['model_path']} on {p['device']} "
                                f"({p['input_mode']})")
+        warning = frames_model_on_events(p, self._pipeline.session.model)
+        if warning is not None:
+            self.get_logger().warn(warning)
         return TransitionCallbackReturn.SUCCESS
 
     def _prepare_as_trained(self) -> None:
