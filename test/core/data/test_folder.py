@@ -341,3 +341,34 @@ def test_model_inputs_are_cached_and_any_change_reads_afresh(tmp_path, monkeypat
     load_split(source, 'train', test_fraction=0.2, val_fraction=0, cache=False)
     assert len(calls) == 4
     assert not np.array_equal(changed.images, first.images)
+
+
+def test_a_change_of_the_decoding_code_reads_afresh(tmp_path, monkeypatch):
+    """
+    Entries of an older version's decoders are not served after an upgrade.
+
+    9bfe0dc changed how large images are reduced, with the cache's version left as it was:
+    7d3957b's entries served RGBA images up to 230 grey levels off (a review). The decoders'
+    source is part of the key now.
+    """
+    import sys
+
+    from topspark_ros.core.data import cache
+
+    assert {'topspark_ros.conversions.image', 'topspark_ros.core.data.folder',
+            'topspark_ros.core.data.bag', 'topspark_ros.core.preprocess'} <= set(cache.DECODERS)
+    module = tmp_path / 'mods' / 'my_decoder.py'
+    module.parent.mkdir()
+    module.write_text('SCALE = 1\n')
+    monkeypatch.syspath_prepend(str(module.parent))
+    monkeypatch.setattr(cache, 'DECODERS', cache.DECODERS + ('my_decoder',))
+    root = tmp_path / 'objects'
+    (root / 'mug').mkdir(parents=True)
+    Image.new('L', (20, 10), 40).save(root / 'mug' / '0.png')
+    before = cache.cache_key(root, {'split': 'train'})
+    assert cache.cache_key(root, {'split': 'train'}) == before
+    module.write_text('SCALE = 2\n')  # an upgrade changed the decoder
+    cache.decoders_digest.cache_clear()
+    sys.modules.pop('my_decoder', None)
+    assert cache.cache_key(root, {'split': 'train'}) != before
+    cache.decoders_digest.cache_clear()

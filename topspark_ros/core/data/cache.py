@@ -9,20 +9,24 @@ for the same split with the same options loads it at memory speed.
 
 The key of a cache entry is a SHA-256 of everything the result depends on: the source kind,
 its absolute path, the size and modification time (ns) of every file under it, the split and
-its options (fractions, seed), the model input (``FrameSpec``), crop, invert, strictness and
-the bag options. Any change of a file or an option makes a new key, so a stale entry is never
-used. Entries live in ``$TOPSPARK_DATA_CACHE`` (``off`` disables the cache) or
-``~/.cache/topspark_ros/data``; they are written atomically (a temporary file renamed into
-place) and can be deleted at any time. Event windows are not cached (reading them is cheap).
+its options (fractions, seed), the model input (``FrameSpec``), crop, invert, strictness, the
+bag options, and the source code of the modules that decode and prepare frames
+(:data:`DECODERS`). Any change of a file, an option or the decoding code (an upgrade) makes a
+new key, so a stale entry is never used. Entries live in ``$TOPSPARK_DATA_CACHE`` (``off``
+disables the cache) or ``~/.cache/topspark_ros/data``; they are written atomically (a
+temporary file renamed into place) and can be deleted at any time. Event windows are not
+cached (reading them is cheap).
 """
 
 import dataclasses
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
 import tempfile
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
@@ -30,13 +34,23 @@ from topspark_ros.core.files import walk_followed
 
 CACHE_ENV = 'TOPSPARK_DATA_CACHE'
 """Environment variable naming the cache directory (``off``: no cache)."""
-FORMAT = 5
+FORMAT = 6
 """
 Version of the entries (part of the key): raised whenever what an entry holds changes, the
 layout or how the readers decode (2: image files decoded as camera frames are, EXIF
 orientation and alpha included; 3: a class folder's subfolders read too, and GIF files; 4:
 JPEGs decoded at a reduced scale for the model input; 5: other large images averaged down
-once decoded; entries of earlier versions are never read again).
+once decoded; 6: the decoders' source in the key, :data:`DECODERS`; entries of earlier
+versions are never read again).
+"""
+DECODERS = ('topspark_ros.conversions.image', 'topspark_ros.core.data.folder',
+            'topspark_ros.core.data.bag', 'topspark_ros.core.preprocess')
+"""
+Modules whose source code is part of the key: they decode files and messages into frames and
+prepare the model inputs. Version 5 reduced large images differently from 9bfe0dc on (only
+above 16.8 Mpixel, the alpha dropped first) with the version left at 5: entries of the code
+before served RGBA images up to 230 grey levels off, without a word (a review). A change of
+these files can no longer be missed.
 """
 _ARRAYS = ('images', 'labels', 'stamps_ns', 'times_ns')
 
@@ -76,11 +90,23 @@ def fingerprint(path) -> list:
     return entries
 
 
+@functools.lru_cache(maxsize=None)
+def decoders_digest(modules: Tuple[str, ...] = DECODERS) -> str:
+    """Return a SHA-256 of the source files of ``modules`` (found, not imported)."""
+    digest = hashlib.sha256()
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            raise ImportError(f'no source for {name}')
+        digest.update(name.encode('utf-8') + b'\0' + Path(spec.origin).read_bytes())
+    return digest.hexdigest()
+
+
 def cache_key(path, options: dict) -> str:
     """Return the entry key of the source at ``path`` read with ``options`` (JSON-able)."""
-    text = json.dumps({'format': FORMAT, 'path': str(Path(path).resolve()),
-                       'files': fingerprint(path), 'options': options},
-                      sort_keys=True, default=str)
+    text = json.dumps({'format': FORMAT, 'decoders': decoders_digest(DECODERS),
+                       'path': str(Path(path).resolve()), 'files': fingerprint(path),
+                       'options': options}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
