@@ -357,6 +357,22 @@ def test_cli_import_writes_a_checkpoint_the_classifier_loads(tmp_path, capsys):
     assert err.startswith('topspark: error:') and "'syn'" in err and '\n' not in err
 
 
+@pytest.mark.parametrize('meta', [{'format_version': 2}, {'format': 'other', 'format_version': 1},
+                                  'not json'])
+def test_import_refuses_metadata_of_another_version_naming_the_file(tmp_path, capsys, meta):
+    """A newer version's export (format_version 2) was imported as this one's (a review)."""
+    model, info = load_checkpoint(CONVERTED)
+    graph, _ = export_model(model, info=info['info'])
+    written = json.loads(graph.metadata['topspark'])
+    assert (written['format'], written['format_version']) == ('topspark-nir', 1)
+    graph.metadata['topspark'] = meta if isinstance(meta, str) else json.dumps({**written, **meta})
+    path = write_nir(graph, tmp_path / 'newer.nir')
+    assert cli.main(['import', str(path), '-o', str(tmp_path / 'x.json'), '-q']) == 1
+    err = capsys.readouterr().err.strip()
+    assert 'newer.nir' in err and 'metadata' in err and '\n' not in err, err
+    assert not (tmp_path / 'x.json').exists()
+
+
 def test_leak_and_layers_leave_existing_checkpoints_unchanged():
     """The new config fields are absent from built-in architectures' checkpoints."""
     stored = json.loads(CONVERTED.read_text())['model']['config']

@@ -46,10 +46,9 @@ import topspark_ros
 from topspark_ros.core.exchange.fidelity import (APPROXIMATE, FAITHFUL, FidelityReport,
                                                  NOT_REPRESENTABLE)
 from topspark_ros.core.exchange.nir_import import DEFAULT_LIF_DT_S
+from topspark_ros.core.exchange.nir_sim import FORMAT, FORMAT_VERSION
 from topspark_ros.core.files import written_atomically
 
-FORMAT = 'topspark-nir'
-FORMAT_VERSION = 1
 POOLS = ('sum', 'avg')
 
 

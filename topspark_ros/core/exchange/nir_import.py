@@ -40,7 +40,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from topspark_ros.core.exchange.fidelity import APPROXIMATE, FAITHFUL, FidelityReport
-from topspark_ros.core.exchange.nir_sim import graph_metadata
+from topspark_ros.core.exchange.nir_sim import graph_metadata, NirMetadataError
 
 SPIKING = ('IF', 'LIF')
 NEURONS = SPIKING + ('I',)
@@ -412,15 +412,25 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
 
 
 def read_graph(path):
-    """Read a NIR file (``nir.read``); errors become one-line ``ValueError``s."""
+    """
+    Read a NIR file (``nir.read``); errors become one-line ``ValueError``s.
+
+    Topspark's metadata in it, when there is any, must be of the version this one reads
+    (:func:`~topspark_ros.core.exchange.nir_sim.graph_metadata`).
+    """
     import nir
 
     try:
-        return nir.read(path)
+        graph = nir.read(path)
     except FileNotFoundError:
         raise ValueError(f'{path}: no such file') from None
     except (OSError, KeyError, AssertionError, TypeError, ValueError) as exc:
         raise ValueError(f'{path}: not a readable NIR graph ({exc})') from None
+    try:
+        graph_metadata(graph)
+    except NirMetadataError as exc:
+        raise NirMetadataError(f'{path}: {exc}') from None
+    return graph
 
 
 def metadata_json(graph) -> str:

@@ -49,17 +49,44 @@ class NirSimulationError(ValueError):
     """A graph this simulator cannot run (an unsupported node, a cycle without a delay)."""
 
 
+FORMAT = 'topspark-nir'
+"""The ``format`` of topspark's metadata in a NIR graph (``topspark export`` writes it)."""
+FORMAT_VERSION = 1
+"""The metadata version written and read; a graph of another version is refused."""
+
+
+class NirMetadataError(ValueError):
+    """Topspark's metadata in a NIR graph that this version cannot read."""
+
+
 def graph_metadata(graph) -> dict:
-    """Return topspark's metadata of ``graph`` (the ``topspark`` JSON string), or ``{}``."""
+    """
+    Return topspark's metadata of ``graph`` (the ``topspark`` JSON string), or ``{}``.
+
+    Raises
+    ------
+        NirMetadataError: metadata that is not JSON, or of another format or version (a
+        newer version's export was read as this version's, silently: a review).
+
+    """
     text = (graph.metadata or {}).get('topspark')
     if isinstance(text, bytes):
-        text = text.decode('utf-8')
+        text = text.decode('utf-8', errors='replace')
     if not text:
         return {}
     try:
-        return json.loads(text)
-    except ValueError:
-        return {}
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise NirMetadataError(f'its topspark metadata is not JSON ({exc})') from None
+    if not isinstance(meta, dict):
+        raise NirMetadataError('its topspark metadata is not a JSON object')
+    found = (meta.get('format'), meta.get('format_version'))
+    if found != (None, None) and found != (FORMAT, FORMAT_VERSION):  # a hand-written one: none
+        raise NirMetadataError(
+            f'its topspark metadata is format {found[0]!r} version {found[1]!r}; this version '
+            f'reads {FORMAT!r} version {FORMAT_VERSION} (a newer topspark_ros wrote it? '
+            'upgrade to read it)')
+    return meta
 
 
 def _pair(value) -> tuple:
