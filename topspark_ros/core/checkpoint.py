@@ -78,6 +78,14 @@ FAMILIES = MappingProxyType({
 })
 """Model family name -> ``module:Class`` that rebuilds it (imported on first use)."""
 
+MODEL_KEYS = frozenset({'config', 'params', 'event_encoding'})
+"""
+The settings a family's ``model`` section may hold. Another one is a newer version's, which
+this one would drop: ``event_encoding``, added with the format version left at 1, made an
+event model a 28 x 28 frame model in the code before it, silently (a review). Those inside
+``config`` and ``params`` are checked by the families.
+"""
+
 
 MAX_METADATA_BYTES = 16 << 20
 """Largest metadata file read (bytes); real ones are a few kB."""
@@ -373,6 +381,11 @@ def _checked_metadata(meta, meta_path: Path) -> tuple:
                               f'(known: {sorted(FAMILIES)})')
     if not isinstance(meta['model'], dict):
         raise bad('model metadata is not an object')
+    unknown = sorted(set(meta['model']) - MODEL_KEYS)
+    if unknown:
+        raise CheckpointError(f'{meta_path}: model settings {unknown!r:.80} that this version '
+                              'does not know (written by a newer topspark_ros? upgrade to read '
+                              'it)')
     tensor_meta = meta['tensors']
     if not isinstance(tensor_meta, dict):
         raise bad('tensors is not an object')
