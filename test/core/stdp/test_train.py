@@ -1,5 +1,6 @@
 """Tests of on-line STDP training (core/stdp/train.py): order, labels, evaluation, progress."""
 
+import json
 import os
 import signal
 import time
@@ -208,6 +209,15 @@ def test_a_learning_state_that_does_not_fit_is_refused(fashion_train, tmp_path, 
         (tmp_path / 'empty.npz').write_bytes(b'')
         with pytest.raises(ValueError, match='damaged or foreign file; remove it to start'):
             load_training_state(tmp_path / name)
+    # A newer version's state is not called damaged either (it was, with removal advised).
+    with np.load(tmp_path / 'y.npz') as archive:
+        arrays = dict(archive)
+    meta = json.loads(str(arrays['meta']))
+    arrays['meta'] = np.array(json.dumps(dict(meta, format=meta['format'] + 1)))
+    np.savez(tmp_path / 'newer.npz', **arrays)
+    with pytest.raises(ValueError, match='state of a newer topspark_ros') as raised:
+        load_training_state(tmp_path / 'newer.npz')
+    assert 'remove it' not in str(raised.value) and 'newer.npz' in str(raised.value)
     # A good state that cannot be read now is not called damaged (a review: the advice to
     # remove it would throw hours of learning away).
     import errno

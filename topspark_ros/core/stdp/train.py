@@ -112,12 +112,16 @@ def load_training_state(path) -> tuple:
     ``arrays`` go to :meth:`restore_learning_state`. Raises ValueError for a file that is no
     such state (naming it).
     """
+    newer = None
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         meta = json.loads(str(arrays.pop('meta')))
-        if meta.get('format') != STATE_FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, not {STATE_FORMAT}")
+        found = meta.get('format')
+        if isinstance(found, int) and found > STATE_FORMAT:
+            newer = found  # a newer version's: resumable there, never to be removed
+        elif found != STATE_FORMAT:
+            raise ValueError(f'format {found!r}, not {STATE_FORMAT}')
         position = Position(int(meta['epoch']), int(meta['done']), meta['order'])
     except OSError as exc:  # a good state that cannot be read now (permissions, NFS): kept
         raise OSError(exc.errno, f'cannot read the training state {path}: '
@@ -127,6 +131,10 @@ def load_training_state(path) -> tuple:
             f'{type(exc).__name__}: {exc}'
         raise ValueError(f'{path} is not a training state this version reads ({why}): a '
                          'damaged or foreign file; remove it to start again') from None
+    if newer is not None:  # it was called damaged, and its removal advised (a review)
+        raise ValueError(f'{path} is a training state of a newer topspark_ros (format '
+                         f'{newer}, this version reads {STATE_FORMAT}): resume it with that '
+                         'version, or move it away to start again here')
     return arrays, position, meta['settings']
 
 
