@@ -261,6 +261,51 @@ def test_learnt_weights_keep_their_origin_and_are_not_saved_over(tmp_path) -> No
     assert load_checkpoint(out)[1]['info']['online_frames'] == 2
 
 
+def test_weights_learnt_by_a_version_that_recorded_no_base_still_take_its_profile(
+        tmp_path) -> None:
+    """
+    Learnt checkpoints saved before base_model_sha256 was recorded, after an upgrade.
+
+    Given with their base model's profile (as the README says to go on learning) they were
+    refused, so the robot's classifier failed to configure, and the base model saving over
+    them was told they were learnt from another model (a review of files from older
+    versions). They take the profile with a note; they are never saved over by another run.
+    """
+    import json
+    from pathlib import Path
+
+    from topspark_ros.core.checkpoint import load_checkpoint, metadata_path
+    from topspark_ros.core.topspark.profile import load_profile
+    models = Path(__file__).resolve().parents[2] / 'models'
+    base = str(models / 'stdp_fmnist_n400.json')
+    profile = load_profile(models / 'stdp_fmnist_n400.profile.yaml')
+    session = ClassifierSession.from_checkpoint(base, profile=profile)
+    assert session.notes == []
+    frame = np.zeros((28, 28), np.uint8)
+    frame[8:20, 10:18] = 200
+    session.learn(frame, 'mono', 8)
+    old = str(tmp_path / 'old.json')
+    session.save(old, info={'online_frames': 7})
+    path = metadata_path(old)  # as the version before 3bfcb50 wrote it: no base recorded
+    meta = json.loads(path.read_text())
+    meta['info'] = {'online_frames': 7, 'class_names': meta['info']['class_names']}
+    path.write_text(json.dumps(meta))
+    again = ClassifierSession.from_checkpoint(old, profile=profile)
+    assert len(again.notes) == 1 and 'earlier version' in again.notes[0]
+    assert again.base_model_sha256 == profile.model_sha256
+    again.save(old, info={'online_frames': 8})  # going on learning from it: replaced
+    assert load_checkpoint(old)[1]['info']['base_model_sha256'] == profile.model_sha256
+    path.write_text(json.dumps(meta))  # old again; the base model's run does not replace it
+    fresh = ClassifierSession.from_checkpoint(base, profile=profile)
+    with pytest.raises(ValueError, match='learnt on line by an earlier version.*model_path'):
+        fresh.save(old)
+    assert load_checkpoint(old)[1]['info'] == meta['info']
+    del meta['info']['online_frames']  # not learnt on line: another model, refused
+    path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match='describes another model'):
+        ClassifierSession.from_checkpoint(old, profile=profile)
+
+
 def test_a_bare_event_window_is_refused_not_split_into_events(model) -> None:
     """list() of one window made one window of every event: 3 000 'no class' (a review)."""
     session = ClassifierSession(model)

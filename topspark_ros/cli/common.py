@@ -374,10 +374,15 @@ def check_profile_of(profile, path: str, model_path: str, meta: dict) -> None:
     A checkpoint the classifier saved after learning on line takes the profile of the model
     it learnt from (its ``base_model_sha256``).
     """
+    from topspark_ros.core.session import profile_fits
+
     sha = meta['tensors']['sha256']
-    if profile.model_sha256 not in (sha, (meta.get('info') or {}).get('base_model_sha256')):
+    fits, note = profile_fits(profile.model_sha256, meta, model_path)
+    if not fits:
         raise UsageError(f'--params-from: {path} profiles another model '
                          f'({profile.model_sha256[:16]}..., {model_path} has {sha[:16]}...)')
+    if note is not None:
+        print(f'{PROG}: note: {note}', file=sys.stderr)
 
 
 def speed(seconds: float, n: int) -> dict:

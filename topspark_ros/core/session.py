@@ -122,6 +122,10 @@ class ClassifierSession:
         """The loaded checkpoint's ``info`` (:meth:`from_checkpoint`; kept in what it saves)."""
         self.base_model_sha256: Optional[str] = None
         """SHA-256 of the model learning started from (a trained checkpoint's own)."""
+        self.notes: List[str] = []
+        """What loading found worth a warning (:meth:`from_checkpoint`)."""
+        self.source_sha256: Optional[str] = None
+        """SHA-256 of the checkpoint the model was loaded from (:meth:`from_checkpoint`)."""
 
     @classmethod
     def from_checkpoint(cls, path: str, *, device: str = 'cpu', class_names: Sequence[str] = (),
@@ -139,14 +143,20 @@ class ClassifierSession:
         sha = meta['tensors']['sha256']
         info = dict(meta.get('info') or {})
         base = info.get('base_model_sha256') or sha
-        if profile is not None and profile.model_sha256 not in (sha, base):
-            raise ValueError(f'the profile describes another model (SHA-256 '
-                             f'{profile.model_sha256[:16]}..., {path} has {sha[:16]}...): '
-                             'sweep this model and give its own profile, or none (the '
-                             "classifier's profile_path: '')")
+        note = None
+        if profile is not None:
+            fits, note = profile_fits(profile.model_sha256, meta, path)
+            if not fits:
+                raise ValueError(f'the profile describes another model (SHA-256 '
+                                 f'{profile.model_sha256[:16]}..., {path} has {sha[:16]}...): '
+                                 'sweep this model and give its own profile, or none (the '
+                                 "classifier's profile_path: '')")
+            if note is not None:  # saved from now on as the base it was learnt from
+                base = profile.model_sha256
         names = tuple(class_names) or tuple(info.get('class_names', ()))
         session = cls(model, class_names=names, **kwargs)
         session.checkpoint_info, session.base_model_sha256 = info, base
+        session.notes, session.source_sha256 = [note] if note else [], sha
         return session
 
     def warm_up(self, learning: bool = False) -> None:
@@ -362,12 +372,37 @@ class ClassifierSession:
         info.setdefault('class_names', list(self.class_names))
         if self.base_model_sha256:
             info['base_model_sha256'] = self.base_model_sha256
-            _check_same_base(path, self.base_model_sha256)
+            _check_same_base(path, self.base_model_sha256, self.source_sha256)
         return str(save_checkpoint(os.fspath(path), self.model, info=info))
 
 
-def _check_same_base(path, base: str) -> None:
-    """Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model."""
+def profile_fits(profile_sha256: str, meta: dict, path) -> Tuple[bool, Optional[str]]:
+    """
+    Return whether a profile of the model ``profile_sha256`` fits a checkpoint, and a note.
+
+    ``meta``: the checkpoint's metadata. A profile fits its own model and the checkpoints
+    learnt on line from it (``base_model_sha256``). A checkpoint learnt on line by a version
+    that recorded no base (``online_frames`` without ``base_model_sha256``, before 3bfcb50)
+    cannot be checked: the profile is taken as given, as it was then, with a note saying so
+    (it was refused, and the robot's classifier failed to configure after an upgrade; a
+    review).
+    """
+    info = meta.get('info') or {}
+    if profile_sha256 in (meta['tensors']['sha256'], info.get('base_model_sha256')):
+        return True, None
+    if 'online_frames' in info and not info.get('base_model_sha256'):
+        return True, (f'{path} was learnt on line by an earlier version, which recorded no '
+                      'base model: the profile cannot be checked against it and is taken as '
+                      "its base model's (saved learning records it)")
+    return False, None
+
+
+def _check_same_base(path, base: str, source: Optional[str] = None) -> None:
+    """
+    Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model.
+
+    ``source``: the SHA-256 of the checkpoint the model was loaded from, which it replaces.
+    """
     from topspark_ros.core.checkpoint import CheckpointError, metadata_path, read_metadata
 
     target = metadata_path(os.fspath(path))
@@ -378,7 +413,14 @@ def _check_same_base(path, base: str) -> None:
     except CheckpointError as exc:
         raise ValueError(f'{target} exists and is not a readable checkpoint ({exc}); not '
                          'replacing it: give another save_path') from None
-    there = (meta.get('info') or {}).get('base_model_sha256') or meta['tensors']['sha256']
+    info = meta.get('info') or {}
+    if meta['tensors']['sha256'] == source:  # the weights this model was loaded from
+        return
+    if 'online_frames' in info and not info.get('base_model_sha256'):
+        raise ValueError(f'{target} holds weights learnt on line by an earlier version, which '
+                         'recorded no base model; not replacing them: to go on learning from '
+                         'them give that file as model_path, else another save_path')
+    there = info.get('base_model_sha256') or meta['tensors']['sha256']
     if there != base:
         raise ValueError(f'{target} holds weights learnt from another model ({there[:16]}..., '
                          f'this one learnt from {base[:16]}...); not replacing it: give '

@@ -156,9 +156,10 @@ class ClassifierNode(LifecycleNode):
                                        callback_group=control), self.destroy_service)
         self.get_logger().info(f"loaded {p['model_path']} on {p['device']} "
                                f"({p['input_mode']})")
-        warning = frames_model_on_events(p, self._pipeline.session.model)
-        if warning is not None:
-            self.get_logger().warn(warning)
+        session = self._pipeline.session
+        for warning in [*session.notes, frames_model_on_events(p, session.model)]:
+            if warning is not None:
+                self.get_logger().warn(warning)
         return TransitionCallbackReturn.SUCCESS
 
     def _prepare_as_trained(self) -> None:
