@@ -331,3 +331,71 @@ def test_values_that_cannot_be_taken_are_ignored_counted_and_warned(ros) -> None
         probe.results.publish(Classification(latency_ms=2.0, timestep_budget=64,
                                              timesteps_used=64))
     assert spin_until(lambda: controller._signals.measured_latency_ms == 2.0)
+
+
+def test_several_classifiers_on_one_topic_are_told_apart(ros) -> None:
+    """
+    Two classifiers on one topic: their rates and dropped frames add up; another model's flagged.
+
+    A review of several classifiers: two 10 Hz cameras 5 ms apart read 200 Hz (T cut from 64
+    to 8), the monitor's frames_dropped was the largest count heard (5 for 5 + 3), and a
+    classifier restarted with another model mixed its 60 ms latencies and energies in, at OK.
+    """
+    from builtin_interfaces.msg import Time
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import Header
+
+    from topspark_ros.core.topspark.profile import load_profile
+    from topspark_ros.msg import Classification
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, spin_until = ros
+    profile = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
+    sha = load_profile(profile).model_sha256
+    monitor = _monitor(context, executor, profile_path=str(profile))
+    controller = TimestepControllerNode(context=context, parameter_overrides=[
+        Parameter('profile_path', value=str(profile))])
+    executor.add_node(controller)
+    controller.trigger_configure()
+    controller.trigger_activate()
+    probe = _probe(context, executor)
+    controls = []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', lambda m: controls.extend(
+        s for s in m.status if 'timestep_controller' in s.name), 50)
+    assert spin_until(lambda: probe.results.get_subscription_count() >= 2)
+    sent = []
+
+    def send(source: str, stamp_ns: int, **fields) -> None:
+        """Publish one result; wait until both nodes took it (no queue overflows)."""
+        probe.results.publish(Classification(
+            header=Header(stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)),
+            timestep_budget=64, timesteps_used=64, accumulates=40000, neuron_updates=3200,
+            source=source, **fields))
+        sent.append(fields.get('model_sha256') == sha)
+        assert spin_until(lambda: monitor._meter._count == len(sent)
+                          and controller._other_models == sent.count(False)
+                          and sum(len(e.intervals) + (e.stamp_s is not None)
+                                  for e in controller._sources._by.values())
+                          == sent.count(True))
+
+    for k in range(12):  # two 10 Hz cameras, 5 ms apart, of the profile's model
+        send('/front/classifier', 100 * 10**9 + k * 10**8, latency_ms=2.0, model_sha256=sha,
+             frames_dropped=5 if k else 0)
+        send('/dvs/classifier', 100 * 10**9 + k * 10**8 + 5 * 10**6, latency_ms=2.0,
+             model_sha256=sha, frames_dropped=3)
+    assert controller._signals.rate_hz == pytest.approx(20.0, rel=1e-3)
+    for k in range(6):  # a third classifier, of another model
+        send('/other/classifier', 101 * 10**9 + k * 10**8, latency_ms=60.0,
+             model_sha256='ab' * 32)
+    assert controller._other_models == monitor._other_models == 6
+    assert controller._signals.measured_latency_ms == 2.0  # its 60 ms ignored
+    assert controller._signals.rate_hz == pytest.approx(20.0, rel=1e-3)
+    assert spin_until(lambda: any(
+        s.level == DiagnosticStatus.WARN and 'another model than the profile' in s.message
+        and _values(s)['frames_dropped'] == '8' and '/dvs/classifier' in _values(s)['sources']
+        for s in probe.statuses))
+    controller._diagnostics.publish_now()
+    assert spin_until(lambda: any(
+        s.level == DiagnosticStatus.WARN and 'results of another model' in s.message
+        and _values(s)['other_model_results'] == '6' and '/front/classifier'
+        in _values(s)['sources'] for s in controls))

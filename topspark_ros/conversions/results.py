@@ -20,12 +20,14 @@ from topspark_ros.conversions.cdr import cdr_header, CdrHeader, header_msg
 MAX_VISION_CLASSES = 65535
 
 
-def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None):
+def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None, *,
+                      source: str = '', model_sha256: str = ''):
     """
     Return a ``Classification`` for a :class:`~topspark_ros.core.session.Prediction`.
 
     ``header`` (stamp, frame_id) is copied from the input the prediction came from;
-    ``frames_dropped`` is the classifier's running count.
+    ``frames_dropped`` is the classifier's running count; ``source`` the classifier node's
+    fully qualified name and ``model_sha256`` its model's (as profiles name it).
     """
     if msg_type is None:
         from topspark_ros.msg import Classification as msg_type
@@ -49,10 +51,13 @@ def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None
     msg.energy_j = float(prediction.energy_j)
     msg.energy_preset = prediction.energy_preset
     msg.frames_dropped = int(frames_dropped)
+    msg.source = source
+    msg.model_sha256 = model_sha256
     return msg
 
 
-def prediction_to_cdr(prediction, header, frames_dropped: int = 0) -> bytes:
+def prediction_to_cdr(prediction, header, frames_dropped: int = 0, *, source: str = '',
+                      model_sha256: str = '') -> bytes:
     """
     Return :func:`prediction_to_msg`'s ``Classification`` serialized (CDR), built directly.
 
@@ -88,6 +93,8 @@ def prediction_to_cdr(prediction, header, frames_dropped: int = 0) -> bytes:
     _put_string(out, prediction.energy_preset)
     _align(out, 8)
     out += _UINT64.pack(int(frames_dropped))
+    _put_string(out, source)
+    _put_string(out, model_sha256)
     return bytes(out)
 
 
@@ -112,9 +119,10 @@ def prediction_cdr_matches(msg_type=None) -> bool:
         timesteps_used=7, timestep_budget=2**32 - 1, early_exit=True, spike_count=2**63,
         ops=ops, latency_ms=1.5, energy_j=2.5e-6, energy_preset='cmos')
     header = CdrHeader(-2, 999_999_999, 'cam')
+    who = {'source': '/robot/cl\u00e4ssifier', 'model_sha256': 'ab' * 32}
     try:
-        data = prediction_to_cdr(prediction, header, 11)
-        msg = prediction_to_msg(prediction, header_msg(header), 11, msg_type)
+        data = prediction_to_cdr(prediction, header, 11, **who)
+        msg = prediction_to_msg(prediction, header_msg(header), 11, msg_type, **who)
         expected = serialize_message(msg)
         return deserialize_message(data, msg_type) == deserialize_message(expected, msg_type) \
             and len(data) == len(expected)

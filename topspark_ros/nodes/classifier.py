@@ -61,8 +61,8 @@ class ClassifierNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         """Declare parameters; everything else happens in the lifecycle transitions."""
         super().__init__('classifier', **kwargs)
-        self._pipeline = ClassifierPipeline(lambda: self._values(), resolve,
-                                            self.get_fully_qualified_name())
+        self._source = self.get_fully_qualified_name()  # named in every result
+        self._pipeline = ClassifierPipeline(lambda: self._values(), resolve, self._source)
         self._adopting = False  # configure setting parameters to the model's (not locked)
         declare(self, PARAMS, is_locked=lambda: configured(self) and not self._adopting,
                 extra_check=self._pipeline.refusal)
@@ -380,10 +380,13 @@ class ClassifierNode(LifecycleNode):
         while someone subscribes to it (building and converting it cost about 0.2 ms a frame;
         a subscriber sees results from its match on, as with any volatile topic).
         """
+        session = self._pipeline.session  # the model's name as profiles give it
+        who = {'source': self._source,
+               'model_sha256': (session.base_model_sha256 if session else '') or ''}
         if self._raw_results:
-            self._pub.publish(prediction_to_cdr(prediction, header, dropped))
+            self._pub.publish(prediction_to_cdr(prediction, header, dropped, **who))
         else:
-            self._pub.publish(prediction_to_msg(prediction, header_msg(header), dropped))
+            self._pub.publish(prediction_to_msg(prediction, header_msg(header), dropped, **who))
         vision = self._vision_pub
         if vision is not None and vision.get_subscription_count():
             vision.publish(prediction_to_vision_msg(prediction, header_msg(header)))

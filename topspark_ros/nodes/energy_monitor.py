@@ -38,6 +38,7 @@ from topspark_ros.conversions.results import classification_problem, energy_repo
 from topspark_ros.core.counters import Recent
 from topspark_ros.core.energy import EnergyModel, OpCounts, PRESETS
 from topspark_ros.core.power import EnergyCounter, open_source, PowerSourceError, SOURCES
+from topspark_ros.core.sources import Sources
 from topspark_ros.core.topspark.meter import EnergyMeter, Measured
 from topspark_ros.msg import Classification, EnergyEstimate
 from topspark_ros.nodes import diagnostics
@@ -109,17 +110,20 @@ class EnergyMonitorNode(Node):
         self._window_clock = period_clock(self)  # windows on it: NTP steps do not move them
         model = EnergyModel(p['energy_preset'])
         baseline, ann_macs = p['baseline_energy_j'], p['ann_macs']
+        self._profile_sha256 = None  # the model the baseline is of
         if p['profile_path']:
             from topspark_ros.core.topspark.profile import load_profile
             profile = load_profile(resolve(p['profile_path']))
             baseline = model.estimate(profile.baseline.ops).compute_j
             ann_macs = self._ann_macs(ann_macs, profile.ann_macs)
+            self._profile_sha256 = profile.model_sha256
         self._meter = EnergyMeter(
             model, baseline_energy_j=baseline, start_s=self._now_s(),
             memory_model=EnergyModel(p['memory_preset']) if p['memory_preset'] else None,
             ann_ops=OpCounts(macs=ann_macs) if ann_macs > 0.0 else None)
         self._last_seen_s = None
-        self._dropped = 0
+        self._sources = Sources()  # the classifiers heard: their dropped frames add up
+        self._other_models = 0  # results of a model the profile does not describe
         self._refused = 0  # classifications whose values were refused
         self._recent = Recent()  # counts since the last status
         self._power, self._power_problem = self._open_power(p)
@@ -229,7 +233,12 @@ class EnergyMonitorNode(Node):
         now_s = self._now_s()
         started = self._started(now_s)  # before the window takes the inference
         self._meter.add(ops, msg.timesteps_used)
-        self._dropped = max(self._dropped, msg.frames_dropped)
+        # Per classifier, over its restarts: the largest count heard hid a second one's and
+        # a restarted one's (a review of several classifiers).
+        self._sources.dropped(msg.source, msg.frames_dropped, now_s)
+        if msg.model_sha256 and self._profile_sha256 \
+                and msg.model_sha256 != self._profile_sha256:
+            self._other_models += 1
         if started:
             self._last_seen_s = now_s
 
@@ -299,6 +308,11 @@ class EnergyMonitorNode(Node):
         if refused:
             level = max(level, diagnostics.WARN)
             text = f'{text}; {refused} classifications with values that cannot be taken ignored'
+        others = self._recent.since('other_models', self._other_models)
+        if others:  # priced and counted (the robot's energy), but not of the baseline's model
+            level = max(level, diagnostics.WARN)
+            text = (f"{text}; {others} results of another model than the profile's: in the "
+                    "energy, but saving_vs_baseline is against the profile's model")
         source = self.get_parameter('energy_source').value
         if self._power_problem and (source != 'auto' or self._power is not None
                                     or 'stopped' in self._power_problem):
@@ -311,8 +325,10 @@ class EnergyMonitorNode(Node):
             'inference_rate_hz': report.window_inferences / report.window_s,
             'mean_timesteps': report.mean_timesteps,
             'saving_vs_baseline': report.saving_vs_baseline,
-            'frames_dropped': self._dropped,
+            'frames_dropped': self._sources.dropped_total,
             'messages_refused': self._refused,
+            'sources': ', '.join(self._sources.names(now_s)),
+            'other_model_results': self._other_models,
             'preset': report.preset,
             'preset_includes': ', '.join(report.includes),
             'memory_preset': report.memory_preset,

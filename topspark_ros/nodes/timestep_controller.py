@@ -21,6 +21,7 @@ from sensor_msgs.msg import BatteryState
 from topspark_ros.conversions.results import (choice_to_msg, classification_problem,
                                               energy_problem)
 from topspark_ros.core.counters import Recent
+from topspark_ros.core.sources import Sources
 from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
                                                  TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
@@ -104,7 +105,6 @@ class TimestepControllerNode(LifecycleNode):
         self._active = False
         self._selector = None
         self._signals = LiveSignals()
-        self._last_inference_s = None
         self._energy_at_s = None  # node clock (s) of the monitor's last window taken
         # The monitor's window: the median interval of its recent stamps (an outage's long
         # gap does not count for long), until known its inferences over the inference rate.
@@ -121,7 +121,8 @@ class TimestepControllerNode(LifecycleNode):
         # current T's, the strategy fits a fixed cost plus a multiple of the profile's.
         self._latency_points = {}
         self._chosen = None  # (T, stamp) of the T published last, and when it was chosen
-        self._intervals = collections.deque(maxlen=21)
+        self._sources = Sources()  # the classifiers heard: their rates add up
+        self._other_models = 0  # results of a model the profile does not describe
         self._publish_count = 0
         self._period_clock = period_clock(self)  # heartbeats, energy age: NTP steps aside
         self._refused = 0  # messages whose values cannot be taken
@@ -246,20 +247,42 @@ class TimestepControllerNode(LifecycleNode):
                                throttle_duration_sec=30.0)
         return True
 
+    def _other_model(self, msg: Classification) -> bool:
+        """
+        Count, and warn about, a result of a model the profile does not describe; say whether.
+
+        Its latency and rate say nothing of this profile's T: a classifier restarted with
+        another model ran the profile's T=64 at 40 to 85 ms a frame, and a second classifier
+        on the topic mixed its latencies in, at OK (a review of several classifiers).
+        """
+        selector = self._selector
+        if not msg.model_sha256 or selector is None \
+                or msg.model_sha256 == selector.profile.model_sha256:
+            return False
+        self._other_models += 1
+        source = msg.source or 'a classifier'
+        self.get_logger().warn(
+            f"results of another model than the profile's ignored ({source}: model "
+            f"{msg.model_sha256[:16]}..., the profile's {selector.profile.model_sha256[:16]}"
+            f"...; {self._other_models} so far): give this controller that model's profile, "
+            'or each classifier a controller of its own (a namespace each)',
+            throttle_duration_sec=30.0)
+        return True
+
     def _on_classification(self, msg: Classification) -> None:
-        if self._refuse('Classification', classification_problem(msg)):
+        if self._refuse('Classification', classification_problem(msg)) \
+                or self._other_model(msg):
             return
         # Intervals between the classified inputs' stamps (capture time: the camera's rate,
         # a replayed bag's recorded one); the arrival here bunches results that waited in a
         # queue (a steady 30 Hz read as up to 1 760 Hz, a user review). Unstamped inputs: the
-        # arrival on the node clock (simulated under use_sim_time; 0 before /clock).
+        # arrival on the node clock (simulated under use_sim_time; 0 before /clock). Per
+        # classifier, the rates adding up (core.sources).
         now = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         if now <= 0.0:
             now = self.get_clock().now().nanoseconds * 1e-9
-        if now > 0.0:
-            if self._last_inference_s is not None and now > self._last_inference_s:
-                self._intervals.append(now - self._last_inference_s)
-            self._last_inference_s = now
+        heard_s = self._now_s()
+        self._sources.stamp(msg.source, now, heard_s)
         if msg.latency_ms > 0.0 and msg.timestep_budget > 0:
             if msg.timestep_budget != self._latencies_t:
                 if len(self._latencies) >= MIN_LATENCY_SAMPLES:  # kept: a point of the fit
@@ -267,7 +290,7 @@ class TimestepControllerNode(LifecycleNode):
                 self._latencies.clear()  # latencies of another T do not describe this one
                 self._latencies_t = int(msg.timestep_budget)
             self._latencies.append(float(msg.latency_ms))
-            rate = 1.0 / statistics.median(self._intervals) if self._intervals else None
+            rate = self._sources.rate_hz(heard_s)
             if len(self._latencies) >= MIN_LATENCY_SAMPLES:
                 # A median of one right after a switch let one slow first frame at the new T
                 # switch again: T flipped every frame or two (a user review).
@@ -407,7 +430,8 @@ class TimestepControllerNode(LifecycleNode):
 
         ERROR while the last configure failed (with its reason); WARN while not active, without
         a choice yet, with a violated constraint or when messages were ignored since the last
-        status (values not finite, negative or huge); else OK with the reason of the choice.
+        status (values not finite, negative or huge; results of a model the profile does not
+        describe); else OK with the reason of the choice. ``sources``: the classifiers heard.
         """
         selector = self._selector
         choice = selector.current if selector else None
@@ -416,8 +440,11 @@ class TimestepControllerNode(LifecycleNode):
                  'battery_fraction': signals.battery_fraction,
                  'rate_hz': signals.rate_hz, 'measured_latency_ms': signals.measured_latency_ms,
                  'measured_power_w': signals.measured_power_w,
-                 'commands_published': self._publish_count, 'messages_refused': self._refused}
+                 'commands_published': self._publish_count, 'messages_refused': self._refused,
+                 'sources': ', '.join(self._sources.names(self._now_s())),
+                 'other_model_results': self._other_models}
         refused = self._recent.since('refused', self._refused)
+        others = self._recent.since('other_models', self._other_models)
         if selector is not None:
             stats['machine'] = selector.profile.machine
         if self._configure_error:
@@ -428,9 +455,14 @@ class TimestepControllerNode(LifecycleNode):
             return diagnostics.WARN, 'no choice yet', stats
         stats.update(timesteps=choice.timesteps, mode=choice.mode.value,
                      feasible=choice.feasible, violated=','.join(choice.violated))
+        problems = []
         if refused:
-            return (diagnostics.WARN, f'{choice.reason}; {refused} messages with values that '
-                    'cannot be taken ignored (non-finite, negative or huge)', stats)
+            problems.append(f'{refused} messages with values that cannot be taken ignored '
+                            '(non-finite, negative or huge)')
+        if others:
+            problems.append(f"{others} results of another model than the profile's ignored")
+        if problems:
+            return diagnostics.WARN, '; '.join([choice.reason] + problems), stats
         return (diagnostics.OK if choice.feasible else diagnostics.WARN), choice.reason, stats
 
     def _hardware_id(self) -> str:
