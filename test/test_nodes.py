@@ -220,6 +220,10 @@ def test_a_result_published_as_bytes_arrives_as_the_message_would(ros) -> None:
     assert as_bytes == as_message
     assert (as_bytes.header.stamp.sec, as_bytes.header.frame_id) == (17, 'camera_optical_frame')
     assert as_bytes.synaptic_ops == 1000 and as_bytes.frames_dropped == 3
+    # Who sent it, so that listeners to several classifiers tell them apart (a review).
+    assert as_bytes.source == node.get_fully_qualified_name() == '/classifier'
+    assert as_bytes.model_sha256 == node._pipeline.session.base_model_sha256
+    assert len(as_bytes.model_sha256) == 64
 
 
 def test_configure_publishes_messages_when_the_bytes_would_differ(ros, monkeypatch) -> None:
