@@ -22,7 +22,7 @@ ROS_COMMANDS = {
     'demo': 'Run the end-to-end demo on Fashion-MNIST (--events: on an event stream) over '
             'real DDS.',
     'doctor': 'Check the installation end to end, DDS round trips included.',
-    'event-player': 'Publish an event file (.bin N-MNIST or .npz) as '
+    'event-player': 'Publish an event file (.bin N-MNIST, .npz or .raw evt3) as '
                     'event_camera_msgs/EventPacket messages (replay).',
     'record': 'Record an image, compressed-image or event topic into a labelled image folder '
               'or a rosbag2 bag.',
