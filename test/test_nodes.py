@@ -389,6 +389,32 @@ def test_switching_online_learning_on_readies_learning_in_a_thread(ros, monkeypa
     assert warmed == ['learning_warm_up']  # once: not unconfigured, not when set false
 
 
+def test_cleanup_lets_go_of_a_model_that_learnt(ros, tmp_path) -> None:
+    """
+    Cleanup unloads the model, also after on-line learning.
+
+    The count of inputs the model had learnt held the session and its model (device memory
+    off the CPU) after cleanup, until a later configure's first learnt input (a review of
+    the nodes' footprint).
+    """
+    import gc
+    import weakref
+
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context, executor, spin_until = ros
+    node, probe = _active_classifier(context, executor, online_learning=True,
+                                     save_path=str(tmp_path / 'learnt.json'))
+    session = weakref.ref(node._pipeline.session)
+    model = weakref.ref(node._pipeline.session.model)
+    assert spin_until(lambda: probe.images.publish(_frame(probe, len(probe.results)))
+                      or len(probe.results) >= 3)
+    assert node._pipeline.learnt_here >= 1
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    gc.collect()
+    assert session() is None and model() is None
+
+
 # Hostile inputs (issue 11): timestep commands, periodic saves, parameter ranges.
 
 

@@ -387,6 +387,21 @@ class ClassifierPipeline:
             import torch
             torch.cuda.empty_cache()
 
+    def unload(self) -> None:
+        """
+        Let go of the model and the event stream (cleanup); hold :attr:`busy`.
+
+        Nothing keeps the model after this: the count of inputs it learnt held it (and its
+        device memory) until a later configure's first learnt input (a review of the nodes'
+        footprint).
+        """
+        on_accelerator = self.session is not None and self.values()['device'] != 'cpu'
+        self.session = self.stream = None
+        self._learnt_here = (None, 0)
+        if on_accelerator:
+            import torch
+            torch.cuda.empty_cache()
+
     def refusal(self, values: Values) -> Optional[str]:
         """Return why the would-be parameter ``values`` cannot apply, or None."""
         if values['default_timesteps'] > values['max_timesteps']:

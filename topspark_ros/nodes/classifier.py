@@ -256,7 +256,7 @@ class ClassifierNode(LifecycleNode):
                 destroy(entity)
             self._made = []
             self._pub = self._vision_pub = self._labels = None
-            self._pipeline.session = self._pipeline.stream = None
+            self._pipeline.unload()
         return TransitionCallbackReturn.SUCCESS
 
     on_error = on_cleanup  # an error in a transition: back to unconfigured
