@@ -469,3 +469,38 @@ def test_a_stop_signal_lost_in_a_finalizer_still_stops_the_process() -> None:
             proc.communicate()
     assert 'Exception ignored' in out and 'KeyboardInterrupt' in out  # lost as it was raised
     assert out.rstrip().endswith('stopped') and proc.returncode == 0
+
+
+def _main_thread_wakes(pid: int) -> int:
+    """Return how often the main thread of ``pid`` has gone to sleep and woken (Linux)."""
+    with open(f'/proc/{pid}/task/{pid}/status') as status:
+        for line in status:
+            if line.startswith('voluntary_ctxt_switches'):
+                return int(line.split()[1])
+    raise AssertionError('no voluntary_ctxt_switches')
+
+
+@pytest.mark.parametrize('kind', ['single', 'multi'])
+def test_an_idle_node_does_not_wake_to_look_for_signals_and_still_stops_on_them(
+        probe, kind) -> None:
+    """
+    An idle node process sleeps until something happens, and SIGTERM or SIGINT still stop it.
+
+    Its main thread woke 4 times a second only to let Python run a signal handler: about 80 %
+    of an idle node's CPU, whatever its periods (a review of the nodes' footprint).
+    """
+    with running('-m', 'topspark_ros.nodes.classifier', '--executor', kind, *CLASSIFIER_ARGS,
+                 '-p', 'diagnostics_period_s:=3600.0') as proc:
+        end = time.monotonic() + 60.0
+        while _state(probe, proc, 'classifier') != 'unconfigured':
+            assert time.monotonic() < end, proc.output
+            time.sleep(0.2)
+        time.sleep(1.0)  # the service calls' work done
+        before = _main_thread_wakes(proc.pid)
+        time.sleep(4.0)
+        woke = _main_thread_wakes(proc.pid) - before
+        assert woke <= 3, f'the main thread woke {woke} times in 4 s of idling'
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM if kind == 'single' else signal.SIGINT)
+        proc.wait(timeout=20)
+        assert time.monotonic() - start < 5.0
