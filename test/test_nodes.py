@@ -389,6 +389,27 @@ def test_switching_online_learning_on_readies_learning_in_a_thread(ros, monkeypa
     assert warmed == ['learning_warm_up']  # once: not unconfigured, not when set false
 
 
+def test_depth_frames_on_the_input_are_warned_about(ros, monkeypatch) -> None:
+    """A depth topic remapped to the classifier was classified silently (near-black frames)."""
+    import numpy as np
+
+    from topspark_ros.conversions.image import array_to_image
+    context, executor, spin_until = ros
+    node, probe = _active_classifier(context, executor)
+    warnings = []
+    monkeypatch.setattr(node.get_logger(), 'warn',
+                        lambda text, **kwargs: warnings.append(text))
+    grey = _frame(probe)
+    assert spin_until(lambda: probe.images.publish(grey) or bool(probe.results))
+    assert not any('depth' in text for text in warnings), warnings
+    depth = array_to_image(np.full((48, 64), 1500, np.uint16), '16UC1')  # 1.5 m, in mm
+    depth.header.stamp = probe.get_clock().now().to_msg()
+    count = len(probe.results)
+    assert spin_until(lambda: probe.images.publish(depth) or len(probe.results) > count)
+    said = [text for text in warnings if 'depth' in text]
+    assert said and '16UC1' in said[0] and 'mono8' in said[0], warnings
+
+
 def test_cleanup_lets_go_of_a_model_that_learnt(ros, tmp_path) -> None:
     """
     Cleanup unloads the model, also after on-line learning.

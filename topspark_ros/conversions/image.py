@@ -88,6 +88,24 @@ COMPRESSED_FORMATS = ('JPEG', 'PNG')
 MAX_COMPRESSED_PIXELS = 1 << 26  # 67 Mpixel (8192 x 8192): beyond it, not decoded
 LITTLE_ENDIAN_HOST = sys.byteorder == 'little'
 
+DEPTH_LIKE = {'16UC1': 'read over 0 to 65 535 (depth in millimetres reads nearly black)',
+              '32FC1': 'read over [0, 1] (depth in metres reads white)'}
+"""Encodings depth cameras publish, which the classifier reads as intensities (README)."""
+
+
+def depth_like(encoding: str) -> Optional[str]:
+    """
+    Return a warning for frames of an encoding depth cameras publish, else None.
+
+    A depth topic remapped to the classifier by mistake classified silently: its frames read
+    as near-black or white intensities (``DEPTH_LIKE``).
+    """
+    how = DEPTH_LIKE.get(encoding)
+    if how is None:
+        return None
+    return (f'frames are {encoding}, what depth cameras publish: {how}; is the input a depth '
+            'topic? To classify depth, map its working range to mono8 first')
+
 
 class ImageConversionError(ValueError):
     """An image message that cannot be read (unknown encoding, inconsistent sizes, bad data)."""

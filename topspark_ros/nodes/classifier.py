@@ -28,7 +28,7 @@ from std_srvs.srv import Trigger
 from topspark_ros.conversions.cdr import header_msg
 from topspark_ros.conversions.events import (cdr_to_packet, event_packet_type,
                                              packet_to_fields, prepare_cdr_reading)
-from topspark_ros.conversions.image import (cdr_to_image, frame_to_array,
+from topspark_ros.conversions.image import (cdr_to_image, depth_like, frame_to_array,
                                             prepare_image_cdr_reading, stamp_ns)
 from topspark_ros.conversions.results import (class_labels, label_info_msg,
                                               prediction_cdr_matches, prediction_to_cdr,
@@ -288,6 +288,9 @@ class ClassifierNode(LifecycleNode):
     def _classify_frame(self, msg) -> Optional[str]:
         image, header = _image_and_header(msg)
         pipeline = self._pipeline
+        warning = depth_like(getattr(image, 'encoding', ''))
+        if warning is not None:
+            self.get_logger().warn(warning, throttle_duration_sec=60.0)
 
         def read():  # with the model held; for a grey model a YUV frame gives its luma alone
             spec = pipeline.session.model.input_spec  # a JPEG decoded at its size's scale
