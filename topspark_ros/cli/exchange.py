@@ -193,8 +193,8 @@ def _check(args, model, info: dict, graph, data: tuple, params) -> dict:
     timesteps = args.timesteps or info.get('timesteps') or 8
     with common.progress(args, n, 'check') as bar:
         figures = resimulate(model, graph, test.images[:n], test.labels[:n], int(timesteps),
-                             seed=args.seed, batch_size=args.batch_size, params=params)
-        bar.update(n)
+                             seed=args.seed, batch_size=args.batch_size, params=params,
+                             progress=bar.update)
     return {f'check_{k}': v for k, v in figures.items()} | {'check_data': label}
 
 

@@ -53,8 +53,10 @@ def test_converted_export_reports_every_node_and_resimulates(tmp_path, fashion_t
     theta = (model.net.mu() * model.params.threshold_scale).detach().numpy()
     np.testing.assert_allclose(read.nodes['layer0'].v_threshold,
                                np.full((16, 28, 28), theta[0]), rtol=1e-6)
+    done = []  # the check's progress, batch by batch (the bar moved once, at the end)
     figures = resimulate(model, read, fashion_test.images[:200], fashion_test.labels[:200],
-                         timesteps=2)
+                         timesteps=2, batch_size=64, progress=done.append)
+    assert done == [64, 64, 64, 8]
     assert figures['agreement'] >= 0.99
     assert abs(figures['nir_accuracy'] - figures['native_accuracy']) <= 0.01
     assert 0.0 <= figures['plain_nir_agreement'] <= 1.0

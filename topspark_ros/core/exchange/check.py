@@ -22,7 +22,7 @@ def _batches(n: int, size: int):
 
 
 def _resimulate_converted(model, graph, images: np.ndarray, timesteps: int, *, seed: int,
-                          batch_size: int, params=None) -> tuple:
+                          batch_size: int, params=None, progress=lambda n: None) -> tuple:
     """Return ``(reader, native, nir, plain, rate)`` predictions of a converted model."""
     import torch
 
@@ -39,11 +39,12 @@ def _resimulate_converted(model, graph, images: np.ndarray, timesteps: int, *, s
         with torch.no_grad():
             result = simulator.run(model._inputs(batch), timesteps)
         plain.append(result['output'].argmax(1))
+        progress(len(batch))
     return 'topspark import (converted family)', native, nir_pred, plain, []
 
 
 def _resimulate_stdp(model, graph, images: np.ndarray, timesteps: int, *, seed: int,
-                     batch_size: int, params=None) -> tuple:
+                     batch_size: int, params=None, progress=lambda n: None) -> tuple:
     """Return ``(reader, native, nir, plain, rate)`` predictions of an STDP model."""
     import torch
 
@@ -72,6 +73,7 @@ def _resimulate_stdp(model, graph, images: np.ndarray, timesteps: int, *, seed: 
             probs = torch.as_tensor(spike_probabilities(batch, p.input_rate_hz, dt),
                                     dtype=torch.float32)
             rate.append(predicted_classes(np.asarray(simulator.run(probs, timesteps)[output])))
+        progress(len(batch))
     return ('topspark NIR simulator (same Poisson trains as the model)', native, nir_pred,
             plain, rate)
 
@@ -82,12 +84,13 @@ RESIMULATORS = {'converted': _resimulate_converted, 'stdp': _resimulate_stdp}
 
 
 def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: int, *,
-               seed: int = 0, batch_size: int = 256, params=None) -> dict:
+               seed: int = 0, batch_size: int = 256, params=None,
+               progress=lambda n: None) -> dict:
     """
     Return agreement and accuracies of the NIR graph against ``model`` on ``images``.
 
     ``params``: the run-time parameters the graph was exported with (None: the model's), with
-    which the model runs too.
+    which the model runs too. ``progress(n)``: called as each batch of ``n`` images is done.
 
     Keys: ``n``, ``timesteps``, ``reader``, ``agreement`` (share of equal predictions),
     ``native_accuracy``, ``nir_accuracy``, ``plain_nir_agreement`` and, for the STDP family,
@@ -99,7 +102,8 @@ def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: 
     labels = np.asarray(labels)
     out = {'n': int(len(images)), 'timesteps': int(timesteps)}
     out['reader'], native, nir_pred, plain, rate = RESIMULATORS[family](
-        model, graph, images, timesteps, seed=seed, batch_size=batch_size, params=params)
+        model, graph, images, timesteps, seed=seed, batch_size=batch_size, params=params,
+        progress=progress)
     native, nir_pred, plain = (np.concatenate(a) for a in (native, nir_pred, plain))
     out.update(agreement=float(np.mean(native == nir_pred)),
                native_accuracy=float(np.mean(native == labels)),
