@@ -85,3 +85,36 @@ def test_a_converted_models_default_grid_is_the_t_it_runs_at(tmp_path, fashion_d
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [e['timesteps'] for e in result['entries']] == [1, 2, 4, 8]
     assert result['baseline_timesteps'] == 8
+
+
+def test_a_trained_model_is_kept_when_its_evaluation_is_interrupted(tmp_path, fashion_dir,
+                                                                    monkeypatch, capsys):
+    """
+    A Ctrl-C in the final evaluation lost the training of the converted family.
+
+    It saved its checkpoint after that evaluation (an item of the last note); it saves before
+    it now, and again with it.
+    """
+    from topspark_ros.core.converted import train as converted_train
+    out = tmp_path / 'conv.json'
+    evaluated = []
+
+    def interrupted(*args, **kwargs):  # the final evaluation's first T
+        evaluated.append(1)
+        if len(evaluated) > 2:  # the converted pass's two T went through
+            raise KeyboardInterrupt
+        return 0.5
+    monkeypatch.setattr(converted_train, 'snn_accuracy', interrupted)
+    argv = ['train', '--family', 'converted', '--data-dir', str(fashion_dir), '--n-train', '200',
+            '--epochs', '1', '--widths', '4,8', '--hidden', '8', '--n-eval', '30',
+            '--eval-timesteps', '1,2', '--finetune-timesteps', '2', '--n-finetune', '32', '-q',
+            '-o', str(out)]
+    assert cli.main(argv) != 0
+    model, meta = load_checkpoint(out)  # trained and fine-tuned, not evaluated
+    assert meta['info']['accuracy'] is None and meta['info']['finetune_timesteps'] == 2
+    assert model.infer(np.zeros((1, 28, 28), np.uint8), timesteps=2).predicted.shape == (1,)
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert cli.main(argv + ['--overwrite', '--json']) == 0  # an uninterrupted run, saved twice
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert load_checkpoint(out)[1]['info']['accuracy'] == result['accuracy'] is not None

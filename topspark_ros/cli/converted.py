@@ -99,9 +99,17 @@ def train(args) -> dict:
         finetune_epochs=args.finetune_epochs, n_finetune=args.n_finetune,
         finetune_lr=args.finetune_lr, eval_timesteps=tuple(args.eval_timesteps),
         seed=args.seed, device=args.device, input_size=args.input_size, roi=args.roi)
-    with StageBars(args) as bars:
-        run = converted_train.train(data, settings, command=command_line(args), progress=bars)
-    info = {**run.info, **data_options(args, train_set)}
-    run.result['checkpoint'] = str(save_checkpoint(args.output, run.model, info=info,
-                                                   replace=args.overwrite))
+    saved = []
+
+    def save(model, info: dict) -> str:
+        """Save the checkpoint (again: with the evaluation); only our own file is replaced."""
+        path = str(save_checkpoint(args.output, model, info={**info, **data_options(
+            args, train_set)}, replace=args.overwrite or bool(saved)))
+        saved.append(path)
+        return path
+
+    with StageBars(args) as bars:  # trained: saved before the final evaluation, then with it
+        run = converted_train.train(data, settings, command=command_line(args), progress=bars,
+                                    trained=save)
+    run.result['checkpoint'] = save(run.model, run.info)
     return run.result

@@ -368,7 +368,8 @@ class TrainRun:
 
 
 def train(data: TrainData, settings: TrainSettings, *, command: str = '',
-          progress: Callable[[str, int, int], None] = lambda stage, n, total: None
+          progress: Callable[[str, int, int], None] = lambda stage, n, total: None,
+          trained: Callable[[ConvertedNetwork, dict], None] = lambda model, info: None
           ) -> TrainRun:
     """
     Train a new converted network on ``data`` (module doc); return the :class:`TrainRun`.
@@ -390,6 +391,10 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
     progress
         ``progress(stage, n, total)``: ``n`` more inputs of ``stage`` (one of
         :data:`STAGES`) done out of ``total``; called with ``n = 0`` when a stage starts.
+    trained
+        ``trained(model, info)``: called once the network is trained (and fine-tuned), before
+        its final evaluation, with the checkpoint ``info`` so far (``accuracy`` None), so a
+        caller can keep it: an evaluation interrupted lost minutes of training.
 
     """
     samples, labels = data.samples, data.labels
@@ -455,6 +460,7 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
         if eval_images is not None:
             result['ann_accuracy_after_finetune'] = ann_accuracy(model, inputs(eval_images),
                                                                  eval_labels)
+    trained(model, _run_info(data, settings, result, command))  # kept before evaluating
     if eval_images is not None:
         # Without fine-tuning the model is the converted one: measured once (it was twice,
         # the second pass under no progress bar: 4 minutes that read as a hang; a review).
@@ -468,8 +474,14 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
         best = max(settings.eval_timesteps)
         result['accuracy'] = result['snn_accuracy'][str(best)]
         result['timesteps'] = best
-    info = {'dataset': data.name, 'class_names': list(data.class_names),
-            'n_train': int(len(samples)), 'accuracy': result['accuracy'],
+    return TrainRun(model=model, result=result,
+                    info=_run_info(data, settings, result, command))
+
+
+def _run_info(data: TrainData, settings: TrainSettings, result: dict, command: str) -> dict:
+    """Return the checkpoint ``info`` of a run from its ``result`` so far."""
+    return {'dataset': data.name, 'class_names': list(data.class_names),
+            'n_train': int(len(data.samples)), 'accuracy': result['accuracy'],
             'n_eval': result['n_eval'], 'eval_split': data.eval_split,
             'ann_accuracy': result.get('ann_accuracy_after_finetune',
                                        result.get('ann_accuracy')),
@@ -477,4 +489,3 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
             'finetune_timesteps': settings.finetune_timesteps,
             'timesteps': settings.finetune_timesteps or max(settings.eval_timesteps),
             'command': command}
-    return TrainRun(model=model, result=result, info=info)
