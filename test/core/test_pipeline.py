@@ -139,6 +139,21 @@ def test_commanded_t_is_clamped_refused_counted_and_bounded_by_the_maximum() -> 
     assert pipeline.current_timesteps(settings) == 48  # a snapshot already read
 
 
+def test_a_commanded_t_beyond_the_profile_is_taken_with_a_warning() -> None:
+    """A TimestepCommand of 1e5 took a minute of CPU a window, at OK (a review)."""
+    from types import SimpleNamespace
+
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(MODELS / 'stdp_fmnist_n400.profile.yaml')
+    largest = profile.entries[-1].timesteps
+    pipeline, _ = _pipeline(SimpleNamespace(profile=profile), max_timesteps=100_000)
+    assert pipeline.command(largest) is None
+    said = pipeline.command(largest + 1)
+    assert f'above the largest T its profile measured ({largest})' in said
+    assert pipeline.commanded == largest + 1 and 'max_timesteps' in said
+    assert _pipeline(SimpleNamespace(profile=None))[0].command(largest + 1) is None
+
+
 def test_refusals_name_the_parameters() -> None:
     pipeline, values = _pipeline()
     assert pipeline.refusal(values) is None

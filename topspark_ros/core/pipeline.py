@@ -422,7 +422,8 @@ class ClassifierPipeline:
         Take a commanded ``T``; return a warning to log, or None.
 
         Above ``max_timesteps`` it is clamped to it (``timesteps_clamped``), below 1 ignored
-        (``timesteps_refused``).
+        (``timesteps_refused``); above the largest T of the model's profile it is taken, with a
+        warning.
         """
         if timesteps < 1:
             self.count('timesteps_refused')
@@ -432,6 +433,15 @@ class ClassifierPipeline:
             self.count('timesteps_clamped')
             warning = f'TimestepCommand T={timesteps} clamped to max_timesteps {ceiling}'
             timesteps = ceiling
+        session = self.session
+        profile = session.profile if session is not None else None
+        if warning is None and profile is not None and profile.entries \
+                and timesteps > profile.entries[-1].timesteps:
+            # Nothing is known of its latency or energy there: a TimestepCommand of 1e5 took
+            # a minute of CPU a window at OK (a review); max_timesteps bounds it.
+            warning = (f'TimestepCommand T={timesteps} is above the largest T its profile '
+                       f'measured ({profile.entries[-1].timesteps}): latency and energy there '
+                       'are not known (max_timesteps bounds what a command can ask for)')
         self.commanded = timesteps
         return warning
 
