@@ -2,7 +2,8 @@
 Record a camera topic into a labelled image folder or a rosbag2 bag (``topspark record``).
 
 The recorder subscribes one topic of ``sensor_msgs/Image``, ``sensor_msgs/CompressedImage`` or
-``event_camera_msgs/EventPacket`` (``type: auto`` takes the type its publishers announce) and
+``event_camera_msgs/EventPacket`` (``type: auto`` takes the type its publishers announce; into a
+bag, also a topic of any other one message type, e.g. ``classification``) and
 keeps the first message and then every ``every_n``-th, until ``count`` are written (0: until
 stopped). Where they go (:mod:`topspark_ros.core.data.recording`):
 
@@ -138,14 +139,24 @@ class RecorderNode(Node):
             return
         self._discovery.cancel()
         known = [name for name in names if name in TYPES.values()]
+        if not known and self.to_bag and len(names) == 1:
+            # A bag stores any message as received: the classifier's results, the energy
+            # estimates, the commands, beside a camera's bag (there is no ros2 bag with a
+            # pip install of ROS 2, so results could not be recorded at all).
+            known = sorted(names)
         if not known:
             self._fail(f'{self.topic} has type {", ".join(sorted(names))}; record takes '
-                       f'{", ".join(TYPES.values())}')
+                       f'{", ".join(TYPES.values())}'
+                       + (', or one message type of any kind into a bag' if self.to_bag
+                          else ' into a folder (any one type into a bag)'))
         elif known[0] == TYPES['events'] and not self.to_bag:
             self._fail(f'{self.topic} carries event packets, which are not image-folder '
                        'samples: record them into a bag')
         else:
-            self._subscribe(known[0])
+            try:
+                self._subscribe(known[0])
+            except (ImportError, ValueError) as exc:  # not installed here, no definition
+                self._fail(f'cannot record {self.topic}: {exc}')
 
     def _subscribe(self, type_name: str) -> None:
         msg_type = message_class(type_name)
