@@ -407,3 +407,28 @@ def test_arguments_of_the_wrong_kind_are_taken_or_refused_clearly(model, tmp_pat
     path = save_checkpoint(tmp_path / 'm', model, info={'accuracy': np.float32(0.5),
                                                         'grid': np.arange(3)})
     assert load_checkpoint(path)[1]['info'] == {'accuracy': 0.5, 'grid': [0, 1, 2]}
+
+
+@pytest.mark.parametrize('name', ['stdp_fmnist_n400.json', 'converted_fmnist_vgg.json'])
+def test_frames_classified_as_batches_give_what_one_call_a_frame_gives(fashion_test,
+                                                                       name) -> None:
+    """
+    classify_frames: batches through the model, the same predictions as classify per frame.
+
+    The library had no batched call for frames (an item of the last note): a loop over a
+    folder paid the per-call cost every frame.
+    """
+    from pathlib import Path
+    path = str(Path(__file__).resolve().parents[2] / 'models' / name)
+    frames, timesteps = fashion_test.images[:150], 32 if name.startswith('stdp') else 2
+    session = ClassifierSession.from_checkpoint(path)
+    singly = [session.classify(frame, 'mono', timesteps) for frame in frames]
+    batched = ClassifierSession.from_checkpoint(path).classify_frames(
+        list(frames), 'mono', timesteps, batch_size=64)
+    assert len(batched) == len(frames)
+    for a, b in zip(singly, batched):
+        assert (a.class_id, a.spike_count, a.ops) == (b.class_id, b.spike_count, b.ops)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)  # batched float sums
+    for bad in (frames[0], frames[0][:, :, None]):  # one frame is not a sequence of frames
+        with pytest.raises(ValueError, match='one frame: classify'):
+            ClassifierSession.from_checkpoint(path).classify_frames(bad, 'mono', timesteps)

@@ -220,6 +220,37 @@ class ClassifierSession:
         latency_ms = (time.perf_counter() - start) * 1e3
         return self._prediction(result, 0, timesteps, latency_ms)
 
+    def classify_frames(self, frames: Sequence[np.ndarray], layout: str, timesteps: int, *,
+                        early_exit=None, batch_size: int = 256) -> List[Prediction]:
+        """
+        Classify camera frames of one ``layout`` as batches; return one prediction per frame.
+
+        What :meth:`classify` gives for each frame, run ``batch_size`` at a time through the
+        model (a loop of :meth:`classify` over a folder paid the per-call cost every frame);
+        each prediction's ``latency_ms`` is its batch's wall-clock time (preparing plus
+        inference) divided by the frames in it.
+        """
+        check_timesteps(timesteps)
+        _check_rule(early_exit)
+        if isinstance(frames, np.ndarray) and (
+                frames.ndim == (2 if layout == 'mono' else 3)
+                or (layout == 'mono' and frames.ndim == 3 and frames.shape[-1] == 1)):
+            raise ValueError('frames must be a sequence of frames (one frame: classify(), or '
+                             f'[frame]); got one {layout} frame of shape {frames.shape}')
+        if int(batch_size) < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        predictions, params = [], self.params_for(timesteps)
+        for first in range(0, len(frames), int(batch_size)):
+            start = time.perf_counter()
+            part = frames[first:first + int(batch_size)]
+            x = np.stack([self.preprocessor(frame, layout) for frame in part])
+            result = self.model.infer(x, timesteps=timesteps, params=params,
+                                      early_exit=early_exit)
+            latency_ms = (time.perf_counter() - start) * 1e3 / len(part)
+            predictions += [self._prediction(result, i, timesteps, latency_ms)
+                            for i in range(len(part))]
+        return predictions
+
     def check_events(self) -> None:
         """
         Raise a ValueError saying why the model cannot classify events, if it cannot.
