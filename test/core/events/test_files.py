@@ -519,6 +519,32 @@ def test_npz_is_read_a_piece_at_a_time(tmp_path):
     np.testing.assert_array_equal(files.read_event_file(path).events, events)
 
 
+def test_a_npz_out_of_time_order_is_read_as_one_piece_and_cut_into_packets(tmp_path):
+    """
+    Two takes in one file, a writer's jitter: the packets of the whole, as when read whole.
+
+    Read a piece at a time, the packet cutter refused a piece that started before the one
+    before ended: the event player stopped after the first take and a conversion to a bag
+    failed (a review of the piece-wise reader).
+    """
+    from topspark_ros.core.events.packets import PacketCutter
+
+    first, second = sample(3000, 64, 48, 300_000, seed=1), sample(2000, 64, 48, 200_000, seed=2)
+    events = np.concatenate([first, second])  # the second take's clock starts again
+    path = tmp_path / 'two_takes.npz'
+    np.savez(path, x=events['x'], y=events['y'], p=events['p'], t=events['t'], width=64,
+             height=48)
+    pieces = list(files.open_events(path, piece_bytes=2000))
+    assert len(pieces) == 1 and np.array_equal(pieces[0], events)
+    cutter = PacketCutter(10_000)
+    packets = list(cutter.packets_of(files.open_events(path, piece_bytes=2000)))
+    assert sum(len(p) for _, p in packets) == len(events) and cutter.sorted_pieces == 1
+    in_order = tmp_path / 'in_order.npz'
+    np.savez(in_order, **{k: events[k] for k in 'xyp'}, t=np.sort(events['t']), width=64,
+             height=48)
+    assert len(list(files.open_events(in_order, piece_bytes=2000))) > 1
+
+
 @pytest.mark.parametrize('case', ['float times', 'no events', 'lengths', 'outside'])
 def test_a_npz_that_is_no_event_recording_is_refused_clearly(tmp_path, capsys, case):
     """Float times, missing arrays, arrays of two lengths, events off the sensor: one line."""

@@ -734,6 +734,11 @@ def _npz_chunks(path: Path, progress: Callable[[int], None],
         raise EventFileError(f'{path}: {exc}') from None
     per_event = sum(layout[k][2].itemsize for k in NPZ_FIELDS)
     step = max(1, (piece_bytes or RAW_CHUNK_BYTES) // per_event)
+    if not _npz_in_time_order(path, layout['t'], n, step):
+        # One piece, which the packet cutter sorts as it did any file read whole: out of
+        # order across pieces, the player stopped and a conversion to a bag failed (two takes
+        # in one file, a writer's jitter; a review of this change).
+        step = max(n, 1)
     metadata = {'format': 'npz', 'events': n}
 
     def pieces() -> Iterator[np.ndarray]:
@@ -758,6 +763,21 @@ def _npz_chunks(path: Path, progress: Callable[[int], None],
 
     return EventChunks(width, height, pieces(), label=None if label < 0 else label,
                        metadata=metadata, size=n * per_event)
+
+
+def _npz_in_time_order(path: Path, field: tuple, n: int, step: int) -> bool:
+    """Return whether the ``t`` array (``field``: its layout) never goes back, read in steps."""
+    name, _, dtype = field
+    last = None
+    with _open_npz(path) as archive, archive.open(name) as member:
+        _npy_header(member, path, 't')
+        for start in range(0, n, step):
+            count = min(step, n - start)
+            t = np.frombuffer(_read_member(member, count * dtype.itemsize, path, 't'), dtype)
+            if np.any(t[1:] < t[:-1]) or (last is not None and t[0] < last):
+                return False
+            last = t[-1]
+    return True
 
 
 @contextlib.contextmanager
