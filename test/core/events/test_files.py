@@ -540,9 +540,10 @@ def test_a_npz_out_of_time_order_is_read_as_one_piece_and_cut_into_packets(tmp_p
     packets = list(cutter.packets_of(files.open_events(path, piece_bytes=2000)))
     assert sum(len(p) for _, p in packets) == len(events) and cutter.sorted_pieces == 1
     in_order = tmp_path / 'in_order.npz'
-    np.savez(in_order, **{k: events[k] for k in 'xyp'}, t=np.sort(events['t']), width=64,
-             height=48)
-    assert len(list(files.open_events(in_order, piece_bytes=2000))) > 1
+    np.savez(in_order, **{k: events[k] for k in 'xyp'}, t=np.sort(events['t']), width=64.0,
+             height=48.0)  # a sensor size written as floats reads as it did
+    chunks = files.open_events(in_order, piece_bytes=2000)
+    assert (chunks.width, chunks.height) == (64, 48) and len(list(chunks)) > 1
 
 
 @pytest.mark.parametrize('case', ['float times', 'no events', 'lengths', 'outside'])

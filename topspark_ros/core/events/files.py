@@ -815,7 +815,9 @@ def _npz_layout(path: Path, archive: zipfile.ZipFile) -> Tuple[dict, dict]:
         if k in names:
             with archive.open(names[k]) as member:
                 value = _read_npy(member, path, k)
-            if value.shape not in ((), (1,)) or value.dtype.kind not in 'iub':
+            whole = value.dtype.kind in 'iub' or (value.dtype.kind == 'f' and value.size == 1
+                                                  and float(value.reshape(())).is_integer())
+            if value.shape not in ((), (1,)) or not whole:  # 64.0 is 64, as it was read
                 raise EventFileError(f'{path}: {k} must be an integer, got {value!r}')
             scalars[k] = int(value.reshape(()))
     version = scalars.get('format_version', NPZ_FORMAT_VERSION)
