@@ -466,8 +466,10 @@ def test_classification_built_as_bytes_is_the_message() -> None:
             header = header_msg(header)  # a std_msgs/Header, as frames taken as messages
         assert isinstance(header, (CdrHeader, Header))
         dropped = int(rng.integers(0, 2**64, dtype=np.uint64))
-        data = prediction_to_cdr(prediction, header, dropped)
-        msg = prediction_to_msg(prediction, header_msg(header), dropped)
+        who = {key: text(int(rng.integers(0, 70)))
+               for key in ('source', 'model_sha256', 'base_model_sha256')}
+        data = prediction_to_cdr(prediction, header, dropped, **who)
+        msg = prediction_to_msg(prediction, header_msg(header), dropped, **who)
         expected = serialize_message(msg)  # what a subscriber received before
         assert deserialize_message(data, Classification) == \
             deserialize_message(expected, Classification), case
@@ -480,6 +482,25 @@ def test_classification_built_as_bytes_is_the_message() -> None:
     data = prediction_to_cdr(cut, header, 1)
     assert deserialize_message(data, Classification).class_name == 'ab'
     assert len(data) == len(serialize_message(prediction_to_msg(cut, header_msg(header), 1)))
+
+
+def test_results_as_messages_of_an_older_classification_leave_out_the_new_fields() -> None:
+    """
+    The fallback for another installed message set fields an older one lacks (a review).
+
+    prediction_to_msg raised AttributeError on every frame there: exactly the case the
+    fallback to messages is for.
+    """
+    from topspark_ros.conversions.cdr import CdrHeader, header_msg
+    from topspark_ros.conversions.results import prediction_to_msg
+    from topspark_ros.msg import Classification
+    new = ('source', 'model_sha256', 'base_model_sha256')
+    older = type('Classification', (), {'__slots__': tuple(
+        name for name in Classification.get_fields_and_field_types() if name not in new)})
+    msg = prediction_to_msg(_prediction([0.5, 0.5], 1, 'b'), header_msg(CdrHeader(1, 2, 'c')),
+                            3, older, source='/c', model_sha256='ab', base_model_sha256='')
+    assert msg.class_name == 'b' and msg.frames_dropped == 3
+    assert not any(hasattr(msg, name) for name in new)
 
 
 def test_another_layout_of_classification_is_noticed(monkeypatch) -> None:

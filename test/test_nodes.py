@@ -222,8 +222,9 @@ def test_a_result_published_as_bytes_arrives_as_the_message_would(ros) -> None:
     assert as_bytes.synaptic_ops == 1000 and as_bytes.frames_dropped == 3
     # Who sent it, so that listeners to several classifiers tell them apart (a review).
     assert as_bytes.source == node.get_fully_qualified_name() == '/classifier'
-    assert as_bytes.model_sha256 == node._pipeline.session.base_model_sha256
-    assert len(as_bytes.model_sha256) == 64
+    assert (as_bytes.model_sha256, as_bytes.base_model_sha256) == \
+        node._pipeline.session.identity()
+    assert len(as_bytes.model_sha256) == 64 and as_bytes.base_model_sha256 == ''
 
 
 def test_configure_publishes_messages_when_the_bytes_would_differ(ros, monkeypatch) -> None:
@@ -270,7 +271,11 @@ def test_frames_arriving_while_busy_are_dropped_and_counted(ros) -> None:
     assert node._pipeline.counts['dropped'] == 5 and node._pipeline.counts['processed'] == 0
     # Concurrently: a burst of frames processed by 3 executor threads at once (started
     # together: one started late found the others done, and nothing was dropped, once in a
-    # loaded full run).
+    # loaded full run). A classification takes 5 ms here, so that the threads overlap however
+    # the GIL hands them over (the frames took turns and none was dropped, in a run of 2026-12-06).
+    session = node._pipeline.session
+    classify = session.classify
+    session.classify = lambda *args, **kwargs: time.sleep(0.005) or classify(*args, **kwargs)
     start = threading.Barrier(3)
 
     def burst():
@@ -404,10 +409,10 @@ def test_depth_frames_on_the_input_are_warned_about(ros, monkeypatch) -> None:
     assert not any('depth' in text for text in warnings), warnings
     depth = array_to_image(np.full((48, 64), 1500, np.uint16), '16UC1')  # 1.5 m, in mm
     depth.header.stamp = probe.get_clock().now().to_msg()
-    count = len(probe.results)
-    assert spin_until(lambda: probe.images.publish(depth) or len(probe.results) > count)
+    assert spin_until(lambda: probe.images.publish(depth)
+                      or any('depth' in text for text in warnings))
     said = [text for text in warnings if 'depth' in text]
-    assert said and '16UC1' in said[0] and 'mono8' in said[0], warnings
+    assert '16UC1' in said[0] and 'mono8' in said[0], warnings
 
 
 def test_cleanup_lets_go_of_a_model_that_learnt(ros, tmp_path) -> None:

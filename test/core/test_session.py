@@ -293,6 +293,7 @@ def test_weights_learnt_by_a_version_that_recorded_no_base_still_take_its_profil
     again = ClassifierSession.from_checkpoint(old, profile=profile)
     assert len(again.notes) == 1 and 'earlier version' in again.notes[0]
     assert again.base_model_sha256 == profile.model_sha256
+    assert again.identity() == (meta['tensors']['sha256'], profile.model_sha256)
     again.save(old, info={'online_frames': 8})  # going on learning from it: replaced
     assert load_checkpoint(old)[1]['info']['base_model_sha256'] == profile.model_sha256
     path.write_text(json.dumps(meta))  # old again; the base model's run does not replace it
@@ -300,6 +301,18 @@ def test_weights_learnt_by_a_version_that_recorded_no_base_still_take_its_profil
     with pytest.raises(ValueError, match='learnt on line by an earlier version.*model_path'):
         fresh.save(old)
     assert load_checkpoint(old)[1]['info'] == meta['info']
+    # Without a profile (as the old refusal advised) its base is not known: results name no
+    # model, and a save records none (it recorded the file's own SHA as its base, and its
+    # base's profile was refused from then on; a review).
+    alone = ClassifierSession.from_checkpoint(old)
+    assert alone.identity() == ('', '') and alone.base_model_sha256 is None
+    alone.save(old, info={'online_frames': 9})  # the file it was loaded from: replaced
+    assert 'base_model_sha256' not in load_checkpoint(old)[1]['info']
+    assert ClassifierSession.from_checkpoint(old, profile=profile).notes  # still taken
+    other = str(tmp_path / 'other.json')
+    ClassifierSession.from_checkpoint(base).save(other)
+    with pytest.raises(ValueError, match='not known'):  # nor over another model's weights
+        alone.save(other)
     del meta['info']['online_frames']  # not learnt on line: another model, refused
     path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match='describes another model'):

@@ -1,7 +1,7 @@
 """Several classifiers on one topic (core/sources.py): rates add up, dropped frames add up."""
 
 from topspark_ros.core import sources
-from topspark_ros.core.sources import Sources
+from topspark_ros.core.sources import describes, Sources
 
 
 def test_rates_of_interleaved_classifiers_add_up() -> None:
@@ -43,3 +43,13 @@ def test_sources_are_bounded_and_forgotten_counts_kept(monkeypatch) -> None:
     for k in range(10):
         seen.dropped(f'/c{k}', 1, float(k))
     assert len(seen.names(9.0)) == 4 and seen.dropped_total == 10
+
+
+def test_a_profile_describes_a_model_and_the_weights_learnt_from_it() -> None:
+    """Learnt weights swept into their own profile were ignored by the controller (a review)."""
+    base, learnt, other = 'a' * 64, 'b' * 64, 'c' * 64
+    assert describes(base, base, '')  # the model itself
+    assert describes(base, learnt, base)  # weights learnt on line from it
+    assert describes(learnt, learnt, base)  # those weights with their own profile
+    assert not describes(other, learnt, base) and not describes(learnt, base, '')
+    assert describes(other, '', '')  # a result that names no model: taken

@@ -21,13 +21,15 @@ MAX_VISION_CLASSES = 65535
 
 
 def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None, *,
-                      source: str = '', model_sha256: str = ''):
+                      source: str = '', model_sha256: str = '', base_model_sha256: str = ''):
     """
     Return a ``Classification`` for a :class:`~topspark_ros.core.session.Prediction`.
 
     ``header`` (stamp, frame_id) is copied from the input the prediction came from;
     ``frames_dropped`` is the classifier's running count; ``source`` the classifier node's
-    fully qualified name and ``model_sha256`` its model's (as profiles name it).
+    fully qualified name, ``model_sha256`` and ``base_model_sha256`` its model's identity
+    (:meth:`~topspark_ros.core.session.ClassifierSession.identity`). An installed message
+    without those fields (an older version) gets the others.
     """
     if msg_type is None:
         from topspark_ros.msg import Classification as msg_type
@@ -51,13 +53,14 @@ def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None
     msg.energy_j = float(prediction.energy_j)
     msg.energy_preset = prediction.energy_preset
     msg.frames_dropped = int(frames_dropped)
-    msg.source = source
-    msg.model_sha256 = model_sha256
+    if hasattr(msg, 'base_model_sha256'):  # the fallback for an older message has none
+        msg.source, msg.model_sha256 = source, model_sha256
+        msg.base_model_sha256 = base_model_sha256
     return msg
 
 
 def prediction_to_cdr(prediction, header, frames_dropped: int = 0, *, source: str = '',
-                      model_sha256: str = '') -> bytes:
+                      model_sha256: str = '', base_model_sha256: str = '') -> bytes:
     """
     Return :func:`prediction_to_msg`'s ``Classification`` serialized (CDR), built directly.
 
@@ -95,6 +98,7 @@ def prediction_to_cdr(prediction, header, frames_dropped: int = 0, *, source: st
     out += _UINT64.pack(int(frames_dropped))
     _put_string(out, source)
     _put_string(out, model_sha256)
+    _put_string(out, base_model_sha256)
     return bytes(out)
 
 
@@ -119,7 +123,8 @@ def prediction_cdr_matches(msg_type=None) -> bool:
         timesteps_used=7, timestep_budget=2**32 - 1, early_exit=True, spike_count=2**63,
         ops=ops, latency_ms=1.5, energy_j=2.5e-6, energy_preset='cmos')
     header = CdrHeader(-2, 999_999_999, 'cam')
-    who = {'source': '/robot/cl\u00e4ssifier', 'model_sha256': 'ab' * 32}
+    who = {'source': '/robot/cl\u00e4ssifier', 'model_sha256': 'ab' * 32,
+           'base_model_sha256': 'cd' * 31 + 'e'}
     try:
         data = prediction_to_cdr(prediction, header, 11, **who)
         msg = prediction_to_msg(prediction, header_msg(header), 11, msg_type, **who)

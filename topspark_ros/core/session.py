@@ -142,7 +142,10 @@ class ClassifierSession:
         profile = kwargs.get('profile')
         sha = meta['tensors']['sha256']
         info = dict(meta.get('info') or {})
-        base = info.get('base_model_sha256') or sha
+        # Weights learnt on line by a version that recorded no base: their base is not known
+        # (taken as themselves, a save recorded them as their own base, and their base's
+        # profile was refused from then on; a review).
+        base = info.get('base_model_sha256') or (None if _unknown_base(info) else sha)
         note = None
         if profile is not None:
             fits, note = profile_fits(profile.model_sha256, meta, path)
@@ -158,6 +161,20 @@ class ClassifierSession:
         session.checkpoint_info, session.base_model_sha256 = info, base
         session.notes, session.source_sha256 = [note] if note else [], sha
         return session
+
+    def identity(self) -> Tuple[str, str]:
+        """
+        Return ``(model_sha256, base_model_sha256)`` as results name the model.
+
+        The checkpoint it was loaded from, and the model it learnt from when that is another
+        ('' else); ``('', '')`` when not known (weights learnt by a version that recorded no
+        base, given without a profile), which listeners take without checking. A profile
+        describes the model when it names either (:func:`profile_fits`).
+        """
+        source, base = self.source_sha256, self.base_model_sha256
+        if source is None or base is None:
+            return '', ''
+        return source, ('' if base == source else base)
 
     def warm_up(self, learning: bool = False) -> None:
         """
@@ -403,6 +420,7 @@ class ClassifierSession:
         info.setdefault('class_names', list(self.class_names))
         if self.base_model_sha256:
             info['base_model_sha256'] = self.base_model_sha256
+        if self.source_sha256 is not None:  # loaded from a checkpoint
             _check_same_base(path, self.base_model_sha256, self.source_sha256)
         return str(save_checkpoint(os.fspath(path), self.model, info=info))
 
@@ -421,18 +439,25 @@ def profile_fits(profile_sha256: str, meta: dict, path) -> Tuple[bool, Optional[
     info = meta.get('info') or {}
     if profile_sha256 in (meta['tensors']['sha256'], info.get('base_model_sha256')):
         return True, None
-    if 'online_frames' in info and not info.get('base_model_sha256'):
+    if _unknown_base(info):
         return True, (f'{path} was learnt on line by an earlier version, which recorded no '
                       'base model: the profile cannot be checked against it and is taken as '
                       "its base model's (saved learning records it)")
     return False, None
 
 
-def _check_same_base(path, base: str, source: Optional[str] = None) -> None:
+def _unknown_base(info: dict) -> bool:
+    """Return whether a checkpoint's ``info`` is of weights learnt on line from an unknown base."""
+    return 'online_frames' in info and not info.get('base_model_sha256')
+
+
+def _check_same_base(path, base: Optional[str], source: Optional[str] = None) -> None:
     """
     Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model.
 
-    ``source``: the SHA-256 of the checkpoint the model was loaded from, which it replaces.
+    ``base``: the model this one learnt from (None: not known, nothing is replaced but the
+    checkpoint it was loaded from); ``source``: the SHA-256 of the checkpoint the model was
+    loaded from, which it replaces.
     """
     from topspark_ros.core.checkpoint import CheckpointError, metadata_path, read_metadata
 
@@ -447,10 +472,13 @@ def _check_same_base(path, base: str, source: Optional[str] = None) -> None:
     info = meta.get('info') or {}
     if meta['tensors']['sha256'] == source:  # the weights this model was loaded from
         return
-    if 'online_frames' in info and not info.get('base_model_sha256'):
+    if _unknown_base(info):
         raise ValueError(f'{target} holds weights learnt on line by an earlier version, which '
                          'recorded no base model; not replacing them: to go on learning from '
                          'them give that file as model_path, else another save_path')
+    if base is None:
+        raise ValueError(f'{target} exists, and the model in hand was learnt from a model '
+                         'that is not known; not replacing it: give another save_path')
     there = info.get('base_model_sha256') or meta['tensors']['sha256']
     if there != base:
         raise ValueError(f'{target} holds weights learnt from another model ({there[:16]}..., '

@@ -24,6 +24,18 @@ SOURCE_QUIET_S = 5.0
 """A source not heard for this long (steady time) no longer adds to the rate."""
 
 
+def describes(profile_sha256: str, model_sha256: str, base_model_sha256: str) -> bool:
+    """
+    Return whether a profile of ``profile_sha256`` describes the model a result names.
+
+    A result names the checkpoint its classifier loaded and, for weights learnt on line, the
+    model they were learnt from: a profile of either describes it (the classifier's own rule,
+    ``core.session.profile_fits``). A result that names no model ('': an older classifier, a
+    base not known) is taken.
+    """
+    return not model_sha256 or profile_sha256 in (model_sha256, base_model_sha256)
+
+
 class _Source:
     """What one classifier sent: its last stamp, recent intervals and dropped frames."""
 

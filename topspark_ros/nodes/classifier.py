@@ -384,8 +384,8 @@ class ClassifierNode(LifecycleNode):
         a subscriber sees results from its match on, as with any volatile topic).
         """
         session = self._pipeline.session  # the model's name as profiles give it
-        who = {'source': self._source,
-               'model_sha256': (session.base_model_sha256 if session else '') or ''}
+        model, base = session.identity() if session is not None else ('', '')
+        who = {'source': self._source, 'model_sha256': model, 'base_model_sha256': base}
         if self._raw_results:
             self._pub.publish(prediction_to_cdr(prediction, header, dropped, **who))
         else:

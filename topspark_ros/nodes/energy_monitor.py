@@ -38,7 +38,7 @@ from topspark_ros.conversions.results import classification_problem, energy_repo
 from topspark_ros.core.counters import Recent
 from topspark_ros.core.energy import EnergyModel, OpCounts, PRESETS
 from topspark_ros.core.power import EnergyCounter, open_source, PowerSourceError, SOURCES
-from topspark_ros.core.sources import Sources
+from topspark_ros.core.sources import describes, Sources
 from topspark_ros.core.topspark.meter import EnergyMeter, Measured
 from topspark_ros.msg import Classification, EnergyEstimate
 from topspark_ros.nodes import diagnostics
@@ -236,8 +236,8 @@ class EnergyMonitorNode(Node):
         # Per classifier, over its restarts: the largest count heard hid a second one's and
         # a restarted one's (a review of several classifiers).
         self._sources.dropped(msg.source, msg.frames_dropped, now_s)
-        if msg.model_sha256 and self._profile_sha256 \
-                and msg.model_sha256 != self._profile_sha256:
+        if self._profile_sha256 and not describes(self._profile_sha256, msg.model_sha256,
+                                                  msg.base_model_sha256):
             self._other_models += 1
         if started:
             self._last_seen_s = now_s

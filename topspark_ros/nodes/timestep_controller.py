@@ -21,7 +21,7 @@ from sensor_msgs.msg import BatteryState
 from topspark_ros.conversions.results import (choice_to_msg, classification_problem,
                                               energy_problem)
 from topspark_ros.core.counters import Recent
-from topspark_ros.core.sources import Sources
+from topspark_ros.core.sources import describes, Sources
 from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
                                                  TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
@@ -256,10 +256,13 @@ class TimestepControllerNode(LifecycleNode):
         on the topic mixed its latencies in, at OK (a review of several classifiers).
         """
         selector = self._selector
-        if not msg.model_sha256 or selector is None \
-                or msg.model_sha256 == selector.profile.model_sha256:
+        if selector is None or describes(selector.profile.model_sha256, msg.model_sha256,
+                                         msg.base_model_sha256):
             return False
         self._other_models += 1
+        # What it heard of its own model goes quiet: the rate must not stay as it was (it
+        # read 10 Hz beside an empty list of sources; a review).
+        self._signals = self._signals.replace(rate_hz=self._sources.rate_hz(self._now_s()))
         source = msg.source or 'a classifier'
         self.get_logger().warn(
             f"results of another model than the profile's ignored ({source}: model "
