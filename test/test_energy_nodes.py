@@ -406,3 +406,8 @@ def test_several_classifiers_on_one_topic_are_told_apart(ros, monkeypatch) -> No
         s.level == DiagnosticStatus.WARN and 'results of another model' in s.message
         and _values(s)['other_model_results'] == '6' and '/front/classifier'
         in _values(s)['sources'] for s in controls))
+    # Only another model's results now: its own classifiers' rate goes quiet with them (the
+    # controller showed the old 10 Hz beside an empty list of sources; a review).
+    monkeypatch.setattr(sources, 'SOURCE_QUIET_S', 0.0)
+    send('/other/classifier', 102 * 10**9, latency_ms=60.0, model_sha256='ab' * 32)
+    assert controller._signals.rate_hz is None
