@@ -495,12 +495,22 @@ def test_results_as_messages_of_an_older_classification_leave_out_the_new_fields
     from topspark_ros.conversions.results import prediction_to_msg
     from topspark_ros.msg import Classification
     new = ('source', 'model_sha256', 'base_model_sha256')
-    older = type('Classification', (), {'__slots__': tuple(
-        name for name in Classification.get_fields_and_field_types() if name not in new)})
+
+    def message(fields):  # a message class of these fields, all set, as rosidl makes them
+        def init(self):
+            for name in fields:
+                setattr(self, name, None)
+        return type('Classification', (), {'__slots__': fields, '__init__': init})
+    older = message(tuple(name for name in Classification.get_fields_and_field_types()
+                          if name not in new))
     msg = prediction_to_msg(_prediction([0.5, 0.5], 1, 'b'), header_msg(CdrHeader(1, 2, 'c')),
                             3, older, source='/c', model_sha256='ab', base_model_sha256='')
     assert msg.class_name == 'b' and msg.frames_dropped == 3
     assert not any(hasattr(msg, name) for name in new)
+    between = message(older.__slots__ + new[:2])  # two of the three
+    msg = prediction_to_msg(_prediction([0.5, 0.5], 1, 'b'), header_msg(CdrHeader(1, 2, 'c')),
+                            3, between, source='/c', model_sha256='ab', base_model_sha256='')
+    assert (msg.source, msg.model_sha256) == ('/c', 'ab')
 
 
 def test_another_layout_of_classification_is_noticed(monkeypatch) -> None:

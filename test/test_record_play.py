@@ -201,6 +201,48 @@ def test_results_into_a_bag(ros, tmp_path: Path) -> None:
     assert first.source == '/front/classifier' and list(first.scores) == [0.5, 0.25]
 
 
+def test_nested_and_latched_messages_into_a_bag(ros, tmp_path: Path) -> None:
+    """
+    vision_msgs results (types nested in them) and the controller's latched command.
+
+    A type nesting one that is not standard failed with a traceback, and the latched command
+    in force was not recorded (the subscription was volatile; a review).
+    """
+    from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from rosbags.highlevel import AnyReader
+    from vision_msgs.msg import Classification, ObjectHypothesis
+
+    from topspark_ros.msg import TimestepCommand
+    context, executor, spin_until = ros
+    probe = Node('latched', context=context)
+    executor.add_node(probe)
+    latched = probe.create_publisher(TimestepCommand, 'timestep', QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    latched.publish(TimestepCommand(timesteps=16, mode='balanced'))  # before the recorder
+    # mcap: sqlite3 objects stay in their thread, and this executor has several
+    commands = _recorder(context, executor, topic='timestep', bag=str(tmp_path / 'commands'),
+                         count=1, storage='mcap')
+    assert spin_until(lambda: commands.finished, timeout_s=10.0) and commands.error is None
+    commands.close()
+    vision = _recorder(context, executor, topic='vision_classification',
+                       bag=str(tmp_path / 'vision'), count=2, reliability='reliable',
+                       storage='mcap')
+    pub = _publisher(context, executor, Classification, 'vision_classification')
+    hypotheses = [ObjectHypothesis(class_id='7', score=0.5)]
+    assert spin_until(lambda: pub.publish(Classification(results=hypotheses)) or vision.finished)
+    assert vision.error is None, vision.error
+    vision.close()
+    with AnyReader([tmp_path / 'commands']) as reader:
+        (_, _, raw), = list(reader.messages())
+        assert reader.deserialize(raw, reader.connections[0].msgtype).timesteps == 16
+    with AnyReader([tmp_path / 'vision']) as reader:
+        raw = next(reader.messages())[2]
+        got = reader.deserialize(raw, 'vision_msgs/msg/Classification')
+        assert got.results[0].class_id == '7' and got.results[0].score == 0.5
+
+
 def _write_bag(path: Path, topics: dict, period_ns: int = 50_000_000, storage='sqlite3'):
     """Write ``{topic: (type, [msg, ...])}`` into a bag, interleaved, ``period_ns`` apart."""
     from rclpy.serialization import serialize_message

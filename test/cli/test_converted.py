@@ -4,6 +4,7 @@ import json
 import pickle
 
 import numpy as np
+import pytest
 
 from topspark_ros import cli
 from topspark_ros.core.checkpoint import load_checkpoint
@@ -87,8 +88,10 @@ def test_a_converted_models_default_grid_is_the_t_it_runs_at(tmp_path, fashion_d
     assert result['baseline_timesteps'] == 8
 
 
+@pytest.mark.parametrize('finetune', [2, 0])
 def test_a_trained_model_is_kept_when_its_evaluation_is_interrupted(tmp_path, fashion_dir,
-                                                                    monkeypatch, capsys):
+                                                                    monkeypatch, capsys,
+                                                                    finetune):
     """
     A Ctrl-C in the final evaluation lost the training of the converted family.
 
@@ -99,19 +102,21 @@ def test_a_trained_model_is_kept_when_its_evaluation_is_interrupted(tmp_path, fa
     out = tmp_path / 'conv.json'
     evaluated = []
 
-    def interrupted(*args, **kwargs):  # the final evaluation's first T
+    def interrupted(*args, **kwargs):  # the final evaluation's second T
         evaluated.append(1)
-        if len(evaluated) > 2:  # the converted pass's two T went through
+        if len(evaluated) > (2 if finetune else 1):  # without fine-tuning: the one pass
             raise KeyboardInterrupt
         return 0.5
     monkeypatch.setattr(converted_train, 'snn_accuracy', interrupted)
     argv = ['train', '--family', 'converted', '--data-dir', str(fashion_dir), '--n-train', '200',
             '--epochs', '1', '--widths', '4,8', '--hidden', '8', '--n-eval', '30',
-            '--eval-timesteps', '1,2', '--finetune-timesteps', '2', '--n-finetune', '32', '-q',
-            '-o', str(out)]
+            '--eval-timesteps', '1,2', '--finetune-timesteps', str(finetune), '--n-finetune',
+            '32', '-q', '-o', str(out)]
     assert cli.main(argv) != 0
-    model, meta = load_checkpoint(out)  # trained and fine-tuned, not evaluated
-    assert meta['info']['accuracy'] is None and meta['info']['finetune_timesteps'] == 2
+    assert 'kept, not evaluated' in capsys.readouterr().err
+    model, meta = load_checkpoint(out)  # trained (and fine-tuned), not evaluated
+    assert meta['info']['accuracy'] is None and meta['info']['n_eval'] == 0
+    assert meta['info']['finetune_timesteps'] == finetune
     assert model.infer(np.zeros((1, 28, 28), np.uint8), timesteps=2).predicted.shape == (1,)
     monkeypatch.undo()
     capsys.readouterr()

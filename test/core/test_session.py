@@ -308,6 +308,11 @@ def test_weights_learnt_by_a_version_that_recorded_no_base_still_take_its_profil
     assert alone.identity() == ('', '') and alone.base_model_sha256 is None
     alone.save(old, info={'online_frames': 9})  # the file it was loaded from: replaced
     assert 'base_model_sha256' not in load_checkpoint(old)[1]['info']
+    alone.learn(frame, 'mono', 8)
+    alone.save(old, info={'online_frames': 10})  # and the files it saved (every save after
+    alone.save(str(tmp_path / 'next.json'))  # the first was refused; a review)
+    alone.learn(frame, 'mono', 8)
+    alone.save(str(tmp_path / 'next.json'))
     assert ClassifierSession.from_checkpoint(old, profile=profile).notes  # still taken
     other = str(tmp_path / 'other.json')
     ClassifierSession.from_checkpoint(base).save(other)

@@ -8,8 +8,9 @@ checkpoint.
 """
 
 import argparse
+import sys
 
-from topspark_ros.cli.args import available_eval, available_train, positive_int
+from topspark_ros.cli.args import available_eval, available_train, positive_int, PROG
 from topspark_ros.cli.common import (command_line, data_options, dataset, dataset_name,
                                      StageBars)
 
@@ -108,8 +109,14 @@ def train(args) -> dict:
         saved.append(path)
         return path
 
-    with StageBars(args) as bars:  # trained: saved before the final evaluation, then with it
-        run = converted_train.train(data, settings, command=command_line(args), progress=bars,
-                                    trained=save)
+    try:
+        with StageBars(args) as bars:  # saved once trained, before each evaluation; again after
+            run = converted_train.train(data, settings, command=command_line(args),
+                                        progress=bars, trained=save)
+    except KeyboardInterrupt:
+        if saved:
+            print(f'{PROG}: note: the trained network is kept, not evaluated: {saved[-1]}',
+                  file=sys.stderr)
+        raise
     run.result['checkpoint'] = save(run.model, run.info)
     return run.result

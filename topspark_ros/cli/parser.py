@@ -25,7 +25,7 @@ ROS_COMMANDS = {
     'event-player': 'Publish an event file (.bin N-MNIST, .npz or .raw evt3) as '
                     'event_camera_msgs/EventPacket messages (replay).',
     'record': 'Record an image, compressed-image or event topic into a labelled image folder '
-              'or a rosbag2 bag.',
+              'or a rosbag2 bag (a bag also takes a topic of any other one message type).',
     'play': "Publish a rosbag2 bag's image, compressed-image and event topics at their "
             'recorded rate, with /clock.',
 }

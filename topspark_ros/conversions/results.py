@@ -53,9 +53,10 @@ def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None
     msg.energy_j = float(prediction.energy_j)
     msg.energy_preset = prediction.energy_preset
     msg.frames_dropped = int(frames_dropped)
-    if hasattr(msg, 'base_model_sha256'):  # the fallback for an older message has none
-        msg.source, msg.model_sha256 = source, model_sha256
-        msg.base_model_sha256 = base_model_sha256
+    for name, value in (('source', source), ('model_sha256', model_sha256),
+                        ('base_model_sha256', base_model_sha256)):
+        if hasattr(msg, name):  # the fallback for an older message: those it has
+            setattr(msg, name, value)
     return msg
 
 

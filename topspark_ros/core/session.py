@@ -126,6 +126,7 @@ class ClassifierSession:
         """What loading found worth a warning (:meth:`from_checkpoint`)."""
         self.source_sha256: Optional[str] = None
         """SHA-256 of the checkpoint the model was loaded from (:meth:`from_checkpoint`)."""
+        self._saved: set = set()  # SHA-256 of the checkpoints this session wrote
 
     @classmethod
     def from_checkpoint(cls, path: str, *, device: str = 'cpu', class_names: Sequence[str] = (),
@@ -421,8 +422,13 @@ class ClassifierSession:
         if self.base_model_sha256:
             info['base_model_sha256'] = self.base_model_sha256
         if self.source_sha256 is not None:  # loaded from a checkpoint
-            _check_same_base(path, self.base_model_sha256, self.source_sha256)
-        return str(save_checkpoint(os.fspath(path), self.model, info=info))
+            _check_same_base(path, self.base_model_sha256, (self.source_sha256, *self._saved))
+        written = save_checkpoint(os.fspath(path), self.model, info=info)
+        from topspark_ros.core.checkpoint import read_metadata
+        # Its own saves it may replace (learnt weights of an unknown base refused every save
+        # after the first, the file now being another than the one loaded; a review).
+        self._saved.add(read_metadata(written)[0]['tensors']['sha256'])
+        return str(written)
 
 
 def profile_fits(profile_sha256: str, meta: dict, path) -> Tuple[bool, Optional[str]]:
@@ -451,13 +457,13 @@ def _unknown_base(info: dict) -> bool:
     return 'online_frames' in info and not info.get('base_model_sha256')
 
 
-def _check_same_base(path, base: Optional[str], source: Optional[str] = None) -> None:
+def _check_same_base(path, base: Optional[str], own: tuple = ()) -> None:
     """
     Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model.
 
-    ``base``: the model this one learnt from (None: not known, nothing is replaced but the
-    checkpoint it was loaded from); ``source``: the SHA-256 of the checkpoint the model was
-    loaded from, which it replaces.
+    ``base``: the model this one learnt from (None: not known, nothing is replaced but its
+    own); ``own``: the SHA-256 of the checkpoint the model was loaded from and of those it
+    saved, which it replaces.
     """
     from topspark_ros.core.checkpoint import CheckpointError, metadata_path, read_metadata
 
@@ -470,7 +476,7 @@ def _check_same_base(path, base: Optional[str], source: Optional[str] = None) ->
         raise ValueError(f'{target} exists and is not a readable checkpoint ({exc}); not '
                          'replacing it: give another save_path') from None
     info = meta.get('info') or {}
-    if meta['tensors']['sha256'] == source:  # the weights this model was loaded from
+    if meta['tensors']['sha256'] in own:  # loaded from, or saved by, this model
         return
     if _unknown_base(info):
         raise ValueError(f'{target} holds weights learnt on line by an earlier version, which '

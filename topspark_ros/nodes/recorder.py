@@ -30,7 +30,7 @@ import sys
 from typing import Optional, Sequence
 
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from topspark_ros.nodes.parameters import declare, Param, values
 
@@ -133,10 +133,20 @@ class RecorderNode(Node):
             raise
 
     def _discover(self) -> None:
-        """Subscribe once a publisher of the topic announces its type."""
-        names = {info.topic_type for info in self.get_publishers_info_by_topic(self.topic)}
+        """Subscribe once a publisher of the topic announces its type (and durability)."""
+        infos = self.get_publishers_info_by_topic(self.topic)
+        names = {info.topic_type for info in infos}
         if not names:
             return
+        if self.to_bag and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
+                               for i in infos):
+            # As ros2 bag record does: the message in force too (the controller's latched
+            # command was not recorded; a review).
+            reliable = all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+                           for i in infos)
+            self._qos = QoSProfile(
+                depth=self._qos.depth, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                reliability=ReliabilityPolicy.RELIABLE if reliable else self._qos.reliability)
         self._discovery.cancel()
         known = [name for name in names if name in TYPES.values()]
         if not known and self.to_bag and len(names) == 1:
@@ -153,17 +163,17 @@ class RecorderNode(Node):
             self._fail(f'{self.topic} carries event packets, which are not image-folder '
                        'samples: record them into a bag')
         else:
+            from rosbags.typesys.base import TypesysError
             try:
                 self._subscribe(known[0])
-            except (ImportError, ValueError) as exc:  # not installed here, no definition
+            except (ImportError, ValueError, TypesysError) as exc:  # not here, no definition
                 self._fail(f'cannot record {self.topic}: {exc}')
 
     def _subscribe(self, type_name: str) -> None:
         msg_type = message_class(type_name)
         self.type_name = type_name
         if self.to_bag:
-            self._connection = self.sink.add_topic(self.topic, type_name,
-                                                   _definition(type_name))
+            self._connection = self.sink.add_topic(self.topic, type_name, _definition)
         self.create_subscription(msg_type, self.topic, self._on_message, self._qos,
                                  raw=self.to_bag)
         self.get_logger().info(f'recording {self.topic} ({type_name}) into {self.destination}')
@@ -306,8 +316,9 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog='topspark record',
         description='Record an image, compressed-image or event topic into a labelled image '
-                    'folder (DIR/LABEL/<stamp>.png) or a rosbag2 bag. Atomic: Ctrl-C leaves '
-                    'no partial file and a finished bag.')
+                    'folder (DIR/LABEL/<stamp>.png) or a rosbag2 bag (a bag also takes a '
+                    'topic of any other one message type: classification, energy, '
+                    'timestep). Atomic: Ctrl-C leaves no partial file and a finished bag.')
     parser.add_argument('topic', nargs='?', default='image',
                         help='topic to record (default: %(default)s)')
     parser.add_argument('--type', choices=('auto', *TYPES), default='auto',

@@ -126,7 +126,8 @@ def test_bag_with_a_custom_type_needs_its_definition(tmp_path: Path) -> None:
     writer = BagWriter(tmp_path / 'bag')
     with pytest.raises(ValueError, match='definition'):
         writer.add_topic('/x', 'my_msgs/msg/Thing')
-    connection = writer.add_topic('/x', 'my_msgs/msg/Thing', 'uint32 count\nstring name\n')
+    connection = writer.add_topic('/x', 'my_msgs/msg/Thing',
+                                  lambda name: 'uint32 count\nstring name\n')
     writer.write(connection, 5, bytes([0, 1, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0, 97, 0]))
     writer.close()
     with AnyReader([tmp_path / 'bag']) as reader:

@@ -392,9 +392,10 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
         ``progress(stage, n, total)``: ``n`` more inputs of ``stage`` (one of
         :data:`STAGES`) done out of ``total``; called with ``n = 0`` when a stage starts.
     trained
-        ``trained(model, info)``: called once the network is trained (and fine-tuned), before
-        its final evaluation, with the checkpoint ``info`` so far (``accuracy`` None), so a
-        caller can keep it: an evaluation interrupted lost minutes of training.
+        ``trained(model, info)``: called once the ANN is trained and again once it is
+        fine-tuned, each time before it is evaluated, with the checkpoint ``info`` so far
+        (``accuracy`` None), so a caller can keep it: an evaluation interrupted lost minutes
+        of training.
 
     """
     samples, labels = data.samples, data.labels
@@ -440,6 +441,7 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
             progress(STAGES[2], 1, eval_total)
         return accuracy
 
+    trained(model, _run_info(data, settings, result, command))  # kept before evaluating
     if eval_images is not None:
         result.update(n_eval=int(len(eval_labels)), eval_split=data.eval_split,
                       ann_accuracy=ann_accuracy(model, inputs(eval_images), eval_labels))
@@ -460,7 +462,8 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
         if eval_images is not None:
             result['ann_accuracy_after_finetune'] = ann_accuracy(model, inputs(eval_images),
                                                                  eval_labels)
-    trained(model, _run_info(data, settings, result, command))  # kept before evaluating
+    if settings.finetune_timesteps:  # the fine-tuned network, kept before evaluating it
+        trained(model, _run_info(data, settings, result, command))
     if eval_images is not None:
         # Without fine-tuning the model is the converted one: measured once (it was twice,
         # the second pass under no progress bar: 4 minutes that read as a hang; a review).
@@ -482,7 +485,8 @@ def _run_info(data: TrainData, settings: TrainSettings, result: dict, command: s
     """Return the checkpoint ``info`` of a run from its ``result`` so far."""
     return {'dataset': data.name, 'class_names': list(data.class_names),
             'n_train': int(len(data.samples)), 'accuracy': result['accuracy'],
-            'n_eval': result['n_eval'], 'eval_split': data.eval_split,
+            'n_eval': result['n_eval'] if result['accuracy'] is not None else 0,
+            'eval_split': data.eval_split,
             'ann_accuracy': result.get('ann_accuracy_after_finetune',
                                        result.get('ann_accuracy')),
             'snn_accuracy': result.get('snn_accuracy'),

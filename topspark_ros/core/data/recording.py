@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 import tempfile
 import time
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -150,6 +150,17 @@ class FolderWriter:
         return target
 
 
+def _named_types(fields) -> list:
+    """Return the message type names the ``fields`` of a rosbags type definition refer to."""
+    names = []
+    for _, desc in fields:
+        while desc[0].name in ('ARRAY', 'SEQUENCE'):  # (kind, (element, count))
+            desc = desc[1][0]
+        if desc[0].name == 'NAME':
+            names.append(desc[1])
+    return names
+
+
 class BagWriter:
     """Writes serialised messages into a new rosbag2 bag (see the module docstring)."""
 
@@ -179,19 +190,31 @@ class BagWriter:
         self.written = 0
         self._committed = time.monotonic()
 
-    def add_topic(self, topic: str, msgtype: str, msgdef: Optional[str] = None):
+    def add_topic(self, topic: str, msgtype: str,
+                  definition: Callable[[str], Optional[str]] = lambda name: None):
         """
         Add ``topic`` of ``msgtype`` (``pkg/msg/Name``); return its connection for :meth:`write`.
 
         Types of ROS 2 Jazzy's standard packages are known; any other needs its ``.msg``
-        definition text ``msgdef`` (its own fields; nested types must be known).
+        definition text, ``definition(name)`` (None: not found), and so does every type it
+        nests that is not standard (vision_msgs/Classification nests ObjectHypothesis: a
+        traceback before; a review).
         """
-        if msgtype not in self._typestore.fielddefs:
-            if msgdef is None:
-                raise ValueError(f'{msgtype} is not a standard message type: its .msg '
-                                 'definition is needed to record it')
-            from rosbags.typesys import get_types_from_msg
-            self._typestore.register(get_types_from_msg(msgdef, msgtype))
+        from rosbags.typesys import get_types_from_msg
+
+        wanted = [msgtype]
+        while wanted:
+            name = wanted.pop()
+            if name in self._typestore.fielddefs:
+                continue
+            text = definition(name)
+            if text is None:
+                raise ValueError(f'{name} is not a standard message type: its .msg definition '
+                                 f'is needed to record {msgtype} (install its package)')
+            types = get_types_from_msg(text, name)
+            self._typestore.register(types)
+            wanted += [nested for _, fields in types.values()
+                       for nested in _named_types(fields)]
         return self._writer.add_connection(topic, msgtype, typestore=self._typestore)
 
     def write(self, connection, timestamp_ns: int, data: bytes) -> None:

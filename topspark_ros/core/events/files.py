@@ -314,7 +314,7 @@ def write_event_bag(path: PathLike, chunks: EventChunks, *, stamp_origin_ns: int
 
     bag = BagWriter(path, storage=storage)
     try:
-        connection = bag.add_topic(topic, EVENTS_TYPE, EVENT_PACKET_MSG)
+        connection = bag.add_topic(topic, EVENTS_TYPE, lambda name: EVENT_PACKET_MSG)
         for _, events in cutter.packets_of(pieces()):
             packet = encoder.encode(events)
             stamp = int(stamp_origin_ns) + 1000 * (int(events['t'][0]) - cutter.t0)
