@@ -450,3 +450,8 @@ def test_frames_classified_as_batches_give_what_one_call_a_frame_gives(fashion_t
     for bad in (frames[0], frames[0][:, :, None]):  # one frame is not a sequence of frames
         with pytest.raises(ValueError, match='one frame: classify'):
             ClassifierSession.from_checkpoint(path).classify_frames(bad, 'mono', timesteps)
+    fresh = ClassifierSession.from_checkpoint(path)
+    generated = fresh.classify_frames((frame for frame in frames[:3]), 'mono', timesteps)
+    assert [p.class_id for p in generated] == [p.class_id for p in singly[:3]]
+    with pytest.raises(ValueError, match='integer >= 1'):
+        fresh.classify_frames(list(frames), 'mono', timesteps, batch_size=2.5)

@@ -255,8 +255,11 @@ class ClassifierSession:
                 or (layout == 'mono' and frames.ndim == 3 and frames.shape[-1] == 1)):
             raise ValueError('frames must be a sequence of frames (one frame: classify(), or '
                              f'[frame]); got one {layout} frame of shape {frames.shape}')
-        if int(batch_size) < 1:
-            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f'batch_size must be an integer >= 1, got {batch_size!r}')
+        if not isinstance(frames, (np.ndarray, list, tuple)):
+            frames = list(frames)  # a generator, a map of decoded files
         predictions, params = [], self.params_for(timesteps)
         for first in range(0, len(frames), int(batch_size)):
             start = time.perf_counter()
