@@ -259,6 +259,15 @@ def test_learnt_weights_keep_their_origin_and_are_not_saved_over(tmp_path) -> No
     with pytest.raises(ValueError, match='learnt from another model'):
         other.save(out)
     assert load_checkpoint(out)[1]['info']['online_frames'] == 2
+    # Swept into a profile of its own, learning on and saved over its model_path, it still
+    # takes that profile at the next start (it recorded the first base, and was refused; a
+    # review).
+    import dataclasses
+    own = dataclasses.replace(profile, model_sha256=load_checkpoint(out)[1]['tensors']['sha256'])
+    going_on = ClassifierSession.from_checkpoint(out, profile=own)
+    going_on.learn(frame, 'mono', 8)
+    going_on.save(out, info={'online_frames': 3})
+    ClassifierSession.from_checkpoint(out, profile=own)
 
 
 def test_weights_learnt_by_a_version_that_recorded_no_base_still_take_its_profile(

@@ -155,8 +155,10 @@ class ClassifierSession:
                                  f'{profile.model_sha256[:16]}..., {path} has {sha[:16]}...): '
                                  'sweep this model and give its own profile, or none (the '
                                  "classifier's profile_path: '')")
-            if note is not None:  # saved from now on as the base it was learnt from
-                base = profile.model_sha256
+            # The model whose profile it runs with is the base its saves record: weights
+            # learnt from B with their own swept profile, saved over their model_path,
+            # recorded B and no longer fitted that profile at the next start (a review).
+            base = profile.model_sha256
         names = tuple(class_names) or tuple(info.get('class_names', ()))
         session = cls(model, class_names=names, **kwargs)
         session.checkpoint_info, session.base_model_sha256 = info, base
