@@ -43,6 +43,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Callable, Optional, Sequence
@@ -432,7 +433,6 @@ class SignalWaker:
 
     def __enter__(self) -> 'SignalWaker':
         """Install the pipe and start the thread that reads it."""
-        import threading
         self._guard = self._node.create_guard_condition(lambda: None)
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)

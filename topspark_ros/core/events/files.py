@@ -743,17 +743,13 @@ def _npz_chunks(path: Path, progress: Callable[[int], None],
 
     def pieces() -> Iterator[np.ndarray]:
         with _open_npz(path) as archive, contextlib.ExitStack() as stack:
-            members = {}
-            for k in NPZ_FIELDS:
-                members[k] = stack.enter_context(archive.open(layout[k][0]))
-                _npy_header(members[k], path, k)
-            for start in range(0, n, step):
-                count = min(step, n - start)
+            blocks = [_blocks(stack.enter_context(archive.open(layout[k][0])), layout[k][2],
+                              n, step, path, k) for k in NPZ_FIELDS]
+            for arrays in zip(*blocks):
+                count = len(arrays[0])
                 piece = np.empty(count, EVENT_DTYPE)
-                for k in NPZ_FIELDS:
-                    dtype = layout[k][2]
-                    data = _read_member(members[k], count * dtype.itemsize, path, k)
-                    piece[k] = np.frombuffer(data, dtype)
+                for k, array in zip(NPZ_FIELDS, arrays):
+                    piece[k] = array
                 try:
                     EventRecording(piece, width, height)
                 except EventFileError as exc:
@@ -770,14 +766,24 @@ def _npz_in_time_order(path: Path, field: tuple, n: int, step: int) -> bool:
     name, _, dtype = field
     last = None
     with _open_npz(path) as archive, archive.open(name) as member:
-        _npy_header(member, path, 't')
-        for start in range(0, n, step):
-            count = min(step, n - start)
-            t = np.frombuffer(_read_member(member, count * dtype.itemsize, path, 't'), dtype)
+        for t in _blocks(member, dtype, n, step, path, 't'):
             if np.any(t[1:] < t[:-1]) or (last is not None and t[0] < last):
                 return False
             last = t[-1]
     return True
+
+
+def _blocks(member, dtype: np.dtype, n: int, step: int, path: Path,
+            name: str) -> Iterator[np.ndarray]:
+    """Yield the ``n`` elements of the ``.npy`` ``member`` of ``dtype``, ``step`` at a time."""
+    _npy_header(member, path, name)
+    for start in range(0, n, step):
+        size = min(step, n - start) * dtype.itemsize
+        with _member_errors(path, name):
+            data = member.read(size)
+        if len(data) != size:
+            raise EventFileError(f'{path}: {name} ends early (the archive is truncated)')
+        yield np.frombuffer(data, dtype)
 
 
 @contextlib.contextmanager
@@ -806,7 +812,7 @@ def _npz_layout(path: Path, archive: zipfile.ZipFile) -> Tuple[dict, dict]:
         EventFileError: fields missing, of other shapes, or of types that are not numbers.
 
     """
-    names = {Path(n).stem: n for n in archive.namelist() if n.endswith('.npy')}
+    names = _array_names(archive)
     missing = [k for k in NPZ_FIELDS + ('width', 'height') if k not in names]
     if missing:
         raise EventFileError(f'{path}: not an event file (missing {", ".join(missing)})')
@@ -836,18 +842,25 @@ def _npz_layout(path: Path, archive: zipfile.ZipFile) -> Tuple[dict, dict]:
     return scalars, layout
 
 
+@contextlib.contextmanager
+def _member_errors(path: Path, name: str) -> Iterator[None]:
+    """Turn what reading the member ``name`` of a damaged archive raises into EventFileError."""
+    try:
+        yield
+    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise EventFileError(f'cannot read {path} as a .npz event file: {name}: {exc}') \
+            from None
+
+
 def _npy_header(member, path: Path, name: str) -> Tuple[tuple, np.dtype]:
     """Read the ``.npy`` header of ``member``; return the array's shape and dtype."""
-    try:
+    with _member_errors(path, name):
         version = np.lib.format.read_magic(member)
         read = {(1, 0): np.lib.format.read_array_header_1_0,
                 (2, 0): np.lib.format.read_array_header_2_0}.get(version)
         if read is None:
             raise ValueError(f'.npy format version {version[0]}.{version[1]}')
         shape, _, dtype = read(member)
-    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise EventFileError(f'cannot read {path} as a .npz event file: {name}: {exc}') \
-            from None
     if dtype.hasobject or dtype.kind not in 'iub':
         raise EventFileError(f'{path}: {name} must hold integers, got {dtype}')
     return tuple(shape), dtype
@@ -855,23 +868,8 @@ def _npy_header(member, path: Path, name: str) -> Tuple[tuple, np.dtype]:
 
 def _read_npy(member, path: Path, name: str) -> np.ndarray:
     """Read a small array from ``member`` (no pickles)."""
-    try:
+    with _member_errors(path, name):
         return np.lib.format.read_array(member, allow_pickle=False)
-    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise EventFileError(f'cannot read {path} as a .npz event file: {name}: {exc}') \
-            from None
-
-
-def _read_member(member, size: int, path: Path, name: str) -> bytes:
-    """Read ``size`` bytes of ``member``; a short or damaged member is an error."""
-    try:
-        data = member.read(size)
-    except (EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise EventFileError(f'cannot read {path} as a .npz event file: {name}: {exc}') \
-            from None
-    if len(data) != size:
-        raise EventFileError(f'{path}: {name} ends early (the archive is truncated)')
-    return data
 
 
 def npz_names(path: PathLike) -> set:
@@ -885,7 +883,12 @@ def npz_names(path: PathLike) -> set:
 
     """
     with _open_npz(Path(path)) as archive:
-        return {Path(n).stem for n in archive.namelist() if n.endswith('.npy')}
+        return set(_array_names(archive))
+
+
+def _array_names(archive: zipfile.ZipFile) -> dict:
+    """Return ``{array name: member name}`` of a numpy archive."""
+    return {Path(n).stem: n for n in archive.namelist() if n.endswith('.npy')}
 
 
 def write_event_file(path: PathLike, recording: EventRecording, *,
