@@ -411,3 +411,47 @@ def test_several_classifiers_on_one_topic_are_told_apart(ros, monkeypatch) -> No
     monkeypatch.setattr(sources, 'SOURCE_QUIET_S', 0.0)
     send('/other/classifier', 102 * 10**9, latency_ms=60.0, model_sha256='ab' * 32)
     assert controller._signals.rate_hz is None
+
+
+def test_two_classifiers_at_different_t_are_both_measured(ros, monkeypatch) -> None:
+    """
+    Two classifiers of one model at different T: each T's latencies are measured.
+
+    The controller kept one window of latencies, cleared at each change of the results' T; two
+    classifiers on one topic, one clamped by its own ``max_timesteps``, alternate their T, so
+    no latency was ever measured (a review).
+    """
+    from builtin_interfaces.msg import Time
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import Header
+
+    from topspark_ros.core import sources
+    from topspark_ros.core.topspark.profile import load_profile
+    from topspark_ros.msg import Classification
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, spin_until = ros
+    monkeypatch.setattr(sources, 'SOURCE_QUIET_S', 600.0)
+    profile = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
+    sha = load_profile(profile).model_sha256
+    controller = TimestepControllerNode(context=context, parameter_overrides=[
+        Parameter('profile_path', value=str(profile))])
+    executor.add_node(controller)
+    controller.trigger_configure()
+    controller.trigger_activate()
+    probe = _probe(context, executor)
+    assert spin_until(lambda: probe.results.get_subscription_count() >= 1)
+    heard = []
+    for k in range(8):  # a camera at T=64, another clamped at 32, 5 ms apart
+        for offset_ns, timesteps, latency_ms in ((0, 64, 4.0), (5 * 10**6, 32, 2.0)):
+            probe.results.publish(Classification(
+                header=Header(stamp=Time(sec=100 + k // 10, nanosec=(k % 10) * 10**8
+                                         + offset_ns)),
+                timestep_budget=timesteps, timesteps_used=timesteps, latency_ms=latency_ms,
+                source=f'/t{timesteps}/classifier', model_sha256=sha))
+            heard.append(timesteps)
+            assert spin_until(lambda: sum(len(e.intervals) + (e.stamp_s is not None)
+                                          for e in controller._sources._by.values())
+                              == len(heard))
+    signals = controller._signals
+    assert (signals.measured_timesteps, signals.measured_latency_ms) == (32, 2.0)
+    assert signals.latency_points == ((64, 4.0),)

@@ -21,6 +21,7 @@ from sensor_msgs.msg import BatteryState
 from topspark_ros.conversions.results import (choice_to_msg, classification_problem,
                                               energy_problem)
 from topspark_ros.core.counters import Recent
+from topspark_ros.core.latencies import LatencyWindows
 from topspark_ros.core.sources import describes, Sources
 from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
                                                  TimestepSelector)
@@ -33,8 +34,6 @@ from topspark_ros.nodes.qos import RELIABILITIES, reliability, warn_on_incompati
 from topspark_ros.nodes.resources import resolve, SHIPPED_PROFILE
 
 MODES = tuple(m.value for m in Mode)
-MIN_LATENCY_SAMPLES = 5
-"""Latencies of a T it takes before they replace those of the T before (see the node)."""
 PARAMS = (
     Param('profile_path', '', "Timestep profile (.yaml) of the classifier's model, made by "
           '`topspark sweep` (a path or package://<package>/<path>; config/topspark.yaml sets '
@@ -111,15 +110,11 @@ class TimestepControllerNode(LifecycleNode):
         self._energy_intervals = collections.deque(maxlen=5)
         self._energy_window_s = 0.0
         self._energy_stamp_s = None  # the stamp of its last window (its end)
-        # Medians of recent measurements, so one slow frame does not move T: the latencies of
-        # the current T count once it has MIN_LATENCY_SAMPLES of them (until then, those of
-        # the T before stand).
-        self._latencies = collections.deque(maxlen=21)
-        self._latencies_t = None
-        # T -> the median latency when it last ran at T (until it runs there again: a point
-        # dropped after a while left T pinned where one scaled point puts it), with the
-        # current T's, the strategy fits a fixed cost plus a multiple of the profile's.
-        self._latency_points = {}
+        # Medians of recent latencies per T, so one slow frame does not move T; through the
+        # current T's and the other T's (kept until it runs there again: a point dropped
+        # after a while left T pinned where one scaled point puts it), the strategy fits a
+        # fixed cost plus a multiple of the profile's.
+        self._latencies = LatencyWindows()
         self._chosen = None  # (T, stamp) of the T published last, and when it was chosen
         self._sources = Sources()  # the classifiers heard: their rates add up
         self._other_models = 0  # results of a model the profile does not describe
@@ -189,7 +184,7 @@ class TimestepControllerNode(LifecycleNode):
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         """Drop the profile and everything configure created."""
         self._teardown()
-        self._latency_points.clear()  # latencies of this profile's model and input
+        self._latencies.clear()  # latencies of this profile's model and input
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -287,28 +282,16 @@ class TimestepControllerNode(LifecycleNode):
         heard_s = self._now_s()
         self._sources.stamp(msg.source, now, heard_s)
         if msg.latency_ms > 0.0 and msg.timestep_budget > 0:
-            if msg.timestep_budget != self._latencies_t:
-                if len(self._latencies) >= MIN_LATENCY_SAMPLES:  # kept: a point of the fit
-                    self._latency_points[self._latencies_t] = statistics.median(self._latencies)
-                self._latencies.clear()  # latencies of another T do not describe this one
-                self._latencies_t = int(msg.timestep_budget)
-            self._latencies.append(float(msg.latency_ms))
+            self._latencies.add(msg.timestep_budget, msg.latency_ms)
             rate = self._sources.rate_hz(heard_s)
-            if len(self._latencies) >= MIN_LATENCY_SAMPLES:
-                # A median of one right after a switch let one slow first frame at the new T
-                # switch again: T flipped every frame or two (a user review).
+            measured = self._latencies.measured()
+            if measured is not None:
                 self._signals = self._signals.replace(
-                    measured_latency_ms=statistics.median(self._latencies),
-                    measured_timesteps=self._latencies_t, rate_hz=rate,
-                    latency_points=self._recent_latency_points())
+                    measured_latency_ms=measured[1], measured_timesteps=measured[0],
+                    rate_hz=rate, latency_points=self._latencies.points())
             else:
                 self._signals = self._signals.replace(rate_hz=rate)
             self._evaluate()
-
-    def _recent_latency_points(self) -> tuple:
-        """Return ``((T, median ms), ...)`` of the other T it ran at (the latest of each)."""
-        return tuple((t, ms) for t, ms in sorted(self._latency_points.items())
-                     if t != self._latencies_t)
 
     def _on_energy(self, msg: EnergyEstimate) -> None:
         """
