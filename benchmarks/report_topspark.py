@@ -50,18 +50,19 @@ hash of its arguments (and, for ``--data`` with a path, of the files under it: n
 modification times), so an interrupted run resumes where it stopped, a changed option or data set
 re-runs only what depends on it (the validation steps have keys of their own; the steps made before
 they existed keep their arguments, so their cache stays valid). A step is finished when its
-``result.json`` is written (after its process exited); an unfinished step's folder is emptied and
-the step run again, so a killed driver (even with SIGKILL: a step's process dies with it) is
-resumed by running the same command again, and a step whose process was killed (OOM killer, a lost
-worker) is run again at once (``--retries``). A sweep whose latencies look stalled (a T slower per
-sample than a larger T, :func:`stalled_latencies`: the machine paused the process or another job
-took the cores) is measured again, a cached one too, at most ``--remeasures`` times, then kept with
-``latency_stalled`` recorded (the table marks a saving it divides "(stalled)"). Drivers may share
-a cache (the full report was run so): a step is run under a lock (``<step folder>.lock``), and a
-driver that finds a step another one is running waits for its result. Progress: one line on
-stderr per step (started, cached, waiting, done, retried) with the elapsed time and load, and
-one per finished configuration. Settings no step could run (an unknown rule, a seed given
-twice, ``--n-val 0``, ...) are refused before the first step.
+``result.json`` is written (after its process exited); an unfinished step's folder is emptied (but
+for the measurements an enhancement keeps as it makes them, ``*.trials.sqlite``: it resumes from
+them) and the step run again, so a killed driver (even with SIGKILL: a step's process dies with it)
+is resumed by running the same command again, and a step whose process was killed (OOM killer, a
+lost worker) is run again at once (``--retries``). A sweep whose latencies look stalled (a T slower
+per sample than a larger T, :func:`stalled_latencies`: the machine paused the process or another
+job took the cores) is measured again, a cached one too, at most ``--remeasures`` times, then kept
+with ``latency_stalled`` recorded (the table marks a saving it divides "(stalled)"). Drivers may
+share a cache (the full report was run so): a step is run under a lock (``<step folder>.lock``),
+and a driver that finds a step another one is running waits for its result. Progress: one line on
+stderr per step (started, cached, waiting, done, retried) with the elapsed time and load, and one
+per finished configuration. Settings no step could run (an unknown rule, a seed given twice,
+``--n-val 0``, ...) are refused before the first step.
 
 Own data: ``--data`` (``folder:DIR``, ``bag:DIR`` with ``--topic``, ``--labels`` or
 ``--label-topic``) runs the method on it; the table and plot then go to ``--work-dir``, not into
@@ -96,6 +97,7 @@ import contextlib
 import dataclasses
 from dataclasses import dataclass
 import datetime
+import glob
 import hashlib
 import json
 import math
@@ -491,9 +493,9 @@ class Runner:
         """Run the step into ``folder`` (emptied first); return its result (not yet stored)."""
         args = [a.replace('{dir}', folder) for a in argv]
         for attempt in range(self.retries + 1):
-            # What an unfinished attempt left (killed driver or step) is removed first.
-            shutil.rmtree(folder, ignore_errors=True)
-            os.makedirs(folder)
+            # What an unfinished attempt left (killed driver or step) is removed first, but for
+            # the measurements an enhancement keeps as it goes: it resumes from them.
+            _empty_keeping_trials(folder)
             if prepare is not None:
                 prepare(folder)
             self.say(f'{label}: topspark {" ".join(args)}')
@@ -517,6 +519,26 @@ class Runner:
         result.update(wall_s=wall, load_before=list(load_before),
                       load_after=list(os.getloadavg()), argv=args)
         return result
+
+
+def _empty_keeping_trials(folder: str) -> None:
+    """
+    Empty (or make) a step's ``folder``, keeping the ``*.trials.sqlite`` files in it.
+
+    `topspark enhance` keeps its measurements there as it makes them and the same command
+    resumes from them (``core.topspark.trials``): a killed enhancement step lost hours. They
+    wait in ``<folder>.trials`` meanwhile, so a driver killed in between finds them there.
+    """
+    aside = folder + '.trials'
+    for name in glob.glob(os.path.join(glob.escape(folder), '*.trials.sqlite')):
+        os.makedirs(aside, exist_ok=True)
+        os.replace(name, os.path.join(aside, os.path.basename(name)))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    if os.path.isdir(aside):
+        for name in os.listdir(aside):
+            os.replace(os.path.join(aside, name), os.path.join(folder, name))
+        os.rmdir(aside)
 
 
 def _die_with_parent() -> None:

@@ -5,8 +5,11 @@ Runs the parameter enhancement (:func:`topspark_ros.core.topspark.enhance.enhanc
 validation slice of the training split for every T of ``--grid`` (each must be in the profile
 ``topspark sweep`` wrote), records the result in the profile
 (:mod:`topspark_ros.core.topspark.records`) and plots the sensitivity analysis. Frame data only.
+Every measurement is kept as it is made (``<profile>.trials.sqlite``,
+:mod:`topspark_ros.core.topspark.trials`): the same command resumes an interrupted run.
 """
 
+import dataclasses
 import os
 import sys
 
@@ -40,6 +43,40 @@ def _write_profile(output: str, profile, result, record) -> None:
         save_profile(records.apply_to_profile(profile, result, record), output, replace=False)
         print(f'{PROG}: note: {output} was gone when its values were written; written anew '
               'from the profile as it was read', file=sys.stderr)
+
+
+def _trial_store(args, output: str, model_sha256: str, grid, energy_model, data):
+    """
+    Open the store of this run's measurements, beside the profile (``.trials.sqlite``).
+
+    Its context is everything the measurements depend on beyond their items: the model, the
+    images (validation and scoring runs, by value), the grid and every setting. A store of
+    another run is emptied (with a note); ``--fresh`` empties this run's own.
+    """
+    from topspark_ros.core.topspark import trials
+
+    path = os.path.splitext(output)[0] + '.trials.sqlite'
+    if args.fresh and os.path.exists(path):
+        os.unlink(path)
+    settings = ('n_val', 'learn_samples', 'confirm_samples', 'learn_neurons', 'top_k',
+                'energy_penalty', 'budget', 'learn_budget', 'batch_size', 'seed', 'sampler',
+                'trial_batch')
+    context = {'model_sha256': model_sha256, 'grid': sorted(grid, reverse=True),
+               'preset': energy_model.preset.name,
+               'data': [trials.array_digest(array) for array in data],
+               **{name: getattr(args, name) for name in settings}}
+    try:
+        store = trials.TrialStore(path, context)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if store.replaced:
+        print(f'{PROG}: note: {path} held the measurements of another enhancement (another '
+              'model, data or settings): dropped', file=sys.stderr)
+    elif store.kept:
+        print(f'{PROG}: resuming: {store.kept} measurements of an interrupted run of this '
+              f'enhancement are taken from {path} (--fresh measures them again)',
+              file=sys.stderr)
+    return store
 
 
 def add_parser(sub, parent) -> None:
@@ -100,6 +137,10 @@ def add_parser(sub, parent) -> None:
                          '--ray; the result depends on it, not on --ray (default: '
                          '%(default)s)')
     enhance.add_argument('--ray', metavar='ADDRESS', help=RAY_HELP)
+    enhance.add_argument('--fresh', action='store_true',
+                         help='measure everything again: drop the measurements an '
+                         'interrupted run of the same command kept (<profile>.trials.sqlite, '
+                         'which a run with the same model, data and settings resumes from)')
 
 
 def run(args) -> dict:
@@ -108,7 +149,7 @@ def run(args) -> dict:
 
     from topspark_ros.core.energy import EnergyModel
     from topspark_ros.core.plotting import plot_sensitivity
-    from topspark_ros.core.topspark import enhance, records
+    from topspark_ros.core.topspark import enhance, records, trials
     from topspark_ros.core.topspark.profile import default_profile_path, load_profile
 
     grid = parse_grid(args.grid)
@@ -149,7 +190,11 @@ def run(args) -> dict:
     total = enhance.enhance_work(grid, args.n_val, budget=args.budget,
                                  learn_budget=args.learn_budget, learning=learn > 0,
                                  knobs=model.knobs, confirm_top=confirm_top)
-    executor = common.executor(args)
+    store = _trial_store(args, output, meta['tensors']['sha256'], grid, energy_model, (
+        train.images[val_idx], train.labels[val_idx], train.images[learn_idx],
+        train.labels[learn_idx]))
+    executor = trials.Remembering(common.executor(args), store, dataclasses.asdict,
+                                  lambda kept: enhance.Score(**kept))
     written = []  # the T whose values are in the profile
 
     def write(partial) -> None:  # each T as it is done: an interrupted run keeps them
@@ -170,17 +215,23 @@ def run(args) -> dict:
                 learn_neurons=args.learn_neurons, learn_samples=args.learn_samples,
                 confirm_top=confirm_top, batch_size=args.batch_size, seed=args.seed,
                 sampler=args.sampler, trial_batch=args.trial_batch, executor=executor,
-                incumbent=profile.params_for, progress=bar.update, finished=write)
+                # The profile's values when the run began: it replaces them T by T.
+                incumbent=lambda t: store.pinned(f'incumbent/{t}',
+                                                 lambda: profile.params_for(t)),
+                progress=bar.update, finished=write)
         except KeyboardInterrupt:
-            rest = [t for t in sorted(grid, reverse=True) if t not in written]
             if written:
-                print(f'{PROG}: the values of T={sorted(written)} are in {output}; run again '
-                      f"with --grid {','.join(map(str, rest))} for the rest", file=sys.stderr)
+                print(f'{PROG}: the values of T={sorted(written)} are in {output}',
+                      file=sys.stderr)
+            print(f'{PROG}: {store.count()} measurements kept in {store.path}: the same '
+                  'command resumes from them', file=sys.stderr)
             raise
         finally:
+            store.close()
             executor.close()
         bar.total = bar.n  # the estimate is an upper bound
         bar.refresh()
+    store.remove()  # finished: the profile holds the result
     record = records.describe(result, command=common.command_line(args),
                               dataset=common.dataset_name(args, train),
                               created=datetime.datetime.now(

@@ -617,6 +617,100 @@ def test_an_interrupted_enhancement_keeps_the_t_it_finished(
                  '--learn-budget', '0', '--n-val', '60', '--plot', '', '--quiet'] + data_args)
     assert code == 130 and searched == [32, 16]
     err = capsys.readouterr().err
-    assert f'the values of T=[32] are in {profile_path}; run again with --grid 16' in err
+    assert f'the values of T=[32] are in {profile_path}' in err
+    assert 'the same command resumes from them' in err
     record = load_profile(profile_path).enhancement
     assert [row['timesteps'] for row in record['timesteps']] == [32]
+
+
+def test_an_enhancement_interrupted_within_a_t_resumes_to_the_same_result(
+        tmp_path, fashion_dir, tiny, capsys, monkeypatch):
+    """
+    Ctrl-C in the middle of a T's search; the same command again ends as one run would.
+
+    A run stopped within a T lost that T's measurements and the sensitivity analysis of the
+    whole grid (the last notes' 'not done'). Every measurement is kept as it is made
+    (``<profile>.trials.sqlite``); the same command takes them and measures only the rest,
+    with the values, record and scores of an uninterrupted run.
+    """
+    from topspark_ros.core.topspark import enhance as core_enhance
+
+    model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
+    swept = profile_path.read_bytes()
+    command = ['enhance', '-m', str(model), '--grid', '32,16', '--budget', '4',
+               '--learn-budget', '0', '--n-val', '60', '--plot', ''] + data_args
+    store = tmp_path / 'm.profile.trials.sqlite'
+    whole = _run(capsys, command)  # uninterrupted
+    assert not store.exists()  # removed once finished
+    whole_profile = load_profile(profile_path)
+    measured, real = [], core_enhance._measure_task
+
+    def counted(item, **shared):
+        measured.append(item)
+        if len(measured) == stop_at:
+            raise KeyboardInterrupt
+        return real(item, **shared)
+
+    monkeypatch.setattr(core_enhance, '_measure_task', counted)
+    stop_at = 10 ** 9
+    profile_path.write_bytes(swept)
+    assert _run(capsys, command)['enhanced'] == whole['enhanced']
+    every = len(measured)
+    profile_path.write_bytes(swept)
+    measured.clear()
+    stop_at = every - 3  # within the second T's search
+    assert main(command + ['--quiet']) == 130
+    assert 'the same command resumes from them' in capsys.readouterr().err
+    assert store.exists()
+    measured.clear()
+    stop_at = 10 ** 9
+    code = main(command + ['--json', '--quiet'])
+    captured = capsys.readouterr()
+    assert code == 0 and f'resuming: {every - 4} measurements' in captured.err
+    assert len(measured) == 4  # the interrupted one and the three after it
+    resumed = json.loads(captured.out.strip().splitlines()[-1])
+    assert resumed['enhanced'] == whole['enhanced']
+    assert resumed['sensitivity'] == whole['sensitivity']
+    final = load_profile(profile_path)
+    assert [final.params_for(t) for t in (32, 16)] == \
+        [whole_profile.params_for(t) for t in (32, 16)]
+    assert not store.exists()
+
+
+def test_kept_measurements_of_other_settings_are_dropped_and_fresh_drops_them(
+        tmp_path, fashion_dir, tiny, capsys, monkeypatch):
+    """A store of another enhancement is not used; --fresh measures everything again."""
+    from topspark_ros.core.topspark import enhance as core_enhance
+
+    model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
+    command = ['enhance', '-m', str(model), '--grid', '16', '--budget', '2',
+               '--learn-budget', '0', '--n-val', '60', '--plot', '', '--quiet'] + data_args
+    real, calls, stop = core_enhance._measure_task, [], [3]
+
+    def interrupted(item, **shared):
+        calls.append(item)
+        if len(calls) == stop[0]:
+            raise KeyboardInterrupt
+        return real(item, **shared)
+
+    monkeypatch.setattr(core_enhance, '_measure_task', interrupted)
+    assert main(command) == 130
+    capsys.readouterr()
+    calls.clear()
+    stop[0] = 0
+    assert main(command + ['--seed', '1']) == 0  # other settings: nothing taken
+    err = capsys.readouterr().err
+    assert 'held the measurements of another enhancement' in err and 'resuming' not in err
+    calls.clear()
+    stop[0] = 3
+    assert main(command) == 130
+    capsys.readouterr()
+    kept = calls[:2]  # measured and kept before the interruption
+    calls.clear()
+    stop[0] = 0
+    assert main(command + ['--fresh']) == 0
+    assert 'resuming' not in capsys.readouterr().err
+    assert calls[:2] == kept and len(calls) > 3  # measured again
+    (tmp_path / 'm.profile.trials.sqlite').write_bytes(b'not a database at all')
+    assert main(command) == 2
+    assert 'remove it, or run with --fresh' in capsys.readouterr().err

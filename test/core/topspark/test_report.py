@@ -528,3 +528,42 @@ def test_a_second_driver_waits_for_the_step_the_first_is_running(report, tmp_pat
         thread.join()
     assert order == [('start', True), ('end', True)]  # the second never ran it
     assert result['who'] == 'first' and got == folder
+
+
+def test_a_killed_enhancement_step_resumes_from_its_kept_measurements(
+        report, tmp_path, monkeypatch):
+    """
+    A step's folder is emptied before it runs again, but for an enhancement's kept trials.
+
+    `topspark enhance` keeps its measurements in ``<profile>.trials.sqlite`` and resumes from
+    them; the report emptied a killed step's folder first, so a killed enhancement step lost
+    them (hours at the full settings).
+    """
+    import subprocess
+
+    runner = report.Runner(str(tmp_path), verbose=False, retries=1)
+    folder = runner.step_dir('enhance', ['enhance'])
+    os.makedirs(folder)
+    (Path(folder) / 'profile.trials.sqlite').write_bytes(b'kept')
+    (Path(folder) / 'profile.yaml').write_text('half written')
+    seen = []
+
+    def run(argv, **kwargs):  # the step's process: killed once, then finished
+        seen.append(sorted(os.listdir(folder)))
+        if len(seen) == 1:
+            (Path(folder) / 'profile.trials.sqlite').write_bytes(b'kept, and more')
+            return subprocess.CompletedProcess(argv, -9, '', None)
+        return subprocess.CompletedProcess(argv, 0, json.dumps({'command': 'enhance'}), None)
+
+    monkeypatch.setattr(report.subprocess, 'run', run)
+    result = runner._run(folder, ['enhance'], 'enhance', prepare=None)
+    assert result['command'] == 'enhance'
+    assert seen == [['profile.trials.sqlite', 'stderr.log']] * 2
+    assert (Path(folder) / 'profile.trials.sqlite').read_bytes() == b'kept, and more'
+    assert not os.path.exists(folder + '.trials')
+    # A driver killed while they were set aside finds them there.
+    os.replace(os.path.join(folder, 'profile.trials.sqlite'), str(tmp_path / 'aside'))
+    os.makedirs(folder + '.trials')
+    os.replace(str(tmp_path / 'aside'), os.path.join(folder + '.trials', 'p.trials.sqlite'))
+    report._empty_keeping_trials(folder)
+    assert os.listdir(folder) == ['p.trials.sqlite']

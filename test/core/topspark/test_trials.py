@@ -1,0 +1,83 @@
+"""Measurements kept as they are made (core/topspark/trials.py)."""
+
+import numpy as np
+import pytest
+from topspark_ros.core.topspark.fanout import InProcess
+from topspark_ros.core.topspark.trials import array_digest, Remembering, TrialStore
+
+
+def _square(item, *, images, offset):
+    return {'value': float(item * item + offset + images.sum())}
+
+
+def _remembering(path, context=None):
+    store = TrialStore(path, context or {'model': 'a'})
+    return store, Remembering(InProcess(), store, dict, dict)
+
+
+def test_kept_results_are_handed_back_and_only_the_rest_is_run(tmp_path) -> None:
+    """A second run of the same items runs none; changed shared arrays or values run again."""
+    images = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    store, executor = _remembering(tmp_path / 's.sqlite')
+    counted = []
+
+    def square(item, **shared):
+        counted.append(item)
+        return _square(item, **shared)
+
+    progress = []
+    first = executor.run(square, [1, 2, 3], shared={'images': images, 'offset': 0},
+                         progress=progress.append)
+    assert first == [{'value': 16.0}, {'value': 19.0}, {'value': 24.0}] and counted == [1, 2, 3]
+    store.close()
+    store, executor = _remembering(tmp_path / 's.sqlite')
+    assert store.kept == 3 and not store.replaced
+    again = executor.run(square, [3, 4, 1], shared={'images': images.copy(), 'offset': 0},
+                         progress=progress.append)
+    assert again == [{'value': 24.0}, {'value': 31.0}, {'value': 16.0}]
+    assert counted == [1, 2, 3, 4] and executor.reused == 2 and sum(progress) == 6
+    executor.run(square, [1], shared={'images': images + 1, 'offset': 0})  # other images
+    executor.run(square, [1], shared={'images': images, 'offset': 1})  # another value
+    assert counted == [1, 2, 3, 4, 1, 1]
+
+
+def test_an_interrupted_map_keeps_what_it_finished(tmp_path) -> None:
+    """Items run one at a time in this process, each kept at once: a Ctrl-C loses one."""
+    store, executor = _remembering(tmp_path / 's.sqlite')
+
+    def stops_at_three(item, **shared):
+        if item == 3:
+            raise KeyboardInterrupt
+        return {'value': item}
+
+    with pytest.raises(KeyboardInterrupt):
+        executor.run(stops_at_three, [1, 2, 3, 4])
+    assert store.count() == 2
+
+
+def test_a_store_of_another_context_is_emptied_and_pinned_values_are_the_first(
+        tmp_path) -> None:
+    """Another model, data or settings: nothing reused. A pinned value is the first one."""
+    path = tmp_path / 's.sqlite'
+    store, executor = _remembering(path)
+    executor.run(lambda item: {'value': item}, [1, 2])
+    assert store.pinned('incumbent/16', lambda: {'theta_scale': np.float64(0.5)}) == \
+        {'theta_scale': 0.5}
+    store.close()
+    store = TrialStore(path, {'model': 'a'})
+    assert store.pinned('incumbent/16', lambda: None) == {'theta_scale': 0.5}
+    store.close()
+    store = TrialStore(path, {'model': 'b'})
+    assert store.replaced and store.kept == 0
+    assert store.pinned('incumbent/16', lambda: None) is None
+    store.remove()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_array_digests_tell_values_shapes_and_dtypes_apart() -> None:
+    """Equal arrays have one digest (whatever their layout); others another."""
+    a = np.arange(6, dtype=np.int64).reshape(2, 3)
+    digests = {array_digest(x) for x in (a, a.reshape(3, 2), a.astype(np.int32), a + 1)}
+    assert len(digests) == 4
+    assert array_digest(np.asfortranarray(a)) == array_digest(a)
+    assert array_digest(np.zeros((0, 784), np.uint8)) != array_digest(np.zeros(0, np.uint8))
