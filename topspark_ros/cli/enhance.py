@@ -50,14 +50,13 @@ def _trial_store(args, output: str, model_sha256: str, grid, energy_model, data)
     Open the store of this run's measurements, beside the profile (``.trials.sqlite``).
 
     Its context is everything the measurements depend on beyond their items: the model, the
-    images (validation and scoring runs, by value), the grid and every setting. A store of
-    another run is emptied (with a note); ``--fresh`` empties this run's own.
+    images (validation and scoring runs, by value), the grid and every setting; the
+    measurements of other contexts in the file are left alone. ``--fresh`` forgets this
+    context's.
     """
     from topspark_ros.core.topspark import trials
 
     path = os.path.splitext(output)[0] + '.trials.sqlite'
-    if args.fresh and os.path.exists(path):
-        os.unlink(path)
     settings = ('n_val', 'learn_samples', 'confirm_samples', 'learn_neurons', 'top_k',
                 'energy_penalty', 'budget', 'learn_budget', 'batch_size', 'seed', 'sampler',
                 'trial_batch')
@@ -70,12 +69,18 @@ def _trial_store(args, output: str, model_sha256: str, grid, energy_model, data)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if store.replaced:
-        print(f'{PROG}: note: {path} held the measurements of another enhancement (another '
-              'model, data or settings): dropped', file=sys.stderr)
+        print(f"{PROG}: note: {path} held another version's measurements: dropped",
+              file=sys.stderr)
+    if args.fresh:
+        store.drop()
     elif store.kept:
         print(f'{PROG}: resuming: {store.kept} measurements of an interrupted run of this '
               f'enhancement are taken from {path} (--fresh measures them again)',
               file=sys.stderr)
+    if store.others:
+        print(f'{PROG}: note: {path} also holds {store.others} measurements of enhancements '
+              'with another model, data or settings, kept for them (the same command resumes '
+              'each; remove the file when none is wanted)', file=sys.stderr)
     return store
 
 
@@ -138,9 +143,9 @@ def add_parser(sub, parent) -> None:
                          '%(default)s)')
     enhance.add_argument('--ray', metavar='ADDRESS', help=RAY_HELP)
     enhance.add_argument('--fresh', action='store_true',
-                         help='measure everything again: drop the measurements an '
+                         help='measure everything again: forget the measurements an '
                          'interrupted run of the same command kept (<profile>.trials.sqlite, '
-                         'which a run with the same model, data and settings resumes from)')
+                         'from which a run with the same model, data and settings resumes)')
 
 
 def run(args) -> dict:
@@ -226,12 +231,13 @@ def run(args) -> dict:
             print(f'{PROG}: {store.count()} measurements kept in {store.path}: the same '
                   'command resumes from them', file=sys.stderr)
             raise
+        else:
+            store.remove()  # finished: the profile holds the result
         finally:
-            store.close()
+            store.close()  # (after remove: nothing more)
             executor.close()
         bar.total = bar.n  # the estimate is an upper bound
         bar.refresh()
-    store.remove()  # finished: the profile holds the result
     record = records.describe(result, command=common.command_line(args),
                               dataset=common.dataset_name(args, train),
                               created=datetime.datetime.now(

@@ -677,14 +677,20 @@ def test_an_enhancement_interrupted_within_a_t_resumes_to_the_same_result(
     assert not store.exists()
 
 
-def test_kept_measurements_of_other_settings_are_dropped_and_fresh_drops_them(
+def test_kept_measurements_of_other_settings_are_left_alone_and_fresh_drops_them(
         tmp_path, fashion_dir, tiny, capsys, monkeypatch):
-    """A store of another enhancement is not used; --fresh measures everything again."""
+    """
+    Measurements of other settings are not used, nor dropped; --fresh measures again.
+
+    Two enhancements of one profile may run at once with other settings (or one was
+    interrupted before the settings changed): each reads and writes only its own.
+    """
     from topspark_ros.core.topspark import enhance as core_enhance
 
     model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
     command = ['enhance', '-m', str(model), '--grid', '16', '--budget', '2',
                '--learn-budget', '0', '--n-val', '60', '--plot', '', '--quiet'] + data_args
+    store = tmp_path / 'm.profile.trials.sqlite'
     real, calls, stop = core_enhance._measure_task, [], [3]
 
     def interrupted(item, **shared):
@@ -696,21 +702,18 @@ def test_kept_measurements_of_other_settings_are_dropped_and_fresh_drops_them(
     monkeypatch.setattr(core_enhance, '_measure_task', interrupted)
     assert main(command) == 130
     capsys.readouterr()
+    first = calls[:2]  # measured and kept before the interruption
     calls.clear()
     stop[0] = 0
     assert main(command + ['--seed', '1']) == 0  # other settings: nothing taken
     err = capsys.readouterr().err
-    assert 'held the measurements of another enhancement' in err and 'resuming' not in err
+    assert 'also holds 2 measurements of enhancements with another' in err
+    assert 'resuming' not in err and store.exists()  # the interrupted run's, kept
     calls.clear()
-    stop[0] = 3
-    assert main(command) == 130
-    capsys.readouterr()
-    kept = calls[:2]  # measured and kept before the interruption
-    calls.clear()
-    stop[0] = 0
     assert main(command + ['--fresh']) == 0
     assert 'resuming' not in capsys.readouterr().err
-    assert calls[:2] == kept and len(calls) > 3  # measured again
-    (tmp_path / 'm.profile.trials.sqlite').write_bytes(b'not a database at all')
+    assert calls[:2] == first and len(calls) > 3  # measured again
+    assert not store.exists()  # nothing left in it
+    store.write_bytes(b'not a database at all')
     assert main(command) == 2
-    assert 'remove it, or run with --fresh' in capsys.readouterr().err
+    assert 'cannot keep measurements in it' in capsys.readouterr().err

@@ -55,9 +55,8 @@ def test_an_interrupted_map_keeps_what_it_finished(tmp_path) -> None:
     assert store.count() == 2
 
 
-def test_a_store_of_another_context_is_emptied_and_pinned_values_are_the_first(
-        tmp_path) -> None:
-    """Another model, data or settings: nothing reused. A pinned value is the first one."""
+def test_contexts_share_a_file_and_pinned_values_are_the_first(tmp_path) -> None:
+    """Another model, data or settings reuses nothing; the file goes with the last context."""
     path = tmp_path / 's.sqlite'
     store, executor = _remembering(path)
     executor.run(lambda item: {'value': item}, [1, 2])
@@ -65,13 +64,28 @@ def test_a_store_of_another_context_is_emptied_and_pinned_values_are_the_first(
         {'theta_scale': 0.5}
     store.close()
     store = TrialStore(path, {'model': 'a'})
+    assert store.kept == 2 and store.others == 0
     assert store.pinned('incumbent/16', lambda: None) == {'theta_scale': 0.5}
-    store.close()
-    store = TrialStore(path, {'model': 'b'})
-    assert store.replaced and store.kept == 0
-    assert store.pinned('incumbent/16', lambda: None) is None
-    store.remove()
+    other = TrialStore(path, {'model': 'b'})  # open at the same time
+    assert other.kept == 0 and other.others == 2 and not other.replaced
+    assert other.pinned('incumbent/16', lambda: None) is None
+    other.put('k', {'value': 3})
+    store.remove()  # a's run finished: b's measurements stay, and the file
+    assert path.exists() and other.get('k') == {'value': 3} and other.count() == 1
+    other.remove()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_an_open_store_holds_is_not_deleted(tmp_path) -> None:
+    """A run that finishes leaves the file while another run has it open, even empty."""
+    path = tmp_path / 's.sqlite'
+    first = TrialStore(path, {'model': 'a'})
+    second = TrialStore(path, {'model': 'b'})
+    first.remove()
+    assert path.exists()
+    second.put('k', {'value': 1})
+    assert TrialStore(path, {'model': 'b'}).kept == 1
+    second.remove()
 
 
 def test_array_digests_tell_values_shapes_and_dtypes_apart() -> None:

@@ -12,9 +12,9 @@ score in a :class:`TrialStore` (an SQLite file) as soon as it is measured and ha
 score back instead of measuring again; the same command run again goes through the finished
 part at once and goes on where it stopped, with the result an uninterrupted run gives.
 
-A store describes one enhancement (its :attr:`TrialStore.context`: the model's SHA-256, the
-data, the settings, this code's format); a store of another is emptied, never used. The CLI
-removes it when the run finished.
+A store keeps each enhancement's measurements under its context (the model's SHA-256, the data,
+the settings): a run reads only those of its own. The CLI forgets them when the run finished,
+and deletes the file once it holds nothing.
 
 Light on purpose (no torch): stdlib SQLite and numpy only.
 """
@@ -27,6 +27,11 @@ import sqlite3
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks; a finished run leaves the file
+    fcntl = None
 
 FORMAT = 1
 """Version of what a store holds: a store of another format is another enhancement's."""
@@ -57,81 +62,143 @@ class TrialStore:
     The measurements of one enhancement, in an SQLite file at ``path``.
 
     ``context``: what the measurements depend on beyond their items and shared arrays (a
-    JSON-able dict: the model's SHA-256, the settings). A file holding another context (or
-    none, or another :data:`FORMAT`) is emptied: :attr:`replaced` says so. :attr:`kept` is
-    the number of measurements found. Each measurement is committed on its own (an SQLite
-    transaction: a process killed while writing leaves the ones before).
+    JSON-able dict: the model's SHA-256, the settings). One file may hold the measurements of
+    several contexts (two enhancements of one profile at once, with other settings; an
+    interrupted run of other settings): each reads and writes only its own. :attr:`kept` is
+    the number of this context's measurements found, :attr:`others` that of the others. A file
+    of another :data:`FORMAT` is emptied (:attr:`replaced`). Each measurement is committed on
+    its own (an SQLite transaction: a process killed while writing leaves the ones before).
+    Every run holds a shared ``flock`` on the file while it is open, so :meth:`remove` deletes
+    the file only when no other run has it open.
     """
 
     def __init__(self, path: os.PathLike, context: Mapping[str, Any]) -> None:
-        """Open (or create) the store; empty it when it holds another context."""
+        """Open (or create) the store."""
         self.path = Path(path)
-        self.context = _dumps({'format': FORMAT, **dict(context)})
+        self.context = hashlib.sha256(_dumps(dict(context)).encode()).hexdigest()
+        self._lock = None
         try:
+            self._lock = _open_shared(self.path)
             self._db = sqlite3.connect(self.path, timeout=60.0)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
+            self._close_lock()
             raise ValueError(f'{self.path}: cannot keep measurements there ({exc})') from None
         try:
-            self._db.execute('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, '
-                             'value TEXT NOT NULL)')
-            self._db.execute('CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, '
-                             'value TEXT NOT NULL)')
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'context'").fetchone()
-            self.replaced = row is not None and row[0] != self.context
-            if row is None or self.replaced:
-                self._db.execute('DELETE FROM meta')
-                self._db.execute('DELETE FROM results')
-                self._db.execute("INSERT INTO meta VALUES ('context', ?)", (self.context,))
-            self._db.commit()
+            with self._db:
+                self._db.execute('CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, '
+                                 'value TEXT NOT NULL)')
+                row = self._db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+                self.replaced = row is not None and row[0] != str(FORMAT)
+                if row is None or self.replaced:
+                    for table in ('results', 'pinned'):
+                        self._db.execute(f'DROP TABLE IF EXISTS {table}')
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)",
+                                     (str(FORMAT),))
+                for table in ('results', 'pinned'):
+                    self._db.execute(f'CREATE TABLE IF NOT EXISTS {table} (context TEXT, '
+                                     'key TEXT, value TEXT NOT NULL, PRIMARY KEY (context, key))')
             self.kept = self.count()
+            self.others = self._db.execute('SELECT COUNT(*) FROM results WHERE context != ?',
+                                           (self.context,)).fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            self._db.close()
+            self.close()
             raise ValueError(f'{self.path}: cannot keep measurements in it ({exc}); remove '
-                             'it, or run with --fresh') from None
+                             'it') from None
 
     def count(self) -> int:
-        """Return the number of measurements kept."""
-        return self._db.execute('SELECT COUNT(*) FROM results').fetchone()[0]
+        """Return the number of measurements of this context kept."""
+        return self._db.execute('SELECT COUNT(*) FROM results WHERE context = ?',
+                                (self.context,)).fetchone()[0]
 
     def get(self, key: str) -> Optional[Any]:
         """Return the JSON value kept under ``key``, or None."""
-        row = self._db.execute('SELECT value FROM results WHERE key = ?', (key,)).fetchone()
+        row = self._db.execute('SELECT value FROM results WHERE context = ? AND key = ?',
+                               (self.context, key)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def put(self, key: str, value: Any) -> None:
         """Keep the JSON-able ``value`` under ``key`` (committed at once)."""
-        self._db.execute('INSERT OR REPLACE INTO results VALUES (?, ?)', (key, _dumps(value)))
-        self._db.commit()
+        with self._db:
+            self._db.execute('INSERT OR REPLACE INTO results VALUES (?, ?, ?)',
+                             (self.context, key, _dumps(value)))
 
     def pinned(self, name: str, compute: Callable[[], Any]) -> Any:
         """
-        Return the value ``compute()`` gave when the store was made (JSON-able).
+        Return the value ``compute()`` gave the first time (JSON-able), the same thereafter.
 
         For inputs that the run itself changes: the profile's values at a T, which the run
         replaces when it finishes that T, are the search's incumbent; a resumed run must
         start from the values the first run started from.
         """
-        key = f'pinned/{name}'
-        row = self._db.execute('SELECT value FROM meta WHERE key = ?', (key,)).fetchone()
-        if row is not None:
-            return json.loads(row[0])
-        value = compute()
-        self._db.execute('INSERT INTO meta VALUES (?, ?)', (key, _dumps(value)))
-        self._db.commit()
-        return json.loads(_dumps(value))  # as a resumed run reads it
+        with self._db:
+            self._db.execute('INSERT OR IGNORE INTO pinned VALUES (?, ?, ?)',
+                             (self.context, name, _dumps(compute())))
+        row = self._db.execute('SELECT value FROM pinned WHERE context = ? AND key = ?',
+                               (self.context, name)).fetchone()
+        return json.loads(row[0])
+
+    def drop(self) -> None:
+        """Forget this context's measurements (``--fresh``)."""
+        with self._db:
+            for table in ('results', 'pinned'):
+                self._db.execute(f'DELETE FROM {table} WHERE context = ?', (self.context,))
+        self.kept = 0
 
     def close(self) -> None:
-        """Close the file (kept)."""
+        """Close the file (kept); again, or after :meth:`remove`, nothing more."""
         self._db.close()
+        self._close_lock()
+
+    def _close_lock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def remove(self) -> None:
-        """Close and delete the file (the run it served finished)."""
+        """Forget this context's measurements (its run finished); delete the file if empty."""
+        self.drop()
+        left = self._db.execute('SELECT COUNT(*) FROM results').fetchone()[0]
         self._db.close()
-        for suffix in ('', '-journal', '-wal', '-shm'):
-            try:
-                os.unlink(f'{self.path}{suffix}')
-            except FileNotFoundError:
-                pass
+        if not left and _no_other_holder(self._lock):
+            for suffix in ('', '-journal', '-wal', '-shm'):
+                try:
+                    os.unlink(f'{self.path}{suffix}')
+                except FileNotFoundError:
+                    pass
+        self._close_lock()
+
+
+def _open_shared(path: Path) -> int:
+    """
+    Open ``path`` (made if missing) under a shared ``flock``; return the descriptor.
+
+    Another run may delete the file between the open and the lock (:meth:`TrialStore.remove`):
+    then the descriptor is a deleted file's, and the file is opened (made) again.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        if fcntl is None:
+            return fd
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _no_other_holder(fd: Optional[int]) -> bool:
+    """Return whether no other run holds the file of ``fd`` (its lock made exclusive)."""
+    if fd is None or fcntl is None:
+        return fd is not None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: keep the file
+        return False
+    return True
 
 
 class Remembering:
