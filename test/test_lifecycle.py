@@ -480,14 +480,15 @@ def _main_thread_wakes(pid: int) -> int:
     raise AssertionError('no voluntary_ctxt_switches')
 
 
-@pytest.mark.parametrize('kind', ['single', 'multi'])
+@pytest.mark.parametrize('kind', ['single', 'multi', 'events'])
 def test_an_idle_node_does_not_wake_to_look_for_signals_and_still_stops_on_them(
         probe, kind) -> None:
     """
     An idle node process sleeps until something happens, and SIGTERM or SIGINT still stop it.
 
     Its main thread woke 4 times a second only to let Python run a signal handler: about 80 %
-    of an idle node's CPU, whatever its periods (a review of the nodes' footprint).
+    of an idle node's CPU, whatever its periods (a review of the nodes' footprint); on the
+    events executor, which cannot wait on a guard condition, it still did.
     """
     with running('-m', 'topspark_ros.nodes.classifier', '--executor', kind, *CLASSIFIER_ARGS,
                  '-p', 'diagnostics_period_s:=3600.0') as proc:
@@ -504,3 +505,50 @@ def test_an_idle_node_does_not_wake_to_look_for_signals_and_still_stops_on_them(
         proc.send_signal(signal.SIGTERM if kind == 'single' else signal.SIGINT)
         proc.wait(timeout=20)
         assert time.monotonic() - start < 5.0
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+def test_a_stop_signal_ends_spin_on_the_events_executor_at_once(signum) -> None:
+    """
+    SIGINT and SIGTERM end ``runner.spin`` on the events executor within milliseconds.
+
+    Nothing wakes an idle node there but the signal: it polled 4 times a second for it, and
+    its wait is :data:`~topspark_ros.nodes.runner.IDLE_WAKE_S` (30 s) without the wake-up.
+    """
+    code = '\n'.join([
+        'import rclpy',
+        'from topspark_ros.nodes import runner',
+        'runner.init(["idle"])',
+        'node = rclpy.create_node("idle")',
+        'executor = runner.make_executor("events")',
+        'executor.add_node(node)',
+        'print("spinning", flush=True)',
+        'try:',
+        '    runner.spin(executor, [node])',
+        'except KeyboardInterrupt:',
+        '    print("stopped", flush=True)',
+        'runner.stop_executor(executor)',
+        'node.destroy_node()',
+        'rclpy.try_shutdown()',
+    ])
+    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout.readline().strip() == 'spinning'
+        time.sleep(0.5)  # in its wait
+        before = _main_thread_wakes(proc.pid)
+        time.sleep(2.0)
+        woke = _main_thread_wakes(proc.pid) - before
+        start = time.monotonic()
+        proc.send_signal(signum)
+        line = proc.stdout.readline().strip()
+        took = time.monotonic() - start
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert line == 'stopped', out
+    assert took < 1.0, f'spin ended {took:.2f} s after the signal'
+    assert woke <= 2, f'the main thread woke {woke} times in 2 s of idling'
+    assert proc.returncode == 0, out

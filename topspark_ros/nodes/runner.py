@@ -384,9 +384,6 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
     return 0
 
 
-POLL_S = 0.25
-"""Longest wait of an executor that signals cannot wake (the events executor): Python runs a
-signal handler only once the main thread is back from the wait."""
 IDLE_WAKE_S = 30.0
 """Longest wait of an executor that :class:`SignalWaker` wakes (a safety net only)."""
 
@@ -398,19 +395,16 @@ def spin(executor, nodes: Sequence) -> None:
     An exception a callback raised (re-raised by ``spin_once``) is logged with its traceback
     through the logger of the node it came from (see :class:`CallbackErrors`); spinning goes
     on. KeyboardInterrupt and ExternalShutdownException end it. SIGINT and SIGTERM wake the
-    wait (:class:`SignalWaker`), so an idle process does not wake to look for them: it woke
-    4 times a second for that, about 80 % of an idle node's CPU (a review of the nodes'
-    footprint).
+    wait (:class:`SignalWaker`) on every executor kind, so an idle process does not wake to
+    look for them: it woke 4 times a second for that, about 80 % of an idle node's CPU (a
+    review of the nodes' footprint).
     """
     errors = CallbackErrors(nodes)
-    events = type(executor).__name__ == 'EventsExecutor'  # it waits in C++ on its own queue
-    with contextlib.ExitStack() as stack:
-        if not events and nodes:
-            stack.enter_context(SignalWaker(nodes[0]))
+    with SignalWaker(executor):
         while executor.context.ok():
             check_stop()
             try:
-                executor.spin_once(timeout_sec=POLL_S if events else IDLE_WAKE_S)
+                executor.spin_once(timeout_sec=IDLE_WAKE_S)
             except ExternalShutdownException:
                 raise
             except Exception as exc:
@@ -419,21 +413,24 @@ def spin(executor, nodes: Sequence) -> None:
 
 class SignalWaker:
     """
-    Wake an executor waiting in rcl when SIGINT or SIGTERM comes (a context manager).
+    Wake ``executor`` waiting for work when SIGINT or SIGTERM comes (a context manager).
 
     Python's C-level signal handler writes the signal's number to a pipe
-    (``signal.set_wakeup_fd``); a thread reading it triggers a guard condition of ``node``,
-    which ends the executor's wait, and the main thread, back in Python, runs the handler
-    (:func:`_stop`). Must be entered in the main thread.
+    (``signal.set_wakeup_fd``); a thread reading it hands the executor a task that does
+    nothing (``create_task``, safe from any thread). Every rclpy executor runs a task as a
+    callback, so its ``spin_once`` returns: the Python executors trigger their own guard
+    condition for it; the ``EventsExecutor`` queues it in C++ (it cannot wait on a guard
+    condition, and its ``wake()`` only refreshes its entities: ``spin_once`` waits on). The
+    main thread, back in Python, runs the handler (:func:`_stop`). Must be entered in the main
+    thread.
     """
 
-    def __init__(self, node) -> None:
-        """Wake the executors that spin ``node``."""
-        self._node = node
+    def __init__(self, executor) -> None:
+        """Wake ``executor``."""
+        self._executor = executor
 
     def __enter__(self) -> 'SignalWaker':
         """Install the pipe and start the thread that reads it."""
-        self._guard = self._node.create_guard_condition(lambda: None)
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)
         self._previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
@@ -450,8 +447,8 @@ class SignalWaker:
             if not data:  # the write end closed: exit
                 return
             try:
-                self._guard.trigger()
-            except Exception:  # the node is gone (InvalidHandle): nothing left to wake
+                self._executor.create_task(_nothing)
+            except Exception:  # the executor is shut down: nothing left to wake
                 return
 
     def __exit__(self, *exc) -> None:
@@ -460,10 +457,10 @@ class SignalWaker:
         os.close(self._write)
         self._thread.join(timeout=1.0)
         os.close(self._read)
-        try:
-            self._node.destroy_guard_condition(self._guard)
-        except Exception:  # the node was destroyed first
-            pass
+
+
+def _nothing() -> None:
+    """Do nothing: the task :class:`SignalWaker` hands an executor to end its wait."""
 
 
 class CallbackErrors:
