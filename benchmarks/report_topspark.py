@@ -65,7 +65,9 @@ per finished configuration. Settings no step could run (an unknown rule, a seed 
 ``--n-val 0``, ...) are refused before the first step.
 
 Own data: ``--data`` (``folder:DIR``, ``bag:DIR`` with ``--topic``, ``--labels`` or
-``--label-topic``) runs the method on it; the table and plot then go to ``--work-dir``, not into
+``--label-topic``; frames or events: an event data set's windows are its samples, as ``topspark
+train``, ``sweep`` and ``enhance`` take them) runs the method on it; the table and plot then go
+to ``--work-dir``, not into
 this repository's docs (unless ``--docs`` / ``--plot`` say so), and the table gives the images
 the steps used (a set smaller than ``--n-train`` / ``--n-eval`` is used whole). Each row of
 ``report.json`` names its baseline ``model``, its enhanced ``profile`` and each reduced-T
@@ -552,8 +554,6 @@ def _die_with_parent() -> None:
 
 def copy_profile(source: str, folder: str) -> str:
     """Copy a profile into ``folder`` as profile.yaml, its model path made relative to it."""
-    import dataclasses
-
     from topspark_ros.core.topspark.profile import load_profile, resolve_model_path, save_profile
 
     profile = load_profile(source)
@@ -1134,16 +1134,9 @@ def check_settings(opts) -> tuple:
     if (opts.labels or opts.label_topic or opts.topic) and not (opts.data or '').startswith(
             'bag:'):
         raise ValueError('--topic, --labels and --label-topic are for --data bag:DIR')
-    if opts.data:  # the enhancement step takes frames: event data failed after hours (a review)
-        from topspark_ros.core.data.bag import BagOptions
+    if opts.data:  # a spec no step could read is refused before the first (event data too)
         from topspark_ros.core.data.sources import parse_data
-        source = parse_data(opts.data)
-        if source.kind == 'bag':
-            source = dataclasses.replace(source, bag=BagOptions(topic=opts.topic))
-        if source.events:
-            raise ValueError(f'--data {opts.data}: event data; the report enhances the '
-                             'neuron parameters, which `topspark enhance` does on frame data '
-                             'only (sweep an event model with `topspark sweep`)')
+        parse_data(opts.data)
     return sizes, rules, seeds, grid
 
 

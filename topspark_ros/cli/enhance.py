@@ -4,7 +4,8 @@
 Runs the parameter enhancement (:func:`topspark_ros.core.topspark.enhance.enhance`) on a
 validation slice of the training split for every T of ``--grid`` (each must be in the profile
 ``topspark sweep`` wrote), records the result in the profile
-(:mod:`topspark_ros.core.topspark.records`) and plots the sensitivity analysis. Frame data only.
+(:mod:`topspark_ros.core.topspark.records`) and plots the sensitivity analysis. Frame or event
+data (an event model on its windows, as ``topspark sweep`` measures it).
 Every measurement is kept as it is made (``<profile>.trials.sqlite``,
 :mod:`topspark_ros.core.topspark.trials`): the same command resumes an interrupted run.
 """
@@ -159,9 +160,7 @@ def run(args) -> dict:
 
     grid = parse_grid(args.grid)
     model, meta = common.load_model(args)  # the data options not given: the model's
-    if common.source(args).events:
-        raise UsageError('`topspark enhance` works on frame data sets only (event data: '
-                         'measure with `topspark sweep`)')
+    common.check_data_kind(model, args)
     output = args.output or str(default_profile_path(args.model))
     if not os.path.exists(output):
         raise UsageError(f'no profile at {output}: make it first with `topspark sweep -m '
@@ -182,6 +181,7 @@ def run(args) -> dict:
     energy_model = EnergyModel(args.preset or profile.energy_preset)
     train = common.class_aligned(common.dataset(args, 'train', spec=model.input_spec), meta,
                                  args.model)
+    model = common.for_data(model, train, args.model)  # event data: its windows encoded
     # Learning parameters are scored only for a family that learns on line (STDP).
     learn = max(args.learn_samples, args.confirm_samples) \
         if args.learn_budget and model.learns_online else 0

@@ -2,6 +2,7 @@
 
 import json
 
+from event_arrays import bars, write_bars_dataset
 import numpy as np
 import pytest
 
@@ -9,9 +10,7 @@ from topspark_ros.cli.main import main
 from topspark_ros.core.checkpoint import load_checkpoint, save_checkpoint
 from topspark_ros.core.converted import ConvertedConfig, ConvertedNetwork
 from topspark_ros.core.converted.train import train_ann
-from topspark_ros.core.data.synthetic_events import EventDataset, save_event_split
 from topspark_ros.core.energy import EnergyModel
-from topspark_ros.core.events import empty_events
 from topspark_ros.core.events.encode import (EventEncoding, EventModel, EventModelError,
                                              events_to_frames, events_to_spike_trains,
                                              infer_events, model_takes_events)
@@ -19,30 +18,10 @@ from topspark_ros.core.inputs import EventFrames
 from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
 from topspark_ros.core.stdp.readout import assign_labels
 from topspark_ros.core.topspark.early_exit import EarlyExit
+from topspark_ros.core.topspark.profile import load_profile
 from topspark_ros.core.topspark.sweep import sweep
 
 SENSOR = (34, 34)
-
-
-def bar_window(label: int, rng: np.random.Generator, n: int = 500) -> np.ndarray:
-    """Return the events of a bar on a 34 x 34 sensor: 0 vertical, 1 horizontal (+ noise)."""
-    events = empty_events(n)
-    along = rng.integers(5, 29, n)
-    across = rng.integers(14, 19, n)
-    x, y = (across, along) if label == 0 else (along, across)
-    noise = rng.random(n) < 0.05
-    x[noise], y[noise] = rng.integers(0, 34, (2, int(noise.sum())))
-    events['x'], events['y'] = x, y
-    events['p'] = rng.integers(0, 2, n)
-    events['t'] = np.sort(rng.integers(0, 100_000, n))
-    return events
-
-
-def bars(n: int, seed: int) -> tuple:
-    """Return ``(windows list, labels uint8 [n])`` of alternating bar classes."""
-    rng = np.random.default_rng(seed)
-    labels = (np.arange(n) % 2).astype(np.uint8)
-    return [bar_window(int(c), rng) for c in labels], labels
 
 
 def stdp_event_model() -> DiehlCookNetwork:
@@ -180,16 +159,6 @@ def test_sweep_of_an_event_model(family, trained_stdp, trained_converted) -> Non
     assert (profile.entry(8).train_energy_j is not None) == (family == 'stdp')
 
 
-def write_bars_dataset(directory, n_train: int, n_test: int) -> None:
-    """Write a bars event data set in the nmnist-synth file layout."""
-    for split, n, seed in (('train', n_train, 10), ('test', n_test, 11)):
-        windows, labels = bars(n, seed)
-        offsets = np.concatenate([[0], np.cumsum([len(w) for w in windows])]).astype(np.int64)
-        save_event_split(directory / f'{split}.npz', EventDataset(
-            events=np.concatenate(windows), offsets=offsets, labels=labels, width=34,
-            height=34, class_names=('vertical', 'horizontal')))
-
-
 def test_cli_train_eval_sweep_on_events(tmp_path, capsys) -> None:
     """The CLI: train/eval/sweep --dataset nmnist-synth, both families, end to end."""
     write_bars_dataset(tmp_path, 40, 20)
@@ -207,6 +176,17 @@ def test_cli_train_eval_sweep_on_events(tmp_path, capsys) -> None:
                  '--plot', '']) == 0
     swept = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [e['timesteps'] for e in swept['entries']] == [8, 32]
+    # The parameter enhancement on the windows, learning parameters scored by short runs of
+    # a small event network (it refused event data: an event model was never enhanced).
+    enhance = ['enhance', *data, '--grid', '8', '--budget', '2', '--n-val', '12',
+               '--plot', '']
+    assert main([*enhance, '-m', str(stdp), '--learn-budget', '1', '--learn-samples', '10',
+                 '--confirm-samples', '0', '--learn-neurons', '4']) == 0
+    enhanced = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {p['stage'] for p in enhanced['sensitivity']} == {'inference', 'learning'}
+    assert [row['timesteps'] for row in enhanced['enhanced']] == [8]
+    assert load_profile(tmp_path / 'stdp.profile.yaml').enhancement['timesteps'][0][
+        'timesteps'] == 8
     conv = tmp_path / 'conv.json'
     assert main(['train', *data, '-o', str(conv), '--family', 'converted', '--widths', '4,8',
                  '--hidden', '0', '--epochs', '6', '--lr', '0.01', '--n-train', '40',
@@ -215,6 +195,10 @@ def test_cli_train_eval_sweep_on_events(tmp_path, capsys) -> None:
     assert set(trained['snn_accuracy']) == {'1', '4'}
     assert main(['sweep', *data, '-m', str(conv), '--grid', '4,1', '--plot', '']) == 0
     capsys.readouterr()
+    assert main(['enhance', *data, '--grid', '1', '--budget', '2', '--n-val', '12', '--plot',
+                 '', '-m', str(conv)]) == 0
+    enhanced = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [row['timesteps'] for row in enhanced['enhanced']] == [1]
     # A frames data set with an event model is a usage error.
     assert main(['eval', '-m', str(conv), '--data-dir', str(tmp_path)]) == 2
     assert 'trained on events' in capsys.readouterr().err

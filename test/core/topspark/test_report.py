@@ -464,9 +464,7 @@ def test_a_report_on_own_data_writes_nothing_into_the_repository(report, tmp_pat
     (['--tolerance-pp', '-1'], '--tolerance-pp must be >= 0'),
     (['--n-train-cap', '900'], "expected 'N:images'"),
     (['--labels', 'l.csv'], 'for --data bag:DIR'),
-    # Event data: the enhancement step takes frames; it failed after training and sweeping
-    # (a review of own event bags).
-    (['--data', 'nmnist-synth'], 'event data; the report enhances'),
+    (['--data', 'folder:'], 'folder:'),
 ])
 def test_settings_no_step_could_run_are_refused_before_the_first(report, tmp_path, capsys,
                                                                  argv, message):
@@ -567,3 +565,30 @@ def test_a_killed_enhancement_step_resumes_from_its_kept_measurements(
     os.replace(str(tmp_path / 'aside'), os.path.join(folder + '.trials', 'p.trials.sqlite'))
     report._empty_keeping_trials(folder)
     assert os.listdir(folder) == ['p.trials.sqlite']
+
+
+def test_the_report_runs_the_method_on_event_data(report, tmp_path) -> None:
+    """
+    Event data: every step on the windows, the enhancement included, to the table.
+
+    The report refused event data before its first step: ``topspark enhance`` took frames
+    only (a review of own event bags found it failing after hours of training and sweeping).
+    """
+    from event_arrays import write_bars_dataset
+
+    from topspark_ros.core.topspark.profile import load_profile
+
+    data = tmp_path / 'bars'
+    data.mkdir()
+    write_bars_dataset(data, 60, 30)
+    work = tmp_path / 'work'
+    code = report.main(['--data', f'nmnist-synth:{data}', '--sizes', '8', '--rules', 'dc',
+                        '--seeds', '0', '--grid', '32,8', '--enhance-grid', '8',
+                        '--n-train', '40', '--n-eval', '30', '--n-val', '20', '--budget', '2',
+                        '--learn-budget', '0', '--n-train-steps', '2', '--work-dir', str(work),
+                        '--plot', '', '--docs', ''])
+    assert code == 0
+    (row,) = json.loads((work / 'report.json').read_text())['rows']
+    assert row['timesteps'] in (8, 32) and set(row['val_accuracy_by_t']) == {'8', '32'}
+    profile = load_profile(row['profile'])  # the enhanced profile, of the event model
+    assert profile.enhancement['timesteps'][0]['timesteps'] == 8

@@ -623,6 +623,16 @@ class EventModel:
         return self.model.learn(self.encode(windows, timesteps), timesteps=timesteps,
                                 params=params, seed=seed)
 
+    def assign_labels(self, windows: Sequence[np.ndarray], labels: np.ndarray, *,
+                      timesteps: int, params=None, seed=None):
+        """Assign the wrapped model's labels from labelled ``windows``."""
+        return self.model.assign_labels(self.encode(windows, timesteps), labels,
+                                        timesteps=timesteps, params=params, seed=seed)
+
+    def untrained(self, **settings) -> 'EventModel':
+        """Return a new untrained model of the wrapped model's structure, taking these events."""
+        return EventModel(self.model.untrained(**settings), self.sensor_size, self.roi)
+
 
 @dataclass(frozen=True)
 class EventSamples:

@@ -506,10 +506,11 @@ class DiehlCookNetwork:
         Return a new, untrained network of this structure (the enhancement's scoring runs).
 
         ``n_neurons`` excitatory neurons, initial weights and input-spike stream from ``seed``,
-        ``params`` its own dynamics; on the CPU, without a readout.
+        ``params`` its own dynamics, this network's event encoding; on the CPU, without a
+        readout.
         """
         return DiehlCookNetwork(replace(self.config, n_neurons=int(n_neurons), seed=int(seed)),
-                                params)
+                                params, event_encoding=self.event_encoding)
 
     def default_event_encoding(self) -> EventEncoding:
         """

@@ -40,14 +40,17 @@ DEFAULT_TRIAL_BATCH = 4
 
 
 def data_key(*arrays: Any) -> int:
-    """Return a 32-bit fingerprint of numpy ``arrays`` (dtype, shape, bytes): images, labels."""
-    import numpy as np
+    """
+    Return a 32-bit fingerprint of numpy ``arrays`` (dtype, shape, bytes): images, labels.
+
+    An event data set's object array of windows by the windows' values
+    (:func:`~topspark_ros.core.topspark.trials.update_digest`).
+    """
+    from topspark_ros.core.topspark.trials import update_digest
 
     digest = hashlib.sha256()
     for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f'{array.dtype.str}{array.shape}'.encode())
-        digest.update(array.tobytes())
+        update_digest(digest, array)
     return int(digest.hexdigest()[:8], 16)
 
 

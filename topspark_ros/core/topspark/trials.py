@@ -37,12 +37,26 @@ FORMAT = 1
 """Version of what a store holds: a store of another format is another enhancement's."""
 
 
-def array_digest(array: np.ndarray) -> str:
-    """Return a hex digest of an array's dtype, shape and values."""
+def update_digest(digest, array: np.ndarray) -> None:
+    """
+    Feed an array's dtype, shape and values to a ``hashlib`` digest.
+
+    An object array (an event data set: one array of events per sample) feeds each of its
+    arrays in turn: its own bytes are pointers, another every run.
+    """
     array = np.ascontiguousarray(array)
-    digest = hashlib.blake2b(digest_size=16)
     digest.update(f'{array.dtype.str}{array.shape}'.encode())
-    digest.update(array.reshape(-1).view(np.uint8))  # an empty array too
+    if array.dtype.hasobject:
+        for item in array.reshape(-1):
+            update_digest(digest, np.asarray(item))
+    else:
+        digest.update(array.tobytes())
+
+
+def array_digest(array: np.ndarray) -> str:
+    """Return a hex digest of an array's dtype, shape and values (:func:`update_digest`)."""
+    digest = hashlib.blake2b(digest_size=16)
+    update_digest(digest, array)
     return digest.hexdigest()
 
 
