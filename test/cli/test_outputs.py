@@ -497,3 +497,66 @@ def test_train_keeps_a_checkpoint_another_run_saved_while_it_evaluated(
     kept = json.loads(out.read_text())
     assert '--seed 7' in kept['info']['command']
     assert (tmp_path / kept['tensors']['file']).exists()
+
+
+def test_outputs_no_file_can_be_made_at_are_refused_before_the_work(tmp_path, fashion_dir,
+                                                                    capsys, monkeypatch):
+    """
+    A profile under a file, a model or plot in a read-only folder: refused up front.
+
+    `sweep -o` in a read-only folder (a robot's share/), `train -o` there, and `topspark
+    demo --plot` under a file or there, ran the whole work and then failed to write it (a
+    review of storage faults). (A read-only folder is one os.access says this process may not
+    write in: root writes in any folder of a writable file system.)
+    """
+    import os
+
+    from topspark_ros.nodes.bringup import demo as demo_main
+
+    model = tmp_path / 'm.json'
+    assert _train(fashion_dir, model, capsys)[0] == 0
+    (tmp_path / 'a_file').write_text('x')
+    read_only = tmp_path / 'ro'
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, 'access', lambda path, mode, **kw: os.fspath(path) != str(
+        read_only) and real_access(path, mode, **kw))
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError('the data was read')
+    monkeypatch.setattr(common, 'dataset', no_reading)
+    sweep = ['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '--plot', '', '-o']
+    code, _, err = _run(sweep + [str(tmp_path / 'a_file' / 'p.yaml')], capsys)
+    assert code == 2 and 'a_file is a file, not a directory' in err
+    code, _, err = _run(sweep + [str(read_only / 'p.yaml')], capsys)
+    assert code == 2 and 'is not a folder this process may write in' in err
+    code, _, err = _train(fashion_dir, read_only / 'sub' / 'm.json', capsys)
+    assert code == 2 and f'{read_only} is not a folder this process may write in' in err
+    for plot in (tmp_path / 'a_file' / 'demo.png', read_only / 'demo.png'):
+        with pytest.raises(SystemExit) as exited:
+            demo_main(['--duration-s', '1', '--plot', str(plot)])
+        assert exited.value.code == 2 and '--plot' in capsys.readouterr().err
+    assert os.listdir(read_only) == []
+
+
+def test_a_plot_that_cannot_be_written_leaves_the_profile_and_says_so(tmp_path, fashion_dir,
+                                                                      capsys, monkeypatch):
+    """The profile was written, then the plot's full disk failed the command (a review)."""
+    import errno
+
+    from topspark_ros.core import plotting
+
+    model = tmp_path / 'm.json'
+    assert _train(fashion_dir, model, capsys)[0] == 0
+
+    def full(profile, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, f'cannot write {path}: No space left on device')
+    monkeypatch.setattr(plotting, 'plot_profile', full)
+    code, out, err = _run(['sweep', '-m', str(model), '--data-dir', str(fashion_dir),
+                           '--grid', '32,16', '--n-eval', '20', '--n-train-steps', '0'],
+                          capsys)
+    assert code == 0, err
+    assert f'{tmp_path / "m.profile.yaml"} is written; its plot' in err
+    assert 'No space left on device' in err
+    assert out['plot'] is None
+    assert (tmp_path / 'm.profile.yaml').exists()

@@ -443,3 +443,31 @@ def test_tensor_files_that_may_be_in_use_or_a_users_are_kept(tmp_path, trained, 
     _age(fresh, 3600)
     save_checkpoint(path, model)
     assert not fresh.exists() and all(p.exists() for p in (named, users, other))
+
+
+def test_a_checkpoint_saved_anew_while_it_is_read_is_read_again(tmp_path, trained,
+                                                                monkeypatch):
+    """A reader found the tensor file the metadata it had read named gone (a review)."""
+    model, _ = trained
+    path = tmp_path / 'w.json'
+    save_checkpoint(path, model)
+    first = json.loads(path.read_text())['tensors']['file']
+    changed = DiehlCookNetwork(model.config, model.params, readout=model.readout)  # new weights
+    real, calls = checkpoint._read_tensor_file, []
+
+    def saved_meanwhile(tensor_path, *args):
+        calls.append(tensor_path.name)
+        if len(calls) == 1:  # another process saves between the two reads
+            save_checkpoint(path, changed)
+            (tmp_path / first).unlink()
+        return real(tensor_path, *args)
+
+    monkeypatch.setattr(checkpoint, '_read_tensor_file', saved_meanwhile)
+    meta, tensors = checkpoint.read_checkpoint(path)
+    assert calls[0] == first and calls[1] == meta['tensors']['file'] != first
+    assert np.array_equal(tensors['weights'], changed.weights)
+    # A tensor file gone without a new save is an error, as before.
+    monkeypatch.setattr(checkpoint, '_read_tensor_file', real)
+    (tmp_path / meta['tensors']['file']).unlink()
+    with pytest.raises(CheckpointError, match='unreadable'):
+        checkpoint.read_checkpoint(path)

@@ -117,3 +117,32 @@ def test_a_file_that_cannot_be_written_is_named_in_the_error(tmp_path):
         with files.written_atomically(target):
             pass
     assert f'cannot write {target}' in str(caught.value) and '.tmp' not in str(caught.value)
+
+
+def test_a_full_disk_names_the_file_it_was_writing(tmp_path):
+    """'[Errno 28] No space left on device' named no file (a review of storage faults)."""
+    import subprocess
+    import sys
+
+    target = tmp_path / 'profile.yaml'
+    code = '\n'.join([  # a file size limit of 4 kB stands for a full disk
+        'import resource, signal, sys',
+        'signal.signal(signal.SIGXFSZ, signal.SIG_IGN)',
+        'resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))',
+        'from topspark_ros.core.files import atomic_write',
+        'from pathlib import Path',
+        'target = Path(sys.argv[1])',
+        'try:',
+        '    atomic_write(target.parent, None, bytes(100_000), target)',
+        'except OSError as exc:',
+        '    print(exc.errno, exc)',
+    ])
+    out = subprocess.run([sys.executable, '-c', code, str(target)], capture_output=True,
+                         text=True, timeout=60).stdout
+    assert out.startswith('27 ') and f'cannot write {target}: File too large' in out, out
+    assert os.listdir(tmp_path) == []  # nothing left
+    # An error of the block's own that is no write failure is left as it was.
+    with pytest.raises(FileNotFoundError) as caught:
+        with files.written_atomically(target):
+            open(tmp_path / 'an input that is not there')
+    assert 'cannot write' not in str(caught.value)

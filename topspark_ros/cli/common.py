@@ -15,7 +15,7 @@ from pathlib import Path
 import shlex
 import sys
 from types import MappingProxyType
-from typing import Optional
+from typing import Callable, Optional
 
 from topspark_ros.cli.args import PROG, UsageError
 
@@ -408,8 +408,9 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False, inputs=()) 
     Refuse, before any work, an output file that exists or that cannot be written as a file.
 
     A user's file (a model, a graph, a recording, a plot) is replaced only with
-    ``--overwrite``; a path that names a directory, or lies under a file, is a usage error
-    here rather than a failure after minutes of training. ``checkpoint``: ``path`` names a
+    ``--overwrite``; a path that names a directory, lies under a file or in a folder this
+    process may not write in, is a usage error here rather than a failure after minutes of
+    training. ``checkpoint``: ``path`` names a
     checkpoint, whose metadata file is checked (``.json`` appended when missing). ``inputs``:
     the files the command reads; an output that is one of them (by another name too) is
     refused even with ``--overwrite`` (``-o`` given the model's own name lost the model).
@@ -423,11 +424,7 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False, inputs=()) 
         path = metadata_path(path)
     if path.is_dir():
         raise UsageError(f'{path}: give a file name, not a directory')
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f'{path}: {parent} is a file, not a directory')
+    check_output_folder(path)
     if os.path.lexists(path):
         for source in inputs:
             with contextlib.suppress(OSError):
@@ -436,6 +433,32 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False, inputs=()) 
                                      'to another file')
         if not overwrite:
             raise UsageError(f'{path} exists; pass --overwrite to replace it')
+
+
+def check_output_folder(path) -> None:
+    """Refuse (usage error), before any work, an output no file can be made at (a folder)."""
+    from topspark_ros.core.files import output_folder_problem
+
+    problem = output_folder_problem(path)
+    if problem:
+        raise UsageError(problem)
+
+
+def draw_plot(draw: Callable[[], None], plot: str, written: str) -> Optional[str]:
+    """
+    Draw a command's plot after its main output (``written``) is saved; return ``plot``.
+
+    A plot that cannot be written (a full disk) is a warning, and None is returned: the
+    command had failed with only the error, its profile written, and a rerun refused the
+    profile as existing (a review of storage faults).
+    """
+    try:
+        draw()
+    except OSError as exc:
+        print(f'{PROG}: warning: {written} is written; its plot {plot} is not ({exc})',
+              file=sys.stderr)
+        return None
+    return plot
 
 
 def check_device(args) -> None:

@@ -232,7 +232,11 @@ def run(args) -> dict:
                   'command resumes from them', file=sys.stderr)
             raise
         else:
-            store.remove()  # finished: the profile holds the result
+            kept = store.remove()  # finished: the profile holds the result
+            if kept is not None:
+                print(f'{PROG}: note: the measurements of this run stay in {store.path} '
+                      f'({kept}); the same command takes them again (--fresh does not)',
+                      file=sys.stderr)
         finally:
             store.close()  # (after remove: nothing more)
             executor.close()
@@ -243,10 +247,10 @@ def run(args) -> dict:
                               created=datetime.datetime.now(
                                   datetime.timezone.utc).isoformat(timespec='seconds'))
     if plot:
-        plot_sensitivity(result.sensitivity, plot,
-                         f'{os.path.basename(args.model)}: sensitivity on '
-                         f'{args.n_val} validation images '
-                         f'({common.dataset_name(args, train)} train)')
+        title = (f'{os.path.basename(args.model)}: sensitivity on {args.n_val} validation '
+                 f'images ({common.dataset_name(args, train)} train)')
+        plot = common.draw_plot(lambda: plot_sensitivity(result.sensitivity, plot, title),
+                                plot, output)
     return {'command': 'enhance', 'profile': output, 'plot': plot or None,
             'n_val': args.n_val, 'seed': args.seed, 'preset': energy_model.preset.name,
             'sampler': args.sampler, 'executor': executor.name,

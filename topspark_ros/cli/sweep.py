@@ -113,6 +113,7 @@ def run(args) -> dict:
     if enhanced is not None:
         common.check_profile_of(enhanced, args.params_from, args.model, meta)
     output = args.output or str(default_profile_path(args.model))
+    common.check_output_folder(output)
     enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
     if plot:
@@ -177,7 +178,7 @@ def run(args) -> dict:
         'batch_size': args.batch_size})
     save_profile(profile, output, replace=args.overwrite)
     if plot:
-        plot_profile(profile, plot)
+        plot = common.draw_plot(lambda: plot_profile(profile, plot), plot, output)
     base = profile.baseline
     return {'command': 'sweep', 'profile': output, 'plot': plot or None, 'n_samples': int(n),
             'seed': args.seed,

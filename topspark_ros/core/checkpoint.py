@@ -307,9 +307,16 @@ def _read_metadata_json(path: Union[str, os.PathLike]) -> tuple:
     return meta, meta_path
 
 
+READ_ATTEMPTS = 3
+"""Reads of a checkpoint that another process saves anew meanwhile (see read_checkpoint)."""
+
+
 def read_checkpoint(path: Union[str, os.PathLike]) -> tuple:
     """
     Read and verify a checkpoint; return ``(metadata dict, tensors dict of numpy arrays)``.
+
+    A checkpoint another process saves anew while it is read (its tensor file gone, its
+    metadata another) is read again, up to :data:`READ_ATTEMPTS` times.
 
     Raises
     ------
@@ -323,14 +330,23 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> tuple:
     from safetensors.numpy import load as load_tensors
 
     meta, meta_path = _read_metadata_json(path)
-    _, file_name, digest, shapes, dtypes = _checked_metadata(meta, meta_path)
-    _check_family_shapes(meta, shapes, meta_path)
-    tensor_path = meta_path.parent / file_name
-    try:
-        blob = _read_tensor_file(tensor_path, shapes, dtypes)
-    except OSError as exc:
-        raise CheckpointError(f'{meta_path}: tensor file {tensor_path.name} unreadable '
-                              f'({exc.strerror or exc})') from None
+    for attempt in range(READ_ATTEMPTS):
+        _, file_name, digest, shapes, dtypes = _checked_metadata(meta, meta_path)
+        _check_family_shapes(meta, shapes, meta_path)
+        tensor_path = meta_path.parent / file_name
+        try:
+            blob = _read_tensor_file(tensor_path, shapes, dtypes)
+            break
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and attempt + 1 < READ_ATTEMPTS:
+                # A save replaced the checkpoint between the two reads (a classifier saving
+                # learnt weights), and removed the tensor file the old metadata named.
+                again, _ = _read_metadata_json(path)
+                if again != meta:
+                    meta = again
+                    continue
+            raise CheckpointError(f'{meta_path}: tensor file {tensor_path.name} unreadable '
+                                  f'({exc.strerror or exc})') from None
     if hashlib.sha256(blob).hexdigest() != digest:
         raise CheckpointError(f'{tensor_path}: content does not match the SHA-256 in '
                               f'{meta_path.name} (corrupted, truncated or torn save)')

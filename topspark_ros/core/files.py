@@ -8,6 +8,7 @@ Reads open non-blocking and refuse anything but a regular file of bounded size.
 """
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 import re
@@ -21,6 +22,10 @@ try:
 except ImportError:  # not POSIX: temporaries are never locked, and cleaned by age only
     fcntl = None
 
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+"""Errors of writing a file (a full disk, a quota, a file size limit, a read-only file
+system): :func:`written_atomically` names the file it was writing in them ("[Errno 28] No
+space left on device" alone said nothing of which)."""
 STALE_TEMPORARY_S = 10.0
 """Age (seconds since last written) from which an unlocked save temporary is an orphan."""
 
@@ -88,14 +93,36 @@ def written_atomically(target: Path, *, replace: bool = True,
             os.replace(tmp, target)
         else:
             _rename_new(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # which file it was
+            raise type(exc)(exc.errno, f'cannot write {target}: {exc.strerror}') from exc
         raise
     finally:
         os.close(fd)
+
+
+def output_folder_problem(target: os.PathLike) -> Optional[str]:
+    """
+    Return why a file could not be made at ``target``, or None (its folder may not exist yet).
+
+    The first existing folder up its path must be a folder this process may write in: an
+    output under a regular file, or in a read-only folder or file system, was found only when
+    it was written, after the work (a review of storage faults). Root writes anywhere but on a
+    read-only file system, as ``os.access`` says.
+    """
+    path = Path(target)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f'{path}: {parent} is a file, not a directory'
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f'{path}: {parent} is not a folder this process may write in'
+    return None
 
 
 def _rename_new(tmp: str, target: Path) -> None:

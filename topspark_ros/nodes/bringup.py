@@ -123,6 +123,11 @@ def demo(argv: Optional[Sequence[str]] = None) -> int:
         parser.error('--duration-s must be positive')
     if args.packet_ms is not None and (not args.events or not args.packet_ms > 0):
         parser.error('--packet-ms needs --events and a positive value')
+    if args.plot:  # found after the whole demo otherwise (a review of storage faults)
+        from topspark_ros.core.files import output_folder_problem
+        problem = output_folder_problem(args.plot)
+        if problem:
+            parser.error(f'--plot {problem}')
     files = demo_params_files(args.events, args.params_file)
 
     import rclpy

@@ -112,3 +112,31 @@ def test_an_event_data_set_is_told_apart_by_its_windows() -> None:
     assert data_key(windows(4)) == data_key(windows(4)) != data_key(windows(5))
     # Numeric arrays keep the fingerprint the searches were seeded with before.
     assert data_key(np.arange(4, dtype=np.uint8)) == 4017369932
+
+
+def test_a_full_disk_is_an_os_error_naming_the_store_and_keeps_what_was_kept(
+        tmp_path) -> None:
+    """A measurement the disk had no room for raised sqlite3's traceback (a review)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / 's.sqlite'
+    code = '\n'.join([  # a file size limit just above the store stands for a full disk
+        'import os, resource, signal, sys',
+        'from topspark_ros.core.topspark.trials import TrialStore',
+        'store = TrialStore(sys.argv[1], {"model": "a"})',
+        'store.put("first", {"value": 1})',
+        'signal.signal(signal.SIGXFSZ, signal.SIG_IGN)',
+        'size = os.path.getsize(sys.argv[1])',
+        'resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))',
+        'try:',
+        '    store.put("second", {"value": "x" * 100_000})',
+        'except OSError as exc:',
+        '    print("OSError", exc)',
+        'print("kept", store.count())',
+    ])
+    out = subprocess.run([sys.executable, '-c', code, str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert f'OSError cannot keep measurements in {path}' in out.stdout, out.stderr
+    assert 'kept 1' in out.stdout
+    assert TrialStore(path, {'model': 'a'}).kept == 1

@@ -19,12 +19,13 @@ and deletes the file once it holds nothing.
 Light on purpose (no torch): stdlib SQLite and numpy only.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 import sqlite3
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -96,7 +97,7 @@ class TrialStore:
             self._db = sqlite3.connect(self.path, timeout=60.0)
         except (OSError, sqlite3.Error) as exc:
             self._close_lock()
-            raise ValueError(f'{self.path}: cannot keep measurements there ({exc})') from None
+            raise OSError(f'{self.path}: cannot keep measurements there ({exc})') from None
         try:
             with self._db:
                 self._db.execute('CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, '
@@ -114,6 +115,9 @@ class TrialStore:
             self.kept = self.count()
             self.others = self._db.execute('SELECT COUNT(*) FROM results WHERE context != ?',
                                            (self.context,)).fetchone()[0]
+        except sqlite3.OperationalError as exc:  # a full disk, a read-only one, a lock held
+            self.close()
+            raise OSError(f'{self.path}: cannot keep measurements there ({exc})') from None
         except sqlite3.DatabaseError as exc:
             self.close()
             raise ValueError(f'{self.path}: cannot keep measurements in it ({exc}); remove '
@@ -131,10 +135,25 @@ class TrialStore:
         return None if row is None else json.loads(row[0])
 
     def put(self, key: str, value: Any) -> None:
-        """Keep the JSON-able ``value`` under ``key`` (committed at once)."""
-        with self._db:
-            self._db.execute('INSERT OR REPLACE INTO results VALUES (?, ?, ?)',
-                             (self.context, key, _dumps(value)))
+        """
+        Keep the JSON-able ``value`` under ``key`` (committed at once).
+
+        A store that cannot take it (a full disk) raises OSError naming the file; what it
+        kept before stays.
+        """
+        with self._writing():
+            with self._db:
+                self._db.execute('INSERT OR REPLACE INTO results VALUES (?, ?, ?)',
+                                 (self.context, key, _dumps(value)))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn SQLite's errors of a write into OSError naming the file (a full disk)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise OSError(f'cannot keep measurements in {self.path} ({exc}); those kept '
+                          'before stay: the same command resumes from them') from None
 
     def pinned(self, name: str, compute: Callable[[], Any]) -> Any:
         """
@@ -144,18 +163,22 @@ class TrialStore:
         replaces when it finishes that T, are the search's incumbent; a resumed run must
         start from the values the first run started from.
         """
-        with self._db:
-            self._db.execute('INSERT OR IGNORE INTO pinned VALUES (?, ?, ?)',
-                             (self.context, name, _dumps(compute())))
+        value = _dumps(compute())
+        with self._writing():
+            with self._db:
+                self._db.execute('INSERT OR IGNORE INTO pinned VALUES (?, ?, ?)',
+                                 (self.context, name, value))
         row = self._db.execute('SELECT value FROM pinned WHERE context = ? AND key = ?',
                                (self.context, name)).fetchone()
         return json.loads(row[0])
 
     def drop(self) -> None:
         """Forget this context's measurements (``--fresh``)."""
-        with self._db:
-            for table in ('results', 'pinned'):
-                self._db.execute(f'DELETE FROM {table} WHERE context = ?', (self.context,))
+        with self._writing():
+            with self._db:
+                for table in ('results', 'pinned'):
+                    self._db.execute(f'DELETE FROM {table} WHERE context = ?',
+                                     (self.context,))
         self.kept = 0
 
     def close(self) -> None:
@@ -168,9 +191,18 @@ class TrialStore:
             os.close(self._lock)
             self._lock = None
 
-    def remove(self) -> None:
-        """Forget this context's measurements (its run finished); delete the file if empty."""
-        self.drop()
+    def remove(self) -> Optional[OSError]:
+        """
+        Forget this context's measurements (its run finished); delete the file if empty.
+
+        Return None, or the error that kept them (a full disk: SQLite needs room to delete);
+        the store is closed either way.
+        """
+        try:
+            self.drop()
+        except OSError as exc:
+            self.close()
+            return exc
         left = self._db.execute('SELECT COUNT(*) FROM results').fetchone()[0]
         self._db.close()
         if not left and _no_other_holder(self._lock):
@@ -180,6 +212,7 @@ class TrialStore:
                 except FileNotFoundError:
                     pass
         self._close_lock()
+        return None
 
 
 def _open_shared(path: Path) -> int:
