@@ -495,7 +495,7 @@ def test_a_save_path_that_cannot_hold_the_weights_is_refused_before_learning(tmp
     pipeline, values = _pipeline(FakeSession(), online_learning=True)
     for bad, why in ((str(folder), 'is a directory'), (str(tmp_path / 'new') + '/',
                                                        'is a directory'),
-                     (str(tmp_path / 'a_file' / 'w.json'), 'not a writable folder')):
+                     (str(tmp_path / 'a_file' / 'w.json'), 'is a file, not a directory')):
         values['save_path'] = bad
         assert why in pipeline.refusal(values), bad
     values['save_path'] = str(tmp_path / 'a' / 'b' / 'w.json')  # folders made on save
@@ -562,3 +562,32 @@ def test_an_active_classifier_without_input_warns() -> None:
     pipeline.drop_frame(1)  # a frame dropped while busy is input too
     assert pipeline.status('active', True)[0] == OK
     assert pipeline.status('inactive', False)[:2] == (WARN, 'inactive')
+
+
+def test_one_learner_at_a_time_saves_into_a_save_path(tmp_path) -> None:
+    """
+    Two classifiers given one save_path learnt over each other's weights, every save a success.
+
+    A review of storage faults: the file's online_frames went 1070, 900, 910, 1100, 925 as
+    the two processes saved in turn. The first to learn holds ``.<checkpoint>.lock`` until
+    cleanup; another is refused with the reason, also before it is configured.
+    """
+    import os
+
+    target = tmp_path / 'w.json'
+    first, values = _pipeline(FakeSession(), online_learning=True, save_path=str(target))
+    second, _ = _pipeline(FakeSession(), online_learning=True, save_path=str(target))
+    unconfigured, _ = _pipeline(None, online_learning=True, save_path=str(target))
+    assert first.refusal(values) is None  # configured: it holds the lock from now on
+    assert os.listdir(tmp_path) == ['.w.json.lock']
+    for other in (second, unconfigured):
+        reason = other.refusal(values)
+        assert reason is not None and f'another process learns on line into {target}' in reason
+    assert first.refusal(values) is None  # its own lock
+    first.unload()
+    assert os.listdir(tmp_path) == []  # let go, and removed
+    assert unconfigured.refusal(values) is None and os.listdir(tmp_path) == []
+    assert second.refusal(values) is None
+    assert first.refusal(dict(values, online_learning=False)) is None  # not learning
+    assert 'another process' in first.refusal(values)
+    second.unload()

@@ -140,6 +140,37 @@ def _rename_new(tmp: str, target: Path) -> None:
     os.unlink(tmp)
 
 
+def hold_lock_file(path: Path) -> Optional[int]:
+    """
+    Take an exclusive ``flock`` on the lock file ``path`` (made); return its descriptor.
+
+    None when another process holds it. The holder removes the file when it lets go
+    (:func:`release_lock_file`); a process that opened the file before that finds, once it
+    holds the lock, that the file is no longer at ``path`` and opens it anew.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
+        if not lock(fd, blocking=False):
+            os.close(fd)
+            return None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def release_lock_file(fd: int, path: Path) -> None:
+    """Remove the lock file ``path`` held on ``fd`` (:func:`hold_lock_file`), then let go."""
+    try:
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            os.unlink(path)
+    except OSError:
+        pass
+    os.close(fd)
+
+
 def lock(fd: int, blocking: bool) -> bool:
     """Take an exclusive ``flock`` on ``fd``; return False if another process holds one."""
     if fcntl is None:

@@ -32,8 +32,10 @@ from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from topspark_ros.core.checkpoint import metadata_path
 from topspark_ros.core.counters import Recent
 from topspark_ros.core.energy import EnergyModel
+from topspark_ros.core.files import hold_lock_file, output_folder_problem, release_lock_file
 from topspark_ros.core.frame_gaps import FrameGaps
 from topspark_ros.core.model import check_device
 from topspark_ros.core.session import ClassifierSession, Prediction
@@ -310,6 +312,7 @@ class ClassifierPipeline:
         # process's; a save counted it, and saved a reloaded model over what it had learnt.
         self._learnt_here = (None, 0)
         self._freed: Optional[tuple] = None  # _facts of a model free_accelerator dropped
+        self._save_hold: Optional[tuple] = None  # (fd, path) of the learnt weights' lock
 
     @property
     def learnt_here(self) -> int:
@@ -328,7 +331,8 @@ class ClassifierPipeline:
         'events') or cannot learn on line (``online_learning``); whatever opening raises.
         """
         values = self.values()
-        reason = save_path_refusal(values, self.resolve, self.node)
+        reason = save_path_refusal(values, self.resolve, self.node) \
+            or self._hold_save_path(values, keep=True)
         if reason is not None:
             raise ValueError(reason)
         session = open_session(values, self.resolve)
@@ -398,6 +402,7 @@ class ClassifierPipeline:
         on_accelerator = self.session is not None and self.values()['device'] != 'cpu'
         self.session = self.stream = None
         self._learnt_here = (None, 0)
+        self._let_go_save_path()
         if on_accelerator:
             import torch
             torch.cuda.empty_cache()
@@ -414,7 +419,47 @@ class ClassifierPipeline:
                 return str(exc)
         facts = self._freed if self.session is None else _facts(self.session.model)
         return (_learning_refusal(facts, values['online_learning'])
-                or save_path_refusal(values, self.resolve, self.node))
+                or save_path_refusal(values, self.resolve, self.node)
+                or self._hold_save_path(values, keep=self.session is not None))
+
+    def _hold_save_path(self, values: Values, keep: bool) -> Optional[str]:
+        """
+        Hold where learnt weights go, one learner at a time; return why not, or None.
+
+        With ``online_learning``, the lock file ``.<checkpoint>.lock`` beside the checkpoint
+        :func:`online_save_path` names is held from configure (or from learning switched on)
+        to cleanup: two classifiers given one ``save_path`` saved over each other's learning
+        in turn, every save succeeding (a review of storage faults). ``keep`` False: only
+        whether it could be held (nothing configured yet).
+        """
+        if not values['online_learning']:
+            return None
+        target = metadata_path(online_save_path(values, self.resolve, self.node))
+        lock_path = target.parent / f'.{target.name}.lock'
+        if self._save_hold is not None and self._save_hold[1] == lock_path:
+            return None
+        if not keep and not target.parent.is_dir():
+            return None  # nobody learns into a folder that does not exist
+        try:
+            os.makedirs(target.parent, exist_ok=True)
+            fd = hold_lock_file(lock_path)
+        except OSError as exc:
+            return f'learnt weights cannot be saved to {target}: {exc}'
+        if fd is None:
+            return (f'another process learns on line into {target} (it holds {lock_path}): '
+                    'give each classifier that learns its own save_path')
+        if not keep:
+            release_lock_file(fd, lock_path)
+            return None
+        self._let_go_save_path()
+        self._save_hold = (fd, lock_path)
+        return None
+
+    def _let_go_save_path(self) -> None:
+        """Let go of the learnt weights' lock (:meth:`_hold_save_path`)."""
+        if self._save_hold is not None:
+            release_lock_file(*self._save_hold)
+            self._save_hold = None
 
     # Timesteps ----------------------------------------------------------------------------
     def command(self, timesteps: int) -> Optional[str]:
@@ -714,12 +759,8 @@ def save_path_refusal(values: Values, resolve: Callable[[str], str],
     path = online_save_path(values, resolve, node)
     if values['save_path'].endswith(('/', os.sep)) or os.path.isdir(path):
         return f'save_path {path} is a directory: give a file name (.json)'
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        return f'learnt weights cannot be saved to {path}: {parent} is not a writable folder'
-    return None
+    problem = output_folder_problem(os.path.abspath(path))
+    return None if problem is None else f'learnt weights cannot be saved to {problem}'
 
 
 def _facts(model) -> tuple:

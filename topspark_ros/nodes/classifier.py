@@ -271,6 +271,8 @@ class ClassifierNode(LifecycleNode):
     def destroy_node(self) -> None:
         """Stop the input threads (a node destroyed while active has them), then destroy."""
         self._stop_input()
+        with self._pipeline.busy:
+            self._pipeline.unload()  # (a process going on: the learnt weights' lock freed)
         super().destroy_node()
 
     # Work ------------------------------------------------------------------------------------
