@@ -104,6 +104,7 @@ import hashlib
 import json
 import math
 import os
+from pathlib import Path
 import platform
 import shutil
 import signal
@@ -1007,8 +1008,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--quick', action='store_true',
-                   help='reduced run of a few minutes: ' + ', '.join(
-                       f'{k}={v}' for k, v in QUICK.items()))
+                   help='reduced run of a few minutes, in <work-dir>/quick; its defaults (the '
+                   'options given win): ' + ', '.join(f'{k}={v}' for k, v in QUICK.items()))
     p.add_argument('--sizes', default='100,400,900', help='excitatory neurons N, comma-separated')
     p.add_argument('--rules', default='dc,pair', help='learning rules, comma-separated')
     p.add_argument('--seeds', default='0', help='seeds, comma-separated (one row each)')
@@ -1141,15 +1142,45 @@ def check_settings(opts) -> tuple:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the report; return the exit status."""
+    """Run the report; return the exit status (130 interrupted, 1 a failed step)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # timeout, systemd: as Ctrl-C
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print('report: interrupted; the same command resumes from its cache', file=sys.stderr)
+        return 130
+    except (ConnectionError, RuntimeError) as exc:  # a step that failed, a Ray cluster
+        print(f'report: error: {exc}', file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def parse_options(argv: Optional[Sequence[str]]) -> tuple:
+    """
+    Return ``(parser, options)`` of the command line ``argv`` (None: this process's).
+
+    ``--quick``'s values are defaults: an option given wins, also one given at the full
+    default (``--quick --budget 24`` ran the quick budget of 6, its steps cached from a run
+    that asked for 6; a review).
+    """
     parser = build_parser()
-    opts = parser.parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if '--quick' in args:
+        parser.set_defaults(**QUICK)
+    opts = parser.parse_args(args)
     if opts.quick:
-        for key, value in QUICK.items():
-            if getattr(opts, key) == parser.get_default(key):
-                setattr(opts, key, value)
         opts.work_dir = os.path.join(opts.work_dir, 'quick')
     opts.plot, opts.docs = output_paths(opts)
+    return parser, opts
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
+    parser, opts = parse_options(argv)
     if opts.code:
         sys.path.insert(0, os.path.abspath(opts.code))  # copy_profile imports it here too
     try:
@@ -1191,16 +1222,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     summary = {'started': started, 'wall_s_this_run': wall, 'machine': machine,
                'load_this_run': [load_start[0], os.getloadavg()[0]],
                'settings': vars(opts), 'rows': rows, 'verdict': lines, 'table': table}
-    with open(os.path.join(opts.work_dir, 'report.json'), 'w') as f:
-        json.dump(summary, f, indent=1, sort_keys=True)
+    from topspark_ros.core.files import atomic_write  # (the topspark_ros of --code)
+
+    work = Path(opts.work_dir)  # drivers may share it: no torn file when they end together
+    atomic_write(work, None, json.dumps(summary, indent=1, sort_keys=True).encode(),
+                 work / 'report.json')
     loads = [x for r in rows for x in r['sweep_load']]
     block = (f'{table}\n\nMeasured by `benchmarks/report_topspark.py` ({settings}); machine: '
              f'{machine}; load average (1 min) around the enhanced sweeps that give the '
              f'latencies: {min(loads):.1f} to {max(loads):.1f}; table assembled {started}. '
              f'Plot: `{opts.plot}`.\n\n'
              + '\n'.join(f'- {line}' for line in lines))
-    with open(os.path.join(opts.work_dir, 'report.md'), 'w') as f:
-        f.write(block + '\n')
+    atomic_write(work, None, (block + '\n').encode(), work / 'report.md')
     if opts.docs and write_docs(opts.docs, block):
         print(f'table written into {opts.docs}', file=sys.stderr)
     print(f'plot: {opts.plot}; everything: {os.path.join(opts.work_dir, "report.json")}',

@@ -195,10 +195,15 @@ def run(args) -> dict:
     total = enhance.enhance_work(grid, args.n_val, budget=args.budget,
                                  learn_budget=args.learn_budget, learning=learn > 0,
                                  knobs=model.knobs, confirm_top=confirm_top)
-    store = _trial_store(args, output, meta['tensors']['sha256'], grid, energy_model, (
-        train.images[val_idx], train.labels[val_idx], train.images[learn_idx],
-        train.labels[learn_idx]))
-    executor = trials.Remembering(common.executor(args), store, dataclasses.asdict,
+    inner = common.executor(args)  # first: a cluster that is not there leaves no store
+    try:
+        store = _trial_store(args, output, meta['tensors']['sha256'], grid, energy_model, (
+            train.images[val_idx], train.labels[val_idx], train.images[learn_idx],
+            train.labels[learn_idx]))
+    except BaseException:
+        inner.close()
+        raise
+    executor = trials.Remembering(inner, store, dataclasses.asdict,
                                   lambda kept: enhance.Score(**kept))
     written = []  # the T whose values are in the profile
 

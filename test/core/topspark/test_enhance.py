@@ -717,3 +717,14 @@ def test_kept_measurements_of_other_settings_are_left_alone_and_fresh_drops_them
     store.write_bytes(b'not a database at all')
     assert main(command) == 2
     assert 'cannot keep measurements in it' in capsys.readouterr().err
+
+
+def test_a_ray_cluster_that_is_not_there_leaves_no_store(tmp_path, fashion_dir, tiny, capsys):
+    """The store was opened before the executor connected: an empty one was left (a review)."""
+    pytest.importorskip('ray')
+    model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
+    code = main(['enhance', '-m', str(model), '--grid', '16', '--budget', '2',
+                 '--learn-budget', '0', '--n-val', '40', '--plot', '', '--quiet',
+                 '--ray', '127.0.0.1:1'] + data_args)
+    assert code == 1 and 'no Ray cluster answers at 127.0.0.1:1' in capsys.readouterr().err
+    assert not (tmp_path / 'm.profile.trials.sqlite').exists()

@@ -592,3 +592,32 @@ def test_the_report_runs_the_method_on_event_data(report, tmp_path) -> None:
     assert row['timesteps'] in (8, 32) and set(row['val_accuracy_by_t']) == {'8', '32'}
     profile = load_profile(row['profile'])  # the enhanced profile, of the event model
     assert profile.enhancement['timesteps'][0]['timesteps'] == 8
+
+
+def test_quick_options_given_win_even_at_the_full_default(report) -> None:
+    """--quick --budget 24 ran the quick budget of 6 (24 is the full default; a review)."""
+    _, opts = report.parse_options(['--quick', '--budget', '24', '--sizes', '100,400',
+                                    '--work-dir', 'w'])
+    assert (opts.budget, opts.sizes, opts.n_eval) == (24, '100,400', report.QUICK['n_eval'])
+    assert opts.work_dir == os.path.join('w', 'quick')
+    _, full = report.parse_options(['--budget', '6'])
+    assert full.budget == 6 and full.n_eval == report.build_parser().get_default('n_eval')
+
+
+def test_an_interrupted_or_failed_driver_says_so_in_one_line(report, tmp_path, capsys,
+                                                             monkeypatch) -> None:
+    """Ctrl-C printed a 25-line traceback and no word of resuming; a failed step too."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(report, 'config_task', interrupted)
+    argv = ['--quick', '--work-dir', str(tmp_path), '--plot', '', '--docs', '']
+    assert report.main(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        'report: interrupted; the same command resumes from its cache'
+
+    def failed(*args, **kwargs):
+        raise RuntimeError('N=100 dc seed 0: train baseline failed (exit 1); its log ends: x')
+    monkeypatch.setattr(report, 'config_task', failed)
+    assert report.main(argv) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        'report: error: N=100 dc seed 0: train baseline failed')

@@ -92,10 +92,66 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         return
     host = host.strip('[]')  # [::1]:6379, an IPv6 head node
     try:
-        socket.create_connection((host or 'localhost', int(port)), timeout=timeout_s).close()
+        with socket.create_connection((host or 'localhost', int(port)),
+                                      timeout=timeout_s) as connection:
+            grpc = address.startswith('ray://') or _answers_http2(connection, timeout_s)
     except OSError as exc:
         raise ConnectionError(f'no Ray cluster answers at {address} ({exc.strerror or exc}); '
                               "start one with 'ray start --head' or use --ray auto") from None
+    if not grpc:  # ray.init waited on it for minutes (a review: an HTTP server's port)
+        raise ConnectionError(f'{address} answers, but not as a Ray head node (its port '
+                              "speaks no gRPC): give the head node's address, as 'ray start "
+                              "--head' printed it, or use --ray auto")
+
+
+HTTP2_PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+"""An HTTP/2 client's first bytes, an empty SETTINGS frame included (RFC 9113, 3.4)."""
+
+
+def _answers_http2(connection: socket.socket, timeout_s: float) -> bool:
+    """
+    Return whether the server at ``connection`` answers HTTP/2 (gRPC: a Ray head node).
+
+    A Ray head node's GCS is a gRPC server: it answers an HTTP/2 preface with a SETTINGS
+    frame (type 4, the frame header's fourth byte); an HTTP/1 server answers text, another
+    server nothing or something else.
+    """
+    connection.settimeout(timeout_s)
+    connection.sendall(HTTP2_PREFACE)
+    head = b''
+    try:
+        while len(head) < 9:
+            chunk = connection.recv(9 - len(head))
+            if not chunk:
+                break
+            head += chunk
+    except OSError:  # no answer in time, or reset
+        return False
+    return len(head) == 9 and head[3] == 4
+
+
+RAY_TOKEN_HINT = ('a cluster that ray start (Ray 2.59 and later) started wants its token: '
+                  'RAY_AUTH_MODE=token, and the token in ~/.ray/auth_token (where ray start '
+                  'wrote it on the head node), RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH')
+"""What to do when Ray refuses a driver without the cluster's token."""
+
+
+def use_ray_token() -> None:
+    """
+    Set ``RAY_AUTH_MODE=token`` (not set yet) when a Ray token is at hand, before Ray loads.
+
+    ``ray start`` turns token authentication on (Ray 2.59 and later) and writes the token to
+    ``~/.ray/auth_token``; a driver without the mode set connected for 20 s and failed ('no
+    Ray cluster'), on the cluster the README's commands start (a review). Ray reads the mode
+    when it is imported: it must be set before.
+    """
+    import os
+
+    if os.environ.get('RAY_AUTH_MODE'):
+        return
+    if os.environ.get('RAY_AUTH_TOKEN') or os.environ.get('RAY_AUTH_TOKEN_PATH') \
+            or os.path.exists(os.path.join(os.path.expanduser('~'), '.ray', 'auth_token')):
+        os.environ['RAY_AUTH_MODE'] = 'token'
 
 
 class RayExecutor:
@@ -110,6 +166,9 @@ class RayExecutor:
 
     def __init__(self, address: str = 'auto', threads: Optional[int] = None) -> None:
         """Connect to (or, for ``auto`` without a running cluster, start) a Ray cluster."""
+        use_ray_token()
+        import os
+        os.environ.setdefault('RAY_COLOR_PREFIX', '0')  # workers' lines in a log: no escapes
         ray = import_ray()
         self._ray = ray
         self._owns = False
@@ -123,7 +182,10 @@ class RayExecutor:
                     ray.init(**options)
             else:
                 check_reachable(address)
-                ray.init(address=address, **options)
+                try:
+                    ray.init(address=address, **options)
+                except ConnectionError as exc:
+                    raise ConnectionError(f'{exc} (if it runs: {RAY_TOKEN_HINT})') from None
             self._owns = True
         if threads is None:
             import torch
