@@ -147,8 +147,9 @@ def test_an_address_where_no_cluster_answers_is_an_error_at_once(small_model, fa
             except OSError:
                 listening.close()
             else:
-                listening.listen()
-                check_reachable(f'[::1]:{listening.getsockname()[1]}')
+                listening.listen()  # reached (the brackets read), and it is no Ray head node
+                with pytest.raises(ConnectionError, match='not as a Ray head node'):
+                    check_reachable(f'[::1]:{listening.getsockname()[1]}', timeout_s=1.0)
     # The command, in a process of its own (this module's cluster is initialised here).
     done = subprocess.run(
         [sys.executable, '-m', 'topspark_ros.cli', 'sweep', '-m', str(small_model), '--grid',
