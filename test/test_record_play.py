@@ -772,3 +772,66 @@ def test_the_player_starts_at_an_offset_into_the_bag(ros, tmp_path: Path) -> Non
     assert [m for _, m in listener.got['/cam/image']] == images[10:]
     with pytest.raises(ValueError, match='start_offset_s 2 s is past the end'):
         _player(context, executor, bag=str(tmp_path / 'bag'), start_offset_s=2.0)
+
+
+@pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
+def test_a_full_disk_ends_the_recording_saying_what_was_kept_and_where(tmp_path: Path,
+                                                                       storage: str) -> None:
+    """
+    ``topspark record --bag`` on a full disk: one error, and the last line tells the truth.
+
+    sqlite3 ended in a traceback (sqlite3.OperationalError) without the 'wrote N samples'
+    line, its metadata.yaml counting messages SQLite had rolled back; an MCAP bag that could
+    not be closed was said written ('wrote 64 samples to <bag>', no such bag). A review of
+    storage faults. A file size limit stands for the full disk; a camera in the process
+    hands the recorder a 2 kB image every millisecond.
+    """
+    import re
+    import sqlite3
+    import textwrap
+
+    import yaml
+    bag = tmp_path / 'run'
+    limit, count = (300_000, 0) if storage == 'sqlite3' else (100_000, 64)
+    code = textwrap.dedent(f"""
+        import itertools, resource, signal, sys, types
+        from rclpy.serialization import serialize_message
+        from sensor_msgs.msg import Image
+        from topspark_ros.core.data import recording
+        from topspark_ros.nodes import recorder
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        clock = itertools.count()  # a sqlite3 bag commits every 10 messages
+        recording.time = types.SimpleNamespace(monotonic=lambda: next(clock) / 10)
+        raw = serialize_message(Image(height=40, width=50, encoding='mono8', step=50,
+                                      data=bytes(2000)))
+        subscribe = recorder.RecorderNode._subscribe
+
+        def camera(node, type_name):
+            subscribe(node, type_name)
+            node.create_timer(0.001, lambda: node._on_message(raw))
+        recorder.RecorderNode._subscribe = camera
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+        sys.exit(recorder.run(['recorder'], overrides={{
+            'topic': 'camera', 'type': 'image', 'bag': {str(bag)!r}, 'storage': {storage!r},
+            'count': {count}}}, progress=False))
+    """)
+    run = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=60)
+    out = run.stdout
+    assert run.returncode == 1 and 'Traceback' not in out, out
+    if storage == 'sqlite3':
+        assert f'cannot write the bag {bag}: ' in out, out
+        (written, received, lost), = re.findall(
+            rf'recorder: wrote (\d+) samples to {re.escape(str(bag))} \((\d+) received, '
+            r'0 skipped, (\d+) lost when writing failed\)', out)
+        info = yaml.safe_load((bag / 'metadata.yaml').read_text())
+        with sqlite3.connect(bag / 'run.db3') as db:
+            held = db.execute('SELECT COUNT(*) FROM messages').fetchone()[0]
+        assert int(written) == held == info['rosbag2_bagfile_information']['message_count']
+        assert held > 0 and int(received) == held + int(lost) + 1  # + the one that failed
+    else:
+        data_file = tmp_path / 'run.partial' / 'run' / 'run.mcap'
+        assert 'wrote 64 samples' not in out and not bag.exists(), out
+        assert (f'recorder: the bag {bag} was not closed (File too large): its 64 samples '
+                f'are in {data_file} (64 received, 0 skipped)') in out, out
+        assert data_file.is_file()

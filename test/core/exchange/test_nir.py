@@ -1,6 +1,7 @@
 """NIR export, re-simulation and import (topspark_ros.core.exchange, `topspark export/import`)."""
 
 import json
+import os
 from pathlib import Path
 import shutil
 
@@ -383,3 +384,40 @@ def test_leak_and_layers_leave_existing_checkpoints_unchanged():
         ConvertedConfig(leak=(1.5,))
     with pytest.raises(ValueError, match='graph'):
         ConvertedConfig(arch='vgg', layers=({'synapses': []},))
+
+
+def test_a_full_disk_is_an_os_error_and_leaves_nothing(tmp_path):
+    """HDF5 writing into the file crashed on a full disk (exit 139, 42 tracebacks; a review)."""
+    import subprocess
+    import sys
+
+    target = tmp_path / 'out' / 'model.nir'
+    code = '\n'.join([  # a file size limit of 20 kB stands for a full disk
+        'import resource, signal, sys',
+        'signal.signal(signal.SIGXFSZ, signal.SIG_IGN)',
+        'import numpy as np, nir',
+        'from topspark_ros.core.exchange.nir_export import write_nir',
+        'weight = np.random.default_rng(0).normal(size=(512, 64))',
+        "graph = nir.NIRGraph(nodes={'input': nir.Input(input_type=np.array([64])),",
+        "                            'fc': nir.Linear(weight=weight),",
+        "                            'output': nir.Output(output_type=np.array([512]))},",
+        "                     edges=[('input', 'fc'), ('fc', 'output')])",
+        'resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))',
+        'try:',
+        '    write_nir(graph, sys.argv[1])',
+        'except OSError as exc:',
+        "    print('error', exc.errno, exc)",
+    ])
+    done = subprocess.run([sys.executable, '-c', code, str(target)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and 'Traceback' not in done.stderr, done.stderr[-2000:]
+    assert done.stdout.startswith('error 27 '), done.stdout  # EFBIG, an OSError
+    assert os.listdir(target.parent) == []  # no temporary left
+    # Without the limit the same graph is written whole and reads back.
+    graph = nir.NIRGraph(nodes={'input': nir.Input(input_type=np.array([3])),
+                                'fc': nir.Linear(weight=np.arange(6.0).reshape(2, 3)),
+                                'output': nir.Output(output_type=np.array([2]))},
+                         edges=[('input', 'fc'), ('fc', 'output')])
+    np.testing.assert_array_equal(_written(graph, target.parent).nodes['fc'].weight,
+                                  np.arange(6.0).reshape(2, 3))
+    assert os.listdir(target.parent) == ['model.nir']

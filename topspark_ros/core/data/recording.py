@@ -15,16 +15,22 @@ What ``topspark record`` writes (:mod:`topspark_ros.nodes.recorder`), without RO
     already serialised (CDR) messages. The bag is built in ``BAG.partial/<name>/`` and moved
     to ``BAG`` when it is closed (:meth:`BagWriter.close`, also on an exception), so ``BAG``
     exists only as a finished bag with its ``metadata.yaml``. An existing ``BAG`` or
-    ``BAG.partial`` is refused.
+    ``BAG.partial`` is refused. A storage error (a full disk) is an ``OSError`` naming the
+    bag; a sqlite3 bag whose writing failed is still closed, its ``metadata.yaml`` counting
+    the messages its database holds (SQLite rolls back what it could not write), while one
+    that cannot be closed stays in ``BAG.partial`` (:attr:`BagWriter.left_in`).
 
 :func:`png_bytes` turns an image array (``[H, W, C]`` and its channel layout, as
 :func:`topspark_ros.conversions.image.image_to_array` returns them) into a PNG file;
 :func:`compressed_suffix` names the file format of compressed image bytes.
 """
 
+import contextlib
+import errno
 import io
 import os
 from pathlib import Path
+import sqlite3
 import tempfile
 import time
 from typing import Callable, Optional, Tuple, Union
@@ -41,6 +47,8 @@ PARTIAL_SUFFIX = '.partial'
 """Suffix of the directory a bag is built in until it is closed."""
 COMMIT_EVERY_S = 1.0
 """A sqlite3 bag's messages are committed at least this often (s) while it is written."""
+SQLITE_FULL = 13
+"""SQLite's primary result code of a full disk or database."""
 
 
 def png_bytes(array: np.ndarray, layout: str) -> bytes:
@@ -184,11 +192,34 @@ class BagWriter:
         self.partial.mkdir()
         self._typestore = get_typestore(Stores.ROS2_JAZZY)
         plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
+        self.storage = storage
         self._writer = Writer(self.partial / self.path.name, version=9, storage_plugin=plugin)
-        self._writer.open()
+        try:
+            self._writer.open()
+        except (sqlite3.Error, OSError) as exc:  # a full disk: nothing of it is left
+            import shutil
+
+            shutil.rmtree(self.partial, ignore_errors=True)
+            raise self._error(exc) from exc
+        self.data_file = Path(self._writer.storage.path)
+        """The storage file being written (in ``path.partial/`` until closed)."""
         self.closed = False
         self.written = 0
+        """Messages written; after a failed write, those the bag holds (see :meth:`close`)."""
+        self.failure: Optional[str] = None
+        """Why writing or closing the bag failed (None: it did not)."""
+        self.left_in: Optional[Path] = None
+        """Where the messages lie when the bag could not be closed (else None)."""
         self._committed = time.monotonic()
+
+    def _error(self, exc: BaseException) -> OSError:
+        """Return the ``OSError`` naming the bag of a storage error ``exc`` (sqlite3 or OS)."""
+        number = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EIO
+        if isinstance(exc, sqlite3.Error):
+            code = getattr(exc, 'sqlite_errorcode', None)  # Python 3.11+
+            if code is not None and code & 0xFF == SQLITE_FULL:
+                number = errno.ENOSPC
+        return OSError(number, f'cannot write the bag {self.path}: {_reason(exc)}')
 
     def add_topic(self, topic: str, msgtype: str,
                   definition: Callable[[str], Optional[str]] = lambda name: None):
@@ -226,29 +257,116 @@ class BagWriter:
         kept none of them; a user review), so a killed recording's ``.db3`` in
         ``path.partial/`` holds all but the last second of it (``ros2 bag reindex`` makes its
         ``metadata.yaml``).
+
+        A storage error (a full disk: ``sqlite3.OperationalError``, or the ``OSError`` of an
+        MCAP file) raises ``OSError`` naming the bag, and so does every later write. A sqlite3
+        bag then keeps the messages it could commit (:meth:`close` counts them); an MCAP file
+        broken off within a chunk cannot be closed.
         """
-        self._writer.write(connection, int(timestamp_ns), data)
-        self.written += 1
-        now = time.monotonic()
-        if now - self._committed >= COMMIT_EVERY_S:
-            connection_db = getattr(self._writer.storage, 'conn', None)  # sqlite3 only
-            if connection_db is not None:
-                connection_db.commit()
-            self._committed = now
+        if self.failure is not None:
+            raise OSError(errno.EIO, f'the bag {self.path} takes no more messages: writing '
+                          f'it failed ({self.failure})')
+        try:
+            self._writer.write(connection, int(timestamp_ns), data)
+            self.written += 1
+            now = time.monotonic()
+            if now - self._committed >= COMMIT_EVERY_S:
+                connection_db = self._database()
+                if connection_db is not None:
+                    connection_db.commit()
+                self._committed = now
+        except (sqlite3.Error, OSError) as exc:
+            error = self._error(exc)
+            self.failure = _reason(exc)
+            connection_db = self._database()
+            if connection_db is not None:  # keep what SQLite still holds, if it can
+                with contextlib.suppress(sqlite3.Error):
+                    if connection_db.in_transaction:
+                        connection_db.commit()
+                with contextlib.suppress(sqlite3.Error):
+                    connection_db.rollback()
+            raise error from exc
+
+    def _database(self) -> Optional[sqlite3.Connection]:
+        """Return the open sqlite3 connection of the bag (None: MCAP, or closed)."""
+        return getattr(self._writer.storage, 'conn', None)
+
+    def _recount(self) -> None:
+        """
+        Make the counts and times the bag's metadata gives those of the messages it holds.
+
+        rosbags counts every message handed to it; SQLite rolls back those it could not write
+        (a full disk), and a ``metadata.yaml`` saying 113 messages of a database holding 57
+        misleads every reader of the bag (a review of storage faults).
+        """
+        rows = self._database().execute(
+            'SELECT topic_id, COUNT(*), MIN(timestamp), MAX(timestamp) FROM messages '
+            'GROUP BY topic_id').fetchall()
+        writer = self._writer
+        writer.counts = dict.fromkeys(writer.counts, 0)
+        writer.min_timestamp, writer.max_timestamp = 2 ** 63 - 1, 0
+        for topic_id, count, first, last in rows:
+            writer.counts[topic_id] = count
+            writer.min_timestamp = min(writer.min_timestamp, first)
+            writer.max_timestamp = max(writer.max_timestamp, last)
+        self.written = sum(count for _, count, _, _ in rows)
+
+    def _held(self) -> Optional[int]:
+        """Return how many messages the closed sqlite3 file holds (None: not known)."""
+        if self.storage != 'sqlite3':
+            return None
+        try:
+            with contextlib.closing(sqlite3.connect(f'file:{self.data_file}?mode=ro',
+                                                    uri=True)) as db:
+                return db.execute('SELECT COUNT(*) FROM messages').fetchone()[0]
+        except sqlite3.Error:
+            return None
 
     def close(self) -> Optional[Path]:
         """
         Finish the bag (index and ``metadata.yaml``), move it to ``path``; return ``path``.
 
-        A bag without messages is discarded instead (returns None).
+        A bag without messages is discarded instead (returns None). After a failed write a
+        sqlite3 bag holds the messages SQLite committed, and its metadata counts those
+        (:attr:`written` too). A bag that cannot be closed (a full disk, or an MCAP file
+        broken off by a failed write) raises ``OSError`` saying why and where its messages
+        are, and stays in ``path.partial`` (:attr:`left_in`; ``ros2 bag reindex`` makes the
+        ``metadata.yaml`` of a sqlite3 bag, ``mcap recover`` reads an MCAP file).
         """
         if self.closed:
             return self.path if self.path.exists() else None
-        if self.written == 0:
-            self.discard()
-            return None
-        self.closed = True
-        self._writer.close()
+        try:
+            if self.failure is not None and self.storage == 'sqlite3':
+                self._recount()
+            if self.written == 0:
+                self.discard()
+                return None
+            self.closed = True
+            if self.failure is not None and self.storage == 'mcap':  # broken off in a chunk
+                raise OSError(errno.EIO, f'writing it failed: {self.failure}')
+            self._writer.close()
+        except (sqlite3.Error, OSError) as exc:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                self._writer.abort()
+            self.failure = _reason(exc)
+            self.left_in = self.data_file
+            held = self._held()
+            if held == 0:  # nothing to recover: no empty bag left behind
+                self.discard()
+                self.written = 0
+                raise OSError(self._error(exc).errno,
+                              f'cannot write the bag {self.path}: {self.failure}: none of its '
+                              'messages could be kept') from exc
+            self.written = self.written if held is None else held
+            what = (f'its {held} messages are in' if held is not None else
+                    f'what was written of its {self.written} messages is in')
+            hint = (f'ros2 bag reindex {self.data_file.parent} makes its metadata.yaml'
+                    if self.storage == 'sqlite3'
+                    else 'no summary or footer: mcap recover reads it')
+            raise OSError(self._error(exc).errno,
+                          f'the bag {self.path} was not closed ({self.failure}): {what} '
+                          f'{self.data_file} ({hint})') from exc
         if self.path.exists():  # appeared while recording: keep ours where it is
             raise FileExistsError(f'{self.path} appeared while recording; the bag is in '
                                   f'{self.partial / self.path.name}')
@@ -257,13 +375,17 @@ class BagWriter:
         return self.path
 
     def discard(self) -> None:
-        """Abandon the bag: nothing of it is left (``path.partial`` removed)."""
+        """Abandon the bag: nothing of it is left (``path.partial`` removed, also unclosed)."""
         import shutil
 
-        if self.closed:
+        if self.closed and self.left_in is None:
             return
         self.closed = True
-        self._writer.abort()
+        self.left_in = None
+        try:
+            self._writer.abort()
+        except (sqlite3.Error, OSError):  # a failed write's storage: removed all the same
+            pass
         shutil.rmtree(self.partial, ignore_errors=True)
 
     def __enter__(self) -> 'BagWriter':
@@ -273,6 +395,13 @@ class BagWriter:
     def __exit__(self, *exc_info) -> None:
         """Close the bag, also after an exception (the messages written so far are kept)."""
         self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """Return what a storage error says, without the number: ``File too large``."""
+    if isinstance(exc, sqlite3.Error):
+        return f'{exc} (sqlite3)'
+    return (exc.strerror if isinstance(exc, OSError) and exc.strerror else None) or str(exc)
 
 
 def stamp_name(sec: int, nanosec: int) -> str:

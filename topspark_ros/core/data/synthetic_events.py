@@ -47,6 +47,7 @@ from topspark_ros.core.data.idx import MNIST_CLASSES
 from topspark_ros.core.events import EVENT_DTYPE
 from topspark_ros.core.events import nmnist
 from topspark_ros.core.events.dvs import background_noise, DVSEmulator, DVSParams
+from topspark_ros.core.files import fsync_dir, written_atomically
 
 GENERATOR_VERSION = 1
 """Version of the generator; bump it whenever the events it makes change."""
@@ -336,7 +337,12 @@ class EventDataset:
 
 
 def save_event_split(path: PathLike, dataset: EventDataset, *, compress: bool = True) -> None:
-    """Write ``dataset`` to ``path`` (``.npz``, the layout in the module docstring)."""
+    """
+    Write ``dataset`` to ``path`` (``.npz``, the layout in the module docstring), atomically.
+
+    The file appears whole or not at all (a failed write, a full disk, leaves nothing); an
+    existing ``path`` is replaced.
+    """
     path = Path(path)
     events = dataset.events
     if dataset.width > 256 or dataset.height > 256:
@@ -354,15 +360,19 @@ def save_event_split(path: PathLike, dataset: EventDataset, *, compress: bool = 
               'metadata': np.str_(json.dumps(metadata, sort_keys=True))}
     if dataset.digit_index is not None:
         arrays['digit_index'] = np.asarray(dataset.digit_index, dtype=np.int64)
-    tmp = path.with_name(path.name + '.tmp')
     # What np.savez_compressed writes, at deflate level 1: a quarter of level 6's time for a
     # file a few per cent larger.
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    with zipfile.ZipFile(tmp, 'w', method, compresslevel=1 if compress else None) as archive:
-        for name, array in arrays.items():
-            with archive.open(name + '.npy', 'w', force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-    os.replace(tmp, path)
+    # Through a hidden temporary of this write alone, flushed and renamed: a fixed
+    # 'train.npz.tmp' was left by a full disk, and two runs on one folder took each other's.
+    with written_atomically(path) as temporary:
+        with zipfile.ZipFile(temporary, 'w', method,
+                             compresslevel=1 if compress else None) as archive:
+            for name, array in arrays.items():
+                with archive.open(name + '.npy', 'w', force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array),
+                                              allow_pickle=False)
+    fsync_dir(path.parent)
 
 
 def read_event_split(path: PathLike) -> EventDataset:

@@ -336,7 +336,13 @@ def write_event_bag(path: PathLike, chunks: EventChunks, *, stamp_origin_ns: int
     except BaseException:  # interrupted or failed: no part of a bag under its name (a review)
         bag.discard()
         raise
-    bag.close()
+    try:
+        bag.close()
+    except OSError as exc:
+        if bag.failure is None:  # not a storage error (the bag appeared meanwhile)
+            raise
+        bag.discard()  # not closed (a full disk): nothing left either; convert again
+        raise OSError(exc.errno, f'cannot write the bag {path}: {bag.failure}') from exc
     return figures
 
 

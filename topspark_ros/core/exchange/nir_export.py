@@ -35,6 +35,7 @@ Every node and every property of the model that NIR cannot hold is reported in a
 and stored in the file (graph metadata ``topspark``, a JSON string).
 """
 
+import io
 import json
 import math
 from pathlib import Path
@@ -47,7 +48,7 @@ from topspark_ros.core.exchange.fidelity import (APPROXIMATE, FAITHFUL, Fidelity
                                                  NOT_REPRESENTABLE)
 from topspark_ros.core.exchange.nir_import import DEFAULT_LIF_DT_S
 from topspark_ros.core.exchange.nir_sim import FORMAT, FORMAT_VERSION
-from topspark_ros.core.files import written_atomically
+from topspark_ros.core.files import atomic_write, fsync_dir
 
 POOLS = ('sum', 'avg')
 
@@ -378,13 +379,19 @@ def write_nir(graph, path, *, overwrite: bool = False) -> Path:
     """
     Write ``graph`` to ``path`` with ``nir.write``; return the path.
 
-    Written to a temporary beside it and renamed, so the file appears whole or not at all;
-    an existing ``path`` is replaced only with ``overwrite`` (``FileExistsError``).
+    The HDF5 file is made in memory and its bytes written to a temporary beside ``path``,
+    then renamed, so the file appears whole or not at all; an existing ``path`` is replaced
+    only with ``overwrite`` (``FileExistsError``). A write that fails (a full disk) raises
+    ``OSError`` and leaves nothing: HDF5 writing into the file itself had crashed the process
+    there (a segmentation fault after 42 tracebacks, and a 1 MB temporary left; a review).
     """
     import nir
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with written_atomically(path, replace=overwrite, locked=False) as temporary:
-        nir.write(temporary, graph)
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)  # h5py writes into a file object as into a file
+    atomic_write(directory, f'.{path.name}.', buffer.getvalue(), path, replace=overwrite)
+    fsync_dir(directory)
     return path
