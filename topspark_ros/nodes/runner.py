@@ -50,8 +50,9 @@ from typing import Callable, Optional, Sequence
 
 import rclpy
 from rclpy.exceptions import InvalidHandle
-from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
-                             SingleThreadedExecutor)
+from rclpy.executors import (ConditionReachedException, ExternalShutdownException,
+                             MultiThreadedExecutor, ShutdownException, SingleThreadedExecutor,
+                             TimeoutException)
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.logging import get_logger
@@ -143,7 +144,54 @@ class _RebuildOnDestroyedEntity:
 
 
 class _MultiThreadedExecutor(_RebuildOnDestroyedEntity, MultiThreadedExecutor):
-    """rclpy's ``MultiThreadedExecutor`` without the destruction race (see the mixin)."""
+    """
+    rclpy's ``MultiThreadedExecutor`` without the destruction race (see the mixin) or its spin.
+
+    rclpy 7.1's ``spin_once`` hands a ready callback's task to its thread pool and returns; its
+    next wait yields the same task again as long as no pool thread has begun it
+    (``Task.executing()`` false) and hands it over again, without waiting. So the main thread
+    loops, holding the GIL, while the pool thread that would begin the task waits for the
+    GIL: a node hearing 30 messages a second took 97 % of a core, and a publisher in its
+    process sent 14 of 150 messages in 5 s (the controller and the monitor on ``multi``,
+    measured; the same with a bare rclpy node). Here the main thread hands a task over once
+    and waits (at most :attr:`BEGIN_WAIT_S`) until a pool thread has begun it; a coroutine
+    that returned from the pool unfinished (awaiting) is handed over again, as rclpy does.
+    """
+
+    BEGIN_WAIT_S = 0.5
+
+    def __init__(self, *args, **kwargs) -> None:
+        """Make the executor (rclpy's arguments)."""
+        super().__init__(*args, **kwargs)
+        self._handed = {}  # task -> (began, returned): its last hand-over to the pool
+
+    def _spin_once_impl(self, timeout_sec=None, wait_condition=lambda: False) -> None:
+        try:
+            handler, _, _ = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
+        except (ExternalShutdownException, ShutdownException, TimeoutException,
+                ConditionReachedException):
+            return
+        handed = self._handed.get(handler)
+        if handed is None or handed[1].is_set():  # new, or back from the pool unfinished
+            handed = self._handed[handler] = (threading.Event(), threading.Event())
+            self._executor.submit(self._run, handler, *handed)
+            if handler not in self._futures:
+                self._futures.append(handler)
+        handed[0].wait(self.BEGIN_WAIT_S)  # a pool thread has it (or all are busy)
+        for future in self._futures[:]:
+            if future.done():
+                self._futures.remove(future)
+                self._handed.pop(future, None)
+                future.result()  # raise any exceptions
+
+    @staticmethod
+    def _run(handler, began: threading.Event, returned: threading.Event) -> None:
+        """Run ``handler`` in a pool thread, saying when it began and returned."""
+        began.set()
+        try:
+            handler()
+        finally:
+            returned.set()
 
 
 class _SingleThreadedExecutor(_RebuildOnDestroyedEntity, SingleThreadedExecutor):
