@@ -553,6 +553,22 @@ def _die_with_parent() -> None:
         pass  # not Linux: an orphaned step is re-run (its folder emptied) on the next run
 
 
+def search_options(opts) -> List[str]:
+    """
+    Return the enhancement's search options that differ from ``topspark enhance``'s defaults.
+
+    Only those: the defaults add nothing to a step's arguments, so the steps cached before
+    these options existed stay valid.
+    """
+    from topspark_ros.core.topspark.search import DEFAULT_SAMPLER, DEFAULT_TRIAL_BATCH
+
+    sampler = getattr(opts, 'sampler', DEFAULT_SAMPLER)  # (settings made without them)
+    trial_batch = getattr(opts, 'trial_batch', DEFAULT_TRIAL_BATCH)
+    return ((['--sampler', sampler] if sampler != DEFAULT_SAMPLER else [])
+            + (['--trial-batch', str(trial_batch)] if trial_batch != DEFAULT_TRIAL_BATCH
+               else []))
+
+
 def copy_profile(source: str, folder: str) -> str:
     """Copy a profile into ``folder`` as profile.yaml, its model path made relative to it."""
     from topspark_ros.core.topspark.profile import load_profile, resolve_model_path, save_profile
@@ -596,7 +612,8 @@ def run_config(runner: Runner, opts, neurons: int, rule: str, seed: int) -> dict
                     '--budget', str(opts.budget), '--learn-budget', str(opts.learn_budget),
                     '--n-val', str(opts.n_val), '--learn-samples', str(opts.learn_samples),
                     '--confirm-samples', str(opts.confirm_samples),
-                    '-o', '{dir}/profile.yaml', '--plot', '{dir}/sensitivity.png'] + common,
+                    '-o', '{dir}/profile.yaml', '--plot', '{dir}/sensitivity.png']
+        + search_options(opts) + common,
         f'{tag}: enhance T={opts.enhance_grid}',
         prepare=lambda folder: copy_profile(plain_profile, folder), extra_key=[plain_profile])
     enhanced_profile = os.path.join(enh_dir, 'profile.yaml')
@@ -1025,6 +1042,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--enhance-grid', default='64,32,16', help='T whose parameters are enhanced')
     p.add_argument('--budget', type=int, default=24, help='enhance: inference candidates per T')
     p.add_argument('--learn-budget', type=int, default=4, help='enhance: training runs per T')
+    p.add_argument('--sampler', choices=('tpe', 'random'), default='tpe',
+                   help="enhance: how candidates are proposed (topspark enhance's --sampler)")
+    p.add_argument('--trial-batch', type=int, default=4,
+                   help="enhance: tpe's candidates proposed at once (its --trial-batch)")
     p.add_argument('--n-val', type=int, default=5000, help='enhance: validation images')
     p.add_argument('--learn-samples', type=int, default=2000,
                    help='enhance: images per short scoring run')
@@ -1118,7 +1139,8 @@ def check_settings(opts) -> tuple:
     enhance_grid = _items(opts.enhance_grid, '--enhance-grid', low=1)
     if not set(enhance_grid) <= set(grid) - {grid[0]}:
         raise ValueError('--enhance-grid must be reduced T of --grid (not the full T)')
-    for name in ('n_train', 'n_eval', 'n_val', 'budget', 'learn_samples', 'batch_size'):
+    for name in ('n_train', 'n_eval', 'n_val', 'budget', 'learn_samples', 'batch_size',
+                 'trial_batch'):
         if getattr(opts, name) < 1:
             raise ValueError(f'--{name.replace("_", "-")} must be >= 1')
     for name in ('learn_budget', 'confirm_samples', 'n_train_steps', 'tolerance_pp',

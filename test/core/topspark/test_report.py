@@ -621,3 +621,11 @@ def test_an_interrupted_or_failed_driver_says_so_in_one_line(report, tmp_path, c
     assert report.main(argv) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
         'report: error: N=100 dc seed 0: train baseline failed')
+
+
+def test_the_report_passes_the_search_options_on_and_keeps_old_keys(report) -> None:
+    """It had no --sampler: it always searched with TPE (a review); the defaults add nothing."""
+    _, opts = report.parse_options([])
+    assert report.search_options(opts) == []  # the steps cached before keep their keys
+    _, opts = report.parse_options(['--sampler', 'random', '--trial-batch', '2'])
+    assert report.search_options(opts) == ['--sampler', 'random', '--trial-batch', '2']
