@@ -526,14 +526,14 @@ class Runner:
 
 def _empty_keeping_trials(folder: str) -> None:
     """
-    Empty (or make) a step's ``folder``, keeping the ``*.trials.sqlite`` files in it.
+    Empty (or make) a step's ``folder``, keeping its ``*.trials.sqlite`` files (journals too).
 
     `topspark enhance` keeps its measurements there as it makes them and the same command
     resumes from them (``core.topspark.trials``): a killed enhancement step lost hours. They
     wait in ``<folder>.trials`` meanwhile, so a driver killed in between finds them there.
     """
-    aside = folder + '.trials'
-    for name in glob.glob(os.path.join(glob.escape(folder), '*.trials.sqlite')):
+    aside = folder + '.trials'  # with SQLite's journal: a killed commit's rollback is in it
+    for name in glob.glob(os.path.join(glob.escape(folder), '*.trials.sqlite*')):
         os.makedirs(aside, exist_ok=True)
         os.replace(name, os.path.join(aside, os.path.basename(name)))
     shutil.rmtree(folder, ignore_errors=True)
@@ -1192,7 +1192,7 @@ def parse_options(argv: Optional[Sequence[str]]) -> tuple:
     """
     parser = build_parser()
     args = list(sys.argv[1:] if argv is None else argv)
-    if '--quick' in args:
+    if parser.parse_known_args(args)[0].quick:  # (--qui too: argparse takes abbreviations)
         parser.set_defaults(**QUICK)
     opts = parser.parse_args(args)
     if opts.quick:

@@ -24,6 +24,10 @@ def spin():
         executor.spin_once(timeout_sec=30.0)
         passes[0] += 1
 threading.Thread(target=spin, daemon=True).start()
+def busy():  # another Python thread at work, as in a node: the GIL is contended
+    while True:
+        sum(range(1000))
+threading.Thread(target=busy, daemon=True).start()
 time.sleep(0.5)  # discovery
 sent, cpu, end = 0, time.process_time(), time.monotonic() + 3.0
 while time.monotonic() < end:

@@ -832,6 +832,6 @@ def test_a_full_disk_ends_the_recording_saying_what_was_kept_and_where(tmp_path:
     else:
         data_file = tmp_path / 'run.partial' / 'run' / 'run.mcap'
         assert 'wrote 64 samples' not in out and not bag.exists(), out
-        assert (f'recorder: the bag {bag} was not closed (File too large): its 64 samples '
-                f'are in {data_file} (64 received, 0 skipped)') in out, out
+        assert (f'recorder: the bag {bag} was not closed (File too large): what was written '
+                f'of its 64 samples is in {data_file} (64 received, 0 skipped)') in out, out
         assert data_file.is_file()

@@ -591,3 +591,18 @@ def test_one_learner_at_a_time_saves_into_a_save_path(tmp_path) -> None:
     assert first.refusal(dict(values, online_learning=False)) is None  # not learning
     assert 'another process' in first.refusal(values)
     second.unload()
+
+
+def test_a_failed_configure_holds_no_lock(tmp_path) -> None:
+    """A configure that failed after taking the learnt weights' lock kept it (a review)."""
+    import os
+
+    target = tmp_path / 'w.json'
+    first, values = _pipeline(None, online_learning=True, save_path=str(target),
+                              model_path=str(tmp_path / 'missing.json'))
+    with pytest.raises(Exception):
+        first.load()
+    assert os.listdir(tmp_path) == []
+    second, _ = _pipeline(FakeSession(), online_learning=True, save_path=str(target))
+    assert second.refusal(dict(values, model_path=VALUES['model_path'])) is None
+    second.unload()

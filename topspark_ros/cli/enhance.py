@@ -155,12 +155,16 @@ def run(args) -> dict:
 
     from topspark_ros.core.energy import EnergyModel
     from topspark_ros.core.plotting import plot_sensitivity
+    from topspark_ros.core.events.encode import model_takes_events
     from topspark_ros.core.topspark import enhance, records, trials
     from topspark_ros.core.topspark.profile import default_profile_path, load_profile
 
     grid = parse_grid(args.grid)
     model, meta = common.load_model(args)  # the data options not given: the model's
     common.check_data_kind(model, args)
+    if common.source(args).events and not model_takes_events(model):
+        raise UsageError(f'{args.model} was trained on frames: its parameters are enhanced on '
+                         'frame data (event data: enhance a model trained on events)')
     output = args.output or str(default_profile_path(args.model))
     if not os.path.exists(output):
         raise UsageError(f'no profile at {output}: make it first with `topspark sweep -m '

@@ -7,13 +7,13 @@ saves a checkpoint (with ``--params-from PROFILE``, at the parameters enhanced f
 ``topspark eval`` loads a checkpoint and measures accuracy and speed. ``topspark sweep``
 measures a timestep profile; ``topspark enhance`` searches parameters per T on a validation
 slice of the training split and writes them into the profile.
-With ``--dataset nmnist-synth`` every command works on event data (the synthetic N-MNIST-like
-set of :mod:`topspark_ros.core.data.synthetic_events`): models learn and are measured on event
-windows encoded as :mod:`topspark_ros.core.events.encode` says, and the checkpoint records that
-encoding (``enhance`` takes frame data only). With ``--json`` the last line of stdout is one
-JSON object with the results. Expected errors (bad paths, bad checkpoints, bad arguments)
-print one ``topspark: error: ...`` line to stderr and exit non-zero. Heavy imports (numpy,
-numba, torch) happen inside the commands so that ``topspark --help`` stays fast.
+With ``--dataset nmnist-synth`` every command works on event data (the synthetic N-MNIST-like set
+of :mod:`topspark_ros.core.data.synthetic_events`): models learn and are measured on event windows
+encoded as :mod:`topspark_ros.core.events.encode` says, and the checkpoint records that encoding
+(``enhance`` too, for a model trained on events). With ``--json`` the last line of stdout is one
+JSON object with the results. Expected errors (bad paths, bad checkpoints, bad arguments) print one
+``topspark: error: ...`` line to stderr and exit non-zero. Heavy imports (numpy, numba, torch)
+happen inside the commands so that ``topspark --help`` stays fast.
 
 This module runs a command and prints its result; the parser is in
 :mod:`~topspark_ros.cli.parser`, each command (options and ``run``) in its own module, and the

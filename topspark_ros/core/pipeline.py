@@ -335,13 +335,17 @@ class ClassifierPipeline:
             or self._hold_save_path(values, keep=True)
         if reason is not None:
             raise ValueError(reason)
-        session = open_session(values, self.resolve)
-        reason = _learning_refusal(_facts(session.model), values['online_learning'])
-        if reason is not None:
-            raise ValueError(reason)
-        if values['input_mode'] == 'events':
-            session.check_events()  # a frames-only model says why it cannot
-        _warm_up(session, values, bool(values['online_learning']))  # learning's kernels too
+        try:
+            session = open_session(values, self.resolve)
+            reason = _learning_refusal(_facts(session.model), values['online_learning'])
+            if reason is not None:
+                raise ValueError(reason)
+            if values['input_mode'] == 'events':
+                session.check_events()  # a frames-only model says why it cannot
+            _warm_up(session, values, bool(values['online_learning']))  # learning's too
+        except BaseException:  # a failed configure holds nothing (a review: the lock stayed)
+            self._let_go_save_path()
+            raise
         self.session, self.commanded, self.configure_error = session, None, ''
 
     def configure_failed(self, exc: Exception) -> str:

@@ -314,8 +314,8 @@ def _outcome(node: RecorderNode) -> str:
         return f'wrote {node.written} samples to {node.destination} ({figures})'
     bag = node.sink
     if bag.left_in is not None:
-        return (f'the bag {node.destination} was not closed ({bag.failure}): its '
-                f'{bag.written} samples are in {bag.left_in} ({figures})')
+        return (f'the bag {node.destination} was not closed ({bag.failure}): what was '
+                f'written of its {bag.written} samples is in {bag.left_in} ({figures})')
     lost = node.written - bag.written
     if lost > 0:
         figures += f', {lost} lost when writing failed'

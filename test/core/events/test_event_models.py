@@ -1,6 +1,7 @@
 """Both model families learn from and classify event windows; checkpoints keep the encoding."""
 
 import json
+from pathlib import Path
 
 from event_arrays import bars, write_bars_dataset
 import numpy as np
@@ -199,6 +200,10 @@ def test_cli_train_eval_sweep_on_events(tmp_path, capsys) -> None:
                  '', '-m', str(conv)]) == 0
     enhanced = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [row['timesteps'] for row in enhanced['enhanced']] == [1]
+    # A frames-trained model's parameters are not enhanced on events (its profile is of frames).
+    frames_model = Path(__file__).resolve().parents[3] / 'models' / 'stdp_fmnist_n400.json'
+    assert main(['enhance', *data, '--grid', '8', '-m', str(frames_model)]) == 2
+    assert 'was trained on frames' in capsys.readouterr().err
     # A frames data set with an event model is a usage error.
     assert main(['eval', '-m', str(conv), '--data-dir', str(tmp_path)]) == 2
     assert 'trained on events' in capsys.readouterr().err

@@ -543,6 +543,7 @@ def test_a_killed_enhancement_step_resumes_from_its_kept_measurements(
     folder = runner.step_dir('enhance', ['enhance'])
     os.makedirs(folder)
     (Path(folder) / 'profile.trials.sqlite').write_bytes(b'kept')
+    (Path(folder) / 'profile.trials.sqlite-journal').write_bytes(b'a killed commit')
     (Path(folder) / 'profile.yaml').write_text('half written')
     seen = []
 
@@ -556,7 +557,9 @@ def test_a_killed_enhancement_step_resumes_from_its_kept_measurements(
     monkeypatch.setattr(report.subprocess, 'run', run)
     result = runner._run(folder, ['enhance'], 'enhance', prepare=None)
     assert result['command'] == 'enhance'
-    assert seen == [['profile.trials.sqlite', 'stderr.log']] * 2
+    assert seen[0] == ['profile.trials.sqlite', 'profile.trials.sqlite-journal', 'stderr.log']
+    assert (Path(folder) / 'profile.trials.sqlite-journal').read_bytes() == b'a killed commit'
+    assert len(seen) == 2
     assert (Path(folder) / 'profile.trials.sqlite').read_bytes() == b'kept, and more'
     assert not os.path.exists(folder + '.trials')
     # A driver killed while they were set aside finds them there.
@@ -564,7 +567,7 @@ def test_a_killed_enhancement_step_resumes_from_its_kept_measurements(
     os.makedirs(folder + '.trials')
     os.replace(str(tmp_path / 'aside'), os.path.join(folder + '.trials', 'p.trials.sqlite'))
     report._empty_keeping_trials(folder)
-    assert os.listdir(folder) == ['p.trials.sqlite']
+    assert sorted(os.listdir(folder)) == ['p.trials.sqlite', 'profile.trials.sqlite-journal']
 
 
 def test_the_report_runs_the_method_on_event_data(report, tmp_path) -> None:
@@ -600,6 +603,8 @@ def test_quick_options_given_win_even_at_the_full_default(report) -> None:
                                     '--work-dir', 'w'])
     assert (opts.budget, opts.sizes, opts.n_eval) == (24, '100,400', report.QUICK['n_eval'])
     assert opts.work_dir == os.path.join('w', 'quick')
+    _, short = report.parse_options(['--qui'])  # an abbreviation: argparse takes it
+    assert short.quick and short.budget == report.QUICK['budget'] and short.docs == ''
     _, full = report.parse_options(['--budget', '6'])
     assert full.budget == 6 and full.n_eval == report.build_parser().get_default('n_eval')
 

@@ -94,7 +94,8 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     try:
         with socket.create_connection((host or 'localhost', int(port)),
                                       timeout=timeout_s) as connection:
-            grpc = address.startswith('ray://') or _answers_http2(connection, timeout_s)
+            grpc = (address.startswith('ray://') or _tls()
+                    or _answers_http2(connection, timeout_s))
     except OSError as exc:
         raise ConnectionError(f'no Ray cluster answers at {address} ({exc.strerror or exc}); '
                               "start one with 'ray start --head' or use --ray auto") from None
@@ -102,6 +103,13 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise ConnectionError(f'{address} answers, but not as a Ray head node (its port '
                               "speaks no gRPC): give the head node's address, as 'ray start "
                               "--head' printed it, or use --ray auto")
+
+
+def _tls() -> bool:
+    """Return whether Ray talks TLS here (``RAY_USE_TLS``): no plain HTTP/2 to probe with."""
+    import os
+
+    return os.environ.get('RAY_USE_TLS', '0').lower() not in ('', '0', 'false')
 
 
 HTTP2_PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
@@ -146,9 +154,10 @@ def use_ray_token() -> None:
     when it is imported: it must be set before.
     """
     import os
+    import sys
 
-    if os.environ.get('RAY_AUTH_MODE'):
-        return
+    if os.environ.get('RAY_AUTH_MODE') or 'ray' in sys.modules:
+        return  # (loaded: it read the mode; set now, only the processes it starts would)
     if os.environ.get('RAY_AUTH_TOKEN') or os.environ.get('RAY_AUTH_TOKEN_PATH') \
             or os.path.exists(os.path.join(os.path.expanduser('~'), '.ray', 'auth_token')):
         os.environ['RAY_AUTH_MODE'] = 'token'

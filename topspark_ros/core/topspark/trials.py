@@ -226,7 +226,10 @@ def _open_shared(path: Path) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         if fcntl is None:
             return fd
-        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except OSError:  # a file system without locks (some network ones): the file is kept
+            return fd
         try:
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 return fd
