@@ -73,10 +73,13 @@ def ros():
     later test's ``wait_for_service`` cannot find a node of this one.
     """
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+
+    from topspark_ros.nodes.runner import make_executor
     context = rclpy.Context()
     rclpy.init(context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    # The nodes' own multi-threaded executor (rclpy's spins between a task handed to its pool
+    # and its start: a test publishing 560 messages one at a time took minutes).
+    executor = make_executor('multi', threads=4, context=context)
 
     def spin_until(predicate, timeout_s: float = 30.0) -> bool:
         end = time.monotonic() + timeout_s
@@ -89,6 +92,17 @@ def ros():
     yield context, executor, spin_until
     from ros_graph import leave_graph
     leave_graph(executor, context)
+
+
+@pytest.fixture(autouse=True)
+def _own_ros_home(tmp_path_factory, monkeypatch) -> None:
+    """
+    Give each test a ``ROS_HOME`` of its own (not ``~/.ros``).
+
+    Learnt weights saved by default go there, with the lock a classifier learning on line
+    holds: a node another test left behind held the default path's lock.
+    """
+    monkeypatch.setenv('ROS_HOME', str(tmp_path_factory.mktemp('ros_home')))
 
 
 @pytest.fixture(scope='session')

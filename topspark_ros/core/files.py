@@ -144,15 +144,33 @@ def hold_lock_file(path: Path) -> Optional[int]:
     """
     Take an exclusive ``flock`` on the lock file ``path`` (made); return its descriptor.
 
-    None when another process holds it. The holder removes the file when it lets go
+    None when another process holds it (see :func:`open_locked`).
+    """
+    return open_locked(path, shared=False, blocking=False)
+
+
+def open_locked(path: Path, *, shared: bool, blocking: bool) -> Optional[int]:
+    """
+    Open the file ``path`` (made if missing) under a ``flock``; return its descriptor.
+
+    ``shared``: a shared lock, else an exclusive one; ``blocking`` False: None when another
+    process holds a lock that excludes it. A holder may remove the file when it lets go
     (:func:`release_lock_file`); a process that opened the file before that finds, once it
-    holds the lock, that the file is no longer at ``path`` and opens it anew.
+    holds the lock, that the file is no longer at ``path`` and opens it anew. On a file system
+    without locks (some network ones) the file is opened unlocked.
     """
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~umask())
-        if not lock(fd, blocking=False):
+        if fcntl is None:
+            return fd
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+                        | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
             os.close(fd)
             return None
+        except OSError:  # no locks here
+            return fd
         try:
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 return fd

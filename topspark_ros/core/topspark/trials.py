@@ -29,6 +29,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
+from topspark_ros.core.files import open_locked
+
 try:
     import fcntl
 except ImportError:  # not POSIX: no locks; a finished run leaves the file
@@ -93,7 +95,7 @@ class TrialStore:
         self.context = hashlib.sha256(_dumps(dict(context)).encode()).hexdigest()
         self._lock = None
         try:
-            self._lock = _open_shared(self.path)
+            self._lock = open_locked(self.path, shared=True, blocking=True)
             self._db = sqlite3.connect(self.path, timeout=60.0)
         except (OSError, sqlite3.Error) as exc:
             self._close_lock()
@@ -213,29 +215,6 @@ class TrialStore:
                     pass
         self._close_lock()
         return None
-
-
-def _open_shared(path: Path) -> int:
-    """
-    Open ``path`` (made if missing) under a shared ``flock``; return the descriptor.
-
-    Another run may delete the file between the open and the lock (:meth:`TrialStore.remove`):
-    then the descriptor is a deleted file's, and the file is opened (made) again.
-    """
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        if fcntl is None:
-            return fd
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        except OSError:  # a file system without locks (some network ones): the file is kept
-            return fd
-        try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)
 
 
 def _no_other_holder(fd: Optional[int]) -> bool:
