@@ -29,6 +29,19 @@ def _monitor(context, executor, **overrides):
     return node
 
 
+def _active_controller(context, executor, profile):
+    """Return a timestep controller of ``profile``, configured and active, on ``executor``."""
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    controller = TimestepControllerNode(context=context, parameter_overrides=[
+        Parameter('profile_path', value=str(profile))])
+    executor.add_node(controller)
+    controller.trigger_configure()
+    controller.trigger_activate()
+    return controller
+
+
 def _probe(context, executor):
     """Return a node that publishes classifications and records estimates and statuses."""
     from diagnostic_msgs.msg import DiagnosticArray
@@ -343,13 +356,11 @@ def test_several_classifiers_on_one_topic_are_told_apart(ros, monkeypatch) -> No
     """
     from builtin_interfaces.msg import Time
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-    from rclpy.parameter import Parameter
     from std_msgs.msg import Header
 
     from topspark_ros.core import sources
     from topspark_ros.core.topspark.profile import load_profile
     from topspark_ros.msg import Classification
-    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
     context, executor, spin_until = ros
     # No source goes quiet while this test sends slowly on a loaded machine (quiet sources:
     # test/core/test_sources.py).
@@ -357,11 +368,7 @@ def test_several_classifiers_on_one_topic_are_told_apart(ros, monkeypatch) -> No
     profile = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
     sha = load_profile(profile).model_sha256
     monitor = _monitor(context, executor, profile_path=str(profile))
-    controller = TimestepControllerNode(context=context, parameter_overrides=[
-        Parameter('profile_path', value=str(profile))])
-    executor.add_node(controller)
-    controller.trigger_configure()
-    controller.trigger_activate()
+    controller = _active_controller(context, executor, profile)
     probe = _probe(context, executor)
     controls = []
     probe.create_subscription(DiagnosticArray, '/diagnostics', lambda m: controls.extend(
@@ -422,22 +429,16 @@ def test_two_classifiers_at_different_t_are_both_measured(ros, monkeypatch) -> N
     no latency was ever measured (a review).
     """
     from builtin_interfaces.msg import Time
-    from rclpy.parameter import Parameter
     from std_msgs.msg import Header
 
     from topspark_ros.core import sources
     from topspark_ros.core.topspark.profile import load_profile
     from topspark_ros.msg import Classification
-    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
     context, executor, spin_until = ros
     monkeypatch.setattr(sources, 'SOURCE_QUIET_S', 600.0)
     profile = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
     sha = load_profile(profile).model_sha256
-    controller = TimestepControllerNode(context=context, parameter_overrides=[
-        Parameter('profile_path', value=str(profile))])
-    executor.add_node(controller)
-    controller.trigger_configure()
-    controller.trigger_activate()
+    controller = _active_controller(context, executor, profile)
     probe = _probe(context, executor)
     assert spin_until(lambda: probe.results.get_subscription_count() >= 1)
     heard = []
