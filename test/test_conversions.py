@@ -394,7 +394,7 @@ def test_compressed_truncated_and_huge_are_refused() -> None:
         compressed_to_array(_compressed(_encoded(rgb, 'PNG')), max_pixels=32 * 31)
 
 
-def _prediction(scores: list, class_id: int, class_name: str = ''):
+def _prediction(scores: list, class_id: int, class_name: str = '', calibrated=None):
     from topspark_ros.core.energy import OpCounts
     from topspark_ros.core.session import Prediction
     scores = np.asarray(scores, np.float32)
@@ -403,7 +403,7 @@ def _prediction(scores: list, class_id: int, class_name: str = ''):
                       confidence=float(scores[class_id]) / total if total > 0 else 0.0,
                       scores=scores, timesteps_used=8, timestep_budget=8, early_exit=False,
                       spike_count=3, ops=OpCounts(), latency_ms=1.0, energy_j=1e-6,
-                      energy_preset='cmos45_fp32')
+                      energy_preset='cmos45_fp32', calibrated_score=calibrated)
 
 
 def test_prediction_as_vision_msgs_classification() -> None:
@@ -425,6 +425,34 @@ def test_prediction_as_vision_msgs_classification() -> None:
     assert msg.results[0].score == pytest.approx(prediction.confidence)
     silent = prediction_to_vision_msg(_prediction([0.0] * 4, 0), header)
     assert list(silent.results) == []  # no spike, no evidence: no hypothesis
+
+
+def test_a_calibrated_score_leads_and_the_others_stay_in_order_below_it() -> None:
+    """
+    With the profile's probability of being right, the best class scores it.
+
+    The others keep their proportions, scaled to sum to at most 1 - p and to stay below p (a
+    plain rescale to 1 - p put a second class above a low p, which consumers would take).
+    """
+    from std_msgs.msg import Header
+
+    from topspark_ros.conversions.results import prediction_to_vision_msg
+    header = Header(frame_id='camera')
+
+    def scored(scores, class_id, p):
+        msg = prediction_to_vision_msg(_prediction(scores, class_id, calibrated=p), header)
+        return [(h.class_id, h.score) for h in msg.results]
+
+    # shares 0.6 / 0.3 / 0.1, p 0.8: the others share 0.2 as 2:1
+    assert scored([1.0, 6.0, 0.0, 3.0], 1, 0.8) == [
+        ('1', pytest.approx(0.8)), ('3', pytest.approx(0.2 * 0.75)),
+        ('0', pytest.approx(0.2 * 0.25))]
+    # shares 0.4 / 0.35 / 0.25, p 0.3: 0.7 / 0.6 would lift class 2 to 0.41; scaled by p / 0.4
+    assert scored([0.0, 0.0, 4.0, 3.5, 2.5], 2, 0.3) == [
+        ('2', pytest.approx(0.3)), ('3', pytest.approx(0.35 * 0.75)),
+        ('4', pytest.approx(0.25 * 0.75))]
+    assert scored([0.0, 5.0, 0.0], 1, 0.84) == [('1', pytest.approx(0.84))]  # one class
+    assert scored([0.0] * 3, 0, None) == []
 
 
 def test_classification_built_as_bytes_is_the_message() -> None:

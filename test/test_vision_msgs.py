@@ -153,6 +153,64 @@ def test_classifier_publishes_vision_classification_and_latched_label_info(ros) 
         assert not _ours(node, topic), topic
 
 
+def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_path) -> None:
+    """
+    A profile that measured the results by confidence at T: vision_msgs scores are calibrated.
+
+    The best class's score is the accuracy of the results of its confidence at that T (here
+    hand-made bins, written into a copy of the shipped profile); ``Classification.confidence``
+    stays the share of the evidence.
+    """
+    import dataclasses
+
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Classification as VisionClassification
+
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
+    from topspark_ros.msg import Classification
+    shipped = load_profile(MODEL.with_name('stdp_fmnist_n400.profile.yaml'))
+    bins = ((0.0, 50, 20), (0.6, 50, 35), (1.0, 900, 600))
+    profile = dataclasses.replace(shipped, model_path=str(MODEL), entries=tuple(
+        dataclasses.replace(e, confidence_bins=bins if e.timesteps == 64 else None)
+        for e in shipped.entries))
+    path = save_profile(profile, tmp_path / 'calibrated.profile.yaml')
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, default_timesteps=64, profile_path=str(path))
+    probe = Node('probe', context=context)
+    executor.add_node(probe)
+    images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
+    ours, standard = [], []
+    probe.create_subscription(Classification, 'classification', ours.append, 10)
+    probe.create_subscription(VisionClassification, 'vision_classification', standard.append,
+                              10)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    frames = [array_to_image(_fashion(i), 'mono8') for i in range(6)]
+    for k, frame in enumerate(frames):
+        frame.header.stamp.sec = k
+
+    def paired() -> list:
+        by_stamp = {m.header.stamp.sec: m for m in ours if m.class_id >= 0}
+        return [(by_stamp[v.header.stamp.sec], v) for v in standard
+                if v.results and v.header.stamp.sec in by_stamp]
+
+    sent = iter(frames * 20)
+    assert spin_until(lambda: len(paired()) >= 3 or images.publish(next(sent)))
+    for result, vision in paired():
+        assert result.timestep_budget == 64
+        expected = profile.entry(64).calibrated(result.confidence)
+        assert vision.results[0].score == pytest.approx(expected, rel=1e-6)
+        assert vision.results[0].score != pytest.approx(result.confidence)
+        scores = [h.score for h in vision.results]
+        assert scores == sorted(scores, reverse=True) and sum(scores) <= 1.0 + 1e-6
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+
+
 def test_vision_results_are_built_only_while_subscribed(ros, monkeypatch) -> None:
     """No vision_msgs subscriber: no vision_msgs result is built; one joins: they come."""
     from rclpy.lifecycle import TransitionCallbackReturn

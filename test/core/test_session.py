@@ -39,6 +39,9 @@ def _window(n: int, seed: int) -> np.ndarray:
 class CountingProfile:
     """A profile stand-in: ``theta_scale`` enhanced at T=16 only; counts look-ups."""
 
+    agreement_based = False
+    entries = ()
+
     def __init__(self, theta_scale: float) -> None:
         self.theta_scale = theta_scale
         self.calls = []
@@ -197,6 +200,51 @@ def test_warming_up_for_events_compiles_every_decoder_kernel(tmp_path) -> None:
                           timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split('\n') == [''], f'kernels the warm-up left out:\n{done.stdout}'
+
+
+def test_results_are_scored_by_the_profile_when_it_measured_them(fashion_test) -> None:
+    """
+    ``calibrated_score``: the accuracy the sweep measured at this T for this confidence.
+
+    Only where the profile's figures describe the result: the T measured, no early-exit rule,
+    a class, labels (not agreement), the profile's own weights (not learnt on line since).
+    """
+    import dataclasses
+    import pathlib
+
+    from topspark_ros.core.topspark.early_exit import EarlyExit
+    from topspark_ros.core.topspark.profile import load_profile
+    models = pathlib.Path(__file__).resolve().parents[2] / 'models'
+    plain = load_profile(models / 'stdp_fmnist_n400.profile.yaml')
+    bins = ((0.0, 40, 10), (0.5, 60, 30), (0.9, 100, 80), (1.0, 800, 700))
+    profile = dataclasses.replace(plain, entries=tuple(
+        dataclasses.replace(e, confidence_bins=bins) if e.timesteps == 32
+        else dataclasses.replace(e, confidence_bins=None) for e in plain.entries))
+    session = ClassifierSession.from_checkpoint(str(models / 'stdp_fmnist_n400.json'),
+                                                profile=profile)
+    images = fashion_test.images[:40]
+    results = [session.classify(image, 'mono', 32) for image in images]
+    classed = [r for r in results if r.class_id >= 0]
+    assert len(classed) >= 30
+    for result in classed:
+        share = result.scores.max() / result.scores.sum()
+        assert result.calibrated_score == pytest.approx(profile.entry(32).calibrated(share))
+    assert {round(r.calibrated_score, 6) for r in classed} >= {
+        round((700 + 2 * 0.82) / 802, 6)}  # most have one class's evidence only
+    assert all(r.calibrated_score is None for r in results if r.class_id < 0)
+    image = images[0]
+    assert session.classify(image, 'mono', 64).calibrated_score is None  # no bins at T=64
+    assert session.classify(image, 'mono', 33).calibrated_score is None  # T not profiled
+    assert session.classify(image, 'mono', 32, early_exit=EarlyExit(3.0, 8)) \
+        .calibrated_score is None
+    assert all(r.calibrated_score is not None for r in session.classify_frames(
+        images[:8], 'mono', 32) if r.class_id >= 0)
+    session.profile = dataclasses.replace(profile, reference_timesteps=350)  # agreement
+    assert session.classify(image, 'mono', 32).calibrated_score is None
+    session.profile = profile
+    assert session.classify(image, 'mono', 32).calibrated_score is not None
+    session.learn(image, 'mono', 32)  # the weights are no longer those the profile measured
+    assert session.classify(image, 'mono', 32).calibrated_score is None
 
 
 def test_a_session_saves_its_class_names_with_the_weights(model, tmp_path) -> None:

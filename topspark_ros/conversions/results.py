@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from topspark_ros.conversions.cdr import cdr_header, CdrHeader, header_msg
+from topspark_ros.core.topspark.calibration import evidence_shares
 
 # vision_msgs/VisionClass.class_id is a uint16 whose largest value means "UNLABELED".
 MAX_VISION_CLASSES = 65535
@@ -294,23 +295,34 @@ def prediction_to_vision_msg(prediction, header, vision=None):
     ``header`` is copied from the input. One ``ObjectHypothesis`` per class with evidence, best
     first (ties in class order): ``class_id`` is the class's index as a string, the id a
     consumer looks up in the ``LabelInfo`` of :func:`label_info_msg` (vision_msgs' rule; the
-    class name there made that lookup fail), ``score`` its share of the evidence,
-    ``s_i / sum_j s_j`` over the class scores clipped at 0 (NaN as 0), in [0, 1] and summing to
-    1, so the first score is the prediction's ``confidence``. Classes without evidence are left out
-    (vision_msgs lists only nonzero probabilities): an input with no output spike gives no
-    hypothesis.
+    class name there made that lookup fail). ``score``:
+
+    - with a ``calibrated_score`` (a profile that measured the results by confidence at this
+      T), the best class's is that probability of being right; the others keep their
+      proportions to one another, scaled so that they stay below it and all sum to at most 1;
+    - else each class's share of the evidence, ``s_i / sum_j s_j`` over the class scores
+      clipped at 0 (NaN as 0), in [0, 1] and summing to 1, so the first score is the
+      prediction's ``confidence``.
+
+    Classes without evidence are left out (vision_msgs lists only nonzero probabilities): an
+    input with no output spike gives no hypothesis.
     ``vision``: the ``vision_msgs.msg`` module (default: :func:`vision_msgs_types`).
     """
     vision = vision or vision_msgs_types()
-    evidence = np.clip(np.nan_to_num(np.asarray(prediction.scores, np.float64), nan=0.0,
-                                     posinf=0.0), 0.0, None)
-    total = float(evidence.sum())
+    shares = evidence_shares(prediction.scores)
     msg = vision.Classification()
     msg.header = header
-    if total > 0.0:
-        shares = evidence / total
+    if shares.size and shares.max() > 0.0:
         order = np.argsort(-shares, kind='stable')
-        msg.results = [vision.ObjectHypothesis(class_id=str(i), score=float(shares[i]))
+        scores = shares
+        calibrated = getattr(prediction, 'calibrated_score', None)
+        if calibrated is not None:
+            best = float(shares[order[0]])
+            rest = 1.0 - best
+            scale = min((1.0 - calibrated) / rest if rest > 0.0 else 0.0, calibrated / best)
+            scores = shares * scale
+            scores[order[0]] = calibrated
+        msg.results = [vision.ObjectHypothesis(class_id=str(i), score=float(scores[i]))
                        for i in order if shares[i] > 0.0]
     return msg
 

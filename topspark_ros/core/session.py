@@ -30,6 +30,7 @@ from topspark_ros.core.checkpoint import load_checkpoint, save_checkpoint
 from topspark_ros.core.energy import EnergyModel, OpCounts
 from topspark_ros.core.model import check_timesteps
 from topspark_ros.core.preprocess import Preprocessor
+from topspark_ros.core.topspark.calibration import evidence_shares
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,13 @@ class Prediction:
         estimated compute energy (J) under ``energy_preset``.
     energy_preset
         the hardware preset of ``energy_j``.
+    calibrated_score
+        the probability that ``class_id`` is right, from the results of the same confidence
+        the profile's sweep measured at this ``T``
+        (:meth:`~topspark_ros.core.topspark.profile.ProfileEntry.calibrated`); None when that
+        is not known: no class, no profile or no ``confidence_bins`` at this ``T``, an
+        agreement-based profile, an early-exit rule, or weights that are not the profile's
+        (learnt on line since).
 
     """
 
@@ -78,6 +86,7 @@ class Prediction:
     latency_ms: float
     energy_j: float
     energy_preset: str
+    calibrated_score: Optional[float] = None
 
 
 class ClassifierSession:
@@ -127,6 +136,7 @@ class ClassifierSession:
         self.source_sha256: Optional[str] = None
         """SHA-256 of the checkpoint the model was loaded from (:meth:`from_checkpoint`)."""
         self._saved: set = set()  # SHA-256 of the checkpoints this session wrote
+        self._learnt = False  # the weights changed here: the profile no longer measured them
 
     @classmethod
     def from_checkpoint(cls, path: str, *, device: str = 'cpu', class_names: Sequence[str] = (),
@@ -208,6 +218,22 @@ class ClassifierSession:
     def profile(self, profile) -> None:
         self._profile = profile
         self._params = {}  # T -> enhanced parameters, resolved again from the new profile
+        self._bins = {}  # T -> the profile's entry at T when it has confidence_bins, or None
+
+    def _calibrated(self, scores: np.ndarray, timesteps: int) -> Optional[float]:
+        """Return the calibrated score of a result with ``scores`` at ``timesteps``, or None."""
+        profile = self._profile
+        if profile is None or self._learnt or profile.agreement_based or (
+                self.source_sha256 is not None and self.source_sha256 != profile.model_sha256):
+            return None
+        if timesteps not in self._bins:
+            entry = next((e for e in profile.entries if e.timesteps == timesteps), None)
+            self._bins[timesteps] = entry if entry is not None \
+                and entry.confidence_bins is not None else None
+        entry = self._bins[timesteps]
+        if entry is None:
+            return None
+        return entry.calibrated(float(evidence_shares(scores).max()))
 
     def params_for(self, timesteps: int):
         """
@@ -238,7 +264,7 @@ class ClassifierSession:
         result = self.model.infer(x, timesteps=timesteps, params=self.params_for(timesteps),
                                   early_exit=early_exit)
         latency_ms = (time.perf_counter() - start) * 1e3
-        return self._prediction(result, 0, timesteps, latency_ms)
+        return self._prediction(result, 0, timesteps, latency_ms, early_exit)
 
     def classify_frames(self, frames: Sequence[np.ndarray], layout: str, timesteps: int, *,
                         early_exit=None, batch_size: int = 256) -> List[Prediction]:
@@ -270,7 +296,7 @@ class ClassifierSession:
             result = self.model.infer(x, timesteps=timesteps, params=params,
                                       early_exit=early_exit)
             latency_ms = (time.perf_counter() - start) * 1e3 / len(part)
-            predictions += [self._prediction(result, i, timesteps, latency_ms)
+            predictions += [self._prediction(result, i, timesteps, latency_ms, early_exit)
                             for i in range(len(part))]
         return predictions
 
@@ -318,7 +344,8 @@ class ClassifierSession:
                               timesteps=int(timesteps), roi=roi,
                               params=self.params_for(timesteps), early_exit=early_exit)
         latency_ms = (time.perf_counter() - start) * 1e3 / max(len(windows), 1)
-        return [self._prediction(result, i, timesteps, latency_ms) for i in range(len(windows))]
+        return [self._prediction(result, i, timesteps, latency_ms, early_exit)
+                for i in range(len(windows))]
 
     def learn_events(self, windows: Sequence[np.ndarray], sensor_size: Tuple[int, int],
                      timesteps: int, *, roi: Optional[tuple] = None) -> List[OpCounts]:
@@ -330,6 +357,7 @@ class ClassifierSession:
         check_timesteps(timesteps)
         from topspark_ros.core.events.encode import EventModel
         windows = _window_list(windows)
+        self._learnt = self._learnt or bool(windows)
         result = EventModel(self.model, tuple(sensor_size), roi=roi).learn(
             windows, timesteps=int(timesteps), params=self.params_for(timesteps))
         return [result.ops.energy_ops(i) for i in range(len(windows))]
@@ -369,8 +397,9 @@ class ClassifierSession:
             from topspark_ros.core.events.encode import EventModel
             EventModel(copy.deepcopy(self.model), (width, height)).learn([window], timesteps=2)
 
-    def _prediction(self, result, index: int, timesteps: int, latency_ms: float) -> Prediction:
-        """Return the :class:`Prediction` of row ``index`` of a model result."""
+    def _prediction(self, result, index: int, timesteps: int, latency_ms: float,
+                    early_exit) -> Prediction:
+        """Return the :class:`Prediction` of row ``index`` of a result (``early_exit``: rule)."""
         scores = np.asarray(result.scores[index], np.float32)
         total = float(scores.sum())
         if total > 0.0:
@@ -388,7 +417,9 @@ class ClassifierSession:
             timestep_budget=int(timesteps), early_exit=used < timesteps,
             spike_count=int(result.spike_count[index]), ops=ops, latency_ms=latency_ms,
             energy_j=self.energy_model.estimate(ops).compute_j,
-            energy_preset=self.energy_model.preset.name)
+            energy_preset=self.energy_model.preset.name,
+            calibrated_score=None if class_id < 0 or early_exit is not None
+            else self._calibrated(scores, int(timesteps)))
 
     def learn(self, frame: np.ndarray, layout: str, timesteps: int) -> OpCounts:
         """
@@ -399,6 +430,7 @@ class ClassifierSession:
         (``plasticity_updates``, see :class:`~topspark_ros.core.stdp.EngineCounts`).
         """
         x = self.preprocessor(frame, layout)[None]
+        self._learnt = True
         result = self.model.learn(x, timesteps=timesteps, params=self.params_for(timesteps))
         return result.ops.energy_ops(0)
 

@@ -8,6 +8,8 @@ default):
 
     predicted       x % 3 when x < gain * T, else (x + 1) % 3      (labels: x % 3)
     evidence        [x, T] per input
+    scores          [3] per input: 2 for the predicted class, x % 2 for the next one (so the
+                    predicted class's share is 1 for an even x, 2/3 for an odd one)
     spike_count     T + x
     timesteps_used  T, or min(T, max(min_steps, x)) with early exit
     ops per input   accumulates 2 T (x + 1), neuron_updates T     (totals: ints)
@@ -64,6 +66,7 @@ class Result:
     spike_count: np.ndarray
     timesteps_used: np.ndarray
     ops: Ops
+    scores: np.ndarray
 
     def energy_ops(self, index: int) -> OpCounts:
         """Return input ``index``'s counts."""
@@ -109,9 +112,12 @@ class FakeModel:
         if early_exit is not None:
             used = np.minimum(t, np.maximum(early_exit.min_steps, x))
         zeros = np.zeros(len(x), np.int64)
+        scores = np.zeros((len(x), 3))
+        scores[np.arange(len(x)), predicted] = 2.0
+        scores[np.arange(len(x)), (predicted + 1) % 3] = x % 2
         return Result(evidence=np.stack([x, np.full(len(x), t)], axis=1),
                       predicted=predicted, spike_count=t + x, timesteps_used=used,
-                      ops=Ops(2 * t * (x + 1), np.full(len(x), t), zeros))
+                      ops=Ops(2 * t * (x + 1), np.full(len(x), t), zeros), scores=scores)
 
     def learn(self, inputs, *, timesteps: int, params=None, seed=None):
         """Count the inputs; return ``T`` plasticity updates per input."""

@@ -185,7 +185,11 @@ def test_enhance_and_profile_record(data, tiny):
     enhanced = records.apply_to_profile(profile, dataclasses.replace(result, timesteps=(
         dataclasses.replace(item, params={'theta_scale': 0.5}),)), record)
     assert enhanced.params_for(16) == {'theta_scale': 0.5} and enhanced.params_for(32) is None
-    for before, after in zip(profile.entries, enhanced.entries):  # measurements kept
+    for before, after in zip(profile.entries, enhanced.entries):  # measurements kept,
+        assert before.confidence_bins is not None
+        if before.timesteps == 16:  # but not the results by confidence at the old values
+            assert after.confidence_bins is None
+            after = dataclasses.replace(after, confidence_bins=before.confidence_bins)
         assert dataclasses.replace(after, params=before.params) == before
     assert enhanced.enhancement['timesteps'][0]['timesteps'] == 16
     assert enhanced.enhancement['measured_with_params'] is False

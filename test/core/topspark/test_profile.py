@@ -123,7 +123,23 @@ def _broken(mutate):
 SCHEMA_ERRORS = [
     ('missing top key', lambda d: d.pop('dataset'), r'dataset: missing'),
     ('unknown top key', lambda d: d.update(extra=1), r'extra: unknown key'),
-    ('wrong version', lambda d: d.update(schema_version=3), r'schema_version: 3 is not'),
+    ('wrong version', lambda d: d.update(schema_version=4), r'schema_version: 4 is not'),
+    ('bins in version 2', lambda d: d['entries'][0].update(confidence_bins=[[0.0, 5, 2]]),
+     r'entries\[0\]\.confidence_bins: needs schema_version 3, the file says 2'),
+    ('bins not rows', lambda d: d.update(schema_version=3) or d['entries'][0].update(
+        confidence_bins=[[0.0, 5]]), r'entries\[0\]\.confidence_bins: row 0 must be'),
+    ('bins more right than n', lambda d: d.update(schema_version=3) or d['entries'][0].update(
+        confidence_bins=[[0.0, 5, 2], [0.5, 3, 4]]),
+     r'entries\[0\]\.confidence_bins: row 1: correct \(4\) is more than n \(3\)'),
+    ('bins not rising', lambda d: d.update(schema_version=3) or d['entries'][0].update(
+        confidence_bins=[[0.0, 5, 2], [0.0, 3, 1]]),
+     r'entries\[0\]\.confidence_bins: row 1: low must rise'),
+    ('bins from 0.5', lambda d: d.update(schema_version=3) or d['entries'][0].update(
+        confidence_bins=[[0.5, 5, 2]]),
+     r'entries\[0\]\.confidence_bins: the first row must start at 0'),
+    ('bins over n_samples', lambda d: d.update(schema_version=3) or d['entries'][0].update(
+        confidence_bins=[[0.0, 600, 2], [0.5, 600, 3]]),
+     r'entries\[0\]\.confidence_bins: the rows count 1200 inputs, more than the 1000'),
     ('bad sha', lambda d: d.update(model_sha256='abc'), r'model_sha256: must be 64'),
     ('unknown preset', lambda d: d.update(energy_preset='tpu'), r'energy_preset: unknown'),
     ('bad date', lambda d: d.update(created='yesterday'), r'created: must be an ISO'),
@@ -187,12 +203,38 @@ def test_not_yaml_or_not_a_mapping(tmp_path):
         load_profile(tmp_path / 'absent.yaml')
 
 
+def test_confidence_bins_round_trip_as_version_3_and_without_them_version_2(tmp_path):
+    """Bins are written (schema 3) only when measured; a profile without them stays version 2."""
+    plain = tmp_path / 'plain.profile.yaml'
+    save_profile(_profile(), plain)
+    text = plain.read_text()
+    assert 'schema_version: 2' in text and 'confidence_bins' not in text  # older readers read it
+    assert '(schema 2)' in text.splitlines()[0]
+    bins = ((0.0, 10, 3), (0.5, 20, 12), (1.0, 700, 560))
+    entries = tuple(dataclasses.replace(e, confidence_bins=bins) if e.timesteps == 32 else e
+                    for e in _profile().entries)
+    binned = tmp_path / 'binned.profile.yaml'
+    save_profile(_profile(entries=entries), binned)
+    text = binned.read_text()
+    assert 'schema_version: 3' in text and '(schema 3)' in text.splitlines()[0]
+    back = load_profile(binned)
+    assert back == _profile(entries=entries)
+    assert back.entry(32).confidence_bins == bins and back.entry(100).confidence_bins is None
+    # the bin of each confidence, with 2 inputs' worth of the overall accuracy (575 / 730)
+    overall = 575 / 730
+    assert back.entry(32).calibrated(1.0) == pytest.approx((560 + 2 * overall) / 702)
+    assert back.entry(32).calibrated(0.7) == pytest.approx((12 + 2 * overall) / 22)
+    assert back.entry(32).calibrated(0.2) == pytest.approx((3 + 2 * overall) / 12)
+    assert back.entry(32).calibrated(0.0) is None
+    assert back.entry(100).calibrated(1.0) is None
+
+
 def test_constructor_validates_too():
     with pytest.raises(ProfileError, match='^accuracy: '):
         _entry(10, 0.5, accuracy=-0.1, accuracy_ci95=(0.0, 1.0))
     with pytest.raises(ProfileError, match='duplicate'):
         _profile(entries=(_entry(10, 0.5), _entry(10, 0.6)))
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
 
 
 def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):

@@ -39,6 +39,26 @@ def test_one_entry_has_the_exact_figures(fake_model, unit_energy):
     assert [c[4] for c in fake_model.calls] == [3, 4, 5]  # batch k: seed + k
 
 
+def test_labelled_sweeps_keep_the_results_by_confidence(fake_model, unit_energy):
+    """
+    Each T's results in bins by the predicted class's share, for calibrated scores.
+
+    At T=5 the fake model is right on x < 5; an even x has a share of 1, an odd one 2/3:
+    bin 1.0 holds 0, 2, 4, 6, 8 (3 right), bin [0.6, 0.7) 1, 3, 5, 7, 9 (2 right).
+    """
+    entry = measure_timesteps(fake_model, X, LABELS, 5, energy_model=unit_energy, batch_size=4,
+                              seed=3, calibrate=True)
+    assert entry.confidence_bins == ((0.0, 0, 0), (0.5, 0, 0), (0.6, 5, 2), (0.7, 0, 0),
+                                     (0.8, 0, 0), (0.9, 0, 0), (0.95, 0, 0), (1.0, 5, 3))
+    assert sum(row[2] for row in entry.confidence_bins) == entry.accuracy * len(X)
+    assert entry.calibrated(1.0) == pytest.approx((3 + 2 * 0.5) / 7)
+    assert measure_timesteps(fake_model, X, LABELS, 5,
+                             energy_model=unit_energy).confidence_bins is None  # not asked
+    assert all(e.confidence_bins is not None for e in _sweep(fake_model).entries)
+    # Label-free: the bins would say how often the model agrees with itself; none are kept.
+    assert all(e.confidence_bins is None for e in _sweep(fake_model, labels=None).entries)
+
+
 def test_parameters_learning_step_and_early_exit(fake_model, unit_energy):
     entry = measure_timesteps(fake_model, X, LABELS, 5, energy_model=unit_energy, batch_size=4,
                               params={'gain': 2.0}, train_images=X[:3],

@@ -64,6 +64,11 @@ class Evaluation:
         return np.concatenate([r.evidence for r in self.batches])
 
     @property
+    def scores(self) -> np.ndarray:
+        """Return the class scores ``float64 [N, C]`` (the model needs a readout)."""
+        return np.concatenate([r.scores for r in self.batches])
+
+    @property
     def predicted(self) -> np.ndarray:
         """Return the predicted classes ``int64 [N]`` (the model needs a readout)."""
         return np.concatenate([r.predicted for r in self.batches])

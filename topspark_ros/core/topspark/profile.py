@@ -9,10 +9,12 @@ It is self-describing: the model's path and the SHA-256 of its tensor file, the 
 the data set, split and sample count, the machine, the energy preset, the date, the package
 version and the schema version.
 
-File layout (schema version 2; version 1 is the same without ``measurement``, and is read;
-every figure is per sample, energy under ``energy_preset``)::
+File layout (schema version 3; version 2 is the same without ``confidence_bins``, version 1
+also without ``measurement``, and both are read; a profile without ``confidence_bins`` is
+written as version 2, which earlier versions of topspark_ros read; every figure is per
+sample, energy under ``energy_preset``)::
 
-    schema_version: 2
+    schema_version: 3
     model_path: stdp_fmnist_n400.json      # relative paths: relative to the profile's folder
     model_sha256: <64 hex digits>          # of the model's tensor file
     model_family: stdp                     # or converted, ...
@@ -46,6 +48,10 @@ every figure is per sample, energy under ``energy_preset``)::
       params: null                         # optional {name: value}: enhanced parameters for T
       early_exit_accuracy: null            # optional: accuracy with early exit at budget T
       early_exit_mean_timesteps: null      #   and the mean steps it used (1 <= m <= T)
+      confidence_bins: [[0.0, 412, 160], ...]  # optional (left out when null): results by
+                                           #   confidence, [low, n, correct] rows, for the
+                                           #   classifier's calibrated scores
+                                           #   (topspark_ros.core.topspark.calibration)
 
 Loading is strict (:func:`load_profile`): ``yaml.safe_load`` only; a missing, unknown or
 ill-typed key, a duplicate T, T < 1, an accuracy outside [0, 1], a negative figure or another
@@ -65,13 +71,19 @@ from typing import Callable, Mapping, Optional, Tuple, Union
 
 from topspark_ros.core.energy import OpCounts, PRESETS
 from topspark_ros.core.files import atomic_write, fsync_dir, lock, read_regular
+from topspark_ros.core.topspark.calibration import calibrated, check_bins
 import yaml
 
-SCHEMA_VERSION = 2
-"""Version of the profile layout written by :func:`save_profile` (2: the ``measurement``
-record; a reader of version 1 refused such a file for an unknown key, now for its version)."""
-READ_SCHEMA_VERSIONS = (1, 2)
-"""Versions :func:`load_profile` reads (1: the layout before ``measurement``)."""
+SCHEMA_VERSION = 3
+"""Version of the profile layout written by :func:`save_profile` when an entry has
+``confidence_bins`` (3); without them it writes :data:`PLAIN_SCHEMA_VERSION`, which readers of
+version 2 read. (2: the ``measurement`` record; a reader of version 1 refused such a file for
+an unknown key, now for its version.)"""
+PLAIN_SCHEMA_VERSION = 2
+"""Version written for a profile without ``confidence_bins``."""
+READ_SCHEMA_VERSIONS = (1, 2, 3)
+"""Versions :func:`load_profile` reads (1: the layout before ``measurement``; 2: before
+``confidence_bins``)."""
 MAX_PROFILE_BYTES = 16 << 20
 """Largest profile file read (bytes); real ones are a few kB."""
 
@@ -228,6 +240,10 @@ class ProfileEntry:
         ``{name: value}`` neuron/learning parameters enhanced for this T (None: the model's own).
     early_exit_accuracy, early_exit_mean_timesteps
         accuracy with early exit at budget T and the mean steps used; None when not measured.
+    confidence_bins
+        the results at T (without early exit) by confidence, rows ``(low, n, correct)``
+        (:mod:`~topspark_ros.core.topspark.calibration`), for :meth:`calibrated`; None when
+        not measured (a label-free sweep, or an older profile).
 
     """
 
@@ -245,6 +261,7 @@ class ProfileEntry:
     params: Optional[Mapping[str, float]] = None
     early_exit_accuracy: Optional[float] = None
     early_exit_mean_timesteps: Optional[float] = None
+    confidence_bins: Optional[Tuple[Tuple[float, int, int], ...]] = None
 
     def __post_init__(self) -> None:
         """Check and normalise every field."""
@@ -288,6 +305,23 @@ class ProfileEntry:
         if self.early_exit_mean_timesteps is not None:
             put(self, 'early_exit_mean_timesteps',
                 _number('early_exit_mean_timesteps', self.early_exit_mean_timesteps, 1.0, t))
+        if self.confidence_bins is not None:
+            try:
+                put(self, 'confidence_bins', check_bins(self.confidence_bins, self.n_samples))
+            except ValueError as exc:
+                raise ProfileError(str(exc), 'confidence_bins') from None
+
+    def calibrated(self, confidence: float) -> Optional[float]:
+        """
+        Return the probability that a result at T of ``confidence`` is right, or None.
+
+        The accuracy of its bin of :attr:`confidence_bins`, leaning on the T's overall one
+        when the bin holds few results (:func:`~topspark_ros.core.topspark.calibration.
+        calibrated`); None without bins, or for a confidence outside (0, 1].
+        """
+        if self.confidence_bins is None:
+            return None
+        return calibrated(self.confidence_bins, confidence)
 
 
 @dataclass(frozen=True)
@@ -466,11 +500,13 @@ _HEADER = ('model_path', 'model_sha256', 'model_family', 'dataset', 'split', 'n_
            'machine', 'energy_preset', 'created', 'package_version')
 _ENTRY_KEYS = tuple(f.name for f in fields(ProfileEntry))
 _ENTRY_REQUIRED = tuple(f.name for f in fields(ProfileEntry) if f.default is not None)
+_LEFT_OUT_WHEN_NULL = ('confidence_bins',)  # not written by version 2, whose readers refuse it
 
 
 def profile_to_dict(profile: TimestepProfile) -> dict:
     """Return ``profile`` as plain data (the YAML document :func:`save_profile` writes)."""
-    out = {'schema_version': SCHEMA_VERSION}
+    binned = any(e.confidence_bins is not None for e in profile.entries)
+    out = {'schema_version': SCHEMA_VERSION if binned else PLAIN_SCHEMA_VERSION}
     out.update({key: getattr(profile, key) for key in _HEADER})
     if profile.ann_macs is not None:
         out['ann_macs'] = profile.ann_macs
@@ -485,7 +521,11 @@ def profile_to_dict(profile: TimestepProfile) -> dict:
         item = {}
         for key in _ENTRY_KEYS:
             value = getattr(e, key)
-            if isinstance(value, OpCounts):
+            if key in _LEFT_OUT_WHEN_NULL and value is None:
+                continue
+            if key == 'confidence_bins':
+                value = [list(row) for row in value]
+            elif isinstance(value, OpCounts):
                 value = value.as_dict()
             elif isinstance(value, Mapping):
                 value = dict(value)
@@ -528,6 +568,9 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
                 if not isinstance(raw, Mapping):
                     raise ProfileError(f'must be a mapping, got {type(raw).__name__}')
                 _check_keys(raw, _ENTRY_REQUIRED, _ENTRY_KEYS, None)
+                if version < 3 and raw.get('confidence_bins') is not None:
+                    raise ProfileError(f'needs schema_version 3, the file says {version!r}',
+                                       'confidence_bins')
                 entries.append(ProfileEntry(**raw))
             except ProfileError as exc:
                 raise exc.within(where) from None
@@ -554,9 +597,10 @@ def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike], *,
     if not isinstance(profile, TimestepProfile):
         raise ValueError(f'profile must be a TimestepProfile, got {type(profile).__name__}')
     path = Path(path)
-    text = (f'# TopSpark timestep profile (schema {SCHEMA_VERSION}), written by topspark_ros '
-            f'{profile.package_version}\n')
-    text += yaml.safe_dump(profile_to_dict(profile), sort_keys=False, default_flow_style=None,
+    data = profile_to_dict(profile)
+    text = (f"# TopSpark timestep profile (schema {data['schema_version']}), written by "
+            f'topspark_ros {profile.package_version}\n')
+    text += yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
                            width=99, allow_unicode=True)
     directory = path.parent if str(path.parent) else Path('.')
     directory.mkdir(parents=True, exist_ok=True)  # a missing folder failed after the sweep

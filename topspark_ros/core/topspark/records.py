@@ -103,7 +103,10 @@ def apply_to_profile(profile, result: Enhancement, record: Mapping):
     """
     Return ``profile`` with the values of ``result`` as the ``params`` of its T entries.
 
-    Entries of T that were not enhanced keep their params; every measurement is kept as it is.
+    Entries of T that were not enhanced keep their params; every measurement is kept as it is,
+    but the results by confidence of the T enhanced (``confidence_bins``) are dropped: the
+    classifier would score its results at the new parameters by those of the old ones (until
+    ``topspark sweep`` measures them again it publishes the plain shares).
     ``record`` (see :func:`describe`) becomes the profile's ``enhancement``, with the rows of an
     earlier record for the T whose params are kept (each with its run's ``command`` and
     ``seed``: a second run on other T described only itself). A T of ``result`` that the
@@ -114,7 +117,7 @@ def apply_to_profile(profile, result: Enhancement, record: Mapping):
         raise ValueError(f'the profile has no entry for T={missing} (profiled: '
                          f'{profile.timesteps}); run `topspark sweep` with them first')
     done = {i.timesteps for i in result.timesteps}
-    entries = tuple(replace(e, params=result.params_for(e.timesteps))
+    entries = tuple(replace(e, params=result.params_for(e.timesteps), confidence_bins=None)
                     if e.timesteps in done else e for e in profile.entries)
     earlier = profile.enhancement or {}
     kept = [{**row, 'command': row.get('command', earlier.get('command')),

@@ -21,6 +21,7 @@ import numpy as np
 
 import topspark_ros
 from topspark_ros.core.energy import EnergyModel
+from topspark_ros.core.topspark.calibration import confidence_bins
 from topspark_ros.core.topspark.early_exit import EarlyExit
 from topspark_ros.core.topspark.evaluate import evaluate
 from topspark_ros.core.topspark.profile import ProfileEntry, TimestepProfile, wilson_interval
@@ -49,11 +50,13 @@ def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: 
                       energy_model: EnergyModel, batch_size: int = 256, seed: int = 0,
                       params: Optional[dict] = None,
                       train_images: Optional[np.ndarray] = None,
-                      early_exit: Optional[EarlyExit] = None,
+                      early_exit: Optional[EarlyExit] = None, calibrate: bool = False,
                       measured: Callable[[int], None] = lambda n: None) -> ProfileEntry:
     """
     Return the :class:`ProfileEntry` of ``model`` at ``timesteps`` (see the module doc).
 
+    ``calibrate``: also keep the results by confidence (``confidence_bins``, for calibrated
+    scores: :mod:`~topspark_ros.core.topspark.calibration`); for ``labels`` that are labels.
     ``measured(n)``: ``n`` more images classified (per batch of the accuracy's run).
     """
     run_params = None if params is None else model.params_for_values(params)
@@ -64,6 +67,8 @@ def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: 
     ops = run.mean_energy_ops()
     spikes = float(np.mean(run.spike_count))
     extra = {}
+    if calibrate:
+        extra['confidence_bins'] = confidence_bins(run.scores, run.predicted, labels)
     if train_images is not None and len(train_images):
         learner = copy.deepcopy(model)
         start = time.perf_counter()
@@ -100,6 +105,8 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
     ``params_for(T)`` gives the enhanced parameters measured at T (None: the model's own);
     ``enhancement`` is the record of how they were found, copied into the profile.
 
+    With labels each entry keeps its results by confidence (``confidence_bins``), from which
+    the classifier publishes calibrated scores (:mod:`~topspark_ros.core.topspark.calibration`).
     Without labels (``labels`` None: unlabelled deployment data, e.g. a bag from the field)
     the sweep is label-free: the model's own predictions at ``reference_timesteps`` (default:
     the largest T of the grid), with that T's parameters and the same seeds, serve as the
@@ -122,6 +129,7 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
     grid = sorted({int(t) for t in grid}, reverse=True)
     if not grid or grid[-1] < 1:
         raise ValueError(f'the timestep grid must hold positive counts, got {grid}')
+    calibrate = labels is not None
     if labels is None:
         reference_timesteps = int(reference_timesteps or grid[0])
         if reference_timesteps < 1:
@@ -137,7 +145,7 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
         entries = executor.run(_warm_and_measure, [(t, params_for(t)) for t in grid], shared={
             'model': model, 'images': images, 'labels': labels, 'energy_model': energy_model,
             'batch_size': batch_size, 'seed': seed, 'train_images': train_images,
-            'early_exit': early_exit})
+            'early_exit': early_exit, 'calibrate': calibrate})
         for entry in entries:
             measured(len(images))
             progress(entry)
@@ -147,7 +155,7 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
                                       energy_model=energy_model, batch_size=batch_size,
                                       seed=seed, params=params_for(timesteps),
                                       train_images=train_images, early_exit=early_exit,
-                                      measured=measured)
+                                      calibrate=calibrate, measured=measured)
             entries.append(entry)
             progress(entry)
     return TimestepProfile(
