@@ -165,6 +165,56 @@ def test_sweep_names_the_data_it_read_and_never_destroys_a_profile(
     assert load_profile(profile_path).params_for(10) == {'theta_scale': 0.5}
 
 
+def test_a_profile_without_results_by_confidence_gets_them_and_keeps_the_rest(
+        tmp_path, fashion_dir, capsys):
+    """
+    `sweep --confidence-only` adds each T's bins to a profile, measured as its sweep measured.
+
+    The same bins the sweep itself keeps, every other figure as it was; refused on other data
+    (the accuracy does not come out as the profile's), with sweep-only options, for another
+    model's or a label-free profile, and without a profile.
+    """
+    import dataclasses
+
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
+
+    model = str(MODELS / 'stdp_fmnist_n400.json')
+    out = tmp_path / 'p.profile.yaml'
+    data = ['--data-dir', str(fashion_dir), '--n-eval', '120']
+    code, _, err = _run(['sweep', '-m', model, *data, '--grid', '32,8', '--n-train-steps', '0',
+                         '--early-exit-margin', '0', '-o', str(out), '--plot', ''], capsys)
+    assert code == 0, err
+    swept = load_profile(out)
+    assert all(e.confidence_bins is not None for e in swept.entries)
+    older = dataclasses.replace(swept, entries=tuple(
+        dataclasses.replace(e, confidence_bins=None) for e in swept.entries))
+    save_profile(older, out)  # as an earlier version wrote it
+    assert 'schema_version: 2' in out.read_text()
+    only = ['sweep', '-m', model, '--confidence-only', '-o', str(out)]
+    code, result, err = _run(only + data, capsys)
+    assert code == 0, err
+    assert load_profile(out) == swept  # the bins the sweep kept, nothing else changed
+    assert [row['timesteps'] for row in result['confidence']] == [8, 32]
+    assert result['confidence'][1]['score_at_share_1'] == swept.entry(32).calibrated(1.0)
+    save_profile(older, out)
+    before = out.read_bytes()
+    code, _, err = _run(only + data + ['--seed', '1'], capsys)  # other images and spikes
+    assert code == 2 and 'not the run it measured' in err and out.read_bytes() == before
+    code, _, err = _run(only + ['--data-dir', str(fashion_dir), '--n-eval', '100'], capsys)
+    assert code == 2 and 'measured on 120 labelled samples' in err
+    code, _, err = _run(only + data + ['--grid', '8', '--overwrite'], capsys)
+    assert code == 2 and 'leave out --grid, --overwrite' in err
+    code, _, err = _run(['sweep', '-m', str(MODELS / 'converted_fmnist_vgg.json'),
+                         '--confidence-only', '-o', str(out), *data], capsys)
+    assert code == 2 and 'describes another model' in err
+    save_profile(dataclasses.replace(older, reference_timesteps=32), out)
+    code, _, err = _run(only + data, capsys)
+    assert code == 2 and 'label-free' in err
+    code, _, err = _run(['sweep', '-m', model, '--confidence-only', '-o',
+                         str(tmp_path / 'absent.yaml'), *data], capsys)
+    assert code == 2 and 'no profile at' in err
+
+
 def test_threads_are_chosen_not_inherited(fashion_dir, capsys):
     """Torch runs with --threads (default 1, measured), not one thread per core (issue 13)."""
     import torch

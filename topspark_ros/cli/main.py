@@ -107,6 +107,23 @@ def _print_enhanced(rows: list) -> None:
         print(f'{row["timesteps"]:5d}{cells}  {params or "(own)"}')
 
 
+def _print_confidence(rows: list) -> None:
+    """Print each T's results by confidence: how many had all the evidence, how many right."""
+    print(f'{"T":>6} {"accuracy":>9} {"with class":>10} {"share 1":>8} {"right":>7} '
+          f'{"score":>6}  (results whose class had all the evidence; the score they get)')
+    for row in rows:
+        bins = row['confidence_bins']
+        classed = sum(b[1] for b in bins)
+        low, n, correct = bins[-1] if bins else (0.0, 0, 0)
+        if low < 1.0 or not n:
+            print(f'{row["timesteps"]:6d} {row["accuracy"]:9.2%} {classed:10d} {0.0:8.1%} '
+                  f'{"-":>7} {"-":>6}')
+            continue
+        score = row['score_at_share_1']
+        print(f'{row["timesteps"]:6d} {row["accuracy"]:9.2%} {classed:10d} {n / classed:8.1%} '
+              f'{correct / max(n, 1):7.1%} {"-" if score is None else f"{score:6.3f}":>6}')
+
+
 def _print_human(result: dict) -> None:
     """Print the results for people, one ``key: value`` per line (a table for entries)."""
     for key, value in result.items():
@@ -121,6 +138,9 @@ def _print_human(result: dict) -> None:
             continue
         if key == 'sensitivity':
             print(f'sensitivity: {len(value)} measurements (all of them with --json)')
+            continue
+        if key == 'confidence':
+            _print_confidence(value)
             continue
         if key == 'entries':
             print(f'{"T":>6} {"accuracy":>9} {"latency ms":>11} {"energy uJ":>10} '

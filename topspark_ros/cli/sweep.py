@@ -67,6 +67,13 @@ def add_parser(sub, parent) -> None:
                        'the largest T of --grid)')
     sweep.add_argument('--ray', metavar='ADDRESS', help=RAY_HELP + '; the T run concurrently, '
                        'so their latencies share the machines')
+    sweep.add_argument('--confidence-only', action='store_true',
+                       help='add the results by confidence (for calibrated vision_msgs scores) '
+                       'to the existing profile at --output, measured at each of its T on the '
+                       'data it was swept on (give the same --dataset, --split, --n-eval, '
+                       '--seed and --batch-size); every other figure is kept. Refused where a '
+                       "T's accuracy does not come out as the profile's (other data or "
+                       'settings): sweep it again with --overwrite instead')
 
 
 STDP_GRID = '350,250,150,100,64,32,16,8'
@@ -114,6 +121,8 @@ def run(args) -> dict:
         common.check_profile_of(enhanced, args.params_from, args.model, meta)
     output = args.output or str(default_profile_path(args.model))
     common.check_output_folder(output)
+    if args.confidence_only:
+        return _confidence_only(args, model, meta, output)
     enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
     if plot:
@@ -192,6 +201,75 @@ def run(args) -> dict:
                         for e in profile.entries],
             'accuracy': base.accuracy, 'timesteps': base.timesteps,
             'reference_timesteps': profile.reference_timesteps}
+
+
+def _confidence_only(args, model, meta: dict, output: str) -> dict:
+    """
+    Add each T's results by confidence to the profile at ``output`` (``--confidence-only``).
+
+    The images are those a sweep with the same arguments measures; every T runs as the sweep's
+    accuracy run did (its parameters, seeds and batches) and must give the profile's accuracy
+    (:func:`~topspark_ros.core.topspark.sweep.measure_confidence_bins`), so the bins describe
+    the run the profile's figures are of. Written under the profile's lock, atomically.
+    """
+    import dataclasses
+
+    from topspark_ros.core.data.dataset import split_indices
+    from topspark_ros.core.topspark.profile import load_profile, update_profile
+    from topspark_ros.core.topspark.sweep import measure_confidence_bins
+
+    given = [flag for flag, value in (('--grid', args.grid), ('--params-from', args.params_from),
+                                      ('--label-free', args.label_free),
+                                      ('--reference-timesteps', args.reference_timesteps),
+                                      ('--ray', args.ray), ('--overwrite', args.overwrite))
+             if value]
+    if given:
+        raise UsageError(f"--confidence-only measures the profile's own T with its own "
+                         f"parameters; leave out {', '.join(given)}")
+    if not os.path.exists(output):
+        raise UsageError(f'no profile at {output}: --confidence-only adds to a profile '
+                         '`topspark sweep` made (give it with -o)')
+    profile = load_profile(output)
+    if profile.model_sha256 != meta['tensors']['sha256']:
+        raise UsageError(f'{output} describes another model (SHA-256 '
+                         f'{profile.model_sha256[:16]}...), not {args.model}')
+    if profile.agreement_based:
+        raise UsageError(f'{output} is label-free (agreement with T={profile.reference_timesteps}'
+                         '): its results by confidence would say how often the model agrees '
+                         'with itself, not how often it is right')
+    dataset = common.class_aligned(common.dataset(args, args.split, spec=model.input_spec),
+                                   meta, args.model)
+    model = common.for_data(model, dataset, args.model)
+    n = min(args.n_eval, len(dataset))
+    if n != profile.n_samples or len(dataset.class_names) == 0:
+        raise UsageError(f'{output} was measured on {profile.n_samples} labelled samples, these '
+                         f'arguments give {n}{"" if dataset.class_names else " unlabelled"}: '
+                         'give the --n-eval, --dataset and --split of its sweep')
+    (idx,) = split_indices(len(dataset), [n], args.seed)
+    images, labels = dataset.images[idx], dataset.labels[idx]
+    bar = common.progress(args, len(profile.entries) * n, 'confidence')
+    try:
+        bins = {e.timesteps: measure_confidence_bins(
+            model, images, labels, e, batch_size=args.batch_size, seed=args.seed,
+            measured=bar.update) for e in reversed(profile.entries)}
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        bar.close()
+    measured_params = {e.timesteps: e.params for e in profile.entries}
+
+    def add(current):  # entries changed meanwhile (an enhancement) keep no bins
+        return dataclasses.replace(current, entries=tuple(
+            dataclasses.replace(e, confidence_bins=bins[e.timesteps])
+            if e.timesteps in bins and e.params == measured_params[e.timesteps] else e
+            for e in current.entries))
+    updated = update_profile(output, add)
+    return {'command': 'sweep', 'profile': output, 'confidence_only': True,
+            'n_samples': int(n), 'seed': args.seed,
+            'confidence': [{'timesteps': e.timesteps, 'accuracy': e.accuracy,
+                            'confidence_bins': [list(row) for row in e.confidence_bins or ()],
+                            'score_at_share_1': e.calibrated(1.0)}
+                           for e in updated.entries]}
 
 
 def _keep_existing_profile(output: str, args, model_sha256: str, enhanced):

@@ -197,6 +197,28 @@ def _warm_and_measure(item: tuple, *, model, images: np.ndarray, labels: np.ndar
                              train_images=train_images, early_exit=early_exit, **options)
 
 
+def measure_confidence_bins(model, images: np.ndarray, labels: np.ndarray, entry: ProfileEntry,
+                            *, batch_size: int = 256, seed: int = 0,
+                            measured: Callable[[int], None] = lambda n: None):
+    """
+    Return the results by confidence of the run ``entry`` measured (``confidence_bins``).
+
+    ``model`` runs over ``images`` at the entry's T with its parameters, the seeds and batches
+    of :func:`measure_timesteps`, which must give the entry's accuracy on ``labels``: else the
+    images, seed, batch size or engine are not those of the profile (ValueError, saying so).
+    """
+    params = None if entry.params is None else model.params_for_values(entry.params)
+    run = evaluate(model, images, timesteps=entry.timesteps, batch_size=batch_size,
+                   params=params, seed=seed, progress=measured)
+    correct = int(np.sum(run.predicted == labels))
+    if len(labels) != entry.n_samples or correct != round(entry.accuracy * entry.n_samples):
+        raise ValueError(
+            f'T={entry.timesteps}: {correct} of {len(labels)} right here, the profile says '
+            f'{round(entry.accuracy * entry.n_samples)} of {entry.n_samples}: not the run it '
+            'measured (other images, seed, batch size or engine); sweep it again instead')
+    return confidence_bins(run.scores, run.predicted, labels)
+
+
 def reference_predictions(model, images: np.ndarray, timesteps: int, *,
                           params: Optional[dict] = None, batch_size: int = 256,
                           seed: int = 0) -> np.ndarray:
