@@ -62,7 +62,7 @@ def test_every_command_has_a_module_that_runs_it():
         args = {'train': ['train', '-o', 'x'], 'eval': ['eval', '-m', 'x'],
                 'sweep': ['sweep', '-m', 'x'], 'enhance': ['enhance', '-m', 'x'],
                 'events': ['events', 'info', 'x'], 'export': ['export', '-m', 'x', '-o', 'y'],
-                'import': ['import', 'x', '-o', 'y']}[name]
+                'import': ['import', 'x', '-o', 'y'], 'recover': ['recover', 'x']}[name]
         assert parser.parse_args(args).command == name
 
 

@@ -27,7 +27,7 @@ import sys
 import threading
 from typing import Optional, Sequence
 
-from topspark_ros.cli import common, enhance, evaluate, events, exchange, sweep, train
+from topspark_ros.cli import common, enhance, evaluate, events, exchange, recover, sweep, train
 from topspark_ros.cli.args import PROG, UsageError
 from topspark_ros.cli.parser import build_parser, ROS_COMMANDS
 from topspark_ros.core.threads import set_torch_threads
@@ -65,7 +65,7 @@ def _sigterm_unwinds():
 
 
 COMMANDS = {'train': train, 'eval': evaluate, 'sweep': sweep, 'enhance': enhance,
-            'events': events, 'export': exchange, 'import': exchange}
+            'events': events, 'export': exchange, 'import': exchange, 'recover': recover}
 """The module that runs each command (its ``run(args)`` returns the result dict)."""
 
 

@@ -11,7 +11,7 @@ are listed here and run by :mod:`~topspark_ros.cli.main` without parsing. Parse 
 import argparse
 
 import topspark_ros
-from topspark_ros.cli import enhance, evaluate, events, exchange, sweep, train
+from topspark_ros.cli import enhance, evaluate, events, exchange, recover, sweep, train
 from topspark_ros.cli.args import (fraction, image_size, positive_float, positive_int, PROG,
                                    StoreGiven, UsageError)
 from topspark_ros.cli.common import DEFAULT_DATASET, PREPARATION
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_parser(sub, common)
     events.add_parser(sub)
     exchange.add_parser(sub)
+    recover.add_parser(sub)
     for name, text in ROS_COMMANDS.items():
         ros = sub.add_parser(name, help=text, description=text + ' Needs ROS 2 (rclpy) and '
                              'the built messages; `topspark %(prog)s -h` for its options.',

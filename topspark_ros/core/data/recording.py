@@ -172,8 +172,14 @@ def _named_types(fields) -> list:
 class BagWriter:
     """Writes serialised messages into a new rosbag2 bag (see the module docstring)."""
 
-    def __init__(self, path: PathLike, storage: str = 'sqlite3') -> None:
-        """Start the bag ``path`` (built in ``path.partial/``); refuse an existing one."""
+    def __init__(self, path: PathLike, storage: str = 'sqlite3', *,
+                 building: Optional[PathLike] = None) -> None:
+        """
+        Start the bag ``path`` (built in ``path.partial/``); refuse an existing one.
+
+        ``building``: the folder to build it in instead of ``path.partial`` (the recovery of a
+        killed recording reads that one).
+        """
         from rosbags.rosbag2 import StoragePlugin, Writer
         from rosbags.typesys import get_typestore, Stores
 
@@ -182,7 +188,8 @@ class BagWriter:
         self.path = Path(path)
         if self.path.name in ('', '.', '..'):
             raise ValueError(f'bag path {str(path)!r} must name a new directory')
-        self.partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
+        self.partial = Path(building) if building is not None \
+            else self.path.with_name(self.path.name + PARTIAL_SUFFIX)
         if self.path.exists():
             raise FileExistsError(f'{self.path} exists already; not overwriting it')
         if self.partial.exists():
@@ -248,6 +255,34 @@ class BagWriter:
                        for nested in _named_types(fields)]
         return self._writer.add_connection(topic, msgtype, typestore=self._typestore)
 
+    def add_recorded(self, connection):
+        """
+        Add a topic as another bag's ``connection`` (rosbags) has it; return its connection.
+
+        Its type, the definition recorded with it, serialization format and offered QoS are
+        kept. A connection recorded without a definition (``ros2 bag record`` before Iron)
+        takes that of the standard type (:meth:`add_topic`); without a type hash, the one of
+        its definition.
+        """
+        from rosbags.typesys import get_typestore, get_types_from_msg, Stores
+
+        definition = connection.msgdef.data if connection.msgdef is not None else ''
+        if not definition:
+            return self.add_topic(connection.topic, connection.msgtype)
+        digest = connection.digest
+        if not digest:
+            store = get_typestore(Stores.EMPTY)
+            try:
+                store.register(get_types_from_msg(definition, connection.msgtype))
+                digest = store.hash_rihs01(connection.msgtype)
+            except Exception:  # noqa: B902 - an IDL definition: the standard type's hash
+                digest = self._typestore.hash_rihs01(connection.msgtype)
+        ext = connection.ext
+        return self._writer.add_connection(
+            connection.topic, connection.msgtype, msgdef=definition, rihs01=digest,
+            serialization_format=ext.serialization_format,
+            offered_qos_profiles=ext.offered_qos_profiles)
+
     def write(self, connection, timestamp_ns: int, data: bytes) -> None:
         """
         Write one serialised (CDR) message received at ``timestamp_ns``.
@@ -255,8 +290,8 @@ class BagWriter:
         sqlite3: the messages are committed at least every :data:`COMMIT_EVERY_S` (rosbags
         commits only when the bag is closed: a recording killed by SIGKILL or a power loss
         kept none of them; a user review), so a killed recording's ``.db3`` in
-        ``path.partial/`` holds all but the last second of it (``ros2 bag reindex`` makes its
-        ``metadata.yaml``).
+        ``path.partial/`` holds all but the last second of it (``topspark recover`` makes a
+        closed bag of it: :mod:`topspark_ros.core.data.recover`).
 
         A storage error (a full disk: ``sqlite3.OperationalError``, or the ``OSError`` of an
         MCAP file) raises ``OSError`` naming the bag, and so does every later write. A sqlite3
@@ -330,8 +365,8 @@ class BagWriter:
         sqlite3 bag holds the messages SQLite committed, and its metadata counts those
         (:attr:`written` too). A bag that cannot be closed (a full disk, or an MCAP file
         broken off by a failed write) raises ``OSError`` saying why and where its messages
-        are, and stays in ``path.partial`` (:attr:`left_in`; ``ros2 bag reindex`` makes the
-        ``metadata.yaml`` of a sqlite3 bag, ``mcap recover`` reads an MCAP file).
+        are, and stays in ``path.partial`` (:attr:`left_in`; ``topspark recover`` makes a
+        closed bag of it).
         """
         if self.closed:
             return self.path if self.path.exists() else None
@@ -361,9 +396,7 @@ class BagWriter:
             self.written = self.written if held is None else held
             what = (f'its {held} messages are in' if held is not None else
                     f'what was written of its {self.written} messages is in')
-            hint = (f'ros2 bag reindex {self.data_file.parent} makes its metadata.yaml'
-                    if self.storage == 'sqlite3'
-                    else 'no summary or footer: mcap recover reads it')
+            hint = f'topspark recover {self.partial} makes a closed bag of it'
             raise OSError(self._error(exc).errno,
                           f'the bag {self.path} was not closed ({self.failure}): {what} '
                           f'{self.data_file} ({hint})') from exc
