@@ -193,8 +193,9 @@ class BagWriter:
         if self.path.exists():
             raise FileExistsError(f'{self.path} exists already; not overwriting it')
         if self.partial.exists():
-            raise FileExistsError(f'{self.partial} exists (an interrupted recording?); remove '
-                                  'it or choose another bag name')
+            raise FileExistsError(f'{self.partial} exists (a recording killed before it '
+                                  f'closed?): `topspark recover {self.partial}` makes a bag of '
+                                  'it; or choose another bag name')
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial.mkdir()
         self._typestore = get_typestore(Stores.ROS2_JAZZY)
