@@ -157,9 +157,9 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
     """
     A profile that measured the results by confidence at T: vision_msgs scores are calibrated.
 
-    The best class's score is the accuracy of the results of its confidence at that T (here
-    hand-made bins, written into a copy of the shipped profile); ``Classification.confidence``
-    stays the share of the evidence.
+    The best class's score is the accuracy of the results of its confidence at that T (the
+    shipped profile's bins); ``Classification.confidence`` stays the share of the evidence.
+    With early exit on, the scores are shares again (the bins are of full-T results).
     """
     import dataclasses
 
@@ -173,10 +173,7 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
     from topspark_ros.core.topspark.profile import load_profile, save_profile
     from topspark_ros.msg import Classification
     shipped = load_profile(MODEL.with_name('stdp_fmnist_n400.profile.yaml'))
-    bins = ((0.0, 50, 20), (0.6, 50, 35), (1.0, 900, 600))
-    profile = dataclasses.replace(shipped, model_path=str(MODEL), entries=tuple(
-        dataclasses.replace(e, confidence_bins=bins if e.timesteps == 64 else None)
-        for e in shipped.entries))
+    profile = dataclasses.replace(shipped, model_path=str(MODEL))  # bins at every T
     path = save_profile(profile, tmp_path / 'calibrated.profile.yaml')
     context, executor, spin_until = ros
     node = _classifier(context, executor, default_timesteps=64, profile_path=str(path))
@@ -200,13 +197,26 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
 
     sent = iter(frames * 20)
     assert spin_until(lambda: len(paired()) >= 3 or images.publish(next(sent)))
+    entry = profile.entry(64)
     for result, vision in paired():
         assert result.timestep_budget == 64
-        expected = profile.entry(64).calibrated(result.confidence)
-        assert vision.results[0].score == pytest.approx(expected, rel=1e-6)
+        share = result.confidence  # (float32 here: either side of a bin's edge)
+        assert vision.results[0].score in (pytest.approx(entry.calibrated(share)),
+                                           pytest.approx(entry.calibrated(share * (1 - 1e-6))))
         assert vision.results[0].score != pytest.approx(result.confidence)
         scores = [h.score for h in vision.results]
         assert scores == sorted(scores, reverse=True) and sum(scores) <= 1.0 + 1e-6
+    assert node._pipeline.score_kind(64) == 'calibrated (T=64)'
+    # Early exit on: the profile's bins are of full-T results; shares again, and said so.
+    from rclpy.parameter import Parameter
+    assert node.set_parameters([Parameter('early_exit', value=True)])[0].successful
+    assert node._pipeline.score_kind(64).startswith('share of the evidence: early exit on')
+    spin_until(lambda: False, timeout_s=1.0)  # the results of frames sent before it arrive
+    ours.clear()
+    standard.clear()
+    assert spin_until(lambda: len(paired()) >= 2 or images.publish(next(sent)))
+    for result, vision in paired():
+        assert vision.results[0].score == pytest.approx(result.confidence, rel=1e-6)
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
 

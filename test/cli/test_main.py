@@ -181,7 +181,7 @@ def test_a_profile_without_results_by_confidence_gets_them_and_keeps_the_rest(
     model = str(MODELS / 'stdp_fmnist_n400.json')
     out = tmp_path / 'p.profile.yaml'
     data = ['--data-dir', str(fashion_dir), '--n-eval', '120']
-    code, _, err = _run(['sweep', '-m', model, *data, '--grid', '32,8', '--n-train-steps', '0',
+    code, _, err = _run(['sweep', '-m', model, *data, '--grid', '32,16', '--n-train-steps', '0',
                          '--early-exit-margin', '0', '-o', str(out), '--plot', ''], capsys)
     assert code == 0, err
     swept = load_profile(out)
@@ -194,12 +194,41 @@ def test_a_profile_without_results_by_confidence_gets_them_and_keeps_the_rest(
     code, result, err = _run(only + data, capsys)
     assert code == 0, err
     assert load_profile(out) == swept  # the bins the sweep kept, nothing else changed
-    assert [row['timesteps'] for row in result['confidence']] == [8, 32]
+    assert [row['timesteps'] for row in result['confidence']] == [16, 32]
     assert result['confidence'][1]['score_at_share_1'] == swept.entry(32).calibrated(1.0)
     save_profile(older, out)
     before = out.read_bytes()
     code, _, err = _run(only + data + ['--seed', '1'], capsys)  # other images and spikes
-    assert code == 2 and 'not the run it measured' in err and out.read_bytes() == before
+    assert code == 2 and 'no T came out as the profile measured it' in err
+    assert 'not the run it measured' in err and out.read_bytes() == before
+    # Values enhanced at T=16 after the sweep: not the run measured; T=32 gets its bins.
+    enhanced = dataclasses.replace(older, entries=tuple(
+        dataclasses.replace(e, params={'theta_scale': 0.5}) if e.timesteps == 16 else e
+        for e in older.entries))
+    save_profile(enhanced, out)
+    code, result, err = _run(only + data, capsys)
+    assert code == 0, err
+    assert 'warning: no bins added: T=16:' in err
+    assert load_profile(out).entry(16).confidence_bins is None
+    assert load_profile(out).entry(32).confidence_bins == swept.entry(32).confidence_bins
+    # A profile replaced while its results were measured (a sweep --overwrite of other data)
+    # takes none of them: they are of the profile read at the start.
+    from topspark_ros.core.topspark import sweep as sweep_module
+    measure = sweep_module.measure_confidence_bins
+    other = dataclasses.replace(older, dataset='my-robot-images')
+
+    def replaced_meanwhile(*args, **kwargs):
+        save_profile(other, out)
+        return measure(*args, **kwargs)
+
+    save_profile(older, out)
+    sweep_module.measure_confidence_bins = replaced_meanwhile
+    try:
+        code, _, err = _run(only + data, capsys)
+    finally:
+        sweep_module.measure_confidence_bins = measure
+    assert code == 2 and 'was replaced while its results were measured' in err
+    assert load_profile(out) == other
     code, _, err = _run(only + ['--data-dir', str(fashion_dir), '--n-eval', '100'], capsys)
     assert code == 2 and 'measured on 120 labelled samples' in err
     code, _, err = _run(only + data + ['--grid', '8', '--overwrite'], capsys)

@@ -43,6 +43,9 @@ class FakeSession:
         self.saved = []
         self.checkpoint_info = {}
 
+    def calibration_gap(self, timesteps: int, **kwargs) -> str:
+        return 'no profile'
+
     def _prediction(self, timesteps: int, class_id: int) -> Prediction:
         return Prediction(class_id=class_id, class_name='', confidence=1.0,
                           scores=np.ones(1, np.float32), timesteps_used=timesteps,
@@ -541,6 +544,42 @@ def test_a_frames_model_in_event_mode_is_warned_about() -> None:
         assert (said is not None) == warned, (name, said)
         assert not warned or 'stdp_fmnist_n400.json was trained on frames' in said
         assert frames_model_on_events(dict(values, input_mode='frames'), model) is None
+
+
+def test_inputs_unlike_the_training_data_get_no_calibrated_score() -> None:
+    """
+    The profile's results by confidence describe inputs prepared as the model was trained.
+
+    A frames model on events scored random windows 0.83 "probability of being right" (a
+    review); so would frames cropped or inverted unlike the training images.
+    """
+    from topspark_ros.core.pipeline import unlike_training
+    values = dict(VALUES, model_path=str(MODELS / 'stdp_fmnist_n400.json'))
+    session = open_session(values, str)
+    model = session.model
+    assert unlike_training(values, {'crop': 'center', 'invert': False}, model) is None
+    assert unlike_training(values, {}, model) is None  # a model that records none
+    assert unlike_training(dict(values, invert=True), {'invert': False}, model) == \
+        'frames prepared with another invert than the training images'
+    assert unlike_training(dict(values, input_mode='events'), {}, model) == \
+        'a model trained on frames classifying events'
+    events = dict(values, input_mode='events', model_path=str(
+        MODELS / 'stdp_nmnist_synth_n400.json'))
+    event_model = open_session(events, str).model
+    assert unlike_training(events, {}, event_model) is None
+    assert unlike_training(events, {'window_ms': 300.0, 'window_events': None,
+                                    'window_min_events': 50}, event_model) == \
+        'event windows cut unlike the training windows'
+    # The pipeline sets it on the session it loads, and says what the score is.
+    pipeline = ClassifierPipeline(lambda: dict(values, invert=True, profile_path=str(
+        MODELS / 'stdp_fmnist_n400.profile.yaml')), str)
+    pipeline.load()
+    assert pipeline.session.calibration_off is None  # the shipped model records no invert
+    assert pipeline.score_kind(32) == 'calibrated (T=32)'
+    assert pipeline.status('active', True)[2]['vision_score'] == 'calibrated (T=64)'
+    assert pipeline.score_kind(33) == 'share of the evidence: T=33 is not in the profile'
+    pipeline.session.calibration_off = 'frames prepared with another invert than the training'
+    assert pipeline.score_kind(32).endswith('another invert than the training')
 
 
 def test_an_active_classifier_without_input_warns() -> None:

@@ -108,20 +108,20 @@ def _print_enhanced(rows: list) -> None:
 
 
 def _print_confidence(rows: list) -> None:
-    """Print each T's results by confidence: how many had all the evidence, how many right."""
-    print(f'{"T":>6} {"accuracy":>9} {"with class":>10} {"share 1":>8} {"right":>7} '
-          f'{"score":>6}  (results whose class had all the evidence; the score they get)')
+    """Print each T's results by confidence: the most confident bin, how many right there."""
+    print(f'{"T":>6} {"accuracy":>9} {"with class":>10} {"top bin":>8} {"results":>8} '
+          f'{"right":>7} {"score":>6}  (the most confident bin that holds results)')
     for row in rows:
-        bins = row['confidence_bins']
+        bins = [b for b in row['confidence_bins'] if b[1]]
         classed = sum(b[1] for b in bins)
-        low, n, correct = bins[-1] if bins else (0.0, 0, 0)
-        if low < 1.0 or not n:
-            print(f'{row["timesteps"]:6d} {row["accuracy"]:9.2%} {classed:10d} {0.0:8.1%} '
-                  f'{"-":>7} {"-":>6}')
+        if not bins:
+            print(f'{row["timesteps"]:6d} {row["accuracy"]:9.2%} {classed:10d}  (no bins)')
             continue
+        low, n, correct = bins[-1]
         score = row['score_at_share_1']
-        print(f'{row["timesteps"]:6d} {row["accuracy"]:9.2%} {classed:10d} {n / classed:8.1%} '
-              f'{correct / max(n, 1):7.1%} {"-" if score is None else f"{score:6.3f}":>6}')
+        print(f'{row["timesteps"]:6d} {row["accuracy"]:9.2%} {classed:10d} {low:>8g} '
+              f'{n / classed:8.1%} {correct / n:7.1%} '
+              f'{"-" if score is None else f"{score:6.3f}":>6}')
 
 
 def _print_human(result: dict) -> None:

@@ -210,7 +210,10 @@ def _confidence_only(args, model, meta: dict, output: str) -> dict:
     The images are those a sweep with the same arguments measures; every T runs as the sweep's
     accuracy run did (its parameters, seeds and batches) and must give the profile's accuracy
     (:func:`~topspark_ros.core.topspark.sweep.measure_confidence_bins`), so the bins describe
-    the run the profile's figures are of. Written under the profile's lock, atomically.
+    the run the profile's figures are of: a T that does not (its values enhanced after the
+    sweep) gets none, with a warning. Written under the profile's lock, atomically, and only
+    into the profile as it was measured (one replaced meanwhile is refused; an entry changed
+    meanwhile gets no bins).
     """
     import dataclasses
 
@@ -248,21 +251,37 @@ def _confidence_only(args, model, meta: dict, output: str) -> dict:
     (idx,) = split_indices(len(dataset), [n], args.seed)
     images, labels = dataset.images[idx], dataset.labels[idx]
     bar = common.progress(args, len(profile.entries) * n, 'confidence')
+    bins, refused = {}, []
     try:
-        bins = {e.timesteps: measure_confidence_bins(
-            model, images, labels, e, batch_size=args.batch_size, seed=args.seed,
-            measured=bar.update) for e in reversed(profile.entries)}
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        for entry in reversed(profile.entries):
+            try:
+                bins[entry.timesteps] = measure_confidence_bins(
+                    model, images, labels, entry, batch_size=args.batch_size, seed=args.seed,
+                    measured=bar.update)
+            except ValueError as exc:  # this T is not the run it measured: no bins for it
+                refused.append(str(exc))
     finally:
         bar.close()
-    measured_params = {e.timesteps: e.params for e in profile.entries}
+    if not bins:
+        raise UsageError('no T came out as the profile measured it: ' + '; '.join(refused))
+    for reason in refused:
+        print(f'{PROG}: warning: no bins added: {reason}', file=sys.stderr)
 
-    def add(current):  # entries changed meanwhile (an enhancement) keep no bins
+    def add(current):
+        same = [getattr(current, key) == getattr(profile, key) for key in
+                ('model_sha256', 'dataset', 'split', 'n_samples', 'reference_timesteps')]
+        if not all(same):
+            raise UsageError(f'{output} was replaced while its results were measured; run '
+                             '--confidence-only again')
+        checked = {e.timesteps: e for e in profile.entries}
+
+        def unchanged(entry) -> bool:  # measured as checked: the same accuracy and values
+            was = checked.get(entry.timesteps)
+            return was is not None and (entry.accuracy, entry.n_samples, entry.params) == (
+                was.accuracy, was.n_samples, was.params)
         return dataclasses.replace(current, entries=tuple(
             dataclasses.replace(e, confidence_bins=bins[e.timesteps])
-            if e.timesteps in bins and e.params == measured_params[e.timesteps] else e
-            for e in current.entries))
+            if e.timesteps in bins and unchanged(e) else e for e in current.entries))
     updated = update_profile(output, add)
     return {'command': 'sweep', 'profile': output, 'confidence_only': True,
             'n_samples': int(n), 'seed': args.seed,

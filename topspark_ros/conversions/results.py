@@ -304,8 +304,8 @@ def prediction_to_vision_msg(prediction, header, vision=None):
       clipped at 0 (NaN as 0), in [0, 1] and summing to 1, so the first score is the
       prediction's ``confidence``.
 
-    Classes without evidence are left out (vision_msgs lists only nonzero probabilities): an
-    input with no output spike gives no hypothesis.
+    Classes without evidence, or scored 0 below the best, are left out (vision_msgs lists
+    only nonzero probabilities): an input with no output spike gives no hypothesis.
     ``vision``: the ``vision_msgs.msg`` module (default: :func:`vision_msgs_types`).
     """
     vision = vision or vision_msgs_types()
@@ -323,7 +323,8 @@ def prediction_to_vision_msg(prediction, header, vision=None):
             scores = shares * scale
             scores[order[0]] = calibrated
         msg.results = [vision.ObjectHypothesis(class_id=str(i), score=float(scores[i]))
-                       for i in order if shares[i] > 0.0]
+                       for i in order if shares[i] > 0.0
+                       and (scores[i] > 0.0 or i == order[0])]
     return msg
 
 

@@ -228,6 +228,28 @@ def frames_model_on_events(values: Values, model) -> Optional[str]:
             "the controller's and monitor's profile_path, to an event model's)")
 
 
+def unlike_training(values: Values, recorded: dict, model) -> Optional[str]:
+    """
+    Return how the node's inputs are prepared unlike the model's training data, or None.
+
+    A frames model in event mode (:func:`frames_model_on_events`), event windows cut unlike
+    the training windows (:func:`window_mismatch`), or frames prepared with another ``crop``
+    or ``invert`` than the training images (``recorded``: :func:`trained_preparation`'s). The
+    model's profile was measured on data prepared as it was trained, so its calibrated scores
+    do not describe such inputs (:attr:`ClassifierSession.calibration_off`).
+    """
+    if frames_model_on_events(values, model) is not None:
+        return 'a model trained on frames classifying events'
+    if values['input_mode'] == 'events':
+        if window_mismatch(values, recorded) is not None:
+            return 'event windows cut unlike the training windows'
+        return None
+    for name in AS_TRAINED:
+        if name in recorded and values[name] != recorded[name]:
+            return f'frames prepared with another {name} than the training images'
+    return None
+
+
 DEFAULT_NODE = '/classifier'
 """The classifier's fully qualified name as launched alone, whose learnt weights go to
 ``$ROS_HOME/topspark_ros`` itself."""
@@ -342,6 +364,8 @@ class ClassifierPipeline:
                 raise ValueError(reason)
             if values['input_mode'] == 'events':
                 session.check_events()  # a frames-only model says why it cannot
+            session.calibration_off = unlike_training(
+                values, trained_preparation(values, self.resolve), session.model)
             _warm_up(session, values, bool(values['online_learning']))  # learning's too
         except BaseException:  # a failed configure holds nothing (a review: the lock stayed)
             self._let_go_save_path()
@@ -359,6 +383,8 @@ class ClassifierPipeline:
         values = self.values()
         if self.session is None:  # checked and warmed up by load
             self.session = open_session(values, self.resolve)
+            self.session.calibration_off = unlike_training(
+                values, trained_preparation(values, self.resolve), self.session.model)
         self.last_input_s = time.monotonic()  # silence counts from here
         if values['input_mode'] == 'events':
             self.stream = event_stream(values)
@@ -733,10 +759,27 @@ class ClassifierPipeline:
                     message = f'{message}; {recent} {what}'
             values.update(events)
         settings = self.values()
-        values.update(timesteps=self.current_timesteps(Settings.from_values(settings)),
-                      model=settings['model_path'], device=settings['device'],
-                      input_mode=settings['input_mode'], lifecycle_state=state)
+        timesteps = self.current_timesteps(Settings.from_values(settings))
+        values.update(timesteps=timesteps, model=settings['model_path'],
+                      device=settings['device'], input_mode=settings['input_mode'],
+                      lifecycle_state=state, vision_score=self.score_kind(timesteps, settings))
         return level, message, values
+
+    def score_kind(self, timesteps: int, settings: Optional[Values] = None) -> str:
+        """
+        Return what the vision_msgs ``score`` of a result at ``timesteps`` is, in words.
+
+        ``calibrated (T=32)``: the probability of being right the profile measured; else
+        ``share of the evidence: <why not calibrated>``
+        (:meth:`~topspark_ros.core.session.ClassifierSession.calibration_gap`).
+        """
+        settings = settings or self.values()
+        session = self.session
+        if session is None:
+            return 'share of the evidence: no model loaded'
+        gap = session.calibration_gap(timesteps, early_exit=bool(settings['early_exit']),
+                                      events=settings['input_mode'] == 'events')
+        return f'calibrated (T={timesteps})' if gap is None else f'share of the evidence: {gap}'
 
 
 def _warm_up(session: ClassifierSession, values: Values, learning: bool) -> None:

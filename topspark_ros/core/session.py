@@ -68,9 +68,7 @@ class Prediction:
         the probability that ``class_id`` is right, from the results of the same confidence
         the profile's sweep measured at this ``T``
         (:meth:`~topspark_ros.core.topspark.profile.ProfileEntry.calibrated`); None when that
-        is not known: no class, no profile or no ``confidence_bins`` at this ``T``, an
-        agreement-based profile, an early-exit rule, or weights that are not the profile's
-        (learnt on line since).
+        is not known: no class, or :meth:`ClassifierSession.calibration_gap` says why.
 
     """
 
@@ -137,6 +135,10 @@ class ClassifierSession:
         """SHA-256 of the checkpoint the model was loaded from (:meth:`from_checkpoint`)."""
         self._saved: set = set()  # SHA-256 of the checkpoints this session wrote
         self._learnt = False  # the weights changed here: the profile no longer measured them
+        self.calibration_off: Optional[str] = None
+        """Why no result gets a calibrated score, whatever the profile holds (None: nothing):
+        its inputs are prepared unlike the data the profile was measured on (set by whoever
+        prepares them: the classifier's pipeline)."""
 
     @classmethod
     def from_checkpoint(cls, path: str, *, device: str = 'cpu', class_names: Sequence[str] = (),
@@ -218,22 +220,53 @@ class ClassifierSession:
     def profile(self, profile) -> None:
         self._profile = profile
         self._params = {}  # T -> enhanced parameters, resolved again from the new profile
-        self._bins = {}  # T -> the profile's entry at T when it has confidence_bins, or None
+        self._bins = {}  # T -> the profile's entry at T, or None
 
-    def _calibrated(self, scores: np.ndarray, timesteps: int) -> Optional[float]:
-        """Return the calibrated score of a result with ``scores`` at ``timesteps``, or None."""
+    def calibration_gap(self, timesteps: int, *, early_exit: bool = False,
+                        events: bool = False) -> Optional[str]:
+        """
+        Return why results at ``timesteps`` get no calibrated score, or None when they get one.
+
+        ``early_exit``: an early-exit rule is on; ``events``: the inputs are event windows. A
+        calibrated score needs a profile that measured the results by confidence at exactly
+        that T with labels, the weights it measured (none learnt on line since), inputs of the
+        kind (frames or events) and preparation it measured (:attr:`calibration_off`), and no
+        early exit (its results are not the sweep's).
+        """
         profile = self._profile
-        if profile is None or self._learnt or profile.agreement_based or (
-                self.source_sha256 is not None and self.source_sha256 != profile.model_sha256):
-            return None
+        if profile is None:
+            return 'no profile'
+        if self.calibration_off is not None:
+            return self.calibration_off
+        if profile.agreement_based:
+            return 'a label-free profile (its bins would count agreement, not right answers)'
+        if self._learnt or (self.source_sha256 is not None
+                            and self.source_sha256 != profile.model_sha256):
+            return 'weights learnt on line since the profile was measured'
+        if events != (self.model.event_encoding is not None):
+            return ('a model trained on frames classifying events' if events
+                    else 'an event model classifying frames')
+        if early_exit:
+            return "early exit on (the profile's bins are of full-T results)"
+        timesteps = int(timesteps)
         if timesteps not in self._bins:
-            entry = next((e for e in profile.entries if e.timesteps == timesteps), None)
-            self._bins[timesteps] = entry if entry is not None \
-                and entry.confidence_bins is not None else None
+            self._bins[timesteps] = next(
+                (e for e in profile.entries if e.timesteps == timesteps), None)
         entry = self._bins[timesteps]
         if entry is None:
+            return f'T={timesteps} is not in the profile'
+        if entry.confidence_bins is None:
+            return (f'the profile has no results by confidence at T={timesteps} (`topspark '
+                    'sweep --confidence-only` adds them)')
+        return None
+
+    def _calibrated(self, scores: np.ndarray, timesteps: int, early_exit: bool,
+                    events: bool) -> Optional[float]:
+        """Return the calibrated score of a result with ``scores`` at ``timesteps``, or None."""
+        if self.calibration_gap(timesteps, early_exit=early_exit, events=events) is not None:
             return None
-        return entry.calibrated(float(evidence_shares(scores).max()))
+        shares = evidence_shares(scores)  # the model's float64 scores: the sweep's bins
+        return self._bins[int(timesteps)].calibrated(float(shares.max()))
 
     def params_for(self, timesteps: int):
         """
@@ -344,7 +377,7 @@ class ClassifierSession:
                               timesteps=int(timesteps), roi=roi,
                               params=self.params_for(timesteps), early_exit=early_exit)
         latency_ms = (time.perf_counter() - start) * 1e3 / max(len(windows), 1)
-        return [self._prediction(result, i, timesteps, latency_ms, early_exit)
+        return [self._prediction(result, i, timesteps, latency_ms, early_exit, events=True)
                 for i in range(len(windows))]
 
     def learn_events(self, windows: Sequence[np.ndarray], sensor_size: Tuple[int, int],
@@ -398,8 +431,12 @@ class ClassifierSession:
             EventModel(copy.deepcopy(self.model), (width, height)).learn([window], timesteps=2)
 
     def _prediction(self, result, index: int, timesteps: int, latency_ms: float,
-                    early_exit) -> Prediction:
-        """Return the :class:`Prediction` of row ``index`` of a result (``early_exit``: rule)."""
+                    early_exit, events: bool = False) -> Prediction:
+        """
+        Return the :class:`Prediction` of row ``index`` of a result.
+
+        ``early_exit``: the rule it ran with; ``events``: an event window's.
+        """
         scores = np.asarray(result.scores[index], np.float32)
         total = float(scores.sum())
         if total > 0.0:
@@ -418,8 +455,8 @@ class ClassifierSession:
             spike_count=int(result.spike_count[index]), ops=ops, latency_ms=latency_ms,
             energy_j=self.energy_model.estimate(ops).compute_j,
             energy_preset=self.energy_model.preset.name,
-            calibrated_score=None if class_id < 0 or early_exit is not None
-            else self._calibrated(scores, int(timesteps)))
+            calibrated_score=None if class_id < 0 else self._calibrated(
+                result.scores[index], timesteps, early_exit is not None, events))
 
     def learn(self, frame: np.ndarray, layout: str, timesteps: int) -> OpCounts:
         """

@@ -72,6 +72,7 @@ class ClassifierNode(LifecycleNode):
         self.add_post_set_parameters_callback(self._after_set)
         self._active = False
         self._pub = self._vision_pub = self._labels = self._packet_type = self._intake = None
+        self._calibrated_scores = False  # whether the last vision_msgs score was calibrated
         self._raw_packets = self._raw_frames = self._raw_results = False
         self._frozen = False  # a freeze_long_lived of this node's not yet undone
         self._made = []  # (entity, destroy) of what configure created
@@ -160,6 +161,10 @@ class ClassifierNode(LifecycleNode):
         for warning in [*session.notes, frames_model_on_events(p, session.model)]:
             if warning is not None:
                 self.get_logger().warn(warning)
+        if vision is not None:
+            kind = self._pipeline.score_kind(self._pipeline.current_timesteps())
+            self._calibrated_scores = kind.startswith('calibrated')
+            self.get_logger().info(f'vision_msgs scores: {kind}')
         return TransitionCallbackReturn.SUCCESS
 
     def _prepare_as_trained(self) -> None:
@@ -394,6 +399,13 @@ class ClassifierNode(LifecycleNode):
             self._pub.publish(prediction_to_msg(prediction, header_msg(header), dropped, **who))
         vision = self._vision_pub
         if vision is not None and vision.get_subscription_count():
+            calibrated = prediction.calibrated_score is not None
+            if prediction.class_id >= 0 and calibrated != self._calibrated_scores:
+                # the score's meaning changed (a T not in the profile, early exit on): say so
+                self._calibrated_scores = calibrated
+                self.get_logger().info(
+                    'vision_msgs scores from now on: '
+                    f'{self._pipeline.score_kind(prediction.timestep_budget)}')
             vision.publish(prediction_to_vision_msg(prediction, header_msg(header)))
 
     def _diagnostic_status(self) -> tuple:

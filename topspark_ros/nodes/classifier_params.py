@@ -29,8 +29,8 @@ PARAMS = (
           '(1: measured robust when other nodes share the cores, see docs/benchmarks.md; more '
           'pays only with idle cores).', low=1, high=256, live=False),
     Param('profile_path', '', 'Timestep profile (.yaml) of the model, whose enhanced parameters '
-          "are applied at each T; '' for none (config/topspark.yaml sets the shipped model's).",
-          live=False),
+          'are applied at each T and whose results by confidence calibrate the vision_msgs '
+          "scores; '' for none (config/topspark.yaml sets the shipped model's).", live=False),
     Param('default_timesteps', 100, 'Timestep count T used until a TimestepCommand arrives '
           '(at most max_timesteps).', low=1, high=MAX_TIMESTEPS),
     Param('max_timesteps', MAX_TIMESTEPS, 'Largest T used: a TimestepCommand above it is '

@@ -47,6 +47,37 @@ def test_a_bin_of_few_results_leans_on_the_overall_accuracy():
     assert calibrated(((0.0, 0, 0), (1.0, 0, 0)), 1.0) is None  # nothing measured
 
 
+def test_scores_rise_with_confidence_and_empty_bins_take_the_one_below():
+    """
+    Bins whose accuracy falls as confidence rises are pooled (isotonic), weighted by results.
+
+    0.7 (15 of 50 right) falls below 0.6 (30 of 50): the two are pooled; 0.9 (9 of 10) is
+    above 1.0 (640 of 790): pooled too. 0.8 holds nothing: it scores as 0.7 below it.
+    """
+    bins = ((0.0, 0, 0), (0.5, 100, 40), (0.6, 50, 30), (0.7, 50, 15), (0.8, 0, 0),
+            (0.9, 10, 9), (1.0, 790, 640))
+    a = 734 / 1000
+
+    def smoothed(n, correct):
+        return (correct + 2 * a) / (n + 2), n + 2
+
+    (s5, _), (s6, w6), (s7, w7) = smoothed(100, 40), smoothed(50, 30), smoothed(50, 15)
+    (s9, w9), (s10, w10) = smoothed(10, 9), smoothed(790, 640)
+    middle = (s6 * w6 + s7 * w7) / (w6 + w7)
+    top = (s9 * w9 + s10 * w10) / (w9 + w10)
+    assert s6 > s7 and s9 > s10 and s5 < middle < top  # what the pooling is for
+    assert calibrated(bins, 0.3) == pytest.approx(s5)  # below the first bin with results
+    assert calibrated(bins, 0.55) == pytest.approx(s5)
+    for confidence in (0.6, 0.65, 0.75, 0.85):
+        assert calibrated(bins, confidence) == pytest.approx(middle)
+    assert calibrated(bins, 0.95) == calibrated(bins, 1.0) == pytest.approx(top)
+    scores = [calibrated(bins, c) for c in np.linspace(0.01, 1.0, 100)]
+    assert scores == sorted(scores)
+    # A converted model's bins: nothing at exactly 1.0; such a result scores as 0.95's.
+    converted = ((0.0, 197, 65), (0.5, 137, 69), (0.95, 1050, 1016), (1.0, 0, 0))
+    assert calibrated(converted, 1.0) == calibrated(converted, 0.97) > 0.96
+
+
 @pytest.mark.parametrize('bins,problem', [
     ([], 'must be a list of rows'),
     ('0 1 1', 'must be a list of rows'),

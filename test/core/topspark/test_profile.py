@@ -210,7 +210,7 @@ def test_confidence_bins_round_trip_as_version_3_and_without_them_version_2(tmp_
     text = plain.read_text()
     assert 'schema_version: 2' in text and 'confidence_bins' not in text  # older readers read it
     assert '(schema 2)' in text.splitlines()[0]
-    bins = ((0.0, 10, 3), (0.5, 20, 12), (1.0, 700, 560))
+    bins = ((0.0, 10, 3), (0.5, 20, 12), (1.0, 700, 695))  # 710 right: the accuracy's
     entries = tuple(dataclasses.replace(e, confidence_bins=bins) if e.timesteps == 32 else e
                     for e in _profile().entries)
     binned = tmp_path / 'binned.profile.yaml'
@@ -220,13 +220,16 @@ def test_confidence_bins_round_trip_as_version_3_and_without_them_version_2(tmp_
     back = load_profile(binned)
     assert back == _profile(entries=entries)
     assert back.entry(32).confidence_bins == bins and back.entry(100).confidence_bins is None
-    # the bin of each confidence, with 2 inputs' worth of the overall accuracy (575 / 730)
-    overall = 575 / 730
-    assert back.entry(32).calibrated(1.0) == pytest.approx((560 + 2 * overall) / 702)
+    # the bin of each confidence, with 2 inputs' worth of the overall accuracy (710 / 730)
+    overall = 710 / 730
+    assert back.entry(32).calibrated(1.0) == pytest.approx((695 + 2 * overall) / 702)
     assert back.entry(32).calibrated(0.7) == pytest.approx((12 + 2 * overall) / 22)
     assert back.entry(32).calibrated(0.2) == pytest.approx((3 + 2 * overall) / 12)
     assert back.entry(32).calibrated(0.0) is None
     assert back.entry(100).calibrated(1.0) is None
+    with pytest.raises(ProfileError, match='confidence_bins: the rows count 575 results right, '
+                       'the accuracy says 710 of 1000: not the same run'):  # another run's
+        dataclasses.replace(back.entry(32), confidence_bins=((0.0, 30, 15), (1.0, 700, 560)))
 
 
 def test_constructor_validates_too():

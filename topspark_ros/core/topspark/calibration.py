@@ -10,15 +10,17 @@ A consumer that acts on "score > 0.9" needs the probability of being right inste
 ``topspark sweep`` measures it (labelled data only): at each T, the inputs are put in bins by
 their confidence and each bin keeps how many there were and how many of them were right, in
 the profile entry's ``confidence_bins`` (:func:`confidence_bins`). The classifier then scores
-a result by the accuracy of its bin (:func:`calibrated`): histogram binning, the simplest
-calibration that needs no fitting, with the bin's count kept so that a bin of few inputs
-leans on the T's overall accuracy instead of on its own handful.
+a result by the accuracy of its bin (:func:`calibrated`): histogram binning, made monotone
+in confidence by pooling adjacent bins (isotonic), with the bins' counts kept so that a bin
+of few inputs leans on the T's overall accuracy and on its neighbours instead of on its own
+handful.
 
 Bins are rows ``[low, n, correct]``: the inputs whose confidence is at least ``low`` and below
 the next row's ``low`` (the last row: up to 1 included). Inputs without evidence (no output
 spike: no class) are in no bin; their result carries no class to score.
 """
 
+import functools
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -74,36 +76,63 @@ def confidence_bins(scores, predicted, labels, lows: Sequence[float] = CONFIDENC
     return tuple((float(low), int(k), int(c)) for low, k, c in zip(lows, n, correct))
 
 
+@functools.lru_cache(maxsize=256)
+def score_map(bins: Bins) -> Tuple[Tuple[float, float], ...]:
+    """
+    Return ``((low, score), ...)``: the calibrated score of each bin that holds results.
+
+    Each bin's accuracy with :data:`PRIOR_WEIGHT` results of the overall accuracy (of every
+    bin) mixed in, ``(correct + w a) / (n + w)``, then made non-decreasing in confidence by
+    pooling adjacent bins that are not (pool adjacent violators, weighted by ``n + w``): a
+    more confident result never scores below a less confident one, and a bin of a handful of
+    results is pooled with its neighbours instead of speaking alone. Empty bins have no row.
+    """
+    rows = [(low, n, correct) for low, n, correct in bins if n > 0]
+    if not rows:
+        return ()
+    overall = sum(row[2] for row in rows) / sum(row[1] for row in rows)
+    blocks: list = []  # [score, weight, first row, last row]
+    for i, (_, n, correct) in enumerate(rows):
+        blocks.append([(correct + PRIOR_WEIGHT * overall) / (n + PRIOR_WEIGHT),
+                       n + PRIOR_WEIGHT, i, i])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            score, weight, _, last = blocks.pop()
+            before, weight_before, first, _ = blocks.pop()
+            blocks.append([(before * weight_before + score * weight) / (weight_before + weight),
+                           weight_before + weight, first, last])
+    return tuple((rows[i][0], score) for score, _, first, last in blocks
+                 for i in range(first, last + 1))
+
+
 def calibrated(bins: Bins, confidence: float) -> Optional[float]:
     """
     Return the probability that a result of ``confidence`` is right, from ``bins``.
 
-    The bin's accuracy with :data:`PRIOR_WEIGHT` inputs of the overall accuracy (of every
-    bin) mixed in: ``(correct + w a) / (n + w)``. None when the bins hold no input or
-    ``confidence`` is not in (0, 1].
+    The score of its bin (:func:`score_map`); a confidence in a bin that holds no result takes
+    that of the nearest bin below that does (above, when none below does). None when the bins
+    hold no result or ``confidence`` is not in (0, 1].
     """
     if not 0.0 < confidence <= 1.0:
         return None
-    total = sum(row[1] for row in bins)
-    if not total:
+    table = score_map(tuple(bins))
+    if not table:
         return None
-    overall = sum(row[2] for row in bins) / total
-    low_row = bins[0]
-    for row in bins:
-        if row[0] <= confidence:
-            low_row = row
-        else:
+    score = table[0][1]
+    for low, value in table:
+        if low > confidence:
             break
-    _, n, correct = low_row
-    return (correct + PRIOR_WEIGHT * overall) / (n + PRIOR_WEIGHT)
+        score = value
+    return score
 
 
-def check_bins(bins, n_samples: int) -> Bins:
+def check_bins(bins, n_samples: int, right: Optional[int] = None) -> Bins:
     """
     Return ``bins`` as a tuple of ``(float, int, int)`` rows, or raise ValueError saying why.
 
     Rows ``[low, n, correct]``: ``low`` rising from 0 to at most 1, ``0 <= correct <= n``,
-    the counts summing to at most ``n_samples``.
+    the counts summing to at most ``n_samples`` and, given ``right`` (the results counted
+    right in the same run), the ``correct`` summing to it: bins of another run than the
+    accuracy beside them are refused.
     """
     if isinstance(bins, (str, bytes)) or not hasattr(bins, '__len__') or not len(bins):
         raise ValueError(f'must be a list of rows [low, n, correct], got {bins!r}')
@@ -128,4 +157,7 @@ def check_bins(bins, n_samples: int) -> Bins:
     if sum(row[1] for row in rows) > n_samples:
         raise ValueError(f'the rows count {sum(row[1] for row in rows)} inputs, more than the '
                          f'{n_samples} measured')
+    if right is not None and sum(row[2] for row in rows) != right:
+        raise ValueError(f'the rows count {sum(row[2] for row in rows)} results right, the '
+                         f'accuracy says {right} of {n_samples}: not the same run')
     return tuple(rows)

@@ -307,7 +307,8 @@ class ProfileEntry:
                 _number('early_exit_mean_timesteps', self.early_exit_mean_timesteps, 1.0, t))
         if self.confidence_bins is not None:
             try:
-                put(self, 'confidence_bins', check_bins(self.confidence_bins, self.n_samples))
+                put(self, 'confidence_bins', check_bins(
+                    self.confidence_bins, self.n_samples, round(accuracy * self.n_samples)))
             except ValueError as exc:
                 raise ProfileError(str(exc), 'confidence_bins') from None
 
@@ -316,8 +317,9 @@ class ProfileEntry:
         Return the probability that a result at T of ``confidence`` is right, or None.
 
         The accuracy of its bin of :attr:`confidence_bins`, leaning on the T's overall one
-        when the bin holds few results (:func:`~topspark_ros.core.topspark.calibration.
-        calibrated`); None without bins, or for a confidence outside (0, 1].
+        and on its neighbours when the bin holds few results, monotone in confidence
+        (:func:`~topspark_ros.core.topspark.calibration.calibrated`); None without bins, or
+        for a confidence outside (0, 1].
         """
         if self.confidence_bins is None:
             return None

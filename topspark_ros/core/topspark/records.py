@@ -104,8 +104,8 @@ def apply_to_profile(profile, result: Enhancement, record: Mapping):
     Return ``profile`` with the values of ``result`` as the ``params`` of its T entries.
 
     Entries of T that were not enhanced keep their params; every measurement is kept as it is,
-    but the results by confidence of the T enhanced (``confidence_bins``) are dropped: the
-    classifier would score its results at the new parameters by those of the old ones (until
+    but the results by confidence (``confidence_bins``) of a T whose values change are dropped:
+    the classifier would score its results at the new values by those of the old ones (until
     ``topspark sweep`` measures them again it publishes the plain shares).
     ``record`` (see :func:`describe`) becomes the profile's ``enhancement``, with the rows of an
     earlier record for the T whose params are kept (each with its run's ``command`` and
@@ -117,8 +117,8 @@ def apply_to_profile(profile, result: Enhancement, record: Mapping):
         raise ValueError(f'the profile has no entry for T={missing} (profiled: '
                          f'{profile.timesteps}); run `topspark sweep` with them first')
     done = {i.timesteps for i in result.timesteps}
-    entries = tuple(replace(e, params=result.params_for(e.timesteps), confidence_bins=None)
-                    if e.timesteps in done else e for e in profile.entries)
+    entries = tuple(_with_params(e, result.params_for(e.timesteps)) if e.timesteps in done
+                    else e for e in profile.entries)
     earlier = profile.enhancement or {}
     kept = [{**row, 'command': row.get('command', earlier.get('command')),
              'seed': row.get('seed', earlier.get('seed'))}
@@ -129,6 +129,13 @@ def apply_to_profile(profile, result: Enhancement, record: Mapping):
     record['timesteps'] = sorted(list(record.get('timesteps', ())) + kept,
                                  key=lambda row: row['timesteps'])
     return replace(profile, entries=entries, enhancement=record)
+
+
+def _with_params(entry, params):
+    """Return ``entry`` with ``params``; its ``confidence_bins`` only when they are its own."""
+    if params == entry.params:
+        return entry
+    return replace(entry, params=params, confidence_bins=None)
 
 
 def params_for_profile(profile: TimestepProfile, profile_path: Union[str, os.PathLike],

@@ -12,6 +12,7 @@ result is a :class:`~topspark_ros.core.topspark.profile.TimestepProfile`
 
 import copy
 import datetime
+import math
 import os
 import platform
 import time
@@ -204,18 +205,24 @@ def measure_confidence_bins(model, images: np.ndarray, labels: np.ndarray, entry
     Return the results by confidence of the run ``entry`` measured (``confidence_bins``).
 
     ``model`` runs over ``images`` at the entry's T with its parameters, the seeds and batches
-    of :func:`measure_timesteps`, which must give the entry's accuracy on ``labels``: else the
-    images, seed, batch size or engine are not those of the profile (ValueError, saying so).
+    of :func:`measure_timesteps`, which must give the entry's accuracy on ``labels`` and its
+    mean spike count (to the last digits: a fingerprint of the run, where an accuracy of 0 at
+    a T without output spikes matched any images): else the images, seed, batch size, values
+    or engine are not those of the profile (ValueError, saying so).
     """
     params = None if entry.params is None else model.params_for_values(entry.params)
     run = evaluate(model, images, timesteps=entry.timesteps, batch_size=batch_size,
                    params=params, seed=seed, progress=measured)
     correct = int(np.sum(run.predicted == labels))
-    if len(labels) != entry.n_samples or correct != round(entry.accuracy * entry.n_samples):
+    spikes = float(np.mean(run.spike_count))
+    right = round(entry.accuracy * entry.n_samples)
+    if len(labels) != entry.n_samples or correct != right or not math.isclose(
+            spikes, entry.spikes, rel_tol=1e-9, abs_tol=1e-12):
         raise ValueError(
-            f'T={entry.timesteps}: {correct} of {len(labels)} right here, the profile says '
-            f'{round(entry.accuracy * entry.n_samples)} of {entry.n_samples}: not the run it '
-            'measured (other images, seed, batch size or engine); sweep it again instead')
+            f'T={entry.timesteps}: {correct} of {len(labels)} right and {spikes:.6g} spikes an '
+            f'input here, the profile says {right} of {entry.n_samples} and '
+            f'{entry.spikes:.6g}: not the run it measured (other images, seed, batch size, '
+            'values or engine); sweep it again instead')
     return confidence_bins(run.scores, run.predicted, labels)
 
 
