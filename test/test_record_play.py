@@ -248,14 +248,14 @@ def _write_bag(path: Path, topics: dict, period_ns: int = 50_000_000, storage='s
     from rclpy.serialization import serialize_message
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import get_types_from_msg, get_typestore, Stores
-    from topspark_ros.nodes.recorder import _definition
+    from topspark_ros.core.data.recording import installed_definition
     store = get_typestore(Stores.ROS2_JAZZY)
     plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
     rows = []
     with Writer(path, version=9, storage_plugin=plugin) as writer:
         for topic, (msgtype, messages) in topics.items():
             if msgtype not in store.fielddefs:
-                store.register(get_types_from_msg(_definition(msgtype), msgtype))
+                store.register(get_types_from_msg(installed_definition(msgtype), msgtype))
             connection = writer.add_connection(topic, msgtype, typestore=store)
             rows += [(k, connection, serialize_message(m)) for k, m in enumerate(messages)]
         rows.sort(key=lambda row: row[0])

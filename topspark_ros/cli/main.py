@@ -34,22 +34,32 @@ from topspark_ros.core.threads import set_torch_threads
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM came: raised where the main thread is, so what it was writing is cleaned up."""
+    """
+    SIGTERM or SIGHUP came: raised where the main thread is, so what it writes is cleaned up.
+
+    ``signum``: the signal (the exit status is 128 + it).
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        """Keep the signal's number."""
+        super().__init__(signum)
+        self.signum = int(signum)
 
 
 def _terminate(signum, frame) -> None:
-    """Raise :class:`Terminated` (the SIGTERM handler while a command runs)."""
-    raise Terminated
+    """Raise :class:`Terminated` (the SIGTERM and SIGHUP handler while a command runs)."""
+    raise Terminated(signum)
 
 
 @contextlib.contextmanager
 def _sigterm_unwinds():
     """
-    Make SIGTERM unwind the command as Ctrl-C does (``timeout``, systemd, docker stop send it).
+    Make SIGTERM and SIGHUP unwind the command as Ctrl-C does.
+
+    ``timeout``, systemd and docker stop send SIGTERM; a closed terminal or SSH session, SIGHUP.
 
     Python's default ends the process at once: a conversion killed so left its hidden
     temporary output behind (hundreds of MB; a user review), where Ctrl-C removed it.
@@ -57,11 +67,15 @@ def _sigterm_unwinds():
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers are the main thread's
         return
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # SIGHUP likewise: the SSH session to the robot that ran the command dropped (a recovery
+    # so ended left a full copy of the recording behind; a review).
+    signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, 'SIGHUP') else [])
+    previous = {signum: signal.signal(signum, _terminate) for signum in signums}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 COMMANDS = {'train': train, 'eval': evaluate, 'sweep': sweep, 'enhance': enhance,
@@ -183,9 +197,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (OSError, ValueError, RuntimeError) as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return EXIT_ERROR
-    except Terminated:
+    except Terminated as exc:
         print(f'{PROG}: terminated', file=sys.stderr)
-        return EXIT_TERMINATED
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f'{PROG}: interrupted', file=sys.stderr)
         return 130

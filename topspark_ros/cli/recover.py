@@ -26,12 +26,14 @@ def add_parser(sub) -> None:
         "(topspark record's DIR.partial, or a ros2 bag record folder without metadata.yaml) "
         'and write their messages into a new, closed bag, which play and --data bag:DIR read. '
         'sqlite3: all but the transaction in progress (about the last second with topspark '
-        'record); MCAP: all but the chunk being written (about 1 MB). The files read are left '
-        'as they are.')
+        'record); MCAP: all but the chunk the recorder had in memory (about 1 MB of messages). '
+        'Damaged pages or chunks cost their own messages, with a warning. The files read are '
+        'left as they are.')
     recover.add_argument('source', help='DIR.partial, a bag folder without metadata.yaml, or '
                          'one .db3 or .mcap file')
-    recover.add_argument('--output', '-o', help='the new bag (default: DIR for DIR.partial, '
-                         'else SOURCE_recovered beside it); must not exist')
+    recover.add_argument('--output', '-o', help='the new bag (default: DIR beside DIR.partial, '
+                         'for it or anything in it; else FOLDER_recovered beside the folder); '
+                         'must not exist')
     recover.add_argument('--json', action='store_true',
                          help='print one JSON object with the results as the last line')
     recover.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
@@ -44,12 +46,14 @@ def run(args: argparse.Namespace) -> dict:
     from topspark_ros.core.data.recover import (default_target, recover_bag, RecoveryError,
                                                 storage_files)
 
+    if args.output is not None and not args.output.strip():
+        raise UsageError('--output is empty: name the new bag')
     source = Path(args.source)
-    target = Path(args.output) if args.output else default_target(source)
     try:
         files = storage_files(source)
     except RecoveryError as exc:
         raise UsageError(str(exc)) from None
+    target = Path(args.output) if args.output else default_target(source)
     if target.exists():
         raise UsageError(f'{target} exists; give another --output (nothing is overwritten)')
     bar = common.progress(args, None, 'recover', unit='msg')
@@ -57,12 +61,17 @@ def run(args: argparse.Namespace) -> dict:
         recovered = recover_bag(source, target, progress=bar.update)
     except RecoveryError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # no room, a read-only folder: the bag can go elsewhere
+        raise OSError(exc.errno, f'{exc.strerror or exc} (the new bag and, for a sqlite3 '
+                      'file left with its journal, a copy of it are written beside '
+                      f'{target}: give --output on a disk with room)') from None
     finally:
         bar.close()
-    for path, why in recovered.unreadable.items():
-        print(f'{PROG}: warning: {path}: reading stopped at a record that could not be read '
-              f'({why}); the messages before it are in the bag', file=sys.stderr)
+    for path, problems in recovered.problems.items():
+        for problem in problems:
+            print(f'{PROG}: warning: {path}: {problem}', file=sys.stderr)
     return {'command': 'recover', 'bag': str(recovered.bag), 'storage': recovered.storage,
             'files': [str(f) for f in files], 'messages': recovered.total,
-            'topics': recovered.messages, 'lost_bytes': recovered.lost_bytes,
-            'unreadable': recovered.unreadable}
+            'topics': recovered.messages, 'first_ns': recovered.first_ns,
+            'last_ns': recovered.last_ns, 'unread_bytes': recovered.unread_bytes,
+            'problems': recovered.problems}

@@ -76,19 +76,6 @@ def message_class(type_name: str):
                           f'the package {package} and source its workspace') from None
 
 
-def _definition(type_name: str) -> Optional[str]:
-    """Return the installed ``.msg`` text of ``pkg/msg/Name``, or None where none is found."""
-    from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
-
-    package, _, name = type_name.split('/')
-    try:
-        path = f'{get_package_share_directory(package)}/msg/{name}.msg'
-        with open(path, encoding='utf-8') as handle:
-            return handle.read()
-    except (PackageNotFoundError, OSError):
-        return None
-
-
 class RecorderNode(Node):
     """Writes the messages of one topic into an image folder or a bag."""
 
@@ -176,7 +163,8 @@ class RecorderNode(Node):
         msg_type = message_class(type_name)
         self.type_name = type_name
         if self.to_bag:
-            self._connection = self.sink.add_topic(self.topic, type_name, _definition)
+            from topspark_ros.core.data.recording import installed_definition
+            self._connection = self.sink.add_topic(self.topic, type_name, installed_definition)
         self.create_subscription(msg_type, self.topic, self._on_message, self._qos,
                                  raw=self.to_bag)
         self.get_logger().info(f'recording {self.topic} ({type_name}) into {self.destination}')

@@ -98,13 +98,15 @@ def test_a_killed_recording_becomes_a_closed_bag_of_what_it_held(
     assert types['/text'][0] == 'std_msgs/msg/String'
     n = len(texts)
     if storage == 'sqlite3':
-        assert n == 601 and len(counts) == 600 and recovered.lost_bytes == 0
+        assert n == 601 and len(counts) == 600 and recovered.unread_bytes == 0
     else:
         assert 300 < n < 600 and len(counts) in (n - 1, n)
     assert texts == [(1_000_000 * k, f'{k:06d}') for k in range(n)]  # in order, none missing
     assert counts == [(1_000_000 * k + 1, k) for k in range(len(counts))]
     assert recovered.messages == {'/text': n, '/thing': len(counts)}
-    assert recovered.total == n + len(counts) and not recovered.unreadable
+    assert recovered.total == n + len(counts) and not recovered.problems
+    last = max([stamp for stamp, _ in texts] + [stamp for stamp, _ in counts])
+    assert (recovered.first_ns, recovered.last_ns) == (0, last)
     with pytest.raises(FileExistsError, match='not overwriting'):  # never over a bag
         recover_bag(partial, bag)
 
@@ -122,22 +124,58 @@ def test_a_transaction_in_progress_is_undone_and_the_rest_kept(tmp_path: Path,
     assert abs(len(counts) - len(texts)) <= 1 and recovered.total == len(texts) + len(counts)
 
 
-def test_an_mcap_file_cut_within_a_chunk_keeps_the_chunks_before(tmp_path: Path,
-                                                                 python_executable) -> None:
-    """A file cut anywhere (a torn write): the whole records before the cut, the rest counted."""
-    _killed(python_executable, tmp_path / 'run', 'mcap', 600, 5000)
+def _chunks(data: bytes) -> list:
+    """Return the offsets of the top-level chunk records of an MCAP file's bytes."""
+    import struct
+    offsets, position = [], 8
+    while position + 9 <= len(data):
+        opcode, length = struct.unpack_from('<BQ', data, position)
+        if opcode == 0x06:
+            offsets.append(position)
+        position += 9 + length
+    return offsets
+
+
+def test_an_mcap_file_cut_or_damaged_keeps_every_chunk_it_can_read(tmp_path: Path,
+                                                                   python_executable) -> None:
+    """
+    A file cut anywhere keeps the whole records before the cut; a damaged chunk costs itself.
+
+    A chunk whose first record was overwritten (a length past the chunk's end) lost every
+    chunk after it, silently, and a chunk that did not decompress lost the whole file (a
+    review).
+    """
+    _killed(python_executable, tmp_path / 'run', 'mcap', 1200, 5000)
     (data,) = (tmp_path / 'run.partial').rglob('*.mcap')
+    raw = data.read_bytes()
     whole = recover_bag(data, tmp_path / 'whole').total
     cut = tmp_path / 'cut.mcap'
-    cut.write_bytes(data.read_bytes()[:data.stat().st_size - 300_000])
+    cut.write_bytes(raw[:len(raw) - 300_000])
     recovered = recover_bag(cut, tmp_path / 'less')
-    assert 0 < recovered.total < whole and recovered.lost_bytes > 0
+    assert 0 < recovered.total < whole and recovered.unread_bytes > 0
     _, texts, _ = _read(tmp_path / 'less')
     assert texts == [(1_000_000 * k, f'{k:06d}') for k in range(len(texts))]
+    chunks = _chunks(raw)
+    assert len(chunks) >= 4
+    damaged = bytearray(raw)  # chunk 2's first record: opcode 8, 16 MiB long
+    records = chunks[1] + 9 + 8 + 8 + 8 + 4 + 4 + 0 + 8  # past the chunk header (no compression)
+    damaged[records:records + 9] = b'\x08' + (16 << 20).to_bytes(8, 'little')
+    (tmp_path / 'damaged.mcap').write_bytes(bytes(damaged))
+    recovered = recover_bag(tmp_path / 'damaged.mcap', tmp_path / 'most')
+    problems = recovered.problems[str(tmp_path / 'damaged.mcap')]
+    assert '1 chunks could not be read' in ' '.join(problems)
+    _, all_texts, _ = _read(tmp_path / 'whole')
+    _, texts, _ = _read(tmp_path / 'most')
+    missing = sorted(int(text) for _, text in set(all_texts) - set(texts))
+    assert set(texts) < set(all_texts) and len(texts) > len(all_texts) // 2
+    assert missing == list(range(missing[0], missing[0] + len(missing)))  # that chunk's only
     header_only = tmp_path / 'empty.mcap'
-    header_only.write_bytes(data.read_bytes()[:40])
-    with pytest.raises(RecoveryError, match='no whole record|no message'):
+    header_only.write_bytes(raw[:40])
+    with pytest.raises(RecoveryError, match='no message'):
         recover_bag(header_only, tmp_path / 'none')
+    (tmp_path / 'zero.mcap').write_bytes(b'')
+    with pytest.raises(RecoveryError, match='empty: nothing was written'):
+        recover_bag(tmp_path / 'zero.mcap', tmp_path / 'none')
     assert not (tmp_path / 'none').exists() and not list(tmp_path.glob('.*'))
 
 
@@ -162,6 +200,130 @@ def test_split_files_of_a_ros2_bag_folder_are_read_in_order(tmp_path: Path) -> N
     recover_bag(folder)
     _, texts, _ = _read(tmp_path / 'rosbag2_2026_recovered')
     assert texts == [(100 * p + k, f'{p:03d}{k:03d}') for p in range(11) for k in range(3)]
+
+
+def _string_bag(path: Path, texts: list, storage: str = 'sqlite3', **topic) -> Path:
+    """Write a closed bag of ``/text`` Strings; return its storage file."""
+    from rosbags.typesys import get_typestore, Stores
+    store = get_typestore(Stores.ROS2_JAZZY)
+    String = store.types['std_msgs/msg/String']
+    writer = BagWriter(path, storage)
+    connection = writer.add_topic('/text', 'std_msgs/msg/String', **topic)
+    for k, text in enumerate(texts):
+        writer.write(connection, 100 + k, bytes(store.serialize_cdr(String(data=text),
+                                                                    'std_msgs/msg/String')))
+    writer.close()
+    (data,) = [p for p in path.iterdir() if p.suffix in ('.db3', '.mcap')]
+    return data
+
+
+def test_an_empty_last_split_and_a_damaged_page_cost_only_their_own(tmp_path: Path) -> None:
+    """
+    An empty split file and damaged pages are noted; the rest is kept.
+
+    A recorder killed as it opened a new split left an empty file, which failed the whole
+    recovery; damaged pages of a database stopped the reading at the first (a review).
+    """
+    folder = tmp_path / 'rb'
+    folder.mkdir()
+    for part in range(2):
+        db3 = _string_bag(tmp_path / f'p{part}', [f'{part}-{k:04d}' for k in range(50)])
+        shutil.move(db3, folder / f'rb_{part}.db3')
+    (folder / 'rb_2.db3').write_bytes(b'')
+    recovered = recover_bag(folder, tmp_path / 'out')
+    assert recovered.total == 100
+    assert recovered.problems == {str(folder / 'rb_2.db3'): [
+        'empty: nothing was written before the recording stopped']}
+    # 4 000 messages of 300 bytes (about 300 pages); two leaf pages of rows overwritten.
+    big = _string_bag(tmp_path / 'big', [f'{k:06d}' + 'y' * 300 for k in range(4000)])
+    damaged = bytearray(big.read_bytes())
+    page = int.from_bytes(damaged[16:18], 'big')
+    leaves = [offset for offset in range(page, len(damaged), page)
+              if damaged[offset] == 0x0D and b'yyyy' in damaged[offset:offset + page]]
+    for offset in leaves[len(leaves) // 2:len(leaves) // 2 + 2]:
+        damaged[offset:offset + page] = bytes(range(256)) * (page // 256)
+    (tmp_path / 'damaged.db3').write_bytes(bytes(damaged))
+    recovered = recover_bag(tmp_path / 'damaged.db3', tmp_path / 'kept')
+    problems = ' '.join(recovered.problems[str(tmp_path / 'damaged.db3')])
+    assert 'damaged' in problems and 3000 < recovered.total < 4000
+    _, texts, _ = _read(tmp_path / 'kept')
+    numbers = [int(text) for _, text in texts]
+    assert numbers == sorted(numbers) and numbers[0] == 0 and numbers[-1] == 3999  # both ends
+
+
+def test_an_interrupted_recovery_leaves_nothing_and_a_killed_one_is_named(
+        tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C while the bag closed left its build folder, and the next run was misled."""
+    from rosbags.rosbag2 import Writer
+    source = _string_bag(tmp_path / 'src', ['a', 'b'])
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Writer, 'close', interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            recover_bag(source, tmp_path / 'out')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['src']  # nothing else left
+    (tmp_path / '.out.recovering').mkdir()  # as SIGKILL leaves it
+    with pytest.raises(RecoveryError, match='left by an interrupted recovery of this bag: '
+                       'remove it'):
+        recover_bag(source, tmp_path / 'out')
+
+
+def test_a_bag_recorded_without_definitions_keeps_its_types_and_qos(tmp_path: Path) -> None:
+    """
+    ``ros2 bag record`` before Iron kept no definitions: installed types are looked up.
+
+    A type outside rosbags' standard set failed the whole recovery, and the recorded QoS
+    (transient local: a latched topic) was dropped (a review).
+    """
+    import sqlite3
+
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2.metadata import (Qos, QosDurability, QosHistory, QosLiveliness,
+                                          QosReliability, QosTime)
+    never = QosTime(0, 0)
+    latched = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE,
+                  QosDurability.TRANSIENT_LOCAL, never, never, QosLiveliness.AUTOMATIC, never,
+                  False)
+    db3 = _string_bag(tmp_path / 'old', ['x', 'y'], offered_qos_profiles=[latched])
+    with sqlite3.connect(db3) as db:
+        db.execute("UPDATE message_definitions SET encoded_message_definition = ''")
+    recovered = recover_bag(db3, tmp_path / 'new')
+    assert recovered.total == 2 and not recovered.problems
+    with AnyReader([tmp_path / 'new']) as reader:
+        (connection,) = reader.connections
+        assert connection.msgdef.data.strip() == 'string data'  # the standard type's
+        assert connection.ext.offered_qos_profiles == [latched]
+    # A type nobody knows is left out, said; the other topics are kept.
+    writer = BagWriter(tmp_path / 'two')
+    for topic in ('/text', '/other'):
+        writer.write(writer.add_topic(topic, 'std_msgs/msg/String'), 5,
+                     bytes([0, 1, 0, 0, 2, 0, 0, 0, 97, 0]))
+    writer.close()
+    (two,) = (tmp_path / 'two').glob('*.db3')
+    with sqlite3.connect(two) as db:
+        db.execute("UPDATE message_definitions SET encoded_message_definition = ''")
+        db.execute("UPDATE topics SET type = 'nobody_msgs/msg/Thing' WHERE name = '/other'")
+    recovered = recover_bag(two, tmp_path / 'unknown')
+    assert recovered.messages == {'/text': 1}
+    assert recovered.problems[str(two)] == [
+        '/other left out: nobody_msgs/msg/Thing is not a standard message type: its .msg '
+        'definition is needed to record nobody_msgs/msg/Thing (install its package)']
+
+
+def test_the_default_bag_is_never_inside_the_partial_folder(tmp_path: Path) -> None:
+    partial = tmp_path / 'field.run.partial'
+    (partial / 'field.run').mkdir(parents=True)
+    (partial / 'field.run' / 'field.run.db3').write_bytes(b'x')
+    for given in (partial, partial / 'field.run', partial / 'field.run' / 'field.run.db3'):
+        assert default_target(given) == tmp_path / 'field.run'
+    folder = tmp_path / 'rosbag2_x'
+    folder.mkdir()
+    (folder / 'rosbag2_x_0.db3').write_bytes(b'x')
+    assert default_target(folder / 'rosbag2_x_0.db3') == tmp_path / 'rosbag2_x_recovered'
+    assert default_target(folder) == tmp_path / 'rosbag2_x_recovered'
 
 
 def test_what_is_no_killed_recording_is_refused_saying_why(tmp_path: Path) -> None:

@@ -230,14 +230,16 @@ class BagWriter:
         return OSError(number, f'cannot write the bag {self.path}: {_reason(exc)}')
 
     def add_topic(self, topic: str, msgtype: str,
-                  definition: Callable[[str], Optional[str]] = lambda name: None):
+                  definition: Callable[[str], Optional[str]] = lambda name: None, *,
+                  serialization_format: str = 'cdr', offered_qos_profiles=()):
         """
         Add ``topic`` of ``msgtype`` (``pkg/msg/Name``); return its connection for :meth:`write`.
 
         Types of ROS 2 Jazzy's standard packages are known; any other needs its ``.msg``
         definition text, ``definition(name)`` (None: not found), and so does every type it
         nests that is not standard (vision_msgs/Classification nests ObjectHypothesis: a
-        traceback before; a review).
+        traceback before; a review). ``serialization_format`` and ``offered_qos_profiles``
+        (rosbags ``Qos``) are recorded with the topic.
         """
         from rosbags.typesys import get_types_from_msg
 
@@ -254,33 +256,43 @@ class BagWriter:
             self._typestore.register(types)
             wanted += [nested for _, fields in types.values()
                        for nested in _named_types(fields)]
-        return self._writer.add_connection(topic, msgtype, typestore=self._typestore)
+        return self._writer.add_connection(topic, msgtype, typestore=self._typestore,
+                                           serialization_format=serialization_format,
+                                           offered_qos_profiles=offered_qos_profiles)
 
-    def add_recorded(self, connection):
+    def add_recorded(self, connection,
+                     definition: Callable[[str], Optional[str]] = lambda name: None):
         """
         Add a topic as another bag's ``connection`` (rosbags) has it; return its connection.
 
         Its type, the definition recorded with it, serialization format and offered QoS are
         kept. A connection recorded without a definition (``ros2 bag record`` before Iron)
-        takes that of the standard type (:meth:`add_topic`); without a type hash, the one of
-        its definition.
+        takes the standard type's or ``definition(name)``'s, as :meth:`add_topic` (ValueError
+        where there is none); without a type hash, the one of its definition.
         """
         from rosbags.typesys import get_typestore, get_types_from_msg, Stores
 
-        definition = connection.msgdef.data if connection.msgdef is not None else ''
-        if not definition:
-            return self.add_topic(connection.topic, connection.msgtype)
+        ext = connection.ext
+        text = connection.msgdef.data if connection.msgdef is not None else ''
+        if not connection.msgtype:
+            raise ValueError('no message type was recorded with it')
+        if not text:
+            return self.add_topic(connection.topic, connection.msgtype, definition,
+                                  serialization_format=ext.serialization_format,
+                                  offered_qos_profiles=ext.offered_qos_profiles)
         digest = connection.digest
         if not digest:
             store = get_typestore(Stores.EMPTY)
             try:
-                store.register(get_types_from_msg(definition, connection.msgtype))
+                store.register(get_types_from_msg(text, connection.msgtype))
                 digest = store.hash_rihs01(connection.msgtype)
             except Exception:  # noqa: B902 - an IDL definition: the standard type's hash
+                if connection.msgtype not in self._typestore.fielddefs:
+                    raise ValueError(f'the definition recorded for {connection.msgtype} '
+                                     'cannot be read') from None
                 digest = self._typestore.hash_rihs01(connection.msgtype)
-        ext = connection.ext
         return self._writer.add_connection(
-            connection.topic, connection.msgtype, msgdef=definition, rihs01=digest,
+            connection.topic, connection.msgtype, msgdef=text, rihs01=digest,
             serialization_format=ext.serialization_format,
             offered_qos_profiles=ext.offered_qos_profiles)
 
@@ -412,7 +424,7 @@ class BagWriter:
         """Abandon the bag: nothing of it is left (``path.partial`` removed, also unclosed)."""
         import shutil
 
-        if self.closed and self.left_in is None:
+        if self.closed and self.left_in is None and not self.partial.exists():
             return
         self.closed = True
         self.left_in = None
@@ -429,6 +441,29 @@ class BagWriter:
     def __exit__(self, *exc_info) -> None:
         """Close the bag, also after an exception (the messages written so far are kept)."""
         self.close()
+
+
+def installed_definition(type_name: str) -> Optional[str]:
+    """
+    Return the installed ``.msg`` text of ``pkg/msg/Name``, or None where none is found.
+
+    Read from the package's ``share/<pkg>/msg/`` through the ament index (no rclpy); None
+    without ROS (a core install), or for a package or message not installed.
+    """
+    try:
+        from ament_index_python.packages import (get_package_share_directory,
+                                                 PackageNotFoundError)
+    except ImportError:
+        return None
+    package, _, name = type_name.split('/') if type_name.count('/') == 2 else ('', '', '')
+    if not package or not name:
+        return None
+    try:
+        path = f'{get_package_share_directory(package)}/msg/{name}.msg'
+        with open(path, encoding='utf-8') as handle:
+            return handle.read()
+    except (PackageNotFoundError, OSError, ValueError):
+        return None
 
 
 def _reason(exc: BaseException) -> str:

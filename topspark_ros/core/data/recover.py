@@ -6,21 +6,27 @@ is closed. A recorder killed by SIGKILL or a power loss leaves ``DIR.partial/`` 
 record``) or a bag folder without ``metadata.yaml`` (``ros2 bag record``), which rosbags,
 ``topspark play`` and ``ros2 bag play`` refuse; ``ros2 bag reindex`` of a full ROS install
 rebuilds the metadata, a pip install has no ``ros2 bag``. :func:`recover_bag` reads what the
-storage files hold and writes a new, closed bag of it; the files it reads are left as they
-are (they are the user's).
+storage files hold and writes a new, closed bag of it; the files it reads are never written
+(they are the user's).
 
-- **sqlite3** (``.db3``): SQLite opens a copy of the file and its rollback journal, which
-  undoes the transaction that was in progress (``topspark record`` commits every second:
-  all but about the last second is there); rosbags reads the topics, their definitions and
-  QoS and the messages from the copy.
-- **MCAP** (``.mcap``): the records up to the last whole one are copied and given a footer;
-  rosbags reads the copy by scanning it. The chunk that was being written is lost (rosbags
-  writes one per megabyte of messages); a chunk that cannot be read (a torn write) ends the
-  recovery there, and what it held is counted as lost.
+- **sqlite3** (``.db3``): a file left with its rollback journal or write-ahead log is copied
+  with it and SQLite opens the copy, which undoes the transaction that was in progress (or
+  replays the log); one without is read in place, read-only. ``topspark record`` commits
+  every second: all but about the last second is there. rosbags reads the topics, their
+  definitions and QoS; the messages are read in blocks of rows, and a block in damaged pages
+  row by row, so a damaged page costs its own messages only (``PRAGMA quick_check`` says
+  whether the file is damaged: ``ros2 bag record``'s default preset writes without a
+  journal, and a crash can leave it so).
+- **MCAP** (``.mcap``): the records are read in place, chunk by chunk, up to the last whole
+  one; a chunk that cannot be read (damaged, or its records cut short) is skipped and
+  counted, and the chunks after it are read. The chunk that was being written when the
+  recorder died was still in its memory (rosbags writes one per megabyte of messages).
 
-The copies go to a hidden folder beside the new bag (the same file system; a recording can be
-larger than ``/tmp``) and are removed afterwards. Split bags (``name_0.db3``, ``name_1.db3``,
-...) are read in order into one bag.
+The new bag is built in ``.<bag>.recovering`` beside it and moved into place when closed (an
+interrupted recovery leaves nothing else; a recovery killed by SIGKILL leaves that folder,
+which the next one asks to remove). Split bags (``name_0.db3``, ``name_1.db3``, ...) are read
+in order into one bag; a file of them that cannot be read (an empty last split) is counted
+and the others are kept.
 """
 
 import contextlib
@@ -31,14 +37,16 @@ import shutil
 import sqlite3
 import struct
 import tempfile
-from typing import Callable, Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
-from topspark_ros.core.data.recording import BagWriter, PARTIAL_SUFFIX
+from topspark_ros.core.data.recording import BagWriter, installed_definition, PARTIAL_SUFFIX
 
 MCAP_MAGIC = b'\x89MCAP0\r\n'
-_FOOTER = b'\x02' + struct.pack('<Q', 20) + struct.pack('<QQI', 0, 0, 0) + MCAP_MAGIC
-_DATA_END = 0x0F
-_HEADER = 0x01
+_OP_HEADER, _OP_FOOTER, _OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK, _OP_DATA_END = (
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F)
+_ROWS = 2000  # messages read per SQLite query
+Record = Tuple[object, int, Optional[bytes]]
+"""``(connection, time, data)`` read from a storage file: a message, or a topic (data None)."""
 
 
 class RecoveryError(ValueError):
@@ -60,10 +68,14 @@ class Recovered:
         the storage files read, in order.
     messages
         messages written, per topic.
-    lost_bytes
-        bytes at the end of MCAP files that held no whole record (the chunk being written).
-    unreadable
-        why reading stopped early, per file (a torn record or chunk), else empty.
+    first_ns, last_ns
+        the earliest and latest message time written (ns; None without message).
+    unread_bytes
+        bytes at the end of MCAP files that held no whole record (a record cut short when
+        the recorder died; the chunk it had in memory is not in the file at all).
+    problems
+        what could not be read, per file: damaged pages or chunks, a file that is not a
+        recording (an empty split), topics whose type has no definition.
 
     """
 
@@ -71,21 +83,42 @@ class Recovered:
     storage: str
     files: List[Path]
     messages: Dict[str, int] = field(default_factory=dict)
-    lost_bytes: int = 0
-    unreadable: Dict[str, str] = field(default_factory=dict)
+    first_ns: Optional[int] = None
+    last_ns: Optional[int] = None
+    unread_bytes: int = 0
+    problems: Dict[str, List[str]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         """Return the messages written, all topics."""
         return sum(self.messages.values())
 
+    def problem(self, path: Path, what: str) -> None:
+        """Note ``what`` could not be read of ``path``."""
+        self.problems.setdefault(str(path), []).append(what)
+
+
+def _partial_root(path: Path) -> Optional[Path]:
+    """Return the outermost ``X.partial`` folder ``path`` is or lies in, or None."""
+    for candidate in reversed([path, *path.parents]):
+        if candidate.name.endswith(PARTIAL_SUFFIX) and len(candidate.name) > len(PARTIAL_SUFFIX):
+            return candidate
+    return None
+
 
 def default_target(source: Path) -> Path:
-    """Return where the bag of ``source`` goes by default: ``DIR`` for ``DIR.partial``."""
-    source = Path(source)
-    if source.is_dir() and source.name.endswith(PARTIAL_SUFFIX):
-        return source.with_name(source.name[:-len(PARTIAL_SUFFIX)])
-    return source.with_name(source.name.split('.')[0] + '_recovered')
+    """
+    Return where the bag of ``source`` goes by default, never inside a ``.partial`` folder.
+
+    ``X`` beside ``X.partial`` for ``X.partial`` and anything in it; else ``NAME_recovered``
+    beside the folder ``NAME`` (the folder given, or the one holding the file given).
+    """
+    source = Path(source).resolve()
+    partial = _partial_root(source)
+    if partial is not None:
+        return partial.with_name(partial.name[:-len(PARTIAL_SUFFIX)])
+    folder = source if source.is_dir() else source.parent
+    return folder.with_name(folder.name + '_recovered')
 
 
 def storage_files(source: Path) -> List[Path]:
@@ -123,125 +156,321 @@ def _split_order(path: Path) -> tuple:
             int(match.group(1)) if match else -1)
 
 
+def building_folder(target: Path) -> Path:
+    """Return the folder the bag ``target`` is built in: ``.<name>.recovering`` beside it."""
+    return target.with_name(f'.{target.name}.recovering')
+
+
 def recover_bag(source: Path, target: Optional[Path] = None, *,
-                progress: Callable[[int], None] = lambda n: None) -> Recovered:
+                progress=lambda n: None) -> Recovered:
     """
     Write the messages of the killed recording ``source`` into the new bag ``target``.
 
     ``target`` (default: :func:`default_target`) must not exist; it is built in
-    ``.<target>.recovering`` beside it and moved into place when closed. A
-    recording whose files hold no message gives no bag (RecoveryError). ``progress(n)``: ``n``
-    more messages written.
+    :func:`building_folder` and moved into place when closed. A file of a split recording
+    that cannot be read is noted in ``problems`` and the others are kept; a recording of
+    which no message can be read gives no bag (RecoveryError, saying why for each file).
+    ``progress(n)``: ``n`` more messages written.
     """
     files = storage_files(Path(source))
     target = Path(target) if target is not None else default_target(Path(source))
+    if not target.name or target.name in ('.', '..'):
+        raise RecoveryError(f'{str(target)!r} names no new folder for the bag')
+    building = building_folder(target)
+    if building.exists():
+        raise RecoveryError(f'{building} was left by an interrupted recovery of this bag: '
+                            'remove it, then run the recovery again')
     storage = 'sqlite3' if files[0].suffix == '.db3' else 'mcap'
-    # built beside it (DIR.partial is what it reads), refused where the target exists
-    writer = BagWriter(target, storage, building=target.with_name(f'.{target.name}.recovering'))
     result = Recovered(bag=target, storage=storage, files=files)
-    scratch = Path(tempfile.mkdtemp(prefix='.recover-', dir=target.parent))
+    writer = scratch = None
     try:
-        added = {}
-        for number, path in enumerate(files):
-            copy = scratch / f'{number}{path.suffix}'
-            if storage == 'sqlite3':
-                reader = _sqlite_reader(path, copy)
-            else:
-                reader, lost = _mcap_reader(path, copy)
-                result.lost_bytes += lost
+        writer = BagWriter(target, storage, building=building)  # refuses an existing target
+        added: Dict[tuple, object] = {}
+        for path in files:
             try:
-                connections = list(reader.connections)
-                for connection in connections:
-                    key = (connection.topic, connection.msgtype)
-                    if key not in added:
-                        added[key] = writer.add_recorded(connection)
-                messages = reader.messages(connections) if storage == 'sqlite3' \
-                    else reader.messages_scan(connections)
-                try:
-                    for connection, timestamp, data in messages:
-                        writer.write(added[(connection.topic, connection.msgtype)],
-                                     timestamp, data)
-                        result.messages[connection.topic] = \
-                            result.messages.get(connection.topic, 0) + 1
+                if storage == 'sqlite3':
+                    if scratch is None and _logs(path):
+                        scratch = Path(tempfile.mkdtemp(prefix='.recover-', dir=target.parent))
+                    records = _sqlite_records(path, scratch, result)
+                else:
+                    records = _mcap_records(path, result)
+                for connection, timestamp, data in records:
+                    _write(writer, added, result, path, connection, timestamp, data)
+                    if data is not None:
                         progress(1)
-                except Exception as exc:  # noqa: B902 - a torn chunk: keep what came before
-                    if isinstance(exc, OSError):
-                        raise  # writing the new bag failed: not the recording's fault
-                    result.unreadable[str(path)] = f'{type(exc).__name__}: {exc}'
-            finally:
-                reader.close()
-                with contextlib.suppress(OSError):
-                    copy.unlink()
+            except RecoveryError as exc:  # this file: noted, the others are kept
+                result.problem(path, str(exc))
         if not writer.close():
-            raise RecoveryError(f'{source} holds no message that could be read')
+            why = '; '.join(f'{path}: {", ".join(what)}' for path, what in
+                            result.problems.items()) or 'no message in it'
+            raise RecoveryError(f'{source} holds no message that could be read ({why})')
         return result
     except BaseException:  # (Ctrl-C included) no half-made bag: run it again
-        writer.discard()
+        if writer is not None:
+            writer.discard()
         raise
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _sqlite_reader(path: Path, copy: Path):
-    """Return a rosbags reader of a copy of ``path`` whose transaction in progress is undone."""
-    from rosbags.rosbag2.storage_sqlite3 import Sqlite3Reader
-
-    shutil.copyfile(path, copy)
-    for suffix in ('-journal', '-wal'):  # the undo (or redo) log of the transaction in hand
-        log = path.with_name(path.name + suffix)
-        if log.exists():
-            shutil.copyfile(log, copy.with_name(copy.name + suffix))
-    try:
-        with contextlib.closing(sqlite3.connect(copy)) as db:  # rolls a hot journal back
-            db.execute('SELECT count(*) FROM sqlite_master').fetchone()
-            db.execute('PRAGMA journal_mode=DELETE').fetchone()  # a WAL folded in
-    except sqlite3.Error as exc:
-        raise RecoveryError(f'{path}: not a readable SQLite database ({exc})') from None
-    reader = Sqlite3Reader(copy)
-    try:
-        reader.open()
-    except Exception as exc:  # noqa: B902 - rosbags' ReaderError and what it wraps
-        raise RecoveryError(f'{path}: not a rosbag2 database ({exc})') from None
-    return reader
+def _write(writer: BagWriter, added: dict, result: Recovered, path: Path, connection,
+           timestamp: int, data: Optional[bytes]) -> None:
+    """Add ``connection``'s topic once; write a message (``data`` None: the topic only)."""
+    key = (connection.topic, connection.msgtype, repr(connection.ext.offered_qos_profiles))
+    if key not in added:
+        try:
+            added[key] = writer.add_recorded(connection, installed_definition)
+        except ValueError as exc:  # no definition anywhere: the topic is left out, said
+            added[key] = None
+            result.problem(path, f'{connection.topic} left out: {exc}')
+    if data is None or added[key] is None:
+        return
+    writer.write(added[key], timestamp, data)
+    result.messages[connection.topic] = result.messages.get(connection.topic, 0) + 1
+    result.first_ns = timestamp if result.first_ns is None else min(result.first_ns, timestamp)
+    result.last_ns = timestamp if result.last_ns is None else max(result.last_ns, timestamp)
 
 
-def _mcap_reader(path: Path, copy: Path):
+# sqlite3 ------------------------------------------------------------------------------------
+def _logs(path: Path) -> List[Path]:
+    """Return the rollback journal and write-ahead log files SQLite left beside ``path``."""
+    logs = (path.with_name(path.name + suffix) for suffix in ('-journal', '-wal', '-shm'))
+    return [log for log in logs if log.exists()]
+
+
+def _sqlite_records(path: Path, scratch: Optional[Path], result: Recovered) -> Iterator[Record]:
     """
-    Return ``(rosbags reader, bytes lost)`` of a copy of ``path`` cut to its whole records.
+    Yield ``(connection, time, data)`` of every message ``path`` holds (data None: a topic).
 
-    The copy ends after the last whole record before any summary section, with a footer
-    saying there is no summary, so that rosbags reads it by scanning.
+    A file with a journal or log is read from a copy (SQLite undoes or replays it there); one
+    without, in place and read-only. Damaged pages cost their own rows (noted in ``result``).
     """
-    from rosbags.rosbag2.storage_mcap import McapReader
+    if path.stat().st_size == 0:
+        raise RecoveryError('empty: nothing was written before the recording stopped')
+    logs = _logs(path)
+    if logs:
+        database = scratch / f'{len(list(scratch.iterdir()))}.db3'
+        shutil.copyfile(path, database)
+        for log in logs:
+            shutil.copyfile(log, database.with_name(database.name + log.name[len(path.name):]))
+        uri = f'file:{database}'
+    else:
+        database, uri = path, f'file:{path}?mode=ro&immutable=1'
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            db.execute('SELECT count(*) FROM sqlite_master').fetchone()  # (rolls a journal back)
+            try:
+                check = [row[0] for row in db.execute('PRAGMA quick_check(5)')]
+            except sqlite3.DatabaseError as exc:
+                check = [str(exc)]
+            if check != ['ok']:
+                result.problem(path, f'damaged ({"; ".join(check[:3])}): messages in damaged '
+                               'pages may be missing')
+    except sqlite3.DatabaseError as exc:
+        raise RecoveryError(f'not a readable SQLite database ({exc})') from None
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        try:
+            connections = _sqlite_connections(db)
+        except sqlite3.DatabaseError as exc:
+            raise RecoveryError(f'its topics cannot be read ({exc})') from None
+    by_id = {connection.id: connection for connection in connections}
+    for connection in connections:
+        yield connection, 0, None
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        try:
+            first, last = db.execute('SELECT MIN(id), MAX(id) FROM messages').fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise RecoveryError(f'its messages cannot be read ({exc})') from None
+        if first is None:
+            return
+        lost = 0
+        for start in range(first, last + 1, _ROWS):
+            try:
+                rows = db.execute('SELECT topic_id, timestamp, data FROM messages WHERE id >= ? '
+                                  'AND id < ? ORDER BY id', (start, start + _ROWS)).fetchall()
+            except sqlite3.DatabaseError:  # a damaged page: row by row, what can be read
+                rows = []
+                for row_id in range(start, min(start + _ROWS, last + 1)):
+                    try:
+                        rows += db.execute('SELECT topic_id, timestamp, data FROM messages '
+                                           'WHERE id = ?', (row_id,)).fetchall()
+                    except sqlite3.DatabaseError:
+                        lost += 1
+            for topic_id, timestamp, data in rows:
+                if topic_id in by_id:
+                    yield by_id[topic_id], int(timestamp), bytes(data)
+        if lost:
+            result.problem(path, f'{lost} message rows in damaged pages could not be read')
+
+
+def _sqlite_connections(db: sqlite3.Connection) -> list:
+    """
+    Return the topics of a rosbag2 database as rosbags connections, without its messages.
+
+    rosbags' reader counts every topic's messages as it opens, which a damaged page of the
+    messages table fails; this reads the ``topics`` (and ``message_definitions``) tables
+    alone, of every schema rosbag2 wrote (QoS since schema 2, definitions since 4).
+    """
+    from rosbags.interfaces import (Connection, ConnectionExtRosbag2, MessageDefinition,
+                                    MessageDefinitionFormat)
+    from rosbags.rosbag2.metadata import parse_qos
+
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not {'topics', 'messages'} <= tables:
+        raise RecoveryError('not a rosbag2 database (no topics and messages tables)')
+    columns = {row[1] for row in db.execute('PRAGMA table_info(topics)')}
+    definitions = {}
+    if 'message_definitions' in tables:
+        formats = {'ros2msg': MessageDefinitionFormat.MSG, 'ros2idl': MessageDefinitionFormat.IDL}
+        for name, encoding, text in db.execute(
+                'SELECT topic_type, encoding, encoded_message_definition '
+                'FROM message_definitions'):
+            if text and encoding in formats:
+                definitions[name] = MessageDefinition(formats[encoding], text)
+    qos = 'offered_qos_profiles' if 'offered_qos_profiles' in columns else "''"
+    digest = 'type_description_hash' if 'type_description_hash' in columns else "''"
+    none = MessageDefinition(MessageDefinitionFormat.NONE, '')
+    return [Connection(key, topic, msgtype, definitions.get(msgtype, none), digest_value or '',
+                       0, ConnectionExtRosbag2(fmt, parse_qos(profiles) if profiles else []),
+                       None)
+            for key, topic, msgtype, fmt, profiles, digest_value in db.execute(
+                f'SELECT id, name, type, serialization_format, {qos}, {digest} FROM topics '
+                'ORDER BY id')]
+
+
+# MCAP ---------------------------------------------------------------------------------------
+class _Torn(Exception):
+    """A record runs past the end of what holds it."""
+
+
+def _records(data, start: int, end: int) -> Iterator[Tuple[int, memoryview]]:
+    """Yield ``(opcode, body)`` of the records in ``data[start:end]``; _Torn at a cut one."""
+    view = memoryview(data)
+    position = start
+    while position < end:
+        if position + 9 > end:
+            raise _Torn(position)
+        opcode, length = struct.unpack_from('<BQ', view, position)
+        if position + 9 + length > end:
+            raise _Torn(position)
+        yield opcode, view[position + 9:position + 9 + length]
+        position += 9 + length
+
+
+def _string(body: memoryview, offset: int) -> Tuple[str, int]:
+    (length,) = struct.unpack_from('<I', body, offset)
+    if offset + 4 + length > len(body):
+        raise _Torn(offset)
+    return bytes(body[offset + 4:offset + 4 + length]).decode('utf-8'), offset + 4 + length
+
+
+def _mcap_records(path: Path, result: Recovered) -> Iterator[Record]:
+    """
+    Yield ``(connection, time, data)`` of every message of the MCAP file ``path``.
+
+    Read in place, chunk by chunk (rosbags' MCAP reader needs the footer a killed recorder
+    never wrote, and stops silently at a record cut short inside a chunk): a chunk that cannot
+    be read is noted in ``result`` and the next one is read.
+    """
+    from rosbags.interfaces import Connection, ConnectionExtRosbag2
+    from rosbags.rosbag2.storage_mcap import decompress, get_msgdef, get_qos, Schema
 
     size = path.stat().st_size
+    if size == 0:
+        raise RecoveryError('empty: nothing was written before the recording stopped (an '
+                            'MCAP recorder keeps its first chunk, about 1 MB of messages, in '
+                            'memory)')
+    schemas: Dict[int, object] = {}
+    channels: Dict[int, object] = {}
+
+    def handle(opcode: int, body: memoryview):
+        if opcode == _OP_SCHEMA:
+            (key,) = struct.unpack_from('<H', body, 0)
+            name, offset = _string(body, 2)
+            encoding, offset = _string(body, offset)
+            text, _ = _string(body, offset)
+            schemas[key] = Schema(key, name, encoding, text)
+        elif opcode == _OP_CHANNEL:
+            key, schema_id = struct.unpack_from('<HH', body, 0)
+            topic, offset = _string(body, 4)
+            encoding, offset = _string(body, offset)
+            (length,) = struct.unpack_from('<I', body, offset)
+            schema = schemas.get(schema_id)
+            metadata = bytes(body[offset + 4:offset + 4 + length])
+            connection = Connection(
+                key, topic, schema.name if schema is not None else '', get_msgdef(schema), '',
+                0, ConnectionExtRosbag2(encoding, get_qos(metadata)), None)
+            channels[key] = connection
+            return connection, 0, None
+        elif opcode == _OP_MESSAGE:
+            channel, _, log_time, _ = struct.unpack_from('<HIQQ', body, 0)
+            if channel in channels:
+                return channels[channel], log_time, bytes(body[22:])
+        return None
+
+    bad_records = []
+
+    def read(opcode: int, body):
+        try:
+            return handle(opcode, body)
+        except (struct.error, _Torn, UnicodeDecodeError, KeyError):  # damaged: the next one
+            bad_records.append(opcode)
+            return None
+
+    bad_chunks = 0
     with open(path, 'rb') as source:
         if source.read(8) != MCAP_MAGIC:
-            raise RecoveryError(f'{path}: not an MCAP file (its first bytes are not the magic)')
-        end = 8
-        while end + 9 <= size:
-            source.seek(end)
-            opcode, length = struct.unpack('<BQ', source.read(9))
-            if opcode == _DATA_END or (opcode == 0x02 and end + 9 + length + 8 == size):
-                break  # the summary, or the footer, follows: the data ends here
-            if end + 9 + length > size or (end == 8 and opcode != _HEADER):
+            raise RecoveryError('not an MCAP file (its first bytes are not the magic)')
+        position = 8
+        while True:
+            head = source.read(9)
+            if len(head) < 9:
+                torn = len(head) > 0
                 break
-            end += 9 + length
-        if end == 8:
-            raise RecoveryError(f'{path}: no whole record (its header was not written)')
-        source.seek(0)
-        with open(copy, 'wb') as out:
-            remaining = end
-            while remaining:
-                block = source.read(min(remaining, 1 << 24))
-                if not block:
-                    break
-                out.write(block)
-                remaining -= len(block)
-            out.write(_FOOTER)
-    reader = McapReader(copy)
-    try:
-        reader.open()
-    except Exception as exc:  # noqa: B902 - rosbags' ReaderError and what it wraps
-        raise RecoveryError(f'{path}: not a rosbag2 MCAP file ({exc})') from None
-    return reader, size - end
+            opcode, length = struct.unpack('<BQ', head)
+            if opcode in (_OP_DATA_END, _OP_FOOTER):
+                torn = False
+                break  # the summary follows: every record is read
+            if position + 9 + length > size:
+                torn = True
+                break
+            body = source.read(length)
+            position += 9 + length
+            if opcode == _OP_CHUNK:
+                try:
+                    chunk = _chunk_records(memoryview(body), decompress)
+                except Exception:  # noqa: B902 - damaged: the next chunk is read
+                    bad_chunks += 1
+                    continue
+                for inner_opcode, inner in chunk:
+                    item = read(inner_opcode, inner)
+                    if item is not None:
+                        yield item
+                continue
+            item = read(opcode, memoryview(body))
+            if item is not None:
+                yield item
+        if torn:
+            result.unread_bytes += size - position
+            source.seek(position)
+            if size - position > (1 << 16) and source.read(size - position).strip(b'\0'):
+                result.problem(path, f'{size - position} bytes from offset {position} could '
+                               'not be read as records (damaged, or a record cut short)')
+    if bad_chunks:
+        result.problem(path, f'{bad_chunks} chunks could not be read (damaged); the others '
+                       'were')
+    if bad_records:
+        result.problem(path, f'{len(bad_records)} records could not be read (damaged)')
+
+
+def _chunk_records(body: memoryview, decompress) -> list:
+    """Return the records of a chunk record ``body``, all of them or an exception."""
+    _, _, uncompressed_size, crc = struct.unpack_from('<QQQI', body, 0)
+    compression, offset = _string(body, 28)
+    (length,) = struct.unpack_from('<Q', body, offset)
+    if offset + 8 + length > len(body):
+        raise _Torn(offset)
+    raw = decompress(bytes(body[offset + 8:offset + 8 + length]), compression,
+                     uncompressed_size, crc)
+    return [(opcode, bytes(inner)) for opcode, inner in _records(raw, 0, len(raw))]
