@@ -249,6 +249,14 @@ def test_an_empty_last_split_and_a_damaged_page_cost_only_their_own(tmp_path: Pa
     _, texts, _ = _read(tmp_path / 'kept')
     numbers = [int(text) for _, text in texts]
     assert numbers == sorted(numbers) and numbers[0] == 0 and numbers[-1] == 3999  # both ends
+    # Cut short (a file system that lost its tail): what is before the cut.
+    raw = big.read_bytes()
+    (tmp_path / 'cut.db3').write_bytes(raw[:len(raw) * 2 // 3 // page * page])
+    recovered = recover_bag(tmp_path / 'cut.db3', tmp_path / 'front')
+    assert 1000 < recovered.total < 3000
+    assert 'could not be found' in ' '.join(recovered.problems[str(tmp_path / 'cut.db3')])
+    _, texts, _ = _read(tmp_path / 'front')
+    assert [text for _, text in texts][:100] == [f'{k:06d}' for k in range(100)]
 
 
 def test_an_interrupted_recovery_leaves_nothing_and_a_killed_one_is_named(

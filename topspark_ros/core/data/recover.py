@@ -189,7 +189,7 @@ def recover_bag(source: Path, target: Optional[Path] = None, *,
         for path in files:
             try:
                 if storage == 'sqlite3':
-                    if scratch is None and _logs(path):
+                    if scratch is None and (_logs(path) or _cut_short(path)):
                         scratch = Path(tempfile.mkdtemp(prefix='.recover-', dir=target.parent))
                     records = _sqlite_records(path, scratch, result)
                 else:
@@ -243,17 +243,24 @@ def _sqlite_records(path: Path, scratch: Optional[Path], result: Recovered) -> I
     """
     Yield ``(connection, time, data)`` of every message ``path`` holds (data None: a topic).
 
-    A file with a journal or log is read from a copy (SQLite undoes or replays it there); one
-    without, in place and read-only. Damaged pages cost their own rows (noted in ``result``).
+    A file with a journal or log is read from a copy (SQLite undoes or replays it there), and so
+    is one cut short (padded to the size its header gives, which SQLite needs to open it); one
+    without either, in place and read-only. Damaged pages cost their own rows (noted in
+    ``result``).
     """
     if path.stat().st_size == 0:
         raise RecoveryError('empty: nothing was written before the recording stopped')
-    logs = _logs(path)
-    if logs:
+    logs, missing = _logs(path), _cut_short(path)
+    if logs or missing:
         database = scratch / f'{len(list(scratch.iterdir()))}.db3'
         shutil.copyfile(path, database)
         for log in logs:
             shutil.copyfile(log, database.with_name(database.name + log.name[len(path.name):]))
+        if missing:  # SQLite refuses a file shorter than its header says: zeros in their place
+            with open(database, 'ab') as copy:
+                copy.truncate(path.stat().st_size + missing)
+            result.problem(path, f'cut short: {missing} bytes of it are missing (the messages '
+                           'they held are lost)')
         uri = f'file:{database}'
     else:
         database, uri = path, f'file:{path}?mode=ro&immutable=1'
@@ -278,30 +285,67 @@ def _sqlite_records(path: Path, scratch: Optional[Path], result: Recovered) -> I
     for connection in connections:
         yield connection, 0, None
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-        try:
-            first, last = db.execute('SELECT MIN(id), MAX(id) FROM messages').fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise RecoveryError(f'its messages cannot be read ({exc})') from None
-        if first is None:
+        ids = _id_range(db)
+        if ids is None:
             return
-        lost = 0
-        for start in range(first, last + 1, _ROWS):
+        first, last = ids
+        lost = empty = 0
+        start = first
+        while (last is None and empty < 3) or (last is not None and start <= last):
             try:
                 rows = db.execute('SELECT topic_id, timestamp, data FROM messages WHERE id >= ? '
                                   'AND id < ? ORDER BY id', (start, start + _ROWS)).fetchall()
             except sqlite3.DatabaseError:  # a damaged page: row by row, what can be read
                 rows = []
-                for row_id in range(start, min(start + _ROWS, last + 1)):
+                for row_id in range(start, start + _ROWS if last is None
+                                    else min(start + _ROWS, last + 1)):
                     try:
                         rows += db.execute('SELECT topic_id, timestamp, data FROM messages '
                                            'WHERE id = ?', (row_id,)).fetchall()
                     except sqlite3.DatabaseError:
                         lost += 1
+            empty = 0 if rows else empty + 1  # (end unknown: three empty blocks end it)
             for topic_id, timestamp, data in rows:
                 if topic_id in by_id:
                     yield by_id[topic_id], int(timestamp), bytes(data)
-        if lost:
+            start += _ROWS
+        if lost and last is not None:
             result.problem(path, f'{lost} message rows in damaged pages could not be read')
+        elif last is None:
+            result.problem(path, 'the end of its messages could not be found (the file is cut '
+                           'short or damaged there): read until nothing more could be')
+
+
+def _id_range(db: sqlite3.Connection) -> Optional[Tuple[int, Optional[int]]]:
+    """
+    Return the first and last message row ids; None when the table holds none.
+
+    The last is None where the table's end cannot be read (a file cut short or damaged there).
+    """
+    ends, failed = [], False
+    for order in ('', ' DESC'):
+        try:
+            row = db.execute(f'SELECT id FROM messages ORDER BY id{order} LIMIT 1').fetchone()
+            ends.append(None if row is None else row[0])
+        except sqlite3.DatabaseError:
+            ends.append(None)
+            failed = True
+    first, last = ends
+    if first is None and not failed:
+        return None
+    return (1 if first is None else first), last
+
+
+def _cut_short(path: Path) -> int:
+    """Return how many bytes ``path`` lacks of the size its SQLite header gives (0: none)."""
+    with open(path, 'rb') as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(b'SQLite format 3\0'):
+        return 0
+    page = int.from_bytes(header[16:18], 'big')
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(header[28:32], 'big')
+    return max(0, page * pages - path.stat().st_size)
 
 
 def _sqlite_connections(db: sqlite3.Connection) -> list:
