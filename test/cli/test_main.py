@@ -292,12 +292,16 @@ def test_label_free_sweep_writes_a_profile_the_controller_uses(tmp_path, fashion
     assert code == 2 and '--label-free' in err
 
 
-def test_sigterm_unwinds_a_command_and_its_temporary_output_goes(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize('signame', ['SIGTERM', 'SIGHUP'])
+def test_sigterm_unwinds_a_command_and_its_temporary_output_goes(tmp_path, monkeypatch, capsys,
+                                                                 signame):
     """
-    SIGTERM (timeout, systemd, docker stop) ended the process where it stood.
+    SIGTERM (timeout, systemd, docker stop) ended the process where it stood; SIGHUP too.
 
     An `events convert` so killed left its hidden temporary output (110 to 303 MB) in the
-    output folder, where Ctrl-C removed it (a user review). It unwinds as Ctrl-C does now.
+    output folder, where Ctrl-C removed it (a user review). It unwinds as Ctrl-C does now, and
+    so it does on SIGHUP (an SSH session to the robot dropped: a recovery left a full copy of
+    the recording; a review).
     """
     import os
     import signal
@@ -309,16 +313,17 @@ def test_sigterm_unwinds_a_command_and_its_temporary_output_goes(tmp_path, monke
     def killed_midway(args):
         with written_atomically(tmp_path / 'out.npz') as tmp:
             tmp.write_bytes(b'half of it')
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), getattr(signal, signame))
             time.sleep(5.0)
         return {}
 
     monkeypatch.setattr(events, 'run', killed_midway)
-    before = signal.getsignal(signal.SIGTERM)
-    assert main(['events', 'info', 'x.raw']) == 128 + signal.SIGTERM
+    signum = getattr(signal, signame)
+    before = signal.getsignal(signum)
+    assert main(['events', 'info', 'x.raw']) == 128 + signum
     assert 'terminated' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # no temporary, no output
-    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler back
+    assert signal.getsignal(signum) is before  # the caller's handler back
 
 
 def test_an_interrupted_training_resumes_to_the_same_model(tmp_path, fashion_dir, monkeypatch,
