@@ -157,6 +157,29 @@ def test_a_commanded_t_beyond_the_profile_is_taken_with_a_warning() -> None:
     assert _pipeline(SimpleNamespace(profile=None))[0].command(largest + 1) is None
 
 
+def test_a_clamp_to_a_t_the_profile_did_not_measure_says_what_that_costs() -> None:
+    """
+    Clamped to max_timesteps 50, no T of the profile: own values and share scores, unsaid.
+
+    The vision_msgs scores' meaning switched from calibrated to shares on such a clamp, with
+    only "clamped" in the log (a review of the calibrated scores).
+    """
+    from types import SimpleNamespace
+
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(MODELS / 'stdp_fmnist_n400.profile.yaml')
+    pipeline, _ = _pipeline(SimpleNamespace(profile=profile), max_timesteps=50)
+    said = pipeline.command(64)
+    assert said.startswith('TimestepCommand T=64 clamped to max_timesteps 50 (not a T of the '
+                           "profile: the model's own values there, and vision_msgs scores are "
+                           'shares; max_timesteps 32 would be one of its T [8, 16, 32, 64')
+    assert pipeline.commanded == 50
+    pipeline, _ = _pipeline(SimpleNamespace(profile=profile), max_timesteps=64)
+    assert pipeline.command(100) == 'TimestepCommand T=100 clamped to max_timesteps 64'
+    pipeline, _ = _pipeline(SimpleNamespace(profile=profile), max_timesteps=4)
+    assert 'none is one of its T' in pipeline.command(8)
+
+
 def test_refusals_name_the_parameters() -> None:
     pipeline, values = _pipeline()
     assert pipeline.refusal(values) is None

@@ -504,12 +504,21 @@ class ClassifierPipeline:
             self.count('timesteps_refused')
             return 'TimestepCommand with T=0 ignored'
         ceiling, warning = self.values()['max_timesteps'], None
+        session = self.session
+        profile = session.profile if session is not None else None
         if timesteps > ceiling:
             self.count('timesteps_clamped')
             warning = f'TimestepCommand T={timesteps} clamped to max_timesteps {ceiling}'
+            if profile is not None and ceiling not in profile.timesteps:
+                # The profile's enhanced values and results by confidence are per T: at a T it
+                # did not measure the model runs with its own values and shares as scores (a
+                # review found the scores' meaning switching on such a clamp, unsaid).
+                below = [t for t in profile.timesteps if t <= ceiling]
+                warning += (" (not a T of the profile: the model's own values there, and "
+                            'vision_msgs scores are shares; '
+                            + (f'max_timesteps {below[-1]} would be' if below else 'none is')
+                            + f' one of its T {profile.timesteps})')
             timesteps = ceiling
-        session = self.session
-        profile = session.profile if session is not None else None
         if warning is None and profile is not None and profile.entries \
                 and timesteps > profile.entries[-1].timesteps:
             # Nothing is known of its latency or energy there: a TimestepCommand of 1e5 took

@@ -36,7 +36,8 @@ PARAMS = (
     Param('max_timesteps', MAX_TIMESTEPS, 'Largest T used: a TimestepCommand above it is '
           'clamped to it, one of 0 ignored (both counted in /diagnostics: timesteps_clamped, '
           'timesteps_refused); one above the largest T of the profile is taken with a '
-          'warning (set this to bound it).', low=1, high=MAX_TIMESTEPS),
+          "warning (set this to bound it; best to a T of the profile: at another the model's "
+          'own values run and vision_msgs scores are shares).', low=1, high=MAX_TIMESTEPS),
     Param('early_exit', False, 'Stop an input early once its winning class is decided.'),
     Param('early_exit_margin', 3.0, 'Early exit: lead in accumulated output spikes of the best '
           'class over the second (> 0).', above=0.0),
