@@ -326,6 +326,27 @@ def test_sigterm_unwinds_a_command_and_its_temporary_output_goes(tmp_path, monke
     assert signal.getsignal(signum) is before  # the caller's handler back
 
 
+def test_a_command_under_nohup_keeps_running_when_hung_up(tmp_path, monkeypatch, capsys):
+    """``nohup topspark ...`` ignores SIGHUP; the SIGHUP handling made it end anyway (a review)."""
+    import os
+    import signal
+
+    from topspark_ros.cli import events
+
+    def hung_up(args):
+        os.kill(os.getpid(), signal.SIGHUP)
+        return {'command': 'events', 'went_on': True}
+
+    monkeypatch.setattr(events, 'run', hung_up)
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        assert main(['events', 'info', 'x.raw', '--json']) == 0
+        assert '"went_on": true' in capsys.readouterr().out
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def test_an_interrupted_training_resumes_to_the_same_model(tmp_path, fashion_dir, monkeypatch,
                                                            capsys):
     """

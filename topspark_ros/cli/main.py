@@ -69,8 +69,10 @@ def _sigterm_unwinds():
         return
     # SIGHUP likewise: the SSH session to the robot that ran the command dropped (a recovery
     # so ended left a full copy of the recording behind; a review).
+    # A signal ignored (``nohup`` ignores SIGHUP) stays ignored: the user asked for that.
     signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, 'SIGHUP') else [])
-    previous = {signum: signal.signal(signum, _terminate) for signum in signums}
+    previous = {signum: signal.signal(signum, _terminate) for signum in signums
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -12,6 +12,7 @@ The parser (:mod:`topspark_ros.cli.parser`) adds it with :func:`add_parser`;
 """
 
 import argparse
+import errno
 import sys
 
 from topspark_ros.cli import common
@@ -62,9 +63,12 @@ def run(args: argparse.Namespace) -> dict:
     except RecoveryError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # no room, a read-only folder: the bag can go elsewhere
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            raise
         raise OSError(exc.errno, f'{exc.strerror or exc} (the new bag and, for a sqlite3 '
-                      'file left with its journal, a copy of it are written beside '
-                      f'{target}: give --output on a disk with room)') from None
+                      'file left with its journal or cut short, a copy of it are written '
+                      f'beside {target}: give --output on a disk with room that this user '
+                      'can write)') from None
     finally:
         bar.close()
     for path, problems in recovered.problems.items():

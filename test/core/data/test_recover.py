@@ -169,6 +169,15 @@ def test_an_mcap_file_cut_or_damaged_keeps_every_chunk_it_can_read(tmp_path: Pat
     missing = sorted(int(text) for _, text in set(all_texts) - set(texts))
     assert set(texts) < set(all_texts) and len(texts) > len(all_texts) // 2
     assert missing == list(range(missing[0], missing[0] + len(missing)))  # that chunk's only
+    # MCAP records a topic's type once, in the chunk open when it was added: that chunk
+    # damaged, the later chunks' messages have no topic; lost, and said so (a review).
+    first = bytearray(raw)
+    length_at = chunks[0] + 9 + 8 + 8 + 8 + 4 + 4  # the chunk's records length
+    first[length_at:length_at + 8] = (1 << 40).to_bytes(8, 'little')
+    (tmp_path / 'first.mcap').write_bytes(bytes(first))
+    with pytest.raises(RecoveryError, match='1 chunks could not be read.*messages of 2 '
+                       'channels whose topic and type were recorded in a damaged chunk'):
+        recover_bag(tmp_path / 'first.mcap', tmp_path / 'orphans')
     header_only = tmp_path / 'empty.mcap'
     header_only.write_bytes(raw[:40])
     with pytest.raises(RecoveryError, match='no message'):
@@ -318,7 +327,18 @@ def test_a_bag_recorded_without_definitions_keeps_its_types_and_qos(tmp_path: Pa
     assert recovered.messages == {'/text': 1}
     assert recovered.problems[str(two)] == [
         '/other left out: nobody_msgs/msg/Thing is not a standard message type: its .msg '
-        'definition is needed to record nobody_msgs/msg/Thing (install its package)']
+        'definition is needed to record nobody_msgs/msg/Thing (install its package)',
+        '1 messages of the topics left out are lost']
+
+
+def test_a_path_with_uri_characters_is_read_where_it_is(tmp_path: Path) -> None:
+    """A '#' in the path cut SQLite's URI short: another file was opened, an empty one made."""
+    folder = tmp_path / 'run#2?x=1%'
+    folder.mkdir()
+    db3 = _string_bag(tmp_path / 'plain', ['a', 'b', 'c'])
+    shutil.move(db3, folder / 'r.db3')
+    assert recover_bag(folder / 'r.db3', tmp_path / 'out').total == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['out', 'plain', 'run#2?x=1%']
 
 
 def test_the_default_bag_is_never_inside_the_partial_folder(tmp_path: Path) -> None:

@@ -364,7 +364,7 @@ class BagWriter:
         if self.storage != 'sqlite3':
             return None
         try:
-            with contextlib.closing(sqlite3.connect(f'file:{self.data_file}?mode=ro',
+            with contextlib.closing(sqlite3.connect(self.data_file.resolve().as_uri() + '?mode=ro',
                                                     uri=True)) as db:
                 return db.execute('SELECT COUNT(*) FROM messages').fetchone()[0]
         except sqlite3.Error:
