@@ -127,11 +127,8 @@ def run(args) -> dict:
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
     if plot:
         common.check_output(plot, args.overwrite)
-    dataset = common.class_aligned(common.dataset(args, args.split, spec=model.input_spec),
-                                   meta, args.model)
-    model = common.for_data(model, dataset, args.model)
-    n = min(args.n_eval, len(dataset))
-    (idx,) = split_indices(len(dataset), [n], args.seed)
+    model, dataset, idx = _held_out(args, model, meta)
+    n = len(idx)
     train_images = None
     # Families trained offline (learns_online False: converted networks) have no learning step.
     if args.n_train_steps and model.learns_online:
@@ -203,6 +200,22 @@ def run(args) -> dict:
             'reference_timesteps': profile.reference_timesteps}
 
 
+def _held_out(args, model, meta: dict) -> tuple:
+    """
+    Return ``(model, dataset, indices)``: the samples a sweep with ``args`` measures.
+
+    The split's data set with the model's classes, the model for it, and the first
+    ``--n-eval`` of a ``--seed`` permutation.
+    """
+    from topspark_ros.core.data.dataset import split_indices
+
+    dataset = common.class_aligned(common.dataset(args, args.split, spec=model.input_spec),
+                                   meta, args.model)
+    model = common.for_data(model, dataset, args.model)
+    (idx,) = split_indices(len(dataset), [min(args.n_eval, len(dataset))], args.seed)
+    return model, dataset, idx
+
+
 def _confidence_only(args, model, meta: dict, output: str) -> dict:
     """
     Add each T's results by confidence to the profile at ``output`` (``--confidence-only``).
@@ -217,7 +230,6 @@ def _confidence_only(args, model, meta: dict, output: str) -> dict:
     """
     import dataclasses
 
-    from topspark_ros.core.data.dataset import split_indices
     from topspark_ros.core.topspark.profile import load_profile, update_profile
     from topspark_ros.core.topspark.sweep import measure_confidence_bins
 
@@ -240,15 +252,12 @@ def _confidence_only(args, model, meta: dict, output: str) -> dict:
         raise UsageError(f'{output} is label-free (agreement with T={profile.reference_timesteps}'
                          '): its results by confidence would say how often the model agrees '
                          'with itself, not how often it is right')
-    dataset = common.class_aligned(common.dataset(args, args.split, spec=model.input_spec),
-                                   meta, args.model)
-    model = common.for_data(model, dataset, args.model)
-    n = min(args.n_eval, len(dataset))
+    model, dataset, idx = _held_out(args, model, meta)
+    n = len(idx)
     if n != profile.n_samples or len(dataset.class_names) == 0:
         raise UsageError(f'{output} was measured on {profile.n_samples} labelled samples, these '
                          f'arguments give {n}{"" if dataset.class_names else " unlabelled"}: '
                          'give the --n-eval, --dataset and --split of its sweep')
-    (idx,) = split_indices(len(dataset), [n], args.seed)
     images, labels = dataset.images[idx], dataset.labels[idx]
     bar = common.progress(args, len(profile.entries) * n, 'confidence')
     bins, refused = {}, []

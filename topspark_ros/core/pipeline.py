@@ -130,7 +130,9 @@ def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSes
     ``values``: ``model_path`` (ValueError when empty), ``device``, ``torch_threads`` (set for
     the process), ``profile_path`` (a timestep profile whose enhanced parameters apply; ''
     none), ``class_names`` (``[FROM_CHECKPOINT]``: the checkpoint's), ``energy_preset``,
-    ``crop``, ``invert``. ``resolve`` turns a path value into a file (``package://`` URLs).
+    ``crop``, ``invert``; inputs prepared unlike the model's training data
+    (:func:`unlike_training`) get no calibrated score. ``resolve`` turns a path value into a
+    file (``package://`` URLs).
     """
     if not values['model_path']:
         raise ValueError('parameter model_path is empty')
@@ -140,11 +142,14 @@ def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSes
         from topspark_ros.core.topspark.profile import load_profile
         profile = load_profile(resolve(values['profile_path']))
     names = values['class_names']
-    return ClassifierSession.from_checkpoint(
+    session = ClassifierSession.from_checkpoint(
         resolve(values['model_path']), device=values['device'],
         class_names=[] if list(names) == [FROM_CHECKPOINT] else names, profile=profile,
         energy_model=EnergyModel(values['energy_preset']), crop=values['crop'],
         invert=values['invert'])
+    session.calibration_off = unlike_training(values, trained_preparation(values, resolve),
+                                              session.model)
+    return session
 
 
 AS_TRAINED = ('crop', 'invert')
@@ -364,8 +369,6 @@ class ClassifierPipeline:
                 raise ValueError(reason)
             if values['input_mode'] == 'events':
                 session.check_events()  # a frames-only model says why it cannot
-            session.calibration_off = unlike_training(
-                values, trained_preparation(values, self.resolve), session.model)
             _warm_up(session, values, bool(values['online_learning']))  # learning's too
         except BaseException:  # a failed configure holds nothing (a review: the lock stayed)
             self._let_go_save_path()
@@ -383,8 +386,6 @@ class ClassifierPipeline:
         values = self.values()
         if self.session is None:  # checked and warmed up by load
             self.session = open_session(values, self.resolve)
-            self.session.calibration_off = unlike_training(
-                values, trained_preparation(values, self.resolve), self.session.model)
         self.last_input_s = time.monotonic()  # silence counts from here
         if values['input_mode'] == 'events':
             self.stream = event_stream(values)

@@ -281,60 +281,74 @@ def _sqlite_records(path: Path, scratch: Optional[Path], result: Recovered) -> I
                            'they held are lost)')
         uri = database.resolve().as_uri()
     else:  # (as_uri: a '#' or '?' in a path is not read as the URI's fragment or query)
-        database, uri = path, path.resolve().as_uri() + '?mode=ro&immutable=1'
-    try:
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-            db.execute('SELECT count(*) FROM sqlite_master').fetchone()  # (rolls a journal back)
-            try:
-                check = [row[0] for row in db.execute('PRAGMA quick_check(5)')]
-            except sqlite3.DatabaseError as exc:
-                check = [str(exc)]
-            if check != ['ok']:
-                result.problem(path, f'damaged ({"; ".join(check[:3])}): messages in damaged '
-                               'pages may be missing')
-    except sqlite3.DatabaseError as exc:
-        raise RecoveryError(f'not a readable SQLite database ({exc})') from None
+        uri = path.resolve().as_uri() + '?mode=ro&immutable=1'
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        try:
+            db.execute('SELECT count(*) FROM sqlite_master').fetchone()  # (rolls a journal back)
+        except sqlite3.DatabaseError as exc:
+            raise RecoveryError(f'not a readable SQLite database ({exc})') from None
+        _note_damage(db, path, result)
         try:
             connections = _sqlite_connections(db)
         except sqlite3.DatabaseError as exc:
             raise RecoveryError(f'its topics cannot be read ({exc})') from None
-    by_id = {connection.id: connection for connection in connections}
-    for connection in connections:
-        yield connection, 0, None
-    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        by_id = {connection.id: connection for connection in connections}
+        for connection in connections:
+            yield connection, 0, None
         ids = _id_range(db)
         if ids is None:
             return
-        first, last = ids
-        lost = empty = 0
-        start = first
-        while (last is None and empty < 3) or (last is not None and start <= last):
-            try:
-                rows = db.execute('SELECT topic_id, timestamp, data FROM messages WHERE id >= ? '
-                                  'AND id < ? ORDER BY id', (start, start + _ROWS)).fetchall()
-            except sqlite3.DatabaseError:  # a damaged page: row by row, what can be read
-                rows = []
-                for row_id in range(start, start + _ROWS if last is None
-                                    else min(start + _ROWS, last + 1)):
-                    try:
-                        rows += db.execute('SELECT topic_id, timestamp, data FROM messages '
-                                           'WHERE id = ?', (row_id,)).fetchall()
-                    except sqlite3.DatabaseError:
-                        lost += 1
-            empty = 0 if rows else empty + 1  # (end unknown: three empty blocks end it)
-            for topic_id, timestamp, data in rows:
-                if topic_id not in by_id or timestamp is None or data is None:
-                    lost += 1  # a damaged row (no topic, time or data)
-                    continue
-                yield by_id[topic_id], int(timestamp), bytes(data)
-            start += _ROWS
-        if lost:
-            result.problem(path, f'{lost} message rows in damaged pages could not be read')
-        if last is None:
-            result.problem(path, 'the end of its messages could not be found (the file is cut '
-                           'short or damaged there): read until three blocks of rows in a row '
-                           'gave nothing')
+        lost = [0]
+        for topic_id, timestamp, data in _message_rows(db, *ids, lost):
+            if topic_id not in by_id or timestamp is None or data is None:
+                lost[0] += 1  # a damaged row (no topic, time or data)
+                continue
+            yield by_id[topic_id], int(timestamp), bytes(data)
+    if lost[0]:
+        result.problem(path, f'{lost[0]} message rows in damaged pages could not be read')
+    if ids[1] is None:
+        result.problem(path, 'the end of its messages could not be found (the file is cut '
+                       'short or damaged there): read until three blocks of rows in a row '
+                       'gave nothing')
+
+
+def _note_damage(db: sqlite3.Connection, path: Path, result: Recovered) -> None:
+    """Note in ``result`` what ``PRAGMA quick_check`` finds wrong with ``path``, if anything."""
+    try:
+        check = [row[0] for row in db.execute('PRAGMA quick_check(5)')]
+    except sqlite3.DatabaseError as exc:
+        check = [str(exc)]
+    if check != ['ok']:
+        result.problem(path, f'damaged ({"; ".join(check[:3])}): messages in damaged pages '
+                       'may be missing')
+
+
+def _message_rows(db: sqlite3.Connection, first: int, last: Optional[int],
+                  lost: list) -> Iterator[tuple]:
+    """
+    Yield the ``(topic_id, timestamp, data)`` rows of ``messages`` from id ``first`` on.
+
+    In blocks of :data:`_ROWS` ids; a block in damaged pages row by row, the rows that cannot
+    be read counted in ``lost[0]``. Up to ``last``, or (None: the table's end is damaged) until
+    three blocks in a row give nothing.
+    """
+    empty, start = 0, first
+    while (last is None and empty < 3) or (last is not None and start <= last):
+        end = start + _ROWS if last is None else min(start + _ROWS, last + 1)
+        try:
+            rows = db.execute('SELECT topic_id, timestamp, data FROM messages WHERE id >= ? '
+                              'AND id < ? ORDER BY id', (start, end)).fetchall()
+        except sqlite3.DatabaseError:  # a damaged page: row by row, what can be read
+            rows = []
+            for row_id in range(start, end):
+                try:
+                    rows += db.execute('SELECT topic_id, timestamp, data FROM messages '
+                                       'WHERE id = ?', (row_id,)).fetchall()
+                except sqlite3.DatabaseError:
+                    lost[0] += 1
+        empty = 0 if rows else empty + 1
+        yield from rows
+        start += _ROWS
 
 
 def _id_range(db: sqlite3.Connection) -> Optional[Tuple[int, Optional[int]]]:
