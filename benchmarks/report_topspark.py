@@ -402,15 +402,23 @@ class Runner:
         self.retries = int(retries)
         self.remeasures = int(remeasures)
         self.started = time.monotonic()
+        self.started_at = time.time()
         self.count = 0
 
     def say(self, text: str) -> None:
-        """Print a progress line with the elapsed wall-clock time and the load average."""
+        """
+        Print a progress line with the elapsed time and the load average where it runs.
+
+        The line reaches the driver's stderr from a Ray task too (``fanout.say``); the time is
+        the wall clock's since the driver started (another machine's monotonic clock counts
+        from its own boot).
+        """
         if self.verbose:
-            elapsed = time.monotonic() - self.started
+            from topspark_ros.core.topspark.fanout import say
+
+            elapsed = time.time() - self.started_at
             load = os.getloadavg()[0]
-            print(f'[report {elapsed / 60:6.1f} min, load {load:4.2f}] {text}', file=sys.stderr,
-                  flush=True)
+            say(f'[report {elapsed / 60:6.1f} min, load {load:4.2f}] {text}')
 
     def step_dir(self, name: str, key: Sequence) -> str:
         """Return the cache folder of step ``name`` with arguments ``key``."""

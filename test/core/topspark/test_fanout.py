@@ -129,6 +129,51 @@ def test_ray_executor_reuses_a_running_cluster(ray_cluster):
     assert ray.is_initialized()
 
 
+def test_progress_lines_of_ray_tasks_reach_the_drivers_stderr_in_order(ray_cluster, capsys):
+    """
+    An item's progress lines (fanout.say) come to the driver before its result is counted.
+
+    They were printed in the worker and left to Ray's forwarding of its output, which lost
+    or delayed some: the report's step lines under --ray.
+    """
+    def task(item, *, count):
+        from topspark_ros.core.topspark.fanout import say
+        for k in range(count):
+            say(f'item {item} line {k}')
+        return item * 10
+
+    executor = RayExecutor(ray_cluster, threads=1)
+    printed, finished = [], []
+
+    def progress(n):
+        printed.append(capsys.readouterr().err)
+        finished.append(n)
+        lines = ''.join(printed).splitlines()
+        assert len([x for x in lines if x.startswith('item ')]) >= 3 * sum(finished)
+
+    try:
+        assert executor.run(task, [0, 1, 2, 3], progress=progress,
+                            shared={'count': 3}) == [0, 10, 20, 30]
+    finally:
+        executor.close()
+    lines = (''.join(printed) + capsys.readouterr().err).splitlines()
+    for item in range(4):
+        assert [x for x in lines if x.startswith(f'item {item} ')] == [
+            f'item {item} line {k}' for k in range(3)]
+    assert sum(finished) == 4
+
+
+def test_progress_lines_in_process_are_printed_at_once(capsys):
+    from topspark_ros.core.topspark.fanout import say
+
+    def task(item):
+        say(f'item {item}')
+        assert capsys.readouterr().err == f'item {item}\n'
+        return item
+
+    assert InProcess().run(task, [1, 2]) == [1, 2]
+
+
 def test_an_address_where_no_cluster_answers_is_an_error_at_once(small_model, fashion_dir,
                                                                  tmp_path):
     """ray.init waited for minutes on a wrong port, with Ray's warnings only (a review)."""

@@ -18,14 +18,42 @@ cluster.
   needs the same ``topspark_ros`` installed (``pip install .[ray]``). A task whose worker died
   is retried by Ray (up to 3 times), so a killed worker costs that item's time, not the run.
 
+Progress lines an item prints with :func:`say` reach the driver's stderr whichever way it
+ran: here, printed; in a Ray task, sent to the driver, which prints them while it waits for
+the tasks (Ray's forwarding of a worker's output is not relied on: lines came late, out of
+order or not at all).
+
 Ray is optional (the ``ray`` extra of the core install): it is imported only by
 :func:`executor_for` with an address, and its absence is one clear error then.
 """
 
 import socket
-from typing import Any, Callable, Mapping, Optional, Sequence
+import sys
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 Progress = Callable[[int], None]
+
+_SEND: Optional[Callable[[str], None]] = None
+"""Where :func:`say` sends a line in a Ray task (None: print it here)."""
+
+
+def say(line: str) -> None:
+    """
+    Print a progress ``line`` on the driver's stderr, from an item run by any executor.
+
+    In this process the line is printed at once; in a Ray task it goes to the driver, which
+    prints it the next time it looks (within :data:`POLL_S`), before the task's result is
+    counted. A line that cannot be sent (the driver gone) is printed where the task runs.
+    """
+    send = _SEND
+    if send is not None:
+        try:
+            send(line)
+            return
+        except Exception:  # noqa: BLE001 (Ray's errors vary by version; the line is kept)
+            pass
+    print(line, file=sys.stderr, flush=True)
+
 
 RAY_MISSING = ('--ray needs Ray, which is not installed: pip install "ray>=2.9" (or the extra: '
                'pip install "topspark_ros[ray]"), or leave --ray out to run in this process')
@@ -64,19 +92,50 @@ def import_ray():
     return ray
 
 
-def _call(fn: Callable, item, threads: int, shared: Mapping[str, Any]):
+def _call(fn: Callable, item, threads: int, shared: Mapping[str, Any], lines=None):
     """
     Run one item on a Ray worker with the driver's torch thread count.
 
     ``shared`` is deep-copied first: Ray hands out numpy arrays of its object store read-only
-    (zero-copy), and a model's simulation state is written while it runs.
+    (zero-copy), and a model's simulation state is written while it runs. ``lines``: the
+    driver's :class:`_Lines` actor, where :func:`say` sends the item's progress lines.
     """
     import copy
 
     from topspark_ros.core.threads import set_torch_threads
 
+    global _SEND
     set_torch_threads(threads)
-    return fn(item, **copy.deepcopy(dict(shared)))
+    previous = _SEND
+    if lines is not None:
+        import ray
+
+        _SEND = lambda line: ray.get(lines.put.remote(line))  # noqa: E731 (kept in order)
+    try:
+        return fn(item, **copy.deepcopy(dict(shared)))
+    finally:
+        _SEND = previous
+
+
+class _Lines:
+    """A Ray actor holding the progress lines tasks sent until the driver takes them."""
+
+    def __init__(self) -> None:
+        """Start with no line."""
+        self._lines: List[str] = []
+
+    def put(self, line: str) -> None:
+        """Keep ``line``."""
+        self._lines.append(line)
+
+    def take(self) -> List[str]:
+        """Return the lines kept, oldest first, and forget them."""
+        lines, self._lines = self._lines, []
+        return lines
+
+
+POLL_S = 0.25
+"""How often the driver looks for progress lines while Ray tasks run (s)."""
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -202,6 +261,7 @@ class RayExecutor:
         self.threads = int(threads)
         self.address = address
         self._remote = ray.remote(max_retries=3)(_call)
+        self._lines = None  # the _Lines actor, made by the first run that needs it
 
     def run(self, fn: Callable, items: Sequence, *, progress: Progress = lambda n: None,
             shared: Optional[Mapping[str, Any]] = None) -> list:
@@ -209,16 +269,29 @@ class RayExecutor:
         if not items:
             return []
         ray = self._ray
+        if self._lines is None:  # (num_cpus=0: it takes no task's place on a full cluster)
+            self._lines = ray.remote(num_cpus=0)(_Lines).remote()
         shared_ref = ray.put(dict(shared or {}))
-        refs = [self._remote.remote(fn, item, self.threads, shared_ref) for item in items]
+        refs = [self._remote.remote(fn, item, self.threads, shared_ref, self._lines)
+                for item in items]
         waiting = list(refs)
         while waiting:
-            done, waiting = ray.wait(waiting, num_returns=1)
-            progress(len(done))
+            done, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=POLL_S)
+            self._print_lines()  # a task's lines were sent before it returned: first
+            if done:
+                progress(len(done))
         return ray.get(refs)
+
+    def _print_lines(self) -> None:
+        """Print on this process's stderr the progress lines tasks have sent since the last."""
+        for line in self._ray.get(self._lines.take.remote()):
+            print(line, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         """Disconnect from the cluster (and stop it when this executor started it)."""
+        if self._lines is not None and self._ray.is_initialized():
+            self._ray.kill(self._lines)
+        self._lines = None
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
         self._owns = False
