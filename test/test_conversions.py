@@ -7,6 +7,7 @@ and corrupt.
 
 import dataclasses
 import io
+import math
 
 import numpy as np
 import pytest
@@ -487,7 +488,8 @@ def test_classification_built_as_bytes_is_the_message() -> None:
             early_exit=bool(case % 2), spike_count=int(rng.integers(0, 2**63)),
             timesteps_used=int(rng.integers(0, 2**32)), energy_preset=text(case % 9),
             latency_ms=float(rng.random()), energy_j=float(rng.random() * 1e-3),
-            scores=prediction.scores if case % 7 else np.zeros(0, np.float32))
+            scores=prediction.scores if case % 7 else np.zeros(0, np.float32),
+            calibrated_score=float(rng.random()) if case % 4 else None)
         header = CdrHeader(int(rng.integers(-2**31, 2**31)), int(rng.integers(0, 10**9)),
                            text(int(rng.integers(0, 10))))
         if case % 3 == 0:
@@ -499,8 +501,13 @@ def test_classification_built_as_bytes_is_the_message() -> None:
         data = prediction_to_cdr(prediction, header, dropped, **who)
         msg = prediction_to_msg(prediction, header_msg(header), dropped, **who)
         expected = serialize_message(msg)  # what a subscriber received before
-        assert deserialize_message(data, Classification) == \
-            deserialize_message(expected, Classification), case
+        got, want = (deserialize_message(x, Classification) for x in (data, expected))
+        if prediction.calibrated_score is None:  # not known: NaN (which equals nothing)
+            assert math.isnan(got.score) and math.isnan(want.score), case
+            got.score = want.score = 0.0
+        else:
+            assert got.score == np.float32(prediction.calibrated_score), case
+        assert got == want, case
         assert len(data) == len(expected), case
     assert prediction_cdr_matches()
     from topspark_ros.msg import TimestepCommand
@@ -522,7 +529,7 @@ def test_results_as_messages_of_an_older_classification_leave_out_the_new_fields
     from topspark_ros.conversions.cdr import CdrHeader, header_msg
     from topspark_ros.conversions.results import prediction_to_msg
     from topspark_ros.msg import Classification
-    new = ('source', 'model_sha256', 'base_model_sha256')
+    new = ('source', 'model_sha256', 'base_model_sha256', 'score')
 
     def message(fields):  # a message class of these fields, all set, as rosidl makes them
         def init(self):

@@ -210,7 +210,7 @@ def test_a_result_published_as_bytes_arrives_as_the_message_would(ros) -> None:
         class_id=2, class_name='Pullover', confidence=0.5, scores=[0.25, 0.0, 0.5, 0.25],
         timesteps_used=7, timestep_budget=32, early_exit=True, spike_count=12,
         ops=OpCounts(accumulates=1e3, macs=0.0, neuron_updates=2.5e3, plasticity_updates=0.0),
-        latency_ms=0.75, energy_j=1.5e-7, energy_preset='cmos45_fp32')
+        latency_ms=0.75, energy_j=1.5e-7, energy_preset='cmos45_fp32', calibrated_score=0.625)
     header = CdrHeader(17, 42, 'camera_optical_frame')
     assert spin_until(lambda: node._pub.get_subscription_count() > 0)
     node._publish(prediction, header, 3)
@@ -221,6 +221,7 @@ def test_a_result_published_as_bytes_arrives_as_the_message_would(ros) -> None:
     assert as_bytes == as_message
     assert (as_bytes.header.stamp.sec, as_bytes.header.frame_id) == (17, 'camera_optical_frame')
     assert as_bytes.synaptic_ops == 1000 and as_bytes.frames_dropped == 3
+    assert as_bytes.score == 0.625 and as_bytes.confidence == 0.5
     # Who sent it, so that listeners to several classifiers tell them apart (a review).
     assert as_bytes.source == node.get_fully_qualified_name() == '/classifier'
     assert (as_bytes.model_sha256, as_bytes.base_model_sha256) == \

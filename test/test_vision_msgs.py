@@ -7,6 +7,7 @@ checks. The classifier publishes both messages in process and across processes.
 """
 
 import io
+import math
 import pathlib
 import subprocess
 import sys
@@ -204,6 +205,7 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
         assert vision.results[0].score in (pytest.approx(entry.calibrated(share)),
                                            pytest.approx(entry.calibrated(share * (1 - 1e-6))))
         assert vision.results[0].score != pytest.approx(result.confidence)
+        assert result.score == pytest.approx(vision.results[0].score)  # ours says it too
         scores = [h.score for h in vision.results]
         assert scores == sorted(scores, reverse=True) and sum(scores) <= 1.0 + 1e-6
     assert node._pipeline.score_kind(64) == 'calibrated (T=64)'
@@ -217,6 +219,7 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
     assert spin_until(lambda: len(paired()) >= 2 or images.publish(next(sent)))
     for result, vision in paired():
         assert vision.results[0].score == pytest.approx(result.confidence, rel=1e-6)
+        assert math.isnan(result.score)  # not known
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
 

@@ -40,6 +40,8 @@ def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None
     msg.class_id = int(prediction.class_id)
     msg.class_name = prediction.class_name
     msg.confidence = float(prediction.confidence)
+    if hasattr(msg, 'score'):  # (an older message has none)
+        msg.score = _score(prediction)
     msg.scores = np.asarray(prediction.scores, np.float32).tolist()
     msg.timesteps_used = int(prediction.timesteps_used)
     msg.timestep_budget = int(prediction.timestep_budget)
@@ -85,7 +87,8 @@ def prediction_to_cdr(prediction, header, frames_dropped: int = 0, *, source: st
     out += _INT32.pack(int(prediction.class_id))
     _put_string(out, prediction.class_name)
     _align(out, 4)
-    out += _FLOAT_AND_LENGTH.pack(float(prediction.confidence), scores.shape[0])
+    out += _TWO_FLOATS_AND_LENGTH.pack(float(prediction.confidence), _score(prediction),
+                                       scores.shape[0])
     out += scores.tobytes()
     out += _BUDGET.pack(int(prediction.timesteps_used), int(prediction.timestep_budget),
                         bool(prediction.early_exit))
@@ -102,6 +105,12 @@ def prediction_to_cdr(prediction, header, frames_dropped: int = 0, *, source: st
     _put_string(out, model_sha256)
     _put_string(out, base_model_sha256)
     return bytes(out)
+
+
+def _score(prediction) -> float:
+    """Return a prediction's ``Classification.score``: its calibrated score, NaN for none."""
+    calibrated = getattr(prediction, 'calibrated_score', None)
+    return math.nan if calibrated is None else float(calibrated)
 
 
 def prediction_cdr_matches(msg_type=None) -> bool:
@@ -121,7 +130,8 @@ def prediction_cdr_matches(msg_type=None) -> bool:
     ops = SimpleNamespace(accumulates=3.0, macs=2**40, neuron_updates=5.4,
                           plasticity_updates=0.0)
     prediction = SimpleNamespace(
-        class_id=-3, class_name='ab\u00e9', confidence=0.25, scores=[0.5, -1.0, 3.25],
+        class_id=-3, class_name='ab\u00e9', confidence=0.25, calibrated_score=0.625,
+        scores=[0.5, -1.0, 3.25],
         timesteps_used=7, timestep_budget=2**32 - 1, early_exit=True, spike_count=2**63,
         ops=ops, latency_ms=1.5, energy_j=2.5e-6, energy_preset='cmos')
     header = CdrHeader(-2, 999_999_999, 'cam')
@@ -141,7 +151,7 @@ _CDR_LE = b'\x00\x01\x00\x00'  # encapsulation: plain CDR, little endian
 _TIME = struct.Struct('<iI')
 _INT32 = struct.Struct('<i')
 _UINT32 = struct.Struct('<I')
-_FLOAT_AND_LENGTH = struct.Struct('<fI')
+_TWO_FLOATS_AND_LENGTH = struct.Struct('<ffI')
 _BUDGET = struct.Struct('<II?')
 _COUNTS = struct.Struct('<QQQQQQf')
 _FLOAT64 = struct.Struct('<d')
