@@ -160,7 +160,8 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
 
     The best class's score is the accuracy of the results of its confidence at that T (the
     shipped profile's bins); ``Classification.confidence`` stays the share of the evidence.
-    With early exit on, the scores are shares again (the bins are of full-T results).
+    With early exit on, by the profile's bins of that rule's results; with another rule than
+    the profile measured, the scores are shares again.
     """
     import dataclasses
 
@@ -209,14 +210,31 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
         scores = [h.score for h in vision.results]
         assert scores == sorted(scores, reverse=True) and sum(scores) <= 1.0 + 1e-6
     assert node._pipeline.score_kind(64) == 'calibrated (T=64)'
-    # Early exit on: the profile's bins are of full-T results; shares again, and said so.
+    # Early exit on, with the rule the profile measured (margin 3, the STDP floor of 8): the
+    # early-exit results' bins score them.
     from rclpy.parameter import Parameter
+    assert entry.early_exit_rule() == (3.0, 8)
     assert node.set_parameters([Parameter('early_exit', value=True)])[0].successful
-    assert node._pipeline.score_kind(64).startswith('share of the evidence: early exit on')
-    spin_until(lambda: False, timeout_s=1.0)  # the results of frames sent before it arrive
-    ours.clear()
-    standard.clear()
-    assert spin_until(lambda: len(paired()) >= 2 or images.publish(next(sent)))
+    assert node._pipeline.score_kind(64) == 'calibrated (T=64, early exit)'
+
+    def fresh() -> None:
+        spin_until(lambda: False, timeout_s=1.0)  # the results of frames sent before arrive
+        ours.clear()
+        standard.clear()
+        assert spin_until(lambda: len(paired()) >= 2 or images.publish(next(sent)))
+    fresh()
+    for result, vision in paired():
+        share = result.confidence
+        assert vision.results[0].score in (
+            pytest.approx(entry.calibrated(share, early_exit=True)),
+            pytest.approx(entry.calibrated(share * (1 - 1e-6), early_exit=True)))
+        assert result.score == pytest.approx(vision.results[0].score)
+    # Another margin than the profile measured: shares again, and said so.
+    assert node.set_parameters([Parameter('early_exit_margin', value=2.0)])[0].successful
+    assert node._pipeline.score_kind(64).startswith(
+        'share of the evidence: early exit with margin 2 from step 8; the profile measured '
+        'margin 3 from step 8')
+    fresh()
     for result, vision in paired():
         assert vision.results[0].score == pytest.approx(result.confidence, rel=1e-6)
         assert math.isnan(result.score)  # not known

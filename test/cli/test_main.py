@@ -244,6 +244,52 @@ def test_a_profile_without_results_by_confidence_gets_them_and_keeps_the_rest(
     assert code == 2 and 'no profile at' in err
 
 
+def test_early_exit_results_by_confidence_are_swept_and_added_with_their_rule(
+        tmp_path, fashion_dir, capsys):
+    """
+    A labelled sweep keeps the early-exit rule and its results by confidence at each T.
+
+    `--confidence-only` adds them to a profile that has the early-exit figures but not the
+    rule (an earlier version's), with the rule of its arguments, where that rule gives the
+    figures; another rule adds none and says so (the full-T bins are added either way).
+    """
+    import dataclasses
+
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
+
+    model = str(MODELS / 'stdp_fmnist_n400.json')
+    out = tmp_path / 'p.profile.yaml'
+    data = ['--data-dir', str(fashion_dir), '--n-eval', '120']
+    code, _, err = _run(['sweep', '-m', model, *data, '--grid', '32,16', '--n-train-steps', '0',
+                         '--early-exit-min-steps', '4', '-o', str(out), '--plot', ''], capsys)
+    assert code == 0, err
+    swept = load_profile(out)
+    assert 'schema_version: 4' in out.read_text()
+    for e in swept.entries:
+        assert e.early_exit_rule() == (3.0, 4)
+        assert 0 < sum(row[1] for row in e.early_exit_confidence_bins) <= 120  # classed ones
+        assert sum(row[2] for row in e.early_exit_confidence_bins) == round(
+            e.early_exit_accuracy * 120)
+    older = dataclasses.replace(swept, entries=tuple(dataclasses.replace(
+        e, confidence_bins=None, early_exit_margin=None, early_exit_min_steps=None,
+        early_exit_confidence_bins=None) for e in swept.entries))
+    save_profile(older, out)
+    assert 'schema_version: 2' in out.read_text()
+    only = ['sweep', '-m', model, '--confidence-only', '-o', str(out), *data]
+    code, result, err = _run(only + ['--early-exit-margin', '2', '--early-exit-min-steps', '4'],
+                             capsys)
+    assert code == 0, err
+    assert err.count('warning: no early-exit bins added') == 2 and 'margin 2, from step 4' in err
+    added = load_profile(out)
+    assert all(e.confidence_bins == swept.entry(e.timesteps).confidence_bins
+               and e.early_exit_rule() is None for e in added.entries)
+    save_profile(older, out)
+    code, result, err = _run(only + ['--early-exit-min-steps', '4'], capsys)
+    assert code == 0, err
+    assert load_profile(out) == swept  # what the sweep kept, nothing else changed
+    assert result['confidence'][0]['early_exit_rule'] == [3.0, 4]
+
+
 def test_threads_are_chosen_not_inherited(fashion_dir, capsys):
     """Torch runs with --threads (default 1, measured), not one thread per core (issue 13)."""
     import torch

@@ -206,8 +206,8 @@ def test_results_are_scored_by_the_profile_when_it_measured_them(fashion_test) -
     """
     ``calibrated_score``: the accuracy the sweep measured at this T for this confidence.
 
-    Only where the profile's figures describe the result: the T measured, no early-exit rule,
-    a class, labels (not agreement), the profile's own weights (not learnt on line since).
+    Only where the profile's figures describe the result: the T measured, no early-exit rule
+    but the one the profile measured, a class, labels (not agreement), the profile's own weights (not learnt on line since).
     """
     import dataclasses
     import pathlib
@@ -237,8 +237,8 @@ def test_results_are_scored_by_the_profile_when_it_measured_them(fashion_test) -
     image = images[0]
     assert session.classify(image, 'mono', 64).calibrated_score is None  # no bins at T=64
     assert session.classify(image, 'mono', 33).calibrated_score is None  # T not profiled
-    assert session.classify(image, 'mono', 32, early_exit=EarlyExit(3.0, 8)) \
-        .calibrated_score is None
+    assert session.classify(image, 'mono', 32, early_exit=EarlyExit(2.0, 8)) \
+        .calibrated_score is None  # a rule the profile did not measure (its own: below)
     assert all(r.calibrated_score is not None for r in session.classify_frames(
         images[:8], 'mono', 32) if r.class_id >= 0)
     session.profile = dataclasses.replace(profile, reference_timesteps=350)  # agreement
@@ -262,6 +262,48 @@ def test_results_are_scored_by_the_profile_when_it_measured_them(fashion_test) -
     session.learn(image, 'mono', 32)  # the weights are no longer those the profile measured
     assert session.classify(image, 'mono', 32).calibrated_score is None
     assert session.calibration_gap(32).startswith('weights learnt on line')
+
+
+def test_early_exit_results_are_scored_by_the_profiles_early_exit_bins(fashion_test) -> None:
+    """
+    With early exit on, the profile's results of that rule by confidence score a result.
+
+    Not the full-T bins (other results), and only for the rule the profile measured (margin
+    and floor): another rule's results get no calibrated score, said why.
+    """
+    import dataclasses
+    import pathlib
+
+    from topspark_ros.core.topspark.early_exit import EarlyExit
+    from topspark_ros.core.topspark.profile import load_profile
+    models = pathlib.Path(__file__).resolve().parents[2] / 'models'
+    shipped = load_profile(models / 'stdp_fmnist_n400.profile.yaml')
+    n = shipped.entry(32).n_samples  # one bin of 40 % right, whatever the confidence
+    exits = dataclasses.replace(
+        shipped.entry(32), early_exit_accuracy=0.4, early_exit_mean_timesteps=20.0,
+        early_exit_margin=3.0, early_exit_min_steps=8,
+        early_exit_confidence_bins=((0.0, n, round(0.4 * n)),))
+    profile = dataclasses.replace(shipped, entries=tuple(
+        exits if e.timesteps == 32 else dataclasses.replace(e, early_exit_confidence_bins=None)
+        if e.timesteps == 64 else e for e in shipped.entries))
+    session = ClassifierSession.from_checkpoint(str(models / 'stdp_fmnist_n400.json'),
+                                                profile=profile)
+    rule = EarlyExit(3.0, 8)
+    assert session.calibration_gap(32, early_exit=rule) is None
+    results = [session.classify(image, 'mono', 32, early_exit=rule)
+               for image in fashion_test.images[:12]]
+    classed = [r for r in results if r.class_id >= 0]
+    assert len(classed) >= 8
+    assert all(r.calibrated_score == pytest.approx(0.4) for r in classed)
+    plain = session.classify(fashion_test.images[0], 'mono', 32)
+    assert plain.calibrated_score != pytest.approx(0.4)  # without early exit: the T's bins
+    assert session.classify(fashion_test.images[0], 'mono', 32,
+                            early_exit=EarlyExit(2.0, 8)).calibrated_score is None
+    assert session.calibration_gap(32, early_exit=EarlyExit(2.0, 8)) == (
+        'early exit with margin 2 from step 8; the profile measured margin 3 from step 8 '
+        '(early_exit_margin, early_exit_min_steps)')
+    assert session.calibration_gap(64, early_exit=rule).startswith(
+        'early exit on, and the profile has no results of early exit by confidence at T=64')
 
 
 def test_a_session_saves_its_class_names_with_the_weights(model, tmp_path) -> None:

@@ -73,7 +73,10 @@ def add_parser(sub, parent) -> None:
                        'data it was swept on (give the same --dataset, --split, --n-eval, '
                        '--seed and --batch-size); every other figure is kept. Refused where a '
                        "T's accuracy does not come out as the profile's (other data or "
-                       'settings): sweep it again with --overwrite instead')
+                       'settings): sweep it again with --overwrite instead. The early-exit '
+                       "results too, with the profile's early-exit rule or, where it records "
+                       'none, --early-exit-margin and --early-exit-min-steps (accepted where '
+                       "they give the profile's early-exit figures)")
 
 
 STDP_GRID = '350,250,150,100,64,32,16,8'
@@ -226,12 +229,16 @@ def _confidence_only(args, model, meta: dict, output: str) -> dict:
     the run the profile's figures are of: a T that does not (its values enhanced after the
     sweep) gets none, with a warning. Written under the profile's lock, atomically, and only
     into the profile as it was measured (one replaced meanwhile is refused; an entry changed
-    meanwhile gets no bins).
+    meanwhile gets no bins). An entry with early-exit figures gets its early-exit run's bins
+    and rule as well, where the run with its recorded rule (an older profile: the one the
+    arguments give) gives those figures
+    (:func:`~topspark_ros.core.topspark.sweep.measure_early_exit_bins`).
     """
     import dataclasses
 
+    from topspark_ros.core.topspark.early_exit import default_min_steps, EarlyExit
     from topspark_ros.core.topspark.profile import load_profile, update_profile
-    from topspark_ros.core.topspark.sweep import measure_confidence_bins
+    from topspark_ros.core.topspark.sweep import measure_confidence_bins, measure_early_exit_bins
 
     given = [flag for flag, value in (('--grid', args.grid), ('--params-from', args.params_from),
                                       ('--label-free', args.label_free),
@@ -259,22 +266,44 @@ def _confidence_only(args, model, meta: dict, output: str) -> dict:
                          f'arguments give {n}{"" if dataset.class_names else " unlabelled"}: '
                          'give the --n-eval, --dataset and --split of its sweep')
     images, labels = dataset.images[idx], dataset.labels[idx]
-    bar = common.progress(args, len(profile.entries) * n, 'confidence')
-    bins, refused = {}, []
+    given_rule = (EarlyExit(args.early_exit_margin,
+                            args.early_exit_min_steps or default_min_steps(model))
+                  if args.early_exit_margin > 0 else None)
+
+    def rule_for(entry):  # the rule of its early-exit figures: recorded, else the one given
+        if entry.early_exit_accuracy is None:
+            return None
+        recorded = entry.early_exit_rule()
+        return given_rule if recorded is None else EarlyExit(*recorded)
+    early = sum(rule_for(e) is not None for e in profile.entries)
+    bar = common.progress(args, (len(profile.entries) + early) * n, 'confidence')
+    bins, early_bins, refused, early_refused = {}, {}, [], []
     try:
         for entry in reversed(profile.entries):
+            rule = rule_for(entry)
             try:
                 bins[entry.timesteps] = measure_confidence_bins(
                     model, images, labels, entry, batch_size=args.batch_size, seed=args.seed,
                     measured=bar.update)
             except ValueError as exc:  # this T is not the run it measured: no bins for it
                 refused.append(str(exc))
+                bar.update(n if rule is not None else 0)
+                continue
+            if rule is not None:  # and the early-exit run's, where its rule reproduces it
+                try:
+                    early_bins[entry.timesteps] = rule, measure_early_exit_bins(
+                        model, images, labels, entry, rule, batch_size=args.batch_size,
+                        seed=args.seed, measured=bar.update)
+                except ValueError as exc:
+                    early_refused.append(str(exc))
     finally:
         bar.close()
     if not bins:
         raise UsageError('no T came out as the profile measured it: ' + '; '.join(refused))
     for reason in refused:
         print(f'{PROG}: warning: no bins added: {reason}', file=sys.stderr)
+    for reason in early_refused:
+        print(f'{PROG}: warning: no early-exit bins added: {reason}', file=sys.stderr)
 
     def add(current):
         same = [getattr(current, key) == getattr(profile, key) for key in
@@ -284,19 +313,32 @@ def _confidence_only(args, model, meta: dict, output: str) -> dict:
                              '--confidence-only again')
         checked = {e.timesteps: e for e in profile.entries}
 
-        def unchanged(entry) -> bool:  # measured as checked: the same accuracy and values
+        def unchanged(entry) -> bool:  # measured as checked: the same figures and values
             was = checked.get(entry.timesteps)
-            return was is not None and (entry.accuracy, entry.n_samples, entry.params) == (
-                was.accuracy, was.n_samples, was.params)
-        return dataclasses.replace(current, entries=tuple(
-            dataclasses.replace(e, confidence_bins=bins[e.timesteps])
-            if e.timesteps in bins and unchanged(e) else e for e in current.entries))
+            keys = ('accuracy', 'n_samples', 'params', 'early_exit_accuracy',
+                    'early_exit_mean_timesteps')
+            return was is not None and all(getattr(entry, k) == getattr(was, k) for k in keys)
+
+        def with_bins(entry):
+            if entry.timesteps not in bins or not unchanged(entry):
+                return entry
+            entry = dataclasses.replace(entry, confidence_bins=bins[entry.timesteps])
+            if entry.timesteps in early_bins:
+                rule, rows = early_bins[entry.timesteps]
+                entry = dataclasses.replace(
+                    entry, early_exit_margin=float(rule.margin),
+                    early_exit_min_steps=int(rule.min_steps), early_exit_confidence_bins=rows)
+            return entry
+        return dataclasses.replace(current, entries=tuple(map(with_bins, current.entries)))
     updated = update_profile(output, add)
     return {'command': 'sweep', 'profile': output, 'confidence_only': True,
             'n_samples': int(n), 'seed': args.seed,
             'confidence': [{'timesteps': e.timesteps, 'accuracy': e.accuracy,
                             'confidence_bins': [list(row) for row in e.confidence_bins or ()],
-                            'score_at_share_1': e.calibrated(1.0)}
+                            'score_at_share_1': e.calibrated(1.0),
+                            'early_exit_rule': e.early_exit_rule(),
+                            'early_exit_confidence_bins': [
+                                list(row) for row in e.early_exit_confidence_bins or ()]}
                            for e in updated.entries]}
 
 

@@ -779,7 +779,8 @@ class ClassifierPipeline:
         """
         Return what the vision_msgs ``score`` of a result at ``timesteps`` is, in words.
 
-        ``calibrated (T=32)``: the probability of being right the profile measured; else
+        ``calibrated (T=32)`` (``calibrated (T=32, early exit)``: of the early-exit rule on):
+        the probability of being right the profile measured; else
         ``share of the evidence: <why not calibrated>``
         (:meth:`~topspark_ros.core.session.ClassifierSession.calibration_gap`).
         """
@@ -787,9 +788,12 @@ class ClassifierPipeline:
         session = self.session
         if session is None:
             return 'share of the evidence: no model loaded'
-        gap = session.calibration_gap(timesteps, early_exit=bool(settings['early_exit']),
+        rule = Settings.from_values(settings).early_exit_rule(session.model)
+        gap = session.calibration_gap(timesteps, early_exit=rule,
                                       events=settings['input_mode'] == 'events')
-        return f'calibrated (T={timesteps})' if gap is None else f'share of the evidence: {gap}'
+        if gap is not None:
+            return f'share of the evidence: {gap}'
+        return f'calibrated (T={timesteps}{", early exit" if rule else ""})'
 
 
 def _warm_up(session: ClassifierSession, values: Values, learning: bool) -> None:

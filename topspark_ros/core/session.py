@@ -222,16 +222,19 @@ class ClassifierSession:
         self._params = {}  # T -> enhanced parameters, resolved again from the new profile
         self._bins = {}  # T -> the profile's entry at T, or None
 
-    def calibration_gap(self, timesteps: int, *, early_exit: bool = False,
+    def calibration_gap(self, timesteps: int, *, early_exit=None,
                         events: bool = False) -> Optional[str]:
         """
         Return why results at ``timesteps`` get no calibrated score, or None when they get one.
 
-        ``early_exit``: an early-exit rule is on; ``events``: the inputs are event windows. A
-        calibrated score needs a profile that measured the results by confidence at exactly
-        that T with labels, the weights it measured (none learnt on line since), inputs of the
-        kind (frames or events) and preparation it measured (:attr:`calibration_off`), and no
-        early exit (its results are not the sweep's).
+        ``early_exit``: the early-exit rule on (an
+        :class:`~topspark_ros.core.topspark.early_exit.EarlyExit`; None or False: off);
+        ``events``: the inputs are event windows. A calibrated score needs a profile that
+        measured the results by confidence at exactly that T with labels, the weights it
+        measured (none learnt on line since), inputs of the kind (frames or events) and
+        preparation it measured (:attr:`calibration_off`) and, with early exit on, that rule's
+        results by confidence (the profile's early-exit bins, measured with the same margin
+        and floor).
         """
         profile = self._profile
         if profile is None:
@@ -246,8 +249,6 @@ class ClassifierSession:
         if events != (self.model.event_encoding is not None):
             return ('a model trained on frames classifying events' if events
                     else 'an event model classifying frames')
-        if early_exit:
-            return "early exit on (the profile's bins are of full-T results)"
         timesteps = int(timesteps)
         if timesteps not in self._bins:
             self._bins[timesteps] = next(
@@ -255,18 +256,25 @@ class ClassifierSession:
         entry = self._bins[timesteps]
         if entry is None:
             return f'T={timesteps} is not in the profile'
+        if early_exit:
+            return _early_exit_gap(entry, early_exit)
         if entry.confidence_bins is None:
             return (f'the profile has no results by confidence at T={timesteps} (`topspark '
                     'sweep --confidence-only` adds them)')
         return None
 
-    def _calibrated(self, scores: np.ndarray, timesteps: int, early_exit: bool,
+    def _calibrated(self, scores: np.ndarray, timesteps: int, early_exit,
                     events: bool) -> Optional[float]:
-        """Return the calibrated score of a result with ``scores`` at ``timesteps``, or None."""
+        """
+        Return the calibrated score of a result with ``scores`` at ``timesteps``, or None.
+
+        ``early_exit``: the rule the result ran with (None: none).
+        """
         if self.calibration_gap(timesteps, early_exit=early_exit, events=events) is not None:
             return None
         shares = evidence_shares(scores)  # the model's float64 scores: the sweep's bins
-        return self._bins[int(timesteps)].calibrated(float(shares.max()))
+        return self._bins[int(timesteps)].calibrated(float(shares.max()),
+                                                     early_exit=bool(early_exit))
 
     def params_for(self, timesteps: int):
         """
@@ -456,7 +464,7 @@ class ClassifierSession:
             energy_j=self.energy_model.estimate(ops).compute_j,
             energy_preset=self.energy_model.preset.name,
             calibrated_score=None if class_id < 0 else self._calibrated(
-                result.scores[index], timesteps, early_exit is not None, events))
+                result.scores[index], timesteps, early_exit, events))
 
     def learn(self, frame: np.ndarray, layout: str, timesteps: int) -> OpCounts:
         """
@@ -577,6 +585,22 @@ def _window_list(windows) -> list:
         raise ValueError('windows must be a sequence of event arrays; one window: pass '
                          '[window]')
     return list(windows)
+
+
+def _early_exit_gap(entry, early_exit) -> Optional[str]:
+    """Return why results of the rule ``early_exit`` at ``entry``'s T get no calibrated score."""
+    t = entry.timesteps
+    if entry.early_exit_confidence_bins is None:
+        return (f'early exit on, and the profile has no results of early exit by confidence at '
+                f'T={t} (`topspark sweep --confidence-only` adds them)')
+    margin, floor = entry.early_exit_rule()
+    if not hasattr(early_exit, 'margin'):
+        return 'early exit on, with a rule not known here'
+    if (float(early_exit.margin), int(early_exit.min_steps)) != (margin, floor):
+        return (f'early exit with margin {float(early_exit.margin):g} from step '
+                f'{int(early_exit.min_steps)}; the profile measured margin {margin:g} from step '
+                f'{floor} (early_exit_margin, early_exit_min_steps)')
+    return None
 
 
 def _check_rule(early_exit) -> None:

@@ -38,7 +38,9 @@ PARAMS = (
           'timesteps_refused); one above the largest T of the profile is taken with a '
           "warning (set this to bound it; best to a T of the profile: at another the model's "
           'own values run and vision_msgs scores are shares).', low=1, high=MAX_TIMESTEPS),
-    Param('early_exit', False, 'Stop an input early once its winning class is decided.'),
+    Param('early_exit', False, 'Stop an input early once its winning class is decided '
+          "(vision_msgs scores calibrated where the profile measured this margin and floor's "
+          'results: /diagnostics vision_score).'),
     Param('early_exit_margin', 3.0, 'Early exit: lead in accumulated output spikes of the best '
           'class over the second (> 0).', above=0.0),
     Param('early_exit_min_steps', 0, 'Early exit: never stop before this many steps (0: the '

@@ -45,10 +45,10 @@ def tiny(data):
     return model
 
 
-def _profile(model, images, labels, grid=(32, 16), params_for=lambda t: None):
+def _profile(model, images, labels, grid=(32, 16), params_for=lambda t: None, **options):
     return sweep(model, images, labels, grid, model_path='m.json', model_sha256=SHA,
                  dataset='fashion-mnist', split='train', energy_model=ENERGY,
-                 params_for=params_for)
+                 params_for=params_for, **options)
 
 
 def test_theta_scale_scales_the_learnt_thresholds(data, tiny):
@@ -179,7 +179,8 @@ def test_enhance_and_profile_record(data, tiny):
     assert item.learning_own is not None
     assert result.params_for(16) == (None if item.params is None else dict(item.params))
     assert result.params_for(32) is None
-    profile = _profile(tiny, data[2][:100], data[3][:100])
+    from topspark_ros.core.topspark.early_exit import EarlyExit
+    profile = _profile(tiny, data[2][:100], data[3][:100], early_exit=EarlyExit(2.0, 4))
     record = records.describe(result, command='topspark enhance', dataset='fashion-mnist',
                               created='2026-11-23T10:00:00+00:00')
     enhanced = records.apply_to_profile(profile, dataclasses.replace(result, timesteps=(
@@ -187,9 +188,13 @@ def test_enhance_and_profile_record(data, tiny):
     assert enhanced.params_for(16) == {'theta_scale': 0.5} and enhanced.params_for(32) is None
     for before, after in zip(profile.entries, enhanced.entries):  # measurements kept,
         assert before.confidence_bins is not None
+        assert before.early_exit_confidence_bins is not None
+        assert after.early_exit_rule() == (2.0, 4)  # (the rule of the figures kept)
         if before.timesteps == 16:  # but not the results by confidence at the old values
-            assert after.confidence_bins is None
-            after = dataclasses.replace(after, confidence_bins=before.confidence_bins)
+            assert after.confidence_bins is None and after.early_exit_confidence_bins is None
+            after = dataclasses.replace(
+                after, confidence_bins=before.confidence_bins,
+                early_exit_confidence_bins=before.early_exit_confidence_bins)
         assert dataclasses.replace(after, params=before.params) == before
     assert enhanced.enhancement['timesteps'][0]['timesteps'] == 16
     assert enhanced.enhancement['measured_with_params'] is False

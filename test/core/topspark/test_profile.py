@@ -123,7 +123,7 @@ def _broken(mutate):
 SCHEMA_ERRORS = [
     ('missing top key', lambda d: d.pop('dataset'), r'dataset: missing'),
     ('unknown top key', lambda d: d.update(extra=1), r'extra: unknown key'),
-    ('wrong version', lambda d: d.update(schema_version=4), r'schema_version: 4 is not'),
+    ('wrong version', lambda d: d.update(schema_version=5), r'schema_version: 5 is not'),
     ('bins in version 2', lambda d: d['entries'][0].update(confidence_bins=[[0.0, 5, 2]]),
      r'entries\[0\]\.confidence_bins: needs schema_version 3, the file says 2'),
     ('bins not rows', lambda d: d.update(schema_version=3) or d['entries'][0].update(
@@ -232,12 +232,63 @@ def test_confidence_bins_round_trip_as_version_3_and_without_them_version_2(tmp_
         dataclasses.replace(back.entry(32), confidence_bins=((0.0, 30, 15), (1.0, 700, 560)))
 
 
+def test_the_early_exit_rule_and_its_bins_round_trip_as_version_4(tmp_path):
+    """
+    The rule of an entry's early-exit figures and that rule's results by confidence.
+
+    Written (schema 4) only where recorded; a version 3 file holding them is refused (its
+    readers would have refused the keys), as are bins without the rule, half a rule, a rule
+    without early-exit figures and bins of another run.
+    """
+    bins = ((0.0, 10, 3), (0.5, 20, 12), (1.0, 700, 695))  # 710 right
+    exits = ((0.0, 300, 100), (0.9, 700, 600))  # 700 right: early_exit_accuracy 0.7
+    entries = tuple(dataclasses.replace(
+        e, confidence_bins=bins, early_exit_accuracy=0.7, early_exit_mean_timesteps=9.5,
+        early_exit_margin=3, early_exit_min_steps=8, early_exit_confidence_bins=exits)
+        if e.timesteps == 32 else e for e in _profile().entries)
+    path = save_profile(_profile(entries=entries), tmp_path / 'p.profile.yaml')
+    text = path.read_text()
+    assert 'schema_version: 4' in text and '(schema 4)' in text.splitlines()[0]
+    back = load_profile(path)
+    assert back == _profile(entries=entries)
+    entry = back.entry(32)
+    assert entry.early_exit_rule() == (3.0, 8) and back.entry(100).early_exit_rule() is None
+    assert entry.calibrated(0.95, early_exit=True) == pytest.approx((600 + 2 * 0.7) / 702)
+    assert entry.calibrated(0.95) != entry.calibrated(0.95, early_exit=True)
+    assert back.entry(100).calibrated(0.95, early_exit=True) is None
+    # A rule alone (a label-free sweep) is version 4 too; nothing of it: version 3 as before.
+    ruled = tuple(dataclasses.replace(e, early_exit_confidence_bins=None) for e in entries)
+    assert 'schema_version: 4' in save_profile(_profile(entries=ruled), path).read_text()
+    assert load_profile(path).entry(32).early_exit_confidence_bins is None
+    text = text.replace('schema_version: 4', 'schema_version: 3')
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=r'entries\[0\]\.early_exit_margin: needs '
+                       'schema_version 4, the file says 3'):
+        load_profile(path)
+    entry = _profile(entries=entries).entry(32)
+    for change, pattern in (
+            ({'early_exit_margin': None, 'early_exit_min_steps': None},
+             '^early_exit_confidence_bins: needs the early-exit rule'),
+            ({'early_exit_min_steps': None}, '^early_exit_min_steps: needs early_exit_margin '
+                                             'and early_exit_min_steps together'),
+            ({'early_exit_accuracy': None, 'early_exit_mean_timesteps': None,
+              'early_exit_confidence_bins': None},
+             '^early_exit_margin: an early-exit rule without early_exit_accuracy'),
+            ({'early_exit_margin': 0.0}, '^early_exit_margin: must be > 0'),
+            ({'early_exit_min_steps': 0}, '^early_exit_min_steps: '),
+            ({'early_exit_accuracy': 0.71},
+             '^early_exit_confidence_bins: the rows count 700 results right, the accuracy '
+             'says 710 of 1000')):
+        with pytest.raises(ProfileError, match=pattern):
+            dataclasses.replace(entry, **change)
+
+
 def test_constructor_validates_too():
     with pytest.raises(ProfileError, match='^accuracy: '):
         _entry(10, 0.5, accuracy=-0.1, accuracy_ci95=(0.0, 1.0))
     with pytest.raises(ProfileError, match='duplicate'):
         _profile(entries=(_entry(10, 0.5), _entry(10, 0.6)))
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
 
 
 def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):

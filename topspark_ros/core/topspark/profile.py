@@ -9,12 +9,13 @@ It is self-describing: the model's path and the SHA-256 of its tensor file, the 
 the data set, split and sample count, the machine, the energy preset, the date, the package
 version and the schema version.
 
-File layout (schema version 3; version 2 is the same without ``confidence_bins``, version 1
-also without ``measurement``, and both are read; a profile without ``confidence_bins`` is
-written as version 2, which earlier versions of topspark_ros read; every figure is per
-sample, energy under ``energy_preset``)::
+File layout (schema version 4; version 3 is the same without the early-exit rule and its
+``early_exit_confidence_bins``, version 2 also without ``confidence_bins``, version 1 also
+without ``measurement``, and all are read; a profile is written at the lowest version that
+holds it, which earlier versions of topspark_ros read; every figure is per sample, energy under
+``energy_preset``)::
 
-    schema_version: 3
+    schema_version: 4
     model_path: stdp_fmnist_n400.json      # relative paths: relative to the profile's folder
     model_sha256: <64 hex digits>          # of the model's tensor file
     model_family: stdp                     # or converted, ...
@@ -52,6 +53,9 @@ sample, energy under ``energy_preset``)::
                                            #   confidence, [low, n, correct] rows, for the
                                            #   classifier's calibrated scores
                                            #   (topspark_ros.core.topspark.calibration)
+      early_exit_margin: 3.0               # optional (left out when null): the early-exit
+      early_exit_min_steps: 8              #   rule of the early_exit_* figures,
+      early_exit_confidence_bins: [...]    #   and its results by confidence (as above)
 
 Loading is strict (:func:`load_profile`): ``yaml.safe_load`` only; a missing, unknown or
 ill-typed key, a duplicate T, T < 1, an accuracy outside [0, 1], a negative figure or another
@@ -74,16 +78,22 @@ from topspark_ros.core.files import atomic_write, fsync_dir, lock, read_regular
 from topspark_ros.core.topspark.calibration import calibrated, check_bins
 import yaml
 
-SCHEMA_VERSION = 3
-"""Version of the profile layout written by :func:`save_profile` when an entry has
-``confidence_bins`` (3); without them it writes :data:`PLAIN_SCHEMA_VERSION`, which readers of
-version 2 read. (2: the ``measurement`` record; a reader of version 1 refused such a file for
-an unknown key, now for its version.)"""
+SCHEMA_VERSION = 4
+"""Version of the profile layout written by :func:`save_profile` when an entry records its
+early-exit rule (4); without one it writes :data:`BINNED_SCHEMA_VERSION` where an entry has
+``confidence_bins``, else :data:`PLAIN_SCHEMA_VERSION`: the lowest version that holds the
+profile, which readers of that version read. (2: the ``measurement`` record; a reader of
+version 1 refused such a file for an unknown key, now for its version.)"""
+BINNED_SCHEMA_VERSION = 3
+"""Version written for a profile with ``confidence_bins`` and no early-exit rule."""
 PLAIN_SCHEMA_VERSION = 2
-"""Version written for a profile without ``confidence_bins``."""
-READ_SCHEMA_VERSIONS = (1, 2, 3)
+"""Version written for a profile without either."""
+READ_SCHEMA_VERSIONS = (1, 2, 3, 4)
 """Versions :func:`load_profile` reads (1: the layout before ``measurement``; 2: before
-``confidence_bins``)."""
+``confidence_bins``; 3: before the early-exit rule and its bins)."""
+_SINCE = {'confidence_bins': 3, 'early_exit_margin': 4, 'early_exit_min_steps': 4,
+          'early_exit_confidence_bins': 4}
+"""The schema version each optional entry key came with (an older file may not hold it)."""
 MAX_PROFILE_BYTES = 16 << 20
 """Largest profile file read (bytes); real ones are a few kB."""
 
@@ -244,6 +254,13 @@ class ProfileEntry:
         the results at T (without early exit) by confidence, rows ``(low, n, correct)``
         (:mod:`~topspark_ros.core.topspark.calibration`), for :meth:`calibrated`; None when
         not measured (a label-free sweep, or an older profile).
+    early_exit_margin, early_exit_min_steps
+        the early-exit rule (:class:`~topspark_ros.core.topspark.early_exit.EarlyExit`) the
+        ``early_exit_*`` figures were measured with; None when not recorded (an older
+        profile). Both or neither, and only beside ``early_exit_accuracy``.
+    early_exit_confidence_bins
+        the results of that rule at budget T by confidence, for :meth:`calibrated` with
+        ``early_exit``; None when not measured. Only beside the rule.
 
     """
 
@@ -262,6 +279,9 @@ class ProfileEntry:
     early_exit_accuracy: Optional[float] = None
     early_exit_mean_timesteps: Optional[float] = None
     confidence_bins: Optional[Tuple[Tuple[float, int, int], ...]] = None
+    early_exit_margin: Optional[float] = None
+    early_exit_min_steps: Optional[int] = None
+    early_exit_confidence_bins: Optional[Tuple[Tuple[float, int, int], ...]] = None
 
     def __post_init__(self) -> None:
         """Check and normalise every field."""
@@ -311,19 +331,56 @@ class ProfileEntry:
                     self.confidence_bins, self.n_samples, round(accuracy * self.n_samples)))
             except ValueError as exc:
                 raise ProfileError(str(exc), 'confidence_bins') from None
+        self._check_early_exit_rule()
 
-    def calibrated(self, confidence: float) -> Optional[float]:
+    def _check_early_exit_rule(self) -> None:
+        """Check the early-exit rule and its bins (both parts of the rule, beside figures)."""
+        put = object.__setattr__
+        margin, floor = self.early_exit_margin, self.early_exit_min_steps
+        if (margin is None) != (floor is None):
+            raise ProfileError('needs early_exit_margin and early_exit_min_steps together',
+                               'early_exit_margin' if margin is None else 'early_exit_min_steps')
+        if margin is not None:
+            if self.early_exit_accuracy is None:
+                raise ProfileError('an early-exit rule without early_exit_accuracy',
+                                   'early_exit_margin')
+            margin = _number('early_exit_margin', margin)
+            if not margin > 0.0:
+                raise ProfileError(f'must be > 0, got {margin!r}', 'early_exit_margin')
+            put(self, 'early_exit_margin', margin)
+            put(self, 'early_exit_min_steps', _integer('early_exit_min_steps', floor, 1))
+        bins = self.early_exit_confidence_bins
+        if bins is not None:
+            if margin is None:
+                raise ProfileError('needs the early-exit rule it was measured with '
+                                   '(early_exit_margin, early_exit_min_steps)',
+                                   'early_exit_confidence_bins')
+            try:
+                put(self, 'early_exit_confidence_bins', check_bins(
+                    bins, self.n_samples, round(self.early_exit_accuracy * self.n_samples)))
+            except ValueError as exc:
+                raise ProfileError(str(exc), 'early_exit_confidence_bins') from None
+
+    def early_exit_rule(self) -> Optional[Tuple[float, int]]:
+        """Return ``(margin, min_steps)`` of the early-exit figures, or None (not recorded)."""
+        if self.early_exit_margin is None:
+            return None
+        return self.early_exit_margin, self.early_exit_min_steps
+
+    def calibrated(self, confidence: float, early_exit: bool = False) -> Optional[float]:
         """
         Return the probability that a result at T of ``confidence`` is right, or None.
 
-        The accuracy of its bin of :attr:`confidence_bins`, leaning on the T's overall one
-        and on its neighbours when the bin holds few results, monotone in confidence
-        (:func:`~topspark_ros.core.topspark.calibration.calibrated`); None without bins, or
-        for a confidence outside (0, 1].
+        The accuracy of its bin of :attr:`confidence_bins` (``early_exit``: of
+        :attr:`early_exit_confidence_bins`, results of :meth:`early_exit_rule`), leaning on the
+        T's overall one and on its neighbours when the bin holds few results, monotone in
+        confidence (:func:`~topspark_ros.core.topspark.calibration.calibrated`); None without
+        bins, or for a confidence outside (0, 1].
         """
-        if self.confidence_bins is None:
+        bins = self.early_exit_confidence_bins if early_exit else self.confidence_bins
+        if bins is None:
             return None
-        return calibrated(self.confidence_bins, confidence)
+        return calibrated(bins, confidence)
 
 
 @dataclass(frozen=True)
@@ -502,13 +559,14 @@ _HEADER = ('model_path', 'model_sha256', 'model_family', 'dataset', 'split', 'n_
            'machine', 'energy_preset', 'created', 'package_version')
 _ENTRY_KEYS = tuple(f.name for f in fields(ProfileEntry))
 _ENTRY_REQUIRED = tuple(f.name for f in fields(ProfileEntry) if f.default is not None)
-_LEFT_OUT_WHEN_NULL = ('confidence_bins',)  # not written by version 2, whose readers refuse it
+_LEFT_OUT_WHEN_NULL = tuple(_SINCE)  # not written where null: older readers refuse the keys
 
 
 def profile_to_dict(profile: TimestepProfile) -> dict:
     """Return ``profile`` as plain data (the YAML document :func:`save_profile` writes)."""
-    binned = any(e.confidence_bins is not None for e in profile.entries)
-    out = {'schema_version': SCHEMA_VERSION if binned else PLAIN_SCHEMA_VERSION}
+    out = {'schema_version': max([PLAIN_SCHEMA_VERSION] + [
+        version for e in profile.entries for key, version in _SINCE.items()
+        if getattr(e, key) is not None])}
     out.update({key: getattr(profile, key) for key in _HEADER})
     if profile.ann_macs is not None:
         out['ann_macs'] = profile.ann_macs
@@ -525,7 +583,7 @@ def profile_to_dict(profile: TimestepProfile) -> dict:
             value = getattr(e, key)
             if key in _LEFT_OUT_WHEN_NULL and value is None:
                 continue
-            if key == 'confidence_bins':
+            if key in ('confidence_bins', 'early_exit_confidence_bins'):
                 value = [list(row) for row in value]
             elif isinstance(value, OpCounts):
                 value = value.as_dict()
@@ -570,9 +628,10 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
                 if not isinstance(raw, Mapping):
                     raise ProfileError(f'must be a mapping, got {type(raw).__name__}')
                 _check_keys(raw, _ENTRY_REQUIRED, _ENTRY_KEYS, None)
-                if version < 3 and raw.get('confidence_bins') is not None:
-                    raise ProfileError(f'needs schema_version 3, the file says {version!r}',
-                                       'confidence_bins')
+                for key, since in _SINCE.items():
+                    if version < since and raw.get(key) is not None:
+                        raise ProfileError(f'needs schema_version {since}, the file says '
+                                           f'{version!r}', key)
                 entries.append(ProfileEntry(**raw))
             except ProfileError as exc:
                 raise exc.within(where) from None

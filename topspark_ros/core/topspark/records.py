@@ -104,7 +104,8 @@ def apply_to_profile(profile, result: Enhancement, record: Mapping):
     Return ``profile`` with the values of ``result`` as the ``params`` of its T entries.
 
     Entries of T that were not enhanced keep their params; every measurement is kept as it is,
-    but the results by confidence (``confidence_bins``) of a T whose values change are dropped:
+    but the results by confidence (``confidence_bins``, ``early_exit_confidence_bins``) of a T
+    whose values change are dropped:
     the classifier would score its results at the new values by those of the old ones (until
     ``topspark sweep`` measures them again it publishes the plain shares).
     ``record`` (see :func:`describe`) becomes the profile's ``enhancement``, with the rows of an
@@ -132,10 +133,10 @@ def apply_to_profile(profile, result: Enhancement, record: Mapping):
 
 
 def _with_params(entry, params):
-    """Return ``entry`` with ``params``; its ``confidence_bins`` only when they are its own."""
+    """Return ``entry`` with ``params``; its results by confidence only when they are its own."""
     if params == entry.params:
         return entry
-    return replace(entry, params=params, confidence_bins=None)
+    return replace(entry, params=params, confidence_bins=None, early_exit_confidence_bins=None)
 
 
 def params_for_profile(profile: TimestepProfile, profile_path: Union[str, os.PathLike],

@@ -57,8 +57,10 @@ def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: 
     Return the :class:`ProfileEntry` of ``model`` at ``timesteps`` (see the module doc).
 
     ``calibrate``: also keep the results by confidence (``confidence_bins``, for calibrated
-    scores: :mod:`~topspark_ros.core.topspark.calibration`); for ``labels`` that are labels.
-    ``measured(n)``: ``n`` more images classified (per batch of the accuracy's run).
+    scores: :mod:`~topspark_ros.core.topspark.calibration`; with ``early_exit``, that rule's
+    too: ``early_exit_confidence_bins``); for ``labels`` that are labels. The entry records
+    the ``early_exit`` rule its early-exit figures are of. ``measured(n)``: ``n`` more images
+    classified (per batch of the accuracy's run).
     """
     run_params = None if params is None else model.params_for_values(params)
     run = evaluate(model, images, timesteps=timesteps, batch_size=batch_size, params=run_params,
@@ -83,7 +85,12 @@ def measure_timesteps(model, images: np.ndarray, labels: np.ndarray, timesteps: 
         exits = evaluate(model, images, timesteps=timesteps, batch_size=batch_size,
                          params=run_params, seed=seed, early_exit=early_exit)
         extra.update(early_exit_accuracy=float(np.mean(exits.predicted == labels)),
-                     early_exit_mean_timesteps=float(np.mean(exits.timesteps_used)))
+                     early_exit_mean_timesteps=float(np.mean(exits.timesteps_used)),
+                     early_exit_margin=float(early_exit.margin),
+                     early_exit_min_steps=int(early_exit.min_steps))
+        if calibrate:
+            extra['early_exit_confidence_bins'] = confidence_bins(exits.scores, exits.predicted,
+                                                                  labels)
     return ProfileEntry(
         timesteps=int(timesteps), accuracy=correct / n, accuracy_ci95=wilson_interval(correct, n),
         n_samples=n, latency_ms=1e3 * run.seconds / n, spikes=spikes,
@@ -223,6 +230,37 @@ def measure_confidence_bins(model, images: np.ndarray, labels: np.ndarray, entry
             f'input here, the profile says {right} of {entry.n_samples} and '
             f'{entry.spikes:.6g}: not the run it measured (other images, seed, batch size, '
             'values or engine); sweep it again instead')
+    return confidence_bins(run.scores, run.predicted, labels)
+
+
+def measure_early_exit_bins(model, images: np.ndarray, labels: np.ndarray,
+                            entry: ProfileEntry, early_exit: EarlyExit, *, batch_size: int = 256,
+                            seed: int = 0, measured: Callable[[int], None] = lambda n: None):
+    """
+    Return the results by confidence of the entry's early-exit run, if ``early_exit`` was its rule.
+
+    As :func:`measure_confidence_bins`, for the early-exit figures: the run with
+    ``early_exit`` must give the entry's ``early_exit_accuracy`` on ``labels`` and its mean
+    steps to the last digits (which also tells whether a profile that did not record its rule
+    was measured with this one); else ValueError, saying so.
+    """
+    if entry.early_exit_accuracy is None:
+        raise ValueError(f'T={entry.timesteps}: the profile has no early-exit figures')
+    params = None if entry.params is None else model.params_for_values(entry.params)
+    run = evaluate(model, images, timesteps=entry.timesteps, batch_size=batch_size,
+                   params=params, seed=seed, early_exit=early_exit, progress=measured)
+    correct = int(np.sum(run.predicted == labels))
+    steps = float(np.mean(run.timesteps_used))
+    right = round(entry.early_exit_accuracy * entry.n_samples)
+    if len(labels) != entry.n_samples or correct != right or not math.isclose(
+            steps, entry.early_exit_mean_timesteps, rel_tol=1e-9, abs_tol=1e-12):
+        raise ValueError(
+            f'T={entry.timesteps}, early exit (margin {early_exit.margin:g}, from step '
+            f'{early_exit.min_steps}): {correct} of {len(labels)} right in {steps:.6g} steps '
+            f'an input here, the profile says {right} of {entry.n_samples} in '
+            f'{entry.early_exit_mean_timesteps:.6g}: not the run it measured (another rule, '
+            'images, seed, batch size, values or engine); give the --early-exit-margin and '
+            '--early-exit-min-steps of its sweep, or sweep it again')
     return confidence_bins(run.scores, run.predicted, labels)
 
 
