@@ -207,7 +207,8 @@ def test_results_are_scored_by_the_profile_when_it_measured_them(fashion_test) -
     ``calibrated_score``: the accuracy the sweep measured at this T for this confidence.
 
     Only where the profile's figures describe the result: the T measured, no early-exit rule
-    but the one the profile measured, a class, labels (not agreement), the profile's own weights (not learnt on line since).
+    but the one the profile measured, a class, labels (not agreement), the profile's own
+    weights (not learnt on line since).
     """
     import dataclasses
     import pathlib
