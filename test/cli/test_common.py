@@ -66,6 +66,36 @@ def test_every_command_has_a_module_that_runs_it():
         assert parser.parse_args(args).command == name
 
 
+def test_a_folder_model_of_before_the_name_split_is_measured_on_its_own_split(tmp_path,
+                                                                              capsys):
+    """
+    A model that records no split_by was split by order: its test split stays that one.
+
+    A model that records it gets it; a model that records no data options (a built-in data
+    set) and train get the name split; another split than the model's is noted.
+    """
+    folder = tmp_path / 'objects'
+    folder.mkdir()
+
+    def resolved(options, *extra):
+        args = build_parser().parse_args(['eval', '-m', 'm.json', *extra])
+        args.model_data = (f'folder:{folder}', options)
+        common._resolve_data_options(args)
+        return args.split_by
+    old = {'crop': 'center', 'invert': False, 'split_seed': 0, 'val_fraction': 0.1,
+           'test_fraction': 0.2}
+    assert resolved(old) == 'order'
+    assert resolved({**old, 'split_by': 'name'}) == 'name'
+    assert resolved({}) == 'name'
+    capsys.readouterr()
+    assert resolved(old, '--split-by', 'name') == 'name'
+    assert 'data prepared with --split-by name (the model was trained with order)' in \
+        capsys.readouterr().err
+    args = build_parser().parse_args(['train', '-o', 'x', '--data', f'folder:{folder}'])
+    common._resolve_data_options(args)
+    assert args.split_by == 'name'
+
+
 def test_time_windows_given_leave_the_models_count_windows_out(tmp_path, capsys):
     """
     Give --window-ms to a count-window model: time windows, not the recorded count.

@@ -26,12 +26,14 @@ DEFAULT_DATASET = 'fashion-mnist'
 """The data set of a command given none, whose model records none (``--dataset``)."""
 PREPARATION = MappingProxyType({
     'crop': 'center', 'invert': False, 'split_seed': 0, 'val_fraction': 0.1,
-    'test_fraction': 0.2, 'window_ms': 300.0, 'window_events': None, 'window_min_events': 50})
+    'test_fraction': 0.2, 'split_by': 'name', 'window_ms': 300.0, 'window_events': None,
+    'window_min_events': 50})
 """
 How the data is made into model inputs and split (option dest -> default): ``train`` records
 them in the model (``info.data_options``); the other commands take the model's for those not
 given (the options' default None means not given), so a model is measured on inputs prepared
-as its training images were, and on a test split it never saw.
+as its training images were, and on a test split it never saw. (``split_by``: a folder model
+that records none was split by ``'order'``, the only split before.)
 """
 SOURCE_OPTIONS = ('topic', 'labels', 'label_topic')
 """How a bag was read (recorded too): taken from the model only with the data it was trained on."""
@@ -130,6 +132,8 @@ def _resolve_data_options(args) -> None:
                              f'{_option_text(trained[1])})')
         recorded = {k: v for k, v in recorded.items()  # one given: the other is not taken
                     if k not in ('window_ms', 'window_events')}
+    if recorded and 'split_by' not in recorded:  # a model of before the name split
+        recorded = {**recorded, 'split_by': 'order'}  # (the only split then)
     for name, default in PREPARATION.items():
         value = getattr(args, name, None)
         if value is None:
@@ -200,6 +204,8 @@ def data_options(args, samples) -> dict:
     names = []
     if data.kind in ('folder', 'bag'):
         names = ['split_seed', 'val_fraction', 'test_fraction']
+        if data.kind == 'folder':
+            names.append('split_by')
         events = isinstance(samples, EventSamples)
         names += ['window_ms', 'window_events', 'window_min_events'] if events \
             else ['crop', 'invert']
@@ -253,13 +259,14 @@ def dataset(args, split: str, spec=None):
     else:
         from topspark_ros.core.data.folder import folder_split
         total, unit = len(folder_split(data.path, split, val_fraction=args.val_fraction,
-                                       test_fraction=args.test_fraction,
-                                       seed=args.split_seed)[1]), 'img'
+                                       test_fraction=args.test_fraction, seed=args.split_seed,
+                                       split_by=args.split_by)[1]), 'img'
     with progress(args, total, f'read {split}', unit=unit) as bar:
         samples = load_split(data, split, spec=spec, crop=args.crop, invert=args.invert,
                              seed=args.split_seed, val_fraction=args.val_fraction,
                              test_fraction=args.test_fraction, strict=args.strict,
-                             progress=bar.update, cache=not args.no_cache)
+                             split_by=args.split_by, progress=bar.update,
+                             cache=not args.no_cache)
     if samples.skipped:
         reason = samples.skipped[0][-1]
         what = 'message(s) of the bag' if data.kind == 'bag' else f'image file(s) of {split}'

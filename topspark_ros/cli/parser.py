@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help='seed of the per-class split (default: the one the model was '
                         'trained with, so its test images stay unseen; train: '
                         f"{PREPARATION['split_seed']})")
+    folder.add_argument('--split-by', choices=('name', 'order'), default=None,
+                        help='how a folder without train/ val/ test/ subfolders is split: each '
+                        'file by its name, so photos added later never move a file between '
+                        "splits, or the class's files by their order, as models trained before "
+                        "the name split were (default: the model's; a model that records none "
+                        f"was split by order; train: {PREPARATION['split_by']})")
     folder.add_argument('--image-size', type=image_size, default=None, metavar='H[xW]',
                         help='train: model input size the images are brought to (STDP: '
                         'square; default: 28 for stdp, 32 for converted); other commands use '

@@ -95,12 +95,49 @@ def test_stratified_split_is_deterministic_and_disjoint(tmp_path):
         for i in range(n):
             Image.new('L', (8, 6), color=i).save(tmp_path / name / f'{i}.png')
     (tmp_path / 'mug' / 'notes.txt').write_text('not an image')
-    parts = {s: folder_split(tmp_path, s, seed=3)[1] for s in ('train', 'val', 'test')}
+    parts = {s: folder_split(tmp_path, s, seed=3, split_by='order')[1]
+             for s in ('train', 'val', 'test')}
     assert [len(parts[s]) for s in ('train', 'val', 'test')] == [7 + 21, 1 + 3, 2 + 6]
     files = [f for s in parts.values() for f, _ in s]
     assert len(set(files)) == 40
-    assert folder_split(tmp_path, 'test', seed=3)[1] == parts['test']
-    assert folder_split(tmp_path, 'test', seed=4)[1] != parts['test']
+    assert folder_split(tmp_path, 'test', seed=3, split_by='order')[1] == parts['test']
+    assert folder_split(tmp_path, 'test', seed=4, split_by='order')[1] != parts['test']
+    by_name = {s: folder_split(tmp_path, s, seed=3)[1] for s in ('train', 'val', 'test')}
+    assert sorted(f for s in by_name.values() for f, _ in s) == sorted(files)
+    assert folder_split(tmp_path, 'test', seed=4)[1] != by_name['test']
+
+
+def test_photos_added_to_a_class_never_move_a_file_between_splits(tmp_path):
+    """
+    The name split: a file's split depends on its name and the seed only (a user review).
+
+    Split by order, one photo added to a class of 300 put 25 of its 60 test photos among the
+    files the model had trained on; by name, every file stays where it was, and the splits
+    keep about their fractions.
+    """
+    import shutil
+
+    for name, n in (('mug', 300), ('ball', 40)):
+        (tmp_path / name).mkdir()
+        for i in range(n):
+            Image.new('L', (4, 4), color=i % 256).save(tmp_path / name / f'{i:04d}.png')
+    before = {s: set(folder_split(tmp_path, s)[1]) for s in ('train', 'val', 'test')}
+    order = {s: set(folder_split(tmp_path, s, split_by='order')[1]) for s in ('train', 'test')}
+    sizes = {s: sum(label == 1 for _, label in before[s]) for s in before}  # (ball, mug)
+    assert 40 <= sizes['test'] <= 80 and 15 <= sizes['val'] <= 45  # about 60 and 30 of 300
+    for i in range(300, 330):  # 30 more photos of the mug
+        shutil.copy(tmp_path / 'mug' / '0000.png', tmp_path / 'mug' / f'{i:04d}.png')
+    after = {s: set(folder_split(tmp_path, s)[1]) for s in ('train', 'val', 'test')}
+    for s in before:
+        assert before[s] <= after[s], s  # every file where it was
+    moved = set(folder_split(tmp_path, 'test', split_by='order')[1]) & order['train']
+    assert len(moved) > 10  # (what the order split did: training photos now tested)
+    # A class none of whose files falls in train gives one to train.
+    (tmp_path / 'tiny').mkdir()
+    Image.new('L', (4, 4)).save(tmp_path / 'tiny' / 'only.png')
+    names = [f.name for f, label in folder_split(tmp_path, 'train', test_fraction=0.9,
+                                                 val_fraction=0.09)[1] if label == 2]
+    assert names == ['only.png']
 
 
 def test_every_mode_and_size_reaches_the_model_input(tmp_path):
@@ -193,9 +230,10 @@ def test_a_class_of_unreadable_files_is_an_error_not_a_class_without_images(tmp_
         (tmp_path / 'bad').mkdir(exist_ok=True)
         (tmp_path / 'bad' / f'{k}.jpg').write_text('version https://git-lfs.github.com/spec/v1')
     with pytest.raises(DatasetError, match="class 'bad' has no readable image in the train "
-                       r'split .* \(first of the \d+ skipped: .*0.jpg: cannot read'):
+                       r'split .* \(first of the \d+ skipped: .*bad/\d\.jpg: cannot read'):
         load_image_folder(tmp_path, 'train')
-    assert len(load_image_folder(tmp_path, 'test').skipped) == 1  # held out: counted
+    held_out = [f for f, label in folder_split(tmp_path, 'test')[1] if label == 0]
+    assert len(load_image_folder(tmp_path, 'test').skipped) == len(held_out)  # counted
 
 
 def test_a_class_folders_subfolders_are_read_as_imagefolder_reads_them(tmp_path):

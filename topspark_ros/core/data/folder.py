@@ -8,10 +8,23 @@ Two layouts are read::
       bottle/ ...                   val/   mug/ ...  bottle/ ...   (optional)
                                     test/  mug/ ...  bottle/ ...
 
-On the left the split is made here: per class, the files (sorted by name) are shuffled with
-``seed`` and cut into ``test_fraction``, ``val_fraction`` and the rest (train), so every class
-is in every split in its own proportion (stratified) and the same files land in the same split
-on every machine. On the right the split is given by the subfolders.
+On the left the split is made here, per class, so every class is in every split in about
+its own proportion (stratified) and the same files land in the same split on every machine
+(``split_by``):
+
+- ``'name'`` (what ``topspark train`` uses): each file by its own name. A number drawn from its
+  path within the folder and ``seed`` (SHA-256) puts it in test below ``test_fraction``, in val
+  below ``test_fraction + val_fraction``, else in train; a file never changes split when other
+  files are added or removed (photos recorded into a class later never move a file the model
+  trained on into its test split). The splits' sizes are then only about the fractions (a
+  class of 40 photos gets 8 test photos on average, from 3 to 13); a class none of whose files
+  falls in train gives its file of the highest number to train.
+- ``'order'`` (models trained before the name split, which record no ``split_by``): the
+  files (sorted by name) are shuffled with ``seed`` and cut into ``test_fraction`` (rounded),
+  ``val_fraction`` (rounded) and the rest: exact sizes, but a file added to a class moves many
+  others between the splits.
+
+On the right the split is given by the subfolders.
 
 Class names are the subfolder names, sorted; a class's images are the files in its folder and
 in every folder below it (``mug/day2/*.jpg``; linked folders followed, hidden ones left out).
@@ -77,18 +90,26 @@ class FolderDataset:
         return int(self.labels.shape[0])
 
 
+SPLIT_BY = ('name', 'order')
+"""How a folder without split subfolders is split (module doc): by each file's name, or by
+its place in the class (the layout of models trained before the name split)."""
+
+
 def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: float = 0.1,
-                 test_fraction: float = 0.2,
-                 seed: int = 0) -> Tuple[List[str], List[Tuple[Path, int]]]:
+                 test_fraction: float = 0.2, seed: int = 0,
+                 split_by: str = 'name') -> Tuple[List[str], List[Tuple[Path, int]]]:
     """
     Return ``(class_names, [(file, label), ...])`` of ``split`` of the folder ``root``.
 
     ``split`` is ``'train'``, ``'val'`` or ``'test'``. Fractions apply per class when the
-    folder has no split subfolders; a class too small to give every split one image keeps
-    its images in train first, then test, then val. Raises DatasetError for a missing folder,
-    no class, or an empty class.
+    folder has no split subfolders, each file by its name or the class's files by their order
+    (``split_by``, module doc); with ``'order'`` a class too small to give every split one
+    image keeps its images in train first, then test, then val. Raises DatasetError for a
+    missing folder, no class, or an empty class.
     """
     _check_split(split, val_fraction, test_fraction)
+    if split_by not in SPLIT_BY:
+        raise DatasetError(f"split_by must be one of {', '.join(SPLIT_BY)}, got {split_by!r}")
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f'image folder {root} does not exist or is not a directory')
@@ -114,9 +135,41 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
     by_class = _files_by_class(root, class_names, must_have=True)
     files = [(f, label) for label, fs in enumerate(by_class) for f in fs]
     labels = np.array([label for _, label in files], np.int64)
-    chosen = stratified_split(labels, split, val_fraction=val_fraction,
-                              test_fraction=test_fraction, seed=seed)
+    if split_by == 'name':
+        chosen = name_split([f.relative_to(root).as_posix() for f, _ in files], labels, split,
+                            val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    else:
+        chosen = stratified_split(labels, split, val_fraction=val_fraction,
+                                  test_fraction=test_fraction, seed=seed)
     return class_names, [files[i] for i in chosen]
+
+
+def name_split(names: Sequence[str], labels: np.ndarray, split: str, *,
+               val_fraction: float = 0.1, test_fraction: float = 0.2,
+               seed: int = 0) -> np.ndarray:
+    """
+    Return the indices ``int64`` of the samples of ``split``, each placed by its ``names[i]``.
+
+    ``u = SHA-256(f'{seed}/{name}')`` read as a fraction in [0, 1): test when ``u <
+    test_fraction``, val when ``u < test_fraction + val_fraction``, else train, so a sample's
+    split depends on its name and ``seed`` only. A class (each value of ``labels``) none of
+    whose samples falls in train gives its sample of the highest ``u`` to train. Ascending
+    indices.
+    """
+    import hashlib
+
+    _check_split(split, val_fraction, test_fraction)
+    labels = np.asarray(labels)
+    if len(names) != len(labels):
+        raise ValueError(f'{len(names)} names for {len(labels)} labels')
+    u = np.array([int.from_bytes(hashlib.sha256(f'{seed}/{name}'.encode()).digest()[:8],
+                                 'big') / 2.0 ** 64 for name in names], np.float64)
+    part = np.where(u < test_fraction, 0, np.where(u < test_fraction + val_fraction, 1, 2))
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if not np.any(part[members] == 2):
+            part[members[np.argmax(u[members])]] = 2
+    return np.flatnonzero(part == {'test': 0, 'val': 1, 'train': 2}[split]).astype(np.int64)
 
 
 def stratified_split(labels: np.ndarray, split: str, *, val_fraction: float = 0.1,
@@ -130,8 +183,9 @@ def stratified_split(labels: np.ndarray, split: str, *, val_fraction: float = 0.
     and cut into ``test_fraction`` (rounded), ``val_fraction`` (rounded) and the rest (train);
     a class too small to give every split one sample keeps its samples in train first, then
     test, then val. Indices come class by class (ascending label), ascending within a class.
-    Image folders (:func:`folder_split`) and bags (:mod:`topspark_ros.core.data.bag`) split
-    this way. Raises DatasetError for an unknown split or fractions leaving nothing to train.
+    Image folders split by ``'order'`` (:func:`folder_split`) and bags
+    (:mod:`topspark_ros.core.data.bag`) split this way. Raises DatasetError for an unknown
+    split or fractions leaving nothing to train.
     """
     _check_split(split, val_fraction, test_fraction)
     labels = np.asarray(labels)
@@ -160,7 +214,7 @@ def _check_split(split: str, val_fraction: float, test_fraction: float) -> None:
 def load_image_folder(root: Union[str, os.PathLike], split: str, *,
                       spec: FrameSpec = FrameSpec(), crop: str = 'center', invert: bool = False,
                       val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
-                      strict: bool = False,
+                      split_by: str = 'name', strict: bool = False,
                       progress: Callable[[int], None] = lambda n: None) -> FolderDataset:
     """
     Read ``split`` of an image folder into model inputs of ``spec``.
@@ -171,7 +225,8 @@ def load_image_folder(root: Union[str, os.PathLike], split: str, *,
     first file that cannot be read.
     """
     class_names, chosen = folder_split(root, split, val_fraction=val_fraction,
-                                       test_fraction=test_fraction, seed=seed)
+                                       test_fraction=test_fraction, seed=seed,
+                                       split_by=split_by)
     preprocess = Preprocessor(spec, crop=crop, invert=invert)
     images = np.empty((len(chosen),) + spec.shape, np.uint8)
     labels, files, skipped = [], [], []

@@ -152,13 +152,15 @@ def from_options(dataset: str, data_dir: Optional[str]) -> DataSource:
 def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = None,
                crop: str = 'center', invert: bool = False, seed: int = 0,
                val_fraction: float = 0.1, test_fraction: float = 0.2, strict: bool = False,
-               progress=lambda n: None, cache: bool = True):
+               split_by: str = 'name', progress=lambda n: None, cache: bool = True):
     """
     Read ``split`` of ``source``.
 
     ``spec``, ``crop``, ``invert``, the fractions, ``seed`` and ``strict`` apply to image
-    folders and bags, whose frames are brought to the model input ``spec`` (default: 28 x 28
-    grey) by the classifier's preprocessing; the other sources come in their own fixed size.
+    folders and bags (``split_by`` to folders:
+    :func:`~topspark_ros.core.data.folder.folder_split`), whose frames are brought to the model
+    input ``spec`` (default: 28 x 28 grey) by the classifier's preprocessing; the other
+    sources come in their own fixed size.
     With ``cache``, the model inputs of a folder or bag split are kept after the first read
     (:mod:`topspark_ros.core.data.cache`: decoded once, any change of a file or an option
     reads afresh); ``progress`` is then not called.
@@ -170,6 +172,7 @@ def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = No
         options = {'kind': source.kind, 'split': split, 'spec': dataclasses.asdict(spec),
                    'crop': crop, 'invert': invert, 'val_fraction': val_fraction,
                    'test_fraction': test_fraction, 'seed': seed, 'strict': strict,
+                   'split_by': split_by if source.kind == 'folder' else None,
                    'bag': repr(source.bag_options) if source.kind == 'bag' else None}
         labels = source.bag_options.labels if source.kind == 'bag' else None
         if labels:
@@ -186,7 +189,8 @@ def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = No
             from topspark_ros.core.data.folder import load_image_folder
             return load_image_folder(source.path, split, spec=spec, crop=crop, invert=invert,
                                      val_fraction=val_fraction, test_fraction=test_fraction,
-                                     seed=seed, strict=strict, progress=progress)
+                                     seed=seed, split_by=split_by, strict=strict,
+                                     progress=progress)
 
         if not cache:
             return load()
