@@ -487,6 +487,7 @@ def _raw_chunks(path: Path, progress: Callable[[int], None],
     width, height = _raw_geometry(fields, path)
     try:
         decoder = make_decoder('evt3', width, height)
+        decoder.trust_time_jumps = True  # one recorded stream: its quiet spells are true
     except ValueError as exc:
         raise EventFileError(f'{path}: {exc}') from None
     metadata = {'format': 'evt3 raw', 'header': fields}
@@ -627,10 +628,11 @@ def open_bag_events(path: PathLike, topic: Optional[str] = None,
                     raise EventFileError(f'{chosen.name} in bag {path} changes from {key} to '
                                          f'{now} (encoding, width, height): one recording per '
                                          'stream')
+                stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
                 chunk = decoder.decode(msg.events, seq=int(msg.seq),
                                        time_base=int(msg.time_base),
-                                       is_bigendian=bool(msg.is_bigendian))
-                yield stitch(chunk, msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
+                                       is_bigendian=bool(msg.is_bigendian), stamp_ns=stamp)
+                yield stitch(chunk, stamp)
         finally:
             reader.close()
         metadata['decoder'] = decoder.stats.as_dict()

@@ -176,7 +176,7 @@ class EventStream:
         self.counts['packets_received'] += 1
         self._last_packet = packet
         events = self._decoder.decode(data, seq=seq, time_base=time_base,
-                                      is_bigendian=bool(is_bigendian))
+                                      is_bigendian=bool(is_bigendian), stamp_ns=_stamp_ns(tag))
         if len(events) == 0:
             return 0
         first = int(events['t'][0])
@@ -236,3 +236,12 @@ class EventStream:
                 values[f'window_{name}'] = (getattr(self._windower, name)
                                             + self._retired.get(name, 0))
         return values
+
+
+def _stamp_ns(tag) -> Optional[int]:
+    """Return the stamp (ns) of a packet's header ``tag``, or None for a tag without one."""
+    stamp = getattr(tag, 'stamp', tag)
+    try:
+        return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+    except (AttributeError, TypeError, ValueError):
+        return None

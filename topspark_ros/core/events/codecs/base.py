@@ -50,7 +50,9 @@ S_LOW = 6
 S_LAST_T = 7       # time of the last returned event (0 before any)
 S_CAND = 8         # candidate time high of an implausible jump (absolute, like S_HIGH)
 S_VOTES = 9        # EVT_TIME_HIGH words agreeing with the candidate (0: none pending)
-N_STATE = 10
+S_STEP = 10        # evt3: the largest forward EVT_TIME_HIGH step this packet takes at once
+#                    (0: the default; set per packet from its stamp, see Evt3Decoder)
+N_STATE = 11
 
 # Kernel error codes (strict mode).
 E_NONE = 0
@@ -229,7 +231,8 @@ class StreamDecoder:
             packets_lost=self._lost, stream_restarts=self._restarts)
 
     def decode(self, data: BytesLike, *, seq: Optional[int] = None,
-               time_base: Optional[int] = None, is_bigendian: bool = False) -> np.ndarray:
+               time_base: Optional[int] = None, is_bigendian: bool = False,
+               stamp_ns: Optional[int] = None) -> np.ndarray:
         """
         Decode the ``events`` bytes of one packet of this stream.
 
@@ -245,6 +248,10 @@ class StreamDecoder:
             ``libcaer_cmp``, unused by evt3.
         is_bigendian : bool
             The packet's ``is_bigendian`` (words in big-endian byte order).
+        stamp_ns : int, optional
+            The packet's header stamp (nanoseconds): how far an evt3 stream's clock may have
+            gone on since the packet before (:class:`~topspark_ros.core.events.codecs.evt3.
+            Evt3Decoder`); unused by the other formats.
 
         Returns
         -------
@@ -306,6 +313,7 @@ class StreamDecoder:
         if words.flags.writeable:  # one compiled signature: read-only words (as from bytes)
             words = words.view()
             words.flags.writeable = False
+        self._note_stamp(stamp_ns, state)
         out, n, state, counts, err, err_at = self._decode_words(words, time_base, state)
         if err != E_NONE:
             raise MalformedPacketError(self._error_message(err, int(err_at), words, state))
@@ -321,6 +329,9 @@ class StreamDecoder:
         if seq is not None:
             self._last_seq = seq
         return out[:n] if n + 1 == out.size else out[:n].copy()
+
+    def _note_stamp(self, stamp_ns: Optional[int], state: np.ndarray) -> None:
+        """Take note of a packet's header stamp before its words are decoded (no-op here)."""
 
     def _decode_words(self, words: np.ndarray, time_base: Optional[int],
                       state: np.ndarray) -> tuple:
