@@ -147,9 +147,14 @@ def test_time_windows_are_classified_with_the_last_packets_header(ros) -> None:
     for msg, _ in packets:
         probe.packets.publish(msg)
     assert spin_until(lambda: len(probe.results) >= 3)
-    spin_until(lambda: False, timeout_s=0.5)  # nothing more may come: [300, 350) is open
-    assert len(probe.results) == 3
-    for k, result in enumerate(probe.results):
+    # [300, 350) stays open while packets may come; once the stream has been quiet for the
+    # window's length, it is closed and classified too (with the /diagnostics status, 1 s):
+    # the last window of a stream that stops was never classified (a user review).
+    assert spin_until(lambda: len(probe.results) >= 4, timeout_s=5.0)
+    spin_until(lambda: False, timeout_s=0.3)
+    assert len(probe.results) == 4
+    assert probe.results[3].header.frame_id == f'pkt{len(packets) - 1}'
+    for k, result in enumerate(probe.results[:3]):
         # the packet holding the last event of window k = [100k, 100k + 100) ms
         last = max(i for i, (_, chunk) in enumerate(packets)
                    if (chunk['t'] < (k + 1) * 100_000).any())
@@ -160,7 +165,7 @@ def test_time_windows_are_classified_with_the_last_packets_header(ros) -> None:
         assert result.frames_dropped == 0
     stats = node._pipeline.stream.stats()
     assert stats['packets_received'] == len(packets) and stats['sequence_gaps'] == 0
-    assert stats['events'] == 3000 and stats['windows'] == 3
+    assert stats['events'] == 3000 and stats['windows'] == 4
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
 
@@ -583,12 +588,13 @@ def test_player_and_classifier_processes_over_dds(ros, tmp_path) -> None:
                 'the player did not finish\n' + output()
             assert player.returncode == 0, output()
             assert 'published 60 packets' in logs['event_player'].read_text()
-        assert spin_until(lambda: len(results) >= 5, timeout_s=15.0), \
+        assert spin_until(lambda: len(results) >= 6, timeout_s=15.0), \
             f'{len(results)} classifications from the classifier process\n' + output()
+        spin_until(lambda: False, timeout_s=0.3)
         assert classifier.poll() is None, output()
-    assert len(results) == 5  # windows [0, 100) ... [400, 500) ms; [500, 600) stays open
+    assert len(results) == 6  # windows [0, 100) ... [500, 600) ms, the last once it is quiet
     stamps = [r.header.stamp.sec * 10**9 + r.header.stamp.nanosec for r in results]
-    assert stamps == sorted(stamps) and len(set(stamps)) == 5
+    assert stamps == sorted(stamps) and len(set(stamps)) == 6
     # stamps replay event times at 2x: windows end 50 ms of wall time apart (last packets)
     assert all(30e6 < b - a < 70e6 for a, b in zip(stamps, stamps[1:])), np.diff(stamps)
     assert all(r.header.frame_id == 'dvs' and r.timestep_budget == 20 for r in results)

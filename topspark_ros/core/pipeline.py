@@ -154,6 +154,8 @@ def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSes
 
 AS_TRAINED = ('crop', 'invert')
 """Parameters that default to how the model's training images were prepared (``train``)."""
+QUIET_MARGIN_S = 0.1
+"""An event stream is quiet this long after its window's length without a packet (s)."""
 WINDOWS = ('window_ms', 'window_events', 'window_min_events')
 """How an event model's training windows were cut (a bag's; ``window_events`` None: by time)."""
 
@@ -605,6 +607,28 @@ class ClassifierPipeline:
             return
         if self.busy.locked() or not worker.offer(take=self._pop_batch):
             worker.trigger()  # one more run of the worker, after the one in progress
+
+    def close_quiet_window(self, worker) -> int:
+        """
+        Close the open time window of an event stream gone quiet; return the windows made.
+
+        Called now and then (the classifier: with its /diagnostics status). Once no packet has
+        come for the window's length and a tenth of a second more, its open window holds every
+        event it will get: it is closed (if it has ``window_min_events``) and handed to
+        ``worker`` as :meth:`push_packet` hands windows over. Without this, the last window of
+        a stream that stops was never classified
+        (:meth:`~topspark_ros.core.events.stream.EventStream.close_open_window`).
+        """
+        stream = self.stream
+        if stream is None or stream.window_us is None or self.last_input_s is None:
+            return 0
+        if time.monotonic() - self.last_input_s < stream.window_us / 1e6 + QUIET_MARGIN_S:
+            return 0
+        made = stream.close_open_window()
+        if made and worker is not None and (self.busy.locked()
+                                            or not worker.offer(take=self._pop_batch)):
+            worker.trigger()
+        return made
 
     def _pop_batch(self) -> list:
         stream = self.stream

@@ -409,7 +409,15 @@ class ClassifierNode(LifecycleNode):
             vision.publish(prediction_to_vision_msg(prediction, header_msg(header)))
 
     def _diagnostic_status(self) -> tuple:
-        """Return the ``classifier: classification`` status (ClassifierPipeline.status)."""
+        """
+        Return the ``classifier: classification`` status (ClassifierPipeline.status).
+
+        In event mode, first close the open window of a stream gone quiet (its last window
+        is classified within a status period of the silence).
+        """
+        intake = self._intake
+        if self._active and intake is not None and self._pipeline.stream is not None:
+            self._pipeline.close_quiet_window(intake.worker)
         level, message, figures = self._pipeline.status(self._state_machine.current_state[1],
                                                         self._active)
         intake = self._intake

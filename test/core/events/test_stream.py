@@ -84,3 +84,32 @@ def test_duplicate_packets_are_dropped_and_counted():
         zeros.push(encode_mono(chunk, width=34, height=34), encoding='mono', width=34,
                    height=34, seq=0, time_base=default_time_base(chunk))
     assert zeros.stats()['packets_duplicate'] == 0 and zeros.stats()['events'] == 3000
+
+
+def test_the_open_window_of_a_quiet_stream_is_closed_and_queued_with_its_tag():
+    """
+    The last window of a stream that stops: closed on request (a user review).
+
+    It waited for an event at or after its end, which never came: one replayed digit gave no
+    result. Windows by count stay open; a window under min_events is not queued.
+    """
+    import numpy as np
+
+    events = random_events(2000, 250_000, seed=2)  # 250 ms of events: under one window
+    stream = EventStream(window_us=300_000, min_events=50)
+    for k, part in enumerate(np.array_split(events, 10)):
+        stream.push(encode_evt3(part, width=34, height=34), encoding='evt3', width=34,
+                    height=34, seq=k, tag=f'packet {k}')
+    assert stream.pending == 0
+    assert stream.close_open_window() == 1
+    (window,) = stream.pop()
+    assert np.array_equal(window.events, events) and window.tag == 'packet 9'
+    assert stream.close_open_window() == 0  # nothing open any more
+    few = EventStream(window_us=300_000, min_events=50)
+    few.push(encode_evt3(events[:10], width=34, height=34), encoding='evt3', width=34,
+             height=34, seq=0)
+    assert few.close_open_window() == 0 and few.pending == 0
+    counted = EventStream(window_events=5000)
+    counted.push(encode_evt3(events, width=34, height=34), encoding='evt3', width=34,
+                 height=34, seq=0)
+    assert counted.close_open_window() == 0

@@ -110,6 +110,7 @@ class EventStream:
         self._max_backlog = int(max_backlog)
         self._history = collections.deque(maxlen=int(history))
         self._lock = threading.Lock()
+        self._windowing = threading.Lock()  # push (reader) and close_open_window (a timer)
         self._decoder = None
         self._key = None
         self._last_t = None
@@ -119,10 +120,12 @@ class EventStream:
 
     def _restart_windows(self) -> None:
         """Start windowing afresh (a new stream): the open window and the history go."""
-        for name in _WINDOWER_COUNTERS:  # kept, so that stats() never goes back
-            self._retired[name] = self._retired.get(name, 0) + getattr(self._windower, name, 0)
-        self._windower = self._new_windower()
-        self._history.clear()
+        with self._windowing:
+            for name in _WINDOWER_COUNTERS:  # kept, so that stats() never goes back
+                self._retired[name] = (self._retired.get(name, 0)
+                                       + getattr(self._windower, name, 0))
+            self._windower = self._new_windower()
+            self._history.clear()
         self._last_t = None
 
     def _new_windower(self):
@@ -185,13 +188,33 @@ class EventStream:
             self.counts['windower_restarts'] += 1
             self._restart_windows()
         self._last_t = int(events['t'][-1])
-        self._history.append((first, tag))
         # Decoders return times that do not decrease within a packet (a reset of the
         # sensor's clock shows between packets, above), so windows are in time order too.
-        windows = self._windower.push(events, ordered=True)
-        if not windows:
+        with self._windowing:
+            self._history.append((first, tag))
+            return self._queue(self._windower.push(events, ordered=True))
+
+    def close_open_window(self) -> int:
+        """
+        Close the open time window now (the stream went quiet); return the windows made (0, 1).
+
+        A time window closes when an event at or after its end arrives: the last window of a
+        stream that stops (a camera covered, a recording played to its end) waited for ever
+        (a user review: one replayed digit gave no result). The caller closes it once no
+        packet has come for the window's length: it is queued as :meth:`push` queues windows
+        when it holds ``min_events``, and the next events start a window of their own. Windows
+        by count are left open (fewer events than asked would be no such window).
+        """
+        if self.window_us is None:
             return 0
-        size = (int(width), int(height))
+        with self._windowing:
+            return self._queue(self._windower.flush())
+
+    def _queue(self, windows: list) -> int:
+        """Queue complete ``windows`` with their tags; return how many (``_windowing`` held)."""
+        if not windows or self._key is None:
+            return 0
+        size = (self._key[1], self._key[2])
         starts = [t for t, _ in self._history]
         made = []
         for window in windows:
