@@ -227,6 +227,33 @@ def test_lost_packets_show_in_diagnostics(ros) -> None:
 
 
 @needs_msgs
+def test_events_outside_the_declared_sensor_warn_in_diagnostics(ros) -> None:
+    """
+    Packets that declare a smaller sensor than their events: /diagnostics warns, once.
+
+    The events outside were only counted: results went wrong with the status at OK and no
+    word in the log (a review: a 346x260 camera declared as 240x180).
+    """
+    from diagnostic_msgs.msg import DiagnosticStatus
+    context, executor, spin_until = ros
+    node, arrays = _active_with_diagnostics(context, executor)
+    for msg, _ in _packets(_events(600, 60_000, seed=11), 10_000):
+        msg.width, msg.height = 20, 20  # the events cover 34 x 34
+        node._on_packet(msg)
+    assert spin_until(lambda: node._diagnostics.publisher.get_subscription_count() > 0)
+    node._diagnostics.publish_now()
+    node._diagnostics.publish_now()
+    assert spin_until(lambda: len(arrays) >= 2)
+    first, second = (a.status[0] for a in arrays[:2])
+    values = {kv.key: kv.value for kv in first.values}
+    outside = int(values['out_of_sensor'])
+    assert outside > 200
+    assert first.level == DiagnosticStatus.WARN
+    assert f'{outside} events outside the 20x20 sensor the packets declare' in first.message
+    assert second.level == DiagnosticStatus.OK  # none since
+
+
+@needs_msgs
 def test_duplicates_and_a_second_sensor_on_the_topic_show_in_diagnostics(ros) -> None:
     """
     Packets that come twice, and packets of another sensor between a camera's: WARN.

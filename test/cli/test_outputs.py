@@ -565,3 +565,23 @@ def test_a_plot_that_cannot_be_written_leaves_the_profile_and_says_so(tmp_path, 
     assert 'No space left on device' in err
     assert out['plot'] is None
     assert (tmp_path / 'm.profile.yaml').exists()
+
+
+def test_enhance_on_a_small_folder_scores_on_all_its_training_images(tmp_path, capsys):
+    """
+    --n-val beyond a folder's training split, with no learning scored: all of them, noted.
+
+    It was refused, with a hint to give --learn-budget 0, which was given (a user review).
+    """
+    _shapes(tmp_path / 'bars', ('hbar', 'vbar'), 30)
+    model = tmp_path / 'm.json'
+    code, _, err = _run(['train', '--data', f'folder:{tmp_path}/bars', '-o', str(model), '-N',
+                         '10', '-T', '32', '--n-eval', '0'], capsys)
+    assert code == 0, err
+    code, _, err = _run(['sweep', '-m', str(model), '--grid', '16,8', '--n-train-steps', '0',
+                         '--plot', ''], capsys)
+    assert code == 0, err
+    code, result, err = _run(['enhance', '-m', str(model), '--grid', '8', '--budget', '2',
+                              '--learn-budget', '0', '--n-val', '300', '--plot', ''], capsys)
+    assert code == 0, err
+    assert 'note: --n-val 300 is more than the' in err and 'scoring on all' in err

@@ -189,6 +189,10 @@ def run(args) -> dict:
     # Learning parameters are scored only for a family that learns on line (STDP).
     learn = max(args.learn_samples, args.confirm_samples) \
         if args.learn_budget and model.learns_online else 0
+    if learn == 0 and args.n_val > len(train):  # (a folder of a few hundred photos)
+        print(f'{PROG}: note: --n-val {args.n_val} is more than the {len(train)} training '
+              f'images: scoring on all {len(train)}', file=sys.stderr)
+        args.n_val = len(train)
     if args.n_val + learn > len(train):
         raise UsageError(f'--n-val + the scoring images ({args.n_val} + {learn}: the larger '
                          f'of --learn-samples and --confirm-samples) exceed the {len(train)} '

@@ -188,7 +188,8 @@ def _convert(args) -> dict:
     if triggers:  # the decoder counts them; an event file holds camera events only
         out['triggers_not_written'] = triggers
         print(f'{PROG}: note: {triggers} external trigger events of {args.input} are not in '
-              f'{args.output} (event files hold the camera events only)', file=sys.stderr)
+              f'{args.output} (what convert writes holds the camera events only)',
+              file=sys.stderr)
     return out
 
 

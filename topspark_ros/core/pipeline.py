@@ -781,12 +781,17 @@ class ClassifierPipeline:
             # restart loses the window in progress, and all of them were silent (a review).
             # Windows dropped from a full backlog: the model is behind the stream (at OK, a
             # TimestepCommand of T=1e5 had it drop 143 windows in a minute; a review).
-            # Corrupt evt3 time stamps the decoder refused (it kept its time base).
+            # Corrupt evt3 time stamps the decoder refused (it kept its time base). Events
+            # outside the declared sensor: a driver's wrong width or height dropped most of
+            # them, the results were wrong and nothing said so (a review).
             for name, what in (('time_jumps_refused', 'corrupt event time stamps refused'),
                                ('decoder_restarts', 'new sensors or encodings'),
                                ('windower_restarts', 'restarts of the event time'),
                                ('packets_duplicate', 'duplicate event packets dropped'),
-                               ('windows_dropped', 'windows dropped: the model is behind')):
+                               ('windows_dropped', 'windows dropped: the model is behind'),
+                               ('out_of_sensor', 'events outside the '
+                                f"{events.get('sensor', '?')} sensor the packets declare "
+                                '(their width and height wrong?)')):
                 recent = self._recent.since(name, events.get(name, 0))
                 if recent > (1 if name.endswith('_restarts') else 0):
                     level = max(level, WARN)

@@ -420,6 +420,8 @@ def test_bag_spec_parses():
     assert source.label == 'bag:/robot/run1'
     with pytest.raises(ValueError, match='needs a directory'):
         parse_data('bag')
+    import os  # '~' after 'folder:' is no shell's to expand (a user review)
+    assert parse_data('folder:~/objects').path == os.path.expanduser('~/objects')
 
 
 def test_load_split_reads_a_bag_and_knows_its_kind(tmp_path, frames, fashion_test):

@@ -113,7 +113,9 @@ def parse_data(text: str) -> DataSource:
         raise ValueError(f'--data {text!r}: the path after {kind + ":"!r} is empty')
     if not path and kind in ('idx', 'cifar10', 'cifar100', 'folder', 'bag'):
         raise ValueError(f'--data {kind} needs a directory: {kind}:DIR')
-    return DataSource(kind, path or None)
+    # '~' after 'folder:' is not the shell's to expand (a user review: "folder ~/objects
+    # does not exist")
+    return DataSource(kind, os.path.expanduser(path) if path else None)
 
 
 def recorded_data(meta: dict) -> Tuple[Optional[str], dict]:
