@@ -416,11 +416,10 @@ class ClassifierNode(LifecycleNode):
         is classified within a status period of the silence).
         """
         intake = self._intake
-        if self._active and intake is not None and self._pipeline.stream is not None:
+        if self._active and intake is not None:
             self._pipeline.close_quiet_window(intake.worker)
         level, message, figures = self._pipeline.status(self._state_machine.current_state[1],
                                                         self._active)
-        intake = self._intake
         if intake is not None:  # which camera a "no input" is about
             figures = {**figures, 'input_topic': intake.reader.topic_name}
         return diagnostics.LEVELS[level], message, figures

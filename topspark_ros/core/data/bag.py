@@ -590,8 +590,7 @@ def _read_windows(messages, store, options: BagOptions, skip,
                 decoder = make_decoder(*key)  # raises for an unknown encoding
             events = decoder.decode(msg.events, seq=int(msg.seq), time_base=int(msg.time_base),
                                     is_bigendian=bool(msg.is_bigendian),
-                                    stamp_ns=msg.header.stamp.sec * 10**9
-                                    + msg.header.stamp.nanosec)
+                                    stamp_ns=_stamp_ns(msg))
         except _UNREADABLE as exc:
             skip(index, time_ns, exc)
             continue

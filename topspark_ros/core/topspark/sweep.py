@@ -217,10 +217,8 @@ def measure_confidence_bins(model, images: np.ndarray, labels: np.ndarray, entry
     a T without output spikes matched any images): else the images, seed, batch size, values
     or engine are not those of the profile (ValueError, saying so).
     """
-    params = None if entry.params is None else model.params_for_values(entry.params)
-    run = evaluate(model, images, timesteps=entry.timesteps, batch_size=batch_size,
-                   params=params, seed=seed, progress=measured)
-    correct = int(np.sum(run.predicted == labels))
+    run, correct = _run_again(model, images, labels, entry, batch_size=batch_size, seed=seed,
+                              measured=measured)
     spikes = float(np.mean(run.spike_count))
     right = round(entry.accuracy * entry.n_samples)
     if len(labels) != entry.n_samples or correct != right or not math.isclose(
@@ -246,10 +244,8 @@ def measure_early_exit_bins(model, images: np.ndarray, labels: np.ndarray,
     """
     if entry.early_exit_accuracy is None:
         raise ValueError(f'T={entry.timesteps}: the profile has no early-exit figures')
-    params = None if entry.params is None else model.params_for_values(entry.params)
-    run = evaluate(model, images, timesteps=entry.timesteps, batch_size=batch_size,
-                   params=params, seed=seed, early_exit=early_exit, progress=measured)
-    correct = int(np.sum(run.predicted == labels))
+    run, correct = _run_again(model, images, labels, entry, batch_size=batch_size, seed=seed,
+                              measured=measured, early_exit=early_exit)
     steps = float(np.mean(run.timesteps_used))
     right = round(entry.early_exit_accuracy * entry.n_samples)
     if len(labels) != entry.n_samples or correct != right or not math.isclose(
@@ -262,6 +258,16 @@ def measure_early_exit_bins(model, images: np.ndarray, labels: np.ndarray,
             'images, seed, batch size, values or engine); give the --early-exit-margin and '
             '--early-exit-min-steps of its sweep, or sweep it again')
     return confidence_bins(run.scores, run.predicted, labels)
+
+
+def _run_again(model, images: np.ndarray, labels: np.ndarray, entry: ProfileEntry, *,
+               batch_size: int, seed: int, measured: Callable[[int], None],
+               early_exit: Optional[EarlyExit] = None) -> tuple:
+    """Return ``(run, right)``: the entry's T run again with its values, as the sweep ran it."""
+    params = None if entry.params is None else model.params_for_values(entry.params)
+    run = evaluate(model, images, timesteps=entry.timesteps, batch_size=batch_size,
+                   params=params, seed=seed, early_exit=early_exit, progress=measured)
+    return run, int(np.sum(run.predicted == labels))
 
 
 def reference_predictions(model, images: np.ndarray, timesteps: int, *,

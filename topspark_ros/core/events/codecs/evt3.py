@@ -656,6 +656,8 @@ class Evt3Decoder(StreamDecoder):
     max_width = EVT3_MAX_SIZE
     max_height = EVT3_MAX_SIZE
 
+    _last_stamp = None  # the header stamp (ns) of the last packet that had one
+
     trust_time_jumps = False
     """Take every forward EVT_TIME_HIGH step below half the 24-bit wrap at once (a file: one
     recorded stream, no transport to corrupt it), not only those the stamps allow."""
@@ -679,7 +681,7 @@ class Evt3Decoder(StreamDecoder):
         step = 0
         if stamp_ns is not None:
             stamp = int(stamp_ns)
-            last = getattr(self, '_last_stamp', None)
+            last = self._last_stamp
             if last is not None and stamp > last:
                 advance_us = (stamp - last) / 1000.0
                 step = min(2047, EVT3_TIME_HIGH_STEP + int(np.ceil(1.25 * advance_us / 4096)))
