@@ -154,7 +154,8 @@ def test_classifier_publishes_vision_classification_and_latched_label_info(ros) 
         assert not _ours(node, topic), topic
 
 
-def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_path) -> None:
+def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_path,
+                                                                     monkeypatch) -> None:
     """
     A profile that measured the results by confidence at T: vision_msgs scores are calibrated.
 
@@ -186,11 +187,24 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
     probe.create_subscription(Classification, 'classification', ours.append, 10)
     probe.create_subscription(VisionClassification, 'vision_classification', standard.append,
                               10)
+    logger, said = node.get_logger(), []  # what the node logs at INFO, kept too
+
+    class Logger:
+        def __getattr__(self, name):
+            return getattr(logger, name)
+
+        def info(self, message, **kwargs):
+            said.append(message)
+            return logger.info(message, **kwargs)
+    monkeypatch.setattr(node, 'get_logger', Logger)
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     frames = [array_to_image(_fashion(i), 'mono8') for i in range(6)]
     for k, frame in enumerate(frames):
         frame.header.stamp.sec = k
+
+    def changes() -> list:  # the score's meaning, logged at configure and on every change
+        return [m.split(': ', 1)[1] for m in said if m.startswith('vision_msgs scores')]
 
     def paired() -> list:
         by_stamp = {m.header.stamp.sec: m for m in ours if m.class_id >= 0}
@@ -210,6 +224,7 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
         scores = [h.score for h in vision.results]
         assert scores == sorted(scores, reverse=True) and sum(scores) <= 1.0 + 1e-6
     assert node._pipeline.score_kind(64) == 'calibrated (T=64)'
+    assert changes() == ['calibrated (T=64)']  # said at configure, not again
     # Early exit on, with the rule the profile measured (margin 3, the STDP floor of 8): the
     # early-exit results' bins score them.
     from rclpy.parameter import Parameter
@@ -229,6 +244,7 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
             pytest.approx(entry.calibrated(share, early_exit=True)),
             pytest.approx(entry.calibrated(share * (1 - 1e-6), early_exit=True)))
         assert result.score == pytest.approx(vision.results[0].score)
+    assert changes()[1:] == ['calibrated (T=64, early exit)']  # calibrated both: logged once
     # Another margin than the profile measured: shares again, and said so.
     assert node.set_parameters([Parameter('early_exit_margin', value=2.0)])[0].successful
     assert node._pipeline.score_kind(64).startswith(
@@ -238,6 +254,7 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
     for result, vision in paired():
         assert vision.results[0].score == pytest.approx(result.confidence, rel=1e-6)
         assert math.isnan(result.score)  # not known
+    assert len(changes()) == 3 and changes()[2].startswith('share of the evidence: early exit')
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
 

@@ -42,6 +42,7 @@ class FakeSession:
         self.calls = []
         self.saved = []
         self.checkpoint_info = {}
+        self.frame_note = None
 
     def calibration_gap(self, timesteps: int, **kwargs) -> str:
         return 'no profile'
@@ -603,6 +604,29 @@ def test_inputs_unlike_the_training_data_get_no_calibrated_score() -> None:
     assert pipeline.score_kind(33) == 'share of the evidence: T=33 is not in the profile'
     pipeline.session.calibration_off = 'frames prepared with another invert than the training'
     assert pipeline.score_kind(32).endswith('another invert than the training')
+
+
+def test_grey_frames_for_a_colour_model_are_warned_about(tmp_path) -> None:
+    """The status WARNs while an RGB model gets mono frames (it was silent; a review)."""
+    from topspark_ros.core.checkpoint import save_checkpoint
+    from topspark_ros.core.converted import ConvertedConfig, ConvertedNetwork
+    from topspark_ros.core.session import GREY_FOR_COLOUR
+    model = ConvertedNetwork(ConvertedConfig(channels=3, widths=(4, 8), hidden=8, n_classes=4,
+                                             mean=(0.5,) * 3, std=(0.25,) * 3))
+    path = str(save_checkpoint(tmp_path / 'rgb.json', model))
+    pipeline = ClassifierPipeline(lambda: dict(VALUES, model_path=path, default_timesteps=4),
+                                  str)
+    pipeline.load()
+    published = []
+    colour = np.full((30, 40, 3), 90, np.uint8)
+    for frame, layout in ((colour, 'rgb'), (colour[:, :, 0], 'mono'), (colour, 'bgr')):
+        pipeline.classify_frame(0, lambda: (frame, layout), None,
+                                lambda *args: published.append(args))
+        level, message, _ = pipeline.status('active', True)
+        grey = layout == 'mono'
+        assert (level, message) == ((WARN, f'classifying; {GREY_FOR_COLOUR}') if grey
+                                    else (OK, 'classifying'))
+    assert len(published) == 3
 
 
 def test_an_active_classifier_without_input_warns() -> None:

@@ -574,3 +574,57 @@ def test_frames_classified_as_batches_give_what_one_call_a_frame_gives(fashion_t
     assert [p.class_id for p in generated] == [p.class_id for p in singly[:3]]
     with pytest.raises(ValueError, match='integer >= 1'):
         fresh.classify_frames(list(frames), 'mono', timesteps, batch_size=2.5)
+
+
+class _Bins:
+    """A profile entry stand-in at T=4 whose results by confidence give 0.9 at any share."""
+
+    timesteps = 4
+    confidence_bins = ((0.0, 1.0, 10, 9),)
+
+    def calibrated(self, share: float, early_exit: bool = False) -> float:
+        return 0.9
+
+
+class _BinnedProfile:
+    """A labelled profile stand-in that measured results by confidence at T=4."""
+
+    agreement_based = False
+    entries = (_Bins(),)
+    model_sha256 = ''
+
+    def params_for(self, timesteps: int):
+        return None
+
+
+def test_grey_frames_for_a_colour_model_get_no_calibrated_score() -> None:
+    """
+    An RGB model on a mono camera: each grey frame is copied to the three channels.
+
+    No training image looked like that, so the profile's results by confidence do not describe
+    it (a review: 0.92 -> 0.71 offline on grey copies, scores still "calibrated"). Colour
+    frames of the same camera model are scored again.
+    """
+    from topspark_ros.core.converted import ConvertedConfig, ConvertedNetwork
+    from topspark_ros.core.session import GREY_FOR_COLOUR
+    model = ConvertedNetwork(ConvertedConfig(channels=3, widths=(4, 8), hidden=8, n_classes=4,
+                                             mean=(0.5,) * 3, std=(0.25,) * 3))
+    session = ClassifierSession(model, profile=_BinnedProfile(), crop='none')
+    colour = np.random.default_rng(0).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    grey = colour[:, :, 0]
+    classed = session.classify(colour, 'rgb', 4)
+    assert classed.class_id >= 0 and classed.calibrated_score == 0.9
+    assert session.frame_note is None and session.calibration_gap(4) is None
+    assert session.classify(grey, 'mono', 4).calibrated_score is None
+    assert session.frame_note == GREY_FOR_COLOUR
+    assert session.calibration_gap(4) == GREY_FOR_COLOUR
+    assert all(p.calibrated_score is None
+               for p in session.classify_frames([grey, grey], 'mono', 4))
+    assert session.classify(colour, 'bgr', 4).calibrated_score == 0.9
+    assert session.frame_note is None
+    # A grey model takes grey frames as trained; colour ones through their luma, as trained.
+    grey_model = ConvertedNetwork(ConvertedConfig(widths=(4, 8), hidden=8, n_classes=4))
+    grey_session = ClassifierSession(grey_model, profile=_BinnedProfile(), crop='none')
+    for frame, layout in ((grey, 'mono'), (colour, 'rgb')):
+        grey_session.classify(frame, layout, 4)
+        assert grey_session.frame_note is None and grey_session.calibration_gap(4) is None

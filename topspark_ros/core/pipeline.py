@@ -769,6 +769,11 @@ class ClassifierPipeline:
             level = max(level, WARN)
             message = f'{message}; {errors} errors since the last status, last: ' \
                 f'{self.last_error}'
+        session = self.session
+        note = None if session is None or self.stream is not None else session.frame_note
+        if note is not None:  # an RGB model on a mono camera (a review: silent, "calibrated")
+            level = max(level, WARN)
+            message = f'{message}; {note}'
         stream = self.stream
         if stream is not None:  # event mode: decoder, windows and backlog counters
             events = stream.stats()

@@ -32,6 +32,10 @@ from topspark_ros.core.model import check_timesteps
 from topspark_ros.core.preprocess import Preprocessor
 from topspark_ros.core.topspark.calibration import evidence_shares
 
+GREY_FOR_COLOUR = ('grey frames for a model trained on colour images (each frame copied to '
+                   'its three channels: inputs unlike any it was trained or profiled on)')
+"""What :attr:`ClassifierSession.frame_note` says of a mono frame for an RGB model."""
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -139,6 +143,10 @@ class ClassifierSession:
         """Why no result gets a calibrated score, whatever the profile holds (None: nothing):
         its inputs are prepared unlike the data the profile was measured on (set by whoever
         prepares them: the classifier's pipeline)."""
+        self.frame_note: Optional[str] = None
+        """How the last frame was unlike the model's training images, or None: grey frames
+        for a model trained on colour images (each copied to the three channels, which no
+        training image had; its scores then get no calibration). Set by every frame."""
 
     @classmethod
     def from_checkpoint(cls, path: str, *, device: str = 'cpu', class_names: Sequence[str] = (),
@@ -241,6 +249,8 @@ class ClassifierSession:
             return 'no profile'
         if self.calibration_off is not None:
             return self.calibration_off
+        if self.frame_note is not None and not events:
+            return self.frame_note
         if profile.agreement_based:
             return 'a label-free profile (its bins would count agreement, not right answers)'
         if self._learnt or (self.source_sha256 is not None
@@ -301,7 +311,7 @@ class ClassifierSession:
         check_timesteps(timesteps)
         _check_rule(early_exit)
         start = time.perf_counter() if since is None else since
-        x = self.preprocessor(frame, layout)[None]
+        x = self._prepare(frame, layout)[None]
         result = self.model.infer(x, timesteps=timesteps, params=self.params_for(timesteps),
                                   early_exit=early_exit)
         latency_ms = (time.perf_counter() - start) * 1e3
@@ -333,13 +343,19 @@ class ClassifierSession:
         for first in range(0, len(frames), int(batch_size)):
             start = time.perf_counter()
             part = frames[first:first + int(batch_size)]
-            x = np.stack([self.preprocessor(frame, layout) for frame in part])
+            x = np.stack([self._prepare(frame, layout) for frame in part])
             result = self.model.infer(x, timesteps=timesteps, params=params,
                                       early_exit=early_exit)
             latency_ms = (time.perf_counter() - start) * 1e3 / len(part)
             predictions += [self._prediction(result, i, timesteps, latency_ms, early_exit)
                             for i in range(len(part))]
         return predictions
+
+    def _prepare(self, frame: np.ndarray, layout: str) -> np.ndarray:
+        """Return the model input of ``frame`` (:attr:`preprocessor`); set :attr:`frame_note`."""
+        self.frame_note = GREY_FOR_COLOUR if layout == 'mono' \
+            and self.preprocessor.spec.channels == 3 else None
+        return self.preprocessor(frame, layout)
 
     def check_events(self) -> None:
         """
@@ -474,7 +490,7 @@ class ClassifierSession:
         and inhibition accumulates, neuron updates) and the weight updates STDP applied
         (``plasticity_updates``, see :class:`~topspark_ros.core.stdp.EngineCounts`).
         """
-        x = self.preprocessor(frame, layout)[None]
+        x = self._prepare(frame, layout)[None]
         self._learnt = True
         result = self.model.learn(x, timesteps=timesteps, params=self.params_for(timesteps))
         return result.ops.energy_ops(0)

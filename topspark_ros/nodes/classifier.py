@@ -72,7 +72,9 @@ class ClassifierNode(LifecycleNode):
         self.add_post_set_parameters_callback(self._after_set)
         self._active = False
         self._pub = self._vision_pub = self._labels = self._packet_type = self._intake = None
-        self._calibrated_scores = False  # whether the last vision_msgs score was calibrated
+        self._score_key = None  # (calibrated, T, parameters) of the last vision_msgs result
+        self._score_kind = ''  # what its score is, in words (ClassifierPipeline.score_kind)
+        self._frame_note = None  # how the last frame was unlike the training images (logged)
         self._raw_packets = self._raw_frames = self._raw_results = False
         self._frozen = False  # a freeze_long_lived of this node's not yet undone
         self._made = []  # (entity, destroy) of what configure created
@@ -162,9 +164,8 @@ class ClassifierNode(LifecycleNode):
             if warning is not None:
                 self.get_logger().warn(warning)
         if vision is not None:
-            kind = self._pipeline.score_kind(self._pipeline.current_timesteps())
-            self._calibrated_scores = kind.startswith('calibrated')
-            self.get_logger().info(f'vision_msgs scores: {kind}')
+            self._score_kind = self._pipeline.score_kind(self._pipeline.current_timesteps())
+            self.get_logger().info(f'vision_msgs scores: {self._score_kind}')
         return TransitionCallbackReturn.SUCCESS
 
     def _prepare_as_trained(self) -> None:
@@ -302,7 +303,14 @@ class ClassifierNode(LifecycleNode):
         def read():  # with the model held; for a grey model a YUV frame gives its luma alone
             spec = pipeline.session.model.input_spec  # a JPEG decoded at its size's scale
             return frame_to_array(image, spec.channels == 1, (spec.height, spec.width))
-        return pipeline.classify_frame(stamp_ns(header), read, header, self._publish)
+        failure = pipeline.classify_frame(stamp_ns(header), read, header, self._publish)
+        session = pipeline.session
+        note = None if session is None else session.frame_note
+        if note != self._frame_note:  # once a camera, not every frame (/diagnostics keeps it)
+            self._frame_note = note
+            if note is not None:
+                self.get_logger().warn(f'{note}; results get no calibrated score')
+        return failure
 
     def _drop_frame(self, msg) -> None:
         """Reader thread: count a frame that found the worker busy (a message or its bytes)."""
@@ -399,13 +407,15 @@ class ClassifierNode(LifecycleNode):
             self._pub.publish(prediction_to_msg(prediction, header_msg(header), dropped, **who))
         vision = self._vision_pub
         if vision is not None and vision.get_subscription_count():
-            calibrated = prediction.calibrated_score is not None
-            if prediction.class_id >= 0 and calibrated != self._calibrated_scores:
-                # the score's meaning changed (a T not in the profile, early exit on): say so
-                self._calibrated_scores = calibrated
-                self.get_logger().info(
-                    'vision_msgs scores from now on: '
-                    f'{self._pipeline.score_kind(prediction.timestep_budget)}')
+            key = (prediction.calibrated_score is not None, prediction.timestep_budget,
+                   self._values())  # (the parameters' mapping: replaced by every set)
+            if prediction.class_id >= 0 and key != self._score_key:
+                # the score's meaning may have changed (another T, early exit on): say so
+                self._score_key = key
+                kind = self._pipeline.score_kind(prediction.timestep_budget)
+                if kind != self._score_kind:  # (it was said on a switch of kind only)
+                    self._score_kind = kind
+                    self.get_logger().info(f'vision_msgs scores from now on: {kind}')
             vision.publish(prediction_to_vision_msg(prediction, header_msg(header)))
 
     def _diagnostic_status(self) -> tuple:
