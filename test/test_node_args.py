@@ -55,3 +55,35 @@ def test_bringup_says_what_ros_arguments_are() -> None:
                           '/camA'], capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "'--namespace', '/camA'" in run.stderr
     assert '-r __ns:=/camA' in run.stderr and 'Traceback' not in run.stderr
+
+
+def test_a_value_for_a_parameter_the_node_lacks_is_warned_about(tmp_path) -> None:
+    """
+    A typo in a parameter file ('model_pth:') was ignored without a word (a user review).
+
+    rclpy keeps values of undeclared names and says nothing; the node names each, with the
+    closest parameter it has, from a file and from ``-p`` alike; its own parameters are quiet.
+    """
+    import time
+
+    from processes import stop
+    mine = tmp_path / 'mine.yaml'
+    mine.write_text('/**/timestep_controller:\n  ros__parameters:\n    mode: balanced\n'
+                    '    max_timestep: 64\n')
+    log = tmp_path / 'out.txt'
+    with open(log, 'w') as out:
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'topspark_ros.nodes.timestep_controller', '--ros-args',
+             '--params-file', str(mine), '-p', 'zzz:=1', '-p', 'heartbeat_period_s:=2.0'],
+            stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            end = time.monotonic() + 60
+            while time.monotonic() < end and 'zzz' not in log.read_text():
+                time.sleep(0.2)
+        finally:
+            stop(proc)
+    said = [line for line in log.read_text().splitlines() if 'has no such parameter' in line]
+    assert len(said) == 2, log.read_text()
+    assert "'max_timestep' was given" in said[0] and "did you mean 'max_timesteps'?" in said[0]
+    assert "'zzz' was given" in said[1] and 'ros2 param list /timestep_controller' in said[1]
+    assert all('WARN' in line for line in said)

@@ -11,7 +11,7 @@ nothing of the request is applied.
 from dataclasses import dataclass
 import math
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
@@ -230,3 +230,29 @@ def params_file_misses(node_name: str, argv: Sequence[str]) -> list:
                     f'namespace, so its parameters do not reach this node ({node_name}): write '
                     f"'/**/{name}:' (this node in any namespace) or '{node_name}:'")
     return misses
+
+
+def undeclared_overrides(node) -> List[str]:
+    """
+    Return a warning per value given to ``node`` for a parameter it does not declare.
+
+    Values from parameter files, ``-p`` and launch files reach a node as overrides; rclpy
+    keeps those of names the node never declares and says nothing, so a typo
+    (``model_pth:``) ran the shipped model in place of the user's, without a word (a user
+    review). Each warning names the closest declared parameter where one is close. rclpy's
+    own QoS overrides (``qos_overrides.``) are left to it.
+    """
+    import difflib
+
+    given = getattr(node, '_parameter_overrides', None) or {}  # (rclpy keeps them so)
+    declared = node.list_parameters([], 0).names
+    warnings = []
+    for name in sorted(given):
+        if name.startswith('qos_overrides.') or node.has_parameter(name):
+            continue
+        close = difflib.get_close_matches(name, declared, n=1)
+        hint = f": did you mean '{close[0]}'?" if close else \
+            f' (`ros2 param list {node.get_fully_qualified_name()}` lists them)'
+        warnings.append(f"parameter '{name}' was given, but {node.get_fully_qualified_name()} "
+                        f'has no such parameter and ignores it{hint}')
+    return warnings

@@ -58,7 +58,7 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.logging import get_logger
 from rclpy.signals import SignalHandlerOptions
 
-from topspark_ros.nodes.parameters import params_file_misses
+from topspark_ros.nodes.parameters import params_file_misses, undeclared_overrides
 
 PROCESS_LOGGER = 'topspark_ros'
 """Logger of what no node of the process can say (a node that could not be created)."""
@@ -219,7 +219,8 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
     Each factory is called with the nodes created before it (a list), so a node can refer
     to an earlier one. A node warns about keys of the ``--params-file`` files in ``argv``
     (the process's arguments) that were meant for it and miss it
-    (:func:`~topspark_ros.nodes.parameters.params_file_misses`).
+    (:func:`~topspark_ros.nodes.parameters.params_file_misses`), and about values given for
+    parameters it does not have (:func:`~topspark_ros.nodes.parameters.undeclared_overrides`).
 
     ``rclpy`` must be initialised. With ``autostart`` lifecycle nodes are configured and
     activated; on exit each lifecycle node runs its shutdown transition (which saves learnt
@@ -231,7 +232,8 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
         for factory in factories:
             nodes.append(factory() if isinstance(factory, type) else factory(list(nodes)))
             executor.add_node(nodes[-1])
-            for miss in params_file_misses(nodes[-1].get_fully_qualified_name(), argv):
+            for miss in params_file_misses(nodes[-1].get_fully_qualified_name(), argv) \
+                    + undeclared_overrides(nodes[-1]):
                 nodes[-1].get_logger().warn(miss)
         if autostart:
             for node in nodes:
