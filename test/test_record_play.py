@@ -835,3 +835,33 @@ def test_a_full_disk_ends_the_recording_saying_what_was_kept_and_where(tmp_path:
         assert (f'recorder: the bag {bag} was not closed (File too large): what was written '
                 f'of its 64 samples is in {data_file} (64 received, 0 skipped)') in out, out
         assert data_file.is_file()
+
+
+def test_a_recording_that_got_nothing_says_why_and_leaves_no_empty_folder(
+        ros, tmp_path: Path, capfd, monkeypatch) -> None:
+    """
+    No publisher: the recorder waited without a word and left an empty class folder.
+
+    ``train`` then failed on that folder (a class without images; a review). It now says what
+    it waits for, and takes back the folders it made for nothing; a folder that held files
+    before, or got one, stays.
+    """
+    from topspark_ros.nodes import recorder
+    monkeypatch.setattr(recorder, 'WAIT_NOTICE_S', 0.5)
+    context, executor, spin_until = ros
+    node = _recorder(context, executor, topic='nobody', out_dir=str(tmp_path / 'objects'),
+                     label='mug')
+    assert (tmp_path / 'objects' / 'mug').is_dir()  # made at once: an unwritable one fails
+    spin_until(lambda: False, timeout_s=1.5)
+    assert 'no message on /nobody after 0.5 s; waiting (no publisher of the topic yet' \
+        in capfd.readouterr().err
+    node.close()
+    assert recorder._outcome(node).startswith(f"wrote no sample; {tmp_path / 'objects' / 'mug'}"
+                                              ' not kept')
+    assert list(tmp_path.iterdir()) == []  # objects/ was made for it too
+    (tmp_path / 'objects' / 'mug').mkdir(parents=True)
+    (tmp_path / 'objects' / 'mug' / 'kept.png').write_bytes(b'x')
+    for label in ('mug', 'pen'):  # a class folder with a file, a new one in an existing root
+        _recorder(context, executor, topic='nobody', out_dir=str(tmp_path / 'objects'),
+                  label=label).close()
+    assert [p.name for p in tmp_path.rglob('*')] == ['objects', 'mug', 'kept.png']

@@ -64,6 +64,10 @@ PARAMS = (
 )
 
 
+WAIT_NOTICE_S = 3.0
+"""Seconds without a message after which the recorder says what it is waiting for."""
+
+
 def message_class(type_name: str):
     """Return the rclpy message class of ``pkg/msg/Name`` (ImportError saying what is missing)."""
     import importlib
@@ -86,12 +90,14 @@ class RecorderNode(Node):
         p = values(self, PARAMS)
         from topspark_ros.core.data.recording import BagWriter, FolderWriter
         if bool(p['out_dir']) == bool(p['bag']):
-            raise ValueError('give exactly one destination: out_dir (with label) or bag')
+            raise ValueError('give exactly one destination: out_dir with label (topspark '
+                             'record: --out, --label) or bag (--bag)')
         if p['bag'] and p['label']:
             raise ValueError('a bag holds no label: record into out_dir with a label, or label '
                              "the bag's messages afterwards (a CSV or a label topic)")
         if p['out_dir'] and not p['label']:
-            raise ValueError('recording into an image folder needs a label (the class)')
+            raise ValueError('recording into an image folder needs a label (the class; '
+                             'topspark record: --label)')
         if p['out_dir'] and p['type'] == 'events':
             raise ValueError('event packets are not image-folder samples: record them into a '
                              'bag')
@@ -101,6 +107,7 @@ class RecorderNode(Node):
             ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
             else ReliabilityPolicy.RELIABLE))
         self.received = self.written = self.skipped = 0
+        self.folder_removed = False  # the class folder made for nothing, taken back by close
         self.finished = False
         self.error: Optional[str] = None
         self.type_name: Optional[str] = None
@@ -112,6 +119,9 @@ class RecorderNode(Node):
             self.sink = FolderWriter(p['out_dir'], p['label'])
             self.destination = str(self.sink.directory)
         self._discovery = None
+        # Said once when nothing came for a while: with no publisher the recorder waited in
+        # silence, and left an empty class folder behind (a review).
+        self._waiting = self.create_timer(WAIT_NOTICE_S, self._say_waiting)
         try:
             if p['type'] == 'auto':
                 self._discovery = self.create_timer(0.1, self._discover)
@@ -121,6 +131,19 @@ class RecorderNode(Node):
             if self.to_bag:
                 self.sink.discard()
             raise
+
+    def _say_waiting(self) -> None:
+        """Say once, if no message came in the first :data:`WAIT_NOTICE_S`, what is awaited."""
+        self._waiting.cancel()
+        if self.received or self.finished:
+            return
+        publishers = self.count_publishers(self.topic)
+        self.get_logger().warn(
+            f'no message on {self.topic} after {WAIT_NOTICE_S:g} s; waiting ('
+            + (f'{publishers} publishers: is the QoS compatible, reliability '
+               f'{self._qos.reliability.name.lower()}?)' if publishers
+               else 'no publisher of the topic yet: is the camera driver running, the topic '
+               'name right? `ros2 topic list` lists them)'))
 
     def _discover(self) -> None:
         """Subscribe once a publisher of the topic announces its type (and durability)."""
@@ -214,9 +237,14 @@ class RecorderNode(Node):
         self.finished = True
 
     def close(self) -> None:
-        """Finish the destination (a bag is closed and moved into place; an empty one dropped)."""
-        if self.to_bag:
-            self.sink.close()
+        """
+        Finish the destination: close a bag, or take back a class folder left empty.
+
+        A bag is closed and moved into place (an empty one dropped); the class folder (and
+        those above it) the recorder made is removed when nothing was written into it.
+        """
+        removed = self.sink.close()
+        self.folder_removed = bool(not self.to_bag and removed)
 
 
 def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = None,
@@ -299,6 +327,8 @@ def _outcome(node: RecorderNode) -> str:
     """
     figures = f'{node.received} received, {node.skipped} skipped'
     if not node.to_bag:
+        if node.folder_removed:
+            return f'wrote no sample; {node.destination} not kept ({figures})'
         return f'wrote {node.written} samples to {node.destination} ({figures})'
     bag = node.sink
     if bag.left_in is not None:

@@ -33,7 +33,7 @@ from pathlib import Path
 import sqlite3
 import tempfile
 import time
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -117,11 +117,34 @@ class FolderWriter:
     """Writes samples into ``root/label/`` as image files (see the module docstring)."""
 
     def __init__(self, root: PathLike, label: str, fsync: bool = True) -> None:
-        """Create ``root/label`` (and ``root``) if needed; ``fsync``: flush each file to disk."""
+        """
+        Create ``root/label`` (and ``root``) if needed; ``fsync``: flush each file to disk.
+
+        Made at once, so that a folder that cannot be written fails before any message comes;
+        :meth:`close` takes back the folders it made that stayed empty.
+        """
         self.directory = Path(root) / check_label(label)
+        self._made = [p for p in (self.directory, *self.directory.parents) if not p.exists()]
         self.directory.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
         self.written = 0
+
+    def close(self) -> List[Path]:
+        """
+        Remove the folders :meth:`__init__` made that are still empty; return them.
+
+        A recording that wrote nothing left an empty class folder, which the folder reader
+        then refused (a class without images; a review). A folder holding anything stays.
+        """
+        removed = []
+        for path in self._made:  # the class folder first, then the folders above it
+            try:
+                path.rmdir()  # only ever an empty one
+            except OSError:
+                break
+            removed.append(path)
+        self._made = []
+        return removed
 
     def write(self, name: str, data: bytes, suffix: str) -> Path:
         """
@@ -132,7 +155,11 @@ class FolderWriter:
         if suffix.lower() not in IMAGE_SUFFIXES:
             raise ValueError(f'{suffix!r} is not an image suffix the folder reader reads '
                              f'({", ".join(IMAGE_SUFFIXES)})')
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f'.{name}.', suffix='.tmp')
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f'.{name}.', suffix='.tmp')
+        except FileNotFoundError:  # another recorder of this label closed with none written
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f'.{name}.', suffix='.tmp')
         try:
             with os.fdopen(fd, 'wb') as handle:
                 handle.write(data)
