@@ -14,8 +14,10 @@ import os
 import sys
 
 from topspark_ros.cli import common
-from topspark_ros.cli.args import non_negative_int, parse_grid, positive_int, PROG, UsageError
+from topspark_ros.cli.args import (non_negative_float, non_negative_int, parse_grid,
+                                   positive_int, PROG, UsageError)
 from topspark_ros.core.topspark.fanout import RAY_HELP
+from topspark_ros.core.topspark.sweep import MAX_TIMING_RUNS, TIMING_S
 
 
 def add_parser(sub, parent) -> None:
@@ -40,6 +42,10 @@ def add_parser(sub, parent) -> None:
                        'of the model (0: skip; default: %(default)s)')
     sweep.add_argument('--preset', default='cmos45_fp32',
                        help='energy preset (default: %(default)s)')
+    sweep.add_argument('--timing-s', type=non_negative_float, default=TIMING_S,
+                       help="time each T's inference again until this many seconds were "
+                       f'timed (at most {MAX_TIMING_RUNS} runs) and keep the fastest run: '
+                       'one run of a few hundred images is noise (default: %(default)s)')
     sweep.add_argument('--early-exit-margin', type=float, default=3.0,
                        help='also measure early exit with this margin in output spikes '
                        '(0: skip; default: %(default)s)')
@@ -176,7 +182,7 @@ def run(args) -> dict:
                     if args.early_exit_margin > 0 else None),
         enhancement=record, measured=bar.update,
         reference_timesteps=args.reference_timesteps if label_free else None,
-        executor=executor)
+        executor=executor, timing_s=args.timing_s)
     if executor is not None:
         executor.close()
     bar.close()
@@ -184,7 +190,7 @@ def run(args) -> dict:
     # against 0.61 at 500 images in a review, with nothing in the profile to say which).
     profile = dataclasses.replace(profile, measurement={
         'command': common.command_line(args), 'seed': args.seed,
-        'batch_size': args.batch_size})
+        'batch_size': args.batch_size, 'timing_s': args.timing_s})
     save_profile(profile, output, replace=args.overwrite)
     if plot:
         plot = common.draw_plot(lambda: plot_profile(profile, plot), plot, output)

@@ -20,6 +20,7 @@ SHA = 'ab' * 32
 
 
 def _sweep(model, labels=LABELS, grid=(4, 8, 2), **options):
+    options.setdefault('timing_s', 0.0)  # each T timed once: the calls are counted below
     return sweep(model, X, labels, grid, model_path='m.json', model_sha256=SHA,
                  dataset='digits', split='test', energy_model=CMOS, batch_size=4, seed=3,
                  **options)
@@ -179,3 +180,35 @@ def test_an_input_no_neuron_answers_counts_as_wrong(unit_energy):
     entry = measure_timesteps(model, blank, labels, 8, energy_model=unit_energy)
     assert entry.accuracy == 0.0 and entry.spikes == 0.0
     assert model.infer(blank[:1], timesteps=8).predicted.tolist() == [-1]
+
+
+def test_a_short_run_is_timed_again_and_the_fastest_run_counts(fake_model, unit_energy,
+                                                               monkeypatch):
+    """
+    Timed once, a few hundred images gave 0.32 to 0.48 ms at every T in no order (a review).
+
+    A run shorter than ``timing_s`` runs again until that much was timed (or
+    ``MAX_TIMING_RUNS`` runs); the latency is the fastest run's, the figures the first run's.
+    """
+    import topspark_ros.core.topspark.sweep as sweep_module
+    real, times = sweep_module.evaluate, iter([0.3, 0.1, 0.2, 0.05, 0.4] + [1.0] * 20)
+    runs = []
+
+    def timed(*args, **kwargs):  # the real run, with the seconds a busy machine could give
+        run = real(*args, **kwargs)
+        runs.append(run)
+        return dataclasses.replace(run, seconds=next(times))
+    monkeypatch.setattr(sweep_module, 'evaluate', timed)
+    def measure(timing_s: float):
+        runs.clear()
+        return measure_timesteps(fake_model, X, LABELS, 5, energy_model=unit_energy,
+                                 batch_size=4, seed=3, timing_s=timing_s)
+    entry = measure(0.6)
+    assert len(runs) == 3  # 0.3 + 0.1 + 0.2 s: 0.6 s timed
+    assert entry.latency_ms == pytest.approx(1e3 * 0.1 / len(X))
+    assert all(np.array_equal(r.predicted, runs[0].predicted) for r in runs)
+    assert entry.accuracy == 0.5 and entry.spikes == 9.5  # the figures: as timed once
+    entry = measure(100.0)  # 0.05, 0.4, then 1.0 s each: MAX_TIMING_RUNS runs at most
+    assert len(runs) == sweep_module.MAX_TIMING_RUNS == 10
+    assert entry.latency_ms == pytest.approx(1e3 * 0.05 / len(X))
+    assert measure(0.0).latency_ms == pytest.approx(1e3 * 1.0 / len(X)) and len(runs) == 1
