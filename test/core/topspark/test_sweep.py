@@ -199,6 +199,7 @@ def test_a_short_run_is_timed_again_and_the_fastest_run_counts(fake_model, unit_
         runs.append(run)
         return dataclasses.replace(run, seconds=next(times))
     monkeypatch.setattr(sweep_module, 'evaluate', timed)
+
     def measure(timing_s: float):
         runs.clear()
         return measure_timesteps(fake_model, X, LABELS, 5, energy_model=unit_energy,
