@@ -30,6 +30,8 @@ VALUES = {  # the classifier node's defaults, as its parameters give them
 class FakeModel:
     """What the pipeline reads of a model."""
 
+    event_encoding = None  # (a frames model)
+
     def __init__(self, learns_online: bool = True) -> None:
         self.learns_online = learns_online
 
@@ -414,6 +416,36 @@ def test_status_levels_follow_the_lifecycle_errors_and_lost_packets() -> None:
     assert figures['packets_lost'] == 3 and figures['sequence_gaps'] == 1
     assert figures['input_mode'] == 'events' and figures['timesteps'] == 16
     assert pipeline.status('active', True)[0] == OK
+
+
+def test_event_status_says_where_the_sensors_events_go() -> None:
+    """
+    The region of interest in use, and how many sensor pixels feed an input pixel.
+
+    A 1280x720 camera's events were about 660 sensor pixels to an input pixel, and neither
+    the parameters nor /diagnostics said so (a review).
+    """
+    model = str(MODELS / 'stdp_nmnist_synth_n400.json')
+    pipeline, values = _pipeline(input_mode='events', model_path=model)
+    pipeline.load()
+    pipeline.activate()
+    assert 'roi' not in pipeline.status('active', True)[2]  # no packet yet: no sensor
+    encoder, events = make_encoder('evt3', 1280, 720), empty_events(3)
+    events['x'], events['t'] = [10, 640, 1279], [0, 10, 20]
+    packet = encoder.encode(events)
+    pipeline.push_packet({'data': packet.data, 'encoding': 'evt3', 'width': 1280,
+                          'height': 720, 'seq': packet.seq, 'time_base': packet.time_base,
+                          'is_bigendian': False}, 0, FakeWorker())
+    side = pipeline.session.model.input_spec.width  # a square input: the middle 720x720
+    figures = pipeline.status('active', True)[2]
+    assert figures['sensor'] == '1280x720' and figures['roi'] == '280,0,720,720'
+    assert figures['sensor_pixels_per_input'] == round(720 * 720 / side ** 2, 2) > 600
+    values['roi'] = [0, 0, 640, 360]
+    figures = pipeline.status('active', True)[2]
+    assert figures['roi'] == '0,0,640,360'
+    assert figures['sensor_pixels_per_input'] == round(640 * 360 / side ** 2, 2)
+    values['roi'] = [1000, 0, 640, 360]
+    assert pipeline.status('active', True)[2]['roi'].startswith('not usable: roi ')
 
 
 def test_recent_gives_increments_and_follows_a_restarted_counter() -> None:
