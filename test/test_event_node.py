@@ -697,3 +697,21 @@ def test_a_player_on_sim_time_waits_for_the_clock(ros, tmp_path) -> None:
     assert 1000.0 <= stamps[0] < 1000.2 and stamps == sorted(stamps)
     player.destroy_node()
     probe.destroy_node()
+
+
+@needs_msgs
+def test_player_plays_an_older_raw_file_at_the_sensor_size_given(ros, tmp_path) -> None:
+    """A .raw header without the sensor size: the ``sensor`` parameter gives it (a review)."""
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+    from topspark_ros.nodes.event_player import EventPlayerNode
+    context, executor, spin_until = ros
+    path = tmp_path / 'old.raw'
+    write_event_file(path, EventRecording(_events(500, 100_000, seed=2), 34, 34))
+    path.write_bytes(b'% evt 3.0\n% end\n' + path.read_bytes().split(b'% end\n', 1)[1])
+    with pytest.raises(ValueError, match='gives no sensor size'):
+        EventPlayerNode(context=context, parameter_overrides=[Parameter('file', value=str(path))])
+    player, received = _play(context, executor, spin_until, path, 10, sensor='34x34')
+    assert (player.width, player.height) == (34, 34)
+    assert {(m.width, m.height) for m in received} == {(34, 34)}

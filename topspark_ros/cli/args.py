@@ -60,6 +60,19 @@ def image_size(text: str) -> tuple:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def sensor_size(text: str) -> tuple:
+    """Parse ``WxH`` (a sensor's width and height, as a ``.raw`` header writes it) into a pair."""
+    width, _, height = text.lower().partition('x')
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        size = (0, 0)
+    if min(size) < 1:
+        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT in pixels (1280x720), got '
+                                         f'{text!r}')
+    return size
+
+
 def available_train(args, n_images: int, held_out_n: int) -> int:
     """
     Return how many training images to use: ``--n-train``, or all there are if it asks more.

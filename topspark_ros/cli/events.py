@@ -22,7 +22,8 @@ import sys
 from typing import Optional
 
 from topspark_ros.cli import common
-from topspark_ros.cli.args import non_negative_int, positive_float, positive_int, PROG, UsageError
+from topspark_ros.cli.args import (non_negative_int, positive_float, positive_int, PROG,
+                                   sensor_size, UsageError)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -66,6 +67,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                       'bag directory (or bag:DIR), or train.npz/test.npz')
     info.add_argument('--topic', help='bags: the EventPacket topic (default: the only one; '
                       'NAME:TYPE for a topic recorded with several types)')
+    info.add_argument('--sensor', type=sensor_size, metavar='WxH',
+                      help='.raw: the sensor size, for an older recording whose header gives '
+                      'none (e.g. 640x480)')
 
     convert = actions.add_parser(
         'convert', parents=[shared],
@@ -79,6 +83,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                          'one; NAME:TYPE for a topic recorded with several types)')
     convert.add_argument('--overwrite', action='store_true',
                          help='replace the output file if it exists (default: refuse)')
+    convert.add_argument('--sensor', type=sensor_size, metavar='WxH',
+                         help='.raw input: the sensor size, for an older recording whose '
+                         'header gives none (e.g. 640x480)')
     convert.add_argument('--start-at-zero', action='store_true',
                          help='shift the times so that the first event is at 0 us (needed '
                          'for .bin, which holds 23-bit times)')
@@ -132,7 +139,8 @@ def _open(args, name: str, topic=None):
     path = name[4:] if name.startswith('bag:') else name
     bar = common.progress(args, 0, 'read', unit='B' if not _is_bag(name) else 'msg')
     try:
-        chunks = files.open_events(path, topic, progress=bar.update, bag=_is_bag(name))
+        chunks = files.open_events(path, topic, progress=bar.update, bag=_is_bag(name),
+                                   sensor_size=getattr(args, 'sensor', None))
     except BaseException:
         bar.close()
         raise
@@ -180,6 +188,9 @@ def _convert(args) -> dict:
                                      start_at_zero=args.start_at_zero, written=summary.add)
     out = _describe(chunks, summary.as_dict(), str(args.input))
     out.update(output=str(args.output), kind='conversion')
+    if not summary.count:
+        print(f'{PROG}: note: {args.input} holds no events: {args.output} holds none either',
+              file=sys.stderr)
     if to_bag:
         out.update(packets=figures['packets'], topic=args.out_topic,
                    first_stamp_ns=figures['first_stamp_ns'],
@@ -293,6 +304,8 @@ def _info(args) -> dict:
     chunks, bar = _open(args, args.file, args.topic)
     with bar:
         summary = files.summarize(chunks)
+    if not summary['events']:
+        print(f'{PROG}: note: {args.file} holds no events', file=sys.stderr)
     return _describe(chunks, summary, args.file)
 
 

@@ -77,6 +77,8 @@ knows (65 s of 1 ms packets)."""
 PARAMS = (
     Param('file', '', 'Event file to play (.bin N-MNIST, .npz or .raw evt3; a path or '
           "package://<package>/<path>); '' with a dataset.", live=False),
+    Param('sensor', '', 'File: the sensor size WxH of a .raw recording whose header gives '
+          "none (older recordings; '' : the header's).", live=False),
     Param('dataset', '', 'Event data set to play sample after sample instead of a file '
           "('' : play file).", choices=('', 'nmnist-synth'), live=False),
     Param('data_dir', '', "Dataset: directory with its split files ('' : search for it).",
@@ -213,10 +215,12 @@ class EventPlayerNode(Node):
                              'or the data set to play')
         from topspark_ros.core.events.files import EventChunks, open_events
         path = resolve(p['file'])
-        chunks = open_events(path, piece_bytes=RAW_PIECE_BYTES)
+        sensor = _sensor(p['sensor'])
+        chunks = open_events(path, piece_bytes=RAW_PIECE_BYTES, sensor_size=sensor)
         self.width, self.height = chunks.width, chunks.height
         if chunks.size:  # read as it plays: opened again for every pass
-            self._open_pass = lambda: open_events(path, piece_bytes=RAW_PIECE_BYTES)
+            self._open_pass = lambda: open_events(path, piece_bytes=RAW_PIECE_BYTES,
+                                                  sensor_size=sensor)
             what = (f"{chunks.metadata['events']:,} events" if 'events' in chunks.metadata
                     else f'{chunks.size:,} bytes of evt3 words')
         else:  # one piece, in memory
@@ -383,6 +387,17 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     return run(args)
 
 
+def _sensor(text: str) -> Optional[tuple]:
+    """Return the ``sensor`` parameter as ``(width, height)``, None when empty."""
+    if not text:
+        return None
+    from topspark_ros.cli.args import sensor_size
+    try:
+        return sensor_size(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f'parameter sensor: {exc}') from None
+
+
 def cli(argv: Optional[Sequence[str]] = None) -> int:
     """
     ``topspark event-player FILE [options] [--ros-args ...]``: the player with CLI options.
@@ -406,12 +421,16 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
                         help='start once this many subscriptions are matched (default: 0)')
     parser.add_argument('--frame-id', default='event_camera_optical_frame',
                         help='frame_id of the packets')
+    parser.add_argument('--sensor', metavar='WxH', default='',
+                        help='the sensor size of a .raw recording whose header gives none '
+                        '(older recordings, e.g. 640x480)')
     own, ros_args = parser.parse_known_args(argv)
     if ros_args and ros_args[0] != '--ros-args':
         parser.error(f'unrecognized arguments: {" ".join(ros_args)}')
     overrides = {'file': own.file, 'encoding': own.encoding, 'rate': own.rate,
                  'packet_ms': own.packet_ms, 'loop': own.loop,
-                 'wait_for_subscribers': own.wait_for_subscribers, 'frame_id': own.frame_id}
+                 'wait_for_subscribers': own.wait_for_subscribers, 'frame_id': own.frame_id,
+                 'sensor': own.sensor}
     return run(['topspark', *ros_args], overrides=overrides)
 
 

@@ -690,3 +690,39 @@ def test_a_conversion_to_a_bag_on_a_full_disk_is_one_error_and_leaves_nothing(
     (line,) = run.stderr.strip().splitlines()
     assert line.startswith('topspark: error: ') and f'cannot write the bag {bag}' in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ['big.raw']
+
+
+def test_an_older_raw_header_takes_the_sensor_size_given_and_an_empty_file_says_so(
+        tmp_path, capsys):
+    """
+    A header without the sensor size was refused with no way to give it (a review).
+
+    ``--sensor WxH`` (``sensor_size``) gives it; one that contradicts the header is refused.
+    An empty file was said to give no sensor size; a header alone converted into an empty file
+    without a word.
+    """
+    words = GOLDEN_RAW.split(b'% end\n')[1]
+    old = tmp_path / 'old.raw'
+    old.write_bytes(b'% evt 3.0\n% end\n' + words)
+    with pytest.raises(files.EventFileError, match='no sensor size .*--sensor WxH'):
+        files.open_events(old)
+    chunks = files.open_events(old, sensor_size=(64, 8))
+    assert (chunks.width, chunks.height) == (64, 8)
+    assert as_tuples(chunks.read().events) == GOLDEN_EVENTS
+    info = cli(['events', 'info', str(old), '--sensor', '64x8'], capsys)
+    assert (info['width'], info['height'], info['events']) == (64, 8, len(GOLDEN_EVENTS))
+    golden = tmp_path / 'golden.raw'
+    golden.write_bytes(GOLDEN_RAW)
+    with pytest.raises(files.EventFileError, match='header gives a 64x8 sensor, not 640x480'):
+        files.open_events(golden, sensor_size=(640, 480))
+    assert main(['events', 'info', str(old), '--sensor', '64']) == 2  # not WxH: a usage error
+    assert "expected WIDTHxHEIGHT in pixels (1280x720), got '64'" in capsys.readouterr().err
+    empty = tmp_path / 'empty.raw'
+    empty.write_bytes(b'')
+    assert main(['events', 'info', str(empty), '-q']) == 1
+    assert 'empty.raw is empty (0 bytes)' in capsys.readouterr().err
+    header_only = tmp_path / 'header.raw'
+    header_only.write_bytes(GOLDEN_RAW.split(b'% end\n')[0] + b'% end\n')
+    assert main(['events', 'convert', str(header_only), str(tmp_path / 'none.npz'), '-q']) == 0
+    assert (f'note: {header_only} holds no events: {tmp_path / "none.npz"} holds none either'
+            in capsys.readouterr().err)

@@ -154,7 +154,8 @@ class EventChunks:
 
 def open_events(name: PathLike, topic: Optional[str] = None,
                 progress: Callable[[int], None] = lambda n: None,
-                bag: Optional[bool] = None, piece_bytes: int = 0) -> EventChunks:
+                bag: Optional[bool] = None, piece_bytes: int = 0,
+                sensor_size: Optional[Tuple[int, int]] = None) -> EventChunks:
     """
     Return an event file, or a bag's event topic, as :class:`EventChunks`.
 
@@ -164,7 +165,8 @@ def open_events(name: PathLike, topic: Optional[str] = None,
     ``bag``: True when ``name`` is meant as a bag (``bag:DIR``), whatever is there, so a wrong
     path gets the bag reader's error; None: a bag when it is a directory. ``piece_bytes``:
     the bytes of a ``.raw`` file's words, or of a ``.npz`` file's arrays, read at a time (0:
-    :data:`RAW_CHUNK_BYTES`).
+    :data:`RAW_CHUNK_BYTES`). ``sensor_size``: ``(width, height)`` of a ``.raw`` file whose
+    header gives none (older recordings); one that gives another is refused.
     """
     path = Path(name)
     if bag or (bag is None and path.is_dir()):
@@ -173,6 +175,8 @@ def open_events(name: PathLike, topic: Optional[str] = None,
     if reader is None:
         return EventChunks.of(read_event_file(path))
     try:
+        if reader is _raw_chunks:
+            return _raw_chunks(path, progress, piece_bytes or RAW_CHUNK_BYTES, sensor_size)
         return reader(path, progress, piece_bytes or RAW_CHUNK_BYTES)
     except OSError as exc:
         raise EventFileError(f'cannot read {path}: {exc}') from None
@@ -453,8 +457,31 @@ def parse_raw_header(data: bytes) -> Tuple[dict, int]:
     return fields, min(offset, len(data))
 
 
-def _raw_geometry(fields: dict, path: Path) -> Tuple[int, int]:
-    """Return the sensor ``(width, height)`` a ``.raw`` header gives."""
+def _raw_geometry(fields: dict, path: Path,
+                  sensor_size: Optional[Tuple[int, int]] = None) -> Tuple[int, int]:
+    """
+    Return the sensor ``(width, height)`` a ``.raw`` header gives, else ``sensor_size``.
+
+    ``sensor_size`` other than the header's is refused (EventFileError).
+    """
+    given = _header_size(fields, path)
+    if sensor_size is not None:
+        sensor_size = tuple(int(v) for v in sensor_size)
+        if given is not None and given != sensor_size:
+            raise EventFileError(f'{path}: its header gives a {given[0]}x{given[1]} sensor, '
+                                 f'not {sensor_size[0]}x{sensor_size[1]}')
+        return sensor_size
+    if given is None:
+        raise EventFileError(f'{path}: the .raw header gives no sensor size (expected '
+                             'a "% format EVT3;height=H;width=W" or "% geometry WxH" '
+                             'line, which older recordings lack): give it (--sensor WxH, the '
+                             "event player's sensor parameter; e.g. 640x480 for a Gen3 VGA "
+                             'sensor, 1280x720 for an IMX636)')
+    return given
+
+
+def _header_size(fields: dict, path: Path) -> Optional[Tuple[int, int]]:
+    """Return the sensor ``(width, height)`` a ``.raw`` header gives, or None."""
     fmt = fields.get('format', '')
     name, _, options = fmt.partition(';')
     evt = fields.get('evt', '')
@@ -468,23 +495,32 @@ def _raw_geometry(fields: dict, path: Path) -> Tuple[int, int]:
         if 'geometry' in fields:
             width, _, height = fields['geometry'].partition('x')
             return int(width), int(height)
-        return int(fields['Width']), int(fields['Height'])
-    except (KeyError, ValueError):
-        raise EventFileError(f'{path}: the .raw header gives no sensor size (expected '
-                             'a "% format EVT3;height=H;width=W" or "% geometry WxH" '
-                             'line)') from None
+        if 'Width' in fields and 'Height' in fields:
+            return int(fields['Width']), int(fields['Height'])
+    except ValueError:
+        raise EventFileError(f'{path}: the sensor size of the .raw header is not numbers '
+                             f'({fields})') from None
+    return None
 
 
-def _raw_chunks(path: Path, progress: Callable[[int], None],
-                piece_bytes: int = 0) -> 'EventChunks':
-    """Return the pieces of an EVT 3.0 ``.raw`` file (module docstring), read as they go."""
+def _raw_chunks(path: Path, progress: Callable[[int], None], piece_bytes: int = 0,
+                sensor_size: Optional[Tuple[int, int]] = None) -> 'EventChunks':
+    """
+    Return the pieces of an EVT 3.0 ``.raw`` file (module docstring), read as they go.
+
+    ``sensor_size``: where the header gives none (:func:`_raw_geometry`). An empty file is
+    refused (it was said to give no sensor size).
+    """
     from topspark_ros.core.events.codecs import make_decoder
 
     size = path.stat().st_size
+    if size == 0:
+        raise EventFileError(f'{path} is empty (0 bytes): no .raw recording (a recording '
+                             'that never started, a copy that failed?)')
     with path.open('rb') as handle:
         head = handle.read(RAW_HEADER_BYTES)
     fields, offset = parse_raw_header(head)
-    width, height = _raw_geometry(fields, path)
+    width, height = _raw_geometry(fields, path, sensor_size)
     try:
         decoder = make_decoder('evt3', width, height)
         decoder.trust_time_jumps = True  # one recorded stream: its quiet spells are true
