@@ -87,3 +87,19 @@ def test_a_value_for_a_parameter_the_node_lacks_is_warned_about(tmp_path) -> Non
     assert "'max_timestep' was given" in said[0] and "did you mean 'max_timesteps'?" in said[0]
     assert "'zzz' was given" in said[1] and 'ros2 param list /timestep_controller' in said[1]
     assert all('WARN' in line for line in said)
+
+
+def test_a_missing_parameter_file_is_one_line(tmp_path) -> None:
+    """A missing --params-file: rcl's parser said "Couldn't parse params file" (a review)."""
+    missing = str(tmp_path / 'gone.yaml')
+    for command, program in (
+            ([sys.executable, '-m', 'topspark_ros.nodes.timestep_controller', '--ros-args',
+              '--params-file', missing], 'timestep_controller.py'),
+            ([sys.executable, '-m', 'topspark_ros.cli', 'bringup', '--params-file', missing],
+             'topspark'),
+            ([sys.executable, '-m', 'topspark_ros.nodes.energy_monitor', '--ros-args',
+              '--params-file', str(tmp_path)], 'energy_monitor.py')):
+        run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        said = 'not found' if command[-1] == missing else 'is not a file'
+        assert run.returncode == 1 and run.stderr.strip() == \
+            f'{program}: error: parameter file {command[-1]} {said}', run.stderr

@@ -297,9 +297,24 @@ def init(argv: Sequence[str]) -> None:
     signal is noted too (:func:`check_stop`): the exception alone can be lost.
     """
     with _saying_what_ros_arguments_are():
+        _check_params_files(argv)
         rclpy.init(args=list(argv), signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+
+
+def _check_params_files(argv: Sequence[str]) -> None:
+    """
+    Raise ValueError for a ``--params-file`` in ``argv`` that is not a file.
+
+    rcl's parser said "Couldn't parse params file: '--params-file x.yaml'. Error: Error
+    opening YAML file, at /project/src/parser.c:271, ..." (a review).
+    """
+    argv = list(argv)
+    for flag, name in zip(argv, argv[1:]):
+        if flag == '--params-file' and not os.path.isfile(name):
+            raise ValueError(f'parameter file {name} not found' if not os.path.exists(name)
+                             else f'parameter file {name} is not a file')
 
 
 @contextlib.contextmanager
@@ -345,6 +360,7 @@ def parse_process_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument('--executor', choices=EXECUTORS, default='multi',
                         help='the executor (default: %(default)s; see the README)')
     with _saying_what_ros_arguments_are():
+        _check_params_files(argv)
         own = parser.parse_args(rclpy.utilities.remove_ros_args(list(argv))[1:])
     own.autostart = own.autostart in ('true', '1')
     return own
@@ -364,8 +380,13 @@ def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
     argv = list(sys.argv if args is None else args)
     # Before rclpy starts: --help prints and exits, a mistyped option is an error (it ran
     # silently, unconfigured, before).
-    own = parse_process_args(argv)
-    init(argv)
+    try:
+        own = parse_process_args(argv)
+        init(argv)
+    except ValueError as exc:  # a parameter file not there, unknown ROS arguments: one line
+        print(f'{os.path.basename(argv[0]) if argv else "node"}: error: {exc}',
+              file=sys.stderr)
+        return 1
     autostart = own.autostart if autostart is None else autostart
     kind = own.executor if executor is None else executor
     try:
