@@ -471,3 +471,18 @@ def test_a_checkpoint_saved_anew_while_it_is_read_is_read_again(tmp_path, traine
     (tmp_path / meta['tensors']['file']).unlink()
     with pytest.raises(CheckpointError, match='unreadable'):
         checkpoint.read_checkpoint(path)
+
+
+def test_a_tensor_file_given_for_a_checkpoint_names_its_metadata_file(tmp_path) -> None:
+    """model_path: x.safetensors said only that x.safetensors.json was not found (a review)."""
+    model = DiehlCookNetwork(STDPConfig(n_neurons=4, seed=0))
+    path = save_checkpoint(tmp_path / 'mine.json', model)
+    tensors = tmp_path / json.loads(path.read_text())['tensors']['file']
+    (tmp_path / 'notes.json').write_text('[1, 2]')  # other JSON beside it: passed over
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(tensors)
+    assert str(refused.value).endswith(
+        f'not found: {tensors.name} is the tensor file of a checkpoint; give its metadata '
+        f'file, {path}')
+    with pytest.raises(CheckpointError, match=r'absent.safetensors.json not found$'):
+        load_checkpoint(tmp_path / 'absent.safetensors')  # no such file: nothing more to say

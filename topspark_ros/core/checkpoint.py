@@ -286,6 +286,28 @@ def read_metadata(path: Union[str, os.PathLike]) -> tuple:
     return meta, meta_path
 
 
+def _tensor_file_hint(path: Path) -> str:
+    """
+    Return what to give instead of ``path`` when it is a checkpoint's tensor file, else ''.
+
+    A checkpoint is named by its metadata file (``.json``); given the ``.safetensors`` file
+    beside it, the loader looked for ``<name>.safetensors.json`` and said only that it was not
+    there (a review). The metadata files beside it that name it are found.
+    """
+    if path.suffix != '.safetensors' or not path.is_file():
+        return ''
+    naming = []
+    for candidate in sorted(path.parent.glob('*.json')):
+        try:
+            if candidate.stat().st_size <= MAX_METADATA_BYTES and json.loads(
+                    candidate.read_text(encoding='utf-8'))['tensors']['file'] == path.name:
+                naming.append(str(candidate))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return (f': {path.name} is the tensor file of a checkpoint; give its metadata file, '
+            + (' or '.join(naming) if naming else 'the .json that names it'))
+
+
 def _read_metadata_json(path: Union[str, os.PathLike]) -> tuple:
     """Return ``(metadata dict, its path)``, read as JSON (fields unchecked)."""
     meta_path = metadata_path(path)
@@ -294,7 +316,8 @@ def _read_metadata_json(path: Union[str, os.PathLike]) -> tuple:
         meta = json.loads(
             read_regular(meta_path, MAX_METADATA_BYTES, CheckpointError).decode('utf-8'))
     except FileNotFoundError:
-        raise CheckpointError(f'checkpoint {meta_path} not found') from None
+        raise CheckpointError(f'checkpoint {meta_path} not found'
+                              + _tensor_file_hint(Path(path))) from None
     except OSError as exc:
         raise CheckpointError(f'cannot read {meta_path}: {exc.strerror or exc}') from None
     except RecursionError:
