@@ -378,6 +378,13 @@ def test_sweep_refuses_an_existing_profile_before_reading_the_data(tmp_path, fas
     code, _, err = _run(['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '-o',
                          str(tmp_path / 'p.yaml')], capsys)
     assert code == 2 and 'exists; pass --overwrite' in err
+    # A profile is YAML: '-o model.json' wrote one into a .json name, a checkpoint's (a review).
+    for name, said in (('m2.json', ' (a .json file is a checkpoint)'), ('p.txt', '')):
+        code, _, err = _run(['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '-o',
+                             str(tmp_path / name)], capsys)
+        assert code == 2 and err.strip().endswith(
+            f'a timestep profile is a YAML file (.yaml), e.g. {tmp_path}/m.profile.yaml{said}')
+        assert not (tmp_path / name).exists()
 
 
 def test_options_that_do_not_apply_are_not_recorded(tmp_path, fashion_dir, capsys):

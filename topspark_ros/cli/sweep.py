@@ -129,6 +129,11 @@ def run(args) -> dict:
     if enhanced is not None:
         common.check_profile_of(enhanced, args.params_from, args.model, meta)
     output = args.output or str(default_profile_path(args.model))
+    if not output.lower().endswith(('.yaml', '.yml')):  # (-o model.json wrote YAML there)
+        raise UsageError(f'-o {output}: a timestep profile is a YAML file (.yaml), e.g. '
+                         f'{default_profile_path(args.model)}'
+                         + (' (a .json file is a checkpoint)' if output.endswith('.json')
+                            else ''))
     common.check_output_folder(output)
     if args.confidence_only:
         return _confidence_only(args, model, meta, output)
