@@ -328,8 +328,16 @@ def test_label_free_sweep_writes_a_profile_the_controller_uses(tmp_path, fashion
     assert profile.agreement_based and (tmp_path / 'free.png').stat().st_size > 0
     # What measuring it again takes: the seed (its images and spikes), recorded (a review).
     assert profile.measurement['seed'] == result['seed'] == 0
-    assert profile.measurement['batch_size'] == 256
+    assert profile.measurement['batch_size'] == 256 and profile.measurement['timing_s'] == 0.5
     assert 'sweep -m' in profile.measurement['command']
+    # Printed for people: agreements, not accuracies (the table said "accuracy"; a review).
+    from topspark_ros.cli.main import _print_human
+    _print_human(result)
+    shown = capsys.readouterr().out.splitlines()
+    header = next(row.split() for row in shown if row.split()[:1] == ['T'])
+    assert header == ['T', 'agreement', 'latency', 'ms', 'energy', 'uJ', 'train', 'uJ', 'exit',
+                      'agr', 'exit', 'steps']
+    assert 'agreement with T=150: 1' in shown and not any('accuracy' in r for r in shown)
     choice = choose_timestep(profile, Constraints(max_accuracy_drop=0.5), Mode('energy_saver'))
     assert choice.timesteps in (16, 64)
     code, _, err = _run(['sweep', '-m', str(MODELS / 'stdp_fmnist_n400.json'),

@@ -141,7 +141,13 @@ def _print_confidence(rows: list) -> None:
 
 
 def _print_human(result: dict) -> None:
-    """Print the results for people, one ``key: value`` per line (a table for entries)."""
+    """
+    Print the results for people, one ``key: value`` per line (a table for entries).
+
+    A label-free sweep's (``reference_timesteps`` set) accuracies are agreements with the
+    reference T, and are printed as such (they were headed "accuracy"; a review).
+    """
+    agreement = result.get('command') == 'sweep' and result.get('reference_timesteps') is not None
     for key, value in result.items():
         if key == 'enhanced':
             _print_enhanced(value)
@@ -159,8 +165,10 @@ def _print_human(result: dict) -> None:
             _print_confidence(value)
             continue
         if key == 'entries':
-            print(f'{"T":>6} {"accuracy":>9} {"latency ms":>11} {"energy uJ":>10} '
-                  f'{"train uJ":>9} {"exit acc":>9} {"exit steps":>10}')
+            right, exit_right = ('agreement', 'exit agr') if agreement \
+                else ('accuracy', 'exit acc')
+            print(f'{"T":>6} {right:>9} {"latency ms":>11} {"energy uJ":>10} {"train uJ":>9} '
+                  f'{exit_right:>9} {"exit steps":>10}')
             for e in value:
                 train = e['train_energy_j'] and f'{e["train_energy_j"] * 1e6:9.3f}'
                 early = e['early_exit_accuracy'] is not None
@@ -172,6 +180,8 @@ def _print_human(result: dict) -> None:
             continue
         if isinstance(value, float):
             value = f'{value:.4g}'
+        if agreement and key == 'accuracy':
+            key = f"agreement with T={result['reference_timesteps']}"
         print(f'{key}: {value}')
 
 
