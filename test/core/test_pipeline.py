@@ -415,6 +415,7 @@ def test_status_levels_follow_the_lifecycle_errors_and_lost_packets() -> None:
     assert level == WARN and message == 'classifying; 3 event packets lost'
     assert figures['packets_lost'] == 3 and figures['sequence_gaps'] == 1
     assert figures['input_mode'] == 'events' and figures['timesteps'] == 16
+    assert not any(name.startswith('frame') for name in figures)  # (they only said 0)
     assert pipeline.status('active', True)[0] == OK
 
 

@@ -747,14 +747,15 @@ class ClassifierPipeline:
         packets, corrupt event time stamps, duplicate packets, windows dropped from a full
         backlog or more than one restart of the event stream (a new sensor or encoding, time
         going back) happened since the previous status (so a WARN clears once they stop);
-        :data:`OK` otherwise. ``values``: the counters, the frame gaps, in event mode the event
-        stream's counters, which never go back (see
+        :data:`OK` otherwise. ``values``: the counters, the frame gaps (frames only), in event
+        mode the event stream's counters, which never go back (see
         :meth:`~topspark_ros.core.events.stream.EventStream.stats`), then ``timesteps`` (of
         the next input), ``model``, ``device``, ``input_mode`` and ``lifecycle_state``.
         """
         with self._lock:
             values = dict(self.counts)
-            values.update(self.gaps.stats())
+            if self.stream is None:  # frames (in event mode they only said 0; a review)
+                values.update(self.gaps.stats())
         if self.configure_error:
             level, message = ERROR, f'configure failed: {self.configure_error}'
         elif active:
