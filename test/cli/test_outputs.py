@@ -572,6 +572,20 @@ def test_a_plot_that_cannot_be_written_leaves_the_profile_and_says_so(tmp_path, 
     assert 'No space left on device' in err
     assert out['plot'] is None
     assert (tmp_path / 'm.profile.yaml').exists()
+    # Ctrl-C while it draws: interrupted, and it says that the profile is written.
+    (tmp_path / 'm.profile.yaml').unlink()
+
+    def interrupted(profile, path, *args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(plotting, 'plot_profile', interrupted)
+    code = main(['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '--grid', '32',
+                 '--n-eval', '20', '--n-train-steps', '0', '-q'])
+    err = capsys.readouterr().err
+    assert code == 130 and err.strip().splitlines()[-2:] == [
+        f'topspark: {tmp_path / "m.profile.yaml"} is written; its plot '
+        f'{tmp_path / "m.profile.png"} is not (interrupted while drawing it)',
+        'topspark: interrupted']
+    assert (tmp_path / 'm.profile.yaml').exists()
 
 
 def test_enhance_on_a_small_folder_scores_on_all_its_training_images(tmp_path, capsys):

@@ -465,6 +465,10 @@ def draw_plot(draw: Callable[[], None], plot: str, written: str) -> Optional[str
         print(f'{PROG}: warning: {written} is written; its plot {plot} is not ({exc})',
               file=sys.stderr)
         return None
+    except KeyboardInterrupt:  # (it said only "interrupted", the profile written)
+        print(f'{PROG}: {written} is written; its plot {plot} is not (interrupted while '
+              'drawing it)', file=sys.stderr)
+        raise
     return plot
 
 

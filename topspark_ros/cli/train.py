@@ -161,8 +161,8 @@ def run(args) -> dict:
     def save_state(position) -> None:
         save_training_state(state_path, network, position, settings)
 
-    with common.StageBars(args) as bars:
-        try:
+    try:
+        with common.StageBars(args) as bars:
             trained = train(common.for_data(network, train_set, args.output),
                             train_set.images[train_idx], train_set.labels[train_idx],
                             timesteps=args.timesteps, n_label=n_label, epochs=epochs,
@@ -170,11 +170,11 @@ def run(args) -> dict:
                             eval_inputs=eval_images, eval_labels=eval_labels, progress=bars,
                             trained=save_trained, start=start, save_state=save_state,
                             state_every_s=60.0 * args.state_every_min)
-        except KeyboardInterrupt:
-            if not saved and state_path.is_file():
-                print(f'{PROG}: the learning so far is saved in {state_path}: run the same '
-                      'command with --resume to go on', file=sys.stderr)
-            raise
+    except KeyboardInterrupt:  # said once the bars are closed (it was written onto one)
+        if not saved and state_path.is_file():
+            print(f'{PROG}: the learning so far is saved in {state_path}: run the same '
+                  'command with --resume to go on', file=sys.stderr)
+        raise
     result = {'command': 'train', 'seed': args.seed, 'n_samples': n_train, 'epochs': epochs,
               'n_label': n_label,
               'timesteps': args.timesteps, 'neurons': args.neurons, 'dt_ms': args.dt_ms,
