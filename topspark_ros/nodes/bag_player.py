@@ -77,6 +77,8 @@ class BagPlayerNode(Node):
 
         from rosbags.highlevel import AnyReader, AnyReaderError
         from rosbags.typesys import get_typestore, Stores
+        from topspark_ros.core.data.bag import check_sqlite_bag
+        check_sqlite_bag(p['bag'])
         try:
             self._reader = AnyReader([Path(p['bag'])],
                                      default_typestore=get_typestore(Stores.ROS2_JAZZY))

@@ -291,3 +291,33 @@ def test_discarding_a_bag_that_was_not_closed_leaves_nothing(tmp_path: Path,
     assert writer.left_in is not None and writer.left_in.is_file()
     writer.discard()
     assert writer.left_in is None and list(tmp_path.iterdir()) == []
+
+
+def test_a_sqlite3_bag_whose_path_rosbags_takes_for_a_uri_is_refused(tmp_path: Path) -> None:
+    """
+    A sqlite3 bag is opened by rosbags as a ``file:`` URI: a ``#`` cut the path there.
+
+    A recording into ``run#2`` wrote its messages into a file ``run`` beside the bag, which
+    held none, and a reader of such a bag reads another file (a review). Writing and reading
+    are refused, saying why; MCAP bags take any name.
+    """
+    from rosbags.typesys import get_typestore, Stores
+
+    from topspark_ros.core.data.bag import bag_topics
+    from topspark_ros.core.data.dataset import DatasetError
+    for name in ('run#2', 'what?', '100%'):
+        with pytest.raises(ValueError, match="a sqlite3 bag's path cannot hold '[#?%]'"):
+            BagWriter(tmp_path / name, 'sqlite3')
+    assert list(tmp_path.iterdir()) == []  # nothing made: no folder, no stray file
+    store = get_typestore(Stores.ROS2_JAZZY)
+    raw = store.serialize_cdr(store.types['std_msgs/msg/String'](data='x'), 'std_msgs/msg/String')
+    for storage in ('mcap', 'sqlite3'):
+        writer = BagWriter(tmp_path / f'bag_{storage}', storage)
+        writer.write(writer.add_topic('/chatter', 'std_msgs/msg/String'), 1, raw)
+        moved = writer.close().rename(tmp_path / f'bag#{storage}')
+        if storage == 'mcap':
+            assert [t.name for t in bag_topics(moved)] == ['/chatter']
+        else:
+            with pytest.raises(DatasetError, match='cannot read the bag .*bag#sqlite3: a '
+                               "sqlite3 bag's path cannot hold '#'"):
+                bag_topics(moved)

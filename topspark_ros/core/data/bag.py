@@ -253,12 +253,28 @@ def _open(path: PathLike):
     if not path.is_dir() or not (path / 'metadata.yaml').is_file():
         raise DatasetError(f'{path} is not a rosbag2 bag (expected a directory with '
                            'metadata.yaml and its .db3 or .mcap files)')
+    check_sqlite_bag(path, DatasetError)
     try:
         reader = Reader(path)
         reader.open()
     except Exception as exc:  # noqa: B902 - rosbags raises its own and OS/YAML errors
         raise DatasetError(f'{path}: cannot read the bag ({exc})') from None
     return reader
+
+
+def check_sqlite_bag(path: PathLike, error=ValueError) -> None:
+    """
+    Raise ``error`` for a sqlite3 bag that rosbags would read from another file.
+
+    Its path holds a character rosbags' ``file:`` URI takes for syntax
+    (:func:`~topspark_ros.core.data.recording.sqlite_path_problem`).
+    """
+    from topspark_ros.core.data.recording import sqlite_path_problem
+
+    for database in Path(path).glob('*.db3'):
+        problem = sqlite_path_problem(database)
+        if problem is not None:
+            raise error(f'cannot read the bag {path}: {problem}')
 
 
 def _topics(reader) -> List[BagTopic]:

@@ -47,6 +47,28 @@ PARTIAL_SUFFIX = '.partial'
 """Suffix of the directory a bag is built in until it is closed."""
 COMMIT_EVERY_S = 1.0
 """A sqlite3 bag's messages are committed at least this often (s) while it is written."""
+
+URI_CHARACTERS = '#?%'
+"""Characters rosbags cannot have in a sqlite3 bag's path (see :func:`sqlite_path_problem`)."""
+
+
+def sqlite_path_problem(path: PathLike) -> Optional[str]:
+    """
+    Return why rosbags cannot write or read a sqlite3 bag at ``path``, or None.
+
+    rosbags opens the database as a ``file:`` URI built from the path as it is: a ``#``, ``?``
+    or ``%`` in it cuts or changes the file's name (a recording into ``run#2`` wrote its
+    messages into a file ``run`` beside the bag, which held none; a review).
+    """
+    text = str(Path(path).absolute())
+    found = sorted({c for c in text if c in URI_CHARACTERS})
+    if not found:
+        return None
+    return (f"a sqlite3 bag's path cannot hold {' or '.join(repr(c) for c in found)} "
+            f'({text}): rosbags opens the file as a URI, which cuts it there (rename or move '
+            'it; or record it with storage mcap)')
+
+
 SQLITE_FULL = 13
 """SQLite's primary result code of a full disk or database."""
 
@@ -217,6 +239,10 @@ class BagWriter:
             raise ValueError(f'bag path {str(path)!r} must name a new directory')
         self.partial = Path(building) if building is not None \
             else self.path.with_name(self.path.name + PARTIAL_SUFFIX)
+        problem = sqlite_path_problem(self.partial / self.path.name) \
+            if storage == 'sqlite3' else None
+        if problem is not None:
+            raise ValueError(problem)
         if self.path.exists():
             raise FileExistsError(f'{self.path} exists already; not overwriting it')
         if self.partial.exists():
