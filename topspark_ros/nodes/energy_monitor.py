@@ -110,17 +110,21 @@ class EnergyMonitorNode(Node):
         self._window_clock = period_clock(self)  # windows on it: NTP steps do not move them
         model = EnergyModel(p['energy_preset'])
         baseline, ann_macs = p['baseline_energy_j'], p['ann_macs']
+        learning = 0.0  # one learning step at full T (the profile's), for results that learnt
         self._profile_sha256 = None  # the model the baseline is of
         if p['profile_path']:
             from topspark_ros.core.topspark.profile import load_profile
             profile = load_profile(resolve(p['profile_path']))
             baseline = model.estimate(profile.baseline.ops).compute_j
+            if profile.baseline.train_ops is not None:
+                learning = model.estimate(profile.baseline.train_ops).compute_j
             ann_macs = self._ann_macs(ann_macs, profile.ann_macs)
             self._profile_sha256 = profile.model_sha256
         self._meter = EnergyMeter(
             model, baseline_energy_j=baseline, start_s=self._now_s(),
             memory_model=EnergyModel(p['memory_preset']) if p['memory_preset'] else None,
-            ann_ops=OpCounts(macs=ann_macs) if ann_macs > 0.0 else None)
+            ann_ops=OpCounts(macs=ann_macs) if ann_macs > 0.0 else None,
+            baseline_learning_energy_j=learning)
         self._last_seen_s = None
         self._sources = Sources()  # the classifiers heard: their dropped frames add up
         self._other_models = 0  # results of a model the profile does not describe

@@ -130,6 +130,8 @@ class RecorderNode(Node):
         except BaseException:
             if self.to_bag:
                 self.sink.discard()
+            else:
+                self.sink.close()  # a class folder made for nothing goes
             raise
 
     def _say_waiting(self) -> None:

@@ -11,6 +11,12 @@ closes the current window:
     average power         P = sum_i E_i / (t_now - t_start) (W)
     saving                1 - E / E_baseline               (E_baseline: the same model at full T)
 
+An inference that learnt on line too (its counts hold plasticity updates, and its energy the
+learning's) is set against the same model inferring *and learning* at full T: the baseline
+of such an inference is ``baseline_energy_j + baseline_learning_energy_j`` (the profile's
+full-T ``train_ops``), averaged with the others over the window (set against inference alone,
+learning at T=64 looked 64 % cheaper than full T where it is 82 %; a review).
+
 Beside the main preset's figures, a report carries (when the meter is given them) the same
 inferences under a memory-inclusive preset (``memory_model``), the equivalent ANN's energy per
 inference under both (``ann_ops``: one MAC per weight per input), and a measured window
@@ -97,6 +103,9 @@ class EnergyMeter:
         a memory-inclusive preset the same inferences are also priced with (None: none).
     ann_ops
         operation counts per input of the equivalent ANN (None: unknown).
+    baseline_learning_energy_j
+        energy of one on-line learning step at full ``T`` (0: unknown; inferences that learnt
+        are then set against inference alone).
 
     """
 
@@ -105,6 +114,7 @@ class EnergyMeter:
     start_s: float = 0.0
     memory_model: Optional[EnergyModel] = None
     ann_ops: Optional[OpCounts] = None
+    baseline_learning_energy_j: float = 0.0
     _window_start_s: Optional[float] = None
     _window: list = field(default_factory=list)
     _cumulative_j: float = 0.0
@@ -142,19 +152,24 @@ class EnergyMeter:
         n = len(self._window)
         energy = sum(e for e, _, _ in self._window)
         mean_ops = OpCounts()
+        learnt = 0
         for _, _, ops in self._window:
             mean_ops = mean_ops + ops
+            learnt += ops.plasticity_updates > 0
         per_inference = energy / n if n else 0.0
+        baseline = self.baseline_energy_j
+        if baseline > 0.0 and n and learnt and self.baseline_learning_energy_j > 0.0:
+            baseline += self.baseline_learning_energy_j * learnt / n
         saving = 0.0
-        if self.baseline_energy_j > 0.0 and n:
-            saving = 1.0 - per_inference / self.baseline_energy_j
+        if baseline > 0.0 and n:
+            saving = 1.0 - per_inference / baseline
         report = MeterReport(
             energy_per_inference_j=per_inference, average_power_w=energy / window_s,
             cumulative_energy_j=self._cumulative_j, inference_count=self._count,
             window_inferences=n, window_s=window_s,
             mean_timesteps=sum(t for _, t, _ in self._window) / n if n else 0.0,
             mean_ops=mean_ops * (1.0 / n) if n else mean_ops,
-            baseline_energy_per_inference_j=self.baseline_energy_j,
+            baseline_energy_per_inference_j=baseline,
             saving_vs_baseline=saving, preset=self.model.preset.name,
             includes=self.model.preset.includes, measured=measured,
             measured_energy_per_inference_j=measured.energy_j / n if measured and n else 0.0,
