@@ -232,3 +232,43 @@ def test_a_demo_params_file_goes_over_the_demos_own() -> None:
     assert frames == ['topspark.yaml', 'demo.yaml', 'my.yaml']
     events = [pathlib.Path(f).name for f in demo_params_files(True, [])]
     assert events == ['topspark.yaml', 'demo_events.yaml']
+
+
+def test_the_demo_sets_energy_against_a_baseline_of_the_same_preset(ros, capsys) -> None:
+    """
+    The summary set a cmos45_fp32 energy against a loihi baseline (99.8 % for 82-96 %).
+
+    Once the energy monitor has published, every classification (those before included) is
+    priced from its counts under the monitor's preset, which its baseline is of (a review).
+    """
+    from rclpy.node import Node
+
+    from topspark_ros.core.energy import EnergyModel, OpCounts
+    from topspark_ros.msg import Classification, EnergyEstimate
+    from topspark_ros.nodes.demo_recorder import DemoRecorderNode
+
+    class Unlabelled:  # the player's part the recorder asks: no label for any stamp
+        def label_for(self, stamp) -> int:
+            return -1
+    context, executor, spin_until = ros
+    recorder = DemoRecorderNode(Unlabelled(), live=False, context=context)
+    probe = Node('demo_probe', context=context)
+    for node in (recorder, probe):
+        executor.add_node(node)
+    results = probe.create_publisher(Classification, 'classification', 50)
+    energy = probe.create_publisher(EnergyEstimate, 'energy', 10)
+    ops = OpCounts(accumulates=1000.0, neuron_updates=200.0)
+    result = Classification(class_id=1, timesteps_used=8, accumulates=1000, neuron_updates=200,
+                            energy_preset='cmos45_fp32',
+                            energy_j=EnergyModel('cmos45_fp32').estimate(ops).compute_j)
+    assert spin_until(lambda: recorder.board.samples or results.publish(result))
+    loihi = EnergyModel('loihi').estimate(ops).compute_j
+    baseline = 10 * loihi
+    assert spin_until(lambda: recorder.board.baseline_energy_j or energy.publish(EnergyEstimate(
+        energy_preset='loihi', baseline_energy_per_inference_j=baseline)))
+    assert spin_until(lambda: len(recorder.board.samples) >= 3 or results.publish(result))
+    summary = recorder.finish()  # (prints the summary)
+    assert summary.energy_per_inference_j == pytest.approx(loihi)  # all of them, under loihi
+    assert summary.energy_saving == pytest.approx(0.9)
+    assert re.search(r'energy/inference\s+[\d.]+ uJ \(loihi\): 90.0% less than at full T',
+                     capsys.readouterr().out)

@@ -7,14 +7,21 @@ The player (image or event player, in the same process) gives the true label of 
 classification's stamp came from (``label_for``). With an event player it also reads the
 classifier's ``/diagnostics`` status for the packets it received and the packets it found
 missing (sequence gaps), and reports them beside the packets the player sent.
+
+Energies are compared under one preset: the classifications' counts are priced under the
+energy monitor's preset, which its baseline is of, once it has published (the summary set a
+``cmos45_fp32`` energy against a ``loihi`` baseline, a saving of 99.8 % for 82 to 96 %; a
+review).
 """
 
+import dataclasses
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
+from topspark_ros.core.energy import EnergyModel, OpCounts
 from topspark_ros.core.plotting import plot_run
 from topspark_ros.core.topspark.scoreboard import Sample, Scoreboard
 from topspark_ros.msg import Classification, EnergyEstimate
@@ -35,7 +42,9 @@ class DemoRecorderNode(Node):
         self._player = player
         self._live = live
         self._start = time.monotonic()
-        self._preset = ''
+        self._preset = ''  # what the samples' energies are priced under
+        self._pricing = None  # the monitor's preset (EnergyModel), once it has published
+        self._ops = []  # the samples' operation counts, to price them under it
         self.board = Scoreboard()
         self._status_name = classifier_status
         self.packets_received = self.packets_lost = None  # None: no classifier status yet
@@ -64,18 +73,34 @@ class DemoRecorderNode(Node):
 
     def _on_classification(self, msg: Classification) -> None:
         label = self._player.label_for(msg.header.stamp)
+        ops = OpCounts(accumulates=float(msg.accumulates), macs=float(msg.macs),
+                       neuron_updates=float(msg.neuron_updates),
+                       plasticity_updates=float(msg.plasticity_updates))
+        self._ops.append(ops)
         self.board.add(Sample(time_s=self._now(),
                               correct=None if label < 0 else msg.class_id == label,
                               timesteps=msg.timesteps_used, latency_ms=msg.latency_ms,
-                              energy_j=msg.energy_j))
+                              energy_j=msg.energy_j if self._pricing is None
+                              else self._pricing.estimate(ops).compute_j))
         self.board.frames_dropped = msg.frames_dropped
-        self._preset = msg.energy_preset
+        if self._pricing is None:
+            self._preset = msg.energy_preset
 
     def _on_battery(self, msg: BatteryState) -> None:
         self.board.add_battery(self._now(), msg.percentage)
 
     def _on_energy(self, msg: EnergyEstimate) -> None:
         self.board.baseline_energy_j = msg.baseline_energy_per_inference_j
+        if msg.energy_preset and msg.energy_preset != self._preset:  # the baseline's preset
+            try:
+                self._pricing = EnergyModel(msg.energy_preset)
+            except ValueError:  # a preset of another version: no saving is a fair one
+                self.board.baseline_energy_j = 0.0
+                return
+            self._preset = msg.energy_preset
+            self.board.samples[:] = [
+                dataclasses.replace(sample, energy_j=self._pricing.estimate(ops).compute_j)
+                for sample, ops in zip(self.board.samples, self._ops)]
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         """Take the classifier's packet counters (monotonic) from its status."""
