@@ -50,7 +50,8 @@ def add_parser(sub) -> None:
     export.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
     export.add_argument('--format', choices=FORMATS, default='nir',
                         help='graph format (default: %(default)s)')
-    export.add_argument('--output', '-o', required=True, help='file to write (.nir, HDF5)')
+    export.add_argument('--output', '-o', required=True,
+                        help='file to write (.nir, .h5 or .hdf5: HDF5)')
     export.add_argument('--overwrite', action='store_true',
                         help='replace an existing file at --output (default: refuse)')
     export.add_argument('--pool', choices=('sum', 'avg'), default='sum',
@@ -116,6 +117,10 @@ def _print_report(args, report) -> None:
         print('\n'.join(report.lines()))
 
 
+NIR_SUFFIXES = ('.nir', '.h5', '.hdf5')
+"""The file names ``topspark export`` writes a graph to."""
+
+
 def _export(args) -> dict:
     """Write the model as a NIR graph; optionally re-simulate it."""
     from topspark_ros.core.checkpoint import load_checkpoint, metadata_path
@@ -125,6 +130,9 @@ def _export(args) -> dict:
     if args.params_from and not args.timesteps:
         raise UsageError('--params-from needs -T: the T whose enhanced parameters to '
                          'export')
+    if not args.output.lower().endswith(NIR_SUFFIXES):  # (-o y.json wrote HDF5 there)
+        raise UsageError(f'-o {args.output}: a NIR graph is an HDF5 file: name it '
+                         f'{" or ".join(NIR_SUFFIXES)}')
     common.check_output(args.output, args.overwrite, inputs=(metadata_path(args.model),))
     model, meta = load_checkpoint(args.model)
     # Nor the model's tensors or the profile (--overwrite replaced whatever -o named).

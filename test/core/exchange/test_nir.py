@@ -83,6 +83,27 @@ def test_stdp_export_resimulates_on_the_same_poisson_trains(tmp_path, fashion_te
     assert 'rate_input_agreement' in figures
 
 
+def test_event_models_say_their_input_is_made_from_events(tmp_path):
+    """
+    The event STDP model's export described its input as Poisson encoding (a review).
+
+    Its spikes are made from events, deterministically: the metadata says so and carries the
+    event encoding (window bins, polarity, sensor, region), as the converted event model's does.
+    """
+    for name, kind in (('stdp_nmnist_synth_n400', 'events'),
+                       ('converted_nmnist_synth_vgg', 'event frames')):
+        model, meta = load_checkpoint(MODELS / f'{name}.json')
+        graph, _ = export_model(model, info=meta['info'])
+        stored = graph_metadata(_written(graph, tmp_path, f'{name}.nir'))
+        assert stored['input']['kind'] == kind
+        assert stored['input']['encoding'] == model.event_encoding.to_dict()
+        rows = [e for e in stored['fidelity'] if e['node'] == 'input']
+        assert not any('Poisson' in e['reason'] for e in rows), rows
+    model, meta = load_checkpoint(STDP)  # a frames model: Poisson, as before
+    stored = graph_metadata(_written(export_model(model, info=meta['info'])[0], tmp_path))
+    assert stored['input']['kind'] == 'poisson' and 'encoding' not in stored['input']
+
+
 def test_stdp_direct_inhibition_is_a_recurrent_edge_and_exact(tmp_path, fashion_test):
     """'direct' inhibition exports as exc -> Delay -> Affine -> exc; spike counts match."""
     from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
@@ -178,11 +199,18 @@ def test_export_refuses_a_check_it_cannot_run_and_the_model_itself_before_writin
     tensors = tmp_path / json.loads(STDP.read_text())['tensors']['file']
     profile = tmp_path / 'p.yaml'
     shutil.copy(MODELS / 'stdp_fmnist_n400.profile.yaml', profile)
-    for target in (model, tensors, profile):
+    for target in (model, tensors, profile):  # none a graph's name (-o y.json wrote HDF5)
         code, _, err = _cli_json(['export', '-m', str(model), '-o', str(target), '--overwrite',
                                   '--params-from', str(profile), '-T', '8'], capsys)
-        assert code == 2 and 'same file as the input' in err, err
+        assert code == 2 and err.strip().endswith(
+            'a NIR graph is an HDF5 file: name it .nir or .h5 or .hdf5'), err
     assert load_checkpoint(model)[0].n_classes == 10  # still the model, tensors whole
+    graph = tmp_path / 'm.nir'  # a graph's name that is an input: refused as such
+    graph.symlink_to(model)
+    code, _, err = _cli_json(['export', '-m', str(model), '-o', str(graph), '--overwrite'],
+                             capsys)
+    assert code == 2 and 'same file as the input' in err, err
+    assert load_checkpoint(model)[0].n_classes == 10
 # --- import ------------------------------------------------------------------------------
 
 

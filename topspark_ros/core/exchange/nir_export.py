@@ -51,6 +51,10 @@ from topspark_ros.core.exchange.nir_sim import FORMAT, FORMAT_VERSION
 from topspark_ros.core.files import atomic_write, fsync_dir
 
 POOLS = ('sum', 'avg')
+_EVENT_SPIKES = ('event spike trains: a window cut into T bins, bin k at step k; input i spikes '
+                 'at step k when an event of bin k lands on its pixel of the region of '
+                 'interest, downscaled to the input (polarities as the encoding maps them)')
+"""How an event STDP model's input is made (events_to_spike_trains), for the export."""
 
 
 def _f32(value) -> np.ndarray:
@@ -199,9 +203,12 @@ def export_converted(model, *, pool: str = 'sum', params=None, info: Optional[di
     meta = {
         'format': FORMAT, 'format_version': FORMAT_VERSION, 'family': 'converted',
         'producer': f'topspark_ros {topspark_ros.__version__}',
-        'input': {'kind': 'analog', 'description': input_text, 'mean': list(config.mean),
+        'input': {'kind': 'analog' if model.event_encoding is None else 'event frames',
+                  'description': input_text, 'mean': list(config.mean),
                   'std': list(config.std),
-                  'shape': [config.channels, config.height, config.width]},
+                  'shape': [config.channels, config.height, config.width],
+                  **({} if model.event_encoding is None
+                     else {'encoding': model.event_encoding.to_dict()})},
         'readout': 'argmax of the output integrator state (class evidence)',
         'timesteps': (info or {}).get('timesteps'),
         'dt_s': (DEFAULT_LIF_DT_S if any(type(n).__name__ == 'LIF' for n in nodes.values())
@@ -246,11 +253,16 @@ def export_stdp(model, *, params=None, info: Optional[dict] = None):
     nodes = {'input': nir.Input(input_type=np.array([n_in]))}
     edges = [('input', 'input_weights'), ('input_weights', 'exc')]
     p_max = params.input_rate_hz * dt / 1000.0
-    report.add('input', 'Input', APPROXIMATE,
-               f'Poisson encoding is not representable: the graph takes the spike trains, '
-               f'drawn outside it with p = min(1, x/255 x {params.input_rate_hz:g} Hz x '
-               f'{dt:g} ms) per step ({p_max:g} at x = 255); feeding the rates p instead '
-               '(expected spikes) is a deterministic approximation')
+    events = model.event_encoding
+    if events is None:
+        report.add('input', 'Input', APPROXIMATE,
+                   f'Poisson encoding is not representable: the graph takes the spike trains, '
+                   f'drawn outside it with p = min(1, x/255 x {params.input_rate_hz:g} Hz x '
+                   f'{dt:g} ms) per step ({p_max:g} at x = 255); feeding the rates p instead '
+                   '(expected spikes) is a deterministic approximation')
+    else:  # deterministic spikes from events (it was described as Poisson; a review)
+        report.add('input', 'Input', FAITHFUL, _EVENT_SPIKES + ' (outside the graph; its '
+                   "settings in the metadata's input.encoding)")
     nodes['input_weights'] = nir.Affine(weight=_f32(model.weights.T),
                                         bias=np.zeros(n, np.float32))
     report.add('input_weights', 'Affine', FAITHFUL,
@@ -336,17 +348,15 @@ def export_stdp(model, *, params=None, info: Optional[dict] = None):
         edges.append(('exc', 'output'))
         report.add('<model>', 'readout', NOT_REPRESENTABLE,
                    'no class assignment yet: the output is the excitatory spike counts')
-    if model.event_encoding is not None:
-        report.add('input', 'event encoding', APPROXIMATE,
-                   "the inputs are event spike trains made by the model's event encoding "
-                   '(outside the graph)')
     meta = {
         'format': FORMAT, 'format_version': FORMAT_VERSION, 'family': 'stdp',
         'producer': f'topspark_ros {topspark_ros.__version__}',
         'input': {'kind': 'poisson', 'rate_hz': params.input_rate_hz, 'dt_ms': dt,
                   'p_max': p_max, 'n_inputs': n_in,
                   'description': 'spike trains: input i spikes in a step with probability '
-                                 'min(1, x_i/255 rate_hz dt_ms / 1000)'},
+                                 'min(1, x_i/255 rate_hz dt_ms / 1000)'} if events is None
+        else {'kind': 'events', 'n_inputs': n_in, 'description': _EVENT_SPIKES,
+              'encoding': events.to_dict()},
         'readout': 'argmax of class_scores (all_activity vote)',
         'timesteps': (info or {}).get('timesteps'), 'dt_s': dt * 1e-3,
         'params': params.to_dict(), 'inhibition': config.inhibition, 'neurons': neurons,
