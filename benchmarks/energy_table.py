@@ -99,11 +99,14 @@ def tables(measured: list) -> str:
         out.append('|' + '---|' * len(head))
         for name in PRESETS:
             energy = EnergyModel(name)
-            at_op = compare_with_ann(energy, ops['balanced'], ann)
-            at_full = compare_with_ann(energy, ops['full'], ann)
-            row = [f'`{name}`', ', '.join(PRESETS[name].includes),
-                   format_joules(at_op.snn_j), format_joules(at_full.snn_j),
-                   format_joules(at_op.ann_j), _ratio(at_op.ratio), _ratio(at_full.ratio)]
+            snn = [format_joules(energy.estimate(ops[k]).compute_j) for k in ('balanced', 'full')]
+            if PRESETS[name].runs_anns:
+                at_op = compare_with_ann(energy, ops['balanced'], ann)
+                at_full = compare_with_ann(energy, ops['full'], ann)
+                versus = [format_joules(at_op.ann_j), _ratio(at_op.ratio), _ratio(at_full.ratio)]
+            else:  # a neuromorphic chip: no ANN runs there
+                versus = ['- (no ANN runs on it)', '-', '-']
+            row = [f'`{name}`', ', '.join(PRESETS[name].includes), *snn, *versus]
             if learning:
                 row.append(format_joules(energy.estimate(ops['learn_step']).compute_j))
             out.append('| ' + ' | '.join(row) + ' |')

@@ -158,6 +158,9 @@ def test_monitor_publishes_memory_and_ann_figures(ros) -> None:
     assert e.ann_energy_per_inference_j == pytest.approx(314000 * 4.6e-12)
     assert e.ann_memory_energy_per_inference_j == pytest.approx(314000 * 54.6e-12)
     assert e.measured_source == '' and e.measured_average_power_w == 0.0
+    # An arithmetic-only preset is no memory preset (it was taken without a word; a review).
+    with pytest.raises(ValueError, match='invalid parameter: memory_preset must be one of'):
+        _monitor(context, executor, memory_preset='cmos45_int8')
 
 
 def _profile_with_ann_macs(tmp_path, macs: float) -> str:

@@ -104,7 +104,11 @@ def test_ann_comparison_says_when_the_snn_does_not_pay():
     slow = compare_with_ann(EnergyModel('cmos45_fp32_sram'), costly, ann)
     assert not slow.snn_pays and slow.ratio > 1.0
     assert 'the SNN does not pay' in slow.describe()
-    assert compare_with_ann(EnergyModel('loihi'), cheap, OpCounts()).ratio == math.inf
+    assert compare_with_ann(EnergyModel('cmos45_int8'), cheap, OpCounts()).ratio == math.inf
+    # No ANN runs on Loihi (no MACs): an "ANN on Loihi" was priced at 23.6 pJ a MAC (a review).
+    with pytest.raises(ValueError, match='no ANN runs on loihi'):
+        compare_with_ann(EnergyModel('loihi'), cheap, ann)
+    assert [name for name, preset in PRESETS.items() if not preset.runs_anns] == ['loihi']
 
 
 def test_presets_are_read_only():

@@ -170,6 +170,9 @@ class EnergyPreset:
         energy of one operation of each kind of :class:`OpCounts` (pJ).
     includes
         the cost components priced (names in :data:`COST_COMPONENTS`); the others are not.
+    runs_anns
+        whether an ANN can run on the target (False for a neuromorphic chip without MACs:
+        pricing the same network as an ANN there compares with a machine that cannot exist).
 
     """
 
@@ -181,6 +184,7 @@ class EnergyPreset:
     neuron_update_pj: float
     plasticity_update_pj: float
     includes: Tuple[str, ...] = ('arithmetic',)
+    runs_anns: bool = True
 
     def __post_init__(self) -> None:
         """Check the name, that every energy is finite and >= 0, and the components."""
@@ -330,7 +334,8 @@ _LOIHI = EnergyPreset(
     mac_pj=23.6,
     neuron_update_pj=81.0,
     plasticity_update_pj=120.0,
-    includes=('arithmetic', 'weight_memory', 'state_memory'))
+    includes=('arithmetic', 'weight_memory', 'state_memory'),
+    runs_anns=False)  # (a review: an "ANN on Loihi" was priced at 23.6 pJ a MAC)
 
 _FP32 = _cmos45('cmos45_fp32', '32-bit floating-point', _FP32_ADD_PJ, _FP32_MULT_PJ)
 _INT8 = _cmos45('cmos45_int8', '8-bit integer', _INT8_ADD_PJ, _INT8_MULT_PJ)
@@ -455,6 +460,8 @@ def compare_with_ann(model: 'EnergyModel', snn_ops: OpCounts, ann_ops: OpCounts)
     a memory-inclusive preset charges the ANN a weight fetch per MAC as it charges the SNN one
     per synaptic operation. ANN activation functions are not priced (a lower bound on the ANN).
     """
+    if not model.preset.runs_anns:
+        raise ValueError(f'no ANN runs on {model.preset.name}: no ANN comparison under it')
     return AnnComparison(snn_j=model.estimate(snn_ops).compute_j,
                          ann_j=model.estimate(ann_ops).compute_j, preset=model.preset.name)
 

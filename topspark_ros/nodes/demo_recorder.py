@@ -144,7 +144,7 @@ class DemoRecorderNode(Node):
     def finish(self, plot_path=None):
         """Print the summary, write the plot (when a path is given) and return the summary."""
         summary = self.board.summary()
-        lines = summary.lines(self._preset or 'unknown preset')
+        lines = summary.lines(_estimate_label(self._preset))
         if self._packets:
             lines.append(self.packet_line())
         print('\n'.join(['', 'Summary'] + lines))
@@ -152,3 +152,17 @@ class DemoRecorderNode(Node):
             plot_run(self.board, plot_path)
             print(f'plot                {plot_path}')
         return summary
+
+
+def _estimate_label(preset: str) -> str:
+    """
+    Return what the summary's energy is: an estimate, its preset and what the preset prices.
+
+    ``estimate, cmos45_fp32: arithmetic``: the line gave the preset alone, and nothing said
+    that the CPU that ran the network drew watts meanwhile (a review).
+    """
+    from topspark_ros.core.energy import PRESETS
+
+    if preset not in PRESETS:
+        return f"estimate, {preset or 'unknown preset'}"
+    return f"estimate, {preset}: {', '.join(PRESETS[preset].includes)}"

@@ -61,8 +61,9 @@ PARAMS = (
     Param('energy_preset', 'cmos45_fp32', 'Hardware preset the estimates assume.',
           choices=tuple(PRESETS), live=False),
     Param('memory_preset', 'cmos45_fp32_sram', 'A memory-inclusive preset the same '
-          "inferences are also priced with ('' : none).", choices=tuple(PRESETS) + ('',),
-          live=False),
+          "inferences are also priced with ('' : none).", choices=tuple(
+              name for name, preset in PRESETS.items() if 'weight_memory' in preset.includes)
+          + ('',), live=False),
     Param('ann_macs', 0.0, 'Multiply-accumulates per input of the same network as an ANN, for '
           "the ANN comparison (0: the profile's, where it records them, else no comparison).",
           low=0.0, live=False),

@@ -101,3 +101,13 @@ def test_inferences_that_learnt_are_set_against_learning_at_full_t_too(unit_ener
     unknown = EnergyMeter(unit_energy, baseline_energy_j=400e-12)
     unknown.add(learning, 8)
     assert unknown.report(1.0).saving_vs_baseline == pytest.approx(0.5)
+
+
+def test_no_ann_figure_under_a_preset_no_ann_runs_on():
+    """Under loihi the ANN was priced at Loihi's synaptic-op energy (a review): now 0, unknown."""
+    meter = EnergyMeter(EnergyModel('loihi'), memory_model=EnergyModel('cmos45_fp32_sram'),
+                        ann_ops=OpCounts(macs=1000.0))
+    meter.add(OpCounts(accumulates=10.0), 4)
+    report = meter.report(1.0)
+    assert report.ann_macs == 1000.0 and report.ann_energy_per_inference_j == 0.0
+    assert report.ann_memory_energy_per_inference_j == pytest.approx(1000 * 54.6e-12, rel=1e-3)

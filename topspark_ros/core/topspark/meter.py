@@ -186,11 +186,12 @@ class EnergyMeter:
             figures.update(memory_preset=memory.preset.name,
                            memory_energy_per_inference_j=(
                                memory.estimate(mean_ops).compute_j if n else 0.0))
-        if self.ann_ops is not None:
-            figures.update(ann_macs=self.ann_ops.macs,
-                           ann_energy_per_inference_j=self.model.estimate(
-                               self.ann_ops).compute_j)
-            if memory is not None:
+        if self.ann_ops is not None:  # (0, unknown, under a preset no ANN runs on)
+            figures['ann_macs'] = self.ann_ops.macs
+            if self.model.preset.runs_anns:
+                figures['ann_energy_per_inference_j'] = self.model.estimate(
+                    self.ann_ops).compute_j
+            if memory is not None and memory.preset.runs_anns:
                 figures['ann_memory_energy_per_inference_j'] = memory.estimate(
                     self.ann_ops).compute_j
         return figures
