@@ -204,6 +204,16 @@ def _active_with_diagnostics(context, executor) -> tuple:
     return node, arrays
 
 
+def _two_statuses(node, arrays, spin_until) -> tuple:
+    """Publish the classifier's status twice; return both and the first's values by key."""
+    assert spin_until(lambda: node._diagnostics.publisher.get_subscription_count() > 0)
+    node._diagnostics.publish_now()
+    node._diagnostics.publish_now()
+    assert spin_until(lambda: len(arrays) >= 2)
+    first, second = (a.status[0] for a in arrays[:2])
+    return first, second, {kv.key: kv.value for kv in first.values}
+
+
 @needs_msgs
 def test_lost_packets_show_in_diagnostics(ros) -> None:
     """A sequence gap: /diagnostics warns once with the count and carries the decoder stats."""
@@ -213,12 +223,7 @@ def test_lost_packets_show_in_diagnostics(ros) -> None:
     packets = _packets(_events(600, 60_000, seed=10), 10_000)
     for msg, _ in packets[:2] + packets[5:]:  # packets 2, 3 and 4 lost
         node._on_packet(msg)
-    assert spin_until(lambda: node._diagnostics.publisher.get_subscription_count() > 0)
-    node._diagnostics.publish_now()
-    node._diagnostics.publish_now()
-    assert spin_until(lambda: len(arrays) >= 2)
-    first, second = (a.status[0] for a in arrays[:2])
-    values = {kv.key: kv.value for kv in first.values}
+    first, second, values = _two_statuses(node, arrays, spin_until)
     assert first.level == DiagnosticStatus.WARN and '3 event packets lost' in first.message
     assert values['sequence_gaps'] == '1' and values['packets_lost'] == '3'
     assert values['packets_received'] == '3' and values['input_mode'] == 'events'
@@ -240,12 +245,7 @@ def test_events_outside_the_declared_sensor_warn_in_diagnostics(ros) -> None:
     for msg, _ in _packets(_events(600, 60_000, seed=11), 10_000):
         msg.width, msg.height = 20, 20  # the events cover 34 x 34
         node._on_packet(msg)
-    assert spin_until(lambda: node._diagnostics.publisher.get_subscription_count() > 0)
-    node._diagnostics.publish_now()
-    node._diagnostics.publish_now()
-    assert spin_until(lambda: len(arrays) >= 2)
-    first, second = (a.status[0] for a in arrays[:2])
-    values = {kv.key: kv.value for kv in first.values}
+    first, second, values = _two_statuses(node, arrays, spin_until)
     outside = int(values['out_of_sensor'])
     assert outside > 200
     assert first.level == DiagnosticStatus.WARN

@@ -80,6 +80,19 @@ def _run(argv, capsys):
     return code, (json.loads(lines[-1]) if code == 0 and lines else None), captured.err
 
 
+def _swept(tmp_path, fashion_dir, capsys, *options) -> tuple:
+    """Sweep the shipped STDP model at T=32,16 on 120 test images; ``options`` added."""
+    from topspark_ros.core.topspark.profile import load_profile
+
+    model = str(MODELS / 'stdp_fmnist_n400.json')
+    out = tmp_path / 'p.profile.yaml'
+    data = ['--data-dir', str(fashion_dir), '--n-eval', '120']
+    code, _, err = _run(['sweep', '-m', model, *data, '--grid', '32,16', '--n-train-steps', '0',
+                         *options, '-o', str(out), '--plot', ''], capsys)
+    assert code == 0, err
+    return model, out, data, load_profile(out)
+
+
 def test_eval_applies_a_profiles_enhanced_parameters(fashion_dir, capsys):
     """`eval --params-from` runs with the values the profile enhanced for T (issue 13)."""
     from topspark_ros.core.topspark.profile import load_profile
@@ -178,13 +191,7 @@ def test_a_profile_without_results_by_confidence_gets_them_and_keeps_the_rest(
 
     from topspark_ros.core.topspark.profile import load_profile, save_profile
 
-    model = str(MODELS / 'stdp_fmnist_n400.json')
-    out = tmp_path / 'p.profile.yaml'
-    data = ['--data-dir', str(fashion_dir), '--n-eval', '120']
-    code, _, err = _run(['sweep', '-m', model, *data, '--grid', '32,16', '--n-train-steps', '0',
-                         '--early-exit-margin', '0', '-o', str(out), '--plot', ''], capsys)
-    assert code == 0, err
-    swept = load_profile(out)
+    model, out, data, swept = _swept(tmp_path, fashion_dir, capsys, '--early-exit-margin', '0')
     assert all(e.confidence_bins is not None for e in swept.entries)
     older = dataclasses.replace(swept, entries=tuple(
         dataclasses.replace(e, confidence_bins=None) for e in swept.entries))
@@ -257,13 +264,8 @@ def test_early_exit_results_by_confidence_are_swept_and_added_with_their_rule(
 
     from topspark_ros.core.topspark.profile import load_profile, save_profile
 
-    model = str(MODELS / 'stdp_fmnist_n400.json')
-    out = tmp_path / 'p.profile.yaml'
-    data = ['--data-dir', str(fashion_dir), '--n-eval', '120']
-    code, _, err = _run(['sweep', '-m', model, *data, '--grid', '32,16', '--n-train-steps', '0',
-                         '--early-exit-min-steps', '4', '-o', str(out), '--plot', ''], capsys)
-    assert code == 0, err
-    swept = load_profile(out)
+    model, out, data, swept = _swept(tmp_path, fashion_dir, capsys, '--early-exit-min-steps',
+                                     '4')
     assert 'schema_version: 4' in out.read_text()
     for e in swept.entries:
         assert e.early_exit_rule() == (3.0, 4)

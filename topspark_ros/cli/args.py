@@ -62,15 +62,12 @@ def image_size(text: str) -> tuple:
 
 def sensor_size(text: str) -> tuple:
     """Parse ``WxH`` (a sensor's width and height, as a ``.raw`` header writes it) into a pair."""
-    width, _, height = text.lower().partition('x')
+    from topspark_ros.core.events.files import parse_sensor_size
+
     try:
-        size = (int(width), int(height))
-    except ValueError:
-        size = (0, 0)
-    if min(size) < 1:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT in pixels (1280x720), got '
-                                         f'{text!r}')
-    return size
+        return parse_sensor_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def available_train(args, n_images: int, held_out_n: int) -> int:

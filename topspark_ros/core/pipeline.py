@@ -803,7 +803,7 @@ class ClassifierPipeline:
                     level = max(level, WARN)
                     message = f'{message}; {recent} {what}'
             values.update(events)
-            values.update(self._region(events.get('sensor')))
+            values.update(self._region(stream.sensor_size))
         settings = self.values()
         timesteps = self.current_timesteps(Settings.from_values(settings))
         values.update(timesteps=timesteps, model=settings['model_path'],
@@ -811,22 +811,21 @@ class ClassifierPipeline:
                       lifecycle_state=state, vision_score=self.score_kind(timesteps, settings))
         return level, message, values
 
-    def _region(self, sensor: Optional[str]) -> dict:
+    def _region(self, sensor: Optional[Tuple[int, int]]) -> dict:
         """
-        Return where the events of a ``WxH`` sensor go: ``roi`` and ``sensor_pixels_per_input``.
+        Return where a ``(width, height)`` sensor's events go (``roi``, pixels per input).
 
         The region of interest in use (``roi`` or the model's default for that sensor: a
         large sensor's events are many sensor pixels to an input pixel, which the parameters
-        did not say; a review), as ``x0,y0,w,h``; {} before the first packet.
+        did not say; a review), as ``x0,y0,w,h``, and ``sensor_pixels_per_input``; {} before
+        the first packet.
         """
         session = self.session
         encoding = None if session is None else session.model.event_encoding
-        if encoding is None or not sensor or 'x' not in sensor:
+        if encoding is None or sensor is None:
             return {}
         try:
-            width, height = (int(v) for v in sensor.split('x'))
-            geometry = encoding.geometry((width, height), Settings.from_values(
-                self.values()).region)
+            geometry = encoding.geometry(sensor, Settings.from_values(self.values()).region)
         except ValueError as exc:  # a roi beyond this sensor (each window says so too)
             return {'roi': f'not usable: {exc}'}
         x0, y0, w, h = geometry.roi

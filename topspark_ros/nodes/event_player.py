@@ -391,10 +391,10 @@ def _sensor(text: str) -> Optional[tuple]:
     """Return the ``sensor`` parameter as ``(width, height)``, None when empty."""
     if not text:
         return None
-    from topspark_ros.cli.args import sensor_size
+    from topspark_ros.core.events.files import parse_sensor_size
     try:
-        return sensor_size(text)
-    except argparse.ArgumentTypeError as exc:
+        return parse_sensor_size(text)
+    except ValueError as exc:
         raise ValueError(f'parameter sensor: {exc}') from None
 
 

@@ -178,8 +178,13 @@ def given_at_start(node, names: Sequence[str]) -> set:
     By a parameters file, a launch file or ``--ros-args -p``: rclpy's overrides of the node
     (which rclpy keeps as ``_parameter_overrides``, with no public accessor).
     """
-    overrides = getattr(node, '_parameter_overrides', {}) or {}
+    overrides = _start_overrides(node)
     return {name for name in names if name in overrides}
+
+
+def _start_overrides(node) -> Mapping[str, Any]:
+    """Return the values given to ``node`` at start-up, by name (rclpy's overrides)."""
+    return getattr(node, '_parameter_overrides', None) or {}
 
 
 def configured(node) -> bool:
@@ -259,7 +264,7 @@ def undeclared_overrides(node) -> List[str]:
     """
     import difflib
 
-    given = getattr(node, '_parameter_overrides', None) or {}  # (rclpy keeps them so)
+    given = _start_overrides(node)
     declared = node.list_parameters([], 0).names
     warnings = []
     for name in sorted(given):

@@ -457,6 +457,18 @@ def parse_raw_header(data: bytes) -> Tuple[dict, int]:
     return fields, min(offset, len(data))
 
 
+def parse_sensor_size(text: str) -> Tuple[int, int]:
+    """Return ``WxH`` (a sensor's size as a ``.raw`` header writes it) as ``(width, height)``."""
+    width, _, height = text.lower().partition('x')
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        size = (0, 0)
+    if min(size) < 1:
+        raise EventFileError(f'expected WIDTHxHEIGHT in pixels (1280x720), got {text!r}')
+    return size
+
+
 def _raw_geometry(fields: dict, path: Path,
                   sensor_size: Optional[Tuple[int, int]] = None) -> Tuple[int, int]:
     """

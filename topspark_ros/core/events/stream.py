@@ -210,11 +210,17 @@ class EventStream:
         with self._windowing:
             return self._queue(self._windower.flush())
 
+    @property
+    def sensor_size(self) -> Optional[Tuple[int, int]]:
+        """Return ``(width, height)`` of the sensor the packets declare (None before one)."""
+        key = self._key
+        return None if key is None else (key[1], key[2])
+
     def _queue(self, windows: list) -> int:
         """Queue complete ``windows`` with their tags; return how many (``_windowing`` held)."""
-        if not windows or self._key is None:
+        size = self.sensor_size
+        if not windows or size is None:
             return 0
-        size = (self._key[1], self._key[2])
         starts = [t for t, _ in self._history]
         made = []
         for window in windows:

@@ -245,8 +245,7 @@ def measure_confidence_bins(model, images: np.ndarray, labels: np.ndarray, entry
                               measured=measured)
     spikes = float(np.mean(run.spike_count))
     right = round(entry.accuracy * entry.n_samples)
-    if len(labels) != entry.n_samples or correct != right or not math.isclose(
-            spikes, entry.spikes, rel_tol=1e-9, abs_tol=1e-12):
+    if not _same_run(len(labels), correct, spikes, entry, right, entry.spikes):
         raise ValueError(
             f'T={entry.timesteps}: {correct} of {len(labels)} right and {spikes:.6g} spikes an '
             f'input here, the profile says {right} of {entry.n_samples} and '
@@ -272,8 +271,7 @@ def measure_early_exit_bins(model, images: np.ndarray, labels: np.ndarray,
                               measured=measured, early_exit=early_exit)
     steps = float(np.mean(run.timesteps_used))
     right = round(entry.early_exit_accuracy * entry.n_samples)
-    if len(labels) != entry.n_samples or correct != right or not math.isclose(
-            steps, entry.early_exit_mean_timesteps, rel_tol=1e-9, abs_tol=1e-12):
+    if not _same_run(len(labels), correct, steps, entry, right, entry.early_exit_mean_timesteps):
         raise ValueError(
             f'T={entry.timesteps}, early exit (margin {early_exit.margin:g}, from step '
             f'{early_exit.min_steps}): {correct} of {len(labels)} right in {steps:.6g} steps '
@@ -282,6 +280,13 @@ def measure_early_exit_bins(model, images: np.ndarray, labels: np.ndarray,
             'images, seed, batch size, values or engine); give the --early-exit-margin and '
             '--early-exit-min-steps of its sweep, or sweep it again')
     return confidence_bins(run.scores, run.predicted, labels)
+
+
+def _same_run(n: int, correct: int, figure: float, entry: ProfileEntry, right: int,
+              recorded: float) -> bool:
+    """Return whether a run again of ``entry`` is the run it measured (its fingerprint)."""
+    return n == entry.n_samples and correct == right and math.isclose(
+        figure, recorded, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _run_again(model, images: np.ndarray, labels: np.ndarray, entry: ProfileEntry, *,
