@@ -300,20 +300,48 @@ def test_battery_messages_without_a_reading_leave_the_charge_unknown(ros, capfd)
     assert 'battery percentage 85 ignored' in capfd.readouterr().err
 
 
-def test_a_power_priced_with_another_preset_is_not_used(ros, capfd) -> None:
-    """The monitor's loihi power against a cmos45 profile moved T by orders of magnitude."""
+def test_a_power_priced_with_another_preset_prices_the_profile_alike(ros, capfd) -> None:
+    """The monitor's loihi power was not used at all against a cmos45 profile, only warned of."""
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.topspark.profile import load_profile
     from topspark_ros.msg import EnergyEstimate
+    profile = load_profile(PROFILE)
     node, commands = _active_controller(ros, max_power_w=30e-6)
     window = EnergyEstimate(energy_preset='loihi', inference_count=30, average_power_w=6e-4,
                             mean_timesteps=64.0)
     capfd.readouterr()
     node._on_energy(window)
+    assert node._signals.measured_power_w == pytest.approx(6e-4)
+    assert node._signals.power_timesteps == 64.0
+    assert 'priced again under loihi' in capfd.readouterr().err
+    priced = node._selector.profile
+    loihi = EnergyModel('loihi')
+    assert priced.energy_preset == 'loihi'
+    assert [e.energy_j for e in priced.entries] == \
+        [loihi.estimate(e.ops).compute_j for e in profile.entries]
+    assert [e.energy_j for e in priced.entries] != [e.energy_j for e in profile.entries]
+    node._heartbeat()  # the command in force, priced as the monitor prices
+    assert commands.msgs[-1].energy_preset == 'loihi'
+    assert commands.msgs[-1].expected_energy_j == \
+        pytest.approx(priced.entry(commands.msgs[-1].timesteps).energy_j)
+    stats = dict(node._diagnostic_status()[2])
+    assert (stats['energy_preset'], stats['profiled_energy_preset']) == ('loihi', 'cmos45_fp32')
+
+
+def test_a_power_under_an_unknown_preset_is_not_used(ros, capfd) -> None:
+    """Another preset's power, scaled by this profile's energies, moved T by magnitudes."""
+    from topspark_ros.msg import EnergyEstimate
+    node, commands = _active_controller(ros, max_power_w=30e-6)
+    window = EnergyEstimate(energy_preset='tpu_v9', inference_count=30, average_power_w=6e-4,
+                            mean_timesteps=64.0)
+    capfd.readouterr()
+    node._on_energy(window)
     assert node._signals.measured_power_w is None
-    assert 'prices with loihi, the profile with cmos45_fp32' in capfd.readouterr().err
+    assert 'prices with tpu_v9, a preset this package does not know' in capfd.readouterr().err
+    assert node._selector.profile.energy_preset == 'cmos45_fp32'
     window.energy_preset = 'cmos45_fp32'
     node._on_energy(window)
     assert node._signals.measured_power_w == pytest.approx(6e-4)
-    assert node._signals.power_timesteps == 64.0
 
 
 def test_an_empty_profile_path_says_so(ros) -> None:

@@ -42,8 +42,10 @@ PARAMS = (
     Param('max_accuracy_drop', 0.02, 'Largest accuracy loss accepted versus the full-T '
           'baseline (fraction).', low=0.0, high=1.0),
     Param('max_latency_ms', 0.0, 'Latency ceiling per inference (ms; 0: none).', low=0.0),
-    Param('max_energy_j', 0.0, 'Energy budget per inference (J; 0: none).', low=0.0),
-    Param('max_power_w', 0.0, 'Average power cap of the classifier (W; 0: none).', low=0.0),
+    Param('max_energy_j', 0.0, "Energy budget per inference (J; 0: none), as the profile's "
+          "preset prices it, or the energy monitor's once it has published.", low=0.0),
+    Param('max_power_w', 0.0, 'Average power cap of the classifier (W; 0: none), priced as '
+          'max_energy_j.', low=0.0),
     Param('max_timesteps', 0, "Largest T to command: the classifier's max_timesteps, which "
           'clamps a larger T (0: none).', low=0),
     Param('battery_low_fraction', 0.3, 'Below this charge: one mode step toward energy_saver.',
@@ -103,6 +105,7 @@ class TimestepControllerNode(LifecycleNode):
         self.add_post_set_parameters_callback(self._on_parameters_set)
         self._active = False
         self._selector = None
+        self._profiled_preset = ''
         self._signals = LiveSignals()
         self._energy_at_s = None  # node clock (s) of the monitor's last window taken
         # The monitor's window: the median interval of its recent stamps (an outage's long
@@ -156,6 +159,7 @@ class TimestepControllerNode(LifecycleNode):
         constraints, mode, policy = _settings(p)
         self._selector = TimestepSelector(profile, constraints, mode, policy,
                                           switch_margin=p['switch_margin'])
+        self._profiled_preset = profile.energy_preset  # the monitor's may price it again
         qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._pub = self.create_lifecycle_publisher(TimestepCommand, 'timestep', qos)
@@ -297,21 +301,32 @@ class TimestepControllerNode(LifecycleNode):
         """
         Take the monitor's window: its power and the mean T it was measured at.
 
-        Only a power priced as the profile's energies are: the monitor's preset must be the
-        profile's (another preset's power, scaled by this profile's energies, moved T by
-        orders of magnitude: a user review); otherwise the profile's energies at the
-        measured rate stand, and a warning says why.
+        The power is set against the profile's energies, so both must be priced alike
+        (another preset's power, scaled by this profile's energies, moved T by orders of
+        magnitude: a user review). A monitor under another preset has the profile's energies
+        priced again from its operation counts under the monitor's preset, with a line in the
+        log; a preset this package does not know leaves the profile as it is, and its power
+        unused, with a warning.
         """
         if self._refuse('EnergyEstimate', energy_problem(msg)):
             return
         selector = self._selector
         if selector is not None and msg.energy_preset and \
                 msg.energy_preset != selector.profile.energy_preset:
-            self.get_logger().warn(
-                f'the energy monitor prices with {msg.energy_preset}, the profile with '
-                f'{selector.profile.energy_preset}: its power is not used (set the same '
-                'energy_preset)', throttle_duration_sec=30.0)
-            return
+            before = selector.profile.energy_preset
+            try:
+                selector.price_under(msg.energy_preset)
+            except ValueError:
+                self.get_logger().warn(
+                    f'the energy monitor prices with {msg.energy_preset}, a preset this '
+                    f'package does not know; the profile prices with {before}: its power is '
+                    'not used (set the same energy_preset)', throttle_duration_sec=30.0)
+                return
+            self.get_logger().info(
+                f'the energy monitor prices with {msg.energy_preset}: the energies of the '
+                f'profile ({before}) are priced again under {msg.energy_preset} from its '
+                f'operation counts, as `topspark sweep --preset {msg.energy_preset}` prices '
+                'them; max_energy_j and max_power_w bound them')
         stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         if self._energy_stamp_s and stamp_s > self._energy_stamp_s:  # 0: an unstamped one
             self._energy_intervals.append(stamp_s - self._energy_stamp_s)
@@ -433,6 +448,8 @@ class TimestepControllerNode(LifecycleNode):
         others = self._recent.since('other_models', self._other_models)
         if selector is not None:
             stats['machine'] = selector.profile.machine
+            stats['energy_preset'] = selector.profile.energy_preset
+            stats['profiled_energy_preset'] = self._profiled_preset
         if self._configure_error:
             return diagnostics.ERROR, f'configure failed: {self._configure_error}', stats
         if not self._active:

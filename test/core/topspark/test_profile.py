@@ -72,6 +72,34 @@ def test_profile_accessors():
     assert p.params_for(32)['v_threshold_mv'] == -52.5
 
 
+def test_a_profile_priced_under_another_preset_is_what_a_sweep_under_it_writes():
+    """The controller kept a profile's energies against a monitor priced otherwise."""
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.topspark.strategy import TimestepSelector
+    p = _profile()
+    assert p.priced('cmos45_fp32') is p
+    loihi = EnergyModel('loihi')
+    q = p.priced('loihi')
+    assert q.energy_preset == 'loihi'
+    assert [e.energy_j for e in q.entries] == [loihi.estimate(e.ops).compute_j
+                                               for e in p.entries]
+    assert q.entry(100).train_energy_j == loihi.estimate(p.entry(100).train_ops).compute_j
+    assert q.entry(100).train_energy_j != p.entry(100).train_energy_j
+    assert q.entry(32).train_energy_j is None  # no counts, no energy
+    for before, after in zip(p.entries, q.entries):  # nothing else changes
+        assert dataclasses.replace(after, energy_j=before.energy_j,
+                                   train_energy_j=before.train_energy_j) == before
+    assert dataclasses.replace(q, energy_preset=p.energy_preset, entries=p.entries) == p
+    with pytest.raises(ValueError, match='unknown'):
+        p.priced('tpu_v9')
+    selector = TimestepSelector(p)
+    assert selector.price_under('loihi') and selector.profile == q
+    assert not selector.price_under('loihi')
+    with pytest.raises(ValueError):
+        selector.price_under('tpu_v9')
+    assert selector.profile == q
+
+
 def test_round_trip_is_exact(tmp_path):
     p = _profile()
     path = save_profile(p, tmp_path / 'm.profile.yaml')

@@ -64,7 +64,7 @@ schema version is a :class:`ProfileError` naming the file and the key path
 (:func:`save_profile`) and a saved profile loads back equal: floats are written with ``repr``.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 import datetime
 import math
 from numbers import Integral, Real
@@ -73,7 +73,7 @@ from pathlib import Path
 import re
 from typing import Callable, Mapping, Optional, Tuple, Union
 
-from topspark_ros.core.energy import OpCounts, PRESETS
+from topspark_ros.core.energy import EnergyModel, OpCounts, PRESETS
 from topspark_ros.core.files import atomic_write, fsync_dir, lock, read_regular
 from topspark_ros.core.topspark.calibration import calibrated, check_bins
 import yaml
@@ -524,6 +524,25 @@ class TimestepProfile:
             if e.timesteps == timesteps:
                 return e
         raise KeyError(f'T={timesteps} is not in the profile (profiled: {self.timesteps})')
+
+    def priced(self, preset: str) -> 'TimestepProfile':
+        """
+        Return this profile with every energy priced under ``preset`` (self when it is already).
+
+        The energies are made again from the entries' operation counts (``ops`` and
+        ``train_ops``), as ``topspark sweep --preset`` prices them: what a sweep under
+        ``preset`` would have written, without measuring again. Everything else is kept.
+        ValueError for an unknown preset.
+        """
+        if preset == self.energy_preset:
+            return self
+        model = EnergyModel(preset)  # ValueError for an unknown name
+
+        def priced_entry(e: ProfileEntry) -> ProfileEntry:
+            train = None if e.train_ops is None else model.estimate(e.train_ops).compute_j
+            return replace(e, energy_j=model.estimate(e.ops).compute_j, train_energy_j=train)
+        return replace(self, energy_preset=model.preset.name,
+                       entries=tuple(priced_entry(e) for e in self.entries))
 
     def params_for(self, timesteps: int) -> Optional[dict]:
         """

@@ -738,6 +738,20 @@ class TimestepSelector:
             self._policy = battery_policy
         self._fresh = True
 
+    def price_under(self, preset: str) -> bool:
+        """
+        Price the profile's energies under ``preset`` (:meth:`TimestepProfile.priced`).
+
+        Return whether they changed (False: already under it); the next update chooses afresh.
+        ValueError for an unknown preset, the profile unchanged.
+        """
+        priced = self._profile.priced(preset)
+        if priced is self._profile:
+            return False
+        self._profile = priced
+        self._fresh = True
+        return True
+
     def set_constraints(self, constraints: Constraints) -> None:
         """Replace the constraints; the next update chooses afresh."""
         self.reconfigure(constraints=constraints)
