@@ -112,6 +112,28 @@ def test_eval_applies_a_profiles_enhanced_parameters(fashion_dir, capsys):
     assert code == 2 and 'no entry for T=33' in err
 
 
+def test_eval_prices_its_operation_counts_under_the_preset_given(fashion_dir, capsys):
+    """`eval` printed operation counts and no energy; sweep and the nodes price them."""
+    from topspark_ros.core.energy import EnergyModel, OpCounts
+
+    base = ['eval', '--data-dir', str(fashion_dir), '-m', str(MODELS / 'stdp_fmnist_n400.json'),
+            '--n-eval', '32', '-T', '16']
+    energies = {}
+    for preset in ('cmos45_fp32', 'loihi'):
+        code, result, err = _run(base + ['--preset', preset], capsys)
+        assert code == 0, err
+        per_sample = result['ops_per_sample']
+        ops = OpCounts(accumulates=per_sample['syn_ops_input'] + per_sample['syn_ops_inhibition'],
+                       neuron_updates=per_sample['neuron_updates'])
+        assert result['energy_per_sample_j'] == \
+            pytest.approx(EnergyModel(preset).estimate(ops).compute_j)
+        assert result['energy_preset'] == preset
+        energies[preset] = result['energy_per_sample_j']
+    assert energies['loihi'] != energies['cmos45_fp32']
+    code, _, err = _run(base + ['--preset', 'tpu'], capsys)
+    assert code == 1 and "unknown energy preset 'tpu'" in err
+
+
 def _small_model(tmp_path, fashion_dir, capsys, *extra) -> dict:
     out = tmp_path / 'small.json'
     code, result, err = _run(['train', '--data-dir', str(fashion_dir), '--n-train', '100',

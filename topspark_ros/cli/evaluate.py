@@ -3,7 +3,9 @@
 
 Inference at ``--timesteps`` through :func:`topspark_ros.core.topspark.evaluate.evaluate` (the
 batch starting at image ``i`` seeded ``--seed + 1 + i``), with the model's own parameters or
-those a profile enhanced for that T (``--params-from``), and the readout's ``--vote``.
+those a profile enhanced for that T (``--params-from``), and the readout's ``--vote``; the
+energy per sample is the operation counts priced under ``--preset``, as ``topspark sweep``
+prices them.
 """
 
 from topspark_ros.cli import common
@@ -25,6 +27,9 @@ def add_parser(sub, parent) -> None:
     parser.add_argument('--params-from', help='timestep profile whose parameters enhanced '
                         'for --timesteps are applied (a T the profile lacks is an error; '
                         "default: none, the model's own parameters)")
+    parser.add_argument('--preset', default='cmos45_fp32',
+                        help='energy preset that prices the operation counts, as sweep does '
+                        '(default: %(default)s)')
 
 
 def run(args) -> dict:
@@ -32,8 +37,10 @@ def run(args) -> dict:
     import numpy as np
 
     from topspark_ros.core.data.dataset import split_indices
+    from topspark_ros.core.energy import EnergyModel
     from topspark_ros.core.topspark.evaluate import evaluate
 
+    energy = EnergyModel(args.preset)  # an unknown preset before the model loads
     model, meta = common.load_model(args)
     if not getattr(args, 'timesteps_given', False):  # a converted model made for T=2 ran
         args.timesteps = int(meta.get('info', {}).get('timesteps') or 350)  # at 350
@@ -58,6 +65,7 @@ def run(args) -> dict:
                             seed_by='sample', progress=bar.update)
     predicted = model.readout.predict(measured.evidence, args.vote)
     totals = measured.op_totals()
+    priced = energy.estimate(measured.mean_energy_ops())
     return {'command': 'eval', 'seed': args.seed,
             'accuracy': float(np.mean(predicted == labels)), 'n_samples': int(n),
             'timesteps': args.timesteps, 'split': args.split,
@@ -65,5 +73,7 @@ def run(args) -> dict:
             'vote': args.vote, 'device': args.device, 'model': str(args.model),
             'params_from': args.params_from, 'enhanced_params': enhanced,
             'trained_timesteps': meta.get('info', {}).get('timesteps'),
-            **common.speed(measured.seconds, n), 'ops_total': totals,
+            **common.speed(measured.seconds, n), 'energy_per_sample_j': priced.compute_j,
+            'energy_preset': priced.preset, 'preset_includes': ', '.join(priced.includes),
+            'ops_total': totals,
             'ops_per_sample': {k: v / n for k, v in totals.items()}}
