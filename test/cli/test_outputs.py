@@ -108,6 +108,17 @@ def test_import_refuses_an_existing_checkpoint(tmp_path, capsys):
     assert code == 2 and 'imported.json exists' in err and target.read_text() == '{}'
 
 
+def test_import_of_what_is_not_a_nir_file_says_so_in_one_line(tmp_path, capsys):
+    """A folder showed HDF5's C error: 'file read failed: time = ..., errno = 21, ...'."""
+    (tmp_path / 'text.nir').write_text('hello')
+    for given, said in (('', 'a directory, not a NIR file'),
+                        ('text.nir', 'not a readable NIR graph (not an HDF5 file)')):
+        code, _, err = _run(['import', str(tmp_path / given), '-o', str(tmp_path / 'x.json')],
+                            capsys)
+        assert code == 1 and said in err, err
+        assert len(err.strip().splitlines()) == 1 and 'errno' not in err
+
+
 @dataclasses.dataclass(frozen=True)
 class _Samples:
     images: np.ndarray

@@ -35,6 +35,8 @@ refused with a one-line :class:`NirImportError` naming the node.
 
 import json
 import math
+import os
+import re
 from typing import Optional, Sequence
 
 import numpy as np
@@ -411,6 +413,22 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
     return model, report, info
 
 
+def _reason(exc: BaseException) -> str:
+    """
+    Return why a NIR file could not be read, in a few words.
+
+    HDF5's errors are several lines of C detail ('Unable to synchronously open file (file
+    read failed: time = ..., errno = 13, error message = 'Permission denied', ...)').
+    """
+    text = str(exc)
+    said = re.search(r"error message = '([^']*)'", text)
+    if said:
+        return said.group(1)
+    if 'file signature not found' in text:
+        return 'not an HDF5 file'
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def read_graph(path):
     """
     Read a NIR file (``nir.read``); errors become one-line ``ValueError``s.
@@ -420,12 +438,14 @@ def read_graph(path):
     """
     import nir
 
+    if os.path.isdir(path):
+        raise ValueError(f'{path}: a directory, not a NIR file (.nir, HDF5)')
     try:
         graph = nir.read(path)
     except FileNotFoundError:
         raise ValueError(f'{path}: no such file') from None
     except (OSError, KeyError, AssertionError, TypeError, ValueError) as exc:
-        raise ValueError(f'{path}: not a readable NIR graph ({exc})') from None
+        raise ValueError(f'{path}: not a readable NIR graph ({_reason(exc)})') from None
     try:
         graph_metadata(graph)
     except NirMetadataError as exc:
