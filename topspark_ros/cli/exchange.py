@@ -54,10 +54,10 @@ def add_parser(sub) -> None:
                         help='file to write (.nir, .h5 or .hdf5: HDF5)')
     export.add_argument('--overwrite', action='store_true',
                         help='replace an existing file at --output (default: refuse)')
-    export.add_argument('--pool', choices=('sum', 'avg'), default='sum',
+    export.add_argument('--pool', choices=('sum', 'avg'), default=None,
                         help='converted family: SumPool2d with 1/k^2 folded into the next '
                         'weights (Sinabs, Norse read it) or AvgPool2d (snnTorch reads it) '
-                        '(default: %(default)s)')
+                        '(default: sum)')
     export.add_argument('--check', type=non_negative_int, default=0, metavar='N',
                         help='read the file back and re-simulate it on N test images: '
                         'prediction agreement with the model and both accuracies (0: skip; '
@@ -140,6 +140,10 @@ def _export(args) -> dict:
         metadata_path(args.model).parent / meta['tensors']['file'],
         *([args.params_from] if args.params_from else [])))
     info = meta.get('info', {})
+    stdp = model.checkpoint_family == 'stdp'
+    if args.pool is not None and stdp:
+        print(f'{PROG}: note: --pool is of the converted family: an STDP network has no '
+              'pooling, and is exported as it is', file=sys.stderr)
     data = _check_data(args, model, meta) if args.check else None
     params, enhanced = None, None
     if args.params_from:
@@ -150,9 +154,13 @@ def _export(args) -> dict:
             print(f'{PROG}: note: {args.params_from} has no enhanced parameters at '
                   f"T={args.timesteps}: the model's own are exported", file=sys.stderr)
         info = {**info, 'timesteps': args.timesteps}  # the T the graph's parameters are for
-    graph, report = export_model(model, pool=args.pool, params=params, info=info)
+    graph, report = export_model(model, pool=args.pool or 'sum', params=params, info=info)
     path = write_nir(graph, args.output, overwrite=args.overwrite)
     _print_report(args, report)
+    if stdp and not args.check:
+        print(f"{PROG}: note: a reader of plain NIR, without the metadata 'neurons' keeps (the "
+              'refractory periods, one spike per step), runs another network than this model: '
+              '`--check N` measures how often it agrees (plain_nir_agreement)', file=sys.stderr)
     result = {'command': 'export', 'format': args.format, 'output': str(path),
               'family': model.checkpoint_family, 'nodes': len(graph.nodes),
               'params_from': args.params_from, 'enhanced_params': enhanced,

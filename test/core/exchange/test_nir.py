@@ -142,6 +142,20 @@ def test_cli_export_prints_the_report_and_checks(tmp_path, fashion_dir, capsys):
     assert nir.read(out).nodes['output_integrator'].r.shape == (10,)
 
 
+def test_an_stdp_export_says_what_plain_nir_readers_run_and_pool_is_not_its(tmp_path, capsys):
+    """`--pool avg` on an STDP model was taken without a word; plain readers disagree 24 %."""
+    stdp = str(MODELS / 'stdp_fmnist_n400.json')
+    out = str(tmp_path / 's.nir')
+    assert cli.main(['export', '-m', stdp, '-o', out, '-q']) == 0
+    err = capsys.readouterr().err
+    assert 'a reader of plain NIR' in err and '--check N' in err and '--pool' not in err
+    assert cli.main(['export', '-m', stdp, '-o', out, '-q', '--overwrite', '--pool', 'avg']) == 0
+    assert 'note: --pool is of the converted family' in capsys.readouterr().err
+    assert cli.main(['export', '-m', str(CONVERTED), '-o', str(tmp_path / 'c.nir'), '-q',
+                     '--pool', 'avg']) == 0
+    assert 'note' not in capsys.readouterr().err
+
+
 def _cli_json(argv: list, capsys) -> tuple:
     """Run ``topspark argv --json -q``; return ``(exit code, result or None, stderr)``."""
     code = cli.main(argv + ['--json', '-q'])
