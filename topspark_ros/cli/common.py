@@ -39,11 +39,15 @@ SOURCE_OPTIONS = ('topic', 'labels', 'label_topic')
 """How a bag was read (recorded too): taken from the model only with the data it was trained on."""
 
 
-def progress(args, total: int, desc: str, unit: str = 'img'):
-    """Return a tqdm progress bar on stderr (off with --quiet; every 15 s when not a tty)."""
+def progress(args, total: int, desc: str, unit: str = 'img', unit_scale: bool = False):
+    """
+    Return a tqdm progress bar on stderr (off with --quiet; every 15 s when not a tty).
+
+    ``unit_scale``: counts shown with k, M, G (bytes).
+    """
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=unit_scale, file=sys.stderr,
                 disable=args.quiet,
                 mininterval=0.2 if sys.stderr.isatty() else 15.0)
 

@@ -37,7 +37,8 @@ def add_parser(sub) -> None:
                          'must not exist')
     recover.add_argument('--json', action='store_true',
                          help='print one JSON object with the results as the last line')
-    recover.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
+    recover.add_argument('--quiet', '-q', action='store_true',
+                         help="no progress bar (it counts the recording's bytes read)")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
     from topspark_ros.core.data.recover import (default_target, recover_bag, RecoveryError,
-                                                storage_files)
+                                                source_bytes, storage_files)
 
     if args.output is not None and not args.output.strip():
         raise UsageError('--output is empty: name the new bag')
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> dict:
     target = Path(args.output) if args.output else default_target(source)
     if target.exists():
         raise UsageError(f'{target} exists; give another --output (nothing is overwritten)')
-    bar = common.progress(args, None, 'recover', unit='msg')
+    bar = common.progress(args, source_bytes(files), 'recover', unit='B', unit_scale=True)
     try:
         recovered = recover_bag(source, target, progress=bar.update)
     except RecoveryError as exc:

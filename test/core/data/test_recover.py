@@ -16,7 +16,7 @@ import pytest
 
 from topspark_ros.core.data.recording import BagWriter
 from topspark_ros.core.data.recover import (default_target, recover_bag, RecoveryError,
-                                            storage_files)
+                                            source_bytes, storage_files)
 
 THING = 'uint32 count\nstring name\n'
 
@@ -89,8 +89,12 @@ def test_a_killed_recording_becomes_a_closed_bag_of_what_it_held(
     partial = tmp_path / 'run.partial'
     before = _digest(partial)
     assert not (partial / 'run' / 'metadata.yaml').exists()
-    recovered = recover_bag(partial)
+    steps = []
+    recovered = recover_bag(partial, progress=steps.append)
     assert recovered.bag == bag == default_target(partial) and (bag / 'metadata.yaml').is_file()
+    # Progress in the bytes of the files read (it counted messages, of no known total).
+    assert sum(steps) == source_bytes(storage_files(partial)) and min(steps) > 0
+    assert len(steps) >= 3
     assert _digest(partial) == before  # the user's files, untouched
     assert not list(tmp_path.glob('.*'))  # no scratch copy or build folder left
     types, texts, counts = _read(bag)

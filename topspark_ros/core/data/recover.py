@@ -172,7 +172,8 @@ def recover_bag(source: Path, target: Optional[Path] = None, *,
     :func:`building_folder` and moved into place when closed. A file of a split recording
     that cannot be read is noted in ``problems`` and the others are kept; a recording of
     which no message can be read gives no bag (RecoveryError, saying why for each file).
-    ``progress(n)``: ``n`` more messages written.
+    ``progress(n)``: ``n`` more bytes of the recording's files read (of their sizes'
+    sum, :func:`source_bytes`; a sqlite3 file's bytes counted by its message ids read).
     """
     files = storage_files(Path(source))
     target = Path(target) if target is not None else default_target(Path(source))
@@ -189,21 +190,21 @@ def recover_bag(source: Path, target: Optional[Path] = None, *,
         writer = BagWriter(target, storage, building=building)  # refuses an existing target
         added: Dict[tuple, object] = {}
         for path in files:
+            reading = _Read(path, progress)
             try:
                 if storage == 'sqlite3':
                     if scratch is None and (_logs(path) or _cut_short(path)):
                         scratch = Path(tempfile.mkdtemp(prefix='.recover-', dir=target.parent))
-                    records = _sqlite_records(path, scratch, result)
+                    records = _sqlite_records(path, scratch, result, reading)
                 else:
-                    records = _mcap_records(path, result)
+                    records = _mcap_records(path, result, reading)
                 with contextlib.closing(records):
                     for connection, timestamp, data in records:
                         _write(writer, added, result, path, connection, timestamp, data)
-                        if data is not None:
-                            progress(1)
             except RecoveryError as exc:  # this file: noted, the others are kept
                 result.problem(path, str(exc))
             finally:
+                reading.to(reading.size)
                 if scratch is not None:  # one file's copy at a time
                     for copy in scratch.iterdir():
                         copy.unlink()
@@ -227,6 +228,28 @@ def recover_bag(source: Path, target: Optional[Path] = None, *,
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def source_bytes(files: List[Path]) -> int:
+    """Return the sizes of a recording's ``files`` summed (what :func:`recover_bag` reads)."""
+    return sum(path.stat().st_size for path in files)
+
+
+class _Read:
+    """How far into one file of the recording the recovery is, told to ``progress`` in bytes."""
+
+    def __init__(self, path: Path, progress) -> None:
+        """Start at byte 0 of ``path``."""
+        self.size = path.stat().st_size
+        self._done = 0
+        self._progress = progress
+
+    def to(self, position: float) -> None:
+        """Say the recovery is at byte ``position`` (at most the size; never back)."""
+        position = int(min(position, self.size))
+        if position > self._done:
+            self._progress(position - self._done)
+            self._done = position
 
 
 def _write(writer: BagWriter, added: dict, result: Recovered, path: Path, connection,
@@ -257,9 +280,12 @@ def _logs(path: Path) -> List[Path]:
     return [log for log in logs if log.exists()]
 
 
-def _sqlite_records(path: Path, scratch: Optional[Path], result: Recovered) -> Iterator[Record]:
+def _sqlite_records(path: Path, scratch: Optional[Path], result: Recovered,
+                    reading: _Read) -> Iterator[Record]:
     """
     Yield ``(connection, time, data)`` of every message ``path`` holds (data None: a topic).
+
+    ``reading`` is told the share of the message ids read, as bytes of the file.
 
     A file with a journal or log is read from a copy (SQLite undoes or replays it there), and so
     is one cut short (padded to the size its header gives, which SQLite needs to open it); one
@@ -299,7 +325,11 @@ def _sqlite_records(path: Path, scratch: Optional[Path], result: Recovered) -> I
         if ids is None:
             return
         lost = [0]
-        for topic_id, timestamp, data in _message_rows(db, *ids, lost):
+        first, last = ids
+        span = None if last is None else max(last - first + 1, 1)
+        for row_id, topic_id, timestamp, data in _message_rows(db, *ids, lost):
+            if span is not None:
+                reading.to(reading.size * (row_id - first + 1) / span)
             if topic_id not in by_id or timestamp is None or data is None:
                 lost[0] += 1  # a damaged row (no topic, time or data)
                 continue
@@ -326,7 +356,7 @@ def _note_damage(db: sqlite3.Connection, path: Path, result: Recovered) -> None:
 def _message_rows(db: sqlite3.Connection, first: int, last: Optional[int],
                   lost: list) -> Iterator[tuple]:
     """
-    Yield the ``(topic_id, timestamp, data)`` rows of ``messages`` from id ``first`` on.
+    Yield the ``(id, topic_id, timestamp, data)`` rows of ``messages`` from id ``first`` on.
 
     In blocks of :data:`_ROWS` ids; a block in damaged pages row by row, the rows that cannot
     be read counted in ``lost[0]``. Up to ``last``, or (None: the table's end is damaged) until
@@ -336,13 +366,13 @@ def _message_rows(db: sqlite3.Connection, first: int, last: Optional[int],
     while (last is None and empty < 3) or (last is not None and start <= last):
         end = start + _ROWS if last is None else min(start + _ROWS, last + 1)
         try:
-            rows = db.execute('SELECT topic_id, timestamp, data FROM messages WHERE id >= ? '
-                              'AND id < ? ORDER BY id', (start, end)).fetchall()
+            rows = db.execute('SELECT id, topic_id, timestamp, data FROM messages '
+                              'WHERE id >= ? AND id < ? ORDER BY id', (start, end)).fetchall()
         except sqlite3.DatabaseError:  # a damaged page: row by row, what can be read
             rows = []
             for row_id in range(start, end):
                 try:
-                    rows += db.execute('SELECT topic_id, timestamp, data FROM messages '
+                    rows += db.execute('SELECT id, topic_id, timestamp, data FROM messages '
                                        'WHERE id = ?', (row_id,)).fetchall()
                 except sqlite3.DatabaseError:
                     lost[0] += 1
@@ -444,9 +474,11 @@ def _string(body: memoryview, offset: int) -> Tuple[str, int]:
     return bytes(body[offset + 4:offset + 4 + length]).decode('utf-8'), offset + 4 + length
 
 
-def _mcap_records(path: Path, result: Recovered) -> Iterator[Record]:
+def _mcap_records(path: Path, result: Recovered, reading: _Read) -> Iterator[Record]:
     """
     Yield ``(connection, time, data)`` of every message of the MCAP file ``path``.
+
+    ``reading`` is told the position of each record read.
 
     Read in place, chunk by chunk (rosbags' MCAP reader needs the footer a killed recorder
     never wrote, and stops silently at a record cut short inside a chunk): a chunk that cannot
@@ -517,6 +549,7 @@ def _mcap_records(path: Path, result: Recovered) -> Iterator[Record]:
                 break
             body = source.read(length)
             position += 9 + length
+            reading.to(position)
             if opcode == _OP_CHUNK:
                 try:
                     chunk = _chunk_records(memoryview(body), decompress)
