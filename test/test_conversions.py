@@ -50,7 +50,7 @@ def test_big_endian_sixteen_bit() -> None:
 
 
 @pytest.mark.parametrize('fields,message', [
-    ({'encoding': 'nv12'}, 'unsupported'),
+    ({'encoding': 'yuv420'}, 'unsupported'),
     ({'step': 2}, 'step'),
     ({'data': bytes(5)}, 'bytes of data'),
     ({'height': 0}, 'empty'),
@@ -115,6 +115,33 @@ def test_bayer_odd_sizes_reuse_the_nearest_sample_of_each_colour() -> None:
     np.testing.assert_array_equal(array[:, :, 2], np.full((3, 3), 40))
 
 
+def test_a_bayer_frame_for_a_model_is_one_pixel_a_cell_and_gives_the_same_input() -> None:
+    """A model's frame was built at full size (repeated cells) and resized back: 9x the work."""
+    from topspark_ros.conversions.image import frame_to_array
+    from topspark_ros.core.preprocess import FrameSpec, Preprocessor
+    rows = [[10, 20, 11], [30, 40, 32], [12, 22, 13]]
+    msg = _image('bayer_rggb8', rows, width=3)
+    full, _ = image_to_array(msg)
+    cells, layout = frame_to_array(msg, size=(28, 28))
+    assert layout == 'rgb' and cells.shape == (2, 2, 3)
+    np.testing.assert_array_equal(cells, full[::2, ::2])
+    # A smooth 480x640 scene, as a camera sees one: the model input of the cells is the full
+    # frame's to within a grey level or two (the resize's filter, not the colours, differs).
+    y, x = np.mgrid[0:480, 0:640]
+    scene = np.stack([(x * 255 // 639), (y * 255 // 479), ((x + y) * 255 // 1118)], axis=-1)
+    mosaic = np.empty((480, 640), np.uint8)
+    for index, channel in enumerate((0, 1, 1, 2)):  # R G / G B
+        mosaic[index // 2::2, index % 2::2] = scene[index // 2::2, index % 2::2, channel]
+    msg = _image('bayer_rggb8', mosaic.tolist(), width=640)
+    grey, colour = FrameSpec(height=28, width=28, channels=1), FrameSpec(height=32, width=32)
+    for spec in (grey, colour):
+        prepare = Preprocessor(spec=spec)
+        cells, layout = frame_to_array(msg, spec.channels == 1, (spec.height, spec.width))
+        assert cells.shape == (240, 320, 3)
+        assert np.abs(prepare(cells, layout).astype(int)
+                      - prepare(*image_to_array(msg)).astype(int)).max() <= 2
+
+
 def test_bayer_sixteen_bit_big_endian() -> None:
     """bayer_rggb16 with is_bigendian: samples read in network order, kept 16-bit."""
     rows = [[0x01, 0x00, 0x02, 0x00], [0x02, 0x02, 0xff, 0xff]]
@@ -174,6 +201,42 @@ def test_yuv422_for_a_grey_model_is_its_luma(encoding: str) -> None:
     via_rgb = grey_model(*image_to_array(msg)).astype(int)
     assert np.abs(grey_model(grey, layout).astype(int) - via_rgb).max() <= 1
     assert image_to_array(msg)[1] == 'rgb'  # a colour model still gets RGB
+
+
+@pytest.mark.parametrize('encoding', ['nv12', 'nv21', 'nv24'])
+def test_semi_planar_yuv_frames_by_hand(encoding: str) -> None:
+    """nv21 and nv24 are in Jazzy's image_encodings and were refused; BT.601 as the 4:2:2 ones."""
+    colours = [yuv for yuv, _ in YUV_PIXELS]  # one colour per 2x2 block, 4 blocks side by side
+    luma = [[y for y, _, _ in colours for _ in range(2)]] * 2
+    pad = [7, 7, 7]  # rows padded: step 11 for 8 pixels
+    if encoding == 'nv24':  # a U V pair per pixel, chroma rows of 2 step bytes
+        chroma = [[c for _, u, v in colours for c in (u, v) * 2] + pad * 2] * 2
+    else:  # a pair per 2x2 pixels, chroma rows of step bytes
+        chroma = [[c for _, u, v in colours for c in ((v, u) if encoding == 'nv21' else (u, v))]
+                  + pad]
+    rows = [row + pad for row in luma] + chroma
+    data = bytes(b for row in rows for b in row)
+    from sensor_msgs.msg import Image
+    msg = Image(height=2, width=8, encoding=encoding, step=11, data=data)
+    array, layout = image_to_array(msg)
+    assert layout == 'rgb' and array.dtype == np.uint8 and array.shape == (2, 8, 3)
+    expected = np.repeat(np.array([rgb for _, rgb in YUV_PIXELS], np.uint8), 2, axis=0)
+    np.testing.assert_array_equal(array, np.stack([expected, expected]))
+    grey, layout = image_to_array(msg, mono=True)
+    assert layout == 'mono' and grey[0, :, 0].tolist() == [0, 0, 255, 255, 128, 128, 76, 76]
+    msg.data = data[:-1]
+    with pytest.raises(ImageConversionError, match='bytes of data'):
+        image_to_array(msg)
+    if encoding != 'nv24':
+        odd = Image(height=3, width=8, encoding=encoding, step=8, data=bytes(8 * 5))
+        with pytest.raises(ImageConversionError, match='even width and height'):
+            image_to_array(odd)
+
+
+def test_yuv_below_the_footroom_is_black_as_opencv_makes_it() -> None:
+    """Y under 16 went below 0 before the chroma was added: (6, 200, 240) gave R 167, not 179."""
+    array, _ = image_to_array(_image('uyvy', [[200, 6, 240, 6]], width=2))
+    assert array[0, 0].tolist() == [179, 0, 145]  # cv2.COLOR_YUV2RGB_UYVY's, and NV12's
 
 
 def test_yuv422_mixed_chroma_within_a_pair() -> None:
@@ -365,9 +428,9 @@ def test_compressed_palette_png_becomes_rgb() -> None:
 
 
 @pytest.mark.parametrize('data,reason', [
-    (b'', 'cannot decode'),
-    (b'not an image at all', 'cannot decode'),
-    (b'GIF89a' + bytes(40), 'cannot decode'),  # a format image_transport does not send
+    (b'', "empty 'jpeg' image: no data"),
+    (b'not an image at all', 'are not JPEG or PNG'),
+    (b'GIF89a' + bytes(40), 'are not JPEG or PNG'),  # a format image_transport does not send
 ], ids=['empty', 'text', 'gif'])
 def test_compressed_garbage_is_refused(data: bytes, reason: str) -> None:
     """Data that is no JPEG or PNG raises ImageConversionError (a ValueError) with the reason."""
@@ -382,6 +445,24 @@ def test_compressed_depth_is_refused_with_that_reason() -> None:
     with pytest.raises(ImageConversionError,
                        match=r"'16UC1; compressedDepth': compressedDepth images are not read"):
         compressed_to_array(depth)
+
+
+def test_data_of_another_format_says_what_is_read_and_pillows_bomb_warning_is_not_printed(
+        monkeypatch) -> None:
+    """A BMP read 'cannot identify image file <_io.BytesIO object at 0x7f42...>' (a review)."""
+    import warnings
+
+    from PIL import Image as PilImage
+    with pytest.raises(ImageConversionError, match=r"62 bytes of 'bmp' image data are not JPEG "
+                       r'or PNG \(the compressed formats read; they begin 42 4d 00'):
+        compressed_to_array(_compressed(b'BM' + bytes(60), 'bmp'))
+    # Pillow warns of 'decompression bombs' past its own limit; max_pixels is the one here.
+    monkeypatch.setattr(PilImage, 'MAX_IMAGE_PIXELS', 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        array, _ = compressed_to_array(_compressed(_encoded(np.zeros((4, 4), np.uint8), 'PNG'),
+                                                   'png'))
+    assert array.shape == (4, 4, 1)
 
 
 def test_compressed_truncated_and_huge_are_refused() -> None:

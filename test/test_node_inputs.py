@@ -142,6 +142,53 @@ def test_camera_encodings_are_classified_by_the_node(ros) -> None:
     assert node._pipeline.counts['errors'] == 1 and 'even width' in node._pipeline.last_error
 
 
+def test_a_depth_topic_through_the_compressed_transport_is_warned_about(ros, capfd) -> None:
+    """A CompressedImage has no encoding: '16UC1; png compressed' was classified silently."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from topspark_ros.core.pipeline import WARN
+    context, executor, _ = ros
+    node = _classifier(context, executor, image_transport='compressed')
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    depth = _compressed(np.full((48, 64), 1500, np.uint16), 'PNG', 1)
+    depth.format = '16UC1; png compressed '  # as image_transport's compressed plugin writes it
+    capfd.readouterr()
+    node._on_image(depth)
+    assert node._pipeline.counts['processed'] == 1  # classified, and said what it is
+    assert 'frames are 16UC1, what depth cameras publish' in capfd.readouterr().err
+    level, message, _ = node._pipeline.status('active', True)
+    assert level == WARN and 'depth' in message
+    node._on_image(_compressed(np.repeat(_fashion(2)[:, :, None], 3, axis=2), 'PNG', 2))
+    level, message, _ = node._pipeline.status('active', True)
+    assert 'depth' not in message and node._pipeline.input_note is None
+
+
+def test_each_reason_to_skip_a_frame_is_logged_and_nothing_classified_is_said(ros,
+                                                                              capfd) -> None:
+    """One throttle for every reason hid the second; /diagnostics said 'classifying'."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from sensor_msgs.msg import CompressedImage, Image
+    from topspark_ros.core.pipeline import WARN
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    node._pipeline.status('active', True)  # (the counters' baseline)
+    capfd.readouterr()
+    for _ in range(3):
+        node._on_image(Image(height=2, width=3, encoding='yuyv', step=6, data=bytes(12)))
+        node._on_image(Image(height=2, width=2, encoding='yuv420', step=2, data=bytes(6)))
+    said = capfd.readouterr().err
+    assert said.count('even width') == 1 and said.count("unsupported image encoding 'yuv420'") == 1
+    level, message, _ = node._pipeline.status('active', True)
+    assert level == WARN and message.startswith('nothing classified; 6 errors'), message
+    node._on_image(CompressedImage(format='bmp', data=b'BM' + bytes(60)))
+    assert 'are not JPEG or PNG' in capfd.readouterr().err
+    node._on_image(Image(height=4, width=4, encoding='mono8', step=4, data=bytes(16)))
+    level, message, _ = node._pipeline.status('active', True)
+    assert message.startswith('classifying; 1 errors'), message
+
+
 def _controller(context, executor, **overrides):
     from rclpy.parameter import Parameter
 

@@ -403,6 +403,11 @@ def test_status_levels_follow_the_lifecycle_errors_and_lost_packets() -> None:
     pipeline.error('frame of 0 bytes')
     level, message, _ = pipeline.status('active', True)
     assert level == WARN and message == \
+        'nothing classified; 1 errors since the last status, last: frame of 0 bytes'
+    pipeline.error('frame of 0 bytes')
+    pipeline.count('processed')  # some classified, some refused
+    level, message, _ = pipeline.status('active', True)
+    assert level == WARN and message == \
         'classifying; 1 errors since the last status, last: frame of 0 bytes'
     assert pipeline.status('active', True)[0] == OK  # the WARN clears once errors stop
     # Event mode: the stream's counters join the values; lost packets warn once.

@@ -13,20 +13,28 @@ that :mod:`topspark_ros.core.preprocess` understands. The encodings (names as in
   ROS; read in OpenCV's channel order, BGR, as cv_bridge hands it to OpenCV);
 - Bayer (``bayer_rggb8``, ``bayer_bggr8``, ``bayer_gbrg8``, ``bayer_grbg8`` and their
   ``16`` variants) -> RGB of the same depth by 2x2 cells: every cell of the mosaic becomes
-  one colour, ``(R, (G1 + G2 + 1) // 2, B)``, given to its four pixels (full size, half the
-  colour resolution, no interpolation across cells; an odd last row or column reuses the
-  row or column before it, which carries the missing colours). Models see far smaller
-  inputs, so the lost colour detail does not matter; images need at least 2x2 pixels;
+  one colour, ``(R, (G1 + G2 + 1) // 2, B)`` (half the colour resolution, no interpolation
+  across cells; an odd last row or column reuses the row or column before it, which carries
+  the missing colours). For a model input (``size`` given) one pixel per cell, half the
+  size each way: the full size adds no information, and building it cost a 12 Mpixel frame
+  154 ms against 17 (a user review); without ``size`` (a recorded PNG), the cell's colour
+  given to its four pixels, full size. Models see far smaller inputs, so the lost colour
+  detail does not matter; images need at least 2x2 pixels;
 - YUV 4:2:2, 8-bit -> ``uint8`` RGB: ``uyvy`` and its old name ``yuv422`` (bytes
   ``U Y0 V Y1``), ``yuyv`` and its old name ``yuv422_yuy2`` (``Y0 U Y1 V``); each pair of
   pixels shares its U and V. ITU-R BT.601 limited range, as OpenCV's ``COLOR_YUV2RGB_UYVY``
   (which cv_bridge uses): ``R = 1.164 (Y-16) + 1.596 (V-128)``, ``G = 1.164 (Y-16) - 0.813
   (V-128) - 0.391 (U-128)``, ``B = 1.164 (Y-16) + 2.018 (U-128)``, rounded and clipped to
-  [0, 255]. The width must be even. For a grey model (``mono=True``) the luma alone,
-  ``1.164 (Y-16)`` rounded and clipped, as ``uint8`` mono: the grey value of the RGB above
-  to within rounding (BT.601's luma weights cancel the chroma terms; they differ only where a
-  colour channel clips), without the colour conversion (a user review: 4 to 8 ms of a VGA
-  frame against 1 ms for all the rest);
+  [0, 255], with ``Y-16`` taken as 0 below 16 (as OpenCV does). The width must be even.
+  For a grey model (``mono=True``) the luma alone, ``1.164 (Y-16)`` rounded and clipped, as
+  ``uint8`` mono: the grey value of the RGB above to within rounding (BT.601's luma weights
+  cancel the chroma terms; they differ only where a colour channel clips), without the
+  colour conversion (a user review: 4 to 8 ms of a VGA frame against 1 ms for all the rest);
+- YUV semi-planar, 8-bit, the same conversion: a plane of ``height`` luma rows of ``step``
+  bytes, then the chroma plane, its pairs interleaved: ``nv12`` (4:2:0, U V) and ``nv21``
+  (4:2:0, V U), ``height / 2`` rows of ``step`` bytes, a pair for each 2x2 pixels (even
+  width and height); ``nv24`` (4:4:4, U V), ``height`` rows of ``2 step`` bytes, a pair for
+  each pixel;
 - ``32FC1`` -> ``uint16`` mono: intensities in the fixed range [0, 1] (OpenCV's convention
   for float images) map to [0, 65535]: ``round(65535 clip(x, 0, 1))``; NaN (no measurement)
   becomes 0. Depth images are not intensities: map their range to ``mono8`` first.
@@ -47,6 +55,7 @@ bombs.
 import io
 import sys
 from typing import Optional, Tuple
+import warnings
 
 import numpy as np
 
@@ -81,9 +90,15 @@ YUV422_ENCODINGS = {
     'yuyv': (0, 1, 2, 3),
     'yuv422_yuy2': (0, 1, 2, 3),
 }
+# YUV semi-planar encoding -> (pixels a chroma pair covers each way, places of U and V in it)
+SEMI_PLANAR_ENCODINGS = {
+    'nv12': (2, (0, 1)),
+    'nv21': (2, (1, 0)),
+    'nv24': (1, (0, 1)),
+}
 FLOAT_ENCODINGS = ('32FC1',)
 SUPPORTED_ENCODINGS = (tuple(ENCODINGS) + tuple(BAYER_ENCODINGS) + tuple(YUV422_ENCODINGS)
-                       + FLOAT_ENCODINGS)
+                       + tuple(SEMI_PLANAR_ENCODINGS) + FLOAT_ENCODINGS)
 COMPRESSED_FORMATS = ('JPEG', 'PNG')
 MAX_COMPRESSED_PIXELS = 1 << 26  # 67 Mpixel (8192 x 8192): beyond it, not decoded
 LITTLE_ENDIAN_HOST = sys.byteorder == 'little'
@@ -93,12 +108,27 @@ DEPTH_LIKE = {'16UC1': 'read over 0 to 65 535 (depth in millimetres reads nearly
 """Encodings depth cameras publish, which the classifier reads as intensities (README)."""
 
 
+def frame_encoding(msg) -> str:
+    """
+    Return the encoding of a frame: an Image's, or the one a CompressedImage was made from.
+
+    image_transport's ``compressed`` plugin writes it first in ``format``, before a ``;``
+    (``16UC1; png compressed``, ``rgb8; jpeg compressed bgr8``); '' when it does not say.
+    """
+    encoding = getattr(msg, 'encoding', None)
+    if encoding is not None:
+        return encoding
+    text = getattr(msg, 'format', '') or ''
+    return text.split(';')[0].strip() if ';' in text else ''
+
+
 def depth_like(encoding: str) -> Optional[str]:
     """
     Return a warning for frames of an encoding depth cameras publish, else None.
 
     A depth topic remapped to the classifier by mistake classified silently: its frames read
-    as near-black or white intensities (``DEPTH_LIKE``).
+    as near-black or white intensities (``DEPTH_LIKE``). ``encoding``: :func:`frame_encoding`
+    (a depth topic through the ``compressed`` transport went unnoticed; a review).
     """
     how = DEPTH_LIKE.get(encoding)
     if how is None:
@@ -111,11 +141,13 @@ class ImageConversionError(ValueError):
     """An image message that cannot be read (unknown encoding, inconsistent sizes, bad data)."""
 
 
-def image_to_array(msg, mono: bool = False) -> tuple:
+def image_to_array(msg, mono: bool = False, size: Optional[Tuple[int, int]] = None) -> tuple:
     """
     Return ``(array [H, W, C], layout)`` for a ``sensor_msgs/Image`` (module docstring).
 
-    ``mono``: the frame is for a grey model; a YUV frame then gives its luma alone.
+    ``mono``: the frame is for a grey model; a YUV frame then gives its luma alone. ``size``:
+    the model input ``(height, width)`` the frame is for; a Bayer frame then gives one pixel
+    per 2x2 cell (half size).
 
     Raises :class:`ImageConversionError` for an unsupported encoding or a message whose
     ``height``, ``width``, ``step`` and ``data`` do not fit together.
@@ -127,7 +159,7 @@ def image_to_array(msg, mono: bool = False) -> tuple:
         return rows.reshape(rows.shape[0], -1, channels), layout
     if encoding in BAYER_ENCODINGS:
         dtype, pattern = BAYER_ENCODINGS[encoding]
-        return _debayer(_rows(msg, np.dtype(dtype), 1), pattern), 'rgb'
+        return _debayer(_rows(msg, np.dtype(dtype), 1), pattern, size is None), 'rgb'
     if encoding in YUV422_ENCODINGS:
         if int(msg.width) % 2:
             raise ImageConversionError(
@@ -136,6 +168,8 @@ def image_to_array(msg, mono: bool = False) -> tuple:
         if mono:
             return _yuv422_luma(pairs, offsets), 'mono'
         return _yuv422_to_rgb(pairs, offsets), 'rgb'
+    if encoding in SEMI_PLANAR_ENCODINGS:
+        return _semi_planar(msg, mono)
     if encoding in FLOAT_ENCODINGS:
         rows = np.nan_to_num(_rows(msg, np.dtype(np.float32), 1), nan=0.0)
         scaled = np.round(np.clip(rows, 0.0, 1.0) * 65535.0).astype(np.uint16)
@@ -172,11 +206,12 @@ def _rows(msg, dtype: np.dtype, samples: int) -> np.ndarray:
     return rows
 
 
-def _debayer(mosaic: np.ndarray, pattern: str) -> np.ndarray:
+def _debayer(mosaic: np.ndarray, pattern: str, full_size: bool = True) -> np.ndarray:
     """
     Return RGB ``[H, W, 3]`` of a Bayer ``mosaic [H, W]`` by 2x2 cells (module docstring).
 
     ``pattern``: the colours of the top-left cell, row by row (``'rggb'``, ...).
+    ``full_size`` False: one pixel per cell, ``[ceil(H / 2), ceil(W / 2), 3]``.
     """
     height, width = mosaic.shape
     if height < 2 or width < 2:
@@ -187,10 +222,13 @@ def _debayer(mosaic: np.ndarray, pattern: str) -> np.ndarray:
     full = np.pad(mosaic, ((0, height % 2), (0, width % 2)), mode='reflect')
     cells = {}
     for index, colour in enumerate(pattern):
-        sample = full[index // 2::2, index % 2::2].astype(np.uint32)
-        cells.setdefault(colour, []).append(sample)
-    green = (cells['g'][0] + cells['g'][1] + 1) // 2
-    rgb = np.stack([cells['r'][0], green, cells['b'][0]], axis=-1).astype(mosaic.dtype)
+        cells.setdefault(colour, []).append(full[index // 2::2, index % 2::2])
+    rgb = np.empty(cells['r'][0].shape + (3,), mosaic.dtype)
+    rgb[:, :, 0] = cells['r'][0]
+    rgb[:, :, 1] = (cells['g'][0].astype(np.uint32) + cells['g'][1] + 1) // 2
+    rgb[:, :, 2] = cells['b'][0]
+    if not full_size:
+        return rgb
     return np.repeat(np.repeat(rgb, 2, axis=0), 2, axis=1)[:height, :width]
 
 
@@ -203,11 +241,49 @@ def _yuv422_to_rgb(pairs: np.ndarray, offsets: tuple) -> np.ndarray:
     height = pairs.shape[0]
     quads = pairs.reshape(height, -1, 4).astype(np.float32)
     y0, u, y1, v = (quads[:, :, i] for i in offsets)
-    luma = (np.stack([y0, y1], axis=-1).reshape(height, -1) - 16.0) * 1.164
-    u = np.repeat(u, 2, axis=1) - 128.0
-    v = np.repeat(v, 2, axis=1) - 128.0
+    luma = np.stack([y0, y1], axis=-1).reshape(height, -1)
+    return _bt601_to_rgb(luma, np.repeat(u, 2, axis=1), np.repeat(v, 2, axis=1))
+
+
+def _bt601_to_rgb(luma: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Return ``uint8`` RGB ``[H, W, 3]`` of BT.601 limited-range planes (module docstring)."""
+    luma = np.maximum(luma.astype(np.float32) - 16.0, 0.0) * 1.164  # as OpenCV: no footroom
+    u = u.astype(np.float32) - 128.0
+    v = v.astype(np.float32) - 128.0
     rgb = np.stack([luma + 1.596 * v, luma - 0.813 * v - 0.391 * u, luma + 2.018 * u], axis=-1)
     return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+def _semi_planar(msg, mono: bool) -> tuple:
+    """Return ``(array, layout)`` of an ``nv12``/``nv21``/``nv24`` frame (module docstring)."""
+    encoding = msg.encoding
+    cover, (at_u, at_v) = SEMI_PLANAR_ENCODINGS[encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height < 1 or width < 1:
+        raise ImageConversionError(f'empty image {width}x{height}')
+    if cover == 2 and (height % 2 or width % 2):
+        raise ImageConversionError(f'{encoding} has a colour pair for each 2x2 pixels and '
+                                   f'needs an even width and height, got {width}x{height}')
+    if step < width:
+        raise ImageConversionError(f'step {step} is shorter than a row of {width} {encoding} '
+                                   f'luma samples ({width} bytes)')
+    chroma_rows, chroma_step = height // cover, 2 * step // cover
+    size = step * height + chroma_step * chroma_rows
+    data = msg.data
+    buffer = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
+    if buffer.size < size:
+        raise ImageConversionError(
+            f'{buffer.size} bytes of data for a {encoding} frame of {height} luma rows of '
+            f'{step} bytes and {chroma_rows} chroma rows of {chroma_step} ({size} bytes)')
+    luma = buffer[:step * height].reshape(height, step)[:, :width]
+    if mono:
+        return _LUMA_OF_Y[luma][:, :, None], 'mono'
+    chroma = buffer[step * height:size].reshape(chroma_rows, chroma_step)
+    pairs = chroma[:, :2 * width // cover].reshape(chroma_rows, width // cover, 2)
+    u, v = pairs[:, :, at_u], pairs[:, :, at_v]
+    if cover == 2:
+        u, v = (np.repeat(np.repeat(c, 2, axis=0), 2, axis=1) for c in (u, v))
+    return _bt601_to_rgb(luma, u, v), 'rgb'
 
 
 _LUMA_OF_Y = np.clip(np.round((np.arange(256) - 16.0) * 1.164), 0, 255).astype(np.uint8)
@@ -261,8 +337,13 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
         raise ImageConversionError(
             f'{msg.format!r}: compressedDepth images are not read (depth is not an intensity; '
             "subscribe intensity images, image_transport 'raw' or 'compressed')")
+    data = bytes(msg.data)
+    if not data:
+        raise ImageConversionError(f'empty {msg.format or "compressed"!r} image: no data')
     try:
-        image = PilImage.open(io.BytesIO(bytes(msg.data)), formats=COMPRESSED_FORMATS)
+        with warnings.catch_warnings():  # (Pillow's bomb warning: max_pixels is the limit)
+            warnings.simplefilter('ignore', PilImage.DecompressionBombWarning)
+            image = PilImage.open(io.BytesIO(data), formats=COMPRESSED_FORMATS)
         width, height = image.size
         if width * height > max_pixels:
             raise ImageConversionError(
@@ -273,9 +354,13 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
         array, layout = pil_to_array(image, size)
     except ImageConversionError:
         raise
+    except PilImage.UnidentifiedImageError:  # (its text: a BytesIO object's address)
+        raise ImageConversionError(
+            f'{len(data)} bytes of {msg.format or "compressed"!r} image data are not JPEG or '
+            f'PNG (the compressed formats read; they begin {data[:8].hex(" ")})') from None
     except Exception as exc:  # noqa: B902 - Pillow raises many types for corrupt data
         raise ImageConversionError(
-            f'cannot decode {len(msg.data)} bytes of {msg.format or "compressed"!r} image '
+            f'cannot decode {len(data)} bytes of {msg.format or "compressed"!r} image '
             f'data: {type(exc).__name__}: {exc}') from None
     if array.ndim == 2:
         array = array[:, :, None]
@@ -288,11 +373,12 @@ def frame_to_array(msg, mono: bool = False, size: Optional[Tuple[int, int]] = No
 
     :func:`compressed_to_array` for a message with a ``format`` field (CompressedImage, whose
     data carries its own encoding; ``size``: the model input, :func:`draft_for`),
-    :func:`image_to_array` otherwise (``mono``: for a grey model).
+    :func:`image_to_array` otherwise (``mono``: for a grey model; ``size``: a Bayer frame at
+    half size).
     """
     if hasattr(msg, 'format'):
         return compressed_to_array(msg, size=size)
-    return image_to_array(msg, mono)
+    return image_to_array(msg, mono, size)
 
 
 def stamp_ns(header) -> int:

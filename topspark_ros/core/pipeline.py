@@ -333,6 +333,9 @@ class ClassifierPipeline:
         self.configure_error = ''
         self.gaps = FrameGaps()  # frames lost in transport, from the frame stamps
         self.commanded: Optional[int] = None
+        # What the last frame was, that the classifier cannot tell from its pixels (a depth
+        # encoding); set by the node, in /diagnostics while set.
+        self.input_note: Optional[str] = None
         self._lock = threading.Lock()
         self._recent = Recent()
         self._batch = 1
@@ -766,15 +769,19 @@ class ClassifierPipeline:
         else:
             level, message = WARN, state
         errors = self._recent.since('errors', values['errors'])
+        processed = self._recent.since('processed', values['processed'])
         if errors:
             level = max(level, WARN)
+            if level == WARN and message == 'classifying' and not processed:
+                message = 'nothing classified'  # every input refused ('classifying'; a review)
             message = f'{message}; {errors} errors since the last status, last: ' \
                 f'{self.last_error}'
         session = self.session
         note = None if session is None or self.stream is not None else session.frame_note
-        if note is not None:  # an RGB model on a mono camera (a review: silent, "calibrated")
-            level = max(level, WARN)
-            message = f'{message}; {note}'
+        for note in (note, self.input_note if self.stream is None else None):
+            if note is not None:  # an RGB model on a mono camera, a depth topic (reviews)
+                level = max(level, WARN)
+                message = f'{message}; {note}'
         stream = self.stream
         if stream is not None:  # event mode: decoder, windows and backlog counters
             events = stream.stats()

@@ -16,6 +16,7 @@ the state does not allow is refused (:mod:`topspark_ros.nodes.lifecycle`).
 """
 
 import threading
+import time
 from typing import Optional
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -28,12 +29,14 @@ from std_srvs.srv import Trigger
 from topspark_ros.conversions.cdr import header_msg
 from topspark_ros.conversions.events import (cdr_to_packet, event_packet_type,
                                              packet_to_fields, prepare_cdr_reading)
-from topspark_ros.conversions.image import (cdr_to_image, depth_like, frame_to_array,
-                                            prepare_image_cdr_reading, stamp_ns)
+from topspark_ros.conversions.image import (cdr_to_image, depth_like, frame_encoding,
+                                            frame_to_array, prepare_image_cdr_reading,
+                                            stamp_ns)
 from topspark_ros.conversions.results import (class_labels, label_info_msg,
                                               prediction_cdr_matches, prediction_to_cdr,
                                               prediction_to_msg, prediction_to_vision_msg,
                                               vision_msgs_types)
+from topspark_ros.core.counters import Reasons
 from topspark_ros.core.pipeline import (AS_TRAINED, ClassifierPipeline,
                                         frames_model_on_events, preparation_plan,
                                         trained_preparation, window_mismatch)
@@ -53,6 +56,8 @@ WORKER_NICE = 10
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 """QoS of ``timestep`` and ``label_info``: a subscriber that joins late gets the last one."""
+SKIP_LOG_PERIOD_S = 5.0
+"""An input skipped for a reason already logged is logged again after this long (s)."""
 
 
 class ClassifierNode(LifecycleNode):
@@ -75,6 +80,8 @@ class ClassifierNode(LifecycleNode):
         self._score_key = None  # (calibrated, T, parameters) of the last vision_msgs result
         self._score_kind = ''  # what its score is, in words (ClassifierPipeline.score_kind)
         self._frame_note = None  # how the last frame was unlike the training images (logged)
+        self._reasons = Reasons(SKIP_LOG_PERIOD_S)  # why inputs were skipped, logged
+        self._reasons_lock = threading.Lock()
         self._raw_packets = self._raw_frames = self._raw_results = False
         self._frozen = False  # a freeze_long_lived of this node's not yet undone
         self._made = []  # (entity, destroy) of what configure created
@@ -296,7 +303,8 @@ class ClassifierNode(LifecycleNode):
     def _classify_frame(self, msg) -> Optional[str]:
         image, header = _image_and_header(msg)
         pipeline = self._pipeline
-        warning = depth_like(getattr(image, 'encoding', ''))
+        warning = depth_like(frame_encoding(image))
+        pipeline.input_note = warning  # /diagnostics WARNs while such frames come
         if warning is not None:
             self.get_logger().warn(warning, throttle_duration_sec=60.0)
 
@@ -317,8 +325,7 @@ class ClassifierNode(LifecycleNode):
         try:
             _, header = _image_and_header(msg)
         except ValueError as exc:
-            self.get_logger().warn(f'frame skipped: {self._pipeline.error(exc)}',
-                                   throttle_duration_sec=5.0)
+            self._skipped('frame', exc)
             return
         self._pipeline.drop_frame(stamp_ns(header))
 
@@ -339,8 +346,7 @@ class ClassifierNode(LifecycleNode):
                 fields, header = packet_to_fields(msg), msg.header
             self._pipeline.push_packet(fields, header, intake.worker)
         except ValueError as exc:  # unknown encoding, a packet the decoder refuses, not CDR
-            self.get_logger().warn(f'event packet skipped: {self._pipeline.error(exc)}',
-                                   throttle_duration_sec=5.0)
+            self._skipped('event packet', exc)
 
     def _drain_windows(self, windows: Optional[list] = None) -> None:
         """Worker: classify ``windows`` (handed over), then those waiting, a batch at a time."""
@@ -355,11 +361,18 @@ class ClassifierNode(LifecycleNode):
         try:
             save_failure = work()
         except ValueError as exc:  # an input we cannot read: count it, say why, carry on
-            self.get_logger().warn(f'{what} skipped: {self._pipeline.error(exc)}',
-                                   throttle_duration_sec=5.0)
+            self._skipped(what, exc)
             return
         if save_failure is not None:
             self.get_logger().error(save_failure, throttle_duration_sec=5.0)
+
+    def _skipped(self, what: str, exc: Exception) -> None:
+        """Count an input skipped for ``exc``; log a new reason at once, the same every 5 s."""
+        reason = self._pipeline.error(exc)
+        with self._reasons_lock:  # (the reader and the worker both skip inputs)
+            due = self._reasons.due(f'{what}: {reason}', time.monotonic())
+        if due:
+            self.get_logger().warn(f'{what} skipped: {reason}')
 
     def _worker_error(self, exc: Exception) -> None:
         """
