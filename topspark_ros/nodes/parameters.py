@@ -10,6 +10,7 @@ files) are checked by the same rules of each parameter: one that a set would be 
 not start the node (ValueError naming it).
 """
 
+import array
 from dataclasses import dataclass
 import math
 from types import MappingProxyType
@@ -150,9 +151,8 @@ def declare(node, params: Sequence[Param], *, is_locked: Callable[[], bool] = la
                     f'{type(spec.default).__name__}, got {change.type_.name}')
             reason = spec.check(change.value)
             if reason is None and not spec.live and is_locked() \
-                    and change.value != values[change.name]:
-                reason = (f'{change.name} is read at configure: change it while the node is '
-                          'unconfigured (cleanup first, then configure again)')
+                    and not _same(change.value, values[change.name]):
+                reason = _locked_reason(node, change.name)
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
             values[change.name] = change.value
@@ -169,6 +169,29 @@ def declare(node, params: Sequence[Param], *, is_locked: Callable[[], bool] = la
         reason = None if value is None else p.check(value)
         if reason is not None:
             raise ValueError(f'invalid parameter: {reason}')
+
+
+def _same(value, other) -> bool:
+    """
+    Return whether two parameter values are equal, an array as its items.
+
+    rclpy stores an integer array as a list and hands a set's new value as ``array('q')``,
+    which never equals a list: setting ``roi`` to its own value was refused, and ``ros2 param
+    load`` of a dump failed (a review).
+    """
+    def plain(v):
+        return list(v) if isinstance(v, (list, tuple, array.array)) else v
+    return plain(value) == plain(other)
+
+
+def _locked_reason(node, name: str) -> str:
+    """Return why ``name``, read at configure, cannot change in ``node``'s state now."""
+    machine = getattr(node, '_state_machine', None)
+    if machine is not None and machine.current_state[1] == 'finalized':
+        return (f'{name} is read at configure and the node is finalized (shut down): start '
+                'it again with the new value')
+    return (f'{name} is read at configure: change it while the node is unconfigured '
+            '(cleanup first, then configure again)')
 
 
 def given_at_start(node, names: Sequence[str]) -> set:
