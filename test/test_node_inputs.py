@@ -436,6 +436,28 @@ def test_the_controllers_rate_is_the_classified_inputs_not_their_arrival(ros) ->
     assert node._signals.rate_hz == pytest.approx(30.0, rel=1e-3)
 
 
+def test_the_rate_is_dropped_once_the_classifiers_fall_silent(ros, monkeypatch) -> None:
+    """The last rate stood at OK after the camera stopped ('rate_hz 10.0', no source; a review)."""
+    from topspark_ros.core.sources import SOURCE_QUIET_S
+    from topspark_ros.nodes import diagnostics
+    node, _ = _active_controller(ros, mode='accuracy_first')
+    for frame in range(10):
+        msg = _classification(64, 2.0)
+        msg.source = '/front/classifier'
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 1000, frame * 100_000_000
+        node._on_classification(msg)
+    level, message, stats = node._diagnostic_status()
+    assert stats['rate_hz'] == pytest.approx(10.0) and stats['sources'] == '/front/classifier'
+    assert 'no classifications heard' not in message
+    now = node._now_s()
+    monkeypatch.setattr(node, '_now_s', lambda: now + SOURCE_QUIET_S + 1.0)
+    node._heartbeat()
+    assert node._signals.rate_hz is None
+    level, message, stats = node._diagnostic_status()
+    assert stats['rate_hz'] is None and stats['sources'] == ''
+    assert level == diagnostics.WARN and 'no classifications heard for 5 s' in message
+
+
 def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
     """
     Drop the energy monitor's power and energy after energy_timeout_s.

@@ -22,7 +22,7 @@ from topspark_ros.conversions.results import (choice_to_msg, classification_prob
                                               energy_problem)
 from topspark_ros.core.counters import Recent
 from topspark_ros.core.latencies import LatencyWindows
-from topspark_ros.core.sources import describes, Sources
+from topspark_ros.core.sources import describes, SOURCE_QUIET_S, Sources
 from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
                                                  TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
@@ -377,6 +377,17 @@ class TimestepControllerNode(LifecycleNode):
                 throttle_duration_sec=30.0)
             self._evaluate()
 
+    def _check_rate(self) -> None:
+        """
+        Drop the inference rate once no classifier has been heard lately (SOURCE_QUIET_S).
+
+        The rate is taken from results, so it stood after they stopped: 10 Hz at OK with the
+        camera stopped and no source left (a review), and power caps priced at it.
+        """
+        if self._signals.rate_hz is not None and self._sources.rate_hz(self._now_s()) is None:
+            self._signals = self._signals.replace(rate_hz=None)
+            self._evaluate()
+
     def _on_parameters_set(self, parameters) -> None:
         if self._selector is None:
             return
@@ -399,6 +410,7 @@ class TimestepControllerNode(LifecycleNode):
 
     def _heartbeat(self) -> None:
         self._check_energy_age()
+        self._check_rate()
         if self._selector is not None and self._selector.current is not None:
             self._publish(self._selector.current)
 
@@ -437,13 +449,15 @@ class TimestepControllerNode(LifecycleNode):
         selector = self._selector
         choice = selector.current if selector else None
         signals = self._signals
+        now_s = self._now_s()
+        heard = self._sources.names(now_s)
         stats = {'lifecycle_state': self._state_machine.current_state[1],
                  'battery_fraction': signals.battery_fraction,
-                 'rate_hz': signals.rate_hz, 'measured_latency_ms': signals.measured_latency_ms,
+                 'rate_hz': self._sources.rate_hz(now_s),
+                 'measured_latency_ms': signals.measured_latency_ms,
                  'measured_power_w': signals.measured_power_w,
                  'commands_published': self._publish_count, 'messages_refused': self._refused,
-                 'sources': ', '.join(self._sources.names(self._now_s())),
-                 'other_model_results': self._other_models}
+                 'sources': ', '.join(heard), 'other_model_results': self._other_models}
         refused = self._recent.since('refused', self._refused)
         others = self._recent.since('other_models', self._other_models)
         if selector is not None:
@@ -464,6 +478,9 @@ class TimestepControllerNode(LifecycleNode):
                             '(non-finite, negative or huge)')
         if others:
             problems.append(f"{others} results of another model than the profile's ignored")
+        if not heard:  # (the monitor WARNs likewise: a camera stopped, a classifier gone)
+            problems.append(f'no classifications heard for {SOURCE_QUIET_S:g} s: no rate or '
+                            'latency measured')
         if problems:
             return diagnostics.WARN, '; '.join([choice.reason] + problems), stats
         return (diagnostics.OK if choice.feasible else diagnostics.WARN), choice.reason, stats
