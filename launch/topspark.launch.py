@@ -74,7 +74,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             'use_sim_time', default_value='false',
             description='Use the /clock topic (simulation, bag replay with --clock) as every '
-                        "node's time source: true or false."),
+                        "node's time source: true or false. Applied after params_file: a "
+                        'use_sim_time in that file is overridden by this argument.'),
         DeclareLaunchArgument(
             'use_respawn', default_value='false',
             description=f'Start a node process again {RESPAWN_DELAY_S:g} s after it dies '

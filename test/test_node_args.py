@@ -123,3 +123,25 @@ def test_a_value_given_at_start_is_checked_as_a_set_is(tmp_path) -> None:
     assert "cmos45_int8_sram, loihi, '', not 'cmos45_int8'" in subprocess.run(
         [sys.executable, '-m', 'topspark_ros.nodes.energy_monitor', '--ros-args', '-p',
          'memory_preset:=cmos45_int8'], capture_output=True, text=True, timeout=120).stderr
+
+
+def test_ctrl_c_while_a_node_starts_ends_it_quietly(tmp_path, monkeypatch, capsys) -> None:
+    """Ctrl-C of `ros2 launch` during a node's imports printed a traceback: process has died."""
+    from topspark_ros.nodes.entry import run
+    (tmp_path / 'slow_node.py').write_text('raise KeyboardInterrupt  # (importing torch)\n')
+    (tmp_path / 'fine_node.py').write_text('def main():\n    return 3\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert run('slow_node') == 0 and run('slow_node', interrupted=130) == 130
+    assert capsys.readouterr().err.count('slow_node: interrupted while starting') == 2
+    assert run('fine_node') == 3
+
+
+@pytest.mark.parametrize('script', ['classifier', 'topspark'])
+def test_the_executables_start_through_the_quiet_entry(script) -> None:
+    """Each script runs its module's main through nodes.entry, nothing heavy imported before."""
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / 'scripts' / script
+    assert 'from topspark_ros.nodes.entry import run' in path.read_text()
+    shown = subprocess.run([sys.executable, str(path), '--help'], capture_output=True,
+                           text=True, timeout=60)
+    assert shown.returncode == 0 and 'usage:' in shown.stdout, shown.stderr

@@ -1,0 +1,25 @@
+"""
+The executables' entry: a node's ``main``, quiet when Ctrl-C comes while it starts.
+
+Importing a node takes seconds (torch, rclpy); a SIGINT then, as a Ctrl-C of ``ros2 launch``
+right after it started sends, raised KeyboardInterrupt out of the import with a traceback and
+launch reported the process as died (a review). Once the node runs, its runner handles the
+signal (:mod:`topspark_ros.nodes.runner`). Cheap to import: nothing but the standard library.
+"""
+
+import importlib
+import sys
+
+
+def run(module: str, interrupted: int = 0) -> int:
+    """
+    Return the exit status of ``module``'s ``main()``, ``interrupted`` on a Ctrl-C.
+
+    ``interrupted``: the status of a run cut short by SIGINT (0 for a node, as its runner
+    returns after one; the command line's 130).
+    """
+    try:
+        return importlib.import_module(module).main()
+    except KeyboardInterrupt:
+        print(f'{module.rsplit(".", 1)[-1]}: interrupted while starting', file=sys.stderr)
+        return interrupted
