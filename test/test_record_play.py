@@ -237,6 +237,13 @@ def test_nested_and_latched_messages_into_a_bag(ros, tmp_path: Path) -> None:
     with AnyReader([tmp_path / 'commands']) as reader:
         (_, _, raw), = list(reader.messages())
         assert reader.deserialize(raw, reader.connections[0].msgtype).timesteps == 16
+        # The publisher's QoS is recorded with the topic (none was: replayed volatile, a
+        # subscriber after the one message never got it; a review), and replayed latched.
+        offered, = reader.connections[0].ext.offered_qos_profiles
+        assert (offered.durability.name, offered.reliability.name) == \
+            ('TRANSIENT_LOCAL', 'RELIABLE')  # (discovery carries no depth: 0, as ros2 bag's)
+    player = _player(context, executor, bag=str(tmp_path / 'commands'), topics=['/timestep'])
+    assert player._pubs['/timestep'].qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
     with AnyReader([tmp_path / 'vision']) as reader:
         raw = next(reader.messages())[2]
         got = reader.deserialize(raw, 'vision_msgs/msg/Classification')

@@ -20,7 +20,9 @@ been sent yet (and it never passes the last message); within a pass it never goe
 With ``loop`` the bag plays again after one mean message interval (1 s after a lone message);
 as with ``ros2 bag play --loop`` the bag time (and ``/clock``) starts again from ``t_0``.
 Publisher QoS is reliable (it matches best-effort and reliable subscribers alike) unless
-``reliability`` says best_effort.
+``reliability`` says best_effort; a topic whose publishers were all recorded as latched
+(transient local, as ``label_info`` and ``timestep``) is published latched, as ``ros2 bag
+play`` does, so a subscriber that comes after its message still gets it.
 
     ros2 run topspark_ros bag_player --ros-args -p bag:=field_run -p rate:=2.0
 """
@@ -32,7 +34,7 @@ from typing import Optional, Sequence
 
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.recorder import message_class, TYPES
@@ -95,7 +97,8 @@ class BagPlayerNode(Node):
                 if connection.topic not in self._pubs:
                     msg_type = self._installed_type(connection.msgtype)
                     self._pubs[connection.topic] = self.create_publisher(
-                        msg_type, connection.topic, qos)
+                        msg_type, connection.topic, _latched(qos) if _recorded_latched(
+                            connection) else qos)
         except BaseException:
             self._reader.close()
             raise
@@ -281,6 +284,20 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     """Play until done (or forever with ``loop``): :func:`~.runner.play`."""
     return play(BagPlayerNode, 'bag_player', 'messages', args, overrides=overrides,
                 linger_s=linger_s)
+
+
+def _recorded_latched(connection) -> bool:
+    """Return whether every publisher a bag recorded for ``connection`` was transient local."""
+    from rosbags.interfaces import QosDurability
+    offered = getattr(getattr(connection, 'ext', None), 'offered_qos_profiles', None) or []
+    return bool(offered) and all(getattr(q, 'durability', None) ==
+                                 QosDurability.TRANSIENT_LOCAL for q in offered)
+
+
+def _latched(qos: QoSProfile) -> QoSProfile:
+    """Return ``qos`` made transient local (and reliable: a late subscriber's copy arrives)."""
+    return QoSProfile(depth=qos.depth, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def main(args: Optional[Sequence[str]] = None) -> int:

@@ -47,3 +47,27 @@ def warn_on_incompatible_qos(node, topic: str, hint: str,
             on_event(policy)
 
     return SubscriptionEventCallbacks(incompatible_qos=incompatible)
+
+
+def bag_qos(profile):
+    """
+    Return rclpy's QoS ``profile`` as rosbags' ``Qos``: a bag topic's offered QoS.
+
+    ``ros2 bag play`` offers a topic's messages with the QoS recorded for it: recorded
+    without, a latched topic (``label_info``, ``timestep``) was replayed volatile, and a
+    consumer that started after its one message never got it (a review). The policies'
+    values are rmw's in both.
+    """
+    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
+                                    QosReliability, QosTime)
+
+    def time(duration) -> 'QosTime':
+        sec, nsec = divmod(int(duration.nanoseconds), 1_000_000_000)
+        return QosTime(sec=sec, nsec=nsec)
+    return Qos(history=QosHistory(int(profile.history)), depth=int(profile.depth),
+               reliability=QosReliability(int(profile.reliability)),
+               durability=QosDurability(int(profile.durability)),
+               deadline=time(profile.deadline), lifespan=time(profile.lifespan),
+               liveliness=QosLiveliness(int(profile.liveliness)),
+               liveliness_lease_duration=time(profile.liveliness_lease_duration),
+               avoid_ros_namespace_conventions=bool(profile.avoid_ros_namespace_conventions))

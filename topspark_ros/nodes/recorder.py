@@ -36,6 +36,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.qos import bag_qos
 
 TYPES = {
     'image': 'sensor_msgs/msg/Image',
@@ -106,6 +107,7 @@ class RecorderNode(Node):
         self._qos = QoSProfile(depth=p['depth'], reliability=(
             ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
             else ReliabilityPolicy.RELIABLE))
+        self._offered = []  # the publishers' QoS, when discovered
         self.received = self.written = self.skipped = 0
         self.folder_removed = False  # the class folder made for nothing, taken back by close
         self.finished = False
@@ -153,6 +155,7 @@ class RecorderNode(Node):
         names = {info.topic_type for info in infos}
         if not names:
             return
+        self._offered = [info.qos_profile for info in infos]  # stored with a bag's topic
         if self.to_bag and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
                                for i in infos):
             # As ros2 bag record does: the message in force too (the controller's latched
@@ -189,7 +192,9 @@ class RecorderNode(Node):
         self.type_name = type_name
         if self.to_bag:
             from topspark_ros.core.data.recording import installed_definition
-            self._connection = self.sink.add_topic(self.topic, type_name, installed_definition)
+            self._connection = self.sink.add_topic(
+                self.topic, type_name, installed_definition,
+                offered_qos_profiles=[bag_qos(profile) for profile in self._offered])
         self.create_subscription(msg_type, self.topic, self._on_message, self._qos,
                                  raw=self.to_bag)
         self.get_logger().info(f'recording {self.topic} ({type_name}) into {self.destination}')
