@@ -34,8 +34,9 @@ class Diagnostics:
     With ``update`` and ``period_parameter``, ``update()`` (returning ``(level, message,
     values)``) is published every ``period_parameter`` seconds of simulated time under
     ``use_sim_time``, else of the steady clock (:mod:`~topspark_ros.nodes.clocks`), a new
-    value of the parameter applying at once, and by :meth:`publish_now`; without them the
-    node calls :meth:`publish` itself.
+    value of the parameter applying at once (where the node lets it change: the nodes of this
+    package read theirs at configure), and by :meth:`publish_now`; without them the node
+    calls :meth:`publish` itself.
     ``hardware_id()`` returns the device named in each status.
 
     Under ``use_sim_time`` those timers wait for the first ``/clock``; until it comes, a
