@@ -160,7 +160,8 @@ def _export(args) -> dict:
     if stdp and not args.check:
         print(f"{PROG}: note: a reader of plain NIR, without the metadata 'neurons' keeps (the "
               'refractory periods, one spike per step), runs another network than this model: '
-              '`--check N` measures how often it agrees (plain_nir_agreement)', file=sys.stderr)
+              '`--check N` measures how often it agrees (check_plain_nir_agreement)',
+              file=sys.stderr)
     result = {'command': 'export', 'format': args.format, 'output': str(path),
               'family': model.checkpoint_family, 'nodes': len(graph.nodes),
               'params_from': args.params_from, 'enhanced_params': enhanced,

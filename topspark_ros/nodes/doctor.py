@@ -189,7 +189,8 @@ def run_checks(timeout_s: float = 10.0, out: Callable[[str], None] = print) -> b
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog='doctor', description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(prog='topspark doctor',
+                                     description=__doc__.strip().splitlines()[0])
     parser.add_argument('--timeout-s', type=float, default=10.0,
                         help='how long to wait for each message to come back (default 10 s)')
     parser.add_argument('--echo', metavar='PREFIX', help=argparse.SUPPRESS)
