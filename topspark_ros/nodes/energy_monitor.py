@@ -115,10 +115,10 @@ class EnergyMonitorNode(Node):
         self._profile_sha256 = None  # the model the baseline is of
         if p['profile_path']:
             from topspark_ros.core.topspark.profile import load_profile
-            profile = load_profile(resolve(p['profile_path']))
-            baseline = model.estimate(profile.baseline.ops).compute_j
-            if profile.baseline.train_ops is not None:
-                learning = model.estimate(profile.baseline.train_ops).compute_j
+            # Priced under this monitor's preset, as the controller prices it to take the power.
+            profile = load_profile(resolve(p['profile_path'])).priced(p['energy_preset'])
+            baseline = profile.baseline.energy_j
+            learning = profile.baseline.train_energy_j or 0.0
             ann_macs = self._ann_macs(ann_macs, profile.ann_macs)
             self._profile_sha256 = profile.model_sha256
         self._meter = EnergyMeter(
