@@ -158,6 +158,7 @@ def test_monitor_publishes_memory_and_ann_figures(ros) -> None:
     assert e.ann_energy_per_inference_j == pytest.approx(314000 * 4.6e-12)
     assert e.ann_memory_energy_per_inference_j == pytest.approx(314000 * 54.6e-12)
     assert e.measured_source == '' and e.measured_average_power_w == 0.0
+    assert (e.platform_power_w, e.platform_energy_per_inference_j) == (0.0, 0.0)
     # An arithmetic-only preset is no memory preset (it was taken without a word; a review).
     with pytest.raises(ValueError, match='invalid parameter: memory_preset must be one of'):
         _monitor(context, executor, memory_preset='cmos45_int8')
@@ -171,6 +172,23 @@ def _profile_with_ann_macs(tmp_path, macs: float) -> str:
     path = tmp_path / 'model.profile.yaml'
     save_profile(dataclasses.replace(profile, ann_macs=macs), path)
     return str(path)
+
+
+def test_monitor_prices_the_platform_at_the_power_given(ros) -> None:
+    """A board's power, times each inference's latency: what no preset prices."""
+    from topspark_ros.msg import Classification
+    context, executor, spin_until = ros
+    _monitor(context, executor, platform_power_w=5.0)
+    probe = _probe(context, executor)
+    msg = Classification(accumulates=40000, neuron_updates=3200, timesteps_used=8,
+                         latency_ms=2.5)
+    assert spin_until(lambda: probe.results.publish(msg) or any(
+        e.window_inferences > 0 for e in probe.estimates), 20.0)
+    e = next(e for e in probe.estimates if e.window_inferences > 0)
+    assert e.platform_power_w == 5.0
+    assert e.platform_energy_per_inference_j == pytest.approx(5.0 * 2.5e-3)
+    assert spin_until(lambda: any(_values(s).get('platform_power_w') == '5'
+                                  for s in probe.statuses), 10.0)
 
 
 @pytest.mark.parametrize('given', [0.0, 314000.0], ids=['from the profile', 'given'])

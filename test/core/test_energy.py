@@ -221,6 +221,24 @@ def test_meter_reports_memory_ann_and_measured_figures():
     assert plain.memory_preset == '' and plain.ann_energy_per_inference_j == 0.0
 
 
+def test_the_platforms_energy_is_its_power_times_the_latencies_known():
+    """EnergyModel(platform_power_w=) was reachable from no node: no figure priced the board."""
+    from topspark_ros.core.topspark.meter import EnergyMeter
+    ops = OpCounts(accumulates=1000, neuron_updates=100)
+    meter = EnergyMeter(EnergyModel('cmos45_fp32', platform_power_w=6.0))
+    meter.add(ops, 8, 0.002)
+    meter.add(ops, 8, 0.004)
+    meter.add(ops, 8)  # a latency not known: not in the mean
+    report = meter.report(1.0)
+    assert report.platform_power_w == 6.0
+    assert report.platform_energy_per_inference_j == pytest.approx(6.0 * 0.003)
+    assert report.platform_energy_per_inference_j > 1e3 * report.energy_per_inference_j
+    without = EnergyMeter(EnergyModel('cmos45_fp32'))
+    without.add(ops, 8, 0.002)
+    assert (without.report(1.0).platform_power_w,
+            without.report(2.0).platform_energy_per_inference_j) == (0.0, 0.0)
+
+
 def test_stdp_network_ann_ops_are_its_dense_layer_and_readout():
     from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
     net = DiehlCookNetwork(STDPConfig(n_inputs=16, n_neurons=5, n_classes=2))

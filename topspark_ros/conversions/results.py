@@ -206,6 +206,8 @@ def energy_report_to_msg(report, msg_type=None):
         msg.measured_energy_j = float(report.measured.energy_j)
         msg.measured_average_power_w = float(report.measured.average_power_w)
         msg.measured_energy_per_inference_j = float(report.measured_energy_per_inference_j)
+    msg.platform_power_w = float(report.platform_power_w)
+    msg.platform_energy_per_inference_j = float(report.platform_energy_per_inference_j)
     return msg
 
 
@@ -244,7 +246,8 @@ def classification_problem(msg) -> Optional[str]:
 def energy_problem(msg) -> Optional[str]:
     """Return why a received ``EnergyEstimate`` cannot be used, or None (as above)."""
     return _problem(msg, ('energy_per_inference_j', 'average_power_w', 'cumulative_energy_j',
-                          'window_s', 'mean_timesteps'), ('inference_count', 'window_inferences'))
+                          'window_s', 'mean_timesteps', 'platform_energy_per_inference_j'),
+                    ('inference_count', 'window_inferences'))
 
 
 def _count(value: float) -> int:

@@ -67,6 +67,10 @@ PARAMS = (
     Param('ann_macs', 0.0, 'Multiply-accumulates per input of the same network as an ANN, for '
           "the ANN comparison (0: the profile's, where it records them, else no comparison).",
           low=0.0, live=False),
+    Param('platform_power_w', 0.0, 'Power of the whole platform (board, computer) while it '
+          "classifies, from its data sheet or your measurement (W; 0: none): the platform's "
+          'energy per inference is estimated as it times the latency.', low=0.0, high=1e4,
+          live=False),
     Param('energy_source', 'auto', "Measured energy: 'model' (none), 'rapl' (Linux powercap), "
           "'nvml' (NVIDIA GPU), 'hwmon' (INA power monitors, Jetson) or 'auto' (the first "
           'that reads, in that order).', choices=SOURCES, live=False),
@@ -109,7 +113,7 @@ class EnergyMonitorNode(Node):
         declare(self, PARAMS)
         p = values(self, PARAMS)
         self._window_clock = period_clock(self)  # windows on it: NTP steps do not move them
-        model = EnergyModel(p['energy_preset'])
+        model = EnergyModel(p['energy_preset'], p['platform_power_w'] or None)
         baseline, ann_macs = p['baseline_energy_j'], p['ann_macs']
         learning = 0.0  # one learning step at full T (the profile's), for results that learnt
         self._profile_sha256 = None  # the model the baseline is of
@@ -237,7 +241,8 @@ class EnergyMonitorNode(Node):
                        plasticity_updates=msg.plasticity_updates)
         now_s = self._now_s()
         started = self._started(now_s)  # before the window takes the inference
-        self._meter.add(ops, msg.timesteps_used)
+        self._meter.add(ops, msg.timesteps_used,
+                        msg.latency_ms * 1e-3 if msg.latency_ms > 0.0 else None)
         # Per classifier, over its restarts: the largest count heard hid a second one's and
         # a restarted one's (a review of several classifiers).
         self._sources.dropped(msg.source, msg.frames_dropped, now_s)
@@ -344,6 +349,8 @@ class EnergyMonitorNode(Node):
             'measured_energy_per_inference_j': report.measured_energy_per_inference_j,
             'measured_average_power_w': (report.measured.average_power_w
                                          if report.measured else 0.0),
+            'platform_power_w': report.platform_power_w,
+            'platform_energy_per_inference_j': report.platform_energy_per_inference_j,
         })
 
 

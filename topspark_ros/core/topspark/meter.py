@@ -26,6 +26,12 @@ inference under both (``ann_ops``: one MAC per weight per input), and a measured
 
     measured energy per inference  E_m / n    (J; E_m: the meter's energy over the window)
     measured average power         E_m / window length on the meter's clock (W)
+
+and, where the energy model has a platform power (the whole board's while it computes, from
+its data sheet or a measurement of the user's) and the inferences their latencies, the
+platform's energy per inference: ``P_platform x`` the mean latency of those inferences (their
+decoding included, as ``Classification.latency_ms`` has it). No preset prices what the board
+spends around the arithmetic; this does, as an estimate.
 """
 
 from dataclasses import dataclass, field
@@ -84,6 +90,8 @@ class MeterReport:
     ann_memory_energy_per_inference_j: float = 0.0
     measured: Optional[Measured] = None
     measured_energy_per_inference_j: float = 0.0
+    platform_power_w: float = 0.0
+    platform_energy_per_inference_j: float = 0.0
 
 
 @dataclass
@@ -120,10 +128,11 @@ class EnergyMeter:
     _cumulative_j: float = 0.0
     _count: int = 0
 
-    def add(self, ops: OpCounts, timesteps: int) -> float:
-        """Account one inference; return its energy (J)."""
-        energy = self.model.estimate(ops).compute_j
-        self._window.append((energy, int(timesteps), ops))
+    def add(self, ops: OpCounts, timesteps: int, latency_s: Optional[float] = None) -> float:
+        """Account one inference (``latency_s``: its latency, None unknown); return its energy."""
+        priced = self.model.estimate(ops, latency_s)
+        energy = priced.compute_j
+        self._window.append((energy, int(timesteps), ops, priced.platform_j))
         self._cumulative_j += energy
         self._count += 1
         return energy
@@ -150,12 +159,13 @@ class EnergyMeter:
         start = self.window_start_s
         window_s = max(now_s - start, 1e-9)
         n = len(self._window)
-        energy = sum(e for e, _, _ in self._window)
+        energy = sum(e for e, _, _, _ in self._window)
         mean_ops = OpCounts()
         learnt = 0
-        for _, _, ops in self._window:
+        for _, _, ops, _ in self._window:
             mean_ops = mean_ops + ops
             learnt += ops.plasticity_updates > 0
+        platform = [p for _, _, _, p in self._window if p is not None]
         per_inference = energy / n if n else 0.0
         baseline = self.baseline_energy_j
         if baseline > 0.0 and n and learnt and self.baseline_learning_energy_j > 0.0:
@@ -167,12 +177,14 @@ class EnergyMeter:
             energy_per_inference_j=per_inference, average_power_w=energy / window_s,
             cumulative_energy_j=self._cumulative_j, inference_count=self._count,
             window_inferences=n, window_s=window_s,
-            mean_timesteps=sum(t for _, t, _ in self._window) / n if n else 0.0,
+            mean_timesteps=sum(t for _, t, _, _ in self._window) / n if n else 0.0,
             mean_ops=mean_ops * (1.0 / n) if n else mean_ops,
             baseline_energy_per_inference_j=baseline,
             saving_vs_baseline=saving, preset=self.model.preset.name,
             includes=self.model.preset.includes, measured=measured,
             measured_energy_per_inference_j=measured.energy_j / n if measured and n else 0.0,
+            platform_power_w=self.model.platform_power_w or 0.0,
+            platform_energy_per_inference_j=sum(platform) / len(platform) if platform else 0.0,
             **self._extra_figures(mean_ops * (1.0 / n) if n else mean_ops, n))
         self._window = []
         self._window_start_s = now_s
