@@ -416,7 +416,7 @@ def test_a_profile_enhanced_and_not_swept_again_is_warned_about(ros, tmp_path, c
     node = _controller(context, executor, profile_path=str(path))
     capfd.readouterr()
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    warned = "measured with the model's own parameters" in capfd.readouterr().err
+    warned = '--params-from PROFILE -o PROFILE --overwrite' in capfd.readouterr().err
     assert warned != measured
 
 

@@ -617,3 +617,26 @@ def test_enhance_on_a_small_folder_scores_on_all_its_training_images(tmp_path, c
                               '--learn-budget', '0', '--n-val', '300', '--plot', ''], capsys)
     assert code == 0, err
     assert 'note: --n-val 300 is more than the' in err and 'scoring on all' in err
+
+
+def test_enhance_says_which_held_values_it_replaced_and_that_their_figures_stay(capsys):
+    """A small run replaced the shipped T=32 values without a word, under their figures."""
+    from types import SimpleNamespace as Item
+
+    from topspark_ros.cli.enhance import _say_what_changed
+    held = {32: {'theta_scale': 0.7}, 16: {'theta_scale': 0.6}, 8: {'theta_scale': 0.5}}
+    profile = Item(params_for=held.get)
+    result = Item(timesteps=[
+        Item(timesteps=32, params=None, learns_worse=True, kept_held=False),
+        Item(timesteps=16, params={'theta_scale': 0.6}, learns_worse=True, kept_held=True),
+        Item(timesteps=8, params={'theta_scale': 0.4}, learns_worse=False, kept_held=False)])
+    _say_what_changed(result, profile, 'p.yaml')
+    err = capsys.readouterr().err
+    assert "T=32: the values p.yaml held ({'theta_scale': 0.7}) are replaced by the model's " \
+        'own: the values found learn worse' in err
+    assert 'T=16: the values found learn worse than the own ones; the values the profile ' \
+        'held are kept' in err
+    assert "T=8: the values p.yaml held ({'theta_scale': 0.5}) are replaced by " \
+        "{'theta_scale': 0.4}: beaten on the validation images" in err
+    assert 'the accuracies, latencies and energies of T=[32, 8] in p.yaml are still those ' \
+        'of the values it held' in err

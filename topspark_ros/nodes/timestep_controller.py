@@ -150,12 +150,13 @@ class TimestepControllerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._configure_error = ''
         if (profile.enhancement or {}).get('measured_with_params') is False:
-            # After enhance, before a sweep: the entries are the own parameters' figures.
+            # After enhance, before a sweep: the entries are the figures of the parameters
+            # before (the model's own, or values an earlier enhancement found).
             self.get_logger().warn(
-                "the profile's accuracies, latencies and energies were measured with the "
-                "model's own parameters, not the enhanced ones the classifier applies: T is "
-                'chosen on those; run `topspark sweep --params-from PROFILE --overwrite` to '
-                'measure them')
+                "the profile's accuracies, latencies and energies were measured with other "
+                'parameters than the enhanced ones the classifier applies (before the last '
+                '`topspark enhance`): T is chosen on those; run `topspark sweep -m MODEL '
+                '--params-from PROFILE -o PROFILE --overwrite` to measure them')
         constraints, mode, policy = _settings(p)
         self._selector = TimestepSelector(profile, constraints, mode, policy,
                                           switch_margin=p['switch_margin'])

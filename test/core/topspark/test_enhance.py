@@ -232,6 +232,35 @@ def test_values_that_learn_worse_than_the_own_ones_are_not_kept(data, tiny, monk
     assert 'learn worse' in rows[0]['kept'] and 'kept' not in rows[1]
 
 
+def test_values_the_profile_held_are_kept_when_the_new_ones_learn_worse(data, tiny,
+                                                                        monkeypatch):
+    """
+    A small run dropped the shipped T=32 values for the own ones (learning worse, a review).
+
+    The profile kept its figures of the held values, which the own values do not reach.
+    Held values that learn as well as the own ones (here: the own values themselves, so
+    their run is the own run) are kept instead.
+    """
+    def searched(after: float):
+        score = enh.Score(accuracy=after, energy_j=1e-6, spikes=1.0, n_samples=100)
+        return lambda *args, **kwargs: enh.SearchResult(
+            values={'theta_scale': 0.5}, knobs=('theta_scale',), candidates=2, before=score,
+            after=score)
+    monkeypatch.setattr(enh, 'search_inference', searched(0.9))
+    monkeypatch.setattr(enh, 'search_learning', searched(-1.0))
+    held = {'theta_scale': tiny.params.theta_scale}
+    result = enh.enhance(tiny, data[2][:100], data[3][:100], [16], energy_model=ENERGY,
+                         budget=2, learn_budget=1, top_k=1, train_images=data[0][:40],
+                         train_labels=data[1][:40], learn_neurons=8, seed=2,
+                         incumbent=lambda t: held)
+    (item,) = result.timesteps
+    assert item.learns_worse and item.kept_held and item.params == held
+    assert item.learning_held.accuracy == item.learning_own.accuracy
+    row = records.describe(result, command='c', dataset='d', created='2026-12-06')
+    assert 'the values the profile held' in row['timesteps'][0]['kept']
+    assert row['timesteps'][0]['params'] == held
+
+
 def test_a_second_search_keeps_the_better_values_it_was_given(data, tiny):
     """Enhancing again with a smaller budget replaced better values with worse (a review)."""
     knobs = [KNOBS['theta_scale'], KNOBS['v_thresh_mv']]

@@ -58,9 +58,18 @@ def describe(result: Enhancement, *, command: str, dataset: str, created: str) -
             row['train_candidates'] = item.learning.candidates
             row.update(_pair('train', item.learning_own, item.learning.after))
             row['train_accuracy_inference_values_only'] = item.learning.before.accuracy
-        if item.learns_worse:
+        if item.kept_held:
+            row['kept'] = ('the values the profile held: the values found learn worse than '
+                           'the own ones (train_accuracy_after < train_accuracy_before), the '
+                           'held ones not (train_accuracy_held)')
+            row['train_accuracy_held'] = item.learning_held.accuracy
+        elif item.learns_worse:
             row['kept'] = ("the model's own values: the values found learn worse than the "
-                           'own ones (train_accuracy_after < train_accuracy_before)')
+                           'own ones (train_accuracy_after < train_accuracy_before)'
+                           + ('' if item.learning_held is None else ', and so do the values '
+                              'the profile held (train_accuracy_held)'))
+            if item.learning_held is not None:
+                row['train_accuracy_held'] = item.learning_held.accuracy
         per_t.append(row)
     return {
         'command': command,
