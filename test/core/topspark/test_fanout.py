@@ -201,3 +201,32 @@ def test_an_address_where_no_cluster_answers_is_an_error_at_once(small_model, fa
          '8', '--n-eval', '10', '--data-dir', str(fashion_dir), '-o', str(tmp_path / 'p.yaml'),
          '--ray', f'127.0.0.1:{port}', '--quiet'], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and 'no Ray cluster answers' in done.stderr, done.stderr
+
+
+def test_results_on_ray_are_kept_as_each_task_returns(ray_cluster, tmp_path):
+    """Kept only when the whole map returned: Ctrl-C in the sensitivity analysis kept none."""
+    from topspark_ros.core.topspark.trials import Remembering, TrialStore
+
+    def _slow_square(item, **shared):  # (nested: Ray's workers take it by value)
+        import time
+        time.sleep(0.2 * item)  # (results come back one after the other)
+        return {'value': item * item}
+    store = TrialStore(tmp_path / 's.sqlite', {'model': 'a'})
+    executor = Remembering(RayExecutor(ray_cluster, threads=1), store, dict, dict)
+    seen = []
+
+    def progress(n):  # a Ctrl-C once two results are in
+        seen.append(n)
+        if sum(seen) >= 2:
+            raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            executor.run(_slow_square, [0, 1, 8, 9], progress=progress)
+        assert store.count() >= 2
+        again = Remembering(RayExecutor(ray_cluster, threads=1), store, dict, dict)
+        assert again.run(_slow_square, [0, 1, 2]) == [{'value': 0}, {'value': 1}, {'value': 4}]
+        assert again.reused >= 2
+    finally:
+        executor.close()
+        store.close()

@@ -71,11 +71,17 @@ class InProcess:
     name = 'in-process'
 
     def run(self, fn: Callable, items: Sequence, *, progress: Progress = lambda n: None,
-            shared: Optional[Mapping[str, Any]] = None) -> list:
-        """Return ``[fn(item, **shared) for item in items]``; ``progress(1)`` after each."""
+            shared: Optional[Mapping[str, Any]] = None,
+            on_result: Callable[[int, Any], None] = lambda index, result: None) -> list:
+        """
+        Return ``[fn(item, **shared) for item in items]``; ``progress(1)`` after each.
+
+        ``on_result(index, result)`` is called with each result as it is made.
+        """
         out = []
-        for item in items:
+        for index, item in enumerate(items):
             out.append(fn(item, **dict(shared or {})))
+            on_result(index, out[-1])
             progress(1)
         return out
 
@@ -264,8 +270,14 @@ class RayExecutor:
         self._lines = None  # the _Lines actor, made by the first run that needs it
 
     def run(self, fn: Callable, items: Sequence, *, progress: Progress = lambda n: None,
-            shared: Optional[Mapping[str, Any]] = None) -> list:
-        """Return ``[fn(item, **shared) for item in items]``, each item a Ray task."""
+            shared: Optional[Mapping[str, Any]] = None,
+            on_result: Callable[[int, Any], None] = lambda index, result: None) -> list:
+        """
+        Return ``[fn(item, **shared) for item in items]``, each item a Ray task.
+
+        ``on_result(index, result)`` is called with each result as its task returns (in the
+        order they finish), so that a caller keeps them before the map returns.
+        """
         if not items:
             return []
         ray = self._ray
@@ -274,10 +286,12 @@ class RayExecutor:
         shared_ref = ray.put(dict(shared or {}))
         refs = [self._remote.remote(fn, item, self.threads, shared_ref, self._lines)
                 for item in items]
-        waiting = list(refs)
+        waiting, index_of = list(refs), {ref: i for i, ref in enumerate(refs)}
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=POLL_S)
             self._print_lines()  # a task's lines were sent before it returned: first
+            for ref in done:
+                on_result(index_of[ref], ray.get(ref))
             if done:
                 progress(len(done))
         return ray.get(refs)

@@ -235,9 +235,10 @@ class Remembering:
     An executor (:mod:`.fanout`) that keeps every result in a :class:`TrialStore`.
 
     An item whose result is kept is not run again: its result comes from the store (and
-    counts as progress). The others run on ``inner``: one at a time on an executor that runs
-    them in this process (each kept as it is done), all at once on another (a Ray cluster
-    runs them in parallel; kept when the map returns). ``encode(result)`` makes a result
+    counts as progress). The others run on ``inner``, each result kept as it comes
+    (``on_result``; a Ray cluster's as each task returns: kept only when the whole map
+    returned, an interrupted sensitivity analysis on Ray kept none of its measurements; a
+    review). ``encode(result)`` makes a result
     JSON-able and ``decode(value)`` makes it again, equal to the result; every result is
     handed back decoded, measured now or kept (the same types either way). A result is kept
     under a digest of the function's name, the item, and what the items share: arrays by
@@ -271,14 +272,15 @@ class Remembering:
                 out[index] = self._decode(kept)
                 self.reused += 1
                 progress(1)
-        chunks = [[i] for i in todo] if self._inner.name == 'in-process' else [todo]
-        for chunk in filter(None, chunks):
-            results = self._inner.run(fn, [items[i] for i in chunk], progress=progress,
-                                      shared=shared)
-            for index, result in zip(chunk, results):
-                value = json.loads(_dumps(self._encode(result)))  # as a resumed run reads it
-                self._store.put(keys[index], value)
-                out[index] = self._decode(value)
+
+        def keep(position: int, result) -> None:
+            index = todo[position]
+            value = json.loads(_dumps(self._encode(result)))  # as a resumed run reads it
+            self._store.put(keys[index], value)
+            out[index] = self._decode(value)
+        if todo:
+            self._inner.run(fn, [items[i] for i in todo], progress=progress, shared=shared,
+                            on_result=keep)
         return out
 
     def _fingerprint(self, value: Any) -> Any:
