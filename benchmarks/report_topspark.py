@@ -374,6 +374,29 @@ def stalled_latencies(entries: Sequence[Mapping], key: str = 'latency_ms',
     return stalled
 
 
+def code_fingerprint(code: str = '') -> str:
+    """
+    Return ``<version>+<digest>``: the topspark_ros a step runs, its Python sources hashed.
+
+    ``code``: the source tree given with ``--code`` ('' : the installed package). Recorded in
+    every step's result, so that a cached step made by other code is said to be (the cache
+    key leaves the code out, so that a long report survives an edit of the code; steps of
+    several versions went into one table without a word; a review).
+    """
+    import topspark_ros
+    root = os.path.join(os.path.abspath(code), 'topspark_ros') if code \
+        else os.path.dirname(os.path.abspath(topspark_ros.__file__))
+    digest = hashlib.sha256()
+    for folder, dirs, files in sorted(os.walk(root, followlinks=True)):
+        dirs.sort()
+        for name in sorted(f for f in files if f.endswith('.py')):
+            path = os.path.join(folder, name)
+            digest.update(os.path.relpath(path, root).encode() + b'\0')
+            with open(path, 'rb') as f:
+                digest.update(f.read())
+    return f'{"code" if code else topspark_ros.__version__}+{digest.hexdigest()[:12]}'
+
+
 class Runner:
     """Run ``topspark`` steps as child processes, each cached in a folder keyed by its args."""
 
@@ -404,6 +427,8 @@ class Runner:
         self.started = time.monotonic()
         self.started_at = time.time()
         self.count = 0
+        self.code_key = code_fingerprint(code)
+        self.other_code = []  # labels of cached steps another code made
 
     def say(self, text: str) -> None:
         """
@@ -450,13 +475,21 @@ class Runner:
         with self._step_lock(folder, label):
             result = self.cached(folder)
             if result is not None and not self._stalled(result, label, cached=True):
-                self.say(f'{label}: cached ({folder})')
+                made_by = result.get('code_key')
+                if made_by != self.code_key:  # (kept: hours of work; said, and listed)
+                    self.other_code.append(label)
+                    self.say(f'{label}: cached ({folder}), made by other code ('
+                             f'{made_by or "not recorded"}; this run: {self.code_key}): '
+                             '--work-dir elsewhere, or remove the folder, to run it again')
+                else:
+                    self.say(f'{label}: cached ({folder})')
                 return result, folder
             for remeasure in range(self.remeasures + 1):
                 result = self._run(folder, argv, label, prepare)
                 if not self._stalled(result, label, last=remeasure == self.remeasures):
                     break
             os.makedirs(folder, exist_ok=True)
+            result['code_key'] = self.code_key  # which code made it (cached steps say so)
             tmp = os.path.join(folder, 'result.json.tmp')
             with open(tmp, 'w') as f:
                 json.dump(result, f, indent=1, sort_keys=True)
@@ -1072,7 +1105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--code', default='',
                    help='source tree whose topspark_ros the steps run (e.g. `git archive '
                    "HEAD topspark_ros` unpacked; '': the installed package); not in the cache "
-                   'keys')
+                   'keys, but recorded with each step: a cached step made by other code is '
+                   'said to be, and listed in the report')
     p.add_argument('--ray', metavar='ADDRESS',
                    help='run the configurations on a Ray cluster: auto or HOST:PORT (module '
                    'doc); default: one after the other in this process')
@@ -1244,6 +1278,9 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     lines = verdict(rows)
     machine = f'{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}'
     settings = ', '.join(f'{k}={v}' for k, v in sorted(vars(opts).items()) if k != 'full_t')
+    if runner.other_code:  # (their figures are of other code than this run's)
+        lines.append(f'{len(runner.other_code)} steps were taken from the cache made by other '
+                     f'code than this run ({runner.code_key}): ' + '; '.join(runner.other_code))
     print(table)
     print()
     for line in lines:
@@ -1251,7 +1288,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     plot(rows, opts.plot, opts)
     summary = {'started': started, 'wall_s_this_run': wall, 'machine': machine,
                'load_this_run': [load_start[0], os.getloadavg()[0]],
-               'settings': vars(opts), 'rows': rows, 'verdict': lines, 'table': table}
+               'settings': vars(opts), 'rows': rows, 'verdict': lines, 'table': table,
+               'code': runner.code_key, 'cached_steps_of_other_code': runner.other_code}
     from topspark_ros.core.files import atomic_write  # (the topspark_ros of --code)
 
     work = Path(opts.work_dir)  # drivers may share it: no torn file when they end together

@@ -271,8 +271,10 @@ def run(args) -> dict:
             if written:
                 print(f'{PROG}: the values of T={sorted(written)} are in {output}',
                       file=sys.stderr)
-            print(f'{PROG}: {store.count()} measurements kept in {store.path}: the same '
-                  'command resumes from them', file=sys.stderr)
+            kept = store.count()
+            print(f'{PROG}: {kept} measurements kept in {store.path}: the same command '
+                  'resumes from them' if kept else f'{PROG}: no measurement was finished',
+                  file=sys.stderr)
             raise
         else:
             kept = store.remove()  # finished: the profile holds the result

@@ -634,3 +634,25 @@ def test_the_report_passes_the_search_options_on_and_keeps_old_keys(report) -> N
     assert report.search_options(opts) == []  # the steps cached before keep their keys
     _, opts = report.parse_options(['--sampler', 'random', '--trial-batch', '2'])
     assert report.search_options(opts) == ['--sampler', 'random', '--trial-batch', '2']
+
+
+def test_a_cached_step_made_by_other_code_is_said_to_be(report, tmp_path, capsys):
+    """The cache key leaves the code out: steps of several versions made one table unsaid."""
+    runner = report.Runner(str(tmp_path))
+    assert runner.code_key == report.code_fingerprint() and '+' in runner.code_key
+    code = tmp_path / 'tree' / 'topspark_ros'
+    code.mkdir(parents=True)
+    (code / '__init__.py').write_text('x = 1\n')
+    other = report.code_fingerprint(str(tmp_path / 'tree'))
+    assert other != runner.code_key and other.startswith('code+')
+    for key, said in ((runner.code_key, False), ('0.0.9+abc', True), (None, True)):
+        folder = runner.step_dir('train', ['train', str(key)])
+        os.makedirs(folder)
+        result = {'accuracy': 0.5, **({'code_key': key} if key else {})}
+        with open(os.path.join(folder, 'result.json'), 'w') as f:
+            json.dump(result, f)
+        got, _ = runner.topspark('train', ['train', str(key)], f'step {key}')
+        assert got['accuracy'] == 0.5
+        err = capsys.readouterr().err
+        assert ('made by other code' in err) == said, err
+    assert runner.other_code == ['step 0.0.9+abc', 'step None']
