@@ -1119,12 +1119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--label-topic', metavar='TOPIC',
                    help='--data bag:DIR: its labels, a std_msgs/String topic of the bag')
     p.add_argument('--plot', default=None,
-                   help=f'PNG to write (default: {os.path.relpath(DEFAULT_PLOT, REPO)} of this '
-                   'repository; with --data, report_topspark.png in --work-dir)')
+                   help='PNG to write (default: report_topspark.png in --work-dir; that of '
+                   f'this repository is {os.path.relpath(DEFAULT_PLOT, REPO)})')
     p.add_argument('--docs', default=None,
-                   help="markdown file whose report markers get the table ('' : none; "
-                   f'default: {os.path.relpath(DEFAULT_DOCS, REPO)} of this repository, none '
-                   'with --data)')
+                   help='markdown file whose report markers get the table (default: none; '
+                   f'that of this repository is {os.path.relpath(DEFAULT_DOCS, REPO)})')
     return p
 
 
@@ -1132,14 +1131,13 @@ def output_paths(opts) -> Tuple[str, str]:
     """
     Return the plot and the docs file the report writes (``--plot``, ``--docs``).
 
-    Not given: this repository's (wherever the report runs); with ``--data`` (the user's own
-    data set) the plot goes to ``--work-dir`` and no docs file: a run on a team's photos
-    rewrote this repository's results table and plot (a user review).
+    Not given: the plot in ``--work-dir`` and no docs file. This repository's table and plot
+    (:data:`DEFAULT_DOCS`, :data:`DEFAULT_PLOT`) are written only when named: a run on a
+    team's photos, and a trial at small settings on the default data, rewrote them (user
+    reviews).
     """
-    own = bool(getattr(opts, 'data', None))
-    plot = opts.plot or ('{work}/report_topspark.png' if own else DEFAULT_PLOT)
-    docs = opts.docs if opts.docs is not None else ('' if own else DEFAULT_DOCS)
-    return plot.replace('{work}', opts.work_dir), docs
+    plot = opts.plot or '{work}/report_topspark.png'
+    return plot.replace('{work}', opts.work_dir), opts.docs or ''
 
 
 def _items(text: str, what: str, kind=int, low: Optional[int] = None) -> list:

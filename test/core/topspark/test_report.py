@@ -434,13 +434,12 @@ def test_the_cache_key_follows_the_data_under_a_path(report, tmp_path):
         'steps/s-' + hashlib.sha256(b'["x"]').hexdigest()[:12])
 
 
-def test_the_default_plot_and_docs_are_the_repositorys(report, tmp_path, monkeypatch):
-    """Run from another folder, the report wrote its plot into ./docs/img there (a review)."""
-    monkeypatch.chdir(tmp_path)
-    opts = report.build_parser().parse_args([])
+def test_the_repositorys_docs_and_plot_are_written_only_when_named(report, tmp_path):
+    """A trial at small settings on the default data rewrote the committed table (a review)."""
+    opts = report.build_parser().parse_args(['--work-dir', str(tmp_path), '--sizes', '100'])
+    assert report.output_paths(opts) == (str(tmp_path / 'report_topspark.png'), '')
     root = _SCRIPT.parents[1]
-    assert report.output_paths(opts) == (str(root / 'docs' / 'img' / 'report_topspark.png'),
-                                         str(root / 'docs' / 'results.md'))
+    assert os.path.relpath(report.DEFAULT_DOCS, root) == os.path.join('docs', 'results.md')
 
 
 def test_a_report_on_own_data_writes_nothing_into_the_repository(report, tmp_path):
