@@ -142,6 +142,18 @@ def test_latency_goal_at_t32_is_read_from_the_plain_sweep(report):
     assert line.endswith('met in 1 of 2 configurations')
 
 
+def test_the_verdict_says_the_tolerances_are_judged_on_validation(report):
+    """'beaten' and '<= 1 pt' beside a 6-point test loss, the tolerance not said (a review)."""
+    rows = [dict(_row(4.0, 3.0, 3.0, 7.0), full_timesteps=350, neurons=100, rule='dc',
+                 seed=s, loss_pp=loss) for s, loss in ((0, 6.0), (1, 1.5))]
+    lines = report.verdict(rows, 2.0, 0.5)
+    assert lines[3].startswith('early exit (<= 0.5 pt on validation)')
+    assert lines[-1] == ('T is chosen within 2 pt of the full-T accuracy on the validation '
+                         'images; on the test images 1 of 2 configurations lose more: N=100 '
+                         'dc seed 0 (+6.00 pt)')
+    assert report.verdict(rows[1:], 2.0, 0.5)[-1].endswith('every configuration is within it')
+
+
 def test_write_docs_replaces_only_between_the_markers(report, tmp_path):
     path = tmp_path / 'results.md'
     path.write_text(f'head\n{report.MARK_BEGIN}\nold\n{report.MARK_END}\ntail\n')
