@@ -1254,6 +1254,10 @@ def parse_options(argv: Optional[Sequence[str]]) -> tuple:
     if parser.parse_known_args(args)[0].quick:  # (--qui too: argparse takes abbreviations)
         parser.set_defaults(**QUICK)
     opts = parser.parse_args(args)
+    taken = next((p for p in (opts.work_dir, os.path.dirname(os.path.abspath(opts.work_dir)))
+                  if os.path.exists(p) and not os.path.isdir(p)), None)
+    if taken:  # (a traceback, NotADirectoryError, after the checks; a review)
+        parser.error(f'--work-dir {opts.work_dir}: {taken} is a file, not a folder')
     if opts.quick:
         opts.work_dir = os.path.join(opts.work_dir, 'quick')
     opts.plot, opts.docs = output_paths(opts)

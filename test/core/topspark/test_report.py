@@ -667,3 +667,12 @@ def test_a_cached_step_made_by_other_code_is_said_to_be(report, tmp_path, capsys
         err = capsys.readouterr().err
         assert ('made by other code' in err) == said, err
     assert runner.other_code == ['step 0.0.9+abc', 'step None']
+
+
+def test_a_work_dir_that_is_a_file_is_refused_in_one_line(report, tmp_path, capsys):
+    """--work-dir on a file ended in a traceback, NotADirectoryError (a review)."""
+    (tmp_path / 'afile').write_text('')
+    for given in ('afile', 'afile/deeper'):
+        with pytest.raises(SystemExit):
+            report.parse_options(['--work-dir', str(tmp_path / given), '--quick'])
+        assert 'is a file, not a folder' in capsys.readouterr().err

@@ -258,8 +258,11 @@ class RayExecutor:
                 check_reachable(address)
                 try:
                     ray.init(address=address, **options)
-                except ConnectionError as exc:
-                    raise ConnectionError(f'{exc} (if it runs: {RAY_TOKEN_HINT})') from None
+                except ConnectionError as exc:  # (the token hint alone blamed a token for
+                    # another server answering there; a review)
+                    raise ConnectionError(
+                        f'{exc} (something answers at {address}: if it is a Ray head node, '
+                        f'{RAY_TOKEN_HINT}; else give the address of one)') from None
             self._owns = True
         if threads is None:
             import torch
