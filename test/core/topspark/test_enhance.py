@@ -203,6 +203,14 @@ def test_enhance_and_profile_record(data, tiny):
                                  result, record)
 
 
+def _searched(after: float):
+    """Return a search that finds {'theta_scale': 0.5} scoring ``after`` (its outcome alone)."""
+    score = enh.Score(accuracy=after, energy_j=1e-6, spikes=1.0, n_samples=100)
+    return lambda *args, **kwargs: enh.SearchResult(
+        values={'theta_scale': 0.5}, knobs=('theta_scale',), candidates=2, before=score,
+        after=score)
+
+
 def test_values_that_learn_worse_than_the_own_ones_are_not_kept(data, tiny, monkeypatch):
     """
     One set serves inference and on-line learning: a set that learnt worse was kept.
@@ -211,15 +219,10 @@ def test_values_that_learn_worse_than_the_own_ones_are_not_kept(data, tiny, monk
     model's own values (0.38 against 0.51). The searches are replaced by their outcome here
     (an inference winner; learning values that learn worse than the own values' real run).
     """
-    def searched(after: float):
-        score = enh.Score(accuracy=after, energy_j=1e-6, spikes=1.0, n_samples=100)
-        return lambda *args, **kwargs: enh.SearchResult(
-            values={'theta_scale': 0.5}, knobs=('theta_scale',), candidates=2, before=score,
-            after=score)
-    monkeypatch.setattr(enh, 'search_inference', searched(0.9))
+    monkeypatch.setattr(enh, 'search_inference', _searched(0.9))
     results = {}
     for after in (-1.0, 2.0):  # below and above any real run
-        monkeypatch.setattr(enh, 'search_learning', searched(after))
+        monkeypatch.setattr(enh, 'search_learning', _searched(after))
         results[after] = enh.enhance(
             tiny, data[2][:100], data[3][:100], [16], energy_model=ENERGY, budget=2,
             learn_budget=1, top_k=1, train_images=data[0][:40], train_labels=data[1][:40],
@@ -241,13 +244,8 @@ def test_values_the_profile_held_are_kept_when_the_new_ones_learn_worse(data, ti
     Held values that learn as well as the own ones (here: the own values themselves, so
     their run is the own run) are kept instead.
     """
-    def searched(after: float):
-        score = enh.Score(accuracy=after, energy_j=1e-6, spikes=1.0, n_samples=100)
-        return lambda *args, **kwargs: enh.SearchResult(
-            values={'theta_scale': 0.5}, knobs=('theta_scale',), candidates=2, before=score,
-            after=score)
-    monkeypatch.setattr(enh, 'search_inference', searched(0.9))
-    monkeypatch.setattr(enh, 'search_learning', searched(-1.0))
+    monkeypatch.setattr(enh, 'search_inference', _searched(0.9))
+    monkeypatch.setattr(enh, 'search_learning', _searched(-1.0))
     held = {'theta_scale': tiny.params.theta_scale}
     result = enh.enhance(tiny, data[2][:100], data[3][:100], [16], energy_model=ENERGY,
                          budget=2, learn_budget=1, top_k=1, train_images=data[0][:40],

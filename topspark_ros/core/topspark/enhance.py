@@ -646,7 +646,15 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
                 'trial_batch': int(trial_batch) if sampler == 'tpe' else None,
                 'data_key': key}
     results = []
+    scoring = {'model': model, 'train_images': train_images, 'train_labels': train_labels,
+               'images': images, 'labels': labels, 'neurons': learn_neurons,
+               'energy_model': energy_model, 'batch_size': batch_size, 'seed': seed}
     for timesteps in grid:
+        def long_run(params: Mapping[str, float], t: int = timesteps) -> Score:
+            """Score on-line learning with ``params`` at T in a run of every training image."""
+            (score,) = executor.run(_scoring_task, [(params, n_long, t)], progress=progress,
+                                    shared=scoring)
+            return score
         chosen = _top(sens, 'inference', timesteps, top_k)
         inference = search_inference(
             model, images, labels, timesteps, chosen, budget=budget,
@@ -673,13 +681,7 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
                 confirm_top=confirm_top, base=own_run if not values else None, **searching,
                 **common)
             if short < n_long and values:  # the own values, as long as the confirmation runs
-                (own_run,) = executor.run(_scoring_task, [({}, n_long, timesteps)],
-                                          progress=progress, shared={
-                                              'model': model, 'train_images': train_images,
-                                              'train_labels': train_labels, 'images': images,
-                                              'labels': labels, 'neurons': learn_neurons,
-                                              'energy_model': energy_model,
-                                              'batch_size': batch_size, 'seed': seed})
+                own_run = long_run({})
             elif short < n_long:
                 own_run = learning_result.before
                 progress(1)
@@ -691,13 +693,7 @@ def enhance(model, images: np.ndarray, labels: np.ndarray, grid: Sequence[int], 
         params = None if worse else values or None
         held, held_run = incumbent(timesteps), None
         if worse and held and dict(held) != values:
-            (held_run,) = executor.run(_scoring_task, [(dict(held), n_long, timesteps)],
-                                       progress=progress, shared={
-                                           'model': model, 'train_images': train_images,
-                                           'train_labels': train_labels, 'images': images,
-                                           'labels': labels, 'neurons': learn_neurons,
-                                           'energy_model': energy_model,
-                                           'batch_size': batch_size, 'seed': seed})
+            held_run = long_run(dict(held))
             if held_run.accuracy >= own_run.accuracy:
                 params = dict(held)
         results.append(TimestepEnhancement(timesteps=timesteps, params=params,
