@@ -555,10 +555,14 @@ class Runner:
                 break
             self.say(f'{label}: its process was killed (signal {-proc.returncode}); running it '
                      f'again ({attempt + 1} of {self.retries})')
+        with open(os.path.join(folder, 'stderr.log')) as log:
+            logged = log.read()
         if proc.returncode != 0:
-            with open(os.path.join(folder, 'stderr.log')) as log:
-                tail = log.read()[-2000:]
-            raise RuntimeError(f'{label} failed (exit {proc.returncode}); its log ends:\n{tail}')
+            raise RuntimeError(f'{label} failed (exit {proc.returncode}); its log ends:\n'
+                               f'{logged[-2000:]}')
+        for line in logged.splitlines():  # (in the step's log only, it said nothing here)
+            if line.startswith('topspark: resuming:'):
+                self.say(f'{label}: {line[len("topspark: "):]}')
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result.update(wall_s=wall, load_before=list(load_before),
                       load_after=list(os.getloadavg()), argv=args)

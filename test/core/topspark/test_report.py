@@ -676,3 +676,19 @@ def test_a_work_dir_that_is_a_file_is_refused_in_one_line(report, tmp_path, caps
         with pytest.raises(SystemExit):
             report.parse_options(['--work-dir', str(tmp_path / given), '--quick'])
         assert 'is a file, not a folder' in capsys.readouterr().err
+
+
+def test_a_step_that_resumed_is_said_to_have(report, tmp_path, monkeypatch, capsys):
+    """Its 'resuming: ...' line went to the step's log only (a review)."""
+    import subprocess
+
+    def child(argv, stdout, stderr, **kwargs):  # the step's process, as it ends
+        stderr.write('enhance:  50%|#####\rtopspark: resuming: 44 measurements of an '
+                     'interrupted run\n')
+        return subprocess.CompletedProcess(argv, 0, stdout='{"accuracy": 0.5}\n')
+    monkeypatch.setattr(report.subprocess, 'run', child)
+    runner = report.Runner(str(tmp_path))
+    result, _ = runner.topspark('enhance', ['enhance'], 'N=100 dc: enhance T=[16]')
+    assert result['accuracy'] == 0.5
+    assert 'N=100 dc: enhance T=[16]: resuming: 44 measurements of an interrupted run' in \
+        capsys.readouterr().err
