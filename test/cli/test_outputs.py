@@ -202,6 +202,15 @@ def test_eval_refuses_the_enhanced_parameters_of_another_model(fashion_dir, caps
                          str(fashion_dir), '-T', '8', '--n-eval', '10', '--params-from',
                          str(models / 'converted_fmnist_vgg.profile.yaml')], capsys)
     assert code == 2 and 'profiles another model' in err
+    # A T that profile lacks: still the other model first (it said 'no entry for T=350').
+    code, _, err = _run(['eval', '-m', str(models / 'stdp_fmnist_n400.json'), '--data-dir',
+                         str(fashion_dir), '-T', '350', '--n-eval', '10', '--params-from',
+                         str(models / 'converted_fmnist_vgg.profile.yaml')], capsys)
+    assert code == 2 and 'profiles another model' in err and 'no entry' not in err
+    code, _, err = _run(['enhance', '-m', str(models / 'stdp_fmnist_n400.json'), '--data-dir',
+                         str(fashion_dir), '--grid', '350', '-o',
+                         str(models / 'converted_fmnist_vgg.profile.yaml')], capsys)
+    assert code == 2 and 'describes another model' in err and 'no entry' not in err
 
 
 def test_sweep_refuses_another_models_profile_and_keeps_one_made_meanwhile(

@@ -370,11 +370,11 @@ def profile_at(path: str, timesteps: int, model: Optional[tuple] = None):
     from topspark_ros.core.topspark.profile import load_profile
 
     profile = load_profile(path)
+    if model is not None:  # (first: a T another model's profile lacks is moot)
+        check_profile_of(profile, path, *model)
     if timesteps not in profile.timesteps:
         raise UsageError(f'--params-from: {path} has no entry for T={timesteps} '
                          f'(profiled: {profile.timesteps})')
-    if model is not None:
-        check_profile_of(profile, path, *model)
     return profile
 
 

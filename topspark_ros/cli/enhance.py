@@ -200,14 +200,14 @@ def run(args) -> dict:
         raise UsageError(f'no profile at {output}: make it first with `topspark sweep -m '
                          f'{args.model}` (enhancement writes into an existing profile)')
     profile = load_profile(output)
+    if meta['tensors']['sha256'] != profile.model_sha256:  # (first: a T it lacks is moot)
+        raise UsageError(f'{output} describes another model (SHA-256 '
+                         f'{profile.model_sha256[:16]}..., {args.model} has '
+                         f'{meta["tensors"]["sha256"][:16]}...)')
     missing = sorted(set(grid) - set(profile.timesteps))
     if missing:
         raise UsageError(f'{output} has no entry for T={missing} (profiled: '
                          f'{profile.timesteps}); sweep them first')
-    if meta['tensors']['sha256'] != profile.model_sha256:
-        raise UsageError(f'{output} describes another model (SHA-256 '
-                         f'{profile.model_sha256[:16]}..., {args.model} has '
-                         f'{meta["tensors"]["sha256"][:16]}...)')
     plot = args.plot if args.plot is not None else (
         str(os.path.splitext(output)[0]) + '.sensitivity.png')
     if args.plot:  # a file of the user's: checked before the search, as sweep's
