@@ -159,6 +159,10 @@ def _say_what_changed(result, profile, output: str) -> None:
     """
     changed = []
     for item in result.timesteps:
+        if item.kept_held:
+            print(f'{PROG}: T={item.timesteps}: the values found learn worse than the own '
+                  'ones; the values the profile held are kept (they do not)', file=sys.stderr)
+            continue
         held = profile.params_for(item.timesteps)
         if held is None or (item.params is not None and dict(item.params) == held):
             continue
@@ -168,10 +172,6 @@ def _say_what_changed(result, profile, output: str) -> None:
         print(f'{PROG}: T={item.timesteps}: the values {output} held ({held}) are replaced '
               f'by {now}: {why}', file=sys.stderr)
         changed.append(item.timesteps)
-    for item in result.timesteps:
-        if item.kept_held:
-            print(f'{PROG}: T={item.timesteps}: the values found learn worse than the own '
-                  'ones; the values the profile held are kept (they do not)', file=sys.stderr)
     if changed:
         print(f'{PROG}: note: the accuracies, latencies and energies of T={changed} in '
               f'{output} are still those of the values it held: measure them again with '

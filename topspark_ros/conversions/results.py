@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from topspark_ros.conversions.cdr import cdr_header, CdrHeader, header_msg
+from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.topspark.calibration import evidence_shares
 
 # vision_msgs/VisionClass.class_id is a uint16 whose largest value means "UNLABELED".
@@ -228,6 +229,13 @@ def _problem(msg, floats: Sequence[str], counts: Sequence[str]) -> Optional[str]
         if value > MAX_PLAUSIBLE_COUNT:
             return f'{name} = {value} (above 2^53)'
     return None
+
+
+def classification_ops(msg) -> OpCounts:
+    """Return the operation counts a ``Classification`` carries, to price them."""
+    return OpCounts(accumulates=float(msg.accumulates), macs=float(msg.macs),
+                    neuron_updates=float(msg.neuron_updates),
+                    plasticity_updates=float(msg.plasticity_updates))
 
 
 def classification_problem(msg) -> Optional[str]:

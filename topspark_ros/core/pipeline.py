@@ -777,11 +777,11 @@ class ClassifierPipeline:
             message = f'{message}; {errors} errors since the last status, last: ' \
                 f'{self.last_error}'
         session = self.session
-        note = None if session is None or self.stream is not None else session.frame_note
-        for note in (note, self.input_note if self.stream is None else None):
-            if note is not None:  # an RGB model on a mono camera, a depth topic (reviews)
-                level = max(level, WARN)
-                message = f'{message}; {note}'
+        if self.stream is None:  # frames: an RGB model on a mono camera, a depth topic (reviews)
+            for note in (None if session is None else session.frame_note, self.input_note):
+                if note is not None:
+                    level = max(level, WARN)
+                    message = f'{message}; {note}'
         stream = self.stream
         if stream is not None:  # event mode: decoder, windows and backlog counters
             events = stream.stats()

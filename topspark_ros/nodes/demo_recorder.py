@@ -21,7 +21,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
-from topspark_ros.core.energy import EnergyModel, OpCounts
+from topspark_ros.conversions.results import classification_ops
+from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.plotting import plot_run
 from topspark_ros.core.topspark.scoreboard import Sample, Scoreboard
 from topspark_ros.msg import Classification, EnergyEstimate
@@ -73,9 +74,7 @@ class DemoRecorderNode(Node):
 
     def _on_classification(self, msg: Classification) -> None:
         label = self._player.label_for(msg.header.stamp)
-        ops = OpCounts(accumulates=float(msg.accumulates), macs=float(msg.macs),
-                       neuron_updates=float(msg.neuron_updates),
-                       plasticity_updates=float(msg.plasticity_updates))
+        ops = classification_ops(msg)
         self._ops.append(ops)
         self.board.add(Sample(time_s=self._now(),
                               correct=None if label < 0 else msg.class_id == label,

@@ -34,7 +34,8 @@ from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
 from rclpy.node import Node
 
-from topspark_ros.conversions.results import classification_problem, energy_report_to_msg
+from topspark_ros.conversions.results import (classification_ops, classification_problem,
+                                              energy_report_to_msg)
 from topspark_ros.core.counters import Recent
 from topspark_ros.core.energy import EnergyModel, OpCounts, PRESETS
 from topspark_ros.core.power import EnergyCounter, open_source, PowerSourceError, SOURCES
@@ -236,9 +237,7 @@ class EnergyMonitorNode(Node):
             self.get_logger().warn(f'a Classification with {problem} was ignored '
                                    f'({self._refused} so far)', throttle_duration_sec=30.0)
             return
-        ops = OpCounts(accumulates=msg.accumulates, macs=msg.macs,
-                       neuron_updates=msg.neuron_updates,
-                       plasticity_updates=msg.plasticity_updates)
+        ops = classification_ops(msg)
         now_s = self._now_s()
         started = self._started(now_s)  # before the window takes the inference
         self._meter.add(ops, msg.timesteps_used,
