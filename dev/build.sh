@@ -2,9 +2,9 @@
 # Build this package with colcon inside the local environment: generates the messages and
 # installs messages, Python package, executables, launch and config files into
 # install/<distro>/ (symlinked Python sources, so edits need no rebuild). Also builds the test
-# stand-ins of event_camera_msgs and vision_msgs (test/interfaces/, see its README: not
+# stand-ins of event_camera_msgs, vision_msgs and bond (test/interfaces/, see its README: not
 # installable here) into the same prefix, so tests and demos exchange the real EventPacket,
-# Classification and LabelInfo types over DDS; a robot workspace never sees them
+# Classification, LabelInfo and bond Status types over DDS; a robot workspace never sees them
 # (COLCON_IGNORE); each is rebuilt only when its files change. About 30 s the first time,
 # about 1 s when nothing changed.
 set -euo pipefail
@@ -23,7 +23,8 @@ export AMENT_PREFIX_PATH=$VIRTUAL_ENV
 paths=(.)
 declare -A stamps=()
 mkdir -p "build/$distro"
-for interfaces in test/interfaces/event_camera_msgs test/interfaces/vision_msgs; do
+for interfaces in test/interfaces/event_camera_msgs test/interfaces/vision_msgs \
+    test/interfaces/bond; do
   name=$(basename "$interfaces")
   stamp=build/$distro/$name.stamp
   want=$( (echo "$venv"; find "$interfaces" -type f | sort | xargs sha256sum) \

@@ -445,6 +445,7 @@ class ClassifierNode(LifecycleNode):
                                                         self._active)
         if intake is not None:  # which camera a "no input" is about
             figures = {**figures, 'input_topic': intake.reader.topic_name}
+        figures = {**figures, 'bond': self.bond_state}
         return diagnostics.LEVELS[level], message, figures
 
     # Helpers ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from topspark_ros.core.energy import PRESETS
 from topspark_ros.core.pipeline import FROM_CHECKPOINT
 from topspark_ros.core.preprocess import CROPS
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS
+from topspark_ros.nodes.bond import PARAM as BOND_PARAM
 from topspark_ros.nodes.parameters import Param
 from topspark_ros.nodes.resources import SHIPPED_MODEL
 
@@ -109,4 +110,5 @@ PARAMS = (
           '(errors, packets_refused); decoding one takes at most about 79 times its size in '
           'memory. 1 MiB holds 1 ms of a sensor at 300 Mev/s in evt3.', low=1024,
           high=1 << 30, live=False),
+    BOND_PARAM,
 )

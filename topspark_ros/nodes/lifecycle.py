@@ -14,16 +14,32 @@ process's spin loop ended (and, in ``topspark bringup``, with it every node of t
 (``~/get_available_transitions``) before rclpy sees it: one that is not offered is answered
 ``success=false`` with the state unchanged and a warning saying what the state allows; the
 process keeps running.
+
+It also keeps the bond nav2's ``lifecycle_manager`` expects of a node it activates (see
+:mod:`topspark_ros.nodes.bond`): made when an activation succeeds, broken when the node
+deactivates, cleans up, shuts down, processes an error or is destroyed.
 """
 
 from typing import Optional
 
+from lifecycle_msgs.msg import State
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 import rclpy.lifecycle
+from rclpy.lifecycle import TransitionCallbackReturn
+
+from . import bond
+
+LEAVING_ACTIVE = (State.TRANSITION_STATE_DEACTIVATING, State.TRANSITION_STATE_CLEANINGUP,
+                  State.TRANSITION_STATE_SHUTTINGDOWN, State.TRANSITION_STATE_ERRORPROCESSING)
+"""The transitions' states that break the bond (as nav2's servers destroy theirs)."""
 
 
 class LifecycleNode(rclpy.lifecycle.LifecycleNode):
-    """rclpy's ``LifecycleNode`` whose ``~/change_state`` refuses what the state does not allow."""
+    """
+    rclpy's ``LifecycleNode`` whose ``~/change_state`` refuses what the state does not allow.
+
+    Active, it keeps a bond with nav2's lifecycle manager (module doc; :attr:`bond_state`).
+    """
 
     def __init__(self, node_name: str, **kwargs) -> None:
         """Create the node; route ``~/change_state`` through :meth:`_on_change_state`."""
@@ -33,6 +49,67 @@ class LifecycleNode(rclpy.lifecycle.LifecycleNode):
         if service is not None:
             self._rclpy_change_state = service.callback
             service.callback = self._on_change_state
+        self._bond = None
+        self._bond_status = bond.status_type()
+        callbacks = self._callbacks  # rclpy's transition callbacks by state id
+        activating = callbacks[State.TRANSITION_STATE_ACTIVATING]
+
+        def activate(previous):
+            result = activating(previous)
+            if result == TransitionCallbackReturn.SUCCESS:
+                self._make_bond()
+            return result
+        callbacks[State.TRANSITION_STATE_ACTIVATING] = activate
+        for state_id in LEAVING_ACTIVE:
+            callbacks[state_id] = self._breaking_bond(callbacks[state_id])
+
+    @property
+    def bond_state(self) -> str:
+        """Return the state of the bond with nav2's lifecycle manager (or 'off')."""
+        return self._bond.state if self._bond is not None else 'off'
+
+    def _make_bond(self) -> None:
+        """Start a bond (a previous one closed) unless the period is 0 or bond is missing."""
+        self._close_bond()
+        period = (self.get_parameter(bond.PARAM.name).value
+                  if self.has_parameter(bond.PARAM.name) else bond.PARAM.default)
+        if period <= 0.0:
+            return
+        if self._bond_status is None:
+            self.get_logger().debug('no bond with a lifecycle manager: the bond messages '
+                                    '(ros-<distro>-bond) are not installed')
+            return
+        self._bond = bond.Bond(self, period, self._bond_status, on_event=self._bond_event)
+
+    def _bond_event(self, name: str) -> None:
+        logger = self.get_logger()
+        if name == 'formed':
+            logger.info('bond formed with the lifecycle manager')
+        elif name == 'sister_broke':
+            logger.info('the lifecycle manager broke the bond')
+        else:
+            logger.debug(f'no lifecycle manager joined the bond in {bond.CONNECT_TIMEOUT_S:g} '
+                         's: bond given up')
+
+    def _breaking_bond(self, callback):
+        """Return ``callback`` followed by breaking the bond (also when it raises)."""
+        def leave(previous):
+            try:
+                return callback(previous)
+            finally:
+                if self._bond is not None:
+                    self._bond.break_()
+        return leave
+
+    def _close_bond(self) -> None:
+        if self._bond is not None:
+            self._bond.close()
+            self._bond = None
+
+    def destroy_node(self) -> None:
+        """Break and close the bond (the manager knows at once), then destroy the node."""
+        self._close_bond()
+        super().destroy_node()
 
     def _on_change_state(self, request, response):
         """Answer a ChangeState request: refused (``success=false``) unless the state offers it."""

@@ -27,6 +27,7 @@ from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, Liv
                                                  TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
 from topspark_ros.nodes import diagnostics
+from topspark_ros.nodes.bond import PARAM as BOND_PARAM
 from topspark_ros.nodes.clocks import elapsed_s, period_clock
 from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import configured, declare, Param, values
@@ -72,6 +73,7 @@ PARAMS = (
           'this long after it, or three of its windows if longer (s, node clock; checked '
           "every heartbeat), with a warning: the profile's energies at the measured rate "
           'stand in.', above=0.0),
+    BOND_PARAM,
 )
 
 
@@ -458,7 +460,8 @@ class TimestepControllerNode(LifecycleNode):
                  'measured_latency_ms': signals.measured_latency_ms,
                  'measured_power_w': signals.measured_power_w,
                  'commands_published': self._publish_count, 'messages_refused': self._refused,
-                 'sources': ', '.join(heard), 'other_model_results': self._other_models}
+                 'sources': ', '.join(heard), 'other_model_results': self._other_models,
+                 'bond': self.bond_state}
         refused = self._recent.since('refused', self._refused)
         others = self._recent.since('other_models', self._other_models)
         if selector is not None:
