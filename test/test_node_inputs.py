@@ -342,9 +342,61 @@ def test_battery_messages_without_a_reading_leave_the_charge_unknown(ros, capfd)
     node._on_battery(BatteryState(present=False, percentage=0.4))  # a driver without present
     assert node._signals.battery_fraction == 0.4
     capfd.readouterr()
-    node._on_battery(BatteryState(present=True, percentage=85.0))
+    node._on_battery(BatteryState(present=True, percentage=-3.0))
     assert node._signals.battery_fraction == 0.4
-    assert 'battery percentage 85 ignored' in capfd.readouterr().err
+    assert 'battery percentage -3 ignored' in capfd.readouterr().err
+    level, message, values = node._diagnostic_status()
+    assert level == b'\x01' and '1 battery states ignored, last: percentage -3' in message
+    assert values['battery_ignored'] == 1
+
+
+def test_a_battery_driver_publishing_percents_is_read_as_such(ros, capfd) -> None:
+    """25, 5 and 2 were ignored from a 0..100 driver, then its 1 and 0.5 read as 100 and 50 %."""
+    from sensor_msgs.msg import BatteryState
+    node, commands = _active_controller(ros)
+    capfd.readouterr()
+    taken = []
+    for charge in (85.0, 25.0, 5.0, 2.0, 1.0, 0.5, 0.0):
+        node._on_battery(BatteryState(present=True, percentage=charge))
+        taken.append(node._signals.battery_fraction)
+    assert taken == pytest.approx([0.85, 0.25, 0.05, 0.02, 0.01, 0.005, 0.0])
+    assert err_count(capfd.readouterr().err, 'publishes 0..100') == 1
+    assert node._diagnostic_status()[2]['battery_percent_driver'] is True
+    node._on_battery(BatteryState(present=True, percentage=250.0))  # neither: ignored
+    assert node._signals.battery_fraction == 0.0 and node._battery_ignored == 1
+
+
+def err_count(err: str, text: str) -> int:
+    return sum(text in line for line in err.splitlines())
+
+
+def test_a_battery_gone_quiet_leaves_the_charge_unknown_and_the_level_kept(ros, capfd) -> None:
+    """A driver that died left 0 % standing for ever: energy_saver, no age, no warning."""
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import BatteryState
+    node, commands = _active_controller(ros)
+    node.set_parameters([Parameter('battery_timeout_s', value=5.0)])
+    now = [100.0]
+    node._now_s = lambda: now[0]
+    node._on_battery(BatteryState(present=True, percentage=0.05))
+    critical = commands.msgs[-1].timesteps
+    assert node._selector.battery_level.value == 'critical'
+    now[0] += 4.0
+    node._heartbeat()
+    assert node._signals.battery_fraction == 0.05
+    capfd.readouterr()
+    now[0] += 2.0
+    node._heartbeat()
+    assert node._signals.battery_fraction is None
+    assert 'no battery state for 6 s' in capfd.readouterr().err
+    assert node._selector.battery_level.value == 'critical'  # kept, not guessed
+    assert commands.msgs[-1].timesteps == critical
+    level, message, values = node._diagnostic_status()
+    assert level == b'\x01' and 'no battery state for 6 s' in message
+    assert values['battery_age_s'] == 6.0
+    node._on_battery(BatteryState(present=True, percentage=0.9))  # back
+    assert node._selector.battery_level.value == 'normal'
+    assert 'no battery state' not in node._diagnostic_status()[1]
 
 
 def test_a_power_priced_with_another_preset_prices_the_profile_alike(ros, capfd) -> None:

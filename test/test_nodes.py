@@ -789,6 +789,60 @@ def test_a_clamped_command_right_after_an_ignored_one_is_logged(ros, capfd) -> N
     assert node._pipeline.counts['timesteps_clamped'] == 1
 
 
+def test_a_command_chosen_on_another_models_profile_is_ignored_and_said(ros, capfd) -> None:
+    """
+    A controller given another model's profile drove the classifier to T=2 (0 % right).
+
+    The command names the profile's model; a classifier of another model ignores it, counts
+    it, logs it and WARNs in /diagnostics. Its own model's command, and one naming no model
+    (an older controller), are taken.
+    """
+    from topspark_ros.core.topspark.profile import load_profile
+    from topspark_ros.msg import TimestepCommand
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+    node.trigger_configure()
+    other = load_profile(ROOT / 'models' / 'converted_fmnist_vgg.profile.yaml').model_sha256
+    own = load_profile(ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml').model_sha256
+    capfd.readouterr()
+    node._on_timestep(TimestepCommand(timesteps=2, model_sha256=other))
+    assert node._pipeline.current_timesteps() == 32
+    assert node._pipeline.counts['timesteps_other_model'] == 1
+    assert 'ignored: it was chosen on the profile of another model' in capfd.readouterr().err
+    level, message, values = node._diagnostic_status()
+    assert level == b'\x01' and 'TimestepCommands of another model ignored' in message
+    assert values['timesteps_other_model'] == 1
+    node._on_timestep(TimestepCommand(timesteps=16, model_sha256=own))
+    assert node._pipeline.current_timesteps() == 16
+    node._on_timestep(TimestepCommand(timesteps=8))
+    assert node._pipeline.current_timesteps() == 8
+    assert node._pipeline.counts['timesteps_other_model'] == 1
+
+
+def test_the_controller_names_its_profiles_model_in_each_command(ros) -> None:
+    """So that a classifier of another model can tell (the test above)."""
+    from rclpy.parameter import Parameter
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    from topspark_ros.core.topspark.profile import load_profile
+    from topspark_ros.msg import TimestepCommand
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, spin_until = ros
+    profile = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
+    node = TimestepControllerNode(context=context, parameter_overrides=[
+        Parameter('profile_path', value=str(profile))])
+    executor.add_node(node)
+    probe = _probe(context, executor)
+    heard = []
+    probe.create_subscription(TimestepCommand, 'timestep', heard.append, QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    node.trigger_configure()
+    node.trigger_activate()
+    assert spin_until(lambda: heard, 10.0)
+    assert heard[-1].model_sha256 == load_profile(profile).model_sha256
+
+
 def test_the_classifier_configures_with_no_parameter_given(ros) -> None:
     """`ros2 run topspark_ros classifier` alone failed: the code's model_path was empty."""
     from rclpy.lifecycle import TransitionCallbackReturn

@@ -262,8 +262,12 @@ def _count(value: float) -> int:
     return int(round(float(value)))
 
 
-def choice_to_msg(choice, energy_preset: str, msg_type=None):
-    """Return a ``TimestepCommand`` for a :class:`~topspark_ros.core.topspark.strategy.Choice`."""
+def choice_to_msg(choice, energy_preset: str, msg_type=None, model_sha256: str = ''):
+    """
+    Return a ``TimestepCommand`` for a :class:`~topspark_ros.core.topspark.strategy.Choice`.
+
+    ``model_sha256``: of the model the choosing profile describes ('': any).
+    """
     if msg_type is None:
         from topspark_ros.msg import TimestepCommand as msg_type
     msg = msg_type()
@@ -273,6 +277,7 @@ def choice_to_msg(choice, energy_preset: str, msg_type=None):
     msg.expected_latency_ms = float(choice.expected_latency_ms)
     msg.expected_energy_j = float(choice.expected_energy_j)
     msg.energy_preset = energy_preset
+    msg.model_sha256 = model_sha256
     msg.constraints_violated = not choice.feasible
     msg.reason = choice.reason
     return msg

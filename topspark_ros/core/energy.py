@@ -364,12 +364,21 @@ _SI_PREFIXES = ((1.0, ''), (1e-3, 'm'), (1e-6, 'u'), (1e-9, 'n'), (1e-12, 'p'), 
 
 def format_joules(value_j: float) -> str:
     """Return ``value_j`` with an SI prefix and 4 significant digits, e.g. ``'1.234 uJ'``."""
-    if value_j == 0.0 or not math.isfinite(value_j):
-        return f'{value_j:g} J'
+    return _format_si(value_j, 'J')
+
+
+def format_watts(value_w: float) -> str:
+    """Return ``value_w`` with an SI prefix and 4 significant digits, e.g. ``'18.6 uW'``."""
+    return _format_si(value_w, 'W')
+
+
+def _format_si(value: float, unit: str) -> str:
+    if value == 0.0 or not math.isfinite(value):
+        return f'{value:g} {unit}'
     for scale, prefix in _SI_PREFIXES:
-        if abs(value_j) >= scale:
-            return f'{value_j / scale:.4g} {prefix}J'
-    return f'{value_j / 1e-15:.4g} fJ'
+        if abs(value) >= scale:
+            return f'{value / scale:.4g} {prefix}{unit}'
+    return f'{value / 1e-15:.4g} f{unit}'
 
 
 @dataclass(frozen=True)

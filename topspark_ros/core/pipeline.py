@@ -39,6 +39,7 @@ from topspark_ros.core.files import hold_lock_file, output_folder_problem, relea
 from topspark_ros.core.frame_gaps import FrameGaps
 from topspark_ros.core.model import check_device
 from topspark_ros.core.session import ClassifierSession, Prediction
+from topspark_ros.core.sources import describes
 from topspark_ros.core.threads import set_torch_threads
 from topspark_ros.core.topspark.early_exit import default_min_steps, EarlyExit
 
@@ -46,7 +47,7 @@ OK, WARN, ERROR = 0, 1, 2
 """Status levels of :meth:`ClassifierPipeline.status` (those of diagnostic_msgs, as numbers)."""
 
 COUNTERS = ('processed', 'dropped', 'errors', 'learnt', 'saved', 'save_failures',
-            'timesteps_clamped', 'timesteps_refused')
+            'timesteps_clamped', 'timesteps_refused', 'timesteps_other_model')
 """The pipeline's counters; they only grow, for the node's lifetime."""
 
 FROM_CHECKPOINT = '__from_checkpoint__'
@@ -498,19 +499,29 @@ class ClassifierPipeline:
             self._save_hold = None
 
     # Timesteps ----------------------------------------------------------------------------
-    def command(self, timesteps: int) -> Optional[str]:
+    def command(self, timesteps: int, model_sha256: str = '') -> Optional[str]:
         """
         Take a commanded ``T``; return a warning to log, or None.
 
         Above ``max_timesteps`` it is clamped to it (``timesteps_clamped``), below 1 ignored
         (``timesteps_refused``); above the largest T of the model's profile it is taken, with a
-        warning.
+        warning. A command whose ``model_sha256`` names another model (the controller's
+        profile is another model's) is ignored (``timesteps_other_model``): a controller
+        given the converted model's profile drove the STDP classifier to T=2, where it
+        classified nothing right, and only the controller warned (a review).
         """
+        session = self.session
+        if model_sha256 and session is not None and session.source_sha256 is not None \
+                and not describes(model_sha256, *session.identity()):
+            self.count('timesteps_other_model')
+            return (f'TimestepCommand T={timesteps} ignored: it was chosen on the profile of '
+                    f'another model ({model_sha256[:16]}...; this classifier runs '
+                    f'{session.source_sha256[:16]}...): give the timestep_controller this '
+                    "model's profile")
         if timesteps < 1:
             self.count('timesteps_refused')
             return 'TimestepCommand with T=0 ignored'
         ceiling, warning = self.values()['max_timesteps'], None
-        session = self.session
         profile = session.profile if session is not None else None
         if timesteps > ceiling:
             self.count('timesteps_clamped')
@@ -770,6 +781,11 @@ class ClassifierPipeline:
             level, message = WARN, state
         errors = self._recent.since('errors', values['errors'])
         processed = self._recent.since('processed', values['processed'])
+        others = self._recent.since('timesteps_other_model', values['timesteps_other_model'])
+        if others:  # (the T in use is not the controller's: said, not only logged)
+            level = max(level, WARN)
+            message = (f'{message}; {others} TimestepCommands of another model ignored '
+                       "(the timestep_controller's profile is another model's)")
         if errors:
             level = max(level, WARN)
             if level == WARN and message == 'classifying' and not processed:

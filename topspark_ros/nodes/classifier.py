@@ -388,7 +388,7 @@ class ClassifierNode(LifecycleNode):
 
     def _on_timestep(self, msg: TimestepCommand) -> None:
         """Take the commanded T, clamped to max_timesteps (counted); T=0 is ignored (counted)."""
-        warning = self._pipeline.command(int(msg.timesteps))
+        warning = self._pipeline.command(int(msg.timesteps), msg.model_sha256)
         if warning is None:
             return
         # One call site each: rclpy throttles a log call by where it is made, and a clamp

@@ -21,10 +21,11 @@ from sensor_msgs.msg import BatteryState
 from topspark_ros.conversions.results import (choice_to_msg, classification_problem,
                                               energy_problem)
 from topspark_ros.core.counters import Recent
+from topspark_ros.core.energy_windows import EnergyWindows
 from topspark_ros.core.latencies import LatencyWindows
 from topspark_ros.core.sources import describes, SOURCE_QUIET_S, Sources
 from topspark_ros.core.topspark.strategy import (BatteryPolicy, Constraints, LiveSignals, Mode,
-                                                 TimestepSelector)
+                                                 profiled_energy_j, TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.bond import PARAM as BOND_PARAM
@@ -59,6 +60,10 @@ PARAMS = (
           low=0.0, high=1.0),
     Param('hysteresis_fraction', 0.02, 'A battery threshold crossed downwards is re-crossed '
           'only above threshold + this.', low=0.0, high=0.5),
+    Param('battery_timeout_s', 30.0, 'No battery state for this long (s, node clock; 0: '
+          'never): the charge is taken as unknown, the battery level in force is kept, and '
+          '/diagnostics WARNs (a battery driver that died left its last charge standing).',
+          low=0.0),
     Param('battery_reliability', 'best_effort', 'QoS reliability of the battery '
           "subscription: 'best_effort' hears reliable and best-effort drivers alike, "
           "'reliable' only reliable ones (a mismatch is logged as a warning).",
@@ -115,6 +120,8 @@ class TimestepControllerNode(LifecycleNode):
         self._energy_intervals = collections.deque(maxlen=5)
         self._energy_window_s = 0.0
         self._energy_stamp_s = None  # the stamp of its last window (its end)
+        self._energy_windows = EnergyWindows()  # its last windows, smoothed (a review: the
+        # energy of one window of ten inferences scattered by a quarter and flipped T)
         # Medians of recent latencies per T, so one slow frame does not move T; through the
         # current T's and the other T's (kept until it runs there again: a point dropped
         # after a while left T pinned where one scaled point puts it), the strategy fits a
@@ -128,6 +135,9 @@ class TimestepControllerNode(LifecycleNode):
         self._refused = 0  # messages whose values cannot be taken
         self._recent = Recent()  # counts since the last status
         self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
+        self._battery_at_s = None  # node clock (s) of the last battery state taken
+        self._battery_ignored, self._battery_ignored_reason = 0, ''
+        self._battery_percent = False  # the driver publishes 0..100 (one value above 1 heard)
         # /diagnostics from construction on (every heartbeat), so a failed configure shows.
         self._configure_error = ''
         self._diagnostics = diagnostics.Diagnostics(
@@ -150,6 +160,16 @@ class TimestepControllerNode(LifecycleNode):
             self.get_logger().error(self._configure_error)
             self._publish_diagnostics()  # ERROR with the reason, at once
             return TransitionCallbackReturn.FAILURE
+        try:
+            constraints, mode, policy = _settings(p)
+            reason = _check_battery_order(p)
+            if reason is not None:
+                raise ValueError(reason)
+        except ValueError as exc:  # (set at start-up: a set at run time is refused instead)
+            self._configure_error = f'parameters: {exc}'
+            self.get_logger().error(self._configure_error)
+            self._publish_diagnostics()
+            return TransitionCallbackReturn.FAILURE
         self._configure_error = ''
         if (profile.enhancement or {}).get('measured_with_params') is False:
             # After enhance, before a sweep: the entries are the figures of the parameters
@@ -159,7 +179,6 @@ class TimestepControllerNode(LifecycleNode):
                 'parameters than the enhanced ones the classifier applies (before the last '
                 '`topspark enhance`): T is chosen on those; run `topspark sweep -m MODEL '
                 '--params-from PROFILE -o PROFILE --overwrite` to measure them')
-        constraints, mode, policy = _settings(p)
         self._selector = TimestepSelector(profile, constraints, mode, policy,
                                           switch_margin=p['switch_margin'])
         self._profiled_preset = profile.energy_preset  # the monitor's may price it again
@@ -173,6 +192,10 @@ class TimestepControllerNode(LifecycleNode):
             self.create_subscription(EnergyEstimate, 'energy', self._on_energy, 10)]
         self._timer = self.create_timer(p['heartbeat_period_s'], self._heartbeat,
                                         clock=self._period_clock)
+        self.get_logger().info(
+            f"profile {p['profile_path']}: model {profile.model_sha256[:12]}, T "
+            f"{', '.join(str(t) for t in profile.timesteps)}, energies under "
+            f'{profile.energy_preset}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -181,6 +204,9 @@ class TimestepControllerNode(LifecycleNode):
         self._active = True
         self._chosen = None  # the first command is a choice made now
         self._evaluate(force_publish=True)
+        choice = self._selector.current
+        if choice is not None:  # (a change is logged; the first T was not: a review)
+            self.get_logger().info(f'T {choice.timesteps}: {choice.reason}')
         return result
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
@@ -192,6 +218,7 @@ class TimestepControllerNode(LifecycleNode):
         """Drop the profile and everything configure created."""
         self._teardown()
         self._latencies.clear()  # latencies of this profile's model and input
+        self._forget_energy()  # ratios to this profile's energies
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -225,20 +252,51 @@ class TimestepControllerNode(LifecycleNode):
         Take the state of charge, unless it is unknown.
 
         Unknown: NaN, or 0 from a message saying no battery is present (a message left at its
-        defaults: taken as an empty battery, it forced the energy saver). A value off 0..1 (a
-        driver publishing 0..100) is ignored with a warning; it was dropped without a word (a
-        user review).
+        defaults: taken as an empty battery, it forced the energy saver). sensor_msgs gives
+        the charge as 0..1; a driver that publishes 0..100 is known by a value above 1 (a WARN,
+        once), and from then on its values are taken as percents: its 25 and 5 were ignored,
+        then its 1 and 0.5 read as a full and a half-full battery (a review). A value that is
+        neither (negative, above 100) is ignored, counted and WARNed in /diagnostics.
         """
         fraction = msg.percentage
         if fraction != fraction or (fraction == 0.0 and not msg.present):
             return
+        if 1.0 < fraction <= 100.0 and not self._battery_percent:
+            self._battery_percent = True
+            self.get_logger().warn(
+                f'battery percentage {fraction:g}: this battery driver publishes 0..100, not '
+                'the 0..1 of sensor_msgs/BatteryState; its values are taken as percents from '
+                'now on')
+        if self._battery_percent:
+            fraction = fraction / 100.0
         if not 0.0 <= fraction <= 1.0:
-            self.get_logger().warn(f'battery percentage {fraction:g} ignored: sensor_msgs/'
-                                   'BatteryState gives it as 0..1 (NaN when unknown)',
-                                   throttle_duration_sec=30.0)
+            self._battery_ignored += 1
+            self._battery_ignored_reason = f'percentage {msg.percentage:g}'
+            self.get_logger().warn(f'battery percentage {msg.percentage:g} ignored: '
+                                   'sensor_msgs/BatteryState gives it as 0..1 (NaN when '
+                                   'unknown)', throttle_duration_sec=30.0)
             return
+        self._battery_at_s = self._now_s()
         self._signals = self._signals.replace(battery_fraction=float(fraction))
         self._evaluate()
+
+    def _check_battery_age(self) -> None:
+        """Take the charge as unknown once no battery state came for ``battery_timeout_s``."""
+        timeout_s = self.get_parameter('battery_timeout_s').value
+        if not timeout_s or self._battery_at_s is None \
+                or self._signals.battery_fraction is None:
+            return
+        age_s = self._now_s() - self._battery_at_s
+        if age_s < 0.0:  # the clock went back (a replayed bag looped): counted from now
+            self._battery_at_s = self._now_s()
+        elif age_s > timeout_s:
+            self._signals = self._signals.replace(battery_fraction=None)
+            level = self._selector.battery_level if self._selector is not None else None
+            self.get_logger().warn(
+                f'no battery state for {age_s:.0f} s (battery_timeout_s {timeout_s:g}): the '
+                'charge is unknown, the battery level '
+                f"{level.value if level is not None else 'normal'} is kept")
+            self._evaluate()
 
     def _refuse(self, what: str, problem) -> bool:
         """Count, and warn about, a message whose values cannot be taken; return whether."""
@@ -325,6 +383,7 @@ class TimestepControllerNode(LifecycleNode):
                     f'package does not know; the profile prices with {before}: its power is '
                     'not used (set the same energy_preset)', throttle_duration_sec=30.0)
                 return
+            self._energy_windows.clear()  # (ratios to the energies of the other preset)
             self.get_logger().info(
                 f'the energy monitor prices with {msg.energy_preset}: the energies of the '
                 f'profile ({before}) are priced again under {msg.energy_preset} from its '
@@ -338,9 +397,12 @@ class TimestepControllerNode(LifecycleNode):
         self._energy_window_s = statistics.median(self._energy_intervals) \
             if self._energy_intervals else (msg.inference_count / rate if rate else 0.0)
         if msg.inference_count and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
+            energy, power = self._energy_windows.add(
+                msg.inference_count, float(msg.energy_per_inference_j) or None,
+                float(msg.average_power_w), float(msg.mean_timesteps),
+                lambda t: profiled_energy_j(selector.profile, t))
             self._signals = self._signals.replace(
-                measured_power_w=float(msg.average_power_w),
-                measured_energy_j=float(msg.energy_per_inference_j) or None,
+                measured_power_w=power, measured_energy_j=energy,
                 power_timesteps=float(msg.mean_timesteps))
             self._energy_at_s = self._now_s()
         else:  # a window without inferences says nothing of the T now
@@ -354,6 +416,7 @@ class TimestepControllerNode(LifecycleNode):
     def _forget_energy(self) -> None:
         self._signals = self._signals.replace(measured_power_w=None, measured_energy_j=None,
                                               power_timesteps=None)
+        self._energy_windows.clear()
         self._energy_at_s = None
 
     def _check_energy_age(self) -> None:
@@ -413,6 +476,7 @@ class TimestepControllerNode(LifecycleNode):
 
     def _heartbeat(self) -> None:
         self._check_energy_age()
+        self._check_battery_age()
         self._check_rate()
         if self._selector is not None and self._selector.current is not None:
             self._publish(self._selector.current)
@@ -431,7 +495,8 @@ class TimestepControllerNode(LifecycleNode):
             # (a stamp 0: chosen before the first /clock under use_sim_time; restamped once
             # the clock runs, where it stayed 0 for whole runs: a review of sim time)
             self._chosen = (choice.timesteps, self.get_clock().now().to_msg())
-        msg = choice_to_msg(choice, self._selector.profile.preset)
+        profile = self._selector.profile
+        msg = choice_to_msg(choice, profile.preset, model_sha256=profile.model_sha256)
         msg.header.stamp = self._chosen[1]
         self._pub.publish(msg)
         self._publish_count += 1
@@ -458,12 +523,22 @@ class TimestepControllerNode(LifecycleNode):
                  'battery_fraction': signals.battery_fraction,
                  'rate_hz': self._sources.rate_hz(now_s),
                  'measured_latency_ms': signals.measured_latency_ms,
-                 'measured_power_w': signals.measured_power_w,
+                 # the energy monitor's figures: estimates under its preset (its own
+                 # measured_* values are a meter's), not measurements (a review)
+                 'monitor_power_w': signals.measured_power_w,
+                 'monitor_energy_per_inference_j': signals.measured_energy_j,
                  'commands_published': self._publish_count, 'messages_refused': self._refused,
                  'sources': ', '.join(heard), 'other_model_results': self._other_models,
+                 'battery_age_s': (None if self._battery_at_s is None
+                                   else round(now_s - self._battery_at_s, 1)),
+                 'battery_percent_driver': self._battery_percent,
+                 'battery_ignored': self._battery_ignored,
+                 'battery_qos_incompatible': self._battery_qos_incompatible,
                  'bond': self.bond_state}
         refused = self._recent.since('refused', self._refused)
         others = self._recent.since('other_models', self._other_models)
+        ignored = self._recent.since('battery_ignored', self._battery_ignored)
+        incompatible = self._recent.since('battery_qos', self._battery_qos_incompatible)
         if selector is not None:
             stats['machine'] = selector.profile.machine
             stats['energy_preset'] = selector.profile.energy_preset
@@ -482,6 +557,17 @@ class TimestepControllerNode(LifecycleNode):
                             '(non-finite, negative or huge)')
         if others:
             problems.append(f"{others} results of another model than the profile's ignored")
+        if ignored:  # (logged once in 30 s only; /diagnostics said nothing: a review)
+            problems.append(f'{ignored} battery states ignored, last: '
+                            f'{self._battery_ignored_reason} (sensor_msgs/BatteryState '
+                            'gives 0..1)')
+        if incompatible:
+            problems.append(f'a battery publisher cannot match: incompatible '
+                            f'{self._battery_qos_reason} (set battery_reliability to '
+                            "'best_effort')")
+        if self._battery_at_s is not None and signals.battery_fraction is None:
+            problems.append(f'no battery state for {now_s - self._battery_at_s:.0f} s: charge '
+                            'unknown, battery level kept')
         if not heard:  # (the monitor WARNs likewise: a camera stopped, a classifier gone)
             problems.append(f'no classifications heard for {SOURCE_QUIET_S:g} s: no rate or '
                             'latency measured')

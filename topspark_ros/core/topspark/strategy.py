@@ -48,7 +48,11 @@ agreement with the model at its reference T):
                                                  mean T it was measured at
                                                  (``power_timesteps``; T_m when not given),
              = e * rate_hz                       else when the inference rate is known,
-             = e / L                             else (back-to-back inference).
+             unknown                             else: max_power_w is not checked (priced
+                                                 as back-to-back inference at the profile's
+                                                 microsecond latencies, it put T at the
+                                                 smallest while no classifier ran, and
+                                                 reported a power violation; a review).
 
 **Objective** (smaller is better), among the feasible T:
 
@@ -88,7 +92,7 @@ from numbers import Real
 from types import MappingProxyType
 from typing import Mapping, Optional, Sequence, Tuple
 
-from topspark_ros.core.energy import format_joules
+from topspark_ros.core.energy import format_joules, format_watts
 from topspark_ros.core.topspark.profile import TimestepProfile
 
 _TOL = 1e-9
@@ -353,9 +357,11 @@ class Choice:
     mode
         the mode in effect (after the battery policy).
     expected_accuracy, expected_latency_ms, expected_energy_j
-        the profile's figures at T (latency as the robot's measurements predict it).
+        the profile's figures at T, latency and energy as the robot's measurements predict
+        them (the figures the constraints were checked on; the profile's own energy was
+        published while the check used the measured one, a review).
     expected_power_w
-        predicted power (W), None when neither rate, latency nor a measurement gives it.
+        predicted power (W), None when neither a rate nor a measurement gives it.
     feasible
         whether every constraint holds.
     violated
@@ -444,6 +450,11 @@ def _interpolate(entries: Sequence, timesteps: float, attribute: str) -> float:
     return getattr(entries[-1], attribute)
 
 
+def profiled_energy_j(profile: TimestepProfile, timesteps: float) -> float:
+    """Return the profile's energy per inference at ``timesteps`` (linear in T between T)."""
+    return _interpolate(list(profile.entries), timesteps, 'energy_j')
+
+
 def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
               signals: LiveSignals, policy: BatteryPolicy,
               level: Optional[BatteryLevel]) -> Tuple[_Setting, list]:
@@ -473,8 +484,6 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
             power = signals.measured_power_w * e.energy_j / measured_energy
         elif signals.rate_hz is not None:
             power = e.energy_j * signals.rate_hz
-        elif latency > 0.0:
-            power = e.energy_j / (latency * 1e-3)
         else:
             power = None
         objective = (w_a * (a_max - e.accuracy) / drop_unit
@@ -559,8 +568,8 @@ def _limits_text(setting: _Setting, profile: TimestepProfile, constraints: Const
         parts.append(f'energy <= {format_joules(constraints.max_energy_j)}')
     if constraints.max_power_w is not None:
         known = all(r.power_w is not None for r in rows)
-        parts.append(f'power <= {constraints.max_power_w:g} W'
-                     + ('' if known else ' (unchecked where no rate or latency is known)'))
+        parts.append(f'power <= {format_watts(constraints.max_power_w)}'
+                     + ('' if known else ' (unchecked: no inference rate or power heard yet)'))
     if constraints.max_timesteps is not None:
         parts.append(f'T <= {constraints.max_timesteps}')
     return ' and '.join(parts)
@@ -575,7 +584,8 @@ def _violations_text(row: _Row, setting: _Setting, constraints: Constraints) -> 
                                    f'{constraints.max_latency_ms:g} ms'),
         'max_energy_j': lambda: (f'energy {format_joules(row.energy_j)} > '
                                  f'{format_joules(constraints.max_energy_j)}'),
-        'max_power_w': lambda: f'power {row.power_w:.3g} W > {constraints.max_power_w:g} W',
+        'max_power_w': lambda: (f'power {format_watts(row.power_w)} > '
+                                f'{format_watts(constraints.max_power_w)}'),
         'max_timesteps': lambda: f'T={e.timesteps} > {constraints.max_timesteps}',
     }
     return ', '.join(texts[name]() for name, _ in row.excess)
@@ -590,10 +600,10 @@ def _battery_text(setting: _Setting, mode: Mode, signals: LiveSignals,
     if fraction is None:
         charge = 'charge unknown, level kept'
     elif fraction < threshold:
-        charge = f'{fraction:.0%} < {threshold:.0%}'
+        charge = f'{_percent(fraction)} < {_percent(threshold)}'
     else:
-        charge = (f'{fraction:.0%}, held until >= '
-                  f'{threshold + policy.hysteresis_fraction:.0%}')
+        charge = (f'{_percent(fraction)}, held until >= '
+                  f'{_percent(threshold + policy.hysteresis_fraction)}')
     modes = (f'{mode.value} -> {setting.mode.value}' if setting.mode != mode
              else setting.mode.value)
     extra = policy.extra_drop(setting.level)
@@ -601,10 +611,15 @@ def _battery_text(setting: _Setting, mode: Mode, signals: LiveSignals,
             + (f', +{extra * 100:.1f} pt accuracy drop allowed' if extra > 0 else ''))
 
 
+def _percent(fraction: float) -> str:
+    """Return a charge in percent, to a tenth: 29.9 % read '30% < 30%' in whole percents."""
+    return f'{fraction * 100:.1f}%'
+
+
 def _choice(row: _Row, setting: _Setting, reason: str) -> Choice:
     e = row.entry
     return Choice(timesteps=e.timesteps, mode=setting.mode, expected_accuracy=e.accuracy,
-                  expected_latency_ms=row.latency_ms, expected_energy_j=e.energy_j,
+                  expected_latency_ms=row.latency_ms, expected_energy_j=row.energy_j,
                   expected_power_w=row.power_w, feasible=not row.excess,
                   violated=tuple(name for name, _ in row.excess), reason=reason,
                   objective=row.objective, battery_level=setting.level,
