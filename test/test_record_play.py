@@ -872,3 +872,11 @@ def test_a_recording_that_got_nothing_says_why_and_leaves_no_empty_folder(
         _recorder(context, executor, topic='nobody', out_dir=str(tmp_path / 'objects'),
                   label=label).close()
     assert [p.name for p in tmp_path.rglob('*')] == ['objects', 'mug', 'kept.png']
+
+
+def test_the_image_player_exits_after_max_images() -> None:
+    """With max_images it went on running once they were out (a review of own-data use)."""
+    with _process('topspark_ros.nodes.image_player', '--ros-args', '-p', 'rate_hz:=50.0',
+                  '-p', 'max_images:=5') as player:
+        out = _finish(player, timeout_s=30.0)
+    assert 'published 5 images' in out, out

@@ -376,6 +376,42 @@ def test_a_converted_model_of_own_rgb_images_is_checked_and_evaluated_as_made(tm
     assert exported['check_n'] == min(8, held_out) and exported['check_agreement'] == 1.0
 
 
+def test_export_import_keeps_how_the_images_were_prepared(tmp_path, capsys):
+    """Imported, a model trained with --crop none --invert ran center and not inverted."""
+    from topspark_ros.core.checkpoint import read_metadata
+    rng = np.random.default_rng(1)
+    for name in ('dark', 'light'):
+        (tmp_path / 'data' / name).mkdir(parents=True)
+        for k in range(6):
+            value = 40 if name == 'dark' else 200
+            image = np.clip(rng.normal(value, 10, (12, 16)), 0, 255).astype(np.uint8)
+            Image.fromarray(image).save(tmp_path / 'data' / name / f'{k}.png')
+    model, graph, back = (tmp_path / n for n in ('m.json', 'm.nir', 'back.json'))
+    code, _, err = _run(['train', '--family', 'converted', '--data', f'folder:{tmp_path}/data',
+                         '--image-size', '12x16', '--crop', 'none', '--invert', '--epochs', '1',
+                         '--n-eval', '0', '--finetune-timesteps', '0', '-o', str(model)],
+                        capsys)
+    assert code == 0, err
+    for argv in (['export', '-m', str(model), '-o', str(graph)],
+                 ['import', str(graph), '-o', str(back)]):
+        code, _, err = _run(argv, capsys)
+        assert code == 0, err
+    original, imported = (read_metadata(path)[0]['info'] for path in (model, back))
+    assert imported['data_options']['crop'] == 'none' and imported['data_options']['invert']
+    assert (imported['data'], imported['data_options']) == (original['data'],
+                                                            original['data_options'])
+
+
+def test_train_refuses_an_input_size_that_fills_the_memory(tmp_path, capsys):
+    """--image-size 2000 (a camera's resolution) was taken: the machine ran out of memory."""
+    for name in ('a', 'b'):
+        (tmp_path / 'data' / name).mkdir(parents=True)
+    code, _, err = _run(['train', '--family', 'converted', '--data', f'folder:{tmp_path}/data',
+                         '--image-size', '2000', '-o', str(tmp_path / 'm.json')], capsys)
+    assert code == 2 and 'at most 256 pixels a side' in err, err
+    assert not (tmp_path / 'm.json').exists()
+
+
 def test_train_refuses_a_folder_of_one_class(tmp_path, capsys):
     """It trained a one-class classifier that reported an accuracy of 1.0 (a user review)."""
     _shapes(tmp_path / 'one', ('vbar',), 10)

@@ -295,12 +295,24 @@ def dataset(args, split: str, spec=None):
     return samples
 
 
+MAX_IMAGE_SIDE = 256
+"""The largest model input side ``train --image-size`` takes (a review: 2000 took the whole
+machine's memory, and the kernel killed it)."""
+
+
 def train_spec(args):
     """Return the model input of a new model: --image-size and --color, or the defaults."""
     from topspark_ros.core.preprocess import FrameSpec
 
     converted = getattr(args, 'family', 'stdp') == 'converted'
     height, width = args.image_size or ((32, 32) if converted else (28, 28))
+    if max(height, width) > MAX_IMAGE_SIDE:
+        raise UsageError(
+            f'--image-size {height}x{width}: at most {MAX_IMAGE_SIDE} pixels a side (the '
+            'models here are small networks for small inputs, trained in memory: 256x256 took '
+            '2 GB for 55 images, and a camera resolution filled the machine; the classifier '
+            "brings each camera frame to the model's input size, so the model need not have "
+            "the camera's)")
     color = args.color or ('rgb' if converted else 'grey')
     if not converted and (height != width or color != 'grey'):
         raise UsageError('the STDP family takes square grey inputs (--image-size S, --color '

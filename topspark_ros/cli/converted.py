@@ -100,13 +100,14 @@ def train(args) -> dict:
         finetune_epochs=args.finetune_epochs, n_finetune=args.n_finetune,
         finetune_lr=args.finetune_lr, eval_timesteps=tuple(args.eval_timesteps),
         seed=args.seed, device=args.device, input_size=args.input_size, roi=args.roi)
-    saved = []
+    saved, saved_infos = [], []
 
     def save(model, info: dict) -> str:
         """Save the checkpoint (again: with the evaluation); only our own file is replaced."""
         path = str(save_checkpoint(args.output, model, info={**info, **data_options(
             args, train_set)}, replace=args.overwrite or bool(saved)))
         saved.append(path)
+        saved_infos.append(info)
         return path
 
     try:
@@ -115,8 +116,11 @@ def train(args) -> dict:
                                         progress=bars, trained=save)
     except KeyboardInterrupt:
         if saved:
-            print(f'{PROG}: note: the trained network is kept, not evaluated: {saved[-1]}',
-                  file=sys.stderr)
+            what = ('the converted network, before fine-tuning (recorded as not fine-tuned)'
+                    if settings.finetune_timesteps and not any(
+                        info.get('finetuned') for info in saved_infos)
+                    else 'the trained network, not evaluated')
+            print(f'{PROG}: note: {what}, is kept: {saved[-1]}', file=sys.stderr)
         raise
     run.result['checkpoint'] = save(run.model, run.info)
     return run.result

@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"was split by order; train: {PREPARATION['split_by']})")
     folder.add_argument('--image-size', type=image_size, default=None, metavar='H[xW]',
                         help='train: model input size the images are brought to (STDP: '
-                        'square; default: 28 for stdp, 32 for converted); other commands use '
-                        "the model's")
+                        'square; at most 256 a side; default: 28 for stdp, 32 for converted); '
+                        "other commands use the model's")
     folder.add_argument('--color', choices=('grey', 'rgb'), default=None,
                         help='train: model input colour (default: grey for stdp, rgb for '
                         "converted); other commands use the model's")

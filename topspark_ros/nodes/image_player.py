@@ -82,9 +82,14 @@ class ImagePlayerNode(Node):
 
 
 def main(args=None) -> int:
-    """Run the image player alone (``ros2 run topspark_ros image_player``)."""
-    from topspark_ros.nodes.runner import run_nodes
-    return run_nodes([ImagePlayerNode], args=args)
+    """
+    Run the image player alone (``ros2 run topspark_ros image_player``).
+
+    With ``max_images`` it exits once they are published (it kept running; a review), as the
+    event player does; with 0 it plays until stopped.
+    """
+    from topspark_ros.nodes.runner import play
+    return play(ImagePlayerNode, 'image_player', 'images', args)
 
 
 if __name__ == '__main__':

@@ -128,8 +128,39 @@ def test_train_runs_every_stage_on_frames():
         'dataset': 'random', 'class_names': ['a', 'b', 'c'], 'n_train': 16,
         'accuracy': result['accuracy'], 'n_eval': 8, 'eval_split': 'train',
         'ann_accuracy': result['ann_accuracy_after_finetune'],
-        'snn_accuracy': result['snn_accuracy'], 'finetune_timesteps': 2, 'timesteps': 2,
-        'command': 'topspark train'}
+        'snn_accuracy': result['snn_accuracy'], 'finetune_timesteps': 2, 'finetuned': True,
+        'timesteps': 2, 'command': 'topspark train'}
+
+
+def test_a_run_stopped_while_fine_tuning_keeps_the_converted_network_as_such():
+    """
+    Stopped during fine-tuning, the kept checkpoint said 'fine-tuned at T=2', without figures.
+
+    It is the converted network: recorded as not fine-tuned, at the largest evaluated T, with
+    the accuracies measured of it. A whole run reports the accuracy at the T it records.
+    """
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 3, 8, 8), dtype=np.uint8)
+    labels = np.arange(24) % 3
+    data = TrainData(samples=images[:16], labels=labels[:16], class_names=('a', 'b', 'c'),
+                     name='random', eval_samples=images[16:], eval_labels=labels[16:],
+                     eval_split='train')
+    kept = []
+
+    def progress(stage, n, total):
+        if stage == STAGES[1] and n > 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(data, _settings(eval_timesteps=(1, 2, 4)), command='topspark train',
+              progress=progress, trained=lambda model, info: kept.append(info))
+    info = kept[-1]
+    assert (info['finetuned'], info['finetune_timesteps'], info['timesteps']) == (False, 0, 4)
+    assert set(info['snn_accuracy']) == {'1', '2', '4'} and info['n_eval'] == 8
+    assert info['ann_accuracy'] is not None
+    run = train(data, _settings(eval_timesteps=(1, 2, 4)), command='topspark train')
+    assert run.result['timesteps'] == run.info['timesteps'] == 2
+    assert run.result['accuracy'] == run.result['snn_accuracy']['2']
 
 
 def test_train_without_evaluation_or_fine_tuning_on_events():

@@ -38,8 +38,8 @@ def test_summary_lines_name_the_preset():
     assert lines[1] == 'accuracy            66.7% of 3 scored'
     assert lines[2] == 'timesteps T         mean 18.0, final 8'
     assert lines[3] == 'latency             p50 2.50 ms, p99 3.97 ms'
-    assert lines[4] == ('energy/inference    1.125 uJ (cmos45_fp32): 71.9% less than at full '
-                        'T (4.000 uJ)')
+    assert lines[4] == ('energy/inference    1.125 uJ (cmos45_fp32): 71.9% less than at the '
+                        'largest profiled T (4.000 uJ)')
     assert lines[5] == 'battery             90.0% -> 85.0%'
 
 

@@ -449,6 +449,8 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
         progress(STAGES[2], 0, eval_total)
         result['converted_snn_accuracy'] = evaluate()
         result['eval_seconds'] = time.perf_counter() - start
+        if settings.finetune_timesteps:  # its figures kept too, should fine-tuning be stopped
+            trained(model, _run_info(data, settings, result, command))
     if settings.finetune_timesteps:
         n_ft = min(settings.n_finetune, len(images))
         total = settings.finetune_epochs * n_ft
@@ -474,22 +476,39 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
             result['eval_seconds'] = time.perf_counter() - start
         else:
             result['snn_accuracy'] = dict(result['converted_snn_accuracy'])
-        best = max(settings.eval_timesteps)
-        result['accuracy'] = result['snn_accuracy'][str(best)]
-        result['timesteps'] = best
+        # At the T the checkpoint records (the fine-tuning T): the largest evaluated T was
+        # reported beside a checkpoint of T=2, at another accuracy than `eval` gives (a review).
+        at = settings.finetune_timesteps or max(settings.eval_timesteps)
+        if str(at) not in result['snn_accuracy']:
+            at = max(settings.eval_timesteps)
+        result['accuracy'] = result['snn_accuracy'][str(at)]
+        result['timesteps'] = at
     return TrainRun(model=model, result=result,
                     info=_run_info(data, settings, result, command))
 
 
 def _run_info(data: TrainData, settings: TrainSettings, result: dict, command: str) -> dict:
-    """Return the checkpoint ``info`` of a run from its ``result`` so far."""
+    """
+    Return the checkpoint ``info`` of a run from its ``result`` so far.
+
+    Before fine-tuning has run (a run stopped during it keeps this), the network is the
+    converted one: recorded as not fine-tuned (``finetune_timesteps`` 0, ``finetuned``
+    false), with the figures measured of it; it was recorded as fine-tuned at the asked T,
+    without figures (a review).
+    """
+    finetuned = 'finetune_seconds' in result
+    snn = result.get('snn_accuracy')
+    if snn is None and not finetuned:
+        snn = result.get('converted_snn_accuracy')
     return {'dataset': data.name, 'class_names': list(data.class_names),
             'n_train': int(len(data.samples)), 'accuracy': result['accuracy'],
-            'n_eval': result['n_eval'] if result['accuracy'] is not None else 0,
+            'n_eval': result['n_eval'] if snn is not None else 0,
             'eval_split': data.eval_split,
             'ann_accuracy': result.get('ann_accuracy_after_finetune',
                                        result.get('ann_accuracy')),
-            'snn_accuracy': result.get('snn_accuracy'),
-            'finetune_timesteps': settings.finetune_timesteps,
-            'timesteps': settings.finetune_timesteps or max(settings.eval_timesteps),
+            'snn_accuracy': snn,
+            'finetune_timesteps': settings.finetune_timesteps if finetuned else 0,
+            'finetuned': finetuned,
+            'timesteps': (settings.finetune_timesteps if finetuned
+                          else max(settings.eval_timesteps)),
             'command': command}

@@ -216,6 +216,8 @@ def export_converted(model, *, pool: str = 'sum', params=None, info: Optional[di
         'params': params.to_dict(), 'pool': pool, 'neurons': neurons,
         'class_names': list((info or {}).get('class_names') or []),
         'fidelity': report.to_list(),
+        # how its training images were read and prepared (crop, invert), as it records them
+        **{key: (info or {})[key] for key in ('data', 'data_options') if (info or {}).get(key)},
     }
     graph = nir.NIRGraph(nodes=nodes, edges=edges,
                          metadata={'topspark': json.dumps(meta, sort_keys=True)})
@@ -362,6 +364,8 @@ def export_stdp(model, *, params=None, info: Optional[dict] = None):
         'params': params.to_dict(), 'inhibition': config.inhibition, 'neurons': neurons,
         'class_names': list((info or {}).get('class_names') or []),
         'fidelity': report.to_list(),
+        # how its training images were read and prepared (crop, invert), as it records them
+        **{key: (info or {})[key] for key in ('data', 'data_options') if (info or {}).get(key)},
     }
     graph = nir.NIRGraph(nodes=nodes, edges=edges,
                          metadata={'topspark': json.dumps(meta, sort_keys=True)})

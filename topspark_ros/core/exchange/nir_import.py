@@ -410,6 +410,12 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
             'timesteps': meta.get('timesteps'),
             'nir_producer': meta.get('producer', ''),
             'nir_import': report.to_list()}
+    # How the model's images were prepared (crop, invert) and read: the classifier and `eval`
+    # prepare inputs as they say (lost in the round trip, an imported model ran center and
+    # not inverted where the original ran none and inverted; a review).
+    for key in ('data', 'data_options'):
+        if meta.get(key):
+            info[key] = meta[key]
     return model, report, info
 
 

@@ -45,7 +45,9 @@ class Summary:
 
     def lines(self, preset: str) -> list:
         """Return human-readable lines of the summary (energy under ``preset``)."""
-        saving = (f'{self.energy_saving:.1%} less than at full T '
+        # (the baseline: 'full T' read as the model's own T, which a converted model's profile
+        # may sweep beyond; a review)
+        saving = (f'{self.energy_saving:.1%} less than at the largest profiled T '
                   f'({self.baseline_energy_per_inference_j * 1e6:.3f} uJ)'
                   if self.baseline_energy_per_inference_j > 0 else 'baseline unknown')
         return [
