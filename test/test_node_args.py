@@ -105,6 +105,16 @@ def test_a_missing_parameter_file_is_one_line(tmp_path) -> None:
             f'{program}: error: parameter file {command[-1]} {said}', run.stderr
 
 
+def test_a_parameter_without_a_value_is_one_line() -> None:
+    """``-p profile_path:=`` (an empty value) ended the process with rcl's traceback."""
+    run = subprocess.run([sys.executable, '-m', 'topspark_ros.nodes.timestep_controller',
+                          '--ros-args', '-p', 'profile_path:='], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1 and 'Traceback' not in run.stderr, run.stderr
+    assert "a value is required after := (an empty string: -p name:='')" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
 def test_a_value_given_at_start_is_checked_as_a_set_is(tmp_path) -> None:
     """
     Values given at start-up skipped the nodes' checks (declared before them; a review).

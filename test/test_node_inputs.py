@@ -627,3 +627,21 @@ def test_a_command_is_stamped_when_its_t_was_chosen(ros) -> None:
     assert changed.timesteps != first.timesteps
     assert (changed.header.stamp.sec, changed.header.stamp.nanosec) > \
         (first.header.stamp.sec, first.header.stamp.nanosec)
+
+
+def test_battery_thresholds_refused_at_start_say_why(ros, capfd) -> None:
+    """Critical above low, or a low level never left: configure failed without a reason."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context, executor, _ = ros
+    for overrides, said in (({'battery_critical_fraction': 0.4},
+                             'battery_critical_fraction must not exceed battery_low_fraction'),
+                            ({'battery_low_fraction': 0.99},
+                             'a low battery would never read normal again')):
+        node = _controller(context, executor, **overrides)
+        capfd.readouterr()
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert said in capfd.readouterr().err
+        level, message, _ = node._diagnostic_status()
+        assert level == b'\x02' and said in message
+        executor.remove_node(node)
+        node.destroy_node()

@@ -667,10 +667,12 @@ def test_every_controller_and_monitor_number_at_its_declared_limits_works(ros) -
         for value in _limits(first, p.name):
             overrides = [Parameter('profile_path', value=profile),
                          Parameter(p.name, value=type(p.default)(value))]
-            if p.name == 'battery_low_fraction':  # keep critical <= low
-                overrides.append(Parameter('battery_critical_fraction', value=0.0))
+            if p.name == 'battery_low_fraction':  # keep critical <= low, low + hysteresis <= 1
+                overrides += [Parameter('battery_critical_fraction', value=0.0),
+                              Parameter('hysteresis_fraction', value=0.0)]
             if p.name == 'battery_critical_fraction':
-                overrides.append(Parameter('battery_low_fraction', value=1.0))
+                overrides += [Parameter('battery_low_fraction', value=1.0),
+                              Parameter('hysteresis_fraction', value=0.0)]
             node = timestep_controller.TimestepControllerNode(
                 context=context, parameter_overrides=overrides)
             try:

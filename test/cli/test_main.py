@@ -262,6 +262,8 @@ def test_a_profile_without_results_by_confidence_gets_them_and_keeps_the_rest(
     assert code == 2 and 'measured on 120 labelled samples' in err
     code, _, err = _run(only + data + ['--grid', '8', '--overwrite'], capsys)
     assert code == 2 and 'leave out --grid, --overwrite' in err
+    code, _, err = _run(only + data + ['--preset', 'loihi'], capsys)  # ignored: a review
+    assert code == 2 and 'leave out --preset' in err
     code, _, err = _run(['sweep', '-m', str(MODELS / 'converted_fmnist_vgg.json'),
                          '--confidence-only', '-o', str(out), *data], capsys)
     assert code == 2 and 'describes another model' in err

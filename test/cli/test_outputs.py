@@ -108,11 +108,28 @@ def test_import_refuses_an_existing_checkpoint(tmp_path, capsys):
     assert code == 2 and 'imported.json exists' in err and target.read_text() == '{}'
 
 
+def test_import_refuses_a_class_name_given_twice(tmp_path, capsys):
+    """--class-names a,a,b was taken: two outputs of one name."""
+    graph = tmp_path / 'vgg.nir'
+    models = Path(__file__).resolve().parents[2] / 'models'
+    code, _, err = _run(['export', '-m', str(models / 'converted_fmnist_vgg.json'), '-o',
+                         str(graph)], capsys)
+    assert code == 0, err
+    names = ','.join(['a', 'a'] + [f'c{k}' for k in range(8)])
+    code, _, err = _run(['import', str(graph), '-o', str(tmp_path / 'x.json'),
+                         '--class-names', names], capsys)
+    assert code == 2 and '--class-names names a more than once' in err, err
+    assert not (tmp_path / 'x.json').exists()
+
+
 def test_import_of_what_is_not_a_nir_file_says_so_in_one_line(tmp_path, capsys):
     """A folder showed HDF5's C error: 'file read failed: time = ..., errno = 21, ...'."""
     (tmp_path / 'text.nir').write_text('hello')
+    (tmp_path / 'model.json').write_text('{}')
     for given, said in (('', 'a directory, not a NIR file'),
-                        ('text.nir', 'not a readable NIR graph (not an HDF5 file)')):
+                        ('text.nir', 'not a readable NIR graph (not an HDF5 file)'),
+                        ('model.json', 'a .json is a checkpoint of this package: `topspark '
+                         'export -m')):
         code, _, err = _run(['import', str(tmp_path / given), '-o', str(tmp_path / 'x.json')],
                             capsys)
         assert code == 1 and said in err, err

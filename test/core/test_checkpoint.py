@@ -486,3 +486,10 @@ def test_a_tensor_file_given_for_a_checkpoint_names_its_metadata_file(tmp_path) 
         f'file, {path}')
     with pytest.raises(CheckpointError, match=r'absent.safetensors.json not found$'):
         load_checkpoint(tmp_path / 'absent.safetensors')  # no such file: nothing more to say
+    (tmp_path / 'graph.nir').write_bytes(b'\x89HDF')  # a NIR graph, a profile (a review)
+    with pytest.raises(CheckpointError, match=r'graph.nir is a NIR graph, not a checkpoint; '
+                       r'`topspark import .*graph.nir` makes a checkpoint of it'):
+        load_checkpoint(tmp_path / 'graph.nir')
+    (tmp_path / 'p.profile.yaml').write_text('schema: 1\n')
+    with pytest.raises(CheckpointError, match=r'is not a checkpoint \(a timestep profile\?'):
+        load_checkpoint(tmp_path / 'p.profile.yaml')

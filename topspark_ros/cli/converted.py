@@ -116,11 +116,11 @@ def train(args) -> dict:
                                         progress=bars, trained=save)
     except KeyboardInterrupt:
         if saved:
-            what = ('the converted network, before fine-tuning (recorded as not fine-tuned)'
-                    if settings.finetune_timesteps and not any(
+            what = ('the converted network is kept, before fine-tuning (recorded as not '
+                    'fine-tuned)' if settings.finetune_timesteps and not any(
                         info.get('finetuned') for info in saved_infos)
-                    else 'the trained network, not evaluated')
-            print(f'{PROG}: note: {what}, is kept: {saved[-1]}', file=sys.stderr)
+                    else 'the trained network is kept, not evaluated')
+            print(f'{PROG}: note: {what}: {saved[-1]}', file=sys.stderr)
         raise
     run.result['checkpoint'] = save(run.model, run.info)
     return run.result

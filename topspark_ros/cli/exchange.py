@@ -232,13 +232,16 @@ def _import(args) -> dict:
         graph, mean=args.mean, std=args.std, lif_dt_s=args.lif_dt)
     if args.class_names:
         info['class_names'] = [c.strip() for c in args.class_names.split(',')]
+        twice = sorted({c for c in info['class_names'] if info['class_names'].count(c) > 1})
+        if twice:  # (taken: two outputs of one name; a review)
+            raise UsageError(f'--class-names names {", ".join(twice)} more than once')
     if info['class_names'] and len(info['class_names']) != model.n_classes:
         raise ValueError(f'{len(info["class_names"])} class names for {model.n_classes} '
                          'outputs')
     info['timesteps'] = args.timesteps or info.get('timesteps') or 8
     info['imported_from'] = str(args.file)
     info['command'] = 'topspark ' + ' '.join(getattr(args, 'argv', sys.argv[1:]))
-    path = save_checkpoint(args.output, model, info=info)
+    path = save_checkpoint(args.output, model, info=info, replace=args.overwrite)
     _print_report(args, report)
     result = {'command': 'import', 'input': str(args.file), 'checkpoint': str(path),
               'layers': len(model.config.layers), 'n_classes': model.n_classes,

@@ -40,8 +40,8 @@ def add_parser(sub, parent) -> None:
     sweep.add_argument('--n-train-steps', type=non_negative_int, default=50,
                        help='training images timed per T for the learning figures, on a copy '
                        'of the model (0: skip; default: %(default)s)')
-    sweep.add_argument('--preset', default='cmos45_fp32',
-                       help='energy preset (default: %(default)s)')
+    sweep.add_argument('--preset', default=None,
+                       help=f'energy preset (default: {DEFAULT_PRESET})')
     sweep.add_argument('--timing-s', type=non_negative_float, default=TIMING_S,
                        help="time each T's inference again until this many seconds were "
                        f'timed (at most {MAX_TIMING_RUNS} runs) and keep the fastest run: '
@@ -85,6 +85,8 @@ def add_parser(sub, parent) -> None:
                        "they give the profile's early-exit figures)")
 
 
+DEFAULT_PRESET = 'cmos45_fp32'
+"""The energy preset a sweep prices with when --preset is not given."""
 STDP_GRID = '350,250,150,100,64,32,16,8'
 """The default grid of an STDP model (its full T, 350, down to 8)."""
 
@@ -120,6 +122,7 @@ def run(args) -> dict:
     from topspark_ros.core.topspark.profile import default_profile_path, load_profile, save_profile
     from topspark_ros.core.topspark.sweep import sweep
 
+    preset, args.preset = args.preset, args.preset or DEFAULT_PRESET  # (given or not: below)
     energy_model = EnergyModel(args.preset)
     model, meta = common.load_model(args)
     grid = parse_grid(args.grid or default_grid(meta))
@@ -136,7 +139,7 @@ def run(args) -> dict:
                             else ''))
     common.check_output_folder(output)
     if args.confidence_only:
-        return _confidence_only(args, model, meta, output)
+        return _confidence_only(args, model, meta, output, preset_given=preset is not None)
     enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
     if plot:
@@ -239,7 +242,7 @@ def _held_out(args, model, meta: dict) -> tuple:
     return model, dataset, idx
 
 
-def _confidence_only(args, model, meta: dict, output: str) -> dict:
+def _confidence_only(args, model, meta: dict, output: str, preset_given: bool = False) -> dict:
     """
     Add each T's results by confidence to the profile at ``output`` (``--confidence-only``).
 
@@ -263,7 +266,8 @@ def _confidence_only(args, model, meta: dict, output: str) -> dict:
     given = [flag for flag, value in (('--grid', args.grid), ('--params-from', args.params_from),
                                       ('--label-free', args.label_free),
                                       ('--reference-timesteps', args.reference_timesteps),
-                                      ('--ray', args.ray), ('--overwrite', args.overwrite))
+                                      ('--ray', args.ray), ('--overwrite', args.overwrite),
+                                      ('--preset', preset_given))
              if value]
     if given:
         raise UsageError(f"--confidence-only measures the profile's own T with its own "

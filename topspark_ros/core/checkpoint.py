@@ -288,12 +288,19 @@ def read_metadata(path: Union[str, os.PathLike]) -> tuple:
 
 def _tensor_file_hint(path: Path) -> str:
     """
-    Return what to give instead of ``path`` when it is a checkpoint's tensor file, else ''.
+    Return what to give instead of ``path`` when it is not a checkpoint's metadata, or ''.
+
+    For a checkpoint's tensor file, a NIR graph or a timestep profile.
 
     A checkpoint is named by its metadata file (``.json``); given the ``.safetensors`` file
     beside it, the loader looked for ``<name>.safetensors.json`` and said only that it was not
     there (a review). The metadata files beside it that name it are found.
     """
+    if path.suffix in ('.nir', '.h5', '.hdf5') and path.is_file():  # (a review)
+        return (f': {path.name} is a NIR graph, not a checkpoint; `topspark import '
+                f'{path}` makes a checkpoint of it')
+    if path.suffix in ('.yaml', '.yml') and path.is_file():
+        return f': {path.name} is not a checkpoint (a timestep profile? give the model .json)'
     if path.suffix != '.safetensors' or not path.is_file():
         return ''
     naming = []

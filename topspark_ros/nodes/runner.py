@@ -326,6 +326,11 @@ def _saying_what_ros_arguments_are():
         raise ValueError(
             f'unknown ROS arguments {exc}: ROS arguments are -p name:=value, -r from:=to (a '
             'namespace: -r __ns:=/camA), --params-file FILE, --log-level LEVEL') from None
+    except _rclpy.RCLInvalidROSArgsError as exc:  # '-p profile_path:=' gave a traceback
+        first = str(exc).splitlines()[0] if str(exc) else 'invalid'
+        raise ValueError(
+            f'ROS arguments not understood ({first}): a value is required after := (an empty '
+            "string: -p name:=''), as in -p name:=value, -r from:=to") from None
 
 
 def check_stop() -> None:

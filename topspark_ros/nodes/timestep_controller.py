@@ -56,7 +56,8 @@ PARAMS = (
           high=1.0),
     Param('low_extra_drop', 0.02, 'Extra accuracy drop accepted on low battery.', low=0.0,
           high=1.0),
-    Param('critical_extra_drop', 0.05, 'Extra accuracy drop accepted on critical battery.',
+    Param('critical_extra_drop', 0.05, 'Extra accuracy drop accepted on critical battery (the '
+          'larger of this and low_extra_drop).',
           low=0.0, high=1.0),
     Param('hysteresis_fraction', 0.02, 'A battery threshold crossed downwards is re-crossed '
           'only above threshold + this.', low=0.0, high=0.5),
@@ -98,6 +99,9 @@ def _settings(p: dict) -> tuple:
 def _check_battery_order(p: dict):
     if p['battery_critical_fraction'] > p['battery_low_fraction']:
         return 'battery_critical_fraction must not exceed battery_low_fraction'
+    if p['battery_low_fraction'] + p['hysteresis_fraction'] > 1.0:  # low never left (a review)
+        return ('battery_low_fraction + hysteresis_fraction must not exceed 1: a low battery '
+                'would never read normal again, even full')
     return None
 
 
@@ -161,10 +165,10 @@ class TimestepControllerNode(LifecycleNode):
             self._publish_diagnostics()  # ERROR with the reason, at once
             return TransitionCallbackReturn.FAILURE
         try:
-            constraints, mode, policy = _settings(p)
             reason = _check_battery_order(p)
             if reason is not None:
                 raise ValueError(reason)
+            constraints, mode, policy = _settings(p)
         except ValueError as exc:  # (set at start-up: a set at run time is refused instead)
             self._configure_error = f'parameters: {exc}'
             self.get_logger().error(self._configure_error)

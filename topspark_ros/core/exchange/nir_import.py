@@ -451,7 +451,11 @@ def read_graph(path):
     except FileNotFoundError:
         raise ValueError(f'{path}: no such file') from None
     except (OSError, KeyError, AssertionError, TypeError, ValueError) as exc:
-        raise ValueError(f'{path}: not a readable NIR graph ({_reason(exc)})') from None
+        hint = ''
+        if str(path).endswith('.json'):  # (a checkpoint given to import; a review)
+            hint = ('; a .json is a checkpoint of this package: `topspark export -m '
+                    f'{path} -o GRAPH.nir` makes a NIR graph of it')
+        raise ValueError(f'{path}: not a readable NIR graph ({_reason(exc)}){hint}') from None
     try:
         graph_metadata(graph)
     except NirMetadataError as exc:
