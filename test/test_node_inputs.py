@@ -645,3 +645,28 @@ def test_battery_thresholds_refused_at_start_say_why(ros, capfd) -> None:
         assert level == b'\x02' and said in message
         executor.remove_node(node)
         node.destroy_node()
+
+
+def test_grey_frames_for_a_colour_model_are_logged_once_a_run(ros, tmp_path, capfd) -> None:
+    """A camera mixing mono and colour frames logged the note at each change (12 in 72)."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.core.checkpoint import save_checkpoint
+    from topspark_ros.core.converted.config import ConvertedConfig
+    from topspark_ros.core.converted.network import ConvertedNetwork
+    model = tmp_path / 'rgb.json'
+    save_checkpoint(model, ConvertedNetwork(ConvertedConfig(
+        height=8, width=8, channels=3, widths=(4,), hidden=0, mean=(0.5,) * 3,
+        std=(0.25,) * 3)), info={'timesteps': 2})
+    context, executor, _ = ros
+    node = _classifier(context, executor, model_path=str(model), default_timesteps=2)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    capfd.readouterr()
+    mono = Image(height=8, width=8, encoding='mono8', step=8, data=bytes(range(64)))
+    rgb = Image(height=8, width=8, encoding='rgb8', step=24, data=bytes(192))
+    for frame in (mono, rgb) * 4:
+        node._on_image(frame)
+    assert node._pipeline.counts['processed'] == 8, node._pipeline.last_error
+    assert capfd.readouterr().err.count('grey frames for a model trained on colour') == 1

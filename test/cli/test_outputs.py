@@ -419,6 +419,19 @@ def test_export_import_keeps_how_the_images_were_prepared(tmp_path, capsys):
                                                             original['data_options'])
 
 
+def test_train_notes_the_options_its_family_does_not_use(tmp_path, capsys):
+    """--family converted took --neurons, --learning-rule, --params-from... in silence."""
+    for name in ('a', 'b'):
+        (tmp_path / 'data' / name).mkdir(parents=True)
+    code, _, err = _run(['train', '--family', 'converted', '--data', f'folder:{tmp_path}/data',
+                         '--neurons', '400', '--learning-rule', 'pair', '--image-size', '4000',
+                         '-o', str(tmp_path / 'm.json')], capsys)
+    assert '--neurons, --learning-rule not used by the converted family (ignored)' in err, err
+    code, _, err = _run(['train', '--data', f'folder:{tmp_path}/data', '--widths', '4,8',
+                         '--image-size', '4000', '-o', str(tmp_path / 'm.json')], capsys)
+    assert '--widths not used by the stdp family (ignored)' in err, err
+
+
 def test_train_refuses_an_input_size_that_fills_the_memory(tmp_path, capsys):
     """--image-size 2000 (a camera's resolution) was taken: the machine ran out of memory."""
     for name in ('a', 'b'):

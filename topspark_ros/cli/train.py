@@ -79,11 +79,37 @@ def add_parser(sub, parent) -> None:
                         'uses it on the same sensor) (default: the largest centred region of '
                         "the input's shape: a 1280x720 sensor's middle 720x720)")
     cli_converted.add_train_arguments(train)
+    _DEFAULTS.update((dest, train.get_default(dest)) for dest in STDP_ONLY + CONVERTED_ONLY)
+
+
+STDP_ONLY = ('neurons', 'n_label', 'dt_ms', 'learning_rule', 'inhibition', 'params_from',
+             'state_every_min', 'polarity', 'timesteps', 'batch_size')
+"""Options of ``train`` the converted family does not use."""
+CONVERTED_ONLY = ('arch', 'widths', 'hidden', 'lr', 'lambda_mu', 'finetune_timesteps',
+                  'finetune_epochs', 'n_finetune', 'finetune_lr', 'eval_timesteps')
+"""Options of ``train`` the STDP family does not use."""
+_DEFAULTS: dict = {}
+
+
+def _note_unused(args) -> None:
+    """
+    Note the options given that the family does not use (taken in silence before; a review).
+
+    An option counts as given when its value is not the parser's default.
+    """
+    unused = CONVERTED_ONLY if args.family == 'stdp' else STDP_ONLY
+    given = [dest for dest in unused if dest in _DEFAULTS
+             and getattr(args, dest, _DEFAULTS[dest]) != _DEFAULTS[dest]]
+    if given:
+        flags = ', '.join('--' + dest.replace('_', '-') for dest in given)
+        print(f'{PROG}: note: {flags} not used by the {args.family} family (ignored)',
+              file=sys.stderr)
 
 
 def run(args) -> dict:
     """Run ``topspark train``; return the result dict."""
     common.check_output(args.output, args.overwrite, checkpoint=True)
+    _note_unused(args)
     if args.roi is not None and not common.source(args).events:
         raise UsageError('--roi is a region of an event sensor: for event data only')
     state_path = training_state_path(args.output)

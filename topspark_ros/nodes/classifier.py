@@ -80,6 +80,7 @@ class ClassifierNode(LifecycleNode):
         self._score_key = None  # (calibrated, T, parameters) of the last vision_msgs result
         self._score_kind = ''  # what its score is, in words (ClassifierPipeline.score_kind)
         self._frame_note = None  # how the last frame was unlike the training images (logged)
+        self._notes_said = set()  # the notes logged (each once)
         self._reasons = Reasons(SKIP_LOG_PERIOD_S)  # why inputs were skipped, logged
         self._reasons_lock = threading.Lock()
         self._raw_packets = self._raw_frames = self._raw_results = False
@@ -316,8 +317,11 @@ class ClassifierNode(LifecycleNode):
         note = None if session is None else session.frame_note
         if note != self._frame_note:  # once a camera, not every frame (/diagnostics keeps it)
             self._frame_note = note
-            if note is not None:
-                self.get_logger().warn(f'{note}; results get no calibrated score')
+            if note is not None and note not in self._notes_said:  # (a mix of grey and colour
+                # frames logged it at every change: 12 times in 72 frames; a review)
+                self._notes_said.add(note)
+                self.get_logger().warn(f'{note}; results get no calibrated score (said once '
+                                       'a run; /diagnostics WARNs while such frames come)')
         return failure
 
     def _drop_frame(self, msg) -> None:
