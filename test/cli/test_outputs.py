@@ -432,6 +432,23 @@ def test_train_notes_the_options_its_family_does_not_use(tmp_path, capsys):
     assert '--widths not used by the stdp family (ignored)' in err, err
 
 
+def test_a_split_read_from_the_cache_shows_its_bar_full(tmp_path, capsys):
+    """From the data cache, the 'read' bar stood at 0 % (printed twice)."""
+    rng = np.random.default_rng(3)
+    for name in ('a', 'b'):
+        (tmp_path / 'data' / name).mkdir(parents=True)
+        for k in range(5):
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
+                tmp_path / 'data' / name / f'{k}.png')
+    argv = ['train', '--data', f'folder:{tmp_path}/data', '--neurons', '4', '-T', '5',
+            '--n-eval', '0', '--json']
+    for k in range(2):  # the second run reads the split from the cache
+        assert main(argv + ['-o', str(tmp_path / f'm{k}.json')]) == 0
+        err = capsys.readouterr().err
+    bars = [line for line in err.replace('\r', '\n').splitlines() if 'read train' in line]
+    assert bars and '100%' in bars[-1] and 'from the cache' in bars[-1], err
+
+
 def test_train_refuses_an_input_size_that_fills_the_memory(tmp_path, capsys):
     """--image-size 2000 (a camera's resolution) was taken: the machine ran out of memory."""
     for name in ('a', 'b'):

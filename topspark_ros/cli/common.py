@@ -271,6 +271,9 @@ def dataset(args, split: str, spec=None):
                              test_fraction=args.test_fraction, strict=args.strict,
                              split_by=args.split_by, progress=bar.update,
                              cache=not args.no_cache)
+        if bar.n < total:  # read from the cache: the bar stood at 0 % (a review)
+            bar.set_postfix_str('from the cache')
+            bar.update(total - bar.n)
     if samples.skipped:
         reason = samples.skipped[0][-1]
         what = 'message(s) of the bag' if data.kind == 'bag' else f'image file(s) of {split}'
