@@ -374,7 +374,7 @@ def test_a_battery_gone_quiet_leaves_the_charge_unknown_and_the_level_kept(ros, 
     """A driver that died left 0 % standing for ever: energy_saver, no age, no warning."""
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import BatteryState
-    node, commands = _active_controller(ros)
+    node, commands = _active_controller(ros, battery_recover_s=0.0)
     node.set_parameters([Parameter('battery_timeout_s', value=5.0)])
     now = [100.0]
     node._now_s = lambda: now[0]
@@ -565,7 +565,7 @@ def test_a_fixed_decoding_cost_does_not_pin_t_to_the_smallest(ros) -> None:
     from topspark_ros.core.topspark.profile import load_profile
     profile = load_profile(PROFILE)
     node, commands = _active_controller(ros, mode='accuracy_first', max_latency_ms=2.3,
-                                        max_accuracy_drop=0.05)
+                                        max_accuracy_drop=0.05, battery_recover_s=0.0)
 
     def robot(timesteps: int) -> float:  # 2 ms of decoding, inference 1.5x the profile's
         return 2.0 + 1.5 * profile.entry(timesteps).latency_ms
@@ -670,3 +670,28 @@ def test_grey_frames_for_a_colour_model_are_logged_once_a_run(ros, tmp_path, cap
         node._on_image(frame)
     assert node._pipeline.counts['processed'] == 8, node._pipeline.last_error
     assert capfd.readouterr().err.count('grey frames for a model trained on colour') == 1
+
+
+def test_a_charge_swinging_under_load_does_not_flip_t(ros) -> None:
+    """0.28 <-> 0.33 every 0.25 s flipped T six times in 1.5 s; a better level now waits."""
+    from sensor_msgs.msg import BatteryState
+    node, commands = _active_controller(ros)  # battery_recover_s 5 s (the default)
+    now = [0.0]
+    node._now_s = lambda: now[0]
+    node._on_battery(BatteryState(present=True, percentage=0.9))
+    normal = commands.msgs[-1].timesteps
+    for k in range(40):  # 10 s of a swinging charge
+        now[0] += 0.25
+        node._on_battery(BatteryState(present=True, percentage=0.28 if k % 2 else 0.33))
+    assert node._selector.battery_level.value == 'low'
+    assert len(commands.changes()) <= 1, commands.changes()  # into low, once
+    for _ in range(19):  # above 32 % for 4.75 s: still low
+        now[0] += 0.25
+        node._on_battery(BatteryState(present=True, percentage=0.33))
+    assert node._selector.battery_level.value == 'low'
+    assert 'held until it stays >= 32.0% for 5 s' in node._selector.current.reason
+    for _ in range(2):  # 5 s: normal again
+        now[0] += 0.25
+        node._on_battery(BatteryState(present=True, percentage=0.33))
+    assert node._selector.battery_level.value == 'normal'
+    assert commands.msgs[-1].timesteps == normal

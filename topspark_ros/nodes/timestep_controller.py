@@ -61,6 +61,10 @@ PARAMS = (
           low=0.0, high=1.0),
     Param('hysteresis_fraction', 0.02, 'A battery threshold crossed downwards is re-crossed '
           'only above threshold + this.', low=0.0, high=0.5),
+    Param('battery_recover_s', 5.0, 'A better battery level is taken only once the charge has '
+          'stayed above its threshold + hysteresis_fraction this long (s, node clock; 0: at '
+          'once): a charge read from the voltage swings with the load. A worse level is '
+          'taken at once.', low=0.0, high=3600.0),
     Param('battery_timeout_s', 30.0, 'No battery state for this long (s, node clock; 0: '
           'never): the charge is taken as unknown, the battery level in force is kept, and '
           '/diagnostics WARNs (a battery driver that died left its last charge standing).',
@@ -92,7 +96,7 @@ def _settings(p: dict) -> tuple:
     policy = BatteryPolicy(
         low_fraction=p['battery_low_fraction'], critical_fraction=p['battery_critical_fraction'],
         low_extra_drop=p['low_extra_drop'], critical_extra_drop=p['critical_extra_drop'],
-        hysteresis_fraction=p['hysteresis_fraction'])
+        hysteresis_fraction=p['hysteresis_fraction'], recover_s=p['battery_recover_s'])
     return constraints, Mode(p['mode']), policy
 
 
@@ -471,7 +475,7 @@ class TimestepControllerNode(LifecycleNode):
         if self._selector is None:
             return
         previous = self._selector.current
-        choice = self._selector.update(self._signals)
+        choice = self._selector.update(self._signals, now_s=self._now_s())
         if force_publish or previous is None or choice.timesteps != previous.timesteps:
             if previous is not None and choice.timesteps != previous.timesteps:
                 self.get_logger().info(f'T {previous.timesteps} -> {choice.timesteps}: '

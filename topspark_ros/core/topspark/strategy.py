@@ -204,6 +204,11 @@ class BatteryPolicy:
         ``low_extra_drop`` is applied, so a lower battery never tightens the accuracy bound.
     hysteresis_fraction
         a level is left upwards only at threshold + this (fraction).
+    recover_s
+        ... and only once the charge has stayed there this long (s; 0: at once), in a
+        :class:`TimestepSelector` given the time: a charge read from the voltage swings with
+        the load, and 0.28 <-> 0.33 every 0.25 s flipped T six times in 1.5 s (a review).
+        A level is entered downwards at once.
 
     """
 
@@ -212,12 +217,14 @@ class BatteryPolicy:
     low_extra_drop: float = 0.02
     critical_extra_drop: float = 0.05
     hysteresis_fraction: float = 0.02
+    recover_s: float = 0.0
 
     def __post_init__(self) -> None:
         """Check the thresholds and drops."""
         for name in ('low_fraction', 'critical_fraction', 'low_extra_drop',
                      'critical_extra_drop', 'hysteresis_fraction'):
             object.__setattr__(self, name, _finite(name, getattr(self, name), 0.0, 1.0))
+        object.__setattr__(self, 'recover_s', _finite('recover_s', self.recover_s, 0.0, 1e6))
         if self.critical_fraction > self.low_fraction:
             raise ValueError(f'critical_fraction ({self.critical_fraction}) must not exceed '
                              f'low_fraction ({self.low_fraction})')
@@ -601,6 +608,10 @@ def _battery_text(setting: _Setting, mode: Mode, signals: LiveSignals,
         charge = 'charge unknown, level kept'
     elif fraction < threshold:
         charge = f'{_percent(fraction)} < {_percent(threshold)}'
+    elif fraction >= threshold + policy.hysteresis_fraction and policy.recover_s > 0:
+        charge = (f'{_percent(fraction)}, held until it stays >= '
+                  f'{_percent(threshold + policy.hysteresis_fraction)} for '
+                  f'{policy.recover_s:g} s')
     else:
         charge = (f'{_percent(fraction)}, held until >= '
                   f'{_percent(threshold + policy.hysteresis_fraction)}')
@@ -697,6 +708,7 @@ class TimestepSelector:
         self._profile = profile
         self._current: Optional[Choice] = None
         self._level: Optional[BatteryLevel] = None
+        self._rising_since: Optional[float] = None  # a better level read since (s)
         self.reconfigure(constraints, mode, battery_policy, switch_margin)
 
     @property
@@ -775,9 +787,14 @@ class TimestepSelector:
         """Replace the mode; the next update chooses afresh."""
         self.reconfigure(mode=mode)
 
-    def update(self, signals: LiveSignals) -> Choice:
-        """Return the choice for ``signals``: the current T unless a switch is due."""
-        self._level = self._policy.level(signals.battery_fraction, self._level)
+    def update(self, signals: LiveSignals, now_s: Optional[float] = None) -> Choice:
+        """
+        Return the choice for ``signals``: the current T unless a switch is due.
+
+        ``now_s`` (monotonic seconds) holds a better battery level back until it has been read
+        for ``recover_s`` (:class:`BatteryPolicy`); without it a level changes at once.
+        """
+        self._level = self._battery_level(signals.battery_fraction, now_s)
         current = self._current
         measured = signals.measured_latency_ms is not None or signals.measured_power_w is not None
         if current is not None and measured and signals.measured_timesteps is None:
@@ -817,6 +834,21 @@ class TimestepSelector:
         self._fresh = False
         self._current = choice
         return choice
+
+    def _battery_level(self, fraction: Optional[float], now_s: Optional[float]) -> BatteryLevel:
+        """Return the level in force: :meth:`BatteryPolicy.level`, better ones after a wait."""
+        level = self._policy.level(fraction, self._level)
+        held = self._level
+        if held is None or now_s is None or self._policy.recover_s <= 0 \
+                or _LEVEL_ORDER.index(level) >= _LEVEL_ORDER.index(held):
+            self._rising_since = None
+            return level
+        if self._rising_since is None:
+            self._rising_since = now_s
+        if now_s - self._rising_since < self._policy.recover_s:
+            return held
+        self._rising_since = None
+        return level
 
     def _keep_reason(self, kept: _Row, best: _Row, setting: _Setting, rows: list,
                      signals: LiveSignals) -> Optional[str]:
