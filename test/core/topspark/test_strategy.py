@@ -324,6 +324,8 @@ def test_battery_policy_levels_modes_and_drops():
     assert low.timesteps == 64
     assert low.reason.endswith('battery low (22.0% < 30.0%): balanced -> energy_saver, +2.0 pt '
                                'accuracy drop allowed')
+    just = choose_timestep(PROFILE, c, Mode.BALANCED, LiveSignals(0.29996), policy)
+    assert 'battery low (29.996% < 30.000%)' in just.reason  # '30% < 30%' (a review)
     crit = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(0.05), policy)
     assert crit.mode == Mode.ENERGY_SAVER and crit.allowed_accuracy_drop == pytest.approx(0.055)
     assert crit.timesteps == 32

@@ -607,7 +607,10 @@ def _battery_text(setting: _Setting, mode: Mode, signals: LiveSignals,
     if fraction is None:
         charge = 'charge unknown, level kept'
     elif fraction < threshold:
-        charge = f'{_percent(fraction)} < {_percent(threshold)}'
+        digits = 1  # more where a tenth reads both alike ('30.0% < 30.0%' at 0.29996)
+        while digits < 4 and _percent(fraction, digits) == _percent(threshold, digits):
+            digits += 1
+        charge = f'{_percent(fraction, digits)} < {_percent(threshold, digits)}'
     elif fraction >= threshold + policy.hysteresis_fraction and policy.recover_s > 0:
         charge = (f'{_percent(fraction)}, held until it stays >= '
                   f'{_percent(threshold + policy.hysteresis_fraction)} for '
@@ -622,9 +625,9 @@ def _battery_text(setting: _Setting, mode: Mode, signals: LiveSignals,
             + (f', +{extra * 100:.1f} pt accuracy drop allowed' if extra > 0 else ''))
 
 
-def _percent(fraction: float) -> str:
+def _percent(fraction: float, digits: int = 1) -> str:
     """Return a charge in percent, to a tenth: 29.9 % read '30% < 30%' in whole percents."""
-    return f'{fraction * 100:.1f}%'
+    return f'{fraction * 100:.{digits}f}%'
 
 
 def _choice(row: _Row, setting: _Setting, reason: str) -> Choice:
