@@ -880,3 +880,34 @@ def test_the_image_player_exits_after_max_images() -> None:
                   '-p', 'max_images:=5') as player:
         out = _finish(player, timeout_s=30.0)
     assert 'published 5 images' in out, out
+
+
+def test_the_image_player_plays_an_own_folder_in_each_images_encoding(ros, tmp_path) -> None:
+    """It played MNIST files only, mono8: a folder of one's own needed a publisher of one's own."""
+    import numpy as np
+    from PIL import Image as PilImage
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.core.data.folder import folder_split
+    from topspark_ros.nodes.image_player import ImagePlayerNode
+    rng = np.random.default_rng(0)
+    for name in ('cat', 'dog'):
+        (tmp_path / 'own' / name).mkdir(parents=True)
+        for k in range(10):
+            shape = (12, 16, 3) if k % 2 else (9, 7)
+            PilImage.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(
+                tmp_path / 'own' / name / f'{k}.png')
+    (tmp_path / 'own' / 'cat' / 'broken.png').write_bytes(b'not a png')
+    context = ros[0]
+    node = ImagePlayerNode(context=context, parameter_overrides=[
+        Parameter('folder', value=str(tmp_path / 'own')), Parameter('split', value='test')])
+    sent = []
+    node._pub.publish = sent.append
+    names, items = folder_split(tmp_path / 'own', 'test')
+    for _ in range(len(items)):
+        node._tick()
+    assert node.class_names == ('cat', 'dog') and len(sent) + node.unreadable == len(items)
+    assert {(m.encoding, m.width, m.height) for m in sent} <= {('rgb8', 16, 12), ('mono8', 7, 9)}
+    assert {m.encoding for m in sent} == {'rgb8', 'mono8'}
+    assert all(node.label_for(m.header.stamp) in (0, 1) for m in sent)
+    node.destroy_node()

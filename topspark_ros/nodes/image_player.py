@@ -1,9 +1,13 @@
 """
-Publish images of an MNIST-family data set as ``sensor_msgs/Image`` at a fixed rate (demo).
+Publish images as ``sensor_msgs/Image`` at a fixed rate: a camera for demos and own data.
 
-Images are taken in a seeded random order from the chosen split and published on ``image``
-(mono8, ``frame_id`` from a parameter). The label of every published image is kept, keyed by
-its stamp, so a scorer in the same process can check classifications (:meth:`label_for`).
+The images are those of an MNIST-family data set (mono8), or of an image folder of your own
+(``folder``: one subfolder per class, as ``topspark train --data folder:DIR`` reads it; each
+file in its own encoding, ``rgb8`` or ``mono8``, at its own size). They are taken in a seeded
+random order from the chosen split (a folder's splits are those ``topspark`` makes of it, so
+``test`` is what a model trained on the folder did not learn from) and published on ``image``
+(``frame_id`` from a parameter). The label of every published image is kept, keyed by its
+stamp, so a scorer in the same process can check classifications (:meth:`label_for`).
 """
 
 import threading
@@ -19,6 +23,9 @@ from topspark_ros.nodes.parameters import declare, Param, values
 PARAMS = (
     Param('dataset', 'fashion-mnist', 'Data set name, searched as the readers do.', live=False),
     Param('data_dir', '', "Directory with the IDX files ('' : search for the data set).",
+          live=False),
+    Param('folder', '', 'An image folder of your own to play instead (one subfolder per class, '
+          "PNG or JPEG; each image in its own encoding and size; '' : the data set).",
           live=False),
     Param('split', 'test', 'Split to play.', choices=('train', 'test'), live=False),
     Param('rate_hz', 10.0, 'Images per second.', low=0.01, high=10000.0, live=False),
@@ -37,11 +44,21 @@ class ImagePlayerNode(Node):
         super().__init__('image_player', **kwargs)
         declare(self, PARAMS)
         p = values(self, PARAMS)
-        from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
-        directory = p['data_dir'] or find_dataset_dir(p['dataset'])
-        data = load_mnist_family(directory, p['split'])
-        self.images, self.labels = data.images, data.labels
-        self.class_names = tuple(data.class_names)
+        if p['folder']:
+            from topspark_ros.core.data.folder import folder_split
+            names, items = folder_split(p['folder'], p['split'])
+            if not items:
+                raise ValueError(f"the {p['split']} split of {p['folder']} has no image")
+            self.images = [path for path, _ in items]  # read as each is published
+            self.labels = np.array([label for _, label in items], np.int64)
+            self.class_names = tuple(names)
+        else:
+            from topspark_ros.core.data.idx import find_dataset_dir, load_mnist_family
+            directory = p['data_dir'] or find_dataset_dir(p['dataset'])
+            data = load_mnist_family(directory, p['split'])
+            self.images, self.labels = data.images, data.labels
+            self.class_names = tuple(data.class_names)
+        self.unreadable = 0
         self._order = np.random.default_rng(p['seed']).permutation(len(self.images))
         self._max = p['max_images']
         self._frame_id = p['frame_id']
@@ -71,7 +88,10 @@ class ImagePlayerNode(Node):
             self._timer.cancel()
             return
         index = int(self._order[self._published % len(self._order)])
-        msg = array_to_image(self.images[index], 'mono8')
+        msg = self._message(self.images[index])
+        if msg is None:
+            self._published += 1  # (counted as played: max_images still ends the run)
+            return
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = self._frame_id
         with self._lock:
@@ -79,6 +99,24 @@ class ImagePlayerNode(Node):
                 int(self.labels[index])
         self._pub.publish(msg)
         self._published += 1
+
+    def _message(self, image):
+        """Return the Image of an array (mono8) or a file (its own encoding); None: unreadable."""
+        if not isinstance(image, np.ndarray):
+            from topspark_ros.core.data.dataset import DatasetError
+            from topspark_ros.core.data.folder import read_image
+            try:
+                image, layout = read_image(image)
+            except DatasetError as exc:
+                self.unreadable += 1
+                self.get_logger().warn(f'{exc}: skipped ({self.unreadable} so far)')
+                return None
+            if image.dtype != np.uint8:  # 16-bit grey: its top byte
+                image = (image >> 8).astype(np.uint8)
+            if layout == 'rgba':
+                image = np.ascontiguousarray(image[..., :3])
+            return array_to_image(image, 'mono8' if layout == 'mono' else 'rgb8')
+        return array_to_image(image, 'mono8')
 
 
 def main(args=None) -> int:
