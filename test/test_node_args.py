@@ -18,6 +18,19 @@ def test_help_prints_and_a_mistyped_option_is_an_error(module) -> None:
     assert wrong.returncode == 2 and 'unrecognized arguments: --autostrat' in wrong.stderr
 
 
+@pytest.mark.parametrize('module', ['image_player', 'event_player'])
+def test_the_players_answer_help_and_refuse_in_one_line(module, tmp_path) -> None:
+    """image_player --help started playing; a missing parameter file was a traceback."""
+    command = [sys.executable, '-m', f'topspark_ros.nodes.{module}']
+    shown = subprocess.run(command + ['--help'], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and '--ros-args' in shown.stdout, shown.stderr
+    missing = str(tmp_path / 'gone.yaml')
+    run = subprocess.run(command + ['--ros-args', '--params-file', missing],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and run.stderr.strip() == \
+        f'{module}.py: error: parameter file {missing} not found', run.stderr
+
+
 def test_bringup_takes_the_executor(monkeypatch) -> None:
     from topspark_ros.nodes import bringup, runner
 

@@ -366,6 +366,18 @@ def test_a_battery_driver_publishing_percents_is_read_as_such(ros, capfd) -> Non
     assert node._signals.battery_fraction == 0.0 and node._battery_ignored == 1
 
 
+def test_a_full_battery_overshooting_1_is_full_not_a_percent(ros) -> None:
+    """One 1.02 from a 0..1 driver read it as percents for good: its 0.9 as 0.9 % (critical)."""
+    from sensor_msgs.msg import BatteryState
+    node, commands = _active_controller(ros)
+    taken = []
+    for charge in (0.95, 1.02, 0.90, 0.85):
+        node._on_battery(BatteryState(present=True, percentage=charge))
+        taken.append(node._signals.battery_fraction)
+    assert taken == pytest.approx([0.95, 1.0, 0.90, 0.85])
+    assert node._selector.battery_level.value == 'normal' and not node._battery_percent
+
+
 def err_count(err: str, text: str) -> int:
     return sum(text in line for line in err.splitlines())
 
@@ -388,15 +400,22 @@ def test_a_battery_gone_quiet_leaves_the_charge_unknown_and_the_level_kept(ros, 
     now[0] += 2.0
     node._heartbeat()
     assert node._signals.battery_fraction is None
-    assert 'no battery state for 6 s' in capfd.readouterr().err
+    assert 'no battery charge for 6 s' in capfd.readouterr().err
     assert node._selector.battery_level.value == 'critical'  # kept, not guessed
     assert commands.msgs[-1].timesteps == critical
     level, message, values = node._diagnostic_status()
-    assert level == b'\x01' and 'no battery state for 6 s' in message
+    assert level == b'\x01' and 'no battery charge for 6 s' in message
     assert values['battery_age_s'] == 6.0
     node._on_battery(BatteryState(present=True, percentage=0.9))  # back
     assert node._selector.battery_level.value == 'normal'
-    assert 'no battery state' not in node._diagnostic_status()[1]
+    assert 'no battery charge' not in node._diagnostic_status()[1]
+    for _ in range(7):  # a driver saying 'unknown' (NaN) goes on: said so, not 'quiet'
+        now[0] += 1.0
+        node._on_battery(BatteryState(present=True, percentage=float('nan')))
+        node._heartbeat()
+    assert node._signals.battery_fraction is None
+    assert 'no battery charge for 7 s (its battery states give it as unknown)' in \
+        node._diagnostic_status()[1]
 
 
 def test_a_power_priced_with_another_preset_prices_the_profile_alike(ros, capfd) -> None:

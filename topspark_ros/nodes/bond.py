@@ -2,20 +2,21 @@
 The bond nav2's ``lifecycle_manager`` keeps with each node it activates.
 
 nav2's manager activates the nodes of its ``node_names`` one by one and, after each, waits
-``bond_timeout`` (4 s) for a bond: ``bond/msg/Status`` messages on the topic ``bond`` (in
-its namespace) whose ``id`` is the node's name. Without one it aborts the bring-up ("Server
-X was unable to be reached after 4.00s by bond"). Once up, it watches every bond: a node whose
-heartbeats stop (its process died) breaks its bond, and the manager takes the other nodes
-down, or waits for it to come back (``attempt_respawn_reconnection``).
+half its ``bond_timeout`` (4 s: 2 s) for a bond: ``bond/msg/Status`` messages on the topic
+``bond`` (in its namespace) whose ``id`` is the node's name. Without one it aborts the
+bring-up ("Server X was unable to be reached ... by bond"). Once up, it watches every bond
+(its heartbeat timeout: ``bond_timeout``): a node whose heartbeats stop (its process died)
+breaks its bond, and the manager takes the other nodes down, or waits for it to come back
+(``attempt_respawn_reconnection``).
 
 The lifecycle nodes of this package keep that bond as nav2's own servers do (nav2_util's
-``LifecycleNode``): made on every activate, a status every ``bond_heartbeat_period`` (0.1 s;
-0: no bond), never timing out on the manager's silence (nav2's servers set
-``bond_disable_heartbeat_timeout``), broken on deactivate, shutdown, error and when the node
-is destroyed: a status with ``active`` false, repeated every 0.05 s until the manager answers
-alike or 2 s have passed. A bond the manager does not join within 10 s is given up (nothing
-published after that). Without the ``bond`` messages installed (``ros-<distro>-bond``, which
-nav2 depends on) there is no bond.
+``LifecycleNode``): made on every activate (a first status at once), a status every
+``bond_heartbeat_period`` (0.1 s; 0: no bond), never timing out on the manager's silence
+(nav2's servers set ``bond_disable_heartbeat_timeout``), broken on deactivate, shutdown, error
+and when the node is destroyed: a status with ``active`` false, repeated every 0.05 s for 2
+s. A bond the manager does not join within 10 s is given up (nothing published after that).
+The node listens on ``bond`` only until the bond is formed (:class:`Bond`). Without the
+``bond`` messages installed (``ros-<distro>-bond``, which nav2 depends on) there is no bond.
 
 The protocol is bondcpp's (ros/bond_core, branch ``ros2``; written here from its state machine
 ``BondSM.sm``): :class:`BondMachine` is that machine without ROS, :class:`Bond` its topics and
@@ -37,8 +38,9 @@ TOPIC = 'bond'
 """The topic nav2's manager and servers bond on (relative: in the node's namespace)."""
 
 PARAM = Param('bond_heartbeat_period', 0.1, "Period of the bond's status to nav2's "
-              'lifecycle_manager (s; 0: no bond), read at activate: the bond is made on '
-              'activate and broken on deactivate, as nav2 servers do.', low=0.0, high=10.0)
+              'lifecycle_manager (s; 0: no bond; at most 1: the manager gives up 2 s after '
+              'activating a node without its status), read at activate: the bond is made on '
+              'activate and broken on deactivate, as nav2 servers do.', low=0.0, high=1.0)
 """The parameter (nav2's name and default) of each lifecycle node of this package."""
 
 CONNECT_TIMEOUT_S = 10.0  # bond/msg/Constants' defaults, as bondcpp uses them
@@ -127,13 +129,21 @@ class Bond:
 
     :meth:`break_` leaves it; :meth:`close` (also after :meth:`break_`) destroys its topics.
 
+    The topic ``bond`` carries every bond of the manager (about 10 statuses a second of each
+    node it manages): each is a Python callback here, 12 to 14 % of a core in a stack of 12
+    nav2 servers (a review). So the bond listens only while it waits for the manager; formed,
+    it publishes its heartbeat and no longer listens (the servers' side never times out on
+    the manager's silence, so what it would hear changes nothing but the answer to a manager
+    that breaks the bond first, which then waits its 2 s disconnect timeout instead). The
+    subscription and the timer go once the bond is over.
+
     Thread-safe: the transitions that make and break it and the executor's callbacks may run in
     different threads. ``on_event(name)`` is called with each of :class:`BondMachine`'s events.
     """
 
     def __init__(self, node, period_s: float, status=None,
                  on_event: Callable[[str], None] = lambda name: None) -> None:
-        """Publish, listen and start the heartbeat on ``node`` (``status``: the message type)."""
+        """Publish (a first status at once), listen and start the heartbeat on ``node``."""
         self._node = node
         self._status = status or status_type()
         self._period_s = float(period_s)
@@ -146,6 +156,8 @@ class Bond:
         self._clock = steady_clock()  # bondcpp's timers are wall timers: sim time aside
         self._timer = node.create_timer(self._period_s, self._on_tick, clock=self._clock)
         self._closed = False
+        with self._lock:  # (the manager waits 2 s for a first status: not a period later)
+            self._publish(True)
 
     @property
     def state(self) -> str:
@@ -153,7 +165,7 @@ class Bond:
         return self._machine.state
 
     def break_(self) -> None:
-        """Leave the bond: say so now, again every 0.05 s until answered or 2 s have passed."""
+        """Leave the bond: say so now, again every 0.05 s until 2 s have passed."""
         with self._lock:
             if self._closed:
                 return
@@ -170,23 +182,27 @@ class Bond:
         Break the bond if it holds (said once) and destroy its topics and timer.
 
         Waits up to 0.1 s for the manager to take that last status, as bondcpp's destructor
-        waits: the manager then knows at once, not after its heartbeat timeout.
+        waits: the manager then knows at once, not after its heartbeat timeout. A context
+        already shut down says nothing (as rclcpp drops a publish then) and waits for nothing.
         """
         with self._lock:
             if self._closed:
                 return
             said = self._machine.die(time.monotonic()) is not None
-            self._publish(False if said else None)
+            said = said and self._publish(False)
             self._closed = True
         if said:
             try:
                 self._pub.wait_for_all_acked(Duration(seconds=CLOSE_WAIT_S))
-            except Exception:  # noqa: B902 - a context already shut down: nothing to wait for
+            except Exception:  # noqa: B902 - a context shut down meanwhile: nothing to wait for
                 pass
         node = self._node
-        node.destroy_timer(self._timer)
-        node.destroy_subscription(self._sub)
-        node.destroy_publisher(self._pub)
+        for entity, destroy in ((self._timer, node.destroy_timer),
+                                (self._sub, node.destroy_subscription),
+                                (self._pub, node.destroy_publisher)):
+            if entity is not None:
+                destroy(entity)
+        self._timer = self._sub = None
 
     def _on_status(self, msg) -> None:
         with self._lock:
@@ -202,17 +218,27 @@ class Bond:
         self._settle()
 
     def _settle(self) -> None:
-        """Report the machine's events; once over, stop the timer (the topics stay to close)."""
+        """Report the machine's events; stop listening once not waiting, ticking once over."""
         with self._lock:
             events, self._machine.events = self._machine.events, []
-            if self._machine.state == DEAD and not self._closed:
-                self._timer.cancel()
+            state = self._machine.state
+            sub = timer = None
+            if not self._closed:
+                if state != WAITING and self._sub is not None:
+                    sub, self._sub = self._sub, None
+                if state == DEAD and self._timer is not None:
+                    timer, self._timer = self._timer, None
+        if sub is not None:  # (destroyed once its callback in progress, if any, returns)
+            self._node.destroy_subscription(sub)
+        if timer is not None:
+            self._node.destroy_timer(timer)
         for name in events:
             self._on_event(name)
 
-    def _publish(self, active: Optional[bool]) -> None:
-        if active is None or self._closed:
-            return
+    def _publish(self, active: Optional[bool]) -> bool:
+        """Publish a status (None: none); return whether it went out."""
+        if active is None or self._closed or not self._node.context.ok():
+            return False
         msg = self._status()
         msg.header.stamp = self._clock.now().to_msg()  # (bondcpp stamps steady time)
         msg.id = self._machine.bond_id
@@ -220,4 +246,8 @@ class Bond:
         msg.active = active
         msg.heartbeat_timeout = HEARTBEAT_TIMEOUT_S
         msg.heartbeat_period = self._period_s
-        self._pub.publish(msg)
+        try:
+            self._pub.publish(msg)
+        except Exception:  # noqa: B902 - the context shut down in between (rclpy RCLError)
+            return False
+        return True

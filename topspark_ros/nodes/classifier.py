@@ -397,7 +397,9 @@ class ClassifierNode(LifecycleNode):
             return
         # One call site each: rclpy throttles a log call by where it is made, and a clamp
         # right after an ignored T=0 went unlogged when they shared one (a user review).
-        if msg.timesteps < 1:
+        if 'another model' in warning:
+            self.get_logger().warn(warning, throttle_duration_sec=5.0)
+        elif msg.timesteps < 1:
             self.get_logger().warn(warning, throttle_duration_sec=5.0)
         else:
             self.get_logger().warn(warning, throttle_duration_sec=5.0)

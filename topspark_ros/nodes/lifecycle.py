@@ -66,7 +66,8 @@ class LifecycleNode(rclpy.lifecycle.LifecycleNode):
     @property
     def bond_state(self) -> str:
         """Return the state of the bond with nav2's lifecycle manager (or 'off')."""
-        return self._bond.state if self._bond is not None else 'off'
+        current = self._bond  # (read once: an activation may replace it meanwhile)
+        return current.state if current is not None else 'off'
 
     def _make_bond(self) -> None:
         """Start a bond (a previous one closed) unless the period is 0 or bond is missing."""
@@ -108,8 +109,10 @@ class LifecycleNode(rclpy.lifecycle.LifecycleNode):
 
     def destroy_node(self) -> None:
         """Break and close the bond (the manager knows at once), then destroy the node."""
-        self._close_bond()
-        super().destroy_node()
+        try:
+            self._close_bond()
+        finally:
+            super().destroy_node()
 
     def _on_change_state(self, request, response):
         """Answer a ChangeState request: refused (``success=false``) unless the state offers it."""

@@ -346,6 +346,17 @@ def check_stop() -> None:
         raise KeyboardInterrupt
 
 
+def _parse_player_args(argv: Sequence[str], name: str) -> None:
+    """Answer ``--help`` and refuse options in ``argv`` a player does not have (argparse)."""
+    parser = argparse.ArgumentParser(
+        prog=os.path.basename(argv[0]) if argv else name,
+        description=f'Run the {name}; ROS arguments go after --ros-args (-p name:=value, '
+        '--params-file FILE, -r from:=to).')
+    with _saying_what_ros_arguments_are():
+        _check_params_files(argv)
+        parser.parse_args(rclpy.utilities.remove_ros_args(list(argv))[1:])
+
+
 def parse_process_args(argv: Sequence[str]) -> argparse.Namespace:
     """
     Return the process's own options in ``argv`` (``argv[0]`` the program; ROS ones skipped).
@@ -429,7 +440,13 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
     from rclpy.exceptions import InvalidParameterValueException
     from rclpy.parameter import Parameter
 
-    init(list(sys.argv if args is None else args))
+    argv = list(sys.argv if args is None else args)
+    try:  # --help, a mistyped option, a parameter file not there: one line, as run_nodes says
+        _parse_player_args(argv, name)
+        init(argv)
+    except ValueError as exc:
+        print(f'{os.path.basename(argv[0]) if argv else name}: error: {exc}', file=sys.stderr)
+        return 1
     node = None
     try:
         node = factory(parameter_overrides=[

@@ -36,6 +36,10 @@ from topspark_ros.nodes.qos import RELIABILITIES, reliability, warn_on_incompati
 from topspark_ros.nodes.resources import resolve, SHIPPED_PROFILE
 
 MODES = tuple(m.value for m in Mode)
+PERCENT_ABOVE = 1.05
+"""A battery percentage above this is read as 0..100 from then on; up to it, as a gauge's
+overshoot of a full charge (1.0). One 1.02 read a 0..1 driver as percents for good, its 0.9
+as 0.9 % (a review)."""
 PARAMS = (
     Param('profile_path', '', "Timestep profile (.yaml) of the classifier's model, made by "
           '`topspark sweep` (a path or package://<package>/<path>; config/topspark.yaml sets '
@@ -144,6 +148,7 @@ class TimestepControllerNode(LifecycleNode):
         self._recent = Recent()  # counts since the last status
         self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
         self._battery_at_s = None  # node clock (s) of the last battery state taken
+        self._battery_heard_s = None  # ... and of the last one heard (an unknown charge too)
         self._battery_ignored, self._battery_ignored_reason = 0, ''
         self._battery_percent = False  # the driver publishes 0..100 (one value above 1 heard)
         # /diagnostics from construction on (every heartbeat), so a failed configure shows.
@@ -227,6 +232,7 @@ class TimestepControllerNode(LifecycleNode):
         self._teardown()
         self._latencies.clear()  # latencies of this profile's model and input
         self._forget_energy()  # ratios to this profile's energies
+        self._battery_percent = False  # (the next configure may hear another driver)
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -268,8 +274,11 @@ class TimestepControllerNode(LifecycleNode):
         """
         fraction = msg.percentage
         if fraction != fraction or (fraction == 0.0 and not msg.present):
+            self._battery_heard_s = self._now_s()  # (a driver that says 'unknown' is alive)
             return
-        if 1.0 < fraction <= 100.0 and not self._battery_percent:
+        if 1.0 < fraction <= PERCENT_ABOVE and not self._battery_percent:
+            fraction = 1.0  # a gauge overshooting after a full charge (1.02), not 0..100
+        if PERCENT_ABOVE < fraction <= 100.0 and not self._battery_percent:
             self._battery_percent = True
             self.get_logger().warn(
                 f'battery percentage {fraction:g}: this battery driver publishes 0..100, not '
@@ -284,27 +293,41 @@ class TimestepControllerNode(LifecycleNode):
                                    'sensor_msgs/BatteryState gives it as 0..1 (NaN when '
                                    'unknown)', throttle_duration_sec=30.0)
             return
-        self._battery_at_s = self._now_s()
+        self._battery_at_s = self._battery_heard_s = self._now_s()
         self._signals = self._signals.replace(battery_fraction=float(fraction))
         self._evaluate()
 
     def _check_battery_age(self) -> None:
-        """Take the charge as unknown once no battery state came for ``battery_timeout_s``."""
+        """
+        Take the charge as unknown once none came for ``battery_timeout_s``.
+
+        Counted from the last charge taken: a driver that goes on publishing the charge as
+        unknown (NaN) is said to, not to have gone quiet (a review).
+        """
         timeout_s = self.get_parameter('battery_timeout_s').value
         if not timeout_s or self._battery_at_s is None \
                 or self._signals.battery_fraction is None:
             return
-        age_s = self._now_s() - self._battery_at_s
+        now_s = self._now_s()
+        age_s = now_s - self._battery_at_s
         if age_s < 0.0:  # the clock went back (a replayed bag looped): counted from now
-            self._battery_at_s = self._now_s()
+            self._battery_at_s = self._battery_heard_s = now_s
         elif age_s > timeout_s:
             self._signals = self._signals.replace(battery_fraction=None)
             level = self._selector.battery_level if self._selector is not None else None
             self.get_logger().warn(
-                f'no battery state for {age_s:.0f} s (battery_timeout_s {timeout_s:g}): the '
+                f'{self._battery_silence(now_s)} (battery_timeout_s {timeout_s:g}): the '
                 'charge is unknown, the battery level '
                 f"{level.value if level is not None else 'normal'} is kept")
             self._evaluate()
+
+    def _battery_silence(self, now_s: float) -> str:
+        """Say how long no charge came, and whether battery states came meanwhile."""
+        text = f'no battery charge for {now_s - self._battery_at_s:.0f} s'
+        heard = self._battery_heard_s
+        if heard is not None and now_s - heard < now_s - self._battery_at_s - 1.0:
+            text += ' (its battery states give it as unknown)'
+        return text
 
     def _refuse(self, what: str, problem) -> bool:
         """Count, and warn about, a message whose values cannot be taken; return whether."""
@@ -405,6 +428,8 @@ class TimestepControllerNode(LifecycleNode):
         self._energy_window_s = statistics.median(self._energy_intervals) \
             if self._energy_intervals else (msg.inference_count / rate if rate else 0.0)
         if msg.inference_count and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
+            if selector is None:  # (a window heard while the node tears down)
+                return
             energy, power = self._energy_windows.add(
                 msg.inference_count, float(msg.energy_per_inference_j) or None,
                 float(msg.average_power_w), float(msg.mean_timesteps),
@@ -413,8 +438,11 @@ class TimestepControllerNode(LifecycleNode):
                 measured_power_w=power, measured_energy_j=energy,
                 power_timesteps=float(msg.mean_timesteps))
             self._energy_at_s = self._now_s()
-        else:  # a window without inferences says nothing of the T now
-            self._forget_energy()
+        else:  # a window without inferences says nothing of the T now (the windows before
+            # stay in the smoothing: a pause in the camera did not start it over; a review)
+            self._signals = self._signals.replace(measured_power_w=None, measured_energy_j=None,
+                                                  power_timesteps=None)
+            self._energy_at_s = None
         self._evaluate()
 
     def _now_s(self) -> float:
@@ -574,8 +602,8 @@ class TimestepControllerNode(LifecycleNode):
                             f'{self._battery_qos_reason} (set battery_reliability to '
                             "'best_effort')")
         if self._battery_at_s is not None and signals.battery_fraction is None:
-            problems.append(f'no battery state for {now_s - self._battery_at_s:.0f} s: charge '
-                            'unknown, battery level kept')
+            problems.append(f'{self._battery_silence(now_s)}: charge unknown, battery level '
+                            'kept')
         if not heard:  # (the monitor WARNs likewise: a camera stopped, a classifier gone)
             problems.append(f'no classifications heard for {SOURCE_QUIET_S:g} s: no rate or '
                             'latency measured')

@@ -161,6 +161,11 @@ def test_a_run_stopped_while_fine_tuning_keeps_the_converted_network_as_such():
     run = train(data, _settings(eval_timesteps=(1, 2, 4)), command='topspark train')
     assert run.result['timesteps'] == run.info['timesteps'] == 2
     assert run.result['accuracy'] == run.result['snn_accuracy']['2']
+    run = train(data, _settings(eval_timesteps=(1, 4), finetune_timesteps=3),
+                command='topspark train')  # a fine-tuning T not asked for: evaluated too
+    assert set(run.result['snn_accuracy']) == {'1', '3', '4'}
+    assert run.result['timesteps'] == run.info['timesteps'] == 3
+    assert run.info['accuracy'] == run.result['snn_accuracy']['3']
 
 
 def test_train_without_evaluation_or_fine_tuning_on_events():

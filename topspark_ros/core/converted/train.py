@@ -377,8 +377,9 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
     Frame data is normalised with :func:`frame_normalisation`, event data encoded with
     :class:`EventInputs` and normalised with :func:`event_normalisation` (both from the first
     :data:`NORMALISATION_SAMPLES` training inputs). With held-out inputs the ANN accuracy and
-    the converted SNN accuracy at each ``eval_timesteps`` are measured after ANN training,
-    again after fine-tuning, and the SNN accuracy at the largest T is the run's ``accuracy``.
+    the converted SNN accuracy at each ``eval_timesteps`` (and the fine-tuning T) are measured
+    after ANN training, again after fine-tuning, and the SNN accuracy at the T the checkpoint
+    records (the fine-tuning T, else the largest) is the run's ``accuracy``.
 
     Parameters
     ----------
@@ -431,12 +432,16 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
               'finetune_timesteps': settings.finetune_timesteps, 'accuracy': None,
               'n_eval': 0}
     eval_images, eval_labels = data.eval_samples, data.eval_labels
-    eval_total = len(settings.eval_timesteps)  # a bar per pass (before, after fine-tuning)
+    # The fine-tuning T among them: the T the checkpoint records (T=3 of a fine-tuning was
+    # reported at T=8's accuracy, the largest evaluated; a review).
+    eval_timesteps = sorted(set(settings.eval_timesteps) | (
+        {settings.finetune_timesteps} if settings.finetune_timesteps else set()))
+    eval_total = len(eval_timesteps)  # a bar per pass (before, after fine-tuning)
 
     def evaluate() -> dict:
         """Return the SNN's accuracy at every evaluation T (one progress unit each)."""
         accuracy = {}
-        for t in settings.eval_timesteps:
+        for t in eval_timesteps:
             accuracy[str(t)] = snn_accuracy(model, inputs(eval_images, t), eval_labels, t)
             progress(STAGES[2], 1, eval_total)
         return accuracy
@@ -479,8 +484,6 @@ def train(data: TrainData, settings: TrainSettings, *, command: str = '',
         # At the T the checkpoint records (the fine-tuning T): the largest evaluated T was
         # reported beside a checkpoint of T=2, at another accuracy than `eval` gives (a review).
         at = settings.finetune_timesteps or max(settings.eval_timesteps)
-        if str(at) not in result['snn_accuracy']:
-            at = max(settings.eval_timesteps)
         result['accuracy'] = result['snn_accuracy'][str(at)]
         result['timesteps'] = at
     return TrainRun(model=model, result=result,
