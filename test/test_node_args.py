@@ -168,3 +168,18 @@ def test_the_executables_start_through_the_quiet_entry(script) -> None:
     shown = subprocess.run([sys.executable, str(path), '--help'], capture_output=True,
                            text=True, timeout=60)
     assert shown.returncode == 0 and 'usage:' in shown.stdout, shown.stderr
+
+
+def test_only_the_first_stop_signal_interrupts(monkeypatch) -> None:
+    """Five Ctrl-C 2 ms apart broke off the shutdown that saves learnt weights (a review)."""
+    import signal
+
+    from topspark_ros.nodes import runner
+    monkeypatch.setattr(runner, '_stop_signal', None)
+    with pytest.raises(KeyboardInterrupt):
+        runner._stop(signal.SIGINT, None)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):  # while stopping: noted
+        runner._stop(signum, None)
+    assert runner._stop_signal == signal.SIGINT
+    with pytest.raises(KeyboardInterrupt):
+        runner.check_stop()  # the loops that spin still stop

@@ -730,3 +730,47 @@ def test_a_failed_configure_holds_no_lock(tmp_path) -> None:
     second, _ = _pipeline(FakeSession(), online_learning=True, save_path=str(target))
     assert second.refusal(dict(values, model_path=VALUES['model_path'])) is None
     second.unload()
+
+
+def test_an_earlier_runs_learning_at_save_path_is_kept_not_replaced(tmp_path, monkeypatch):
+    """
+    A restart (or a second classifier) replaced the learning at save_path at its first save.
+
+    Configure now moves it aside and says so; ~/save_model with nothing learnt saves nothing
+    (it wrote the base model over another's learning); another model's learning there is
+    refused at configure, not found at the first save.
+    """
+    from topspark_ros.core.checkpoint import read_metadata, save_checkpoint
+    from topspark_ros.core.session import ClassifierSession
+    monkeypatch.setattr(ClassifierSession, 'warm_up', lambda self, learning=False: None)
+    base = str(MODELS / 'stdp_fmnist_n400.json')
+    target = tmp_path / 'learnt.json'
+    earlier = ClassifierSession.from_checkpoint(base)  # an earlier run learnt 3 inputs
+    for value in (40, 120, 200):
+        earlier.learn(np.full((28, 28), value, np.uint8), 'mono', 16)
+    earlier.save(str(target), info={'online_frames': 3})
+    learnt = read_metadata(target)[0]['tensors']['sha256']
+    pipeline, values = _pipeline(model_path=base, online_learning=True, save_path=str(target))
+    pipeline.resolve = str
+    pipeline.load()
+    kept = tmp_path / f'learnt.earlier-{learnt[:16]}.json'
+    assert 'held 3 inputs learnt on line from this model by an earlier run: kept as' in \
+        pipeline.session.notes[-1]
+    assert kept.is_file() and not target.exists()
+    assert read_metadata(kept)[0]['tensors']['sha256'] == learnt
+    ClassifierSession.from_checkpoint(str(kept))  # loads: its tensors stayed
+    ok, message = pipeline.save_now()
+    assert not ok and 'nothing learnt since configure' in message and not target.exists()
+    pipeline.unload()
+
+    other = tmp_path / 'other.json'  # a checkpoint of another model, learnt on line
+    foreign = ClassifierSession.from_checkpoint(base)
+    foreign.learn(np.full((28, 28), 90, np.uint8), 'mono', 16)
+    save_checkpoint(other, foreign.model, info={'online_frames': 1,
+                                                'base_model_sha256': '0' * 64})
+    meta = read_metadata(other)[0]
+    assert meta['info']['base_model_sha256'] != learnt
+    pipeline, values = _pipeline(model_path=base, online_learning=True, save_path=str(other))
+    pipeline.resolve = str
+    with pytest.raises(ValueError, match='holds weights learnt from another model'):
+        pipeline.load()

@@ -38,7 +38,8 @@ from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.files import hold_lock_file, output_folder_problem, release_lock_file
 from topspark_ros.core.frame_gaps import FrameGaps
 from topspark_ros.core.model import check_device
-from topspark_ros.core.session import ClassifierSession, Prediction
+from topspark_ros.core.session import (check_same_base, ClassifierSession,
+                                       keep_earlier_learning, Prediction)
 from topspark_ros.core.sources import describes
 from topspark_ros.core.threads import set_torch_threads
 from topspark_ros.core.topspark.early_exit import default_min_steps, EarlyExit
@@ -375,11 +376,40 @@ class ClassifierPipeline:
                 raise ValueError(reason)
             if values['input_mode'] == 'events':
                 session.check_events()  # a frames-only model says why it cannot
+            if values['online_learning']:  # what is at save_path: said now, not at a save
+                note = self._keep_earlier_learning(session, values)
+                if note is not None:
+                    session.notes.append(note)
             _warm_up(session, values, bool(values['online_learning']))  # learning's too
         except BaseException:  # a failed configure holds nothing (a review: the lock stayed)
             self._let_go_save_path()
             raise
         self.session, self.commanded, self.configure_error = session, None, ''
+
+    def _keep_earlier_learning(self, session, values: Values) -> Optional[str]:
+        """
+        Move an earlier run's learning at ``save_path`` aside; return the note (None: none).
+
+        ValueError for another model's learning there (found at the first save before, the
+        whole session's learning lost at shutdown; a review). See
+        :func:`~topspark_ros.core.session.keep_earlier_learning`.
+        """
+        if session.source_sha256 is None:
+            return None
+        return keep_earlier_learning(online_save_path(values, self.resolve, self.node),
+                                     session.base_model_sha256,
+                                     (session.source_sha256, *session.saved_sha256))
+
+    def learning_switched_on(self) -> Optional[str]:
+        """
+        Check ``save_path`` as configure does when learning is switched on; return a note.
+
+        ValueError when another model's learning is there.
+        """
+        session = self.session
+        if session is None:
+            return None
+        return self._keep_earlier_learning(session, self.values())
 
     def configure_failed(self, exc: Exception) -> str:
         """Note why configure failed (the status is ERROR until one succeeds); return it."""
@@ -457,7 +487,22 @@ class ClassifierPipeline:
         facts = self._freed if self.session is None else _facts(self.session.model)
         return (_learning_refusal(facts, values['online_learning'])
                 or save_path_refusal(values, self.resolve, self.node)
-                or self._hold_save_path(values, keep=self.session is not None))
+                or self._hold_save_path(values, keep=self.session is not None)
+                or self._other_learning(values))
+
+    def _other_learning(self, values: Values) -> Optional[str]:
+        """Return why learning cannot be switched on into ``save_path``, or None."""
+        session = self.session
+        if not values['online_learning'] or self.values()['online_learning'] \
+                or session is None or session.source_sha256 is None:
+            return None
+        try:
+            check_same_base(online_save_path(values, self.resolve, self.node),
+                            session.base_model_sha256,
+                            (session.source_sha256, *session.saved_sha256))
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     def _hold_save_path(self, values: Values, keep: bool) -> Optional[str]:
         """
@@ -736,13 +781,23 @@ class ClassifierPipeline:
         return path
 
     def save_now(self) -> Tuple[bool, str]:
-        """Save after the input in progress; return ``(success, message)`` (``~/save_model``)."""
+        """
+        Save after the input in progress; return ``(success, message)`` (``~/save_model``).
+
+        Nothing is saved when the model in hand learnt nothing: a classifier that did not
+        learn replaced another's learnt weights with its base model, past that one's lock (a
+        review). A failed save is counted (``save_failures``).
+        """
         with self.busy:
             if self.session is None:
                 return False, 'no model loaded (configure first)'
+            if not self.learnt_here:
+                return False, ('nothing learnt since configure: nothing saved (what save_path '
+                               'holds is left as it is)')
             try:
                 return True, f'saved {self.save()}'
             except (OSError, ValueError) as exc:
+                self.count('save_failures')
                 return False, f'save failed: {exc}'
 
     def save_if_learnt(self) -> Optional[str]:

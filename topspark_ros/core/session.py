@@ -185,6 +185,11 @@ class ClassifierSession:
         session.notes, session.source_sha256 = [note] if note else [], sha
         return session
 
+    @property
+    def saved_sha256(self) -> tuple:
+        """Return the SHA-256 of the checkpoints this session wrote (it may replace them)."""
+        return tuple(self._saved)
+
     def identity(self) -> Tuple[str, str]:
         """
         Return ``(model_sha256, base_model_sha256)`` as results name the model.
@@ -513,14 +518,18 @@ class ClassifierSession:
         The loaded checkpoint's ``info`` is kept (data set, T, command), updated with
         ``info``, and ``base_model_sha256`` records the model learning started from. A
         checkpoint at ``path`` learnt from another model (or of another family) is not
-        replaced (ValueError): a reloaded or another model saved over learnt weights.
+        replaced (ValueError): a reloaded or another model saved over learnt weights. One
+        learnt from the same model by an earlier run is moved aside
+        (:func:`keep_earlier_learning`).
         """
         info = {**self.checkpoint_info, **dict(info or {})}
         info.setdefault('class_names', list(self.class_names))
         if self.base_model_sha256:
             info['base_model_sha256'] = self.base_model_sha256
-        if self.source_sha256 is not None:  # loaded from a checkpoint
-            _check_same_base(path, self.base_model_sha256, (self.source_sha256, *self._saved))
+        if self.source_sha256 is not None:  # loaded from a checkpoint: an earlier run's
+            # learning of this base is moved aside, not replaced (keep_earlier_learning)
+            keep_earlier_learning(path, self.base_model_sha256,
+                                  (self.source_sha256, *self._saved))
         written = save_checkpoint(os.fspath(path), self.model, info=info)
         from topspark_ros.core.checkpoint import read_metadata
         # Its own saves it may replace (learnt weights of an unknown base refused every save
@@ -555,7 +564,41 @@ def _unknown_base(info: dict) -> bool:
     return 'online_frames' in info and not info.get('base_model_sha256')
 
 
-def _check_same_base(path, base: Optional[str], own: tuple = ()) -> None:
+def keep_earlier_learning(path, base: Optional[str], own: tuple = ()) -> Optional[str]:
+    """
+    Move learning of this base saved by an earlier run at ``path`` aside; return a note.
+
+    A run learning into ``path`` replaced what an earlier run of the same base had learnt
+    there at its first save: a restart of the robot, a cleanup and configure, a second
+    classifier after the first, all lost the learning before them without a word (a review).
+    Checkpoints the model was loaded from or saved (``own``, their SHA-256) and ones that hold
+    no learning (no ``online_frames``) are left to be replaced; learning of another model,
+    or of an unknown one, raises ValueError (:func:`check_same_base`), so that configure
+    says so rather than the first save. The earlier learning is renamed
+    ``<name>.earlier-<16 hex of its tensors>.json`` beside it (its tensor file stays, named by
+    it); None when nothing was moved.
+    """
+    from topspark_ros.core.checkpoint import metadata_path, read_metadata
+
+    check_same_base(path, base, own)
+    target = metadata_path(os.fspath(path))
+    if not os.path.lexists(target):
+        return None
+    meta, _ = read_metadata(target)
+    frames = int((meta.get('info') or {}).get('online_frames', 0) or 0)
+    if meta['tensors']['sha256'] in own or frames <= 0:
+        return None
+    kept = target.with_name(f"{target.stem}.earlier-{meta['tensors']['sha256'][:16]}.json")
+    if os.path.lexists(kept):  # the same learning kept already (same tensors): this copy goes
+        os.unlink(target)
+    else:
+        os.rename(target, kept)
+    return (f'{target} held {frames} inputs learnt on line from this model by an earlier run: '
+            f'kept as {kept} (this run saves its own learning at {target.name}; to go on from '
+            f'those inputs instead, give {kept.name} as model_path)')
+
+
+def check_same_base(path, base: Optional[str], own: tuple = ()) -> None:
     """
     Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model.
 

@@ -104,6 +104,12 @@ class ClassifierNode(LifecycleNode):
 
     def _warm_up_learning(self) -> None:
         try:
+            note = self._pipeline.learning_switched_on()  # an earlier run's learning kept
+            if note is not None:
+                self.get_logger().warn(note)
+        except (OSError, ValueError) as exc:  # another model's learning at save_path
+            self.get_logger().error(f'learnt weights will not be saved: {exc}')
+        try:
             self._pipeline.warm_up_learning()
         except Exception as exc:  # the first learnt input will load the kernels instead
             self.get_logger().warning(f'could not ready on-line learning: {exc}')
@@ -406,6 +412,8 @@ class ClassifierNode(LifecycleNode):
 
     def _on_save(self, request, response):
         response.success, response.message = self._pipeline.save_now()
+        log = self.get_logger().info if response.success else self.get_logger().warn
+        log(f'~/save_model: {response.message}')  # (a service save said nothing; a review)
         return response
 
     def _publish(self, prediction, header, dropped: int) -> None:

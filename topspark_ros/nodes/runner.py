@@ -245,8 +245,8 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
             if isinstance(node, LifecycleNode):
                 try:
                     node.trigger_shutdown()
-                except Exception:  # a node already finalised, or mid-transition
-                    pass
+                except BaseException:  # a node already finalised, or mid-transition; an
+                    pass  # interrupt of one node's shutdown does not skip the others'
         stop_executor(executor)
         for node in nodes:
             node.destroy_node()
@@ -618,7 +618,15 @@ _stop_signal: Optional[int] = None
 
 
 def _stop(signum, frame) -> None:
-    """Note the signal, then raise KeyboardInterrupt where the main thread is."""
+    """
+    Note the signal, then raise KeyboardInterrupt where the main thread is: the first only.
+
+    Once stopping, a signal is noted and nothing more: each raised where the shutdown then
+    was, and five Ctrl-C 2 ms apart broke off the shutdown transition, which saves the learnt
+    weights: they were lost, the lock left behind (a review of on-line learning).
+    """
     global _stop_signal
+    first = _stop_signal is None
     _stop_signal = signum
-    raise KeyboardInterrupt
+    if first:
+        raise KeyboardInterrupt
