@@ -493,3 +493,23 @@ def test_a_tensor_file_given_for_a_checkpoint_names_its_metadata_file(tmp_path) 
     (tmp_path / 'p.profile.yaml').write_text('schema: 1\n')
     with pytest.raises(CheckpointError, match=r'is not a checkpoint \(a timestep profile\?'):
         load_checkpoint(tmp_path / 'p.profile.yaml')
+
+
+def test_a_metadata_write_that_fails_leaves_no_tensor_file(tmp_path, monkeypatch) -> None:
+    """A disk full at the .json kept the new tensor file, 1.3 MB of the little room left."""
+    from topspark_ros.core import checkpoint as module
+    model = DiehlCookNetwork(STDPConfig(n_neurons=4, seed=0))
+    path = save_checkpoint(tmp_path / 'mine.json', model)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    real = module.atomic_write
+
+    def full(directory, prefix, data, target, **kwargs):
+        if str(target).endswith('.json'):
+            raise OSError(28, 'No space left on device')
+        return real(directory, prefix, data, target, **kwargs)
+    monkeypatch.setattr(module, 'atomic_write', full)
+    other = DiehlCookNetwork(STDPConfig(n_neurons=4, seed=1))
+    with pytest.raises(OSError, match='No space left'):
+        save_checkpoint(path, other)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # the old one intact
+    load_checkpoint(path)

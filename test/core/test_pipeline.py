@@ -286,10 +286,15 @@ def test_learning_charges_each_prediction_and_saves_every_n(tmp_path, monkeypatc
     assert pipeline.counts['save_failures'] == 1 and pipeline.counts['errors'] == 1
     assert pipeline.classify_frame(0, _frame(9), 9, publish) is None  # the 7th: none due
     assert len(out) == 7  # classifying goes on
+    for _ in range(2):  # WARN while the learning is unsaved, not one status in many (a review)
+        level, message, _ = pipeline.status('active', True)
+        assert level == WARN and 'learnt weights not saved: cannot write' in message
     assert pipeline.save_now() == (False, f"save failed: cannot write {values['save_path']}")
+    assert pipeline.counts['save_failures'] == 2  # the service's failure counted too
     values['save_path'] = ''
     ok, message = pipeline.save_now()
     assert ok and message == 'saved /rh/topspark_ros/m_online.json'
+    assert 'not saved' not in pipeline.status('active', True)[1]
     assert pipeline.save_if_learnt() == '/rh/topspark_ros/m_online.json'
     # A model loaded anew (cleanup and configure, a restart) has learnt nothing: its weights
     # are not saved over the learnt ones; what it learns counts from the checkpoint's own.

@@ -176,8 +176,10 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
     try:
         atomic_write(directory, '.' + meta_path.name, text.encode('utf-8'), meta_path,
                      replace=replace)
-    except FileExistsError:  # made meanwhile: kept, and the tensors written for it go
-        if not _named_by_another(tensor_path, None):  # the one made may name the same file
+    except OSError:  # made meanwhile (kept), or the disk full: the tensors written for it
+        # go (a full disk kept them, 1.3 MB of the little room left; a review), unless a
+        # metadata file names them (the one made, or the one there before, may)
+        if not _named_by_another(tensor_path, None):
             tensor_path.unlink(missing_ok=True)
         raise
     fsync_dir(directory)

@@ -347,6 +347,7 @@ class ClassifierPipeline:
         self._learnt_here = (None, 0)
         self._freed: Optional[tuple] = None  # _facts of a model free_accelerator dropped
         self._save_hold: Optional[tuple] = None  # (fd, path) of the learnt weights' lock
+        self.save_failure: Optional[str] = None  # why the last save failed (None: it did not)
 
     @property
     def learnt_here(self) -> int:
@@ -762,7 +763,6 @@ class ClassifierPipeline:
             try:
                 self.save()
             except (OSError, ValueError) as exc:  # as ~/save_model: say why, keep classifying
-                self.count('save_failures')
                 return self.error(f'periodic save failed: {exc}')
         return None
 
@@ -775,8 +775,14 @@ class ClassifierPipeline:
         """
         session = self.session
         before = int(session.checkpoint_info.get('online_frames', 0) or 0)
-        path = session.save(online_save_path(self.values(), self.resolve, self.node),
-                            info={'online_frames': before + self.learnt_here})
+        try:
+            path = session.save(online_save_path(self.values(), self.resolve, self.node),
+                                info={'online_frames': before + self.learnt_here})
+        except (OSError, ValueError) as exc:  # every failed save counted and kept for the
+            self.count('save_failures')  # status until one succeeds (a review: a WARN of one
+            self.save_failure = str(exc)  # status in 33 while nothing was saved)
+            raise
+        self.save_failure = None
         self.count('saved')
         return path
 
@@ -797,7 +803,6 @@ class ClassifierPipeline:
             try:
                 return True, f'saved {self.save()}'
             except (OSError, ValueError) as exc:
-                self.count('save_failures')
                 return False, f'save failed: {exc}'
 
     def save_if_learnt(self) -> Optional[str]:
@@ -836,6 +841,9 @@ class ClassifierPipeline:
             level, message = WARN, state
         errors = self._recent.since('errors', values['errors'])
         processed = self._recent.since('processed', values['processed'])
+        if self.save_failure is not None and self.learnt_here:
+            level = max(level, WARN)
+            message = f'{message}; learnt weights not saved: {self.save_failure}'
         others = self._recent.since('timesteps_other_model', values['timesteps_other_model'])
         if others:  # (the T in use is not the controller's: said, not only logged)
             level = max(level, WARN)
