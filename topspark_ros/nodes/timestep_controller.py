@@ -219,7 +219,7 @@ class TimestepControllerNode(LifecycleNode):
         self._evaluate(force_publish=True)
         choice = self._selector.current
         if choice is not None:  # (a change is logged; the first T was not: a review)
-            self.get_logger().info(f'T {choice.timesteps}: {choice.reason}')
+            self.get_logger().info(f'active, first {choice.reason}')
         return result
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
