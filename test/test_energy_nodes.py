@@ -488,3 +488,20 @@ def test_two_classifiers_at_different_t_are_both_measured(ros, monkeypatch) -> N
     signals = controller._signals
     assert (signals.measured_timesteps, signals.measured_latency_ms) == (32, 2.0)
     assert signals.latency_points == ((64, 4.0),)
+
+
+def test_the_simulated_battery_leaves_what_it_does_not_simulate_nan(ros) -> None:
+    """charge, capacity and current were 0: 'not measured' is NaN in sensor_msgs."""
+    import math
+
+    from topspark_ros.nodes.battery_simulator import BatterySimulatorNode
+    context = ros[0]
+    node = BatterySimulatorNode(context=context)
+    sent = []
+    node._pub.publish = sent.append
+    node._tick()
+    msg = sent[-1]
+    assert 0.0 <= msg.percentage <= 1.0 and msg.present
+    assert all(math.isnan(v) for v in (msg.current, msg.charge, msg.capacity,
+                                       msg.design_capacity, msg.temperature))
+    node.destroy_node()

@@ -59,6 +59,10 @@ class BatterySimulatorNode(Node):
         msg.percentage = float(self.fraction)
         msg.power_supply_status = BatteryState.POWER_SUPPLY_STATUS_DISCHARGING
         msg.present = True
+        # What it does not simulate is NaN, as sensor_msgs/BatteryState asks of an unmeasured
+        # value (0 read as an empty battery, no current; a review).
+        msg.current = msg.charge = msg.capacity = msg.design_capacity = float('nan')
+        msg.temperature = float('nan')
         self._pub.publish(msg)
 
 
