@@ -714,3 +714,27 @@ def test_a_charge_swinging_under_load_does_not_flip_t(ros) -> None:
         node._on_battery(BatteryState(present=True, percentage=0.33))
     assert node._selector.battery_level.value == 'normal'
     assert commands.msgs[-1].timesteps == normal
+
+
+def test_one_parameter_request_chooses_t_once(ros) -> None:
+    """One ros2 param load of three settings published T=250 (which it forbade), then 100."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    context, executor, spin_until = ros
+    node, commands = _active_controller(ros)
+    client_node = Node('param_loader', context=context)
+    executor.add_node(client_node)
+    client = client_node.create_client(SetParameters, '/timestep_controller/set_parameters')
+    assert spin_until(client.service_is_ready, 20.0)
+    before = len(commands.msgs)
+    request = SetParameters.Request(parameters=[
+        Parameter('mode', value='accuracy_first').to_parameter_msg(),
+        Parameter('max_timesteps', value=100).to_parameter_msg(),
+        Parameter('max_accuracy_drop', value=0.05).to_parameter_msg()])
+    future = client.call_async(request)
+    assert spin_until(future.done, 20.0)
+    assert all(r.successful for r in future.result().results)
+    published = [m.timesteps for m in commands.msgs[before:]]
+    assert published == [100], published
+    client_node.destroy_node()

@@ -122,6 +122,8 @@ class TimestepControllerNode(LifecycleNode):
         declare(self, PARAMS, is_locked=lambda: configured(self),
                 extra_check=_check_battery_order)
         self.add_post_set_parameters_callback(self._on_parameters_set)
+        self._in_request, self._settings_changed = False, False
+        self._batch_parameter_requests()
         self._active = False
         self._selector = None
         self._profiled_preset = ''
@@ -490,13 +492,41 @@ class TimestepControllerNode(LifecycleNode):
             self._signals = self._signals.replace(rate_hz=None)
             self._evaluate()
 
+    def _batch_parameter_requests(self) -> None:
+        """
+        Choose T once per ``~/set_parameters`` request, after all its parameters are set.
+
+        rclpy's service sets a request's parameters one at a time, each with its callbacks:
+        one request (``ros2 param load``) of mode, max_timesteps and max_accuracy_drop
+        published T=250, which its max_timesteps forbade, then T=100 (a review).
+        """
+        for service in self.services:
+            if service.srv_name.endswith(('/set_parameters', '/set_parameters_atomically')):
+                service.callback = self._batched(service.callback)
+
+    def _batched(self, answer):
+        """Return ``answer`` (a parameter service's callback) evaluating once, at its end."""
+        def batched(request, response):
+            self._in_request = True
+            try:
+                return answer(request, response)
+            finally:
+                self._in_request = False
+                if self._settings_changed:
+                    self._settings_changed = False
+                    self._evaluate()
+        return batched
+
     def _on_parameters_set(self, parameters) -> None:
         if self._selector is None:
             return
         constraints, mode, policy = _settings(values(self, PARAMS))
         self._selector.reconfigure(constraints=constraints, mode=mode, battery_policy=policy,
                                    switch_margin=self.get_parameter('switch_margin').value)
-        self._evaluate()
+        if self._in_request:  # chosen once the request's last parameter is set
+            self._settings_changed = True
+        else:
+            self._evaluate()
 
     # Output ----------------------------------------------------------------------------------
     def _evaluate(self, force_publish: bool = False) -> None:
