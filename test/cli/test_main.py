@@ -348,6 +348,15 @@ def test_sweep_says_when_its_baseline_is_above_the_models_t_and_less_accurate(tm
     assert 'is above the T the model runs at (T=4) and less accurate there' in err
 
 
+def test_a_sweep_on_the_training_split_says_so(tmp_path, fashion_dir, capsys):
+    """--split train measured on the images the model learnt from, without a word."""
+    code, _, err = _run(['sweep', '-m', str(MODELS / 'stdp_fmnist_n400.json'), '--data-dir',
+                         str(fashion_dir), '--split', 'train', '--grid', '16', '--n-eval', '20',
+                         '--n-train-steps', '0', '-o', str(tmp_path / 'p.yaml')], capsys)
+    assert code == 0, err
+    assert '--split train measures on the images the model learnt from' in err
+
+
 def test_label_free_sweep_writes_a_profile_the_controller_uses(tmp_path, fashion_dir, capsys):
     """`sweep --label-free`: agreement-based profile, and the trade-off strategy picks from it."""
     from topspark_ros.core.topspark.profile import load_profile

@@ -33,8 +33,8 @@ def add_parser(sub, parent) -> None:
                        f'{STDP_GRID}; a converted one, whose T is 1 to 8 or so: the T it '
                        'runs at, halved down to 1, e.g. 8,4,2,1)')
     sweep.add_argument('--split', choices=('train', 'val', 'test'), default='test',
-                       help='held-out split to measure on (val: image folders and bags only) '
-                       '(default: %(default)s)')
+                       help='split to measure on: a held-out one (val: image folders and bags '
+                       'only), or train, with a note (default: %(default)s)')
     sweep.add_argument('--n-eval', type=positive_int, default=2000,
                        help='held-out images per T (default: %(default)s)')
     sweep.add_argument('--n-train-steps', type=non_negative_int, default=50,
@@ -138,6 +138,10 @@ def run(args) -> dict:
                          + (' (a .json file is a checkpoint)' if output.endswith('.json')
                             else ''))
     common.check_output_folder(output)
+    if args.split == 'train':  # (measured so without a word; a review)
+        print(f'{PROG}: note: --split train measures on the images the model learnt from: its '
+              'accuracies read higher than on images it never saw (test, or val for a folder '
+              'or a bag)', file=sys.stderr)
     if args.confidence_only:
         return _confidence_only(args, model, meta, output, preset_given=preset is not None)
     enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
