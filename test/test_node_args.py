@@ -171,15 +171,27 @@ def test_the_executables_start_through_the_quiet_entry(script) -> None:
 
 
 def test_only_the_first_stop_signal_interrupts(monkeypatch) -> None:
-    """Five Ctrl-C 2 ms apart broke off the shutdown that saves learnt weights (a review)."""
+    """
+    Five Ctrl-C 2 ms apart broke off the shutdown that saves learnt weights (a review).
+
+    Signals soon after the first are ignored; a later one ends a stuck shutdown at once.
+    """
     import signal
 
     from topspark_ros.nodes import runner
+    now = [100.0]
     monkeypatch.setattr(runner, '_stop_signal', None)
+    monkeypatch.setattr(runner.time, 'monotonic', lambda: now[0])
     with pytest.raises(KeyboardInterrupt):
         runner._stop(signal.SIGINT, None)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):  # while stopping: noted
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):  # a burst: noted only
+        now[0] += 0.002
         runner._stop(signum, None)
     assert runner._stop_signal == signal.SIGINT
     with pytest.raises(KeyboardInterrupt):
         runner.check_stop()  # the loops that spin still stop
+    exits = []
+    monkeypatch.setattr(runner.os, '_exit', exits.append)
+    now[0] += runner.REPEAT_IGNORED_S
+    runner._stop(signal.SIGINT, None)  # a shutdown stuck: this one ends it
+    assert exits == [128 + signal.SIGINT]

@@ -759,13 +759,21 @@ def test_an_earlier_runs_learning_at_save_path_is_kept_not_replaced(tmp_path, mo
     pipeline.resolve = str
     pipeline.load()
     kept = tmp_path / f'learnt.earlier-{learnt[:16]}.json'
-    assert 'held 3 inputs learnt on line from this model by an earlier run: kept as' in \
-        pipeline.session.notes[-1]
-    assert kept.is_file() and not target.exists()
-    assert read_metadata(kept)[0]['tensors']['sha256'] == learnt
-    ClassifierSession.from_checkpoint(str(kept))  # loads: its tensors stayed
+    assert ('holds 3 inputs learnt on line from this model by an earlier run: to be kept at '
+            f"this run's first save as {kept}") in pipeline.session.notes[-1]
+    assert f'give {kept} as both model_path and save_path' in pipeline.session.notes[-1]
+    assert target.is_file() and not kept.exists()  # nothing moved before a save
     ok, message = pipeline.save_now()
-    assert not ok and 'nothing learnt since configure' in message and not target.exists()
+    assert not ok and 'nothing learnt since configure' in message
+    assert read_metadata(target)[0]['tensors']['sha256'] == learnt  # left as it is
+    out, publish = _published()
+    assert pipeline.classify_frame(0, lambda: (np.full((28, 28), 60, np.uint8), 'mono'), 1,
+                                   publish) is None  # one input learnt
+    ok, message = pipeline.save_now()
+    assert ok, message
+    assert read_metadata(kept)[0]['tensors']['sha256'] == learnt  # the earlier run's, kept
+    ClassifierSession.from_checkpoint(str(kept))  # loads: its tensors stayed
+    assert read_metadata(target)[0]['info']['online_frames'] == 1
     pipeline.unload()
 
     other = tmp_path / 'other.json'  # a checkpoint of another model, learnt on line
@@ -779,3 +787,34 @@ def test_an_earlier_runs_learning_at_save_path_is_kept_not_replaced(tmp_path, mo
     pipeline.resolve = str
     with pytest.raises(ValueError, match='holds weights learnt from another model'):
         pipeline.load()
+
+
+def test_a_model_reopened_with_learning_switched_on_is_checked(tmp_path, monkeypatch):
+    """
+    Off the CPU, learning switched on while inactive took no lock and checked nothing.
+
+    The model is dropped at deactivate and reopened at activate; activate now holds the
+    save_path's lock as configure does (two classifiers learnt into one file) and refuses
+    another model's learning there.
+    """
+    from topspark_ros.core.session import ClassifierSession
+    monkeypatch.setattr(ClassifierSession, 'warm_up', lambda self, learning=False: None)
+    monkeypatch.setattr('torch.cuda.empty_cache', lambda: None)
+    base = str(MODELS / 'stdp_fmnist_n400.json')
+    target = str(tmp_path / 'learnt.json')
+    learner, _ = _pipeline(model_path=base, online_learning=True, save_path=target)
+    learner.resolve = str
+    learner.load()  # holds the lock
+    pipeline, values = _pipeline(model_path=base, save_path=target)
+    pipeline.resolve = str
+    pipeline.load()
+    values['device'] = 'cuda:0'  # (as if on a GPU: deactivate drops the model)
+    pipeline.free_accelerator()
+    assert pipeline.session is None
+    values.update(device='cpu', online_learning=True)  # switched on while inactive
+    with pytest.raises(ValueError, match='another process learns on line into'):
+        pipeline.activate()
+    learner.unload()
+    pipeline.activate()  # the lock free: taken
+    assert pipeline.session is not None and pipeline._save_hold is not None
+    pipeline.unload()

@@ -180,7 +180,10 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
         # go (a full disk kept them, 1.3 MB of the little room left; a review), unless a
         # metadata file names them (the one made, or the one there before, may)
         if not _named_by_another(tensor_path, None):
-            tensor_path.unlink(missing_ok=True)
+            try:
+                tensor_path.unlink(missing_ok=True)
+            except OSError:  # (the error that matters is the one raised below)
+                pass
         raise
     fsync_dir(directory)
     if previous is not None and previous != tensor_path \

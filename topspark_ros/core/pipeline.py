@@ -389,7 +389,7 @@ class ClassifierPipeline:
 
     def _keep_earlier_learning(self, session, values: Values) -> Optional[str]:
         """
-        Move an earlier run's learning at ``save_path`` aside; return the note (None: none).
+        Say what happens to an earlier run's learning at ``save_path``; return the note.
 
         ValueError for another model's learning there (found at the first save before, the
         whole session's learning lost at shutdown; a review). See
@@ -399,7 +399,8 @@ class ClassifierPipeline:
             return None
         return keep_earlier_learning(online_save_path(values, self.resolve, self.node),
                                      session.base_model_sha256,
-                                     (session.source_sha256, *session.saved_sha256))
+                                     (session.source_sha256, *session.saved_sha256),
+                                     move=False)  # (moved by the first save, under busy)
 
     def learning_switched_on(self) -> Optional[str]:
         """
@@ -407,10 +408,11 @@ class ClassifierPipeline:
 
         ValueError when another model's learning is there.
         """
-        session = self.session
-        if session is None:
-            return None
-        return self._keep_earlier_learning(session, self.values())
+        with self.busy:  # (not while a save moves and writes the files)
+            session = self.session
+            if session is None:
+                return None
+            return self._keep_earlier_learning(session, self.values())
 
     def configure_failed(self, exc: Exception) -> str:
         """Note why configure failed (the status is ERROR until one succeeds); return it."""
@@ -419,10 +421,22 @@ class ClassifierPipeline:
         return self.configure_error
 
     def activate(self) -> None:
-        """Reopen the model if deactivate freed it; in event mode start a new stream."""
+        """
+        Reopen the model if deactivate freed it; in event mode start a new stream.
+
+        A model reopened with ``online_learning`` (switched on while it was freed, off the
+        CPU) is checked as configure checks it: the lock on ``save_path`` and what is there
+        (ValueError; neither was, and two classifiers learnt into one file; a review).
+        """
         values = self.values()
         if self.session is None:  # checked and warmed up by load
-            self.session = open_session(values, self.resolve)
+            session = open_session(values, self.resolve)
+            if values['online_learning']:
+                reason = self._hold_save_path(values, keep=True)
+                if reason is not None:
+                    raise ValueError(reason)
+                self._keep_earlier_learning(session, values)
+            self.session = session
         self.last_input_s = time.monotonic()  # silence counts from here
         if values['input_mode'] == 'events':
             self.stream = event_stream(values)
@@ -470,6 +484,7 @@ class ClassifierPipeline:
         on_accelerator = self.session is not None and self.values()['device'] != 'cpu'
         self.session = self.stream = None
         self._learnt_here = (None, 0)
+        self.save_failure = None  # (of the model let go)
         self._let_go_save_path()
         if on_accelerator:
             import torch

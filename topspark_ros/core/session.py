@@ -564,9 +564,10 @@ def _unknown_base(info: dict) -> bool:
     return 'online_frames' in info and not info.get('base_model_sha256')
 
 
-def keep_earlier_learning(path, base: Optional[str], own: tuple = ()) -> Optional[str]:
+def keep_earlier_learning(path, base: Optional[str], own: tuple = (), *,
+                          move: bool = True) -> Optional[str]:
     """
-    Move learning of this base saved by an earlier run at ``path`` aside; return a note.
+    Keep learning of this base saved by an earlier run at ``path``; return a note, or None.
 
     A run learning into ``path`` replaced what an earlier run of the same base had learnt
     there at its first save: a restart of the robot, a cleanup and configure, a second
@@ -574,9 +575,10 @@ def keep_earlier_learning(path, base: Optional[str], own: tuple = ()) -> Optiona
     Checkpoints the model was loaded from or saved (``own``, their SHA-256) and ones that hold
     no learning (no ``online_frames``) are left to be replaced; learning of another model,
     or of an unknown one, raises ValueError (:func:`check_same_base`), so that configure
-    says so rather than the first save. The earlier learning is renamed
+    says so rather than the first save. With ``move`` the earlier learning is renamed
     ``<name>.earlier-<16 hex of its tensors>.json`` beside it (its tensor file stays, named by
-    it); None when nothing was moved.
+    it; never over a file there: the same learning kept already is left as it is); without,
+    only the note says what the first save will do.
     """
     from topspark_ros.core.checkpoint import metadata_path, read_metadata
 
@@ -589,13 +591,16 @@ def keep_earlier_learning(path, base: Optional[str], own: tuple = ()) -> Optiona
     if meta['tensors']['sha256'] in own or frames <= 0:
         return None
     kept = target.with_name(f"{target.stem}.earlier-{meta['tensors']['sha256'][:16]}.json")
-    if os.path.lexists(kept):  # the same learning kept already (same tensors): this copy goes
+    if move:
+        try:  # a link never replaces a file (a rename would, racing another move)
+            os.link(target, kept)
+        except FileExistsError:  # the same learning kept already (its name is its tensors')
+            pass
         os.unlink(target)
-    else:
-        os.rename(target, kept)
-    return (f'{target} held {frames} inputs learnt on line from this model by an earlier run: '
-            f'kept as {kept} (this run saves its own learning at {target.name}; to go on from '
-            f'those inputs instead, give {kept.name} as model_path)')
+    when = 'kept' if move else "to be kept at this run's first save"
+    return (f'{target} holds {frames} inputs learnt on line from this model by an earlier run: '
+            f'{when} as {kept} (this run saves its own learning at {target}; to go on from '
+            f'those inputs instead, give {kept} as both model_path and save_path)')
 
 
 def check_same_base(path, base: Optional[str], own: tuple = ()) -> None:

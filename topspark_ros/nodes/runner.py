@@ -615,18 +615,30 @@ def _describe(exc: BaseException) -> str:
 
 _stop_signal: Optional[int] = None
 """SIGINT or SIGTERM, once one came (see :func:`check_stop`)."""
+_stop_at = 0.0
+"""When it came (monotonic s)."""
+REPEAT_IGNORED_S = 2.0
+"""Signals this soon after the first are ignored; a later one ends the process at once."""
 
 
 def _stop(signum, frame) -> None:
     """
     Note the signal, then raise KeyboardInterrupt where the main thread is: the first only.
 
-    Once stopping, a signal is noted and nothing more: each raised where the shutdown then
-    was, and five Ctrl-C 2 ms apart broke off the shutdown transition, which saves the learnt
-    weights: they were lost, the lock left behind (a review of on-line learning).
+    Signals within :data:`REPEAT_IGNORED_S` of the first are noted and nothing more: each
+    raised where the shutdown then was, and five Ctrl-C 2 ms apart broke off the shutdown
+    transition, which saves the learnt weights: they were lost, the lock left behind (a review
+    of on-line learning); ``ros2 launch`` and a terminal signal together. One later ends the
+    process at once (a shutdown that hangs could not be interrupted else; a review), saying
+    what is lost.
     """
-    global _stop_signal
-    first = _stop_signal is None
-    _stop_signal = signum
-    if first:
+    global _stop_signal, _stop_at
+    now = time.monotonic()
+    if _stop_signal is None:
+        _stop_signal, _stop_at = signum, now
         raise KeyboardInterrupt
+    if now - _stop_at < REPEAT_IGNORED_S:
+        return
+    os.write(2, b'stopping again: exiting now, without finishing the shutdown (what was learnt '
+             b'on line since the last save is lost)\n')
+    os._exit(128 + signum)
