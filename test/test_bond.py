@@ -139,21 +139,27 @@ def test_the_stand_in_status_type_has_the_upstream_hash(ros) -> None:
         node.destroy_node()
 
 
-@pytest.mark.ros
-def test_controller_bonds_with_the_manager_and_leaves_the_bond_on_deactivate(ros) -> None:
-    """Bring-up as nav2 does it: formed within the bond timeout; deactivate says so at once."""
+def _controller_and_manager(ros, **params) -> tuple:
+    """Return ``(controller, manager node, _Manager)`` spun by the fixture's executor."""
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
     from topspark_ros.nodes.timestep_controller import TimestepControllerNode
-    context, executor, spin_until = ros
-    controller = TimestepControllerNode(
-        context=context, parameter_overrides=[Parameter('profile_path', value=PROFILE),
-                                              Parameter('heartbeat_period_s', value=0.5)])
+    context, executor, _ = ros
+    controller = TimestepControllerNode(context=context, parameter_overrides=[
+        Parameter(name, value=value)
+        for name, value in dict(profile_path=PROFILE, **params).items()])
     manager_node = Node('lifecycle_manager', context=context)
     for node in (controller, manager_node):
         executor.add_node(node)
-    manager = _Manager(manager_node, 'timestep_controller')
+    return controller, manager_node, _Manager(manager_node, 'timestep_controller')
+
+
+@pytest.mark.ros
+def test_controller_bonds_with_the_manager_and_leaves_the_bond_on_deactivate(ros) -> None:
+    """Bring-up as nav2 does it: formed within the bond timeout; deactivate says so at once."""
+    _, executor, spin_until = ros
+    controller, manager_node, manager = _controller_and_manager(ros, heartbeat_period_s=0.5)
     assert controller.bond_state == 'off'
     assert _change_state(manager_node, spin_until, 'timestep_controller', 'configure')
     assert not manager.heard  # no bond before activate
@@ -215,18 +221,8 @@ def test_controller_bonds_with_the_manager_and_leaves_the_bond_on_deactivate(ros
 @pytest.mark.ros
 def test_no_bond_with_period_zero(ros) -> None:
     """``bond_heartbeat_period`` 0: nothing on ``bond`` while active."""
-    from rclpy.node import Node
-    from rclpy.parameter import Parameter
-
-    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
-    context, executor, spin_until = ros
-    controller = TimestepControllerNode(
-        context=context, parameter_overrides=[Parameter('profile_path', value=PROFILE),
-                                              Parameter('bond_heartbeat_period', value=0.0)])
-    manager_node = Node('lifecycle_manager', context=context)
-    for node in (controller, manager_node):
-        executor.add_node(node)
-    manager = _Manager(manager_node, 'timestep_controller')
+    _, executor, spin_until = ros
+    controller, manager_node, manager = _controller_and_manager(ros, bond_heartbeat_period=0.0)
     assert _change_state(manager_node, spin_until, 'timestep_controller', 'configure')
     assert _change_state(manager_node, spin_until, 'timestep_controller', 'activate')
     manager.beating = True

@@ -38,8 +38,7 @@ from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.files import hold_lock_file, output_folder_problem, release_lock_file
 from topspark_ros.core.frame_gaps import FrameGaps
 from topspark_ros.core.model import check_device
-from topspark_ros.core.session import (check_same_base, ClassifierSession,
-                                       keep_earlier_learning, Prediction)
+from topspark_ros.core.session import ClassifierSession, keep_earlier_learning, Prediction
 from topspark_ros.core.sources import describes
 from topspark_ros.core.threads import set_torch_threads
 from topspark_ros.core.topspark.early_exit import default_min_steps, EarlyExit
@@ -508,14 +507,11 @@ class ClassifierPipeline:
 
     def _other_learning(self, values: Values) -> Optional[str]:
         """Return why learning cannot be switched on into ``save_path``, or None."""
-        session = self.session
         if not values['online_learning'] or self.values()['online_learning'] \
-                or session is None or session.source_sha256 is None:
+                or self.session is None:
             return None
-        try:
-            check_same_base(online_save_path(values, self.resolve, self.node),
-                            session.base_model_sha256,
-                            (session.source_sha256, *session.saved_sha256))
+        try:  # (what configure checks; moving nothing)
+            self._keep_earlier_learning(self.session, values)
         except ValueError as exc:
             return str(exc)
         return None

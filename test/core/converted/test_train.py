@@ -96,13 +96,19 @@ def test_short_training_beats_chance(fashion_train, fashion_test):
     assert scale in (0.5, 1.0) and scores[scale] == max(scores.values())
 
 
-def test_train_runs_every_stage_on_frames():
+def _random_frames() -> tuple:
+    """Return ``(images, data)``: 24 random RGB 8x8 frames of 3 classes, 8 held out."""
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (24, 3, 8, 8), dtype=np.uint8)
     labels = np.arange(24) % 3
-    data = TrainData(samples=images[:16], labels=labels[:16], class_names=('a', 'b', 'c'),
-                     name='random', eval_samples=images[16:], eval_labels=labels[16:],
-                     eval_split='train')
+    return images, TrainData(samples=images[:16], labels=labels[:16],
+                             class_names=('a', 'b', 'c'), name='random',
+                             eval_samples=images[16:], eval_labels=labels[16:],
+                             eval_split='train')
+
+
+def test_train_runs_every_stage_on_frames():
+    images, data = _random_frames()
     calls = []
     run = train(data, _settings(), command='topspark train',
                 progress=lambda *call: calls.append(call))
@@ -139,12 +145,7 @@ def test_a_run_stopped_while_fine_tuning_keeps_the_converted_network_as_such():
     It is the converted network: recorded as not fine-tuned, at the largest evaluated T, with
     the accuracies measured of it. A whole run reports the accuracy at the T it records.
     """
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (24, 3, 8, 8), dtype=np.uint8)
-    labels = np.arange(24) % 3
-    data = TrainData(samples=images[:16], labels=labels[:16], class_names=('a', 'b', 'c'),
-                     name='random', eval_samples=images[16:], eval_labels=labels[16:],
-                     eval_split='train')
+    images, data = _random_frames()
     kept = []
 
     def progress(stage, n, total):
