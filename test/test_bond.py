@@ -274,7 +274,11 @@ def test_manager_hears_a_killed_node_go_quiet_and_a_stopped_one_leave(ros) -> No
         proc.send_signal(signal.SIGINT)
         assert spin_until(lambda: any(not m.active for m in manager.since(stopped)), 10.0), \
             'the stopped process did not say it left the bond'
-        out, _ = proc.communicate(timeout=20)
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f'running 20 s after Ctrl-C:\n{proc.communicate()[0]}')
         assert proc.returncode == 0, out
     finally:
         processes.stop(proc)

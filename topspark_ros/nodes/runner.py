@@ -22,6 +22,10 @@ read by a thread of their own and classified in another
 (:mod:`topspark_ros.nodes.intake`), so it takes 1 ms event packets at 1 000 per second, and
 drops and counts frames that find the model busy, the same way on every executor.
 
+Stopping (SIGINT, SIGTERM) is noted and acted on between steps, never raised in the middle of
+one (:func:`stop_at_checks`): while nodes are created, brought up and spun, the first signal
+ends the process at the next check, a callback or transition in progress finishing first.
+
 A process keeps running whatever its callbacks do: an exception raised by a callback of one
 node (a subscription, timer or service callback) is logged through that node's logger (so it
 reaches ``/rosout`` and the log files) with its traceback, and spinning goes on. Fatal errors
@@ -224,8 +228,15 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
 
     ``rclpy`` must be initialised. With ``autostart`` lifecycle nodes are configured and
     activated; on exit each lifecycle node runs its shutdown transition (which saves learnt
-    weights), then every node is destroyed.
+    weights), then every node is destroyed. The whole runs within :func:`stop_at_checks`: a
+    stop signal ends the bring-up between two steps (a node created, a transition over), and
+    the block must call :func:`check_stop` as it spins (:func:`spin` does).
     """
+    with stop_at_checks():
+        yield from _node_group(factories, autostart, threads, executor, argv)
+
+
+def _node_group(factories, autostart, threads, executor, argv):
     nodes = []
     executor = make_executor(executor, threads)
     try:
@@ -235,10 +246,12 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
             for miss in params_file_misses(nodes[-1].get_fully_qualified_name(), argv) \
                     + undeclared_overrides(nodes[-1]):
                 nodes[-1].get_logger().warn(miss)
+            check_stop()
         if autostart:
             for node in nodes:
                 if isinstance(node, LifecycleNode):
                     bring_up(node)
+                    check_stop()
         yield executor, nodes
     finally:
         for node in nodes:
@@ -292,9 +305,10 @@ def init(argv: Sequence[str]) -> None:
     """
     Initialise rclpy with ``argv`` and our signal handling.
 
-    SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, ending ``spin()`` while the
-    context is still valid, so lifecycle nodes can still run their shutdown transition. The
-    signal is noted too (:func:`check_stop`): the exception alone can be lost.
+    SIGINT and SIGTERM end ``spin()`` while the context is still valid, so lifecycle nodes can
+    still run their shutdown transition: noted, and raised as KeyboardInterrupt at the next
+    :func:`check_stop` within :func:`stop_at_checks`, where the main thread is outside it
+    (see :func:`_stop`).
     """
     with _saying_what_ros_arguments_are():
         _check_params_files(argv)
@@ -337,13 +351,40 @@ def check_stop() -> None:
     """
     Raise KeyboardInterrupt if SIGINT or SIGTERM came: for the loops that spin.
 
-    The handler raises it where the main thread is, and when that is a finalizer
-    (``__del__``: rclpy's logger has one) Python prints it as ignored and goes on. Seen in a
-    classifier process that then ran on after SIGTERM until it was killed. Every loop that
-    spins checks the note the handler leaves, after each wait.
+    Within :func:`stop_at_checks` this is where a stop signal ends a process. Outside, the
+    handler raises it where the main thread is, and when that is a finalizer (``__del__``:
+    rclpy's logger has one) Python prints it as ignored and goes on: a classifier process ran
+    on after SIGTERM until it was killed. Every loop that spins checks, after each wait.
     """
     if _stop_signal is not None:
         raise KeyboardInterrupt
+
+
+_checked_stops = 0
+"""How many :func:`stop_at_checks` blocks the main thread is in."""
+
+
+@contextlib.contextmanager
+def stop_at_checks():
+    """
+    Within the block a first SIGINT or SIGTERM is only noted: :func:`check_stop` raises it.
+
+    Raised where the main thread happened to be, KeyboardInterrupt cut library code in two. A
+    controller stopped by Ctrl-C as it came up (nav2's bond test) hung at exit, the
+    interpreter waiting for an idle ``ThreadPoolExecutor`` thread that nothing would stop
+    (CI), or exited without its bond saying it left: 7 runs of 88 on a loaded machine, none of
+    90 with this. A lifecycle transition interrupted half-way leaves its state machine in
+    ``activating``, and the shutdown transition, which saves learnt weights and breaks the
+    bond, cannot run; a callback of the single-threaded executors was cut short. A block that
+    runs the executor must call :func:`check_stop` after each wait (:func:`spin` does);
+    :class:`SignalWaker` ends a wait at once. Main thread only (Python runs handlers there).
+    """
+    global _checked_stops
+    _checked_stops += 1
+    try:
+        yield
+    finally:
+        _checked_stops -= 1
 
 
 def _parse_player_args(argv: Sequence[str], name: str) -> None:
@@ -493,7 +534,7 @@ def spin(executor, nodes: Sequence) -> None:
     review of the nodes' footprint).
     """
     errors = CallbackErrors(nodes)
-    with SignalWaker(executor):
+    with stop_at_checks(), SignalWaker(executor):
         while executor.context.ok():
             check_stop()
             try:
@@ -625,6 +666,8 @@ def _stop(signum, frame) -> None:
     """
     Note the signal, then raise KeyboardInterrupt where the main thread is: the first only.
 
+    Within :func:`stop_at_checks` the first is noted only, for :func:`check_stop` to raise.
+
     Signals within :data:`REPEAT_IGNORED_S` of the first are noted and nothing more: each
     raised where the shutdown then was, and five Ctrl-C 2 ms apart broke off the shutdown
     transition, which saves the learnt weights: they were lost, the lock left behind (a review
@@ -636,6 +679,8 @@ def _stop(signum, frame) -> None:
     now = time.monotonic()
     if _stop_signal is None:
         _stop_signal, _stop_at = signum, now
+        if _checked_stops:
+            return
         raise KeyboardInterrupt
     if now - _stop_at < REPEAT_IGNORED_S:
         return
