@@ -359,6 +359,12 @@ def test_learnt_weights_keep_their_origin_and_are_not_saved_over(tmp_path) -> No
     info = meta['info']
     assert info['base_model_sha256'] == profile.model_sha256 != meta['tensors']['sha256']
     assert info['online_frames'] == 1 and info['dataset']  # the base's info kept
+    # but not its figures as if measured of the learnt weights (they were; a review)
+    base_info = load_checkpoint(base)[1]['info']
+    assert 'accuracy' not in info and 'command' not in info and 'n_eval' not in info
+    assert info['base_info'] == {key: base_info[key] for key in
+                                 ('accuracy', 'n_eval', 'eval_split', 'command')}
+    assert info['timesteps'] == base_info['timesteps']  # what it learnt at stays
     # The learnt checkpoint takes its base's profile (the enhanced parameters it learnt with).
     again = ClassifierSession.from_checkpoint(out, profile=profile)
     assert again.base_model_sha256 == profile.model_sha256
@@ -367,6 +373,7 @@ def test_learnt_weights_keep_their_origin_and_are_not_saved_over(tmp_path) -> No
     with pytest.raises(ValueError, match='learnt from another model'):
         other.save(out)
     assert load_checkpoint(out)[1]['info']['online_frames'] == 2
+    assert load_checkpoint(out)[1]['info']['base_info'] == info['base_info']  # saved again
     # Swept into a profile of its own, learning on and saved over its model_path, it still
     # takes that profile at the next start (it recorded the first base, and was refused; a
     # review).

@@ -515,8 +515,10 @@ class ClassifierSession:
         """
         Save the (learnt) model atomically to ``path``; return the metadata path.
 
-        The loaded checkpoint's ``info`` is kept (data set, T, command), updated with
-        ``info``, and ``base_model_sha256`` records the model learning started from. A
+        The loaded checkpoint's ``info`` is kept (data set, T, class names), updated with
+        ``info``, and ``base_model_sha256`` records the model learning started from. Weights
+        that learnt (``online_frames`` above 0) keep their base's measured figures under
+        ``base_info`` only (:func:`learnt_info`). A
         checkpoint at ``path`` learnt from another model (or of another family) is not
         replaced (ValueError): a reloaded or another model saved over learnt weights. One
         learnt from the same model by an earlier run is moved aside
@@ -524,6 +526,8 @@ class ClassifierSession:
         """
         info = {**self.checkpoint_info, **dict(info or {})}
         info.setdefault('class_names', list(self.class_names))
+        if int(info.get('online_frames') or 0) > 0:
+            info = learnt_info(info)
         if self.base_model_sha256:
             info['base_model_sha256'] = self.base_model_sha256
         if self.source_sha256 is not None:  # loaded from a checkpoint: an earlier run's
@@ -536,6 +540,25 @@ class ClassifierSession:
         # after the first, the file now being another than the one loaded; a review).
         self._saved.add(read_metadata(written)[0]['tensors']['sha256'])
         return str(written)
+
+
+BASE_FIGURES = ('accuracy', 'n_eval', 'eval_split', 'command')
+"""A checkpoint's ``info`` keys that describe how it was made and measured, not learnt weights."""
+
+
+def learnt_info(info: dict) -> dict:
+    """
+    Return a checkpoint's ``info`` for weights learnt on line from it.
+
+    Its :data:`BASE_FIGURES` move under ``base_info``: weights learnt on line were saved with
+    the base's ``accuracy`` and the ``command`` that trained the base, as if measured of them
+    (a review). Saved again, they keep the ``base_info`` of their first save.
+    """
+    info = dict(info)
+    moved = {key: info.pop(key) for key in BASE_FIGURES if key in info}
+    if moved:
+        info['base_info'] = {**moved, **dict(info.get('base_info') or {})}
+    return info
 
 
 def profile_fits(profile_sha256: str, meta: dict, path) -> Tuple[bool, Optional[str]]:
