@@ -378,6 +378,32 @@ def test_a_full_battery_overshooting_1_is_full_not_a_percent(ros) -> None:
     assert node._selector.battery_level.value == 'normal' and not node._battery_percent
 
 
+def test_a_charging_battery_is_taken_as_full(ros, capfd) -> None:
+    """A robot docked at 20 % traded accuracy for energy: power_supply_status was not read."""
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import BatteryState
+    node, commands = _active_controller(ros, battery_recover_s=0.0)
+    full = commands.msgs[-1].timesteps
+
+    def battery(charge, status):
+        node._on_battery(BatteryState(present=True, percentage=charge,
+                                      power_supply_status=status))
+        return node._selector.battery_level.value, commands.msgs[-1].timesteps
+    assert battery(0.05, BatteryState.POWER_SUPPLY_STATUS_DISCHARGING)[0] == 'critical'
+    critical = commands.msgs[-1].timesteps
+    assert critical < full
+    capfd.readouterr()
+    assert battery(0.05, BatteryState.POWER_SUPPLY_STATUS_CHARGING) == ('normal', full)
+    assert node._signals.battery_fraction == 1.0
+    assert node._diagnostic_status()[2]['battery_charging'] is True
+    assert battery(float('nan'), BatteryState.POWER_SUPPLY_STATUS_FULL) == ('normal', full)
+    assert 'battery charging or full: its charge is taken as full' in capfd.readouterr().err
+    assert battery(0.2, BatteryState.POWER_SUPPLY_STATUS_DISCHARGING)[0] == 'low'  # undocked
+    assert 'no longer charging' in capfd.readouterr().err
+    node.set_parameters([Parameter('battery_charging_full', value=False)])
+    assert battery(0.05, BatteryState.POWER_SUPPLY_STATUS_CHARGING) == ('critical', critical)
+
+
 def err_count(err: str, text: str) -> int:
     return sum(text in line for line in err.splitlines())
 

@@ -36,6 +36,8 @@ from topspark_ros.nodes.qos import RELIABILITIES, reliability, warn_on_incompati
 from topspark_ros.nodes.resources import resolve, SHIPPED_PROFILE
 
 MODES = tuple(m.value for m in Mode)
+CHARGING = (BatteryState.POWER_SUPPLY_STATUS_CHARGING, BatteryState.POWER_SUPPLY_STATUS_FULL)
+"""The ``power_supply_status`` values of a battery on its charger."""
 PERCENT_ABOVE = 1.05
 """A battery percentage above this is read as 0..100 from then on; up to it, as a gauge's
 overshoot of a full charge (1.0). One 1.02 read a 0..1 driver as percents for good, its 0.9
@@ -73,6 +75,10 @@ PARAMS = (
           'never): the charge is taken as unknown, the battery level in force is kept, and '
           '/diagnostics WARNs (a battery driver that died left its last charge standing).',
           low=0.0),
+    Param('battery_charging_full', True, 'While the battery driver says it is charging or full '
+          '(power_supply_status CHARGING or FULL), its charge is taken as full: a robot on '
+          'its dock at 20 % does not trade accuracy for energy (false: the charge as '
+          'published, whatever the status).'),
     Param('battery_reliability', 'best_effort', 'QoS reliability of the battery '
           "subscription: 'best_effort' hears reliable and best-effort drivers alike, "
           "'reliable' only reliable ones (a mismatch is logged as a warning).",
@@ -153,6 +159,7 @@ class TimestepControllerNode(LifecycleNode):
         self._battery_heard_s = None  # ... and of the last one heard (an unknown charge too)
         self._battery_ignored, self._battery_ignored_reason = 0, ''
         self._battery_percent = False  # the driver publishes 0..100 (one value above 1 heard)
+        self._battery_charging = False  # the last state heard says charging or full
         # /diagnostics from construction on (every heartbeat), so a failed configure shows.
         self._configure_error = ''
         self._diagnostics = diagnostics.Diagnostics(
@@ -235,6 +242,7 @@ class TimestepControllerNode(LifecycleNode):
         self._latencies.clear()  # latencies of this profile's model and input
         self._forget_energy()  # ratios to this profile's energies
         self._battery_percent = False  # (the next configure may hear another driver)
+        self._battery_charging = False
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -273,10 +281,27 @@ class TimestepControllerNode(LifecycleNode):
         once), and from then on its values are taken as percents: its 25 and 5 were ignored,
         then its 1 and 0.5 read as a full and a half-full battery (a review). A value that is
         neither (negative, above 100) is ignored, counted and WARNed in /diagnostics.
+
+        A battery charging or full (``power_supply_status``) is taken as full with
+        ``battery_charging_full``, whatever its charge (also unknown): the thresholds lowered T
+        on a robot docked at 20 %. Said in the log when that starts and ends.
         """
+        charging = msg.power_supply_status in CHARGING
+        as_full = self.get_parameter('battery_charging_full').value
+        if charging != self._battery_charging:
+            self._battery_charging = charging
+            taken = ''
+            if as_full:
+                taken = (': its charge is taken as full (battery_charging_full)' if charging
+                         else ': its charge is taken as published again')
+            self.get_logger().info(
+                f'battery {"charging or full" if charging else "no longer charging"}{taken}')
+        charging = charging and as_full
         fraction = msg.percentage
         if fraction != fraction or (fraction == 0.0 and not msg.present):
             self._battery_heard_s = self._now_s()  # (a driver that says 'unknown' is alive)
+            if charging:
+                self._take_battery(1.0)
             return
         if 1.0 < fraction <= PERCENT_ABOVE and not self._battery_percent:
             fraction = 1.0  # a gauge overshooting after a full charge (1.02), not 0..100
@@ -295,6 +320,9 @@ class TimestepControllerNode(LifecycleNode):
                                    'sensor_msgs/BatteryState gives it as 0..1 (NaN when '
                                    'unknown)', throttle_duration_sec=30.0)
             return
+        self._take_battery(1.0 if charging else fraction)
+
+    def _take_battery(self, fraction: float) -> None:
         self._battery_at_s = self._battery_heard_s = self._now_s()
         self._signals = self._signals.replace(battery_fraction=float(fraction))
         self._evaluate()
@@ -598,6 +626,7 @@ class TimestepControllerNode(LifecycleNode):
                  'battery_age_s': (None if self._battery_at_s is None
                                    else round(now_s - self._battery_at_s, 1)),
                  'battery_percent_driver': self._battery_percent,
+                 'battery_charging': self._battery_charging,
                  'battery_ignored': self._battery_ignored,
                  'battery_qos_incompatible': self._battery_qos_incompatible,
                  'bond': self.bond_state}
