@@ -523,14 +523,15 @@ def test_a_stop_signal_lets_the_callback_in_progress_finish(kind) -> None:
         assert out.index('callback finished') < out.index('stopped'), out
 
 
-def test_a_stop_signal_during_bring_up_still_runs_the_shutdown_transition() -> None:
+@pytest.mark.parametrize('during', ['configure', 'activate'])
+def test_a_stop_signal_during_bring_up_still_runs_the_shutdown_transition(during) -> None:
     """
-    SIGINT while a node activates (a launch stopped at once): activation ends, then shutdown.
+    SIGINT while a node comes up (a launch stopped at once): its transition ends, then shutdown.
 
     Raised inside the activate transition, the KeyboardInterrupt left the lifecycle state
     machine in ``activating``: the shutdown transition, which saves learnt weights and breaks
-    nav2's bond, could not run (the bond tests' controller stopped as it came up). Nor is the
-    next node brought up.
+    nav2's bond, could not run (the bond tests' controller stopped as it came up). A node
+    stopped while it configures is not activated, nor is the next node brought up.
     """
     code = '\n'.join([
         'import os, signal',
@@ -538,10 +539,10 @@ def test_a_stop_signal_during_bring_up_still_runs_the_shutdown_transition() -> N
         'from topspark_ros.nodes import runner',
         'from topspark_ros.nodes.lifecycle import LifecycleNode',
         'class Node(LifecycleNode):',
-        '    def on_activate(self, state):',
+        f'    def on_{during}(self, state):',
         '        if self.get_name() == "first":',
         '            os.kill(os.getpid(), signal.SIGINT)',
-        '        print(self.get_name(), "activated", flush=True)',
+        f'        print(self.get_name(), "{during}d", flush=True)',
         '        return TransitionCallbackReturn.SUCCESS',
         '    def on_shutdown(self, state):',
         '        print(self.get_name(), "shut down from", state.label, flush=True)',
@@ -551,8 +552,9 @@ def test_a_stop_signal_during_bring_up_still_runs_the_shutdown_transition() -> N
         'print("exit", status, flush=True)',
     ])
     out = _run_script(code, 'exit 0')
-    assert 'first activated' in out and 'first shut down from active' in out, out
-    assert 'second activated' not in out, out
+    state = {'configure': 'inactive', 'activate': 'active'}[during]
+    assert f'first {during}d' in out and f'first shut down from {state}' in out, out
+    assert 'second' not in out.replace('second shut down from unconfigured', ''), out
 
 
 def _main_thread_wakes(pid: int) -> int:

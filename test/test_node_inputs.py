@@ -384,8 +384,11 @@ def test_a_charging_battery_is_taken_as_full(ros, capfd) -> None:
     from sensor_msgs.msg import BatteryState
     node, commands = _active_controller(ros, battery_recover_s=0.0)
     full = commands.msgs[-1].timesteps
+    now = [100.0]
+    node._now_s = lambda: now[0]
 
     def battery(charge, status):
+        now[0] += 6.0  # (a change of charging is logged at most once in 10 s)
         node._on_battery(BatteryState(present=True, percentage=charge,
                                       power_supply_status=status))
         return node._selector.battery_level.value, commands.msgs[-1].timesteps
@@ -400,6 +403,23 @@ def test_a_charging_battery_is_taken_as_full(ros, capfd) -> None:
     assert 'battery charging or full: its charge is taken as full' in capfd.readouterr().err
     assert battery(0.2, BatteryState.POWER_SUPPLY_STATUS_DISCHARGING)[0] == 'low'  # undocked
     assert 'no longer charging' in capfd.readouterr().err
+    for _ in range(5):  # a driver flipping at the top of a charge: not logged at its rate
+        battery(1.0, BatteryState.POWER_SUPPLY_STATUS_FULL)
+        battery(1.0, BatteryState.POWER_SUPPLY_STATUS_NOT_CHARGING)
+    assert err_count(capfd.readouterr().err, 'charging') == 5  # 10 changes 6 s apart
+    assert battery(-1.0, BatteryState.POWER_SUPPLY_STATUS_CHARGING) == ('normal', full)
+    assert node._battery_ignored == 1  # out of range: still said, and taken as full
+    assert battery(0.05, BatteryState.POWER_SUPPLY_STATUS_NOT_CHARGING)[0] == 'critical'
+    assert battery(0.05, BatteryState.POWER_SUPPLY_STATUS_CHARGING) == ('normal', full)
+    # The parameter takes effect at once, not at the driver's next state (1 Hz or on change).
+    node.set_parameters([Parameter('battery_charging_full', value=False)])
+    assert (node._selector.battery_level.value, commands.msgs[-1].timesteps) == \
+        ('critical', critical)
+    values = node._diagnostic_status()[2]
+    assert values['battery_fraction'] == values['battery_published_fraction'] == 0.05
+    node.set_parameters([Parameter('battery_charging_full', value=True)])
+    assert (node._selector.battery_level.value, commands.msgs[-1].timesteps) == ('normal', full)
+    assert battery(0.05, BatteryState.POWER_SUPPLY_STATUS_CHARGING) == ('normal', full)
     node.set_parameters([Parameter('battery_charging_full', value=False)])
     assert battery(0.05, BatteryState.POWER_SUPPLY_STATUS_CHARGING) == ('critical', critical)
 

@@ -112,13 +112,19 @@ class BringUpError(RuntimeError):
 
 
 def bring_up(node: LifecycleNode) -> None:
-    """Configure and activate ``node`` in-process; log and raise BringUpError if either fails."""
+    """
+    Configure and activate ``node`` in-process; log and raise BringUpError if either fails.
+
+    A stop signal noted meanwhile (:func:`check_stop`) ends it after the transition in
+    progress: a node stopped while it configured is not activated.
+    """
     for name in ('configure', 'activate'):
         result = getattr(node, f'trigger_{name}')()
         if result != TransitionCallbackReturn.SUCCESS:
             message = f'{node.get_name()}: {name} failed ({result.name})'
             node.get_logger().fatal(f'autostart: {name} failed ({result.name})')
             raise BringUpError(message)
+        check_stop()
 
 
 EXECUTORS = ('multi', 'single', 'events')
@@ -251,7 +257,6 @@ def _node_group(factories, autostart, threads, executor, argv):
             for node in nodes:
                 if isinstance(node, LifecycleNode):
                     bring_up(node)
-                    check_stop()
         yield executor, nodes
     finally:
         for node in nodes:

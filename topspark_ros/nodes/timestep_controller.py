@@ -38,6 +38,8 @@ from topspark_ros.nodes.resources import resolve, SHIPPED_PROFILE
 MODES = tuple(m.value for m in Mode)
 CHARGING = (BatteryState.POWER_SUPPLY_STATUS_CHARGING, BatteryState.POWER_SUPPLY_STATUS_FULL)
 """The ``power_supply_status`` values of a battery on its charger."""
+CHARGING_LOG_S = 10.0
+"""A battery's change to or from charging is logged (INFO) at most once in this long (s)."""
 PERCENT_ABOVE = 1.05
 """A battery percentage above this is read as 0..100 from then on; up to it, as a gauge's
 overshoot of a full charge (1.0). One 1.02 read a 0..1 driver as percents for good, its 0.9
@@ -160,6 +162,8 @@ class TimestepControllerNode(LifecycleNode):
         self._battery_ignored, self._battery_ignored_reason = 0, ''
         self._battery_percent = False  # the driver publishes 0..100 (one value above 1 heard)
         self._battery_charging = False  # the last state heard says charging or full
+        self._battery_published = None  # its charge (0..1; None: unknown or out of range)
+        self._charging_logged_s = None  # node clock (s) of the last change of it logged
         # /diagnostics from construction on (every heartbeat), so a failed configure shows.
         self._configure_error = ''
         self._diagnostics = diagnostics.Diagnostics(
@@ -242,7 +246,6 @@ class TimestepControllerNode(LifecycleNode):
         self._latencies.clear()  # latencies of this profile's model and input
         self._forget_energy()  # ratios to this profile's energies
         self._battery_percent = False  # (the next configure may hear another driver)
-        self._battery_charging = False
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -283,25 +286,30 @@ class TimestepControllerNode(LifecycleNode):
         neither (negative, above 100) is ignored, counted and WARNed in /diagnostics.
 
         A battery charging or full (``power_supply_status``) is taken as full with
-        ``battery_charging_full``, whatever its charge (also unknown): the thresholds lowered T
-        on a robot docked at 20 %. Said in the log when that starts and ends.
+        ``battery_charging_full``, whatever its charge (unknown or out of range too): the
+        thresholds lowered T on a robot docked at 20 %. NOT_CHARGING, which drivers send both
+        for a charger's pause and for running on battery, is taken as published. Said in the
+        log when charging starts and ends (at most once in :data:`CHARGING_LOG_S`, else at
+        debug level: some drivers flip at the top of a charge). The published charge is kept,
+        so a change of the parameter takes effect at once (:meth:`_take_battery`).
         """
         charging = msg.power_supply_status in CHARGING
-        as_full = self.get_parameter('battery_charging_full').value
         if charging != self._battery_charging:
             self._battery_charging = charging
-            taken = ''
-            if as_full:
-                taken = (': its charge is taken as full (battery_charging_full)' if charging
-                         else ': its charge is taken as published again')
-            self.get_logger().info(
-                f'battery {"charging or full" if charging else "no longer charging"}{taken}')
-        charging = charging and as_full
+            text = (f'battery {"charging or full" if charging else "no longer charging"}'
+                    f'{self._battery_taken_as()}')
+            now_s = self._now_s()
+            if self._charging_logged_s is None \
+                    or not 0.0 <= now_s - self._charging_logged_s < CHARGING_LOG_S:
+                self._charging_logged_s = now_s
+                self.get_logger().info(text)
+            else:  # flipping (FULL and NOT_CHARGING at the top of a charge): not at its rate
+                self.get_logger().debug(text)
         fraction = msg.percentage
         if fraction != fraction or (fraction == 0.0 and not msg.present):
             self._battery_heard_s = self._now_s()  # (a driver that says 'unknown' is alive)
-            if charging:
-                self._take_battery(1.0)
+            self._battery_published = None
+            self._take_battery()
             return
         if 1.0 < fraction <= PERCENT_ABOVE and not self._battery_percent:
             fraction = 1.0  # a gauge overshooting after a full charge (1.02), not 0..100
@@ -319,12 +327,36 @@ class TimestepControllerNode(LifecycleNode):
             self.get_logger().warn(f'battery percentage {msg.percentage:g} ignored: '
                                    'sensor_msgs/BatteryState gives it as 0..1 (NaN when '
                                    'unknown)', throttle_duration_sec=30.0)
+            self._battery_heard_s = self._now_s()
+            self._battery_published = None
+            self._take_battery()
             return
-        self._take_battery(1.0 if charging else fraction)
+        self._battery_published = float(fraction)
+        self._take_battery()
 
-    def _take_battery(self, fraction: float) -> None:
+    def _battery_taken_as(self) -> str:
+        """Return how the charge is taken now, for the log (after 'battery charging...')."""
+        if not self._battery_charging:
+            return ': its charge is taken as published'
+        if self.get_parameter('battery_charging_full').value:
+            return ': its charge is taken as full (battery_charging_full)'
+        return ': its charge is taken as published (battery_charging_full false)'
+
+    def _take_battery(self) -> None:
+        """
+        Take the charge from the last battery state: full while charging, else as published.
+
+        A charge neither known nor taken as full is not taken (the level in force stays; it is
+        not fresh for ``battery_timeout_s`` either).
+        """
+        if self._battery_charging and self.get_parameter('battery_charging_full').value:
+            fraction = 1.0
+        elif self._battery_published is not None:
+            fraction = self._battery_published
+        else:
+            return
         self._battery_at_s = self._battery_heard_s = self._now_s()
-        self._signals = self._signals.replace(battery_fraction=float(fraction))
+        self._signals = self._signals.replace(battery_fraction=fraction)
         self._evaluate()
 
     def _check_battery_age(self) -> None:
@@ -344,6 +376,7 @@ class TimestepControllerNode(LifecycleNode):
             self._battery_at_s = self._battery_heard_s = now_s
         elif age_s > timeout_s:
             self._signals = self._signals.replace(battery_fraction=None)
+            self._battery_published, self._battery_charging = None, False  # (both unknown)
             level = self._selector.battery_level if self._selector is not None else None
             self.get_logger().warn(
                 f'{self._battery_silence(now_s)} (battery_timeout_s {timeout_s:g}): the '
@@ -548,6 +581,9 @@ class TimestepControllerNode(LifecycleNode):
     def _on_parameters_set(self, parameters) -> None:
         if self._selector is None:
             return
+        if any(p.name == 'battery_charging_full' for p in parameters) and self._battery_charging:
+            self.get_logger().info(f'battery charging or full{self._battery_taken_as()}')
+            self._take_battery()  # (T chosen below)
         constraints, mode, policy = _settings(values(self, PARAMS))
         self._selector.reconfigure(constraints=constraints, mode=mode, battery_policy=policy,
                                    switch_margin=self.get_parameter('switch_margin').value)
@@ -627,6 +663,7 @@ class TimestepControllerNode(LifecycleNode):
                                    else round(now_s - self._battery_at_s, 1)),
                  'battery_percent_driver': self._battery_percent,
                  'battery_charging': self._battery_charging,
+                 'battery_published_fraction': self._battery_published,
                  'battery_ignored': self._battery_ignored,
                  'battery_qos_incompatible': self._battery_qos_incompatible,
                  'bond': self.bond_state}
