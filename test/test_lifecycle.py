@@ -523,6 +523,47 @@ def test_a_stop_signal_lets_the_callback_in_progress_finish(kind) -> None:
         assert out.index('callback finished') < out.index('stopped'), out
 
 
+def test_launchs_sigterm_after_its_sigint_lets_the_shutdown_finish() -> None:
+    """
+    ``ros2 launch`` sends SIGTERM 5 s after its SIGINT: a save still under way then finishes.
+
+    The SIGTERM ended the process at once (exit 143), what was learnt on line lost with it (a
+    review). A person's second Ctrl-C still ends it at once (test_node_args).
+    """
+    code = '\n'.join([
+        'import time',
+        'from rclpy.lifecycle import TransitionCallbackReturn',
+        'from topspark_ros.nodes import runner',
+        'from topspark_ros.nodes.lifecycle import LifecycleNode',
+        'class Node(LifecycleNode):',
+        '    def on_activate(self, state):',
+        '        print("active", flush=True)',
+        '        return TransitionCallbackReturn.SUCCESS',
+        '    def on_shutdown(self, state):',
+        '        print("saving", flush=True)',
+        '        time.sleep(runner.REPEAT_IGNORED_S + 1.0)',
+        '        print("saved", flush=True)',
+        '        return TransitionCallbackReturn.SUCCESS',
+        'status = runner.run_nodes([lambda _: Node("learning")], ["stopping"], autostart=True)',
+        'print("exit", status, flush=True)',
+    ])
+    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout.readline().strip() == 'active'
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout.readline().strip() == 'saving'
+        time.sleep(2.5)  # past REPEAT_IGNORED_S, the save under way
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert 'saved' in out and 'exit 0' in out and proc.returncode == 0, out
+    assert 'SIGTERM while stopping: ignored' in out, out
+
+
 @pytest.mark.parametrize('during', ['configure', 'activate'])
 def test_a_stop_signal_during_bring_up_still_runs_the_shutdown_transition(during) -> None:
     """

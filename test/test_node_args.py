@@ -174,7 +174,8 @@ def test_only_the_first_stop_signal_interrupts(monkeypatch) -> None:
     """
     Five Ctrl-C 2 ms apart broke off the shutdown that saves learnt weights (a review).
 
-    Signals soon after the first are ignored; a later one ends a stuck shutdown at once.
+    Signals soon after the first are ignored; a later SIGINT ends a stuck shutdown at once, a
+    later SIGTERM (``ros2 launch``'s escalation) is ignored.
     """
     import signal
 
@@ -193,5 +194,7 @@ def test_only_the_first_stop_signal_interrupts(monkeypatch) -> None:
     exits = []
     monkeypatch.setattr(runner.os, '_exit', exits.append)
     now[0] += runner.REPEAT_IGNORED_S
-    runner._stop(signal.SIGINT, None)  # a shutdown stuck: this one ends it
+    runner._stop(signal.SIGTERM, None)  # ros2 launch's escalation 5 s on: the save goes on
+    assert exits == []
+    runner._stop(signal.SIGINT, None)  # a person's Ctrl-C again, a shutdown stuck: it ends
     assert exits == [128 + signal.SIGINT]

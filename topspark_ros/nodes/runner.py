@@ -676,9 +676,11 @@ def _stop(signum, frame) -> None:
     Signals within :data:`REPEAT_IGNORED_S` of the first are noted and nothing more: each
     raised where the shutdown then was, and five Ctrl-C 2 ms apart broke off the shutdown
     transition, which saves the learnt weights: they were lost, the lock left behind (a review
-    of on-line learning); ``ros2 launch`` and a terminal signal together. One later ends the
-    process at once (a shutdown that hangs could not be interrupted else; a review), saying
-    what is lost.
+    of on-line learning); ``ros2 launch`` and a terminal signal together. A later SIGINT (a
+    person pressing Ctrl-C again) ends the process at once (a shutdown that hangs could not be
+    interrupted else; a review), saying what is lost. A later SIGTERM is said and ignored: it
+    is ``ros2 launch``'s escalation 5 s after its SIGINT (its SIGKILL follows 5 s later), and
+    it cut a start-up or a save of learnt weights still under way (a review).
     """
     global _stop_signal, _stop_at
     now = time.monotonic()
@@ -688,6 +690,10 @@ def _stop(signum, frame) -> None:
             return
         raise KeyboardInterrupt
     if now - _stop_at < REPEAT_IGNORED_S:
+        return
+    if signum == signal.SIGTERM:
+        os.write(2, b'SIGTERM while stopping: ignored, the shutdown goes on (saving what was '
+                 b'learnt on line); SIGINT again ends it at once, unsaved\n')
         return
     os.write(2, b'stopping again: exiting now, without finishing the shutdown (what was learnt '
              b'on line since the last save is lost)\n')
