@@ -570,7 +570,8 @@ def test_classification_built_as_bytes_is_the_message() -> None:
             timesteps_used=int(rng.integers(0, 2**32)), energy_preset=text(case % 9),
             latency_ms=float(rng.random()), energy_j=float(rng.random() * 1e-3),
             scores=prediction.scores if case % 7 else np.zeros(0, np.float32),
-            calibrated_score=float(rng.random()) if case % 4 else None)
+            calibrated_score=float(rng.random()) if case % 4 else None,
+            learnt=bool(case % 5 == 1))
         header = CdrHeader(int(rng.integers(-2**31, 2**31)), int(rng.integers(0, 10**9)),
                            text(int(rng.integers(0, 10))))
         if case % 3 == 0:
@@ -589,6 +590,7 @@ def test_classification_built_as_bytes_is_the_message() -> None:
         else:
             assert got.score == np.float32(prediction.calibrated_score), case
         assert got == want, case
+        assert got.learnt == prediction.learnt, case
         assert len(data) == len(expected), case
     assert prediction_cdr_matches()
     from topspark_ros.msg import TimestepCommand
@@ -610,7 +612,7 @@ def test_results_as_messages_of_an_older_classification_leave_out_the_new_fields
     from topspark_ros.conversions.cdr import CdrHeader, header_msg
     from topspark_ros.conversions.results import prediction_to_msg
     from topspark_ros.msg import Classification
-    new = ('source', 'model_sha256', 'base_model_sha256', 'score')
+    new = ('source', 'model_sha256', 'base_model_sha256', 'score', 'learnt')
 
     def message(fields):  # a message class of these fields, all set, as rosidl makes them
         def init(self):

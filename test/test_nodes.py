@@ -444,6 +444,7 @@ def test_cleanup_lets_go_of_a_model_that_learnt(ros, tmp_path) -> None:
     assert spin_until(lambda: probe.images.publish(_frame(probe, len(probe.results)))
                       or len(probe.results) >= 3)
     assert node._pipeline.learnt_here >= 1
+    assert all(result.learnt for result in probe.results)  # (the monitor prices it so)
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
     gc.collect()

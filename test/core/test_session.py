@@ -105,6 +105,7 @@ def test_learning_is_charged_to_the_prediction_of_its_frame(model) -> None:
     assert isinstance(learnt, OpCounts) and learnt.plasticity_updates > 0
     assert np.abs(np.asarray(learner.weights) - weights).sum() > 0  # STDP changed the weights
     charged = session.charge_learning(prediction, learnt)
+    assert charged.learnt and not prediction.learnt  # said even if no weight changed
     assert charged.ops == prediction.ops + learnt
     assert charged.energy_j == pytest.approx(session.energy_model.estimate(charged.ops).compute_j)
     assert charged.energy_j > prediction.energy_j

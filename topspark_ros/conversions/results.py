@@ -58,7 +58,8 @@ def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None
     msg.energy_preset = prediction.energy_preset
     msg.frames_dropped = int(frames_dropped)
     for name, value in (('source', source), ('model_sha256', model_sha256),
-                        ('base_model_sha256', base_model_sha256)):
+                        ('base_model_sha256', base_model_sha256),
+                        ('learnt', bool(getattr(prediction, 'learnt', False)))):
         if hasattr(msg, name):  # the fallback for an older message: those it has
             setattr(msg, name, value)
     return msg
@@ -105,6 +106,7 @@ def prediction_to_cdr(prediction, header, frames_dropped: int = 0, *, source: st
     _put_string(out, source)
     _put_string(out, model_sha256)
     _put_string(out, base_model_sha256)
+    out += _BOOL.pack(bool(getattr(prediction, 'learnt', False)))
     return bytes(out)
 
 
@@ -134,7 +136,7 @@ def prediction_cdr_matches(msg_type=None) -> bool:
         class_id=-3, class_name='ab\u00e9', confidence=0.25, calibrated_score=0.625,
         scores=[0.5, -1.0, 3.25],
         timesteps_used=7, timestep_budget=2**32 - 1, early_exit=True, spike_count=2**63,
-        ops=ops, latency_ms=1.5, energy_j=2.5e-6, energy_preset='cmos')
+        ops=ops, latency_ms=1.5, energy_j=2.5e-6, energy_preset='cmos', learnt=True)
     header = CdrHeader(-2, 999_999_999, 'cam')
     who = {'source': '/robot/cl\u00e4ssifier', 'model_sha256': 'ab' * 32,
            'base_model_sha256': 'cd' * 31 + 'e'}
@@ -157,6 +159,7 @@ _BUDGET = struct.Struct('<II?')
 _COUNTS = struct.Struct('<QQQQQQf')
 _FLOAT64 = struct.Struct('<d')
 _UINT64 = struct.Struct('<Q')
+_BOOL = struct.Struct('<?')
 
 
 def _align(out: bytearray, size: int) -> None:

@@ -73,6 +73,8 @@ class Prediction:
         the profile's sweep measured at this ``T``
         (:meth:`~topspark_ros.core.topspark.profile.ProfileEntry.calibrated`); None when that
         is not known: no class, or :meth:`ClassifierSession.calibration_gap` says why.
+    learnt
+        True when ``ops`` include learning from the same input (charged).
 
     """
 
@@ -89,6 +91,7 @@ class Prediction:
     energy_j: float
     energy_preset: str
     calibrated_score: Optional[float] = None
+    learnt: bool = False
 
 
 class ClassifierSession:
@@ -505,10 +508,11 @@ class ClassifierSession:
         Return ``prediction`` with the cost of learning from the same input added.
 
         Its ``ops`` become inference + learning counts and ``energy_j`` their price under
-        the session's preset, so a published result accounts for on-line training too.
+        the session's preset, so a published result accounts for on-line training too;
+        ``learnt`` is set (a learning that changed no weight counts no plasticity update).
         """
         ops = prediction.ops + learn_ops
-        return dataclasses.replace(prediction, ops=ops,
+        return dataclasses.replace(prediction, ops=ops, learnt=True,
                                    energy_j=self.energy_model.estimate(ops).compute_j)
 
     def save(self, path: str, info: Optional[dict] = None) -> str:

@@ -241,7 +241,8 @@ class EnergyMonitorNode(Node):
         now_s = self._now_s()
         started = self._started(now_s)  # before the window takes the inference
         self._meter.add(ops, msg.timesteps_used,
-                        msg.latency_ms * 1e-3 if msg.latency_ms > 0.0 else None)
+                        msg.latency_ms * 1e-3 if msg.latency_ms > 0.0 else None,
+                        learnt=msg.learnt)
         # Per classifier, over its restarts: the largest count heard hid a second one's and
         # a restarted one's (a review of several classifiers).
         self._sources.dropped(msg.source, msg.frames_dropped, now_s)

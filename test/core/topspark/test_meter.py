@@ -103,6 +103,27 @@ def test_inferences_that_learnt_are_set_against_learning_at_full_t_too(unit_ener
     assert unknown.report(1.0).saving_vs_baseline == pytest.approx(0.5)
 
 
+def test_a_learning_that_changed_no_weight_is_still_set_against_learning(unit_energy):
+    """
+    At small T a learning presentation often fires no neuron: no plasticity update.
+
+    Its energy still holds the presentation; told from its plasticity updates it was set
+    against inference alone, and the saving read low (a review of on-line learning). A
+    classifier says so (``Classification.learnt``); without a word the plasticity updates
+    still decide.
+    """
+    presentation = OpCounts(accumulates=200)  # inference + a learning that changed nothing
+    meter = EnergyMeter(unit_energy, baseline_energy_j=400e-12,
+                        baseline_learning_energy_j=600e-12)
+    meter.add(presentation, 8, learnt=True)
+    report = meter.report(1.0)
+    assert report.baseline_energy_per_inference_j == pytest.approx(1000e-12)
+    assert report.saving_vs_baseline == pytest.approx(0.8)
+    meter.add(presentation, 8, learnt=False)
+    meter.add(presentation, 8)  # not said, no plasticity: inference alone
+    assert meter.report(2.0).baseline_energy_per_inference_j == pytest.approx(400e-12)
+
+
 def test_no_ann_figure_under_a_preset_no_ann_runs_on():
     """Under loihi the ANN was priced at Loihi's synaptic-op energy (a review): now 0, unknown."""
     meter = EnergyMeter(EnergyModel('loihi'), memory_model=EnergyModel('cmos45_fp32_sram'),

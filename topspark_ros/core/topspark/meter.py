@@ -11,11 +11,12 @@ closes the current window:
     average power         P = sum_i E_i / (t_now - t_start) (W)
     saving                1 - E / E_baseline               (E_baseline: the same model at full T)
 
-An inference that learnt on line too (its counts hold plasticity updates, and its energy the
-learning's) is set against the same model inferring *and learning* at full T: the baseline
-of such an inference is ``baseline_energy_j + baseline_learning_energy_j`` (the profile's
-full-T ``train_ops``), averaged with the others over the window (set against inference alone,
-learning at T=64 looked 64 % cheaper than full T where it is 82 %; a review).
+An inference that learnt on line too (``learnt``: its counts and energy hold the learning's,
+plasticity updates or not) is set against the same model inferring *and learning* at full
+T: the baseline of such an inference is ``baseline_energy_j + baseline_learning_energy_j``
+(the profile's full-T ``train_ops``), averaged with the others over the window (set against
+inference alone, learning at T=64 looked 64 % cheaper than full T where it is 82 %; a
+review).
 
 Beside the main preset's figures, a report carries (when the meter is given them) the same
 inferences under a memory-inclusive preset (``memory_model``), the equivalent ANN's energy per
@@ -128,11 +129,20 @@ class EnergyMeter:
     _cumulative_j: float = 0.0
     _count: int = 0
 
-    def add(self, ops: OpCounts, timesteps: int, latency_s: Optional[float] = None) -> float:
-        """Account one inference (``latency_s``: its latency, None unknown); return its energy."""
+    def add(self, ops: OpCounts, timesteps: int, latency_s: Optional[float] = None,
+            learnt: Optional[bool] = None) -> float:
+        """
+        Account one inference; return its energy.
+
+        ``latency_s``: its latency (None: unknown). ``learnt``: whether ``ops`` include
+        learning from the same input (None: not said, taken from its plasticity updates,
+        which a learning that changed no weight does not have).
+        """
         priced = self.model.estimate(ops, latency_s)
         energy = priced.compute_j
-        self._window.append((energy, int(timesteps), ops, priced.platform_j))
+        if learnt is None:
+            learnt = ops.plasticity_updates > 0
+        self._window.append((energy, int(timesteps), ops, priced.platform_j, bool(learnt)))
         self._cumulative_j += energy
         self._count += 1
         return energy
@@ -159,13 +169,13 @@ class EnergyMeter:
         start = self.window_start_s
         window_s = max(now_s - start, 1e-9)
         n = len(self._window)
-        energy = sum(e for e, _, _, _ in self._window)
+        energy = sum(e for e, _, _, _, _ in self._window)
         mean_ops = OpCounts()
         learnt = 0
-        for _, _, ops, _ in self._window:
+        for _, _, ops, _, learning in self._window:
             mean_ops = mean_ops + ops
-            learnt += ops.plasticity_updates > 0
-        platform = [p for _, _, _, p in self._window if p is not None]
+            learnt += learning
+        platform = [p for _, _, _, p, _ in self._window if p is not None]
         per_inference = energy / n if n else 0.0
         baseline = self.baseline_energy_j
         if baseline > 0.0 and n and learnt and self.baseline_learning_energy_j > 0.0:
@@ -177,7 +187,7 @@ class EnergyMeter:
             energy_per_inference_j=per_inference, average_power_w=energy / window_s,
             cumulative_energy_j=self._cumulative_j, inference_count=self._count,
             window_inferences=n, window_s=window_s,
-            mean_timesteps=sum(t for _, t, _, _ in self._window) / n if n else 0.0,
+            mean_timesteps=sum(t for _, t, _, _, _ in self._window) / n if n else 0.0,
             mean_ops=mean_ops * (1.0 / n) if n else mean_ops,
             baseline_energy_per_inference_j=baseline,
             saving_vs_baseline=saving, preset=self.model.preset.name,
