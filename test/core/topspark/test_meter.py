@@ -107,6 +107,8 @@ def test_a_learning_that_changed_no_weight_is_still_set_against_learning(unit_en
     """
     At small T a learning presentation often fires no neuron: no plasticity update.
 
+    The shipped model learning from 200 test images: all 200 at T=8, 120 at T=16, 38 at T=32.
+
     Its energy still holds the presentation; told from its plasticity updates it was set
     against inference alone, and the saving read low (a review of on-line learning). A
     classifier says so (``Classification.learnt``); without a word the plasticity updates
