@@ -427,6 +427,31 @@ def test_bringup_applies_a_partial_params_file_over_the_shipped_config(probe, tm
         assert mode == 'energy_saver' and profile.endswith('.profile.yaml')
 
 
+@contextlib.contextmanager
+def _script(code: str):
+    """Run ``code`` with Python (its output piped, as text); kill it if it still runs after."""
+    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _run_script(code: str, until: str) -> str:
+    """Run ``code`` with Python; return its output once it printed ``until`` and exited."""
+    with _script(code) as proc:
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f'still running after 60 s:\n{proc.communicate()[0]}')
+    assert until in out and proc.returncode == 0, out
+    return out
+
+
 def test_a_stop_signal_during_a_finalizer_still_stops_the_process() -> None:
     """
     SIGTERM during a ``__del__`` stops the process once the finalizer returns.
@@ -457,34 +482,13 @@ def test_a_stop_signal_during_a_finalizer_still_stops_the_process() -> None:
         '    pass',
         'print("stopped", flush=True)',
     ])
-    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
+    with _script(code) as proc:
         assert proc.stdout.readline().strip() == 'finalizing'
         time.sleep(0.3)  # inside the finalizer's sleep
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert 'Exception ignored' not in out and 'KeyboardInterrupt' not in out, out
     assert out.rstrip().endswith('stopped') and proc.returncode == 0
-
-
-def _run_script(code: str, until: str) -> str:
-    """Run ``code`` with Python; return its output once it printed ``until`` and exited."""
-    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            out = proc.communicate()[0]
-            raise AssertionError(f'still running after 60 s:\n{out}')
-    assert until in out and proc.returncode == 0, out
-    return out
 
 
 @pytest.mark.parametrize('kind', ['single', 'multi', 'events'])
@@ -547,19 +551,13 @@ def test_launchs_sigterm_after_its_sigint_lets_the_shutdown_finish() -> None:
         'status = runner.run_nodes([lambda _: Node("learning")], ["stopping"], autostart=True)',
         'print("exit", status, flush=True)',
     ])
-    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
+    with _script(code) as proc:
         assert proc.stdout.readline().strip() == 'active'
         proc.send_signal(signal.SIGINT)
         assert proc.stdout.readline().strip() == 'saving'
         time.sleep(2.5)  # past REPEAT_IGNORED_S, the save under way
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert 'saved' in out and 'exit 0' in out and proc.returncode == 0, out
     assert 'SIGTERM while stopping: ignored' in out, out
 
@@ -658,9 +656,7 @@ def test_a_stop_signal_ends_spin_on_the_events_executor_at_once(signum) -> None:
         'node.destroy_node()',
         'rclpy.try_shutdown()',
     ])
-    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
+    with _script(code) as proc:
         assert proc.stdout.readline().strip() == 'spinning'
         time.sleep(0.5)  # in its wait
         before = _main_thread_wakes(proc.pid)
@@ -671,10 +667,6 @@ def test_a_stop_signal_ends_spin_on_the_events_executor_at_once(signum) -> None:
         line = proc.stdout.readline().strip()
         took = time.monotonic() - start
         out, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert line == 'stopped', out
     assert took < 1.0, f'spin ended {took:.2f} s after the signal'
     assert woke <= 2, f'the main thread woke {woke} times in 2 s of idling'

@@ -238,36 +238,32 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
     stop signal ends the bring-up between two steps (a node created, a transition over), and
     the block must call :func:`check_stop` as it spins (:func:`spin` does).
     """
-    with stop_at_checks():
-        yield from _node_group(factories, autostart, threads, executor, argv)
-
-
-def _node_group(factories, autostart, threads, executor, argv):
     nodes = []
-    executor = make_executor(executor, threads)
-    try:
-        for factory in factories:
-            nodes.append(factory() if isinstance(factory, type) else factory(list(nodes)))
-            executor.add_node(nodes[-1])
-            for miss in params_file_misses(nodes[-1].get_fully_qualified_name(), argv) \
-                    + undeclared_overrides(nodes[-1]):
-                nodes[-1].get_logger().warn(miss)
-            check_stop()
-        if autostart:
+    with stop_at_checks():
+        executor = make_executor(executor, threads)
+        try:
+            for factory in factories:
+                nodes.append(factory() if isinstance(factory, type) else factory(list(nodes)))
+                executor.add_node(nodes[-1])
+                for miss in params_file_misses(nodes[-1].get_fully_qualified_name(), argv) \
+                        + undeclared_overrides(nodes[-1]):
+                    nodes[-1].get_logger().warn(miss)
+                check_stop()
+            if autostart:
+                for node in nodes:
+                    if isinstance(node, LifecycleNode):
+                        bring_up(node)
+            yield executor, nodes
+        finally:
             for node in nodes:
                 if isinstance(node, LifecycleNode):
-                    bring_up(node)
-        yield executor, nodes
-    finally:
-        for node in nodes:
-            if isinstance(node, LifecycleNode):
-                try:
-                    node.trigger_shutdown()
-                except BaseException:  # a node already finalised, or mid-transition; an
-                    pass  # interrupt of one node's shutdown does not skip the others'
-        stop_executor(executor)
-        for node in nodes:
-            node.destroy_node()
+                    try:
+                        node.trigger_shutdown()
+                    except BaseException:  # a node already finalised, or mid-transition; an
+                        pass  # interrupt of one node's shutdown does not skip the others'
+            stop_executor(executor)
+            for node in nodes:
+                node.destroy_node()
 
 
 def stop_executor(executor, timeout_s: float = STOP_WAIT_S) -> bool:

@@ -13,6 +13,7 @@ time; an invalid value is refused with the reason and changes nothing.
 
 import collections
 import statistics
+from typing import Optional
 
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -305,12 +306,15 @@ class TimestepControllerNode(LifecycleNode):
                 self.get_logger().info(text)
             else:  # flipping (FULL and NOT_CHARGING at the top of a charge): not at its rate
                 self.get_logger().debug(text)
+        self._battery_heard_s = self._now_s()  # (a driver that says 'unknown' is alive)
+        self._battery_published = self._published_charge(msg)
+        self._take_battery()
+
+    def _published_charge(self, msg: BatteryState) -> Optional[float]:
+        """Return the charge ``msg`` gives (0..1), None if unknown or out of range (WARNed)."""
         fraction = msg.percentage
         if fraction != fraction or (fraction == 0.0 and not msg.present):
-            self._battery_heard_s = self._now_s()  # (a driver that says 'unknown' is alive)
-            self._battery_published = None
-            self._take_battery()
-            return
+            return None
         if 1.0 < fraction <= PERCENT_ABOVE and not self._battery_percent:
             fraction = 1.0  # a gauge overshooting after a full charge (1.02), not 0..100
         if PERCENT_ABOVE < fraction <= 100.0 and not self._battery_percent:
@@ -327,12 +331,8 @@ class TimestepControllerNode(LifecycleNode):
             self.get_logger().warn(f'battery percentage {msg.percentage:g} ignored: '
                                    'sensor_msgs/BatteryState gives it as 0..1 (NaN when '
                                    'unknown)', throttle_duration_sec=30.0)
-            self._battery_heard_s = self._now_s()
-            self._battery_published = None
-            self._take_battery()
-            return
-        self._battery_published = float(fraction)
-        self._take_battery()
+            return None
+        return float(fraction)
 
     def _battery_taken_as(self) -> str:
         """Return how the charge is taken now, for the log (after 'battery charging...')."""
