@@ -313,6 +313,58 @@ def test_a_lowered_power_cap_settles_on_one_t(ros) -> None:
     assert all(power <= 12e-6 * 1.02 for t, _, power in windows if t >= 6.0), windows
 
 
+@pytest.mark.parametrize('early_exit', [False, True])
+def test_with_early_exit_a_budget_is_priced_at_the_steps_its_inputs_use(
+        ros, capfd, early_exit) -> None:
+    """
+    A classifier with early exit: its results say so, and T is priced at the steps they use.
+
+    Priced at the whole T, an energy budget of 1.5 uJ held the shipped model at T=100
+    (74.9 %, 1.48 uJ) where T=350 with early exit uses 82 steps on average (1.2 uJ, 75.2 %).
+    The classifier is simulated: at budget T its inputs use the profile's early-exit mean
+    steps on average (5 steps either side of it), or all T without early exit.
+    """
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(PROFILE)
+    node, commands = _active_controller(ros, mode='accuracy_first', max_energy_j=1.5e-6)
+    assert commands.msgs[-1].timesteps == 100  # nothing heard yet: priced whole
+    timesteps = 100
+    for frame in range(300):
+        timesteps = commands.msgs[-1].timesteps
+        msg = _classification(timesteps, profile.entry(timesteps).latency_ms)
+        mean = profile.entry(timesteps).early_exit_mean_timesteps
+        if early_exit and round(mean) < timesteps:  # half below the mean, half above
+            msg.timesteps_used = round(mean) + (frame % 2 * 2 - 1) * min(
+                5, timesteps - round(mean))
+            msg.early_exit = msg.timesteps_used < timesteps
+        node._on_classification(msg)
+    status = dict(node._diagnostic_status()[2])
+    if not early_exit:
+        assert commands.changes() == [] and not node._signals.early_exit
+        assert status['expected_steps'] == 100.0
+        return
+    assert commands.changes() == [350], commands.changes()
+    assert node._signals.early_exit and status['early_exit_seen']
+    used = dict(node._signals.steps_used)
+    assert used[350] == pytest.approx(profile.entry(350).early_exit_mean_timesteps, abs=0.5)
+    choice = node._selector.current
+    assert choice.expected_energy_j < 1.5e-6 and choice.expected_accuracy == \
+        profile.entry(350).early_exit_accuracy
+    assert 'T=350 priced at 82.4 steps (as profiled)' in commands.msgs[-1].reason
+    assert 'T=350 priced at 82.' in choice.reason and '(as measured)' in choice.reason
+    assert 'the classifier runs with early exit' in capfd.readouterr().err
+    # Results at T=8, the profile's early-exit floor, cannot stop early: they leave it on.
+    for _ in range(2 * 100):
+        node._on_classification(_classification(8, profile.entry(8).latency_ms))
+    assert node._signals.early_exit
+    # Results above it that never stop early: the classifier's early exit was turned off.
+    for _ in range(100):
+        node._on_classification(_classification(350, profile.entry(350).latency_ms))
+    assert not node._signals.early_exit and node._signals.steps_used == ()
+    assert commands.msgs[-1].timesteps == 100
+    assert 'each T is priced whole' in capfd.readouterr().err
+
+
 @pytest.mark.parametrize('first_frame', [1.3, 2.0])
 def test_one_slow_first_frame_after_a_switch_does_not_switch_again(ros, first_frame) -> None:
     """The first frame at a new T runs slow; a median of it alone flipped T every frame."""

@@ -11,12 +11,15 @@ T has a window of its own here; a window a T left for a while (more than a windo
 of results at other T since its last) starts afresh when that T comes back, its median
 standing as the T's point until then.
 
+The controller keeps the steps its results used at each T (fewer than T with early exit) in
+windows of the same kind, summed up by their mean: energy is linear in the steps.
+
 Light on purpose (no numpy, no torch): the nodes use it.
 """
 
 import collections
 import statistics
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 WINDOW = 21
 """Latencies of a T whose median is its measurement."""
@@ -28,10 +31,12 @@ two with a median of one; a user review)."""
 class LatencyWindows:
     """The latest latencies of each T heard, and the median of each."""
 
-    def __init__(self, window: int = WINDOW, min_samples: int = MIN_SAMPLES) -> None:
-        """Keep ``window`` latencies a T; a T counts from ``min_samples``."""
+    def __init__(self, window: int = WINDOW, min_samples: int = MIN_SAMPLES,
+                 summary: Callable[[Sequence[float]], float] = statistics.median) -> None:
+        """Keep ``window`` values a T, counted from ``min_samples``, summed up by ``summary``."""
         self._window = int(window)
         self._min = int(min_samples)
+        self._summary = summary
         self._clear()
 
     def _clear(self) -> None:
@@ -57,7 +62,7 @@ class LatencyWindows:
         self._last_heard[timesteps] = self._heard
         window.append(float(latency_ms))
         if len(window) >= self._min:
-            self._points[timesteps] = statistics.median(window)
+            self._points[timesteps] = self._summary(window)
             self._latest = timesteps
 
     def measured(self) -> Optional[Tuple[int, float]]:
@@ -72,3 +77,7 @@ class LatencyWindows:
     def points(self) -> Tuple[Tuple[int, float], ...]:
         """Return ``((T, median ms), ...)`` of the other T measured, in order of T."""
         return tuple((t, ms) for t, ms in sorted(self._points.items()) if t != self._latest)
+
+    def all_points(self) -> Tuple[Tuple[int, float], ...]:
+        """Return ``((T, summary), ...)`` of every T measured, the latest's included."""
+        return tuple(sorted(self._points.items()))

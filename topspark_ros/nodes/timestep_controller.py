@@ -41,6 +41,11 @@ CHARGING = (BatteryState.POWER_SUPPLY_STATUS_CHARGING, BatteryState.POWER_SUPPLY
 """The ``power_supply_status`` values of a battery on its charger."""
 CHARGING_LOG_S = 10.0
 """A battery's change to or from charging is logged (INFO) at most once in this long (s)."""
+STEPS_WINDOW = 100
+"""Results per T whose mean steps used price that T with early exit; their early-exit flags
+(at T above the profile's early-exit floor) say whether the classifier exits early."""
+STEPS_MIN = 10
+"""Results a T takes before its mean steps used count (the profile's figure until then)."""
 PERCENT_ABOVE = 1.05
 """A battery percentage above this is read as 0..100 from then on; up to it, as a gauge's
 overshoot of a full charge (1.0). One 1.02 read a 0..1 driver as percents for good, its 0.9
@@ -150,6 +155,11 @@ class TimestepControllerNode(LifecycleNode):
         # after a while left T pinned where one scaled point puts it), the strategy fits a
         # fixed cost plus a multiple of the profile's.
         self._latencies = LatencyWindows()
+        # With early exit a T is a budget: the mean steps its inputs used price it, and the
+        # results' early-exit flags say whether the classifier exits early (strategy docs).
+        self._steps_used = LatencyWindows(STEPS_WINDOW, STEPS_MIN, statistics.fmean)
+        self._exits = collections.deque(maxlen=STEPS_WINDOW)
+        self._exit_floor = 1
         self._chosen = None  # (T, stamp) of the T published last, and when it was chosen
         self._sources = Sources()  # the classifiers heard: their rates add up
         self._other_models = 0  # results of a model the profile does not describe
@@ -209,6 +219,9 @@ class TimestepControllerNode(LifecycleNode):
         self._selector = TimestepSelector(profile, constraints, mode, policy,
                                           switch_margin=p['switch_margin'])
         self._profiled_preset = profile.energy_preset  # the monitor's may price it again
+        floors = [e.early_exit_min_steps for e in profile.entries
+                  if e.early_exit_min_steps is not None]
+        self._exit_floor = max(floors) if floors else 1  # (a result at T=1 cannot stop early)
         qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._pub = self.create_lifecycle_publisher(TimestepCommand, 'timestep', qos)
@@ -245,6 +258,9 @@ class TimestepControllerNode(LifecycleNode):
         """Drop the profile and everything configure created."""
         self._teardown()
         self._latencies.clear()  # latencies of this profile's model and input
+        self._steps_used.clear()  # ... and steps used
+        self._exits.clear()
+        self._signals = self._signals.replace(early_exit=False, steps_used=())
         self._forget_energy()  # ratios to this profile's energies
         self._battery_percent = False  # (the next configure may hear another driver)
         return TransitionCallbackReturn.SUCCESS
@@ -440,6 +456,9 @@ class TimestepControllerNode(LifecycleNode):
             now = self.get_clock().now().nanoseconds * 1e-9
         heard_s = self._now_s()
         self._sources.stamp(msg.source, now, heard_s)
+        if msg.timestep_budget > 0 and msg.timesteps_used > 0 and self._take_steps(msg) \
+                and not msg.latency_ms > 0.0:
+            self._evaluate()
         if msg.latency_ms > 0.0 and msg.timestep_budget > 0:
             self._latencies.add(msg.timestep_budget, msg.latency_ms)
             rate = self._sources.rate_hz(heard_s)
@@ -451,6 +470,32 @@ class TimestepControllerNode(LifecycleNode):
             else:
                 self._signals = self._signals.replace(rate_hz=rate)
             self._evaluate()
+
+    def _take_steps(self, msg: Classification) -> bool:
+        """
+        Take a result's steps used and early-exit flag; return whether the signals changed.
+
+        A result at a T no larger than the early-exit floor of the profile's rule (8 steps for
+        the shipped model) could not exit early, so it says nothing of early exit: counted,
+        a controller at T=8 read early exit as off and priced T=350 whole again.
+        """
+        budget = msg.timestep_budget
+        self._steps_used.add(budget, min(msg.timesteps_used, budget))
+        if budget > self._exit_floor:
+            self._exits.append(bool(msg.early_exit))
+        early_exit = any(self._exits)
+        steps = self._steps_used.all_points() if early_exit else ()
+        signals = self._signals
+        if early_exit != signals.early_exit:
+            self.get_logger().info(
+                'results stop early: the classifier runs with early exit, each T is priced at '
+                'the steps its inputs use' if early_exit else
+                f'no result of the last {len(self._exits)} stopped early: each T is priced '
+                'whole')
+        if (early_exit, steps) == (signals.early_exit, signals.steps_used):
+            return False
+        self._signals = signals.replace(early_exit=early_exit, steps_used=steps)
+        return True
 
     def _on_energy(self, msg: EnergyEstimate) -> None:
         """
@@ -653,6 +698,7 @@ class TimestepControllerNode(LifecycleNode):
                  'battery_fraction': signals.battery_fraction,
                  'rate_hz': self._sources.rate_hz(now_s),
                  'measured_latency_ms': signals.measured_latency_ms,
+                 'early_exit_seen': signals.early_exit,
                  # the energy monitor's figures: estimates under its preset (its own
                  # measured_* values are a meter's), not measurements (a review)
                  'monitor_power_w': signals.measured_power_w,
@@ -682,7 +728,8 @@ class TimestepControllerNode(LifecycleNode):
         if choice is None:
             return diagnostics.WARN, 'no choice yet', stats
         stats.update(timesteps=choice.timesteps, mode=choice.mode.value,
-                     feasible=choice.feasible, violated=','.join(choice.violated))
+                     feasible=choice.feasible, violated=','.join(choice.violated),
+                     expected_steps=round(choice.expected_steps, 1))
         problems = []
         if refused:
             problems.append(f'{refused} messages with values that cannot be taken ignored '

@@ -507,3 +507,107 @@ def test_points_too_close_in_profiled_latency_are_not_fitted():
         measured_latency_ms=5.6, measured_timesteps=32, latency_points=((16, 5.0),)))
     assert '(4.8 ms + profiled latency x1.00, as measured at T=32)' in near.reason
     assert near.timesteps == 100  # 2.5 + 4.8 ms; the fit through both: x1.5, T=100 8.15 ms
+
+
+# Early exit: T is a budget priced at the steps it uses ----------------------------------------
+SHIPPED_PROFILE = (__import__('pathlib').Path(__file__).resolve().parents[3] / 'models'
+                   / 'stdp_fmnist_n400.profile.yaml')
+
+
+def _with_early_exit(profile, figures):
+    """Return ``profile`` with ``{T: (early-exit accuracy, mean steps)}`` on its entries."""
+    import dataclasses
+    entries = tuple(dataclasses.replace(e, early_exit_accuracy=figures[e.timesteps][0],
+                                        early_exit_mean_timesteps=figures[e.timesteps][1],
+                                        early_exit_margin=3.0, early_exit_min_steps=8)
+                    if e.timesteps in figures else e for e in profile.entries)
+    return dataclasses.replace(profile, entries=entries)
+
+
+def test_with_early_exit_a_budget_is_priced_at_the_steps_the_shipped_profile_measured():
+    """
+    The shipped model at T=350 with early exit uses 82.4 steps on average (1.2 uJ, not 5.2).
+
+    Priced at the whole T, an energy budget of 1.5 uJ took T=100 (74.9 %) where T=350 with
+    early exit (75.2 %) spends 1.2 uJ.
+    """
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(SHIPPED_PROFILE)
+    limits = Constraints(max_accuracy_drop=0.02, max_energy_j=1.5e-6)
+    whole = choose_timestep(profile, limits, Mode.ACCURACY_FIRST)
+    assert whole.timesteps == 100 and whole.expected_steps == 100.0
+    assert 'early exit' not in whole.reason
+    choice = choose_timestep(profile, limits, Mode.ACCURACY_FIRST,
+                             LiveSignals(early_exit=True))
+    entry = profile.entry(350)
+    assert choice.timesteps == 350 and choice.feasible
+    assert choice.expected_steps == pytest.approx(entry.early_exit_mean_timesteps)
+    lower, upper = profile.entry(64), profile.entry(100)
+    w = (entry.early_exit_mean_timesteps - 64) / 36
+    assert choice.expected_energy_j == pytest.approx((1 - w) * lower.energy_j
+                                                     + w * upper.energy_j)
+    assert choice.expected_energy_j < 1.25e-6 < entry.energy_j
+    assert choice.expected_latency_ms == pytest.approx((1 - w) * lower.latency_ms
+                                                       + w * upper.latency_ms)
+    assert choice.expected_accuracy == entry.early_exit_accuracy
+    assert 'early exit: T=350 priced at 82.4 steps (as profiled), accuracy 0.752' \
+        in choice.reason
+
+
+def test_with_early_exit_the_accuracy_is_the_early_exit_one():
+    """A rule that gives up accuracy at T: the full-T accuracy was promised instead."""
+    profile = _with_early_exit(PROFILE, {64: (0.79, 30.0), 100: (0.80, 40.0),
+                                         200: (0.805, 50.0), 350: (0.806, 60.0)})
+    limits = Constraints(max_accuracy_drop=0.02)  # needs 0.806 of the baseline's 0.826
+    assert choose_timestep(profile, limits, Mode.ENERGY_SAVER).timesteps == 64  # 0.812
+    # with early exit T=64 to 200 give 0.790 to 0.805: below the bound
+    choice = choose_timestep(profile, limits, Mode.ENERGY_SAVER, LiveSignals(early_exit=True))
+    assert choice.timesteps == 350 and choice.expected_accuracy == 0.806
+    assert choice.expected_steps == 60.0
+    # required: the baseline without early exit (T=350's full 0.826), not its early exit's
+    assert 'baseline 0.826' in choice.reason
+    tight = choose_timestep(profile, Constraints(max_accuracy_drop=0.0), Mode.ENERGY_SAVER,
+                            LiveSignals(early_exit=True))
+    assert not tight.feasible and tight.violated == ('max_accuracy_drop',)
+    assert 'accuracy 0.806 < 0.826' in tight.reason
+
+
+def test_steps_measured_at_a_t_price_it_over_the_profiles_and_need_early_exit():
+    profile = _with_early_exit(PROFILE, {350: (0.826, 60.0)})
+    limits = Constraints(max_accuracy_drop=1.0, max_energy_j=6.5e-6)
+    signals = LiveSignals(early_exit=True, steps_used=((350, 90.0), (200, 120.0)))
+    choice = choose_timestep(profile, limits, Mode.ACCURACY_FIRST, signals)
+    assert choice.timesteps == 350 and choice.expected_steps == 90.0  # e(90) < 6.2 uJ
+    assert '(as measured)' in choice.reason
+    # no figure at T=200: priced whole without a measurement, at the steps measured with one
+    rows = {t: choose_timestep(profile, Constraints(max_accuracy_drop=1.0,
+                                                    max_timesteps=t), Mode.ACCURACY_FIRST,
+                               LiveSignals(early_exit=True)) for t in (200,)}
+    assert rows[200].expected_steps == 200.0 and 'whole: none measured or profiled' \
+        in rows[200].reason
+    # early exit off (the results say so): the steps measured before are not used
+    off = choose_timestep(profile, limits, Mode.ACCURACY_FIRST, signals.replace(
+        early_exit=False))
+    assert off.timesteps == 100 and off.expected_steps == 100.0
+
+
+def test_with_early_exit_measured_energy_and_latency_are_set_against_the_steps_used():
+    """The monitor's energy is at the steps run; a T's latency at the steps it uses."""
+    profile = _with_early_exit(PROFILE, {100: (0.818, 50.0), 200: (0.824, 64.0),
+                                         350: (0.826, 100.0)})
+    # measured at T=200 using 64 steps: the profile's e(64) = 4 uJ, measured 6 uJ (1.5x)
+    signals = LiveSignals(early_exit=True, measured_energy_j=6e-6, power_timesteps=64.0,
+                          measured_timesteps=200, measured_latency_ms=2.6)
+    choice = choose_timestep(profile, Constraints(max_accuracy_drop=1.0, max_energy_j=8e-6),
+                             Mode.ACCURACY_FIRST, signals)
+    assert choice.timesteps == 200  # 350: 1.5 x e(100 steps) = 9.3 uJ > 8
+    assert choice.expected_energy_j == pytest.approx(6e-6)
+    # the latency measured at T=200 (64 steps, profiled 1.6 ms) adds 1 ms to every T
+    assert choice.expected_latency_ms == pytest.approx(2.6)
+    t100 = choose_timestep(profile, Constraints(max_accuracy_drop=1.0, max_timesteps=100),
+                           Mode.ACCURACY_FIRST, signals)
+    assert t100.expected_latency_ms == pytest.approx(1.0 + (0.8 + 18 / 32 * 0.8))  # l(50)
+    with pytest.raises(ValueError, match='steps_used at T=32'):
+        LiveSignals(steps_used=((32, 40.0),))
+    with pytest.raises(ValueError, match='steps_used: T must be'):
+        LiveSignals(steps_used=((0, 1.0),))

@@ -54,6 +54,17 @@ agreement with the model at its reference T):
                                                  smallest while no classifier ran, and
                                                  reported a power violation; a review).
 
+**Early exit** (``LiveSignals.early_exit``: the classifier's results say it stops inputs once
+their class is decided). T is then a budget: an input at T uses m(T) <= T steps, and T is
+priced at them: a, l and e above are the profile's ``early_exit_accuracy`` at T (its full-T
+accuracy where it has none), l(m(T)) and e(m(T)), linear in T between profiled values, and
+a measured latency at T is set against l(m(T)). m(T) is the mean steps used that the
+results showed at T (``steps_used``), else the profile's ``early_exit_mean_timesteps`` at T,
+else T (priced whole, on the safe side). Priced at the whole T, a budget that early exit
+keeps well within reach (the shipped model at T=350: 82 steps on average, 1.2 of 5.2 uJ) was
+refused for an energy budget, and the full-T accuracy above the early-exit one was promised.
+The baseline (a_base, l_base, e_base) stays the full T's without early exit.
+
 **Objective** (smaller is better), among the feasible T:
 
 .. code-block:: text
@@ -90,7 +101,7 @@ import enum
 import math
 from numbers import Real
 from types import MappingProxyType
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 from topspark_ros.core.energy import format_joules, format_watts
 from topspark_ros.core.topspark.profile import TimestepProfile
@@ -309,6 +320,12 @@ class LiveSignals:
         controller keeps them until it runs at that T again). With ``measured_timesteps``'
         they fit the robot's latency as a fixed cost plus a multiple of the profile's (module
         docstring).
+    early_exit
+        the classifier stops inputs early (its results say so): a T is a budget, priced at
+        the steps it uses (module docstring, "Early exit").
+    steps_used
+        ``((T, mean steps used), ...)``: the steps the classifier's inputs used on average at
+        each T it ran at (``1 <= steps <= T``); with ``early_exit`` they price that T.
 
     """
 
@@ -320,6 +337,8 @@ class LiveSignals:
     power_timesteps: Optional[float] = None
     measured_energy_j: Optional[float] = None
     latency_points: Tuple[Tuple[int, float], ...] = ()
+    early_exit: bool = False
+    steps_used: Tuple[Tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         """Check the values that are known."""
@@ -346,6 +365,18 @@ class LiveSignals:
                 raise ValueError(f'latency_points: T must be an integer >= 1, got {at!r}')
             points.append((at, _finite('latency_points', ms, 0.0, math.inf)))
         object.__setattr__(self, 'latency_points', tuple(points))
+        object.__setattr__(self, 'early_exit', bool(self.early_exit))
+        steps = []
+        for point in self.steps_used:
+            try:
+                at, used = point
+            except (TypeError, ValueError):
+                raise ValueError(f'steps_used: expected (T, mean steps) pairs, got '
+                                 f'{point!r}') from None
+            if isinstance(at, bool) or not isinstance(at, int) or at < 1:
+                raise ValueError(f'steps_used: T must be an integer >= 1, got {at!r}')
+            steps.append((at, _finite(f'steps_used at T={at}', used, 1.0, float(at))))
+        object.__setattr__(self, 'steps_used', tuple(steps))
 
     def replace(self, **changes) -> 'LiveSignals':
         """Return a copy with ``changes`` applied."""
@@ -366,7 +397,10 @@ class Choice:
     expected_accuracy, expected_latency_ms, expected_energy_j
         the profile's figures at T, latency and energy as the robot's measurements predict
         them (the figures the constraints were checked on; the profile's own energy was
-        published while the check used the measured one, a review).
+        published while the check used the measured one, a review); with early exit, the
+        figures at the steps T is expected to use.
+    expected_steps
+        the steps an input is expected to use at T: T, or fewer with early exit.
     expected_power_w
         predicted power (W), None when neither a rate nor a measurement gives it.
     feasible
@@ -396,6 +430,7 @@ class Choice:
     objective: float
     battery_level: BatteryLevel
     allowed_accuracy_drop: float
+    expected_steps: float = 0.0
 
 
 # Evaluation --------------------------------------------------------------------------------------
@@ -410,6 +445,7 @@ class _Setting:
     latency_scale: float
     latency_offset_ms: float = 0.0
     latency_fitted_at: Tuple[int, ...] = ()
+    early_exit: bool = False
 
 
 @dataclass(frozen=True)
@@ -422,6 +458,9 @@ class _Row:
     power_w: Optional[float]
     objective: float
     excess: Tuple[Tuple[str, float], ...]
+    accuracy: float = 0.0
+    steps: float = 0.0
+    steps_measured: bool = False
 
     @property
     def violation(self) -> float:
@@ -462,6 +501,27 @@ def profiled_energy_j(profile: TimestepProfile, timesteps: float) -> float:
     return _interpolate(list(profile.entries), timesteps, 'energy_j')
 
 
+def _steps(entries: Sequence, signals: LiveSignals) -> Callable[[int], Tuple[float, bool]]:
+    """
+    Return ``steps(T) -> (steps an input uses at T, whether measured)`` (module docstring).
+
+    T without early exit; with it, the mean the classifier's results showed at T, else the
+    profile's ``early_exit_mean_timesteps`` at T, else T (a T never run under an early-exit
+    rule the profile did not measure: priced whole, on the safe side).
+    """
+    if not signals.early_exit:
+        return lambda t: (float(t), False)
+    measured = dict(signals.steps_used)
+    profiled = {e.timesteps: getattr(e, 'early_exit_mean_timesteps', None) for e in entries}
+
+    def steps(t: int) -> Tuple[float, bool]:
+        if t in measured:
+            return min(measured[t], float(t)), True
+        at = profiled.get(t)
+        return (float(t), False) if at is None else (min(float(at), float(t)), False)
+    return steps
+
+
 def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
               signals: LiveSignals, policy: BatteryPolicy,
               level: Optional[BatteryLevel]) -> Tuple[_Setting, list]:
@@ -473,40 +533,56 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
     allowed = constraints.max_accuracy_drop + policy.extra_drop(level)
     required = _reference_accuracy(profile) - allowed
     t_meas = signals.measured_timesteps
-    offset, scale, fitted = _latency_model(entries, signals)
-    t_power = signals.power_timesteps if signals.power_timesteps is not None else t_meas
+    steps_at = _steps(entries, signals)
+    offset, scale, fitted = _latency_model(entries, signals, steps_at)
+    t_power = signals.power_timesteps
+    if t_power is None and t_meas is not None:
+        t_power = steps_at(t_meas)[0]
     measured = signals.measured_power_w is not None or signals.measured_energy_j is not None
     measured_energy = (_interpolate(entries, t_power, 'energy_j')
                        if measured and t_power is not None else 0.0)
-    a_max = max(e.accuracy for e in entries)
+    accuracies = [_accuracy(e, signals.early_exit) for e in entries]
+    a_max = max(accuracies)
     w_a, w_l, w_e = MODE_WEIGHTS[used]
     drop_unit = max(allowed, _MIN_DROP_SCALE)
     rows = []
-    for e in entries:
-        latency = max(e.latency_ms, offset + scale * e.latency_ms)
-        energy = e.energy_j
+    for e, accuracy in zip(entries, accuracies):
+        steps, steps_measured = steps_at(e.timesteps)
+        whole = steps >= e.timesteps
+        profiled_latency = e.latency_ms if whole else _interpolate(entries, steps, 'latency_ms')
+        profiled_energy = e.energy_j if whole else _interpolate(entries, steps, 'energy_j')
+        latency = max(profiled_latency, offset + scale * profiled_latency)
+        energy = profiled_energy
         if measured_energy > 0.0 and signals.measured_energy_j is not None:
-            energy = signals.measured_energy_j * e.energy_j / measured_energy
+            energy = signals.measured_energy_j * profiled_energy / measured_energy
         if measured_energy > 0.0 and signals.measured_power_w is not None:
-            power = signals.measured_power_w * e.energy_j / measured_energy
+            power = signals.measured_power_w * profiled_energy / measured_energy
         elif signals.rate_hz is not None:
-            power = e.energy_j * signals.rate_hz
+            power = profiled_energy * signals.rate_hz
         else:
             power = None
-        objective = (w_a * (a_max - e.accuracy) / drop_unit
-                     + w_l * (e.latency_ms / base.latency_ms if base.latency_ms > 0 else 0.0)
-                     + w_e * (e.energy_j / base.energy_j if base.energy_j > 0 else 0.0))
+        objective = (w_a * (a_max - accuracy) / drop_unit
+                     + w_l * (profiled_latency / base.latency_ms if base.latency_ms > 0 else 0.0)
+                     + w_e * (profiled_energy / base.energy_j if base.energy_j > 0 else 0.0))
         excess = []
-        if e.accuracy < required - _TOL:
+        if accuracy < required - _TOL:
             excess.append(('max_accuracy_drop',
-                           (required - e.accuracy) / max(base.accuracy, _TOL)))
+                           (required - accuracy) / max(base.accuracy, _TOL)))
         for name, value in (('max_latency_ms', latency), ('max_energy_j', energy),
                             ('max_power_w', power), ('max_timesteps', e.timesteps)):
             limit = getattr(constraints, name)
             if limit is not None and value is not None and value > limit * (1.0 + _TOL):
                 excess.append((name, value / limit - 1.0))
-        rows.append(_Row(e, latency, energy, power, objective, tuple(excess)))
-    return _Setting(used, level, allowed, required, scale, offset, fitted), rows
+        rows.append(_Row(e, latency, energy, power, objective, tuple(excess), accuracy, steps,
+                         steps_measured))
+    return _Setting(used, level, allowed, required, scale, offset, fitted,
+                    signals.early_exit), rows
+
+
+def _accuracy(entry, early_exit: bool) -> float:
+    """Return the accuracy at ``entry``'s T: with early exit, the profile's under its rule."""
+    with_exit = getattr(entry, 'early_exit_accuracy', None) if early_exit else None
+    return entry.accuracy if with_exit is None else with_exit
 
 
 LATENCY_FIT_SPREAD = 0.25
@@ -516,9 +592,13 @@ measured mean apart: the shipped profile's T=8 and 16 differ by 5 us where the r
 ms for 2.2; a review of this stop)."""
 
 
-def _latency_model(entries: Sequence, signals: LiveSignals) -> Tuple[float, float, tuple]:
+def _latency_model(entries: Sequence, signals: LiveSignals,
+                   steps_at: Callable[[int], Tuple[float, bool]]
+                   ) -> Tuple[float, float, tuple]:
     """
     Return ``(c, s, T fitted)``: the robot's latency ``c + s l(T)`` (module docstring).
+
+    ``l(T)`` is the profile's latency at the steps T uses (``steps_at``; T without early exit).
 
     One measured T: ``s = 1``, ``c`` what the measurement adds to the profile's latency.
     Two T or more whose profiled latencies differ by :data:`LATENCY_FIT_SPREAD` of the
@@ -530,7 +610,8 @@ def _latency_model(entries: Sequence, signals: LiveSignals) -> Tuple[float, floa
     points = dict(signals.latency_points)
     if measured is not None and t_meas is not None:
         points[t_meas] = measured
-    pairs = [(_interpolate(entries, t, 'latency_ms'), ms) for t, ms in sorted(points.items())]
+    pairs = [(_interpolate(entries, steps_at(t)[0], 'latency_ms'), ms)
+             for t, ms in sorted(points.items())]
     pairs = [(x, y) for x, y in pairs if x > 0.0]
     spread = max(x for x, _ in pairs) - min(x for x, _ in pairs) if pairs else 0.0
     if len(pairs) >= 2 and spread >= LATENCY_FIT_SPREAD * sum(y for _, y in pairs) / len(pairs):
@@ -546,7 +627,7 @@ def _latency_model(entries: Sequence, signals: LiveSignals) -> Tuple[float, floa
             if slope > 0.0:
                 return offset, slope, tuple(sorted(points))
     if measured is not None and t_meas is not None:
-        expected = _interpolate(entries, t_meas, 'latency_ms')
+        expected = _interpolate(entries, steps_at(t_meas)[0], 'latency_ms')
         return max(0.0, measured - expected), 1.0, (t_meas,)
     return 0.0, 1.0, ()
 
@@ -585,7 +666,7 @@ def _limits_text(setting: _Setting, profile: TimestepProfile, constraints: Const
 def _violations_text(row: _Row, setting: _Setting, constraints: Constraints) -> str:
     e = row.entry
     texts = {
-        'max_accuracy_drop': lambda: (f'accuracy {e.accuracy:.3f} < '
+        'max_accuracy_drop': lambda: (f'accuracy {row.accuracy:.3f} < '
                                       f'{setting.required_accuracy:.3f}'),
         'max_latency_ms': lambda: (f'latency {row.latency_ms:.3g} ms > '
                                    f'{constraints.max_latency_ms:g} ms'),
@@ -632,12 +713,17 @@ def _percent(fraction: float, digits: int = 1) -> str:
 
 def _choice(row: _Row, setting: _Setting, reason: str) -> Choice:
     e = row.entry
-    return Choice(timesteps=e.timesteps, mode=setting.mode, expected_accuracy=e.accuracy,
+    if setting.early_exit:
+        source = 'as measured' if row.steps_measured else (
+            'as profiled' if row.steps < e.timesteps else 'whole: none measured or profiled')
+        reason += (f'; early exit: T={e.timesteps} priced at {row.steps:.1f} steps ({source}), '
+                   f'accuracy {row.accuracy:.3f}')
+    return Choice(timesteps=e.timesteps, mode=setting.mode, expected_accuracy=row.accuracy,
                   expected_latency_ms=row.latency_ms, expected_energy_j=row.energy_j,
                   expected_power_w=row.power_w, feasible=not row.excess,
                   violated=tuple(name for name, _ in row.excess), reason=reason,
                   objective=row.objective, battery_level=setting.level,
-                  allowed_accuracy_drop=setting.allowed_drop)
+                  allowed_accuracy_drop=setting.allowed_drop, expected_steps=row.steps)
 
 
 def _explain(row: _Row, setting: _Setting, rows: list, profile: TimestepProfile,
