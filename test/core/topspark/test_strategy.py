@@ -611,3 +611,19 @@ def test_with_early_exit_measured_energy_and_latency_are_set_against_the_steps_u
         LiveSignals(steps_used=((32, 40.0),))
     with pytest.raises(ValueError, match='steps_used: T must be'):
         LiveSignals(steps_used=((0, 1.0),))
+
+
+@FAST
+@given(profiles(), constraints_st, modes, signals_st)
+def test_early_exit_without_figures_or_measurements_prices_every_t_whole(profile, constraints,
+                                                                         mode, signals):
+    whole = choose_timestep(profile, constraints, mode, signals)
+    early = choose_timestep(profile, constraints, mode, signals.replace(early_exit=True))
+    assert early.reason.startswith(whole.reason)
+    assert early.reason.endswith('(whole: none measured or profiled), accuracy '
+                                 f'{whole.expected_accuracy:.3f}')
+    assert (early.timesteps, early.expected_energy_j, early.expected_latency_ms,
+            early.expected_accuracy, early.violated) == (
+        whole.timesteps, whole.expected_energy_j, whole.expected_latency_ms,
+        whole.expected_accuracy, whole.violated)
+    assert early.expected_steps == whole.expected_steps == whole.timesteps
