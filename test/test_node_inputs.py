@@ -569,6 +569,39 @@ def test_an_empty_profile_path_says_so(ros) -> None:
     assert 'profile_path is empty' in node._configure_error
 
 
+def test_a_missing_or_broken_profile_names_the_parameter_in_every_node(ros, tmp_path) -> None:
+    """
+    A missing profile said only '[Errno 2] No such file or directory' (a parameters review).
+
+    The classifier's configure error and the energy monitor's start-up error did not say
+    which parameter to fix.
+    """
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.classifier import ClassifierNode
+    from topspark_ros.nodes.energy_monitor import EnergyMonitorNode
+    context, executor, _ = ros
+    broken = tmp_path / 'broken.yaml'
+    broken.write_text('entries: [\n')
+    for path, said in ((tmp_path / 'none.yaml', f'cannot read {tmp_path}/none.yaml: No such '
+                        'file or directory'), (broken, f'{broken}: not valid YAML')):
+        controller = _controller(context, executor, profile_path=str(path))
+        assert controller.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert f'profile_path: {said}' in controller._configure_error
+        classifier = ClassifierNode(context=context, parameter_overrides=[
+            Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=str(path))])
+        executor.add_node(classifier)
+        assert classifier.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert f'profile_path: {said}' in classifier._pipeline.configure_error
+        with pytest.raises(ValueError, match=f'profile_path: {said}'):
+            EnergyMonitorNode(context=context, parameter_overrides=[
+                Parameter('profile_path', value=str(path))])
+        for node in (controller, classifier):
+            executor.remove_node(node)
+            node.destroy_node()
+
+
 @pytest.mark.parametrize('measured', [False, True])
 def test_a_profile_enhanced_and_not_swept_again_is_warned_about(ros, tmp_path, capfd,
                                                                 measured) -> None:

@@ -460,13 +460,21 @@ def _numeric(params) -> list:
             and not isinstance(p.default, bool)]
 
 
-def _limits(node, name: str) -> tuple:
-    """Return the (lowest, highest) value the declared descriptor of ``name`` accepts."""
+def _limits(node, name: str, spec=None) -> tuple:
+    """
+    Return the (lowest, highest) value the declared descriptor of ``name`` accepts.
+
+    A float with an exclusive lower bound (``spec.above``) declares the bound itself, which
+    its check refuses: the lowest accepted value is the next float up.
+    """
     descriptor = node.describe_parameters([name])[0]
     span = descriptor.integer_range or descriptor.floating_point_range
     assert span, f'{name} has no declared range'
     low, high = span[0].from_value, span[0].to_value
     assert np.isfinite(low) and np.isfinite(high), name
+    if spec is not None and spec.above is not None and isinstance(spec.default, float):
+        assert low == spec.above and f'Must be > {spec.above:g}.' in descriptor.description
+        low = float(np.nextafter(low, np.inf))
     return low, high
 
 
@@ -485,18 +493,43 @@ def test_timestep_commands_are_clamped_to_max_timesteps_and_counted(ros) -> None
     assert node._pipeline.commanded == 16
     assert spin_until(lambda: (probe.images.publish(_frame(probe, 2)) or bool(probe.results)))
     assert probe.results[-1].timestep_budget == 16
-    # The ceiling may not go below the default, nor the default above the ceiling.
-    below = node.set_parameters([Parameter('max_timesteps', value=8)])[0]
-    assert not below.successful and 'max_timesteps' in below.reason  # default is 32
-    assert node.set_parameters([Parameter('default_timesteps', value=4)])[0].successful
-    # Lowered at run time: the commanded T follows at once.
+    # Lowered at run time (below the default of 32 too): the T in force follows at once.
     assert node.set_parameters([Parameter('max_timesteps', value=8)])[0].successful
-    too_high = node.set_parameters([Parameter('default_timesteps', value=9)])[0]
-    assert not too_high.successful and 'max_timesteps' in too_high.reason
     assert spin_until(lambda: (probe.images.publish(_frame(probe, 3))
                                or probe.results[-1].timestep_budget == 8))
+    # A command taken under a low maximum comes back whole when the maximum is raised.
+    probe.commands.publish(TimestepCommand(timesteps=12))
+    assert spin_until(lambda: node._pipeline.requested == 12, timeout_s=5.0)
+    assert node._pipeline.current_timesteps() == 8
+    assert node.set_parameters([Parameter('max_timesteps', value=64)])[0].successful
+    assert spin_until(lambda: (probe.images.publish(_frame(probe, 4))
+                               or probe.results[-1].timestep_budget == 12))
     assert _limits(node, 'max_timesteps') == _limits(node, 'default_timesteps')
     assert node._pipeline.counts['errors'] == 0
+
+
+def test_a_default_t_above_the_maximum_is_clamped_and_other_sets_are_taken(
+        ros, capfd) -> None:
+    """
+    The shipped default_timesteps 100 with max_timesteps 64: refused at a set, taken at start.
+
+    Taken at start-up, it then refused every later set of any parameter, and the crop and
+    invert a model was trained with, which configure adopts (a review): the classifier ran on
+    frames prepared unlike its training images.
+    """
+    from rclpy.parameter import Parameter
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, default_timesteps=100, max_timesteps=64)
+    node.trigger_configure()
+    assert node._state_machine.current_state[1] == 'inactive'
+    assert 'default_timesteps 100 is above max_timesteps 64: T=64 until a TimestepCommand' \
+        in capfd.readouterr().err
+    assert node._pipeline.current_timesteps() == 64
+    assert node.set_parameters([Parameter('early_exit', value=True)])[0].successful
+    assert node.set_parameters([Parameter('max_timesteps', value=32)])[0].successful
+    assert 'default_timesteps 100 is above max_timesteps 32' in capfd.readouterr().err
+    assert node.set_parameters([Parameter('max_timesteps', value=128)])[0].successful
+    assert 'T=100 in force' in capfd.readouterr().err
 
 
 def test_failing_periodic_save_is_counted_and_classifying_goes_on(ros, tmp_path) -> None:
@@ -555,7 +588,8 @@ def test_param_exclusive_lower_bound_and_nan() -> None:
     assert 'number' in positive.check(float('nan'))
     assert 'number' in Param('free', 1.0, 'Unbounded.').check(float('nan'))
     span = positive.descriptor(lifecycle=True).floating_point_range[0]
-    assert span.from_value == np.nextafter(0.0, 1.0) and span.to_value == 1e308
+    assert span.from_value == 0.0 and span.to_value == 1e308  # 0 itself: refused by check
+    assert positive.descriptor(lifecycle=True).description == 'A gain. Must be > 0.'
     count = Param('count', 3, 'A count.', above=0)
     assert count.descriptor(lifecycle=True).integer_range[0].from_value == 1
     assert count.check(0) is not None and count.check(1) is None
@@ -646,7 +680,7 @@ def test_every_classifier_number_at_its_declared_limits_keeps_the_node_working(
     for p in _numeric(PARAMS):
         if p.name in EVENT_ONLY:
             continue  # unused in frame mode
-        for value in _limits(declared, p.name):
+        for value in _limits(declared, p.name, p):
             value = type(p.default)(value)
             fault = _classifier_works_with(context, executor, tmp_path, p.name, value)
             if fault:
@@ -665,7 +699,7 @@ def test_every_controller_and_monitor_number_at_its_declared_limits_works(ros) -
     faults = []
     first = timestep_controller.TimestepControllerNode(context=context)
     for p in _numeric(timestep_controller.PARAMS):
-        for value in _limits(first, p.name):
+        for value in _limits(first, p.name, p):
             overrides = [Parameter('profile_path', value=profile),
                          Parameter(p.name, value=type(p.default)(value))]
             if p.name == 'battery_low_fraction':  # keep critical <= low, low + hysteresis <= 1
@@ -689,7 +723,7 @@ def test_every_controller_and_monitor_number_at_its_declared_limits_works(ros) -
     destroy(first)
     first = energy_monitor.EnergyMonitorNode(context=context)
     for p in _numeric(energy_monitor.PARAMS):
-        for value in _limits(first, p.name):
+        for value in _limits(first, p.name, p):
             try:
                 node = energy_monitor.EnergyMonitorNode(context=context, parameter_overrides=[
                     Parameter(p.name, value=type(p.default)(value))])

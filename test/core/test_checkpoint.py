@@ -89,6 +89,15 @@ def test_corrupted_truncated_and_torn_files(tmp_path, trained):
         load_checkpoint(tmp_path / 'absent.json')
 
 
+def test_a_folder_or_another_file_given_as_a_checkpoint_says_so(tmp_path) -> None:
+    """'/work/main/models.json not found' for the models folder (a review of the parameters)."""
+    (tmp_path / 'notes.txt').write_text('not a model')
+    with pytest.raises(CheckpointError, match=f'{tmp_path} is a folder; give the .json file'):
+        load_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match='notes.txt is not a checkpoint; give the .json'):
+        load_checkpoint(tmp_path / 'notes.txt')
+
+
 def test_mismatched_metadata(tmp_path, trained):
     model, _ = trained
     path = save_checkpoint(tmp_path / 'm.json', model)

@@ -143,6 +143,32 @@ def test_commanded_t_is_clamped_refused_counted_and_bounded_by_the_maximum() -> 
     assert pipeline.current_timesteps() == 40
     settings = Settings.from_values(dict(values, max_timesteps=48))
     assert pipeline.current_timesteps(settings) == 48  # a snapshot already read
+    # A command taken while the maximum was lower comes back whole when it is raised (it
+    # was stored clamped: T stayed at the old maximum until the next command).
+    assert pipeline.command(1000) is not None and pipeline.requested == 1000
+    assert pipeline.ceiling_note(values) == ('max_timesteps 40 clamps the commanded T=1000 '
+                                             'to 40')
+    values['max_timesteps'] = 500
+    assert pipeline.current_timesteps() == 500
+    values['max_timesteps'] = 2000
+    assert pipeline.current_timesteps() == 1000 and pipeline.ceiling_note(values) is None
+
+
+def test_a_default_t_above_the_maximum_is_clamped_not_refused() -> None:
+    """
+    The shipped default_timesteps 100 with max_timesteps 64: refused at a set, taken at start.
+
+    Taken at start-up, it then refused every later set of any parameter, and the model's
+    crop and invert that configure adopts (a review).
+    """
+    pipeline, values = _pipeline(default_timesteps=100, max_timesteps=64)
+    assert pipeline.refusal(dict(values, early_exit=True)) is None
+    assert pipeline.refusal(dict(values, default_timesteps=200)) is None
+    assert pipeline.current_timesteps() == 64
+    assert pipeline.ceiling_note(values) == ('default_timesteps 100 is above max_timesteps '
+                                             '64: T=64 until a TimestepCommand')
+    assert pipeline.ceiling_note(dict(values, max_timesteps=100)) is None
+    assert pipeline.command(32) is None and pipeline.ceiling_note(values) is None
 
 
 def test_a_commanded_t_beyond_the_profile_is_taken_with_a_warning() -> None:
@@ -186,8 +212,6 @@ def test_a_clamp_to_a_t_the_profile_did_not_measure_says_what_that_costs() -> No
 def test_refusals_name_the_parameters() -> None:
     pipeline, values = _pipeline()
     assert pipeline.refusal(values) is None
-    assert pipeline.refusal(dict(values, default_timesteps=8, max_timesteps=4)) == \
-        'default_timesteps (8) must not exceed max_timesteps (4)'
     assert pipeline.refusal(dict(values, online_learning=True)) is None  # no model yet
     pipeline.session = FakeSession(learns_online=False)
     reason = pipeline.refusal(dict(values, online_learning=True))

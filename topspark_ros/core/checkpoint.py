@@ -306,6 +306,10 @@ def _tensor_file_hint(path: Path) -> str:
                 f'{path}` makes a checkpoint of it')
     if path.suffix in ('.yaml', '.yml') and path.is_file():
         return f': {path.name} is not a checkpoint (a timestep profile? give the model .json)'
+    if path.is_dir():  # ('/work/main/models.json not found', a review of the parameters)
+        return f': {path} is a folder; give the .json file of a checkpoint in it'
+    if path.suffix != '.safetensors' and path.is_file():
+        return f': {path} is not a checkpoint; give the .json file `topspark train` wrote'
     if path.suffix != '.safetensors' or not path.is_file():
         return ''
     naming = []

@@ -140,8 +140,8 @@ def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSes
     set_torch_threads(values['torch_threads'])
     profile = None
     if values['profile_path']:
-        from topspark_ros.core.topspark.profile import load_profile
-        profile = load_profile(resolve(values['profile_path']))
+        from topspark_ros.core.topspark.profile import load_profile_parameter
+        profile = load_profile_parameter(resolve(values['profile_path']))
     names = values['class_names']
     session = ClassifierSession.from_checkpoint(
         resolve(values['model_path']), device=values['device'],
@@ -333,7 +333,9 @@ class ClassifierPipeline:
         self.last_input_s: Optional[float] = None  # time.monotonic() of the last input
         self.configure_error = ''
         self.gaps = FrameGaps()  # frames lost in transport, from the frame stamps
-        self.commanded: Optional[int] = None
+        self.commanded: Optional[int] = None  # the last command's T as it was taken (clamped)
+        self.requested: Optional[int] = None  # ... and as it asked (max_timesteps clamps it
+        # at each input: raised again, the T asked for comes back)
         # What the last frame was, that the classifier cannot tell from its pixels (a depth
         # encoding); set by the node, in /diagnostics while set.
         self.input_note: Optional[str] = None
@@ -384,7 +386,8 @@ class ClassifierPipeline:
         except BaseException:  # a failed configure holds nothing (a review: the lock stayed)
             self._let_go_save_path()
             raise
-        self.session, self.commanded, self.configure_error = session, None, ''
+        self.session, self.commanded, self.requested = session, None, None
+        self.configure_error = ''
 
     def _keep_earlier_learning(self, session, values: Values) -> Optional[str]:
         """
@@ -491,9 +494,6 @@ class ClassifierPipeline:
 
     def refusal(self, values: Values) -> Optional[str]:
         """Return why the would-be parameter ``values`` cannot apply, or None."""
-        if values['default_timesteps'] > values['max_timesteps']:
-            return (f"default_timesteps ({values['default_timesteps']}) must not exceed "
-                    f"max_timesteps ({values['max_timesteps']})")
         if values['device'] != self.values()['device']:  # a new device: is it one here?
             try:
                 check_device(values['device'])
@@ -578,6 +578,7 @@ class ClassifierPipeline:
         if timesteps < 1:
             self.count('timesteps_refused')
             return 'TimestepCommand with T=0 ignored'
+        self.requested = timesteps
         ceiling, warning = self.values()['max_timesteps'], None
         profile = session.profile if session is not None else None
         if timesteps > ceiling:
@@ -606,7 +607,26 @@ class ClassifierPipeline:
     def current_timesteps(self, settings: Optional[Settings] = None) -> int:
         """Return ``T`` for the next input (``settings``: read now when not given)."""
         settings = settings or Settings.from_values(self.values())
-        return settings.timesteps(self.commanded)
+        return settings.timesteps(self.requested)
+
+    def ceiling_note(self, values: Values) -> Optional[str]:
+        """
+        Return what ``max_timesteps`` in ``values`` does to the T in force, or None.
+
+        ``max_timesteps`` clamps the default T and a command's alike, and a command taken while
+        it was lower comes back whole when it is raised. A default above it was refused, and
+        a node started so (the shipped ``default_timesteps`` 100 with ``max_timesteps`` 64)
+        then refused every later set of any parameter (a review).
+        """
+        ceiling, requested = values['max_timesteps'], self.requested
+        if requested is not None:
+            return (f'max_timesteps {ceiling} clamps the commanded T={requested} to {ceiling}'
+                    if requested > ceiling else None)
+        default = values['default_timesteps']
+        if default > ceiling:
+            return (f'default_timesteps {default} is above max_timesteps {ceiling}: T={ceiling} '
+                    'until a TimestepCommand')
+        return None
 
     # Counters -----------------------------------------------------------------------------
     def count(self, key: str) -> int:

@@ -38,7 +38,7 @@ from topspark_ros.conversions.results import (class_labels, label_info_msg,
                                               vision_msgs_types)
 from topspark_ros.core.counters import Reasons
 from topspark_ros.core.pipeline import (AS_TRAINED, ClassifierPipeline,
-                                        frames_model_on_events, preparation_plan,
+                                        frames_model_on_events, preparation_plan, Settings,
                                         trained_preparation, window_mismatch)
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
@@ -97,6 +97,15 @@ class ClassifierNode(LifecycleNode):
         """Note parameters the user set; ready on-line learning when it is switched on."""
         if not self._adopting:
             self._given.update(p.name for p in changed if p.name in AS_TRAINED)
+        if self._pipeline.session is not None and any(
+                p.name in ('max_timesteps', 'default_timesteps') for p in changed):
+            p = values(self, PARAMS)  # (as set: the live values follow after this callback)
+            note = self._pipeline.ceiling_note(p)
+            if note is not None:
+                self.get_logger().warn(note)
+            else:
+                timesteps = self._pipeline.current_timesteps(Settings.from_values(p))
+                self.get_logger().info(f'T={timesteps} in force')
         if self._pipeline.session is not None and any(
                 p.name == 'online_learning' and p.value for p in changed):
             threading.Thread(target=self._warm_up_learning, name='learning_warm_up',
@@ -174,7 +183,8 @@ class ClassifierNode(LifecycleNode):
         self.get_logger().info(f"loaded {p['model_path']} on {p['device']} "
                                f"({p['input_mode']})")
         session = self._pipeline.session
-        for warning in [*session.notes, frames_model_on_events(p, session.model)]:
+        for warning in [*session.notes, frames_model_on_events(p, session.model),
+                        self._pipeline.ceiling_note(p)]:
             if warning is not None:
                 self.get_logger().warn(warning)
         if vision is not None:

@@ -33,9 +33,10 @@ PARAMS = (
           'are applied at each T and whose results by confidence calibrate the vision_msgs '
           "scores; '' for none (config/topspark.yaml sets the shipped model's).", live=False),
     Param('default_timesteps', 100, 'Timestep count T used until a TimestepCommand arrives '
-          '(at most max_timesteps).', low=1, high=MAX_TIMESTEPS),
-    Param('max_timesteps', MAX_TIMESTEPS, 'Largest T used: a TimestepCommand above it is '
-          'clamped to it, one of 0 ignored (both counted in /diagnostics: timesteps_clamped, '
+          '(clamped to max_timesteps, with a warning).', low=1, high=MAX_TIMESTEPS),
+    Param('max_timesteps', MAX_TIMESTEPS, 'Largest T used: the default T and a '
+          'TimestepCommand above it are clamped to it (a command comes back whole when it '
+          'is raised), a command of 0 ignored (both counted in /diagnostics: timesteps_clamped, '
           'timesteps_refused); one above the largest T of the profile is taken with a '
           "warning (set this to bound it; best to a T of the profile: at another the model's "
           'own values run and vision_msgs scores are shares).', low=1, high=MAX_TIMESTEPS),
@@ -45,7 +46,8 @@ PARAMS = (
     Param('early_exit_margin', 3.0, 'Early exit: lead in accumulated output spikes of the best '
           'class over the second (> 0).', above=0.0),
     Param('early_exit_min_steps', 0, 'Early exit: never stop before this many steps (0: the '
-          "model family's floor, 8, or 1 for a converted model, whose T is 1 to 8).", low=0),
+          "model family's floor, 8, or 1 for a converted model, whose T is 1 to 8).", low=0,
+          high=MAX_TIMESTEPS),
     Param('online_learning', False, 'Adapt the weights to incoming frames with unsupervised '
           'STDP at the commanded T (each classification then carries the cost of learning '
           'from its frame: plasticity_updates and energy_j).'),

@@ -90,7 +90,7 @@ PARAMS = (
     Param('baseline_energy_j', 0.0, 'Energy per inference at full T when no profile is given '
           '(0: unknown, no saving reported).', low=0.0, live=False),
     Param('silence_warn_s', 5.0, 'Diagnostics warn when no classification arrived for this '
-          'long.', low=0.1),
+          'long (s).', low=0.1),
 )
 
 
@@ -119,9 +119,10 @@ class EnergyMonitorNode(Node):
         learning = 0.0  # one learning step at full T (the profile's), for results that learnt
         self._profile_sha256 = None  # the model the baseline is of
         if p['profile_path']:
-            from topspark_ros.core.topspark.profile import load_profile
+            from topspark_ros.core.topspark.profile import load_profile_parameter
             # Priced under this monitor's preset, as the controller prices it to take the power.
-            profile = load_profile(resolve(p['profile_path'])).priced(p['energy_preset'])
+            profile = load_profile_parameter(resolve(p['profile_path'])).priced(
+                p['energy_preset'])
             baseline = profile.baseline.energy_j
             learning = profile.baseline.train_energy_j or 0.0
             ann_macs = self._ann_macs(ann_macs, profile.ann_macs)

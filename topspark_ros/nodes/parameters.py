@@ -12,7 +12,6 @@ not start the node (ValueError naming it).
 
 import array
 from dataclasses import dataclass
-import math
 from types import MappingProxyType
 from typing import Any, Callable, List, Mapping, Optional, Sequence
 
@@ -36,8 +35,10 @@ class Param:
         unbounded).
     above
         exclusive lower bound instead of ``low`` (the value must be greater), e.g. 0.0 for
-        a strictly positive float; declared as the inclusive range from the next
-        representable value.
+        a strictly positive float; an integer's declared as the inclusive range from the next
+        integer, a float's from the bound itself with the description saying "> bound" (the
+        next representable float read ``Min: 5e-324`` in a refusal; a review), the set
+        then refused by :meth:`check`.
     length
         required number of elements of an array (None: any).
     choices
@@ -64,12 +65,14 @@ class Param:
         if self.above is None:
             return self.low
         if isinstance(self.default, float):
-            return math.nextafter(float(self.above), math.inf)
+            return float(self.above)
         return int(self.above) + 1
 
     def descriptor(self, lifecycle: bool) -> ParameterDescriptor:
         """Return the descriptor: description, range and read-only flag."""
         text = self.description
+        if self.above is not None and isinstance(self.default, float):
+            text += f' Must be > {self.above:g}.'
         if self.choices:
             text += f' One of: {_choices(self.choices)}.'
         if not self.live:

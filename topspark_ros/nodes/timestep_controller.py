@@ -186,12 +186,12 @@ class TimestepControllerNode(LifecycleNode):
         """Load the profile, build the selector, create publishers and subscriptions."""
         p = values(self, PARAMS)
         try:
-            from topspark_ros.core.topspark.profile import load_profile
+            from topspark_ros.core.topspark.profile import load_profile_parameter
             if not p['profile_path']:
                 raise ValueError('profile_path is empty: give the profile `topspark sweep` '
                                  'wrote for the model (e.g. '
                                  f'{SHIPPED_PROFILE})')
-            profile = load_profile(resolve(p['profile_path']))
+            profile = load_profile_parameter(resolve(p['profile_path']))
         except (OSError, ValueError) as exc:
             self._configure_error = f'cannot load the timestep profile: {exc}'
             self.get_logger().error(self._configure_error)

@@ -710,6 +710,23 @@ def update_profile(path: Union[str, os.PathLike],
     return updated
 
 
+def load_profile_parameter(path: Union[str, os.PathLike],
+                           name: str = 'profile_path') -> TimestepProfile:
+    """
+    Read the profile a node's parameter ``name`` gives; ValueError naming the parameter.
+
+    A missing file said only ``[Errno 2] No such file or directory`` in a node's log and
+    ``/diagnostics``, not which parameter to fix (a review of the parameters).
+    """
+    try:
+        return load_profile(path)
+    except OSError as exc:
+        raise ValueError(f'{name}: cannot read {os.fspath(path)}: '
+                         f'{exc.strerror or exc}') from None
+    except ValueError as exc:
+        raise ValueError(f'{name}: {exc}') from None
+
+
 def load_profile(path: Union[str, os.PathLike]) -> TimestepProfile:
     """
     Read the profile at ``path`` (``yaml.safe_load`` only) and validate it strictly.
