@@ -114,7 +114,7 @@ event_data() {
   # plain Python, so the source tree is enough. One thread: CI machines are small.
   (cd "$root" && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
     PYTHONPATH=$root "$venv/bin/python" -m topspark_ros.cli events make-dataset \
-    --npm-tarball "$tarball" --output "$event_dir" >&2)
+    --npm-tarball "$tarball" --output "$event_dir" --overwrite >&2)
   echo "$key" > "$stamp"
 }
 

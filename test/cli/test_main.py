@@ -330,6 +330,16 @@ def test_threads_are_chosen_not_inherited(fashion_dir, capsys):
         assert torch.get_num_threads() == DEFAULT_TORCH_THREADS == 1
         assert _run(base + ['--threads', '2'], capsys)[0] == 0
         assert torch.get_num_threads() == 2
+        # 100 000 ended in a segmentation fault (a CLI review); inf trained, then could not
+        # save; a negative margin skipped early exit without a word.
+        for option, value, said in (('--threads', '100000', 'must be <= 256'),
+                                    ('--dt-ms', 'inf', 'must be finite and > 0'),
+                                    ('--early-exit-margin', '-1', 'must be finite and >= 0')):
+            command = ['sweep' if option == '--early-exit-margin' else 'train'] + (
+                ['-m', model] if option == '--early-exit-margin' else [])
+            assert main(command + [option, value]) == 2
+            assert said in capsys.readouterr().err
+        assert torch.get_num_threads() == 2
         with pytest.raises(ValueError):
             set_torch_threads(0)
     finally:

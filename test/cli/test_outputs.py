@@ -101,6 +101,35 @@ def test_export_import_and_the_sweeps_plot_refuse_an_existing_file(tmp_path, fas
     assert plot.read_bytes() == b'a picture' and not (tmp_path / 'p.yaml').exists()
 
 
+def test_a_plot_named_as_the_profile_or_the_model_is_refused(tmp_path, fashion_dir, capsys):
+    """
+    ``sweep --plot`` given the profile's name wrote the plot over it (exit 0; a CLI review).
+
+    With --overwrite, a plot named as the model or its tensor file replaced the model, and
+    ``enhance -m MODEL`` given without ``.json`` did not compare its plot with the model.
+    """
+    model = tmp_path / 'm.json'
+    assert _train(fashion_dir, model, capsys)[0] == 0
+    kept = model.read_bytes()
+    tensors = tmp_path / json.loads(kept)['tensors']['file']
+    profile = tmp_path / 'p.yaml'
+    sweep = ['sweep', '-m', str(model), '--data-dir', str(fashion_dir), '--grid', '10,5',
+             '--n-eval', '20', '--n-train-steps', '0', '-o', str(profile)]
+    for plot, extra in ((profile, []), (model, ['--overwrite']), (tensors, ['--overwrite'])):
+        code, _, err = _run(sweep + ['--plot', str(plot), *extra], capsys)
+        assert code == 2 and 'is the same file as' in err, err
+        assert not profile.exists() and model.read_bytes() == kept
+    code, _, err = _run(sweep + ['--plot', ''], capsys)
+    assert code == 0, err
+    written = profile.read_bytes()
+    without_suffix = str(model)[:-len('.json')]
+    code, _, err = _run(['enhance', '-m', without_suffix, '--data-dir', str(fashion_dir),
+                         '-o', str(profile), '--grid', '5', '--budget', '1', '--learn-budget',
+                         '0', '--n-val', '20', '--plot', str(model), '--overwrite'], capsys)
+    assert code == 2 and 'is the same file as' in err, err
+    assert model.read_bytes() == kept and profile.read_bytes() == written
+
+
 def test_import_refuses_an_existing_checkpoint(tmp_path, capsys):
     target = tmp_path / 'imported.json'
     target.write_text('{}')

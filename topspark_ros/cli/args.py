@@ -18,6 +18,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_THREADS = 256
+"""Most threads ``--threads`` takes (the classifier's ``torch_threads`` likewise): 100 000
+ended the process in a segmentation fault, after libgomp's 'Thread creation failed' (a CLI
+review)."""
+
+
+def thread_count(text: str) -> int:
+    """Parse a thread count, 1 to :data:`MAX_THREADS`."""
+    value = positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f'must be <= {MAX_THREADS}, got {value}')
+    return value
+
+
 def non_negative_int(text: str) -> int:
     """Parse a non-negative int."""
     value = int(text)
@@ -35,10 +49,10 @@ def non_negative_float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """Parse a positive float."""
+    """Parse a finite float > 0 (``--dt-ms inf`` trained, then failed to save: a CLI review)."""
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
+    if not 0 < value < float('inf'):
+        raise argparse.ArgumentTypeError(f'must be finite and > 0, got {text}')
     return value
 
 

@@ -438,8 +438,10 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False, inputs=()) 
     process may not write in, is a usage error here rather than a failure after minutes of
     training. ``checkpoint``: ``path`` names a
     checkpoint, whose metadata file is checked (``.json`` appended when missing). ``inputs``:
-    the files the command reads; an output that is one of them (by another name too) is
-    refused even with ``--overwrite`` (``-o`` given the model's own name lost the model).
+    the files the command reads or writes besides (a command's profile beside its plot); an
+    output that is one of them (by another name too, or not written yet) is refused even with
+    ``--overwrite`` (``-o`` given the model's own name lost the model; ``sweep --plot`` given
+    the profile's name wrote the plot over the profile it had just written, exit 0).
     """
     text = os.fspath(path)
     path = Path(text)
@@ -451,14 +453,30 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False, inputs=()) 
     if path.is_dir():
         raise UsageError(f'{path}: give a file name, not a directory')
     check_output_folder(path)
+    for source in inputs:
+        if _same_file(path, source):
+            raise UsageError(f'{text} is the same file as {source}, which this command reads '
+                             'or writes; write to another file')
     if os.path.lexists(path):
-        for source in inputs:
-            with contextlib.suppress(OSError):
-                if path.samefile(source):
-                    raise UsageError(f'{text} is the same file as the input {source}; write '
-                                     'to another file')
         if not overwrite:
             raise UsageError(f'{path} exists; pass --overwrite to replace it')
+
+
+def _same_file(path, other) -> bool:
+    """Return whether ``path`` and ``other`` name one file (the same path, or a link to it)."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    with contextlib.suppress(OSError):
+        return os.path.samefile(path, other)
+    return False
+
+
+def model_files(model: str, meta: dict) -> tuple:
+    """Return the files of the checkpoint ``model`` (as given) is: its metadata and tensors."""
+    from topspark_ros.core.checkpoint import metadata_path
+
+    path = metadata_path(model)
+    return path, path.parent / meta['tensors']['file']
 
 
 def check_output_folder(path) -> None:

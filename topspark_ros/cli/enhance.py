@@ -211,7 +211,8 @@ def run(args) -> dict:
     plot = args.plot if args.plot is not None else (
         str(os.path.splitext(output)[0]) + '.sensitivity.png')
     if args.plot:  # a file of the user's: checked before the search, as sweep's
-        common.check_output(args.plot, args.overwrite, inputs=(output, args.model))
+        common.check_output(args.plot, args.overwrite,
+                            inputs=(output, *common.model_files(args.model, meta)))
     energy_model = EnergyModel(args.preset or profile.energy_preset)
     train = common.class_aligned(common.dataset(args, 'train', spec=model.input_spec), meta,
                                  args.model)

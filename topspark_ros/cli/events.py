@@ -60,6 +60,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                       help='samples emulated together (default: %(default)s)')
     make.add_argument('--no-compress', action='store_true',
                       help='store the split files uncompressed (larger, faster to load)')
+    make.add_argument('--overwrite', action='store_true',
+                      help='replace a data set already in the output directory')
 
     info = actions.add_parser('info', parents=[shared],
                               help='describe an event file, a bag or a data set split file')
@@ -260,12 +262,31 @@ def _default_output() -> Path:
     return base / EVENT_DATASET_NAME
 
 
+def _check_dataset_output(output: Path, overwrite: bool) -> None:
+    """
+    Refuse, before any work, an output that is a file, or holds a data set, unasked.
+
+    A second ``make-dataset`` into a folder replaced its splits without a word, so the test
+    split models were measured on changed under them (a CLI review).
+    """
+    from topspark_ros.core.data.dataset import SPLITS
+
+    if output.exists() and not output.is_dir():
+        raise UsageError(f'-o {output} is a file: give the folder the data set goes in')
+    held = [name for name in (f'{split}.npz' for split in SPLITS) if (output / name).exists()]
+    if held and not overwrite:
+        raise UsageError(f'{output} holds a data set ({", ".join(held)}); pass --overwrite to '
+                         'replace it (models measured on it then measure on another)')
+    common.check_output_folder(output / f'{SPLITS[0]}.npz')
+
+
 def _make_dataset(args) -> dict:
     """Build the event data set."""
     from topspark_ros.core.data import digits, synthetic_events as synthetic
     from topspark_ros.core.data.dataset import SPLITS
 
     output = Path(args.output) if args.output else _default_output()
+    _check_dataset_output(output, args.overwrite)
     digits_dir = args.digits_dir
     if args.npm_tarball:
         digits_dir = output.parent / digits.DIGITS_NAME

@@ -137,8 +137,7 @@ def _export(args) -> dict:
     model, meta = load_checkpoint(args.model)
     # Nor the model's tensors or the profile (--overwrite replaced whatever -o named).
     common.check_output(args.output, args.overwrite, inputs=(
-        metadata_path(args.model).parent / meta['tensors']['file'],
-        *([args.params_from] if args.params_from else [])))
+        *common.model_files(args.model, meta), *([args.params_from] if args.params_from else [])))
     info = meta.get('info', {})
     stdp = model.checkpoint_family == 'stdp'
     if args.pool is not None and stdp:

@@ -13,7 +13,7 @@ import argparse
 import topspark_ros
 from topspark_ros.cli import enhance, evaluate, events, exchange, recover, sweep, train
 from topspark_ros.cli.args import (fraction, image_size, positive_float, positive_int, PROG,
-                                   StoreGiven, UsageError)
+                                   StoreGiven, thread_count, UsageError)
 from topspark_ros.cli.common import DEFAULT_DATASET, PREPARATION
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS
 
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument('--device', default='cpu',
                       help="'cpu' (numba engine) or a torch device such as 'cuda' "
                       '(default: %(default)s)')
-    data.add_argument('--threads', type=positive_int, default=DEFAULT_TORCH_THREADS,
+    data.add_argument('--threads', type=thread_count, default=DEFAULT_TORCH_THREADS,
                       help='torch intra-op threads (measured: 1 is robust on a shared 2-core '
                       'machine, more pays only with idle cores; see docs/benchmarks.md) '
                       "(default: %(default)s); the STDP engine's compiled kernels use "

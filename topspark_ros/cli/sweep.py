@@ -46,7 +46,7 @@ def add_parser(sub, parent) -> None:
                        help="time each T's inference again until this many seconds were "
                        f'timed (at most {MAX_TIMING_RUNS} runs) and keep the fastest run: '
                        'one run of a few hundred images is noise (default: %(default)s)')
-    sweep.add_argument('--early-exit-margin', type=float, default=3.0,
+    sweep.add_argument('--early-exit-margin', type=non_negative_float, default=3.0,
                        help='also measure early exit with this margin in output spikes '
                        '(0: skip; default: %(default)s)')
     sweep.add_argument('--early-exit-min-steps', type=positive_int, default=None,
@@ -147,7 +147,9 @@ def run(args) -> dict:
     enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
     if plot:
-        common.check_output(plot, args.overwrite)
+        common.check_output(plot, args.overwrite, inputs=(
+            output, *common.model_files(args.model, meta),
+            *([args.params_from] if args.params_from else [])))
     model, dataset, idx = _held_out(args, model, meta)
     n = len(idx)
     train_images = None

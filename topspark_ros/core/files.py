@@ -270,11 +270,16 @@ def open_regular(path: Path,
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0)
                  | getattr(os, 'O_CLOEXEC', 0))
-    with os.fdopen(fd, 'rb', buffering=0) as handle:
+    try:  # checked before fdopen, which refuses a directory as '[Errno 21] Is a directory: 3'
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise error(f'{path} is not a regular file (a device, FIFO, socket or '
                         'directory is never read)')
+        handle = os.fdopen(fd, 'rb', buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
         yield handle, info
 
 

@@ -217,13 +217,31 @@ def test_cli_make_info_export(tiny_digits, tmp_path, capsys):
     assert cli.main(['events', 'export', '--data', 'fashion-mnist', '-o',
                      str(tmp_path / 'frames.bin')]) == 1
     assert 'needs an event data source' in capsys.readouterr().err
+    (tmp_path / 'nope.txt').write_text('')
     assert cli.main(['events', 'info', str(tmp_path / 'nope.txt')]) == 1
     assert 'unknown event file type' in capsys.readouterr().err
+    assert cli.main(['events', 'info', str(tmp_path / 'absent')]) == 1
+    assert f'{tmp_path}/absent does not exist' in capsys.readouterr().err
     assert cli.main(['events']) == 2
     assert 'ACTION' in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- storage faults
+    # A second run into the folder replaced its splits without a word (a CLI review): the
+    # test split models were measured on changed under them.
+    kept = (out / 'test.npz').read_bytes()
+    again = ['events', 'make-dataset', '-o', str(out), '--digits-dir',
+             str(tiny_digits / digits.DIGITS_NAME), '--train', '2', '--test', '1', '--seed',
+             '3', '-q']
+    capsys.readouterr()
+    assert cli.main(again) == 2
+    assert 'holds a data set (train.npz, test.npz); pass --overwrite' in capsys.readouterr().err
+    assert (out / 'test.npz').read_bytes() == kept
+    assert cli.main(again + ['--overwrite']) == 0
+    assert synthetic.load_event_dataset('test', out).labels.size == 1
+    assert cli.main(['events', 'make-dataset', '-o', str(sample), '--digits-dir',
+                     str(tiny_digits / digits.DIGITS_NAME), '-q']) == 2
+    assert f'-o {sample} is a file' in capsys.readouterr().err
 
 
 def _event_set(n_events: int, seed: int) -> synthetic.EventDataset:

@@ -47,6 +47,14 @@ def _profile(**extra) -> TimestepProfile:
     return TimestepProfile(**values)
 
 
+def test_a_checkpoint_given_as_a_profile_says_so(tmp_path):
+    """It read 'family: unknown key (allowed: schema_version, ...)' (a CLI review)."""
+    from topspark_ros.core.topspark.profile import ProfileError
+    models = __import__('pathlib').Path(__file__).resolve().parents[3] / 'models'
+    with pytest.raises(ProfileError, match='this is a checkpoint, not a timestep profile'):
+        load_profile(models / 'stdp_fmnist_n400.json')
+
+
 def test_wilson_interval_against_hand_values():
     low, high = wilson_interval(80, 100)
     assert low == pytest.approx(0.7112, abs=1e-4) and high == pytest.approx(0.8666, abs=1e-4)

@@ -171,6 +171,8 @@ def open_events(name: PathLike, topic: Optional[str] = None,
     path = Path(name)
     if bag or (bag is None and path.is_dir()):
         return open_bag_events(path, topic, progress)
+    if not os.path.lexists(path):  # (read: "unknown event file type '(no suffix)'")
+        raise EventFileError(f'{path} does not exist')
     reader = {'.raw': _raw_chunks, '.npz': _npz_chunks}.get(_suffix(path))
     if reader is None:
         return EventChunks.of(read_event_file(path))

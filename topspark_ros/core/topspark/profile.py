@@ -629,6 +629,9 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
     try:
         if not isinstance(data, Mapping):
             raise ProfileError(f'the document must be a mapping, got {type(data).__name__}')
+        if 'tensors' in data and 'family' in data:  # ('family: unknown key'; a CLI review)
+            raise ProfileError('this is a checkpoint, not a timestep profile (`topspark sweep '
+                               '-m MODEL` writes the profile, MODEL.profile.yaml)')
         top = ('schema_version',) + _HEADER + ('entries',)
         _check_keys(data, top, top + ('ann_macs', 'enhancement', 'reference_timesteps',
                                       'measurement'), None)
