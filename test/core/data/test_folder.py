@@ -257,6 +257,35 @@ def test_a_class_folders_subfolders_are_read_as_imagefolder_reads_them(tmp_path)
     assert not read.skipped
 
 
+def test_a_link_into_other_classes_does_not_read_their_images_as_this_ones(tmp_path):
+    """
+    ``trouser/loop -> ..`` read the bags and sneakers as trousers too (a CLI review).
+
+    The same photo then had two labels and sat in two splits (a test image in training).
+    Split folders likewise: a link from train/mug into test/mug read test images as training.
+    """
+    data = tmp_path / 'data'
+    for name, value in (('bag', 40), ('sneaker', 120), ('trouser', 200)):
+        (data / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new('L', (8, 8), value + i).save(data / name / f'{i}.png')
+    (data / 'trouser' / 'loop').symlink_to(data, target_is_directory=True)
+    (data / 'trouser' / 'self').symlink_to(data / 'trouser', target_is_directory=True)
+    read = load_image_folder(data, 'train', test_fraction=0, val_fraction=0)
+    assert [str(p.relative_to(data)) for p in read.files] == [
+        f'{name}/{i}.png' for name in ('bag', 'sneaker', 'trouser') for i in range(3)]
+    split = tmp_path / 'split'
+    for part in ('train', 'test'):
+        for name in ('mug', 'pen'):
+            (split / part / name).mkdir(parents=True)
+            Image.new('L', (8, 8), 9).save(split / part / name / f'{part}.png')
+    (split / 'train' / 'mug' / 'leak').symlink_to(split / 'test' / 'mug',
+                                                  target_is_directory=True)
+    _, chosen = folder_split(split, 'train')
+    assert sorted(str(f.relative_to(split)) for f, _ in chosen) == [
+        'train/mug/train.png', 'train/pen/train.png']
+
+
 def test_folder_errors_are_one_clear_line(tmp_path):
     """A missing folder, no class folder, an empty class: DatasetError naming the problem."""
     with pytest.raises(DatasetError, match='does not exist'):

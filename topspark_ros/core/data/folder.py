@@ -126,7 +126,9 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
         class_names = sorted({c.name for d in given for c in _class_dirs(root / d)})
         if not (root / split).is_dir():
             return class_names, []  # e.g. no val/: an empty validation split
-        files = _files_by_class(root / split, class_names, must_have=split == 'train')
+        foreign = [root / d / name for d in given if d != split for name in class_names]
+        files = _files_by_class(root / split, class_names, must_have=split == 'train',
+                                foreign=foreign)
         return class_names, [(f, label) for label, fs in enumerate(files) for f in fs]
     class_names = [c.name for c in _class_dirs(root)]
     if not class_names:
@@ -286,17 +288,34 @@ def _class_dirs(directory: Path) -> List[Path]:
                   key=lambda d: d.name)
 
 
-def _files_by_class(directory: Path, class_names: Sequence[str],
-                    must_have: bool) -> List[List[Path]]:
+def _files_by_class(directory: Path, class_names: Sequence[str], must_have: bool,
+                    foreign: Sequence[Path] = ()) -> List[List[Path]]:
+    """
+    Return the image files of each class folder of ``directory``, in ``class_names`` order.
+
+    A file whose real path lies in another class's folder, or in a folder of ``foreign`` (the
+    class folders of the other split folders), is not the class's: a link in a class folder
+    to the data folder above it (``trouser/loop -> ..``) read every other class's images as
+    this class's too, the same photo under two labels and in two splits (a CLI review).
+    """
+    real = {name: os.path.realpath(directory / name) for name in class_names}
     files = []
     for name in class_names:
         folder = directory / name
         found = _image_files(folder) if folder.is_dir() else []
+        others = [r for other, r in real.items() if other != name] + [
+            os.path.realpath(f) for f in foreign]
+        found = [f for f in found if not _within_any(os.path.realpath(f), others)]
         if must_have and not found:
             raise DatasetError(f'class {name!r} has no image in {folder} (expected '
                                f"{', '.join(IMAGE_SUFFIXES)} files)")
         files.append(found)
     return files
+
+
+def _within_any(path: str, folders: Sequence[str]) -> bool:
+    """Return whether the real ``path`` lies in one of the real ``folders``."""
+    return any(path.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders)
 
 
 def _image_files(folder: Path) -> List[Path]:
