@@ -198,6 +198,15 @@ def test_sweep_names_the_data_it_read_and_never_destroys_a_profile(
     assert code == 0, err
     assert 'keeping the enhanced parameters' in err
     assert load_profile(profile_path).params_for(10) == {'theta_scale': 0.5}
+    # A grid without T=10 dropped what enhance found there, with a note only (a CLI review).
+    before = open(profile_path).read()
+    narrower = [a if a != '30,10' else '30' for a in sweep]
+    code, _, err = _run(narrower + ['--overwrite'], capsys)
+    assert code == 2 and 'holds enhanced parameters at T=[10], which --grid leaves out' in err
+    assert '--grid 30,10' in err and open(profile_path).read() == before
+    elsewhere = str(tmp_path / 'other.yaml')  # the parameters stay where they are: a note
+    code, _, err = _run(narrower + ['--params-from', profile_path, '-o', elsewhere], capsys)
+    assert code == 0 and 'left out of the new profile' in err, err
 
 
 def test_a_profile_without_results_by_confidence_gets_them_and_keeps_the_rest(
@@ -504,7 +513,7 @@ def test_an_interrupted_training_resumes_to_the_same_model(tmp_path, fashion_dir
     code, _, err = _run(base + ['-o', str(out)], capsys)
     assert code == 2 and 'add --resume to go on from it' in err
     code, _, err = _run(base + ['-o', str(out), '--resume', '--neurons', '21'], capsys)
-    assert code == 2 and 'other settings (config differ)' in err
+    assert code == 2 and 'other settings (config differ: config.n_neurons 21 (was 20))' in err
     code, _, err = _run(base + ['-o', str(out), '--resume', '--n-train', '299'], capsys)
     assert code == 2 and 'differ' in err
     code, resumed, err = _run(base + ['-o', str(out), '--resume'], capsys)

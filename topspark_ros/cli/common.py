@@ -454,7 +454,7 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False, inputs=()) 
         raise UsageError(f'{path}: give a file name, not a directory')
     check_output_folder(path)
     for source in inputs:
-        if _same_file(path, source):
+        if same_file(path, source):
             raise UsageError(f'{text} is the same file as {source}, which this command reads '
                              'or writes; write to another file')
     if os.path.lexists(path):
@@ -462,7 +462,7 @@ def check_output(path, overwrite: bool, *, checkpoint: bool = False, inputs=()) 
             raise UsageError(f'{path} exists; pass --overwrite to replace it')
 
 
-def _same_file(path, other) -> bool:
+def same_file(path, other) -> bool:
     """Return whether ``path`` and ``other`` name one file (the same path, or a link to it)."""
     if os.path.realpath(path) == os.path.realpath(other):
         return True

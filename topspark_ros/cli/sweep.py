@@ -145,6 +145,7 @@ def run(args) -> dict:
     if args.confidence_only:
         return _confidence_only(args, model, meta, output, preset_given=preset is not None)
     enhanced = _keep_existing_profile(output, args, meta['tensors']['sha256'], enhanced)
+    _refuse_losing_enhanced(output, args, grid, enhanced)
     plot = args.plot if args.plot is not None else str(os.path.splitext(output)[0]) + '.png'
     if plot:
         common.check_output(plot, args.overwrite, inputs=(
@@ -370,6 +371,26 @@ def _confidence_only(args, model, meta: dict, output: str, preset_given: bool = 
                             'early_exit_confidence_bins': [
                                 list(row) for row in e.early_exit_confidence_bins or ()]}
                            for e in updated.entries]}
+
+
+def _refuse_losing_enhanced(output: str, args, grid, enhanced) -> None:
+    """
+    Refuse to replace a profile whose enhanced parameters at some T the new grid leaves out.
+
+    ``sweep --overwrite`` keeps the enhanced parameters the old profile holds; with a narrower
+    ``--grid`` those of the T left out were dropped from the file with a note only (a CLI
+    review): hours of ``enhance`` lost. Applied from another file (``--params-from`` other
+    than ``-o``), they stay there: a note says so below.
+    """
+    if enhanced is None or not os.path.exists(output) or (
+            args.params_from and not common.same_file(args.params_from, output)):
+        return
+    dropped = [t for t in enhanced.timesteps if enhanced.params_for(t) and t not in grid]
+    if dropped:
+        wider = ','.join(str(t) for t in sorted(set(grid) | set(dropped), reverse=True))
+        raise UsageError(f'{output} holds enhanced parameters at T={dropped}, which --grid '
+                         f'leaves out: replacing it would lose them; add them (--grid {wider}) '
+                         'or write the new profile elsewhere with -o')
 
 
 def _keep_existing_profile(output: str, args, model_sha256: str, enhanced):
