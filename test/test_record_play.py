@@ -147,6 +147,87 @@ def test_events_into_a_bag_as_received(ros, tmp_path: Path) -> None:
     assert first.seq == 0 and bytes(first.events) == bytes(range(8))
 
 
+def test_event_packets_lost_before_the_recorder_are_counted_from_their_seq(
+        ros, tmp_path: Path, capfd) -> None:
+    """
+    A review lost 157 of 5 436 1 ms packets with the depth of 5 then, and said no loss.
+
+    Packets queue 1 000 deep by default (a second of a driver's packets); a gap in their
+    ``seq`` is counted, warned about and in the last line; a driver started again (seq back
+    to 0) is a restart, not a loss.
+    """
+    from event_camera_msgs.msg import EventPacket
+
+    from topspark_ros.nodes.recorder import _outcome, EVENTS_DEPTH
+    context, executor, spin_until = ros
+    node = _recorder(context, executor, topic='events', bag=str(tmp_path / 'b'),
+                     storage='mcap', reliability='reliable')  # auto; depth 0: 1 000 for packets
+    pub = _publisher(context, executor, EventPacket, 'events')
+    assert spin_until(lambda: node.type_name == EVENTS)
+    assert node._qos.depth == EVENTS_DEPTH
+    _publish_all(pub, [_packet(k) for k in (0, 1, 2, 5, 6, 10, 0, 1)], spin_until)
+    assert spin_until(lambda: node.written == 8)
+    assert (node.packets_lost, node.sequence_gaps, node.sequence_restarts) == (5, 2, 1)
+    assert 'event packets lost before the recorder so far (seq gaps' in capfd.readouterr().err
+    node.close()
+    assert '8 received, 0 skipped, 5 packets lost before the recorder (seq gaps: 2), 1 seq ' \
+        'restarts' in _outcome(node)
+
+
+def test_recorder_paths_topics_and_types_a_user_gets_wrong(ros, tmp_path: Path, monkeypatch,
+                                                           capfd) -> None:
+    """
+    ``~`` in a path, a name that is no topic, a topic of two types, a type it does not carry.
+
+    ``bag:=~/run`` made a folder named '~' in the working directory (a review); an invalid
+    topic ended in rcl's traceback; of two types one was taken at random; ``--type
+    compressed`` on an Image topic waited for ever while the hint blamed the QoS.
+    """
+    from topspark_ros.nodes import recorder
+    context, executor, spin_until = ros
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    node = _recorder(context, executor, topic='image', bag='~/run')
+    assert node.destination == str(tmp_path / 'run') and not (tmp_path / '~').exists()
+    node.close()
+    for topic in ('my topic', '/1abc'):
+        with pytest.raises(ValueError, match=f"invalid topic '{topic}': topic name "):
+            _recorder(context, executor, topic=topic, bag=str(tmp_path / 'x'))
+    from types import SimpleNamespace
+
+    from rclpy.qos import QoSProfile
+    # Two publishers of one topic with two types are two cameras in two processes (one DDS
+    # participant takes one type a topic): the graph they make, as rclpy reports it.
+    announced = [SimpleNamespace(topic_type=t, qos_profile=QoSProfile(depth=1)) for t in (
+        'sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')]
+    monkeypatch.setattr(recorder.RecorderNode, 'get_publishers_info_by_topic',
+                        lambda self, topic: announced)
+    node = _recorder(context, executor, topic='mixed', out_dir=str(tmp_path / 'f'),
+                     label='x')
+    assert spin_until(lambda: node.finished)
+    monkeypatch.undo()
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert node.error == ('/mixed has publishers of sensor_msgs/msg/CompressedImage and '
+                          'sensor_msgs/msg/Image: give the type to record (--type compressed '
+                          'or --type image; the parameter type)')
+    node.close()
+    monkeypatch.setattr(recorder, 'WAIT_NOTICE_S', 0.3)
+    monkeypatch.setattr(recorder.RecorderNode, 'get_publishers_info_by_topic',
+                        lambda self, topic: announced[:1])  # an Image camera
+    capfd.readouterr()
+    node = _recorder(context, executor, topic='plain', type='compressed', bag=str(tmp_path / 'c'))
+    said = []
+    assert spin_until(lambda: said.append(capfd.readouterr().err) or 'announce' in said[-1])
+    assert ('its publishers announce sensor_msgs/msg/Image, not the '
+            'sensor_msgs/msg/CompressedImage recorded; give --type image') in said[-1]
+    node.close()
+    with pytest.raises(SystemExit) as exited:
+        recorder.main(['recorder', '--count', '3'])
+    assert exited.value.code == 2 and 'unrecognized arguments: --count 3' in \
+        capfd.readouterr().err
+
+
 def test_recorder_refusals(ros, tmp_path: Path) -> None:
     """Events into a folder, no label, two destinations, an existing bag, a foreign type."""
     from std_msgs.msg import String
@@ -382,6 +463,24 @@ def test_a_player_that_falls_behind_keeps_its_clock_with_the_data(ros, tmp_path:
     assert spin_until(lambda: clocks() and clocks()[-1] >= times[1], timeout_s=5)
     got = clocks()
     assert got == sorted(got) and set(got) <= set(times[:2]), (got, times)
+
+
+def test_a_recording_never_closed_is_played_with_a_hint_to_recover_it(ros, tmp_path, monkeypatch):
+    """A bag never closed: rosbags' missing metadata.yaml said nothing of `topspark recover`."""
+    context, executor, _ = ros
+    partial = tmp_path / 'run.partial' / 'run'
+    partial.mkdir(parents=True)
+    (partial / 'run_0.db3').write_bytes(b'')
+    for bag in (tmp_path / 'run.partial', partial):
+        with pytest.raises(ValueError, match=f'not closed: `topspark recover {bag}` makes'):
+            _player(context, executor, bag=str(bag))
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(ValueError, match='cannot read the bag') as refused:
+        _player(context, executor, bag=str(tmp_path / 'empty'))
+    assert 'recover' not in str(refused.value)
+    monkeypatch.setenv('HOME', str(tmp_path))  # '~' as the shell would expand it
+    with pytest.raises(ValueError, match=f'not closed: `topspark recover {partial}`'):
+        _player(context, executor, bag='~/run.partial/run')
 
 
 def test_player_topics_loop_and_refusals(ros, tmp_path: Path) -> None:

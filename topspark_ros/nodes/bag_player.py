@@ -64,6 +64,18 @@ MAX_BURST = 100
 """Messages one timer tick may publish; after a stall the rest follow on the next ticks."""
 
 
+def _recovery_hint(bag) -> str:
+    """Return how to make a bag of ``bag`` when it is a recording that was never closed, or ''."""
+    from topspark_ros.core.data.recording import PARTIAL_SUFFIX
+    if not bag.is_dir() or (bag / 'metadata.yaml').exists():
+        return ''
+    if bag.name.endswith(PARTIAL_SUFFIX) or any(
+            f.suffix in ('.db3', '.mcap') for f in bag.rglob('*') if f.is_file()):
+        return (f'; it is a recording that was not closed: `topspark recover {bag}` makes a '
+                'bag of it')
+    return ''
+
+
 class BagPlayerNode(Node):
     """Publishes a bag's topics in (scaled) recorded time, with /clock."""
 
@@ -80,13 +92,14 @@ class BagPlayerNode(Node):
         from rosbags.highlevel import AnyReader, AnyReaderError
         from rosbags.typesys import get_typestore, Stores
         from topspark_ros.core.data.bag import check_sqlite_bag
-        check_sqlite_bag(p['bag'])
+        bag = Path(p['bag']).expanduser()  # ('~/run' read a folder named '~'; a review)
+        check_sqlite_bag(bag)
         try:
-            self._reader = AnyReader([Path(p['bag'])],
-                                     default_typestore=get_typestore(Stores.ROS2_JAZZY))
+            self._reader = AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_JAZZY))
             self._reader.open()
         except (AnyReaderError, OSError) as exc:
-            raise ValueError(f"cannot read the bag {p['bag']}: {exc}") from None
+            raise ValueError(f"cannot read the bag {p['bag']}: {exc}"
+                             + _recovery_hint(bag)) from None
         try:
             self._connections = self._one_type_a_topic(self._choose(p['bag'], p['topics']))
             qos = QoSProfile(depth=p['depth'], reliability=(

@@ -388,7 +388,7 @@ def stop_at_checks():
         _checked_stops -= 1
 
 
-def _parse_player_args(argv: Sequence[str], name: str) -> None:
+def parse_player_args(argv: Sequence[str], name: str) -> None:
     """Answer ``--help`` and refuse options in ``argv`` a player does not have (argparse)."""
     parser = argparse.ArgumentParser(
         prog=os.path.basename(argv[0]) if argv else name,
@@ -484,7 +484,7 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
 
     argv = list(sys.argv if args is None else args)
     try:  # --help, a mistyped option, a parameter file not there: one line, as run_nodes says
-        _parse_player_args(argv, name)
+        parse_player_args(argv, name)
         init(argv)
     except ValueError as exc:
         print(f'{os.path.basename(argv[0]) if argv else name}: error: {exc}', file=sys.stderr)

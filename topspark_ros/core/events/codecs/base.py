@@ -39,6 +39,25 @@ SEQ_MODULUS = 1 << 64
 MAX_SEQUENCE_GAP = 1 << 24
 """Largest forward jump of ``seq`` read as lost packets (4.7 h at 1 kHz); larger is a restart."""
 
+
+def sequence_step(last: Optional[int], seq: int) -> Tuple[int, int, int]:
+    """
+    Return ``(gaps, lost, restarts)`` of a packet numbered ``seq`` after one numbered ``last``.
+
+    The next number (``2^64 - 1`` to 0 included) is none of them; a jump forward of up to
+    :data:`MAX_SEQUENCE_GAP` is one gap of that many lost packets; a step back, a repeat or a
+    longer jump is a restart (the driver started again). Nothing before the first packet.
+    """
+    if last is None:
+        return 0, 0, 0
+    step = (int(seq) - int(last)) % SEQ_MODULUS
+    if step == 1:
+        return 0, 0, 0
+    if 1 < step <= MAX_SEQUENCE_GAP + 1:
+        return 1, step - 1, 0
+    return 0, 0, 1
+
+
 # Decoder state (int64 vector) indices.
 S_Y = 0            # current row, -1 unknown
 S_BASE = 1         # current vector base x, -1 unknown
@@ -295,16 +314,13 @@ class StreamDecoder:
         gaps, lost, restarts = 0, 0, 0
         if seq is not None:
             seq = int(seq) % SEQ_MODULUS
-            if self._last_seq is not None:
-                step = (seq - self._last_seq) % SEQ_MODULUS  # 2^64 - 1 -> 0 is a step of 1
-                if 1 < step <= MAX_SEQUENCE_GAP + 1:
-                    gaps, lost = 1, step - 1
-                    state = state.copy()
-                    forget_stream_state(state)
-                elif step != 1:  # back, repeated, or a jump no loss explains
-                    restarts = 1
-                    state = state.copy()
-                    fresh_state(state)
+            gaps, lost, restarts = sequence_step(self._last_seq, seq)
+            if gaps:
+                state = state.copy()
+                forget_stream_state(state)
+            elif restarts:
+                state = state.copy()
+                fresh_state(state)
         words_u8 = buf[:n_bytes - extra]
         dtype = self._big_dtype if is_bigendian else self.word_dtype
         words = words_u8.view(dtype) if words_u8.size else np.zeros(0, dtype)
