@@ -152,7 +152,8 @@ class BagPlayerNode(Node):
     def _choose(self, bag: str, topics: Optional[list]) -> list:
         """Return the bag's connections to play: of ``topics``, or of the camera types."""
         available = sorted({c.topic for c in self._reader.connections})
-        if topics:
+        if topics:  # a bag's topics are absolute: 'camera/image_raw' is '/camera/image_raw'
+            topics = [t if t.startswith('/') else '/' + t for t in topics]
             missing = [t for t in topics if t not in available]
             if missing:
                 raise ValueError(f'{bag} has no topic {", ".join(missing)} (it has: '
@@ -324,14 +325,15 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
 
     Each option sets the parameter of the same name; ROS arguments (remaps) pass through.
     """
-    from topspark_ros.cli.args import non_negative_float, non_negative_int, positive_float
+    from topspark_ros.cli.args import non_negative_float, non_negative_int
 
     parser = argparse.ArgumentParser(
         prog='topspark play',
         description="Publish a rosbag2 bag's Image, CompressedImage and EventPacket topics "
                     'over DDS at their recorded rate, with /clock (for use_sim_time).')
     parser.add_argument('bag', help='bag directory (sqlite3 or mcap)')
-    parser.add_argument('--rate', type=positive_float, default=1.0,
+    spec = {param.name: param for param in PARAMS}
+    parser.add_argument('--rate', type=spec['rate'].argument(), default=1.0,
                         help='speed as a multiple of the recorded rate (default: 1.0)')
     parser.add_argument('--loop', action='store_true', help='play again and again')
     parser.add_argument('--start-offset', type=non_negative_float, default=0.0,
@@ -340,7 +342,7 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
                         help='topics to play (default: every image, compressed-image and '
                         'event topic)')
     parser.add_argument('--no-clock', action='store_true', help='do not publish /clock')
-    parser.add_argument('--clock-hz', type=positive_float, default=100.0,
+    parser.add_argument('--clock-hz', type=spec['clock_hz'].argument(), default=100.0,
                         help='/clock messages per second (default: %(default)s)')
     parser.add_argument('--best-effort', action='store_true',
                         help='best-effort publishers (default: reliable)')

@@ -74,6 +74,8 @@ OTHER_DEPTH = 5
 """Queue depth of any other topic (``depth`` 0)."""
 
 
+MAX_REASONS_SAID = 20
+"""Distinct reasons to skip a message logged at once; more share the throttled line."""
 WAIT_NOTICE_S = 3.0
 """Seconds without a message after which the recorder says what it is waiting for."""
 
@@ -119,6 +121,7 @@ class RecorderNode(Node):
             else ReliabilityPolicy.RELIABLE))
         self._offered = []  # the publishers' QoS, when discovered
         self.received = self.written = self.skipped = 0
+        self._skip_reasons = set()  # the reasons to skip a message said so far
         # Event packets: their seq numbers say what was lost before the recorder (on the way
         # or in its queue); counted, warned about, and in the last line (a review: 157 of
         # 5 436 packets lost, 'wrote 5279 samples (5279 received, 0 skipped)').
@@ -266,8 +269,14 @@ class RecorderNode(Node):
                 self.sink.write(stamp_name(*stamp), data, suffix)
         except ValueError as exc:  # a message that cannot be stored: skipped and counted
             self.skipped += 1
-            self.get_logger().warn(f'skipped a message ({self.skipped} so far): {exc}',
-                                   throttle_duration_sec=10.0)
+            reason = str(exc)
+            if reason not in self._skip_reasons and len(self._skip_reasons) < MAX_REASONS_SAID:
+                self._skip_reasons.add(reason)  # a new reason at once (a second one was
+                # hidden by the first's throttle; a review), repeats at most every 10 s
+                self.get_logger().warn(f'skipped a message ({self.skipped} so far): {reason}')
+            else:
+                self.get_logger().warn(f'skipped a message ({self.skipped} so far): {reason}',
+                                       throttle_duration_sec=10.0)
             return
         except OSError as exc:  # disk full, permissions: nothing more can be written
             self._fail(f'writing into {self.destination} failed: {exc}')
@@ -459,7 +468,8 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
                         help='keep the first message and then every n-th (default: 1)')
     parser.add_argument('--reliable', action='store_true',
                         help='reliable subscription QoS (default: sensor data, best effort)')
-    parser.add_argument('--depth', type=non_negative_int, default=0,
+    parser.add_argument('--depth', type=next(p for p in PARAMS if p.name == 'depth').argument(),
+                        default=0,
                         help='subscription queue depth (default: 0, 1000 for event packets, '
                         'else 5)')
     parser.add_argument('--quiet', '-q', action='store_true', help='no progress bar')
