@@ -148,6 +148,19 @@ def test_existing_bags_are_never_overwritten_and_empty_ones_not_kept(tmp_path: P
     writer.add_topic('/chatter', 'std_msgs/msg/String')
     assert writer.close() is None
     assert not (tmp_path / 'empty').exists() and not (tmp_path / 'empty.partial').exists()
+    # The folders it made above the bag go too (they stayed; a review of recording).
+    writer = BagWriter(tmp_path / 'new' / 'deep' / 'bag')
+    assert writer.close() is None and not (tmp_path / 'new').exists()
+
+
+def test_a_file_on_the_way_to_a_recording_says_so(tmp_path: Path) -> None:
+    """'[Errno 17] File exists' and '[Errno 20] Not a directory' said it less plainly."""
+    (tmp_path / 'notadir').write_text('mine')
+    with pytest.raises(ValueError, match=f'{tmp_path}/notadir is a file, not a directory'):
+        BagWriter(tmp_path / 'notadir' / 'bag')
+    with pytest.raises(ValueError, match=f'{tmp_path}/notadir is a file, not a directory'):
+        FolderWriter(tmp_path / 'notadir', 'mug')
+    assert (tmp_path / 'notadir').read_text() == 'mine'
 
 
 def test_a_killed_recording_keeps_all_but_its_last_second(tmp_path: Path,

@@ -135,6 +135,22 @@ def check_label(label: str) -> str:
     return label
 
 
+def _check_folder_path(folder: Path) -> None:
+    """
+    Raise ValueError when ``folder`` cannot be made: a file on its way, or no right to write.
+
+    ``[Errno 17] File exists`` and ``[Errno 20] Not a directory`` said it less plainly (a
+    review of recording).
+    """
+    from topspark_ros.core.files import output_folder_problem
+
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f'{folder} is a file, not a folder')
+    problem = output_folder_problem(folder / 'x')
+    if problem is not None:
+        raise ValueError(problem.split(': ', 1)[1] if ': ' in problem else problem)
+
+
 class FolderWriter:
     """Writes samples into ``root/label/`` as image files (see the module docstring)."""
 
@@ -146,6 +162,7 @@ class FolderWriter:
         :meth:`close` takes back the folders it made that stayed empty.
         """
         self.directory = Path(root) / check_label(label)
+        _check_folder_path(self.directory)
         self._made = [p for p in (self.directory, *self.directory.parents) if not p.exists()]
         self.directory.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
@@ -249,6 +266,9 @@ class BagWriter:
             raise FileExistsError(f'{self.partial} exists (a recording killed before it '
                                   f'closed?): `topspark recover {self.partial}` makes a bag of '
                                   'it; or choose another bag name')
+        _check_folder_path(self.partial)
+        # The folders above it made here go again when no bag comes of it (a review).
+        self._made = [p for p in self.path.parents if not p.exists()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial.mkdir()
         self._typestore = get_typestore(Stores.ROS2_JAZZY)
@@ -486,6 +506,12 @@ class BagWriter:
         except (sqlite3.Error, OSError):  # a failed write's storage: removed all the same
             pass
         shutil.rmtree(self.partial, ignore_errors=True)
+        for folder in self._made:  # the nearest first; only ever an empty one
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self._made = []
 
     def __enter__(self) -> 'BagWriter':
         """Return the writer."""
