@@ -5,9 +5,10 @@ Each node lists its parameters as :class:`Param` rows. :func:`declare` declares 
 ``ParameterDescriptor`` (description, range, read-only) and installs one validation callback:
 a set with a value of the wrong type, out of range, not among the choices, or that changes a
 parameter which needs a restart while the node is active, is refused with the reason, and
-nothing of the request is applied. Values given at start-up (parameter files, ``-p``, launch
-files) are checked by the same rules of each parameter: one that a set would be refused does
-not start the node (ValueError naming it).
+nothing of the request is applied (rclpy hands a non-atomic request of several parameters to
+the callback one parameter at a time: each is a request of its own). Values given at start-up
+(parameter files, ``-p``, launch files) are checked by the same rules of each parameter: one
+that a set would be refused does not start the node (ValueError naming it).
 """
 
 import array
