@@ -505,6 +505,36 @@ def test_options_out_of_the_parameters_range_are_usage_errors(capsys) -> None:
         assert exited.value.code == 2 and said in capsys.readouterr().err
 
 
+def test_results_of_an_older_definition_are_refused_naming_the_fields_added(
+        ros, tmp_path: Path) -> None:
+    """The refusal listed two lists of 19 and 23 fields (a review of replay)."""
+    import re
+
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import get_typestore, get_types_from_msg, Stores
+    context, executor, _ = ros
+    text = (Path(__file__).resolve().parents[1] / 'msg' / 'Classification.msg').read_text()
+    older = '\n'.join(line for line in text.splitlines() if not re.match(
+        r'^(string model_sha256|string base_model_sha256|bool learnt)\b', line))
+    store = get_typestore(Stores.ROS2_JAZZY)
+    name = 'topspark_ros/msg/Classification'
+    store.register(get_types_from_msg(older, name))
+    header = store.types['std_msgs/msg/Header'](
+        stamp=store.types['builtin_interfaces/msg/Time'](sec=1, nanosec=0), frame_id='')
+    fields = {field: 0 for field, _ in store.fielddefs[name][1]}
+    fields.update(header=header, class_name='', energy_preset='', source='', confidence=0.0,
+                  score=0.0, latency_ms=0.0, energy_j=0.0, early_exit=False,
+                  scores=np.zeros(0, np.float32))
+    message = store.types[name](**fields)
+    with Writer(tmp_path / 'bag', version=9) as writer:
+        connection = writer.add_connection('/classification', name, typestore=store)
+        writer.write(connection, 10**9, store.serialize_cdr(message, name))
+    with pytest.raises(ValueError, match='recorded with another definition than the installed '
+                       'one \\(the installed type adds model_sha256, base_model_sha256, '
+                       'learnt\\)'):
+        _player(context, executor, bag=str(tmp_path / 'bag'), topics=['/classification'])
+
+
 def test_player_topics_loop_and_refusals(ros, tmp_path: Path) -> None:
     """--topics picks topics; loop plays again; a missing topic or a changed type is refused."""
     from sensor_msgs.msg import Image

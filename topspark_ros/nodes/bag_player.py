@@ -201,9 +201,16 @@ class BagPlayerNode(Node):
         _, fields = known
         recorded = [name for name, _ in fields]
         installed = list(msg_type.get_fields_and_field_types())
-        if recorded != installed:
-            raise ValueError(f'{msgtype}: the bag records the fields {recorded}, the installed '
-                             f'type has {installed}; its messages cannot be published as they are')
+        if recorded != installed:  # (the two whole lists were hard to read; a review)
+            added = [name for name in installed if name not in recorded]
+            gone = [name for name in recorded if name not in installed]
+            change = '; '.join(part for part in (
+                f"the installed type adds {', '.join(added)}" if added else '',
+                f"the bag's has {', '.join(gone)}, which the installed type lacks" if gone
+                else '') if part) or 'the fields are in another order'
+            raise ValueError(f'{msgtype}: recorded with another definition than the installed '
+                             f'one ({change}); its messages cannot be published as they are '
+                             '(the data commands read such bags with their own definitions)')
         return msg_type
 
     def _next_message(self):
