@@ -171,11 +171,17 @@ def test_event_packets_lost_before_the_recorder_are_counted_from_their_seq(
     context, executor, spin_until = ros
     node = _recorder(context, executor, topic='events', bag=str(tmp_path / 'b'),
                      storage='mcap', reliability='reliable')  # auto; depth 0: 1 000 for packets
+    thinned = _recorder(context, executor, topic='events', bag=str(tmp_path / 'c'),
+                        storage='mcap', reliability='reliable', every_n=2)
     pub = _publisher(context, executor, EventPacket, 'events')
-    assert spin_until(lambda: node.type_name == EVENTS)
+    assert spin_until(lambda: node.type_name == EVENTS == thinned.type_name)
     assert node._qos.depth == EVENTS_DEPTH
     _publish_all(pub, [_packet(k) for k in (0, 1, 2, 5, 6, 10, 0, 1)], spin_until)
-    assert spin_until(lambda: node.written == 8)
+    assert spin_until(lambda: node.written == 8 and thinned.written == 4)
+    # every_n 2 keeps every other packet: the ones it leaves are not lost (counted as lost
+    # in two; a review)
+    assert (thinned.packets_lost, thinned.sequence_gaps) == (5, 2)
+    thinned.close()
     assert (node.packets_lost, node.sequence_gaps, node.sequence_restarts) == (5, 2, 1)
     assert 'event packets lost before the recorder so far (seq gaps' in capfd.readouterr().err
     node.close()
@@ -231,6 +237,8 @@ def test_recorder_paths_topics_and_types_a_user_gets_wrong(ros, tmp_path: Path, 
     assert ('its publishers announce sensor_msgs/msg/Image, not the '
             'sensor_msgs/msg/CompressedImage recorded; give --type image') in said[-1]
     node.close()
+    assert recorder.main(['recorder', '--ros-args', '--params-file', '/nonexist.yaml']) == 2
+    assert 'recorder: error: parameter file /nonexist.yaml not found' in capfd.readouterr().err
     with pytest.raises(SystemExit) as exited:
         recorder.main(['recorder', '--count', '3'])
     assert exited.value.code == 2 and 'unrecognized arguments: --count 3' in \
@@ -487,6 +495,12 @@ def test_a_recording_never_closed_is_played_with_a_hint_to_recover_it(ros, tmp_p
     with pytest.raises(ValueError, match='cannot read the bag') as refused:
         _player(context, executor, bag=str(tmp_path / 'empty'))
     assert 'recover' not in str(refused.value)
+    closed = tmp_path / 'bags' / 'run1'  # a folder of closed bags is not an unclosed one
+    closed.mkdir(parents=True)
+    (closed / 'metadata.yaml').write_text('')
+    (closed / 'run1_0.mcap').write_bytes(b'')
+    with pytest.raises(ValueError, match=r'a folder of bags: give one of them \(run1\)'):
+        _player(context, executor, bag=str(tmp_path / 'bags'))
     monkeypatch.setenv('HOME', str(tmp_path))  # '~' as the shell would expand it
     with pytest.raises(ValueError, match=f'not closed: `topspark recover {partial}`'):
         _player(context, executor, bag='~/run.partial/run')

@@ -169,6 +169,16 @@ def test_a_default_t_above_the_maximum_is_clamped_not_refused() -> None:
                                              '64: T=64 until a TimestepCommand')
     assert pipeline.ceiling_note(dict(values, max_timesteps=100)) is None
     assert pipeline.command(32) is None and pipeline.ceiling_note(values) is None
+    # A stray command, clamped, comes back whole with the cap raised: beyond the profile, said.
+    from types import SimpleNamespace
+
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(MODELS / 'stdp_fmnist_n400.profile.yaml')
+    pipeline, values = _pipeline(SimpleNamespace(profile=profile), max_timesteps=350)
+    assert 'clamped to max_timesteps 350' in pipeline.command(100_000)
+    assert pipeline.ceiling_note(dict(values, max_timesteps=100_000)) == (
+        'T=100000 in force is above the largest T its profile measured (350): latency and '
+        'energy there are not known')
 
 
 def test_a_commanded_t_beyond_the_profile_is_taken_with_a_warning() -> None:

@@ -619,13 +619,20 @@ class ClassifierPipeline:
         then refused every later set of any parameter (a review).
         """
         ceiling, requested = values['max_timesteps'], self.requested
-        if requested is not None:
-            return (f'max_timesteps {ceiling} clamps the commanded T={requested} to {ceiling}'
-                    if requested > ceiling else None)
+        if requested is not None and requested > ceiling:
+            return f'max_timesteps {ceiling} clamps the commanded T={requested} to {ceiling}'
         default = values['default_timesteps']
-        if default > ceiling:
+        if requested is None and default > ceiling:
             return (f'default_timesteps {default} is above max_timesteps {ceiling}: T={ceiling} '
                     'until a TimestepCommand')
+        in_force = min(requested or default, ceiling)
+        session = self.session
+        profile = session.profile if session is not None else None
+        if profile is not None and profile.entries and in_force > profile.entries[-1].timesteps:
+            # (a stray command, clamped, came back whole with the cap raised: said; a review)
+            return (f'T={in_force} in force is above the largest T its profile measured '
+                    f'({profile.entries[-1].timesteps}): latency and energy there are not '
+                    'known')
         return None
 
     # Counters -----------------------------------------------------------------------------

@@ -241,12 +241,12 @@ class RecorderNode(Node):
         if self.finished:
             return
         self.received += 1
+        if self.to_bag and self.type_name == TYPES['events']:  # every packet's, kept or not
+            self._note_sequence(msg)  # (every_n 2 read as a packet lost in two; a review)
         if (self.received - 1) % self._every_n:
             return
         from topspark_ros.core.data.recording import (compressed_suffix, png_bytes, split_ns,
                                                       stamp_name)
-        if self.to_bag and self.type_name == TYPES['events']:
-            self._note_sequence(msg)
         try:
             if self.to_bag:
                 self.sink.write(self._connection, self.get_clock().now().nanoseconds, msg)
@@ -432,7 +432,11 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     """Run the recorder alone (``ros2 run topspark_ros recorder --ros-args -p ...``)."""
     from topspark_ros.nodes.runner import parse_player_args
     argv = list(sys.argv if args is None else args)
-    parse_player_args(argv, 'recorder')  # --help answered, other options refused (a review)
+    try:
+        parse_player_args(argv, 'recorder')  # --help answered, other options refused
+    except ValueError as exc:  # a parameter file that is not there: one line (a review)
+        print(f'recorder: error: {exc}', file=sys.stderr)
+        return 2
     return run(argv)
 
 

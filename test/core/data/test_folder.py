@@ -284,6 +284,15 @@ def test_a_link_into_other_classes_does_not_read_their_images_as_this_ones(tmp_p
     _, chosen = folder_split(split, 'train')
     assert sorted(str(f.relative_to(split)) for f, _ in chosen) == [
         'train/mug/train.png', 'train/pen/train.png']
+    # A split folder, or a class folder, that is another by a link: said as such (it read as
+    # "class 'mug' has no image"; a review).
+    (split / 'val').symlink_to(split / 'train', target_is_directory=True)
+    with pytest.raises(DatasetError, match='train/ and val/ of .* are the same folder .*a '
+                       'photo cannot be in two splits'):
+        folder_split(split, 'train')
+    (data / 'pants').symlink_to(data / 'trouser', target_is_directory=True)
+    with pytest.raises(DatasetError, match='pants/ and trouser/ .* a photo cannot have two'):
+        folder_split(data, 'train')
 
 
 def test_folder_errors_are_one_clear_line(tmp_path):

@@ -123,6 +123,9 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
                 'class folders; train, val and test cannot be class names')
         if 'train' not in given:
             raise DatasetError(f'{root} has split folders {given} but no train/')
+        _refuse_one_folder_twice({d: root / d for d in given}, 'a photo cannot be in two '
+                                 'splits: give each split folder its own photos, or only one '
+                                 'folder per class and let the fractions split them')
         class_names = sorted({c.name for d in given for c in _class_dirs(root / d)})
         if not (root / split).is_dir():
             return class_names, []  # e.g. no val/: an empty validation split
@@ -131,6 +134,8 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
                                 foreign=foreign)
         return class_names, [(f, label) for label, fs in enumerate(files) for f in fs]
     class_names = [c.name for c in _class_dirs(root)]
+    _refuse_one_folder_twice({name: root / name for name in class_names},
+                             'a photo cannot have two labels')
     if not class_names:
         raise DatasetError(f'{root} holds no class folder (expected one subfolder of images '
                            'per class, or train/ val/ test/ subfolders)')
@@ -311,6 +316,22 @@ def _files_by_class(directory: Path, class_names: Sequence[str], must_have: bool
                                f"{', '.join(IMAGE_SUFFIXES)} files)")
         files.append(found)
     return files
+
+
+def _refuse_one_folder_twice(folders: dict, why: str) -> None:
+    """
+    Raise DatasetError when two of ``folders`` (name -> path) are one folder (a link).
+
+    ``ln -s train test`` then read as a class with no image: its photos lay in another split
+    folder's class folder, so each side left them out (a review).
+    """
+    seen = {}
+    for name, path in folders.items():
+        real = os.path.realpath(path)
+        if real in seen:
+            raise DatasetError(f'{seen[real]}/ and {name}/ of {path.parent} are the same '
+                               f'folder ({real}; a link): {why}')
+        seen[real] = name
 
 
 def _within_any(path: str, folders: Sequence[str]) -> bool:
