@@ -454,3 +454,17 @@ def test_periods_are_timed_on_the_steady_clock_unless_on_sim_time(ros, sim) -> N
                  if timer.timer_period_ns < 5 * 10**9}  # not the /clock watch of sim time
         assert kinds == {want}, (node.get_name(), kinds)
     assert (monitor._now_s() > 0.0) != sim  # steady time runs; sim time waits for /clock
+
+
+def test_the_diagnostics_period_changes_while_active(ros) -> None:
+    """It was declared read at configure, refused while active, yet applied at once."""
+    from rclpy.parameter import Parameter
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, diagnostics_period_s=3600.0)
+    probe = _probe(context, executor)
+    seen = _statuses(probe, 'classifier: classification')
+    node.trigger_configure()
+    node.trigger_activate()
+    assert node.set_parameters([Parameter('diagnostics_period_s', value=0.05)])[0].successful
+    assert node._diagnostics._timer.timer_period_ns == 50_000_000
+    assert spin_until(lambda: len(seen) >= 5, timeout_s=10.0)

@@ -77,8 +77,8 @@ PARAMS = (
     Param('publish_vision_msgs', True, 'Also publish vision_msgs/Classification on '
           "'vision_classification' and a latched vision_msgs/LabelInfo on 'label_info' "
           '(needs the vision_msgs package).', live=False),
-    Param('diagnostics_period_s', 1.0, 'Period of the /diagnostics status (s, node clock).',
-          low=0.05, high=3600.0, live=False),
+    Param('diagnostics_period_s', 1.0, 'Period of the /diagnostics status (s, node clock; '
+          'a change applies at once).', low=0.05, high=3600.0),
     Param('silence_warn_s', 5.0, 'Diagnostics warn while active when no frame or event '
           'packet arrived for this long (s).', low=0.1),
     Param('window_mode', 'time', 'Events: cut the stream into windows of window_ms '
