@@ -264,6 +264,17 @@ def test_a_missing_meter_is_a_warning_not_a_crash(ros, tmp_path, monkeypatch, so
     assert f'no measured energy ({source})' in status.message and reason in status.message
 
 
+def test_a_relative_sysfs_root_is_said_and_estimates_go_on(ros, tmp_path, monkeypatch) -> None:
+    """'' read class/powercap under the working directory (a review of the parameters)."""
+    context, executor, spin_until = ros
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, 'class/powercap/intel-rapl:0/name', 'package-0')
+    _monitor(context, executor, energy_source='rapl', sysfs_root='')
+    probe = _probe(context, executor)
+    assert _publish_until(probe, spin_until, lambda: bool(probe.statuses))
+    assert "sysfs_root must be an absolute path, not ''" in probe.statuses[-1].message
+
+
 def test_auto_without_a_meter_is_ok_and_says_so(ros, tmp_path, monkeypatch) -> None:
     from diagnostic_msgs.msg import DiagnosticStatus
     context, executor, spin_until = ros

@@ -101,6 +101,18 @@ def test_export_import_and_the_sweeps_plot_refuse_an_existing_file(tmp_path, fas
     assert plot.read_bytes() == b'a picture' and not (tmp_path / 'p.yaml').exists()
 
 
+def test_train_says_when_the_profile_beside_the_model_is_of_another(tmp_path, fashion_dir,
+                                                                    capsys):
+    """``train --overwrite`` left the old model's profile beside the new one unsaid."""
+    models = Path(__file__).resolve().parents[2] / 'models'
+    shutil.copy(models / 'stdp_fmnist_n400.profile.yaml', tmp_path / 'm.profile.yaml')
+    code, _, err = _train(fashion_dir, tmp_path / 'm.json', capsys)
+    assert code == 0 and (f'{tmp_path}/m.profile.yaml describes the model this one replaced'
+                          in err), err
+    code, _, err = _train(fashion_dir, tmp_path / 'other.json', capsys)
+    assert code == 0 and 'describes the model' not in err
+
+
 def test_a_plot_named_as_the_profile_or_the_model_is_refused(tmp_path, fashion_dir, capsys):
     """
     ``sweep --plot`` given the profile's name wrote the plot over it (exit 0; a CLI review).

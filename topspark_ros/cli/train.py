@@ -218,6 +218,7 @@ def run(args) -> dict:
     if start is not None:
         result['resumed_at'] = {'epoch': start.epoch + 1, 'input': start.done}
     result['checkpoint'] = str(saved[0])
+    _say_a_stale_profile(saved[0])
     if trained.n_eval:  # the evaluation's figures join the checkpoint saved before it,
         info.update(accuracy=result['accuracy'], n_eval=result['n_eval'])
         if _tensor_digest(saved[0]) == saved[1]:  # unless another run replaced it meanwhile
@@ -226,6 +227,30 @@ def run(args) -> dict:
             print(f'{PROG}: note: {saved[0]} was replaced while this run evaluated its model; '
                   'left as it is (the evaluation is in this output only)', file=sys.stderr)
     return result
+
+
+def _say_a_stale_profile(checkpoint: Path) -> None:
+    """
+    Note when the profile beside a model just written describes the model it replaced.
+
+    ``train --overwrite`` left the old ``X.profile.yaml`` beside the new model without a word;
+    the nodes and ``eval --params-from`` refuse it later by its SHA-256 (a CLI review).
+    """
+    from topspark_ros.core.checkpoint import read_metadata
+    from topspark_ros.core.topspark.profile import default_profile_path, load_profile
+
+    profile_path = default_profile_path(checkpoint)
+    if not profile_path.is_file():
+        return
+    try:
+        described = load_profile(profile_path).model_sha256
+        sha = read_metadata(checkpoint)[0]['tensors']['sha256']
+    except (OSError, ValueError, KeyError):
+        return
+    if described != sha:
+        print(f'{PROG}: note: {profile_path} describes the model this one replaced: run '
+              f'`topspark sweep -m {checkpoint} --overwrite` to profile the new one',
+              file=sys.stderr)
 
 
 def training_state_path(output) -> Path:

@@ -27,6 +27,7 @@ without measured figures and ``/diagnostics`` says why (WARN for a meter chosen 
 
 import collections
 import math
+import os
 import statistics
 from typing import Optional
 
@@ -174,6 +175,11 @@ class EnergyMonitorNode(Node):
     def _open_power(self, p: dict) -> tuple:
         """Return ``(EnergyCounter or None, why there is none: '' when none was asked)``."""
         try:
+            if p['energy_source'] in ('rapl', 'hwmon', 'auto') and not os.path.isabs(
+                    p['sysfs_root']):  # ('' read class/powercap in the working
+                # directory; a review of the parameters)
+                raise PowerSourceError('sysfs_root must be an absolute path, not '
+                                       f"{p['sysfs_root']!r}")
             source = open_source(p['energy_source'], root=p['sysfs_root'],
                                  channel=p['power_channel'])
             if source is None:
