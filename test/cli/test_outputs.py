@@ -732,6 +732,33 @@ def test_a_plot_that_cannot_be_written_leaves_the_profile_and_says_so(tmp_path, 
     assert (tmp_path / 'm.profile.yaml').exists()
 
 
+def test_what_a_ctrl_c_prints_comes_after_the_bar(tmp_path, fashion_dir, capsys, monkeypatch):
+    """The last lines of enhance and sweep were printed before their bar closed (a review)."""
+    from topspark_ros.core.topspark import enhance, sweep
+
+    model = tmp_path / 'm.json'
+    assert _train(fashion_dir, model, capsys)[0] == 0
+    base = ['-m', str(model), '--data-dir', str(fashion_dir), '--grid', '8']
+    assert main(['sweep', *base, '--n-eval', '20', '--n-train-steps', '0', '--plot', '',
+                 '-q']) == 0
+
+    def stopped(*args, progress=None, measured=None, **kwargs):
+        (progress or measured)(1)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(enhance, 'enhance', stopped)
+    monkeypatch.setattr(sweep, 'sweep', stopped)
+    for argv in (['enhance', *base, '--budget', '2', '--learn-budget', '0', '--n-val', '20'],
+                 ['sweep', *base, '--n-eval', '20', '--n-train-steps', '0', '--plot', '',
+                  '-o', str(tmp_path / 'other.yaml')]):
+        capsys.readouterr()
+        assert main(argv) == 130
+        err = capsys.readouterr().err
+        bar = err.rfind(f'{argv[0]}:')  # the bar's last drawing ('enhance: 50%|...')
+        said = err.find('topspark: no measurement' if argv[0] == 'enhance'
+                        else 'topspark: interrupted')
+        assert 0 <= bar < said, err
+
+
 def test_enhance_on_a_small_folder_scores_on_all_its_training_images(tmp_path, capsys):
     """
     --n-val beyond a folder's training split, with no learning scored: all of them, noted.

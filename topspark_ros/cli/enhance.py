@@ -269,6 +269,7 @@ def run(args) -> dict:
                                                  lambda: profile.params_for(t)),
                 progress=bar.update, finished=write)
         except KeyboardInterrupt:
+            bar.close()  # first: the lines below were written onto the bar (a CLI review)
             if written:
                 print(f'{PROG}: the values of T={sorted(written)} are in {output}',
                       file=sys.stderr)

@@ -184,23 +184,25 @@ def run(args) -> dict:
     if args.reference_timesteps is not None and not label_free:
         raise UsageError('--reference-timesteps is for label-free sweeps (--label-free)')
     executor = common.executor(args) if args.ray else None
-    profile = sweep(
-        model, dataset.images[idx], None if label_free else labels, grid,
-        model_path=os.path.relpath(model_meta, os.path.dirname(os.path.abspath(output))),
-        model_sha256=meta['tensors']['sha256'], dataset=common.dataset_name(args, dataset),
-        split=args.split,
-        energy_model=energy_model, batch_size=args.batch_size, seed=args.seed,
-        params_for=(lambda t: enhanced.params_for(t)) if enhanced else (lambda t: None),
-        train_images=train_images,
-        early_exit=(EarlyExit(args.early_exit_margin,
-                              args.early_exit_min_steps or default_min_steps(model))
-                    if args.early_exit_margin > 0 else None),
-        enhancement=record, measured=bar.update,
-        reference_timesteps=args.reference_timesteps if label_free else None,
-        executor=executor, timing_s=args.timing_s)
-    if executor is not None:
-        executor.close()
-    bar.close()
+    try:  # the bar closed before what a Ctrl-C prints (a CLI review)
+        profile = sweep(
+            model, dataset.images[idx], None if label_free else labels, grid,
+            model_path=os.path.relpath(model_meta, os.path.dirname(os.path.abspath(output))),
+            model_sha256=meta['tensors']['sha256'], dataset=common.dataset_name(args, dataset),
+            split=args.split,
+            energy_model=energy_model, batch_size=args.batch_size, seed=args.seed,
+            params_for=(lambda t: enhanced.params_for(t)) if enhanced else (lambda t: None),
+            train_images=train_images,
+            early_exit=(EarlyExit(args.early_exit_margin,
+                                  args.early_exit_min_steps or default_min_steps(model))
+                        if args.early_exit_margin > 0 else None),
+            enhancement=record, measured=bar.update,
+            reference_timesteps=args.reference_timesteps if label_free else None,
+            executor=executor, timing_s=args.timing_s)
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.close()
     # What measuring it again takes (another --seed draws other images and spikes: 0.65
     # against 0.61 at 500 images in a review, with nothing in the profile to say which).
     profile = dataclasses.replace(profile, measurement={
