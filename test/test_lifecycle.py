@@ -596,6 +596,35 @@ def test_a_stop_signal_during_bring_up_still_runs_the_shutdown_transition(during
     assert 'second' not in out.replace('second shut down from unconfigured', ''), out
 
 
+def test_a_stop_signal_that_waits_for_a_long_step_says_so_once() -> None:
+    """
+    Ctrl-C during a long start-up step printed nothing until the step ended (stop 38's note).
+
+    Noted, a stop waits for the step under way; after a second it says so, once. A stop taken
+    at once (an idle node) says nothing of it.
+    """
+    code = '\n'.join([
+        'import os, signal, time',
+        'from rclpy.lifecycle import TransitionCallbackReturn',
+        'from topspark_ros.nodes import runner',
+        'from topspark_ros.nodes.lifecycle import LifecycleNode',
+        'class Node(LifecycleNode):',
+        '    def on_configure(self, state):',
+        '        os.kill(os.getpid(), signal.SIGINT)',
+        '        time.sleep(2.5)',
+        '        print("configured", flush=True)',
+        '        return TransitionCallbackReturn.SUCCESS',
+        'status = runner.run_nodes([lambda _: Node("slow")], ["stopping"], autostart=True)',
+        'print("exit", status, flush=True)',
+    ])
+    out = _run_script(code, 'exit 0')
+    note = 'stopping: the step under way ends first'
+    assert out.count(note) == 1 and out.index(note) < out.index('configured'), out
+    quick = code.replace('time.sleep(2.5)', 'pass')
+    out = _run_script(quick, 'exit 0')
+    assert note not in out, out
+
+
 def _main_thread_wakes(pid: int) -> int:
     """Return how often the main thread of ``pid`` has gone to sleep and woken (Linux)."""
     with open(f'/proc/{pid}/task/{pid}/status') as status:

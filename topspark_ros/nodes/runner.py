@@ -50,7 +50,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 import rclpy
 from rclpy.exceptions import InvalidHandle
@@ -358,11 +358,41 @@ def check_stop() -> None:
     on after SIGTERM until it was killed. Every loop that spins checks, after each wait.
     """
     if _stop_signal is not None:
+        global _stop_taken
+        _stop_taken = True
         raise KeyboardInterrupt
 
 
 _checked_stops = 0
 """How many :func:`stop_at_checks` blocks the main thread is in."""
+_stop_taken = False
+"""Whether :func:`check_stop` raised the stop signal noted (the process is stopping)."""
+STOP_NOTE_S = 1.0
+"""A stop signal noted and not taken this long after it is said to be waiting (s)."""
+_note_pipe: Optional[Tuple[int, int]] = None  # (read, write) of the stop note's watcher
+
+
+def _watch_stop_note(read: int) -> None:
+    """
+    Say, once, that a stop signal waits for the step under way, if it waits ``STOP_NOTE_S``.
+
+    The handler writes a byte into the pipe (all it may do safely: starting a thread or
+    taking a lock there could find the main thread holding it); this thread, started with
+    the outermost :func:`stop_at_checks`, waits, then writes straight to stderr. Before, a
+    Ctrl-C during a long start-up step (a model loading, a configure) printed nothing until
+    the step ended (a note of stop 38).
+    """
+    try:
+        if not os.read(read, 1):
+            return
+        time.sleep(STOP_NOTE_S)
+        if not _stop_taken and _checked_stops:
+            os.write(2, b'stopping: the step under way ends first (a second Ctrl-C ends the '
+                     b'process at once, without finishing the shutdown)\n')
+    except OSError:
+        pass
+    finally:
+        os.close(read)
 
 
 @contextlib.contextmanager
@@ -380,12 +410,20 @@ def stop_at_checks():
     runs the executor must call :func:`check_stop` after each wait (:func:`spin` does);
     :class:`SignalWaker` ends a wait at once. Main thread only (Python runs handlers there).
     """
-    global _checked_stops
+    global _checked_stops, _note_pipe
     _checked_stops += 1
+    if _note_pipe is None:
+        read, write = os.pipe()
+        _note_pipe = (read, write)
+        threading.Thread(target=_watch_stop_note, args=(read,), name='stop_note',
+                         daemon=True).start()
     try:
         yield
     finally:
         _checked_stops -= 1
+        if not _checked_stops and _note_pipe is not None:
+            os.close(_note_pipe[1])  # the watcher reads the end of the pipe and exits
+            _note_pipe = None
 
 
 def parse_player_args(argv: Sequence[str], name: str) -> None:
@@ -683,6 +721,11 @@ def _stop(signum, frame) -> None:
     if _stop_signal is None:
         _stop_signal, _stop_at = signum, now
         if _checked_stops:
+            if _note_pipe is not None:
+                try:
+                    os.write(_note_pipe[1], b'x')
+                except OSError:
+                    pass
             return
         raise KeyboardInterrupt
     if now - _stop_at < REPEAT_IGNORED_S:
