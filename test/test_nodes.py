@@ -508,6 +508,23 @@ def test_timestep_commands_are_clamped_to_max_timesteps_and_counted(ros) -> None
     assert node._pipeline.counts['errors'] == 0
 
 
+def test_a_model_or_profile_path_set_to_no_file_is_refused_at_once(ros, tmp_path) -> None:
+    """It was taken, and failed only at the next configure (a review of the parameters)."""
+    from rclpy.parameter import Parameter
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+    for name, value, said in (
+            ('model_path', str(tmp_path / 'none.json'), f'model_path: {tmp_path}/none.json is '
+             'not a file'),
+            ('profile_path', str(tmp_path), f'profile_path: {tmp_path} is not a file'),
+            ('model_path', 'package://no_such_package/m.json', "package 'no_such_package' is "
+             'not installed')):
+        refused = node.set_parameters([Parameter(name, value=value)])[0]
+        assert not refused.successful and said in refused.reason, refused.reason
+    assert node.set_parameters([Parameter('model_path', value=str(MODEL)[:-5])])[0].successful
+    assert node.set_parameters([Parameter('profile_path', value='')])[0].successful
+
+
 def test_a_default_t_above_the_maximum_is_clamped_and_other_sets_are_taken(
         ros, capfd) -> None:
     """

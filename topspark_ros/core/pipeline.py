@@ -494,6 +494,12 @@ class ClassifierPipeline:
 
     def refusal(self, values: Values) -> Optional[str]:
         """Return why the would-be parameter ``values`` cannot apply, or None."""
+        for name in ('model_path', 'profile_path'):  # a file set that is not there: said now,
+            # not at the next configure (a review of the parameters)
+            if values[name] and values[name] != self.values()[name]:
+                missing = self._missing_file(name, values[name])
+                if missing is not None:
+                    return missing
         if values['device'] != self.values()['device']:  # a new device: is it one here?
             try:
                 check_device(values['device'])
@@ -504,6 +510,20 @@ class ClassifierPipeline:
                 or save_path_refusal(values, self.resolve, self.node)
                 or self._hold_save_path(values, keep=self.session is not None)
                 or self._other_learning(values))
+
+    def _missing_file(self, name: str, value: str) -> Optional[str]:
+        """Return why the file parameter ``name`` set to ``value`` names no file, or None."""
+        try:
+            path = self.resolve(value)
+        except ValueError as exc:  # package:// of a package that is not installed
+            return f'{name}: {exc}'
+        if name == 'model_path':
+            from topspark_ros.core.checkpoint import metadata_path
+            if os.path.isfile(path) or metadata_path(path).is_file():
+                return None
+        elif os.path.isfile(path):
+            return None
+        return f'{name}: {path} is not a file'
 
     def _other_learning(self, values: Values) -> Optional[str]:
         """Return why learning cannot be switched on into ``save_path``, or None."""
