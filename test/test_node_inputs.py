@@ -328,6 +328,10 @@ def test_with_early_exit_a_budget_is_priced_at_the_steps_its_inputs_use(
     profile = load_profile(PROFILE)
     node, commands = _active_controller(ros, mode='accuracy_first', max_energy_j=1.5e-6)
     assert commands.msgs[-1].timesteps == 100  # nothing heard yet: priced whole
+    for _ in range(40):  # first without early exit: all T steps, then switched on; the
+        # steps counted before priced T=100 whole after it (a review)
+        node._on_classification(_classification(100, profile.entry(100).latency_ms))
+    assert dict(node._steps_used.all_points()) == {100: 100.0}
     timesteps = 100
     for frame in range(300):
         timesteps = commands.msgs[-1].timesteps
@@ -347,6 +351,7 @@ def test_with_early_exit_a_budget_is_priced_at_the_steps_its_inputs_use(
     assert node._signals.early_exit and status['early_exit_seen']
     used = dict(node._signals.steps_used)
     assert used[350] == pytest.approx(profile.entry(350).early_exit_mean_timesteps, abs=0.5)
+    assert 100 not in used  # the whole-T steps of before are gone
     choice = node._selector.current
     assert choice.expected_energy_j < 1.5e-6 and choice.expected_accuracy == \
         profile.entry(350).early_exit_accuracy
@@ -357,8 +362,9 @@ def test_with_early_exit_a_budget_is_priced_at_the_steps_its_inputs_use(
     for _ in range(2 * 100):
         node._on_classification(_classification(8, profile.entry(8).latency_ms))
     assert node._signals.early_exit
-    # Results above it that never stop early: the classifier's early exit was turned off.
-    for _ in range(100):
+    # Results above it that never stop early: the classifier's early exit was turned off,
+    # seen within 30 results.
+    for _ in range(30):
         node._on_classification(_classification(350, profile.entry(350).latency_ms))
     assert not node._signals.early_exit and node._signals.steps_used == ()
     assert commands.msgs[-1].timesteps == 100

@@ -508,6 +508,22 @@ def test_timestep_commands_are_clamped_to_max_timesteps_and_counted(ros) -> None
     assert node._pipeline.counts['errors'] == 0
 
 
+def test_an_early_exit_rule_other_than_the_profiles_is_warned_about(ros, capfd) -> None:
+    """The controller prices T with the profile's rule's figures: margin 1 was unsaid."""
+    from rclpy.parameter import Parameter
+    context, executor, _ = ros
+    node = _classifier(context, executor, early_exit=True, early_exit_margin=1.0,
+                       profile_path=str(MODEL.with_name('stdp_fmnist_n400.profile.yaml')))
+    node.trigger_configure()
+    said = "early exit with margin 1 from step 8: the profile's early-exit figures are of " \
+        'margin 3 from step 8'
+    assert said in capfd.readouterr().err
+    assert node.set_parameters([Parameter('early_exit_margin', value=3.0)])[0].successful
+    assert said not in capfd.readouterr().err
+    assert node.set_parameters([Parameter('early_exit_min_steps', value=16)])[0].successful
+    assert 'margin 3 from step 16: the profile' in capfd.readouterr().err
+
+
 def test_a_model_or_profile_path_set_to_no_file_is_refused_at_once(ros, tmp_path) -> None:
     """It was taken, and failed only at the next configure (a review of the parameters)."""
     from rclpy.parameter import Parameter

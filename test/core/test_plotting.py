@@ -44,7 +44,12 @@ def test_each_plot_writes_a_png(tmp_path):
                          latency_ms=1.0, energy_j=1e-6))
         board.add_battery(0.1 * i, 1.0 - 0.01 * i)
     plot_run(board, tmp_path / 'run.png')
-    for name in ('profile', 'sensitivity', 'run'):
+    early = Scoreboard()  # early exit: the steps used beside T
+    for i in range(30):
+        early.add(Sample(time_s=0.1 * i, correct=True, timesteps=10 + i, latency_ms=1.0,
+                         energy_j=1e-6, budget=64))
+    plot_run(early, tmp_path / 'early.png')
+    for name in ('profile', 'sensitivity', 'run', 'early'):
         assert (tmp_path / f'{name}.png').read_bytes().startswith(PNG)
 
 

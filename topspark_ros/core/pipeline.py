@@ -511,6 +511,32 @@ class ClassifierPipeline:
                 or self._hold_save_path(values, keep=self.session is not None)
                 or self._other_learning(values))
 
+    def early_exit_note(self, values: Values) -> Optional[str]:
+        """
+        Return a warning when the early-exit rule in ``values`` is not the profile's, or None.
+
+        The timestep controller prices T with the profile's early-exit figures, measured under
+        the profile's rule; with margin 1 the inputs used half the steps the controller
+        expected, and it promised margin 3's accuracy, unsaid (a review).
+        """
+        session = self.session
+        profile = session.profile if session is not None else None
+        if not values['early_exit'] or profile is None:
+            return None
+        rules = sorted({(e.early_exit_margin, e.early_exit_min_steps) for e in profile.entries
+                        if e.early_exit_margin is not None})
+        if not rules:
+            return None
+        rule = Settings.from_values(values).early_exit_rule(session.model)
+        if (rule.margin, rule.min_steps) in rules:
+            return None
+        margin, floor = rules[0]
+        return (f'early exit with margin {rule.margin:g} from step {rule.min_steps}: the '
+                f"profile's early-exit figures are of margin {margin:g} from step {floor}, "
+                'and the timestep controller prices T with them (accuracy and steps); give '
+                "the profile's rule, or sweep with this one (topspark sweep "
+                '--early-exit-margin, --early-exit-min-steps)')
+
     def _missing_file(self, name: str, value: str) -> Optional[str]:
         """Return why the file parameter ``name`` set to ``value`` names no file, or None."""
         try:

@@ -161,7 +161,11 @@ def plot_run(board: 'Scoreboard', path: str, window: int = 20) -> None:
 
     t = np.array([s.time_s for s in board.samples])
     fig, axes = plt.subplots(4, 1, sharex=True, figsize=(8, 9))
-    axes[0].step(t, [s.timesteps for s in board.samples], where='post')
+    axes[0].step(t, [s.given for s in board.samples], where='post', label='T')
+    if any(s.timesteps < s.given for s in board.samples):  # early exit: the steps used too
+        axes[0].plot(t, [s.timesteps for s in board.samples], '.', markersize=2,
+                     label='steps used')
+        axes[0].legend(loc='upper right')
     axes[0].set_ylabel('timesteps T')
     scored = [(s.time_s, float(s.correct)) for s in board.samples if s.correct is not None]
     if scored:

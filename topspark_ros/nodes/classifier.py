@@ -107,6 +107,12 @@ class ClassifierNode(LifecycleNode):
                 timesteps = self._pipeline.current_timesteps(Settings.from_values(p))
                 self.get_logger().info(f'T={timesteps} in force')
         if self._pipeline.session is not None and any(
+                p.name in ('early_exit', 'early_exit_margin', 'early_exit_min_steps')
+                for p in changed):
+            note = self._pipeline.early_exit_note(values(self, PARAMS))
+            if note is not None:
+                self.get_logger().warn(note)
+        if self._pipeline.session is not None and any(
                 p.name == 'online_learning' and p.value for p in changed):
             threading.Thread(target=self._warm_up_learning, name='learning_warm_up',
                              daemon=True).start()
@@ -184,7 +190,7 @@ class ClassifierNode(LifecycleNode):
                                f"({p['input_mode']})")
         session = self._pipeline.session
         for warning in [*session.notes, frames_model_on_events(p, session.model),
-                        self._pipeline.ceiling_note(p)]:
+                        self._pipeline.ceiling_note(p), self._pipeline.early_exit_note(p)]:
             if warning is not None:
                 self.get_logger().warn(warning)
         if vision is not None:

@@ -78,7 +78,8 @@ class DemoRecorderNode(Node):
         self._ops.append(ops)
         self.board.add(Sample(time_s=self._now(),
                               correct=None if label < 0 else msg.class_id == label,
-                              timesteps=msg.timesteps_used, latency_ms=msg.latency_ms,
+                              timesteps=msg.timesteps_used, budget=msg.timestep_budget,
+                              latency_ms=msg.latency_ms,
                               energy_j=msg.energy_j if self._pricing is None
                               else self._pricing.estimate(ops).compute_j))
         self.board.frames_dropped = msg.frames_dropped

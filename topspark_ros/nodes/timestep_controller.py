@@ -42,10 +42,16 @@ CHARGING = (BatteryState.POWER_SUPPLY_STATUS_CHARGING, BatteryState.POWER_SUPPLY
 CHARGING_LOG_S = 10.0
 """A battery's change to or from charging is logged (INFO) at most once in this long (s)."""
 STEPS_WINDOW = 100
-"""Results per T whose mean steps used price that T with early exit; their early-exit flags
-(at T above the profile's early-exit floor) say whether the classifier exits early."""
-STEPS_MIN = 10
-"""Results a T takes before its mean steps used count (the profile's figure until then)."""
+"""Results per T whose mean steps used price that T with early exit."""
+STEPS_MIN = 30
+"""Results a T takes before its mean steps used count (the profile's figure until then):
+steps per input are bimodal (most stop at 30 to 60 steps, the undecided run all T), and means
+of 10 scattered from 88 to 101 at one T (a review)."""
+EXIT_WINDOW = 30
+"""The latest results (at T above the profile's early-exit floor) whose early-exit flags say
+whether the classifier exits early: one that stopped early says it does, none says it does
+not (100 took 5 s at 20 Hz to see early exit switched off, the energy budget broken
+meanwhile; a review)."""
 PERCENT_ABOVE = 1.05
 """A battery percentage above this is read as 0..100 from then on; up to it, as a gauge's
 overshoot of a full charge (1.0). One 1.02 read a 0..1 driver as percents for good, its 0.9
@@ -158,7 +164,7 @@ class TimestepControllerNode(LifecycleNode):
         # With early exit a T is a budget: the mean steps its inputs used price it, and the
         # results' early-exit flags say whether the classifier exits early (strategy docs).
         self._steps_used = LatencyWindows(STEPS_WINDOW, STEPS_MIN, statistics.fmean)
-        self._exits = collections.deque(maxlen=STEPS_WINDOW)
+        self._exits = collections.deque(maxlen=EXIT_WINDOW)
         self._exit_floor = 1
         self._chosen = None  # (T, stamp) of the T published last, and when it was chosen
         self._sources = Sources()  # the classifiers heard: their rates add up
@@ -480,18 +486,21 @@ class TimestepControllerNode(LifecycleNode):
         a controller at T=8 read early exit as off and priced T=350 whole again.
         """
         budget = msg.timestep_budget
-        self._steps_used.add(budget, min(msg.timesteps_used, budget))
         if budget > self._exit_floor:
             self._exits.append(bool(msg.early_exit))
         early_exit = any(self._exits)
-        steps = self._steps_used.all_points() if early_exit else ()
         signals = self._signals
+        if early_exit != signals.early_exit:  # the steps counted before are of the other way
+            # (those of a T run without early exit priced it whole after; a review)
+            self._steps_used.clear()
+        self._steps_used.add(budget, min(msg.timesteps_used, budget))
+        steps = self._steps_used.all_points() if early_exit else ()
         if early_exit != signals.early_exit:
             self.get_logger().info(
                 'results stop early: the classifier runs with early exit, each T is priced at '
                 'the steps its inputs use' if early_exit else
-                f'no result of the last {len(self._exits)} stopped early: each T is priced '
-                'whole')
+                f'no result of the last {len(self._exits)} (above T={self._exit_floor}) stopped '
+                'early: each T is priced whole')
         if (early_exit, steps) == (signals.early_exit, signals.steps_used):
             return False
         self._signals = signals.replace(early_exit=early_exit, steps_used=steps)

@@ -50,3 +50,19 @@ def test_an_empty_board_and_an_unknown_baseline():
     assert s.latency_p50_ms == 0.0 and s.duration_s == 0.0
     assert math.isnan(s.battery_start) and math.isnan(s.battery_end)
     assert s.lines('loihi')[4].endswith('baseline unknown')
+
+
+def test_with_early_exit_t_is_the_budget_and_the_steps_used_are_beside_it():
+    """The demo showed the steps used as T ('mean 87.2' while T was 350; a review)."""
+    board = Scoreboard()
+    for k, used in enumerate((80, 100, 350, 90)):
+        board.add(Sample(time_s=float(k), correct=True, timesteps=used, latency_ms=1.0,
+                         energy_j=1e-6, budget=350))
+    summary = board.summary()
+    assert (summary.mean_timesteps, summary.final_timesteps) == (350.0, 350)
+    assert (summary.mean_steps_used, summary.final_steps_used) == (155.0, 90)
+    assert 'mean 350.0, final 350; steps used mean 155.0, final 90 (early exit)' in \
+        summary.lines('cmos45_fp32')[2]
+    whole = Scoreboard()
+    whole.add(Sample(time_s=0.0, correct=True, timesteps=64, latency_ms=1.0, energy_j=1e-6))
+    assert whole.summary().lines('cmos45_fp32')[2] == 'timesteps T         mean 64.0, final 64'

@@ -505,8 +505,27 @@ def test_points_too_close_in_profiled_latency_are_not_fitted():
     c = Constraints(max_accuracy_drop=1.0, max_latency_ms=8.0)
     near = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(
         measured_latency_ms=5.6, measured_timesteps=32, latency_points=((16, 5.0),)))
-    assert '(4.8 ms + profiled latency x1.00, as measured at T=32)' in near.reason
-    assert near.timesteps == 100  # 2.5 + 4.8 ms; the fit through both: x1.5, T=100 8.15 ms
+    assert '(4.7 ms + profiled latency x1.00, as measured at T=16, 32)' in near.reason
+    assert near.timesteps == 100  # 2.5 + 4.7 ms; the fit through both: x1.5, T=100 8.15 ms
+
+
+def test_a_fixed_cost_too_close_to_fit_is_the_median_of_all_the_t_measured():
+    """
+    From the T run last alone, the fixed cost moved with each T's noise (a review).
+
+    Under a ceiling near the measured latencies (0.5 to 0.8 ms, about 0.5 of it per frame
+    whatever T), T switched 216 to 274 times in 25 s: each new T moved every prediction.
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_latency_ms=6.0)
+    points = ((16, 5.0), (32, 5.5), (64, 6.2))  # excess 4.6, 4.7, 4.6 over the profile
+    chosen = set()
+    for t, ms in points:
+        others = tuple(p for p in points if p[0] != t)
+        choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(
+            measured_latency_ms=ms, measured_timesteps=t, latency_points=others))
+        chosen.add(choice.timesteps)
+        assert '(4.6 ms + profiled latency x1.00' in choice.reason, choice.reason
+    assert chosen == {32}  # 0.8 + 4.6 <= 6 < 1.6 + 4.6, whichever T ran last
 
 
 # Early exit: T is a budget priced at the steps it uses ----------------------------------------
@@ -633,3 +652,28 @@ def test_early_exit_without_figures_or_measurements_prices_every_t_whole(profile
         whole.timesteps, whole.expected_energy_j, whole.expected_latency_ms,
         whole.expected_accuracy, whole.violated)
     assert early.expected_steps == whole.expected_steps == whole.timesteps
+
+
+def test_profiled_steps_of_a_t_not_run_yet_are_scaled_as_the_t_measured_ran():
+    """
+    The robot's inputs used 85 to 123 steps at T=250 and 350 against 77 and 82 profiled.
+
+    Every T measured read dearer than the T not run yet, and T went through every profiled T
+    in turn as it came up (a review of the controller with early exit).
+    """
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(SHIPPED_PROFILE)
+    measured = 1.2 * profile.entry(250).early_exit_mean_timesteps
+    signals = LiveSignals(early_exit=True, steps_used=((250, measured),))
+    for t in (350, 150):
+        choice = choose_timestep(profile, Constraints(max_accuracy_drop=1.0, max_timesteps=t),
+                                 Mode.ACCURACY_FIRST, signals)
+        assert choice.timesteps == t
+        assert choice.expected_steps == pytest.approx(
+            1.2 * profile.entry(t).early_exit_mean_timesteps)
+        assert '(as profiled, scaled as the T measured ran)' in choice.reason
+    # T=8, whose profiled mean is all of its 8 steps (the floor), is 'as profiled' (it read
+    # 'whole: none measured or profiled')
+    eight = choose_timestep(profile, Constraints(max_accuracy_drop=1.0, max_timesteps=8),
+                            Mode.ACCURACY_FIRST, LiveSignals(early_exit=True))
+    assert 'T=8 priced at 8.0 steps (as profiled)' in eight.reason

@@ -15,13 +15,24 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Sample:
-    """One classification: when (s since start), right or wrong, its T, latency and energy."""
+    """
+    One classification: when (s since start), right or wrong, its steps, latency and energy.
+
+    ``timesteps``: the steps it used; ``budget``: the T it was given (0: the same), which
+    early exit leaves unused in part.
+    """
 
     time_s: float
     correct: Optional[bool]
     timesteps: int
     latency_ms: float
     energy_j: float
+    budget: int = 0
+
+    @property
+    def given(self) -> int:
+        """Return the T the input was given."""
+        return self.budget or self.timesteps
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,8 @@ class Summary:
     battery_start: float
     battery_end: float
     duration_s: float
+    mean_steps_used: float = 0.0
+    final_steps_used: int = 0
 
     def lines(self, preset: str) -> list:
         """Return human-readable lines of the summary (energy under ``preset``)."""
@@ -54,7 +67,9 @@ class Summary:
             f'classifications     {self.classifications} in {self.duration_s:.1f} s '
             f'({self.frames_dropped} frames dropped)',
             f'accuracy            {self.accuracy:.1%} of {self.scored} scored',
-            f'timesteps T         mean {self.mean_timesteps:.1f}, final {self.final_timesteps}',
+            f'timesteps T         mean {self.mean_timesteps:.1f}, final {self.final_timesteps}'
+            + (f'; steps used mean {self.mean_steps_used:.1f}, final {self.final_steps_used} '
+               '(early exit)' if self.mean_steps_used < self.mean_timesteps else ''),
             f'latency             p50 {self.latency_p50_ms:.2f} ms, '
             f'p99 {self.latency_p99_ms:.2f} ms',
             f'energy/inference    {self.energy_per_inference_j * 1e6:.3f} uJ ({preset}): '
@@ -91,8 +106,10 @@ class Scoreboard:
         return Summary(
             classifications=n, scored=len(scored),
             accuracy=float(np.mean(scored)) if scored else 0.0,
-            mean_timesteps=float(np.mean([s.timesteps for s in self.samples])) if n else 0.0,
-            final_timesteps=self.samples[-1].timesteps if n else 0,
+            mean_timesteps=float(np.mean([s.given for s in self.samples])) if n else 0.0,
+            final_timesteps=self.samples[-1].given if n else 0,
+            mean_steps_used=float(np.mean([s.timesteps for s in self.samples])) if n else 0.0,
+            final_steps_used=self.samples[-1].timesteps if n else 0,
             latency_p50_ms=float(np.percentile(latency, 50)),
             latency_p99_ms=float(np.percentile(latency, 99)),
             energy_per_inference_j=energy, baseline_energy_per_inference_j=self.baseline_energy_j,
