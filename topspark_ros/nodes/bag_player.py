@@ -64,24 +64,6 @@ MAX_BURST = 100
 """Messages one timer tick may publish; after a stall the rest follow on the next ticks."""
 
 
-def _recovery_hint(bag) -> str:
-    """Return how to make a bag of ``bag`` when it is a recording that was never closed, or ''."""
-    from topspark_ros.core.data.recording import PARTIAL_SUFFIX
-    if not bag.is_dir() or (bag / 'metadata.yaml').exists():
-        return ''
-    storage = ('*.db3', '*.mcap')  # two levels: BAG.partial/BAG/BAG_0.db3 (rglob read all
-    # of /usr, 3.3 s, and took a folder of closed bags for an unclosed one; a review)
-    bags = sorted(d.name for d in bag.iterdir() if (d / 'metadata.yaml').exists())
-    if bags:
-        return f'; it is a folder of bags: give one of them ({", ".join(bags[:5])})'
-    if bag.name.endswith(PARTIAL_SUFFIX) or any(
-            next(bag.glob(pattern), None) or next(bag.glob(f'*/{pattern}'), None)
-            for pattern in storage):
-        return (f'; it is a recording that was not closed: `topspark recover {bag}` makes a '
-                'bag of it')
-    return ''
-
-
 class BagPlayerNode(Node):
     """Publishes a bag's topics in (scaled) recorded time, with /clock."""
 
@@ -104,8 +86,9 @@ class BagPlayerNode(Node):
             self._reader = AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_JAZZY))
             self._reader.open()
         except (AnyReaderError, OSError) as exc:
+            from topspark_ros.core.data.recover import recovery_hint
             raise ValueError(f"cannot read the bag {p['bag']}: {exc}"
-                             + _recovery_hint(bag)) from None
+                             + recovery_hint(bag)) from None
         try:
             self._connections = self._one_type_a_topic(self._choose(p['bag'], p['topics']))
             qos = QoSProfile(depth=p['depth'], reliability=(

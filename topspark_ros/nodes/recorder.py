@@ -45,6 +45,8 @@ TYPES = {
     'events': 'event_camera_msgs/msg/EventPacket',
 }
 """``type`` parameter values -> the message types they record."""
+TYPE_OPTIONS = {name: key for key, name in TYPES.items()}
+"""Message types -> the ``type`` (``--type``) that records them."""
 
 PARAMS = (
     Param('topic', 'image', 'Topic to record.', live=False),
@@ -163,8 +165,8 @@ class RecorderNode(Node):
         announced = sorted({info.topic_type for info in infos})
         if self.type_name is not None and announced and self.type_name not in announced:
             # (--type compressed on an Image topic waited for ever, the hint blaming the QoS)
-            given = {name: key for key, name in TYPES.items()}
-            hint = ' or '.join(f'--type {given[name]}' for name in announced if name in given)
+            hint = ' or '.join(f'--type {TYPE_OPTIONS[name]}' for name in announced
+                               if name in TYPE_OPTIONS)
             self.get_logger().warn(
                 f'no message on {self.topic} after {WAIT_NOTICE_S:g} s: its publishers '
                 f'announce {", ".join(announced)}, not the {self.type_name} recorded; give '
@@ -198,9 +200,9 @@ class RecorderNode(Node):
         self._discovery.cancel()
         known = sorted(name for name in names if name in TYPES.values())
         if len(known) > 1:  # (one of them was taken at random; a review)
-            given = {name: key for key, name in TYPES.items()}
             self._fail(f'{self.topic} has publishers of {" and ".join(known)}: give the type '
-                       'to record (' + ' or '.join(f'--type {given[name]}' for name in known)
+                       'to record ('
+                       + ' or '.join(f'--type {TYPE_OPTIONS[name]}' for name in known)
                        + '; the parameter type)')
             return
         if not known and self.to_bag and len(names) == 1:

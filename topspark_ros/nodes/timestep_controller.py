@@ -490,17 +490,17 @@ class TimestepControllerNode(LifecycleNode):
             self._exits.append(bool(msg.early_exit))
         early_exit = any(self._exits)
         signals = self._signals
-        if early_exit != signals.early_exit:  # the steps counted before are of the other way
-            # (those of a T run without early exit priced it whole after; a review)
-            self._steps_used.clear()
-        self._steps_used.add(budget, min(msg.timesteps_used, budget))
-        steps = self._steps_used.all_points() if early_exit else ()
         if early_exit != signals.early_exit:
+            # The steps counted before are of the other way (those of a T run without early
+            # exit priced it whole after; a review).
+            self._steps_used.clear()
             self.get_logger().info(
                 'results stop early: the classifier runs with early exit, each T is priced at '
                 'the steps its inputs use' if early_exit else
                 f'no result of the last {len(self._exits)} (above T={self._exit_floor}) stopped '
                 'early: each T is priced whole')
+        self._steps_used.add(budget, min(msg.timesteps_used, budget))
+        steps = self._steps_used.all_points() if early_exit else ()
         if (early_exit, steps) == (signals.early_exit, signals.steps_used):
             return False
         self._signals = signals.replace(early_exit=early_exit, steps_used=steps)

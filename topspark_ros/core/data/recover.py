@@ -152,6 +152,29 @@ def storage_files(source: Path) -> List[Path]:
     raise RecoveryError(f'{source} holds no .db3 or .mcap file (nor does a folder in it)')
 
 
+def recovery_hint(folder: Path) -> str:
+    """
+    Return, for a folder a bag reader refused, what it is when :func:`storage_files` can tell.
+
+    A folder of closed bags: give one of them; a recording never closed (what
+    :func:`storage_files` takes): ``topspark recover`` makes a bag of it; else ''. Looks two
+    levels deep, as :func:`storage_files` does (a search of every level read all of /usr, 3.3
+    s, and took a folder of closed bags for an unclosed recording; a review).
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / 'metadata.yaml').exists():
+        return ''
+    bags = sorted(d.name for d in folder.iterdir() if (d / 'metadata.yaml').exists())
+    if bags:
+        return f'; it is a folder of bags: give one of them ({", ".join(bags[:5])})'
+    try:
+        storage_files(folder)
+    except (RecoveryError, OSError):
+        return ''
+    return (f'; it is a recording that was not closed: `topspark recover {folder}` makes a '
+            'bag of it')
+
+
 def _split_order(path: Path) -> tuple:
     match = re.search(r'_(\d+)$', path.stem)
     return (path.stem[:match.start()] if match else path.stem,

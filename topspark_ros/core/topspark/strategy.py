@@ -294,6 +294,20 @@ def effective_mode(mode: Mode, level: BatteryLevel) -> Mode:
     return mode
 
 
+def _t_pairs(name: str, what: str, pairs, value: Callable[[int, object], float]) -> tuple:
+    """Return ``pairs`` of ``(T, x)`` checked: T an integer >= 1, ``value(T, x)`` for x."""
+    checked = []
+    for pair in pairs:
+        try:
+            at, x = pair
+        except (TypeError, ValueError):
+            raise ValueError(f'{name}: expected (T, {what}) pairs, got {pair!r}') from None
+        if isinstance(at, bool) or not isinstance(at, int) or at < 1:
+            raise ValueError(f'{name}: T must be an integer >= 1, got {at!r}')
+        checked.append((at, value(at, x)))
+    return tuple(checked)
+
+
 @dataclass(frozen=True)
 class LiveSignals:
     """
@@ -361,29 +375,13 @@ class LiveSignals:
         t = self.measured_timesteps
         if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
             raise ValueError(f'measured_timesteps must be an integer >= 1, got {t!r}')
-        points = []
-        for point in self.latency_points:
-            try:
-                at, ms = point
-            except (TypeError, ValueError):
-                raise ValueError(f'latency_points: expected (T, latency_ms) pairs, got '
-                                 f'{point!r}') from None
-            if isinstance(at, bool) or not isinstance(at, int) or at < 1:
-                raise ValueError(f'latency_points: T must be an integer >= 1, got {at!r}')
-            points.append((at, _finite('latency_points', ms, 0.0, math.inf)))
-        object.__setattr__(self, 'latency_points', tuple(points))
+        object.__setattr__(self, 'latency_points', _t_pairs(
+            'latency_points', 'latency_ms', self.latency_points,
+            lambda at, ms: _finite('latency_points', ms, 0.0, math.inf)))
         object.__setattr__(self, 'early_exit', bool(self.early_exit))
-        steps = []
-        for point in self.steps_used:
-            try:
-                at, used = point
-            except (TypeError, ValueError):
-                raise ValueError(f'steps_used: expected (T, mean steps) pairs, got '
-                                 f'{point!r}') from None
-            if isinstance(at, bool) or not isinstance(at, int) or at < 1:
-                raise ValueError(f'steps_used: T must be an integer >= 1, got {at!r}')
-            steps.append((at, _finite(f'steps_used at T={at}', used, 1.0, float(at))))
-        object.__setattr__(self, 'steps_used', tuple(steps))
+        object.__setattr__(self, 'steps_used', _t_pairs(
+            'steps_used', 'mean steps', self.steps_used,
+            lambda at, used: _finite(f'steps_used at T={at}', used, 1.0, float(at))))
 
     def replace(self, **changes) -> 'LiveSignals':
         """Return a copy with ``changes`` applied."""
