@@ -307,6 +307,110 @@ def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -
     node.trigger_deactivate()
 
 
+def test_a_newest_first_reader_hands_on_the_newest_of_what_waited(ros) -> None:
+    """Messages arriving during the callback wait; then the newest goes on, the rest to older."""
+    import threading
+
+    from rclpy.node import Node
+    from std_msgs.msg import UInt64
+
+    from topspark_ros.nodes.intake import SubscriptionReader
+    context, _, _ = ros
+    node = Node('newest', context=context)
+    got, older, release = [], [], threading.Event()
+
+    def work(msg, waited) -> None:
+        got.append((msg.data, waited))
+        if msg.data == 0:
+            assert release.wait(10.0)
+    reader = SubscriptionReader(node, UInt64, 'newest', _reliable(3), work, name='newest',
+                                older=lambda msg, waited: older.append((msg.data, waited)))
+    publisher = node.create_publisher(UInt64, 'newest', _reliable(10))
+    assert _wait(lambda: publisher.get_subscription_count() > 0)
+    publisher.publish(UInt64(data=0))
+    assert _wait(lambda: bool(got))
+    for i in range(1, 6):  # while 0 is in hand: the queue of 3 keeps 3, 4 and 5
+        publisher.publish(UInt64(data=i))
+    time.sleep(0.3)
+    release.set()
+    assert _wait(lambda: len(got) == 2)
+    assert got == [(0, False), (5, True)] and older == [(3, True), (4, True)]
+    assert reader.taken == 4
+    time.sleep(0.1)  # arriving when the reader is idle: not waited
+    publisher.publish(UInt64(data=6))
+    assert _wait(lambda: len(got) == 3) and got[-1] == (6, False) and len(older) == 2
+    reader.close()
+    node.destroy_node()
+
+
+def test_frames_arriving_while_one_is_classified_wait_and_the_newest_is_next(ros) -> None:
+    """
+    The reader classifies frames itself: those arriving meanwhile wait in the queue (depth 1).
+
+    The newest is classified next; those it replaced are counted as dropped (from the stamps),
+    not as lost in transport. With the frames handed to a worker thread, all four frames of
+    the burst found it busy and were dropped, and the last of them was never classified.
+    """
+    import threading
+
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.msg import Classification
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, spin_until = ros
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=''),
+        Parameter('default_timesteps', value=8),
+        Parameter('image_reliability', value='reliable')])
+    executor.add_node(node)
+    probe = Node('probe', context=context)
+    results = []
+    probe.create_subscription(Classification, 'classification', results.append, 100)
+    executor.add_node(probe)
+    images = probe.create_publisher(Image, 'image', _reliable(10))
+    node.trigger_configure()
+    node.trigger_activate()
+    assert node._intake.worker is None  # no second thread for frames
+    assert _wait(lambda: images.get_subscription_count() > 0)
+    frame = array_to_image(np.full((28, 28), 200, np.uint8), 'mono8')
+    period_ns = 50_000_000
+
+    def send(k: int) -> None:
+        frame.header.stamp.sec, frame.header.stamp.nanosec = divmod(10**9 + k * period_ns,
+                                                                    10**9)
+        frame.header.frame_id = f'f{k}'
+        images.publish(frame)
+    for k in range(10):  # the frame period, from the stamps
+        send(k)
+        assert spin_until(lambda: len(results) == k + 1)
+    session = node._pipeline.session
+    classify, entered, release = session.classify, threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):
+        entered.set()
+        assert release.wait(10.0)
+        return classify(*args, **kwargs)
+    session.classify = held
+    send(10)
+    assert entered.wait(10.0)
+    for k in range(11, 15):
+        send(k)
+    time.sleep(0.3)
+    session.classify = classify
+    release.set()
+    assert spin_until(lambda: len(results) == 12)
+    assert [r.header.frame_id for r in results[-2:]] == ['f10', 'f14']
+    assert results[-1].frames_dropped == 3
+    stats = node._pipeline.gaps.stats()
+    assert stats['frames_replaced_while_busy'] == 3 and stats['frames_lost_in_transport'] == 0
+    counts = node._pipeline.counts
+    assert counts['processed'] == 12 and counts['dropped'] == 3
+    node.trigger_deactivate()
+
+
 @needs_msgs
 @pytest.mark.parametrize('kind', ['multi', 'single', 'events'])
 def test_every_executor_runs_the_event_classifier(ros, kind, node_process) -> None:

@@ -47,3 +47,18 @@ def test_what_it_cannot_see_is_not_counted_as_loss() -> None:
     assert gaps.lost == 0 and gaps.out_of_order == 3
     with pytest.raises(ValueError):
         FrameGaps(pause_periods=1.0)
+
+
+def test_frames_missing_before_one_that_waited_while_busy_are_replaced_not_lost() -> None:
+    """A frame that waited while the node was busy: the gap before it is counted apart."""
+    stamps = _stamps(40)
+    gaps = FrameGaps()
+    for stamp in stamps[:20]:
+        gaps.add(stamp)
+    assert gaps.add(stamps[24], busy=True) == 4  # 20 to 23 replaced in the queue
+    assert gaps.replaced == 4 and gaps.lost == 0 and gaps.gaps == 0
+    assert gaps.add(stamps[27]) == 2 and gaps.lost == 2  # a gap while idle: lost in transport
+    stats = gaps.stats()
+    assert stats['frames_replaced_while_busy'] == 4 and stats['frames_lost_in_transport'] == 2
+    assert gaps.add(stamps[28], busy=True) == 0 and gaps.replaced == 4  # waited, none missing
+    assert gaps.received == 23

@@ -15,6 +15,11 @@ counted once ``min_intervals`` intervals have given ``P``. An interval longer th
 a stamp older than the previous one is either a frame of the last gap arriving late
 (reordered: no longer counted as lost) or a restarted source (counting starts afresh).
 
+A frame that waited in the subscriber's queue while the node was busy with an earlier one
+(``busy``) tells it more: the frames missing before it arrived while the node was busy too,
+and were replaced in its keep-last queue (or lost in transport meanwhile, which the node,
+busy, would not have classified either); they are counted as ``replaced``, not lost.
+
 What it cannot see: frames lost before ``P`` is known or across a pause, losses after the last
 frame received, frames of a source whose stamps are zero, repeated or jittered by more than
 half a period, and a source that slows down on purpose (fewer frames per second look like
@@ -48,6 +53,7 @@ class FrameGaps:
     pause_periods: float = 10.0
     received: int = 0
     lost: int = 0
+    replaced: int = 0
     gaps: int = 0
     pauses: int = 0
     out_of_order: int = 0
@@ -68,8 +74,13 @@ class FrameGaps:
             return None
         return statistics.median(self._intervals)
 
-    def add(self, stamp_ns: int) -> int:
-        """Account one received frame stamped ``stamp_ns``; return the frames missing before it."""
+    def add(self, stamp_ns: int, *, busy: bool = False) -> int:
+        """
+        Account one received frame stamped ``stamp_ns``; return the frames missing before it.
+
+        ``busy``: the frame arrived while the node was busy with an earlier one; the frames
+        missing before it are counted as :attr:`replaced`, not :attr:`lost`.
+        """
         self.received += 1
         if stamp_ns <= 0:
             self.unstamped += 1
@@ -99,6 +110,10 @@ class FrameGaps:
             return 0
         self._intervals.append(dt)
         missing = max(0, int(dt / period + 0.5) - 1)
+        if busy:  # replaced in the queue while the node was busy: none of them comes late
+            self.replaced += missing
+            self._last_gap_lost = 0
+            return missing
         self._last_gap_lost = missing
         if missing:
             self.lost += missing
@@ -109,6 +124,7 @@ class FrameGaps:
         """Return the counters (for ``/diagnostics``)."""
         period = self.period_ns
         return {'frames_received': self.received, 'frames_lost_in_transport': self.lost,
+                'frames_replaced_while_busy': self.replaced,
                 'transport_gaps': self.gaps, 'stream_pauses': self.pauses,
                 'stamps_out_of_order': self.out_of_order, 'frames_unstamped': self.unstamped,
                 'frame_period_ms': 0.0 if period is None else period * 1e-6}

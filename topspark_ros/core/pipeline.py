@@ -694,19 +694,25 @@ class ClassifierPipeline:
         self.last_error = str(reason)
         return self.last_error
 
-    def drop_frame(self, stamp_ns: int) -> None:
-        """Count a frame stamped ``stamp_ns`` (ns) that arrived and was dropped unprocessed."""
-        self._note_frame(stamp_ns)
+    def drop_frame(self, stamp_ns: int, *, waited: bool = False) -> None:
+        """
+        Count a frame stamped ``stamp_ns`` (ns) that arrived and was dropped unprocessed.
+
+        ``waited``: as for :meth:`classify_frame`.
+        """
+        self._note_frame(stamp_ns, waited)
         self.count('dropped')
 
-    def _note_frame(self, stamp_ns: int) -> None:
+    def _note_frame(self, stamp_ns: int, waited: bool) -> None:
         self.last_input_s = time.monotonic()
         with self._lock:
-            self.gaps.add(stamp_ns)
+            replaced = self.gaps.add(stamp_ns, busy=waited)
+            if waited:
+                self.counts['dropped'] += replaced
 
     # Inputs -------------------------------------------------------------------------------
     def classify_frame(self, stamp_ns: int, read: Callable[[], Tuple[np.ndarray, str]], tag,
-                       publish: Publish) -> Optional[str]:
+                       publish: Publish, *, waited: bool = False) -> Optional[str]:
         """
         Classify one frame now, or drop and count it while the model is busy.
 
@@ -714,9 +720,13 @@ class ClassifierPipeline:
         layout)`` (the message converted, with the model held). The prediction goes to
         ``publish(prediction, tag, frames dropped so far)``. A ValueError of ``read`` or of
         the model (an unreadable frame) reaches the caller, which counts it (:meth:`error`).
+        ``waited``: the frame waited in the subscription's queue while an earlier one was
+        classified; frames missing from the stamps before it were replaced there meanwhile
+        (keep-last), and are counted as dropped, not as lost in transport
+        (:meth:`FrameGaps.add <topspark_ros.core.frame_gaps.FrameGaps.add>`).
         Returns why a periodic save failed, or None.
         """
-        self._note_frame(stamp_ns)
+        self._note_frame(stamp_ns, waited)
         if not self.busy.acquire(blocking=False):
             self.count('dropped')
             return None

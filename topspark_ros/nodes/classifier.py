@@ -4,9 +4,10 @@ The classifier: camera frames or event packets in, spiking-network classificatio
 A lifecycle node around :class:`topspark_ros.core.pipeline.ClassifierPipeline`, which decides
 everything (the README's node table has the topics). While active it reads ``image`` (or
 ``image/compressed``) or, with ``input_mode: events``, ``events`` in a reader thread of its own
-and classifies in a worker thread (:mod:`topspark_ros.nodes.intake`), so the input costs the
-same on every executor: a frame that finds the model busy is dropped and counted, event
-windows wait in a backlog of at most ``max_pending_windows``. It takes ``timestep``
+(:mod:`topspark_ros.nodes.intake`), so the input costs the same on every executor: frames are
+classified in the reader, the newest waiting first (the others, taken or replaced in the
+subscription's queue meanwhile, are dropped and counted); event windows are classified in a
+worker thread, with a backlog of at most ``max_pending_windows``. It takes ``timestep``
 (TimestepCommand) and publishes ``classification`` (the header of the image, or of the packet
 holding the window's last event), ``vision_classification`` and a latched ``label_info``
 (vision_msgs, unless ``publish_vision_msgs`` is false) and ``/diagnostics``; ``~/save_model``
@@ -265,13 +266,13 @@ class ClassifierNode(LifecycleNode):
                 receive=self._on_packet, names=('events_reader', 'windows_worker'),
                 on_error=self._worker_error, nice=WORKER_NICE,
                 min_period_s=p['events_batch_ms'] / 1000.0, raw=self._raw_packets)
-        else:  # a frame that finds the worker busy is dropped and counted
+        else:  # the newest frame classified in the reader; those it replaced counted
             qos = QoSProfile(depth=p['image_depth'],
                              reliability=reliability(p['image_reliability']))
             self._intake = camera_intake(
                 self, p['image_transport'], qos, work=self._on_image, drop=self._drop_frame,
                 raw=self._raw_frames,
-                names=('frames_reader', 'frames_worker'),
+                names=('frames_reader', ''),
                 on_error=self._worker_error,
                 hint="set image_reliability to 'best_effort' to hear it")
         return result
@@ -312,18 +313,19 @@ class ClassifierNode(LifecycleNode):
         super().destroy_node()
 
     # Work ------------------------------------------------------------------------------------
-    def _on_image(self, msg) -> None:
+    def _on_image(self, msg, waited: bool = False) -> None:
         """
-        Worker: classify one frame now, or drop and count it while another is in progress.
+        Reader thread: classify one frame now, or drop and count it while another is in progress.
 
         ``msg``: an Image or a CompressedImage, or a raw Image's serialized bytes (as the
         reader takes them when ``image_transport`` is raw); bytes that are not an Image are
-        counted as an error and skipped.
+        counted as an error and skipped. ``waited``: it arrived while an earlier frame was
+        being classified (the frames missing before it are counted as dropped, not lost).
         """
         if self._active:
-            self._classify('frame', lambda: self._classify_frame(msg))
+            self._classify('frame', lambda: self._classify_frame(msg, waited))
 
-    def _classify_frame(self, msg) -> Optional[str]:
+    def _classify_frame(self, msg, waited: bool) -> Optional[str]:
         image, header = _image_and_header(msg)
         pipeline = self._pipeline
         warning = depth_like(frame_encoding(image))
@@ -334,7 +336,8 @@ class ClassifierNode(LifecycleNode):
         def read():  # with the model held; for a grey model a YUV frame gives its luma alone
             spec = pipeline.session.model.input_spec  # a JPEG decoded at its size's scale
             return frame_to_array(image, spec.channels == 1, (spec.height, spec.width))
-        failure = pipeline.classify_frame(stamp_ns(header), read, header, self._publish)
+        failure = pipeline.classify_frame(stamp_ns(header), read, header, self._publish,
+                                          waited=waited)
         session = pipeline.session
         note = None if session is None else session.frame_note
         if note != self._frame_note:  # once a camera, not every frame (/diagnostics keeps it)
@@ -346,14 +349,14 @@ class ClassifierNode(LifecycleNode):
                                        'a run; /diagnostics WARNs while such frames come)')
         return failure
 
-    def _drop_frame(self, msg) -> None:
-        """Reader thread: count a frame that found the worker busy (a message or its bytes)."""
+    def _drop_frame(self, msg, waited: bool = False) -> None:
+        """Reader thread: count a frame a newer one passed (a message or its bytes)."""
         try:
             _, header = _image_and_header(msg)
         except ValueError as exc:
             self._skipped('frame', exc)
             return
-        self._pipeline.drop_frame(stamp_ns(header))
+        self._pipeline.drop_frame(stamp_ns(header), waited=waited)
 
     def _on_packet(self, msg) -> None:
         """

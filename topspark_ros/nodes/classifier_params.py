@@ -68,7 +68,9 @@ PARAMS = (
           'given: as the model was trained, else false.', live=False),
     Param('image_reliability', 'best_effort', 'QoS reliability of the image subscription.',
           choices=('best_effort', 'reliable'), live=False),
-    Param('image_depth', 1, 'QoS queue depth of the image subscription.', low=1, high=100,
+    Param('image_depth', 1, 'QoS queue depth of the image subscription (keep last): frames '
+          'arriving while one is classified wait there; the newest is classified next, the '
+          'others are dropped and counted.', low=1, high=100,
           live=False),
     Param('image_transport', 'raw', "Frames: 'raw' subscribes sensor_msgs/Image on 'image', "
           "'compressed' sensor_msgs/CompressedImage (JPEG or PNG) on 'image/compressed', as "

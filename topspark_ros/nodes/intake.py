@@ -21,7 +21,8 @@ A :class:`Worker` is the other half: a thread that runs a function when triggere
 holds up the reader.
 
 An :class:`Intake` is the pair, made when a lifecycle node activates and closed when it
-deactivates; :func:`camera_intake` makes the one of a camera's frames (raw or compressed).
+deactivates; :func:`camera_intake` makes the one of a camera's frames (raw or compressed),
+whose reader classifies the newest frame itself (a frame at a time needs no second thread).
 """
 
 import contextlib
@@ -148,13 +149,21 @@ class SubscriptionReader:
         then builds no Python message, which for large messages costs more than the reading
         the callback does (event packets: 66 against 15 us a packet in the classifier at 20
         Mev/s, docs/benchmarks-ros.md).
+    older
+        newest first: of the messages a wake-up finds waiting, only the newest goes to the
+        callback, as ``callback(msg, waited)``, and every other one to ``older(msg, waited)``
+        (for work done in the reader's own thread, which is not to fall behind the input).
+        ``waited``: the message arrived while the callback ran on an earlier one (its DDS
+        reception time is before that call returned), so messages missing before it may have
+        been replaced in the subscription's keep-last queue meanwhile.
 
     """
 
     def __init__(self, node, msg_type, topic: str, qos: QoSProfile,
                  callback: Callable[[object], None], *, name: str,
                  event_callbacks: Optional[SubscriptionEventCallbacks] = None,
-                 min_period_s: float = 0.0, raw: bool = False) -> None:
+                 min_period_s: float = 0.0, raw: bool = False,
+                 older: Optional[Callable[[object, bool], None]] = None) -> None:
         """Create the subscription and start reading."""
         if not min_period_s >= 0.0:
             raise ValueError(f'min_period_s must be >= 0, got {min_period_s}')
@@ -177,6 +186,7 @@ class SubscriptionReader:
         self._most = int(qos.depth) if qos.history == HistoryPolicy.KEEP_LAST and \
             qos.depth > 0 else None
         self._raw = bool(raw)
+        self._older = older
         self.taken = 0  # messages handed to the callback
         self.wakes = 0  # returns from the wait
         self._thread = threading.Thread(target=self._run, name=unused_thread_name(name),
@@ -210,8 +220,10 @@ class SubscriptionReader:
                     if event:
                         self._call(handler.callback, event)
             batch = 0
-            while not self._stopping and batch != self._most:  # what waits, then wait again
-                taken = handle.take_message(msg_type, raw)
+            if self._older is not None:
+                batch = self._newest(handle, msg_type, raw)
+            while self._older is None and not self._stopping and batch != self._most:
+                taken = handle.take_message(msg_type, raw)  # what waits, then wait again
                 if taken is None:
                     break
                 self.taken += 1
@@ -221,9 +233,30 @@ class SubscriptionReader:
             if rest > 0.0 and batch < self._busy_batch and not self._stopping:
                 time.sleep(rest)  # messages gather meanwhile (QoS depth permitting)
 
-    def _call(self, callback, argument) -> None:
+    def _newest(self, handle, msg_type, raw: bool) -> int:
+        """Take what waits (a queue's depth at most); hand on the newest; return how many."""
+        taken = []
+        while not self._stopping and len(taken) != self._most:
+            one = handle.take_message(msg_type, raw)
+            if one is None:
+                break
+            taken.append(one)
+        self.taken += len(taken)
+        busy_until = self._busy_until_ns
+        for k, (msg, info) in enumerate(taken):
+            waited = 0 < info.get('received_timestamp', 0) <= busy_until
+            if k + 1 < len(taken):
+                self._call(self._older, msg, waited)
+            else:
+                self._call(self._callback, msg, waited)
+                self._busy_until_ns = time.time_ns()  # (DDS stamps receptions on this clock)
+        return len(taken)
+
+    _busy_until_ns = 0  # when the last callback of newest-first reading returned (ns, epoch)
+
+    def _call(self, callback, *arguments) -> None:
         try:
-            callback(argument)
+            callback(*arguments)
         except Exception as exc:  # a bug in a callback must not stop the input
             self._node.get_logger().error(
                 f'{threading.current_thread().name}: callback raised '
@@ -344,26 +377,45 @@ class Intake:
     ``drop`` when the worker is busy (dropped, never queued); ``min_period_s``, ``raw``: see
     the reader.
     The worker (``names[1]``, ``on_error``, ``nice``: see :class:`Worker`) runs ``work``.
-    :meth:`close` stops the reader (destroying its subscription), then the worker (after its
-    run).
+
+    ``inline``: no worker; the reader runs ``work(msg, waited)`` itself on the newest message
+    waiting and hands the older ones to ``drop(msg, waited)`` (the reader's ``older``). What
+    arrives meanwhile waits in the subscription's keep-last queue, so the next input is the
+    newest, and no thread hands anything over (camera frames: about 0.3 ms of CPU a frame
+    less at 30 Hz, docs/benchmarks-ros.md). For input that must all be read while the work
+    runs (event packets), the worker.
+    :meth:`close` stops the reader (destroying its subscription; after the work in hand, when
+    inline), then the worker (after its run).
     """
 
     def __init__(self, node, msg_type, topic: str, qos: QoSProfile, work: Callable[..., None],
                  *, names: Tuple[str, str], on_error: Callable[[Exception], None],
                  receive: Optional[Callable[[object], None]] = None,
-                 drop: Optional[Callable[[object], None]] = None, nice: int = 0,
+                 drop: Optional[Callable[..., None]] = None, nice: int = 0,
                  event_callbacks: Optional[SubscriptionEventCallbacks] = None,
-                 min_period_s: float = 0.0, raw: bool = False) -> None:
+                 min_period_s: float = 0.0, raw: bool = False, inline: bool = False) -> None:
         """Start the worker, then the reader (whose messages may go to the worker)."""
-        self.worker = Worker(work, name=names[1], on_error=on_error, nice=nice)
-        self._drop = drop
+        if inline and (receive is not None or drop is None):
+            raise ValueError('inline work takes drop and no receive')
+        self.worker = None if inline else Worker(work, name=names[1], on_error=on_error,
+                                                 nice=nice)
+        self._drop, self._work, self._on_error = drop, work, on_error
+        callback = self._inline if inline else (receive or self._offer)
         try:
-            self.reader = SubscriptionReader(node, msg_type, topic, qos, receive or self._offer,
+            self.reader = SubscriptionReader(node, msg_type, topic, qos, callback,
                                              name=names[0], event_callbacks=event_callbacks,
-                                             min_period_s=min_period_s, raw=raw)
+                                             min_period_s=min_period_s, raw=raw,
+                                             older=drop if inline else None)
         except BaseException:  # no subscription: the worker must not be left running
-            self.worker.close()
+            if self.worker is not None:
+                self.worker.close()
             raise
+
+    def _inline(self, msg, waited: bool) -> None:
+        try:
+            self._work(msg, waited)
+        except Exception as exc:  # as the worker's: counted and logged, the input goes on
+            self._on_error(exc)
 
     def _offer(self, msg) -> None:
         if not self.worker.offer(msg):
@@ -372,7 +424,8 @@ class Intake:
     def close(self) -> None:
         """Stop the reader, then the worker (after the run in progress)."""
         self.reader.close()
-        self.worker.close()
+        if self.worker is not None:
+            self.worker.close()
 
 
 def camera_intake(node, transport: str, qos: QoSProfile, *, hint: str, **kwargs) -> Intake:
@@ -384,7 +437,8 @@ def camera_intake(node, transport: str, qos: QoSProfile, *, hint: str, **kwargs)
     remapped (image_transport's rule: ``image:=/camera/image_raw`` reads
     ``/camera/image_raw/compressed``; a remap of ``image/compressed`` itself wins). A publisher
     whose QoS cannot match is warned about, with ``hint`` (what to change). ``kwargs``: those
-    of :class:`Intake` (``work`` and ``drop``: a frame that finds the work busy is dropped).
+    of :class:`Intake`; the frames are classified inline, in the reader (``work(msg, waited)``
+    on the newest frame waiting, ``drop(msg, waited)`` on the others).
     """
     compressed = transport == 'compressed'
     topic = 'image'
@@ -392,5 +446,5 @@ def camera_intake(node, transport: str, qos: QoSProfile, *, hint: str, **kwargs)
         topic = node.resolve_topic_name('image/compressed')
         if topic == node.resolve_topic_name('image/compressed', only_expand=True):
             topic = node.resolve_topic_name('image') + '/compressed'
-    return Intake(node, CompressedImage if compressed else Image, topic, qos,
+    return Intake(node, CompressedImage if compressed else Image, topic, qos, inline=True,
                   event_callbacks=warn_on_incompatible_qos(node, topic, hint), **kwargs)
