@@ -271,7 +271,15 @@ def classifier_argv(model: pathlib.Path, timesteps: int, executor: str = 'multi'
     ros_args = [arg for key, value in classifier_params(model, timesteps).items()
                 for arg in ('-p', f'{key}:={ros_value(value)}')]
     return [sys.executable, '-m', 'topspark_ros.nodes.classifier', '--autostart',
-            '--executor', executor, '--ros-args', *ros_args]
+            '--executor', executor, '--ros-args', *ros_args,
+            '-r', f'/diagnostics:={CLASSIFIER_DIAGNOSTICS}']
+
+
+CLASSIFIER_DIAGNOSTICS = '/bench_classifier/diagnostics'
+"""Where the classifier process's ``/diagnostics`` go (apart from the in-process node's)."""
+FRAME_COUNTS = ('frames_received', 'frames_lost_in_transport', 'frames_replaced_while_busy',
+                'stamps_out_of_order', 'stream_pauses')
+"""The classifier's own frame counts (its ``/diagnostics``) reported for the stream."""
 
 
 def _start(argv: list, name: str, logs: dict) -> subprocess.Popen:
@@ -306,18 +314,42 @@ class Probe:
         self.executor.add_node(self.node)
         self.replies = {}
         self.publishers = {}
+        self.frame_counts = {}  # the classifier process's FRAME_COUNTS, from its last status
+        self._counts_since_ns = 0
+        from diagnostic_msgs.msg import DiagnosticArray
+        self.node.create_subscription(DiagnosticArray, CLASSIFIER_DIAGNOSTICS,
+                                      self._on_diagnostics, 10)
         for route, (image_topic, reply_topic) in self.ROUTES.items():
             self.publishers[route] = self.node.create_publisher(
                 Image, image_topic, qos_profile_sensor_data)
             self.node.create_subscription(Classification, reply_topic, self._on_reply, 100)
 
+    def _on_diagnostics(self, msg) -> None:
+        if msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec < self._counts_since_ns:
+            return  # published before the counts were asked for
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.name.endswith(': classification') and FRAME_COUNTS[0] in values:
+                self.frame_counts = {key: int(values.get(key, 0)) for key in FRAME_COUNTS}
+
+    def frame_counts_now(self, wait_s: float = 1.5) -> dict:
+        """Return the classifier's frame counts from a status published within ``wait_s``."""
+        self.frame_counts, self._counts_since_ns = {}, time.time_ns()
+        end = time.monotonic() + wait_s
+        while not self.frame_counts and time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.05)
+        return self.frame_counts
+
     def _on_reply(self, msg: Classification) -> None:
         self.replies[msg.header.frame_id] = (time.perf_counter(), msg)
 
-    def stamp(self, msg: Image, frame_id: str) -> None:
-        """Give ``msg`` a fresh stamp and ``frame_id``."""
+    def stamp(self, msg: Image, frame_id: str, stamp_ns: Optional[int] = None) -> None:
+        """Give ``msg`` the stamp ``stamp_ns`` (ROS time; default now) and ``frame_id``."""
         msg.header.frame_id = frame_id
-        msg.header.stamp = self.node.get_clock().now().to_msg()
+        if stamp_ns is None:
+            msg.header.stamp = self.node.get_clock().now().to_msg()
+        else:
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
 
     def ping(self, route: str, msg: Image, frame_id: str, timeout_s: float) -> Optional[tuple]:
         """Send one frame and wait for its reply: ``(latency_ms, reply)`` or None on timeout."""
@@ -434,18 +466,33 @@ def overhead(part1: dict) -> dict:
 # Part 2 ---------------------------------------------------------------------------------------
 def measure_stream(probe: Probe, frames: list, pids: dict, args) -> dict:
     """Publish at ``rate_hz`` for ``duration_s`` without waiting; return what came back."""
+    # The classifier learns the frame period from the stamps (FrameGaps): part 1's frames came
+    # about 15 ms apart, and at 30 Hz the stream's first 8 intervals read as gaps until the
+    # median followed. A second of frames at the stream's rate first (then a pause).
+    warm0, ros0 = time.perf_counter(), probe.node.get_clock().now().nanoseconds
+    for k in range(int(round(args.rate_hz))):
+        time.sleep(max(0.0, warm0 + k / args.rate_hz - time.perf_counter()))
+        msg = frames[k % len(frames)][0]
+        probe.stamp(msg, f'w{k}', ros0 + int(round(1e9 * k / args.rate_hz)))
+        probe.publishers['classifier'].publish(msg)
+        probe.executor.spin_once(timeout_sec=0.0)
     head = probe.ping_until_reply('classifier', frames[0][0], 'stream_head', args.timeout_s)
+    counts0 = probe.frame_counts_now()
     n = int(round(args.duration_s * args.rate_hz))
     sent = {}
     done = threading.Event()
 
     def publish_all(t0: float) -> None:
+        # Stamped at the frame's scheduled time, as a camera stamps its capture: the publishing
+        # thread's own jitter (tens of ms at times on 2 shared cores) stays out of the stamps
+        # the classifier counts frame gaps from.
+        ros0 = probe.node.get_clock().now().nanoseconds - int(1e9 * (time.perf_counter() - t0))
         for k in range(n):
             delay = t0 + k / args.rate_hz - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             msg = frames[k % len(frames)][0]
-            probe.stamp(msg, f's{k}')
+            probe.stamp(msg, f's{k}', ros0 + int(round(1e9 * k / args.rate_hz)))
             sent[f's{k}'] = time.perf_counter()
             probe.publishers['classifier'].publish(msg)
         done.set()
@@ -470,6 +517,9 @@ def measure_stream(probe: Probe, frames: list, pids: dict, args) -> dict:
     while time.monotonic() < drain_end:
         probe.executor.spin_once(timeout_sec=0.05)
     tail = probe.ping_until_reply('classifier', frames[0][0], 'stream_tail', args.timeout_s)
+    counts1 = probe.frame_counts_now()
+    counts = {key: counts1[key] - counts0[key] for key in FRAME_COUNTS} \
+        if counts0 and counts1 else None
     rows = []
     for frame_id, sent_at in sent.items():
         if frame_id in probe.replies:
@@ -482,7 +532,7 @@ def measure_stream(probe: Probe, frames: list, pids: dict, args) -> dict:
     send_times = sorted(sent.values())
     achieved = (len(send_times) - 1) / (send_times[-1] - send_times[0]) if n > 1 else 0.0
     busy, total = machine1[0] - machine0[0], machine1[1] - machine0[1]
-    return {'frames_in': n, 'frames_out': len(rows), 'dropped': dropped,
+    return {'frames_in': n, 'frames_out': len(rows), 'dropped': dropped, 'counts': counts,
             'rate_hz_achieved': achieved, 'wall_s': wall, 'cpu_s': cpu,
             'classifier_threads_cpu_s': threads,
             'machine_busy_pct': 100.0 * busy / total if total else float('nan'),
@@ -629,6 +679,11 @@ def report(facts: dict, part1: dict, est: dict, stream: dict, summary: dict, arg
         '| dropped by the classifier (busy; `frames_dropped`) | '
         f"{'n/a' if stream['dropped'] is None else stream['dropped']} |",
         f"| lost before the classifier (in - out - dropped) | {'n/a' if lost is None else lost} |",
+        "| the classifier's own counts (`/diagnostics`; the stream and the ping after it): "
+        'frames received / of those missing from the stamps, lost in transport / replaced in '
+        'its queue while busy (in `frames_dropped`) / stamps out of order / pauses | '
+        + ('n/a' if stream['counts'] is None
+           else ' / '.join(str(stream['counts'][key]) for key in FRAME_COUNTS)) + ' |',
         f"| latency p50 / p99, whole run (ms) | {_ms(s['p50_p99_ms'][0])} / "
         f"{_ms(s['p50_p99_ms'][1])} |",
         f"| latency p50, first {s['window_s']:.3g} s / last {s['window_s']:.3g} s (ms) | "
@@ -639,7 +694,8 @@ def report(facts: dict, part1: dict, est: dict, stream: dict, summary: dict, arg
         f"{_ms(s['in_node_first_ms'])} / {_ms(s['in_node_last_ms'])} |",
         '| classifier process CPU (% of one core; ms per classified frame) | '
         f"{cpu['classifier']:.1f}; {_ms(s['cpu_ms_per_frame'])} |",
-        '| of which by thread, ms per frame: reader / worker / Fast DDS / other | '
+        '| of which by thread, ms per frame: reader / worker (none since frames are classified '
+        'in the reader, git d1152e3) / Fast DDS / other | '
         + ' / '.join(_ms(s['threads_ms_per_frame'][k])
                      for k in [*dict(FRAME_THREADS), 'other']) + ' |',
         f"| bare call at {args.rate_hz:g} Hz ({s['bare_n']} calls, half before and half after "

@@ -511,15 +511,15 @@ def test_two_intakes_in_one_process_name_their_threads_apart_and_share_the_freez
 
     from topspark_ros.nodes.intake import (freeze_long_lived, thaw_long_lived,
                                            unused_thread_name, Worker)
-    first = Worker(lambda: None, name='frames_worker', on_error=print)
-    second = Worker(lambda: None, name='frames_worker', on_error=print)
+    first = Worker(lambda: None, name='windows_worker', on_error=print)
+    second = Worker(lambda: None, name='windows_worker', on_error=print)
     try:
-        assert (first._thread.name, second._thread.name) == ('frames_worker', 'frames_worker2')
-        assert unused_thread_name('frames_worker') == 'frames_worker3'
+        assert (first._thread.name, second._thread.name) == ('windows_worker', 'windows_worker2')
+        assert unused_thread_name('windows_worker') == 'windows_worker3'
     finally:
         first.close()
         second.close()
-    assert unused_thread_name('frames_worker') == 'frames_worker'
+    assert unused_thread_name('windows_worker') == 'windows_worker'
     freeze_long_lived()
     freeze_long_lived()
     try:
