@@ -477,7 +477,11 @@ def measure_stream(probe: Probe, frames: list, pids: dict, args) -> dict:
         probe.publishers['classifier'].publish(msg)
         probe.executor.spin_once(timeout_sec=0.0)
     head = probe.ping_until_reply('classifier', frames[0][0], 'stream_head', args.timeout_s)
+    head_at = time.perf_counter()
     counts0 = probe.frame_counts_now()
+    # The stream's first frame at least 12 periods after the head ping (stamped now): a
+    # shorter step read as frames lost (up to 7 in a run), a longer one is a pause.
+    time.sleep(max(0.0, head_at + 12 / args.rate_hz - time.perf_counter()))
     n = int(round(args.duration_s * args.rate_hz))
     sent = {}
     done = threading.Event()

@@ -73,8 +73,14 @@ def _wait(predicate, timeout_s: float = 20.0) -> bool:
 
 
 @needs_msgs
-def _read_ticks(node, topic: str, depth: int, min_period_s: float):
-    """Publish 300 UInt64 at 1 kHz to a new reader; return it once it has them all, in order."""
+def _read_ticks(node, topic: str, depth: int, min_period_s: float, least: int = 300):
+    """
+    Publish 300 UInt64 at 1 kHz to a new reader; return it once it has them all, in order.
+
+    ``least``: with a small queue a reader held up by a loaded machine for longer than the
+    queue lasts (8 ms for 8) loses some (9 of 300 in a CI run while another test process
+    ran): at least this many, in order.
+    """
     from std_msgs.msg import UInt64
 
     from topspark_ros.nodes.intake import SubscriptionReader
@@ -87,8 +93,11 @@ def _read_ticks(node, topic: str, depth: int, min_period_s: float):
     for i in range(300):
         publisher.publish(UInt64(data=i))
         time.sleep(max(0.0, start + (i + 1) / 1000 - time.monotonic()))
-    assert _wait(lambda: len(got) == 300), len(got)
-    assert [m.data for m in got] == list(range(300))
+    assert _wait(lambda: len(got) == 300, 20.0 if least == 300 else 2.0) or len(got) >= least, \
+        len(got)
+    data = [m.data for m in got]
+    assert data == sorted(set(data)) and data[-1] == 299
+    assert data == list(range(300)) or least < 300
     reader.close()
     return reader
 
@@ -107,7 +116,7 @@ def test_a_reader_with_a_minimum_period_takes_a_stream_in_batches(ros) -> None:
     reader = _read_ticks(node, 'ticks', 100, 0.02)
     assert reader.wakes <= 300 // 4, reader.wakes  # about 20 at 20 ms; 300 at 0
     # A queue of 8: each wake-up finds an eighth of it (1) waiting, so the reader never pauses.
-    reader = _read_ticks(node, 'ticks8', 8, 0.02)
+    reader = _read_ticks(node, 'ticks8', 8, 0.02, least=250)
     assert reader.wakes > 300 // 4, reader.wakes
     node.destroy_node()
 
@@ -319,12 +328,13 @@ def test_a_newest_first_reader_hands_on_the_newest_of_what_waited(ros) -> None:
     node = Node('newest', context=context)
     got, older, release = [], [], threading.Event()
 
-    def work(msg, waited) -> None:
-        got.append((msg.data, waited))
+    def work(msg, waited, missed) -> None:
+        got.append((msg.data, waited, missed))
         if msg.data == 0:
             assert release.wait(10.0)
-    reader = SubscriptionReader(node, UInt64, 'newest', _reliable(3), work, name='newest',
-                                older=lambda msg, waited: older.append((msg.data, waited)))
+    reader = SubscriptionReader(
+        node, UInt64, 'newest', _reliable(3), work, name='newest',
+        older=lambda msg, waited, missed: older.append((msg.data, waited, missed)))
     publisher = node.create_publisher(UInt64, 'newest', _reliable(10))
     assert _wait(lambda: publisher.get_subscription_count() > 0)
     publisher.publish(UInt64(data=0))
@@ -334,13 +344,65 @@ def test_a_newest_first_reader_hands_on_the_newest_of_what_waited(ros) -> None:
     time.sleep(0.3)
     release.set()
     assert _wait(lambda: len(got) == 2)
-    assert got == [(0, False), (5, True)] and older == [(3, True), (4, True)]
+    # 1 and 2 were replaced: Fast DDS numbers each publisher's messages
+    assert got == [(0, False, None), (5, True, 0)] and older == [(3, True, 2), (4, True, 0)]
     assert reader.taken == 4
-    time.sleep(0.1)  # arriving when the reader is idle: not waited
+    time.sleep(0.5)  # arriving when the reader waits again: not waited
     publisher.publish(UInt64(data=6))
-    assert _wait(lambda: len(got) == 3) and got[-1] == (6, False) and len(older) == 2
+    assert _wait(lambda: len(got) == 3) and got[-1] == (6, False, None) and len(older) == 2
     reader.close()
     node.destroy_node()
+
+
+def test_a_slow_classifier_counts_every_frame_it_does_not_classify(ros) -> None:
+    """
+    Frames at 30 Hz to a classifier taking 100 ms a frame: each is classified or dropped.
+
+    Under steady overload every frame waits in the queue; the frames it replaced were counted
+    from the stamps with a period learnt from the frames that waited, which drifted to the
+    classifier's pace: 16 of 80 frames not classified were counted (a review).
+    """
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.conversions.image import array_to_image
+    from topspark_ros.msg import Classification
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, spin_until = ros
+    node = ClassifierNode(context=context, parameter_overrides=[
+        Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=''),
+        Parameter('default_timesteps', value=8), Parameter('publish_vision_msgs', value=False),
+        Parameter('image_reliability', value='reliable')])
+    executor.add_node(node)
+    probe = Node('probe', context=context)
+    results = []
+    probe.create_subscription(Classification, 'classification', results.append, 100)
+    executor.add_node(probe)
+    images = probe.create_publisher(Image, 'image', _reliable(10))
+    node.trigger_configure()
+    node.trigger_activate()
+    assert _wait(lambda: images.get_subscription_count() > 0)
+    session = node._pipeline.session
+    classify = session.classify
+    session.classify = lambda *args, **kwargs: time.sleep(0.1) or classify(*args, **kwargs)
+    frame = array_to_image(np.full((28, 28), 200, np.uint8), 'mono8')
+    period_s, n = 1 / 30, 60
+    start = time.monotonic()
+    for k in range(n):
+        time.sleep(max(0.0, start + k * period_s - time.monotonic()))
+        frame.header.stamp.sec, frame.header.stamp.nanosec = divmod(
+            10**9 + int(k * period_s * 1e9), 10**9)
+        frame.header.frame_id = f'f{k}'
+        images.publish(frame)
+    assert spin_until(lambda: results and results[-1].header.frame_id == f'f{n - 1}',
+                      timeout_s=20.0)
+    counts = node._pipeline.counts
+    assert counts['processed'] == len(results) < n // 2
+    assert counts['processed'] + counts['dropped'] == n, counts
+    assert results[-1].frames_dropped == counts['dropped']
+    assert node._pipeline.gaps.stats()['frames_lost_in_transport'] == 0
+    node.trigger_deactivate()
 
 
 def test_frames_arriving_while_one_is_classified_wait_and_the_newest_is_next(ros) -> None:

@@ -62,3 +62,33 @@ def test_frames_missing_before_one_that_waited_while_busy_are_replaced_not_lost(
     assert stats['frames_replaced_while_busy'] == 4 and stats['frames_lost_in_transport'] == 2
     assert gaps.add(stamps[28], busy=True) == 0 and gaps.replaced == 4  # waited, none missing
     assert gaps.received == 23
+
+
+def test_under_steady_overload_the_period_learnt_while_keeping_up_counts_every_frame() -> None:
+    """
+    Every frame waits (the node takes every fourth): the period stays the source's.
+
+    Learnt from the gaps of frames that waited, it drifted to the node's pace and the count
+    fell to nothing (a review: 0 of 199 frames counted at 100 ms a frame against 30 Hz).
+    """
+    stamps = _stamps(400)
+    gaps = FrameGaps()
+    for stamp in stamps[:20]:  # keeping up
+        gaps.add(stamp)
+    for k in range(23, 400, 4):  # then 3 of every 4 frames replaced while busy
+        assert gaps.add(stamps[k], busy=True) == 3
+    assert gaps.replaced == 3 * len(range(23, 400, 4)) and gaps.lost == 0
+    assert gaps.period_ns == pytest.approx(PERIOD_NS, rel=1e-6)
+    # A busy spell of 20 periods (a periodic save) is counted, not read as a pause.
+    assert gaps.add(stamps[399] + 20 * PERIOD_NS, busy=True) == 19 and gaps.pauses == 0
+    # Sequence numbers, where the reader has them, win over the stamps.
+    assert gaps.add(stamps[399] + 22 * PERIOD_NS, busy=True, missed=5) == 5
+    assert gaps.add(stamps[399] + 23 * PERIOD_NS) == 0 and gaps.lost == 0
+
+
+def test_a_node_busy_from_its_first_frame_counts_nothing_from_stamps() -> None:
+    """No period known (the node never kept up): the stamps alone tell nothing."""
+    gaps = FrameGaps()
+    for k in range(0, 40, 4):
+        assert gaps.add(1_000_000_000 + k * PERIOD_NS, busy=k > 0) == 0
+    assert gaps.replaced == 0 and gaps.lost == 0 and gaps.period_ns is None

@@ -18,7 +18,10 @@ a stamp older than the previous one is either a frame of the last gap arriving l
 A frame that waited in the subscriber's queue while the node was busy with an earlier one
 (``busy``) tells it more: the frames missing before it arrived while the node was busy too,
 and were replaced in its keep-last queue (or lost in transport meanwhile, which the node,
-busy, would not have classified either); they are counted as ``replaced``, not lost.
+busy, would not have classified either); they are counted as ``replaced``, not lost, from
+the period learnt while the node kept up (a source that paused or restarted meanwhile reads
+as frames replaced; none are counted while no period is known) unless the caller counted
+them (``missed``: the publisher's sequence numbers).
 
 What it cannot see: frames lost before ``P`` is known or across a pause, losses after the last
 frame received, frames of a source whose stamps are zero, repeated or jittered by more than
@@ -74,14 +77,23 @@ class FrameGaps:
             return None
         return statistics.median(self._intervals)
 
-    def add(self, stamp_ns: int, *, busy: bool = False) -> int:
+    def add(self, stamp_ns: int, *, busy: bool = False, missed: Optional[int] = None) -> int:
         """
         Account one received frame stamped ``stamp_ns``; return the frames missing before it.
 
         ``busy``: the frame arrived while the node was busy with an earlier one; the frames
-        missing before it are counted as :attr:`replaced`, not :attr:`lost`.
+        missing before it are counted as :attr:`replaced`, not :attr:`lost`: ``missed`` of
+        them when the caller knows (sequence numbers), else from the stamps. The period is
+        not learnt from such a gap (under steady overload every frame waits, and the period
+        would drift to the node's pace), and no pause is read in it.
         """
         self.received += 1
+        if busy and missed is not None:
+            self.replaced += missed
+            if stamp_ns > 0 and (self._last_ns is None or stamp_ns > self._last_ns):
+                self._last_ns, self._last_gap_lost = stamp_ns, 0
+            self.unstamped += stamp_ns <= 0
+            return missed
         if stamp_ns <= 0:
             self.unstamped += 1
             return 0
@@ -101,6 +113,11 @@ class FrameGaps:
                 self._last_ns, self._last_gap_lost = stamp_ns, 0  # a restarted source
             return 0
         self._last_ns = stamp_ns
+        if busy:  # replaced in the queue while the node was busy: none of them comes late
+            self._last_gap_lost = 0
+            missing = 0 if period is None else max(0, int(dt / period + 0.5) - 1)
+            self.replaced += missing
+            return missing
         if period is None:
             self._intervals.append(dt)
             return 0
@@ -110,10 +127,6 @@ class FrameGaps:
             return 0
         self._intervals.append(dt)
         missing = max(0, int(dt / period + 0.5) - 1)
-        if busy:  # replaced in the queue while the node was busy: none of them comes late
-            self.replaced += missing
-            self._last_gap_lost = 0
-            return missing
         self._last_gap_lost = missing
         if missing:
             self.lost += missing

@@ -9,9 +9,10 @@ returns their current values, once per input, and holds for the node's lifetime:
 
 - the loaded :class:`~topspark_ros.core.session.ClassifierSession` (None while unconfigured)
   and :attr:`~ClassifierPipeline.busy`, held while the model works: one input at a time. A
-  frame that finds the model busy is dropped and counted, never queued
-  (:meth:`~ClassifierPipeline.classify_frame`); event windows wait in the bounded backlog of
-  the :class:`~topspark_ros.core.events.stream.EventStream`
+  frame that finds the model busy is dropped and counted; the node's reader takes none while
+  it classifies one, and the frames replaced in its keep-last queue meanwhile are counted as
+  dropped too (:meth:`~ClassifierPipeline.classify_frame`); event windows wait in the bounded
+  backlog of the :class:`~topspark_ros.core.events.stream.EventStream`
   (:meth:`~ClassifierPipeline.push_packet`, :meth:`~ClassifierPipeline.drain_windows`);
 - the timestep count ``T``: the last TimestepCommand, clamped to ``max_timesteps`` (T=0 is
   ignored), else ``default_timesteps``, never above ``max_timesteps``
@@ -694,25 +695,27 @@ class ClassifierPipeline:
         self.last_error = str(reason)
         return self.last_error
 
-    def drop_frame(self, stamp_ns: int, *, waited: bool = False) -> None:
+    def drop_frame(self, stamp_ns: int, *, waited: bool = False,
+                   missed: Optional[int] = None) -> None:
         """
         Count a frame stamped ``stamp_ns`` (ns) that arrived and was dropped unprocessed.
 
-        ``waited``: as for :meth:`classify_frame`.
+        ``waited``, ``missed``: as for :meth:`classify_frame`.
         """
-        self._note_frame(stamp_ns, waited)
+        self._note_frame(stamp_ns, waited, missed)
         self.count('dropped')
 
-    def _note_frame(self, stamp_ns: int, waited: bool) -> None:
+    def _note_frame(self, stamp_ns: int, waited: bool, missed: Optional[int]) -> None:
         self.last_input_s = time.monotonic()
         with self._lock:
-            replaced = self.gaps.add(stamp_ns, busy=waited)
+            replaced = self.gaps.add(stamp_ns, busy=waited, missed=missed)
             if waited:
                 self.counts['dropped'] += replaced
 
     # Inputs -------------------------------------------------------------------------------
     def classify_frame(self, stamp_ns: int, read: Callable[[], Tuple[np.ndarray, str]], tag,
-                       publish: Publish, *, waited: bool = False) -> Optional[str]:
+                       publish: Publish, *, waited: bool = False,
+                       missed: Optional[int] = None) -> Optional[str]:
         """
         Classify one frame now, or drop and count it while the model is busy.
 
@@ -721,12 +724,13 @@ class ClassifierPipeline:
         ``publish(prediction, tag, frames dropped so far)``. A ValueError of ``read`` or of
         the model (an unreadable frame) reaches the caller, which counts it (:meth:`error`).
         ``waited``: the frame waited in the subscription's queue while an earlier one was
-        classified; frames missing from the stamps before it were replaced there meanwhile
-        (keep-last), and are counted as dropped, not as lost in transport
+        classified; the frames missing before it were replaced there meanwhile (keep-last)
+        and are counted as dropped, not as lost in transport: ``missed`` of them where the
+        reader counted them (sequence numbers), else as many as the stamps are missing
         (:meth:`FrameGaps.add <topspark_ros.core.frame_gaps.FrameGaps.add>`).
         Returns why a periodic save failed, or None.
         """
-        self._note_frame(stamp_ns, waited)
+        self._note_frame(stamp_ns, waited, missed)
         if not self.busy.acquire(blocking=False):
             self.count('dropped')
             return None

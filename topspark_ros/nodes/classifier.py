@@ -313,19 +313,20 @@ class ClassifierNode(LifecycleNode):
         super().destroy_node()
 
     # Work ------------------------------------------------------------------------------------
-    def _on_image(self, msg, waited: bool = False) -> None:
+    def _on_image(self, msg, waited: bool = False, missed: Optional[int] = None) -> None:
         """
         Reader thread: classify one frame now, or drop and count it while another is in progress.
 
         ``msg``: an Image or a CompressedImage, or a raw Image's serialized bytes (as the
         reader takes them when ``image_transport`` is raw); bytes that are not an Image are
-        counted as an error and skipped. ``waited``: it arrived while an earlier frame was
-        being classified (the frames missing before it are counted as dropped, not lost).
+        counted as an error and skipped. ``waited``, ``missed``: see
+        :meth:`ClassifierPipeline.classify_frame
+        <topspark_ros.core.pipeline.ClassifierPipeline.classify_frame>`.
         """
         if self._active:
-            self._classify('frame', lambda: self._classify_frame(msg, waited))
+            self._classify('frame', lambda: self._classify_frame(msg, waited, missed))
 
-    def _classify_frame(self, msg, waited: bool) -> Optional[str]:
+    def _classify_frame(self, msg, waited: bool, missed: Optional[int]) -> Optional[str]:
         image, header = _image_and_header(msg)
         pipeline = self._pipeline
         warning = depth_like(frame_encoding(image))
@@ -337,7 +338,7 @@ class ClassifierNode(LifecycleNode):
             spec = pipeline.session.model.input_spec  # a JPEG decoded at its size's scale
             return frame_to_array(image, spec.channels == 1, (spec.height, spec.width))
         failure = pipeline.classify_frame(stamp_ns(header), read, header, self._publish,
-                                          waited=waited)
+                                          waited=waited, missed=missed)
         session = pipeline.session
         note = None if session is None else session.frame_note
         if note != self._frame_note:  # once a camera, not every frame (/diagnostics keeps it)
@@ -349,14 +350,14 @@ class ClassifierNode(LifecycleNode):
                                        'a run; /diagnostics WARNs while such frames come)')
         return failure
 
-    def _drop_frame(self, msg, waited: bool = False) -> None:
+    def _drop_frame(self, msg, waited: bool = False, missed: Optional[int] = None) -> None:
         """Reader thread: count a frame a newer one passed (a message or its bytes)."""
         try:
             _, header = _image_and_header(msg)
         except ValueError as exc:
             self._skipped('frame', exc)
             return
-        self._pipeline.drop_frame(stamp_ns(header), waited=waited)
+        self._pipeline.drop_frame(stamp_ns(header), waited=waited, missed=missed)
 
     def _on_packet(self, msg) -> None:
         """
@@ -405,7 +406,7 @@ class ClassifierNode(LifecycleNode):
 
     def _worker_error(self, exc: Exception) -> None:
         """
-        Count and log what a worker's classification raised; the worker goes on.
+        Count and log what a classification raised (in the reader or the worker); it goes on.
 
         Once the context is shut down (Ctrl-C, SIGTERM) a result still being published fails
         with the context: that is the end of the node, not an error of it.

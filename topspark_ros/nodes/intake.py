@@ -1,5 +1,5 @@
 """
-Sensor input outside the executor: a subscription read by a thread of its own, and a worker.
+Sensor input outside the executor: a subscription read by a thread of its own (and a worker).
 
 rclpy's Python executors rebuild their wait set in Python for every message they hand to a
 callback: about 0.3 to 0.5 ms of CPU for a node like the classifier, so at the 1 000 event
@@ -16,9 +16,9 @@ message, so in an executor's wait set they cost the executor a wake-up per messa
 1 000 messages/s took a Python executor 0.3 s of CPU per second with the default QoS event
 handlers, none without).
 
-A :class:`Worker` is the other half: a thread that runs a function when triggered (a
-``threading.Event``, which works with every executor), so slow work (classification) never
-holds up the reader.
+A :class:`Worker` is the other half where the input must all be read while the work runs
+(event packets): a thread that runs a function when triggered, so slow work (classifying
+event windows) never holds up the reader.
 
 An :class:`Intake` is the pair, made when a lifecycle node activates and closed when it
 deactivates; :func:`camera_intake` makes the one of a camera's frames (raw or compressed),
@@ -41,6 +41,7 @@ from rclpy.subscription import Subscription
 from rclpy.type_support import check_is_valid_msg_type
 from sensor_msgs.msg import CompressedImage, Image
 
+from topspark_ros.core.events.codecs.base import sequence_step
 from topspark_ros.nodes.qos import warn_on_incompatible_qos
 
 WAKE_S = 0.5
@@ -103,7 +104,7 @@ def unused_thread_name(name: str) -> str:
 
     Two classifiers in one process (nodes composed in Python) had threads of one name, so
     ``top -H`` could not tell whose reader took the CPU (a user review): the second's are
-    ``frames_reader2``, ``frames_worker2``.
+    ``events_reader2``, ``windows_worker2``.
     """
     taken = {thread.name for thread in threading.enumerate()}
     number = 1
@@ -114,12 +115,17 @@ def unused_thread_name(name: str) -> str:
     return candidate
 
 
+def _never_called(msg) -> None:
+    """Stand in for the callback rclpy's Subscription holds; the reader calls its own."""
+
+
 class SubscriptionReader:
     """
     A subscription of ``node`` whose messages a thread of its own takes and hands on.
 
-    ``callback(msg)`` runs in that thread, for one message at a time, in arrival order; an
-    exception it raises is logged through the node's logger (throttled) and reading goes on.
+    ``callback(msg)`` runs in that thread, for one message at a time, in arrival order (with
+    ``older``: see there); an exception it raises is logged through the node's logger
+    (throttled) and reading goes on.
     :meth:`close` stops the thread (after the message in hand) and destroys the subscription.
 
     Parameters
@@ -150,12 +156,15 @@ class SubscriptionReader:
         the callback does (event packets: 66 against 15 us a packet in the classifier at 20
         Mev/s, docs/benchmarks-ros.md).
     older
-        newest first: of the messages a wake-up finds waiting, only the newest goes to the
-        callback, as ``callback(msg, waited)``, and every other one to ``older(msg, waited)``
-        (for work done in the reader's own thread, which is not to fall behind the input).
-        ``waited``: the message arrived while the callback ran on an earlier one (its DDS
-        reception time is before that call returned), so messages missing before it may have
-        been replaced in the subscription's keep-last queue meanwhile.
+        newest first: of the messages waiting, only the newest goes to the callback, as
+        ``callback(msg, waited, missed)``, and every other one to ``older(msg, waited,
+        missed)`` (for work done in the reader's own thread, which is not to fall behind the
+        input). ``waited``: the message was taken right after the callback returned, without
+        a wait: it arrived while the callback ran on an earlier one, so messages missing
+        before it may have been replaced in the subscription's keep-last queue meanwhile.
+        ``missed``: how many, where the middleware numbers the messages of each publisher
+        (``publication_sequence_number``: Fast DDS) and one publisher is matched; else None
+        (the caller may tell from the messages' own stamps).
 
     """
 
@@ -163,7 +172,7 @@ class SubscriptionReader:
                  callback: Callable[[object], None], *, name: str,
                  event_callbacks: Optional[SubscriptionEventCallbacks] = None,
                  min_period_s: float = 0.0, raw: bool = False,
-                 older: Optional[Callable[[object, bool], None]] = None) -> None:
+                 older: Optional[Callable[[object, bool, Optional[int]], None]] = None) -> None:
         """Create the subscription and start reading."""
         if not min_period_s >= 0.0:
             raise ValueError(f'min_period_s must be >= 0, got {min_period_s}')
@@ -175,7 +184,7 @@ class SubscriptionReader:
         with node.handle:
             impl = _rclpy.Subscription(node.handle, msg_type, topic, qos.get_c_qos_profile())
         self.subscription = Subscription(
-            impl, msg_type, topic, callback, ReentrantCallbackGroup(), qos, False,
+            impl, msg_type, topic, _never_called, ReentrantCallbackGroup(), qos, False,
             event_callbacks=event_callbacks or SubscriptionEventCallbacks())
         self._stop = GuardCondition(None, None, context=self._context)
         self._stopping = False
@@ -187,7 +196,8 @@ class SubscriptionReader:
             qos.depth > 0 else None
         self._raw = bool(raw)
         self._older = older
-        self.taken = 0  # messages handed to the callback
+        self._last_seq = None  # publication sequence number of the last message taken
+        self.taken = 0  # messages taken (handed to the callback, or to older)
         self.wakes = 0  # returns from the wait
         self._thread = threading.Thread(target=self._run, name=unused_thread_name(name),
                                         daemon=True)
@@ -234,25 +244,42 @@ class SubscriptionReader:
                 time.sleep(rest)  # messages gather meanwhile (QoS depth permitting)
 
     def _newest(self, handle, msg_type, raw: bool) -> int:
-        """Take what waits (a queue's depth at most); hand on the newest; return how many."""
-        taken = []
-        while not self._stopping and len(taken) != self._most:
-            one = handle.take_message(msg_type, raw)
-            if one is None:
-                break
-            taken.append(one)
-        self.taken += len(taken)
-        busy_until = self._busy_until_ns
-        for k, (msg, info) in enumerate(taken):
-            waited = 0 < info.get('received_timestamp', 0) <= busy_until
-            if k + 1 < len(taken):
-                self._call(self._older, msg, waited)
-            else:
-                self._call(self._callback, msg, waited)
-                self._busy_until_ns = time.time_ns()  # (DDS stamps receptions on this clock)
-        return len(taken)
+        """
+        Hand on the newest message waiting, then again while more came meanwhile.
 
-    _busy_until_ns = 0  # when the last callback of newest-first reading returned (ns, epoch)
+        Of what one take finds (a queue's depth at most), the older messages go to
+        ``older``; what the take right after the callback finds arrived while it ran.
+        Returns how many messages were taken.
+        """
+        total, waited = 0, False
+        while not self._stopping:
+            taken = []
+            while not self._stopping and len(taken) != self._most:
+                one = handle.take_message(msg_type, raw)
+                if one is None:
+                    break
+                taken.append(one)
+            if not taken:
+                return total
+            total += len(taken)
+            self.taken += len(taken)
+            for k, (msg, info) in enumerate(taken):
+                missed = self._missed(info, waited)
+                self._call(self._older if k + 1 < len(taken) else self._callback, msg, waited,
+                           missed)
+            waited = True
+        return total
+
+    def _missed(self, info: dict, waited: bool) -> Optional[int]:
+        """Return the messages missing before this one (``waited``, one publisher), or None."""
+        seq = info.get('publication_sequence_number') if isinstance(info, dict) else None
+        last, self._last_seq = self._last_seq, seq
+        if not waited or seq is None or last is None or seq <= 0:
+            return None
+        if self.subscription.get_publisher_count() != 1:  # numbers of several publishers
+            return None
+        gaps, lost, restarts = sequence_step(last, seq)
+        return None if restarts else lost
 
     def _call(self, callback, *arguments) -> None:
         try:
@@ -372,14 +399,17 @@ class Intake:
     """
     A node's input while it is active: a :class:`SubscriptionReader` and a :class:`Worker`.
 
+    (No worker with ``inline``.)
+
     The reader (a thread named ``names[0]``) hands each message of ``topic`` to ``receive``;
     without ``receive`` it offers the message to the worker, ``work(msg)``, and hands it to
     ``drop`` when the worker is busy (dropped, never queued); ``min_period_s``, ``raw``: see
     the reader.
     The worker (``names[1]``, ``on_error``, ``nice``: see :class:`Worker`) runs ``work``.
 
-    ``inline``: no worker; the reader runs ``work(msg, waited)`` itself on the newest message
-    waiting and hands the older ones to ``drop(msg, waited)`` (the reader's ``older``). What
+    ``inline``: no worker; the reader runs ``work(msg, waited, missed)`` itself on the newest
+    message waiting and hands the older ones to ``drop(msg, waited, missed)`` (the reader's
+    ``older``). What
     arrives meanwhile waits in the subscription's keep-last queue, so the next input is the
     newest, and no thread hands anything over (camera frames: about 0.3 ms of CPU a frame
     less at 30 Hz, docs/benchmarks-ros.md). For input that must all be read while the work
@@ -411,9 +441,9 @@ class Intake:
                 self.worker.close()
             raise
 
-    def _inline(self, msg, waited: bool) -> None:
+    def _inline(self, msg, waited: bool, missed: Optional[int]) -> None:
         try:
-            self._work(msg, waited)
+            self._work(msg, waited, missed)
         except Exception as exc:  # as the worker's: counted and logged, the input goes on
             self._on_error(exc)
 
@@ -437,8 +467,8 @@ def camera_intake(node, transport: str, qos: QoSProfile, *, hint: str, **kwargs)
     remapped (image_transport's rule: ``image:=/camera/image_raw`` reads
     ``/camera/image_raw/compressed``; a remap of ``image/compressed`` itself wins). A publisher
     whose QoS cannot match is warned about, with ``hint`` (what to change). ``kwargs``: those
-    of :class:`Intake`; the frames are classified inline, in the reader (``work(msg, waited)``
-    on the newest frame waiting, ``drop(msg, waited)`` on the others).
+    of :class:`Intake`; the frames are classified inline, in the reader (``work(msg, waited,
+    missed)`` on the newest frame waiting, ``drop(msg, waited, missed)`` on the others).
     """
     compressed = transport == 'compressed'
     topic = 'image'
