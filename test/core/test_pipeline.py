@@ -725,6 +725,12 @@ def test_an_active_classifier_without_input_warns() -> None:
     pipeline.drop_frame(1)  # a frame dropped while busy is input too
     assert pipeline.status('active', True)[0] == OK
     assert pipeline.status('inactive', False)[:2] == (WARN, 'inactive')
+    # The node's reader takes no frame while it classifies one: a classification of 12 s is
+    # said as such, not as a camera gone quiet.
+    pipeline.last_input_s -= 12.0
+    with pipeline.busy:
+        assert pipeline.status('active', True)[:2] == (WARN, 'active; one frame in progress for '
+                                                             '12 s')
 
 
 def test_one_learner_at_a_time_saves_into_a_save_path(tmp_path) -> None:

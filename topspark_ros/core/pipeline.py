@@ -935,6 +935,9 @@ class ClassifierPipeline:
             silent_s = time.monotonic() - (self.last_input_s or time.monotonic())
             if silent_s > self.values()['silence_warn_s']:  # a camera stopped, a wrong topic
                 level, message = WARN, f'active; no input for {silent_s:.0f} s'
+                if self.stream is None and self.busy.locked():  # (the reader takes no frame
+                    # while it classifies one: not the camera's silence)
+                    message = f'active; one frame in progress for {silent_s:.0f} s'
         else:
             level, message = WARN, state
         errors = self._recent.since('errors', values['errors'])
