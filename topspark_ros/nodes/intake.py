@@ -252,7 +252,7 @@ class SubscriptionReader:
         Returns how many messages were taken.
         """
         total, waited = 0, False
-        while not self._stopping:
+        while not self._stopping and self._context.ok():  # (frames faster than the work)
             taken = []
             while not self._stopping and len(taken) != self._most:
                 one = handle.take_message(msg_type, raw)
