@@ -267,8 +267,12 @@ def test_a_reader_held_up_300_ms_loses_no_packet_with_the_default_depth(ros) -> 
     assert node.trigger_deactivate().name == 'SUCCESS'
 
 
-def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -> None:
-    """Over DDS, frames that find a frame in progress are dropped and counted, not queued."""
+def _frame_classifier(context, executor, **params):
+    """
+    Return an active classifier of 28x28 frames (reliable), its publisher, results and a frame.
+
+    ``params``: more of its parameters (name: value).
+    """
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image
@@ -276,12 +280,10 @@ def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -
     from topspark_ros.conversions.image import array_to_image
     from topspark_ros.msg import Classification
     from topspark_ros.nodes.classifier import ClassifierNode
-    context, executor, spin_until = ros
+    values = {'model_path': str(MODEL), 'profile_path': '', 'default_timesteps': 8,
+              'image_reliability': 'reliable', **params}
     node = ClassifierNode(context=context, parameter_overrides=[
-        Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=''),
-        Parameter('default_timesteps', value=8), Parameter('image_reliability',
-                                                           value='reliable'),
-        Parameter('image_depth', value=10)])
+        Parameter(name, value=value) for name, value in values.items()])
     executor.add_node(node)
     probe = Node('probe', context=context)
     results = []
@@ -291,7 +293,13 @@ def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -
     node.trigger_configure()
     node.trigger_activate()
     assert _wait(lambda: images.get_subscription_count() > 0)
-    frame = array_to_image(np.full((28, 28), 200, np.uint8), 'mono8')
+    return node, images, results, array_to_image(np.full((28, 28), 200, np.uint8), 'mono8')
+
+
+def test_frames_arriving_while_busy_are_dropped_and_counted_by_the_reader(ros) -> None:
+    """Over DDS, frames that find a frame in progress are dropped and counted, not queued."""
+    context, executor, spin_until = ros
+    node, images, results, frame = _frame_classifier(context, executor, image_depth=10)
     node._pipeline.busy.acquire()  # a frame "in progress"
     try:
         for k in range(3):
@@ -362,31 +370,12 @@ def test_a_slow_classifier_counts_every_frame_it_does_not_classify(ros) -> None:
     from the stamps with a period learnt from the frames that waited, which drifted to the
     classifier's pace: 16 of 80 frames not classified were counted (a review).
     """
-    from rclpy.node import Node
-    from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Image
-
-    from topspark_ros.conversions.image import array_to_image
-    from topspark_ros.msg import Classification
-    from topspark_ros.nodes.classifier import ClassifierNode
     context, executor, spin_until = ros
-    node = ClassifierNode(context=context, parameter_overrides=[
-        Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=''),
-        Parameter('default_timesteps', value=8), Parameter('publish_vision_msgs', value=False),
-        Parameter('image_reliability', value='reliable')])
-    executor.add_node(node)
-    probe = Node('probe', context=context)
-    results = []
-    probe.create_subscription(Classification, 'classification', results.append, 100)
-    executor.add_node(probe)
-    images = probe.create_publisher(Image, 'image', _reliable(10))
-    node.trigger_configure()
-    node.trigger_activate()
-    assert _wait(lambda: images.get_subscription_count() > 0)
+    node, images, results, frame = _frame_classifier(context, executor,
+                                                     publish_vision_msgs=False)
     session = node._pipeline.session
     classify = session.classify
     session.classify = lambda *args, **kwargs: time.sleep(0.1) or classify(*args, **kwargs)
-    frame = array_to_image(np.full((28, 28), 200, np.uint8), 'mono8')
     period_s, n = 1 / 30, 60
     start = time.monotonic()
     for k in range(n):
@@ -415,29 +404,9 @@ def test_frames_arriving_while_one_is_classified_wait_and_the_newest_is_next(ros
     """
     import threading
 
-    from rclpy.node import Node
-    from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Image
-
-    from topspark_ros.conversions.image import array_to_image
-    from topspark_ros.msg import Classification
-    from topspark_ros.nodes.classifier import ClassifierNode
     context, executor, spin_until = ros
-    node = ClassifierNode(context=context, parameter_overrides=[
-        Parameter('model_path', value=str(MODEL)), Parameter('profile_path', value=''),
-        Parameter('default_timesteps', value=8),
-        Parameter('image_reliability', value='reliable')])
-    executor.add_node(node)
-    probe = Node('probe', context=context)
-    results = []
-    probe.create_subscription(Classification, 'classification', results.append, 100)
-    executor.add_node(probe)
-    images = probe.create_publisher(Image, 'image', _reliable(10))
-    node.trigger_configure()
-    node.trigger_activate()
+    node, images, results, frame = _frame_classifier(context, executor)
     assert node._intake.worker is None  # no second thread for frames
-    assert _wait(lambda: images.get_subscription_count() > 0)
-    frame = array_to_image(np.full((28, 28), 200, np.uint8), 'mono8')
     period_ns = 50_000_000
 
     def send(k: int) -> None:
