@@ -1,6 +1,7 @@
 """Tests of the fan-out (core/topspark/fanout.py): in-process, on a local Ray cluster, no Ray."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -48,11 +49,24 @@ def test_ray_is_not_imported_without_the_option():
 
 
 @pytest.fixture(scope='module')
-def ray_cluster():
-    """Start a local 2-CPU Ray cluster on loopback for this module; shut it down after."""
+def ray_cluster(tmp_path_factory):
+    """
+    Start a local 2-CPU Ray cluster on loopback for this module; shut it down after.
+
+    Started from a folder of its own: ``ray.init`` puts the driver's working directory first
+    on its workers' ``sys.path``, and from the repository's root the workers imported
+    ``topspark_ros`` from the source tree, not from the install this process imports, and
+    compiled every numba kernel again for that path (about 40 s of this module on a clean
+    clone).
+    """
     ray = pytest.importorskip('ray')
-    context = ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
-                       object_store_memory=200 * 2 ** 20, _node_ip_address='127.0.0.1')
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp('ray'))
+    try:
+        context = ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
+                           object_store_memory=200 * 2 ** 20, _node_ip_address='127.0.0.1')
+    finally:
+        os.chdir(here)
     yield context.address_info['address']
     ray.shutdown()
 

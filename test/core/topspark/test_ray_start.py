@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from topspark_ros.core.checkpoint import save_checkpoint
@@ -46,6 +47,16 @@ def test_a_port_that_answers_but_is_no_ray_head_node_is_refused_at_once() -> Non
         silent.close()
 
 
+def _ray_logs(temp: str, lines: int = 40) -> str:
+    """Return the ends of the raylet's and the GCS's logs, to say why a cluster failed."""
+    out = []
+    for log in sorted(Path(temp).glob('session_2*/logs/*')):  # not session_latest, a link
+        if log.name.startswith(('raylet', 'gcs_server')) and log.is_file():
+            tail = log.read_text(errors='replace').splitlines()[-lines:]
+            out.append(f'--- {log.name}\n' + '\n'.join(tail))
+    return '\n'.join(out)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
@@ -71,24 +82,27 @@ def test_a_cluster_that_ray_start_started_is_used_by_its_address(tmp_path, fashi
     port = _free_port()
     temp = tempfile.mkdtemp(prefix='ray', dir='/tmp')  # Ray's socket paths must be short
     env = {k: v for k, v in os.environ.items() if not k.startswith('RAY_')}
+    # Every process runs from tmp_path: Ray puts a driver's working directory first on its
+    # workers' sys.path, and the repository's root holds the source tree (test_fanout.py).
     subprocess.run(['ray', 'start', '--head', f'--port={port}', '--num-cpus=1',
                     '--include-dashboard=false', f'--temp-dir={temp}',
                     '--node-ip-address=127.0.0.1'], env=env, check=True, timeout=180,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         sweep = [sys.executable, '-m', 'topspark_ros.cli', 'sweep', '-m', str(path), '--grid',
                  '16,8', '--n-eval', '30', '--data-dir', str(fashion_dir), '--plot', '',
                  '--n-train-steps', '0', '--quiet']
         on_ray = subprocess.run(sweep + ['-o', str(tmp_path / 'ray.yaml'), '--ray',
                                          f'127.0.0.1:{port}'], env=env, timeout=300,
-                                capture_output=True, text=True)
-        assert on_ray.returncode == 0, on_ray.stderr[-2000:]
+                                capture_output=True, text=True, cwd=tmp_path)
+        if on_ray.returncode != 0:  # the cluster's logs go with it at ray stop
+            pytest.fail(f'{on_ray.stderr[-2000:]}\n{_ray_logs(temp)}')
     finally:
         subprocess.run(['ray', 'stop', '--force'], env=env, timeout=120,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(temp, ignore_errors=True)
     here = subprocess.run(sweep + ['-o', str(tmp_path / 'here.yaml')], env=env, timeout=300,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=tmp_path)
     assert here.returncode == 0, here.stderr[-2000:]
     accuracies = [[e.accuracy for e in load_profile(tmp_path / name).entries]
                   for name in ('ray.yaml', 'here.yaml')]
