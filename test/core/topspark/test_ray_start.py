@@ -7,6 +7,7 @@ cluster of ``test_fanout.py`` too.
 
 import http.server
 import os
+from pathlib import Path
 import shutil
 import socket
 import subprocess
@@ -14,7 +15,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from topspark_ros.core.checkpoint import save_checkpoint
