@@ -437,6 +437,7 @@ def test_frames_arriving_while_one_is_classified_wait_and_the_newest_is_next(ros
     assert results[-1].frames_dropped == 3
     stats = node._pipeline.gaps.stats()
     assert stats['frames_replaced_while_busy'] == 3 and stats['frames_lost_in_transport'] == 0
+    assert stats['frames_waited_uncounted'] == 0  # counted from the sequence numbers
     counts = node._pipeline.counts
     assert counts['processed'] == 12 and counts['dropped'] == 3
     node.trigger_deactivate()

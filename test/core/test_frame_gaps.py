@@ -86,9 +86,24 @@ def test_under_steady_overload_the_period_learnt_while_keeping_up_counts_every_f
     assert gaps.add(stamps[399] + 23 * PERIOD_NS) == 0 and gaps.lost == 0
 
 
-def test_a_node_busy_from_its_first_frame_counts_nothing_from_stamps() -> None:
-    """No period known (the node never kept up): the stamps alone tell nothing."""
+def test_a_node_busy_from_its_first_frame_counts_nothing_from_stamps_and_says_so() -> None:
+    """
+    No period known (the node never kept up): the stamps alone tell nothing.
+
+    The frames that waited are counted as such (``frames_waited_uncounted``): with
+    ``frames_replaced_while_busy`` at 0 alone, a node on Cyclone DDS dropping two frames of
+    three read as dropping none.
+    """
     gaps = FrameGaps()
     for k in range(0, 40, 4):
         assert gaps.add(1_000_000_000 + k * PERIOD_NS, busy=k > 0) == 0
     assert gaps.replaced == 0 and gaps.lost == 0 and gaps.period_ns is None
+    assert gaps.stats()['frames_waited_uncounted'] == 9
+    gaps.add(0, busy=True)  # no stamp either
+    assert gaps.waited_uncounted == 10 and gaps.unstamped == 1
+    # Once the period is known, a frame that waited is counted from the stamps.
+    kept_up = FrameGaps()
+    for k in range(5):
+        kept_up.add(1_000_000_000 + k * PERIOD_NS)
+    assert kept_up.add(1_000_000_000 + 8 * PERIOD_NS, busy=True) == 3
+    assert kept_up.replaced == 3 and kept_up.waited_uncounted == 0

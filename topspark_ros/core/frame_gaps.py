@@ -21,7 +21,10 @@ and were replaced in its keep-last queue (or lost in transport meanwhile, which 
 busy, would not have classified either); they are counted as ``replaced``, not lost, from
 the period learnt while the node kept up (a source that paused or restarted meanwhile reads
 as frames replaced; none are counted while no period is known) unless the caller counted
-them (``missed``: the publisher's sequence numbers).
+them (``missed``: the publisher's sequence numbers). A frame that waited when neither told
+anything (no period known yet, no stamp) is counted as ``waited_uncounted``: what it replaced,
+if anything, is not counted, and a node busy from its first frame on shows that count rising
+with ``replaced`` at 0.
 
 What it cannot see: frames lost before ``P`` is known or across a pause, losses after the last
 frame received, frames of a source whose stamps are zero, repeated or jittered by more than
@@ -61,6 +64,7 @@ class FrameGaps:
     pauses: int = 0
     out_of_order: int = 0
     unstamped: int = 0
+    waited_uncounted: int = 0
     _last_ns: Optional[int] = None
     _last_gap_lost: int = 0
     _intervals: collections.deque = field(default_factory=collections.deque)
@@ -96,9 +100,11 @@ class FrameGaps:
             return missed
         if stamp_ns <= 0:
             self.unstamped += 1
+            self.waited_uncounted += busy
             return 0
         if self._last_ns is None:
             self._last_ns = stamp_ns
+            self.waited_uncounted += busy
             return 0
         dt = stamp_ns - self._last_ns
         period = self.period_ns
@@ -115,7 +121,10 @@ class FrameGaps:
         self._last_ns = stamp_ns
         if busy:  # replaced in the queue while the node was busy: none of them comes late
             self._last_gap_lost = 0
-            missing = 0 if period is None else max(0, int(dt / period + 0.5) - 1)
+            if period is None:
+                self.waited_uncounted += 1
+                return 0
+            missing = max(0, int(dt / period + 0.5) - 1)
             self.replaced += missing
             return missing
         if period is None:
@@ -140,4 +149,5 @@ class FrameGaps:
                 'frames_replaced_while_busy': self.replaced,
                 'transport_gaps': self.gaps, 'stream_pauses': self.pauses,
                 'stamps_out_of_order': self.out_of_order, 'frames_unstamped': self.unstamped,
+                'frames_waited_uncounted': self.waited_uncounted,
                 'frame_period_ms': 0.0 if period is None else period * 1e-6}
