@@ -24,6 +24,7 @@ returns their current values, once per input, and holds for the node's lifetime:
   them (:meth:`~ClassifierPipeline.status`).
 """
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 import os
@@ -452,12 +453,19 @@ class ClassifierPipeline:
 
         For ``online_learning`` switched on after configure (the node runs this in a thread of
         its own), so that the first learnt input does not compile or load the learning
-        kernels while inputs are dropped. A copy of the model learns; nothing happens without
-        a loaded model that learns on line.
+        kernels while inputs are dropped; nothing happens without a loaded model that learns
+        on line. The warm-up runs on a copy of the model, taken under :attr:`busy`: the
+        reader classifies with the model meanwhile, and an engine keeps state between the
+        steps of a call (the torch engine's inference state, thresholds scaled for a call):
+        the warm-up's inference on the model itself, beside a frame's, gave wrong results,
+        an ``AttributeError`` and a state left behind for learning (a review).
         """
         session = self.session
-        if session is not None and session.model.learns_online:
-            _warm_up(session, self.values(), True)
+        if session is None or not session.model.learns_online:
+            return
+        with self.busy:  # (a frame that comes meanwhile is dropped: the copy takes ms)
+            model = copy.deepcopy(session.model)
+        _warm_up(ClassifierSession(model), self.values(), True)
 
     def free_accelerator(self) -> None:
         """

@@ -186,6 +186,8 @@ class SubscriptionReader:
         self.subscription = Subscription(
             impl, msg_type, topic, _never_called, ReentrantCallbackGroup(), qos, False,
             event_callbacks=event_callbacks or SubscriptionEventCallbacks())
+        self.topic_name = self.subscription.topic_name
+        """The resolved (remapped) topic name, kept: a status may ask after :meth:`close`."""
         self._stop = GuardCondition(None, None, context=self._context)
         self._stopping = False
         self._min_period_s = float(min_period_s)
@@ -202,11 +204,6 @@ class SubscriptionReader:
         self._thread = threading.Thread(target=self._run, name=unused_thread_name(name),
                                         daemon=True)
         self._thread.start()
-
-    @property
-    def topic_name(self) -> str:
-        """Return the resolved (remapped) topic name."""
-        return self.subscription.topic_name
 
     def _run(self) -> None:
         name_native_thread(threading.current_thread().name)
