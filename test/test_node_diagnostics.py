@@ -312,6 +312,8 @@ def test_two_pipelines_in_namespaces_keep_their_statuses_and_learnt_weights_apar
     assert nodes['camA'].trigger_configure().value == nodes['camA'].trigger_activate().value
     assert spin_until(lambda: all(named.values()) and any(
         _values(s).get('input_topic') == '/camA/image' for s in named['camA']), timeout_s=10.0)
+    assert all(_values(s).get('input_errors') == '0' for s in named['camA']
+               if 'input_topic' in _values(s))
     assert not plain
     paths = {ns: online_save_path({'save_path': '', 'model_path': str(MODEL)}, str,
                                   node._pipeline.node) for ns, node in nodes.items()}

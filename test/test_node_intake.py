@@ -365,6 +365,42 @@ def test_a_newest_first_reader_hands_on_the_newest_of_what_waited(ros) -> None:
     node.destroy_node()
 
 
+def test_a_reader_whose_take_fails_says_so_and_reads_on(ros) -> None:
+    """
+    An error outside the callbacks (an rmw take, a wait) ended the reader thread (a review).
+
+    Only Python's thread hook printed it; the node stayed active and its status blamed the
+    camera for the silence. It is logged, counted (``errors``, ``input_errors`` in the
+    classifier's status) and the reader reads on.
+    """
+    from rclpy.node import Node
+    from std_msgs.msg import UInt64
+
+    from topspark_ros.nodes.intake import SubscriptionReader
+    context, _, _ = ros
+    node = Node('failing_take', context=context)
+    got = []
+    reader = SubscriptionReader(node, UInt64, 'failing_take', _reliable(3),
+                                lambda msg, waited, missed: got.append(msg.data),
+                                name='failing_take', older=lambda *args: None)
+    newest, failures = reader._newest, [RuntimeError('rmw take failed')]
+
+    def failing_once(*args):
+        if failures:
+            raise failures.pop()
+        return newest(*args)
+    reader._newest = failing_once
+    publisher = node.create_publisher(UInt64, 'failing_take', _reliable(10))
+    assert _wait(lambda: publisher.get_subscription_count() > 0)
+    publisher.publish(UInt64(data=7))  # wakes the reader, whose take fails: 7 stays queued
+    assert _wait(lambda: got == [7]), got
+    publisher.publish(UInt64(data=8))
+    assert _wait(lambda: got == [7, 8]), got
+    assert reader.errors == 1 and not failures
+    reader.close()
+    node.destroy_node()
+
+
 def test_a_slow_classifier_counts_every_frame_it_does_not_classify(ros) -> None:
     """
     Frames at 30 Hz to a classifier taking 100 ms a frame: each is classified or dropped.

@@ -477,8 +477,9 @@ class ClassifierNode(LifecycleNode):
             self._pipeline.close_quiet_window(intake.worker)
         level, message, figures = self._pipeline.status(self._state_machine.current_state[1],
                                                         self._active)
-        if intake is not None:  # which camera a "no input" is about
-            figures = {**figures, 'input_topic': intake.reader.topic_name}
+        if intake is not None:  # which camera a "no input" is about, and failed reads
+            figures = {**figures, 'input_topic': intake.reader.topic_name,
+                       'input_errors': intake.reader.errors}
         figures = {**figures, 'bond': self.bond_state}
         return diagnostics.LEVELS[level], message, figures
 

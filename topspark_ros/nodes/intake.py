@@ -47,6 +47,9 @@ from topspark_ros.nodes.qos import warn_on_incompatible_qos
 WAKE_S = 0.5
 """Longest wait of a reader (s): it notices a context shut down underneath it this quickly."""
 
+ERROR_PAUSE_S = 0.1
+"""A reader's pause after a failed wait or take (s), before it reads on."""
+
 _EMPTY = object()
 
 _FREEZE_LOCK = threading.Lock()
@@ -201,44 +204,59 @@ class SubscriptionReader:
         self._last_seq = None  # publication sequence number of the last message taken
         self.taken = 0  # messages taken (handed to the callback, or to older)
         self.wakes = 0  # returns from the wait
+        self.errors = 0  # failed waits or takes (logged; the reader reads on)
         self._thread = threading.Thread(target=self._run, name=unused_thread_name(name),
                                         daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         name_native_thread(threading.current_thread().name)
+        wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, len(self.subscription.event_handlers),
+                                  self._context.handle)
+        while not self._stopping and self._context.ok():
+            try:
+                self._read(wait_set)
+            except Exception as exc:  # an rmw error in a wait or a take: read on, said
+                if self._stopping or not self._context.ok():
+                    return  # (a shutdown under way)
+                self.errors += 1
+                self._node.get_logger().error(
+                    f'{threading.current_thread().name}: reading {self.topic_name} failed '
+                    f'({type(exc).__name__}: {exc}); reading on', throttle_duration_sec=5.0)
+                time.sleep(ERROR_PAUSE_S)  # (not a busy loop where every take fails)
+
+    def _read(self, wait_set) -> None:
+        """Wait once, then hand on what came (the body of the reader's loop)."""
         handle, stop, msg_type = self.subscription.handle, self._stop.handle, self._msg_type
         raw = self._raw
         handlers = self.subscription.event_handlers
-        wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, len(handlers), self._context.handle)
         timeout_ns = int(WAKE_S * 1e9)
-        while not self._stopping and self._context.ok():
-            wait_set.clear_entities()
-            wait_set.add_subscription(handle)
-            wait_set.add_guard_condition(stop)
-            for handler in handlers:
-                handler.add_to_wait_set(wait_set)
-            wait_set.wait(timeout_ns)  # releases the GIL
-            woke = time.monotonic()
-            self.wakes += 1
-            for handler in handlers:  # QoS events: incompatible QoS, ...
-                if handler.is_ready(wait_set):
-                    event = handler.take_data()
-                    if event:
-                        self._call(handler.callback, event)
-            batch = 0
-            if self._older is not None:
-                batch = self._newest(handle, msg_type, raw)
-            while self._older is None and not self._stopping and batch != self._most:
-                taken = handle.take_message(msg_type, raw)  # what waits, then wait again
-                if taken is None:
-                    break
-                self.taken += 1
-                batch += 1
-                self._call(self._callback, taken[0])
-            rest = woke + self._min_period_s - time.monotonic()
-            if rest > 0.0 and batch < self._busy_batch and not self._stopping:
-                time.sleep(rest)  # messages gather meanwhile (QoS depth permitting)
+        wait_set.clear_entities()
+        wait_set.add_subscription(handle)
+        wait_set.add_guard_condition(stop)
+        for handler in handlers:
+            handler.add_to_wait_set(wait_set)
+        wait_set.wait(timeout_ns)  # releases the GIL
+        woke = time.monotonic()
+        self.wakes += 1
+        for handler in handlers:  # QoS events: incompatible QoS, ...
+            if handler.is_ready(wait_set):
+                event = handler.take_data()
+                if event:
+                    self._call(handler.callback, event)
+        batch = 0
+        if self._older is not None:
+            batch = self._newest(handle, msg_type, raw)
+        while self._older is None and not self._stopping and batch != self._most:
+            taken = handle.take_message(msg_type, raw)  # what waits, then wait again
+            if taken is None:
+                break
+            self.taken += 1
+            batch += 1
+            self._call(self._callback, taken[0])
+        rest = woke + self._min_period_s - time.monotonic()
+        if rest > 0.0 and batch < self._busy_batch and not self._stopping:
+            time.sleep(rest)  # messages gather meanwhile (QoS depth permitting)
 
     def _newest(self, handle, msg_type, raw: bool) -> int:
         """
