@@ -132,6 +132,30 @@ def test_enhance_and_sweep_are_the_same_on_ray(ray_cluster, small_model, fashion
     assert texts[0] == texts[1]
 
 
+def test_ray_workers_import_the_installed_package_not_the_drivers_folder(
+        ray_cluster, small_model, fashion_dir, tmp_path):
+    """
+    A ``topspark_ros`` folder where the command runs (a source checkout) is not the workers'.
+
+    ``ray.init`` puts the driver's working directory first on its workers' ``sys.path``: run
+    from the repository's root, they imported its source tree, not the install the driver
+    ran (and compiled every numba kernel again for that path).
+    """
+    here = tmp_path / 'checkout'
+    (here / 'topspark_ros').mkdir(parents=True)
+    (here / 'topspark_ros' / '__init__.py').write_text(
+        "raise ImportError('the topspark_ros of the folder the command ran in')\n")
+    env = dict(os.environ, PYTHONSAFEPATH='1')  # (the driver itself: not from its folder)
+    sweep = [sys.executable, '-m', 'topspark_ros.cli', 'sweep', '-m', str(small_model),
+             '--grid', '8', '--n-eval', '20', '--data-dir', str(fashion_dir), '--plot', '',
+             '--n-train-steps', '0', '--quiet', '--ray', ray_cluster,
+             '-o', str(tmp_path / 'p.yaml')]
+    run = subprocess.run(sweep, cwd=here, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / 'p.yaml').exists()
+
+
 def test_ray_executor_reuses_a_running_cluster(ray_cluster):
     executor = RayExecutor(ray_cluster, threads=1)
     calls = []

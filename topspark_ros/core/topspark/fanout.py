@@ -25,10 +25,20 @@ order or not at all).
 
 Ray is optional (the ``ray`` extra of the core install): it is imported only by
 :func:`executor_for` with an address, and its absence is one clear error then.
+
+The workers import ``topspark_ros`` as installed, not from the folder the command runs in:
+``ray.init`` puts the driver's working directory first on its workers' ``sys.path``, and from
+a source checkout (the repository's root) they imported its tree, which may hold other code
+than the install the driver runs, and compiled every numba kernel again for its path.
+:class:`RayExecutor` connects from an empty folder of its own instead.
 """
 
+import contextlib
+import os
+import shutil
 import socket
 import sys
+import tempfile
 from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 Progress = Callable[[int], None]
@@ -172,8 +182,6 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
 
 def _tls() -> bool:
     """Return whether Ray talks TLS here (``RAY_USE_TLS``): no plain HTTP/2 to probe with."""
-    import os
-
     return os.environ.get('RAY_USE_TLS', '0').lower() not in ('', '0', 'false')
 
 
@@ -218,9 +226,6 @@ def use_ray_token() -> None:
     Ray cluster'), on the cluster the README's commands start (a review). Ray reads the mode
     when it is imported: it must be set before.
     """
-    import os
-    import sys
-
     if os.environ.get('RAY_AUTH_MODE') or 'ray' in sys.modules:
         return  # (loaded: it read the mode; set now, only the processes it starts would)
     if os.environ.get('RAY_AUTH_TOKEN') or os.environ.get('RAY_AUTH_TOKEN_PATH') \
@@ -241,28 +246,23 @@ class RayExecutor:
     def __init__(self, address: str = 'auto', threads: Optional[int] = None) -> None:
         """Connect to (or, for ``auto`` without a running cluster, start) a Ray cluster."""
         use_ray_token()
-        import os
         os.environ.setdefault('RAY_COLOR_PREFIX', '0')  # workers' lines in a log: no escapes
         ray = import_ray()
         self._ray = ray
         self._owns = False
+        self._folder = None  # the empty folder this driver connected from (module doc)
         if not ray.is_initialized():
             options = {'include_dashboard': False, 'log_to_driver': True,
                        'configure_logging': False}
-            if address == 'auto':
-                try:
-                    ray.init(address='auto', **options)
-                except ConnectionError:
-                    ray.init(**options)
-            else:
+            if address != 'auto':
                 check_reachable(address)
-                try:
-                    ray.init(address=address, **options)
-                except ConnectionError as exc:  # (the token hint alone blamed a token for
-                    # another server answering there; a review)
-                    raise ConnectionError(
-                        f'{exc} (something answers at {address}: if it is a Ray head node, '
-                        f'{RAY_TOKEN_HINT}; else give the address of one)') from None
+            self._folder = tempfile.mkdtemp(prefix='topspark-ray-')
+            try:
+                with _working_directory(self._folder):
+                    self._init(ray, address, options)
+            except BaseException:
+                shutil.rmtree(self._folder, ignore_errors=True)
+                raise
             self._owns = True
         if threads is None:
             import torch
@@ -271,6 +271,23 @@ class RayExecutor:
         self.address = address
         self._remote = ray.remote(max_retries=3)(_call)
         self._lines = None  # the _Lines actor, made by the first run that needs it
+
+    @staticmethod
+    def _init(ray, address: str, options: dict) -> None:
+        """Connect to the cluster at ``address`` (``auto``: or start a local one)."""
+        if address == 'auto':
+            try:
+                ray.init(address='auto', **options)
+            except ConnectionError:
+                ray.init(**options)
+            return
+        try:
+            ray.init(address=address, **options)
+        except ConnectionError as exc:  # (the token hint alone blamed a token for another
+            # server answering there; a review)
+            raise ConnectionError(
+                f'{exc} (something answers at {address}: if it is a Ray head node, '
+                f'{RAY_TOKEN_HINT}; else give the address of one)') from None
 
     def run(self, fn: Callable, items: Sequence, *, progress: Progress = lambda n: None,
             shared: Optional[Mapping[str, Any]] = None,
@@ -312,6 +329,20 @@ class RayExecutor:
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
         self._owns = False
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+@contextlib.contextmanager
+def _working_directory(folder: str):
+    """Run the block with ``folder`` as this process's working directory."""
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(here)
 
 
 def executor_for(address: Optional[str], threads: Optional[int] = None):
