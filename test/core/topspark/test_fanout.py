@@ -59,14 +59,11 @@ def ray_cluster(tmp_path_factory):
     compiled every numba kernel again for that path (about 40 s of this module on a clean
     clone).
     """
+    from topspark_ros.core.topspark.fanout import _working_directory
     ray = pytest.importorskip('ray')
-    here = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp('ray'))
-    try:
+    with _working_directory(tmp_path_factory.mktemp('ray')):  # as RayExecutor connects
         context = ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
                            object_store_memory=200 * 2 ** 20, _node_ip_address='127.0.0.1')
-    finally:
-        os.chdir(here)
     yield context.address_info['address']
     ray.shutdown()
 
