@@ -8,6 +8,7 @@ name; a CUDA device torch cannot use is one error line.
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 import shutil
 from types import SimpleNamespace
@@ -693,6 +694,29 @@ def test_outputs_no_file_can_be_made_at_are_refused_before_the_work(tmp_path, fa
             demo_main(['--duration-s', '1', '--plot', str(plot)])
         assert exited.value.code == 2 and '--plot' in capsys.readouterr().err
     assert os.listdir(read_only) == []
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs Linux /proc')
+def test_an_output_on_a_file_system_that_makes_no_files_is_refused_before_the_work(
+        tmp_path, fashion_dir, capsys, monkeypatch):
+    """
+    ``train -o /proc/m.json`` trained, then failed to save (a note of stop 38).
+
+    ``os.access`` says root may write in ``/proc``; no file can be made there. The check now
+    makes a file in the folder and removes it, so it is refused before the data is read.
+    """
+    def no_reading(*args, **kwargs):
+        raise AssertionError('the data was read')
+    monkeypatch.setattr(common, 'dataset', no_reading)
+    code, _, err = _train(fashion_dir, Path('/proc/topspark_m.json'), capsys)
+    assert code == 2, err
+    assert '/proc' in err and ('no file can be made in' in err or 'may write in' in err), err
+    # A writable folder is left as it was: the probe's file is gone.
+    model = tmp_path / 'sub' / 'm.json'
+    monkeypatch.undo()
+    assert _train(fashion_dir, model, capsys)[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['sub']
+    assert not [p for p in model.parent.iterdir() if p.name.startswith('.topspark-probe')]
 
 
 def test_a_plot_that_cannot_be_written_leaves_the_profile_and_says_so(tmp_path, fashion_dir,

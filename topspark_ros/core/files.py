@@ -112,7 +112,8 @@ def output_folder_problem(target: os.PathLike) -> Optional[str]:
     The first existing folder up its path must be a folder this process may write in: an
     output under a regular file, or in a read-only folder or file system, was found only when
     it was written, after the work (a review of storage faults). Root writes anywhere but on a
-    read-only file system, as ``os.access`` says.
+    read-only file system, as ``os.access`` says; so a file is made there and removed at once
+    (root's ``train -o /proc/m.json`` trained, then failed to save).
     """
     path = Path(target)
     parent = path.parent
@@ -122,6 +123,11 @@ def output_folder_problem(target: os.PathLike) -> Optional[str]:
         return f'{path}: {parent} is a file, not a directory'
     if not os.access(parent, os.W_OK | os.X_OK):
         return f'{path}: {parent} is not a folder this process may write in'
+    try:
+        with tempfile.TemporaryFile(dir=parent, prefix='.topspark-probe-'):
+            pass
+    except OSError as exc:
+        return f'{path}: no file can be made in {parent} ({exc.strerror or exc})'
     return None
 
 
