@@ -165,12 +165,12 @@ class TorchEngine(Engine):
         for b in range(n_samples):
             if rest_steps == 0:
                 self._state = _State(1, n_in, n, const.par, self.device)
-            self._simulate(spikes[:, b:b + 1], True, const, tables, counts[b:b + 1],
-                           ops[b:b + 1])
+            self._simulate(self._state, self.th, spikes[:, b:b + 1], True, const, tables,
+                           counts[b:b + 1], ops[b:b + 1])
             normalise_columns(self.w, const.norm, float(const.par[kernels.P_W_MAX]))
             if rest_steps > 0:
-                self._simulate(rest, True, const, tables, torch.zeros_like(counts[b:b + 1]),
-                               ops[b:b + 1])
+                self._simulate(self._state, self.th, rest, True, const, tables,
+                               torch.zeros_like(counts[b:b + 1]), ops[b:b + 1])
         return counts.cpu().numpy(), ops.cpu().numpy()
 
     def infer(self, source, timesteps: int, const: SimulationConstants,
@@ -180,15 +180,18 @@ class TorchEngine(Engine):
         Run the samples of ``source`` as one batch, learning off (see :meth:`Engine.infer`).
 
         Early exit as in :func:`kernels.simulate`; the scores of ``vote`` are counted on the
-        CPU from the spike counts.
+        CPU from the spike counts. The engine is only read: the call's state and scaled
+        thresholds are its own, so concurrent calls on one model are safe (they were swapped
+        into the engine for the call: another call saw them, and one was left behind for
+        learning).
         """
-        with self.scaled_theta(const.theta_scale, learning=False):
-            counts, ops, steps_used = self._infer(source, timesteps, const, exit_rule)
+        th = self.th if const.theta_scale == 1.0 else self.th * const.theta_scale
+        counts, ops, steps_used = self._infer(source, timesteps, const, exit_rule, th)
         return counts, ops, steps_used, self.vote_scores(counts, vote)
 
     def _infer(self, source, timesteps: int, const: SimulationConstants,
-               exit_rule: Optional[kernels.ExitRule]) -> tuple:
-        """Do :meth:`infer` with the thresholds in ``th`` as the call sees them."""
+               exit_rule: Optional[kernels.ExitRule], th: torch.Tensor) -> tuple:
+        """Do :meth:`infer` with the thresholds ``th`` as the call sees them."""
         spikes = self._dense(source, timesteps)
         n_in, n = self.w.shape
         n_samples = spikes.shape[1]
@@ -196,25 +199,22 @@ class TorchEngine(Engine):
         ops = torch.zeros((n_samples, kernels.N_OPS), dtype=torch.int64, device=self.device)
         steps_used = torch.full((n_samples,), spikes.shape[0], dtype=torch.int64,
                                 device=self.device)
-        saved = self._state
-        self._state = _State(n_samples, n_in, n, const.par, self.device)
-        try:
-            self._simulate(spikes, False, const, self._tables(const), counts, ops,
-                           exit_rule=exit_rule, steps_used=steps_used)
-        finally:
-            self._state = saved
+        state = _State(n_samples, n_in, n, const.par, self.device)
+        self._simulate(state, th, spikes, False, const, self._tables(const), counts, ops,
+                       exit_rule=exit_rule, steps_used=steps_used)
         return counts.cpu().numpy(), ops.cpu().numpy(), steps_used.cpu().numpy()
 
-    def _simulate(self, spikes: torch.Tensor, learning: bool, const, tables, counts, ops,
-                  exit_rule=None, steps_used=None) -> None:
+    def _simulate(self, st: _State, th: torch.Tensor, spikes: torch.Tensor, learning: bool,
+                  const, tables, counts, ops, exit_rule=None, steps_used=None) -> None:
         """
-        Advance ``self._state`` over ``spikes [S, B, n_inputs]`` (``B = 1`` when learning).
+        Advance ``st`` over ``spikes [S, B, n_inputs]`` (``B = 1`` when learning).
+
+        ``th``: the thresholds as the call compares them; learning changes them in place.
 
         With ``exit_rule`` (inference only) a sample that exits stops counting: its counts and
         operations freeze and ``steps_used`` records its steps.
         """
         par, ipar = const.par, const.ipar
-        st = self._state
         tab_pre, tab_post1, tab_post2 = tables
         n_in, n = self.w.shape
         populations = bool(ipar[kernels.I_POPULATIONS])
@@ -262,10 +262,10 @@ class TorchEngine(Engine):
             v_rest = par[kernels.P_V_REST]
             v = v_rest + (st.v - v_rest) * par[kernels.P_DECAY_V]
             if learning:
-                self.th.mul_(par[kernels.P_DECAY_THETA])
+                th.mul_(par[kernels.P_DECAY_THETA])
             refractory = st.refr > 0
             v = torch.where(refractory, v, v + current)
-            over = v - (par[kernels.P_V_THRESH] + self.th)
+            over = v - (par[kernels.P_V_THRESH] + th)
             crossing = ~refractory & (over >= 0)
             if ipar[kernels.I_ONE_SPIKE]:
                 best = torch.where(crossing, over, neg_inf).argmax(1, keepdim=True)
@@ -294,7 +294,7 @@ class TorchEngine(Engine):
                         break
             if not learning:
                 continue
-            self.th.add_(par[kernels.P_THETA_PLUS] * fire[0].double())
+            th.add_(par[kernels.P_THETA_PLUS] * fire[0].double())
 
             pre = torch.nonzero(s_in[0]).flatten()
             post = torch.nonzero(fire[0]).flatten()
