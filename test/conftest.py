@@ -9,6 +9,7 @@ announcements. Child processes inherit all of it through ``os.environ``.
 import contextlib
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,8 +23,10 @@ sys.path.insert(0, str(REPO_ROOT / 'test' / 'support'))
 # 1..100: valid Fast DDS domains with room for many participants each (ports stay < 65536).
 os.environ['ROS_DOMAIN_ID'] = str(1 + os.getpid() % 100)
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-# Preprocessed data-set inputs (core/data/cache.py) go to a folder of this run, not ~/.cache.
-os.environ['TOPSPARK_DATA_CACHE'] = tempfile.mkdtemp(prefix='topspark-test-data-cache-')
+# Preprocessed data-set inputs (core/data/cache.py) go to a folder of this run, not ~/.cache
+# (removed when the run ends: each run left up to 7.5 MB in /tmp).
+_DATA_CACHE = os.environ['TOPSPARK_DATA_CACHE'] = tempfile.mkdtemp(
+    prefix='topspark-test-data-cache-')
 os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 # Fast DDS 2.x (Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted) FASTDDS_...: set both.
 for _variable in ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE'):
@@ -56,6 +59,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers this suite uses."""
     config.addinivalue_line('markers', 'ros: needs rclpy and the built messages')
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove this run's data-set cache (its child processes have ended by now)."""
+    shutil.rmtree(_DATA_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
