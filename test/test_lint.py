@@ -20,7 +20,7 @@ PYTHON_ROSDEP_KEYS = {
 # Modules with no usable rosdep key -> their pip distribution in requirements/robot.txt (the
 # README's robot path; test/test_package_deps.py checks that file).
 PYTHON_PIP_ON_ROBOTS = {'torch': 'torch', 'numba': 'numba', 'safetensors': 'safetensors',
-                        'rosbags': 'rosbags', 'nir': 'nir', 'optuna': 'optuna'}
+                        'rosbags': 'rosbags', 'nir': 'nir', 'h5py': 'h5py', 'optuna': 'optuna'}
 # Optional, imported only when asked for and never needed on a robot: Ray (`--ray`, the `ray`
 # extra of setup.cfg) and NVML's Python binding (`energy_source: nvml` on a CUDA machine).
 OPTIONAL_MODULES = {'ray', 'pynvml'}

@@ -18,6 +18,7 @@ The parser (:mod:`topspark_ros.cli.parser`) adds it with :func:`add_parser`;
 
 import argparse
 import math
+import os
 import sys
 
 from topspark_ros.cli import common
@@ -28,11 +29,23 @@ FORMATS = ('nir',)
 
 
 def _floats(text: str) -> list:
-    """Parse a comma-separated list of numbers (argparse type)."""
+    """Parse a comma-separated list of finite numbers (argparse type)."""
     try:
-        return [float(v) for v in text.split(',') if v.strip()]
+        values = [float(v) for v in text.split(',') if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f'expected comma-separated numbers, got {text!r}')
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f'expected comma-separated finite numbers, got '
+                                         f'{text!r}')
+    return values
+
+
+def _positive_floats(text: str) -> list:
+    """Parse a comma-separated list of numbers above 0 (argparse type)."""
+    values = _floats(text)
+    if min(values) <= 0:
+        raise argparse.ArgumentTypeError(f'expected numbers above 0, got {text!r}')
+    return values
 
 
 def add_parser(sub) -> None:
@@ -95,7 +108,7 @@ def add_parser(sub) -> None:
     imp.add_argument('--mean', type=_floats,
                      help="input normalisation mean per channel (default: the graph's "
                      'topspark metadata, else 0)')
-    imp.add_argument('--std', type=_floats,
+    imp.add_argument('--std', type=_positive_floats,
                      help="input normalisation std per channel (default: the graph's, else 1)")
     imp.add_argument('--lif-dt', type=positive_float, default=None, metavar='SECONDS',
                      help="forward-Euler step of LIF nodes (default: the graph's dt_s, which "
@@ -130,9 +143,11 @@ def _export(args) -> dict:
     if args.params_from and not args.timesteps:
         raise UsageError('--params-from needs -T: the T whose enhanced parameters to '
                          'export')
-    if not args.output.lower().endswith(NIR_SUFFIXES):  # (-o y.json wrote HDF5 there)
+    name = os.path.basename(args.output).lower()
+    if not name.endswith(NIR_SUFFIXES) or name in NIR_SUFFIXES:  # (-o y.json wrote HDF5
+        # there; -o .nir a hidden file named .nir: a review)
         raise UsageError(f'-o {args.output}: a NIR graph is an HDF5 file: name it '
-                         f'{" or ".join(NIR_SUFFIXES)}')
+                         f'NAME{" or NAME".join(NIR_SUFFIXES)}')
     common.check_output(args.output, args.overwrite, inputs=(metadata_path(args.model),))
     model, meta = load_checkpoint(args.model)
     # Nor the model's tensors or the profile (--overwrite replaced whatever -o named).
@@ -217,11 +232,16 @@ def _check(args, model, info: dict, graph, data: tuple, params) -> dict:
 def _import(args) -> dict:
     """Import a NIR graph as a converted-family checkpoint."""
     from topspark_ros.core.checkpoint import save_checkpoint
-    from topspark_ros.core.exchange.nir_import import import_graph, read_graph
+    from topspark_ros.core.exchange.nir_import import import_graph, input_channels, read_graph
     from topspark_ros.core.exchange.nir_sim import graph_metadata
 
     common.check_output(args.output, args.overwrite, checkpoint=True)
     graph = read_graph(args.file)
+    channels = input_channels(graph)
+    for option, values in (('--mean', args.mean), ('--std', args.std)):
+        if values is not None and len(values) != channels:  # (blamed on the graph; a review)
+            raise UsageError(f"{option}: {len(values)} values for the graph's {channels} "
+                             'input channels (one per channel)')
     written = graph_metadata(graph).get('dt_s')
     if args.lif_dt is not None and written and not math.isclose(args.lif_dt, written):
         print(f'{PROG}: note: {args.file} was written for LIF steps of {written:g} s (its '
@@ -235,8 +255,10 @@ def _import(args) -> dict:
         if twice:  # (taken: two outputs of one name; a review)
             raise UsageError(f'--class-names names {", ".join(twice)} more than once')
     if info['class_names'] and len(info['class_names']) != model.n_classes:
-        raise ValueError(f'{len(info["class_names"])} class names for {model.n_classes} '
-                         'outputs')
+        given = '--class-names' if args.class_names else "the graph's metadata"
+        error = UsageError if args.class_names else ValueError
+        raise error(f'{given}: {len(info["class_names"])} class names for the graph\'s '
+                    f'{model.n_classes} outputs')
     info['timesteps'] = args.timesteps or info.get('timesteps') or 8
     info['imported_from'] = str(args.file)
     info['command'] = 'topspark ' + ' '.join(getattr(args, 'argv', sys.argv[1:]))

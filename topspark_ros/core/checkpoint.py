@@ -150,6 +150,10 @@ def save_checkpoint(path: Union[str, os.PathLike], model, info: Optional[dict] =
         raise CheckpointError(f'unknown model family {family!r}')
     model_meta, tensors = model.checkpoint_payload()
     tensors = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
+    for name, value in tensors.items():  # (every load refuses them: nothing is written)
+        if value.dtype.kind == 'f' and not np.isfinite(value).all():
+            raise CheckpointError(f'{meta_path}: not saved: tensor {name!r} holds NaN or '
+                                  'infinite values')
     blob = save_tensors(tensors)
     digest = hashlib.sha256(blob).hexdigest()
     tensor_path = directory / f'{meta_path.stem}.{digest[:16]}.safetensors'

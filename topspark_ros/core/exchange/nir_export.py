@@ -216,8 +216,7 @@ def export_converted(model, *, pool: str = 'sum', params=None, info: Optional[di
         'params': params.to_dict(), 'pool': pool, 'neurons': neurons,
         'class_names': list((info or {}).get('class_names') or []),
         'fidelity': report.to_list(),
-        # how its training images were read and prepared (crop, invert), as it records them
-        **{key: (info or {})[key] for key in ('data', 'data_options') if (info or {}).get(key)},
+        **_recorded_data(info),
     }
     graph = nir.NIRGraph(nodes=nodes, edges=edges,
                          metadata={'topspark': json.dumps(meta, sort_keys=True)})
@@ -237,6 +236,26 @@ def _lif(nir, n: int, tau_ms: float, dt_ms: float, v_rest: float, v_thresh, v_re
                    v_leak=np.full(n, v_rest, np.float32),
                    v_threshold=np.broadcast_to(_f32(v_thresh), (n,)).copy(),
                    v_reset=np.full(n, v_reset, np.float32))
+
+
+def _recorded_data(info: Optional[dict]) -> dict:
+    """
+    Return the metadata keys of how the model's data was read and prepared (crop, invert).
+
+    ``data`` and ``data_options`` as ``topspark train`` records them; a model that records
+    only ``dataset`` (the shipped ones) gives its ``data`` from it: its import measured
+    nothing (``eval``: "measure it on event data") where the model measured its own data.
+    """
+    from topspark_ros.core.data.sources import recorded_data
+
+    spec, options = recorded_data({'info': dict(info or {})})
+    return {**({'data': spec} if spec else {}),
+            **({'data_options': options} if options else {})}
+
+
+_FIRES_AT_EQUALITY = ("fires at v >= v_threshold (NIR's LIF: v > v_threshold; they differ "
+                      "only on equality; metadata 'neurons' keeps it)")
+"""The report's line on the STDP neurons' firing rule (the converted family says it too)."""
 
 
 def export_stdp(model, *, params=None, info: Optional[dict] = None):
@@ -283,6 +302,7 @@ def export_stdp(model, *, params=None, info: Optional[dict] = None):
     report.add('exc', 'synapses', FAITHFUL,
                'current-based voltage jumps (as BindsNET), no conductance synapses to '
                'approximate: r = tau/dt makes a spike through w raise v by w mV')
+    report.add('exc', 'firing rule', APPROXIMATE, _FIRES_AT_EQUALITY)
     report.add('exc', 'refractory period', NOT_REPRESENTABLE,
                f'{params.refractory_ms:g} ms ({refractory} steps) without input or spikes '
                "after a spike: NIR has no refractoriness (metadata 'neurons' keeps it)")
@@ -320,6 +340,7 @@ def export_stdp(model, *, params=None, info: Optional[dict] = None):
                    f'{n} inhibitory neurons: rest {config.inh_v_rest_mv:g}, threshold '
                    f'{config.inh_v_thresh_mv:g}, reset {config.inh_v_reset_mv:g} mV, tau '
                    f'{config.inh_tau_v_ms:g} ms')
+        report.add('inh', 'firing rule', APPROXIMATE, _FIRES_AT_EQUALITY)
         report.add('inh', 'refractory period', NOT_REPRESENTABLE,
                    f'{config.inh_refractory_ms:g} ms ({inh_refractory} steps): no NIR '
                    "refractoriness (metadata 'neurons' keeps it)")
@@ -364,8 +385,7 @@ def export_stdp(model, *, params=None, info: Optional[dict] = None):
         'params': params.to_dict(), 'inhibition': config.inhibition, 'neurons': neurons,
         'class_names': list((info or {}).get('class_names') or []),
         'fidelity': report.to_list(),
-        # how its training images were read and prepared (crop, invert), as it records them
-        **{key: (info or {})[key] for key in ('data', 'data_options') if (info or {}).get(key)},
+        **_recorded_data(info),
     }
     graph = nir.NIRGraph(nodes=nodes, edges=edges,
                          metadata={'topspark': json.dumps(meta, sort_keys=True)})

@@ -42,14 +42,14 @@ from typing import Optional, Sequence
 import numpy as np
 
 from topspark_ros.core.exchange.fidelity import APPROXIMATE, FAITHFUL, FidelityReport
-from topspark_ros.core.exchange.nir_sim import graph_metadata, NirMetadataError
+from topspark_ros.core.exchange.nir_sim import DEFAULT_DT_S, graph_metadata, NirMetadataError
 
 SPIKING = ('IF', 'LIF')
 NEURONS = SPIKING + ('I',)
 PATH_OPS = ('SumPool2d', 'AvgPool2d', 'Flatten', 'Conv2d', 'Affine', 'Linear', 'Scale')
 SUPPORTED = NEURONS + PATH_OPS + ('Input', 'Output')
-DEFAULT_LIF_DT_S = 1e-4
-"""Forward-Euler step of LIF nodes (snnTorch's export convention)."""
+DEFAULT_LIF_DT_S = DEFAULT_DT_S
+"""Forward-Euler step of LIF nodes (snnTorch's export convention; the simulator's too)."""
 
 
 class NirImportError(ValueError):
@@ -64,14 +64,43 @@ def _uniform(values, name: str, what: str, rtol: float = 1e-6) -> float:
     return float(arr[0])
 
 
+PARAMETERS = ('weight', 'bias', 'r', 'tau', 'v_threshold', 'v_leak', 'v_reset', 'scale')
+"""The numeric parameters of the supported nodes (:func:`_check_finite`)."""
+
+
+def _check_finite(name: str, node) -> None:
+    """
+    Refuse (:class:`NirImportError`) a node's parameter that holds NaN or an infinity.
+
+    ``nir.read`` takes them, and the checkpoint written of them was refused by every command
+    that loaded it: with ``--overwrite`` a working model was replaced by one that loads
+    nowhere (a review).
+    """
+    for what in PARAMETERS:
+        value = getattr(node, what, None)
+        if value is None:
+            continue
+        try:
+            finite = np.isfinite(np.asarray(value, np.float64)).all()
+        except (TypeError, ValueError):
+            raise NirImportError(f'node {name!r}: {what} is not numbers') from None
+        if not finite:
+            raise NirImportError(f'node {name!r}: {what} holds NaN or infinite values')
+
+
 def _pair(value) -> list:
     """Return ``value`` (an int or a sequence of one or two) as a list of two ints."""
     arr = np.atleast_1d(np.asarray(value)).astype(int).tolist()
     return [arr[0], arr[0]] if len(arr) == 1 else [arr[0], arr[1]]
 
 
-def _input_geometry(name: str, shape) -> tuple:
-    """Return ``(channels, height, width)`` of an ``Input`` of ``shape``."""
+def _input_geometry(name: str, shape, events: bool = False) -> tuple:
+    """
+    Return ``(channels, height, width)`` of an ``Input`` of ``shape``.
+
+    ``events``: the graph's metadata says how events become its input frames (2 channels:
+    OFF and ON counts).
+    """
     shape = [int(s) for s in np.atleast_1d(np.asarray(shape))]
     if len(shape) == 3:
         channels, height, width = shape
@@ -88,10 +117,30 @@ def _input_geometry(name: str, shape) -> tuple:
                                  'square grey or RGB image')
     else:
         raise NirImportError(f'node {name!r}: input shape {shape} is not an image')
-    if channels not in (1, 3):
+    if channels == 2 and not events:
+        raise NirImportError(
+            f"node {name!r}: 2 input channels, an event model's (OFF and ON counts): the "
+            "graph does not say how events become its input (topspark's metadata "
+            'input.encoding, which `topspark export` writes)')
+    if channels not in ((2,) if events else (1, 3)):
         raise NirImportError(f'node {name!r}: {channels} input channels (the classifier takes '
-                             '1: grey or 3: RGB)')
+                             + ('2 for event frames, as the metadata says)' if events else
+                                '1: grey, 3: RGB, or 2: event frames)'))
     return channels, height, width
+
+
+def input_channels(graph) -> int:
+    """
+    Return the channels of ``graph``'s one ``Input`` (:class:`NirImportError` as the import).
+
+    For checks of a caller's per-channel options before the import.
+    """
+    inputs = [(n, node) for n, node in graph.nodes.items() if type(node).__name__ == 'Input']
+    if len(inputs) != 1:
+        raise NirImportError(f'the graph has {len(inputs)} Input nodes; one is supported')
+    name, node = inputs[0]
+    events = (graph_metadata(graph).get('input') or {}).get('encoding') is not None
+    return _input_geometry(name, node.input_type['input'], events)[0]
 
 
 class _Synapse:
@@ -210,6 +259,7 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
 
     from topspark_ros.core.converted import (ConvertedConfig, ConvertedNetwork,
                                              ConvertedParams, ConvertibleNet, INPUT)
+    from topspark_ros.core.events.encode import EventEncoding
 
     meta = graph_metadata(graph)
     if lif_dt_s is None:
@@ -222,6 +272,7 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
         if kind not in SUPPORTED:
             raise NirImportError(f'node {name!r}: {kind} is not supported (the converted '
                                  f'family imports {", ".join(SUPPORTED)})')
+        _check_finite(name, node)
     inputs = [n for n, node in nodes.items() if type(node).__name__ == 'Input']
     outputs = [n for n, node in nodes.items() if type(node).__name__ == 'Output']
     if len(inputs) != 1 or len(outputs) != 1:
@@ -230,8 +281,9 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
     preds = {n: [s for s, d in graph.edges if d == n] for n in nodes}
     succs = {n: [d for s, d in graph.edges if s == n] for n in nodes}
     input_name, output_name = inputs[0], outputs[0]
-    channels, height, width = _input_geometry(input_name,
-                                              nodes[input_name].input_type['input'])
+    encoding = (meta.get('input') or {}).get('encoding')  # (an event model's export)
+    channels, height, width = _input_geometry(
+        input_name, nodes[input_name].input_type['input'], events=encoding is not None)
     neuron_names = {n for n, node in nodes.items() if type(node).__name__ in NEURONS}
     # Topological order of the neurons (a recurrent edge leaves some unordered).
     order, placed = [], {input_name}
@@ -280,10 +332,10 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
                 raise NirImportError(f'node {name!r}: LIF with v_leak != 0 is not representable '
                                      '(the converted family leaks towards 0)')
             tau = _uniform(node.tau, name, 'tau')
-            beta = 1.0 - lif_dt_s / tau
-            if not 0.0 < beta <= 1.0:
+            if not tau > lif_dt_s:  # (tau = 0 divided by zero: a traceback; a review)
                 raise NirImportError(f'node {name!r}: tau = {tau:g} s is not above the step '
                                      f'dt = {lif_dt_s:g} s (forward Euler)')
+            beta = 1.0 - lif_dt_s / tau
             gain = np.broadcast_to(np.asarray(node.r, np.float64) * lif_dt_s / tau, th.shape)
         if np.any(th <= 0):
             raise NirImportError(f'node {name!r}: thresholds must be > 0')
@@ -405,7 +457,12 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
     for i, value in enumerate(mu):
         full[f'thresholds.{i}.mu'] = torch.tensor(float(value))
     net.load_state_dict(full)
-    model = ConvertedNetwork(config, params, device=device, net=net)
+    try:  # an event model: its encoding (window bins, polarity, sensor) from the metadata
+        events = None if encoding is None else EventEncoding.from_dict(dict(encoding))
+        model = ConvertedNetwork(config, params, device=device, net=net, event_encoding=events)
+    except (TypeError, ValueError) as exc:
+        raise NirImportError(f'node {input_name!r}: the event encoding of the metadata does '
+                             f'not fit the graph ({exc})') from None
     info = {'class_names': list(meta.get('class_names') or []),
             'timesteps': meta.get('timesteps'),
             'nir_producer': meta.get('producer', ''),
@@ -435,6 +492,33 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _unknown_node_type(path) -> Optional[str]:
+    """Return which node of the NIR file ``path`` has a type nir does not know, or None."""
+    import h5py
+    import nir
+
+    known = set(nir.ir.__all__)
+
+    def walk(group, prefix: str) -> Optional[str]:
+        for name, node in group.items():
+            if not isinstance(node, h5py.Group) or 'type' not in node:
+                continue
+            kind = node['type'][()]
+            kind = kind.decode('utf-8', errors='replace') if isinstance(kind, bytes) else kind
+            if not isinstance(kind, str) or kind not in known:
+                return f'node {prefix + name!r}: type {kind!r} is not a NIR node type'
+            if kind == 'NIRGraph' and 'nodes' in node:
+                found = walk(node['nodes'], f'{prefix}{name}.')
+                if found:
+                    return found
+        return None
+    try:
+        with h5py.File(path, 'r') as f:
+            return walk(f['node']['nodes'], '')
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
 def read_graph(path):
     """
     Read a NIR file (``nir.read``); errors become one-line ``ValueError``s.
@@ -451,6 +535,9 @@ def read_graph(path):
     except FileNotFoundError:
         raise ValueError(f'{path}: no such file') from None
     except (OSError, KeyError, AssertionError, TypeError, ValueError) as exc:
+        unknown = _unknown_node_type(path) if isinstance(exc, AssertionError) else None
+        if unknown:  # (nir asserts with no message: "(AssertionError)" said nothing; a review)
+            raise ValueError(f'{path}: not a readable NIR graph ({unknown})') from None
         hint = ''
         if str(path).endswith('.json'):  # (a checkpoint given to import; a review)
             hint = ('; a .json is a checkpoint of this package: `topspark export -m '
