@@ -276,18 +276,27 @@ def test_deeply_nested_or_huge_metadata_gives_a_checkpoint_error(tmp_path):
 
 
 def _save_with_tensor(path, model, name, value):
-    """Save ``model`` with one tensor replaced (a damaged but self-consistent checkpoint)."""
-    meta, tensors = model.checkpoint_payload()
-    tensors[name] = value
+    """
+    Save ``model`` with one tensor replaced (a damaged but self-consistent checkpoint).
 
-    class Damaged:
-        checkpoint_family = model.checkpoint_family
+    Written past ``save_checkpoint``, which refuses non-finite tensors itself: as a file
+    damaged by another writer, or by a version that saved them, reaches a load.
+    """
+    import hashlib
 
-        @staticmethod
-        def checkpoint_payload():
-            return meta, tensors
+    from safetensors.numpy import save as save_tensors
 
-    return save_checkpoint(path, Damaged())
+    meta_path = save_checkpoint(path, model)
+    meta = json.loads(meta_path.read_text())
+    tensors = {k: np.ascontiguousarray(v) for k, v in model.checkpoint_payload()[1].items()}
+    tensors[name] = np.ascontiguousarray(value)
+    blob = save_tensors(tensors)
+    (meta_path.parent / meta['tensors']['file']).write_bytes(blob)
+    meta['tensors'].update(sha256=hashlib.sha256(blob).hexdigest())
+    meta['tensors']['shapes'][name] = list(tensors[name].shape)
+    meta['tensors']['dtypes'][name] = str(tensors[name].dtype)
+    meta_path.write_text(json.dumps(meta))
+    return meta_path
 
 
 def test_non_finite_weights_and_thresholds_are_refused(tmp_path, trained):
