@@ -54,7 +54,7 @@ they existed keep their arguments, so their cache stays valid). A step is finish
 for the measurements an enhancement keeps as it makes them, ``*.trials.sqlite``: it resumes from
 them) and the step run again, so a killed driver (even with SIGKILL: a step's process dies with it)
 is resumed by running the same command again, and a step whose process was killed (OOM killer, a
-lost worker) is run again at once (``--retries``). A sweep whose latencies look stalled (a T slower
+lost worker) or stopped by SIGTERM or SIGHUP (a preemption) is run again at once (``--retries``). A sweep whose latencies look stalled (a T slower
 per sample than a larger T, :func:`stalled_latencies`: the machine paused the process or another
 job took the cores) is measured again, a cached one too, at most ``--remeasures`` times, then kept
 with ``latency_stalled`` recorded (the table marks a saving it divides "(stalled)"). Drivers may
@@ -407,7 +407,8 @@ class Runner:
 
         ``code``: a source tree whose ``topspark_ros`` the steps import instead of the
         installed one (put first on their PYTHONPATH); '' for the installed package.
-        ``retries``: how many times a step whose process was killed by a signal is run again.
+        ``retries``: how many times a step whose process was killed or stopped by a signal
+        (:func:`_stopped_by`) is run again.
         ``remeasures``: how many times a sweep whose latencies look stalled
         (:func:`stalled_latencies`; a cached one too) is run again; after that its result is
         kept with ``latency_stalled`` set. ``data_key``: a fingerprint of the data the steps
@@ -551,9 +552,10 @@ class Runner:
                     stdout=subprocess.PIPE, stderr=log, text=True, env=self.env,
                     preexec_fn=_die_with_parent)
             wall = time.monotonic() - start
-            if proc.returncode >= 0 or attempt == self.retries:
+            signum = _stopped_by(proc.returncode)
+            if signum is None or attempt == self.retries:
                 break
-            self.say(f'{label}: its process was killed (signal {-proc.returncode}); running it '
+            self.say(f'{label}: its process was killed (signal {signum}); running it '
                      f'again ({attempt + 1} of {self.retries})')
         with open(os.path.join(folder, 'stderr.log')) as log:
             logged = log.read()
@@ -567,6 +569,23 @@ class Runner:
         result.update(wall_s=wall, load_before=list(load_before),
                       load_after=list(os.getloadavg()), argv=args)
         return result
+
+
+def _stopped_by(returncode: int) -> Optional[int]:
+    """
+    Return the signal that stopped a step's process, or None (it ended by itself).
+
+    A negative status is the signal that killed it (SIGKILL: the OOM killer); a `topspark`
+    command stopped by SIGTERM or SIGHUP (a scheduler's preemption, ``kill PID``) unwinds and
+    exits with 128 + the signal, which was taken for a failure: the whole report stopped
+    where the step should have been run again (a review).
+    """
+    if returncode < 0:
+        return -returncode
+    stopping = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, 'SIGHUP') else [])
+    if returncode - 128 in stopping:
+        return returncode - 128
+    return None
 
 
 def _empty_keeping_trials(folder: str) -> None:

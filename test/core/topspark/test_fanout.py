@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from topspark_ros.cli.main import main
@@ -265,3 +266,33 @@ def test_results_on_ray_are_kept_as_each_task_returns(ray_cluster, tmp_path):
     finally:
         executor.close()
         store.close()
+
+
+def test_connecting_to_ray_keeps_the_commands_sigterm_handler(ray_cluster, tmp_path):
+    """
+    ``ray.init`` replaced the handler SIGTERM unwinds a command with (a review).
+
+    Under ``--ray`` a command stopped by ``timeout``, systemd or a scheduler printed Ray's
+    crash dump and exited 1, not "measurements kept ... the same command resumes", 143. A
+    process that connects as the commands do, then is sent SIGTERM.
+    """
+    script = textwrap.dedent(f'''
+        import os, signal, sys
+        from topspark_ros.core.topspark.fanout import RayExecutor
+
+        def unwind(signum, frame):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, unwind)
+        executor = RayExecutor({ray_cluster!r}, threads=1)
+        assert signal.getsignal(signal.SIGTERM) is unwind, signal.getsignal(signal.SIGTERM)
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.pause()
+        except KeyboardInterrupt:
+            print('unwound', flush=True)
+        executor.close()
+    ''')
+    run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ, PYTHONSAFEPATH='1'))
+    assert run.returncode == 0 and run.stdout.strip() == 'unwound', run.stderr[-3000:]
+    assert 'SIGTERM received' not in run.stderr

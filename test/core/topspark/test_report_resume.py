@@ -21,6 +21,17 @@ def _children(pid: int) -> list:
     return [int(c) for c in text.split()]
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Return whether process ``pid`` has a handler of ``signum`` (its SigCgt mask)."""
+    try:
+        status = Path(f'/proc/{pid}/status').read_text()
+    except OSError:
+        return False
+    mask = next(int(line.split()[1], 16) for line in status.splitlines()
+                if line.startswith('SigCgt:'))
+    return bool(mask >> (signum - 1) & 1)
+
+
 def _wait_for(condition, proc, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -50,9 +61,15 @@ def test_report_resumes_after_a_killed_step_and_a_killed_driver(tmp_path, fashio
     with open(log, 'w') as err:
         driver = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        # A killed worker: SIGKILL the first step's process; the driver runs that step again.
+        # A stopped worker: SIGTERM to the first step's process once it handles SIGTERM (it
+        # unwinds, exit 143: taken for a failure, the report stopped; a review), then SIGKILL
+        # to its second run (the OOM killer). The driver runs the step again each time.
         (child,) = _wait_for(lambda: _children(driver.pid), driver, 60, 'the first step')
-        os.kill(child, signal.SIGKILL)
+        _wait_for(lambda: _catches(child, signal.SIGTERM), driver, 60, 'its SIGTERM handler')
+        os.kill(child, signal.SIGTERM)
+        (again,) = _wait_for(lambda: [c for c in _children(driver.pid) if c != child], driver,
+                             60, 'the step run again')
+        os.kill(again, signal.SIGKILL)
         # A killed driver: SIGKILL it once the plain sweep has written its profile (the step
         # is not finished: its result is written when its process has exited).
         _wait_for(lambda: [d for d in _steps(work, 'sweep') if (d / 'profile.yaml').exists()],
@@ -64,7 +81,8 @@ def test_report_resumes_after_a_killed_step_and_a_killed_driver(tmp_path, fashio
             driver.kill()
             driver.wait()
     first = log.read_text()
-    assert 'running it again' in first, first
+    assert 'killed (signal 15); running it again (1 of 2)' in first, first
+    assert 'killed (signal 9); running it again (2 of 2)' in first, first
     assert driver.returncode == -signal.SIGKILL
     (train,) = _steps(work, 'train')
     done = train / 'result.json'

@@ -258,7 +258,7 @@ class RayExecutor:
                 check_reachable(address)
             self._folder = tempfile.mkdtemp(prefix='topspark-ray-')
             try:
-                with _working_directory(self._folder):
+                with _working_directory(self._folder), _signal_handlers_kept():
                     self._init(ray, address, options)
             except BaseException:
                 shutil.rmtree(self._folder, ignore_errors=True)
@@ -343,6 +343,34 @@ def _working_directory(folder: str):
         yield
     finally:
         os.chdir(here)
+
+
+@contextlib.contextmanager
+def _signal_handlers_kept():
+    """
+    Put back the SIGTERM, SIGHUP and SIGINT handlers the block (``ray.init``) replaced.
+
+    ``ray.init`` sets its own SIGTERM handler (``sys.exit``) and its core worker a C one that
+    prints a crash dump: a command stopped by ``timeout``, systemd or a cluster's scheduler
+    under ``--ray`` printed that dump and exited 1, instead of saying what it kept and that
+    the same command resumes, exit 143, as without ``--ray`` (a review). Handlers are the
+    main thread's: from another thread nothing is changed.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ('SIGTERM', 'SIGHUP', 'SIGINT')
+    saved = {getattr(signal, n): signal.getsignal(getattr(signal, n))
+             for n in names if hasattr(signal, n)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            if handler is not None:  # (None: set outside Python; it cannot be put back)
+                signal.signal(signum, handler)
 
 
 def executor_for(address: Optional[str], threads: Optional[int] = None):
