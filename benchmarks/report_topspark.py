@@ -54,9 +54,10 @@ they existed keep their arguments, so their cache stays valid). A step is finish
 for the measurements an enhancement keeps as it makes them, ``*.trials.sqlite``: it resumes from
 them) and the step run again, so a killed driver (even with SIGKILL: a step's process dies with it)
 is resumed by running the same command again, and a step whose process was killed (OOM killer, a
-lost worker) or stopped by SIGTERM or SIGHUP (a preemption) is run again at once (``--retries``). A sweep whose latencies look stalled (a T slower
-per sample than a larger T, :func:`stalled_latencies`: the machine paused the process or another
-job took the cores) is measured again, a cached one too, at most ``--remeasures`` times, then kept
+lost worker) or stopped by SIGTERM or SIGHUP (a preemption) is run again at once
+(``--retries``). A sweep whose latencies look stalled (a T slower per sample than a larger T,
+:func:`stalled_latencies`: the machine paused the process or another job took the cores) is
+measured again, a cached one too, at most ``--remeasures`` times, then kept
 with ``latency_stalled`` recorded (the table marks a saving it divides "(stalled)"). Drivers may
 share a cache (the full report was run so): a step is run under a lock (``<step folder>.lock``),
 and a driver that finds a step another one is running waits for its result. Progress: one line on

@@ -276,7 +276,7 @@ def test_connecting_to_ray_keeps_the_commands_sigterm_handler(ray_cluster, tmp_p
     crash dump and exited 1, not "measurements kept ... the same command resumes", 143. A
     process that connects as the commands do, then is sent SIGTERM.
     """
-    script = textwrap.dedent(f'''
+    script = textwrap.dedent(f"""
         import os, signal, sys
         from topspark_ros.core.topspark.fanout import RayExecutor
 
@@ -291,7 +291,7 @@ def test_connecting_to_ray_keeps_the_commands_sigterm_handler(ray_cluster, tmp_p
         except KeyboardInterrupt:
             print('unwound', flush=True)
         executor.close()
-    ''')
+    """)
     run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, capture_output=True,
                          text=True, timeout=120, env=dict(os.environ, PYTHONSAFEPATH='1'))
     assert run.returncode == 0 and run.stdout.strip() == 'unwound', run.stderr[-3000:]
