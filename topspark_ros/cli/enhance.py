@@ -13,6 +13,7 @@ Every measurement is kept as it is made (``<profile>.trials.sqlite``,
 import dataclasses
 import os
 import sys
+from typing import Callable, Optional
 
 from topspark_ros.cli import common
 from topspark_ros.cli.args import (non_negative_float, non_negative_int, parse_grid, positive_int,
@@ -149,13 +150,18 @@ def add_parser(sub, parent) -> None:
                          'from which a run with the same model, data and settings resumes)')
 
 
-def _say_what_changed(result, profile, output: str) -> None:
+def _say_what_changed(result, held_at: Callable[[int], Optional[dict]], output: str,
+                      learning: frozenset = frozenset()) -> None:
     """
     Say, per T, which values replaced those the profile held, and why, on stderr.
 
     The profile's figures at such a T are of the values it held: a small run replaced the
     shipped T=32 values by the model's own without a word, under figures of 73.8 % that the
-    own values do not reach (a review).
+    own values do not reach (a review). ``held_at(T)``: the values the profile held when the
+    enhancement began (a resumed run's profile already holds those of the T its interrupted
+    run finished: they were left out; a review). ``learning``: the names of the learning
+    knobs, which do not act at inference: a T where only they changed keeps valid inference
+    figures.
     """
     changed = []
     for item in result.timesteps:
@@ -163,15 +169,21 @@ def _say_what_changed(result, profile, output: str) -> None:
             print(f'{PROG}: T={item.timesteps}: the values found learn worse than the own '
                   'ones; the values the profile held are kept (they do not)', file=sys.stderr)
             continue
-        held = profile.params_for(item.timesteps)
+        held = held_at(item.timesteps)
         if held is None or (item.params is not None and dict(item.params) == held):
             continue
         why = 'the values found learn worse than the own ones and so do these' \
             if item.learns_worse else 'beaten on the validation images'
         now = "the model's own" if item.params is None else str(dict(item.params))
+        new = dict(item.params or {})
+        moved = {k for k in set(held) | set(new) if held.get(k) != new.get(k)}
+        if moved and moved <= learning:
+            why += ('; only learning values changed, which do not act at inference: its '
+                    'inference figures stand')
         print(f'{PROG}: T={item.timesteps}: the values {output} held ({held}) are replaced '
               f'by {now}: {why}', file=sys.stderr)
-        changed.append(item.timesteps)
+        if not (moved and moved <= learning):
+            changed.append(item.timesteps)
     if changed:
         print(f'{PROG}: note: the accuracies, latencies and energies of T={changed} in '
               f'{output} are still those of the values it held: measure them again with '
@@ -253,6 +265,7 @@ def run(args) -> dict:
         _write_profile(output, profile, partial, record)
         written[:] = [i.timesteps for i in partial.timesteps]
 
+    held_at = {}  # T -> the values the profile held when the enhancement began
     with common.progress(args, total, 'enhance', unit='run') as bar:
         try:
             result = enhance.enhance(
@@ -265,8 +278,8 @@ def run(args) -> dict:
                 confirm_top=confirm_top, batch_size=args.batch_size, seed=args.seed,
                 sampler=args.sampler, trial_batch=args.trial_batch, executor=executor,
                 # The profile's values when the run began: it replaces them T by T.
-                incumbent=lambda t: store.pinned(f'incumbent/{t}',
-                                                 lambda: profile.params_for(t)),
+                incumbent=lambda t: held_at.setdefault(t, store.pinned(
+                    f'incumbent/{t}', lambda: profile.params_for(t))),
                 progress=bar.update, finished=write)
         except KeyboardInterrupt:
             bar.close()  # first: the lines below were written onto the bar (a CLI review)
@@ -289,7 +302,8 @@ def run(args) -> dict:
             executor.close()
         bar.total = bar.n  # the estimate is an upper bound
         bar.refresh()
-    _say_what_changed(result, profile, output)
+    _say_what_changed(result, lambda t: held_at[t] if t in held_at else profile.params_for(t),
+                      output, frozenset(k.name for k in model.knobs if k.stage == 'learning'))
     record = records.describe(result, command=common.command_line(args),
                               dataset=common.dataset_name(args, train),
                               created=datetime.datetime.now(

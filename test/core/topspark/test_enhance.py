@@ -669,6 +669,7 @@ def test_an_enhancement_interrupted_within_a_t_resumes_to_the_same_result(
     (``<profile>.trials.sqlite``); the same command takes them and measures only the rest,
     with the values, record and scores of an uninterrupted run.
     """
+    from topspark_ros.cli import enhance as cli_enhance
     from topspark_ros.core.topspark import enhance as core_enhance
 
     model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
@@ -700,9 +701,15 @@ def test_an_enhancement_interrupted_within_a_t_resumes_to_the_same_result(
     assert store.exists()
     measured.clear()
     stop_at = 10 ** 9
+    said = []  # what the resumed run compares its values with (a review: the profile as
+    # the interrupted run left it, T=32's new values in it, so T=32 was not said to change)
+    monkeypatch.setattr(cli_enhance, '_say_what_changed',
+                        lambda result, held_at, *args: said.append(held_at))
     code = main(command + ['--json', '--quiet'])
     captured = capsys.readouterr()
     assert code == 0 and f'resuming: {every - 4} measurements' in captured.err
+    assert load_profile(profile_path).params_for(32) is not None  # (so it tells)
+    assert [said[0](t) for t in (32, 16)] == [None, None]  # as swept, before the first run
     assert len(measured) == 4  # the interrupted one and the three after it
     resumed = json.loads(captured.out.strip().splitlines()[-1])
     assert resumed['enhanced'] == whole['enhanced']
