@@ -206,8 +206,9 @@ class _FakeRunner:
     Stands in for Runner: canned CLI results, records the steps asked for.
 
     Test sweeps return ACC, validation sweeps (``--split train``) VAL; a trained model's test
-    accuracy is ``trained_test[T]`` (train's own evaluation), its validation accuracy
-    ``trained_val[T]`` (a one-T validation sweep of its checkpoint).
+    accuracy is ``trained_test[T]`` (a one-T test sweep of its checkpoint), its validation
+    accuracy ``trained_val[T]`` (a one-T validation sweep); train's own evaluation, other
+    draws of the spikes, says 0.03 more.
     """
 
     def __init__(self, trained_test, trained_val):
@@ -220,17 +221,17 @@ class _FakeRunner:
         load = {'load_before': [1.0], 'load_after': [1.0], 'wall_s': 1.0}
         if argv[0] == 'train':
             t = int(argv[argv.index('--timesteps') + 1])
-            acc = 0.75 if t == 350 else self.trained_test[t]
+            acc = 0.75 if t == 350 else self.trained_test[t] + 0.03
             return {'accuracy': acc, 'train_seconds': 1.0, **load}, f'/x/train{t}'
         if argv[0] == 'enhance':
             return dict(load), '/x/enh'
         enhanced = '--params-from' in argv
         validation = argv[argv.index('--split') + 1] == 'train' if '--split' in argv else False
         model = argv[argv.index('-m') + 1]
-        if model != '/x/train350/model.json':       # a reduced-T model's validation check
-            assert validation
+        if model != '/x/train350/model.json':       # a reduced-T model's checks
             (t,) = [int(x) for x in argv[argv.index('--grid') + 1].split(',')]
-            return {'accuracy': self.trained_val[t], 'entries': [], **load}, '/x/check'
+            accuracy = (self.trained_val if validation else self.trained_test)[t]
+            return {'accuracy': accuracy, 'entries': [], **load}, '/x/check'
         entries = []
         for t, acc in (VAL if validation else ACC).items():
             entries.append({'timesteps': t, 'accuracy': acc if enhanced else acc - 0.05,
@@ -277,9 +278,11 @@ def test_run_config_picks_on_validation_and_reports_test_figures(report):
     assert row['val_train_loss_pp'] == pytest.approx(1.5)
     assert row['training_energy'] == pytest.approx(351 / 65)
     assert row['trained'] == {
-        '32': {'accuracy': 0.740, 'val_accuracy': 0.735, 'wall_s': 1.0, 'train_seconds': 1.0,
+        '32': {'accuracy': 0.740, 'train_eval_accuracy': pytest.approx(0.770),
+               'val_accuracy': 0.735, 'wall_s': 1.0, 'train_seconds': 1.0,
                'model': '/x/train32/model.json'},
-        '64': {'accuracy': 0.720, 'val_accuracy': 0.745, 'wall_s': 1.0, 'train_seconds': 1.0,
+        '64': {'accuracy': 0.720, 'train_eval_accuracy': pytest.approx(0.750),
+               'val_accuracy': 0.745, 'wall_s': 1.0, 'train_seconds': 1.0,
                'model': '/x/train64/model.json'}}
     # What to deploy, and the images the steps used (those asked, the fake runner's sets
     # being large enough).
@@ -320,7 +323,11 @@ def test_run_config_validation_images_are_those_the_enhancement_scored(report):
     assert value(validation[0], '--params-from') == '/x/enh/profile.yaml'
     models = [value(a, '-m') for a in validation[1:]]
     assert models == ['/x/train32/model.json', '/x/train64/model.json']
-    assert [value(a, '--n-eval') for a in tests] == ['100', '100']   # plain and enhanced
+    # Plain and enhanced sweeps, then the models trained at T=32 and T=64 on the same test
+    # images and seed as the baseline (their accuracy was train's own, other draws).
+    assert [value(a, '--n-eval') for a in tests] == ['100'] * 4
+    assert [value(a, '-m') for a in tests[2:]] == models
+    assert [value(a, '--seed') for a in tests] == ['5'] * 4
 
 
 def test_markdown_table_says_where_t_was_picked_and_where_figures_were_measured(report):
