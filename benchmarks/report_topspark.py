@@ -1252,7 +1252,40 @@ def check_settings(opts) -> tuple:
     if opts.data:  # a spec no step could read is refused before the first (event data too)
         from topspark_ros.core.data.sources import parse_data
         parse_data(opts.data)
+    check_outputs(opts.plot, opts.docs)
     return sizes, rules, seeds, grid
+
+
+def check_outputs(plot_path: str, docs: str) -> None:
+    """
+    Raise ValueError for a ``--plot`` or ``--docs`` the report could not write, before the work.
+
+    A plot of a format matplotlib does not write (``--plot x.yaml``) was a traceback after
+    every step, and report.json and report.md were not written; a ``--docs`` file without
+    the report's markers (or none at all) was skipped without a word (a review).
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from topspark_ros.core.files import output_folder_problem
+
+    suffix = os.path.splitext(plot_path)[1].lstrip('.').lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in formats:
+        raise ValueError(f'--plot {plot_path}: name a file of a format matplotlib writes '
+                         f'({", ".join(sorted(formats))})')
+    problem = output_folder_problem(os.path.abspath(plot_path))
+    if problem:
+        raise ValueError(f'--plot {problem}')
+    if docs:
+        try:
+            with open(docs) as f:
+                text = f.read()
+        except OSError as exc:
+            raise ValueError(f'--docs {docs}: {exc.strerror or exc} (the file whose report '
+                             'markers the table goes between)') from None
+        if MARK_BEGIN not in text or MARK_END not in text:
+            raise ValueError(f'--docs {docs}: no {MARK_BEGIN} ... {MARK_END} lines in it: '
+                             'add them where the table goes')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

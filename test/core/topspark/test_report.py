@@ -483,6 +483,8 @@ def test_a_report_on_own_data_writes_nothing_into_the_repository(report, tmp_pat
     (['--n-train-cap', '900'], "expected 'N:images'"),
     (['--labels', 'l.csv'], 'for --data bag:DIR'),
     (['--data', 'folder:'], 'folder:'),
+    (['--plot', 'report.yaml'], 'name a file of a format matplotlib writes'),
+    (['--plot', '/proc/report.png'], 'no file can be made in /proc'),
 ])
 def test_settings_no_step_could_run_are_refused_before_the_first(report, tmp_path, capsys,
                                                                  argv, message):
@@ -699,3 +701,17 @@ def test_a_step_that_resumed_is_said_to_have(report, tmp_path, monkeypatch, caps
     assert result['accuracy'] == 0.5
     assert 'N=100 dc: enhance T=[16]: resuming: 44 measurements of an interrupted run' in \
         capsys.readouterr().err
+
+
+def test_a_docs_file_the_table_cannot_go_into_is_refused_before_the_first_step(
+        report, tmp_path, capsys):
+    """One without the markers, or none at all, was skipped after the work without a word."""
+    notes = tmp_path / 'notes.md'
+    notes.write_text('# notes\n')
+    for docs, said in ((notes, 'no <!-- report:begin --> ... <!-- report:end --> lines'),
+                       (tmp_path / 'missing.md', 'No such file or directory')):
+        with pytest.raises(SystemExit) as exited:
+            report.main(['--work-dir', str(tmp_path / 'w'), '--docs', str(docs)])
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and f'--docs {docs}' in err and said in err, err
+    assert notes.read_text() == '# notes\n' and not (tmp_path / 'w' / 'steps').exists()
