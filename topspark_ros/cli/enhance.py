@@ -229,6 +229,12 @@ def run(args) -> dict:
     train = common.class_aligned(common.dataset(args, 'train', spec=model.input_spec), meta,
                                  args.model)
     model = common.for_data(model, train, args.model)  # event data: its windows encoded
+    data_name = common.dataset_name(args, train)
+    if profile.dataset and data_name != profile.dataset:  # (rewritten without a word; a review)
+        print(f'{PROG}: note: {output} was measured on {profile.dataset}; these values are '
+              f'enhanced on {data_name}: the values found replace the held ones on that data, '
+              f'under figures of {profile.dataset} (sweep with --params-from on the data you '
+              'deploy on)', file=sys.stderr)
     # Learning parameters are scored only for a family that learns on line (STDP).
     learn = max(args.learn_samples, args.confirm_samples) \
         if args.learn_budget and model.learns_online else 0

@@ -771,3 +771,18 @@ def test_a_ray_cluster_that_is_not_there_leaves_no_store(tmp_path, fashion_dir, 
                  '--ray', '127.0.0.1:1'] + data_args)
     assert code == 1 and 'no Ray cluster answers at 127.0.0.1:1' in capsys.readouterr().err
     assert not (tmp_path / 'm.profile.trials.sqlite').exists()
+
+
+def test_enhancing_on_other_data_than_the_profiles_says_so(tmp_path, fashion_dir, tiny,
+                                                           capsys):
+    """A Fashion-MNIST profile was rewritten from MNIST digits without a word (a review)."""
+    model, data_args, profile_path = _swept(tmp_path, tiny, fashion_dir, capsys)
+    measured_on = load_profile(profile_path).dataset
+    base = ['enhance', '-m', str(model), '--grid', '16', '--budget', '2', '--learn-budget',
+            '0', '--n-val', '40', '--plot', '', '--quiet']
+    assert main(base + data_args) == 0
+    assert 'was measured on' not in capsys.readouterr().err
+    assert main(base + ['--data', 'mnist-digits']) == 0
+    err = capsys.readouterr().err
+    assert f'{profile_path} was measured on {measured_on}; these values are enhanced on ' \
+        'mnist-digits' in err, err
