@@ -20,6 +20,9 @@ def test_parse_grid():
         parse_grid('64,0')
     with pytest.raises(UsageError, match='must be >= 1'):
         parse_grid(',')
+    # A T twice: enhance counted it twice in its estimate and its resume key (a review).
+    with pytest.raises(UsageError, match="T=16 given twice in '16,8,16'"):
+        parse_grid('16,8,16')
 
 
 def test_stage_bars_open_one_bar_per_stage(monkeypatch):

@@ -124,6 +124,9 @@ def parse_grid(text: str) -> list:
         raise UsageError(f'--grid: expected comma-separated integers, got {text!r}') from None
     if not grid or min(grid) < 1:
         raise UsageError(f'--grid: timestep counts must be >= 1, got {text!r}')
+    twice = sorted({t for t in grid if grid.count(t) > 1})
+    if twice:  # (counted twice in enhance's work estimate and its resume key; a review)
+        raise UsageError(f'--grid: T={", ".join(map(str, twice))} given twice in {text!r}')
     return grid
 
 
