@@ -853,7 +853,9 @@ def method_line(opts, rows: Sequence[Mapping] = ()) -> str:
     """Return the table's header text: where T was picked and where figures are measured."""
     return (f'T, the reduced-T training run and the early-exit point are picked on validation '
             f'images ({counts(rows, "n_val", opts.n_val)} training-split images drawn with '
-            f'the seed of the row, --seeds {opts.seeds}: those `enhance` scored) and reported '
+            f'the seed of the row, --seeds {opts.seeds}: those `enhance` scored; the baseline '
+            'learnt from them too, without labels, so "val" accuracies run above test ones: '
+            'they compare T, they are not held-out accuracies) and reported '
             f'on {counts(rows, "n_eval", opts.n_eval)} test images; the validation loss that '
             f'chose them is given as "val". "loss" is the T={opts.full_t} baseline minus the '
             f'accuracy (negative: a gain). A latency saving marked "(stalled)" was measured '

@@ -339,6 +339,8 @@ def test_markdown_table_says_where_t_was_picked_and_where_figures_were_measured(
     head = table.split('\n')[0]
     assert 'picked on validation images (50 training-split images' in head
     assert '--seeds 0' in head and 'reported on 100 test images' in head
+    # "val" is of images the baseline learnt from (a review: read as held-out accuracy).
+    assert 'the baseline learnt from them too, without labels' in head
     assert ('| 100 | pair | 0 | 1000 | 75.00% (76.00%) | 32 | 72.90% (+2.10 pt; val +1.90 pt) |'
             in table)
     assert '| 64, 38.4, +1.50 pt (val +0.90 pt) | 9.1x |' in table
