@@ -10,7 +10,8 @@ checkpoint.
 import argparse
 import sys
 
-from topspark_ros.cli.args import available_eval, available_train, positive_int, PROG
+from topspark_ros.cli.args import (available_eval, available_train, non_negative_float,
+                                   non_negative_int, positive_float, positive_int, PROG)
 from topspark_ros.cli.common import (command_line, data_options, dataset, dataset_name,
                                      StageBars)
 
@@ -19,15 +20,25 @@ CONVERTED_EPOCHS = 2
 """ANN training epochs when ``--epochs`` is not given (``--family converted``)."""
 
 
-def _timestep_list(text: str) -> list:
-    """Parse comma-separated positive ints."""
+def _positive_list(text: str, what: str) -> list:
+    """Parse comma-separated positive ints (``what`` they are, for the message)."""
     try:
         values = [int(t) for t in text.split(',') if t.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f'expected comma-separated integers, got {text!r}')
     if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f'timestep counts must be >= 1, got {text!r}')
+        raise argparse.ArgumentTypeError(f'{what} must be >= 1, got {text!r}')
     return values
+
+
+def _timestep_list(text: str) -> list:
+    """Parse comma-separated positive timestep counts (argparse type)."""
+    return _positive_list(text, 'timestep counts')
+
+
+def _width_list(text: str) -> list:
+    """Parse comma-separated positive channel counts (argparse type)."""
+    return _positive_list(text, 'channel counts')
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,26 +51,29 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group('converted family (--family converted)')
     group.add_argument('--arch', choices=('vgg', 'resnet'), default='vgg',
                        help='network shape (default: %(default)s)')
-    group.add_argument('--widths', type=_timestep_list, default=[16, 32, 64],
+    group.add_argument('--widths', type=_width_list, default=[16, 32, 64],
                        help='channels per stage, comma-separated (default: 16,32,64)')
-    group.add_argument('--hidden', type=int, default=64,
+    group.add_argument('--hidden', type=positive_int, default=64,
                        help='hidden linear units, VGG only (default: %(default)s)')
     parser.add_argument('--epochs', type=positive_int,
                         help='passes over the --n-train images (STDP: shuffled anew each '
                         'pass; converted: ANN training epochs) (default: 1 for stdp, 2 for '
                         'converted)')
-    group.add_argument('--lr', type=float, default=3e-3,
+    # Every value checked here, before the ANN trains: a fine-tuning option found bad after
+    # it (a negative T or rate) failed the run with a checkpoint left that a rerun refused,
+    # and --n-finetune -5 fine-tuned on all but 5 images (a review).
+    group.add_argument('--lr', type=positive_float, default=3e-3,
                        help='ANN learning rate (Adam, cosine decay) (default: %(default)s)')
-    group.add_argument('--lambda-mu', type=float, default=5e-4,
+    group.add_argument('--lambda-mu', type=non_negative_float, default=5e-4,
                        help='L2 pull on the clipping thresholds (default: %(default)s)')
-    group.add_argument('--finetune-timesteps', type=int, default=0,
+    group.add_argument('--finetune-timesteps', type=non_negative_int, default=0,
                        help='fine-tune the SNN at this T with surrogate gradients '
                        '(0: no fine-tuning) (default: %(default)s)')
-    group.add_argument('--finetune-epochs', type=int, default=1,
+    group.add_argument('--finetune-epochs', type=positive_int, default=1,
                        help='fine-tuning epochs (default: %(default)s)')
-    group.add_argument('--n-finetune', type=int, default=10000,
+    group.add_argument('--n-finetune', type=positive_int, default=10000,
                        help='training images used for fine-tuning (default: %(default)s)')
-    group.add_argument('--finetune-lr', type=float, default=2e-4,
+    group.add_argument('--finetune-lr', type=positive_float, default=2e-4,
                        help='fine-tuning learning rate (default: %(default)s)')
     group.add_argument('--eval-timesteps', type=_timestep_list, default=[1, 2, 4, 8],
                        help='SNN timestep counts to evaluate with --n-eval (default: 1,2,4,8)')

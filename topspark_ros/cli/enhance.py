@@ -99,9 +99,11 @@ def add_parser(sub, parent) -> None:
         'the timestep profile (measurements kept; `topspark sweep --params-from` re-measures '
         'them) and a PNG of the sensitivity analysis. See topspark_ros.core.topspark.enhance.')
     enhance.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
-    enhance.add_argument('--grid', default='64,32,16',
+    enhance.add_argument('--grid', default=None,
                          help='comma-separated timestep counts to enhance, each in the profile '
-                         '(default: %(default)s)')
+                         f'(default: an STDP model {STDP_ENHANCE_GRID}; another, as a '
+                         'converted one whose T is 1 to 8: every T of its profile below the '
+                         "profile's largest)")
     enhance.add_argument('--budget', type=positive_int, default=48,
                          help='inference candidates per T (default: %(default)s)')
     enhance.add_argument('--learn-budget', type=non_negative_int, default=8,
@@ -148,6 +150,24 @@ def add_parser(sub, parent) -> None:
                          help='measure everything again: forget the measurements an '
                          'interrupted run of the same command kept (<profile>.trials.sqlite, '
                          'from which a run with the same model, data and settings resumes)')
+
+
+STDP_ENHANCE_GRID = '64,32,16'
+"""The T an STDP model's enhancement takes by default (the reduced T of the paper's grid)."""
+
+
+def default_grid(model, profile) -> str:
+    """
+    Return the T ``topspark enhance`` takes without ``--grid``.
+
+    :data:`STDP_ENHANCE_GRID` for an STDP model, else every T of ``profile`` below its largest.
+    The STDP default was every family's: a converted model, profiled at 1 to 8, was refused
+    with advice to sweep it at T=16 to 64, which it never runs at (a review).
+    """
+    if model.checkpoint_family == 'stdp':
+        return STDP_ENHANCE_GRID
+    below = sorted((t for t in profile.timesteps if t < max(profile.timesteps)), reverse=True)
+    return ','.join(map(str, below or profile.timesteps))
 
 
 def _say_what_changed(result, held_at: Callable[[int], Optional[dict]], output: str,
@@ -201,7 +221,8 @@ def run(args) -> dict:
     from topspark_ros.core.topspark import enhance, records, trials
     from topspark_ros.core.topspark.profile import default_profile_path, load_profile
 
-    grid = parse_grid(args.grid)
+    if args.grid:
+        parse_grid(args.grid)  # (a bad grid: refused before the model is read)
     model, meta = common.load_model(args)  # the data options not given: the model's
     common.check_data_kind(model, args)
     if common.source(args).events and not model_takes_events(model):
@@ -216,6 +237,7 @@ def run(args) -> dict:
         raise UsageError(f'{output} describes another model (SHA-256 '
                          f'{profile.model_sha256[:16]}..., {args.model} has '
                          f'{meta["tensors"]["sha256"][:16]}...)')
+    grid = parse_grid(args.grid or default_grid(model, profile))
     missing = sorted(set(grid) - set(profile.timesteps))
     if missing:
         raise UsageError(f'{output} has no entry for T={missing} (profiled: '

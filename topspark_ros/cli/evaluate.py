@@ -8,8 +8,10 @@ energy per sample is the operation counts priced under ``--preset``, as ``topspa
 prices them.
 """
 
+import sys
+
 from topspark_ros.cli import common
-from topspark_ros.cli.args import positive_int
+from topspark_ros.cli.args import positive_int, PROG
 
 
 def add_parser(sub, parent) -> None:
@@ -22,8 +24,9 @@ def add_parser(sub, parent) -> None:
                         '(default: %(default)s)')
     parser.add_argument('--n-eval', type=positive_int,
                         help='images to evaluate (default: the whole split)')
-    parser.add_argument('--vote', choices=('all_activity', 'cosine'), default='all_activity',
-                        help='readout vote (default: %(default)s)')
+    parser.add_argument('--vote', choices=('all_activity', 'cosine'), default=None,
+                        help='readout vote of an STDP model (default: all_activity; a '
+                        'converted model has none: its output layer gives the evidence)')
     parser.add_argument('--params-from', help='timestep profile whose parameters enhanced '
                         'for --timesteps are applied (a T the profile lacks is an error; '
                         "default: none, the model's own parameters)")
@@ -63,14 +66,19 @@ def run(args) -> dict:
         measured = evaluate(model, images, timesteps=args.timesteps,
                             batch_size=args.batch_size, params=params, seed=args.seed + 1,
                             seed_by='sample', progress=bar.update)
-    predicted = model.readout.predict(measured.evidence, args.vote)
+    stdp = model.checkpoint_family == 'stdp'
+    if args.vote and not stdp:  # (printed back, and did nothing; a review)
+        print(f"{PROG}: note: --vote is of an STDP model's readout: a "
+              f'{model.checkpoint_family} model has none (ignored)', file=sys.stderr)
+    vote = (args.vote or 'all_activity') if stdp else None
+    predicted = model.readout.predict(measured.evidence, vote or 'all_activity')
     totals = measured.op_totals()
     priced = energy.estimate(measured.mean_energy_ops())
     return {'command': 'eval', 'seed': args.seed,
             'accuracy': float(np.mean(predicted == labels)), 'n_samples': int(n),
             'timesteps': args.timesteps, 'split': args.split,
             'dataset': common.dataset_name(args, dataset),
-            'vote': args.vote, 'device': args.device, 'model': str(args.model),
+            'vote': vote, 'device': args.device, 'model': str(args.model),
             'params_from': args.params_from, 'enhanced_params': enhanced,
             'trained_timesteps': meta.get('info', {}).get('timesteps'),
             **common.speed(measured.seconds, n), 'energy_per_sample_j': priced.compute_j,

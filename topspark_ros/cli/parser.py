@@ -139,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                       'was made for)')
     data.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     data.add_argument('--device', default='cpu',
-                      help="'cpu' (numba engine) or a torch device such as 'cuda' "
-                      '(default: %(default)s)')
+                      help="'cpu' or a torch device such as 'cuda' (an STDP model: the "
+                      "numba engine on 'cpu', torch's on another; a converted model runs in "
+                      'torch) (default: %(default)s)')
     data.add_argument('--threads', type=thread_count, default=DEFAULT_TORCH_THREADS,
                       help='torch intra-op threads (measured: 1 is robust on a shared 2-core '
                       'machine, more pays only with idle cores; see docs/benchmarks.md) '

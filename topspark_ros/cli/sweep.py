@@ -30,8 +30,9 @@ def add_parser(sub, parent) -> None:
     sweep.add_argument('--model', '-m', required=True, help='checkpoint (metadata .json)')
     sweep.add_argument('--grid', default=None,
                        help='comma-separated timestep counts (default: an STDP model '
-                       f'{STDP_GRID}; a converted one, whose T is 1 to 8 or so: the T it '
-                       'runs at, halved down to 1, e.g. 8,4,2,1)')
+                       f'{STDP_GRID}; a converted one, whose T is 1 to 8 or so: the largest '
+                       'of the T it runs at and those its training evaluated, halved down '
+                       'to 1, e.g. 8,4,2,1)')
     sweep.add_argument('--split', choices=('train', 'val', 'test'), default='test',
                        help='split to measure on: a held-out one (val: image folders and bags '
                        'only), or train, with a note (default: %(default)s)')
@@ -47,8 +48,9 @@ def add_parser(sub, parent) -> None:
                        f'timed (at most {MAX_TIMING_RUNS} runs) and keep the fastest run: '
                        'one run of a few hundred images is noise (default: %(default)s)')
     sweep.add_argument('--early-exit-margin', type=non_negative_float, default=3.0,
-                       help='also measure early exit with this margin in output spikes '
-                       '(0: skip; default: %(default)s)')
+                       help='also measure early exit with this margin: the lead of the '
+                       'best class in output spikes (STDP) or summed output-layer current '
+                       '(converted) (0: skip; default: %(default)s)')
     sweep.add_argument('--early-exit-min-steps', type=positive_int, default=None,
                        help='early-exit floor of steps (default: 8; 1 for a converted model, '
                        'whose T is 1 to 8)')
@@ -216,11 +218,15 @@ def run(args) -> dict:
     if own is not None and base.timesteps > trained_t and base.accuracy < own.accuracy:
         # A converted model fine-tuned at T=4, swept to 16: its drops were counted from
         # 85.9 % where it makes 92.1 %, and its savings from T=16's energy (a review).
-        print(f'{PROG}: note: the largest T of --grid, {base.timesteps}, is above the T the '
+        # (the default grid: "leave ... out of --grid" was said of a --grid never given)
+        which = '--grid' if args.grid else f'the default grid ({",".join(map(str, grid))})'
+        fix = (f'leave the T above {trained_t} out of --grid' if args.grid else
+               f'give --grid {",".join(str(t) for t in grid if t <= trained_t)}')
+        print(f'{PROG}: note: the largest T of {which}, {base.timesteps}, is above the T the '
               f'model runs at (T={trained_t}) and less accurate there ({base.accuracy:.1%} '
               f'against {own.accuracy:.1%}): the profile counts accuracy drops and savings '
-              f'from T={base.timesteps} (leave the T above {trained_t} out of --grid to count '
-              "them from the model's)", file=sys.stderr)
+              f"from T={base.timesteps} ({fix} to count them from the model's)",
+              file=sys.stderr)
     return {'command': 'sweep', 'profile': output, 'plot': plot or None, 'n_samples': int(n),
             'seed': args.seed,
             'preset': args.preset, 'baseline_timesteps': base.timesteps,

@@ -116,7 +116,9 @@ def run(args) -> dict:
     if args.family == 'converted':
         if args.resume:
             raise UsageError('--resume: the converted family saves no training state')
-        return cli_converted.train(args)
+        result = cli_converted.train(args)
+        _say_a_stale_profile(Path(result['checkpoint']))  # (said for STDP only; a review)
+        return result
     if args.resume and not state_path.is_file():
         raise UsageError(f'--resume: no training state at {state_path} (a run of this '
                          'command leaves one when it is interrupted while learning)')

@@ -43,8 +43,9 @@ PARAMS = (
     Param('early_exit', False, 'Stop an input early once its winning class is decided '
           "(vision_msgs scores calibrated where the profile measured this margin and floor's "
           'results: /diagnostics vision_score).'),
-    Param('early_exit_margin', 3.0, 'Early exit: lead in accumulated output spikes of the best '
-          'class over the second (> 0).', above=0.0),
+    Param('early_exit_margin', 3.0, 'Early exit: lead of the best class over the second (> 0), '
+          'in accumulated output spikes (STDP) or summed output-layer current (converted).',
+          above=0.0),
     Param('early_exit_min_steps', 0, 'Early exit: never stop before this many steps (0: the '
           "model family's floor, 8, or 1 for a converted model, whose T is 1 to 8).", low=0,
           high=MAX_TIMESTEPS),
