@@ -219,11 +219,16 @@ def _check(args, model, info: dict, graph, data: tuple, params) -> dict:
     """Re-simulate ``graph`` on ``args.check`` images of ``data``; return the figures."""
     from topspark_ros.core.exchange.check import resimulate
 
+    from topspark_ros.core.data.dataset import split_indices
+
     label, test = data
     n = min(args.check, len(test))
+    # A sample drawn with --seed, as eval's: the first N of a folder or bag are its first
+    # class or two (the accuracies were of those; a review).
+    (idx,) = split_indices(len(test), [n], args.seed)
     timesteps = args.timesteps or info.get('timesteps') or 8
     with common.progress(args, n, 'check') as bar:
-        figures = resimulate(model, graph, test.images[:n], test.labels[:n], int(timesteps),
+        figures = resimulate(model, graph, test.images[idx], test.labels[idx], int(timesteps),
                              seed=args.seed, batch_size=args.batch_size, params=params,
                              progress=bar.update)
     return {f'check_{k}': v for k, v in figures.items()} | {'check_data': label}

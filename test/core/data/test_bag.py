@@ -668,3 +668,31 @@ def test_the_splits_of_a_bag_are_read_once(tmp_path, fashion_test, monkeypatch):
     (bag / 'metadata.yaml').touch()
     load_bag(bag, 'train', options=dataclasses.replace(options, window_ms=100.0))
     assert len(opened) == 3  # the bag changed: read again
+
+
+def test_a_bag_whose_file_is_cut_short_points_to_recover_and_recover_takes_its_file(
+        tmp_path, capsys):
+    """
+    A copy interrupted left a bag whose reader failed; recover of it said to read it as it is.
+
+    Each pointed to the other (a review). The reader's error now names `topspark recover`
+    with the bag's file, and recover of the folder says to give that file; given it, the
+    messages before the cut come back.
+    """
+    from topspark_ros.core.data.bag import _open
+
+    rng = np.random.default_rng(0)
+    images = [image_msg(rng.integers(0, 256, (256, 256, 1), np.uint8), 'mono8', T0 + i * PERIOD)
+              for i in range(40)]
+    bag = write_bag(tmp_path / 'cut', 'mcap', {'/cam': (IMAGE, [
+        (T0 + i * PERIOD, msg) for i, msg in enumerate(images)])})
+    (data,) = bag.glob('*.mcap')
+    data.write_bytes(data.read_bytes()[:int(data.stat().st_size * 0.8)])
+    with pytest.raises(DatasetError, match=rf'`topspark recover {data} -o NEW_BAG`'):
+        _open(bag)
+    assert main(['recover', str(bag), '-o', str(tmp_path / 'fixed')]) != 0
+    assert f'topspark recover {bag}/NAME.mcap (or .db3)' in capsys.readouterr().err
+    code = main(['recover', str(data), '-o', str(tmp_path / 'fixed'), '--json'])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 < result['messages'] < 40

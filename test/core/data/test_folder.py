@@ -448,3 +448,40 @@ def test_a_change_of_the_decoding_code_reads_afresh(tmp_path, monkeypatch):
     sys.modules.pop('my_decoder', None)
     assert cache.cache_key(root, {'split': 'train'}) != before
     cache.decoders_digest.cache_clear()
+
+
+def _classes(root: Path, names, n: int = 6) -> None:
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new('L', (8, 8), 20 * i).save(root / name / f'{i}.png')
+
+
+def test_a_file_name_of_bytes_that_are_not_utf8_is_read(tmp_path):
+    """One such name (unzipped from a Windows archive) stopped every command (a review)."""
+    import os
+
+    _classes(tmp_path, ('a', 'b'))
+    odd = Path(os.fsdecode(bytes(tmp_path / 'a') + b'/caf\xe9.png'))
+    Image.new('L', (8, 8), 200).save(odd)
+    files = [f for split in ('train', 'val', 'test') for f, _ in folder_split(tmp_path, split)[1]]
+    assert str(odd) in map(str, files) and len(files) == 13
+
+
+def test_a_class_folder_that_is_a_link_to_nothing_is_an_error_naming_it(tmp_path):
+    """A link to a drive not mounted dropped its class without a word (a review)."""
+    _classes(tmp_path, ('mug', 'bottle'))
+    (tmp_path / 'cup').symlink_to('/media/not-mounted/cup')
+    with pytest.raises(DatasetError, match='cup is a link to /media/not-mounted/cup, which '
+                       'is not there'):
+        folder_split(tmp_path, 'train')
+
+
+def test_split_folders_in_capitals_are_not_read_as_two_classes(tmp_path):
+    """Train/ and Test/ became the classes "Test" and "Train", without a word (a review)."""
+    for split in ('Train', 'Test'):
+        _classes(tmp_path / split, ('mug', 'bottle'))
+    with pytest.raises(DatasetError, match='split folders are named train/'):
+        folder_split(tmp_path, 'train')
+    _classes(tmp_path / 'other', ('Test', 'mug'))  # a class that is called Test: as before
+    assert len(folder_split(tmp_path / 'other', 'train')[1]) > 0

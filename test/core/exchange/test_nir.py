@@ -181,7 +181,8 @@ def test_an_stdp_model_exports_at_a_reduced_t_with_its_profiles_parameters(
     code, tuned, err = _cli_json(['export', '-m', str(STDP), '-o', str(tmp_path / 'b.nir'),
                                   '--params-from', str(profile), *check], capsys)
     assert code == 0, err
-    assert plain['check_native_accuracy'] < 0.3 < 0.6 < tuned['check_native_accuracy']
+    # (chance is 0.1; the profile measured 0.73 at T=8 on 10 000 images; 100 drawn here)
+    assert plain['check_native_accuracy'] < 0.3 < 0.5 < tuned['check_native_accuracy']
     assert tuned['check_agreement'] == 1.0 and tuned['enhanced_params']['theta_scale'] < 1
     metadata = graph_metadata(nir.read(tmp_path / 'b.nir'))
     assert metadata['input']['rate_hz'] == tuned['enhanced_params']['input_rate_hz']
@@ -616,3 +617,22 @@ def test_the_stdp_export_says_its_neurons_fire_at_equality(tmp_path):
     rules = {e.node: e for e in report.entries if e.kind == 'firing rule'}
     assert set(rules) == {'exc', 'inh'}
     assert all(e.status == 'approximate' and '>=' in e.reason for e in rules.values())
+
+
+def test_check_measures_a_seeded_sample_of_the_test_images_not_the_first(
+        tmp_path, fashion_dir, fashion_test, monkeypatch, capsys):
+    """The first N of a folder or a bag are its first class or two (a review: 4 of 5 'bar')."""
+    from topspark_ros.core.data.dataset import split_indices
+    from topspark_ros.core.exchange import check
+
+    seen = []
+
+    def resimulated(model, graph, images, labels, *args, **kwargs):
+        seen.append(labels)
+        return {'agreement': 1.0}
+    monkeypatch.setattr(check, 'resimulate', resimulated)
+    assert cli.main(['export', '-m', str(CONVERTED), '-o', str(tmp_path / 'g.nir'), '--check',
+                     '50', '--data', f'idx:{fashion_dir}', '--seed', '3', '-q']) == 0
+    (idx,) = split_indices(len(fashion_test.labels), [50], 3)
+    assert np.array_equal(seen[0], fashion_test.labels[idx])
+    assert not np.array_equal(seen[0], fashion_test.labels[:50])

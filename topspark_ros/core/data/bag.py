@@ -258,7 +258,10 @@ def _open(path: PathLike):
         reader = Reader(path)
         reader.open()
     except Exception as exc:  # noqa: B902 - rosbags raises its own and OS/YAML errors
-        raise DatasetError(f'{path}: cannot read the bag ({exc})') from None
+        files = sorted(p.name for p in path.iterdir() if p.suffix in ('.db3', '.mcap'))
+        hint = (f'; a file cut short (a copy interrupted, power lost)? `topspark recover '
+                f'{path / files[-1]} -o NEW_BAG` makes a bag of what it holds' if files else '')
+        raise DatasetError(f'{path}: cannot read the bag ({exc}){hint}') from None
     return reader
 
 

@@ -114,6 +114,14 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
     if not root.is_dir():
         raise DatasetError(f'image folder {root} does not exist or is not a directory')
     given = [d for d in SPLIT_FOLDERS if (root / d).is_dir()]
+    if not given:  # Train/ Test/ (capitals, as Windows and Kaggle name them) read as classes
+        names = [c.name for c in _class_dirs(root)]
+        if 'train' in {n.lower() for n in names} and all(
+                n.lower() in SPLIT_FOLDERS for n in names):
+            raise DatasetError(
+                f'{root} holds {", ".join(names)}: split folders are named train/ (val/, '
+                'test/) in lower case; rename them to use them as splits (as they are they '
+                'would be the classes, every photo labelled with its split; a review)')
     if given:
         others = [c.name for c in _class_dirs(root) if c.name not in SPLIT_FOLDERS]
         if others:  # a class named like a split beside real classes: say so, never guess
@@ -169,8 +177,11 @@ def name_split(names: Sequence[str], labels: np.ndarray, split: str, *,
     labels = np.asarray(labels)
     if len(names) != len(labels):
         raise ValueError(f'{len(names)} names for {len(labels)} labels')
-    u = np.array([int.from_bytes(hashlib.sha256(f'{seed}/{name}'.encode()).digest()[:8],
-                                 'big') / 2.0 ** 64 for name in names], np.float64)
+    # (surrogateescape: a name of bytes that are not UTF-8, as unzipping a Windows archive
+    # leaves, stopped every command on the folder; a review. UTF-8 names hash as before.)
+    u = np.array([int.from_bytes(hashlib.sha256(f'{seed}/{name}'.encode(
+        'utf-8', 'surrogateescape')).digest()[:8], 'big') / 2.0 ** 64 for name in names],
+        np.float64)
     part = np.where(u < test_fraction, 0, np.where(u < test_fraction + val_fraction, 1, 2))
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
@@ -289,8 +300,23 @@ def read_image(path: Union[str, os.PathLike],
 
 
 def _class_dirs(directory: Path) -> List[Path]:
-    return sorted((d for d in directory.iterdir() if d.is_dir() and not d.name.startswith('.')),
-                  key=lambda d: d.name)
+    """
+    Return the class folders of ``directory``, by name (hidden ones left out).
+
+    A link whose target is not there (a drive not mounted) is an error naming it: its class
+    was left out without a word, the model trained on the others (a review).
+    """
+    folders = []
+    for d in directory.iterdir():
+        if d.name.startswith('.'):
+            continue
+        if d.is_symlink() and not d.exists():
+            raise DatasetError(f'{d} is a link to {os.readlink(d)}, which is not there (a '
+                               'drive not mounted?): its class cannot be read; make it '
+                               'reachable, or remove the link')
+        if d.is_dir():
+            folders.append(d)
+    return sorted(folders, key=lambda d: d.name)
 
 
 def _files_by_class(directory: Path, class_names: Sequence[str], must_have: bool,

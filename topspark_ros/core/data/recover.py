@@ -143,7 +143,9 @@ def storage_files(source: Path) -> List[Path]:
     for folder in folders:
         if (folder / 'metadata.yaml').exists():
             raise RecoveryError(f'{folder} has its metadata.yaml: a closed bag, read it as it '
-                                'is (--data bag:DIR, topspark play)')
+                                'is (--data bag:DIR, topspark play); if it cannot be read (a '
+                                'file cut short), give that file: topspark recover '
+                                f'{folder}/NAME.mcap (or .db3) -o NEW_BAG')
         found = [p for p in folder.iterdir() if p.is_file() and p.suffix in ('.db3', '.mcap')]
         if found:
             if len({p.suffix for p in found}) > 1:
