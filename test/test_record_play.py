@@ -1078,3 +1078,40 @@ def test_the_image_player_plays_an_own_folder_in_each_images_encoding(ros, tmp_p
     assert {m.encoding for m in sent} == {'rgb8', 'mono8'}
     assert all(node.label_for(m.header.stamp) in (0, 1) for m in sent)
     node.destroy_node()
+
+
+def test_the_image_player_plays_the_test_photos_of_the_models_own_split(ros, tmp_path,
+                                                                        capsys) -> None:
+    """
+    A model trained with --split-seed 7 was shown its training photos as test ones (a review).
+
+    With ``model_path`` the player takes the split options the model records.
+    """
+    import numpy as np
+    from PIL import Image as PilImage
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.cli.main import main
+    from topspark_ros.core.data.folder import folder_split
+    from topspark_ros.nodes.image_player import ImagePlayerNode
+    rng = np.random.default_rng(1)
+    for name in ('cat', 'dog'):
+        (tmp_path / 'own' / name).mkdir(parents=True)
+        for k in range(15):
+            PilImage.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
+                tmp_path / 'own' / name / f'{k}.png')
+    model = tmp_path / 'm.json'
+    assert main(['train', '--data', f'folder:{tmp_path / "own"}', '--split-seed', '7',
+                 '--test-fraction', '0.3', '--neurons', '4', '-T', '8', '--n-eval', '0',
+                 '-o', str(model), '-q']) == 0
+    node = ImagePlayerNode(context=ros[0], parameter_overrides=[
+        Parameter('folder', value=str(tmp_path / 'own')),
+        Parameter('model_path', value=str(model))])
+    played = sorted(map(str, node.images))
+    node.destroy_node()
+    _, test = folder_split(tmp_path / 'own', 'test', seed=7, test_fraction=0.3)
+    _, train = folder_split(tmp_path / 'own', 'train', seed=7, test_fraction=0.3)
+    assert played == sorted(str(f) for f, _ in test)
+    assert not set(played) & {str(f) for f, _ in train}
+    _, default = folder_split(tmp_path / 'own', 'test')
+    assert played != sorted(str(f) for f, _ in default)  # (what it played before)

@@ -28,12 +28,41 @@ PARAMS = (
           "PNG or JPEG; each image in its own encoding and size; '' : the data set).",
           live=False),
     Param('split', 'test', 'Split to play.', choices=('train', 'test'), live=False),
+    Param('model_path', '', 'With folder: the model whose split to play, as it records it '
+          "(--split-seed, fractions, --split-by; '' : the defaults). Its test photos are "
+          'then those it did not learn from (played with the defaults, a model trained with '
+          '--split-seed 7 was shown its training photos; a review).', live=False),
     Param('rate_hz', 10.0, 'Images per second.', low=0.01, high=10000.0, live=False),
     Param('max_images', 0, 'Stop after this many images (0: play forever, cycling).', low=0,
           live=False),
     Param('seed', 0, 'Seed of the playing order.', live=False),
     Param('frame_id', 'camera_optical_frame', 'frame_id of the published images.', live=False),
 )
+
+
+def model_split_options(model_path: str) -> dict:
+    """
+    Return :func:`~topspark_ros.core.data.folder.folder_split`'s options a model recorded.
+
+    ``{}`` for no model (the defaults); the split options its training recorded otherwise
+    (``topspark train`` on a folder writes them; a model of before the name split split by
+    order). ValueError when the model cannot be read.
+    """
+    if not model_path:
+        return {}
+    from topspark_ros.core.checkpoint import read_metadata
+    from topspark_ros.core.data.sources import recorded_data
+
+    try:
+        meta, _ = read_metadata(model_path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f'model_path {model_path}: {exc}') from None
+    _, options = recorded_data(meta)
+    if options and 'split_by' not in options:
+        options['split_by'] = 'order'  # (the only split before the name split)
+    names = {'split_seed': 'seed', 'val_fraction': 'val_fraction',
+             'test_fraction': 'test_fraction', 'split_by': 'split_by'}
+    return {names[k]: v for k, v in options.items() if k in names}
 
 
 class ImagePlayerNode(Node):
@@ -46,7 +75,8 @@ class ImagePlayerNode(Node):
         p = values(self, PARAMS)
         if p['folder']:
             from topspark_ros.core.data.folder import folder_split
-            names, items = folder_split(p['folder'], p['split'])
+            names, items = folder_split(p['folder'], p['split'],
+                                        **model_split_options(p['model_path']))
             if not items:
                 raise ValueError(f"the {p['split']} split of {p['folder']} has no image")
             self.images = [path for path, _ in items]  # read as each is published
