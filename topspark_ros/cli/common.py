@@ -274,15 +274,22 @@ def dataset(args, split: str, spec=None):
         if bar.n < total:  # read from the cache: the bar stood at 0 % (a review)
             bar.set_postfix_str('from the cache')
             bar.update(total - bar.n)
-    if samples.skipped:
+    # A bag's counts are of its whole topic, every split: said once per command (a command
+    # reading two splits said them twice, read as twice as many; a review).
+    said = vars(args).setdefault('topic_notes_said', set())
+    topic_notes = data.kind != 'bag' or (str(data.path), samples.topic) not in said
+    if data.kind == 'bag':
+        said.add((str(data.path), samples.topic))
+    if samples.skipped and topic_notes:
         reason = samples.skipped[0][-1]
-        what = 'message(s) of the bag' if data.kind == 'bag' else f'image file(s) of {split}'
+        what = (f'message(s) of {samples.topic} (every split)' if data.kind == 'bag'
+                else f'image file(s) of {split}')
         print(f'{PROG}: note: skipped {len(samples.skipped)} unreadable {what} (first: '
               f'{reason}); --strict refuses them', file=sys.stderr)
-    if getattr(samples, 'unlabelled', 0):
+    if getattr(samples, 'unlabelled', 0) and topic_notes:
         print(f'{PROG}: note: dropped {samples.unlabelled} sample(s) of {samples.topic} that '
               'no label covers', file=sys.stderr)
-    if getattr(samples, 'straddling', 0):
+    if getattr(samples, 'straddling', 0) and topic_notes:
         print(f'{PROG}: note: dropped {samples.straddling} event window(s) of {samples.topic} '
               'across a label boundary (first and last events under different labels, or one '
               'in a gap)', file=sys.stderr)

@@ -454,6 +454,7 @@ def test_train_eval_sweep_on_a_bag(tmp_path, fashion_train, capsys):
     trained, err = _cli(['train', *data, '--n-train', '600', '--neurons', '50', '-T', '64',
                          '--n-eval', '200', '-o', str(tmp_path / 's.json')], capsys)
     assert f'dropped {N_UNCOVERED} sample(s) of /camera that no label covers' in err
+    assert err.count('no label covers') == 1  # (the whole topic's: once, not per split read)
     assert trained['n_samples'] == sizes['train'] and trained['accuracy'] > 0.4  # chance 0.1
     evaluated, _ = _cli(['eval', *data, '-m', trained['checkpoint'], '-T', '64'], capsys)
     assert evaluated['n_samples'] == sizes['test'] and evaluated['dataset'] == f'bag:{bag}'
