@@ -39,7 +39,7 @@ def test_stage_bars_open_one_bar_per_stage(monkeypatch):
         def close(self):
             self.closed = True
 
-    monkeypatch.setattr(common, 'progress', lambda args, total, desc: Bar(total, desc))
+    monkeypatch.setattr(common, 'progress', lambda args, total, desc, **kw: Bar(total, desc))
     with common.StageBars(SimpleNamespace(quiet=True)) as bars:
         bars('train', 0, 100)
         bars('train', 50, 100)
@@ -132,3 +132,17 @@ def test_time_windows_given_leave_the_models_count_windows_out(tmp_path, capsys)
     args.model_data = (f'bag:{bag}', {})
     with pytest.raises(UsageError, match='--window-ms or --window-events, not both'):
         common._resolve_data_options(args)
+
+
+def test_stage_bars_count_a_stage_in_its_own_unit(capsys):
+    """The converted family's evaluation counts T, and its bar said "1.31s/img" (a review)."""
+    from types import SimpleNamespace
+
+    from topspark_ros.cli.common import StageBars
+    from topspark_ros.core.converted.train import STAGES
+
+    with StageBars(SimpleNamespace(quiet=False), {STAGES[2]: 'T'}) as bars:
+        bars(STAGES[0], 10, 100)
+        assert bars._bar.unit == 'img'
+        bars(STAGES[2], 1, 4)
+        assert bars._bar.unit == 'T'

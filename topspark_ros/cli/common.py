@@ -60,9 +60,10 @@ class StageBars:
     name); use it as a context manager so the last bar is closed too.
     """
 
-    def __init__(self, args) -> None:
-        """Show the bars as :func:`progress` does for ``args``."""
+    def __init__(self, args, units: Optional[dict] = None) -> None:
+        """Show the bars as :func:`progress` does for ``args``; ``units``: stage -> unit."""
         self._args = args
+        self._units = dict(units or {})
         self._stage = None
         self._bar = None
 
@@ -70,7 +71,8 @@ class StageBars:
         """Count ``n`` more inputs of ``stage`` (of ``total``)."""
         if stage != self._stage:
             self.close()
-            self._stage, self._bar = stage, progress(self._args, total, stage)
+            self._stage, self._bar = stage, progress(self._args, total, stage,
+                                                     unit=self._units.get(stage, 'img'))
         self._bar.update(n)
 
     def close(self) -> None:

@@ -125,7 +125,9 @@ def train(args) -> dict:
         return path
 
     try:
-        with StageBars(args) as bars:  # saved once trained, before each evaluation; again after
+        # (the evaluation counts its T, not images: "1/4 [..., 1.31s/img]"; a review)
+        with StageBars(args, {converted_train.STAGES[2]: 'T'}) as bars:  # saved once trained,
+            # before each evaluation; again after
             run = converted_train.train(data, settings, command=command_line(args),
                                         progress=bars, trained=save)
     except KeyboardInterrupt:
