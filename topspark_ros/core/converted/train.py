@@ -514,4 +514,6 @@ def _run_info(data: TrainData, settings: TrainSettings, result: dict, command: s
             'finetuned': finetuned,
             'timesteps': (settings.finetune_timesteps if finetuned
                           else max(settings.eval_timesteps)),
+            'seed': settings.seed,  # (with n_train: the images it learnt from, which
+            # enhance leaves out of its validation images)
             'command': command}
