@@ -213,3 +213,14 @@ def test_a_converted_models_enhancement_scores_on_images_it_was_not_fitted_to(
     (trained,) = split_indices(len(fashion_train.images), [200], 0)
     learnt = {image.tobytes() for image in fashion_train.images[trained]}
     assert len(seen[0]) == 200 and not [i for i in seen[0] if i.tobytes() in learnt]
+
+
+def test_image_size_and_colour_on_a_data_set_of_its_own_size_are_said_to_be_ignored(
+        tmp_path, fashion_dir, capsys):
+    """Fashion-MNIST with --image-size 32 --color rgb gave a 28 x 28 grey model, silently."""
+    assert cli.main(['train', '--family', 'converted', '--data-dir', str(fashion_dir),
+                     '--n-train', '60', '--epochs', '1', '--widths', '4', '--hidden', '4',
+                     '--n-eval', '0', '--image-size', '32', '--color', 'rgb', '-q', '-o',
+                     str(tmp_path / 'm.json')]) == 0
+    assert 'note: --image-size, --color shape the images of a folder or a bag' in \
+        capsys.readouterr().err

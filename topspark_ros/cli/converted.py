@@ -53,7 +53,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help='network shape (default: %(default)s)')
     group.add_argument('--widths', type=_width_list, default=[16, 32, 64],
                        help='channels per stage, comma-separated (default: 16,32,64)')
-    group.add_argument('--hidden', type=positive_int, default=64,
+    group.add_argument('--hidden', type=non_negative_int, default=64,
                        help='hidden linear units, VGG only (default: %(default)s)')
     parser.add_argument('--epochs', type=positive_int,
                         help='passes over the --n-train images (STDP: shuffled anew each '

@@ -110,7 +110,15 @@ def run(args) -> dict:
     """Run ``topspark train``; return the result dict."""
     common.check_output(args.output, args.overwrite, checkpoint=True)
     _note_unused(args)
-    if args.roi is not None and not common.source(args).events:
+    data = common.source(args)
+    shaping = [flag for flag, value in (('--image-size', getattr(args, 'image_size', None)),
+                                        ('--color', getattr(args, 'color', None)))
+               if value is not None]
+    if shaping and data.kind not in ('folder', 'bag'):  # (a 28 x 28 grey model without a
+        # word, after --image-size 32 --color rgb on Fashion-MNIST; a review)
+        print(f'{PROG}: note: {", ".join(shaping)} shape the images of a folder or a bag; '
+              f'{data.label} is read at its own size and colour (ignored)', file=sys.stderr)
+    if args.roi is not None and not data.events:
         raise UsageError('--roi is a region of an event sensor: for event data only')
     state_path = training_state_path(args.output)
     if args.family == 'converted':

@@ -135,7 +135,7 @@ def test_train_runs_every_stage_on_frames():
         'accuracy': result['accuracy'], 'n_eval': 8, 'eval_split': 'train',
         'ann_accuracy': result['ann_accuracy_after_finetune'],
         'snn_accuracy': result['snn_accuracy'], 'finetune_timesteps': 2, 'finetuned': True,
-        'timesteps': 2, 'command': 'topspark train'}
+        'timesteps': 2, 'seed': _settings().seed, 'command': 'topspark train'}
 
 
 def test_a_run_stopped_while_fine_tuning_keeps_the_converted_network_as_such():
