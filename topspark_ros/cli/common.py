@@ -282,6 +282,15 @@ def dataset(args, split: str, spec=None):
     topic_notes = data.kind != 'bag' or (str(data.path), samples.topic) not in said
     if data.kind == 'bag':
         said.add((str(data.path), samples.topic))
+    if data.kind == 'folder' and (str(data.path), 'ignored') not in said:
+        said.add((str(data.path), 'ignored'))
+        from topspark_ros.core.data.folder import IMAGE_SUFFIXES, ignored_files
+        ignored = ignored_files(data.path)
+        if ignored:  # (HEIC photos, an iPhone's, were left out without a word; a review)
+            kinds = sorted({p.suffix.lower() or '(no suffix)' for p in ignored})
+            print(f'{PROG}: note: ignored {len(ignored)} file(s) of other types in the class '
+                  f'folders ({", ".join(kinds[:6])}; first: {ignored[0]}); read are '
+                  f'{", ".join(IMAGE_SUFFIXES)}', file=sys.stderr)
     if samples.skipped and topic_notes:
         reason = samples.skipped[0][-1]
         what = (f'message(s) of {samples.topic} (every split)' if data.kind == 'bag'

@@ -485,3 +485,17 @@ def test_split_folders_in_capitals_are_not_read_as_two_classes(tmp_path):
         folder_split(tmp_path, 'train')
     _classes(tmp_path / 'other', ('Test', 'mug'))  # a class that is called Test: as before
     assert len(folder_split(tmp_path / 'other', 'train')[1]) > 0
+
+
+def test_files_of_other_types_in_the_class_folders_are_counted_in_a_note(tmp_path, capsys):
+    """HEIC photos (an iPhone's default) were left out without a word (a review)."""
+    _classes(tmp_path / 'objs', ('mug', 'bottle'), n=8)
+    (tmp_path / 'objs' / 'mug' / 'IMG_0001.HEIC').write_bytes(b'heic')
+    (tmp_path / 'objs' / 'bottle' / 'notes.txt').write_text('where they were taken')
+    (tmp_path / 'objs' / 'bottle' / '.DS_Store').write_bytes(b'hidden: not counted')
+    assert main(['train', '--data', f'folder:{tmp_path / "objs"}', '--neurons', '4', '-T', '8',
+                 '--n-eval', '4', '--eval-split', 'test', '-o', str(tmp_path / 'm.json'),
+                 '-q']) == 0
+    err = capsys.readouterr().err
+    assert err.count('ignored 2 file(s) of other types in the class folders (.heic, .txt; '
+                     'first: ') == 1, err
