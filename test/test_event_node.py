@@ -609,6 +609,12 @@ def test_player_and_classifier_processes_over_dds(ros, tmp_path) -> None:
     def output() -> str:
         return '\n'.join(f'--- {name}:\n{log.read_text()}' for name, log in logs.items())
     with _process(logs['classifier'], 'classifier', *classifier_args) as classifier:
+        # This test's subscription matched to the classifier's publisher first: the player
+        # starts once the classifier subscribes, and its 0.3 s of windows were published
+        # before this process had discovered the classifier on a loaded machine (4 of 6
+        # received in one clean-clone run).
+        assert spin_until(lambda: probe.count_publishers('replay/classification') >= 1,
+                          timeout_s=60.0), 'no classifier publisher\n' + output()
         with _process(logs['event_player'], 'event_player', *player_args) as player:
             # 600 ms at 2x: the player is done 0.3 s after the classifier subscribed.
             assert spin_until(lambda: player.poll() is not None, timeout_s=40.0), \
