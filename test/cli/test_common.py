@@ -82,7 +82,8 @@ def test_a_folder_model_of_before_the_name_split_is_measured_on_its_own_split(tm
 
     def resolved(options, *extra):
         args = build_parser().parse_args(['eval', '-m', 'm.json', *extra])
-        args.model_data = (f'folder:{folder}', options)
+        common.use_model_data(args, {'info': {'data': f'folder:{folder}',
+                                              'data_options': options}})
         common._resolve_data_options(args)
         return args.split_by
     old = {'crop': 'center', 'invert': False, 'split_seed': 0, 'val_fraction': 0.1,

@@ -138,8 +138,6 @@ def _resolve_data_options(args) -> None:
                              f'{_option_text(trained[1])})')
         recorded = {k: v for k, v in recorded.items()  # one given: the other is not taken
                     if k not in ('window_ms', 'window_events')}
-    if recorded and 'split_by' not in recorded:  # a model of before the name split
-        recorded = {**recorded, 'split_by': 'order'}  # (the only split then)
     for name, default in PREPARATION.items():
         value = getattr(args, name, None)
         if value is None:

@@ -58,8 +58,6 @@ def model_split_options(model_path: str) -> dict:
     except (OSError, ValueError) as exc:
         raise ValueError(f'model_path {model_path}: {exc}') from None
     _, options = recorded_data(meta)
-    if options and 'split_by' not in options:
-        options['split_by'] = 'order'  # (the only split before the name split)
     names = {'split_seed': 'seed', 'val_fraction': 'val_fraction',
              'test_fraction': 'test_fraction', 'split_by': 'split_by'}
     return {names[k]: v for k, v in options.items() if k in names}

@@ -140,6 +140,27 @@ def test_photos_added_to_a_class_never_move_a_file_between_splits(tmp_path):
     assert names == ['only.png']
 
 
+def test_a_model_of_before_the_name_split_records_the_order_split():
+    """
+    A model whose data options record no ``split_by`` was split by order (the only split then).
+
+    ``recorded_data`` says so, for the CLI and the image player's ``model_path`` alike; a
+    model that records its split keeps it, and one that records no options (a built-in set)
+    gets none.
+    """
+    from topspark_ros.core.data.sources import recorded_data
+    from topspark_ros.nodes.image_player import model_split_options
+
+    old = {'crop': 'center', 'invert': False, 'split_seed': 3, 'val_fraction': 0.1,
+           'test_fraction': 0.2}
+    assert recorded_data({'info': {'data': 'folder:/d', 'data_options': old}}) == \
+        ('folder:/d', {**old, 'split_by': 'order'})
+    assert recorded_data({'info': {'data_options': {**old, 'split_by': 'name'}}})[1][
+        'split_by'] == 'name'
+    assert recorded_data({'info': {'dataset': 'fashion-mnist'}})[1] == {}
+    assert model_split_options('') == {}
+
+
 def test_every_mode_and_size_reaches_the_model_input(tmp_path):
     """RGB, RGBA, palette, 16-bit grey and JPEG files of any size become [3, 32, 32] inputs."""
     folder = tmp_path / 'things'

@@ -123,8 +123,9 @@ def recorded_data(meta: dict) -> Tuple[Optional[str], dict]:
     Return ``(data spec or None, data options)`` a checkpoint's metadata records of its data.
 
     What ``topspark train`` writes (``info.data``, ``info.data_options``: how the data was
-    prepared, split and read); a model made before records only ``info.dataset``, taken where
-    it names a source (a folder's bare path does not).
+    prepared, split and read; ``split_by`` 'order' for a model of before the name split); a
+    model made before records only ``info.dataset``, taken where it names a source (a folder's
+    bare path does not).
     """
     info = meta.get('info') or {}
     spec = info.get('data') if isinstance(info.get('data'), str) else None
@@ -133,8 +134,11 @@ def recorded_data(meta: dict) -> Tuple[Optional[str], dict]:
             spec = parse_data(info['dataset']).spec
         except ValueError:
             spec = None
-    options = info.get('data_options')
-    return spec, dict(options) if isinstance(options, dict) else {}
+    options = dict(info.get('data_options')) if isinstance(info.get('data_options'),
+                                                           dict) else {}
+    if options and 'split_by' not in options:  # a model of before the name split
+        options['split_by'] = 'order'  # (the only split then)
+    return spec, options
 
 
 def from_options(dataset: str, data_dir: Optional[str]) -> DataSource:
