@@ -529,7 +529,8 @@ def test_a_power_priced_with_another_preset_prices_the_profile_alike(ros, capfd)
     from topspark_ros.msg import EnergyEstimate
     profile = load_profile(PROFILE)
     node, commands = _active_controller(ros, max_power_w=30e-6)
-    window = EnergyEstimate(energy_preset='loihi', inference_count=30, average_power_w=6e-4,
+    window = EnergyEstimate(energy_preset='loihi', inference_count=30, window_inferences=30,
+                            average_power_w=6e-4,
                             mean_timesteps=64.0)
     capfd.readouterr()
     node._on_energy(window)
@@ -554,7 +555,8 @@ def test_a_power_under_an_unknown_preset_is_not_used(ros, capfd) -> None:
     """Another preset's power, scaled by this profile's energies, moved T by magnitudes."""
     from topspark_ros.msg import EnergyEstimate
     node, commands = _active_controller(ros, max_power_w=30e-6)
-    window = EnergyEstimate(energy_preset='tpu_v9', inference_count=30, average_power_w=6e-4,
+    window = EnergyEstimate(energy_preset='tpu_v9', inference_count=30, window_inferences=30,
+                            average_power_w=6e-4,
                             mean_timesteps=64.0)
     capfd.readouterr()
     node._on_energy(window)
@@ -675,8 +677,8 @@ def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
     """
     from topspark_ros.msg import EnergyEstimate
     node, _ = _active_controller(ros, energy_timeout_s=5.0)
-    window = EnergyEstimate(inference_count=30, average_power_w=4e-5, mean_timesteps=64.0,
-                            energy_per_inference_j=1.4e-6)
+    window = EnergyEstimate(inference_count=30, window_inferences=30, average_power_w=4e-5,
+                            mean_timesteps=64.0, energy_per_inference_j=1.4e-6)
     node._on_energy(window)
     assert (node._signals.measured_power_w, node._signals.measured_energy_j) == (4e-5, 1.4e-6)
     node._heartbeat()  # fresh: kept
@@ -706,6 +708,30 @@ def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
         window.header.stamp.sec = stamp
         node._on_energy(window)
     assert node._energy_window_s == 10.0
+
+
+def test_the_monitors_windows_are_weighted_by_their_own_inferences(ros) -> None:
+    """
+    Smooth the monitor's energy by each window's inferences, not by the count since it started.
+
+    The controller passed ``inference_count`` (all inferences since the monitor started): one
+    window of 1 inference at 3 uJ after four of 20 at 1 uJ gave 1.41 uJ, where the windows'
+    own counts give 1.025 (a review). Before two stamps were heard, the window's length was
+    that count over the rate, not the window's ``window_s``.
+    """
+    from topspark_ros.msg import EnergyEstimate
+    node, _ = _active_controller(ros)
+    total = 0
+    for n, energy_j in ((20, 1e-6), (20, 1e-6), (20, 1e-6), (20, 1e-6), (1, 3e-6)):
+        total += n
+        node._on_energy(EnergyEstimate(
+            inference_count=total, window_inferences=n, window_s=2.0, mean_timesteps=64.0,
+            energy_per_inference_j=energy_j, average_power_w=energy_j * n / 2.0))
+        assert node._energy_window_s == 2.0  # (unstamped windows: their own length)
+    assert node._signals.measured_energy_j == pytest.approx((80 * 1e-6 + 3e-6) / 81)
+    # A window without inferences (its figures 0: no data) leaves the smoothing alone.
+    node._on_energy(EnergyEstimate(inference_count=total, window_s=2.0))
+    assert node._signals.measured_energy_j is None and len(node._energy_windows) == 5
 
 
 def test_a_fixed_decoding_cost_does_not_pin_t_to_the_smallest(ros) -> None:

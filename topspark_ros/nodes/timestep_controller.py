@@ -541,14 +541,18 @@ class TimestepControllerNode(LifecycleNode):
         if self._energy_stamp_s and stamp_s > self._energy_stamp_s:  # 0: an unstamped one
             self._energy_intervals.append(stamp_s - self._energy_stamp_s)
         self._energy_stamp_s = stamp_s
-        rate = self._signals.rate_hz
+        # Before two stamps, the window's own length (a review: the monitor's count since it
+        # started over the rate, minutes after a while, kept a stale figure that long).
         self._energy_window_s = statistics.median(self._energy_intervals) \
-            if self._energy_intervals else (msg.inference_count / rate if rate else 0.0)
-        if msg.inference_count and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
+            if self._energy_intervals else max(float(msg.window_s), 0.0)
+        # Weighted by the window's inferences, not the count since the monitor started (a
+        # review: one window of 1 inference after four of 20 moved the smoothed energy 41 %
+        # of its step, not 2.5 %).
+        if msg.window_inferences and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
             if selector is None:  # (a window heard while the node tears down)
                 return
             energy, power = self._energy_windows.add(
-                msg.inference_count, float(msg.energy_per_inference_j) or None,
+                msg.window_inferences, float(msg.energy_per_inference_j) or None,
                 float(msg.average_power_w), float(msg.mean_timesteps),
                 lambda t: profiled_energy_j(selector.profile, t))
             self._signals = self._signals.replace(
