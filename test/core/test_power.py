@@ -118,6 +118,25 @@ def test_hwmon_ina3221_reads_the_board_input_rail(tmp_path):
         HwmonSource(root, 'GPU')
 
 
+def test_hwmon_ina3221_summation_channel_is_not_a_rail(tmp_path):
+    """
+    The mainline ina3221's curr4_input is the channels' summed current, in4_input a shunt's uV.
+
+    They were paired as a fourth rail: unlabelled channels summed to 27 W on a board drawing
+    9 W (a review, after the kernel's Documentation/hwmon/ina3221.rst).
+    """
+    root = str(tmp_path)
+    _ina3221(root, 'hwmon0', {1: ('CPU', 5000, 1000), 2: ('GPU', 5000, 500),
+                              3: ('SOC', 5000, 300)})
+    for k, milliamps in ((1, 1000), (2, 500), (3, 300)):  # shunt voltages, 10 mOhm shunts
+        _write(root, f'class/hwmon/hwmon0/in{k + 3}_input', milliamps * 10)
+    _write(root, 'class/hwmon/hwmon0/in7_input', 18_000)
+    _write(root, 'class/hwmon/hwmon0/curr4_input', 1_800)
+    source = HwmonSource(root)
+    assert source.name == 'hwmon:CPU+GPU+SOC'
+    assert source.read().power_w == pytest.approx(5.0 * 1.8)
+
+
 def test_hwmon_sums_unlabelled_rails_and_reads_power_files(tmp_path):
     root = str(tmp_path)
     _write(root, 'class/hwmon/hwmon3/name', 'ina219')

@@ -18,7 +18,9 @@ under ``root``, a fake NVML module):
   ``ina3221``, ``ina219``, ``ina226``, ...): ``power<k>_input`` (microwatts) where the driver
   has it, else ``in<k>_input`` (mV) x ``curr<k>_input`` (mA). ``channel`` picks the rail by
   label (``in<k>_label``, e.g. ``VDD_IN``); by default the board's input rail (a label ending
-  in ``_IN``: ``VDD_IN``, ``POM_5V_IN``), else the sum of all rails.
+  in ``_IN``: ``VDD_IN``, ``POM_5V_IN``), else the sum of all rails. The ina3221's channels
+  are 1 to 3: its ``curr4_input`` is their summed current, and ``in4_input`` channel 1's
+  shunt voltage (uV), not a rail (the kernel's Documentation/hwmon/ina3221.rst).
 
 Power meters are sampled (:meth:`EnergyCounter.sample`) and integrated with the trapezoid rule:
 
@@ -252,6 +254,8 @@ def _ina_rails(device: str, chip: str) -> List[Tuple[str, Callable[[], float]]]:
     rails = []
     for amps in sorted(glob.glob(os.path.join(device, 'curr*_input'))):
         k = _index(amps, 'curr')
+        if chip == 'ina3221' and k not in ('1', '2', '3'):  # curr4: the sum; in4: a shunt's
+            continue  # uV (a review: a 27 W rail of it on a board drawing 9 W, summed in)
         volts = os.path.join(device, f'in{k}_input')
         if os.path.exists(volts):
             rails.append((label('curr', k), volts_amps(volts, amps)))
