@@ -571,7 +571,7 @@ def test_classification_built_as_bytes_is_the_message() -> None:
             latency_ms=float(rng.random()), energy_j=float(rng.random() * 1e-3),
             scores=prediction.scores if case % 7 else np.zeros(0, np.float32),
             calibrated_score=float(rng.random()) if case % 4 else None,
-            learnt=bool(case % 5 == 1))
+            learnt=bool(case % 5 == 1), learning_ms=float(rng.random()) * (case % 5 == 1))
         header = CdrHeader(int(rng.integers(-2**31, 2**31)), int(rng.integers(0, 10**9)),
                            text(int(rng.integers(0, 10))))
         if case % 3 == 0:
@@ -591,6 +591,7 @@ def test_classification_built_as_bytes_is_the_message() -> None:
             assert got.score == np.float32(prediction.calibrated_score), case
         assert got == want, case
         assert got.learnt == prediction.learnt, case
+        assert got.learning_ms == np.float32(prediction.learning_ms), case
         assert len(data) == len(expected), case
     assert prediction_cdr_matches()
     from topspark_ros.msg import TimestepCommand

@@ -116,6 +116,8 @@ def test_online_learning_is_counted_and_priced(ros, tmp_path) -> None:
     plain, learnt = results[False][0], results[True][0]
     assert plain.plasticity_updates == 0
     assert learnt.plasticity_updates > 0
+    # Its time is said apart from the inference's (published after it; a review).
+    assert plain.learning_ms == 0.0 and learnt.learning_ms > 0.0
     # The learning presentation is a second simulation of the frame plus STDP's updates.
     assert learnt.neuron_updates == 2 * plain.neuron_updates
     ops = OpCounts(accumulates=learnt.accumulates, neuron_updates=learnt.neuron_updates,
@@ -189,6 +191,13 @@ def test_monitor_prices_the_platform_at_the_power_given(ros) -> None:
     assert e.platform_energy_per_inference_j == pytest.approx(5.0 * 2.5e-3)
     assert spin_until(lambda: any(_values(s).get('platform_power_w') == '5'
                                   for s in probe.statuses), 10.0)
+    # With on-line learning the board is busy learning too: its time is priced (it was left
+    # out, more than half of the time at T=64 and 350; a review).
+    learnt = Classification(accumulates=40000, neuron_updates=6400, timesteps_used=8,
+                            latency_ms=2.5, learning_ms=1.5, learnt=True)
+    assert spin_until(lambda: probe.results.publish(learnt) or any(
+        e.platform_energy_per_inference_j == pytest.approx(5.0 * 4.0e-3)
+        for e in probe.estimates), 20.0)
 
 
 @pytest.mark.parametrize('given', [0.0, 314000.0], ids=['from the profile', 'given'])

@@ -59,7 +59,8 @@ def prediction_to_msg(prediction, header, frames_dropped: int = 0, msg_type=None
     msg.frames_dropped = int(frames_dropped)
     for name, value in (('source', source), ('model_sha256', model_sha256),
                         ('base_model_sha256', base_model_sha256),
-                        ('learnt', bool(getattr(prediction, 'learnt', False)))):
+                        ('learnt', bool(getattr(prediction, 'learnt', False))),
+                        ('learning_ms', float(getattr(prediction, 'learning_ms', 0.0)))):
         if hasattr(msg, name):  # the fallback for an older message: those it has
             setattr(msg, name, value)
     return msg
@@ -107,6 +108,8 @@ def prediction_to_cdr(prediction, header, frames_dropped: int = 0, *, source: st
     _put_string(out, model_sha256)
     _put_string(out, base_model_sha256)
     out += _BOOL.pack(bool(getattr(prediction, 'learnt', False)))
+    _align(out, 4)
+    out += _FLOAT32.pack(float(getattr(prediction, 'learning_ms', 0.0)))
     return bytes(out)
 
 
@@ -136,7 +139,8 @@ def prediction_cdr_matches(msg_type=None) -> bool:
         class_id=-3, class_name='ab\u00e9', confidence=0.25, calibrated_score=0.625,
         scores=[0.5, -1.0, 3.25],
         timesteps_used=7, timestep_budget=2**32 - 1, early_exit=True, spike_count=2**63,
-        ops=ops, latency_ms=1.5, energy_j=2.5e-6, energy_preset='cmos', learnt=True)
+        ops=ops, latency_ms=1.5, energy_j=2.5e-6, energy_preset='cmos', learnt=True,
+        learning_ms=2.75)
     header = CdrHeader(-2, 999_999_999, 'cam')
     who = {'source': '/robot/cl\u00e4ssifier', 'model_sha256': 'ab' * 32,
            'base_model_sha256': 'cd' * 31 + 'e'}
@@ -160,6 +164,7 @@ _COUNTS = struct.Struct('<QQQQQQf')
 _FLOAT64 = struct.Struct('<d')
 _UINT64 = struct.Struct('<Q')
 _BOOL = struct.Struct('<?')
+_FLOAT32 = struct.Struct('<f')
 
 
 def _align(out: bytearray, size: int) -> None:
@@ -249,7 +254,7 @@ def classification_problem(msg) -> Optional[str]:
     at most :data:`MAX_PLAUSIBLE_COUNT` (a stray or corrupted publisher's values stayed in a
     controller's latency history and an energy monitor's totals; a user review).
     """
-    return _problem(msg, ('latency_ms', 'energy_j'),
+    return _problem(msg, ('latency_ms', 'energy_j', 'learning_ms'),
                     ('spike_count', 'synaptic_ops', 'accumulates', 'macs', 'neuron_updates',
                      'plasticity_updates', 'frames_dropped'))
 

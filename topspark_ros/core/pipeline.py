@@ -750,8 +750,10 @@ class ClassifierPipeline:
             prediction = session.classify(frame, layout, timesteps, since=start,
                                           early_exit=settings.early_exit_rule(session.model))
             if settings.online_learning:  # published with the cost of learning from it
+                learning_start = time.perf_counter()
+                learnt = session.learn(frame, layout, timesteps)
                 prediction = session.charge_learning(
-                    prediction, session.learn(frame, layout, timesteps))
+                    prediction, learnt, (time.perf_counter() - learning_start) * 1e3)
             return self._done([prediction], [tag], self.counts['dropped'], settings, publish)
         finally:
             self.busy.release()
@@ -842,8 +844,10 @@ class ClassifierPipeline:
             arrays, sensor_size, timesteps, roi=roi,
             early_exit=settings.early_exit_rule(session.model))
         if settings.online_learning:  # published with the cost of learning from each window
+            learning_start = time.perf_counter()
             learnt = session.learn_events(arrays, sensor_size, timesteps, roi=roi)
-            predictions = [session.charge_learning(prediction, ops)
+            learning_ms = (time.perf_counter() - learning_start) * 1e3 / max(len(learnt), 1)
+            predictions = [session.charge_learning(prediction, ops, learning_ms)
                            for prediction, ops in zip(predictions, learnt)]
         return self._done(predictions, [w.tag for w in windows],
                           self.stream.counts['windows_dropped'], settings, publish)

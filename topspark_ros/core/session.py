@@ -75,6 +75,8 @@ class Prediction:
         is not known: no class, or :meth:`ClassifierSession.calibration_gap` says why.
     learnt
         True when ``ops`` include learning from the same input (charged).
+    learning_ms
+        wall-clock time of that learning (ms; 0 when not learnt), not in ``latency_ms``.
 
     """
 
@@ -92,6 +94,7 @@ class Prediction:
     energy_preset: str
     calibrated_score: Optional[float] = None
     learnt: bool = False
+    learning_ms: float = 0.0
 
 
 class ClassifierSession:
@@ -503,16 +506,19 @@ class ClassifierSession:
         result = self.model.learn(x, timesteps=timesteps, params=self.params_for(timesteps))
         return result.ops.energy_ops(0)
 
-    def charge_learning(self, prediction: Prediction, learn_ops: OpCounts) -> Prediction:
+    def charge_learning(self, prediction: Prediction, learn_ops: OpCounts,
+                        learning_ms: float = 0.0) -> Prediction:
         """
         Return ``prediction`` with the cost of learning from the same input added.
 
         Its ``ops`` become inference + learning counts and ``energy_j`` their price under
         the session's preset, so a published result accounts for on-line training too;
-        ``learnt`` is set (a learning that changed no weight counts no plasticity update).
+        ``learnt`` is set (a learning that changed no weight counts no plasticity update);
+        ``learning_ms``: the learning's wall-clock time (ms).
         """
         ops = prediction.ops + learn_ops
         return dataclasses.replace(prediction, ops=ops, learnt=True,
+                                   learning_ms=float(learning_ms),
                                    energy_j=self.energy_model.estimate(ops).compute_j)
 
     def save(self, path: str, info: Optional[dict] = None) -> str:

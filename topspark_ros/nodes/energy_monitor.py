@@ -247,8 +247,9 @@ class EnergyMonitorNode(Node):
         ops = classification_ops(msg)
         now_s = self._now_s()
         started = self._started(now_s)  # before the window takes the inference
-        self._meter.add(ops, msg.timesteps_used,
-                        msg.latency_ms * 1e-3 if msg.latency_ms > 0.0 else None,
+        busy_ms = msg.latency_ms + msg.learning_ms  # the board is busy learning too (a review:
+        # with online_learning the platform's energy left out more than half its time)
+        self._meter.add(ops, msg.timesteps_used, busy_ms * 1e-3 if busy_ms > 0.0 else None,
                         learnt=msg.learnt)
         # Per classifier, over its restarts: the largest count heard hid a second one's and
         # a restarted one's (a review of several classifiers).
