@@ -432,8 +432,13 @@ class ClassifierNode(LifecycleNode):
 
     def _on_save(self, request, response):
         response.success, response.message = self._pipeline.save_now()
-        log = self.get_logger().info if response.success else self.get_logger().warn
-        log(f'~/save_model: {response.message}')  # (a service save said nothing; a review)
+        # (A service save said nothing; a review.) One call site per severity: rclpy raises
+        # ValueError when one site logs at another severity than before, and the reply of a
+        # save that went otherwise than the first was lost (a review).
+        if response.success:
+            self.get_logger().info(f'~/save_model: {response.message}')
+        else:
+            self.get_logger().warn(f'~/save_model: {response.message}')
         return response
 
     def _publish(self, prediction, header, dropped: int) -> None:

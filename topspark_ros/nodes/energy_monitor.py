@@ -186,9 +186,11 @@ class EnergyMonitorNode(Node):
                 return None, ''
             counter = EnergyCounter(source)
         except PowerSourceError as exc:
-            log = self.get_logger().info if p['energy_source'] == 'auto' \
-                else self.get_logger().warn
-            log(f'no measured energy ({exc}); publishing the {p["energy_preset"]} estimates')
+            text = f'no measured energy ({exc}); publishing the {p["energy_preset"]} estimates'
+            if p['energy_source'] == 'auto':  # (one call site per severity: see classifier)
+                self.get_logger().info(text)
+            else:
+                self.get_logger().warn(text)
             return None, str(exc)
         self.get_logger().info(f'measuring energy with {source.name}')
         return counter, ''
