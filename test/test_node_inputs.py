@@ -793,6 +793,45 @@ def test_a_volatile_timestep_publisher_is_warned_about(ros, capfd) -> None:
     assert 'transient local' in ''.join(seen)
 
 
+def test_two_topics_incompatible_at_once_are_each_warned_of_by_full_name(ros, capfd) -> None:
+    """
+    A camera and a planner that cannot match at the same moment: both are warned of.
+
+    One log call, throttled by rclpy per call site, served every subscription: the second
+    topic's warning was dropped until the next configure; and the camera's topic was named
+    ``image``, not as remapped or namespaced (a review).
+    """
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.msg import TimestepCommand
+    from topspark_ros.nodes.classifier import ClassifierNode
+    context, executor, spin_until = ros
+    node = ClassifierNode(namespace='robot1', context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in {
+            'model_path': str(MODEL), 'crop': 'none', 'profile_path': '',
+            'image_reliability': 'reliable'}.items()])
+    executor.add_node(node)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    peer = Node('camera_and_planner', context=context)
+    executor.add_node(peer)
+    camera = peer.create_publisher(Image, '/robot1/image', qos_profile_sensor_data)
+    planner = peer.create_publisher(TimestepCommand, '/robot1/timestep', 10)
+    seen = []
+
+    def both() -> bool:
+        seen.append(capfd.readouterr().err)
+        text = ''.join(seen)
+        return '/robot1/image: a publisher with incompatible QoS (RELIABILITY)' in text and \
+            '/robot1/timestep: a publisher with incompatible QoS (DURABILITY)' in text
+    assert spin_until(both, timeout_s=4.0), ''.join(seen)
+    assert camera and planner
+
+
 def test_a_command_is_stamped_when_its_t_was_chosen(ros) -> None:
     """The heartbeat republished the command stamped anew: when T last changed was lost."""
     import time

@@ -486,7 +486,7 @@ def camera_intake(node, transport: str, qos: QoSProfile, *, hint: str, **kwargs)
     missed)`` on the newest frame waiting, ``drop(msg, waited, missed)`` on the others).
     """
     compressed = transport == 'compressed'
-    topic = 'image'
+    topic = node.resolve_topic_name('image')  # (as remapped: warnings named 'image'; a review)
     if compressed:
         topic = node.resolve_topic_name('image/compressed')
         if topic == node.resolve_topic_name('image/compressed', only_expand=True):

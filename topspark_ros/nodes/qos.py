@@ -7,12 +7,16 @@ camera and battery drivers): no message arrives and nothing says why. The callba
 :func:`warn_on_incompatible_qos` log it, naming the policy and the parameter to change.
 """
 
+import math
+import time
 from typing import Callable, Optional
 
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.qos import QoSPolicyKind, ReliabilityPolicy
 
 RELIABILITIES = ('best_effort', 'reliable')
+QOS_WARNING_PERIOD_S = 5.0
+"""A subscription's incompatible-QoS warning is logged at most this often (s)."""
 
 
 def reliability(name: str) -> ReliabilityPolicy:
@@ -31,18 +35,24 @@ def warn_on_incompatible_qos(node, topic: str, hint: str,
     """
     Return event callbacks that warn when a publisher of ``topic`` cannot match.
 
-    The warning (throttled) names the incompatible policy and adds ``hint`` (what to change);
-    ``on_event(policy_name)`` is called on every event, e.g. to count it.
+    The warning names the incompatible policy and adds ``hint`` (what to change), at most
+    once every :data:`QOS_WARNING_PERIOD_S` for this subscription: rclpy's own throttle is per
+    call site, shared by all of a node's subscriptions, and one topic's warning hid another's
+    (a review). ``on_event(policy_name)`` is called on every event, e.g. to count it.
     """
+    last_s = [-math.inf]
+
     def incompatible(info: QoSRequestedIncompatibleQoSInfo) -> None:
         try:
             policy = QoSPolicyKind(info.last_policy_kind).name
         except ValueError:
             policy = str(info.last_policy_kind)
-        node.get_logger().warn(
-            f'{topic}: a publisher with incompatible QoS ({policy}) is ignored, its messages '
-            f'are not received ({info.total_count} so far): {hint}',
-            throttle_duration_sec=5.0)
+        now_s = time.monotonic()
+        if now_s - last_s[0] >= QOS_WARNING_PERIOD_S:
+            last_s[0] = now_s
+            node.get_logger().warn(
+                f'{topic}: a publisher with incompatible QoS ({policy}) is ignored, its '
+                f'messages are not received ({info.total_count} so far): {hint}')
         if on_event is not None:
             on_event(policy)
 

@@ -291,7 +291,8 @@ class TimestepControllerNode(LifecycleNode):
             self._battery_qos_reason = policy
 
         events = warn_on_incompatible_qos(
-            self, 'battery', "set battery_reliability to 'best_effort' to hear it",
+            self, self.resolve_topic_name('battery'),
+            "set battery_reliability to 'best_effort' to hear it",
             incompatible)
         qos = QoSProfile(depth=10, reliability=reliability(p['battery_reliability']))
         return self.create_subscription(BatteryState, 'battery', self._on_battery, qos,
