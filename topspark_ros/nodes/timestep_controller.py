@@ -69,7 +69,8 @@ PARAMS = (
     Param('max_power_w', 0.0, 'Average power cap of the classifier (W; 0: none), priced as '
           'max_energy_j.', low=0.0),
     Param('max_timesteps', 0, "Largest T to command: the classifier's max_timesteps, which "
-          'clamps a larger T (0: none).', low=0),
+          'clamps a larger T (0: none). Below every profiled T, the smallest is commanded, '
+          'as the least violation, and the classifier clamps it.', low=0),
     Param('battery_low_fraction', 0.3, 'Below this charge: one mode step toward energy_saver.',
           low=0.0, high=1.0),
     Param('battery_critical_fraction', 0.1, 'Below this charge: energy_saver.', low=0.0,
