@@ -525,3 +525,27 @@ def test_the_simulated_battery_leaves_what_it_does_not_simulate_nan(ros) -> None
     assert all(math.isnan(v) for v in (msg.current, msg.charge, msg.capacity,
                                        msg.design_capacity, msg.temperature))
     node.destroy_node()
+
+
+def test_use_sim_time_set_after_start_is_refused_in_every_node(ros) -> None:
+    """
+    use_sim_time set at run time was taken, and only half applied.
+
+    The energy monitor's messages went to simulated stamps while its windows stayed on the
+    steady clock it chose at start (a review: 9 uW per wall second where 1.8 per simulated
+    second was right). Every node refuses the switch, and its clock stays as it was.
+    """
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.battery_simulator import BatterySimulatorNode
+    from topspark_ros.nodes.classifier import ClassifierNode
+    from topspark_ros.nodes.parameters import USE_SIM_TIME_AT_START
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, _ = ros
+    for node in (_monitor(context, executor), ClassifierNode(context=context),
+                 TimestepControllerNode(context=context), BatterySimulatorNode(context=context)):
+        result = node.set_parameters([Parameter('use_sim_time', value=True)])[0]
+        assert not result.successful and result.reason == USE_SIM_TIME_AT_START, node
+        assert node.get_parameter('use_sim_time').value is False
+        assert not node.get_clock().ros_time_is_active
+        assert node.set_parameters([Parameter('use_sim_time', value=False)])[0].successful

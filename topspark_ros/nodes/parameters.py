@@ -151,6 +151,13 @@ def _choices(choices: tuple) -> str:
     return ', '.join("''" if choice == '' else str(choice) for choice in choices)
 
 
+USE_SIM_TIME_AT_START = (
+    'use_sim_time is read at start: the node times its periods, windows and rates on the clock '
+    'chosen then; restart it with use_sim_time:=true (or false)')
+"""Why a set of ``use_sim_time`` after start is refused (a review: the energy monitor took
+it, stamped its messages in simulated time and went on with its windows on the steady clock)."""
+
+
 def declare(node, params: Sequence[Param], *, is_locked: Callable[[], bool] = lambda: False,
             extra_check: Callable[[dict], Optional[str]] = lambda values: None) -> None:
     """
@@ -170,8 +177,11 @@ def declare(node, params: Sequence[Param], *, is_locked: Callable[[], bool] = la
         values = {name: node.get_parameter(name).value for name in table}
         for change in changes:
             spec = table.get(change.name)
+            if change.name == 'use_sim_time' and \
+                    change.value != node.get_parameter('use_sim_time').value:
+                return SetParametersResult(successful=False, reason=USE_SIM_TIME_AT_START)
             if spec is None:
-                continue  # e.g. use_sim_time: rclpy validates its own
+                continue  # rclpy validates its own
             expected = spec.default if isinstance(spec.default, Parameter.Type) \
                 else Parameter.Type.from_parameter_value(spec.default)
             if change.type_ != expected:
