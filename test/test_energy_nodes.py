@@ -549,3 +549,17 @@ def test_use_sim_time_set_after_start_is_refused_in_every_node(ros) -> None:
         assert node.get_parameter('use_sim_time').value is False
         assert not node.get_clock().ros_time_is_active
         assert node.set_parameters([Parameter('use_sim_time', value=False)])[0].successful
+
+
+def test_the_simulated_battery_ignores_a_power_that_cannot_be(ros) -> None:
+    """A negative power charged it past full (percentage 1.1); NaN emptied it (a review)."""
+    from topspark_ros.msg import EnergyEstimate
+    from topspark_ros.nodes.battery_simulator import BatterySimulatorNode
+    context, _, _ = ros
+    node = BatterySimulatorNode(context=context)
+    for power_w in (-1e-3, float('nan'), float('inf')):
+        node._on_energy(EnergyEstimate(average_power_w=power_w))
+        assert node._power_w == 0.0, power_w
+    node._on_energy(EnergyEstimate(average_power_w=0.5))
+    assert node._power_w == 0.5
+    node.destroy_node()

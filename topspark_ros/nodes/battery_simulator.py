@@ -10,6 +10,7 @@ drain is visible in a minute; nothing here claims a real robot's battery life.
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
+from topspark_ros.conversions.results import energy_problem
 from topspark_ros.msg import EnergyEstimate
 from topspark_ros.nodes.clocks import period_clock
 from topspark_ros.nodes.parameters import declare, Param, values
@@ -47,6 +48,11 @@ class BatterySimulatorNode(Node):
         return max(0.0, self._energy_j / self.get_parameter('capacity_j').value)
 
     def _on_energy(self, msg: EnergyEstimate) -> None:
+        problem = energy_problem(msg)
+        if problem is not None:  # (a review: -1 mW charged it past full, NaN emptied it)
+            self.get_logger().warn(f'an EnergyEstimate with {problem} was ignored',
+                                   throttle_duration_sec=30.0)
+            return
         self._power_w = float(msg.average_power_w)
 
     def _tick(self) -> None:
