@@ -563,3 +563,17 @@ def test_the_simulated_battery_ignores_a_power_that_cannot_be(ros) -> None:
     node._on_energy(EnergyEstimate(average_power_w=0.5))
     assert node._power_w == 0.5
     node.destroy_node()
+
+
+def test_a_baseline_energy_beside_a_profile_is_said_to_be_unused(ros, capfd) -> None:
+    """baseline_energy_j with profile_path (config/topspark.yaml sets it) was ignored silently."""
+    from topspark_ros.core.topspark.profile import load_profile
+    context, executor, _ = ros
+    profile = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
+    capfd.readouterr()
+    node = _monitor(context, executor, profile_path=str(profile), baseline_energy_j=1e-6)
+    err = capfd.readouterr().err
+    assert 'baseline_energy_j 1e-06 is not used: profile_path is given' in err
+    assert node._meter.baseline_energy_j == load_profile(profile).baseline.energy_j
+    _monitor(context, executor, profile_path=str(profile))  # not given: nothing said
+    assert 'baseline_energy_j' not in capfd.readouterr().err

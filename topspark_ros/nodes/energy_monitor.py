@@ -38,7 +38,7 @@ from rclpy.node import Node
 from topspark_ros.conversions.results import (classification_ops, classification_problem,
                                               energy_report_to_msg)
 from topspark_ros.core.counters import Recent
-from topspark_ros.core.energy import EnergyModel, OpCounts, PRESETS
+from topspark_ros.core.energy import EnergyModel, format_joules, OpCounts, PRESETS
 from topspark_ros.core.power import EnergyCounter, open_source, PowerSourceError, SOURCES
 from topspark_ros.core.sources import describes, Sources
 from topspark_ros.core.topspark.meter import EnergyMeter, Measured
@@ -124,6 +124,12 @@ class EnergyMonitorNode(Node):
             # Priced under this monitor's preset, as the controller prices it to take the power.
             profile = load_profile_parameter(resolve(p['profile_path'])).priced(
                 p['energy_preset'])
+            if baseline > 0.0:  # (taken without a word; a review)
+                self.get_logger().warn(
+                    f'baseline_energy_j {baseline:g} is not used: profile_path is given, and '
+                    "the baseline is its full T's energy, "
+                    f'{format_joules(profile.baseline.energy_j)} under {p["energy_preset"]} '
+                    "(set profile_path:='' to use baseline_energy_j)")
             baseline = profile.baseline.energy_j
             learning = profile.baseline.train_energy_j or 0.0
             ann_macs = self._ann_macs(ann_macs, profile.ann_macs)
