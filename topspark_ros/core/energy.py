@@ -222,15 +222,16 @@ _INT8_ADD_PJ = 0.03
 _INT8_MULT_PJ = 0.2
 
 # The same figure's memory rows: energy per 64-bit access of an SRAM (cache) of 8 KB: 10 pJ,
-# 32 KB: 20 pJ, 1 MB: 100 pJ (DRAM: 1.3-2.6 nJ, not used: the shipped models fit on chip).
+# 32 KB: 20 pJ, 1 MB: 100 pJ (DRAM: 1.3-2.6 nJ, not used: the weights are taken on chip).
 SRAM_64BIT_ACCESS_PJ: Mapping[str, float] = MappingProxyType(
     {'8KB': 10.0, '32KB': 20.0, '1MB': 100.0})
 """Horowitz (ISSCC 2014): energy of one 64-bit SRAM access by array size (pJ)."""
-# Assumed arrays. Weights: 1 MB, the smallest of the table's arrays that holds a shipped
-# model's weights (STDP N=400: 784 x 400 = 313 600 weights, 1.25 MB fp32 / 0.31 MB int8;
-# converted VGG: 224 000, 0.90 MB / 0.22 MB; 32 KB holds neither). State: 32 KB, which holds
-# the STDP network's (800 neurons); a converted network's (22 000 neurons, 88 KB fp32) is taken
-# as banked 32 KB arrays at the same per-access cost.
+# Assumed arrays. Weights: 1 MB, the table's largest (32 KB holds no shipped model's); one
+# holds the converted VGG's (224 000 weights, 0.90 MB fp32 / 0.22 MB int8) and the STDP
+# N=400's int8 (784 x 400 = 313 600, 0.31 MB); its fp32 weights, 1.25 MB, are taken as two
+# banked 1 MB arrays at the same per-access cost, not as DRAM (a review). State: 32 KB, which
+# holds the STDP network's (800 neurons); a converted network's (22 000 neurons, 88 KB fp32)
+# is taken as banked 32 KB arrays at the same per-access cost.
 _WEIGHT_ARRAY = '1MB'
 _STATE_ARRAY = '32KB'
 
