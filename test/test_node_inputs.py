@@ -710,6 +710,20 @@ def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
     assert node._energy_window_s == 10.0
 
 
+def test_refused_messages_of_each_type_are_each_warned_of(ros, capfd) -> None:
+    """A refused result right after a refused energy estimate went unlogged for 30 s."""
+    from topspark_ros.msg import Classification, EnergyEstimate
+    node, _ = _active_controller(ros)
+    capfd.readouterr()
+    node._on_energy(EnergyEstimate(average_power_w=float('nan')))
+    node._on_classification(Classification(latency_ms=-1.0))
+    node._on_energy(EnergyEstimate(average_power_w=-1.0))  # (the same type again: throttled)
+    err = capfd.readouterr().err
+    assert 'an EnergyEstimate with average_power_w = nan was ignored (1 so far)' in err
+    assert 'a Classification with latency_ms = -1.0 was ignored (2 so far)' in err
+    assert node._refused == 3 and '(3 so far)' not in err
+
+
 def test_the_monitors_windows_are_weighted_by_their_own_inferences(ros) -> None:
     """
     Smooth the monitor's energy by each window's inferences, not by the count since it started.

@@ -7,12 +7,13 @@ camera and battery drivers): no message arrives and nothing says why. The callba
 :func:`warn_on_incompatible_qos` log it, naming the policy and the parameter to change.
 """
 
-import math
 import time
 from typing import Callable, Optional
 
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.qos import QoSPolicyKind, ReliabilityPolicy
+
+from topspark_ros.core.counters import Reasons
 
 RELIABILITIES = ('best_effort', 'reliable')
 QOS_WARNING_PERIOD_S = 5.0
@@ -40,16 +41,14 @@ def warn_on_incompatible_qos(node, topic: str, hint: str,
     call site, shared by all of a node's subscriptions, and one topic's warning hid another's
     (a review). ``on_event(policy_name)`` is called on every event, e.g. to count it.
     """
-    last_s = [-math.inf]
+    said = Reasons(QOS_WARNING_PERIOD_S)
 
     def incompatible(info: QoSRequestedIncompatibleQoSInfo) -> None:
         try:
             policy = QoSPolicyKind(info.last_policy_kind).name
         except ValueError:
             policy = str(info.last_policy_kind)
-        now_s = time.monotonic()
-        if now_s - last_s[0] >= QOS_WARNING_PERIOD_S:
-            last_s[0] = now_s
+        if said.due(topic, time.monotonic()):
             node.get_logger().warn(
                 f'{topic}: a publisher with incompatible QoS ({policy}) is ignored, its '
                 f'messages are not received ({info.total_count} so far): {hint}')

@@ -13,6 +13,7 @@ time; an invalid value is refused with the reason and changes nothing.
 
 import collections
 import statistics
+import time
 from typing import Optional
 
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -21,7 +22,7 @@ from sensor_msgs.msg import BatteryState
 
 from topspark_ros.conversions.results import (choice_to_msg, classification_problem,
                                               energy_problem)
-from topspark_ros.core.counters import Recent
+from topspark_ros.core.counters import Reasons, Recent
 from topspark_ros.core.energy_windows import EnergyWindows
 from topspark_ros.core.latencies import LatencyWindows
 from topspark_ros.core.sources import describes, SOURCE_QUIET_S, Sources
@@ -173,6 +174,7 @@ class TimestepControllerNode(LifecycleNode):
         self._publish_count = 0
         self._period_clock = period_clock(self)  # heartbeats, energy age: NTP steps aside
         self._refused = 0  # messages whose values cannot be taken
+        self._refusals = Reasons(30.0)  # their warnings, by message type
         self._recent = Recent()  # counts since the last status
         self._battery_qos_incompatible, self._battery_qos_reason = 0, ''
         self._battery_at_s = None  # node clock (s) of the last battery state taken
@@ -421,8 +423,12 @@ class TimestepControllerNode(LifecycleNode):
         if problem is None:
             return False
         self._refused += 1
-        self.get_logger().warn(f'a {what} with {problem} was ignored ({self._refused} so far)',
-                               throttle_duration_sec=30.0)
+        # Each message type its own throttle: rclpy's is per call site, and a bad battery
+        # state hid a bad result for 30 s (as the QoS warnings; a review).
+        if self._refusals.due(what, time.monotonic()):
+            article = 'an' if what[:1] in 'AEIOU' else 'a'
+            self.get_logger().warn(f'{article} {what} with {problem} was ignored '
+                                   f'({self._refused} so far)')
         return True
 
     def _other_model(self, msg: Classification) -> bool:
