@@ -64,8 +64,9 @@ class FakeSession:
         self.calls.append(('learn', int(frame.flat[0]), timesteps))
         return OpCounts(plasticity_updates=5.0)
 
-    def charge_learning(self, prediction, ops):
-        return dataclasses.replace(prediction, ops=prediction.ops + ops, energy_j=2.0)
+    def charge_learning(self, prediction, ops, learning_ms=0.0):
+        return dataclasses.replace(prediction, ops=prediction.ops + ops, energy_j=2.0,
+                                   learnt=True, learning_ms=learning_ms)
 
     def classify_events(self, windows, sensor_size, timesteps, *, roi=None, early_exit=None):
         self.calls.append(('classify_events', len(windows), tuple(sensor_size), timesteps, roi))
@@ -329,7 +330,14 @@ def test_learning_charges_each_prediction_and_saves_every_n(tmp_path, monkeypatc
     ok, message = pipeline.save_now()
     assert ok and message == 'saved /rh/topspark_ros/m_online.json'
     assert 'not saved' not in pipeline.status('active', True)[1]
+    # Nothing learnt since that save: a deactivate does not write the same weights again
+    # (and say it saved them; a review); one more input learnt, it saves.
+    saves = len(session.saved)
+    assert pipeline.save_if_learnt() is None and len(session.saved) == saves
+    values['save_every_n'] = 0  # (no periodic save of it)
+    assert pipeline.classify_frame(0, _frame(3), 3, publish) is None
     assert pipeline.save_if_learnt() == '/rh/topspark_ros/m_online.json'
+    assert pipeline.save_if_learnt() is None
     # A model loaded anew (cleanup and configure, a restart) has learnt nothing: its weights
     # are not saved over the learnt ones; what it learns counts from the checkpoint's own.
     fresh = FakeSession()

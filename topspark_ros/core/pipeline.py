@@ -348,6 +348,7 @@ class ClassifierPipeline:
         # Inputs the model in hand learnt: (that session, count). The 'learnt' counter is the
         # process's; a save counted it, and saved a reloaded model over what it had learnt.
         self._learnt_here = (None, 0)
+        self._saved_here = (None, 0)  # the model and its learnt count at its last save
         self._freed: Optional[tuple] = None  # _facts of a model free_accelerator dropped
         self._save_hold: Optional[tuple] = None  # (fd, path) of the learnt weights' lock
         self.save_failure: Optional[str] = None  # why the last save failed (None: it did not)
@@ -894,6 +895,7 @@ class ClassifierPipeline:
             raise
         self.save_failure = None
         self.count('saved')
+        self._saved_here = (session, self.learnt_here)
         return path
 
     def save_now(self) -> Tuple[bool, str]:
@@ -916,8 +918,14 @@ class ClassifierPipeline:
                 return False, f'save failed: {exc}'
 
     def save_if_learnt(self) -> Optional[str]:
-        """Save if the model in hand learnt anything (hold :attr:`busy`); return the path."""
-        if self.session is None or not self.learnt_here:
+        """
+        Save if the model in hand learnt since its last save (hold :attr:`busy`); the path.
+
+        None when there is nothing new: a second deactivate wrote the same weights again and
+        said it saved them (a review).
+        """
+        if self.session is None or not self.learnt_here or \
+                self._saved_here == (self.session, self.learnt_here):
             return None
         return self.save()
 
