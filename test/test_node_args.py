@@ -198,3 +198,26 @@ def test_only_the_first_stop_signal_interrupts(monkeypatch) -> None:
     assert exits == []
     runner._stop(signal.SIGINT, None)  # a person's Ctrl-C again, a shutdown stuck: it ends
     assert exits == [128 + signal.SIGINT]
+
+
+def test_the_installed_executables_run_without_the_venv_on_path() -> None:
+    """
+    Each executable runs the interpreter the package was built with, the venv's.
+
+    With ``#!/usr/bin/env python3`` a service or a shell that sourced the workspace but did
+    not activate the venv ran the system's python3, without torch or numba (a review).
+    """
+    import os
+    import shutil
+    names = ('classifier', 'timestep_controller', 'energy_monitor', 'doctor', 'topspark')
+    found = {name: shutil.which(name) for name in names}
+    assert all(found.values()), found  # (dev/in_env.sh puts them on PATH, as ros2 run finds)
+    env = {**os.environ, 'PATH': '/usr/bin:/bin'}  # no venv: the system's python3 first
+    for name, path in found.items():
+        with open(path, encoding='utf-8') as f:
+            interpreter = f.readline()[2:].strip()
+        assert os.path.isabs(interpreter) and os.path.samefile(
+            os.path.dirname(interpreter), os.path.dirname(sys.executable)), (name, interpreter)
+        run = subprocess.run([path, '--help'], env=env, capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0 and 'usage' in run.stdout.lower(), (name, run.stderr[-800:])

@@ -495,7 +495,7 @@ class ClassifierPipeline:
         """
         on_accelerator = self.session is not None and self.values()['device'] != 'cpu'
         self.session = self.stream = None
-        self._learnt_here = (None, 0)
+        self._learnt_here = self._saved_here = (None, 0)
         self.save_failure = None  # (of the model let go)
         self._let_go_save_path()
         if on_accelerator:
