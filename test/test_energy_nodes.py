@@ -577,3 +577,36 @@ def test_a_baseline_energy_beside_a_profile_is_said_to_be_unused(ros, capfd) -> 
     assert node._meter.baseline_energy_j == load_profile(profile).baseline.energy_j
     _monitor(context, executor, profile_path=str(profile))  # not given: nothing said
     assert 'baseline_energy_j' not in capfd.readouterr().err
+
+
+def test_a_profile_whose_energies_are_not_its_counts_is_warned_of(ros, tmp_path, capfd) -> None:
+    """
+    A full-T energy of 0, or one written in uJ, was taken without a word (a review).
+
+    Under the profile's own preset the monitor takes the stored figure; under another it
+    prices the counts again: the same file gave two baselines. Both nodes say so.
+    """
+    import dataclasses
+
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.core.topspark.profile import load_profile, save_profile
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, _ = ros
+    shipped = load_profile(ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml')
+    assert shipped.energy_mismatch() is None  # (as a sweep writes it)
+    full = shipped.baseline
+    edited = dataclasses.replace(shipped, entries=tuple(
+        dataclasses.replace(e, energy_j=e.energy_j * 1e6) if e is full else e
+        for e in shipped.entries))
+    path = save_profile(edited, tmp_path / 'edited.profile.yaml')
+    assert f'T={full.timesteps}: energy_j' in load_profile(path).energy_mismatch()
+    capfd.readouterr()
+    _monitor(context, executor, profile_path=str(path))
+    controller = TimestepControllerNode(context=context, parameter_overrides=[
+        Parameter('profile_path', value=str(path))])
+    controller.trigger_configure()
+    err = capfd.readouterr().err
+    assert err.count(f'T={full.timesteps}: energy_j') == 2, err
+    assert 'the file was edited or damaged' in err
+    controller.destroy_node()

@@ -122,8 +122,11 @@ class EnergyMonitorNode(Node):
         if p['profile_path']:
             from topspark_ros.core.topspark.profile import load_profile_parameter
             # Priced under this monitor's preset, as the controller prices it to take the power.
-            profile = load_profile_parameter(resolve(p['profile_path'])).priced(
-                p['energy_preset'])
+            profile = load_profile_parameter(resolve(p['profile_path']))
+            mismatch = profile.energy_mismatch()
+            if mismatch is not None:
+                self.get_logger().warn(f"profile_path {p['profile_path']}: {mismatch}")
+            profile = profile.priced(p['energy_preset'])
             if baseline > 0.0:  # (taken without a word; a review)
                 self.get_logger().warn(
                     f'baseline_energy_j {baseline:g} is not used: profile_path is given, and '

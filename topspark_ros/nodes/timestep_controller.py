@@ -201,6 +201,9 @@ class TimestepControllerNode(LifecycleNode):
                                  'wrote for the model (e.g. '
                                  f'{SHIPPED_PROFILE})')
             profile = load_profile_parameter(resolve(p['profile_path']))
+            mismatch = profile.energy_mismatch()
+            if mismatch is not None:
+                self.get_logger().warn(f"profile_path {p['profile_path']}: {mismatch}")
         except (OSError, ValueError) as exc:
             self._configure_error = f'cannot load the timestep profile: {exc}'
             self.get_logger().error(self._configure_error)

@@ -544,6 +544,30 @@ class TimestepProfile:
         return replace(self, energy_preset=model.preset.name,
                        entries=tuple(priced_entry(e) for e in self.entries))
 
+    def energy_mismatch(self, rel_tol: float = 1e-6) -> Optional[str]:
+        """
+        Return where an energy differs from its operation counts priced by the profile's preset.
+
+        None when every ``energy_j`` and ``train_energy_j`` is what ``energy_preset`` prices
+        its ``ops`` / ``train_ops`` at (as a sweep writes them); else a line naming the first
+        T that is not: a file edited or damaged, whose figures the nodes take under its own
+        preset and price again from the counts under any other (a review: a baseline of 0,
+        or one written in uJ, loaded without a word).
+        """
+        model = EnergyModel(self.energy_preset)
+        for e in self.entries:
+            for what, stored, ops in (('energy_j', e.energy_j, e.ops),
+                                      ('train_energy_j', e.train_energy_j, e.train_ops)):
+                if stored is None or ops is None:
+                    continue
+                priced = model.estimate(ops).compute_j
+                if abs(stored - priced) > rel_tol * max(abs(priced), 1e-30):
+                    return (f'T={e.timesteps}: {what} {stored:.4g} J is not its operation '
+                            f'counts priced under {self.energy_preset} ({priced:.4g} J): the '
+                            'file was edited or damaged (`topspark sweep` writes them equal); '
+                            'sweep the model again')
+        return None
+
     def params_for(self, timesteps: int) -> Optional[dict]:
         """
         Return (a copy of) the enhanced parameters for exactly ``timesteps``, or None.
