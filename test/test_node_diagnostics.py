@@ -138,13 +138,24 @@ def test_controller_and_monitor_statuses_follow_diagnostic_updater(ros, tmp_path
     assert selection[-1].hardware_id == 'cmos45_fp32'  # the preset the profile prices T with
 
 
-def test_torch_device_names_carry_their_index() -> None:
+def test_torch_device_names_carry_their_index(monkeypatch) -> None:
     """hardware_id of the classifier: 'cuda' names a device ('cuda:0'); others as given."""
+    import torch
+
     from topspark_ros.nodes.diagnostics import torch_device_id
     assert torch_device_id('cpu') == 'cpu'
     assert torch_device_id('cuda:1') == 'cuda:1'
     assert torch_device_id('cuda').startswith('cuda:')
     assert torch_device_id('not a device') == 'not a device'
+    # With a GPU whose CUDA is not started yet (before configure, after cleanup), the status
+    # does not start it: current_device() made a CUDA context on every publish (a review).
+    started = []
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'is_initialized', lambda: bool(started))
+    monkeypatch.setattr(torch.cuda, 'current_device', lambda: started.append(1) or 2)
+    assert torch_device_id('cuda') == 'cuda:0' and not started
+    started.append(0)  # (CUDA in use: its current device)
+    assert torch_device_id('cuda') == 'cuda:2'
 
 
 def _last_stamp_s(controller):

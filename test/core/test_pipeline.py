@@ -895,3 +895,12 @@ def test_a_model_reopened_with_learning_switched_on_is_checked(tmp_path, monkeyp
     pipeline.activate()  # the lock free: taken
     assert pipeline.session is not None and pipeline._save_hold is not None
     pipeline.unload()
+
+
+def test_a_model_on_the_cpu_by_another_name_is_not_freed_at_deactivate() -> None:
+    """'cpu:0' is the CPU: compared as text, deactivate dropped the model (a review)."""
+    for device, kept in (('cpu', True), ('cpu:0', True), ('cuda', False)):
+        session = FakeSession()
+        pipeline, _ = _pipeline(session, device=device)
+        pipeline.free_accelerator()
+        assert (pipeline.session is session) == kept, device

@@ -163,6 +163,19 @@ WINDOWS = ('window_ms', 'window_events', 'window_min_events')
 """How an event model's training windows were cut (a bag's; ``window_events`` None: by time)."""
 
 
+def _off_cpu(device: str) -> bool:
+    """
+    Return whether ``device`` is not the CPU.
+
+    'cpu:0' is the CPU (as ``check_device`` reads it): compared as text, a node on it dropped
+    its model at every deactivate and read and checked it again at every activate (a review).
+    """
+    if device == 'cpu':
+        return False
+    import torch
+    return torch.device(device).type != 'cpu'
+
+
 def trained_preparation(values: Values, resolve: Callable[[str], str]) -> dict:
     """
     Return how ``model_path``'s training data was prepared: :data:`AS_TRAINED`, :data:`WINDOWS`.
@@ -475,7 +488,7 @@ class ClassifierPipeline:
         A model that learnt on line is kept: reopened, it would be the model of ``model_path``,
         its learning lost (and saved over at the next save).
         """
-        if self.values()['device'] != 'cpu' and not self.learnt_here:
+        if _off_cpu(self.values()['device']) and not self.learnt_here:
             # Its kind is kept: parameters are checked against it until it is reopened (with
             # none, online_learning was taken for a converted network, and after activate
             # every input failed; a review of the device paths).
@@ -493,7 +506,7 @@ class ClassifierPipeline:
         device memory) until a later configure's first learnt input (a review of the nodes'
         footprint).
         """
-        on_accelerator = self.session is not None and self.values()['device'] != 'cpu'
+        on_accelerator = self.session is not None and _off_cpu(self.values()['device'])
         self.session = self.stream = None
         self._learnt_here = self._saved_here = (None, 0)
         self.save_failure = None  # (of the model let go)

@@ -127,7 +127,9 @@ def torch_device_id(device: str) -> str:
     except (ImportError, RuntimeError, TypeError, ValueError):
         return device
     if parsed.type == 'cuda' and parsed.index is None:
-        index = torch.cuda.current_device() if torch.cuda.is_available() else 0
+        # (Only once CUDA is in use: current_device() starts CUDA, hundreds of MB of device
+        # memory, from a status published before configure or after cleanup; a review.)
+        index = torch.cuda.current_device() if torch.cuda.is_initialized() else 0
         return f'cuda:{index}'
     return str(parsed)
 

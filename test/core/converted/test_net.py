@@ -30,6 +30,21 @@ def test_threshold_gradient_flows():
     assert net.thresholds[0].mu.grad.abs().item() > 0
 
 
+def test_float32_convolutions_hold_cudnn_off_tf32_for_cuda_only():
+    """On Ampere and newer, cuDNN's default TF32 moved spikes and classes off the CPU's."""
+    from topspark_ros.core.converted.net import float32_convolutions
+    before = torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = True
+        with float32_convolutions(torch.device('cuda', 1)):
+            assert torch.backends.cudnn.allow_tf32 is False
+        assert torch.backends.cudnn.allow_tf32 is True
+        with float32_convolutions('cpu'):
+            assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+
+
 def test_tiny_vgg_wiring_shapes_fanouts_and_forward_by_hand():
     net = ConvertibleNet(ConvertedConfig(**TINY))
     assert net.wiring == [[Synapse(INPUT, 'conv1', 1)], [Synapse(0, 'fc_out', 1)]]
@@ -69,11 +84,21 @@ def test_resnet_wiring_adds_shortcuts():
     assert torch.equal(net.fanouts[2][1], torch.ones(4, 8, 8))
 
 
-def test_initial_weights_are_seeded_and_leave_the_global_generator_alone():
+def test_initial_weights_are_seeded_and_leave_the_global_generator_alone(monkeypatch):
+    import numpy as np
+
+    from topspark_ros.core.converted.network import ConvertedNetwork
+    from topspark_ros.core.converted.train import train_ann
+    reseeded = []  # a device's generators: torch.manual_seed reseeded CUDA's (a review)
+    monkeypatch.setattr(torch.cuda, 'manual_seed_all', reseeded.append)
     torch.manual_seed(123)
+    reseeded.clear()
     before = torch.random.get_rng_state()
     a = ConvertibleNet(ConvertedConfig(widths=(4, 8), hidden=8, seed=5))
     assert torch.equal(torch.random.get_rng_state(), before)
+    train_ann(ConvertedNetwork(ConvertedConfig(height=8, width=8, widths=(4,), hidden=0)),
+              np.zeros((4, 8, 8), np.uint8), np.zeros(4, np.int64), epochs=1, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), before) and reseeded == []
     b = ConvertibleNet(ConvertedConfig(widths=(4, 8), hidden=8, seed=5))
     c = ConvertibleNet(ConvertedConfig(widths=(4, 8), hidden=8, seed=6))
     assert torch.equal(a.ops['conv1'].weight, b.ops['conv1'].weight)

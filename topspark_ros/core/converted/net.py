@@ -20,8 +20,14 @@ the fan-out of its pooling window). Residual (ResNet) blocks add the shortcut to
 convolution's input current (an identity shortcut is one accumulate per spike). The wiring is
 built from :class:`~topspark_ros.core.converted.config.ConvertedConfig` by one builder per
 architecture (:func:`_vgg`, :func:`_resnet`, :func:`_graph`).
+
+On CUDA the convolutions run in float32 (:func:`float32_convolutions`), not in the TF32 that
+cuDNN uses by default on Ampere and newer GPUs: rounded to 10 bits of mantissa, their
+currents moved spikes, operation counts and even classes away from the CPU's, on which
+profiles are measured (a review of the device paths).
 """
 
+import contextlib
 from dataclasses import dataclass
 
 from topspark_ros.core.converted.config import ConvertedConfig, INPUT
@@ -51,6 +57,25 @@ class TrainableClip(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Return ``clip(z, 0, mu)``."""
         return clip_activation(z, self.mu)
+
+
+@contextlib.contextmanager
+def float32_convolutions(device):
+    """
+    Run cuDNN's convolutions in float32, not TF32, on ``device`` while in the block.
+
+    The flag is cuDNN's (``torch.backends.cudnn.allow_tf32``, process-wide): it is set for the
+    block and put back after it. Nothing changes on another device (module doc).
+    """
+    if torch.device(device).type != 'cuda':
+        yield
+        return
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
 
 
 @dataclass(frozen=True)
@@ -87,7 +112,7 @@ class ConvertibleNet(nn.Module):
         super().__init__()
         self.config = config
         generator_state = torch.random.get_rng_state()
-        torch.manual_seed(config.seed)
+        torch.default_generator.manual_seed(config.seed)  # (CPU only: a device's stays; a review)
         try:
             self.ops = nn.ModuleDict()
             build = {'vgg': _vgg, 'resnet': _resnet, 'graph': _graph}[config.arch]
@@ -141,6 +166,9 @@ class ConvertibleNet(nn.Module):
         op = self.ops[syn.op]
         if isinstance(op, nn.Linear):
             x = x.flatten(1)
+        if x.is_cuda:
+            with float32_convolutions(x.device):
+                return op(x)
         return op(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -161,7 +161,7 @@ def train_ann(model: ConvertedNetwork, images: Inputs, labels: np.ndarray, *,
     net = model.net
     rng = np.random.default_rng(seed)
     generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)  # (CPU only: a device's stays; a review)
     optimiser = _optimiser(model, lr, weight_decay, lambda_mu)
     labels_t = torch.as_tensor(np.asarray(labels, np.int64))
     total = epochs * math.ceil(len(images) / batch_size)
