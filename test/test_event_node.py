@@ -215,6 +215,28 @@ def _two_statuses(node, arrays, spin_until) -> tuple:
 
 
 @needs_msgs
+def test_a_best_effort_event_camera_to_a_reliable_subscription_is_warned_of(
+        ros, capfd) -> None:
+    """With events_reliability reliable, a best-effort driver's packets never came, silently."""
+    from event_camera_msgs.msg import EventPacket
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
+    context, executor, spin_until = ros
+    node = _classifier(context, executor)  # (events_reliability: reliable)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    camera = Node('event_camera', context=context)
+    executor.add_node(camera)
+    publisher = camera.create_publisher(EventPacket, 'events', qos_profile_sensor_data)
+    seen = []
+    assert spin_until(lambda: seen.append(capfd.readouterr().err) or
+                      '/events: a publisher with incompatible QoS (RELIABILITY)' in ''.join(seen),
+                      timeout_s=15.0), ''.join(seen)
+    assert "set events_reliability to 'best_effort'" in ''.join(seen) and publisher
+
+
+@needs_msgs
 def test_lost_packets_show_in_diagnostics(ros) -> None:
     """A sequence gap: /diagnostics warns once with the count and carries the decoder stats."""
     from diagnostic_msgs.msg import DiagnosticStatus

@@ -842,7 +842,7 @@ def test_two_topics_incompatible_at_once_are_each_warned_of_by_full_name(ros, ca
         text = ''.join(seen)
         return '/robot1/image: a publisher with incompatible QoS (RELIABILITY)' in text and \
             '/robot1/timestep: a publisher with incompatible QoS (DURABILITY)' in text
-    assert spin_until(both, timeout_s=4.0), ''.join(seen)
+    assert spin_until(both, timeout_s=15.0), ''.join(seen)
     assert camera and planner
 
 

@@ -265,7 +265,10 @@ class ClassifierNode(LifecycleNode):
                 self, self._packet_type, 'events', qos, self._drain_windows,
                 receive=self._on_packet, names=('events_reader', 'windows_worker'),
                 on_error=self._worker_error, nice=WORKER_NICE,
-                min_period_s=p['events_batch_ms'] / 1000.0, raw=self._raw_packets)
+                min_period_s=p['events_batch_ms'] / 1000.0, raw=self._raw_packets,
+                event_callbacks=warn_on_incompatible_qos(  # (as the camera's; a review)
+                    self, self.resolve_topic_name('events'),
+                    "set events_reliability to 'best_effort' to hear it"))
         else:  # the newest frame classified in the reader; those it replaced counted
             qos = QoSProfile(depth=p['image_depth'],
                              reliability=reliability(p['image_reliability']))

@@ -40,8 +40,8 @@ class Diagnostics:
     ``hardware_id()`` returns the device named in each status.
 
     Under ``use_sim_time`` those timers wait for the first ``/clock``; until it comes, a
-    status ``WARN`` "waiting for /clock" is published and logged every
-    :data:`CLOCK_WAIT_S` seconds of the steady clock (a bag played without ``--clock`` left
+    status ``WARN`` "waiting for /clock" is published every :data:`CLOCK_WAIT_S` seconds of
+    the steady clock, and logged at most once a minute (a bag played without ``--clock`` left
     every timed output of the pipeline silent, and nothing said why; a review of sim time).
     """
 

@@ -71,7 +71,8 @@ PARAMS = (
           low=0.0, live=False),
     Param('platform_power_w', 0.0, 'Power of the whole platform (board, computer) while it '
           "classifies, from its data sheet or your measurement (W; 0: none): the platform's "
-          'energy per inference is estimated as it times the latency.', low=0.0, high=1e4,
+          'energy per inference is estimated as it times the latency (and learning_ms, with '
+          'on-line learning).', low=0.0, high=1e4,
           live=False),
     Param('energy_source', 'auto', "Measured energy: 'model' (none), 'rapl' (Linux powercap), "
           "'nvml' (NVIDIA GPU), 'hwmon' (INA power monitors, Jetson) or 'auto' (the first "

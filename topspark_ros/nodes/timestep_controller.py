@@ -426,8 +426,8 @@ class TimestepControllerNode(LifecycleNode):
         if problem is None:
             return False
         self._refused += 1
-        # Each message type its own throttle: rclpy's is per call site, and a bad battery
-        # state hid a bad result for 30 s (as the QoS warnings; a review).
+        # Each message type its own throttle: rclpy's is per call site, and a bad energy
+        # estimate hid a bad result for 30 s (as the QoS warnings; a review).
         if self._refusals.due(what, time.monotonic()):
             article = 'an' if what[:1] in 'AEIOU' else 'a'
             self.get_logger().warn(f'{article} {what} with {problem} was ignored '

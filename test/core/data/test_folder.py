@@ -158,6 +158,9 @@ def test_a_model_of_before_the_name_split_records_the_order_split():
     assert recorded_data({'info': {'data_options': {**old, 'split_by': 'name'}}})[1][
         'split_by'] == 'name'
     assert recorded_data({'info': {'dataset': 'fashion-mnist'}})[1] == {}
+    bag = {'split_seed': 0, 'val_fraction': 0.1, 'test_fraction': 0.2, 'topic': '/cam'}
+    assert recorded_data({'info': {'data': 'bag:/b', 'data_options': bag}}) == \
+        ('bag:/b', bag)  # (a bag has no split_by: none is made up for it; a review)
     assert model_split_options('') == {}
 
 

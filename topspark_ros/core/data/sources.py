@@ -123,7 +123,8 @@ def recorded_data(meta: dict) -> Tuple[Optional[str], dict]:
     Return ``(data spec or None, data options)`` a checkpoint's metadata records of its data.
 
     What ``topspark train`` writes (``info.data``, ``info.data_options``: how the data was
-    prepared, split and read; ``split_by`` 'order' for a model of before the name split); a
+    prepared, split and read; ``split_by`` 'order' for a folder's model of before the name
+    split, none for another source's, which has no such option); a
     model made before records only ``info.dataset``, taken where it names a source (a folder's
     bare path does not).
     """
@@ -136,8 +137,8 @@ def recorded_data(meta: dict) -> Tuple[Optional[str], dict]:
             spec = None
     options = dict(info.get('data_options')) if isinstance(info.get('data_options'),
                                                            dict) else {}
-    if options and 'split_by' not in options:  # a model of before the name split
-        options['split_by'] = 'order'  # (the only split then)
+    if options and 'split_by' not in options and (spec or '').startswith('folder:'):
+        options['split_by'] = 'order'  # a model of before the name split (the only split then)
     return spec, options
 
 

@@ -31,8 +31,9 @@ inference under both (``ann_ops``: one MAC per weight per input), and a measured
 and, where the energy model has a platform power (the whole board's while it computes, from
 its data sheet or a measurement of the user's) and the inferences their latencies, the
 platform's energy per inference: ``P_platform x`` the mean latency of those inferences (their
-decoding included, as ``Classification.latency_ms`` has it). No preset prices what the board
-spends around the arithmetic; this does, as an estimate.
+decoding included, as ``Classification.latency_ms`` has it; the energy monitor adds
+``learning_ms``, the on-line learning after each, which keeps the board busy too). No
+preset prices what the board spends around the arithmetic; this does, as an estimate.
 """
 
 from dataclasses import dataclass, field
