@@ -603,7 +603,7 @@ def test_load_checks_warms_up_and_resets_the_command(tmp_path) -> None:
 def test_a_model_that_learnt_on_an_accelerator_is_kept_over_deactivate(tmp_path) -> None:
     """It was dropped and reopened from model_path: learning lost, then saved over (a review)."""
     session = FakeSession()
-    pipeline, values = _pipeline(session, device='cpu:0', online_learning=True,
+    pipeline, values = _pipeline(session, device='cuda', online_learning=True,
                                  save_every_n=0, save_path=str(tmp_path / 'w.json'))
     out, publish = _published()
     pipeline.free_accelerator()  # nothing learnt: freed, reopened on activate
@@ -614,6 +614,20 @@ def test_a_model_that_learnt_on_an_accelerator_is_kept_over_deactivate(tmp_path)
     assert pipeline.session is session and pipeline.learnt_here == 1
 
 
+def test_a_model_freed_over_deactivate_is_warmed_up_when_reopened(monkeypatch) -> None:
+    """Configure warmed it up, activate's reopen did not: the first input paid (a review)."""
+    from topspark_ros.core import pipeline as module
+    pipeline, _ = _pipeline(FakeSession(), device='cuda')
+    pipeline.free_accelerator()
+    assert pipeline.session is None
+    reopened = FakeSession()
+    reopened.warmed = []
+    reopened.warm_up = lambda learning: reopened.warmed.append(learning)
+    monkeypatch.setattr(module, 'open_session', lambda values, resolve: reopened)
+    pipeline.activate()
+    assert pipeline.session is reopened and reopened.warmed == [False]
+
+
 def test_a_model_freed_over_deactivate_still_refuses_what_it_cannot_do() -> None:
     """
     Off the CPU, a converted model dropped at deactivate: online_learning is still refused.
@@ -621,7 +635,7 @@ def test_a_model_freed_over_deactivate_still_refuses_what_it_cannot_do() -> None
     With no model in hand nothing was checked: online_learning was taken for a converted
     network, and after activate every input failed (a review of the device paths).
     """
-    pipeline, values = _pipeline(FakeSession(learns_online=False), device='cpu:0')
+    pipeline, values = _pipeline(FakeSession(learns_online=False), device='cuda')
     pipeline.free_accelerator()
     assert pipeline.session is None
     reason = pipeline.refusal(dict(values, online_learning=True))

@@ -176,6 +176,21 @@ def _off_cpu(device: str) -> bool:
     return torch.device(device).type != 'cpu'
 
 
+def _give_back_device_memory() -> None:
+    """
+    Return the device memory no tensor uses to the device (after a model was let go).
+
+    Collected first: a model held only by reference cycles (torch.fx's tracing keeps the
+    frames of the first converted model's load) kept its memory past ``empty_cache`` (a
+    review of the device paths).
+    """
+    import gc
+
+    import torch
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
 def trained_preparation(values: Values, resolve: Callable[[str], str]) -> dict:
     """
     Return how ``model_path``'s training data was prepared: :data:`AS_TRAINED`, :data:`WINDOWS`.
@@ -447,13 +462,16 @@ class ClassifierPipeline:
         (ValueError; neither was, and two classifiers learnt into one file; a review).
         """
         values = self.values()
-        if self.session is None:  # checked and warmed up by load
+        if self.session is None:  # (freed by deactivate: checked by load)
             session = open_session(values, self.resolve)
             if values['online_learning']:
                 reason = self._hold_save_path(values, keep=True)
                 if reason is not None:
                     raise ValueError(reason)
                 self._keep_earlier_learning(session, values)
+            # Warmed up as configure warms it: the first input after activate paid for the
+            # device's allocations again, which deactivate's empty_cache gave back (a review).
+            _warm_up(session, values, bool(values['online_learning']))
             self.session = session
         self.last_input_s = time.monotonic()  # silence counts from here
         if values['input_mode'] == 'events':
@@ -495,8 +513,7 @@ class ClassifierPipeline:
             if self.session is not None:
                 self._freed = _facts(self.session.model)
             self.session = None
-            import torch
-            torch.cuda.empty_cache()
+            _give_back_device_memory()
 
     def unload(self) -> None:
         """
@@ -512,8 +529,7 @@ class ClassifierPipeline:
         self.save_failure = None  # (of the model let go)
         self._let_go_save_path()
         if on_accelerator:
-            import torch
-            torch.cuda.empty_cache()
+            _give_back_device_memory()
 
     def refusal(self, values: Values) -> Optional[str]:
         """Return why the would-be parameter ``values`` cannot apply, or None."""
