@@ -537,6 +537,14 @@ def test_the_cpu_by_any_name_is_the_cpu_and_a_missing_cuda_index_is_refused(
     assert check_device('cuda:0') == 'cuda:0' and check_device('cuda') == 'cuda'
     with pytest.raises(ValueError, match=r"device 'cuda:1': this machine has 1 CUDA device"):
         check_device('cuda:1')
+    # An Intel GPU without float64 (Arc): refused here, not at the first frame (a review).
+    from types import SimpleNamespace
+    monkeypatch.setattr(torch, 'xpu', SimpleNamespace(
+        is_available=lambda: True,
+        get_device_properties=lambda i: SimpleNamespace(has_fp64=i == 1)), raising=False)
+    assert check_device('xpu:1') == 'xpu:1'
+    with pytest.raises(ValueError, match="device 'xpu': the models compute in float64"):
+        check_device('xpu')
 
 
 def test_arguments_of_the_wrong_kind_are_taken_or_refused_clearly(model, tmp_path) -> None:

@@ -98,8 +98,8 @@ def check_device(device) -> str:
     is built on them (they failed as torch internals, 'meta' only at the first frame; a user
     review of the core as a library). The CPU by another name ('cpu:0') is 'cpu' (it took the
     torch engine, 4 to 90 times slower); a CUDA index the machine does not have and 'mps'
-    (whose tensors have no float64, which both families compute in) are refused too (a
-    review of the device paths).
+    (whose tensors have no float64, which both families compute in), as an XPU without
+    float64, are refused too (a review of the device paths).
     """
     text = str(device)
     if text == 'cpu':
@@ -128,6 +128,11 @@ def check_device(device) -> str:
     available = getattr(backend, 'is_available', None)
     if kind not in ('cpu', 'cuda') and (available is None or not available()):
         raise ValueError(f"device {text!r}: not available with this torch here; use 'cpu'")
+    properties = getattr(backend, 'get_device_properties', None)
+    if kind == 'xpu' and properties is not None and \
+            not getattr(properties(index or 0), 'has_fp64', True):  # (Intel Arc; a review)
+        raise ValueError(f'device {text!r}: the models compute in float64, which this GPU '
+                         "does not support; use 'cpu'")
     return text
 
 
