@@ -10,6 +10,7 @@ random order from the chosen split (a folder's splits are those ``topspark`` mak
 stamp, so a scorer in the same process can check classifications (:meth:`label_for`).
 """
 
+import collections
 import threading
 
 import numpy as np
@@ -19,6 +20,11 @@ from sensor_msgs.msg import Image
 
 from topspark_ros.conversions.image import array_to_image
 from topspark_ros.nodes.parameters import declare, Param, values
+
+LABELS_KEPT = 1 << 12
+"""Stamps of the most recent frames whose label :meth:`ImagePlayerNode.label_for` knows (2 min
+at 30 Hz: a result comes back within its frame's latency). Every frame's was kept, for good: 25
+MB an hour at 30 Hz in a node that plays for ever (a review of a long run)."""
 
 PARAMS = (
     Param('dataset', 'fashion-mnist', 'Data set name, searched as the readers do.', live=False),
@@ -91,7 +97,7 @@ class ImagePlayerNode(Node):
         self._max = p['max_images']
         self._frame_id = p['frame_id']
         self._published = 0
-        self._labels = {}
+        self._labels = collections.OrderedDict()  # (sec, nanosec) -> label, the newest kept
         self._lock = threading.Lock()
         self._pub = self.create_publisher(Image, 'image', qos_profile_sensor_data)
         self._timer = self.create_timer(1.0 / p['rate_hz'], self._tick)
@@ -107,7 +113,11 @@ class ImagePlayerNode(Node):
         return self._max > 0 and self._published >= self._max
 
     def label_for(self, stamp) -> int:
-        """Return the true label of the image published with ``stamp`` (-1 if unknown)."""
+        """
+        Return the true label of the image published with ``stamp`` (-1 if unknown).
+
+        The newest :data:`LABELS_KEPT` frames' are known.
+        """
         with self._lock:
             return self._labels.get((stamp.sec, stamp.nanosec), -1)
 
@@ -125,6 +135,8 @@ class ImagePlayerNode(Node):
         with self._lock:
             self._labels[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = \
                 int(self.labels[index])
+            if len(self._labels) > LABELS_KEPT:
+                self._labels.popitem(last=False)
         self._pub.publish(msg)
         self._published += 1
 
