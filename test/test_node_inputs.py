@@ -226,6 +226,31 @@ def test_battery_from_best_effort_and_reliable_publishers(ros, publisher: str) -
     assert node._battery_qos_incompatible == 0
 
 
+def test_battery_levels_are_logged_and_critical_is_a_warning(ros, capfd) -> None:
+    """
+    At T's smallest, low -> critical and an empty battery went by without a line, at OK.
+
+    Only a change of T was logged; the status stayed OK for 490 s at 0 % (a review of a long
+    run). Each change of level is logged, critical as a warning, and /diagnostics WARNs while
+    it lasts.
+    """
+    import re
+
+    from sensor_msgs.msg import BatteryState
+
+    from topspark_ros.nodes import diagnostics
+    node, _ = _active_controller(ros)
+    capfd.readouterr()
+    for fraction in (0.9, 0.2, 0.05, 0.0):
+        node._on_battery(BatteryState(percentage=fraction, present=True))
+    err = capfd.readouterr().err
+    assert 'battery normal -> low (charge 20.0%)' in err
+    assert '[WARN]' in err.split('battery low -> critical (charge 5.0%)')[0].splitlines()[-1]
+    assert len(re.findall(r'battery \w+ -> \w+ \(charge', err)) == 2  # (0 %: still critical)
+    level, message, _ = node._diagnostic_status()
+    assert level == diagnostics.WARN and 'battery critical: charge 0.0%' in message
+
+
 def test_battery_reliable_subscription_warns_about_a_best_effort_publisher(ros) -> None:
     """battery_reliability 'reliable' cannot match a best-effort driver: counted and warned."""
     from rclpy.lifecycle import TransitionCallbackReturn
