@@ -394,6 +394,34 @@ def _player(context, executor, **params):
     return node
 
 
+def test_the_player_waits_for_the_subscriptions_that_exist_already(ros, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """
+    Without --wait-for-subscribers: 0.5 s, then until the graph's subscriptions are matched.
+
+    It started at once, and a recorder that ran before it lost the first 280 ms of an event
+    stream while discovery matched them, with nothing to count it (a review).
+    """
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.nodes.bag_player import BagPlayerNode
+    _write_bag(tmp_path / 'bag', {'/cam/image': (IMAGE, [_image(k)[0] for k in range(3)])},
+               period_ns=40_000_000)
+    for known, starts_after_s in ((1, 2.0), (0, 0.5)):
+        player = BagPlayerNode(context=ros[0], parameter_overrides=[
+            Parameter('bag', value=str(tmp_path / 'bag'))])  # (ticked here, not spun)
+        monkeypatch.setattr(player, 'count_subscribers', lambda topic, n=known: n)
+        player._tick()
+        assert player._start_ns is None  # (it started at once)
+        player._created_s -= starts_after_s - 0.05
+        player._tick()
+        assert player._start_ns is None, known
+        player._created_s -= 0.1
+        player._tick()
+        assert player._start_ns is not None, known
+        player.destroy_node()
+
+
 def test_player_publishes_the_camera_topics_at_rate_with_clock(ros, tmp_path: Path) -> None:
     """Image, CompressedImage, EventPacket as recorded (a String topic left out); /clock."""
     from event_camera_msgs.msg import EventPacket
@@ -765,6 +793,7 @@ def test_the_clock_of_a_pass_never_goes_back_and_restarts_with_the_next(ros, tmp
         node = _player(context, executor, bag=str(tmp_path / 'bag'), **params)
         node._clock_pub = Recorder('/clock')
         node._pubs = {topic: Recorder(topic) for topic in node._pubs}
+        node._created_s -= 10.0  # (as if discovery had been waited for: ticks from here)
         return node
 
     def tick(node, advance_ms: float) -> list:
