@@ -483,6 +483,11 @@ class BagWriter:
             what = (f'its {held} messages are in' if held is not None else
                     f'what was written of its {self.written} messages is in')
             hint = f'topspark recover {self.partial} makes a closed bag of it'
+            if self.storage == 'mcap':  # (a review: the hint promised what recover could not)
+                hint = (f'topspark recover {self.partial} makes a closed bag of the chunks '
+                        'written whole; an MCAP writer holds about 1 MB of messages before it '
+                        'writes a chunk, so a shorter recording may have none: record with '
+                        '--storage sqlite3 where the disk may fill')
             raise OSError(self._error(exc).errno,
                           f'the bag {self.path} was not closed ({self.failure}): {what} '
                           f'{self.data_file} ({hint})') from exc
