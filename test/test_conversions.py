@@ -507,6 +507,10 @@ def test_prediction_as_vision_msgs_classification() -> None:
     assert msg.results[0].score == pytest.approx(prediction.confidence)
     silent = prediction_to_vision_msg(_prediction([0.0] * 4, 0), header)
     assert list(silent.results) == []  # no spike, no evidence: no hypothesis
+    # A frame of one value (a lens cap): its share, often 1, is no probability (a review).
+    import dataclasses
+    blank = dataclasses.replace(_prediction([0.0, 9.0, 0.0, 0.0], 1), uniform=True)
+    assert list(prediction_to_vision_msg(blank, header).results) == []
 
 
 def test_a_calibrated_score_leads_and_the_others_stay_in_order_below_it() -> None:

@@ -247,6 +247,15 @@ def test_results_are_scored_by_the_profile_when_it_measured_them(fashion_test) -
         .calibrated_score is None  # a rule the profile did not measure (its own: below)
     assert all(r.calibrated_score is not None for r in session.classify_frames(
         images[:8], 'mono', 32) if r.class_id >= 0)
+    # A frame of one value (a lens cap, a camera blinded): no probability of being right (a
+    # review: all white was given 0.83 here, 0.99 by the converted model).
+    for value in (0, 255):
+        blank = np.full_like(image, value)
+        for result in (session.classify(blank, 'mono', 32),
+                       session.classify_frames([blank, image], 'mono', 32)[0]):
+            assert result.calibrated_score is None, value
+    assert session.classify_frames([np.full_like(image, 255), image], 'mono', 32)[1] \
+        .calibrated_score is not None
     session.profile = dataclasses.replace(profile, reference_timesteps=350)  # agreement
     assert session.classify(image, 'mono', 32).calibrated_score is None
     session.profile = profile

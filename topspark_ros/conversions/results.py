@@ -339,14 +339,16 @@ def prediction_to_vision_msg(prediction, header, vision=None):
       prediction's ``confidence``.
 
     Classes without evidence, or scored 0 below the best, are left out (vision_msgs lists
-    only nonzero probabilities): an input with no output spike gives no hypothesis.
+    only nonzero probabilities): an input with no output spike gives no hypothesis, nor does
+    a frame of one value everywhere (``uniform``: a lens cap, a blinded camera; its share of
+    the evidence, often 1, is no probability, and the profile's bins do not describe it).
     ``vision``: the ``vision_msgs.msg`` module (default: :func:`vision_msgs_types`).
     """
     vision = vision or vision_msgs_types()
     shares = evidence_shares(prediction.scores)
     msg = vision.Classification()
     msg.header = header
-    if shares.size and shares.max() > 0.0:
+    if shares.size and shares.max() > 0.0 and not getattr(prediction, 'uniform', False):
         order = np.argsort(-shares, kind='stable')
         scores = shares
         calibrated = getattr(prediction, 'calibrated_score', None)

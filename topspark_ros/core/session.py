@@ -77,6 +77,9 @@ class Prediction:
         True when ``ops`` include learning from the same input (charged).
     learning_ms
         wall-clock time of that learning (ms; 0 when not learnt), not in ``latency_ms``.
+    uniform
+        True for a frame of one value everywhere (a lens cap, a camera blinded by light):
+        unlike any the profile was measured on, it has no ``calibrated_score``.
 
     """
 
@@ -95,6 +98,7 @@ class Prediction:
     calibrated_score: Optional[float] = None
     learnt: bool = False
     learning_ms: float = 0.0
+    uniform: bool = False
 
 
 class ClassifierSession:
@@ -326,7 +330,8 @@ class ClassifierSession:
         result = self.model.infer(x, timesteps=timesteps, params=self.params_for(timesteps),
                                   early_exit=early_exit)
         latency_ms = (time.perf_counter() - start) * 1e3
-        return self._prediction(result, 0, timesteps, latency_ms, early_exit)
+        return self._prediction(result, 0, timesteps, latency_ms, early_exit,
+                                uniform=bool(x.min() == x.max()))
 
     def classify_frames(self, frames: Sequence[np.ndarray], layout: str, timesteps: int, *,
                         early_exit=None, batch_size: int = 256) -> List[Prediction]:
@@ -358,7 +363,10 @@ class ClassifierSession:
             result = self.model.infer(x, timesteps=timesteps, params=params,
                                       early_exit=early_exit)
             latency_ms = (time.perf_counter() - start) * 1e3 / len(part)
-            predictions += [self._prediction(result, i, timesteps, latency_ms, early_exit)
+            flat = x.reshape(len(part), -1)
+            uniform = flat.min(axis=1) == flat.max(axis=1)
+            predictions += [self._prediction(result, i, timesteps, latency_ms, early_exit,
+                                             uniform=bool(uniform[i]))
                             for i in range(len(part))]
         return predictions
 
@@ -466,11 +474,14 @@ class ClassifierSession:
             EventModel(copy.deepcopy(self.model), (width, height)).learn([window], timesteps=2)
 
     def _prediction(self, result, index: int, timesteps: int, latency_ms: float,
-                    early_exit, events: bool = False) -> Prediction:
+                    early_exit, events: bool = False, uniform: bool = False) -> Prediction:
         """
         Return the :class:`Prediction` of row ``index`` of a result.
 
-        ``early_exit``: the rule it ran with; ``events``: an event window's.
+        ``early_exit``: the rule it ran with; ``events``: an event window's; ``uniform``: a
+        frame of one value everywhere (a lens cap, a camera blinded by light), unlike any
+        the profile was measured on: no calibrated score (a review: an all-white frame was
+        given 0.99 by the converted model, 0.83 by the STDP one).
         """
         scores = np.asarray(result.scores[index], np.float32)
         total = float(scores.sum())
@@ -490,8 +501,8 @@ class ClassifierSession:
             spike_count=int(result.spike_count[index]), ops=ops, latency_ms=latency_ms,
             energy_j=self.energy_model.estimate(ops).compute_j,
             energy_preset=self.energy_model.preset.name,
-            calibrated_score=None if class_id < 0 else self._calibrated(
-                result.scores[index], timesteps, early_exit, events))
+            calibrated_score=None if class_id < 0 or uniform else self._calibrated(
+                result.scores[index], timesteps, early_exit, events), uniform=uniform)
 
     def learn(self, frame: np.ndarray, layout: str, timesteps: int) -> OpCounts:
         """
