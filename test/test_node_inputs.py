@@ -832,23 +832,32 @@ def test_a_volatile_timestep_publisher_is_warned_about(ros, capfd) -> None:
     assert 'transient local' in ''.join(seen)
 
 
-def test_two_topics_incompatible_at_once_are_each_warned_of_by_full_name(ros, capfd) -> None:
+def test_two_topics_incompatible_at_once_are_each_warned_of_by_full_name(ros, capfd,
+                                                                         monkeypatch) -> None:
     """
     A camera and a planner that cannot match at the same moment: both are warned of.
 
     One log call, throttled by rclpy per call site, served every subscription: the second
     topic's warning was dropped until the next configure; and the camera's topic was named
-    ``image``, not as remapped or namespaced (a review).
+    ``image``, not as remapped or namespaced (a review). (The events are called here: when
+    DDS raises them is tested with a real publisher above.)
     """
-    from rclpy.lifecycle import TransitionCallbackReturn
-    from rclpy.node import Node
-    from rclpy.parameter import Parameter
-    from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import Image
+    from types import SimpleNamespace
 
-    from topspark_ros.msg import TimestepCommand
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSPolicyKind
+
+    from topspark_ros.nodes import intake, qos
     from topspark_ros.nodes.classifier import ClassifierNode
-    context, executor, spin_until = ros
+    context, executor, _ = ros
+    made = {}  # topic -> the event callbacks the classifier's subscriptions were given
+
+    def recorded(node, topic, hint, *args):
+        made[topic] = qos.warn_on_incompatible_qos(node, topic, hint, *args)
+        return made[topic]
+    monkeypatch.setattr(intake, 'warn_on_incompatible_qos', recorded)
+    monkeypatch.setattr('topspark_ros.nodes.classifier.warn_on_incompatible_qos', recorded)
     node = ClassifierNode(namespace='robot1', context=context, parameter_overrides=[
         Parameter(k, value=v) for k, v in {
             'model_path': str(MODEL), 'crop': 'none', 'profile_path': '',
@@ -856,19 +865,18 @@ def test_two_topics_incompatible_at_once_are_each_warned_of_by_full_name(ros, ca
     executor.add_node(node)
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-    peer = Node('camera_and_planner', context=context)
-    executor.add_node(peer)
-    camera = peer.create_publisher(Image, '/robot1/image', qos_profile_sensor_data)
-    planner = peer.create_publisher(TimestepCommand, '/robot1/timestep', 10)
-    seen = []
-
-    def both() -> bool:
-        seen.append(capfd.readouterr().err)
-        text = ''.join(seen)
-        return '/robot1/image: a publisher with incompatible QoS (RELIABILITY)' in text and \
-            '/robot1/timestep: a publisher with incompatible QoS (DURABILITY)' in text
-    assert spin_until(both, timeout_s=15.0), ''.join(seen)
-    assert camera and planner
+    assert set(made) == {'/robot1/image', '/robot1/timestep'}  # (resolved: not 'image')
+    capfd.readouterr()
+    for topic, policy in (('/robot1/image', QoSPolicyKind.RELIABILITY),
+                          ('/robot1/timestep', QoSPolicyKind.DURABILITY)):
+        made[topic].incompatible_qos(SimpleNamespace(total_count=1,
+                                                     last_policy_kind=policy.value))
+    err = capfd.readouterr().err
+    assert '/robot1/image: a publisher with incompatible QoS (RELIABILITY)' in err, err
+    assert '/robot1/timestep: a publisher with incompatible QoS (DURABILITY)' in err, err
+    made['/robot1/image'].incompatible_qos(SimpleNamespace(  # (the same one again: throttled)
+        total_count=2, last_policy_kind=QoSPolicyKind.RELIABILITY.value))
+    assert 'incompatible' not in capfd.readouterr().err
 
 
 def test_a_command_is_stamped_when_its_t_was_chosen(ros) -> None:
