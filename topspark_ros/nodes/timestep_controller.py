@@ -26,9 +26,9 @@ from topspark_ros.core.counters import Reasons, Recent
 from topspark_ros.core.energy_windows import EnergyWindows
 from topspark_ros.core.latencies import LatencyWindows
 from topspark_ros.core.sources import describes, SOURCE_QUIET_S, Sources
-from topspark_ros.core.topspark.strategy import (BatteryLevel, BatteryPolicy, Constraints,
-                                                 LiveSignals, Mode, profiled_energy_j,
-                                                 TimestepSelector)
+from topspark_ros.core.topspark.strategy import (BatteryLevel, BatteryPolicy, charge_percent,
+                                                 Constraints, LiveSignals, Mode,
+                                                 profiled_energy_j, TimestepSelector)
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.bond import PARAM as BOND_PARAM
@@ -672,7 +672,7 @@ class TimestepControllerNode(LifecycleNode):
             # (Said only where T changed: at T's smallest, low -> critical and an empty
             # battery went by without a line; a review of a long run.)
             text = (f'battery {previous.battery_level.value} -> {choice.battery_level.value} '
-                    f'(charge {_percent(self._signals.battery_fraction)}): mode '
+                    f'(charge {charge_percent(self._signals.battery_fraction)}): mode '
                     f'{choice.mode.value}, T={choice.timesteps}')
             if choice.battery_level == BatteryLevel.CRITICAL:
                 self.get_logger().warn(text)
@@ -783,7 +783,7 @@ class TimestepControllerNode(LifecycleNode):
             problems.append(f'{self._battery_silence(now_s)}: charge unknown, battery level '
                             'kept')
         if choice.battery_level == BatteryLevel.CRITICAL:  # (OK all along, at 0 %; a review)
-            problems.append(f'battery critical: charge {_percent(signals.battery_fraction)}')
+            problems.append(f'battery critical: charge {charge_percent(signals.battery_fraction)}')
         if not heard:  # (the monitor WARNs likewise: a camera stopped, a classifier gone)
             problems.append(f'no classifications heard for {SOURCE_QUIET_S:g} s: no rate or '
                             'latency measured')
@@ -807,11 +807,6 @@ class TimestepControllerNode(LifecycleNode):
             self.destroy_lifecycle_publisher(self._pub)
             self._pub = None  # /diagnostics lives as long as the node
         self._selector = None
-
-
-def _percent(fraction) -> str:
-    """Return a charge as text: '8.0%', or 'unknown' (a level kept while none is known)."""
-    return 'unknown' if fraction is None else f'{fraction * 100:.1f}%'
 
 
 def main(args=None) -> int:

@@ -709,16 +709,16 @@ def _battery_text(setting: _Setting, mode: Mode, signals: LiveSignals,
         charge = 'charge unknown, level kept'
     elif fraction < threshold:
         digits = 1  # more where a tenth reads both alike ('30.0% < 30.0%' at 0.29996)
-        while digits < 4 and _percent(fraction, digits) == _percent(threshold, digits):
+        while digits < 4 and charge_percent(fraction, digits) == charge_percent(threshold, digits):
             digits += 1
-        charge = f'{_percent(fraction, digits)} < {_percent(threshold, digits)}'
+        charge = f'{charge_percent(fraction, digits)} < {charge_percent(threshold, digits)}'
     elif fraction >= threshold + policy.hysteresis_fraction and policy.recover_s > 0:
-        charge = (f'{_percent(fraction)}, held until it stays >= '
-                  f'{_percent(threshold + policy.hysteresis_fraction)} for '
+        charge = (f'{charge_percent(fraction)}, held until it stays >= '
+                  f'{charge_percent(threshold + policy.hysteresis_fraction)} for '
                   f'{policy.recover_s:g} s')
     else:
-        charge = (f'{_percent(fraction)}, held until >= '
-                  f'{_percent(threshold + policy.hysteresis_fraction)}')
+        charge = (f'{charge_percent(fraction)}, held until >= '
+                  f'{charge_percent(threshold + policy.hysteresis_fraction)}')
     modes = (f'{mode.value} -> {setting.mode.value}' if setting.mode != mode
              else setting.mode.value)
     extra = policy.extra_drop(setting.level)
@@ -726,8 +726,14 @@ def _battery_text(setting: _Setting, mode: Mode, signals: LiveSignals,
             + (f', +{extra * 100:.1f} pt accuracy drop allowed' if extra > 0 else ''))
 
 
-def _percent(fraction: float, digits: int = 1) -> str:
-    """Return a charge in percent, to a tenth: 29.9 % read '30% < 30%' in whole percents."""
+def charge_percent(fraction: Optional[float], digits: int = 1) -> str:
+    """
+    Return a charge in percent, to a tenth: 29.9 % read '30% < 30%' in whole percents.
+
+    None (a level kept while no charge is known) is 'unknown'.
+    """
+    if fraction is None:
+        return 'unknown'
     return f'{fraction * 100:.{digits}f}%'
 
 
