@@ -20,7 +20,8 @@ VALUES = {  # the classifier node's defaults, as its parameters give them
     'input_mode': 'frames', 'model_path': 'm.json', 'device': 'cpu', 'torch_threads': 1,
     'profile_path': '', 'default_timesteps': 64, 'max_timesteps': 100000, 'early_exit': False,
     'early_exit_margin': 3.0, 'early_exit_min_steps': 8, 'online_learning': False,
-    'save_path': '', 'save_every_n': 1000, 'class_names': ['__from_checkpoint__'],
+    'input_seed': 'stamp', 'save_path': '', 'save_every_n': 1000,
+    'class_names': ['__from_checkpoint__'],
     'energy_preset': 'cmos45_fp32', 'crop': 'center', 'invert': False, 'window_mode': 'time',
     'window_ms': 100.0, 'window_events': 3000, 'window_min_events': 1, 'roi': [0, 0, 0, 0],
     'max_pending_windows': 2, 'max_packet_bytes': 1048576, 'silence_warn_s': 5.0,
@@ -42,6 +43,7 @@ class FakeSession:
     def __init__(self, learns_online: bool = True) -> None:
         self.model = FakeModel(learns_online)
         self.calls = []
+        self.seeds = []  # (call, seed given)
         self.saved = []
         self.checkpoint_info = {}
         self.frame_note = None
@@ -56,12 +58,14 @@ class FakeSession:
                           ops=OpCounts(accumulates=10.0), latency_ms=1.0, energy_j=1.0,
                           energy_preset='unit')
 
-    def classify(self, frame, layout, timesteps, *, early_exit=None, since=None):
+    def classify(self, frame, layout, timesteps, *, early_exit=None, since=None, seed=None):
         self.calls.append(('classify', int(frame.flat[0]), timesteps, early_exit))
+        self.seeds.append(('classify', seed))
         return self._prediction(timesteps, int(frame.flat[0]))
 
-    def learn(self, frame, layout, timesteps):
+    def learn(self, frame, layout, timesteps, *, seed=None):
         self.calls.append(('learn', int(frame.flat[0]), timesteps))
+        self.seeds.append(('learn', seed))
         return OpCounts(plasticity_updates=5.0)
 
     def charge_learning(self, prediction, ops, learning_ms=0.0):
@@ -276,6 +280,53 @@ def test_a_frame_is_published_with_its_tag_or_dropped_while_the_model_is_busy() 
     assert not pipeline.busy.locked()  # released: the next frame is classified
     assert pipeline.error('unsupported encoding yuv422') == 'unsupported encoding yuv422'
     assert pipeline.counts['errors'] == 1 and pipeline.last_error.endswith('yuv422')
+
+
+def test_a_frames_input_spikes_are_drawn_from_its_stamp_unless_asked_for_the_stream() -> None:
+    session = FakeSession()
+    pipeline, values = _pipeline(session, online_learning=True)
+    out, publish = _published()
+    for stamp in (5, 5, 6):
+        pipeline.classify_frame(stamp, _frame(1), 'h', publish)
+    seeds = [(call, seed.values.tolist()) for call, seed in session.seeds]
+    assert seeds[:2] == seeds[2:4]  # the same stamp: the same seeds
+    assert len({tuple(v) for _, v in seeds[:2] + seeds[4:]}) == 4  # learning's are its own
+    assert [call for call, _ in seeds] == ['classify', 'learn'] * 3
+    session.seeds.clear()
+    values['input_seed'] = 'stream'
+    pipeline.classify_frame(7, _frame(1), 'h', publish)
+    assert session.seeds == [('classify', None), ('learn', None)]
+
+
+@pytest.mark.parametrize('input_seed', ['stamp', 'stream'])
+def test_a_frame_replayed_with_its_stamp_gives_its_live_result(input_seed) -> None:
+    """
+    A frame replayed with its stamp gets the result it got live, whatever came before it.
+
+    A bag replayed into the classifier gave 3 of 30 results unlike the live run's (a review):
+    each frame drew its input spikes from the model's stream, so one frame more or less
+    before it (dropped, or warmed up) changed its result. Drawn from the stamp, it does not.
+    """
+    from topspark_ros.core.session import ClassifierSession
+    from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
+    from topspark_ros.core.stdp.readout import Readout
+
+    def results(frames):
+        model = DiehlCookNetwork(STDPConfig(n_neurons=10, seed=0), readout=Readout(
+            class_rates=np.eye(10), assignments=np.arange(10)))
+        pipeline, _ = _pipeline(ClassifierSession(model, crop='none'), default_timesteps=24,
+                                input_seed=input_seed)
+        out, publish = _published()
+        for stamp, value in frames:
+            frame = np.zeros((28, 28), np.uint8)
+            frame[4:24, value:value + 8] = 200
+            pipeline.classify_frame(stamp, lambda f=frame: (f, 'mono'), stamp, publish)
+        return {tag: (p.spike_count, p.scores.tolist()) for p, tag, _ in out}
+
+    live = results([(10, 3), (20, 9), (30, 15), (40, 12)])
+    replayed = results([(20, 9), (30, 15), (40, 12)])  # the first frame dropped
+    same = [live[stamp] == replayed[stamp] for stamp in (20, 30, 40)]
+    assert all(same) if input_seed == 'stamp' else not all(same)
 
 
 def test_a_frames_latency_counts_its_decoding() -> None:

@@ -196,3 +196,57 @@ class EventFrames:
 
 Inputs = Union[Frames, SpikeEvents, EventFrames]
 """What a model's ``infer``/``learn`` take (which of them: its ``input_kinds``)."""
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN64 = 0x9E3779B97F4A7C15
+
+
+def _mix64(z: int) -> int:
+    """Return SplitMix64's output function of the 64-bit ``z`` (Steele et al. 2014)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+@dataclass(frozen=True)
+class SampleSeeds:
+    """
+    The seeds of a batch's input encoding, one per input, given as they are (not drawn).
+
+    A model whose encoding draws random numbers (the STDP family's Poisson spike trains:
+    SplitMix64 seeds) takes these as ``seed`` and draws input ``b``'s numbers from
+    ``values[b]`` alone, so an input's result does not depend on what the model ran before
+    it. A deterministic family ignores them, as it ignores any ``seed``.
+
+    Attributes
+    ----------
+    values
+        ``uint64 [B]``.
+
+    """
+
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        """Coerce to a 1-D uint64 array; raise ``ValueError`` for anything else."""
+        values = np.asarray(self.values)
+        if values.ndim != 1 or values.dtype != np.uint64:
+            raise ValueError(f'sample seeds must be uint64 [B], got {values.dtype} '
+                             f'{list(values.shape)}')
+        object.__setattr__(self, 'values', values)
+
+    @classmethod
+    def of_stamp(cls, stamp_ns: int, stream: int = 0) -> 'SampleSeeds':
+        """
+        Return the seed of one input captured at ``stamp_ns`` (its message's stamp, in ns).
+
+        The same stamp gives the same seed, so a frame replayed from a bag draws the spikes
+        it drew live, whatever came before it; ``stream`` tells apart the draws made for one
+        input (0: inference, 1: on-line learning).
+        """
+        value = _mix64((int(stamp_ns) + (int(stream) + 1) * _GOLDEN64) & _MASK64)
+        return cls(np.array([value], np.uint64))
+
+    def __len__(self) -> int:
+        """Return the number of inputs ``B``."""
+        return int(self.values.shape[0])

@@ -317,8 +317,8 @@ class SpikingModel(Protocol):
 
         ``params``: run-time parameters for this call (None: the model's); ``early_exit``: an
         :class:`~topspark_ros.core.topspark.early_exit.EarlyExit` (never more than ``T``
-        steps); ``seed``: the input encoding's random numbers (deterministic families ignore
-        it).
+        steps); ``seed``: the input encoding's random numbers, an int or each input's own
+        (:class:`~topspark_ros.core.inputs.SampleSeeds`; deterministic families ignore it).
         """
 
     def learn(self, inputs: Inputs, *, timesteps: int, params=None,

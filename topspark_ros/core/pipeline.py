@@ -39,6 +39,7 @@ from topspark_ros.core.counters import Recent
 from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.files import hold_lock_file, output_folder_problem, release_lock_file
 from topspark_ros.core.frame_gaps import FrameGaps
+from topspark_ros.core.inputs import SampleSeeds
 from topspark_ros.core.model import check_device
 from topspark_ros.core.session import ClassifierSession, keep_earlier_learning, Prediction
 from topspark_ros.core.sources import describes
@@ -80,6 +81,12 @@ class Settings:
         learn from every input with unsupervised STDP at its ``T``.
     save_every_n
         save the weights every N learnt inputs (0: not periodically).
+    input_seed
+        frames: where the random numbers of a frame's input encoding come from:
+        ``'stamp'``, its capture stamp (:meth:`SampleSeeds.of_stamp
+        <topspark_ros.core.inputs.SampleSeeds.of_stamp>`: a frame replayed with its stamp
+        gives the result it gave live), or ``'stream'``, the model's seeded stream (a
+        result then depends on how many frames the model drew for before it).
     roi
         events: ``[x0, y0, width, height]`` of the sensor (pixels) mapped onto the model input
         (:attr:`region`).
@@ -93,6 +100,7 @@ class Settings:
     early_exit_min_steps: int
     online_learning: bool
     save_every_n: int
+    input_seed: str
     roi: Sequence[int]
 
     @classmethod
@@ -124,6 +132,10 @@ class Settings:
 
 
 _SETTINGS = tuple(f.name for f in dataclasses.fields(Settings))
+INPUT_SEEDS = ('stamp', 'stream')
+"""The values of ``input_seed`` (:class:`Settings`)."""
+_INFERENCE, _LEARNING = 0, 1
+"""The streams of one frame's seeds (:meth:`SampleSeeds.of_stamp`)."""
 
 
 def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSession:
@@ -777,11 +789,16 @@ class ClassifierPipeline:
             timesteps, session = self.current_timesteps(settings), self.session
             start = time.perf_counter()  # the message's decoding counts in latency_ms
             frame, layout = read()
-            prediction = session.classify(frame, layout, timesteps, since=start,
-                                          early_exit=settings.early_exit_rule(session.model))
+            stamped = settings.input_seed == 'stamp'
+            prediction = session.classify(
+                frame, layout, timesteps, since=start,
+                early_exit=settings.early_exit_rule(session.model),
+                seed=SampleSeeds.of_stamp(stamp_ns, _INFERENCE) if stamped else None)
             if settings.online_learning:  # published with the cost of learning from it
                 learning_start = time.perf_counter()
-                learnt = session.learn(frame, layout, timesteps)
+                learnt = session.learn(
+                    frame, layout, timesteps,
+                    seed=SampleSeeds.of_stamp(stamp_ns, _LEARNING) if stamped else None)
                 prediction = session.charge_learning(
                     prediction, learnt, (time.perf_counter() - learning_start) * 1e3)
             return self._done([prediction], [tag], self.counts['dropped'], settings, publish)

@@ -28,6 +28,7 @@ import numpy as np
 
 from topspark_ros.core.checkpoint import load_checkpoint, save_checkpoint
 from topspark_ros.core.energy import EnergyModel, OpCounts
+from topspark_ros.core.inputs import SampleSeeds
 from topspark_ros.core.model import check_timesteps
 from topspark_ros.core.preprocess import Preprocessor
 from topspark_ros.core.topspark.calibration import evidence_shares
@@ -316,19 +317,23 @@ class ClassifierSession:
         return self._params[timesteps]
 
     def classify(self, frame: np.ndarray, layout: str, timesteps: int, *,
-                 early_exit=None, since: Optional[float] = None) -> Prediction:
+                 early_exit=None, since: Optional[float] = None,
+                 seed: Optional[SampleSeeds] = None) -> Prediction:
         """
         Classify one camera frame for ``timesteps`` steps (``early_exit``: optional rule).
 
         ``since``: the ``time.perf_counter()`` at which the frame's work began (its decoding
-        from a message), counted in ``latency_ms``; default: now.
+        from a message), counted in ``latency_ms``; default: now. ``seed``: the frame's own
+        seed of the input encoding (:meth:`SampleSeeds.of_stamp
+        <topspark_ros.core.inputs.SampleSeeds.of_stamp>`); default: the model's stream, so
+        the result depends on how many inputs the model drew before.
         """
         check_timesteps(timesteps)
         _check_rule(early_exit)
         start = time.perf_counter() if since is None else since
         x = self._prepare(frame, layout)[None]
         result = self.model.infer(x, timesteps=timesteps, params=self.params_for(timesteps),
-                                  early_exit=early_exit)
+                                  early_exit=early_exit, seed=seed)
         latency_ms = (time.perf_counter() - start) * 1e3
         return self._prediction(result, 0, timesteps, latency_ms, early_exit,
                                 uniform=bool(x.min() == x.max()))
@@ -504,17 +509,20 @@ class ClassifierSession:
             calibrated_score=None if class_id < 0 or uniform else self._calibrated(
                 result.scores[index], timesteps, early_exit, events), uniform=uniform)
 
-    def learn(self, frame: np.ndarray, layout: str, timesteps: int) -> OpCounts:
+    def learn(self, frame: np.ndarray, layout: str, timesteps: int, *,
+              seed: Optional[SampleSeeds] = None) -> OpCounts:
         """
         Adapt the model to one unlabelled frame with on-line STDP at ``timesteps``.
 
         Returns the operation counts of the learning presentation: its own simulation (input
         and inhibition accumulates, neuron updates) and the weight updates STDP applied
         (``plasticity_updates``, see :class:`~topspark_ros.core.stdp.EngineCounts`).
+        ``seed``: as for :meth:`classify`.
         """
         x = self._prepare(frame, layout)[None]
         self._learnt = True
-        result = self.model.learn(x, timesteps=timesteps, params=self.params_for(timesteps))
+        result = self.model.learn(x, timesteps=timesteps, params=self.params_for(timesteps),
+                                  seed=seed)
         return result.ops.energy_ops(0)
 
     def charge_learning(self, prediction: Prediction, learn_ops: OpCounts,

@@ -7,7 +7,7 @@ The node (:mod:`topspark_ros.nodes.classifier`) declares them with these descrip
 """
 
 from topspark_ros.core.energy import PRESETS
-from topspark_ros.core.pipeline import FROM_CHECKPOINT
+from topspark_ros.core.pipeline import FROM_CHECKPOINT, INPUT_SEEDS
 from topspark_ros.core.preprocess import CROPS
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS
 from topspark_ros.nodes.bond import PARAM as BOND_PARAM
@@ -52,6 +52,11 @@ PARAMS = (
     Param('online_learning', False, 'Adapt the weights to incoming frames with unsupervised '
           'STDP at the commanded T (each classification then carries the cost of learning '
           'from its frame: plasticity_updates and energy_j).'),
+    Param('input_seed', 'stamp', "Frames, STDP models: the random numbers of a frame's "
+          "Poisson input spikes come from its header stamp ('stamp': a frame replayed from a "
+          'bag with its stamp gives the result it gave live, whatever was dropped before it) '
+          "or from the model's seeded stream ('stream': a result depends on how many frames "
+          'came before it). Deterministic models ignore it.', choices=INPUT_SEEDS),
     Param('save_path', '', "Where learnt weights are saved ('' : $ROS_HOME/topspark_ros/"
           '<model>_online.json, ROS_HOME defaulting to ~/.ros; a node other than /classifier '
           'saves under its namespace and name: .../topspark_ros/camA/classifier/...); a '

@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 
+from topspark_ros.core.inputs import SampleSeeds
 from topspark_ros.core.stdp import DiehlCookNetwork, DynamicsParams, STDPConfig
 from topspark_ros.core.stdp import kernels, simulation_constants
 from topspark_ros.core.stdp.encoding import draw_seeds, log_no_spike, poisson_events
@@ -197,6 +198,43 @@ def test_seeds_are_those_draw_seeds_gives(images):
     a = model.infer(images, timesteps=30, seed=11)
     b = model.infer(images, timesteps=30, seed=11)
     assert np.array_equal(a.evidence, b.evidence)
+
+
+@pytest.mark.parametrize('engine', ['numba', 'torch'])
+def test_each_input_can_be_given_its_own_seed(images, engine):
+    # A frame's seed from its stamp (the classifier's input_seed): SampleSeeds are used as
+    # given, one per input, on the one-frame path, the batch path and in learning, and leave
+    # the model's stream alone.
+    model = DiehlCookNetwork(STDPConfig(n_neurons=10), engine=engine)
+    values = draw_seeds(np.random.default_rng(11), len(images))
+    given = model.infer(images, timesteps=30, seed=SampleSeeds(values))
+    assert np.array_equal(given.evidence, model.infer(images, timesteps=30, seed=11).evidence)
+    frame = images[2:3]
+    one = model.infer(frame, timesteps=30, seed=SampleSeeds(values[2:3]))
+    assert np.array_equal(one.evidence, given.evidence[2:3])
+    assert np.array_equal(model._seeds(None, 2), draw_seeds(
+        np.random.default_rng(np.random.SeedSequence(0).spawn(2)[1]), 2))  # stream untouched
+    twin = copy.deepcopy(model)
+    model.learn(frame, timesteps=20, seed=SampleSeeds.of_stamp(1_700_000_000_123))
+    twin.learn(frame, timesteps=20, seed=SampleSeeds(draw_seeds(np.random.default_rng(1), 1)))
+    twin_again = copy.deepcopy(model)
+    assert not np.array_equal(model.weights, twin.weights)
+    model.learn(frame, timesteps=20, seed=SampleSeeds.of_stamp(1_700_000_000_124))
+    twin_again.learn(frame, timesteps=20, seed=SampleSeeds.of_stamp(1_700_000_000_124))
+    assert np.array_equal(model.weights, twin_again.weights)
+    with pytest.raises(ValueError, match='2 sample seeds for 8 inputs'):
+        model.infer(images, timesteps=30, seed=SampleSeeds(values[:2]))
+
+
+def test_sample_seeds_of_stamps():
+    a = SampleSeeds.of_stamp(10)
+    assert a.values.dtype == np.uint64 and a.values.shape == (1,)
+    assert np.array_equal(a.values, SampleSeeds.of_stamp(10).values)
+    assert len({int(SampleSeeds.of_stamp(s, k).values[0]) for s in (0, 10, 11, 2**63, -1)
+                for k in (0, 1)}) == 10
+    for bad in (np.array([1, 2]), np.zeros((1, 1), np.uint64), [3]):
+        with pytest.raises(ValueError, match='uint64'):
+            SampleSeeds(bad)
 
 
 def test_engine_counts_name_the_kernels_columns():

@@ -15,7 +15,7 @@ import numpy as np
 
 from topspark_ros.core.energy import OpCounts
 from topspark_ros.core.events.encode import EventEncoding
-from topspark_ros.core.inputs import Inputs, SpikeEvents
+from topspark_ros.core.inputs import Inputs, SampleSeeds, SpikeEvents
 from topspark_ros.core.model import (check_device, check_input_kind, check_timesteps,
                                      InferenceResult, predicted_classes)
 from topspark_ros.core.preprocess import FrameSpec
@@ -335,7 +335,8 @@ class DiehlCookNetwork:
         """
         Return ``n`` SplitMix64 seeds as :func:`encoding.draw_seeds` draws them, faster.
 
-        From the model's stream (``seed`` None) or ``np.random.default_rng(seed)``. For
+        From the model's stream (``seed`` None), as given (:class:`.inputs.SampleSeeds`) or
+        from ``np.random.default_rng(seed)``. For
         full-range uint64, ``Generator.integers`` returns the bit generator's raw 64-bit
         outputs (numpy's ``random_bounded_uint64_fill``), so those are drawn directly (20 us
         less per call). The seeds of an int ``seed`` are kept (a sweep repeats its seeds at
@@ -343,6 +344,10 @@ class DiehlCookNetwork:
         """
         if seed is None:
             return self._seed_stream.take(n)
+        if type(seed) is SampleSeeds:
+            if len(seed) != n:
+                raise ValueError(f'{len(seed)} sample seeds for {n} inputs')
+            return seed.values
         if not isinstance(seed, (int, np.integer)):
             return _raw_seeds(np.random.default_rng(seed), n)
         key = (int(seed), n)
@@ -371,7 +376,8 @@ class DiehlCookNetwork:
         params
             dynamics for this call (default: the model's).
         seed
-            seed for the Poisson input spikes of this call (default: the model's stream).
+            seed for the Poisson input spikes of this call (default: the model's stream), or
+            each input's own (:class:`~topspark_ros.core.inputs.SampleSeeds`).
 
         """
         params = self.params if params is None else params
