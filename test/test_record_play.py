@@ -183,7 +183,8 @@ def test_event_packets_lost_before_the_recorder_are_counted_from_their_seq(
     assert (thinned.packets_lost, thinned.sequence_gaps) == (5, 2)
     thinned.close()
     assert (node.packets_lost, node.sequence_gaps, node.sequence_restarts) == (5, 2, 1)
-    assert 'event packets lost before the recorder so far (seq gaps' in capfd.readouterr().err
+    assert 'event packets of /events lost before the recorder so far (seq gaps' \
+        in capfd.readouterr().err
     node.close()
     assert '8 received, 0 skipped, 5 packets lost before the recorder (seq gaps: 2), 1 seq ' \
         'restarts' in _outcome(node)
@@ -297,6 +298,73 @@ def test_results_into_a_bag(ros, tmp_path: Path) -> None:
         first = reader.deserialize(raws[0], connection.msgtype)  # by the bag's definition
     assert [deserialize_message(raw, Classification) for raw in raws] == sent
     assert first.source == '/front/classifier' and list(first.scores) == [0.5, 0.25]
+
+
+def test_a_camera_its_results_and_the_latched_command_into_one_bag(ros, tmp_path: Path) -> None:
+    """
+    Several topics go into one bag, each of its own type, latched ones as latched.
+
+    The recorder took one topic: a camera and its results were two bags, two processes (an
+    item of the last note).
+    """
+    from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.serialization import deserialize_message
+    from rosbags.highlevel import AnyReader
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.msg import Classification, TimestepCommand
+    from topspark_ros.nodes.recorder import _outcome
+    context, executor, spin_until = ros
+    probe = Node('latched', context=context)
+    executor.add_node(probe)
+    latched = probe.create_publisher(TimestepCommand, 'timestep', QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    latched.publish(TimestepCommand(timesteps=16, mode='balanced'))  # before the recorder
+    bag = tmp_path / 'run'
+    node = _recorder(context, executor, topics=['camera', 'classification', 'timestep'],
+                     bag=str(bag), storage='mcap', reliability='reliable', depth=50)
+    images = _publisher(context, executor, Image, 'camera')
+    results = _publisher(context, executor, Classification, 'classification')
+    assert spin_until(lambda: all(c.type_name for c in node.channels))
+    _publish_all(images, [_image(k)[0] for k in range(4)], spin_until)
+    _publish_all(results, [Classification(class_id=k) for k in range(3)], spin_until)
+    assert spin_until(lambda: node.written == 8), [c.written for c in node.channels]
+    assert [c.type_name for c in node.channels] == [
+        IMAGE, 'topspark_ros/msg/Classification', 'topspark_ros/msg/TimestepCommand']
+    node.close()
+    assert '(/camera 4, /classification 3, /timestep 1; 8 received, 0 skipped)' \
+        in _outcome(node)
+    with AnyReader([bag]) as reader:
+        by_topic = {c.topic: c for c in reader.connections}
+        assert sorted(by_topic) == ['/camera', '/classification', '/timestep']
+        offered, = by_topic['/timestep'].ext.offered_qos_profiles
+        assert offered.durability.name == 'TRANSIENT_LOCAL'
+        got = {}
+        for connection, _, raw in reader.messages():
+            got.setdefault(connection.topic, []).append(bytes(raw))
+    assert [deserialize_message(r, Image).header.frame_id for r in got['/camera']] == \
+        [f'cam{k}' for k in range(4)]
+    assert [deserialize_message(r, Classification).class_id
+            for r in got['/classification']] == [0, 1, 2]
+    assert deserialize_message(got['/timestep'][0], TimestepCommand).timesteps == 16
+
+
+@pytest.mark.parametrize('params, reason', [
+    ({'topics': ['a', 'b'], 'out_dir': 'x', 'label': 'y'}, 'an image folder takes one topic'),
+    ({'topics': ['a', 'b'], 'type': 'image', 'bag': 'b'}, 'type image is for one topic'),
+    ({'topics': ['a', '/a'], 'bag': 'b'}, '/a named twice'),
+    ({'topics': ['a', 'not a topic'], 'bag': 'b'}, "invalid topic 'not a topic'"),
+])
+def test_topics_that_cannot_be_recorded_together_are_refused(ros, tmp_path, params,
+                                                             reason) -> None:
+    context, executor, _ = ros
+    params = {k: str(tmp_path / v) if k in ('out_dir', 'bag') else v
+              for k, v in params.items()}
+    with pytest.raises(ValueError, match=reason):
+        _recorder(context, executor, **params)
+    assert not any(tmp_path.iterdir())  # nothing made
 
 
 def test_nested_and_latched_messages_into_a_bag(ros, tmp_path: Path) -> None:
@@ -545,6 +613,17 @@ def test_options_out_of_the_parameters_range_are_usage_errors(capsys) -> None:
         with pytest.raises(SystemExit) as exited:
             command(argv)
         assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_record_takes_one_topic_or_several(monkeypatch) -> None:
+    from topspark_ros.nodes import recorder
+    given = []
+    monkeypatch.setattr(recorder, 'run', lambda args, overrides, progress: given.append(
+        {k: v for k, v in overrides.items() if k.startswith('topic')}) or 0)
+    for argv in (['--bag', 'b'], ['cam', '--bag', 'b'], ['cam', 'classification', '--bag', 'b']):
+        assert recorder.cli(argv) == 0
+    assert given == [{'topic': 'image'}, {'topic': 'cam'},
+                     {'topics': ['cam', 'classification']}]
 
 
 def test_results_of_an_older_definition_are_refused_naming_the_fields_added(
@@ -825,9 +904,9 @@ def test_a_depth_image_is_not_saturated_into_a_folder(ros, tmp_path: Path) -> No
     node = _recorder(context, executor, topic='depth', type='image', out_dir=str(tmp_path),
                      label='box')
     depth = np.linspace(0.5, 4.0, 60, dtype=np.float32).reshape(6, 10)
-    node._on_message(Image(height=6, width=10, encoding='32FC1', step=40,
-                           data=depth.tobytes()))
-    node._on_message(_image(1, 'mono8')[0])
+    node._on_message(node.channels[0], Image(height=6, width=10, encoding='32FC1', step=40,
+                                             data=depth.tobytes()))
+    node._on_message(node.channels[0], _image(1, 'mono8')[0])
     assert (node.received, node.written, node.skipped) == (2, 1, 1)
     assert len(list((tmp_path / 'box').iterdir())) == 1
 
@@ -891,7 +970,8 @@ def test_a_second_signal_while_the_bag_closes_does_not_stop_the_close(tmp_path: 
 
     def close_interrupted(node) -> None:
         from rclpy.serialization import serialize_message
-        node._on_message(serialize_message(_image(1)[0]))  # a bag records the bytes
+        # a bag records the bytes
+        node._on_message(node.channels[0], serialize_message(_image(1)[0]))
         os.kill(os.getpid(), signal.SIGINT)  # the second signal, in the close
         time.sleep(0.05)
         real_close(node)
@@ -1009,9 +1089,9 @@ def test_a_full_disk_ends_the_recording_saying_what_was_kept_and_where(tmp_path:
                                       data=bytes(2000)))
         subscribe = recorder.RecorderNode._subscribe
 
-        def camera(node, type_name):
-            subscribe(node, type_name)
-            node.create_timer(0.001, lambda: node._on_message(raw))
+        def camera(node, channel, type_name):
+            subscribe(node, channel, type_name)
+            node.create_timer(0.001, lambda: node._on_message(channel, raw))
         recorder.RecorderNode._subscribe = camera
         resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
         sys.exit(recorder.run(['recorder'], overrides={{

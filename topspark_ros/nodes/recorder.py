@@ -1,11 +1,12 @@
 """
-Record a camera topic into a labelled image folder or a rosbag2 bag (``topspark record``).
+Record a camera topic into an image folder, or topics into a rosbag2 bag (``topspark record``).
 
 The recorder subscribes one topic of ``sensor_msgs/Image``, ``sensor_msgs/CompressedImage`` or
 ``event_camera_msgs/EventPacket`` (``type: auto`` takes the type its publishers announce; into a
-bag, also a topic of any other one message type, e.g. ``classification``) and
-keeps the first message and then every ``every_n``-th, until ``count`` are written (0: until
-stopped). Where they go (:mod:`topspark_ros.core.data.recording`):
+bag, also a topic of any other one message type, e.g. ``classification``, and several topics:
+``topics``, each of its own type) and keeps the first message of each and then every
+``every_n``-th, until ``count`` are written in all (0: until stopped). Where they go
+(:mod:`topspark_ros.core.data.recording`):
 
 - ``out_dir`` + ``label``: one image file per message in ``out_dir/<label>/``, the layout
   :mod:`topspark_ros.core.data.folder` reads, named after the header stamp
@@ -34,6 +35,7 @@ import sys
 from typing import Optional, Sequence
 
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from topspark_ros.nodes.parameters import declare, Param, values
@@ -49,7 +51,9 @@ TYPE_OPTIONS = {name: key for key, name in TYPES.items()}
 """Message types -> the ``type`` (``--type``) that records them."""
 
 PARAMS = (
-    Param('topic', 'image', 'Topic to record.', live=False),
+    Param('topic', 'image', 'Topic to record (topics unset).', live=False),
+    Param('topics', Parameter.Type.STRING_ARRAY, 'Topics to record into one bag, each of '
+          'the type its publishers announce (unset: topic alone).', live=False),
     Param('type', 'auto', "Message type of the topic ('auto': the type its publishers "
           'announce, waited for).', choices=('auto', *TYPES), live=False),
     Param('out_dir', '', "Image folder to write into, one subfolder per label ('' : record "
@@ -58,9 +62,11 @@ PARAMS = (
     Param('bag', '', "Bag directory to create ('' : record into out_dir).", live=False),
     Param('storage', 'sqlite3', 'Storage format of the bag.', choices=('sqlite3', 'mcap'),
           live=False),
-    Param('count', 0, 'Stop after writing this many samples (0: until stopped).', low=0,
+    Param('count', 0, 'Stop after writing this many samples, of all topics together (0: until '
+          'stopped).', low=0,
           live=False),
-    Param('every_n', 1, 'Keep the first message and then every n-th.', low=1, live=False),
+    Param('every_n', 1, 'Keep the first message of each topic and then every n-th.', low=1,
+          live=False),
     Param('reliability', 'best_effort', 'Subscription QoS reliability (best_effort: sensor '
           'data, matches every publisher; reliable: no loss, reliable publishers only).',
           choices=('best_effort', 'reliable'), live=False),
@@ -94,14 +100,31 @@ def message_class(type_name: str):
                           f'the package {package} and source its workspace') from None
 
 
+class _Channel:
+    """One recorded topic: its subscription's QoS, type, bag connection and counts."""
+
+    def __init__(self, topic: str, qos: QoSProfile) -> None:
+        self.topic, self.qos = topic, qos
+        self.offered = []  # the publishers' QoS, when discovered
+        self.type_name: Optional[str] = None
+        self.connection = None
+        self.received = self.written = 0
+        # Event packets: their seq numbers say what was lost before the recorder (on the way
+        # or in its queue); counted, warned about, and in the last line (a review: 157 of
+        # 5 436 packets lost, 'wrote 5279 samples (5279 received, 0 skipped)').
+        self.packets_lost = self.sequence_gaps = self.sequence_restarts = 0
+        self.last_seq = None
+
+
 class RecorderNode(Node):
-    """Writes the messages of one topic into an image folder or a bag."""
+    """Writes the messages of one topic into an image folder, or of one or more into a bag."""
 
     def __init__(self, **kwargs) -> None:
-        """Check the destination, open it, and subscribe (or wait for the topic's type)."""
+        """Check the destination, open it, and subscribe (or wait for the topics' types)."""
         super().__init__('recorder', **kwargs)
         declare(self, PARAMS)
-        p = values(self, PARAMS)
+        p = values(self, [q for q in PARAMS if q.name != 'topics'])
+        topics = self.get_parameter_or('topics').value  # None when not set
         from topspark_ros.core.data.recording import BagWriter, FolderWriter
         if bool(p['out_dir']) == bool(p['bag']):
             raise ValueError('give exactly one destination: out_dir with label (topspark '
@@ -115,24 +138,32 @@ class RecorderNode(Node):
         if p['out_dir'] and p['type'] == 'events':
             raise ValueError('event packets are not image-folder samples: record them into a '
                              'bag')
-        self.topic = _topic_name(self, p['topic'])
+        names = [_topic_name(self, t) for t in (topics or [p['topic']])]
+        if not names:
+            raise ValueError('topics is empty: name at least one topic (or leave it unset '
+                             'to record topic)')
+        twice = sorted({t for t in names if names.count(t) > 1})
+        if twice:
+            raise ValueError(f'{", ".join(twice)} named twice: each topic once')
+        if len(names) > 1 and p['out_dir']:
+            raise ValueError(f'an image folder takes one topic, not {len(names)}: record them '
+                             'into a bag (--bag), or one topic at a time into folders')
+        if len(names) > 1 and p['type'] != 'auto':
+            raise ValueError(f'type {p["type"]} is for one topic: with {len(names)} each is '
+                             'recorded as its publishers announce it (type auto)')
+        self.topic = names[0]
         self._every_n, self._count = p['every_n'], p['count']
         self._depth = p['depth']
-        self._qos = QoSProfile(depth=p['depth'] or OTHER_DEPTH, reliability=(
-            ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
-            else ReliabilityPolicy.RELIABLE))
-        self._offered = []  # the publishers' QoS, when discovered
-        self.received = self.written = self.skipped = 0
+        reliability = (ReliabilityPolicy.BEST_EFFORT if p['reliability'] == 'best_effort'
+                       else ReliabilityPolicy.RELIABLE)
+        self.channels = [_Channel(name, QoSProfile(depth=p['depth'] or OTHER_DEPTH,
+                                                   reliability=reliability))
+                         for name in names]
+        self.skipped = 0
         self._skip_reasons = set()  # the reasons to skip a message said so far
-        # Event packets: their seq numbers say what was lost before the recorder (on the way
-        # or in its queue); counted, warned about, and in the last line (a review: 157 of
-        # 5 436 packets lost, 'wrote 5279 samples (5279 received, 0 skipped)').
-        self.packets_lost = self.sequence_gaps = self.sequence_restarts = 0
-        self._last_seq = None
         self.folder_removed = False  # the class folder made for nothing, taken back by close
         self.finished = False
         self.error: Optional[str] = None
-        self.type_name: Optional[str] = None
         self.to_bag = bool(p['bag'])  # a bag stores the serialised bytes as received
         if self.to_bag:  # ('~/run' made a folder named '~' here; a review)
             self.sink = BagWriter(os.path.expanduser(p['bag']), p['storage'])
@@ -148,7 +179,7 @@ class RecorderNode(Node):
             if p['type'] == 'auto':
                 self._discovery = self.create_timer(0.1, self._discover)
             else:
-                self._subscribe(TYPES[p['type']])
+                self._subscribe(self.channels[0], TYPES[p['type']])
         except BaseException:
             if self.to_bag:
                 self.sink.discard()
@@ -156,104 +187,158 @@ class RecorderNode(Node):
                 self.sink.close()  # a class folder made for nothing goes
             raise
 
+    @property
+    def type_name(self) -> Optional[str]:
+        """Return the message type of the first topic (None until it is known)."""
+        return self.channels[0].type_name
+
+    @property
+    def _qos(self) -> QoSProfile:
+        return self.channels[0].qos
+
+    @property
+    def received(self) -> int:
+        """Return the messages received on every topic."""
+        return sum(c.received for c in self.channels)
+
+    @property
+    def written(self) -> int:
+        """Return the samples written of every topic."""
+        return sum(c.written for c in self.channels)
+
+    @property
+    def packets_lost(self) -> int:
+        """Return the event packets lost before the recorder, on every topic."""
+        return sum(c.packets_lost for c in self.channels)
+
+    @property
+    def sequence_gaps(self) -> int:
+        """Return the gaps in the event packets' ``seq``, on every topic."""
+        return sum(c.sequence_gaps for c in self.channels)
+
+    @property
+    def sequence_restarts(self) -> int:
+        """Return the restarts of the event packets' ``seq``, on every topic."""
+        return sum(c.sequence_restarts for c in self.channels)
+
     def _say_waiting(self) -> None:
-        """Say once, if no message came in the first :data:`WAIT_NOTICE_S`, what is awaited."""
+        """Say once, if a topic got no message in the first :data:`WAIT_NOTICE_S`, why."""
         self._waiting.cancel()
-        if self.received or self.finished:
+        if self.finished:
             return
-        infos = self.get_publishers_info_by_topic(self.topic)
+        for channel in self.channels:
+            if not channel.received:
+                self._say_waiting_for(channel)
+
+    def _say_waiting_for(self, channel: _Channel) -> None:
+        infos = self.get_publishers_info_by_topic(channel.topic)
         announced = sorted({info.topic_type for info in infos})
-        if self.type_name is not None and announced and self.type_name not in announced:
+        if channel.type_name is not None and announced and channel.type_name not in announced:
             # (--type compressed on an Image topic waited for ever, the hint blaming the QoS)
             hint = ' or '.join(f'--type {TYPE_OPTIONS[name]}' for name in announced
                                if name in TYPE_OPTIONS)
             self.get_logger().warn(
-                f'no message on {self.topic} after {WAIT_NOTICE_S:g} s: its publishers '
-                f'announce {", ".join(announced)}, not the {self.type_name} recorded; give '
+                f'no message on {channel.topic} after {WAIT_NOTICE_S:g} s: its publishers '
+                f'announce {", ".join(announced)}, not the {channel.type_name} recorded; give '
                 + (hint or '--type auto') + ' (topspark record) or type:=...')
             return
         self.get_logger().warn(
-            f'no message on {self.topic} after {WAIT_NOTICE_S:g} s; waiting ('
+            f'no message on {channel.topic} after {WAIT_NOTICE_S:g} s; waiting ('
             + (f'{len(infos)} publishers matched by type: none has published yet, or their '
                'QoS cannot match this subscription (reliability '
-               f'{self._qos.reliability.name.lower()}; an incompatible QoS is logged as '
+               f'{channel.qos.reliability.name.lower()}; an incompatible QoS is logged as '
                'such)' if infos
                else 'no publisher of the topic yet: is the camera driver running, the topic '
                'name right? `ros2 topic list` lists them)'))
 
     def _discover(self) -> None:
-        """Subscribe once a publisher of the topic announces its type (and durability)."""
-        infos = self.get_publishers_info_by_topic(self.topic)
+        """Subscribe each topic once a publisher of it announces its type (and durability)."""
+        waiting = [c for c in self.channels if c.type_name is None]
+        for channel in waiting:
+            if self._discover_one(channel) is False:
+                break
+        if self.finished or all(c.type_name is not None for c in self.channels):
+            self._discovery.cancel()
+
+    def _discover_one(self, channel: _Channel) -> Optional[bool]:
+        """Subscribe ``channel`` if its type is announced; False when the recording failed."""
+        infos = self.get_publishers_info_by_topic(channel.topic)
         names = {info.topic_type for info in infos}
         if not names:
-            return
-        self._offered = [info.qos_profile for info in infos]  # stored with a bag's topic
+            return None
+        channel.offered = [info.qos_profile for info in infos]  # stored with a bag's topic
         if self.to_bag and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
                                for i in infos):
             # As ros2 bag record does: the message in force too (the controller's latched
             # command was not recorded; a review).
             reliable = all(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE
                            for i in infos)
-            self._qos = QoSProfile(
-                depth=self._qos.depth, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                reliability=ReliabilityPolicy.RELIABLE if reliable else self._qos.reliability)
-        self._discovery.cancel()
+            channel.qos = QoSProfile(
+                depth=channel.qos.depth, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                reliability=ReliabilityPolicy.RELIABLE if reliable
+                else channel.qos.reliability)
         known = sorted(name for name in names if name in TYPES.values())
         if len(known) > 1:  # (one of them was taken at random; a review)
-            self._fail(f'{self.topic} has publishers of {" and ".join(known)}: give the type '
-                       'to record ('
+            self._fail(f'{channel.topic} has publishers of {" and ".join(known)}: give the '
+                       'type to record ('
                        + ' or '.join(f'--type {TYPE_OPTIONS[name]}' for name in known)
-                       + '; the parameter type)')
-            return
+                       + '; the parameter type)'
+                       + ('' if len(self.channels) == 1 else ', recording it alone'))
+            return False
         if not known and self.to_bag and len(names) == 1:
             # A bag stores any message as received: the classifier's results, the energy
             # estimates, the commands, beside a camera's bag (there is no ros2 bag with a
             # pip install of ROS 2, so results could not be recorded at all).
             known = sorted(names)
         if not known:
-            self._fail(f'{self.topic} has type {", ".join(sorted(names))}; record takes '
+            self._fail(f'{channel.topic} has type {", ".join(sorted(names))}; record takes '
                        f'{", ".join(TYPES.values())}'
                        + (', or one message type of any kind into a bag' if self.to_bag
                           else ' into a folder (any one type into a bag)'))
-        elif known[0] == TYPES['events'] and not self.to_bag:
-            self._fail(f'{self.topic} carries event packets, which are not image-folder '
+            return False
+        if known[0] == TYPES['events'] and not self.to_bag:
+            self._fail(f'{channel.topic} carries event packets, which are not image-folder '
                        'samples: record them into a bag')
-        else:
-            from rosbags.typesys.base import TypesysError
-            try:
-                self._subscribe(known[0])
-            except (ImportError, ValueError, TypesysError) as exc:  # not here, no definition
-                self._fail(f'cannot record {self.topic}: {exc}')
+            return False
+        from rosbags.typesys.base import TypesysError
+        try:
+            self._subscribe(channel, known[0])
+        except (ImportError, ValueError, TypesysError) as exc:  # not here, no definition
+            self._fail(f'cannot record {channel.topic}: {exc}')
+            return False
+        return True
 
-    def _subscribe(self, type_name: str) -> None:
+    def _subscribe(self, channel: _Channel, type_name: str) -> None:
         msg_type = message_class(type_name)
-        self.type_name = type_name
+        channel.type_name = type_name
         if self._depth == 0 and type_name == TYPES['events']:
-            self._qos.depth = EVENTS_DEPTH
+            channel.qos.depth = EVENTS_DEPTH
         if self.to_bag:
             from topspark_ros.core.data.recording import installed_definition
-            self._connection = self.sink.add_topic(
-                self.topic, type_name, installed_definition,
-                offered_qos_profiles=[bag_qos(profile) for profile in self._offered])
-        self.create_subscription(msg_type, self.topic, self._on_message, self._qos,
+            channel.connection = self.sink.add_topic(
+                channel.topic, type_name, installed_definition,
+                offered_qos_profiles=[bag_qos(profile) for profile in channel.offered])
+        self.create_subscription(msg_type, channel.topic,
+                                 lambda msg: self._on_message(channel, msg), channel.qos,
                                  raw=self.to_bag)
-        self.get_logger().info(f'recording {self.topic} ({type_name}) into {self.destination}')
+        self.get_logger().info(
+            f'recording {channel.topic} ({type_name}) into {self.destination}')
 
-    def _on_message(self, msg) -> None:
+    def _on_message(self, channel: _Channel, msg) -> None:
         if self.finished:
             return
-        self.received += 1
-        if self.to_bag and self.type_name == TYPES['events']:  # every packet's, kept or not
-            self._note_sequence(msg)  # (every_n 2 read as a packet lost in two; a review)
-        if (self.received - 1) % self._every_n:
+        channel.received += 1
+        if self.to_bag and channel.type_name == TYPES['events']:  # every packet's, kept or not
+            self._note_sequence(channel, msg)  # (every_n 2 read as a packet lost in two)
+        if (channel.received - 1) % self._every_n:
             return
         from topspark_ros.core.data.recording import (compressed_suffix, png_bytes, split_ns,
                                                       stamp_name)
         try:
             if self.to_bag:
-                self.sink.write(self._connection, self.get_clock().now().nanoseconds, msg)
+                self.sink.write(channel.connection, self.get_clock().now().nanoseconds, msg)
             else:
-                if self.type_name == TYPES['image']:
+                if channel.type_name == TYPES['image']:
                     from topspark_ros.conversions.image import FLOAT_ENCODINGS, image_to_array
                     if msg.encoding in FLOAT_ENCODINGS:  # depth in metres, most likely
                         raise ValueError(
@@ -283,11 +368,11 @@ class RecorderNode(Node):
         except OSError as exc:  # disk full, permissions: nothing more can be written
             self._fail(f'writing into {self.destination} failed: {exc}')
             return
-        self.written += 1
+        channel.written += 1
         if self._count and self.written >= self._count:
             self.finished = True
 
-    def _note_sequence(self, data: bytes) -> None:
+    def _note_sequence(self, channel: _Channel, data: bytes) -> None:
         """Count the packets an event packet's ``seq`` says were lost before it."""
         from topspark_ros.conversions.events import cdr_to_packet
         from topspark_ros.core.events.codecs.base import sequence_step
@@ -295,16 +380,17 @@ class RecorderNode(Node):
             seq = int(cdr_to_packet(data)[0]['seq'])
         except ValueError:  # not a packet this version reads: it is still stored
             return
-        gaps, lost, restarts = sequence_step(self._last_seq, seq)
-        self._last_seq = seq
-        self.sequence_gaps += gaps
-        self.sequence_restarts += restarts
+        gaps, lost, restarts = sequence_step(channel.last_seq, seq)
+        channel.last_seq = seq
+        channel.sequence_gaps += gaps
+        channel.sequence_restarts += restarts
         if lost:
-            self.packets_lost += lost
+            channel.packets_lost += lost
             self.get_logger().warn(
-                f'{self.packets_lost} event packets lost before the recorder so far (seq '
-                f'gaps; {self.sequence_gaps} gaps): a deeper queue (--depth; default 1000 for '
-                'packets) or less load on the cores', throttle_duration_sec=5.0)
+                f'{channel.packets_lost} event packets of {channel.topic} lost before the '
+                f'recorder so far (seq gaps; {channel.sequence_gaps} gaps): a deeper queue '
+                '(--depth; default 1000 for packets) or less load on the cores',
+                throttle_duration_sec=5.0)
 
     def _fail(self, reason: str) -> None:
         self.error = reason
@@ -356,7 +442,8 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
             Parameter(name, value=value) for name, value in (overrides or {}).items()])
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        bar = tqdm(total=node._count or None, desc=f'record {node.topic}', unit='msg',
+        bar = tqdm(total=node._count or None, unit='msg',
+                   desc='record ' + ', '.join(c.topic for c in node.channels),
                    file=sys.stderr, disable=not progress,
                    mininterval=0.2 if sys.stderr.isatty() else 15.0)
         while executor.context.ok() and not node.finished and not stop:
@@ -400,7 +487,9 @@ def _outcome(node: RecorderNode) -> str:
     not exist, a review of storage faults).
     """
     figures = f'{node.received} received, {node.skipped} skipped'
-    if node.type_name == TYPES['events'] and node.to_bag:
+    if len(node.channels) > 1:  # each topic's, in the order given
+        figures = ', '.join(f'{c.topic} {c.written}' for c in node.channels) + '; ' + figures
+    if any(c.type_name == TYPES['events'] for c in node.channels) and node.to_bag:
         figures += (f', {node.packets_lost} packets lost before the recorder (seq gaps: '
                     f'{node.sequence_gaps})')
         if node.sequence_restarts:
@@ -444,7 +533,7 @@ def main(args: Optional[Sequence[str]] = None) -> int:
 
 def cli(argv: Optional[Sequence[str]] = None) -> int:
     """
-    ``topspark record [TOPIC] (--out DIR --label NAME | --bag DIR) [options] [--ros-args ...]``.
+    ``topspark record [TOPIC ...] (--out DIR --label NAME | --bag DIR) [options] [ROS args]``.
 
     Each option sets the parameter of the same name; ROS arguments pass through.
     """
@@ -453,11 +542,12 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog='topspark record',
         description='Record an image, compressed-image or event topic into a labelled image '
-                    'folder (DIR/LABEL/<stamp>.png) or a rosbag2 bag (a bag also takes a '
-                    'topic of any other one message type: classification, energy, '
+                    'folder (DIR/LABEL/<stamp>.png), or topics into a rosbag2 bag (a bag '
+                    'also takes topics of any other message type: classification, energy, '
                     'timestep). Atomic: Ctrl-C leaves no partial file and a finished bag.')
-    parser.add_argument('topic', nargs='?', default='image',
-                        help='topic to record (default: %(default)s)')
+    parser.add_argument('topic', nargs='*', default=['image'],
+                        help='topic to record (default: image); several go into one bag, '
+                        'each of the type its publishers announce')
     parser.add_argument('--type', choices=('auto', *TYPES), default='auto',
                         help="message type (default: auto, the type the topic's publishers "
                         'announce)')
@@ -482,7 +572,8 @@ def cli(argv: Optional[Sequence[str]] = None) -> int:
     own, ros_args = parser.parse_known_args(argv)
     if ros_args and ros_args[0] != '--ros-args':
         parser.error(f'unrecognized arguments: {" ".join(ros_args)}')
-    overrides = {'topic': own.topic, 'type': own.type, 'out_dir': own.out,
+    topics = {'topic': own.topic[0]} if len(own.topic) == 1 else {'topics': own.topic}
+    overrides = {**topics, 'type': own.type, 'out_dir': own.out,
                  'label': own.label, 'bag': own.bag, 'storage': own.storage,
                  'count': own.count, 'every_n': own.every_n, 'depth': own.depth,
                  'reliability': 'reliable' if own.reliable else 'best_effort'}
