@@ -121,6 +121,31 @@ def test_round_trip_is_exact(tmp_path):
     assert profile_from_dict(profile_to_dict(p)) == p
 
 
+def test_a_profile_cut_short_is_refused_wherever_it_was_cut(tmp_path):
+    """
+    A copy cut short that is still valid YAML loaded with the entries it kept (a review).
+
+    Every cut of a written profile at a line boundary is refused, saying so; the profiles
+    written before the end line (the shipped ones) load as before.
+    """
+    path = save_profile(_profile(), tmp_path / 'm.profile.yaml')
+    lines = path.read_text().splitlines(keepends=True)
+    assert lines[-1] == '# end of the TopSpark timestep profile\n'
+    cut = tmp_path / 'cut.profile.yaml'
+    for n in range(1, len(lines)):
+        cut.write_text(''.join(lines[:n]))
+        with pytest.raises(ProfileError) as refused:
+            load_profile(cut)
+        if n > len(lines) // 2:  # (a cut near the top is no valid profile in any case)
+            assert 'cut short' in str(refused.value) and str(cut) in str(refused.value)
+    cut.write_text(''.join(lines) + '\n\n')  # blank lines after the end: whole
+    assert load_profile(cut) == _profile()
+    older = ''.join(lines[:-1]).replace(', with an end line', '', 1)
+    cut.write_text(older)  # as written before 2026-12-07
+    assert load_profile(cut) == _profile()
+    assert load_profile(MODELS / 'stdp_fmnist_n400.profile.yaml').entries
+
+
 def test_a_version_1_profile_is_read(tmp_path):
     """The shipped profiles, and those of earlier versions, are schema 1: still read."""
     data = profile_to_dict(_profile())
@@ -245,14 +270,14 @@ def test_confidence_bins_round_trip_as_version_3_and_without_them_version_2(tmp_
     save_profile(_profile(), plain)
     text = plain.read_text()
     assert 'schema_version: 2' in text and 'confidence_bins' not in text  # older readers read it
-    assert '(schema 2)' in text.splitlines()[0]
+    assert '(schema 2,' in text.splitlines()[0]
     bins = ((0.0, 10, 3), (0.5, 20, 12), (1.0, 700, 695))  # 710 right: the accuracy's
     entries = tuple(dataclasses.replace(e, confidence_bins=bins) if e.timesteps == 32 else e
                     for e in _profile().entries)
     binned = tmp_path / 'binned.profile.yaml'
     save_profile(_profile(entries=entries), binned)
     text = binned.read_text()
-    assert 'schema_version: 3' in text and '(schema 3)' in text.splitlines()[0]
+    assert 'schema_version: 3' in text and '(schema 3,' in text.splitlines()[0]
     back = load_profile(binned)
     assert back == _profile(entries=entries)
     assert back.entry(32).confidence_bins == bins and back.entry(100).confidence_bins is None
@@ -284,7 +309,7 @@ def test_the_early_exit_rule_and_its_bins_round_trip_as_version_4(tmp_path):
         if e.timesteps == 32 else e for e in _profile().entries)
     path = save_profile(_profile(entries=entries), tmp_path / 'p.profile.yaml')
     text = path.read_text()
-    assert 'schema_version: 4' in text and '(schema 4)' in text.splitlines()[0]
+    assert 'schema_version: 4' in text and '(schema 4,' in text.splitlines()[0]
     back = load_profile(path)
     assert back == _profile(entries=entries)
     entry = back.entry(32)

@@ -690,6 +690,28 @@ def profile_from_dict(data, source: str = '<data>') -> TimestepProfile:
         raise exc.within(path=source) from None
 
 
+WITH_END = 'with an end line'
+"""Said in the first line of a profile that ends with :data:`END_LINE` (since 2026-12-07)."""
+END_LINE = '# end of the TopSpark timestep profile'
+"""
+The last line of a profile :func:`save_profile` writes.
+
+A copy cut short (a transfer interrupted, a full disk on the way) that was still valid YAML
+loaded with the entries it kept, and the controller chose among fewer T without a word (a
+review). A YAML comment: older versions read such a file as before.
+"""
+
+
+def _check_whole(text: str) -> None:
+    """Raise ProfileError when ``text`` says it ends with :data:`END_LINE` and does not."""
+    first, _, _ = text.partition('\n')
+    if first.startswith('#') and WITH_END in first \
+            and text.rstrip().rpartition('\n')[2].strip() != END_LINE:
+        raise ProfileError(f"cut short: its first line says it ends with '{END_LINE}', which "
+                           'is not there (a copy interrupted, a disk that filled up?); copy '
+                           'it again whole, or sweep the model again')
+
+
 def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike], *,
                  replace: bool = True) -> Path:
     """
@@ -705,10 +727,11 @@ def save_profile(profile: TimestepProfile, path: Union[str, os.PathLike], *,
         raise ValueError(f'profile must be a TimestepProfile, got {type(profile).__name__}')
     path = Path(path)
     data = profile_to_dict(profile)
-    text = (f"# TopSpark timestep profile (schema {data['schema_version']}), written by "
-            f'topspark_ros {profile.package_version}\n')
+    text = (f"# TopSpark timestep profile (schema {data['schema_version']}, {WITH_END}), "
+            f'written by topspark_ros {profile.package_version}\n')
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
                            width=99, allow_unicode=True)
+    text += END_LINE + '\n'
     directory = path.parent if str(path.parent) else Path('.')
     directory.mkdir(parents=True, exist_ok=True)  # a missing folder failed after the sweep
     # (atomic_write removes the temporaries of killed saves of this profile first)
@@ -774,9 +797,12 @@ def load_profile(path: Union[str, os.PathLike]) -> TimestepProfile:
     except UnicodeDecodeError as exc:
         raise ProfileError(f'not valid YAML: {exc}', path=path) from None
     try:
+        _check_whole(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ProfileError(f'not valid YAML: {exc}', path=path) from None
     except RecursionError:
         raise ProfileError('not valid YAML: nested too deeply', path=path) from None
+    except ProfileError as exc:
+        raise exc.within(path=path) from None
     return profile_from_dict(data, source=path)
