@@ -125,6 +125,9 @@ def test_controller_and_monitor_statuses_follow_diagnostic_updater(ros, tmp_path
     executor.add_node(monitor)
     assert spin_until(lambda: bool(selection) and bool(energy), timeout_s=10.0)
     assert selection[-1].hardware_id == 'none' and selection[-1].message == 'unconfigured'
+    # a value not known yet reads 'unknown' (it read Python's 'None'; an outputs review)
+    assert _values(selection[-1])['battery_fraction'] == 'unknown'
+    assert 'None' not in _values(selection[-1]).values()
     assert energy[-1].hardware_id == 'loihi'  # the energy source of every figure
     assert controller.trigger_configure() == TransitionCallbackReturn.FAILURE
     assert spin_until(lambda: selection[-1].level == DiagnosticStatus.ERROR, timeout_s=10.0)

@@ -134,7 +134,13 @@ def torch_device_id(device: str) -> str:
     return str(parsed)
 
 
+UNKNOWN = 'unknown'
+"""The text of a value not known yet (no battery state, no result): it read ``None``."""
+
+
 def _text(value) -> str:
+    if value is None:
+        return UNKNOWN
     if isinstance(value, float):
         return f'{value:.6g}'
     return str(value)
