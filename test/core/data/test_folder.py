@@ -406,6 +406,28 @@ def test_train_eval_sweep_on_a_folder(tmp_path, fashion_folder, capsys):
     assert sorted(e['timesteps'] for e in swept['entries']) == [2, 4]
 
 
+@pytest.mark.parametrize('second', ['mug/again.png', 'pen/same.png', 'pen/shots'])
+def test_one_photo_through_two_links_from_outside_is_refused(tmp_path, second):
+    """
+    A photo linked into the data folder twice was read twice (a data review).
+
+    In one class it could sit in train and test at once; in two classes it had two labels.
+    A linked folder holding it counts too.
+    """
+    outside = tmp_path / 'photos'
+    outside.mkdir()
+    Image.new('L', (8, 8), 7).save(outside / 'x.png')
+    data = tmp_path / 'data'
+    for name in ('mug', 'pen'):
+        (data / name).mkdir(parents=True)
+        Image.new('L', (8, 8), 50).save(data / name / 'own.png')
+    (data / 'mug' / 'x.png').symlink_to(outside / 'x.png')
+    folder_split(data, 'train')  # once: read
+    (data / second).symlink_to(outside / ('' if second.endswith('shots') else 'x.png'))
+    with pytest.raises(DatasetError, match='are one photo'):
+        folder_split(data, 'train')
+
+
 def test_a_change_behind_a_linked_class_folder_reads_afresh(tmp_path, monkeypatch):
     """Class folders that are symbolic links: the cache key sees the files behind them."""
     from topspark_ros.core.data.cache import CACHE_ENV, fingerprint

@@ -334,12 +334,20 @@ def _files_by_class(directory: Path, class_names: Sequence[str], must_have: bool
     """
     real = {name: os.path.realpath(directory / name) for name in class_names}
     files = []
+    taken = {}  # real path -> the file that read it first
     for name in class_names:
         folder = directory / name
         found = _image_files(folder) if folder.is_dir() else []
         others = [r for other, r in real.items() if other != name] + [
             os.path.realpath(f) for f in foreign]
         found = [f for f in found if not _within_any(os.path.realpath(f), others)]
+        for f in found:  # one photo through two links (from outside the data folder)
+            first = taken.setdefault(os.path.realpath(f), f)
+            if first is not f:
+                raise DatasetError(
+                    f'{first} and {f} are one photo ({os.path.realpath(f)}, reached through '
+                    'links): it would be read twice, with two labels or in two splits; keep '
+                    'one of them')
         if must_have and not found:
             raise DatasetError(f'class {name!r} has no image in {folder} (expected '
                                f"{', '.join(IMAGE_SUFFIXES)} files)")
