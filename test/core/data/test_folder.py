@@ -9,7 +9,7 @@ import pytest
 
 from topspark_ros.cli.main import main
 from topspark_ros.core.data.dataset import DatasetError
-from topspark_ros.core.data.folder import folder_split, load_image_folder, name_split, read_image
+from topspark_ros.core.data.folder import folder_split, load_image_folder, read_image
 from topspark_ros.core.data.idx import FASHION_MNIST_CLASSES
 from topspark_ros.core.data.sources import DataSource, from_options, load_split, parse_data
 from topspark_ros.core.preprocess import FrameSpec
@@ -138,25 +138,6 @@ def test_photos_added_to_a_class_never_move_a_file_between_splits(tmp_path):
     names = [f.name for f, label in folder_split(tmp_path, 'train', test_fraction=0.9,
                                                  val_fraction=0.09)[1] if label == 2]
     assert names == ['only.png']
-
-
-def test_a_photos_split_does_not_depend_on_how_its_accents_are_stored(tmp_path):
-    """
-    Names in NFC (Linux) and NFD (macOS's HFS+, archives made there) split alike (a review).
-
-    The name split hashed the bytes of the name: the same photos copied from a Mac fell into
-    other splits, so the test images of a model were others than on the machine it was
-    trained on.
-    """
-    import unicodedata
-
-    names = [f'caf\u00e9/cr\u00e8me_{i:03d}.png' for i in range(200)] + ['x/\udcff.png']
-    labels = np.zeros(len(names), np.int64)
-    nfd = [unicodedata.normalize('NFD', n) for n in names]
-    assert nfd[0] != names[0]
-    for split in ('train', 'val', 'test'):
-        assert np.array_equal(name_split(names, labels, split), name_split(nfd, labels, split))
-    assert 20 < len(name_split(names, labels, 'test')) < 70  # still a split
 
 
 def test_a_model_of_before_the_name_split_records_the_order_split():

@@ -167,14 +167,11 @@ def name_split(names: Sequence[str], labels: np.ndarray, split: str, *,
 
     ``u = SHA-256(f'{seed}/{name}')`` read as a fraction in [0, 1): test when ``u <
     test_fraction``, val when ``u < test_fraction + val_fraction``, else train, so a sample's
-    split depends on its name and ``seed`` only. The name is taken in Unicode normal form C:
-    ``é`` as one character, as Linux keeps names typed there, or as ``e`` and an accent, as
-    macOS's HFS+ stores them and archives made there carry them, is one name. A class (each
-    value of ``labels``) none of whose samples falls in train gives its sample of the highest
-    ``u`` to train. Ascending indices.
+    split depends on its name and ``seed`` only. A class (each value of ``labels``) none of
+    whose samples falls in train gives its sample of the highest ``u`` to train. Ascending
+    indices.
     """
     import hashlib
-    import unicodedata
 
     _check_split(split, val_fraction, test_fraction)
     labels = np.asarray(labels)
@@ -182,9 +179,9 @@ def name_split(names: Sequence[str], labels: np.ndarray, split: str, *,
         raise ValueError(f'{len(names)} names for {len(labels)} labels')
     # (surrogateescape: a name of bytes that are not UTF-8, as unzipping a Windows archive
     # leaves, stopped every command on the folder; a review. UTF-8 names hash as before.)
-    u = np.array([int.from_bytes(hashlib.sha256(f'{seed}/{unicodedata.normalize("NFC", name)}'
-                                                .encode('utf-8', 'surrogateescape')).digest()[:8],
-                                 'big') / 2.0 ** 64 for name in names], np.float64)
+    u = np.array([int.from_bytes(hashlib.sha256(f'{seed}/{name}'.encode(
+        'utf-8', 'surrogateescape')).digest()[:8], 'big') / 2.0 ** 64 for name in names],
+        np.float64)
     part = np.where(u < test_fraction, 0, np.where(u < test_fraction + val_fraction, 1, 2))
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
