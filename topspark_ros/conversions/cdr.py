@@ -14,8 +14,7 @@ bytes, not copies.
 * :func:`reads_like`: whether an installed message class has the fields read here (another
   version of a message package: take messages instead);
 * :class:`CdrHeader`: a header read so, which :func:`header_msg` turns into a
-  ``std_msgs/Header`` when a result is published (:func:`cdr_header`: the other way;
-  :func:`later_header`: an event window's, after its packet's).
+  ``std_msgs/Header`` when a result is published (:func:`cdr_header`: the other way).
 """
 
 import functools
@@ -38,21 +37,6 @@ class CdrHeader(NamedTuple):
 def cdr_header(header) -> CdrHeader:
     """Return ``header`` as a :class:`CdrHeader` (from a ``std_msgs/Header``, or itself)."""
     return header if isinstance(header, CdrHeader) else CdrHeader.of(header)
-
-
-def later_header(header, after_us: int):
-    """
-    Return ``header`` with its stamp ``after_us`` microseconds later (a :class:`CdrHeader`).
-
-    An event window's stamp: its packet's stamp (the ROS time of the packet's first event, by
-    ``event_camera_msgs``' convention) plus the sensor time from that event to the window's
-    last one. ``header`` itself when ``after_us`` is 0 or it has no stamp (a test's tag).
-    """
-    stamp = getattr(header, 'stamp', header)
-    if not after_us or not hasattr(stamp, 'sec') or not hasattr(stamp, 'nanosec'):
-        return header
-    total = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec) + int(after_us) * 1000
-    return CdrHeader(total // 1_000_000_000, total % 1_000_000_000, header.frame_id)
 
 
 def header_msg(header):

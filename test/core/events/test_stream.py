@@ -113,27 +113,3 @@ def test_the_open_window_of_a_quiet_stream_is_closed_and_queued_with_its_tag():
     counted.push(encode_evt3(events, width=34, height=34), encoding='evt3', width=34,
                  height=34, seq=0)
     assert counted.close_open_window() == 0
-
-
-def test_windows_that_end_in_one_packet_get_the_stamps_of_their_last_events():
-    """
-    A window's header is its packet's, its stamp moved to the window's last event.
-
-    The packet's stamp is the time of its first event (event_camera_msgs); windows ending in
-    one packet shared it, and nothing told their results apart in time (an outputs review).
-    """
-    from topspark_ros.conversions.cdr import CdrHeader
-    events = random_events(2000, 100_000, seed=3)  # 100 ms in two packets of 50 ms
-    stream = EventStream(window_us=10_000, max_backlog=20)
-    halves = (events[events['t'] < 50_000], events[events['t'] >= 50_000])
-    for k, part in enumerate(halves):
-        stream.push(encode_evt3(part, width=34, height=34), encoding='evt3', width=34,
-                    height=34, seq=k, tag=CdrHeader(7 + k, 999_000_000, f'pkt{k}'))
-    windows = stream.pop(100)
-    assert len(windows) == 9  # the tenth is open
-    for window in windows:
-        k = int(window.events['t'][-1] >= 50_000)
-        after_ns = 1000 * int(window.events['t'][-1] - halves[k]['t'][0])
-        stamp = (7 + k) * 10**9 + 999_000_000 + after_ns  # past a second: sec carries
-        assert window.tag == CdrHeader(stamp // 10**9, stamp % 10**9, f'pkt{k}')
-    assert len({w.tag for w in windows}) == 9

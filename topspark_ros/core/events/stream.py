@@ -36,10 +36,8 @@ class EventWindow:
     sensor_size
         ``(width, height)`` of the sensor (pixels).
     tag
-        what the caller passed with the packet that holds the window's last event; a header
-        (the node passes the packet's) comes with its stamp moved to the window's last event
-        (:func:`~topspark_ros.conversions.cdr.later_header`: the packet's stamp is its first
-        event's), so windows that end in one packet get stamps of their own.
+        what the caller passed with the packet that holds the window's last event (the node
+        passes the packet's header, so the classification carries its stamp and frame).
 
     """
 
@@ -223,14 +221,11 @@ class EventStream:
         size = self.sensor_size
         if not windows or size is None:
             return 0
-        from topspark_ros.conversions.cdr import later_header
         starts = [t for t, _ in self._history]
         made = []
         for window in windows:
-            last = int(window['t'][-1])
-            at = max(bisect.bisect_right(starts, last) - 1, 0)
-            first, tag = self._history[at]
-            made.append(EventWindow(window, size, later_header(tag, max(last - first, 0))))
+            at = bisect.bisect_right(starts, int(window['t'][-1])) - 1
+            made.append(EventWindow(window, size, self._history[max(at, 0)][1]))
         with self._lock:
             for window in made:
                 if len(self._backlog) >= self._max_backlog:
