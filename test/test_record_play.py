@@ -351,6 +351,45 @@ def test_a_camera_its_results_and_the_latched_command_into_one_bag(ros, tmp_path
     assert deserialize_message(got['/timestep'][0], TimestepCommand).timesteps == 16
 
 
+def test_a_topic_of_several_that_cannot_be_recorded_leaves_the_others_recording(
+        ros, tmp_path: Path, capfd, monkeypatch) -> None:
+    """
+    Two types announced on one topic of several: that topic is refused, the others go on.
+
+    It ended the recording of every topic (a review), and its hint asked for --type, which
+    several topics refuse.
+    """
+    from types import SimpleNamespace
+
+    from rclpy.qos import QoSProfile
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.nodes import recorder
+    from topspark_ros.nodes.recorder import _outcome
+    context, executor, spin_until = ros
+    node = _recorder(context, executor, topics=['cam', 'both'], bag=str(tmp_path / 'run'),
+                     storage='mcap', reliability='reliable', depth=50)
+    cam = _publisher(context, executor, Image, 'cam')
+    assert spin_until(lambda: node.channels[0].type_name == IMAGE)
+    _publish_all(cam, [_image(k)[0] for k in range(2)], spin_until)
+    # Then two cameras of two types on /both, in two processes (one DDS participant takes
+    # one type a topic): the graph they make, as rclpy reports it.
+    announced = [SimpleNamespace(topic_type=t, qos_profile=QoSProfile(depth=1)) for t in (
+        'sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')]
+    graph = recorder.RecorderNode.get_publishers_info_by_topic
+    monkeypatch.setattr(recorder.RecorderNode, 'get_publishers_info_by_topic',
+                        lambda self, topic: announced if topic == '/both'
+                        else graph(self, topic))
+    assert spin_until(lambda: node.channels[1].refused is not None)
+    _publish_all(cam, [_image(k)[0] for k in range(2, 5)], spin_until)
+    assert spin_until(lambda: node.written == 5) and not node.finished and node.error is None
+    assert 'has publishers of sensor_msgs/msg/CompressedImage and sensor_msgs/msg/Image' \
+        in node.channels[1].refused
+    assert '/both is not recorded' in capfd.readouterr().err
+    node.close()
+    assert '(/cam 5, /both not recorded; 5 received' in _outcome(node)
+
+
 @pytest.mark.parametrize('params, reason', [
     ({'topics': ['a', 'b'], 'out_dir': 'x', 'label': 'y'}, 'an image folder takes one topic'),
     ({'topics': ['a', 'b'], 'type': 'image', 'bag': 'b'}, 'type image is for one topic'),

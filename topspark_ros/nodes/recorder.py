@@ -114,6 +114,7 @@ class _Channel:
         # 5 436 packets lost, 'wrote 5279 samples (5279 received, 0 skipped)').
         self.packets_lost = self.sequence_gaps = self.sequence_restarts = 0
         self.last_seq = None
+        self.refused: Optional[str] = None  # why this topic is not recorded (of several)
 
 
 class RecorderNode(Node):
@@ -138,10 +139,8 @@ class RecorderNode(Node):
         if p['out_dir'] and p['type'] == 'events':
             raise ValueError('event packets are not image-folder samples: record them into a '
                              'bag')
+        # (topics:=[] arrives unset: rcl gives an empty list no type)
         names = [_topic_name(self, t) for t in (topics or [p['topic']])]
-        if not names:
-            raise ValueError('topics is empty: name at least one topic (or leave it unset '
-                             'to record topic)')
         twice = sorted({t for t in names if names.count(t) > 1})
         if twice:
             raise ValueError(f'{", ".join(twice)} named twice: each topic once')
@@ -253,19 +252,34 @@ class RecorderNode(Node):
 
     def _discover(self) -> None:
         """Subscribe each topic once a publisher of it announces its type (and durability)."""
-        waiting = [c for c in self.channels if c.type_name is None]
-        for channel in waiting:
-            if self._discover_one(channel) is False:
-                break
-        if self.finished or all(c.type_name is not None for c in self.channels):
+        for channel in self.channels:
+            if channel.type_name is None and channel.refused is None and not self.finished:
+                self._discover_one(channel)
+        if self.finished or all(c.type_name is not None or c.refused is not None
+                                for c in self.channels):
             self._discovery.cancel()
 
-    def _discover_one(self, channel: _Channel) -> Optional[bool]:
-        """Subscribe ``channel`` if its type is announced; False when the recording failed."""
+    def _refuse(self, channel: _Channel, reason: str) -> None:
+        """
+        End the recording for ``reason``; of several topics, leave out ``channel`` only.
+
+        A topic of several that cannot be recorded (two types announced, a type not
+        installed) ended the others' recording too (a review): it is said at once, in the
+        last line, and in the exit status, and the others go on.
+        """
+        if len(self.channels) == 1:
+            self._fail(reason)
+            return
+        channel.refused = reason
+        self.get_logger().error(f'{channel.topic} is not recorded: {reason}; recording the '
+                                'other topics')
+
+    def _discover_one(self, channel: _Channel) -> None:
+        """Subscribe ``channel`` once its type is announced (or refuse it, saying why)."""
         infos = self.get_publishers_info_by_topic(channel.topic)
         names = {info.topic_type for info in infos}
         if not names:
-            return None
+            return
         channel.offered = [info.qos_profile for info in infos]  # stored with a bag's topic
         if self.to_bag and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
                                for i in infos):
@@ -279,34 +293,32 @@ class RecorderNode(Node):
                 else channel.qos.reliability)
         known = sorted(name for name in names if name in TYPES.values())
         if len(known) > 1:  # (one of them was taken at random; a review)
-            self._fail(f'{channel.topic} has publishers of {" and ".join(known)}: give the '
-                       'type to record ('
-                       + ' or '.join(f'--type {TYPE_OPTIONS[name]}' for name in known)
-                       + '; the parameter type)'
-                       + ('' if len(self.channels) == 1 else ', recording it alone'))
-            return False
+            self._refuse(channel, f'{channel.topic} has publishers of '
+                         f'{" and ".join(known)}: give the type to record ('
+                         + ' or '.join(f'--type {TYPE_OPTIONS[name]}' for name in known)
+                         + '; the parameter type'
+                         + (')' if len(self.channels) == 1 else ', recording it alone)'))
+            return
         if not known and self.to_bag and len(names) == 1:
             # A bag stores any message as received: the classifier's results, the energy
             # estimates, the commands, beside a camera's bag (there is no ros2 bag with a
             # pip install of ROS 2, so results could not be recorded at all).
             known = sorted(names)
         if not known:
-            self._fail(f'{channel.topic} has type {", ".join(sorted(names))}; record takes '
-                       f'{", ".join(TYPES.values())}'
-                       + (', or one message type of any kind into a bag' if self.to_bag
-                          else ' into a folder (any one type into a bag)'))
-            return False
+            self._refuse(channel, f'{channel.topic} has type {", ".join(sorted(names))}; '
+                         f'record takes {", ".join(TYPES.values())}'
+                         + (', or one message type of any kind into a bag' if self.to_bag
+                            else ' into a folder (any one type into a bag)'))
+            return
         if known[0] == TYPES['events'] and not self.to_bag:
             self._fail(f'{channel.topic} carries event packets, which are not image-folder '
                        'samples: record them into a bag')
-            return False
+            return
         from rosbags.typesys.base import TypesysError
         try:
             self._subscribe(channel, known[0])
         except (ImportError, ValueError, TypesysError) as exc:  # not here, no definition
-            self._fail(f'cannot record {channel.topic}: {exc}')
-            return False
-        return True
+            self._refuse(channel, f'cannot record {channel.topic}: {exc}')
 
     def _subscribe(self, channel: _Channel, type_name: str) -> None:
         msg_type = message_class(type_name)
@@ -473,6 +485,11 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
         if node.error:
             fatal(node, 'recorder', node.error)
             status = 1
+        for channel in node.channels:
+            if channel.refused is not None:  # (the others were recorded)
+                print(f'recorder: error: {channel.topic} was not recorded: {channel.refused}',
+                      file=sys.stderr)
+                status = 1
         print(f'recorder: {_outcome(node)}', file=sys.stderr)
     return status
 
@@ -488,7 +505,9 @@ def _outcome(node: RecorderNode) -> str:
     """
     figures = f'{node.received} received, {node.skipped} skipped'
     if len(node.channels) > 1:  # each topic's, in the order given
-        figures = ', '.join(f'{c.topic} {c.written}' for c in node.channels) + '; ' + figures
+        figures = ', '.join(f'{c.topic} {c.written}' if c.refused is None
+                            else f'{c.topic} not recorded' for c in node.channels) \
+            + '; ' + figures
     if any(c.type_name == TYPES['events'] for c in node.channels) and node.to_bag:
         figures += (f', {node.packets_lost} packets lost before the recorder (seq gaps: '
                     f'{node.sequence_gaps})')

@@ -140,6 +140,14 @@ def test_a_profile_cut_short_is_refused_wherever_it_was_cut(tmp_path):
             assert 'cut short' in str(refused.value) and str(cut) in str(refused.value)
     cut.write_text(''.join(lines) + '\n\n')  # blank lines after the end: whole
     assert load_profile(cut) == _profile()
+    cut.write_text(''.join(lines) + '# my note, added by hand\n')
+    assert load_profile(cut) == _profile()
+    for line_end in ('\r\n', '\r'):  # saved on Windows, or on an old Mac
+        cut.write_bytes(''.join(lines).replace('\n', line_end).encode())
+        assert load_profile(cut) == _profile()
+    cut.write_bytes(('\ufeff' + ''.join(lines[:-3])).encode())  # a BOM (Notepad), cut short
+    with pytest.raises(ProfileError, match='cut short'):
+        load_profile(cut)
     older = ''.join(lines[:-1]).replace(', with an end line', '', 1)
     cut.write_text(older)  # as written before 2026-12-07
     assert load_profile(cut) == _profile()

@@ -344,7 +344,7 @@ class DiehlCookNetwork:
         """
         if seed is None:
             return self._seed_stream.take(n)
-        if type(seed) is SampleSeeds:
+        if isinstance(seed, SampleSeeds):
             if len(seed) != n:
                 raise ValueError(f'{len(seed)} sample seeds for {n} inputs')
             return seed.values

@@ -703,10 +703,15 @@ review). A YAML comment: older versions read such a file as before.
 
 
 def _check_whole(text: str) -> None:
-    """Raise ProfileError when ``text`` says it ends with :data:`END_LINE` and does not."""
-    first, _, _ = text.partition('\n')
-    if first.startswith('#') and WITH_END in first \
-            and text.rstrip().rpartition('\n')[2].strip() != END_LINE:
+    """
+    Raise ProfileError when ``text`` says it ends with :data:`END_LINE` and has no such line.
+
+    Any line ending (a copy made on Windows, or an old Mac's), a byte-order mark, blank lines
+    and what was added by hand after the end line are taken.
+    """
+    lines = text.lstrip('\ufeff').splitlines()
+    if lines and lines[0].startswith('#') and WITH_END in lines[0] \
+            and END_LINE not in (line.strip() for line in lines):
         raise ProfileError(f"cut short: its first line says it ends with '{END_LINE}', which "
                            'is not there (a copy interrupted, a disk that filled up?); copy '
                            'it again whole, or sweep the model again')
