@@ -117,6 +117,12 @@ class _Channel:
         self.refused: Optional[str] = None  # why this topic is not recorded (of several)
 
 
+def _summed(name: str, what: str) -> property:
+    """Return a read-only property: the channels' ``name`` counts added up."""
+    return property(lambda node: sum(getattr(c, name) for c in node.channels),
+                    doc=f'Return the {what}, on every topic.')
+
+
 class RecorderNode(Node):
     """Writes the messages of one topic into an image folder, or of one or more into a bag."""
 
@@ -195,30 +201,11 @@ class RecorderNode(Node):
     def _qos(self) -> QoSProfile:
         return self.channels[0].qos
 
-    @property
-    def received(self) -> int:
-        """Return the messages received on every topic."""
-        return sum(c.received for c in self.channels)
-
-    @property
-    def written(self) -> int:
-        """Return the samples written of every topic."""
-        return sum(c.written for c in self.channels)
-
-    @property
-    def packets_lost(self) -> int:
-        """Return the event packets lost before the recorder, on every topic."""
-        return sum(c.packets_lost for c in self.channels)
-
-    @property
-    def sequence_gaps(self) -> int:
-        """Return the gaps in the event packets' ``seq``, on every topic."""
-        return sum(c.sequence_gaps for c in self.channels)
-
-    @property
-    def sequence_restarts(self) -> int:
-        """Return the restarts of the event packets' ``seq``, on every topic."""
-        return sum(c.sequence_restarts for c in self.channels)
+    received = _summed('received', 'messages received')
+    written = _summed('written', 'samples written')
+    packets_lost = _summed('packets_lost', 'event packets lost before the recorder')
+    sequence_gaps = _summed('sequence_gaps', "gaps in the event packets' ``seq``")
+    sequence_restarts = _summed('sequence_restarts', "restarts of the event packets' ``seq``")
 
     def _say_waiting(self) -> None:
         """Say once, if a topic got no message in the first :data:`WAIT_NOTICE_S`, why."""
