@@ -7,6 +7,7 @@ announcements. Child processes inherit all of it through ``os.environ``.
 """
 
 import contextlib
+import gc
 import os
 import pathlib
 import shutil
@@ -100,6 +101,22 @@ def ros():
     yield context, executor, spin_until
     from ros_graph import leave_graph
     leave_graph(executor, context)
+
+
+@pytest.fixture(autouse=True)
+def _no_participant_kept_by_garbage():
+    """
+    After each test, collect the garbage that keeps a DDS participant alive, if any.
+
+    A node left to the garbage collector (a constructor that raised, a test's own context)
+    kept its participant until a collection at any later moment, in another test; one such
+    destruction hung a CI run in Fast DDS (see test/support/ros_graph.py). Tests with the
+    ``ros`` fixture also fail if a participant is still held then.
+    """
+    yield
+    from ros_graph import participants
+    if participants():
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)

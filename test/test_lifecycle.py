@@ -205,6 +205,32 @@ def test_deactivate_destroys_the_frame_subscription_and_activate_recreates_it(ro
     assert settled(False)
 
 
+def test_a_destroyed_lifecycle_node_leaves_the_graph_at_once(ros) -> None:
+    """
+    ``destroy_node()`` of a lifecycle node takes its services and the node out of the graph.
+
+    rclpy's left the state machine, whose services hold the node: ``~/get_state`` stayed in
+    the graph, and the process's DDS participant alive, until the node object was
+    garbage-collected. A test run hung in Fast DDS when such a participant went later, while
+    another participant of the process announced its endpoints (eProsima/Fast-DDS#6513).
+    """
+    from rclpy.node import Node
+
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, executor, spin_until = ros
+    watcher = Node('watcher', context=context)
+    executor.add_node(watcher)
+    node = TimestepControllerNode(context=context)
+
+    def graph() -> tuple:
+        return ('timestep_controller' in watcher.get_node_names(),
+                '/timestep_controller/get_state' in dict(watcher.get_service_names_and_types()))
+
+    assert spin_until(lambda: graph() == (True, True), 5.0)
+    node.destroy_node()  # (the test keeps the object: not garbage)
+    assert spin_until(lambda: graph() == (False, False), 5.0), graph()
+
+
 def _ros_log(output: str, level: str, logger: str, text: str) -> bool:
     """Return whether ``output`` has a line of rcutils' console format with ``text``."""
     pattern = rf'^\[{level}\] \[\d+\.\d+\] \[{re.escape(logger)}\]: .*{re.escape(text)}'

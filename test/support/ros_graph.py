@@ -1,5 +1,8 @@
 """Leave the DDS graph at once: what every in-process node test does on its way out."""
 
+import gc
+import os
+
 
 def destroy(node) -> None:
     """Destroy ``node`` and, for a lifecycle node, its state machine's services too."""
@@ -24,3 +27,39 @@ def leave_graph(executor, context) -> None:
     for node in nodes:
         destroy(node)
     rclpy.shutdown(context=context)
+    no_participant_left()
+
+
+def participants() -> list:
+    """
+    Return the names of the event threads of this process's Fast DDS participants.
+
+    Fast DDS 2.14 names each participant's event thread ``dds.ev.<participant id>``; a
+    participant lives as long as a node of its context (other rmw: always empty).
+    """
+    names = []
+    for task in os.listdir('/proc/self/task'):
+        try:
+            with open(f'/proc/self/task/{task}/comm') as comm:
+                names.append(comm.read().strip())
+        except OSError:  # (the thread ended meanwhile)
+            continue
+    return sorted(name for name in names if name.startswith('dds.ev.'))
+
+
+def no_participant_left() -> None:
+    """
+    Fail unless every DDS participant of the process is gone (a test's nodes all destroyed).
+
+    A node a test leaves to the garbage collector (a constructor that raised, a node not on the
+    executor) keeps its participant until a collection, at any later moment. Destroyed while
+    another test's participant announced its endpoints, it hung the test run in Fast DDS 2.14
+    (``DomainParticipant::set_listener`` spinning with the lock the announcement waits for,
+    eProsima/Fast-DDS#6513). So what garbage holds goes now, and a participant still held
+    fails the test that left it.
+    """
+    if participants():
+        gc.collect()
+    left = participants()
+    assert not left, (f'DDS participants still alive after the test ({", ".join(left)}): a '
+                      'node of it is still referenced and was not destroyed')

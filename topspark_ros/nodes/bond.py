@@ -156,6 +156,7 @@ class Bond:
         self._clock = steady_clock()  # bondcpp's timers are wall timers: sim time aside
         self._timer = node.create_timer(self._period_s, self._on_tick, clock=self._clock)
         self._closed = False
+        self._left = False  # a status saying we leave went out (close waits for its acks)
         with self._lock:  # (the manager waits 2 s for a first status: not a period later)
             self._publish(True)
 
@@ -181,15 +182,21 @@ class Bond:
         """
         Break the bond if it holds (said once) and destroy its topics and timer.
 
-        Waits up to 0.1 s for the manager to take that last status, as bondcpp's destructor
-        waits: the manager then knows at once, not after its heartbeat timeout. A context
-        already shut down says nothing (as rclcpp drops a publish then) and waits for nothing.
+        Once this bond said it leaves (here, or in :meth:`break_` just before, as a shutdown
+        transition does), waits up to 0.1 s for the manager to acknowledge it, as bondcpp's
+        destructor waits: the manager then knows at once, not after its heartbeat timeout.
+        Fast DDS drops a sample its writer is destroyed with before a loaded reader has taken
+        it (shared memory), so without the wait a node stopped before its bond formed exited
+        unheard, one Ctrl-C in about 60 on a loaded machine (the wait returns as soon as every
+        reader acknowledged). A context already shut down says nothing (as rclcpp drops a
+        publish then) and waits for nothing.
         """
         with self._lock:
             if self._closed:
                 return
-            said = self._machine.die(time.monotonic()) is not None
-            said = said and self._publish(False)
+            if self._machine.die(time.monotonic()) is not None:
+                self._publish(False)
+            said = self._left
             self._closed = True
         if said:
             try:
@@ -250,4 +257,5 @@ class Bond:
             self._pub.publish(msg)
         except Exception:  # noqa: B902 - the context shut down in between (rclpy RCLError)
             return False
+        self._left = self._left or not active
         return True

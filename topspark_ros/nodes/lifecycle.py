@@ -108,11 +108,25 @@ class LifecycleNode(rclpy.lifecycle.LifecycleNode):
             self._bond = None
 
     def destroy_node(self) -> None:
-        """Break and close the bond (the manager knows at once), then destroy the node."""
+        """
+        Break and close the bond (the manager knows at once), then destroy the node.
+
+        Its lifecycle services go too: rclpy's ``destroy_node`` leaves the state machine, whose
+        services hold the node, so a node destroyed in a process that goes on stayed in the
+        graph (``~/get_state`` still answered) and kept the process's DDS participant until it
+        was garbage-collected. A participant destroyed later, while another one of the process
+        announced its endpoints, hung that process in Fast DDS 2.14 (a test run that never
+        ended: ``DomainParticipant::set_listener`` spinning, eProsima/Fast-DDS#6513).
+        """
         try:
             self._close_bond()
         finally:
-            super().destroy_node()
+            try:
+                super().destroy_node()
+            finally:
+                state_machine = getattr(self, '_state_machine', None)
+                if state_machine is not None:
+                    state_machine.destroy_when_not_in_use()
 
     def _on_change_state(self, request, response):
         """Answer a ChangeState request: refused (``success=false``) unless the state offers it."""
