@@ -242,8 +242,8 @@ def test_a_bond_left_before_it_formed_waits_for_the_manager_to_take_that(ros) ->
     A controller stopped by Ctrl-C before its bond formed (the shutdown transition breaks it,
     then the node is destroyed) published its one leave status and destroyed the writer at
     once; Fast DDS drops such a sample when the manager's process has not taken it yet (a
-    loaded machine): the manager did not hear it leave, once in about 60 stops (the bonded
-    process test below, measured). ``close()`` waited only when it said the leave itself.
+    loaded machine): the manager did not hear it leave, 6 times in 120 stops (the bonded
+    process test below, repeated). ``close()`` waited only when it said the leave itself.
     """
     from bond.msg import Status
     from rclpy.duration import Duration
