@@ -78,7 +78,12 @@ def main(argv=None) -> int:
             proc.send_signal(signal.SIGINT)
             left = spin_until(lambda: any(not active for at, active in heard if at >= stopped),
                               10.0)
-            out, _ = proc.communicate(timeout=30)
+            try:
+                out, _ = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise SystemExit(f'stop {run + 1}: still running 30 s after Ctrl-C:\n'
+                                 f'{proc.communicate()[0]}')
             if not left:
                 lost += 1
                 print(f'stop {run + 1}: the leave status never came (exit {proc.returncode}; '

@@ -212,7 +212,7 @@ def test_a_destroyed_lifecycle_node_leaves_the_graph_at_once(ros) -> None:
     rclpy's left the state machine, whose services hold the node: ``~/get_state`` stayed in
     the graph, and the process's DDS participant alive, until the node object was
     garbage-collected. A test run hung in Fast DDS when such a participant went later, while
-    another participant of the process announced its endpoints (eProsima/Fast-DDS#6513).
+    another participant of the process announced its endpoints (test/support/ros_graph.py).
     """
     from rclpy.node import Node
 
@@ -226,9 +226,54 @@ def test_a_destroyed_lifecycle_node_leaves_the_graph_at_once(ros) -> None:
         return ('timestep_controller' in watcher.get_node_names(),
                 '/timestep_controller/get_state' in dict(watcher.get_service_names_and_types()))
 
-    assert spin_until(lambda: graph() == (True, True), 5.0)
-    node.destroy_node()  # (the test keeps the object: not garbage)
+    try:
+        assert spin_until(lambda: graph() == (True, True), 5.0)
+    finally:
+        node.destroy_node()  # (the test keeps the object: not garbage)
     assert spin_until(lambda: graph() == (False, False), 5.0), graph()
+
+
+def test_a_transition_that_outlives_destroy_node_gets_an_error_not_a_crash(ros) -> None:
+    """
+    A transition still running when its node is destroyed fails at its next step.
+
+    The runner destroys the nodes after waiting 5 s at most for the callbacks in progress; a
+    configure through ``~/change_state`` that took longer then went on with a state machine
+    ``destroy_node`` had freed (a review of the change above): its next step failed with
+    rcl's error, and reading the state (``/diagnostics``, ``~/get_state``) crashed the
+    process (segmentation fault). Both now raise ``InvalidHandle``.
+    """
+    from lifecycle_msgs.msg import State
+    from rclpy.exceptions import InvalidHandle
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from topspark_ros.nodes.timestep_controller import TimestepControllerNode
+    context, _, _ = ros
+    node = TimestepControllerNode(context=context)
+    entered, release, outcome = threading.Event(), threading.Event(), []
+
+    def slow_configure(state):
+        entered.set()
+        release.wait(10.0)
+        return TransitionCallbackReturn.SUCCESS
+    node._callbacks[State.TRANSITION_STATE_CONFIGURING] = slow_configure  # (rclpy's table)
+
+    def configure() -> None:
+        try:
+            outcome.append(node.trigger_configure())
+        except BaseException as exc:  # noqa: B902 - what the transition's thread gets
+            outcome.append(exc)
+    thread = threading.Thread(target=configure)
+    thread.start()
+    try:
+        assert entered.wait(10.0), 'configure did not start'
+    finally:
+        node.destroy_node()
+        release.set()
+        thread.join(10.0)
+    assert len(outcome) == 1 and isinstance(outcome[0], InvalidHandle), outcome
+    with pytest.raises(InvalidHandle):
+        node._state_machine.current_state
 
 
 def _ros_log(output: str, level: str, logger: str, text: str) -> bool:

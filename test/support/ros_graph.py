@@ -5,11 +5,15 @@ import os
 
 
 def destroy(node) -> None:
-    """Destroy ``node`` and, for a lifecycle node, its state machine's services too."""
-    state_machine = getattr(node, '_state_machine', None)
-    if state_machine is not None:  # its services (~/get_state, ...): destroy_node keeps them
-        state_machine.destroy_when_not_in_use()
+    """
+    Destroy ``node`` and, for a lifecycle node, its state machine's services too.
+
+    The package's lifecycle nodes destroy theirs in ``destroy_node``; rclpy's keep them.
+    """
     node.destroy_node()
+    state_machine = getattr(node, '_state_machine', None)
+    if state_machine is not None:  # (a second call does nothing)
+        state_machine.destroy_when_not_in_use()
 
 
 def leave_graph(executor, context) -> None:
@@ -53,10 +57,11 @@ def no_participant_left() -> None:
 
     A node a test leaves to the garbage collector (a constructor that raised, a node not on the
     executor) keeps its participant until a collection, at any later moment. Destroyed while
-    another test's participant announced its endpoints, it hung the test run in Fast DDS 2.14
-    (``DomainParticipant::set_listener`` spinning with the lock the announcement waits for,
-    eProsima/Fast-DDS#6513). So what garbage holds goes now, and a participant still held
-    fails the test that left it.
+    another test's participant announced its endpoints, it hung a test run in Fast DDS 2.14
+    for good: ``DomainParticipant::set_listener`` spun (the busy wait of
+    eProsima/Fast-DDS#6513, there said to last tens of seconds) holding the lock the
+    announcement waited for (gdb). So what garbage holds goes now, and a participant still
+    held fails the test that left it.
     """
     if participants():
         gc.collect()

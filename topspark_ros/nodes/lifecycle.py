@@ -34,6 +34,37 @@ LEAVING_ACTIVE = (State.TRANSITION_STATE_DEACTIVATING, State.TRANSITION_STATE_CL
 """The transitions' states that break the bond (as nav2's servers destroy theirs)."""
 
 
+class _HeldStateMachine:
+    """
+    rclpy's lifecycle state machine, held (``with``) through every use made of it.
+
+    rclpy uses its state machine without holding it. Its state read after ``destroy`` is freed
+    memory: the process crashed (segmentation fault, a review) where a callback still running
+    when :meth:`LifecycleNode.destroy_node` came (``~/get_state``, ``/diagnostics``, a long
+    transition the runner stopped waiting for) read it. Held, destruction waits for the use
+    in progress, and a later use raises ``InvalidHandle``.
+    """
+
+    def __init__(self, machine) -> None:
+        """Hold ``machine`` through each use."""
+        self._machine = machine
+
+    def destroy_when_not_in_use(self) -> None:
+        """Destroy the machine once no use holds it (again: nothing)."""
+        self._machine.destroy_when_not_in_use()
+
+    def __getattr__(self, name: str):
+        with self._machine:  # (a property such as current_state is read here)
+            value = getattr(self._machine, name)
+        if not callable(value):
+            return value
+
+        def held(*args, **kwargs):
+            with self._machine:
+                return value(*args, **kwargs)
+        return held
+
+
 class LifecycleNode(rclpy.lifecycle.LifecycleNode):
     """
     rclpy's ``LifecycleNode`` whose ``~/change_state`` refuses what the state does not allow.
@@ -44,6 +75,7 @@ class LifecycleNode(rclpy.lifecycle.LifecycleNode):
     def __init__(self, node_name: str, **kwargs) -> None:
         """Create the node; route ``~/change_state`` through :meth:`_on_change_state`."""
         super().__init__(node_name, **kwargs)
+        self._state_machine = _HeldStateMachine(self._state_machine)
         service = getattr(self, '_service_change_state', None)  # none without the interface
         self._rclpy_change_state = None
         if service is not None:
@@ -116,7 +148,9 @@ class LifecycleNode(rclpy.lifecycle.LifecycleNode):
         graph (``~/get_state`` still answered) and kept the process's DDS participant until it
         was garbage-collected. A participant destroyed later, while another one of the process
         announced its endpoints, hung that process in Fast DDS 2.14 (a test run that never
-        ended: ``DomainParticipant::set_listener`` spinning, eProsima/Fast-DDS#6513).
+        ended, spinning in ``DomainParticipant::set_listener``). A transition or lifecycle
+        service still running then (one the runner stopped waiting for) gets ``InvalidHandle``
+        at its next use of the state machine (:class:`_HeldStateMachine`), not a crash.
         """
         try:
             self._close_bond()
