@@ -258,6 +258,11 @@ def test_recorder_refusals(ros, tmp_path: Path) -> None:
     for params, reason in cases:
         with pytest.raises((ValueError, OSError), match=reason):
             _recorder(context, executor, **params)
+    # topics:=[] on the command line reaches the node unset: it recorded `topic` (image).
+    from topspark_ros.nodes.recorder import RecorderNode
+    with pytest.raises(ValueError, match=r'topics is an empty list \(topics:=\[\]\)'):
+        RecorderNode(context=context, cli_args=['--ros-args', '-p', 'topics:=[]', '-p',
+                                                f'bag:={tmp_path / "empty"}'])
     node = _recorder(context, executor, topic='chatter', out_dir=str(tmp_path / 'f'),
                      label='x')
     _publisher(context, executor, String, 'chatter')

@@ -38,7 +38,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.parameters import declare, given_at_start, Param, values
 from topspark_ros.nodes.qos import bag_qos
 
 TYPES = {
@@ -145,7 +145,10 @@ class RecorderNode(Node):
         if p['out_dir'] and p['type'] == 'events':
             raise ValueError('event packets are not image-folder samples: record them into a '
                              'bag')
-        # (topics:=[] arrives unset: rcl gives an empty list no type)
+        if topics is None and given_at_start(self, ['topics']):
+            # rcl gives an empty list no type: it recorded `topic` (image) without a word
+            raise ValueError('topics is an empty list (topics:=[]): give the topics to record, '
+                             'e.g. topics:=[image,classification], or one with topic:=NAME')
         names = [_topic_name(self, t) for t in (topics or [p['topic']])]
         twice = sorted({t for t in names if names.count(t) > 1})
         if twice:
