@@ -7,7 +7,6 @@ announcements. Child processes inherit all of it through ``os.environ``.
 """
 
 import contextlib
-import gc
 import os
 import pathlib
 import shutil
@@ -114,9 +113,8 @@ def _no_participant_kept_by_garbage():
     ``ros`` fixture also fail if a participant is still held then.
     """
     yield
-    from ros_graph import participants
-    if participants():
-        gc.collect()
+    from ros_graph import collect_participant_garbage
+    collect_participant_garbage()
 
 
 @pytest.fixture(autouse=True)

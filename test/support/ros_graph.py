@@ -51,6 +51,12 @@ def participants() -> list:
     return sorted(name for name in names if name.startswith('dds.ev.'))
 
 
+def collect_participant_garbage() -> None:
+    """Collect the garbage if a DDS participant is still alive (it may be what holds it)."""
+    if participants():
+        gc.collect()
+
+
 def no_participant_left() -> None:
     """
     Fail unless every DDS participant of the process is gone (a test's nodes all destroyed).
@@ -63,8 +69,7 @@ def no_participant_left() -> None:
     announcement waited for (gdb). So what garbage holds goes now, and a participant still
     held fails the test that left it.
     """
-    if participants():
-        gc.collect()
+    collect_participant_garbage()
     left = participants()
     assert not left, (f'DDS participants still alive after the test ({", ".join(left)}): a '
                       'node of it is still referenced and was not destroyed')
