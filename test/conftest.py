@@ -107,7 +107,7 @@ def _no_participant_kept_by_garbage():
     """
     After each test, collect the garbage that keeps a DDS participant alive, if any.
 
-    A node left to the garbage collector (a constructor that raised, a test's own context)
+    A node left to the garbage collector (one a test did not destroy, a test's own context)
     kept its participant until a collection at any later moment, in another test; one such
     destruction hung a CI run in Fast DDS (see test/support/ros_graph.py). Tests with the
     ``ros`` fixture also fail if a participant is still held then.

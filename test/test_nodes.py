@@ -185,6 +185,79 @@ def test_classifier_parameters_are_validated(ros) -> None:
     assert not finalized.successful and 'finalized' in finalized.reason
 
 
+REFUSED_AT_CONSTRUCTION = [
+    ('classifier', 'ClassifierNode', {'default_timesteps': 0}, 'out of range'),
+    ('timestep_controller', 'TimestepControllerNode', {'mode': 'fastest'}, 'mode must be'),
+    ('energy_monitor', 'EnergyMonitorNode', {'memory_preset': 'abacus'}, 'memory_preset'),
+    ('battery_simulator', 'BatterySimulatorNode', {'capacity_j': 0.0}, 'out of range'),
+    ('image_player', 'ImagePlayerNode', {'folder': '/no/such/folder'}, 'does not exist'),
+    ('event_player', 'EventPlayerNode', {'file': '', 'dataset': ''}, 'both empty'),
+    ('bag_player', 'BagPlayerNode', {'bag': ''}, 'bag is empty'),
+    ('recorder', 'RecorderNode', {}, 'exactly one destination'),
+]
+
+
+@pytest.mark.parametrize('module, name, overrides, reason', REFUSED_AT_CONSTRUCTION,
+                         ids=[case[1] for case in REFUSED_AT_CONSTRUCTION])
+def test_a_node_whose_constructor_refuses_leaves_the_graph_at_once(
+        ros, module, name, overrides, reason) -> None:
+    """
+    A node whose constructor raised is destroyed by it: its DDS participant goes at once.
+
+    It was left to the garbage collector (the error's traceback holds it), in the graph and
+    with the participant alive until a collection at any later moment (a test run hung in
+    Fast DDS on one such; see topspark_ros/nodes/construction.py). No collection runs here.
+    """
+    import gc
+    import importlib
+
+    from rclpy.parameter import Parameter
+    from ros_graph import participants
+    context, _, _ = ros
+    node_class = getattr(importlib.import_module(f'topspark_ros.nodes.{module}'), name)
+    gc.disable()
+    try:
+        with pytest.raises(Exception, match=reason) as refused:
+            node_class(context=context, parameter_overrides=[
+                Parameter(key, value=value) for key, value in overrides.items()])
+        assert refused.traceback  # (what held the node)
+        assert participants() == []
+    finally:
+        gc.enable()
+
+
+def test_a_constructor_failing_before_what_destroy_node_needs_still_destroys_the_node(
+        ros) -> None:
+    """A ``destroy_node`` that needs what the constructor never made: the base's is used."""
+    import gc
+
+    from rclpy.node import Node
+    from ros_graph import participants
+    from std_msgs.msg import String
+
+    from topspark_ros.nodes.construction import destroyed_if_construction_fails
+
+    @destroyed_if_construction_fails
+    class Partial(Node):
+        def __init__(self, **kwargs) -> None:
+            super().__init__('partial', **kwargs)
+            self.create_publisher(String, 'made_before', 1)
+            raise ValueError('refused before the reader was made')
+
+        def destroy_node(self) -> None:
+            self._reader.close()  # (never made)
+            super().destroy_node()
+
+    context, _, _ = ros
+    gc.disable()
+    try:
+        with pytest.raises(ValueError, match='refused before the reader was made'):
+            Partial(context=context)
+        assert participants() == []
+    finally:
+        gc.enable()
+
+
 def test_a_publish_failing_at_shutdown_is_not_an_error() -> None:
     """A classification that ends after the context shut down is neither counted nor logged."""
     import rclpy

@@ -61,8 +61,8 @@ def no_participant_left() -> None:
     """
     Fail unless every DDS participant of the process is gone (a test's nodes all destroyed).
 
-    A node a test leaves to the garbage collector (a constructor that raised, a node not on the
-    executor) keeps its participant until a collection, at any later moment. Destroyed while
+    A node a test leaves to the garbage collector (a node not on the executor) keeps its
+    participant until a collection, at any later moment. Destroyed while
     another test's participant announced its endpoints, it hung a test run in Fast DDS 2.14
     for good: ``DomainParticipant::set_listener`` spun (the busy wait of
     eProsima/Fast-DDS#6513, there said to last tens of seconds) holding the lock the

@@ -36,6 +36,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.recorder import message_class, TYPES
 from topspark_ros.nodes.runner import MATCH_SETTLE_S, play, SubscriberWait
@@ -70,6 +71,7 @@ a recorder or classifier that ran before the player lost the first 280 ms of an 
 while discovery matched them, and nothing counted it (a review of record and replay)."""
 
 
+@destroyed_if_construction_fails
 class BagPlayerNode(Node):
     """Publishes a bag's topics in (scaled) recorded time, with /clock."""
 

@@ -13,6 +13,7 @@ from sensor_msgs.msg import BatteryState
 from topspark_ros.conversions.results import energy_problem
 from topspark_ros.msg import EnergyEstimate
 from topspark_ros.nodes.clocks import period_clock
+from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.parameters import declare, Param, values
 
 PARAMS = (
@@ -27,6 +28,7 @@ PARAMS = (
 )
 
 
+@destroyed_if_construction_fails
 class BatterySimulatorNode(Node):
     """Integrates the reported power into a falling state of charge."""
 

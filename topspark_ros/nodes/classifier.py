@@ -44,6 +44,7 @@ from topspark_ros.core.pipeline import (AS_TRAINED, ClassifierPipeline,
 from topspark_ros.msg import Classification, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.classifier_params import PARAMS
+from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.intake import (camera_intake, freeze_long_lived, Intake,
                                        thaw_long_lived)
 from topspark_ros.nodes.lifecycle import LifecycleNode
@@ -61,6 +62,7 @@ SKIP_LOG_PERIOD_S = 5.0
 """An input skipped for a reason already logged is logged again after this long (s)."""
 
 
+@destroyed_if_construction_fails
 class ClassifierNode(LifecycleNode):
     """Lifecycle node: parameters, topics and threads around a ClassifierPipeline."""
 

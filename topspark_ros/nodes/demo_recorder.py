@@ -26,8 +26,10 @@ from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.plotting import plot_run
 from topspark_ros.core.topspark.scoreboard import Sample, Scoreboard
 from topspark_ros.msg import Classification, EnergyEstimate
+from topspark_ros.nodes.construction import destroyed_if_construction_fails
 
 
+@destroyed_if_construction_fails
 class DemoRecorderNode(Node):
     """Records the run for the demo's live line, summary and plot."""
 

@@ -45,6 +45,7 @@ from topspark_ros.core.topspark.meter import EnergyMeter, Measured
 from topspark_ros.msg import Classification, EnergyEstimate
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.clocks import elapsed_s, period_clock
+from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
 
@@ -107,6 +108,7 @@ power rail).
 """
 
 
+@destroyed_if_construction_fails
 class EnergyMonitorNode(Node):
     """Prices classifications, reads the power meter and publishes energy estimates."""
 

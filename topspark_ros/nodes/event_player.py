@@ -52,6 +52,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from topspark_ros.conversions.events import encoded_to_fields, event_packet_type, fields_to_packet
 from topspark_ros.core.events.packets import PacketCutter
+from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.intake import name_native_thread
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
@@ -138,6 +139,7 @@ def dataset_stream(dataset, sample_us: int, max_samples: int = 0) -> np.ndarray:
     return events
 
 
+@destroyed_if_construction_fails
 class EventPlayerNode(Node):
     """Publishes an event file (or an event data set) as EventPackets in (scaled) real time."""
 

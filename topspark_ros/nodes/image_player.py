@@ -19,6 +19,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from topspark_ros.conversions.image import array_to_image
+from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.parameters import declare, Param, values
 
 LABELS_KEPT = 1 << 12
@@ -69,6 +70,7 @@ def model_split_options(model_path: str) -> dict:
     return {names[k]: v for k, v in options.items() if k in names}
 
 
+@destroyed_if_construction_fails
 class ImagePlayerNode(Node):
     """Plays a data set as a camera would."""
 

@@ -38,6 +38,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.parameters import declare, given_at_start, Param, values
 from topspark_ros.nodes.qos import bag_qos
 
@@ -123,6 +124,7 @@ def _summed(name: str, what: str) -> property:
                     doc=f'Return the {what}, on every topic.')
 
 
+@destroyed_if_construction_fails
 class RecorderNode(Node):
     """Writes the messages of one topic into an image folder, or of one or more into a bag."""
 

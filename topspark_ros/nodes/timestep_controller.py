@@ -33,6 +33,7 @@ from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.bond import PARAM as BOND_PARAM
 from topspark_ros.nodes.clocks import elapsed_s, period_clock
+from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import configured, declare, Param, values
 from topspark_ros.nodes.qos import RELIABILITIES, reliability, warn_on_incompatible_qos
@@ -136,6 +137,7 @@ def _check_battery_order(p: dict):
     return None
 
 
+@destroyed_if_construction_fails
 class TimestepControllerNode(LifecycleNode):
     """Lifecycle node wrapping :class:`topspark_ros.core.topspark.strategy.TimestepSelector`."""
 
