@@ -226,6 +226,29 @@ def test_a_node_whose_constructor_refuses_leaves_the_graph_at_once(
         gc.enable()
 
 
+def test_every_node_class_is_destroyed_if_its_construction_fails() -> None:
+    """Each node class of the package has the decorator (a new node without it is found)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from rclpy.node import Node
+
+    import topspark_ros.nodes
+    from topspark_ros.nodes.lifecycle import LifecycleNode
+    classes = {}
+    for module in pkgutil.iter_modules(topspark_ros.nodes.__path__):
+        loaded = importlib.import_module(f'topspark_ros.nodes.{module.name}')
+        for name, value in vars(loaded).items():
+            if inspect.isclass(value) and issubclass(value, Node) and \
+                    value.__module__ == loaded.__name__ and value is not LifecycleNode:
+                classes[name] = value
+    assert {case[1] for case in REFUSED_AT_CONSTRUCTION} < set(classes)
+    undecorated = [name for name, cls in classes.items()
+                   if not hasattr(vars(cls)['__init__'], '__wrapped__')]
+    assert undecorated == []
+
+
 def test_a_constructor_failing_before_what_destroy_node_needs_still_destroys_the_node(
         ros) -> None:
     """A ``destroy_node`` that needs what the constructor never made: the base's is used."""
