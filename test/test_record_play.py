@@ -56,14 +56,18 @@ def _packet(k: int):
     return msg
 
 
-def _recorder(context, executor, **params):
+def _on_executor(node_class, context, executor, params: dict):
+    """Return a ``node_class`` with ``params`` overridden, on ``executor``."""
     from rclpy.parameter import Parameter
-
-    from topspark_ros.nodes.recorder import RecorderNode
-    node = RecorderNode(context=context, parameter_overrides=[
+    node = node_class(context=context, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()])
     executor.add_node(node)
     return node
+
+
+def _recorder(context, executor, **params):
+    from topspark_ros.nodes.recorder import RecorderNode
+    return _on_executor(RecorderNode, context, executor, params)
 
 
 def _publisher(context, executor, msg_type, topic):
@@ -305,6 +309,20 @@ def test_results_into_a_bag(ros, tmp_path: Path) -> None:
     assert first.source == '/front/classifier' and list(first.scores) == [0.5, 0.25]
 
 
+def _latched_command(context, executor) -> None:
+    """Publish a TimestepCommand (T=16) as the controller does: reliable, transient local."""
+    from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    from topspark_ros.msg import TimestepCommand
+    probe = Node('latched', context=context)
+    executor.add_node(probe)
+    latched = probe.create_publisher(TimestepCommand, 'timestep', QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    latched.publish(TimestepCommand(timesteps=16, mode='balanced'))
+
+
 def test_a_camera_its_results_and_the_latched_command_into_one_bag(ros, tmp_path: Path) -> None:
     """
     Several topics go into one bag, each of its own type, latched ones as latched.
@@ -312,8 +330,6 @@ def test_a_camera_its_results_and_the_latched_command_into_one_bag(ros, tmp_path
     The recorder took one topic: a camera and its results were two bags, two processes (an
     item of the last note).
     """
-    from rclpy.node import Node
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.serialization import deserialize_message
     from rosbags.highlevel import AnyReader
     from sensor_msgs.msg import Image
@@ -321,12 +337,7 @@ def test_a_camera_its_results_and_the_latched_command_into_one_bag(ros, tmp_path
     from topspark_ros.msg import Classification, TimestepCommand
     from topspark_ros.nodes.recorder import _outcome
     context, executor, spin_until = ros
-    probe = Node('latched', context=context)
-    executor.add_node(probe)
-    latched = probe.create_publisher(TimestepCommand, 'timestep', QoSProfile(
-        depth=1, reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL))
-    latched.publish(TimestepCommand(timesteps=16, mode='balanced'))  # before the recorder
+    _latched_command(context, executor)  # before the recorder
     bag = tmp_path / 'run'
     node = _recorder(context, executor, topics=['camera', 'classification', 'timestep'],
                      bag=str(bag), storage='mcap', reliability='reliable', depth=50)
@@ -418,19 +429,12 @@ def test_nested_and_latched_messages_into_a_bag(ros, tmp_path: Path) -> None:
     A type nesting one that is not standard failed with a traceback, and the latched command
     in force was not recorded (the subscription was volatile; a review).
     """
-    from rclpy.node import Node
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.qos import DurabilityPolicy
     from rosbags.highlevel import AnyReader
     from vision_msgs.msg import Classification, ObjectHypothesis
 
-    from topspark_ros.msg import TimestepCommand
     context, executor, spin_until = ros
-    probe = Node('latched', context=context)
-    executor.add_node(probe)
-    latched = probe.create_publisher(TimestepCommand, 'timestep', QoSProfile(
-        depth=1, reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL))
-    latched.publish(TimestepCommand(timesteps=16, mode='balanced'))  # before the recorder
+    _latched_command(context, executor)  # before the recorder
     # mcap: sqlite3 objects stay in their thread, and this executor has several
     commands = _recorder(context, executor, topic='timestep', bag=str(tmp_path / 'commands'),
                          count=1, storage='mcap')
@@ -497,13 +501,8 @@ def _subscriber(context, executor, topics: dict):
 
 
 def _player(context, executor, **params):
-    from rclpy.parameter import Parameter
-
     from topspark_ros.nodes.bag_player import BagPlayerNode
-    node = BagPlayerNode(context=context, parameter_overrides=[
-        Parameter(k, value=v) for k, v in params.items()])
-    executor.add_node(node)
-    return node
+    return _on_executor(BagPlayerNode, context, executor, params)
 
 
 def test_the_player_waits_for_the_subscriptions_that_exist_already(ros, tmp_path: Path,
