@@ -422,6 +422,38 @@ def test_import_refuses_metadata_of_another_version_naming_the_file(tmp_path, ca
     assert not (tmp_path / 'x.json').exists()
 
 
+@pytest.mark.parametrize('meta, problem', [
+    ({'neurons': []}, 'neurons must be an object'),
+    ({'neurons': {'if1': 3}}, 'neurons.if1 must be an object'),
+    ({'neurons': {'if1': {'v_init': 'half'}}}, 'neurons.if1.v_init must be a number'),
+    ({'neurons': {'if1': {'refractory_steps': [2]}}}, 'refractory_steps must be a number'),
+    ({'input': 'grey'}, 'input must be an object'),
+    ({'input': {'mean': 'zero'}}, 'input.mean must be a list of numbers'),
+    ({'input': {'encoding': 'events'}}, 'input.encoding must be an object'),
+    ({'dt_s': [0.001]}, 'dt_s must be a number or null'),
+    ({'timesteps': '16'}, 'timesteps must be a number or null'),
+    ({'class_names': 'abc'}, 'class_names must be a list of strings'),
+    ({'class_names': ['a', 2]}, 'class_names must be a list of strings'),
+])
+def test_import_refuses_metadata_of_the_wrong_types_in_one_line(tmp_path, capsys, meta,
+                                                                 problem):
+    """
+    Metadata keys of another type are refused, saying which.
+
+    Each was a traceback (AttributeError, TypeError) or, for a string of class names, taken
+    as one name per letter (a review).
+    """
+    model, info = load_checkpoint(CONVERTED)
+    graph, _ = export_model(model, info=info['info'])
+    written = json.loads(graph.metadata['topspark'])
+    graph.metadata['topspark'] = json.dumps({**written, **meta})
+    path = write_nir(graph, tmp_path / 'typed.nir')
+    assert cli.main(['import', str(path), '-o', str(tmp_path / 'x.json'), '-q']) == 1
+    err = capsys.readouterr().err.strip()
+    assert 'typed.nir' in err and problem in err and '\n' not in err, err
+    assert not (tmp_path / 'x.json').exists()
+
+
 def test_leak_and_layers_leave_existing_checkpoints_unchanged():
     """The new config fields are absent from built-in architectures' checkpoints."""
     stored = json.loads(CONVERTED.read_text())['model']['config']

@@ -95,7 +95,51 @@ def graph_metadata(graph) -> dict:
             f'its topspark metadata is format {found[0]!r} version {found[1]!r}; this version '
             f'reads {FORMAT!r} version {FORMAT_VERSION} (a newer topspark_ros wrote it? '
             'upgrade to read it)')
+    problem = _metadata_type_problem(meta)
+    if problem is not None:  # (a hand-written one was a traceback, or read wrong; a review)
+        raise NirMetadataError(f'its topspark metadata: {problem}')
     return meta
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numbers(value) -> bool:
+    """Return whether ``value`` is a number or a (nested) list of numbers."""
+    if isinstance(value, list):
+        return all(_numbers(item) for item in value)
+    return _is_number(value)
+
+
+def _metadata_type_problem(meta: dict):
+    """Return what in ``meta`` is not of the type the readers take, or None."""
+    for key in ('dt_s', 'timesteps'):
+        if meta.get(key) is not None and not _is_number(meta[key]):
+            return f'{key} must be a number or null, not {json.dumps(meta[key])}'
+    names = meta.get('class_names')
+    if names is not None and not (isinstance(names, list)
+                                  and all(isinstance(name, str) for name in names)):
+        return f'class_names must be a list of strings, not {json.dumps(names)}'
+    for key in ('input', 'neurons', 'info'):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            return f'{key} must be an object, not {json.dumps(meta[key])}'
+    given = meta.get('input') or {}
+    if given.get('encoding') is not None and not isinstance(given['encoding'], dict):
+        return f'input.encoding must be an object, not {json.dumps(given["encoding"])}'
+    for key in ('mean', 'std'):
+        if key in given and not (isinstance(given[key], list) and _numbers(given[key])):
+            return f'input.{key} must be a list of numbers, not {json.dumps(given[key])}'
+    for name, neuron in (meta.get('neurons') or {}).items():
+        if not isinstance(neuron, dict):
+            return f'neurons.{name} must be an object, not {json.dumps(neuron)}'
+        if 'v_init' in neuron and not _numbers(neuron['v_init']):
+            return (f'neurons.{name}.v_init must be a number or a list of numbers, not '
+                    f'{json.dumps(neuron["v_init"])}')
+        if 'refractory_steps' in neuron and not _is_number(neuron['refractory_steps']):
+            return (f'neurons.{name}.refractory_steps must be a number, not '
+                    f'{json.dumps(neuron["refractory_steps"])}')
+    return None
 
 
 def _pair(value) -> tuple:
