@@ -435,8 +435,8 @@ def test_import_refuses_metadata_of_another_version_naming_the_file(tmp_path, ca
     ({'class_names': 'abc'}, 'class_names must be a list of strings'),
     ({'class_names': ['a', 2]}, 'class_names must be a list of strings'),
 ])
-def test_import_refuses_metadata_of_the_wrong_types_in_one_line(tmp_path, capsys, meta,
-                                                                 problem):
+def test_import_refuses_metadata_of_the_wrong_types_in_one_line(
+        tmp_path, capsys, meta, problem):
     """
     Metadata keys of another type are refused, saying which.
 
