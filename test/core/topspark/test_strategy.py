@@ -509,6 +509,35 @@ def test_points_too_close_in_profiled_latency_are_not_fitted():
     assert near.timesteps == 100  # 2.5 + 4.7 ms; the fit through both: x1.5, T=100 8.15 ms
 
 
+def test_a_machine_many_times_slower_than_profiled_is_fitted_from_two_t():
+    """
+    Measured at T=16 and 200 on a robot 10 times slower (0.1 ms + 10 x the profile): fitted.
+
+    The fit asked for profiled latencies a quarter of the measured mean apart, as if the
+    scale were 1: it fell back to a fixed cost (the median excess, 24.4 ms) and took T=350
+    at 33.2 ms predicted under a 40 ms ceiling, where T=200 had measured 50.1 (a review).
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_latency_ms=40.0)
+    robot = {e.timesteps: 0.1 + 10.0 * e.latency_ms for e in PROFILE.entries}
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(
+        measured_latency_ms=robot[200], measured_timesteps=200,
+        latency_points=((16, robot[16]),)))
+    assert '(0.1 ms + profiled latency x10.00, as measured at T=16, 200)' in choice.reason
+    assert choice.timesteps == 100 and choice.expected_latency_ms == pytest.approx(robot[100])
+
+
+def test_points_whose_profiled_latencies_are_near_are_not_fitted_whatever_they_measured():
+    """
+    T=64 and 100 (1.6 and 2.5 ms profiled) measured 3 ms apart: no slope of 3.3 from them.
+
+    (A fitted rise large enough is not enough: the points must be apart in the profile.)
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_latency_ms=8.0)
+    near = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(
+        measured_latency_ms=6.0, measured_timesteps=100, latency_points=((64, 3.0),)))
+    assert '(2.45 ms + profiled latency x1.00, as measured at T=64, 100)' in near.reason
+
+
 def test_a_fixed_cost_too_close_to_fit_is_the_median_of_all_the_t_measured():
     """
     From the T run last alone, the fixed cost moved with each T's noise (a review).

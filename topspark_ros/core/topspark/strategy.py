@@ -35,12 +35,14 @@ agreement with the model at its reference T):
        where the inference costs tens of microseconds: scaled by the measured ratio
        instead, a millisecond at T=8 predicted T=350 dozens of times slower than it runs
        and pinned T to the smallest for good). Measured at two T or more
-       (``latency_points``, T_m's included) whose profiled latencies differ enough to
-       separate the two (``LATENCY_FIT_SPREAD``): c and s fitted by least squares (c >= 0,
-       s > 0), which also takes a machine slower than profiled (s > 1); a T predicted too
-       optimistically from one point is left at its first measurements. At two T or more
-       too close for that: s = 1 and c = the median of measured - profiled over all of
-       them (from T_m alone, c moved with each T's noise and T switched every few frames).
+       (``latency_points``, T_m's included) far enough apart to separate the two
+       (profiled latencies :data:`LATENCY_FIT_RATIO` apart, and a fitted rise over them of
+       :data:`LATENCY_FIT_SPREAD` of the measured mean at least): c and s fitted by least
+       squares (c >= 0, s > 0), which also takes a machine slower than profiled (s > 1); a
+       T predicted too optimistically from one point is left at its first measurements. At
+       two T or more too close for that: s = 1 and c = the median of measured - profiled
+       over all of them (from T_m alone, c moved with each T's noise and T switched every
+       few frames).
        Never below l: a faster measurement does not loosen the ceiling.
     E  energy = measured_energy_j * e / e(T_p)   when the monitor's energy per inference is
                                                  given (as power: the profile's energies
@@ -602,10 +604,18 @@ def _accuracy(entry, early_exit: bool) -> float:
 
 
 LATENCY_FIT_SPREAD = 0.25
-"""The latency fit's points must span profiled latencies at least this fraction of their
-measured mean apart: the shipped profile's T=8 and 16 differ by 5 us where the robot measures
-2 ms, and 0.06 ms of jitter between their medians fitted a slope of 11 (T=350 predicted at 4
-ms for 2.2; a review of this stop)."""
+"""A latency fit must rise over its points by at least this fraction of their measured mean:
+the shipped profile's T=8 and 16 differ by 5 us where the robot measures 2 ms, and 0.06 ms
+of jitter between their medians fitted a slope of 11 (T=350 predicted at 4 ms for 2.2; a
+review). The rise is the fitted one, not the profile's: compared with the profile's (a scale
+of 1 taken for granted), a robot 10 times slower than profiled, measured at T=8 and 250,
+was never fitted, and T=250 was kept at 0.82 ms predicted under a 1 ms ceiling while it ran
+1.35 ms (a review)."""
+
+LATENCY_FIT_RATIO = 2.0
+"""A latency fit's points must span profiled latencies at least this ratio apart (the
+highest over the lowest): nearer, the slope is the jitter between their medians over a
+difference of microseconds."""
 
 
 def _latency_model(entries: Sequence, signals: LiveSignals,
@@ -617,10 +627,11 @@ def _latency_model(entries: Sequence, signals: LiveSignals,
     ``l(T)`` is the profile's latency at the steps T uses (``steps_at``; T without early exit).
 
     One measured T: ``s = 1``, ``c`` what the measurement adds to the profile's latency.
-    Two T or more whose profiled latencies differ by :data:`LATENCY_FIT_SPREAD` of the
-    measured ones at least: least squares over the points, ``c`` clamped at 0 (then ``s``
-    through the origin); a fit whose slope is not positive, or points too close, fall back
-    to the one-T rule at ``T_m``.
+    Two T or more whose profiled latencies are :data:`LATENCY_FIT_RATIO` apart: least
+    squares over the points, ``c`` clamped at 0 (then ``s`` through the origin), kept if
+    ``s`` is positive and the fitted rise over the points is :data:`LATENCY_FIT_SPREAD` of
+    their measured mean at least; otherwise, or for points too close, the fixed cost all of
+    them measured at ``s = 1``.
     """
     t_meas, measured = signals.measured_timesteps, signals.measured_latency_ms
     points = dict(signals.latency_points)
@@ -629,19 +640,19 @@ def _latency_model(entries: Sequence, signals: LiveSignals,
     pairs = [(_interpolate(entries, steps_at(t)[0], 'latency_ms'), ms)
              for t, ms in sorted(points.items())]
     pairs = [(x, y) for x, y in pairs if x > 0.0]
-    spread = max(x for x, _ in pairs) - min(x for x, _ in pairs) if pairs else 0.0
-    if len(pairs) >= 2 and spread >= LATENCY_FIT_SPREAD * sum(y for _, y in pairs) / len(pairs):
+    low = min((x for x, _ in pairs), default=0.0)
+    high = max((x for x, _ in pairs), default=0.0)
+    if len(pairs) >= 2 and high >= LATENCY_FIT_RATIO * low:
         n = len(pairs)
         mean_x = sum(x for x, _ in pairs) / n
         mean_y = sum(y for _, y in pairs) / n
         sxx = sum((x - mean_x) ** 2 for x, _ in pairs)
-        if sxx > 0.0:
-            slope = sum((x - mean_x) * (y - mean_y) for x, y in pairs) / sxx
-            offset = mean_y - slope * mean_x
-            if offset < 0.0:  # through the origin: no negative fixed cost
-                offset, slope = 0.0, sum(x * y for x, y in pairs) / sum(x * x for x, _ in pairs)
-            if slope > 0.0:
-                return offset, slope, tuple(sorted(points))
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in pairs) / sxx
+        offset = mean_y - slope * mean_x
+        if offset < 0.0:  # through the origin: no negative fixed cost
+            offset, slope = 0.0, sum(x * y for x, y in pairs) / sum(x * x for x, _ in pairs)
+        if slope > 0.0 and slope * (high - low) >= LATENCY_FIT_SPREAD * mean_y:
+            return offset, slope, tuple(sorted(points))
     if len(pairs) >= 2:  # too close to fit a slope: the fixed cost all of them measured
         # (from the T run last alone it moved with each T's noise, and T switched 216 to
         # 274 times in 25 s under a ceiling near the measured latencies; a review)
