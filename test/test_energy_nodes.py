@@ -337,6 +337,45 @@ def test_a_meter_that_fails_a_reading_or_two_goes_on_measuring(ros, tmp_path) ->
     assert monitor._power is not None and monitor._power_problem == ''
 
 
+def test_a_failed_reading_at_a_windows_end_is_measured_with_the_next_window(
+        ros, tmp_path) -> None:
+    """
+    The meter spends 10 J a window of 10 inferences, its file unreadable at the second's end.
+
+    The third window's 20 J were divided by its 10 inferences: 2 J each, twice the truth (a
+    review). The windows are closed here by calling the publish callback on a clock of the
+    test's, the RAPL counter a file of it.
+    """
+    from topspark_ros.msg import Classification
+    context, executor, _ = ros
+    root = str(tmp_path)
+    _rapl(root, {'intel-rapl:0': ('package-0', 1_000_000)})
+    monitor = _monitor(context, executor, energy_source='rapl', sysfs_root=root,
+                       publish_rate_hz=1.0)
+    published = []
+    monitor._pub.publish = published.append
+    now = [monitor._now_s()]
+    monitor._now_s = lambda: now[0]
+    energy = os.path.join(root, 'class/powercap/intel-rapl:0/energy_uj')
+    for window in range(3):
+        for _ in range(10):
+            now[0] += 0.1
+            monitor._on_classification(Classification(
+                accumulates=40000, neuron_updates=3200, timesteps_used=8, timestep_budget=8))
+        _write(root, 'class/powercap/intel-rapl:0/energy_uj',
+               1_000_000 + 10_000_000 * (window + 1))  # 10 J a window
+        if window == 1:
+            os.rename(energy, energy + '.away')
+        monitor._publish()
+        if window == 1:
+            os.rename(energy + '.away', energy)
+    first, failed, after = published
+    assert (first.measured_energy_j, first.measured_energy_per_inference_j) == (10.0, 1.0)
+    assert failed.measured_source == '' and failed.measured_energy_per_inference_j == 0.0
+    assert after.measured_energy_j == pytest.approx(20.0)  # the meter's reading spans both
+    assert after.measured_energy_per_inference_j == pytest.approx(1.0)  # as do its inferences
+
+
 def test_values_that_cannot_be_taken_are_ignored_counted_and_warned(ros) -> None:
     """
     Infinite latencies and powers, NaN energies, 2^64 - 1 operation counts: ignored, WARN.

@@ -239,17 +239,21 @@ class EnergyMonitorNode(Node):
         self.get_logger().warn(f'{self._power_problem} ({METER_FAILURES} failed readings in a '
                                'row); publishing estimates only')
 
-    def _measure(self):
-        """Return the measured window, or None (no meter, or it failed now)."""
+    def _measure(self) -> tuple:
+        """
+        Return ``(measured window or None, whether the meter failed to read now)``.
+
+        A failed reading leaves the meter's window open: the next one spans both.
+        """
         if self._power is None:
-            return None
+            return None, False
         try:
             energy, power = self._power.window()
         except PowerSourceError as exc:
             self._power_failed(exc)
-            return None
+            return None, self._power is not None  # (not if it stopped reading for good)
         self._power_read()
-        return Measured(self._power.source.name, energy, power)
+        return Measured(self._power.source.name, energy, power), False
 
     def _on_classification(self, msg: Classification) -> None:
         problem = classification_problem(msg)
@@ -327,7 +331,8 @@ class EnergyMonitorNode(Node):
             return
         if now_s <= self._meter.start_s:
             return  # the first window just started
-        report = self._meter.report(now_s, self._measure())
+        measured, failed = self._measure()
+        report = self._meter.report(now_s, measured, measurement_failed=failed)
         msg = energy_report_to_msg(report)
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub.publish(msg)

@@ -63,6 +63,34 @@ def test_measured_memory_and_ann_figures(unit_energy):
     assert report.measured_energy_per_inference_j == 1.0  # 2 J over 2 inferences
 
 
+def test_a_window_whose_meter_failed_is_measured_with_the_next(unit_energy):
+    """
+    A failed reading at a window's end: the next reading's inferences span both windows.
+
+    As its energy does. They were the second window's alone: twice the energy per inference
+    after one failed reading (a review).
+    """
+    meter = EnergyMeter(unit_energy)
+    for _ in range(10):
+        meter.add(OpCounts(accumulates=100), 8)
+    failed = meter.report(1.0, None, measurement_failed=True)
+    assert failed.measured is None and failed.measured_energy_per_inference_j == 0.0
+    for _ in range(10):
+        meter.add(OpCounts(accumulates=100), 8)
+    both = meter.report(2.0, Measured('rapl:package-0', energy_j=20.0, average_power_w=10.0))
+    assert both.window_inferences == 10  # the window's own figures stay the window's
+    assert both.measured_energy_per_inference_j == pytest.approx(1.0)  # 20 J, 20 inferences
+    for _ in range(4):
+        meter.add(OpCounts(accumulates=100), 8)
+    assert meter.report(3.0, Measured('rapl:package-0', 2.0, 2.0)) \
+        .measured_energy_per_inference_j == pytest.approx(0.5)  # the carry is spent
+    meter.add(OpCounts(accumulates=100), 8)
+    meter.report(4.0, None)  # no meter (or it stopped for good): nothing carried
+    meter.add(OpCounts(accumulates=100), 8)
+    assert meter.report(5.0, Measured('rapl:package-0', 3.0, 3.0)) \
+        .measured_energy_per_inference_j == pytest.approx(3.0)
+
+
 def test_a_clock_that_goes_back_starts_a_new_window(unit_energy):
     """A replayed bag that loops: its window's power was energy / 1e-9 s (a user review)."""
     meter = EnergyMeter(unit_energy, start_s=100.0)

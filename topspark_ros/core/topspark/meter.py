@@ -25,8 +25,12 @@ inference under both (``ann_ops``: one MAC per weight per input), and a measured
 
 .. code-block:: text
 
-    measured energy per inference  E_m / n    (J; E_m: the meter's energy over the window)
+    measured energy per inference  E_m / n_m  (J; E_m: the meter's energy over the window)
     measured average power         E_m / window length on the meter's clock (W)
+
+where a window whose meter reading failed is measured with the next one: ``E_m`` then spans
+both, and ``n_m`` counts the inferences of both (it was the second window's alone, and one
+failed reading doubled the next window's measured energy per inference; a review).
 
 and, where the energy model has a platform power (the whole board's while it computes, from
 its data sheet or a measurement of the user's) and the inferences their latencies, the
@@ -129,6 +133,7 @@ class EnergyMeter:
     _window: list = field(default_factory=list)
     _cumulative_j: float = 0.0
     _count: int = 0
+    _unmeasured: int = 0  # inferences of windows whose meter reading failed, since the last
 
     def add(self, ops: OpCounts, timesteps: int, latency_s: Optional[float] = None,
             learnt: Optional[bool] = None) -> float:
@@ -165,11 +170,19 @@ class EnergyMeter:
         self._window_start_s = now_s
         self.start_s = min(self.start_s, now_s)
 
-    def report(self, now_s: float, measured: Optional[Measured] = None) -> MeterReport:
-        """Close the window ending at ``now_s``; return its figures (``measured``: a meter's)."""
+    def report(self, now_s: float, measured: Optional[Measured] = None,
+               measurement_failed: bool = False) -> MeterReport:
+        """
+        Close the window ending at ``now_s``; return its figures (``measured``: a meter's).
+
+        ``measurement_failed``: the meter could not be read at this window's end; its
+        reading then spans this window and the next (module docstring).
+        """
         start = self.window_start_s
         window_s = max(now_s - start, 1e-9)
         n = len(self._window)
+        n_measured = n + self._unmeasured
+        self._unmeasured = n_measured if measurement_failed else 0
         energy = sum(e for e, _, _, _, _ in self._window)
         mean_ops = OpCounts()
         learnt = 0
@@ -193,7 +206,8 @@ class EnergyMeter:
             baseline_energy_per_inference_j=baseline,
             saving_vs_baseline=saving, preset=self.model.preset.name,
             includes=self.model.preset.includes, measured=measured,
-            measured_energy_per_inference_j=measured.energy_j / n if measured and n else 0.0,
+            measured_energy_per_inference_j=(measured.energy_j / n_measured
+                                             if measured and n_measured else 0.0),
             platform_power_w=self.model.platform_power_w or 0.0,
             platform_energy_per_inference_j=sum(platform) / len(platform) if platform else 0.0,
             **self._extra_figures(mean_ops * (1.0 / n) if n else mean_ops, n))
