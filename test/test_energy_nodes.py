@@ -547,6 +547,15 @@ def test_two_classifiers_at_different_t_are_both_measured(ros, monkeypatch) -> N
     signals = controller._signals
     assert (signals.measured_timesteps, signals.measured_latency_ms) == (32, 2.0)
     assert signals.latency_points == ((64, 4.0),)
+    # Cleanup forgets them: they priced the next profile's T (another model; a review).
+    controller.trigger_deactivate()
+    controller.trigger_cleanup()
+    signals = controller._signals
+    assert (signals.measured_timesteps, signals.measured_latency_ms) == (None, None)
+    assert (signals.latency_points, signals.rate_hz) == ((), None)
+    controller.trigger_configure()
+    controller.trigger_activate()
+    assert 'as measured' not in controller._selector.current.reason
 
 
 def test_the_simulated_battery_leaves_what_it_does_not_simulate_nan(ros) -> None:

@@ -275,7 +275,12 @@ class TimestepControllerNode(LifecycleNode):
         self._latencies.clear()  # latencies of this profile's model and input
         self._steps_used.clear()  # ... and steps used
         self._exits.clear()
-        self._signals = self._signals.replace(early_exit=False, steps_used=())
+        # ... and what was measured of them (kept, the old model's latencies priced the next
+        # profile's T until 5 new results at a T came; a review)
+        self._signals = self._signals.replace(
+            early_exit=False, steps_used=(), measured_latency_ms=None, measured_timesteps=None,
+            latency_points=(), rate_hz=None)
+        self._sources = Sources()
         self._forget_energy()  # ratios to this profile's energies
         self._battery_percent = False  # (the next configure may hear another driver)
         return TransitionCallbackReturn.SUCCESS
