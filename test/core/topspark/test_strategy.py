@@ -500,6 +500,25 @@ def test_after_a_dip_t_climbs_back_to_the_best_t_with_headroom():
     assert selector.update(LiveSignals(1.0)).timesteps == 100  # and stays
 
 
+def test_settings_given_again_as_they_are_keep_the_switch_margin():
+    """
+    A node passes every setting at each parameter set: the same ones change nothing.
+
+    Set to its energy_timeout_s, the controller dropped the switch margin and moved T back to
+    the T the margin kept it from (a review); a setting that changes still chooses afresh.
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_energy_j=12.6e-6)  # T=200: 12.5 uJ, no room
+    selector = TimestepSelector(PROFILE, c, Mode.ACCURACY_FIRST)
+    assert selector.update(LiveSignals(1.0)).timesteps == 200
+    assert selector.update(LiveSignals(0.03)).timesteps == 16  # critical
+    assert selector.update(LiveSignals(1.0)).timesteps == 100  # T=200 within the margin
+    selector.reconfigure(constraints=c, mode=Mode.ACCURACY_FIRST,
+                         battery_policy=selector.battery_policy, switch_margin=0.05)
+    assert selector.update(LiveSignals(1.0)).timesteps == 100  # kept
+    selector.reconfigure(switch_margin=0.01)
+    assert selector.update(LiveSignals(1.0)).timesteps == 200  # a change: afresh
+
+
 def test_points_too_close_in_profiled_latency_are_not_fitted():
     """Jitter between the medians of two nearby T fitted a wild slope (a review)."""
     c = Constraints(max_accuracy_drop=1.0, max_latency_ms=8.0)

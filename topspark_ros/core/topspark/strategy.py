@@ -836,6 +836,7 @@ class TimestepSelector:
         self._current: Optional[Choice] = None
         self._level: Optional[BatteryLevel] = None
         self._rising_since: Optional[float] = None  # a better level read since (s)
+        self._margin = self._constraints = self._mode = self._policy = None
         self.reconfigure(constraints, mode, battery_policy, switch_margin)
 
     @property
@@ -877,7 +878,14 @@ class TimestepSelector:
                     mode: Optional[Mode] = None,
                     battery_policy: Optional[BatteryPolicy] = None,
                     switch_margin: Optional[float] = None) -> None:
-        """Change the settings given (None: unchanged); the next update chooses afresh."""
+        """
+        Change the settings given (None: unchanged); the next update chooses afresh if any did.
+
+        Settings given as they are change nothing: a node passes all of them at every
+        parameter set, and a set of another parameter dropped the switch margin and moved T
+        (a review).
+        """
+        before = (self._margin, self._constraints, self._mode, self._policy)
         if switch_margin is not None:
             self._margin = _finite('switch_margin', switch_margin, 0.0, 1.0)
         if constraints is not None:
@@ -890,7 +898,8 @@ class TimestepSelector:
             if not isinstance(battery_policy, BatteryPolicy):
                 raise ValueError(f'battery_policy must be BatteryPolicy, got {battery_policy!r}')
             self._policy = battery_policy
-        self._fresh = True
+        if (self._margin, self._constraints, self._mode, self._policy) != before:
+            self._fresh = True
 
     def price_under(self, preset: str) -> bool:
         """
