@@ -519,6 +519,23 @@ def test_settings_given_again_as_they_are_keep_the_switch_margin():
     assert selector.update(LiveSignals(1.0)).timesteps == 200  # a change: afresh
 
 
+def test_each_better_battery_level_waits_recover_s_above_its_own_threshold():
+    """
+    Critical held; 0.5 at t=101, a dip to 0.2 (low) at 104, 0.5 again at 106.5.
+
+    One timer for any better level took normal at 106.5, 0.5 s after the charge came back
+    above low's threshold (a review). Low has waited 5 s at 106 (above 0.12 since 101):
+    taken; normal waits from 106.5.
+    """
+    policy = BatteryPolicy(recover_s=5.0)
+    selector = TimestepSelector(PROFILE, Constraints(max_accuracy_drop=1.0),
+                                Mode.ACCURACY_FIRST, policy)
+    levels = [selector.update(LiveSignals(charge), now_s=t).battery_level.value
+              for t, charge in ((100.0, 0.05), (101.0, 0.5), (104.0, 0.2), (106.5, 0.5),
+                                (111.0, 0.5), (111.5, 0.5))]
+    assert levels == ['critical', 'critical', 'critical', 'low', 'low', 'normal']
+
+
 def test_points_too_close_in_profiled_latency_are_not_fitted():
     """Jitter between the medians of two nearby T fitted a wild slope (a review)."""
     c = Constraints(max_accuracy_drop=1.0, max_latency_ms=8.0)

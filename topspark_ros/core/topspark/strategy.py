@@ -835,7 +835,7 @@ class TimestepSelector:
         self._profile = profile
         self._current: Optional[Choice] = None
         self._level: Optional[BatteryLevel] = None
-        self._rising_since: Optional[float] = None  # a better level read since (s)
+        self._rising_since: dict = {}  # better level -> since when the charge is above it (s)
         self._margin = self._constraints = self._mode = self._policy = None
         self.reconfigure(constraints, mode, battery_policy, switch_margin)
 
@@ -972,19 +972,32 @@ class TimestepSelector:
         return choice
 
     def _battery_level(self, fraction: Optional[float], now_s: Optional[float]) -> BatteryLevel:
-        """Return the level in force: :meth:`BatteryPolicy.level`, better ones after a wait."""
+        """
+        Return the level in force: :meth:`BatteryPolicy.level`, better ones after a wait.
+
+        A better level is taken once the charge has stayed ``recover_s`` at or above its
+        threshold plus the hysteresis, each level timed on its own: one timer for whichever
+        better level was read took normal 0.5 s after a dip to low while critical was held
+        (the timer had started at an earlier rise to normal; a review).
+        """
         level = self._policy.level(fraction, self._level)
         held = self._level
         if held is None or now_s is None or self._policy.recover_s <= 0 \
                 or _LEVEL_ORDER.index(level) >= _LEVEL_ORDER.index(held):
-            self._rising_since = None
+            self._rising_since.clear()
             return level
-        if self._rising_since is None:
-            self._rising_since = now_s
-        if now_s - self._rising_since < self._policy.recover_s:
-            return held
-        self._rising_since = None
-        return level
+        reached = _LEVEL_ORDER.index(level)
+        for better in _LEVEL_ORDER[:_LEVEL_ORDER.index(held)]:
+            if _LEVEL_ORDER.index(better) >= reached:  # the charge is above its threshold
+                self._rising_since.setdefault(better, now_s)
+            else:
+                self._rising_since.pop(better, None)
+        for better in _LEVEL_ORDER[:_LEVEL_ORDER.index(held)]:  # the best first
+            since = self._rising_since.get(better)
+            if since is not None and now_s - since >= self._policy.recover_s:
+                self._rising_since.pop(better)  # (those above it time on)
+                return better
+        return held
 
     def _keep_reason(self, kept: _Row, best: _Row, setting: _Setting, rows: list,
                      signals: LiveSignals) -> Optional[str]:
