@@ -414,9 +414,12 @@ def test_values_that_cannot_be_taken_are_ignored_counted_and_warned(ros) -> None
     for msg in (EnergyEstimate(inference_count=5, average_power_w=float('inf'),
                                mean_timesteps=64.0),
                 EnergyEstimate(inference_count=5, average_power_w=0.1,
-                               energy_per_inference_j=-1.0, mean_timesteps=64.0)):
+                               energy_per_inference_j=-1.0, mean_timesteps=64.0),
+                # finite, but its ratio to the profile overflowed and stayed (a review)
+                EnergyEstimate(inference_count=5, window_inferences=5, average_power_w=1e305,
+                               mean_timesteps=64.0)):
         energy.publish(msg)
-    assert spin_until(lambda: controller._refused == 6 and monitor._refused == 4)
+    assert spin_until(lambda: controller._refused == 7 and monitor._refused == 4)
     assert _publish_until(probe, spin_until, lambda: probe.estimates and any(
         e.inference_count for e in probe.estimates))
     total = [e for e in probe.estimates if e.inference_count][-1]
@@ -427,9 +430,9 @@ def test_values_that_cannot_be_taken_are_ignored_counted_and_warned(ros) -> None
     assert spin_until(lambda: _values(probe.statuses[-1])['messages_refused'] == '4')
     assert _values(probe.statuses[-1])['frames_dropped'] == '0'
     controller._diagnostics.publish_now()
-    # the first status after the sixth refusal; one published before it may arrive later
+    # the first status after the seventh refusal; one published before it may arrive later
     assert spin_until(lambda: any(
-        _values(s)['messages_refused'] == '6' and s.level == DiagnosticStatus.WARN
+        _values(s)['messages_refused'] == '7' and s.level == DiagnosticStatus.WARN
         and 'ignored' in s.message for s in controls))
     for _ in range(5):  # the controller takes good latencies after the bad ones
         probe.results.publish(Classification(latency_ms=2.0, timestep_budget=64,

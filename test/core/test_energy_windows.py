@@ -58,3 +58,12 @@ def test_a_budget_near_the_measured_energy_no_longer_flips_t_every_window() -> N
     assert switches <= 2, picks
     last = [e for at, e in measured[-10:] if at == picks[-1]]
     assert sum(last) / len(last) <= 10e-6
+
+
+def test_a_window_whose_ratio_overflows_is_refused_and_not_kept() -> None:
+    """Kept, its inf made every smoothed figure after it inf, refused downstream (a review)."""
+    windows = EnergyWindows()
+    tiny = {8.0: 1e-300}.__getitem__
+    with pytest.raises(ValueError, match='too large for the profile'):
+        windows.add(10, None, 1e10, 8.0, tiny)
+    assert windows.add(10, None, 1e-5, 8.0, tiny) == (None, pytest.approx(1e-5))

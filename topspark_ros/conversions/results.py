@@ -226,12 +226,20 @@ exactly, and no inference does 9e15 operations (one such message made an energy 
 total 2.6e9 J for good; a user review)."""
 
 
+MAX_PLAUSIBLE_VALUE = 1e12
+"""Largest latency (ms), energy (J), power (W), length (s) or mean T a received message may
+carry: a terawatt, 30 years. A finite power of 1e305 W overflowed the controller's ratio to
+the profile into inf, which then refused the next four good windows (a review)."""
+
+
 def _problem(msg, floats: Sequence[str], counts: Sequence[str]) -> Optional[str]:
-    """Return why fields of ``msg`` cannot be taken: non-finite or negative, or huge counts."""
+    """Return why fields of ``msg`` cannot be taken: non-finite, negative or huge values."""
     for name in floats:
         value = float(getattr(msg, name))
         if not math.isfinite(value) or value < 0.0:
             return f'{name} = {value}'
+        if value > MAX_PLAUSIBLE_VALUE:
+            return f'{name} = {value:g} (above {MAX_PLAUSIBLE_VALUE:g})'
     for name in counts:
         value = int(getattr(msg, name))
         if value > MAX_PLAUSIBLE_COUNT:
@@ -250,8 +258,9 @@ def classification_problem(msg) -> Optional[str]:
     """
     Return why a received ``Classification`` cannot be used, or None.
 
-    Its latency and energy must be finite and not negative, its operation and frame counts
-    at most :data:`MAX_PLAUSIBLE_COUNT` (a stray or corrupted publisher's values stayed in a
+    Its latency and energy must be finite, not negative and at most
+    :data:`MAX_PLAUSIBLE_VALUE`, its operation and frame counts at most
+    :data:`MAX_PLAUSIBLE_COUNT` (a stray or corrupted publisher's values stayed in a
     controller's latency history and an energy monitor's totals; a user review).
     """
     return _problem(msg, ('latency_ms', 'energy_j', 'learning_ms'),

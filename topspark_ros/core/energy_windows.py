@@ -16,6 +16,7 @@ start afresh. Light on purpose (no numpy): the nodes use it.
 """
 
 import collections
+import math
 from typing import Callable, Optional, Tuple
 
 WINDOWS = 5
@@ -44,13 +45,18 @@ class EnergyWindows:
 
         ``profiled(T)``: the profile's energy per inference at T (J, interpolated).
         ``energy_j`` may be None (a monitor that gives only power); then None comes back.
-        A window whose profiled energy is not positive is returned as it is, not kept.
+        A window whose profiled energy is not positive is returned as it is, not kept; one
+        whose ratio to it is not finite (overflowed) raises ValueError, not kept either.
         """
         base = profiled(mean_timesteps)
         if not base > 0.0 or inferences < 1:
             return energy_j, power_w
-        self._ratios.append((inferences, None if energy_j is None else energy_j / base,
-                             power_w / base))
+        ratios = (None if energy_j is None else energy_j / base, power_w / base)
+        if not all(math.isfinite(r) for r in ratios if r is not None):
+            # (kept, an overflow to inf made every smoothed figure after it inf; a review)
+            raise ValueError(f'energy {energy_j} J, power {power_w} W: too large for the '
+                             f'profile\'s {base} J at T={mean_timesteps:g}')
+        self._ratios.append((inferences, *ratios))
         total = sum(n for n, _, _ in self._ratios)
         power = sum(n * p for n, _, p in self._ratios) / total * base
         if energy_j is None:

@@ -570,10 +570,14 @@ class TimestepControllerNode(LifecycleNode):
         if msg.window_inferences and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
             if selector is None:  # (a window heard while the node tears down)
                 return
-            energy, power = self._energy_windows.add(
-                msg.window_inferences, float(msg.energy_per_inference_j) or None,
-                float(msg.average_power_w), float(msg.mean_timesteps),
-                lambda t: profiled_energy_j(selector.profile, t))
+            try:
+                energy, power = self._energy_windows.add(
+                    msg.window_inferences, float(msg.energy_per_inference_j) or None,
+                    float(msg.average_power_w), float(msg.mean_timesteps),
+                    lambda t: profiled_energy_j(selector.profile, t))
+            except ValueError as exc:  # (its ratio to the profile overflowed)
+                self._refuse('EnergyEstimate', str(exc))
+                return
             self._signals = self._signals.replace(
                 measured_power_w=power, measured_energy_j=energy,
                 power_timesteps=float(msg.mean_timesteps))
