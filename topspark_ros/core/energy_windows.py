@@ -55,7 +55,7 @@ class EnergyWindows:
         if not all(math.isfinite(r) for r in ratios if r is not None):
             # (kept, an overflow to inf made every smoothed figure after it inf; a review)
             raise ValueError(f'energy {energy_j} J, power {power_w} W: too large for the '
-                             f'profile\'s {base} J at T={mean_timesteps:g}')
+                             f"profile's {base} J at T={mean_timesteps:g}")
         self._ratios.append((inferences, *ratios))
         total = sum(n for n, _, _ in self._ratios)
         power = sum(n * p for n, _, p in self._ratios) / total * base
