@@ -535,30 +535,39 @@ def test_two_classifiers_at_different_t_are_both_measured(ros, monkeypatch) -> N
     controller = _active_controller(context, executor, profile)
     probe = _probe(context, executor)
     assert spin_until(lambda: probe.results.get_subscription_count() >= 1)
-    heard = []
-    for k in range(8):  # a camera at T=64, another clamped at 32, 5 ms apart
-        for offset_ns, timesteps, latency_ms in ((0, 64, 4.0), (5 * 10**6, 32, 2.0)):
-            probe.results.publish(Classification(
-                header=Header(stamp=Time(sec=100 + k // 10, nanosec=(k % 10) * 10**8
-                                         + offset_ns)),
-                timestep_budget=timesteps, timesteps_used=timesteps, latency_ms=latency_ms,
-                source=f'/t{timesteps}/classifier', model_sha256=sha))
-            heard.append(timesteps)
-            assert spin_until(lambda: sum(len(e.intervals) + (e.stamp_s is not None)
-                                          for e in controller._sources._by.values())
-                              == len(heard))
-    signals = controller._signals
-    assert (signals.measured_timesteps, signals.measured_latency_ms) == (32, 2.0)
-    assert signals.latency_points == ((64, 4.0),)
+
+    def measure(start_s: int) -> None:
+        heard = []
+        for k in range(8):  # a camera at T=64, another clamped at 32, 5 ms apart
+            for offset_ns, timesteps, latency_ms in ((0, 64, 4.0), (5 * 10**6, 32, 2.0)):
+                probe.results.publish(Classification(
+                    header=Header(stamp=Time(sec=start_s, nanosec=k * 10**8 + offset_ns)),
+                    timestep_budget=timesteps, timesteps_used=timesteps, latency_ms=latency_ms,
+                    source=f'/t{timesteps}/classifier', model_sha256=sha))
+                heard.append(timesteps)
+                assert spin_until(lambda: sum(len(e.intervals) + (e.stamp_s is not None)
+                                              for e in controller._sources._by.values())
+                                  == len(heard))
+        signals = controller._signals
+        assert (signals.measured_timesteps, signals.measured_latency_ms) == (32, 2.0)
+        assert signals.latency_points == ((64, 4.0),)
+
+    def forgotten() -> bool:
+        signals = controller._signals
+        return (signals.measured_timesteps, signals.measured_latency_ms, signals.latency_points,
+                signals.rate_hz) == (None, None, (), None)
+
+    measure(100)
     # Cleanup forgets them: they priced the next profile's T (another model; a review).
     controller.trigger_deactivate()
     controller.trigger_cleanup()
-    signals = controller._signals
-    assert (signals.measured_timesteps, signals.measured_latency_ms) == (None, None)
-    assert (signals.latency_points, signals.rate_hz) == ((), None)
+    assert forgotten()
     controller.trigger_configure()
     controller.trigger_activate()
     assert 'as measured' not in controller._selector.current.reason
+    measure(200)
+    controller.on_error(None)  # a transition that raised: back to unconfigured, as cleanup
+    assert forgotten()
 
 
 def test_the_simulated_battery_leaves_what_it_does_not_simulate_nan(ros) -> None:

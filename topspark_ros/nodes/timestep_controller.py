@@ -272,6 +272,11 @@ class TimestepControllerNode(LifecycleNode):
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         """Drop the profile and everything configure created."""
         self._teardown()
+        self._forget_measurements()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _forget_measurements(self) -> None:
+        """Forget what was heard of the model the profile described (a next one may differ)."""
         self._latencies.clear()  # latencies of this profile's model and input
         self._steps_used.clear()  # ... and steps used
         self._exits.clear()
@@ -283,18 +288,19 @@ class TimestepControllerNode(LifecycleNode):
         self._sources = Sources()
         self._forget_energy()  # ratios to this profile's energies
         self._battery_percent = False  # (the next configure may hear another driver)
-        return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
         """Release everything."""
         self._active = False
         self._teardown()
+        self._forget_measurements()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state) -> TransitionCallbackReturn:
-        """Return to unconfigured after an error in a transition."""
+        """Return to unconfigured after an error in a transition (as cleanup does)."""
         self._active = False
         self._teardown()
+        self._forget_measurements()  # (kept, they priced the next profile's T; a review)
         return TransitionCallbackReturn.SUCCESS
 
     # Signals ---------------------------------------------------------------------------------

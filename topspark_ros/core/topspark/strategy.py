@@ -916,11 +916,11 @@ class TimestepSelector:
         return True
 
     def set_constraints(self, constraints: Constraints) -> None:
-        """Replace the constraints; the next update chooses afresh."""
+        """Replace the constraints; the next update chooses afresh if they changed."""
         self.reconfigure(constraints=constraints)
 
     def set_mode(self, mode: Mode) -> None:
-        """Replace the mode; the next update chooses afresh."""
+        """Replace the mode; the next update chooses afresh if it changed."""
         self.reconfigure(mode=mode)
 
     def update(self, signals: LiveSignals, now_s: Optional[float] = None) -> Choice:
