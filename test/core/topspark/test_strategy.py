@@ -562,6 +562,34 @@ def test_a_machine_many_times_slower_than_profiled_is_fitted_from_two_t():
     assert choice.timesteps == 100 and choice.expected_latency_ms == pytest.approx(robot[100])
 
 
+def test_one_t_measured_under_load_is_not_fitted_as_a_slope():
+    """
+    A robot of 20 ms + the profile; T=32's results slowed by a third (27 ms) by a load.
+
+    Fitted (a rise of a quarter of the mean was enough), a scale of 16.5 priced every T above
+    32 over a 30 ms ceiling that each meets, and T stayed at 16 (a review of this stop).
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_latency_ms=30.0)
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(
+        measured_latency_ms=27.0, measured_timesteps=32, latency_points=((16, 20.4),)))
+    assert 'profiled latency x1.00' in choice.reason
+    assert choice.timesteps == 200  # 23.1 + 5.0 ms predicted, 25 ms on the robot
+
+
+def test_a_t_measured_over_the_ceiling_is_not_taken_again_on_the_models_word():
+    """
+    T=64 measured 6.3 ms; the fixed cost the points share (4.65 ms) predicts it at 6.25.
+
+    Under a 6.28 ms ceiling the model alone took T=64 again, where it had broken the
+    ceiling (a review).
+    """
+    c = Constraints(max_accuracy_drop=1.0, max_latency_ms=6.28)
+    choice = choose_timestep(PROFILE, c, Mode.ACCURACY_FIRST, LiveSignals(
+        measured_latency_ms=5.0, measured_timesteps=16, latency_points=((64, 6.3),)))
+    assert '(4.65 ms + profiled latency x1.00' in choice.reason
+    assert choice.timesteps == 32
+
+
 def test_points_whose_profiled_latencies_are_near_are_not_fitted_whatever_they_measured():
     """
     T=64 and 100 (1.6 and 2.5 ms profiled) measured 3 ms apart: no slope of 3.3 from them.
