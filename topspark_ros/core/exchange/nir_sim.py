@@ -114,15 +114,18 @@ def _numbers(value) -> bool:
 
 def _metadata_type_problem(meta: dict):
     """Return what in ``meta`` is not of the type the readers take, or None."""
-    for key in ('dt_s', 'timesteps'):
-        if meta.get(key) is not None and not _is_number(meta[key]):
-            return f'{key} must be a number or null, not {json.dumps(meta[key])}'
+    if meta.get('dt_s') is not None and not (_is_number(meta['dt_s']) and meta['dt_s'] > 0):
+        return f'dt_s must be a positive number or null, not {json.dumps(meta["dt_s"])}'
+    steps = meta.get('timesteps')
+    if steps is not None and not (isinstance(steps, int) and not isinstance(steps, bool)
+                                  and steps >= 1):
+        return f'timesteps must be an integer >= 1 or null, not {json.dumps(steps)}'
     names = meta.get('class_names')
     if names is not None and not (isinstance(names, list)
                                   and all(isinstance(name, str) for name in names)):
         return f'class_names must be a list of strings, not {json.dumps(names)}'
     for key in ('input', 'neurons', 'info'):
-        if meta.get(key) is not None and not isinstance(meta[key], dict):
+        if key in meta and not isinstance(meta[key], dict):  # (null too: read as an object)
             return f'{key} must be an object, not {json.dumps(meta[key])}'
     given = meta.get('input') or {}
     if given.get('encoding') is not None and not isinstance(given['encoding'], dict):
@@ -133,9 +136,10 @@ def _metadata_type_problem(meta: dict):
     for name, neuron in (meta.get('neurons') or {}).items():
         if not isinstance(neuron, dict):
             return f'neurons.{name} must be an object, not {json.dumps(neuron)}'
-        if 'v_init' in neuron and not _numbers(neuron['v_init']):
-            return (f'neurons.{name}.v_init must be a number or a list of numbers, not '
-                    f'{json.dumps(neuron["v_init"])}')
+        if 'v_init' in neuron and not (_numbers(neuron['v_init'])
+                                       and np.size(neuron['v_init']) > 0):
+            return (f'neurons.{name}.v_init must be a number or a non-empty list of numbers, '
+                    f'not {json.dumps(neuron["v_init"])}')
         if 'refractory_steps' in neuron and not _is_number(neuron['refractory_steps']):
             return (f'neurons.{name}.refractory_steps must be a number, not '
                     f'{json.dumps(neuron["refractory_steps"])}')
