@@ -68,7 +68,7 @@ def test_a_window_whose_meter_failed_is_measured_with_the_next(unit_energy):
     A failed reading at a window's end: the next reading's inferences span both windows.
 
     As its energy does. They were the second window's alone: twice the energy per inference
-    after one failed reading (a review).
+    after one failed reading (a review); so too after a window restarted by the clock.
     """
     meter = EnergyMeter(unit_energy)
     for _ in range(10):
@@ -85,7 +85,12 @@ def test_a_window_whose_meter_failed_is_measured_with_the_next(unit_energy):
     assert meter.report(3.0, Measured('rapl:package-0', 2.0, 2.0)) \
         .measured_energy_per_inference_j == pytest.approx(0.5)  # the carry is spent
     meter.add(OpCounts(accumulates=100), 8)
-    meter.report(4.0, None)  # no meter (or it stopped for good): nothing carried
+    meter.restart(3.5)  # the clock went back: the meter's window goes on over this one
+    meter.add(OpCounts(accumulates=100), 8)
+    assert meter.report(4.0, Measured('rapl:package-0', 4.0, 4.0)) \
+        .measured_energy_per_inference_j == pytest.approx(2.0)  # 4 J, 2 inferences
+    meter.add(OpCounts(accumulates=100), 8)
+    meter.report(4.5, None)  # no meter (or it stopped for good): nothing carried
     meter.add(OpCounts(accumulates=100), 8)
     assert meter.report(5.0, Measured('rapl:package-0', 3.0, 3.0)) \
         .measured_energy_per_inference_j == pytest.approx(3.0)

@@ -164,8 +164,11 @@ class EnergyMeter:
 
         The inferences of the window in progress stay in the totals; its power is not
         reported (over a window that ended before it began it was nonsense: 126 kW for 43 uW
-        in a user review).
+        in a user review). A meter's reading, on the wall clock, goes on over them: they
+        count in the next measured window's inferences, as those of a failed reading do (a
+        review: its energy per inference was twice the truth after a restart).
         """
+        self._unmeasured += len(self._window)
         self._window = []
         self._window_start_s = now_s
         self.start_s = min(self.start_s, now_s)
