@@ -1076,6 +1076,52 @@ def test_the_classifier_given_only_another_model_configures(ros) -> None:
     assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
 
 
+def test_a_model_with_a_class_name_that_is_not_utf8_fails_configure_saying_why(
+        ros, tmp_path) -> None:
+    """
+    A model trained on a folder named in another encoding: configure failed without a
+    reason (publishing its LabelInfo raised inside rclpy), or with vision_msgs off every frame
+    of that class was skipped (a review).
+    """
+    import json
+    import shutil
+
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context, executor, _ = ros
+    meta = json.loads(MODEL.read_text())
+    shutil.copy(MODEL.parent / meta['tensors']['file'], tmp_path)
+    meta['info']['class_names'][2] = 'ta\udce7a'  # (json writes it as an escape)
+    path = tmp_path / 'odd.json'
+    path.write_text(json.dumps(meta))
+    for vision in (True, False):
+        node = _classifier(context, executor, model_path=str(path), publish_vision_msgs=vision)
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert 'is not UTF-8 text' in node._pipeline.configure_error
+        executor.remove_node(node)
+        destroy(node)
+
+
+def test_a_failure_making_the_interfaces_fails_configure_saying_why(ros, monkeypatch) -> None:
+    """
+    An error after the model loaded (publishing LabelInfo) went up into rclpy: ERROR, no
+    reason logged, the model left loaded (a review). Now FAILURE with it; configure again works.
+    """
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from topspark_ros.nodes import classifier
+    context, executor, _ = ros
+    node = _classifier(context, executor)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError('the middleware refused the message')
+    with monkeypatch.context() as patch:
+        patch.setattr(classifier, 'label_info_msg', broken)
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+    assert 'the middleware refused the message' in node._pipeline.configure_error
+    assert node._pipeline.session is None and node._made == []
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+
+
 def _recording_preparation(tmp_path, **options) -> pathlib.Path:
     """Return a copy of the shipped model that records ``options`` as its data_options."""
     import json

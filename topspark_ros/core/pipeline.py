@@ -36,6 +36,7 @@ import numpy as np
 
 from topspark_ros.core.checkpoint import metadata_path
 from topspark_ros.core.counters import Recent
+from topspark_ros.core.data.dataset import class_name_problem
 from topspark_ros.core.energy import EnergyModel
 from topspark_ros.core.files import hold_lock_file, output_folder_problem, release_lock_file
 from topspark_ros.core.frame_gaps import FrameGaps
@@ -407,7 +408,8 @@ class ClassifierPipeline:
         With ``online_learning`` the warm-up readies learning too (on a copy of the model).
 
         Raises ValueError, nothing loaded, when the model cannot classify events (``input_mode``
-        'events') or cannot learn on line (``online_learning``); whatever opening raises.
+        'events'), cannot learn on line (``online_learning``) or has a class name ROS cannot
+        carry (not UTF-8); whatever opening raises.
         """
         values = self.values()
         reason = save_path_refusal(values, self.resolve, self.node) \
@@ -416,7 +418,8 @@ class ClassifierPipeline:
             raise ValueError(reason)
         try:
             session = open_session(values, self.resolve)
-            reason = _learning_refusal(_facts(session.model), values['online_learning'])
+            reason = _learning_refusal(_facts(session.model), values['online_learning']) \
+                or next(filter(None, map(class_name_problem, session.class_names)), None)
             if reason is not None:
                 raise ValueError(reason)
             if values['input_mode'] == 'events':

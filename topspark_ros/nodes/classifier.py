@@ -162,9 +162,32 @@ class ClassifierNode(LifecycleNode):
                 'publish_vision_msgs (true)') if p['publish_vision_msgs'] else None
             self._pipeline.load()
         except Exception as exc:  # a bad path or file, a missing package: never a crash
-            self.get_logger().error(f'configure failed: {self._pipeline.configure_failed(exc)}')
-            self._diagnostics.publish_now()  # ERROR with the reason, at once
-            return TransitionCallbackReturn.FAILURE
+            return self._configure_failed(exc)
+        try:
+            self._make_interfaces(p, vision)
+        except Exception as exc:  # (rclpy turned it into ERROR without a word; a review)
+            self._undo_configure()
+            return self._configure_failed(exc)
+        self.get_logger().info(f"loaded {p['model_path']} on {p['device']} "
+                               f"({p['input_mode']})")
+        session = self._pipeline.session
+        for warning in [*session.notes, frames_model_on_events(p, session.model),
+                        self._pipeline.ceiling_note(p), self._pipeline.early_exit_note(p)]:
+            if warning is not None:
+                self.get_logger().warn(warning)
+        if vision is not None:
+            self._score_kind = self._pipeline.score_kind(self._pipeline.current_timesteps())
+            self.get_logger().info(f'vision_msgs scores: {self._score_kind}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure_failed(self, exc: Exception) -> TransitionCallbackReturn:
+        """Log and publish why configure failed (ERROR in /diagnostics at once)."""
+        self.get_logger().error(f'configure failed: {self._pipeline.configure_failed(exc)}')
+        self._diagnostics.publish_now()
+        return TransitionCallbackReturn.FAILURE
+
+    def _make_interfaces(self, p: dict, vision) -> None:
+        """Create the publishers, the ``timestep`` subscription and the service of configure."""
         self._pub = self._make(self.create_lifecycle_publisher(
             Classification, 'classification', 10), self.destroy_lifecycle_publisher)
         if vision is not None:
@@ -189,17 +212,6 @@ class ClassifierNode(LifecycleNode):
             self.destroy_subscription)
         self._make(self.create_service(Trigger, '~/save_model', self._on_save,
                                        callback_group=control), self.destroy_service)
-        self.get_logger().info(f"loaded {p['model_path']} on {p['device']} "
-                               f"({p['input_mode']})")
-        session = self._pipeline.session
-        for warning in [*session.notes, frames_model_on_events(p, session.model),
-                        self._pipeline.ceiling_note(p), self._pipeline.early_exit_note(p)]:
-            if warning is not None:
-                self.get_logger().warn(warning)
-        if vision is not None:
-            self._score_kind = self._pipeline.score_kind(self._pipeline.current_timesteps())
-            self.get_logger().info(f'vision_msgs scores: {self._score_kind}')
-        return TransitionCallbackReturn.SUCCESS
 
     def _prepare_as_trained(self) -> None:
         """
@@ -294,12 +306,16 @@ class ClassifierNode(LifecycleNode):
         """Unload the model and destroy what configure created (after an input in progress)."""
         self._stop_input()
         with self._pipeline.busy:
-            for entity, destroy in self._made:  # /diagnostics lives as long as the node
-                destroy(entity)
-            self._made = []
-            self._pub = self._vision_pub = self._labels = None
-            self._pipeline.unload()
+            self._undo_configure()
         return TransitionCallbackReturn.SUCCESS
+
+    def _undo_configure(self) -> None:
+        """Destroy what configure made and unload the model (``busy`` held or no input)."""
+        for entity, destroy in self._made:  # /diagnostics lives as long as the node
+            destroy(entity)
+        self._made = []
+        self._pub = self._vision_pub = self._labels = None
+        self._pipeline.unload()
 
     on_error = on_cleanup  # an error in a transition: back to unconfigured
 

@@ -514,6 +514,38 @@ def test_a_file_name_of_bytes_that_are_not_utf8_is_read(tmp_path):
     assert str(odd) in map(str, files) and len(files) == 13
 
 
+def test_a_class_folder_name_of_bytes_that_are_not_utf8_is_refused_saying_so(tmp_path):
+    """
+    Trained on (the name with lone surrogates), the model failed the classifier's configure
+    without a reason, or skipped every frame of that class (a review).
+    """
+    import os
+
+    _classes(tmp_path, ('bottle', 'shoe'))
+    odd = Path(os.fsdecode(bytes(tmp_path) + b'/ta\xe7a'))
+    _classes(odd.parent, (odd.name,))
+    with pytest.raises(DatasetError, match="class name 'ta\ufffda' is not UTF-8 text"):
+        folder_split(tmp_path, 'train')
+    with pytest.raises(DatasetError, match='is not UTF-8 text'):  # split folders too
+        folder_split(_split_folders_with(tmp_path / 'splits', odd.name), 'train')
+
+
+def _split_folders_with(root: Path, name: str) -> Path:
+    for split in ('train', 'test'):
+        _classes(root / split, ('bottle', name))
+    return root
+
+
+def test_two_class_folders_one_name_composed_and_decomposed_are_refused(tmp_path):
+    """A Mac's copy (NFD) beside what record wrote (NFC): one class became two (a review)."""
+    import unicodedata
+
+    _classes(tmp_path, (unicodedata.normalize('NFC', 'café'),
+                        unicodedata.normalize('NFD', 'café'), 'mug'))
+    with pytest.raises(DatasetError, match='are one name written two ways'):
+        folder_split(tmp_path, 'train')
+
+
 def test_a_class_folder_that_is_a_link_to_nothing_is_an_error_naming_it(tmp_path):
     """A link to a drive not mounted dropped its class without a word (a review)."""
     _classes(tmp_path, ('mug', 'bottle'))

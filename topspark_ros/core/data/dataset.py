@@ -29,6 +29,23 @@ class DatasetError(ValueError):
     """A data set file or directory is missing, truncated or malformed."""
 
 
+def class_name_problem(name: str) -> Optional[str]:
+    """
+    Return why ``name`` cannot name a class on ROS topics (a string must be UTF-8), or None.
+
+    A folder whose name is bytes of another encoding (unzipped from a Windows archive) reads
+    as a name with lone surrogates: a model trained on it failed the classifier's configure
+    without a reason, or skipped every frame of that class (a review).
+    """
+    try:
+        name.encode('utf-8')
+    except UnicodeEncodeError:
+        shown = name.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
+        return (f'class name {shown!r} is not UTF-8 text (a name in another encoding, '
+                'as an archive from another system may leave): ROS strings are UTF-8')
+    return None
+
+
 @dataclass(frozen=True)
 class ImageDataset:
     """

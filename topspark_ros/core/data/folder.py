@@ -44,7 +44,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from topspark_ros.core.data.dataset import DatasetError
+from topspark_ros.core.data.dataset import class_name_problem, DatasetError
 from topspark_ros.core.files import walk_followed
 from topspark_ros.core.preprocess import FrameSpec, Preprocessor
 
@@ -135,6 +135,7 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
                                  'splits: give each split folder its own photos, or only one '
                                  'folder per class and let the fractions split them')
         class_names = sorted({c.name for d in given for c in _class_dirs(root / d)})
+        _check_class_names(root, class_names)
         if not (root / split).is_dir():
             return class_names, []  # e.g. no val/: an empty validation split
         foreign = [root / d / name for d in given if d != split for name in class_names]
@@ -142,6 +143,7 @@ def folder_split(root: Union[str, os.PathLike], split: str, *, val_fraction: flo
                                 foreign=foreign)
         return class_names, [(f, label) for label, fs in enumerate(files) for f in fs]
     class_names = [c.name for c in _class_dirs(root)]
+    _check_class_names(root, class_names)
     _refuse_one_folder_twice({name: root / name for name in class_names},
                              'a photo cannot have two labels')
     if not class_names:
@@ -350,6 +352,29 @@ def _files_by_class(directory: Path, class_names: Sequence[str], must_have: bool
                                f"{', '.join(IMAGE_SUFFIXES)} files)")
         files.append(found)
     return files
+
+
+def _check_class_names(root: Path, names: Sequence[str]) -> None:
+    """
+    Raise DatasetError for a class folder name a model cannot carry, or two that are one.
+
+    A name that is not UTF-8 (see :func:`class_name_problem`); two names equal once
+    normalised to NFC (a folder copied from a Mac holds decomposed names, ``topspark record``
+    writes composed ones: one class became two, identical on screen; a review).
+    """
+    import unicodedata
+
+    composed = {}
+    for name in names:
+        problem = class_name_problem(name)
+        if problem is not None:
+            raise DatasetError(f'{root}: {problem}; rename the folder')
+        same = composed.setdefault(unicodedata.normalize('NFC', name), name)
+        if same != name:
+            raise DatasetError(
+                f'{root}: class folders {same!r} and {name!r} are one name written two ways '
+                '(Unicode composed and decomposed, as copies between systems leave them): '
+                'move the photos of one into the other')
 
 
 def _refuse_one_folder_twice(folders: dict, why: str) -> None:
