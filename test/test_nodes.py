@@ -1079,9 +1079,10 @@ def test_the_classifier_given_only_another_model_configures(ros) -> None:
 def test_a_model_with_a_class_name_that_is_not_utf8_fails_configure_saying_why(
         ros, tmp_path) -> None:
     """
-    A model trained on a folder named in another encoding: configure failed without a
-    reason (publishing its LabelInfo raised inside rclpy), or with vision_msgs off every frame
-    of that class was skipped (a review).
+    A model trained on a folder named in another encoding fails configure, saying why.
+
+    Configure failed without a reason (publishing its LabelInfo raised inside rclpy), or with
+    vision_msgs off every frame of that class was skipped (a review).
     """
     import json
     import shutil
@@ -1103,8 +1104,10 @@ def test_a_model_with_a_class_name_that_is_not_utf8_fails_configure_saying_why(
 
 def test_a_failure_making_the_interfaces_fails_configure_saying_why(ros, monkeypatch) -> None:
     """
-    An error after the model loaded (publishing LabelInfo) went up into rclpy: ERROR, no
-    reason logged, the model left loaded (a review). Now FAILURE with it; configure again works.
+    An error after the model loaded fails configure with its reason; configure again works.
+
+    One publishing LabelInfo went up into rclpy: ERROR, no reason logged, the model left
+    loaded (a review).
     """
     from rclpy.lifecycle import TransitionCallbackReturn
 

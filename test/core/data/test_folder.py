@@ -516,8 +516,10 @@ def test_a_file_name_of_bytes_that_are_not_utf8_is_read(tmp_path):
 
 def test_a_class_folder_name_of_bytes_that_are_not_utf8_is_refused_saying_so(tmp_path):
     """
-    Trained on (the name with lone surrogates), the model failed the classifier's configure
-    without a reason, or skipped every frame of that class (a review).
+    A folder named in another encoding (read with lone surrogates) is refused.
+
+    Trained on, its model failed the classifier's configure without a reason, or skipped
+    every frame of that class (a review).
     """
     import os
 
