@@ -1048,6 +1048,7 @@ class ClassifierPipeline:
             # them, the results were wrong and nothing said so (a review).
             for name, what in (('time_jumps_refused', 'corrupt event time stamps refused'),
                                ('decoder_restarts', 'new sensors or encodings'),
+                               ('stream_restarts', "restarts of the event packets' seq"),
                                ('windower_restarts', 'restarts of the event time'),
                                ('packets_duplicate', 'duplicate event packets dropped'),
                                ('windows_dropped', 'windows dropped: the model is behind'),

@@ -380,3 +380,32 @@ def test_a_sequence_jump_no_loss_explains_is_a_restart_not_a_loss():
     dec.decode(GOLDEN, seq=8 + MAX_SEQUENCE_GAP)  # the largest gap counted as losses
     s = dec.stats
     assert (s.stream_restarts, s.sequence_gaps, s.packets_lost) == (3, 1, MAX_SEQUENCE_GAP)
+
+
+def test_a_publisher_that_leaves_seq_at_0_loses_no_event():
+    """
+    A sensor's word stream cut into packets all numbered 0 (a bridge or converter).
+
+    Each repeat was taken for a restart: the row and time forgotten at every packet, 87 %
+    of the events of such a stream skipped, and the windows restarted (a review).
+    """
+    from topspark_ros.core.events.codecs import make_encoder
+    rng = np.random.default_rng(3)
+    n = 4000
+    events = np.zeros(n, EVENT_DTYPE)
+    events['t'] = np.sort(rng.integers(0, 2_000_000, n))
+    events['x'] = rng.integers(0, W, n)
+    events['y'] = rng.integers(0, H, n)
+    events['p'] = rng.integers(0, 2, n)
+    encoder = make_encoder('evt3', W, H, self_contained=False)
+    edges = np.searchsorted(events['t'], np.arange(0, 2_000_001, 1000))
+    packets = [encoder.encode(events[a:b]).data for a, b in zip(edges[:-1], edges[1:])]
+    decoder = make_decoder('evt3', W, H)
+    out = np.concatenate([decoder.decode(data, seq=0) for data in packets])
+    s = decoder.stats
+    assert (s.events, s.no_state_events, s.stream_restarts) == (n, 0, 0)
+    assert s.unnumbered_packets == len(packets) - 1
+    assert np.array_equal(out['t'], events['t'])
+    decoder.decode(packets[0], seq=5)  # numbered from here: 5 then 3 is a restart
+    decoder.decode(packets[0], seq=3)
+    assert decoder.stats.stream_restarts == 1

@@ -59,12 +59,14 @@ Pass the packet's ``seq`` to :meth:`StreamDecoder.decode`. It is a uint64 that w
 sequence gap (``stats.sequence_gaps`` += 1, ``stats.packets_lost`` += the number missing);
 the decoder then forgets the state the lost packets may have changed (evt3: row, vector base
 and time; libcaer_cmp: column, vector base row and polarity) and skips events until the
-stream restores it (never returns events with a stale row or time). A sequence number at or
+stream restores it (never returns events with a stale row or time). A sequence number
 below the last one is a restart of the stream (driver restart): counted in
 ``stats.stream_restarts``, and the decoder starts afresh (all state, including the last
 returned time, is reset); so is a forward jump larger than :data:`MAX_SEQUENCE_GAP` (no
-transport loses that many: a driver restarted, or a corrupt ``seq``). Neither raises, in
-either mode: lost packets are a transport fact, not malformed data.
+transport loses that many: a driver restarted, or a corrupt ``seq``). A number equal to the
+last one is neither (``stats.unnumbered_packets``): a publisher that leaves ``seq`` at 0 does
+not number its packets, and each taken for a restart lost most of an evt3 stream's events.
+Neither raises, in either mode: lost packets are a transport fact, not malformed data.
 
 Encoding
 --------

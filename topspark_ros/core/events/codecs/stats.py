@@ -91,7 +91,10 @@ class DecoderStats:
     packets_lost : int
         Packets missing in those jumps.
     stream_restarts : int
-        Times ``seq`` went back (or repeated): the decoder started afresh.
+        Times ``seq`` went back: the decoder started afresh.
+    unnumbered_packets : int
+        Packets whose ``seq`` repeated the one before (a publisher that leaves it at 0):
+        neither a gap nor a restart.
 
     """
 
@@ -118,6 +121,7 @@ class DecoderStats:
     sequence_gaps: int = 0
     packets_lost: int = 0
     stream_restarts: int = 0
+    unnumbered_packets: int = 0
 
     @property
     def skipped_events(self) -> int:
