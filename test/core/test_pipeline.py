@@ -458,6 +458,60 @@ def test_event_windows_are_handed_over_drained_in_batches_and_published_with_the
     assert batches == [2, 1]
 
 
+def _time_words(t_us: int) -> dict:
+    """Return an evt3 packet of time words alone at ``t_us`` (a covered camera's packet)."""
+    words = np.array([0x8000 | ((t_us >> 12) & 0xFFF), 0x6000 | (t_us & 0xFFF)], '<u2')
+    return {'data': words.tobytes(), 'encoding': 'evt3', 'width': SENSOR[0],
+            'height': SENSOR[1], 'seq': None, 'time_base': 0, 'is_bigendian': False}
+
+
+def test_a_quiet_window_closes_on_silence_of_events_not_of_packets(monkeypatch) -> None:
+    """
+    Packets of time words alone (a covered camera) kept the open window open for good.
+
+    250 ms of events in 10 ms packets: [200, 300) ms stays open; then a packet of time words
+    every 10 ms of wall time: 0.3 s on, the open window is closed (a review).
+    """
+    from topspark_ros.core import pipeline as module
+    now = [100.0]
+    monkeypatch.setattr(module.time, 'monotonic', lambda: now[0])
+    pipeline, _ = _pipeline(FakeSession(), input_mode='events')
+    pipeline.activate()
+    worker = FakeWorker()
+    for fields in _packets(500, 250_000, 10_000):
+        pipeline.push_packet(fields, 'pkt', worker)
+        now[0] += 0.01
+    assert pipeline.stream.counts['windows'] == 2
+    for k in range(30):
+        pipeline.push_packet(_time_words(260_000 + 10_000 * k), 'time', worker)
+        now[0] += 0.01
+        pipeline.close_quiet_window(worker)
+    assert pipeline.stream.counts['windows'] == 3
+
+
+def test_a_window_is_not_closed_between_packets_that_come_seldom(monkeypatch) -> None:
+    """
+    A packet every 250 ms of wall time, each of 250 ms of events, 100 ms windows.
+
+    Closed 0.22 s into each gap, windows were cut short (49 ms) and their grid moved with
+    each packet (a review): 19 windows of 100 ms, not 23 of which 8 short.
+    """
+    from topspark_ros.core import pipeline as module
+    now = [100.0]
+    monkeypatch.setattr(module.time, 'monotonic', lambda: now[0])
+    pipeline, _ = _pipeline(FakeSession(), input_mode='events', max_pending_windows=50)
+    pipeline.activate()
+    worker = FakeWorker()
+    for fields in _packets(8000, 2_000_000, 250_000):
+        pipeline.push_packet(fields, 'pkt', worker)
+        now[0] += 0.22
+        pipeline.close_quiet_window(worker)  # the /diagnostics tick, in the gap
+        now[0] += 0.03
+    windows = [w for taken in worker.taken for w in taken] + pipeline.stream.pop(100)
+    assert len(windows) == 19
+    assert all(w.events['t'][-1] - w.events['t'][0] > 90_000 for w in windows)
+
+
 def test_handed_over_windows_wait_for_a_save_but_not_for_a_deactivation() -> None:
     pipeline, _ = _pipeline(FakeSession(), input_mode='events')
     pipeline.activate()

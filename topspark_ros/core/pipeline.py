@@ -24,10 +24,12 @@ returns their current values, once per input, and holds for the node's lifetime:
   them (:meth:`~ClassifierPipeline.status`).
 """
 
+import collections
 import copy
 import dataclasses
 from dataclasses import dataclass
 import os
+import statistics
 import threading
 import time
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple
@@ -171,7 +173,14 @@ def open_session(values: Values, resolve: Callable[[str], str]) -> ClassifierSes
 AS_TRAINED = ('crop', 'invert')
 """Parameters that default to how the model's training images were prepared (``train``)."""
 QUIET_MARGIN_S = 0.1
-"""An event stream is quiet this long after its window's length without a packet (s)."""
+"""An event stream is quiet this long after its window's length without an event (s)..."""
+QUIET_PACKET_GAPS = 2.0
+"""... and at least this many times the median time between its packets: a driver that
+sends a packet every 250 ms (a raised event_message_time_threshold, a slow replay) had 100 ms
+windows closed half-way in the gaps, and their grid moved with each packet (a review).
+Before a second packet, when the pace is not known, :data:`QUIET_FIRST_S` at least."""
+QUIET_FIRST_S = 1.0
+"""How long a stream of one packet so far must be without one to be quiet (s)."""
 WINDOWS = ('window_ms', 'window_events', 'window_min_events')
 """How an event model's training windows were cut (a bag's; ``window_events`` None: by time)."""
 
@@ -374,6 +383,9 @@ class ClassifierPipeline:
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.last_error = ''
         self.last_input_s: Optional[float] = None  # time.monotonic() of the last input
+        self._last_event_s: Optional[float] = None  # ... of the last packet that had events
+        self._last_packet_s: Optional[float] = None  # ... of the last packet
+        self._packet_gaps = collections.deque(maxlen=32)  # wall seconds between packets (s)
         self.configure_error = ''
         self.gaps = FrameGaps()  # frames lost in transport, from the frame stamps
         self.commanded: Optional[int] = None  # the last command's T as it was taken (clamped)
@@ -489,6 +501,8 @@ class ClassifierPipeline:
             _warm_up(session, values, bool(values['online_learning']))
             self.session = session
         self.last_input_s = time.monotonic()  # silence counts from here
+        self._last_event_s = self._last_packet_s = None
+        self._packet_gaps.clear()
         if values['input_mode'] == 'events':
             self.stream = event_stream(values)
             self._batch = int(values['max_pending_windows'])
@@ -819,9 +833,18 @@ class ClassifierPipeline:
         backlog, which drops the oldest, and ``worker.trigger()`` asks for one more
         :meth:`drain_windows`. ValueError for a packet the decoder refuses.
         """
-        self.last_input_s = time.monotonic()
+        now = time.monotonic()
+        if self._last_packet_s is not None:
+            self._packet_gaps.append(now - self._last_packet_s)
+        self.last_input_s = self._last_packet_s = now
         stream = self.stream
-        if stream is None or not stream.push(**fields, tag=tag) or worker is None:
+        if stream is None:
+            return
+        with_events = stream.packets_with_events
+        made = stream.push(**fields, tag=tag)
+        if stream.packets_with_events != with_events:
+            self._last_event_s = now
+        if not made or worker is None:
             return
         if self.busy.locked() or not worker.offer(take=self._pop_batch):
             worker.trigger()  # one more run of the worker, after the one in progress
@@ -830,17 +853,24 @@ class ClassifierPipeline:
         """
         Close the open time window of an event stream gone quiet; return the windows made.
 
-        Called now and then (the classifier: with its /diagnostics status). Once no packet has
-        come for the window's length and a tenth of a second more, its open window holds every
-        event it will get: it is closed (if it has ``window_min_events``) and handed to
-        ``worker`` as :meth:`push_packet` hands windows over. Without this, the last window of
-        a stream that stops was never classified
-        (:meth:`~topspark_ros.core.events.stream.EventStream.close_open_window`).
+        Called now and then (the classifier: with its /diagnostics status). Once no event has
+        come for the window's length and a tenth of a second more, and for twice the median
+        time between packets (:data:`QUIET_PACKET_GAPS`), its open window holds every event
+        it will get: it is closed (if it has ``window_min_events``) and handed to ``worker``
+        as :meth:`push_packet` hands windows over. Without this, the last window of a stream
+        that stops was never classified
+        (:meth:`~topspark_ros.core.events.stream.EventStream.close_open_window`); packets
+        that carry time but no event (a covered camera's) do not hold it open (they did; a
+        review).
         """
         stream = self.stream
-        if stream is None or stream.window_us is None or self.last_input_s is None:
+        if stream is None or stream.window_us is None or self._last_event_s is None:
             return 0
-        if time.monotonic() - self.last_input_s < stream.window_us / 1e6 + QUIET_MARGIN_S:
+        quiet_s = stream.window_us / 1e6 + QUIET_MARGIN_S
+        gaps = list(self._packet_gaps)
+        quiet_s = max(quiet_s, QUIET_PACKET_GAPS * statistics.median(gaps) if gaps
+                      else QUIET_FIRST_S)
+        if time.monotonic() - self._last_event_s < quiet_s:
             return 0
         made = stream.close_open_window()
         if made and worker is not None and (self.busy.locked()

@@ -115,6 +115,8 @@ class EventStream:
         self._key = None
         self._last_t = None
         self._last_packet = None  # (seq, time_base, size, CRC-32) of the last packet decoded
+        self.packets_with_events = 0
+        """Packets decoded that held at least one event (time words alone do not count)."""
         self.counts = {'packets_received': 0, 'packets_duplicate': 0, 'windows': 0,
                        'windows_dropped': 0, 'decoder_restarts': 0, 'windower_restarts': 0}
 
@@ -182,6 +184,7 @@ class EventStream:
                                       is_bigendian=bool(is_bigendian), stamp_ns=_stamp_ns(tag))
         if len(events) == 0:
             return 0
+        self.packets_with_events += 1
         first = int(events['t'][0])
         if self._last_t is not None and first < self._last_t:
             # The decoder started the stream afresh (its seq went back: a driver restart).
