@@ -171,6 +171,31 @@ def test_time_windows_are_classified_with_the_last_packets_header(ros) -> None:
 
 
 @needs_msgs
+def test_events_outside_the_region_of_interest_make_no_window(ros) -> None:
+    """
+    Events only outside ``roi``: no result, and the events are counted.
+
+    One was published per window, from an empty input, identical every time (a review).
+    """
+    from rclpy.lifecycle import TransitionCallbackReturn
+    context, executor, spin_until = ros
+    node = _classifier(context, executor, model_path=str(EVENT_MODEL), roi=[0, 0, 17, 34])
+    probe = _probe(context, executor)
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    events = _events(2000, 350_000)
+    outside = events[events['x'] >= 17]
+    packets = _packets(outside, 35_000)
+    assert spin_until(lambda: probe.packets.get_subscription_count() > 0)
+    for msg, _ in packets:
+        probe.packets.publish(msg)
+    assert spin_until(lambda: node._pipeline.stream.counts['packets_received'] == len(packets))
+    spin_until(lambda: False, timeout_s=1.5)  # past the quiet close of the open window
+    assert probe.results == []
+    assert node._pipeline.stream.counts['events_outside_roi'] == len(outside)
+
+
+@needs_msgs
 def test_count_windows_mono_encoding_and_a_bad_packet(ros) -> None:
     """Windows of 400 events from mono packets; an unknown encoding is counted, not fatal."""
     context, executor, spin_until = ros

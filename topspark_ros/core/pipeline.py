@@ -336,13 +336,14 @@ def online_save_path(values: Values, resolve: Callable[[str], str],
     return os.path.join(home, 'topspark_ros', *folders, name)
 
 
-def event_stream(values: Values):
+def event_stream(values: Values, region: Optional[Callable] = None):
     """
     Return the :class:`~topspark_ros.core.events.stream.EventStream` the window parameters give.
 
     ``values``: ``window_mode`` ('time': windows of ``window_ms`` milliseconds, at least 1 us;
     'count': of ``window_events`` events), ``max_pending_windows`` (the backlog),
-    ``window_min_events`` and ``max_packet_bytes``.
+    ``window_min_events`` and ``max_packet_bytes``; ``region``: the region of interest of a
+    sensor size, whose events alone are windowed (None: all).
     """
     from topspark_ros.core.events.stream import EventStream  # the codecs compile on demand
     by_time = values['window_mode'] == 'time'
@@ -350,7 +351,7 @@ def event_stream(values: Values):
         window_us=max(1, round(values['window_ms'] * 1000.0)) if by_time else None,
         window_events=None if by_time else values['window_events'],
         max_backlog=values['max_pending_windows'], min_events=values['window_min_events'],
-        max_packet_bytes=values['max_packet_bytes'])
+        max_packet_bytes=values['max_packet_bytes'], region=region)
 
 
 class ClassifierPipeline:
@@ -386,6 +387,7 @@ class ClassifierPipeline:
         self._last_event_s: Optional[float] = None  # ... of the last packet that had events
         self._last_packet_s: Optional[float] = None  # ... of the last packet
         self._packet_gaps = collections.deque(maxlen=32)  # wall seconds between packets (s)
+        self._roi_cache = None  # ((sensor, roi, session id), region of interest) of _roi_of
         self.configure_error = ''
         self.gaps = FrameGaps()  # frames lost in transport, from the frame stamps
         self.commanded: Optional[int] = None  # the last command's T as it was taken (clamped)
@@ -504,7 +506,7 @@ class ClassifierPipeline:
         self._last_event_s = self._last_packet_s = None
         self._packet_gaps.clear()
         if values['input_mode'] == 'events':
-            self.stream = event_stream(values)
+            self.stream = event_stream(values, region=self._roi_of)
             self._batch = int(values['max_pending_windows'])
             self._packets_lost = 0
 
@@ -1097,6 +1099,29 @@ class ClassifierPipeline:
                       device=settings['device'], input_mode=settings['input_mode'],
                       lifecycle_state=state, vision_score=self.score_kind(timesteps, settings))
         return level, message, values
+
+    def _roi_of(self, sensor: Tuple[int, int]) -> Optional[tuple]:
+        """
+        Return the region of interest ``(x0, y0, w, h)`` the model takes of ``sensor``, or None.
+
+        ``roi`` or the model's default for that sensor size (None: no model, or a ``roi``
+        beyond this sensor, which each window's encoding reports). Asked for every packet, so
+        kept for the last sensor, ``roi`` and session.
+        """
+        session = self.session
+        encoding = None if session is None else session.model.event_encoding
+        if encoding is None:
+            return None
+        key = (tuple(sensor), tuple(self.values()['roi']), id(session))
+        cached = self._roi_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            roi = encoding.geometry(sensor, Settings.from_values(self.values()).region).roi
+        except ValueError:
+            roi = None
+        self._roi_cache = (key, roi)
+        return roi
 
     def _region(self, sensor: Optional[Tuple[int, int]]) -> dict:
         """

@@ -113,3 +113,39 @@ def test_the_open_window_of_a_quiet_stream_is_closed_and_queued_with_its_tag():
     counted.push(encode_evt3(events, width=34, height=34), encoding='evt3', width=34,
                  height=34, seq=0)
     assert counted.close_open_window() == 0
+
+
+def test_only_the_events_of_the_region_of_interest_are_windowed():
+    """
+    Only the events of the region of interest are windowed; the others are counted.
+
+    Windowed on the whole sensor, a window of events all outside the region was classified
+    from an empty input, and windows by count held events the model never sees (a review).
+    """
+    import numpy as np
+
+    events = random_events(4000, 400_000, seed=3)
+    left = events['x'] < 17
+    sizes = []
+    region = (0, 0, 17, 34)  # the left half of the 34 x 34 sensor
+
+    def roi_of(sensor):
+        sizes.append(sensor)
+        return region
+    stream = EventStream(window_events=500, region=roi_of, max_backlog=100)
+    for k, part in enumerate(np.array_split(events, 8)):
+        stream.push(encode_evt3(part, width=34, height=34), encoding='evt3', width=34,
+                    height=34, seq=k)
+    windows = stream.pop(100)
+    assert sizes[0] == (34, 34)
+    assert len(windows) == int(left.sum()) // 500
+    assert all(len(w.events) == 500 and (w.events['x'] < 17).all() for w in windows)
+    assert stream.counts['events_outside_roi'] == int((~left).sum())
+    right = EventStream(window_us=100_000, min_events=1, region=roi_of)
+    right.push(encode_evt3(events[~left], width=34, height=34), encoding='evt3', width=34,
+               height=34, seq=0)
+    assert right.close_open_window() == 0 and right.pending == 0  # nothing in the region
+    whole = EventStream(window_events=500, region=lambda sensor: None)  # no region: all
+    whole.push(encode_evt3(events, width=34, height=34), encoding='evt3', width=34,
+               height=34, seq=0)
+    assert whole.pending == 2 and whole.counts['events_outside_roi'] == 0

@@ -12,7 +12,7 @@ import bisect
 import collections
 from dataclasses import dataclass
 import threading
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 import zlib
 
 import numpy as np
@@ -80,6 +80,12 @@ class EventStream:
         windows with fewer events are not classified (>= 1).
     history
         packets remembered to find the tag of a window's last event.
+    region
+        ``region((width, height))``: the region of interest ``(x0, y0, w, h)`` of a sensor of
+        that size, whose events alone are windowed (counted in ``events_outside_roi``
+        otherwise), or None for all of them. Windowed on the whole sensor, a window with
+        ``window_min_events`` outside the region and none in it was classified from an empty
+        input, and windows by count held as few as 56 % of their events in it (a review).
     max_packet_bytes
         larger packets are refused unread (``PacketTooLargeError``, a ValueError, and
         counted in ``packets_refused`` / ``bytes_refused``); this bounds the memory one
@@ -91,7 +97,9 @@ class EventStream:
 
     def __init__(self, *, window_us: Optional[int] = None, window_events: Optional[int] = None,
                  max_backlog: int = 2, min_events: int = 1, history: int = 4096,
-                 max_packet_bytes: Optional[int] = None) -> None:
+                 max_packet_bytes: Optional[int] = None,
+                 region: Optional[Callable[[Tuple[int, int]], Optional[tuple]]] = None
+                 ) -> None:
         """Check the settings; the decoder is made by the first packet."""
         if (window_us is None) == (window_events is None):
             raise ValueError('give exactly one of window_us (windows by time) and '
@@ -104,6 +112,7 @@ class EventStream:
         self.window_us = None if window_us is None else int(window_us)
         self.window_events = None if window_events is None else int(window_events)
         self.min_events = int(min_events)
+        self._region = region
         self._retired = {}  # counters of the decoders and windowers of earlier streams, summed
         self._windower = self._new_windower()  # checks window_us / window_events / min_events
         self._backlog = collections.deque()
@@ -118,7 +127,8 @@ class EventStream:
         self.packets_with_events = 0
         """Packets decoded that held at least one event (time words alone do not count)."""
         self.counts = {'packets_received': 0, 'packets_duplicate': 0, 'windows': 0,
-                       'windows_dropped': 0, 'decoder_restarts': 0, 'windower_restarts': 0}
+                       'windows_dropped': 0, 'decoder_restarts': 0, 'windower_restarts': 0,
+                       'events_outside_roi': 0}
 
     def _restart_windows(self) -> None:
         """Start windowing afresh (a new stream): the open window and the history go."""
@@ -185,6 +195,16 @@ class EventStream:
         if len(events) == 0:
             return 0
         self.packets_with_events += 1
+        roi = None if self._region is None else self._region(key[1:])
+        if roi is not None:
+            x0, y0, w, h = roi
+            x, y = events['x'], events['y']
+            inside = (x >= x0) & (x < x0 + w) & (y >= y0) & (y < y0 + h)
+            if not inside.all():
+                self.counts['events_outside_roi'] += int(inside.size - np.count_nonzero(inside))
+                events = events[inside]
+                if len(events) == 0:
+                    return 0
         first = int(events['t'][0])
         if self._last_t is not None and first < self._last_t:
             # The decoder started the stream afresh (its seq went back: a driver restart).
