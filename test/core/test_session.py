@@ -183,12 +183,14 @@ def test_warming_up_for_events_compiles_every_decoder_kernel() -> None:
     code = textwrap.dedent("""
         import numba
         from numba.core.caching import NullCache
+        from topspark_ros.core.events import stream
         from topspark_ros.core.events.codecs import base, evt3, libcaer, mono
         from topspark_ros.core.session import ClassifierSession
         from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
         from topspark_ros.core.stdp.readout import Readout
         import numpy as np
-        kernels = [(module.__name__, name, kernel) for module in (base, evt3, libcaer, mono)
+        kernels = [(module.__name__, name, kernel)
+                   for module in (base, evt3, libcaer, mono, stream)
                    for name, kernel in vars(module).items()
                    if isinstance(kernel, numba.core.registry.CPUDispatcher)]
         assert kernels and not any(kernel.signatures for _, _, kernel in kernels)

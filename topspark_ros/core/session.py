@@ -447,9 +447,9 @@ class ClassifierSession:
         """
         Run one small synthetic event window through the decoders and the model.
 
-        Compiles (or loads from numba's cache) the kernels of every packet decoder and of the
-        model, so that the first packets of a stream are not held up (a subscriber's queue
-        would overflow meanwhile). Each decoder also reads the packet without its first word:
+        Compiles (or loads from numba's cache) the kernels of every packet decoder, of the
+        region of interest and of the model, so that the first packets of a stream are not
+        held up (a subscriber's queue would overflow meanwhile). Each decoder also reads the packet without its first word:
         evt3 then meets events whose row or time it does not know, as on joining a running
         camera or after a lost packet, which only its exact kernel handles. Compiling that
         kernel at the first such packet took 1.4 s here, holding the reader (and the GIL)
@@ -459,6 +459,7 @@ class ClassifierSession:
         """
         from topspark_ros.core.events import empty_events
         from topspark_ros.core.events.codecs import make_decoder, make_encoder, SUPPORTED_ENCODINGS
+        from topspark_ros.core.events.stream import events_in_region
         width, height = (int(v) for v in sensor_size)
         window = empty_events(16)
         window['x'] = np.arange(16) % max(width, 1)
@@ -473,6 +474,7 @@ class ClassifierSession:
                 decoder.decode(data, seq=0, time_base=packet.time_base)
                 decoder.reset()
                 decoder.decode(data[decoder.word_bytes:], seq=0, time_base=packet.time_base)
+        events_in_region(window, (0, 0, 1, 1))  # (an event stream's region of interest)
         self.classify_events([window], (width, height), 2)
         if learning:
             from topspark_ros.core.events.encode import EventModel
