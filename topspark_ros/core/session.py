@@ -449,9 +449,10 @@ class ClassifierSession:
 
         Compiles (or loads from numba's cache) the kernels of every packet decoder, of the
         region of interest and of the model, so that the first packets of a stream are not
-        held up (a subscriber's queue would overflow meanwhile). Each decoder also reads the packet without its first word:
-        evt3 then meets events whose row or time it does not know, as on joining a running
-        camera or after a lost packet, which only its exact kernel handles. Compiling that
+        held up (a subscriber's queue would overflow meanwhile). Each decoder also reads the
+        packet without its first word: evt3 then meets events whose row or time it does not
+        know, as on joining a running camera or after a lost packet, which only its exact
+        kernel handles. Compiling that
         kernel at the first such packet took 1.4 s here, holding the reader (and the GIL)
         while a driver's 1 ms packets overflowed the subscription's queue; numba's cache
         saves it only where it can write, so read-only installs paid it at every start.
