@@ -216,6 +216,9 @@ def data_options(args, samples) -> dict:
     if data.kind == 'bag':
         names += list(SOURCE_OPTIONS)
     options = {name: getattr(args, name) for name in names}
+    if data.kind == 'bag':  # (how it was split, so that its test split stays unseen)
+        from topspark_ros.core.data.sources import bag_split
+        options['split_by'] = bag_split(args.split_by)
     if options.get('labels'):
         options['labels'] = os.path.abspath(options['labels'])
     return {'data': data.spec, 'data_options': options}
@@ -230,6 +233,13 @@ def source(args):
         if not args.data:
             return from_options(args.dataset, args.data_dir)
         data = parse_data(args.data)
+        split_by = getattr(args, 'split_by', None)
+        kinds = {'order': 'folder', 'time': 'bag', 'sample': 'bag'}
+        if split_by in kinds and data.kind != kinds[split_by]:
+            given = {'folder': 'name or order', 'bag': 'time or sample'}
+            raise UsageError(f'--split-by {split_by} is for {kinds[split_by]}s: a '
+                             f'{data.kind} is split by '
+                             f'{given.get(data.kind, "its own split files")}')
         if data.kind == 'bag':
             from dataclasses import replace
 
@@ -302,6 +312,15 @@ def dataset(args, split: str, spec=None):
         print(f'{PROG}: note: dropped {samples.straddling} event window(s) of {samples.topic} '
               'across a label boundary (first and last events under different labels, or one '
               'in a gap)', file=sys.stderr)
+    if data.kind == 'bag' and samples.class_names and split != 'train' \
+            and (str(data.path), 'split') not in said:
+        said.add((str(data.path), 'split'))
+        from topspark_ros.core.data.sources import bag_split
+        if bag_split(args.split_by) == 'sample':  # (said nowhere; a review)
+            print(f'{PROG}: note: {data.label} is split sample by sample: its {split} '
+                  'frames have their neighbours in time in train, so its figures are '
+                  'optimistic; train with --split-by time to split by 10 s stretches',
+                  file=sys.stderr)
     if not samples.class_names and args.command != 'sweep':
         raise UsageError(f'{data.label} has no labels: give --labels FILE.csv or '
                          '--label-topic TOPIC (only sweep measures unlabelled data, '

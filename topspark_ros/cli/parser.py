@@ -80,12 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help='seed of the per-class split (default: the one the model was '
                         'trained with, so its test images stay unseen; train: '
                         f"{PREPARATION['split_seed']})")
-    folder.add_argument('--split-by', choices=('name', 'order'), default=None,
+    folder.add_argument('--split-by', choices=('name', 'order', 'time', 'sample'),
+                        default=None,
                         help='how a folder without train/ val/ test/ subfolders is split: each '
                         'file by its name, so photos added later never move a file between '
                         "splits, or the class's files by their order, as models trained before "
                         "the name split were (default: the model's; a model that records none "
-                        f"was split by order; train: {PREPARATION['split_by']})")
+                        f"was split by order; train: {PREPARATION['split_by']}); how a bag "
+                        'is split: sample by sample (the default), where a test frame has its '
+                        'neighbours in train, or by 10 s stretches of time per class (time), '
+                        'for test figures of frames not seen nearly alike')
     folder.add_argument('--image-size', type=image_size, default=None, metavar='H[xW]',
                         help='train: model input size the images are brought to (STDP: '
                         'square; at most 256 a side; default: 28 for stdp, 32 for converted); '

@@ -165,6 +165,33 @@ def test_split_is_the_folders_stratified_split(tmp_path, frames):
     assert len(load_bag(bag, 'val', options=options, val_fraction=0)) == 0
 
 
+def test_split_by_time_keeps_each_10_s_stretch_of_a_class_in_one_split(tmp_path, frames):
+    """
+    By time, a class's frames within one 10 s block share a split; the splits stay disjoint.
+
+    Sample by sample, each test frame had a neighbour 100 ms away in train (a review).
+    """
+    from topspark_ros.core.data.bag import SPLIT_BLOCK_S
+    images, labels = frames
+    bag = frame_bag(tmp_path / 'bag', 'sqlite3', images)
+    options = BagOptions(labels=str(write_ranges_csv(tmp_path / 'labels.csv', labels)))
+    block_ns = round(SPLIT_BLOCK_S * 1e9)
+    parts = {s: load_bag(bag, s, options=options, split_by='time', test_fraction=0.3)
+             for s in ('train', 'val', 'test')}
+    blocks = {s: {(int(k), int(t) // block_ns) for k, t in zip(p.labels, p.times_ns)}
+              for s, p in parts.items()}
+    assert not blocks['train'] & blocks['test'] and not blocks['train'] & blocks['val']
+    rows = np.concatenate([(p.stamps_ns - T0) // PERIOD for p in parts.values()])
+    assert sorted(rows) == list(range(N_UNCOVERED, N_FRAMES))  # disjoint, all covered
+    assert len(parts['test']) and set(parts['train'].labels) == set(range(len(NAMES)))
+    sample = load_bag(bag, 'test', options=options, test_fraction=0.3)  # the default
+    near = [abs(sample.stamps_ns[:, None] - load_bag(bag, 'train', options=options,
+                                                     test_fraction=0.3).stamps_ns).min(1)]
+    assert (near[0] <= PERIOD).mean() > 0.9  # (what the time split is for)
+    with pytest.raises(ValueError, match='split_by must be one of sample, time'):
+        load_bag(bag, 'test', options=options, split_by='name')
+
+
 def test_rgb8_with_padded_rows_and_compressed_png_are_exact_jpeg_close(tmp_path, frames):
     """rgb8 with 5 padding bytes a row and PNG: exact; JPEG (quality 95): within its error."""
     images, _ = frames
@@ -489,6 +516,19 @@ def test_train_eval_sweep_on_a_bag(tmp_path, fashion_train, capsys):
                        '--check', '20', '-T', '64', '--data', f'bag:{field}', '--topic',
                        '/camera', '--labels', str(csv)], capsys)
     assert checked['check_data'] == f'bag:{field}' and checked['check_agreement'] == 1.0
+    # Split sample by sample, the test figures are said to be optimistic; a model split by
+    # time records it, and eval reads its test split so (a review).
+    assert 'is split sample by sample' in err
+    timed, _ = _cli(['train', *data, '--split-by', 'time', '--n-train', '600', '--neurons',
+                     '20', '-T', '16', '--n-eval', '50', '-o', str(tmp_path / 't.json')],
+                    capsys)
+    recorded = json.loads((tmp_path / 't.json').read_text())['info']['data_options']
+    assert recorded['split_by'] == 'time'
+    evaluated, err = _cli(['eval', *data, '-m', timed['checkpoint'], '-T', '16'], capsys)
+    assert evaluated['n_samples'] == len(load_bag(bag, 'test', options=BagOptions(
+        labels=str(csv)), split_by='time')) and 'sample by sample' not in err
+    assert main(['eval', *data, '-m', timed['checkpoint'], '--split-by', 'order']) == 2
+    assert '--split-by order is for folders' in capsys.readouterr().err
 
 
 def test_cli_reads_an_event_bag(tmp_path, fashion_test, capsys):

@@ -50,9 +50,14 @@ Class names are the distinct labels, sorted. Samples no label covers are dropped
 packets are labelled differently, or one of them not at all (it straddles two ranges, or a
 gap and a range, of a CSV of ranges or a label topic). Splits are stratified and seeded as
 for image folders (:func:`~topspark_ros.core.data.folder.stratified_split`) over the whole
-topic, samples in bag order within a split. A bag read without labels is not split: every
-split is the whole topic (nothing can be trained on it, and a label-free sweep measured a
-fifth of a field run).
+topic, sample by sample (``split_by='sample'``, the default), or by stretches of time
+(``'time'``): a class's samples recorded within the same :data:`SPLIT_BLOCK_S` seconds share
+a name, ``<class>/<block>``, and so a split (:func:`~topspark_ros.core.data.folder.name_split`,
+seeded, the fractions per class). Sample by sample, each test frame of a 10 Hz camera has its
+neighbour of 100 ms in train, so test figures are optimistic (a review); by time, only the
+frames at the edges of a stretch have one. Samples in bag order within a split. A bag read
+without labels is not split: every split is the whole topic (nothing can be trained on it,
+and a label-free sweep measured a fifth of a field run).
 
 **Errors** (:class:`~topspark_ros.core.data.dataset.DatasetError`, one line): a missing path or a
 directory without ``metadata.yaml``, a bag without the topic (listing the topics it has), an
@@ -76,7 +81,7 @@ import numpy as np
 from rosbags.serde import SerdeError
 
 from topspark_ros.core.data.dataset import DatasetError
-from topspark_ros.core.data.folder import stratified_split
+from topspark_ros.core.data.folder import name_split, stratified_split
 from topspark_ros.core.events.encode import EventSamples
 from topspark_ros.core.events.spool import WindowSpool
 from topspark_ros.core.preprocess import FrameSpec, Preprocessor
@@ -724,17 +729,27 @@ def _read_topic(path: PathLike, options: BagOptions, spec: FrameSpec, crop: str,
     return result
 
 
+SPLIT_BLOCK_S = 10.0
+"""Samples of one class recorded within this many seconds go to one split (module doc)."""
+BAG_SPLITS = ('sample', 'time')
+"""A bag's ``split_by``: sample by sample, or by stretches of time (module docstring)."""
+
+
 def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
              spec: FrameSpec = FrameSpec(), crop: str = 'center', invert: bool = False,
              val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
-             strict: bool = False, progress: Callable[[int], None] = lambda n: None):
+             strict: bool = False, progress: Callable[[int], None] = lambda n: None,
+             split_by: str = 'sample'):
     """
-    Read ``split`` of a bag's topic (module docstring).
+    Read ``split`` of a bag's topic (module docstring; ``split_by``: :data:`BAG_SPLITS`).
 
     Returns a :class:`BagDataset` (frames brought to ``spec`` with ``crop`` and ``invert``)
     or, for an event topic, a :class:`BagEventSamples`. ``progress(1)`` is called per message
     of the topic. Raises DatasetError as the module docstring says.
     """
+    if split_by not in BAG_SPLITS:
+        raise ValueError(f"a bag's split_by must be one of {', '.join(BAG_SPLITS)}, not "
+                         f'{split_by!r}')
     labels_file = read_label_csv(options.labels) if options.labels else None
     read = _read_topic(path, options, spec, crop, invert, strict, progress)
     topic, samples, sensor, skipped, marks = (read.topic, read.samples, read.sensor,
@@ -783,9 +798,21 @@ def load_bag(path: PathLike, split: str, *, options: BagOptions = BagOptions(),
         kept = np.arange(len(stamps))
         straddling = 0
     unlabelled = len(stamps) - len(kept) - straddling
-    chosen = kept if not class_names else np.sort(kept[stratified_split(
-        labels[kept], split, val_fraction=val_fraction, test_fraction=test_fraction,
-        seed=seed)])
+    if not class_names:
+        chosen = kept
+    elif split_by == 'sample':
+        chosen = np.sort(kept[stratified_split(labels[kept], split, val_fraction=val_fraction,
+                                               test_fraction=test_fraction, seed=seed)])
+    else:  # by stretches of time (the bag's record times: every message has one)
+        # The blocks are split, not their samples: a class with no block in train gives it
+        # its block of the highest draw whole (one sample of it left the others in test).
+        block_ns = round(SPLIT_BLOCK_S * 1e9)
+        blocks, inverse = np.unique([f'{labels[i]}/{times[i] // block_ns}' for i in kept],
+                                    return_inverse=True)
+        block_labels = np.array([int(name.split('/')[0]) for name in blocks], np.int64)
+        taken = name_split(list(blocks), block_labels, split, val_fraction=val_fraction,
+                           test_fraction=test_fraction, seed=seed)
+        chosen = np.sort(kept[np.isin(inverse.ravel(), taken)])
     common = {'labels': labels[chosen], 'class_names': tuple(class_names),
               'topic': topic.name, 'stamps_ns': stamps[chosen], 'times_ns': times[chosen],
               'skipped': tuple(skipped), 'unlabelled': int(unlabelled)}

@@ -156,6 +156,16 @@ def from_options(dataset: str, data_dir: Optional[str]) -> DataSource:
     return DataSource('idx', None, dataset)
 
 
+def bag_split(split_by: Optional[str]) -> str:
+    """
+    Return how a bag is split for a ``split_by`` option: 'time', or else 'sample'.
+
+    The folders' default ('name'), or none recorded (a bag model of before): sample by
+    sample, as bags always were (:func:`~topspark_ros.core.data.bag.load_bag`).
+    """
+    return 'time' if split_by == 'time' else 'sample'
+
+
 def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = None,
                crop: str = 'center', invert: bool = False, seed: int = 0,
                val_fraction: float = 0.1, test_fraction: float = 0.2, strict: bool = False,
@@ -164,8 +174,9 @@ def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = No
     Read ``split`` of ``source``.
 
     ``spec``, ``crop``, ``invert``, the fractions, ``seed`` and ``strict`` apply to image
-    folders and bags (``split_by`` to folders:
-    :func:`~topspark_ros.core.data.folder.folder_split`), whose frames are brought to the model
+    folders and bags (``split_by`` to folders, 'name' or 'order':
+    :func:`~topspark_ros.core.data.folder.folder_split`; to bags, 'time' or else sample by
+    sample: :func:`~topspark_ros.core.data.bag.load_bag`), whose frames are brought to the model
     input ``spec`` (default: 28 x 28 grey) by the classifier's preprocessing; the other
     sources come in their own fixed size.
     With ``cache``, the model inputs of a folder or bag split are kept after the first read
@@ -179,7 +190,7 @@ def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = No
         options = {'kind': source.kind, 'split': split, 'spec': dataclasses.asdict(spec),
                    'crop': crop, 'invert': invert, 'val_fraction': val_fraction,
                    'test_fraction': test_fraction, 'seed': seed, 'strict': strict,
-                   'split_by': split_by if source.kind == 'folder' else None,
+                   'split_by': split_by if source.kind == 'folder' else bag_split(split_by),
                    'bag': repr(source.bag_options) if source.kind == 'bag' else None}
         labels = source.bag_options.labels if source.kind == 'bag' else None
         if labels:
@@ -192,7 +203,7 @@ def load_split(source: DataSource, split: str, *, spec: Optional[FrameSpec] = No
                 return load_bag(source.path, split, options=source.bag_options, spec=spec,
                                 crop=crop, invert=invert, val_fraction=val_fraction,
                                 test_fraction=test_fraction, seed=seed, strict=strict,
-                                progress=progress)
+                                progress=progress, split_by=bag_split(split_by))
             from topspark_ros.core.data.folder import load_image_folder
             return load_image_folder(source.path, split, spec=spec, crop=crop, invert=invert,
                                      val_fraction=val_fraction, test_fraction=test_fraction,
