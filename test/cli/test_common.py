@@ -100,6 +100,30 @@ def test_a_folder_model_of_before_the_name_split_is_measured_on_its_own_split(tm
     assert args.split_by == 'name'
 
 
+@pytest.mark.parametrize('trained, recorded, data, split_by', [
+    ('bag:/b', {'split_by': 'sample'}, 'folder:/f', 'name'),
+    ('bag:/b', {'split_by': 'time'}, 'folder:/f', 'name'),
+    ('folder:/f', {'split_seed': 0}, 'bag:/b', 'name'),  # (order, of before: a folder's)
+    ('bag:/b', {'split_by': 'time'}, 'fashion-mnist', 'name'),
+    ('bag:/b', {'split_by': 'time'}, 'bag:/other', 'time'),
+])
+def test_a_models_split_is_taken_only_for_data_of_its_kind(trained, recorded, data, split_by):
+    """
+    A bag model evaluated on a folder was refused for a --split-by never given (a review).
+
+    The model's split is taken for data of its kind only; one given for another kind is
+    refused in one line.
+    """
+    args = build_parser().parse_args(['eval', '-m', 'm.json', '--data', data])
+    common.use_model_data(args, {'info': {'data': trained, 'data_options': recorded}})
+    common._resolve_data_options(args)
+    assert args.split_by == split_by
+    given = build_parser().parse_args(['eval', '-m', 'm.json', '--data', data,
+                                       '--split-by', 'order' if 'bag' in data else 'time'])
+    with pytest.raises(UsageError, match='--split-by (order|time) is for (folders|bags)'):
+        common._resolve_data_options(given)
+
+
 def test_time_windows_given_leave_the_models_count_windows_out(tmp_path, capsys):
     """
     Give --window-ms to a count-window model: time windows, not the recorded count.

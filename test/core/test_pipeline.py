@@ -512,6 +512,31 @@ def test_a_window_is_not_closed_between_packets_that_come_seldom(monkeypatch) ->
     assert all(w.events['t'][-1] - w.events['t'][0] > 90_000 for w in windows)
 
 
+def test_repeated_packets_do_not_halve_the_pace_a_window_waits_for(monkeypatch) -> None:
+    """
+    Packets repeated by a bridge (dropped as duplicates) are no packets of the pace.
+
+    Counted as packets 0.5 ms apart, they halved the median gap, and windows were closed
+    half-way again when the next packet came 10 ms late (a review).
+    """
+    from topspark_ros.core import pipeline as module
+    now = [100.0]
+    monkeypatch.setattr(module.time, 'monotonic', lambda: now[0])
+    pipeline, _ = _pipeline(FakeSession(), input_mode='events', max_pending_windows=50)
+    pipeline.activate()
+    worker = FakeWorker()
+    for fields in _packets(8000, 2_000_000, 250_000):
+        pipeline.push_packet(fields, 'pkt', worker)
+        now[0] += 0.0005
+        pipeline.push_packet(fields, 'pkt', worker)  # the repeat
+        now[0] += 0.26
+        pipeline.close_quiet_window(worker)  # the /diagnostics tick
+        now[0] += 0.0095
+    assert pipeline.stream.counts['packets_duplicate'] == 8
+    windows = [w for taken in worker.taken for w in taken] + pipeline.stream.pop(100)
+    assert len(windows) == 19
+
+
 def test_handed_over_windows_wait_for_a_save_but_not_for_a_deactivation() -> None:
     pipeline, _ = _pipeline(FakeSession(), input_mode='events')
     pipeline.activate()
@@ -1023,3 +1048,28 @@ def test_a_model_on_the_cpu_by_another_name_is_not_freed_at_deactivate() -> None
         pipeline, _ = _pipeline(session, device=device)
         pipeline.free_accelerator()
         assert (pipeline.session is session) == kept, device
+
+
+def test_the_region_of_a_new_model_is_its_own() -> None:
+    """
+    A model's events are filtered by its own region, never a model's before it.
+
+    The region was kept by the session's id, which a next model's session may get again:
+    its events were filtered by the old model's region (a review).
+    """
+    from topspark_ros.core.events.encode import EventEncoding
+
+    def session(roi):
+        made = FakeSession()
+        made.model.event_encoding = EventEncoding('spike_trains', 34, 34, roi=roi)
+        return made
+    pipeline, _ = _pipeline(session((0, 0, 17, 34)), input_mode='events')
+    assert pipeline._roi_of((34, 34)) == (0, 0, 17, 34)
+    pipeline.unload()  # (the cache lets go of the model too)
+    assert pipeline._roi_cache is None
+    pipeline.session = session((17, 0, 17, 34))
+    assert pipeline._roi_of((34, 34)) == (17, 0, 17, 34)
+    pipeline.session.model.event_encoding = EventEncoding('spike_trains', 34, 34,
+                                                          roi=(0, 0, 34, 17))
+    pipeline.session = session((0, 0, 34, 17))  # (a new object, an id that may be the same)
+    assert pipeline._roi_of((34, 34)) == (0, 0, 34, 17)

@@ -138,6 +138,9 @@ def _resolve_data_options(args) -> None:
                              f'{_option_text(trained[1])})')
         recorded = {k: v for k, v in recorded.items()  # one given: the other is not taken
                     if k not in ('window_ms', 'window_events')}
+    _check_split_by(args, kind)
+    if recorded.get('split_by') not in SPLITS_BY_KIND.get(kind, ()):  # another kind's split
+        recorded = {k: v for k, v in recorded.items() if k != 'split_by'}
     for name, default in PREPARATION.items():
         value = getattr(args, name, None)
         if value is None:
@@ -155,6 +158,27 @@ def _resolve_data_options(args) -> None:
               file=sys.stderr)
     if different:
         print(f'{PROG}: note: data prepared with ' + '; '.join(different), file=sys.stderr)
+
+
+SPLITS_BY_KIND = {'folder': ('name', 'order'), 'bag': ('name', 'time', 'sample')}
+"""The ``--split-by`` values of each kind of data ('name', the default, is a bag's 'sample')."""
+
+
+def _check_split_by(args, kind: str) -> None:
+    """
+    Refuse a ``--split-by`` given for another kind of data than ``kind`` (UsageError).
+
+    A value the model recorded is not checked: a model's own split is not taken for data of
+    another kind (a bag model evaluated on a folder was refused for an option never given;
+    a review).
+    """
+    given = getattr(args, 'split_by', None)
+    if given is None or given in SPLITS_BY_KIND.get(kind, ('name',)):
+        return
+    owner = next(k for k, values in SPLITS_BY_KIND.items() if given in values)
+    which = {'folder': 'name or order', 'bag': 'time or sample'}
+    raise UsageError(f'--split-by {given} is for {owner}s: a {kind or "data set"} is split '
+                     f'by {which.get(kind, "its own split files")}')
 
 
 def _windowing(recorded: dict) -> Optional[tuple]:
@@ -233,13 +257,6 @@ def source(args):
         if not args.data:
             return from_options(args.dataset, args.data_dir)
         data = parse_data(args.data)
-        split_by = getattr(args, 'split_by', None)
-        kinds = {'order': 'folder', 'time': 'bag', 'sample': 'bag'}
-        if split_by in kinds and data.kind != kinds[split_by]:
-            given = {'folder': 'name or order', 'bag': 'time or sample'}
-            raise UsageError(f'--split-by {split_by} is for {kinds[split_by]}s: a '
-                             f'{data.kind} is split by '
-                             f'{given.get(data.kind, "its own split files")}')
         if data.kind == 'bag':
             from dataclasses import replace
 

@@ -387,7 +387,7 @@ class ClassifierPipeline:
         self._last_event_s: Optional[float] = None  # ... of the last packet that had events
         self._last_packet_s: Optional[float] = None  # ... of the last packet
         self._packet_gaps = collections.deque(maxlen=32)  # wall seconds between packets (s)
-        self._roi_cache = None  # ((sensor, roi, session id), region of interest) of _roi_of
+        self._roi_cache = None  # ((sensor, roi), session, region of interest) of _roi_of
         self.configure_error = ''
         self.gaps = FrameGaps()  # frames lost in transport, from the frame stamps
         self.commanded: Optional[int] = None  # the last command's T as it was taken (clamped)
@@ -555,7 +555,7 @@ class ClassifierPipeline:
         footprint).
         """
         on_accelerator = self.session is not None and _off_cpu(self.values()['device'])
-        self.session = self.stream = None
+        self.session = self.stream = self._roi_cache = None
         self._learnt_here = self._saved_here = (None, 0)
         self.save_failure = None  # (of the model let go)
         self._let_go_save_path()
@@ -836,14 +836,18 @@ class ClassifierPipeline:
         :meth:`drain_windows`. ValueError for a packet the decoder refuses.
         """
         now = time.monotonic()
-        if self._last_packet_s is not None:
-            self._packet_gaps.append(now - self._last_packet_s)
-        self.last_input_s = self._last_packet_s = now
+        self.last_input_s = now
         stream = self.stream
         if stream is None:
             return
         with_events = stream.packets_with_events
+        duplicates = stream.counts['packets_duplicate']
         made = stream.push(**fields, tag=tag)
+        if stream.counts['packets_duplicate'] == duplicates:  # (a repeat is no pace: a
+            # bridge repeating each packet halved the median gap; a review)
+            if self._last_packet_s is not None:
+                self._packet_gaps.append(now - self._last_packet_s)
+            self._last_packet_s = now
         if stream.packets_with_events != with_events:
             self._last_event_s = now
         if not made or worker is None:
@@ -1112,15 +1116,16 @@ class ClassifierPipeline:
         encoding = None if session is None else session.model.event_encoding
         if encoding is None:
             return None
-        key = (tuple(sensor), tuple(self.values()['roi']), id(session))
+        values = self.values()
+        key = (tuple(sensor), tuple(values['roi']))
         cached = self._roi_cache
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if cached is not None and cached[0] == key and cached[1] is session:
+            return cached[2]
         try:
-            roi = encoding.geometry(sensor, Settings.from_values(self.values()).region).roi
+            roi = encoding.geometry(sensor, Settings.from_values(values).region).roi
         except ValueError:
             roi = None
-        self._roi_cache = (key, roi)
+        self._roi_cache = (key, session, roi)  # (the session itself: an id may come again)
         return roi
 
     def _region(self, sensor: Optional[Tuple[int, int]]) -> dict:

@@ -145,6 +145,7 @@ def test_only_the_events_of_the_region_of_interest_are_windowed():
     right.push(encode_evt3(events[~left], width=34, height=34), encoding='evt3', width=34,
                height=34, seq=0)
     assert right.close_open_window() == 0 and right.pending == 0  # nothing in the region
+    assert right.packets_with_events == 0  # (so the stream reads as quiet; a review)
     whole = EventStream(window_events=500, region=lambda sensor: None)  # no region: all
     whole.push(encode_evt3(events, width=34, height=34), encoding='evt3', width=34,
                height=34, seq=0)

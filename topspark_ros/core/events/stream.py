@@ -127,7 +127,8 @@ class EventStream:
         self._last_t = None
         self._last_packet = None  # (seq, time_base, size, CRC-32) of the last packet decoded
         self.packets_with_events = 0
-        """Packets decoded that held at least one event (time words alone do not count)."""
+        """Packets decoded that held at least one event in the region of interest (time
+        words alone, or events outside the region, do not count)."""
         self.counts = {'packets_received': 0, 'packets_duplicate': 0, 'windows': 0,
                        'windows_dropped': 0, 'decoder_restarts': 0, 'windower_restarts': 0,
                        'events_outside_roi': 0}
@@ -196,7 +197,6 @@ class EventStream:
                                       is_bigendian=bool(is_bigendian), stamp_ns=_stamp_ns(tag))
         if len(events) == 0:
             return 0
-        self.packets_with_events += 1
         roi = None if self._region is None else self._region(key[1:])
         if roi is not None and tuple(roi) != (0, 0, key[1], key[2]):
             kept = events_in_region(events, roi)
@@ -204,6 +204,7 @@ class EventStream:
             events = kept
             if len(events) == 0:
                 return 0
+        self.packets_with_events += 1
         first = int(events['t'][0])
         if self._last_t is not None and first < self._last_t:
             # The decoder started the stream afresh (its seq went back: a driver restart).
