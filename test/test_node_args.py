@@ -102,6 +102,36 @@ def test_a_value_for_a_parameter_the_node_lacks_is_warned_about(tmp_path) -> Non
     assert all('WARN' in line for line in said)
 
 
+def test_a_player_warns_about_a_parameter_it_lacks(tmp_path) -> None:
+    """
+    image_player's ``-p rate:=5.0`` (its parameter is rate_hz) played at 10 Hz unsaid.
+
+    The players and the recorder did not check what they were given, as the other nodes
+    do (a review).
+    """
+    run = subprocess.run(
+        [sys.executable, '-m', 'topspark_ros.nodes.image_player', '--ros-args',
+         '-p', 'rate:=5.0', '-p', 'max_images:=1', '-p', 'rate_hz:=100.0'],
+        capture_output=True, text=True, timeout=120)
+    said = [line for line in (run.stdout + run.stderr).splitlines()
+            if 'has no such parameter' in line]
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(said) == 1 and "'rate' was given" in said[0], run.stderr[-2000:]
+    assert "did you mean 'rate_hz'?" in said[0]
+
+
+def test_event_player_options_are_checked_as_its_parameters() -> None:
+    """--rate 0 passed argparse and failed at the node in rclpy's words (a review)."""
+    for option, value, reason in (('--rate', '0', 'must be >= 0.001'),
+                                  ('--packet-ms', '0', 'must be >= 0.001'),
+                                  ('--wait-for-subscribers', '-1', 'must be >= 0')):
+        run = subprocess.run([sys.executable, '-m', 'topspark_ros.cli', 'event-player',
+                              'x.raw', option, value], capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 2 and f'argument {option}: {reason}' in run.stderr, \
+            run.stderr[-1000:]
+
+
 def test_a_missing_parameter_file_is_one_line(tmp_path) -> None:
     """A missing --params-file: rcl's parser said "Couldn't parse params file" (a review)."""
     missing = str(tmp_path / 'gone.yaml')

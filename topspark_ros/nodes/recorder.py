@@ -426,8 +426,9 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     from rclpy.parameter import Parameter
     from tqdm import tqdm
 
-    from topspark_ros.nodes.runner import fatal, init
-    init(list(sys.argv if args is None else args))
+    from topspark_ros.nodes.runner import fatal, init, warn_parameter_misses
+    argv = list(sys.argv if args is None else args)
+    init(argv)
     stop, closing = [], []
 
     def on_signal(signum, frame) -> None:
@@ -444,6 +445,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     try:
         node = RecorderNode(parameter_overrides=[
             Parameter(name, value=value) for name, value in (overrides or {}).items()])
+        warn_parameter_misses(node, argv)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         bar = tqdm(total=node._count or None, unit='msg',

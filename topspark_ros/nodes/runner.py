@@ -245,9 +245,7 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
             for factory in factories:
                 nodes.append(factory() if isinstance(factory, type) else factory(list(nodes)))
                 executor.add_node(nodes[-1])
-                for miss in params_file_misses(nodes[-1].get_fully_qualified_name(), argv) \
-                        + undeclared_overrides(nodes[-1]):
-                    nodes[-1].get_logger().warn(miss)
+                warn_parameter_misses(nodes[-1], argv)
                 check_stop()
             if autostart:
                 for node in nodes:
@@ -462,6 +460,21 @@ def parse_process_args(argv: Sequence[str]) -> argparse.Namespace:
     return own
 
 
+def warn_parameter_misses(node, argv: Sequence[str]) -> None:
+    """
+    Warn about the values given for ``node`` that it does not take.
+
+    Keys of a parameter file that do not reach it (:func:`~.parameters.params_file_misses`)
+    and parameters it does not have, as a typo (:func:`~.parameters.undeclared_overrides`):
+    ROS ignores both without a word. Every node process says them at start-up (the players
+    and the recorder did not: image_player's ``-p rate:=5.0``, not its ``rate_hz``, played at
+    10 Hz without a word; a review).
+    """
+    for miss in params_file_misses(node.get_fully_qualified_name(), argv) \
+            + undeclared_overrides(node):
+        node.get_logger().warn(miss)
+
+
 def run_nodes(factories: Sequence[Callable], args: Optional[list] = None, *,
               autostart: Optional[bool] = None, threads: int = 4,
               executor: Optional[str] = None) -> int:
@@ -531,6 +544,7 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
     try:
         node = factory(parameter_overrides=[
             Parameter(key, value=value) for key, value in (overrides or {}).items()])
+        warn_parameter_misses(node, argv)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while executor.context.ok() and not node.finished:
