@@ -458,6 +458,21 @@ def test_event_windows_are_handed_over_drained_in_batches_and_published_with_the
     assert batches == [2, 1]
 
 
+def _clocked_events(monkeypatch, **overrides) -> tuple:
+    """Return ``(pipeline, worker, now)``: an active event pipeline on a clock ``now[0]``."""
+    from topspark_ros.core import pipeline as module
+    now = [100.0]
+    monkeypatch.setattr(module.time, 'monotonic', lambda: now[0])
+    pipeline, _ = _pipeline(FakeSession(), input_mode='events', **overrides)
+    pipeline.activate()
+    return pipeline, FakeWorker(), now
+
+
+def _windows_made(pipeline, worker) -> list:
+    """Return the windows the worker took, then those still waiting."""
+    return [w for taken in worker.taken for w in taken] + pipeline.stream.pop(100)
+
+
 def _time_words(t_us: int) -> dict:
     """Return an evt3 packet of time words alone at ``t_us`` (a covered camera's packet)."""
     words = np.array([0x8000 | ((t_us >> 12) & 0xFFF), 0x6000 | (t_us & 0xFFF)], '<u2')
@@ -472,12 +487,7 @@ def test_a_quiet_window_closes_on_silence_of_events_not_of_packets(monkeypatch) 
     250 ms of events in 10 ms packets: [200, 300) ms stays open; then a packet of time words
     every 10 ms of wall time: 0.3 s on, the open window is closed (a review).
     """
-    from topspark_ros.core import pipeline as module
-    now = [100.0]
-    monkeypatch.setattr(module.time, 'monotonic', lambda: now[0])
-    pipeline, _ = _pipeline(FakeSession(), input_mode='events')
-    pipeline.activate()
-    worker = FakeWorker()
+    pipeline, worker, now = _clocked_events(monkeypatch)
     for fields in _packets(500, 250_000, 10_000):
         pipeline.push_packet(fields, 'pkt', worker)
         now[0] += 0.01
@@ -496,18 +506,13 @@ def test_a_window_is_not_closed_between_packets_that_come_seldom(monkeypatch) ->
     Closed 0.22 s into each gap, windows were cut short (49 ms) and their grid moved with
     each packet (a review): 19 windows of 100 ms, not 23 of which 8 short.
     """
-    from topspark_ros.core import pipeline as module
-    now = [100.0]
-    monkeypatch.setattr(module.time, 'monotonic', lambda: now[0])
-    pipeline, _ = _pipeline(FakeSession(), input_mode='events', max_pending_windows=50)
-    pipeline.activate()
-    worker = FakeWorker()
+    pipeline, worker, now = _clocked_events(monkeypatch, max_pending_windows=50)
     for fields in _packets(8000, 2_000_000, 250_000):
         pipeline.push_packet(fields, 'pkt', worker)
         now[0] += 0.22
         pipeline.close_quiet_window(worker)  # the /diagnostics tick, in the gap
         now[0] += 0.03
-    windows = [w for taken in worker.taken for w in taken] + pipeline.stream.pop(100)
+    windows = _windows_made(pipeline, worker)
     assert len(windows) == 19
     assert all(w.events['t'][-1] - w.events['t'][0] > 90_000 for w in windows)
 
@@ -519,12 +524,7 @@ def test_repeated_packets_do_not_halve_the_pace_a_window_waits_for(monkeypatch) 
     Counted as packets 0.5 ms apart, they halved the median gap, and windows were closed
     half-way again when the next packet came 10 ms late (a review).
     """
-    from topspark_ros.core import pipeline as module
-    now = [100.0]
-    monkeypatch.setattr(module.time, 'monotonic', lambda: now[0])
-    pipeline, _ = _pipeline(FakeSession(), input_mode='events', max_pending_windows=50)
-    pipeline.activate()
-    worker = FakeWorker()
+    pipeline, worker, now = _clocked_events(monkeypatch, max_pending_windows=50)
     for fields in _packets(8000, 2_000_000, 250_000):
         pipeline.push_packet(fields, 'pkt', worker)
         now[0] += 0.0005
@@ -533,7 +533,7 @@ def test_repeated_packets_do_not_halve_the_pace_a_window_waits_for(monkeypatch) 
         pipeline.close_quiet_window(worker)  # the /diagnostics tick
         now[0] += 0.0095
     assert pipeline.stream.counts['packets_duplicate'] == 8
-    windows = [w for taken in worker.taken for w in taken] + pipeline.stream.pop(100)
+    windows = _windows_made(pipeline, worker)
     assert len(windows) == 19
 
 

@@ -354,6 +354,37 @@ def event_stream(values: Values, region: Optional[Callable] = None):
         max_packet_bytes=values['max_packet_bytes'], region=region)
 
 
+class _PacketPace:
+    """When an event stream's packets and events came (wall clock): whether it went quiet."""
+
+    def __init__(self) -> None:
+        self._last_event_s: Optional[float] = None  # of the last packet that had events
+        self._last_packet_s: Optional[float] = None  # of the last packet
+        self._gaps = collections.deque(maxlen=32)  # seconds between packets
+
+    def packet(self, now: float, *, repeated: bool, with_events: bool) -> None:
+        """Note a packet at ``now``; a repeat dropped as a duplicate is none of the pace."""
+        if not repeated:  # (a bridge repeating each packet halved the median gap; a review)
+            if self._last_packet_s is not None:
+                self._gaps.append(now - self._last_packet_s)
+            self._last_packet_s = now
+        if with_events:
+            self._last_event_s = now
+
+    def quiet(self, now: float, window_s: float) -> bool:
+        """
+        Return whether the stream is quiet at ``now`` for windows of ``window_s``.
+
+        No event for ``window_s`` plus :data:`QUIET_MARGIN_S`, nor for
+        :data:`QUIET_PACKET_GAPS` median packet gaps (:data:`QUIET_FIRST_S` before a gap).
+        """
+        if self._last_event_s is None:
+            return False
+        gaps = list(self._gaps)
+        pace_s = QUIET_PACKET_GAPS * statistics.median(gaps) if gaps else QUIET_FIRST_S
+        return now - self._last_event_s >= max(window_s + QUIET_MARGIN_S, pace_s)
+
+
 class ClassifierPipeline:
     """
     One classifier's model, counters and commanded ``T`` (see the module docstring).
@@ -384,9 +415,7 @@ class ClassifierPipeline:
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.last_error = ''
         self.last_input_s: Optional[float] = None  # time.monotonic() of the last input
-        self._last_event_s: Optional[float] = None  # ... of the last packet that had events
-        self._last_packet_s: Optional[float] = None  # ... of the last packet
-        self._packet_gaps = collections.deque(maxlen=32)  # wall seconds between packets (s)
+        self._pace = _PacketPace()  # when the event packets came (quiet windows)
         self._roi_cache = None  # ((sensor, roi), session, region of interest) of _roi_of
         self.configure_error = ''
         self.gaps = FrameGaps()  # frames lost in transport, from the frame stamps
@@ -503,8 +532,7 @@ class ClassifierPipeline:
             _warm_up(session, values, bool(values['online_learning']))
             self.session = session
         self.last_input_s = time.monotonic()  # silence counts from here
-        self._last_event_s = self._last_packet_s = None
-        self._packet_gaps.clear()
+        self._pace = _PacketPace()
         if values['input_mode'] == 'events':
             self.stream = event_stream(values, region=self._roi_of)
             self._batch = int(values['max_pending_windows'])
@@ -843,13 +871,8 @@ class ClassifierPipeline:
         with_events = stream.packets_with_events
         duplicates = stream.counts['packets_duplicate']
         made = stream.push(**fields, tag=tag)
-        if stream.counts['packets_duplicate'] == duplicates:  # (a repeat is no pace: a
-            # bridge repeating each packet halved the median gap; a review)
-            if self._last_packet_s is not None:
-                self._packet_gaps.append(now - self._last_packet_s)
-            self._last_packet_s = now
-        if stream.packets_with_events != with_events:
-            self._last_event_s = now
+        self._pace.packet(now, repeated=stream.counts['packets_duplicate'] != duplicates,
+                          with_events=stream.packets_with_events != with_events)
         if not made or worker is None:
             return
         if self.busy.locked() or not worker.offer(take=self._pop_batch):
@@ -870,13 +893,8 @@ class ClassifierPipeline:
         review).
         """
         stream = self.stream
-        if stream is None or stream.window_us is None or self._last_event_s is None:
-            return 0
-        quiet_s = stream.window_us / 1e6 + QUIET_MARGIN_S
-        gaps = list(self._packet_gaps)
-        quiet_s = max(quiet_s, QUIET_PACKET_GAPS * statistics.median(gaps) if gaps
-                      else QUIET_FIRST_S)
-        if time.monotonic() - self._last_event_s < quiet_s:
+        if stream is None or stream.window_us is None \
+                or not self._pace.quiet(time.monotonic(), stream.window_us / 1e6):
             return 0
         made = stream.close_open_window()
         if made and worker is not None and (self.busy.locked()

@@ -552,9 +552,7 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
     t_meas = signals.measured_timesteps
     steps_at = _steps(entries, signals)
     offset, scale, fitted = _latency_model(entries, signals, steps_at)
-    measured_at = dict(signals.latency_points)
-    if t_meas is not None and signals.measured_latency_ms is not None:
-        measured_at[t_meas] = signals.measured_latency_ms
+    measured_at = _measured_latencies(signals)
     t_power = signals.power_timesteps
     if t_power is None and t_meas is not None:
         t_power = steps_at(t_meas)[0]
@@ -630,6 +628,14 @@ highest over the lowest): nearer, the slope is the jitter between their medians 
 difference of microseconds."""
 
 
+def _measured_latencies(signals: LiveSignals) -> dict:
+    """Return ``{T: latency ms}`` of every T measured (``latency_points`` and ``T_m``)."""
+    points = dict(signals.latency_points)
+    if signals.measured_timesteps is not None and signals.measured_latency_ms is not None:
+        points[signals.measured_timesteps] = signals.measured_latency_ms
+    return points
+
+
 def _latency_model(entries: Sequence, signals: LiveSignals,
                    steps_at: Callable[[int], Tuple[float, bool]]
                    ) -> Tuple[float, float, tuple]:
@@ -646,9 +652,7 @@ def _latency_model(entries: Sequence, signals: LiveSignals,
     them measured at ``s = 1``.
     """
     t_meas, measured = signals.measured_timesteps, signals.measured_latency_ms
-    points = dict(signals.latency_points)
-    if measured is not None and t_meas is not None:
-        points[t_meas] = measured
+    points = _measured_latencies(signals)
     pairs = [(_interpolate(entries, steps_at(t)[0], 'latency_ms'), ms)
              for t, ms in sorted(points.items())]
     pairs = [(x, y) for x, y in pairs if x > 0.0]
