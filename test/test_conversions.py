@@ -666,6 +666,21 @@ def test_class_labels_and_label_info() -> None:
         label_info_msg([str(i) for i in range(65536)], Header())
 
 
+def test_vision_info() -> None:
+    """A VisionInfo carries the method, where the class map is and its version (an int32)."""
+    from std_msgs.msg import Header
+    from vision_msgs.msg import VisionInfo
+
+    from topspark_ros.conversions.results import vision_info_msg
+    msg = vision_info_msg('snn; score: calibrated (T=8)', '/robot/label_info', 3,
+                          Header(frame_id='camera'))
+    assert isinstance(msg, VisionInfo) and msg.header.frame_id == 'camera'
+    assert (msg.method, msg.database_location, msg.database_version) == (
+        'snn; score: calibrated (T=8)', '/robot/label_info', 3)
+    with pytest.raises(ValueError, match='int32'):
+        vision_info_msg('snn', '/label_info', 2 ** 31, Header())
+
+
 def test_missing_vision_msgs_says_how_to_install(monkeypatch) -> None:
     """Without vision_msgs the import helper names the package and the way out."""
     import sys

@@ -1,5 +1,5 @@
 """
-Standard messages out: vision_msgs/Classification and the latched vision_msgs/LabelInfo.
+Standard messages out: vision_msgs/Classification, the latched LabelInfo and VisionInfo.
 
 The vision_msgs package here is the stand-in of test/interfaces/vision_msgs (built by
 dev/build.sh); its types must be the upstream ones (same type hashes), which the first test
@@ -23,7 +23,7 @@ MODEL = ROOT / 'models' / 'stdp_fmnist_n400.json'
 FASHION = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker',
            'Bag', 'Ankle boot')
 # RIHS01 type hashes of upstream ros-perception/vision_msgs (branch ros2, 4.1.1, the Jazzy
-# release; commit e77fa2d97d69abaaa546592892d2d5d16cec9977): its four .msg files, unchanged,
+# release; commit e77fa2d97d69abaaa546592892d2d5d16cec9977): its five .msg files, unchanged,
 # generated with this environment's rosidl (which gives std_msgs/msg/String the hash a real
 # Jazzy install records in bags, RIHS01_df668c74...). Comments do not enter the hash; field
 # names, types, order and nested types do.
@@ -33,6 +33,7 @@ UPSTREAM_HASHES = {
         'RIHS01_51da43cec11c01957a64d1e05a24acd18aae7745ec30b74348ad5f6d634f7f90',
     'LabelInfo': 'RIHS01_3d37df4015cdf660cc851c51897f2acd957e1ca6205ba0a99aebffb9406b0783',
     'VisionClass': 'RIHS01_1e4a11f0fed50b5623cb8ff26ca0e37952a48a9c074d16f804b44e9164c2037a',
+    'VisionInfo': 'RIHS01_95d3116a17484ad91c9a2686e1d54890bbfc3ff6c6a2de137738c4950d45d284',
 }
 STRING_HASH = 'RIHS01_df668c740482bbd48fb39d76a70dfd4bd59db1288021743503259e948f6b1a18'
 
@@ -90,12 +91,17 @@ def _fashion(index: int) -> np.ndarray:
 
 
 def test_classifier_publishes_vision_classification_and_latched_label_info(ros) -> None:
-    """Each result also as vision_msgs/Classification; LabelInfo reaches a late subscriber."""
+    """
+    Each result also as vision_msgs/Classification; LabelInfo reaches a late subscriber.
+
+    So does VisionInfo: the model and what the scores are, where the class map is, and a
+    version that the next configure raises.
+    """
     from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.node import Node
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
-    from vision_msgs.msg import Classification as VisionClassification, LabelInfo
+    from vision_msgs.msg import Classification as VisionClassification, LabelInfo, VisionInfo
 
     from topspark_ros.conversions.image import array_to_image
     from topspark_ros.msg import Classification
@@ -146,12 +152,25 @@ def test_classifier_publishes_vision_classification_and_latched_label_info(ros) 
     assert spin_until(lambda: bool(infos), timeout_s=10.0), 'no latched LabelInfo'
     assert [(c.class_id, c.class_name) for c in infos[0].class_map] == list(enumerate(FASHION))
     assert infos[0].threshold == 0.0
-    info = node.get_publishers_info_by_topic('label_info')[0].qos_profile
-    assert info.durability.name == 'TRANSIENT_LOCAL' and info.reliability.name == 'RELIABLE'
+    for topic in ('label_info', 'vision_info'):
+        info = node.get_publishers_info_by_topic(topic)[0].qos_profile
+        assert info.durability.name == 'TRANSIENT_LOCAL' and info.reliability.name == 'RELIABLE'
+    about = []
+    probe.create_subscription(VisionInfo, 'vision_info', about.append, _label_info_qos())
+    assert spin_until(lambda: bool(about), timeout_s=10.0), 'no latched VisionInfo'
+    sha = result.model_sha256
+    assert len(sha) == 64
+    assert about[-1].method == (f'topspark_ros SNN classifier, model {MODEL.name} (sha256 '
+                                f'{sha[:12]}); score: share of the evidence: no profile')
+    assert about[-1].database_location == '/label_info'
+    assert about[-1].database_version == 1
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
-    for topic in ('label_info', 'vision_classification'):  # destroyed by cleanup
+    for topic in ('label_info', 'vision_classification', 'vision_info'):  # gone at cleanup
         assert not _ours(node, topic), topic
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS  # another class map
+    assert spin_until(lambda: about[-1].database_version == 2, timeout_s=10.0)
+    assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
 
 
 def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_path,
@@ -162,7 +181,7 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
     The best class's score is the accuracy of the results of its confidence at that T (the
     shipped profile's bins); ``Classification.confidence`` stays the share of the evidence.
     With early exit on, by the profile's bins of that rule's results; with another rule than
-    the profile measured, the scores are shares again.
+    the profile measured, the scores are shares again. VisionInfo says which, each time.
     """
     import dataclasses
 
@@ -170,7 +189,7 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
     from rclpy.node import Node
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
-    from vision_msgs.msg import Classification as VisionClassification
+    from vision_msgs.msg import Classification as VisionClassification, VisionInfo
 
     from topspark_ros.conversions.image import array_to_image
     from topspark_ros.core.topspark.profile import load_profile, save_profile
@@ -183,10 +202,11 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
     probe = Node('probe', context=context)
     executor.add_node(probe)
     images = probe.create_publisher(Image, 'image', qos_profile_sensor_data)
-    ours, standard = [], []
+    ours, standard, about = [], [], []
     probe.create_subscription(Classification, 'classification', ours.append, 10)
     probe.create_subscription(VisionClassification, 'vision_classification', standard.append,
                               10)
+    probe.create_subscription(VisionInfo, 'vision_info', about.append, _label_info_qos())
     logger, said = node.get_logger(), []  # what the node logs at INFO, kept too
 
     class Logger:
@@ -205,6 +225,9 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
 
     def changes() -> list:  # the score's meaning, logged at configure and on every change
         return [m.split(': ', 1)[1] for m in said if m.startswith('vision_msgs scores')]
+
+    def described() -> list:  # the same, as VisionInfo says it
+        return [m.method.split('; score: ', 1)[1] for m in about]
 
     def keyed(messages) -> dict:  # (stamp, how many of that stamp came before): the frames
         # cycle, and by its stamp alone a result was paired with another pass's result of the
@@ -234,6 +257,7 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
         assert scores == sorted(scores, reverse=True) and sum(scores) <= 1.0 + 1e-6
     assert node._pipeline.score_kind(64) == 'calibrated (T=64)'
     assert changes() == ['calibrated (T=64)']  # said at configure, not again
+    assert described() == ['calibrated (T=64)']
     # Early exit on, with the rule the profile measured (margin 3, the STDP floor of 8): the
     # early-exit results' bins score them.
     from rclpy.parameter import Parameter
@@ -254,6 +278,8 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
             pytest.approx(entry.calibrated(share * (1 - 1e-6), early_exit=True)))
         assert result.score == pytest.approx(vision.results[0].score)
     assert changes()[1:] == ['calibrated (T=64, early exit)']  # calibrated both: logged once
+    assert spin_until(lambda: len(about) == 2, timeout_s=5.0)
+    assert described() == changes()
     # Another margin than the profile measured: shares again, and said so.
     assert node.set_parameters([Parameter('early_exit_margin', value=2.0)])[0].successful
     assert node._pipeline.score_kind(64).startswith(
@@ -264,6 +290,9 @@ def test_with_a_calibrated_profile_the_best_score_is_its_probability(ros, tmp_pa
         assert vision.results[0].score == pytest.approx(result.confidence, rel=1e-6)
         assert math.isnan(result.score)  # not known
     assert len(changes()) == 3 and changes()[2].startswith('share of the evidence: early exit')
+    assert spin_until(lambda: len(about) == 3, timeout_s=5.0)
+    assert described() == changes()
+    assert {m.database_version for m in about} == {1}  # the same classes all along
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
 

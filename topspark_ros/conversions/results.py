@@ -1,8 +1,8 @@
 """
 Core results -> messages: topspark_ros's own and the standard vision_msgs.
 
-topspark_ros: Classification, TimestepCommand, EnergyEstimate. vision_msgs: Classification and
-LabelInfo, for existing consumers.
+topspark_ros: Classification, TimestepCommand, EnergyEstimate. vision_msgs: Classification,
+LabelInfo and VisionInfo, for existing consumers.
 
 vision_msgs is imported on first use (:func:`vision_msgs_types`): the package works without
 it where nothing asks for the standard messages.
@@ -389,4 +389,25 @@ def label_info_msg(labels: Sequence[str], header, threshold: float = 0.0, vision
     msg.class_map = [vision.VisionClass(class_id=i, class_name=str(label))
                      for i, label in enumerate(labels)]
     msg.threshold = float(threshold)
+    return msg
+
+
+def vision_info_msg(method: str, database_location: str, database_version: int, header,
+                    vision=None):
+    """
+    Return a ``vision_msgs/VisionInfo``: what the pipeline is and where its classes are named.
+
+    ``method``: the pipeline and what its scores are, in words; ``database_location``: where
+    class ids are mapped to names (the classifier's ``label_info`` topic);
+    ``database_version``: incremented each time another class map is in use (an ``int32``,
+    ValueError outside it).
+    """
+    if not -2 ** 31 <= database_version < 2 ** 31:
+        raise ValueError(f'database_version {database_version} is no int32')
+    vision = vision or vision_msgs_types()
+    msg = vision.VisionInfo()
+    msg.header = header
+    msg.method = str(method)
+    msg.database_location = str(database_location)
+    msg.database_version = int(database_version)
     return msg

@@ -9,13 +9,14 @@ classified in the reader, the newest waiting first (the others, taken or replace
 subscription's queue meanwhile, are dropped and counted); event windows are classified in a
 worker thread, with a backlog of at most ``max_pending_windows``. It takes ``timestep``
 (TimestepCommand) and publishes ``classification`` (the header of the image, or of the packet
-holding the window's last event), ``vision_classification`` and a latched ``label_info``
-(vision_msgs, unless ``publish_vision_msgs`` is false) and ``/diagnostics``; ``~/save_model``
-saves learnt weights. Configure loads the model, activate subscribes the input, deactivate
-unsubscribes it, saves learnt weights and frees the accelerator, cleanup unloads; a transition
-the state does not allow is refused (:mod:`topspark_ros.nodes.lifecycle`).
+holding the window's last event), ``vision_classification``, a latched ``label_info`` and
+``vision_info`` (vision_msgs, unless ``publish_vision_msgs`` is false) and ``/diagnostics``;
+``~/save_model`` saves learnt weights. Configure loads the model, activate subscribes the
+input, deactivate unsubscribes it, saves learnt weights and frees the accelerator, cleanup
+unloads; a transition the state does not allow is refused (:mod:`topspark_ros.nodes.lifecycle`).
 """
 
+import os
 import threading
 import time
 from typing import Optional
@@ -36,7 +37,7 @@ from topspark_ros.conversions.image import (cdr_to_image, depth_like, frame_enco
 from topspark_ros.conversions.results import (class_labels, label_info_msg,
                                               prediction_cdr_matches, prediction_to_cdr,
                                               prediction_to_msg, prediction_to_vision_msg,
-                                              vision_msgs_types)
+                                              vision_info_msg, vision_msgs_types)
 from topspark_ros.core.counters import Reasons
 from topspark_ros.core.pipeline import (AS_TRAINED, ClassifierPipeline,
                                         frames_model_on_events, preparation_plan, Settings,
@@ -82,6 +83,8 @@ class ClassifierNode(LifecycleNode):
         self._pub = self._vision_pub = self._labels = self._packet_type = self._intake = None
         self._score_key = None  # (calibrated, T, parameters) of the last vision_msgs result
         self._score_kind = ''  # what its score is, in words (ClassifierPipeline.score_kind)
+        self._vision_info_pub = None  # vision_msgs/VisionInfo: the method and its score
+        self._class_map_version = 0  # VisionInfo.database_version: LabelInfos published
         self._frame_note = None  # how the last frame was unlike the training images (logged)
         self._notes_said = set()  # the notes logged (each once)
         self._reasons = Reasons(SKIP_LOG_PERIOD_S)  # why inputs were skipped, logged
@@ -176,8 +179,10 @@ class ClassifierNode(LifecycleNode):
             if warning is not None:
                 self.get_logger().warn(warning)
         if vision is not None:
+            self._score_key = None  # (this model's score: the first result says it again)
             self._score_kind = self._pipeline.score_kind(self._pipeline.current_timesteps())
             self.get_logger().info(f'vision_msgs scores: {self._score_kind}')
+            self._publish_vision_info()
         return TransitionCallbackReturn.SUCCESS
 
     def _configure_failed(self, exc: Exception) -> TransitionCallbackReturn:
@@ -200,6 +205,9 @@ class ClassifierNode(LifecycleNode):
                                 self.destroy_publisher)  # class index -> name, once
             header = Header(stamp=self.get_clock().now().to_msg())
             labels.publish(label_info_msg(self._labels, header, vision=vision))
+            self._class_map_version += 1  # (a new model: VisionInfo says its map is new)
+            self._vision_info_pub = self._make(self.create_publisher(
+                vision.VisionInfo, 'vision_info', LATCHED), self.destroy_publisher)
         control = MutuallyExclusiveCallbackGroup()
         # A volatile publisher (a planner of the user's own) cannot match the latched
         # subscription: said with the fix, as for the camera (rmw said it once, at discovery).
@@ -314,7 +322,7 @@ class ClassifierNode(LifecycleNode):
         for entity, destroy in self._made:  # /diagnostics lives as long as the node
             destroy(entity)
         self._made = []
-        self._pub = self._vision_pub = self._labels = None
+        self._pub = self._vision_pub = self._vision_info_pub = self._labels = None
         self._pipeline.unload()
 
     on_error = on_cleanup  # an error in a transition: back to unconfigured
@@ -466,6 +474,9 @@ class ClassifierNode(LifecycleNode):
         """
         Publish one result as Classification (and vision_msgs/Classification).
 
+        A result whose vision_msgs score means something else than the last one's (another
+        T, the early exit switched) republishes VisionInfo first.
+
         Classification goes out as its serialized bytes, built directly (no Python message;
         unless the installed message is another one). The vision_msgs result is built only
         while someone subscribes to it (building and converting it cost about 0.2 ms a frame;
@@ -479,17 +490,44 @@ class ClassifierNode(LifecycleNode):
         else:
             self._pub.publish(prediction_to_msg(prediction, header_msg(header), dropped, **who))
         vision = self._vision_pub
-        if vision is not None and vision.get_subscription_count():
-            key = (prediction.calibrated_score is not None, prediction.timestep_budget,
-                   self._values())  # (the parameters' mapping: replaced by every set)
-            if prediction.class_id >= 0 and key != self._score_key:
-                # the score's meaning may have changed (another T, early exit on): say so
-                self._score_key = key
-                kind = self._pipeline.score_kind(prediction.timestep_budget)
-                if kind != self._score_kind:  # (it was said on a switch of kind only)
-                    self._score_kind = kind
+        if vision is None:
+            return
+        listened = vision.get_subscription_count()
+        key = (prediction.calibrated_score is not None, prediction.timestep_budget,
+               self._values())  # (the parameters' mapping: replaced by every set)
+        if prediction.class_id >= 0 and key != self._score_key:
+            # the score's meaning may have changed (another T, early exit on): say so, in
+            # VisionInfo before the first result it describes
+            self._score_key = key
+            kind = self._pipeline.score_kind(prediction.timestep_budget)
+            if kind != self._score_kind:  # (it was said on a switch of kind only)
+                self._score_kind = kind
+                self._publish_vision_info()
+                if listened:
                     self.get_logger().info(f'vision_msgs scores from now on: {kind}')
+        if listened:
             vision.publish(prediction_to_vision_msg(prediction, header_msg(header)))
+
+    def _publish_vision_info(self) -> None:
+        """
+        Publish (latched) ``vision_msgs/VisionInfo``: the model, what the scores are now.
+
+        ``method`` names the model and what the ``score`` of the vision_msgs results is
+        (:meth:`ClassifierPipeline.score_kind`); ``database_location`` is the ``label_info``
+        topic (class id -> name); ``database_version`` counts the LabelInfos this node has
+        published (one per configure: each may be another model's classes).
+        """
+        publisher = self._vision_info_pub
+        if publisher is None:
+            return
+        session = self._pipeline.session
+        model, _ = session.identity() if session is not None else ('', '')
+        name = os.path.basename(self._values()['model_path'])
+        method = (f'topspark_ros SNN classifier, model {name}'
+                  f'{f" (sha256 {model[:12]})" if model else ""}; score: {self._score_kind}')
+        header = Header(stamp=self.get_clock().now().to_msg())
+        publisher.publish(vision_info_msg(method, self.resolve_topic_name('label_info'),
+                                          self._class_map_version, header))
 
     def _diagnostic_status(self) -> tuple:
         """

@@ -84,8 +84,9 @@ PARAMS = (
           "image_transport's compressed transport names it.", choices=IMAGE_TRANSPORTS,
           live=False),
     Param('publish_vision_msgs', True, 'Also publish vision_msgs/Classification on '
-          "'vision_classification' and a latched vision_msgs/LabelInfo on 'label_info' "
-          '(needs the vision_msgs package).', live=False),
+          "'vision_classification', and latched vision_msgs/LabelInfo on 'label_info' and "
+          "vision_msgs/VisionInfo on 'vision_info' (needs the vision_msgs package).",
+          live=False),
     Param('diagnostics_period_s', 1.0, 'Period of the /diagnostics status (s, node clock; '
           'a change applies at once).', low=0.05, high=3600.0),
     Param('silence_warn_s', 5.0, 'Diagnostics warn while active when no frame or event '

@@ -161,7 +161,7 @@ def run_checks(timeout_s: float = 10.0, out: Callable[[str], None] = print) -> b
     ]
     optional = [  # (name, check, what needs it): a warning where missing
         ('vision_msgs', lambda: _check_message_package(
-            'vision_msgs.msg', ('Classification', 'LabelInfo')),
+            'vision_msgs.msg', ('Classification', 'LabelInfo', 'VisionInfo')),
          'publish_vision_msgs (default true; set it false without vision_msgs)'),
         ('event_camera_msgs', lambda: _check_message_package(
             'event_camera_msgs.msg', ('EventPacket',)), 'input_mode events'),
