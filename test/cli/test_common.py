@@ -171,3 +171,27 @@ def test_stage_bars_count_a_stage_in_its_own_unit(capsys):
         assert bars._bar.unit == 'img'
         bars(STAGES[2], 1, 4)
         assert bars._bar.unit == 'T'
+
+
+def test_classes_a_split_lacks_are_named(tmp_path, capsys):
+    """A class with no sample in the split read is named: its figures say nothing of it."""
+    import numpy as np
+    from PIL import Image
+    folder = tmp_path / 'objects'
+    for name, count in (('cup', 30), ('ball', 1)):  # one ball: it stays in train
+        (folder / name).mkdir(parents=True)
+        for k in range(count):
+            Image.fromarray(np.full((8, 8), 8 * k, np.uint8)).save(folder / name / f'{k}.png')
+    args = build_parser().parse_args(['eval', '-m', 'm.json', '--data', f'folder:{folder}',
+                                      '--quiet'])
+    common._resolve_data_options(args)
+    test = common.dataset(args, 'test')
+    assert set(test.labels.tolist()) == {test.class_names.index('cup')}
+    err = capsys.readouterr().err
+    assert (f"note: 1 of the 2 classes has no sample in the test split of {folder} "
+            "('ball'), so its figures say nothing of them; a class of too few samples to "
+            'split stays in train') in err
+    common.dataset(args, 'test')  # said once a command
+    assert 'no sample' not in capsys.readouterr().err
+    common.dataset(args, 'train')  # train lacks none
+    assert 'no sample' not in capsys.readouterr().err

@@ -338,6 +338,10 @@ def dataset(args, split: str, spec=None):
                   'frames have their neighbours in time in train, so its figures are '
                   'optimistic; train with --split-by time to split by 10 s stretches',
                   file=sys.stderr)
+    if samples.class_names and split != 'train' \
+            and (str(data.path), split, 'missing') not in said:
+        said.add((str(data.path), split, 'missing'))
+        _note_missing_classes(data, samples, split, args)
     if not samples.class_names and args.command != 'sweep':
         raise UsageError(f'{data.label} has no labels: give --labels FILE.csv or '
                          '--label-topic TOPIC (only sweep measures unlabelled data, '
@@ -348,6 +352,33 @@ def dataset(args, split: str, spec=None):
         raise UsageError(f'{data.label} has one class ({samples.class_names[0]!r}): a '
                          'classifier learns to tell two or more apart')
     return samples
+
+
+def _note_missing_classes(data, samples, split: str, args) -> None:
+    """
+    Say which classes have no sample in ``split`` (its figures say nothing of them).
+
+    A bag split by time keeps a class recorded within one 10 s stretch in train whole; a
+    folder or bag split by sample, a class of too few samples (a review: the test figures
+    left them out without a word).
+    """
+    import numpy as np
+
+    present = set(np.unique(np.asarray(samples.labels)).tolist())
+    missing = [name for k, name in enumerate(samples.class_names) if k not in present]
+    if not missing:
+        return
+    from topspark_ros.core.data.sources import bag_split
+    listed = ', '.join(repr(name) for name in missing[:6]) + (', ...' if len(missing) > 6
+                                                               else '')
+    if data.kind == 'bag' and bag_split(args.split_by) == 'time':
+        why = ('split by 10 s stretches, a class recorded within fewer stretches than there '
+               'are splits stays in train: record more of it, in stretches apart')
+    else:
+        why = 'a class of too few samples to split stays in train: give it more'
+    print(f'{PROG}: note: {len(missing)} of the {len(samples.class_names)} classes '
+          f'{"has" if len(missing) == 1 else "have"} no sample in the {split} split of {data.label} ({listed}), so its figures say '
+          f'nothing of them; {why}', file=sys.stderr)
 
 
 MAX_IMAGE_SIDE = 256
