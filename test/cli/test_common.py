@@ -188,7 +188,7 @@ def test_classes_a_split_lacks_are_named(tmp_path, capsys):
     test = common.dataset(args, 'test')
     assert set(test.labels.tolist()) == {test.class_names.index('cup')}
     err = capsys.readouterr().err
-    assert (f"note: 1 of the 2 classes has no sample in the test split of {folder} "
+    assert (f'note: 1 of the 2 classes has no sample in the test split of {folder} '
             "('ball'), so its figures say nothing of them; a class of too few samples to "
             'split stays in train') in err
     common.dataset(args, 'test')  # said once a command
