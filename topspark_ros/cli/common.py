@@ -376,8 +376,9 @@ def _note_missing_classes(data, samples, split: str, args) -> None:
                'are splits stays in train: record more of it, in stretches apart')
     else:
         why = 'a class of too few samples to split stays in train: give it more'
-    print(f'{PROG}: note: {len(missing)} of the {len(samples.class_names)} classes '
-          f'{"has" if len(missing) == 1 else "have"} no sample in the {split} split of {data.label} ({listed}), so its figures say '
+    verb = 'has' if len(missing) == 1 else 'have'
+    print(f'{PROG}: note: {len(missing)} of the {len(samples.class_names)} classes {verb} no '
+          f'sample in the {split} split of {data.label} ({listed}), so its figures say '
           f'nothing of them; {why}', file=sys.stderr)
 
 
