@@ -369,8 +369,8 @@ def _note_missing_classes(data, samples, split: str, args) -> None:
     if not missing:
         return
     from topspark_ros.core.data.sources import bag_split
-    listed = ', '.join(repr(name) for name in missing[:6]) + (', ...' if len(missing) > 6
-                                                               else '')
+    more = ', ...' if len(missing) > 6 else ''
+    listed = ', '.join(repr(name) for name in missing[:6]) + more
     if data.kind == 'bag' and bag_split(args.split_by) == 'time':
         why = ('split by 10 s stretches, a class recorded within fewer stretches than there '
                'are splits stays in train: record more of it, in stretches apart')
