@@ -324,6 +324,40 @@ def test_compressed_png_is_exact() -> None:
     np.testing.assert_array_equal(array[:, :, 0], deep)
 
 
+@pytest.mark.parametrize('encoding', ['bayer_rggb8', 'bayer_gbrg16'])
+def test_a_bayer_mosaic_in_png_is_debayered_as_the_raw_frame(encoding: str) -> None:
+    """
+    image_transport's PNG of a Bayer frame holds the mosaic: it is debayered, as sent raw.
+
+    Read as grey, the mosaic's pattern was classified (a review). A Bayer frame it converted
+    for JPEG names its target and is the image it holds.
+    """
+    from topspark_ros.conversions.image import compressed_mosaic, frame_to_array
+    rng = np.random.default_rng(5)
+    deep = encoding.endswith('16')
+    mosaic = rng.integers(0, 65536 if deep else 256, (6, 10),
+                          dtype=np.uint16 if deep else np.uint8)
+    raw = array_to_image(mosaic[:, :, None], 'mono16' if deep else 'mono8')
+    raw.encoding = encoding
+    packed = _compressed(_encoded(mosaic, 'PNG'), f'{encoding}; png compressed ')
+    for size in (None, (28, 28)):  # full size, and one pixel a cell for a model
+        expected, layout = frame_to_array(raw, size=size)
+        assert layout == 'rgb' and expected.shape[-1] == 3
+        array, layout = frame_to_array(packed, size=size)
+        assert layout == 'rgb' and array.dtype == mosaic.dtype
+        np.testing.assert_array_equal(array, expected)
+    assert compressed_mosaic(f'{encoding}; png compressed {encoding}') is not None
+    grey = _compressed(_encoded(mosaic[:, :] // (257 if deep else 1), 'PNG'),
+                       f'{encoding}; jpeg compressed mono8')
+    assert compressed_mosaic(grey.format) is None
+    assert compressed_to_array(grey)[1] == 'mono'
+    assert compressed_mosaic('rgb8; png compressed ') is None and compressed_mosaic('') is None
+    colour = _compressed(_encoded(np.zeros((4, 4, 3), np.uint8), 'PNG'),
+                         f'{encoding}; png compressed ')
+    with pytest.raises(ImageConversionError, match='Bayer mosaic is one sample a pixel'):
+        compressed_to_array(colour)
+
+
 def test_frame_to_array_takes_raw_and_compressed_frames_and_stamps_are_nanoseconds() -> None:
     """A camera frame of either transport becomes an array; a header stamp an int of ns."""
     mono = np.arange(12, dtype=np.uint8).reshape(3, 4)
@@ -381,6 +415,46 @@ def test_a_large_jpeg_is_decoded_at_the_scale_the_model_input_needs(tmp_path) ->
                                       if from_folder.ndim == 3 else scaled[..., 0])
     png = _encoded(rgb[:200, :200].clip(0, 255).astype(np.uint8), 'PNG')  # not a JPEG: whole
     assert compressed_to_array(_compressed(png), size=(28, 28))[0].shape[:2] == (200, 200)
+
+
+@pytest.mark.parametrize('width, height, orientation', [
+    (1920, 1080, 1), (2592, 1944, 1), (1001, 667, 1), (1920, 1080, 6)])
+def test_a_jpeg_decoded_at_a_reduced_scale_is_cropped_where_the_whole_one_is(
+        width, height, orientation) -> None:
+    """
+    The scale keeps the centre crop on whole pixels: the input stays within 2 grey levels.
+
+    1920x1080 at 1/8 was cropped from 416 instead of 420 (52 reduced pixels, 52.5 were
+    asked), and sharp edges moved the input by up to 19 levels (a review). An image turned by
+    its EXIF orientation is cropped upright.
+    """
+    from PIL import Image as PilImage
+
+    from topspark_ros.core.preprocess import FrameSpec, Preprocessor
+    y, x = np.mgrid[0:height, 0:width]
+    scene = np.zeros((height, width, 3), np.uint8)  # an object with sharp edges
+    scene[((x - width / 2) / (width / 5)) ** 2 + ((y - height / 2) / (height / 3)) ** 2 < 1] = \
+        (230, 200, 180)
+    scene[(abs(x - width / 2) < width / 9) & (abs(y - height / 2) < height / 20)] = 10
+    buffer = io.BytesIO()
+    exif = PilImage.Exif()
+    exif[0x0112] = orientation
+    PilImage.fromarray(scene).save(buffer, format='JPEG', quality=90, exif=exif.tobytes())
+    data = buffer.getvalue()
+    whole, layout = compressed_to_array(_compressed(data, 'jpeg'))
+    upright = (width, height) if orientation == 1 else (height, width)
+    assert whole.shape[:2] == upright[::-1]
+    shapes = []
+    for spec in (FrameSpec(28, 28, 1), FrameSpec(32, 32, 3), FrameSpec(64, 48, 1)):
+        scaled, _ = compressed_to_array(_compressed(data, 'jpeg'),
+                                        size=(spec.height, spec.width))
+        shapes.append(scaled.shape[:2])
+        prepare = Preprocessor(spec)
+        difference = np.abs(prepare(whole, layout).astype(int)
+                            - prepare(scaled, layout).astype(int))
+        assert difference.max() <= 2, (spec, scaled.shape)
+    if (width, height) == (1920, 1080):  # 1/4 for 28x28 (1/8 would move the crop)
+        assert shapes[0] == (upright[1] // 4, upright[0] // 4)
 
 
 def test_an_image_no_camera_sends_is_averaged_down_for_the_model_input(tmp_path) -> None:

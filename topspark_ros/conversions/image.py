@@ -42,12 +42,12 @@ that :mod:`topspark_ros.core.preprocess` understands. The encodings (names as in
 :func:`compressed_to_array` decodes ``sensor_msgs/CompressedImage`` (image_transport's
 ``compressed`` transport: JPEG or PNG) with Pillow; :func:`frame_to_array` takes either. Given
 the model input's size, a JPEG is decoded at the smallest of its built-in scales (1/2, 1/4,
-1/8) that still has :data:`JPEG_DRAFT_FACTOR` pixels per input pixel each way
-(:func:`draft_for`): the resize to a 28x28 or 32x32 input then gives the same input to within
-2 grey levels (0.6 on average), and the decoding costs a fraction (a 12 Mpixel photo: 45
-against 300 ms); an image of more than 16.8 Mpixel that has no such scales (a PNG) is
-averaged down by the same rule once decoded (:func:`reduce_for`), against decompression
-bombs.
+1/8) that still has :data:`JPEG_DRAFT_FACTOR` pixels per input pixel each way and keeps the
+centre crop on whole pixels (:func:`draft_for`): the resize to a 28x28 or 32x32 input then
+gives the same input to within 2 grey levels (0.6 on average), and the decoding costs a
+fraction (a 12 Mpixel photo: 45 against 300 ms); an image of more than 16.8 Mpixel that
+has no such scales (a PNG) is averaged down by the same rule once decoded
+(:func:`reduce_for`), against decompression bombs.
 :func:`cdr_to_image` reads an Image from its serialized bytes (a subscription taken raw,
 :mod:`topspark_ros.conversions.cdr`), which :func:`image_to_array` then reads as a message.
 """
@@ -308,12 +308,43 @@ def draft_for(image, size: Optional[Tuple[int, int]]) -> None:
 
     ``size``: the model input ``(height, width)``; None, or an image that is not a JPEG:
     nothing. The scale is the smallest of 1, 1/2, 1/4, 1/8 that leaves at least
-    :data:`JPEG_DRAFT_FACTOR` times ``size`` each way (so a centre crop of it, too): one rule
-    for camera frames, bags and image folders, so that training decodes as the robot does.
+    :data:`JPEG_DRAFT_FACTOR` times ``size`` each way (so a centre crop of it, too) and at
+    which the centre crop to the input's aspect is the full image's, scaled, on whole pixels
+    (:func:`_exact_scale`): one rule for camera frames, bags and image folders, so that
+    training decodes as the robot does.
     """
-    if size is not None and image.format == 'JPEG':
-        image.draft(image.mode, (int(size[1]) * JPEG_DRAFT_FACTOR,
-                                 int(size[0]) * JPEG_DRAFT_FACTOR))
+    if size is None or image.format != 'JPEG':
+        return
+    height, width = int(size[0]), int(size[1])
+    full_w, full_h = image.size
+    if _EXIF_TRANSPOSED.get(image.getexif().get(_EXIF_ORIENTATION), False):
+        full_w, full_h = full_h, full_w  # (cropped once turned upright: pil_to_array)
+    for scale in (8, 4, 2):
+        if full_w // scale >= width * JPEG_DRAFT_FACTOR and \
+                full_h // scale >= height * JPEG_DRAFT_FACTOR and \
+                _exact_scale(full_h, full_w, scale, width / height):
+            image.draft(image.mode, (image.size[0] // scale, image.size[1] // scale))
+            return
+
+
+_EXIF_ORIENTATION = 0x0112
+_EXIF_TRANSPOSED = {5: True, 6: True, 7: True, 8: True}
+"""EXIF orientations that turn an image a quarter (its width becomes its height)."""
+
+
+def _exact_scale(height: int, width: int, scale: int, aspect: float) -> bool:
+    """
+    Return whether an image decoded at ``1 / scale`` has the full one's centre crop, scaled.
+
+    Off by a fraction of a reduced pixel, the crop moved the model input by up to 19 grey
+    levels (1920x1080 at 1/8 cropped from 416 instead of 420; a review).
+    """
+    from topspark_ros.core.preprocess import center_window
+
+    if height % scale or width % scale:
+        return False
+    reduced = center_window(height // scale, width // scale, aspect)
+    return [v * scale for v in reduced] == list(center_window(height, width, aspect))
 
 
 def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
@@ -322,7 +353,8 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
     Return ``(array [H, W, C], layout)`` for a ``sensor_msgs/CompressedImage``.
 
     Decodes JPEG or PNG (what image_transport's ``compressed`` transport sends; the format
-    is read from the data, ``msg.format`` is only quoted in errors) with Pillow: grayscale
+    is read from the data; ``msg.format`` says only whether they hold a Bayer mosaic, which
+    is debayered as a raw frame, :func:`compressed_mosaic`) with Pillow: grayscale
     gives ``uint8`` (``uint16`` for 16-bit PNG) ``'mono'``, colour gives ``uint8`` ``'rgb'``
     (``'rgba'`` with alpha); other modes (palette, CMYK, 1-bit) are converted to RGB or
     8-bit mono. Raises :class:`ImageConversionError` for data that is not a decodable JPEG
@@ -340,6 +372,7 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
     data = bytes(msg.data)
     if not data:
         raise ImageConversionError(f'empty {msg.format or "compressed"!r} image: no data')
+    pattern = compressed_mosaic(msg.format)
     try:
         with warnings.catch_warnings():  # (Pillow's bomb warning: max_pixels is the limit)
             warnings.simplefilter('ignore', PilImage.DecompressionBombWarning)
@@ -349,9 +382,10 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
             raise ImageConversionError(
                 f'compressed image of {width}x{height} pixels exceeds the limit of '
                 f'{max_pixels} pixels')
-        draft_for(image, size)
+        if pattern is None:  # (a mosaic is neither drafted nor averaged: its cells are its
+            draft_for(image, size)  # colours)
         image.load()
-        array, layout = pil_to_array(image, size)
+        array, layout = pil_to_array(image, size if pattern is None else None)
     except ImageConversionError:
         raise
     except PilImage.UnidentifiedImageError:  # (its text: a BytesIO object's address)
@@ -362,9 +396,34 @@ def compressed_to_array(msg, max_pixels: int = MAX_COMPRESSED_PIXELS,
         raise ImageConversionError(
             f'cannot decode {len(data)} bytes of {msg.format or "compressed"!r} image '
             f'data: {type(exc).__name__}: {exc}') from None
+    if pattern is not None:
+        if layout != 'mono':
+            raise ImageConversionError(
+                f'{msg.format!r}: a Bayer mosaic is one sample a pixel, but the image data '
+                f'decode to {layout}')
+        return _debayer(array.reshape(array.shape[:2]), pattern, size is None), 'rgb'
     if array.ndim == 2:
         array = array[:, :, None]
     return array, layout
+
+
+def compressed_mosaic(format_text: str) -> Optional[str]:
+    """
+    Return the Bayer pattern (``'rggb'``, ...) of compressed data that hold the raw mosaic.
+
+    image_transport's ``compressed`` plugin writes ``'<encoding>; <png|jpeg> compressed
+    <target>'``: a Bayer frame goes into PNG as it is, with no target (``'bayer_rggb8; png
+    compressed '``), and is to be debayered as a raw one (read as grey, the mosaic's pattern
+    was classified; a review); converted for JPEG, it names its target (``mono8``, ``bgr8``)
+    and is an image like any other. None for those and every other format.
+    """
+    encoding, _, rest = (format_text or '').partition(';')
+    if encoding.strip() not in BAYER_ENCODINGS:
+        return None
+    target = rest.partition('compressed')[2].strip()
+    if target and target not in BAYER_ENCODINGS:
+        return None
+    return BAYER_ENCODINGS[encoding.strip()][1]
 
 
 def frame_to_array(msg, mono: bool = False, size: Optional[Tuple[int, int]] = None) -> tuple:

@@ -20,6 +20,7 @@ for converted CNNs), so the same frame path serves both families.
 """
 
 from dataclasses import dataclass
+from typing import Tuple
 
 import numpy as np
 import torch
@@ -141,11 +142,18 @@ def _check_frame(frame: np.ndarray, layout: str) -> np.ndarray:
 
 def _center_crop(frame: np.ndarray, aspect: float) -> np.ndarray:
     """Return the largest centred window (a view) of ``frame [H, W, C]`` of aspect ``w/h``."""
-    height, width = frame.shape[:2]
+    top, left, height, width = center_window(frame.shape[0], frame.shape[1], aspect)
+    return frame[top:top + height, left:left + width]
+
+
+def center_window(height: int, width: int, aspect: float) -> Tuple[int, int, int, int]:
+    """
+    Return ``(top, left, height, width)`` of the centre crop of a frame of aspect ``w/h``.
+
+    The largest centred window of that aspect, on whole pixels (what ``crop='center'`` takes).
+    """
     if width / height > aspect:
         new_w = max(1, round(height * aspect))
-        left = (width - new_w) // 2
-        return frame[:, left:left + new_w]
+        return 0, (width - new_w) // 2, height, new_w
     new_h = max(1, round(width / aspect))
-    top = (height - new_h) // 2
-    return frame[top:top + new_h]
+    return (height - new_h) // 2, 0, new_h, width
