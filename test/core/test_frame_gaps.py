@@ -107,3 +107,20 @@ def test_a_node_busy_from_its_first_frame_counts_nothing_from_stamps_and_says_so
         kept_up.add(1_000_000_000 + k * PERIOD_NS)
     assert kept_up.add(1_000_000_000 + 8 * PERIOD_NS, busy=True) == 3
     assert kept_up.replaced == 3 and kept_up.waited_uncounted == 0
+
+
+def test_frames_not_listened_to_are_a_pause_not_a_loss() -> None:
+    """
+    A deactivate and activate of 0.27 s at 30 Hz: a pause, not 7 frames lost in transport.
+
+    The period learnt is kept: a loss after it is counted at once.
+    """
+    gaps = FrameGaps()
+    gaps.pause()  # before any frame: nothing to pause
+    assert gaps.pauses == 0
+    stamps = _stamps(40)
+    for stamp in stamps[:20]:
+        gaps.add(stamp)
+    gaps.pause()
+    assert gaps.add(stamps[28]) == 0 and gaps.lost == 0 and gaps.pauses == 1
+    assert gaps.add(stamps[30]) == 1 and gaps.lost == 1  # (stamps[29] lost)

@@ -257,6 +257,18 @@ def test_settings_read_the_parameters_of_their_names() -> None:
     assert plain.timesteps(None) == 64 and plain.timesteps(200000) == 100000
 
 
+def test_frames_sent_while_inactive_are_not_lost_in_transport() -> None:
+    """Activate again after a short deactivate: the frames not listened to are a pause."""
+    pipeline, _ = _pipeline(FakeSession())
+    out, publish = _published()
+    for k in range(10):  # 30 Hz
+        pipeline.classify_frame(1_000_000_000 + k * 33_333_333, _frame(1), 'h', publish)
+    pipeline.activate()  # (after a deactivate of 0.27 s)
+    pipeline.classify_frame(1_000_000_000 + 18 * 33_333_333, _frame(1), 'h', publish)
+    assert pipeline.gaps.stats()['frames_lost_in_transport'] == 0
+    assert pipeline.gaps.stats()['stream_pauses'] == 1
+
+
 def test_a_frame_is_published_with_its_tag_or_dropped_while_the_model_is_busy() -> None:
     session = FakeSession()
     pipeline, _ = _pipeline(session, default_timesteps=12)

@@ -11,7 +11,8 @@ the last ``history`` stamp intervals) and ``dt`` the interval before a frame:
     missing = floor(dt / P + 0.5) - 1      (0 while dt < 1.5 P)
 
 counted once ``min_intervals`` intervals have given ``P``. An interval longer than
-``pause_periods * P`` is a pause of the source (stopped, or this node inactive), not a loss;
+``pause_periods * P`` is a pause of the source (stopped), not a loss, and so is the interval
+across a time this node did not listen (:meth:`FrameGaps.pause`: inactive), however short;
 a stamp older than the previous one is either a frame of the last gap arriving late
 (reordered: no longer counted as lost) or a restarted source (counting starts afresh).
 
@@ -141,6 +142,18 @@ class FrameGaps:
             self.lost += missing
             self.gaps += 1
         return missing
+
+    def pause(self) -> None:
+        """
+        Note that frames were not listened to (the node was inactive): no loss is read across.
+
+        The interval to the next frame is a pause (counted in :attr:`pauses`), however short:
+        a deactivate and activate of 0.27 s at 30 Hz read as 5 frames lost in transport (a
+        review). The period learnt is kept. Nothing before a first frame.
+        """
+        if self._last_ns is not None:
+            self._last_ns, self._last_gap_lost = None, 0
+            self.pauses += 1
 
     def stats(self) -> dict:
         """Return the counters (for ``/diagnostics``)."""

@@ -532,6 +532,7 @@ class ClassifierPipeline:
             _warm_up(session, values, bool(values['online_learning']))
             self.session = session
         self.last_input_s = time.monotonic()  # silence counts from here
+        self.gaps.pause()  # frames sent while inactive were not heard: none lost in transport
         self._pace = _PacketPace()
         if values['input_mode'] == 'events':
             self.stream = event_stream(values, region=self._roi_of)
