@@ -732,10 +732,14 @@ def test_an_idle_node_does_not_wake_to_look_for_signals_and_still_stops_on_them(
         assert time.monotonic() - start < 5.0
 
 
-@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=['SIGINT', 'SIGTERM', 'SIGHUP'])
 def test_a_stop_signal_ends_spin_on_the_events_executor_at_once(signum) -> None:
     """
-    SIGINT and SIGTERM end ``runner.spin`` on the events executor within milliseconds.
+    SIGINT, SIGTERM and SIGHUP end ``runner.spin`` on the events executor within milliseconds.
+
+    A hang-up (a terminal closed, an ssh session dropped) killed the process: what it had
+    learnt on line since its last save was lost, its bond not broken (a review).
 
     Nothing wakes an idle node there but the signal: it polled 4 times a second for it, and
     its wait is :data:`~topspark_ros.nodes.runner.IDLE_WAKE_S` (30 s) without the wake-up.

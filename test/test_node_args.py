@@ -251,3 +251,117 @@ def test_the_installed_executables_run_without_the_venv_on_path() -> None:
         run = subprocess.run([path, '--help'], env=env, capture_output=True, text=True,
                              timeout=120)
         assert run.returncode == 0 and 'usage' in run.stdout.lower(), (name, run.stderr[-800:])
+
+
+def test_a_later_files_value_of_another_type_is_refused_not_replaced(tmp_path) -> None:
+    """
+    Over the shipped config, ``default_timesteps: 50.0`` ran at the shipped 100 unsaid.
+
+    rcl keeps a value of each type when two parameter files layer one parameter, and rclpy
+    takes one by its type (a review): such a value is named, and what reads the same is not.
+    """
+    import rclpy
+    from rclpy.node import Node
+
+    from topspark_ros.nodes.bringup import default_params_file
+    from topspark_ros.nodes.parameters import layered_value_misses
+    shipped = default_params_file('topspark.yaml')
+    mine = tmp_path / 'mine.yaml'
+    mine.write_text('/**/classifier:\n  ros__parameters:\n    default_timesteps: 50.0\n'
+                    '    early_exit: "true"\n    roi: [10.0, 10.0, 100.0, 100.0]\n'
+                    '    max_timesteps: 2000\n    device: cpu\n'
+                    'timestep_controller:\n  ros__parameters:\n    max_energy_j: 1e-6\n')
+
+    def misses(name, *extra):
+        argv = ['x', '--ros-args', '--params-file', shipped, '--params-file', str(mine),
+                *extra]
+        context = rclpy.Context()
+        rclpy.init(args=argv, context=context)
+        try:
+            node = Node(name, context=context)
+            try:
+                return layered_value_misses(node, argv)
+            finally:
+                node.destroy_node()
+        finally:
+            rclpy.shutdown(context=context)
+    found = misses('classifier')
+    assert [m.split("'")[1] for m in found] == ['default_timesteps', 'early_exit', 'roi']
+    assert f'{mine} gives 50.0, but /classifier received 100: an earlier parameter file ' \
+        'gives it as an integer' in found[0]
+    assert 'write it as an array of integers' in found[2]
+    assert misses('timestep_controller') == []  # 1e-6 reads as the number it is
+    # -p wins over every file: not a miss
+    assert [m.split("'")[1] for m in misses('classifier', '-p', 'default_timesteps:=50')] \
+        == ['early_exit', 'roi']
+
+
+def test_bringup_refuses_a_value_its_parameter_file_could_not_give(tmp_path) -> None:
+    """The process ends with the reason, as for the value given alone."""
+    mine = tmp_path / 'mine.yaml'
+    mine.write_text('/**/classifier:\n  ros__parameters:\n    default_timesteps: 50.0\n')
+    run = subprocess.run([sys.executable, '-m', 'topspark_ros.cli', 'bringup', '--params-file',
+                          str(mine)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert "cannot start: ValueError: parameter 'default_timesteps'" in run.stderr
+
+
+def test_bringup_passes_the_long_form_of_p_to_ros(monkeypatch) -> None:
+    """``--param name:=value`` was taken for --params-file ('parameter file ... not found')."""
+    from topspark_ros.nodes import bringup, runner
+
+    seen = {}
+    monkeypatch.setattr(runner, 'run_nodes', lambda factories, **kw: seen.update(kw) or 0)
+    assert bringup.bringup(['--ros-args', '--param', 'classifier:default_timesteps:=50']) == 0
+    assert seen['args'][-2:] == ['--param', 'classifier:default_timesteps:=50']
+    assert sum(a == '--params-file' for a in seen['args']) == 1  # the shipped file alone
+
+
+def test_ros_arguments_refused_get_the_hint_of_their_reason(tmp_path) -> None:
+    """A YAML error and a log level were also told that a value is required after ':='."""
+    from topspark_ros.nodes.runner import parse_process_args
+    broken = tmp_path / 'broken.yaml'
+    broken.write_text('classifier:\n  ros__parameters:\n    crop: [center\n')
+    flat = tmp_path / 'flat.yaml'
+    flat.write_text('classifier:\n  crop: none\n')
+    for args, hint in ((['--params-file', str(broken)], 'a parameter file holds YAML'),
+                       (['--params-file', str(flat)], 'a parameter file holds YAML'),
+                       (['--log-level', 'verbose'], '--log-level takes debug, info'),
+                       (['-p', 'profile_path:='], 'a value is required after :=')):
+        with pytest.raises(ValueError) as raised:
+            parse_process_args(['classifier', '--ros-args', *args])
+        assert hint in str(raised.value) and '/project/src' not in str(raised.value)
+        assert ('required after :=' in str(raised.value)) == (args[0] == '-p')
+
+
+@pytest.mark.parametrize('signum', ['SIGTERM', 'SIGHUP'])
+def test_a_stop_signal_while_a_node_imports_ends_it_as_ctrl_c_does(signum, tmp_path) -> None:
+    """
+    In its first second a node stopped by SIGTERM (systemd's, docker's) ended by the signal.
+
+    Status -15 and nothing said, against 0 from then on (a review).
+    """
+    import signal
+    import textwrap
+    (tmp_path / 'slow_node.py').write_text(textwrap.dedent("""
+        import time
+        print('importing', flush=True)
+        time.sleep(30)
+
+
+        def main():
+            return 3
+    """))
+    code = ('import sys; sys.path.insert(0, sys.argv[1]); '
+            'from topspark_ros.nodes.entry import run; sys.exit(run("slow_node"))')
+    proc = subprocess.Popen([sys.executable, '-c', code, str(tmp_path)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == 'importing'
+        proc.send_signal(getattr(signal, signum))
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and 'slow_node: interrupted while starting' in err, err

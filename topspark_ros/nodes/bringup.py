@@ -70,7 +70,7 @@ def bringup(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog='topspark bringup', description='Run the classifier, the timestep controller and '
         'the energy monitor in one process, configured and activated as the launch file does '
-        '(for hosts with rclpy but no ros2 launch).',
+        '(for hosts with rclpy but no ros2 launch).', allow_abbrev=False,
         epilog='ROS arguments go after --ros-args, e.g. a second pipeline in a namespace of '
         'its own on its camera: topspark bringup --params-file cam_b.yaml --ros-args -r '
         '__ns:=/camB -r image:=/camB/image_raw (keys of cam_b.yaml: /**/classifier, ...).')

@@ -8,6 +8,7 @@ signal (:mod:`topspark_ros.nodes.runner`). Cheap to import: nothing but the stan
 """
 
 import importlib
+import signal
 import sys
 
 
@@ -16,10 +17,21 @@ def run(module: str, interrupted: int = 0) -> int:
     Return the exit status of ``module``'s ``main()``, ``interrupted`` on a Ctrl-C.
 
     ``interrupted``: the status of a run cut short by SIGINT (0 for a node, as its runner
-    returns after one; the command line's 130).
+    returns after one; the command line's 130). SIGTERM and SIGHUP (unless ignored, as
+    under nohup) stop it so too until the module installs its own handling: in its first
+    second a node killed by SIGTERM, systemd's and docker's stop, ended by the signal
+    (status -15, nothing said), and 0 from then on (a review).
     """
+    for signum in (signal.SIGTERM, getattr(signal, 'SIGHUP', None)):
+        if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _interrupt)
     try:
         return importlib.import_module(module).main()
     except KeyboardInterrupt:
         print(f'{module.rsplit(".", 1)[-1]}: interrupted while starting', file=sys.stderr)
         return interrupted
+
+
+def _interrupt(signum, frame) -> None:
+    """Stop as a Ctrl-C does (the modules' own handling replaces this one)."""
+    raise KeyboardInterrupt

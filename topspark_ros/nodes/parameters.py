@@ -314,6 +314,98 @@ def params_file_misses(node_name: str, argv: Sequence[str]) -> list:
     return misses
 
 
+def layered_value_misses(node, argv: Sequence[str]) -> List[str]:
+    """
+    Return, per parameter, why the value the last ``--params-file`` in ``argv`` gives missed.
+
+    rcl keeps one value of each type for a parameter that two parameter files give with
+    different types, and rclpy takes one of them by its type, not the later file's: over the
+    shipped ``config/topspark.yaml``, a user's ``default_timesteps: 50.0`` ran at the shipped
+    100, ``early_exit: "true"`` stayed false and ``roi: [10.0, ...]`` was [0, 0, 0, 0], all
+    without a word (given alone, each was refused; a review). A value compares by what it
+    reads as (``1e-6`` a number); parameters also given by ``-p`` are left out (it wins),
+    and files that cannot be read are left to rcl.
+    """
+    import yaml
+
+    fqn = node.get_fully_qualified_name()
+    set_by_p = {arg.partition(':=')[0].rsplit(':', 1)[-1]
+                for flag, arg in zip(argv, list(argv)[1:])
+                if flag in ('-p', '--param') and ':=' in arg}
+    last = {}
+    for flag, path in zip(argv, list(argv)[1:]):
+        if flag != '--params-file':
+            continue
+        try:
+            with open(path, encoding='utf-8') as handle:
+                content = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError):
+            continue
+        for key, section in (content.items() if isinstance(content, dict) else ()):
+            if isinstance(section, dict) and _names_node(str(key), fqn):
+                for name, value in _flat(section.get('ros__parameters')).items():
+                    last[name] = (path, value)
+    overrides = _start_overrides(node)
+    misses = []
+    for name, (path, given) in sorted(last.items()):
+        received = overrides.get(name)
+        if name in set_by_p or received is None or _reads_as(given, received.value):
+            continue
+        kind = _kind(received.value)
+        misses.append(
+            f"parameter '{name}': {path} gives {given!r}, but {fqn} received "
+            f'{received.value!r}: an earlier parameter file gives it as {kind}, and ROS then '
+            f'keeps that value; write it as {kind}, as config/topspark.yaml does')
+    return misses
+
+
+def _names_node(key: str, fqn: str) -> bool:
+    """Return whether a parameter file's ``key`` names the node ``fqn`` (rcl's wildcards)."""
+    import re
+
+    tokens = (key if key.startswith('/') else '/' + key).split('/')[1:]
+    pattern = ''.join('(/[^/]+)*' if t == '**' else '/[^/]+' if t == '*' else '/' + re.escape(t)
+                      for t in tokens)
+    return re.fullmatch(pattern, fqn) is not None
+
+
+def _flat(section, prefix: str = '') -> dict:
+    """Return the values of a ``ros__parameters`` section by their dotted names."""
+    out = {}
+    for key, value in (section.items() if isinstance(section, dict) else ()):
+        if isinstance(value, dict):
+            out.update(_flat(value, f'{prefix}{key}.'))
+        else:
+            out[f'{prefix}{key}'] = value
+    return out
+
+
+def _reads_as(given, received) -> bool:
+    """Return whether a file's ``given`` value (as YAML reads it) is the ``received`` one."""
+    if isinstance(received, (list, tuple, array.array)) or isinstance(given, (list, tuple)):
+        return isinstance(given, (list, tuple)) and \
+            isinstance(received, (list, tuple, array.array)) and \
+            len(given) == len(received) and all(map(_reads_as, given, list(received)))
+    if isinstance(given, bool) or isinstance(received, bool):
+        return isinstance(given, bool) and isinstance(received, bool) and given == received
+    if isinstance(received, (int, float)):
+        try:
+            return float(given) == float(received)
+        except (TypeError, ValueError):
+            return False
+    return str(given) == str(received)
+
+
+def _kind(value) -> str:
+    """Return the ROS type of a parameter value, in words (``an integer``, ...)."""
+    if isinstance(value, (list, tuple, array.array)):
+        items = list(value)
+        item = _kind(items[0]).split(' ', 1)[1] if items else 'value'
+        return f'an array of {item}s'
+    return {bool: 'a bool', int: 'an integer', float: 'a double'}.get(type(value),
+                                                                      'a string')
+
+
 def undeclared_overrides(node) -> List[str]:
     """
     Return a warning per value given to ``node`` for a parameter it does not declare.

@@ -426,7 +426,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     from rclpy.parameter import Parameter
     from tqdm import tqdm
 
-    from topspark_ros.nodes.runner import fatal, init, warn_parameter_misses
+    from topspark_ros.nodes.runner import fatal, init, STOP_SIGNALS, warn_parameter_misses
     argv = list(sys.argv if args is None else args)
     init(argv)
     stop, closing = [], []
@@ -438,8 +438,9 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
         if stop and not closing:
             raise KeyboardInterrupt
         stop.append(signum)  # the first: finish the sample in hand, then stop
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
+    for signum in (signal.SIGINT, *STOP_SIGNALS):  # (a hang-up too: the bag is closed)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, on_signal)
     node = bar = None
     status = 0
     try:

@@ -45,6 +45,7 @@ set again, which no longer holds the destroyed entity.
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -62,7 +63,8 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.logging import get_logger
 from rclpy.signals import SignalHandlerOptions
 
-from topspark_ros.nodes.parameters import params_file_misses, undeclared_overrides
+from topspark_ros.nodes.parameters import (layered_value_misses, params_file_misses,
+                                           undeclared_overrides)
 
 PROCESS_LOGGER = 'topspark_ros'
 """Logger of what no node of the process can say (a node that could not be created)."""
@@ -230,7 +232,9 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
     to an earlier one. A node warns about keys of the ``--params-file`` files in ``argv``
     (the process's arguments) that were meant for it and miss it
     (:func:`~topspark_ros.nodes.parameters.params_file_misses`), and about values given for
-    parameters it does not have (:func:`~topspark_ros.nodes.parameters.undeclared_overrides`).
+    parameters it does not have (:func:`~topspark_ros.nodes.parameters.undeclared_overrides`);
+    a value of a later parameter file that did not reach it is refused (ValueError,
+    :func:`~topspark_ros.nodes.parameters.layered_value_misses`).
 
     ``rclpy`` must be initialised. With ``autostart`` lifecycle nodes are configured and
     activated; on exit each lifecycle node runs its shutdown transition (which saves learnt
@@ -246,6 +250,9 @@ def node_group(factories: Sequence[Callable], *, autostart: bool, threads: int =
                 nodes.append(factory() if isinstance(factory, type) else factory(list(nodes)))
                 executor.add_node(nodes[-1])
                 warn_parameter_misses(nodes[-1], argv)
+                misses = layered_value_misses(nodes[-1], argv)
+                if misses:  # (refused as the value given alone is)
+                    raise ValueError('; '.join(misses))
                 check_stop()
             if autostart:
                 for node in nodes:
@@ -304,16 +311,24 @@ def init(argv: Sequence[str]) -> None:
     """
     Initialise rclpy with ``argv`` and our signal handling.
 
-    SIGINT and SIGTERM end ``spin()`` while the context is still valid, so lifecycle nodes can
-    still run their shutdown transition: noted, and raised as KeyboardInterrupt at the next
-    :func:`check_stop` within :func:`stop_at_checks`, where the main thread is outside it
-    (see :func:`_stop`).
+    SIGINT, SIGTERM and SIGHUP (:data:`STOP_SIGNALS`) end ``spin()`` while the context is
+    still valid, so lifecycle nodes can still run their shutdown transition: noted, and
+    raised as KeyboardInterrupt at the next :func:`check_stop` within
+    :func:`stop_at_checks`, where the main thread is outside it (see :func:`_stop`).
     """
     with _saying_what_ros_arguments_are():
         _check_params_files(argv)
         rclpy.init(args=list(argv), signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    for signum in STOP_SIGNALS:  # (one ignored, as SIGHUP under nohup, stays so)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _stop)
+
+
+STOP_SIGNALS = (signal.SIGTERM,) + ((signal.SIGHUP,) if hasattr(signal, 'SIGHUP') else ())
+"""Signals that stop a node process as SIGINT does, but not at once when repeated: SIGTERM,
+and SIGHUP (a terminal closed or an ssh session dropped: the weights learnt on line since the
+last save were lost, the bond not broken; a review)."""
 
 
 def _check_params_files(argv: Sequence[str]) -> None:
@@ -341,14 +356,30 @@ def _saying_what_ros_arguments_are():
             'namespace: -r __ns:=/camA), --params-file FILE, --log-level LEVEL') from None
     except _rclpy.RCLInvalidROSArgsError as exc:  # '-p profile_path:=' gave a traceback
         first = str(exc).splitlines()[0] if str(exc) else 'invalid'
-        raise ValueError(
-            f'ROS arguments not understood ({first}): a value is required after := (an empty '
-            "string: -p name:=''), as in -p name:=value, -r from:=to") from None
+        first = re.sub(r', at /\S+:\d+', '', first)  # (rcl's source lines)
+        raise ValueError(f'ROS arguments not understood ({first}): {_hint(first)}') from None
+
+
+def _hint(reason: str) -> str:
+    """
+    Return what to do about rcl's ``reason`` for refusing the ROS arguments.
+
+    Every refusal was said to want a value after ``:=``, a parameter file's YAML error and an
+    unknown log level too (a review).
+    """
+    if "Couldn't parse params file" in reason:
+        return ('a parameter file holds YAML: a node name (or /**), under it ros__parameters:, '
+                'under that name: value, as config/topspark.yaml does')
+    if "Couldn't parse log level" in reason:
+        return ('--log-level takes debug, info, warn, error or fatal (or a logger name:=one '
+                'of them)')
+    return ("a value is required after := (an empty string: -p name:=''), as in -p "
+            'name:=value, -r from:=to')
 
 
 def check_stop() -> None:
     """
-    Raise KeyboardInterrupt if SIGINT or SIGTERM came: for the loops that spin.
+    Raise KeyboardInterrupt if a stop signal came: for the loops that spin.
 
     Within :func:`stop_at_checks` this is where a stop signal ends a process. Outside, the
     handler raises it where the main thread is, and when that is a finalizer (``__del__``:
@@ -708,7 +739,7 @@ def _describe(exc: BaseException) -> str:
 
 
 _stop_signal: Optional[int] = None
-"""SIGINT or SIGTERM, once one came (see :func:`check_stop`)."""
+"""SIGINT, SIGTERM or SIGHUP, once one came (see :func:`check_stop`)."""
 _stop_at = 0.0
 """When it came (monotonic s)."""
 REPEAT_IGNORED_S = 2.0
@@ -744,10 +775,18 @@ def _stop(signum, frame) -> None:
         raise KeyboardInterrupt
     if now - _stop_at < REPEAT_IGNORED_S:
         return
-    if signum == signal.SIGTERM:
-        os.write(2, b'SIGTERM while stopping: ignored, the shutdown goes on (saving what was '
-                 b'learnt on line); SIGINT again ends it at once, unsaved\n')
+    if signum != signal.SIGINT:
+        _say(f'{signal.Signals(signum).name} while stopping: ignored, the shutdown goes on '
+             '(saving what was learnt on line); SIGINT again ends it at once, unsaved\n')
         return
-    os.write(2, b'stopping again: exiting now, without finishing the shutdown (what was learnt '
-             b'on line since the last save is lost)\n')
+    _say('stopping again: exiting now, without finishing the shutdown (what was learnt on '
+         'line since the last save is lost)\n')
     os._exit(128 + signum)
+
+
+def _say(text: str) -> None:
+    """Write ``text`` to stderr from a signal handler (nothing where it is gone: a hang-up)."""
+    try:
+        os.write(2, text.encode())
+    except OSError:
+        pass
