@@ -418,6 +418,7 @@ class Runner:
         """
         self.work_dir = work_dir
         self.cwd = os.getcwd()  # where relative paths mean what they say (config_task)
+        self.key_base = _key_base(work_dir)  # how the keys spell the work dir's paths
         self.data_key = data_key
         self.env = dict(os.environ)
         if code:
@@ -448,18 +449,60 @@ class Runner:
             say(f'[report {elapsed / 60:6.1f} min, load {load:4.2f}] {text}')
 
     def step_dir(self, name: str, key: Sequence) -> str:
-        """Return the cache folder of step ``name`` with arguments ``key``."""
-        key = list(key) + ([{'data': self.data_key}] if self.data_key else [])
+        """
+        Return the cache folder of step ``name`` with arguments ``key``.
+
+        A path in the work dir (an earlier step's output) is keyed as the work dir was first
+        spelt (:func:`_key_base`): ``--work-dir`` spelt otherwise (absolute, relative) ran 7
+        of 8 steps again, the enhancement too (a review).
+        """
+        key = [self._keyed(item) for item in key] + (
+            [{'data': self.data_key}] if self.data_key else [])
         digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
         return os.path.join(self.work_dir, 'steps', f'{name}-{digest}')
 
-    def cached(self, folder: str) -> Optional[dict]:
-        """Return the stored result of a finished step, or None."""
+    def _in_work_dir(self, item) -> Optional[str]:
+        """Return the path ``item`` names relative to the work dir, or None (not in it)."""
+        if not isinstance(item, str) or '{dir}' in item:
+            return None
+        base = os.path.abspath(os.path.join(self.cwd, self.work_dir))
+        path = os.path.abspath(os.path.join(self.cwd, item))
+        return os.path.relpath(path, base) if path.startswith(base + os.sep) else None
+
+    def _keyed(self, item):
+        inside = self._in_work_dir(item)
+        return item if inside is None else os.path.join(self.key_base, inside)
+
+    def inputs(self, items: Sequence) -> dict:
+        """
+        Return ``{path: SHA-256}`` of the earlier steps' outputs that ``items`` name.
+
+        Kept with a step's result: a cached step whose inputs changed since (an earlier step
+        run again) runs again. The cache was keyed by their paths alone, and a report whose
+        enhancement was run again kept the sweeps of the values before (a review).
+        """
+        out = {}
+        for item in items:
+            inside = self._in_work_dir(item)
+            path = None if inside is None else os.path.join(self.work_dir, inside)
+            if path is not None and os.path.isfile(path):
+                with open(path, 'rb') as f:
+                    out[inside] = hashlib.sha256(f.read()).hexdigest()
+        return out
+
+    def cached(self, folder: str, label: str = '') -> Optional[dict]:
+        """Return the stored result of a finished step, or None (a damaged one: said)."""
         path = os.path.join(folder, 'result.json')
-        if os.path.exists(path):
+        if not os.path.exists(path):
+            return None
+        try:
             with open(path) as f:
-                return json.load(f)
-        return None
+                result = json.load(f)
+        except (OSError, ValueError) as exc:  # (a traceback stopped the report; a review)
+            self.say(f'{label}: its stored result {path} cannot be read ({exc}): running it '
+                     'again')
+            return None
+        return result if isinstance(result, dict) else None
 
     def topspark(self, name: str, argv: List[str], label: str,
                  prepare=None, extra_key: Sequence = ()) -> Tuple[dict, str]:
@@ -475,7 +518,13 @@ class Runner:
         folder = self.step_dir(name, list(argv) + list(extra_key))
         self.count += 1
         with self._step_lock(folder, label):
-            result = self.cached(folder)
+            result = self.cached(folder, label)
+            inputs = self.inputs(list(argv) + list(extra_key))
+            if result is not None and result.get('inputs', inputs) != inputs:
+                changed = sorted(k for k in inputs if result['inputs'].get(k) != inputs[k])
+                self.say(f'{label}: cached, but made from other versions of '
+                         f'{", ".join(changed)}: running it again')
+                result = None
             if result is not None and not self._stalled(result, label, cached=True):
                 made_by = result.get('code_key')
                 if made_by != self.code_key:  # (kept: hours of work; said, and listed)
@@ -492,9 +541,12 @@ class Runner:
                     break
             os.makedirs(folder, exist_ok=True)
             result['code_key'] = self.code_key  # which code made it (cached steps say so)
+            result['inputs'] = inputs
             tmp = os.path.join(folder, 'result.json.tmp')
             with open(tmp, 'w') as f:
                 json.dump(result, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())  # (renamed unsynced, a power cut could leave it empty)
             os.replace(tmp, os.path.join(folder, 'result.json'))
         self.say(f'{label}: done in {result["wall_s"]:.0f} s')
         return result, folder
@@ -570,6 +622,31 @@ class Runner:
         result.update(wall_s=wall, load_before=list(load_before),
                       load_after=list(os.getloadavg()), argv=args)
         return result
+
+
+KEY_BASE_FILE = 'key_base'
+"""In the work dir: how its paths are spelt in the steps' keys (:func:`_key_base`)."""
+
+
+def _key_base(work_dir: str) -> str:
+    """
+    Return how the steps' keys spell the work dir: as the first run that made it spelt it.
+
+    Recorded in the work dir (:data:`KEY_BASE_FILE`) by the first run, so a cache made with a
+    relative ``--work-dir`` keeps its keys when given another way.
+    """
+    path = os.path.join(work_dir, KEY_BASE_FILE)
+    try:
+        with open(path, encoding='utf-8') as f:
+            return f.read().strip() or work_dir
+    except OSError:
+        pass
+    os.makedirs(work_dir, exist_ok=True)
+    tmp = f'{path}.{os.getpid()}.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write(work_dir + '\n')
+    os.replace(tmp, path)
+    return work_dir
 
 
 def _stopped_by(returncode: int) -> Optional[int]:
@@ -789,7 +866,12 @@ def config_task(config: tuple, *, runner: Runner, opts) -> dict:
     neurons, rule, seed = config
     if os.path.isdir(runner.cwd):  # a Ray worker starts elsewhere (module doc)
         os.chdir(runner.cwd)
-    return run_config(runner, opts, neurons, rule, seed)
+    before = len(runner.other_code)
+    row = run_config(runner, opts, neurons, rule, seed)
+    # In the row: a Ray task's runner is a copy, and its list never reached the driver (the
+    # report said nothing of the steps other code made; a review).
+    row['cached_steps_of_other_code'] = runner.other_code[before:]
+    return row
 
 
 def data_fingerprint(spec: Optional[str]) -> str:
@@ -1081,9 +1163,16 @@ def plot(rows: Sequence[Mapping], path: str, opts) -> None:
     ax2.legend(fontsize=8)
     ax2.grid(True, axis='y', alpha=0.3)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
+    import io
+
+    from topspark_ros.core.files import atomic_write  # (the topspark_ros of --code)
+
+    image = io.BytesIO()  # written atomically: it was truncated in place (a review)
+    fig.savefig(image, format='png', dpi=110)
     plt.close(fig)
+    target = Path(os.path.abspath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target.parent, None, image.getvalue(), target)
 
 
 def write_docs(path: str, block: str) -> bool:
@@ -1367,9 +1456,10 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     lines = verdict(rows, opts.tolerance_pp, opts.exit_tolerance_pp)
     machine = f'{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}'
     settings = ', '.join(f'{k}={v}' for k, v in sorted(vars(opts).items()) if k != 'full_t')
-    if runner.other_code:  # (their figures are of other code than this run's)
-        lines.append(f'{len(runner.other_code)} steps were taken from the cache made by other '
-                     f'code than this run ({runner.code_key}): ' + '; '.join(runner.other_code))
+    other_code = [label for row in rows for label in row.get('cached_steps_of_other_code', ())]
+    if other_code:  # (their figures are of other code than this run's)
+        lines.append(f'{len(other_code)} steps were taken from the cache made by other '
+                     f'code than this run ({runner.code_key}): ' + '; '.join(other_code))
     print(table)
     print()
     for line in lines:
@@ -1378,7 +1468,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     summary = {'started': started, 'wall_s_this_run': wall, 'machine': machine,
                'load_this_run': [load_start[0], os.getloadavg()[0]],
                'settings': vars(opts), 'rows': rows, 'verdict': lines, 'table': table,
-               'code': runner.code_key, 'cached_steps_of_other_code': runner.other_code}
+               'code': runner.code_key, 'cached_steps_of_other_code': other_code}
     from topspark_ros.core.files import atomic_write  # (the topspark_ros of --code)
 
     work = Path(opts.work_dir)  # drivers may share it: no torn file when they end together

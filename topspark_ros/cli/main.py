@@ -49,8 +49,15 @@ class Terminated(KeyboardInterrupt):
         self.signum = int(signum)
 
 
+_TERMINATED_BY = []
+"""The SIGTERM or SIGHUP that came, if one did (a library may turn Terminated into a plain
+KeyboardInterrupt: Ray's wait does, and a command stopped by SIGTERM under --ray said
+'interrupted', exit 130, not 143; a review)."""
+
+
 def _terminate(signum, frame) -> None:
     """Raise :class:`Terminated` (the SIGTERM and SIGHUP handler while a command runs)."""
+    _TERMINATED_BY.append(int(signum))
     raise Terminated(signum)
 
 
@@ -71,6 +78,7 @@ def _sigterm_unwinds():
     # so ended left a full copy of the recording behind; a review).
     # A signal ignored (``nohup`` ignores SIGHUP) stays ignored: the user asked for that.
     signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, 'SIGHUP') else [])
+    _TERMINATED_BY.clear()  # (this command's)
     previous = {signum: signal.signal(signum, _terminate) for signum in signums
                 if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
@@ -209,10 +217,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (OSError, ValueError, RuntimeError) as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return EXIT_ERROR
-    except Terminated as exc:
-        print(f'{PROG}: terminated', file=sys.stderr)
-        return 128 + exc.signum
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # (Terminated, or what a library made of it)
+        signum = exc.signum if isinstance(exc, Terminated) else \
+            (_TERMINATED_BY[0] if _TERMINATED_BY else None)
+        if signum is not None:
+            print(f'{PROG}: terminated', file=sys.stderr)
+            return 128 + signum
         print(f'{PROG}: interrupted', file=sys.stderr)
         return 130
     if args.json:

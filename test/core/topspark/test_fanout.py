@@ -296,3 +296,56 @@ def test_connecting_to_ray_keeps_the_commands_sigterm_handler(ray_cluster, tmp_p
                          text=True, timeout=120, env=dict(os.environ, PYTHONSAFEPATH='1'))
     assert run.returncode == 0 and run.stdout.strip() == 'unwound', run.stderr[-3000:]
     assert 'SIGTERM received' not in run.stderr
+
+
+def test_a_failed_ray_task_raises_its_own_error_and_a_crash_is_one_line(ray_cluster):
+    """
+    Ray's wrapper (the worker's traceback, colour codes) reached the user as a traceback.
+
+    So did ``WorkerCrashedError``, workers killed more often than Ray retries (a review).
+    """
+    def refuse(item, **shared):  # (nested: Ray's workers take it by value)
+        raise ValueError(f'no data set at /nowhere/{item}')
+
+    import ray.exceptions
+    executor = RayExecutor(ray_cluster, threads=1)
+    try:
+        with pytest.raises(ValueError, match=r'^no data set at /nowhere/3$'):
+            executor.run(refuse, [3])
+        real = executor._ray
+        # A crash as Ray reports it after its retries (killing workers 4 times took 18 s).
+        crashed = type('Ray', (), {'exceptions': ray.exceptions, 'get': staticmethod(
+            lambda ref: (_ for _ in ()).throw(ray.exceptions.WorkerCrashedError()))})
+        executor._ray = crashed
+        try:
+            with pytest.raises(RuntimeError,
+                               match='^a Ray task failed: WorkerCrashedError: The worker died'):
+                executor._get(None)
+        finally:
+            executor._ray = real
+    finally:
+        executor.close()
+
+
+def test_sigterm_a_library_made_ctrl_c_of_still_ends_as_terminated(monkeypatch, capsys):
+    """
+    Ray's wait turns the KeyboardInterrupt our SIGTERM handler raises into a plain one.
+
+    A sweep or enhance under ``--ray`` stopped by SIGTERM said 'interrupted', exit 130, not
+    'terminated', 143 (a review).
+    """
+    import signal
+
+    cli_main = sys.modules['topspark_ros.cli.main']
+
+    class Waiting:  # a command waiting in a library that catches KeyboardInterrupt
+        @staticmethod
+        def run(args):
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                signal.pause()
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt from None  # (what Ray's wait raises)
+    monkeypatch.setitem(cli_main.COMMANDS, 'eval', Waiting)
+    assert main(['eval', '-m', 'x.json']) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.strip() == 'topspark: terminated'

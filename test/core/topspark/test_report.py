@@ -6,6 +6,7 @@ import json
 import math
 import os
 from pathlib import Path
+import shutil
 import time
 from types import SimpleNamespace
 
@@ -431,9 +432,74 @@ def test_a_configuration_runs_in_the_drivers_folder(report, tmp_path, monkeypatc
     runner = report.Runner('.cache/report', verbose=False)
     monkeypatch.chdir(worker)
     seen = []
-    monkeypatch.setattr(report, 'run_config', lambda *args: seen.append(os.getcwd()))
+    monkeypatch.setattr(report, 'run_config', lambda *args: seen.append(os.getcwd()) or {})
     report.config_task((12, 'dc', 0), runner=runner, opts=SimpleNamespace())
     assert seen == [str(driver)]
+
+
+def test_a_step_whose_inputs_changed_runs_again(report, tmp_path):
+    """
+    A report whose enhancement ran again kept the sweeps of the values before (a review).
+
+    The cache was keyed by the paths of earlier steps' outputs, not what they hold.
+    """
+    runner = report.Runner(str(tmp_path / 'work'), verbose=False)
+    made = {'enhance': ['T=8: rate 279.4', 'T=8: none']}
+    runs = []
+
+    def run(folder, argv, label, prepare):
+        runs.append(label)
+        if label == 'enhance':
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            (Path(folder) / 'profile.yaml').write_text(made['enhance'].pop(0))
+        return {'wall_s': 1.0}
+    runner._run = run
+    _, enhanced = runner.topspark('enhance', ['enhance', '-o', '{dir}/profile.yaml'], 'enhance')
+    sweep = ['sweep', '--params-from', os.path.join(enhanced, 'profile.yaml')]
+    runner.topspark('sweep', sweep, 'sweep')
+    runner.topspark('sweep', sweep, 'sweep')
+    assert runs == ['enhance', 'sweep']  # the second: cached
+    shutil.rmtree(enhanced)  # as the report says to run a step again
+    runner.topspark('enhance', ['enhance', '-o', '{dir}/profile.yaml'], 'enhance')
+    runner.topspark('sweep', sweep, 'sweep')
+    assert runs == ['enhance', 'sweep', 'enhance', 'sweep']
+
+
+def test_the_work_dir_spelt_another_way_keeps_the_cache(report, tmp_path, monkeypatch):
+    """--work-dir given absolute after relative ran 7 of 8 steps again (a review)."""
+    monkeypatch.chdir(tmp_path)
+    keys = []
+    for spelling in ('work', str(tmp_path / 'work'), './work/'):
+        runner = report.Runner(spelling, verbose=False)
+        model = os.path.join(runner.work_dir, 'steps', 'train-1', 'model.json')
+        keys.append(os.path.basename(runner.step_dir('sweep', ['sweep', '-m', model])))
+    assert keys[0] == keys[1] == keys[2]
+    # The keys of a cache made before: as its paths were spelt then (the first run's).
+    assert keys[0] == 'sweep-' + hashlib.sha256(json.dumps(
+        ['sweep', '-m', 'work/steps/train-1/model.json']).encode()).hexdigest()[:12]
+
+
+def test_a_damaged_stored_result_is_run_again(report, tmp_path):
+    """An empty result.json (a power cut) stopped the report with a traceback (a review)."""
+    runner = report.Runner(str(tmp_path), verbose=False)
+    runner._run = lambda folder, argv, label, prepare: {'wall_s': 1.0, 'n': 1}
+    _, folder = runner.topspark('train', ['train'], 'train')
+    (Path(folder) / 'result.json').write_text('')
+    runner._run = lambda folder, argv, label, prepare: {'wall_s': 1.0, 'n': 2}
+    assert runner.topspark('train', ['train'], 'train')[0]['n'] == 2
+
+
+def test_steps_other_code_made_reach_the_driver_in_the_row(report, tmp_path, monkeypatch):
+    """Under --ray each task's runner is a copy: the report listed none of them (a review)."""
+    import copy
+    runner = report.Runner(str(tmp_path), verbose=False)
+
+    def config(task_runner, opts, *config):
+        task_runner.other_code.append(f'{config}: train')
+        return {'neurons': config[0]}
+    monkeypatch.setattr(report, 'run_config', config)
+    row = report.config_task((12, 'dc', 0), runner=copy.deepcopy(runner), opts=None)
+    assert row['cached_steps_of_other_code'] == ["(12, 'dc', 0): train"]
 
 
 def test_the_cache_key_follows_the_data_under_a_path(report, tmp_path):

@@ -311,10 +311,30 @@ class RayExecutor:
             done, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=POLL_S)
             self._print_lines()  # a task's lines were sent before it returned: first
             for ref in done:
-                on_result(index_of[ref], ray.get(ref))
+                on_result(index_of[ref], self._get(ref))
             if done:
                 progress(len(done))
-        return ray.get(refs)
+        return [self._get(ref) for ref in refs]
+
+    def _get(self, ref):
+        """
+        Return a task's result; raise its own error, or a RuntimeError naming Ray's, in a line.
+
+        Ray raised its own wrapper, the worker's traceback and colour codes in its text (a
+        step that failed), or ``WorkerCrashedError`` (workers killed more often than Ray
+        retries): each reached the user as a traceback (a review).
+        """
+        exceptions = self._ray.exceptions
+        try:
+            return self._ray.get(ref)
+        except exceptions.RayTaskError as exc:
+            cause = getattr(exc, 'cause', None)
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise RuntimeError(f'a Ray task failed: {_first_line(exc)}') from None
+        except exceptions.RayError as exc:
+            raise RuntimeError(f'a Ray task failed: {type(exc).__name__}: {_first_line(exc)} '
+                               '(a worker killed, out of memory?)') from None
 
     def _print_lines(self) -> None:
         """Print on this process's stderr the progress lines tasks have sent since the last."""
@@ -332,6 +352,14 @@ class RayExecutor:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+
+def _first_line(exc: BaseException) -> str:
+    """Return the first line of ``exc``'s text, terminal colour codes taken out."""
+    import re
+
+    text = re.sub(r'\x1b\[[0-9;]*m', '', str(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextlib.contextmanager
