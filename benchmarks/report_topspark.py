@@ -1322,6 +1322,8 @@ def check_settings(opts) -> tuple:
     enhance_grid = _items(opts.enhance_grid, '--enhance-grid', low=1)
     if not set(enhance_grid) <= set(grid) - {grid[0]}:
         raise ValueError('--enhance-grid must be reduced T of --grid (not the full T)')
+    if opts.ray is not None and not opts.ray.strip():  # (it ran in-process, unsaid)
+        raise ValueError("--ray: expected auto or HOST:PORT, got ''")
     for name in ('n_train', 'n_eval', 'n_val', 'budget', 'learn_samples', 'batch_size',
                  'trial_batch'):
         if getattr(opts, name) < 1:

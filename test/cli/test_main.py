@@ -1,11 +1,15 @@
 """Tests of the ``topspark`` command line (in-process, through ``main``)."""
 
 import json
+import pathlib
+import shutil
 
 import pytest
 
 import topspark_ros
 from topspark_ros.cli.main import main
+
+MODELS = pathlib.Path(__file__).resolve().parents[2] / 'models'
 
 
 def test_train_then_eval_json(tmp_path, fashion_dir, capsys):
@@ -525,3 +529,22 @@ def test_an_interrupted_training_resumes_to_the_same_model(tmp_path, fashion_dir
         read_metadata(whole['checkpoint'])[0]['tensors']['sha256']
     code, _, err = _run(base + ['-o', str(tmp_path / 'new.json'), '--resume'], capsys)
     assert code == 2 and '--resume: no training state at' in err
+
+
+@pytest.mark.parametrize('argv, message', [
+    # an empty --grid or --ray ran the default grid, in-process; -T was ignored (a review)
+    (['sweep', '--grid', ''], '--grid: timestep counts'),
+    (['enhance', '--grid', ''], '--grid: timestep'),
+    (['sweep', '--ray', ''], 'expected auto or HOST:PORT'),
+    (['enhance', '--ray', ' '], 'expected auto or'),
+    (['enhance', '-T', '5000'], 'topspark enhance measures the T of --grid (--grid 5000'),
+    (['sweep', '-T', '32'], 'measures the T of --grid'),
+])
+def test_options_that_would_run_something_else_are_refused(argv, message, tmp_path, capsys):
+    """A copy of the shipped model: a regression must not enhance the shipped profile."""
+    for path in MODELS.glob('stdp_fmnist_n400.*'):
+        shutil.copy(path, tmp_path)
+    model = str(tmp_path / 'stdp_fmnist_n400.json')
+    code = main([argv[0], '-m', model, *argv[1:], '--quiet'])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err

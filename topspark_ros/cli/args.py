@@ -18,6 +18,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def ray_address(text: str) -> str:
+    """Parse ``--ray``: ``auto`` or a head node's address (empty: ran in-process, unsaid)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected auto or HOST:PORT, got ''")
+    return text.strip()
+
+
 MAX_THREADS = 256
 """Most threads ``--threads`` takes (the classifier's ``torch_threads`` likewise): 100 000
 ended the process in a segmentation fault, after libgomp's 'Thread creation failed' (a CLI
@@ -140,6 +147,17 @@ def parse_roi(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f'expected X,Y,W,H (pixels of the sensor, W and H >= '
                                          f'1), got {text!r}')
     return values
+
+
+def refuse_timesteps(args) -> None:
+    """
+    Refuse ``-T`` for a command that measures the T of ``--grid`` (UsageError).
+
+    ``enhance -T 5000`` ran, the 5000 unused and unsaid (a review).
+    """
+    if getattr(args, 'timesteps_given', False):
+        raise UsageError(f'-T/--timesteps: {PROG} {args.command} measures the T of --grid '
+                         f'(--grid {args.timesteps}, or several: --grid 64,32,16)')
 
 
 class StoreGiven(argparse.Action):

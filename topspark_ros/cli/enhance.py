@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from topspark_ros.cli import common
 from topspark_ros.cli.args import (non_negative_float, non_negative_int, parse_grid, positive_int,
-                                   PROG, UsageError)
+                                   PROG, ray_address, refuse_timesteps, UsageError)
 from topspark_ros.core.topspark.fanout import RAY_HELP
 from topspark_ros.core.topspark.search import DEFAULT_SAMPLER, DEFAULT_TRIAL_BATCH, SAMPLERS
 
@@ -59,9 +59,16 @@ def _trial_store(args, output: str, model_sha256: str, grid, energy_model, data)
     from topspark_ros.core.topspark import trials
 
     path = os.path.splitext(output)[0] + '.trials.sqlite'
-    settings = ('n_val', 'learn_samples', 'confirm_samples', 'learn_neurons', 'top_k',
-                'energy_penalty', 'budget', 'learn_budget', 'batch_size', 'seed', 'sampler',
-                'trial_batch')
+    # Only the settings that change a measurement: --trial-batch under the random sampler
+    # (it proposes all at once) and the scoring runs' sizes without learning to score made a
+    # resumed run measure everything again (a review).
+    learning = len(data[2]) > 0  # (the scoring runs' images)
+    settings = tuple(name for name in (
+        'n_val', 'learn_samples', 'confirm_samples', 'learn_neurons', 'top_k',
+        'energy_penalty', 'budget', 'learn_budget', 'batch_size', 'seed', 'sampler',
+        'trial_batch')
+        if not (name == 'trial_batch' and args.sampler == 'random')
+        and not (name in ('learn_samples', 'confirm_samples', 'learn_neurons') and not learning))
     context = {'model_sha256': model_sha256, 'grid': sorted(grid, reverse=True),
                'preset': energy_model.preset.name,
                'data': [trials.array_digest(array) for array in data],
@@ -145,7 +152,7 @@ def add_parser(sub, parent) -> None:
                          help='tpe: candidates proposed at once, measured in parallel with '
                          '--ray; the result depends on it, not on --ray (default: '
                          '%(default)s)')
-    enhance.add_argument('--ray', metavar='ADDRESS', help=RAY_HELP)
+    enhance.add_argument('--ray', metavar='ADDRESS', type=ray_address, help=RAY_HELP)
     enhance.add_argument('--fresh', action='store_true',
                          help='measure everything again: forget the measurements an '
                          'interrupted run of the same command kept (<profile>.trials.sqlite, '
@@ -246,6 +253,7 @@ def _say_what_changed(result, held_at: Callable[[int], Optional[dict]], output: 
 
 def run(args) -> dict:
     """Run ``topspark enhance``; return the result dict."""
+    refuse_timesteps(args)
     import datetime
 
     from topspark_ros.core.energy import EnergyModel
@@ -254,8 +262,8 @@ def run(args) -> dict:
     from topspark_ros.core.topspark import enhance, records, trials
     from topspark_ros.core.topspark.profile import default_profile_path, load_profile
 
-    if args.grid:
-        parse_grid(args.grid)  # (a bad grid: refused before the model is read)
+    if args.grid is not None:  # (a bad grid: refused before the model is read; an empty
+        parse_grid(args.grid)  # one enhanced the default grid, unsaid: a review)
     model, meta = common.load_model(args)  # the data options not given: the model's
     common.check_data_kind(model, args)
     if common.source(args).events and not model_takes_events(model):
@@ -270,7 +278,7 @@ def run(args) -> dict:
         raise UsageError(f'{output} describes another model (SHA-256 '
                          f'{profile.model_sha256[:16]}..., {args.model} has '
                          f'{meta["tensors"]["sha256"][:16]}...)')
-    grid = parse_grid(args.grid or default_grid(model, profile))
+    grid = parse_grid(args.grid if args.grid is not None else default_grid(model, profile))
     missing = sorted(set(grid) - set(profile.timesteps))
     if missing:
         raise UsageError(f'{output} has no entry for T={missing} (profiled: '

@@ -15,7 +15,8 @@ import sys
 
 from topspark_ros.cli import common
 from topspark_ros.cli.args import (non_negative_float, non_negative_int, parse_grid,
-                                   positive_int, PROG, UsageError)
+                                   positive_int, PROG, ray_address, refuse_timesteps,
+                                   UsageError)
 from topspark_ros.core.topspark.fanout import RAY_HELP
 from topspark_ros.core.topspark.sweep import MAX_TIMING_RUNS, TIMING_S
 
@@ -73,8 +74,9 @@ def add_parser(sub, parent) -> None:
     sweep.add_argument('--reference-timesteps', type=positive_int,
                        help='label-free: the T whose predictions are the reference (default: '
                        'the largest T of --grid)')
-    sweep.add_argument('--ray', metavar='ADDRESS', help=RAY_HELP + '; the T run concurrently, '
-                       'so their latencies share the machines')
+    sweep.add_argument('--ray', metavar='ADDRESS', type=ray_address,
+                       help=RAY_HELP + '; the T run concurrently, so their latencies share '
+                       'the machines')
     sweep.add_argument('--confidence-only', action='store_true',
                        help='add the results by confidence (for calibrated vision_msgs scores) '
                        'to the existing profile at --output, measured at each of its T on the '
@@ -115,6 +117,7 @@ def default_grid(meta: dict) -> str:
 
 def run(args) -> dict:
     """Run ``topspark sweep``; return the result dict."""
+    refuse_timesteps(args)
     import numpy as np
 
     from topspark_ros.core.data.dataset import split_indices
@@ -127,7 +130,7 @@ def run(args) -> dict:
     preset, args.preset = args.preset, args.preset or DEFAULT_PRESET  # (given or not: below)
     energy_model = EnergyModel(args.preset)
     model, meta = common.load_model(args)
-    grid = parse_grid(args.grid or default_grid(meta))
+    grid = parse_grid(args.grid if args.grid is not None else default_grid(meta))  # ('': no)
     common.check_data_kind(model, args)
     # The outputs and the profile to apply first: refused before the data is read.
     enhanced = load_profile(args.params_from) if args.params_from else None

@@ -786,3 +786,42 @@ def test_enhancing_on_other_data_than_the_profiles_says_so(tmp_path, fashion_dir
     err = capsys.readouterr().err
     assert f'{profile_path} was measured on {measured_on}; these values are enhanced on ' \
         'mnist-digits' in err, err
+
+
+def test_options_that_change_no_measurement_do_not_restart_a_resumed_run(tmp_path,
+                                                                         monkeypatch):
+    """
+    Settings that change no measurement leave a resumed run its measurements.
+
+    --trial-batch under the random sampler (it proposes all at once), and the scoring runs'
+    sizes when no learning is scored, made a resumed run measure everything again (a review).
+    """
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from topspark_ros.cli import enhance as cli_enhance
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.topspark import trials
+    contexts = []
+    monkeypatch.setattr(trials, 'TrialStore', lambda path, context: contexts.append(context)
+                        or SimpleNamespace(replaced=False, kept=0, others=0, drop=lambda: None))
+    settings = {'n_val': 60, 'learn_samples': 100, 'confirm_samples': 0, 'learn_neurons': 20,
+                'top_k': 4, 'energy_penalty': 0.02, 'budget': 4, 'learn_budget': 0,
+                'batch_size': 64, 'seed': 0, 'sampler': 'random', 'trial_batch': 4,
+                'fresh': False}
+    images = np.zeros((3, 4, 4), np.uint8)
+    energy = EnergyModel('cmos45_fp32')
+    no_learning = (images, np.zeros(3), images[:0], np.zeros(0))
+    learning = (images, np.zeros(3), images[:2], np.zeros(2))
+
+    def context(data, **changed):
+        args = SimpleNamespace(**{**settings, **changed})
+        cli_enhance._trial_store(args, str(tmp_path / 'p.yaml'), 'sha', [16], energy,
+                                 data)
+        return contexts[-1]
+    assert context(no_learning) == context(no_learning, trial_batch=8) \
+        == context(no_learning, learn_samples=500, confirm_samples=900)
+    assert context(no_learning, sampler='tpe') != context(no_learning, sampler='tpe',
+                                                          trial_batch=8)
+    assert context(learning) != context(learning, learn_samples=500)
