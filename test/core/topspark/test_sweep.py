@@ -125,6 +125,21 @@ def test_an_executor_gives_the_same_figures(fake_model):
         assert dataclasses.replace(a, latency_ms=0.0) == dataclasses.replace(b, latency_ms=0.0)
 
 
+def test_with_an_executor_each_t_is_shown_as_it_is_done(fake_model):
+    """``sweep --ray`` showed 0 % until the whole sweep was done, then 100 % (a review)."""
+    events = []
+
+    class Watched(InProcess):
+        def run(self, *args, **kwargs):
+            out = super().run(*args, **kwargs)
+            events.append('all done')
+            return out
+    _sweep(fake_model, executor=Watched(), progress=lambda entry: events.append(
+        entry.timesteps), measured=lambda n: events.append(f'{n} images'))
+    assert events == [f'{len(X)} images', 8, f'{len(X)} images', 4, f'{len(X)} images', 2,
+                      'all done']
+
+
 @pytest.mark.parametrize('executor', [None, InProcess()], ids=['serial', 'executor'])
 def test_the_warm_up_learns_in_the_form_the_measurement_does(fake_model, monkeypatch, executor):
     # A batch and a single frame take different paths, and compiled kernels, in the STDP

@@ -173,13 +173,14 @@ def sweep(model, images: np.ndarray, labels: Optional[np.ndarray], grid: Sequenc
     _warm(model, images, train_images, seed, early_exit)
     entries = []
     if executor is not None:
+        def done(index: int, entry) -> None:  # as each T's task returns (all at the end
+            measured(len(images))  # before: 0 % until the whole sweep was done; a review)
+            progress(entry)
         entries = executor.run(_warm_and_measure, [(t, params_for(t)) for t in grid], shared={
             'model': model, 'images': images, 'labels': labels, 'energy_model': energy_model,
             'batch_size': batch_size, 'seed': seed, 'train_images': train_images,
-            'early_exit': early_exit, 'calibrate': calibrate, 'timing_s': timing_s})
-        for entry in entries:
-            measured(len(images))
-            progress(entry)
+            'early_exit': early_exit, 'calibrate': calibrate, 'timing_s': timing_s},
+            on_result=done)
     else:
         for timesteps in grid:
             entry = measure_timesteps(model, images, labels, timesteps,
