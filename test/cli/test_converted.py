@@ -42,23 +42,55 @@ def test_cli_train_and_eval(tmp_path, fashion_dir, capsys):
 
 
 def test_cli_trains_an_rgb_model_on_cifar_files(tmp_path, capsys):
+    """
+    A ResNet on RGB images, one channel constant (blue 0 everywhere).
+
+    That channel's std of 0 stopped the training ('mean and std need one value per channel,
+    std > 0'), and --hidden, which a ResNet has no use for, was taken and recorded (a review).
+    """
+    from topspark_ros.core.converted.train import MIN_FRAME_STD
     rng = np.random.default_rng(0)
     directory = tmp_path / 'cifar-10-batches-py'
     directory.mkdir()
     for name in [f'data_batch_{i}' for i in range(1, 6)] + ['test_batch']:
-        _write(directory / name, {b'data': rng.integers(0, 256, (20, 3072), dtype=np.uint8),
-                                  b'labels': list(rng.integers(0, 10, 20))})
+        data = rng.integers(0, 256, (20, 3072), dtype=np.uint8)
+        data[:, 2048:] = 0  # blue
+        _write(directory / name, {b'data': data, b'labels': list(rng.integers(0, 10, 20))})
     _write(directory / 'batches.meta', {b'label_names': [b'n%d' % i for i in range(10)]})
     out = tmp_path / 'rgb.json'
     status = cli.main(['train', '--family', 'converted', '--dataset', 'cifar10', '--data-dir',
                        str(directory), '--arch', 'resnet', '--n-train', '100', '--epochs', '1',
                        '--widths', '4,8', '--n-eval', '10', '--eval-timesteps', '2', '-q',
-                       '-o', str(out)])
-    assert status == 0
-    capsys.readouterr()
+                       '--hidden', '999', '-o', str(out)])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert 'note: --hidden not used by --arch resnet' in err
     model, meta = load_checkpoint(out)
     assert model.input_spec.shape == (3, 32, 32) and meta['info']['class_names'][3] == 'n3'
-    assert len(model.config.mean) == 3
+    assert len(model.config.mean) == 3 and model.config.std[2] == MIN_FRAME_STD
+    assert model.config.hidden == 0
+
+
+def test_the_default_grid_holds_the_t_a_converted_model_runs_at() -> None:
+    """A model fine-tuned for T=3 was swept at 8, 4, 2, 1: its own T missing (a review)."""
+    from topspark_ros.cli.sweep import default_grid
+    accuracy = {'1': 0.5, '2': 0.6, '4': 0.7, '8': 0.7}
+    assert default_grid({'family': 'converted', 'info': {
+        'timesteps': 3, 'snn_accuracy': accuracy}}) == '8,4,3,2,1'
+    assert default_grid({'family': 'converted', 'info': {'timesteps': 2}}) == '2,1'
+    assert default_grid({'family': 'stdp'}).startswith('350,')
+
+
+def test_stdp_training_refuses_a_converted_models_profile(tmp_path, capsys):
+    """Its enhanced values are no STDP network's: an AttributeError traceback (a review)."""
+    from pathlib import Path
+
+    profile = Path(__file__).resolve().parents[2] / 'models' / 'converted_fmnist_vgg.profile.yaml'
+    status = cli.main(['train', '--params-from', str(profile), '-T', '2', '--n-train', '5',
+                       '--n-eval', '5', '-o', str(tmp_path / 'x.json')])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert 'a profile of a converted model' in err and not (tmp_path / 'x.json').exists()
 
 
 def test_a_converted_models_sweep_measures_early_exit_by_default(tmp_path, fashion_dir,

@@ -50,6 +50,7 @@ def test_train_then_eval_json(tmp_path, fashion_dir, capsys):
     (['train', '--output', 'x', '--neurons', '0'], 'must be >= 1'),
     (['train'], 'required'),
     (['fly'], 'invalid choice'),
+    (['train', '--output', 'x', '--seed', '-1'], 'must be >= 0'),  # (numpy's words, late)
 ])
 def test_errors_are_one_line(argv, message, capsys):
     code = main(argv)

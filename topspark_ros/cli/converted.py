@@ -107,8 +107,14 @@ def train(args) -> dict:
         class_names=tuple(train_set.class_names), name=dataset_name(args, train_set),
         eval_samples=eval_samples, eval_labels=eval_labels, eval_split=args.eval_split,
         sensor_size=getattr(train_set, 'sensor_size', None))
+    hidden = args.hidden
+    if args.arch == 'resnet':  # (no hidden layer: --hidden 999 was taken and recorded)
+        if any(a == '--hidden' or a.startswith('--hidden=') for a in getattr(args, 'argv', ())):
+            print(f'{PROG}: note: --hidden not used by --arch resnet (it has no hidden linear '
+                  'layer; ignored)', file=sys.stderr)
+        hidden = 0
     settings = converted_train.TrainSettings(
-        arch=args.arch, widths=tuple(args.widths), hidden=args.hidden,
+        arch=args.arch, widths=tuple(args.widths), hidden=hidden,
         epochs=CONVERTED_EPOCHS if args.epochs is None else args.epochs, lr=args.lr,
         lambda_mu=args.lambda_mu, finetune_timesteps=args.finetune_timesteps,
         finetune_epochs=args.finetune_epochs, n_finetune=args.n_finetune,

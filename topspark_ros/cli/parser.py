@@ -12,8 +12,8 @@ import argparse
 
 import topspark_ros
 from topspark_ros.cli import enhance, evaluate, events, exchange, recover, sweep, train
-from topspark_ros.cli.args import (fraction, image_size, positive_float, positive_int, PROG,
-                                   StoreGiven, thread_count, UsageError)
+from topspark_ros.cli.args import (fraction, image_size, non_negative_int, positive_float,
+                                   positive_int, PROG, StoreGiven, thread_count, UsageError)
 from topspark_ros.cli.common import DEFAULT_DATASET, PREPARATION
 from topspark_ros.core.threads import DEFAULT_TORCH_THREADS
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     folder.add_argument('--test-fraction', type=fraction, default=None,
                         help="per class, the share in the test split (default: the model's; "
                         f"train: {PREPARATION['test_fraction']})")
-    folder.add_argument('--split-seed', type=int, default=None,
+    folder.add_argument('--split-seed', type=non_negative_int, default=None,
                         help='seed of the per-class split (default: the one the model was '
                         'trained with, so its test images stay unseen; train: '
                         f"{PREPARATION['split_seed']})")
@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument('--timesteps', '-T', type=positive_int, default=350, action=StoreGiven,
                       help='timesteps per sample (default: %(default)s; eval: the T the model '
                       'was made for)')
-    data.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
+    data.add_argument('--seed', type=non_negative_int, default=0,
+                      help='random seed, >= 0 (default: %(default)s)')
     data.add_argument('--device', default='cpu',
                       help="'cpu' or a torch device such as 'cuda' (an STDP model: the "
                       "numba engine on 'cpu', torch's on another; a converted model runs in "

@@ -100,9 +100,11 @@ def default_grid(meta: dict) -> str:
     Return the grid a sweep of the model of ``meta`` (its checkpoint metadata) takes by default.
 
     A converted model runs at 1 to 8 or so timesteps: the largest of its T (``info.timesteps``)
-    and those its training evaluated (``info.snn_accuracy``), else 8, halved down to 1. The
-    STDP grid, from 350, swept it at T it never runs at (7 minutes of the shipped converted
-    model's 2 000 images, its baseline T=350; a user review).
+    and those its training evaluated (``info.snn_accuracy``), else 8, halved down to 1, and
+    each of those T (a model fine-tuned for T=3 was swept at 8, 4, 2, 1, and its own T was
+    missing from its profile; a review). The STDP grid, from 350, swept it at T it never runs
+    at (7 minutes of the shipped converted model's 2 000 images, its baseline T=350; a user
+    review).
     """
     if meta.get('family') != 'converted':
         return STDP_GRID
@@ -112,7 +114,7 @@ def default_grid(meta: dict) -> str:
     grid = [max(known, default=8)]
     while grid[-1] > 1:
         grid.append(grid[-1] // 2)
-    return ','.join(str(x) for x in grid)
+    return ','.join(str(x) for x in sorted(set(grid) | set(known), reverse=True))
 
 
 def run(args) -> dict:

@@ -144,6 +144,11 @@ def run(args) -> dict:
     params, enhanced = DynamicsParams(), None
     if args.params_from:
         profile = common.profile_at(args.params_from, args.timesteps)
+        if profile.model_family != 'stdp':  # (its parameters are no STDP network's: an
+            # AttributeError traceback after the data was read; a review)
+            raise UsageError(f'--params-from {args.params_from}: a profile of a '
+                             f'{profile.model_family} model; an STDP network is trained with '
+                             "the enhanced parameters of an STDP model's profile")
         enhanced = profile.params_for(args.timesteps)
         if enhanced is not None:
             params = params_for_profile(profile, args.params_from, args.timesteps)

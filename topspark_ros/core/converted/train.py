@@ -55,13 +55,21 @@ def frame_normalisation(images: np.ndarray) -> tuple:
     Return the per-channel ``(mean, std)`` of ``uint8`` images, in ``[0, 1]`` units.
 
     ``images``: ``[N, H, W]`` (one channel) or ``[N, C, H, W]``. Each value is a list of
-    ``C`` floats rounded to 4 decimals (as saved in :class:`ConvertedConfig`).
+    ``C`` floats rounded to 4 decimals (as saved in :class:`ConvertedConfig`); a std is at
+    least :data:`MIN_FRAME_STD`, one grey level (a channel constant in every image, blue 0
+    on a folder of red and green objects, had std 0, and training stopped with "mean and std
+    need one value per channel, std > 0"; a review).
     """
     x = images.astype(np.float64) / 255.0
     axes = (0, 1, 2) if x.ndim == 3 else (0, 2, 3)
     mean = np.atleast_1d(x.mean(axis=axes))
     std = np.atleast_1d(x.std(axis=axes))
-    return [round(float(m), 4) for m in mean], [round(float(s), 4) for s in std]
+    return [round(float(m), 4) for m in mean], [max(round(float(s), 4), MIN_FRAME_STD)
+                                                for s in std]
+
+
+MIN_FRAME_STD = round(1.0 / 255.0, 4)
+"""The least per-channel std of the input normalisation: one grey level (0.0039)."""
 
 
 def event_normalisation(frames: np.ndarray) -> tuple:
