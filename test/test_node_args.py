@@ -270,7 +270,8 @@ def test_a_later_files_value_of_another_type_is_refused_not_replaced(tmp_path) -
     mine.write_text('/**/classifier:\n  ros__parameters:\n    default_timesteps: 50.0\n'
                     '    early_exit: "true"\n    roi: [10.0, 10.0, 100.0, 100.0]\n'
                     '    max_timesteps: 2000\n    device: cpu\n'
-                    'timestep_controller:\n  ros__parameters:\n    max_energy_j: 1e-6\n')
+                    'timestep_controller:\n  ros__parameters:\n    max_energy_j: 1e-6\n'
+                    '    max_latency_ms: .nan\n')
 
     def misses(name, *extra):
         argv = ['x', '--ros-args', '--params-file', shipped, '--params-file', str(mine),
@@ -290,7 +291,7 @@ def test_a_later_files_value_of_another_type_is_refused_not_replaced(tmp_path) -
     assert f'{mine} gives 50.0, but /classifier received 100: an earlier parameter file ' \
         'gives it as an integer' in found[0]
     assert 'write it as an array of integers' in found[2]
-    assert misses('timestep_controller') == []  # 1e-6 reads as the number it is
+    assert misses('timestep_controller') == []  # 1e-6 and NaN read as the numbers they are
     # -p wins over every file: not a miss
     assert [m.split("'")[1] for m in misses('classifier', '-p', 'default_timesteps:=50')] \
         == ['early_exit', 'roi']

@@ -390,9 +390,10 @@ def _reads_as(given, received) -> bool:
         return isinstance(given, bool) and isinstance(received, bool) and given == received
     if isinstance(received, (int, float)):
         try:
-            return float(given) == float(received)
+            given, received = float(given), float(received)
         except (TypeError, ValueError):
             return False
+        return given == received or (given != given and received != received)  # (NaN)
     return str(given) == str(received)
 
 
