@@ -462,12 +462,20 @@ class Runner:
         return os.path.join(self.work_dir, 'steps', f'{name}-{digest}')
 
     def _in_work_dir(self, item) -> Optional[str]:
-        """Return the path ``item`` names relative to the work dir, or None (not in it)."""
-        if not isinstance(item, str) or '{dir}' in item:
+        """
+        Return the path of an earlier step's output ``item`` names, relative to the work dir.
+
+        None for anything else: an item that is no path into ``<work dir>/steps/`` (with
+        ``--work-dir .`` every argument, ``400`` too, was taken for a path in it, and every
+        key changed; a review).
+        """
+        if not isinstance(item, str) or '{dir}' in item or os.sep not in item:
             return None
-        base = os.path.abspath(os.path.join(self.cwd, self.work_dir))
+        steps = os.path.abspath(os.path.join(self.cwd, self.work_dir, 'steps'))
         path = os.path.abspath(os.path.join(self.cwd, item))
-        return os.path.relpath(path, base) if path.startswith(base + os.sep) else None
+        if not path.startswith(steps + os.sep):
+            return None
+        return os.path.relpath(path, os.path.dirname(steps))
 
     def _keyed(self, item):
         inside = self._in_work_dir(item)

@@ -500,9 +500,15 @@ def test_bringup_applies_a_partial_params_file_over_the_shipped_config(probe, tm
 
 @contextlib.contextmanager
 def _script(code: str):
-    """Run ``code`` with Python (its output piped, as text); kill it if it still runs after."""
+    """
+    Run ``code`` with Python (its output piped, as text); kill it if it still runs after.
+
+    SIGHUP at its default in it: a suite run under nohup passes it on ignored, and a node
+    keeps an ignored SIGHUP so.
+    """
     proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         yield proc
     finally:

@@ -295,6 +295,13 @@ def test_a_later_files_value_of_another_type_is_refused_not_replaced(tmp_path) -
     # -p wins over every file: not a miss
     assert [m.split("'")[1] for m in misses('classifier', '-p', 'default_timesteps:=50')] \
         == ['early_exit', 'roi']
+    # What rcl reads as given is no miss: 'y' (a bool to rcl, a string to PyYAML), and a
+    # '/**' key after the shipped '/**/classifier' (rcl applies the keys in the order the
+    # files first name them, so it wins over the user's own '/**/classifier'; a review).
+    mine.write_text('/**:\n  ros__parameters:\n    diagnostics_period_s: 5.0\n'
+                    '/**/classifier:\n  ros__parameters:\n    early_exit: y\n'
+                    '    diagnostics_period_s: 2.0\n')
+    assert misses('classifier') == []
 
 
 def test_bringup_refuses_a_value_its_parameter_file_could_not_give(tmp_path) -> None:
@@ -356,7 +363,8 @@ def test_a_stop_signal_while_a_node_imports_ends_it_as_ctrl_c_does(signum, tmp_p
     code = ('import sys; sys.path.insert(0, sys.argv[1]); '
             'from topspark_ros.nodes.entry import run; sys.exit(run("slow_node"))')
     proc = subprocess.Popen([sys.executable, '-c', code, str(tmp_path)], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_signals_at_default)  # (a suite run under nohup)
     try:
         assert proc.stdout.readline().strip() == 'importing'
         proc.send_signal(getattr(signal, signum))
@@ -366,3 +374,43 @@ def test_a_stop_signal_while_a_node_imports_ends_it_as_ctrl_c_does(signum, tmp_p
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0 and 'slow_node: interrupted while starting' in err, err
+
+
+def _signals_at_default() -> None:
+    """In a child: SIGHUP at its default (a suite run under nohup passes it on ignored)."""
+    import signal
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def test_a_module_without_its_own_handling_dies_by_sigterm_once_imported(tmp_path) -> None:
+    """
+    Once imported, a module that sets no handler of its own dies by SIGTERM, as before.
+
+    The start-up's handlers stayed: ``doctor`` killed mid-check said 'interrupted while
+    starting' and exited 0, a killed check read as a success (a review).
+    """
+    import signal
+    import textwrap
+    (tmp_path / 'plain_tool.py').write_text(textwrap.dedent("""
+        import time
+
+
+        def main():
+            print('running', flush=True)
+            time.sleep(30)
+            return 0
+    """))
+    code = ('import sys; sys.path.insert(0, sys.argv[1]); '
+            'from topspark_ros.nodes.entry import run; sys.exit(run("plain_tool"))')
+    proc = subprocess.Popen([sys.executable, '-c', code, str(tmp_path)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_signals_at_default)
+    try:
+        assert proc.stdout.readline().strip() == 'running'
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGTERM

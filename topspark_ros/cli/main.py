@@ -78,7 +78,6 @@ def _sigterm_unwinds():
     # so ended left a full copy of the recording behind; a review).
     # A signal ignored (``nohup`` ignores SIGHUP) stays ignored: the user asked for that.
     signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, 'SIGHUP') else [])
-    _TERMINATED_BY.clear()  # (this command's)
     previous = {signum: signal.signal(signum, _terminate) for signum in signums
                 if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
@@ -197,6 +196,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``topspark`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    _TERMINATED_BY.clear()  # (an earlier call's, in process: a Ctrl-C read as it; a review)
     try:
         if argv and argv[0] in ROS_COMMANDS:
             # argparse.REMAINDER drops a leading option, so these skip the parser entirely.

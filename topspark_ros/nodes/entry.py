@@ -18,15 +18,23 @@ def run(module: str, interrupted: int = 0) -> int:
 
     ``interrupted``: the status of a run cut short by SIGINT (0 for a node, as its runner
     returns after one; the command line's 130). SIGTERM and SIGHUP (unless ignored, as
-    under nohup) stop it so too until the module installs its own handling: in its first
-    second a node killed by SIGTERM, systemd's and docker's stop, ended by the signal
-    (status -15, nothing said), and 0 from then on (a review).
+    under nohup) stop it so too while it imports: in its first second a node killed by
+    SIGTERM, systemd's and docker's stop, ended by the signal (status -15, nothing said), and
+    0 from then on (a review). Their handlers are put back once it has imported (a module
+    without its own handling, as ``doctor``, dies by them as before).
     """
+    previous = {}
     for signum in (signal.SIGTERM, getattr(signal, 'SIGHUP', None)):
         if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _interrupt)
+            previous[signum] = signal.signal(signum, _interrupt)
     try:
-        return importlib.import_module(module).main()
+        try:
+            main = importlib.import_module(module).main
+        finally:
+            for signum, handler in previous.items():
+                if handler is not None:  # (None: set outside Python, not to be put back)
+                    signal.signal(signum, handler)
+        return main()
     except KeyboardInterrupt:
         print(f'{module.rsplit(".", 1)[-1]}: interrupted while starting', file=sys.stderr)
         return interrupted

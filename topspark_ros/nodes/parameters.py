@@ -332,7 +332,7 @@ def layered_value_misses(node, argv: Sequence[str]) -> List[str]:
     set_by_p = {arg.partition(':=')[0].rsplit(':', 1)[-1]
                 for flag, arg in zip(argv, list(argv)[1:])
                 if flag in ('-p', '--param') and ':=' in arg}
-    last = {}
+    keys = {}  # key naming the node -> {name: (file, value)}, in the order rcl takes them
     for flag, path in zip(argv, list(argv)[1:]):
         if flag != '--params-file':
             continue
@@ -343,8 +343,14 @@ def layered_value_misses(node, argv: Sequence[str]) -> List[str]:
             continue
         for key, section in (content.items() if isinstance(content, dict) else ()):
             if isinstance(section, dict) and _names_node(str(key), fqn):
+                # rcl merges a key's values over the files, and applies the keys in the order
+                # the files first name them (a later key wins): a user's '/**:' key after the
+                # shipped '/**/classifier:' wins over the user's own '/**/classifier:' (a
+                # review: taken for a miss)
+                given = keys.setdefault('/' + str(key).lstrip('/'), {})
                 for name, value in _flat(section.get('ros__parameters')).items():
-                    last[name] = (path, value)
+                    given[name] = (path, value)
+    last = {name: given for values in keys.values() for name, given in values.items()}
     overrides = _start_overrides(node)
     misses = []
     for name, (path, given) in sorted(last.items()):
@@ -352,10 +358,10 @@ def layered_value_misses(node, argv: Sequence[str]) -> List[str]:
         if name in set_by_p or received is None or _reads_as(given, received.value):
             continue
         kind = _kind(received.value)
-        misses.append(
-            f"parameter '{name}': {path} gives {given!r}, but {fqn} received "
-            f'{received.value!r}: an earlier parameter file gives it as {kind}, and ROS then '
-            f'keeps that value; write it as {kind}, as config/topspark.yaml does')
+        why = (f'an earlier parameter file gives it as {kind}, and ROS then keeps that '
+               f'value; write it as {kind}, as config/topspark.yaml does')
+        misses.append(f"parameter '{name}': {path} gives {given!r}, but {fqn} received "
+                      f'{received.value!r}: {why}')
     return misses
 
 
@@ -386,6 +392,8 @@ def _reads_as(given, received) -> bool:
         return isinstance(given, (list, tuple)) and \
             isinstance(received, (list, tuple, array.array)) and \
             len(given) == len(received) and all(map(_reads_as, given, list(received)))
+    if isinstance(received, bool) and isinstance(given, str):  # rcl's words (YAML's are
+        return _RCL_BOOLS.get(given) is received  # fewer: y, n; a review)
     if isinstance(given, bool) or isinstance(received, bool):
         return isinstance(given, bool) and isinstance(received, bool) and given == received
     if isinstance(received, (int, float)):
@@ -395,6 +403,13 @@ def _reads_as(given, received) -> bool:
             return False
         return given == received or (given != given and received != received)  # (NaN)
     return str(given) == str(received)
+
+
+_RCL_BOOLS = {word: value for value, words in (
+    (True, ('true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'y', 'Y', 'on', 'On', 'ON')),
+    (False, ('false', 'False', 'FALSE', 'no', 'No', 'NO', 'n', 'N', 'off', 'Off', 'OFF')))
+    for word in words}
+"""The words rcl's YAML parser reads as bools (unquoted)."""
 
 
 def _kind(value) -> str:

@@ -349,3 +349,10 @@ def test_sigterm_a_library_made_ctrl_c_of_still_ends_as_terminated(monkeypatch, 
     monkeypatch.setitem(cli_main.COMMANDS, 'eval', Waiting)
     assert main(['eval', '-m', 'x.json']) == 128 + signal.SIGTERM
     assert capsys.readouterr().err.strip() == 'topspark: terminated'
+
+    # The next command, in the same process, given Ctrl-C before it runs: interrupted.
+
+    def interrupt(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli_main.common, 'check_device', interrupt)
+    assert main(['eval', '-m', 'x.json']) == 130

@@ -477,6 +477,12 @@ def test_the_work_dir_spelt_another_way_keeps_the_cache(report, tmp_path, monkey
     # The keys of a cache made before: as its paths were spelt then (the first run's).
     assert keys[0] == 'sweep-' + hashlib.sha256(json.dumps(
         ['sweep', '-m', 'work/steps/train-1/model.json']).encode()).hexdigest()[:12]
+    # Arguments that name no earlier step's output keep their keys, with --work-dir '.'
+    # too (every argument, '400' too, was taken for a path in it; a review).
+    here = report.Runner('.', verbose=False)
+    argv = ['train', '--neurons', '400', '--data', 'idx:data', '-o', '{dir}/model.json']
+    assert os.path.basename(here.step_dir('train', argv)) == 'train-' + hashlib.sha256(
+        json.dumps(argv).encode()).hexdigest()[:12]
 
 
 def test_a_damaged_stored_result_is_run_again(report, tmp_path):
