@@ -550,12 +550,10 @@ class Runner:
             os.makedirs(folder, exist_ok=True)
             result['code_key'] = self.code_key  # which code made it (cached steps say so)
             result['inputs'] = inputs
-            tmp = os.path.join(folder, 'result.json.tmp')
-            with open(tmp, 'w') as f:
-                json.dump(result, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())  # (renamed unsynced, a power cut could leave it empty)
-            os.replace(tmp, os.path.join(folder, 'result.json'))
+            from topspark_ros.core.files import atomic_write  # (synced: renamed unsynced, a
+            # power cut could leave it empty)
+            atomic_write(Path(folder), None, json.dumps(result, indent=1, sort_keys=True).encode(),
+                         Path(folder) / 'result.json')
         self.say(f'{label}: done in {result["wall_s"]:.0f} s')
         return result, folder
 
@@ -650,10 +648,9 @@ def _key_base(work_dir: str) -> str:
     except OSError:
         pass
     os.makedirs(work_dir, exist_ok=True)
-    tmp = f'{path}.{os.getpid()}.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(work_dir + '\n')
-    os.replace(tmp, path)
+    from topspark_ros.core.files import atomic_write
+
+    atomic_write(Path(work_dir), None, (work_dir + '\n').encode(), Path(path))
     return work_dir
 
 

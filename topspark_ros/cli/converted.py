@@ -11,7 +11,8 @@ import argparse
 import sys
 
 from topspark_ros.cli.args import (available_eval, available_train, non_negative_float,
-                                   non_negative_int, positive_float, positive_int, PROG)
+                                   non_negative_int, positive_float, positive_int, PROG,
+                                   StoreGiven)
 from topspark_ros.cli.common import (command_line, data_options, dataset, dataset_name,
                                      StageBars)
 
@@ -53,7 +54,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help='network shape (default: %(default)s)')
     group.add_argument('--widths', type=_width_list, default=[16, 32, 64],
                        help='channels per stage, comma-separated (default: 16,32,64)')
-    group.add_argument('--hidden', type=non_negative_int, default=64,
+    group.add_argument('--hidden', type=non_negative_int, default=64, action=StoreGiven,
                        help='hidden linear units, VGG only (default: %(default)s)')
     parser.add_argument('--epochs', type=positive_int,
                         help='passes over the --n-train images (STDP: shuffled anew each '
@@ -109,7 +110,7 @@ def train(args) -> dict:
         sensor_size=getattr(train_set, 'sensor_size', None))
     hidden = args.hidden
     if args.arch == 'resnet':  # (no hidden layer: --hidden 999 was taken and recorded)
-        if any(a == '--hidden' or a.startswith('--hidden=') for a in getattr(args, 'argv', ())):
+        if getattr(args, 'hidden_given', False):
             print(f'{PROG}: note: --hidden not used by --arch resnet (it has no hidden linear '
                   'layer; ignored)', file=sys.stderr)
         hidden = 0

@@ -30,6 +30,7 @@ from typing import Optional, Sequence
 from topspark_ros.cli import common, enhance, evaluate, events, exchange, recover, sweep, train
 from topspark_ros.cli.args import PROG, UsageError
 from topspark_ros.cli.parser import build_parser, ROS_COMMANDS
+from topspark_ros.core.signals import handle_unless_ignored, put_back, STOP_SIGNALS
 from topspark_ros.core.threads import set_torch_threads
 
 EXIT_ERROR = 1
@@ -77,14 +78,11 @@ def _sigterm_unwinds():
     # SIGHUP likewise: the SSH session to the robot that ran the command dropped (a recovery
     # so ended left a full copy of the recording behind; a review).
     # A signal ignored (``nohup`` ignores SIGHUP) stays ignored: the user asked for that.
-    signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, 'SIGHUP') else [])
-    previous = {signum: signal.signal(signum, _terminate) for signum in signums
-                if signal.getsignal(signum) is not signal.SIG_IGN}
+    previous = handle_unless_ignored(STOP_SIGNALS, _terminate)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        put_back(previous)
 
 
 COMMANDS = {'train': train, 'eval': evaluate, 'sweep': sweep, 'enhance': enhance,

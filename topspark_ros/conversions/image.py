@@ -317,7 +317,7 @@ def draft_for(image, size: Optional[Tuple[int, int]]) -> None:
         return
     height, width = int(size[0]), int(size[1])
     full_w, full_h = image.size
-    if _EXIF_TRANSPOSED.get(image.getexif().get(_EXIF_ORIENTATION), False):
+    if image.getexif().get(_EXIF_ORIENTATION) in _EXIF_TRANSPOSED:
         full_w, full_h = full_h, full_w  # (cropped once turned upright: pil_to_array)
     for scale in (8, 4, 2):
         if full_w // scale >= width * JPEG_DRAFT_FACTOR and \
@@ -328,7 +328,7 @@ def draft_for(image, size: Optional[Tuple[int, int]]) -> None:
 
 
 _EXIF_ORIENTATION = 0x0112
-_EXIF_TRANSPOSED = {5: True, 6: True, 7: True, 8: True}
+_EXIF_TRANSPOSED = frozenset({5, 6, 7, 8})
 """EXIF orientations that turn an image a quarter (its width becomes its height)."""
 
 

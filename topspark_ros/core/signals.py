@@ -17,6 +17,28 @@ from typing import Iterator
 
 DEFERRED = (signal.SIGINT, signal.SIGTERM)
 """The signals :func:`signals_deferred` holds off."""
+STOP_SIGNALS = (signal.SIGTERM,) + ((signal.SIGHUP,) if hasattr(signal, 'SIGHUP') else ())
+"""Signals that stop a command or a node as Ctrl-C does: SIGTERM (``timeout``, systemd,
+docker, ``ros2 launch``'s escalation), and SIGHUP (a terminal closed or an ssh session
+dropped: a node's weights learnt on line since the last save were lost; a review)."""
+
+
+def handle_unless_ignored(signums, handler) -> dict:
+    """
+    Set ``handler`` for each of ``signums`` that is not ignored; return the handlers replaced.
+
+    An ignored signal stays ignored: the user asked for that (``nohup`` ignores SIGHUP). Give
+    the result to :func:`put_back` to undo. Main thread only (Python's rule for handlers).
+    """
+    return {signum: signal.signal(signum, handler) for signum in signums
+            if signal.getsignal(signum) is not signal.SIG_IGN}
+
+
+def put_back(previous: dict) -> None:
+    """Put back the handlers :func:`handle_unless_ignored` replaced (not C ones: it cannot)."""
+    for signum, handler in previous.items():
+        if handler is not None:
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager

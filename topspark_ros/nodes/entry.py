@@ -4,12 +4,14 @@ The executables' entry: a node's ``main``, quiet when Ctrl-C comes while it star
 Importing a node takes seconds (torch, rclpy); a SIGINT then, as a Ctrl-C of ``ros2 launch``
 right after it started sends, raised KeyboardInterrupt out of the import with a traceback and
 launch reported the process as died (a review). Once the node runs, its runner handles the
-signal (:mod:`topspark_ros.nodes.runner`). Cheap to import: nothing but the standard library.
+signal (:mod:`topspark_ros.nodes.runner`). Cheap to import: nothing but the standard library and
+:mod:`topspark_ros.core.signals`.
 """
 
 import importlib
-import signal
 import sys
+
+from topspark_ros.core.signals import handle_unless_ignored, put_back, STOP_SIGNALS
 
 
 def run(module: str, interrupted: int = 0) -> int:
@@ -23,17 +25,12 @@ def run(module: str, interrupted: int = 0) -> int:
     0 from then on (a review). Their handlers are put back once it has imported (a module
     without its own handling, as ``doctor``, dies by them as before).
     """
-    previous = {}
-    for signum in (signal.SIGTERM, getattr(signal, 'SIGHUP', None)):
-        if signum is not None and signal.getsignal(signum) is not signal.SIG_IGN:
-            previous[signum] = signal.signal(signum, _interrupt)
+    previous = handle_unless_ignored(STOP_SIGNALS, _interrupt)
     try:
         try:
             main = importlib.import_module(module).main
         finally:
-            for signum, handler in previous.items():
-                if handler is not None:  # (None: set outside Python, not to be put back)
-                    signal.signal(signum, handler)
+            put_back(previous)
         return main()
     except KeyboardInterrupt:
         print(f'{module.rsplit(".", 1)[-1]}: interrupted while starting', file=sys.stderr)

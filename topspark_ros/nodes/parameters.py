@@ -291,27 +291,38 @@ def params_file_misses(node_name: str, argv: Sequence[str]) -> list:
     in place of the user's (a user review). Files that cannot be read are left to rcl, which
     reports them.
     """
-    import yaml
-
     name = node_name.rsplit('/', 1)[-1]
     if node_name == '/' + name:  # in the root namespace: such keys are its own
         return []
     misses = []
-    for i, arg in enumerate(argv[:-1]):
-        if arg != '--params-file':
-            continue
-        try:
-            with open(argv[i + 1], encoding='utf-8') as handle:
-                content = yaml.safe_load(handle)
-        except (OSError, yaml.YAMLError):
-            continue
-        for key in content if isinstance(content, dict) else ():
+    for path, content in _params_files(argv):
+        for key in content:
             if str(key).lstrip('/') == name:
                 misses.append(
-                    f"{argv[i + 1]}: its key '{key}' names the node /{name} of the root "
+                    f"{path}: its key '{key}' names the node /{name} of the root "
                     f'namespace, so its parameters do not reach this node ({node_name}): write '
                     f"'/**/{name}:' (this node in any namespace) or '{node_name}:'")
     return misses
+
+
+def _params_files(argv: Sequence[str]):
+    """
+    Yield ``(path, content)`` of each ``--params-file`` in ``argv``, in order (YAML mappings).
+
+    Files that cannot be read, or hold no mapping, are left out: rcl reports them.
+    """
+    import yaml
+
+    for flag, path in zip(argv, list(argv)[1:]):
+        if flag != '--params-file':
+            continue
+        try:
+            with open(path, encoding='utf-8') as handle:
+                content = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(content, dict):
+            yield path, content
 
 
 def layered_value_misses(node, argv: Sequence[str]) -> List[str]:
@@ -326,22 +337,13 @@ def layered_value_misses(node, argv: Sequence[str]) -> List[str]:
     reads as (``1e-6`` a number); parameters also given by ``-p`` are left out (it wins),
     and files that cannot be read are left to rcl.
     """
-    import yaml
-
     fqn = node.get_fully_qualified_name()
     set_by_p = {arg.partition(':=')[0].rsplit(':', 1)[-1]
                 for flag, arg in zip(argv, list(argv)[1:])
                 if flag in ('-p', '--param') and ':=' in arg}
     keys = {}  # key naming the node -> {name: (file, value)}, in the order rcl takes them
-    for flag, path in zip(argv, list(argv)[1:]):
-        if flag != '--params-file':
-            continue
-        try:
-            with open(path, encoding='utf-8') as handle:
-                content = yaml.safe_load(handle)
-        except (OSError, yaml.YAMLError):
-            continue
-        for key, section in (content.items() if isinstance(content, dict) else ()):
+    for path, content in _params_files(argv):
+        for key, section in content.items():
             if isinstance(section, dict) and _names_node(str(key), fqn):
                 # rcl merges a key's values over the files, and applies the keys in the order
                 # the files first name them (a later key wins): a user's '/**:' key after the

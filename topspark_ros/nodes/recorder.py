@@ -426,7 +426,8 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     from rclpy.parameter import Parameter
     from tqdm import tqdm
 
-    from topspark_ros.nodes.runner import fatal, init, STOP_SIGNALS, warn_parameter_misses
+    from topspark_ros.core.signals import handle_unless_ignored, STOP_SIGNALS
+    from topspark_ros.nodes.runner import fatal, init, warn_parameter_misses
     argv = list(sys.argv if args is None else args)
     init(argv)
     stop, closing = [], []
@@ -438,9 +439,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
         if stop and not closing:
             raise KeyboardInterrupt
         stop.append(signum)  # the first: finish the sample in hand, then stop
-    for signum in (signal.SIGINT, *STOP_SIGNALS):  # (a hang-up too: the bag is closed)
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, on_signal)
+    handle_unless_ignored((signal.SIGINT, *STOP_SIGNALS), on_signal)  # (a hang-up: closed)
     node = bar = None
     status = 0
     try:

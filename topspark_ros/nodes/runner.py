@@ -63,6 +63,7 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.logging import get_logger
 from rclpy.signals import SignalHandlerOptions
 
+from topspark_ros.core.signals import handle_unless_ignored, STOP_SIGNALS
 from topspark_ros.nodes.parameters import (layered_value_misses, params_file_misses,
                                            undeclared_overrides)
 
@@ -320,15 +321,7 @@ def init(argv: Sequence[str]) -> None:
         _check_params_files(argv)
         rclpy.init(args=list(argv), signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGINT, _stop)
-    for signum in STOP_SIGNALS:  # (one ignored, as SIGHUP under nohup, stays so)
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _stop)
-
-
-STOP_SIGNALS = (signal.SIGTERM,) + ((signal.SIGHUP,) if hasattr(signal, 'SIGHUP') else ())
-"""Signals that stop a node process as SIGINT does, but not at once when repeated: SIGTERM,
-and SIGHUP (a terminal closed or an ssh session dropped: the weights learnt on line since the
-last save were lost, the bond not broken; a review)."""
+    handle_unless_ignored(STOP_SIGNALS, _stop)  # (not at once when repeated: see _stop)
 
 
 def _check_params_files(argv: Sequence[str]) -> None:

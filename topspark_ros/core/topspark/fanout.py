@@ -387,6 +387,8 @@ def _signal_handlers_kept():
     import signal
     import threading
 
+    from topspark_ros.core.signals import put_back
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -396,9 +398,7 @@ def _signal_handlers_kept():
     try:
         yield
     finally:
-        for signum, handler in saved.items():
-            if handler is not None:  # (None: set outside Python; it cannot be put back)
-                signal.signal(signum, handler)
+        put_back(saved)  # (one set outside Python, None here, cannot be put back)
 
 
 def executor_for(address: Optional[str], threads: Optional[int] = None):
