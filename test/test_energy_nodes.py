@@ -670,3 +670,103 @@ def test_a_profile_whose_energies_are_not_its_counts_is_warned_of(ros, tmp_path,
     assert err.count(f'T={full.timesteps}: energy_j') == 2, err
     assert 'the file was edited or damaged' in err
     controller.destroy_node()
+
+
+def test_no_window_of_no_length_is_published_after_a_leap_of_the_simulated_clock(ros) -> None:
+    """
+    A leap restarts the window; the overdue timer then fired at once.
+
+    That window lasted nothing: one inference in it was published as 966 W for 9.7 uW (its
+    energy over 1e-9 s), and a controller under a power cap cut T (a review). It runs on to
+    a tick half a period or more later; its inference is in it.
+    """
+    import types
+
+    from topspark_ros.msg import Classification
+    context, executor, spin_until = ros
+    monitor = _monitor(context, executor, use_sim_time=True, publish_rate_hz=1.0)
+    probe = _probe(context, executor)
+    now = [1000.0]
+    monitor._now_s = lambda: now[0]  # (sim time that no /clock drives: the timers stay still)
+    result = Classification(accumulates=40000, neuron_updates=3200, timesteps_used=8,
+                            timestep_budget=8)
+
+    def step(dt: float) -> None:
+        now[0] += dt
+        monitor._clock_stepped(types.SimpleNamespace(
+            delta=types.SimpleNamespace(nanoseconds=round(dt * 1e9))))
+
+    for _ in range(10):  # 10 a second, the clock stepping 0.1 s
+        step(0.1)
+        monitor._on_classification(result)
+    monitor._publish()
+    assert spin_until(lambda: len(probe.estimates) == 1)
+    assert probe.estimates[0].window_inferences == 10
+    step(300.0)  # a seek: the window restarts here
+    monitor._on_classification(result)
+    monitor._publish()  # the timer, overdue
+    now[0] += 0.011
+    monitor._publish()  # its next tick, on the old phase
+    spin_until(lambda: len(probe.estimates) > 1, timeout_s=0.5)
+    assert len(probe.estimates) == 1, [(e.window_s, e.average_power_w) for e in probe.estimates]
+    for _ in range(9):
+        step(0.1)
+        monitor._on_classification(result)
+    monitor._publish()
+    assert spin_until(lambda: len(probe.estimates) == 2)
+    window = probe.estimates[1]
+    assert window.window_inferences == 10 and window.window_s == pytest.approx(0.911)
+    first = probe.estimates[0]
+    assert window.energy_per_inference_j == pytest.approx(first.energy_per_inference_j)
+    assert window.average_power_w == pytest.approx(first.energy_per_inference_j * 10 / 0.911)
+
+
+def test_the_meter_is_read_on_the_machines_clock_under_sim_time(ros, tmp_path) -> None:
+    """
+    power_sample_hz is readings per second of the machine, as the meter times them.
+
+    On simulated time a bag at 10x read the meter 48 times a second for 10, and not at all
+    while it was paused (a review).
+    """
+    from rclpy.clock import ClockType
+    context, executor, _ = ros
+    _ina3221(str(tmp_path), 'hwmon2', {1: ('VDD_IN', 5000, 1200)})
+    monitor = _monitor(context, executor, use_sim_time=True, energy_source='hwmon',
+                       sysfs_root=str(tmp_path), power_sample_hz=10.0)
+    sampling = [timer for timer in monitor.timers if timer.callback == monitor._sample_power]
+    assert len(sampling) == 1 and sampling[0].clock.clock_type == ClockType.STEADY_TIME
+    windows = [timer for timer in monitor.timers if timer.callback == monitor._publish]
+    assert [t.clock.clock_type for t in windows] == [ClockType.ROS_TIME]  # (sim time, as ever)
+
+
+def test_the_simulated_battery_forgets_the_power_of_a_monitor_that_is_gone(ros) -> None:
+    """
+    The last power drained on for ever: a dead monitor emptied the demo's battery (a review).
+
+    It drains for three of its windows, then base_load_w alone, with a warning.
+    """
+    import types
+
+    from rclpy.parameter import Parameter
+
+    from topspark_ros.msg import EnergyEstimate
+    from topspark_ros.nodes.battery_simulator import BatterySimulatorNode
+    context = ros[0]
+    node = BatterySimulatorNode(context=context, parameter_overrides=[
+        Parameter('capacity_j', value=1.0)])
+    node._pub.publish = lambda msg: None
+    now = [100.0]
+    node._period_clock = types.SimpleNamespace(  # (its period clock, on a virtual time)
+        now=lambda: types.SimpleNamespace(nanoseconds=round(now[0] * 1e9)))
+    node._on_energy(EnergyEstimate(average_power_w=0.1, window_s=1.0))
+    node._tick()
+    drained = 1.0 - node._energy_j
+    assert drained == pytest.approx(0.1 * node._period_s)
+    now[0] += 3.5  # more than three windows without an estimate
+    node._tick()
+    assert 1.0 - node._energy_j == pytest.approx(drained)  # base_load_w (0) alone
+    assert node._power_w == 0.0
+    node._on_energy(EnergyEstimate(average_power_w=0.1, window_s=1.0))  # it is back
+    node._tick()
+    assert 1.0 - node._energy_j == pytest.approx(2 * drained)
+    node.destroy_node()

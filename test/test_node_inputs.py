@@ -338,6 +338,52 @@ def test_a_lowered_power_cap_settles_on_one_t(ros) -> None:
     assert all(power <= 12e-6 * 1.02 for t, _, power in windows if t >= 6.0), windows
 
 
+def test_a_power_cap_holds_t_with_a_classifier_slower_than_the_monitors_windows(ros) -> None:
+    """
+    Inputs at 0.5 Hz, a 1 Hz monitor: the power is the windows' energy over their time.
+
+    Every other window was empty: the controller averaged the power of the windows that had
+    an inference (twice the real one), and each empty window dropped it for the rate times
+    the profile's energy. Under a cap that T=64 meets (1.17 uW against 2 uW) T went 64 -> 32
+    -> 64 at every window, 24 changes in 24 s (a review; here on a virtual clock).
+    """
+    import dataclasses
+
+    from topspark_ros.conversions.results import energy_report_to_msg
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.topspark.meter import EnergyMeter
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(PROFILE)
+    costly = 3.0  # the robot's inputs cost 3x the profile's
+
+    def power_w(timesteps: int) -> float:  # the real one: an input every 2 s
+        return costly * profile.entry(timesteps).energy_j / 2.0
+
+    node, commands = _active_controller(ros, max_power_w=1.7 * power_w(64))
+    assert commands.msgs[-1].timesteps == 64  # T=64 is the balanced choice, cap or not
+    clock = [0.0]
+    node._now_s = lambda: clock[0]  # (arrival rates and ages on the virtual clock)
+    meter = EnergyMeter(EnergyModel(profile.energy_preset), start_s=0.0)
+    ran = []
+    for tick in range(1, 61):  # 30 s in half seconds
+        clock[0] = tick / 2.0
+        if tick % 4 == 0:  # an input every 2 s
+            timesteps = commands.msgs[-1].timesteps
+            ran.append(timesteps)
+            entry = profile.entry(timesteps)
+            node._on_classification(_classification(timesteps, entry.latency_ms))
+            ops = entry.ops
+            meter.add(dataclasses.replace(ops, accumulates=costly * ops.accumulates,
+                                          neuron_updates=costly * ops.neuron_updates),
+                      timesteps)
+        if tick % 2 == 1:  # a window every second, between the inputs
+            report = meter.report(clock[0])
+            node._on_energy(energy_report_to_msg(report))
+    assert set(ran[2:]) == {64}, ran
+    assert len(commands.changes()) <= 2, commands.changes()
+    assert node._signals.measured_power_w == pytest.approx(power_w(64), rel=0.25)
+
+
 @pytest.mark.parametrize('early_exit', [False, True])
 def test_with_early_exit_a_budget_is_priced_at_the_steps_its_inputs_use(
         ros, capfd, early_exit) -> None:
@@ -768,9 +814,13 @@ def test_the_monitors_windows_are_weighted_by_their_own_inferences(ros) -> None:
             energy_per_inference_j=energy_j, average_power_w=energy_j * n / 2.0))
         assert node._energy_window_s == 2.0  # (unstamped windows: their own length)
     assert node._signals.measured_energy_j == pytest.approx((80 * 1e-6 + 3e-6) / 81)
-    # A window without inferences (its figures 0: no data) leaves the smoothing alone.
+    # A window without inferences (its figures 0: no data) leaves the energy per inference
+    # alone; in the power it is time at none.
+    assert node._signals.measured_power_w == pytest.approx((4 * 1e-5 + 1.5e-6) / 5)
     node._on_energy(EnergyEstimate(inference_count=total, window_s=2.0))
-    assert node._signals.measured_energy_j is None and len(node._energy_windows) == 5
+    assert node._signals.measured_energy_j == pytest.approx((80 * 1e-6 + 3e-6) / 81)
+    assert node._signals.measured_power_w == pytest.approx((3 * 1e-5 + 1.5e-6 + 0.0) / 5)
+    assert len(node._energy_windows) == 5
 
 
 def test_a_fixed_decoding_cost_does_not_pin_t_to_the_smallest(ros) -> None:

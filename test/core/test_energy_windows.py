@@ -14,19 +14,24 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROFILE = ROOT / 'models' / 'stdp_fmnist_n400.profile.yaml'
 
 
-def test_windows_average_their_ratios_weighted_by_inferences_at_the_latest_t() -> None:
-    """Ratios to the profile, weighted by inferences, given back at the latest window's T."""
+def test_windows_average_their_ratios_at_the_latest_t() -> None:
+    """
+    Ratios to the profile given back at the latest window's T.
+
+    Energy per inference weighted by the windows' inferences, power by their length.
+    """
     profiled = {16.0: 2e-6, 32.0: 4e-6}.__getitem__
     windows = EnergyWindows()
-    energy, power = windows.add(10, 1.6e-6, 1.6e-5, 16.0, profiled)  # ratio 0.8
+    energy, power = windows.add(10, 1.6e-6, 1.6e-5, 16.0, profiled, window_s=1.0)  # ratio 0.8
     assert (energy, power) == (pytest.approx(1.6e-6), pytest.approx(1.6e-5))
-    energy, power = windows.add(30, 2.4e-6, 2.4e-5, 32.0, profiled)  # ratio 0.6
-    ratio = (10 * 0.8 + 30 * 0.6) / 40
-    assert energy == pytest.approx(ratio * 4e-6) and power == pytest.approx(ratio * 4e-5)
+    energy, power = windows.add(30, 2.4e-6, 7.2e-5, 32.0, profiled, window_s=3.0)  # 0.6, 18
+    assert energy == pytest.approx((10 * 0.8 + 30 * 0.6) / 40 * 4e-6)
+    assert power == pytest.approx((1.0 * 8 + 3.0 * 18) / 4.0 * 4e-6)  # (1.6e-5 W / 2e-6 J: 8)
     for _ in range(WINDOWS):  # the oldest windows leave
         energy, _ = windows.add(10, 4e-6, 4e-5, 32.0, profiled)
     assert energy == pytest.approx(4e-6) and len(windows) == WINDOWS
     windows.clear()
+    assert windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0) == (None, None)  # nothing
     assert windows.add(10, None, 2e-5, 16.0, profiled) == (None, pytest.approx(2e-5))
     assert windows.add(10, 1e-6, 1e-5, 16.0, lambda t: 0.0) == (1e-6, 1e-5)  # not kept
     assert len(windows) == 1
@@ -67,3 +72,57 @@ def test_a_window_whose_ratio_overflows_is_refused_and_not_kept() -> None:
     with pytest.raises(ValueError, match='too large for the profile'):
         windows.add(10, None, 1e10, 8.0, tiny)
     assert windows.add(10, None, 1e-5, 8.0, tiny) == (None, pytest.approx(1e-5))
+
+
+def test_a_classifier_slower_than_the_windows_is_measured_at_its_average_power() -> None:
+    """
+    One inference every other 1 s window: the power is its energy over 2 s.
+
+    Weighted by inferences, over the windows that had one, the power read twice the real one
+    (and each empty window dropped the figure: T flipped at every window; a review).
+    """
+    profiled = {64.0: 1e-6}.__getitem__
+    windows = EnergyWindows()
+    assert windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0) == (None, None)
+    seen = []
+    for k in range(12):
+        if k % 2:
+            seen.append(windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0))
+        else:
+            seen.append(windows.add(1, 3e-6, 3e-6, 64.0, profiled, window_s=1.0))
+    for energy, power in seen[4:]:  # (from the first window with an inference: no start-up)
+        assert energy == pytest.approx(3e-6)  # per inference: empty windows leave it be
+        assert power == pytest.approx(1.5e-6, rel=0.25)  # 3 uJ every 2 s
+    assert seen[0][1] == pytest.approx(3e-6)  # the leading empty window is not counted
+    for _ in range(WINDOWS - 2):  # the camera stops: the power falls, the energy stays
+        energy, power = windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0)
+    assert energy == pytest.approx(3e-6) and power == pytest.approx(3e-6 / WINDOWS)
+    energy, power = windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0)
+    assert (energy, power) == (pytest.approx(3e-6), None)  # nothing ran in the last windows
+
+
+def test_a_power_cap_met_on_average_holds_t_with_a_classifier_slower_than_the_windows() -> None:
+    """
+    The review's case: inputs at 0.5 Hz costing 3x the profile, a 1 Hz monitor, a power cap.
+
+    T=64 meets the cap on average (1.17 uW against 2 uW in the review); it went 64 -> 32 -> 64
+    at every window. Five windows hold two or three of the inferences: the power measured
+    is within a quarter of the real one, and the cap holds T.
+    """
+    profile = load_profile(PROFILE)
+    energy_at = lambda t: profiled_energy_j(profile, t)  # noqa: E731
+    cap_w = 1.7 * 3 * energy_at(64) / 2.0  # T=64's real power, 70 % to spare
+    selector = TimestepSelector(profile, Constraints(max_accuracy_drop=0.02, max_power_w=cap_w),
+                                Mode.BALANCED)
+    t = selector.update(LiveSignals(rate_hz=0.5)).timesteps
+    assert t == 64
+    windows, picks = EnergyWindows(), []
+    for k in range(20):
+        n = 1 - k % 2
+        energy, power = windows.add(n, 3 * energy_at(t) if n else None, 3 * energy_at(t) * n,
+                                    float(t) if n else 0.0, energy_at, window_s=1.0)
+        t = selector.update(LiveSignals(
+            rate_hz=0.5, measured_latency_ms=0.8, measured_timesteps=t, measured_energy_j=energy,
+            measured_power_w=power, power_timesteps=windows.timesteps)).timesteps
+        picks.append(t)
+    assert set(picks[3:]) == {64}, picks

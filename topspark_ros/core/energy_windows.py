@@ -10,9 +10,13 @@ the budget a third of the time while each command said it was within it (a revie
 
 Each window is kept as the ratio of what it measured to what the profile prices at the
 window's mean T (energy per inference, and power per unit of profiled energy); the controller
-is given the ratio of the last :data:`WINDOWS` windows, weighted by their inferences, at the
-latest window's T. Ratios of windows at different T average alike, so a change of T does not
-start afresh. Light on purpose (no numpy): the nodes use it.
+is given the ratios at the latest T of the windows with inferences: energy per inference over
+the last :data:`WINDOWS` of them, weighted by their inferences; power over the last
+:data:`WINDOWS` windows, empty ones included, weighted by their length (a power is energy
+over time: weighted by inferences, a classifier at half the monitor's rate read twice its
+power, and with every empty window dropping the figure T flipped at every window; a review).
+Ratios of windows at different T average alike, so a change of T does not start afresh.
+Light on purpose (no numpy): the nodes use it.
 """
 
 import collections
@@ -20,47 +24,77 @@ import math
 from typing import Callable, Optional, Tuple
 
 WINDOWS = 5
-"""Windows whose inference-weighted ratio is the measurement (about 5 s of a 1 Hz monitor)."""
+"""Windows whose weighted ratio is the measurement (about 5 s of a 1 Hz monitor)."""
 
 
 class EnergyWindows:
-    """The ratios of the latest windows to the profile, and their weighted mean."""
+    """The ratios of the latest windows to the profile, and their weighted means."""
 
     def __init__(self, windows: int = WINDOWS) -> None:
         """Keep up to ``windows`` windows."""
-        self._ratios = collections.deque(maxlen=windows)  # (inferences, energy, power ratio)
+        self._energies = collections.deque(maxlen=windows)  # (inferences, energy ratio)
+        self._powers = collections.deque(maxlen=windows)  # (inferences, length, power ratio)
+        self.timesteps: Optional[float] = None  # the mean T of the latest window with inferences
+        self._profiled: Callable[[float], float] = lambda timesteps: 0.0
 
     def clear(self) -> None:
         """Forget every window (the profile priced again, the monitor's figures dropped)."""
-        self._ratios.clear()
+        self._energies.clear()
+        self._powers.clear()
+        self.timesteps = None
 
     def __len__(self) -> int:
-        return len(self._ratios)
+        """Return how many windows with inferences are kept."""
+        return len(self._energies)
 
     def add(self, inferences: int, energy_j: Optional[float], power_w: float,
-            mean_timesteps: float, profiled: Callable[[float], float]
-            ) -> Tuple[Optional[float], float]:
+            mean_timesteps: float, profiled: Callable[[float], float], window_s: float = 0.0
+            ) -> Tuple[Optional[float], Optional[float]]:
         """
-        Take a window; return ``(energy_j, power_w)`` smoothed, at ``mean_timesteps``.
+        Take a window; return ``(energy_j, power_w)`` smoothed, at the latest window's T.
 
         ``profiled(T)``: the profile's energy per inference at T (J, interpolated).
         ``energy_j`` may be None (a monitor that gives only power); then None comes back.
+        ``window_s``: the window's length, its weight in the power (0: unknown, weighed as
+        the windows before it, or 1 s). A window without inferences is time at no power:
+        it lowers the power and leaves the energy per inference as it was. The power is None
+        when no window of the last :data:`WINDOWS` had inferences (nothing runs); both are
+        None before a first window with inferences.
         A window whose profiled energy is not positive is returned as it is, not kept; one
         whose ratio to it is not finite (overflowed) raises ValueError, not kept either.
         """
+        weight = window_s if window_s > 0.0 and math.isfinite(window_s) else (
+            self._powers[-1][1] if self._powers else 1.0)
+        if inferences < 1:
+            self._powers.append((0, weight, 0.0))
+            return self._smoothed()
         base = profiled(mean_timesteps)
-        if not base > 0.0 or inferences < 1:
+        if not base > 0.0:
             return energy_j, power_w
         ratios = (None if energy_j is None else energy_j / base, power_w / base)
         if not all(math.isfinite(r) for r in ratios if r is not None):
             # (kept, an overflow to inf made every smoothed figure after it inf; a review)
             raise ValueError(f'energy {energy_j} J, power {power_w} W: too large for the '
                              f"profile's {base} J at T={mean_timesteps:g}")
-        self._ratios.append((inferences, *ratios))
-        total = sum(n for n, _, _ in self._ratios)
-        power = sum(n * p for n, _, p in self._ratios) / total * base
-        if energy_j is None:
+        self._energies.append((inferences, ratios[0]))
+        self._powers.append((inferences, weight, ratios[1]))
+        self.timesteps = mean_timesteps
+        self._profiled = profiled
+        return self._smoothed()
+
+    def _smoothed(self) -> Tuple[Optional[float], Optional[float]]:
+        """Return the smoothed ``(energy_j, power_w)`` at :attr:`timesteps`."""
+        if self.timesteps is None:
+            return None, None
+        base = self._profiled(self.timesteps)
+        powers = list(self._powers)
+        while powers and not powers[0][0]:  # from the first window with inferences on
+            del powers[0]
+        power = None
+        if powers:  # (else empty windows alone: nothing runs)
+            power = sum(s * p for _, s, p in powers) / sum(s for _, s, _ in powers) * base
+        known = [(n, e) for n, e in self._energies if e is not None]
+        if not known or self._energies[-1][1] is None:
             return None, power
-        known = [(n, e) for n, e, _ in self._ratios if e is not None]
         energy = sum(n * e for n, e in known) / sum(n for n, _ in known) * base
         return energy, power

@@ -3,16 +3,21 @@ A simulated battery for the demo: drains by the energy the pipeline reports (plu
 
 Publishes ``battery`` (sensor_msgs/BatteryState) at ``rate_hz``. The charge falls by
 ``(base_load_w + average_power_w) * dt`` every period, where ``average_power_w`` is the latest
-EnergyEstimate on ``energy``. The capacity is a parameter: the demo uses a tiny battery so the
-drain is visible in a minute; nothing here claims a real robot's battery life.
+EnergyEstimate on ``energy``, for :data:`STALE_WINDOWS` of its windows at most: with no
+estimate since, the monitor is gone and only ``base_load_w`` drains (the last power drained
+on for ever, and a dead monitor emptied the demo's battery; a review). The capacity is a
+parameter: the demo uses a tiny battery so the drain is visible in a minute; nothing here
+claims a real robot's battery life.
 """
+
+import math
 
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState
 
 from topspark_ros.conversions.results import energy_problem
 from topspark_ros.msg import EnergyEstimate
-from topspark_ros.nodes.clocks import period_clock
+from topspark_ros.nodes.clocks import elapsed_s, period_clock
 from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.parameters import declare, Param, values
 
@@ -27,6 +32,9 @@ PARAMS = (
     Param('voltage_v', 12.0, 'Voltage reported in BatteryState.', low=0.0, live=False),
 )
 
+STALE_WINDOWS = 3.0
+"""An estimate's power drains for this many of its windows (1 s for one without a length)."""
+
 
 @destroyed_if_construction_fails
 class BatterySimulatorNode(Node):
@@ -39,10 +47,12 @@ class BatterySimulatorNode(Node):
         p = values(self, PARAMS)
         self._energy_j = p['capacity_j'] * p['initial_fraction']
         self._power_w = 0.0
+        self._power_until_s = 0.0  # the power drains until then (the period clock's time)
         self._pub = self.create_publisher(BatteryState, 'battery', 10)
         self.create_subscription(EnergyEstimate, 'energy', self._on_energy, 10)
         self._period_s = 1.0 / p['rate_hz']
-        self.create_timer(self._period_s, self._tick, clock=period_clock(self))
+        self._period_clock = period_clock(self)
+        self.create_timer(self._period_s, self._tick, clock=self._period_clock)
 
     @property
     def fraction(self) -> float:
@@ -56,9 +66,17 @@ class BatterySimulatorNode(Node):
                                    throttle_duration_sec=30.0)
             return
         self._power_w = float(msg.average_power_w)
+        window_s = float(msg.window_s) if 0.0 < msg.window_s < math.inf else 1.0
+        self._power_until_s = elapsed_s(self._period_clock) + STALE_WINDOWS * window_s
 
     def _tick(self) -> None:
         p = values(self, PARAMS)
+        if self._power_w and elapsed_s(self._period_clock) > self._power_until_s:
+            self.get_logger().warn(
+                f'no EnergyEstimate for more than {STALE_WINDOWS:g} of its windows: the '
+                'energy monitor is gone; draining base_load_w alone (not the last '
+                f'{self._power_w:.3g} W)')
+            self._power_w = 0.0
         drain_w = p['base_load_w'] + p['energy_scale'] * self._power_w
         self._energy_j = max(0.0, self._energy_j - drain_w * self._period_s)
         msg = BatteryState()

@@ -570,29 +570,32 @@ class TimestepControllerNode(LifecycleNode):
         # started over the rate, minutes after a while, kept a stale figure that long).
         self._energy_window_s = statistics.median(self._energy_intervals) \
             if self._energy_intervals else max(float(msg.window_s), 0.0)
-        # Weighted by the window's inferences, not the count since the monitor started (a
-        # review: one window of 1 inference after four of 20 moved the smoothed energy 41 %
-        # of its step, not 2.5 %).
-        if msg.window_inferences and msg.average_power_w > 0.0 and msg.mean_timesteps >= 1.0:
-            if selector is None:  # (a window heard while the node tears down)
-                return
-            try:
-                energy, power = self._energy_windows.add(
-                    msg.window_inferences, float(msg.energy_per_inference_j) or None,
-                    float(msg.average_power_w), float(msg.mean_timesteps),
-                    lambda t: profiled_energy_j(selector.profile, t))
-            except ValueError as exc:  # (its ratio to the profile overflowed)
-                self._refuse('EnergyEstimate', str(exc))
-                return
-            self._signals = self._signals.replace(
-                measured_power_w=power, measured_energy_j=energy,
-                power_timesteps=float(msg.mean_timesteps))
-            self._energy_at_s = self._now_s()
-        else:  # a window without inferences says nothing of the T now (the windows before
-            # stay in the smoothing: a pause in the camera did not start it over; a review)
+        # Energy weighted by the windows' inferences, not the count since the monitor started
+        # (a review: one window of 1 inference after four of 20 moved the smoothed energy 41 %
+        # of its step, not 2.5 %); power by their length, empty windows in (weighted by
+        # inferences, a classifier at half the monitor's rate read twice its power; a review).
+        inferences = msg.window_inferences if msg.mean_timesteps >= 1.0 else 0
+        if inferences and not msg.average_power_w > 0.0:
+            inferences = 0  # (no power measured over inferences: says nothing of them)
+        if selector is None:  # (a window heard while the node tears down)
+            return
+        try:
+            energy, power = self._energy_windows.add(
+                inferences, float(msg.energy_per_inference_j) or None,
+                float(msg.average_power_w), float(msg.mean_timesteps),
+                lambda t: profiled_energy_j(selector.profile, t), window_s=float(msg.window_s))
+        except ValueError as exc:  # (its ratio to the profile overflowed)
+            self._refuse('EnergyEstimate', str(exc))
+            return
+        if power is None and energy is None:  # nothing ran in the last windows
             self._signals = self._signals.replace(measured_power_w=None, measured_energy_j=None,
                                                   power_timesteps=None)
             self._energy_at_s = None
+        else:  # (an empty window is no pause in the smoothing: the windows before stay in)
+            self._signals = self._signals.replace(
+                measured_power_w=power, measured_energy_j=energy,
+                power_timesteps=self._energy_windows.timesteps)
+            self._energy_at_s = self._now_s()
         self._evaluate()
 
     def _now_s(self) -> float:
