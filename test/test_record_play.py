@@ -180,10 +180,11 @@ def test_event_packets_lost_before_the_recorder_are_counted_from_their_seq(
     pub = _publisher(context, executor, EventPacket, 'events')
     assert spin_until(lambda: node.type_name == EVENTS == thinned.type_name)
     assert node._qos.depth == EVENTS_DEPTH
+    assert spin_until(lambda: pub.get_subscription_count() == 2)  # (both, not the first)
     _publish_all(pub, [_packet(k) for k in (0, 1, 2, 5, 6, 10, 0, 1)], spin_until)
-    assert spin_until(lambda: node.written == 8 and thinned.written == 4)
-    # every_n 2 keeps every other packet: the ones it leaves are not lost (counted as lost
-    # in two; a review)
+    # every_n thins camera frames only: packets thinned left windows with half their events
+    # (a review)
+    assert spin_until(lambda: node.written == 8 and thinned.written == 8)
     assert (thinned.packets_lost, thinned.sequence_gaps) == (5, 2)
     thinned.close()
     assert (node.packets_lost, node.sequence_gaps, node.sequence_restarts) == (5, 2, 1)
@@ -192,6 +193,150 @@ def test_event_packets_lost_before_the_recorder_are_counted_from_their_seq(
     node.close()
     assert '8 received, 0 skipped, 5 packets lost before the recorder (seq gaps: 2), 1 seq ' \
         'restarts' in _outcome(node)
+
+
+def _single_threaded(context):
+    """
+    Return ``(executor, spin_until)`` of one thread, this one, as the recorder process runs.
+
+    A sqlite3 bag is used in the thread that opened it only (the suite's executor has a pool).
+    """
+    from rclpy.executors import SingleThreadedExecutor
+    executor = SingleThreadedExecutor(context=context)
+
+    def spin_until(predicate, timeout_s: float = 30.0) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    return executor, spin_until
+
+
+def _destroy_all(executor) -> None:
+    """Destroy the nodes of ``executor`` (one of :func:`_single_threaded`), then it."""
+    for node in executor.get_nodes():
+        node.destroy_node()
+    executor.shutdown()
+
+
+def test_a_burst_is_committed_though_no_message_follows_it(ros, tmp_path: Path) -> None:
+    """
+    A sqlite3 bag's messages are committed within a second or two, whatever comes after.
+
+    Committed only when a next message came, a burst of 20 frames and then a camera that
+    stopped: SIGKILL 7 s later and `topspark recover` kept 9 (a review). Read here by another
+    connection, which sees what is committed only; the recorder runs on, and then closes the
+    bag with them.
+    """
+    import sqlite3
+
+    from sensor_msgs.msg import Image
+    executor, spin_until = _single_threaded(ros[0])
+    bag = tmp_path / 'burst'
+    node = _recorder(ros[0], executor, topic='image', type='image', bag=str(bag),
+                     reliability='reliable', depth=50)
+    pub = _publisher(ros[0], executor, Image, 'image')
+    _publish_all(pub, [_image(k)[0] for k in range(5)], spin_until)
+    assert spin_until(lambda: node.written == 5), (node.received, node.written, node.error)
+    (db3,) = (tmp_path / 'burst.partial').rglob('*.db3')
+
+    def committed() -> int:
+        with contextlib.closing(sqlite3.connect(f'{db3.as_uri()}?mode=ro', uri=True)) as db:
+            return db.execute('SELECT COUNT(*) FROM messages').fetchone()[0]
+
+    assert spin_until(lambda: committed() == 5, timeout_s=3.0), committed()
+    node.close()
+    assert (bag / 'metadata.yaml').exists()
+    _destroy_all(executor)
+
+
+def test_recover_refuses_a_recording_its_recorder_writes_now(ros, tmp_path: Path) -> None:
+    """
+    `topspark recover` beside a live recorder made a bag of half of the recording.
+
+    The recorder's closed bag was then left inside its .partial, and its last line named the
+    other (a review). Recover refuses it; once the recorder is gone (closed, or killed: the
+    kernel lets go of its hold) it is no recording in progress.
+    """
+    from sensor_msgs.msg import Image
+
+    from topspark_ros.core.data.recover import recover_bag, RecoveryError
+    from topspark_ros.core.data.recording import BagWriter, recording_now
+    from topspark_ros.nodes.recorder import _outcome
+    executor, spin_until = _single_threaded(ros[0])
+    bag = tmp_path / 'live'
+    node = _recorder(ros[0], executor, topic='image', type='image', bag=str(bag),
+                     reliability='reliable', depth=50)
+    pub = _publisher(ros[0], executor, Image, 'image')
+    _publish_all(pub, [_image(k)[0] for k in range(3)], spin_until)
+    assert spin_until(lambda: node.written == 3)
+    partial = tmp_path / 'live.partial'
+    for given in (partial, partial / 'live', next(partial.rglob('*.db3'))):
+        assert recording_now(given) == partial
+        with pytest.raises(RecoveryError, match='is being recorded now: its recorder holds it'):
+            recover_bag(given, tmp_path / 'mine')
+    assert not (tmp_path / 'mine').exists()
+    node.close()
+    executor.remove_node(node)
+    node.destroy_node()
+    assert recording_now(bag) is None and (bag / 'metadata.yaml').exists()
+    # A bag that appeared while recording: the last line names where the recording is.
+    other = _recorder(ros[0], executor, topic='image', type='image', bag=str(tmp_path / 'x'),
+                      reliability='reliable', depth=50)
+    _publish_all(pub, [_image(k)[0] for k in range(2)], spin_until)
+    assert spin_until(lambda: other.written == 2)
+    with BagWriter(tmp_path / 'elsewhere') as writer:  # a bag of its own, moved to x
+        writer.write(writer.add_topic('/n', 'std_msgs/msg/String'), 1,
+                     bytes([0, 1, 0, 0, 2, 0, 0, 0, 97, 0]))
+    (tmp_path / 'elsewhere').rename(tmp_path / 'x')
+    with pytest.raises(FileExistsError, match='appeared while recording'):
+        other.close()
+    assert _outcome(other).startswith(
+        f"wrote 2 samples to {tmp_path / 'x.partial' / 'x'}, a closed bag ({tmp_path / 'x'} "
+        'appeared while recording')
+    _destroy_all(executor)
+
+
+def test_every_n_thins_the_camera_frames_and_keeps_the_labels_whole(
+        ros, tmp_path: Path, capfd) -> None:
+    """
+    A label topic thinned with the frames left frames under the wrong class (a review).
+
+    `record /cam /label --every-n 3`: 35 of 100 frames read back under another class. Every
+    label is kept, every third frame; the log says the label topic is recorded whole.
+    """
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rosbags.highlevel import AnyReader
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+    context, executor, spin_until = ros
+    bag = tmp_path / 'labelled'
+    capfd.readouterr()
+    node = _recorder(context, executor, topics=['cam', 'label'], bag=str(bag), storage='mcap',
+                     every_n=3, reliability='reliable', depth=50)
+    frames = _publisher(context, executor, Image, 'cam')
+    probe = Node('labels', context=context)
+    executor.add_node(probe)
+    labels = probe.create_publisher(String, 'label', QoSProfile(
+        depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    assert spin_until(lambda: all(c.type_name for c in node.channels))
+    _publish_all(labels, [String(data=name) for name in ('mug', 'shoe', 'bag', 'cup')],
+                 spin_until)
+    _publish_all(frames, [_image(k)[0] for k in range(6)], spin_until)
+    assert spin_until(lambda: node.received == 10)
+    node.close()
+    with AnyReader([bag]) as reader:
+        counts = {c.topic: sum(1 for _ in reader.messages(connections=[c]))
+                  for c in reader.connections}
+    assert counts == {'/cam': 2, '/label': 4}
+    err = capfd.readouterr().err
+    assert f'recording /label (std_msgs/msg/String) into {bag}, every message: every_n 3 ' \
+        'thins camera frames only' in err
+    assert f'recording /cam (sensor_msgs/msg/Image) into {bag}\n' in err
 
 
 def test_recorder_paths_topics_and_types_a_user_gets_wrong(ros, tmp_path: Path, monkeypatch,
@@ -508,29 +653,43 @@ def _player(context, executor, **params):
 def test_the_player_waits_for_the_subscriptions_that_exist_already(ros, tmp_path: Path,
                                                                    monkeypatch) -> None:
     """
-    Without --wait-for-subscribers: 0.5 s, then until the graph's subscriptions are matched.
+    Without --wait-for-subscribers: 0.5 s, then until subscriptions are matched, at most 2 s.
 
     It started at once, and a recorder that ran before it lost the first 280 ms of an event
-    stream while discovery matched them, with nothing to count it (a review).
+    stream while discovery matched them, with nothing to count it (a review). A recorder of
+    type auto subscribes once it has seen the player's publisher: with none matched the
+    player waits for one, up to 2 s (started at 0.5 s, the event player's stream was lost to
+    it; a review of the players).
     """
     from rclpy.parameter import Parameter
 
     from topspark_ros.nodes.bag_player import BagPlayerNode
+    from topspark_ros.nodes.runner import MATCH_SETTLE_S, SubscriberWait
     _write_bag(tmp_path / 'bag', {'/cam/image': (IMAGE, [_image(k)[0] for k in range(3)])},
                period_ns=40_000_000)
-    for known, starts_after_s in ((1, 2.0), (0, 0.5)):
+    for known in (1, 0):  # none matched (no subscription here): 2 s
         player = BagPlayerNode(context=ros[0], parameter_overrides=[
             Parameter('bag', value=str(tmp_path / 'bag'))])  # (ticked here, not spun)
         monkeypatch.setattr(player, 'count_subscribers', lambda topic, n=known: n)
         player._tick()
         assert player._start_ns is None  # (it started at once)
-        player._created_s -= starts_after_s - 0.05
+        player._waiting._made -= 1.95
         player._tick()
         assert player._start_ns is None, known
-        player._created_s -= 0.1
+        player._waiting._made -= 0.1
         player._tick()
         assert player._start_ns is not None, known
         player.destroy_node()
+    # Matched: from 0.5 s, once every known one is, and the settle time after.
+    clock = [100.0]
+    monkeypatch.setattr('topspark_ros.nodes.runner.time.monotonic', lambda: clock[0])
+    wait = SubscriberWait(0)
+    assert not wait.ready(1, lambda: 1)  # (0 s)
+    clock[0] += 0.5
+    assert not wait.ready(1, lambda: 2)  # one of two known
+    assert not wait.ready(2, lambda: 2)  # matched: settling
+    clock[0] += MATCH_SETTLE_S
+    assert wait.ready(2, lambda: 2)
 
 
 def test_player_publishes_the_camera_topics_at_rate_with_clock(ros, tmp_path: Path) -> None:
@@ -948,7 +1107,10 @@ def test_a_player_waits_a_settle_time_after_its_subscribers_matched(monkeypatch)
     assert not wait.ready(2)
     now[0] += 0.5
     assert wait.ready(2)
-    assert runner.SubscriberWait(0).ready(0)
+    alone = runner.SubscriberWait(0)  # waiting for none: 2 s at most (see DISCOVERY_S)
+    assert not alone.ready(0)
+    now[0] += runner.DISCOVERY_S[1]
+    assert alone.ready(0)
 
 
 def test_the_clock_of_a_pass_never_goes_back_and_restarts_with_the_next(ros, tmp_path: Path,
@@ -978,7 +1140,7 @@ def test_the_clock_of_a_pass_never_goes_back_and_restarts_with_the_next(ros, tmp
         node = _player(context, executor, bag=str(tmp_path / 'bag'), **params)
         node._clock_pub = Recorder('/clock')
         node._pubs = {topic: Recorder(topic) for topic in node._pubs}
-        node._created_s -= 10.0  # (as if discovery had been waited for: ticks from here)
+        node._waiting._made -= 10.0  # (as if discovery had been waited for: ticks from here)
         return node
 
     def tick(node, advance_ms: float) -> list:
@@ -1256,6 +1418,48 @@ def test_a_recording_that_got_nothing_says_why_and_leaves_no_empty_folder(
     assert [p.name for p in tmp_path.rglob('*')] == ['objects', 'mug', 'kept.png']
 
 
+def test_a_recorder_started_first_gets_every_frame_and_packet_of_the_players(
+        ros, tmp_path: Path) -> None:
+    """
+    The event and image players start once the subscriptions that exist already are matched.
+
+    They published at once: a recorder (type auto) started before `topspark event-player` got
+    0 or 219 of 266 packets in two runs and said none was lost; one of 10 frames of the image
+    player was lost so (a review of the players).
+    """
+    from event_arrays import random_events
+    from rosbags.highlevel import AnyReader
+
+    from topspark_ros.core.events.files import EventRecording, write_event_file
+    context, executor, spin_until = ros
+    events = tmp_path / 'digit.npz'
+    write_event_file(events, EventRecording(random_events(2000, 100_000, seed=3), 34, 34))
+    packets = _recorder(context, executor, topic='events', bag=str(tmp_path / 'ev'),
+                        storage='mcap')
+    frames = _recorder(context, executor, topic='image', bag=str(tmp_path / 'im'),
+                       storage='mcap')
+    code = ('import sys; from topspark_ros.nodes.event_player import cli; '
+            'sys.exit(cli(sys.argv[1:]))')
+    event_player = subprocess.Popen(
+        [sys.executable, '-c', code, str(events), '--packet-ms', '10'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with _process('topspark_ros.nodes.image_player', '--ros-args', '-p', 'rate_hz:=20.0',
+                  '-p', 'max_images:=5') as image_player:
+        try:
+            assert spin_until(lambda: event_player.poll() is not None
+                              and image_player.poll() is not None, timeout_s=60.0)
+            spin_until(lambda: packets.written == 10 and frames.written == 5, timeout_s=2.0)
+        finally:
+            processes.stop(event_player)
+    assert event_player.returncode == 0 and image_player.returncode == 0
+    assert (packets.written, packets.packets_lost, frames.written) == (10, 0, 5)
+    packets.close()
+    frames.close()
+    with AnyReader([tmp_path / 'ev']) as reader:
+        first = next(reader.deserialize(raw, EVENTS) for _, _, raw in reader.messages())
+    assert first.seq == 0
+
+
 def test_the_image_player_exits_after_max_images() -> None:
     """With max_images it went on running once they were out (a review of own-data use)."""
     with _process('topspark_ros.nodes.image_player', '--ros-args', '-p', 'rate_hz:=50.0',
@@ -1285,6 +1489,7 @@ def test_the_image_player_plays_an_own_folder_in_each_images_encoding(ros, tmp_p
         Parameter('folder', value=str(tmp_path / 'own')), Parameter('split', value='test')])
     sent = []
     node._pub.publish = sent.append
+    node._discovery = None  # (ticked here: no wait for subscriptions)
     names, items = folder_split(tmp_path / 'own', 'test')
     for _ in range(len(items)):
         node._tick()
@@ -1305,6 +1510,7 @@ def test_the_image_player_keeps_the_labels_of_recent_frames_only(ros, monkeypatc
         Parameter('rate_hz', value=0.01)])  # (ticked here)
     sent = []
     node._pub.publish = sent.append
+    node._discovery = None  # (no wait for subscriptions)
     for _ in range(12):
         node._tick()
     assert len(sent) == 12 and len(node._labels) == 5

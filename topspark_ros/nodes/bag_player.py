@@ -56,19 +56,15 @@ PARAMS = (
           high=1000.0, live=False),
     Param('wait_for_subscribers', 0, 'Start playing only once this many subscriptions are '
           f'matched on the played topics together, and {MATCH_SETTLE_S:g} s more for their '
-          'side of the match (0: once the subscriptions that exist already are matched, '
-          'after 0.5 s and at most 2 s).', low=0, live=False),
+          'side of the match (0: once one or more, and every one the graph knows, are '
+          f'matched, from 0.5 s on, and {MATCH_SETTLE_S:g} s more; at the latest after 2 s).',
+          low=0, live=False),
     Param('reliability', 'reliable', 'QoS reliability of the publishers.',
           choices=('best_effort', 'reliable'), live=False),
     Param('depth', 10, 'QoS queue depth of the publishers.', low=1, high=10000, live=False),
 )
 MAX_BURST = 100
 """Messages one timer tick may publish; after a stall the rest follow on the next ticks."""
-DISCOVERY_S = (0.5, 2.0)
-"""With ``wait_for_subscribers`` 0 the first message waits at least the first (s) and then
-until every subscription the graph knows on the played topics is matched, at most the second:
-a recorder or classifier that ran before the player lost the first 280 ms of an event stream
-while discovery matched them, and nothing counted it (a review of record and replay)."""
 
 
 @destroyed_if_construction_fails
@@ -127,7 +123,6 @@ class BagPlayerNode(Node):
                 raise ValueError(message)
         self._clock_period_ns = round(1e9 / p['clock_hz'])
         self._waiting = SubscriberWait(p['wait_for_subscribers'])
-        self._created_s = time.monotonic()
         self._messages = None  # iterator over (connection, t_ns, raw) of the current pass
         self._pending = None  # the next message, taken from the iterator
         self._start_ns = None  # wall time (monotonic) of t0 in this pass
@@ -230,16 +225,6 @@ class BagPlayerNode(Node):
             self._start_ns += round((self._t_last - self._t0 + mean_ns) / self._rate)
         return None
 
-    def _discovered(self, matched: int) -> bool:
-        """Return whether the subscriptions that exist already are matched (DISCOVERY_S)."""
-        if self._waiting.count > 0:  # (waited for as asked)
-            return True
-        waited_s = time.monotonic() - self._created_s
-        if waited_s < DISCOVERY_S[0]:
-            return False
-        known = sum(self.count_subscribers(topic) for topic in self._pubs)
-        return matched >= known or waited_s >= DISCOVERY_S[1]
-
     def _tick(self) -> None:
         """Publish /clock and every message that is due."""
         if self.finished:
@@ -247,7 +232,8 @@ class BagPlayerNode(Node):
         now = time.monotonic_ns()
         if self._start_ns is None:
             matched = sum(pub.get_subscription_count() for pub in self._pubs.values())
-            if not self._waiting.ready(matched) or not self._discovered(matched):
+            if not self._waiting.ready(matched, lambda: sum(
+                    self.count_subscribers(topic) for topic in self._pubs)):
                 return
             self._pending = self._next_message()
             if self._pending is None:

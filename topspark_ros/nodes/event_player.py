@@ -103,7 +103,9 @@ PARAMS = (
     Param('loop_gap_ms', 0.0, 'Loop: extra sensor time between the end of a pass and the '
           'start of the next (ms).', low=0.0, live=False),
     Param('wait_for_subscribers', 0, 'Start playing only once this many subscriptions are '
-          f'matched, and {MATCH_SETTLE_S:g} s more for their side of the match (0: at once).',
+          f'matched, and {MATCH_SETTLE_S:g} s more for their side of the match (0: once one or '
+          'more, and every one the graph knows, are matched, from 0.5 s on, and '
+          f'{MATCH_SETTLE_S:g} s more; at the latest after 2 s).',
           low=0, live=False),
     Param('frame_id', 'event_camera_optical_frame', 'frame_id of the published packets.',
           live=False),
@@ -336,7 +338,9 @@ class EventPlayerNode(Node):
         """Publish every packet whose interval has elapsed; return the seconds to the next."""
         now = self.get_clock().now().nanoseconds
         if self._start_ns is None:
-            if not self._waiting.ready(self._pub.get_subscription_count()) or now <= 0:
+            if not self._waiting.ready(self._pub.get_subscription_count(), lambda:
+                                       self.count_subscribers(self._pub.topic_name)) \
+                    or now <= 0:
                 return WAKE_S  # (0: use_sim_time and no /clock yet; the stream starts with it)
             self._start_ns = now
         burst = 0

@@ -21,6 +21,7 @@ from sensor_msgs.msg import Image
 from topspark_ros.conversions.image import array_to_image
 from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.parameters import declare, Param, values
+from topspark_ros.nodes.runner import SubscriberWait
 
 LABELS_KEPT = 1 << 12
 """Stamps of the most recent frames whose label :meth:`ImagePlayerNode.label_for` knows (2 min
@@ -102,6 +103,9 @@ class ImagePlayerNode(Node):
         self._labels = collections.OrderedDict()  # (sec, nanosec) -> label, the newest kept
         self._lock = threading.Lock()
         self._pub = self.create_publisher(Image, 'image', qos_profile_sensor_data)
+        # The first frame once the subscriptions that exist already are matched (published at
+        # once, a recorder started first lost it; a review of the players).
+        self._discovery = SubscriberWait(0)
         self._timer = self.create_timer(1.0 / p['rate_hz'], self._tick)
 
     @property
@@ -127,6 +131,11 @@ class ImagePlayerNode(Node):
         if self.finished:
             self._timer.cancel()
             return
+        if self._discovery is not None:
+            if not self._discovery.ready(self._pub.get_subscription_count(),
+                                         lambda: self.count_subscribers(self._pub.topic_name)):
+                return
+            self._discovery = None
         index = int(self._order[self._published % len(self._order)])
         msg = self._message(self.images[index])
         if msg is None:

@@ -37,6 +37,11 @@ from typing import Callable, List, Optional, Tuple, Union
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # (not on Windows: nothing is held there)
+    fcntl = None
+
 from topspark_ros.core.data.folder import IMAGE_SUFFIXES, SPLIT_FOLDERS
 from topspark_ros.core.files import umask
 
@@ -271,6 +276,10 @@ class BagWriter:
         self._made = [p for p in self.path.parents if not p.exists()]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial.mkdir()
+        # Held while the bag is written: `topspark recover` refuses a recording in progress
+        # (run beside a live recorder, it made a bag of half of it and the recorder's own was
+        # left inside its .partial; a review). The kernel lets go of a killed process's.
+        self._hold = _hold_folder(self.partial)
         self._typestore = get_typestore(Stores.ROS2_JAZZY)
         plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
         self.storage = storage
@@ -281,6 +290,7 @@ class BagWriter:
             import shutil
 
             shutil.rmtree(self.partial, ignore_errors=True)
+            self._let_go()
             raise self._error(exc) from exc
         self.data_file = Path(self._writer.storage.path)
         """The storage file being written (in ``path.partial/`` until closed)."""
@@ -291,6 +301,8 @@ class BagWriter:
         """Why writing or closing the bag failed (None: it did not)."""
         self.left_in: Optional[Path] = None
         """Where the messages lie when the bag could not be closed (else None)."""
+        self.kept_in: Optional[Path] = None
+        """Where the closed bag is when ``path`` appeared while it was written (else None)."""
         self._committed = time.monotonic()
 
     def _error(self, exc: BaseException) -> OSError:
@@ -390,23 +402,46 @@ class BagWriter:
         try:
             self._writer.write(connection, int(timestamp_ns), data)
             self.written += 1
-            now = time.monotonic()
-            if now - self._committed >= COMMIT_EVERY_S:
-                connection_db = self._database()
-                if connection_db is not None:
-                    connection_db.commit()
-                self._committed = now
+            self._commit_if_due()
         except (sqlite3.Error, OSError) as exc:
-            error = self._error(exc)
-            self.failure = _reason(exc)
+            self._failed(exc)
+
+    def commit_due(self) -> None:
+        """
+        Commit what is written if the last commit is :data:`COMMIT_EVERY_S` old.
+
+        For the recorder's timer: committed only in :meth:`write`, the messages of a burst
+        stayed uncommitted until a next message, which a camera that stopped or a sparse
+        topic never sent, and a recording killed 7 s after a burst lost 11 of its 20 frames
+        (a review). A storage error raises as :meth:`write`'s does.
+        """
+        if self.failure is not None or self.closed:
+            return
+        try:
+            self._commit_if_due()
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+
+    def _commit_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._committed >= COMMIT_EVERY_S:
             connection_db = self._database()
-            if connection_db is not None:  # keep what SQLite still holds, if it can
-                with contextlib.suppress(sqlite3.Error):
-                    if connection_db.in_transaction:
-                        connection_db.commit()
-                with contextlib.suppress(sqlite3.Error):
-                    connection_db.rollback()
-            raise error from exc
+            if connection_db is not None and connection_db.in_transaction:
+                connection_db.commit()
+            self._committed = now
+
+    def _failed(self, exc: BaseException) -> None:
+        """Note a storage error; keep what SQLite can; raise it as OSError naming the bag."""
+        error = self._error(exc)
+        self.failure = _reason(exc)
+        connection_db = self._database()
+        if connection_db is not None:  # keep what SQLite still holds, if it can
+            with contextlib.suppress(sqlite3.Error):
+                if connection_db.in_transaction:
+                    connection_db.commit()
+            with contextlib.suppress(sqlite3.Error):
+                connection_db.rollback()
+        raise error from exc
 
     def _database(self) -> Optional[sqlite3.Connection]:
         """Return the open sqlite3 connection of the bag (None: MCAP, or closed)."""
@@ -457,6 +492,12 @@ class BagWriter:
         if self.closed:
             return self.path if self.path.exists() else None
         try:
+            return self._close()
+        finally:
+            self._let_go()
+
+    def _close(self) -> Optional[Path]:
+        try:
             if self.failure is not None and self.storage == 'sqlite3':
                 self._recount()
             if self.written == 0:
@@ -492,8 +533,9 @@ class BagWriter:
                           f'the bag {self.path} was not closed ({self.failure}): {what} '
                           f'{self.data_file} ({hint})') from exc
         if self.path.exists():  # appeared while recording: keep ours where it is
+            self.kept_in = self.partial / self.path.name
             raise FileExistsError(f'{self.path} appeared while recording; the bag is in '
-                                  f'{self.partial / self.path.name}')
+                                  f'{self.kept_in}')
         os.rename(self.partial / self.path.name, self.path)
         self.partial.rmdir()
         return self.path
@@ -511,12 +553,19 @@ class BagWriter:
         except (sqlite3.Error, OSError):  # a failed write's storage: removed all the same
             pass
         shutil.rmtree(self.partial, ignore_errors=True)
+        self._let_go()
         for folder in self._made:  # the nearest first; only ever an empty one
             try:
                 folder.rmdir()
             except OSError:
                 break
         self._made = []
+
+    def _let_go(self) -> None:
+        """Let go of the hold on ``path.partial`` (the bag is no longer written)."""
+        if self._hold is not None:
+            os.close(self._hold)
+            self._hold = None
 
     def __enter__(self) -> 'BagWriter':
         """Return the writer."""
@@ -525,6 +574,47 @@ class BagWriter:
     def __exit__(self, *exc_info) -> None:
         """Close the bag, also after an exception (the messages written so far are kept)."""
         self.close()
+
+
+def _hold_folder(folder: Path) -> Optional[int]:
+    """Return a descriptor of ``folder`` under an exclusive ``flock`` (None: no locks here)."""
+    if fcntl is None:
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a file system without locks (a new folder: nobody else holds it)
+        os.close(fd)
+        return None
+    return fd
+
+
+def recording_now(path: PathLike) -> Optional[Path]:
+    """
+    Return the ``.partial`` folder of ``path`` (it, or a folder above it) a recorder writes now.
+
+    None when no process writes it: a recording whose process was killed (the kernel let go
+    of its hold), one closed, or not one of :class:`BagWriter`'s.
+    """
+    if fcntl is None:
+        return None
+    path = Path(path)
+    for folder in (path, *list(path.parents)[:2]):
+        if not folder.name.endswith(PARTIAL_SUFFIX) or not folder.is_dir():
+            continue
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return folder
+        except OSError:  # no locks here
+            pass
+        finally:
+            os.close(fd)
+    return None
 
 
 def installed_definition(type_name: str) -> Optional[str]:

@@ -39,7 +39,8 @@ import struct
 import tempfile
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from topspark_ros.core.data.recording import BagWriter, installed_definition, PARTIAL_SUFFIX
+from topspark_ros.core.data.recording import (BagWriter, installed_definition,
+                                              PARTIAL_SUFFIX, recording_now)
 
 MCAP_MAGIC = b'\x89MCAP0\r\n'
 _OP_HEADER, _OP_FOOTER, _OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK, _OP_DATA_END = (
@@ -200,6 +201,11 @@ def recover_bag(source: Path, target: Optional[Path] = None, *,
     ``progress(n)``: ``n`` more bytes of the recording's files read (of their sizes'
     sum, :func:`source_bytes`; a sqlite3 file's bytes counted by its message ids read).
     """
+    busy = recording_now(source)
+    if busy is not None:  # (a bag of half of it, and the recorder's left in .partial)
+        raise RecoveryError(f'{busy} is being recorded now: its recorder holds it. Stop the '
+                            'recorder (Ctrl-C or SIGTERM) and it closes the bag itself; '
+                            'recover is for a recording whose process was killed')
     files = storage_files(Path(source))
     target = Path(target) if target is not None else default_target(Path(source))
     if not target.name or target.name in ('.', '..'):
