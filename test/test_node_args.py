@@ -158,6 +158,25 @@ def test_a_parameter_without_a_value_is_one_line() -> None:
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
+def test_a_value_of_the_wrong_type_is_one_line_saying_how_to_write_it(tmp_path) -> None:
+    """
+    ``rate:=2`` for a double gave a traceback from the players and the recorder (a review).
+
+    Every node says it in one line, with how to write the value.
+    """
+    for module, value, said in (
+            ('bag_player', 'rate:=2', 'write 2.0, not 2'),
+            ('image_player', 'rate_hz:=10', 'write 10.0, not 10'),
+            ('recorder', 'count:=5.0', 'an integer: write 5, not 5.0'),
+            ('timestep_controller', 'max_power_w:=1', 'write 1.0, not 1')):
+        run = subprocess.run(
+            [sys.executable, '-m', f'topspark_ros.nodes.{module}', '--ros-args', '-p', value,
+             '-p', f'bag:={tmp_path / "b"}'], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1 and 'Traceback' not in run.stderr, run.stderr
+        (line,) = [line for line in run.stderr.splitlines() if '[FATAL]' in line]
+        assert "expecting type '" in line and line.endswith(f'{said})'), line
+
+
 def test_a_value_given_at_start_is_checked_as_a_set_is(tmp_path) -> None:
     """
     Values given at start-up skipped the nodes' checks (declared before them; a review).
@@ -374,6 +393,33 @@ def test_a_stop_signal_while_a_node_imports_ends_it_as_ctrl_c_does(signum, tmp_p
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0 and 'slow_node: interrupted while starting' in err, err
+
+
+@pytest.mark.parametrize('signum', ['SIGTERM', 'SIGHUP'])
+def test_a_stop_signal_while_a_ros_command_of_topspark_imports_is_said(signum,
+                                                                       tmp_path) -> None:
+    """
+    `topspark record` stopped 0.5 s in (importing the recorder) ended by the signal, silently.
+
+    Status -15 and nothing said, where a signal earlier said it was interrupted and one later
+    closed the bag (a review). It unwinds as Ctrl-C does until the command sets its own
+    handling: "terminated", 128 + the signal, nothing left behind.
+    """
+    import signal
+    code = (
+        'import os, signal, sys\n'
+        'class Stop:  # the signal as the recorder module is imported\n'
+        '    def find_spec(self, name, path, target=None):\n'
+        "        if name == 'topspark_ros.nodes.recorder':\n"
+        f'            os.kill(os.getpid(), signal.{signum})\n'
+        'sys.meta_path.insert(0, Stop())\n'
+        'from topspark_ros.cli.main import main\n'
+        "sys.exit(main(['record', '/x', '--bag', sys.argv[1]]))\n")
+    run = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'b')], text=True,
+                         capture_output=True, timeout=120, preexec_fn=_signals_at_default)
+    assert run.returncode == 128 + getattr(signal, signum), run.stderr
+    assert run.stderr.strip().endswith('topspark: terminated'), run.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def _signals_at_default() -> None:

@@ -192,7 +192,16 @@ def test_event_packets_lost_before_the_recorder_are_counted_from_their_seq(
         in capfd.readouterr().err
     node.close()
     assert '8 received, 0 skipped, 5 packets lost before the recorder (seq gaps: 2), 1 seq ' \
-        'restarts' in _outcome(node)
+        'restarts (the driver started again?))' in _outcome(node)
+    # A stream that ran before the recorder: its first packet's seq is said (not a loss).
+    late = _recorder(context, executor, topic='running', bag=str(tmp_path / 'd'),
+                     storage='mcap', reliability='reliable')
+    running = _publisher(context, executor, EventPacket, 'running')
+    _publish_all(running, [_packet(k) for k in (7, 8)], spin_until)
+    assert spin_until(lambda: late.written == 2)
+    late.close()
+    assert '0 packets lost before the recorder (seq gaps: 0), first packet seq 7 (the stream ' \
+        'ran before))' in _outcome(late)
 
 
 def _single_threaded(context):
@@ -802,6 +811,14 @@ def test_a_recording_never_closed_is_played_with_a_hint_to_recover_it(ros, tmp_p
     monkeypatch.setenv('HOME', str(tmp_path))  # '~' as the shell would expand it
     with pytest.raises(ValueError, match=f'not closed: `topspark recover {partial}`'):
         _player(context, executor, bag='~/run.partial/run')
+    # A closed bag whose file was cut short: the hint `--data bag:` gives (none; a review).
+    _write_bag(tmp_path / 'whole', {'/cam/image': (IMAGE, [_image(k)[0] for k in range(40)])},
+               storage='mcap')
+    (mcap,) = (tmp_path / 'whole').glob('*.mcap')
+    mcap.write_bytes(mcap.read_bytes()[:len(mcap.read_bytes()) // 2])
+    with pytest.raises(ValueError, match=f'a file cut short .*`topspark recover {mcap} -o '
+                       'NEW_BAG` makes a bag of what it holds'):
+        _player(context, executor, bag=str(tmp_path / 'whole'))
 
 
 def test_options_out_of_the_parameters_range_are_usage_errors(capsys) -> None:
@@ -1083,6 +1100,42 @@ def test_a_signal_while_recording_leaves_no_partial_file(tmp_path: Path, sig) ->
                              strict=True)
     assert len(data) == len(files)
     assert os.path.basename(str(files[0])).endswith('.png')
+
+
+def test_a_recording_of_which_nothing_could_be_kept_exits_1(tmp_path: Path) -> None:
+    """Every message skipped (depth into a folder): exit 0 let `record && train` go on."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    node = Node('depth_camera', context=context)
+    executor.add_node(node)
+    depth = node.create_publisher(Image, 'depth', qos_profile_sensor_data)
+    frame = Image(height=4, width=4, encoding='32FC1', step=16,
+                  data=np.ones(16, '<f4').tobytes())
+    try:
+        with _process('topspark_ros.nodes.recorder', '--ros-args', '-p', 'topic:=depth', '-p',
+                      f'out_dir:={tmp_path}', '-p', 'label:=far') as recorder:
+            end = time.monotonic() + 60
+            while depth.get_subscription_count() == 0 and time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.05)
+            for _ in range(20):
+                depth.publish(frame)
+                executor.spin_once(timeout_sec=0.05)
+            recorder.send_signal(signal.SIGINT)
+            out, _ = recorder.communicate(timeout=30)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    assert recorder.returncode == 1, out
+    assert 'recorder: error: none of the ' in out and 'wrote no sample' in out, out
+    assert not (tmp_path / 'far').exists()
 
 
 def test_a_player_waits_a_settle_time_after_its_subscribers_matched(monkeypatch) -> None:

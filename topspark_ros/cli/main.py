@@ -198,7 +198,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if argv and argv[0] in ROS_COMMANDS:
             # argparse.REMAINDER drops a leading option, so these skip the parser entirely.
-            return _run_ros_command(argv[0], argv[1:])
+            # SIGTERM unwinds until the command sets its own handling: 0.5 s into `topspark
+            # record` (importing it) it ended the process without a word (a review).
+            with _sigterm_unwinds():
+                return _run_ros_command(argv[0], argv[1:])
         args = parser.parse_args(argv)
         args.argv = argv
         if args.command is None:

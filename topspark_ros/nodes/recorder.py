@@ -122,6 +122,7 @@ class _Channel:
         # 5 436 packets lost, 'wrote 5279 samples (5279 received, 0 skipped)').
         self.packets_lost = self.sequence_gaps = self.sequence_restarts = 0
         self.last_seq = None
+        self.first_seq = None  # of the first packet received (above 0: joined a stream)
         self.refused: Optional[str] = None  # why this topic is not recorded (of several)
 
 
@@ -406,6 +407,8 @@ class RecorderNode(Node):
             seq = int(cdr_to_packet(data)[0]['seq'])
         except ValueError:  # not a packet this version reads: it is still stored
             return
+        if channel.first_seq is None:
+            channel.first_seq = seq
         gaps, lost, restarts = sequence_step(channel.last_seq, seq)
         channel.last_seq = seq
         channel.sequence_gaps += gaps
@@ -443,7 +446,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
     on stderr.
     """
     import rclpy
-    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from tqdm import tqdm
@@ -479,7 +482,7 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
             bar.update(node.written - bar.n)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ImportError, ValueError, OSError, InvalidParameterValueException) as exc:
+    except (ImportError, ValueError, OSError, ParameterException) as exc:  # (of a type too)
         fatal(node, 'recorder', exc)
         status = 1
     finally:
@@ -506,6 +509,11 @@ def run(args: Optional[Sequence[str]] = None, *, overrides: Optional[dict] = Non
                 print(f'recorder: error: {channel.topic} was not recorded: {channel.refused}',
                       file=sys.stderr)
                 status = 1
+        if node.received and not node.written and not node.error:  # (exit 0 let a script's
+            # `record && train` go on with nothing; a review)
+            print(f'recorder: error: none of the {node.received} messages received could be '
+                  'recorded (the reasons are above)', file=sys.stderr)
+            status = 1
         print(f'recorder: {_outcome(node)}', file=sys.stderr)
     return status
 
@@ -529,6 +537,11 @@ def _outcome(node: RecorderNode) -> str:
                     f'{node.sequence_gaps})')
         if node.sequence_restarts:
             figures += f', {node.sequence_restarts} seq restarts (the driver started again?)'
+        joined = [(c.topic, c.first_seq) for c in node.channels if c.first_seq]
+        if joined:  # (packets before the recorder's first are not counted as lost; a review)
+            figures += ', first packet ' + ', '.join(
+                f'of {topic} seq {seq} (the stream ran before)' if len(node.channels) > 1
+                else f'seq {seq} (the stream ran before)' for topic, seq in joined)
     if not node.to_bag:
         if node.folder_removed:
             return f'wrote no sample; {node.destination} not kept ({figures})'

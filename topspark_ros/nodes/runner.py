@@ -578,7 +578,7 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
     logged as fatal (see :func:`fatal`), never a traceback.
     """
     from rclpy.duration import Duration
-    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.exceptions import ParameterException
     from rclpy.parameter import Parameter
 
     argv = list(sys.argv if args is None else args)
@@ -609,7 +609,7 @@ def play(factory: Callable, name: str, what: str, args: Optional[Sequence[str]] 
         node.get_logger().info(f'published {node.published} {what}')
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ImportError, ValueError, OSError, InvalidParameterValueException) as exc:
+    except (ImportError, ValueError, OSError, ParameterException) as exc:  # (of a type too)
         fatal(node, name, exc)
         return 1
     finally:
@@ -748,11 +748,27 @@ def fatal(node, name: str, error) -> None:
     ``name`` is used, which reaches the console and the log file only).
     """
     logger = node.get_logger() if node is not None else get_logger(name)
-    logger.fatal(str(error))
+    logger.fatal(str(error) + _type_hint(error))
 
 
 def _describe(exc: BaseException) -> str:
-    return f'{type(exc).__name__}: {exc}'
+    return f'{type(exc).__name__}: {exc}' + _type_hint(exc)
+
+
+def _type_hint(exc: BaseException) -> str:
+    """Return how to write the value a parameter-type error asked for ('' for other errors)."""
+    text = str(exc)
+    if type(exc).__name__ != 'InvalidParameterTypeException':
+        return ''
+    given = re.search(r"to '(.*?)' of type '(\w+)'", text)
+    value, kind = given.groups() if given else ('', '')
+    if "expecting type 'DOUBLE'" in text and kind == 'INTEGER':
+        return (' (ROS reads a number without a decimal point as an integer: write '
+                f'{value}.0, not {value})')
+    if "expecting type 'INTEGER'" in text and kind == 'DOUBLE':
+        whole = value.split('.')[0]
+        return f' (an integer: write {whole}, not {value})'
+    return ''
 
 
 _stop_signal: Optional[int] = None

@@ -390,6 +390,15 @@ def test_what_is_no_killed_recording_is_refused_saying_why(tmp_path: Path) -> No
         recover_bag(tmp_path / 'junk.mcap', tmp_path / 'k')
     assert not (tmp_path / 'j').exists() and not (tmp_path / 'k').exists()
     assert not list(tmp_path.glob('.*'))
+    # A recording of ros2 bag record into r#2: its default new bag cannot be a sqlite3 one
+    # there. Said of the new bag, with what to do (it named the folder the bag is built in,
+    # and said to record with mcap; a review).
+    (tmp_path / 'r#2').mkdir()
+    (tmp_path / 'r#2' / 'r#2_0.db3').write_bytes(b'')
+    with pytest.raises(RecoveryError, match=r"the new bag .*r#2_recovered: a sqlite3 bag's "
+                       r"path cannot hold '#' .*give -o NEW_BAG, a path without them"):
+        recover_bag(tmp_path / 'r#2')
+    assert not list(tmp_path.glob('.*')) and not (tmp_path / 'r#2_recovered').exists()
 
 
 def test_the_command_line_recovers_and_refuses_an_existing_output(

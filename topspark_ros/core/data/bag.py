@@ -135,7 +135,8 @@ class BagOptions:
     Attributes
     ----------
     topic
-        topic to read (default: the bag's only image, compressed image or event topic).
+        topic to read (default: the bag's only image, compressed image or event topic); a
+        name without a leading ``/`` is taken in the root namespace, as ROS takes it.
     labels
         CSV label file (module docstring), or None.
     label_topic
@@ -161,6 +162,12 @@ class BagOptions:
     stamp_tolerance_s: float = 1e-3
 
     def __post_init__(self) -> None:
+        # A relative name is taken in the root namespace, as `topspark record` and `play` take
+        # it (--topic cam: "bag has no topic cam" of a bag holding /cam; a review).
+        for name in ('topic', 'label_topic'):
+            value = getattr(self, name)
+            if value and not value.startswith('/'):
+                object.__setattr__(self, name, '/' + value)
         if self.labels is not None and self.label_topic is not None:
             raise ValueError('give labels (a CSV file) or label_topic, not both')
         if not self.window_ms > 0 or (self.window_events is not None
@@ -263,10 +270,9 @@ def _open(path: PathLike):
         reader = Reader(path)
         reader.open()
     except Exception as exc:  # noqa: B902 - rosbags raises its own and OS/YAML errors
-        files = sorted(p.name for p in path.iterdir() if p.suffix in ('.db3', '.mcap'))
-        hint = (f'; a file cut short (a copy interrupted, power lost)? `topspark recover '
-                f'{path / files[-1]} -o NEW_BAG` makes a bag of what it holds' if files else '')
-        raise DatasetError(f'{path}: cannot read the bag ({exc}){hint}') from None
+        from topspark_ros.core.data.recover import recovery_hint
+        raise DatasetError(f'{path}: cannot read the bag ({exc}){recovery_hint(path)}') \
+            from None
     return reader
 
 

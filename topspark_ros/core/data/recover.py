@@ -40,7 +40,7 @@ import tempfile
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from topspark_ros.core.data.recording import (BagWriter, installed_definition,
-                                              PARTIAL_SUFFIX, recording_now)
+                                              PARTIAL_SUFFIX, recording_now, URI_CHARACTERS)
 
 MCAP_MAGIC = b'\x89MCAP0\r\n'
 _OP_HEADER, _OP_FOOTER, _OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK, _OP_DATA_END = (
@@ -160,13 +160,19 @@ def recovery_hint(folder: Path) -> str:
     Return, for a folder a bag reader refused, what it is when :func:`storage_files` can tell.
 
     A folder of closed bags: give one of them; a recording never closed (what
-    :func:`storage_files` takes): ``topspark recover`` makes a bag of it; else ''. Looks two
+    :func:`storage_files` takes): ``topspark recover`` makes a bag of it; a closed bag (its
+    ``metadata.yaml``) that cannot be read: its last file may be cut short, which ``topspark
+    recover FILE`` reads; else ''. Looks two
     levels deep, as :func:`storage_files` does (a search of every level read all of /usr, 3.3
     s, and took a folder of closed bags for an unclosed recording; a review).
     """
     folder = Path(folder)
-    if not folder.is_dir() or (folder / 'metadata.yaml').exists():
+    if not folder.is_dir():
         return ''
+    if (folder / 'metadata.yaml').exists():  # a closed bag that cannot be read
+        files = sorted(p.name for p in folder.iterdir() if p.suffix in ('.db3', '.mcap'))
+        return (f'; a file cut short (a copy interrupted, power lost)? `topspark recover '
+                f'{folder / files[-1]} -o NEW_BAG` makes a bag of what it holds' if files else '')
     bags = sorted(d.name for d in folder.iterdir() if (d / 'metadata.yaml').exists())
     if bags:
         return f'; it is a folder of bags: give one of them ({", ".join(bags[:5])})'
@@ -215,6 +221,12 @@ def recover_bag(source: Path, target: Optional[Path] = None, *,
         raise RecoveryError(f'{building} was left by an interrupted recovery of this bag: '
                             'remove it, then run the recovery again')
     storage = 'sqlite3' if files[0].suffix == '.db3' else 'mcap'
+    found = sorted({c for c in str(target.absolute()) if c in URI_CHARACTERS})
+    if storage == 'sqlite3' and found:  # (the error named the folder it is built in, and
+        # said to record with mcap; a review)
+        raise RecoveryError(f"the new bag {target}: a sqlite3 bag's path cannot hold "
+                            f"{' or '.join(repr(c) for c in found)} (rosbags opens it as a "
+                            'URI, which cuts it there): give -o NEW_BAG, a path without them')
     result = Recovered(bag=target, storage=storage, files=files)
     writer = scratch = None
     try:
