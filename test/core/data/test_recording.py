@@ -79,6 +79,45 @@ def test_folder_writer_makes_a_readable_folder_and_never_overwrites(tmp_path: Pa
     assert len(data) == 4 and not data.skipped
 
 
+def test_the_same_frame_twice_is_not_written_twice(tmp_path: Path) -> None:
+    """
+    A bag replayed twice into a folder wrote each frame again as <stamp>-1.png.
+
+    The name split put 39 of 100 such twins in test beside the same image in train (a
+    review). The same stamp and bytes is refused (the recorder counts it skipped); another
+    image of that stamp still gets -1.
+    """
+    writer = FolderWriter(tmp_path, 'mug')
+    frame = png_bytes(_random((10, 12, 1), seed=0), 'mono')
+    first = writer.write('12_000000005', frame, '.png')
+    with pytest.raises(ValueError, match=f'the same image as {first} .*not written twice'):
+        writer.write('12_000000005', frame, '.png')
+    other = writer.write('12_000000005', png_bytes(_random((10, 12, 1), seed=1), 'mono'), '.png')
+    assert other.name == '12_000000005-1.png' and writer.written == 2
+    assert sorted(p.name for p in (tmp_path / 'mug').iterdir()) == [
+        '12_000000005-1.png', '12_000000005.png']
+
+
+def test_a_folder_on_a_file_system_without_hard_links_is_written(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """
+    FAT and exFAT (a USB stick) have no hard links: the first sample failed with EPERM.
+
+    The file is moved to its name instead, still never over one that exists.
+    """
+    import errno
+
+    def no_links(*args):
+        raise OSError(errno.EPERM, 'Operation not permitted')
+    monkeypatch.setattr(os, 'link', no_links)
+    writer = FolderWriter(tmp_path, 'mug')
+    first = writer.write('1_0', b'\x89PNG\r\n\x1a\n1', '.png')
+    second = writer.write('1_0', b'\x89PNG\r\n\x1a\n2', '.png')
+    assert (first.name, second.name) == ('1_0.png', '1_0-1.png')
+    assert first.read_bytes().endswith(b'1') and second.read_bytes().endswith(b'2')
+    assert sorted(p.name for p in (tmp_path / 'mug').iterdir()) == ['1_0-1.png', '1_0.png']
+
+
 def test_folder_writer_leaves_nothing_when_a_write_fails(tmp_path: Path, monkeypatch) -> None:
     """An error while writing (disk full) leaves neither the file nor its temporary."""
     writer = FolderWriter(tmp_path, 'mug')

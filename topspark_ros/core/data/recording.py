@@ -8,8 +8,10 @@ What ``topspark record`` writes (:mod:`topspark_ros.nodes.recorder`), without RO
     :mod:`topspark_ros.core.data.folder` reads. Each file is written to a hidden temporary
     name in the same folder (``.<name>.<random>.tmp``; the folder reader ignores hidden files),
     flushed to disk and then linked to its final name, which fails rather than replace an
-    existing file (the sample then gets the next free name, ``<name>-1``, ``<name>-2``, ...).
-    A reader of the folder sees a whole file or none.
+    existing file (the sample then gets the next free name, ``<name>-1``, ``<name>-2``, ...;
+    the same bytes as a file of its name are refused: the same frame again). Without hard
+    links (FAT, exFAT) the file is moved to its name. A reader of the folder sees a whole
+    file or none.
 :class:`BagWriter`
     a rosbag2 bag (sqlite3 or MCAP) written with the pure-Python ``rosbags`` library from
     already serialised (CDR) messages. The bag is built in ``BAG.partial/<name>/`` and moved
@@ -52,6 +54,9 @@ PARTIAL_SUFFIX = '.partial'
 """Suffix of the directory a bag is built in until it is closed."""
 COMMIT_EVERY_S = 1.0
 """A sqlite3 bag's messages are committed at least this often (s) while it is written."""
+
+NO_LINK_ERRNOS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
+"""What ``os.link`` raises on a file system without hard links (FAT, exFAT, some network ones)."""
 
 URI_CHARACTERS = '#?%'
 """Characters rosbags cannot have in a sqlite3 bag's path (see :func:`sqlite_path_problem`)."""
@@ -215,9 +220,21 @@ class FolderWriter:
                 target = self.directory / (f'{name}{suffix}' if k == 0 else f'{name}-{k}{suffix}')
                 try:
                     os.link(tmp, target)  # atomic, and fails where the name is taken
+                    break
                 except FileExistsError:
-                    continue
-                break
+                    taken = True
+                except OSError as exc:  # no hard links here (FAT, exFAT: a USB stick)
+                    if exc.errno not in NO_LINK_ERRNOS:
+                        raise
+                    taken = os.path.lexists(target)
+                    if not taken:
+                        os.replace(tmp, target)  # (not atomic against another writer of it)
+                        break
+                if taken and _same_bytes(target, data):  # the same frame again (a bag
+                    # replayed twice): as <name>-1 it split into test beside its twin in
+                    # train (a review)
+                    raise ValueError(f'the same image as {target} (stamp and bytes): not '
+                                     'written twice')
             else:
                 raise OSError(f'{self.directory}: no free name for {name}{suffix}')
         finally:
@@ -227,6 +244,14 @@ class FolderWriter:
                 pass
         self.written += 1
         return target
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    """Return whether the file ``path`` holds exactly ``data``."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _named_types(fields) -> list:
