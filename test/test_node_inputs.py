@@ -781,6 +781,50 @@ def test_the_monitors_figures_are_dropped_once_it_falls_silent(ros) -> None:
     assert node._energy_window_s == 10.0
 
 
+def test_a_leap_of_the_simulated_clock_is_no_silence_of_the_monitor(ros, capfd) -> None:
+    """
+    A seek of 100 s in a replayed bag: the monitor's figures were dropped as 101 s old.
+
+    "no energy estimate for 101.0 s" while the monitor published, and its next window's
+    interval was 101 s (a review). Ages go on from the leap; no interval spans it.
+    """
+    import types
+
+    from sensor_msgs.msg import BatteryState
+
+    from topspark_ros.msg import EnergyEstimate
+    node, _ = _active_controller(ros, use_sim_time=True, energy_timeout_s=5.0)
+    now = [1000.0]
+    node._now_s = lambda: now[0]  # (sim time that no /clock drives)
+
+    def step(dt: float) -> None:
+        now[0] += dt
+        node._clock_stepped(types.SimpleNamespace(
+            delta=types.SimpleNamespace(nanoseconds=round(dt * 1e9))))
+
+    window = EnergyEstimate(inference_count=30, window_inferences=30, average_power_w=4e-5,
+                            mean_timesteps=64.0, energy_per_inference_j=1.4e-6, window_s=1.0)
+    for k in range(4):  # a window a second, the clock stepping 25 ms
+        for _ in range(40):
+            step(0.025)
+        window.header.stamp.sec = int(now[0])
+        node._on_energy(window)
+        node._on_battery(BatteryState(present=True, percentage=0.8))
+    step(100.0)  # the seek
+    node._heartbeat()
+    assert node._signals.measured_power_w is not None and node._battery_at_s > 1100.0
+    assert 'no energy estimate' not in capfd.readouterr().err
+    for _ in range(40):
+        step(0.025)
+    window.header.stamp.sec = int(now[0])
+    node._on_energy(window)
+    assert max(node._energy_intervals) == pytest.approx(1.0)
+    for _ in range(240):  # and a monitor that does fall silent for 6 s is still dropped
+        step(0.025)
+    node._heartbeat()
+    assert node._signals.measured_power_w is None
+
+
 def test_refused_messages_of_each_type_are_each_warned_of(ros, capfd) -> None:
     """A refused result right after a refused energy estimate went unlogged for 30 s."""
     from topspark_ros.msg import Classification, EnergyEstimate

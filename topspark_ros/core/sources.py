@@ -81,6 +81,11 @@ class Sources:
             entry.intervals.append(stamp_s - entry.stamp_s)
         entry.stamp_s = stamp_s
 
+    def shift(self, step_s: float) -> None:
+        """Count the sources as heard ``step_s`` later (the simulated clock leapt by it)."""
+        for entry in self._by.values():
+            entry.heard_s += step_s
+
     def rate_hz(self, now_s: float) -> Optional[float]:
         """
         Return the inputs a second of all sources heard lately (the sum), or None.

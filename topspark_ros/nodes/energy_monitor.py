@@ -27,10 +27,8 @@ without measured figures and ``/diagnostics`` says why (WARN for a meter chosen 
 ``auto``, finding none is normal on most machines and reported at OK level).
 """
 
-import collections
 import math
 import os
-import statistics
 from typing import Optional
 
 from rclpy.clock import JumpThreshold
@@ -46,21 +44,10 @@ from topspark_ros.core.sources import describes, Sources
 from topspark_ros.core.topspark.meter import EnergyMeter, Measured
 from topspark_ros.msg import Classification, EnergyEstimate
 from topspark_ros.nodes import diagnostics
-from topspark_ros.nodes.clocks import elapsed_s, period_clock, steady_clock
+from topspark_ros.nodes.clocks import elapsed_s, Leaps, period_clock, steady_clock
 from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.parameters import declare, Param, values
 from topspark_ros.nodes.resources import resolve
-
-JUMP_MIN_S = 2.0
-"""The least leap of the node clock forward that starts a new window (at least two windows,
-and :data:`LEAP_FACTOR` typical steps: see ``EnergyMonitorNode._clock_stepped``)."""
-LEAP_FACTOR = 10.0
-"""A leap is at least this many times the median of the clock's recent steps."""
-LEAP_MIN_STEPS = 3
-"""Steps of the clock seen before any is taken for a leap (its typical step is known)."""
-CLOCK_STEPS_KEPT = 9
-"""Recent steps of the clock whose median is its typical step: one seek does not move it, a
-bag played faster from some point on does after five steps."""
 
 PARAMS = (
     Param('energy_preset', 'cmos45_fp32', 'Hardware preset the estimates assume.',
@@ -164,8 +151,7 @@ class EnergyMonitorNode(Node):
         self.create_subscription(Classification, 'classification', self._on_classification, 10)
         self._period_s = 1.0 / p['publish_rate_hz']
         self.create_timer(self._period_s, self._publish, clock=self._window_clock)
-        self._leap_s = max(JUMP_MIN_S, 2.0 / p['publish_rate_hz'])
-        self._steps = collections.deque(maxlen=CLOCK_STEPS_KEPT)  # the clock's recent steps
+        self._leaps = Leaps(2.0 / p['publish_rate_hz'])  # (two windows at least)
         self._jumps = self.get_clock().create_jump_callback(JumpThreshold(
             min_forward=Duration(nanoseconds=1), min_backward=None, on_clock_change=False),
             post_callback=self._clock_stepped)
@@ -311,18 +297,14 @@ class EnergyMonitorNode(Node):
         The window in progress spanned the leap: its power was its energy over the leap
         (260 times too low, and "no classifications arriving" while they were; a user
         review). Its inferences stay in the totals; the silence is counted without the leap.
-        A leap is a step of at least ``2 / publish_rate_hz`` and :data:`JUMP_MIN_S` seconds
-        and :data:`LEAP_FACTOR` times the clock's typical step: ``ros2 bag play --clock``
-        steps 40 times a second of wall time, so at ``--rate 80`` every step is 2 s (taken
-        for leaps, they left every window empty; a review).
+        A leap is a step of at least ``2 / publish_rate_hz`` seconds
+        (:class:`~topspark_ros.nodes.clocks.Leaps`): at ``--rate 80`` every step is 2 s
+        (taken for leaps, they left every window empty; a review).
         """
         now_s, step_s = self._now_s(), jump.delta.nanoseconds * 1e-9
         if now_s <= 0.0 or self._meter.start_s <= 0.0:
             return  # the clock's start: _started opens the first window
-        steps = self._steps
-        typical_s = statistics.median(steps) if len(steps) >= LEAP_MIN_STEPS else math.inf
-        steps.append(step_s)  # a leap too: a bag played faster from now on is learnt
-        if step_s < max(self._leap_s, LEAP_FACTOR * typical_s):
+        if not self._leaps.leapt(step_s):
             return
         self._meter.restart(now_s)
         if self._last_seen_s is not None:

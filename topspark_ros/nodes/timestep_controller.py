@@ -16,6 +16,8 @@ import statistics
 import time
 from typing import Optional
 
+from rclpy.clock import JumpThreshold
+from rclpy.duration import Duration
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
@@ -32,7 +34,7 @@ from topspark_ros.core.topspark.strategy import (BatteryLevel, BatteryPolicy, ch
 from topspark_ros.msg import Classification, EnergyEstimate, TimestepCommand
 from topspark_ros.nodes import diagnostics
 from topspark_ros.nodes.bond import PARAM as BOND_PARAM
-from topspark_ros.nodes.clocks import elapsed_s, period_clock
+from topspark_ros.nodes.clocks import elapsed_s, Leaps, period_clock
 from topspark_ros.nodes.construction import destroyed_if_construction_fails
 from topspark_ros.nodes.lifecycle import LifecycleNode
 from topspark_ros.nodes.parameters import configured, declare, Param, values
@@ -176,6 +178,11 @@ class TimestepControllerNode(LifecycleNode):
         self._other_models = 0  # results of a model the profile does not describe
         self._publish_count = 0
         self._period_clock = period_clock(self)  # heartbeats, energy age: NTP steps aside
+        if self.get_parameter('use_sim_time').value:  # a seek in a replayed bag is no silence
+            self._leaps = Leaps()
+            self._jumps = self.get_clock().create_jump_callback(JumpThreshold(
+                min_forward=Duration(nanoseconds=1), min_backward=None, on_clock_change=False),
+                post_callback=self._clock_stepped)
         self._refused = 0  # messages whose values cannot be taken
         self._refusals = Reasons(30.0)  # their warnings, by message type
         self._recent = Recent()  # counts since the last status
@@ -601,6 +608,24 @@ class TimestepControllerNode(LifecycleNode):
     def _now_s(self) -> float:
         """Return the clock the energy's age is counted on (:mod:`~topspark_ros.nodes.clocks`)."""
         return elapsed_s(self._period_clock)
+
+    def _clock_stepped(self, jump) -> None:
+        """
+        Count what was heard before a leap of the simulated clock as heard after it.
+
+        A seek of 100 s in a replayed bag dropped the monitor's figures ("no energy estimate
+        for 101 s", while it published), took the battery and the rate for silent, and gave
+        the monitor's window an interval of 101 s (a review). A leap is told from the clock's
+        ordinary steps as the energy monitor tells it (:class:`~.clocks.Leaps`).
+        """
+        step_s = jump.delta.nanoseconds * 1e-9
+        if self._now_s() <= 0.0 or not self._leaps.leapt(step_s):
+            return
+        for name in ('_energy_at_s', '_battery_at_s', '_battery_heard_s'):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name) + step_s)
+        self._sources.shift(step_s)
+        self._energy_stamp_s = None  # (no interval across the leap)
 
     def _forget_energy(self) -> None:
         self._signals = self._signals.replace(measured_power_w=None, measured_energy_j=None,
