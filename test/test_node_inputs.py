@@ -384,6 +384,44 @@ def test_a_power_cap_holds_t_with_a_classifier_slower_than_the_monitors_windows(
     assert node._signals.measured_power_w == pytest.approx(power_w(64), rel=0.25)
 
 
+def test_a_pause_of_the_camera_does_not_raise_t_over_a_power_cap(ros) -> None:
+    """
+    30 inputs a second, a 1 Hz monitor, a cap; the camera stops for 3 s, then for 200 s.
+
+    Counted as time at no power, the pauses' empty windows lowered the power measured: T went
+    16 -> 32 -> 64 at 2.4 times the cap after the short pause, and to 250 at 9 times it after
+    the long one (a review). They are left out: T stays within the cap.
+    """
+    from topspark_ros.conversions.results import energy_report_to_msg
+    from topspark_ros.core.energy import EnergyModel
+    from topspark_ros.core.topspark.meter import EnergyMeter
+    from topspark_ros.core.topspark.profile import load_profile
+    profile = load_profile(PROFILE)
+    cap_w = 12e-6
+    node, commands = _active_controller(ros, mode='accuracy_first', max_power_w=cap_w,
+                                        max_accuracy_drop=0.05, energy_timeout_s=5.0)
+    clock = [0.0]
+    node._now_s = lambda: clock[0]
+    meter = EnergyMeter(EnergyModel(profile.energy_preset), start_s=0.0)
+    timesteps, windows = 350, []
+    for frame in range(1, 30 * 250 + 1):
+        clock[0] = frame / 30.0
+        if commands.msgs:
+            timesteps = commands.msgs[-1].timesteps
+        if not (30 * 20 <= frame < 30 * 23 or 30 * 40 <= frame < 30 * 240):
+            entry = profile.entry(timesteps)
+            node._on_classification(_classification(timesteps, entry.latency_ms))
+            meter.add(entry.ops, timesteps)
+        if frame % 30 == 0:
+            report = meter.report(clock[0])
+            windows.append((clock[0], timesteps, report.average_power_w))
+            node._on_energy(energy_report_to_msg(report))
+            node._check_energy_age()
+    ran = [(t, at, power) for t, at, power in windows if t >= 6.0 and power > 0.0]
+    assert all(power <= cap_w * 1.02 for _, _, power in ran), ran
+    assert {at for _, at, _ in ran} == {16}, ran
+
+
 @pytest.mark.parametrize('early_exit', [False, True])
 def test_with_early_exit_a_budget_is_priced_at_the_steps_its_inputs_use(
         ros, capfd, early_exit) -> None:
@@ -859,11 +897,12 @@ def test_the_monitors_windows_are_weighted_by_their_own_inferences(ros) -> None:
         assert node._energy_window_s == 2.0  # (unstamped windows: their own length)
     assert node._signals.measured_energy_j == pytest.approx((80 * 1e-6 + 3e-6) / 81)
     # A window without inferences (its figures 0: no data) leaves the energy per inference
-    # alone; in the power it is time at none.
+    # alone; of a classifier that fills its windows (16 inferences each here) it is a pause,
+    # which says nothing of the power when it runs.
     assert node._signals.measured_power_w == pytest.approx((4 * 1e-5 + 1.5e-6) / 5)
     node._on_energy(EnergyEstimate(inference_count=total, window_s=2.0))
     assert node._signals.measured_energy_j == pytest.approx((80 * 1e-6 + 3e-6) / 81)
-    assert node._signals.measured_power_w == pytest.approx((3 * 1e-5 + 1.5e-6 + 0.0) / 5)
+    assert node._signals.measured_power_w == pytest.approx((4 * 1e-5 + 1.5e-6) / 5)
     assert len(node._energy_windows) == 5
 
 

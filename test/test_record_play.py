@@ -283,8 +283,10 @@ def test_recover_refuses_a_recording_its_recorder_writes_now(ros, tmp_path: Path
     _publish_all(pub, [_image(k)[0] for k in range(3)], spin_until)
     assert spin_until(lambda: node.written == 3)
     partial = tmp_path / 'live.partial'
-    for given in (partial, partial / 'live', next(partial.rglob('*.db3'))):
-        assert recording_now(given) == partial
+    (tmp_path / 'link').symlink_to(partial)
+    for given in (partial, partial / 'live', next(partial.rglob('*.db3')), tmp_path / 'link',
+                  partial / 'live' / '..'):  # (through a link, or `recover .` in it)
+        assert recording_now(given) == partial.resolve()
         with pytest.raises(RecoveryError, match='is being recorded now: its recorder holds it'):
             recover_bag(given, tmp_path / 'mine')
     assert not (tmp_path / 'mine').exists()
@@ -819,6 +821,11 @@ def test_a_recording_never_closed_is_played_with_a_hint_to_recover_it(ros, tmp_p
     with pytest.raises(ValueError, match=f'a file cut short .*`topspark recover {mcap} -o '
                        'NEW_BAG` makes a bag of what it holds'):
         _player(context, executor, bag=str(tmp_path / 'whole'))
+    from topspark_ros.core.data.recover import recovery_hint
+    for k in (0, 9, 10):  # the last file of a split bag: _10 (_9 was named: text order)
+        (tmp_path / 'whole' / f'whole_{k}.mcap').write_bytes(b'')
+    assert f"{tmp_path / 'whole' / 'whole_10.mcap'} -o NEW_BAG" in recovery_hint(
+        tmp_path / 'whole')
 
 
 def test_options_out_of_the_parameters_range_are_usage_errors(capsys) -> None:

@@ -126,3 +126,21 @@ def test_a_power_cap_met_on_average_holds_t_with_a_classifier_slower_than_the_wi
             measured_power_w=power, power_timesteps=windows.timesteps)).timesteps
         picks.append(t)
     assert set(picks[3:]) == {64}, picks
+
+
+def test_a_pause_of_a_classifier_that_fills_its_windows_is_left_out_of_the_power() -> None:
+    """
+    30 inferences a window, then empty windows: a pause says nothing of the power when it runs.
+
+    Counted as time at no power, a pause of 2 windows read 40 % of the power, and one of 5 or
+    more left the first window after it, part-empty, as the whole measurement (a review).
+    """
+    profiled = {64.0: 1e-6}.__getitem__
+    windows = EnergyWindows()
+    for _ in range(3):
+        energy, power = windows.add(30, 2e-6, 6e-5, 64.0, profiled, window_s=1.0)
+    for _ in range(2 * WINDOWS):
+        assert windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0) == (
+            pytest.approx(2e-6), pytest.approx(6e-5))
+    energy, power = windows.add(15, 2e-6, 3e-5, 64.0, profiled, window_s=1.0)  # part-empty
+    assert power == pytest.approx((3 * 6e-5 + 3e-5) / 4)

@@ -181,6 +181,8 @@ def _convert(args) -> dict:
         if to_bag:
             origin_s = args.stamp_origin if args.stamp_origin is not None else _origin(
                 chunks, args.input)
+            if not args.out_topic.startswith('/'):  # (a bag holds full names, as ros2 bag's)
+                args.out_topic = '/' + args.out_topic
             figures = files.write_event_bag(
                 bag_path, chunks, stamp_origin_ns=round(origin_s * 1e9), topic=args.out_topic,
                 packet_us=max(1, round(args.packet_ms * 1000)), storage=args.storage,

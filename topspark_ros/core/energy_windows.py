@@ -12,9 +12,12 @@ Each window is kept as the ratio of what it measured to what the profile prices 
 window's mean T (energy per inference, and power per unit of profiled energy); the controller
 is given the ratios at the latest T of the windows with inferences: energy per inference over
 the last :data:`WINDOWS` of them, weighted by their inferences; power over the last
-:data:`WINDOWS` windows, empty ones included, weighted by their length (a power is energy
-over time: weighted by inferences, a classifier at half the monitor's rate read twice its
-power, and with every empty window dropping the figure T flipped at every window; a review).
+:data:`WINDOWS` windows, weighted by their length. An empty window of a classifier slower
+than the windows (its windows hold fewer than :data:`DUTY_MAX` inferences on average) is
+time at no power: left out, a classifier at half the monitor's rate read twice its power,
+and with every empty window dropping the figure T flipped at every window (a review). One of
+a classifier that fills its windows is a pause: counted, a pause of 2 s let a controller
+raise T to 2.4 times its power cap, and one of 200 s to 9 times (a review of that change).
 Ratios of windows at different T average alike, so a change of T does not start afresh.
 Light on purpose (no numpy): the nodes use it.
 """
@@ -25,6 +28,9 @@ from typing import Callable, Optional, Tuple
 
 WINDOWS = 5
 """Windows whose weighted ratio is the measurement (about 5 s of a 1 Hz monitor)."""
+DUTY_MAX = 2.0
+"""Mean inferences of the recent windows below which an empty window is part of the classifier's
+duty cycle (time at no power), not a pause (which says nothing of the power when it runs)."""
 
 
 class EnergyWindows:
@@ -56,17 +62,20 @@ class EnergyWindows:
         ``profiled(T)``: the profile's energy per inference at T (J, interpolated).
         ``energy_j`` may be None (a monitor that gives only power); then None comes back.
         ``window_s``: the window's length, its weight in the power (0: unknown, weighed as
-        the windows before it, or 1 s). A window without inferences is time at no power:
-        it lowers the power and leaves the energy per inference as it was. The power is None
-        when no window of the last :data:`WINDOWS` had inferences (nothing runs); both are
-        None before a first window with inferences.
+        the windows before it, or 1 s). A window without inferences leaves the energy per
+        inference as it was; of a classifier slower than the windows it is time at no power
+        (module docstring), else a pause, left out. The power is None when no window of the
+        last :data:`WINDOWS` had inferences; both are None before a first window with
+        inferences.
         A window whose profiled energy is not positive is returned as it is, not kept; one
         whose ratio to it is not finite (overflowed) raises ValueError, not kept either.
         """
         weight = window_s if window_s > 0.0 and math.isfinite(window_s) else (
             self._powers[-1][1] if self._powers else 1.0)
         if inferences < 1:
-            self._powers.append((0, weight, 0.0))
+            counts = [n for n, _ in self._energies]
+            if counts and sum(counts) / len(counts) < DUTY_MAX:  # (else a pause: left out)
+                self._powers.append((0, weight, 0.0))
             return self._smoothed()
         base = profiled(mean_timesteps)
         if not base > 0.0:

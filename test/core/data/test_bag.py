@@ -236,10 +236,16 @@ def test_label_topic_labels_the_frames_after_each_message(tmp_path, frames):
     assert rows == list(range(2, 25)) and data.unlabelled == 7
     assert [data.class_names[k] for k in data.labels] == ['mug'] * 10 + ['bottle'] * 13
     # Names without their leading '/', as `topspark record` and `play` take them (refused:
-    # "bag has no topic label"; a review).
+    # "bag has no topic label"; a review); and a bag that holds names without it (other
+    # writers; `events convert --out-topic cam` wrote them), named either way.
     relative = load_bag(bag, 'train', options=BagOptions(topic='camera', label_topic='label'),
                         test_fraction=0, val_fraction=0)
     assert list(relative.labels) == list(data.labels)
+    other = frame_bag(tmp_path / 'other', 'mcap', images, extra={'label': (STRING, marks)})
+    for topic, label_topic in (('camera', 'label'), ('/camera', '/label')):
+        named = load_bag(other, 'train', options=BagOptions(topic=topic, label_topic=label_topic),
+                         test_fraction=0, val_fraction=0)
+        assert list(named.labels) == list(data.labels)
 
 
 def test_stamp_labels_match_within_the_tolerance(tmp_path, frames):

@@ -641,9 +641,10 @@ def test_a_raw_recording_becomes_a_bag_that_every_command_reads(tmp_path, capsys
     assert main(['events', 'convert', str(raw), f'bag:{tmp_path / "bag"}']) == 2  # no replace
     assert 'name a new bag directory' in capsys.readouterr().err
     # A bag's own stamps go on (they were replaced by now: a review).
-    again = cli(['events', 'convert', f'bag:{tmp_path / "bag"}', f'bag:{tmp_path / "again"}'],
-                capsys)
+    again = cli(['events', 'convert', f'bag:{tmp_path / "bag"}', f'bag:{tmp_path / "again"}',
+                 '--out-topic', 'dvs/events'], capsys)
     assert again['first_stamp_ns'] == out['first_stamp_ns']
+    assert again['topic'] == '/dvs/events'  # a full name, as ros2 bag writes (was dvs/events)
     # Stamps a header cannot hold are refused: at once for the origin, and where a packet
     # would pass 2038, leaving no part of a bag (a truncated one was left, under its name).
     assert main(['events', 'convert', str(raw), f'bag:{tmp_path / "x"}', '--stamp-origin',

@@ -136,7 +136,7 @@ class BagOptions:
     ----------
     topic
         topic to read (default: the bag's only image, compressed image or event topic); a
-        name without a leading ``/`` is taken in the root namespace, as ROS takes it.
+        name with or without its leading ``/`` names the same topic (:func:`same_topic`).
     labels
         CSV label file (module docstring), or None.
     label_topic
@@ -162,12 +162,6 @@ class BagOptions:
     stamp_tolerance_s: float = 1e-3
 
     def __post_init__(self) -> None:
-        # A relative name is taken in the root namespace, as `topspark record` and `play` take
-        # it (--topic cam: "bag has no topic cam" of a bag holding /cam; a review).
-        for name in ('topic', 'label_topic'):
-            value = getattr(self, name)
-            if value and not value.startswith('/'):
-                object.__setattr__(self, name, '/' + value)
         if self.labels is not None and self.label_topic is not None:
             raise ValueError('give labels (a CSV file) or label_topic, not both')
         if not self.window_ms > 0 or (self.window_events is not None
@@ -312,6 +306,19 @@ def bag_topics(path: PathLike) -> List[BagTopic]:
         reader.close()
 
 
+def same_topic(name: str, other: str) -> bool:
+    """
+    Return whether two topic names of a bag name the same topic.
+
+    A name without its leading ``/`` is in the root namespace, as ``topspark record`` and
+    ``play`` take it; bags hold either (``ros2 bag record`` writes ``/cam``; other writers,
+    and ``events convert --out-topic cam`` before 2026-12-07, wrote ``cam``). Taken as given
+    on one side, ``--topic cam`` found no ``/cam`` (a review), and once both were made
+    absolute a bag's ``cam`` could not be named at all (a review of that change).
+    """
+    return name.lstrip('/') == other.lstrip('/')
+
+
 def _choose(path: PathLike, topics: Sequence[BagTopic], topic: Optional[str]) -> BagTopic:
     if topic is None:
         candidates = [t for t in topics if t.kind is not None]
@@ -323,15 +330,16 @@ def _choose(path: PathLike, topics: Sequence[BagTopic], topic: Optional[str]) ->
         raise DatasetError(f'bag {path} has several image or event topics; choose one with '
                            f'--topic: {_describe(candidates)}')
     name, _, msgtype = topic.partition(':')  # a ROS name has no ':': NAME:TYPE picks a type
-    found = [t for t in topics if t.name == name]
+    found = [t for t in topics if same_topic(t.name, name)]
     if not found:
         raise DatasetError(f'bag {path} has no topic {name} (its topics: '
                            f'{_describe(topics)})')
     if msgtype:
+        found_named = found
         found = [t for t in found if msgtype in (t.msgtype, t.msgtype.rsplit('/', 1)[-1])]
         if not found:
             raise DatasetError(f'{name} in bag {path} has no message of type {msgtype} (its '
-                               f'types: {_describe([t for t in topics if t.name == name])})')
+                               f'types: {_describe(found_named)})')
     readable = [t for t in found if t.kind is not None]
     if len(readable) > 1:  # a driver restarted with another type, say: choose one
         raise DatasetError(
@@ -689,7 +697,7 @@ def _read_topic(path: PathLike, options: BagOptions, spec: FrameSpec, crop: str,
         label_connections = []
         if options.label_topic is not None:
             label_connections = [c for c in reader.connections
-                                 if c.topic == options.label_topic]
+                                 if same_topic(c.topic, options.label_topic)]
             if not label_connections:
                 raise DatasetError(f'bag {path} has no label topic {options.label_topic} (its '
                                    f'topics: {_describe(topics)})')

@@ -605,7 +605,10 @@ def _hold_folder(folder: Path) -> Optional[int]:
     """Return a descriptor of ``folder`` under an exclusive ``flock`` (None: no locks here)."""
     if fcntl is None:
         return None
-    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # (not held: a recording in progress is then not refused)
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:  # a file system without locks (a new folder: nobody else holds it)
@@ -623,7 +626,10 @@ def recording_now(path: PathLike) -> Optional[Path]:
     """
     if fcntl is None:
         return None
-    path = Path(path)
+    try:  # (`recover .` in it, or through a link to it, was not seen: a review)
+        path = Path(path).resolve()
+    except OSError:
+        return None
     for folder in (path, *list(path.parents)[:2]):
         if not folder.name.endswith(PARTIAL_SUFFIX) or not folder.is_dir():
             continue

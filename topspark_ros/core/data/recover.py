@@ -170,9 +170,10 @@ def recovery_hint(folder: Path) -> str:
     if not folder.is_dir():
         return ''
     if (folder / 'metadata.yaml').exists():  # a closed bag that cannot be read
-        files = sorted(p.name for p in folder.iterdir() if p.suffix in ('.db3', '.mcap'))
+        files = sorted((p for p in folder.iterdir() if p.suffix in ('.db3', '.mcap')),
+                       key=_split_order)  # (the last of a split bag: _10 after _9)
         return (f'; a file cut short (a copy interrupted, power lost)? `topspark recover '
-                f'{folder / files[-1]} -o NEW_BAG` makes a bag of what it holds' if files else '')
+                f'{files[-1]} -o NEW_BAG` makes a bag of what it holds' if files else '')
     bags = sorted(d.name for d in folder.iterdir() if (d / 'metadata.yaml').exists())
     if bags:
         return f'; it is a folder of bags: give one of them ({", ".join(bags[:5])})'
