@@ -433,6 +433,11 @@ def test_online_save_path_defaults_to_ros_home(monkeypatch) -> None:
         '/w.json'
     assert online_save_path({'save_path': 'package://pkg/w.json', 'model_path': 'm.json'},
                             resolve) == '/share/pkg/w.json'
+    # '~' in ROS_HOME, as a systemd Environment= leaves it, is the home folder, as rcl takes
+    # it (a folder named '~' where the node started got the weights; a review).
+    monkeypatch.setenv('ROS_HOME', '~/robot_ros')
+    assert online_save_path({'save_path': '', 'model_path': '/x/m.json'}, resolve) == \
+        '/home/robot/robot_ros/topspark_ros/m_online.json'
 
 
 def test_event_windows_are_handed_over_drained_in_batches_and_published_with_their_tags() -> None:
@@ -944,14 +949,14 @@ def test_one_learner_at_a_time_saves_into_a_save_path(tmp_path) -> None:
     assert os.listdir(tmp_path) == ['.w.json.lock']
     for other in (second, unconfigured):
         reason = other.refusal(values)
-        assert reason is not None and f'another process learns on line into {target}' in reason
+        assert reason is not None and f'another classifier learns on line into {target}' in reason
     assert first.refusal(values) is None  # its own lock
     first.unload()
     assert os.listdir(tmp_path) == []  # let go, and removed
     assert unconfigured.refusal(values) is None and os.listdir(tmp_path) == []
     assert second.refusal(values) is None
     assert first.refusal(dict(values, online_learning=False)) is None  # not learning
-    assert 'another process' in first.refusal(values)
+    assert 'another classifier' in first.refusal(values)
     second.unload()
 
 
@@ -968,6 +973,34 @@ def test_a_failed_configure_holds_no_lock(tmp_path) -> None:
     second, _ = _pipeline(FakeSession(), online_learning=True, save_path=str(target))
     assert second.refusal(dict(values, model_path=VALUES['model_path'])) is None
     second.unload()
+
+
+def test_a_trained_model_at_save_path_is_never_replaced(tmp_path, monkeypatch) -> None:
+    """
+    model_path and save_path both the trained model: its first save replaced it.
+
+    Its tensor file was deleted, no backup kept; and a save_path naming another trained model
+    went the same way (a review of on-line learning). Configure refuses both, saying what to
+    give; a trained model of another family is called a trained model, not learnt weights.
+    """
+    import shutil
+
+    from topspark_ros.core.session import ClassifierSession
+    monkeypatch.setattr(ClassifierSession, 'warm_up', lambda self, learning=False: None)
+    for name in ('stdp_fmnist_n400', 'converted_fmnist_vgg'):
+        shutil.copy(MODELS / f'{name}.json', tmp_path)
+        for tensors in MODELS.glob(f'{name}.*.safetensors'):
+            shutil.copy(tensors, tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    model = str(tmp_path / 'stdp_fmnist_n400.json')
+    for save_path in (model, str(tmp_path / 'converted_fmnist_vgg.json')):
+        pipeline, _ = _pipeline(model_path=model, online_learning=True, save_path=save_path)
+        pipeline.resolve = str
+        with pytest.raises(ValueError, match=f'{save_path} is a trained model, not weights '
+                           'learnt on line: learning does not replace it. Give save_path '
+                           'another file'):
+            pipeline.load()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def test_an_earlier_runs_learning_at_save_path_is_kept_not_replaced(tmp_path, monkeypatch):
@@ -1045,7 +1078,7 @@ def test_a_model_reopened_with_learning_switched_on_is_checked(tmp_path, monkeyp
     pipeline.free_accelerator()
     assert pipeline.session is None
     values.update(device='cpu', online_learning=True)  # switched on while inactive
-    with pytest.raises(ValueError, match='another process learns on line into'):
+    with pytest.raises(ValueError, match='another classifier learns on line into'):
         pipeline.activate()
     learner.unload()
     pipeline.activate()  # the lock free: taken

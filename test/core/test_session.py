@@ -455,7 +455,7 @@ def test_weights_learnt_by_a_version_that_recorded_no_base_still_take_its_profil
     alone.save(str(tmp_path / 'next.json'))
     assert ClassifierSession.from_checkpoint(old, profile=profile).notes  # still taken
     other = str(tmp_path / 'other.json')
-    ClassifierSession.from_checkpoint(base).save(other)
+    ClassifierSession.from_checkpoint(base).save(other, info={'online_frames': 1})
     with pytest.raises(ValueError, match='not known'):  # nor over another model's weights
         alone.save(other)
     meta = json.loads(path.read_text())  # as saved last: not learnt on line, no base

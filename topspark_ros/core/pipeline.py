@@ -331,7 +331,9 @@ def online_save_path(values: Values, resolve: Callable[[str], str],
         return resolve(values['save_path'])
     name = os.path.basename(resolve(values['model_path']))
     name = name[:-5] + '_online.json' if name.endswith('.json') else name + '_online'
-    home = os.environ.get('ROS_HOME') or os.path.join(os.path.expanduser('~'), '.ros')
+    # '~' in ROS_HOME as rcl takes it (a systemd Environment= does not expand it: the weights
+    # went to ./~/..., where the node was started, and the logs to the home folder; a review)
+    home = os.path.expanduser(os.environ.get('ROS_HOME') or os.path.join('~', '.ros'))
     folders = () if node == DEFAULT_NODE else tuple(p for p in node.split('/') if p)
     return os.path.join(home, 'topspark_ros', *folders, name)
 
@@ -685,8 +687,9 @@ class ClassifierPipeline:
         except OSError as exc:
             return f'learnt weights cannot be saved to {target}: {exc}'
         if fd is None:
-            return (f'another process learns on line into {target} (it holds {lock_path}): '
-                    'give each classifier that learns its own save_path')
+            return (f'another classifier learns on line into {target} (it holds {lock_path}, '
+                    'in this process or another; one that switched learning off holds it until '
+                    'its cleanup): give each classifier that learns its own save_path')
         if not keep:
             release_lock_file(fd, lock_path)
             return None

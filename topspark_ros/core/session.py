@@ -662,9 +662,10 @@ def check_same_base(path, base: Optional[str], own: tuple = ()) -> None:
     """
     Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model.
 
-    ``base``: the model this one learnt from (None: not known, nothing is replaced but its
-    own); ``own``: the SHA-256 of the checkpoint the model was loaded from and of those it
-    saved, which it replaces.
+    A trained model (no ``online_frames``: not learnt on line) is never replaced, the model's
+    own included. ``base``: the model this one learnt from (None: not known, nothing is
+    replaced but its own); ``own``: the SHA-256 of the checkpoint the model was loaded from
+    and of those it saved, which it replaces.
     """
     from topspark_ros.core.checkpoint import CheckpointError, metadata_path, read_metadata
 
@@ -677,6 +678,12 @@ def check_same_base(path, base: Optional[str], own: tuple = ()) -> None:
         raise ValueError(f'{target} exists and is not a readable checkpoint ({exc}); not '
                          'replacing it: give another save_path') from None
     info = meta.get('info') or {}
+    if 'online_frames' not in info:  # (model_path and save_path both the trained model: its
+        # first save replaced it and deleted its tensors, no backup; a review)
+        raise ValueError(f'{target} is a trained model, not weights learnt on line: learning '
+                         'does not replace it. Give save_path another file (left empty: '
+                         '$ROS_HOME/topspark_ros/<model>_online.json), and that file as '
+                         'model_path and save_path to go on learning from it next time')
     if meta['tensors']['sha256'] in own:  # loaded from, or saved by, this model
         return
     if _unknown_base(info):
