@@ -396,9 +396,20 @@ def test_learnt_weights_keep_their_origin_and_are_not_saved_over(tmp_path) -> No
     import dataclasses
     own = dataclasses.replace(profile, model_sha256=load_checkpoint(out)[1]['tensors']['sha256'])
     going_on = ClassifierSession.from_checkpoint(out, profile=own)
+    # Its records are of that base from then on: the inputs learnt since it, what it was
+    # learnt from kept apart (12 inputs "since" a base that had learnt 9 of them, with the
+    # first base's accuracy; a review).
+    assert going_on.checkpoint_info['online_frames'] == 0
+    assert going_on.checkpoint_info['earlier_bases'] == [{
+        'base_model_sha256': profile.model_sha256, 'online_frames': 2,
+        'base_info': info['base_info']}]
     going_on.learn(frame, 'mono', 8)
-    going_on.save(out, info={'online_frames': 3})
-    ClassifierSession.from_checkpoint(out, profile=own)
+    going_on.save(out, info={'online_frames': 1})
+    saved = load_checkpoint(out)[1]['info']
+    assert saved['base_model_sha256'] == own.model_sha256 and saved['online_frames'] == 1
+    assert 'base_info' not in saved and saved['earlier_bases'][0]['online_frames'] == 2
+    again = ClassifierSession.from_checkpoint(out, profile=own)  # its own base: as it is
+    assert again.checkpoint_info['online_frames'] == 1
 
 
 def test_weights_learnt_by_a_version_that_recorded_no_base_still_take_its_profile(

@@ -189,6 +189,8 @@ class ClassifierSession:
             # The model whose profile it runs with is the base its saves record: weights
             # learnt from B with their own swept profile, saved over their model_path,
             # recorded B and no longer fitted that profile at the next start (a review).
+            if profile.model_sha256 == sha and base not in (None, sha):
+                info = rebased_info(info, base)
             base = profile.model_sha256
         names = tuple(class_names) or tuple(info.get('class_names', ()))
         session = cls(model, class_names=names, **kwargs)
@@ -572,6 +574,26 @@ class ClassifierSession:
         # after the first, the file now being another than the one loaded; a review).
         self._saved.add(read_metadata(written)[0]['tensors']['sha256'])
         return str(written)
+
+
+def rebased_info(info: dict, earlier_base: str) -> dict:
+    """
+    Return the ``info`` of learnt weights that become the base of the learning that follows.
+
+    Learnt weights run with a profile swept of them record themselves as the base of what they
+    learn next: their ``online_frames`` then count from them, and what they were learnt from
+    (its SHA-256, the inputs learnt, its ``base_info``) goes first into ``earlier_bases``.
+    Their saves recorded the new base beside the count and figures of the first (12 inputs
+    "since" a base that had learnt 9 of them, its accuracy the first base's; a review).
+    """
+    info = dict(info)
+    earlier = {'base_model_sha256': earlier_base,
+               'online_frames': int(info.get('online_frames') or 0)}
+    if 'base_info' in info:
+        earlier['base_info'] = info.pop('base_info')
+    info['earlier_bases'] = [earlier, *list(info.get('earlier_bases') or [])]
+    info['online_frames'] = 0
+    return info
 
 
 BASE_FIGURES = ('accuracy', 'n_eval', 'eval_split', 'command')
