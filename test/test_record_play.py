@@ -828,6 +828,17 @@ def test_a_recording_never_closed_is_played_with_a_hint_to_recover_it(ros, tmp_p
         tmp_path / 'whole')
 
 
+def test_the_player_names_a_bags_topics_with_or_without_their_leading_slash(
+        ros, tmp_path) -> None:
+    """A bag holding 'cam' (other writers' names): play --topics cam and /cam both refused it."""
+    context, executor, _ = ros
+    _write_bag(tmp_path / 'rel', {'cam': (IMAGE, [_image(k)[0] for k in range(2)])})
+    for topics in (['cam'], ['/cam']):
+        player = _player(context, executor, bag=str(tmp_path / 'rel'), topics=topics)
+        assert [c.topic for c in player._connections] == ['cam']
+        player.destroy_node()
+
+
 def test_options_out_of_the_parameters_range_are_usage_errors(capsys) -> None:
     """--rate 2000 passed argparse and failed at the node, in rclpy's words (a review)."""
     from topspark_ros.nodes import bag_player, recorder

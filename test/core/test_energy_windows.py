@@ -90,15 +90,16 @@ def test_a_classifier_slower_than_the_windows_is_measured_at_its_average_power()
             seen.append(windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0))
         else:
             seen.append(windows.add(1, 3e-6, 3e-6, 64.0, profiled, window_s=1.0))
-    for energy, power in seen[4:]:  # (from the first window with an inference: no start-up)
+    for energy, power in seen[WINDOWS + 2:]:  # (once its usual gap is known)
         assert energy == pytest.approx(3e-6)  # per inference: empty windows leave it be
         assert power == pytest.approx(1.5e-6, rel=0.25)  # 3 uJ every 2 s
     assert seen[0][1] == pytest.approx(3e-6)  # the leading empty window is not counted
-    for _ in range(WINDOWS - 2):  # the camera stops: the power falls, the energy stays
+    stopped = []
+    for _ in range(3 * WINDOWS):  # the camera stops: a pause, the power of its running stays
         energy, power = windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0)
-    assert energy == pytest.approx(3e-6) and power == pytest.approx(3e-6 / WINDOWS)
-    energy, power = windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0)
-    assert (energy, power) == (pytest.approx(3e-6), None)  # nothing ran in the last windows
+        assert energy == pytest.approx(3e-6)
+        stopped.append(power)
+    assert len(set(stopped[1:])) == 1 and stopped[-1] == pytest.approx(1.5e-6, rel=0.35)
 
 
 def test_a_power_cap_met_on_average_holds_t_with_a_classifier_slower_than_the_windows() -> None:
@@ -144,3 +145,39 @@ def test_a_pause_of_a_classifier_that_fills_its_windows_is_left_out_of_the_power
             pytest.approx(2e-6), pytest.approx(6e-5))
     energy, power = windows.add(15, 2e-6, 3e-5, 64.0, profiled, window_s=1.0)  # part-empty
     assert power == pytest.approx((3 * 6e-5 + 3e-5) / 4)
+
+
+@pytest.mark.parametrize('pattern', [(2, 0), (1, 0, 3, 0), (0, 0, 3)],
+                         ids=['two-every-other', 'one-and-three', 'three-every-third'])
+def test_a_bursty_classifier_is_measured_at_its_average_power(pattern) -> None:
+    """
+    Inferences in bursts with empty windows between: the power is over the time.
+
+    Told from a pause by the windows' inferences (fewer than 2 a window), two inferences every
+    other window read twice their power (a review of that rule). The usual gap between busy
+    windows tells them apart: its empty windows are time at no power.
+    """
+    profiled = {64.0: 1e-6}.__getitem__
+    windows = EnergyWindows()
+    per_window = sum(pattern) / len(pattern)  # inferences a window, on average
+    seen = []
+    for k in range(6 * len(pattern) * WINDOWS):
+        n = pattern[k % len(pattern)]
+        seen.append(windows.add(n, 1e-6 if n else None, 1e-6 * n, 64.0 if n else 0.0,
+                                profiled, window_s=1.0)[1])
+    late = seen[len(seen) // 2:]  # (five windows hold a pattern of three unevenly: 1.2x)
+    assert sum(late) / len(late) == pytest.approx(1e-6 * per_window, rel=0.25)
+    assert max(late) <= 1e-6 * per_window * 1.7
+
+
+def test_a_pause_after_uneven_windows_is_a_pause_whatever_their_phase() -> None:
+    """1 and 3 inferences a window in turn, then a pause: the power while it ran stays."""
+    profiled = {64.0: 1e-6}.__getitem__
+    for phase in (0, 1):
+        windows = EnergyWindows()
+        for k in range(10 + phase):
+            n = (1, 3)[k % 2]
+            _, running = windows.add(n, 1e-6, 1e-6 * n, 64.0, profiled, window_s=1.0)
+        for _ in range(3 * WINDOWS):
+            _, power = windows.add(0, None, 0.0, 0.0, profiled, window_s=1.0)
+            assert power == pytest.approx(running)

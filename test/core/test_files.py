@@ -152,3 +152,35 @@ def test_a_full_disk_names_the_file_it_was_writing(tmp_path):
         with files.written_atomically(target):
             open(tmp_path / 'an input that is not there')
     assert 'cannot write' not in str(caught.value)
+
+
+@pytest.mark.parametrize('links', [True, False], ids=['hard-links', 'no-hard-links'])
+def test_a_new_name_is_given_only_where_no_file_is(tmp_path, monkeypatch, links) -> None:
+    """
+    place_new never moves a file over another, with hard links or without (FAT, exFAT).
+
+    Without, a check of the name and then a move replaced a sample another recorder wrote
+    between the two (a review): the name is claimed exclusively first.
+    """
+    import errno
+    if not links:
+        def no_links(*args):
+            raise OSError(errno.EPERM, 'Operation not permitted')
+        monkeypatch.setattr(files.os, 'link', no_links)
+    ours, theirs = tmp_path / '.ours.tmp', tmp_path / 'frame.png'
+    ours.write_bytes(b'ours')
+    theirs.write_bytes(b'theirs')  # another writer's, there first
+    assert not files.place_new(str(ours), theirs)
+    assert theirs.read_bytes() == b'theirs' and ours.read_bytes() == b'ours'
+    assert files.place_new(str(ours), tmp_path / 'frame-1.png')
+    assert (tmp_path / 'frame-1.png').read_bytes() == b'ours' and not ours.exists()
+    real_replace = os.replace
+
+    def racing_replace(src, dst):  # another writer tries the name while it is moved
+        with pytest.raises(FileExistsError):
+            os.close(os.open(dst, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        real_replace(src, dst)
+    monkeypatch.setattr(files.os, 'replace', racing_replace)
+    ours.write_bytes(b'again')
+    assert files.place_new(str(ours), tmp_path / 'frame-2.png')
+    assert (tmp_path / 'frame-2.png').read_bytes() == b'again'

@@ -443,6 +443,14 @@ def test_weights_learnt_by_a_version_that_recorded_no_base_still_take_its_profil
     path.write_text(json.dumps(meta))
     again = ClassifierSession.from_checkpoint(old, profile=profile)
     assert len(again.notes) == 1 and 'earlier version' in again.notes[0]
+    # Run with a profile swept of them, they are the base from then on, their 7 inputs
+    # apart (they went on counting from 7 under the new base; a review).
+    import dataclasses
+    own = dataclasses.replace(profile, model_sha256=meta['tensors']['sha256'])
+    rebased = ClassifierSession.from_checkpoint(old, profile=own)
+    assert rebased.checkpoint_info['online_frames'] == 0
+    assert rebased.checkpoint_info['earlier_bases'] == [
+        {'base_model_sha256': '', 'online_frames': 7}]
     assert again.base_model_sha256 == profile.model_sha256
     assert again.identity() == (meta['tensors']['sha256'], profile.model_sha256)
     again.save(old, info={'online_frames': 8})  # going on learning from it: replaced
@@ -466,9 +474,14 @@ def test_weights_learnt_by_a_version_that_recorded_no_base_still_take_its_profil
     alone.save(str(tmp_path / 'next.json'))
     assert ClassifierSession.from_checkpoint(old, profile=profile).notes  # still taken
     other = str(tmp_path / 'other.json')
-    ClassifierSession.from_checkpoint(base).save(other, info={'online_frames': 1})
+    copy = ClassifierSession.from_checkpoint(base)
+    copy.save(other)  # a session may save over its own save, learnt or not (it was refused
+    copy.save(other)  # as a trained model; a review)
+    with pytest.raises(ValueError, match='is a trained model, not weights learnt on line'):
+        alone.save(other)  # not over a trained model
+    ClassifierSession.from_checkpoint(base).save(other + '.l.json', info={'online_frames': 1})
     with pytest.raises(ValueError, match='not known'):  # nor over another model's weights
-        alone.save(other)
+        alone.save(other + '.l.json')
     meta = json.loads(path.read_text())  # as saved last: not learnt on line, no base
     del meta['info']['online_frames']
     meta['info'].pop('base_model_sha256', None)

@@ -12,12 +12,15 @@ Each window is kept as the ratio of what it measured to what the profile prices 
 window's mean T (energy per inference, and power per unit of profiled energy); the controller
 is given the ratios at the latest T of the windows with inferences: energy per inference over
 the last :data:`WINDOWS` of them, weighted by their inferences; power over the last
-:data:`WINDOWS` windows, weighted by their length. An empty window of a classifier slower
-than the windows (its windows hold fewer than :data:`DUTY_MAX` inferences on average) is
-time at no power: left out, a classifier at half the monitor's rate read twice its power,
-and with every empty window dropping the figure T flipped at every window (a review). One of
-a classifier that fills its windows is a pause: counted, a pause of 2 s let a controller
-raise T to 2.4 times its power cap, and one of 200 s to 9 times (a review of that change).
+:data:`WINDOWS` windows, weighted by their length. Empty windows within the classifier's
+usual gap between windows with inferences (the median of its recent gaps: one for a
+classifier at half the monitor's rate, none for a camera) are time at no power: left out, a
+classifier at half the monitor's rate read twice its power, and with every empty window
+dropping the figure T flipped at every window (a review). A longer run of empty windows is
+a pause, which says nothing of the power when it runs, and is left out: counted, a pause of
+2 s let a controller raise T to 2.4 times its power cap, and one of 200 s to 9 times; and
+told by the inferences of the windows (fewer than 2 a window), a classifier that sends two
+at a time every other window read twice its power (reviews of those changes).
 Ratios of windows at different T average alike, so a change of T does not start afresh.
 Light on purpose (no numpy): the nodes use it.
 """
@@ -28,9 +31,8 @@ from typing import Callable, Optional, Tuple
 
 WINDOWS = 5
 """Windows whose weighted ratio is the measurement (about 5 s of a 1 Hz monitor)."""
-DUTY_MAX = 2.0
-"""Mean inferences of the recent windows below which an empty window is part of the classifier's
-duty cycle (time at no power), not a pause (which says nothing of the power when it runs)."""
+GAPS_KEPT = 9
+"""Recent gaps (empty windows between two with inferences) whose median is the usual one."""
 
 
 class EnergyWindows:
@@ -40,6 +42,8 @@ class EnergyWindows:
         """Keep up to ``windows`` windows."""
         self._energies = collections.deque(maxlen=windows)  # (inferences, energy ratio)
         self._powers = collections.deque(maxlen=windows)  # (inferences, length, power ratio)
+        self._gaps = collections.deque(maxlen=GAPS_KEPT)  # empty windows between busy ones
+        self._run = 0  # empty windows since the last one with inferences
         self.timesteps: Optional[float] = None  # the mean T of the latest window with inferences
         self._profiled: Callable[[float], float] = lambda timesteps: 0.0
 
@@ -47,6 +51,8 @@ class EnergyWindows:
         """Forget every window (the profile priced again, the monitor's figures dropped)."""
         self._energies.clear()
         self._powers.clear()
+        self._gaps.clear()
+        self._run = 0
         self.timesteps = None
 
     def __len__(self) -> int:
@@ -63,9 +69,9 @@ class EnergyWindows:
         ``energy_j`` may be None (a monitor that gives only power); then None comes back.
         ``window_s``: the window's length, its weight in the power (0: unknown, weighed as
         the windows before it, or 1 s). A window without inferences leaves the energy per
-        inference as it was; of a classifier slower than the windows it is time at no power
-        (module docstring), else a pause, left out. The power is None when no window of the
-        last :data:`WINDOWS` had inferences; both are None before a first window with
+        inference as it was; within the classifier's usual gap it is time at no power, in a
+        longer run a pause, left out (module docstring). The power is None when no window of
+        the last :data:`WINDOWS` had inferences; both are None before a first window with
         inferences.
         A window whose profiled energy is not positive is returned as it is, not kept; one
         whose ratio to it is not finite (overflowed) raises ValueError, not kept either.
@@ -73,9 +79,15 @@ class EnergyWindows:
         weight = window_s if window_s > 0.0 and math.isfinite(window_s) else (
             self._powers[-1][1] if self._powers else 1.0)
         if inferences < 1:
-            counts = [n for n, _ in self._energies]
-            if counts and sum(counts) / len(counts) < DUTY_MAX:  # (else a pause: left out)
+            if not self._energies:
+                return self._smoothed()  # (before the first window with inferences)
+            self._run += 1
+            usual = sorted(self._gaps)[len(self._gaps) // 2] if self._gaps else 0
+            if self._run <= usual:  # the classifier's duty cycle: time at no power
                 self._powers.append((0, weight, 0.0))
+            else:  # a pause: this run of empty windows is left out, from its first
+                while self._powers and not self._powers[-1][0]:
+                    self._powers.pop()
             return self._smoothed()
         base = profiled(mean_timesteps)
         if not base > 0.0:
@@ -85,6 +97,9 @@ class EnergyWindows:
             # (kept, an overflow to inf made every smoothed figure after it inf; a review)
             raise ValueError(f'energy {energy_j} J, power {power_w} W: too large for the '
                              f"profile's {base} J at T={mean_timesteps:g}")
+        if self._energies:
+            self._gaps.append(self._run)
+        self._run = 0
         self._energies.append((inferences, ratios[0]))
         self._powers.append((inferences, weight, ratios[1]))
         self.timesteps = mean_timesteps

@@ -133,17 +133,39 @@ def output_folder_problem(target: os.PathLike) -> Optional[str]:
 
 def _rename_new(tmp: str, target: Path) -> None:
     """Move ``tmp`` to ``target``, which must not exist (see :func:`atomic_write`)."""
-    exists = FileExistsError(f'{target} exists; not replacing it')
+    if not place_new(tmp, target):
+        raise FileExistsError(f'{target} exists; not replacing it')
+
+
+NO_LINK_ERRNOS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS)
+"""What ``os.link`` raises on a file system without hard links (FAT, exFAT, some network ones)."""
+
+
+def place_new(tmp: str, target: os.PathLike) -> bool:
+    """
+    Give the whole file ``tmp`` the name ``target`` unless that exists; return whether it did.
+
+    A hard link, atomic, then ``tmp`` removed. Without hard links (FAT, exFAT: a USB stick)
+    the name is claimed by creating it exclusively, then ``tmp`` is moved over that empty file:
+    never over a file of another writer (a check, then a move, replaced a sample another
+    recorder wrote between the two; a review), though a reader may see the name empty for a
+    moment. False (``tmp`` left) when ``target`` exists.
+    """
     try:
         os.link(tmp, target)
     except FileExistsError:
-        raise exists from None
-    except OSError:  # no hard links here (some network and FAT file systems)
-        if os.path.lexists(target):
-            raise exists from None
+        return False
+    except OSError as exc:
+        if exc.errno not in NO_LINK_ERRNOS:
+            raise
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return False
         os.replace(tmp, target)
-        return
+        return True
     os.unlink(tmp)
+    return True
 
 
 def hold_lock_file(path: Path) -> Optional[int]:

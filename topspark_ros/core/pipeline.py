@@ -493,6 +493,7 @@ class ClassifierPipeline:
         return keep_earlier_learning(online_save_path(values, self.resolve, self.node),
                                      session.base_model_sha256,
                                      (session.source_sha256, *session.saved_sha256),
+                                     saved=session.saved_sha256,
                                      move=False)  # (moved by the first save, under busy)
 
     def learning_switched_on(self) -> Optional[str]:

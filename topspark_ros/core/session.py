@@ -189,8 +189,8 @@ class ClassifierSession:
             # The model whose profile it runs with is the base its saves record: weights
             # learnt from B with their own swept profile, saved over their model_path,
             # recorded B and no longer fitted that profile at the next start (a review).
-            if profile.model_sha256 == sha and base not in (None, sha):
-                info = rebased_info(info, base)
+            if profile.model_sha256 == sha and base != sha and 'online_frames' in info:
+                info = rebased_info(info, base)  # (its base known or not: a review)
             base = profile.model_sha256
         names = tuple(class_names) or tuple(info.get('class_names', ()))
         session = cls(model, class_names=names, **kwargs)
@@ -567,7 +567,7 @@ class ClassifierSession:
         if self.source_sha256 is not None:  # loaded from a checkpoint: an earlier run's
             # learning of this base is moved aside, not replaced (keep_earlier_learning)
             keep_earlier_learning(path, self.base_model_sha256,
-                                  (self.source_sha256, *self._saved))
+                                  (self.source_sha256, *self._saved), saved=self.saved_sha256)
         written = save_checkpoint(os.fspath(path), self.model, info=info)
         from topspark_ros.core.checkpoint import read_metadata
         # Its own saves it may replace (learnt weights of an unknown base refused every save
@@ -576,18 +576,19 @@ class ClassifierSession:
         return str(written)
 
 
-def rebased_info(info: dict, earlier_base: str) -> dict:
+def rebased_info(info: dict, earlier_base: Optional[str]) -> dict:
     """
     Return the ``info`` of learnt weights that become the base of the learning that follows.
 
     Learnt weights run with a profile swept of them record themselves as the base of what they
     learn next: their ``online_frames`` then count from them, and what they were learnt from
-    (its SHA-256, the inputs learnt, its ``base_info``) goes first into ``earlier_bases``.
+    (its SHA-256, '' where not known, the inputs learnt, its ``base_info``) goes first into
+    ``earlier_bases``.
     Their saves recorded the new base beside the count and figures of the first (12 inputs
     "since" a base that had learnt 9 of them, its accuracy the first base's; a review).
     """
     info = dict(info)
-    earlier = {'base_model_sha256': earlier_base,
+    earlier = {'base_model_sha256': earlier_base or '',  # ('': not known, an older version's)
                'online_frames': int(info.get('online_frames') or 0)}
     if 'base_info' in info:
         earlier['base_info'] = info.pop('base_info')
@@ -641,7 +642,7 @@ def _unknown_base(info: dict) -> bool:
     return 'online_frames' in info and not info.get('base_model_sha256')
 
 
-def keep_earlier_learning(path, base: Optional[str], own: tuple = (), *,
+def keep_earlier_learning(path, base: Optional[str], own: tuple = (), *, saved: tuple = (),
                           move: bool = True) -> Optional[str]:
     """
     Keep learning of this base saved by an earlier run at ``path``; return a note, or None.
@@ -659,7 +660,7 @@ def keep_earlier_learning(path, base: Optional[str], own: tuple = (), *,
     """
     from topspark_ros.core.checkpoint import metadata_path, read_metadata
 
-    check_same_base(path, base, own)
+    check_same_base(path, base, own, saved)
     target = metadata_path(os.fspath(path))
     if not os.path.lexists(target):
         return None
@@ -680,14 +681,15 @@ def keep_earlier_learning(path, base: Optional[str], own: tuple = (), *,
             f'those inputs instead, give {kept} as both model_path and save_path)')
 
 
-def check_same_base(path, base: Optional[str], own: tuple = ()) -> None:
+def check_same_base(path, base: Optional[str], own: tuple = (), saved: tuple = ()) -> None:
     """
     Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model.
 
-    A trained model (no ``online_frames``: not learnt on line) is never replaced, the model's
-    own included. ``base``: the model this one learnt from (None: not known, nothing is
-    replaced but its own); ``own``: the SHA-256 of the checkpoint the model was loaded from
-    and of those it saved, which it replaces.
+    A trained model (no ``online_frames``: not learnt on line) is never replaced, the one the
+    model was loaded from included, but for the checkpoints it saved itself (``saved``, their
+    SHA-256). ``base``: the model this one learnt from (None: not known, nothing is replaced
+    but its own); ``own``: the SHA-256 of the checkpoint the model was loaded from and of those
+    it saved, which it replaces.
     """
     from topspark_ros.core.checkpoint import CheckpointError, metadata_path, read_metadata
 
@@ -700,6 +702,8 @@ def check_same_base(path, base: Optional[str], own: tuple = ()) -> None:
         raise ValueError(f'{target} exists and is not a readable checkpoint ({exc}); not '
                          'replacing it: give another save_path') from None
     info = meta.get('info') or {}
+    if meta['tensors']['sha256'] in saved:  # (a session's second save over its first; a
+        return  # review of the rule below)
     if 'online_frames' not in info:  # (model_path and save_path both the trained model: its
         # first save replaced it and deleted its tensors, no backup; a review)
         raise ValueError(f'{target} is a trained model, not weights learnt on line: learning '

@@ -145,13 +145,14 @@ class BagPlayerNode(Node):
     def _choose(self, bag: str, topics: Optional[list]) -> list:
         """Return the bag's connections to play: of ``topics``, or of the camera types."""
         available = sorted({c.topic for c in self._reader.connections})
-        if topics:  # a bag's topics are absolute: 'camera/image_raw' is '/camera/image_raw'
-            topics = [t if t.startswith('/') else '/' + t for t in topics]
-            missing = [t for t in topics if t not in available]
+        if topics:  # 'camera/image_raw' is '/camera/image_raw', in the bag either way
+            from topspark_ros.core.data.bag import same_topic
+            missing = [t for t in topics if not any(same_topic(t, a) for a in available)]
             if missing:
                 raise ValueError(f'{bag} has no topic {", ".join(missing)} (it has: '
                                  f'{", ".join(available) or "none"})')
-            return [c for c in self._reader.connections if c.topic in topics]
+            return [c for c in self._reader.connections
+                    if any(same_topic(c.topic, t) for t in topics)]
         chosen = [c for c in self._reader.connections if c.msgtype in TYPES.values()]
         if not chosen:
             raise ValueError(f'{bag} has no {", ".join(TYPES.values())} topic (it has: '

@@ -181,8 +181,8 @@ class TimestepControllerNode(LifecycleNode):
         if self.get_parameter('use_sim_time').value:  # a seek in a replayed bag is no silence
             self._leaps = Leaps()
             self._jumps = self.get_clock().create_jump_callback(JumpThreshold(
-                min_forward=Duration(nanoseconds=1), min_backward=None, on_clock_change=False),
-                post_callback=self._clock_stepped)
+                min_forward=Duration(nanoseconds=1), min_backward=Duration(nanoseconds=-1),
+                on_clock_change=False), post_callback=self._clock_stepped)
         self._refused = 0  # messages whose values cannot be taken
         self._refusals = Reasons(30.0)  # their warnings, by message type
         self._recent = Recent()  # counts since the last status
@@ -611,7 +611,7 @@ class TimestepControllerNode(LifecycleNode):
 
     def _clock_stepped(self, jump) -> None:
         """
-        Count what was heard before a leap of the simulated clock as heard after it.
+        Count what was heard before a leap of the simulated clock (or a step back) as heard after.
 
         A seek of 100 s in a replayed bag dropped the monitor's figures ("no energy estimate
         for 101 s", while it published), took the battery and the rate for silent, and gave
@@ -619,8 +619,8 @@ class TimestepControllerNode(LifecycleNode):
         ordinary steps as the energy monitor tells it (:class:`~.clocks.Leaps`).
         """
         step_s = jump.delta.nanoseconds * 1e-9
-        if self._now_s() <= 0.0 or not self._leaps.leapt(step_s):
-            return
+        if self._now_s() <= 0.0 or (step_s > 0.0 and not self._leaps.leapt(step_s)):
+            return  # (a step back, a replayed bag looping, is always one: ages went negative)
         for name in ('_energy_at_s', '_battery_at_s', '_battery_heard_s'):
             if getattr(self, name) is not None:
                 setattr(self, name, getattr(self, name) + step_s)

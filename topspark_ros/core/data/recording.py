@@ -45,7 +45,7 @@ except ImportError:  # (not on Windows: nothing is held there)
     fcntl = None
 
 from topspark_ros.core.data.folder import IMAGE_SUFFIXES, SPLIT_FOLDERS
-from topspark_ros.core.files import umask
+from topspark_ros.core.files import place_new, umask
 
 PathLike = Union[str, os.PathLike]
 STORAGES = ('sqlite3', 'mcap')
@@ -54,9 +54,6 @@ PARTIAL_SUFFIX = '.partial'
 """Suffix of the directory a bag is built in until it is closed."""
 COMMIT_EVERY_S = 1.0
 """A sqlite3 bag's messages are committed at least this often (s) while it is written."""
-
-NO_LINK_ERRNOS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
-"""What ``os.link`` raises on a file system without hard links (FAT, exFAT, some network ones)."""
 
 URI_CHARACTERS = '#?%'
 """Characters rosbags cannot have in a sqlite3 bag's path (see :func:`sqlite_path_problem`)."""
@@ -218,21 +215,10 @@ class FolderWriter:
             os.chmod(tmp, 0o666 & ~umask())
             for k in range(10000):
                 target = self.directory / (f'{name}{suffix}' if k == 0 else f'{name}-{k}{suffix}')
-                try:
-                    os.link(tmp, target)  # atomic, and fails where the name is taken
+                if place_new(tmp, target):  # never over a file there (no hard links: FAT)
                     break
-                except FileExistsError:
-                    taken = True
-                except OSError as exc:  # no hard links here (FAT, exFAT: a USB stick)
-                    if exc.errno not in NO_LINK_ERRNOS:
-                        raise
-                    taken = os.path.lexists(target)
-                    if not taken:
-                        os.replace(tmp, target)  # (not atomic against another writer of it)
-                        break
-                if taken and _same_bytes(target, data):  # the same frame again (a bag
-                    # replayed twice): as <name>-1 it split into test beside its twin in
-                    # train (a review)
+                if _same_bytes(target, data):  # the same frame again (a bag replayed twice):
+                    # as <name>-1 it split into test beside its twin in train (a review)
                     raise ValueError(f'the same image as {target} (stamp and bytes): not '
                                      'written twice')
             else:
