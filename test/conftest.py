@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 
@@ -88,17 +87,8 @@ def ros():
     # The nodes' own multi-threaded executor (rclpy's spins between a task handed to its pool
     # and its start: a test publishing 560 messages one at a time took minutes).
     executor = make_executor('multi', threads=4, context=context)
-
-    def spin_until(predicate, timeout_s: float = 30.0) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if predicate():
-                return True
-            executor.spin_once(timeout_sec=0.05)
-        return predicate()
-
-    yield context, executor, spin_until
-    from ros_graph import leave_graph
+    from ros_graph import leave_graph, spinner
+    yield context, executor, spinner(executor)
     leave_graph(executor, context)
 
 

@@ -211,17 +211,9 @@ def _single_threaded(context):
     A sqlite3 bag is used in the thread that opened it only (the suite's executor has a pool).
     """
     from rclpy.executors import SingleThreadedExecutor
+    from ros_graph import spinner
     executor = SingleThreadedExecutor(context=context)
-
-    def spin_until(predicate, timeout_s: float = 30.0) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if predicate():
-                return True
-            executor.spin_once(timeout_sec=0.05)
-        return predicate()
-
-    return executor, spin_until
+    return executor, spinner(executor)
 
 
 def _destroy_all(executor) -> None:

@@ -2,6 +2,19 @@
 
 import gc
 import os
+import time
+
+
+def spinner(executor):
+    """Return ``spin_until(predicate, timeout_s=30.0)``: spin ``executor`` until it holds."""
+    def spin_until(predicate, timeout_s: float = 30.0) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            executor.spin_once(timeout_sec=0.05)
+        return predicate()
+    return spin_until
 
 
 def destroy(node) -> None:
