@@ -27,6 +27,7 @@ Light on purpose (no numpy): the nodes use it.
 
 import collections
 import math
+import statistics
 from typing import Callable, Optional, Tuple
 
 WINDOWS = 5
@@ -82,7 +83,7 @@ class EnergyWindows:
             if not self._energies:
                 return self._smoothed()  # (before the first window with inferences)
             self._run += 1
-            usual = sorted(self._gaps)[len(self._gaps) // 2] if self._gaps else 0
+            usual = statistics.median_low(self._gaps) if self._gaps else 0
             if self._run <= usual:  # the classifier's duty cycle: time at no power
                 self._powers.append((0, weight, 0.0))
             else:  # a pause: this run of empty windows is left out, from its first

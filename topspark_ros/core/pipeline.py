@@ -491,9 +491,8 @@ class ClassifierPipeline:
         if session.source_sha256 is None:
             return None
         return keep_earlier_learning(online_save_path(values, self.resolve, self.node),
-                                     session.base_model_sha256,
-                                     (session.source_sha256, *session.saved_sha256),
-                                     saved=session.saved_sha256,
+                                     session.base_model_sha256, session.source_sha256,
+                                     session.saved_sha256,
                                      move=False)  # (moved by the first save, under busy)
 
     def learning_switched_on(self) -> Optional[str]:

@@ -566,8 +566,8 @@ class ClassifierSession:
             info['base_model_sha256'] = self.base_model_sha256
         if self.source_sha256 is not None:  # loaded from a checkpoint: an earlier run's
             # learning of this base is moved aside, not replaced (keep_earlier_learning)
-            keep_earlier_learning(path, self.base_model_sha256,
-                                  (self.source_sha256, *self._saved), saved=self.saved_sha256)
+            keep_earlier_learning(path, self.base_model_sha256, self.source_sha256,
+                                  self.saved_sha256)
         written = save_checkpoint(os.fspath(path), self.model, info=info)
         from topspark_ros.core.checkpoint import read_metadata
         # Its own saves it may replace (learnt weights of an unknown base refused every save
@@ -642,16 +642,17 @@ def _unknown_base(info: dict) -> bool:
     return 'online_frames' in info and not info.get('base_model_sha256')
 
 
-def keep_earlier_learning(path, base: Optional[str], own: tuple = (), *, saved: tuple = (),
-                          move: bool = True) -> Optional[str]:
+def keep_earlier_learning(path, base: Optional[str], source: Optional[str] = None,
+                          saved: tuple = (), *, move: bool = True) -> Optional[str]:
     """
     Keep learning of this base saved by an earlier run at ``path``; return a note, or None.
 
     A run learning into ``path`` replaced what an earlier run of the same base had learnt
     there at its first save: a restart of the robot, a cleanup and configure, a second
     classifier after the first, all lost the learning before them without a word (a review).
-    Checkpoints the model was loaded from or saved (``own``, their SHA-256) and ones that hold
-    no learning (no ``online_frames``) are left to be replaced; learning of another model,
+    Checkpoints the model was loaded from or saved (``source`` and ``saved``, their SHA-256)
+    and ones that hold no learning (no ``online_frames``) are left to be replaced (a trained
+    model is not: :func:`check_same_base`); learning of another model,
     or of an unknown one, raises ValueError (:func:`check_same_base`), so that configure
     says so rather than the first save. With ``move`` the earlier learning is renamed
     ``<name>.earlier-<16 hex of its tensors>.json`` beside it (its tensor file stays, named by
@@ -660,7 +661,8 @@ def keep_earlier_learning(path, base: Optional[str], own: tuple = (), *, saved: 
     """
     from topspark_ros.core.checkpoint import metadata_path, read_metadata
 
-    check_same_base(path, base, own, saved)
+    check_same_base(path, base, source, saved)
+    own = (source, *saved)
     target = metadata_path(os.fspath(path))
     if not os.path.lexists(target):
         return None
@@ -681,15 +683,16 @@ def keep_earlier_learning(path, base: Optional[str], own: tuple = (), *, saved: 
             f'those inputs instead, give {kept} as both model_path and save_path)')
 
 
-def check_same_base(path, base: Optional[str], own: tuple = (), saved: tuple = ()) -> None:
+def check_same_base(path, base: Optional[str], source: Optional[str] = None,
+                    saved: tuple = ()) -> None:
     """
     Refuse (ValueError) to replace a checkpoint at ``path`` learnt from another model.
 
     A trained model (no ``online_frames``: not learnt on line) is never replaced, the one the
     model was loaded from included, but for the checkpoints it saved itself (``saved``, their
     SHA-256). ``base``: the model this one learnt from (None: not known, nothing is replaced
-    but its own); ``own``: the SHA-256 of the checkpoint the model was loaded from and of those
-    it saved, which it replaces.
+    but its own); ``source``: the SHA-256 of the checkpoint the model was loaded from, which
+    it replaces when learnt on line, as it does those it saved.
     """
     from topspark_ros.core.checkpoint import CheckpointError, metadata_path, read_metadata
 
@@ -710,7 +713,7 @@ def check_same_base(path, base: Optional[str], own: tuple = (), saved: tuple = (
                          'does not replace it. Give save_path another file (left empty: '
                          '$ROS_HOME/topspark_ros/<model>_online.json), and that file as '
                          'model_path and save_path to go on learning from it next time')
-    if meta['tensors']['sha256'] in own:  # loaded from, or saved by, this model
+    if meta['tensors']['sha256'] == source:  # loaded from this model
         return
     if _unknown_base(info):
         raise ValueError(f'{target} holds weights learnt on line by an earlier version, which '

@@ -59,6 +59,11 @@ URI_CHARACTERS = '#?%'
 """Characters rosbags cannot have in a sqlite3 bag's path (see :func:`sqlite_path_problem`)."""
 
 
+def uri_characters(path: PathLike) -> List[str]:
+    """Return the characters of :data:`URI_CHARACTERS` in ``path`` made absolute, sorted."""
+    return sorted({c for c in str(Path(path).absolute()) if c in URI_CHARACTERS})
+
+
 def sqlite_path_problem(path: PathLike) -> Optional[str]:
     """
     Return why rosbags cannot write or read a sqlite3 bag at ``path``, or None.
@@ -68,7 +73,7 @@ def sqlite_path_problem(path: PathLike) -> Optional[str]:
     messages into a file ``run`` beside the bag, which held none; a review).
     """
     text = str(Path(path).absolute())
-    found = sorted({c for c in text if c in URI_CHARACTERS})
+    found = uri_characters(text)
     if not found:
         return None
     return (f"a sqlite3 bag's path cannot hold {' or '.join(repr(c) for c in found)} "

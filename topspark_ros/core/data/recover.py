@@ -40,7 +40,7 @@ import tempfile
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from topspark_ros.core.data.recording import (BagWriter, installed_definition,
-                                              PARTIAL_SUFFIX, recording_now, URI_CHARACTERS)
+                                              PARTIAL_SUFFIX, recording_now, uri_characters)
 
 MCAP_MAGIC = b'\x89MCAP0\r\n'
 _OP_HEADER, _OP_FOOTER, _OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK, _OP_DATA_END = (
@@ -222,7 +222,7 @@ def recover_bag(source: Path, target: Optional[Path] = None, *,
         raise RecoveryError(f'{building} was left by an interrupted recovery of this bag: '
                             'remove it, then run the recovery again')
     storage = 'sqlite3' if files[0].suffix == '.db3' else 'mcap'
-    found = sorted({c for c in str(target.absolute()) if c in URI_CHARACTERS})
+    found = uri_characters(target)
     if storage == 'sqlite3' and found:  # (the error named the folder it is built in, and
         # said to record with mcap; a review)
         raise RecoveryError(f"the new bag {target}: a sqlite3 bag's path cannot hold "
