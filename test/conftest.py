@@ -19,8 +19,24 @@ import pytest
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Shared helpers of the tests (test/support/event_arrays.py, ...) import by module name.
 sys.path.insert(0, str(REPO_ROOT / 'test' / 'support'))
-# 1..100: valid Fast DDS domains with room for many participants each (ports stay < 65536).
-os.environ['ROS_DOMAIN_ID'] = str(1 + os.getpid() % 100)
+
+
+def _domain_id() -> int:
+    """
+    Return this test process's ROS domain: 1..100, another for each pytest-xdist worker.
+
+    1..100: valid Fast DDS domains with room for many participants each (ports stay < 65536).
+    Worker k of n takes a domain of residue k modulo n (by its process id otherwise), so the
+    workers of one run never share one; another run on the machine may, by chance.
+    """
+    worker = os.environ.get('PYTEST_XDIST_WORKER', '')  # gw0, gw1, ...
+    count = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if not worker.startswith('gw') or not 1 < count <= 100:
+        return 1 + os.getpid() % 100
+    return 1 + (os.getpid() % (100 // count)) * count + int(worker[2:]) % count
+
+
+os.environ['ROS_DOMAIN_ID'] = str(_domain_id())
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 # Preprocessed data-set inputs (core/data/cache.py) go to a folder of this run, not ~/.cache
 # (removed when the run ends: each run left up to 7.5 MB in /tmp).

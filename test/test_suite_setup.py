@@ -5,6 +5,8 @@ from pathlib import Path
 import subprocess
 import sys
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,3 +21,14 @@ def test_a_run_removes_its_data_set_cache(tmp_path):
     assert 'passed' in run.stdout
     left = [p.name for p in tmp_path.iterdir() if p.name.startswith('topspark-test-data-cache-')]
     assert left == []
+
+
+def test_each_worker_of_a_run_has_a_ros_domain_of_its_own():
+    """Two pytest-xdist workers on one domain would hear each other's nodes and topics."""
+    worker = os.environ.get('PYTEST_XDIST_WORKER')
+    count = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if worker is None or count < 2:
+        pytest.skip('not run by pytest-xdist workers (make test runs it so)')
+    domain = int(os.environ['ROS_DOMAIN_ID'])
+    assert 1 <= domain <= 100
+    assert (domain - 1) % count == int(worker.removeprefix('gw'))

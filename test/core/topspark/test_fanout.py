@@ -17,6 +17,10 @@ from topspark_ros.core.topspark.fanout import (check_reachable, executor_for, In
 from topspark_ros.core.topspark.profile import load_profile
 import yaml
 
+# One Ray cluster at a time on this machine: pytest-xdist runs these tests in one worker, in
+# order (two workers' clusters at once failed to connect to their GCS).
+pytestmark = pytest.mark.xdist_group('ray')
+
 
 def test_in_process_keeps_the_order_and_counts_progress():
     calls = []

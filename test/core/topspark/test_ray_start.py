@@ -24,6 +24,10 @@ from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
 from topspark_ros.core.topspark.fanout import check_reachable
 from topspark_ros.core.topspark.profile import load_profile
 
+# One Ray cluster at a time on this machine: pytest-xdist runs these tests in one worker, in
+# order (two workers' clusters at once failed to connect to their GCS).
+pytestmark = pytest.mark.xdist_group('ray')
+
 
 def test_a_port_that_answers_but_is_no_ray_head_node_is_refused_at_once() -> None:
     """ray.init waited on an HTTP server's port for minutes (a review of the DSE at scale)."""

@@ -32,6 +32,34 @@ def _catches(pid: int, signum: int) -> bool:
     return bool(mask >> (signum - 1) & 1)
 
 
+def _state(pid: int):
+    """Return the state letter of process ``pid`` (R, S, T, Z, ...), None when it is gone."""
+    try:
+        return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _stopped_catching(pid: int, signum: int) -> bool:
+    """
+    Stop ``pid`` if it has a handler of ``signum`` now (it goes on with SIGCONT), and say so.
+
+    Stopped while it is looked at: a step that ended between the look and the signal (a second
+    after its handler came, under the load of a parallel test run) got it as a dead process.
+    """
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + 5.0  # (a signal is delivered when the process next runs)
+    while _state(pid) not in ('T', 'Z', None) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    if _catches(pid, signum):
+        return True
+    os.kill(pid, signal.SIGCONT)
+    return False
+
+
 def _wait_for(condition, proc, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -65,8 +93,10 @@ def test_report_resumes_after_a_killed_step_and_a_killed_driver(tmp_path, fashio
         # unwinds, exit 143: taken for a failure, the report stopped; a review), then SIGKILL
         # to its second run (the OOM killer). The driver runs the step again each time.
         (child,) = _wait_for(lambda: _children(driver.pid), driver, 60, 'the first step')
-        _wait_for(lambda: _catches(child, signal.SIGTERM), driver, 60, 'its SIGTERM handler')
-        os.kill(child, signal.SIGTERM)
+        _wait_for(lambda: _stopped_catching(child, signal.SIGTERM), driver, 60,
+                  'its SIGTERM handler')
+        os.kill(child, signal.SIGTERM)  # (delivered as it goes on)
+        os.kill(child, signal.SIGCONT)
         (again,) = _wait_for(lambda: [c for c in _children(driver.pid) if c != child], driver,
                              60, 'the step run again')
         os.kill(again, signal.SIGKILL)
