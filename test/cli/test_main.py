@@ -549,3 +549,16 @@ def test_options_that_would_run_something_else_are_refused(argv, message, tmp_pa
     code = main([argv[0], '-m', model, *argv[1:], '--quiet'])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_a_params_from_profile_that_cannot_be_read_is_one_line(tmp_path, capsys):
+    """A missing one said '[Errno 2] ...' (exit 1), a broken one three lines and a caret."""
+    broken = tmp_path / 'broken.yaml'
+    broken.write_text('entries: [\n  {timesteps: 8,\n')
+    for profile, code_wanted, said in ((tmp_path / 'none.yaml', 2, 'cannot read'),
+                                       (broken, 1, 'not valid YAML')):
+        code = main(['eval', '-m', str(MODELS / 'stdp_fmnist_n400.json'), '--params-from',
+                     str(profile), '-T', '8', '--n-eval', '5', '--quiet'])
+        err = capsys.readouterr().err
+        assert code == code_wanted and len(err.strip().splitlines()) == 1 and said in err, err
+        assert '(line ' in err or profile != broken

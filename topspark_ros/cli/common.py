@@ -417,6 +417,15 @@ def dataset_name(args, samples) -> str:
     return source(args).label
 
 
+def tensor_digest(path) -> Optional[str]:
+    """Return the SHA-256 of the tensors the checkpoint metadata at ``path`` names, or None."""
+    from topspark_ros.core.checkpoint import CheckpointError, read_metadata
+    try:
+        return read_metadata(path)[0]['tensors']['sha256']
+    except CheckpointError:
+        return None
+
+
 def load_model(args):
     """
     Load ``--model`` and check it has its label assignment; return ``(model, metadata)``.
@@ -456,7 +465,26 @@ def for_data(model, samples, path: str):
     if model_takes_events(model):
         raise UsageError(f'{path} was trained on events; measure it on event data '
                          f'(--data {EVENT_DATASETS[0]})')
+    check_frame_shape(samples, model, path)
     return model
+
+
+def check_frame_shape(samples, model, path: str) -> None:
+    """
+    Refuse (usage error) frame ``samples`` whose images are not of ``model``'s input shape.
+
+    A data set's images are as it is (Fashion-MNIST 28x28), a folder's or a bag's are brought
+    to the model's input: a 16x16 model imported from a graph that names no data set was run
+    on Fashion-MNIST and failed after its NIR file was written (a review).
+    """
+    import numpy as np
+
+    shape = tuple(model.input_spec.shape)
+    got = tuple(np.shape(samples.images)[1:])
+    if got != shape and not (len(shape) == 2 and got == (1,) + shape):
+        raise UsageError(f"the data's images have shape {list(got)}, {path} takes "
+                         f'{list(shape)}: give --data of its inputs (a folder or a bag is '
+                         "brought to the model's input)")
 
 
 def profile_at(path: str, timesteps: int, model: Optional[tuple] = None):
@@ -468,7 +496,10 @@ def profile_at(path: str, timesteps: int, model: Optional[tuple] = None):
     """
     from topspark_ros.core.topspark.profile import load_profile
 
-    profile = load_profile(path)
+    try:
+        profile = load_profile(path)
+    except OSError as exc:  # ('[Errno 2] No such file or directory: ...'; a review)
+        raise UsageError(f'--params-from: cannot read {path}: {exc.strerror or exc}') from None
     if model is not None:  # (first: a T another model's profile lacks is moot)
         check_profile_of(profile, path, *model)
     if timesteps not in profile.timesteps:

@@ -93,7 +93,7 @@ def add_parser(sub) -> None:
                         'made for)')
     export.add_argument('--batch-size', type=positive_int, default=256,
                         help='images per batch of --check (default: %(default)s)')
-    export.add_argument('--seed', type=int, default=0,
+    export.add_argument('--seed', type=non_negative_int, default=0,
                         help='seed of the Poisson input of --check (default: %(default)s)')
 
     imp = sub.add_parser(
@@ -130,6 +130,18 @@ def _print_report(args, report) -> None:
         print('\n'.join(report.lines()))
 
 
+def _fidelity_counts(report) -> dict:
+    """
+    Return ``{'fidelity_<status>': entries}``: the report's entries of each status.
+
+    Entries, not nodes: a node has one per aspect (the STDP ``exc`` layer: its LIF, firing
+    rule, refractory period, ...), and some are of the model (``<model>``: learning, early
+    exit). They were ``nodes_<status>``, beside ``nodes`` of the graph: 18 entries of 11
+    nodes (a review).
+    """
+    return {f'fidelity_{k.replace(" ", "_")}': v for k, v in report.counts().items()}
+
+
 NIR_SUFFIXES = ('.nir', '.h5', '.hdf5')
 """The file names ``topspark export`` writes a graph to."""
 
@@ -143,6 +155,11 @@ def _export(args) -> dict:
     if args.params_from and not args.timesteps:
         raise UsageError('--params-from needs -T: the T whose enhanced parameters to '
                          'export')
+    if args.timesteps and not (args.params_from or args.check):  # (it did nothing; a review)
+        raise UsageError(f'-T {args.timesteps} is the T of --params-from and --check: alone it '
+                         "would change nothing (the graph holds the model's own parameters, "
+                         'made for its full T); add --params-from PROFILE to export the '
+                         'parameters enhanced for it')
     name = os.path.basename(args.output).lower()
     if not name.endswith(NIR_SUFFIXES) or name in NIR_SUFFIXES:  # (-o y.json wrote HDF5
         # there; -o .nir a hidden file named .nir: a review)
@@ -171,7 +188,7 @@ def _export(args) -> dict:
     graph, report = export_model(model, pool=args.pool or 'sum', params=params, info=info)
     path = write_nir(graph, args.output, overwrite=args.overwrite)
     _print_report(args, report)
-    if stdp and not args.check:
+    if stdp and not args.check and model.event_encoding is None:  # (--check refuses events)
         print(f"{PROG}: note: a reader of plain NIR, without the metadata 'neurons' keeps (the "
               'refractory periods, one spike per step), runs another network than this model: '
               '`--check N` measures how often it agrees (check_plain_nir_agreement)',
@@ -179,7 +196,7 @@ def _export(args) -> dict:
     result = {'command': 'export', 'format': args.format, 'output': str(path),
               'family': model.checkpoint_family, 'nodes': len(graph.nodes),
               'params_from': args.params_from, 'enhanced_params': enhanced,
-              **{f'nodes_{k.replace(" ", "_")}': v for k, v in report.counts().items()}}
+              **_fidelity_counts(report)}
     if args.json:
         result['fidelity'] = report.to_list()
     if data is not None:
@@ -203,6 +220,9 @@ def _check_data(args, model, meta: dict) -> tuple:
     if model.event_encoding is not None:
         raise UsageError('--check re-simulates frame models; this model takes events '
                          '(export it without --check)')
+    if model.readout is None:  # (after the file was written: a traceback; a review)
+        raise UsageError(f'--check: {args.model} has no label assignment: it predicts no '
+                         'class to compare (export it without --check)')
     data_args = build_parser().parse_args(['eval', '--model', str(args.model)])
     data_args.data, data_args.quiet, data_args.command = args.data, args.quiet, 'export'
     data_args.topic, data_args.labels = args.topic, args.labels
@@ -212,6 +232,7 @@ def _check_data(args, model, meta: dict) -> tuple:
         raise UsageError('--check takes frame data, not an event data set')
     test = common.class_aligned(common.dataset(data_args, 'test', spec=model.input_spec),
                                 meta, args.model)
+    common.check_frame_shape(test, model, args.model)
     return common.dataset_name(data_args, test), test
 
 
@@ -231,6 +252,13 @@ def _check(args, model, info: dict, graph, data: tuple, params) -> dict:
         figures = resimulate(model, graph, test.images[idx], test.labels[idx], int(timesteps),
                              seed=args.seed, batch_size=args.batch_size, params=params,
                              progress=bar.update)
+    if figures['no_class'] > 0:
+        share = figures['agreement_with_a_class']
+        print(f'{PROG}: note: the model gave no class (no output spiked) on '
+              f"{figures['no_class']:.1%} of the images at T={timesteps}; the agreement counts "
+              'those where the graph gave none either' + (
+                  '' if share is None else f'; on the images the model gave a class it is '
+                  f'{share:.1%} (check_agreement_with_a_class)'), file=sys.stderr)
     return {f'check_{k}': v for k, v in figures.items()} | {'check_data': label}
 
 
@@ -272,7 +300,7 @@ def _import(args) -> dict:
     result = {'command': 'import', 'input': str(args.file), 'checkpoint': str(path),
               'layers': len(model.config.layers), 'n_classes': model.n_classes,
               'input_shape': list(model.input_spec.shape), 'timesteps': info['timesteps'],
-              **{f'nodes_{k.replace(" ", "_")}': v for k, v in report.counts().items()}}
+              **_fidelity_counts(report)}
     if args.json:
         result['fidelity'] = report.to_list()
     return result

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from topspark_ros import cli
-from topspark_ros.core.checkpoint import load_checkpoint
+from topspark_ros.core.checkpoint import load_checkpoint, save_checkpoint
 from topspark_ros.core.converted import ConvertedConfig
 from topspark_ros.core.exchange.check import resimulate
 from topspark_ros.core.exchange.fidelity import STATUSES
 from topspark_ros.core.exchange.nir_export import export_model, export_stdp, write_nir
 from topspark_ros.core.exchange.nir_import import import_graph, NirImportError
 from topspark_ros.core.exchange.nir_sim import graph_metadata, NirSimulator
+from topspark_ros.core.stdp import DiehlCookNetwork, STDPConfig
 import torch
 
 nir = pytest.importorskip('nir')
@@ -139,7 +140,10 @@ def test_cli_export_prints_the_report_and_checks(tmp_path, fashion_dir, capsys):
     assert cli.main(['export', '-m', str(CONVERTED), '-o', str(out), '--json', '-q',
                      '--overwrite']) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result['nodes_approximate'] == 4 and len(result['fidelity']) >= result['nodes']
+    # Entries, not nodes (they were nodes_<status>: 18 of 11 nodes in the STDP graph).
+    assert result['fidelity_approximate'] == 4 and 'nodes_approximate' not in result
+    assert sum(result[f'fidelity_{s.replace(" ", "_")}'] for s in STATUSES) == len(
+        result['fidelity']) >= result['nodes']
     assert nir.read(out).nodes['output_integrator'].r.shape == (10,)
 
 
@@ -285,6 +289,10 @@ def test_a_leaky_model_exports_as_lif_and_imports_back_the_same(tmp_path):
     exported, report = export_model(model)
     assert not [e for e in report.entries if e.status == 'not representable'
                 and e.node.startswith('layer')]
+    # One entry per node and aspect: 'layer0 (LIF)' was listed faithful and approximate.
+    pairs = [(e.node, e.kind) for e in report.entries]
+    assert len(pairs) == len(set(pairs)) and ('layer0', 'reset, start, firing') in pairs
+    assert 'NIR IF' not in str(report.to_list())
     read = _written(exported, tmp_path, 'again.nir')
     lif = [n for n in read.nodes.values() if type(n).__name__ == 'LIF']
     assert len(lif) == 2 and all(np.allclose(n.v_leak, 0.0) for n in lif)
@@ -667,10 +675,120 @@ def test_check_measures_a_seeded_sample_of_the_test_images_not_the_first(
 
     def resimulated(model, graph, images, labels, *args, **kwargs):
         seen.append(labels)
-        return {'agreement': 1.0}
+        return {'agreement': 1.0, 'no_class': 0.0, 'agreement_with_a_class': 1.0}
     monkeypatch.setattr(check, 'resimulate', resimulated)
     assert cli.main(['export', '-m', str(CONVERTED), '-o', str(tmp_path / 'g.nir'), '--check',
                      '50', '--data', f'idx:{fashion_dir}', '--seed', '3', '-q']) == 0
     (idx,) = split_indices(len(fashion_test.labels), [50], 3)
     assert np.array_equal(seen[0], fashion_test.labels[idx])
     assert not np.array_equal(seen[0], fashion_test.labels[:50])
+
+
+def _residual_graph(threshold: float, scale: bool):
+    """Return Conv2d, IF, Conv2d, IF with an identity shortcut (an edge or a Scale), Affine."""
+    rng = np.random.default_rng(0)
+    c, h, n_out = 4, 8, 10
+
+    def weights(*shape):
+        return rng.normal(0, 0.3, shape).astype(np.float32)
+
+    def neuron():
+        return nir.IF(r=np.ones((c, h, h), np.float32), v_reset=np.zeros((c, h, h), np.float32),
+                      v_threshold=np.full((c, h, h), threshold, np.float32))
+
+    def conv(cin):
+        return nir.Conv2d(input_shape=(h, h), weight=weights(c, cin, 3, 3), stride=1, padding=1,
+                          dilation=1, groups=1, bias=weights(c))
+    nodes = {'input': nir.Input(input_type=np.array([3, h, h])), 'conv1': conv(3),
+             'if1': neuron(), 'conv2': conv(c), 'if2': neuron(),
+             'flat': nir.Flatten(input_type={'input': np.array([c, h, h])}, start_dim=0),
+             'fc': nir.Affine(weight=weights(n_out, c * h * h), bias=weights(n_out)),
+             'out_i': nir.I(r=np.ones(n_out, np.float32)),
+             'output': nir.Output(output_type=np.array([n_out]))}
+    edges = [('input', 'conv1'), ('conv1', 'if1'), ('if1', 'conv2'), ('conv2', 'if2'),
+             ('if2', 'flat'), ('flat', 'fc'), ('fc', 'out_i'), ('out_i', 'output')]
+    if scale:
+        nodes['skip'] = nir.Scale(scale=np.ones((c, h, h), np.float32))
+        edges += [('if1', 'skip'), ('skip', 'if2')]
+    else:
+        edges += [('if1', 'if2')]
+    neurons = {n: {'reset': 'subtract', 'fire': '>='} for n in ('if1', 'if2')}
+    return nir.NIRGraph(nodes=nodes, edges=edges,
+                        metadata={'topspark': json.dumps({'neurons': neurons})})
+
+
+@pytest.mark.parametrize('threshold', [1.0, 2.0, 0.7])
+@pytest.mark.parametrize('scale', [False, True])
+def test_a_residual_graph_imports_whatever_its_thresholds(tmp_path, threshold, scale):
+    """
+    A shortcut from a layer of threshold 2 was refused: its spikes carried 2 natively.
+
+    The layer takes the per-neuron form (its spikes carry 1, as NIR's); the model equals the
+    NIR simulator's run of the graph.
+    """
+    graph = _written(_residual_graph(threshold, scale), tmp_path)
+    model, report, _ = import_graph(graph)
+    assert [e.node for e in report.entries if e.status != 'faithful'] == ['input']
+    images = np.random.default_rng(1).integers(0, 256, (16, 3, 8, 8), dtype=np.uint8)
+    result = model.infer(images, timesteps=6)
+    reference = NirSimulator(graph).run(images.astype(np.float32) / 255.0, 6)
+    assert result.evidence.std() > 0  # (the layers spike: a comparison of nothing proves none)
+    np.testing.assert_allclose(result.evidence, reference['output'], rtol=1e-4, atol=1e-4)
+
+
+def test_an_event_stdp_graph_is_refused_for_its_nodes_and_not_offered_a_check(
+        tmp_path, capsys):
+    """
+    Its import blamed the input's channels (1, 'as the metadata says').
+
+    Its export's note offered --check, which refuses event models.
+    """
+    out = tmp_path / 'ev.nir'
+    code, _, err = _cli_json(['export', '-m', str(MODELS / 'stdp_nmnist_synth_n400.json'),
+                              '-o', str(out)], capsys)
+    assert code == 0 and '--check' not in err, err
+    code, _, err = _cli_json(['import', str(out), '-o', str(tmp_path / 'ev.json')], capsys)
+    assert code != 0 and 'Delay is not supported' in err and 'channels' not in err, err
+
+
+def test_export_refuses_what_check_cannot_run_before_writing_the_graph(
+        tmp_path, fashion_dir, capsys):
+    """
+    A --check that failed on its data, seed or model wrote the graph first.
+
+    Data of another shape, a negative seed or a model with no labels (a re-run was then
+    refused: the file exists); -T alone did nothing.
+    """
+    graph = tmp_path / 'small.nir'
+    write_nir(_residual_graph(1.0, False), graph)  # 3x8x8: not Fashion-MNIST's 28x28
+    small = tmp_path / 'small.json'
+    assert _cli_json(['import', str(graph), '-o', str(small)], capsys)[0] == 0
+    out = tmp_path / 'out.nir'
+    cases = [
+        (['-m', str(small), '--check', '5', '--data', f'idx:{fashion_dir}'],
+         "the data's images have shape [28, 28]"),
+        (['-m', str(CONVERTED), '--check', '5', '--seed', '-1'], '--seed: must be >= 0'),
+        (['-m', str(STDP), '-T', '8'], 'alone it would change nothing'),
+    ]
+    model = DiehlCookNetwork(STDPConfig(n_neurons=5, seed=0))  # never labelled
+    unlabelled = tmp_path / 'unlabelled.json'
+    save_checkpoint(unlabelled, model)
+    cases.append((['-m', str(unlabelled), '--check', '5', '--data', f'idx:{fashion_dir}'],
+                  'has no label assignment'))
+    for argv, said in cases:
+        code, _, err = _cli_json(['export', '-o', str(out), *argv], capsys)
+        assert code == 2 and said in err and not out.exists(), (argv, err)
+
+
+def test_check_says_how_much_of_its_agreement_is_no_class_on_both_sides(tmp_path, fashion_test):
+    """At T=8 the STDP model's own parameters give no class: 100 % agreement with 0 accuracy."""
+    model, _ = load_checkpoint(STDP)
+    graph, _ = export_model(model)
+    graph = _written(graph, tmp_path)
+    figures = resimulate(model, graph, fashion_test.images[:40], fashion_test.labels[:40], 8)
+    assert figures['no_class'] > 0.5 and figures['native_accuracy'] < 0.3
+    assert figures['agreement'] >= figures['no_class']
+    answered = figures['agreement_with_a_class']
+    assert answered is None or 0.0 <= answered <= 1.0
+    figures = resimulate(model, graph, fashion_test.images[:20], fashion_test.labels[:20], 350)
+    assert figures['no_class'] < 0.2 and figures['agreement_with_a_class'] == 1.0

@@ -92,9 +92,13 @@ def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: 
     ``params``: the run-time parameters the graph was exported with (None: the model's), with
     which the model runs too. ``progress(n)``: called as each batch of ``n`` images is done.
 
-    Keys: ``n``, ``timesteps``, ``reader``, ``agreement`` (share of equal predictions),
-    ``native_accuracy``, ``nir_accuracy``, ``plain_nir_agreement`` and, for the STDP family,
-    ``rate_input_agreement`` / ``rate_input_accuracy``.
+    Keys: ``n``, ``timesteps``, ``reader``, ``agreement`` (share of equal predictions, "no
+    class" on both sides included), ``no_class`` (share of the inputs the model gave no class,
+    -1: no output spiked), ``agreement_with_a_class`` (the agreement on the inputs the model
+    gave a class; None when it gave none: a model at a T too small for its parameters agreed
+    100 % with the graph on saying nothing, a review), ``native_accuracy``, ``nir_accuracy``,
+    ``plain_nir_agreement`` and, for the STDP family, ``rate_input_agreement`` /
+    ``rate_input_accuracy``.
     """
     family = model.checkpoint_family
     if family not in RESIMULATORS:
@@ -105,7 +109,11 @@ def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: 
         model, graph, images, timesteps, seed=seed, batch_size=batch_size, params=params,
         progress=progress)
     native, nir_pred, plain = (np.concatenate(a) for a in (native, nir_pred, plain))
+    answered = native >= 0
     out.update(agreement=float(np.mean(native == nir_pred)),
+               no_class=float(np.mean(~answered)),
+               agreement_with_a_class=float(np.mean(native[answered] == nir_pred[answered]))
+               if answered.any() else None,
                native_accuracy=float(np.mean(native == labels)),
                nir_accuracy=float(np.mean(nir_pred == labels)),
                plain_nir_agreement=float(np.mean(plain == native)),

@@ -191,9 +191,11 @@ def export_converted(model, *, pool: str = 'sum', params=None, info: Optional[di
                        "forward Euler, snnTorch's convention)")
         neurons[target] = {'reset': 'subtract', 'fire': '>=',
                            'v_init': params.v_init_frac * th}
-        report.add(target, kind, APPROXIMATE,
+        # (kind: the node's for an IF, which has no other entry; a LIF's is above, faithful:
+        # it was listed twice, and these rules were said of an IF; a review)
+        report.add(target, kind if kind == 'IF' else 'reset, start, firing', APPROXIMATE,
                    f'threshold theta = {th:.6g} (s = {params.threshold_scale:g} x mu); native '
-                   'reset by subtraction of theta (NIR IF: reset to v_reset = 0); initial '
+                   f'reset by subtraction of theta (NIR {kind}: reset to v_reset = 0); initial '
                    f'potential f theta with f = {params.v_init_frac:g} (NIR: no initial '
                    'state); fires at v >= theta (NIR: v > theta); all three are in the '
                    "metadata 'neurons' for readers that honour them")

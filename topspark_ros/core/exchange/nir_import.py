@@ -15,7 +15,8 @@ controller like a trained one. The mapping, per node:
   0 and 1 (the input is then ``x / 255`` in ``[0, 1]``). ``[C, H, W]`` with ``C`` 1 or 3,
   ``[H, W]``, or a flat ``[N]`` with ``N = S^2`` (grey) or ``3 S^2`` (RGB).
 * ``IF``: ``v <- v + r I``: ``r`` is folded into the incoming weights; the threshold becomes
-  the layer's ``mu`` when it is one value, else it is folded too (``mu = 1``). The converted
+  the layer's ``mu`` when it is one value and no identity path carries its spikes, else it
+  is folded too (``mu = 1``: its spikes carry 1, as NIR's). The converted
   family resets by subtraction: NIR's IF resets to ``v_reset``, so this is approximate unless
   the graph's metadata says ``reset: subtract`` (topspark's own exports).
 * ``LIF`` (``v_leak = 0``, one ``tau`` per layer): discretised by forward Euler at ``dt``
@@ -129,12 +130,25 @@ def _input_geometry(name: str, shape, events: bool = False) -> tuple:
     return channels, height, width
 
 
+def _check_nodes(graph) -> None:
+    """Refuse (:class:`NirImportError`) a node of a kind not imported, or not finite."""
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        if kind not in SUPPORTED:
+            raise NirImportError(f'node {name!r}: {kind} is not supported (the converted '
+                                 f'family imports {", ".join(SUPPORTED)})')
+        _check_finite(name, node)
+
+
 def input_channels(graph) -> int:
     """
     Return the channels of ``graph``'s one ``Input`` (:class:`NirImportError` as the import).
 
-    For checks of a caller's per-channel options before the import.
+    For checks of a caller's per-channel options before the import. The nodes are checked
+    first, as the import does: an STDP graph was refused for its input's channels, not for
+    its ``Delay`` (a review).
     """
+    _check_nodes(graph)
     inputs = [(n, node) for n, node in graph.nodes.items() if type(node).__name__ == 'Input']
     if len(inputs) != 1:
         raise NirImportError(f'the graph has {len(inputs)} Input nodes; one is supported')
@@ -267,12 +281,7 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
     neuron_meta = meta.get('neurons', {})
     report = FidelityReport()
     nodes = graph.nodes
-    for name, node in nodes.items():
-        kind = type(node).__name__
-        if kind not in SUPPORTED:
-            raise NirImportError(f'node {name!r}: {kind} is not supported (the converted '
-                                 f'family imports {", ".join(SUPPORTED)})')
-        _check_finite(name, node)
+    _check_nodes(graph)
     inputs = [n for n, node in nodes.items() if type(node).__name__ == 'Input']
     outputs = [n for n, node in nodes.items() if type(node).__name__ == 'Output']
     if len(inputs) != 1 or len(outputs) != 1:
@@ -318,6 +327,12 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
     index[input_name] = INPUT
 
     # Per hidden layer: threshold mu, per-neuron gain folded into the incoming weights, leak.
+    # A layer whose spikes reach another through an identity path (a residual shortcut) takes
+    # the per-neuron form (mu = 1, the gain over its thresholds): its spikes then carry 1, as
+    # NIR's, where a threshold of 2 made them carry 2, which no identity path can take back
+    # (such a graph was refused; a review).
+    shortcut_sources = {syn.source for syns in synapses.values() for syn in syns
+                        if syn.op is None}
     mu, gains, leak, v_init = [], {}, [], []
     for name in hidden:
         node = nodes[name]
@@ -339,14 +354,18 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
             gain = np.broadcast_to(np.asarray(node.r, np.float64) * lif_dt_s / tau, th.shape)
         if np.any(th <= 0):
             raise NirImportError(f'node {name!r}: thresholds must be > 0')
-        if np.allclose(th, th.reshape(-1)[0], rtol=1e-6, atol=0.0):
+        uniform = np.allclose(th, th.reshape(-1)[0], rtol=1e-6, atol=0.0)
+        if uniform and name not in shortcut_sources:
             mu.append(float(th.reshape(-1)[0]))
             gains[name] = gain.copy()
         else:
             mu.append(1.0)
             gains[name] = gain / th
         leak.append(beta)
-        v_init.append(float(np.mean(nm['v_init'])) / mu[-1] if 'v_init' in nm else 0.0)
+        # The fraction of the threshold each neuron starts at (per neuron: the per-neuron
+        # form's thresholds are 1).
+        v_init.append(float(np.mean(np.asarray(nm['v_init'], np.float64) / th))
+                      if 'v_init' in nm else 0.0)
         reset_ok = nm.get('reset') == 'subtract'
         v_reset = np.asarray(getattr(node, 'v_reset', 0.0), np.float64)
         reasons = []

@@ -782,6 +782,19 @@ def load_profile_parameter(path: Union[str, os.PathLike],
         raise ValueError(f'{name}: {exc}') from None
 
 
+def yaml_problem(exc: 'yaml.YAMLError') -> str:
+    """
+    Return a YAML error in one line: its problem and where (``line 3, column 7``).
+
+    PyYAML's text takes three lines and a caret (a command's error was that, and a node's
+    log line; a review).
+    """
+    problem = getattr(exc, 'problem', None) or ' '.join(str(exc).split())
+    mark = getattr(exc, 'problem_mark', None)
+    return problem if mark is None else f'{problem} (line {mark.line + 1}, column ' \
+        f'{mark.column + 1})'
+
+
 def load_profile(path: Union[str, os.PathLike]) -> TimestepProfile:
     """
     Read the profile at ``path`` (``yaml.safe_load`` only) and validate it strictly.
@@ -805,7 +818,7 @@ def load_profile(path: Union[str, os.PathLike]) -> TimestepProfile:
         _check_whole(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ProfileError(f'not valid YAML: {exc}', path=path) from None
+        raise ProfileError(f'not valid YAML: {yaml_problem(exc)}', path=path) from None
     except RecursionError:
         raise ProfileError('not valid YAML: nested too deeply', path=path) from None
     except ProfileError as exc:
