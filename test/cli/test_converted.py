@@ -1,6 +1,7 @@
 """``topspark train --family converted``, then eval and sweep of the model it saved."""
 
 import json
+from pathlib import Path
 import pickle
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 
 from topspark_ros import cli
 from topspark_ros.core.checkpoint import load_checkpoint
+
+MODELS = Path(__file__).resolve().parents[2] / 'models'
 
 
 def _write(path, obj):
@@ -256,3 +259,31 @@ def test_image_size_and_colour_on_a_data_set_of_its_own_size_are_said_to_be_igno
                      str(tmp_path / 'm.json')]) == 0
     assert 'note: --image-size, --color shape the images of a folder or a bag' in \
         capsys.readouterr().err
+
+
+def test_a_checkpoint_another_run_saves_meanwhile_is_left_as_it_is(tmp_path, fashion_dir,
+                                                                   monkeypatch, capsys):
+    """
+    A run saved over what another run wrote at its -o meanwhile, and deleted its tensors.
+
+    Both said they succeeded (another run, or an import; a review).
+    """
+    from topspark_ros.core.checkpoint import save_checkpoint
+    from topspark_ros.core.converted import train as converted_train
+    out = tmp_path / 'conv.json'
+    other, _ = load_checkpoint(MODELS / 'converted_fmnist_vgg.json')
+    real = converted_train.snn_accuracy
+
+    def meanwhile(*args, **kwargs):  # the first evaluation: another writes -o
+        if not list(tmp_path.glob('*.safetensors'))[1:]:
+            save_checkpoint(out, other, info={'by': 'another run'})
+        return real(*args, **kwargs)
+    monkeypatch.setattr(converted_train, 'snn_accuracy', meanwhile)
+    code = cli.main(['train', '--family', 'converted', '--data-dir', str(fashion_dir),
+                     '--n-train', '100', '--epochs', '1', '--widths', '4', '--hidden', '0',
+                     '--n-eval', '10', '--eval-timesteps', '1', '--finetune-timesteps', '0',
+                     '-q', '-o', str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and 'was replaced while this run went on' in err, err
+    model, meta = load_checkpoint(out)  # the other's, whole
+    assert meta['info'] == {'by': 'another run'} and model.config == other.config

@@ -14,7 +14,7 @@ from topspark_ros.cli.args import (available_eval, available_train, non_negative
                                    non_negative_int, positive_float, positive_int, PROG,
                                    StoreGiven)
 from topspark_ros.cli.common import (command_line, data_options, dataset, dataset_name,
-                                     StageBars)
+                                     StageBars, tensor_digest)
 
 FAMILIES = ('stdp', 'converted')
 CONVERTED_EPOCHS = 2
@@ -121,14 +121,20 @@ def train(args) -> dict:
         finetune_epochs=args.finetune_epochs, n_finetune=args.n_finetune,
         finetune_lr=args.finetune_lr, eval_timesteps=tuple(args.eval_timesteps),
         seed=args.seed, device=args.device, input_size=args.input_size, roi=args.roi)
-    saved, saved_infos = [], []
+    saved, saved_infos, digests = [], [], []
 
     def save(model, info: dict) -> str:
         """Save the checkpoint (again: with the evaluation); only our own file is replaced."""
+        if saved and tensor_digest(saved[-1]) != digests[-1]:  # (another run's, or an
+            # import's, was replaced and its tensors deleted; a review)
+            raise RuntimeError(f'{saved[-1]} was replaced while this run went on (another run '
+                               "or command wrote it): left as it is; this run's model is not "
+                               'saved (run it again with another -o)')
         path = str(save_checkpoint(args.output, model, info={**info, **data_options(
             args, train_set)}, replace=args.overwrite or bool(saved)))
         saved.append(path)
         saved_infos.append(info)
+        digests.append(tensor_digest(path))
         return path
 
     try:

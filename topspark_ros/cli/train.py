@@ -14,7 +14,6 @@ import json
 import os
 from pathlib import Path
 import sys
-from typing import Optional
 
 from topspark_ros.cli import common
 from topspark_ros.cli import converted as cli_converted
@@ -199,7 +198,7 @@ def run(args) -> dict:
 
     def save_trained() -> None:  # before the evaluation: interrupting it loses no training
         path = save_checkpoint(args.output, network, info=info, replace=args.overwrite)
-        saved.extend((path, _tensor_digest(path)))
+        saved.extend((path, common.tensor_digest(path)))
         state_path.unlink(missing_ok=True)  # the checkpoint holds it all now
 
     def save_state(position) -> None:
@@ -236,7 +235,7 @@ def run(args) -> dict:
     _say_a_stale_profile(saved[0])
     if trained.n_eval:  # the evaluation's figures join the checkpoint saved before it,
         info.update(accuracy=result['accuracy'], n_eval=result['n_eval'])
-        if _tensor_digest(saved[0]) == saved[1]:  # unless another run replaced it meanwhile
+        if common.tensor_digest(saved[0]) == saved[1]:  # unless another run replaced it meanwhile
             save_checkpoint(args.output, network, info=info)
         else:
             print(f'{PROG}: note: {saved[0]} was replaced while this run evaluated its model; '
@@ -326,12 +325,3 @@ def _resumed(network, state_path: Path, settings: dict):
     print(f'{PROG}: resuming at pass {position.epoch + 1}, input {position.done}, from '
           f'{state_path}', file=sys.stderr)
     return position
-
-
-def _tensor_digest(path) -> Optional[str]:
-    """Return the SHA-256 of the tensors the checkpoint metadata at ``path`` names, or None."""
-    from topspark_ros.core.checkpoint import CheckpointError, read_metadata
-    try:
-        return read_metadata(path)[0]['tensors']['sha256']
-    except CheckpointError:
-        return None

@@ -41,6 +41,15 @@ def test_float32_convolutions_hold_cudnn_off_tf32_for_cuda_only():
         assert torch.backends.cudnn.allow_tf32 is True
         with float32_convolutions('cpu'):
             assert torch.backends.cudnn.allow_tf32 is True
+        # Two models' blocks overlapping (two classifiers' threads): the first to leave put
+        # TF32 back while the second convolved, and the last left it off (a review).
+        first, second = float32_convolutions('cuda'), float32_convolutions('cuda:0')
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert torch.backends.cudnn.allow_tf32 is False
+        second.__exit__(None, None, None)
+        assert torch.backends.cudnn.allow_tf32 is True
     finally:
         torch.backends.cudnn.allow_tf32 = before
 

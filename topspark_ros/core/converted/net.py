@@ -29,6 +29,7 @@ profiles are measured (a review of the device paths).
 
 import contextlib
 from dataclasses import dataclass
+import threading
 
 from topspark_ros.core.converted.config import ConvertedConfig, INPUT
 import torch
@@ -59,23 +60,37 @@ class TrainableClip(nn.Module):
         return clip_activation(z, self.mu)
 
 
+_FLOAT32_LOCK = threading.Lock()
+_float32_blocks = [0, None]
+"""Blocks in :func:`float32_convolutions` now, in every thread, and the flag before the first."""
+
+
 @contextlib.contextmanager
 def float32_convolutions(device):
     """
     Run cuDNN's convolutions in float32, not TF32, on ``device`` while in the block.
 
-    The flag is cuDNN's (``torch.backends.cudnn.allow_tf32``, process-wide): it is set for the
-    block and put back after it. Nothing changes on another device (module doc).
+    The flag is cuDNN's (``torch.backends.cudnn.allow_tf32``, process-wide): it is cleared
+    while any thread is in such a block, and put back as it was once the last leaves (a
+    save and restore per block let a model of another thread convolve in TF32 when blocks
+    overlapped, and left the flag changed; a review). Nothing changes on another device
+    (module doc).
     """
     if torch.device(device).type != 'cuda':
         yield
         return
-    before = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
+    with _FLOAT32_LOCK:
+        if _float32_blocks[0] == 0:
+            _float32_blocks[1] = torch.backends.cudnn.allow_tf32
+            torch.backends.cudnn.allow_tf32 = False
+        _float32_blocks[0] += 1
     try:
         yield
     finally:
-        torch.backends.cudnn.allow_tf32 = before
+        with _FLOAT32_LOCK:
+            _float32_blocks[0] -= 1
+            if _float32_blocks[0] == 0:
+                torch.backends.cudnn.allow_tf32 = _float32_blocks[1]
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 
 from topspark_ros.core.converted.config import ConvertedConfig, ConvertedParams
+from topspark_ros.core.converted.net import float32_convolutions
 from topspark_ros.core.converted.network import ConvertedNetwork
 from topspark_ros.core.inputs import EventFrames, Inputs
 from topspark_ros.core.model import check_timesteps
@@ -229,7 +230,8 @@ def finetune_snn(model: ConvertedNetwork, images: Inputs, labels: np.ndarray, *,
             evidence = model.run_snn(x, timesteps, params, surrogate=True)[0]
             loss = functional.cross_entropy(evidence / timesteps,
                                             labels_t[idx].to(model.device))
-            _descend(optimiser, loss, net)
+            with float32_convolutions(model.device):  # (the backward pass's too)
+                _descend(optimiser, loss, net)
             step += 1
             loss_value = float(loss.detach())
             progress(len(idx))
@@ -237,9 +239,21 @@ def finetune_snn(model: ConvertedNetwork, images: Inputs, labels: np.ndarray, *,
             'mu': [float(m) for m in net.mu().detach()]}
 
 
+EVAL_BATCH_VALUES = 500 * 3 * 32 * 32
+"""Input values a batch of the training's evaluations holds: 500 RGB 32x32 images, fewer of
+larger ones (500 of 256x256 needed about 22 GB; a review: 44 MB an image at T=2)."""
+
+
+def evaluation_batch(model: ConvertedNetwork, cap: int = 500) -> int:
+    """Return the inputs a batch of :func:`ann_accuracy` / :func:`snn_accuracy` holds."""
+    values = int(np.prod(model.input_spec.shape))
+    return max(1, min(cap, EVAL_BATCH_VALUES // max(values, 1)))
+
+
 def ann_accuracy(model: ConvertedNetwork, images: Inputs, labels: np.ndarray,
-                 batch_size: int = 500) -> float:
-    """Return the ANN's accuracy on ``images``."""
+                 batch_size: Optional[int] = None) -> float:
+    """Return the ANN's accuracy on ``images`` (``batch_size``: :func:`evaluation_batch`)."""
+    batch_size = batch_size or evaluation_batch(model)
     correct = 0
     for first in range(0, len(images), batch_size):
         logits = model.ann_logits(images[first:first + batch_size])
@@ -248,10 +262,15 @@ def ann_accuracy(model: ConvertedNetwork, images: Inputs, labels: np.ndarray,
 
 
 def snn_accuracy(model: ConvertedNetwork, images: Inputs, labels: np.ndarray,
-                 timesteps: int, batch_size: int = 500, params=None) -> float:
-    """Return the SNN's accuracy on ``images`` at ``timesteps`` (0 without images)."""
+                 timesteps: int, batch_size: Optional[int] = None, params=None) -> float:
+    """
+    Return the SNN's accuracy on ``images`` at ``timesteps`` (0 without images).
+
+    ``batch_size``: :func:`evaluation_batch`.
+    """
     if not len(images):
         return 0.0
+    batch_size = batch_size or evaluation_batch(model)
     predicted = evaluate(model, images, timesteps=timesteps, batch_size=batch_size,
                          params=params).predicted
     return int(np.sum(predicted == labels)) / len(images)
