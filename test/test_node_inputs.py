@@ -161,6 +161,14 @@ def test_a_depth_topic_through_the_compressed_transport_is_warned_about(ros, cap
     node._on_image(_compressed(np.repeat(_fashion(2)[:, :, None], 3, axis=2), 'PNG', 2))
     level, message, _ = node._pipeline.status('active', True)
     assert 'depth' not in message and node._pipeline.input_note is None
+    # Another depth-like encoding is said at once, the same one once a minute (rclpy's
+    # throttle, by call site, hid a 32FC1 warning after a 16UC1 one).
+    node._on_image(depth)
+    assert 'frames are 16UC1' not in capfd.readouterr().err
+    metres = _compressed(np.full((48, 64), 2, np.uint16), 'PNG', 3)
+    metres.format = '32FC1; png compressed '
+    node._on_image(metres)
+    assert 'frames are 32FC1, what depth cameras publish' in capfd.readouterr().err
 
 
 def test_each_reason_to_skip_a_frame_is_logged_and_nothing_classified_is_said(ros,

@@ -20,3 +20,13 @@ def test_reasons_are_remembered_up_to_a_bound() -> None:
     for k in range(1000):
         assert reasons.due(f'reason {chr(65 + k % 26)}{k}x', float(k))
     assert len(reasons._last) == Reasons.KEEP
+
+
+def test_the_bytes_a_reason_quotes_do_not_make_it_another():
+    """Each WebP frame's first bytes (its size among them) made a new reason: 30 lines a s."""
+    reasons = Reasons(5.0)
+    webp = "{} bytes of 'webp' image data are not JPEG or PNG (they begin 52 49 46 46 {} 00 00 00)"
+    assert reasons.due(webp.format(248, 'f0'), 0.0)
+    assert not reasons.due(webp.format(240, 'e8'), 0.1)
+    assert not reasons.due(webp.format(236, 'e4'), 0.2)
+    assert reasons.due("cannot decode 12 bytes of 'jpeg'", 0.3)  # another reason: at once

@@ -9,6 +9,8 @@ Light on purpose (no numpy, no torch): the nodes' diagnostics use it at start-up
 import re
 
 _NUMBER = re.compile(r'\b[0-9]+(\.[0-9]+)?\b')
+_BYTES = re.compile(r'\b[0-9a-f]{2}(?: [0-9a-f]{2})+\b')
+"""Bytes as hex, space-separated (``they begin 52 49 46 46 f0 00 00 00``)."""
 
 
 class Recent:
@@ -34,8 +36,10 @@ class Reasons:
     """
     Which reasons to log now: a new one at once, the same one again once a period has passed.
 
-    A reason is its text with the numbers taken out (``cannot decode 5525 bytes of 'jpeg'``
-    and ``... 5530 bytes ...`` are one; ``rgb8`` and ``rgb16`` are two). One throttle for
+    A reason is its text with the numbers and the bytes quoted in hex taken out (``cannot
+    decode 5525 bytes of 'jpeg'`` and ``... 5530 bytes ...`` are one, and so are the first
+    bytes of two WebP frames, their sizes in them: each was logged, 30 a second; ``rgb8`` and
+    ``rgb16`` are two). One throttle for
     every reason hid the second of two problems a camera had within its period: an
     unsupported encoding after a truncated frame was never logged (a review).
     """
@@ -50,7 +54,7 @@ class Reasons:
 
     def due(self, reason: str, now_s: float) -> bool:
         """Return whether to log ``reason`` at ``now_s`` (a monotonic time, s), and note it."""
-        key = _NUMBER.sub('#', str(reason))
+        key = _NUMBER.sub('#', _BYTES.sub('#', str(reason)))
         last = self._last.pop(key, None)
         if last is not None and now_s - last < self._period_s:
             self._last[key] = last  # (kept, as the latest)

@@ -88,6 +88,7 @@ class ClassifierNode(LifecycleNode):
         self._frame_note = None  # how the last frame was unlike the training images (logged)
         self._notes_said = set()  # the notes logged (each once)
         self._reasons = Reasons(SKIP_LOG_PERIOD_S)  # why inputs were skipped, logged
+        self._input_notes = Reasons(60.0)  # what the frames look like (depth), logged
         self._reasons_lock = threading.Lock()
         self._raw_packets = self._raw_frames = self._raw_results = False
         self._frozen = False  # a freeze_long_lived of this node's not yet undone
@@ -360,8 +361,12 @@ class ClassifierNode(LifecycleNode):
         pipeline = self._pipeline
         warning = depth_like(frame_encoding(image))
         pipeline.input_note = warning  # /diagnostics WARNs while such frames come
-        if warning is not None:
-            self.get_logger().warn(warning, throttle_duration_sec=60.0)
+        if warning is not None:  # (rclpy throttles by call site: 32FC1 frames after 16UC1
+            # ones went unsaid for a minute; a review)
+            with self._reasons_lock:
+                due = self._input_notes.due(warning, time.monotonic())
+            if due:
+                self.get_logger().warn(warning)
 
         def read():  # with the model held; for a grey model a YUV frame gives its luma alone
             spec = pipeline.session.model.input_spec  # a JPEG decoded at its size's scale
