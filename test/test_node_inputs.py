@@ -873,6 +873,10 @@ def test_a_leap_of_the_simulated_clock_is_no_silence_of_the_monitor(ros, capfd) 
     # -143 s (a silent driver counted as fresh that long; a review).
     step(-150.0)
     assert node._diagnostic_status()[2]['battery_age_s'] == pytest.approx(7.0, abs=0.1)
+    # ... and a better battery level's wait goes on across it (the selector's times move).
+    node._selector._rising_since['normal'] = now[0] - 2.0  # begun 2 s before the loop
+    step(-150.0)
+    assert node._selector._rising_since['normal'] == pytest.approx(now[0] - 2.0)
 
 
 def test_refused_messages_of_each_type_are_each_warned_of(ros, capfd) -> None:

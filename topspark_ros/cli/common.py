@@ -103,6 +103,12 @@ def use_model_data(args, meta: dict) -> None:
     from topspark_ros.core.data.sources import recorded_data
 
     args.model_data = recorded_data(meta)
+    shaping = [f'--{name.replace("_", "-")}' for name in ('image_size', 'color')
+               if getattr(args, name, None) is not None]
+    if shaping:  # (taken without a word, where train says what it ignores; a review)
+        print(f'{PROG}: note: ' + ' and '.join(shaping) + ' shape the input of a model '
+              f"train makes; {getattr(args, 'command', None) or 'this command'} brings the data "
+              "to the model's own input (ignored)", file=sys.stderr)
 
 
 def _resolve_data_options(args) -> None:

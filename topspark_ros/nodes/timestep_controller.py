@@ -625,6 +625,8 @@ class TimestepControllerNode(LifecycleNode):
             if getattr(self, name) is not None:
                 setattr(self, name, getattr(self, name) + step_s)
         self._sources.shift(step_s)
+        if self._selector is not None:  # (a better battery level's wait)
+            self._selector.shift(step_s)
         self._energy_stamp_s = None  # (no interval across the leap)
 
     def _forget_energy(self) -> None:

@@ -536,6 +536,18 @@ def test_each_better_battery_level_waits_recover_s_above_its_own_threshold():
     assert levels == ['critical', 'critical', 'critical', 'low', 'low', 'normal']
 
 
+def test_a_better_battery_levels_wait_goes_on_across_a_step_of_the_clock():
+    """A bag looping took simulated time back 150 s: the wait went on 150 s longer."""
+    policy = BatteryPolicy(recover_s=5.0)
+    selector = TimestepSelector(PROFILE, Constraints(max_accuracy_drop=1.0),
+                                Mode.ACCURACY_FIRST, policy)
+    assert selector.update(LiveSignals(0.05), now_s=200.0).battery_level.value == 'critical'
+    assert selector.update(LiveSignals(0.5), now_s=201.0).battery_level.value == 'critical'
+    selector.shift(-150.0)  # 203 -> 53
+    assert selector.update(LiveSignals(0.5), now_s=53.0).battery_level.value == 'critical'
+    assert selector.update(LiveSignals(0.5), now_s=56.0).battery_level.value != 'critical'
+
+
 def test_points_too_close_in_profiled_latency_are_not_fitted():
     """Jitter between the medians of two nearby T fitted a wild slope (a review)."""
     c = Constraints(max_accuracy_drop=1.0, max_latency_ms=8.0)

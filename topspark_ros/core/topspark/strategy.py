@@ -860,6 +860,17 @@ class TimestepSelector:
         """Return the profile choices are made from."""
         return self._profile
 
+    def shift(self, step_s: float) -> None:
+        """
+        Move the times held (a better battery level's wait) by ``step_s``: the clock leapt.
+
+        A controller on simulated time calls it when the clock leaps or steps back (a bag
+        seeked, or looping): a wait begun before a loop of 150 s went on 150 s longer, as
+        ``now_s`` had gone back (a review's suspicion, confirmed by a test).
+        """
+        for level in self._rising_since:
+            self._rising_since[level] += step_s
+
     @property
     def current(self) -> Optional[Choice]:
         """Return the last choice, or None before the first update."""
