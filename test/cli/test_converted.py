@@ -263,7 +263,7 @@ def test_image_size_and_colour_on_a_data_set_of_its_own_size_are_said_to_be_igno
     assert cli.main(['eval', '-m', str(tmp_path / 'm.json'), '--data-dir', str(fashion_dir),
                      '--n-eval', '5', '-T', '1', '--image-size', '32', '--color', 'rgb',
                      '-q']) == 0
-    assert "note: --image-size and --color shape the input of a model train makes; eval " \
+    assert 'note: --image-size and --color shape the input of a model train makes; eval ' \
         "brings the data to the model's own input (ignored)" in capsys.readouterr().err
 
 
