@@ -72,6 +72,13 @@ def test_cli_trains_an_rgb_model_on_cifar_files(tmp_path, capsys):
     assert model.input_spec.shape == (3, 32, 32) and meta['info']['class_names'][3] == 'n3'
     assert len(model.config.mean) == 3 and model.config.std[2] == MIN_FRAME_STD
     assert model.config.hidden == 0
+    # The STDP family on them: a model of 3072 inputs that no command or node could run.
+    code = cli.main(['train', '--dataset', 'cifar10', '--data-dir', str(directory),
+                     '--n-train', '20', '--neurons', '10', '--n-eval', '0', '-T', '8', '-q',
+                     '-o', str(tmp_path / 'stdp.json')])
+    err = capsys.readouterr().err
+    assert code == 2 and 'the STDP family takes grey square images; cifar10' in err, err
+    assert "'s are 3x32x32" in err and not (tmp_path / 'stdp.json').exists()
 
 
 def test_the_default_grid_holds_the_t_a_converted_model_runs_at() -> None:
@@ -293,3 +300,16 @@ def test_a_checkpoint_another_run_saves_meanwhile_is_left_as_it_is(tmp_path, fas
     assert code == 1 and 'was replaced while this run went on' in err, err
     model, meta = load_checkpoint(out)  # the other's, whole
     assert meta['info'] == {'by': 'another run'} and model.config == other.config
+    # A checkpoint deleted meanwhile is no other's: the run saves again (it failed, the model
+    # saved nowhere; a review).
+    deleted = tmp_path / 'deleted.json'
+
+    def removed(*args, **kwargs):
+        deleted.unlink(missing_ok=True)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(converted_train, 'snn_accuracy', removed)
+    code = cli.main(['train', '--family', 'converted', '--data-dir', str(fashion_dir),
+                     '--n-train', '100', '--epochs', '1', '--widths', '4', '--hidden', '0',
+                     '--n-eval', '10', '--eval-timesteps', '1', '--finetune-timesteps', '0',
+                     '-q', '-o', str(deleted)])
+    assert code == 0 and load_checkpoint(deleted)[1]['info']['n_eval'] == 10

@@ -8,6 +8,7 @@ checkpoint.
 """
 
 import argparse
+import os
 import sys
 
 from topspark_ros.cli.args import (available_eval, available_train, non_negative_float,
@@ -125,8 +126,9 @@ def train(args) -> dict:
 
     def save(model, info: dict) -> str:
         """Save the checkpoint (again: with the evaluation); only our own file is replaced."""
-        if saved and tensor_digest(saved[-1]) != digests[-1]:  # (another run's, or an
-            # import's, was replaced and its tensors deleted; a review)
+        if saved and os.path.lexists(saved[-1]) and tensor_digest(saved[-1]) != digests[-1]:
+            # (another run's, or an import's, was replaced and its tensors deleted; a review;
+            # one deleted meanwhile is saved again)
             raise RuntimeError(f'{saved[-1]} was replaced while this run went on (another run '
                                "or command wrote it): left as it is; this run's model is not "
                                'saved (run it again with another -o)')

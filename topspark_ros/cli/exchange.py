@@ -255,10 +255,11 @@ def _check(args, model, info: dict, graph, data: tuple, params) -> dict:
     if figures['no_class'] > 0:
         share = figures['agreement_with_a_class']
         print(f'{PROG}: note: the model gave no class (no output spiked) on '
-              f"{figures['no_class']:.1%} of the images at T={timesteps}; the agreement counts "
-              'those where the graph gave none either' + (
+              f"{figures['no_class']:.1%} of the images at T={timesteps}; the agreements count "
+              'those where the other gave none either' + (
                   '' if share is None else f'; on the images the model gave a class it is '
-                  f'{share:.1%} (check_agreement_with_a_class)'), file=sys.stderr)
+                  f'{share:.1%} (check_agreement_with_a_class; check_plain_nir_... and '
+                  'check_rate_input_... likewise)'), file=sys.stderr)
     return {f'check_{k}': v for k, v in figures.items()} | {'check_data': label}
 
 

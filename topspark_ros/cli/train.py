@@ -169,7 +169,14 @@ def run(args) -> dict:
                                  args.input_size, args.polarity, roi=args.roi)
         n_inputs = encoding.n_inputs
     else:
-        n_inputs = int(np.prod(train_set.images.shape[1:]))
+        shape = tuple(train_set.images.shape[1:])
+        if len(shape) != 2 or shape[0] != shape[1]:  # (an RGB set trained a model no command
+            # or node could run: '3072 inputs are not a square image'; a review)
+            name, size = common.dataset_name(args, train_set), 'x'.join(map(str, shape))
+            raise UsageError(f"the STDP family takes grey square images; {name}'s are {size}: "
+                             'train a converted model (--family converted), or read a folder '
+                             'with --color grey --image-size N')
+        n_inputs = int(np.prod(shape))
     config = STDPConfig(n_inputs=n_inputs,
                         n_neurons=args.neurons, n_classes=len(train_set.class_names),
                         dt_ms=args.dt_ms, inhibition=args.inhibition,

@@ -363,6 +363,24 @@ def test_export_import_round_trip_of_the_shipped_model(tmp_path, fashion_test):
     np.testing.assert_allclose(a.evidence, b.evidence, atol=1e-4)
 
 
+@pytest.mark.parametrize('threshold_scale', [1.0, 0.8])
+def test_a_resnet_whose_thresholds_are_not_1_exports_and_imports_back_the_same(
+        tmp_path, threshold_scale):
+    """Its shortcuts' Scale is the source's threshold: refused once shortcuts had to carry 1."""
+    from topspark_ros.core.converted import ConvertedNetwork, ConvertedParams
+    torch.manual_seed(0)
+    config = ConvertedConfig(arch='resnet', height=8, width=8, widths=(4, 8), hidden=8,
+                             mu_init=1.5, seed=3)
+    model = ConvertedNetwork(config, ConvertedParams(threshold_scale=threshold_scale,
+                                                     v_init_frac=0.5))
+    graph, _ = export_model(model)
+    imported, _, _ = import_graph(_written(graph, tmp_path))
+    images = np.random.default_rng(1).integers(0, 256, (32, 1, 8, 8), dtype=np.uint8)
+    a, b = model.infer(images, timesteps=16), imported.infer(images, timesteps=16)
+    assert np.abs(a.evidence).max() > 0
+    np.testing.assert_allclose(a.evidence, b.evidence, atol=1e-4)
+
+
 @pytest.mark.parametrize('kind', ['CubaLIF', 'LI', 'recurrent'])
 def test_import_refuses_unsupported_nodes_in_one_line_naming_the_node(tmp_path, kind):
     """Anything the converted family cannot hold is a one-line error with the node's name."""
@@ -790,5 +808,8 @@ def test_check_says_how_much_of_its_agreement_is_no_class_on_both_sides(tmp_path
     assert figures['agreement'] >= figures['no_class']
     answered = figures['agreement_with_a_class']
     assert answered is None or 0.0 <= answered <= 1.0
+    for name in ('plain_nir_agreement', 'rate_input_agreement'):  # (1.0 too, at 0 accuracy)
+        assert figures[name] >= figures['no_class']
+        assert (figures[f'{name}_with_a_class'] is None) == (answered is None)
     figures = resimulate(model, graph, fashion_test.images[:20], fashion_test.labels[:20], 350)
     assert figures['no_class'] < 0.2 and figures['agreement_with_a_class'] == 1.0

@@ -12,6 +12,8 @@ NIR's semantics gets. What differs per family is a per-family mapping
 (:data:`RESIMULATORS`), as the exporters and the importer are by design.
 """
 
+from typing import Optional
+
 import numpy as np
 
 
@@ -97,8 +99,8 @@ def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: 
     -1: no output spiked), ``agreement_with_a_class`` (the agreement on the inputs the model
     gave a class; None when it gave none: a model at a T too small for its parameters agreed
     100 % with the graph on saying nothing, a review), ``native_accuracy``, ``nir_accuracy``,
-    ``plain_nir_agreement`` and, for the STDP family, ``rate_input_agreement`` /
-    ``rate_input_accuracy``.
+    ``plain_nir_agreement`` (and ``..._with_a_class``) and, for the STDP family,
+    ``rate_input_agreement`` (and ``..._with_a_class``) / ``rate_input_accuracy``.
     """
     family = model.checkpoint_family
     if family not in RESIMULATORS:
@@ -110,16 +112,20 @@ def resimulate(model, graph, images: np.ndarray, labels: np.ndarray, timesteps: 
         progress=progress)
     native, nir_pred, plain = (np.concatenate(a) for a in (native, nir_pred, plain))
     answered = native >= 0
+
+    def with_a_class(other: np.ndarray) -> Optional[float]:
+        return float(np.mean(native[answered] == other[answered])) if answered.any() else None
     out.update(agreement=float(np.mean(native == nir_pred)),
                no_class=float(np.mean(~answered)),
-               agreement_with_a_class=float(np.mean(native[answered] == nir_pred[answered]))
-               if answered.any() else None,
+               agreement_with_a_class=with_a_class(nir_pred),
                native_accuracy=float(np.mean(native == labels)),
                nir_accuracy=float(np.mean(nir_pred == labels)),
                plain_nir_agreement=float(np.mean(plain == native)),
+               plain_nir_agreement_with_a_class=with_a_class(plain),
                plain_nir_accuracy=float(np.mean(plain == labels)))
     if rate:
         rate = np.concatenate(rate)
         out.update(rate_input_agreement=float(np.mean(rate == native)),
+                   rate_input_agreement_with_a_class=with_a_class(rate),
                    rate_input_accuracy=float(np.mean(rate == labels)))
     return out

@@ -15,8 +15,9 @@ controller like a trained one. The mapping, per node:
   0 and 1 (the input is then ``x / 255`` in ``[0, 1]``). ``[C, H, W]`` with ``C`` 1 or 3,
   ``[H, W]``, or a flat ``[N]`` with ``N = S^2`` (grey) or ``3 S^2`` (RGB).
 * ``IF``: ``v <- v + r I``: ``r`` is folded into the incoming weights; the threshold becomes
-  the layer's ``mu`` when it is one value and no identity path carries its spikes, else it
-  is folded too (``mu = 1``: its spikes carry 1, as NIR's). The converted
+  the layer's ``mu`` when it is one value, else it is folded too (``mu = 1``); a layer of
+  one threshold whose spikes an identity path carries at 1 (its ``Scale``) is folded too
+  (:func:`_per_neuron_layers`). The converted
   family resets by subtraction: NIR's IF resets to ``v_reset``, so this is approximate unless
   the graph's metadata says ``reset: subtract`` (topspark's own exports).
 * ``LIF`` (``v_leak = 0``, one ``tau`` per layer): discretised by forward Euler at ``dt``
@@ -255,6 +256,63 @@ def _row_gain(gain: np.ndarray, spec: dict, name: str) -> np.ndarray:
     return per_channel[:, 0]
 
 
+def _uniform_thresholds(th: np.ndarray) -> bool:
+    return bool(np.allclose(th, th.reshape(-1)[0], rtol=1e-6, atol=0.0))
+
+
+MAX_FORM_SEARCH = 12
+"""Layers on identity paths whose forms :func:`_per_neuron_layers` tries every way of."""
+
+
+def _per_neuron_layers(neurons: dict, synapses: dict, input_name: str, feeder: str,
+                       integrator) -> set:
+    """
+    Return the layers to import in the per-neuron form (``mu = 1``, thresholds folded).
+
+    A layer of one threshold becomes ``mu = theta`` and its spikes carry ``theta``; in the
+    per-neuron form they carry 1, and its input gain is divided by its thresholds. An
+    identity path (a residual shortcut: no weights) cannot scale what it carries, so on
+    each one the source's spike amplitude must equal the path's ``Scale`` (times a sum
+    pool's area) times the target's gain. ``topspark export`` writes the shortcut's
+    ``Scale`` as the source's threshold (both of one threshold); other writers as 1, which
+    a source of threshold 2 met only in the per-neuron form (refused before; a review).
+    The fewest layers are put in the per-neuron form that meets every identity path (every
+    assignment of the layers on such paths tried, up to :data:`MAX_FORM_SEARCH` of them);
+    layers of thresholds that vary always are. Where none meets them all, the layers
+    of one threshold keep ``mu = theta`` and the import names the path that does not fit.
+    """
+    import itertools
+
+    forced = {n for n, (_, th, _, _) in neurons.items() if not _uniform_thresholds(th)}
+    paths = [(syn.source, target, syn.scale, syn.pool_gain) for target, syns in synapses.items()
+             for syn in syns if syn.op is None and (target in neurons or target == feeder)]
+    free = sorted({n for s, x, _, _ in paths for n in (s, x) if n in neurons} - forced)
+    if not paths or len(free) > MAX_FORM_SEARCH:
+        return forced
+
+    def fits(per_neuron: set) -> bool:
+        for source, target, scale, pool_gain in paths:
+            if source == input_name:
+                amplitude = 1.0
+            else:
+                th = neurons[source][1]
+                amplitude = 1.0 if source in per_neuron else float(th.reshape(-1)[0])
+            if target in neurons:
+                gain = neurons[target][2]
+                gain = gain / neurons[target][1] if target in per_neuron else gain
+            else:  # the output integrator
+                gain = np.asarray(integrator.r, np.float64)
+            carried = (np.ones(1) if scale is None else np.asarray(scale, np.float64)) * gain
+            if not np.allclose(carried * pool_gain, amplitude, rtol=1e-5, atol=0.0):
+                return False
+        return True
+    for size in range(len(free) + 1):
+        for chosen in itertools.combinations(free, size):
+            if fits(forced | set(chosen)):
+                return forced | set(chosen)
+    return forced
+
+
 def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None, lif_dt_s: Optional[float] = None,
                  device: str = 'cpu'):
@@ -327,18 +385,11 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
     index[input_name] = INPUT
 
     # Per hidden layer: threshold mu, per-neuron gain folded into the incoming weights, leak.
-    # A layer whose spikes reach another through an identity path (a residual shortcut) takes
-    # the per-neuron form (mu = 1, the gain over its thresholds): its spikes then carry 1, as
-    # NIR's, where a threshold of 2 made them carry 2, which no identity path can take back
-    # (such a graph was refused; a review).
-    shortcut_sources = {syn.source for syns in synapses.values() for syn in syns
-                        if syn.op is None}
-    mu, gains, leak, v_init = [], {}, [], []
+    neurons = {}  # name -> (kind, thresholds, gain r or r dt / tau, leak beta)
     for name in hidden:
         node = nodes[name]
         kind = type(node).__name__
         th = np.asarray(node.v_threshold, np.float64)
-        nm = neuron_meta.get(name, {})
         if kind == 'IF':
             gain = np.broadcast_to(np.asarray(node.r, np.float64), th.shape)
             beta = 1.0
@@ -354,8 +405,15 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
             gain = np.broadcast_to(np.asarray(node.r, np.float64) * lif_dt_s / tau, th.shape)
         if np.any(th <= 0):
             raise NirImportError(f'node {name!r}: thresholds must be > 0')
-        uniform = np.allclose(th, th.reshape(-1)[0], rtol=1e-6, atol=0.0)
-        if uniform and name not in shortcut_sources:
+        neurons[name] = (kind, th, gain, beta)
+    per_neuron = _per_neuron_layers(neurons, synapses, input_name, feeder,
+                                    nodes[feeder] if integrators else None)
+    mu, gains, leak, v_init = [], {}, [], []
+    for name in hidden:
+        node = nodes[name]
+        kind, th, gain, beta = neurons[name]
+        nm = neuron_meta.get(name, {})
+        if name not in per_neuron:
             mu.append(float(th.reshape(-1)[0]))
             gains[name] = gain.copy()
         else:
