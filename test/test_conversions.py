@@ -233,6 +233,49 @@ def test_semi_planar_yuv_frames_by_hand(encoding: str) -> None:
             image_to_array(odd)
 
 
+def _bt601_reference(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Return the module docstring's formula on full-size planes, float32, as first written."""
+    luma = np.maximum(y.astype(np.float32) - 16.0, 0.0) * 1.164
+    u, v = u.astype(np.float32) - 128.0, v.astype(np.float32) - 128.0
+    rgb = np.stack([luma + 1.596 * v, luma - 0.813 * v - 0.391 * u, luma + 2.018 * u], axis=-1)
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize('encoding', ['yuyv', 'uyvy', 'nv12', 'nv21', 'nv24'])
+def test_yuv_colour_of_every_pixel_is_the_formulas(encoding: str) -> None:
+    """
+    Random frames, padded rows: the chroma added per cell equals the upsampled formula's.
+
+    (The conversion took 60 ms of a 1080p YUYV frame for an RGB model, 31 for rgb8 (a
+    review); it adds each chroma term once per cell now, bit for bit the same.)
+    """
+    from sensor_msgs.msg import Image
+    rng = np.random.default_rng(5)
+    height, width, pad = 6, 10, 3
+    y = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    cell = {'yuyv': (1, 2), 'uyvy': (1, 2), 'nv24': (1, 1)}.get(encoding, (2, 2))
+    u, v = (rng.integers(0, 256, (height // cell[0], width // cell[1]), dtype=np.uint8)
+            for _ in range(2))
+    if encoding in ('yuyv', 'uyvy'):
+        parts = [y[:, 0::2], u, y[:, 1::2], v] if encoding == 'yuyv' else \
+            [u, y[:, 0::2], v, y[:, 1::2]]
+        rows = np.stack(parts, axis=-1).reshape(height, -1)
+        step = 2 * width + pad
+        data = np.pad(rows, ((0, 0), (0, pad))).tobytes()
+    else:
+        step = width + pad
+        first, second = (v, u) if encoding == 'nv21' else (u, v)
+        chroma = np.stack([first, second], axis=-1).reshape(u.shape[0], -1)
+        chroma_step = 2 * step // cell[0]
+        data = np.pad(y, ((0, 0), (0, pad))).tobytes() + np.pad(
+            chroma, ((0, 0), (0, chroma_step - chroma.shape[1]))).tobytes()
+    msg = Image(height=height, width=width, encoding=encoding, step=step, data=data)
+    array, layout = image_to_array(msg)
+    full_u, full_v = (np.repeat(np.repeat(c, cell[0], axis=0), cell[1], axis=1) for c in (u, v))
+    assert layout == 'rgb'
+    np.testing.assert_array_equal(array, _bt601_reference(y, full_u, full_v))
+
+
 def test_yuv_below_the_footroom_is_black_as_opencv_makes_it() -> None:
     """Y under 16 went below 0 before the chroma was added: (6, 200, 240) gave R 167, not 179."""
     array, _ = image_to_array(_image('uyvy', [[200, 6, 240, 6]], width=2))
