@@ -177,18 +177,23 @@ def default_grid(model, profile) -> str:
     return ','.join(map(str, below or profile.timesteps))
 
 
-def _held_out_validation(args, meta: dict, data_name: str, n: int, val_idx):
+def _held_out_validation(args, meta: dict, data_name: str, n: int, val_idx, exclude=()):
     """
-    Return validation indices of the training split that a labelled model did not learn from.
+    Return validation indices of the training split that a model did not learn from.
 
     A converted model fits the labels of its ``--n-train`` images, the first of the training
     split's permutation by its ``--seed``; the enhancement's validation images were the first
     of the same permutation: the very images it was fitted to (a review: +2.7 points there,
-    -3.3 on the test images). Where the checkpoint says which images it learnt (``n_train``,
+    -3.3 on the test images). An STDP model learns from the same first ``--n-train`` and
+    labels its neurons with them (its validation images were all among them, with 40 000
+    others unseen; a review). Where the checkpoint says which images it learnt (``n_train``,
     ``seed``: else its command's ``--seed``, else 0) on this data, the validation images are
-    drawn (with ``--seed``) from the others; with too few others, ``val_idx`` stays, noted.
+    drawn (with ``--seed``) from the others, none of ``exclude`` (the learning runs'
+    images); with too few others, ``val_idx`` stays, noted.
     """
     import re
+
+    import numpy as np
 
     from topspark_ros.core.data.dataset import split_indices
 
@@ -200,12 +205,16 @@ def _held_out_validation(args, meta: dict, data_name: str, n: int, val_idx):
     if not isinstance(seed, int):
         given = re.search(r'--seed[ =](-?\d+)', str(info.get('command') or ''))
         seed = int(given.group(1)) if given else 0
-    if n_train + len(val_idx) > n:
+    others = None
+    if n_train < n:
+        _, others = split_indices(n, [n_train, n - n_train], seed)
+        if len(exclude):
+            others = others[~np.isin(others, np.asarray(exclude))]
+    if others is None or len(others) < len(val_idx):
         print(f'{PROG}: note: {args.model} learnt from {min(n_train, n)} of the {n} training '
               f'images: its {len(val_idx)} validation images include images it was fitted to '
               '(their accuracies run above held-out ones)', file=sys.stderr)
         return val_idx
-    _, others = split_indices(n, [n_train, n - n_train], seed)
     (pick,) = split_indices(len(others), [len(val_idx)], args.seed)
     return others[pick]
 
@@ -311,8 +320,9 @@ def run(args) -> dict:
                          'training images; lower them, or --learn-budget 0 to score no '
                          'learning')
     val_idx, learn_idx = enhance.enhancement_split(len(train), args.n_val, learn, args.seed)
-    if not model.learns_online:  # (a labelled fit: scored on images it was not fitted to)
-        val_idx = _held_out_validation(args, meta, data_name, len(train), val_idx)
+    # Scored on images the model did not learn from, nor the learning runs learn from.
+    val_idx = _held_out_validation(args, meta, data_name, len(train), val_idx,
+                                   exclude=learn_idx)
     confirm_top = 2 if learn > args.learn_samples else 0
     total = enhance.enhance_work(grid, args.n_val, budget=args.budget,
                                  learn_budget=args.learn_budget, learning=learn > 0,

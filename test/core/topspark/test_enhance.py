@@ -257,6 +257,20 @@ def test_values_the_profile_held_are_kept_when_the_new_ones_learn_worse(data, ti
     row = records.describe(result, command='c', dataset='d', created='2026-12-06')
     assert 'the values the profile held' in row['timesteps'][0]['kept']
     assert row['timesteps'][0]['params'] == held
+    # Held values that infer worse than the own values (measured by the inference search
+    # on these images) are not kept, however they learn: the own values are (a review).
+    own = enh.Score(accuracy=0.70, energy_j=1e-6, spikes=1.0, n_samples=100)
+    winner = enh.Score(accuracy=0.75, energy_j=1e-6, spikes=1.0, n_samples=100)
+    held_score = enh.Score(accuracy=0.60, energy_j=1e-6, spikes=1.0, n_samples=100)
+    monkeypatch.setattr(enh, 'search_inference', lambda *a, **k: enh.SearchResult(
+        values={'theta_scale': 0.5}, knobs=('theta_scale',), candidates=2, before=own,
+        after=winner, held=held_score))
+    result = enh.enhance(tiny, data[2][:100], data[3][:100], [16], energy_model=ENERGY,
+                         budget=2, learn_budget=1, top_k=1, train_images=data[0][:40],
+                         train_labels=data[1][:40], learn_neurons=8, seed=2,
+                         incumbent=lambda t: held)
+    (item,) = result.timesteps
+    assert item.learns_worse and not item.kept_held and item.params is None
 
 
 def test_a_second_search_keeps_the_better_values_it_was_given(data, tiny):
@@ -319,6 +333,37 @@ def _run(capsys, argv):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out.strip().splitlines()[-1])
+
+
+def test_an_stdp_models_enhancement_scores_on_images_it_did_not_learn(
+        tmp_path, fashion_dir, fashion_train, tiny, capsys, monkeypatch):
+    """
+    Its validation images were all among the images it learnt and labelled its neurons with.
+
+    As a converted model's (a review: 5 000 of 5 000 with 40 000 unseen). Now drawn from
+    the others, and none of them among the learning runs' images.
+    """
+    model = tmp_path / 'm.json'
+    save_checkpoint(model, tiny, info={'class_names': list(FASHION_MNIST_CLASSES),
+                                       'dataset': str(fashion_dir), 'n_train': 59000, 'seed': 0})
+    data_args = ['--data-dir', str(fashion_dir)]
+    _run(capsys, ['sweep', '-m', str(model), '--grid', '16', '--n-eval', '50',
+                  '--n-train-steps', '0', '--early-exit-margin', '0', '--plot', ''] + data_args)
+    seen, real = [], enh.enhance
+    monkeypatch.setattr(enh, 'enhance', lambda model, images, labels, grid, **kw: (
+        seen.append((images, kw['train_images'])) or real(model, images, labels, grid, **kw)))
+    _run(capsys, ['enhance', '-m', str(model), '--grid', '16', '--budget', '2',
+                  '--learn-budget', '1', '--learn-samples', '30', '--learn-neurons', '8',
+                  '--confirm-samples', '0', '--n-val', '100', '--seed', '3'] + data_args)
+    (trained,) = split_indices(len(fashion_train.images), [59000], 0)
+    where = {}  # an image's bytes -> its indices (Fashion-MNIST has a few duplicates)
+    for index, image in enumerate(fashion_train.images):
+        where.setdefault(image.tobytes(), set()).add(index)
+    ((validation, learning),) = seen
+    assert len(validation) == 100 and len(learning) == 30
+    unseen = set(range(len(fashion_train.images))) - set(trained.tolist())
+    assert all(where[i.tobytes()] & unseen for i in validation)
+    assert not {i.tobytes() for i in validation} & {i.tobytes() for i in learning}
 
 
 def test_cli_enhance_sweep_train(tmp_path, fashion_dir, tiny, capsys):

@@ -91,8 +91,11 @@ The baseline (a_base, l_base, e_base) stays the full T's without early exit.
 Ties go to the smaller T. When no T is feasible, the **least-bad** T is chosen: the smallest
 sum of normalised violations, each ``max(0, value / limit - 1)`` for latency, energy and power
 and ``max(0, a_req - a) / a_base`` for accuracy (the shortfall as a fraction of the baseline
-accuracy), ties broken by J, then by the smaller T. ``Choice.violated`` names the constraints
-(the :class:`Constraints` field names) the chosen T violates.
+accuracy), ties broken by J, then by the smaller T, among the T within ``max_timesteps`` when
+any profiled T is (a larger one is clamped by the classifier to a T never profiled, run with
+its own parameters: it was taken as one more violation, T=64 commanded under a cap of 60; a
+review). ``Choice.violated`` names the constraints (the :class:`Constraints` field names) the
+chosen T violates.
 
 **Hysteresis** (:class:`TimestepSelector`): besides the battery band, the current T is kept
 unless (a) it violates a constraint and another T violates less (then the switch is immediate),
@@ -679,12 +682,18 @@ def _latency_model(entries: Sequence, signals: LiveSignals,
     return 0.0, 1.0, ()
 
 
+def _over_cap(row: _Row) -> bool:
+    """Return whether ``row``'s T is above ``max_timesteps`` (the classifier cannot run it)."""
+    return any(name == 'max_timesteps' for name, _ in row.excess)
+
+
 def _best(rows: list) -> _Row:
     """Return the feasible row of least objective, else the least-bad row (module docstring)."""
     feasible = [r for r in rows if not r.excess]
     if feasible:
         return min(feasible, key=lambda r: (r.objective, r.timesteps))
-    return min(rows, key=lambda r: (r.violation, r.objective, r.timesteps))
+    runnable = [r for r in rows if not _over_cap(r)] or rows
+    return min(runnable, key=lambda r: (r.violation, r.objective, r.timesteps))
 
 
 # Explanation -------------------------------------------------------------------------------------
@@ -1032,7 +1041,8 @@ class TimestepSelector:
         limits = _limits_text(setting, self._profile, self._constraints, rows)
         battery = _battery_text(setting, self._mode, signals, self._policy)
         if kept.excess:
-            if best.excess and not best.violation < kept.violation:
+            if best.excess and not best.violation < kept.violation and not (
+                    _over_cap(kept) and not _over_cap(best)):
                 return (f'T={kept.timesteps}: kept; no profiled T meets {limits} and T='
                         f'{best.timesteps} violates no less: '
                         f'{_violations_text(kept, setting, self._constraints)}{battery}')
