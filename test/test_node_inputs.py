@@ -879,6 +879,34 @@ def test_a_leap_of_the_simulated_clock_is_no_silence_of_the_monitor(ros, capfd) 
     assert node._selector._rising_since['normal'] == pytest.approx(now[0] - 2.0)
 
 
+def test_energy_windows_under_early_exit_are_priced_as_the_strategy_prices_a_t(ros) -> None:
+    """
+    The strategy prices a T's energy under early exit as its own scaled by the steps.
+
+    The windows' mean steps must be priced alike: read off the profile across T, a window of
+    the shipped profile's own figures at T=350 would read 0.57 of the profile, and every T
+    would be priced 0.57 of its cost. A window of the profile's figures prices T=350 at them.
+    """
+    from topspark_ros.msg import EnergyEstimate
+    node, _ = _active_controller(ros)
+    entry = node._selector.profile.entry(350)
+    steps = entry.early_exit_mean_timesteps
+    node._signals = node._signals.replace(early_exit=True, measured_timesteps=350)
+    assert node._early_exit_t() == 350
+    energy = entry.energy_j * steps / 350
+    node._on_energy(EnergyEstimate(inference_count=20, window_inferences=20,
+                                   average_power_w=20 * energy, mean_timesteps=steps,
+                                   energy_per_inference_j=energy, window_s=1.0))
+    assert node._signals.measured_energy_j == pytest.approx(energy)
+    from topspark_ros.core.topspark.strategy import choose_timestep, Constraints, Mode
+    at_350 = choose_timestep(node._selector.profile, Constraints(max_accuracy_drop=1.0,
+                                                                 max_timesteps=350),
+                             Mode.ACCURACY_FIRST, node._signals)
+    assert at_350.timesteps == 350 and at_350.expected_energy_j == pytest.approx(energy)
+    node._signals = node._signals.replace(early_exit=False)
+    assert node._early_exit_t() is None
+
+
 def test_refused_messages_of_each_type_are_each_warned_of(ros, capfd) -> None:
     """A refused result right after a refused energy estimate went unlogged for 30 s."""
     from topspark_ros.msg import Classification, EnergyEstimate

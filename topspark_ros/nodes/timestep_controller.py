@@ -590,7 +590,8 @@ class TimestepControllerNode(LifecycleNode):
             energy, power = self._energy_windows.add(
                 inferences, float(msg.energy_per_inference_j) or None,
                 float(msg.average_power_w), float(msg.mean_timesteps),
-                lambda t: profiled_energy_j(selector.profile, t), window_s=float(msg.window_s))
+                lambda t: profiled_energy_j(selector.profile, t, self._early_exit_t()),
+                window_s=float(msg.window_s))
         except ValueError as exc:  # (its ratio to the profile overflowed)
             self._refuse('EnergyEstimate', str(exc))
             return
@@ -628,6 +629,22 @@ class TimestepControllerNode(LifecycleNode):
         if self._selector is not None:  # (a better battery level's wait)
             self._selector.shift(step_s)
         self._energy_stamp_s = None  # (no interval across the leap)
+
+    def _early_exit_t(self) -> Optional[int]:
+        """
+        Return the T the classifier's inputs ran under with early exit, else None.
+
+        Its energy windows' mean steps are then priced at that T's energy scaled by them, as
+        the strategy prices each T (:func:`profiled_energy_j`); without early exit, read off
+        the profile across T.
+        """
+        signals = self._signals
+        if not signals.early_exit:
+            return None
+        if signals.measured_timesteps is not None:
+            return signals.measured_timesteps
+        current = self._selector.current if self._selector is not None else None
+        return None if current is None else current.timesteps
 
     def _forget_energy(self) -> None:
         self._signals = self._signals.replace(measured_power_w=None, measured_energy_j=None,
