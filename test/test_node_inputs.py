@@ -903,6 +903,17 @@ def test_energy_windows_under_early_exit_are_priced_as_the_strategy_prices_a_t(r
                                                                  max_timesteps=350),
                              Mode.ACCURACY_FIRST, node._signals)
     assert at_350.timesteps == 350 and at_350.expected_energy_j == pytest.approx(energy)
+    # The window stays priced at the T it ran under when the results move on to T=150 (at
+    # their T it read 0.65 of its cost, and T flipped 136 times in 15 s; a review), or when
+    # early exit goes off (0.55) before the next window.
+    assert node._signals.power_run_at == 350
+    for moved in ({'measured_timesteps': 150}, {'early_exit': False}):
+        signals = node._signals.replace(**moved)
+        again = choose_timestep(node._selector.profile, Constraints(
+            max_accuracy_drop=1.0, max_timesteps=350), Mode.ACCURACY_FIRST, signals)
+        at = node._selector.profile.entry(again.timesteps)  # (whole: the most accurate T)
+        assert again.expected_energy_j == pytest.approx(
+            energy if signals.early_exit else at.energy_j)
     node._signals = node._signals.replace(early_exit=False)
     assert node._early_exit_t() is None
 

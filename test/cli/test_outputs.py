@@ -831,3 +831,14 @@ def test_enhance_says_which_held_values_it_replaced_and_that_their_figures_stay(
     assert "T=4: the values p.yaml held ({'theta_scale': 0.5, 'nu_pre': 0.001}) are replaced " \
         "by {'theta_scale': 0.5, 'nu_pre': 0.002}: beaten on the validation images; only " \
         'learning values changed, which do not act at inference' in err
+    assert "the model's own values" not in err
+    # A first enhancement at T (nothing held): its figures are the own values' (the
+    # controller said so, enhance did not; a review); learning values alone change none.
+    result = Item(timesteps=[
+        Item(timesteps=64, params={'theta_scale': 0.9}, learns_worse=False, kept_held=False),
+        Item(timesteps=2, params={'nu_pre': 0.002}, learns_worse=False, kept_held=False),
+        Item(timesteps=1, params=None, learns_worse=False, kept_held=False)])
+    _say_what_changed(result, {}.get, 'p.yaml', frozenset({'nu_pre', 'nu_post'}))
+    err = capsys.readouterr().err
+    assert 'the accuracies, latencies and energies of T=[64] in p.yaml are still those of the ' \
+        "model's own values, not of the values found" in err and 'values it held' not in err

@@ -232,13 +232,17 @@ def _say_what_changed(result, held_at: Callable[[int], Optional[dict]], output: 
     knobs, which do not act at inference: a T where only they changed keeps valid inference
     figures.
     """
-    changed = []
+    changed, first = [], []
     for item in result.timesteps:
         if item.kept_held:
             print(f'{PROG}: T={item.timesteps}: the values found learn worse than the own '
                   'ones; the values the profile held are kept (they do not)', file=sys.stderr)
             continue
         held = held_at(item.timesteps)
+        if held is None and item.params is not None and not set(item.params) <= learning:
+            first.append(item.timesteps)  # (its figures are the own values'; said by the
+            # controller alone, a review)
+            continue
         if held is None or (item.params is not None and dict(item.params) == held):
             continue
         why = 'the values found learn worse than the own ones and so do these' \
@@ -253,10 +257,14 @@ def _say_what_changed(result, held_at: Callable[[int], Optional[dict]], output: 
               f'by {now}: {why}', file=sys.stderr)
         if not (moved and moved <= learning):
             changed.append(item.timesteps)
+    again = (f'measure them again with `topspark sweep -m MODEL --params-from {output} -o '
+             f'{output} --overwrite`')
     if changed:
         print(f'{PROG}: note: the accuracies, latencies and energies of T={changed} in '
-              f'{output} are still those of the values it held: measure them again with '
-              f'`topspark sweep -m MODEL --params-from {output} -o {output} --overwrite`',
+              f'{output} are still those of the values it held: {again}', file=sys.stderr)
+    if first:
+        print(f'{PROG}: note: the accuracies, latencies and energies of T={first} in {output} '
+              f"are still those of the model's own values, not of the values found: {again}",
               file=sys.stderr)
 
 
@@ -321,8 +329,13 @@ def run(args) -> dict:
                          'learning')
     val_idx, learn_idx = enhance.enhancement_split(len(train), args.n_val, learn, args.seed)
     # Scored on images the model did not learn from, nor the learning runs learn from.
+    first_idx = val_idx
     val_idx = _held_out_validation(args, meta, data_name, len(train), val_idx,
                                    exclude=learn_idx)
+    selection = None if val_idx is first_idx else (
+        'n_samples drawn by split_indices with seed from the training images the model did '
+        f"not learn from (all but the first {meta['info']['n_train']} of its training's "
+        'permutation) and the scoring runs do not learn')
     confirm_top = 2 if learn > args.learn_samples else 0
     total = enhance.enhance_work(grid, args.n_val, budget=args.budget,
                                  learn_budget=args.learn_budget, learning=learn > 0,
@@ -342,7 +355,8 @@ def run(args) -> dict:
     def write(partial) -> None:  # each T as it is done: an interrupted run keeps them
         created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
         record = records.describe(partial, command=common.command_line(args),
-                                  dataset=common.dataset_name(args, train), created=created)
+                                  dataset=common.dataset_name(args, train), created=created,
+                                  selection=selection)
         _write_profile(output, profile, partial, record)
         written[:] = [i.timesteps for i in partial.timesteps]
 
@@ -388,7 +402,8 @@ def run(args) -> dict:
     record = records.describe(result, command=common.command_line(args),
                               dataset=common.dataset_name(args, train),
                               created=datetime.datetime.now(
-                                  datetime.timezone.utc).isoformat(timespec='seconds'))
+                                  datetime.timezone.utc).isoformat(timespec='seconds'),
+                              selection=selection)
     if plot:
         title = (f'{os.path.basename(args.model)}: sensitivity on {args.n_val} validation '
                  f'images ({common.dataset_name(args, train)} train)')

@@ -161,6 +161,7 @@ class TimestepControllerNode(LifecycleNode):
         self._energy_intervals = collections.deque(maxlen=5)
         self._energy_window_s = 0.0
         self._energy_stamp_s = None  # the stamp of its last window (its end)
+        self._power_run_at = None  # the T the latest window's inferences ran under (early exit)
         self._energy_windows = EnergyWindows()  # its last windows, smoothed (a review: the
         # energy of one window of ten inferences scattered by a quarter and flipped T)
         # Medians of recent latencies per T, so one slow frame does not move T; through the
@@ -586,23 +587,29 @@ class TimestepControllerNode(LifecycleNode):
             inferences = 0  # (no power measured over inferences: says nothing of them)
         if selector is None:  # (a window heard while the node tears down)
             return
+        # A window is priced at the T its inferences ran under with early exit, kept with it
+        # (power_run_at) for the strategy to price it alike (module docstring of strategy).
+        run_at = self._early_exit_t() if inferences else self._power_run_at
         try:
             energy, power = self._energy_windows.add(
                 inferences, float(msg.energy_per_inference_j) or None,
                 float(msg.average_power_w), float(msg.mean_timesteps),
-                lambda t: profiled_energy_j(selector.profile, t, self._early_exit_t()),
+                lambda t, at=run_at: profiled_energy_j(selector.profile, t, at),
                 window_s=float(msg.window_s))
         except ValueError as exc:  # (its ratio to the profile overflowed)
             self._refuse('EnergyEstimate', str(exc))
             return
+        if inferences:
+            self._power_run_at = run_at
         if power is None and energy is None:  # nothing ran in the last windows
             self._signals = self._signals.replace(measured_power_w=None, measured_energy_j=None,
-                                                  power_timesteps=None)
+                                                  power_timesteps=None, power_run_at=None)
             self._energy_at_s = None
         else:  # (an empty window is no pause in the smoothing: the windows before stay in)
             self._signals = self._signals.replace(
                 measured_power_w=power, measured_energy_j=energy,
-                power_timesteps=self._energy_windows.timesteps)
+                power_timesteps=self._energy_windows.timesteps,
+                power_run_at=self._power_run_at)
             self._energy_at_s = self._now_s()
         self._evaluate()
 
@@ -648,7 +655,8 @@ class TimestepControllerNode(LifecycleNode):
 
     def _forget_energy(self) -> None:
         self._signals = self._signals.replace(measured_power_w=None, measured_energy_j=None,
-                                              power_timesteps=None)
+                                              power_timesteps=None, power_run_at=None)
+        self._power_run_at = None
         self._energy_windows.clear()
         self._energy_at_s = None
 

@@ -364,6 +364,10 @@ def test_an_stdp_models_enhancement_scores_on_images_it_did_not_learn(
     unseen = set(range(len(fashion_train.images))) - set(trained.tolist())
     assert all(where[i.tobytes()] & unseen for i in validation)
     assert not {i.tobytes() for i in validation} & {i.tobytes() for i in learning}
+    # ... and the profile's record says so (it said 'the first n_samples of' the enhancement's
+    # permutation; a review)
+    said = load_profile(tmp_path / 'm.profile.yaml').enhancement['validation']['selection']
+    assert 'did not learn from (all but the first 59000' in said
 
 
 def test_cli_enhance_sweep_train(tmp_path, fashion_dir, tiny, capsys):

@@ -40,12 +40,22 @@ def _state(pid: int):
         return None
 
 
+def _runs_the_step(pid: int) -> bool:
+    """Return whether process ``pid`` runs the step's command (its exec done)."""
+    try:
+        return b'topspark_ros.cli' in Path(f'/proc/{pid}/cmdline').read_bytes()
+    except OSError:
+        return False
+
+
 def _stopped_catching(pid: int, signum: int) -> bool:
     """
     Stop ``pid`` if it has a handler of ``signum`` now (it goes on with SIGCONT), and say so.
 
     Stopped while it is looked at: a step that ended between the look and the signal (a second
     after its handler came, under the load of a parallel test run) got it as a dead process.
+    And only once it runs the step's command: forked, before its exec, it has the driver's
+    handler, and a signal then is lost in the fork's own Python callbacks (seen once).
     """
     try:
         os.kill(pid, signal.SIGSTOP)
@@ -54,7 +64,7 @@ def _stopped_catching(pid: int, signum: int) -> bool:
     deadline = time.monotonic() + 5.0  # (a signal is delivered when the process next runs)
     while _state(pid) not in ('T', 'Z', None) and time.monotonic() < deadline:
         time.sleep(0.001)
-    if _catches(pid, signum):
+    if _runs_the_step(pid) and _catches(pid, signum):
         return True
     os.kill(pid, signal.SIGCONT)
     return False

@@ -701,6 +701,18 @@ def test_with_early_exit_a_budget_is_priced_at_the_steps_the_shipped_profile_mea
         in choice.reason
 
 
+def test_a_t_between_profiled_ones_under_early_exit_is_priced_at_its_own_energy_scaled():
+    """A classifier capped at T=63 ran its steps priced off the curve across T (a review)."""
+    from topspark_ros.core.topspark.strategy import profiled_energy_j
+    profile = PROFILE  # e(32) 2, e(64) 4 uJ: e(63) = 3.9375 uJ by interpolation
+    assert profiled_energy_j(profile, 20.0, 63) == pytest.approx(3.9375e-6 * 20 / 63)
+    assert profiled_energy_j(profile, 20.0, 64) == pytest.approx(4.0e-6 * 20 / 64)
+    assert profiled_energy_j(profile, 20.0) == pytest.approx(2.0e-6 - 0.75e-6)  # across T
+    assert profiled_energy_j(profile, 64.0, 64) == 4.0e-6
+    with pytest.raises(ValueError, match='power_run_at'):
+        LiveSignals(power_run_at=0)
+
+
 def test_with_early_exit_the_accuracy_is_the_early_exit_one():
     """A rule that gives up accuracy at T: the full-T accuracy was promised instead."""
     profile = _with_early_exit(PROFILE, {64: (0.79, 30.0), 100: (0.80, 40.0),

@@ -33,9 +33,18 @@ _SAMPLER_TEXT = {'tpe': 'search with Optuna TPE (candidates proposed from the sc
                  'random': 'random search'}
 
 
-def describe(result: Enhancement, *, command: str, dataset: str, created: str) -> dict:
+FIRST_OF_PERMUTATION = ('the first n_samples of split_indices(len(train), [n_samples, '
+                        'scoring_runs.confirm_samples], seed)')
+"""How the validation images are drawn unless :func:`describe` is told otherwise."""
+
+
+def describe(result: Enhancement, *, command: str, dataset: str, created: str,
+             selection: Optional[str] = None) -> dict:
     """
     Return the record of ``result`` that goes into the profile (plain data).
+
+    ``selection``: how the validation images were drawn, where not the first of the
+    enhancement's permutation (images the model did not learn from).
 
     It says what was enhanced and how: the command, the data, the search settings, the
     sensitivity ranking and, per T, the values, the knobs searched and the validation figures
@@ -85,10 +94,9 @@ def describe(result: Enhancement, *, command: str, dataset: str, created: str) -
                       "the model's own on the validation set (else params: null)"),
         'validation': {'dataset': dataset, 'split': 'train', 'n_samples': s['n_val'],
                        'seed': s['seed'], 'data_key': s.get('data_key'),
-                       'selection': 'the first n_samples of split_indices(len(train), '
-                                    '[n_samples, scoring_runs.confirm_samples], seed); the '
-                                    'test split is not used; data_key (a fingerprint of '
-                                    'these images and labels) seeds the search with seed'},
+                       'selection': (selection or FIRST_OF_PERMUTATION) + (
+                           '; the test split is not used; data_key (a fingerprint of these '
+                           'images and labels) seeds the search with seed')},
         'scoring_runs': ({'neurons': s['learn_neurons'], 'samples': s['learn_samples'],
                           'confirm_samples': s['confirm_samples'],
                           'confirm_top': s['confirm_top'],

@@ -341,6 +341,12 @@ class LiveSignals:
         window; None: ``measured_timesteps``). A window's power describes the T it ran at,
         not the T the latest classification reports: scaled from that, a power cap made the
         controller climb a T a frame and fall back at the next window (a user review).
+    power_run_at
+        with early exit, the T (the budget) the inferences of that window ran under: their
+        steps are priced at its energy, scaled (:func:`profiled_energy_j`), as the controller
+        priced the window; None: read off the profile across T. Kept with the window: priced
+        at the T the latest results report, a window of T=350 read 0.65 of its cost once T=150
+        had been commanded, and T flipped between them 136 times in 15 s (a review).
     measured_energy_j
         energy per inference over the same window (J); scales the energy budget's check as
         ``measured_power_w`` scales the power's (the profile's energies, measured on its data
@@ -365,6 +371,7 @@ class LiveSignals:
     rate_hz: Optional[float] = None
     measured_power_w: Optional[float] = None
     power_timesteps: Optional[float] = None
+    power_run_at: Optional[int] = None
     measured_energy_j: Optional[float] = None
     latency_points: Tuple[Tuple[int, float], ...] = ()
     early_exit: bool = False
@@ -381,9 +388,10 @@ class LiveSignals:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _finite(name, getattr(self, name), low, high,
                                                        low_open))
-        t = self.measured_timesteps
-        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
-            raise ValueError(f'measured_timesteps must be an integer >= 1, got {t!r}')
+        for name in ('measured_timesteps', 'power_run_at'):
+            t = getattr(self, name)
+            if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
+                raise ValueError(f'{name} must be an integer >= 1, got {t!r}')
         object.__setattr__(self, 'latency_points', _t_pairs(
             'latency_points', 'latency_ms', self.latency_points,
             lambda at, ms: _finite('latency_points', ms, 0.0, math.inf)))
@@ -520,11 +528,15 @@ def profiled_energy_j(profile: TimestepProfile, timesteps: float,
     profiled one prices them at its energy scaled by the steps (:func:`_energy_at`, as the
     strategy prices each T). Else linear in T between the profiled T, at ``timesteps``.
     """
-    entry = None if run_at is None else next(
-        (e for e in profile.entries if e.timesteps == run_at), None)
+    entries = list(profile.entries)
+    if run_at is None or timesteps >= run_at:
+        return _interpolate(entries, timesteps, 'energy_j')
+    entry = next((e for e in entries if e.timesteps == run_at), None)
     if entry is not None:
         return _energy_at(entry, timesteps)
-    return _interpolate(list(profile.entries), timesteps, 'energy_j')
+    # A T between profiled ones (a classifier's max_timesteps): its energy read across T,
+    # scaled by the steps (read at the steps, the error this scaling removes; a review).
+    return _interpolate(entries, run_at, 'energy_j') * float(timesteps) / run_at
 
 
 def _steps(entries: Sequence, signals: LiveSignals) -> Callable[[int], Tuple[float, str]]:
@@ -570,14 +582,14 @@ def _evaluate(profile: TimestepProfile, constraints: Constraints, mode: Mode,
     steps_at = _steps(entries, signals)
     offset, scale, fitted = _latency_model(entries, signals, steps_at)
     measured_at = _measured_latencies(signals)
-    t_power = signals.power_timesteps
+    t_power, run_at = signals.power_timesteps, signals.power_run_at
     if t_power is None and t_meas is not None:
         t_power = steps_at(t_meas)[0]
+        run_at = t_meas if signals.early_exit else None
     measured = signals.measured_power_w is not None or signals.measured_energy_j is not None
-    measured_energy = 0.0  # (priced as the controller's energy windows price it)
+    measured_energy = 0.0  # (priced as the controller's energy windows priced it)
     if measured and t_power is not None:
-        measured_energy = profiled_energy_j(profile, t_power,
-                                            t_meas if signals.early_exit else None)
+        measured_energy = profiled_energy_j(profile, t_power, run_at)
     accuracies = [_accuracy(e, signals.early_exit) for e in entries]
     a_max = max(accuracies)
     w_a, w_l, w_e = MODE_WEIGHTS[used]
