@@ -606,10 +606,8 @@ class Runner:
             load_before = os.getloadavg()
             start = time.monotonic()
             with open(os.path.join(folder, 'stderr.log'), 'w') as log:
-                proc = subprocess.run(
-                    [sys.executable, '-m', 'topspark_ros.cli', *args, '--json'],
-                    stdout=subprocess.PIPE, stderr=log, text=True, env=self.env,
-                    preexec_fn=_die_with_parent)
+                proc = _run_step([sys.executable, '-m', 'topspark_ros.cli', *args, '--json'],
+                                 log, self.env)
             wall = time.monotonic() - start
             signum = _stopped_by(proc.returncode)
             if signum is None or attempt == self.retries:
@@ -689,6 +687,12 @@ def _empty_keeping_trials(folder: str) -> None:
         for name in os.listdir(aside):
             os.replace(os.path.join(aside, name), os.path.join(folder, name))
         os.rmdir(aside)
+
+
+def _run_step(argv: List[str], log, env) -> subprocess.CompletedProcess:
+    """Run a step's process (stdout captured, stderr to ``log``); return it once it has ended."""
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                          preexec_fn=_die_with_parent)
 
 
 def _die_with_parent() -> None:
@@ -1388,6 +1392,8 @@ def check_outputs(plot_path: str, docs: str) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the report; return the exit status (130 interrupted, 1 a failed step)."""
+    global _driver_pid
+    _driver_pid = os.getpid()
     previous = signal.signal(signal.SIGTERM, _interrupt)  # timeout, systemd: as Ctrl-C
     try:
         return _main(argv)
@@ -1401,7 +1407,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+_driver_pid = None
+"""The process :func:`main` runs in (its SIGTERM handler's; a forked step's is another)."""
+
+
 def _interrupt(signum, frame) -> None:
+    """
+    SIGTERM in the driver: as Ctrl-C. In a step forked from it, before its exec: as the step.
+
+    The child has the driver's handler until its exec: a SIGTERM there raised in the fork's
+    Python callbacks and was lost (the step ran on; seen once on CI), or in its set-up, which
+    failed the step. It ends the child by the signal now, so the driver runs the step again.
+    """
+    if _driver_pid is not None and os.getpid() != _driver_pid:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise KeyboardInterrupt
 
 

@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 import shutil
+import sys
 import time
 from types import SimpleNamespace
 
@@ -789,3 +790,30 @@ def test_a_docs_file_the_table_cannot_go_into_is_refused_before_the_first_step(
         err = capsys.readouterr().err
         assert exited.value.code == 2 and f'--docs {docs}' in err and said in err, err
     assert notes.read_text() == '# notes\n' and not (tmp_path / 'w' / 'steps').exists()
+
+
+def test_a_sigterm_to_a_step_before_its_exec_stops_it(report, tmp_path, monkeypatch):
+    """
+    Forked, a step had the driver's SIGTERM handler until its exec: a SIGTERM then was lost.
+
+    It raised in the fork's Python callbacks (seen once on CI: the step ran on), or in the
+    child's set-up, which failed the step instead of stopping it. Here the child signals
+    itself there, the driver's handler in force as its main() sets it.
+    """
+    import signal
+
+    monkeypatch.setattr(report, '_die_with_parent',
+                        lambda: os.kill(os.getpid(), signal.SIGTERM))
+    monkeypatch.setattr(report, '_driver_pid', os.getpid())  # (as main() sets it)
+    previous = signal.signal(signal.SIGTERM, report._interrupt)
+    try:
+        with open(tmp_path / 'log', 'w') as log:
+            proc = report._run_step([sys.executable, '-c', 'print("ran")'], log, dict(os.environ))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert proc.returncode == -signal.SIGTERM and proc.stdout == ''
+    assert report._stopped_by(proc.returncode) == signal.SIGTERM  # so the driver runs it again
+    monkeypatch.undo()
+    with open(tmp_path / 'log', 'w') as log:  # and a step left alone runs
+        proc = report._run_step([sys.executable, '-c', 'print("ran")'], log, dict(os.environ))
+    assert proc.returncode == 0 and proc.stdout == 'ran\n'
