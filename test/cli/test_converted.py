@@ -291,11 +291,11 @@ def test_a_checkpoint_another_run_saves_meanwhile_is_left_as_it_is(tmp_path, fas
         if not list(tmp_path.glob('*.safetensors'))[1:]:
             save_checkpoint(out, other, info={'by': 'another run'})
         return real(*args, **kwargs)
+    train = ['train', '--family', 'converted', '--data-dir', str(fashion_dir), '--n-train',
+             '100', '--epochs', '1', '--widths', '4', '--hidden', '0', '--n-eval', '10',
+             '--eval-timesteps', '1', '--finetune-timesteps', '0', '-q', '-o']
     monkeypatch.setattr(converted_train, 'snn_accuracy', meanwhile)
-    code = cli.main(['train', '--family', 'converted', '--data-dir', str(fashion_dir),
-                     '--n-train', '100', '--epochs', '1', '--widths', '4', '--hidden', '0',
-                     '--n-eval', '10', '--eval-timesteps', '1', '--finetune-timesteps', '0',
-                     '-q', '-o', str(out)])
+    code = cli.main(train + [str(out)])
     err = capsys.readouterr().err
     assert code == 1 and 'was replaced while this run went on' in err, err
     model, meta = load_checkpoint(out)  # the other's, whole
@@ -308,8 +308,5 @@ def test_a_checkpoint_another_run_saves_meanwhile_is_left_as_it_is(tmp_path, fas
         deleted.unlink(missing_ok=True)
         return real(*args, **kwargs)
     monkeypatch.setattr(converted_train, 'snn_accuracy', removed)
-    code = cli.main(['train', '--family', 'converted', '--data-dir', str(fashion_dir),
-                     '--n-train', '100', '--epochs', '1', '--widths', '4', '--hidden', '0',
-                     '--n-eval', '10', '--eval-timesteps', '1', '--finetune-timesteps', '0',
-                     '-q', '-o', str(deleted)])
+    code = cli.main(train + [str(deleted)])
     assert code == 0 and load_checkpoint(deleted)[1]['info']['n_eval'] == 10

@@ -256,6 +256,17 @@ def _row_gain(gain: np.ndarray, spec: dict, name: str) -> np.ndarray:
     return per_channel[:, 0]
 
 
+def _identity_carried(scale, gain) -> np.ndarray:
+    """Return what an identity path of ``scale`` (None: 1) delivers into a target of ``gain``."""
+    return (np.ones(1) if scale is None else np.asarray(scale, np.float64)) * (
+        1.0 if gain is None else gain)
+
+
+def _identity_fits(carried: np.ndarray, amplitude: float, pool_gain: float) -> bool:
+    """Return whether an identity path delivering ``carried`` takes a spike of ``amplitude``."""
+    return bool(np.allclose(carried, amplitude / pool_gain, rtol=1e-5, atol=0.0))
+
+
 def _uniform_thresholds(th: np.ndarray) -> bool:
     return bool(np.allclose(th, th.reshape(-1)[0], rtol=1e-6, atol=0.0))
 
@@ -302,8 +313,7 @@ def _per_neuron_layers(neurons: dict, synapses: dict, input_name: str, feeder: s
                 gain = gain / neurons[target][1] if target in per_neuron else gain
             else:  # the output integrator
                 gain = np.asarray(integrator.r, np.float64)
-            carried = (np.ones(1) if scale is None else np.asarray(scale, np.float64)) * gain
-            if not np.allclose(carried * pool_gain, amplitude, rtol=1e-5, atol=0.0):
+            if not _identity_fits(_identity_carried(scale, gain), amplitude, pool_gain):
                 return False
         return True
     for size in range(len(free) + 1):
@@ -464,14 +474,12 @@ def import_graph(graph, *, mean: Optional[Sequence[float]] = None,
                     report.add(note[0], note[1], FAITHFUL, note[2])
                     noted.add(note[0])
             if syn.op is None:
-                expected = amp / syn.pool_gain
-                given = syn.scale if syn.scale is not None else np.ones(1)
-                ratio = given * (gain.reshape(gain.shape) if gain is not None else 1.0)
-                if not np.allclose(ratio, expected, rtol=1e-5, atol=0.0):
+                ratio = _identity_carried(syn.scale, gain)
+                if not _identity_fits(ratio, amp, syn.pool_gain):
                     where = syn.scale_name or target
                     raise NirImportError(
                         f'node {where!r}: an identity path must carry the source spike '
-                        f'amplitude ({expected:g}), got {float(np.mean(ratio)):g}')
+                        f'amplitude ({amp / syn.pool_gain:g}), got {float(np.mean(ratio)):g}')
                 specs.append({'source': src, 'pool': syn.pool, 'op': None})
                 if syn.scale_name:
                     report.add(syn.scale_name, 'Scale', FAITHFUL, 'identity shortcut')

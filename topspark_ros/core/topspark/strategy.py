@@ -524,18 +524,15 @@ def profiled_energy_j(profile: TimestepProfile, timesteps: float,
     """
     Return the profile's energy per inference of inputs that ran ``timesteps`` steps.
 
-    ``run_at``: the T they ran under with early exit (a budget they stopped within): a
-    profiled one prices them at its energy scaled by the steps (:func:`_energy_at`, as the
-    strategy prices each T). Else linear in T between the profiled T, at ``timesteps``.
+    ``run_at``: the T they ran under with early exit (a budget they stopped within): its
+    energy (linear in T between the profiled T) scaled by the steps, as the strategy prices
+    each T (:func:`_energy_at`). Else linear in T between the profiled T, at ``timesteps``.
     """
     entries = list(profile.entries)
     if run_at is None or timesteps >= run_at:
         return _interpolate(entries, timesteps, 'energy_j')
-    entry = next((e for e in entries if e.timesteps == run_at), None)
-    if entry is not None:
-        return _energy_at(entry, timesteps)
-    # A T between profiled ones (a classifier's max_timesteps): its energy read across T,
-    # scaled by the steps (read at the steps, the error this scaling removes; a review).
+    # (A T between profiled ones, a classifier's max_timesteps: its energy read across T,
+    # then scaled; read at the steps, the error the scaling removes; a review.)
     return _interpolate(entries, run_at, 'energy_j') * float(timesteps) / run_at
 
 
